@@ -1,0 +1,43 @@
+package io.virtfleet.agent;
+
+import io.virtfleet.common.validation.Endpoint;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Everything an agent is told. Built by {@link AgentMain} from flags and {@code /etc/virtfleet/agent.conf},
+ * or directly by tests and the embedded fleet.
+ *
+ * @param hostName          name the host is known by in the fleet (DNS label)
+ * @param controller        where the controller's registry listens
+ * @param listen            where this agent serves its own gRPC API
+ * @param advertise         address the controller should dial to reach this agent; null derives it
+ *                          from the host name and the listen port
+ * @param libvirtUri        libvirt connection URI
+ * @param heartbeatInterval time between heartbeats
+ * @param maxBackoff        longest wait between attempts while the controller is unreachable
+ * @param imagesDirectory   where local (raw) disk images live
+ * @param stateDirectory    where the agent keeps its identity
+ * @param storageTiers      tiers this host serves: ssd, sata, raw
+ */
+public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
+                          String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
+                          Path imagesDirectory, Path stateDirectory, List<String> storageTiers) {
+
+    public AgentConfig {
+        storageTiers = List.copyOf(storageTiers);
+    }
+
+    /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
+    public Endpoint advertised(int boundPort) {
+        if (advertise != null) {
+            return advertise.port() == 0 ? new Endpoint(advertise.host(), boundPort) : advertise;
+        }
+        String host = listen.getAddress() != null && listen.getAddress().isLoopbackAddress()
+                ? listen.getAddress().getHostAddress()
+                : hostName;
+        return new Endpoint(host, boundPort);
+    }
+}

@@ -1,0 +1,140 @@
+package io.virtfleet.agent;
+
+import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.common.config.ConfiguredCommand;
+import io.virtfleet.common.logging.Logging;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code virtfleet-agent}: the per-hypervisor service. Runs until stopped; never exits on its own. */
+@Command(name = "virtfleet-agent", mixinStandardHelpOptions = true, sortOptions = false,
+        versionProvider = VersionProvider.class,
+        description = {
+            "Reports this hypervisor (OSHI facts and libvirt domains) to the virtfleet controller and carries out",
+            "its commands. Every option can also be set in the configuration file as 'name = value'",
+            "(e.g. 'heartbeat-interval = 5s'); options on the command line win."
+        },
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:stopped by a signal", "1:failed to start (the message says why)",
+            "2:bad option or configuration file (file, line and key are named)"})
+public final class AgentMain implements Callable<Integer> {
+    static final Path DEFAULT_CONFIG = Path.of("/etc/virtfleet/agent.conf");
+    private static final Set<String> TIERS = Set.of("ssd", "sata", "raw");
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "Configuration file (default: ${DEFAULT-VALUE}; ignored when absent).",
+            defaultValue = "/etc/virtfleet/agent.conf")
+    Path configFile;
+
+    @Option(names = "--host-name", paramLabel = "NAME",
+            description = "Name of this host in the fleet, a DNS label (default: this machine's short host name).")
+    String hostName;
+
+    @Option(names = "--controller", paramLabel = "HOST:PORT", required = true,
+            description = "Address of the controller's gRPC port, e.g. controller.example:7440.")
+    String controller;
+
+    @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:7441",
+            description = "Where this agent serves its API for the controller (default: ${DEFAULT-VALUE}).")
+    String listen;
+
+    @Option(names = "--advertise", paramLabel = "HOST:PORT",
+            description = "Address the controller should use to reach this agent (default: host name and listen port).")
+    String advertise;
+
+    @Option(names = "--libvirt-uri", paramLabel = "URI", defaultValue = "qemu:///system",
+            description = "libvirt connection URI (default: ${DEFAULT-VALUE}).")
+    String libvirtUri;
+
+    @Option(names = "--heartbeat-interval", paramLabel = "DURATION", defaultValue = "5s",
+            description = "Time between heartbeats, e.g. 1s, 5s (default: ${DEFAULT-VALUE}).")
+    Duration heartbeatInterval;
+
+    @Option(names = "--max-backoff", paramLabel = "DURATION", defaultValue = "30s",
+            description = "Longest wait between attempts while the controller is unreachable (default: ${DEFAULT-VALUE}).")
+    Duration maxBackoff;
+
+    @Option(names = "--images-dir", paramLabel = "DIR", defaultValue = "/var/lib/libvirt/images",
+            description = "Directory of local (raw) disk images (default: ${DEFAULT-VALUE}).")
+    Path imagesDir;
+
+    @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/virtfleet/agent",
+            description = "Where the agent keeps its identity (default: ${DEFAULT-VALUE}).")
+    Path stateDir;
+
+    @Option(names = "--storage-tiers", paramLabel = "TIER", split = ",", defaultValue = "ssd,sata,raw",
+            description = "Storage tiers this host serves: ssd, sata, raw (default: ${DEFAULT-VALUE}).")
+    List<String> storageTiers;
+
+    @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
+    boolean verbose;
+
+    public static void main(String[] args) {
+        int code = ConfiguredCommand.run(new AgentMain(), DEFAULT_CONFIG, args);
+        if (code != ExitCode.OK) {
+            System.exit(code);
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Logging.configure(verbose);
+        AgentConfig config;
+        try {
+            config = config();
+        } catch (InvalidInputException e) {
+            System.err.println("virtfleet-agent: " + e.getMessage());
+            return ExitCode.USAGE;
+        }
+        Agent agent = Agent.create(config);
+        Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "vf-agent-shutdown"));
+        try {
+            agent.start();
+        } catch (Exception e) {
+            System.err.println("virtfleet-agent: cannot start: " + e.getMessage());
+            agent.close();
+            return ExitCode.FAILURE;
+        }
+        agent.blockUntilShutdown();
+        return ExitCode.OK;
+    }
+
+    AgentConfig config() {
+        String name = Names.hostName("host-name", hostName != null ? hostName : localHostName());
+        Endpoint listenAt = Endpoint.parse("listen", listen);
+        for (String tier : storageTiers) {
+            if (!TIERS.contains(tier)) {
+                throw new InvalidInputException("storage-tiers", tier, "a comma-separated list of ssd, sata, raw");
+            }
+        }
+        if (heartbeatInterval.isZero() || heartbeatInterval.isNegative()) {
+            throw new InvalidInputException("heartbeat-interval", heartbeatInterval.toString(), "a positive duration");
+        }
+        return new AgentConfig(name, Endpoint.parse("controller", controller),
+                new InetSocketAddress(listenAt.bareHost(), listenAt.port()),
+                advertise == null ? null : Endpoint.parse("advertise", advertise),
+                libvirtUri, heartbeatInterval, maxBackoff, imagesDir, stateDir, storageTiers);
+    }
+
+    private static String localHostName() {
+        try {
+            String full = InetAddress.getLocalHost().getHostName();
+            int dot = full.indexOf('.');
+            return (dot > 0 ? full.substring(0, dot) : full).toLowerCase(Locale.ROOT);
+        } catch (UnknownHostException e) {
+            return "";
+        }
+    }
+}

@@ -1,0 +1,82 @@
+package io.virtfleet.agent;
+
+import com.google.inject.AbstractModule;
+import com.google.inject.Provides;
+import com.google.inject.Singleton;
+import com.google.inject.name.Named;
+import io.grpc.ManagedChannel;
+import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
+import io.virtfleet.agent.metrics.HostMetrics;
+import io.virtfleet.agent.report.HostReporter;
+import io.virtfleet.common.transport.Transport;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/** Wires one agent's features from its configuration. The features themselves know nothing of Guice. */
+final class AgentModule extends AbstractModule {
+    /** How often a persisting controller outage is logged again. */
+    static final Duration FAILURE_LOG_PERIOD = Duration.ofMinutes(1);
+
+    private final AgentConfig config;
+
+    AgentModule(AgentConfig config) {
+        this.config = config;
+    }
+
+    @Override
+    protected void configure() {
+        bind(AgentConfig.class).toInstance(config);
+    }
+
+    @Provides
+    @Singleton
+    LibvirtHypervisor hypervisor() {
+        return new LibvirtHypervisor(config.libvirtUri());
+    }
+
+    @Provides
+    @Singleton
+    HostMetrics metrics() {
+        return new HostMetrics(config.imagesDirectory());
+    }
+
+    @Provides
+    @Singleton
+    HostReporter reporter(HostMetrics metrics, LibvirtHypervisor hypervisor) {
+        return new HostReporter(config.hostName(), metrics, hypervisor);
+    }
+
+    @Provides
+    @Singleton
+    AgentService service(HostReporter reporter) {
+        return new AgentService(reporter);
+    }
+
+    /** One event-loop thread: an agent handles a handful of connections. */
+    @Provides
+    @Singleton
+    Transport transport() {
+        return new Transport("agent", 1);
+    }
+
+    /** Runs agent commands, which may block on libvirt or qemu-img. */
+    @Provides
+    @Singleton
+    @Named("commands")
+    ExecutorService commands() {
+        return Executors.newFixedThreadPool(2, r -> {
+            Thread t = new Thread(r, "vf-agent-command");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    @Provides
+    @Singleton
+    @Named("controller")
+    ManagedChannel controllerChannel(Transport transport, @Named("commands") ExecutorService executor) {
+        return transport.channel(config.controller(), executor);
+    }
+}

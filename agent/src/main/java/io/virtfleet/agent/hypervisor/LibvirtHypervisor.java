@@ -1,0 +1,189 @@
+package io.virtfleet.agent.hypervisor;
+
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.DomainState;
+import io.virtfleet.proto.v1.HypervisorInfo;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import org.libvirt.Connect;
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The agent's single, long-lived libvirt connection. It is opened lazily, checked before each use, and
+ * reopened after libvirtd restarts; while libvirt is unreachable every snapshot carries the reason
+ * (URI and libvirt's own message) instead of failing, so the agent keeps reporting its host.
+ * Methods are synchronized: libvirt-java objects are not meant to be shared across threads freely.
+ */
+public final class LibvirtHypervisor implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LibvirtHypervisor.class);
+    private static final int VIR_DOMAIN_XML_INACTIVE = 2;
+
+    private final String uri;
+    private Connect connection;
+    private String lastError = "";
+
+    public LibvirtHypervisor(String uri) {
+        this.uri = uri;
+        LibvirtErrors.silenceStderr();
+    }
+
+    public String uri() {
+        return uri;
+    }
+
+    /** Libvirt's view of the host right now; never throws. */
+    public synchronized HypervisorSnapshot snapshot() {
+        try {
+            Connect conn = connection();
+            org.libvirt.NodeInfo node = conn.nodeInfo();
+            HypervisorInfo info = HypervisorInfo.newBuilder()
+                    .setUri(uri)
+                    .setType(conn.getType())
+                    .setVersion(versionText(conn.getVersion()))
+                    .setLibvirtVersion(versionText(conn.getLibVersion()))
+                    .setNodeCpus(node.cpus)
+                    .setNodeMemoryBytes(node.memory * 1024)
+                    .build();
+            List<DomainInfo> domains = listDomains(conn);
+            noteHealthy();
+            return new HypervisorSnapshot(info, domains);
+        } catch (LibvirtException e) {
+            String reason = "libvirt at " + uri + ": " + LibvirtErrors.message(e);
+            dropConnection();
+            noteFailure(reason);
+            return new HypervisorSnapshot(HypervisorInfo.newBuilder().setUri(uri).setError(reason).build(), List.of());
+        }
+    }
+
+    /** Defines a domain from XML; used by tests and, later, by the define step. */
+    public synchronized void define(String domainXml) throws LibvirtException {
+        Domain domain = connection().domainDefineXML(domainXml);
+        domain.free();
+    }
+
+    private Connect connection() throws LibvirtException {
+        if (connection != null) {
+            boolean usable;
+            try {
+                usable = connection.isConnected() && connection.isAlive();
+            } catch (LibvirtException e) {
+                usable = false;
+            }
+            if (usable) {
+                return connection;
+            }
+            log.warn("libvirt connection to {} lost; reconnecting", uri);
+            dropConnection();
+        }
+        connection = new Connect(uri, false);
+        log.info("connected to libvirt at {}", uri);
+        return connection;
+    }
+
+    private List<DomainInfo> listDomains(Connect conn) throws LibvirtException {
+        List<DomainInfo> out = new ArrayList<>();
+        for (int id : conn.listDomains()) {
+            Domain d;
+            try {
+                d = conn.domainLookupByID(id);
+            } catch (LibvirtException e) {
+                continue; // stopped between the listing and the lookup
+            }
+            describeAndFree(d, out);
+        }
+        for (String name : conn.listDefinedDomains()) {
+            Domain d;
+            try {
+                d = conn.domainLookupByName(name);
+            } catch (LibvirtException e) {
+                continue; // undefined between the listing and the lookup
+            }
+            describeAndFree(d, out);
+        }
+        out.sort(Comparator.comparing(DomainInfo::getName));
+        return out;
+    }
+
+    private static void describeAndFree(Domain d, List<DomainInfo> out) throws LibvirtException {
+        try {
+            org.libvirt.DomainInfo info = d.getInfo();
+            out.add(DomainInfo.newBuilder()
+                    .setName(d.getName())
+                    .setUuid(d.getUUIDString())
+                    .setState(state(info.state))
+                    .setVcpus(info.nrVirtCpu)
+                    .setMaxMemoryBytes(info.maxMem * 1024)
+                    .setMemoryBytes(info.memory * 1024)
+                    .setAutostart(d.getAutostart())
+                    .setPersistent(d.isPersistent() == 1)
+                    .build());
+        } finally {
+            d.free();
+        }
+    }
+
+    /** The inactive XML of a domain, as virsh dumpxml --inactive shows it. */
+    public synchronized String inactiveXml(String name) throws LibvirtException {
+        Domain d = connection().domainLookupByName(name);
+        try {
+            return d.getXMLDesc(VIR_DOMAIN_XML_INACTIVE);
+        } finally {
+            d.free();
+        }
+    }
+
+    static DomainState state(org.libvirt.DomainInfo.DomainState s) {
+        if (s == null) {
+            return DomainState.DOMAIN_STATE_UNSPECIFIED;
+        }
+        return switch (s) {
+            case VIR_DOMAIN_RUNNING -> DomainState.DOMAIN_STATE_RUNNING;
+            case VIR_DOMAIN_BLOCKED -> DomainState.DOMAIN_STATE_BLOCKED;
+            case VIR_DOMAIN_PAUSED -> DomainState.DOMAIN_STATE_PAUSED;
+            case VIR_DOMAIN_SHUTDOWN -> DomainState.DOMAIN_STATE_SHUTTING_DOWN;
+            case VIR_DOMAIN_SHUTOFF -> DomainState.DOMAIN_STATE_SHUTOFF;
+            case VIR_DOMAIN_CRASHED -> DomainState.DOMAIN_STATE_CRASHED;
+            default -> DomainState.DOMAIN_STATE_UNSPECIFIED;
+        };
+    }
+
+    /** libvirt encodes versions as major * 1,000,000 + minor * 1,000 + release. */
+    static String versionText(long v) {
+        return (v / 1_000_000) + "." + (v / 1_000 % 1_000) + "." + (v % 1_000);
+    }
+
+    private void noteHealthy() {
+        if (!lastError.isEmpty()) {
+            log.info("libvirt at {} is reachable again", uri);
+            lastError = "";
+        }
+    }
+
+    private void noteFailure(String reason) {
+        // Log each distinct failure once, not once per heartbeat.
+        if (!reason.equals(lastError)) {
+            log.error("{} (will keep retrying)", reason);
+            lastError = reason;
+        }
+    }
+
+    private void dropConnection() {
+        if (connection != null) {
+            try {
+                connection.close();
+            } catch (LibvirtException | RuntimeException ignored) {
+                // the connection is already broken; closing is best effort
+            }
+            connection = null;
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        dropConnection();
+    }
+}

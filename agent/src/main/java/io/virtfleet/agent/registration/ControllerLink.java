@@ -1,0 +1,145 @@
+package io.virtfleet.agent.registration;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.agent.report.HostReporter;
+import io.virtfleet.common.Version;
+import io.virtfleet.common.units.Durations;
+import io.virtfleet.proto.v1.HeartbeatRequest;
+import io.virtfleet.proto.v1.HostReport;
+import io.virtfleet.proto.v1.RegisterRequest;
+import io.virtfleet.proto.v1.RegisterResponse;
+import io.virtfleet.proto.v1.RegistryGrpc;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the agent registered with the controller and heartbeating. Registers, then heartbeats every
+ * interval; when the controller is unreachable it retries with capped backoff, logs at most once per
+ * {@code logPeriod}, and never gives up: an agent outlives any controller outage. When the controller
+ * forgets the session (it restarted) the link registers again at once.
+ */
+public final class ControllerLink implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ControllerLink.class);
+    private static final Duration CALL_DEADLINE = Duration.ofSeconds(5);
+
+    /** What the link needs to know about its agent. */
+    public record Settings(String agentId, String advertisedEndpoint, String controller, List<String> storageTiers,
+                           Duration heartbeatInterval, Duration maxBackoff, Duration logPeriod) {}
+
+    private final Settings settings;
+    private final HostReporter reporter;
+    private final RegistryGrpc.RegistryBlockingStub registry;
+    private final ScheduledExecutorService loop;
+    private final Backoff backoff;
+    private final FailureLog failures;
+
+    private volatile String sessionId;
+    private volatile Duration interval;
+    private volatile boolean closed;
+
+    public ControllerLink(Settings settings, HostReporter reporter, ManagedChannel channel) {
+        this.settings = settings;
+        this.reporter = reporter;
+        this.registry = RegistryGrpc.newBlockingStub(channel);
+        this.interval = settings.heartbeatInterval();
+        this.backoff = new Backoff(settings.heartbeatInterval(), settings.maxBackoff());
+        this.failures = new FailureLog(log, settings.logPeriod());
+        this.loop = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "vf-controller-link");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    public void start() {
+        loop.execute(this::tick);
+    }
+
+    /** True while the agent holds a session the controller accepted. */
+    public boolean registered() {
+        return sessionId != null;
+    }
+
+    private void tick() {
+        if (closed) {
+            return;
+        }
+        Duration wait;
+        try {
+            HostReport report = reporter.report();
+            if (sessionId == null) {
+                register(report);
+            } else {
+                heartbeat(report);
+            }
+            failures.recovered("controller at " + settings.controller() + " reachable again");
+            backoff.reset();
+            wait = interval;
+        } catch (StatusRuntimeException e) {
+            wait = onFailure(e);
+        } catch (RuntimeException e) {
+            // Never let the loop die: an agent that stops heartbeating strands its host.
+            failures.failed("unexpected error talking to the controller: " + e, e);
+            wait = backoff.next();
+        }
+        if (!closed) {
+            loop.schedule(this::tick, wait.toMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void register(HostReport report) {
+        RegisterResponse response = registry.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                .register(RegisterRequest.newBuilder()
+                        .setAgentId(settings.agentId())
+                        .setAgentEndpoint(settings.advertisedEndpoint())
+                        .setAgentVersion(Version.current())
+                        .addAllStorageTiers(settings.storageTiers())
+                        .setReport(report)
+                        .build());
+        sessionId = response.getSessionId();
+        Duration asked = Duration.ofMillis(response.getHeartbeatIntervalMs());
+        interval = asked.isZero() || asked.compareTo(settings.heartbeatInterval()) > 0 ? settings.heartbeatInterval() : asked;
+        log.info("registered with controller at {} as host {} (heartbeat every {})",
+                settings.controller(), report.getHostName(), Durations.shortText(interval));
+    }
+
+    private void heartbeat(HostReport report) {
+        registry.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                .heartbeat(HeartbeatRequest.newBuilder().setSessionId(sessionId).setReport(report).build());
+    }
+
+    private Duration onFailure(StatusRuntimeException e) {
+        Status.Code code = e.getStatus().getCode();
+        String detail = e.getStatus().getDescription() == null ? code.toString() : e.getStatus().getDescription();
+        if (code == Status.Code.FAILED_PRECONDITION && sessionId != null) {
+            log.info("controller no longer knows this agent's session ({}); registering again", detail);
+            sessionId = null;
+            return Duration.ZERO;
+        }
+        if (code == Status.Code.ALREADY_EXISTS || code == Status.Code.INVALID_ARGUMENT
+                || code == Status.Code.PERMISSION_DENIED) {
+            failures.failed("controller at " + settings.controller() + " refused registration: " + detail, null);
+        } else {
+            failures.failed("cannot reach controller at " + settings.controller() + ": " + code + " " + detail, null);
+        }
+        return backoff.next();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        loop.shutdownNow();
+        try {
+            loop.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

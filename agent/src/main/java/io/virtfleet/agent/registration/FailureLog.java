@@ -1,0 +1,53 @@
+package io.virtfleet.agent.registration;
+
+import java.time.Duration;
+import org.slf4j.Logger;
+
+/**
+ * Logs a repeating failure once when it starts, then at most once per period with how long it has
+ * lasted, and once when it ends: enough to see an outage in the journal without flooding it.
+ */
+final class FailureLog {
+    private final Logger log;
+    private final long periodNanos;
+    private long failingSince = -1;
+    private long lastLoggedAt;
+    private long attempts;
+    private String lastMessage = "";
+
+    FailureLog(Logger log, Duration period) {
+        this.log = log;
+        this.periodNanos = period.toNanos();
+    }
+
+    synchronized void failed(String message, Throwable cause) {
+        long now = System.nanoTime();
+        attempts++;
+        if (failingSince < 0) {
+            failingSince = now;
+            lastLoggedAt = now;
+            lastMessage = message;
+            if (cause != null) {
+                log.warn("{} (retrying)", message, cause);
+            } else {
+                log.warn("{} (retrying)", message);
+            }
+            return;
+        }
+        if (now - lastLoggedAt >= periodNanos || !message.equals(lastMessage)) {
+            lastLoggedAt = now;
+            lastMessage = message;
+            log.warn("{} (failing for {} s, {} attempts; still retrying)",
+                    message, (now - failingSince) / 1_000_000_000L, attempts);
+        }
+    }
+
+    synchronized void recovered(String message) {
+        if (failingSince >= 0) {
+            log.info("{} after {} s", message, (System.nanoTime() - failingSince) / 1_000_000_000L);
+            failingSince = -1;
+            attempts = 0;
+            lastMessage = "";
+        }
+    }
+}

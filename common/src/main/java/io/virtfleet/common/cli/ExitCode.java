@@ -1,0 +1,17 @@
+package io.virtfleet.common.cli;
+
+/** Process exit codes shared by the CLI, the agent and the controller. Scripts may rely on them. */
+public final class ExitCode {
+    /** Done as asked. */
+    public static final int OK = 0;
+    /** The operation was attempted and failed (the message says why). */
+    public static final int FAILURE = 1;
+    /** Bad flags, arguments or configuration: nothing was attempted. */
+    public static final int USAGE = 2;
+    /** The controller (or agent) could not be reached. */
+    public static final int UNAVAILABLE = 3;
+    /** The named host or VM does not exist. */
+    public static final int NOT_FOUND = 4;
+
+    private ExitCode() {}
+}

@@ -1,0 +1,37 @@
+package io.virtfleet.controller.cli;
+
+import io.grpc.ManagedChannel;
+import io.virtfleet.common.transport.Transport;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.proto.v1.FleetGrpc;
+import java.util.concurrent.TimeUnit;
+
+/** The CLI's connection to the controller: one channel, closed when the command ends. */
+final class ControllerClient implements AutoCloseable {
+    /** Long enough for a loaded controller, short enough that a dead one is reported quickly. */
+    static final long DEADLINE_SECONDS = 10;
+
+    private final Endpoint endpoint;
+    private final Transport transport;
+    private final ManagedChannel channel;
+
+    ControllerClient(Endpoint endpoint) {
+        this.endpoint = endpoint;
+        this.transport = new Transport("cli", 1);
+        this.channel = transport.channel(endpoint, Runnable::run);
+    }
+
+    Endpoint endpoint() {
+        return endpoint;
+    }
+
+    FleetGrpc.FleetBlockingStub fleet() {
+        return FleetGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
+    }
+
+    @Override
+    public void close() {
+        channel.shutdownNow();
+        transport.close();
+    }
+}

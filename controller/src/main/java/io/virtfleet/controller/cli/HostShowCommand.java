@@ -1,0 +1,87 @@
+package io.virtfleet.controller.cli;
+
+import io.virtfleet.common.units.Bytes;
+import io.virtfleet.common.units.Durations;
+import io.virtfleet.controller.registry.HostStates;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.GetHostRequest;
+import io.virtfleet.proto.v1.Host;
+import io.virtfleet.proto.v1.HostResources;
+import io.virtfleet.proto.v1.HypervisorInfo;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code virtfleet host show NAME}: everything the controller knows about one host. */
+@Command(name = "show", description = {"Show one host: state, resources, hypervisor and every libvirt domain.",
+    "Example: virtfleet host show hv2"})
+final class HostShowCommand implements Callable<Integer> {
+    @ParentCommand
+    HostCommand parent;
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(paramLabel = "NAME", description = "Host name, as listed by 'virtfleet hosts'.")
+    String name;
+
+    @Override
+    public Integer call() {
+        VirtfleetCli root = (VirtfleetCli) spec.root().userObject();
+        Host h;
+        try (ControllerClient client = root.connect()) {
+            h = client.fleet().getHost(GetHostRequest.newBuilder().setName(name).build());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (root.output == Output.json) {
+            out.println(Json.of(h));
+            out.flush();
+            return 0;
+        }
+        HostResources r = h.getReport().getResources();
+        HypervisorInfo hv = h.getReport().getHypervisor();
+        field(out, "Host", h.getName());
+        field(out, "State", HostStates.label(h.getState()) + " (" + h.getStateReason() + ")");
+        field(out, "Last seen", Durations.shortText(Duration.ofMillis(h.getLastSeenAgeMs())) + " ago ("
+                + Instant.ofEpochMilli(h.getLastSeenUnixMs()) + ")");
+        field(out, "Agent", h.getAgentId() + " at " + h.getAgentEndpoint() + ", version " + h.getAgentVersion());
+        field(out, "Registered", Instant.ofEpochMilli(h.getRegisteredAtUnixMs()).toString());
+        field(out, "CPU", r.getCpuModel() + ", " + r.getPhysicalCores() + " cores / " + r.getLogicalThreads() + " threads");
+        field(out, "Load 1/5/15", String.format(Locale.ROOT, "%.2f %.2f %.2f, CPU %.1f%% busy",
+                r.getLoadAverage1M(), r.getLoadAverage5M(), r.getLoadAverage15M(), r.getCpuUtilisationPercent()));
+        field(out, "Memory", HostsCommand.memory(r) + " used (" + Bytes.human(r.getMemoryAvailableBytes()) + " available)");
+        field(out, "Images", r.getImagesDirectory() + ": " + Bytes.human(r.getImagesFreeBytes()) + " free of "
+                + Bytes.human(r.getImagesTotalBytes()));
+        field(out, "Storage tiers", String.join(", ", h.getStorageTiersList()));
+        if (hv.getError().isEmpty()) {
+            field(out, "Hypervisor", hv.getType() + " " + hv.getVersion() + ", libvirt " + hv.getLibvirtVersion()
+                    + " at " + hv.getUri() + " (node: " + hv.getNodeCpus() + " CPUs, " + Bytes.human(hv.getNodeMemoryBytes()) + ")");
+        } else {
+            field(out, "Hypervisor", "UNAVAILABLE: " + hv.getError());
+        }
+        out.println();
+        if (h.getReport().getDomainsCount() == 0) {
+            out.println("No libvirt domains.");
+        } else {
+            Table domains = new Table("DOMAIN", "STATE", "VCPUS", "MEMORY", "AUTOSTART");
+            for (DomainInfo d : h.getReport().getDomainsList()) {
+                domains.row(d.getName(), DomainStates.label(d.getState()), Integer.toString(d.getVcpus()),
+                        Bytes.human(d.getMaxMemoryBytes()), d.getAutostart() ? "yes" : "no");
+            }
+            domains.print(out);
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void field(PrintWriter out, String label, String value) {
+        out.printf("%-14s %s%n", label + ":", value);
+    }
+}

@@ -1,0 +1,98 @@
+package io.virtfleet.controller.cli;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.common.Version;
+import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.validation.InvalidInputException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.IVersionProvider;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
+
+/** {@code virtfleet}: the operator's command line. */
+@Command(name = "virtfleet", mixinStandardHelpOptions = true, versionProvider = VirtfleetCli.VersionText.class,
+        scope = ScopeType.INHERIT,
+        description = {
+            "Operate a fleet of libvirt hypervisors: see every host's load and VMs in one table.",
+            "",
+            "Examples:",
+            "  virtfleet hosts                    hosts sorted by load, least loaded first",
+            "  virtfleet hosts -o json            the same for scripts (fields as in proto/virtfleet/v1)",
+            "  virtfleet host show hv2            one host in detail, with its domains",
+            "  virtfleet --controller cp1:7440 hosts"
+        },
+        subcommands = {HostsCommand.class, HostCommand.class, CommandLine.HelpCommand.class},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:done", "1:the controller refused or failed the operation",
+            "2:bad flags or arguments", "3:the controller could not be reached", "4:no such host"})
+public final class VirtfleetCli {
+    @Option(names = "--controller", paramLabel = "HOST:PORT", scope = ScopeType.INHERIT,
+            defaultValue = "${env:VIRTFLEET_CONTROLLER:-127.0.0.1:7440}",
+            description = "Controller address (default: $VIRTFLEET_CONTROLLER, else 127.0.0.1:7440).")
+    String controller;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FORMAT", scope = ScopeType.INHERIT, defaultValue = "table",
+            description = "Output format: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    Output output;
+
+    public static void main(String[] args) {
+        System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    /** Runs the CLI with the given streams; returns the exit code. */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cli = new CommandLine(new VirtfleetCli());
+        cli.setOut(out).setErr(err);
+        cli.setExecutionExceptionHandler((ex, cmd, parsed) -> report(ex, cmd.getErr(), (VirtfleetCli) cli.getCommand()));
+        return cli.execute(args);
+    }
+
+    ControllerClient connect() {
+        return new ControllerClient(Endpoint.parse("--controller", controller));
+    }
+
+    private static int report(Exception ex, PrintWriter err, VirtfleetCli root) {
+        if (ex instanceof InvalidInputException) {
+            err.println("virtfleet: " + ex.getMessage());
+            return ExitCode.USAGE;
+        }
+        if (!(ex instanceof StatusRuntimeException sre)) {
+            err.println("virtfleet: " + ex);
+            return ExitCode.FAILURE;
+        }
+        Status status = sre.getStatus();
+        String detail = status.getDescription() != null ? status.getDescription()
+                : status.getCause() != null ? status.getCause().getMessage() : status.getCode().toString();
+        switch (status.getCode()) {
+            case UNAVAILABLE, DEADLINE_EXCEEDED -> {
+                err.println("virtfleet: cannot reach the controller at " + root.controller + ": " + detail);
+                err.println("Is virtfleet-controller running there? Choose another with --controller HOST:PORT"
+                        + " or VIRTFLEET_CONTROLLER.");
+                return ExitCode.UNAVAILABLE;
+            }
+            case NOT_FOUND -> {
+                err.println("virtfleet: " + detail);
+                return ExitCode.NOT_FOUND;
+            }
+            case INVALID_ARGUMENT -> {
+                err.println("virtfleet: " + detail);
+                return ExitCode.USAGE;
+            }
+            default -> {
+                err.println("virtfleet: controller answered " + status.getCode() + ": " + detail);
+                return ExitCode.FAILURE;
+            }
+        }
+    }
+
+    static final class VersionText implements IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"virtfleet " + Version.current()};
+        }
+    }
+}

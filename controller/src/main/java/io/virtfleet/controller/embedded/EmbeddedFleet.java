@@ -1,0 +1,183 @@
+package io.virtfleet.controller.embedded;
+
+import io.virtfleet.agent.Agent;
+import io.virtfleet.agent.AgentConfig;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.controller.Controller;
+import io.virtfleet.controller.ControllerConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A controller and N agents in one JVM, all on loopback, each agent on its own libvirt test-driver node.
+ * Real gRPC, real libvirt (test driver), real OSHI: the kit behind the demo, the tests and the benchmarks.
+ */
+public final class EmbeddedFleet implements AutoCloseable {
+    private final Path workDir;
+    private final Duration heartbeat;
+    private final Duration grace;
+    private final List<TestDriverNode> nodes;
+    private final Map<String, Agent> agents = new LinkedHashMap<>();
+    private final Map<String, String> uris = new LinkedHashMap<>();
+    private final InetSocketAddress controllerListen;
+    private Controller controller;
+
+    private EmbeddedFleet(Builder b) {
+        this.workDir = b.workDir;
+        this.heartbeat = b.heartbeat;
+        this.grace = b.grace;
+        this.nodes = List.copyOf(b.nodes);
+        this.controllerListen = b.controllerListen;
+    }
+
+    public static Builder builder(Path workDir) {
+        return new Builder(workDir);
+    }
+
+    /**
+     * Three hypervisors of different sizes with a few domains each, as a small OVH fleet might look.
+     */
+    public static List<TestDriverNode> defaultNodes(int count) {
+        List<TestDriverNode> out = new ArrayList<>();
+        int[][] sizes = {{8, 16}, {16, 64}, {32, 128}, {12, 32}, {24, 96}};
+        for (int i = 1; i <= count; i++) {
+            int[] size = sizes[(i - 1) % sizes.length];
+            TestDriverNode node = new TestDriverNode("hv" + i, size[0], size[1] * 1024L);
+            for (int d = 1; d <= 1 + i % 3 + 1; d++) {
+                node.domain("hv" + i + "-vm" + d, 1 + d % 2, 512L * d, d % 3 != 0);
+            }
+            out.add(node);
+        }
+        return out;
+    }
+
+    public synchronized EmbeddedFleet start() throws IOException {
+        Files.createDirectories(workDir);
+        controller = Controller.create(new ControllerConfig(controllerListen, heartbeat, grace,
+                workDir.resolve("controller"))).start();
+        for (TestDriverNode node : nodes) {
+            uris.put(node.name(), node.writeTo(workDir.resolve("nodes")));
+            startAgent(node.name());
+        }
+        return this;
+    }
+
+    /** Starts (or restarts, keeping its identity) the agent of a host. */
+    public synchronized Agent startAgent(String host) throws IOException {
+        if (agents.containsKey(host)) {
+            throw new IllegalStateException("agent of " + host + " is already running");
+        }
+        Agent agent = Agent.create(agentConfig(host, workDir.resolve("agents").resolve(host))).start();
+        agents.put(host, agent);
+        return agent;
+    }
+
+    /** An agent configuration for one of this fleet's hosts; tests use it to start impostors. */
+    public AgentConfig agentConfig(String host, Path stateDir) {
+        try {
+            Files.createDirectories(stateDir.resolve("images"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return new AgentConfig(host, new Endpoint("127.0.0.1", controller.port()),
+                new InetSocketAddress("127.0.0.1", 0), null, uris.get(host), heartbeat, heartbeat.multipliedBy(4),
+                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"));
+    }
+
+    /** Stops a host's agent, as if the machine went away; its heartbeats stop at once. */
+    public synchronized void stopAgent(String host) {
+        Agent agent = agents.remove(host);
+        if (agent != null) {
+            agent.close();
+        }
+    }
+
+    /** Waits until every running agent holds a session with the controller. */
+    public void awaitRegistered(Duration timeout) throws InterruptedException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!allRegistered()) {
+            if (System.nanoTime() > deadline) {
+                throw new TimeoutException("agents not registered within " + timeout + ": " + agents.keySet());
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    private synchronized boolean allRegistered() {
+        return agents.values().stream().allMatch(Agent::registered)
+                && controller.registry().all().size() >= agents.size();
+    }
+
+    public Controller controller() {
+        return controller;
+    }
+
+    public Endpoint controllerEndpoint() {
+        return new Endpoint("127.0.0.1", controller.port());
+    }
+
+    public synchronized Agent agent(String host) {
+        return agents.get(host);
+    }
+
+    public List<TestDriverNode> nodes() {
+        return nodes;
+    }
+
+    @Override
+    public synchronized void close() {
+        for (Agent agent : agents.values()) {
+            agent.close();
+        }
+        agents.clear();
+        if (controller != null) {
+            controller.close();
+        }
+    }
+
+    /** Builder with defaults suited to a demo: 3 hosts, 1 s heartbeats, 5 s grace. */
+    public static final class Builder {
+        private final Path workDir;
+        private Duration heartbeat = Duration.ofSeconds(1);
+        private Duration grace = Duration.ofSeconds(5);
+        private List<TestDriverNode> nodes = defaultNodes(3);
+        private InetSocketAddress controllerListen = new InetSocketAddress("127.0.0.1", 0);
+
+        private Builder(Path workDir) {
+            this.workDir = workDir;
+        }
+
+        public Builder heartbeat(Duration interval) {
+            this.heartbeat = interval;
+            return this;
+        }
+
+        public Builder grace(Duration unreachableAfter) {
+            this.grace = unreachableAfter;
+            return this;
+        }
+
+        public Builder nodes(List<TestDriverNode> hosts) {
+            this.nodes = List.copyOf(hosts);
+            return this;
+        }
+
+        public Builder controllerPort(int port) {
+            this.controllerListen = new InetSocketAddress("127.0.0.1", port);
+            return this;
+        }
+
+        public EmbeddedFleet build() {
+            return new EmbeddedFleet(this);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+package io.virtfleet.controller.embedded;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import javax.xml.parsers.DocumentBuilderFactory;
+import javax.xml.parsers.ParserConfigurationException;
+import javax.xml.transform.OutputKeys;
+import javax.xml.transform.TransformerException;
+import javax.xml.transform.TransformerFactory;
+import javax.xml.transform.dom.DOMSource;
+import javax.xml.transform.stream.StreamResult;
+import org.w3c.dom.Document;
+import org.w3c.dom.Element;
+
+/**
+ * A node file for libvirt's test driver ({@code test:///path/node.xml}): a simulated hypervisor with a
+ * given size and domains. Each libvirt connection to it gets a private copy, so every embedded agent
+ * has a hypervisor of its own.
+ */
+public final class TestDriverNode {
+    private static final String TEST_NS = "http://libvirt.org/schemas/domain/test/1.0";
+    /** virDomainState VIR_DOMAIN_SHUTOFF, as the test driver's runstate element wants it. */
+    private static final int SHUTOFF = 5;
+
+    /** One domain of the node. */
+    public record Domain(String name, int vcpus, long memoryMiB, boolean running) {}
+
+    private final String name;
+    private final int cpus;
+    private final long memoryMiB;
+    private final List<Domain> domains = new ArrayList<>();
+
+    public TestDriverNode(String name, int cpus, long memoryMiB) {
+        this.name = name;
+        this.cpus = cpus;
+        this.memoryMiB = memoryMiB;
+    }
+
+    public TestDriverNode domain(String domainName, int vcpus, long domainMemoryMiB, boolean running) {
+        domains.add(new Domain(domainName, vcpus, domainMemoryMiB, running));
+        return this;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public List<Domain> domains() {
+        return List.copyOf(domains);
+    }
+
+    /** Writes the node file into {@code dir} and returns the libvirt URI that opens it. */
+    public String writeTo(Path dir) throws IOException {
+        Path file = dir.toAbsolutePath().resolve(name + ".xml");
+        Files.createDirectories(dir);
+        try (OutputStream out = Files.newOutputStream(file)) {
+            var transformer = TransformerFactory.newInstance().newTransformer();
+            transformer.setOutputProperty(OutputKeys.INDENT, "yes");
+            transformer.transform(new DOMSource(document()), new StreamResult(out));
+        } catch (ParserConfigurationException | TransformerException e) {
+            throw new IOException("cannot write test-driver node " + file, e);
+        }
+        return "test://" + file;
+    }
+
+    private Document document() throws ParserConfigurationException {
+        Document doc = DocumentBuilderFactory.newInstance().newDocumentBuilder().newDocument();
+        Element node = doc.createElement("node");
+        doc.appendChild(node);
+        Element cpu = child(doc, node, "cpu", null);
+        child(doc, cpu, "mhz", "2000");
+        child(doc, cpu, "model", "x86_64");
+        child(doc, cpu, "active", Integer.toString(cpus));
+        child(doc, cpu, "nodes", "1");
+        child(doc, cpu, "sockets", "1");
+        child(doc, cpu, "cores", Integer.toString(cpus));
+        child(doc, cpu, "threads", "1");
+        child(doc, node, "memory", Long.toString(memoryMiB * 1024));
+        for (Domain d : domains) {
+            Element domain = child(doc, node, "domain", null);
+            domain.setAttribute("type", "test");
+            domain.setAttributeNS("http://www.w3.org/2000/xmlns/", "xmlns:test", TEST_NS);
+            child(doc, domain, "name", d.name());
+            child(doc, domain, "memory", Long.toString(d.memoryMiB())).setAttribute("unit", "MiB");
+            child(doc, domain, "vcpu", Integer.toString(d.vcpus()));
+            Element os = child(doc, domain, "os", null);
+            child(doc, os, "type", "hvm").setAttribute("arch", "x86_64");
+            if (!d.running()) {
+                Element runstate = doc.createElementNS(TEST_NS, "test:runstate");
+                runstate.setTextContent(Integer.toString(SHUTOFF));
+                domain.appendChild(runstate);
+            }
+        }
+        return doc;
+    }
+
+    private static Element child(Document doc, Element parent, String tag, String text) {
+        Element e = doc.createElement(tag);
+        if (text != null) {
+            e.setTextContent(text);
+        }
+        parent.appendChild(e);
+        return e;
+    }
+}

@@ -1,0 +1,79 @@
+package io.virtfleet.controller.fleet;
+
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.ForgetHostRequest;
+import io.virtfleet.proto.v1.ForgetHostResponse;
+import io.virtfleet.proto.v1.GetHostRequest;
+import io.virtfleet.proto.v1.Host;
+import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.ListHostsRequest;
+import io.virtfleet.proto.v1.ListHostsResponse;
+import java.util.Comparator;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The operator's view of the fleet. Placement and VM operations come with the provisioning work and
+ * answer UNIMPLEMENTED until then (the generated base class's behaviour).
+ */
+public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
+    private static final Logger log = LoggerFactory.getLogger(FleetEndpoint.class);
+
+    private final HostRegistry registry;
+    private final Liveness liveness;
+
+    public FleetEndpoint(HostRegistry registry, Liveness liveness) {
+        this.registry = registry;
+        this.liveness = liveness;
+    }
+
+    @Override
+    public void listHosts(ListHostsRequest request, StreamObserver<ListHostsResponse> response) {
+        long now = registry.nanoTime();
+        List<Host> hosts = registry.all().stream()
+                .map(r -> HostViews.toHost(r, liveness.judge(r, now), now))
+                .sorted(BY_LOAD)
+                .toList();
+        response.onNext(ListHostsResponse.newBuilder().addAllHosts(hosts).setTakenAtUnixMs(registry.unixMillis()).build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void getHost(GetHostRequest request, StreamObserver<Host> response) {
+        String name = Names.hostName("name", request.getName());
+        long now = registry.nanoTime();
+        registry.get(name).ifPresentOrElse(r -> {
+            response.onNext(HostViews.toHost(r, liveness.judge(r, now), now));
+            response.onCompleted();
+        }, () -> response.onError(notFound(name)));
+    }
+
+    @Override
+    public void forgetHost(ForgetHostRequest request, StreamObserver<ForgetHostResponse> response) {
+        String name = Names.hostName("name", request.getName());
+        registry.forget(name).ifPresentOrElse(r -> {
+            log.info("operator forgot host {} (agent {})", name, r.agentId());
+            response.onNext(ForgetHostResponse.newBuilder().setReleasedAgentId(r.agentId()).build());
+            response.onCompleted();
+        }, () -> response.onError(notFound(name)));
+    }
+
+    private RuntimeException notFound(String name) {
+        List<String> known = registry.all().stream().map(HostRecord::name).sorted().toList();
+        return Status.NOT_FOUND.withDescription("no host named \"" + name + "\"; known hosts: "
+                + (known.isEmpty() ? "(none)" : String.join(", ", known))).asRuntimeException();
+    }
+
+    /** Least loaded first (1-minute load per hardware thread); hosts that are not ready go last. */
+    static final Comparator<Host> BY_LOAD = Comparator
+            .comparing((Host h) -> h.getState() != HostState.HOST_STATE_READY)
+            .thenComparingDouble(HostViews::loadPerThread)
+            .thenComparing(Host::getName);
+}

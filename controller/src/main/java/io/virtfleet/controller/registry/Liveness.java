@@ -1,0 +1,38 @@
+package io.virtfleet.controller.registry;
+
+import io.virtfleet.common.units.Durations;
+import io.virtfleet.proto.v1.HostState;
+import java.time.Duration;
+
+/**
+ * Judges a host's state from the controller's own clock: a host is unreachable once no heartbeat arrived
+ * for longer than the grace, degraded while its agent reports no working libvirt, ready otherwise.
+ * Computed on every read, so the answer is exact without timers.
+ */
+public final class Liveness {
+    /** A host's state and the reason for it, in words. */
+    public record Verdict(HostState state, String reason) {}
+
+    private final Duration grace;
+
+    public Liveness(Duration grace) {
+        this.grace = grace;
+    }
+
+    public Duration grace() {
+        return grace;
+    }
+
+    public Verdict judge(HostRecord host, long nowNanos) {
+        long silentNanos = nowNanos - host.lastSeenNanos();
+        if (silentNanos > grace.toNanos()) {
+            return new Verdict(HostState.HOST_STATE_UNREACHABLE, "no heartbeat for "
+                    + Durations.shortText(Duration.ofNanos(silentNanos)) + " (grace " + Durations.shortText(grace) + ")");
+        }
+        String libvirtError = host.report().getHypervisor().getError();
+        if (!libvirtError.isEmpty()) {
+            return new Verdict(HostState.HOST_STATE_DEGRADED, libvirtError);
+        }
+        return new Verdict(HostState.HOST_STATE_READY, "heartbeats on time");
+    }
+}
