@@ -23,18 +23,14 @@ public final class ConfiguredCommand {
 
     public static int run(Object command, Path defaultConfig, String... args) {
         CommandLine cli = new CommandLine(command);
-        cli.registerConverter(Duration.class, Durations::parse);
         ConfigFile config;
         try {
             config = load(defaultConfig, args);
-            checkKeys(cli, config);
+            prepare(cli, config);
         } catch (ConfigException e) {
             cli.getErr().println("virtfleet: configuration error: " + e.getMessage());
             return ExitCode.USAGE;
         }
-        cli.setDefaultValueProvider(arg -> arg instanceof OptionSpec option
-                ? config.get(key(option)).map(ConfigFile.Entry::value).orElse(null)
-                : null);
         cli.setParameterExceptionHandler((ex, ignored) -> {
             ArgSpec spec = ex.getArgSpec();
             if (spec instanceof OptionSpec option
@@ -50,6 +46,20 @@ public final class ConfiguredCommand {
             return ExitCode.USAGE;
         });
         return cli.execute(args);
+    }
+
+    /**
+     * Makes the configuration's values the command's defaults and registers virtfleet's converters.
+     *
+     * @throws ConfigException when the file holds a key that is not one of the command's options
+     */
+    public static CommandLine prepare(CommandLine cli, ConfigFile config) {
+        cli.registerConverter(Duration.class, Durations::parse);
+        checkKeys(cli, config);
+        cli.setDefaultValueProvider(arg -> arg instanceof OptionSpec option
+                ? config.get(key(option)).map(ConfigFile.Entry::value).orElse(null)
+                : null);
+        return cli;
     }
 
     private static ConfigFile load(Path defaultConfig, String[] args) {

@@ -71,6 +71,17 @@ public final class EmbeddedFleet implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Stops the controller and starts a fresh one on the same port, as after a crash: it has lost every
+     * session, and agents must register again by themselves.
+     */
+    public synchronized void restartController() throws IOException {
+        int port = controller.port();
+        controller.close();
+        controller = Controller.create(new ControllerConfig(new InetSocketAddress(controllerListen.getAddress(), port),
+                heartbeat, grace, workDir.resolve("controller"))).start();
+    }
+
     /** Starts (or restarts, keeping its identity) the agent of a host. */
     public synchronized Agent startAgent(String host) throws IOException {
         if (agents.containsKey(host)) {

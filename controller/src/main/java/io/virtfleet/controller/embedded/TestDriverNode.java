@@ -49,6 +49,14 @@ public final class TestDriverNode {
         return name;
     }
 
+    public int cpus() {
+        return cpus;
+    }
+
+    public long memoryMiB() {
+        return memoryMiB;
+    }
+
     public List<Domain> domains() {
         return List.copyOf(domains);
     }

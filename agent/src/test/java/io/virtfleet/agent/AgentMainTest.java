@@ -1,0 +1,100 @@
+package io.virtfleet.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.virtfleet.common.config.ConfigFile;
+import io.virtfleet.common.config.ConfiguredCommand;
+import io.virtfleet.common.validation.InvalidInputException;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** The agent's flags and configuration file: errors name file, line and key, and exit with 2. */
+class AgentMainTest {
+    @TempDir
+    Path dir;
+
+    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+    private PrintStream savedErr;
+
+    @BeforeEach
+    void captureStderr() {
+        savedErr = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void restoreStderr() {
+        System.setErr(savedErr);
+    }
+
+    /** Parses flags over a configuration file without running the agent. */
+    private static AgentMain parse(Path conf, String... args) {
+        AgentMain main = new AgentMain();
+        ConfigFile config = Files.exists(conf) ? ConfigFile.load(conf) : ConfigFile.empty(conf);
+        ConfiguredCommand.prepare(new CommandLine(main), config).parseArgs(args);
+        return main;
+    }
+
+    @Test
+    void malformedConfigFileExitsTwoNamingFileLineAndKey() throws Exception {
+        Path conf = Files.writeString(dir.resolve("agent.conf"),
+                "# virtfleet agent\ncontroller = cp1:7440\nheartbeat-interval = every now and then\n");
+        assertEquals(2, ConfiguredCommand.run(new AgentMain(), conf));
+        String message = err.toString(StandardCharsets.UTF_8);
+        assertTrue(message.contains(conf + ":3: key 'heartbeat-interval': "), message);
+    }
+
+    @Test
+    void unknownKeyInConfigFileExitsTwo() throws Exception {
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nlibvirt-url = qemu:///system\n");
+        assertEquals(2, ConfiguredCommand.run(new AgentMain(), conf));
+        String message = err.toString(StandardCharsets.UTF_8);
+        assertTrue(message.contains(conf + ":2: "), message);
+        assertTrue(message.contains("accepted keys: "), message);
+        assertTrue(message.contains("libvirt-uri"), message);
+    }
+
+    @Test
+    void unknownFlagExitsTwoWithUsage() {
+        assertEquals(2, ConfiguredCommand.run(new AgentMain(), dir.resolve("none.conf"), "--controler", "cp1:7440"));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("Usage: virtfleet-agent"));
+    }
+
+    @Test
+    void fileAndFlagsMakeTheConfigurationFlagsWinning() throws Exception {
+        Path conf = Files.writeString(dir.resolve("agent.conf"),
+                "controller = cp1:7440\nhost-name = hv4\nheartbeat-interval = 2s\nstorage-tiers = sata,raw\n");
+        AgentConfig config = parse(conf, "--heartbeat-interval", "1s").config();
+        assertEquals("hv4", config.hostName());
+        assertEquals("cp1:7440", config.controller().toString());
+        assertEquals(Duration.ofSeconds(1), config.heartbeatInterval());
+        assertEquals(java.util.List.of("sata", "raw"), config.storageTiers());
+        assertEquals("qemu:///system", config.libvirtUri());
+    }
+
+    @Test
+    void invalidHostNameIsRefusedNamingTheKey() {
+        AgentMain main = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "HV 1");
+        InvalidInputException e = assertThrows(InvalidInputException.class, main::config);
+        assertTrue(e.getMessage().startsWith("host-name: \"HV 1\""), e.getMessage());
+    }
+
+    @Test
+    void unknownStorageTierIsRefused() {
+        AgentMain main = parse(dir.resolve("none.conf"),
+                "--controller", "cp1:7440", "--host-name", "hv1", "--storage-tiers", "ssd,nvme");
+        InvalidInputException e = assertThrows(InvalidInputException.class, main::config);
+        assertTrue(e.getMessage().startsWith("storage-tiers: \"nvme\""), e.getMessage());
+    }
+}

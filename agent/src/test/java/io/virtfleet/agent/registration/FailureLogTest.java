@@ -1,0 +1,59 @@
+package io.virtfleet.agent.registration;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
+
+/** A long controller outage is logged once, then once per period, then once when it ends. */
+class FailureLogTest {
+    @Test
+    void logsOncePerPeriodAndOnRecovery() throws Exception {
+        String name = "virtfleet.test.failurelog";
+        List<String> lines = new CopyOnWriteArrayList<>();
+        Logger jul = Logger.getLogger(name);
+        jul.addHandler(new Handler() {
+            @Override
+            public void publish(LogRecord r) {
+                lines.add(java.text.MessageFormat.format(r.getMessage().replace("{}", "%s"), r.getParameters()));
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        });
+        FailureLog log = new FailureLog(LoggerFactory.getLogger(name), Duration.ofMillis(300));
+        for (int i = 0; i < 500; i++) {
+            log.failed("cannot reach controller at cp1:7440: UNAVAILABLE", null);
+        }
+        assertEquals(1, lines.size(), lines.toString());
+        Thread.sleep(350);
+        log.failed("cannot reach controller at cp1:7440: UNAVAILABLE", null);
+        assertEquals(2, lines.size(), lines.toString());
+        log.recovered("controller reachable again");
+        log.recovered("controller reachable again");
+        assertEquals(3, lines.size(), lines.toString());
+        assertTrue(lines.get(0).contains("cannot reach controller"), lines.toString());
+    }
+
+    @Test
+    void backoffDoublesToTheCapWithJitter() {
+        Backoff b = new Backoff(Duration.ofMillis(100), Duration.ofMillis(1000));
+        long[] expected = {100, 200, 400, 800, 1000, 1000};
+        for (long e : expected) {
+            long got = b.next().toMillis();
+            assertTrue(got >= e * 0.8 - 1 && got <= e * 1.2 + 1, "expected ~" + e + ", got " + got);
+        }
+        b.reset();
+        assertTrue(b.next().toMillis() <= 121);
+    }
+}

@@ -1,0 +1,139 @@
+package io.virtfleet.controller.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.util.JsonFormat;
+import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.proto.v1.ListHostsResponse;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The operator's command line against a running embedded fleet: output, errors and exit codes. */
+class VirtfleetCliTest {
+    @TempDir
+    static Path work;
+
+    private static EmbeddedFleet fleet;
+
+    record Run(int code, String out, String err) {}
+
+    @BeforeAll
+    static void startFleet() throws Exception {
+        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200)).build().start();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+    }
+
+    @AfterAll
+    static void stopFleet() {
+        fleet.close();
+    }
+
+    private static Run cli(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        String[] all = new String[args.length + 2];
+        all[0] = "--controller";
+        all[1] = fleet.controllerEndpoint().toString();
+        System.arraycopy(args, 0, all, 2, args.length);
+        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), all);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void hostsPrintsOneRowPerHostUnderTheHeader() {
+        Run run = cli("hosts");
+        assertEquals(0, run.code(), run.err());
+        List<String> lines = Arrays.asList(run.out().split("\n"));
+        assertTrue(lines.get(0).matches("HOST +STATE +CORES +LOAD 1/5/15 +CPU% +MEMORY +VMS +SEEN"), lines.get(0));
+        assertEquals(4, lines.size(), run.out());
+        for (String host : List.of("hv1", "hv2", "hv3")) {
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith(host + " ") && l.contains(" ready ")), run.out());
+        }
+        // hv1's node has 3 domains, 2 of them running (see EmbeddedFleet.defaultNodes)
+        String hv1 = lines.stream().filter(l -> l.startsWith("hv1 ")).findFirst().orElseThrow();
+        assertTrue(hv1.contains(" 2/3 "), hv1);
+    }
+
+    @Test
+    void jsonOutputIsTheWireContract() throws Exception {
+        Run run = cli("hosts", "-o", "json");
+        assertEquals(0, run.code(), run.err());
+        ListHostsResponse.Builder parsed = ListHostsResponse.newBuilder();
+        JsonFormat.parser().merge(run.out(), parsed);
+        assertEquals(3, parsed.getHostsCount());
+        assertTrue(run.out().contains("\"memory_total_bytes\""), "proto field names, snake_case");
+    }
+
+    @Test
+    void hostShowListsTheDomains() {
+        Run run = cli("host", "show", "hv2");
+        assertEquals(0, run.code(), run.err());
+        assertTrue(run.out().contains("Host:          hv2"), run.out());
+        assertTrue(run.out().contains("State:         ready"), run.out());
+        for (var d : fleet.nodes().get(1).domains()) {
+            assertTrue(run.out().contains(d.name()), d.name() + " in\n" + run.out());
+        }
+    }
+
+    @Test
+    void unknownHostExitsFourListingTheKnownOnes() {
+        Run run = cli("host", "show", "hv7");
+        assertEquals(4, run.code());
+        assertTrue(run.err().contains("no host named \"hv7\"; known hosts: hv1, hv2, hv3"), run.err());
+    }
+
+    @Test
+    void malformedNameIsRefusedByTheControllerWithExitTwo() {
+        Run run = cli("host", "show", "$(reboot)");
+        assertEquals(2, run.code());
+        assertTrue(run.err().contains("name: \"$(reboot)\" is not accepted"), run.err());
+    }
+
+    @Test
+    void unknownFlagPrintsUsageAndExitsTwo() {
+        Run run = cli("hosts", "--sort-by-mood");
+        assertEquals(2, run.code());
+        assertTrue(run.err().contains("Unknown option: '--sort-by-mood'"), run.err());
+        assertTrue(run.err().contains("Usage: virtfleet hosts"), run.err());
+    }
+
+    @Test
+    void unreachableControllerExitsThreeAndSaysWhere() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort(); // free once closed: nothing listens there
+        }
+        StringWriter err = new StringWriter();
+        int code = VirtfleetCli.run(new PrintWriter(new StringWriter()), new PrintWriter(err),
+                "--controller", "127.0.0.1:" + port, "hosts");
+        assertEquals(3, code);
+        assertTrue(err.toString().contains("cannot reach the controller at 127.0.0.1:" + port), err.toString());
+    }
+
+    @Test
+    void malformedControllerAddressExitsTwo() {
+        StringWriter err = new StringWriter();
+        int code = VirtfleetCli.run(new PrintWriter(new StringWriter()), new PrintWriter(err),
+                "--controller", "nowhere", "hosts");
+        assertEquals(2, code);
+        assertTrue(err.toString().contains("--controller: \"nowhere\" is not accepted"), err.toString());
+    }
+
+    @Test
+    void helpTeachesWithExamplesAndExitCodes() {
+        Run run = cli("--help");
+        assertEquals(0, run.code());
+        assertTrue(run.out().contains("virtfleet host show hv2"), run.out());
+        assertTrue(run.out().contains("the controller could not be reached"), run.out());
+    }
+}

@@ -1,0 +1,220 @@
+package io.virtfleet.controller.embedded;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import io.virtfleet.agent.Agent;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.DomainState;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.GetHostRequest;
+import io.virtfleet.proto.v1.Host;
+import io.virtfleet.proto.v1.HostReport;
+import io.virtfleet.proto.v1.HostResources;
+import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.ListHostsRequest;
+import io.virtfleet.proto.v1.RegisterRequest;
+import io.virtfleet.proto.v1.RegistryGrpc;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A controller and three agents over real gRPC on loopback, each agent on its own libvirt test-driver
+ * node, with real OSHI: what operators see through the fleet API.
+ */
+class FleetTest {
+    private static final Duration HEARTBEAT = Duration.ofMillis(200);
+    private static final Duration GRACE = Duration.ofMillis(1500);
+
+    @TempDir
+    Path work;
+
+    private EmbeddedFleet fleet;
+    private ManagedChannel channel;
+    private FleetGrpc.FleetBlockingStub operator;
+
+    @BeforeEach
+    void startFleet() throws Exception {
+        fleet = EmbeddedFleet.builder(work).heartbeat(HEARTBEAT).grace(GRACE).build().start();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", fleet.controller().port()).usePlaintext().build();
+        operator = FleetGrpc.newBlockingStub(channel);
+    }
+
+    @AfterEach
+    void stopFleet() {
+        channel.shutdownNow();
+        fleet.close();
+    }
+
+    @Test
+    void everyHostAppearsWithItsHypervisorDomainsAndThisMachinesFacts() throws Exception {
+        Thread.sleep(HEARTBEAT.toMillis() * 3); // a few heartbeats, so CPU utilisation covers a real interval
+        List<Host> hosts = operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList();
+        assertEquals(List.of("hv1", "hv2", "hv3"), hosts.stream().map(Host::getName).sorted().toList());
+
+        long memTotal = procMeminfoKib("MemTotal") * 1024;
+        double load1 = Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
+        for (TestDriverNode node : fleet.nodes()) {
+            Host host = hosts.stream().filter(h -> h.getName().equals(node.name())).findFirst().orElseThrow();
+            assertEquals(HostState.HOST_STATE_READY, host.getState(), host.getStateReason());
+            assertEquals(fleet.agent(node.name()).agentId(), host.getAgentId());
+
+            HostReport report = host.getReport();
+            assertEquals("TEST", report.getHypervisor().getType());
+            assertEquals(node.cpus(), report.getHypervisor().getNodeCpus());
+            assertEquals(node.memoryMiB() * 1024 * 1024, report.getHypervisor().getNodeMemoryBytes());
+
+            Map<String, DomainInfo> domains = report.getDomainsList().stream()
+                    .collect(Collectors.toMap(DomainInfo::getName, d -> d));
+            assertEquals(node.domains().size(), domains.size());
+            for (TestDriverNode.Domain expected : node.domains()) {
+                DomainInfo d = domains.get(expected.name());
+                assertEquals(expected.running() ? DomainState.DOMAIN_STATE_RUNNING : DomainState.DOMAIN_STATE_SHUTOFF,
+                        d.getState(), expected.name());
+                assertEquals(expected.vcpus(), d.getVcpus(), expected.name());
+                assertEquals(expected.memoryMiB() * 1024 * 1024, d.getMaxMemoryBytes(), expected.name());
+                assertTrue(d.getPersistent(), expected.name());
+            }
+
+            HostResources r = report.getResources();
+            assertEquals(Runtime.getRuntime().availableProcessors(), r.getLogicalThreads());
+            assertTrue(r.getPhysicalCores() >= 1 && r.getPhysicalCores() <= r.getLogicalThreads());
+            assertFalse(r.getCpuModel().isBlank());
+            assertEquals(memTotal, r.getMemoryTotalBytes());
+            assertTrue(r.getMemoryAvailableBytes() > 0 && r.getMemoryAvailableBytes() < memTotal);
+            assertEquals(load1, r.getLoadAverage1M(), 1.0, "1-minute load as in /proc/loadavg");
+            assertTrue(r.getCpuUtilisationPercent() >= 0 && r.getCpuUtilisationPercent() <= 100);
+            assertTrue(r.getImagesFreeBytes() > 0 && r.getImagesFreeBytes() <= r.getImagesTotalBytes());
+        }
+    }
+
+    @Test
+    void stoppedAgentTurnsUnreachableAndRecoversWhenRestarted() throws Exception {
+        String identity = fleet.agent("hv2").agentId();
+        long registeredBefore = host("hv2").getRegisteredAtUnixMs();
+        fleet.stopAgent("hv2");
+        assertEquals(HostState.HOST_STATE_READY, host("hv2").getState(), "still within the grace right after stopping");
+
+        Host down = await("hv2 unreachable", h -> h.getState() == HostState.HOST_STATE_UNREACHABLE);
+        assertTrue(down.getLastSeenAgeMs() > GRACE.toMillis(), "judged after the grace: " + down.getLastSeenAgeMs());
+        assertTrue(down.getStateReason().startsWith("no heartbeat for"), down.getStateReason());
+        assertEquals(HostState.HOST_STATE_READY, host("hv1").getState(), "other hosts are unaffected");
+
+        Agent restarted = fleet.startAgent("hv2");
+        assertEquals(identity, restarted.agentId(), "a restarted agent keeps its identity");
+        Host back = await("hv2 ready again", h -> h.getState() == HostState.HOST_STATE_READY);
+        assertNotEquals(registeredBefore, back.getRegisteredAtUnixMs());
+    }
+
+    @Test
+    void aSecondAgentClaimingAHostNameIsRefusedAndTheOwnerStays() throws Exception {
+        String owner = fleet.agent("hv1").agentId();
+        try (Agent impostor = Agent.create(fleet.agentConfig("hv1", work.resolve("impostor"))).start()) {
+            assertNotEquals(owner, impostor.agentId());
+            Thread.sleep(HEARTBEAT.toMillis() * 5);
+            assertFalse(impostor.registered(), "the impostor never gets a session");
+            assertEquals(owner, host("hv1").getAgentId());
+            assertEquals(HostState.HOST_STATE_READY, host("hv1").getState());
+        }
+        // What the impostor was told, seen directly on the wire:
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
+                RegistryGrpc.newBlockingStub(channel).register(RegisterRequest.newBuilder()
+                        .setAgentId("0f4b7c3e-0000-4000-8000-000000000001")
+                        .setAgentEndpoint("127.0.0.1:1")
+                        .setReport(HostReport.newBuilder().setHostName("hv1"))
+                        .build()));
+        assertEquals(Status.Code.ALREADY_EXISTS, refused.getStatus().getCode());
+        assertTrue(refused.getStatus().getDescription().contains("host name \"hv1\" belongs to agent " + owner),
+                refused.getStatus().getDescription());
+    }
+
+    @Test
+    void malformedRegistrationIsRefusedNamingTheField() {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
+                RegistryGrpc.newBlockingStub(channel).register(RegisterRequest.newBuilder()
+                        .setAgentId("a1").setAgentEndpoint("127.0.0.1:1")
+                        .setReport(HostReport.newBuilder().setHostName("hv 9")).build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("report.host_name: \"hv 9\""), e.getStatus().getDescription());
+        assertEquals(3, operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsCount(), "nothing registered");
+    }
+
+    @Test
+    void agentsRegisterAgainAfterTheControllerRestarts() throws Exception {
+        fleet.restartController();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+        channel.shutdownNow();
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", fleet.controller().port()).usePlaintext().build();
+        operator = FleetGrpc.newBlockingStub(channel);
+        for (String name : List.of("hv1", "hv2", "hv3")) {
+            assertEquals(HostState.HOST_STATE_READY, await(name + " back", h -> true, name).getState());
+        }
+    }
+
+    @Test
+    void agentWithoutWorkingLibvirtReportsTheUriAndLibvirtsMessage() throws Exception {
+        var config = fleet.agentConfig("hv9", work.resolve("hv9"));
+        var broken = new io.virtfleet.agent.AgentConfig("hv9", config.controller(), config.listen(), null,
+                "test://" + work.resolve("no-such-node.xml"), HEARTBEAT, HEARTBEAT.multipliedBy(4),
+                config.imagesDirectory(), config.stateDirectory(), List.of("raw"));
+        try (Agent agent = Agent.create(broken).start()) {
+            Host h = await("hv9 registered", x -> true, "hv9");
+            assertEquals(HostState.HOST_STATE_DEGRADED, h.getState());
+            assertTrue(h.getStateReason().startsWith("libvirt at test://" + work.resolve("no-such-node.xml") + ": "),
+                    h.getStateReason());
+            assertEquals(0, h.getReport().getDomainsCount());
+        }
+    }
+
+    private Host host(String name) {
+        return operator.getHost(GetHostRequest.newBuilder().setName(name).build());
+    }
+
+    private Host await(String what, Predicate<Host> condition) throws InterruptedException {
+        return await(what, condition, "hv2");
+    }
+
+    private Host await(String what, Predicate<Host> condition, String name) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (System.nanoTime() < deadline) {
+            try {
+                Host h = host(name);
+                if (condition.test(h)) {
+                    return h;
+                }
+            } catch (StatusRuntimeException e) {
+                if (e.getStatus().getCode() != Status.Code.NOT_FOUND) {
+                    throw e;
+                }
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("timed out waiting for " + what);
+    }
+
+    private static long procMeminfoKib(String key) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+            if (line.startsWith(key + ":")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+        }
+        throw new IllegalStateException(key + " not in /proc/meminfo");
+    }
+}
