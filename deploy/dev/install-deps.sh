@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, what building and testing virtfleet needs on a fresh Debian 12
+# machine: a JDK and Maven (only when missing), libvirt's library and daemon with the QEMU driver,
+# QEMU itself (the tests run real TCG guests), and the tools the tests call. Run as root.
+# Deliberately not libvirt-daemon-system: it pulls in polkit and iptables, and the tests start their
+# own libvirtd instances in private mount namespaces instead.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get install)" >&2
+  exit 2
+fi
+
+packages=(
+  libvirt0 libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu   # libvirt: library, virsh, libvirtd + QEMU driver
+  qemu-system-x86 qemu-utils qemu-block-extra                          # QEMU/TCG guests, qemu-img (rbd support)
+  libxml2-utils                                                        # xmllint, used by virt-xml-validate
+  iproute2 util-linux procps                                           # ip, unshare, ps
+  systemd                                                              # systemd-analyze, to verify the units
+)
+command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || packages+=(maven)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: all packages present"
