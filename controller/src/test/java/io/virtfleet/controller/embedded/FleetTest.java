@@ -106,6 +106,23 @@ class FleetTest {
     }
 
     @Test
+    void theControllerCanReachEachAgentAtItsAdvertisedEndpoint() {
+        for (String name : List.of("hv1", "hv2", "hv3")) {
+            io.virtfleet.common.validation.Endpoint at =
+                    io.virtfleet.common.validation.Endpoint.parse("agent_endpoint", host(name).getAgentEndpoint());
+            ManagedChannel toAgent = NettyChannelBuilder.forAddress(at.bareHost(), at.port()).usePlaintext().build();
+            try {
+                HostReport fresh = io.virtfleet.proto.v1.AgentGrpc.newBlockingStub(toAgent)
+                        .describeHost(io.virtfleet.proto.v1.DescribeHostRequest.getDefaultInstance());
+                assertEquals(name, fresh.getHostName());
+                assertEquals(host(name).getReport().getDomainsCount(), fresh.getDomainsCount());
+            } finally {
+                toAgent.shutdownNow();
+            }
+        }
+    }
+
+    @Test
     void stoppedAgentTurnsUnreachableAndRecoversWhenRestarted() throws Exception {
         String identity = fleet.agent("hv2").agentId();
         long registeredBefore = host("hv2").getRegisteredAtUnixMs();
