@@ -14,7 +14,6 @@ import io.virtfleet.common.transport.Transport;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -94,17 +93,7 @@ public final class Agent implements AutoCloseable {
         if (link != null) {
             link.close();
         }
-        if (server != null) {
-            server.shutdown();
-            try {
-                if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
-                    server.shutdownNow();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                server.shutdownNow();
-            }
-        }
+        Transport.stop(server);
         controllerChannel.shutdownNow();
         commands.shutdownNow();
         hypervisor.close();

@@ -1,6 +1,7 @@
 package io.virtfleet.agent;
 
 import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfiguredCommand;
 import io.virtfleet.common.logging.Logging;
 import io.virtfleet.common.validation.Endpoint;

@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,17 +76,7 @@ public final class Controller implements AutoCloseable {
     @Override
     public synchronized void close() {
         livenessWatch.close();
-        if (server != null) {
-            server.shutdown();
-            try {
-                if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
-                    server.shutdownNow();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                server.shutdownNow();
-            }
-        }
+        Transport.stop(server);
         rpcExecutor.shutdownNow();
         transport.close();
     }

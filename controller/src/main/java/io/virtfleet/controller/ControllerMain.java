@@ -1,7 +1,7 @@
 package io.virtfleet.controller;
 
-import io.virtfleet.common.Version;
 import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfiguredCommand;
 import io.virtfleet.common.logging.Logging;
 import io.virtfleet.common.validation.Endpoint;
@@ -11,12 +11,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.Option;
 
 /** {@code virtfleet-controller}: the central service. Runs until stopped. */
 @Command(name = "virtfleet-controller", mixinStandardHelpOptions = true, sortOptions = false,
-        versionProvider = ControllerMain.VersionText.class,
+        versionProvider = VersionProvider.class,
         description = {
             "Keeps the fleet's host inventory from agent heartbeats and serves operators (the virtfleet CLI).",
             "Every option can also be set in the configuration file as 'name = value'; options on the",
@@ -91,10 +90,4 @@ public final class ControllerMain implements Callable<Integer> {
                 unreachableAfter, dataDir);
     }
 
-    static final class VersionText implements IVersionProvider {
-        @Override
-        public String[] getVersion() {
-            return new String[] {"virtfleet " + Version.current()};
-        }
-    }
 }

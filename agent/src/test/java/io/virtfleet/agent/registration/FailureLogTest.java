@@ -19,6 +19,7 @@ class FailureLogTest {
         String name = "virtfleet.test.failurelog";
         List<String> lines = new CopyOnWriteArrayList<>();
         Logger jul = Logger.getLogger(name);
+        jul.setLevel(java.util.logging.Level.ALL);
         jul.addHandler(new Handler() {
             @Override
             public void publish(LogRecord r) {

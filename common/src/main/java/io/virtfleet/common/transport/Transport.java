@@ -69,6 +69,22 @@ public final class Transport implements AutoCloseable {
                 .build();
     }
 
+    /** Stops a server: lets calls in flight finish for a few seconds, then cuts the rest. */
+    public static void stop(Server server) {
+        if (server == null) {
+            return;
+        }
+        server.shutdown();
+        try {
+            if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
+                server.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            server.shutdownNow();
+        }
+    }
+
     @Override
     public void close() {
         eventLoops.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();

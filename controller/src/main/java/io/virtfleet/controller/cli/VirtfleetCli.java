@@ -2,19 +2,18 @@ package io.virtfleet.controller.cli;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.virtfleet.common.Version;
 import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ScopeType;
 
 /** {@code virtfleet}: the operator's command line. */
-@Command(name = "virtfleet", mixinStandardHelpOptions = true, versionProvider = VirtfleetCli.VersionText.class,
+@Command(name = "virtfleet", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         scope = ScopeType.INHERIT,
         description = {
             "Operate a fleet of libvirt hypervisors: see every host's load and VMs in one table.",
@@ -89,10 +88,4 @@ public final class VirtfleetCli {
         }
     }
 
-    static final class VersionText implements IVersionProvider {
-        @Override
-        public String[] getVersion() {
-            return new String[] {"virtfleet " + Version.current()};
-        }
-    }
 }

@@ -39,11 +39,13 @@ class LivenessWatchTest {
     @AfterEach
     void detach() {
         jul.removeHandler(capture);
+        jul.setLevel(null);
     }
 
     @Test
     void logsEachTransitionOnce() {
         jul.addHandler(capture);
+        jul.setLevel(java.util.logging.Level.ALL); // other tests may have quietened the root logger
         AtomicLong nanos = new AtomicLong();
         HostRegistry registry = new HostRegistry(nanos::get, Clock.systemUTC());
         LivenessWatch watch = new LivenessWatch(registry, new Liveness(Duration.ofSeconds(10)));
