@@ -22,8 +22,9 @@ import picocli.CommandLine.Option;
             "command line win."
         },
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:stopped by a signal", "1:failed to start (the message says why)",
-            "2:bad option or configuration file (file, line and key are named)"})
+        exitCodeList = {"1:failed to start (the message says why)",
+            "2:bad option or configuration file (file, line and key are named)",
+            "143:stopped by SIGTERM (systemctl stop): a clean stop"})
 public final class ControllerMain implements Callable<Integer> {
     static final Path DEFAULT_CONFIG = Path.of("/etc/virtfleet/controller.conf");
 

@@ -54,6 +54,13 @@ public final class VirtfleetCli {
         return new ControllerClient(Endpoint.parse("--controller", controller));
     }
 
+    private static Throwable rootCause(Throwable t) {
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
     private static int report(Exception ex, PrintWriter err, VirtfleetCli root) {
         if (ex instanceof InvalidInputException) {
             err.println("virtfleet: " + ex.getMessage());
@@ -64,8 +71,10 @@ public final class VirtfleetCli {
             return ExitCode.FAILURE;
         }
         Status status = sre.getStatus();
-        String detail = status.getDescription() != null ? status.getDescription()
-                : status.getCause() != null ? status.getCause().getMessage() : status.getCode().toString();
+        String detail = status.getDescription() != null ? status.getDescription() : status.getCode().toString();
+        if (status.getCause() != null && status.getCause().getMessage() != null) {
+            detail += " (" + rootCause(status.getCause()).getMessage() + ")"; // e.g. "Connection refused"
+        }
         switch (status.getCode()) {
             case UNAVAILABLE, DEADLINE_EXCEEDED -> {
                 err.println("virtfleet: cannot reach the controller at " + root.controller + ": " + detail);
