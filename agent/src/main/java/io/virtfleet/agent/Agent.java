@@ -7,6 +7,7 @@ import com.google.inject.name.Named;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
@@ -26,6 +27,7 @@ public final class Agent implements AutoCloseable {
     private final AgentService service;
     private final HostReporter reporter;
     private final LibvirtHypervisor hypervisor;
+    private final HypervisorPoller poller;
     private final ManagedChannel controllerChannel;
     private final ExecutorService commands;
     private Server server;
@@ -34,13 +36,14 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, Transport transport, AgentService service, HostReporter reporter,
-          LibvirtHypervisor hypervisor, @Named("controller") ManagedChannel controllerChannel,
+          LibvirtHypervisor hypervisor, HypervisorPoller poller, @Named("controller") ManagedChannel controllerChannel,
           @Named("commands") ExecutorService commands) {
         this.config = config;
         this.transport = transport;
         this.service = service;
         this.reporter = reporter;
         this.hypervisor = hypervisor;
+        this.poller = poller;
         this.controllerChannel = controllerChannel;
         this.commands = commands;
     }
@@ -52,6 +55,7 @@ public final class Agent implements AutoCloseable {
 
     public synchronized Agent start() throws IOException {
         agentId = AgentIdentity.loadOrCreate(config.stateDirectory());
+        poller.start();
         server = transport.startServer(config.listen(), commands, List.of(service), List.of());
         String advertised = config.advertised(server.getPort()).toString();
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
@@ -96,6 +100,7 @@ public final class Agent implements AutoCloseable {
         Transport.stop(server);
         controllerChannel.shutdownNow();
         commands.shutdownNow();
+        poller.close();
         hypervisor.close();
         transport.close();
     }

@@ -6,6 +6,7 @@ import com.google.inject.Singleton;
 import com.google.inject.name.Named;
 import io.grpc.ManagedChannel;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.report.HostReporter;
@@ -42,9 +43,18 @@ final class AgentModule extends AbstractModule {
         return new HostMetrics(config.imagesDirectory());
     }
 
+    /** libvirt is asked as often as the controller is told; a call hanging past 3 intervals (at least 5 s) is a stall. */
     @Provides
     @Singleton
-    HostReporter reporter(HostMetrics metrics, LibvirtHypervisor hypervisor) {
+    HypervisorPoller poller(LibvirtHypervisor hypervisor) {
+        Duration interval = config.heartbeatInterval();
+        Duration stall = interval.multipliedBy(3).compareTo(Duration.ofSeconds(5)) < 0 ? Duration.ofSeconds(5) : interval.multipliedBy(3);
+        return new HypervisorPoller(hypervisor, interval, stall);
+    }
+
+    @Provides
+    @Singleton
+    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor) {
         return new HostReporter(config.hostName(), metrics, hypervisor);
     }
 

@@ -131,6 +131,8 @@ class RealLibvirtdTest {
         // (or the broken connection's "End of file while reading data" on the first attempt).
         assertFalse(libvirtMessage.isBlank(), reason);
         assertEquals(reason, degraded.getReport().getHypervisor().getError());
+        assertTrue(degraded.getReport().getDomainsStale(), "domains are the last known ones");
+        assertTrue(domain(degraded).isPresent(), "the running domain is not forgotten while libvirt is away");
         awaitHost("host degraded because the socket is gone", h -> h.getState() == HostState.HOST_STATE_DEGRADED
                 && h.getStateReason().contains("Failed to connect socket to '" + node.socket() + "'"));
         lap("degraded reported");
@@ -145,6 +147,42 @@ class RealLibvirtdTest {
         assertEquals("heartbeats on time", back.getStateReason());
         assertEquals("", back.getReport().getHypervisor().getError());
         lap("ready again");
+    }
+
+    @Test
+    void hungLibvirtdMakesTheHostDegradedNotUnreachable() throws Exception {
+        startNode();
+        defineAndStartDomain();
+        startFleetAndAgent();
+        awaitHost("domain " + DOMAIN + " running", h -> h.getState() == HostState.HOST_STATE_READY
+                && domain(h).map(d -> d.getState() == DomainState.DOMAIN_STATE_RUNNING).orElse(false));
+        long libvirtd = node.pid().orElseThrow();
+
+        signal("STOP", libvirtd); // libvirtd freezes: every libvirt call now hangs
+        List<HostState> seen = new ArrayList<>();
+        Host hung;
+        try {
+            hung = awaitHost("host degraded: libvirt not answering", h -> {
+                seen.add(h.getState());
+                return h.getState() == HostState.HOST_STATE_DEGRADED;
+            });
+        } finally {
+            signal("CONT", libvirtd);
+        }
+        assertFalse(seen.contains(HostState.HOST_STATE_UNREACHABLE), "heartbeats never waited for libvirt: " + seen);
+        assertTrue(hung.getStateReason().startsWith("libvirt at " + node.uri() + ": no answer for "), hung.getStateReason());
+        assertTrue(hung.getReport().getDomainsStale());
+        assertTrue(domain(hung).isPresent(), "last known domains still listed");
+        lap("hung libvirtd reported as degraded");
+
+        awaitHost("ready again once libvirtd answers", h -> h.getState() == HostState.HOST_STATE_READY
+                && !h.getReport().getDomainsStale());
+        lap("ready again");
+    }
+
+    private static void signal(String name, long pid) throws IOException, InterruptedException {
+        Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).inheritIO().start();
+        assertEquals(0, kill.waitFor(), "kill -" + name + " " + pid);
     }
 
     @AfterEach
@@ -295,10 +333,7 @@ class RealLibvirtdTest {
                 .grace(Duration.ofSeconds(5))
                 .build()
                 .start();
-        AgentConfig base = fleet.agentConfig(HOST, tmp.resolve("agents").resolve(HOST));
-        AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), base.advertise(),
-                node.uri(), base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(),
-                base.stateDirectory(), base.storageTiers());
+        AgentConfig config = fleet.agentConfig(HOST, tmp.resolve("agents").resolve(HOST), node.uri());
         agent = Agent.create(config).start();
         clientTransport = new Transport("test-client", 1);
         channel = clientTransport.channel(fleet.controllerEndpoint(), Runnable::run);

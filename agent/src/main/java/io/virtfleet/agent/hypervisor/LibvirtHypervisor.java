@@ -24,6 +24,7 @@ public final class LibvirtHypervisor implements AutoCloseable {
 
     private final String uri;
     private Connect connection;
+    private HypervisorInfo identity;
     private String lastError = "";
 
     public LibvirtHypervisor(String uri) {
@@ -39,24 +40,32 @@ public final class LibvirtHypervisor implements AutoCloseable {
     public synchronized HypervisorSnapshot snapshot() {
         try {
             Connect conn = connection();
-            org.libvirt.NodeInfo node = conn.nodeInfo();
-            HypervisorInfo info = HypervisorInfo.newBuilder()
-                    .setUri(uri)
-                    .setType(conn.getType())
-                    .setVersion(versionText(conn.getVersion()))
-                    .setLibvirtVersion(versionText(conn.getLibVersion()))
-                    .setNodeCpus(node.cpus)
-                    .setNodeMemoryBytes(node.memory * 1024)
-                    .build();
             List<DomainInfo> domains = listDomains(conn);
             noteHealthy();
-            return new HypervisorSnapshot(info, domains);
+            return new HypervisorSnapshot(identity, domains);
         } catch (LibvirtException e) {
             String reason = "libvirt at " + uri + ": " + LibvirtErrors.message(e);
             dropConnection();
             noteFailure(reason);
             return new HypervisorSnapshot(HypervisorInfo.newBuilder().setUri(uri).setError(reason).build(), List.of());
         }
+    }
+
+    /**
+     * What libvirt says about itself, asked once per connection: it cannot change without libvirtd
+     * restarting (which drops the connection), and asking for the hypervisor version makes libvirt
+     * probe every QEMU binary on first use.
+     */
+    private static HypervisorInfo identity(Connect conn, String uri) throws LibvirtException {
+        org.libvirt.NodeInfo node = conn.nodeInfo();
+        return HypervisorInfo.newBuilder()
+                .setUri(uri)
+                .setType(conn.getType())
+                .setVersion(versionText(conn.getVersion()))
+                .setLibvirtVersion(versionText(conn.getLibVersion()))
+                .setNodeCpus(node.cpus)
+                .setNodeMemoryBytes(node.memory * 1024)
+                .build();
     }
 
     /** Defines a domain from XML; used by tests and, later, by the define step. */
@@ -79,8 +88,15 @@ public final class LibvirtHypervisor implements AutoCloseable {
             log.warn("libvirt connection to {} lost; reconnecting", uri);
             dropConnection();
         }
-        connection = new Connect(uri, false);
-        log.info("connected to libvirt at {}", uri);
+        Connect fresh = new Connect(uri, false);
+        try {
+            identity = identity(fresh, uri);
+        } catch (LibvirtException e) {
+            fresh.close();
+            throw e;
+        }
+        connection = fresh;
+        log.info("connected to libvirt at {} ({} {})", uri, identity.getType(), identity.getVersion());
         return connection;
     }
 

@@ -71,6 +71,13 @@ public final class ControllerLink implements AutoCloseable {
         if (closed) {
             return;
         }
+        if (sessionId == null) {
+            try {
+                reporter.awaitHypervisor();
+            } catch (InterruptedException e) {
+                return; // closing
+            }
+        }
         Duration wait;
         try {
             HostReport report = reporter.report();

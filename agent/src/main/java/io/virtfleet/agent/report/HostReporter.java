@@ -1,30 +1,35 @@
 package io.virtfleet.agent.report;
 
-import io.virtfleet.agent.hypervisor.HypervisorSnapshot;
-import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
+import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.proto.v1.HostReport;
 
-/** Assembles a host's report from the OS (OSHI) and the hypervisor (libvirt). */
+/** Assembles a host's report from the OS (OSHI) and the latest view of the hypervisor (libvirt). */
 public final class HostReporter {
     private final String hostName;
     private final HostMetrics metrics;
-    private final LibvirtHypervisor hypervisor;
+    private final HypervisorPoller hypervisor;
 
-    public HostReporter(String hostName, HostMetrics metrics, LibvirtHypervisor hypervisor) {
+    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor) {
         this.hostName = hostName;
         this.metrics = metrics;
         this.hypervisor = hypervisor;
     }
 
+    /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
+    public void awaitHypervisor() throws InterruptedException {
+        hypervisor.awaitFirstPoll();
+    }
+
     public synchronized HostReport report() {
-        HypervisorSnapshot snapshot = hypervisor.snapshot();
+        HypervisorPoller.View view = hypervisor.current();
         return HostReport.newBuilder()
                 .setHostName(hostName)
                 .setTakenAtUnixMs(System.currentTimeMillis())
                 .setResources(metrics.sample())
-                .setHypervisor(snapshot.info())
-                .addAllDomains(snapshot.domains())
+                .setHypervisor(view.info())
+                .addAllDomains(view.domains())
+                .setDomainsStale(view.domainsStale())
                 .build();
     }
 }

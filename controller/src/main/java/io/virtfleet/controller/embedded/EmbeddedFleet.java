@@ -94,13 +94,18 @@ public final class EmbeddedFleet implements AutoCloseable {
 
     /** An agent configuration for one of this fleet's hosts; tests use it to start impostors. */
     public AgentConfig agentConfig(String host, Path stateDir) {
+        return agentConfig(host, stateDir, uris.get(host));
+    }
+
+    /** An agent configuration for a host of this fleet on any libvirt (e.g. a real libvirtd). */
+    public AgentConfig agentConfig(String host, Path stateDir, String libvirtUri) {
         try {
             Files.createDirectories(stateDir.resolve("images"));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         return new AgentConfig(host, new Endpoint("127.0.0.1", controller.port()),
-                new InetSocketAddress("127.0.0.1", 0), null, uris.get(host), heartbeat, heartbeat.multipliedBy(4),
+                new InetSocketAddress("127.0.0.1", 0), null, libvirtUri, heartbeat, heartbeat.multipliedBy(4),
                 stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"));
     }
 

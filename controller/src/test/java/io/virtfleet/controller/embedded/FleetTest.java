@@ -187,16 +187,14 @@ class FleetTest {
 
     @Test
     void agentWithoutWorkingLibvirtReportsTheUriAndLibvirtsMessage() throws Exception {
-        var config = fleet.agentConfig("hv9", work.resolve("hv9"));
-        var broken = new io.virtfleet.agent.AgentConfig("hv9", config.controller(), config.listen(), null,
-                "test://" + work.resolve("no-such-node.xml"), HEARTBEAT, HEARTBEAT.multipliedBy(4),
-                config.imagesDirectory(), config.stateDirectory(), List.of("raw"));
+        var broken = fleet.agentConfig("hv9", work.resolve("hv9"), "test://" + work.resolve("no-such-node.xml"));
         try (Agent agent = Agent.create(broken).start()) {
             Host h = await("hv9 registered", x -> true, "hv9");
             assertEquals(HostState.HOST_STATE_DEGRADED, h.getState());
             assertTrue(h.getStateReason().startsWith("libvirt at test://" + work.resolve("no-such-node.xml") + ": "),
                     h.getStateReason());
             assertEquals(0, h.getReport().getDomainsCount());
+            assertTrue(h.getReport().getDomainsStale(), "libvirt never answered: no domains known");
         }
     }
 

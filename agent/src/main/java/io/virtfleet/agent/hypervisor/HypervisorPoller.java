@@ -1,0 +1,89 @@
+package io.virtfleet.agent.hypervisor;
+
+import io.virtfleet.common.units.Durations;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HypervisorInfo;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Asks libvirt for its view on a thread of its own, so a slow or hung libvirtd never delays a heartbeat:
+ * the host then shows as degraded ("libvirt not answering"), not as unreachable. Keeps the last domain
+ * list libvirt gave, marked stale while libvirt cannot be asked, because the domains usually still run.
+ */
+public final class HypervisorPoller implements AutoCloseable {
+    /** libvirt's view as of the latest poll. */
+    public record View(HypervisorInfo info, List<DomainInfo> domains, boolean domainsStale) {}
+
+    private final LibvirtHypervisor hypervisor;
+    private final Duration interval;
+    private final Duration stallAfter;
+    private final CountDownLatch firstPoll = new CountDownLatch(1);
+    private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "vf-libvirt-poll");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private volatile View latest;
+    private volatile List<DomainInfo> lastKnownDomains = List.of();
+    /** System.nanoTime() when the poll in progress started, or -1 between polls. */
+    private volatile long pollStartedAt = -1;
+
+    public HypervisorPoller(LibvirtHypervisor hypervisor, Duration interval, Duration stallAfter) {
+        this.hypervisor = hypervisor;
+        this.interval = interval;
+        this.stallAfter = stallAfter;
+        this.latest = new View(HypervisorInfo.newBuilder().setUri(hypervisor.uri())
+                .setError("libvirt at " + hypervisor.uri() + ": not asked yet").build(), List.of(), true);
+    }
+
+    public HypervisorPoller start() {
+        thread.scheduleWithFixedDelay(this::poll, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+        return this;
+    }
+
+    /** Waits (bounded) for the first answer, so a starting agent registers with real domains. */
+    public void awaitFirstPoll() throws InterruptedException {
+        firstPoll.await(stallAfter.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** The freshest view; never blocks on libvirt. */
+    public View current() {
+        long started = pollStartedAt;
+        if (started >= 0) {
+            Duration waiting = Duration.ofNanos(System.nanoTime() - started);
+            if (waiting.compareTo(stallAfter) > 0) {
+                String reason = "libvirt at " + hypervisor.uri() + ": no answer for " + Durations.shortText(waiting);
+                return new View(HypervisorInfo.newBuilder().setUri(hypervisor.uri()).setError(reason).build(),
+                        lastKnownDomains, true);
+            }
+        }
+        return latest;
+    }
+
+    void poll() {
+        pollStartedAt = System.nanoTime();
+        try {
+            HypervisorSnapshot snapshot = hypervisor.snapshot();
+            if (snapshot.healthy()) {
+                lastKnownDomains = snapshot.domains();
+                latest = new View(snapshot.info(), snapshot.domains(), false);
+            } else {
+                latest = new View(snapshot.info(), lastKnownDomains, true);
+            }
+        } finally {
+            pollStartedAt = -1;
+            firstPoll.countDown();
+        }
+    }
+
+    @Override
+    public void close() {
+        thread.shutdownNow();
+    }
+}
