@@ -11,7 +11,6 @@ import io.virtfleet.proto.v1.ForgetHostRequest;
 import io.virtfleet.proto.v1.ForgetHostResponse;
 import io.virtfleet.proto.v1.GetHostRequest;
 import io.virtfleet.proto.v1.Host;
-import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.ListHostsResponse;
 import java.util.Comparator;
@@ -71,9 +70,17 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
                 + (known.isEmpty() ? "(none)" : String.join(", ", known))).asRuntimeException();
     }
 
-    /** Least loaded first (1-minute load per hardware thread); hosts that are not ready go last. */
+    /**
+     * Ready hosts first, least loaded first (1-minute load per hardware thread); then draining, degraded
+     * and unreachable hosts, in that order: the further down, the less a host can take a VM.
+     */
     static final Comparator<Host> BY_LOAD = Comparator
-            .comparing((Host h) -> h.getState() != HostState.HOST_STATE_READY)
+            .comparingInt((Host h) -> switch (h.getState()) {
+                case HOST_STATE_READY -> 0;
+                case HOST_STATE_DRAINING -> 1;
+                case HOST_STATE_DEGRADED -> 2;
+                default -> 3;
+            })
             .thenComparingDouble(HostViews::loadPerThread)
             .thenComparing(Host::getName);
 }
