@@ -84,10 +84,6 @@ public final class Agent implements AutoCloseable {
         return link != null && link.registered();
     }
 
-    public LibvirtHypervisor hypervisor() {
-        return hypervisor;
-    }
-
     public void blockUntilShutdown() throws InterruptedException {
         server.awaitTermination();
     }

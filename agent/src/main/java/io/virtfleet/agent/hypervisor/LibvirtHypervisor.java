@@ -20,7 +20,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class LibvirtHypervisor implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LibvirtHypervisor.class);
-    private static final int VIR_DOMAIN_XML_INACTIVE = 2;
 
     private final String uri;
     private Connect connection;
@@ -66,12 +65,6 @@ public final class LibvirtHypervisor implements AutoCloseable {
                 .setNodeCpus(node.cpus)
                 .setNodeMemoryBytes(node.memory * 1024)
                 .build();
-    }
-
-    /** Defines a domain from XML; used by tests and, later, by the define step. */
-    public synchronized void define(String domainXml) throws LibvirtException {
-        Domain domain = connection().domainDefineXML(domainXml);
-        domain.free();
     }
 
     private Connect connection() throws LibvirtException {
@@ -137,16 +130,6 @@ public final class LibvirtHypervisor implements AutoCloseable {
                     .setAutostart(d.getAutostart())
                     .setPersistent(d.isPersistent() == 1)
                     .build());
-        } finally {
-            d.free();
-        }
-    }
-
-    /** The inactive XML of a domain, as virsh dumpxml --inactive shows it. */
-    public synchronized String inactiveXml(String name) throws LibvirtException {
-        Domain d = connection().domainLookupByName(name);
-        try {
-            return d.getXMLDesc(VIR_DOMAIN_XML_INACTIVE);
         } finally {
             d.free();
         }
