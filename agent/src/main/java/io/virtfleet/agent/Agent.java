@@ -6,45 +6,58 @@ import com.google.inject.Stage;
 import com.google.inject.name.Named;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
+import io.grpc.ServerServiceDefinition;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.enrollment.CertificateRenewer;
+import io.virtfleet.agent.enrollment.CredentialSource;
+import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
+import io.virtfleet.common.security.Authorization;
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.common.security.TlsCredentials;
+import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
 import java.io.IOException;
+import java.time.Clock;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** One running agent: its gRPC server, its libvirt connection, and its link to the controller. */
+/**
+ * One running agent: its certificate, its gRPC server (open to the controller's identity only), its
+ * libvirt connection, and its link to the controller.
+ */
 public final class Agent implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Agent.class);
 
     private final AgentConfig config;
-    private final Transport transport;
     private final AgentService service;
     private final HostReporter reporter;
     private final LibvirtHypervisor hypervisor;
     private final HypervisorPoller poller;
-    private final ManagedChannel controllerChannel;
     private final ExecutorService commands;
+    private Transport transport;
+    private ManagedChannel controllerChannel;
     private Server server;
     private ControllerLink link;
+    private CertificateRenewer renewer;
+    private TlsCredentials credentials;
     private String agentId;
 
     @Inject
-    Agent(AgentConfig config, Transport transport, AgentService service, HostReporter reporter,
-          LibvirtHypervisor hypervisor, HypervisorPoller poller, @Named("controller") ManagedChannel controllerChannel,
-          @Named("commands") ExecutorService commands) {
+    Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
+          HypervisorPoller poller, @Named("commands") ExecutorService commands) {
         this.config = config;
-        this.transport = transport;
         this.service = service;
         this.reporter = reporter;
         this.hypervisor = hypervisor;
         this.poller = poller;
-        this.controllerChannel = controllerChannel;
         this.commands = commands;
     }
 
@@ -53,18 +66,42 @@ public final class Agent implements AutoCloseable {
         return Guice.createInjector(Stage.PRODUCTION, new AgentModule(config)).getInstance(Agent.class);
     }
 
-    public synchronized Agent start() throws IOException {
+    /**
+     * Starts the agent: loads its certificate or enrolls (waiting for the controller if needed), then
+     * serves and reports.
+     *
+     * @throws Enroller.RefusedException when the agent has no usable certificate and the controller
+     *     refuses its join token (or there is none): a configuration problem, not a transient one
+     */
+    public synchronized Agent start() throws IOException, Enroller.RefusedException, InterruptedException {
         agentId = AgentIdentity.loadOrCreate(config.stateDirectory());
+        Enroller enroller = new Enroller(config.stateDirectory(), config.hostName(), config.controller());
+        CredentialSource source = new CredentialSource(config.stateDirectory(), config.hostName(), enroller,
+                config.joinToken(), config.joinTokenFile(), config.maxBackoff(), Clock.systemUTC());
+        credentials = source.obtain();
+        transport = Transport.secure("agent", 1, credentials);
+        controllerChannel = transport.channel(config.controller(), FleetIdentity.controller(), commands);
         poller.start();
-        server = transport.startServer(config.listen(), commands, List.of(service), List.of());
+        server = transport.startServer(config.listen(), commands, List.of(service),
+                List.of(new StatusMapping(), new Authorization(controllerOnly(AgentService.definition()))), false);
         String advertised = config.advertised(server.getPort()).toString();
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
                 config.storageTiers(), config.heartbeatInterval(), config.maxBackoff(), AgentModule.FAILURE_LOG_PERIOD),
                 reporter, controllerChannel);
         link.start();
-        log.info("agent {} for host {} serving on {} (libvirt {}, controller {})",
-                agentId, config.hostName(), advertised, config.libvirtUri(), config.controller());
+        renewer = new CertificateRenewer(credentials, enroller, controllerChannel, source::token, Clock.systemUTC());
+        renewer.start();
+        log.info("agent {} for host {} serving on {} (libvirt {}, controller {}, certificate valid until {})",
+                agentId, config.hostName(), advertised, config.libvirtUri(), config.controller(), credentials.notAfter());
         return this;
+    }
+
+    /** Every method of the agent's API is for the controller, and for nobody else. */
+    private static Map<String, Authorization.Rule> controllerOnly(ServerServiceDefinition definition) {
+        Map<String, Authorization.Rule> rules = new HashMap<>();
+        definition.getMethods().forEach(m -> rules.put(m.getMethodDescriptor().getFullMethodName(),
+                Authorization.Rule.CONTROLLER));
+        return rules;
     }
 
     public String agentId() {
@@ -84,20 +121,32 @@ public final class Agent implements AutoCloseable {
         return link != null && link.registered();
     }
 
+    /** The agent's live TLS credentials (renewed in place). */
+    public TlsCredentials credentials() {
+        return credentials;
+    }
+
     public void blockUntilShutdown() throws InterruptedException {
         server.awaitTermination();
     }
 
     @Override
     public synchronized void close() {
+        if (renewer != null) {
+            renewer.close();
+        }
         if (link != null) {
             link.close();
         }
         Transport.stop(server);
-        controllerChannel.shutdownNow();
+        if (controllerChannel != null) {
+            controllerChannel.shutdownNow();
+        }
         commands.shutdownNow();
         poller.close();
         hypervisor.close();
-        transport.close();
+        if (transport != null) {
+            transport.close();
+        }
     }
 }

@@ -21,13 +21,23 @@ import java.util.List;
  * @param imagesDirectory   where local (raw) disk images live
  * @param stateDirectory    where the agent keeps its identity
  * @param storageTiers      tiers this host serves: ssd, sata, raw
+ * @param joinToken         join token to enroll with when the agent has no valid certificate; may be null
+ * @param joinTokenFile     file holding such a token, read when needed (so a new one can be dropped in);
+ *                          may be null
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
-                          Path imagesDirectory, Path stateDirectory, List<String> storageTiers) {
+                          Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
+                          String joinToken, Path joinTokenFile) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
+    }
+
+    /** The same configuration with a join token to enroll with. */
+    public AgentConfig withJoinToken(String token) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -39,5 +49,15 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 ? listen.getAddress().getHostAddress()
                 : hostName;
         return new Endpoint(host, boundPort);
+    }
+
+    /** Like the record's, but never shows the join token: configurations end up in logs. */
+    @Override
+    public String toString() {
+        return "AgentConfig[hostName=" + hostName + ", controller=" + controller + ", listen=" + listen
+                + ", advertise=" + advertise + ", libvirtUri=" + libvirtUri + ", heartbeatInterval=" + heartbeatInterval
+                + ", maxBackoff=" + maxBackoff + ", imagesDirectory=" + imagesDirectory + ", stateDirectory="
+                + stateDirectory + ", storageTiers=" + storageTiers + ", joinToken=" + (joinToken == null ? "none" : "(set)")
+                + ", joinTokenFile=" + joinTokenFile + "]";
     }
 }

@@ -1,5 +1,7 @@
 package io.virtfleet.agent;
 
+import io.virtfleet.agent.enrollment.Enroller;
+import io.virtfleet.agent.enrollment.JoinToken;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfiguredCommand;
@@ -29,7 +31,7 @@ import picocli.CommandLine.Option;
         },
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"1:failed to start (the message says why)",
-            "2:bad option or configuration file (file, line and key are named)",
+            "2:bad option or configuration file (file, line and key are named), or enrollment refused",
             "143:stopped by SIGTERM (systemctl stop): a clean stop"})
 public final class AgentMain implements Callable<Integer> {
     static final Path DEFAULT_CONFIG = Path.of("/etc/virtfleet/agent.conf");
@@ -80,6 +82,15 @@ public final class AgentMain implements Callable<Integer> {
             description = "Storage tiers this host serves: ssd, sata, raw (default: ${DEFAULT-VALUE}).")
     List<String> storageTiers;
 
+    @Option(names = "--join-token-file", paramLabel = "FILE", defaultValue = "/etc/virtfleet/join-token",
+            description = {"File holding the join token, used when the agent has no valid certificate (first start,",
+                "or after being off past its certificate's life). Read only then (default: ${DEFAULT-VALUE})."})
+    Path joinTokenFile;
+
+    @Option(names = "--join-token", paramLabel = "TOKEN",
+            description = "The join token itself (visible to other users in the process list: prefer the file).")
+    String joinToken;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -104,6 +115,10 @@ public final class AgentMain implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(new Thread(agent::close, "vf-agent-shutdown"));
         try {
             agent.start();
+        } catch (Enroller.RefusedException e) {
+            System.err.println("virtfleet-agent: cannot get a certificate: " + e.getMessage());
+            agent.close();
+            return ExitCode.USAGE;
         } catch (Exception e) {
             System.err.println("virtfleet-agent: cannot start: " + e.getMessage());
             agent.close();
@@ -127,7 +142,8 @@ public final class AgentMain implements Callable<Integer> {
         return new AgentConfig(name, Endpoint.parse("controller", controller),
                 new InetSocketAddress(listenAt.bareHost(), listenAt.port()),
                 advertise == null ? null : Endpoint.parse("advertise", advertise),
-                libvirtUri, heartbeatInterval, maxBackoff, imagesDir, stateDir, storageTiers);
+                libvirtUri, heartbeatInterval, maxBackoff, imagesDir, stateDir, storageTiers,
+                joinToken == null ? null : JoinToken.parse("join-token", joinToken).text(), joinTokenFile);
     }
 
     private static String localHostName() {

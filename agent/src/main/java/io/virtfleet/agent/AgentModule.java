@@ -4,13 +4,11 @@ import com.google.inject.AbstractModule;
 import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import com.google.inject.name.Named;
-import io.grpc.ManagedChannel;
 import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.report.HostReporter;
-import io.virtfleet.common.transport.Transport;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -64,13 +62,6 @@ final class AgentModule extends AbstractModule {
         return new AgentService(reporter);
     }
 
-    /** One event-loop thread: an agent handles a handful of connections. */
-    @Provides
-    @Singleton
-    Transport transport() {
-        return new Transport("agent", 1);
-    }
-
     /** Runs agent commands, which may block on libvirt or qemu-img. */
     @Provides
     @Singleton
@@ -81,12 +72,5 @@ final class AgentModule extends AbstractModule {
             t.setDaemon(true);
             return t;
         });
-    }
-
-    @Provides
-    @Singleton
-    @Named("controller")
-    ManagedChannel controllerChannel(Transport transport, @Named("commands") ExecutorService executor) {
-        return transport.channel(config.controller(), executor);
     }
 }

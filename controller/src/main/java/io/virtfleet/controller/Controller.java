@@ -4,16 +4,23 @@ import com.google.inject.Guice;
 import com.google.inject.Inject;
 import com.google.inject.Stage;
 import io.grpc.Server;
+import io.grpc.ServerInterceptor;
+import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
+import io.virtfleet.controller.trust.ControllerPki;
+import io.virtfleet.controller.trust.EnrollmentEndpoint;
+import io.virtfleet.controller.trust.Enrollments;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,18 +34,30 @@ public final class Controller implements AutoCloseable {
     private final LivenessWatch livenessWatch;
     private final RegistryEndpoint registryEndpoint;
     private final FleetEndpoint fleetEndpoint;
+    private final EnrollmentEndpoint enrollmentEndpoint;
+    private final ControllerPki pki;
+    private final Enrollments enrollments;
+    private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "vf-controller-cert-renewal");
+        t.setDaemon(true);
+        return t;
+    });
     private final ExecutorService rpcExecutor;
     private Server server;
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
-               RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint) {
+               RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
+               ControllerPki pki, Enrollments enrollments) {
         this.config = config;
         this.transport = transport;
         this.registry = registry;
         this.livenessWatch = livenessWatch;
         this.registryEndpoint = registryEndpoint;
         this.fleetEndpoint = fleetEndpoint;
+        this.enrollmentEndpoint = enrollmentEndpoint;
+        this.pki = pki;
+        this.enrollments = enrollments;
         int threads = Math.max(2, Runtime.getRuntime().availableProcessors());
         this.rpcExecutor = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "vf-controller-rpc");
@@ -52,13 +71,36 @@ public final class Controller implements AutoCloseable {
     }
 
     public synchronized Controller start() throws IOException {
-        server = transport.startServer(config.listen(), rpcExecutor, List.of(registryEndpoint, fleetEndpoint),
-                List.of(new StatusMapping()));
+        List<ServerInterceptor> interceptors = transport.isSecure()
+                ? List.of(new StatusMapping(), new Authorization(AccessRules.controller()))
+                : List.of(new StatusMapping());
+        server = transport.startServer(config.listen(), rpcExecutor,
+                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, true);
         livenessWatch.start();
+        long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
+        renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
         log.info("controller listening on {}:{} (agents heartbeat every {} ms, unreachable after {} ms)",
                 config.listen().getHostString(), server.getPort(), config.heartbeatInterval().toMillis(),
                 config.unreachableAfter().toMillis());
         return this;
+    }
+
+    private void renewOwnCertificate() {
+        try {
+            pki.renewIfDue();
+        } catch (IOException | RuntimeException e) {
+            log.error("cannot renew the controller's certificate; will retry", e);
+        }
+    }
+
+    /** The controller's keys: the fleet CA, its own certificate, the first admin's bundle. */
+    public ControllerPki pki() {
+        return pki;
+    }
+
+    /** Join tokens and operator certificates, for in-process use (the embedded fleet). */
+    public Enrollments enrollments() {
+        return enrollments;
     }
 
     public int port() {
@@ -75,6 +117,7 @@ public final class Controller implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        renewal.shutdownNow();
         livenessWatch.close();
         Transport.stop(server);
         rpcExecutor.shutdownNow();

@@ -8,10 +8,39 @@ import java.time.Duration;
  * Everything a controller is told. Built by {@link ControllerMain} from flags and
  * {@code /etc/virtfleet/controller.conf}, or directly by tests and the embedded fleet.
  *
- * @param listen            where the controller serves agents and operators (gRPC)
- * @param heartbeatInterval interval agents are asked to heartbeat at
- * @param unreachableAfter  grace without a heartbeat before a host is marked unreachable
- * @param dataDirectory     where the controller keeps its state
+ * @param listen                   where the controller serves agents and operators (gRPC, mutual TLS)
+ * @param heartbeatInterval        interval agents are asked to heartbeat at
+ * @param unreachableAfter         grace without a heartbeat before a host is marked unreachable
+ * @param dataDirectory            where the controller keeps its state (CA and keys under pki/)
+ * @param agentCertificateLifetime validity of the certificates issued to agents (renewed at 2/3)
+ * @param ownCertificateLifetime   validity of the controller's own certificate (renewed at 2/3)
+ * @param plaintextForTests        no TLS and no caller identities: only for tests measuring TLS itself
  */
 public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
-                               Path dataDirectory) {}
+                               Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
+                               boolean plaintextForTests) {
+    public static final Duration DEFAULT_AGENT_CERTIFICATE_LIFETIME = Duration.ofDays(30);
+    public static final Duration DEFAULT_OWN_CERTIFICATE_LIFETIME = Duration.ofDays(90);
+
+    /** A secure controller with default certificate lifetimes. */
+    public static ControllerConfig of(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
+                                      Path dataDirectory) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false);
+    }
+
+    public ControllerConfig withCertificateLifetimes(Duration agents, Duration own) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory, agents, own,
+                plaintextForTests);
+    }
+
+    public ControllerConfig withListen(InetSocketAddress address) {
+        return new ControllerConfig(address, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests);
+    }
+
+    public ControllerConfig withPlaintextForTests() {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, true);
+    }
+}

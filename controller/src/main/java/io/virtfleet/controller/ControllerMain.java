@@ -48,6 +48,14 @@ public final class ControllerMain implements Callable<Integer> {
             description = "Where the controller keeps its state (default: ${DEFAULT-VALUE}).")
     Path dataDir;
 
+    @Option(names = "--agent-certificate-lifetime", paramLabel = "DURATION", defaultValue = "30d",
+            description = "Validity of agent certificates; agents renew them at two thirds (default: ${DEFAULT-VALUE}).")
+    Duration agentCertificateLifetime;
+
+    @Option(names = "--certificate-lifetime", paramLabel = "DURATION", defaultValue = "90d",
+            description = "Validity of the controller's own certificate, renewed at two thirds (default: ${DEFAULT-VALUE}).")
+    Duration certificateLifetime;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -87,8 +95,16 @@ public final class ControllerMain implements Callable<Integer> {
             throw new InvalidInputException("unreachable-after", unreachableAfter.toString(),
                     "a duration longer than heartbeat-interval (" + heartbeatInterval + "), ideally 3x");
         }
-        return new ControllerConfig(new InetSocketAddress(at.bareHost(), at.port()), heartbeatInterval,
-                unreachableAfter, dataDir);
+        atLeastTenMinutes("agent-certificate-lifetime", agentCertificateLifetime);
+        atLeastTenMinutes("certificate-lifetime", certificateLifetime);
+        return ControllerConfig.of(new InetSocketAddress(at.bareHost(), at.port()), heartbeatInterval,
+                unreachableAfter, dataDir).withCertificateLifetimes(agentCertificateLifetime, certificateLifetime);
     }
 
+    /** Shorter lives would have hosts renewing all the time; tests set lifetimes directly instead. */
+    private static void atLeastTenMinutes(String key, Duration lifetime) {
+        if (lifetime.compareTo(Duration.ofMinutes(10)) < 0) {
+            throw new InvalidInputException(key, lifetime.toString(), "at least 10m");
+        }
+    }
 }

@@ -9,6 +9,14 @@ import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
+import io.virtfleet.controller.trust.ControllerPki;
+import io.virtfleet.controller.trust.EnrolledHosts;
+import io.virtfleet.controller.trust.EnrollmentEndpoint;
+import io.virtfleet.controller.trust.Enrollments;
+import io.virtfleet.controller.trust.JoinTokens;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Clock;
 
 /** Wires the controller's features from its configuration. */
 final class ControllerModule extends AbstractModule {
@@ -21,6 +29,48 @@ final class ControllerModule extends AbstractModule {
     @Override
     protected void configure() {
         bind(ControllerConfig.class).toInstance(config);
+    }
+
+    @Provides
+    @Singleton
+    ControllerPki pki() {
+        try {
+            return ControllerPki.open(config.dataDirectory(), Clock.systemUTC(), config.ownCertificateLifetime());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open the controller's keys in " + config.dataDirectory(), e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    JoinTokens joinTokens(ControllerPki pki) {
+        try {
+            return new JoinTokens(config.dataDirectory().resolve("join-tokens"), Clock.systemUTC(), pki.ca().fingerprint());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the join tokens", e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    EnrolledHosts enrolledHosts() {
+        try {
+            return new EnrolledHosts(config.dataDirectory().resolve("enrolled-hosts"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the enrolled hosts", e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    Enrollments enrollments(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
+        return new Enrollments(pki, tokens, hosts);
+    }
+
+    @Provides
+    @Singleton
+    EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
+        return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime());
     }
 
     @Provides
@@ -43,19 +93,22 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    RegistryEndpoint registryEndpoint(HostRegistry registry) {
-        return new RegistryEndpoint(registry, config.heartbeatInterval(), config.unreachableAfter());
+    RegistryEndpoint registryEndpoint(HostRegistry registry, EnrolledHosts hosts) {
+        return new RegistryEndpoint(registry, hosts, config.heartbeatInterval(), config.unreachableAfter());
     }
 
     @Provides
     @Singleton
-    FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness) {
-        return new FleetEndpoint(registry, liveness);
+    FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments) {
+        return new FleetEndpoint(registry, liveness, enrollments);
     }
 
     @Provides
     @Singleton
-    Transport transport() {
-        return new Transport("controller", Math.max(1, Runtime.getRuntime().availableProcessors()));
+    Transport transport(ControllerPki pki) {
+        int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        return config.plaintextForTests()
+                ? Transport.plaintextForTests("controller", threads)
+                : Transport.secure("controller", threads, pki.credentials());
     }
 }

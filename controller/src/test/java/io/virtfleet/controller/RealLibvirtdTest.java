@@ -333,10 +333,16 @@ class RealLibvirtdTest {
                 .grace(Duration.ofSeconds(5))
                 .build()
                 .start();
-        AgentConfig config = fleet.agentConfig(HOST, tmp.resolve("agents").resolve(HOST), node.uri());
-        agent = Agent.create(config).start();
-        clientTransport = new Transport("test-client", 1);
-        channel = clientTransport.channel(fleet.controllerEndpoint(), Runnable::run);
+        AgentConfig config = fleet.agentConfig(HOST, tmp.resolve("agents").resolve(HOST), node.uri())
+                .withJoinToken(fleet.joinToken(HOST));
+        agent = Agent.create(config);
+        try {
+            agent.start();
+        } catch (io.virtfleet.agent.enrollment.Enroller.RefusedException | InterruptedException e) {
+            throw new IllegalStateException("agent could not start", e);
+        }
+        clientTransport = Transport.secure("test-client", 1, io.virtfleet.common.security.CredentialsBundle.read(fleet.adminCredentials()));
+        channel = clientTransport.channel(fleet.controllerEndpoint(), io.virtfleet.common.security.FleetIdentity.controller(), Runnable::run);
         lap("controller and agent started");
     }
 

@@ -13,6 +13,11 @@ import io.virtfleet.proto.v1.HostReport;
 public final class AgentService extends AgentGrpc.AgentImplBase {
     private final HostReporter reporter;
 
+    /** The API's methods, for deciding who may call each. */
+    public static io.grpc.ServerServiceDefinition definition() {
+        return AgentGrpc.bindService(new AgentGrpc.AsyncService() {});
+    }
+
     public AgentService(HostReporter reporter) {
         this.reporter = reporter;
     }

@@ -11,6 +11,8 @@ import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.RegisterRequest;
 import io.virtfleet.proto.v1.RegisterResponse;
 import io.virtfleet.proto.v1.RegistryGrpc;
+import io.virtfleet.agent.retry.Backoff;
+import io.virtfleet.agent.retry.FailureLog;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Executors;

@@ -12,6 +12,8 @@ public final class ExitCode {
     public static final int UNAVAILABLE = 3;
     /** The named host or VM does not exist. */
     public static final int NOT_FOUND = 4;
+    /** The caller may not do this: no or unusable credentials, or a role without the right. */
+    public static final int DENIED = 5;
 
     private ExitCode() {}
 }

@@ -11,19 +11,24 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.SslContext;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.common.validation.Endpoint;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 
 /**
  * The one place that builds gRPC servers and channels, so every connection in the fleet gets the same
- * transport settings (and, with the security work, the same TLS). Each {@code Transport} owns a small
- * Netty event loop group shared by everything it builds; size it to the process (one thread is plenty
- * for an agent).
+ * transport settings: mutual TLS 1.3 with the fleet CA, keepalives, message limits. Each
+ * {@code Transport} owns a small Netty event loop group shared by everything it builds; size it to the
+ * process (one thread is plenty for an agent). Plaintext exists only for tests that ask for it by name.
  */
 public final class Transport implements AutoCloseable {
     /** Agents are idle most of the time; pings keep NAT and firewalls from dropping the connection. */
@@ -31,17 +36,47 @@ public final class Transport implements AutoCloseable {
     private static final int MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
     private final EventLoopGroup eventLoops;
+    private final TlsCredentials tls;
+    private final SslContext clientContext;
 
-    public Transport(String name, int threads) {
+    private Transport(String name, int threads, TlsCredentials tls) {
         this.eventLoops = new NioEventLoopGroup(threads, new DefaultThreadFactory("vf-" + name + "-io", true));
+        this.tls = tls;
+        try {
+            this.clientContext = tls == null ? null : tls.clientContext();
+        } catch (SSLException e) {
+            eventLoops.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            throw new IllegalStateException("cannot set up TLS: " + e.getMessage(), e);
+        }
+    }
+
+    /** Mutual TLS with these credentials: the only mode of a deployed fleet. */
+    public static Transport secure(String name, int threads, TlsCredentials tls) {
+        return new Transport(name, threads, java.util.Objects.requireNonNull(tls, "tls"));
+    }
+
+    /** No TLS and no caller identities: only for tests and benchmarks that measure TLS's own cost. */
+    public static Transport plaintextForTests(String name, int threads) {
+        return new Transport(name, threads, null);
+    }
+
+    /** A transport that can only make enrollment channels (for an agent that has no certificate yet). */
+    public static Transport forEnrollment(String name) {
+        return new Transport(name, 1, null);
+    }
+
+    public boolean isSecure() {
+        return tls != null;
     }
 
     /**
-     * Starts a server on the given address. {@code executor} runs the service methods; pass a
-     * direct executor only for handlers that never block.
+     * Starts a server on the given address. {@code executor} runs the service methods; pass a direct
+     * executor only for handlers that never block. With {@code allowAnonymous}, clients without a
+     * certificate may connect (for enrollment); an {@code Authorization} interceptor must then refuse
+     * them everything else.
      */
     public Server startServer(InetSocketAddress bind, Executor executor, List<BindableService> services,
-                              List<ServerInterceptor> interceptors) throws IOException {
+                              List<ServerInterceptor> interceptors, boolean allowAnonymous) throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(bind)
                 .channelType(NioServerSocketChannel.class)
                 .bossEventLoopGroup(eventLoops)
@@ -50,23 +85,49 @@ public final class Transport implements AutoCloseable {
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .permitKeepAliveTime(KEEPALIVE_SECONDS / 2, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true);
+        if (tls != null) {
+            builder.sslContext(tls.serverContext(allowAnonymous ? ClientAuth.OPTIONAL : ClientAuth.REQUIRE));
+        }
         for (BindableService service : services) {
             builder.addService(ServerInterceptors.intercept(service, interceptors));
         }
         return builder.build().start();
     }
 
-    /** A channel to {@code target}; it connects lazily and reconnects by itself. */
-    public ManagedChannel channel(Endpoint target, Executor executor) {
+    /**
+     * A channel to {@code target}, which must prove to be {@code peer} (its certificate is checked for
+     * the peer's name, so a host cannot pose as the controller or as another host). It connects lazily
+     * and reconnects by itself.
+     */
+    public ManagedChannel channel(Endpoint target, FleetIdentity peer, Executor executor) {
+        NettyChannelBuilder builder = base(target, executor);
+        if (tls != null) {
+            builder.sslContext(clientContext).overrideAuthority(peer.dnsName());
+        } else {
+            builder.usePlaintext();
+        }
+        return builder.build();
+    }
+
+    /**
+     * A channel for enrolling: no client certificate, and the controller is trusted only if its CA has the
+     * fingerprint carried by the join token.
+     */
+    public ManagedChannel enrollmentChannel(Endpoint controller, String caFingerprint, Executor executor) throws SSLException {
+        return base(controller, executor)
+                .sslContext(TlsCredentials.pinnedClientContext(caFingerprint))
+                .overrideAuthority(FleetIdentity.controller().dnsName())
+                .build();
+    }
+
+    private NettyChannelBuilder base(Endpoint target, Executor executor) {
         return NettyChannelBuilder.forAddress(target.bareHost(), target.port())
                 .channelType(NioSocketChannel.class)
                 .eventLoopGroup(eventLoops)
                 .executor(executor)
-                .usePlaintext()
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .keepAliveTime(KEEPALIVE_SECONDS, TimeUnit.SECONDS)
-                .keepAliveWithoutCalls(true)
-                .build();
+                .keepAliveWithoutCalls(true);
     }
 
     /** Stops a server: lets calls in flight finish for a few seconds, then cuts the rest. */

@@ -4,23 +4,24 @@ import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Durations as operators write them: "500ms", "5s", "2m", "1h". */
+/** Durations as operators write them: "500ms", "5s", "2m", "1h", "30d". */
 public final class Durations {
-    private static final Pattern TEXT = Pattern.compile("(\\d{1,9})(ms|s|m|h)");
+    private static final Pattern TEXT = Pattern.compile("(\\d{1,9})(ms|s|m|h|d)");
 
     private Durations() {}
 
     public static Duration parse(String text) {
         Matcher m = TEXT.matcher(text == null ? "" : text.strip());
         if (!m.matches()) {
-            throw new IllegalArgumentException("expected a duration such as 500ms, 5s, 2m or 1h, found '" + text + "'");
+            throw new IllegalArgumentException("expected a duration such as 500ms, 5s, 2m, 1h or 30d, found '" + text + "'");
         }
         long n = Long.parseLong(m.group(1));
         return switch (m.group(2)) {
             case "ms" -> Duration.ofMillis(n);
             case "s" -> Duration.ofSeconds(n);
             case "m" -> Duration.ofMinutes(n);
-            default -> Duration.ofHours(n);
+            case "h" -> Duration.ofHours(n);
+            default -> Duration.ofDays(n);
         };
     }
 

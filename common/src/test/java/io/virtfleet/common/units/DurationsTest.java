@@ -13,11 +13,12 @@ class DurationsTest {
         assertEquals(Duration.ofSeconds(5), Durations.parse("5s"));
         assertEquals(Duration.ofMinutes(2), Durations.parse("2m"));
         assertEquals(Duration.ofHours(1), Durations.parse("1h"));
+        assertEquals(Duration.ofDays(30), Durations.parse("30d"));
     }
 
     @Test
     void refusesOtherText() {
-        for (String bad : new String[] {"5", "s", "5 s", "-5s", "5d", "1.5s", ""}) {
+        for (String bad : new String[] {"5", "s", "5 s", "-5s", "5w", "1.5s", ""}) {
             assertThrows(IllegalArgumentException.class, () -> Durations.parse(bad), bad);
         }
     }

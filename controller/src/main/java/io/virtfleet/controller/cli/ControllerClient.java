@@ -1,28 +1,24 @@
 package io.virtfleet.controller.cli;
 
 import io.grpc.ManagedChannel;
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.proto.v1.FleetGrpc;
 import java.util.concurrent.TimeUnit;
 
-/** The CLI's connection to the controller: one channel, closed when the command ends. */
+/** The CLI's connection to the controller: one mutual-TLS channel, closed when the command ends. */
 final class ControllerClient implements AutoCloseable {
     /** Long enough for a loaded controller, short enough that a dead one is reported quickly. */
     static final long DEADLINE_SECONDS = 10;
 
-    private final Endpoint endpoint;
     private final Transport transport;
     private final ManagedChannel channel;
 
-    ControllerClient(Endpoint endpoint) {
-        this.endpoint = endpoint;
-        this.transport = new Transport("cli", 1);
-        this.channel = transport.channel(endpoint, Runnable::run);
-    }
-
-    Endpoint endpoint() {
-        return endpoint;
+    ControllerClient(Endpoint endpoint, TlsCredentials credentials) {
+        this.transport = Transport.secure("cli", 1, credentials);
+        this.channel = transport.channel(endpoint, FleetIdentity.controller(), Runnable::run);
     }
 
     FleetGrpc.FleetBlockingStub fleet() {

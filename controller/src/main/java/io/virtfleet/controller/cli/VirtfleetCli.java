@@ -7,6 +7,7 @@ import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -22,17 +23,27 @@ import picocli.CommandLine.ScopeType;
             "  virtfleet hosts                    hosts sorted by load, least loaded first",
             "  virtfleet hosts -o json            the same for scripts (fields as in proto/virtfleet/v1)",
             "  virtfleet host show hv2            one host in detail, with its domains",
-            "  virtfleet --controller cp1:7440 hosts"
+            "  virtfleet agent token create --ttl 2h   a one-time token for enrolling a new hypervisor",
+            "  virtfleet operator add alice --role viewer --out alice.pem",
+            "  virtfleet --controller cp1:7440 --credentials ~/alice.pem hosts"
         },
-        subcommands = {HostsCommand.class, HostCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {HostsCommand.class, HostCommand.class, AgentCommand.class, OperatorCommand.class,
+            CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the controller refused or failed the operation",
-            "2:bad flags or arguments", "3:the controller could not be reached", "4:no such host"})
+            "2:bad flags or arguments", "3:the controller could not be reached", "4:no such host",
+            "5:not allowed: no or unusable credentials, or a role without the right"})
 public final class VirtfleetCli {
     @Option(names = "--controller", paramLabel = "HOST:PORT", scope = ScopeType.INHERIT,
             defaultValue = "${env:VIRTFLEET_CONTROLLER:-127.0.0.1:7440}",
             description = "Controller address (default: $VIRTFLEET_CONTROLLER, else 127.0.0.1:7440).")
     String controller;
+
+    @Option(names = "--credentials", paramLabel = "FILE", scope = ScopeType.INHERIT,
+            defaultValue = "${env:VIRTFLEET_CREDENTIALS:-${sys:user.home}/.config/virtfleet/credentials.pem}",
+            description = {"Operator credentials: key, certificate and fleet CA in one PEM file",
+                "(default: $VIRTFLEET_CREDENTIALS, else ~/.config/virtfleet/credentials.pem)."})
+    Path credentials;
 
     @Option(names = {"-o", "--output"}, paramLabel = "FORMAT", scope = ScopeType.INHERIT, defaultValue = "table",
             description = "Output format: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
@@ -51,7 +62,8 @@ public final class VirtfleetCli {
     }
 
     ControllerClient connect() {
-        return new ControllerClient(Endpoint.parse("--controller", controller));
+        Endpoint endpoint = Endpoint.parse("--controller", controller);
+        return new ControllerClient(endpoint, OperatorBundle.load(credentials));
     }
 
     private static Throwable rootCause(Throwable t) {
@@ -62,6 +74,10 @@ public final class VirtfleetCli {
     }
 
     private static int report(Exception ex, PrintWriter err, VirtfleetCli root) {
+        if (ex instanceof OperatorBundle.CredentialsException) {
+            err.println("virtfleet: " + ex.getMessage());
+            return ExitCode.DENIED;
+        }
         if (ex instanceof InvalidInputException) {
             err.println("virtfleet: " + ex.getMessage());
             return ExitCode.USAGE;
@@ -85,6 +101,10 @@ public final class VirtfleetCli {
             case NOT_FOUND -> {
                 err.println("virtfleet: " + detail);
                 return ExitCode.NOT_FOUND;
+            }
+            case PERMISSION_DENIED, UNAUTHENTICATED -> {
+                err.println("virtfleet: not allowed: " + detail);
+                return ExitCode.DENIED;
             }
             case INVALID_ARGUMENT -> {
                 err.println("virtfleet: " + detail);

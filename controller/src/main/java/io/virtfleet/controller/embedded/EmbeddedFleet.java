@@ -2,9 +2,11 @@ package io.virtfleet.controller.embedded;
 
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
+import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
+import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -29,6 +31,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Map<String, Agent> agents = new LinkedHashMap<>();
     private final Map<String, String> uris = new LinkedHashMap<>();
     private final InetSocketAddress controllerListen;
+    private final Duration agentCertificateLifetime;
     private Controller controller;
 
     private EmbeddedFleet(Builder b) {
@@ -37,6 +40,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.grace = b.grace;
         this.nodes = List.copyOf(b.nodes);
         this.controllerListen = b.controllerListen;
+        this.agentCertificateLifetime = b.agentCertificateLifetime;
     }
 
     public static Builder builder(Path workDir) {
@@ -62,8 +66,7 @@ public final class EmbeddedFleet implements AutoCloseable {
 
     public synchronized EmbeddedFleet start() throws IOException {
         Files.createDirectories(workDir);
-        controller = Controller.create(new ControllerConfig(controllerListen, heartbeat, grace,
-                workDir.resolve("controller"))).start();
+        controller = Controller.create(controllerConfig(controllerListen)).start();
         for (TestDriverNode node : nodes) {
             uris.put(node.name(), node.writeTo(workDir.resolve("nodes")));
             startAgent(node.name());
@@ -78,18 +81,50 @@ public final class EmbeddedFleet implements AutoCloseable {
     public synchronized void restartController() throws IOException {
         int port = controller.port();
         controller.close();
-        controller = Controller.create(new ControllerConfig(new InetSocketAddress(controllerListen.getAddress(), port),
-                heartbeat, grace, workDir.resolve("controller"))).start();
+        controller = Controller.create(controllerConfig(new InetSocketAddress(controllerListen.getAddress(), port))).start();
     }
 
-    /** Starts (or restarts, keeping its identity) the agent of a host. */
+    private ControllerConfig controllerConfig(InetSocketAddress listen) {
+        return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
+                .withCertificateLifetimes(agentCertificateLifetime, ControllerConfig.DEFAULT_OWN_CERTIFICATE_LIFETIME);
+    }
+
+    /**
+     * Starts (or restarts, keeping its identity and certificate) the agent of a host. A host without a
+     * certificate yet enrolls with a join token made for it, as an operator would hand one out.
+     */
     public synchronized Agent startAgent(String host) throws IOException {
         if (agents.containsKey(host)) {
             throw new IllegalStateException("agent of " + host + " is already running");
         }
-        Agent agent = Agent.create(agentConfig(host, workDir.resolve("agents").resolve(host))).start();
+        AgentConfig config = agentConfig(host, workDir.resolve("agents").resolve(host));
+        if (!Files.exists(config.stateDirectory().resolve("agent.pem"))) {
+            config = config.withJoinToken(joinToken(host));
+        }
+        Agent agent = Agent.create(config);
+        try {
+            agent.start();
+        } catch (Enroller.RefusedException e) {
+            agent.close();
+            throw new IOException("agent of " + host + " could not enroll: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            agent.close();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while starting the agent of " + host, e);
+        }
         agents.put(host, agent);
         return agent;
+    }
+
+    /** A one-time join token for one host, valid ten minutes. */
+    public String joinToken(String host) {
+        return controller.enrollments().createJoinToken(CreateJoinTokenRequest.newBuilder()
+                .setHostName(host).setTtlSeconds(600).build()).getToken();
+    }
+
+    /** The first admin's credentials, written by the controller on its first start. */
+    public Path adminCredentials() {
+        return controller.pki().directory().resolve("admin.pem");
     }
 
     /** An agent configuration for one of this fleet's hosts; tests use it to start impostors. */
@@ -106,7 +141,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
         return new AgentConfig(host, new Endpoint("127.0.0.1", controller.port()),
                 new InetSocketAddress("127.0.0.1", 0), null, libvirtUri, heartbeat, heartbeat.multipliedBy(4),
-                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"));
+                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null);
     }
 
     /** Stops a host's agent, as if the machine went away; its heartbeats stop at once. */
@@ -167,6 +202,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private Duration grace = Duration.ofSeconds(5);
         private List<TestDriverNode> nodes = defaultNodes(3);
         private InetSocketAddress controllerListen = new InetSocketAddress("127.0.0.1", 0);
+        private Duration agentCertificateLifetime = ControllerConfig.DEFAULT_AGENT_CERTIFICATE_LIFETIME;
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -189,6 +225,12 @@ public final class EmbeddedFleet implements AutoCloseable {
 
         public Builder controllerPort(int port) {
             this.controllerListen = new InetSocketAddress("127.0.0.1", port);
+            return this;
+        }
+
+        /** Short lifetimes let tests watch agents renew their certificates. */
+        public Builder agentCertificateLifetime(Duration lifetime) {
+            this.agentCertificateLifetime = lifetime;
             return this;
         }
 

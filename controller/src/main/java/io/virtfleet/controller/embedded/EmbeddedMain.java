@@ -70,16 +70,18 @@ public final class EmbeddedMain implements Callable<Integer> {
             out.printf("Controller on %s with %d agents, registered in %d ms. Work files in %s%n%n",
                     controller, agents, (System.nanoTime() - started) / 1_000_000, work);
             out.println("$ virtfleet hosts");
-            int code = VirtfleetCli.run(out, new PrintWriter(System.err, true), "--controller", controller, "hosts");
+            String credentials = fleet.adminCredentials().toString();
+            int code = VirtfleetCli.run(out, new PrintWriter(System.err, true), "--controller", controller,
+                    "--credentials", credentials, "hosts");
             out.println();
             out.println("$ virtfleet host show hv1");
             code = Math.max(code, VirtfleetCli.run(out, new PrintWriter(System.err, true),
-                    "--controller", controller, "host", "show", "hv1"));
+                    "--controller", controller, "--credentials", credentials, "host", "show", "hv1"));
             if (once) {
                 return code;
             }
-            out.printf("%nThe fleet keeps running. In another terminal: deploy/virtfleet --controller %s hosts%n"
-                    + "Press Ctrl-C to stop.%n", controller);
+            out.printf("%nThe fleet keeps running. In another terminal:%n  deploy/virtfleet --controller %s"
+                    + " --credentials %s hosts%nPress Ctrl-C to stop.%n", controller, credentials);
             CountDownLatch stop = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
             stop.await();

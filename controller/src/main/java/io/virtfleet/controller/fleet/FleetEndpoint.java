@@ -6,7 +6,12 @@ import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.controller.trust.Enrollments;
+import io.virtfleet.proto.v1.AddOperatorRequest;
+import io.virtfleet.proto.v1.CertificateResponse;
+import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.JoinToken;
 import io.virtfleet.proto.v1.ForgetHostRequest;
 import io.virtfleet.proto.v1.ForgetHostResponse;
 import io.virtfleet.proto.v1.GetHostRequest;
@@ -15,22 +20,20 @@ import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.ListHostsResponse;
 import java.util.Comparator;
 import java.util.List;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The operator's view of the fleet. Placement and VM operations come with the provisioning work and
  * answer UNIMPLEMENTED until then (the generated base class's behaviour).
  */
 public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
-    private static final Logger log = LoggerFactory.getLogger(FleetEndpoint.class);
-
     private final HostRegistry registry;
     private final Liveness liveness;
+    private final Enrollments enrollments;
 
-    public FleetEndpoint(HostRegistry registry, Liveness liveness) {
+    public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments) {
         this.registry = registry;
         this.liveness = liveness;
+        this.enrollments = enrollments;
     }
 
     @Override
@@ -57,11 +60,28 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     @Override
     public void forgetHost(ForgetHostRequest request, StreamObserver<ForgetHostResponse> response) {
         String name = Names.hostName("name", request.getName());
-        registry.forget(name).ifPresentOrElse(r -> {
-            log.info("operator forgot host {} (agent {})", name, r.agentId());
-            response.onNext(ForgetHostResponse.newBuilder().setReleasedAgentId(r.agentId()).build());
-            response.onCompleted();
-        }, () -> response.onError(notFound(name)));
+        boolean enrolled = enrollments.forget(name);
+        var record = registry.forget(name);
+        if (record.isEmpty() && !enrolled) {
+            response.onError(notFound(name));
+            return;
+        }
+        Audit.record("forgot host " + name + record.map(r -> " (agent " + r.agentId() + ")").orElse("")
+                + (enrolled ? "; its certificate no longer speaks for it" : ""));
+        response.onNext(ForgetHostResponse.newBuilder().setReleasedAgentId(record.map(HostRecord::agentId).orElse("")).build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void createJoinToken(CreateJoinTokenRequest request, StreamObserver<JoinToken> response) {
+        response.onNext(enrollments.createJoinToken(request));
+        response.onCompleted();
+    }
+
+    @Override
+    public void addOperator(AddOperatorRequest request, StreamObserver<CertificateResponse> response) {
+        response.onNext(enrollments.addOperator(request));
+        response.onCompleted();
     }
 
     private RuntimeException notFound(String name) {

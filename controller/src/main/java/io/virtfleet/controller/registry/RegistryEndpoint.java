@@ -10,7 +10,13 @@ import io.virtfleet.proto.v1.HeartbeatResponse;
 import io.virtfleet.proto.v1.RegisterRequest;
 import io.virtfleet.proto.v1.RegisterResponse;
 import io.virtfleet.proto.v1.RegistryGrpc;
+import io.virtfleet.common.security.Authorization;
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.common.validation.Escape;
+import io.virtfleet.controller.trust.EnrolledHosts;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Pattern;
 
@@ -20,18 +26,21 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
     private static final Set<String> TIERS = Set.of("ssd", "sata", "raw");
 
     private final HostRegistry registry;
+    private final EnrolledHosts enrolled;
     private final Duration heartbeatInterval;
     private final Duration grace;
 
-    public RegistryEndpoint(HostRegistry registry, Duration heartbeatInterval, Duration grace) {
+    public RegistryEndpoint(HostRegistry registry, EnrolledHosts enrolled, Duration heartbeatInterval, Duration grace) {
         this.registry = registry;
+        this.enrolled = enrolled;
         this.heartbeatInterval = heartbeatInterval;
         this.grace = grace;
     }
 
     @Override
     public void register(RegisterRequest request, StreamObserver<RegisterResponse> response) {
-        Names.hostName("report.host_name", request.getReport().getHostName());
+        String host = Names.hostName("report.host_name", request.getReport().getHostName());
+        requireSpeaksFor(host);
         if (!AGENT_ID.matcher(request.getAgentId()).matches()) {
             throw new InvalidInputException("agent_id", request.getAgentId(), "1-64 characters of A-Z, a-z, 0-9 and '-'");
         }
@@ -59,6 +68,7 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
 
     @Override
     public void heartbeat(HeartbeatRequest request, StreamObserver<HeartbeatResponse> response) {
+        requireSpeaksFor(request.getReport().getHostName());
         try {
             HostRecord record = registry.heartbeat(request.getSessionId(), request.getReport());
             response.onNext(HeartbeatResponse.newBuilder().setAcceptedAtUnixMs(record.lastSeenUnixMs()).build());
@@ -67,6 +77,27 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
             response.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());
         } catch (IllegalArgumentException e) {
             response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+        }
+    }
+
+    /**
+     * An agent speaks only for the host its certificate names, and only while that certificate is the
+     * host's current one (a re-enrolled or forgotten host's old certificate is turned away). Without TLS
+     * (tests that ask for plaintext) there is no certificate to check.
+     */
+    private void requireSpeaksFor(String host) {
+        Optional<FleetIdentity> caller = Authorization.caller();
+        if (caller.isEmpty()) {
+            return;
+        }
+        if (caller.get().kind() != FleetIdentity.Kind.AGENT || !caller.get().name().equals(host)) {
+            throw Status.PERMISSION_DENIED.withDescription("the certificate of " + caller.get()
+                    + " cannot speak for host " + Escape.quoted(host)).asRuntimeException();
+        }
+        X509Certificate certificate = Authorization.callerCertificate().orElseThrow();
+        if (!enrolled.accepts(host, certificate.getSerialNumber())) {
+            throw Status.PERMISSION_DENIED.withDescription("this certificate no longer speaks for host " + host
+                    + " (the host was re-enrolled or forgotten); enroll again with a fresh join token").asRuntimeException();
         }
     }
 }

@@ -41,10 +41,12 @@ class VirtfleetCliTest {
     private static Run cli(String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        String[] all = new String[args.length + 2];
+        String[] all = new String[args.length + 4];
         all[0] = "--controller";
         all[1] = fleet.controllerEndpoint().toString();
-        System.arraycopy(args, 0, all, 2, args.length);
+        all[2] = "--credentials";
+        all[3] = fleet.adminCredentials().toString();
+        System.arraycopy(args, 0, all, 4, args.length);
         int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), all);
         return new Run(code, out.toString(), err.toString());
     }
@@ -115,7 +117,7 @@ class VirtfleetCliTest {
         }
         StringWriter err = new StringWriter();
         int code = VirtfleetCli.run(new PrintWriter(new StringWriter()), new PrintWriter(err),
-                "--controller", "127.0.0.1:" + port, "hosts");
+                "--controller", "127.0.0.1:" + port, "--credentials", fleet.adminCredentials().toString(), "hosts");
         assertEquals(3, code);
         assertTrue(err.toString().contains("cannot reach the controller at 127.0.0.1:" + port), err.toString());
     }

@@ -5,46 +5,87 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
-import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** An agent started before its controller waits for it, never exits, and registers once it is there. */
+/** Agents wait for their controller, never exit, and get going once it is there. */
 class AgentStartupTest {
     @TempDir
     Path work;
 
-    @Test
-    void agentKeepsRetryingUntilTheControllerAppears() throws Exception {
-        int port;
+    private static int freePort() throws Exception {
         try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
+            return s.getLocalPort();
         }
-        String uri = new TestDriverNode("hv1", 4, 4096).domain("web", 1, 256, true).writeTo(work);
-        Files.createDirectories(work.resolve("images"));
-        AgentConfig config = new AgentConfig("hv1", new Endpoint("127.0.0.1", port), new InetSocketAddress("127.0.0.1", 0),
-                null, uri, Duration.ofMillis(100), Duration.ofMillis(400), work.resolve("images"), work.resolve("state"),
-                List.of("raw"));
+    }
+
+    @Test
+    void enrolledAgentKeepsRetryingUntilTheControllerAppears() throws Exception {
+        int port = freePort();
+        AgentConfig config;
+        // Enroll once, then take the controller away.
+        try (EmbeddedFleet fleet = EmbeddedFleet.builder(work).nodes(List.of(new TestDriverNode("hv1", 4, 4096)))
+                .heartbeat(Duration.ofMillis(100)).controllerPort(port).build().start()) {
+            fleet.awaitRegistered(Duration.ofSeconds(20));
+            config = fleet.agentConfig("hv1", work.resolve("agents").resolve("hv1"));
+        }
         try (Agent agent = Agent.create(config).start()) {
             Thread.sleep(1000);
             assertFalse(agent.registered(), "no controller yet");
-            try (Controller controller = Controller.create(new ControllerConfig(new InetSocketAddress("127.0.0.1", port),
+            try (Controller controller = Controller.create(ControllerConfig.of(new InetSocketAddress("127.0.0.1", port),
                     Duration.ofMillis(100), Duration.ofSeconds(1), work.resolve("controller"))).start()) {
-                long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-                while (!agent.registered() && System.nanoTime() < deadline) {
-                    Thread.sleep(20);
-                }
-                assertTrue(agent.registered(), "registered after the controller came up");
+                awaitRegistered(agent);
                 assertTrue(controller.registry().get("hv1").isPresent());
             }
         }
+    }
+
+    @Test
+    void newAgentWaitsForTheControllerToEnroll() throws Exception {
+        int port = freePort();
+        String token;
+        AgentConfig config;
+        try (EmbeddedFleet fleet = EmbeddedFleet.builder(work).nodes(List.of(new TestDriverNode("hv1", 4, 4096)))
+                .heartbeat(Duration.ofMillis(100)).controllerPort(port).build().start()) {
+            token = fleet.joinToken("hv2");
+            config = fleet.agentConfig("hv1", work.resolve("unused"));
+        }
+        AgentConfig hv2 = new AgentConfig("hv2", config.controller(), config.listen(), null, config.libvirtUri(),
+                Duration.ofMillis(100), Duration.ofMillis(400), work.resolve("hv2"), work.resolve("hv2"), List.of("raw"),
+                token, null);
+        try (Agent agent = Agent.create(hv2)) {
+            CompletableFuture<Void> started = CompletableFuture.runAsync(() -> {
+                try {
+                    agent.start();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            Thread.sleep(1500);
+            assertFalse(started.isDone(), "still waiting to enroll");
+            try (Controller controller = Controller.create(ControllerConfig.of(new InetSocketAddress("127.0.0.1", port),
+                    Duration.ofMillis(100), Duration.ofSeconds(1), work.resolve("controller"))).start()) {
+                started.get(30, TimeUnit.SECONDS);
+                awaitRegistered(agent);
+                assertTrue(controller.registry().get("hv2").isPresent());
+            }
+        }
+    }
+
+    private static void awaitRegistered(Agent agent) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!agent.registered() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertTrue(agent.registered(), "registered after the controller came up");
     }
 }

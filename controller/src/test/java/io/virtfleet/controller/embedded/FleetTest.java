@@ -9,8 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
 import io.virtfleet.agent.Agent;
+import io.virtfleet.agent.enrollment.Enroller;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.proto.v1.AgentGrpc;
+import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.DomainState;
 import io.virtfleet.proto.v1.FleetGrpc;
@@ -46,6 +50,7 @@ class FleetTest {
     Path work;
 
     private EmbeddedFleet fleet;
+    private Clients admin;
     private ManagedChannel channel;
     private FleetGrpc.FleetBlockingStub operator;
 
@@ -53,13 +58,14 @@ class FleetTest {
     void startFleet() throws Exception {
         fleet = EmbeddedFleet.builder(work).heartbeat(HEARTBEAT).grace(GRACE).build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
-        channel = NettyChannelBuilder.forAddress("127.0.0.1", fleet.controller().port()).usePlaintext().build();
+        admin = Clients.as(fleet.adminCredentials());
+        channel = admin.controller(fleet.controllerEndpoint());
         operator = FleetGrpc.newBlockingStub(channel);
     }
 
     @AfterEach
     void stopFleet() {
-        channel.shutdownNow();
+        admin.close();
         fleet.close();
     }
 
@@ -107,17 +113,14 @@ class FleetTest {
 
     @Test
     void theControllerCanReachEachAgentAtItsAdvertisedEndpoint() {
-        for (String name : List.of("hv1", "hv2", "hv3")) {
-            io.virtfleet.common.validation.Endpoint at =
-                    io.virtfleet.common.validation.Endpoint.parse("agent_endpoint", host(name).getAgentEndpoint());
-            ManagedChannel toAgent = NettyChannelBuilder.forAddress(at.bareHost(), at.port()).usePlaintext().build();
-            try {
-                HostReport fresh = io.virtfleet.proto.v1.AgentGrpc.newBlockingStub(toAgent)
-                        .describeHost(io.virtfleet.proto.v1.DescribeHostRequest.getDefaultInstance());
+        // Only the controller's identity may call an agent.
+        try (Clients asController = Clients.as(fleet.controller().pki().credentials())) {
+            for (String name : List.of("hv1", "hv2", "hv3")) {
+                Endpoint at = Endpoint.parse("agent_endpoint", host(name).getAgentEndpoint());
+                HostReport fresh = AgentGrpc.newBlockingStub(asController.agent(at, name))
+                        .describeHost(DescribeHostRequest.getDefaultInstance());
                 assertEquals(name, fresh.getHostName());
                 assertEquals(host(name).getReport().getDomainsCount(), fresh.getDomainsCount());
-            } finally {
-                toAgent.shutdownNow();
             }
         }
     }
@@ -141,35 +144,59 @@ class FleetTest {
     }
 
     @Test
-    void aSecondAgentClaimingAHostNameIsRefusedAndTheOwnerStays() throws Exception {
+    void aSecondAgentCannotEnrollUnderAnEnrolledHostName() throws Exception {
         String owner = fleet.agent("hv1").agentId();
-        try (Agent impostor = Agent.create(fleet.agentConfig("hv1", work.resolve("impostor"))).start()) {
-            assertNotEquals(owner, impostor.agentId());
-            Thread.sleep(HEARTBEAT.toMillis() * 5);
-            assertFalse(impostor.registered(), "the impostor never gets a session");
-            assertEquals(owner, host("hv1").getAgentId());
-            assertEquals(HostState.HOST_STATE_READY, host("hv1").getState());
+        var impostor = Agent.create(fleet.agentConfig("hv1", work.resolve("impostor")).withJoinToken(fleet.joinToken("hv1")));
+        try {
+            Enroller.RefusedException refused = assertThrows(Enroller.RefusedException.class, impostor::start);
+            assertTrue(refused.getMessage().contains("host hv1 is already enrolled"), refused.getMessage());
+            assertTrue(refused.getMessage().contains("--reenroll"), refused.getMessage());
+        } finally {
+            impostor.close();
         }
-        // What the impostor was told, seen directly on the wire:
-        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
-                RegistryGrpc.newBlockingStub(channel).register(RegisterRequest.newBuilder()
-                        .setAgentId("0f4b7c3e-0000-4000-8000-000000000001")
-                        .setAgentEndpoint("127.0.0.1:1")
-                        .setReport(HostReport.newBuilder().setHostName("hv1"))
-                        .build()));
-        assertEquals(Status.Code.ALREADY_EXISTS, refused.getStatus().getCode());
-        assertTrue(refused.getStatus().getDescription().contains("host name \"hv1\" belongs to agent " + owner),
-                refused.getStatus().getDescription());
+        assertEquals(owner, host("hv1").getAgentId());
+        assertEquals(HostState.HOST_STATE_READY, host("hv1").getState());
+    }
+
+    @Test
+    void anAgentCertificateSpeaksOnlyForItsOwnHost() {
+        try (Clients asHv2 = Clients.as(fleet.agent("hv2").credentials())) {
+            StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
+                    RegistryGrpc.newBlockingStub(asHv2.controller(fleet.controllerEndpoint())).register(register("hv1",
+                            "0f4b7c3e-0000-4000-8000-000000000001")));
+            assertEquals(Status.Code.PERMISSION_DENIED, refused.getStatus().getCode());
+            assertTrue(refused.getStatus().getDescription().contains("virtfleet:agent:hv2 cannot speak for host \"hv1\""),
+                    refused.getStatus().getDescription());
+        }
+    }
+
+    @Test
+    void aCopiedCertificateWithAnotherAgentIdentityIsRefusedAndTheOwnerStays() {
+        String owner = fleet.agent("hv1").agentId();
+        try (Clients copy = Clients.as(fleet.agent("hv1").credentials())) {
+            StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
+                    RegistryGrpc.newBlockingStub(copy.controller(fleet.controllerEndpoint())).register(register("hv1",
+                            "0f4b7c3e-0000-4000-8000-000000000001")));
+            assertEquals(Status.Code.ALREADY_EXISTS, refused.getStatus().getCode());
+            assertTrue(refused.getStatus().getDescription().contains("host name \"hv1\" belongs to agent " + owner),
+                    refused.getStatus().getDescription());
+        }
+        assertEquals(owner, host("hv1").getAgentId());
+    }
+
+    private static RegisterRequest register(String host, String agentId) {
+        return RegisterRequest.newBuilder().setAgentId(agentId).setAgentEndpoint("127.0.0.1:1")
+                .setReport(HostReport.newBuilder().setHostName(host)).build();
     }
 
     @Test
     void malformedRegistrationIsRefusedNamingTheField() {
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
-                RegistryGrpc.newBlockingStub(channel).register(RegisterRequest.newBuilder()
-                        .setAgentId("a1").setAgentEndpoint("127.0.0.1:1")
-                        .setReport(HostReport.newBuilder().setHostName("hv 9")).build()));
-        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().startsWith("report.host_name: \"hv 9\""), e.getStatus().getDescription());
+        try (Clients asHv1 = Clients.as(fleet.agent("hv1").credentials())) {
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
+                    RegistryGrpc.newBlockingStub(asHv1.controller(fleet.controllerEndpoint())).register(register("hv 9", "a1")));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+            assertTrue(e.getStatus().getDescription().startsWith("report.host_name: \"hv 9\""), e.getStatus().getDescription());
+        }
         assertEquals(3, operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsCount(), "nothing registered");
     }
 
@@ -177,8 +204,7 @@ class FleetTest {
     void agentsRegisterAgainAfterTheControllerRestarts() throws Exception {
         fleet.restartController();
         fleet.awaitRegistered(Duration.ofSeconds(30));
-        channel.shutdownNow();
-        channel = NettyChannelBuilder.forAddress("127.0.0.1", fleet.controller().port()).usePlaintext().build();
+        channel = admin.controller(fleet.controllerEndpoint());
         operator = FleetGrpc.newBlockingStub(channel);
         for (String name : List.of("hv1", "hv2", "hv3")) {
             assertEquals(HostState.HOST_STATE_READY, await(name + " back", h -> true, name).getState());
@@ -187,7 +213,8 @@ class FleetTest {
 
     @Test
     void agentWithoutWorkingLibvirtReportsTheUriAndLibvirtsMessage() throws Exception {
-        var broken = fleet.agentConfig("hv9", work.resolve("hv9"), "test://" + work.resolve("no-such-node.xml"));
+        var broken = fleet.agentConfig("hv9", work.resolve("hv9"), "test://" + work.resolve("no-such-node.xml"))
+                .withJoinToken(fleet.joinToken("hv9"));
         try (Agent agent = Agent.create(broken).start()) {
             Host h = await("hv9 registered", x -> true, "hv9");
             assertEquals(HostState.HOST_STATE_DEGRADED, h.getState());

@@ -1,4 +1,4 @@
-package io.virtfleet.agent.registration;
+package io.virtfleet.agent.retry;
 
 import java.time.Duration;
 import org.slf4j.Logger;
@@ -7,7 +7,7 @@ import org.slf4j.Logger;
  * Logs a repeating failure once when it starts, then at most once per period with how long it has
  * lasted, and once when it ends: enough to see an outage in the journal without flooding it.
  */
-final class FailureLog {
+public final class FailureLog {
     private final Logger log;
     private final long periodNanos;
     private long failingSince = -1;
@@ -15,12 +15,12 @@ final class FailureLog {
     private long attempts;
     private String lastMessage = "";
 
-    FailureLog(Logger log, Duration period) {
+    public FailureLog(Logger log, Duration period) {
         this.log = log;
         this.periodNanos = period.toNanos();
     }
 
-    synchronized void failed(String message, Throwable cause) {
+    public synchronized void failed(String message, Throwable cause) {
         long now = System.nanoTime();
         attempts++;
         if (failingSince < 0) {
@@ -42,7 +42,7 @@ final class FailureLog {
         }
     }
 
-    synchronized void recovered(String message) {
+    public synchronized void recovered(String message) {
         if (failingSince >= 0) {
             log.info("{} after {} s", message, (System.nanoTime() - failingSince) / 1_000_000_000L);
             failingSince = -1;

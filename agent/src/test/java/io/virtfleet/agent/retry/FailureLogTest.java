@@ -1,4 +1,4 @@
-package io.virtfleet.agent.registration;
+package io.virtfleet.agent.retry;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

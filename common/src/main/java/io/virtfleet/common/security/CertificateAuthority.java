@@ -1,0 +1,173 @@
+package io.virtfleet.common.security;
+
+import java.io.IOException;
+import java.math.BigInteger;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.MessageDigest;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.SecureRandom;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.HexFormat;
+import java.util.List;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x500.X500NameBuilder;
+import org.bouncycastle.asn1.x500.style.BCStyle;
+import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.cert.CertIOException;
+import org.bouncycastle.cert.X509v3CertificateBuilder;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.operator.OperatorCreationException;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.bouncycastle.pkcs.PKCSException;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequest;
+
+/**
+ * The fleet's certificate authority: one key pair, kept by the controller, that signs every certificate
+ * in the fleet. Created on the controller's first start (or supplied by the operator as {@code ca.crt} +
+ * {@code ca.key}); the key file is owner-only.
+ */
+public final class CertificateAuthority {
+    static final String CERT_FILE = "ca.crt";
+    static final String KEY_FILE = "ca.key";
+    private static final Duration CA_LIFETIME = Duration.ofDays(3650);
+    /** Tolerates clocks a little behind the controller's. */
+    private static final Duration BACKDATE = Duration.ofMinutes(5);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final KeyPair keys;
+    private final X509Certificate certificate;
+    private final Clock clock;
+
+    private CertificateAuthority(KeyPair keys, X509Certificate certificate, Clock clock) {
+        this.keys = keys;
+        this.certificate = certificate;
+        this.clock = clock;
+    }
+
+    /** Loads the CA from {@code dir}, creating a new one there if there is none. */
+    public static CertificateAuthority loadOrCreate(Path dir, Clock clock) throws IOException {
+        Path cert = dir.resolve(CERT_FILE);
+        Path key = dir.resolve(KEY_FILE);
+        if (Files.exists(cert) || Files.exists(key)) {
+            if (!Files.exists(cert) || !Files.exists(key)) {
+                throw new IOException("incomplete CA in " + dir + ": need both " + CERT_FILE + " and " + KEY_FILE);
+            }
+            X509Certificate certificate = Pem.certificate(cert);
+            PrivateKey privateKey = Pem.privateKey(Files.readString(key, java.nio.charset.StandardCharsets.US_ASCII));
+            return new CertificateAuthority(new KeyPair(certificate.getPublicKey(), privateKey), certificate, clock);
+        }
+        KeyPair keys = Keys.generate();
+        X500Name name = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, "virtfleet fleet CA").build();
+        Instant now = clock.instant();
+        try {
+            X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(name, serial(),
+                    Date.from(now.minus(BACKDATE)), Date.from(now.plus(CA_LIFETIME)), name, keys.getPublic())
+                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(0))
+                    .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign))
+                    .addExtension(Extension.subjectKeyIdentifier, false,
+                            new JcaX509ExtensionUtils().createSubjectKeyIdentifier(keys.getPublic()));
+            X509Certificate certificate = sign(builder, keys);
+            PrivateFiles.write(key, Pem.of(keys.getPrivate()));
+            PrivateFiles.write(cert, Pem.of(certificate));
+            return new CertificateAuthority(keys, certificate, clock);
+        } catch (GeneralSecurityException | CertIOException e) {
+            throw new IOException("cannot create the fleet CA", e);
+        }
+    }
+
+    public X509Certificate certificate() {
+        return certificate;
+    }
+
+    /** SHA-256 of the CA certificate, lowercase hex: what a joining agent pins before it trusts anything. */
+    public String fingerprint() {
+        return fingerprint(certificate);
+    }
+
+    public static String fingerprint(X509Certificate certificate) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(certificate.getEncoded()));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Signs a certificate for {@code identity} over the key in {@code request}, after checking the request
+     * is signed by that key. The identity comes from the caller, never from the request's subject.
+     */
+    public X509Certificate issue(PKCS10CertificationRequest request, FleetIdentity identity, Duration lifetime,
+                                 List<String> extraDnsNames) throws GeneralSecurityException {
+        PublicKey key;
+        try {
+            JcaPKCS10CertificationRequest jca = new JcaPKCS10CertificationRequest(request);
+            key = jca.getPublicKey();
+            if (!request.isSignatureValid(new JcaContentVerifierProviderBuilder().build(key))) {
+                throw new GeneralSecurityException("the signing request is not signed by its own key");
+            }
+        } catch (OperatorCreationException | PKCSException e) {
+            throw new GeneralSecurityException("unusable signing request: " + e.getMessage(), e);
+        }
+        return issue(key, identity, lifetime, extraDnsNames);
+    }
+
+    /** Signs a certificate for a key this process made itself (the controller's own). */
+    public X509Certificate issue(PublicKey key, FleetIdentity identity, Duration lifetime, List<String> extraDnsNames)
+            throws GeneralSecurityException {
+        Instant now = clock.instant();
+        List<GeneralName> names = new ArrayList<>();
+        names.add(new GeneralName(GeneralName.uniformResourceIdentifier, identity.uri()));
+        names.add(new GeneralName(GeneralName.dNSName, identity.dnsName()));
+        for (String dns : extraDnsNames) {
+            names.add(new GeneralName(dns.matches("[0-9.]+|.*:.*") ? GeneralName.iPAddress : GeneralName.dNSName, dns));
+        }
+        X500Name subject = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, identity.name()).build();
+        try {
+            X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
+                    Date.from(now.minus(BACKDATE)), Date.from(now.plus(lifetime)), subject, key)
+                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
+                    .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature))
+                    .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(
+                            new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}))
+                    .addExtension(Extension.subjectAlternativeName, false,
+                            new GeneralNames(names.toArray(GeneralName[]::new)))
+                    .addExtension(Extension.authorityKeyIdentifier, false,
+                            new JcaX509ExtensionUtils().createAuthorityKeyIdentifier(certificate));
+            return sign(builder, keys);
+        } catch (CertIOException e) {
+            throw new GeneralSecurityException("cannot build certificate for " + identity, e);
+        }
+    }
+
+    private static X509Certificate sign(X509v3CertificateBuilder builder, KeyPair signer) throws GeneralSecurityException {
+        try {
+            return new JcaX509CertificateConverter().getCertificate(
+                    builder.build(new JcaContentSignerBuilder(Keys.SIGNATURE).build(signer.getPrivate())));
+        } catch (OperatorCreationException e) {
+            throw new GeneralSecurityException("cannot sign", e);
+        }
+    }
+
+    private static BigInteger serial() {
+        return new BigInteger(127, RANDOM).add(BigInteger.ONE);
+    }
+}

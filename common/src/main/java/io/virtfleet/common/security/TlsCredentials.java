@@ -1,0 +1,114 @@
+package io.virtfleet.common.security;
+
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.util.AdvancedTlsX509KeyManager;
+import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
+import java.time.Instant;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+
+/**
+ * A party's TLS material: its own key and certificate (replaceable at any time, so renewal needs no
+ * restart: new connections use the new certificate, open ones carry on), and the fleet CA it trusts.
+ * Every context it builds speaks TLS 1.3 only.
+ */
+public final class TlsCredentials {
+    private static final String[] PROTOCOLS = {"TLSv1.3"};
+
+    private final AdvancedTlsX509KeyManager keyManager = new AdvancedTlsX509KeyManager();
+    private final X509Certificate ca;
+    private final FleetIdentity identity;
+    private volatile X509Certificate certificate;
+
+    public TlsCredentials(PrivateKey key, X509Certificate certificate, X509Certificate ca) {
+        this.ca = ca;
+        this.identity = FleetIdentity.of(certificate)
+                .orElseThrow(() -> new IllegalArgumentException("certificate names no virtfleet identity"));
+        update(key, certificate);
+    }
+
+    /** Swaps in a renewed key and certificate; the identity must stay the same. */
+    public void update(PrivateKey key, X509Certificate renewed) {
+        FleetIdentity renewedIdentity = FleetIdentity.of(renewed).orElse(null);
+        if (!identity.equals(renewedIdentity)) {
+            throw new IllegalArgumentException("renewed certificate is for " + renewedIdentity + ", not " + identity);
+        }
+        keyManager.updateIdentityCredentials(new X509Certificate[] {renewed, ca}, key);
+        this.certificate = renewed;
+    }
+
+    public FleetIdentity identity() {
+        return identity;
+    }
+
+    public X509Certificate certificate() {
+        return certificate;
+    }
+
+    public X509Certificate ca() {
+        return ca;
+    }
+
+    public Instant notAfter() {
+        return certificate.getNotAfter().toInstant();
+    }
+
+    /**
+     * A server context. {@code clientAuth} is REQUIRE for every service except enrollment, which runs on
+     * OPTIONAL so a joining agent without a certificate can reach it; the authorization interceptor then
+     * refuses every other call that lacks one.
+     */
+    public SslContext serverContext(ClientAuth clientAuth) throws SSLException {
+        return GrpcSslContexts.configure(SslContextBuilder.forServer(keyManager))
+                .trustManager(fleetTrust(ca))
+                .clientAuth(clientAuth)
+                .protocols(PROTOCOLS)
+                .build();
+    }
+
+    /** A client context presenting this party's certificate and trusting only the fleet CA. */
+    public SslContext clientContext() throws SSLException {
+        return GrpcSslContexts.configure(SslContextBuilder.forClient())
+                .keyManager(keyManager)
+                .trustManager(fleetTrust(ca))
+                .protocols(PROTOCOLS)
+                .build();
+    }
+
+    /**
+     * A client context for a party without a certificate yet (a joining agent): it trusts a server only if
+     * the server's chain ends in a CA whose SHA-256 fingerprint is {@code caFingerprint}.
+     */
+    public static SslContext pinnedClientContext(String caFingerprint) throws SSLException {
+        return GrpcSslContexts.configure(SslContextBuilder.forClient())
+                .trustManager(new PinnedCaTrustManager(caFingerprint))
+                .protocols(PROTOCOLS)
+                .build();
+    }
+
+    static X509TrustManager fleetTrust(X509Certificate ca) {
+        try {
+            KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+            store.load(null, null);
+            store.setCertificateEntry("virtfleet-ca", ca);
+            TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            factory.init(store);
+            for (TrustManager tm : factory.getTrustManagers()) {
+                if (tm instanceof X509TrustManager x509) {
+                    return x509;
+                }
+            }
+            throw new IllegalStateException("no X.509 trust manager");
+        } catch (GeneralSecurityException | java.io.IOException e) {
+            throw new IllegalStateException("cannot build trust in the fleet CA", e);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.virtfleet.controller;
+
+import io.virtfleet.common.security.Authorization.Rule;
+import io.virtfleet.proto.v1.EnrollmentGrpc;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.RegistryGrpc;
+import java.util.Map;
+
+/**
+ * Who may call which of the controller's methods. A method missing here is refused to everyone, so a new
+ * RPC stays closed until it is listed.
+ */
+final class AccessRules {
+    private AccessRules() {}
+
+    static Map<String, Rule> controller() {
+        return Map.ofEntries(
+                Map.entry(RegistryGrpc.getRegisterMethod().getFullMethodName(), Rule.AGENTS),
+                Map.entry(RegistryGrpc.getHeartbeatMethod().getFullMethodName(), Rule.AGENTS),
+                Map.entry(EnrollmentGrpc.getEnrollMethod().getFullMethodName(), Rule.ANYONE),
+                Map.entry(EnrollmentGrpc.getRenewMethod().getFullMethodName(), Rule.AGENTS),
+                Map.entry(FleetGrpc.getListHostsMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getGetHostMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getPlaceMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getForgetHostMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getCreateJoinTokenMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getAddOperatorMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getCreateVmMethod().getFullMethodName(), Rule.ADMINS));
+    }
+}

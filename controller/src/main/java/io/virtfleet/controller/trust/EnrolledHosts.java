@@ -1,0 +1,79 @@
+package io.virtfleet.controller.trust;
+
+import io.virtfleet.common.security.PrivateFiles;
+import java.io.IOException;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Which host names are enrolled and which certificates (by serial) currently speak for each. A renewal
+ * adds the new serial and keeps the previous one until the agent uses the new one; a re-enrollment
+ * replaces them all, so the certificate of a replaced machine stops working at once.
+ */
+public final class EnrolledHosts {
+    private final Path file;
+    private final Map<String, List<BigInteger>> serials = new LinkedHashMap<>();
+
+    public EnrolledHosts(Path file) throws IOException {
+        this.file = file;
+        if (Files.exists(file)) {
+            for (String line : Files.readAllLines(file, StandardCharsets.US_ASCII)) {
+                String[] f = line.strip().split(" ");
+                if (f.length >= 2) {
+                    List<BigInteger> list = new ArrayList<>();
+                    for (int i = 1; i < f.length; i++) {
+                        list.add(new BigInteger(f[i], 16));
+                    }
+                    serials.put(f[0], list);
+                }
+            }
+        }
+    }
+
+    public synchronized boolean isEnrolled(String host) {
+        return serials.containsKey(host);
+    }
+
+    /** A certificate fresh from enrollment: the only one that speaks for the host from now on. */
+    public synchronized void enrolled(String host, BigInteger serial) throws IOException {
+        serials.put(host, new ArrayList<>(List.of(serial)));
+        save();
+    }
+
+    /** A renewed certificate: valid alongside the one it renews, which stays until it expires. */
+    public synchronized void renewed(String host, BigInteger previous, BigInteger serial) throws IOException {
+        List<BigInteger> list = new ArrayList<>();
+        list.add(serial);
+        list.add(previous);
+        serials.put(host, list);
+        save();
+    }
+
+    /** Whether this certificate serial currently speaks for the host. */
+    public synchronized boolean accepts(String host, BigInteger serial) {
+        List<BigInteger> list = serials.get(host);
+        return list != null && list.contains(serial);
+    }
+
+    public synchronized void forget(String host) throws IOException {
+        if (serials.remove(host) != null) {
+            save();
+        }
+    }
+
+    private void save() throws IOException {
+        StringBuilder out = new StringBuilder();
+        serials.forEach((host, list) -> {
+            out.append(host);
+            list.forEach(s -> out.append(' ').append(s.toString(16)));
+            out.append('\n');
+        });
+        PrivateFiles.write(file, out.toString());
+    }
+}

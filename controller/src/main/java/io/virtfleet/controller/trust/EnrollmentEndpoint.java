@@ -1,0 +1,115 @@
+package io.virtfleet.controller.trust;
+
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.virtfleet.common.security.Authorization;
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.common.security.Pem;
+import io.virtfleet.common.validation.Escape;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.proto.v1.CertificateResponse;
+import io.virtfleet.proto.v1.EnrollRequest;
+import io.virtfleet.proto.v1.EnrollmentGrpc;
+import io.virtfleet.proto.v1.RenewRequest;
+import java.io.IOException;
+import java.security.GeneralSecurityException;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.List;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Agents get their certificate here with a join token, and renew it with the certificate itself. */
+public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase {
+    private static final Logger log = LoggerFactory.getLogger(EnrollmentEndpoint.class);
+    private static final int MAX_CSR_CHARS = 8192;
+
+    private final ControllerPki pki;
+    private final JoinTokens tokens;
+    private final EnrolledHosts hosts;
+    private final Duration agentLifetime;
+
+    public EnrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, Duration agentLifetime) {
+        this.pki = pki;
+        this.tokens = tokens;
+        this.hosts = hosts;
+        this.agentLifetime = agentLifetime;
+    }
+
+    @Override
+    public void enroll(EnrollRequest request, StreamObserver<CertificateResponse> response) {
+        String host = Names.hostName("host_name", request.getHostName());
+        PKCS10CertificationRequest csr = csr(request.getCsrPem());
+        try {
+            synchronized (hosts) {
+                JoinTokens.Grant grant = tokens.redeem(request.getJoinToken(), host);
+                if (hosts.isEnrolled(host) && !grant.reenroll()) {
+                    throw new JoinRefusedException("host " + host + " is already enrolled; to replace its certificate,"
+                            + " create a token with: virtfleet agent token create --host " + host + " --reenroll");
+                }
+                X509Certificate cert = pki.ca().issue(csr, FleetIdentity.agent(host), agentLifetime, List.of());
+                hosts.enrolled(host, cert.getSerialNumber());
+                log.info("enrolled host {} (certificate serial {}, valid until {})", host,
+                        cert.getSerialNumber().toString(16), cert.getNotAfter().toInstant());
+                reply(response, cert);
+            }
+        } catch (JoinRefusedException e) {
+            log.warn("refused enrollment of host {}: {}", host, e.getMessage());
+            response.onError(Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException());
+        } catch (GeneralSecurityException e) {
+            throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
+        } catch (IOException e) {
+            log.error("cannot record enrollment of {}", host, e);
+            response.onError(Status.UNAVAILABLE.withDescription("controller cannot store the enrollment: " + e.getMessage())
+                    .asRuntimeException());
+        }
+    }
+
+    @Override
+    public void renew(RenewRequest request, StreamObserver<CertificateResponse> response) {
+        FleetIdentity caller = Authorization.caller().orElseThrow();
+        X509Certificate current = Authorization.callerCertificate().orElseThrow();
+        PKCS10CertificationRequest csr = csr(request.getCsrPem());
+        try {
+            synchronized (hosts) {
+                if (!hosts.accepts(caller.name(), current.getSerialNumber())) {
+                    response.onError(Status.PERMISSION_DENIED.withDescription("this certificate no longer speaks for host "
+                            + caller.name() + "; re-enroll with a fresh token").asRuntimeException());
+                    return;
+                }
+                X509Certificate cert = pki.ca().issue(csr, caller, agentLifetime, List.of());
+                hosts.renewed(caller.name(), current.getSerialNumber(), cert.getSerialNumber());
+                log.info("renewed certificate of host {} (serial {}, valid until {})", caller.name(),
+                        cert.getSerialNumber().toString(16), cert.getNotAfter().toInstant());
+                reply(response, cert);
+            }
+        } catch (GeneralSecurityException e) {
+            throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
+        } catch (IOException e) {
+            response.onError(Status.UNAVAILABLE.withDescription("controller cannot store the renewal: " + e.getMessage())
+                    .asRuntimeException());
+        }
+    }
+
+    static PKCS10CertificationRequest csr(String pem) {
+        if (pem.length() > MAX_CSR_CHARS) {
+            throw new InvalidInputException("csr_pem", pem, "a PEM certificate signing request of at most " + MAX_CSR_CHARS + " characters");
+        }
+        try {
+            return Pem.signingRequest(pem);
+        } catch (IOException e) {
+            throw new InvalidInputException("csr_pem", Escape.quoted(pem), "a PEM certificate signing request");
+        }
+    }
+
+    private void reply(StreamObserver<CertificateResponse> response, X509Certificate cert) {
+        response.onNext(CertificateResponse.newBuilder()
+                .setCertificatePem(Pem.of(cert))
+                .setCaPem(Pem.of(pki.ca().certificate()))
+                .setNotAfterUnixMs(cert.getNotAfter().getTime())
+                .build());
+        response.onCompleted();
+    }
+}

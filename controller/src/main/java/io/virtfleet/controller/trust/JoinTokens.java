@@ -1,0 +1,136 @@
+package io.virtfleet.controller.trust;
+
+import io.virtfleet.common.security.PrivateFiles;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One-time join tokens for enrolling agents. A token is {@code vfjoin1.<id>.<secret>.<ca-sha256>}: the id
+ * finds it, the 256-bit secret proves it (only its SHA-256 is stored), and the CA fingerprint lets the
+ * agent check it reached this controller before it sends the secret. A token works once, until it
+ * expires, and optionally for one host name only. Kept in a file so a controller restart loses none.
+ */
+public final class JoinTokens {
+    public static final Duration MAX_TTL = Duration.ofDays(7);
+    private static final Pattern FORMAT =
+            Pattern.compile("vfjoin1\\.([0-9a-f]{16})\\.([A-Za-z0-9_-]{43})\\.([0-9a-f]{64})");
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    /** A token as handed to the operator: the secret text is known only here and now. */
+    public record Issued(String token, Instant expiresAt, String hostName, boolean reenroll) {}
+
+    /** What a redeemed token allows. */
+    public record Grant(String hostName, boolean reenroll) {}
+
+    private record Stored(String id, String secretHash, Instant expiresAt, String hostName, boolean reenroll,
+                          Instant usedAt) {
+        String line() {
+            return String.join(" ", id, secretHash, Long.toString(expiresAt.toEpochMilli()),
+                    hostName.isEmpty() ? "-" : hostName, Boolean.toString(reenroll),
+                    usedAt == null ? "-" : Long.toString(usedAt.toEpochMilli()));
+        }
+
+        static Stored parse(String line) {
+            String[] f = line.split(" ");
+            return new Stored(f[0], f[1], Instant.ofEpochMilli(Long.parseLong(f[2])), f[3].equals("-") ? "" : f[3],
+                    Boolean.parseBoolean(f[4]), f[5].equals("-") ? null : Instant.ofEpochMilli(Long.parseLong(f[5])));
+        }
+    }
+
+    private final Path file;
+    private final Clock clock;
+    private final String caFingerprint;
+    private final Map<String, Stored> tokens = new LinkedHashMap<>();
+
+    public JoinTokens(Path file, Clock clock, String caFingerprint) throws IOException {
+        this.file = file;
+        this.clock = clock;
+        this.caFingerprint = caFingerprint;
+        if (Files.exists(file)) {
+            for (String line : Files.readAllLines(file, StandardCharsets.US_ASCII)) {
+                if (!line.isBlank()) {
+                    Stored s = Stored.parse(line);
+                    tokens.put(s.id(), s);
+                }
+            }
+        }
+    }
+
+    public synchronized Issued create(Duration ttl, String hostName, boolean reenroll) throws IOException {
+        byte[] id = new byte[8];
+        byte[] secret = new byte[32];
+        RANDOM.nextBytes(id);
+        RANDOM.nextBytes(secret);
+        String idText = HexFormat.of().formatHex(id);
+        String secretText = Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
+        Instant expires = clock.instant().plus(ttl);
+        tokens.put(idText, new Stored(idText, sha256(secretText), expires, hostName, reenroll, null));
+        save();
+        return new Issued("vfjoin1." + idText + "." + secretText + "." + caFingerprint, expires, hostName, reenroll);
+    }
+
+    /** Uses up a token to enroll {@code hostName}, or says why it cannot. */
+    public synchronized Grant redeem(String token, String hostName) throws JoinRefusedException, IOException {
+        Matcher m = FORMAT.matcher(token == null ? "" : token);
+        if (!m.matches()) {
+            throw new JoinRefusedException("join token is malformed (expected vfjoin1.<id>.<secret>.<ca-sha256>)");
+        }
+        if (!m.group(3).equals(caFingerprint)) {
+            throw new JoinRefusedException("join token was made by another fleet CA");
+        }
+        Stored stored = tokens.get(m.group(1));
+        if (stored == null || !MessageDigest.isEqual(
+                stored.secretHash().getBytes(StandardCharsets.US_ASCII), sha256(m.group(2)).getBytes(StandardCharsets.US_ASCII))) {
+            throw new JoinRefusedException("unknown join token");
+        }
+        Instant now = clock.instant();
+        if (stored.usedAt() != null) {
+            throw new JoinRefusedException("join token " + stored.id() + " was already used at " + stored.usedAt());
+        }
+        if (!now.isBefore(stored.expiresAt())) {
+            throw new JoinRefusedException("join token " + stored.id() + " expired at " + stored.expiresAt());
+        }
+        if (!stored.hostName().isEmpty() && !stored.hostName().equals(hostName)) {
+            throw new JoinRefusedException("join token " + stored.id() + " is for host " + stored.hostName()
+                    + ", not " + hostName);
+        }
+        tokens.put(stored.id(), new Stored(stored.id(), stored.secretHash(), stored.expiresAt(), stored.hostName(),
+                stored.reenroll(), now));
+        save();
+        return new Grant(hostName, stored.reenroll());
+    }
+
+    private void save() throws IOException {
+        Instant forgetBefore = clock.instant().minus(MAX_TTL); // old expired tokens serve no one
+        tokens.values().removeIf(t -> t.expiresAt().isBefore(forgetBefore));
+        List<String> lines = new ArrayList<>();
+        for (Stored s : tokens.values()) {
+            lines.add(s.line());
+        }
+        PrivateFiles.write(file, String.join("\n", lines) + "\n");
+    }
+
+    private static String sha256(String text) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.US_ASCII)));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
