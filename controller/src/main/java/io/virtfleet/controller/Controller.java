@@ -7,7 +7,9 @@ import io.grpc.Server;
 import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
+import io.virtfleet.controller.registry.HeartbeatTimer;
 import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.LatencyHistogram;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
 import java.io.IOException;
@@ -29,6 +31,7 @@ public final class Controller implements AutoCloseable {
     private final RegistryEndpoint registryEndpoint;
     private final FleetEndpoint fleetEndpoint;
     private final ExecutorService rpcExecutor;
+    private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
 
     @Inject
@@ -54,7 +57,7 @@ public final class Controller implements AutoCloseable {
 
     public synchronized Controller start() throws IOException {
         server = transport.startServer(config.listen(), rpcExecutor, List.of(registryEndpoint, fleetEndpoint),
-                List.of(new StatusMapping()));
+                List.of(new StatusMapping()), List.of(heartbeatTimer));
         livenessWatch.start();
         log.info("controller listening on {}:{} (agents heartbeat every {} ms, unreachable after {} ms)",
                 config.listen().getHostString(), server.getPort(), config.heartbeatInterval().toMillis(),
@@ -68,6 +71,11 @@ public final class Controller implements AutoCloseable {
 
     public HostRegistry registry() {
         return registry;
+    }
+
+    /** How long this controller took to handle each agent heartbeat, since it started or the last reset. */
+    public LatencyHistogram heartbeatLatency() {
+        return heartbeatTimer.histogram();
     }
 
     public void blockUntilShutdown() throws InterruptedException {

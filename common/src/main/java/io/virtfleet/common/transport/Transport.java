@@ -5,6 +5,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerStreamTracer;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.netty.channel.EventLoopGroup;
@@ -42,6 +43,17 @@ public final class Transport implements AutoCloseable {
      */
     public Server startServer(InetSocketAddress bind, Executor executor, List<BindableService> services,
                               List<ServerInterceptor> interceptors) throws IOException {
+        return startServer(bind, executor, services, interceptors, List.of());
+    }
+
+    /**
+     * As {@link #startServer(InetSocketAddress, Executor, List, List)}, with stream tracers: they see each
+     * call from the moment its headers arrive on the event loop to the moment its stream closes, which
+     * is where to measure server-side latency.
+     */
+    public Server startServer(InetSocketAddress bind, Executor executor, List<BindableService> services,
+                              List<ServerInterceptor> interceptors, List<ServerStreamTracer.Factory> tracers)
+            throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(bind)
                 .channelType(NioServerSocketChannel.class)
                 .bossEventLoopGroup(eventLoops)
@@ -50,6 +62,9 @@ public final class Transport implements AutoCloseable {
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .permitKeepAliveTime(KEEPALIVE_SECONDS / 2, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true);
+        for (ServerStreamTracer.Factory tracer : tracers) {
+            builder.addStreamTracerFactory(tracer);
+        }
         for (BindableService service : services) {
             builder.addService(ServerInterceptors.intercept(service, interceptors));
         }
