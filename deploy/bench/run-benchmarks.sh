@@ -44,6 +44,7 @@ if [[ $build == yes ]] || { [[ $build == auto ]] && needs_build; }; then
   mvn_args=(-B -q -DskipTests -pl controller -am package dependency:build-classpath
             -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test)
   mvn -o "${mvn_args[@]}" || mvn "${mvn_args[@]}"
+  touch "$CLASSPATH_FILE" # the plugin leaves an unchanged file alone; it marks when we last built
 fi
 
 CP="controller/target/test-classes:controller/target/classes:$(cat "$CLASSPATH_FILE")"
