@@ -83,7 +83,7 @@ public final class Agent implements AutoCloseable {
         controllerChannel = transport.channel(config.controller(), FleetIdentity.controller(), commands);
         poller.start();
         server = transport.startServer(config.listen(), commands, List.of(service),
-                List.of(new StatusMapping(), new Authorization(controllerOnly(AgentService.definition()))), false);
+                List.of(new StatusMapping(), new Authorization(controllerOnly(AgentService.definition()))), List.of(), false);
         String advertised = config.advertised(server.getPort()).toString();
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
                 config.storageTiers(), config.heartbeatInterval(), config.maxBackoff(), AgentModule.FAILURE_LOG_PERIOD),

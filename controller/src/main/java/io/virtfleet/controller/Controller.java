@@ -9,7 +9,9 @@ import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
+import io.virtfleet.controller.registry.HeartbeatTimer;
 import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.LatencyHistogram;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
 import io.virtfleet.controller.trust.ControllerPki;
@@ -17,7 +19,6 @@ import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import java.io.IOException;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -42,7 +43,7 @@ public final class Controller implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
-    private final ExecutorService rpcExecutor;
+    private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
 
     @Inject
@@ -58,12 +59,6 @@ public final class Controller implements AutoCloseable {
         this.enrollmentEndpoint = enrollmentEndpoint;
         this.pki = pki;
         this.enrollments = enrollments;
-        int threads = Math.max(2, Runtime.getRuntime().availableProcessors());
-        this.rpcExecutor = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "vf-controller-rpc");
-            t.setDaemon(true);
-            return t;
-        });
     }
 
     public static Controller create(ControllerConfig config) {
@@ -74,8 +69,12 @@ public final class Controller implements AutoCloseable {
         List<ServerInterceptor> interceptors = transport.isSecure()
                 ? List.of(new StatusMapping(), new Authorization(AccessRules.controller()))
                 : List.of(new StatusMapping());
-        server = transport.startServer(config.listen(), rpcExecutor,
-                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, true);
+        // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
+        // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
+        // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
+        // go to an executor of its own feature.
+        server = transport.startServer(config.listen(), Runnable::run,
+                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
@@ -111,6 +110,11 @@ public final class Controller implements AutoCloseable {
         return registry;
     }
 
+    /** How long this controller took to handle each agent heartbeat, since it started or the last reset. */
+    public LatencyHistogram heartbeatLatency() {
+        return heartbeatTimer.histogram();
+    }
+
     public void blockUntilShutdown() throws InterruptedException {
         server.awaitTermination();
     }
@@ -120,7 +124,6 @@ public final class Controller implements AutoCloseable {
         renewal.shutdownNow();
         livenessWatch.close();
         Transport.stop(server);
-        rpcExecutor.shutdownNow();
         transport.close();
     }
 }

@@ -5,6 +5,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerStreamTracer;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.netty.channel.EventLoopGroup;
@@ -71,12 +72,14 @@ public final class Transport implements AutoCloseable {
 
     /**
      * Starts a server on the given address. {@code executor} runs the service methods; pass a direct
-     * executor only for handlers that never block. With {@code allowAnonymous}, clients without a
-     * certificate may connect (for enrollment); an {@code Authorization} interceptor must then refuse
-     * them everything else.
+     * executor only for handlers that never block. {@code tracers} see each call from its headers
+     * arriving on the event loop to its stream closing: where to measure server-side latency. With
+     * {@code allowAnonymous}, clients without a certificate may connect (for enrollment); an
+     * {@code Authorization} interceptor must then refuse them everything else.
      */
     public Server startServer(InetSocketAddress bind, Executor executor, List<BindableService> services,
-                              List<ServerInterceptor> interceptors, boolean allowAnonymous) throws IOException {
+                              List<ServerInterceptor> interceptors, List<ServerStreamTracer.Factory> tracers,
+                              boolean allowAnonymous) throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(bind)
                 .channelType(NioServerSocketChannel.class)
                 .bossEventLoopGroup(eventLoops)
@@ -87,6 +90,9 @@ public final class Transport implements AutoCloseable {
                 .permitKeepAliveWithoutCalls(true);
         if (tls != null) {
             builder.sslContext(tls.serverContext(allowAnonymous ? ClientAuth.OPTIONAL : ClientAuth.REQUIRE));
+        }
+        for (ServerStreamTracer.Factory tracer : tracers) {
+            builder.addStreamTracerFactory(tracer);
         }
         for (BindableService service : services) {
             builder.addService(ServerInterceptors.intercept(service, interceptors));
