@@ -121,6 +121,11 @@ public final class Agent implements AutoCloseable {
         return link != null && link.registered();
     }
 
+    /** The link to the controller, with its counters of accepted heartbeats and failed calls. */
+    public ControllerLink link() {
+        return link;
+    }
+
     /** The agent's live TLS credentials (renewed in place). */
     public TlsCredentials credentials() {
         return credentials;

@@ -42,6 +42,8 @@ public final class ControllerLink implements AutoCloseable {
     private final Backoff backoff;
     private final FailureLog failures;
 
+    private final java.util.concurrent.atomic.AtomicLong heartbeatsAccepted = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong callsFailed = new java.util.concurrent.atomic.AtomicLong();
     private volatile String sessionId;
     private volatile Duration interval;
     private volatile boolean closed;
@@ -62,6 +64,16 @@ public final class ControllerLink implements AutoCloseable {
 
     public void start() {
         loop.execute(this::tick);
+    }
+
+    /** Heartbeats the controller accepted since this link started. */
+    public long heartbeatsAccepted() {
+        return heartbeatsAccepted.get();
+    }
+
+    /** Register and heartbeat calls that failed (unreachable, refused...) since this link started. */
+    public long callsFailed() {
+        return callsFailed.get();
     }
 
     /** True while the agent holds a session the controller accepted. */
@@ -122,9 +134,11 @@ public final class ControllerLink implements AutoCloseable {
     private void heartbeat(HostReport report) {
         registry.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
                 .heartbeat(HeartbeatRequest.newBuilder().setSessionId(sessionId).setReport(report).build());
+        heartbeatsAccepted.incrementAndGet();
     }
 
     private Duration onFailure(StatusRuntimeException e) {
+        callsFailed.incrementAndGet();
         Status.Code code = e.getStatus().getCode();
         String detail = e.getStatus().getDescription() == null ? code.toString() : e.getStatus().getDescription();
         if (code == Status.Code.FAILED_PRECONDITION && sessionId != null) {

@@ -57,6 +57,7 @@ public final class VirtfleetCli {
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cli = new CommandLine(new VirtfleetCli());
         cli.setOut(out).setErr(err);
+        cli.registerConverter(java.time.Duration.class, io.virtfleet.common.units.Durations::parse);
         cli.setExecutionExceptionHandler((ex, cmd, parsed) -> report(ex, cmd.getErr(), (VirtfleetCli) cli.getCommand()));
         return cli.execute(args);
     }

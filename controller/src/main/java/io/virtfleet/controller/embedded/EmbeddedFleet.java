@@ -127,9 +127,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         return controller.pki().directory().resolve("admin.pem");
     }
 
-    /** An agent configuration for one of this fleet's hosts; tests use it to start impostors. */
+    /**
+     * An agent configuration for one of this fleet's hosts, or for an extra host on libvirt's shared
+     * {@code test:///default} node; tests use it to start newcomers and impostors.
+     */
     public AgentConfig agentConfig(String host, Path stateDir) {
-        return agentConfig(host, stateDir, uris.get(host));
+        return agentConfig(host, stateDir, uris.getOrDefault(host, "test:///default"));
     }
 
     /** An agent configuration for a host of this fleet on any libvirt (e.g. a real libvirtd). */
