@@ -37,7 +37,8 @@ public final class CertificateRenewer implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
-    private Instant issuedAt;
+    /** When the current certificate was loaded or received. */
+    private Instant since;
 
     public CertificateRenewer(TlsCredentials credentials, Enroller enroller, ManagedChannel controllerChannel,
                               Supplier<Optional<JoinToken>> reenrollToken, Clock clock) {
@@ -52,14 +53,17 @@ public final class CertificateRenewer implements AutoCloseable {
         scheduleNext();
     }
 
-    /** When the current certificate is due: two thirds into its life. */
+    /**
+     * When the current certificate is due: two thirds into the life it had left when we got it. (Not
+     * from its notBefore, which the CA backdates a little to tolerate clock skew.)
+     */
     Instant renewAt() {
-        Instant notBefore = credentials.certificate().getNotBefore().toInstant();
         Instant notAfter = credentials.notAfter();
-        return notBefore.plus(Duration.between(notBefore, notAfter).multipliedBy(2).dividedBy(3));
+        return since.plus(Duration.between(since, notAfter).multipliedBy(2).dividedBy(3));
     }
 
     private void scheduleNext() {
+        since = clock.instant();
         long delay = Math.max(0, Duration.between(clock.instant(), renewAt()).toMillis());
         timer.schedule(this::attempt, delay, TimeUnit.MILLISECONDS);
     }

@@ -32,6 +32,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Map<String, String> uris = new LinkedHashMap<>();
     private final InetSocketAddress controllerListen;
     private final Duration agentCertificateLifetime;
+    private final Duration ownCertificateLifetime;
     private Controller controller;
 
     private EmbeddedFleet(Builder b) {
@@ -41,6 +42,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.nodes = List.copyOf(b.nodes);
         this.controllerListen = b.controllerListen;
         this.agentCertificateLifetime = b.agentCertificateLifetime;
+        this.ownCertificateLifetime = b.ownCertificateLifetime;
     }
 
     public static Builder builder(Path workDir) {
@@ -86,7 +88,7 @@ public final class EmbeddedFleet implements AutoCloseable {
 
     private ControllerConfig controllerConfig(InetSocketAddress listen) {
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
-                .withCertificateLifetimes(agentCertificateLifetime, ControllerConfig.DEFAULT_OWN_CERTIFICATE_LIFETIME);
+                .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime);
     }
 
     /**
@@ -206,6 +208,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private List<TestDriverNode> nodes = defaultNodes(3);
         private InetSocketAddress controllerListen = new InetSocketAddress("127.0.0.1", 0);
         private Duration agentCertificateLifetime = ControllerConfig.DEFAULT_AGENT_CERTIFICATE_LIFETIME;
+        private Duration ownCertificateLifetime = ControllerConfig.DEFAULT_OWN_CERTIFICATE_LIFETIME;
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -234,6 +237,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** Short lifetimes let tests watch agents renew their certificates. */
         public Builder agentCertificateLifetime(Duration lifetime) {
             this.agentCertificateLifetime = lifetime;
+            return this;
+        }
+
+        /** Short lifetimes let tests watch the controller renew its own certificate. */
+        public Builder controllerCertificateLifetime(Duration lifetime) {
+            this.ownCertificateLifetime = lifetime;
             return this;
         }
 

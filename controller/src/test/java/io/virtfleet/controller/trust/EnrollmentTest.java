@@ -157,6 +157,23 @@ class EnrollmentTest {
     }
 
     @Test
+    void theControllerRenewsItsOwnCertificateWhileAgentsAndOperatorsCarryOn() throws Exception {
+        List<TestDriverNode> nodes = List.of(new TestDriverNode("hv1", 4, 4096));
+        fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(nodes).heartbeat(HEARTBEAT)
+                .controllerCertificateLifetime(Duration.ofSeconds(3)).build().start();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+        BigInteger first = fleet.controller().pki().credentials().certificate().getSerialNumber();
+        long failedBefore = fleet.agent("hv1").link().callsFailed();
+        Thread.sleep(4500);
+        assertNotEquals(first, fleet.controller().pki().credentials().certificate().getSerialNumber(), "renewed");
+        assertEquals(failedBefore, fleet.agent("hv1").link().callsFailed(), "the agent's heartbeats never failed");
+        // A new connection handshakes with the renewed certificate.
+        StringWriter err = new StringWriter();
+        assertEquals(0, VirtfleetCli.run(new PrintWriter(new StringWriter()), new PrintWriter(err), "--controller",
+                fleet.controllerEndpoint().toString(), "--credentials", fleet.adminCredentials().toString(), "hosts"), err.toString());
+    }
+
+    @Test
     void aHostOffPastItsCertificatesLifeReEnrollsWithAFreshTokenAndItsOldCertificateDies() throws Exception {
         start(Duration.ofSeconds(2), "hv1");
         TlsCredentials old = fleet.agent("hv1").credentials();
