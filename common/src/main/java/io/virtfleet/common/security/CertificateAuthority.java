@@ -117,17 +117,27 @@ public final class CertificateAuthority {
      */
     public X509Certificate issue(PKCS10CertificationRequest request, FleetIdentity identity, Duration lifetime,
                                  List<String> extraDnsNames) throws GeneralSecurityException {
-        PublicKey key;
+        return issue(verifiedKey(request), identity, lifetime, extraDnsNames);
+    }
+
+    /**
+     * The key a signing request is for, once the request is shown to be signed by that key (the requester
+     * holds the private key). Servers check this before acting on a request at all.
+     */
+    public static PublicKey verifiedKey(PKCS10CertificationRequest request) throws GeneralSecurityException {
         try {
-            JcaPKCS10CertificationRequest jca = new JcaPKCS10CertificationRequest(request);
-            key = jca.getPublicKey();
+            PublicKey key = new JcaPKCS10CertificationRequest(request).getPublicKey();
             if (!request.isSignatureValid(new JcaContentVerifierProviderBuilder().build(key))) {
                 throw new GeneralSecurityException("the signing request is not signed by its own key");
             }
+            return key;
         } catch (OperatorCreationException | PKCSException e) {
             throw new GeneralSecurityException("unusable signing request: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            // BouncyCastle decodes lazily and reports some malformed structures only now, unchecked
+            // (e.g. a BIT STRING with unused bits: IllegalStateException).
+            throw new GeneralSecurityException("malformed signing request: " + e.getMessage(), e);
         }
-        return issue(key, identity, lifetime, extraDnsNames);
     }
 
     /** Signs a certificate for a key this process made itself (the controller's own). */

@@ -2,9 +2,11 @@ package io.virtfleet.common.transport;
 
 import io.grpc.BindableService;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.ServerStreamTracer;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
@@ -19,6 +21,7 @@ import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.common.validation.Endpoint;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -35,6 +38,23 @@ public final class Transport implements AutoCloseable {
     /** Agents are idle most of the time; pings keep NAT and firewalls from dropping the connection. */
     private static final long KEEPALIVE_SECONDS = 30;
     private static final int MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+    /**
+     * Hands a message on as the stream gRPC reads it from or writes it to, without copying: the service's
+     * own marshaller does the parsing, inside the call. Interceptors therefore must not keep a request
+     * past their listener's {@code onMessage} (none of virtfleet's does).
+     */
+    private static final MethodDescriptor.Marshaller<InputStream> UNPARSED = new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(InputStream value) {
+            return value;
+        }
+
+        @Override
+        public InputStream parse(InputStream stream) {
+            return stream;
+        }
+    };
 
     private final EventLoopGroup eventLoops;
     private final TlsCredentials tls;
@@ -95,7 +115,11 @@ public final class Transport implements AutoCloseable {
             builder.addStreamTracerFactory(tracer);
         }
         for (BindableService service : services) {
-            builder.addService(ServerInterceptors.intercept(service, interceptors));
+            // Requests are parsed inside the call, below the interceptors, so that StatusMapping answers one
+            // that is not the method's message with INVALID_ARGUMENT (parsed by gRPC itself, it is UNKNOWN).
+            ServerServiceDefinition parsedInCall = ServerInterceptors.useMarshalledMessages(service.bindService(),
+                    UNPARSED, UNPARSED);
+            builder.addService(ServerInterceptors.intercept(parsedInCall, interceptors));
         }
         return builder.build().start();
     }

@@ -24,6 +24,14 @@ public final class Names {
         return dnsLabel(field, value);
     }
 
+    /**
+     * Returns the install profile's name when it is a valid DNS label ("base", "ui-test"), otherwise
+     * throws naming the field. Whether such a profile exists is for the caller to check.
+     */
+    public static String profileName(String field, String value) {
+        return dnsLabel(field, value);
+    }
+
     public static boolean isDnsLabel(String value) {
         return value != null && DNS_LABEL.matcher(value).matches();
     }

@@ -33,4 +33,17 @@ class NamesTest {
         assertTrue(e.getMessage().length() < 300, "message stays short: " + e.getMessage().length());
         assertTrue(e.getMessage().contains("10000 characters"), e.getMessage());
     }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "ui", "ui-test", "api", "api-test", "gpu2"})
+    void profileNamesFollowTheSameRule(String name) {
+        assertEquals(name, Names.profileName("spec.profile", name));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "UI", "ui_test", "../base", "base;reboot", "ui test"})
+    void malformedProfileNamesAreRefused(String name) {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> Names.profileName("spec.profile", name));
+        assertEquals("spec.profile", e.field());
+    }
 }

@@ -5,6 +5,7 @@ import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
+import io.virtfleet.common.validation.StorageTiers;
 import io.virtfleet.proto.v1.HeartbeatRequest;
 import io.virtfleet.proto.v1.HeartbeatResponse;
 import io.virtfleet.proto.v1.RegisterRequest;
@@ -17,13 +18,11 @@ import io.virtfleet.controller.trust.EnrolledHosts;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Optional;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 /** The registry's gRPC face: validates what agents send, then hands it to {@link HostRegistry}. */
 public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
     private static final Pattern AGENT_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
-    private static final Set<String> TIERS = Set.of("ssd", "sata", "raw");
 
     private final HostRegistry registry;
     private final EnrolledHosts enrolled;
@@ -46,9 +45,7 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
         }
         Endpoint endpoint = Endpoint.parse("agent_endpoint", request.getAgentEndpoint());
         for (String tier : request.getStorageTiersList()) {
-            if (!TIERS.contains(tier)) {
-                throw new InvalidInputException("storage_tiers", tier, "ssd, sata or raw");
-            }
+            StorageTiers.parse("storage_tiers", tier);
         }
         HostRecord record;
         try {

@@ -3,9 +3,9 @@ package io.virtfleet.controller.trust;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.security.Authorization;
+import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Pem;
-import io.virtfleet.common.validation.Escape;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.proto.v1.CertificateResponse;
@@ -44,11 +44,7 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         PKCS10CertificationRequest csr = csr(request.getCsrPem());
         try {
             synchronized (hosts) {
-                JoinTokens.Grant grant = tokens.redeem(request.getJoinToken(), host);
-                if (hosts.isEnrolled(host) && !grant.reenroll()) {
-                    throw new JoinRefusedException("host " + host + " is already enrolled; to replace its certificate,"
-                            + " create a token with: virtfleet agent token create --host " + host + " --reenroll");
-                }
+                tokens.redeem(request.getJoinToken(), host, hosts.isEnrolled(host));
                 X509Certificate cert = pki.ca().issue(csr, FleetIdentity.agent(host), agentLifetime, List.of());
                 hosts.enrolled(host, cert.getSerialNumber());
                 log.info("enrolled host {} (certificate serial {}, valid until {})", host,
@@ -93,15 +89,26 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         }
     }
 
+    /**
+     * A signing request as received: PEM of bounded size, signed by the key it is for. Checked before
+     * anything else is done with the request, so that one the CA cannot sign uses up no join token.
+     */
     static PKCS10CertificationRequest csr(String pem) {
         if (pem.length() > MAX_CSR_CHARS) {
             throw new InvalidInputException("csr_pem", pem, "a PEM certificate signing request of at most " + MAX_CSR_CHARS + " characters");
         }
+        PKCS10CertificationRequest csr;
         try {
-            return Pem.signingRequest(pem);
+            csr = Pem.signingRequest(pem);
         } catch (IOException e) {
-            throw new InvalidInputException("csr_pem", Escape.quoted(pem), "a PEM certificate signing request");
+            throw new InvalidInputException("csr_pem", pem, "a PEM certificate signing request");
         }
+        try {
+            CertificateAuthority.verifiedKey(csr);
+        } catch (GeneralSecurityException e) {
+            throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
+        }
+        return csr;
     }
 
     private void reply(StreamObserver<CertificateResponse> response, X509Certificate cert) {

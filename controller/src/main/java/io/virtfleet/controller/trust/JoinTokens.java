@@ -85,8 +85,14 @@ public final class JoinTokens {
         return new Issued("vfjoin1." + idText + "." + secretText + "." + caFingerprint, expires, hostName, reenroll);
     }
 
-    /** Uses up a token to enroll {@code hostName}, or says why it cannot. */
-    public synchronized Grant redeem(String token, String hostName) throws JoinRefusedException, IOException {
+    /**
+     * Uses up a token to enroll {@code hostName}, or says why it cannot; a token refused stays as it was.
+     *
+     * @param hostEnrolled whether {@code hostName} is enrolled already: only a re-enrollment token may
+     *     enroll it again
+     */
+    public synchronized Grant redeem(String token, String hostName, boolean hostEnrolled)
+            throws JoinRefusedException, IOException {
         Matcher m = FORMAT.matcher(token == null ? "" : token);
         if (!m.matches()) {
             throw new JoinRefusedException("join token is malformed (expected vfjoin1.<id>.<secret>.<ca-sha256>)");
@@ -109,6 +115,10 @@ public final class JoinTokens {
         if (!stored.hostName().isEmpty() && !stored.hostName().equals(hostName)) {
             throw new JoinRefusedException("join token " + stored.id() + " is for host " + stored.hostName()
                     + ", not " + hostName);
+        }
+        if (hostEnrolled && !stored.reenroll()) {
+            throw new JoinRefusedException("host " + hostName + " is already enrolled; to replace its certificate,"
+                    + " create a token with: virtfleet agent token create --host " + hostName + " --reenroll");
         }
         tokens.put(stored.id(), new Stored(stored.id(), stored.secretHash(), stored.expiresAt(), stored.hostName(),
                 stored.reenroll(), now));

@@ -1,0 +1,76 @@
+package io.virtfleet.common.validation;
+
+import java.util.regex.Pattern;
+
+/**
+ * An IPv4 address in dotted-quad form, strictly: four decimal numbers 0-255 without leading zeros
+ * (so "010.0.0.1", which some parsers read as octal, is refused rather than guessed at).
+ */
+public final class Ipv4 {
+    private static final Pattern TEXT = Pattern.compile("(0|[1-9][0-9]{0,2})(\\.(0|[1-9][0-9]{0,2})){3}");
+    private static final String FORMAT = "an IPv4 address a.b.c.d of numbers 0-255 without leading zeros, e.g. 203.0.113.7";
+    private static final String FAILOVER = "a public unicast IPv4 address, e.g. 203.0.113.7"
+            + " (not 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
+
+    private final int[] octets;
+
+    private Ipv4(int[] octets) {
+        this.octets = octets;
+    }
+
+    /** Parses any dotted-quad address. */
+    public static Ipv4 parse(String field, String text) {
+        if (text == null || text.length() > 15 || !TEXT.matcher(text).matches()) {
+            throw new InvalidInputException(field, text, FORMAT);
+        }
+        String[] parts = text.split("\\.");
+        int[] octets = new int[4];
+        for (int i = 0; i < 4; i++) {
+            octets[i] = Integer.parseInt(parts[i]);
+            if (octets[i] > 255) {
+                throw new InvalidInputException(field, text, FORMAT);
+            }
+        }
+        return new Ipv4(octets);
+    }
+
+    /**
+     * Parses an address that can be routed to one server and configured in a guest as a /32: not the
+     * unspecified network 0.0.0.0/8, loopback, multicast, the reserved 240.0.0.0/4 or broadcast.
+     */
+    public static Ipv4 failoverAddress(String field, String text) {
+        Ipv4 address = parse(field, text);
+        int first = address.octets[0];
+        if (first == 0 || first == 127 || first >= 224) {
+            throw new InvalidInputException(field, text, FAILOVER);
+        }
+        return address;
+    }
+
+    public boolean isLoopback() {
+        return octets[0] == 127;
+    }
+
+    public boolean isMulticast() {
+        return octets[0] >= 224 && octets[0] <= 239;
+    }
+
+    public boolean isBroadcast() {
+        return octets[0] == 255 && octets[1] == 255 && octets[2] == 255 && octets[3] == 255;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Ipv4 other && java.util.Arrays.equals(other.octets, octets);
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Arrays.hashCode(octets);
+    }
+
+    @Override
+    public String toString() {
+        return octets[0] + "." + octets[1] + "." + octets[2] + "." + octets[3];
+    }
+}

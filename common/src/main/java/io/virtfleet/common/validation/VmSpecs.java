@@ -1,0 +1,59 @@
+package io.virtfleet.common.validation;
+
+import io.virtfleet.proto.v1.FailoverIp;
+import io.virtfleet.proto.v1.NetworkSpec;
+import io.virtfleet.proto.v1.VmSpec;
+
+/**
+ * Checks a {@link VmSpec} field by field where it enters the system (operator request, agent command,
+ * definitions repository), so nothing further in can meet a malformed one. The first field found wrong
+ * is named as in the proto ({@code spec.network.failover.mac}). Cross-checks against the fleet (does
+ * the profile exist, does the pinned host) belong to the caller.
+ */
+public final class VmSpecs {
+    private VmSpecs() {}
+
+    /** Validates a spec given in a field named "spec"; returns it with the MAC address lowercased. */
+    public static VmSpec validate(VmSpec spec) {
+        return validate("spec", spec);
+    }
+
+    /** Validates a spec given in the field {@code field}; returns it with the MAC address lowercased. */
+    public static VmSpec validate(String field, VmSpec spec) {
+        if (spec == null) {
+            throw new InvalidInputException(field, null, "a VM spec");
+        }
+        Names.vmName(field + ".name", spec.getName());
+        StorageTiers.check(field + ".storage", spec.getStorageValue());
+        Sizes.diskBytes(field + ".disk_bytes", spec.getDiskBytes());
+        Sizes.memoryBytes(field + ".memory_bytes", spec.getMemoryBytes());
+        VCpus.count(field + ".vcpus", spec.getVcpus());
+        NetworkSpec network = network(field + ".network", spec.getNetwork());
+        Names.profileName(field + ".profile", spec.getProfile());
+        if (!spec.getSpreadGroup().isEmpty()) {
+            Names.vmName(field + ".spread_group", spec.getSpreadGroup()); // same rule as a name; empty for none
+        }
+        if (!spec.getPinnedHost().isEmpty()) {
+            Names.hostName(field + ".pinned_host", spec.getPinnedHost());
+        }
+        return network.equals(spec.getNetwork()) ? spec : spec.toBuilder().setNetwork(network).build();
+    }
+
+    private static NetworkSpec network(String field, NetworkSpec network) {
+        switch (network.getAttachmentCase()) {
+            case LAN -> {
+                Vxlan.fromUint32(field + ".lan", network.getLan());
+                return network;
+            }
+            case FAILOVER -> {
+                FailoverIp failover = network.getFailover();
+                Ipv4.failoverAddress(field + ".failover.address", failover.getAddress());
+                MacAddress mac = MacAddress.parse(field + ".failover.mac", failover.getMac());
+                return mac.text().equals(failover.getMac()) ? network
+                        : network.toBuilder().setFailover(failover.toBuilder().setMac(mac.text())).build();
+            }
+            default -> throw new InvalidInputException(field, null,
+                    "an attachment: lan (a VXLAN number) or failover (address and MAC)");
+        }
+    }
+}

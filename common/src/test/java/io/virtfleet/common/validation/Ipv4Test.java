@@ -1,0 +1,45 @@
+package io.virtfleet.common.validation;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class Ipv4Test {
+    @ParameterizedTest
+    @ValueSource(strings = {"203.0.113.7", "1.1.1.1", "10.0.0.1", "192.168.1.254", "223.255.255.255", "51.38.0.0"})
+    void failoverAddresses(String text) {
+        assertEquals(text, Ipv4.failoverAddress("address", text).toString());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.256", "01.2.3.4", "1.2.3.04", "1.2.3.4 ",
+        "1..3.4", "1.2.3.", ".1.2.3", "a.b.c.d", "1.2.3.4/32", "::1", "0x7f.0.0.1", "1.2.3.4\u0000", "١.٢.٣.٤",
+        "1.2.3.-4", "99999.1.1.1"})
+    void malformedAddressesAreRefused(String text) {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> Ipv4.parse("spec.network.failover.address", text));
+        assertEquals("spec.network.failover.address", e.field());
+        assertTrue(e.getMessage().contains("an IPv4 address a.b.c.d of numbers 0-255 without leading zeros"), e.getMessage());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"0.0.0.0", "0.1.2.3", "127.0.0.1", "127.255.255.254", "224.0.0.1", "239.255.255.250",
+        "240.0.0.1", "255.255.255.255"})
+    void addressesThatCannotBeAFailoverIpAreRefused(String text) {
+        Ipv4.parse("address", text); // well-formed ...
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> Ipv4.failoverAddress("address", text));
+        assertTrue(e.getMessage().contains("expected a public unicast IPv4 address"), e.getMessage()); // ... but not usable
+    }
+
+    @Test
+    void classifies() {
+        assertTrue(Ipv4.parse("a", "127.0.0.1").isLoopback());
+        assertTrue(Ipv4.parse("a", "224.0.0.251").isMulticast());
+        assertTrue(Ipv4.parse("a", "255.255.255.255").isBroadcast());
+        assertEquals(Ipv4.parse("a", "10.0.0.1"), Ipv4.parse("b", "10.0.0.1"));
+        assertThrows(InvalidInputException.class, () -> Ipv4.parse("a", null));
+    }
+}

@@ -1,0 +1,106 @@
+package io.virtfleet.controller.trust;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.virtfleet.common.security.Keys;
+import io.virtfleet.common.security.Pem;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.proto.v1.CertificateResponse;
+import io.virtfleet.proto.v1.EnrollRequest;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import org.bouncycastle.asn1.DERBitString;
+import org.bouncycastle.asn1.pkcs.CertificationRequest;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A join token is used up only by the enrollment it allows: a refused request leaves it as it was. */
+class EnrollmentEndpointTest {
+    @TempDir
+    Path dir;
+
+    private JoinTokens tokens;
+    private EnrolledHosts hosts;
+    private EnrollmentEndpoint endpoint;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
+        tokens = new JoinTokens(dir.resolve("join-tokens"), Clock.systemUTC(), pki.ca().fingerprint());
+        hosts = new EnrolledHosts(dir.resolve("enrolled-hosts"));
+        endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30));
+    }
+
+    @Test
+    void aRequestNotSignedByItsKeyDoesNotUseUpTheToken() throws Exception {
+        String token = tokens.create(Duration.ofMinutes(10), "", false).token();
+        PKCS10CertificationRequest good = Keys.signingRequest(Keys.generate(), "hv1");
+        PKCS10CertificationRequest forged = new PKCS10CertificationRequest(new CertificationRequest(
+                good.toASN1Structure().getCertificationRequestInfo(), good.getSignatureAlgorithm(),
+                new DERBitString(Keys.signingRequest(Keys.generate(), "hv1").getSignature())));
+
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> enroll(token, "hv1", Pem.of(forged)));
+        assertEquals("csr_pem", e.field());
+        assertFalse(hosts.isEnrolled("hv1"), "nothing enrolled");
+
+        Outcome enrolled = enroll(token, "hv1", Pem.of(good));
+        assertNull(enrolled.error, () -> "the token still works: " + enrolled.error);
+        assertTrue(hosts.isEnrolled("hv1"));
+    }
+
+    @Test
+    void anEnrolledHostNameRefusedDoesNotUseUpTheToken() throws Exception {
+        assertNull(enroll(tokens.create(Duration.ofMinutes(10), "", false).token(), "hv1", csr()).error);
+        String token = tokens.create(Duration.ofMinutes(10), "", false).token();
+
+        Outcome refused = enroll(token, "hv1", csr());
+        assertEquals(Status.Code.PERMISSION_DENIED, refused.error.getCode());
+        assertTrue(refused.error.getDescription().startsWith("host hv1 is already enrolled"), refused.error.getDescription());
+        assertTrue(refused.error.getDescription().contains("--reenroll"), refused.error.getDescription());
+
+        Outcome other = enroll(token, "hv2", csr());
+        assertNull(other.error, () -> "the token still works for a new host: " + other.error);
+        assertNotNull(other.response);
+        Outcome again = enroll(token, "hv3", csr());
+        assertTrue(again.error.getDescription().contains("was already used"), again.error.getDescription());
+    }
+
+    private static String csr() {
+        return Pem.of(Keys.signingRequest(Keys.generate(), "x"));
+    }
+
+    private Outcome enroll(String token, String host, String csr) {
+        Outcome outcome = new Outcome();
+        endpoint.enroll(EnrollRequest.newBuilder().setJoinToken(token).setHostName(host).setCsrPem(csr).build(), outcome);
+        return outcome;
+    }
+
+    private static final class Outcome implements StreamObserver<CertificateResponse> {
+        CertificateResponse response;
+        Status error;
+
+        @Override
+        public void onNext(CertificateResponse value) {
+            response = value;
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            error = Status.fromThrowable(t);
+        }
+
+        @Override
+        public void onCompleted() {
+        }
+    }
+}
