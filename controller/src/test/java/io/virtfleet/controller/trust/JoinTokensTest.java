@@ -58,8 +58,8 @@ class JoinTokensTest {
     @Test
     void aTokenWorksOnceEvenAcrossARestart() throws Exception {
         String token = tokens().create(Duration.ofHours(1), "", false).token();
-        assertEquals("hv1", tokens().redeem(token, "hv1").hostName());
-        JoinRefusedException again = assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv2"));
+        assertEquals("hv1", tokens().redeem(token, "hv1", false).hostName());
+        JoinRefusedException again = assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv2", false));
         assertTrue(again.getMessage().contains("was already used at 2026-11-26T10:00:00Z"), again.getMessage());
     }
 
@@ -67,7 +67,7 @@ class JoinTokensTest {
     void anExpiredTokenIsRefused() throws Exception {
         String token = tokens().create(Duration.ofMinutes(30), "", false).token();
         now = now.plus(Duration.ofMinutes(30));
-        JoinRefusedException e = assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv1"));
+        JoinRefusedException e = assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv1", false));
         assertTrue(e.getMessage().contains("expired at 2026-11-26T10:30:00Z"), e.getMessage());
     }
 
@@ -77,22 +77,22 @@ class JoinTokensTest {
         String[] p = token.split("\\.");
         String wrongSecret = p[0] + "." + p[1] + "." + "A".repeat(43) + "." + p[3];
         assertEquals("unknown join token",
-                assertThrows(JoinRefusedException.class, () -> tokens().redeem(wrongSecret, "hv1")).getMessage());
+                assertThrows(JoinRefusedException.class, () -> tokens().redeem(wrongSecret, "hv1", false)).getMessage());
         String otherCa = p[0] + "." + p[1] + "." + p[2] + "." + "b".repeat(64);
         assertEquals("join token was made by another fleet CA",
-                assertThrows(JoinRefusedException.class, () -> tokens().redeem(otherCa, "hv1")).getMessage());
+                assertThrows(JoinRefusedException.class, () -> tokens().redeem(otherCa, "hv1", false)).getMessage());
         for (String garbage : new String[] {"", "vfjoin1", "$(reboot)", token + "x", token.toUpperCase()}) {
-            assertThrows(JoinRefusedException.class, () -> tokens().redeem(garbage, "hv1"), garbage);
+            assertThrows(JoinRefusedException.class, () -> tokens().redeem(garbage, "hv1", false), garbage);
         }
-        assertEquals("hv1", tokens().redeem(token, "hv1").hostName(), "failed attempts do not use the token up");
+        assertEquals("hv1", tokens().redeem(token, "hv1", false).hostName(), "failed attempts do not use the token up");
     }
 
     @Test
     void aTokenForOneHostEnrollsOnlyThatHost() throws Exception {
         String token = tokens().create(Duration.ofHours(1), "hv7", true).token();
-        JoinRefusedException e = assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv8"));
+        JoinRefusedException e = assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv8", false));
         assertTrue(e.getMessage().endsWith("is for host hv7, not hv8"), e.getMessage());
-        JoinTokens.Grant grant = tokens().redeem(token, "hv7");
+        JoinTokens.Grant grant = tokens().redeem(token, "hv7", false);
         assertTrue(grant.reenroll());
     }
 }
