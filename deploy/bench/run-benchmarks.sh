@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Runs the footprint benchmarks described in BENCHMARKS.md:
+# Runs the benchmarks described in BENCHMARKS.md:
 #   1. agent footprint: a real agent JVM, 1 s heartbeat, 50 test-driver domains; RSS and CPU against an idle JVM
 #      started with the same flags;
 #   2. controller under load: 1,000 simulated agents heartbeating at 1 Hz; controller CPU and heartbeat handling
-#      time against a no-op registry on the same transport.
+#      time of the secure controller (mutual TLS, every agent enrolled with its own certificate) against the same
+#      controller in plaintext test mode, and of that against a no-op registry;
+#   3. reconnect storm: the controller killed and restarted under 1,000 connected agents; time until all are
+#      registered and heartbeating again, controller CPU and TLS handshakes, TLS against plaintext.
 # Each prints ratios against a baseline measured in the same run, because the machine is shared and noisy.
 #
 # usage: deploy/bench/run-benchmarks.sh [--quick] [--build | --no-build]
-#   --quick     short windows (about 2.5 minutes in all instead of about 6)
+#   --quick     short windows (about 6 minutes in all instead of about 12)
 #   --build     rebuild even if the build looks current; --no-build never builds
-# Extra flags for each benchmark main can be passed in BENCH_AGENT_ARGS and BENCH_LOAD_ARGS, e.g.
-#   BENCH_AGENT_ARGS='--variant "x=-Xmx32m -XX:+UseSerialGC"' deploy/bench/run-benchmarks.sh --quick
+# Extra flags for each benchmark main can be passed in BENCH_AGENT_ARGS, BENCH_LOAD_ARGS and BENCH_STORM_ARGS,
+# e.g. BENCH_AGENT_ARGS='--variant "x=-Xmx32m -XX:+UseSerialGC"' deploy/bench/run-benchmarks.sh --quick
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,7 +26,7 @@ for arg in "$@"; do
     --quick) quick=1 ;;
     --build) build=yes ;;
     --no-build) build=no ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-benchmarks: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,10 +56,12 @@ AGENT_CP="$AGENT_JAR:agent/target/lib/*"
 if [[ $quick == 1 ]]; then
   agent_args=(--warmup 10s --measure 20s)
   load_args=(--warmup 15s --measure 20s)
+  storm_args=(--storms 1 --settle 5s)
 else
   # The controller JVM needs a longer warm-up: at 1,000 calls/s C2 is still compiling after 20 s.
   agent_args=(--warmup 20s --measure 60s)
   load_args=(--warmup 40s --measure 60s)
+  storm_args=(--storms 2 --settle 10s)
 fi
 
 echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
@@ -69,3 +74,7 @@ echo
 echo "== 2. controller under load"
 eval "extra_load=(${BENCH_LOAD_ARGS:-})"
 timeout 900 java -cp "$CP" io.virtfleet.bench.ControllerLoadBench "${load_args[@]}" "${extra_load[@]}"
+echo
+echo "== 3. reconnect storm"
+eval "extra_storm=(${BENCH_STORM_ARGS:-})"
+timeout 600 java -cp "$CP" io.virtfleet.bench.ReconnectStormBench "${storm_args[@]}" "${extra_storm[@]}"

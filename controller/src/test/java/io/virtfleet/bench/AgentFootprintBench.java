@@ -47,11 +47,17 @@ public final class AgentFootprintBench {
     private static final double GOAL_CPU_PERCENT = 1;
     private static final String USAGE = String.join("\n",
             "AgentFootprintBench [--warmup 20s] [--measure 60s] [--sample 1s] [--domains 50]",
-            "    [--agent-classpath CP] [--bench-classpath CP] [--work-dir DIR]",
+            "    [--agent-classpath CP] [--bench-classpath CP] [--work-dir DIR] [--restart false]",
             "    [--variant LABEL=JVM FLAGS]...   (default: tuned=<chosen flags>, issue=<the issue's suggestion>,",
-            "                                       default=<no flags>; NAME=VALUE sets an environment variable)");
+            "                                       default=<no flags>; NAME=VALUE sets an environment variable)",
+            "  --restart true: after enrolling, restart each agent and measure it running on its stored certificate");
 
     private AgentFootprintBench() {}
+
+    /** Starts (again) the agent of a variant, with the same arguments. */
+    private interface AgentStarter {
+        ChildJvm start() throws java.io.IOException;
+    }
 
     /** One flag set under test: its agent, its idle baseline, and what was measured. */
     private static final class Variant {
@@ -59,6 +65,7 @@ public final class AgentFootprintBench {
         final List<String> flags;
         final String hostName;
         ChildJvm agent;
+        AgentStarter restartAgent;
         ChildJvm idle;
         ChildJvm idleVirt;
         final List<ProcStats.Memory> agentMemory = new ArrayList<>();
@@ -81,7 +88,8 @@ public final class AgentFootprintBench {
 
     public static void main(String[] args) throws Exception {
         BenchArgs a = new BenchArgs(args, Set.of("warmup", "measure", "sample", "domains", "agent-classpath",
-                "bench-classpath", "work-dir", "variant"), USAGE);
+                "bench-classpath", "work-dir", "variant", "restart"), USAGE);
+        boolean restart = Boolean.parseBoolean(a.string("restart", "false"));
         Duration warmup = a.duration("warmup", "20s");
         Duration measure = a.duration("measure", "60s");
         Duration sample = a.duration("sample", "1s");
@@ -122,20 +130,21 @@ public final class AgentFootprintBench {
                 for (Variant v : variants) {
                     Path dir = work.resolve(v.hostName);
                     Files.createDirectories(dir.resolve("images"));
-                    v.agent = ChildJvm.start(v.label + "/agent", v.flags, agentClasspath,
-                            "io.virtfleet.agent.AgentMain", List.of(
-                                    "--controller", "127.0.0.1:" + controller.port(),
-                                    "--host-name", v.hostName,
-                                    "--libvirt-uri", uri,
-                                    "--heartbeat-interval", "1s",
-                                    "--listen", "127.0.0.1:0",
-                                    "--state-dir", dir.resolve("state").toString(),
-                                    "--images-dir", dir.resolve("images").toString(),
-                                    "--config", emptyConfig.toString(),
-                                    "--join-token", controller.enrollments().createJoinToken(
-                                            io.virtfleet.proto.v1.CreateJoinTokenRequest.newBuilder()
-                                                    .setHostName(v.hostName).build()).getToken()),
-                            dir.resolve("agent.log"), false);
+                    List<String> agentArgs = List.of(
+                            "--controller", "127.0.0.1:" + controller.port(),
+                            "--host-name", v.hostName,
+                            "--libvirt-uri", uri,
+                            "--heartbeat-interval", "1s",
+                            "--listen", "127.0.0.1:0",
+                            "--state-dir", dir.resolve("state").toString(),
+                            "--images-dir", dir.resolve("images").toString(),
+                            "--config", emptyConfig.toString(),
+                            "--join-token", controller.enrollments().createJoinToken(
+                                    io.virtfleet.proto.v1.CreateJoinTokenRequest.newBuilder()
+                                            .setHostName(v.hostName).build()).getToken());
+                    v.restartAgent = () -> ChildJvm.start(v.label + "/agent", v.flags, agentClasspath,
+                            "io.virtfleet.agent.AgentMain", agentArgs, dir.resolve("agent.log"), false);
+                    v.agent = v.restartAgent.start();
                     v.idle = ChildJvm.start(v.label + "/idle", v.flags, benchClasspath + ":" + agentClasspath,
                             IdleMain.class.getName(), List.of(), dir.resolve("idle.log"), false);
                     v.idleVirt = ChildJvm.start(v.label + "/idle+libvirt", v.flags,
@@ -143,6 +152,17 @@ public final class AgentFootprintBench {
                             dir.resolve("idle-libvirt.log"), false);
                 }
                 awaitRegistered(controller, variants, Duration.ofSeconds(90));
+                if (restart) {
+                    // Measure an agent as it runs for most of its life: started with the certificate it already
+                    // has (no enrollment, so no key generation, CSR or join token in this process).
+                    for (Variant v : variants) {
+                        v.agent.close();
+                        controller.registry().forget(v.hostName);
+                        v.agent = v.restartAgent.start();
+                    }
+                    awaitRegistered(controller, variants, Duration.ofSeconds(90));
+                    System.out.println("all agents restarted with their stored certificates and registered again");
+                }
                 System.out.println("all agents registered; warming up");
                 sleepChecking(variants, warmup);
                 measure(controller, variants, measure, sample);

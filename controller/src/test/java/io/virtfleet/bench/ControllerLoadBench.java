@@ -1,40 +1,23 @@
 package io.virtfleet.bench;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
-import io.virtfleet.common.transport.Transport;
-import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.registry.LatencyHistogram;
-import io.virtfleet.proto.v1.DomainInfo;
-import io.virtfleet.proto.v1.DomainState;
-import io.virtfleet.proto.v1.HeartbeatRequest;
 import io.virtfleet.proto.v1.HeartbeatResponse;
-import io.virtfleet.proto.v1.HostReport;
-import io.virtfleet.proto.v1.HostResources;
-import io.virtfleet.proto.v1.HypervisorInfo;
-import io.virtfleet.proto.v1.RegisterRequest;
 import io.virtfleet.proto.v1.RegisterResponse;
 import io.virtfleet.proto.v1.RegistryGrpc;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Semaphore;
@@ -42,35 +25,45 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Goal 2 of the footprint issue: a controller serving 1,000 agents that heartbeat every second must stay within
- * 10 % of one core, handling 99 % of heartbeats within 2 ms.
+ * A controller serving 1,000 agents that heartbeat every second: its CPU and how long it takes to handle a
+ * heartbeat, in several modes measured one after the other in the same run.
  *
  * <p>The controller runs as its own JVM ({@link ControllerProcess}); this JVM simulates the agents. Each
  * simulated agent registers once, then heartbeats every interval with a realistic report (5 to 10 domains);
- * start times are spread evenly over the interval. Calls are asynchronous: one scheduler thread fires them and
- * one event-loop thread carries all connections. By default every simulated agent has its own channel, hence its
- * own TCP connection and HTTP/2 session, as real agents do: the server then pays the per-connection read, flush
- * and keep-alive costs it pays in production, which sharing a few connections would hide by batching.
+ * start times are spread evenly over the interval. Calls are asynchronous and fired by one scheduler thread. By
+ * default every simulated agent has its own {@code Transport} (one event-loop thread, one TCP connection, one
+ * HTTP/2 session) exactly as a real agent builds it, so the server pays the per-connection costs it pays in
+ * production. In {@code tls} mode the controller is the real secure one and every simulated agent first enrolls
+ * as a real agent does (join token from the Fleet API as admin, key, CSR, {@code Enrollment/Enroll}) and then
+ * talks over {@code Transport.secure} with its own certificate.
  *
- * <p>The same load runs first against a no-op registry on the same transport (baseline), then against the real
- * controller. For each, the server's CPU time is read from /proc over the measured window and the server-side
- * heartbeat handling time comes from the {@code HeartbeatTimer} inside the server process (headers in to stream
- * closed); the round trip seen by the simulated agents is reported too.
+ * <p>Modes: {@code noop} (no-op registry, executor hand-off: the earlier baseline), {@code real} (the controller
+ * in plaintext test mode), {@code tls} (the secure controller); {@code noop-direct} and {@code real-direct} on
+ * request. Measured over the window, after every connection is established and a warm-up: the server JVM's CPU
+ * from /proc, the server-side heartbeat handling time from the controller's own {@code HeartbeatTimer}, the
+ * round trip seen by the simulated agents, the TLS handshakes the controller completed in the window.
  */
 public final class ControllerLoadBench {
     private static final double GOAL_CPU_PERCENT = 10;
     private static final double GOAL_P99_MS = 2;
+    /** TLS may add at most this fraction of CPU over plaintext once connections are established. */
+    private static final double GOAL_TLS_CPU_RATIO = 1.20;
     private static final Duration CALL_DEADLINE = Duration.ofSeconds(5);
     private static final String USAGE = String.join("\n",
-            "ControllerLoadBench [--agents 1000] [--interval 1s] [--channels 0 (one per agent)] [--warmup 20s]",
-            "    [--measure 60s] [--rounds 1] [--controller-jvm-flags \"FLAGS\"] [--classpath CP]",
-            "    [--extra-mode noop-direct|real-direct]...   (also run with handlers on the event loop, no executor)");
+            "ControllerLoadBench [--agents 1000] [--interval 1s] [--modes noop,real,tls] [--warmup 20s] [--measure 60s]",
+            "    [--rounds 1] [--client-loops per-agent|shared] [--channels N (shared loops only; 0 = one per agent)]",
+            "    [--controller-jvm-flags \"FLAGS\"] [--classpath CP] [--work-dir DIR] [--enroll-parallelism 4]",
+            "    [--extra-mode noop-direct|real-direct|...]...   (appended to --modes)",
+            "    [--controller-extra-classpath CP]   (what-if: jars for the controller JVM only, e.g. netty-tcnative)",
+            "  modes: noop = no-op registry behind an executor (earlier baseline); real = controller, plaintext test",
+            "  mode; tls = the secure controller, each simulated agent enrolled with its own certificate;",
+            "  noop-direct, real-direct = handlers on the event loop, no controller wiring (plaintext)");
 
     private ControllerLoadBench() {}
 
     /** What one run measured. */
-    record Result(String mode, double seconds, long serverCpuNanos, long loadCpuNanos, long[] server, long hosts,
-                  LatencyHistogram.Snapshot client, long ok, long errors) {
+    record Result(String mode, double seconds, long serverCpuNanos, long loadCpuNanos, ControllerChild.Report server,
+                  LatencyHistogram.Snapshot client, long ok, long errors, long clientConnections) {
         double serverCpuPercent() {
             return serverCpuNanos / 1e9 / seconds * 100;
         }
@@ -78,31 +71,12 @@ public final class ControllerLoadBench {
         double loadCpuPercent() {
             return loadCpuNanos / 1e9 / seconds * 100;
         }
-
-        long serverCount() {
-            return server[0];
-        }
-
-        long serverP50() {
-            return server[1];
-        }
-
-        long serverP99() {
-            return server[3];
-        }
-
-        long serverP999() {
-            return server[4];
-        }
-
-        long serverMax() {
-            return server[5];
-        }
     }
 
     public static void main(String[] args) throws Exception {
         BenchArgs a = new BenchArgs(args, Set.of("agents", "interval", "channels", "warmup", "measure", "rounds",
-                "controller-jvm-flags", "classpath", "extra-mode"), USAGE);
+                "controller-jvm-flags", "controller-extra-classpath", "classpath", "extra-mode", "modes",
+                "client-loops", "work-dir", "enroll-parallelism"), USAGE);
         int agents = a.integer("agents", 1000);
         Duration interval = a.duration("interval", "1s");
         int channels = a.integer("channels", 0);
@@ -112,322 +86,246 @@ public final class ControllerLoadBench {
         List<String> flags = Arrays.stream(a.string("controller-jvm-flags", "").trim().split("\\s+"))
                 .filter(s -> !s.isEmpty()).toList();
         String classpath = a.string("classpath", System.getProperty("java.class.path"));
+        // What-if: extra jars for the controller JVM only (e.g. a native TLS provider).
+        String controllerClasspath = a.string("controller-extra-classpath", "").isEmpty() ? classpath
+                : classpath + java.io.File.pathSeparator + a.string("controller-extra-classpath", "");
+        boolean perAgent = switch (a.string("client-loops", "per-agent")) {
+            case "per-agent" -> true;
+            case "shared" -> false;
+            default -> throw new IllegalArgumentException("--client-loops is per-agent or shared\n" + USAGE);
+        };
+        List<String> modes = new ArrayList<>(Arrays.stream(a.string("modes", "noop,real,tls").split(","))
+                .map(String::trim).filter(m -> !m.isEmpty()).toList());
+        modes.addAll(a.all("extra-mode"));
+        if (!perAgent && modes.contains("tls")) {
+            throw new IllegalArgumentException("tls mode needs --client-loops per-agent: each simulated agent has"
+                    + " its own certificate, hence its own transport");
+        }
+        Path work = a.string("work-dir", null) != null ? Path.of(a.string("work-dir", null))
+                : Files.createTempDirectory("vf-load-bench");
+        int enrollParallelism = a.integer("enroll-parallelism", 4);
 
         System.out.printf(Locale.ROOT, "controller load: %d simulated agents, heartbeat every %dms, %s, warm-up %ds,"
-                        + " measured %ds, %d round(s), %d vCPU, controller JVM flags: %s%n",
-                agents, interval.toMillis(), channels == 0 ? "one channel (TCP connection) per agent"
-                        : channels + " shared channels", warmup.toSeconds(), measure.toSeconds(), rounds,
+                        + " measured %ds, %d round(s), modes %s, %d vCPU, controller JVM flags: %s%n",
+                agents, interval.toMillis(), perAgent ? "one transport (event loop + TCP connection) per agent"
+                        : (channels == 0 ? "one channel per agent" : channels + " shared channels")
+                        + " on one shared event loop", warmup.toSeconds(), measure.toSeconds(), rounds, modes,
                 Runtime.getRuntime().availableProcessors(), flags.isEmpty() ? "(JVM defaults)" : String.join(" ", flags));
-        List<String> modes = new ArrayList<>(List.of("noop", "real"));
-        modes.addAll(a.all("extra-mode"));
-        List<Result[]> pairs = new ArrayList<>();
-        for (int round = 1; round <= rounds; round++) {
-            Result[] results = new Result[modes.size()];
-            for (int m = 0; m < modes.size(); m++) {
-                results[m] = run(modes.get(m), agents, interval, channels, warmup, measure, flags, classpath);
+        List<Map<String, Result>> runs = new ArrayList<>();
+        try {
+            for (int round = 1; round <= rounds; round++) {
+                Map<String, Result> results = new LinkedHashMap<>();
+                for (String mode : modes) {
+                    Path dir = work.resolve("round" + round + "-" + mode);
+                    results.put(mode, run(mode, agents, interval, perAgent, channels, warmup, measure, flags,
+                            controllerClasspath,
+                            dir, enrollParallelism));
+                    Bench.deleteTree(dir);
+                }
+                runs.add(results);
             }
-            pairs.add(results);
+        } finally {
+            if (a.string("work-dir", null) == null) {
+                Bench.deleteTree(work);
+            }
         }
-        report(pairs, agents);
+        report(runs, agents);
     }
 
-    private static Result run(String mode, int agents, Duration interval, int channelCount, Duration warmup,
-                              Duration measure, List<String> flags, String classpath) throws Exception {
-        Path log = Files.createTempFile("vf-load-" + mode, ".log");
-        System.out.printf(Locale.ROOT, "[%s] starting controller JVM (log %s)%n", mode, log.getFileName());
-        try (ChildJvm child = ChildJvm.start("controller/" + mode, flags, classpath,
-                ControllerProcess.class.getName(), List.of(mode), log, true)) {
-            BufferedReader out = new BufferedReader(new InputStreamReader(child.process.getInputStream(),
-                    StandardCharsets.UTF_8));
-            PrintWriter in = new PrintWriter(child.process.getOutputStream(), true, StandardCharsets.UTF_8);
-            String first = out.readLine();
-            if (first == null || !first.startsWith("PORT ")) {
-                throw new IllegalStateException("controller JVM did not start: " + first + "\n" + child.logTail(30));
+    private static Result run(String mode, int agents, Duration interval, boolean perAgent, int channelCount,
+                              Duration warmup, Duration measure, List<String> flags, String classpath, Path dir,
+                              int enrollParallelism) throws Exception {
+        Files.createDirectories(dir);
+        System.out.printf(Locale.ROOT, "[%s] starting controller JVM%n", mode);
+        boolean controllerMode = mode.equals("real") || mode.equals("tls");
+        try (ControllerChild child = ControllerChild.start(mode, 0, controllerMode ? dir.resolve("controller") : null,
+                flags, classpath, "controller/" + mode)) {
+            try {
+                List<TlsCredentials> credentials = mode.equals("tls")
+                        ? SimulatedFleet.enroll(child.endpoint(), child.dataDir, agents, dir.resolve("agents"),
+                                enrollParallelism)
+                        : null;
+                try (SimulatedFleet fleet = perAgent ? SimulatedFleet.perAgent(child.endpoint(), agents, credentials)
+                        : SimulatedFleet.shared(child.endpoint(), channelCount <= 0 ? agents
+                                : Math.min(channelCount, agents))) {
+                    return load(mode, child, fleet, agents, interval, warmup, measure);
+                }
+            } catch (RuntimeException e) {
+                child.keepLog();
+                throw e;
             }
-            Endpoint target = new Endpoint("127.0.0.1", Integer.parseInt(first.substring(5).trim()));
-            Result result = load(mode, child, out, in, target, agents, interval, channelCount, warmup, measure);
-            in.println("quit");
-            child.process.waitFor(10, TimeUnit.SECONDS);
-            Files.deleteIfExists(log);
-            return result;
-        } catch (RuntimeException | IOException e) {
-            System.err.println("controller log kept at " + log);
-            throw e;
         }
     }
 
-    private static Result load(String mode, ChildJvm child, BufferedReader out, PrintWriter in, Endpoint target,
-                               int agents, Duration interval, int channelCount, Duration warmup, Duration measure)
-            throws Exception {
-        Executor direct = Runnable::run;
-        Transport transport = Transport.plaintextForTests("bench-load", 1);
+    private static Result load(String mode, ControllerChild child, SimulatedFleet fleet, int agents,
+                               Duration interval, Duration warmup, Duration measure) throws Exception {
         ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "bench-ticker");
             t.setDaemon(true);
             return t;
         });
-        List<ManagedChannel> channels = new ArrayList<>();
         try {
-            int n = channelCount <= 0 ? agents : Math.min(channelCount, agents);
-            for (int i = 0; i < n; i++) {
-                channels.add(transport.channel(target, io.virtfleet.common.security.FleetIdentity.controller(), direct));
-            }
             List<SimulatedAgent> sims = new ArrayList<>();
             for (int i = 0; i < agents; i++) {
-                sims.add(new SimulatedAgent(i, RegistryGrpc.newStub(channels.get(i % n))));
+                sims.add(new SimulatedAgent(i, RegistryGrpc.newStub(fleet.channel(i))));
             }
+            long r0 = System.nanoTime();
             registerAll(sims);
-            System.out.printf(Locale.ROOT, "[%s] %d agents registered; heartbeating, warming up %ds%n", mode, agents,
-                    warmup.toSeconds());
+            System.out.printf(Locale.ROOT, "[%s] %d agents connected and registered in %.1f s (%d connections);"
+                            + " heartbeating, warming up %ds%n", mode, agents, (System.nanoTime() - r0) / 1e9,
+                    fleet.connectionsReady.sum(), warmup.toSeconds());
 
             LatencyHistogram rtt = new LatencyHistogram();
             LongAdder ok = new LongAdder();
             LongAdder errors = new LongAdder();
             long period = interval.toNanos();
             for (SimulatedAgent sim : sims) {
-                ticker.scheduleAtFixedRate(() -> sim.heartbeat(rtt, ok, errors), period * sim.index / agents, period,
+                ticker.scheduleAtFixedRate(() -> heartbeat(sim, rtt, ok, errors), period * sim.index / agents, period,
                         TimeUnit.NANOSECONDS);
             }
-            sleepWhileAlive(child, warmup);
+            child.sleepWhileAlive(warmup);
 
-            command(in, out, "reset", "OK");
+            child.reset();
             rtt.reset();
             ok.reset();
             errors.reset();
+            long connections0 = fleet.connectionsReady.sum();
             long server0 = ProcStats.cpuNanos(child.pid());
             long self0 = ProcStats.cpuNanos(-1);
             long t0 = System.nanoTime();
-            sleepWhileAlive(child, measure);
+            child.sleepWhileAlive(measure);
             long server1 = ProcStats.cpuNanos(child.pid());
             long self1 = ProcStats.cpuNanos(-1);
             long t1 = System.nanoTime();
-            String report = command(in, out, "report", "REPORT ");
-            LatencyHistogram.Snapshot client = rtt.snapshot();
-            long[] server = Arrays.stream(report.substring("REPORT ".length()).trim().split("\\s+"))
-                    .mapToLong(Long::parseLong).toArray();
-            Result r = new Result(mode, (t1 - t0) / 1e9, server1 - server0, self1 - self0, server, server[7], client,
-                    ok.sum(), errors.sum());
+            ControllerChild.Report server = child.report();
+            Result r = new Result(mode, (t1 - t0) / 1e9, server1 - server0, self1 - self0, server, rtt.snapshot(),
+                    ok.sum(), errors.sum(), fleet.connectionsReady.sum() - connections0);
             System.out.printf(Locale.ROOT, "[%s] %.0f heartbeats/s, controller CPU %.2f%% of one core, server p99 %s,"
-                            + " round trip p99 %s%n", mode, r.ok() / r.seconds(), r.serverCpuPercent(),
-                    ms(r.serverP99()), ms(client.percentileNanos(99)));
+                            + " round trip p99 %s, %d errors%n", mode, r.ok() / r.seconds(), r.serverCpuPercent(),
+                    ms(server.p99()), ms(r.client().percentileNanos(99)), r.errors());
             return r;
         } finally {
             ticker.shutdownNow();
             ticker.awaitTermination(5, TimeUnit.SECONDS);
-            for (ManagedChannel c : channels) {
-                c.shutdownNow();
-            }
-            transport.close();
         }
     }
 
+    private static void heartbeat(SimulatedAgent sim, LatencyHistogram rtt, LongAdder ok, LongAdder errors) {
+        long start = System.nanoTime();
+        sim.heartbeat(CALL_DEADLINE.toMillis(), new StreamObserver<>() {
+            @Override
+            public void onNext(HeartbeatResponse value) {
+                // nothing to keep
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                errors.increment();
+            }
+
+            @Override
+            public void onCompleted() {
+                rtt.record(System.nanoTime() - start);
+                ok.increment();
+            }
+        });
+    }
+
+    /** Registers every agent, 64 calls in flight at most; the first call on each channel connects it. */
     private static void registerAll(List<SimulatedAgent> sims) throws InterruptedException {
         Semaphore inFlight = new Semaphore(64);
         CountDownLatch done = new CountDownLatch(sims.size());
         LongAdder failed = new LongAdder();
         for (SimulatedAgent sim : sims) {
             inFlight.acquire();
-            sim.register(() -> {
-                inFlight.release();
-                done.countDown();
-            }, failed);
+            sim.register(60_000, new StreamObserver<>() {
+                @Override
+                public void onNext(RegisterResponse value) {
+                    sim.session = value.getSessionId();
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    System.err.println(sim.hostName + ": register failed: " + Status.fromThrowable(t));
+                    failed.increment();
+                    inFlight.release();
+                    done.countDown();
+                }
+
+                @Override
+                public void onCompleted() {
+                    inFlight.release();
+                    done.countDown();
+                }
+            });
         }
         if (!done.await(120, TimeUnit.SECONDS) || failed.sum() > 0) {
             throw new IllegalStateException("registration failed for " + failed.sum() + " agents (or timed out)");
         }
     }
 
-    private static String command(PrintWriter in, BufferedReader out, String command, String expect)
-            throws IOException {
-        in.println(command);
-        String line = out.readLine();
-        if (line == null || !line.startsWith(expect)) {
-            throw new IllegalStateException("controller JVM answered '" + line + "' to " + command);
-        }
-        return line;
-    }
-
-    private static void sleepWhileAlive(ChildJvm child, Duration d) throws InterruptedException {
-        long end = System.nanoTime() + d.toNanos();
-        while (System.nanoTime() < end) {
-            if (!child.process.isAlive()) {
-                throw new IllegalStateException(child.label + " died:\n" + child.logTail(30));
-            }
-            Thread.sleep(Math.max(1, Math.min(500, (end - System.nanoTime()) / 1_000_000)));
-        }
-    }
-
-    /** One fake agent: its identity, its report and its (possibly shared) stub. */
-    private static final class SimulatedAgent {
-        final int index;
-        final HostReport report;
-        final RegistryGrpc.RegistryStub stub;
-        final String agentId;
-        volatile String session;
-
-        SimulatedAgent(int index, RegistryGrpc.RegistryStub stub) {
-            this.index = index;
-            this.stub = stub;
-            this.report = report(index);
-            this.agentId = new UUID(0x5eed, index).toString();
-        }
-
-        void register(Runnable done, LongAdder failed) {
-            stub.withDeadlineAfter(60, TimeUnit.SECONDS).register(RegisterRequest.newBuilder()
-                    .setAgentId(agentId)
-                    .setAgentEndpoint("127.0.0.1:" + (20000 + index))
-                    .setAgentVersion("0.1.0")
-                    .addAllStorageTiers(List.of("ssd", "sata", "raw"))
-                    .setReport(report)
-                    .build(), new StreamObserver<>() {
-                        @Override
-                        public void onNext(RegisterResponse value) {
-                            session = value.getSessionId();
-                        }
-
-                        @Override
-                        public void onError(Throwable t) {
-                            System.err.println(report.getHostName() + ": register failed: " + Status.fromThrowable(t));
-                            failed.increment();
-                            done.run();
-                        }
-
-                        @Override
-                        public void onCompleted() {
-                            done.run();
-                        }
-                    });
-        }
-
-        void heartbeat(LatencyHistogram rtt, LongAdder ok, LongAdder errors) {
-            long start = System.nanoTime();
-            HeartbeatRequest request = HeartbeatRequest.newBuilder()
-                    .setSessionId(session)
-                    .setReport(report.toBuilder().setTakenAtUnixMs(System.currentTimeMillis()))
-                    .build();
-            stub.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS).heartbeat(request,
-                    new StreamObserver<>() {
-                        @Override
-                        public void onNext(HeartbeatResponse value) {
-                            // nothing to keep
-                        }
-
-                        @Override
-                        public void onError(Throwable t) {
-                            errors.increment();
-                        }
-
-                        @Override
-                        public void onCompleted() {
-                            rtt.record(System.nanoTime() - start);
-                            ok.increment();
-                        }
-                    });
-        }
-    }
-
-    /** A report such as a mid-size hypervisor sends: host facts and 5 to 10 domains. */
-    static HostReport report(int index) {
-        String host = String.format(Locale.ROOT, "sim-%04d", index);
-        HostReport.Builder b = HostReport.newBuilder()
-                .setHostName(host)
-                .setTakenAtUnixMs(System.currentTimeMillis())
-                .setResources(HostResources.newBuilder()
-                        .setCpuModel("Intel(R) Xeon(R) E-2386G CPU @ 3.50GHz")
-                        .setPhysicalCores(6)
-                        .setLogicalThreads(12)
-                        .setLoadAverage1M(1.25 + index % 7 * 0.1)
-                        .setLoadAverage5M(1.1)
-                        .setLoadAverage15M(0.9)
-                        .setCpuUtilisationPercent(23.5)
-                        .setMemoryTotalBytes(64L << 30)
-                        .setMemoryAvailableBytes((40L << 30) - index * (1L << 20))
-                        .setImagesDirectory("/var/lib/libvirt/images")
-                        .setImagesFreeBytes(800L << 30)
-                        .setImagesTotalBytes(1800L << 30)
-                        .setUptimeSeconds(30L * 86400 + index))
-                .setHypervisor(HypervisorInfo.newBuilder()
-                        .setUri("qemu:///system")
-                        .setType("QEMU")
-                        .setVersion("7.2.0")
-                        .setLibvirtVersion("9.0.0")
-                        .setNodeCpus(12)
-                        .setNodeMemoryBytes(64L << 30));
-        int domains = 5 + index % 6;
-        for (int d = 1; d <= domains; d++) {
-            String name = host + "-vm" + d;
-            long memory = (1L + d % 4) << 30;
-            b.addDomains(DomainInfo.newBuilder()
-                    .setName(name)
-                    .setUuid(new UUID(index, d).toString())
-                    .setState(d % 4 == 0 ? DomainState.DOMAIN_STATE_SHUTOFF : DomainState.DOMAIN_STATE_RUNNING)
-                    .setVcpus(1 + d % 4)
-                    .setMaxMemoryBytes(memory)
-                    .setMemoryBytes(memory)
-                    .setAutostart(d % 2 == 0)
-                    .setPersistent(true)
-                    .setDefinitionSha256(sha256(name)));
-        }
-        return b.build();
-    }
-
-    private static String sha256(String text) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
-                    .digest(text.getBytes(StandardCharsets.UTF_8)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static void report(List<Result[]> pairs, int agents) {
+    private static void report(List<Map<String, Result>> runs, int agents) {
         System.out.println();
-        System.out.printf(Locale.ROOT, "%-6s %-11s %7s %8s %9s %9s %9s %9s %9s %9s %7s %8s %8s%n", "round", "mode",
+        System.out.printf(Locale.ROOT, "%-6s %-11s %7s %8s %9s %9s %9s %9s %9s %9s %7s %8s %6s %6s%n", "round", "mode",
                 "beats/s", "ctrlCPU", "srv p50", "srv p99", "srv p99.9", "srv max", "rtt p50", "rtt p99", "errors",
-                "loadCPU", "hosts");
-        double cpuRatioSum = 0;
-        double p99RatioSum = 0;
+                "loadCPU", "hosts", "hshake");
         boolean cpuMet = true;
         boolean p99Met = true;
-        for (int i = 0; i < pairs.size(); i++) {
-            for (Result r : pairs.get(i)) {
-                System.out.printf(Locale.ROOT, "%-6d %-11s %7.0f %7.2f%% %9s %9s %9s %9s %9s %9s %7d %7.2f%% %8s%n",
-                        i + 1, r.mode(), r.ok() / r.seconds(), r.serverCpuPercent(), ms(r.serverP50()),
-                        ms(r.serverP99()), ms(r.serverP999()), ms(r.serverMax()), ms(r.client().percentileNanos(50)),
+        boolean tlsMet = true;
+        boolean anyTls = false;
+        for (int i = 0; i < runs.size(); i++) {
+            for (Result r : runs.get(i).values()) {
+                ControllerChild.Report s = r.server();
+                System.out.printf(Locale.ROOT, "%-6d %-11s %7.0f %7.2f%% %9s %9s %9s %9s %9s %9s %7d %7.2f%% %6s %6s%n",
+                        i + 1, r.mode(), r.ok() / r.seconds(), r.serverCpuPercent(), ms(s.p50()), ms(s.p99()),
+                        ms(s.p999()), ms(s.max()), ms(r.client().percentileNanos(50)),
                         ms(r.client().percentileNanos(99)), r.errors(), r.loadCpuPercent(),
-                        r.hosts() < 0 ? "-" : Long.toString(r.hosts()));
+                        s.hosts() < 0 ? "-" : Long.toString(s.hosts()), s.handshakes() < 0 ? "-" : s.handshakes());
                 System.out.printf(Locale.ROOT, "RESULT controller-load round=%d mode=%s agents=%d window_s=%.0f"
                                 + " heartbeats_per_s=%.1f server_heartbeats=%d cpu_pct=%.2f server_p50_ms=%.3f"
                                 + " server_p99_ms=%.3f server_p999_ms=%.3f server_max_ms=%.3f rtt_p50_ms=%.3f"
-                                + " rtt_p99_ms=%.3f errors=%d loadgen_cpu_pct=%.2f hosts=%d%n",
-                        i + 1, r.mode(), agents, r.seconds(), r.ok() / r.seconds(), r.serverCount(),
-                        r.serverCpuPercent(), r.serverP50() / 1e6, r.serverP99() / 1e6, r.serverP999() / 1e6,
-                        r.serverMax() / 1e6, r.client().percentileNanos(50) / 1e6,
-                        r.client().percentileNanos(99) / 1e6, r.errors(), r.loadCpuPercent(), r.hosts());
+                                + " rtt_p99_ms=%.3f errors=%d loadgen_cpu_pct=%.2f hosts=%d tls_handshakes=%d"
+                                + " client_connections=%d%n",
+                        i + 1, r.mode(), agents, r.seconds(), r.ok() / r.seconds(), s.heartbeats(),
+                        r.serverCpuPercent(), s.p50() / 1e6, s.p99() / 1e6, s.p999() / 1e6, s.max() / 1e6,
+                        r.client().percentileNanos(50) / 1e6, r.client().percentileNanos(99) / 1e6, r.errors(),
+                        r.loadCpuPercent(), s.hosts(), s.handshakes(), r.clientConnections());
             }
-            Result noop = pairs.get(i)[0];
-            Result real = pairs.get(i)[1];
-            double cpuRatio = real.serverCpuPercent() / noop.serverCpuPercent();
-            double p99Ratio = (double) real.serverP99() / noop.serverP99();
-            double rttRatio = (double) real.client().percentileNanos(99) / noop.client().percentileNanos(99);
-            cpuRatioSum += cpuRatio;
-            p99RatioSum += p99Ratio;
-            cpuMet &= real.serverCpuPercent() <= GOAL_CPU_PERCENT;
-            p99Met &= real.serverP99() / 1e6 <= GOAL_P99_MS && real.errors() == 0;
-            System.out.printf(Locale.ROOT, "RATIO controller-load round=%d cpu_real_over_noop=%.2f"
-                    + " server_p99_real_over_noop=%.2f rtt_p99_real_over_noop=%.2f%n", i + 1, cpuRatio, p99Ratio,
-                    rttRatio);
+            Map<String, Result> run = runs.get(i);
+            ratio(i + 1, "real_over_noop", run.get("real"), run.get("noop"));
+            ratio(i + 1, "tls_over_real", run.get("tls"), run.get("real"));
+            Result real = run.get("real");
+            Result tls = run.get("tls");
+            for (Result r : List.of(real, tls).stream().filter(x -> x != null).toList()) {
+                cpuMet &= r.serverCpuPercent() <= GOAL_CPU_PERCENT;
+                p99Met &= r.server().p99() / 1e6 <= GOAL_P99_MS && r.errors() == 0;
+            }
+            if (real != null && tls != null) {
+                anyTls = true;
+                tlsMet &= tls.serverCpuPercent() / real.serverCpuPercent() <= GOAL_TLS_CPU_RATIO && tls.errors() == 0;
+            }
         }
-        System.out.printf(Locale.ROOT, "real/noop (mean over %d round(s)): controller CPU x%.2f, server p99 x%.2f%n",
-                pairs.size(), cpuRatioSum / pairs.size(), p99RatioSum / pairs.size());
-        System.out.printf(Locale.ROOT, "goal controller CPU <= %.0f%% of one core: %s; goal server p99 <= %.0f ms: %s%n",
-                GOAL_CPU_PERCENT, cpuMet ? "MET" : "NOT MET", GOAL_P99_MS, p99Met ? "MET" : "NOT MET");
+        System.out.printf(Locale.ROOT, "goal controller CPU <= %.0f%% of one core (real, tls): %s; goal server p99 <="
+                        + " %.0f ms: %s%s%n", GOAL_CPU_PERCENT, cpuMet ? "MET" : "NOT MET", GOAL_P99_MS,
+                p99Met ? "MET" : "NOT MET", anyTls ? String.format(Locale.ROOT,
+                        "; goal TLS CPU <= %.2f x plaintext: %s", GOAL_TLS_CPU_RATIO, tlsMet ? "MET" : "NOT MET") : "");
         System.out.println("srv = server side, inside the controller JVM, from the call's headers arriving to its stream"
                 + " closing; rtt = round trip seen by the simulated agent; ctrlCPU / loadCPU = utime+stime of the"
-                + " controller / load-generator JVM over the window, % of one core.");
+                + " controller / load-generator JVM over the window, % of one core; hshake = TLS handshakes the"
+                + " controller completed in the window (JFR jdk.TLSHandshake).");
     }
 
-    private static String ms(long nanos) {
+    private static void ratio(int round, String name, Result a, Result b) {
+        if (a == null || b == null) {
+            return;
+        }
+        System.out.printf(Locale.ROOT, "RATIO controller-load round=%d cpu_%s=%.2f server_p99_%s=%.2f"
+                        + " rtt_p99_%s=%.2f%n", round, name, a.serverCpuPercent() / b.serverCpuPercent(), name,
+                (double) a.server().p99() / b.server().p99(), name,
+                (double) a.client().percentileNanos(99) / b.client().percentileNanos(99));
+    }
+
+    static String ms(long nanos) {
         return String.format(Locale.ROOT, "%.3fms", nanos / 1e6);
     }
 }

@@ -22,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Executor;
@@ -29,31 +30,54 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
 /**
- * The server side of the controller load benchmark, run as its own JVM so that its CPU time can be read from
- * /proc. {@code real} runs the actual {@link Controller}; {@code noop} serves {@link NoopRegistry} on the same
- * transport, executor and stream tracer the controller uses. Two experimental modes run the handlers on the
- * event loop (no hand-off to an executor thread), to show what that hand-off costs: {@code noop-direct}, and
- * {@code real-direct}, the controller's own registry, liveness watch and fleet endpoints wired as
- * {@link Controller} wires them but with a direct executor. All time heartbeats with {@link HeartbeatTimer}.
+ * The server side of the controller benchmarks, run as its own JVM so that its CPU time can be read from
+ * /proc. Modes:
+ * <ul>
+ *   <li>{@code tls}: the actual secure {@link Controller} ({@code ControllerConfig.of}, mutual TLS 1.3, fleet CA
+ *       and admin bundle under {@code <data-dir>/pki}), as {@code ControllerMain} builds it;</li>
+ *   <li>{@code real}: the same controller in plaintext test mode ({@code withPlaintextForTests()});</li>
+ *   <li>{@code noop}: {@link NoopRegistry} on a plaintext transport with the executor hand-off the controller
+ *       used before it ran its handlers on the event loops (the baseline of the earlier measurements);</li>
+ *   <li>{@code noop-direct}, {@code real-direct}: handlers on the event loop, no executor; {@code real-direct}
+ *       wires the controller's registry, liveness watch and fleet endpoints by hand (plaintext).</li>
+ * </ul>
+ * All time heartbeats with {@link HeartbeatTimer}. Completed TLS handshakes are counted from the JDK's
+ * {@code jdk.TLSHandshake} flight-recorder event (in every mode, so all modes carry the same recorder).
  *
- * <p>Protocol: prints {@code PORT n} once listening, then obeys lines on stdin: {@code reset} (forget the
- * histogram, answers {@code OK}), {@code report} (answers {@code REPORT count p50 p90 p99 p999 max mean hosts},
- * nanoseconds), {@code quit} or end of input (exits).
+ * <p>Arguments: {@code MODE [--port N] [--data-dir DIR]}; a restarted controller gets the port and data
+ * directory of the one it replaces. Prints {@code LISTENING port data-dir unix-micros} once it accepts
+ * connections (the data directory is {@code -} for the no-op modes), then obeys lines on stdin:
+ * {@code reset} (forget the histogram and the handshake count, answers {@code OK}), {@code report} (answers
+ * {@code REPORT count p50 p90 p99 p999 max mean hosts handshakes}, nanoseconds; -1 where not applicable),
+ * {@code quit} or end of input (exits).
  */
 public final class ControllerProcess {
     private ControllerProcess() {}
 
     public static void main(String[] args) throws Exception {
         String mode = args.length > 0 ? args[0] : "real";
+        int requestedPort = 0;
+        Path dataDir = null;
+        for (int i = 1; i + 1 < args.length; i += 2) {
+            switch (args[i]) {
+                case "--port" -> requestedPort = Integer.parseInt(args[i + 1]);
+                case "--data-dir" -> dataDir = Path.of(args[i + 1]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+            }
+        }
         Logging.configure(false);
+        HandshakeCounter handshakes = HandshakeCounter.start();
         LatencyHistogram histogram;
         AutoCloseable running;
         int port;
         HostRegistry registry = null;
-        if (mode.equals("real")) {
-            Path data = Files.createTempDirectory("vf-bench-controller");
-            Controller controller = Controller.create(ControllerConfig.of(new InetSocketAddress("127.0.0.1", 0),
-                    Duration.ofSeconds(1), Duration.ofSeconds(5), data).withPlaintextForTests()).start();
+        if (mode.equals("real") || mode.equals("tls")) {
+            Path data = dataDir != null ? dataDir : Files.createTempDirectory("vf-bench-controller");
+            ControllerConfig config = ControllerConfig.of(new InetSocketAddress("127.0.0.1", requestedPort),
+                    Duration.ofSeconds(1), Duration.ofSeconds(5), data);
+            Controller controller = Controller.create(mode.equals("tls") ? config : config.withPlaintextForTests())
+                    .start();
+            dataDir = data;
             histogram = controller.heartbeatLatency();
             registry = controller.registry();
             port = controller.port();
@@ -82,7 +106,7 @@ public final class ControllerProcess {
             } else {
                 services = List.of(new NoopRegistry());
             }
-            Server server = transport.startServer(new InetSocketAddress("127.0.0.1", 0), handlers, services,
+            Server server = transport.startServer(new InetSocketAddress("127.0.0.1", requestedPort), handlers, services,
                     List.of(new StatusMapping()), List.of(timer), false);
             if (watch != null) {
                 watch.start();
@@ -99,27 +123,31 @@ public final class ControllerProcess {
                 transport.close();
             };
         } else {
-            throw new IllegalArgumentException("mode must be real, noop, noop-direct or real-direct, found " + mode);
+            throw new IllegalArgumentException("mode must be tls, real, noop, noop-direct or real-direct, found " + mode);
         }
-        System.out.println("PORT " + port);
+        Instant now = Instant.now();
+        System.out.println("LISTENING " + port + " " + (dataDir == null ? "-" : dataDir.toAbsolutePath()) + " "
+                + (now.getEpochSecond() * 1_000_000 + now.getNano() / 1000));
         System.out.flush();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         for (String line = in.readLine(); line != null && !line.equals("quit"); line = in.readLine()) {
             if (line.equals("reset")) {
                 histogram.reset();
+                handshakes.reset();
                 System.out.println("OK");
             } else if (line.equals("report")) {
                 LatencyHistogram.Snapshot s = histogram.snapshot();
                 int hosts = registry == null ? -1 : registry.all().size();
-                System.out.printf(Locale.ROOT, "REPORT %d %d %d %d %d %d %.0f %d%n", s.count(), s.percentileNanos(50),
-                        s.percentileNanos(90), s.percentileNanos(99), s.percentileNanos(99.9), s.maxNanos(),
-                        s.meanNanos(), hosts);
+                System.out.printf(Locale.ROOT, "REPORT %d %d %d %d %d %d %.0f %d %d%n", s.count(),
+                        s.percentileNanos(50), s.percentileNanos(90), s.percentileNanos(99), s.percentileNanos(99.9),
+                        s.maxNanos(), s.meanNanos(), hosts, handshakes.count());
             } else {
                 System.out.println("ERROR unknown command " + line);
             }
             System.out.flush();
         }
         running.close();
+        handshakes.close();
         System.exit(0);
     }
 }

@@ -1,0 +1,33 @@
+package io.virtfleet.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/** Small helpers shared by the benchmark mains. */
+final class Bench {
+    private Bench() {}
+
+    /** Deletes a directory tree; a missing one is fine. Only ever called on directories a benchmark made. */
+    static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /** The value at percentile {@code p} (0–100) of sorted values, nearest rank. */
+    static long percentile(long[] sorted, double p) {
+        if (sorted.length == 0) {
+            return -1;
+        }
+        int rank = (int) Math.ceil(p / 100 * sorted.length);
+        return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
+    }
+}
