@@ -10,7 +10,7 @@
 # Each prints ratios against a baseline measured in the same run, because the machine is shared and noisy.
 #
 # usage: deploy/bench/run-benchmarks.sh [--quick] [--build | --no-build]
-#   --quick     short windows (about 6 minutes in all instead of about 12)
+#   --quick     short windows (about 5 minutes in all instead of about 10)
 #   --build     rebuild even if the build looks current; --no-build never builds
 # Extra flags for each benchmark main can be passed in BENCH_AGENT_ARGS, BENCH_LOAD_ARGS and BENCH_STORM_ARGS,
 # e.g. BENCH_AGENT_ARGS='--variant "x=-Xmx32m -XX:+UseSerialGC"' deploy/bench/run-benchmarks.sh --quick

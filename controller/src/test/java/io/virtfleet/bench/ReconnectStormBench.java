@@ -60,7 +60,8 @@ public final class ReconnectStormBench {
     private ReconnectStormBench() {}
 
     /** What one storm measured; times in nanoseconds. */
-    record Storm(String mode, int number, int agents, long downtime, long[] registered, long[] back, int missing,
+    record Storm(String mode, int number, int agents, long downtime, long[] connected, long[] registered, long[] back,
+                 int missing,
                  long startupCpu, long stormCpu, long stormSpan, long windowCpu, long window, long loadCpu,
                  ControllerChild.Report server, long connections, long failedConnections, long attempts,
                  Map<String, Long> errors) {
@@ -216,7 +217,7 @@ public final class ReconnectStormBench {
                         sec(Bench.percentile(conn, 50)), sec(Bench.percentile(conn, 99)), sec(Bench.percentile(conn, 100)),
                         conn.length);
                 long lastBack = back.stream().mapToLong(Long::longValue).max().orElse(-1);
-                Storm s = new Storm(mode, n, agents, listening - killedAt,
+                Storm s = new Storm(mode, n, agents, listening - killedAt, conn,
                         registered.stream().mapToLong(Long::longValue).sorted().toArray(),
                         back.stream().mapToLong(Long::longValue).sorted().toArray(), agents - back.size(),
                         startupCpu, cpuAllBack,
@@ -392,7 +393,7 @@ public final class ReconnectStormBench {
         System.out.println();
         System.out.printf(Locale.ROOT, "%-5s %-5s %6s %9s %9s %9s %9s %9s %9s %7s %9s %9s %8s %7s %7s %8s%n", "mode",
                 "storm", "down", "reg p50", "reg max", "back p50", "back p99", "back max", "stormCPU", "CPU%", "winCPU%",
-                "startCPU", "hshakes", "conns", "failed", "srv p99");
+                "startCPU", "hshakes", "conns", "TF", "srv p99");
         for (Storm s : storms) {
             double stormSeconds = s.stormSpan() / 1e9;
             System.out.printf(Locale.ROOT, "%-5s %-5d %5.2fs %9s %9s %9s %9s %9s %8.2fs %6.1f%% %8.1f%% %8.2fs %8s %7d %7d"
@@ -404,12 +405,14 @@ public final class ReconnectStormBench {
                     s.server().handshakes() < 0 ? "-" : Long.toString(s.server().handshakes()), s.connections(),
                     s.failedConnections(), ControllerLoadBench.ms(s.server().p99()));
             System.out.printf(Locale.ROOT, "RESULT reconnect-storm mode=%s storm=%d agents=%d missing=%d downtime_s=%.3f"
-                            + " registered_p50_s=%.3f registered_p99_s=%.3f registered_max_s=%.3f back_p50_s=%.3f"
+                            + " connected_p50_s=%.3f connected_max_s=%.3f registered_p50_s=%.3f registered_p99_s=%.3f"
+                            + " registered_max_s=%.3f back_p50_s=%.3f"
                             + " back_p99_s=%.3f back_max_s=%.3f storm_cpu_s=%.3f storm_cpu_pct=%.1f window_s=%.0f"
                             + " window_cpu_pct=%.1f startup_cpu_s=%.3f loadgen_cpu_s=%.3f tls_handshakes=%d"
-                            + " client_connections=%d failed_connection_attempts=%d agent_attempts=%d"
+                            + " client_connections=%d channel_transient_failures=%d agent_attempts=%d"
                             + " server_heartbeats=%d server_p99_ms=%.3f server_max_ms=%.3f hosts=%d errors=%s%n",
                     s.mode(), s.number(), s.agents(), s.missing(), s.downtime() / 1e9,
+                    Bench.percentile(s.connected(), 50) / 1e9, Bench.percentile(s.connected(), 100) / 1e9,
                     Bench.percentile(s.registered(), 50) / 1e9, Bench.percentile(s.registered(), 99) / 1e9,
                     Bench.percentile(s.registered(), 100) / 1e9, Bench.percentile(s.back(), 50) / 1e9,
                     Bench.percentile(s.back(), 99) / 1e9, s.total() / 1e9, s.stormCpu() / 1e9,
@@ -438,7 +441,8 @@ public final class ReconnectStormBench {
                 + " listening to registered / to its first heartbeat accepted (back max = all 1,000 back); stormCPU ="
                 + " controller CPU from listening until all back (CPU% over that span); winCPU% = over the first --window;"
                 + " startCPU = JVM start to listening; hshakes = TLS handshakes the new controller completed (JFR);"
-                + " conns / failed = connections the agents established / attempts that failed; srv p99 = server-side"
+                + " conns = connections the agents established; TF = times a channel entered TRANSIENT_FAILURE (gRPC keeps"
+                + " reporting it until the next connection is up); srv p99 = server-side"
                 + " heartbeat handling time over the storm.");
     }
 

@@ -34,7 +34,10 @@ final class SimulatedFleet implements AutoCloseable {
 
     private final List<Transport> transports = new ArrayList<>();
     private final List<ManagedChannel> channels = new ArrayList<>();
-    /** Connections established (channel went READY) and connection attempts that failed, over all channels. */
+    /**
+     * Over all channels: connections established (the channel went READY), and times a channel entered
+     * TRANSIENT_FAILURE (gRPC then keeps reporting that state, failing calls at once, until it connects again).
+     */
     final LongAdder connectionsReady = new LongAdder();
     final LongAdder connectionsFailed = new LongAdder();
     /** Per channel: when it last went READY, on {@link System#nanoTime()}; 0 if never. */
@@ -47,7 +50,7 @@ final class SimulatedFleet implements AutoCloseable {
      * operator and real agents would: reads the admin bundle the controller wrote to {@code
      * <data-dir>/pki/admin.pem}, creates one join token per host through {@code Fleet/CreateJoinToken}, then
      * runs the agent's own {@link Enroller} for each (fresh P-256 key, CSR, {@code Enrollment/Enroll} over a
-     * channel that trusts only the CA fingerprint in the token), a few at a time. Returns the credentials,
+     * channel that trusts only the CA fingerprint in the token), {@code parallelism} at a time. Returns the credentials,
      * index for index.
      */
     static List<TlsCredentials> enroll(Endpoint controller, Path controllerDataDir, int agents, Path stateRoot,
