@@ -14,6 +14,9 @@
 #   --build     rebuild even if the build looks current; --no-build never builds
 # Extra flags for each benchmark main can be passed in BENCH_AGENT_ARGS, BENCH_LOAD_ARGS and BENCH_STORM_ARGS,
 # e.g. BENCH_AGENT_ARGS='--variant "x=-Xmx32m -XX:+UseSerialGC"' deploy/bench/run-benchmarks.sh --quick
+# The simulated agents use the JDK's TLS, as real agents do (the controller uses BoringSSL, which it ships);
+# BENCH_AGENTS_TLS=native gives them BoringSSL too, a stand-in for agents doing their half of every handshake
+# on their own machines instead of on the controller's two vCPUs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -26,7 +29,7 @@ for arg in "$@"; do
     --quick) quick=1 ;;
     --build) build=yes ;;
     --no-build) build=no ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-benchmarks: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +52,9 @@ if [[ $build == yes ]] || { [[ $build == auto ]] && needs_build; }; then
   mvn -o "${mvn_args[@]}" || mvn "${mvn_args[@]}"
   touch "$CLASSPATH_FILE" # the plugin leaves an unchanged file alone; it marks when we last built
 fi
+
+loadgen_tls=(-Dio.netty.handler.ssl.noOpenSsl=true)
+[[ ${BENCH_AGENTS_TLS:-jdk} == native ]] && loadgen_tls=()
 
 CP="controller/target/test-classes:controller/target/classes:$(cat "$CLASSPATH_FILE")"
 AGENT_CP="$AGENT_JAR:agent/target/lib/*"
@@ -73,8 +79,8 @@ timeout 600 java -cp "$CP" io.virtfleet.bench.AgentFootprintBench "${agent_args[
 echo
 echo "== 2. controller under load"
 eval "extra_load=(${BENCH_LOAD_ARGS:-})"
-timeout 900 java -cp "$CP" io.virtfleet.bench.ControllerLoadBench "${load_args[@]}" "${extra_load[@]}"
+timeout 900 java "${loadgen_tls[@]}" -cp "$CP" io.virtfleet.bench.ControllerLoadBench "${load_args[@]}" "${extra_load[@]}"
 echo
 echo "== 3. reconnect storm"
 eval "extra_storm=(${BENCH_STORM_ARGS:-})"
-timeout 600 java -cp "$CP" io.virtfleet.bench.ReconnectStormBench "${storm_args[@]}" "${extra_storm[@]}"
+timeout 600 java "${loadgen_tls[@]}" -cp "$CP" io.virtfleet.bench.ReconnectStormBench "${storm_args[@]}" "${extra_storm[@]}"

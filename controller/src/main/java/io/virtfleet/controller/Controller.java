@@ -1,5 +1,7 @@
 package io.virtfleet.controller;
 
+import io.virtfleet.common.security.TlsCredentials;
+
 import com.google.inject.Guice;
 import com.google.inject.Inject;
 import com.google.inject.Stage;
@@ -78,9 +80,10 @@ public final class Controller implements AutoCloseable {
         livenessWatch.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
-        log.info("controller listening on {}:{} (agents heartbeat every {} ms, unreachable after {} ms)",
-                config.listen().getHostString(), server.getPort(), config.heartbeatInterval().toMillis(),
-                config.unreachableAfter().toMillis());
+        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms)",
+                config.listen().getHostString(), server.getPort(),
+                config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
+                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis());
         return this;
     }
 

@@ -17,6 +17,9 @@ import io.virtfleet.controller.trust.JoinTokens;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Clock;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 
 /** Wires the controller's features from its configuration. */
 final class ControllerModule extends AbstractModule {
@@ -70,7 +73,14 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
-        return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime());
+        // One thread, created on demand and gone when idle: enrollments are rare, and one at a time keeps
+        // token redemption and file writes in order.
+        ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "vf-enrollment");
+            t.setDaemon(true);
+            return t;
+        });
+        return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime(), work);
     }
 
     @Provides

@@ -1,5 +1,7 @@
 package io.virtfleet.bench;
 
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.agent.retry.Backoff;
@@ -20,6 +22,7 @@ import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.stream.Collectors;
@@ -29,10 +32,14 @@ import java.util.stream.Collectors;
  * and data directory (same fleet CA, same enrolled hosts), as a crash or a restart would. Goal: every agent is
  * registered and heartbeating again within 10 s of the new controller accepting connections.
  *
- * <p>Each simulated agent behaves as {@code ControllerLink} does: register, then heartbeat every interval; on
- * a failure wait the capped, jittered {@link Backoff} the real agent uses (first step = heartbeat interval,
- * cap = {@code --max-backoff}, the agent's default 30 s), except that FAILED_PRECONDITION ("unknown session",
- * the new controller does not know it) drops the session and registers again at once. Its channel is the one
+ * <p>Each simulated agent behaves as {@code ControllerLink} does: register, then heartbeat every interval, each
+ * call waiting (within its 5 s deadline) for the channel to connect; a call that timed out while the channel
+ * was still connecting is re-issued after at most 0.5 s of jitter, and while the channel cannot connect a new
+ * connection attempt is made every 1–2 s; other failures wait the capped, jittered {@link Backoff} the real agent uses (first step =
+ * heartbeat interval, cap = {@code --max-backoff}, the agent's default 30 s), except that FAILED_PRECONDITION
+ * ("unknown session", the new controller does not know it) drops the session and registers again at once.
+ * {@code --link fail-fast} runs the link as it was before (calls fail at once while the channel is down, every
+ * failure grows the backoff), for comparison. Its channel is the one
  * the real agent has ({@code Transport.secure(..., 1, its own credentials)}, or plaintext), which reconnects by
  * itself with gRPC's own connection backoff. In {@code tls} mode every agent was enrolled first, as real agents
  * are; the restarted controller loads the same CA and issues itself a new certificate, so every reconnection is
@@ -51,10 +58,10 @@ public final class ReconnectStormBench {
     private static final String USAGE = String.join("\n",
             "ReconnectStormBench [--agents 1000] [--modes real,tls] [--storms 1] [--settle 10s] [--window 10s]",
             "    [--timeout 60s] [--interval 1s] [--max-backoff 30s] [--controller-jvm-flags \"FLAGS\"] [--classpath CP]",
-            "    [--work-dir DIR] [--enroll-parallelism 8] [--wait-for-ready false] [--controller-extra-classpath CP]",
+            "    [--work-dir DIR] [--enroll-parallelism 8] [--link waiting] [--controller-extra-classpath CP]",
             "  real = controller in plaintext test mode (baseline); tls = the secure controller, agents enrolled",
-            "  --wait-for-ready true: what-if, agents' calls wait (within their deadline) for the channel to",
-            "  reconnect instead of failing at once while it backs off (ControllerLink does not do this today);",
+            "  --link waiting: agents' calls wait for the channel as ControllerLink's do; fail-fast: the earlier",
+            "  link (calls fail at once while the channel reconnects, every failure doubles the backoff);",
             "  --controller-extra-classpath: what-if, jars added to the controller JVM only (e.g. netty-tcnative)");
 
     private ReconnectStormBench() {}
@@ -72,7 +79,7 @@ public final class ReconnectStormBench {
 
     public static void main(String[] args) throws Exception {
         BenchArgs a = new BenchArgs(args, Set.of("agents", "modes", "storms", "settle", "window", "timeout",
-                "interval", "max-backoff", "wait-for-ready", "controller-jvm-flags", "controller-extra-classpath",
+                "interval", "max-backoff", "link", "controller-jvm-flags", "controller-extra-classpath",
                 "classpath", "work-dir", "enroll-parallelism"),
                 USAGE);
         int agents = a.integer("agents", 1000);
@@ -93,7 +100,11 @@ public final class ReconnectStormBench {
         Path work = a.string("work-dir", null) != null ? Path.of(a.string("work-dir", null))
                 : Files.createTempDirectory("vf-storm-bench");
         int enrollParallelism = a.integer("enroll-parallelism", 8);
-        boolean waitForReady = Boolean.parseBoolean(a.string("wait-for-ready", "false"));
+        String link = a.string("link", "waiting");
+        if (!link.equals("waiting") && !link.equals("fail-fast")) {
+            throw new IllegalArgumentException("--link: expected waiting or fail-fast, got " + link);
+        }
+        boolean waitForReady = link.equals("waiting");
         for (String mode : modes) {
             if (!mode.equals("real") && !mode.equals("tls")) {
                 throw new IllegalArgumentException("modes are real and tls, found " + mode + "\n" + USAGE);
@@ -106,7 +117,7 @@ public final class ReconnectStormBench {
                 agents, interval.toMillis(), interval.toMillis(), maxBackoff.toSeconds(), storms, modes,
                 settle.toSeconds(), window.toSeconds(), timeout.toSeconds(), Runtime.getRuntime().availableProcessors(),
                 flags.isEmpty() ? "(JVM defaults)" : String.join(" ", flags),
-                waitForReady ? "; WHAT-IF: calls wait for ready" : "");
+                waitForReady ? "" : "; link: fail-fast (earlier behaviour)");
         List<Storm> results = new ArrayList<>();
         try {
             for (String mode : modes) {
@@ -148,7 +159,7 @@ public final class ReconnectStormBench {
             for (int i = 0; i < agents; i++) {
                 RegistryGrpc.RegistryStub stub = RegistryGrpc.newStub(fleet.channel(i));
                 AgentLoop loop = new AgentLoop(new SimulatedAgent(i, waitForReady ? stub.withWaitForReady() : stub), ticker,
-                        interval, maxBackoff);
+                        interval, maxBackoff, waitForReady ? fleet.channel(i) : null);
                 loops.add(loop);
                 loop.start(interval.toNanos() * i / agents);
             }
@@ -268,6 +279,8 @@ public final class ReconnectStormBench {
         final ScheduledExecutorService ticker;
         final Duration configuredInterval;
         final Backoff backoff;
+        /** The agent's channel when the link waits for it (ControllerLink today), null for the fail-fast link. */
+        final ManagedChannel waitingChannel;
         volatile long intervalMillis;
         volatile boolean closed;
         volatile int beatsOk;
@@ -279,8 +292,10 @@ public final class ReconnectStormBench {
         /** When the new controller listened (nanoTime), 0 until known. */
         static volatile long listeningAt;
 
-        AgentLoop(SimulatedAgent sim, ScheduledExecutorService ticker, Duration interval, Duration maxBackoff) {
+        AgentLoop(SimulatedAgent sim, ScheduledExecutorService ticker, Duration interval, Duration maxBackoff,
+                  ManagedChannel waitingChannel) {
             this.sim = sim;
+            this.waitingChannel = waitingChannel;
             this.ticker = ticker;
             this.configuredInterval = interval;
             this.intervalMillis = interval.toMillis();
@@ -289,6 +304,31 @@ public final class ReconnectStormBench {
 
         void start(long delayNanos) {
             ticker.schedule(this::tick, delayNanos, TimeUnit.NANOSECONDS);
+            if (waitingChannel != null) {
+                ticker.execute(this::paceReconnects);
+            }
+        }
+
+        /** ControllerLink.paceReconnects: in TRANSIENT_FAILURE, a new connection attempt after 1–2 s. */
+        private void paceReconnects() {
+            if (closed) {
+                return;
+            }
+            ConnectivityState state = waitingChannel.getState(false);
+            if (state == ConnectivityState.TRANSIENT_FAILURE) {
+                ticker.schedule(() -> {
+                    if (waitingChannel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+                        waitingChannel.resetConnectBackoff();
+                    }
+                    paceReconnects();
+                }, 1000 + ThreadLocalRandom.current().nextLong(1001), TimeUnit.MILLISECONDS);
+            } else if (state != ConnectivityState.SHUTDOWN) {
+                waitingChannel.notifyWhenStateChanged(state, () -> {
+                    if (!ticker.isShutdown()) {
+                        ticker.execute(this::paceReconnects);
+                    }
+                });
+            }
         }
 
         void beginStorm(Map<String, LongAdder> errors) {
@@ -377,6 +417,9 @@ public final class ReconnectStormBench {
             if (status.getCode() == Status.Code.FAILED_PRECONDITION && sim.session != null) {
                 sim.session = null; // the controller forgot the session: register again at once
                 next(0);
+            } else if (waitingChannel != null && status.getCode() == Status.Code.DEADLINE_EXCEEDED
+                    && waitingChannel.getState(false) != ConnectivityState.READY) {
+                next(ThreadLocalRandom.current().nextLong(501)); // waited for the connection: retry soon
             } else {
                 next(backoff.next().toMillis());
             }

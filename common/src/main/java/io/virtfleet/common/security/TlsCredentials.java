@@ -53,6 +53,16 @@ public final class TlsCredentials {
         return certificate;
     }
 
+    /**
+     * The TLS implementation Netty will use in this JVM: BoringSSL when netty-tcnative is on the class path
+     * (the controller ships it), else the JDK's. Worth a log line: a handshake costs several times more CPU in
+     * the JDK's.
+     */
+    public static String engine() {
+        return io.netty.handler.ssl.OpenSsl.isAvailable()
+                ? io.netty.handler.ssl.OpenSsl.versionString() + " (native)" : "JDK " + Runtime.version().feature();
+    }
+
     public X509Certificate ca() {
         return ca;
     }

@@ -34,6 +34,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Duration agentCertificateLifetime;
     private final Duration ownCertificateLifetime;
     private Controller controller;
+    /** The port of a stopped controller, 0 while it runs. */
+    private int stoppedControllerPort;
 
     private EmbeddedFleet(Builder b) {
         this.workDir = b.workDir;
@@ -81,9 +83,24 @@ public final class EmbeddedFleet implements AutoCloseable {
      * session, and agents must register again by themselves.
      */
     public synchronized void restartController() throws IOException {
-        int port = controller.port();
-        controller.close();
-        controller = Controller.create(controllerConfig(new InetSocketAddress(controllerListen.getAddress(), port))).start();
+        stopController();
+        startController();
+    }
+
+    /** Stops the controller (an outage); {@link #startController()} brings it back on the same port. */
+    public synchronized void stopController() {
+        if (stoppedControllerPort == 0) {
+            stoppedControllerPort = controller.port();
+            controller.close();
+        }
+    }
+
+    public synchronized void startController() throws IOException {
+        if (stoppedControllerPort != 0) {
+            controller = Controller.create(controllerConfig(
+                    new InetSocketAddress(controllerListen.getAddress(), stoppedControllerPort))).start();
+            stoppedControllerPort = 0;
+        }
     }
 
     private ControllerConfig controllerConfig(InetSocketAddress listen) {

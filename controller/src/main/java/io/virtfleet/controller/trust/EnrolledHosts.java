@@ -7,18 +7,23 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Which host names are enrolled and which certificates (by serial) currently speak for each. A renewal
  * adds the new serial and keeps the previous one until the agent uses the new one; a re-enrollment
  * replaces them all, so the certificate of a replaced machine stops working at once.
+ *
+ * <p>Every Register and Heartbeat asks {@link #accepts}, so reads take no lock: they never wait behind an
+ * enrollment writing the file. Changes are serialized (and saved) under this object's monitor.
  */
 public final class EnrolledHosts {
     private final Path file;
-    private final Map<String, List<BigInteger>> serials = new LinkedHashMap<>();
+    /** Host → serials that speak for it; the lists are immutable and replaced whole. */
+    private final Map<String, List<BigInteger>> serials = new ConcurrentHashMap<>();
 
     public EnrolledHosts(Path file) throws IOException {
         this.file = file;
@@ -30,33 +35,30 @@ public final class EnrolledHosts {
                     for (int i = 1; i < f.length; i++) {
                         list.add(new BigInteger(f[i], 16));
                     }
-                    serials.put(f[0], list);
+                    serials.put(f[0], List.copyOf(list));
                 }
             }
         }
     }
 
-    public synchronized boolean isEnrolled(String host) {
+    public boolean isEnrolled(String host) {
         return serials.containsKey(host);
     }
 
     /** A certificate fresh from enrollment: the only one that speaks for the host from now on. */
     public synchronized void enrolled(String host, BigInteger serial) throws IOException {
-        serials.put(host, new ArrayList<>(List.of(serial)));
+        serials.put(host, List.of(serial));
         save();
     }
 
     /** A renewed certificate: valid alongside the one it renews, which stays until it expires. */
     public synchronized void renewed(String host, BigInteger previous, BigInteger serial) throws IOException {
-        List<BigInteger> list = new ArrayList<>();
-        list.add(serial);
-        list.add(previous);
-        serials.put(host, list);
+        serials.put(host, List.of(serial, previous));
         save();
     }
 
     /** Whether this certificate serial currently speaks for the host. */
-    public synchronized boolean accepts(String host, BigInteger serial) {
+    public boolean accepts(String host, BigInteger serial) {
         List<BigInteger> list = serials.get(host);
         return list != null && list.contains(serial);
     }
@@ -69,7 +71,7 @@ public final class EnrolledHosts {
 
     private void save() throws IOException {
         StringBuilder out = new StringBuilder();
-        serials.forEach((host, list) -> {
+        new TreeMap<>(serials).forEach((host, list) -> {
             out.append(host);
             list.forEach(s -> out.append(' ').append(s.toString(16)));
             out.append('\n');

@@ -17,6 +17,7 @@ import java.security.GeneralSecurityException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.Executor;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,8 +31,15 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
     private final JoinTokens tokens;
     private final EnrolledHosts hosts;
     private final Duration agentLifetime;
+    private final Executor work;
 
-    public EnrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, Duration agentLifetime) {
+    /**
+     * @param work where signing and the file writes run: not on the gRPC event loops, where they would hold
+     *             up the heartbeats of every agent sharing that loop
+     */
+    public EnrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, Duration agentLifetime,
+                              Executor work) {
+        this.work = work;
         this.pki = pki;
         this.tokens = tokens;
         this.hosts = hosts;
@@ -42,6 +50,11 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
     public void enroll(EnrollRequest request, StreamObserver<CertificateResponse> response) {
         String host = Names.hostName("host_name", request.getHostName());
         PKCS10CertificationRequest csr = csr(request.getCsrPem());
+        work.execute(() -> enroll(request, host, csr, response));
+    }
+
+    private void enroll(EnrollRequest request, String host, PKCS10CertificationRequest csr,
+                        StreamObserver<CertificateResponse> response) {
         try {
             synchronized (hosts) {
                 tokens.redeem(request.getJoinToken(), host, hosts.isEnrolled(host));
@@ -55,7 +68,7 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
             log.warn("refused enrollment of host {}: {}", host, e.getMessage());
             response.onError(Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException());
         } catch (GeneralSecurityException e) {
-            throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
+            response.onError(badCsr(e));
         } catch (IOException e) {
             log.error("cannot record enrollment of {}", host, e);
             response.onError(Status.UNAVAILABLE.withDescription("controller cannot store the enrollment: " + e.getMessage())
@@ -68,6 +81,11 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         FleetIdentity caller = Authorization.caller().orElseThrow();
         X509Certificate current = Authorization.callerCertificate().orElseThrow();
         PKCS10CertificationRequest csr = csr(request.getCsrPem());
+        work.execute(() -> renew(caller, current, csr, response));
+    }
+
+    private void renew(FleetIdentity caller, X509Certificate current, PKCS10CertificationRequest csr,
+                       StreamObserver<CertificateResponse> response) {
         try {
             synchronized (hosts) {
                 if (!hosts.accepts(caller.name(), current.getSerialNumber())) {
@@ -82,7 +100,7 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
                 reply(response, cert);
             }
         } catch (GeneralSecurityException e) {
-            throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
+            response.onError(badCsr(e));
         } catch (IOException e) {
             response.onError(Status.UNAVAILABLE.withDescription("controller cannot store the renewal: " + e.getMessage())
                     .asRuntimeException());
@@ -109,6 +127,11 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
             throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
         }
         return csr;
+    }
+
+    private static RuntimeException badCsr(GeneralSecurityException e) {
+        return Status.INVALID_ARGUMENT.withDescription(new InvalidInputException("csr_pem", e.getMessage(),
+                "a PKCS#10 request signed by its own key").getMessage()).asRuntimeException();
     }
 
     private void reply(StreamObserver<CertificateResponse> response, X509Certificate cert) {

@@ -212,6 +212,19 @@ class FleetTest {
     }
 
     @Test
+    void agentsAreBackWithinSecondsOfTheControllerAfterALongOutage() throws Exception {
+        // Ten seconds down is long enough for gRPC's own connect backoff to have grown past 5 s: an agent that
+        // left reconnection to it would come back seconds after the controller. The link paces attempts itself.
+        fleet.stopController();
+        Thread.sleep(10_000);
+        fleet.startController();
+        long listening = System.nanoTime();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+        double back = (System.nanoTime() - listening) / 1e9;
+        assertTrue(back < 3.5, "all agents registered " + back + " s after the controller came back (expected < 3.5 s)");
+    }
+
+    @Test
     void agentWithoutWorkingLibvirtReportsTheUriAndLibvirtsMessage() throws Exception {
         var broken = fleet.agentConfig("hv9", work.resolve("hv9"), "test://" + work.resolve("no-such-node.xml"))
                 .withJoinToken(fleet.joinToken("hv9"));

@@ -38,7 +38,7 @@ class EnrollmentEndpointTest {
         ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         tokens = new JoinTokens(dir.resolve("join-tokens"), Clock.systemUTC(), pki.ca().fingerprint());
         hosts = new EnrolledHosts(dir.resolve("enrolled-hosts"));
-        endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30));
+        endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), Runnable::run);
     }
 
     @Test
