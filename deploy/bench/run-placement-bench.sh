@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Placement benchmark (JMH): decisions per second on one thread and sampled latency (p50/p99/p99.9) at
+# 100, 1,000 and 10,000 hosts, against a one-pass scan of the same number of hosts measured in the same run.
+# Results go to BENCHMARKS.md by hand; this prints them and a ratio table.
+#
+# usage: deploy/bench/run-placement-bench.sh [--quick]
+#   --quick   1 warm-up and 2 measured iterations of 1 s instead of 3 and 5 of 2 s
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+jmh_time=(-wi 3 -w 2s -i 5 -r 2s)
+for arg in "$@"; do
+  case "$arg" in
+    --quick) jmh_time=(-wi 1 -w 1s -i 2 -r 1s) ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run-placement-bench: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+CLASSPATH_FILE=controller/target/bench.classpath
+mvn_args=(-B -q -DskipTests -pl controller -am package dependency:build-classpath
+          -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test)
+mvn -o "${mvn_args[@]}" || mvn "${mvn_args[@]}"
+CP="controller/target/test-classes:controller/target/classes:$(cat "$CLASSPATH_FILE")"
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
+echo "== throughput"
+java -cp "$CP" org.openjdk.jmh.Main 'io.virtfleet.bench.PlacementBench' -bm thrpt -tu s "${jmh_time[@]}" \
+  -rf csv -rff "$out/thrpt.csv"
+echo "== latency (sampled)"
+java -cp "$CP" org.openjdk.jmh.Main 'io.virtfleet.bench.PlacementBench.place' -bm sample -tu us "${jmh_time[@]}" \
+  -rf csv -rff "$out/sample.csv"
+
+echo
+echo "== summary"
+python3 - "$out/thrpt.csv" "$out/sample.csv" <<'PY'
+import csv, sys
+thr = {}
+for row in csv.DictReader(open(sys.argv[1])):
+    thr[(row["Benchmark"].rsplit(".", 1)[1], row["Param: hosts"])] = float(row["Score"])
+lat = {}
+for row in csv.DictReader(open(sys.argv[2])):
+    name = row["Benchmark"]
+    if ":" in name:
+        lat[(name.rsplit(":", 1)[1], row["Param: hosts"])] = float(row["Score"])
+print(f"{'hosts':>6} {'decisions/s':>12} {'scan/s':>12} {'place/scan':>10} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9} goal@10k")
+for hosts in ("100", "1000", "10000"):
+    p, s = thr.get(("place", hosts)), thr.get(("scan", hosts))
+    p50, p99, p999 = (lat.get((k, hosts)) for k in ("place·p0.50", "place·p0.99", "place·p0.999"))
+    goal = ""
+    if hosts == "10000":
+        goal = "MET" if p >= 20000 and p99 is not None and p99 <= 1000 else "NOT MET"
+    print(f"{hosts:>6} {p:>12,.0f} {s:>12,.0f} {s / p:>9.1f}x {p50 or 0:>8.1f} {p99 or 0:>8.1f} {p999 or 0:>9.1f} {goal}")
+    print(f"RESULT placement hosts={hosts} decisions_per_s={p:.0f} scan_per_s={s:.0f} cost_vs_scan={s / p:.2f}"
+          f" p50_us={p50} p99_us={p99} p999_us={p999}")
+PY
