@@ -50,7 +50,7 @@ for row in csv.DictReader(open(sys.argv[2])):
 print(f"{'hosts':>6} {'decisions/s':>12} {'scan/s':>12} {'place/scan':>10} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9} goal@10k")
 for hosts in ("100", "1000", "10000"):
     p, s = thr.get(("place", hosts)), thr.get(("scan", hosts))
-    p50, p99, p999 = (lat.get((k, hosts)) for k in ("place·p0.50", "place·p0.99", "place·p0.999"))
+    p50, p99, p999 = (lat.get((k, hosts)) for k in ("p0.50", "p0.99", "p0.999"))
     goal = ""
     if hosts == "10000":
         goal = "MET" if p >= 20000 and p99 is not None and p99 <= 1000 else "NOT MET"

@@ -71,15 +71,19 @@ public final class ClaimBook implements AutoCloseable {
         if (claims.containsKey(c.vmName())) {
             throw new IllegalStateException("VM " + c.vmName() + " already holds a claim");
         }
-        append("+ " + c.vmName() + " " + c.host() + " " + c.memoryBytes() + " " + c.vcpus() + " " + c.storage().name()
-                + " " + c.rawBytes() + " " + (c.spreadGroup() == null ? "-" : c.spreadGroup()) + " " + c.claimedAtUnixMs());
+        if (file != null) {
+            append("+ " + c.vmName() + " " + c.host() + " " + c.memoryBytes() + " " + c.vcpus() + " " + c.storage().name()
+                    + " " + c.rawBytes() + " " + (c.spreadGroup() == null ? "-" : c.spreadGroup()) + " " + c.claimedAtUnixMs());
+        }
         claims.put(c.vmName(), c);
     }
 
     Claim remove(String vmName) {
         Claim c = claims.get(vmName);
         if (c != null) {
-            append("- " + vmName);
+            if (file != null) {
+                append("- " + vmName);
+            }
             claims.remove(vmName);
         }
         return c;

@@ -1,8 +1,13 @@
 package io.virtfleet.controller.scheduler;
 
 /**
- * The placement rules as plain arithmetic, shared by the fast decision loop and the explanation, so the two
- * can never disagree about what fits or how it scores. Every score part is in [0, 1], higher is better.
+ * The arithmetic of placement: capacity limits and the score. Every score part is in [0, 1], higher is
+ * better; the {@link Scheduler} precomputes the per-host constants here so a decision does no division.
+ *
+ * <p>Memory is judged as the blend of two views, half each: what the host measures in use (VMs not started
+ * yet use nothing) and what is promised to VMs including the new one (an idle VM's memory is still its own).
+ * Either alone misleads: measured use ignores VMs being created, promises ignore what the host itself uses.
+ * Hence the memory part {@code 1 - min(1, halfMeasuredUse + (promised + request) × 0.5 / limit)}.
  */
 final class Fit {
     private Fit() {}
@@ -15,48 +20,39 @@ final class Fit {
         return threads * overcommit;
     }
 
-    static boolean memory(long allocated, long request, long limit) {
-        return allocated + request <= limit;
-    }
-
-    static boolean vcpus(long allocated, int request, double limit) {
-        return allocated + request <= limit;
-    }
-
-    /** A raw disk must fit the images directory now, and raw disks promised there must not exceed its size. */
-    static boolean raw(long request, long rawAllocated, long imagesFree, long imagesTotal) {
-        return request == 0 || (request <= imagesFree && rawAllocated + request <= imagesTotal);
-    }
-
     /** 1 for an idle host, 0 at one runnable task per hardware thread or more. */
     static double loadPart(double load1, int threads) {
         return 1 - Math.min(1, load1 / Math.max(1, threads));
     }
 
-    /**
-     * Free memory as the blend of two views: what the host measures in use (VMs not started yet use nothing)
-     * and what is promised to VMs including this one (an idle VM's memory is still its own). Either alone
-     * misleads: measured use ignores VMs being created, promises ignore what the host itself uses.
-     */
-    static double memoryPart(long total, long available, long allocated, long request, long limit) {
-        double measured = total <= 0 ? 1 : (double) (total - available) / total;
-        double promised = limit <= 0 ? 1 : (double) (allocated + request) / limit;
-        return 1 - Math.min(1, 0.5 * measured + 0.5 * promised);
+    static double halfMeasuredUse(long total, long available) {
+        return total <= 0 ? 0.5 : 0.5 * (total - available) / total;
     }
 
-    static double vcpuPart(long allocated, int request, double limit) {
-        return 1 - Math.min(1, (allocated + request) / Math.max(1e-9, limit));
+    static double halfInverse(long limit) {
+        return limit <= 0 ? Double.POSITIVE_INFINITY : 0.5 / limit;
+    }
+
+    static double inverse(double limit) {
+        return limit <= 0 ? Double.POSITIVE_INFINITY : 1 / limit;
     }
 
     /**
      * The host's score under the policy. Spread: the weighted free share. Pack: the weighted used share of
      * memory and vCPUs (fullest first), with load still preferring the calmer of two equally full hosts.
      */
-    static double score(Policy p, double load, double memory, double vcpu) {
-        double sum = p.loadWeight() + p.memoryWeight() + p.vcpuWeight();
-        if (p.strategy() == Policy.Strategy.PACK) {
-            return (p.loadWeight() * load + p.memoryWeight() * (1 - memory) + p.vcpuWeight() * (1 - vcpu)) / sum;
+    static double score(Weights w, double load, double memory, double vcpu) {
+        return w.pack
+                ? w.load * load + w.memory * (1 - memory) + w.vcpu * (1 - vcpu)
+                : w.load * load + w.memory * memory + w.vcpu * vcpu;
+    }
+
+    /** A policy's weights, normalised to sum to 1 once rather than on every score. */
+    record Weights(boolean pack, double load, double memory, double vcpu) {
+        static Weights of(Policy p) {
+            double sum = p.loadWeight() + p.memoryWeight() + p.vcpuWeight();
+            return new Weights(p.strategy() == Policy.Strategy.PACK, p.loadWeight() / sum, p.memoryWeight() / sum,
+                    p.vcpuWeight() / sum);
         }
-        return (p.loadWeight() * load + p.memoryWeight() * memory + p.vcpuWeight() * vcpu) / sum;
     }
 }
