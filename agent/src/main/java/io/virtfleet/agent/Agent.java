@@ -11,6 +11,7 @@ import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.enrollment.CertificateRenewer;
 import io.virtfleet.agent.enrollment.CredentialSource;
 import io.virtfleet.agent.enrollment.Enroller;
+import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.registration.ControllerLink;
@@ -41,6 +42,7 @@ public final class Agent implements AutoCloseable {
     private final HostReporter reporter;
     private final LibvirtHypervisor hypervisor;
     private final HypervisorPoller poller;
+    private final Domains domains;
     private final ExecutorService commands;
     private Transport transport;
     private ManagedChannel controllerChannel;
@@ -52,12 +54,13 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
-          HypervisorPoller poller, @Named("commands") ExecutorService commands) {
+          HypervisorPoller poller, Domains domains, @Named("commands") ExecutorService commands) {
         this.config = config;
         this.service = service;
         this.reporter = reporter;
         this.hypervisor = hypervisor;
         this.poller = poller;
+        this.domains = domains;
         this.commands = commands;
     }
 
@@ -148,6 +151,7 @@ public final class Agent implements AutoCloseable {
             controllerChannel.shutdownNow();
         }
         commands.shutdownNow();
+        domains.close();
         poller.close();
         hypervisor.close();
         if (transport != null) {

@@ -5,6 +5,7 @@ import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import com.google.inject.name.Named;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.metrics.HostMetrics;
@@ -56,10 +57,17 @@ final class AgentModule extends AbstractModule {
         return new HostReporter(config.hostName(), metrics, hypervisor);
     }
 
+    /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */
     @Provides
     @Singleton
-    AgentService service(HostReporter reporter) {
-        return new AgentService(reporter);
+    Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller) {
+        return new Domains(hypervisor, config.imagesDirectory(), poller::pollSoon);
+    }
+
+    @Provides
+    @Singleton
+    AgentService service(HostReporter reporter, Domains domains) {
+        return new AgentService(reporter, domains);
     }
 
     /** Runs agent commands, which may block on libvirt or qemu-img. */

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
@@ -50,6 +51,18 @@ public final class HypervisorPoller implements AutoCloseable {
     /** Waits (bounded) for the first answer, so a starting agent registers with real domains. */
     public void awaitFirstPoll() throws InterruptedException {
         firstPoll.await(stallAfter.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Asks libvirt again as soon as the poll thread is free, so a change the agent just made (a domain
+     * defined, started) shows in the next heartbeat instead of one interval later. Never blocks.
+     */
+    public void pollSoon() {
+        try {
+            thread.execute(this::poll);
+        } catch (RejectedExecutionException e) {
+            // closed: the agent is stopping and will report nothing more
+        }
     }
 
     /** The freshest view; never blocks on libvirt. */

@@ -50,6 +50,48 @@ public final class LibvirtHypervisor implements AutoCloseable {
         }
     }
 
+    /** A few libvirt calls made together on the shared connection; nothing it gets from libvirt may escape it. */
+    interface ConnectionCall<T> {
+        T apply(Connect conn) throws LibvirtException;
+    }
+
+    /**
+     * Runs one short batch of calls on the shared connection, opening it if needed, while no other thread
+     * uses it: this monitor is the one lock every libvirt call of the agent takes, so the connection is used
+     * by one thread at a time. Never wait (for a guest to shut down, say) inside {@code call}. A call that
+     * fails because libvirt cannot be reached throws {@link DomainOperationException} UNAVAILABLE; libvirt's
+     * other refusals come through as they are, for the caller to judge.
+     */
+    synchronized <T> T withConnection(ConnectionCall<T> call) throws LibvirtException {
+        Connect conn;
+        try {
+            conn = connection();
+        } catch (LibvirtException e) {
+            dropConnection();
+            throw unavailable(e);
+        }
+        try {
+            return call.apply(conn);
+        } catch (LibvirtException e) {
+            boolean alive;
+            try {
+                alive = conn.isAlive();
+            } catch (LibvirtException dead) {
+                alive = false;
+            }
+            if (!alive) {
+                dropConnection();
+                throw unavailable(e);
+            }
+            throw e;
+        }
+    }
+
+    private DomainOperationException unavailable(LibvirtException e) {
+        return new DomainOperationException(DomainOperationException.Reason.UNAVAILABLE,
+                "libvirt at " + uri + " is not reachable: " + LibvirtErrors.message(e));
+    }
+
     /**
      * What libvirt says about itself, asked once per connection: it cannot change without libvirtd
      * restarting (which drops the connection), and asking for the hypervisor version makes libvirt

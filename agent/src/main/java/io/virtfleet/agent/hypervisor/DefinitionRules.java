@@ -1,0 +1,103 @@
+package io.virtfleet.agent.hypervisor;
+
+import io.virtfleet.common.validation.InvalidInputException;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.w3c.dom.Attr;
+import org.w3c.dom.Element;
+import org.w3c.dom.NamedNodeMap;
+import org.w3c.dom.Node;
+
+/**
+ * What a domain definition may reach on the host, checked by the agent whatever the controller rendered:
+ * libvirt runs QEMU as root here, so a definition is a way to run programs and open files. A definition
+ * may use its own disk ({@code <images-dir>/<vm>.img}, or an RBD image named after the VM) and host
+ * bridges; it may not name host programs, files or devices, pass host hardware through, or carry
+ * elements of other namespaces (QEMU command-line passthrough) outside {@code <metadata>}.
+ */
+final class DefinitionRules {
+    /** Elements that name a host program, file or device, or hand host hardware to the guest. */
+    private static final Set<String> FORBIDDEN = Set.of("emulator", "kernel", "initrd", "dtb", "loader", "nvram",
+            "script", "hostdev", "filesystem");
+    /** Attributes that name a host path wherever they appear. */
+    private static final Set<String> PATH_ATTRIBUTES = Set.of("file", "path", "dir", "socket");
+    private static final Set<String> ENTROPY_SOURCES = Set.of("/dev/urandom", "/dev/random", "/dev/hwrng");
+    private static final Pattern POOL = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,99}");
+    private static final String FIELD = "domain_xml";
+    private static final String SCOPE = "a definition that uses only its own disk and host bridges";
+
+    private DefinitionRules() {}
+
+    /** Throws InvalidInputException naming the first element or attribute that reaches beyond the VM's own. */
+    static void check(String vmName, Element domain, Path imagesDirectory) {
+        String ownImage = imagesDirectory.toAbsolutePath().normalize().resolve(vmName + ".img").toString();
+        walk(vmName, domain, "domain", ownImage);
+    }
+
+    private static void walk(String vmName, Element e, String where, String ownImage) {
+        if (e.getNamespaceURI() != null) {
+            throw new InvalidInputException(FIELD, where, SCOPE + "; elements of other namespaces ("
+                    + e.getNamespaceURI() + ") belong inside <metadata> only");
+        }
+        String name = e.getLocalName();
+        if (FORBIDDEN.contains(name)) {
+            throw new InvalidInputException(FIELD, where, SCOPE + "; <" + name
+                    + "> would name a host program, file or device (the host's defaults are used)");
+        }
+        if (name.equals("disk")) {
+            disk(vmName, e, where, ownImage);
+        }
+        if (name.equals("backend") && e.getParentNode() instanceof Element rng && "rng".equals(rng.getLocalName())
+                && "random".equals(e.getAttribute("model")) && !ENTROPY_SOURCES.contains(e.getTextContent().strip())) {
+            throw new InvalidInputException(FIELD + " " + where, e.getTextContent().strip(),
+                    "an entropy source among " + ENTROPY_SOURCES);
+        }
+        NamedNodeMap attributes = e.getAttributes();
+        for (int i = 0; i < attributes.getLength(); i++) {
+            Attr a = (Attr) attributes.item(i);
+            if (PATH_ATTRIBUTES.contains(a.getLocalName()) && !isOwnImage(e, a, ownImage)) {
+                throw new InvalidInputException(FIELD + " " + where + "/@" + a.getLocalName(), a.getValue(),
+                        SCOPE + "; the only host file a definition may name is its own image " + ownImage);
+            }
+        }
+        for (Node n = e.getFirstChild(); n != null; n = n.getNextSibling()) {
+            if (n instanceof Element child) {
+                if (child.getNamespaceURI() == null && "metadata".equals(child.getLocalName()) && e == e.getOwnerDocument()
+                        .getDocumentElement()) {
+                    continue; // inert for libvirt: applications keep their own notes there
+                }
+                walk(vmName, child, where + "/" + child.getLocalName(), ownImage);
+            }
+        }
+    }
+
+    /** A file disk must be the VM's own image; a network disk its own RBD image; nothing else. */
+    private static void disk(String vmName, Element disk, String where, String ownImage) {
+        String type = disk.getAttribute("type");
+        if (type.equals("file")) {
+            return; // its source file is checked with the other path attributes
+        }
+        if (!type.equals("network")) {
+            throw new InvalidInputException(FIELD + " " + where + "/@type", type,
+                    "a disk of type file (the VM's image " + ownImage + ") or network (Ceph RBD)");
+        }
+        for (Node n = disk.getFirstChild(); n != null; n = n.getNextSibling()) {
+            if (n instanceof Element source && "source".equals(source.getLocalName())) {
+                String image = source.getAttribute("name");
+                int slash = image.indexOf('/');
+                if (!"rbd".equals(source.getAttribute("protocol")) || slash < 0
+                        || !POOL.matcher(image.substring(0, slash)).matches() || !image.substring(slash + 1).equals(vmName)) {
+                    throw new InvalidInputException(FIELD + " " + where + "/source",
+                            source.getAttribute("protocol") + ":" + image, "an RBD image of this VM, rbd:<pool>/" + vmName);
+                }
+            }
+        }
+    }
+
+    private static boolean isOwnImage(Element owner, Attr attribute, String ownImage) {
+        return "file".equals(attribute.getLocalName()) && "source".equals(owner.getLocalName())
+                && owner.getParentNode() instanceof Element disk && "disk".equals(disk.getLocalName())
+                && ownImage.equals(attribute.getValue());
+    }
+}

@@ -1,0 +1,105 @@
+package io.virtfleet.agent.hypervisor;
+
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.common.xml.Xml;
+import java.nio.file.Path;
+import java.util.UUID;
+import org.w3c.dom.Document;
+import org.w3c.dom.Element;
+import org.w3c.dom.Node;
+
+/**
+ * A domain definition the controller sent, parsed with DTDs and entities refused, checked to be the
+ * domain of the VM it is sent for and to stay within {@link DefinitionRules}. libvirt is given the
+ * document as re-written here, so it reads exactly what was checked.
+ */
+final class DomainDefinition {
+    /** A rendered definition is about 2 KB; anything near this is not one. */
+    static final int MAX_CHARS = 256 * 1024;
+    private static final String FIELD = "domain_xml";
+
+    private final String vmName;
+    private final Document doc;
+    private final String uuid;
+
+    private DomainDefinition(String vmName, Document doc, String uuid) {
+        this.vmName = vmName;
+        this.doc = doc;
+        this.uuid = uuid;
+    }
+
+    /**
+     * Checks a definition sent for {@code vmName} (validated again here), refusing with the field and the
+     * reason: not XML, a DOCTYPE, not a {@code <domain>}, another {@code <name>}, a malformed
+     * {@code <uuid>}, or anything {@link DefinitionRules} forbids.
+     */
+    static DomainDefinition parse(String vmName, String xml, Path imagesDirectory) {
+        Names.vmName("vm_name", vmName);
+        Document doc = Xml.parse(FIELD, xml, MAX_CHARS);
+        Element domain = doc.getDocumentElement();
+        if (!"domain".equals(domain.getLocalName()) || domain.getNamespaceURI() != null) {
+            throw new InvalidInputException(FIELD, xml, "a libvirt <domain> definition");
+        }
+        String name = childText(domain, "name");
+        if (!vmName.equals(name)) {
+            throw new InvalidInputException(FIELD + ".name", name,
+                    "the name the request is for, \"" + vmName + "\" (vm_name); one domain is defined per request");
+        }
+        String uuid = childText(domain, "uuid");
+        if (uuid != null) {
+            try {
+                uuid = UUID.fromString(uuid).toString();
+            } catch (IllegalArgumentException e) {
+                throw new InvalidInputException(FIELD + ".uuid", uuid, "a UUID 8-4-4-4-12 of hex digits");
+            }
+        }
+        DefinitionRules.check(vmName, domain, imagesDirectory);
+        return new DomainDefinition(vmName, doc, uuid);
+    }
+
+    String vmName() {
+        return vmName;
+    }
+
+    /** The definition's UUID in lowercase, or null when it leaves the choice to libvirt. */
+    String uuid() {
+        return uuid;
+    }
+
+    /** The XML to give libvirt. */
+    String xml() {
+        return Xml.write(doc);
+    }
+
+    /**
+     * The XML to give libvirt, with {@code existingUuid} added when the definition has none: redefining a
+     * domain keeps its UUID (libvirt would otherwise make up a new one and refuse the name as taken).
+     */
+    String xmlKeeping(String existingUuid) {
+        if (uuid != null) {
+            return xml();
+        }
+        Document copy = (Document) doc.cloneNode(true);
+        Element domain = copy.getDocumentElement();
+        Element uuidElement = copy.createElement("uuid");
+        uuidElement.setTextContent(existingUuid);
+        Node name = firstChild(domain, "name");
+        domain.insertBefore(uuidElement, name.getNextSibling());
+        return Xml.write(copy);
+    }
+
+    private static String childText(Element parent, String tag) {
+        Node n = firstChild(parent, tag);
+        return n == null ? null : n.getTextContent().strip();
+    }
+
+    private static Node firstChild(Element parent, String tag) {
+        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
+            if (n instanceof Element e && tag.equals(e.getLocalName()) && e.getNamespaceURI() == null) {
+                return e;
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,378 @@
+package io.virtfleet.agent.hypervisor;
+
+import io.virtfleet.agent.hypervisor.DomainOperationException.Reason;
+import io.virtfleet.common.units.Durations;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import org.libvirt.Connect;
+import org.libvirt.Domain;
+import org.libvirt.Error.ErrorNumber;
+import org.libvirt.LibvirtException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Defines, undefines, starts and stops this host's libvirt domains, each operation idempotent and
+ * reporting what it found and what it changed.
+ *
+ * <p>Threads: input is checked on the caller's thread (so a bad request is refused at once); the work then
+ * runs on this class's own threads, because stopping a guest can wait a minute and must hold neither a
+ * gRPC thread nor the libvirt connection meanwhile. Operations on one VM run one at a time (a lock per
+ * name stripe); the libvirt calls themselves go through {@link LibvirtHypervisor#withConnection}, which
+ * lets one thread at a time use the shared connection.
+ */
+public final class Domains implements AutoCloseable {
+    /** What an operation did: whether it changed the host, and an account for the operator. */
+    public record Step(boolean changed, String detail) {}
+
+    /** Grace for a clean shutdown when the request gives none. */
+    public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(60);
+    /** Longest grace a request may ask for. */
+    public static final Duration MAX_SHUTDOWN_TIMEOUT = Duration.ofHours(1);
+    /** How often a guest asked to shut down is looked at again. */
+    private static final long SHUTDOWN_POLL_MS = 200;
+    /** virDomainXMLFlags VIR_DOMAIN_XML_INACTIVE: the persistent definition, not the running one. */
+    private static final int XML_INACTIVE = 2;
+    /** libvirt codes that mean "this definition is not acceptable", i.e. bad input, not a host problem. */
+    private static final Set<ErrorNumber> DEFINITION_REFUSED = EnumSet.of(ErrorNumber.VIR_ERR_XML_ERROR,
+            ErrorNumber.VIR_ERR_XML_DETAIL, ErrorNumber.VIR_ERR_XML_INVALID_SCHEMA, ErrorNumber.VIR_ERR_CONFIG_UNSUPPORTED,
+            ErrorNumber.VIR_ERR_INVALID_ARG, ErrorNumber.VIR_ERR_OS_TYPE, ErrorNumber.VIR_ERR_NO_NAME,
+            ErrorNumber.VIR_ERR_NO_OS, ErrorNumber.VIR_ERR_NO_SOURCE, ErrorNumber.VIR_ERR_NO_TARGET,
+            ErrorNumber.VIR_ERR_INVALID_MAC, ErrorNumber.VIR_ERR_ARGUMENT_UNSUPPORTED);
+    private static final Logger log = LoggerFactory.getLogger(Domains.class);
+
+    private final LibvirtHypervisor hypervisor;
+    private final Path imagesDirectory;
+    private final Runnable changed;
+    private final ReentrantLock[] stripes = new ReentrantLock[64];
+    private final ExecutorService workers;
+
+    /**
+     * @param imagesDirectory the only directory a definition's disk image may be in
+     * @param changed         told after each operation that changed the host (e.g. to poll libvirt at once)
+     */
+    public Domains(LibvirtHypervisor hypervisor, Path imagesDirectory, Runnable changed) {
+        this.hypervisor = hypervisor;
+        this.imagesDirectory = imagesDirectory;
+        this.changed = changed;
+        for (int i = 0; i < stripes.length; i++) {
+            stripes[i] = new ReentrantLock();
+        }
+        // A few threads: operations on different VMs overlap while one waits for a guest to shut down.
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "vf-domain-op");
+            t.setDaemon(true);
+            return t;
+        });
+        pool.allowCoreThreadTimeOut(true);
+        this.workers = pool;
+    }
+
+    /**
+     * Defines {@code vmName} from {@code xml} and sets its autostart flag; unchanged when libvirt already
+     * holds this very definition and flag. Checks the input before returning (InvalidInputException).
+     */
+    public CompletableFuture<Step> define(String vmName, String xml, boolean autostart) {
+        DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory);
+        return submit(vmName, () -> defineNow(definition, autostart));
+    }
+
+    /** Undefines {@code vmName}; a running domain is refused unless {@code force}, which destroys it first. */
+    public CompletableFuture<Step> undefine(String vmName, boolean force) {
+        Names.vmName("vm_name", vmName);
+        return submit(vmName, () -> undefineNow(vmName, force));
+    }
+
+    /**
+     * Starts or stops {@code vmName}. Stopping asks the guest to shut down (ACPI) and destroys it after
+     * {@code shutdownTimeout} (zero means {@link #DEFAULT_SHUTDOWN_TIMEOUT}).
+     */
+    public CompletableFuture<Step> setRunning(String vmName, boolean running, Duration shutdownTimeout) {
+        Names.vmName("vm_name", vmName);
+        if (shutdownTimeout.isNegative() || shutdownTimeout.compareTo(MAX_SHUTDOWN_TIMEOUT) > 0) {
+            throw new InvalidInputException("shutdown_timeout_ms", Long.toString(shutdownTimeout.toMillis()),
+                    "0 (meaning " + DEFAULT_SHUTDOWN_TIMEOUT.toMillis() + ") to " + MAX_SHUTDOWN_TIMEOUT.toMillis()
+                            + " milliseconds");
+        }
+        Duration grace = shutdownTimeout.isZero() ? DEFAULT_SHUTDOWN_TIMEOUT : shutdownTimeout;
+        return submit(vmName, () -> running ? startNow(vmName) : stopNow(vmName, grace));
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+
+    /**
+     * "Already done" is judged by libvirt's own rendering of the persistent definition before and after
+     * defining it again: both sides then carry libvirt's additions (PCI addresses, controllers, the
+     * expanded machine type), so they are equal exactly when the given XML changed nothing. Defining the
+     * same XML again is harmless, needs no record of what was sent last, and repairs a hand edit.
+     */
+    private Step defineNow(DomainDefinition definition, boolean autostart) throws LibvirtException {
+        String name = definition.vmName();
+        return hypervisor.withConnection(conn -> {
+            String before = null;
+            String xml = definition.xml();
+            Domain existing = lookup(conn, name);
+            if (existing != null) {
+                try {
+                    String uuid = existing.getUUIDString();
+                    if (definition.uuid() != null && !definition.uuid().equalsIgnoreCase(uuid)) {
+                        throw new DomainOperationException(Reason.WRONG_STATE, "domain " + name + " exists with UUID "
+                                + uuid + ", the definition has UUID " + definition.uuid()
+                                + ": undefine it first (UndefineDomain) to replace it with another domain of that name");
+                    }
+                    before = existing.getXMLDesc(XML_INACTIVE);
+                    xml = definition.xmlKeeping(uuid);
+                } finally {
+                    existing.free();
+                }
+            }
+            Domain defined;
+            try {
+                defined = conn.domainDefineXML(xml);
+            } catch (LibvirtException e) {
+                throw refusal("define " + name, e);
+            }
+            boolean created = before == null;
+            try {
+                boolean definitionChanged = created || !before.equals(defined.getXMLDesc(XML_INACTIVE));
+                boolean autostartChanged = defined.getAutostart() != autostart;
+                if (autostartChanged) {
+                    defined.setAutostart(autostart);
+                }
+                String what = created ? "defined " + name + " (UUID " + defined.getUUIDString() + ")"
+                        : definitionChanged ? "redefined " + name + ": its definition differed"
+                        : name + " already defined as given";
+                String flag = autostartChanged ? "; autostart turned " + (autostart ? "on" : "off")
+                        : "; autostart " + (autostart ? "on" : "off");
+                return new Step(definitionChanged || autostartChanged, what + flag);
+            } catch (LibvirtException | RuntimeException e) {
+                if (created) {
+                    undefineQuietly(defined, name); // leave no half-made domain behind; a retry starts afresh
+                }
+                throw e;
+            } finally {
+                defined.free();
+            }
+        });
+    }
+
+    private Step undefineNow(String name, boolean force) throws LibvirtException {
+        return hypervisor.withConnection(conn -> {
+            Domain d = lookup(conn, name);
+            if (d == null) {
+                return new Step(false, name + " is not defined");
+            }
+            try {
+                boolean active = d.isActive() == 1;
+                if (active && !force) {
+                    throw new DomainOperationException(Reason.WRONG_STATE, name + " is running: stop it first"
+                            + " (SetDomainRunning running=false) or undefine it with force, which destroys it");
+                }
+                if (active) {
+                    d.destroy();
+                }
+                if (d.isPersistent() == 1) { // a transient domain is gone once destroyed
+                    try {
+                        d.undefine();
+                    } catch (LibvirtException e) {
+                        throw refusal("undefine " + name + (active ? " (it was destroyed: it is off now)" : ""), e);
+                    }
+                }
+                return new Step(true, (active ? "destroyed and undefined " : "undefined ") + name);
+            } finally {
+                d.free();
+            }
+        });
+    }
+
+    private Step startNow(String name) throws LibvirtException {
+        return hypervisor.withConnection(conn -> {
+            Domain d = require(conn, name);
+            try {
+                switch (d.getInfo().state) {
+                    case VIR_DOMAIN_RUNNING, VIR_DOMAIN_BLOCKED -> {
+                        return new Step(false, name + " is already running");
+                    }
+                    case VIR_DOMAIN_PAUSED -> {
+                        d.resume();
+                        return new Step(true, "resumed " + name + " (it was paused)");
+                    }
+                    case VIR_DOMAIN_SHUTDOWN -> throw new DomainOperationException(Reason.WRONG_STATE,
+                            name + " is shutting down: start it again once it is off");
+                    default -> {
+                        try {
+                            d.create();
+                        } catch (LibvirtException e) {
+                            throw refusal("start " + name, e);
+                        }
+                        return new Step(true, "started " + name);
+                    }
+                }
+            } finally {
+                d.free();
+            }
+        });
+    }
+
+    private Step stopNow(String name, Duration grace) throws LibvirtException {
+        boolean asked = hypervisor.withConnection(conn -> {
+            Domain d = require(conn, name);
+            try {
+                if (d.isActive() != 1) {
+                    return false;
+                }
+                d.shutdown();
+                return true;
+            } catch (LibvirtException e) {
+                if (e.getError() != null && e.getError().getCode() == ErrorNumber.VIR_ERR_OPERATION_INVALID) {
+                    return false; // stopped between the check and the request
+                }
+                throw refusal("shut down " + name, e);
+            } finally {
+                d.free();
+            }
+        });
+        if (!asked) {
+            return new Step(false, name + " is already shut off");
+        }
+        long start = System.nanoTime();
+        long deadline = start + grace.toNanos();
+        // Poll outside the connection lock: other domains' operations and the host poll go on meanwhile.
+        while (System.nanoTime() < deadline) {
+            if (!active(name)) {
+                return new Step(true, name + " shut down cleanly in "
+                        + Durations.shortText(Duration.ofNanos(System.nanoTime() - start)));
+            }
+            sleep(SHUTDOWN_POLL_MS);
+        }
+        boolean destroyed = hypervisor.withConnection(conn -> {
+            Domain d = lookup(conn, name);
+            if (d == null) {
+                return false;
+            }
+            try {
+                if (d.isActive() != 1) {
+                    return false;
+                }
+                d.destroy();
+                return true;
+            } finally {
+                d.free();
+            }
+        });
+        return new Step(true, destroyed
+                ? name + " did not shut down within " + Durations.shortText(grace) + " of the ACPI request: destroyed it"
+                : name + " shut down cleanly in " + Durations.shortText(grace));
+    }
+
+    private boolean active(String name) throws LibvirtException {
+        return hypervisor.withConnection(conn -> {
+            Domain d = lookup(conn, name);
+            if (d == null) {
+                return false; // undefined meanwhile (by hand): it is not running either
+            }
+            try {
+                return d.isActive() == 1;
+            } finally {
+                d.free();
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+
+    private interface Work {
+        Step run() throws LibvirtException;
+    }
+
+    /** Runs the work on a worker, after any earlier operation on the same VM name; tells {@link #changed}. */
+    private CompletableFuture<Step> submit(String vmName, Work work) {
+        CompletableFuture<Step> result = new CompletableFuture<>();
+        workers.execute(() -> {
+            ReentrantLock lock = stripes[Math.floorMod(vmName.hashCode(), stripes.length)];
+            lock.lock();
+            try {
+                Step step = work.run();
+                if (step.changed()) {
+                    changed.run();
+                }
+                result.complete(step);
+            } catch (LibvirtException e) {
+                // libvirt answered but refused something nobody here foresaw; it is about the host, not the request
+                result.completeExceptionally(new DomainOperationException(Reason.WRONG_STATE,
+                        vmName + ": libvirt refused: " + LibvirtErrors.message(e)));
+            } catch (RuntimeException | Error e) {
+                result.completeExceptionally(e);
+            } finally {
+                lock.unlock();
+            }
+        });
+        return result;
+    }
+
+    private static Domain lookup(Connect conn, String name) throws LibvirtException {
+        try {
+            return conn.domainLookupByName(name);
+        } catch (LibvirtException e) {
+            if (e.getError() != null && e.getError().getCode() == ErrorNumber.VIR_ERR_NO_DOMAIN) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    private static Domain require(Connect conn, String name) throws LibvirtException {
+        Domain d = lookup(conn, name);
+        if (d == null) {
+            throw new DomainOperationException(Reason.NOT_FOUND, name + " is not defined on this host: define it first"
+                    + " (DefineDomain)");
+        }
+        return d;
+    }
+
+    /** libvirt said no: bad definitions are the request's fault, anything else the host's state. */
+    private static RuntimeException refusal(String what, LibvirtException e) {
+        ErrorNumber code = e.getError() == null ? null : e.getError().getCode();
+        String message = LibvirtErrors.message(e);
+        if (code != null && DEFINITION_REFUSED.contains(code)) {
+            return new InvalidInputException("domain_xml", what, "a definition libvirt accepts (libvirt: " + message + ")");
+        }
+        if (code == ErrorNumber.VIR_ERR_NO_DOMAIN) {
+            return new DomainOperationException(Reason.NOT_FOUND, "cannot " + what + ": " + message);
+        }
+        return new DomainOperationException(Reason.WRONG_STATE, "cannot " + what + ": " + message);
+    }
+
+    private static void undefineQuietly(Domain d, String name) {
+        try {
+            d.undefine();
+        } catch (LibvirtException e) {
+            log.warn("could not undefine {} after a failed define: {}", name, LibvirtErrors.message(e));
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new DomainOperationException(Reason.UNAVAILABLE, "the agent is stopping");
+        }
+    }
+
+    /** Stops the workers; an operation in progress is interrupted (a shutdown wait ends early). */
+    @Override
+    public void close() {
+        workers.shutdownNow();
+    }
+}
