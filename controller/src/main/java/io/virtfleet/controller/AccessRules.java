@@ -25,6 +25,10 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getForgetHostMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateJoinTokenMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getAddOperatorMethod().getFullMethodName(), Rule.ADMINS),
-                Map.entry(FleetGrpc.getCreateVmMethod().getFullMethodName(), Rule.ADMINS));
+                Map.entry(FleetGrpc.getCreateVmMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getListVmsMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getGetVmMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getSetVmRunningMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getDeleteVmMethod().getFullMethodName(), Rule.ADMINS));
     }
 }

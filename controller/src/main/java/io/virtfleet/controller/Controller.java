@@ -1,6 +1,13 @@
 package io.virtfleet.controller;
 
+import com.google.inject.name.Named;
 import io.virtfleet.common.security.TlsCredentials;
+import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.reconcile.Reconciler;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.controller.scheduler.FleetFeed;
+import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.controller.vm.VmService;
 
 import com.google.inject.Guice;
 import com.google.inject.Inject;
@@ -21,6 +28,7 @@ import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import java.io.IOException;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -40,6 +48,12 @@ public final class Controller implements AutoCloseable {
     private final EnrollmentEndpoint enrollmentEndpoint;
     private final ControllerPki pki;
     private final Enrollments enrollments;
+    private final Scheduler scheduler;
+    private final Liveness liveness;
+    private final VmService vms;
+    private final Reconciler reconciler;
+    private final AgentClients agentClients;
+    private final ExecutorService vmWork;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -51,7 +65,8 @@ public final class Controller implements AutoCloseable {
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
                RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
-               ControllerPki pki, Enrollments enrollments) {
+               ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
+               Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork) {
         this.config = config;
         this.transport = transport;
         this.registry = registry;
@@ -61,6 +76,12 @@ public final class Controller implements AutoCloseable {
         this.enrollmentEndpoint = enrollmentEndpoint;
         this.pki = pki;
         this.enrollments = enrollments;
+        this.scheduler = scheduler;
+        this.liveness = liveness;
+        this.vms = vms;
+        this.reconciler = reconciler;
+        this.agentClients = agentClients;
+        this.vmWork = vmWork;
     }
 
     public static Controller create(ControllerConfig config) {
@@ -77,7 +98,12 @@ public final class Controller implements AutoCloseable {
         // go to an executor of its own feature.
         server = transport.startServer(config.listen(), Runnable::run,
                 List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
+        // Placement sees each report as it arrives and each liveness change as the watch judges it.
+        registry.listen(r -> scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime())), scheduler::forget);
+        livenessWatch.listen(scheduler::setState);
+        vms.recover();
         livenessWatch.start();
+        reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
         log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms)",
@@ -122,8 +148,24 @@ public final class Controller implements AutoCloseable {
         server.awaitTermination();
     }
 
+    /** The VM operations, for in-process use (the embedded fleet, tests). */
+    public VmService vms() {
+        return vms;
+    }
+
+    public Scheduler scheduler() {
+        return scheduler;
+    }
+
+    public Reconciler reconciler() {
+        return reconciler;
+    }
+
     @Override
     public synchronized void close() {
+        reconciler.close();
+        vmWork.shutdownNow();
+        agentClients.close();
         renewal.shutdownNow();
         livenessWatch.close();
         Transport.stop(server);

@@ -1,5 +1,6 @@
 package io.virtfleet.controller;
 
+import io.virtfleet.controller.vm.Provisioning;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,10 +16,11 @@ import java.time.Duration;
  * @param agentCertificateLifetime validity of the certificates issued to agents (renewed at 2/3)
  * @param ownCertificateLifetime   validity of the controller's own certificate (renewed at 2/3)
  * @param plaintextForTests        no TLS and no caller identities: only for tests measuring TLS itself
+ * @param provisioning             how VMs are placed and built
  */
 public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
-                               boolean plaintextForTests) {
+                               boolean plaintextForTests, Provisioning provisioning) {
     public static final Duration DEFAULT_AGENT_CERTIFICATE_LIFETIME = Duration.ofDays(30);
     public static final Duration DEFAULT_OWN_CERTIFICATE_LIFETIME = Duration.ofDays(90);
 
@@ -26,21 +28,26 @@ public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInter
     public static ControllerConfig of(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                       Path dataDirectory) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false);
+                DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false, Provisioning.defaults());
     }
 
     public ControllerConfig withCertificateLifetimes(Duration agents, Duration own) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory, agents, own,
-                plaintextForTests);
+                plaintextForTests, provisioning);
     }
 
     public ControllerConfig withListen(InetSocketAddress address) {
         return new ControllerConfig(address, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning);
     }
 
     public ControllerConfig withPlaintextForTests() {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, true);
+                agentCertificateLifetime, ownCertificateLifetime, true, provisioning);
+    }
+
+    public ControllerConfig withProvisioning(Provisioning p) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p);
     }
 }

@@ -14,12 +14,26 @@ import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.JoinTokens;
+import com.google.inject.name.Named;
+import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.definitions.DefinitionsRepo;
+import io.virtfleet.controller.definitions.DomainXml;
+import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.reconcile.HostSteps;
+import io.virtfleet.controller.reconcile.Reconciler;
+import io.virtfleet.controller.scheduler.ClaimBook;
+import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.controller.vm.VmEndpoint;
+import io.virtfleet.controller.vm.VmService;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Clock;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /** Wires the controller's features from its configuration. */
 final class ControllerModule extends AbstractModule {
@@ -109,8 +123,70 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments) {
-        return new FleetEndpoint(registry, liveness, enrollments);
+    FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms) {
+        return new FleetEndpoint(registry, liveness, enrollments, vms);
+    }
+
+    @Provides
+    @Singleton
+    Scheduler scheduler() {
+        try {
+            ClaimBook claims = ClaimBook.open(config.dataDirectory().resolve("claims"));
+            return new Scheduler(config.provisioning().placement(), config.provisioning().failoverRoutes(), claims,
+                    System::currentTimeMillis);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the claims journal", e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    VmStore vmStore() {
+        try {
+            return new VmStore(DefinitionsRepo.open(config.dataDirectory().resolve("definitions")));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open the definitions repository", e);
+        }
+    }
+
+    /** Work that waits for agents (VM operations, reconciliation steps): never on the event loops. */
+    @Provides
+    @Singleton
+    @Named("vm-work")
+    ExecutorService vmWork() {
+        AtomicInteger n = new AtomicInteger();
+        return Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "vf-vm-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    @Provides
+    @Singleton
+    AgentClients agentClients(Transport transport, HostRegistry registry, @Named("vm-work") ExecutorService work) {
+        return new AgentClients(transport, registry, work);
+    }
+
+    @Provides
+    @Singleton
+    Reconciler reconciler(VmStore store, Scheduler scheduler, AgentClients agents, HostRegistry registry,
+                          Liveness liveness) {
+        return new Reconciler(store, scheduler, new HostSteps(agents), registry, liveness, java.util.List::of,
+                config.provisioning().reconcileInterval());
+    }
+
+    @Provides
+    @Singleton
+    VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry) {
+        DomainXml xml = new DomainXml(config.provisioning().domain());
+        return new VmService(store, scheduler, reconciler, xml::render, registry);
+    }
+
+    @Provides
+    @Singleton
+    VmEndpoint vmEndpoint(VmService vms, @Named("vm-work") ExecutorService work) {
+        return new VmEndpoint(vms, work);
     }
 
     @Provides

@@ -14,6 +14,8 @@ public final class ExitCode {
     public static final int NOT_FOUND = 4;
     /** The caller may not do this: no or unusable credentials, or a role without the right. */
     public static final int DENIED = 5;
+    /** No host can take the VM: every host's reason was printed. */
+    public static final int NO_HOST_FITS = 6;
 
     private ExitCode() {}
 }

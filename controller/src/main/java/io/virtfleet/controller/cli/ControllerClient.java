@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 final class ControllerClient implements AutoCloseable {
     /** Long enough for a loaded controller, short enough that a dead one is reported quickly. */
     static final long DEADLINE_SECONDS = 10;
+    static final long LONG_DEADLINE_MINUTES = 15;
 
     private final Transport transport;
     private final ManagedChannel channel;
@@ -23,6 +24,11 @@ final class ControllerClient implements AutoCloseable {
 
     FleetGrpc.FleetBlockingStub fleet() {
         return FleetGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
+    }
+
+    /** For operations that wait for hosts (creating a disk on Ceph, stopping a VM): minutes, not seconds. */
+    FleetGrpc.FleetBlockingStub fleetLong() {
+        return FleetGrpc.newBlockingStub(channel).withDeadlineAfter(LONG_DEADLINE_MINUTES, TimeUnit.MINUTES);
     }
 
     @Override

@@ -15,6 +15,15 @@ final class Json {
 
     private Json() {}
 
+    /** One message on one line (JSON Lines), for streamed progress. */
+    static String line(MessageOrBuilder message) {
+        try {
+            return PRINTER.omittingInsignificantWhitespace().print(message);
+        } catch (InvalidProtocolBufferException e) {
+            throw new IllegalStateException("cannot render " + message.getClass().getSimpleName() + " as JSON", e);
+        }
+    }
+
     static String of(MessageOrBuilder message) {
         try {
             return PRINTER.print(message);

@@ -17,22 +17,25 @@ import picocli.CommandLine.ScopeType;
 @Command(name = "virtfleet", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         scope = ScopeType.INHERIT,
         description = {
-            "Operate a fleet of libvirt hypervisors: see every host's load and VMs in one table.",
+            "Operate a fleet of libvirt hypervisors: see every host's load, create and manage VMs.",
             "",
             "Examples:",
             "  virtfleet hosts                    hosts sorted by load, least loaded first",
             "  virtfleet hosts -o json            the same for scripts (fields as in proto/virtfleet/v1)",
             "  virtfleet host show hv2            one host in detail, with its domains",
+            "  virtfleet vm create git --storage sata --size 20G --lan 10 --profile api",
+            "  virtfleet place --explain --storage raw --size 100G --lan 10   where would it go, and why",
             "  virtfleet agent token create --ttl 2h   a one-time token for enrolling a new hypervisor",
             "  virtfleet operator add alice --role viewer --out alice.pem",
             "  virtfleet --controller cp1:7440 --credentials ~/alice.pem hosts"
         },
-        subcommands = {HostsCommand.class, HostCommand.class, AgentCommand.class, OperatorCommand.class,
-            CommandLine.HelpCommand.class},
+        subcommands = {HostsCommand.class, HostCommand.class, VmCommand.class, PlaceCommand.class, AgentCommand.class,
+            OperatorCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the controller refused or failed the operation",
-            "2:bad flags or arguments", "3:the controller could not be reached", "4:no such host",
-            "5:not allowed: no or unusable credentials, or a role without the right"})
+            "2:bad flags or arguments", "3:the controller (or the VM's host) could not be reached",
+            "4:no such host or VM", "5:not allowed: no or unusable credentials, or a role without the right",
+            "6:no host can take the VM (every host's reason is printed)"})
 public final class VirtfleetCli {
     @Option(names = "--controller", paramLabel = "HOST:PORT", scope = ScopeType.INHERIT,
             defaultValue = "${env:VIRTFLEET_CONTROLLER:-127.0.0.1:7440}",
@@ -94,6 +97,11 @@ public final class VirtfleetCli {
         }
         switch (status.getCode()) {
             case UNAVAILABLE, DEADLINE_EXCEEDED -> {
+                if (status.getCode() == Status.Code.UNAVAILABLE && status.getCause() == null && status.getDescription() != null
+                        && !status.getDescription().startsWith("io exception")) {
+                    err.println("virtfleet: " + detail); // sent by the controller: a host it needs is unreachable
+                    return ExitCode.UNAVAILABLE;
+                }
                 err.println("virtfleet: cannot reach the controller at " + root.controller + ": " + detail);
                 err.println("Is virtfleet-controller running there? Choose another with --controller HOST:PORT"
                         + " or VIRTFLEET_CONTROLLER.");
@@ -110,6 +118,10 @@ public final class VirtfleetCli {
             case INVALID_ARGUMENT -> {
                 err.println("virtfleet: " + detail);
                 return ExitCode.USAGE;
+            }
+            case RESOURCE_EXHAUSTED -> {
+                err.println("virtfleet: " + detail);
+                return ExitCode.NO_HOST_FITS;
             }
             default -> {
                 err.println("virtfleet: controller answered " + status.getCode() + ": " + detail);

@@ -18,22 +18,62 @@ import io.virtfleet.proto.v1.GetHostRequest;
 import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.ListHostsResponse;
+import io.virtfleet.controller.vm.VmEndpoint;
+import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.DeleteVmRequest;
+import io.virtfleet.proto.v1.GetVmRequest;
+import io.virtfleet.proto.v1.ListVmsRequest;
+import io.virtfleet.proto.v1.ListVmsResponse;
+import io.virtfleet.proto.v1.PlaceRequest;
+import io.virtfleet.proto.v1.PlacementExplanation;
+import io.virtfleet.proto.v1.SetVmRunningRequest;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmProgress;
 import java.util.Comparator;
 import java.util.List;
 
-/**
- * The operator's view of the fleet. Placement and VM operations come with the provisioning work and
- * answer UNIMPLEMENTED until then (the generated base class's behaviour).
- */
+/** The operator's view of the fleet and its levers: hosts, enrollment, operators; VMs via {@link VmEndpoint}. */
 public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Enrollments enrollments;
+    private final VmEndpoint vms;
 
-    public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments) {
+    public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms) {
         this.registry = registry;
         this.liveness = liveness;
         this.enrollments = enrollments;
+        this.vms = vms;
+    }
+
+    @Override
+    public void place(PlaceRequest request, StreamObserver<PlacementExplanation> response) {
+        vms.place(request, response);
+    }
+
+    @Override
+    public void createVm(CreateVmRequest request, StreamObserver<VmProgress> response) {
+        vms.createVm(request, response);
+    }
+
+    @Override
+    public void listVms(ListVmsRequest request, StreamObserver<ListVmsResponse> response) {
+        vms.listVms(request, response);
+    }
+
+    @Override
+    public void getVm(GetVmRequest request, StreamObserver<Vm> response) {
+        vms.getVm(request, response);
+    }
+
+    @Override
+    public void setVmRunning(SetVmRunningRequest request, StreamObserver<Vm> response) {
+        vms.setVmRunning(request, response);
+    }
+
+    @Override
+    public void deleteVm(DeleteVmRequest request, StreamObserver<VmProgress> response) {
+        vms.deleteVm(request, response);
     }
 
     @Override

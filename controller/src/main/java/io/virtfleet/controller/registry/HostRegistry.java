@@ -10,6 +10,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,6 +28,8 @@ public final class HostRegistry {
     private final ConcurrentHashMap<String, String> hostBySession = new ConcurrentHashMap<>();
     private final LongSupplier nanoTime;
     private final Clock clock;
+    private volatile Consumer<HostRecord> onUpdate = r -> { };
+    private volatile Consumer<String> onForget = n -> { };
 
     public HostRegistry(LongSupplier nanoTime, Clock clock) {
         this.nanoTime = nanoTime;
@@ -35,6 +38,12 @@ public final class HostRegistry {
 
     public HostRegistry() {
         this(System::nanoTime, Clock.systemUTC());
+    }
+
+    /** Tells {@code update} of every registration and heartbeat, and {@code forget} of every forgotten host. */
+    public void listen(Consumer<HostRecord> update, Consumer<String> forget) {
+        this.onUpdate = update;
+        this.onForget = forget;
     }
 
     /**
@@ -63,6 +72,7 @@ public final class HostRegistry {
         } else {
             log.info("host {} registered by agent {} at {}", name, agentId, endpoint);
         }
+        onUpdate.accept(registered);
         return registered;
     }
 
@@ -93,6 +103,7 @@ public final class HostRegistry {
             hostBySession.remove(sessionId);
             throw new UnknownSessionException("host " + name + " was forgotten; register again");
         }
+        onUpdate.accept(updated);
         return updated;
     }
 
@@ -110,6 +121,7 @@ public final class HostRegistry {
         if (removed != null) {
             hostBySession.remove(removed.sessionId(), name);
             log.info("host {} forgotten; its name is free for a new agent (was agent {})", name, removed.agentId());
+            onForget.accept(name);
         }
         return Optional.ofNullable(removed);
     }

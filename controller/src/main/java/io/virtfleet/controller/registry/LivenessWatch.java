@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,6 +20,7 @@ public final class LivenessWatch implements AutoCloseable {
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Map<String, HostState> lastStates = new HashMap<>();
+    private volatile BiConsumer<String, HostState> onChange = (h, s) -> { };
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-liveness");
         t.setDaemon(true);
@@ -28,6 +30,11 @@ public final class LivenessWatch implements AutoCloseable {
     public LivenessWatch(HostRegistry registry, Liveness liveness) {
         this.registry = registry;
         this.liveness = liveness;
+    }
+
+    /** Tells {@code listener} of every state change the watch sees (host name, new state). */
+    public void listen(BiConsumer<String, HostState> listener) {
+        this.onChange = listener;
     }
 
     public void start() {
@@ -49,6 +56,7 @@ public final class LivenessWatch implements AutoCloseable {
                 } else {
                     log.warn("host {} is {}: {}", host.name(), state, verdict.reason());
                 }
+                onChange.accept(host.name(), verdict.state());
             }
         }
         lastStates.clear();

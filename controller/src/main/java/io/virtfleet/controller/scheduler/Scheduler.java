@@ -176,6 +176,21 @@ public final class Scheduler {
         return new Decision(claim, chosen, null);
     }
 
+    /**
+     * Claims capacity for a VM that already lives on a host (its claim was lost), without judging the host:
+     * the VM is there whatever the filters would say now.
+     */
+    public synchronized Claim restore(Request r, String host) {
+        Claim existing = claims.get(r.vmName());
+        if (existing != null) {
+            return existing;
+        }
+        Claim claim = Claim.of(r, host, clock.getAsLong());
+        claims.add(claim);
+        apply(claim, slot(host), 1);
+        return claim;
+    }
+
     /** Gives back what a VM held (its creation failed, or it was deleted). Returns the claim, or null. */
     public synchronized Claim release(String vmName) {
         Claim c = claims.remove(vmName);

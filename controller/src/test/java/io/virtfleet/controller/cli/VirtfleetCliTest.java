@@ -136,6 +136,7 @@ class VirtfleetCliTest {
         Run run = cli("--help");
         assertEquals(0, run.code());
         assertTrue(run.out().contains("virtfleet host show hv2"), run.out());
-        assertTrue(run.out().contains("the controller could not be reached"), run.out());
+        assertTrue(run.out().contains("the controller (or the VM's host) could not be reached"), run.out());
+        assertTrue(run.out().contains("virtfleet vm create git --storage sata --size 20G --lan 10"), run.out());
     }
 }

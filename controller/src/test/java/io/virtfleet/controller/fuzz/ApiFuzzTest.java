@@ -6,6 +6,7 @@ import static io.grpc.Status.Code.INVALID_ARGUMENT;
 import static io.grpc.Status.Code.NOT_FOUND;
 import static io.grpc.Status.Code.OK;
 import static io.grpc.Status.Code.PERMISSION_DENIED;
+import static io.grpc.Status.Code.RESOURCE_EXHAUSTED;
 import static io.grpc.Status.Code.UNAUTHENTICATED;
 import static io.grpc.Status.Code.UNIMPLEMENTED;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -140,16 +141,26 @@ class ApiFuzzTest {
         rule(FleetGrpc.getForgetHostMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // never a real host's name
         rule(FleetGrpc.getCreateJoinTokenMethod(), admins, OK, INVALID_ARGUMENT);
         rule(FleetGrpc.getAddOperatorMethod(), admins, OK, INVALID_ARGUMENT);
-        rule(FleetGrpc.getPlaceMethod(), viewers, UNIMPLEMENTED, INVALID_ARGUMENT);
-        rule(FleetGrpc.getCreateVmMethod(), admins, UNIMPLEMENTED, INVALID_ARGUMENT);
+        rule(FleetGrpc.getPlaceMethod(), viewers, OK, INVALID_ARGUMENT);
+        // A create the hosts refuse leaves nothing behind (the snapshot checks); one that succeeds would be a
+        // VM the fuzzer made, which the snapshot would also catch.
+        rule(FleetGrpc.getCreateVmMethod(), admins, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ALREADY_EXISTS,
+                FAILED_PRECONDITION, UNIMPLEMENTED);
+        rule(FleetGrpc.getListVmsMethod(), viewers, OK);
+        rule(FleetGrpc.getGetVmMethod(), viewers, NOT_FOUND, INVALID_ARGUMENT);
+        rule(FleetGrpc.getSetVmRunningMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
+        rule(FleetGrpc.getDeleteVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED);
         rule(EnrollmentGrpc.getRenewMethod(), agents, INVALID_ARGUMENT); // never a usable request
         rule(AgentGrpc.getDescribeHostMethod(), controller, OK);
+        rule(AgentGrpc.getDefineDomainMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
+        // Undefining a domain that does not exist changes nothing and says so.
+        rule(AgentGrpc.getUndefineDomainMethod(), controller, OK, INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND);
+        rule(AgentGrpc.getSetDomainRunningMethod(), controller, INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION);
         for (MethodDescriptor<?, ?> m : List.of(AgentGrpc.getEnsureDiskMethod(), AgentGrpc.getDeleteDiskMethod(),
-                AgentGrpc.getEnsureNetworkMethod(), AgentGrpc.getDefineDomainMethod(), AgentGrpc.getUndefineDomainMethod(),
-                AgentGrpc.getSetDomainRunningMethod(), AgentGrpc.getSyncDefinitionsMethod())) {
+                AgentGrpc.getEnsureNetworkMethod(), AgentGrpc.getSyncDefinitionsMethod())) {
             rule(m, controller, UNIMPLEMENTED, INVALID_ARGUMENT); // requests are always invalid somewhere
         }
     }
@@ -769,7 +780,7 @@ class ApiFuzzTest {
 
     /** What the test must find unchanged: hosts and their owners, enrollments, join tokens, disk images. */
     private record Snapshot(Map<String, String> hosts, Map<String, HostState> states, String enrolled,
-                            Map<String, String> tokens, Set<Path> images) {
+                            Map<String, String> tokens, Set<Path> images, List<String> vms, String definitionsHead) {
         static Snapshot take() throws IOException {
             List<Host> hosts = listHosts();
             Map<String, String> owners = new TreeMap<>();
@@ -783,8 +794,11 @@ class ApiFuzzTest {
                     files.forEach(images::add);
                 }
             }
+            List<String> vms = new ArrayList<>();
+            fleet.controller().vms().list().forEach(v -> vms.add(v.getSpec().getName()));
+            fleet.controller().scheduler().claims().forEach(c -> vms.add("claim " + c.vmName()));
             return new Snapshot(owners, states, Files.readString(dataDirectory().resolve("enrolled-hosts"),
-                    StandardCharsets.US_ASCII), tokenFile(), images);
+                    StandardCharsets.US_ASCII), tokenFile(), images, vms, fleet.controller().vms().definitionsHead());
         }
 
         /** The controller's join-token file, line by line, by token id. */

@@ -1,0 +1,177 @@
+package io.virtfleet.controller.cli;
+
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.common.units.Bytes;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.common.validation.StorageTiers;
+import io.virtfleet.proto.v1.DeleteVmRequest;
+import io.virtfleet.proto.v1.GetVmRequest;
+import io.virtfleet.proto.v1.ListVmsRequest;
+import io.virtfleet.proto.v1.ListVmsResponse;
+import io.virtfleet.proto.v1.SetVmRunningRequest;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmEvent;
+import io.virtfleet.proto.v1.VmProgress;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Iterator;
+import java.util.Locale;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code virtfleet vm ...}: the VMs the controller manages. */
+@Command(name = "vm", description = {"Create, list, show, start, stop and delete VMs.", "",
+    "Examples:",
+    "  virtfleet vm create git --storage sata --size 20G --lan 10 --profile api",
+    "  virtfleet vm create www --storage ssd --size 40G --failover-ip 203.0.113.7 --failover-mac 02:00:00:aa:bb:cc",
+    "  virtfleet vm create db --storage raw --size 100G --lan 10 --host hv3 --dry-run",
+    "  virtfleet vm list",
+    "  virtfleet vm delete git --delete-disk --yes"},
+        subcommands = {VmCreateCommand.class})
+final class VmCommand {
+    @ParentCommand
+    VirtfleetCli root;
+
+    @Spec
+    CommandSpec spec;
+
+    @Command(name = "list", description = {"Every VM: home host, phase, libvirt state, disk, size, network.",
+        "PHASE: creating, ready, deleting, failed (see vm show for the error)."})
+    int list() {
+        ListVmsResponse vms;
+        try (ControllerClient client = root.connect()) {
+            vms = client.fleet().listVms(ListVmsRequest.getDefaultInstance());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (root.output == Output.json) {
+            out.println(Json.of(vms));
+        } else if (vms.getVmsCount() == 0) {
+            out.println("No VMs yet. Create one with: virtfleet vm create NAME --storage sata --size 20G --lan 10");
+        } else {
+            Table t = new Table("VM", "HOST", "PHASE", "STATE", "DISK", "MEMORY", "VCPUS", "NETWORK", "PROFILE");
+            for (Vm vm : vms.getVmsList()) {
+                VmSpec s = vm.getSpec();
+                t.row(s.getName(), vm.getHomeHost(), phase(vm), state(vm),
+                        StorageTiers.name(s.getStorage()) + " " + Bytes.human(s.getDiskBytes()),
+                        Bytes.human(s.getMemoryBytes()), Integer.toString(s.getVcpus()), network(s), s.getProfile());
+            }
+            t.print(out);
+        }
+        out.flush();
+        return ExitCode.OK;
+    }
+
+    @Command(name = "show", description = "One VM: its spec, home host, state, disk, network and history.")
+    int show(@Parameters(paramLabel = "NAME", description = "VM name.") String name) {
+        Vm vm;
+        try (ControllerClient client = root.connect()) {
+            vm = client.fleet().getVm(GetVmRequest.newBuilder().setName(Names.vmName("NAME", name)).build());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (root.output == Output.json) {
+            out.println(Json.of(vm));
+            out.flush();
+            return ExitCode.OK;
+        }
+        VmSpec s = vm.getSpec();
+        out.printf(Locale.ROOT, "VM:        %s%n", s.getName());
+        out.printf(Locale.ROOT, "Host:      %s%n", vm.getHomeHost());
+        out.printf(Locale.ROOT, "Phase:     %s%s%n", phase(vm), vm.getLastError().isEmpty() ? "" : " (" + vm.getLastError() + ")");
+        out.printf(Locale.ROOT, "State:     %s (wanted: %s)%n", state(vm), vm.getRunningWanted() ? "running" : "stopped");
+        out.printf(Locale.ROOT, "Disk:      %s %s%n", StorageTiers.name(s.getStorage()), Bytes.human(s.getDiskBytes()));
+        out.printf(Locale.ROOT, "Memory:    %s, %d vCPUs%n", Bytes.human(s.getMemoryBytes()), s.getVcpus());
+        out.printf(Locale.ROOT, "Network:   %s%n", network(s));
+        out.printf(Locale.ROOT, "Profile:   %s%n", s.getProfile());
+        if (!s.getSpreadGroup().isEmpty()) {
+            out.printf(Locale.ROOT, "Spread:    %s%n", s.getSpreadGroup());
+        }
+        out.println("History:");
+        for (VmEvent e : vm.getHistoryList()) {
+            String first = e.getMessage().lines().findFirst().orElse("");
+            out.printf(Locale.ROOT, "  %s  %-10s %s%n", Instant.ofEpochMilli(e.getAtUnixMs()),
+                    e.getOperator().isEmpty() ? "controller" : e.getOperator(), first);
+        }
+        out.flush();
+        return ExitCode.OK;
+    }
+
+    @Command(name = "start", description = "Start a VM on its home host (already running is fine).")
+    int start(@Parameters(paramLabel = "NAME", description = "VM name.") String name) {
+        return setRunning(name, true);
+    }
+
+    @Command(name = "stop", description = {"Stop a VM: ACPI shutdown, then forced off after 60 s.",
+        "It stays stopped until vm start (the reconciler keeps it so)."})
+    int stop(@Parameters(paramLabel = "NAME", description = "VM name.") String name) {
+        return setRunning(name, false);
+    }
+
+    private int setRunning(String name, boolean running) {
+        Vm vm;
+        try (ControllerClient client = root.connect()) {
+            vm = client.fleetLong().setVmRunning(SetVmRunningRequest.newBuilder().setName(Names.vmName("NAME", name))
+                    .setRunning(running).build());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        out.println(root.output == Output.json ? Json.of(vm)
+                : vm.getSpec().getName() + " " + (running ? "started" : "stopped") + " on " + vm.getHomeHost());
+        out.flush();
+        return ExitCode.OK;
+    }
+
+    @Command(name = "delete", description = {"Delete a VM: its domain is undefined on every host.",
+        "Its disk is kept unless --delete-disk is given (asks to confirm unless --yes)."})
+    int delete(@Parameters(paramLabel = "NAME", description = "VM name.") String name,
+               @Option(names = "--delete-disk", description = "Also remove the disk: its data is lost.") boolean deleteDisk,
+               @Option(names = "--yes", description = "Do not ask for confirmation.") boolean yes) throws IOException {
+        Names.vmName("NAME", name);
+        PrintWriter out = spec.commandLine().getOut();
+        if (deleteDisk && !yes) {
+            out.printf("Delete VM %s and its disk? Its data will be lost. Type the VM name to confirm: ", name);
+            out.flush();
+            String answer = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+            if (answer == null || !answer.strip().equals(name)) {
+                spec.commandLine().getErr().println("virtfleet: not confirmed; nothing deleted");
+                return ExitCode.FAILURE;
+            }
+        }
+        try (ControllerClient client = root.connect()) {
+            Iterator<VmProgress> steps = client.fleetLong().deleteVm(DeleteVmRequest.newBuilder().setName(name)
+                    .setDeleteDisk(deleteDisk).build());
+            Progress.print(steps, out, root.output);
+        }
+        return ExitCode.OK;
+    }
+
+    static String phase(Vm vm) {
+        return vm.getPhase().name().substring("VM_PHASE_".length()).toLowerCase(Locale.ROOT);
+    }
+
+    static String state(Vm vm) {
+        if (vm.getDomainState().isEmpty()) {
+            return "-";
+        }
+        return DomainStates.label(io.virtfleet.proto.v1.DomainState.valueOf(vm.getDomainState()));
+    }
+
+    static String network(VmSpec s) {
+        return s.getNetwork().hasFailover()
+                ? "failover " + s.getNetwork().getFailover().getAddress() + " " + s.getNetwork().getFailover().getMac()
+                : "lan " + s.getNetwork().getLan();
+    }
+
+    /** A StatusRuntimeException the controller sent on purpose (not a transport failure). */
+    static boolean fromController(StatusRuntimeException e) {
+        return e.getStatus().getCause() == null && e.getStatus().getDescription() != null;
+    }
+}

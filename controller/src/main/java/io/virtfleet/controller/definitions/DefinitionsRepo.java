@@ -1,0 +1,156 @@
+package io.virtfleet.controller.definitions;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.api.errors.GitAPIException;
+import org.eclipse.jgit.lib.PersonIdent;
+import org.eclipse.jgit.lib.StoredConfig;
+import org.eclipse.jgit.revwalk.RevCommit;
+
+/**
+ * The fleet's desired state as a git repository, the runbook's {@code /srv/common} made authoritative: each
+ * VM's record and its libvirt domain XML at {@code etc/libvirt/qemu/<vm>.xml}, one commit per change with the
+ * operator as author. {@code git log} is the audit trail; a clone is the backup; agents pull it to replicate
+ * definitions.
+ *
+ * <p>A commit is the point of no return: files are written, then committed; a crash in between leaves a dirty
+ * working tree, which {@link #open} resets to the last commit. Thread-safe (one writer at a time).
+ */
+public final class DefinitionsRepo implements AutoCloseable {
+    private static final PersonIdent CONTROLLER = new PersonIdent("virtfleet-controller", "controller@virtfleet.internal");
+
+    private final Path root;
+    private final Git git;
+
+    private DefinitionsRepo(Path root, Git git) {
+        this.root = root;
+        this.git = git;
+    }
+
+    /** Opens the repository at {@code dir}, creating it on first start; drops uncommitted changes. */
+    public static DefinitionsRepo open(Path dir) throws IOException {
+        try {
+            Git git;
+            if (Files.isDirectory(dir.resolve(".git"))) {
+                git = Git.open(dir.toFile());
+                git.reset().setMode(org.eclipse.jgit.api.ResetCommand.ResetType.HARD).call();
+                git.clean().setCleanDirectories(true).call();
+            } else {
+                Files.createDirectories(dir);
+                git = Git.init().setDirectory(dir.toFile()).setInitialBranch("main").call();
+                StoredConfig config = git.getRepository().getConfig();
+                config.setBoolean("core", null, "fsyncObjectFiles", true);
+                config.save();
+                git.commit().setAllowEmpty(true).setAuthor(CONTROLLER).setCommitter(CONTROLLER)
+                        .setMessage("virtfleet definitions repository").setSign(false).call();
+            }
+            return new DefinitionsRepo(dir, git);
+        } catch (GitAPIException e) {
+            throw new IOException("cannot open the definitions repository in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    public Path root() {
+        return root;
+    }
+
+    /**
+     * Writes and deletes files (paths relative to the repository, '/'-separated) and commits them as one
+     * change. Returns the commit id, or the current head when nothing changed.
+     *
+     * @param operator who asked for the change; empty or null for the controller itself
+     */
+    public synchronized String commit(String message, String operator, Map<String, byte[]> writes, Set<String> deletes)
+            throws IOException {
+        try {
+            for (Map.Entry<String, byte[]> w : writes.entrySet()) {
+                Path file = resolve(w.getKey());
+                Files.createDirectories(file.getParent());
+                Files.write(file, w.getValue());
+                git.add().addFilepattern(w.getKey()).call();
+            }
+            for (String d : deletes) {
+                if (Files.deleteIfExists(resolve(d))) {
+                    git.rm().addFilepattern(d).call();
+                }
+            }
+            if (git.status().call().getUncommittedChanges().isEmpty()) {
+                return head();
+            }
+            PersonIdent author = operator == null || operator.isEmpty() ? CONTROLLER
+                    : new PersonIdent(operator, operator + "@operators.virtfleet.internal");
+            RevCommit c = git.commit().setAuthor(author).setCommitter(CONTROLLER).setMessage(message).setSign(false).call();
+            return c.getName();
+        } catch (GitAPIException e) {
+            // Leave the working tree as the last commit says: a half-made change must not be picked up later.
+            try {
+                git.reset().setMode(org.eclipse.jgit.api.ResetCommand.ResetType.HARD).call();
+            } catch (GitAPIException ignored) {
+                // reported below
+            }
+            throw new IOException("cannot commit to the definitions repository: " + e.getMessage(), e);
+        }
+    }
+
+    public synchronized Optional<byte[]> read(String path) throws IOException {
+        Path file = resolve(path);
+        return Files.isRegularFile(file) ? Optional.of(Files.readAllBytes(file)) : Optional.empty();
+    }
+
+    /** Names of the regular files directly in a directory of the repository, sorted. */
+    public synchronized List<String> list(String dir) throws IOException {
+        Path d = resolve(dir);
+        if (!Files.isDirectory(d)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(d)) {
+            return files.filter(Files::isRegularFile).map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    /** One change to a file, as {@code git log --follow} would list it, oldest first. */
+    public record Change(long atUnixMs, String author, String message, String commit) {}
+
+    public synchronized List<Change> history(String path) throws IOException {
+        try {
+            List<Change> out = new ArrayList<>();
+            for (RevCommit c : git.log().addPath(path).call()) {
+                String author = c.getAuthorIdent().getName();
+                out.add(0, new Change(c.getCommitTime() * 1000L, author.equals(CONTROLLER.getName()) ? "" : author,
+                        c.getFullMessage().strip(), c.getName()));
+            }
+            return out;
+        } catch (GitAPIException e) {
+            throw new IOException("cannot read the history of " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    public synchronized String head() throws IOException {
+        return git.getRepository().resolve("HEAD").getName();
+    }
+
+    /** The path inside the repository; refuses anything that would leave it. */
+    private Path resolve(String relative) {
+        Path p = root.resolve(relative).normalize();
+        if (!p.startsWith(root.normalize()) || p.equals(root.normalize()) || relative.contains("\\")
+                || p.startsWith(root.resolve(".git").normalize())) {
+            throw new IllegalArgumentException("path outside the definitions repository: " + relative);
+        }
+        return p;
+    }
+
+    @Override
+    public void close() {
+        git.close();
+    }
+
+}

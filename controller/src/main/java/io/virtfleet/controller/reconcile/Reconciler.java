@@ -1,0 +1,265 @@
+package io.virtfleet.controller.reconcile;
+
+import io.grpc.Status;
+import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.StepResult;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmPhase;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Drives every VM's home host to the VM's desired state with idempotent steps: ensure disk, ensure network,
+ * ensure defined, ensure running or stopped; and, for a VM being deleted, undefine it everywhere and remove its
+ * disk if asked. It runs for each operator request and on a schedule, so a crash anywhere is repaired by the
+ * next pass: steps already done answer "already done", nothing is created twice, and a VM recorded in the
+ * definitions repository is never dropped.
+ *
+ * <p>One VM is handled by one thread at a time (a lock per VM); different VMs proceed in parallel.
+ */
+public final class Reconciler implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Reconciler.class);
+
+    /** What the reconciler last saw of a VM: its phase and last error. */
+    public record Observed(VmPhase phase, String lastError) {}
+
+    /** A step that changed a host, so a failed create knows what to undo. */
+    public record Done(String step, String host, boolean changed) {}
+
+    private final VmStore store;
+    private final Scheduler scheduler;
+    private final HostSteps steps;
+    private final HostRegistry registry;
+    private final Liveness liveness;
+    private final Supplier<List<String>> peers;
+    private final Duration interval;
+    private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
+    private final Map<String, Observed> observed = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService loop = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "vf-reconciler");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /**
+     * @param peers    underlay addresses of the fleet's hosts, for VXLAN LANs
+     * @param interval time between two passes over every VM
+     */
+    public Reconciler(VmStore store, Scheduler scheduler, HostSteps steps, HostRegistry registry, Liveness liveness,
+                      Supplier<List<String>> peers, Duration interval) {
+        this.store = store;
+        this.scheduler = scheduler;
+        this.steps = steps;
+        this.registry = registry;
+        this.liveness = liveness;
+        this.peers = peers;
+        this.interval = interval;
+    }
+
+    public void start() {
+        loop.scheduleWithFixedDelay(this::reconcileAll, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    public ReentrantLock lock(String vm) {
+        return locks.computeIfAbsent(vm, k -> new ReentrantLock());
+    }
+
+    public Observed observed(String vm) {
+        return observed.getOrDefault(vm, new Observed(VmPhase.VM_PHASE_CREATING, ""));
+    }
+
+    public void observe(String vm, VmPhase phase, String error) {
+        observed.put(vm, new Observed(phase, error == null ? "" : error));
+    }
+
+    public void forget(String vm) {
+        observed.remove(vm);
+        locks.remove(vm);
+    }
+
+    /** Brings the VM's home host to the desired state; returns the steps run. The caller holds the VM's lock. */
+    public List<Done> converge(Vm vm, Progress progress) throws StepFailedException {
+        List<Done> done = new ArrayList<>();
+        converge(vm, progress, done);
+        return done;
+    }
+
+    /**
+     * Brings the VM's home host to the desired state, step by step, adding each step run to {@code done} as it
+     * completes (so a caller whose create failed midway knows what to undo). The caller holds the VM's lock.
+     */
+    public void converge(Vm vm, Progress progress, List<Done> done) throws StepFailedException {
+        String host = vm.getHomeHost();
+        String name = vm.getSpec().getName();
+        requireReady(host, "disk");
+        StepResult disk = steps.ensureDisk(host, vm.getSpec());
+        done.add(new Done("disk", host, changed(disk)));
+        progress.step("disk", host, disk.getDetail());
+        StepResult network = steps.ensureNetwork(host, vm.getSpec(), peersOf(host));
+        done.add(new Done("network", host, changed(network)));
+        progress.step("network", host, network.getDetail());
+        String xml;
+        try {
+            xml = store.domainXml(name).orElseThrow(() -> new StepFailedException("defined", host,
+                    Status.FAILED_PRECONDITION.withDescription("no domain definition for " + name + " in the definitions repository")));
+        } catch (IOException e) {
+            throw new StepFailedException("defined", host, Status.UNAVAILABLE.withDescription(e.getMessage()));
+        }
+        StepResult defined = steps.define(host, name, xml, true);
+        done.add(new Done("defined", host, changed(defined)));
+        progress.step("defined", host, defined.getDetail());
+        StepResult running = steps.setRunning(host, name, vm.getRunningWanted());
+        done.add(new Done(vm.getRunningWanted() ? "started" : "stopped", host, changed(running)));
+        progress.step(vm.getRunningWanted() ? "started" : "stopped", host, running.getDetail());
+        observe(name, VmPhase.VM_PHASE_READY, null);
+    }
+
+    /**
+     * Removes the VM from every host that reports its domain (its home host always), and its disk when asked.
+     * The caller holds the VM's lock.
+     */
+    public void teardown(Vm vm, Progress progress) throws StepFailedException {
+        String name = vm.getSpec().getName();
+        List<String> hosts = new ArrayList<>();
+        hosts.add(vm.getHomeHost());
+        for (HostRecord h : registry.all()) {
+            if (!h.name().equals(vm.getHomeHost()) && reports(h, name)) {
+                hosts.add(h.name());
+            }
+        }
+        for (String host : hosts) {
+            requireReady(host, "undefined");
+            StepResult r = steps.undefine(host, name, true);
+            progress.step("undefined", host, r.getDetail());
+        }
+        if (vm.getDeleteDiskWanted()) {
+            StepResult r = steps.deleteDisk(vm.getHomeHost(), vm.getSpec());
+            progress.step("disk", vm.getHomeHost(), r.getDetail());
+        }
+    }
+
+    /** One pass over every VM: finish creations and deletions, repair drift. Never throws. */
+    public void reconcileAll() {
+        for (Vm vm : store.all()) {
+            String name = vm.getSpec().getName();
+            ReentrantLock lock = lock(name);
+            if (!lock.tryLock()) {
+                continue; // an operator request is working on it
+            }
+            try {
+                Optional<Vm> current = store.get(name);
+                if (current.isEmpty()) {
+                    continue;
+                }
+                reconcile(current.get());
+            } catch (RuntimeException e) {
+                log.error("reconciling VM {} failed unexpectedly", name, e);
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
+    private void reconcile(Vm vm) {
+        String name = vm.getSpec().getName();
+        try {
+            if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
+                teardown(vm, Progress.NONE);
+                store.remove(name, "delete " + name + " (finished by the reconciler)", "");
+                scheduler.release(name);
+                forget(name);
+                log.info("VM {} deleted", name);
+                return;
+            }
+            if (!drifted(vm)) {
+                return;
+            }
+            List<Done> done = converge(vm, (step, host, detail) -> log.info("VM {}: {} on {}: {}", name, step, host, detail));
+            if (done.stream().anyMatch(Done::changed)) {
+                log.info("VM {} reconciled on {}", name, vm.getHomeHost());
+            }
+        } catch (StepFailedException e) {
+            observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
+            log.warn("VM {}: {}", name, e.getMessage());
+        } catch (IOException e) {
+            observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
+            log.warn("VM {}: {}", name, e.getMessage());
+        }
+    }
+
+    /**
+     * Whether the home host's latest report disagrees with the desired state (domain missing, or running when
+     * it should not or the reverse), or the VM never finished converging since this controller started.
+     */
+    private boolean drifted(Vm vm) {
+        if (observed(vm.getSpec().getName()).phase() != VmPhase.VM_PHASE_READY) {
+            return true;
+        }
+        Optional<HostRecord> home = registry.get(vm.getHomeHost());
+        if (home.isEmpty() || home.get().report().getDomainsStale()) {
+            return false; // nothing trustworthy to compare with
+        }
+        for (DomainInfo d : home.get().report().getDomainsList()) {
+            if (d.getName().equals(vm.getSpec().getName())) {
+                boolean running = active(d);
+                return running != vm.getRunningWanted();
+            }
+        }
+        return true;
+    }
+
+    /** Whether libvirt has a process for the domain (running, idle, paused or shutting down). */
+    static boolean active(DomainInfo d) {
+        return switch (d.getState()) {
+            case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN -> true;
+            default -> false;
+        };
+    }
+
+    private static boolean reports(HostRecord h, String domain) {
+        return h.report().getDomainsList().stream().anyMatch(d -> d.getName().equals(domain));
+    }
+
+    private void requireReady(String host, String step) throws StepFailedException {
+        Optional<HostRecord> record = registry.get(host);
+        if (record.isEmpty()) {
+            throw new StepFailedException(step, host, Status.UNAVAILABLE.withDescription("host " + host + " is not registered"));
+        }
+        Liveness.Verdict v = liveness.judge(record.get(), registry.nanoTime());
+        if (v.state() == HostState.HOST_STATE_UNREACHABLE) {
+            throw new StepFailedException(step, host, Status.UNAVAILABLE.withDescription("host " + host + " is unreachable: "
+                    + v.reason()));
+        }
+    }
+
+    private List<String> peersOf(String host) {
+        return peers.get();
+    }
+
+    private static boolean changed(StepResult r) {
+        return r.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED;
+    }
+
+    @Override
+    public void close() {
+        loop.shutdownNow();
+    }
+}

@@ -1,0 +1,46 @@
+package io.virtfleet.controller.scheduler;
+
+import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HostReport;
+import io.virtfleet.proto.v1.StorageTier;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+
+/** Turns what agents report into what placement needs, as each report arrives. */
+public final class FleetFeed {
+    private FleetFeed() {}
+
+    public static HostSnapshot snapshot(HostRecord record, Liveness liveness, long nowNanos) {
+        HostReport report = record.report();
+        var res = report.getResources();
+        List<HostSnapshot.RunningDomain> running = new ArrayList<>();
+        for (DomainInfo d : report.getDomainsList()) {
+            switch (d.getState()) {
+                case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN ->
+                        running.add(new HostSnapshot.RunningDomain(d.getName(),
+                                Math.max(d.getMemoryBytes(), d.getMaxMemoryBytes()), d.getVcpus()));
+                default -> { }
+            }
+        }
+        return new HostSnapshot(record.name(), liveness.judge(record, nowNanos).state(), res.getLogicalThreads(),
+                res.getMemoryTotalBytes(), res.getMemoryAvailableBytes(), res.getLoadAverage1M(),
+                tiers(record.storageTiers()), res.getImagesFreeBytes(), res.getImagesTotalBytes(), running);
+    }
+
+    static Set<StorageTier> tiers(List<String> names) {
+        Set<StorageTier> out = EnumSet.noneOf(StorageTier.class);
+        for (String n : names) {
+            switch (n) {
+                case "ssd" -> out.add(StorageTier.STORAGE_TIER_SSD);
+                case "sata" -> out.add(StorageTier.STORAGE_TIER_SATA);
+                case "raw" -> out.add(StorageTier.STORAGE_TIER_RAW);
+                default -> { }
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,144 @@
+package io.virtfleet.controller.vm;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.common.validation.VmSpecs;
+import io.virtfleet.controller.fleet.Audit;
+import io.virtfleet.controller.reconcile.StepFailedException;
+import io.virtfleet.controller.scheduler.Explanation;
+import io.virtfleet.controller.scheduler.NoHostFitsException;
+import io.virtfleet.controller.scheduler.Verdict;
+import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.DeleteVmRequest;
+import io.virtfleet.proto.v1.GetVmRequest;
+import io.virtfleet.proto.v1.HostVerdict;
+import io.virtfleet.proto.v1.ListVmsRequest;
+import io.virtfleet.proto.v1.ListVmsResponse;
+import io.virtfleet.proto.v1.PlaceRequest;
+import io.virtfleet.proto.v1.PlacementExplanation;
+import io.virtfleet.proto.v1.SetVmRunningRequest;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmProgress;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.IOException;
+import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The VM half of the Fleet API. Requests are validated on the calling thread (a bad one is refused before
+ * anything starts); the work, which waits for agents, runs on the VM executor, never on the event loops.
+ */
+public final class VmEndpoint {
+    private static final Logger log = LoggerFactory.getLogger(VmEndpoint.class);
+
+    private final VmService vms;
+    private final Executor work;
+
+    public VmEndpoint(VmService vms, Executor work) {
+        this.vms = vms;
+        this.work = work;
+    }
+
+    public void place(PlaceRequest request, StreamObserver<PlacementExplanation> response) {
+        VmSpec spec = VmSpecs.validate(request.getSpec());
+        response.onNext(toProto(vms.explain(spec)));
+        response.onCompleted();
+    }
+
+    public void createVm(CreateVmRequest request, StreamObserver<VmProgress> response) {
+        VmSpec spec = VmSpecs.validate(request.getSpec());
+        String operator = Audit.operator();
+        run(response, () -> {
+            vms.create(spec, request.getDryRun(), operator,
+                    (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step).setHost(host)
+                            .setDetail(detail).build()),
+                    explanation -> response.onNext(VmProgress.newBuilder().setStep("placement")
+                            .setDetail(explanation.chosenHost() == null ? "no host fits" : "would go to " + explanation.chosenHost())
+                            .setPlacement(toProto(explanation)).build()));
+            response.onCompleted();
+        });
+    }
+
+    public void listVms(ListVmsRequest request, StreamObserver<ListVmsResponse> response) {
+        response.onNext(ListVmsResponse.newBuilder().addAllVms(vms.list()).build());
+        response.onCompleted();
+    }
+
+    public void getVm(GetVmRequest request, StreamObserver<Vm> response) {
+        String name = Names.vmName("name", request.getName());
+        run(response, () -> {
+            response.onNext(vms.get(name));
+            response.onCompleted();
+        });
+    }
+
+    public void setVmRunning(SetVmRunningRequest request, StreamObserver<Vm> response) {
+        String name = Names.vmName("name", request.getName());
+        String operator = Audit.operator();
+        run(response, () -> {
+            response.onNext(vms.setRunning(name, request.getRunning(), operator));
+            response.onCompleted();
+        });
+    }
+
+    public void deleteVm(DeleteVmRequest request, StreamObserver<VmProgress> response) {
+        String name = Names.vmName("name", request.getName());
+        String operator = Audit.operator();
+        run(response, () -> {
+            vms.delete(name, request.getDeleteDisk(), operator,
+                    (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step).setHost(host)
+                            .setDetail(detail).build()));
+            response.onCompleted();
+        });
+    }
+
+    private interface Work {
+        void run() throws Exception;
+    }
+
+    /** Runs the work off the event loop and turns each way it can fail into the status that says it. */
+    private void run(StreamObserver<?> response, Work w) {
+        work.execute(() -> {
+            try {
+                w.run();
+            } catch (InvalidInputException e) {
+                response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            } catch (NoHostFitsException e) {
+                response.onError(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).asRuntimeException());
+            } catch (StepFailedException e) {
+                response.onError(e.status().withDescription(e.getMessage()).asRuntimeException());
+            } catch (VmService.CreateIncompleteException e) {
+                response.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
+            } catch (IOException e) {
+                response.onError(Status.UNAVAILABLE.withDescription("definitions repository: " + e.getMessage())
+                        .asRuntimeException());
+            } catch (StatusRuntimeException e) {
+                response.onError(e);
+            } catch (Exception e) {
+                log.error("VM operation failed unexpectedly", e);
+                response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+            }
+        });
+    }
+
+    static PlacementExplanation toProto(Explanation e) {
+        PlacementExplanation.Builder b = PlacementExplanation.newBuilder();
+        if (e.chosenHost() != null) {
+            b.setChosenHost(e.chosenHost());
+        }
+        for (Verdict v : e.verdicts()) {
+            HostVerdict.Builder h = HostVerdict.newBuilder().setHost(v.host()).setFits(v.fits()).setReason(v.reason());
+            if (v.fits()) {
+                h.setScore(v.score()).putAllScoreParts(v.parts());
+            } else {
+                h.setFailedFilter(v.failedFilter());
+            }
+            b.addVerdicts(h);
+        }
+        return b.build();
+    }
+}

@@ -1,0 +1,255 @@
+package io.virtfleet.controller.vm;
+
+import io.grpc.Status;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.common.validation.VmSpecs;
+import io.virtfleet.controller.definitions.DomainRenderer;
+import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.reconcile.Progress;
+import io.virtfleet.controller.reconcile.Reconciler;
+import io.virtfleet.controller.reconcile.StepFailedException;
+import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.scheduler.Decision;
+import io.virtfleet.controller.scheduler.Explanation;
+import io.virtfleet.controller.scheduler.NoHostFitsException;
+import io.virtfleet.controller.scheduler.Request;
+import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmPhase;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.IOException;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The operator's VM commands: create (place, record, converge; undone entirely if it fails), delete, start,
+ * stop, list, show. Durable order for a create: claim (journal) → record (git commit) → steps on the host;
+ * whatever a crash interrupts, the {@link Reconciler} finishes on the next pass, and a claim without a record
+ * is released at start.
+ */
+public final class VmService {
+    private static final Logger log = LoggerFactory.getLogger(VmService.class);
+    private static final Logger audit = LoggerFactory.getLogger("virtfleet.audit");
+
+    /** A create that could not finish now; the VM stays recorded and the reconciler completes it. */
+    public static final class CreateIncompleteException extends Exception {
+        public CreateIncompleteException(String message) {
+            super(message);
+        }
+    }
+
+    private final VmStore store;
+    private final Scheduler scheduler;
+    private final Reconciler reconciler;
+    private final DomainRenderer renderer;
+    private final HostRegistry registry;
+
+    public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
+                     HostRegistry registry) {
+        this.store = store;
+        this.scheduler = scheduler;
+        this.reconciler = reconciler;
+        this.renderer = renderer;
+        this.registry = registry;
+    }
+
+    /**
+     * Makes claims and records agree after a restart: a claim whose VM was never recorded (the controller died
+     * between the two) is released; a recorded VM without a claim (claims journal lost) is claimed again on its
+     * home host.
+     */
+    public void recover() {
+        for (var claim : scheduler.claims()) {
+            if (store.get(claim.vmName()).isEmpty()) {
+                scheduler.release(claim.vmName());
+                log.info("released the claim of VM {} on {}: its creation never got recorded", claim.vmName(), claim.host());
+            }
+        }
+        for (Vm vm : store.all()) {
+            if (scheduler.claimOf(vm.getSpec().getName()) == null) {
+                scheduler.restore(Request.of(vm.getSpec()), vm.getHomeHost());
+                log.info("restored the claim of VM {} on {}", vm.getSpec().getName(), vm.getHomeHost());
+            }
+        }
+    }
+
+    /** Where a VM with this spec would go, and why, for every host. */
+    public Explanation explain(VmSpec spec) {
+        return scheduler.explain(Request.of(VmSpecs.validate(spec)));
+    }
+
+    /**
+     * Creates a VM, reporting each step. On a step the host refuses (disk exists with another size, pool
+     * missing...), everything this create did is undone and the error names the step and the host's reason.
+     *
+     * @throws NoHostFitsException       no host can take it (nothing was changed)
+     * @throws CreateIncompleteException the home host stopped answering midway; the VM is recorded and will be
+     *                                   finished by the reconciler
+     */
+    public Vm create(VmSpec requested, boolean dryRun, String operator, Progress progress, java.util.function.Consumer<Explanation> placement)
+            throws StepFailedException, CreateIncompleteException, IOException {
+        VmSpec spec = VmSpecs.validate(requested);
+        String name = spec.getName();
+        ReentrantLock lock = reconciler.lock(name);
+        lock.lock();
+        try {
+            if (store.get(name).isPresent() || scheduler.claimOf(name) != null) {
+                throw Status.ALREADY_EXISTS.withDescription("a VM named " + name + " already exists (virtfleet vm show "
+                        + name + ")").asRuntimeException();
+            }
+            Request request = Request.of(spec);
+            if (dryRun) {
+                Explanation e = scheduler.explain(request);
+                placement.accept(e);
+                if (e.chosenHost() == null) {
+                    throw new NoHostFitsException(name, e);
+                }
+                progress.step("plan", e.chosenHost(), "would create " + name + " on " + e.chosenHost()
+                        + ": disk, network, definition, start (dry run: nothing changed)");
+                return Vm.newBuilder().setSpec(spec).setHomeHost(e.chosenHost()).setRunningWanted(true).build();
+            }
+            Decision decision = scheduler.place(request);
+            if (!decision.placed()) {
+                placement.accept(decision.explanation());
+                throw new NoHostFitsException(name, decision.explanation());
+            }
+            String host = decision.claim().host();
+            progress.step("placed", host, "placed on " + host + ": " + decision.chosen().reason());
+            Vm vm;
+            try {
+                vm = Vm.newBuilder().setSpec(spec).setHomeHost(host).setRunningWanted(true)
+                        .setPhase(VmPhase.VM_PHASE_CREATING).build();
+                store.save(vm, renderer.render(spec), "create " + name + " on " + host + "\n\n" + decision.chosen().reason(),
+                        operator);
+            } catch (IOException | RuntimeException e) {
+                scheduler.release(name);
+                throw e;
+            }
+            audit.info("operator {}: created VM {} on {}", operator, name, host);
+            reconciler.observe(name, VmPhase.VM_PHASE_CREATING, null);
+            List<Reconciler.Done> done = new java.util.ArrayList<>();
+            try {
+                reconciler.converge(vm, progress, done);
+            } catch (StepFailedException e) {
+                if (e.retryable()) {
+                    reconciler.observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
+                    throw new CreateIncompleteException(e.getMessage() + "; VM " + name + " is recorded on " + host
+                            + " and will be finished when the host answers (virtfleet vm show " + name
+                            + "), or removed with virtfleet vm delete " + name);
+                }
+                undo(vm, done, e, progress);
+                throw e;
+            }
+            progress.step("done", host, name + " is running on " + host);
+            return vm;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Undoes a create the host refused: the domain (undefining an absent one is a no-op), the disk only if this
+     * create made it (an existing disk it refused to adopt is someone's data), the record and the claim. The
+     * network is shared with other VMs of the LAN and stays.
+     */
+    private void undo(Vm vm, List<Reconciler.Done> done, StepFailedException cause, Progress progress) {
+        String name = vm.getSpec().getName();
+        String host = vm.getHomeHost();
+        boolean diskMade = done.stream().anyMatch(d -> d.step().equals("disk") && d.changed());
+        try {
+            reconciler.teardown(vm.toBuilder().setDeleteDiskWanted(diskMade).build(), progress);
+        } catch (StepFailedException e) {
+            log.warn("undoing the create of {} on {}: {}", name, host, e.getMessage());
+        }
+        try {
+            store.remove(name, "undo create " + name + ": " + cause.getMessage(), "");
+        } catch (IOException e) {
+            log.error("cannot remove the record of {} after its failed create", name, e);
+        }
+        scheduler.release(name);
+        reconciler.forget(name);
+        progress.step("undone", host, "nothing left of " + name + " on " + host);
+    }
+
+    /** Starts or stops a VM on its home host. */
+    public Vm setRunning(String name, boolean running, String operator) throws StepFailedException, IOException {
+        ReentrantLock lock = reconciler.lock(Names.vmName("name", name));
+        lock.lock();
+        try {
+            Vm vm = require(name);
+            if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
+                throw Status.FAILED_PRECONDITION.withDescription("VM " + name + " is being deleted").asRuntimeException();
+            }
+            if (vm.getRunningWanted() != running) {
+                vm = vm.toBuilder().setRunningWanted(running).build();
+                store.save(vm, null, (running ? "start " : "stop ") + name, operator);
+                audit.info("operator {}: {} VM {}", operator, running ? "started" : "stopped", name);
+            }
+            reconciler.converge(vm, Progress.NONE);
+            return vm;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Deletes a VM: recorded as deleting first (so a crash cannot lose the intent), then torn down, then removed. */
+    public void delete(String name, boolean deleteDisk, String operator, Progress progress)
+            throws StepFailedException, IOException {
+        ReentrantLock lock = reconciler.lock(Names.vmName("name", name));
+        lock.lock();
+        try {
+            Vm vm = require(name).toBuilder().setPhase(VmPhase.VM_PHASE_DELETING).setDeleteDiskWanted(deleteDisk).build();
+            store.save(vm, null, "delete " + name + (deleteDisk ? " with its disk" : " (disk kept)"), operator);
+            audit.info("operator {}: deleting VM {}{}", operator, name, deleteDisk ? " and its disk" : "");
+            reconciler.observe(name, VmPhase.VM_PHASE_DELETING, null);
+            reconciler.teardown(vm, progress);
+            store.remove(name, "deleted " + name, operator);
+            scheduler.release(name);
+            reconciler.forget(name);
+            progress.step("done", vm.getHomeHost(), name + " deleted" + (deleteDisk ? " with its disk" : "; its disk was kept"));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The definitions repository's current commit (every change to the desired state moves it). */
+    public String definitionsHead() {
+        try {
+            return store.repo().head();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    public List<Vm> list() {
+        return store.all().stream().map(this::withObservations).sorted(Comparator.comparing(v -> v.getSpec().getName())).toList();
+    }
+
+    public Vm get(String name) throws IOException {
+        Vm vm = require(name);
+        return withObservations(vm).toBuilder().addAllHistory(store.history(name)).build();
+    }
+
+    private Vm require(String name) {
+        return store.get(Names.vmName("name", name)).orElseThrow(() -> Status.NOT_FOUND
+                .withDescription("no VM named " + name + " (virtfleet vm list shows them all)").asRuntimeException());
+    }
+
+    private Vm withObservations(Vm vm) {
+        Reconciler.Observed o = reconciler.observed(vm.getSpec().getName());
+        Vm.Builder b = vm.toBuilder().setPhase(vm.getPhase() == VmPhase.VM_PHASE_DELETING ? VmPhase.VM_PHASE_DELETING : o.phase())
+                .setLastError(o.lastError());
+        registry.get(vm.getHomeHost()).ifPresent(h -> {
+            for (DomainInfo d : h.report().getDomainsList()) {
+                if (d.getName().equals(vm.getSpec().getName())) {
+                    b.setDomainState(d.getState().name());
+                }
+            }
+        });
+        return b.build();
+    }
+}
