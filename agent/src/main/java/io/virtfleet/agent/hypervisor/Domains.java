@@ -1,9 +1,9 @@
 package io.virtfleet.agent.hypervisor;
 
 import io.virtfleet.agent.hypervisor.DomainOperationException.Reason;
-import io.virtfleet.common.units.Durations;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
+import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumSet;
@@ -251,7 +251,7 @@ public final class Domains implements AutoCloseable {
         while (System.nanoTime() < deadline) {
             if (!active(name)) {
                 return new Step(true, name + " shut down cleanly in "
-                        + Durations.shortText(Duration.ofNanos(System.nanoTime() - start)));
+                        + seconds(Duration.ofNanos(System.nanoTime() - start)));
             }
             sleep(SHUTDOWN_POLL_MS);
         }
@@ -271,8 +271,8 @@ public final class Domains implements AutoCloseable {
             }
         });
         return new Step(true, destroyed
-                ? name + " did not shut down within " + Durations.shortText(grace) + " of the ACPI request: destroyed it"
-                : name + " shut down cleanly in " + Durations.shortText(grace));
+                ? name + " did not shut down within " + seconds(grace) + " of the ACPI request: destroyed it"
+                : name + " shut down cleanly in " + seconds(grace));
     }
 
     private boolean active(String name) throws LibvirtException {
@@ -359,6 +359,11 @@ public final class Domains implements AutoCloseable {
         } catch (LibvirtException e) {
             log.warn("could not undefine {} after a failed define: {}", name, LibvirtErrors.message(e));
         }
+    }
+
+    /** "1.5 s", "60 s", "0.2 s": exact to the millisecond, for details operators read. */
+    static String seconds(Duration d) {
+        return BigDecimal.valueOf(d.toMillis(), 3).stripTrailingZeros().toPlainString() + " s";
     }
 
     private static void sleep(long ms) {
