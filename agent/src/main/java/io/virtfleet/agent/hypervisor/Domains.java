@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -298,7 +299,7 @@ public final class Domains implements AutoCloseable {
     /** Runs the work on a worker, after any earlier operation on the same VM name; tells {@link #changed}. */
     private CompletableFuture<Step> submit(String vmName, Work work) {
         CompletableFuture<Step> result = new CompletableFuture<>();
-        workers.execute(() -> {
+        Runnable task = () -> {
             ReentrantLock lock = stripes[Math.floorMod(vmName.hashCode(), stripes.length)];
             lock.lock();
             try {
@@ -316,7 +317,12 @@ public final class Domains implements AutoCloseable {
             } finally {
                 lock.unlock();
             }
-        });
+        };
+        try {
+            workers.execute(task);
+        } catch (RejectedExecutionException e) {
+            result.completeExceptionally(new DomainOperationException(Reason.UNAVAILABLE, "the agent is stopping"));
+        }
         return result;
     }
 
