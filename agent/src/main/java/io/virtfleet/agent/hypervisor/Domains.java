@@ -1,9 +1,9 @@
 package io.virtfleet.agent.hypervisor;
 
 import io.virtfleet.agent.hypervisor.DomainOperationException.Reason;
-import io.virtfleet.common.units.Durations;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
+import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumSet;
@@ -11,6 +11,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -251,7 +252,7 @@ public final class Domains implements AutoCloseable {
         while (System.nanoTime() < deadline) {
             if (!active(name)) {
                 return new Step(true, name + " shut down cleanly in "
-                        + Durations.shortText(Duration.ofNanos(System.nanoTime() - start)));
+                        + seconds(Duration.ofNanos(System.nanoTime() - start)));
             }
             sleep(SHUTDOWN_POLL_MS);
         }
@@ -271,8 +272,8 @@ public final class Domains implements AutoCloseable {
             }
         });
         return new Step(true, destroyed
-                ? name + " did not shut down within " + Durations.shortText(grace) + " of the ACPI request: destroyed it"
-                : name + " shut down cleanly in " + Durations.shortText(grace));
+                ? name + " did not shut down within " + seconds(grace) + " of the ACPI request: destroyed it"
+                : name + " shut down cleanly in " + seconds(grace));
     }
 
     private boolean active(String name) throws LibvirtException {
@@ -298,7 +299,7 @@ public final class Domains implements AutoCloseable {
     /** Runs the work on a worker, after any earlier operation on the same VM name; tells {@link #changed}. */
     private CompletableFuture<Step> submit(String vmName, Work work) {
         CompletableFuture<Step> result = new CompletableFuture<>();
-        workers.execute(() -> {
+        Runnable task = () -> {
             ReentrantLock lock = stripes[Math.floorMod(vmName.hashCode(), stripes.length)];
             lock.lock();
             try {
@@ -316,7 +317,12 @@ public final class Domains implements AutoCloseable {
             } finally {
                 lock.unlock();
             }
-        });
+        };
+        try {
+            workers.execute(task);
+        } catch (RejectedExecutionException e) {
+            result.completeExceptionally(new DomainOperationException(Reason.UNAVAILABLE, "the agent is stopping"));
+        }
         return result;
     }
 
@@ -359,6 +365,11 @@ public final class Domains implements AutoCloseable {
         } catch (LibvirtException e) {
             log.warn("could not undefine {} after a failed define: {}", name, LibvirtErrors.message(e));
         }
+    }
+
+    /** "1.5 s", "60 s", "0.2 s": exact to the millisecond, for details operators read. */
+    static String seconds(Duration d) {
+        return BigDecimal.valueOf(d.toMillis(), 3).stripTrailingZeros().toPlainString() + " s";
     }
 
     private static void sleep(long ms) {

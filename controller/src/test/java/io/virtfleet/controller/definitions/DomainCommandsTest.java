@@ -111,6 +111,19 @@ class DomainCommandsTest {
     }
 
     @Test
+    void aDefinitionWithoutUuidKeepsTheDomainsUuidWhenDefinedAgain() throws Exception {
+        String withoutUuid = renderer.render(spec("db", StorageTier.STORAGE_TIER_SSD)).replaceFirst("\\s*<uuid>[0-9a-f-]{36}</uuid>", "");
+        assertFalse(withoutUuid.contains("<uuid>"), withoutUuid);
+        assertEquals(Outcome.OUTCOME_CHANGED, define("db", withoutUuid, false).getOutcome());
+        String uuid = awaitDomain("db", d -> true).getUuid();
+        assertNotEquals(DomainIdentity.uuid("db").toString(), uuid, "libvirt made one up");
+
+        StepResult again = define("db", withoutUuid, false);
+        assertEquals(Outcome.OUTCOME_ALREADY_DONE, again.getOutcome(), again.getDetail());
+        assertEquals(uuid, describe("db").orElseThrow().getUuid());
+    }
+
+    @Test
     void aDomainStartsStopsAndIsUndefinedOnlyWhenNotRunning() throws Exception {
         define("web", renderer.render(spec("web", StorageTier.STORAGE_TIER_RAW)), false);
 
