@@ -42,6 +42,7 @@ public final class Agent implements AutoCloseable {
     private final LibvirtHypervisor hypervisor;
     private final HypervisorPoller poller;
     private final ExecutorService commands;
+    private final ExecutorService storage;
     private Transport transport;
     private ManagedChannel controllerChannel;
     private Server server;
@@ -52,13 +53,15 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
-          HypervisorPoller poller, @Named("commands") ExecutorService commands) {
+          HypervisorPoller poller, @Named("commands") ExecutorService commands,
+          @Named("storage") ExecutorService storage) {
         this.config = config;
         this.service = service;
         this.reporter = reporter;
         this.hypervisor = hypervisor;
         this.poller = poller;
         this.commands = commands;
+        this.storage = storage;
     }
 
     /** Builds an agent from its configuration; call {@link #start()} to run it. */
@@ -148,6 +151,7 @@ public final class Agent implements AutoCloseable {
             controllerChannel.shutdownNow();
         }
         commands.shutdownNow();
+        storage.shutdownNow();
         poller.close();
         hypervisor.close();
         if (transport != null) {
