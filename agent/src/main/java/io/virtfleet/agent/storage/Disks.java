@@ -47,6 +47,7 @@ public final class Disks {
             if (tier == StorageTier.STORAGE_TIER_RAW) {
                 return raw.ensure(vm, bytes);
             }
+            rbd.requireConfigured(tier, vm);
             DiskOutcome keyInLibvirt = secret.ensure();
             DiskOutcome disk = rbd.ensure(tier, vm, bytes);
             return disk.and(keyInLibvirt);

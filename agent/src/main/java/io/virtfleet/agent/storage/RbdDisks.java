@@ -86,15 +86,24 @@ public final class RbdDisks {
 
     private Image image(StorageTier tier, String vmName) {
         Image image = new Image(tier, ceph.pool(tier), Names.vmName("vm_name", vmName));
+        requireConfigured(image);
+        return image;
+    }
+
+    /** Refuses, naming the setting, when this host lacks the files it needs to reach Ceph for the disk. */
+    void requireConfigured(StorageTier tier, String vmName) {
+        requireConfigured(new Image(tier, ceph.pool(tier), Names.vmName("vm_name", vmName)));
+    }
+
+    private void requireConfigured(Image image) {
         for (Path file : List.of(ceph.conf(), ceph.keyring())) {
             if (!Files.isReadable(file)) {
                 String key = file.equals(ceph.conf()) ? "ceph-conf" : "ceph-keyring";
                 throw StorageException.wrongState(key + " " + file + " does not exist or cannot be read, so this host "
                         + "cannot reach Ceph for " + image + ": install the file, or set " + key
-                        + " (or leave " + StorageTiers.name(tier) + " out of storage-tiers)");
+                        + " (or leave " + StorageTiers.name(image.tier()) + " out of storage-tiers)");
             }
         }
-        return image;
     }
 
     private DiskOutcome adopt(Image image, long found, long bytes) {
@@ -152,8 +161,8 @@ public final class RbdDisks {
         String text = r.stderr().toLowerCase(Locale.ROOT);
         if (isMissingPool(r)) {
             return StorageException.wrongState("Ceph pool " + image.pool() + " (" + CephSettings.poolKey(image.tier())
-                    + ") does not exist in the cluster of " + ceph.conf() + ", so " + image + " cannot be " + action
-                    + "d: create the pool (ceph osd pool create " + image.pool() + "; rbd pool init " + image.pool()
+                    + ") does not exist in the cluster of " + ceph.conf() + ", so there can be no " + image
+                    + ": create the pool (ceph osd pool create " + image.pool() + "; rbd pool init " + image.pool()
                     + ") or set " + CephSettings.poolKey(image.tier()));
         }
         if (text.contains("permission denied") || text.contains("operation not permitted")) {
