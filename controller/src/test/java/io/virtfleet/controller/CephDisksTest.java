@@ -301,6 +301,24 @@ class CephDisksTest {
                 "the agent reaches Ceph again by itself");
     }
 
+    @Test
+    @Order(9)
+    void withLibvirtDownAnRbdDiskIsUnavailableAndNotCreated() throws Exception {
+        node.stopDaemon();
+        try {
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                    () -> ensure(HOST, "early", StorageTier.STORAGE_TIER_SSD, GIB));
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+            assertTrue(e.getStatus().getDescription().startsWith("cannot keep the key of client.libvirt in the libvirt secret "
+                    + "'client.libvirt secret': libvirt at " + node.uri() + ": "), e.getStatus().getDescription());
+            assertFalse(images(CephCluster.SSD_POOL).contains("early"), "no disk without the secret that opens it");
+        } finally {
+            node.startDaemon();
+        }
+        assertEquals(StepResult.Outcome.OUTCOME_CHANGED, ensure(HOST, "early", StorageTier.STORAGE_TIER_SSD, GIB).getOutcome(),
+                "repeated once libvirt is back, the step completes");
+    }
+
     // ---------------------------------------------------------------------------------------------------------
 
     private static StepResult ensure(String host, String vm, StorageTier tier, long bytes) {
