@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what building and testing virtfleet needs on a fresh Debian 12
 # machine: a JDK and Maven (only when missing), libvirt's library and daemon with the QEMU driver,
-# QEMU itself (the tests run real TCG guests), and the tools the tests call. Run as root.
+# QEMU itself (the tests run real TCG guests), Ceph's monitor, OSD and client tools (the RBD tests
+# start a single-node cluster of their own), and the tools the tests call. Run as root.
 # Deliberately not libvirt-daemon-system: it pulls in polkit and iptables, and the tests start their
 # own libvirtd instances in private mount namespaces instead.
 set -euo pipefail
@@ -15,6 +16,7 @@ packages=(
   libvirt0 libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu   # libvirt: library, virsh, libvirtd + QEMU driver
   qemu-system-x86 qemu-utils qemu-block-extra                          # QEMU/TCG guests, qemu-img (rbd support)
   libxml2-utils                                                        # xmllint, used by virt-xml-validate
+  ceph-mon ceph-osd ceph-common                                        # a single-node Ceph for the RBD tests; rbd
   iproute2 util-linux procps                                           # ip, unshare, ps
   systemd                                                              # systemd-analyze, to verify the units
 )

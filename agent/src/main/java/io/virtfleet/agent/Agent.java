@@ -44,6 +44,7 @@ public final class Agent implements AutoCloseable {
     private final HypervisorPoller poller;
     private final Domains domains;
     private final ExecutorService commands;
+    private final ExecutorService storage;
     private Transport transport;
     private ManagedChannel controllerChannel;
     private Server server;
@@ -54,7 +55,8 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
-          HypervisorPoller poller, Domains domains, @Named("commands") ExecutorService commands) {
+          HypervisorPoller poller, Domains domains, @Named("commands") ExecutorService commands,
+          @Named("storage") ExecutorService storage) {
         this.config = config;
         this.service = service;
         this.reporter = reporter;
@@ -62,6 +64,7 @@ public final class Agent implements AutoCloseable {
         this.poller = poller;
         this.domains = domains;
         this.commands = commands;
+        this.storage = storage;
     }
 
     /** Builds an agent from its configuration; call {@link #start()} to run it. */
@@ -152,6 +155,7 @@ public final class Agent implements AutoCloseable {
         }
         commands.shutdownNow();
         domains.close();
+        storage.shutdownNow();
         poller.close();
         hypervisor.close();
         if (transport != null) {

@@ -1,5 +1,6 @@
 package io.virtfleet.agent;
 
+import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -24,20 +25,28 @@ import java.util.List;
  * @param joinToken         join token to enroll with when the agent has no valid certificate; may be null
  * @param joinTokenFile     file holding such a token, read when needed (so a new one can be dropped in);
  *                          may be null
+ * @param ceph              how to reach Ceph for the ssd and sata tiers (pools, cephx user, keyring, timeout)
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
                           Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
-                          String joinToken, Path joinTokenFile) {
+                          String joinToken, Path joinTokenFile, CephSettings ceph) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
+        java.util.Objects.requireNonNull(ceph, "ceph");
     }
 
     /** The same configuration with a join token to enroll with. */
     public AgentConfig withJoinToken(String token) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
-                imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile);
+                imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph);
+    }
+
+    /** The same configuration with other Ceph settings. */
+    public AgentConfig withCeph(CephSettings settings) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -58,6 +67,6 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", advertise=" + advertise + ", libvirtUri=" + libvirtUri + ", heartbeatInterval=" + heartbeatInterval
                 + ", maxBackoff=" + maxBackoff + ", imagesDirectory=" + imagesDirectory + ", stateDirectory="
                 + stateDirectory + ", storageTiers=" + storageTiers + ", joinToken=" + (joinToken == null ? "none" : "(set)")
-                + ", joinTokenFile=" + joinTokenFile + "]";
+                + ", joinTokenFile=" + joinTokenFile + ", ceph=" + ceph + "]";
     }
 }

@@ -2,6 +2,7 @@ package io.virtfleet.agent;
 
 import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.enrollment.JoinToken;
+import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfiguredCommand;
@@ -91,6 +92,31 @@ public final class AgentMain implements Callable<Integer> {
             description = "The join token itself (visible to other users in the process list: prefer the file).")
     String joinToken;
 
+    @Option(names = "--ceph-conf", paramLabel = "FILE", defaultValue = "/etc/ceph/ceph.conf",
+            description = "ceph.conf of the cluster holding the ssd and sata tiers (default: ${DEFAULT-VALUE}).")
+    Path cephConf;
+
+    @Option(names = "--ceph-client", paramLabel = "NAME", defaultValue = "libvirt",
+            description = {"cephx user the agent and libvirt act as, without 'client.' (default: ${DEFAULT-VALUE}).",
+                "The agent keeps its key in the libvirt secret 'client.NAME secret' that domains name."})
+    String cephClient;
+
+    @Option(names = "--ceph-keyring", paramLabel = "FILE", defaultValue = "/etc/ceph/ceph.client.libvirt.keyring",
+            description = "Keyring holding that user's key (default: ${DEFAULT-VALUE}).")
+    Path cephKeyring;
+
+    @Option(names = "--ceph-pool-ssd", paramLabel = "POOL", defaultValue = "libvirt-ssd",
+            description = "RBD pool of the ssd storage tier (default: ${DEFAULT-VALUE}).")
+    String cephPoolSsd;
+
+    @Option(names = "--ceph-pool-sata", paramLabel = "POOL", defaultValue = "libvirt-sata",
+            description = "RBD pool of the sata storage tier (default: ${DEFAULT-VALUE}).")
+    String cephPoolSata;
+
+    @Option(names = "--ceph-timeout", paramLabel = "DURATION", defaultValue = "20s",
+            description = "Longest wait for Ceph's monitors or OSDs in one call before Ceph counts as unreachable (default: ${DEFAULT-VALUE}).")
+    Duration cephTimeout;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -143,7 +169,8 @@ public final class AgentMain implements Callable<Integer> {
                 new InetSocketAddress(listenAt.bareHost(), listenAt.port()),
                 advertise == null ? null : Endpoint.parse("advertise", advertise),
                 libvirtUri, heartbeatInterval, maxBackoff, imagesDir, stateDir, storageTiers,
-                joinToken == null ? null : JoinToken.parse("join-token", joinToken).text(), joinTokenFile);
+                joinToken == null ? null : JoinToken.parse("join-token", joinToken).text(), joinTokenFile,
+                new CephSettings(cephConf, cephClient, cephKeyring, cephPoolSsd, cephPoolSata, cephTimeout));
     }
 
     private static String localHostName() {

@@ -10,9 +10,16 @@ import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.report.HostReporter;
+import io.virtfleet.agent.storage.CephSecret;
+import io.virtfleet.agent.storage.Disks;
+import io.virtfleet.agent.storage.RawDisks;
+import io.virtfleet.agent.storage.RbdDisks;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 
 /** Wires one agent's features from its configuration. The features themselves know nothing of Guice. */
 final class AgentModule extends AbstractModule {
@@ -66,8 +73,33 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
-    AgentService service(HostReporter reporter, Domains domains) {
-        return new AgentService(reporter, domains);
+    Disks disks(LibvirtHypervisor hypervisor) {
+        return new Disks(config.hostName(), config.storageTiers(), new RawDisks(config.imagesDirectory()),
+                new RbdDisks(config.ceph()), new CephSecret(hypervisor, config.ceph()));
+    }
+
+    @Provides
+    @Singleton
+    AgentService service(HostReporter reporter, Domains domains, Disks disks,
+                         @Named("storage") ExecutorService storage) {
+        return new AgentService(reporter, domains, disks, storage);
+    }
+
+    /**
+     * Runs disk steps: two at a time (qemu-img and rbd are light, and Ceph being down should not stall every
+     * step), threads made on demand and gone when idle.
+     */
+    @Provides
+    @Singleton
+    @Named("storage")
+    ExecutorService storage() {
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "vf-agent-storage");
+            t.setDaemon(true);
+            return t;
+        });
+        pool.allowCoreThreadTimeOut(true);
+        return pool;
     }
 
     /** Runs agent commands, which may block on libvirt or qemu-img. */

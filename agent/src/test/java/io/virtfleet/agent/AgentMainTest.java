@@ -97,4 +97,35 @@ class AgentMainTest {
         InvalidInputException e = assertThrows(InvalidInputException.class, main::config);
         assertTrue(e.getMessage().startsWith("storage-tiers: \"nvme\""), e.getMessage());
     }
+
+    @Test
+    void cephSettingsHaveDebianDefaultsAndComeFromTheFile() throws Exception {
+        AgentConfig defaults = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1").config();
+        assertEquals(io.virtfleet.agent.storage.CephSettings.defaults(), defaults.ceph());
+
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv4\n"
+                + "ceph-conf = /etc/ceph/other.conf\nceph-client = hv\nceph-keyring = /etc/ceph/hv.keyring\n"
+                + "ceph-pool-ssd = fast\nceph-pool-sata = slow\nceph-timeout = 5s\n");
+        AgentConfig config = parse(conf).config();
+        assertEquals(new io.virtfleet.agent.storage.CephSettings(Path.of("/etc/ceph/other.conf"), "hv",
+                Path.of("/etc/ceph/hv.keyring"), "fast", "slow", Duration.ofSeconds(5)), config.ceph());
+        assertEquals("client.hv secret", config.ceph().secretUsage());
+    }
+
+    @Test
+    void cephSettingsQemuImgWouldMisreadAreRefusedNamingTheKey() {
+        String[][] cases = {
+            {"--ceph-conf", "/etc/ceph/a:b.conf", "ceph-conf: "},
+            {"--ceph-keyring", "relative.keyring", "ceph-keyring: "},
+            {"--ceph-client", "client.libvirt:x", "ceph-client: "},
+            {"--ceph-pool-ssd", "-rf", "ceph-pool-ssd: "},
+            {"--ceph-pool-sata", "a/b", "ceph-pool-sata: "},
+            {"--ceph-timeout", "500ms", "ceph-timeout: "},
+        };
+        for (String[] c : cases) {
+            AgentMain main = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);
+            InvalidInputException e = assertThrows(InvalidInputException.class, main::config, c[0] + " " + c[1]);
+            assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
+        }
+    }
 }

@@ -1,33 +1,60 @@
 package io.virtfleet.agent.api;
 
+import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.report.HostReporter;
+import io.virtfleet.agent.storage.DiskOutcome;
+import io.virtfleet.agent.storage.Disks;
+import io.virtfleet.agent.storage.StorageException;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.common.validation.Sizes;
+import io.virtfleet.common.validation.StorageTiers;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.DefineDomainRequest;
+import io.virtfleet.proto.v1.DeleteDiskRequest;
 import io.virtfleet.proto.v1.DescribeHostRequest;
+import io.virtfleet.proto.v1.EnsureDiskRequest;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.SetDomainRunningRequest;
 import io.virtfleet.proto.v1.StepResult;
+import io.virtfleet.proto.v1.StorageTier;
 import io.virtfleet.proto.v1.UndefineDomainRequest;
 import java.time.Duration;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The agent's gRPC face. It serves the host report and the domain commands (define, undefine, start,
- * stop); commands not built yet answer UNIMPLEMENTED, as the generated base class does.
+ * The agent's gRPC face: validates each request where it arrives (a bad one is INVALID_ARGUMENT before
+ * anything runs), then hands the step to its feature: domains (define, undefine, start, stop) and disks.
+ * Commands not built here answer UNIMPLEMENTED, as the generated base class does.
  */
 public final class AgentService extends AgentGrpc.AgentImplBase {
+    private static final Logger log = LoggerFactory.getLogger(AgentService.class);
+
     private final HostReporter reporter;
     private final Domains domains;
+    private final Disks disks;
+    private final Executor storageWork;
 
     /** The API's methods, for deciding who may call each. */
     public static io.grpc.ServerServiceDefinition definition() {
         return AgentGrpc.bindService(new AgentGrpc.AsyncService() {});
     }
 
-    public AgentService(HostReporter reporter, Domains domains) {
+    /**
+     * @param storageWork where disk steps run: they wait for qemu-img, rbd and Ceph (seconds when Ceph is
+     *                    down), and must not hold up the threads that also carry the agent's heartbeats
+     */
+    public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork) {
         this.reporter = reporter;
         this.domains = domains;
+        this.disks = disks;
+        this.storageWork = storageWork;
     }
 
     @Override
@@ -56,5 +83,54 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
         long started = System.nanoTime();
         StepReplies.send("SetDomainRunning", domains.setRunning(request.getVmName(), request.getRunning(),
                 Duration.ofMillis(request.getShutdownTimeoutMs())), started, response);
+    }
+
+    // Disks: checked here, carried out on the storage threads.
+
+    @Override
+    public void ensureDisk(EnsureDiskRequest request, StreamObserver<StepResult> response) {
+        String vm = Names.vmName("vm_name", request.getVmName());
+        StorageTier tier = StorageTiers.check("storage", request.getStorageValue());
+        long bytes = Sizes.diskBytes("size_bytes", request.getSizeBytes());
+        step("ensure disk of " + vm, response, () -> disks.ensure(vm, tier, bytes));
+    }
+
+    @Override
+    public void deleteDisk(DeleteDiskRequest request, StreamObserver<StepResult> response) {
+        String vm = Names.vmName("vm_name", request.getVmName());
+        StorageTier tier = StorageTiers.check("storage", request.getStorageValue());
+        step("delete disk of " + vm, response, () -> disks.delete(vm, tier));
+    }
+
+    /** Runs a storage step off the calling thread and answers with its outcome or the status its refusal maps to. */
+    private void step(String what, StreamObserver<StepResult> response, Supplier<DiskOutcome> work) {
+        long start = System.nanoTime();
+        try {
+            storageWork.execute(() -> {
+                try {
+                    DiskOutcome outcome = work.get();
+                    long ms = (System.nanoTime() - start) / 1_000_000;
+                    log.info("{}: {} ({} ms)", what, outcome.detail(), ms);
+                    response.onNext(StepResult.newBuilder()
+                            .setOutcome(outcome.changed() ? StepResult.Outcome.OUTCOME_CHANGED : StepResult.Outcome.OUTCOME_ALREADY_DONE)
+                            .setDetail(outcome.detail())
+                            .setDurationMs(ms)
+                            .build());
+                    response.onCompleted();
+                } catch (StorageException e) {
+                    log.warn("{} refused: {}", what, e.getMessage());
+                    Status status = e.kind() == StorageException.Kind.UNAVAILABLE ? Status.UNAVAILABLE : Status.FAILED_PRECONDITION;
+                    response.onError(status.withDescription(e.getMessage()).asRuntimeException());
+                } catch (InvalidInputException e) {
+                    response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+                } catch (RuntimeException e) {
+                    log.error("{} failed unexpectedly", what, e);
+                    response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            response.onError(Status.UNAVAILABLE.withDescription("the agent is stopping; repeat the step when it is back")
+                    .asRuntimeException());
+        }
     }
 }

@@ -35,6 +35,27 @@ public final class LibvirtHypervisor implements AutoCloseable {
         return uri;
     }
 
+    /** One piece of work on the agent's libvirt connection. */
+    @FunctionalInterface
+    public interface Operation<T> {
+        T apply(Connect connection) throws LibvirtException;
+    }
+
+    /**
+     * Runs {@code operation} on the live connection (reconnecting first if it was lost), one operation at a
+     * time with the poller. The operation must not keep the connection or the objects it gets from it.
+     *
+     * @throws LibvirtException when libvirt cannot be reached or the operation fails; see {@link #reason}
+     */
+    public synchronized <T> T call(Operation<T> operation) throws LibvirtException {
+        return operation.apply(connection());
+    }
+
+    /** libvirt's one-line reason for a failure, prefixed with this connection's URI. */
+    public String reason(LibvirtException e) {
+        return "libvirt at " + uri + ": " + LibvirtErrors.message(e);
+    }
+
     /** Libvirt's view of the host right now; never throws. */
     public synchronized HypervisorSnapshot snapshot() {
         try {

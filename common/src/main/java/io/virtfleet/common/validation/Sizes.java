@@ -90,7 +90,7 @@ public final class Sizes {
     }
 
     /** "128 MiB", "16 TiB": the largest binary unit that divides the count exactly. */
-    static String exact(long bytes) {
+    public static String exact(long bytes) {
         String[] names = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
         int unit = 0;
         long n = bytes;

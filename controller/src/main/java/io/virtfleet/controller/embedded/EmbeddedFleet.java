@@ -3,6 +3,7 @@ package io.virtfleet.controller.embedded;
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.enrollment.Enroller;
+import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
@@ -163,7 +164,19 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
         return new AgentConfig(host, new Endpoint("127.0.0.1", controller.port()),
                 new InetSocketAddress("127.0.0.1", 0), null, libvirtUri, heartbeat, heartbeat.multipliedBy(4),
-                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null);
+                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null, noCeph());
+    }
+
+    /**
+     * Ceph settings pointing into the fleet's directory, where there is no cluster: ssd and sata disks are refused
+     * (naming the missing ceph.conf) rather than sent to whatever cluster this machine may know. Tests with a real
+     * cluster set theirs with {@link AgentConfig#withCeph}.
+     */
+    private CephSettings noCeph() {
+        CephSettings defaults = CephSettings.defaults();
+        Path none = workDir.toAbsolutePath().resolve("no-ceph");
+        return new CephSettings(none.resolve("ceph.conf"), defaults.client(), none.resolve("ceph.client.libvirt.keyring"),
+                defaults.ssdPool(), defaults.sataPool(), defaults.timeout());
     }
 
     /** Stops a host's agent, as if the machine went away; its heartbeats stop at once. */

@@ -155,8 +155,12 @@ class ApiFuzzTest {
         rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED);
         rule(EnrollmentGrpc.getRenewMethod(), agents, INVALID_ARGUMENT); // never a usable request
         rule(AgentGrpc.getDescribeHostMethod(), controller, OK);
-        for (MethodDescriptor<?, ?> m : List.of(AgentGrpc.getEnsureDiskMethod(), AgentGrpc.getDeleteDiskMethod(),
-                AgentGrpc.getEnsureNetworkMethod(), AgentGrpc.getSyncDefinitionsMethod())) {
+        // Disk commands sent here always carry an invalid field, except raw bytes that happen to make a valid
+        // request: deleting an absent disk is fine (OK), and the fleet's agents have no Ceph (FAILED_PRECONDITION
+        // naming the missing ceph.conf). Nothing can be created either way.
+        rule(AgentGrpc.getEnsureDiskMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
+        rule(AgentGrpc.getDeleteDiskMethod(), controller, INVALID_ARGUMENT, OK, FAILED_PRECONDITION);
+        for (MethodDescriptor<?, ?> m : List.of(AgentGrpc.getEnsureNetworkMethod(), AgentGrpc.getSyncDefinitionsMethod())) {
             rule(m, controller, UNIMPLEMENTED, INVALID_ARGUMENT); // requests are always invalid somewhere
         }
         // Raw bytes can make a valid name of no domain: already undefined (nothing changes), or not there to start.
