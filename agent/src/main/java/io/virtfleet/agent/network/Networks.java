@@ -1,0 +1,100 @@
+package io.virtfleet.agent.network;
+
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Ipv4;
+import io.virtfleet.common.validation.VmSpecs;
+import io.virtfleet.proto.v1.EnsureNetworkRequest;
+import io.virtfleet.proto.v1.NetworkSpec;
+import io.virtfleet.proto.v1.StepResult;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This host's side of VM networking: a LAN's VXLAN interface and bridge, or the public bridge of failover
+ * IPs. Ensures run one at a time, since each reads the host's interfaces and then changes them.
+ */
+public final class Networks {
+    private static final Logger log = LoggerFactory.getLogger(Networks.class);
+    /** More peers than any fleet this serves; each broadcast is copied to every one of them. */
+    public static final int MAX_PEERS = 1024;
+    /** How long a reported underlay address is reused before the device is asked again. */
+    private static final Duration ADDRESS_REFRESH = Duration.ofMinutes(1);
+
+    private final Underlay underlay;
+    private final VxlanLan lans;
+    private final PublicBridge publicBridge;
+    /** Guards the reported address apart from ensures, so a heartbeat never waits for one. */
+    private final Object addressLock = new Object();
+    private String reportedAddress = "";
+    private long addressReadAt = Long.MIN_VALUE;
+
+    public Networks(NetworkSettings settings) {
+        this(settings, new IpRoute(settings.namespace()));
+    }
+
+    Networks(NetworkSettings settings, IpRoute ip) {
+        this.underlay = new Underlay(settings, ip);
+        this.lans = new VxlanLan(ip, underlay, settings.vxlanPort());
+        this.publicBridge = new PublicBridge(ip, settings.publicBridge());
+    }
+
+    /**
+     * Validates the request, then brings the host's network to what it asks, changing only what differs.
+     *
+     * @throws InvalidInputException when a field is malformed, before anything on the host is read or run
+     * @throws NetworkException      when the host's network is not in a state the request can be met from
+     */
+    public synchronized StepResult ensure(EnsureNetworkRequest request) {
+        NetworkSpec network = VmSpecs.network("network", request.getNetwork());
+        List<String> peers = peers(request);
+        long start = System.nanoTime();
+        Outcome outcome;
+        if (network.getAttachmentCase() == NetworkSpec.AttachmentCase.LAN) {
+            int lan = network.getLan(); // checked by VmSpecs.network: 1..16777215
+            try {
+                outcome = lans.ensure(lan, peers);
+            } catch (NetworkException e) {
+                throw e.withContext("LAN " + lan + ": ", "");
+            }
+        } else {
+            outcome = publicBridge.check();
+        }
+        long elapsedMs = (System.nanoTime() - start) / 1_000_000;
+        if (outcome.changed()) {
+            log.info("network: {} ({} ms)", outcome.detail(), elapsedMs);
+        }
+        return StepResult.newBuilder()
+                .setOutcome(outcome.changed() ? StepResult.Outcome.OUTCOME_CHANGED : StepResult.Outcome.OUTCOME_ALREADY_DONE)
+                .setDetail(outcome.detail())
+                .setDurationMs(elapsedMs)
+                .build();
+    }
+
+    /** The underlay address for this host's reports (HostReport.vxlan_address); empty when there is none. */
+    public String vxlanAddress() {
+        synchronized (addressLock) {
+            long now = System.nanoTime();
+            if (addressReadAt == Long.MIN_VALUE || now - addressReadAt > ADDRESS_REFRESH.toNanos()) {
+                reportedAddress = underlay.address().map(Ipv4::toString).orElse("");
+                addressReadAt = now;
+            }
+            return reportedAddress;
+        }
+    }
+
+    private static List<String> peers(EnsureNetworkRequest request) {
+        int count = request.getPeerAddressesCount();
+        if (count > MAX_PEERS) {
+            throw new InvalidInputException("peer_addresses", count + " addresses", "at most " + MAX_PEERS
+                    + " addresses, one per other host carrying the LAN");
+        }
+        List<String> peers = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            peers.add(Ipv4.unicastAddress("peer_addresses[" + i + "]", request.getPeerAddresses(i)).toString());
+        }
+        return peers;
+    }
+}
