@@ -1,6 +1,7 @@
 package io.virtfleet.agent;
 
 import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.validation.Ipv4;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -24,11 +25,16 @@ import java.util.List;
  * @param joinToken         join token to enroll with when the agent has no valid certificate; may be null
  * @param joinTokenFile     file holding such a token, read when needed (so a new one can be dropped in);
  *                          may be null
+ * @param vxlanDevice       underlay interface the VXLAN LANs run over; null when the host takes no LAN VMs
+ * @param vxlanLocalAddress source address of VXLAN traffic; null for the first IPv4 address of vxlanDevice
+ * @param vxlanPort         UDP port of VXLAN traffic, the same on every host
+ * @param publicBridge      bridge carrying the host's uplink, which failover-IP VMs attach to
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
                           Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
-                          String joinToken, Path joinTokenFile) {
+                          String joinToken, Path joinTokenFile,
+                          String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
@@ -37,7 +43,8 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
     /** The same configuration with a join token to enroll with. */
     public AgentConfig withJoinToken(String token) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
-                imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile);
+                imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -58,6 +65,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", advertise=" + advertise + ", libvirtUri=" + libvirtUri + ", heartbeatInterval=" + heartbeatInterval
                 + ", maxBackoff=" + maxBackoff + ", imagesDirectory=" + imagesDirectory + ", stateDirectory="
                 + stateDirectory + ", storageTiers=" + storageTiers + ", joinToken=" + (joinToken == null ? "none" : "(set)")
-                + ", joinTokenFile=" + joinTokenFile + "]";
+                + ", joinTokenFile=" + joinTokenFile + ", vxlanDevice=" + vxlanDevice + ", vxlanLocalAddress="
+                + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge=" + publicBridge + "]";
     }
 }

@@ -8,6 +8,8 @@ import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.metrics.HostMetrics;
+import io.virtfleet.agent.network.NetworkSettings;
+import io.virtfleet.agent.network.Networks;
 import io.virtfleet.agent.report.HostReporter;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
@@ -52,14 +54,28 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
-    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor) {
-        return new HostReporter(config.hostName(), metrics, hypervisor);
+    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks) {
+        return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress);
     }
 
     @Provides
     @Singleton
-    AgentService service(HostReporter reporter) {
-        return new AgentService(reporter);
+    AgentService service(HostReporter reporter, Networks networks) {
+        return new AgentService(reporter, networks);
+    }
+
+    /** The host's own network namespace; tests override this binding to act in one they made. */
+    @Provides
+    @Singleton
+    NetworkSettings networkSettings() {
+        return NetworkSettings.ofHost(config.vxlanDevice(), config.vxlanLocalAddress(), config.vxlanPort(),
+                config.publicBridge());
+    }
+
+    @Provides
+    @Singleton
+    Networks networks(NetworkSettings settings) {
+        return new Networks(settings);
     }
 
     /** Runs agent commands, which may block on libvirt or qemu-img. */

@@ -3,6 +3,7 @@ package io.virtfleet.controller.embedded;
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.enrollment.Enroller;
+import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
@@ -163,7 +164,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
         return new AgentConfig(host, new Endpoint("127.0.0.1", controller.port()),
                 new InetSocketAddress("127.0.0.1", 0), null, libvirtUri, heartbeat, heartbeat.multipliedBy(4),
-                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null);
+                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null,
+                null, null, NetworkSettings.IANA_VXLAN_PORT, "br0");
     }
 
     /** Stops a host's agent, as if the machine went away; its heartbeats stop at once. */
