@@ -15,7 +15,8 @@ packages=(
   libvirt0 libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu   # libvirt: library, virsh, libvirtd + QEMU driver
   qemu-system-x86 qemu-utils qemu-block-extra                          # QEMU/TCG guests, qemu-img (rbd support)
   libxml2-utils                                                        # xmllint, used by virt-xml-validate
-  iproute2 util-linux procps                                           # ip, unshare, ps
+  iproute2 util-linux procps                                           # ip, bridge, unshare, ps
+  iputils-ping                                                         # ping between test VMs across a VXLAN LAN
   systemd                                                              # systemd-analyze, to verify the units
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
