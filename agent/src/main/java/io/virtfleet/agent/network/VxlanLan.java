@@ -50,72 +50,86 @@ final class VxlanLan {
      * is skipped), changing only what differs.
      */
     Outcome ensure(int lan, Collection<String> peers) {
-        String vxName = vxlanName(lan);
-        String brName = bridgeName(lan);
         Map<String, Link> links = ip.links();
         Underlay.Binding binding = underlay.resolve(links);
-        Link vx = links.get(vxName);
-        Link br = links.get(brName);
+        Link vx = links.get(vxlanName(lan));
+        Link br = links.get(bridgeName(lan));
         refuseConflicts(lan, links, vx, br, binding);
-
         Set<String> wanted = sorted(peers);
         wanted.remove(binding.local().toString());
-        List<String> done = new ArrayList<>();
+        String wantedVxlan = new Link.VxlanInfo(lan, port, binding.device(), binding.local().toString(), "").describe();
+
         Changes changes = new Changes();
         try {
-            if (br == null) {
-                ip.ip("link", "add", brName, "type", "bridge");
-                changes.made("created " + brName, () -> ip.ip("link", "del", brName));
-                ip.ip("link", "set", brName, "addrgenmode", "none");
-            }
-            String wantedVxlan = "VNI " + lan + ", dev " + binding.device() + ", local " + binding.local() + ", port " + port;
-            if (vx == null) {
-                ip.ip("link", "add", vxName, "type", "vxlan", "id", Integer.toString(lan), "dstport", Integer.toString(port),
-                        "dev", binding.device(), "local", binding.local().toString());
-                changes.made("created " + vxName, () -> ip.ip("link", "del", vxName));
-                ip.ip("link", "set", vxName, "addrgenmode", "none");
-                ip.ip("link", "set", vxName, "master", brName);
-                done.add("created " + vxName + " (" + wantedVxlan + ")" + (br == null ? " and bridge " + brName : " in " + brName));
-            } else {
-                if (br == null) {
-                    done.add("created bridge " + brName);
-                }
-                if (vx.master().isEmpty()) {
-                    ip.ip("link", "set", vxName, "master", brName);
-                    changes.made("attached " + vxName + " to " + brName, () -> ip.ip("link", "set", vxName, "nomaster"));
-                    done.add("attached " + vxName + " to " + brName);
-                }
-            }
-            setUp(vxName, vx, changes, done);
-            setUp(brName, br, changes, done);
-
-            Set<String> present = vx == null ? Set.of() : ip.floodDestinations(vxName);
-            List<String> peerChanges = new ArrayList<>();
-            for (String peer : wanted) {
-                if (!present.contains(peer)) {
-                    ip.bridge("fdb", "append", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer);
-                    changes.made("peer +" + peer, () -> ip.bridge("fdb", "del", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer));
-                    peerChanges.add("+" + peer);
-                }
-            }
-            for (String peer : sorted(present)) {
-                if (!wanted.contains(peer)) {
-                    ip.bridge("fdb", "del", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer);
-                    changes.made("peer -" + peer, () -> ip.bridge("fdb", "append", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer));
-                    peerChanges.add("-" + peer);
-                }
-            }
+            List<String> done = new ArrayList<>(interfaces(lan, binding, vx, br, wantedVxlan, changes));
+            List<String> peerChanges = floodList(vxlanName(lan), vx == null, wanted, changes);
             if (!peerChanges.isEmpty()) {
                 done.add("peers " + String.join(" ", peerChanges));
             }
             if (done.isEmpty()) {
-                return new Outcome(false, vxName + " (" + wantedVxlan + ") in bridge " + brName + ", both up; "
-                        + (wanted.isEmpty() ? "no peers" : "peers " + String.join(" ", wanted)));
+                return new Outcome(false, vxlanName(lan) + " (" + wantedVxlan + ") in bridge " + bridgeName(lan)
+                        + ", both up; " + (wanted.isEmpty() ? "no peers" : "peers " + String.join(" ", wanted)));
             }
             return new Outcome(true, String.join("; ", done));
         } catch (NetworkException e) {
             throw e.withContext("", changes.revert());
         }
+    }
+
+    /** Creates, attaches and sets up what is missing of the two interfaces; returns what was done. */
+    private List<String> interfaces(int lan, Underlay.Binding binding, Link vx, Link br, String wantedVxlan, Changes changes) {
+        String vxName = vxlanName(lan);
+        String brName = bridgeName(lan);
+        List<String> done = new ArrayList<>();
+        if (br == null) {
+            ip.ip("link", "add", brName, "type", "bridge");
+            changes.made("created " + brName, () -> ip.ip("link", "del", brName));
+            ip.ip("link", "set", brName, "addrgenmode", "none");
+        }
+        if (vx == null) {
+            ip.ip("link", "add", vxName, "type", "vxlan", "id", Integer.toString(lan), "dstport", Integer.toString(port),
+                    "dev", binding.device(), "local", binding.local().toString());
+            changes.made("created " + vxName, () -> ip.ip("link", "del", vxName));
+            ip.ip("link", "set", vxName, "addrgenmode", "none");
+            ip.ip("link", "set", vxName, "master", brName);
+            done.add("created " + vxName + " (" + wantedVxlan + ")" + (br == null ? " and bridge " + brName : " in " + brName));
+        } else {
+            if (br == null) {
+                done.add("created bridge " + brName);
+            }
+            if (vx.master().isEmpty()) {
+                ip.ip("link", "set", vxName, "master", brName);
+                changes.made("attached " + vxName + " to " + brName, () -> ip.ip("link", "set", vxName, "nomaster"));
+                done.add("attached " + vxName + " to " + brName);
+            }
+        }
+        setUp(vxName, vx, changes, done);
+        setUp(brName, br, changes, done);
+        return done;
+    }
+
+    /**
+     * Makes the all-zero FDB entries of {@code vxName} exactly {@code wanted}; other entries (learned or added by
+     * hand for one MAC) are left alone. Returns the changes as "+a.b.c.d" and "-a.b.c.d".
+     */
+    private List<String> floodList(String vxName, boolean justCreated, Set<String> wanted, Changes changes) {
+        Set<String> present = justCreated ? Set.of() : ip.floodDestinations(vxName);
+        List<String> peerChanges = new ArrayList<>();
+        for (String peer : wanted) {
+            if (!present.contains(peer)) {
+                ip.bridge("fdb", "append", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer);
+                changes.made("peer +" + peer, () -> ip.bridge("fdb", "del", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer));
+                peerChanges.add("+" + peer);
+            }
+        }
+        for (String peer : sorted(present)) {
+            if (!wanted.contains(peer)) {
+                ip.bridge("fdb", "del", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer);
+                changes.made("peer -" + peer, () -> ip.bridge("fdb", "append", IpRoute.ALL_ZERO_MAC, "dev", vxName, "dst", peer));
+                peerChanges.add("-" + peer);
+            }
+        }
+        return peerChanges;
     }
 
     /** Sets an interface up unless it already was; one just created ({@code found} null) is always set up. */
