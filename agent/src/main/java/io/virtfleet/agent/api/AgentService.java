@@ -10,14 +10,19 @@ import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.EnsureNetworkRequest;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.StepResult;
+import java.util.concurrent.CompletionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The agent's gRPC face. Its methods run on the agent's command threads, never on gRPC's event loop, so they
- * may wait on libvirt or on {@code ip}. Networks are served; the other commands that change the host (disks,
+ * The agent's gRPC face. Its methods run on the agent's command threads, never on gRPC's event loop; network
+ * steps run on a thread of their own. Networks are served; the other commands that change the host (disks,
  * definitions) arrive with the provisioning work and until then answer UNIMPLEMENTED, as the generated base
  * class does.
  */
 public final class AgentService extends AgentGrpc.AgentImplBase {
+    private static final Logger log = LoggerFactory.getLogger(AgentService.class);
+
     private final HostReporter reporter;
     private final Networks networks;
 
@@ -37,17 +42,34 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
         response.onCompleted();
     }
 
-    /** Malformed input is INVALID_ARGUMENT (thrown, for StatusMapping); a host that cannot comply says why. */
+    /**
+     * Malformed input is refused at once (INVALID_ARGUMENT, through StatusMapping); the step itself replies
+     * from the network thread.
+     */
     @Override
     public void ensureNetwork(EnsureNetworkRequest request, StreamObserver<StepResult> response) {
-        StepResult result;
-        try {
-            result = networks.ensure(request);
-        } catch (NetworkException e) {
-            Status status = e.kind() == NetworkException.Kind.UNAVAILABLE ? Status.UNAVAILABLE : Status.FAILED_PRECONDITION;
-            throw status.withDescription(e.getMessage()).asRuntimeException();
+        networks.ensure(request).whenComplete((result, failure) -> {
+            try {
+                if (failure == null) {
+                    response.onNext(result);
+                    response.onCompleted();
+                } else {
+                    response.onError(networkStatus(failure).asRuntimeException());
+                }
+            } catch (RuntimeException e) {
+                log.debug("EnsureNetwork: reply not sent, the call is gone: {}", e.toString());
+            }
+        });
+    }
+
+    /** A host that cannot comply says why; only what nobody foresaw (a bug) is INTERNAL, and logged. */
+    private static Status networkStatus(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (cause instanceof NetworkException e) {
+            return (e.kind() == NetworkException.Kind.UNAVAILABLE ? Status.UNAVAILABLE : Status.FAILED_PRECONDITION)
+                    .withDescription(e.getMessage());
         }
-        response.onNext(result);
-        response.onCompleted();
+        log.error("EnsureNetwork failed unexpectedly", cause);
+        return Status.INTERNAL.withDescription("internal error: " + cause);
     }
 }

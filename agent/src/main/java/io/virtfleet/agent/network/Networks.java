@@ -9,12 +9,17 @@ import io.virtfleet.proto.v1.StepResult;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * This host's side of VM networking: a LAN's VXLAN interface and bridge, or the public bridge of failover
- * IPs. Ensures run one at a time, since each reads the host's interfaces and then changes them.
+ * IPs. Ensures run one at a time on a thread of their own, since each reads the host's interfaces and then
+ * changes them, and a stuck {@code ip} must hold neither a gRPC thread nor the other agent commands.
  */
 public final class Networks {
     private static final Logger log = LoggerFactory.getLogger(Networks.class);
@@ -23,6 +28,13 @@ public final class Networks {
     /** How long a reported underlay address is reused before the device is asked again. */
     private static final Duration ADDRESS_REFRESH = Duration.ofMinutes(1);
 
+    /** One thread, started when needed and gone after a minute idle, so an idle agent keeps no thread for this. */
+    private final ThreadPoolExecutor worker = new ThreadPoolExecutor(1, 1, 1, TimeUnit.MINUTES, new LinkedBlockingQueue<>(),
+            r -> {
+                Thread t = new Thread(r, "vf-network");
+                t.setDaemon(true);
+                return t;
+            });
     private final Underlay underlay;
     private final VxlanLan lans;
     private final PublicBridge publicBridge;
@@ -39,17 +51,24 @@ public final class Networks {
         this.underlay = new Underlay(settings, ip);
         this.lans = new VxlanLan(ip, underlay, settings.vxlanPort());
         this.publicBridge = new PublicBridge(ip, settings.publicBridge());
+        worker.allowCoreThreadTimeOut(true);
     }
 
     /**
-     * Validates the request, then brings the host's network to what it asks, changing only what differs.
+     * Validates the request at once, then brings the host's network to what it asks on the network thread,
+     * changing only what differs.
      *
+     * @return the step's result, or a failure with a {@link NetworkException} saying why the host's network is
+     *     not in a state the request can be met from
      * @throws InvalidInputException when a field is malformed, before anything on the host is read or run
-     * @throws NetworkException      when the host's network is not in a state the request can be met from
      */
-    public synchronized StepResult ensure(EnsureNetworkRequest request) {
+    public CompletableFuture<StepResult> ensure(EnsureNetworkRequest request) {
         NetworkSpec network = VmSpecs.network("network", request.getNetwork());
         List<String> peers = peers(request);
+        return CompletableFuture.supplyAsync(() -> ensure(network, peers), worker);
+    }
+
+    private StepResult ensure(NetworkSpec network, List<String> peers) {
         long start = System.nanoTime();
         Outcome outcome;
         if (network.getAttachmentCase() == NetworkSpec.AttachmentCase.LAN) {

@@ -56,7 +56,7 @@ class NetworkInputTest {
                     return command.run();
                 }));
 
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> networks.ensure(request));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> networks.ensure(request)); // on the caller's thread
 
         assertEquals(field, e.field());
         assertTrue(e.getMessage().contains("is not accepted; expected"), e.getMessage());

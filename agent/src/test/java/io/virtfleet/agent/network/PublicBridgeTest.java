@@ -45,7 +45,7 @@ class PublicBridgeTest {
         }
         Link before = lab.links(host).get("br0");
 
-        StepResult result = networks.ensure(FAILOVER);
+        StepResult result = Ensure.now(networks, FAILOVER);
 
         assertEquals(StepResult.Outcome.OUTCOME_ALREADY_DONE, result.getOutcome());
         assertEquals("public bridge br0 exists and is up", result.getDetail());
@@ -54,7 +54,7 @@ class PublicBridgeTest {
 
     @Test
     void aMissingBridgeIsRefusedNamingItAndIsNotCreated() {
-        NetworkException e = assertThrows(NetworkException.class, () -> networks.ensure(FAILOVER));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(networks, FAILOVER));
 
         assertEquals(NetworkException.Kind.PRECONDITION, e.kind());
         assertEquals("public bridge br0 (public-bridge in the agent's configuration) does not exist on this host;"
@@ -67,7 +67,7 @@ class PublicBridgeTest {
     void aBridgeThatIsDownIsRefusedAndLeftDown() {
         lab.ip(host, "link", "add", "br0", "type", "bridge");
 
-        NetworkException e = assertThrows(NetworkException.class, () -> networks.ensure(FAILOVER));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(networks, FAILOVER));
 
         assertEquals("public bridge br0 (public-bridge in the agent's configuration) is down: bring it up"
                 + " (ip link set br0 up)", e.getMessage());
@@ -79,7 +79,7 @@ class PublicBridgeTest {
         lab.ip(host, "link", "add", "br0", "type", "veth", "peer", "name", "br1");
         lab.ip(host, "link", "set", "br0", "up");
 
-        NetworkException e = assertThrows(NetworkException.class, () -> networks.ensure(FAILOVER));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(networks, FAILOVER));
 
         assertTrue(e.getMessage().startsWith("public bridge br0 (public-bridge in the agent's configuration) is a veth"
                 + " interface, not a bridge"), e.getMessage());

@@ -12,6 +12,7 @@ import io.virtfleet.proto.v1.StepResult;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -59,14 +60,14 @@ class VxlanLanTest {
 
     @Test
     void vmsOnLan10OnTwoHostsShareOneSegmentAndLan11IsAnother() {
-        StepResult first = hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        StepResult first = Ensure.now(hv1Networks, lan(10, HV2_ADDRESS));
         assertEquals(StepResult.Outcome.OUTCOME_CHANGED, first.getOutcome());
         assertEquals("created vxlan10 (VNI 10, dev ul0, local 10.247.0.1, port 4789) and bridge vxbr10; peers +10.247.0.2",
                 first.getDetail());
         System.out.printf("first ensure of LAN 10 on hv1: %d ms: %s%n", first.getDurationMs(), first.getDetail());
-        hv2Networks.ensure(lan(10, HV1_ADDRESS));
-        hv1Networks.ensure(lan(11, HV2_ADDRESS));
-        hv2Networks.ensure(lan(11, HV1_ADDRESS));
+        Ensure.now(hv2Networks, lan(10, HV1_ADDRESS));
+        Ensure.now(hv1Networks, lan(11, HV2_ADDRESS));
+        Ensure.now(hv2Networks, lan(11, HV1_ADDRESS));
 
         for (String host : List.of(hv1, hv2)) {
             Map<String, Link> links = lab.links(host);
@@ -105,10 +106,10 @@ class VxlanLanTest {
 
     @Test
     void ensuringAgainFindsEverythingInPlaceAndChangesNothing() {
-        hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        Ensure.now(hv1Networks, lan(10, HV2_ADDRESS));
         Map<String, Link> before = lab.links(hv1);
 
-        StepResult again = hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        StepResult again = Ensure.now(hv1Networks, lan(10, HV2_ADDRESS));
 
         assertEquals(StepResult.Outcome.OUTCOME_ALREADY_DONE, again.getOutcome());
         assertEquals("vxlan10 (VNI 10, dev ul0, local 10.247.0.1, port 4789) in bridge vxbr10, both up; peers 10.247.0.2",
@@ -121,26 +122,37 @@ class VxlanLanTest {
     }
 
     @Test
+    void twoEnsuresArrivingTogetherRunOneAfterTheOther() {
+        // As when the controller retries a call that is still running: the second finds the first's work done.
+        CompletableFuture<StepResult> first = hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        CompletableFuture<StepResult> second = hv1Networks.ensure(lan(10, HV2_ADDRESS));
+
+        assertEquals(StepResult.Outcome.OUTCOME_CHANGED, first.join().getOutcome());
+        assertEquals(StepResult.Outcome.OUTCOME_ALREADY_DONE, second.join().getOutcome());
+        assertEquals(Set.of(HV2_ADDRESS), lab.floodDestinations(hv1, "vxlan10"));
+    }
+
+    @Test
     void aChangedPeerListAddsAndRemovesFloodEntriesAndNothingElse() {
-        hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        Ensure.now(hv1Networks, lan(10, HV2_ADDRESS));
         // A VM's MAC pinned to a peer by hand (as learning would): not a flood entry, so not virtfleet's to remove.
         lab.bridge(hv1, "fdb", "append", "02:00:00:00:00:01", "dev", "vxlan10", "dst", HV2_ADDRESS);
         int index = lab.links(hv1).get("vxlan10").index();
 
-        StepResult added = hv1Networks.ensure(lan(10, HV2_ADDRESS, HV3_ADDRESS));
+        StepResult added = Ensure.now(hv1Networks, lan(10, HV2_ADDRESS, HV3_ADDRESS));
         assertEquals(StepResult.Outcome.OUTCOME_CHANGED, added.getOutcome());
         assertEquals("peers +10.247.0.3", added.getDetail());
         assertEquals(Set.of(HV2_ADDRESS, HV3_ADDRESS), lab.floodDestinations(hv1, "vxlan10"));
 
-        StepResult removed = hv1Networks.ensure(lan(10, HV3_ADDRESS));
+        StepResult removed = Ensure.now(hv1Networks, lan(10, HV3_ADDRESS));
         assertEquals("peers -10.247.0.2", removed.getDetail());
         assertEquals(Set.of(HV3_ADDRESS), lab.floodDestinations(hv1, "vxlan10"));
 
-        StepResult swapped = hv1Networks.ensure(lan(10, HV1_ADDRESS, HV2_ADDRESS)); // its own address is skipped
+        StepResult swapped = Ensure.now(hv1Networks, lan(10, HV1_ADDRESS, HV2_ADDRESS)); // its own address is skipped
         assertEquals("peers +10.247.0.2 -10.247.0.3", swapped.getDetail());
         assertEquals(Set.of(HV2_ADDRESS), lab.floodDestinations(hv1, "vxlan10"));
 
-        StepResult alone = hv1Networks.ensure(lan(10));
+        StepResult alone = Ensure.now(hv1Networks, lan(10));
         assertEquals("peers -10.247.0.2", alone.getDetail());
         assertEquals(Set.of(), lab.floodDestinations(hv1, "vxlan10"));
         assertTrue(lab.bridge(hv1, "fdb", "show", "dev", "vxlan10").stdout().contains("02:00:00:00:00:01 dst 10.247.0.2"),
@@ -153,7 +165,7 @@ class VxlanLanTest {
         lab.ip(hv1, "link", "add", "vxlan10", "type", "vxlan", "id", "11", "dstport", "4789", "dev", "ul0", "local", HV1_ADDRESS);
         Link before = lab.links(hv1).get("vxlan10");
 
-        NetworkException e = assertThrows(NetworkException.class, () -> hv1Networks.ensure(lan(10, HV2_ADDRESS)));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(hv1Networks, lan(10, HV2_ADDRESS)));
 
         assertEquals(NetworkException.Kind.PRECONDITION, e.kind());
         assertEquals("LAN 10: vxlan10 exists with VNI 11, dev ul0, local 10.247.0.1, port 4789 but LAN 10 needs"
@@ -167,13 +179,13 @@ class VxlanLanTest {
     @Test
     void anExistingVxlan10OnAnotherPortOrDeviceIsRefused() {
         lab.ip(hv1, "link", "add", "vxlan10", "type", "vxlan", "id", "10", "dstport", "8472", "dev", "ul0", "local", HV1_ADDRESS);
-        NetworkException port = assertThrows(NetworkException.class, () -> hv1Networks.ensure(lan(10)));
+        NetworkException port = assertThrows(NetworkException.class, () -> Ensure.now(hv1Networks, lan(10)));
         assertTrue(port.getMessage().contains("vxlan10 exists with VNI 10, dev ul0, local 10.247.0.1, port 8472 but LAN 10"
                 + " needs VNI 10, dev ul0, local 10.247.0.1, port 4789"), port.getMessage());
 
         lab.ip(hv1, "link", "del", "vxlan10");
         lab.ip(hv1, "link", "add", "vxlan10", "type", "vxlan", "id", "10", "dstport", "4789", "local", HV1_ADDRESS);
-        NetworkException device = assertThrows(NetworkException.class, () -> hv1Networks.ensure(lan(10)));
+        NetworkException device = assertThrows(NetworkException.class, () -> Ensure.now(hv1Networks, lan(10)));
         assertTrue(device.getMessage().contains("exists with VNI 10, dev (none), local 10.247.0.1, port 4789"),
                 device.getMessage());
     }
@@ -181,19 +193,19 @@ class VxlanLanTest {
     @Test
     void interfacesInTheWayAreRefusedNamingThem() {
         lab.ip(hv1, "link", "add", "vxbr10", "type", "veth", "peer", "name", "other0");
-        NetworkException notABridge = assertThrows(NetworkException.class, () -> hv1Networks.ensure(lan(10)));
+        NetworkException notABridge = assertThrows(NetworkException.class, () -> Ensure.now(hv1Networks, lan(10)));
         assertTrue(notABridge.getMessage().startsWith("LAN 10: vxbr10 exists but is a veth interface, not a bridge"),
                 notABridge.getMessage());
 
         lab.ip(hv1, "link", "add", "vx-hand", "type", "vxlan", "id", "12", "dstport", "4789", "dev", "ul0");
-        NetworkException vniTaken = assertThrows(NetworkException.class, () -> hv1Networks.ensure(lan(12)));
+        NetworkException vniTaken = assertThrows(NetworkException.class, () -> Ensure.now(hv1Networks, lan(12)));
         assertTrue(vniTaken.getMessage().startsWith("LAN 12: VNI 12 on port 4789 is already used by interface vx-hand"),
                 vniTaken.getMessage());
 
         lab.ip(hv1, "link", "add", "br-other", "type", "bridge");
         lab.ip(hv1, "link", "add", "vxlan13", "type", "vxlan", "id", "13", "dstport", "4789", "dev", "ul0", "local", HV1_ADDRESS);
         lab.ip(hv1, "link", "set", "vxlan13", "master", "br-other");
-        NetworkException otherBridge = assertThrows(NetworkException.class, () -> hv1Networks.ensure(lan(13)));
+        NetworkException otherBridge = assertThrows(NetworkException.class, () -> Ensure.now(hv1Networks, lan(13)));
         assertTrue(otherBridge.getMessage().startsWith("LAN 13: vxlan13 is a port of bridge br-other, not of vxbr13"),
                 otherBridge.getMessage());
         assertEquals("br-other", lab.links(hv1).get("vxlan13").master(), "left where it was");
@@ -201,12 +213,12 @@ class VxlanLanTest {
 
     @Test
     void aVxlanFoundDownOrDetachedIsRepaired() {
-        hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        Ensure.now(hv1Networks, lan(10, HV2_ADDRESS));
         lab.ip(hv1, "link", "set", "vxlan10", "nomaster");
         lab.ip(hv1, "link", "set", "vxlan10", "down");
         lab.ip(hv1, "link", "set", "vxbr10", "down");
 
-        StepResult repaired = hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        StepResult repaired = Ensure.now(hv1Networks, lan(10, HV2_ADDRESS));
 
         assertEquals(StepResult.Outcome.OUTCOME_CHANGED, repaired.getOutcome());
         assertEquals("attached vxlan10 to vxbr10; set vxlan10 up; set vxbr10 up", repaired.getDetail());
@@ -218,20 +230,20 @@ class VxlanLanTest {
     @Test
     void aHostWithoutVxlanDeviceRefusesLansNamingTheOptionToSet() {
         Networks unconfigured = new Networks(NetworkSettings.ofHost(null, null, 4789, "br0").inNamespace(hv1));
-        NetworkException e = assertThrows(NetworkException.class, () -> unconfigured.ensure(lan(10, HV2_ADDRESS)));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(unconfigured, lan(10, HV2_ADDRESS)));
         assertEquals(NetworkException.Kind.PRECONDITION, e.kind());
         assertEquals("LAN 10: this host has no vxlan-device: set vxlan-device in the agent's configuration to the"
                 + " interface that connects the hypervisors (e.g. eth1), then restart the agent", e.getMessage());
         assertEquals("", unconfigured.vxlanAddress(), "nothing to report");
 
         Networks missingDevice = new Networks(NetworkSettings.ofHost("eth9", null, 4789, "br0").inNamespace(hv1));
-        assertTrue(assertThrows(NetworkException.class, () -> missingDevice.ensure(lan(10))).getMessage()
+        assertTrue(assertThrows(NetworkException.class, () -> Ensure.now(missingDevice, lan(10))).getMessage()
                 .startsWith("LAN 10: vxlan-device eth9 does not exist on this host"));
 
         lab.ip(hv1, "link", "add", "bare0", "type", "veth", "peer", "name", "bare1");
         Networks noAddress = new Networks(NetworkSettings.ofHost("bare0", null, 4789, "br0").inNamespace(hv1));
         assertEquals("LAN 10: vxlan-device bare0 has no IPv4 address: give it one, or set vxlan-local-address",
-                assertThrows(NetworkException.class, () -> noAddress.ensure(lan(10))).getMessage());
+                assertThrows(NetworkException.class, () -> Ensure.now(noAddress, lan(10))).getMessage());
         assertFalse(lab.links(hv1).containsKey("vxlan10"));
         assertFalse(lab.links(hv1).containsKey("vxbr10"));
     }
@@ -243,7 +255,7 @@ class VxlanLanTest {
         Networks configured = new Networks(NetworkSettings.ofHost("ul0",
                 io.virtfleet.common.validation.Ipv4.parse("address", "10.247.1.1"), 4789, "br0").inNamespace(hv1));
         assertEquals("10.247.1.1", configured.vxlanAddress());
-        assertTrue(configured.ensure(lan(10)).getDetail().contains("local 10.247.1.1"));
+        assertTrue(Ensure.now(configured, lan(10)).getDetail().contains("local 10.247.1.1"));
     }
 
     @Test
@@ -251,7 +263,7 @@ class VxlanLanTest {
         Networks failingOnPeers = new Networks(settings().inNamespace(hv1), new IpRoute(hv1, command ->
                 command.argv().contains("append") ? refusal(command) : command.run()));
 
-        NetworkException e = assertThrows(NetworkException.class, () -> failingOnPeers.ensure(lan(10, HV2_ADDRESS)));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(failingOnPeers, lan(10, HV2_ADDRESS)));
 
         assertEquals(NetworkException.Kind.PRECONDITION, e.kind());
         assertEquals("LAN 10: 'bridge -n " + hv1 + " fdb append 00:00:00:00:00:00 dev vxlan10 dst 10.247.0.2' failed:"
@@ -262,11 +274,11 @@ class VxlanLanTest {
 
     @Test
     void aPeerChangeFailingHalfWayPutsThePreviousPeersBack() {
-        hv1Networks.ensure(lan(10, HV2_ADDRESS));
+        Ensure.now(hv1Networks, lan(10, HV2_ADDRESS));
         Networks failingOnRemoval = new Networks(settings().inNamespace(hv1), new IpRoute(hv1, command ->
                 command.argv().contains("del") && command.argv().contains(HV2_ADDRESS) ? refusal(command) : command.run()));
 
-        NetworkException e = assertThrows(NetworkException.class, () -> failingOnRemoval.ensure(lan(10, HV3_ADDRESS)));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(failingOnRemoval, lan(10, HV3_ADDRESS)));
 
         assertTrue(e.getMessage().endsWith("; undone: peer +10.247.0.3"), e.getMessage());
         assertEquals(Set.of(HV2_ADDRESS), lab.floodDestinations(hv1, "vxlan10"));
@@ -277,7 +289,7 @@ class VxlanLanTest {
         Networks failingAlways = new Networks(settings().inNamespace(hv1), new IpRoute(hv1, command ->
                 command.argv().contains("append") || command.argv().contains("del") ? refusal(command) : command.run()));
 
-        NetworkException e = assertThrows(NetworkException.class, () -> failingAlways.ensure(lan(10, HV2_ADDRESS)));
+        NetworkException e = assertThrows(NetworkException.class, () -> Ensure.now(failingAlways, lan(10, HV2_ADDRESS)));
 
         // Every revert fails as well: each change left behind is named, with why, for an operator to remove.
         assertTrue(e.getMessage().endsWith("failed: RTNETLINK answers: No buffer space available; could NOT undo, remove by"
