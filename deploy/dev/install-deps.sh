@@ -17,7 +17,8 @@ packages=(
   qemu-system-x86 qemu-utils qemu-block-extra                          # QEMU/TCG guests, qemu-img (rbd support)
   libxml2-utils                                                        # xmllint, used by virt-xml-validate
   ceph-mon ceph-osd ceph-common                                        # a single-node Ceph for the RBD tests; rbd
-  iproute2 util-linux procps                                           # ip, unshare, ps
+  iproute2 util-linux procps                                           # ip, bridge, unshare, ps
+  iputils-ping                                                         # ping between test VMs across a VXLAN LAN
   systemd                                                              # systemd-analyze, to verify the units
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)

@@ -2,8 +2,10 @@ package io.virtfleet.agent;
 
 import com.google.inject.Guice;
 import com.google.inject.Inject;
+import com.google.inject.Module;
 import com.google.inject.Stage;
 import com.google.inject.name.Named;
+import com.google.inject.util.Modules;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
@@ -70,6 +72,15 @@ public final class Agent implements AutoCloseable {
     /** Builds an agent from its configuration; call {@link #start()} to run it. */
     public static Agent create(AgentConfig config) {
         return Guice.createInjector(Stage.PRODUCTION, new AgentModule(config)).getInstance(Agent.class);
+    }
+
+    /**
+     * Builds an agent whose features are wired as configured except for the bindings {@code overrides} replace:
+     * how tests run an agent on a simulated host (e.g. its network in a namespace of its own).
+     */
+    public static Agent create(AgentConfig config, Module overrides) {
+        return Guice.createInjector(Stage.PRODUCTION, Modules.override(new AgentModule(config)).with(overrides))
+                .getInstance(Agent.class);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.virtfleet.agent;
 
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.validation.Ipv4;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,11 +27,16 @@ import java.util.List;
  * @param joinTokenFile     file holding such a token, read when needed (so a new one can be dropped in);
  *                          may be null
  * @param ceph              how to reach Ceph for the ssd and sata tiers (pools, cephx user, keyring, timeout)
+ * @param vxlanDevice       underlay interface the VXLAN LANs run over; null when the host takes no LAN VMs
+ * @param vxlanLocalAddress source address of VXLAN traffic; null for the first IPv4 address of vxlanDevice
+ * @param vxlanPort         UDP port of VXLAN traffic, the same on every host
+ * @param publicBridge      bridge carrying the host's uplink, which failover-IP VMs attach to
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
                           Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
-                          String joinToken, Path joinTokenFile, CephSettings ceph) {
+                          String joinToken, Path joinTokenFile, CephSettings ceph,
+                          String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
@@ -40,13 +46,15 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
     /** The same configuration with a join token to enroll with. */
     public AgentConfig withJoinToken(String token) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
-                imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph);
+                imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge);
     }
 
     /** The same configuration with other Ceph settings. */
     public AgentConfig withCeph(CephSettings settings) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
-                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings);
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -67,6 +75,8 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", advertise=" + advertise + ", libvirtUri=" + libvirtUri + ", heartbeatInterval=" + heartbeatInterval
                 + ", maxBackoff=" + maxBackoff + ", imagesDirectory=" + imagesDirectory + ", stateDirectory="
                 + stateDirectory + ", storageTiers=" + storageTiers + ", joinToken=" + (joinToken == null ? "none" : "(set)")
-                + ", joinTokenFile=" + joinTokenFile + ", ceph=" + ceph + "]";
+                + ", joinTokenFile=" + joinTokenFile + ", ceph=" + ceph + ", vxlanDevice=" + vxlanDevice
+                + ", vxlanLocalAddress=" + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge="
+                + publicBridge + "]";
     }
 }

@@ -8,7 +8,9 @@ import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfiguredCommand;
 import io.virtfleet.common.logging.Logging;
 import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.validation.InterfaceNames;
 import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -117,6 +119,25 @@ public final class AgentMain implements Callable<Integer> {
             description = "Longest wait for Ceph's monitors or OSDs in one call before Ceph counts as unreachable (default: ${DEFAULT-VALUE}).")
     Duration cephTimeout;
 
+    @Option(names = "--vxlan-device", paramLabel = "INTERFACE",
+            description = {"Interface connecting the hypervisors, that VXLAN LANs run over, e.g. eth1",
+                "(default: none: this host takes no LAN VMs)."})
+    String vxlanDevice;
+
+    @Option(names = "--vxlan-local-address", paramLabel = "IPV4",
+            description = {"Address this host's VXLAN traffic leaves from and other hosts send to",
+                "(default: the first IPv4 address of vxlan-device)."})
+    String vxlanLocalAddress;
+
+    @Option(names = "--vxlan-port", paramLabel = "PORT", defaultValue = "4789",
+            description = "UDP port of VXLAN traffic, the same on every host (default: ${DEFAULT-VALUE}).")
+    int vxlanPort;
+
+    @Option(names = "--public-bridge", paramLabel = "BRIDGE", defaultValue = "br0",
+            description = {"Bridge carrying this host's uplink, which failover-IP VMs attach to; checked, never",
+                "created (default: ${DEFAULT-VALUE})."})
+    String publicBridge;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -165,12 +186,18 @@ public final class AgentMain implements Callable<Integer> {
         if (heartbeatInterval.isZero() || heartbeatInterval.isNegative()) {
             throw new InvalidInputException("heartbeat-interval", heartbeatInterval.toString(), "a positive duration");
         }
+        if (vxlanPort < 1 || vxlanPort > 65535) {
+            throw new InvalidInputException("vxlan-port", Integer.toString(vxlanPort), "a UDP port from 1 to 65535");
+        }
         return new AgentConfig(name, Endpoint.parse("controller", controller),
                 new InetSocketAddress(listenAt.bareHost(), listenAt.port()),
                 advertise == null ? null : Endpoint.parse("advertise", advertise),
                 libvirtUri, heartbeatInterval, maxBackoff, imagesDir, stateDir, storageTiers,
                 joinToken == null ? null : JoinToken.parse("join-token", joinToken).text(), joinTokenFile,
-                new CephSettings(cephConf, cephClient, cephKeyring, cephPoolSsd, cephPoolSata, cephTimeout));
+                new CephSettings(cephConf, cephClient, cephKeyring, cephPoolSsd, cephPoolSata, cephTimeout),
+                vxlanDevice == null ? null : InterfaceNames.check("vxlan-device", vxlanDevice),
+                vxlanLocalAddress == null ? null : Ipv4.unicastAddress("vxlan-local-address", vxlanLocalAddress),
+                vxlanPort, InterfaceNames.check("public-bridge", publicBridge));
     }
 
     private static String localHostName() {

@@ -9,6 +9,8 @@ import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.metrics.HostMetrics;
+import io.virtfleet.agent.network.NetworkSettings;
+import io.virtfleet.agent.network.Networks;
 import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.agent.storage.CephSecret;
 import io.virtfleet.agent.storage.Disks;
@@ -60,8 +62,8 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
-    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor) {
-        return new HostReporter(config.hostName(), metrics, hypervisor);
+    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks) {
+        return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress);
     }
 
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */
@@ -69,6 +71,14 @@ final class AgentModule extends AbstractModule {
     @Singleton
     Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller) {
         return new Domains(hypervisor, config.imagesDirectory(), poller::pollSoon);
+    }
+
+    /** The host's own network namespace; tests override this binding to act in one they made. */
+    @Provides
+    @Singleton
+    NetworkSettings networkSettings() {
+        return NetworkSettings.ofHost(config.vxlanDevice(), config.vxlanLocalAddress(), config.vxlanPort(),
+                config.publicBridge());
     }
 
     @Provides
@@ -80,9 +90,15 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
+    Networks networks(NetworkSettings settings) {
+        return new Networks(settings);
+    }
+
+    @Provides
+    @Singleton
     AgentService service(HostReporter reporter, Domains domains, Disks disks,
-                         @Named("storage") ExecutorService storage) {
-        return new AgentService(reporter, domains, disks, storage);
+                         @Named("storage") ExecutorService storage, Networks networks) {
+        return new AgentService(reporter, domains, disks, storage, networks);
     }
 
     /**

@@ -128,4 +128,40 @@ class AgentMainTest {
             assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
         }
     }
+
+    @Test
+    void networkOptionsDefaultToNoLansAndTheBr0Bridge() {
+        AgentConfig config = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1").config();
+        assertEquals(null, config.vxlanDevice());
+        assertEquals(null, config.vxlanLocalAddress());
+        assertEquals(4789, config.vxlanPort());
+        assertEquals("br0", config.publicBridge());
+    }
+
+    @Test
+    void networkOptionsComeFromTheFile() throws Exception {
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
+                + "vxlan-device = eth1\nvxlan-local-address = 10.0.0.5\nvxlan-port = 8472\npublic-bridge = vmbr0\n");
+        AgentConfig config = parse(conf).config();
+        assertEquals("eth1", config.vxlanDevice());
+        assertEquals("10.0.0.5", config.vxlanLocalAddress().toString());
+        assertEquals(8472, config.vxlanPort());
+        assertEquals("vmbr0", config.publicBridge());
+    }
+
+    @Test
+    void badNetworkOptionsAreRefusedNamingTheKey() {
+        String[][] cases = {
+            {"--vxlan-device", "eth1;reboot", "vxlan-device: \"eth1;reboot\""},
+            {"--vxlan-local-address", "127.0.0.1", "vxlan-local-address: \"127.0.0.1\""},
+            {"--vxlan-port", "0", "vxlan-port: \"0\""},
+            {"--vxlan-port", "65536", "vxlan-port: \"65536\""},
+            {"--public-bridge", "../br0", "public-bridge: \"../br0\""},
+        };
+        for (String[] c : cases) {
+            AgentMain main = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);
+            InvalidInputException e = assertThrows(InvalidInputException.class, main::config);
+            assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
+        }
+    }
 }

@@ -3,6 +3,8 @@ package io.virtfleet.agent.api;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.agent.hypervisor.Domains;
+import io.virtfleet.agent.network.NetworkException;
+import io.virtfleet.agent.network.Networks;
 import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.agent.storage.DiskOutcome;
 import io.virtfleet.agent.storage.Disks;
@@ -16,12 +18,14 @@ import io.virtfleet.proto.v1.DefineDomainRequest;
 import io.virtfleet.proto.v1.DeleteDiskRequest;
 import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.EnsureDiskRequest;
+import io.virtfleet.proto.v1.EnsureNetworkRequest;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.SetDomainRunningRequest;
 import io.virtfleet.proto.v1.StepResult;
 import io.virtfleet.proto.v1.StorageTier;
 import io.virtfleet.proto.v1.UndefineDomainRequest;
 import java.time.Duration;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Supplier;
@@ -30,8 +34,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The agent's gRPC face: validates each request where it arrives (a bad one is INVALID_ARGUMENT before
- * anything runs), then hands the step to its feature: domains (define, undefine, start, stop) and disks.
- * Commands not built here answer UNIMPLEMENTED, as the generated base class does.
+ * anything runs), then hands the step to its feature, never running it on gRPC's event loop: domains (define,
+ * undefine, start, stop), disks, networks. Commands not built here answer UNIMPLEMENTED, as the generated base
+ * class does.
  */
 public final class AgentService extends AgentGrpc.AgentImplBase {
     private static final Logger log = LoggerFactory.getLogger(AgentService.class);
@@ -40,6 +45,7 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     private final Domains domains;
     private final Disks disks;
     private final Executor storageWork;
+    private final Networks networks;
 
     /** The API's methods, for deciding who may call each. */
     public static io.grpc.ServerServiceDefinition definition() {
@@ -50,11 +56,12 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
      * @param storageWork where disk steps run: they wait for qemu-img, rbd and Ceph (seconds when Ceph is
      *                    down), and must not hold up the threads that also carry the agent's heartbeats
      */
-    public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork) {
+    public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork, Networks networks) {
         this.reporter = reporter;
         this.domains = domains;
         this.disks = disks;
         this.storageWork = storageWork;
+        this.networks = networks;
     }
 
     @Override
@@ -132,5 +139,38 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
             response.onError(Status.UNAVAILABLE.withDescription("the agent is stopping; repeat the step when it is back")
                     .asRuntimeException());
         }
+    }
+
+    // Networks: checked here, carried out on the network thread.
+
+    /**
+     * Malformed input is refused at once (INVALID_ARGUMENT, through StatusMapping); the step itself replies
+     * from the network thread.
+     */
+    @Override
+    public void ensureNetwork(EnsureNetworkRequest request, StreamObserver<StepResult> response) {
+        networks.ensure(request).whenComplete((result, failure) -> {
+            try {
+                if (failure == null) {
+                    response.onNext(result);
+                    response.onCompleted();
+                } else {
+                    response.onError(networkStatus(failure).asRuntimeException());
+                }
+            } catch (RuntimeException e) {
+                log.debug("EnsureNetwork: reply not sent, the call is gone: {}", e.toString());
+            }
+        });
+    }
+
+    /** A host that cannot comply says why; only what nobody foresaw (a bug) is INTERNAL, and logged. */
+    private static Status networkStatus(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (cause instanceof NetworkException e) {
+            return (e.kind() == NetworkException.Kind.UNAVAILABLE ? Status.UNAVAILABLE : Status.FAILED_PRECONDITION)
+                    .withDescription(e.getMessage());
+        }
+        log.error("EnsureNetwork failed unexpectedly", cause);
+        return Status.INTERNAL.withDescription("internal error: " + cause);
     }
 }

@@ -3,17 +3,21 @@ package io.virtfleet.agent.report;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.proto.v1.HostReport;
+import java.util.function.Supplier;
 
 /** Assembles a host's report from the OS (OSHI) and the latest view of the hypervisor (libvirt). */
 public final class HostReporter {
     private final String hostName;
     private final HostMetrics metrics;
     private final HypervisorPoller hypervisor;
+    private final Supplier<String> vxlanAddress;
 
-    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor) {
+    /** {@code vxlanAddress} gives the host's VXLAN underlay address, empty when it has none. */
+    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress) {
         this.hostName = hostName;
         this.metrics = metrics;
         this.hypervisor = hypervisor;
+        this.vxlanAddress = vxlanAddress;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -30,6 +34,7 @@ public final class HostReporter {
                 .setHypervisor(view.info())
                 .addAllDomains(view.domains())
                 .setDomainsStale(view.domainsStale())
+                .setVxlanAddress(vxlanAddress.get())
                 .build();
     }
 }

@@ -11,6 +11,8 @@ public final class Ipv4 {
     private static final String FORMAT = "an IPv4 address a.b.c.d of numbers 0-255 without leading zeros, e.g. 203.0.113.7";
     private static final String FAILOVER = "a public unicast IPv4 address, e.g. 203.0.113.7"
             + " (not 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
+    private static final String UNICAST = "a unicast IPv4 address of a host, e.g. 10.0.0.2"
+            + " (not 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
 
     private final int[] octets;
 
@@ -40,11 +42,28 @@ public final class Ipv4 {
      */
     public static Ipv4 failoverAddress(String field, String text) {
         Ipv4 address = parse(field, text);
-        int first = address.octets[0];
-        if (first == 0 || first == 127 || first >= 224) {
+        if (!address.isUnicast()) {
             throw new InvalidInputException(field, text, FAILOVER);
         }
         return address;
+    }
+
+    /**
+     * Parses the address of one host on a network (private ranges included), such as a hypervisor's VXLAN
+     * underlay address: the same ranges as {@link #failoverAddress} are refused.
+     */
+    public static Ipv4 unicastAddress(String field, String text) {
+        Ipv4 address = parse(field, text);
+        if (!address.isUnicast()) {
+            throw new InvalidInputException(field, text, UNICAST);
+        }
+        return address;
+    }
+
+    /** Whether packets to this address reach one host: not 0.0.0.0/8, loopback, multicast, reserved or broadcast. */
+    public boolean isUnicast() {
+        int first = octets[0];
+        return first != 0 && first != 127 && first < 224;
     }
 
     public boolean isLoopback() {

@@ -39,7 +39,11 @@ public final class VmSpecs {
         return network.equals(spec.getNetwork()) ? spec : spec.toBuilder().setNetwork(network).build();
     }
 
-    private static NetworkSpec network(String field, NetworkSpec network) {
+    /**
+     * Validates a VM's network attachment given in the field {@code field}; returns it with the failover MAC
+     * address lowercased.
+     */
+    public static NetworkSpec network(String field, NetworkSpec network) {
         switch (network.getAttachmentCase()) {
             case LAN -> {
                 Vxlan.fromUint32(field + ".lan", network.getLan());

@@ -34,6 +34,20 @@ class Ipv4Test {
         assertTrue(e.getMessage().contains("expected a public unicast IPv4 address"), e.getMessage()); // ... but not usable
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"10.0.0.2", "172.16.5.4", "192.168.1.254", "51.38.0.1"})
+    void privateAndPublicHostAddressesAreUnicast(String text) {
+        assertEquals(text, Ipv4.unicastAddress("peer_addresses", text).toString());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"0.0.0.0", "127.0.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255"})
+    void addressesThatReachNoSingleHostAreRefusedAsPeers(String text) {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> Ipv4.unicastAddress("peer_addresses", text));
+        assertEquals("peer_addresses", e.field());
+        assertTrue(e.getMessage().contains("expected a unicast IPv4 address of a host"), e.getMessage());
+    }
+
     @Test
     void classifies() {
         assertTrue(Ipv4.parse("a", "127.0.0.1").isLoopback());

@@ -4,6 +4,7 @@ import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.storage.CephSettings;
+import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
@@ -164,7 +165,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
         return new AgentConfig(host, new Endpoint("127.0.0.1", controller.port()),
                 new InetSocketAddress("127.0.0.1", 0), null, libvirtUri, heartbeat, heartbeat.multipliedBy(4),
-                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null, noCeph());
+                stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null, noCeph(),
+                null, null, NetworkSettings.IANA_VXLAN_PORT, "br0");
     }
 
     /**

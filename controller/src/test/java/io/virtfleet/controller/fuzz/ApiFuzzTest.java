@@ -23,6 +23,7 @@ import io.grpc.stub.ClientCalls;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
@@ -160,7 +161,9 @@ class ApiFuzzTest {
         // naming the missing ceph.conf). Nothing can be created either way.
         rule(AgentGrpc.getEnsureDiskMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
         rule(AgentGrpc.getDeleteDiskMethod(), controller, INVALID_ARGUMENT, OK, FAILED_PRECONDITION);
-        for (MethodDescriptor<?, ?> m : List.of(AgentGrpc.getEnsureNetworkMethod(), AgentGrpc.getSyncDefinitionsMethod())) {
+        // Served: refused as malformed before the host is looked at (these agents have no vxlan-device either).
+        rule(AgentGrpc.getEnsureNetworkMethod(), controller, INVALID_ARGUMENT);
+        for (MethodDescriptor<?, ?> m : List.of(AgentGrpc.getSyncDefinitionsMethod())) {
             rule(m, controller, UNIMPLEMENTED, INVALID_ARGUMENT); // requests are always invalid somewhere
         }
         // Raw bytes can make a valid name of no domain: already undefined (nothing changes), or not there to start.
@@ -448,10 +451,17 @@ class ApiFuzzTest {
         Arbitrary<Call<?, ?>> deleteDisk = Combinators.combine(badName, Hostile.ints(), who(AgentGrpc.getDeleteDiskMethod()))
                 .as((name, tier, w) -> call(AgentGrpc.getDeleteDiskMethod(),
                         DeleteDiskRequest.newBuilder().setVmName(name).setStorageValue(tier).build(), w));
-        Arbitrary<Call<?, ?>> network = Combinators.combine(specs().map(VmSpec::getNetwork)
-                        .filter(n -> !valid(validSpec().toBuilder().setNetwork(n).build())),
-                who(AgentGrpc.getEnsureNetworkMethod())).as((n, w) -> call(AgentGrpc.getEnsureNetworkMethod(),
-                EnsureNetworkRequest.newBuilder().setNetwork(n).build(), w));
+        // A valid LAN goes with at least one hostile peer address, so no agent ever creates one.
+        Arbitrary<Call<?, ?>> network = Combinators.combine(specs().map(VmSpec::getNetwork),
+                Hostile.textOr("10.0.0.2", "203.0.113.9").list().ofMaxSize(3), who(AgentGrpc.getEnsureNetworkMethod()))
+                .as((n, peers, w) -> {
+                    EnsureNetworkRequest request = EnsureNetworkRequest.newBuilder().setNetwork(n).addAllPeerAddresses(peers)
+                            .build();
+                    if (valid(validSpec().toBuilder().setNetwork(n).build()) && peers.stream().allMatch(ApiFuzzTest::unicast)) {
+                        request = request.toBuilder().addPeerAddresses("10.0.0.2; reboot").build();
+                    }
+                    return call(AgentGrpc.getEnsureNetworkMethod(), request, w);
+                });
         Arbitrary<Call<?, ?>> define = Combinators.combine(badName, Hostile.textOr("<domain><name>fz-vm</name></domain>"),
                 Hostile.bools(), who(AgentGrpc.getDefineDomainMethod())).as((name, xml, autostart, w) ->
                 call(AgentGrpc.getDefineDomainMethod(), DefineDomainRequest.newBuilder().setVmName(name).setDomainXml(xml)
@@ -468,6 +478,15 @@ class ApiFuzzTest {
                 call(AgentGrpc.getSyncDefinitionsMethod(), SyncDefinitionsRequest.newBuilder().setCommit(commit).build(), w));
         return Arbitraries.frequencyOf(Tuple.of(2, describe), Tuple.of(3, ensureDisk), Tuple.of(2, deleteDisk),
                 Tuple.of(2, network), Tuple.of(3, define), Tuple.of(2, undefine), Tuple.of(2, running), Tuple.of(2, sync));
+    }
+
+    private static boolean unicast(String address) {
+        try {
+            Ipv4.unicastAddress("peer", address);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
     }
 
     private static VmSpec validSpec() {
