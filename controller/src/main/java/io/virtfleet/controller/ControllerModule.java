@@ -17,6 +17,8 @@ import io.virtfleet.controller.trust.JoinTokens;
 import com.google.inject.name.Named;
 import io.virtfleet.controller.agents.AgentClients;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
+import io.virtfleet.controller.definitions.DomainRenderer;
+import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.definitions.DomainXml;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.reconcile.HostSteps;
@@ -172,15 +174,22 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     Reconciler reconciler(VmStore store, Scheduler scheduler, AgentClients agents, HostRegistry registry,
                           Liveness liveness) {
-        return new Reconciler(store, scheduler, new HostSteps(agents), registry, liveness, java.util.List::of,
+        return new Reconciler(store, scheduler, new HostSteps(agents), registry, liveness,
                 config.provisioning().reconcileInterval());
     }
 
     @Provides
     @Singleton
     VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry) {
-        DomainXml xml = new DomainXml(config.provisioning().domain());
-        return new VmService(store, scheduler, reconciler, xml::render, registry);
+        DomainSettings domain = config.provisioning().domain();
+        // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
+        // definition is the same on every host.
+        DomainRenderer renderer = (spec, host) -> new DomainXml(registry.get(host)
+                .map(r -> r.report().getResources().getImagesDirectory())
+                .filter(dir -> !dir.isEmpty())
+                .map(dir -> domain.withImagesDirectory(java.nio.file.Path.of(dir)))
+                .orElse(domain)).render(spec);
+        return new VmService(store, scheduler, reconciler, renderer, registry);
     }
 
     @Provides

@@ -2,8 +2,8 @@ package io.virtfleet.controller.definitions;
 
 import io.virtfleet.proto.v1.VmSpec;
 
-/** Turns a VM's spec into the libvirt domain XML every host defines for it. */
+/** Turns a VM's spec into the libvirt domain XML its hosts define, for its home host. */
 @FunctionalInterface
 public interface DomainRenderer {
-    String render(VmSpec spec);
+    String render(VmSpec spec, String homeHost);
 }

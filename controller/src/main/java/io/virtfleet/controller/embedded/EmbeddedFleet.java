@@ -8,6 +8,8 @@ import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
+import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.vm.Provisioning;
 import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -28,6 +30,7 @@ import java.util.concurrent.TimeoutException;
 public final class EmbeddedFleet implements AutoCloseable {
     private final Path workDir;
     private final Duration heartbeat;
+    private final Duration reconcileInterval;
     private final Duration grace;
     private final List<TestDriverNode> nodes;
     private final Map<String, Agent> agents = new LinkedHashMap<>();
@@ -42,6 +45,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private EmbeddedFleet(Builder b) {
         this.workDir = b.workDir;
         this.heartbeat = b.heartbeat;
+        this.reconcileInterval = b.reconcileInterval;
         this.grace = b.grace;
         this.nodes = List.copyOf(b.nodes);
         this.controllerListen = b.controllerListen;
@@ -106,8 +110,13 @@ public final class EmbeddedFleet implements AutoCloseable {
     }
 
     private ControllerConfig controllerConfig(InetSocketAddress listen) {
+        // No KVM where the embedded fleet runs (tests, demos): domains are TCG ('qemu').
+        Provisioning provisioning = Provisioning.defaults()
+                .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU))
+                .withReconcileInterval(reconcileInterval);
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
-                .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime);
+                .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
+                .withProvisioning(provisioning);
     }
 
     /**
@@ -236,6 +245,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     public static final class Builder {
         private final Path workDir;
         private Duration heartbeat = Duration.ofSeconds(1);
+        private Duration reconcileInterval = Duration.ofSeconds(30);
         private Duration grace = Duration.ofSeconds(5);
         private List<TestDriverNode> nodes = defaultNodes(3);
         private InetSocketAddress controllerListen = new InetSocketAddress("127.0.0.1", 0);
@@ -244,6 +254,12 @@ public final class EmbeddedFleet implements AutoCloseable {
 
         private Builder(Path workDir) {
             this.workDir = workDir;
+        }
+
+        /** Time between two reconciliation passes (default 30 s). */
+        public Builder reconcileInterval(Duration interval) {
+            this.reconcileInterval = interval;
+            return this;
         }
 
         public Builder heartbeat(Duration interval) {

@@ -43,8 +43,8 @@ public final class HostSteps {
     }
 
     public StepResult ensureNetwork(String host, VmSpec spec, List<String> peers) throws StepFailedException {
-        EnsureNetworkRequest.Builder b = EnsureNetworkRequest.newBuilder().setNetwork(spec.getNetwork());
-        PeerAddresses.set(b, peers);
+        EnsureNetworkRequest.Builder b = EnsureNetworkRequest.newBuilder().setNetwork(spec.getNetwork())
+                .addAllPeerAddresses(peers);
         return call("network", host, STEP_DEADLINE, a -> a.ensureNetwork(b.build()));
     }
 

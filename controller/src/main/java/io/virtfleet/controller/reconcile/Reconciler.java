@@ -22,7 +22,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,7 +48,6 @@ public final class Reconciler implements AutoCloseable {
     private final HostSteps steps;
     private final HostRegistry registry;
     private final Liveness liveness;
-    private final Supplier<List<String>> peers;
     private final Duration interval;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Map<String, Observed> observed = new ConcurrentHashMap<>();
@@ -60,17 +58,15 @@ public final class Reconciler implements AutoCloseable {
     });
 
     /**
-     * @param peers    underlay addresses of the fleet's hosts, for VXLAN LANs
      * @param interval time between two passes over every VM
      */
     public Reconciler(VmStore store, Scheduler scheduler, HostSteps steps, HostRegistry registry, Liveness liveness,
-                      Supplier<List<String>> peers, Duration interval) {
+                      Duration interval) {
         this.store = store;
         this.scheduler = scheduler;
         this.steps = steps;
         this.registry = registry;
         this.liveness = liveness;
-        this.peers = peers;
         this.interval = interval;
     }
 
@@ -250,8 +246,20 @@ public final class Reconciler implements AutoCloseable {
         }
     }
 
+    /**
+     * The underlay addresses of every other host that reports one: a LAN's traffic is flooded to all of them,
+     * so a VM moved or added anywhere is reachable without telling each host again.
+     */
     private List<String> peersOf(String host) {
-        return peers.get();
+        List<String> out = new ArrayList<>();
+        for (HostRecord h : registry.all()) {
+            String address = h.report().getVxlanAddress();
+            if (!h.name().equals(host) && !address.isEmpty()) {
+                out.add(address);
+            }
+        }
+        out.sort(null);
+        return out;
     }
 
     private static boolean changed(StepResult r) {

@@ -123,7 +123,7 @@ public final class VmService {
             try {
                 vm = Vm.newBuilder().setSpec(spec).setHomeHost(host).setRunningWanted(true)
                         .setPhase(VmPhase.VM_PHASE_CREATING).build();
-                store.save(vm, renderer.render(spec), "create " + name + " on " + host + "\n\n" + decision.chosen().reason(),
+                store.save(vm, renderer.render(spec, host), "create " + name + " on " + host + "\n\n" + decision.chosen().reason(),
                         operator);
             } catch (IOException | RuntimeException e) {
                 scheduler.release(name);

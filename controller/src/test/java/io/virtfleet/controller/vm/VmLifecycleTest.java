@@ -1,0 +1,203 @@
+package io.virtfleet.controller.vm;
+
+import static io.virtfleet.common.units.Bytes.GIB;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.agent.Agent;
+import io.virtfleet.agent.AgentConfig;
+import io.virtfleet.agent.network.NetworkSettings;
+import io.virtfleet.common.process.Command;
+import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.controller.embedded.TestDriverNode;
+import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.controller.testkit.NetworkNamespaces;
+import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.DeleteVmRequest;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.DomainState;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.GetVmRequest;
+import io.virtfleet.proto.v1.ListHostsRequest;
+import io.virtfleet.proto.v1.NetworkSpec;
+import io.virtfleet.proto.v1.SetVmRunningRequest;
+import io.virtfleet.proto.v1.StorageTier;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmProgress;
+import io.virtfleet.proto.v1.VmSpec;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code vm create} end to end on a small embedded fleet: two hosts, each an agent on its own libvirt
+ * test-driver node, with its network in a namespace of its own (joined by an underlay cable) and its raw disks
+ * made by the real qemu-img; the operator talks to the controller over mutual TLS.
+ */
+class VmLifecycleTest {
+    private static final Duration HEARTBEAT = Duration.ofMillis(200);
+
+    @TempDir
+    Path work;
+
+    private final NetworkNamespaces namespaces = new NetworkNamespaces();
+    private final List<AutoCloseable> closers = new ArrayList<>();
+    private final Map<String, Path> images = new LinkedHashMap<>();
+    private final Map<String, String> hostNamespace = new LinkedHashMap<>();
+    private EmbeddedFleet fleet;
+    private FleetGrpc.FleetBlockingStub operator;
+
+    @BeforeEach
+    void twoHostsWithNetworkAndDisks() throws Exception {
+        String ns1 = namespaces.create("hv1");
+        String ns2 = namespaces.create("hv2");
+        namespaces.cable(ns1, "10.248.0.1/24", ns2, "10.248.0.2/24", "ul0");
+        fleet = EmbeddedFleet.builder(work).nodes(List.of()).heartbeat(HEARTBEAT).reconcileInterval(Duration.ofHours(1))
+                .build().start();
+        closers.add(fleet);
+        hostNamespace.put("hv1", ns1);
+        hostNamespace.put("hv2", ns2);
+        Map<String, String> hostNs = hostNamespace;
+        for (String host : List.of("hv1", "hv2")) {
+            // hv1 is the bigger host: spread puts the first VM there.
+            TestDriverNode node = host.equals("hv1") ? new TestDriverNode(host, 32, 131072) : new TestDriverNode(host, 8, 16384);
+            String uri = node.writeTo(work.resolve("nodes"));
+            AgentConfig base = fleet.agentConfig(host, work.resolve("agents").resolve(host), uri);
+            AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), null, base.libvirtUri(),
+                    base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
+                    base.storageTiers(), fleet.joinToken(host), null, base.ceph(), "ul0", null, 4789, "br0");
+            images.put(host, base.imagesDirectory());
+            NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNs.get(host));
+            Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(inNamespace));
+            closers.add(0, agent);
+            agent.start();
+        }
+        Clients admin = Clients.as(fleet.adminCredentials());
+        closers.add(0, admin);
+        operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
+        await("both hosts ready and reporting their underlay", () -> operator.listHosts(ListHostsRequest.getDefaultInstance())
+                .getHostsList().stream().filter(h -> !h.getReport().getVxlanAddress().isEmpty()
+                        && h.getState() == io.virtfleet.proto.v1.HostState.HOST_STATE_READY).count() == 2);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        for (AutoCloseable c : closers) {
+            c.close();
+        }
+        namespaces.close();
+    }
+
+    private static VmSpec raw(String name, long disk) {
+        return VmSpec.newBuilder().setName(name).setStorage(StorageTier.STORAGE_TIER_RAW).setDiskBytes(disk)
+                .setMemoryBytes(2 * GIB).setVcpus(2).setNetwork(NetworkSpec.newBuilder().setLan(10)).setProfile("api").build();
+    }
+
+    private List<VmProgress> create(VmSpec spec) {
+        List<VmProgress> steps = new ArrayList<>();
+        Iterator<VmProgress> it = operator.createVm(CreateVmRequest.newBuilder().setSpec(spec).build());
+        it.forEachRemaining(steps::add);
+        return steps;
+    }
+
+    @Test
+    void createPlacesMakesTheDiskAndNetworkDefinesAndStartsThenDeleteCleansUp() throws Exception {
+        List<VmProgress> steps = create(raw("git", 20 * GIB));
+        assertEquals(List.of("placed", "disk", "network", "defined", "started", "done"),
+                steps.stream().map(VmProgress::getStep).toList());
+        assertTrue(steps.get(0).getDetail().startsWith("placed on hv1: spread score"), steps.get(0).getDetail());
+        Path disk = images.get("hv1").resolve("git.img");
+        String info = Command.of("qemu-img", "info", "--output=json", disk.toString()).runChecked().stdout();
+        assertTrue(info.contains("\"virtual-size\": " + 20 * GIB) && info.contains("\"format\": \"raw\""), info);
+        assertTrue(namespaces.ip(hostNamespace.get("hv1"), "-d", "link", "show", "vxlan10").stdout().contains("vxlan id 10"),
+                "LAN 10 exists on hv1");
+        DomainInfo domain = awaitDomain("hv1", "git", d -> d.getState() == DomainState.DOMAIN_STATE_RUNNING);
+        assertEquals(2, domain.getVcpus());
+
+        Vm vm = operator.getVm(GetVmRequest.newBuilder().setName("git").build());
+        assertEquals("hv1", vm.getHomeHost());
+        assertEquals("VM_PHASE_READY", vm.getPhase().name());
+        assertTrue(vm.getHistory(0).getMessage().startsWith("create git on hv1"), vm.getHistory(0).getMessage());
+        assertEquals("admin", vm.getHistory(0).getOperator(), "the operator's name is in the commit");
+        Path xml = work.resolve("controller/definitions/etc/libvirt/qemu/git.xml");
+        assertTrue(Files.readString(xml).contains("<source bridge=\"vxbr10\"/>"), "definition committed as in the runbook");
+
+        operator.setVmRunning(SetVmRunningRequest.newBuilder().setName("git").setRunning(false).build());
+        awaitDomain("hv1", "git", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF);
+
+        operator.deleteVm(DeleteVmRequest.newBuilder().setName("git").setDeleteDisk(true).build()).forEachRemaining(p -> { });
+        await("domain undefined", () -> domainOn("hv1", "git").isEmpty());
+        assertFalse(Files.exists(disk), "disk removed with --delete-disk");
+        assertFalse(Files.exists(xml), "definition removed from the repository");
+        assertTrue(fleet.controller().scheduler().claims().isEmpty(), "claim released");
+        StatusRuntimeException gone = assertThrows(StatusRuntimeException.class,
+                () -> operator.getVm(GetVmRequest.newBuilder().setName("git").build()));
+        assertEquals(Status.Code.NOT_FOUND, gone.getStatus().getCode());
+    }
+
+    @Test
+    void aDiskOfAnotherSizeIsRefusedAndNothingIsLeftBehind() throws Exception {
+        Path existing = images.get("hv1").resolve("db.img");
+        Command.of("qemu-img", "create", "-f", "raw", existing.toString(), Long.toString(5 * GIB)).runChecked();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> create(raw("db", 20 * GIB).toBuilder().setPinnedHost("hv1").build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("disk on hv1 failed"), e.getStatus().getDescription());
+        assertTrue(Files.exists(existing), "someone's disk is never deleted");
+        assertEquals(5 * GIB, Files.size(existing));
+        assertTrue(fleet.controller().scheduler().claims().isEmpty(), "claim released");
+        assertTrue(fleet.controller().vms().list().isEmpty(), "no VM recorded");
+        assertTrue(domainOn("hv1", "db").isEmpty(), "no definition");
+    }
+
+    @Test
+    void noHostFitsSaysWhyForEachHostAndChangesNothing() {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> create(raw("huge", 20 * GIB).toBuilder().setMemoryBytes(512 * GIB).build()));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("memory: 2 hosts"), e.getStatus().getDescription());
+        assertTrue(fleet.controller().scheduler().claims().isEmpty());
+    }
+
+    @Test
+    void aSecondVmWithTheSameNameIsRefused() throws Exception {
+        create(raw("web", 10 * GIB));
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(raw("web", 10 * GIB)));
+        assertEquals(Status.Code.ALREADY_EXISTS, e.getStatus().getCode());
+    }
+
+    private Optional<DomainInfo> domainOn(String host, String vm) {
+        return operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream()
+                .filter(h -> h.getName().equals(host)).flatMap(h -> h.getReport().getDomainsList().stream())
+                .filter(d -> d.getName().equals(vm)).findFirst();
+    }
+
+    private DomainInfo awaitDomain(String host, String vm, java.util.function.Predicate<DomainInfo> ok) throws Exception {
+        await(vm + " on " + host, () -> domainOn(host, vm).filter(ok).isPresent());
+        return domainOn(host, vm).orElseThrow();
+    }
+
+    private static void await(String what, java.util.function.BooleanSupplier done) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!done.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for: " + what);
+            }
+            Thread.sleep(50);
+        }
+    }
+}
