@@ -6,9 +6,18 @@ import io.virtfleet.common.config.ConfiguredCommand;
 import io.virtfleet.common.logging.Logging;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Ipv4;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.scheduler.Policy;
+import io.virtfleet.controller.vm.Provisioning;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -56,6 +65,52 @@ public final class ControllerMain implements Callable<Integer> {
             description = "Validity of the controller's own certificate, renewed at two thirds (default: ${DEFAULT-VALUE}).")
     Duration certificateLifetime;
 
+    @Option(names = "--domain-type", paramLabel = "TYPE", defaultValue = "kvm",
+            description = "libvirt domain type of every VM: kvm, or qemu on hosts without /dev/kvm (default: ${DEFAULT-VALUE}).")
+    String domainType;
+
+    @Option(names = "--ceph-monitors", paramLabel = "HOST:PORT", split = ",",
+            description = {"Ceph monitors written into RBD disk definitions, e.g. 10.0.0.1:6789,10.0.0.2:6789",
+                "(default: none: QEMU reads mon_host from each host's ceph.conf)."})
+    List<String> cephMonitors;
+
+    @Option(names = "--ceph-client", paramLabel = "NAME", defaultValue = "libvirt",
+            description = "cephx user of RBD disks, as in the agents' ceph-client (default: ${DEFAULT-VALUE}).")
+    String cephClient;
+
+    @Option(names = "--ceph-pool-ssd", paramLabel = "POOL", defaultValue = "libvirt-ssd",
+            description = "RBD pool of the ssd tier, as on the agents (default: ${DEFAULT-VALUE}).")
+    String cephPoolSsd;
+
+    @Option(names = "--ceph-pool-sata", paramLabel = "POOL", defaultValue = "libvirt-sata",
+            description = "RBD pool of the sata tier, as on the agents (default: ${DEFAULT-VALUE}).")
+    String cephPoolSata;
+
+    @Option(names = "--public-bridge", paramLabel = "BRIDGE", defaultValue = "br0",
+            description = "Hosts' bridge for failover-IP VMs, as in the agents' public-bridge (default: ${DEFAULT-VALUE}).")
+    String publicBridge;
+
+    @Option(names = "--failover-routes", paramLabel = "IP=HOST", split = ",",
+            description = {"Which host OVH routes each failover IP to, e.g. 203.0.113.7=hv1,203.0.113.8=hv2",
+                "(default: none; a VM with a failover IP goes only to the host its IP is routed to)."})
+    List<String> failoverRoutes;
+
+    @Option(names = "--placement", paramLabel = "POLICY", defaultValue = "spread",
+            description = "spread: least loaded host first; pack: fullest host that fits first (default: ${DEFAULT-VALUE}).")
+    String placement;
+
+    @Option(names = "--memory-ratio", paramLabel = "RATIO", defaultValue = "0.9",
+            description = "Share of a host's memory that may be promised to VMs (default: ${DEFAULT-VALUE}).")
+    double memoryRatio;
+
+    @Option(names = "--vcpu-overcommit", paramLabel = "RATIO", defaultValue = "4",
+            description = "Virtual CPUs that may be promised per hardware thread (default: ${DEFAULT-VALUE}).")
+    double vcpuOvercommit;
+
+    @Option(names = "--reconcile-interval", paramLabel = "DURATION", defaultValue = "30s",
+            description = "Time between two passes of the reconciler over every VM (default: ${DEFAULT-VALUE}).")
+    Duration reconcileInterval;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -98,7 +153,32 @@ public final class ControllerMain implements Callable<Integer> {
         atLeastTenMinutes("agent-certificate-lifetime", agentCertificateLifetime);
         atLeastTenMinutes("certificate-lifetime", certificateLifetime);
         return ControllerConfig.of(new InetSocketAddress(at.bareHost(), at.port()), heartbeatInterval,
-                unreachableAfter, dataDir).withCertificateLifetimes(agentCertificateLifetime, certificateLifetime);
+                unreachableAfter, dataDir).withCertificateLifetimes(agentCertificateLifetime, certificateLifetime)
+                .withProvisioning(provisioning());
+    }
+
+    Provisioning provisioning() {
+        List<Endpoint> monitors = new ArrayList<>();
+        for (String m : cephMonitors == null ? List.<String>of() : cephMonitors) {
+            monitors.add(Endpoint.parse("ceph-monitors", m));
+        }
+        DomainSettings defaults = DomainSettings.defaults();
+        DomainSettings domain = new DomainSettings(domainType, defaults.machineType(), monitors, cephClient, cephPoolSsd,
+                cephPoolSata, defaults.imagesDirectory(), publicBridge);
+        Map<String, String> routes = new LinkedHashMap<>();
+        for (String r : failoverRoutes == null ? List.<String>of() : failoverRoutes) {
+            int eq = r.indexOf('=');
+            if (eq < 0) {
+                throw new InvalidInputException("failover-routes", r, "IP=HOST pairs, e.g. 203.0.113.7=hv1");
+            }
+            String ip = Ipv4.failoverAddress("failover-routes", r.substring(0, eq)).toString();
+            routes.put(ip, Names.hostName("failover-routes", r.substring(eq + 1)));
+        }
+        if (reconcileInterval.compareTo(Duration.ofSeconds(1)) < 0) {
+            throw new InvalidInputException("reconcile-interval", reconcileInterval.toString(), "at least 1s");
+        }
+        Policy policy = new Policy(memoryRatio, vcpuOvercommit, Policy.Strategy.parse("placement", placement), 0.4, 0.4, 0.2);
+        return new Provisioning(policy, routes, domain, reconcileInterval);
     }
 
     /** Shorter lives would have hosts renewing all the time; tests set lifetimes directly instead. */

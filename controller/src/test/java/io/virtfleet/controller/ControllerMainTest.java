@@ -1,0 +1,64 @@
+package io.virtfleet.controller;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.controller.scheduler.Policy;
+import io.virtfleet.controller.vm.Provisioning;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** The controller's provisioning options: defaults, parsed values, and refusals naming the key. */
+class ControllerMainTest {
+    private static ControllerMain parse(String... args) {
+        ControllerMain main = new ControllerMain();
+        new CommandLine(main).registerConverter(java.time.Duration.class, io.virtfleet.common.units.Durations::parse)
+                .parseArgs(args);
+        return main;
+    }
+
+    @Test
+    void defaultsPlaceBySpreadOnKvmWithNoFailoverRoutes() {
+        Provisioning p = parse().provisioning();
+        assertEquals(Policy.Strategy.SPREAD, p.placement().strategy());
+        assertEquals(0.9, p.placement().memoryRatio());
+        assertEquals("kvm", p.domain().domainType());
+        assertEquals(Map.of(), p.failoverRoutes());
+        assertEquals(java.time.Duration.ofSeconds(30), p.reconcileInterval());
+    }
+
+    @Test
+    void optionsReachPlacementAndDefinitions() {
+        Provisioning p = parse("--placement", "pack", "--memory-ratio", "0.8", "--vcpu-overcommit", "2",
+                "--domain-type", "qemu", "--ceph-monitors", "10.0.0.1:6789,10.0.0.2:6789",
+                "--failover-routes", "203.0.113.7=hv1,203.0.113.8=hv2", "--reconcile-interval", "10s").provisioning();
+        assertEquals(Policy.Strategy.PACK, p.placement().strategy());
+        assertEquals(0.8, p.placement().memoryRatio());
+        assertEquals(2.0, p.placement().vcpuOvercommit());
+        assertEquals("qemu", p.domain().domainType());
+        assertEquals(2, p.domain().cephMonitors().size());
+        assertEquals(Map.of("203.0.113.7", "hv1", "203.0.113.8", "hv2"), p.failoverRoutes());
+    }
+
+    @Test
+    void badValuesAreRefusedNamingTheKey() {
+        String[][] cases = {
+            {"--placement", "random", "placement: "},
+            {"--domain-type", "xen", "domain-type: "},
+            {"--failover-routes", "203.0.113.7", "failover-routes: "},
+            {"--failover-routes", "10.0.0.300=hv1", "failover-routes: "},
+            {"--failover-routes", "203.0.113.7=h v", "failover-routes: "},
+            {"--memory-ratio", "1.5", "memory-ratio: "},
+            {"--ceph-monitors", "mon1", "ceph-monitors: "},
+            {"--reconcile-interval", "10ms", "reconcile-interval: "},
+        };
+        for (String[] c : cases) {
+            InvalidInputException e = assertThrows(InvalidInputException.class, () -> parse(c[0], c[1]).provisioning(),
+                    c[0] + " " + c[1]);
+            assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
+        }
+    }
+}
