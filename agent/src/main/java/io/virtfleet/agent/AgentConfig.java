@@ -50,6 +50,13 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge);
     }
 
+    /** The same configuration with VXLAN LANs over {@code device}. */
+    public AgentConfig withVxlanDevice(String device) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                device, vxlanLocalAddress, vxlanPort, publicBridge);
+    }
+
     /** The same configuration with other Ceph settings. */
     public AgentConfig withCeph(CephSettings settings) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,

@@ -159,7 +159,7 @@ final class VmCommand {
 
     static String state(Vm vm) {
         if (vm.getDomainState().isEmpty()) {
-            return "-";
+            return "not reported yet"; // the home host's next heartbeat will show it
         }
         return DomainStates.label(io.virtfleet.proto.v1.DomainState.valueOf(vm.getDomainState()));
     }

@@ -3,8 +3,8 @@ package io.virtfleet.controller.embedded;
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.enrollment.Enroller;
-import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.agent.network.NetworkSettings;
+import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
@@ -31,6 +31,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Path workDir;
     private final Duration heartbeat;
     private final Duration reconcileInterval;
+    /** Namespaces and cables for the hosts' networks; null when the fleet runs without (not root, or not asked). */
+    private final SimulatedNetwork network;
     private final Duration grace;
     private final List<TestDriverNode> nodes;
     private final Map<String, Agent> agents = new LinkedHashMap<>();
@@ -46,6 +48,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.workDir = b.workDir;
         this.heartbeat = b.heartbeat;
         this.reconcileInterval = b.reconcileInterval;
+        this.network = b.simulatedNetwork ? SimulatedNetwork.create() : null;
         this.grace = b.grace;
         this.nodes = List.copyOf(b.nodes);
         this.controllerListen = b.controllerListen;
@@ -131,7 +134,17 @@ public final class EmbeddedFleet implements AutoCloseable {
         if (!Files.exists(config.stateDirectory().resolve("agent.pem"))) {
             config = config.withJoinToken(joinToken(host));
         }
-        Agent agent = Agent.create(config);
+        Agent agent;
+        if (network != null) {
+            // The agent's network work happens in the host's namespace, over its own underlay cable.
+            String ns = network.namespaceOf(host) != null ? network.namespaceOf(host) : network.plug(host);
+            config = config.withVxlanDevice(SimulatedNetwork.UNDERLAY);
+            NetworkSettings settings = NetworkSettings.ofHost(SimulatedNetwork.UNDERLAY, null,
+                    NetworkSettings.IANA_VXLAN_PORT, "br0").inNamespace(ns);
+            agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(settings));
+        } else {
+            agent = Agent.create(config);
+        }
         try {
             agent.start();
         } catch (Enroller.RefusedException e) {
@@ -239,6 +252,9 @@ public final class EmbeddedFleet implements AutoCloseable {
         if (controller != null) {
             controller.close();
         }
+        if (network != null) {
+            network.close();
+        }
     }
 
     /** Builder with defaults suited to a demo: 3 hosts, 1 s heartbeats, 5 s grace. */
@@ -246,6 +262,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private final Path workDir;
         private Duration heartbeat = Duration.ofSeconds(1);
         private Duration reconcileInterval = Duration.ofSeconds(30);
+        private boolean simulatedNetwork;
         private Duration grace = Duration.ofSeconds(5);
         private List<TestDriverNode> nodes = defaultNodes(3);
         private InetSocketAddress controllerListen = new InetSocketAddress("127.0.0.1", 0);
@@ -254,6 +271,15 @@ public final class EmbeddedFleet implements AutoCloseable {
 
         private Builder(Path workDir) {
             this.workDir = workDir;
+        }
+
+        /**
+         * Gives every host a network namespace plugged into a shared switch, where its agent builds VXLAN LANs
+         * (needs root: see {@link SimulatedNetwork#available()}). Without it, LAN VMs are refused by the agents.
+         */
+        public Builder simulatedNetwork(boolean on) {
+            this.simulatedNetwork = on;
+            return this;
         }
 
         /** Time between two reconciliation passes (default 30 s). */

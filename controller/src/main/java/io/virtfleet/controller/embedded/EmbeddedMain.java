@@ -20,8 +20,10 @@ import picocli.CommandLine.Option;
 /** {@code virtfleet-embedded}: a whole fleet on this machine, to see virtfleet work in a minute. */
 @Command(name = "virtfleet-embedded", mixinStandardHelpOptions = true, description = {
     "Starts a controller and several agents in this process, each agent on its own simulated hypervisor",
-    "(libvirt's test driver: a node file with its own size and domains), and shows the fleet as an",
-    "operator sees it with 'virtfleet hosts'. Host facts (CPU, load, memory) are this machine's, read by OSHI."
+    "(libvirt's test driver: a node file with its own size and domains), shows the fleet as an operator sees",
+    "it with 'virtfleet hosts', then creates a VM end to end: where it goes and why, its raw disk (real",
+    "qemu-img), its LAN (real VXLAN in a network namespace per host: needs root, else the plan only), its",
+    "definition and its start. Host facts (CPU, load, memory) are this machine's, read by OSHI."
 })
 public final class EmbeddedMain implements Callable<Integer> {
     @Option(names = "--agents", defaultValue = "3", description = "Number of hypervisors (default: ${DEFAULT-VALUE}).")
@@ -53,8 +55,9 @@ public final class EmbeddedMain implements Callable<Integer> {
         }
         Path work = Files.createTempDirectory("virtfleet-embedded-");
         PrintWriter out = new PrintWriter(System.out, true);
+        boolean network = SimulatedNetwork.available();
         try (EmbeddedFleet fleet = EmbeddedFleet.builder(work.resolve("fleet"))
-                .nodes(EmbeddedFleet.defaultNodes(agents)).controllerPort(port).build()) {
+                .nodes(EmbeddedFleet.defaultNodes(agents)).controllerPort(port).simulatedNetwork(network).build()) {
             long started = System.nanoTime();
             try {
                 fleet.start();
@@ -77,6 +80,7 @@ public final class EmbeddedMain implements Callable<Integer> {
             out.println("$ virtfleet host show hv1");
             code = Math.max(code, VirtfleetCli.run(out, new PrintWriter(System.err, true),
                     "--controller", controller, "--credentials", credentials, "host", "show", "hv1"));
+            code = Math.max(code, createVm(out, controller, credentials, network));
             if (once) {
                 return code;
             }
@@ -89,6 +93,35 @@ public final class EmbeddedMain implements Callable<Integer> {
         } finally {
             deleteTree(work);
         }
+    }
+
+    /** The main job: a VM placed, its disk, LAN and definition made, started; then where the next would go. */
+    private static int createVm(PrintWriter out, String controller, String credentials, boolean network) {
+        PrintWriter err = new PrintWriter(System.err, true);
+        String[] spec = {"--storage", "raw", "--size", "10G", "--lan", "10", "--memory", "1G", "--profile", "base"};
+        String[] as = {"--controller", controller, "--credentials", credentials};
+        out.println();
+        if (!network) {
+            out.println("(Not root: the simulated hosts get no network namespaces, so LAN 10 cannot be built;"
+                    + " showing the plan only.)");
+            out.println("$ virtfleet vm create demo " + String.join(" ", spec) + " --dry-run");
+            return VirtfleetCli.run(out, err, concat(concat(as, new String[] {"vm", "create", "demo"}),
+                    concat(spec, new String[] {"--dry-run"})));
+        }
+        out.println("$ virtfleet vm create demo " + String.join(" ", spec));
+        int code = VirtfleetCli.run(out, err, concat(concat(as, new String[] {"vm", "create", "demo"}), spec));
+        out.println();
+        out.println("$ virtfleet place --explain " + String.join(" ", spec) + "      # where would the next one go?");
+        code = Math.max(code, VirtfleetCli.run(out, err, concat(concat(as, new String[] {"place", "--explain"}), spec)));
+        out.println();
+        out.println("$ virtfleet vm list");
+        return Math.max(code, VirtfleetCli.run(out, err, concat(as, new String[] {"vm", "list"})));
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     private static void deleteTree(Path root) throws IOException {

@@ -29,6 +29,17 @@ class EmbeddedMainTest {
             assertTrue(out.lines().anyMatch(l -> l.startsWith(host + " ") && l.contains(" ready ")), out);
         }
         assertTrue(out.contains("Hypervisor:    TEST"), out);
+        if (SimulatedNetwork.available()) {
+            // The main job, end to end: placed with a reason, disk, LAN, definition, start; then listed.
+            for (String step : new String[] {"] placed    placed on hv", "] disk      created ", "] network   created vxlan10",
+                "] defined   defined demo", "] started   started demo", "] done      demo is running on hv"}) {
+                assertTrue(out.contains(step), step + " in:\n" + out);
+            }
+            assertTrue(out.lines().anyMatch(l -> l.startsWith("demo ") && l.contains(" ready ")), out);
+            assertTrue(out.contains("Chosen: hv"), "where the next VM would go, and why: " + out);
+        } else {
+            assertTrue(out.contains("would create demo on hv"), out);
+        }
     }
 
     @Test
