@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Claims under contention: 200 'vm create' at once on 5 embedded hosts (each a whole create: placement and
+# claim, git commit, raw disk, LAN, definition, start), against the same creates one at a time in the same run.
+# Prints how many were created and refused, throughput, and whether any host was overcommitted. Needs root.
+#
+# usage: deploy/bench/run-contention-bench.sh [ClaimContentionBench flags, e.g. --creates 200 --hosts 5]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+case "${1:-}" in -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+
+CLASSPATH_FILE=controller/target/bench.classpath
+mvn_args=(-B -q -DskipTests -pl controller -am package dependency:build-classpath
+          -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test)
+mvn -o "${mvn_args[@]}" || mvn "${mvn_args[@]}"
+CP="controller/target/test-classes:controller/target/classes:$(cat "$CLASSPATH_FILE")"
+echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
+java -Djava.util.logging.config.file=/dev/null -cp "$CP" io.virtfleet.bench.ClaimContentionBench "$@" 2>/dev/null
