@@ -184,11 +184,14 @@ final class ControllerModule extends AbstractModule {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
-        DomainRenderer renderer = (spec, host) -> new DomainXml(registry.get(host)
-                .map(r -> r.report().getResources().getImagesDirectory())
-                .filter(dir -> !dir.isEmpty())
-                .map(dir -> domain.withImagesDirectory(java.nio.file.Path.of(dir)))
-                .orElse(domain)).render(spec);
+        DomainRenderer renderer = (spec, host) -> {
+            DomainXml xml = new DomainXml(registry.get(host)
+                    .map(r -> r.report().getResources().getImagesDirectory())
+                    .filter(dir -> !dir.isEmpty())
+                    .map(dir -> domain.withImagesDirectory(java.nio.file.Path.of(dir)))
+                    .orElse(domain));
+            return new DomainRenderer.Rendered(xml.render(spec), xml.disk(spec), xml.network(spec));
+        };
         return new VmService(store, scheduler, reconciler, renderer, registry);
     }
 

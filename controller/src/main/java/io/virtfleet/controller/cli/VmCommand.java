@@ -88,9 +88,10 @@ final class VmCommand {
         out.printf(Locale.ROOT, "Host:      %s%n", vm.getHomeHost());
         out.printf(Locale.ROOT, "Phase:     %s%s%n", phase(vm), vm.getLastError().isEmpty() ? "" : " (" + vm.getLastError() + ")");
         out.printf(Locale.ROOT, "State:     %s (wanted: %s)%n", state(vm), vm.getRunningWanted() ? "running" : "stopped");
-        out.printf(Locale.ROOT, "Disk:      %s %s%n", StorageTiers.name(s.getStorage()), Bytes.human(s.getDiskBytes()));
+        out.printf(Locale.ROOT, "Disk:      %s %s%s%n", StorageTiers.name(s.getStorage()), Bytes.human(s.getDiskBytes()),
+                vm.getDisk().isEmpty() ? "" : ", " + vm.getDisk());
         out.printf(Locale.ROOT, "Memory:    %s, %d vCPUs%n", Bytes.human(s.getMemoryBytes()), s.getVcpus());
-        out.printf(Locale.ROOT, "Network:   %s%n", network(s));
+        out.printf(Locale.ROOT, "Network:   %s%s%n", network(s), vm.getNetwork().isEmpty() ? "" : ", on " + vm.getNetwork());
         out.printf(Locale.ROOT, "Profile:   %s%n", s.getProfile());
         if (!s.getSpreadGroup().isEmpty()) {
             out.printf(Locale.ROOT, "Spread:    %s%n", s.getSpreadGroup());

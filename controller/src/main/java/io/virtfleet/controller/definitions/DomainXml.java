@@ -140,6 +140,23 @@ public final class DomainXml {
     }
 
     /** The bridge the agent's network feature makes for a LAN: {@code vxbr<N>}, enslaving {@code vxlan<N>}. */
+    /** Where the VM's disk is, as an operator would write it. */
+    public String disk(VmSpec spec) {
+        String name = spec.getName();
+        return switch (spec.getStorage()) {
+            case STORAGE_TIER_SSD -> "rbd:" + settings.ssdPool() + "/" + name;
+            case STORAGE_TIER_SATA -> "rbd:" + settings.sataPool() + "/" + name;
+            default -> settings.imagesDirectory().resolve(name + ".img").toString();
+        };
+    }
+
+    /** The VM's bridge and MAC address. */
+    public String network(VmSpec spec) {
+        return spec.getNetwork().hasFailover()
+                ? settings.publicBridge() + " " + spec.getNetwork().getFailover().getMac()
+                : lanBridge(spec.getNetwork().getLan()) + " " + DomainIdentity.lanMac(spec.getName());
+    }
+
     public static String lanBridge(int vxlan) {
         return "vxbr" + vxlan;
     }

@@ -121,9 +121,10 @@ public final class VmService {
             progress.step("placed", host, "placed on " + host + ": " + decision.chosen().reason());
             Vm vm;
             try {
+                DomainRenderer.Rendered rendered = renderer.render(spec, host);
                 vm = Vm.newBuilder().setSpec(spec).setHomeHost(host).setRunningWanted(true)
-                        .setPhase(VmPhase.VM_PHASE_CREATING).build();
-                store.save(vm, renderer.render(spec, host), "create " + name + " on " + host + "\n\n" + decision.chosen().reason(),
+                        .setPhase(VmPhase.VM_PHASE_CREATING).setDisk(rendered.disk()).setNetwork(rendered.network()).build();
+                store.save(vm, rendered.xml(), "create " + name + " on " + host + "\n\n" + decision.chosen().reason(),
                         operator);
             } catch (IOException | RuntimeException e) {
                 scheduler.release(name);

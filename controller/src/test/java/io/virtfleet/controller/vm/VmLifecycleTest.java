@@ -73,7 +73,8 @@ class VmLifecycleTest {
         hostNamespace.put("hv2", ns2);
         Map<String, String> hostNs = hostNamespace;
         for (String host : List.of("hv1", "hv2")) {
-            // hv1 is the bigger host: spread puts the first VM there.
+            // Placement judges hosts by what their agents measure (this machine, for both); the nodes differ
+            // only in libvirt's view.
             TestDriverNode node = host.equals("hv1") ? new TestDriverNode(host, 32, 131072) : new TestDriverNode(host, 8, 16384);
             String uri = node.writeTo(work.resolve("nodes"));
             AgentConfig base = fleet.agentConfig(host, work.resolve("agents").resolve(host), uri);
@@ -119,28 +120,41 @@ class VmLifecycleTest {
         List<VmProgress> steps = create(raw("git", 20 * GIB));
         assertEquals(List.of("placed", "disk", "network", "defined", "started", "done"),
                 steps.stream().map(VmProgress::getStep).toList());
-        assertTrue(steps.get(0).getDetail().startsWith("placed on hv1: spread score"), steps.get(0).getDetail());
-        Path disk = images.get("hv1").resolve("git.img");
+        String home = operator.getVm(GetVmRequest.newBuilder().setName("git").build()).getHomeHost();
+        assertTrue(steps.get(0).getDetail().startsWith("placed on " + home + ": spread score"), steps.get(0).getDetail());
+        Path disk = images.get(home).resolve("git.img");
         String info = Command.of("qemu-img", "info", "--output=json", disk.toString()).runChecked().stdout();
         assertTrue(info.contains("\"virtual-size\": " + 20 * GIB) && info.contains("\"format\": \"raw\""), info);
-        assertTrue(namespaces.ip(hostNamespace.get("hv1"), "-d", "link", "show", "vxlan10").stdout().contains("vxlan id 10"),
-                "LAN 10 exists on hv1");
-        DomainInfo domain = awaitDomain("hv1", "git", d -> d.getState() == DomainState.DOMAIN_STATE_RUNNING);
+        assertTrue(namespaces.ip(hostNamespace.get(home), "-d", "link", "show", "vxlan10").stdout().contains("vxlan id 10"),
+                "LAN 10 exists on the home host");
+        DomainInfo domain = awaitDomain(home, "git", d -> d.getState() == DomainState.DOMAIN_STATE_RUNNING);
         assertEquals(2, domain.getVcpus());
 
         Vm vm = operator.getVm(GetVmRequest.newBuilder().setName("git").build());
-        assertEquals("hv1", vm.getHomeHost());
+        assertEquals(home, vm.getHomeHost());
         assertEquals("VM_PHASE_READY", vm.getPhase().name());
-        assertTrue(vm.getHistory(0).getMessage().startsWith("create git on hv1"), vm.getHistory(0).getMessage());
+        assertTrue(vm.getHistory(0).getMessage().startsWith("create git on " + home), vm.getHistory(0).getMessage());
         assertEquals("admin", vm.getHistory(0).getOperator(), "the operator's name is in the commit");
+        assertEquals(disk.toString(), vm.getDisk());
+        assertTrue(vm.getNetwork().matches("vxbr10 52:54:00(:[0-9a-f]{2}){3}"), vm.getNetwork());
+
+        // The operator's view through the CLI: where it is, on what, and who did what.
+        java.io.StringWriter shown = new java.io.StringWriter();
+        int code = io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(shown),
+                new java.io.PrintWriter(new java.io.StringWriter()), "--controller", fleet.controllerEndpoint().toString(),
+                "--credentials", fleet.adminCredentials().toString(), "vm", "show", "git");
+        assertEquals(0, code, shown.toString());
+        assertTrue(shown.toString().contains("Host:      " + home), shown.toString());
+        assertTrue(shown.toString().contains("on vxbr10 52:54:00:"), shown.toString());
+        assertTrue(shown.toString().contains("admin      create git on " + home), shown.toString());
         Path xml = work.resolve("controller/definitions/etc/libvirt/qemu/git.xml");
         assertTrue(Files.readString(xml).contains("<source bridge=\"vxbr10\"/>"), "definition committed as in the runbook");
 
         operator.setVmRunning(SetVmRunningRequest.newBuilder().setName("git").setRunning(false).build());
-        awaitDomain("hv1", "git", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF);
+        awaitDomain(home, "git", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF);
 
         operator.deleteVm(DeleteVmRequest.newBuilder().setName("git").setDeleteDisk(true).build()).forEachRemaining(p -> { });
-        await("domain undefined", () -> domainOn("hv1", "git").isEmpty());
+        await("domain undefined", () -> domainOn(home, "git").isEmpty());
         assertFalse(Files.exists(disk), "disk removed with --delete-disk");
         assertFalse(Files.exists(xml), "definition removed from the repository");
         assertTrue(fleet.controller().scheduler().claims().isEmpty(), "claim released");
