@@ -152,8 +152,51 @@ public final class Reconciler implements AutoCloseable {
         }
     }
 
-    /** One pass over every VM: finish creations and deletions, repair drift. Never throws. */
+    /**
+     * Keeps every host that carries a LAN flooding to all the other hosts: a host that joined after a LAN was
+     * built there would otherwise never receive its broadcasts (ARP), only learn from its unicasts. Idempotent:
+     * hosts already up to date answer "already done". Returns the hosts it could not reach.
+     */
+    public List<String> refreshLanPeers(int lan) {
+        List<String> failed = new ArrayList<>();
+        java.util.Set<String> hosts = new java.util.TreeSet<>();
+        for (Vm vm : store.all()) {
+            if (vm.getSpec().getNetwork().hasLan() && vm.getSpec().getNetwork().getLan() == lan
+                    && vm.getPhase() != VmPhase.VM_PHASE_DELETING) {
+                hosts.add(vm.getHomeHost());
+            }
+        }
+        for (String host : hosts) {
+            try {
+                requireReady(host, "network");
+                StepResult r = steps.ensureNetwork(host, io.virtfleet.proto.v1.VmSpec.newBuilder()
+                        .setNetwork(io.virtfleet.proto.v1.NetworkSpec.newBuilder().setLan(lan)).build(), peersOf(host));
+                if (r.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED) {
+                    log.info("LAN {} on {}: {}", lan, host, r.getDetail());
+                }
+            } catch (StepFailedException e) {
+                failed.add(host);
+                log.warn("LAN {}: {}", lan, e.getMessage());
+            }
+        }
+        return failed;
+    }
+
+    /** One pass over every VM: finish creations and deletions, repair drift, refresh LAN peers. Never throws. */
     public void reconcileAll() {
+        java.util.Set<Integer> lans = new java.util.TreeSet<>();
+        for (Vm vm : store.all()) {
+            if (vm.getSpec().getNetwork().hasLan()) {
+                lans.add(vm.getSpec().getNetwork().getLan());
+            }
+        }
+        for (int lan : lans) {
+            try {
+                refreshLanPeers(lan);
+            } catch (RuntimeException e) {
+                log.error("refreshing LAN {} failed unexpectedly", lan, e);
+            }
+        }
         for (Vm vm : store.all()) {
             String name = vm.getSpec().getName();
             ReentrantLock lock = lock(name);

@@ -145,6 +145,10 @@ public final class VmService {
                 undo(vm, done, e, progress);
                 throw e;
             }
+            if (spec.getNetwork().hasLan()) {
+                // The LAN's other hosts learn of this one (if it is new to the LAN) before anyone relies on it.
+                reconciler.refreshLanPeers(spec.getNetwork().getLan());
+            }
             progress.step("done", host, name + " is running on " + host);
             return vm;
         } finally {

@@ -188,6 +188,24 @@ class VmLifecycleTest {
     }
 
     @Test
+    void aHostNewToALanIsAddedToTheFloodListsOfTheHostsAlreadyOnIt() throws Exception {
+        create(raw("a", 10 * GIB).toBuilder().setPinnedHost("hv1").build());
+        // As if hv2 had joined the fleet after LAN 10 was built on hv1: hv1 does not flood to it.
+        Command.of("bridge", "-n", hostNamespace.get("hv1"), "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan10",
+                "dst", "10.248.0.2").runChecked();
+        assertFalse(floodsTo("hv1", "10.248.0.2"));
+
+        create(raw("b", 10 * GIB).toBuilder().setPinnedHost("hv2").build());
+        assertTrue(floodsTo("hv1", "10.248.0.2"), "hv1 floods LAN 10 to hv2 again once a VM of LAN 10 lives there");
+        assertTrue(floodsTo("hv2", "10.248.0.1"));
+    }
+
+    private boolean floodsTo(String host, String peer) {
+        return Command.of("bridge", "-n", hostNamespace.get(host), "fdb", "show", "dev", "vxlan10").runChecked().stdout()
+                .lines().anyMatch(l -> l.startsWith("00:00:00:00:00:00") && l.contains("dst " + peer + " "));
+    }
+
+    @Test
     void aSecondVmWithTheSameNameIsRefused() throws Exception {
         create(raw("web", 10 * GIB));
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(raw("web", 10 * GIB)));
