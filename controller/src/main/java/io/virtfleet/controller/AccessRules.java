@@ -23,6 +23,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getGetHostMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getPlaceMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getForgetHostMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getSetHostDrainingMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateJoinTokenMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getAddOperatorMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateVmMethod().getFullMethodName(), Rule.ADMINS),

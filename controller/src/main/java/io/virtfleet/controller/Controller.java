@@ -101,6 +101,7 @@ public final class Controller implements AutoCloseable {
         // Placement sees each report as it arrives and each liveness change as the watch judges it.
         registry.listen(r -> scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime())), scheduler::forget);
         livenessWatch.listen(scheduler::setState);
+        fleetEndpoint.onDrainChange(scheduler::setState);
         vms.recover();
         livenessWatch.start();
         reconciler.start();

@@ -5,6 +5,7 @@ import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
+import io.virtfleet.controller.registry.Drains;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.registry.LivenessWatch;
@@ -108,7 +109,11 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Liveness liveness() {
-        return new Liveness(config.unreachableAfter());
+        try {
+            return new Liveness(config.unreachableAfter(), new Drains(config.dataDirectory().resolve("drained-hosts")));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the drained hosts", e);
+        }
     }
 
     @Provides

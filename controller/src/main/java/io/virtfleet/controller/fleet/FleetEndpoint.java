@@ -29,7 +29,10 @@ import io.virtfleet.proto.v1.PlacementExplanation;
 import io.virtfleet.proto.v1.SetVmRunningRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmProgress;
+import io.virtfleet.proto.v1.SetHostDrainingRequest;
+import java.io.IOException;
 import java.util.Comparator;
+import java.util.Optional;
 import java.util.List;
 
 /** The operator's view of the fleet and its levers: hosts, enrollment, operators; VMs via {@link VmEndpoint}. */
@@ -38,12 +41,18 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final Liveness liveness;
     private final Enrollments enrollments;
     private final VmEndpoint vms;
+    private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
 
     public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms) {
         this.registry = registry;
         this.liveness = liveness;
         this.enrollments = enrollments;
         this.vms = vms;
+    }
+
+    /** Tells {@code listener} of each host whose state a drain or undrain changed (placement listens). */
+    public void onDrainChange(java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> listener) {
+        this.drainListener = listener;
     }
 
     @Override
@@ -109,6 +118,30 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         Audit.record("forgot host " + name + record.map(r -> " (agent " + r.agentId() + ")").orElse("")
                 + (enrolled ? "; its certificate no longer speaks for it" : ""));
         response.onNext(ForgetHostResponse.newBuilder().setReleasedAgentId(record.map(HostRecord::agentId).orElse("")).build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void setHostDraining(SetHostDrainingRequest request, StreamObserver<Host> response) {
+        String name = Names.hostName("name", request.getName());
+        Optional<HostRecord> record = registry.get(name);
+        if (record.isEmpty()) {
+            response.onError(notFound(name));
+            return;
+        }
+        try {
+            if (liveness.drains().set(name, request.getDraining())) {
+                Audit.record((request.getDraining() ? "drained" : "undrained") + " host " + name);
+            }
+        } catch (IOException e) {
+            response.onError(Status.UNAVAILABLE.withDescription("cannot record the drain: " + e.getMessage())
+                    .asRuntimeException());
+            return;
+        }
+        long now = registry.nanoTime();
+        Liveness.Verdict verdict = liveness.judge(record.get(), now);
+        drainListener.accept(name, verdict.state());
+        response.onNext(HostViews.toHost(record.get(), verdict, now));
         response.onCompleted();
     }
 

@@ -6,17 +6,27 @@ import java.time.Duration;
 
 /**
  * Judges a host's state from the controller's own clock: a host is unreachable once no heartbeat arrived
- * for longer than the grace, degraded while its agent reports no working libvirt, ready otherwise.
- * Computed on every read, so the answer is exact without timers.
+ * for longer than the grace, degraded while its agent reports no working libvirt, draining when an operator
+ * drained it, ready otherwise. Computed on every read, so the answer is exact without timers.
  */
 public final class Liveness {
     /** A host's state and the reason for it, in words. */
     public record Verdict(HostState state, String reason) {}
 
     private final Duration grace;
+    private final Drains drains;
 
     public Liveness(Duration grace) {
+        this(grace, Drains.inMemory());
+    }
+
+    public Liveness(Duration grace, Drains drains) {
         this.grace = grace;
+        this.drains = drains;
+    }
+
+    public Drains drains() {
+        return drains;
     }
 
     public Duration grace() {
@@ -32,6 +42,10 @@ public final class Liveness {
         String libvirtError = host.report().getHypervisor().getError();
         if (!libvirtError.isEmpty()) {
             return new Verdict(HostState.HOST_STATE_DEGRADED, libvirtError);
+        }
+        if (drains.isDrained(host.name())) {
+            return new Verdict(HostState.HOST_STATE_DRAINING, "drained by an operator: runs its VMs, takes no new ones"
+                    + " (virtfleet host undrain " + host.name() + ")");
         }
         return new Verdict(HostState.HOST_STATE_READY, "heartbeats on time");
     }

@@ -11,6 +11,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.enrollment.Enroller;
+import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.AgentGrpc;
@@ -23,9 +24,16 @@ import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.HostVerdict;
 import io.virtfleet.proto.v1.ListHostsRequest;
+import io.virtfleet.proto.v1.NetworkSpec;
+import io.virtfleet.proto.v1.PlaceRequest;
+import io.virtfleet.proto.v1.PlacementExplanation;
 import io.virtfleet.proto.v1.RegisterRequest;
 import io.virtfleet.proto.v1.RegistryGrpc;
+import io.virtfleet.proto.v1.SetHostDrainingRequest;
+import io.virtfleet.proto.v1.StorageTier;
+import io.virtfleet.proto.v1.VmSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -222,6 +230,40 @@ class FleetTest {
         fleet.awaitRegistered(Duration.ofSeconds(30));
         double back = (System.nanoTime() - listening) / 1e9;
         assertTrue(back < 3.5, "all agents registered " + back + " s after the controller came back (expected < 3.5 s)");
+    }
+
+    @Test
+    void aDrainedHostTakesNoNewVmsUntilUndrainedEvenAcrossARestart() throws Exception {
+        Host drained = operator.setHostDraining(SetHostDrainingRequest.newBuilder().setName("hv1").setDraining(true).build());
+        assertEquals(HostState.HOST_STATE_DRAINING, drained.getState());
+        assertTrue(drained.getStateReason().startsWith("drained by an operator"), drained.getStateReason());
+        PlacementExplanation e = operator.place(PlaceRequest.newBuilder().setSpec(probe()).build());
+        HostVerdict hv1 = e.getVerdictsList().stream().filter(v -> v.getHost().equals("hv1")).findFirst().orElseThrow();
+        assertEquals("state", hv1.getFailedFilter());
+        assertEquals("host is draining, only ready hosts take new VMs", hv1.getReason());
+        assertTrue(!e.getChosenHost().isEmpty() && !e.getChosenHost().equals("hv1"), e.toString());
+
+        fleet.restartController();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+        channel = admin.controller(fleet.controllerEndpoint());
+        operator = FleetGrpc.newBlockingStub(channel);
+        assertEquals(HostState.HOST_STATE_DRAINING, await("hv1 registered again", h -> true, "hv1").getState(),
+                "the drain survives a controller restart");
+
+        Host undrained = operator.setHostDraining(SetHostDrainingRequest.newBuilder().setName("hv1").setDraining(false).build());
+        assertEquals(HostState.HOST_STATE_READY, undrained.getState());
+        HostVerdict back = operator.place(PlaceRequest.newBuilder().setSpec(probe()).build()).getVerdictsList().stream()
+                .filter(v -> v.getHost().equals("hv1")).findFirst().orElseThrow();
+        assertTrue(back.getFits(), back.toString());
+        StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class, () -> operator.setHostDraining(
+                SetHostDrainingRequest.newBuilder().setName("hv9").setDraining(true).build()));
+        assertEquals(Status.Code.NOT_FOUND, unknown.getStatus().getCode());
+    }
+
+    private static VmSpec probe() {
+        return VmSpec.newBuilder().setName("probe").setStorage(StorageTier.STORAGE_TIER_RAW).setDiskBytes(Bytes.GIB)
+                .setMemoryBytes(Bytes.GIB).setVcpus(1).setProfile("base").setNetwork(NetworkSpec.newBuilder().setLan(10))
+                .build();
     }
 
     @Test

@@ -140,6 +140,7 @@ class ApiFuzzTest {
         rule(FleetGrpc.getListHostsMethod(), viewers, OK);
         rule(FleetGrpc.getGetHostMethod(), viewers, OK, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getForgetHostMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // never a real host's name
+        rule(FleetGrpc.getSetHostDrainingMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // never a real host's name
         rule(FleetGrpc.getCreateJoinTokenMethod(), admins, OK, INVALID_ARGUMENT);
         rule(FleetGrpc.getAddOperatorMethod(), admins, OK, INVALID_ARGUMENT);
         rule(FleetGrpc.getPlaceMethod(), viewers, OK, INVALID_ARGUMENT);
@@ -608,7 +609,9 @@ class ApiFuzzTest {
     private static boolean forgetsAFleetHost(MethodDescriptor<?, ?> method, byte[] payload) {
         try {
             return method.equals(FleetGrpc.getForgetHostMethod())
-                    && hostNames.contains(ForgetHostRequest.parseFrom(payload).getName());
+                    && hostNames.contains(ForgetHostRequest.parseFrom(payload).getName())
+                    || method.equals(FleetGrpc.getSetHostDrainingMethod())
+                    && hostNames.contains(io.virtfleet.proto.v1.SetHostDrainingRequest.parseFrom(payload).getName());
         } catch (IOException e) {
             return false;
         }
