@@ -20,6 +20,7 @@ packages=(
   iproute2 util-linux procps                                           # ip, bridge, unshare, ps
   iputils-ping                                                         # ping between test VMs across a VXLAN LAN
   systemd                                                              # systemd-analyze, to verify the units
+  git                                                                  # the git CLI, a client of the controller's git server in tests
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || packages+=(maven)

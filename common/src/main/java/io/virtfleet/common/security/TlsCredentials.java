@@ -94,6 +94,36 @@ public final class TlsCredentials {
     }
 
     /**
+     * A server context for HTTPS (the controller's git smart-HTTP port): the same mutual TLS 1.3 with the
+     * fleet CA as {@link #serverContext}, client certificate required, but without gRPC's ALPN: that one
+     * offers only "h2", and a client that accepts it (curl inside the git CLI does) would then speak HTTP/2
+     * to an HTTP/1.1 server. Without ALPN every client falls back to HTTP/1.1.
+     */
+    public SslContext httpsServerContext() throws SSLException {
+        return SslContextBuilder.forServer(keyManager)
+                .trustManager(fleetTrust(ca))
+                .clientAuth(ClientAuth.REQUIRE)
+                .protocols(PROTOCOLS)
+                .build();
+    }
+
+    /**
+     * TLS for an HTTPS client on the JDK's sockets (JGit's HTTP transport) that presents this party's
+     * certificate and talks only to a server of the fleet CA whose certificate names {@code peer}. Build
+     * one per client and keep it: connections are reused only within one.
+     */
+    public HttpsClientTls httpsClient(FleetIdentity peer) {
+        try {
+            javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLSv1.3");
+            context.init(new javax.net.ssl.KeyManager[] {keyManager},
+                    new TrustManager[] {new PeerIdentityTrustManager(fleetTrust(ca), peer)}, null);
+            return new HttpsClientTls(context.getSocketFactory(), peer);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("this JVM cannot make a TLS 1.3 client context: " + e.getMessage(), e);
+        }
+    }
+
+    /**
      * A client context for a party without a certificate yet (a joining agent): it trusts a server only if
      * the server's chain ends in a CA whose SHA-256 fingerprint is {@code caFingerprint}.
      */

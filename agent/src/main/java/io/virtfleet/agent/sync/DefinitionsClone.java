@@ -1,0 +1,306 @@
+package io.virtfleet.agent.sync;
+
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.common.security.TlsCredentials;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.common.validation.InvalidInputException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.Set;
+import java.util.SortedSet;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.api.ResetCommand.ResetType;
+import org.eclipse.jgit.api.Status;
+import org.eclipse.jgit.api.errors.GitAPIException;
+import org.eclipse.jgit.lib.Constants;
+import org.eclipse.jgit.lib.FileMode;
+import org.eclipse.jgit.lib.ObjectId;
+import org.eclipse.jgit.lib.RefUpdate;
+import org.eclipse.jgit.lib.Repository;
+import org.eclipse.jgit.lib.StoredConfig;
+import org.eclipse.jgit.revwalk.RevWalk;
+import org.eclipse.jgit.transport.RefSpec;
+import org.eclipse.jgit.transport.TagOpt;
+import org.eclipse.jgit.transport.Transport;
+import org.eclipse.jgit.transport.TransportHttp;
+import org.eclipse.jgit.treewalk.EmptyTreeIterator;
+import org.eclipse.jgit.treewalk.TreeWalk;
+import org.eclipse.jgit.treewalk.filter.TreeFilter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This host's copy of the controller's definitions repository (the runbook's {@code /srv/common}), kept equal
+ * to the controller's {@code main} by {@link #pull()}: a real git fetch over HTTPS from the controller's git
+ * server, with this agent's certificate, trusting only the fleet CA and only a server that proves to be the
+ * controller; then a hard reset. The clone belongs to virtfleet: commits or edits made in it by hand are
+ * replaced by the controller's state (and reported, so the define step puts them right in libvirt too).
+ *
+ * <p>Objects are checked as they arrive (no {@code ..} or {@code .git} path in a tree) and symbolic links are
+ * checked out as plain files, so the repository cannot make the clone write or point outside itself. One pull
+ * at a time.
+ */
+public final class DefinitionsClone {
+    private static final Logger log = LoggerFactory.getLogger(DefinitionsClone.class);
+
+    /** Where the runbook kept the definitions on every hypervisor. */
+    public static final Path DEFAULT_DIRECTORY = Path.of("/srv/common");
+    /** The repository's path on the controller's git server (the controller's {@code GitHttpServer}). */
+    public static final String REPOSITORY_PATH = "/definitions.git";
+    private static final String REMOTE = "origin";
+    private static final String BRANCH = Constants.R_HEADS + "main";
+    private static final String TRACKING = Constants.R_REMOTES + REMOTE + "/main";
+
+    private final Path directory;
+    private final String url;
+    private final FleetHttpConnections connections;
+    private final int timeoutSeconds;
+
+    /**
+     * @param directory  where the clone lives: an absolute path, created on the first pull
+     * @param controller the controller's git server (host and git port, e.g. controller.example:7443)
+     * @param tls        this agent's credentials
+     * @param timeout    bound on connecting and on each read from the controller
+     */
+    public DefinitionsClone(Path directory, Endpoint controller, TlsCredentials tls, Duration timeout) {
+        if (!directory.isAbsolute() || !directory.normalize().equals(directory)) {
+            throw new InvalidInputException("definitions directory", directory.toString(),
+                    "an absolute path without '.' or '..' parts, e.g. " + DEFAULT_DIRECTORY);
+        }
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new InvalidInputException("definitions pull timeout", timeout.toString(), "a positive duration");
+        }
+        this.directory = directory;
+        this.url = urlOf(controller);
+        this.connections = new FleetHttpConnections(tls.httpsClient(FleetIdentity.controller()));
+        this.timeoutSeconds = (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toSeconds()));
+    }
+
+    /** The URL a clone of the controller's definitions is fetched from. */
+    public static String urlOf(Endpoint controller) {
+        return "https://" + controller.host() + ":" + controller.port() + REPOSITORY_PATH;
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    public String url() {
+        return url;
+    }
+
+    /**
+     * Clones the controller's definitions (first time) or fetches them, and resets the clone to the
+     * controller's {@code main}. On failure the clone stays at the commit it had.
+     */
+    public synchronized PullResult pull() throws IOException {
+        long start = System.nanoTime();
+        try (Git git = openOrCreate()) {
+            Repository repository = git.getRepository();
+            configure(repository);
+            ObjectId previous = repository.resolve(BRANCH + "^{commit}");
+            git.fetch()
+                    .setRemote(REMOTE)
+                    .setRefSpecs(new RefSpec("+" + BRANCH + ":" + TRACKING))
+                    .setTagOpt(TagOpt.NO_TAGS)
+                    .setCheckFetchedObjects(true)
+                    .setRemoveDeletedRefs(true)
+                    .setTimeout(timeoutSeconds)
+                    .setTransportConfigCallback(this::useFleetTls)
+                    .call();
+            ObjectId target = repository.resolve(TRACKING + "^{commit}");
+            if (target == null) {
+                throw new IOException("the controller's definitions repository at " + url + " has no branch main");
+            }
+            SortedSet<String> added = new TreeSet<>();
+            SortedSet<String> changed = new TreeSet<>();
+            SortedSet<String> removed = new TreeSet<>();
+            SortedSet<String> ignored = new TreeSet<>();
+            compare(repository, previous, target, added, changed, removed, ignored);
+            if (previous != null) {
+                changed.addAll(editedByHand(git, repository, target, added));
+            }
+            onMain(repository);
+            git.reset().setMode(ResetType.HARD).setRef(target.name()).call();
+            PullResult result = new PullResult(Optional.ofNullable(previous).map(ObjectId::name), target.name(),
+                    added.stream().toList(), changed.stream().toList(), removed.stream().toList(), ignored.stream().toList(),
+                    Duration.ofNanos(System.nanoTime() - start));
+            report(result);
+            return result;
+        } catch (GitAPIException e) {
+            throw new IOException("cannot pull the definitions from " + url + " into " + directory + ": " + reason(e), e);
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+    }
+
+    /**
+     * The definition file of {@code vm} in the clone, once it is shown to be a regular file inside the clone
+     * (not a link, not reached through one).
+     */
+    public Path definition(String vm) throws IOException {
+        Path file = directory.resolve(DefinitionFiles.pathOf(vm));
+        if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException("no definition of " + vm + " in " + directory + ": " + DefinitionFiles.pathOf(vm)
+                    + " is not a regular file");
+        }
+        if (!file.toRealPath().startsWith(directory.toRealPath())) {
+            throw new IOException("the definition of " + vm + " resolves outside " + directory + "; refusing it");
+        }
+        return file;
+    }
+
+    private Git openOrCreate() throws IOException, GitAPIException {
+        if (Files.isDirectory(directory.resolve(Constants.DOT_GIT), LinkOption.NOFOLLOW_LINKS)) {
+            try {
+                return Git.open(directory.toFile());
+            } catch (IOException e) {
+                throw new IOException("the definitions clone in " + directory + " cannot be opened (" + e.getMessage()
+                        + "); remove it and the next pull clones afresh", e);
+            }
+        }
+        if (Files.exists(directory, LinkOption.NOFOLLOW_LINKS) && !isEmptyDirectory(directory)) {
+            throw new IOException(directory + " exists and is not a git clone; virtfleet will not overwrite it:"
+                    + " move it away or configure another definitions directory");
+        }
+        Files.createDirectories(directory);
+        return Git.init().setDirectory(directory.toFile()).setInitialBranch("main").call();
+    }
+
+    private void configure(Repository repository) throws IOException {
+        StoredConfig config = repository.getConfig();
+        String before = config.toText();
+        config.setString("remote", REMOTE, "url", url);
+        config.setString("remote", REMOTE, "fetch", "+" + BRANCH + ":" + TRACKING);
+        config.setString("branch", "main", "remote", REMOTE);
+        config.setString("branch", "main", "merge", BRANCH);
+        // A link in the repository becomes a plain file holding its target: nothing in the clone points out of it.
+        config.setBoolean("core", null, "symlinks", false);
+        if (!config.toText().equals(before)) {
+            config.save();
+        }
+    }
+
+    private void useFleetTls(Transport transport) {
+        if (!(transport instanceof TransportHttp http)) {
+            // A git config rewriting the URL (url.<base>.insteadOf) to another protocol would end up here.
+            throw new UncheckedIOException(new IOException("the definitions are fetched only over https from the controller;"
+                    + " " + url + " was opened as " + transport.getURI()));
+        }
+        http.setHttpConnectionFactory(connections);
+    }
+
+    /** Classifies every path under the definitions directory that differs between two commits. */
+    private static void compare(Repository repository, ObjectId from, ObjectId to, Set<String> added, Set<String> changed,
+                                Set<String> removed, Set<String> ignored) throws IOException {
+        try (RevWalk commits = new RevWalk(repository); TreeWalk walk = new TreeWalk(repository)) {
+            if (from == null) {
+                walk.addTree(new EmptyTreeIterator());
+            } else {
+                walk.addTree(commits.parseCommit(from).getTree());
+            }
+            walk.addTree(commits.parseCommit(to).getTree());
+            walk.setRecursive(true);
+            walk.setFilter(TreeFilter.ANY_DIFF);
+            while (walk.next()) {
+                String path = walk.getPathString();
+                if (!DefinitionFiles.inDirectory(path)) {
+                    continue;
+                }
+                Optional<String> vm = DefinitionFiles.vmName(path);
+                boolean before = vm.isPresent() && isFile(walk.getFileMode(0));
+                boolean after = vm.isPresent() && isFile(walk.getFileMode(1));
+                if (before && after) {
+                    changed.add(vm.get());
+                } else if (after) {
+                    added.add(vm.get());
+                } else if (before) {
+                    removed.add(vm.get());
+                }
+                if (!after && walk.getFileMode(1) != FileMode.MISSING) {
+                    ignored.add(path);
+                }
+            }
+        }
+    }
+
+    /** Definitions the reset is about to put back because someone edited or deleted them in the clone. */
+    private static Set<String> editedByHand(Git git, Repository repository, ObjectId target, Set<String> added)
+            throws GitAPIException, IOException {
+        Status status = git.status().addPath(DefinitionFiles.DIRECTORY.substring(0, DefinitionFiles.DIRECTORY.length() - 1)).call();
+        Set<String> edited = new TreeSet<>();
+        for (Set<String> paths : java.util.List.of(status.getModified(), status.getMissing(), status.getChanged(),
+                status.getRemoved())) {
+            for (String path : paths) {
+                DefinitionFiles.vmName(path).filter(vm -> !added.contains(vm)).ifPresent(vm -> {
+                    if (existsIn(repository, target, path)) {
+                        edited.add(vm);
+                    }
+                });
+            }
+        }
+        return edited;
+    }
+
+    private static boolean existsIn(Repository repository, ObjectId commit, String path) {
+        try (RevWalk commits = new RevWalk(repository)) {
+            TreeWalk walk = TreeWalk.forPath(repository, path, commits.parseCommit(commit).getTree());
+            return walk != null && isFile(walk.getFileMode(0));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Makes HEAD the branch main (a hand-made checkout may have moved it), so the reset moves main. */
+    private static void onMain(Repository repository) throws IOException {
+        if (BRANCH.equals(repository.getFullBranch())) {
+            return;
+        }
+        RefUpdate.Result result = repository.getRefDatabase().newUpdate(Constants.HEAD, false).link(BRANCH);
+        if (result != RefUpdate.Result.NEW && result != RefUpdate.Result.FORCED && result != RefUpdate.Result.NO_CHANGE) {
+            throw new IOException("cannot point HEAD of the definitions clone at main: " + result);
+        }
+    }
+
+    private static boolean isFile(FileMode mode) {
+        return mode == FileMode.REGULAR_FILE || mode == FileMode.EXECUTABLE_FILE;
+    }
+
+    private static boolean isEmptyDirectory(Path dir) throws IOException {
+        if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            return false;
+        }
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.findAny().isEmpty();
+        }
+    }
+
+    private void report(PullResult r) {
+        if (r.moved() || r.definitionsChanged()) {
+            log.info("definitions pulled from {}: {} -> {}; added {}, changed {}, removed {} ({} ms)", url,
+                    r.previous().map(c -> c.substring(0, 12)).orElse("(first clone)"), r.commit().substring(0, 12),
+                    r.added(), r.changed(), r.removed(), r.took().toMillis());
+        }
+        if (!r.ignored().isEmpty()) {
+            log.warn("the definitions repository holds files under {} that are not VM definitions ({}.xml with a valid VM"
+                    + " name); ignored: {}", DefinitionFiles.DIRECTORY, DefinitionFiles.DIRECTORY + "<vm>", r.ignored());
+        }
+    }
+
+    private static String reason(Throwable e) {
+        StringBuilder out = new StringBuilder(String.valueOf(e.getMessage()));
+        for (Throwable c = e.getCause(); c != null && c != c.getCause(); c = c.getCause()) {
+            if (c.getMessage() != null && !out.toString().contains(c.getMessage())) {
+                out.append(": ").append(c.getMessage());
+            }
+        }
+        return out.toString();
+    }
+}
