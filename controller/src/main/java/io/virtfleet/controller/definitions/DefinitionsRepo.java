@@ -140,6 +140,12 @@ public final class DefinitionsRepo implements AutoCloseable {
 
     /** The path inside the repository; refuses anything that would leave it. */
     private Path resolve(String relative) {
+        // Repository paths are plain '/'-separated names: no '.', '..' or empty segment may even normalise away.
+        for (String segment : relative.split("/", -1)) {
+            if (segment.isEmpty() || segment.equals(".") || segment.equals("..")) {
+                throw new IllegalArgumentException("not a plain repository path: " + relative);
+            }
+        }
         Path p = root.resolve(relative).normalize();
         if (!p.startsWith(root.normalize()) || p.equals(root.normalize()) || relative.contains("\\")
                 || p.startsWith(root.resolve(".git").normalize())) {
