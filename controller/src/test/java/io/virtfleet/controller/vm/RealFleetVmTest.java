@@ -13,9 +13,6 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.virtfleet.agent.Agent;
-import io.virtfleet.agent.AgentConfig;
-import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.process.Command;
 import io.virtfleet.common.validation.Endpoint;
@@ -24,6 +21,7 @@ import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.testkit.CephCluster;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.LibvirtdNode;
+import io.virtfleet.controller.testkit.NamespacedAgent;
 import io.virtfleet.controller.testkit.NetworkNamespaces;
 import io.virtfleet.controller.testkit.Underlay;
 import io.virtfleet.proto.v1.CreateVmRequest;
@@ -144,17 +142,9 @@ class RealFleetVmTest {
                 first = node;
                 probeCapabilities(node);
             }
-            AgentConfig base = fleet.agentConfig(name, work.resolve("agents").resolve(name), node.uri());
-            AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), null, base.libvirtUri(),
-                    base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
-                    base.storageTiers(), fleet.joinToken(name), null, cephSettings, UNDERLAY_DEVICE, null,
-                    NetworkSettings.IANA_VXLAN_PORT, "br0");
-            NetworkSettings network = NetworkSettings.ofHost(UNDERLAY_DEVICE, null, NetworkSettings.IANA_VXLAN_PORT, "br0")
-                    .inNamespace(ns);
-            Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(network));
-            closers.add(0, agent);
-            agent.start();
-            hosts.put(name, new Host(name, ns, node, base.imagesDirectory(), address));
+            Path state = work.resolve("agents").resolve(name);
+            closers.add(0, NamespacedAgent.start(fleet, name, state, node.uri(), ns, UNDERLAY_DEVICE, cephSettings));
+            hosts.put(name, new Host(name, ns, node, state.resolve("images"), address));
             lap(name + ": libvirtd in network namespace " + ns + " at " + address + ", agent enrolled");
         }
 
