@@ -192,7 +192,11 @@ class RealFleetVmTest {
         assertEquals(List.of("placed", "disk", "network", "defined", "started", "done"),
                 steps.stream().map(VmProgress::getStep).toList());
         Host home = hosts.get(steps.get(0).getHost());
-        assertEquals(home.name(), operator.getVm(GetVmRequest.newBuilder().setName("git").build()).getHomeHost());
+        Vm vm = operator.getVm(GetVmRequest.newBuilder().setName("git").build());
+        assertEquals(home.name(), vm.getHomeHost());
+        assertEquals("VM_PHASE_READY", vm.getPhase().name());
+        assertTrue(fleet.controller().scheduler().claims().stream()
+                .anyMatch(c -> c.vmName().equals("git") && c.host().equals(home.name())), "claimed on its home host");
         assertTrue(steps.get(1).getDetail().startsWith(
                 "created rbd:libvirt-sata/git 1 GiB; libvirt secret 'client.libvirt secret' ("), steps.get(1).getDetail());
         ProcessHandle qemu = assertRunsOnlyOn(home, "git");
