@@ -1,5 +1,6 @@
 package io.virtfleet.controller.testkit;
 
+import com.google.gson.JsonParser;
 import io.virtfleet.common.process.Command;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -94,6 +95,17 @@ public final class CephCluster implements AutoCloseable {
     /** Runs {@code rbd} as the cluster's admin (for checking what the code under test did). */
     public Command.Result rbd(String... args) {
         return admin("rbd", args);
+    }
+
+    /** The size in bytes of RBD image {@code pool/image}; fails when there is no such image. */
+    public long imageSize(String pool, String image) {
+        Command.Result r = checked(rbd("info", "--format", "json", pool + "/" + image));
+        return JsonParser.parseString(r.stdout()).getAsJsonObject().get("size").getAsLong();
+    }
+
+    /** The names of the RBD images in {@code pool}, sorted. */
+    public List<String> images(String pool) {
+        return checked(rbd("ls", pool)).stdout().lines().map(String::strip).filter(l -> !l.isEmpty()).sorted().toList();
     }
 
     /** Runs {@code ceph} as the cluster's admin. */

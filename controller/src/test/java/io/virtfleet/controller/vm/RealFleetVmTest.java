@@ -206,15 +206,15 @@ class RealFleetVmTest {
         assertTrue(commandLine.contains("\"host\":\"" + UNDERLAY + ".1\""),
                 "monitors from the controller's settings: " + commandLine);
         assertLanNic(home, "git", commandLine);
-        assertEquals(GIB, imageSize(CephCluster.SATA_POOL, "git"));
-        assertFalse(images(CephCluster.SSD_POOL).contains("git"), "not in the other tier's pool");
+        assertEquals(GIB, ceph.imageSize(CephCluster.SATA_POOL, "git"));
+        assertFalse(ceph.images(CephCluster.SSD_POOL).contains("git"), "not in the other tier's pool");
         assertEquals(List.of(home.underlayAddress()), watchers(CephCluster.SATA_POOL + "/git"),
                 "the image is held open by a client at the home host's underlay address: its QEMU, through the secret");
 
         delete("git");
 
         assertGone(home, "git", qemu);
-        assertFalse(images(CephCluster.SATA_POOL).contains("git"), "image removed with --delete-disk");
+        assertFalse(ceph.images(CephCluster.SATA_POOL).contains("git"), "image removed with --delete-disk");
     }
 
     @Test
@@ -258,14 +258,14 @@ class RealFleetVmTest {
         ProcessHandle qemu = assertRunsOnlyOn(home, "db");
         String commandLine = qemu.info().commandLine().orElse("");
         assertTrue(commandLine.contains("\"pool\":\"libvirt-ssd\"") && commandLine.contains("\"image\":\"db\""), commandLine);
-        assertEquals(GIB, imageSize(CephCluster.SSD_POOL, "db"));
-        assertFalse(images(CephCluster.SATA_POOL).contains("db"));
+        assertEquals(GIB, ceph.imageSize(CephCluster.SSD_POOL, "db"));
+        assertFalse(ceph.images(CephCluster.SATA_POOL).contains("db"));
         assertEquals(List.of(home.underlayAddress()), watchers(CephCluster.SSD_POOL + "/db"));
 
         delete("db");
 
         assertGone(home, "db", qemu);
-        assertFalse(images(CephCluster.SSD_POOL).contains("db"));
+        assertFalse(ceph.images(CephCluster.SSD_POOL).contains("db"));
     }
 
     @Test
@@ -280,7 +280,7 @@ class RealFleetVmTest {
         assertTrue(e.getStatus().getDescription().matches("disk on hv\\d failed: FAILED_PRECONDITION rbd:libvirt-sata/old "
                 + "already exists with 2 GiB \\(2147483648 bytes\\), not the requested 1 GiB \\(1073741824 bytes\\).*"),
                 e.getStatus().getDescription());
-        assertEquals(2 * GIB, imageSize(CephCluster.SATA_POOL, "old"), "someone's disk is neither resized nor deleted");
+        assertEquals(2 * GIB, ceph.imageSize(CephCluster.SATA_POOL, "old"), "someone's disk is neither resized nor deleted");
         assertNothingLeftOf("old");
     }
 
@@ -412,18 +412,6 @@ class RealFleetVmTest {
         } finally {
             conn.close();
         }
-    }
-
-    private static long imageSize(String pool, String image) {
-        Command.Result r = ceph.rbd("info", "--format", "json", pool + "/" + image);
-        assertEquals(0, r.exitCode(), "rbd info " + pool + "/" + image + ": " + r.stderr());
-        return JsonParser.parseString(r.stdout()).getAsJsonObject().get("size").getAsLong();
-    }
-
-    private static List<String> images(String pool) {
-        Command.Result r = ceph.rbd("ls", pool);
-        assertEquals(0, r.exitCode(), r.stderr());
-        return r.stdout().lines().map(String::strip).filter(l -> !l.isEmpty()).sorted().toList();
     }
 
     /** IPv4 addresses of the clients watching an image (an open image is watched by its client). */
