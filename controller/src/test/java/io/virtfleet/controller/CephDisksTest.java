@@ -144,10 +144,10 @@ class CephDisksTest {
         assertTrue(ssd.getDetail().startsWith("created rbd:libvirt-ssd/web 2 GiB; libvirt secret 'client.libvirt secret' ("),
                 ssd.getDetail());
         assertTrue(sata.getDetail().startsWith("created rbd:libvirt-sata/git 20 GiB; "), sata.getDetail());
-        assertEquals(2 * GIB, imageSize(CephCluster.SSD_POOL, "web"));
-        assertEquals(20 * GIB, imageSize(CephCluster.SATA_POOL, "git"));
-        assertEquals(List.of("web"), images(CephCluster.SSD_POOL), "nothing else in the ssd pool");
-        assertEquals(List.of("git"), images(CephCluster.SATA_POOL), "nothing else in the sata pool");
+        assertEquals(2 * GIB, ceph.imageSize(CephCluster.SSD_POOL, "web"));
+        assertEquals(20 * GIB, ceph.imageSize(CephCluster.SATA_POOL, "git"));
+        assertEquals(List.of("web"), ceph.images(CephCluster.SSD_POOL), "nothing else in the ssd pool");
+        assertEquals(List.of("git"), ceph.images(CephCluster.SATA_POOL), "nothing else in the sata pool");
         assertTrue(ssd.getDurationMs() >= 0 && ssd.getDurationMs() < CEPH_TIMEOUT.toMillis() * 10, "duration " + ssd.getDurationMs());
     }
 
@@ -192,7 +192,7 @@ class CephDisksTest {
         assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().startsWith("rbd:libvirt-sata/git already exists with 20 GiB (21474836480 bytes), "
                 + "not the requested 30 GiB (32212254720 bytes)"), e.getStatus().getDescription());
-        assertEquals(20 * GIB, imageSize(CephCluster.SATA_POOL, "git"));
+        assertEquals(20 * GIB, ceph.imageSize(CephCluster.SATA_POOL, "git"));
     }
 
     @Test
@@ -210,7 +210,7 @@ class CephDisksTest {
             assertEquals(Status.Code.FAILED_PRECONDITION, inUse.getStatus().getCode());
             assertTrue(inUse.getStatus().getDescription().matches("rbd:libvirt-ssd/tmp1 is in use by client\\.\\d+ at "
                     + "127\\.0\\.0\\.1:\\S+; stop the VM that uses it .*"), inUse.getStatus().getDescription());
-            assertEquals(GIB, imageSize(CephCluster.SSD_POOL, "tmp1"), "still there");
+            assertEquals(GIB, ceph.imageSize(CephCluster.SSD_POOL, "tmp1"), "still there");
             stdin.write('\n');
         }
         assertTrue(watcher.waitFor(10, TimeUnit.SECONDS));
@@ -218,7 +218,7 @@ class CephDisksTest {
         StepResult deleted = delete(HOST, "tmp1", StorageTier.STORAGE_TIER_SSD);
         assertEquals(StepResult.Outcome.OUTCOME_CHANGED, deleted.getOutcome());
         assertEquals("deleted rbd:libvirt-ssd/tmp1 (1 GiB)", deleted.getDetail());
-        assertFalse(images(CephCluster.SSD_POOL).contains("tmp1"));
+        assertFalse(ceph.images(CephCluster.SSD_POOL).contains("tmp1"));
 
         StepResult absent = delete(HOST, "tmp1", StorageTier.STORAGE_TIER_SSD);
         assertEquals(StepResult.Outcome.OUTCOME_ALREADY_DONE, absent.getOutcome());
@@ -242,7 +242,7 @@ class CephDisksTest {
         StatusRuntimeException delete = assertThrows(StatusRuntimeException.class, () -> other.withDeadlineAfter(60, TimeUnit.SECONDS)
                 .deleteDisk(DeleteDiskRequest.newBuilder().setVmName("db").setStorage(StorageTier.STORAGE_TIER_SSD).build()));
         assertEquals(Status.Code.FAILED_PRECONDITION, delete.getStatus().getCode());
-        assertTrue(images(CephCluster.SATA_POOL).stream().noneMatch("db"::equals));
+        assertTrue(ceph.images(CephCluster.SATA_POOL).stream().noneMatch("db"::equals));
     }
 
     @Test
@@ -296,7 +296,7 @@ class CephDisksTest {
         } finally {
             ceph.startMonitor();
         }
-        assertEquals(20 * GIB, imageSize(CephCluster.SATA_POOL, "git"), "nothing was lost meanwhile");
+        assertEquals(20 * GIB, ceph.imageSize(CephCluster.SATA_POOL, "git"), "nothing was lost meanwhile");
         assertEquals(StepResult.Outcome.OUTCOME_ALREADY_DONE, ensure(HOST, "git", StorageTier.STORAGE_TIER_SATA, 20 * GIB).getOutcome(),
                 "the agent reaches Ceph again by itself");
     }
@@ -311,7 +311,7 @@ class CephDisksTest {
             assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
             assertTrue(e.getStatus().getDescription().startsWith("cannot keep the key of client.libvirt in the libvirt secret "
                     + "'client.libvirt secret': libvirt at " + node.uri() + ": "), e.getStatus().getDescription());
-            assertFalse(images(CephCluster.SSD_POOL).contains("early"), "no disk without the secret that opens it");
+            assertFalse(ceph.images(CephCluster.SSD_POOL).contains("early"), "no disk without the secret that opens it");
         } finally {
             node.startDaemon();
         }
@@ -331,18 +331,6 @@ class CephDisksTest {
         assertEquals(HOST, host);
         return agent.withDeadlineAfter(60, TimeUnit.SECONDS).deleteDisk(DeleteDiskRequest.newBuilder()
                 .setVmName(vm).setStorage(tier).build());
-    }
-
-    private static long imageSize(String pool, String image) {
-        Command.Result r = ceph.rbd("info", "--format", "json", pool + "/" + image);
-        assertEquals(0, r.exitCode(), "rbd info " + pool + "/" + image + ": " + r.stderr());
-        return JsonParser.parseString(r.stdout()).getAsJsonObject().get("size").getAsLong();
-    }
-
-    private static List<String> images(String pool) {
-        Command.Result r = ceph.rbd("ls", pool);
-        assertEquals(0, r.exitCode(), r.stderr());
-        return r.stdout().lines().map(String::strip).filter(l -> !l.isEmpty()).sorted().toList();
     }
 
     private static void awaitWatched(String image) throws InterruptedException {

@@ -23,6 +23,12 @@ public final class DomainXml {
     /** Boot from the network first (PXE installs the VM), then from the disk once it is installed. */
     private static final String NETWORK_BOOT = "1";
     private static final String DISK_BOOT = "2";
+    /**
+     * MTU of a LAN NIC: the LAN's bridge takes the MTU of its VXLAN port, the underlay's 1500 less VXLAN's 50 bytes
+     * of headers over IPv4. Told to the guest (virtio-net's host_mtu), so it does not send full-size frames the
+     * bridge would drop.
+     */
+    public static final int LAN_MTU = 1450;
 
     private final DomainSettings settings;
 
@@ -124,9 +130,10 @@ public final class DomainXml {
         Element nic = child(devices, "interface");
         nic.setAttribute("type", "bridge");
         NetworkSpec network = vm.getNetwork();
+        boolean failover = network.getAttachmentCase() == NetworkSpec.AttachmentCase.FAILOVER;
         String mac;
         String bridge;
-        if (network.getAttachmentCase() == NetworkSpec.AttachmentCase.FAILOVER) {
+        if (failover) {
             mac = network.getFailover().getMac(); // OVH routes the failover IP only to its virtual MAC
             bridge = settings.publicBridge();
         } else {
@@ -136,6 +143,9 @@ public final class DomainXml {
         child(nic, "mac").setAttribute("address", mac);
         child(nic, "source").setAttribute("bridge", bridge);
         child(nic, "model").setAttribute("type", "virtio");
+        if (!failover) {
+            child(nic, "mtu").setAttribute("size", Integer.toString(LAN_MTU)); // the public bridge keeps the uplink's
+        }
         child(nic, "boot").setAttribute("order", NETWORK_BOOT);
     }
 

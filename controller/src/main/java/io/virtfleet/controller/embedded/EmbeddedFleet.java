@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeoutException;
+import java.util.function.UnaryOperator;
 
 /**
  * A controller and N agents in one JVM, all on loopback, each agent on its own libvirt test-driver node.
@@ -40,6 +41,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final InetSocketAddress controllerListen;
     private final Duration agentCertificateLifetime;
     private final Duration ownCertificateLifetime;
+    private final UnaryOperator<Provisioning> provisioning;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -54,6 +56,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.controllerListen = b.controllerListen;
         this.agentCertificateLifetime = b.agentCertificateLifetime;
         this.ownCertificateLifetime = b.ownCertificateLifetime;
+        this.provisioning = b.provisioning;
     }
 
     public static Builder builder(Path workDir) {
@@ -114,12 +117,12 @@ public final class EmbeddedFleet implements AutoCloseable {
 
     private ControllerConfig controllerConfig(InetSocketAddress listen) {
         // No KVM where the embedded fleet runs (tests, demos): domains are TCG ('qemu').
-        Provisioning provisioning = Provisioning.defaults()
+        Provisioning defaults = Provisioning.defaults()
                 .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU))
                 .withReconcileInterval(reconcileInterval);
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
-                .withProvisioning(provisioning);
+                .withProvisioning(provisioning.apply(defaults));
     }
 
     /**
@@ -268,6 +271,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private InetSocketAddress controllerListen = new InetSocketAddress("127.0.0.1", 0);
         private Duration agentCertificateLifetime = ControllerConfig.DEFAULT_AGENT_CERTIFICATE_LIFETIME;
         private Duration ownCertificateLifetime = ControllerConfig.DEFAULT_OWN_CERTIFICATE_LIFETIME;
+        private UnaryOperator<Provisioning> provisioning = UnaryOperator.identity();
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -317,6 +321,15 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** Short lifetimes let tests watch the controller renew its own certificate. */
         public Builder controllerCertificateLifetime(Duration lifetime) {
             this.ownCertificateLifetime = lifetime;
+            return this;
+        }
+
+        /**
+         * Changes the controller's provisioning settings on top of the embedded fleet's (TCG domains, the
+         * reconcile interval above), e.g. the Ceph monitors written into RBD disks.
+         */
+        public Builder provisioning(UnaryOperator<Provisioning> change) {
+            this.provisioning = change;
             return this;
         }
 

@@ -96,6 +96,7 @@ class DomainXmlTest {
         assertEquals("10.0.0.1:6789 ceph-mon2.example:3300 2001:db8::3:6789", hosts(doc));
         assertEquals("vxbr10", x(doc, "/domain/devices/interface[@type='bridge']/source/@bridge"));
         assertEquals("52:54:00:7a:86:dd", x(doc, "/domain/devices/interface/mac/@address"), "as computed independently");
+        assertEquals("1450", x(doc, "/domain/devices/interface/mtu/@size"), "the VXLAN bridge's MTU: 1500 less 50");
         assertEquals("1", x(doc, "/domain/devices/interface/boot/@order"), "network first");
         assertEquals("2", x(doc, "/domain/devices/disk/boot/@order"), "then the disk");
         assertEquals("", x(doc, "/domain/os/boot/@dev"), "per-device boot order only: libvirt refuses both kinds");
@@ -112,6 +113,7 @@ class DomainXmlTest {
         assertEquals("", x(doc, "/domain/cpu/@mode"), "no host CPU to pass through under TCG");
         assertEquals("02:00:00:ab:cd:ef", x(doc, "/domain/devices/interface/mac/@address"), "the OVH virtual MAC, lowercased");
         assertEquals("vmbr-pub", x(doc, "/domain/devices/interface/source/@bridge"));
+        assertEquals("", x(doc, "/domain/devices/interface/mtu/@size"), "the public bridge's MTU is the uplink's");
         assertEquals("file", x(doc, "/domain/devices/disk/@type"));
         assertEquals("/srv/virtfleet/images/web1.img", x(doc, "/domain/devices/disk/source/@file"));
         assertEquals("raw", x(doc, "/domain/devices/disk/driver/@type"));
@@ -234,9 +236,11 @@ class DomainXmlTest {
         if (s.getNetwork().hasFailover()) {
             assertEquals(s.getNetwork().getFailover().getMac(), x(doc, "/domain/devices/interface/mac/@address"));
             assertEquals(r.settings.publicBridge(), x(doc, "/domain/devices/interface/source/@bridge"));
+            assertEquals("", x(doc, "/domain/devices/interface/mtu/@size"));
         } else {
             assertEquals(DomainIdentity.lanMac(s.getName()), x(doc, "/domain/devices/interface/mac/@address"));
             assertEquals("vxbr" + Integer.toUnsignedLong(s.getNetwork().getLan()), x(doc, "/domain/devices/interface/source/@bridge"));
+            assertEquals(Integer.toString(DomainXml.LAN_MTU), x(doc, "/domain/devices/interface/mtu/@size"));
         }
         assertFalse(r.xml.contains("<!DOCTYPE"));
     }

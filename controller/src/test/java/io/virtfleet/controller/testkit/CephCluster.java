@@ -1,5 +1,6 @@
 package io.virtfleet.controller.testkit;
 
+import com.google.gson.JsonParser;
 import io.virtfleet.common.process.Command;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -20,8 +21,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A real single-node Ceph cluster for tests: one monitor and one OSD (memstore: objects in the OSD's memory),
- * on loopback, on two free ports found at start (never Ceph's defaults, so clusters of parallel runs and a
- * real one coexist), every file under one directory. No manager: RBD does not need one. Pools
+ * on loopback (or another address of this machine), on two free ports found at start (never Ceph's defaults,
+ * so clusters of parallel runs and a real one coexist), every file under one directory. No manager: RBD does not need one. Pools
  * {@value #SSD_POOL} and {@value #SATA_POOL} are ready for RBD, and the cephx user {@code client.}{@value #CLIENT}
  * has the rbd profile on both, its key in {@link #clientKeyring()}, as on a hypervisor.
  *
@@ -43,17 +44,29 @@ public final class CephCluster implements AutoCloseable {
     }
 
     private final Path dir;
+    /** IPv4 address the daemons listen on: loopback, or an underlay address the hosts of a test reach. */
+    private final String address;
     private final Map<String, Process> daemons = new LinkedHashMap<>();
     private int monPort;
     private int osdId = -1;
 
-    private CephCluster(Path dir) {
+    private CephCluster(Path dir, String address) {
         this.dir = dir.toAbsolutePath().normalize();
+        this.address = address;
     }
 
-    /** Creates a new cluster in {@code dir} (which must not hold one yet) and waits until RBD works. */
+    /** Creates a new cluster in {@code dir} (which must not hold one yet) on loopback and waits until RBD works. */
     public static CephCluster start(Path dir) throws IOException {
-        CephCluster cluster = new CephCluster(dir);
+        return start(dir, "127.0.0.1");
+    }
+
+    /**
+     * Like {@link #start(Path)}, with the monitor and the OSD on {@code address}, an IPv4 address of this
+     * machine (e.g. the root namespace's end of an {@link Underlay}), so that clients in other network namespaces
+     * (QEMU of a libvirtd in a host's namespace) reach them.
+     */
+    public static CephCluster start(Path dir, String address) throws IOException {
+        CephCluster cluster = new CephCluster(dir, address);
         OPEN.add(cluster);
         try {
             cluster.create();
@@ -74,14 +87,25 @@ public final class CephCluster implements AutoCloseable {
         return dir.resolve("ceph.client." + CLIENT + ".keyring");
     }
 
-    /** The monitor's address, for messages. */
+    /** The monitor's msgr2 address, {@code host:port}: for messages, and for clients given monitors by address. */
     public String monitor() {
-        return "127.0.0.1:" + monPort;
+        return address + ":" + monPort;
     }
 
     /** Runs {@code rbd} as the cluster's admin (for checking what the code under test did). */
     public Command.Result rbd(String... args) {
         return admin("rbd", args);
+    }
+
+    /** The size in bytes of RBD image {@code pool/image}; fails when there is no such image. */
+    public long imageSize(String pool, String image) {
+        Command.Result r = checked(rbd("info", "--format", "json", pool + "/" + image));
+        return JsonParser.parseString(r.stdout()).getAsJsonObject().get("size").getAsLong();
+    }
+
+    /** The names of the RBD images in {@code pool}, sorted. */
+    public List<String> images(String pool) {
+        return checked(rbd("ls", pool)).stdout().lines().map(String::strip).filter(l -> !l.isEmpty()).sorted().toList();
     }
 
     /** Runs {@code ceph} as the cluster's admin. */
@@ -114,7 +138,7 @@ public final class CephCluster implements AutoCloseable {
         int[] ports = freePorts(2);
         monPort = ports[0];
         String fsid = UUID.randomUUID().toString();
-        String mon = "[v2:127.0.0.1:" + ports[0] + ",v1:127.0.0.1:" + ports[1] + "]";
+        String mon = "[v2:" + address + ":" + ports[0] + ",v1:" + address + ":" + ports[1] + "]";
         Files.writeString(conf(), conf(fsid, mon), StandardCharsets.UTF_8);
 
         Path keyring = dir.resolve("keyring");
@@ -152,7 +176,7 @@ public final class CephCluster implements AutoCloseable {
                 "[global]",
                 "fsid = " + fsid,
                 "mon host = " + mon,
-                "public network = 127.0.0.0/8",
+                "public network = " + (address.equals("127.0.0.1") ? "127.0.0.0/8" : address + "/32"),
                 "auth cluster required = cephx",
                 "auth service required = cephx",
                 "auth client required = cephx",
@@ -255,14 +279,14 @@ public final class CephCluster implements AutoCloseable {
         }
     }
 
-    /** Ports free now on loopback; a daemon binding them a moment later is the usual small race of tests. */
-    private static int[] freePorts(int count) throws IOException {
+    /** Ports free now on the cluster's address; a daemon binding them a moment later is the usual small race of tests. */
+    private int[] freePorts(int count) throws IOException {
         int[] ports = new int[count];
         List<ServerSocket> held = new ArrayList<>();
         try {
             for (int i = 0; i < count; i++) {
                 ServerSocket s = new ServerSocket();
-                s.bind(new InetSocketAddress("127.0.0.1", 0));
+                s.bind(new InetSocketAddress(address, 0));
                 held.add(s);
                 ports[i] = s.getLocalPort();
             }
@@ -277,7 +301,7 @@ public final class CephCluster implements AutoCloseable {
     /** Whether something accepts connections on the monitor's port. */
     public boolean monitorListening() {
         try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", monPort), 500);
+            s.connect(new InetSocketAddress(address, monPort), 500);
             return true;
         } catch (IOException e) {
             return false;
