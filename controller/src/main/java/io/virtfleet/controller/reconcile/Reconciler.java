@@ -18,6 +18,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -51,6 +54,12 @@ public final class Reconciler implements AutoCloseable {
     private final Duration interval;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Map<String, Observed> observed = new ConcurrentHashMap<>();
+    /** Runs a step alongside another of the same VM (network while the disk is made). */
+    private final ExecutorService parallel = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "vf-reconciler-step");
+        t.setDaemon(true);
+        return t;
+    });
     private final ScheduledExecutorService loop = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-reconciler");
         t.setDaemon(true);
@@ -106,10 +115,33 @@ public final class Reconciler implements AutoCloseable {
         String host = vm.getHomeHost();
         String name = vm.getSpec().getName();
         requireReady(host, "disk");
-        StepResult disk = steps.ensureDisk(host, vm.getSpec());
+        // Disk and network do not depend on each other: the network step runs while the disk is made.
+        List<String> peers = peersOf(host);
+        CompletableFuture<StepResult> networkStep = CompletableFuture.supplyAsync(() -> {
+            try {
+                return steps.ensureNetwork(host, vm.getSpec(), peers);
+            } catch (StepFailedException e) {
+                throw new CompletionException(e);
+            }
+        }, parallel);
+        StepResult disk;
+        try {
+            disk = steps.ensureDisk(host, vm.getSpec());
+        } catch (StepFailedException e) {
+            networkStep.handle((r, t) -> null).join(); // nothing of this create may still run when it is undone
+            throw e;
+        }
         done.add(new Done("disk", host, changed(disk)));
         progress.step("disk", host, disk.getDetail());
-        StepResult network = steps.ensureNetwork(host, vm.getSpec(), peersOf(host));
+        StepResult network;
+        try {
+            network = networkStep.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof StepFailedException failed) {
+                throw failed;
+            }
+            throw e;
+        }
         done.add(new Done("network", host, changed(network)));
         progress.step("network", host, network.getDetail());
         String xml;
@@ -158,6 +190,28 @@ public final class Reconciler implements AutoCloseable {
      * hosts already up to date answer "already done". Returns the hosts it could not reach.
      */
     public List<String> refreshLanPeers(int lan) {
+        return refreshLanPeers(lan, null);
+    }
+
+    /**
+     * {@link #refreshLanPeers(int)} on the reconciler's thread, leaving out a host that was just brought up to
+     * date: a create need not wait for the LAN's other hosts.
+     */
+    public void refreshLanPeersSoon(int lan, String upToDate) {
+        try {
+            loop.execute(() -> {
+                try {
+                    refreshLanPeers(lan, upToDate);
+                } catch (RuntimeException e) {
+                    log.error("refreshing LAN {} failed unexpectedly", lan, e);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // closing: the next controller's first pass does it
+        }
+    }
+
+    private List<String> refreshLanPeers(int lan, String except) {
         List<String> failed = new ArrayList<>();
         java.util.Set<String> hosts = new java.util.TreeSet<>();
         for (Vm vm : store.all()) {
@@ -165,6 +219,9 @@ public final class Reconciler implements AutoCloseable {
                     && vm.getPhase() != VmPhase.VM_PHASE_DELETING) {
                 hosts.add(vm.getHomeHost());
             }
+        }
+        if (except != null) {
+            hosts.remove(except);
         }
         for (String host : hosts) {
             try {
@@ -312,5 +369,6 @@ public final class Reconciler implements AutoCloseable {
     @Override
     public void close() {
         loop.shutdownNow();
+        parallel.shutdownNow();
     }
 }

@@ -146,8 +146,8 @@ public final class VmService {
                 throw e;
             }
             if (spec.getNetwork().hasLan()) {
-                // The LAN's other hosts learn of this one (if it is new to the LAN) before anyone relies on it.
-                reconciler.refreshLanPeers(spec.getNetwork().getLan());
+                // The LAN's other hosts learn of this one if it is new to the LAN; the create need not wait.
+                reconciler.refreshLanPeersSoon(spec.getNetwork().getLan(), host);
             }
             progress.step("done", host, name + " is running on " + host);
             return vm;

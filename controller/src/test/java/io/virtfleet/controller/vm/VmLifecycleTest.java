@@ -67,7 +67,7 @@ class VmLifecycleTest {
         String ns2 = namespaces.create("hv2");
         namespaces.cable(ns1, "10.248.0.1/24", ns2, "10.248.0.2/24", "ul0");
         fleet = EmbeddedFleet.builder(work).nodes(List.of()).heartbeat(HEARTBEAT).reconcileInterval(Duration.ofHours(1))
-                .build().start();
+                .provisioning(p -> p.withFailoverRoutes(Map.of("203.0.113.7", "hv1"))).build().start();
         closers.add(fleet);
         hostNamespace.put("hv1", ns1);
         hostNamespace.put("hv2", ns2);
@@ -179,6 +179,21 @@ class VmLifecycleTest {
     }
 
     @Test
+    void aNetworkTheHostCannotProvideUndoesTheDiskThisCreateMade() throws Exception {
+        // The failover IP is routed to hv1, whose namespace has no public bridge br0.
+        VmSpec www = raw("www", 10 * GIB).toBuilder().setNetwork(NetworkSpec.newBuilder().setFailover(
+                io.virtfleet.proto.v1.FailoverIp.newBuilder().setAddress("203.0.113.7").setMac("02:00:00:aa:bb:cc"))).build();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("network on hv1 failed"), e.getStatus().getDescription());
+        assertTrue(e.getStatus().getDescription().contains("br0"), e.getStatus().getDescription());
+        assertFalse(Files.exists(images.get("hv1").resolve("www.img")), "the disk this create made is gone");
+        assertTrue(fleet.controller().scheduler().claims().isEmpty(), "claim released");
+        assertTrue(fleet.controller().vms().list().isEmpty(), "no VM recorded");
+        assertTrue(domainOn("hv1", "www").isEmpty(), "no definition");
+    }
+
+    @Test
     void noHostFitsSaysWhyForEachHostAndChangesNothing() {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
                 () -> create(raw("huge", 20 * GIB).toBuilder().setMemoryBytes(512 * GIB).build()));
@@ -196,7 +211,7 @@ class VmLifecycleTest {
         assertFalse(floodsTo("hv1", "10.248.0.2"));
 
         create(raw("b", 10 * GIB).toBuilder().setPinnedHost("hv2").build());
-        assertTrue(floodsTo("hv1", "10.248.0.2"), "hv1 floods LAN 10 to hv2 again once a VM of LAN 10 lives there");
+        await("hv1 floods LAN 10 to hv2 again once a VM of LAN 10 lives there", () -> floodsTo("hv1", "10.248.0.2"));
         assertTrue(floodsTo("hv2", "10.248.0.1"));
     }
 
