@@ -81,6 +81,11 @@ class ControllerCrashDuringCreateTest {
     enum KillPoint {
         /** Claim journalled, record not committed: the create never happened. */
         CLAIMED("claimed", null, false),
+        /**
+         * In the middle of the commit: as {@link #CLAIMED}, and the repository holds what a commit cut short leaves
+         * (the record and domain XML written, not committed; the index and the branch locked by the dead process).
+         */
+        COMMITTING("claimed", null, false),
         /** Record and domain XML committed, no step run on the host yet. */
         RECORDED("recorded", null, true),
         /** The agent received EnsureDisk: the disk is made after the controller died. */
@@ -153,6 +158,9 @@ class ControllerCrashDuringCreateTest {
             assertEquals(point.agentMethod.getFullMethodName(), killer.fired());
         }
 
+        if (point == KillPoint.COMMITTING) {
+            leaveAnUnfinishedCommit(settings.dataDir().resolve("definitions"), "web");
+        }
         startController(settings.withPort(controller.port()).withSystemProperties(Map.of()));
         if (point.recorded) {
             awaitConverged("web", "hv1");
@@ -171,6 +179,16 @@ class ControllerCrashDuringCreateTest {
         }
         assertFalse(controller.logTail(10_000).contains(" SEVERE "), "the restarted controller logged no error:\n"
                 + controller.logTail(60));
+    }
+
+    /** Files and locks as a controller killed inside JGit's commit of a new VM leaves them. */
+    private static void leaveAnUnfinishedCommit(Path repo, String vm) throws IOException {
+        Files.createDirectories(repo.resolve("vms"));
+        Files.createDirectories(repo.resolve("etc/libvirt/qemu"));
+        Files.writeString(repo.resolve("vms/" + vm + ".json"), "{\"spec\": {\"name\": \"" + vm + "\"}}\n");
+        Files.writeString(repo.resolve("etc/libvirt/qemu/" + vm + ".xml"), "<domain type='qemu'><name>" + vm + "</name></domain>\n");
+        Files.writeString(repo.resolve(".git/index.lock"), "");
+        Files.writeString(repo.resolve(".git/refs/heads/main.lock"), "");
     }
 
     // ---- the fleet -----------------------------------------------------------------------------------------
