@@ -47,14 +47,20 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 import org.eclipse.jgit.api.Git;
 import org.eclipse.jgit.revwalk.RevCommit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -119,9 +125,31 @@ class ControllerCrashDuringCreateTest {
     private ControllerJvm controller;
     private Clients admin;
     private FleetGrpc.FleetBlockingStub operator;
+    /** What the agents (in this JVM) log as errors: a step finished for a dead controller is not one. */
+    private final List<String> agentErrors = new CopyOnWriteArrayList<>();
+    private final Handler errorWatch = new Handler() {
+        @Override
+        public void publish(LogRecord r) {
+            if (r.getLevel().intValue() >= Level.SEVERE.intValue()) {
+                agentErrors.add(r.getLoggerName() + ": " + r.getMessage() + (r.getThrown() == null ? "" : " " + r.getThrown()));
+            }
+        }
+
+        @Override
+        public void flush() { }
+
+        @Override
+        public void close() { }
+    };
+
+    @BeforeEach
+    void watchAgentErrors() {
+        Logger.getLogger("").addHandler(errorWatch);
+    }
 
     @AfterEach
     void stop() throws IOException {
+        Logger.getLogger("").removeHandler(errorWatch);
         agents.values().forEach(Agent::close);
         if (admin != null) {
             admin.close();
@@ -179,6 +207,7 @@ class ControllerCrashDuringCreateTest {
         }
         assertFalse(controller.logTail(10_000).contains(" SEVERE "), "the restarted controller logged no error:\n"
                 + controller.logTail(60));
+        assertEquals(List.of(), agentErrors, "the agents logged no error");
     }
 
     /** Files and locks as a controller killed inside JGit's commit of a new VM leaves them. */
