@@ -2,12 +2,16 @@ package io.virtfleet.agent;
 
 import com.google.inject.Guice;
 import com.google.inject.Inject;
+import com.google.inject.Key;
 import com.google.inject.Module;
 import com.google.inject.Stage;
+import com.google.inject.TypeLiteral;
 import com.google.inject.name.Named;
+import com.google.inject.name.Names;
 import com.google.inject.util.Modules;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
+import io.grpc.ServerInterceptor;
 import io.grpc.ServerServiceDefinition;
 import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.enrollment.CertificateRenewer;
@@ -25,6 +29,7 @@ import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
 import java.io.IOException;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,6 +44,14 @@ import org.slf4j.LoggerFactory;
 public final class Agent implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Agent.class);
 
+    /**
+     * Interceptors of the agent's API that see only calls already authorized as the controller's; none in service.
+     * Tests bind them (through {@link #create(AgentConfig, Module)}) to act when a command arrives, e.g. the crash
+     * tests kill the controller the moment it asks for a disk.
+     */
+    public static final Key<List<ServerInterceptor>> API_INTERCEPTORS =
+            Key.get(new TypeLiteral<List<ServerInterceptor>>() {}, Names.named("api-interceptors"));
+
     private final AgentConfig config;
     private final AgentService service;
     private final HostReporter reporter;
@@ -47,6 +60,7 @@ public final class Agent implements AutoCloseable {
     private final Domains domains;
     private final ExecutorService commands;
     private final ExecutorService storage;
+    private final List<ServerInterceptor> apiInterceptors;
     private Transport transport;
     private ManagedChannel controllerChannel;
     private Server server;
@@ -58,7 +72,7 @@ public final class Agent implements AutoCloseable {
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
           HypervisorPoller poller, Domains domains, @Named("commands") ExecutorService commands,
-          @Named("storage") ExecutorService storage) {
+          @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors) {
         this.config = config;
         this.service = service;
         this.reporter = reporter;
@@ -67,6 +81,7 @@ public final class Agent implements AutoCloseable {
         this.domains = domains;
         this.commands = commands;
         this.storage = storage;
+        this.apiInterceptors = List.copyOf(apiInterceptors);
     }
 
     /** Builds an agent from its configuration; call {@link #start()} to run it. */
@@ -99,8 +114,11 @@ public final class Agent implements AutoCloseable {
         transport = Transport.secure("agent", 1, credentials);
         controllerChannel = transport.channel(config.controller(), FleetIdentity.controller(), commands);
         poller.start();
-        server = transport.startServer(config.listen(), commands, List.of(service),
-                List.of(new StatusMapping(), new Authorization(controllerOnly(AgentService.definition()))), List.of(), false);
+        // The last interceptor listed sees a call first: authorization, then status mapping, then the extras.
+        List<ServerInterceptor> interceptors = new ArrayList<>(apiInterceptors);
+        interceptors.add(new StatusMapping());
+        interceptors.add(new Authorization(controllerOnly(AgentService.definition())));
+        server = transport.startServer(config.listen(), commands, List.of(service), interceptors, List.of(), false);
         String advertised = config.advertised(server.getPort()).toString();
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
                 config.storageTiers(), config.heartbeatInterval(), config.maxBackoff(), AgentModule.FAILURE_LOG_PERIOD),

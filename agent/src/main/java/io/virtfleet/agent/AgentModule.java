@@ -4,6 +4,7 @@ import com.google.inject.AbstractModule;
 import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import com.google.inject.name.Named;
+import io.grpc.ServerInterceptor;
 import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
@@ -17,6 +18,7 @@ import io.virtfleet.agent.storage.Disks;
 import io.virtfleet.agent.storage.RawDisks;
 import io.virtfleet.agent.storage.RbdDisks;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -99,6 +101,14 @@ final class AgentModule extends AbstractModule {
     AgentService service(HostReporter reporter, Domains domains, Disks disks,
                          @Named("storage") ExecutorService storage, Networks networks) {
         return new AgentService(reporter, domains, disks, storage, networks);
+    }
+
+    /** None in service; see {@link Agent#API_INTERCEPTORS}. */
+    @Provides
+    @Singleton
+    @Named("api-interceptors")
+    List<ServerInterceptor> apiInterceptors() {
+        return List.of();
     }
 
     /**

@@ -15,6 +15,8 @@ import org.eclipse.jgit.api.errors.GitAPIException;
 import org.eclipse.jgit.lib.PersonIdent;
 import org.eclipse.jgit.lib.StoredConfig;
 import org.eclipse.jgit.revwalk.RevCommit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The fleet's desired state as a git repository, the runbook's {@code /srv/common} made authoritative: each
@@ -23,9 +25,11 @@ import org.eclipse.jgit.revwalk.RevCommit;
  * definitions.
  *
  * <p>A commit is the point of no return: files are written, then committed; a crash in between leaves a dirty
- * working tree, which {@link #open} resets to the last commit. Thread-safe (one writer at a time).
+ * working tree and maybe git's lock files, which {@link #open} removes and resets to the last commit. Thread-safe
+ * (one writer at a time).
  */
 public final class DefinitionsRepo implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DefinitionsRepo.class);
     private static final PersonIdent CONTROLLER = new PersonIdent("virtfleet-controller", "controller@virtfleet.internal");
 
     private final Path root;
@@ -41,6 +45,7 @@ public final class DefinitionsRepo implements AutoCloseable {
         try {
             Git git;
             if (Files.isDirectory(dir.resolve(".git"))) {
+                removeStaleLocks(dir.resolve(".git"));
                 git = Git.open(dir.toFile());
                 git.reset().setMode(org.eclipse.jgit.api.ResetCommand.ResetType.HARD).call();
                 git.clean().setCleanDirectories(true).call();
@@ -56,6 +61,24 @@ public final class DefinitionsRepo implements AutoCloseable {
             return new DefinitionsRepo(dir, git);
         } catch (GitAPIException e) {
             throw new IOException("cannot open the definitions repository in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Deletes the lock files a controller killed in the middle of a commit leaves behind (the index's, HEAD's, the
+     * branch's), which would otherwise stop every later reset and commit ("Cannot lock HEAD"). Only the controller
+     * writes this repository and it is not running yet, so a lock here is a dead process's; what it was writing
+     * is dropped with it (the reset that follows goes back to the last commit).
+     */
+    private static void removeStaleLocks(Path gitDir) throws IOException {
+        List<Path> locks;
+        try (Stream<Path> files = Files.walk(gitDir)) {
+            locks = files.filter(p -> p.getFileName().toString().endsWith(".lock") && Files.isRegularFile(p)
+                    && !p.startsWith(gitDir.resolve("objects"))).toList();
+        }
+        for (Path lock : locks) {
+            Files.deleteIfExists(lock);
+            log.warn("removed {}, left by a controller stopped in the middle of a commit", lock);
         }
     }
 

@@ -2,6 +2,7 @@ package io.virtfleet.controller.vm;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
@@ -52,6 +53,7 @@ public final class VmEndpoint {
     public void createVm(CreateVmRequest request, StreamObserver<VmProgress> response) {
         VmSpec spec = VmSpecs.validate(request.getSpec());
         String operator = Audit.operator();
+        outliveTheCaller(response);
         run(response, () -> {
             vms.create(spec, request.getDryRun(), operator,
                     (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step).setHost(host)
@@ -88,12 +90,25 @@ public final class VmEndpoint {
     public void deleteVm(DeleteVmRequest request, StreamObserver<VmProgress> response) {
         String name = Names.vmName("name", request.getName());
         String operator = Audit.operator();
+        outliveTheCaller(response);
         run(response, () -> {
             vms.delete(name, request.getDeleteDisk(), operator,
                     (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step).setHost(host)
                             .setDetail(detail).build()));
             response.onCompleted();
         });
+    }
+
+    /**
+     * A create or delete, once asked for, runs to its end even if the operator hangs up (Ctrl-C, a dropped
+     * connection): progress for a cancelled call is dropped instead of thrown, so it cannot cut the change short
+     * between two durable steps (a claim journalled but its VM never recorded would hold capacity and the name
+     * until a restart).
+     */
+    private static void outliveTheCaller(StreamObserver<VmProgress> response) {
+        if (response instanceof ServerCallStreamObserver<VmProgress> call) {
+            call.setOnCancelHandler(() -> log.info("the operator hung up; the VM operation goes on"));
+        }
     }
 
     private interface Work {

@@ -118,6 +118,7 @@ public final class VmService {
                 throw new NoHostFitsException(name, decision.explanation());
             }
             String host = decision.claim().host();
+            CrashPoints.reached("claimed");
             progress.step("placed", host, "placed on " + host + ": " + decision.chosen().reason());
             Vm vm;
             try {
@@ -130,6 +131,7 @@ public final class VmService {
                 scheduler.release(name);
                 throw e;
             }
+            CrashPoints.reached("recorded");
             audit.info("operator {}: created VM {} on {}", operator, name, host);
             reconciler.observe(name, VmPhase.VM_PHASE_CREATING, null);
             List<Reconciler.Done> done = new java.util.ArrayList<>();
@@ -149,6 +151,7 @@ public final class VmService {
                 // The LAN's other hosts learn of this one if it is new to the LAN; the create need not wait.
                 reconciler.refreshLanPeersSoon(spec.getNetwork().getLan(), host);
             }
+            CrashPoints.reached("started");
             progress.step("done", host, name + " is running on " + host);
             return vm;
         } finally {

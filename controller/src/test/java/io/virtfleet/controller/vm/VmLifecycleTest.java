@@ -227,6 +227,47 @@ class VmLifecycleTest {
         assertEquals(Status.Code.ALREADY_EXISTS, e.getStatus().getCode());
     }
 
+    @Test
+    void anOperatorWhoHangsUpBeforePlacementLeavesNoClaimWithoutItsVm() throws Exception {
+        java.util.concurrent.locks.ReentrantLock busy = fleet.controller().reconciler().lock("api");
+        busy.lock(); // the create waits here, as behind a slow placement
+        try {
+            Clients hangsUp = Clients.as(fleet.adminCredentials());
+            closers.add(0, hangsUp);
+            java.util.concurrent.atomic.AtomicReference<io.grpc.stub.ClientCallStreamObserver<CreateVmRequest>> call =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            FleetGrpc.newStub(hangsUp.controller(fleet.controllerEndpoint())).createVm(
+                    CreateVmRequest.newBuilder().setSpec(raw("api", 10 * GIB).toBuilder().setPinnedHost("hv1")).build(),
+                    new io.grpc.stub.ClientResponseObserver<CreateVmRequest, VmProgress>() {
+                        @Override
+                        public void beforeStart(io.grpc.stub.ClientCallStreamObserver<CreateVmRequest> requests) {
+                            call.set(requests);
+                        }
+
+                        @Override
+                        public void onNext(VmProgress p) { }
+
+                        @Override
+                        public void onError(Throwable t) { }
+
+                        @Override
+                        public void onCompleted() { }
+                    });
+            await("the create waiting for the VM", busy::hasQueuedThreads);
+            call.get().cancel("the operator pressed Ctrl-C", null);
+            Thread.sleep(500); // the controller sees the call cancelled
+        } finally {
+            busy.unlock();
+        }
+        // The create goes on without its operator: the VM is made, and its claim is the only one.
+        await("api recorded (a claim without its VM holds hv1's capacity and the name until a restart)",
+                () -> fleet.controller().vms().list().stream().anyMatch(v -> v.getSpec().getName().equals("api")));
+        awaitDomain("hv1", "api", d -> d.getState() == DomainState.DOMAIN_STATE_RUNNING);
+        await("api ready", () -> fleet.controller().vms().list().stream()
+                .anyMatch(v -> v.getSpec().getName().equals("api") && v.getPhase().name().equals("VM_PHASE_READY")));
+        assertEquals(List.of("api"), fleet.controller().scheduler().claims().stream().map(c -> c.vmName()).toList());
+    }
+
     private Optional<DomainInfo> domainOn(String host, String vm) {
         return operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream()
                 .filter(h -> h.getName().equals(host)).flatMap(h -> h.getReport().getDomainsList().stream())

@@ -1,0 +1,193 @@
+package io.virtfleet.controller.testkit;
+
+import io.virtfleet.common.logging.Logging;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.controller.Controller;
+import io.virtfleet.controller.ControllerConfig;
+import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.vm.Provisioning;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A secure controller in a JVM of its own, so a test can SIGKILL it and start another on the same port and data
+ * directory, as after a crash. It is configured as the embedded fleet's (TCG domains, short reconcile interval),
+ * writes the first admin's bundle to {@code <data-dir>/pki/admin.pem} on its first start, and logs to a file
+ * shown when a test fails. Agents and operators reach it over mutual TLS like any controller.
+ *
+ * <p>A JVM, not a {@code Command}: a {@code Command} runs a program to its end, and this one must be killed
+ * while it serves.
+ */
+public final class ControllerJvm implements AutoCloseable {
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+
+    /** What the controller is told; {@code systemProperties} go to its JVM (e.g. a crash point). */
+    public record Settings(Path dataDir, int port, Duration heartbeat, Duration unreachableAfter,
+                           Duration reconcileInterval, Map<String, String> systemProperties) {
+        public Settings withPort(int p) {
+            return new Settings(dataDir, p, heartbeat, unreachableAfter, reconcileInterval, systemProperties);
+        }
+
+        public Settings withSystemProperties(Map<String, String> properties) {
+            return new Settings(dataDir, port, heartbeat, unreachableAfter, reconcileInterval, properties);
+        }
+    }
+
+    private final Process process;
+    private final int port;
+    private final Path log;
+
+    private ControllerJvm(Process process, int port, Path log) {
+        this.process = process;
+        this.port = port;
+        this.log = log;
+    }
+
+    /**
+     * Starts a controller and waits until it listens. Port 0 picks a free one ({@link #port()} says which); its
+     * output is appended to {@code log}.
+     */
+    public static ControllerJvm start(Settings s, Path log) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.add("-Xmx256m");
+        command.add("-XX:TieredStopAtLevel=1"); // starts sooner; it serves a handful of calls
+        s.systemProperties().forEach((k, v) -> command.add("-D" + k + "=" + v));
+        command.add("-cp");
+        // Under Surefire java.class.path may be a manifest-only jar; this property is the real class path.
+        command.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
+        command.add(ControllerJvm.class.getName());
+        command.addAll(List.of(Integer.toString(s.port()), s.dataDir().toString(), s.heartbeat().toString(),
+                s.unreachableAfter().toString(), s.reconcileInterval().toString()));
+        Files.createDirectories(log.toAbsolutePath().getParent());
+        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .redirectInput(ProcessBuilder.Redirect.PIPE).start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        CompletableFuture<String> listening = new CompletableFuture<>();
+        Thread reader = new Thread(() -> {
+            try {
+                for (String line = out.readLine(); line != null; line = out.readLine()) {
+                    if (line.startsWith("LISTENING ")) {
+                        listening.complete(line);
+                    } // and keep draining, so the child never blocks on a full pipe
+                }
+            } catch (IOException e) {
+                // the child is gone
+            }
+            listening.complete(null);
+        }, "controller-jvm-stdout");
+        reader.setDaemon(true);
+        reader.start();
+        String line;
+        try {
+            line = listening.get(START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException | ExecutionException | TimeoutException e) {
+            line = null;
+        }
+        ControllerJvm jvm = new ControllerJvm(p, line == null ? -1 : Integer.parseInt(line.substring(10).strip()), log);
+        if (line == null) {
+            jvm.kill();
+            throw new IOException("the controller did not start:\n" + jvm.logTail(40));
+        }
+        return jvm;
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public Endpoint endpoint() {
+        return new Endpoint("127.0.0.1", port);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean alive() {
+        return process.isAlive();
+    }
+
+    /** SIGKILL, and waits until the process is gone: no shutdown hook runs, nothing is closed. */
+    public void kill() {
+        process.destroyForcibly();
+        awaitExit(Duration.ofSeconds(10));
+    }
+
+    /** Waits for the process to end by itself (e.g. at a crash point); returns its exit code (137 when killed). */
+    public int awaitExit(Duration timeout) {
+        try {
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new AssertionError("controller " + pid() + " still runs after " + timeout + ":\n" + logTail(20));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted", e);
+        }
+        return process.exitValue();
+    }
+
+    /** The last lines of the controller's log, to explain a failure. */
+    public String logTail(int lines) {
+        try {
+            List<String> all = Files.readAllLines(log, StandardCharsets.UTF_8);
+            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
+    }
+
+    /** Stops it cleanly (closing stdin asks it to), killing it if it takes longer than 10 s. */
+    @Override
+    public void close() {
+        if (process.isAlive()) {
+            try {
+                process.getOutputStream().close();
+                if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                    kill();
+                }
+            } catch (IOException e) {
+                kill();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                kill();
+            }
+        }
+    }
+
+    /**
+     * The child: {@code PORT DATA-DIR HEARTBEAT UNREACHABLE-AFTER RECONCILE-INTERVAL} (durations in ISO-8601).
+     * Prints {@code LISTENING port} once it serves; stops cleanly at the end of its standard input.
+     */
+    public static void main(String[] args) throws Exception {
+        Logging.configure(false);
+        int port = Integer.parseInt(args[0]);
+        Path dataDir = Path.of(args[1]);
+        Provisioning provisioning = Provisioning.defaults()
+                .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU))
+                .withReconcileInterval(Duration.parse(args[4]));
+        ControllerConfig config = ControllerConfig.of(new InetSocketAddress("127.0.0.1", port), Duration.parse(args[2]),
+                Duration.parse(args[3]), dataDir).withProvisioning(provisioning);
+        Controller controller = Controller.create(config).start();
+        System.out.println("LISTENING " + controller.port());
+        System.out.flush();
+        while (System.in.read() >= 0) {
+            // until the test closes our standard input
+        }
+        controller.close();
+        System.exit(0);
+    }
+}
