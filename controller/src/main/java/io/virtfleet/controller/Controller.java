@@ -89,6 +89,12 @@ public final class Controller implements AutoCloseable {
     }
 
     public synchronized Controller start() throws IOException {
+        // Before the port opens: placement must see the first registration, and claims must agree with the
+        // definitions repository before any create can add a claim of its own.
+        registry.listen(r -> scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime())), scheduler::forget);
+        livenessWatch.listen(scheduler::setState);
+        fleetEndpoint.onDrainChange(scheduler::setState);
+        vms.recover();
         List<ServerInterceptor> interceptors = transport.isSecure()
                 ? List.of(new StatusMapping(), new Authorization(AccessRules.controller()))
                 : List.of(new StatusMapping());
@@ -98,11 +104,6 @@ public final class Controller implements AutoCloseable {
         // go to an executor of its own feature.
         server = transport.startServer(config.listen(), Runnable::run,
                 List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
-        // Placement sees each report as it arrives and each liveness change as the watch judges it.
-        registry.listen(r -> scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime())), scheduler::forget);
-        livenessWatch.listen(scheduler::setState);
-        fleetEndpoint.onDrainChange(scheduler::setState);
-        vms.recover();
         livenessWatch.start();
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);

@@ -259,6 +259,17 @@ class SchedulerTest {
     }
 
     @Test
+    void aRecordCutShortByAPowerLossIsIgnoredAndTheRestKept() throws Exception {
+        Path journal = dir.resolve("claims");
+        java.nio.file.Files.writeString(journal, "+ a hv1 1073741824 1 STORAGE_TIER_SATA 0 - 5\n+ b hv1 10737");
+        try (ClaimBook book = ClaimBook.open(journal)) {
+            assertEquals(1, book.size());
+            assertNotNull(book.get("a"));
+            assertNull(book.get("b"));
+        }
+    }
+
+    @Test
     void aDamagedJournalIsReportedWithItsLine() throws Exception {
         Path journal = dir.resolve("claims");
         java.nio.file.Files.writeString(journal, "+ a hv1 1 1 STORAGE_TIER_SATA 0 - 5\nnonsense\n");
