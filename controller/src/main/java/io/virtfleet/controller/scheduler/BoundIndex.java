@@ -69,10 +69,14 @@ final class BoundIndex {
     private int[] shapeOf = new int[0];
     private int[] bucketOf = new int[0];
     private int[] positionOf = new int[0];
-    /** The walk's open shapes: shape, cursor and the bound's shift ({@code ∓ delta + MARGIN}). */
+    /**
+     * The walk's open shapes: the shape, its cursor (next bucket to visit), the shift of its bounds for the
+     * request ({@code ∓ delta + MARGIN}) and the bound of the cursor's bucket.
+     */
     private int[] openShape = new int[0];
     private int[] cursor = new int[0];
     private double[] shift = new double[0];
+    private double[] bound = new double[0];
 
     BoundIndex(Fit.Weights weights) {
         this.weights = weights;
@@ -142,7 +146,7 @@ final class BoundIndex {
         int open = 0;
         for (int s = 0; s < shapes.length; s++) {
             Shape shape = shapes[s];
-            int top = shape.buckets.below(ScoreBuckets.BUCKETS);
+            int top = shape.buckets.top();
             if ((shape.tiers & tierBit) == 0 || top < 0) {
                 continue;
             }
@@ -151,20 +155,23 @@ final class BoundIndex {
             openShape[open] = s;
             cursor[open] = top;
             shift[open] = (weights.pack() ? delta : -delta) + MARGIN;
+            bound[open] = ScoreBuckets.ceiling(top) + shift[open];
             open++;
         }
         double best = Double.NEGATIVE_INFINITY;
         while (open > 0) {
-            int pick = 0;
-            double bound = ScoreBuckets.ceiling(cursor[0]) + shift[0];
-            for (int o = 1; o < open; o++) {
-                double b = ScoreBuckets.ceiling(cursor[o]) + shift[o];
-                if (b > bound) {
+            int pick = -1;
+            for (int o = open - 1; o >= 0; o--) {
+                if (!(bound[o] > best)) {
+                    open = close(o, open); // the best only rises: this shape has nothing left to offer
+                    if (pick == open) {
+                        pick = o; // the shape moved into o's place was the pick
+                    }
+                } else if (pick < 0 || bound[o] > bound[pick]) {
                     pick = o;
-                    bound = b;
                 }
             }
-            if (!(bound > best)) {
+            if (pick < 0) {
                 return;
             }
             ScoreBuckets buckets = shapes[openShape[pick]].buckets;
@@ -172,12 +179,21 @@ final class BoundIndex {
             best = judge.judge(buckets.slots(k), buckets.size(k));
             cursor[pick] = buckets.below(k);
             if (cursor[pick] < 0) {
-                open--;
-                openShape[pick] = openShape[open];
-                cursor[pick] = cursor[open];
-                shift[pick] = shift[open];
+                open = close(pick, open);
+            } else {
+                bound[pick] = ScoreBuckets.ceiling(cursor[pick]) + shift[pick];
             }
         }
+    }
+
+    /** Drops open shape {@code o} by moving the last one into its place; returns the new count. */
+    private int close(int o, int open) {
+        int last = open - 1;
+        openShape[o] = openShape[last];
+        cursor[o] = cursor[last];
+        shift[o] = shift[last];
+        bound[o] = bound[last];
+        return last;
     }
 
     private int add(Key key, Shape shape) {
@@ -187,6 +203,7 @@ final class BoundIndex {
         openShape = new int[id + 1];
         cursor = new int[id + 1];
         shift = new double[id + 1];
+        bound = new double[id + 1];
         ids.put(key, id);
         return id;
     }

@@ -6,6 +6,7 @@ import io.virtfleet.proto.v1.StorageTier;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.Formatter;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -66,8 +67,8 @@ public final class Scheduler {
     private long[] rawAllocated = new long[0];
     /**
      * What a decision reads, interleaved per host (one 72-byte record each, mostly one cache line), derived
-     * from the arrays above by {@link #refresh} whenever they change: the pass over 10,000 hosts is then a
-     * linear read of memory, with no division. Byte counts are exact as doubles (below 2^53).
+     * from the arrays above by {@link #refresh} whenever they change: judging a host is then one record read,
+     * with no division. Byte counts are exact as doubles (below 2^53).
      */
     private double[] hot = new double[0];
     private static final int STRIDE = 9;
@@ -89,6 +90,12 @@ public final class Scheduler {
     private int[] looseShape = new int[0];
     /** The decision in progress: every method holds the lock, so one is enough. */
     private final Search search = new Search();
+    /**
+     * Writes a fitting host's reason, as {@code String.format} would: one formatter kept rather than one per
+     * verdict, which would build its locale's number symbols anew each time (a good part of a decision).
+     */
+    private final StringBuilder reasonText = new StringBuilder();
+    private final Formatter reasons = new Formatter(reasonText, Locale.ROOT);
 
     /**
      * @param failoverRoutes failover IP address → the host OVH routes it to
@@ -415,8 +422,9 @@ public final class Scheduler {
         parts.put("load", load);
         parts.put("memory", memory);
         parts.put("vcpus", vcpu);
-        String why = String.format(Locale.ROOT, "%s score %.3f (free shares: load %.2f, memory %.2f, vCPUs %.2f)",
-                policy.strategy() == Policy.Strategy.PACK ? "pack" : "spread", score, load, memory, vcpu);
+        reasonText.setLength(0);
+        String why = reasons.format("%s score %.3f (free shares: load %.2f, memory %.2f, vCPUs %.2f)",
+                policy.strategy() == Policy.Strategy.PACK ? "pack" : "spread", score, load, memory, vcpu).toString();
         return new Verdict(name, true, null, why, score, parts);
     }
 

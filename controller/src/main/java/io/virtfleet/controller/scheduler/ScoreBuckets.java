@@ -25,6 +25,8 @@ final class ScoreBuckets {
     private final int[][] slots = new int[BUCKETS][];
     private final int[] sizes = new int[BUCKETS];
     private final long[] nonEmpty = new long[BUCKETS / 64];
+    /** The highest bucket that holds slots, -1 if none: where every decision starts. */
+    private int top = -1;
 
     /** Adds the slot to the bucket; returns its position there, which the caller keeps to remove it. */
     int add(int bucket, int slot) {
@@ -35,6 +37,7 @@ final class ScoreBuckets {
         }
         slots[bucket][sizes[bucket]] = slot;
         nonEmpty[bucket >> 6] |= 1L << bucket;
+        top = Math.max(top, bucket);
         return sizes[bucket]++;
     }
 
@@ -46,6 +49,9 @@ final class ScoreBuckets {
         int last = --sizes[bucket];
         if (last == 0) {
             nonEmpty[bucket >> 6] &= ~(1L << bucket);
+            if (bucket == top) {
+                top = below(bucket);
+            }
         }
         if (position == last) {
             return -1;
@@ -55,7 +61,12 @@ final class ScoreBuckets {
         return moved;
     }
 
-    /** The highest bucket below {@code bucket} that holds slots, or -1. {@code below(BUCKETS)} is the top one. */
+    /** The highest bucket that holds slots, or -1. */
+    int top() {
+        return top;
+    }
+
+    /** The highest bucket below {@code bucket} that holds slots, or -1. */
     int below(int bucket) {
         if (bucket <= 0) {
             return -1;
