@@ -47,6 +47,10 @@ public class PlacementBench {
     @Param({"100", "1000", "10000"})
     int hosts;
 
+    /** The policy's strategy: {@code -p strategy=pack} to measure packing (the script measures the default). */
+    @Param({"spread"})
+    String strategy;
+
     private Scheduler scheduler;
     private OnePassScheduler onePass;
     private Request[] requests;
@@ -56,9 +60,10 @@ public class PlacementBench {
     @Setup(Level.Trial)
     public void setUp() {
         List<HostSnapshot> fleet = Fleets.random(hosts, 7);
-        scheduler = new Scheduler(Policy.defaults(), Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
+        Policy policy = Policy.defaults().withStrategy(Policy.Strategy.parse("strategy", strategy));
+        scheduler = new Scheduler(policy, Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
         fleet.forEach(scheduler::update);
-        onePass = new OnePassScheduler(Policy.defaults(), Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
+        onePass = new OnePassScheduler(policy, Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
         fleet.forEach(onePass::update);
         Random rnd = new Random(11);
         // A fleet a third full, so the filters reject some hosts as they would in production. Both schedulers

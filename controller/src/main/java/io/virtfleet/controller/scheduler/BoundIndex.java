@@ -5,31 +5,37 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The hosts a decision may choose, filed so that it visits the ones that may win first and stops when none
- * left can beat the best host found: at 10,000 hosts it judges a few hundred instead of all of them.
+ * The hosts a spread decision may choose, filed so that it visits the ones that may win first and stops when
+ * none left can beat the best host found: at 10,000 hosts it judges a few dozen instead of all of them.
  *
  * <p><b>Shapes.</b> Hosts are grouped by shape: the storage tiers they serve, and their memory and vCPU
  * limits. A request visits only the shapes that serve its tier. All hosts of a shape have the same score
  * slopes (see {@link Fit}: a free share is {@code 1 - base - request × slope}, the slope {@code 0.5 / limit}
- * or {@code 1 / limit}), so a request moves all their scores by the same amount,
- * {@code delta = w.memory × memory × memorySlope + w.vcpu × vcpus × vcpuSlope}: down for spread, up for pack.
- * Each host is filed in its shape's {@link ScoreBuckets} under its score for an empty request, and for a
- * request of that size a host in bucket {@code k} scores below {@code ceiling(k) ∓ delta}. Real fleets have
- * a few kinds of servers, so a few shapes. Filing on a report or a claim is O(1).
+ * or {@code 1 / limit}), so a request lowers all their scores by the same amount,
+ * {@code delta = w.memory × memory × memorySlope + w.vcpu × vcpus × vcpuSlope}. Each host is filed in its
+ * shape's {@link ScoreBuckets} under its score for an empty request, so for a request of that size a host in
+ * bucket {@code k} scores below {@code ceiling(k) - delta}. Real fleets have a few kinds of servers, so a few
+ * shapes. Filing on a report or a claim is O(1).
  *
  * <p><b>Exactness.</b> That holds in real arithmetic. The doubles of a score and of its empty-request score
  * differ from it by rounding, far below 1e-12 for numbers within [0, 1]; every bound gets {@link #MARGIN}
  * (1e-9) on top, so no host whose computed score could reach the best one is ever skipped, and ties by name
  * are still seen. It also needs every free share to stay within [0, 1] for any request the host fits: a
- * share clamped at 0 would make a spread score fall by less than {@code delta}. The {@link Scheduler}
- * checks that for each host ({@code linear}); hosts that fail it, and hosts of shapes beyond
- * {@link #MAX_SHAPES}, go to a loose shape of their tiers instead: filed under a bound that holds for any
- * request because the score is monotonic in the request's size, with {@code delta} 0.
+ * share clamped at 0 would fall by less than its part of {@code delta}. The {@link Scheduler} checks that
+ * for each host ({@code linear}); hosts that fail it, and hosts of shapes beyond {@link #MAX_SHAPES}, go to a
+ * loose shape of their tiers instead, with {@code delta} 0: no request of a size ≥ 0 beats the score of an
+ * empty one, since a share {@code 1 - min(1, base + request × slope)} never grows with the request, in
+ * doubles too (rounding is monotonic).
  *
  * <p><b>The walk.</b> Each open shape has a cursor on its highest bucket not yet visited and that bucket's
  * bound for the request. The walk judges the bucket with the highest bound, moves that shape's cursor down,
  * and stops when the highest bound left is not above the best score found: every host not judged then
- * scores strictly less than the best, so can neither beat nor tie it.
+ * scores strictly less than the best, so can neither beat nor tie it. The bounds know nothing of the
+ * filters, so when the hosts with the best bounds lack room or hold the request's spread group, the walk
+ * gives up after a budget of buckets and the caller judges every host instead.
+ *
+ * <p>Pack does not use the index: its best hosts are the fullest, which mostly lack room for the request, so
+ * a walk would visit a quarter of a big fleet in small steps, slower than one pass.
  */
 final class BoundIndex {
     /** Covers rounding (below 1e-12) with room to spare, and is far below a score's meaningful digits. */
@@ -71,7 +77,7 @@ final class BoundIndex {
     private int[] positionOf = new int[0];
     /**
      * The walk's open shapes: the shape, its cursor (next bucket to visit), the shift of its bounds for the
-     * request ({@code ∓ delta + MARGIN}) and the bound of the cursor's bucket.
+     * request ({@code MARGIN - delta}) and the bound of the cursor's bucket.
      */
     private int[] openShape = new int[0];
     private int[] cursor = new int[0];
@@ -114,10 +120,7 @@ final class BoundIndex {
         return id != null ? id : add(new Key(tiers, true, 0, 0), new Shape(tiers, true, 0, 0));
     }
 
-    /**
-     * Files the slot in {@code shape} under {@code score}: its score for an empty request (exact shapes) or
-     * an upper bound of its score for any request (loose shapes).
-     */
+    /** Files the slot in {@code shape} under {@code score}, its score for an empty request. */
     void put(int slot, int shape, double score) {
         int bucket = ScoreBuckets.bucket(score);
         if (shapeOf[slot] == shape && bucketOf[slot] == bucket) {
@@ -141,8 +144,13 @@ final class BoundIndex {
         }
     }
 
-    /** Has {@code judge} judge, best bound first, every bucket that may hold the best host for the request. */
-    void walk(int tierBit, long memoryBytes, int vcpus, Judge judge) {
+    /**
+     * Has {@code judge} judge, best bound first, every bucket that may hold the best host for a request of
+     * {@code memoryBytes ≥ 0} and {@code vcpus ≥ 0} served by {@code tierBit}. Returns false, having stopped,
+     * if that takes more than {@code budget} buckets: then most hosts with the best bounds failed a filter,
+     * and judging every host in one pass costs less than going on.
+     */
+    boolean walk(int tierBit, long memoryBytes, int vcpus, Judge judge, int budget) {
         int open = 0;
         for (int s = 0; s < shapes.length; s++) {
             Shape shape = shapes[s];
@@ -154,7 +162,7 @@ final class BoundIndex {
                     : weights.memory() * (memoryBytes * shape.memorySlope) + weights.vcpu() * (vcpus * shape.vcpuSlope);
             openShape[open] = s;
             cursor[open] = top;
-            shift[open] = (weights.pack() ? delta : -delta) + MARGIN;
+            shift[open] = MARGIN - delta;
             bound[open] = ScoreBuckets.ceiling(top) + shift[open];
             open++;
         }
@@ -172,7 +180,10 @@ final class BoundIndex {
                 }
             }
             if (pick < 0) {
-                return;
+                return true;
+            }
+            if (--budget < 0) {
+                return false;
             }
             ScoreBuckets buckets = shapes[openShape[pick]].buckets;
             int k = cursor[pick];
@@ -184,6 +195,7 @@ final class BoundIndex {
                 bound[pick] = ScoreBuckets.ceiling(cursor[pick]) + shift[pick];
             }
         }
+        return true;
     }
 
     /** Drops open shape {@code o} by moving the last one into its place; returns the new count. */

@@ -21,12 +21,13 @@ import java.util.function.LongSupplier;
  * method runs under this object's lock, which a decision holds for microseconds.
  *
  * <p>Hosts live in arrays updated in place on each report. At 10,000 hosts a decision must take well under a
- * millisecond, and one pass over every host was too slow for the 20,000 decisions/s asked of it, so a decision
- * judges only the hosts that may win: {@link BoundIndex} files each host that can take a VM by shape and by
- * score, and visits them best bound first until none left can reach the best score found. It stays exact:
- * the best-scoring host that passes every filter, ties by name. The explanation ({@link #explain}) is the
- * reference: it judges every host with the same filter and score methods, adding the reasons and numbers, and
- * picks its best host from those verdicts; tests check that both always agree.
+ * millisecond, and one pass over every host was too slow for the 20,000 decisions/s asked of it, so a spread
+ * decision judges only the hosts that may win: {@link BoundIndex} files each host that can take a VM by shape
+ * and by score, and visits them best bound first until none left can reach the best score found. A pack
+ * decision still judges every host in one pass (the index would not help it, see there). Either way it is
+ * exact: the best-scoring host that passes every filter, ties by name. The explanation ({@link #explain}) is
+ * the reference: it judges every host with the same filter and score methods, adding the reasons and
+ * numbers, and picks its best host from those verdicts; tests check that both always agree.
  *
  * <p>Filters, in order: {@code state} (ready only), {@code pinned}, {@code failover} (the host the IP is
  * routed to), {@code storage} (tier served), {@code memory} (promised + request ≤ total × ratio),
@@ -83,11 +84,17 @@ public final class Scheduler {
     private static final int VCPU_SLOPE = 8;
     /** Per spread group, how many of its members each host slot holds. */
     private final Map<String, int[]> groupMembers = new HashMap<>();
-    /** The hosts that may take a VM, for decisions to visit best first (see {@link #refresh}). */
+    /** The hosts that may take a VM, for spread decisions to visit best first (see {@link #refresh}); null for pack. */
     private final BoundIndex byBound;
     /** Per slot: its shape in {@link #byBound}, and the loose shape of its tiers (-1 before its first report). */
     private int[] shape = new int[0];
     private int[] looseShape = new int[0];
+    /**
+     * Buckets a decision may visit in {@link #byBound}, plus one per 32 hosts, before it judges every host
+     * instead: a safety net for fleets where the hosts with the best scores mostly fail a filter. On the
+     * benchmark's fleet no decision needs more than about 100 buckets at 10,000 hosts (a budget of 376).
+     */
+    private static final int WALK_BUDGET = 64;
     /** The decision in progress: every method holds the lock, so one is enough. */
     private final Search search = new Search();
     /**
@@ -107,7 +114,7 @@ public final class Scheduler {
         this.claims = claims;
         this.clock = clock;
         this.weights = Fit.Weights.of(policy);
-        this.byBound = new BoundIndex(weights);
+        this.byBound = weights.pack() ? null : new BoundIndex(weights);
         for (Claim c : claims.all()) {
             apply(c, slot(c.host()), 1);
         }
@@ -137,8 +144,10 @@ public final class Scheduler {
             mask |= tierBit(t);
         }
         tierMask[i] = mask;
-        shape[i] = byBound.shape(mask, memoryLimit[i], vcpuLimit[i], halfInverseMemoryLimit[i], inverseVcpuLimit[i]);
-        looseShape[i] = byBound.looseShape(mask);
+        if (byBound != null) {
+            shape[i] = byBound.shape(mask, memoryLimit[i], vcpuLimit[i], halfInverseMemoryLimit[i], inverseVcpuLimit[i]);
+            looseShape[i] = byBound.looseShape(mask);
+        }
         imagesFree[i] = s.imagesFree();
         imagesTotal[i] = s.imagesTotal();
         long mem = 0;
@@ -281,15 +290,14 @@ public final class Scheduler {
         if (r.pinnedHost() != null || r.failoverAddress() != null) {
             int only = candidate(r);
             if (only >= 0) {
-                search.judge(only);
+                search.judgeOne(only);
             }
-        } else if (r.memoryBytes() < 0 || r.vcpus() < 0) {
-            // Outside what the index's bounds assume (never from a validated spec): judge every host.
-            for (int i = 0; i < n; i++) {
-                search.judge(i);
-            }
-        } else {
-            byBound.walk(search.tierBit, r.memoryBytes(), r.vcpus(), search);
+        } else if (byBound == null || r.memoryBytes() < 0 || r.vcpus() < 0
+                || !byBound.walk(search.tierBit, r.memoryBytes(), r.vcpus(), search, WALK_BUDGET + n / 32)) {
+            // Pack, a request outside what the index's bounds assume (never from a validated spec), or one the
+            // index could not narrow down within its budget: one pass over every host. Hosts the walk judged
+            // already are judged again, which changes nothing.
+            search.judgeAll(n);
         }
         return search.bestSlot;
     }
@@ -323,14 +331,27 @@ public final class Scheduler {
         @Override
         public double judge(int[] slots, int count) {
             for (int j = 0; j < count; j++) {
-                judge(slots[j]);
+                consider(slots[j]);
             }
+            judged += count;
             return bestScore;
         }
 
-        /** Makes slot {@code i} the best so far if it fits and its score beats it, or ties it with a smaller name. */
-        void judge(int i) {
+        void judgeOne(int i) {
+            consider(i);
             judged++;
+        }
+
+        /** Judges slots {@code 0 .. count - 1}: the plain pass. */
+        void judgeAll(int count) {
+            for (int i = 0; i < count; i++) {
+                consider(i);
+            }
+            judged += count;
+        }
+
+        /** Makes slot {@code i} the best so far if it fits and its score beats it, or ties it with a smaller name. */
+        private void consider(int i) {
             int b = i * STRIDE;
             // Non-short-circuit '&' and a score computed for every host: whether a host fits is a coin toss
             // for the branch predictor, the comparison with the best score so far seldom true.
@@ -456,18 +477,20 @@ public final class Scheduler {
         hot[b + MEMORY_SLOPE] = halfInverseMemoryLimit[i];
         hot[b + VCPU_BASE] = vcpusAllocated[i] * inverseVcpuLimit[i];
         hot[b + VCPU_SLOPE] = inverseVcpuLimit[i];
+        if (byBound == null) {
+            return;
+        }
         if (hot[b + ELIGIBLE_TIERS] == 0 || hot[b + MEMORY_FREE] < 0 || hot[b + VCPUS_FREE] < 0) {
             // Not ready, forgotten, serving no tier, or over its limits: it fits no request of a size >= 0.
             byBound.remove(i);
-        } else if (shape[i] != looseShape[i] && linear(b)) {
-            byBound.put(i, shape[i], Fit.score(weights, hot[b + LOAD], memoryPart(b, 0), vcpuPart(b, 0)));
         } else {
-            byBound.put(i, looseShape[i], monotoneBound(b));
+            byBound.put(i, linear(b) ? shape[i] : looseShape[i],
+                    Fit.score(weights, hot[b + LOAD], memoryPart(b, 0), vcpuPart(b, 0)));
         }
     }
 
     /**
-     * Whether the host's score moves exactly with a request's size, as {@link BoundIndex} assumes for hosts
+     * Whether the host's score falls exactly with a request's size, as {@link BoundIndex} assumes for hosts
      * filed by shape: its load share is within [0, 1] and its used shares within [0, 1] (to rounding) for
      * any request it fits, however large, so neither is ever clamped. True of any host that reports sane
      * numbers (available memory not above the total nor below 0, nothing promised below 0); a host that is
@@ -480,21 +503,6 @@ public final class Scheduler {
         return load >= 0 && load <= 1 && memoryBase >= 0 && vcpuBase >= 0
                 && memoryBase + hot[b + MEMORY_FREE] * hot[b + MEMORY_SLOPE] <= 1 + 1e-12
                 && vcpuBase + hot[b + VCPUS_FREE] * hot[b + VCPU_SLOPE] <= 1 + 1e-12;
-    }
-
-    /**
-     * An upper bound of the host's score for any request it fits, from its record alone, for loose shapes.
-     * The score is monotonic in the request's size even in doubles: rounding is monotonic, so
-     * {@code base + request × slope} (slope ≥ 0, or +∞, or a NaN base: the share is then 0 whatever the
-     * request) never decreases as the request grows, the free shares never increase, and the weights are not
-     * negative. Hence, with the score's very methods: for spread (free shares count) the score of an empty
-     * request, which a request of a size ≥ 0 cannot beat ({@link #best} judges every host for any other);
-     * for pack (used shares count) the score of the largest request that fits, all the free memory and vCPUs.
-     */
-    private double monotoneBound(int b) {
-        return weights.pack()
-                ? Fit.score(weights, hot[b + LOAD], memoryPart(b, hot[b + MEMORY_FREE]), vcpuPart(b, hot[b + VCPUS_FREE]))
-                : Fit.score(weights, hot[b + LOAD], memoryPart(b, 0), vcpuPart(b, 0));
     }
 
     // The filters and the score as the decision and the explanation both apply them.
@@ -515,15 +523,12 @@ public final class Scheduler {
         return request <= hot[b + RAW_FREE] | request == 0;
     }
 
-    // The request is a double so the bound can pass free capacity; a long or int widens to exactly the same
-    // double the arithmetic below would convert it to.
-
-    private double memoryPart(int b, double request) {
+    private double memoryPart(int b, long request) {
         double used = hot[b + MEMORY_BASE] + request * hot[b + MEMORY_SLOPE];
         return used < 1 ? 1 - used : 0;
     }
 
-    private double vcpuPart(int b, double request) {
+    private double vcpuPart(int b, int request) {
         double used = hot[b + VCPU_BASE] + request * hot[b + VCPU_SLOPE];
         return used < 1 ? 1 - used : 0;
     }
@@ -562,7 +567,9 @@ public final class Scheduler {
         halfInverseMemoryLimit = Arrays.copyOf(halfInverseMemoryLimit, size);
         inverseVcpuLimit = Arrays.copyOf(inverseVcpuLimit, size);
         hot = Arrays.copyOf(hot, size * STRIDE);
-        byBound.grow(size);
+        if (byBound != null) {
+            byBound.grow(size);
+        }
         shape = Arrays.copyOf(shape, size);
         looseShape = Arrays.copyOf(looseShape, size);
         tierMask = Arrays.copyOf(tierMask, size);

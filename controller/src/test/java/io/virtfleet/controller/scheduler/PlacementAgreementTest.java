@@ -93,15 +93,19 @@ class PlacementAgreementTest {
         // tie exactly for an empty request, which moves no score. With the default weights their score is
         // 0.4 × (1 - load / 16) + 0.4 × (1 - 0.125) + 0.2 = 0.95 - 0.025 × load: the bucket edge 0.75 at load
         // 8, and loads a few hundredths of a billionth either side put it just below or just above the edge.
-        // The later name's host is filed first, so its shape is visited first: the other one is found only if
-        // the bound of its bucket is not a hair too low.
+        // Each shape is given the first name in turn, so that whichever the walk visits first, the other is
+        // found only if the bound of its bucket is not a hair too low.
         Request empty = Fleets.vm("a", 0, 0, StorageTier.STORAGE_TIER_SSD, 0);
-        for (int step = -40; step <= 40; step++) {
-            double load = 8.0 + step * 1e-11;
-            Scheduler s = new Scheduler(Policy.defaults(), Map.of(), ClaimBook.inMemory(), () -> 0L);
-            s.update(Fleets.host("hv2", 16, 64 * GIB, 48 * GIB, load, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
-            s.update(Fleets.host("hv1", 16, 32 * GIB, 24 * GIB, load, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
-            assertEquals("hv1", placeAndCheck(s, empty, "load " + load).claim().host(), "load " + load);
+        for (boolean bigFirst : new boolean[] {true, false}) {
+            for (int step = -40; step <= 40; step++) {
+                double load = 8.0 + step * 1e-11;
+                Scheduler s = new Scheduler(Policy.defaults(), Map.of(), ClaimBook.inMemory(), () -> 0L);
+                s.update(Fleets.host(bigFirst ? "hv1" : "hv2", 16, 64 * GIB, 48 * GIB, load, Fleets.ALL_TIERS, 500 * GIB,
+                        500 * GIB));
+                s.update(Fleets.host(bigFirst ? "hv2" : "hv1", 16, 32 * GIB, 24 * GIB, load, Fleets.ALL_TIERS, 500 * GIB,
+                        500 * GIB));
+                assertEquals("hv1", placeAndCheck(s, empty, "load " + load).claim().host(), "load " + load);
+            }
         }
     }
 
@@ -200,6 +204,29 @@ class PlacementAgreementTest {
         }
         double perDecision = (s.hostsJudged() - before) / (double) decisions;
         assertTrue(perDecision < hosts / 10.0, perDecision + " hosts judged per decision out of " + hosts);
+    }
+
+    @Test
+    void whenTheBestHostsAllFailAFilterTheWalkGivesUpAndStaysExact() {
+        // Members of one spread group on two thirds of the hosts, the best ones (spread placed them): a new
+        // member finds every host with a good bound taken, so the walk runs out of budget and every host is
+        // judged instead, after what the walk found so far.
+        int hosts = 1_500;
+        Scheduler s = new Scheduler(Policy.defaults(), Map.of(), ClaimBook.inMemory(), () -> 0L);
+        Fleets.random(hosts, 7).forEach(s::update);
+        for (int i = 0; i < hosts * 2 / 3; i++) {
+            s.place(new Request("member" + i, GIB, 1, StorageTier.STORAGE_TIER_RAW, GIB, null, "g", null));
+        }
+        long before = s.hostsJudged();
+        int decisions = 40;
+        for (int i = 0; i < decisions; i++) {
+            Request r = new Request("new" + i, (1L << (i % 5)) * GIB, 1 + i % 4, StorageTier.forNumber(1 + i % 3), GIB,
+                    null, "g", null);
+            Decision d = placeAndCheck(s, r, r.toString());
+            assertTrue(d.placed(), "a third of the hosts are still free of the group: " + r);
+            s.release(r.vmName());
+        }
+        assertTrue(s.hostsJudged() - before > (long) decisions * hosts, "the walks gave up and judged every host");
     }
 
     /**
