@@ -127,6 +127,9 @@ public final class Scheduler {
     /** Takes a host's latest report. A host seen for the first time is added. */
     public synchronized void update(HostSnapshot s) {
         int i = slot(s.name());
+        long oldMemoryLimit = memoryLimit[i];
+        double oldVcpuLimit = vcpuLimit[i];
+        int oldMask = tierMask[i];
         known[i] = true;
         states[i] = s.state();
         usable[i] = s.state() == HostState.HOST_STATE_READY;
@@ -144,7 +147,9 @@ public final class Scheduler {
             mask |= tierBit(t);
         }
         tierMask[i] = mask;
-        if (byBound != null) {
+        if (byBound != null && (shape[i] < 0 || mask != oldMask || memoryLimit[i] != oldMemoryLimit
+                || vcpuLimit[i] != oldVcpuLimit)) {
+            // A new host, or one with new hardware or tiers: most reports change neither, so skip the look-ups.
             shape[i] = byBound.shape(mask, memoryLimit[i], vcpuLimit[i], halfInverseMemoryLimit[i], inverseVcpuLimit[i]);
             looseShape[i] = byBound.looseShape(mask);
         }
