@@ -18,7 +18,10 @@ import java.util.Arrays;
  * the buckets that hold slots lets a decision skip empty ones 64 at a time.
  */
 final class ScoreBuckets {
-    /** 1/4096 wide: spread placement evens hosts out, so thousands can sit within a few hundredths. */
+    /**
+     * 1/4096 wide: spread placement evens hosts out, so thousands can sit within a few hundredths. About 33 KB
+     * per shape (with 1,024 buckets, 8 KB, but 30 % more hosts judged per decision at 10,000 hosts).
+     */
     static final int BUCKETS = 4096;
 
     /** Allocated on first use: most of a shape's buckets stay empty. */
@@ -102,5 +105,4 @@ final class ScoreBuckets {
         }
         return score < 0 ? 0 : (int) (score * BUCKETS);
     }
-
 }
