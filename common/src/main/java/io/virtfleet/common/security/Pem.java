@@ -30,7 +30,9 @@ public final class Pem {
         StringWriter out = new StringWriter();
         try (JcaPEMWriter writer = new JcaPEMWriter(out)) {
             for (Object o : objects) {
-                if (o instanceof PrivateKey key) {
+                if (o instanceof java.security.interfaces.ECPrivateKey ec && withPublicKey(ec) != null) {
+                    writer.writeObject(new org.bouncycastle.util.io.pem.PemObject("PRIVATE KEY", withPublicKey(ec)));
+                } else if (o instanceof PrivateKey key) {
                     writer.writeObject(new JcaPKCS8Generator(key, null));
                 } else {
                     writer.writeObject(o);
@@ -40,6 +42,30 @@ public final class Pem {
             throw new IllegalStateException("cannot encode PEM", e);
         }
         return out.toString();
+    }
+
+    /**
+     * A P-256 key as PKCS#8 with its public key inside the EC structure, or null for another curve. The JDK's
+     * own encoding leaves the public key out; OpenSSL recomputes it, but GnuTLS (under Debian's git and curl)
+     * refuses such a key, and operators may use their credentials with those tools.
+     */
+    private static byte[] withPublicKey(java.security.interfaces.ECPrivateKey key) {
+        org.bouncycastle.asn1.x9.X9ECParameters p256 = org.bouncycastle.asn1.sec.SECNamedCurves.getByName("secp256r1");
+        java.security.spec.ECParameterSpec params = key.getParams();
+        if (params == null || !params.getGenerator().getAffineX().equals(p256.getG().getAffineXCoord().toBigInteger())
+                || !params.getOrder().equals(p256.getN())) {
+            return null;
+        }
+        byte[] point = p256.getG().multiply(key.getS()).normalize().getEncoded(false);
+        try {
+            return new PrivateKeyInfo(new org.bouncycastle.asn1.x509.AlgorithmIdentifier(
+                    org.bouncycastle.asn1.x9.X9ObjectIdentifiers.id_ecPublicKey,
+                    org.bouncycastle.asn1.sec.SECObjectIdentifiers.secp256r1),
+                    new org.bouncycastle.asn1.sec.ECPrivateKey(256, key.getS(), new org.bouncycastle.asn1.DERBitString(point),
+                            null)).getEncoded();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot encode an EC private key", e);
+        }
     }
 
     public static List<X509Certificate> certificates(String pem) throws IOException {
