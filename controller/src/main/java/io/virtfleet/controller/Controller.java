@@ -3,6 +3,8 @@ package io.virtfleet.controller;
 import com.google.inject.name.Named;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.definitions.GitHttpServer;
+import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.scheduler.FleetFeed;
@@ -54,6 +56,8 @@ public final class Controller implements AutoCloseable {
     private final Reconciler reconciler;
     private final AgentClients agentClients;
     private final ExecutorService vmWork;
+    private final VmStore vmStore;
+    private GitHttpServer gitServer;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -66,7 +70,8 @@ public final class Controller implements AutoCloseable {
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
                RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
-               Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork) {
+               Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
+               VmStore vmStore) {
         this.config = config;
         this.transport = transport;
         this.registry = registry;
@@ -82,6 +87,7 @@ public final class Controller implements AutoCloseable {
         this.reconciler = reconciler;
         this.agentClients = agentClients;
         this.vmWork = vmWork;
+        this.vmStore = vmStore;
     }
 
     public static Controller create(ControllerConfig config) {
@@ -104,6 +110,11 @@ public final class Controller implements AutoCloseable {
         // go to an executor of its own feature.
         server = transport.startServer(config.listen(), Runnable::run,
                 List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
+        if (!config.plaintextForTests()) {
+            // Agents clone and pull the definitions repository from here (read-only, mutual TLS).
+            gitServer = GitHttpServer.start(vmStore.repo(), pki.credentials(), config.gitListen(),
+                    GitHttpServer.Limits.defaults());
+        }
         livenessWatch.start();
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
@@ -155,6 +166,11 @@ public final class Controller implements AutoCloseable {
         return vms;
     }
 
+    /** Port of the definitions repository's git server (0 in plaintext test mode, which has none). */
+    public int gitPort() {
+        return gitServer == null ? 0 : gitServer.port();
+    }
+
     public Scheduler scheduler() {
         return scheduler;
     }
@@ -165,6 +181,9 @@ public final class Controller implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (gitServer != null) {
+            gitServer.close();
+        }
         reconciler.close();
         vmWork.shutdownNow();
         agentClients.close();

@@ -17,10 +17,12 @@ import java.time.Duration;
  * @param ownCertificateLifetime   validity of the controller's own certificate (renewed at 2/3)
  * @param plaintextForTests        no TLS and no caller identities: only for tests measuring TLS itself
  * @param provisioning             how VMs are placed and built
+ * @param gitListen                where the definitions repository is served read-only to agents (git over
+ *                                 HTTPS, mutual TLS)
  */
 public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
-                               boolean plaintextForTests, Provisioning provisioning) {
+                               boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen) {
     public static final Duration DEFAULT_AGENT_CERTIFICATE_LIFETIME = Duration.ofDays(30);
     public static final Duration DEFAULT_OWN_CERTIFICATE_LIFETIME = Duration.ofDays(90);
 
@@ -28,26 +30,32 @@ public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInter
     public static ControllerConfig of(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                       Path dataDirectory) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false, Provisioning.defaults());
+                DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false, Provisioning.defaults(),
+                new InetSocketAddress(listen.getAddress(), 0));
     }
 
     public ControllerConfig withCertificateLifetimes(Duration agents, Duration own) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory, agents, own,
-                plaintextForTests, provisioning);
+                plaintextForTests, provisioning, gitListen);
     }
 
     public ControllerConfig withListen(InetSocketAddress address) {
         return new ControllerConfig(address, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen);
     }
 
     public ControllerConfig withPlaintextForTests() {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, true, provisioning);
+                agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen);
+    }
+
+    public ControllerConfig withGitListen(InetSocketAddress address) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address);
     }
 
     public ControllerConfig withProvisioning(Provisioning p) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen);
     }
 }

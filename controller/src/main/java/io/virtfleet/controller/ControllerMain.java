@@ -65,6 +65,11 @@ public final class ControllerMain implements Callable<Integer> {
             description = "Validity of the controller's own certificate, renewed at two thirds (default: ${DEFAULT-VALUE}).")
     Duration certificateLifetime;
 
+    @Option(names = "--git-listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:7443",
+            description = {"Where agents fetch the definitions repository (git over HTTPS, mutual TLS, read-only)",
+                "(default: ${DEFAULT-VALUE})."})
+    String gitListen;
+
     @Option(names = "--domain-type", paramLabel = "TYPE", defaultValue = "kvm",
             description = "libvirt domain type of every VM: kvm, or qemu on hosts without /dev/kvm (default: ${DEFAULT-VALUE}).")
     String domainType;
@@ -154,7 +159,13 @@ public final class ControllerMain implements Callable<Integer> {
         atLeastTenMinutes("certificate-lifetime", certificateLifetime);
         return ControllerConfig.of(new InetSocketAddress(at.bareHost(), at.port()), heartbeatInterval,
                 unreachableAfter, dataDir).withCertificateLifetimes(agentCertificateLifetime, certificateLifetime)
-                .withProvisioning(provisioning());
+                .withProvisioning(provisioning())
+                .withGitListen(gitAddress());
+    }
+
+    private InetSocketAddress gitAddress() {
+        Endpoint git = Endpoint.parse("git-listen", gitListen);
+        return new InetSocketAddress(git.bareHost(), git.port());
     }
 
     Provisioning provisioning() {

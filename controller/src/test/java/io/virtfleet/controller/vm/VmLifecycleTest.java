@@ -221,6 +221,22 @@ class VmLifecycleTest {
     }
 
     @Test
+    void anAgentClonesTheDefinitionsRepositoryFromTheControllerWithItsOwnCertificate() throws Exception {
+        create(raw("git", 10 * GIB));
+        io.virtfleet.common.security.TlsCredentials agentCertificate = io.virtfleet.agent.enrollment.AgentCredentials
+                .load(work.resolve("agents").resolve("hv2"), "hv2").orElseThrow();
+        io.virtfleet.agent.sync.DefinitionsClone clone = new io.virtfleet.agent.sync.DefinitionsClone(
+                work.resolve("hv2-common").toAbsolutePath(),
+                new io.virtfleet.common.validation.Endpoint("127.0.0.1", fleet.controller().gitPort()), agentCertificate,
+                Duration.ofSeconds(20));
+        io.virtfleet.agent.sync.PullResult pulled = clone.pull();
+        assertEquals(fleet.controller().vms().definitionsHead(), pulled.commit());
+        assertEquals(List.of("git"), pulled.added());
+        assertEquals(Files.readString(work.resolve("controller/definitions/etc/libvirt/qemu/git.xml")),
+                Files.readString(work.resolve("hv2-common/etc/libvirt/qemu/git.xml")), "the runbook's /srv/common, served");
+    }
+
+    @Test
     void aSecondVmWithTheSameNameIsRefused() throws Exception {
         create(raw("web", 10 * GIB));
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(raw("web", 10 * GIB)));
