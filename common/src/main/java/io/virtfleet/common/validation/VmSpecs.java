@@ -36,6 +36,10 @@ public final class VmSpecs {
         if (!spec.getPinnedHost().isEmpty()) {
             Names.hostName(field + ".pinned_host", spec.getPinnedHost());
         }
+        if (spec.getReplicated() && spec.getStorage() == io.virtfleet.proto.v1.StorageTier.STORAGE_TIER_RAW) {
+            throw new InvalidInputException(field + ".replicated", "true", "false for raw storage: a local disk cannot"
+                    + " move with its VM, so a definition elsewhere could never run (use ssd or sata to replicate)");
+        }
         return network.equals(spec.getNetwork()) ? spec : spec.toBuilder().setNetwork(network).build();
     }
 

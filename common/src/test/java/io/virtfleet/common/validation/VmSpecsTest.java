@@ -31,7 +31,7 @@ class VmSpecsTest {
     @Test
     void aCompleteSpecIsAcceptedAsItIs() {
         assertSame(GIT, VmSpecs.validate(GIT));
-        VmSpec web = GIT.toBuilder().setName("web1").setStorage(StorageTier.STORAGE_TIER_RAW)
+        VmSpec web = GIT.toBuilder().setName("web1").setStorage(StorageTier.STORAGE_TIER_SSD)
                 .setNetwork(NetworkSpec.newBuilder().setFailover(FailoverIp.newBuilder()
                         .setAddress("203.0.113.7").setMac("02:00:00:ab:cd:ef")))
                 .setProfile("ui-test").setReplicated(true).setSpreadGroup("web").setPinnedHost("hv2").build();
@@ -101,6 +101,15 @@ class VmSpecsTest {
         VmSpec spec = GIT.toBuilder().setName("x".repeat(10_000)).build();
         InvalidInputException e = assertThrows(InvalidInputException.class, () -> VmSpecs.validate(spec));
         assertTrue(e.getMessage().length() < 400, e.getMessage());
+    }
+
+    @Test
+    void aRawDiskCannotBeReplicatedAndTheErrorSaysWhy() {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> VmSpecs.validate(GIT.toBuilder()
+                .setStorage(StorageTier.STORAGE_TIER_RAW).setReplicated(true).build()));
+        assertEquals("spec.replicated", e.field());
+        assertTrue(e.getMessage().contains("a local disk cannot move"), e.getMessage());
+        VmSpecs.validate(GIT.toBuilder().setReplicated(true).build()); // sata: fine
     }
 
     @Test

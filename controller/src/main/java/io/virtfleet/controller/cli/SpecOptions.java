@@ -47,8 +47,10 @@ final class SpecOptions {
             description = "Never on the same host as another VM of this group (e.g. the api servers).")
     String spreadGroup;
 
-    @Option(names = "--replicated", description = "Define it on every host too, so it can be started elsewhere.")
-    boolean replicated;
+    @Option(names = "--replicated", negatable = true,
+            description = {"Define it on every host too, so it can be started elsewhere (default: on for ssd and sata,",
+                "whose disks are on Ceph; raw disks cannot move, so --replicated is refused for raw)."})
+    Boolean replicated;
 
     /** The spec these flags describe; each flag is checked here, the whole spec again by the controller. */
     VmSpec spec(String name) {
@@ -58,7 +60,7 @@ final class SpecOptions {
                 .setMemoryBytes(Sizes.memory("--memory", memory))
                 .setVcpus(vcpus)
                 .setProfile(profile)
-                .setReplicated(replicated);
+                .setReplicated(replicated != null ? replicated : !storage.equals("raw"));
         if (lan != null && failoverIp != null) {
             throw new InvalidInputException("--lan", lan, "either --lan or --failover-ip, not both");
         }
