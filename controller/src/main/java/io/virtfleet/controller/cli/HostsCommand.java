@@ -2,9 +2,9 @@ package io.virtfleet.controller.cli;
 
 import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.units.Durations;
+import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostStates;
 import io.virtfleet.proto.v1.DomainInfo;
-import io.virtfleet.proto.v1.DomainState;
 import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.ListHostsRequest;
@@ -71,9 +71,6 @@ final class HostsCommand implements Callable<Integer> {
     }
 
     static long running(Host h) {
-        return h.getReport().getDomainsList().stream().map(DomainInfo::getState)
-                .filter(s -> s == DomainState.DOMAIN_STATE_RUNNING || s == DomainState.DOMAIN_STATE_BLOCKED
-                        || s == DomainState.DOMAIN_STATE_PAUSED)
-                .count();
+        return h.getReport().getDomainsList().stream().map(DomainInfo::getState).filter(Domains::active).count();
     }
 }

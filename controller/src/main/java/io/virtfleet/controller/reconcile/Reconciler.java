@@ -2,6 +2,7 @@ package io.virtfleet.controller.reconcile;
 
 import io.grpc.Status;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -315,19 +316,11 @@ public final class Reconciler implements AutoCloseable {
         }
         for (DomainInfo d : home.get().report().getDomainsList()) {
             if (d.getName().equals(vm.getSpec().getName())) {
-                boolean running = active(d);
+                boolean running = Domains.active(d.getState());
                 return running != vm.getRunningWanted();
             }
         }
         return true;
-    }
-
-    /** Whether libvirt has a process for the domain (running, idle, paused or shutting down). */
-    static boolean active(DomainInfo d) {
-        return switch (d.getState()) {
-            case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN -> true;
-            default -> false;
-        };
     }
 
     private static boolean reports(HostRecord h, String domain) {

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.scheduler;
 
+import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.proto.v1.DomainInfo;
@@ -19,11 +20,9 @@ public final class FleetFeed {
         var res = report.getResources();
         List<HostSnapshot.RunningDomain> running = new ArrayList<>();
         for (DomainInfo d : report.getDomainsList()) {
-            switch (d.getState()) {
-                case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN ->
-                        running.add(new HostSnapshot.RunningDomain(d.getName(),
-                                Math.max(d.getMemoryBytes(), d.getMaxMemoryBytes()), d.getVcpus()));
-                default -> { }
+            if (Domains.active(d.getState())) {
+                running.add(new HostSnapshot.RunningDomain(d.getName(), Math.max(d.getMemoryBytes(), d.getMaxMemoryBytes()),
+                        d.getVcpus()));
             }
         }
         return new HostSnapshot(record.name(), liveness.judge(record, nowNanos).state(), res.getLogicalThreads(),
