@@ -1,6 +1,5 @@
 package io.virtfleet.controller.cli;
 
-import io.grpc.StatusRuntimeException;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.validation.Names;
@@ -169,10 +168,5 @@ final class VmCommand {
         return s.getNetwork().hasFailover()
                 ? "failover " + s.getNetwork().getFailover().getAddress() + " " + s.getNetwork().getFailover().getMac()
                 : "lan " + s.getNetwork().getLan();
-    }
-
-    /** A StatusRuntimeException the controller sent on purpose (not a transport failure). */
-    static boolean fromController(StatusRuntimeException e) {
-        return e.getStatus().getCause() == null && e.getStatus().getDescription() != null;
     }
 }

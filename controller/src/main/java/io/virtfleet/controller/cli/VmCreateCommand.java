@@ -49,7 +49,6 @@ final class VmCreateCommand implements Callable<Integer> {
         CreateVmRequest request = CreateVmRequest.newBuilder().setSpec(options.spec(Names.vmName("NAME", name)))
                 .setDryRun(dryRun).build();
         PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
         PlacementExplanation[] placement = new PlacementExplanation[1];
         try (ControllerClient client = vm.root.connect()) {
             Iterator<VmProgress> steps = client.fleetLong().createVm(request);
@@ -81,23 +80,13 @@ final class VmCreateCommand implements Callable<Integer> {
             out.flush();
             return ExitCode.OK;
         } catch (StatusRuntimeException e) {
-            if (!VmCommand.fromController(e)) {
-                throw e; // transport trouble: the common handler says the controller is unreachable
-            }
+            // Every host's verdict before the error, when no host fits; the common handler words the error and
+            // picks the exit code (6 for no host fits).
             if (placement[0] != null && vm.root.output != Output.json) {
                 PlaceCommand.printVerdicts(placement[0], out);
                 out.flush();
             }
-            err.println("virtfleet: " + e.getStatus().getDescription());
-            err.flush();
-            return switch (e.getStatus().getCode()) {
-                case RESOURCE_EXHAUSTED -> ExitCode.NO_HOST_FITS;
-                case INVALID_ARGUMENT -> ExitCode.USAGE;
-                case PERMISSION_DENIED, UNAUTHENTICATED -> ExitCode.DENIED;
-                case UNAVAILABLE -> e.getStatus().getDescription().contains("will be finished") ? ExitCode.FAILURE
-                        : ExitCode.UNAVAILABLE;
-                default -> ExitCode.FAILURE;
-            };
+            throw e;
         }
     }
 

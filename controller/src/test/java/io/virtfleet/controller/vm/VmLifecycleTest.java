@@ -200,6 +200,16 @@ class VmLifecycleTest {
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("memory: 2 hosts"), e.getStatus().getDescription());
         assertTrue(fleet.controller().scheduler().claims().isEmpty());
+
+        // The CLI prints every host's verdict, then the reason, and exits 6.
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        int code = io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(out), new java.io.PrintWriter(err),
+                "--controller", fleet.controllerEndpoint().toString(), "--credentials", fleet.adminCredentials().toString(),
+                "vm", "create", "huge", "--storage", "raw", "--size", "20G", "--lan", "10", "--memory", "512G");
+        assertEquals(6, code, err.toString());
+        assertTrue(out.toString().contains("no: memory") && out.toString().contains("No host fits."), out.toString());
+        assertTrue(err.toString().startsWith("virtfleet: no host fits VM huge: memory: 2 hosts"), err.toString());
     }
 
     @Test
