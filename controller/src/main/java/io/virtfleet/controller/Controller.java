@@ -25,6 +25,7 @@ import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.LatencyHistogram;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
+import io.virtfleet.controller.replication.Replication;
 import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
@@ -58,6 +59,7 @@ public final class Controller implements AutoCloseable {
     private final ExecutorService vmWork;
     private final VmStore vmStore;
     private GitHttpServer gitServer;
+    private final Replication replication;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -71,7 +73,7 @@ public final class Controller implements AutoCloseable {
                RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
-               VmStore vmStore) {
+               VmStore vmStore, Replication replication) {
         this.config = config;
         this.transport = transport;
         this.registry = registry;
@@ -88,6 +90,7 @@ public final class Controller implements AutoCloseable {
         this.agentClients = agentClients;
         this.vmWork = vmWork;
         this.vmStore = vmStore;
+        this.replication = replication;
     }
 
     public static Controller create(ControllerConfig config) {
@@ -108,13 +111,15 @@ public final class Controller implements AutoCloseable {
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
         // go to an executor of its own feature.
-        server = transport.startServer(config.listen(), Runnable::run,
-                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
         if (!config.plaintextForTests()) {
-            // Agents clone and pull the definitions repository from here (read-only, mutual TLS).
+            // Agents clone and pull the definitions repository from here (read-only, mutual TLS). Up before the
+            // registry, so the first registration already learns where to pull from.
             gitServer = GitHttpServer.start(vmStore.repo(), pki.credentials(), config.gitListen(),
                     GitHttpServer.Limits.defaults());
+            replication.gitServerListening(gitServer.port());
         }
+        server = transport.startServer(config.listen(), Runnable::run,
+                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
@@ -169,6 +174,11 @@ public final class Controller implements AutoCloseable {
     /** Port of the definitions repository's git server (0 in plaintext test mode, which has none). */
     public int gitPort() {
         return gitServer == null ? 0 : gitServer.port();
+    }
+
+    /** Fan-out, drift and repair of the hosts' definitions. */
+    public Replication replication() {
+        return replication;
     }
 
     public Scheduler scheduler() {

@@ -116,6 +116,11 @@ public final class ControllerMain implements Callable<Integer> {
             description = "Time between two passes of the reconciler over every VM (default: ${DEFAULT-VALUE}).")
     Duration reconcileInterval;
 
+    @Option(names = "--sync-deadline", paramLabel = "DURATION", defaultValue = "20s",
+            description = "How long one host may take to sync its definitions when a change is fanned out; a slower"
+                    + " or unreachable host is reported as catching up, and does so by itself (default: ${DEFAULT-VALUE}).")
+    Duration syncDeadline;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -189,7 +194,10 @@ public final class ControllerMain implements Callable<Integer> {
             throw new InvalidInputException("reconcile-interval", reconcileInterval.toString(), "at least 1s");
         }
         Policy policy = new Policy(memoryRatio, vcpuOvercommit, Policy.Strategy.parse("placement", placement), 0.4, 0.4, 0.2);
-        return new Provisioning(policy, routes, domain, reconcileInterval);
+        if (syncDeadline.compareTo(Duration.ofSeconds(1)) < 0 || syncDeadline.compareTo(Duration.ofMinutes(10)) > 0) {
+            throw new InvalidInputException("sync-deadline", syncDeadline.toString(), "1s to 10m");
+        }
+        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline);
     }
 
     /** Shorter lives would have hosts renewing all the time; tests set lifetimes directly instead. */

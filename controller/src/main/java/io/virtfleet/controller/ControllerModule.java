@@ -10,6 +10,9 @@ import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
+import io.virtfleet.controller.replication.DriftCheck;
+import io.virtfleet.controller.replication.FanOut;
+import io.virtfleet.controller.replication.Replication;
 import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
@@ -124,8 +127,19 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    RegistryEndpoint registryEndpoint(HostRegistry registry, EnrolledHosts hosts) {
-        return new RegistryEndpoint(registry, hosts, config.heartbeatInterval(), config.unreachableAfter());
+    RegistryEndpoint registryEndpoint(HostRegistry registry, EnrolledHosts hosts, VmStore store, Replication replication) {
+        return new RegistryEndpoint(registry, hosts, config.heartbeatInterval(), config.unreachableAfter(),
+                store.repo()::headNow, replication::gitPort);
+    }
+
+    @Provides
+    @Singleton
+    Replication replication(VmStore store, HostRegistry registry, AgentClients agents, Liveness liveness,
+                            Reconciler reconciler, @Named("vm-work") ExecutorService work) {
+        FanOut fanOut = new FanOut(agents, registry, liveness, config.provisioning().syncDeadline());
+        Replication replication = new Replication(store, registry, fanOut, new DriftCheck(store, registry, liveness), work);
+        reconciler.alsoEachPass(replication::repairPass);
+        return replication;
     }
 
     @Provides
@@ -185,7 +199,8 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry) {
+    VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
+                        Replication replication) {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
@@ -197,7 +212,7 @@ final class ControllerModule extends AbstractModule {
                     .orElse(domain));
             return new DomainRenderer.Rendered(xml.render(spec), xml.disk(spec), xml.network(spec));
         };
-        return new VmService(store, scheduler, reconciler, renderer, registry);
+        return new VmService(store, scheduler, reconciler, renderer, registry, replication);
     }
 
     @Provides

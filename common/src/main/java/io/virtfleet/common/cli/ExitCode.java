@@ -16,6 +16,8 @@ public final class ExitCode {
     public static final int DENIED = 5;
     /** No host can take the VM: every host's reason was printed. */
     public static final int NO_HOST_FITS = 6;
+    /** {@code virtfleet drift --exit-code}: some host or domain differs from the definitions repository. */
+    public static final int DRIFT = 7;
 
     private ExitCode() {}
 }

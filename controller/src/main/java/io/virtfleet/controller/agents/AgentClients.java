@@ -39,6 +39,19 @@ public final class AgentClients implements AutoCloseable {
      * @throws StatusRuntimeException UNAVAILABLE when the host never registered
      */
     public AgentGrpc.AgentBlockingStub agent(String host) {
+        return AgentGrpc.newBlockingStub(channel(host));
+    }
+
+    /**
+     * An asynchronous stub for the host's agent (streaming calls, fan-outs); calls must set their own deadline.
+     *
+     * @throws StatusRuntimeException UNAVAILABLE when the host never registered
+     */
+    public AgentGrpc.AgentStub asyncAgent(String host) {
+        return AgentGrpc.newStub(channel(host));
+    }
+
+    private ManagedChannel channel(String host) {
         HostRecord record = registry.get(host).orElseThrow(() -> Status.UNAVAILABLE
                 .withDescription("host " + host + " has not registered with the controller").asRuntimeException());
         Link link = links.compute(host, (h, old) -> {
@@ -52,7 +65,7 @@ public final class AgentClients implements AutoCloseable {
                     FleetIdentity.agent(host), executor);
             return new Link(record.agentEndpoint(), channel);
         });
-        return AgentGrpc.newBlockingStub(link.channel());
+        return link.channel();
     }
 
     @Override

@@ -16,7 +16,9 @@ final class Progress {
             if (output == Output.json) {
                 out.println(Json.line(p));
             } else if (!p.getStep().equals("placement")) {
-                out.printf(Locale.ROOT, "[%5.1fs] %-9s %s%n", (System.nanoTime() - start) / 1e9, p.getStep(), p.getDetail());
+                // A fan-out's lines are one per host: the host leads ("hv4 unreachable: will catch up").
+                String detail = p.getStep().equals("replicated") ? p.getHost() + " " + p.getDetail() : p.getDetail();
+                out.printf(Locale.ROOT, "[%5.1fs] %-9s %s%n", (System.nanoTime() - start) / 1e9, p.getStep(), detail);
             }
             out.flush();
         }

@@ -11,6 +11,7 @@ import io.virtfleet.proto.v1.ListVmsResponse;
 import io.virtfleet.proto.v1.SetVmRunningRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmEvent;
+import io.virtfleet.proto.v1.VmHistory;
 import io.virtfleet.proto.v1.VmProgress;
 import io.virtfleet.proto.v1.VmSpec;
 import java.io.BufferedReader;
@@ -35,6 +36,7 @@ import picocli.CommandLine.Spec;
     "  virtfleet vm create www --storage ssd --size 40G --failover-ip 203.0.113.7 --failover-mac 02:00:00:aa:bb:cc",
     "  virtfleet vm create db --storage raw --size 100G --lan 10 --host hv3 --dry-run",
     "  virtfleet vm list",
+    "  virtfleet vm history git",
     "  virtfleet vm delete git --delete-disk --yes"},
         subcommands = {VmCreateCommand.class})
 final class VmCommand {
@@ -95,11 +97,44 @@ final class VmCommand {
         if (!s.getSpreadGroup().isEmpty()) {
             out.printf(Locale.ROOT, "Spread:    %s%n", s.getSpreadGroup());
         }
+        out.printf(Locale.ROOT, "Replicas:  %s%n", !s.getReplicated() ? "none (not replicated)"
+                : vm.getReplicaHostsCount() == 0 ? "replicated; no other host reports its definition yet"
+                : "defined on " + String.join(", ", vm.getReplicaHostsList()) + " (autostart off, never started there)");
         out.println("History:");
         for (VmEvent e : vm.getHistoryList()) {
             String first = e.getMessage().lines().findFirst().orElse("");
             out.printf(Locale.ROOT, "  %s  %-10s %s%n", Instant.ofEpochMilli(e.getAtUnixMs()),
                     e.getOperator().isEmpty() ? "controller" : e.getOperator(), first);
+        }
+        out.flush();
+        return ExitCode.OK;
+    }
+
+    @Command(name = "history", description = {"Every change to a VM in the definitions repository, oldest first:",
+        "when, who, the commit, what it touched (its record, its libvirt definition) and why.",
+        "Works for deleted VMs too: their history stays in the repository.", "",
+        "Examples:",
+        "  virtfleet vm history git",
+        "  virtfleet vm history git -o json     one object per change, with the full commit id"})
+    int history(@Parameters(paramLabel = "NAME", description = "VM name.") String name) {
+        VmHistory history;
+        try (ControllerClient client = root.connect()) {
+            history = client.fleet().getVmHistory(GetVmRequest.newBuilder().setName(Names.vmName("NAME", name)).build());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (root.output == Output.json) {
+            out.println(Json.of(history));
+        } else {
+            Table t = new Table("WHEN", "WHO", "COMMIT", "CHANGED", "WHAT");
+            for (VmEvent e : history.getEventsList()) {
+                t.row(Instant.ofEpochMilli(e.getAtUnixMs()).toString(), e.getOperator().isEmpty() ? "controller" : e.getOperator(),
+                        e.getCommit().substring(0, Math.min(12, e.getCommit().length())),
+                        String.join("+", e.getChangedList()), e.getMessage().lines().findFirst().orElse(""));
+            }
+            t.print(out);
+            if (!history.getExists()) {
+                out.println(name + " no longer exists; the last change deleted it.");
+            }
         }
         out.flush();
         return ExitCode.OK;

@@ -13,6 +13,7 @@ import java.util.stream.Stream;
 import org.eclipse.jgit.api.Git;
 import org.eclipse.jgit.api.errors.GitAPIException;
 import org.eclipse.jgit.lib.PersonIdent;
+import org.eclipse.jgit.lib.Repository;
 import org.eclipse.jgit.lib.StoredConfig;
 import org.eclipse.jgit.revwalk.RevCommit;
 import org.slf4j.Logger;
@@ -34,10 +35,13 @@ public final class DefinitionsRepo implements AutoCloseable {
 
     private final Path root;
     private final Git git;
+    /** The branch's commit as of the last commit made here: read on every agent heartbeat, without the lock. */
+    private volatile String lastHead;
 
-    private DefinitionsRepo(Path root, Git git) {
+    private DefinitionsRepo(Path root, Git git) throws IOException {
         this.root = root;
         this.git = git;
+        this.lastHead = head();
     }
 
     /** Opens the repository at {@code dir}, creating it on first start; drops uncommitted changes. */
@@ -112,6 +116,7 @@ public final class DefinitionsRepo implements AutoCloseable {
             PersonIdent author = operator == null || operator.isEmpty() ? CONTROLLER
                     : new PersonIdent(operator, operator + "@operators.virtfleet.internal");
             RevCommit c = git.commit().setAuthor(author).setCommitter(CONTROLLER).setMessage(message).setSign(false).call();
+            lastHead = c.getName();
             return c.getName();
         } catch (GitAPIException e) {
             // Leave the working tree as the last commit says: a half-made change must not be picked up later.
@@ -140,21 +145,63 @@ public final class DefinitionsRepo implements AutoCloseable {
         }
     }
 
-    /** One change to a file, as {@code git log --follow} would list it, oldest first. */
-    public record Change(long atUnixMs, String author, String message, String commit) {}
+    /**
+     * One commit that changed some of the files asked about.
+     *
+     * @param paths which of those files it changed (added, modified or deleted)
+     */
+    public record Change(long atUnixMs, String author, String message, String commit, List<String> paths) {
+        public Change {
+            paths = List.copyOf(paths);
+        }
+    }
 
-    public synchronized List<Change> history(String path) throws IOException {
+    /** Every commit that changed any of {@code paths}, oldest first (deleted files included). */
+    public synchronized List<Change> history(String... paths) throws IOException {
         try {
+            var log = git.log();
+            for (String p : paths) {
+                log.addPath(p);
+            }
             List<Change> out = new ArrayList<>();
-            for (RevCommit c : git.log().addPath(path).call()) {
+            Repository repository = git.getRepository();
+            for (RevCommit c : log.call()) {
                 String author = c.getAuthorIdent().getName();
                 out.add(0, new Change(c.getCommitTime() * 1000L, author.equals(CONTROLLER.getName()) ? "" : author,
-                        c.getFullMessage().strip(), c.getName()));
+                        c.getFullMessage().strip(), c.getName(), changedPaths(repository, c, paths)));
             }
             return out;
         } catch (GitAPIException e) {
-            throw new IOException("cannot read the history of " + path + ": " + e.getMessage(), e);
+            throw new IOException("cannot read the history of " + String.join(", ", paths) + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Which of {@code paths} differ between the commit and its first parent. */
+    private static List<String> changedPaths(Repository repository, RevCommit c, String... paths) throws IOException {
+        try (org.eclipse.jgit.revwalk.RevWalk commits = new org.eclipse.jgit.revwalk.RevWalk(repository);
+             org.eclipse.jgit.treewalk.TreeWalk walk = new org.eclipse.jgit.treewalk.TreeWalk(repository)) {
+            RevCommit commit = commits.parseCommit(c);
+            if (commit.getParentCount() == 0) {
+                walk.addTree(new org.eclipse.jgit.treewalk.EmptyTreeIterator());
+            } else {
+                walk.addTree(commits.parseCommit(commit.getParent(0)).getTree());
+            }
+            walk.addTree(commit.getTree());
+            walk.setRecursive(true);
+            walk.setFilter(org.eclipse.jgit.treewalk.filter.AndTreeFilter.create(
+                    org.eclipse.jgit.treewalk.filter.PathFilterGroup.createFromStrings(paths),
+                    org.eclipse.jgit.treewalk.filter.TreeFilter.ANY_DIFF));
+            List<String> changed = new ArrayList<>();
+            while (walk.next()) {
+                changed.add(walk.getPathString());
+            }
+            return changed;
+        }
+    }
+
+    /** The current commit, without waiting for a commit in progress (which is not visible until it is made). */
+    public String headNow() {
+        return lastHead;
     }
 
     public synchronized String head() throws IOException {

@@ -98,10 +98,19 @@ public final class VmStore {
         return repo.read(domainPath(name)).map(b -> new String(b, StandardCharsets.UTF_8));
     }
 
+    /** Every commit that changed the VM's record or definition, oldest first; also after the VM was deleted. */
     public List<VmEvent> history(String name) throws IOException {
         List<VmEvent> out = new ArrayList<>();
-        for (DefinitionsRepo.Change c : repo.history(recordPath(name))) {
-            out.add(VmEvent.newBuilder().setAtUnixMs(c.atUnixMs()).setOperator(c.author()).setMessage(c.message()).build());
+        for (DefinitionsRepo.Change c : repo.history(recordPath(name), domainPath(name))) {
+            VmEvent.Builder e = VmEvent.newBuilder().setAtUnixMs(c.atUnixMs()).setOperator(c.author())
+                    .setMessage(c.message()).setCommit(c.commit());
+            if (c.paths().contains(recordPath(name))) {
+                e.addChanged("record");
+            }
+            if (c.paths().contains(domainPath(name))) {
+                e.addChanged("definition");
+            }
+            out.add(e.build());
         }
         return out;
     }

@@ -56,6 +56,21 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     @Override
+    public void syncHosts(io.virtfleet.proto.v1.SyncHostsRequest request, StreamObserver<VmProgress> response) {
+        vms.syncHosts(request, response);
+    }
+
+    @Override
+    public void getDrift(io.virtfleet.proto.v1.GetDriftRequest request, StreamObserver<io.virtfleet.proto.v1.DriftReport> response) {
+        vms.getDrift(request, response);
+    }
+
+    @Override
+    public void getVmHistory(GetVmRequest request, StreamObserver<io.virtfleet.proto.v1.VmHistory> response) {
+        vms.getVmHistory(request, response);
+    }
+
+    @Override
     public void place(PlaceRequest request, StreamObserver<PlacementExplanation> response) {
         vms.place(request, response);
     }

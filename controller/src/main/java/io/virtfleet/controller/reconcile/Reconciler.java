@@ -3,6 +3,7 @@ package io.virtfleet.controller.reconcile;
 import io.grpc.Status;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.registry.Domains;
+import io.virtfleet.controller.definitions.Fingerprints;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -55,6 +56,7 @@ public final class Reconciler implements AutoCloseable {
     private final Duration interval;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Map<String, Observed> observed = new ConcurrentHashMap<>();
+    private final List<Runnable> extraPasses = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** Runs a step alongside another of the same VM (network while the disk is made). */
     private final ExecutorService parallel = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "vf-reconciler-step");
@@ -78,6 +80,14 @@ public final class Reconciler implements AutoCloseable {
         this.registry = registry;
         this.liveness = liveness;
         this.interval = interval;
+    }
+
+    /**
+     * Adds work to every periodic pass, after the VMs (replication's repair of replicas). It runs on the
+     * reconciler's thread and must not throw.
+     */
+    public void alsoEachPass(Runnable work) {
+        extraPasses.add(work);
     }
 
     public void start() {
@@ -152,9 +162,16 @@ public final class Reconciler implements AutoCloseable {
         } catch (IOException e) {
             throw new StepFailedException("defined", host, Status.UNAVAILABLE.withDescription(e.getMessage()));
         }
-        StepResult defined = steps.define(host, name, xml, true);
-        done.add(new Done("defined", host, changed(defined)));
-        progress.step("defined", host, defined.getDetail());
+        Optional<DomainInfo> held = reported(host, name);
+        if (held.isPresent() && Domains.changedByHand(held.get()) && Domains.active(held.get().getState())) {
+            // Someone changed the running VM's definition on the host: overwriting it could undo a fix made in an
+            // emergency. It is reported (virtfleet drift) until someone decides.
+            progress.step("defined", host, name + " kept as it is: running and changed by hand (see virtfleet drift)");
+        } else {
+            StepResult defined = steps.define(host, name, xml, true);
+            done.add(new Done("defined", host, changed(defined)));
+            progress.step("defined", host, defined.getDetail());
+        }
         StepResult running = steps.setRunning(host, name, vm.getRunningWanted());
         done.add(new Done(vm.getRunningWanted() ? "started" : "stopped", host, changed(running)));
         progress.step(vm.getRunningWanted() ? "started" : "stopped", host, running.getDetail());
@@ -175,6 +192,12 @@ public final class Reconciler implements AutoCloseable {
             }
         }
         for (String host : hosts) {
+            if (!host.equals(vm.getHomeHost()) && unreachable(host)) {
+                // A replica (never running: virtfleet does not start them) on a host that is away: that host's own
+                // sync undefines it when it is back, as the definition is gone from the repository by then.
+                progress.step("undefined", host, "unreachable: its replica of " + name + " goes when it catches up");
+                continue;
+            }
             requireReady(host, "undefined");
             StepResult r = steps.undefine(host, name, true);
             progress.step("undefined", host, r.getDetail());
@@ -273,6 +296,13 @@ public final class Reconciler implements AutoCloseable {
                 lock.unlock();
             }
         }
+        for (Runnable work : extraPasses) {
+            try {
+                work.run();
+            } catch (RuntimeException e) {
+                log.error("a reconciliation pass failed unexpectedly", e);
+            }
+        }
     }
 
     private void reconcile(Vm vm) {
@@ -317,10 +347,35 @@ public final class Reconciler implements AutoCloseable {
         for (DomainInfo d : home.get().report().getDomainsList()) {
             if (d.getName().equals(vm.getSpec().getName())) {
                 boolean running = Domains.active(d.getState());
-                return running != vm.getRunningWanted();
+                if (running != vm.getRunningWanted()) {
+                    return true;
+                }
+                if (Domains.changedByHand(d)) {
+                    return !running; // a running one is reported, not overwritten
+                }
+                return !d.getSourceSha256().isEmpty() && !d.getSourceSha256().equals(sourceFingerprint(vm));
             }
         }
         return true;
+    }
+
+    private String sourceFingerprint(Vm vm) {
+        try {
+            return store.domainXml(vm.getSpec().getName()).map(Fingerprints::sha256).orElse("");
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private Optional<DomainInfo> reported(String host, String vm) {
+        return registry.get(host).flatMap(h -> h.report().getDomainsList().stream()
+                .filter(d -> d.getName().equals(vm)).findFirst());
+    }
+
+    private boolean unreachable(String host) {
+        Optional<HostRecord> record = registry.get(host);
+        return record.isEmpty()
+                || liveness.judge(record.get(), registry.nanoTime()).state() == HostState.HOST_STATE_UNREACHABLE;
     }
 
     private static boolean reports(HostRecord h, String domain) {

@@ -1,8 +1,9 @@
 package io.virtfleet.controller.registry;
 
+import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.DomainState;
 
-/** What a reported domain state means for the fleet. */
+/** What a reported domain means for the fleet. */
 public final class Domains {
     private Domains() {}
 
@@ -15,5 +16,15 @@ public final class Domains {
             case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN -> true;
             default -> false;
         };
+    }
+
+    /**
+     * Whether libvirt's definition differs from what it was right after virtfleet last defined it (someone ran
+     * virsh edit or virsh define since). Unknown fingerprints (virtfleet never defined it, libvirt did not
+     * answer) are not a change.
+     */
+    public static boolean changedByHand(DomainInfo d) {
+        return !d.getDefinedSha256().isEmpty() && !d.getDefinitionSha256().isEmpty()
+                && !d.getDefinedSha256().equals(d.getDefinitionSha256());
     }
 }

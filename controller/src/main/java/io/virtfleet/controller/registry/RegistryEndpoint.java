@@ -18,6 +18,8 @@ import io.virtfleet.controller.trust.EnrolledHosts;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /** The registry's gRPC face: validates what agents send, then hands it to {@link HostRegistry}. */
@@ -28,12 +30,22 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
     private final EnrolledHosts enrolled;
     private final Duration heartbeatInterval;
     private final Duration grace;
+    private final Supplier<String> definitionsHead;
+    private final IntSupplier gitPort;
 
-    public RegistryEndpoint(HostRegistry registry, EnrolledHosts enrolled, Duration heartbeatInterval, Duration grace) {
+    /**
+     * @param definitionsHead the definitions repository's current commit, told to every agent so a host that was
+     *                        away catches up by itself; called on every heartbeat, so it must not block
+     * @param gitPort         the port agents pull the repository from (0: none served)
+     */
+    public RegistryEndpoint(HostRegistry registry, EnrolledHosts enrolled, Duration heartbeatInterval, Duration grace,
+                            Supplier<String> definitionsHead, IntSupplier gitPort) {
         this.registry = registry;
         this.enrolled = enrolled;
         this.heartbeatInterval = heartbeatInterval;
         this.grace = grace;
+        this.definitionsHead = definitionsHead;
+        this.gitPort = gitPort;
     }
 
     @Override
@@ -59,6 +71,8 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
                 .setSessionId(record.sessionId())
                 .setHeartbeatIntervalMs(heartbeatInterval.toMillis())
                 .setUnreachableAfterMs(grace.toMillis())
+                .setDefinitionsGitPort(gitPort.getAsInt())
+                .setDesiredDefinitionsCommit(definitionsHead.get())
                 .build());
         response.onCompleted();
     }
@@ -68,7 +82,8 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
         requireSpeaksFor(request.getReport().getHostName());
         try {
             HostRecord record = registry.heartbeat(request.getSessionId(), request.getReport());
-            response.onNext(HeartbeatResponse.newBuilder().setAcceptedAtUnixMs(record.lastSeenUnixMs()).build());
+            response.onNext(HeartbeatResponse.newBuilder().setAcceptedAtUnixMs(record.lastSeenUnixMs())
+                    .setDesiredDefinitionsCommit(definitionsHead.get()).build());
             response.onCompleted();
         } catch (UnknownSessionException e) {
             response.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());

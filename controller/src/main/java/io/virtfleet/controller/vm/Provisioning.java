@@ -12,30 +12,37 @@ import java.util.Map;
  * @param failoverRoutes    failover IP address → the host OVH routes it to (the OVH panel's attachment)
  * @param domain            fleet-wide settings of the libvirt domain definitions
  * @param reconcileInterval time between two reconciliation passes over every VM
+ * @param syncDeadline      how long one host may take to sync its definitions during a fan-out; a host slower
+ *                          than that is reported as catching up, and does so by itself
  */
 public record Provisioning(Policy placement, Map<String, String> failoverRoutes, DomainSettings domain,
-                           Duration reconcileInterval) {
+                           Duration reconcileInterval, Duration syncDeadline) {
     public Provisioning {
         failoverRoutes = Map.copyOf(failoverRoutes);
     }
 
     public static Provisioning defaults() {
-        return new Provisioning(Policy.defaults(), Map.of(), DomainSettings.defaults(), Duration.ofSeconds(30));
+        return new Provisioning(Policy.defaults(), Map.of(), DomainSettings.defaults(), Duration.ofSeconds(30),
+                Duration.ofSeconds(20));
     }
 
     public Provisioning withDomain(DomainSettings d) {
-        return new Provisioning(placement, failoverRoutes, d, reconcileInterval);
+        return new Provisioning(placement, failoverRoutes, d, reconcileInterval, syncDeadline);
     }
 
     public Provisioning withReconcileInterval(Duration interval) {
-        return new Provisioning(placement, failoverRoutes, domain, interval);
+        return new Provisioning(placement, failoverRoutes, domain, interval, syncDeadline);
     }
 
     public Provisioning withFailoverRoutes(Map<String, String> routes) {
-        return new Provisioning(placement, routes, domain, reconcileInterval);
+        return new Provisioning(placement, routes, domain, reconcileInterval, syncDeadline);
     }
 
     public Provisioning withPlacement(Policy p) {
-        return new Provisioning(p, failoverRoutes, domain, reconcileInterval);
+        return new Provisioning(p, failoverRoutes, domain, reconcileInterval, syncDeadline);
+    }
+
+    public Provisioning withSyncDeadline(Duration deadline) {
+        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, deadline);
     }
 }

@@ -12,7 +12,13 @@ import io.virtfleet.controller.reconcile.StepFailedException;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
 import io.virtfleet.controller.scheduler.Verdict;
+import io.virtfleet.controller.reconcile.Progress;
+import io.virtfleet.controller.replication.FanOut;
 import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.DriftReport;
+import io.virtfleet.proto.v1.GetDriftRequest;
+import io.virtfleet.proto.v1.SyncHostsRequest;
+import io.virtfleet.proto.v1.VmHistory;
 import io.virtfleet.proto.v1.DeleteVmRequest;
 import io.virtfleet.proto.v1.GetVmRequest;
 import io.virtfleet.proto.v1.HostVerdict;
@@ -54,10 +60,11 @@ public final class VmEndpoint {
         VmSpec spec = VmSpecs.validate(request.getSpec());
         String operator = Audit.operator();
         outliveTheCaller(response);
+        // Steps arrive from the create's thread and from the fan-out's (each replica host as it answers).
+        Progress progress = ((Progress) (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step)
+                .setHost(host).setDetail(detail).build())).serialized();
         run(response, () -> {
-            vms.create(spec, request.getDryRun(), operator,
-                    (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step).setHost(host)
-                            .setDetail(detail).build()),
+            vms.create(spec, request.getDryRun(), operator, progress,
                     explanation -> response.onNext(VmProgress.newBuilder().setStep("placement")
                             .setDetail(explanation.chosenHost() == null ? "no host fits" : "would go to " + explanation.chosenHost())
                             .setPlacement(toProto(explanation)).build()));
@@ -95,6 +102,36 @@ public final class VmEndpoint {
             vms.delete(name, request.getDeleteDisk(), operator,
                     (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step).setHost(host)
                             .setDetail(detail).build()));
+            response.onCompleted();
+        });
+    }
+
+    public void syncHosts(SyncHostsRequest request, StreamObserver<VmProgress> response) {
+        String operator = Audit.operator();
+        outliveTheCaller(response);
+        Progress progress = ((Progress) (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step)
+                .setHost(host).setDetail(detail).build())).serialized();
+        run(response, () -> {
+            log.info("operator {}: sync every host's definitions", operator);
+            var results = vms.syncHosts(progress);
+            long inStep = results.stream().filter(r -> r.outcome() == FanOut.Outcome.IN_STEP).count();
+            progress.step("done", "", inStep + " of " + results.size() + " hosts in step with "
+                    + vms.definitionsHead().substring(0, 12));
+            response.onCompleted();
+        });
+    }
+
+    public void getDrift(GetDriftRequest request, StreamObserver<DriftReport> response) {
+        run(response, () -> {
+            response.onNext(vms.drift());
+            response.onCompleted();
+        });
+    }
+
+    public void getVmHistory(GetVmRequest request, StreamObserver<VmHistory> response) {
+        String name = Names.vmName("name", request.getName());
+        run(response, () -> {
+            response.onNext(vms.history(name));
             response.onCompleted();
         });
     }

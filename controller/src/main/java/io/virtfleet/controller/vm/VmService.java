@@ -9,18 +9,23 @@ import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.reconcile.StepFailedException;
 import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.replication.FanOut;
+import io.virtfleet.controller.replication.Replication;
 import io.virtfleet.controller.scheduler.Decision;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
 import io.virtfleet.controller.scheduler.Request;
 import io.virtfleet.controller.scheduler.Scheduler;
 import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.DriftReport;
+import io.virtfleet.proto.v1.VmHistory;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmPhase;
 import io.virtfleet.proto.v1.VmSpec;
 import java.io.IOException;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,14 +52,16 @@ public final class VmService {
     private final Reconciler reconciler;
     private final DomainRenderer renderer;
     private final HostRegistry registry;
+    private final Replication replication;
 
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
-                     HostRegistry registry) {
+                     HostRegistry registry, Replication replication) {
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
         this.renderer = renderer;
         this.registry = registry;
+        this.replication = replication;
     }
 
     /**
@@ -134,10 +141,15 @@ public final class VmService {
             CrashPoints.reached("recorded");
             audit.info("operator {}: created VM {} on {}", operator, name, host);
             reconciler.observe(name, VmPhase.VM_PHASE_CREATING, null);
+            // Replicas are defined on every other host while the home host builds the VM: nothing there depends
+            // on the disk or the network, and no replica is ever started.
+            CompletableFuture<List<FanOut.HostResult>> replicas = spec.getReplicated()
+                    ? replication.syncAllSoon(progress) : CompletableFuture.completedFuture(List.of());
             List<Reconciler.Done> done = new java.util.ArrayList<>();
             try {
                 reconciler.converge(vm, progress, done);
             } catch (StepFailedException e) {
+                replicas.join(); // the undo's commit removes the replicas again; the hosts' next sync undefines them
                 if (e.retryable()) {
                     reconciler.observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
                     throw new CreateIncompleteException(e.getMessage() + "; VM " + name + " is recorded on " + host
@@ -152,7 +164,15 @@ public final class VmService {
                 reconciler.refreshLanPeersSoon(spec.getNetwork().getLan(), host);
             }
             CrashPoints.reached("started");
-            progress.step("done", host, name + " is running on " + host);
+            List<FanOut.HostResult> synced = replicas.join();
+            String where = name + " is running on " + host;
+            if (spec.getReplicated()) {
+                long others = synced.stream().filter(r -> !r.host().equals(host)).count();
+                long inStep = synced.stream().filter(r -> !r.host().equals(host) && r.outcome() == FanOut.Outcome.IN_STEP).count();
+                where += "; defined on " + inStep + " of " + others + " other hosts"
+                        + (inStep < others ? " (the others catch up by themselves)" : "");
+            }
+            progress.step("done", host, where);
             return vm;
         } finally {
             lock.unlock();
@@ -247,10 +267,31 @@ public final class VmService {
                 .withDescription("no VM named " + name + " (virtfleet vm list shows them all)").asRuntimeException());
     }
 
+    /** Syncs every host to the definitions repository's current commit, reporting each host's result. */
+    public List<FanOut.HostResult> syncHosts(Progress progress) {
+        return replication.syncAll(progress);
+    }
+
+    public DriftReport drift() {
+        return replication.drift();
+    }
+
+    /** The VM's changes in the definitions repository; NOT_FOUND only for a name that never had any. */
+    public VmHistory history(String name) throws IOException {
+        Names.vmName("name", name);
+        List<io.virtfleet.proto.v1.VmEvent> events = store.history(name);
+        if (events.isEmpty()) {
+            throw Status.NOT_FOUND.withDescription("no VM named " + name + " was ever recorded (virtfleet vm list shows"
+                    + " the current ones)").asRuntimeException();
+        }
+        return VmHistory.newBuilder().setName(name).addAllEvents(events).setExists(store.get(name).isPresent()).build();
+    }
+
     private Vm withObservations(Vm vm) {
         Reconciler.Observed o = reconciler.observed(vm.getSpec().getName());
         Vm.Builder b = vm.toBuilder().setPhase(vm.getPhase() == VmPhase.VM_PHASE_DELETING ? VmPhase.VM_PHASE_DELETING : o.phase())
                 .setLastError(o.lastError());
+        b.addAllReplicaHosts(replication.replicaHosts(vm));
         registry.get(vm.getHomeHost()).ifPresent(h -> {
             for (DomainInfo d : h.report().getDomainsList()) {
                 if (d.getName().equals(vm.getSpec().getName())) {

@@ -152,6 +152,9 @@ class ApiFuzzTest {
         rule(FleetGrpc.getGetVmMethod(), viewers, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getSetVmRunningMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getDeleteVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
+        rule(FleetGrpc.getSyncHostsMethod(), admins, OK); // no input to get wrong; syncing is always harmless
+        rule(FleetGrpc.getGetDriftMethod(), viewers, OK);
+        rule(FleetGrpc.getGetVmHistoryMethod(), viewers, NOT_FOUND, INVALID_ARGUMENT); // this fleet never had a VM
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED);
