@@ -66,19 +66,30 @@ final class HostShowCommand implements Callable<Integer> {
         } else {
             field(out, "Hypervisor", "UNAVAILABLE: " + hv.getError());
         }
+        String synced = h.getReport().getSyncedCommit();
+        field(out, "Definitions", (synced.isEmpty() ? "never synced" : "synced to " + synced.substring(0, Math.min(12, synced.length())))
+                + (h.getReport().getSyncError().isEmpty() ? "" : "; last sync failed: " + h.getReport().getSyncError()));
         out.println();
         if (h.getReport().getDomainsCount() == 0) {
             out.println("No libvirt domains.");
         } else {
-            Table domains = new Table("DOMAIN", "STATE", "VCPUS", "MEMORY", "AUTOSTART");
+            Table domains = new Table("DOMAIN", "STATE", "VCPUS", "MEMORY", "AUTOSTART", "ROLE");
             for (DomainInfo d : h.getReport().getDomainsList()) {
                 domains.row(d.getName(), DomainStates.label(d.getState()), Integer.toString(d.getVcpus()),
-                        Bytes.human(d.getMaxMemoryBytes()), d.getAutostart() ? "yes" : "no");
+                        Bytes.human(d.getMaxMemoryBytes()), d.getAutostart() ? "yes" : "no", role(d));
             }
             domains.print(out);
         }
         out.flush();
         return 0;
+    }
+
+    /** Who defined the domain here: virtfleet as a replica or for a VM homed here, or someone else. */
+    private static String role(DomainInfo d) {
+        if (d.getReplica()) {
+            return "replica";
+        }
+        return d.getSourceSha256().isEmpty() ? "-" : "home";
     }
 
     private static void field(PrintWriter out, String label, String value) {
