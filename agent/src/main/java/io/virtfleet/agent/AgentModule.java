@@ -6,6 +6,7 @@ import com.google.inject.Singleton;
 import com.google.inject.name.Named;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
@@ -41,10 +42,11 @@ final class AgentModule extends AbstractModule {
         bind(AgentConfig.class).toInstance(config);
     }
 
+    /** What virtfleet defined here is kept in the state directory, next to the agent's identity. */
     @Provides
     @Singleton
     LibvirtHypervisor hypervisor() {
-        return new LibvirtHypervisor(config.libvirtUri());
+        return new LibvirtHypervisor(config.libvirtUri(), DefinitionLedger.load(config.stateDirectory()));
     }
 
     @Provides

@@ -75,8 +75,9 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     @Override
     public void defineDomain(DefineDomainRequest request, StreamObserver<StepResult> response) {
         long started = System.nanoTime();
-        StepReplies.send("DefineDomain", domains.define(request.getVmName(), request.getDomainXml(), request.getAutostart()),
-                started, response);
+        // A domain the controller defines here is the VM's home, not a replica.
+        StepReplies.send("DefineDomain", domains.define(request.getVmName(), request.getDomainXml(), request.getAutostart(),
+                false), started, response);
     }
 
     @Override
