@@ -29,9 +29,12 @@ final class DefinitionFingerprints {
 
     private final Map<String, Cached> byName = new HashMap<>();
     private final LongSupplier nanoTime;
+    private final long refreshNanos;
 
-    DefinitionFingerprints(LongSupplier nanoTime) {
+    /** @param refresh how long a fingerprint is trusted (give or take a fifth) */
+    DefinitionFingerprints(LongSupplier nanoTime, Duration refresh) {
         this.nanoTime = nanoTime;
+        this.refreshNanos = refresh.toNanos();
     }
 
     /** The fingerprint of domain {@code name} ({@code uuid}), from memory while fresh, else from {@code source}. */
@@ -42,8 +45,8 @@ final class DefinitionFingerprints {
             return cached.sha256();
         }
         String sha = Sha256.hex(source.inactiveXml());
-        long spread = REFRESH.toNanos() / 5;
-        long refreshAt = now + REFRESH.toNanos() + ThreadLocalRandom.current().nextLong(-spread, spread + 1);
+        long spread = refreshNanos / 5;
+        long refreshAt = now + refreshNanos + ThreadLocalRandom.current().nextLong(-spread, spread + 1);
         byName.put(name, new Cached(uuid, sha, refreshAt));
         return sha;
     }

@@ -87,7 +87,11 @@ public final class DefinitionLedger {
         }
     }
 
-    synchronized void forget(String vm) {
+    /**
+     * Drops {@code vm}'s entry. Besides undefines, for a sync that finds the domain gone or replaced by another of
+     * the same name: what virtfleet defined is no longer there.
+     */
+    public synchronized void forget(String vm) {
         if (entries.remove(vm) != null) {
             save();
         }

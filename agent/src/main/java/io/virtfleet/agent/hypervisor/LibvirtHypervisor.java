@@ -34,7 +34,7 @@ public final class LibvirtHypervisor implements AutoCloseable {
 
     private final String uri;
     private final DefinitionLedger ledger;
-    private final DefinitionFingerprints fingerprints = new DefinitionFingerprints(System::nanoTime);
+    private final DefinitionFingerprints fingerprints;
     private Connect connection;
     private HypervisorInfo identity;
     private String lastError = "";
@@ -46,8 +46,17 @@ public final class LibvirtHypervisor implements AutoCloseable {
 
     /** @param ledger what virtfleet defined on this host, kept by {@link Domains} */
     public LibvirtHypervisor(String uri, DefinitionLedger ledger) {
+        this(uri, ledger, DefinitionFingerprints.REFRESH);
+    }
+
+    /**
+     * @param fingerprintRefresh how long the fingerprint of a domain's definition is reused in snapshots (about):
+     *                           a change made outside virtfleet shows this late at most
+     */
+    public LibvirtHypervisor(String uri, DefinitionLedger ledger, java.time.Duration fingerprintRefresh) {
         this.uri = uri;
         this.ledger = ledger;
+        this.fingerprints = new DefinitionFingerprints(System::nanoTime, fingerprintRefresh);
         LibvirtErrors.silenceStderr();
     }
 
