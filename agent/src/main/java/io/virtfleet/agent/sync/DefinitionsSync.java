@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -350,9 +351,14 @@ public final class DefinitionsSync implements AutoCloseable {
             actions.merge(action, 1, Integer::sum);
             SyncEvent event = SyncEvent.newBuilder().setVmName(vm).setAction(action).setDetail(detail)
                     .setSyncedCommit(commit).setDone(action == SyncAction.SYNC_ACTION_DONE).build();
+            // The pull is logged by the clone; a sync that found everything in step is not news.
+            boolean quiet = action == SyncAction.SYNC_ACTION_PULLED
+                    || actions.keySet().equals(EnumSet.of(SyncAction.SYNC_ACTION_PULLED, SyncAction.SYNC_ACTION_DONE));
             if (action == SyncAction.SYNC_ACTION_FAILED) {
                 log.warn("definitions sync: {}{}", vm.isEmpty() ? "" : vm + ": ", detail);
-            } else if (action != SyncAction.SYNC_ACTION_PULLED || detail.startsWith("pulled") || detail.startsWith("cloned")) {
+            } else if (quiet) {
+                log.debug("definitions sync: {}{}", vm.isEmpty() ? "" : vm + ": ", detail);
+            } else {
                 log.info("definitions sync: {}{}", vm.isEmpty() ? "" : vm + ": ", detail);
             }
             if (listening) {
