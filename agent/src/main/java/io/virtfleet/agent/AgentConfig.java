@@ -73,13 +73,6 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 definitionsDirectory, definitionsRemote);
     }
 
-    /** The same configuration with the definitions clone in {@code directory}, pulled from {@code remote} (null: the controller). */
-    public AgentConfig withDefinitions(Path directory, String remote) {
-        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
-                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
-                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge, directory, remote);
-    }
-
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
     public Endpoint advertised(int boundPort) {
         if (advertise != null) {

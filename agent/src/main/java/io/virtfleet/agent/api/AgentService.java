@@ -39,8 +39,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The agent's gRPC face: validates each request where it arrives (a bad one is INVALID_ARGUMENT before
  * anything runs), then hands the step to its feature, never running it on gRPC's event loop: domains (define,
- * undefine, start, stop), disks, networks, the definitions sync. Commands not built here answer UNIMPLEMENTED, as
- * the generated base class does.
+ * undefine, start, stop), disks, networks, the definitions sync.
  */
 public final class AgentService extends AgentGrpc.AgentImplBase {
     private static final Logger log = LoggerFactory.getLogger(AgentService.class);
