@@ -21,6 +21,7 @@ import org.eclipse.jgit.api.Git;
 import org.eclipse.jgit.api.ResetCommand.ResetType;
 import org.eclipse.jgit.api.Status;
 import org.eclipse.jgit.api.errors.GitAPIException;
+import org.eclipse.jgit.api.errors.JGitInternalException;
 import org.eclipse.jgit.lib.Constants;
 import org.eclipse.jgit.lib.FileMode;
 import org.eclipse.jgit.lib.ObjectId;
@@ -181,7 +182,8 @@ public final class DefinitionsClone {
                     Duration.ofNanos(System.nanoTime() - start));
             report(result);
             return result;
-        } catch (GitAPIException e) {
+        } catch (GitAPIException | JGitInternalException e) {
+            // JGit reports some failures of reading or writing the clone (a missing object, a lock held) unchecked.
             throw new IOException("cannot pull the definitions from " + url + " into " + directory + ": " + reason(e), e);
         } catch (UncheckedIOException e) {
             throw e.getCause();
@@ -260,6 +262,9 @@ public final class DefinitionsClone {
         config.setBoolean("core", null, "symlinks", false);
         // A remote of the operator's is trusted as the JVM trusts web servers; a user's git config may not loosen that.
         config.setBoolean("http", null, "sslVerify", true);
+        // JGit's housekeeping after a fetch runs within the pull, not on a thread of its own that would go on
+        // writing in the clone after the pull returned (and after the agent stopped).
+        config.setBoolean("gc", null, "autoDetach", false);
         if (!config.toText().equals(before)) {
             config.save();
         }

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.EnumSet;
@@ -25,6 +26,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -45,6 +47,8 @@ import org.slf4j.LoggerFactory;
 public final class DefinitionsSync implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DefinitionsSync.class);
     private static final Pattern COMMIT = Pattern.compile("[0-9a-f]{40}");
+    /** How long stopping waits for a sync in progress. */
+    private static final Duration CLOSE_WAIT = Duration.ofSeconds(15);
     /** Longest sync_error kept for reports: the first few failures say enough. */
     private static final int MAX_ERROR_CHARS = 2000;
 
@@ -60,6 +64,7 @@ public final class DefinitionsSync implements AutoCloseable {
         return t;
     });
     private volatile boolean completedOnce;
+    private volatile boolean closed;
 
     /**
      * @param hostName this host's name in the fleet: VMs homed here are not replicas here
@@ -96,6 +101,9 @@ public final class DefinitionsSync implements AutoCloseable {
         try {
             thread.execute(() -> {
                 try {
+                    if (closed) {
+                        throw new SyncException(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
+                    }
                     syncNow(commit, events);
                     done.complete(state.status());
                 } catch (RuntimeException | Error e) {
@@ -385,9 +393,23 @@ public final class DefinitionsSync implements AutoCloseable {
         }
     }
 
-    /** Stops the sync thread; a sync in progress is interrupted between domains at the latest. */
+    /**
+     * Stops syncing: syncs waiting to run are dropped, and one in progress is waited for (up to {@link #CLOSE_WAIT}):
+     * interrupting a pull may leave git's lock files in the clone, and a pull going on after the agent stopped would
+     * race with whatever comes next in that directory (an agent started again, say).
+     */
     @Override
     public void close() {
-        thread.shutdownNow();
+        closed = true;
+        thread.shutdown();
+        try {
+            if (!thread.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn("a definitions sync still runs after {} s; interrupting it", CLOSE_WAIT.toSeconds());
+                thread.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            thread.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
     }
 }

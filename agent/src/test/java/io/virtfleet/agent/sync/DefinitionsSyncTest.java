@@ -97,6 +97,20 @@ class DefinitionsSyncTest {
     }
 
     @Test
+    void aRepositoryWithoutAnyFileYetIsSyncedToo() throws Exception {
+        String empty = repo.commitEmpty("the controller's first commit");
+        host();
+
+        List<SyncEvent> events = host.sync("");
+
+        assertEquals(List.of("- PULLED", "- DONE"), actions(events));
+        assertEquals(empty, host.sync.status().syncedCommit());
+        repo.vm("db", "hv2", true, domainXml("db", 512));
+        repo.commit("db");
+        assertEquals(List.of("- PULLED", "db DEFINED", "- DONE"), actions(host.sync("")));
+    }
+
+    @Test
     void aDefinitionChangedInTheRepositoryIsDefinedAgain() throws Exception {
         repo.vm("db", "hv2", true, domainXml("db", 512));
         repo.commit("db");

@@ -130,6 +130,12 @@ final class UpstreamRepo implements AutoCloseable {
                 .setCommitter("controller", "controller@example.org").call().name();
     }
 
+    /** A commit of the empty tree, as a new repository's first. */
+    String commitEmpty(String message) throws GitAPIException {
+        return git.commit().setMessage(message).setAllowEmpty(true).setAuthor("controller", "controller@example.org")
+                .setCommitter("controller", "controller@example.org").call().name();
+    }
+
     /** Commits on a branch other than main (then back on main): a commit main does not contain. */
     String commitElsewhere(String branch, String path, String text) throws GitAPIException {
         git.checkout().setCreateBranch(true).setName(branch).call();
