@@ -159,12 +159,6 @@ public final class Domains implements AutoCloseable {
 
     // ---------------------------------------------------------------------------------------------------
 
-    /**
-     * "Already done" is judged by libvirt's own rendering of the persistent definition before and after
-     * defining it again: both sides then carry libvirt's additions (PCI addresses, controllers, the
-     * expanded machine type), so they are equal exactly when the given XML changed nothing. Defining the
-     * same XML again is harmless, needs no record of what was sent last, and repairs a hand edit.
-     */
     private DomainDefinition parse(String vmName, String xml, boolean replica) {
         DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory);
         if (replica && definition.uuid() == null) {
@@ -174,6 +168,12 @@ public final class Domains implements AutoCloseable {
         return definition;
     }
 
+    /**
+     * "Already done" is judged by libvirt's own rendering of the persistent definition before and after
+     * defining it again: both sides then carry libvirt's additions (PCI addresses, controllers, the
+     * expanded machine type), so they are equal exactly when the given XML changed nothing. Defining the
+     * same XML again is harmless, needs no record of what was sent last, and repairs a hand edit.
+     */
     private Step defineNow(DomainDefinition definition, String sourceSha256, boolean autostart, boolean replica)
             throws LibvirtException {
         String name = definition.vmName();
