@@ -79,11 +79,11 @@ final class AgentModule extends AbstractModule {
      */
     @Provides
     @Singleton
-    DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor) {
+    DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor, HypervisorPoller poller) {
         DefinitionsSource source = new DefinitionsSource(config.definitionsDirectory(), config.definitionsRemote(),
                 config.controller().host());
         return new DefinitionsSync(config.hostName(), source, domains, hypervisor.ledger(),
-                SyncState.load(config.stateDirectory()));
+                SyncState.load(config.stateDirectory()), poller::pollNow);
     }
 
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */

@@ -57,6 +57,7 @@ public final class DefinitionsSync implements AutoCloseable {
     private final Domains domains;
     private final DefinitionLedger ledger;
     private final SyncState state;
+    private final ReportRefresh reportCatchesUp;
     private final AtomicInteger pending = new AtomicInteger();
     private final ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "vf-definitions-sync");
@@ -72,11 +73,28 @@ public final class DefinitionsSync implements AutoCloseable {
      */
     public DefinitionsSync(String hostName, DefinitionsSource source, Domains domains, DefinitionLedger ledger,
                            SyncState state) {
+        this(hostName, source, domains, ledger, state, () -> { });
+    }
+
+    /**
+     * @param reportCatchesUp waits until the host's report shows libvirt as it is now: called before a complete
+     *                        sync's commit is published, so no report claims the commit with the domain list of
+     *                        before (the controller would see the new replicas as missing)
+     */
+    public DefinitionsSync(String hostName, DefinitionsSource source, Domains domains, DefinitionLedger ledger,
+                           SyncState state, ReportRefresh reportCatchesUp) {
         this.hostName = hostName;
         this.source = source;
         this.domains = domains;
         this.ledger = ledger;
         this.state = state;
+        this.reportCatchesUp = reportCatchesUp;
+    }
+
+    /** Brings the host's report up to date with libvirt. */
+    @FunctionalInterface
+    public interface ReportRefresh {
+        void await() throws InterruptedException;
     }
 
     /** Checks a SyncDefinitionsRequest.commit: empty, or a full commit id. */
@@ -299,6 +317,12 @@ public final class DefinitionsSync implements AutoCloseable {
 
     private void finish(Run run) {
         if (run.failed.isEmpty()) {
+            try {
+                reportCatchesUp.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw refused(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
+            }
             state.completed(run.commit);
             completedOnce = true;
             run.emit("", SyncAction.SYNC_ACTION_DONE, "in step with " + brief(run.commit) + ": " + run.summary());
