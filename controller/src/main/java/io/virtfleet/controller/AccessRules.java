@@ -33,6 +33,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getDeleteVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getSyncHostsMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getGetDriftMethod().getFullMethodName(), Rule.VIEWERS),
-                Map.entry(FleetGrpc.getGetVmHistoryMethod().getFullMethodName(), Rule.VIEWERS));
+                Map.entry(FleetGrpc.getGetVmHistoryMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getListProfilesMethod().getFullMethodName(), Rule.VIEWERS));
     }
 }

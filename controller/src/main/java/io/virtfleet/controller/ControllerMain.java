@@ -9,6 +9,7 @@ import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.scheduler.Policy;
 import io.virtfleet.controller.vm.Provisioning;
 import java.net.InetSocketAddress;
@@ -121,6 +122,41 @@ public final class ControllerMain implements Callable<Integer> {
                     + " or unreachable host is reported as catching up, and does so by itself (default: ${DEFAULT-VALUE}).")
     Duration syncDeadline;
 
+    @Option(names = "--profiles-dir", paramLabel = "DIR", defaultValue = "/etc/virtfleet/profiles",
+            description = {"Install profiles, one directory each holding preseed.cfg and post-install.sh; read at each",
+                "use, so a profile added there is known at once (default: ${DEFAULT-VALUE})."})
+    Path profilesDir;
+
+    @Option(names = "--install-domain", paramLabel = "DOMAIN",
+            description = "DNS domain of the VMs, whose FQDN becomes NAME.DOMAIN (default: none).")
+    String installDomain;
+
+    @Option(names = "--install-mirror", paramLabel = "HOST[:PORT]", defaultValue = "deb.debian.org",
+            description = "Debian mirror the installer and the installed VMs use (default: ${DEFAULT-VALUE}).")
+    String installMirror;
+
+    @Option(names = "--install-mirror-directory", paramLabel = "PATH", defaultValue = "/debian",
+            description = "Debian directory on that mirror (default: ${DEFAULT-VALUE}).")
+    String installMirrorDirectory;
+
+    @Option(names = "--install-proxy", paramLabel = "URL",
+            description = "HTTP proxy for the installer's downloads, e.g. an apt-cacher-ng (default: none).")
+    String installProxy;
+
+    @Option(names = "--install-user", paramLabel = "NAME", defaultValue = "debian",
+            description = "The operators' account on every VM: SSH keys only, sudo (default: ${DEFAULT-VALUE}).")
+    String installUser;
+
+    @Option(names = "--install-ssh-keys", paramLabel = "FILE", defaultValue = "/etc/virtfleet/authorized_keys",
+            description = {"The operators' SSH public keys, one per line, given to every VM's user; read at each",
+                "install (default: ${DEFAULT-VALUE})."})
+    Path installSshKeys;
+
+    @Option(names = "--install-nameservers", paramLabel = "IP", split = ",", defaultValue = InstallSettings.OVH_RESOLVER,
+            description = {"DNS resolvers of VMs with a failover IP, up to three (LAN VMs get theirs from DHCP)",
+                "(default: ${DEFAULT-VALUE}, OVH's resolver)."})
+    List<String> installNameservers;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -197,7 +233,13 @@ public final class ControllerMain implements Callable<Integer> {
         if (syncDeadline.compareTo(Duration.ofSeconds(1)) < 0 || syncDeadline.compareTo(Duration.ofMinutes(10)) > 0) {
             throw new InvalidInputException("sync-deadline", syncDeadline.toString(), "1s to 10m");
         }
-        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline);
+        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline, install());
+    }
+
+    InstallSettings install() {
+        return new InstallSettings(profilesDir, installDomain == null ? "" : installDomain, installMirror,
+                installMirrorDirectory, installProxy == null ? "" : installProxy, installUser, installSshKeys,
+                installNameservers);
     }
 
     /** Shorter lives would have hosts renewing all the time; tests set lifetimes directly instead. */

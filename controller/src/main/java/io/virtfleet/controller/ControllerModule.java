@@ -5,6 +5,8 @@ import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
+import io.virtfleet.controller.install.ProfileCatalog;
+import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.controller.registry.Drains;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -145,8 +147,21 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms) {
-        return new FleetEndpoint(registry, liveness, enrollments, vms);
+    FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
+                                ProfilesEndpoint profiles) {
+        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles);
+    }
+
+    @Provides
+    @Singleton
+    ProfileCatalog profileCatalog() {
+        return new ProfileCatalog(config.provisioning().install().profilesDirectory());
+    }
+
+    @Provides
+    @Singleton
+    ProfilesEndpoint profilesEndpoint(ProfileCatalog profiles, @Named("vm-work") ExecutorService work) {
+        return new ProfilesEndpoint(profiles, work);
     }
 
     @Provides
@@ -201,7 +216,7 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
-                        Replication replication) {
+                        Replication replication, ProfileCatalog profiles) {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
@@ -213,7 +228,7 @@ final class ControllerModule extends AbstractModule {
                     .orElse(domain));
             return new DomainRenderer.Rendered(xml.render(spec), xml.disk(spec), xml.network(spec));
         };
-        return new VmService(store, scheduler, reconciler, renderer, registry, replication);
+        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles);
     }
 
     @Provides

@@ -31,7 +31,8 @@ final class SpecOptions {
     String failoverMac;
 
     @Option(names = "--profile", paramLabel = "NAME", defaultValue = "base",
-            description = "Install profile: base, ui, ui-test, api, api-test, or your own (default: ${DEFAULT-VALUE}).")
+            description = {"Install profile: base, ui, ui-test, api, api-test, or your own; virtfleet profiles lists them",
+                "(default: ${DEFAULT-VALUE})."})
     String profile;
 
     @Option(names = "--memory", paramLabel = "SIZE", defaultValue = "2G", description = "Memory (default: ${DEFAULT-VALUE}).")

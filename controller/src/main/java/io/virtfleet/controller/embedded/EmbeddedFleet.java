@@ -9,6 +9,7 @@ import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
 import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.vm.Provisioning;
 import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import java.io.IOException;
@@ -44,6 +45,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final UnaryOperator<Provisioning> provisioning;
     /** The cluster behind the ssd and sata tiers; null: none, those disks are refused. */
     private final CephCluster ceph;
+    private final Path profiles;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -60,6 +62,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.ownCertificateLifetime = b.ownCertificateLifetime;
         this.provisioning = b.provisioning;
         this.ceph = b.ceph;
+        this.profiles = b.profiles;
     }
 
     public static Builder builder(Path workDir) {
@@ -124,7 +127,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         if (ceph != null) {
             domain = domain.withCephMonitors(List.of(Endpoint.parse("ceph-monitors", ceph.monitor())));
         }
-        Provisioning defaults = Provisioning.defaults().withDomain(domain).withReconcileInterval(reconcileInterval);
+        Provisioning defaults = Provisioning.defaults().withDomain(domain).withReconcileInterval(reconcileInterval)
+                .withInstall(InstallSettings.defaults().withProfilesDirectory(profiles));
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
                 .withProvisioning(provisioning.apply(defaults));
@@ -269,6 +273,22 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
     }
 
+    /**
+     * The install profiles this repository ships ({@code deploy/profiles}), found from the working directory: the
+     * top of a checkout (the demo) or one of its modules (Maven runs tests in the module's directory). A path
+     * that does not exist when neither is the case: the fleet then has no profile, and says so when asked.
+     */
+    public static Path shippedProfiles() {
+        Path here = Path.of("").toAbsolutePath();
+        for (Path dir = here; dir != null && dir.getNameCount() >= here.getNameCount() - 1; dir = dir.getParent()) {
+            Path candidate = dir.resolve("deploy").resolve("profiles");
+            if (Files.isDirectory(candidate)) {
+                return candidate;
+            }
+        }
+        return here.resolve("deploy").resolve("profiles");
+    }
+
     /** Builder with defaults suited to a demo: 3 hosts, 1 s heartbeats, 5 s grace. */
     public static final class Builder {
         private final Path workDir;
@@ -282,6 +302,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private Duration ownCertificateLifetime = ControllerConfig.DEFAULT_OWN_CERTIFICATE_LIFETIME;
         private UnaryOperator<Provisioning> provisioning = UnaryOperator.identity();
         private CephCluster ceph;
+        private Path profiles = shippedProfiles();
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -346,6 +367,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** Backs the ssd and sata tiers of every host with this cluster (the caller starts and closes it). */
         public Builder ceph(CephCluster cluster) {
             this.ceph = cluster;
+            return this;
+        }
+
+        /** The controller's install profiles directory (default: {@link #shippedProfiles()}). */
+        public Builder profiles(Path directory) {
+            this.profiles = directory;
             return this;
         }
 

@@ -38,6 +38,10 @@ public final class EmbeddedMain implements Callable<Integer> {
     @Option(names = "--once", description = "Show the fleet, then stop (instead of running until Ctrl-C).")
     boolean once;
 
+    @Option(names = "--profiles-dir", paramLabel = "DIR",
+            description = "The controller's install profiles (default: deploy/profiles of this checkout).")
+    Path profilesDir;
+
     @Option(names = {"-v", "--verbose"}, description = "Show the controller's and agents' logs.")
     boolean verbose;
 
@@ -60,6 +64,7 @@ public final class EmbeddedMain implements Callable<Integer> {
         boolean network = SimulatedNetwork.available();
         CephCluster ceph = network ? startCeph(work, out) : null;
         try (ceph; EmbeddedFleet fleet = EmbeddedFleet.builder(work.resolve("fleet")).ceph(ceph)
+                .profiles(profilesDir != null ? profilesDir : EmbeddedFleet.shippedProfiles())
                 .nodes(EmbeddedFleet.defaultNodes(agents)).controllerPort(port).simulatedNetwork(network).build()) {
             long started = System.nanoTime();
             try {

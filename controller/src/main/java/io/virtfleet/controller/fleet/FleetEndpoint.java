@@ -3,6 +3,7 @@ package io.virtfleet.controller.fleet;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -18,6 +19,8 @@ import io.virtfleet.proto.v1.GetHostRequest;
 import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.ListHostsResponse;
+import io.virtfleet.proto.v1.ListProfilesRequest;
+import io.virtfleet.proto.v1.ListProfilesResponse;
 import io.virtfleet.controller.vm.VmEndpoint;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DeleteVmRequest;
@@ -35,19 +38,25 @@ import java.util.Comparator;
 import java.util.Optional;
 import java.util.List;
 
-/** The operator's view of the fleet and its levers: hosts, enrollment, operators; VMs via {@link VmEndpoint}. */
+/**
+ * The operator's view of the fleet and its levers: hosts, enrollment, operators; VMs via {@link VmEndpoint},
+ * install profiles via {@link ProfilesEndpoint}.
+ */
 public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Enrollments enrollments;
     private final VmEndpoint vms;
+    private final ProfilesEndpoint profiles;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
 
-    public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms) {
+    public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
+                         ProfilesEndpoint profiles) {
         this.registry = registry;
         this.liveness = liveness;
         this.enrollments = enrollments;
         this.vms = vms;
+        this.profiles = profiles;
     }
 
     /** Tells {@code listener} of each host whose state a drain or undrain changed (placement listens). */
@@ -68,6 +77,11 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     @Override
     public void getVmHistory(GetVmRequest request, StreamObserver<io.virtfleet.proto.v1.VmHistory> response) {
         vms.getVmHistory(request, response);
+    }
+
+    @Override
+    public void listProfiles(ListProfilesRequest request, StreamObserver<ListProfilesResponse> response) {
+        profiles.listProfiles(request, response);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.virtfleet.controller.vm;
 
 import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.scheduler.Policy;
 import java.time.Duration;
 import java.util.Map;
@@ -14,35 +15,40 @@ import java.util.Map;
  * @param reconcileInterval time between two reconciliation passes over every VM
  * @param syncDeadline      how long one host may take to sync its definitions during a fan-out; a host slower
  *                          than that is reported as catching up, and does so by itself
+ * @param install           how VMs install Debian: profiles, mirror, user and keys, resolvers
  */
 public record Provisioning(Policy placement, Map<String, String> failoverRoutes, DomainSettings domain,
-                           Duration reconcileInterval, Duration syncDeadline) {
+                           Duration reconcileInterval, Duration syncDeadline, InstallSettings install) {
     public Provisioning {
         failoverRoutes = Map.copyOf(failoverRoutes);
     }
 
     public static Provisioning defaults() {
         return new Provisioning(Policy.defaults(), Map.of(), DomainSettings.defaults(), Duration.ofSeconds(30),
-                Duration.ofSeconds(20));
+                Duration.ofSeconds(20), InstallSettings.defaults());
     }
 
     public Provisioning withDomain(DomainSettings d) {
-        return new Provisioning(placement, failoverRoutes, d, reconcileInterval, syncDeadline);
+        return new Provisioning(placement, failoverRoutes, d, reconcileInterval, syncDeadline, install);
     }
 
     public Provisioning withReconcileInterval(Duration interval) {
-        return new Provisioning(placement, failoverRoutes, domain, interval, syncDeadline);
+        return new Provisioning(placement, failoverRoutes, domain, interval, syncDeadline, install);
     }
 
     public Provisioning withFailoverRoutes(Map<String, String> routes) {
-        return new Provisioning(placement, routes, domain, reconcileInterval, syncDeadline);
+        return new Provisioning(placement, routes, domain, reconcileInterval, syncDeadline, install);
     }
 
     public Provisioning withPlacement(Policy p) {
-        return new Provisioning(p, failoverRoutes, domain, reconcileInterval, syncDeadline);
+        return new Provisioning(p, failoverRoutes, domain, reconcileInterval, syncDeadline, install);
+    }
+
+    public Provisioning withInstall(InstallSettings settings) {
+        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, syncDeadline, settings);
     }
 
     public Provisioning withSyncDeadline(Duration deadline) {
-        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, deadline);
+        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, deadline, install);
     }
 }

@@ -5,6 +5,7 @@ import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.definitions.DomainRenderer;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.install.ProfileCatalog;
 import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.reconcile.StepFailedException;
@@ -53,15 +54,17 @@ public final class VmService {
     private final DomainRenderer renderer;
     private final HostRegistry registry;
     private final Replication replication;
+    private final ProfileCatalog profiles;
 
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
-                     HostRegistry registry, Replication replication) {
+                     HostRegistry registry, Replication replication, ProfileCatalog profiles) {
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
         this.renderer = renderer;
         this.registry = registry;
         this.replication = replication;
+        this.profiles = profiles;
     }
 
     /**
@@ -93,6 +96,8 @@ public final class VmService {
      * Creates a VM, reporting each step. On a step the host refuses (disk exists with another size, pool
      * missing...), everything this create did is undone and the error names the step and the host's reason.
      *
+     * @throws io.virtfleet.common.validation.InvalidInputException the profile is not one of the controller's
+     *                                   (the message lists them; nothing was changed)
      * @throws NoHostFitsException       no host can take it (nothing was changed)
      * @throws CreateIncompleteException the home host stopped answering midway; the VM is recorded and will be
      *                                   finished by the reconciler
@@ -100,6 +105,8 @@ public final class VmService {
     public Vm create(VmSpec requested, boolean dryRun, String operator, Progress steps, java.util.function.Consumer<Explanation> placement)
             throws StepFailedException, CreateIncompleteException, IOException {
         VmSpec spec = VmSpecs.validate(requested);
+        // Before anything is claimed: a VM whose profile the controller lacks could never install.
+        profiles.chain("spec.profile", spec.getProfile());
         Progress progress = steps.serialized(); // the fan-out reports from other threads
         String name = spec.getName();
         ReentrantLock lock = reconciler.lock(name);

@@ -52,6 +52,7 @@ import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.proto.v1.HypervisorInfo;
 import io.virtfleet.proto.v1.JoinToken;
 import io.virtfleet.proto.v1.ListHostsRequest;
+import io.virtfleet.proto.v1.ListProfilesRequest;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.PlaceRequest;
 import io.virtfleet.proto.v1.RegisterRequest;
@@ -155,6 +156,7 @@ class ApiFuzzTest {
         rule(FleetGrpc.getSyncHostsMethod(), admins, OK); // no input to get wrong; syncing is always harmless
         rule(FleetGrpc.getGetDriftMethod(), viewers, OK);
         rule(FleetGrpc.getGetVmHistoryMethod(), viewers, NOT_FOUND, INVALID_ARGUMENT); // this fleet never had a VM
+        rule(FleetGrpc.getListProfilesMethod(), viewers, OK); // no input to get wrong
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED);
@@ -381,6 +383,8 @@ class ApiFuzzTest {
     Arbitrary<Call<?, ?>> fleetCalls() {
         Arbitrary<Call<?, ?>> list = who(FleetGrpc.getListHostsMethod())
                 .map(w -> call(FleetGrpc.getListHostsMethod(), ListHostsRequest.getDefaultInstance(), w));
+        Arbitrary<Call<?, ?>> profiles = who(FleetGrpc.getListProfilesMethod())
+                .map(w -> call(FleetGrpc.getListProfilesMethod(), ListProfilesRequest.getDefaultInstance(), w));
         Arbitrary<Call<?, ?>> get = Combinators.combine(Hostile.textOr(hostNames.toArray(String[]::new)),
                 who(FleetGrpc.getGetHostMethod())).as((name, w) ->
                 call(FleetGrpc.getGetHostMethod(), GetHostRequest.newBuilder().setName(name).build(), w));
@@ -403,7 +407,7 @@ class ApiFuzzTest {
         Arbitrary<Call<?, ?>> create = Combinators.combine(specs(), Hostile.bools(), who(FleetGrpc.getCreateVmMethod()))
                 .as((spec, dryRun, w) -> call(FleetGrpc.getCreateVmMethod(), CreateVmRequest.newBuilder().setSpec(spec)
                         .setDryRun(dryRun || valid(spec)).build(), w));
-        return Arbitraries.frequencyOf(Tuple.of(1, list), Tuple.of(3, get), Tuple.of(3, forget), Tuple.of(3, token),
+        return Arbitraries.frequencyOf(Tuple.of(1, list), Tuple.of(1, profiles), Tuple.of(3, get), Tuple.of(3, forget), Tuple.of(3, token),
                 Tuple.of(3, operator), Tuple.of(2, place), Tuple.of(2, create));
     }
 

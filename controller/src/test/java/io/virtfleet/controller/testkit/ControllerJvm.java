@@ -5,6 +5,8 @@ import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
 import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.vm.Provisioning;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -24,9 +26,9 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * A secure controller in a JVM of its own, so a test can SIGKILL it and start another on the same port and data
- * directory, as after a crash. It is configured as the embedded fleet's (TCG domains, short reconcile interval),
- * writes the first admin's bundle to {@code <data-dir>/pki/admin.pem} on its first start, and logs to a file
- * shown when a test fails. Agents and operators reach it over mutual TLS like any controller.
+ * directory, as after a crash. It is configured as the embedded fleet's (TCG domains, short reconcile interval,
+ * the shipped profiles), writes the first admin's bundle to {@code <data-dir>/pki/admin.pem} on its first start,
+ * and logs to a file shown when a test fails. Agents and operators reach it over mutual TLS like any controller.
  *
  * <p>A JVM, not a {@code Command}: a {@code Command} runs a program to its end, and this one must be killed
  * while it serves.
@@ -178,7 +180,8 @@ public final class ControllerJvm implements AutoCloseable {
         Path dataDir = Path.of(args[1]);
         Provisioning provisioning = Provisioning.defaults()
                 .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU))
-                .withReconcileInterval(Duration.parse(args[4]));
+                .withReconcileInterval(Duration.parse(args[4]))
+                .withInstall(InstallSettings.defaults().withProfilesDirectory(EmbeddedFleet.shippedProfiles()));
         ControllerConfig config = ControllerConfig.of(new InetSocketAddress("127.0.0.1", port), Duration.parse(args[2]),
                 Duration.parse(args[3]), dataDir).withProvisioning(provisioning);
         Controller controller = Controller.create(config).start();
