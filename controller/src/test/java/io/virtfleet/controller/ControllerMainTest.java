@@ -5,13 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.scheduler.Policy;
 import io.virtfleet.controller.vm.Provisioning;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** The controller's provisioning options: defaults, parsed values, and refusals naming the key. */
+/** The controller's provisioning and install options: defaults, parsed values, and refusals naming the key. */
 class ControllerMainTest {
     private static ControllerMain parse(String... args) {
         ControllerMain main = new ControllerMain();
@@ -44,6 +47,24 @@ class ControllerMainTest {
     }
 
     @Test
+    void installDefaultsSuitAnOvhFleetAndOptionsReachTheInstallSettings() {
+        InstallSettings d = parse().provisioning().install();
+        assertEquals(Path.of("/etc/virtfleet/profiles"), d.profilesDirectory());
+        assertEquals("", d.domain());
+        assertEquals("deb.debian.org", d.mirrorHost());
+        assertEquals("", d.proxy());
+        assertEquals("debian", d.user());
+        assertEquals(List.of("213.186.33.99"), d.nameservers());
+
+        InstallSettings s = parse("--profiles-dir", "/srv/profiles", "--install-domain", "vms.example.net",
+                "--install-mirror", "mirror.local:8080", "--install-mirror-directory", "/debian-mirror",
+                "--install-proxy", "http://10.0.0.1:3142/", "--install-user", "ops", "--install-ssh-keys", "/etc/keys",
+                "--install-nameservers", "10.0.0.53,10.0.0.54").provisioning().install();
+        assertEquals(new InstallSettings(Path.of("/srv/profiles"), "vms.example.net", "mirror.local:8080",
+                "/debian-mirror", "http://10.0.0.1:3142/", "ops", Path.of("/etc/keys"), List.of("10.0.0.53", "10.0.0.54")), s);
+    }
+
+    @Test
     void badValuesAreRefusedNamingTheKey() {
         String[][] cases = {
             {"--placement", "random", "placement: "},
@@ -54,6 +75,17 @@ class ControllerMainTest {
             {"--memory-ratio", "1.5", "memory-ratio: "},
             {"--ceph-monitors", "mon1", "ceph-monitors: "},
             {"--reconcile-interval", "10ms", "reconcile-interval: "},
+            {"--install-domain", "Vms.Example.net", "install-domain: "},
+            {"--install-domain", "vms.example.net;reboot", "install-domain: "},
+            {"--install-mirror", "http://deb.debian.org", "install-mirror: "},
+            {"--install-mirror", "mirror:70000", "install-mirror: "},
+            {"--install-mirror-directory", "/debian/../etc", "install-mirror-directory: "},
+            {"--install-mirror-directory", "debian", "install-mirror-directory: "},
+            {"--install-proxy", "http://proxy:3142/' && reboot '", "install-proxy: "},
+            {"--install-user", "root", "install-user: "},
+            {"--install-user", "Ops Team", "install-user: "},
+            {"--install-nameservers", "10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4", "install-nameservers: "},
+            {"--install-nameservers", "dns.example.net", "install-nameservers: "},
         };
         for (String[] c : cases) {
             InvalidInputException e = assertThrows(InvalidInputException.class, () -> parse(c[0], c[1]).provisioning(),

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.util.JsonFormat;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.proto.v1.ListHostsResponse;
+import io.virtfleet.proto.v1.ListProfilesResponse;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;
@@ -129,6 +130,38 @@ class VirtfleetCliTest {
                 "--controller", "nowhere", "hosts");
         assertEquals(2, code);
         assertTrue(err.toString().contains("--controller: \"nowhere\" is not accepted"), err.toString());
+    }
+
+    @Test
+    void profilesListsTheControllersProfilesWithTheirDescriptions() {
+        Run run = cli("profiles");
+        assertEquals(0, run.code(), run.err());
+        List<String> lines = Arrays.asList(run.out().split("\n"));
+        assertTrue(lines.get(0).matches("PROFILE +DESCRIPTION"), lines.get(0));
+        assertEquals(List.of("api", "api-test", "base", "ui", "ui-test"),
+                lines.subList(1, 6).stream().map(l -> l.split(" ")[0]).toList(), run.out());
+        assertTrue(lines.get(3).matches("base +Minimal hardened Debian: SSH by key only, .*"), lines.get(3));
+        assertTrue(run.out().contains("In " + EmbeddedFleet.shippedProfiles() + " on the controller."), run.out());
+    }
+
+    @Test
+    void profilesAsJsonIsTheWireContract() throws Exception {
+        Run run = cli("profiles", "-o", "json");
+        assertEquals(0, run.code(), run.err());
+        ListProfilesResponse.Builder parsed = ListProfilesResponse.newBuilder();
+        JsonFormat.parser().merge(run.out(), parsed);
+        assertEquals(5, parsed.getProfilesCount());
+        assertEquals("base", parsed.getProfiles(2).getName());
+        assertTrue(run.out().contains("\"directory\""), run.out());
+    }
+
+    @Test
+    void anUnknownProfileIsRefusedAtCreateListingTheKnownOnesAndExitsTwo() {
+        Run run = cli("vm", "create", "web", "--storage", "raw", "--size", "10G", "--lan", "10", "--profile", "uii",
+                "--dry-run");
+        assertEquals(2, run.code(), run.out() + run.err());
+        assertTrue(run.err().contains("spec.profile: \"uii\" is not accepted; expected one of the controller's profiles:"
+                + " api, api-test, base, ui, ui-test"), run.err());
     }
 
     @Test
