@@ -137,7 +137,8 @@ final class ControllerModule extends AbstractModule {
     Replication replication(VmStore store, HostRegistry registry, AgentClients agents, Liveness liveness,
                             Reconciler reconciler, @Named("vm-work") ExecutorService work) {
         FanOut fanOut = new FanOut(agents, registry, liveness, config.provisioning().syncDeadline());
-        Replication replication = new Replication(store, registry, fanOut, new DriftCheck(store, registry, liveness), work);
+        Replication replication = new Replication(store, registry, fanOut, new DriftCheck(store, registry, liveness,
+                vm -> reconciler.observed(vm).phase() != io.virtfleet.proto.v1.VmPhase.VM_PHASE_READY), work);
         reconciler.alsoEachPass(replication::repairPass);
         return replication;
     }

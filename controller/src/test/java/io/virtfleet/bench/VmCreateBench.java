@@ -11,7 +11,7 @@ import io.virtfleet.common.validation.StorageTiers;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.definitions.DomainXml;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
-import io.virtfleet.controller.testkit.CephCluster;
+import io.virtfleet.controller.embedded.CephCluster;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.LibvirtdNode;
 import io.virtfleet.controller.testkit.NamespacedAgent;

@@ -21,7 +21,7 @@ import io.virtfleet.common.process.Command;
 import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
-import io.virtfleet.controller.testkit.CephCluster;
+import io.virtfleet.controller.embedded.CephCluster;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.LibvirtdNode;
 import io.virtfleet.proto.v1.AgentGrpc;

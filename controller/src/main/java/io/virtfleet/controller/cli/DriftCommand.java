@@ -23,12 +23,14 @@ import picocli.CommandLine.Spec;
     "  stale            a host holds an older definition than the repository's",
     "  changed-by-hand  the definition was changed on the host (virsh edit) since virtfleet defined it",
     "The reconciler repairs what it can by itself (REPAIR yes); a running domain changed by hand is",
-    "reported, not overwritten, and domains virtfleet never defined are left alone (REPAIR no).",
+    "reported, not overwritten (REPAIR no). Domains virtfleet never defined and no VM is named after",
+    "(made by hand before virtfleet) are left alone and only counted; --all lists them.",
     "Hosts behind the repository's commit are listed first; unreachable hosts are listed, not judged.",
     "",
     "Examples:",
     "  virtfleet drift",
     "  virtfleet drift --exit-code && echo 'every host in step'",
+    "  virtfleet drift --all                 also the domains virtfleet does not manage",
     "  virtfleet drift -o json"})
 final class DriftCommand implements Callable<Integer> {
     @ParentCommand
@@ -40,6 +42,9 @@ final class DriftCommand implements Callable<Integer> {
     @Option(names = "--exit-code", description = "Exit with 7 when any drift or host behind is found (0 otherwise), as git diff --exit-code.")
     boolean exitCode;
 
+    @Option(names = "--all", description = "Also list domains virtfleet does not manage (never defined by it, named after no VM).")
+    boolean all;
+
     @Override
     public Integer call() {
         DriftReport report;
@@ -50,14 +55,15 @@ final class DriftCommand implements Callable<Integer> {
         if (root.output == Output.json) {
             out.println(Json.of(report));
         } else {
-            print(report, out);
+            print(report, out, all);
         }
         out.flush();
-        boolean differs = report.getDriftsCount() > 0 || report.getHostsList().stream().anyMatch(HostSync::getBehind);
+        boolean differs = report.getDriftsList().stream().anyMatch(d -> !d.getForeign())
+                || report.getHostsList().stream().anyMatch(HostSync::getBehind);
         return exitCode && differs ? ExitCode.DRIFT : ExitCode.OK;
     }
 
-    private static void print(DriftReport report, PrintWriter out) {
+    private static void print(DriftReport report, PrintWriter out, boolean all) {
         String head = abbreviate(report.getHeadCommit());
         long behind = report.getHostsList().stream().filter(HostSync::getBehind).count();
         out.printf(Locale.ROOT, "Definitions at %s; %d of %d hosts in step.%n", head,
@@ -72,16 +78,21 @@ final class DriftCommand implements Callable<Integer> {
             }
             t.print(out);
         }
-        if (report.getDriftsCount() == 0) {
+        java.util.List<Drift> shown = report.getDriftsList().stream().filter(d -> all || !d.getForeign()).toList();
+        long foreign = report.getDriftsList().stream().filter(Drift::getForeign).count();
+        if (shown.isEmpty()) {
             out.println("No domain differs from the repository.");
-            return;
+        } else {
+            out.println();
+            Table t = new Table("HOST", "VM", "DRIFT", "RUNNING", "REPAIR", "DETAIL");
+            for (Drift d : shown) {
+                t.row(d.getHost(), d.getVm(), kind(d), d.getRunning() ? "yes" : "no", d.getRepairable() ? "yes" : "no", d.getDetail());
+            }
+            t.print(out);
         }
-        out.println();
-        Table t = new Table("HOST", "VM", "DRIFT", "RUNNING", "REPAIR", "DETAIL");
-        for (Drift d : report.getDriftsList()) {
-            t.row(d.getHost(), d.getVm(), kind(d), d.getRunning() ? "yes" : "no", d.getRepairable() ? "yes" : "no", d.getDetail());
+        if (foreign > 0 && !all) {
+            out.println(foreign + " domain" + (foreign == 1 ? "" : "s") + " not managed by virtfleet left alone (--all lists them).");
         }
-        t.print(out);
     }
 
     static String kind(Drift d) {

@@ -42,6 +42,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Duration agentCertificateLifetime;
     private final Duration ownCertificateLifetime;
     private final UnaryOperator<Provisioning> provisioning;
+    /** The cluster behind the ssd and sata tiers; null: none, those disks are refused. */
+    private final CephCluster ceph;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -57,6 +59,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.agentCertificateLifetime = b.agentCertificateLifetime;
         this.ownCertificateLifetime = b.ownCertificateLifetime;
         this.provisioning = b.provisioning;
+        this.ceph = b.ceph;
     }
 
     public static Builder builder(Path workDir) {
@@ -117,9 +120,11 @@ public final class EmbeddedFleet implements AutoCloseable {
 
     private ControllerConfig controllerConfig(InetSocketAddress listen) {
         // No KVM where the embedded fleet runs (tests, demos): domains are TCG ('qemu').
-        Provisioning defaults = Provisioning.defaults()
-                .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU))
-                .withReconcileInterval(reconcileInterval);
+        DomainSettings domain = DomainSettings.defaults().withDomainType(DomainSettings.QEMU);
+        if (ceph != null) {
+            domain = domain.withCephMonitors(List.of(Endpoint.parse("ceph-monitors", ceph.monitor())));
+        }
+        Provisioning defaults = Provisioning.defaults().withDomain(domain).withReconcileInterval(reconcileInterval);
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
                 .withProvisioning(provisioning.apply(defaults));
@@ -136,6 +141,9 @@ public final class EmbeddedFleet implements AutoCloseable {
         AgentConfig config = agentConfig(host, workDir.resolve("agents").resolve(host));
         if (!Files.exists(config.stateDirectory().resolve("agent.pem"))) {
             config = config.withJoinToken(joinToken(host));
+        }
+        if (ceph != null) {
+            config = config.withCeph(ceph.agentSettings());
         }
         Agent agent;
         if (network != null) {
@@ -272,6 +280,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private Duration agentCertificateLifetime = ControllerConfig.DEFAULT_AGENT_CERTIFICATE_LIFETIME;
         private Duration ownCertificateLifetime = ControllerConfig.DEFAULT_OWN_CERTIFICATE_LIFETIME;
         private UnaryOperator<Provisioning> provisioning = UnaryOperator.identity();
+        private CephCluster ceph;
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -330,6 +339,12 @@ public final class EmbeddedFleet implements AutoCloseable {
          */
         public Builder provisioning(UnaryOperator<Provisioning> change) {
             this.provisioning = change;
+            return this;
+        }
+
+        /** Backs the ssd and sata tiers of every host with this cluster (the caller starts and closes it). */
+        public Builder ceph(CephCluster cluster) {
+            this.ceph = cluster;
             return this;
         }
 

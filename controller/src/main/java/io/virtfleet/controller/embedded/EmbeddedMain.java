@@ -23,7 +23,9 @@ import picocli.CommandLine.Option;
     "(libvirt's test driver: a node file with its own size and domains), shows the fleet as an operator sees",
     "it with 'virtfleet hosts', then creates a VM end to end: where it goes and why, its raw disk (real",
     "qemu-img), its LAN (real VXLAN in a network namespace per host: needs root, else the plan only), its",
-    "definition and its start. Host facts (CPU, load, memory) are this machine's, read by OSHI."
+    "definition and its start. With root and Ceph installed (deploy/dev/install-deps.sh) it also starts a",
+    "single-node Ceph and creates a replicated VM on it, defined on every host and running on one.",
+    "Host facts (CPU, load, memory) are this machine's, read by OSHI."
 })
 public final class EmbeddedMain implements Callable<Integer> {
     @Option(names = "--agents", defaultValue = "3", description = "Number of hypervisors (default: ${DEFAULT-VALUE}).")
@@ -56,7 +58,8 @@ public final class EmbeddedMain implements Callable<Integer> {
         Path work = Files.createTempDirectory("virtfleet-embedded-");
         PrintWriter out = new PrintWriter(System.out, true);
         boolean network = SimulatedNetwork.available();
-        try (EmbeddedFleet fleet = EmbeddedFleet.builder(work.resolve("fleet"))
+        CephCluster ceph = network ? startCeph(work, out) : null;
+        try (ceph; EmbeddedFleet fleet = EmbeddedFleet.builder(work.resolve("fleet")).ceph(ceph)
                 .nodes(EmbeddedFleet.defaultNodes(agents)).controllerPort(port).simulatedNetwork(network).build()) {
             long started = System.nanoTime();
             try {
@@ -81,6 +84,9 @@ public final class EmbeddedMain implements Callable<Integer> {
             code = Math.max(code, VirtfleetCli.run(out, new PrintWriter(System.err, true),
                     "--controller", controller, "--credentials", credentials, "host", "show", "hv1"));
             code = Math.max(code, createVm(out, controller, credentials, network));
+            if (ceph != null) {
+                code = Math.max(code, createReplicatedVm(out, controller, credentials));
+            }
             if (once) {
                 return code;
             }
@@ -116,6 +122,41 @@ public final class EmbeddedMain implements Callable<Integer> {
         out.println();
         out.println("$ virtfleet vm list");
         return Math.max(code, VirtfleetCli.run(out, err, concat(as, new String[] {"vm", "list"})));
+    }
+
+    /**
+     * A single-node Ceph for the ssd and sata tiers, when this machine has it; without one the demo shows only raw
+     * disks, which are never replicated (a local disk cannot move with its VM).
+     */
+    private static CephCluster startCeph(Path work, PrintWriter out) {
+        if (!CephCluster.installed()) {
+            out.println("(Ceph is not installed: no ssd/sata tier, so no replicated VM in this demo; install it with"
+                    + " deploy/dev/install-deps.sh.)");
+            return null;
+        }
+        out.println("Starting a single-node Ceph for the ssd and sata tiers (about 15 s)...");
+        try {
+            return CephCluster.start(work.resolve("ceph"));
+        } catch (IOException e) {
+            out.println("(Ceph did not start: " + e.getMessage() + "; going on without the ssd and sata tiers.)");
+            return null;
+        }
+    }
+
+    /** A Ceph-backed VM: replicated by default, so its definition reaches every host while one host runs it. */
+    private static int createReplicatedVm(PrintWriter out, String controller, String credentials) {
+        PrintWriter err = new PrintWriter(System.err, true);
+        String[] as = {"--controller", controller, "--credentials", credentials};
+        String[] spec = {"--storage", "sata", "--size", "10G", "--lan", "10", "--memory", "1G", "--profile", "api"};
+        out.println();
+        out.println("$ virtfleet vm create web " + String.join(" ", spec) + "      # Ceph-backed: replicated");
+        int code = VirtfleetCli.run(out, err, concat(concat(as, new String[] {"vm", "create", "web"}), spec));
+        out.println();
+        out.println("$ virtfleet vm show web");
+        code = Math.max(code, VirtfleetCli.run(out, err, concat(as, new String[] {"vm", "show", "web"})));
+        out.println();
+        out.println("$ virtfleet drift");
+        return Math.max(code, VirtfleetCli.run(out, err, concat(as, new String[] {"drift"})));
     }
 
     private static String[] concat(String[] a, String[] b) {

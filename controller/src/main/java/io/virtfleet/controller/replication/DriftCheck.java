@@ -21,6 +21,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Predicate;
 
 /**
  * Compares what every host reports with the definitions repository: which definitions a host should hold (the
@@ -37,11 +38,17 @@ public final class DriftCheck {
     private final VmStore store;
     private final HostRegistry registry;
     private final Liveness liveness;
+    private final Predicate<String> converging;
 
-    public DriftCheck(VmStore store, HostRegistry registry, Liveness liveness) {
+    /**
+     * @param converging whether the reconciler is still building a VM on its home host (creating, or failed and
+     *                   retrying): its home definition is not missing yet, it is on its way
+     */
+    public DriftCheck(VmStore store, HostRegistry registry, Liveness liveness, Predicate<String> converging) {
         this.store = store;
         this.registry = registry;
         this.liveness = liveness;
+        this.converging = converging;
     }
 
     public DriftReport report() {
@@ -62,13 +69,18 @@ public final class DriftCheck {
             if (state == HostState.HOST_STATE_UNREACHABLE || h.report().getDomainsStale()) {
                 continue;
             }
-            out.addAllDrifts(driftsOf(h, sources));
+            out.addAllDrifts(driftsOf(h, sources, synced.equals(head)));
         }
         return out.build();
     }
 
-    /** Drifts of one host, by VM name. */
-    public List<Drift> driftsOf(HostRecord host, Map<String, String> sources) {
+    /**
+     * Drifts of one host, by VM name.
+     *
+     * @param inStep whether the host reports being synced to the repository's current commit; a host behind is
+     *               judged only on hand changes and foreign domains, as its next sync changes the rest anyway
+     */
+    public List<Drift> driftsOf(HostRecord host, Map<String, String> sources, boolean inStep) {
         String name = host.name();
         Map<String, DomainInfo> held = new HashMap<>();
         for (DomainInfo d : host.report().getDomainsList()) {
@@ -84,6 +96,9 @@ public final class DriftCheck {
             DomainInfo d = held.remove(vmName);
             String role = home ? "home" : "replica";
             if (d == null) {
+                if (!inStep || home && converging.test(vmName)) {
+                    continue;
+                }
                 drifts.add(drift(name, vmName, DriftKind.DRIFT_KIND_MISSING, false, true,
                         "not defined here (" + role + "): " + (home ? "the reconciler defines it" : "the next sync defines it")));
                 continue;
@@ -98,7 +113,7 @@ public final class DriftCheck {
                 continue;
             }
             String source = sources.get(vmName);
-            if (source != null && !source.equals(d.getSourceSha256())) {
+            if (inStep && source != null && !source.equals(d.getSourceSha256()) && !(home && converging.test(vmName))) {
                 drifts.add(drift(name, vmName, DriftKind.DRIFT_KIND_STALE, running, true, d.getSourceSha256().isEmpty()
                         ? "defined here, but not by virtfleet: " + (home ? "the reconciler" : "the next sync")
                                 + " defines it from the repository"
@@ -111,6 +126,10 @@ public final class DriftCheck {
             Optional<Vm> vm = store.get(d.getName());
             String why;
             boolean repairable = d.getReplica() && !running;
+            boolean foreign = vm.isEmpty() && !d.getReplica() && d.getSourceSha256().isEmpty();
+            if (!inStep && !foreign) {
+                continue;
+            }
             if (vm.isEmpty()) {
                 why = d.getReplica() ? "a replica of a VM no longer in the repository" : "not in the definitions repository:"
                         + " virtfleet did not define it and leaves it alone";
@@ -124,7 +143,8 @@ public final class DriftCheck {
                 why += running ? "; it runs here, so it is kept: stop it to let the next sync undefine it"
                         : ": the next sync undefines it";
             }
-            drifts.add(drift(name, d.getName(), DriftKind.DRIFT_KIND_EXTRA, running, repairable, why));
+            drifts.add(drift(name, d.getName(), DriftKind.DRIFT_KIND_EXTRA, running, repairable, why).toBuilder()
+                    .setForeign(foreign).build());
         }
         drifts.sort(Comparator.comparing(Drift::getVm));
         return drifts;

@@ -60,11 +60,10 @@ public final class VmEndpoint {
         VmSpec spec = VmSpecs.validate(request.getSpec());
         String operator = Audit.operator();
         outliveTheCaller(response);
-        // Steps arrive from the create's thread and from the fan-out's (each replica host as it answers).
-        Progress progress = ((Progress) (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step)
-                .setHost(host).setDetail(detail).build())).serialized();
         run(response, () -> {
-            vms.create(spec, request.getDryRun(), operator, progress,
+            vms.create(spec, request.getDryRun(), operator,
+                    (step, host, detail) -> response.onNext(VmProgress.newBuilder().setStep(step).setHost(host)
+                            .setDetail(detail).build()),
                     explanation -> response.onNext(VmProgress.newBuilder().setStep("placement")
                             .setDetail(explanation.chosenHost() == null ? "no host fits" : "would go to " + explanation.chosenHost())
                             .setPlacement(toProto(explanation)).build()));

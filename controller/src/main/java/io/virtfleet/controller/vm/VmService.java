@@ -97,9 +97,10 @@ public final class VmService {
      * @throws CreateIncompleteException the home host stopped answering midway; the VM is recorded and will be
      *                                   finished by the reconciler
      */
-    public Vm create(VmSpec requested, boolean dryRun, String operator, Progress progress, java.util.function.Consumer<Explanation> placement)
+    public Vm create(VmSpec requested, boolean dryRun, String operator, Progress steps, java.util.function.Consumer<Explanation> placement)
             throws StepFailedException, CreateIncompleteException, IOException {
         VmSpec spec = VmSpecs.validate(requested);
+        Progress progress = steps.serialized(); // the fan-out reports from other threads
         String name = spec.getName();
         ReentrantLock lock = reconciler.lock(name);
         lock.lock();

@@ -51,6 +51,7 @@ class DriftCheckTest {
     private final AtomicLong now = new AtomicLong(1_000_000_000_000L);
     private HostRegistry registry;
     private DriftCheck check;
+    private final java.util.Set<String> converging = new java.util.HashSet<>();
 
     @BeforeEach
     void repositoryWithAReplicatedAndALocalVm() throws Exception {
@@ -59,7 +60,7 @@ class DriftCheckTest {
         store.save(vm("web", "hv1", true), WEB_XML, "create web", "alice");
         store.save(vm("db", "hv2", false), DB_XML, "create db", "alice");
         registry = new HostRegistry(now::get, Clock.systemUTC());
-        check = new DriftCheck(store, registry, new Liveness(Duration.ofSeconds(5)));
+        check = new DriftCheck(store, registry, new Liveness(Duration.ofSeconds(5)), converging::contains);
     }
 
     @AfterEach
@@ -107,11 +108,14 @@ class DriftCheckTest {
 
     @Test
     void aReplicaDefinedFromAnOlderDefinitionIsStale() throws Exception {
-        host("hv1", running(home("web")));
-        host("hv2", home("db"), replica("web"));
+        DomainInfo homeBefore = running(home("web"));
+        DomainInfo replicaBefore = replica("web");
+        DomainInfo db = home("db");
         store.save(vm("web", "hv1", true), WEB_XML.replace("<domain", "<domain id='2'"), "change web", "alice");
+        host("hv1", homeBefore);
+        host("hv2", db, replicaBefore);
         List<Drift> drifts = check.report().getDriftsList();
-        // Both the home host and the replica hold the definition the repository had before the change.
+        // Both hosts say they are in step with the new commit, yet hold the definition from before the change.
         assertEquals(List.of("hv1:web:DRIFT_KIND_STALE", "hv2:web:DRIFT_KIND_STALE"),
                 drifts.stream().map(d -> d.getHost() + ":" + d.getVm() + ":" + d.getKind()).sorted().toList());
     }
@@ -128,6 +132,9 @@ class DriftCheckTest {
         assertTrue(extra.get("hv2:old").getRepairable());
         assertEquals(DriftKind.DRIFT_KIND_EXTRA, extra.get("hv2:legacy").getKind());
         assertFalse(extra.get("hv2:legacy").getRepairable(), "virtfleet never defined it: not its to remove");
+        assertTrue(extra.get("hv2:legacy").getForeign());
+        assertFalse(extra.get("hv2:old").getForeign(), "virtfleet's own replica");
+        assertFalse(extra.get("hv3:db").getForeign(), "named after a VM of the repository");
         assertEquals(DriftKind.DRIFT_KIND_EXTRA, extra.get("hv3:db").getKind());
         assertTrue(extra.get("hv3:db").getDetail().contains("lives on hv2"), extra.get("hv3:db").getDetail());
         assertEquals(3, extra.size(), extra.toString());
@@ -146,6 +153,28 @@ class DriftCheckTest {
         assertTrue(hosts.get("hv2").getBehind());
         // ...hv2 lacks its replica of web, but its report is too old to judge: no drift is claimed for it.
         assertTrue(r.getDriftsList().stream().noneMatch(d -> d.getHost().equals("hv2")), r.toString());
+    }
+
+    @Test
+    void aHostBehindIsJudgedOnlyOnHandChanges_itsSyncDoesTheRest() throws Exception {
+        host("hv1", running(home("web")));
+        registry.register("id-hv2", "127.0.0.1:2", "t", List.of("sata"), report("hv2", "0".repeat(40),
+                home("db").toBuilder().setDefinitionSha256("edited").build(), replica("gone")));
+        List<Drift> drifts = check.report().getDriftsList();
+        // No "missing web" (its replica comes with the sync) and no "extra gone" (the sync undefines it).
+        assertEquals(List.of("hv2:db:DRIFT_KIND_CHANGED_BY_HAND"),
+                drifts.stream().map(d -> d.getHost() + ":" + d.getVm() + ":" + d.getKind()).toList());
+    }
+
+    @Test
+    void aVmTheReconcilerIsStillBuildingIsNotMissingAtHome() {
+        converging.add("db");
+        host("hv1", running(home("web")));
+        host("hv2", replica("web"));
+        assertEquals(List.of(), check.report().getDriftsList());
+        converging.clear();
+        assertEquals(List.of("hv2:db:DRIFT_KIND_MISSING"), check.report().getDriftsList().stream()
+                .map(d -> d.getHost() + ":" + d.getVm() + ":" + d.getKind()).toList());
     }
 
     @Test

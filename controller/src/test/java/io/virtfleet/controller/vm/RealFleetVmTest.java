@@ -18,7 +18,7 @@ import io.virtfleet.common.process.Command;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.definitions.DomainIdentity;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
-import io.virtfleet.controller.testkit.CephCluster;
+import io.virtfleet.controller.embedded.CephCluster;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.LibvirtdNode;
 import io.virtfleet.controller.testkit.NamespacedAgent;

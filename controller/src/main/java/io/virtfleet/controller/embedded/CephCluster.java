@@ -1,4 +1,4 @@
-package io.virtfleet.controller.testkit;
+package io.virtfleet.controller.embedded;
 
 import com.google.gson.JsonParser;
 import io.virtfleet.common.process.Command;
@@ -20,7 +20,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A real single-node Ceph cluster for tests: one monitor and one OSD (memstore: objects in the OSD's memory),
+ * A real single-node Ceph cluster for the embedded fleet, its tests and benchmarks: one monitor and one OSD (memstore: objects in the OSD's memory),
  * on loopback (or another address of this machine), on two free ports found at start (never Ceph's defaults,
  * so clusters of parallel runs and a real one coexist), every file under one directory. No manager: RBD does not need one. Pools
  * {@value #SSD_POOL} and {@value #SATA_POOL} are ready for RBD, and the cephx user {@code client.}{@value #CLIENT}
@@ -62,7 +62,7 @@ public final class CephCluster implements AutoCloseable {
 
     /**
      * Like {@link #start(Path)}, with the monitor and the OSD on {@code address}, an IPv4 address of this
-     * machine (e.g. the root namespace's end of an {@link Underlay}), so that clients in other network namespaces
+     * machine (e.g. the root namespace's end of a test's underlay), so that clients in other network namespaces
      * (QEMU of a libvirtd in a host's namespace) reach them.
      */
     public static CephCluster start(Path dir, String address) throws IOException {
@@ -85,6 +85,12 @@ public final class CephCluster implements AutoCloseable {
     /** Keyring of {@code client.libvirt}. */
     public Path clientKeyring() {
         return dir.resolve("ceph.client." + CLIENT + ".keyring");
+    }
+
+    /** How an agent reaches this cluster for the ssd and sata tiers: its conf, the client's keyring, the two pools. */
+    public io.virtfleet.agent.storage.CephSettings agentSettings() {
+        return new io.virtfleet.agent.storage.CephSettings(conf(), CLIENT, clientKeyring(), SSD_POOL, SATA_POOL,
+                Duration.ofSeconds(10));
     }
 
     /** The monitor's msgr2 address, {@code host:port}: for messages, and for clients given monitors by address. */
@@ -252,10 +258,20 @@ public final class CephCluster implements AutoCloseable {
                 }
             }
             if (System.nanoTime() > deadline) {
-                throw new IOException("Ceph test cluster: no " + what + " within " + WAIT.toSeconds() + " s; see "
+                throw new IOException("single-node Ceph: no " + what + " within " + WAIT.toSeconds() + " s; see "
                         + dir.resolve("log"));
             }
             sleep(250);
+        }
+    }
+
+    /** Whether this machine has the programs a cluster needs (the packages {@value #PACKAGES}). */
+    public static boolean installed() {
+        try {
+            checkTools();
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -274,7 +290,7 @@ public final class CephCluster implements AutoCloseable {
             }
         }
         if (!missing.isEmpty()) {
-            throw new IOException("Ceph test cluster: " + missing + " not found; install them with: apt-get install -y "
+            throw new IOException("single-node Ceph: " + missing + " not found; install them with: apt-get install -y "
                     + "--no-install-recommends " + PACKAGES + " (deploy/dev/install-deps.sh does)");
         }
     }
