@@ -2,6 +2,7 @@ package io.virtfleet.controller.testkit;
 
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.controller.embedded.CephCluster;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
