@@ -22,6 +22,8 @@ import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
+import io.virtfleet.agent.sync.CatchUp;
+import io.virtfleet.agent.sync.DefinitionsSync;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.TlsCredentials;
@@ -58,6 +60,7 @@ public final class Agent implements AutoCloseable {
     private final LibvirtHypervisor hypervisor;
     private final HypervisorPoller poller;
     private final Domains domains;
+    private final DefinitionsSync sync;
     private final ExecutorService commands;
     private final ExecutorService storage;
     private final List<ServerInterceptor> apiInterceptors;
@@ -71,7 +74,7 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
-          HypervisorPoller poller, Domains domains, @Named("commands") ExecutorService commands,
+          HypervisorPoller poller, Domains domains, DefinitionsSync sync, @Named("commands") ExecutorService commands,
           @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors) {
         this.config = config;
         this.service = service;
@@ -79,6 +82,7 @@ public final class Agent implements AutoCloseable {
         this.hypervisor = hypervisor;
         this.poller = poller;
         this.domains = domains;
+        this.sync = sync;
         this.commands = commands;
         this.storage = storage;
         this.apiInterceptors = List.copyOf(apiInterceptors);
@@ -111,6 +115,7 @@ public final class Agent implements AutoCloseable {
         CredentialSource source = new CredentialSource(config.stateDirectory(), config.hostName(), enroller,
                 config.joinToken(), config.joinTokenFile(), config.maxBackoff(), Clock.systemUTC());
         credentials = source.obtain();
+        sync.source().useCredentials(credentials);
         transport = Transport.secure("agent", 1, credentials);
         controllerChannel = transport.channel(config.controller(), FleetIdentity.controller(), commands);
         poller.start();
@@ -122,7 +127,7 @@ public final class Agent implements AutoCloseable {
         String advertised = config.advertised(server.getPort()).toString();
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
                 config.storageTiers(), config.heartbeatInterval(), config.maxBackoff(), AgentModule.FAILURE_LOG_PERIOD),
-                reporter, controllerChannel);
+                reporter, new CatchUp(sync), controllerChannel);
         link.start();
         renewer = new CertificateRenewer(credentials, enroller, controllerChannel, source::token, Clock.systemUTC());
         renewer.start();
@@ -161,6 +166,11 @@ public final class Agent implements AutoCloseable {
         return link;
     }
 
+    /** The host's definitions sync: its state, and syncs on demand. */
+    public DefinitionsSync sync() {
+        return sync;
+    }
+
     /** The agent's live TLS credentials (renewed in place). */
     public TlsCredentials credentials() {
         return credentials;
@@ -183,6 +193,7 @@ public final class Agent implements AutoCloseable {
             controllerChannel.shutdownNow();
         }
         commands.shutdownNow();
+        sync.close(); // before the domains: a sync waiting on a domain operation is stopped, not left hanging
         domains.close();
         storage.shutdownNow();
         poller.close();

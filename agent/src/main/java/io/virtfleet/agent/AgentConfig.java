@@ -21,7 +21,7 @@ import java.util.List;
  * @param heartbeatInterval time between heartbeats
  * @param maxBackoff        longest wait between attempts while the controller is unreachable
  * @param imagesDirectory   where local (raw) disk images live
- * @param stateDirectory    where the agent keeps its identity
+ * @param stateDirectory    where the agent keeps its identity, its ledger of defined domains and its synced commit
  * @param storageTiers      tiers this host serves: ssd, sata, raw
  * @param joinToken         join token to enroll with when the agent has no valid certificate; may be null
  * @param joinTokenFile     file holding such a token, read when needed (so a new one can be dropped in);
@@ -31,37 +31,46 @@ import java.util.List;
  * @param vxlanLocalAddress source address of VXLAN traffic; null for the first IPv4 address of vxlanDevice
  * @param vxlanPort         UDP port of VXLAN traffic, the same on every host
  * @param publicBridge      bridge carrying the host's uplink, which failover-IP VMs attach to
+ * @param definitionsDirectory where the host's clone of the definitions repository lives (the runbook's
+ *                          /srv/common)
+ * @param definitionsRemote git URL to pull the definitions from instead of the controller's git server
+ *                          (https:// or file://); null for the controller's
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
                           Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
                           String joinToken, Path joinTokenFile, CephSettings ceph,
-                          String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge) {
+                          String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
+                          Path definitionsDirectory, String definitionsRemote) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
         java.util.Objects.requireNonNull(ceph, "ceph");
+        java.util.Objects.requireNonNull(definitionsDirectory, "definitionsDirectory");
     }
 
     /** The same configuration with a join token to enroll with. */
     public AgentConfig withJoinToken(String token) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
-                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge);
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
     public AgentConfig withVxlanDevice(String device) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
-                device, vxlanLocalAddress, vxlanPort, publicBridge);
+                device, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote);
     }
 
     /** The same configuration with other Ceph settings. */
     public AgentConfig withCeph(CephSettings settings) {
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
-                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge);
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -84,6 +93,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + stateDirectory + ", storageTiers=" + storageTiers + ", joinToken=" + (joinToken == null ? "none" : "(set)")
                 + ", joinTokenFile=" + joinTokenFile + ", ceph=" + ceph + ", vxlanDevice=" + vxlanDevice
                 + ", vxlanLocalAddress=" + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge="
-                + publicBridge + "]";
+                + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
+                + (definitionsRemote == null ? "the controller" : definitionsRemote) + "]";
     }
 }

@@ -3,6 +3,7 @@ package io.virtfleet.agent;
 import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.enrollment.JoinToken;
 import io.virtfleet.agent.storage.CephSettings;
+import io.virtfleet.agent.sync.DefinitionsClone;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfiguredCommand;
@@ -78,7 +79,7 @@ public final class AgentMain implements Callable<Integer> {
     Path imagesDir;
 
     @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/virtfleet/agent",
-            description = "Where the agent keeps its identity (default: ${DEFAULT-VALUE}).")
+            description = "Where the agent keeps its identity and what it defined (default: ${DEFAULT-VALUE}).")
     Path stateDir;
 
     @Option(names = "--storage-tiers", paramLabel = "TIER", split = ",", defaultValue = "ssd,sata,raw",
@@ -138,6 +139,17 @@ public final class AgentMain implements Callable<Integer> {
                 "created (default: ${DEFAULT-VALUE})."})
     String publicBridge;
 
+    @Option(names = "--definitions-dir", paramLabel = "DIR", defaultValue = "/srv/common",
+            description = {"This host's clone of the definitions repository, from which it defines the replicas of",
+                "other hosts' VMs; owned by virtfleet, edits in it are undone (default: ${DEFAULT-VALUE})."})
+    Path definitionsDir;
+
+    @Option(names = "--definitions-remote", paramLabel = "URL",
+            description = {"Pull the definitions from this git repository instead of the controller's git server:",
+                "https://host/path (server trusted as the JVM trusts web servers) or file:///path. No credentials",
+                "are sent; who may read it is the remote's business (default: the controller's)."})
+    String definitionsRemote;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -189,6 +201,10 @@ public final class AgentMain implements Callable<Integer> {
         if (vxlanPort < 1 || vxlanPort > 65535) {
             throw new InvalidInputException("vxlan-port", Integer.toString(vxlanPort), "a UDP port from 1 to 65535");
         }
+        if (!definitionsDir.isAbsolute() || !definitionsDir.normalize().equals(definitionsDir)) {
+            throw new InvalidInputException("definitions-dir", definitionsDir.toString(),
+                    "an absolute path without '.' or '..' parts, e.g. " + DefinitionsClone.DEFAULT_DIRECTORY);
+        }
         return new AgentConfig(name, Endpoint.parse("controller", controller),
                 new InetSocketAddress(listenAt.bareHost(), listenAt.port()),
                 advertise == null ? null : Endpoint.parse("advertise", advertise),
@@ -197,7 +213,8 @@ public final class AgentMain implements Callable<Integer> {
                 new CephSettings(cephConf, cephClient, cephKeyring, cephPoolSsd, cephPoolSata, cephTimeout),
                 vxlanDevice == null ? null : InterfaceNames.check("vxlan-device", vxlanDevice),
                 vxlanLocalAddress == null ? null : Ipv4.unicastAddress("vxlan-local-address", vxlanLocalAddress),
-                vxlanPort, InterfaceNames.check("public-bridge", publicBridge));
+                vxlanPort, InterfaceNames.check("public-bridge", publicBridge), definitionsDir,
+                definitionsRemote == null ? null : DefinitionsClone.checkRemote("definitions-remote", definitionsRemote));
     }
 
     private static String localHostName() {

@@ -6,6 +6,7 @@ import com.google.inject.Singleton;
 import com.google.inject.name.Named;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
@@ -17,6 +18,9 @@ import io.virtfleet.agent.storage.CephSecret;
 import io.virtfleet.agent.storage.Disks;
 import io.virtfleet.agent.storage.RawDisks;
 import io.virtfleet.agent.storage.RbdDisks;
+import io.virtfleet.agent.sync.DefinitionsSource;
+import io.virtfleet.agent.sync.DefinitionsSync;
+import io.virtfleet.agent.sync.SyncState;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -41,10 +45,11 @@ final class AgentModule extends AbstractModule {
         bind(AgentConfig.class).toInstance(config);
     }
 
+    /** What virtfleet defined here is kept in the state directory, next to the agent's identity. */
     @Provides
     @Singleton
     LibvirtHypervisor hypervisor() {
-        return new LibvirtHypervisor(config.libvirtUri());
+        return new LibvirtHypervisor(config.libvirtUri(), DefinitionLedger.load(config.stateDirectory()));
     }
 
     @Provides
@@ -64,8 +69,21 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
-    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks) {
-        return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress);
+    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync) {
+        return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status);
+    }
+
+    /**
+     * Replicas are synced from the configured remote, else from the controller's git server (its port is learnt at
+     * registration); the synced commit is kept in the state directory.
+     */
+    @Provides
+    @Singleton
+    DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor, HypervisorPoller poller) {
+        DefinitionsSource source = new DefinitionsSource(config.definitionsDirectory(), config.definitionsRemote(),
+                config.controller().host());
+        return new DefinitionsSync(config.hostName(), source, domains, hypervisor.ledger(),
+                SyncState.load(config.stateDirectory()), poller::pollNow);
     }
 
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */
@@ -99,8 +117,8 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     AgentService service(HostReporter reporter, Domains domains, Disks disks,
-                         @Named("storage") ExecutorService storage, Networks networks) {
-        return new AgentService(reporter, domains, disks, storage, networks);
+                         @Named("storage") ExecutorService storage, Networks networks, DefinitionsSync sync) {
+        return new AgentService(reporter, domains, disks, storage, networks, sync);
     }
 
     /** None in service; see {@link Agent#API_INTERCEPTORS}. */

@@ -164,4 +164,39 @@ class AgentMainTest {
             assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
         }
     }
+
+    @Test
+    void definitionsComeFromSrvCommonAndTheControllerUnlessConfigured() throws Exception {
+        AgentConfig defaults = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1").config();
+        assertEquals(Path.of("/srv/common"), defaults.definitionsDirectory());
+        assertEquals(null, defaults.definitionsRemote());
+
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
+                + "definitions-dir = /var/lib/virtfleet/definitions\n"
+                + "definitions-remote = https://git.example/virtfleet/definitions.git\n");
+        AgentConfig config = parse(conf).config();
+        assertEquals(Path.of("/var/lib/virtfleet/definitions"), config.definitionsDirectory());
+        assertEquals("https://git.example/virtfleet/definitions.git", config.definitionsRemote());
+        assertEquals("file:///srv/mirror/definitions.git", parse(dir.resolve("none.conf"), "--controller", "cp1:7440",
+                "--host-name", "hv1", "--definitions-remote", "file:///srv/mirror/definitions.git").config().definitionsRemote());
+    }
+
+    @Test
+    void badDefinitionsOptionsAreRefusedNamingTheKey() {
+        String[][] cases = {
+            {"--definitions-dir", "srv/common", "definitions-dir: \"srv/common\""},
+            {"--definitions-dir", "/srv/../etc", "definitions-dir: \"/srv/../etc\""},
+            {"--definitions-remote", "http://git.example/defs.git", "definitions-remote: \"http://git.example/defs.git\""},
+            {"--definitions-remote", "ssh://git@git.example/defs.git", "definitions-remote: "},
+            {"--definitions-remote", "https://alice:secret@git.example/defs.git", "definitions-remote: "},
+            {"--definitions-remote", "file://relative/defs.git", "definitions-remote: "},
+            {"--definitions-remote", "file:///srv/../etc", "definitions-remote: "},
+            {"--definitions-remote", "/srv/mirror/defs.git", "definitions-remote: "},
+        };
+        for (String[] c : cases) {
+            AgentMain main = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);
+            InvalidInputException e = assertThrows(InvalidInputException.class, main::config, c[0] + " " + c[1]);
+            assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
+        }
+    }
 }

@@ -9,6 +9,8 @@ import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.agent.storage.DiskOutcome;
 import io.virtfleet.agent.storage.Disks;
 import io.virtfleet.agent.storage.StorageException;
+import io.virtfleet.agent.sync.DefinitionsSync;
+import io.virtfleet.agent.sync.SyncException;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.Sizes;
@@ -23,6 +25,8 @@ import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.SetDomainRunningRequest;
 import io.virtfleet.proto.v1.StepResult;
 import io.virtfleet.proto.v1.StorageTier;
+import io.virtfleet.proto.v1.SyncDefinitionsRequest;
+import io.virtfleet.proto.v1.SyncEvent;
 import io.virtfleet.proto.v1.UndefineDomainRequest;
 import java.time.Duration;
 import java.util.concurrent.CompletionException;
@@ -35,8 +39,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The agent's gRPC face: validates each request where it arrives (a bad one is INVALID_ARGUMENT before
  * anything runs), then hands the step to its feature, never running it on gRPC's event loop: domains (define,
- * undefine, start, stop), disks, networks. Commands not built here answer UNIMPLEMENTED, as the generated base
- * class does.
+ * undefine, start, stop), disks, networks, the definitions sync.
  */
 public final class AgentService extends AgentGrpc.AgentImplBase {
     private static final Logger log = LoggerFactory.getLogger(AgentService.class);
@@ -46,6 +49,7 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     private final Disks disks;
     private final Executor storageWork;
     private final Networks networks;
+    private final DefinitionsSync sync;
 
     /** The API's methods, for deciding who may call each. */
     public static io.grpc.ServerServiceDefinition definition() {
@@ -56,12 +60,14 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
      * @param storageWork where disk steps run: they wait for qemu-img, rbd and Ceph (seconds when Ceph is
      *                    down), and must not hold up the threads that also carry the agent's heartbeats
      */
-    public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork, Networks networks) {
+    public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork, Networks networks,
+                        DefinitionsSync sync) {
         this.reporter = reporter;
         this.domains = domains;
         this.disks = disks;
         this.storageWork = storageWork;
         this.networks = networks;
+        this.sync = sync;
     }
 
     @Override
@@ -75,8 +81,9 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     @Override
     public void defineDomain(DefineDomainRequest request, StreamObserver<StepResult> response) {
         long started = System.nanoTime();
-        StepReplies.send("DefineDomain", domains.define(request.getVmName(), request.getDomainXml(), request.getAutostart()),
-                started, response);
+        // A domain the controller defines here is the VM's home, not a replica.
+        StepReplies.send("DefineDomain", domains.define(request.getVmName(), request.getDomainXml(), request.getAutostart(),
+                false), started, response);
     }
 
     @Override
@@ -90,6 +97,38 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
         long started = System.nanoTime();
         StepReplies.send("SetDomainRunning", domains.setRunning(request.getVmName(), request.getRunning(),
                 Duration.ofMillis(request.getShutdownTimeoutMs())), started, response);
+    }
+
+    // Definitions: checked here, synced on the sync's own thread, which also sends the events.
+
+    /**
+     * Streams the sync's events and ends normally once it ran to its end (its last event says whether it did all);
+     * UNAVAILABLE when the repository could not be pulled, FAILED_PRECONDITION when there is nothing to pull from or
+     * main lacks the commit asked for.
+     */
+    @Override
+    public void syncDefinitions(SyncDefinitionsRequest request, StreamObserver<SyncEvent> response) {
+        String commit = DefinitionsSync.checkCommit("commit", request.getCommit());
+        sync.run(commit, response::onNext).whenComplete((status, failure) -> {
+            try {
+                if (failure == null) {
+                    response.onCompleted();
+                } else {
+                    response.onError(syncStatus(failure).asRuntimeException());
+                }
+            } catch (RuntimeException e) {
+                log.debug("SyncDefinitions: end not sent, the call is gone: {}", e.toString());
+            }
+        });
+    }
+
+    private static Status syncStatus(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (cause instanceof SyncException e) {
+            return (e.kind() == SyncException.Kind.UNAVAILABLE ? Status.UNAVAILABLE : Status.FAILED_PRECONDITION)
+                    .withDescription(e.getMessage());
+        }
+        return Status.INTERNAL.withDescription("internal error: " + cause); // logged by the sync
     }
 
     // Disks: checked here, carried out on the storage threads.

@@ -7,6 +7,7 @@ import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumSet;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -31,10 +32,42 @@ import org.slf4j.LoggerFactory;
  * gRPC thread nor the libvirt connection meanwhile. Operations on one VM run one at a time (a lock per
  * name stripe); the libvirt calls themselves go through {@link LibvirtHypervisor#withConnection}, which
  * lets one thread at a time use the shared connection.
+ *
+ * <p>Every define and undefine is written down in the hypervisor's {@link DefinitionLedger} (what was sent, what
+ * libvirt made of it, whether as a replica), under the connection's lock, so reports and syncs can tell a
+ * definition virtfleet made from one changed or made by someone else.
  */
 public final class Domains implements AutoCloseable {
     /** What an operation did: whether it changed the host, and an account for the operator. */
     public record Step(boolean changed, String detail) {}
+
+    /**
+     * What libvirt holds under a name right now, asked for it (not the last poll's view).
+     *
+     * @param definitionSha256 SHA-256 of the inactive (persistent) XML
+     */
+    public record Found(String uuid, boolean active, boolean autostart, String definitionSha256) {}
+
+    /**
+     * One VM's domain, to a piece of work that holds the VM's lock ({@link #exclusively}): no other operation on
+     * the VM comes between what the work finds and what it does. Calls run on the caller's (worker) thread.
+     */
+    public interface Held {
+        /** What libvirt holds under the VM's name now; empty when nothing. */
+        Optional<Found> found() throws LibvirtException;
+
+        /** As {@link Domains#define}, checked and carried out now. */
+        Step define(String xml, boolean autostart, boolean replica) throws LibvirtException;
+
+        /** As {@link Domains#undefine} without force: a running domain is refused. */
+        Step undefine() throws LibvirtException;
+    }
+
+    /** Work on one {@link Held} domain. */
+    @FunctionalInterface
+    public interface HeldWork<T> {
+        T run(Held domain) throws LibvirtException;
+    }
 
     /** Grace for a clean shutdown when the request gives none. */
     public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(60);
@@ -42,8 +75,7 @@ public final class Domains implements AutoCloseable {
     public static final Duration MAX_SHUTDOWN_TIMEOUT = Duration.ofHours(1);
     /** How often a guest asked to shut down is looked at again. */
     private static final long SHUTDOWN_POLL_MS = 200;
-    /** virDomainXMLFlags VIR_DOMAIN_XML_INACTIVE: the persistent definition, not the running one. */
-    private static final int XML_INACTIVE = 2;
+    private static final int XML_INACTIVE = LibvirtHypervisor.XML_INACTIVE;
     /** libvirt codes that mean "this definition is not acceptable", i.e. bad input, not a host problem. */
     private static final Set<ErrorNumber> DEFINITION_REFUSED = EnumSet.of(ErrorNumber.VIR_ERR_XML_ERROR,
             ErrorNumber.VIR_ERR_XML_DETAIL, ErrorNumber.VIR_ERR_XML_INVALID_SCHEMA, ErrorNumber.VIR_ERR_CONFIG_UNSUPPORTED,
@@ -53,6 +85,7 @@ public final class Domains implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Domains.class);
 
     private final LibvirtHypervisor hypervisor;
+    private final DefinitionLedger ledger;
     private final Path imagesDirectory;
     private final Runnable changed;
     private final ReentrantLock[] stripes = new ReentrantLock[64];
@@ -64,6 +97,7 @@ public final class Domains implements AutoCloseable {
      */
     public Domains(LibvirtHypervisor hypervisor, Path imagesDirectory, Runnable changed) {
         this.hypervisor = hypervisor;
+        this.ledger = hypervisor.ledger();
         this.imagesDirectory = imagesDirectory;
         this.changed = changed;
         for (int i = 0; i < stripes.length; i++) {
@@ -81,11 +115,25 @@ public final class Domains implements AutoCloseable {
 
     /**
      * Defines {@code vmName} from {@code xml} and sets its autostart flag; unchanged when libvirt already
-     * holds this very definition and flag. Checks the input before returning (InvalidInputException).
+     * holds this very definition and flag. Checks the input before returning (InvalidInputException). The ledger
+     * then holds the fingerprint of {@code xml} as given, of libvirt's definition, and {@code replica}.
+     *
+     * @param replica whether this host holds the domain as a replica (another host is its home): only a sync
+     *                defines those; a replica definition must name its UUID, so it never takes over another
+     *                domain of the same name
      */
-    public CompletableFuture<Step> define(String vmName, String xml, boolean autostart) {
-        DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory);
-        return submit(vmName, () -> defineNow(definition, autostart));
+    public CompletableFuture<Step> define(String vmName, String xml, boolean autostart, boolean replica) {
+        DomainDefinition definition = parse(vmName, xml, replica);
+        return submit(vmName, () -> defineNow(definition, Sha256.hex(xml), autostart, replica));
+    }
+
+    /**
+     * Runs {@code work} on a worker while it holds {@code vmName}'s lock: for a decision that must rest on what
+     * libvirt holds when it is carried out (a sync's "changed by hand, unless running").
+     */
+    public <T> CompletableFuture<T> exclusively(String vmName, HeldWork<T> work) {
+        Names.vmName("vm_name", vmName);
+        return run(vmName, () -> work.run(new HeldDomain(vmName)));
     }
 
     /** Undefines {@code vmName}; a running domain is refused unless {@code force}, which destroys it first. */
@@ -111,13 +159,23 @@ public final class Domains implements AutoCloseable {
 
     // ---------------------------------------------------------------------------------------------------
 
+    private DomainDefinition parse(String vmName, String xml, boolean replica) {
+        DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory);
+        if (replica && definition.uuid() == null) {
+            throw new InvalidInputException("domain_xml.uuid", "(none)", "the VM's <uuid>: a replica is defined only"
+                    + " under its own UUID, so that it cannot take over another domain named " + vmName);
+        }
+        return definition;
+    }
+
     /**
      * "Already done" is judged by libvirt's own rendering of the persistent definition before and after
      * defining it again: both sides then carry libvirt's additions (PCI addresses, controllers, the
      * expanded machine type), so they are equal exactly when the given XML changed nothing. Defining the
      * same XML again is harmless, needs no record of what was sent last, and repairs a hand edit.
      */
-    private Step defineNow(DomainDefinition definition, boolean autostart) throws LibvirtException {
+    private Step defineNow(DomainDefinition definition, String sourceSha256, boolean autostart, boolean replica)
+            throws LibvirtException {
         String name = definition.vmName();
         return hypervisor.withConnection(conn -> {
             String before = null;
@@ -145,11 +203,15 @@ public final class Domains implements AutoCloseable {
             }
             boolean created = before == null;
             try {
-                boolean definitionChanged = created || !before.equals(defined.getXMLDesc(XML_INACTIVE));
+                String after = defined.getXMLDesc(XML_INACTIVE);
+                boolean definitionChanged = created || !before.equals(after);
                 boolean autostartChanged = defined.getAutostart() != autostart;
                 if (autostartChanged) {
                     defined.setAutostart(autostart);
                 }
+                ledger.record(name, new DefinitionLedger.Entry(defined.getUUIDString(), sourceSha256, Sha256.hex(after),
+                        replica));
+                hypervisor.definitionChanged(name);
                 String what = created ? "defined " + name + " (UUID " + defined.getUUIDString() + ")"
                         : definitionChanged ? "redefined " + name + ": its definition differed"
                         : name + " already defined as given";
@@ -171,6 +233,7 @@ public final class Domains implements AutoCloseable {
         return hypervisor.withConnection(conn -> {
             Domain d = lookup(conn, name);
             if (d == null) {
+                ledger.forget(name);
                 return new Step(false, name + " is not defined");
             }
             try {
@@ -189,6 +252,8 @@ public final class Domains implements AutoCloseable {
                         throw refusal("undefine " + name + (active ? " (it was destroyed: it is off now)" : ""), e);
                     }
                 }
+                ledger.forget(name);
+                hypervisor.definitionChanged(name);
                 return new Step(true, (active ? "destroyed and undefined " : "undefined ") + name);
             } finally {
                 d.free();
@@ -292,22 +357,29 @@ public final class Domains implements AutoCloseable {
 
     // ---------------------------------------------------------------------------------------------------
 
-    private interface Work {
-        Step run() throws LibvirtException;
+    private interface Work<T> {
+        T run() throws LibvirtException;
     }
 
-    /** Runs the work on a worker, after any earlier operation on the same VM name; tells {@link #changed}. */
-    private CompletableFuture<Step> submit(String vmName, Work work) {
-        CompletableFuture<Step> result = new CompletableFuture<>();
+    /** Runs a step on a worker, after any earlier operation on the same VM name; tells {@link #changed}. */
+    private CompletableFuture<Step> submit(String vmName, Work<Step> work) {
+        return run(vmName, () -> {
+            Step step = work.run();
+            if (step.changed()) {
+                changed.run();
+            }
+            return step;
+        });
+    }
+
+    /** Runs the work on a worker, after any earlier operation on the same VM name. */
+    private <T> CompletableFuture<T> run(String vmName, Work<T> work) {
+        CompletableFuture<T> result = new CompletableFuture<>();
         Runnable task = () -> {
             ReentrantLock lock = stripes[Math.floorMod(vmName.hashCode(), stripes.length)];
             lock.lock();
             try {
-                Step step = work.run();
-                if (step.changed()) {
-                    changed.run();
-                }
-                result.complete(step);
+                result.complete(work.run());
             } catch (LibvirtException e) {
                 // libvirt answered but refused something nobody here foresaw; it is about the host, not the request
                 result.completeExceptionally(new DomainOperationException(Reason.WRONG_STATE,
@@ -324,6 +396,48 @@ public final class Domains implements AutoCloseable {
             result.completeExceptionally(new DomainOperationException(Reason.UNAVAILABLE, "the agent is stopping"));
         }
         return result;
+    }
+
+    /** A VM's domain to work on, its lock held by the thread that uses it. */
+    private final class HeldDomain implements Held {
+        private final String name;
+
+        HeldDomain(String name) {
+            this.name = name;
+        }
+
+        @Override
+        public Optional<Found> found() throws LibvirtException {
+            return hypervisor.withConnection(conn -> {
+                Domain d = lookup(conn, name);
+                if (d == null) {
+                    return Optional.empty();
+                }
+                try {
+                    return Optional.of(new Found(d.getUUIDString(), d.isActive() == 1, d.getAutostart(),
+                            Sha256.hex(d.getXMLDesc(XML_INACTIVE))));
+                } finally {
+                    d.free();
+                }
+            });
+        }
+
+        @Override
+        public Step define(String xml, boolean autostart, boolean replica) throws LibvirtException {
+            return told(defineNow(parse(name, xml, replica), Sha256.hex(xml), autostart, replica));
+        }
+
+        @Override
+        public Step undefine() throws LibvirtException {
+            return told(undefineNow(name, false));
+        }
+
+        private Step told(Step step) {
+            if (step.changed()) {
+                changed.run();
+            }
+            return step;
+        }
     }
 
     private static Domain lookup(Connect conn, String name) throws LibvirtException {

@@ -65,6 +65,24 @@ public final class HypervisorPoller implements AutoCloseable {
         }
     }
 
+    /**
+     * Asks libvirt again and waits (at most the stall limit) until that answer is the current view, so what is
+     * reported next includes every change made before this call.
+     */
+    public void pollNow() throws InterruptedException {
+        java.util.concurrent.Future<?> done;
+        try {
+            done = thread.submit(this::poll);
+        } catch (RejectedExecutionException e) {
+            return; // closed: nothing more will be reported
+        }
+        try {
+            done.get(stallAfter.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            // libvirt slow or failing: the report says so by itself (stale domains); nothing better to wait for
+        }
+    }
+
     /** The freshest view; never blocks on libvirt. */
     public View current() {
         long started = pollStartedAt;

@@ -5,7 +5,10 @@ import io.virtfleet.proto.v1.DomainState;
 import io.virtfleet.proto.v1.HypervisorInfo;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
 import org.libvirt.Connect;
 import org.libvirt.Domain;
 import org.libvirt.LibvirtException;
@@ -17,18 +20,53 @@ import org.slf4j.LoggerFactory;
  * reopened after libvirtd restarts; while libvirt is unreachable every snapshot carries the reason
  * (URI and libvirt's own message) instead of failing, so the agent keeps reporting its host.
  * Methods are synchronized: libvirt-java objects are not meant to be shared across threads freely.
+ *
+ * <p>Each domain in a snapshot carries the fingerprint of its definition as libvirt holds it (refreshed every
+ * few seconds, see {@link DefinitionFingerprints}) and, from the {@link DefinitionLedger}, the fingerprints of
+ * what virtfleet last defined it from. {@link Domains} records in the ledger under this object's lock, so a
+ * snapshot never sees a define without its ledger entry.
  */
 public final class LibvirtHypervisor implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LibvirtHypervisor.class);
 
+    /** virDomainXMLFlags VIR_DOMAIN_XML_INACTIVE: the persistent definition, not the running one. */
+    static final int XML_INACTIVE = 2;
+
     private final String uri;
+    private final DefinitionLedger ledger;
+    private final DefinitionFingerprints fingerprints;
     private Connect connection;
     private HypervisorInfo identity;
     private String lastError = "";
 
+    /** A connection whose snapshots know nothing of what virtfleet defined (tools and tests). */
     public LibvirtHypervisor(String uri) {
+        this(uri, DefinitionLedger.inMemory());
+    }
+
+    /** @param ledger what virtfleet defined on this host, kept by {@link Domains} */
+    public LibvirtHypervisor(String uri, DefinitionLedger ledger) {
+        this(uri, ledger, DefinitionFingerprints.REFRESH);
+    }
+
+    /**
+     * @param fingerprintRefresh how long the fingerprint of a domain's definition is reused in snapshots (about):
+     *                           a change made outside virtfleet shows this late at most
+     */
+    public LibvirtHypervisor(String uri, DefinitionLedger ledger, java.time.Duration fingerprintRefresh) {
         this.uri = uri;
+        this.ledger = ledger;
+        this.fingerprints = new DefinitionFingerprints(System::nanoTime, fingerprintRefresh);
         LibvirtErrors.silenceStderr();
+    }
+
+    public DefinitionLedger ledger() {
+        return ledger;
+    }
+
+    /** Makes the next snapshot fetch {@code name}'s definition again: virtfleet just changed it. */
+    synchronized void definitionChanged(String name) {
+        fingerprints.forget(name);
     }
 
     public String uri() {
@@ -177,24 +215,44 @@ public final class LibvirtHypervisor implements AutoCloseable {
             describeAndFree(d, out);
         }
         out.sort(Comparator.comparing(DomainInfo::getName));
+        Set<String> names = new HashSet<>();
+        out.forEach(d -> names.add(d.getName()));
+        fingerprints.keepOnly(names);
         return out;
     }
 
-    private static void describeAndFree(Domain d, List<DomainInfo> out) throws LibvirtException {
+    private void describeAndFree(Domain d, List<DomainInfo> out) throws LibvirtException {
         try {
             org.libvirt.DomainInfo info = d.getInfo();
-            out.add(DomainInfo.newBuilder()
-                    .setName(d.getName())
-                    .setUuid(d.getUUIDString())
+            String name = d.getName();
+            String uuid = d.getUUIDString();
+            DomainInfo.Builder b = DomainInfo.newBuilder()
+                    .setName(name)
+                    .setUuid(uuid)
                     .setState(state(info.state))
                     .setVcpus(info.nrVirtCpu)
                     .setMaxMemoryBytes(info.maxMem * 1024)
                     .setMemoryBytes(info.memory * 1024)
                     .setAutostart(d.getAutostart())
-                    .setPersistent(d.isPersistent() == 1)
-                    .build());
+                    .setPersistent(d.isPersistent() == 1);
+            definitionSha256(d, name, uuid).ifPresent(b::setDefinitionSha256);
+            ledger.get(name).filter(e -> e.uuid().equalsIgnoreCase(uuid)).ifPresent(e -> b
+                    .setSourceSha256(e.sourceSha256())
+                    .setDefinedSha256(e.definedSha256())
+                    .setReplica(e.replica()));
+            out.add(b.build());
         } finally {
             d.free();
+        }
+    }
+
+    /** Empty when libvirt would not give the definition (undefined meanwhile, say): the report leaves it out. */
+    private Optional<String> definitionSha256(Domain d, String name, String uuid) {
+        try {
+            return Optional.of(fingerprints.of(name, uuid, () -> d.getXMLDesc(XML_INACTIVE)));
+        } catch (LibvirtException e) {
+            log.debug("no definition of {} for its fingerprint: {}", name, LibvirtErrors.message(e));
+            return Optional.empty();
         }
     }
 

@@ -8,6 +8,7 @@ import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.common.Version;
 import io.virtfleet.common.units.Durations;
 import io.virtfleet.proto.v1.HeartbeatRequest;
+import io.virtfleet.proto.v1.HeartbeatResponse;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.RegisterRequest;
 import io.virtfleet.proto.v1.RegisterResponse;
@@ -37,6 +38,9 @@ import org.slf4j.LoggerFactory;
  * connection every 1–2 s ({@link #RECONNECT_PACE}) instead of letting gRPC's connect backoff grow towards its
  * two-minute cap: an agent must be back within seconds of its controller, however long the outage was. A
  * refused connection costs the controller's host nothing, so 1,000 agents doing this are harmless.
+ *
+ * <p>What the controller says about its definitions repository (its git port, its current commit) is passed on to
+ * {@link DefinitionsNews}: that is how a host that was away learns it has replicas to catch up on.
  */
 public final class ControllerLink implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ControllerLink.class);
@@ -52,6 +56,7 @@ public final class ControllerLink implements AutoCloseable {
 
     private final Settings settings;
     private final HostReporter reporter;
+    private final DefinitionsNews definitions;
     private final ManagedChannel channel;
     private final RegistryGrpc.RegistryBlockingStub registry;
     /** Fails at once while the channel is down, with the connection's error: used to say why. */
@@ -68,8 +73,13 @@ public final class ControllerLink implements AutoCloseable {
     private volatile boolean closed;
 
     public ControllerLink(Settings settings, HostReporter reporter, ManagedChannel channel) {
+        this(settings, reporter, DefinitionsNews.NONE, channel);
+    }
+
+    public ControllerLink(Settings settings, HostReporter reporter, DefinitionsNews definitions, ManagedChannel channel) {
         this.settings = settings;
         this.reporter = reporter;
+        this.definitions = definitions;
         this.channel = channel;
         this.failFast = RegistryGrpc.newBlockingStub(channel);
         this.registry = failFast.withWaitForReady();
@@ -182,12 +192,23 @@ public final class ControllerLink implements AutoCloseable {
         interval = asked.isZero() || asked.compareTo(settings.heartbeatInterval()) > 0 ? settings.heartbeatInterval() : asked;
         log.info("registered with controller at {} as host {} (heartbeat every {})",
                 settings.controller(), report.getHostName(), Durations.shortText(interval));
+        tell(() -> definitions.registered(response.getDefinitionsGitPort(), response.getDesiredDefinitionsCommit()));
     }
 
     private void heartbeat(HostReport report) {
-        registry.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+        HeartbeatResponse response = registry.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
                 .heartbeat(HeartbeatRequest.newBuilder().setSessionId(sessionId).setReport(report).build());
         heartbeatsAccepted.incrementAndGet();
+        tell(() -> definitions.heartbeat(response.getDesiredDefinitionsCommit()));
+    }
+
+    /** A fault in what listens to the definitions' news must not look like the controller failing, nor stop the link. */
+    private static void tell(Runnable news) {
+        try {
+            news.run();
+        } catch (RuntimeException e) {
+            log.error("definitions news not taken", e);
+        }
     }
 
     private Duration onFailure(StatusRuntimeException e) {

@@ -2,22 +2,32 @@ package io.virtfleet.agent.report;
 
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
+import io.virtfleet.agent.sync.SyncState;
 import io.virtfleet.proto.v1.HostReport;
 import java.util.function.Supplier;
 
-/** Assembles a host's report from the OS (OSHI) and the latest view of the hypervisor (libvirt). */
+/**
+ * Assembles a host's report from the OS (OSHI), the latest view of the hypervisor (libvirt) and the state of its
+ * replicas' sync.
+ */
 public final class HostReporter {
     private final String hostName;
     private final HostMetrics metrics;
     private final HypervisorPoller hypervisor;
     private final Supplier<String> vxlanAddress;
+    private final Supplier<SyncState.Status> sync;
 
-    /** {@code vxlanAddress} gives the host's VXLAN underlay address, empty when it has none. */
-    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress) {
+    /**
+     * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
+     * @param sync         gives the outcome of the host's definitions syncs
+     */
+    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
+                        Supplier<SyncState.Status> sync) {
         this.hostName = hostName;
         this.metrics = metrics;
         this.hypervisor = hypervisor;
         this.vxlanAddress = vxlanAddress;
+        this.sync = sync;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -27,6 +37,7 @@ public final class HostReporter {
 
     public synchronized HostReport report() {
         HypervisorPoller.View view = hypervisor.current();
+        SyncState.Status synced = sync.get();
         return HostReport.newBuilder()
                 .setHostName(hostName)
                 .setTakenAtUnixMs(System.currentTimeMillis())
@@ -35,6 +46,8 @@ public final class HostReporter {
                 .addAllDomains(view.domains())
                 .setDomainsStale(view.domainsStale())
                 .setVxlanAddress(vxlanAddress.get())
+                .setSyncedCommit(synced.syncedCommit())
+                .setSyncError(synced.error())
                 .build();
     }
 }

@@ -6,6 +6,8 @@ import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -19,6 +21,7 @@ import org.eclipse.jgit.api.Git;
 import org.eclipse.jgit.api.ResetCommand.ResetType;
 import org.eclipse.jgit.api.Status;
 import org.eclipse.jgit.api.errors.GitAPIException;
+import org.eclipse.jgit.api.errors.JGitInternalException;
 import org.eclipse.jgit.lib.Constants;
 import org.eclipse.jgit.lib.FileMode;
 import org.eclipse.jgit.lib.ObjectId;
@@ -43,6 +46,10 @@ import org.slf4j.LoggerFactory;
  * controller; then a hard reset. The clone belongs to virtfleet: commits or edits made in it by hand are
  * replaced by the controller's state (and reported, so the define step puts them right in libvirt too).
  *
+ * <p>An operator may point hosts at another copy of the repository instead ({@link #ofRemote}: a mirror over
+ * {@code https://}, trusted as the JVM trusts web servers, or a {@code file://} path); who may read it is then
+ * that remote's business, virtfleet sends no credentials to it.
+ *
  * <p>Objects are checked as they arrive (no {@code ..} or {@code .git} path in a tree) and symbolic links are
  * checked out as plain files, so the repository cannot make the clone write or point outside itself. One pull
  * at a time.
@@ -60,6 +67,7 @@ public final class DefinitionsClone {
 
     private final Path directory;
     private final String url;
+    /** The fleet's mutual TLS for the controller's git server; null for a remote of the operator's. */
     private final FleetHttpConnections connections;
     private final int timeoutSeconds;
 
@@ -70,6 +78,10 @@ public final class DefinitionsClone {
      * @param timeout    bound on connecting and on each read from the controller
      */
     public DefinitionsClone(Path directory, Endpoint controller, TlsCredentials tls, Duration timeout) {
+        this(directory, urlOf(controller), new FleetHttpConnections(tls.httpsClient(FleetIdentity.controller())), timeout);
+    }
+
+    private DefinitionsClone(Path directory, String url, FleetHttpConnections connections, Duration timeout) {
         if (!directory.isAbsolute() || !directory.normalize().equals(directory)) {
             throw new InvalidInputException("definitions directory", directory.toString(),
                     "an absolute path without '.' or '..' parts, e.g. " + DEFAULT_DIRECTORY);
@@ -78,9 +90,45 @@ public final class DefinitionsClone {
             throw new InvalidInputException("definitions pull timeout", timeout.toString(), "a positive duration");
         }
         this.directory = directory;
-        this.url = urlOf(controller);
-        this.connections = new FleetHttpConnections(tls.httpsClient(FleetIdentity.controller()));
+        this.url = url;
+        this.connections = connections;
         this.timeoutSeconds = (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toSeconds()));
+    }
+
+    /**
+     * A clone of another copy of the definitions than the controller's ({@code definitions-remote}): see
+     * {@link #checkRemote} for what is accepted.
+     */
+    public static DefinitionsClone ofRemote(Path directory, String remote, Duration timeout) {
+        return new DefinitionsClone(directory, checkRemote("definitions-remote", remote), null, timeout);
+    }
+
+    /**
+     * Checks a remote of the operator's: {@code https://host[:port]/path} (the server trusted as the JVM trusts web
+     * servers) or {@code file:///absolute/path}. No credentials in it: the URL is logged and shown in reports, and
+     * who may read the remote is the remote's business.
+     *
+     * @return the URL as given
+     */
+    public static String checkRemote(String field, String remote) {
+        String accepted = "an https://host/path or file:///absolute/path URL of a git repository, without credentials";
+        URI uri;
+        try {
+            uri = new URI(remote);
+        } catch (URISyntaxException e) {
+            throw new InvalidInputException(field, remote, accepted);
+        }
+        if (uri.getRawUserInfo() != null || uri.getRawQuery() != null || uri.getRawFragment() != null
+                || uri.getPath() == null || uri.getPath().isEmpty()) {
+            throw new InvalidInputException(field, remote, accepted);
+        }
+        boolean https = "https".equals(uri.getScheme()) && uri.getHost() != null;
+        boolean file = "file".equals(uri.getScheme()) && (uri.getHost() == null || uri.getHost().isEmpty())
+                && uri.getPath().startsWith("/") && !uri.getPath().matches("(.*/)?\\.\\.?(/.*)?");
+        if (!https && !file) {
+            throw new InvalidInputException(field, remote, accepted);
+        }
+        return remote;
     }
 
     /** The URL a clone of the controller's definitions is fetched from. */
@@ -113,11 +161,11 @@ public final class DefinitionsClone {
                     .setCheckFetchedObjects(true)
                     .setRemoveDeletedRefs(true)
                     .setTimeout(timeoutSeconds)
-                    .setTransportConfigCallback(this::useFleetTls)
+                    .setTransportConfigCallback(this::prepare)
                     .call();
             ObjectId target = repository.resolve(TRACKING + "^{commit}");
             if (target == null) {
-                throw new IOException("the controller's definitions repository at " + url + " has no branch main");
+                throw new IOException("the definitions repository at " + url + " has no branch main");
             }
             SortedSet<String> added = new TreeSet<>();
             SortedSet<String> changed = new TreeSet<>();
@@ -134,10 +182,39 @@ public final class DefinitionsClone {
                     Duration.ofNanos(System.nanoTime() - start));
             report(result);
             return result;
-        } catch (GitAPIException e) {
+        } catch (GitAPIException | JGitInternalException e) {
+            // JGit reports some failures of reading or writing the clone (a missing object, a lock held) unchecked.
             throw new IOException("cannot pull the definitions from " + url + " into " + directory + ": " + reason(e), e);
         } catch (UncheckedIOException e) {
             throw e.getCause();
+        }
+    }
+
+    /** The commit the clone's {@code main} is at; empty before the first pull. */
+    public synchronized Optional<String> commit() throws IOException {
+        if (!Files.isDirectory(directory.resolve(Constants.DOT_GIT), LinkOption.NOFOLLOW_LINKS)) {
+            return Optional.empty();
+        }
+        try (Git git = Git.open(directory.toFile())) {
+            return Optional.ofNullable(git.getRepository().resolve(BRANCH + "^{commit}")).map(ObjectId::name);
+        }
+    }
+
+    /**
+     * Whether the clone's {@code main} holds {@code commit} (hex SHA-1): it is main, or an ancestor of it. False for
+     * a commit the clone does not have at all.
+     */
+    public synchronized boolean onMain(String commit) throws IOException {
+        try (Git git = Git.open(directory.toFile()); RevWalk walk = new RevWalk(git.getRepository())) {
+            Repository repository = git.getRepository();
+            ObjectId main = repository.resolve(BRANCH + "^{commit}");
+            ObjectId wanted = ObjectId.fromString(commit);
+            if (main == null || !repository.getObjectDatabase().has(wanted)) {
+                return false;
+            }
+            return walk.isMergedInto(walk.parseCommit(wanted), walk.parseCommit(main));
+        } catch (org.eclipse.jgit.errors.IncorrectObjectTypeException e) {
+            return false; // the object exists but is a tree or a blob, not a commit
         }
     }
 
@@ -183,18 +260,41 @@ public final class DefinitionsClone {
         config.setString("branch", "main", "merge", BRANCH);
         // A link in the repository becomes a plain file holding its target: nothing in the clone points out of it.
         config.setBoolean("core", null, "symlinks", false);
+        // A remote of the operator's is trusted as the JVM trusts web servers; a user's git config may not loosen that.
+        config.setBoolean("http", null, "sslVerify", true);
+        // JGit's housekeeping after a fetch runs within the pull, not on a thread of its own that would go on
+        // writing in the clone after the pull returned (and after the agent stopped).
+        config.setBoolean("gc", null, "autoDetach", false);
         if (!config.toText().equals(before)) {
             config.save();
         }
     }
 
-    private void useFleetTls(Transport transport) {
+    private void prepare(Transport transport) {
+        if (connections == null) {
+            remoteAsConfigured(transport);
+            return;
+        }
         if (!(transport instanceof TransportHttp http)) {
             // A git config rewriting the URL (url.<base>.insteadOf) to another protocol would end up here.
             throw new UncheckedIOException(new IOException("the definitions are fetched only over https from the controller;"
                     + " " + url + " was opened as " + transport.getURI()));
         }
         http.setHttpConnectionFactory(connections);
+    }
+
+    /**
+     * A remote of the operator's is reached the way its URL says: a git config rewriting the URL
+     * ({@code url.<base>.insteadOf}) to ssh or plain http would end up here.
+     */
+    private void remoteAsConfigured(Transport transport) {
+        boolean https = url.startsWith("https:");
+        boolean ok = https ? transport instanceof TransportHttp
+                : !(transport instanceof TransportHttp) && "file".equals(transport.getURI().getScheme());
+        if (!ok) {
+            throw new UncheckedIOException(new IOException("the definitions remote " + url + " was opened as "
+                    + transport.getURI() + "; only " + (https ? "https" : "file") + " is accepted for it"));
+        }
     }
 
     /** Classifies every path under the definitions directory that differs between two commits. */

@@ -85,7 +85,7 @@ public final class EmbeddedMain implements Callable<Integer> {
                     "--controller", controller, "--credentials", credentials, "host", "show", "hv1"));
             code = Math.max(code, createVm(out, controller, credentials, network));
             if (ceph != null) {
-                code = Math.max(code, createReplicatedVm(out, controller, credentials));
+                code = Math.max(code, createReplicatedVm(out, controller, credentials, fleet));
             }
             if (once) {
                 return code;
@@ -144,13 +144,20 @@ public final class EmbeddedMain implements Callable<Integer> {
     }
 
     /** A Ceph-backed VM: replicated by default, so its definition reaches every host while one host runs it. */
-    private static int createReplicatedVm(PrintWriter out, String controller, String credentials) {
+    private static int createReplicatedVm(PrintWriter out, String controller, String credentials, EmbeddedFleet fleet)
+            throws InterruptedException {
         PrintWriter err = new PrintWriter(System.err, true);
         String[] as = {"--controller", controller, "--credentials", credentials};
         String[] spec = {"--storage", "sata", "--size", "10G", "--lan", "10", "--memory", "1G", "--profile", "api"};
         out.println();
         out.println("$ virtfleet vm create web " + String.join(" ", spec) + "      # Ceph-backed: replicated");
         int code = VirtfleetCli.run(out, err, concat(concat(as, new String[] {"vm", "create", "web"}), spec));
+        // Hosts report what they hold with their next heartbeat: show the fleet once every host has said so.
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (System.nanoTime() < deadline && !fleet.controller().replication().drift().getHostsList().stream()
+                .allMatch(h -> !h.getBehind())) {
+            Thread.sleep(100);
+        }
         out.println();
         out.println("$ virtfleet vm show web");
         code = Math.max(code, VirtfleetCli.run(out, err, concat(as, new String[] {"vm", "show", "web"})));

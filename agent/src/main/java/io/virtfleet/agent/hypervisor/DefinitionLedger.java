@@ -1,0 +1,151 @@
+package io.virtfleet.agent.hypervisor;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.gson.GsonBuilder;
+import io.virtfleet.agent.state.StateFiles;
+import io.virtfleet.common.validation.Names;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What virtfleet defined on this host, per domain name: which XML it sent, what libvirt made of it, and whether it
+ * was a replica. libvirt cannot tell this itself: it is how a report says "changed by hand since" and how a sync
+ * knows which domains are its replicas to update or remove (and that every other domain is not its business).
+ * Kept in {@code <state-dir>/defined-domains.json}, rewritten whole and atomically on every change, so it
+ * survives the agent; a file that cannot be read is logged and the ledger starts empty (the next define or sync
+ * fills it again).
+ */
+public final class DefinitionLedger {
+    private static final Logger log = LoggerFactory.getLogger(DefinitionLedger.class);
+    /** The ledger's file in the agent's state directory. */
+    public static final String FILE = "defined-domains.json";
+
+    /**
+     * One domain virtfleet defined.
+     *
+     * @param uuid          the domain's UUID right after the define: a domain of the same name with another UUID
+     *                      is someone else's, whatever the ledger says about the name
+     * @param sourceSha256  SHA-256 of the XML as given to the define (before the agent added a UUID)
+     * @param definedSha256 SHA-256 of libvirt's inactive XML right after the define
+     * @param replica       defined by a sync as a replica (another host is its home), not by DefineDomain
+     */
+    public record Entry(String uuid, String sourceSha256, String definedSha256, boolean replica) {}
+
+    private final Path file;
+    private final SortedMap<String, Entry> entries;
+
+    private DefinitionLedger(Path file, SortedMap<String, Entry> entries) {
+        this.file = file;
+        this.entries = entries;
+    }
+
+    /** The ledger kept in {@code stateDirectory}, as it was left; empty when there is none yet or it is unreadable. */
+    public static DefinitionLedger load(Path stateDirectory) {
+        Path file = stateDirectory.resolve(FILE);
+        SortedMap<String, Entry> entries = new TreeMap<>();
+        try {
+            entries.putAll(parse(Files.readString(file, StandardCharsets.UTF_8)));
+        } catch (NoSuchFileException e) {
+            // first start: virtfleet has defined nothing here yet
+        } catch (IOException | RuntimeException e) {
+            log.error("cannot read {} ({}): starting with an empty ledger of defined domains; replicas defined before are"
+                    + " left alone until a sync defines them again, and reports show no source fingerprints until then",
+                    file, e.getMessage());
+        }
+        return new DefinitionLedger(file, entries);
+    }
+
+    /** A ledger that is not kept anywhere (tools and tests that run a hypervisor without an agent). */
+    public static DefinitionLedger inMemory() {
+        return new DefinitionLedger(null, new TreeMap<>());
+    }
+
+    public synchronized Optional<Entry> get(String vm) {
+        return Optional.ofNullable(entries.get(vm));
+    }
+
+    /** Every entry, by domain name. */
+    public synchronized SortedMap<String, Entry> all() {
+        return new TreeMap<>(entries);
+    }
+
+    synchronized void record(String vm, Entry entry) {
+        if (!entry.equals(entries.put(vm, entry))) {
+            save();
+        }
+    }
+
+    /**
+     * Drops {@code vm}'s entry. Besides undefines, for a sync that finds the domain gone or replaced by another of
+     * the same name: what virtfleet defined is no longer there.
+     */
+    public synchronized void forget(String vm) {
+        if (entries.remove(vm) != null) {
+            save();
+        }
+    }
+
+    /**
+     * Writes the file. A failure (disk full, read-only state directory) must not undo a define libvirt already
+     * made, so it is logged and the ledger goes on in memory; the next change writes the whole file again.
+     */
+    private void save() {
+        if (file == null) {
+            return;
+        }
+        try {
+            StateFiles.write(file, text(entries));
+        } catch (IOException e) {
+            log.error("cannot write the ledger of defined domains {}: {}; it is kept in memory until the next change",
+                    file, e.getMessage());
+        }
+    }
+
+    static String text(Map<String, Entry> entries) {
+        JsonObject domains = new JsonObject();
+        entries.forEach((vm, e) -> {
+            JsonObject o = new JsonObject();
+            o.addProperty("uuid", e.uuid());
+            o.addProperty("source_sha256", e.sourceSha256());
+            o.addProperty("defined_sha256", e.definedSha256());
+            o.addProperty("replica", e.replica());
+            domains.add(vm, o);
+        });
+        JsonObject root = new JsonObject();
+        root.add("domains", domains);
+        return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
+    }
+
+    /** Reads the file's text, refusing anything that is not exactly what {@link #text} writes. */
+    static Map<String, Entry> parse(String text) {
+        JsonObject domains = JsonParser.parseString(text).getAsJsonObject().getAsJsonObject("domains");
+        if (domains == null) {
+            throw new IllegalArgumentException("no \"domains\" object");
+        }
+        Map<String, Entry> out = new TreeMap<>();
+        for (Map.Entry<String, JsonElement> d : domains.entrySet()) {
+            String vm = Names.vmName("domain name", d.getKey());
+            JsonObject o = d.getValue().getAsJsonObject();
+            String uuid = UUID.fromString(o.get("uuid").getAsString()).toString();
+            String source = o.get("source_sha256").getAsString();
+            String defined = o.get("defined_sha256").getAsString();
+            if (!Sha256.isHex(source) || !Sha256.isHex(defined)) {
+                throw new IllegalArgumentException(vm + ": a fingerprint is not 64 lowercase hex digits");
+            }
+            out.put(vm, new Entry(uuid, source, defined, o.get("replica").getAsBoolean()));
+        }
+        return out;
+    }
+}

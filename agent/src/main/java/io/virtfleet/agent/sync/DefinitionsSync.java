@@ -1,0 +1,439 @@
+package io.virtfleet.agent.sync;
+
+import io.virtfleet.agent.hypervisor.DefinitionLedger;
+import io.virtfleet.agent.hypervisor.Domains;
+import io.virtfleet.agent.hypervisor.Sha256;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.proto.v1.SyncAction;
+import io.virtfleet.proto.v1.SyncEvent;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Brings this host's replicas in step with the definitions repository (SyncDefinitions): pulls the clone, then
+ * defines every VM whose record says replicated and names another home host (autostart off, never started), defines
+ * again those whose definition changed in the repository or by hand (unless they run), and undefines the replicas
+ * whose VM left the repository or stopped being replicated here (unless they run). Only domains the ledger holds
+ * as replicas are ever undefined; a home domain, or one virtfleet never defined, is left alone.
+ *
+ * <p>One sync at a time, on a thread of its own: a request arriving meanwhile waits, then runs its own (cheap when
+ * nothing changed: a fetch that brings nothing and one definition read per replica). Each decision about a domain
+ * is taken and carried out while {@link Domains} holds that VM's lock, on what libvirt holds at that moment.
+ */
+public final class DefinitionsSync implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DefinitionsSync.class);
+    private static final Pattern COMMIT = Pattern.compile("[0-9a-f]{40}");
+    /** How long stopping waits for a sync in progress. */
+    private static final Duration CLOSE_WAIT = Duration.ofSeconds(15);
+    /** Longest sync_error kept for reports: the first few failures say enough. */
+    private static final int MAX_ERROR_CHARS = 2000;
+
+    private final String hostName;
+    private final DefinitionsSource source;
+    private final Domains domains;
+    private final DefinitionLedger ledger;
+    private final SyncState state;
+    private final ReportRefresh reportCatchesUp;
+    private final AtomicInteger pending = new AtomicInteger();
+    private final ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "vf-definitions-sync");
+        t.setDaemon(true);
+        return t;
+    });
+    private volatile boolean completedOnce;
+    private volatile boolean closed;
+
+    /**
+     * @param hostName this host's name in the fleet: VMs homed here are not replicas here
+     * @param ledger   the ledger {@code domains} records in
+     */
+    public DefinitionsSync(String hostName, DefinitionsSource source, Domains domains, DefinitionLedger ledger,
+                           SyncState state) {
+        this(hostName, source, domains, ledger, state, () -> { });
+    }
+
+    /**
+     * @param reportCatchesUp waits until the host's report shows libvirt as it is now: called before a complete
+     *                        sync's commit is published, so no report claims the commit with the domain list of
+     *                        before (the controller would see the new replicas as missing)
+     */
+    public DefinitionsSync(String hostName, DefinitionsSource source, Domains domains, DefinitionLedger ledger,
+                           SyncState state, ReportRefresh reportCatchesUp) {
+        this.hostName = hostName;
+        this.source = source;
+        this.domains = domains;
+        this.ledger = ledger;
+        this.state = state;
+        this.reportCatchesUp = reportCatchesUp;
+    }
+
+    /** Brings the host's report up to date with libvirt. */
+    @FunctionalInterface
+    public interface ReportRefresh {
+        void await() throws InterruptedException;
+    }
+
+    /** Checks a SyncDefinitionsRequest.commit: empty, or a full commit id. */
+    public static String checkCommit(String field, String commit) {
+        if (!commit.isEmpty() && !COMMIT.matcher(commit).matches()) {
+            throw new InvalidInputException(field, commit,
+                    "a commit of the definitions repository (40 lowercase hex digits), or empty for its latest");
+        }
+        return commit;
+    }
+
+    /**
+     * Queues a sync to at least {@code commit} (empty: whatever main is now). {@code events} is told each event on
+     * the sync's thread; it may throw (a caller gone) without stopping the sync. The result completes with the
+     * sync's state once it is over (a sync that ran to its end but could not do everything has an error), or
+     * fails with {@link SyncException} when it could not pull or the repository lacks {@code commit}.
+     */
+    public CompletableFuture<SyncState.Status> run(String commit, Consumer<SyncEvent> events) {
+        checkCommit("commit", commit);
+        CompletableFuture<SyncState.Status> done = new CompletableFuture<>();
+        pending.incrementAndGet();
+        try {
+            thread.execute(() -> {
+                try {
+                    if (closed) {
+                        throw new SyncException(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
+                    }
+                    syncNow(commit, events);
+                    done.complete(state.status());
+                } catch (RuntimeException | Error e) {
+                    if (!(e instanceof SyncException)) {
+                        log.error("definitions sync failed unexpectedly", e);
+                        state.failed("internal error: " + e);
+                    }
+                    done.completeExceptionally(e);
+                } finally {
+                    pending.decrementAndGet();
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            pending.decrementAndGet();
+            done.completeExceptionally(new SyncException(SyncException.Kind.UNAVAILABLE, "the agent is stopping"));
+        }
+        return done;
+    }
+
+    /** Whether a sync is running or waiting to. */
+    public boolean busy() {
+        return pending.get() > 0;
+    }
+
+    /** Whether a sync ran to its end with everything done since the agent started. */
+    public boolean completedSinceStart() {
+        return completedOnce;
+    }
+
+    public SyncState.Status status() {
+        return state.status();
+    }
+
+    public DefinitionsSource source() {
+        return source;
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+
+    private void syncNow(String wanted, Consumer<SyncEvent> events) {
+        Run run = new Run(events);
+        DefinitionsClone clone;
+        PullResult pulled;
+        try {
+            clone = source.current();
+            pulled = clone.pull();
+        } catch (IOException e) {
+            throw refused(SyncException.Kind.UNAVAILABLE, e.getMessage());
+        } catch (SyncException e) {
+            throw refused(e.kind(), e.getMessage());
+        }
+        run.commit = pulled.commit();
+        run.emit("", SyncAction.SYNC_ACTION_PULLED, pulledDetail(clone, pulled));
+        SortedMap<String, String> desired = new TreeMap<>();
+        VmRecords records;
+        try {
+            if (!wanted.isEmpty() && !clone.onMain(wanted)) {
+                throw refused(SyncException.Kind.PRECONDITION, "main of the definitions at " + clone.url() + " ("
+                        + brief(run.commit) + ") does not contain the commit asked for, " + wanted);
+            }
+            records = VmRecords.read(clone.directory());
+        } catch (IOException e) {
+            throw refused(SyncException.Kind.UNAVAILABLE, "cannot read the definitions clone in " + clone.directory()
+                    + ": " + e.getMessage());
+        }
+        records.unreadable().forEach((vm, why) -> run.failed(vm, "its record cannot be read, so whether it is a replica"
+                + " here is unknown; left as it is: " + why));
+        for (VmRecords.VmRecord vm : records.all().values()) {
+            if (vm.replicated() && !vm.deleting() && !vm.homeHost().equals(hostName)) {
+                definitionOf(clone, vm.name(), run).ifPresent(xml -> desired.put(vm.name(), xml));
+            }
+        }
+        desired.forEach((vm, xml) -> replicate(vm, xml, run));
+        ledger.all().forEach((vm, entry) -> {
+            VmRecords.VmRecord record = records.get(vm);
+            if (entry.replica() && !desired.containsKey(vm) && !run.failed.containsKey(vm)
+                    && (record == null || !record.homeHost().equals(hostName))) {
+                remove(vm, entry, whyNotWanted(record), run);
+            }
+        });
+        finish(run);
+    }
+
+    /**
+     * The repository's definition of a replicated VM; empty when it has none (the VM is then not a replica here),
+     * or when it cannot be read (then a failure: its replica is left as it is).
+     */
+    private Optional<String> definitionOf(DefinitionsClone clone, String vm, Run run) {
+        Path file;
+        try {
+            file = clone.definition(vm);
+        } catch (IOException e) {
+            log.debug("{} is replicated but has no definition yet: {}", vm, e.getMessage());
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(Files.readString(file, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            run.failed(vm, "cannot read its definition " + DefinitionFiles.pathOf(vm) + ": " + e);
+            return Optional.empty();
+        }
+    }
+
+    private static String whyNotWanted(VmRecords.VmRecord record) {
+        if (record == null) {
+            return "its VM left the repository";
+        }
+        if (record.deleting()) {
+            return "its VM is being deleted";
+        }
+        return record.replicated() ? "its VM has no definition in the repository" : "its VM is no longer replicated";
+    }
+
+    /** Puts one replica in step with its definition, deciding on what libvirt holds now. */
+    private void replicate(String vm, String xml, Run run) {
+        String sourceSha256 = Sha256.hex(xml);
+        run.considered.add(vm);
+        act(vm, run, held -> {
+            Optional<Domains.Found> found = held.found();
+            if (found.isEmpty()) {
+                held.define(xml, false, true);
+                return Optional.of(event(SyncAction.SYNC_ACTION_DEFINED, "defined (replica, autostart off)"));
+            }
+            Domains.Found domain = found.get();
+            Optional<DefinitionLedger.Entry> entry = ledger.get(vm).filter(e -> e.uuid().equalsIgnoreCase(domain.uuid()));
+            if (entry.isEmpty() || !entry.get().replica() || !entry.get().sourceSha256().equals(sourceSha256)) {
+                String why = entry.isEmpty() ? "virtfleet had no record of defining it here"
+                        : !entry.get().replica() ? "it was defined here as its home"
+                        : "its definition changed in the repository";
+                Domains.Step step = held.define(xml, false, true);
+                return Optional.of(event(SyncAction.SYNC_ACTION_REDEFINED, "defined again (replica, autostart off): " + why
+                        + (step.changed() ? "" : "; libvirt already held it as given")));
+            }
+            boolean edited = !domain.definitionSha256().equals(entry.get().definedSha256());
+            if (!edited && !domain.autostart()) {
+                return Optional.empty(); // up to date
+            }
+            String change = edited ? "changed by hand" : "autostart turned on by hand";
+            if (domain.active()) {
+                return Optional.of(event(SyncAction.SYNC_ACTION_KEPT, "running and " + change + ": not overwritten"));
+            }
+            held.define(xml, false, true);
+            return Optional.of(event(SyncAction.SYNC_ACTION_REPAIRED, change + "; defined again from the repository"
+                    + " (replica, autostart off)"));
+        });
+    }
+
+    /** Undefines a replica that is no longer wanted here, unless it runs or is not the domain virtfleet defined. */
+    private void remove(String vm, DefinitionLedger.Entry entry, String why, Run run) {
+        run.considered.add(vm);
+        act(vm, run, held -> {
+            Optional<Domains.Found> found = held.found();
+            if (found.isEmpty() || !found.get().uuid().equalsIgnoreCase(entry.uuid())) {
+                // Gone already, or someone put another domain under the name: nothing of virtfleet's is left to undefine.
+                ledger.forget(vm);
+                return Optional.empty();
+            }
+            if (found.get().active()) {
+                return Optional.of(event(SyncAction.SYNC_ACTION_KEPT, "running; removed from the repository: not undefined ("
+                        + why + ")"));
+            }
+            held.undefine();
+            return Optional.of(event(SyncAction.SYNC_ACTION_UNDEFINED, "undefined: " + why));
+        });
+    }
+
+    /** What a decision about one domain came to: an action and its account. */
+    private record Decided(SyncAction action, String detail) {}
+
+    private static Decided event(SyncAction action, String detail) {
+        return new Decided(action, detail);
+    }
+
+    /** Runs one decision under the VM's lock and reports it; a refusal is that VM's failure, and the sync goes on. */
+    private void act(String vm, Run run, Domains.HeldWork<Optional<Decided>> work) {
+        try {
+            Optional<Decided> decided = domains.exclusively(vm, work).get();
+            if (decided.isEmpty()) {
+                run.upToDate++;
+            } else {
+                run.emit(vm, decided.get().action(), decided.get().detail());
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause() == null ? e : e.getCause();
+            run.failed(vm, cause instanceof RuntimeException && cause.getMessage() != null ? cause.getMessage() : cause.toString());
+        } catch (InvalidInputException e) {
+            run.failed(vm, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw refused(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
+        }
+    }
+
+    private void finish(Run run) {
+        if (run.failed.isEmpty()) {
+            try {
+                reportCatchesUp.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw refused(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
+            }
+            state.completed(run.commit);
+            completedOnce = true;
+            run.emit("", SyncAction.SYNC_ACTION_DONE, "in step with " + brief(run.commit) + ": " + run.summary());
+            return;
+        }
+        String old = state.status().syncedCommit();
+        String summary = run.failed.size() + " of " + run.considered.size() + " replicas could not be brought in step; synced"
+                + " commit stays " + (old.isEmpty() ? "none" : brief(old));
+        StringBuilder error = new StringBuilder(summary);
+        run.failed.forEach((vm, why) -> error.append("; ").append(vm).append(": ").append(why));
+        state.failed(error.length() > MAX_ERROR_CHARS ? error.substring(0, MAX_ERROR_CHARS - 3) + "..." : error.toString());
+        run.emit("", SyncAction.SYNC_ACTION_FAILED, summary);
+    }
+
+    private SyncException refused(SyncException.Kind kind, String message) {
+        state.failed(message);
+        log.warn("definitions sync failed: {}", message);
+        return new SyncException(kind, message);
+    }
+
+    private static String pulledDetail(DefinitionsClone clone, PullResult pulled) {
+        String commit = brief(pulled.commit());
+        if (pulled.previous().isEmpty()) {
+            return "cloned " + clone.url() + " at " + commit;
+        }
+        if (pulled.moved()) {
+            return "pulled " + brief(pulled.previous().get()) + " -> " + commit + " from " + clone.url();
+        }
+        return "already at " + commit + " (" + clone.url() + ")";
+    }
+
+    static String brief(String commit) {
+        return commit.length() > 12 ? commit.substring(0, 12) : commit;
+    }
+
+    /** One sync's progress: its events and counts. */
+    private static final class Run {
+        private final Consumer<SyncEvent> listener;
+        private boolean listening = true;
+        private String commit = "";
+        /** Every VM the sync looked at as a replica (to define, keep or undefine), once each. */
+        private final Set<String> considered = new HashSet<>();
+        private int upToDate;
+        private final Map<SyncAction, Integer> actions = new EnumMap<>(SyncAction.class);
+        private final SortedMap<String, String> failed = new TreeMap<>();
+
+        Run(Consumer<SyncEvent> listener) {
+            this.listener = listener;
+        }
+
+        void failed(String vm, String why) {
+            considered.add(vm);
+            failed.put(vm, why);
+            emit(vm, SyncAction.SYNC_ACTION_FAILED, why);
+        }
+
+        void emit(String vm, SyncAction action, String detail) {
+            actions.merge(action, 1, Integer::sum);
+            SyncEvent event = SyncEvent.newBuilder().setVmName(vm).setAction(action).setDetail(detail)
+                    .setSyncedCommit(commit).setDone(action == SyncAction.SYNC_ACTION_DONE).build();
+            // The pull is logged by the clone; a sync that found everything in step is not news.
+            boolean quiet = action == SyncAction.SYNC_ACTION_PULLED
+                    || actions.keySet().equals(EnumSet.of(SyncAction.SYNC_ACTION_PULLED, SyncAction.SYNC_ACTION_DONE));
+            if (action == SyncAction.SYNC_ACTION_FAILED) {
+                log.warn("definitions sync: {}{}", vm.isEmpty() ? "" : vm + ": ", detail);
+            } else if (quiet) {
+                log.debug("definitions sync: {}{}", vm.isEmpty() ? "" : vm + ": ", detail);
+            } else {
+                log.info("definitions sync: {}{}", vm.isEmpty() ? "" : vm + ": ", detail);
+            }
+            if (listening) {
+                try {
+                    listener.accept(event);
+                } catch (RuntimeException e) {
+                    listening = false; // whoever asked is gone; the sync goes on
+                    log.debug("definitions sync: events no longer delivered: {}", e.toString());
+                }
+            }
+        }
+
+        String summary() {
+            List<String> parts = new ArrayList<>();
+            for (SyncAction a : List.of(SyncAction.SYNC_ACTION_DEFINED, SyncAction.SYNC_ACTION_REDEFINED,
+                    SyncAction.SYNC_ACTION_REPAIRED, SyncAction.SYNC_ACTION_UNDEFINED, SyncAction.SYNC_ACTION_KEPT)) {
+                int n = actions.getOrDefault(a, 0);
+                if (n > 0) {
+                    parts.add(n + " " + a.name().substring("SYNC_ACTION_".length()).toLowerCase(java.util.Locale.ROOT));
+                }
+            }
+            parts.add(upToDate + " up to date");
+            return String.join(", ", parts);
+        }
+    }
+
+    /**
+     * Stops syncing: syncs waiting to run are dropped, and one in progress is waited for (up to {@link #CLOSE_WAIT}):
+     * interrupting a pull may leave git's lock files in the clone, and a pull going on after the agent stopped would
+     * race with whatever comes next in that directory (an agent started again, say).
+     */
+    @Override
+    public void close() {
+        closed = true;
+        thread.shutdown();
+        try {
+            if (!thread.awaitTermination(CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn("a definitions sync still runs after {} s; interrupting it", CLOSE_WAIT.toSeconds());
+                thread.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            thread.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+}
