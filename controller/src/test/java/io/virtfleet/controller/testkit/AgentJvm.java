@@ -65,8 +65,9 @@ public final class AgentJvm implements AutoCloseable {
         Path config = state.resolve("agent.conf");
         Files.writeString(config, "# virtfleet test kit: every setting is on the command line\n");
         List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", s.namespace(),
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx160m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", // five of these share two cores with the rest
+                Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        command.addAll(unitJavaOptions());
+        command.addAll(List.of(
                 "-cp", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
                 AgentMain.class.getName(),
                 "--config", config.toString(), // never the machine's /etc/virtfleet/agent.conf
@@ -79,6 +80,7 @@ public final class AgentJvm implements AutoCloseable {
                 "--max-backoff", s.maxBackoff().toMillis() + "ms",
                 "--images-dir", state.resolve("images").toString(),
                 "--state-dir", state.toString(),
+                "--definitions-dir", state.resolve("definitions").toString(), // not the machine's /srv/common
                 "--join-token-file", token.toString(),
                 "--ceph-conf", s.ceph().conf().toString(),
                 "--ceph-client", s.ceph().client(),
@@ -94,6 +96,26 @@ public final class AgentJvm implements AutoCloseable {
         AgentJvm agent = new AgentJvm(s.host(), p, log);
         RUNNING.add(agent);
         return agent;
+    }
+
+    /**
+     * The JVM flags of deploy/systemd/virtfleet-agent.service ({@code Environment="JAVA_OPTS=..."}), so the agent
+     * runs as small and as slow to warm up as on a hypervisor, found from the working directory upwards.
+     */
+    static List<String> unitJavaOptions() throws IOException {
+        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+            Path unit = dir.resolve("deploy/systemd/virtfleet-agent.service");
+            if (Files.isRegularFile(unit)) {
+                for (String line : Files.readAllLines(unit, StandardCharsets.UTF_8)) {
+                    String prefix = "Environment=\"JAVA_OPTS=";
+                    if (line.startsWith(prefix) && line.endsWith("\"")) {
+                        return List.of(line.substring(prefix.length(), line.length() - 1).strip().split("\\s+"));
+                    }
+                }
+                throw new IOException(unit + " has no Environment=\"JAVA_OPTS=...\" line");
+            }
+        }
+        throw new IOException("deploy/systemd/virtfleet-agent.service not found above " + Path.of("").toAbsolutePath());
     }
 
     public String host() {
