@@ -73,8 +73,8 @@ public final class SimulatedFanOutBench {
             nodes.add(new TestDriverNode("hv" + i, 32, 128 * 1024));
         }
         long t0 = System.nanoTime();
-        try (EmbeddedFleet fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(nodes).heartbeat(Duration.ofSeconds(2))
-                .grace(Duration.ofSeconds(20)).reconcileInterval(Duration.ofHours(1))
+        try (EmbeddedFleet fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(nodes).heartbeat(Duration.ofSeconds(5))
+                .grace(Duration.ofSeconds(30)).reconcileInterval(Duration.ofHours(1))
                 .provisioning(p -> p.withSyncDeadline(Duration.ofSeconds(60))).build().start();
              Clients admin = Clients.as(fleet.adminCredentials())) {
             FleetGrpc.FleetBlockingStub operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
@@ -91,12 +91,13 @@ public final class SimulatedFanOutBench {
                 String mark = "simulated fan-out bench, round " + (i + 1);
                 String head = change(store, mark);
                 List<Double> answers = new ArrayList<>();
-                double all = fanOut(operator, head, hosts, answers);
+                int[] caughtUp = {0};
+                double all = fanOut(operator, head, hosts, answers, caughtUp);
                 boolean counted = i >= warmup;
                 double[] sorted = answers.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-                System.out.printf(Locale.ROOT, "%-10s all %d defined in %7.1f ms (first answer %.1f ms, median %.1f ms)%n",
-                        (counted ? "round " + (i - warmup + 1) : "warm-up " + (i + 1)) + ":", hosts, all, sorted[0],
-                        percentile(sorted, 50));
+                System.out.printf(Locale.ROOT, "%-10s all %d defined in %7.1f ms (first answer %.1f ms, median %.1f ms; %d had"
+                                + " caught up by themselves)%n", (counted ? "round " + (i - warmup + 1) : "warm-up " + (i + 1)) + ":",
+                        hosts, all, sorted[0], percentile(sorted, 50), caughtUp[0]);
                 if (counted) {
                     allDefined.add(all);
                     eachHost.addAll(answers);
@@ -132,8 +133,13 @@ public final class SimulatedFanOutBench {
         return store.repo().head();
     }
 
-    /** {@code virtfleet sync}; returns when the last replica host answered, and adds each host's answer time. */
-    private static double fanOut(FleetGrpc.FleetBlockingStub operator, String head, int hosts, List<Double> answers) {
+    /**
+     * {@code virtfleet sync}; returns when the last replica host answered, adds each host's answer time, and counts in
+     * {@code caughtUp} the hosts that had synced by themselves before the call reached them (a heartbeat names the new
+     * commit to every agent, so under load some get there first: their definition is in place when they answer).
+     */
+    private static double fanOut(FleetGrpc.FleetBlockingStub operator, String head, int hosts, List<Double> answers,
+                                 int[] caughtUp) {
         long t0 = System.nanoTime();
         Iterator<VmProgress> it = operator.withDeadlineAfter(3, TimeUnit.MINUTES).syncHosts(SyncHostsRequest.getDefaultInstance());
         TreeMap<String, String> failed = new TreeMap<>();
@@ -145,7 +151,9 @@ public final class SimulatedFanOutBench {
             if (!p.getStep().equals(FanOut.STEP) || p.getHost().equals(HOME)) {
                 continue;
             }
-            if (!p.getDetail().matches("(redefined|defined) " + VM + " at " + head.substring(0, 12))) {
+            if (p.getDetail().startsWith("in step at " + head.substring(0, 12))) {
+                caughtUp[0]++; // its heartbeat named the commit first and it synced by itself: defined all the same
+            } else if (!p.getDetail().matches("(redefined|defined) " + VM + " at " + head.substring(0, 12))) {
                 failed.put(p.getHost(), p.getDetail());
                 continue;
             }
