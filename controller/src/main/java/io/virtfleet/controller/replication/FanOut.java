@@ -92,7 +92,7 @@ public final class FanOut {
                 continue; // forgotten meanwhile
             }
             Liveness.Verdict verdict = liveness.judge(record.get(), registry.nanoTime());
-            HostCall call = new HostCall(host, start, out);
+            HostCall call = new HostCall(host, start, deadline, out);
             calls.add(call);
             if (verdict.state() == HostState.HOST_STATE_UNREACHABLE) {
                 call.finish(Outcome.CATCHING_UP, "unreachable (" + verdict.reason() + "): will catch up when it is back");
@@ -132,6 +132,7 @@ public final class FanOut {
     private static final class HostCall implements StreamObserver<SyncEvent> {
         private final String host;
         private final long start;
+        private final Duration deadline;
         private final Progress progress;
         private final Map<SyncAction, List<String>> acted = new EnumMap<>(SyncAction.class);
         private final List<String> notes = new ArrayList<>();
@@ -140,9 +141,10 @@ public final class FanOut {
         private volatile SyncEvent last;
         private volatile HostResult result;
 
-        HostCall(String host, long start, Progress progress) {
+        HostCall(String host, long start, Duration deadline, Progress progress) {
             this.host = host;
             this.start = start;
+            this.deadline = deadline;
             this.progress = progress;
         }
 
@@ -161,6 +163,11 @@ public final class FanOut {
         public void onError(Throwable t) {
             Status status = Status.fromThrowable(t);
             String why = status.getDescription() == null ? status.getCode().toString() : status.getDescription();
+            if (status.getCode() == Status.Code.DEADLINE_EXCEEDED) {
+                // gRPC's own description ("CallOptions deadline exceeded after 3.99s. Name resolution delay...
+                // [remote_addr=...]") is for debugging the transport, not for the operator's line about a host.
+                why = "no answer within " + deadline.toSeconds() + " s";
+            }
             if (status.getCode() == Status.Code.UNAVAILABLE || status.getCode() == Status.Code.DEADLINE_EXCEEDED) {
                 finish(Outcome.CATCHING_UP, "unreachable (" + why + "): will catch up when it is back");
             } else {
