@@ -22,14 +22,15 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Tells hosts to sync to a commit of the definitions repository: every host at once, each call with its own
- * deadline, each host's result reported the moment it arrives ({@code hv1 defined web},
+ * Tells hosts to sync to a commit of the definitions repository: every host at once (up to
+ * {@link #CONCURRENT_SYNCS} calls in flight, for the git server's sake), each call with its own deadline, each host's result reported the moment it arrives ({@code hv1 defined web},
  * {@code hv4 unreachable: will catch up}). The runbook did this host after host; here the slowest host sets
  * the pace, not the sum of them.
  *
@@ -40,6 +41,8 @@ public final class FanOut {
     private static final Logger log = LoggerFactory.getLogger(FanOut.class);
     /** Progress step name of a host's sync result. */
     public static final String STEP = "replicated";
+    /** Past a call's deadline, how long a reply already in flight may still take to arrive. */
+    private static final Duration MARGIN = Duration.ofSeconds(2);
 
     /** How a host ended a fan-out. */
     public enum Outcome {
@@ -59,10 +62,21 @@ public final class FanOut {
      */
     public record HostResult(String host, Outcome outcome, String detail, String syncedCommit, Duration took) {}
 
+    /**
+     * At most this many hosts sync at once. Each pulls from the controller's git server, which serves a couple of
+     * requests at a time ({@code GitHttpServer.Limits.workers}) and queues the rest: calling every host of a large
+     * fleet at once only lengthens that queue, while each host's deadline runs, so hosts that merely waited their
+     * turn were reported as not answering. The others wait for a slot here, and each host's deadline runs from its
+     * own call. Enough to keep the server busy; hosts catching up by themselves meanwhile take their turn too.
+     */
+    static final int CONCURRENT_SYNCS = 32;
+
     private final AgentClients agents;
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Duration deadline;
+    /** Shared by every fan-out of this controller (a create's, an operator's sync, a repair pass): one git server. */
+    private final Semaphore slots = new Semaphore(CONCURRENT_SYNCS, true);
 
     /** @param deadline how long one host's sync may take (a pull and a few defines usually take well under a second) */
     public FanOut(AgentClients agents, HostRegistry registry, Liveness liveness, Duration deadline) {
@@ -99,16 +113,29 @@ public final class FanOut {
                 continue;
             }
             try {
+                // A slot frees when a call ends, which each does within its deadline.
+                if (!slots.tryAcquire(deadline.toNanos() + MARGIN.toNanos(), TimeUnit.NANOSECONDS)) {
+                    call.finish(Outcome.CATCHING_UP, "not asked: " + CONCURRENT_SYNCS + " hosts still syncing after "
+                            + deadline.toSeconds() + " s; will catch up");
+                    continue;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                call.finish(Outcome.CATCHING_UP, "not asked (the controller is stopping): will catch up");
+                continue;
+            }
+            call.calling(slots);
+            try {
                 agents.asyncAgent(host).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
                         .syncDefinitions(SyncDefinitionsRequest.newBuilder().setCommit(commit).build(), call);
             } catch (StatusRuntimeException e) {
                 call.onError(e);
             }
         }
-        // Each call ends by itself within the deadline; the margin covers a reply in flight at that moment.
-        long waitUntil = start + deadline.toNanos() + TimeUnit.SECONDS.toNanos(2);
         for (HostCall call : calls) {
             try {
+                // Each call ends by itself within its deadline; the margin covers a reply in flight at that moment.
+                long waitUntil = call.calledAt + deadline.toNanos() + MARGIN.toNanos();
                 if (!call.done.await(Math.max(0, waitUntil - System.nanoTime()), TimeUnit.NANOSECONDS)) {
                     call.finish(Outcome.CATCHING_UP, "no answer within " + deadline.toSeconds() + " s: will catch up");
                 }
@@ -138,6 +165,10 @@ public final class FanOut {
         private final List<String> notes = new ArrayList<>();
         private final CountDownLatch done = new CountDownLatch(1);
         private final AtomicBoolean finished = new AtomicBoolean();
+        /** When the call went out (System.nanoTime); never called: when it was decided not to. */
+        private volatile long calledAt = System.nanoTime();
+        /** The fan-out slot the call holds until it finishes; null when it holds none. */
+        private volatile Semaphore slot;
         private volatile SyncEvent last;
         private volatile HostResult result;
 
@@ -186,9 +217,18 @@ public final class FanOut {
             }
         }
 
+        /** The call goes out now, holding one of {@code slots}. */
+        void calling(Semaphore slots) {
+            calledAt = System.nanoTime();
+            slot = slots;
+        }
+
         synchronized void finish(Outcome outcome, String detail) {
             if (!finished.compareAndSet(false, true)) {
                 return;
+            }
+            if (slot != null) {
+                slot.release();
             }
             SyncEvent end = last;
             result = new HostResult(host, outcome, detail, end == null ? "" : end.getSyncedCommit(),
