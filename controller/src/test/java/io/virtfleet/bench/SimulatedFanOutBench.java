@@ -13,7 +13,9 @@ import io.virtfleet.controller.embedded.TestDriverNode;
 import io.virtfleet.controller.replication.FanOut;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.GetDriftRequest;
 import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.HostSync;
 import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.StorageTier;
@@ -85,6 +87,7 @@ public final class SimulatedFanOutBench {
                     (System.nanoTime() - t0) / 1_000_000, rounds, warmup);
             VmStore store = fleet.controller().vmStore();
             record(store);
+            awaitInStep(operator);
             List<Double> allDefined = new ArrayList<>();
             List<Double> eachHost = new ArrayList<>();
             for (int i = 0; i < warmup + rounds; i++) {
@@ -102,6 +105,7 @@ public final class SimulatedFanOutBench {
                     allDefined.add(all);
                     eachHost.addAll(answers);
                 }
+                awaitInStep(operator); // every round starts from a fleet at rest
             }
             report(hosts, allDefined, eachHost);
         }
@@ -180,6 +184,17 @@ public final class SimulatedFanOutBench {
         System.out.printf(Locale.ROOT, "RESULT fan-out-simulated hosts=%d rounds=%d all_defined_p50_ms=%.1f all_defined_p99_ms=%.1f"
                         + " host_answer_p50_ms=%.1f host_answer_p90_ms=%.1f host_answer_p99_ms=%.1f%n", hosts, all.length,
                 percentile(all, 50), percentile(all, 99), percentile(each, 50), percentile(each, 90), percentile(each, 99));
+    }
+
+    /** Until every host reports the repository's head synced (their own catch-ups included). */
+    private static void awaitInStep(FleetGrpc.FleetBlockingStub operator) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(2);
+        while (operator.getDrift(GetDriftRequest.getDefaultInstance()).getHostsList().stream().anyMatch(HostSync::getBehind)) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("hosts still behind the repository after 2 minutes");
+            }
+            Thread.sleep(200);
+        }
     }
 
     private static void awaitReady(FleetGrpc.FleetBlockingStub operator, int count) throws InterruptedException {
