@@ -1,5 +1,6 @@
 package io.virtfleet.bench;
 
+import static io.virtfleet.bench.Bench.percentile;
 import static io.virtfleet.common.units.Bytes.GIB;
 import static io.virtfleet.common.units.Bytes.MIB;
 
@@ -10,7 +11,6 @@ import io.virtfleet.common.security.PrivateFiles;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
-import io.virtfleet.controller.definitions.DefinitionsRepo;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.replication.FanOut;
@@ -203,7 +203,7 @@ public final class FanOutBench {
                     throw new IllegalStateException("three fan-outs in a row raced a host's own catch-up");
                 }
                 mark = "fan-out bench, round " + (i + 1) + (attempt > 1 ? ", attempt " + attempt : "");
-                String head = change(store, mark);
+                String head = Bench.redescribe(store, VM, mark);
                 long cpuBefore = agentsCpuNanos(rack);
                 long ownBefore = ProcStats.cpuNanos(ProcessHandle.current().pid());
                 f = fanOut(operator, head);
@@ -215,9 +215,10 @@ public final class FanOutBench {
             Alone one = oneAtATime(agents, store, rack, mark);
             boolean counted = i >= warmup;
             String label = counted ? "round " + (i - warmup + 1) : "warm-up " + (i + 1);
-            System.out.printf(Locale.ROOT, "%-10s virtfleet %6.1f ms (agents' CPU %.0f ms each, controller's %.0f ms), runbook %6.1f ms (slowest host"
-                            + " %.1f ms), virtfleet host after host %6.1f ms (slowest %.1f ms); %s%n", label + ":", f.allMs(), cpuMs,
-                    controllerCpuMs, r.totalMs(), r.slowestHostMs(), one.totalMs(), one.slowestHostMs(), perHost(f, r, one));
+            System.out.printf(Locale.ROOT, "%-10s virtfleet %6.1f ms (agents' CPU %.0f ms each, controller's %.0f ms),"
+                            + " runbook %6.1f ms (slowest host %.1f ms), virtfleet host after host %6.1f ms (slowest %.1f ms);"
+                            + " %s%n", label + ":", f.allMs(), cpuMs, controllerCpuMs, r.totalMs(), r.slowestHostMs(),
+                    one.totalMs(), one.slowestHostMs(), perHost(f, r, one));
             if (counted) {
                 fanned.add(f);
                 byRunbook.add(r);
@@ -251,7 +252,7 @@ public final class FanOutBench {
             String host = e.getKey();
             for (int attempt = 1; !times.containsKey(host); attempt++) {
                 String mark = round + ", " + host + " alone" + (attempt > 1 ? ", attempt " + attempt : "");
-                String head = change(store, mark);
+                String head = Bench.redescribe(store, VM, mark);
                 long t0 = System.nanoTime();
                 Iterator<SyncEvent> events = e.getValue().withDeadlineAfter(1, TimeUnit.MINUTES)
                         .syncDefinitions(SyncDefinitionsRequest.newBuilder().setCommit(head).build());
@@ -282,17 +283,6 @@ public final class FanOutBench {
         return MEASURED.stream().mapToLong(h -> ProcStats.cpuNanos(rack.agent(h).pid())).sum();
     }
 
-    /** Commits web's definition with a new description, as an operator's change would; returns the new head. */
-    private static String change(VmStore store, String mark) throws IOException {
-        Vm vm = store.get(VM).orElseThrow();
-        String xml = store.domainXml(VM).orElseThrow();
-        String changed = xml.contains("<description>")
-                ? xml.replaceFirst("<description>[^<]*</description>", "<description>" + mark + "</description>")
-                : xml.replaceFirst("(<name>" + VM + "</name>)", "$1\n  <description>" + mark + "</description>");
-        store.save(vm, changed, mark, "bench");
-        DefinitionsRepo repo = store.repo();
-        return repo.head();
-    }
 
     /**
      * {@code virtfleet sync}: until every measured host reported the new definition of web defined; null when a host
@@ -408,13 +398,6 @@ public final class FanOutBench {
         return values.sorted().toArray();
     }
 
-    private static double percentile(double[] sorted, double p) {
-        if (sorted.length == 0) {
-            return Double.NaN;
-        }
-        int rank = (int) Math.ceil(p / 100 * sorted.length);
-        return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
-    }
 
     private static void awaitReady(FleetGrpc.FleetBlockingStub operator, HypervisorRack rack, int count)
             throws InterruptedException {

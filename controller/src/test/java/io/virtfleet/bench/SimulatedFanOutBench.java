@@ -1,5 +1,6 @@
 package io.virtfleet.bench;
 
+import static io.virtfleet.bench.Bench.percentile;
 import static io.virtfleet.common.units.Bytes.GIB;
 import static io.virtfleet.common.units.Bytes.MIB;
 
@@ -92,7 +93,7 @@ public final class SimulatedFanOutBench {
             List<Double> eachHost = new ArrayList<>();
             for (int i = 0; i < warmup + rounds; i++) {
                 String mark = "simulated fan-out bench, round " + (i + 1);
-                String head = change(store, mark);
+                String head = Bench.redescribe(store, VM, mark);
                 List<Double> answers = new ArrayList<>();
                 int[] caughtUp = {0};
                 double all = fanOut(operator, head, hosts, answers, caughtUp);
@@ -127,15 +128,6 @@ public final class SimulatedFanOutBench {
         store.save(vm, xml.render(spec), "create " + VM + " on " + HOME + "\n\nrecorded by the benchmark", "bench");
     }
 
-    private static String change(VmStore store, String mark) throws IOException {
-        Vm vm = store.get(VM).orElseThrow();
-        String xml = store.domainXml(VM).orElseThrow();
-        String changed = xml.contains("<description>")
-                ? xml.replaceFirst("<description>[^<]*</description>", "<description>" + mark + "</description>")
-                : xml.replaceFirst("(<name>" + VM + "</name>)", "$1\n  <description>" + mark + "</description>");
-        store.save(vm, changed, mark, "bench");
-        return store.repo().head();
-    }
 
     /**
      * {@code virtfleet sync}; returns when the last replica host answered, adds each host's answer time, and counts in
@@ -208,11 +200,4 @@ public final class SimulatedFanOutBench {
         }
     }
 
-    private static double percentile(double[] sorted, double p) {
-        if (sorted.length == 0) {
-            return Double.NaN;
-        }
-        int rank = (int) Math.ceil(p / 100 * sorted.length);
-        return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
-    }
 }

@@ -30,9 +30,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Tells hosts to sync to a commit of the definitions repository: every host at once (up to
- * {@link #CONCURRENT_SYNCS} calls in flight, for the git server's sake), each call with its own deadline, each host's result reported the moment it arrives ({@code hv1 defined web},
- * {@code hv4 unreachable: will catch up}). The runbook did this host after host; here the slowest host sets
- * the pace, not the sum of them.
+ * {@link #CONCURRENT_SYNCS} calls in flight, for the git server's sake), each call with its own deadline, each
+ * host's result reported the moment it arrives ({@code hv1 defined web}, {@code hv4 unreachable: will catch up}).
+ * The runbook did this host after host; here the slowest host sets the pace, not the sum of them.
  *
  * <p>A host that cannot be reached now is not an error of the operation: the commit is what every agent
  * converges to by itself (each heartbeat's answer names it), so it catches up when it is back.

@@ -158,7 +158,8 @@ class ReplicationRealFleetTest {
         for (String host : HOSTS) {
             if (!host.equals(home)) {
                 // A host may have caught up by itself (its heartbeat named the new commit) just before the call arrived.
-                assertTrue(replicated.get(host).matches("(defined web|in step) at [0-9a-f]{12}.*"), host + ": " + replicated.get(host));
+                assertTrue(replicated.get(host).matches("(defined web|in step) at [0-9a-f]{12}.*"),
+                        host + ": " + replicated.get(host));
             }
         }
         VmProgress done = steps.get(steps.size() - 1);

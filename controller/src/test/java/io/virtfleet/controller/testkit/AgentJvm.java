@@ -132,12 +132,7 @@ public final class AgentJvm implements AutoCloseable {
 
     /** The last lines of the agent's log, to explain a failure. */
     public String logTail(int lines) {
-        try {
-            List<String> all = Files.readAllLines(log, StandardCharsets.UTF_8);
-            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
+        return Logs.tail(log, lines);
     }
 
     /** The agent's whole log. */

@@ -183,12 +183,7 @@ public final class ControllerJvm implements AutoCloseable {
 
     /** The last lines of the controller's log, to explain a failure. */
     public String logTail(int lines) {
-        try {
-            List<String> all = Files.readAllLines(log, StandardCharsets.UTF_8);
-            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
+        return Logs.tail(log, lines);
     }
 
     /** Stops it cleanly (closing stdin asks it to), killing it if it takes longer than 10 s. */
