@@ -79,11 +79,11 @@ final class AgentModule extends AbstractModule {
      */
     @Provides
     @Singleton
-    DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor, HypervisorPoller poller) {
+    DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor, HypervisorPoller poller, CephSecret cephSecret) {
         DefinitionsSource source = new DefinitionsSource(config.definitionsDirectory(), config.definitionsRemote(),
                 config.controller().host());
         return new DefinitionsSync(config.hostName(), source, domains, hypervisor.ledger(),
-                SyncState.load(config.stateDirectory()), poller::pollNow);
+                SyncState.load(config.stateDirectory()), poller::pollNow).withRbdKey(cephSecret::ensure);
     }
 
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */
@@ -103,9 +103,16 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
-    Disks disks(LibvirtHypervisor hypervisor) {
+    Disks disks(CephSecret cephSecret) {
         return new Disks(config.hostName(), config.storageTiers(), new RawDisks(config.imagesDirectory()),
-                new RbdDisks(config.ceph()), new CephSecret(hypervisor, config.ceph()));
+                new RbdDisks(config.ceph()), cephSecret);
+    }
+
+    /** One holder of the cephx key in libvirt: the disk step of a home host and the sync of replicas share it. */
+    @Provides
+    @Singleton
+    CephSecret cephSecret(LibvirtHypervisor hypervisor) {
+        return new CephSecret(hypervisor, config.ceph());
     }
 
     @Provides

@@ -171,6 +171,14 @@ public final class Controller implements AutoCloseable {
         return vms;
     }
 
+    /**
+     * The definitions repository's records and domain XML, for in-process use: benchmarks commit a changed
+     * definition here to time its fan-out, as no operator command edits one yet.
+     */
+    public VmStore vmStore() {
+        return vmStore;
+    }
+
     /** Port of the definitions repository's git server (0 in plaintext test mode, which has none). */
     public int gitPort() {
         return gitServer == null ? 0 : gitServer.port();

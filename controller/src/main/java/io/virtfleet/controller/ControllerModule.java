@@ -45,6 +45,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /** Wires the controller's features from its configuration. */
 final class ControllerModule extends AbstractModule {
+    /** How long after a VM was built its home host's reports may still show libvirt from before. */
+    private static final java.time.Duration REPORT_SETTLING = java.time.Duration.ofMillis(500);
     private final ControllerConfig config;
 
     ControllerModule(ControllerConfig config) {
@@ -140,7 +142,12 @@ final class ControllerModule extends AbstractModule {
                             Reconciler reconciler, @Named("vm-work") ExecutorService work) {
         FanOut fanOut = new FanOut(agents, registry, liveness, config.provisioning().syncDeadline());
         Replication replication = new Replication(store, registry, fanOut, new DriftCheck(store, registry, liveness,
-                vm -> reconciler.observed(vm).phase() != io.virtfleet.proto.v1.VmPhase.VM_PHASE_READY), work);
+                (vm, home) -> {
+                    Reconciler.Observed seen = reconciler.observed(vm);
+                    // A report received within a moment of the VM being built may carry libvirt's view from before.
+                    return seen.phase() != io.virtfleet.proto.v1.VmPhase.VM_PHASE_READY
+                            || home.lastSeenNanos() - seen.atNanos() < REPORT_SETTLING.toNanos();
+                }), work);
         reconciler.alsoEachPass(replication::repairPass);
         return replication;
     }

@@ -3,6 +3,8 @@ package io.virtfleet.agent.sync;
 import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.Sha256;
+import io.virtfleet.agent.storage.DiskOutcome;
+import io.virtfleet.agent.storage.StorageException;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.proto.v1.SyncAction;
 import io.virtfleet.proto.v1.SyncEvent;
@@ -58,6 +60,7 @@ public final class DefinitionsSync implements AutoCloseable {
     private final DefinitionLedger ledger;
     private final SyncState state;
     private final ReportRefresh reportCatchesUp;
+    private volatile RbdKey rbdKey;
     private final AtomicInteger pending = new AtomicInteger();
     private final ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "vf-definitions-sync");
@@ -89,6 +92,21 @@ public final class DefinitionsSync implements AutoCloseable {
         this.ledger = ledger;
         this.state = state;
         this.reportCatchesUp = reportCatchesUp;
+    }
+
+    /**
+     * Makes the cephx key available to libvirt on this host, as the disk step does on a home host: a replica of an
+     * RBD-backed VM is only worth having if QEMU here can open its disk once someone starts it here.
+     */
+    @FunctionalInterface
+    public interface RbdKey {
+        DiskOutcome ensure();
+    }
+
+    /** This sync, also putting the cephx key into libvirt whenever it holds replicas with RBD disks. */
+    public DefinitionsSync withRbdKey(RbdKey key) {
+        this.rbdKey = key;
+        return this;
     }
 
     /** Brings the host's report up to date with libvirt. */
@@ -195,6 +213,9 @@ public final class DefinitionsSync implements AutoCloseable {
             }
         }
         desired.forEach((vm, xml) -> replicate(vm, xml, run));
+        if (desired.values().stream().anyMatch(DefinitionsSync::usesRbd)) {
+            keepRbdKey();
+        }
         ledger.all().forEach((vm, entry) -> {
             VmRecords.VmRecord record = records.get(vm);
             if (entry.replica() && !desired.containsKey(vm) && !run.failed.containsKey(vm)
@@ -222,6 +243,30 @@ public final class DefinitionsSync implements AutoCloseable {
         } catch (IOException e) {
             run.failed(vm, "cannot read its definition " + DefinitionFiles.pathOf(vm) + ": " + e);
             return Optional.empty();
+        }
+    }
+
+    /** Whether a definition names an RBD disk (the controller renders {@code <source protocol='rbd' ...>}). */
+    static boolean usesRbd(String xml) {
+        return xml.contains("protocol='rbd'") || xml.contains("protocol=\"rbd\"");
+    }
+
+    /**
+     * The key is not part of the replica (libvirt keeps it apart from domains); without it the replica is still
+     * defined, so a missing keyring is logged, not a failed sync.
+     */
+    private void keepRbdKey() {
+        RbdKey key = rbdKey;
+        if (key == null) {
+            return;
+        }
+        try {
+            DiskOutcome outcome = key.ensure();
+            if (outcome.changed()) {
+                log.info("cephx key for RBD replicas: {}", outcome.detail());
+            }
+        } catch (StorageException e) {
+            log.warn("replicas with RBD disks are defined, but starting one here would fail: {}", e.getMessage());
         }
     }
 

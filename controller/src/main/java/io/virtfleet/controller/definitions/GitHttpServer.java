@@ -78,10 +78,15 @@ public final class GitHttpServer implements AutoCloseable {
             }
         }
 
-        /** Enough for a few hundred agents fetching a repository of VM definitions. */
+        /**
+         * Enough for a few hundred agents fetching a repository of VM definitions. A connection has one request in
+         * flight at most, so the queue holds one per connection: after a commit every agent fetches within a
+         * heartbeat or two, and with a shorter queue most of a 200-host fleet was refused ("too many requests at
+         * once") and had to retry later. Queued requests cost a connection each, which is bounded already.
+         */
         public static Limits defaults() {
             return new Limits(4 * 1024 * 1024, Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60),
-                    Duration.ofSeconds(30), 512, 2, 64);
+                    Duration.ofSeconds(30), 512, 2, 512);
         }
     }
 

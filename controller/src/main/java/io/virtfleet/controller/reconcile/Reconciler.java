@@ -42,8 +42,11 @@ import org.slf4j.LoggerFactory;
 public final class Reconciler implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Reconciler.class);
 
-    /** What the reconciler last saw of a VM: its phase and last error. */
-    public record Observed(VmPhase phase, String lastError) {}
+    /**
+     * What the reconciler last saw of a VM: its phase and last error, and when (the registry's clock, as host
+     * reports' arrival times), so a report that predates it is not read as contradicting it.
+     */
+    public record Observed(VmPhase phase, String lastError, long atNanos) {}
 
     /** A step that changed a host, so a failed create knows what to undo. */
     public record Done(String step, String host, boolean changed) {}
@@ -99,11 +102,11 @@ public final class Reconciler implements AutoCloseable {
     }
 
     public Observed observed(String vm) {
-        return observed.getOrDefault(vm, new Observed(VmPhase.VM_PHASE_CREATING, ""));
+        return observed.getOrDefault(vm, new Observed(VmPhase.VM_PHASE_CREATING, "", registry.nanoTime()));
     }
 
     public void observe(String vm, VmPhase phase, String error) {
-        observed.put(vm, new Observed(phase, error == null ? "" : error));
+        observed.put(vm, new Observed(phase, error == null ? "" : error, registry.nanoTime()));
     }
 
     public void forget(String vm) {

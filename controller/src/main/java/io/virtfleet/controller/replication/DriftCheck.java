@@ -21,7 +21,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.function.Predicate;
+import java.util.function.BiPredicate;
 
 /**
  * Compares what every host reports with the definitions repository: which definitions a host should hold (the
@@ -38,13 +38,14 @@ public final class DriftCheck {
     private final VmStore store;
     private final HostRegistry registry;
     private final Liveness liveness;
-    private final Predicate<String> converging;
+    private final BiPredicate<String, HostRecord> converging;
 
     /**
      * @param converging whether the reconciler is still building a VM on its home host (creating, or failed and
-     *                   retrying): its home definition is not missing yet, it is on its way
+     *                   retrying), or finished it after the host's latest report was taken: its home definition is
+     *                   not missing, it is on its way or not reported yet
      */
-    public DriftCheck(VmStore store, HostRegistry registry, Liveness liveness, Predicate<String> converging) {
+    public DriftCheck(VmStore store, HostRegistry registry, Liveness liveness, BiPredicate<String, HostRecord> converging) {
         this.store = store;
         this.registry = registry;
         this.liveness = liveness;
@@ -96,7 +97,7 @@ public final class DriftCheck {
             DomainInfo d = held.remove(vmName);
             String role = home ? "home" : "replica";
             if (d == null) {
-                if (!inStep || home && converging.test(vmName)) {
+                if (!inStep || home && converging.test(vmName, host)) {
                     continue;
                 }
                 drifts.add(drift(name, vmName, DriftKind.DRIFT_KIND_MISSING, false, true,
@@ -113,7 +114,7 @@ public final class DriftCheck {
                 continue;
             }
             String source = sources.get(vmName);
-            if (inStep && source != null && !source.equals(d.getSourceSha256()) && !(home && converging.test(vmName))) {
+            if (inStep && source != null && !source.equals(d.getSourceSha256()) && !(home && converging.test(vmName, host))) {
                 drifts.add(drift(name, vmName, DriftKind.DRIFT_KIND_STALE, running, true, d.getSourceSha256().isEmpty()
                         ? "defined here, but not by virtfleet: " + (home ? "the reconciler" : "the next sync")
                                 + " defines it from the repository"

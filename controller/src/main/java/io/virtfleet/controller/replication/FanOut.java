@@ -22,16 +22,17 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Tells hosts to sync to a commit of the definitions repository: every host at once, each call with its own
- * deadline, each host's result reported the moment it arrives ({@code hv1 defined web},
- * {@code hv4 unreachable: will catch up}). The runbook did this host after host; here the slowest host sets
- * the pace, not the sum of them.
+ * Tells hosts to sync to a commit of the definitions repository: every host at once (up to
+ * {@link #CONCURRENT_SYNCS} calls in flight, for the git server's sake), each call with its own deadline, each
+ * host's result reported the moment it arrives ({@code hv1 defined web}, {@code hv4 unreachable: will catch up}).
+ * The runbook did this host after host; here the slowest host sets the pace, not the sum of them.
  *
  * <p>A host that cannot be reached now is not an error of the operation: the commit is what every agent
  * converges to by itself (each heartbeat's answer names it), so it catches up when it is back.
@@ -40,6 +41,8 @@ public final class FanOut {
     private static final Logger log = LoggerFactory.getLogger(FanOut.class);
     /** Progress step name of a host's sync result. */
     public static final String STEP = "replicated";
+    /** Past a call's deadline, how long a reply already in flight may still take to arrive. */
+    private static final Duration MARGIN = Duration.ofSeconds(2);
 
     /** How a host ended a fan-out. */
     public enum Outcome {
@@ -59,10 +62,21 @@ public final class FanOut {
      */
     public record HostResult(String host, Outcome outcome, String detail, String syncedCommit, Duration took) {}
 
+    /**
+     * At most this many hosts sync at once. Each pulls from the controller's git server, which serves a couple of
+     * requests at a time ({@code GitHttpServer.Limits.workers}) and queues the rest: calling every host of a large
+     * fleet at once only lengthens that queue, while each host's deadline runs, so hosts that merely waited their
+     * turn were reported as not answering. The others wait for a slot here, and each host's deadline runs from its
+     * own call. Enough to keep the server busy; hosts catching up by themselves meanwhile take their turn too.
+     */
+    static final int CONCURRENT_SYNCS = 32;
+
     private final AgentClients agents;
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Duration deadline;
+    /** Shared by every fan-out of this controller (a create's, an operator's sync, a repair pass): one git server. */
+    private final Semaphore slots = new Semaphore(CONCURRENT_SYNCS, true);
 
     /** @param deadline how long one host's sync may take (a pull and a few defines usually take well under a second) */
     public FanOut(AgentClients agents, HostRegistry registry, Liveness liveness, Duration deadline) {
@@ -92,12 +106,25 @@ public final class FanOut {
                 continue; // forgotten meanwhile
             }
             Liveness.Verdict verdict = liveness.judge(record.get(), registry.nanoTime());
-            HostCall call = new HostCall(host, start, out);
+            HostCall call = new HostCall(host, start, deadline, out);
             calls.add(call);
             if (verdict.state() == HostState.HOST_STATE_UNREACHABLE) {
                 call.finish(Outcome.CATCHING_UP, "unreachable (" + verdict.reason() + "): will catch up when it is back");
                 continue;
             }
+            try {
+                // A slot frees when a call ends, which each does within its deadline.
+                if (!slots.tryAcquire(deadline.toNanos() + MARGIN.toNanos(), TimeUnit.NANOSECONDS)) {
+                    call.finish(Outcome.CATCHING_UP, "not asked: " + CONCURRENT_SYNCS + " hosts still syncing after "
+                            + deadline.toSeconds() + " s; will catch up");
+                    continue;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                call.finish(Outcome.CATCHING_UP, "not asked (the controller is stopping): will catch up");
+                continue;
+            }
+            call.calling(slots);
             try {
                 agents.asyncAgent(host).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
                         .syncDefinitions(SyncDefinitionsRequest.newBuilder().setCommit(commit).build(), call);
@@ -105,10 +132,10 @@ public final class FanOut {
                 call.onError(e);
             }
         }
-        // Each call ends by itself within the deadline; the margin covers a reply in flight at that moment.
-        long waitUntil = start + deadline.toNanos() + TimeUnit.SECONDS.toNanos(2);
         for (HostCall call : calls) {
             try {
+                // Each call ends by itself within its deadline; the margin covers a reply in flight at that moment.
+                long waitUntil = call.calledAt + deadline.toNanos() + MARGIN.toNanos();
                 if (!call.done.await(Math.max(0, waitUntil - System.nanoTime()), TimeUnit.NANOSECONDS)) {
                     call.finish(Outcome.CATCHING_UP, "no answer within " + deadline.toSeconds() + " s: will catch up");
                 }
@@ -132,17 +159,23 @@ public final class FanOut {
     private static final class HostCall implements StreamObserver<SyncEvent> {
         private final String host;
         private final long start;
+        private final Duration deadline;
         private final Progress progress;
         private final Map<SyncAction, List<String>> acted = new EnumMap<>(SyncAction.class);
         private final List<String> notes = new ArrayList<>();
         private final CountDownLatch done = new CountDownLatch(1);
         private final AtomicBoolean finished = new AtomicBoolean();
+        /** When the call went out (System.nanoTime); never called: when it was decided not to. */
+        private volatile long calledAt = System.nanoTime();
+        /** The fan-out slot the call holds until it finishes; null when it holds none. */
+        private volatile Semaphore slot;
         private volatile SyncEvent last;
         private volatile HostResult result;
 
-        HostCall(String host, long start, Progress progress) {
+        HostCall(String host, long start, Duration deadline, Progress progress) {
             this.host = host;
             this.start = start;
+            this.deadline = deadline;
             this.progress = progress;
         }
 
@@ -161,6 +194,11 @@ public final class FanOut {
         public void onError(Throwable t) {
             Status status = Status.fromThrowable(t);
             String why = status.getDescription() == null ? status.getCode().toString() : status.getDescription();
+            if (status.getCode() == Status.Code.DEADLINE_EXCEEDED) {
+                // gRPC's own description ("CallOptions deadline exceeded after 3.99s. Name resolution delay...
+                // [remote_addr=...]") is for debugging the transport, not for the operator's line about a host.
+                why = "no answer within " + deadline.toSeconds() + " s";
+            }
             if (status.getCode() == Status.Code.UNAVAILABLE || status.getCode() == Status.Code.DEADLINE_EXCEEDED) {
                 finish(Outcome.CATCHING_UP, "unreachable (" + why + "): will catch up when it is back");
             } else {
@@ -179,9 +217,18 @@ public final class FanOut {
             }
         }
 
+        /** The call goes out now, holding one of {@code slots}. */
+        void calling(Semaphore slots) {
+            calledAt = System.nanoTime();
+            slot = slots;
+        }
+
         synchronized void finish(Outcome outcome, String detail) {
             if (!finished.compareAndSet(false, true)) {
                 return;
+            }
+            if (slot != null) {
+                slot.release();
             }
             SyncEvent end = last;
             result = new HostResult(host, outcome, detail, end == null ? "" : end.getSyncedCommit(),

@@ -1,9 +1,10 @@
 package io.virtfleet.controller.vm;
 
 /**
- * Fault injection for the crash tests, inert in service. A create has three durable moments that no agent call
- * marks, so a test cannot kill the controller there from outside: the claim journalled ({@code claimed}), the
- * record committed ({@code recorded}), and the VM started but the operator not yet told ({@code started}). A
+ * Fault injection for the crash tests, inert in service. A create has moments that no agent call marks, so a test
+ * cannot kill the controller there from outside: the claim journalled ({@code claimed}), the record committed
+ * ({@code recorded}), the VM started but the operator not yet told ({@code started}), and a replicated VM's
+ * fan-out with one host answered while the others still sync ({@code fanning-out}). A
  * controller JVM started with {@code -Dvirtfleet.test.haltAt=POINT} halts when a create reaches POINT: exit code
  * 137, no shutdown hooks, nothing flushed or closed, as SIGKILL would leave it. Without the property, or with
  * another point, {@link #reached} does nothing. (The points during a step are hit from the agent's side instead.)

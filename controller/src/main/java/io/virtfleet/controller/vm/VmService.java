@@ -152,7 +152,7 @@ public final class VmService {
             // Replicas are defined on every other host while the home host builds the VM: nothing there depends
             // on the disk or the network, and no replica is ever started.
             CompletableFuture<List<FanOut.HostResult>> replicas = spec.getReplicated()
-                    ? replication.syncAllSoon(progress) : CompletableFuture.completedFuture(List.of());
+                    ? replication.syncAllSoon(fanningOut(progress)) : CompletableFuture.completedFuture(List.of());
             List<Reconciler.Done> done = new java.util.ArrayList<>();
             try {
                 reconciler.converge(vm, progress, done);
@@ -185,6 +185,14 @@ public final class VmService {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** The fan-out's progress, with the crash point a fan-out passes once a host has answered. */
+    private static Progress fanningOut(Progress progress) {
+        return (step, host, detail) -> {
+            progress.step(step, host, detail);
+            CrashPoints.reached("fanning-out");
+        };
     }
 
     /**

@@ -60,7 +60,7 @@ class DriftCheckTest {
         store.save(vm("web", "hv1", true), WEB_XML, "create web", "alice");
         store.save(vm("db", "hv2", false), DB_XML, "create db", "alice");
         registry = new HostRegistry(now::get, Clock.systemUTC());
-        check = new DriftCheck(store, registry, new Liveness(Duration.ofSeconds(5)), converging::contains);
+        check = new DriftCheck(store, registry, new Liveness(Duration.ofSeconds(5)), (vm, host) -> converging.contains(vm));
     }
 
     @AfterEach

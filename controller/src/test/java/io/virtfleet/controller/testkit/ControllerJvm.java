@@ -36,24 +36,62 @@ import java.util.concurrent.TimeoutException;
 public final class ControllerJvm implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
 
-    /** What the controller is told; {@code systemProperties} go to its JVM (e.g. a crash point). */
+    /**
+     * What the controller is told; {@code systemProperties} go to its JVM (e.g. a crash point).
+     *
+     * @param listenHost   the address it serves on (gRPC and git): 127.0.0.1, or e.g. the test's address on an
+     *                     {@link Underlay} for agents in other network namespaces
+     * @param syncDeadline how long one host may take to sync during a fan-out
+     * @param cephMonitors monitors written into RBD disks ("10.249.0.1:6789"); empty without a Ceph
+     */
     public record Settings(Path dataDir, int port, Duration heartbeat, Duration unreachableAfter,
-                           Duration reconcileInterval, Map<String, String> systemProperties) {
+                           Duration reconcileInterval, Map<String, String> systemProperties, String listenHost,
+                           Duration syncDeadline, List<String> cephMonitors) {
+        public Settings(Path dataDir, int port, Duration heartbeat, Duration unreachableAfter, Duration reconcileInterval,
+                        Map<String, String> systemProperties) {
+            this(dataDir, port, heartbeat, unreachableAfter, reconcileInterval, systemProperties, "127.0.0.1",
+                    Provisioning.defaults().syncDeadline(), List.of());
+        }
+
         public Settings withPort(int p) {
-            return new Settings(dataDir, p, heartbeat, unreachableAfter, reconcileInterval, systemProperties);
+            return new Settings(dataDir, p, heartbeat, unreachableAfter, reconcileInterval, systemProperties, listenHost,
+                    syncDeadline, cephMonitors);
         }
 
         public Settings withSystemProperties(Map<String, String> properties) {
-            return new Settings(dataDir, port, heartbeat, unreachableAfter, reconcileInterval, properties);
+            return new Settings(dataDir, port, heartbeat, unreachableAfter, reconcileInterval, properties, listenHost,
+                    syncDeadline, cephMonitors);
+        }
+
+        public Settings withReconcileInterval(Duration interval) {
+            return new Settings(dataDir, port, heartbeat, unreachableAfter, interval, systemProperties, listenHost,
+                    syncDeadline, cephMonitors);
+        }
+
+        public Settings withListenHost(String host) {
+            return new Settings(dataDir, port, heartbeat, unreachableAfter, reconcileInterval, systemProperties, host,
+                    syncDeadline, cephMonitors);
+        }
+
+        public Settings withSyncDeadline(Duration deadline) {
+            return new Settings(dataDir, port, heartbeat, unreachableAfter, reconcileInterval, systemProperties, listenHost,
+                    deadline, cephMonitors);
+        }
+
+        public Settings withCephMonitors(List<String> monitors) {
+            return new Settings(dataDir, port, heartbeat, unreachableAfter, reconcileInterval, systemProperties, listenHost,
+                    syncDeadline, List.copyOf(monitors));
         }
     }
 
     private final Process process;
+    private final String host;
     private final int port;
     private final Path log;
 
-    private ControllerJvm(Process process, int port, Path log) {
+    private ControllerJvm(Process process, String host, int port, Path log) {
         this.process = process;
+        this.host = host;
         this.port = port;
         this.log = log;
     }
@@ -73,7 +111,9 @@ public final class ControllerJvm implements AutoCloseable {
         command.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
         command.add(ControllerJvm.class.getName());
         command.addAll(List.of(Integer.toString(s.port()), s.dataDir().toString(), s.heartbeat().toString(),
-                s.unreachableAfter().toString(), s.reconcileInterval().toString()));
+                s.unreachableAfter().toString(), s.reconcileInterval().toString(), s.listenHost(),
+                s.syncDeadline().toString()));
+        command.addAll(s.cephMonitors());
         Files.createDirectories(log.toAbsolutePath().getParent());
         Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .redirectInput(ProcessBuilder.Redirect.PIPE).start();
@@ -99,7 +139,7 @@ public final class ControllerJvm implements AutoCloseable {
         } catch (InterruptedException | ExecutionException | TimeoutException e) {
             line = null;
         }
-        ControllerJvm jvm = new ControllerJvm(p, line == null ? -1 : Integer.parseInt(line.substring(10).strip()), log);
+        ControllerJvm jvm = new ControllerJvm(p, s.listenHost(), line == null ? -1 : Integer.parseInt(line.substring(10).strip()), log);
         if (line == null) {
             jvm.kill();
             throw new IOException("the controller did not start:\n" + jvm.logTail(40));
@@ -111,8 +151,9 @@ public final class ControllerJvm implements AutoCloseable {
         return port;
     }
 
+    /** Where it serves agents and operators. */
     public Endpoint endpoint() {
-        return new Endpoint("127.0.0.1", port);
+        return new Endpoint(host, port);
     }
 
     public long pid() {
@@ -144,12 +185,7 @@ public final class ControllerJvm implements AutoCloseable {
 
     /** The last lines of the controller's log, to explain a failure. */
     public String logTail(int lines) {
-        try {
-            List<String> all = Files.readAllLines(log, StandardCharsets.UTF_8);
-            return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
+        return Logs.tail(log, lines);
     }
 
     /** Stops it cleanly (closing stdin asks it to), killing it if it takes longer than 10 s. */
@@ -171,18 +207,24 @@ public final class ControllerJvm implements AutoCloseable {
     }
 
     /**
-     * The child: {@code PORT DATA-DIR HEARTBEAT UNREACHABLE-AFTER RECONCILE-INTERVAL} (durations in ISO-8601).
+     * The child: {@code PORT DATA-DIR HEARTBEAT UNREACHABLE-AFTER RECONCILE-INTERVAL LISTEN-HOST SYNC-DEADLINE
+     * [CEPH-MONITOR...]} (durations in ISO-8601).
      * Prints {@code LISTENING port} once it serves; stops cleanly at the end of its standard input.
      */
     public static void main(String[] args) throws Exception {
         Logging.configure(false);
         int port = Integer.parseInt(args[0]);
         Path dataDir = Path.of(args[1]);
+        List<Endpoint> monitors = new ArrayList<>();
+        for (int i = 7; i < args.length; i++) {
+            monitors.add(Endpoint.parse("ceph-monitors", args[i]));
+        }
         Provisioning provisioning = Provisioning.defaults()
-                .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU))
+                .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU).withCephMonitors(monitors))
                 .withReconcileInterval(Duration.parse(args[4]))
+                .withSyncDeadline(Duration.parse(args[6]))
                 .withInstall(InstallSettings.defaults().withProfilesDirectory(EmbeddedFleet.shippedProfiles()));
-        ControllerConfig config = ControllerConfig.of(new InetSocketAddress("127.0.0.1", port), Duration.parse(args[2]),
+        ControllerConfig config = ControllerConfig.of(new InetSocketAddress(args[5], port), Duration.parse(args[2]),
                 Duration.parse(args[3]), dataDir).withProvisioning(provisioning);
         Controller controller = Controller.create(config).start();
         System.out.println("LISTENING " + controller.port());

@@ -2,7 +2,9 @@ package io.virtfleet.controller.testkit;
 
 import io.virtfleet.common.process.Command;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The private network between simulated hypervisors (OVH's vRack): a switch, i.e. a bridge in a network
@@ -23,6 +25,8 @@ public final class Underlay {
     private final String switchNamespace;
     private final String rootDevice;
     private int ports;
+    /** The switch port each host namespace is cabled to. */
+    private final Map<String, String> portOf = new HashMap<>();
 
     /**
      * Makes the switch and plugs the root namespace into it as {@code <prefix>.1/24}.
@@ -64,6 +68,29 @@ public final class Underlay {
         namespaces.ip(switchNamespace, "link", "set", port, "master", BRIDGE, "up");
         namespaces.ip(namespace, "addr", "add", address, "dev", device);
         namespaces.ip(namespace, "link", "set", device, "up");
+        portOf.put(namespace, port);
+    }
+
+    /**
+     * Cuts a host off the underlay as a pulled cable or a dead switch port would: {@code ip link set PORT down} on
+     * the switch's side, so the host's own interface keeps its address and routes and simply loses its carrier.
+     * Packets either way are dropped, not refused: connections time out, as across a real partition.
+     */
+    public synchronized void cut(String namespace) {
+        namespaces.ip(switchNamespace, "link", "set", port(namespace), "down");
+    }
+
+    /** Puts a host cut off by {@link #cut} back on the underlay. */
+    public synchronized void mend(String namespace) {
+        namespaces.ip(switchNamespace, "link", "set", port(namespace), "up");
+    }
+
+    private String port(String namespace) {
+        String port = portOf.get(namespace);
+        if (port == null) {
+            throw new IllegalArgumentException(namespace + " is not plugged into this underlay");
+        }
+        return port;
     }
 
     /** The MTU of an interface inside a namespace, as the kernel reports it. */

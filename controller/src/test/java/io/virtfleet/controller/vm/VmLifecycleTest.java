@@ -117,6 +117,45 @@ class VmLifecycleTest {
     }
 
     @Test
+    void historyListsEveryChangeOfAVmWithItsAuthorAlsoAfterItWasDeleted() throws Exception {
+        create(raw("hist", 2 * GIB));
+        operator.setVmRunning(SetVmRunningRequest.newBuilder().setName("hist").setRunning(false).build());
+        operator.deleteVm(DeleteVmRequest.newBuilder().setName("hist").build()).forEachRemaining(p -> { });
+
+        String[] as = {"--controller", fleet.controllerEndpoint().toString(), "--credentials", fleet.adminCredentials().toString()};
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        int code = io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(out), new java.io.PrintWriter(err),
+                concat(as, "vm", "history", "hist"));
+        assertEquals(0, code, out + "" + err);
+        List<String> lines = out.toString().lines().toList();
+        assertTrue(lines.get(0).matches("WHEN +WHO +COMMIT +CHANGED +WHAT"), out.toString());
+        List<String> changes = lines.subList(1, lines.size() - 1);
+        assertEquals(4, changes.size(), out.toString());
+        assertTrue(changes.get(0).matches(".* admin +[0-9a-f]{12} +record\\+definition +create hist on hv[12].*"), changes.get(0));
+        assertTrue(changes.get(1).matches(".* admin +[0-9a-f]{12} +record +stop hist"), changes.get(1));
+        assertTrue(changes.get(2).matches(".* admin +[0-9a-f]{12} +record +delete hist.*"), changes.get(2));
+        assertTrue(changes.get(3).matches(".* admin +[0-9a-f]{12} +record\\+definition +deleted hist"), changes.get(3));
+        assertEquals("hist no longer exists; the last change deleted it.", lines.get(lines.size() - 1));
+
+        java.io.StringWriter json = new java.io.StringWriter();
+        assertEquals(0, io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(json), new java.io.PrintWriter(err),
+                concat(as, "-o", "json", "vm", "history", "hist")));
+        var parsed = com.google.gson.JsonParser.parseString(json.toString()).getAsJsonObject();
+        assertEquals(4, parsed.getAsJsonArray("events").size(), json.toString());
+        assertTrue(parsed.getAsJsonArray("events").get(0).getAsJsonObject().get("commit").getAsString().matches("[0-9a-f]{40}"));
+
+        assertEquals(4, io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(new java.io.StringWriter()),
+                new java.io.PrintWriter(err), concat(as, "vm", "history", "never")), "a name never recorded is not found");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void createPlacesMakesTheDiskAndNetworkDefinesAndStartsThenDeleteCleansUp() throws Exception {
         List<VmProgress> steps = create(raw("git", 20 * GIB));
         assertEquals(List.of("placed", "disk", "network", "defined", "started", "done"),

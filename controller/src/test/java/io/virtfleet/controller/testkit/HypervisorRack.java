@@ -1,0 +1,216 @@
+package io.virtfleet.controller.testkit;
+
+import io.virtfleet.agent.storage.CephSettings;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.controller.embedded.CephCluster;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.libvirt.Connect;
+import org.libvirt.LibvirtException;
+
+/**
+ * Simulated hypervisors as virtfleet meets them in a fleet: each a network namespace of its own, cabled to one
+ * underlay switch (the vRack), with a real libvirtd (QEMU/TCG) and a real {@code virtfleet-agent} in its own JVM
+ * inside that namespace ({@link AgentJvm}); a real single-node Ceph on the underlay for the ssd and sata tiers.
+ * The controller is the caller's (in this JVM or in its own): it must serve on {@link #controllerAddress()}.
+ *
+ * <p>A host can be cut off the underlay and put back ({@link #cut}, {@link #mend}): its agent then loses the
+ * controller, Ceph and the other hosts at once, as with a pulled cable.
+ *
+ * <p>Needs root and the packages of deploy/dev/install-deps.sh; {@link #start} fails, naming what is missing,
+ * without them.
+ */
+public final class HypervisorRack implements AutoCloseable {
+    private static final String UNDERLAY_DEVICE = "ul0";
+
+    /** One simulated hypervisor: its namespace, its underlay address, its libvirtd, its agent's state directory. */
+    public record Host(String name, String namespace, String address, LibvirtdNode node, Path stateDir) {
+        /** A connection to the host's libvirtd, as virsh on that host would open; the caller closes it. */
+        public Connect libvirt() throws LibvirtException {
+            return new Connect(node.uri(), false);
+        }
+    }
+
+    private final NetworkNamespaces namespaces = new NetworkNamespaces();
+    private final Map<String, Host> hosts = new LinkedHashMap<>();
+    private final Map<String, AgentJvm> agents = new LinkedHashMap<>();
+    /** Closed last to first. */
+    private final List<AutoCloseable> closers = new ArrayList<>();
+    private final Path work;
+    private Underlay underlay;
+    private CephCluster ceph;
+
+    private HypervisorRack(Path work) {
+        this.work = work;
+    }
+
+    /**
+     * Starts the underlay ({@code <prefix>.0/24}; the test's own namespace is {@code <prefix>.1}, the hosts
+     * {@code <prefix>.11} on), Ceph and one libvirtd per host; no agent yet: see {@link #startAgents}.
+     *
+     * @param lap told what is up, as it comes up
+     */
+    public static HypervisorRack start(Path work, String prefix, List<String> names, Consumer<String> lap) throws IOException {
+        HypervisorRack rack = new HypervisorRack(work);
+        try {
+            rack.build(prefix, names, lap);
+        } catch (IOException | RuntimeException | Error e) {
+            rack.close();
+            throw e;
+        }
+        return rack;
+    }
+
+    private void build(String prefix, List<String> names, Consumer<String> lap) throws IOException {
+        underlay = new Underlay(namespaces, prefix);
+        try {
+            ceph = CephCluster.start(work.resolve("ceph"), underlay.rootAddress());
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("needs a real Ceph (root, Debian packages " + CephCluster.PACKAGES
+                    + ") and could not start one: " + e.getMessage(), e);
+        }
+        closers.add(ceph);
+        lap.accept("Ceph up on the underlay at " + ceph.monitor());
+        LibvirtdNode first = null;
+        for (int i = 0; i < names.size(); i++) {
+            String name = names.get(i);
+            String ns = namespaces.create(name);
+            String address = prefix + "." + (11 + i);
+            underlay.plug(ns, UNDERLAY_DEVICE, address + "/24");
+            LibvirtdNode.Options options = LibvirtdNode.Options.defaults().inNetworkNamespace(ns);
+            if (first != null) {
+                options = options.seedCacheFrom(first.cacheDir()); // QEMU's capabilities, probed once by the first
+            }
+            LibvirtdNode node;
+            try {
+                node = LibvirtdNode.start(work.resolve("nodes").resolve(name), name, options);
+            } catch (IOException | RuntimeException e) {
+                throw new IOException("needs a real libvirtd (root, Debian packages " + LibvirtdNode.PACKAGES
+                        + ") and could not start one: " + e.getMessage(), e);
+            }
+            closers.add(node);
+            if (first == null) {
+                first = node;
+                probeCapabilities(node);
+            }
+            hosts.put(name, new Host(name, ns, address, node, work.resolve("agents").resolve(name)));
+            lap.accept(name + ": libvirtd in network namespace " + ns + " at " + address);
+        }
+    }
+
+    /**
+     * Starts every host's agent, enrolling with the token {@code joinToken} makes for it; they register with
+     * {@code controller} by themselves (the caller waits for them).
+     */
+    public void startAgents(Endpoint controller, Function<String, String> joinToken, Duration heartbeat) throws IOException {
+        for (Host h : hosts.values()) {
+            AgentJvm agent = AgentJvm.start(new AgentJvm.Settings(h.name(), h.namespace(), h.address(), controller,
+                    h.node().uri(), h.stateDir(), joinToken.apply(h.name()), cephSettings(), UNDERLAY_DEVICE, heartbeat,
+                    heartbeat.multipliedBy(5)));
+            agents.put(h.name(), agent);
+        }
+    }
+
+    /** How agents reach Ceph: the cluster's conf and the libvirt client's keyring, on the underlay. */
+    public CephSettings cephSettings() {
+        return new CephSettings(ceph.conf(), CephCluster.CLIENT, ceph.clientKeyring(), CephCluster.SSD_POOL,
+                CephCluster.SATA_POOL, Duration.ofSeconds(10));
+    }
+
+    /** The test's own address on the underlay, where the controller must serve the agents. */
+    public String controllerAddress() {
+        return underlay.rootAddress();
+    }
+
+    public CephCluster ceph() {
+        return ceph;
+    }
+
+    public Host host(String name) {
+        Host h = hosts.get(name);
+        if (h == null) {
+            throw new IllegalArgumentException("no host " + name + " in this rack: " + hosts.keySet());
+        }
+        return h;
+    }
+
+    public Collection<Host> hosts() {
+        return hosts.values();
+    }
+
+    public AgentJvm agent(String host) {
+        return agents.get(host);
+    }
+
+    /** Cuts a host off the underlay (see {@link Underlay#cut}). */
+    public void cut(String host) {
+        underlay.cut(host(host).namespace());
+    }
+
+    public void mend(String host) {
+        underlay.mend(host(host).namespace());
+    }
+
+    /** Fails, with its log, if an agent has exited: waiting for it to register would only time out. */
+    public void assertAgentsRunning() {
+        for (AgentJvm a : agents.values()) {
+            if (!a.alive()) {
+                throw new AssertionError("the agent of " + a.host() + " exited:\n" + a.logTail(30));
+            }
+        }
+    }
+
+    /** The last lines of every agent's log, to explain a failure. */
+    public String agentLogs(int lines) {
+        StringBuilder out = new StringBuilder();
+        agents.forEach((name, a) -> out.append("--- agent of ").append(name).append(" ---\n").append(a.logTail(lines))
+                .append('\n'));
+        return out.toString();
+    }
+
+    /** Agents first, then libvirtds (destroying their domains), Ceph, and the namespaces. */
+    @Override
+    public void close() {
+        List<Throwable> problems = new ArrayList<>();
+        for (AgentJvm a : agents.values()) {
+            a.close();
+        }
+        agents.clear();
+        for (int i = closers.size() - 1; i >= 0; i--) {
+            try {
+                closers.get(i).close();
+            } catch (Exception | Error e) {
+                problems.add(e);
+            }
+        }
+        closers.clear();
+        namespaces.close();
+        if (!problems.isEmpty()) {
+            IllegalStateException e = new IllegalStateException("cleanup failed: " + problems.get(0), problems.get(0));
+            problems.stream().skip(1).forEach(e::addSuppressed);
+            throw e;
+        }
+    }
+
+    /** The first node probes QEMU's capabilities (seconds under TCG) once; the others start with its cache. */
+    private static void probeCapabilities(LibvirtdNode node) throws IOException {
+        try {
+            Connect conn = new Connect(node.uri(), false);
+            try {
+                conn.getVersion();
+            } finally {
+                conn.close();
+            }
+        } catch (LibvirtException e) {
+            throw new IOException("libvirtd of " + node.name() + " does not answer: " + e.getMessage(), e);
+        }
+    }
+}
