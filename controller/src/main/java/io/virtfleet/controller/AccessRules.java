@@ -30,6 +30,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getListVmsMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetVmMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getSetVmRunningMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getReinstallVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getDeleteVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getSyncHostsMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getGetDriftMethod().getFullMethodName(), Rule.VIEWERS),

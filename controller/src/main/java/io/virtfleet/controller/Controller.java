@@ -5,6 +5,8 @@ import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.agents.AgentClients;
 import io.virtfleet.controller.definitions.GitHttpServer;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.install.InstallHttpServer;
+import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.scheduler.FleetFeed;
@@ -59,6 +61,8 @@ public final class Controller implements AutoCloseable {
     private final ExecutorService vmWork;
     private final VmStore vmStore;
     private GitHttpServer gitServer;
+    private final Installs installs;
+    private InstallHttpServer installServer;
     private final Replication replication;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
@@ -73,7 +77,7 @@ public final class Controller implements AutoCloseable {
                RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
-               VmStore vmStore, Replication replication) {
+               VmStore vmStore, Replication replication, Installs installs) {
         this.config = config;
         this.transport = transport;
         this.registry = registry;
@@ -91,6 +95,7 @@ public final class Controller implements AutoCloseable {
         this.vmWork = vmWork;
         this.vmStore = vmStore;
         this.replication = replication;
+        this.installs = installs;
     }
 
     public static Controller create(ControllerConfig config) {
@@ -117,6 +122,10 @@ public final class Controller implements AutoCloseable {
             gitServer = GitHttpServer.start(vmStore.repo(), pki.credentials(), config.gitListen(),
                     GitHttpServer.Limits.defaults());
             replication.gitServerListening(gitServer.port());
+        }
+        if (installs.boot().arms()) {
+            // Only when the controller arms installs: with boot-mode none no VM holds a token, and nothing listens.
+            installServer = InstallHttpServer.start(installs, config.provisioning().boot().listen());
         }
         server = transport.startServer(config.listen(), Runnable::run,
                 List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
@@ -184,6 +193,16 @@ public final class Controller implements AutoCloseable {
         return gitServer == null ? 0 : gitServer.port();
     }
 
+    /** Port of the install HTTP server (0 when boot-mode is none, which has none). */
+    public int installPort() {
+        return installServer == null ? 0 : installServer.port();
+    }
+
+    /** VMs' unattended installs. */
+    public Installs installs() {
+        return installs;
+    }
+
     /** Fan-out, drift and repair of the hosts' definitions. */
     public Replication replication() {
         return replication;
@@ -199,6 +218,9 @@ public final class Controller implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (installServer != null) {
+            installServer.close();
+        }
         if (gitServer != null) {
             gitServer.close();
         }

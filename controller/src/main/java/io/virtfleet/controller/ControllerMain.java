@@ -9,6 +9,8 @@ import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.install.BootMode;
+import io.virtfleet.controller.install.BootSettings;
 import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.scheduler.Policy;
 import io.virtfleet.controller.vm.Provisioning;
@@ -157,6 +159,26 @@ public final class ControllerMain implements Callable<Integer> {
                 "(default: ${DEFAULT-VALUE}, OVH's resolver)."})
     List<String> installNameservers;
 
+    @Option(names = "--boot-mode", paramLabel = "MODE", defaultValue = "none",
+            description = {"How new VMs reach the Debian installer with nobody at the console: none (the site boots",
+                "them its own way) or pxe (a per-MAC pxelinux config in tftp-root) (default: ${DEFAULT-VALUE})."})
+    String bootMode;
+
+    @Option(names = "--tftp-root", paramLabel = "DIR", defaultValue = "/srv/tftp",
+            description = {"The site's TFTP root (dnsmasq, tftpd) holding pxelinux.0 and debian-installer/; the",
+                "controller writes pxelinux.cfg/01-<mac> there in pxe mode (default: ${DEFAULT-VALUE})."})
+    Path tftpRoot;
+
+    @Option(names = "--install-listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:7444",
+            description = {"Where the installers fetch their preseed and scripts (plain HTTP, one-time token per VM);",
+                "only served when boot-mode is not none (default: ${DEFAULT-VALUE})."})
+    String installListen;
+
+    @Option(names = "--install-url", paramLabel = "URL",
+            description = {"The install server's base URL as the VMs reach it, e.g. http://10.0.0.1:7444; required",
+                "with boot-mode pxe."})
+    String installUrl;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -233,7 +255,13 @@ public final class ControllerMain implements Callable<Integer> {
         if (syncDeadline.compareTo(Duration.ofSeconds(1)) < 0 || syncDeadline.compareTo(Duration.ofMinutes(10)) > 0) {
             throw new InvalidInputException("sync-deadline", syncDeadline.toString(), "1s to 10m");
         }
-        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline, install());
+        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline, install(), boot());
+    }
+
+    BootSettings boot() {
+        Endpoint at = Endpoint.parse("install-listen", installListen);
+        return new BootSettings(BootMode.parse("boot-mode", bootMode), tftpRoot,
+                new InetSocketAddress(at.bareHost(), at.port()), installUrl == null ? "" : installUrl);
     }
 
     InstallSettings install() {

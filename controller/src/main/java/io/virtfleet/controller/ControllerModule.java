@@ -5,6 +5,8 @@ import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
+import io.virtfleet.controller.install.InstallBook;
+import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.install.ProfileCatalog;
 import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.controller.registry.Drains;
@@ -167,6 +169,31 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
+    Installs installs(ProfileCatalog profiles, VmStore store, HostRegistry registry) {
+        InstallBook book;
+        try {
+            book = new InstallBook(config.dataDirectory().resolve("installs"), System::currentTimeMillis);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the install states", e);
+        }
+        // The gateway of a failover IP is derived from the home host's main IPv4 address: the address its agent
+        // registered with, which at OVH is the server's main IP (the one the failover IP is routed to). A host
+        // registered by name gives none, and a failover VM's preseed is then refused with the reason logged.
+        return new Installs(config.provisioning().boot(), config.provisioning().install(), book, profiles,
+                vm -> store.get(vm).map(io.virtfleet.proto.v1.Vm::getSpec),
+                vm -> store.get(vm).flatMap(v -> registry.get(v.getHomeHost()))
+                        .map(h -> mainAddress(h.agentEndpoint())).orElse(null));
+    }
+
+    /** The IPv4 address of a "host:port" endpoint, or null when it is a name. */
+    private static String mainAddress(String endpoint) {
+        int colon = endpoint.lastIndexOf(':');
+        String host = colon < 0 ? endpoint : endpoint.substring(0, colon);
+        return host.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}") ? host : null;
+    }
+
+    @Provides
+    @Singleton
     ProfilesEndpoint profilesEndpoint(ProfileCatalog profiles, @Named("vm-work") ExecutorService work) {
         return new ProfilesEndpoint(profiles, work);
     }
@@ -223,19 +250,19 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
-                        Replication replication, ProfileCatalog profiles) {
+                        Replication replication, ProfileCatalog profiles, Installs installs) {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
-        DomainRenderer renderer = (spec, host) -> {
+        DomainRenderer renderer = (spec, host, networkBoot) -> {
             DomainXml xml = new DomainXml(registry.get(host)
                     .map(r -> r.report().getResources().getImagesDirectory())
                     .filter(dir -> !dir.isEmpty())
                     .map(dir -> domain.withImagesDirectory(java.nio.file.Path.of(dir)))
                     .orElse(domain));
-            return new DomainRenderer.Rendered(xml.render(spec), xml.disk(spec), xml.network(spec));
+            return new DomainRenderer.Rendered(xml.render(spec, networkBoot), xml.disk(spec), xml.network(spec));
         };
-        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles);
+        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs);
     }
 
     @Provides

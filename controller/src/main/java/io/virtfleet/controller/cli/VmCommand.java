@@ -8,6 +8,7 @@ import io.virtfleet.proto.v1.DeleteVmRequest;
 import io.virtfleet.proto.v1.GetVmRequest;
 import io.virtfleet.proto.v1.ListVmsRequest;
 import io.virtfleet.proto.v1.ListVmsResponse;
+import io.virtfleet.proto.v1.ReinstallVmRequest;
 import io.virtfleet.proto.v1.SetVmRunningRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmEvent;
@@ -37,6 +38,7 @@ import picocli.CommandLine.Spec;
     "  virtfleet vm create db --storage raw --size 100G --lan 10 --host hv3 --dry-run",
     "  virtfleet vm list",
     "  virtfleet vm history git",
+    "  virtfleet vm reinstall git --profile api-test",
     "  virtfleet vm delete git --delete-disk --yes"},
         subcommands = {VmCreateCommand.class})
 final class VmCommand {
@@ -94,6 +96,7 @@ final class VmCommand {
         out.printf(Locale.ROOT, "Memory:    %s, %d vCPUs%n", Bytes.human(s.getMemoryBytes()), s.getVcpus());
         out.printf(Locale.ROOT, "Network:   %s%s%n", network(s), vm.getNetwork().isEmpty() ? "" : ", on " + vm.getNetwork());
         out.printf(Locale.ROOT, "Profile:   %s%n", s.getProfile());
+        out.printf(Locale.ROOT, "Install:   %s%n", install(vm));
         if (!s.getSpreadGroup().isEmpty()) {
             out.printf(Locale.ROOT, "Spread:    %s%n", s.getSpreadGroup());
         }
@@ -106,6 +109,44 @@ final class VmCommand {
             out.printf(Locale.ROOT, "  %s  %-10s %s%n", Instant.ofEpochMilli(e.getAtUnixMs()),
                     e.getOperator().isEmpty() ? "controller" : e.getOperator(), first);
         }
+        out.flush();
+        return ExitCode.OK;
+    }
+
+    /** The install's phase with its times, e.g. "preseed fetched 2026-...Z (profile api, armed 2026-...Z)". */
+    static String install(Vm vm) {
+        return switch (vm.getInstallPhase()) {
+            case VM_INSTALL_PHASE_WAITING -> "waiting for installer (profile " + vm.getInstallProfile() + ", armed "
+                    + Instant.ofEpochMilli(vm.getInstallArmedAtUnixMs()) + ")";
+            case VM_INSTALL_PHASE_PRESEED_FETCHED -> "preseed fetched " + Instant.ofEpochMilli(vm.getPreseedFetchedAtUnixMs())
+                    + " (profile " + vm.getInstallProfile() + ", armed " + Instant.ofEpochMilli(vm.getInstallArmedAtUnixMs()) + ")";
+            case VM_INSTALL_PHASE_INSTALLED -> "installed " + Instant.ofEpochMilli(vm.getInstalledAtUnixMs()) + " (profile "
+                    + vm.getInstallProfile() + ", preseed fetched " + Instant.ofEpochMilli(vm.getPreseedFetchedAtUnixMs()) + ")";
+            default -> "not arranged by virtfleet (boot-mode none)";
+        };
+    }
+
+    @Command(name = "reinstall", description = {"Install a VM again, unattended: its boot config is re-armed with a new",
+        "one-time token, it is restarted into the Debian installer, and its disk is overwritten.",
+        "Needs the controller's boot-mode pxe.", "",
+        "Examples:",
+        "  virtfleet vm reinstall git",
+        "  virtfleet vm reinstall git --profile api-test"})
+    int reinstall(@Parameters(paramLabel = "NAME", description = "VM name.") String name,
+                  @Option(names = "--profile", paramLabel = "PROFILE",
+                          description = "Install from this profile (it becomes the VM's); default: the VM's own.")
+                  String profile) {
+        ReinstallVmRequest.Builder request = ReinstallVmRequest.newBuilder().setName(Names.vmName("NAME", name));
+        if (profile != null) {
+            request.setProfile(Names.profileName("--profile", profile));
+        }
+        Vm vm;
+        try (ControllerClient client = root.connect()) {
+            vm = client.fleetLong().reinstallVm(request.build());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        out.println(root.output == Output.json ? Json.of(vm)
+                : vm.getSpec().getName() + " restarted into the installer on " + vm.getHomeHost() + ": " + install(vm));
         out.flush();
         return ExitCode.OK;
     }

@@ -5,7 +5,8 @@ import io.virtfleet.proto.v1.VmSpec;
 /** Turns a VM's spec into the libvirt domain XML its hosts define, for its home host. */
 @FunctionalInterface
 public interface DomainRenderer {
-    Rendered render(VmSpec spec, String homeHost);
+    /** @param networkBoot see {@link DomainXml#render(VmSpec, boolean)} */
+    Rendered render(VmSpec spec, String homeHost, boolean networkBoot);
 
     /**
      * A definition and, in an operator's words, where its disk and NIC are.

@@ -23,6 +23,8 @@ public final class DomainXml {
     /** Boot from the network first (PXE installs the VM), then from the disk once it is installed. */
     private static final String NETWORK_BOOT = "1";
     private static final String DISK_BOOT = "2";
+    /** An installed VM boots its disk only: a PXE server's default config must never reinstall it. */
+    private static final String FIRST = "1";
     /**
      * MTU of a LAN NIC: the LAN's bridge takes the MTU of its VXLAN port, the underlay's 1500 less VXLAN's 50 bytes
      * of headers over IPv4. Told to the guest (virtio-net's host_mtu), so it does not send full-size frames the
@@ -36,8 +38,18 @@ public final class DomainXml {
         this.settings = settings;
     }
 
-    /** The domain XML of a spec; an invalid spec is refused with the field it fails on. */
+    /** The domain XML of a spec, booting from the network first; an invalid spec is refused with the field it fails on. */
     public String render(VmSpec spec) {
+        return render(spec, true);
+    }
+
+    /**
+     * The domain XML of a spec.
+     *
+     * @param networkBoot whether the VM boots from the network first (while an install is armed, or always when
+     *                    the site boots its VMs its own way); false: from its disk only, once it is installed
+     */
+    public String render(VmSpec spec, boolean networkBoot) {
         VmSpec vm = VmSpecs.validate(spec);
         Document doc = Xml.newDocument();
         Element domain = doc.createElement("domain");
@@ -69,8 +81,8 @@ public final class DomainXml {
         text(domain, "on_crash", "restart");
 
         Element devices = child(domain, "devices");
-        disk(devices, vm);
-        nic(devices, vm);
+        disk(devices, vm, networkBoot);
+        nic(devices, vm, networkBoot);
         Element serial = child(devices, "serial");
         serial.setAttribute("type", "pty");
         child(serial, "target").setAttribute("port", "0");
@@ -86,7 +98,7 @@ public final class DomainXml {
         return Xml.write(doc);
     }
 
-    private void disk(Element devices, VmSpec vm) {
+    private void disk(Element devices, VmSpec vm, boolean networkBoot) {
         Element disk = child(devices, "disk");
         disk.setAttribute("device", "disk");
         Element driver = child(disk, "driver");
@@ -123,10 +135,10 @@ public final class DomainXml {
         Element target = child(disk, "target");
         target.setAttribute("dev", "vda");
         target.setAttribute("bus", "virtio");
-        child(disk, "boot").setAttribute("order", DISK_BOOT);
+        child(disk, "boot").setAttribute("order", networkBoot ? DISK_BOOT : FIRST);
     }
 
-    private void nic(Element devices, VmSpec vm) {
+    private void nic(Element devices, VmSpec vm, boolean networkBoot) {
         Element nic = child(devices, "interface");
         nic.setAttribute("type", "bridge");
         NetworkSpec network = vm.getNetwork();
@@ -146,7 +158,15 @@ public final class DomainXml {
         if (!failover) {
             child(nic, "mtu").setAttribute("size", Integer.toString(LAN_MTU)); // the public bridge keeps the uplink's
         }
-        child(nic, "boot").setAttribute("order", NETWORK_BOOT);
+        if (networkBoot) {
+            child(nic, "boot").setAttribute("order", NETWORK_BOOT);
+        }
+    }
+
+    /** The MAC of the VM's one NIC: the failover IP's virtual MAC, else the LAN MAC derived from the name. */
+    public static String mac(VmSpec spec) {
+        return spec.getNetwork().hasFailover() ? spec.getNetwork().getFailover().getMac()
+                : DomainIdentity.lanMac(spec.getName());
     }
 
     /** The bridge the agent's network feature makes for a LAN: {@code vxbr<N>}, enslaving {@code vxlan<N>}. */

@@ -26,6 +26,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.virtfleet.common.security.TlsCredentials;
+import io.virtfleet.controller.http.RequestDeadline;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -188,52 +189,5 @@ public final class GitHttpServer implements AutoCloseable {
         }
         eventLoop.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         repository.close();
-    }
-
-    /**
-     * Closes a connection whose client started a request and did not finish it in time: a slow sender would
-     * otherwise hold a connection forever, a trickle of bytes resetting the idle timer each time. Armed by the
-     * first bytes of a request (before the HTTP codec, so slow headers count), disarmed when the request is
-     * whole (after the aggregator).
-     */
-    private static final class RequestDeadline {
-        private final Duration timeout;
-        private ScheduledFuture<?> pending;
-
-        RequestDeadline(Duration timeout) {
-            this.timeout = timeout;
-        }
-
-        final ChannelInboundHandlerAdapter arm = new ChannelInboundHandlerAdapter() {
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
-                if (msg instanceof ByteBuf && pending == null) {
-                    pending = ctx.executor().schedule(() -> {
-                        log.warn("closed the connection of {}: no complete request within {} ms", ctx.channel().remoteAddress(),
-                                timeout.toMillis());
-                        ctx.close();
-                    }, timeout.toMillis(), TimeUnit.MILLISECONDS);
-                }
-                super.channelRead(ctx, msg);
-            }
-
-            @Override
-            public void handlerRemoved(ChannelHandlerContext ctx) {
-                if (pending != null) {
-                    pending.cancel(false);
-                }
-            }
-        };
-
-        final ChannelInboundHandlerAdapter disarm = new ChannelInboundHandlerAdapter() {
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
-                if (msg instanceof FullHttpRequest && pending != null) {
-                    pending.cancel(false);
-                    pending = null;
-                }
-                super.channelRead(ctx, msg);
-            }
-        };
     }
 }

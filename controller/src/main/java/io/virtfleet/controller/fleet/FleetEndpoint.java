@@ -29,6 +29,7 @@ import io.virtfleet.proto.v1.ListVmsRequest;
 import io.virtfleet.proto.v1.ListVmsResponse;
 import io.virtfleet.proto.v1.PlaceRequest;
 import io.virtfleet.proto.v1.PlacementExplanation;
+import io.virtfleet.proto.v1.ReinstallVmRequest;
 import io.virtfleet.proto.v1.SetVmRunningRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmProgress;
@@ -107,6 +108,11 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     @Override
     public void setVmRunning(SetVmRunningRequest request, StreamObserver<Vm> response) {
         vms.setVmRunning(request, response);
+    }
+
+    @Override
+    public void reinstallVm(ReinstallVmRequest request, StreamObserver<Vm> response) {
+        vms.reinstallVm(request, response);
     }
 
     @Override

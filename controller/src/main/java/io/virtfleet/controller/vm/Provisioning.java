@@ -1,6 +1,7 @@
 package io.virtfleet.controller.vm;
 
 import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.install.BootSettings;
 import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.scheduler.Policy;
 import java.time.Duration;
@@ -16,11 +17,23 @@ import java.util.Map;
  * @param syncDeadline      how long one host may take to sync its definitions during a fan-out; a host slower
  *                          than that is reported as catching up, and does so by itself
  * @param install           how VMs install Debian: profiles, mirror, user and keys, resolvers
+ * @param boot              how VMs reach their installer (boot mode, TFTP root, install server)
  */
 public record Provisioning(Policy placement, Map<String, String> failoverRoutes, DomainSettings domain,
-                           Duration reconcileInterval, Duration syncDeadline, InstallSettings install) {
+                           Duration reconcileInterval, Duration syncDeadline, InstallSettings install,
+                           BootSettings boot) {
     public Provisioning {
         failoverRoutes = Map.copyOf(failoverRoutes);
+    }
+
+    /** Without unattended boot (boot mode none). */
+    public Provisioning(Policy placement, Map<String, String> failoverRoutes, DomainSettings domain,
+                        Duration reconcileInterval, Duration syncDeadline, InstallSettings install) {
+        this(placement, failoverRoutes, domain, reconcileInterval, syncDeadline, install, BootSettings.defaults());
+    }
+
+    public Provisioning withBoot(BootSettings b) {
+        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, syncDeadline, install, b);
     }
 
     public static Provisioning defaults() {
@@ -29,26 +42,26 @@ public record Provisioning(Policy placement, Map<String, String> failoverRoutes,
     }
 
     public Provisioning withDomain(DomainSettings d) {
-        return new Provisioning(placement, failoverRoutes, d, reconcileInterval, syncDeadline, install);
+        return new Provisioning(placement, failoverRoutes, d, reconcileInterval, syncDeadline, install, boot);
     }
 
     public Provisioning withReconcileInterval(Duration interval) {
-        return new Provisioning(placement, failoverRoutes, domain, interval, syncDeadline, install);
+        return new Provisioning(placement, failoverRoutes, domain, interval, syncDeadline, install, boot);
     }
 
     public Provisioning withFailoverRoutes(Map<String, String> routes) {
-        return new Provisioning(placement, routes, domain, reconcileInterval, syncDeadline, install);
+        return new Provisioning(placement, routes, domain, reconcileInterval, syncDeadline, install, boot);
     }
 
     public Provisioning withPlacement(Policy p) {
-        return new Provisioning(p, failoverRoutes, domain, reconcileInterval, syncDeadline, install);
+        return new Provisioning(p, failoverRoutes, domain, reconcileInterval, syncDeadline, install, boot);
     }
 
     public Provisioning withInstall(InstallSettings settings) {
-        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, syncDeadline, settings);
+        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, syncDeadline, settings, boot);
     }
 
     public Provisioning withSyncDeadline(Duration deadline) {
-        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, deadline, install);
+        return new Provisioning(placement, failoverRoutes, domain, reconcileInterval, deadline, install, boot);
     }
 }

@@ -26,6 +26,7 @@ import io.virtfleet.proto.v1.ListVmsRequest;
 import io.virtfleet.proto.v1.ListVmsResponse;
 import io.virtfleet.proto.v1.PlaceRequest;
 import io.virtfleet.proto.v1.PlacementExplanation;
+import io.virtfleet.proto.v1.ReinstallVmRequest;
 import io.virtfleet.proto.v1.SetVmRunningRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmProgress;
@@ -89,6 +90,16 @@ public final class VmEndpoint {
         String operator = Audit.operator();
         run(response, () -> {
             response.onNext(vms.setRunning(name, request.getRunning(), operator));
+            response.onCompleted();
+        });
+    }
+
+    public void reinstallVm(ReinstallVmRequest request, StreamObserver<Vm> response) {
+        String name = Names.vmName("name", request.getName());
+        String profile = request.getProfile().isEmpty() ? "" : Names.profileName("profile", request.getProfile());
+        String operator = Audit.operator();
+        run(response, () -> {
+            response.onNext(vms.reinstall(name, profile, operator));
             response.onCompleted();
         });
     }

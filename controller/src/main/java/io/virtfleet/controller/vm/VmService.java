@@ -5,6 +5,8 @@ import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.definitions.DomainRenderer;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.install.InstallState;
+import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.install.ProfileCatalog;
 import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.reconcile.Reconciler;
@@ -20,6 +22,7 @@ import io.virtfleet.controller.scheduler.Scheduler;
 import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.DriftReport;
 import io.virtfleet.proto.v1.VmHistory;
+import io.virtfleet.proto.v1.VmInstallPhase;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmPhase;
 import io.virtfleet.proto.v1.VmSpec;
@@ -55,9 +58,10 @@ public final class VmService {
     private final HostRegistry registry;
     private final Replication replication;
     private final ProfileCatalog profiles;
+    private final Installs installs;
 
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
-                     HostRegistry registry, Replication replication, ProfileCatalog profiles) {
+                     HostRegistry registry, Replication replication, ProfileCatalog profiles, Installs installs) {
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
@@ -65,6 +69,8 @@ public final class VmService {
         this.registry = registry;
         this.replication = replication;
         this.profiles = profiles;
+        this.installs = installs;
+        installs.onInstalled(this::bootFromDisk);
     }
 
     /**
@@ -137,12 +143,15 @@ public final class VmService {
             progress.step("placed", host, "placed on " + host + ": " + decision.chosen().reason());
             Vm vm;
             try {
-                DomainRenderer.Rendered rendered = renderer.render(spec, host);
+                DomainRenderer.Rendered rendered = renderer.render(spec, host, true);
                 vm = Vm.newBuilder().setSpec(spec).setHomeHost(host).setRunningWanted(true)
                         .setPhase(VmPhase.VM_PHASE_CREATING).setDisk(rendered.disk()).setNetwork(rendered.network()).build();
+                // Armed before the record: the VM's first boot must find its boot config.
+                installs.arm(spec);
                 store.save(vm, rendered.xml(), "create " + name + " on " + host + "\n\n" + decision.chosen().reason(),
                         operator);
             } catch (IOException | RuntimeException e) {
+                forgetInstall(spec);
                 scheduler.release(name);
                 throw e;
             }
@@ -216,6 +225,7 @@ public final class VmService {
         }
         scheduler.release(name);
         reconciler.forget(name);
+        forgetInstall(vm.getSpec());
         progress.step("undone", host, "nothing left of " + name + " on " + host);
     }
 
@@ -240,6 +250,71 @@ public final class VmService {
         }
     }
 
+    /**
+     * Installs the VM again, from {@code profile} (empty: its own): the domain boots from the network first again,
+     * a new install is armed (the old token dies) and the VM is restarted into the installer. Its disk is the
+     * installer's to overwrite.
+     */
+    public Vm reinstall(String name, String profile, String operator) throws StepFailedException, IOException {
+        ReentrantLock lock = reconciler.lock(Names.vmName("name", name));
+        lock.lock();
+        try {
+            Vm vm = require(name);
+            if (!installs.boot().arms()) {
+                throw Status.FAILED_PRECONDITION.withDescription("the controller's boot-mode is none: it arranges no"
+                        + " install (set boot-mode pxe, tftp-root and install-url)").asRuntimeException();
+            }
+            if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
+                throw Status.FAILED_PRECONDITION.withDescription("VM " + name + " is being deleted").asRuntimeException();
+            }
+            VmSpec spec = profile.isEmpty() ? vm.getSpec() : vm.getSpec().toBuilder().setProfile(profile).build();
+            profiles.chain("profile", spec.getProfile()); // refused with the list of profiles, nothing changed
+            vm = vm.toBuilder().setSpec(spec).setRunningWanted(true).build();
+            DomainRenderer.Rendered rendered = renderer.render(spec, vm.getHomeHost(), true);
+            installs.arm(spec);
+            store.save(vm, rendered.xml(), "reinstall " + name + " from profile " + spec.getProfile(), operator);
+            audit.info("operator {}: reinstalling VM {} from profile {}", operator, name, spec.getProfile());
+            // A running domain keeps the boot order it was started with: it is stopped, then started with the new one.
+            reconciler.converge(vm.toBuilder().setRunningWanted(false).build(), Progress.NONE);
+            reconciler.converge(vm, Progress.NONE);
+            return withInstall(withObservations(vm));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * The install callback's consequence: the VM's definition boots from its disk only, so neither the site's default
+     * PXE config nor a stale one can ever install it again. Applied at the VM's next start (the installer's reboot
+     * keeps the running domain's boot order); a host that does not answer gets it from the reconciler.
+     */
+    private void bootFromDisk(String name) {
+        ReentrantLock lock = reconciler.lock(name);
+        lock.lock();
+        try {
+            Vm vm = store.get(name).orElse(null);
+            if (vm == null || vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
+                return;
+            }
+            DomainRenderer.Rendered rendered = renderer.render(vm.getSpec(), vm.getHomeHost(), false);
+            store.save(vm, rendered.xml(), "installed " + name + " (profile " + vm.getSpec().getProfile()
+                    + "): boots from its disk", "");
+            reconciler.converge(vm, Progress.NONE);
+        } catch (IOException | StepFailedException | RuntimeException e) {
+            log.warn("VM {} is installed but its definition could not be switched to disk boot yet: {}", name, e.getMessage());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void forgetInstall(VmSpec spec) {
+        try {
+            installs.forget(spec);
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot remove the install state or boot config of {}: {}", spec.getName(), e.getMessage());
+        }
+    }
+
     /** Deletes a VM: recorded as deleting first (so a crash cannot lose the intent), then torn down, then removed. */
     public void delete(String name, boolean deleteDisk, String operator, Progress progress)
             throws StepFailedException, IOException {
@@ -254,6 +329,7 @@ public final class VmService {
             store.remove(name, "deleted " + name, operator);
             scheduler.release(name);
             reconciler.forget(name);
+            forgetInstall(vm.getSpec());
             progress.step("done", vm.getHomeHost(), name + " deleted" + (deleteDisk ? " with its disk" : "; its disk was kept"));
         } finally {
             lock.unlock();
@@ -270,12 +346,12 @@ public final class VmService {
     }
 
     public List<Vm> list() {
-        return store.all().stream().map(this::withObservations).sorted(Comparator.comparing(v -> v.getSpec().getName())).toList();
+        return store.all().stream().map(this::withObservations).map(this::withInstall).sorted(Comparator.comparing(v -> v.getSpec().getName())).toList();
     }
 
     public Vm get(String name) throws IOException {
         Vm vm = require(name);
-        return withObservations(vm).toBuilder().addAllHistory(store.history(name)).build();
+        return withInstall(withObservations(vm)).toBuilder().addAllHistory(store.history(name)).build();
     }
 
     private Vm require(String name) {
@@ -301,6 +377,21 @@ public final class VmService {
                     + " the current ones)").asRuntimeException();
         }
         return VmHistory.newBuilder().setName(name).addAllEvents(events).setExists(store.get(name).isPresent()).build();
+    }
+
+    private Vm withInstall(Vm vm) {
+        InstallState s = installs.state(vm.getSpec().getName()).orElse(null);
+        if (s == null) {
+            return vm;
+        }
+        VmInstallPhase phase = switch (s.phase()) {
+            case WAITING -> VmInstallPhase.VM_INSTALL_PHASE_WAITING;
+            case PRESEED_FETCHED -> VmInstallPhase.VM_INSTALL_PHASE_PRESEED_FETCHED;
+            case INSTALLED -> VmInstallPhase.VM_INSTALL_PHASE_INSTALLED;
+        };
+        return vm.toBuilder().setInstallPhase(phase).setInstallProfile(s.profile())
+                .setInstallArmedAtUnixMs(s.armedAtMs()).setPreseedFetchedAtUnixMs(s.preseedFetchedAt())
+                .setInstalledAtUnixMs(s.installedAtMs()).build();
     }
 
     private Vm withObservations(Vm vm) {

@@ -152,6 +152,8 @@ class ApiFuzzTest {
         rule(FleetGrpc.getListVmsMethod(), viewers, OK);
         rule(FleetGrpc.getGetVmMethod(), viewers, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getSetVmRunningMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
+        // No VM in this fleet (NOT_FOUND) and boot-mode none (FAILED_PRECONDITION, were there one).
+        rule(FleetGrpc.getReinstallVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION);
         rule(FleetGrpc.getDeleteVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getSyncHostsMethod(), admins, OK); // no input to get wrong; syncing is always harmless
         rule(FleetGrpc.getGetDriftMethod(), viewers, OK);

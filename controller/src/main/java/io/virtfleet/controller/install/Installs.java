@@ -1,0 +1,159 @@
+package io.virtfleet.controller.install;
+
+import io.virtfleet.controller.definitions.DomainXml;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Unattended installs: arms a VM (token, boot config), answers its installer (preseed, post-install scripts) and
+ * ends the install at the done callback (token dead, boot config removed, the VM told to boot from its disk).
+ * Every answer needs the VM's live token; the HTTP server turns an empty answer into 403.
+ */
+public final class Installs {
+    private static final Logger log = LoggerFactory.getLogger(Installs.class);
+
+    private final BootSettings boot;
+    private final InstallSettings settings;
+    private final InstallBook book;
+    private final PxeConfigs pxe;
+    private final PreseedRenderer renderer;
+    private final ProfileCatalog profiles;
+    private final Function<String, Optional<VmSpec>> specs;
+    private final Function<String, String> hostMainAddress;
+    private volatile Consumer<String> onInstalled = vm -> { };
+
+    /**
+     * @param specs           a VM's current spec by name (empty for a VM the controller does not have)
+     * @param hostMainAddress a VM's main IPv4 address of its home host, by VM name (null when unknown)
+     */
+    public Installs(BootSettings boot, InstallSettings settings, InstallBook book, ProfileCatalog profiles,
+                    Function<String, Optional<VmSpec>> specs, Function<String, String> hostMainAddress) {
+        this.boot = boot;
+        this.settings = settings;
+        this.book = book;
+        this.pxe = new PxeConfigs(boot.tftpRoot());
+        this.renderer = new PreseedRenderer(settings, profiles);
+        this.profiles = profiles;
+        this.specs = specs;
+        this.hostMainAddress = hostMainAddress;
+    }
+
+    /** Called with the VM's name once its install is done: the VM's definition is to boot from its disk. */
+    public void onInstalled(Consumer<String> then) {
+        this.onInstalled = then;
+    }
+
+    public BootSettings boot() {
+        return boot;
+    }
+
+    /** Whether the VM's domain boots from the network first now: always unless installs are armed and it is installed. */
+    public boolean networkBoot(String vm) {
+        return !boot.arms() || book.get(vm).map(s -> s.phase() != InstallPhase.INSTALLED).orElse(true);
+    }
+
+    public Optional<InstallState> state(String vm) {
+        return book.get(vm);
+    }
+
+    /**
+     * Arms a new install of the VM (at create, and at reinstall): a new token, the old one dead, its boot config
+     * written. A no-op returning empty when the boot mode is none.
+     */
+    public Optional<InstallState> arm(VmSpec spec) throws IOException {
+        if (!boot.arms()) {
+            return Optional.empty();
+        }
+        String vm = spec.getName();
+        InstallBook.Armed armed = book.arm(vm, spec.getProfile());
+        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token()));
+        log.info("armed the install of VM {} from profile {}: {}", vm, spec.getProfile(), written);
+        return Optional.of(armed.state());
+    }
+
+    /** Forgets a deleted VM's install and boot config. */
+    public void forget(VmSpec spec) throws IOException {
+        if (boot.arms()) {
+            pxe.remove(DomainXml.mac(spec));
+        }
+        book.forget(spec.getName());
+    }
+
+    /** The VM's preseed, if the token is its live one. */
+    public Optional<String> preseed(String vm, String token) {
+        Optional<InstallState> live = book.live(vm, token);
+        Optional<VmSpec> spec = specs.apply(vm);
+        if (live.isEmpty() || spec.isEmpty()) {
+            return Optional.empty();
+        }
+        String text = renderer.render(spec.get(), hostMainAddress.apply(vm), urls(vm, token, spec.get()));
+        InstallState now = book.preseedFetched(live.get());
+        log.info("VM {} fetched its preseed (profile {}, install armed at {})", vm, spec.get().getProfile(), now.armedAtMs());
+        return Optional.of(text);
+    }
+
+    /** A post-install script of one of the profiles the VM installs from, if the token is its live one. */
+    public Optional<byte[]> postInstall(String vm, String token, String profile) {
+        Optional<VmSpec> spec = specs.apply(vm);
+        if (book.live(vm, token).isEmpty() || spec.isEmpty()) {
+            return Optional.empty();
+        }
+        for (Profile p : profiles.chain("spec.profile", spec.get().getProfile())) {
+            if (p.name().equals(profile)) {
+                try {
+                    byte[] script = Files.readAllBytes(p.postInstall());
+                    log.info("VM {} fetched the post-install script of profile {}", vm, profile);
+                    return Optional.of(script);
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot read " + p.postInstall(), e);
+                }
+            }
+        }
+        return Optional.empty(); // a profile the VM does not install from is none of its business
+    }
+
+    /** The done callback: true when it ended the live install (its token now dead). */
+    public boolean done(String vm, String token) throws IOException {
+        Optional<InstallState> live = book.live(vm, token);
+        Optional<VmSpec> spec = specs.apply(vm);
+        if (live.isEmpty() || spec.isEmpty() || !book.installed(live.get())) {
+            return false;
+        }
+        // The PXE config goes first: should the redefinition fail, the VM reboots into the site's default, never
+        // into a second install of itself.
+        pxe.remove(DomainXml.mac(spec.get()));
+        log.info("VM {} is installed (profile {}); it boots from its disk from now on", vm, live.get().profile());
+        onInstalled.accept(vm);
+        return true;
+    }
+
+    private String kernelArguments(String vm, String token) {
+        String domain = settings.domain().isEmpty() ? "" : " domain=" + settings.domain();
+        return "auto=true priority=critical preseed/url=" + base(vm, token) + "preseed.cfg hostname=" + vm + domain
+                + " console=ttyS0,115200n8 --- console=ttyS0,115200n8";
+    }
+
+    private InstallUrls urls(String vm, String token, VmSpec spec) {
+        Map<String, String> scripts = new LinkedHashMap<>();
+        List<Profile> chain = profiles.chain("spec.profile", spec.getProfile());
+        for (Profile p : chain) {
+            scripts.put(p.name(), base(vm, token) + "profiles/" + p.name() + "/post-install.sh");
+        }
+        return new InstallUrls(scripts, base(vm, token) + "done");
+    }
+
+    private String base(String vm, String token) {
+        return boot.installUrl() + "/install/" + vm + "/" + token + "/";
+    }
+}

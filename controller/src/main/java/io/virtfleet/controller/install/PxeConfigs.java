@@ -1,0 +1,59 @@
+package io.virtfleet.controller.install;
+
+import io.virtfleet.common.validation.MacAddress;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * Per-VM pxelinux configs in the site's TFTP root: {@code pxelinux.cfg/01-<mac with dashes>}, which pxelinux
+ * tries before any other name (01 is the ARP type of Ethernet). While it exists the VM boots debian-installer
+ * with its own preseed URL; without it, whatever the site's default config says. The installer's files are the
+ * site's: {@code debian-installer/amd64/linux} and {@code initrd.gz}, as the netboot tarball and Debian's
+ * {@code debian-installer-12-netboot-amd64} package lay them out.
+ */
+public final class PxeConfigs {
+    static final String KERNEL = "debian-installer/amd64/linux";
+    static final String INITRD = "debian-installer/amd64/initrd.gz";
+
+    private final Path directory;
+
+    public PxeConfigs(Path tftpRoot) {
+        this.directory = tftpRoot.resolve("pxelinux.cfg");
+    }
+
+    /** The file pxelinux looks for first for this MAC. */
+    public Path fileOf(String mac) {
+        String checked = MacAddress.parse("mac", mac).text();
+        return directory.resolve("01-" + checked.replace(':', '-'));
+    }
+
+    /**
+     * Writes (or replaces) the VM's config, atomically: pxelinux must never read half a file.
+     *
+     * @param kernelArguments the installer's command line after {@code initrd=}: built from checked values only
+     */
+    public Path write(String mac, String vm, String kernelArguments) throws IOException {
+        Files.createDirectories(directory);
+        Path file = fileOf(mac);
+        // The serial line first: the VMs have no screen anyone looks at, and the stock config is a VGA menu.
+        String text = "# Unattended install of VM " + vm + ", written by the virtfleet controller; removed once it is installed.\n"
+                + "serial 0 115200\n"
+                + "default install\n"
+                + "prompt 0\n"
+                + "timeout 0\n"
+                + "label install\n"
+                + "  kernel " + KERNEL + "\n"
+                + "  append initrd=" + INITRD + " " + kernelArguments + "\n";
+        Path tmp = directory.resolve("." + file.getFileName() + ".tmp");
+        Files.writeString(tmp, text);
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        return file;
+    }
+
+    /** Removes the VM's config: from its next network boot the VM gets the site's default. */
+    public void remove(String mac) throws IOException {
+        Files.deleteIfExists(fileOf(mac));
+    }
+}
