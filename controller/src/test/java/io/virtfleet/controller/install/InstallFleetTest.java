@@ -8,31 +8,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.cli.VirtfleetCli;
-import io.virtfleet.controller.definitions.DomainIdentity;
-import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.GetVmRequest;
-import io.virtfleet.proto.v1.HostState;
-import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.ReinstallVmRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmInstallPhase;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -45,56 +35,32 @@ import org.junit.jupiter.api.io.TempDir;
  * all with a new token. One embedded host with its network in a namespace (root needed, as for the other fleet tests).
  */
 class InstallFleetTest {
-    private static final Pattern TOKEN = Pattern.compile("preseed/url=(http://\\S+)/install/web/([A-Za-z0-9_-]{43})/preseed\\.cfg");
-
     @TempDir
     Path work;
 
-    private Path tftp;
-    private EmbeddedFleet fleet;
-    private Clients admin;
+    private PxeFleet pxe;
     private FleetGrpc.FleetBlockingStub operator;
     private String base;
     private final HttpClient http = HttpClient.newHttpClient();
 
     @BeforeEach
     void fleetInPxeMode() throws Exception {
-        tftp = Files.createDirectories(work.resolve("tftp"));
-        Path keys = Installer.keyFile(Files.createDirectories(work.resolve("keys")), Installer.ed25519(3, "ops"));
-        int port;
-        try (ServerSocket free = new ServerSocket(0)) {
-            port = free.getLocalPort();
-        }
-        base = "http://127.0.0.1:" + port;
-        BootSettings boot = new BootSettings(BootMode.PXE, tftp, new InetSocketAddress("127.0.0.1", port), base);
-        fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(EmbeddedFleet.defaultNodes(1)).simulatedNetwork(true)
-                .heartbeat(Duration.ofMillis(200)).reconcileInterval(Duration.ofHours(1))
-                .provisioning(p -> p.withInstall(p.install().withAuthorizedKeysFile(keys)).withBoot(boot)).build().start();
-        admin = Clients.as(fleet.adminCredentials());
-        operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream()
-                .noneMatch(h -> h.getState() == HostState.HOST_STATE_READY && !h.getReport().getVxlanAddress().isEmpty())) {
-            assertTrue(System.nanoTime() < deadline, "host ready within 60 s");
-            Thread.sleep(100);
-        }
+        pxe = new PxeFleet(work, Files.createDirectories(work.resolve("tftp")), "127.0.0.1");
+        operator = pxe.operator;
+        base = pxe.installUrl;
     }
 
     @AfterEach
     void stop() throws Exception {
-        admin.close();
-        fleet.close();
+        pxe.close();
     }
 
     private Path pxeFile() {
-        return tftp.resolve("pxelinux.cfg").resolve("01-" + DomainIdentity.lanMac("web").replace(':', '-'));
+        return pxe.pxeFile("web");
     }
 
     private String token() throws Exception {
-        Matcher m = TOKEN.matcher(Files.readString(pxeFile()));
-        assertTrue(m.find(), Files.readString(pxeFile()));
-        assertEquals(base, m.group(1));
-        return m.group(2);
+        return pxe.token("web");
     }
 
     private int get(String path) throws Exception {
@@ -107,12 +73,12 @@ class InstallFleetTest {
     }
 
     private String definition() throws Exception {
-        return fleet.controller().vmStore().domainXml("web").orElseThrow();
+        return pxe.fleet.controller().vmStore().domainXml("web").orElseThrow();
     }
 
     private String show() {
-        String[] args = {"--controller", fleet.controllerEndpoint().toString(), "--credentials",
-                fleet.adminCredentials().toString(), "vm", "show", "web"};
+        String[] args = {"--controller", pxe.fleet.controllerEndpoint().toString(), "--credentials",
+                pxe.fleet.adminCredentials().toString(), "vm", "show", "web"};
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         assertEquals(0, VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), args), err.toString());
