@@ -1,20 +1,5 @@
 package io.virtfleet.controller.definitions;
 
-import io.netty.bootstrap.ServerBootstrap;
-import io.netty.buffer.ByteBuf;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.group.ChannelGroup;
-import io.netty.channel.group.DefaultChannelGroup;
-import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
-import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpContentDecompressor;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpObjectAggregator;
@@ -23,9 +8,8 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
-import io.netty.util.concurrent.GlobalEventExecutor;
-import io.netty.util.concurrent.ScheduledFuture;
 import io.virtfleet.common.security.TlsCredentials;
+import io.virtfleet.controller.http.BoundedListener;
 import io.virtfleet.controller.http.RequestDeadline;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -92,18 +76,13 @@ public final class GitHttpServer implements AutoCloseable {
     }
 
     private final Repository repository;
-    private final EventLoopGroup eventLoop;
     private final ThreadPoolExecutor workers;
-    private final ChannelGroup connections;
-    private final Channel listener;
+    private final BoundedListener listener;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private GitHttpServer(Repository repository, EventLoopGroup eventLoop, ThreadPoolExecutor workers,
-                          ChannelGroup connections, Channel listener) {
+    private GitHttpServer(Repository repository, ThreadPoolExecutor workers, BoundedListener listener) {
         this.repository = repository;
-        this.eventLoop = eventLoop;
         this.workers = workers;
-        this.connections = connections;
         this.listener = listener;
     }
 
@@ -113,57 +92,39 @@ public final class GitHttpServer implements AutoCloseable {
         SslContext sslContext = tls.httpsServerContext();
         Repository repository = new FileRepositoryBuilder().setGitDir(definitions.root().resolve(".git").toFile())
                 .setMustExist(true).build();
-        EventLoopGroup eventLoop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("vf-git-http-io", true),
-                NioIoHandler.newFactory());
         ThreadPoolExecutor workers = new ThreadPoolExecutor(limits.workers(), limits.workers(), 30, TimeUnit.SECONDS,
                 new ArrayBlockingQueue<>(Math.max(1, limits.queuedRequests())), new DefaultThreadFactory("vf-git-http", true));
         workers.allowCoreThreadTimeOut(true);
-        ChannelGroup connections = new DefaultChannelGroup("git-http", GlobalEventExecutor.INSTANCE);
         try {
-            Channel listener = new ServerBootstrap()
-                    .group(eventLoop)
-                    .channel(NioServerSocketChannel.class)
-                    .option(ChannelOption.SO_BACKLOG, 128)
-                    .childHandler(new ChannelInitializer<SocketChannel>() {
-                        @Override
-                        protected void initChannel(SocketChannel ch) {
-                            if (connections.size() >= limits.maxConnections()) {
-                                log.warn("refused a connection from {}: already {} open", ch.remoteAddress(), connections.size());
-                                ch.close();
-                                return;
-                            }
-                            connections.add(ch);
-                            SslHandler ssl = sslContext.newHandler(ch.alloc());
-                            ssl.setHandshakeTimeoutMillis(limits.handshakeTimeout().toMillis());
-                            RequestDeadline deadline = new RequestDeadline(limits.requestTimeout());
-                            ch.pipeline()
-                                    .addLast("tls", ssl)
-                                    .addLast("idle", new IdleStateHandler(0, 0, limits.idleTimeout().toMillis(), TimeUnit.MILLISECONDS))
-                                    .addLast("deadline", deadline.arm)
-                                    .addLast("http", new HttpServerCodec(new HttpDecoderConfig()
-                                            .setMaxInitialLineLength(4096).setMaxHeaderSize(8192).setMaxChunkSize(64 * 1024)))
-                                    .addLast("gunzip", new HttpContentDecompressor(false, limits.maxRequestBytes()))
-                                    .addLast("aggregate", new HttpObjectAggregator(limits.maxRequestBytes()))
-                                    .addLast("complete", deadline.disarm)
-                                    .addLast("git", new GitHttpHandler(repository, workers, limits));
-                        }
-                    })
-                    .bind(bind).syncUninterruptibly().channel();
-            GitHttpServer server = new GitHttpServer(repository, eventLoop, workers, connections, listener);
-            InetSocketAddress bound = (InetSocketAddress) listener.localAddress();
+            BoundedListener listener = BoundedListener.bind("git-http", bind, limits.maxConnections(), ch -> {
+                SslHandler ssl = sslContext.newHandler(ch.alloc());
+                ssl.setHandshakeTimeoutMillis(limits.handshakeTimeout().toMillis());
+                RequestDeadline deadline = new RequestDeadline(limits.requestTimeout());
+                ch.pipeline()
+                        .addLast("tls", ssl)
+                        .addLast("idle", new IdleStateHandler(0, 0, limits.idleTimeout().toMillis(), TimeUnit.MILLISECONDS))
+                        .addLast("deadline", deadline.arm)
+                        .addLast("http", new HttpServerCodec(new HttpDecoderConfig()
+                                .setMaxInitialLineLength(4096).setMaxHeaderSize(8192).setMaxChunkSize(64 * 1024)))
+                        .addLast("gunzip", new HttpContentDecompressor(false, limits.maxRequestBytes()))
+                        .addLast("aggregate", new HttpObjectAggregator(limits.maxRequestBytes()))
+                        .addLast("complete", deadline.disarm)
+                        .addLast("git", new GitHttpHandler(repository, workers, limits));
+            });
+            GitHttpServer server = new GitHttpServer(repository, workers, listener);
+            InetSocketAddress bound = listener.address();
             log.info("serving the definitions repository at https://{}:{}{} (TLS {})", bound.getHostString(), bound.getPort(),
                     REPOSITORY_PATH, TlsCredentials.engine());
             return server;
-        } catch (RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             workers.shutdownNow();
-            eventLoop.shutdownGracefully(0, 0, TimeUnit.SECONDS);
             repository.close();
             throw new IOException("cannot serve the definitions repository on " + bind + ": " + e.getMessage(), e);
         }
     }
 
     public InetSocketAddress address() {
-        return (InetSocketAddress) listener.localAddress();
+        return listener.address();
     }
 
     public int port() {
@@ -176,8 +137,7 @@ public final class GitHttpServer implements AutoCloseable {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        listener.close().syncUninterruptibly();
-        connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+        listener.closeConnections();
         workers.shutdown();
         try {
             if (!workers.awaitTermination(5, TimeUnit.SECONDS)) {
@@ -187,7 +147,7 @@ public final class GitHttpServer implements AutoCloseable {
             Thread.currentThread().interrupt();
             workers.shutdownNow();
         }
-        eventLoop.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        listener.close();
         repository.close();
     }
 }
