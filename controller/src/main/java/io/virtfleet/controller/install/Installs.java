@@ -130,9 +130,9 @@ public final class Installs {
         if (live.isEmpty() || spec.isEmpty() || !book.installed(live.get())) {
             return false;
         }
-        // The PXE config goes first: should the redefinition fail, the VM reboots into the site's default, never
-        // into a second install of itself.
-        pxe.remove(DomainXml.mac(spec.get()));
+        // The PXE config goes first: should the redefinition fail, the VM's network boot still ends on its disk,
+        // never in a second install of itself.
+        pxe.bootFromDisk(DomainXml.mac(spec.get()), vm);
         log.info("VM {} is installed (profile {}); it boots from its disk from now on", vm, live.get().profile());
         onInstalled.accept(vm);
         return true;

@@ -106,7 +106,8 @@ class InstallFleetTest {
         assertEquals(VmInstallPhase.VM_INSTALL_PHASE_INSTALLED, installed.getInstallPhase());
         assertTrue(installed.getInstalledAtUnixMs() >= installed.getPreseedFetchedAtUnixMs());
         assertTrue(show().startsWith("Install:   installed "), show());
-        assertFalse(Files.exists(pxeFile()), "per-MAC config removed");
+        String localBoot = Files.readString(pxeFile());
+        assertTrue(localBoot.contains("localboot 0") && !localBoot.contains("preseed"), "per-MAC config boots the disk: " + localBoot);
         String xml = definition();
         assertTrue(xml.contains("<boot order=\"1\"/>") && !xml.contains("<boot order=\"2\"/>"), "disk only: " + xml);
         assertTrue(installed.getHistoryList().stream().anyMatch(e -> e.getMessage().startsWith("installed web (profile api)")),

@@ -155,7 +155,8 @@ class InstallHttpServerTest {
         assertEquals(200, get("/install/web/" + token + "/done").statusCode());
         assertEquals(InstallPhase.INSTALLED, phase("web"));
         assertTrue(book.get("web").orElseThrow().installedAtMs() >= fetchedAt);
-        assertFalse(Files.exists(pxeFile("web")), "per-MAC config removed");
+        assertTrue(Files.readString(pxeFile("web")).contains("localboot 0"), "per-MAC config now boots the disk");
+        assertFalse(Files.readString(pxeFile("web")).contains("preseed"), "no way back into the installer");
         assertEquals(List.of("web"), installed);
         assertFalse(installs.networkBoot("web"));
 
@@ -216,7 +217,7 @@ class InstallHttpServerTest {
     void aReinstallKillsTheOldTokenAndRewritesTheConfigWithANewOne() throws Exception {
         String first = arm(Installer.lanVm("web", "api"));
         assertEquals(200, get("/install/web/" + first + "/done").statusCode());
-        assertFalse(Files.exists(pxeFile("web")));
+        assertTrue(Files.readString(pxeFile("web")).contains("localboot 0"));
 
         String second = arm(Installer.lanVm("web", "api"));
         assertNotEquals(first, second);
