@@ -265,6 +265,11 @@ public final class DefinitionsClone {
         // JGit's housekeeping after a fetch runs within the pull, not on a thread of its own that would go on
         // writing in the clone after the pull returned (and after the agent stopped).
         config.setBoolean("gc", null, "autoDetach", false);
+        // Every fetch adds a pack; past gc.autoPackLimit (50) JGit repacks them into one. By default it keeps the
+        // packs it replaced for an hour, for other processes that might still read them, so the count stayed
+        // over the limit and every later pull repacked the whole clone again (most of an agent's CPU per sync
+        // after 50 syncs within an hour). Only this agent reads the clone, one pull at a time.
+        config.setString("gc", null, "prunePackExpire", "now");
         if (!config.toText().equals(before)) {
             config.save();
         }

@@ -1,9 +1,11 @@
 package io.virtfleet.agent.sync;
 
 import io.virtfleet.common.security.HttpsClientTls;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.SequenceInputStream;
 import java.net.ProtocolException;
 import java.net.Proxy;
 import java.net.URL;
@@ -61,9 +63,40 @@ final class FleetHttpConnections implements HttpConnectionFactory2 {
         };
     }
 
+    /**
+     * Reads a response of up to {@link #EAGER_BYTES} to its end at once. Git's smart HTTP answers are small and
+     * complete (each request of a fetch is answered in full, the server waits for nothing more), but JGit reads
+     * only up to the last packet it expects and sends its next request before closing the previous answer; the
+     * JDK hands a connection back for reuse only once its answer was read to the end (for a chunked answer:
+     * past its last, empty chunk). Read lazily, every fetch (protocol v2: info/refs, ls-refs, fetch) opened a
+     * second connection, with a TLS handshake on both sides. A longer answer (a large pack) is streamed as before and drained, within the same
+     * bound, when JGit closes it.
+     */
+    static InputStream wholeOrRest(InputStream response) throws IOException {
+        byte[] head = response.readNBytes(EAGER_BYTES);
+        if (head.length < EAGER_BYTES) {
+            response.close(); // at its end: the connection goes back to the JDK's keep-alive cache
+            return new ByteArrayInputStream(head);
+        }
+        return new SequenceInputStream(new ByteArrayInputStream(head), response) {
+            @Override
+            public void close() throws IOException {
+                try {
+                    response.readNBytes(EAGER_BYTES); // most often just the last chunk: then the connection is kept
+                } finally {
+                    super.close();
+                }
+            }
+        };
+    }
+
+    /** How much of an answer is read ahead of JGit, and drained after it. */
+    static final int EAGER_BYTES = 64 * 1024;
+
     /** An {@link HttpsURLConnection} whose TLS settings cannot be replaced. */
     private static final class Connection implements HttpConnection {
         private final HttpsURLConnection c;
+        private InputStream in;
 
         Connection(HttpsURLConnection c) {
             this.c = c;
@@ -121,7 +154,10 @@ final class FleetHttpConnections implements HttpConnectionFactory2 {
 
         @Override
         public InputStream getInputStream() throws IOException {
-            return c.getInputStream();
+            if (in == null) {
+                in = wholeOrRest(c.getInputStream());
+            }
+            return in;
         }
 
         @Override
