@@ -41,7 +41,8 @@ class EmbeddedMainTest {
                 // A Ceph-backed VM is replicated: each host's result as it answered, the VM's replicas, and
                 // every host in step with the definitions repository.
                 assertEquals(3, out.lines().filter(l -> l.matches("\\[ *[0-9.]+s\\] replicated hv[123] .*")).count(), out);
-                assertEquals(2, out.lines().filter(l -> l.matches(".* replicated hv[123] defined web at .*")).count(), out);
+                // A host whose heartbeat already named the new commit has synced by itself when the call arrives.
+                assertEquals(3, out.lines().filter(l -> l.matches(".* replicated hv[123] (defined web|in step) at .*")).count(), out);
                 assertTrue(out.contains("web is running on hv") && out.contains("defined on 2 of 2 other hosts"), out);
                 assertTrue(out.lines().anyMatch(l -> l.matches("Replicas: +defined on hv[123], hv[123] \\(autostart off.*")), out);
                 assertTrue(out.contains("3 of 3 hosts in step"), out);
