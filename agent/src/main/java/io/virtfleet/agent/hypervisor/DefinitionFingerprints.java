@@ -1,5 +1,6 @@
 package io.virtfleet.agent.hypervisor;
 
+import io.virtfleet.common.fingerprint.Sha256;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;

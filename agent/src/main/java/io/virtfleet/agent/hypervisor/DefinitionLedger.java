@@ -1,5 +1,6 @@
 package io.virtfleet.agent.hypervisor;
 
+import io.virtfleet.common.fingerprint.Sha256;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;

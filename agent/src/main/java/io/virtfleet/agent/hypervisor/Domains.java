@@ -1,5 +1,6 @@
 package io.virtfleet.agent.hypervisor;
 
+import io.virtfleet.common.fingerprint.Sha256;
 import io.virtfleet.agent.hypervisor.DomainOperationException.Reason;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;

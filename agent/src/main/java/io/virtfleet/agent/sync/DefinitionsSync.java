@@ -2,7 +2,7 @@ package io.virtfleet.agent.sync;
 
 import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
-import io.virtfleet.agent.hypervisor.Sha256;
+import io.virtfleet.common.fingerprint.Sha256;
 import io.virtfleet.agent.storage.DiskOutcome;
 import io.virtfleet.agent.storage.StorageException;
 import io.virtfleet.common.validation.InvalidInputException;

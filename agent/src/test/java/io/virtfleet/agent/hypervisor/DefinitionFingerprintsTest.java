@@ -1,5 +1,6 @@
 package io.virtfleet.agent.hypervisor;
 
+import io.virtfleet.common.fingerprint.Sha256;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.time.Duration;

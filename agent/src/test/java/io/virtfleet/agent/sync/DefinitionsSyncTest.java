@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.agent.hypervisor.DefinitionLedger;
-import io.virtfleet.agent.hypervisor.Sha256;
+import io.virtfleet.common.fingerprint.Sha256;
 import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.SyncAction;
 import io.virtfleet.proto.v1.SyncEvent;

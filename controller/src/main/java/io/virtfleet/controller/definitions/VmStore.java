@@ -2,6 +2,7 @@ package io.virtfleet.controller.definitions;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
+import io.virtfleet.common.fingerprint.Sha256;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.proto.v1.Vm;
@@ -32,6 +33,8 @@ public final class VmStore {
 
     private final DefinitionsRepo repo;
     private final Map<String, Vm> vms = new ConcurrentHashMap<>();
+    /** Fingerprint of each VM's definition file, known from the last save or read once: drift checks run every pass. */
+    private final Map<String, String> fingerprints = new ConcurrentHashMap<>();
 
     public VmStore(DefinitionsRepo repo) throws IOException {
         this.repo = repo;
@@ -86,12 +89,16 @@ public final class VmStore {
         }
         repo.commit(message, operator, writes, Set.of());
         vms.put(vm.getSpec().getName(), stored);
+        if (domainXml != null) {
+            fingerprints.put(vm.getSpec().getName(), Sha256.hex(domainXml));
+        }
     }
 
     /** Removes a VM's record and definition in one commit. */
     public void remove(String name, String message, String operator) throws IOException {
         repo.commit(message, operator, Map.of(), Set.of(recordPath(name), domainPath(name)));
         vms.remove(name);
+        fingerprints.remove(name);
     }
 
     public Optional<String> domainXml(String name) throws IOException {
@@ -99,6 +106,20 @@ public final class VmStore {
     }
 
     /** Every commit that changed the VM's record or definition, oldest first; also after the VM was deleted. */
+    /**
+     * The fingerprint agents report for the VM's definition file when they hold it as sent ({@link Sha256}); empty
+     * when the VM has no definition.
+     */
+    public Optional<String> fingerprint(String name) throws IOException {
+        String known = fingerprints.get(name);
+        if (known != null) {
+            return Optional.of(known);
+        }
+        Optional<String> read = domainXml(name).map(Sha256::hex);
+        read.ifPresent(f -> fingerprints.put(name, f));
+        return read;
+    }
+
     public List<VmEvent> history(String name) throws IOException {
         List<VmEvent> out = new ArrayList<>();
         for (DefinitionsRepo.Change c : repo.history(recordPath(name), domainPath(name))) {

@@ -3,7 +3,6 @@ package io.virtfleet.controller.reconcile;
 import io.grpc.Status;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.registry.Domains;
-import io.virtfleet.controller.definitions.Fingerprints;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -364,7 +363,7 @@ public final class Reconciler implements AutoCloseable {
 
     private String sourceFingerprint(Vm vm) {
         try {
-            return store.domainXml(vm.getSpec().getName()).map(Fingerprints::sha256).orElse("");
+            return store.fingerprint(vm.getSpec().getName()).orElse("");
         } catch (IOException e) {
             return "";
         }

@@ -1,6 +1,5 @@
 package io.virtfleet.controller.replication;
 
-import io.virtfleet.controller.definitions.Fingerprints;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
@@ -164,7 +163,7 @@ public final class DriftCheck {
         Map<String, String> out = new HashMap<>();
         for (Vm vm : store.all()) {
             try {
-                store.domainXml(vm.getSpec().getName()).ifPresent(xml -> out.put(vm.getSpec().getName(), Fingerprints.sha256(xml)));
+                store.fingerprint(vm.getSpec().getName()).ifPresent(f -> out.put(vm.getSpec().getName(), f));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

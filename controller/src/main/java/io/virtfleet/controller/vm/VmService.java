@@ -351,7 +351,9 @@ public final class VmService {
 
     public Vm get(String name) throws IOException {
         Vm vm = require(name);
-        return withInstall(withObservations(vm)).toBuilder().addAllHistory(store.history(name)).build();
+        // Replicas only here: finding them reads every host's domain list, too much to do for each VM of a list.
+        return withInstall(withObservations(vm)).toBuilder().addAllReplicaHosts(replication.replicaHosts(vm))
+                .addAllHistory(store.history(name)).build();
     }
 
     private Vm require(String name) {
@@ -398,7 +400,6 @@ public final class VmService {
         Reconciler.Observed o = reconciler.observed(vm.getSpec().getName());
         Vm.Builder b = vm.toBuilder().setPhase(vm.getPhase() == VmPhase.VM_PHASE_DELETING ? VmPhase.VM_PHASE_DELETING : o.phase())
                 .setLastError(o.lastError());
-        b.addAllReplicaHosts(replication.replicaHosts(vm));
         registry.get(vm.getHomeHost()).ifPresent(h -> {
             for (DomainInfo d : h.report().getDomainsList()) {
                 if (d.getName().equals(vm.getSpec().getName())) {

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.controller.definitions.DefinitionsRepo;
-import io.virtfleet.controller.definitions.Fingerprints;
+import io.virtfleet.common.fingerprint.Sha256;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -207,7 +207,7 @@ class DriftCheckTest {
     private DomainInfo defined(String vm, boolean replica) {
         String source;
         try {
-            source = store.domainXml(vm).map(Fingerprints::sha256).orElse("sha-of-a-file-no-longer-there");
+            source = store.domainXml(vm).map(Sha256::hex).orElse("sha-of-a-file-no-longer-there");
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }

@@ -1,4 +1,4 @@
-package io.virtfleet.agent.hypervisor;
+package io.virtfleet.common.fingerprint;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -6,7 +6,11 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.regex.Pattern;
 
-/** The fingerprints of definitions in reports and in the ledger: SHA-256 of the text's UTF-8 bytes, lowercase hex. */
+/**
+ * The fingerprint of a domain definition, as agents report it (DomainInfo.source_sha256...) and the controller
+ * compares it with its repository's files: SHA-256 of the text's UTF-8 bytes, lowercase hex. One definition for
+ * both sides, so they cannot drift apart.
+ */
 public final class Sha256 {
     private static final Pattern HEX = Pattern.compile("[0-9a-f]{64}");
 
@@ -21,7 +25,7 @@ public final class Sha256 {
     }
 
     /** Whether {@code text} looks like one of these fingerprints. */
-    static boolean isHex(String text) {
+    public static boolean isHex(String text) {
         return text != null && HEX.matcher(text).matches();
     }
 }
