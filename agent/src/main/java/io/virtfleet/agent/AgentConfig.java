@@ -35,18 +35,21 @@ import java.util.List;
  *                          /srv/common)
  * @param definitionsRemote git URL to pull the definitions from instead of the controller's git server
  *                          (https:// or file://); null for the controller's
+ * @param installerDirectory where the Debian installer's {@code linux} and {@code initrd.gz} are, for VMs
+ *                          installed by direct kernel boot (see {@code InstallerFiles})
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
                           Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
                           String joinToken, Path joinTokenFile, CephSettings ceph,
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
-                          Path definitionsDirectory, String definitionsRemote) {
+                          Path definitionsDirectory, String definitionsRemote, Path installerDirectory) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
         java.util.Objects.requireNonNull(ceph, "ceph");
         java.util.Objects.requireNonNull(definitionsDirectory, "definitionsDirectory");
+        java.util.Objects.requireNonNull(installerDirectory, "installerDirectory");
     }
 
     /** The same configuration with a join token to enroll with. */
@@ -54,7 +57,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote);
+                definitionsDirectory, definitionsRemote, installerDirectory);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -62,7 +65,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote);
+                definitionsDirectory, definitionsRemote, installerDirectory);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -70,7 +73,15 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote);
+                definitionsDirectory, definitionsRemote, installerDirectory);
+    }
+
+    /** The same configuration with the installer's files in {@code directory}. */
+    public AgentConfig withInstallerDirectory(Path directory) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, directory);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -94,6 +105,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", joinTokenFile=" + joinTokenFile + ", ceph=" + ceph + ", vxlanDevice=" + vxlanDevice
                 + ", vxlanLocalAddress=" + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge="
                 + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
-                + (definitionsRemote == null ? "the controller" : definitionsRemote) + "]";
+                + (definitionsRemote == null ? "the controller" : definitionsRemote) + ", installerDirectory="
+                + installerDirectory + "]";
     }
 }

@@ -2,6 +2,7 @@ package io.virtfleet.agent;
 
 import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.enrollment.JoinToken;
+import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.agent.sync.DefinitionsClone;
 import io.virtfleet.common.cli.ExitCode;
@@ -77,6 +78,13 @@ public final class AgentMain implements Callable<Integer> {
     @Option(names = "--images-dir", paramLabel = "DIR", defaultValue = "/var/lib/libvirt/images",
             description = "Directory of local (raw) disk images (default: ${DEFAULT-VALUE}).")
     Path imagesDir;
+
+    @Option(names = "--installer-dir", paramLabel = "DIR",
+            defaultValue = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64",
+            description = {"Where the Debian installer's linux and initrd.gz are, for VMs the controller installs by",
+                    "direct kernel boot (boot-mode kernel); the default is where Debian's package",
+                    "debian-installer-12-netboot-amd64 puts them (default: ${DEFAULT-VALUE})."})
+    Path installerDir;
 
     @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/virtfleet/agent",
             description = "Where the agent keeps its identity and what it defined (default: ${DEFAULT-VALUE}).")
@@ -201,6 +209,10 @@ public final class AgentMain implements Callable<Integer> {
         if (vxlanPort < 1 || vxlanPort > 65535) {
             throw new InvalidInputException("vxlan-port", Integer.toString(vxlanPort), "a UDP port from 1 to 65535");
         }
+        if (!installerDir.isAbsolute() || !installerDir.normalize().equals(installerDir)) {
+            throw new InvalidInputException("installer-dir", installerDir.toString(),
+                    "an absolute path without '.' or '..' parts, e.g. " + InstallerFiles.PACKAGE_DIRECTORY);
+        }
         if (!definitionsDir.isAbsolute() || !definitionsDir.normalize().equals(definitionsDir)) {
             throw new InvalidInputException("definitions-dir", definitionsDir.toString(),
                     "an absolute path without '.' or '..' parts, e.g. " + DefinitionsClone.DEFAULT_DIRECTORY);
@@ -214,7 +226,8 @@ public final class AgentMain implements Callable<Integer> {
                 vxlanDevice == null ? null : InterfaceNames.check("vxlan-device", vxlanDevice),
                 vxlanLocalAddress == null ? null : Ipv4.unicastAddress("vxlan-local-address", vxlanLocalAddress),
                 vxlanPort, InterfaceNames.check("public-bridge", publicBridge), definitionsDir,
-                definitionsRemote == null ? null : DefinitionsClone.checkRemote("definitions-remote", definitionsRemote));
+                definitionsRemote == null ? null : DefinitionsClone.checkRemote("definitions-remote", definitionsRemote),
+                installerDir);
     }
 
     private static String localHostName() {

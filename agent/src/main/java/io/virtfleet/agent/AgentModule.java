@@ -9,6 +9,7 @@ import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
+import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.network.NetworkSettings;
@@ -55,7 +56,7 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     HostMetrics metrics() {
-        return new HostMetrics(config.imagesDirectory());
+        return new HostMetrics(config.imagesDirectory(), new InstallerFiles(config.installerDirectory()));
     }
 
     /** libvirt is asked as often as the controller is told; a call hanging past 3 intervals (at least 5 s) is a stall. */
@@ -90,7 +91,8 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller) {
-        return new Domains(hypervisor, config.imagesDirectory(), poller::pollSoon);
+        return new Domains(hypervisor, config.imagesDirectory(), new InstallerFiles(config.installerDirectory()),
+                poller::pollSoon);
     }
 
     /** The host's own network namespace; tests override this binding to act in one they made. */

@@ -161,7 +161,9 @@ public final class ControllerMain implements Callable<Integer> {
 
     @Option(names = "--boot-mode", paramLabel = "MODE", defaultValue = "none",
             description = {"How new VMs reach the Debian installer with nobody at the console: none (the site boots",
-                "them its own way) or pxe (a per-MAC pxelinux config in tftp-root) (default: ${DEFAULT-VALUE})."})
+                "them its own way), pxe (a per-MAC pxelinux config in tftp-root) or kernel (the domain boots the",
+                "installer's kernel from its host, see the agent's installer-dir, with the VM's preseed URL on its",
+                "command line: for sites without PXE) (default: ${DEFAULT-VALUE})."})
     String bootMode;
 
     @Option(names = "--tftp-root", paramLabel = "DIR", defaultValue = "/srv/tftp",
@@ -176,7 +178,7 @@ public final class ControllerMain implements Callable<Integer> {
 
     @Option(names = "--install-url", paramLabel = "URL",
             description = {"The install server's base URL as the VMs reach it, e.g. http://10.0.0.1:7444; required",
-                "with boot-mode pxe."})
+                "with boot-mode pxe or kernel."})
     String installUrl;
 
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")

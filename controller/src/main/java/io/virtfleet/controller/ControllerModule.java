@@ -254,13 +254,23 @@ final class ControllerModule extends AbstractModule {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
-        DomainRenderer renderer = (spec, host, networkBoot) -> {
-            DomainXml xml = new DomainXml(registry.get(host)
-                    .map(r -> r.report().getResources().getImagesDirectory())
+        // The installer's files of a kernel boot are the home host's too.
+        DomainRenderer renderer = (spec, host, boot) -> {
+            var resources = registry.get(host).map(r -> r.report().getResources());
+            DomainXml xml = new DomainXml(resources
+                    .map(r -> r.getImagesDirectory())
                     .filter(dir -> !dir.isEmpty())
                     .map(dir -> domain.withImagesDirectory(java.nio.file.Path.of(dir)))
                     .orElse(domain));
-            return new DomainRenderer.Rendered(xml.render(spec, networkBoot), xml.disk(spec), xml.network(spec));
+            if (boot.isKernel() && boot.kernel().isEmpty()) {
+                var files = resources.filter(r -> !r.getInstallerKernel().isEmpty() && !r.getInstallerInitrd().isEmpty())
+                        .orElseThrow(() -> new io.virtfleet.common.validation.InvalidInputException("boot-mode", "kernel",
+                                "hosts with the Debian installer's kernel and initrd; host " + host + " reports none"
+                                        + " (install debian-installer-12-netboot-amd64 there or set its agent's"
+                                        + " installer-dir)"));
+                boot = boot.withFiles(files.getInstallerKernel(), files.getInstallerInitrd());
+            }
+            return new DomainRenderer.Rendered(xml.render(spec, boot), xml.disk(spec), xml.network(spec));
         };
         return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs);
     }

@@ -13,13 +13,16 @@ import org.w3c.dom.Node;
  * What a domain definition may reach on the host, checked by the agent whatever the controller rendered:
  * libvirt runs QEMU as root here, so a definition is a way to run programs and open files. A definition
  * may use its own disk ({@code <images-dir>/<vm>.img}, or an RBD image named after the VM) and host
- * bridges; it may not name host programs, files or devices, pass host hardware through, or carry
+ * bridges, and boot the Debian installer's kernel and initrd of the agent's {@code installer-dir} (direct kernel
+ * boot); it may not name other host programs, files or devices, pass host hardware through, or carry
  * elements of other namespaces (QEMU command-line passthrough) outside {@code <metadata>}.
  */
 final class DefinitionRules {
     /** Elements that name a host program, file or device, or hand host hardware to the guest. */
-    private static final Set<String> FORBIDDEN = Set.of("emulator", "kernel", "initrd", "dtb", "loader", "nvram",
+    private static final Set<String> FORBIDDEN = Set.of("emulator", "dtb", "loader", "nvram",
             "script", "hostdev", "filesystem");
+    /** The kernel command line goes to the guest only; bounded like Linux's own (2048 bytes on x86). */
+    private static final int MAX_CMDLINE = 2048;
     /** Attributes that name a host path wherever they appear. */
     private static final Set<String> PATH_ATTRIBUTES = Set.of("file", "path", "dir", "socket");
     private static final Set<String> ENTROPY_SOURCES = Set.of("/dev/urandom", "/dev/random", "/dev/hwrng");
@@ -30,12 +33,12 @@ final class DefinitionRules {
     private DefinitionRules() {}
 
     /** Throws InvalidInputException naming the first element or attribute that reaches beyond the VM's own. */
-    static void check(String vmName, Element domain, Path imagesDirectory) {
+    static void check(String vmName, Element domain, Path imagesDirectory, InstallerFiles installer) {
         String ownImage = imagesDirectory.toAbsolutePath().normalize().resolve(vmName + ".img").toString();
-        walk(vmName, domain, "domain", ownImage);
+        walk(vmName, domain, "domain", ownImage, installer);
     }
 
-    private static void walk(String vmName, Element e, String where, String ownImage) {
+    private static void walk(String vmName, Element e, String where, String ownImage, InstallerFiles installer) {
         if (e.getNamespaceURI() != null) {
             throw new InvalidInputException(FIELD, where, SCOPE + "; elements of other namespaces ("
                     + e.getNamespaceURI() + ") belong inside <metadata> only");
@@ -47,6 +50,12 @@ final class DefinitionRules {
         }
         if (name.equals("disk")) {
             disk(vmName, e, where, ownImage);
+        }
+        if (name.equals("kernel") || name.equals("initrd")) {
+            installerFile(e, where, installer);
+        }
+        if (name.equals("cmdline")) {
+            cmdline(e, where);
         }
         if (name.equals("backend") && e.getParentNode() instanceof Element rng && "rng".equals(rng.getLocalName())
                 && "random".equals(e.getAttribute("model")) && !ENTROPY_SOURCES.contains(e.getTextContent().strip())) {
@@ -67,8 +76,41 @@ final class DefinitionRules {
                         .getDocumentElement()) {
                     continue; // inert for libvirt: applications keep their own notes there
                 }
-                walk(vmName, child, where + "/" + child.getLocalName(), ownImage);
+                walk(vmName, child, where + "/" + child.getLocalName(), ownImage, installer);
             }
+        }
+    }
+
+    /**
+     * A {@code <kernel>} or {@code <initrd>} may only be the installer's, in the domain's {@code <os>}: QEMU reads
+     * the file as root, so any other path would hand a host file to the guest.
+     */
+    private static void installerFile(Element e, String where, InstallerFiles installer) {
+        String name = e.getLocalName();
+        if (!(e.getParentNode() instanceof Element os) || !"os".equals(os.getLocalName())
+                || os.getParentNode() != e.getOwnerDocument().getDocumentElement()) {
+            throw new InvalidInputException(FIELD, where, SCOPE + "; <" + name + "> belongs in the domain's <os>");
+        }
+        String path = e.getTextContent().strip();
+        if (installer == null || !installer.available()) {
+            throw new InvalidInputException(FIELD + " " + where, path, "no <" + name + ">: this host has no Debian"
+                    + " installer files to boot" + (installer == null ? "" : " (" + installer.kernel() + " and "
+                    + installer.initrd() + " are missing: install debian-installer-12-netboot-amd64 or set the"
+                    + " agent's installer-dir)"));
+        }
+        String allowed = (name.equals("kernel") ? installer.kernel() : installer.initrd()).toString();
+        if (!allowed.equals(path)) {
+            throw new InvalidInputException(FIELD + " " + where, path, "the installer's " + name + " of this host, "
+                    + allowed + " (the only " + name + " a definition may boot)");
+        }
+    }
+
+    private static void cmdline(Element e, String where) {
+        String text = e.getTextContent();
+        boolean printable = text.chars().allMatch(c -> c >= 0x20 && c < 0x7f);
+        if (text.length() > MAX_CMDLINE || !printable) {
+            throw new InvalidInputException(FIELD + " " + where, text, "a kernel command line of at most " + MAX_CMDLINE
+                    + " printable ASCII characters");
         }
     }
 

@@ -34,7 +34,7 @@ final class DomainDefinition {
      * reason: not XML, a DOCTYPE, not a {@code <domain>}, another {@code <name>}, a malformed
      * {@code <uuid>}, or anything {@link DefinitionRules} forbids.
      */
-    static DomainDefinition parse(String vmName, String xml, Path imagesDirectory) {
+    static DomainDefinition parse(String vmName, String xml, Path imagesDirectory, InstallerFiles installer) {
         Names.vmName("vm_name", vmName);
         Document doc = Xml.parse(FIELD, xml, MAX_CHARS);
         Element domain = doc.getDocumentElement();
@@ -54,7 +54,7 @@ final class DomainDefinition {
                 throw new InvalidInputException(FIELD + ".uuid", uuid, "a UUID 8-4-4-4-12 of hex digits");
             }
         }
-        DefinitionRules.check(vmName, domain, imagesDirectory);
+        DefinitionRules.check(vmName, domain, imagesDirectory, installer);
         return new DomainDefinition(vmName, doc, uuid);
     }
 

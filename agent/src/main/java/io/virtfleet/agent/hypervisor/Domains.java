@@ -88,18 +88,26 @@ public final class Domains implements AutoCloseable {
     private final LibvirtHypervisor hypervisor;
     private final DefinitionLedger ledger;
     private final Path imagesDirectory;
+    private final InstallerFiles installer;
     private final Runnable changed;
     private final ReentrantLock[] stripes = new ReentrantLock[64];
     private final ExecutorService workers;
 
+    /** Domains of a host without the installer's files: no definition may boot a kernel. */
+    public Domains(LibvirtHypervisor hypervisor, Path imagesDirectory, Runnable changed) {
+        this(hypervisor, imagesDirectory, null, changed);
+    }
+
     /**
      * @param imagesDirectory the only directory a definition's disk image may be in
+     * @param installer       the only kernel and initrd a definition may boot (when they exist); null for none
      * @param changed         told after each operation that changed the host (e.g. to poll libvirt at once)
      */
-    public Domains(LibvirtHypervisor hypervisor, Path imagesDirectory, Runnable changed) {
+    public Domains(LibvirtHypervisor hypervisor, Path imagesDirectory, InstallerFiles installer, Runnable changed) {
         this.hypervisor = hypervisor;
         this.ledger = hypervisor.ledger();
         this.imagesDirectory = imagesDirectory;
+        this.installer = installer;
         this.changed = changed;
         for (int i = 0; i < stripes.length; i++) {
             stripes[i] = new ReentrantLock();
@@ -161,7 +169,7 @@ public final class Domains implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------
 
     private DomainDefinition parse(String vmName, String xml, boolean replica) {
-        DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory);
+        DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory, installer);
         if (replica && definition.uuid() == null) {
             throw new InvalidInputException("domain_xml.uuid", "(none)", "the VM's <uuid>: a replica is defined only"
                     + " under its own UUID, so that it cannot take over another domain named " + vmName);

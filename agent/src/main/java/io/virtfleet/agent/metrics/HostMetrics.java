@@ -4,6 +4,7 @@ import io.virtfleet.proto.v1.HostResources;
 import java.io.IOException;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
+import io.virtfleet.agent.hypervisor.InstallerFiles;
 import java.nio.file.Path;
 import oshi.SystemInfo;
 import oshi.hardware.CentralProcessor;
@@ -18,12 +19,20 @@ public final class HostMetrics {
     private final GlobalMemory memory;
     private final SystemInfo system;
     private final Path imagesDirectory;
+    private final InstallerFiles installer;
     private final String cpuModel;
     private final int physicalCores;
     private final int logicalThreads;
     private long[] previousTicks;
 
+    /** Metrics of a host without the installer's files. */
     public HostMetrics(Path imagesDirectory) {
+        this(imagesDirectory, null);
+    }
+
+    /** @param installer reported while both files exist (checked at each sample: a package may come later); may be null */
+    public HostMetrics(Path imagesDirectory, InstallerFiles installer) {
+        this.installer = installer;
         this.system = new SystemInfo();
         this.cpu = system.getHardware().getProcessor();
         this.memory = system.getHardware().getMemory();
@@ -52,6 +61,9 @@ public final class HostMetrics {
                 .setMemoryAvailableBytes(memory.getAvailable())
                 .setImagesDirectory(imagesDirectory.toString())
                 .setUptimeSeconds(system.getOperatingSystem().getSystemUptime());
+        if (installer != null && installer.available()) {
+            out.setInstallerKernel(installer.kernel().toString()).setInstallerInitrd(installer.initrd().toString());
+        }
         try {
             FileStore store = Files.getFileStore(imagesDirectory);
             out.setImagesFreeBytes(store.getUsableSpace()).setImagesTotalBytes(store.getTotalSpace());

@@ -5,8 +5,11 @@ import io.virtfleet.proto.v1.VmSpec;
 /** Turns a VM's spec into the libvirt domain XML its hosts define, for its home host. */
 @FunctionalInterface
 public interface DomainRenderer {
-    /** @param networkBoot see {@link DomainXml#render(VmSpec, boolean)} */
-    Rendered render(VmSpec spec, String homeHost, boolean networkBoot);
+    /**
+     * @param boot see {@link DomainXml#render(VmSpec, Boot)}; a kernel boot without files gets those the home host
+     *             reports, and is refused when it reports none
+     */
+    Rendered render(VmSpec spec, String homeHost, Boot boot);
 
     /**
      * A definition and, in an operator's words, where its disk and NIC are.

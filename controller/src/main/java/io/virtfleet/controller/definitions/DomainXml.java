@@ -40,17 +40,22 @@ public final class DomainXml {
 
     /** The domain XML of a spec, booting from the network first; an invalid spec is refused with the field it fails on. */
     public String render(VmSpec spec) {
-        return render(spec, true);
+        return render(spec, Boot.network());
     }
 
     /**
      * The domain XML of a spec.
      *
-     * @param networkBoot whether the VM boots from the network first (while an install is armed, or always when
-     *                    the site boots its VMs its own way); false: from its disk only, once it is installed
+     * @param boot from the network first (while a PXE install is armed, or always when the site boots its VMs its
+     *             own way), from its disk only (once it is installed), or the installer's kernel (a direct kernel
+     *             boot install is armed; the boot must carry the home host's files)
      */
-    public String render(VmSpec spec, boolean networkBoot) {
+    public String render(VmSpec spec, Boot boot) {
         VmSpec vm = VmSpecs.validate(spec);
+        if (boot.isKernel() && (boot.kernel().isEmpty() || boot.initrd().isEmpty())) {
+            throw new IllegalArgumentException("a kernel boot needs the home host's installer kernel and initrd");
+        }
+        boolean networkBoot = boot.kind() == Boot.Kind.NETWORK;
         Document doc = Xml.newDocument();
         Element domain = doc.createElement("domain");
         domain.setAttribute("type", settings.domainType());
@@ -67,6 +72,11 @@ public final class DomainXml {
         Element type = text(os, "type", "hvm");
         type.setAttribute("arch", "x86_64");
         type.setAttribute("machine", settings.machineType());
+        if (boot.isKernel()) {
+            text(os, "kernel", boot.kernel());
+            text(os, "initrd", boot.initrd());
+            text(os, "cmdline", boot.cmdline());
+        }
         Element features = child(domain, "features");
         child(features, "acpi"); // lets SetDomainRunning(false) ask the guest to shut down cleanly
         child(features, "apic");
@@ -77,7 +87,10 @@ public final class DomainXml {
         }
         child(domain, "clock").setAttribute("offset", "utc");
         text(domain, "on_poweroff", "destroy");
-        text(domain, "on_reboot", "restart");
+        // The installer's reboot at the end of a kernel-boot install must not start the installer again (a running
+        // domain keeps the kernel it was started with): the domain stops, and the controller starts it from its
+        // definition of then, which boots the disk.
+        text(domain, "on_reboot", boot.isKernel() ? "destroy" : "restart");
         text(domain, "on_crash", "restart");
 
         Element devices = child(domain, "devices");

@@ -3,6 +3,7 @@ package io.virtfleet.controller.embedded;
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.enrollment.Enroller;
+import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
@@ -46,6 +47,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     /** The cluster behind the ssd and sata tiers; null: none, those disks are refused. */
     private final CephCluster ceph;
     private final Path profiles;
+    private final Path installerDirectory;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -63,6 +65,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.provisioning = b.provisioning;
         this.ceph = b.ceph;
         this.profiles = b.profiles;
+        this.installerDirectory = b.installerDirectory;
     }
 
     public static Builder builder(Path workDir) {
@@ -204,7 +207,7 @@ public final class EmbeddedFleet implements AutoCloseable {
                 new InetSocketAddress("127.0.0.1", 0), null, libvirtUri, heartbeat, heartbeat.multipliedBy(4),
                 stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null, noCeph(),
                 null, null, NetworkSettings.IANA_VXLAN_PORT, "br0", stateDir.toAbsolutePath().normalize().resolve("definitions"),
-                null);
+                null, installerDirectory);
     }
 
     /**
@@ -303,6 +306,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private UnaryOperator<Provisioning> provisioning = UnaryOperator.identity();
         private CephCluster ceph;
         private Path profiles = shippedProfiles();
+        private Path installerDirectory = InstallerFiles.PACKAGE_DIRECTORY;
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -373,6 +377,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** The controller's install profiles directory (default: {@link #shippedProfiles()}). */
         public Builder profiles(Path directory) {
             this.profiles = directory;
+            return this;
+        }
+
+        /** Where every host's agent finds the Debian installer's kernel and initrd (default: Debian's package's). */
+        public Builder installerDirectory(Path directory) {
+            this.installerDirectory = directory;
             return this;
         }
 

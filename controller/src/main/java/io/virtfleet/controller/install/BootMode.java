@@ -8,7 +8,12 @@ public enum BootMode {
     /** The controller arranges nothing: the site boots its VMs its own way (the behaviour before installs). */
     NONE,
     /** The controller writes a per-MAC pxelinux config into the site's TFTP root (dnsmasq, tftpd). */
-    PXE;
+    PXE,
+    /**
+     * Direct kernel boot, for sites without PXE: the domain boots the Debian installer's kernel and initrd from its
+     * host (each agent's installer-dir) with the VM's preseed URL on the kernel command line.
+     */
+    KERNEL;
 
     public static BootMode parse(String field, String value) {
         for (BootMode m : values()) {
@@ -16,9 +21,8 @@ public enum BootMode {
                 return m;
             }
         }
-        // Direct kernel boot needs the agents to provide the installer's kernel and initrd, which the agents'
-        // definition rules refuse today (no <kernel>/<initrd>): it is named here so an operator asking knows.
-        throw new InvalidInputException(field, value, "none or pxe (direct kernel boot is not available yet)");
+        throw new InvalidInputException(field, value, "none (the site boots its VMs its own way), pxe (per-MAC"
+                + " pxelinux configs in tftp-root) or kernel (direct kernel boot of the installer on each host)");
     }
 
     public String option() {

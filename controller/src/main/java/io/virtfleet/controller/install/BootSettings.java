@@ -7,7 +7,7 @@ import java.nio.file.Path;
 /**
  * How VMs boot their installer and where the installer finds the controller.
  *
- * @param mode       none (default: nothing arranged) or pxe
+ * @param mode       none (default: nothing arranged), pxe or kernel
  * @param tftpRoot   the site's TFTP root; per-MAC configs go to its {@code pxelinux.cfg/} (pxe mode)
  * @param listen     where the install HTTP server listens (plain HTTP: the installer has no certificate)
  * @param installUrl the server's base URL as the VMs reach it, e.g. {@code http://10.0.0.1:7444}; empty when
@@ -25,11 +25,11 @@ public record BootSettings(BootMode mode, Path tftpRoot, InetSocketAddress liste
                         + " '/', e.g. http://10.0.0.1:7444");
             }
         }
+        if (mode != BootMode.NONE && installUrl.isEmpty()) {
+            throw new InvalidInputException("install-url", installUrl, "the install server's URL as the VMs reach"
+                    + " it, e.g. http://10.0.0.1:7444 (required with boot-mode " + mode.option() + ")");
+        }
         if (mode == BootMode.PXE) {
-            if (installUrl.isEmpty()) {
-                throw new InvalidInputException("install-url", installUrl, "the install server's URL as the VMs reach"
-                        + " it, e.g. http://10.0.0.1:7444 (required with boot-mode pxe)");
-            }
             if (tftpRoot == null) {
                 throw new InvalidInputException("tftp-root", null, "the TFTP root directory (required with boot-mode pxe)");
             }

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.install;
 
+import io.virtfleet.controller.definitions.Boot;
 import io.virtfleet.controller.definitions.DomainXml;
 import io.virtfleet.proto.v1.VmSpec;
 import java.io.IOException;
@@ -58,9 +59,12 @@ public final class Installs {
         return boot;
     }
 
-    /** Whether the VM's domain boots from the network first now: always unless installs are armed and it is installed. */
-    public boolean networkBoot(String vm) {
-        return !boot.arms() || book.get(vm).map(s -> s.phase() != InstallPhase.INSTALLED).orElse(true);
+    /**
+     * How the VM's domain boots once its install is done: from the network first when the site boots its VMs its own
+     * way (boot-mode none), else from its disk only.
+     */
+    public Boot bootAfterInstall() {
+        return boot.arms() ? Boot.disk() : Boot.network();
     }
 
     public Optional<InstallState> state(String vm) {
@@ -69,22 +73,29 @@ public final class Installs {
 
     /**
      * Arms a new install of the VM (at create, and at reinstall): a new token, the old one dead, its boot config
-     * written. A no-op returning empty when the boot mode is none.
+     * written (pxe mode). Returns how the VM's domain is to boot into its installer: from the network (pxe, or
+     * none: nothing is armed then), or the installer's kernel with the VM's preseed URL (kernel mode; the token is
+     * on the domain's command line, so it is only ever given to the VM's definition).
      */
-    public Optional<InstallState> arm(VmSpec spec) throws IOException {
+    public Boot arm(VmSpec spec) throws IOException {
         if (!boot.arms()) {
-            return Optional.empty();
+            return Boot.network();
         }
         String vm = spec.getName();
         InstallBook.Armed armed = book.arm(vm, spec.getProfile());
-        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token()));
+        String arguments = kernelArguments(vm, armed.token());
+        if (boot.mode() == BootMode.KERNEL) {
+            log.info("armed the install of VM {} from profile {}: direct kernel boot", vm, spec.getProfile());
+            return Boot.kernel(arguments);
+        }
+        Path written = pxe.write(DomainXml.mac(spec), vm, arguments);
         log.info("armed the install of VM {} from profile {}: {}", vm, spec.getProfile(), written);
-        return Optional.of(armed.state());
+        return Boot.network();
     }
 
     /** Forgets a deleted VM's install and boot config. */
     public void forget(VmSpec spec) throws IOException {
-        if (boot.arms()) {
+        if (boot.mode() == BootMode.PXE) {
             pxe.remove(DomainXml.mac(spec));
         }
         book.forget(spec.getName());
@@ -130,9 +141,11 @@ public final class Installs {
         if (live.isEmpty() || spec.isEmpty() || !book.installed(live.get())) {
             return false;
         }
-        // The PXE config goes first: should the redefinition fail, the VM's network boot still ends on its disk,
-        // never in a second install of itself.
-        pxe.bootFromDisk(DomainXml.mac(spec.get()), vm);
+        if (boot.mode() == BootMode.PXE) {
+            // The PXE config goes first: should the redefinition fail, the VM's network boot still ends on its
+            // disk, never in a second install of itself.
+            pxe.bootFromDisk(DomainXml.mac(spec.get()), vm);
+        }
         log.info("VM {} is installed (profile {}); it boots from its disk from now on", vm, live.get().profile());
         onInstalled.accept(vm);
         return true;

@@ -3,6 +3,7 @@ package io.virtfleet.controller.vm;
 import io.grpc.Status;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
+import io.virtfleet.controller.definitions.Boot;
 import io.virtfleet.controller.definitions.DomainRenderer;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.install.InstallState;
@@ -143,11 +144,11 @@ public final class VmService {
             progress.step("placed", host, "placed on " + host + ": " + decision.chosen().reason());
             Vm vm;
             try {
-                DomainRenderer.Rendered rendered = renderer.render(spec, host, true);
+                // Armed before the record: the VM's first boot must find its boot config.
+                Boot boot = installs.arm(spec);
+                DomainRenderer.Rendered rendered = renderer.render(spec, host, boot);
                 vm = Vm.newBuilder().setSpec(spec).setHomeHost(host).setRunningWanted(true)
                         .setPhase(VmPhase.VM_PHASE_CREATING).setDisk(rendered.disk()).setNetwork(rendered.network()).build();
-                // Armed before the record: the VM's first boot must find its boot config.
-                installs.arm(spec);
                 store.save(vm, rendered.xml(), "create " + name + " on " + host + "\n\n" + decision.chosen().reason(),
                         operator);
             } catch (IOException | RuntimeException e) {
@@ -262,7 +263,7 @@ public final class VmService {
             Vm vm = require(name);
             if (!installs.boot().arms()) {
                 throw Status.FAILED_PRECONDITION.withDescription("the controller's boot-mode is none: it arranges no"
-                        + " install (set boot-mode pxe, tftp-root and install-url)").asRuntimeException();
+                        + " install (set boot-mode pxe and tftp-root, or boot-mode kernel, and install-url)").asRuntimeException();
             }
             if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
                 throw Status.FAILED_PRECONDITION.withDescription("VM " + name + " is being deleted").asRuntimeException();
@@ -270,8 +271,7 @@ public final class VmService {
             VmSpec spec = profile.isEmpty() ? vm.getSpec() : vm.getSpec().toBuilder().setProfile(profile).build();
             profiles.chain("profile", spec.getProfile()); // refused with the list of profiles, nothing changed
             vm = vm.toBuilder().setSpec(spec).setRunningWanted(true).build();
-            DomainRenderer.Rendered rendered = renderer.render(spec, vm.getHomeHost(), true);
-            installs.arm(spec);
+            DomainRenderer.Rendered rendered = renderer.render(spec, vm.getHomeHost(), installs.arm(spec));
             store.save(vm, rendered.xml(), "reinstall " + name + " from profile " + spec.getProfile(), operator);
             audit.info("operator {}: reinstalling VM {} from profile {}", operator, name, spec.getProfile());
             // A running domain keeps the boot order it was started with: it is stopped, then started with the new one.
@@ -296,7 +296,7 @@ public final class VmService {
             if (vm == null || vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
                 return;
             }
-            DomainRenderer.Rendered rendered = renderer.render(vm.getSpec(), vm.getHomeHost(), false);
+            DomainRenderer.Rendered rendered = renderer.render(vm.getSpec(), vm.getHomeHost(), installs.bootAfterInstall());
             store.save(vm, rendered.xml(), "installed " + name + " (profile " + vm.getSpec().getProfile()
                     + "): boots from its disk", "");
             reconciler.converge(vm, Progress.NONE);

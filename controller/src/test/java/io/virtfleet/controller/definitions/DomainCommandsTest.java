@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
@@ -214,6 +215,28 @@ class DomainCommandsTest {
         assertInvalid(define("git", git.replace("<serial type=\"pty\">", "<serial type=\"file\"><source path=\"/root/.ssh/authorized_keys\"/>")),
                 "\"/root/.ssh/authorized_keys\"");
         assertTrue(describe("git").isEmpty() && describe("web").isEmpty(), "nothing was defined");
+    }
+
+    @Test
+    void aKernelBootMayOnlyBootTheHostsInstallerFromTheDomainsOs() {
+        InstallerFiles debian = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
+        assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
+        String installer = renderer.render(spec("git", StorageTier.STORAGE_TIER_SATA), Boot.kernel("auto=true priority=critical")
+                .withFiles(debian.kernel().toString(), debian.initrd().toString()));
+
+        assertInvalid(define("git", installer.replace(debian.kernel().toString(), "/etc/shadow")),
+                "domain_xml domain/os/kernel: \"/etc/shadow\" is not accepted; expected the installer's kernel of this host, "
+                        + debian.kernel());
+        assertInvalid(define("git", installer.replace(debian.initrd().toString(), "/root/.ssh/id_ed25519")),
+                "the installer's initrd of this host");
+        assertInvalid(define("git", installer.replace("<devices>", "<devices><kernel>" + debian.kernel() + "</kernel>")),
+                "belongs in the domain's <os>");
+        assertInvalid(define("git", installer.replace("priority=critical", "priority=critical&#10;")),
+                "printable ASCII");
+        assertTrue(describe("git").isEmpty(), "nothing was defined");
+
+        assertEquals(Outcome.OUTCOME_CHANGED, define("git", installer, false).getOutcome());
+        assertTrue(describe("git").isPresent());
     }
 
     @Test

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.virtfleet.controller.definitions.Boot;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
 import io.virtfleet.controller.definitions.DomainIdentity;
 import io.virtfleet.controller.definitions.VmStore;
@@ -104,7 +105,7 @@ class InstallHttpServerTest {
 
     /** Arms the VM as a create does and returns the token its PXE config carries. */
     private String arm(VmSpec spec) throws IOException {
-        installs.arm(spec);
+        assertEquals(Boot.network(), installs.arm(spec), "a PXE install boots the network first");
         Matcher m = PRESEED_URL.matcher(Files.readString(pxeFile(spec.getName())));
         assertTrue(m.find(), Files.readString(pxeFile(spec.getName())));
         return m.group(2);
@@ -158,7 +159,7 @@ class InstallHttpServerTest {
         assertTrue(Files.readString(pxeFile("web")).contains("localboot 0"), "per-MAC config now boots the disk");
         assertFalse(Files.readString(pxeFile("web")).contains("preseed"), "no way back into the installer");
         assertEquals(List.of("web"), installed);
-        assertFalse(installs.networkBoot("web"));
+        assertEquals(Boot.disk(), installs.bootAfterInstall(), "the VM's definition boots its disk only from now on");
 
         // The token is spent: nothing more is served with it, and a second done changes nothing.
         assertEquals(403, get("/install/web/" + token + "/preseed.cfg").statusCode());
@@ -222,7 +223,7 @@ class InstallHttpServerTest {
         String second = arm(Installer.lanVm("web", "api"));
         assertNotEquals(first, second);
         assertEquals(InstallPhase.WAITING, phase("web"));
-        assertTrue(installs.networkBoot("web"));
+        assertEquals(InstallPhase.WAITING, installs.state("web").orElseThrow().phase());
         assertEquals(403, get("/install/web/" + first + "/preseed.cfg").statusCode());
         assertEquals(200, get("/install/web/" + second + "/preseed.cfg").statusCode());
         assertEquals(InstallPhase.PRESEED_FETCHED, phase("web"));

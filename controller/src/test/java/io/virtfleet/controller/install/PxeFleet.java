@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
 
 /**
  * An embedded fleet of one host (its network in a namespace: root needed) whose controller arms PXE installs into
- * a TFTP root of the test's, its install server on loopback, with an admin's operator API.
+ * a TFTP root of the test's (or direct kernel boot installs), its install server on loopback, with an admin's
+ * operator API.
  */
 final class PxeFleet implements AutoCloseable {
     final Path tftp;
@@ -34,6 +35,14 @@ final class PxeFleet implements AutoCloseable {
      *                10.0.2.2 for a QEMU guest on user-mode networking
      */
     PxeFleet(Path work, Path tftp, String urlHost) throws Exception {
+        this(work, tftp, urlHost, BootMode.PXE, io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY);
+    }
+
+    /**
+     * @param mode      pxe or kernel
+     * @param installer where the host's agent finds the installer's kernel and initrd
+     */
+    PxeFleet(Path work, Path tftp, String urlHost, BootMode mode, Path installer) throws Exception {
         this.tftp = tftp;
         Path keys = Installer.keyFile(Files.createDirectories(work.resolve("keys")), Installer.ed25519(3, "ops"));
         int port;
@@ -41,9 +50,9 @@ final class PxeFleet implements AutoCloseable {
             port = free.getLocalPort();
         }
         installUrl = "http://" + urlHost + ":" + port;
-        BootSettings boot = new BootSettings(BootMode.PXE, tftp, new InetSocketAddress("127.0.0.1", port), installUrl);
+        BootSettings boot = new BootSettings(mode, tftp, new InetSocketAddress("127.0.0.1", port), installUrl);
         fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(EmbeddedFleet.defaultNodes(1)).simulatedNetwork(true)
-                .heartbeat(Duration.ofMillis(200)).reconcileInterval(Duration.ofHours(1))
+                .heartbeat(Duration.ofMillis(200)).reconcileInterval(Duration.ofHours(1)).installerDirectory(installer)
                 .provisioning(p -> p.withInstall(p.install().withAuthorizedKeysFile(keys)).withBoot(boot)).build().start();
         admin = Clients.as(fleet.adminCredentials());
         operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));

@@ -27,7 +27,8 @@ public final class NamespacedAgent {
         AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), null, base.libvirtUri(),
                 base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
                 base.storageTiers(), fleet.joinToken(host), null, ceph == null ? base.ceph() : ceph, underlayDevice, null,
-                NetworkSettings.IANA_VXLAN_PORT, base.publicBridge(), base.definitionsDirectory(), base.definitionsRemote());
+                NetworkSettings.IANA_VXLAN_PORT, base.publicBridge(), base.definitionsDirectory(), base.definitionsRemote(),
+                base.installerDirectory());
         NetworkSettings network = NetworkSettings.ofHost(underlayDevice, null, NetworkSettings.IANA_VXLAN_PORT,
                 base.publicBridge()).inNamespace(namespace);
         Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(network));

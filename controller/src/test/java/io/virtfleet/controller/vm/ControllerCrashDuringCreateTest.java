@@ -251,7 +251,8 @@ class ControllerCrashDuringCreateTest {
                     uri, HEARTBEAT, HEARTBEAT.multipliedBy(4), state.resolve("images"), state, List.of("raw"), token, null,
                     new CephSettings(noCeph.resolve("ceph.conf"), ceph.client(), noCeph.resolve("keyring"), ceph.ssdPool(),
                             ceph.sataPool(), ceph.timeout()),
-                    "ul0", null, 4789, "br0", state.resolve("definitions"), null);
+                    "ul0", null, 4789, "br0", state.resolve("definitions"), null,
+                    io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY);
             NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNamespace.get(host));
             Agent agent = Agent.create(config, binder -> {
                 binder.bind(NetworkSettings.class).toInstance(inNamespace);
