@@ -21,7 +21,8 @@ packages=(
   iputils-ping                                                         # ping between test VMs across a VXLAN LAN
   systemd                                                              # systemd-analyze, to verify the units
   git                                                                  # the git CLI, a client of the controller's git server in tests
-  debian-installer-12-netboot-amd64                                    # pxelinux.0 + the installer's kernel/initrd: the PXE install test
+  debian-installer-12-netboot-amd64                                    # pxelinux.0 + the installer's kernel/initrd: the install tests
+  dnsmasq-base curl                                                    # a site's DHCP for the kernel boot install test; its probe
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || packages+=(maven)

@@ -43,7 +43,7 @@ public final class Installs {
         this.boot = boot;
         this.settings = settings;
         this.book = book;
-        this.pxe = new PxeConfigs(boot.tftpRoot());
+        this.pxe = boot.mode() == BootMode.PXE ? new PxeConfigs(boot.tftpRoot()) : null; // the only mode with a TFTP root
         this.renderer = new PreseedRenderer(settings, profiles);
         this.profiles = profiles;
         this.specs = specs;

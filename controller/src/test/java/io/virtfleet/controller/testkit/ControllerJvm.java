@@ -6,12 +6,15 @@ import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.controller.install.BootMode;
+import io.virtfleet.controller.install.BootSettings;
 import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.vm.Provisioning;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,6 +38,10 @@ import java.util.concurrent.TimeoutException;
  */
 public final class ControllerJvm implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+    /** System property: arm direct kernel boot installs, the install server at this URL (its port on the listen host). */
+    public static final String KERNEL_BOOT_URL = "virtfleet.test.kernel-boot-url";
+    /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
+    public static final String INSTALL_KEYS = "virtfleet.test.install-keys";
 
     /**
      * What the controller is told; {@code systemProperties} go to its JVM (e.g. a crash point).
@@ -224,6 +231,13 @@ public final class ControllerJvm implements AutoCloseable {
                 .withReconcileInterval(Duration.parse(args[4]))
                 .withSyncDeadline(Duration.parse(args[6]))
                 .withInstall(InstallSettings.defaults().withProfilesDirectory(EmbeddedFleet.shippedProfiles()));
+        String installUrl = System.getProperty(KERNEL_BOOT_URL);
+        if (installUrl != null) { // direct kernel boot installs, served on the listen address
+            URI url = URI.create(installUrl);
+            provisioning = provisioning
+                    .withInstall(provisioning.install().withAuthorizedKeysFile(Path.of(System.getProperty(INSTALL_KEYS))))
+                    .withBoot(new BootSettings(BootMode.KERNEL, null, new InetSocketAddress(args[5], url.getPort()), installUrl));
+        }
         ControllerConfig config = ControllerConfig.of(new InetSocketAddress(args[5], port), Duration.parse(args[2]),
                 Duration.parse(args[3]), dataDir).withProvisioning(provisioning);
         Controller controller = Controller.create(config).start();

@@ -1,0 +1,174 @@
+package io.virtfleet.controller.install;
+
+import io.virtfleet.common.process.Command;
+import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.controller.testkit.ControllerJvm;
+import io.virtfleet.controller.testkit.HypervisorRack;
+import io.virtfleet.controller.testkit.NetworkNamespaces;
+import io.virtfleet.proto.v1.CreateJoinTokenRequest;
+import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.DeleteVmRequest;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.ListHostsRequest;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One simulated hypervisor of the test kit (a real libvirtd, QEMU/TCG, and a real agent JVM, in a network namespace
+ * on an underlay) and a controller in its own JVM arming direct kernel boot installs: a VM's domain boots the
+ * installer of Debian's debian-installer-12-netboot-amd64 from the host, with its preseed URL on the kernel command
+ * line. The LAN the VMs are on gets what a site's network gives them: a DHCP server (dnsmasq, real) on the host's
+ * LAN bridge and a router (the host's namespace) towards the controller's install server on the underlay.
+ */
+final class KernelBootRig implements AutoCloseable {
+    static final String HOST = "hv1";
+    private static final String UNDERLAY = "10.251.0";
+    /** The VMs' LAN as the site would run it: the router is the host's bridge, DHCP hands out .50 to .99. */
+    private static final String LAN_PREFIX = "10.252.10";
+    private static final Duration HEARTBEAT = Duration.ofMillis(500);
+
+    final Path work;
+    final HypervisorRack rack;
+    final ControllerJvm controller;
+    final Clients admin;
+    final FleetGrpc.FleetBlockingStub operator;
+    final Path controllerLog;
+    final String installUrl;
+    private final NetworkNamespaces probes = new NetworkNamespaces();
+    private Process dhcp;
+    private final Path dhcpLog;
+
+    KernelBootRig(Path work) throws Exception {
+        this.work = work;
+        rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, List.of(HOST), what -> { });
+        try {
+            Path keys = Installer.keyFile(Files.createDirectories(work.resolve("keys")), Installer.ed25519(7, "ops"));
+            int port;
+            try (ServerSocket free = new ServerSocket(0)) {
+                port = free.getLocalPort();
+            }
+            installUrl = "http://" + rack.controllerAddress() + ":" + port;
+            ControllerJvm.Settings settings = new ControllerJvm.Settings(work.resolve("controller"), 0, HEARTBEAT,
+                    HEARTBEAT.multipliedBy(10), Duration.ofSeconds(5), Map.of(ControllerJvm.KERNEL_BOOT_URL, installUrl,
+                    ControllerJvm.INSTALL_KEYS, keys.toString())).withListenHost(rack.controllerAddress())
+                    .withCephMonitors(List.of(rack.ceph().monitor()));
+            controllerLog = work.resolve("controller.log");
+            controller = ControllerJvm.start(settings, controllerLog);
+            admin = Clients.as(settings.dataDir().resolve("pki").resolve("admin.pem"));
+            operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
+            rack.startAgents(controller.endpoint(), host -> operator.withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .createJoinToken(CreateJoinTokenRequest.newBuilder().setHostName(host).setTtlSeconds(600).build())
+                    .getToken(), HEARTBEAT);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+            while (operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream().noneMatch(h ->
+                    h.getState() == HostState.HOST_STATE_READY && !h.getReport().getResources().getInstallerKernel().isEmpty())) {
+                rack.assertAgentsRunning();
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("hv1 not ready with the installer's files within 90 s:\n" + rack.agentLogs(30));
+                }
+                Thread.sleep(200);
+            }
+            dhcpLog = work.resolve("dnsmasq.log");
+        } catch (Exception | Error e) {
+            rack.close();
+            throw e;
+        }
+    }
+
+    /** A LAN VM light enough for TCG: one vCPU, 1 GiB (the installer's minimum without its low-memory mode). */
+    static VmSpec vm(String name, String profile) {
+        return Installer.lanVm(name, profile).toBuilder().setVcpus(1).setMemoryBytes(1L << 30).build();
+    }
+
+    void create(VmSpec spec) {
+        operator.withDeadlineAfter(2, TimeUnit.MINUTES).createVm(CreateVmRequest.newBuilder().setSpec(spec).build())
+                .forEachRemaining(p -> { });
+    }
+
+    void delete(String name) {
+        operator.withDeadlineAfter(2, TimeUnit.MINUTES).deleteVm(DeleteVmRequest.newBuilder().setName(name).build())
+                .forEachRemaining(p -> { });
+    }
+
+    /**
+     * Makes the site's side of LAN {@code lan} on the host, once the agent has made its bridge: the router's address
+     * on it, forwarding in the host's namespace, a route back from the controller's, and dnsmasq answering DHCP and
+     * DNS (names it has none for: the installer only needs a name server to exist, it asks for one otherwise).
+     */
+    void siteNetwork(int lan) throws Exception {
+        if (dhcp != null) {
+            return;
+        }
+        String ns = rack.host(HOST).namespace();
+        String bridge = "vxbr" + lan;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (Command.of("ip", "-n", ns, "link", "show", bridge).timeout(Duration.ofSeconds(10)).run().exitCode() != 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the agent made no " + bridge + " in " + ns);
+            }
+            Thread.sleep(100);
+        }
+        run("ip", "-n", ns, "addr", "add", LAN_PREFIX + ".1/24", "dev", bridge);
+        run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        // The route dies with the underlay's device when the rack closes.
+        run("ip", "route", "replace", LAN_PREFIX + ".0/24", "via", rack.host(HOST).address());
+        dhcp = new ProcessBuilder("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                "--no-resolv", "--no-hosts", "--interface=" + bridge, "--bind-interfaces", "--log-dhcp", "--log-facility=-",
+                "--dhcp-range=" + LAN_PREFIX + ".50," + LAN_PREFIX + ".99,255.255.255.0,1h",
+                "--dhcp-option=option:router," + LAN_PREFIX + ".1",
+                "--dhcp-leasefile=" + work.resolve("dnsmasq.leases"), "--pid-file=" + work.resolve("dnsmasq.pid"))
+                .redirectErrorStream(true).redirectOutput(dhcpLog.toFile()).start();
+        Thread.sleep(300);
+        if (!dhcp.isAlive()) {
+            throw new AssertionError("dnsmasq exited " + dhcp.exitValue() + ": " + Files.readString(dhcpLog));
+        }
+        // The site's network must carry a VM's HTTP to the install server before any installer counts on it: a
+        // probe on the LAN (a namespace plugged into the bridge) asks the server for a page it refuses.
+        String probe = probes.vm(ns, bridge, LAN_PREFIX + ".200/24");
+        probes.ip(probe, "route", "add", "default", "via", LAN_PREFIX + ".1");
+        Command.Result answer = Command.of("ip", "netns", "exec", probe, "curl", "-sS", "-o", "/dev/null", "-w",
+                "%{http_code}", "--max-time", "10", installUrl + "/install/probe").timeout(Duration.ofSeconds(20)).run();
+        if (!answer.stdout().strip().equals("403")) {
+            throw new AssertionError("the LAN does not reach the install server " + installUrl + ": " + answer.stdout()
+                    + " " + answer.stderr());
+        }
+    }
+
+    /** The controller's log lines so far that contain {@code text}. */
+    List<String> controllerSaid(String text) throws IOException {
+        return Files.readAllLines(controllerLog).stream().filter(l -> l.contains(text)).toList();
+    }
+
+    String diagnostics() throws IOException {
+        return "--- controller ---\n" + controller.logTail(30) + "\n--- dnsmasq ---\n"
+                + (Files.exists(dhcpLog) ? Files.readString(dhcpLog) : "(none)") + "\n" + rack.agentLogs(20)
+                + "\n--- libvirtd ---\n" + rack.host(HOST).node().diagnostics();
+    }
+
+    private static void run(String... argv) {
+        Command.of(argv).timeout(Duration.ofSeconds(20)).runChecked();
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (dhcp != null) {
+            dhcp.destroy();
+            dhcp.waitFor(5, TimeUnit.SECONDS);
+        }
+        try {
+            admin.close();
+            controller.close();
+        } finally {
+            probes.close();
+            rack.close();
+        }
+    }
+}
