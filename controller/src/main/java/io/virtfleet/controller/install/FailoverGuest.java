@@ -2,6 +2,7 @@ package io.virtfleet.controller.install;
 
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -10,10 +11,15 @@ import java.util.List;
  * last octet replaced by 254.
  *
  * <p>Such a gateway lies outside the guest's /32, so no route reaches it by itself: the guest first needs a
- * route saying the gateway is on the link, then the default route through it. The installer's netcfg judges
- * such a gateway unreachable and will not write it into the installed system, so the routes are added by
- * {@code post-up} lines of our own ({@link #interfacesLines}), as {@code replace} so that they also agree
- * with a {@code gateway} line ifupdown may have acted on already.
+ * route saying the gateway is on the link, then the default route through it ({@code post-up} lines of
+ * {@link #interfacesFile}, as {@code replace} so that running them twice does no harm).
+ *
+ * <p>The Debian installer cannot be given this network: its netcfg, given a static /32 address and a gateway
+ * outside it, finds the gateway unreachable and asks for the gateway again, gets the preseeded one again, and
+ * loops forever (netcfg/gateway_unreachable is a note, skipped at priority critical). So the installer takes
+ * its network from DHCP, as for a LAN VM, and the site's DHCP must answer the VM's virtual MAC during the
+ * install (it has to for the PXE boot and the preseed's own fetch anyway); the late command then writes the
+ * installed system's whole network configuration, this one, in place of the DHCP one netcfg wrote.
  *
  * @param address the failover IP
  * @param gateway the host's main address with .254
@@ -35,13 +41,33 @@ public record FailoverGuest(Ipv4 address, Ipv4 gateway) {
     }
 
     /**
-     * The lines that give an installed Debian its routes, added to the interface's stanza in
-     * /etc/network/interfaces. ifupdown runs each with {@code $IFACE} set to the interface's name, so they do
-     * not depend on what the installer named it.
+     * The installed system's whole /etc/network/interfaces: loopback, then the VM's one interface, named
+     * {@code iface}, with the failover IP as a /32 and the routes to and through the gateway. ifupdown runs each
+     * {@code post-up} line with {@code $IFACE} set to the interface's name.
+     *
+     * @param nameservers for {@code dns-nameservers} (read by resolvconf when installed; /etc/resolv.conf is
+     *                    written as well)
      */
-    public List<String> interfacesLines() {
-        return List.of(
+    public List<String> interfacesFile(String iface, List<String> nameservers) {
+        List<String> lines = new ArrayList<>(List.of(
+                "# Written at install by virtfleet: OVH failover IP " + address + " as a /32, gateway " + gateway
+                        + " (the main address of the host with .254), reached on the link.",
+                "auto lo",
+                "iface lo inet loopback",
+                "",
+                "allow-hotplug " + iface,
+                "iface " + iface + " inet static",
+                "    address " + address + "/32",
                 "    post-up ip route replace " + gateway + " dev $IFACE scope link",
-                "    post-up ip route replace default via " + gateway + " dev $IFACE");
+                "    post-up ip route replace default via " + gateway + " dev $IFACE"));
+        if (!nameservers.isEmpty()) {
+            lines.add("    dns-nameservers " + String.join(" ", nameservers));
+        }
+        return lines;
+    }
+
+    /** The installed system's /etc/resolv.conf: one {@code nameserver} line for each. */
+    public static List<String> resolvConf(List<String> nameservers) {
+        return nameservers.stream().map(n -> "nameserver " + n).toList();
     }
 }

@@ -18,6 +18,7 @@ final class Preseed {
 
     private final List<String> header;
     private final Map<String, Entry> entries = new LinkedHashMap<>();
+    private final Map<String, List<String>> notes = new LinkedHashMap<>();
 
     Preseed(List<String> header) {
         this.header = List.copyOf(header);
@@ -40,6 +41,17 @@ final class Preseed {
         return answer(heading, Answer.of(question, type, value));
     }
 
+    /** Comment lines printed under {@code heading}, before its answers: what a reader must know of them. */
+    Preseed note(String heading, List<String> lines) {
+        for (String line : lines) {
+            if (line.chars().anyMatch(c -> c < 0x20 || c > 0x7e || c == '\\')) {
+                throw new IllegalArgumentException("a note is one line of printable ASCII without a backslash: " + line);
+            }
+        }
+        notes.computeIfAbsent(heading, h -> new java.util.ArrayList<>()).addAll(lines);
+        return this;
+    }
+
     private static String union(String a, String b) {
         Set<String> words = new LinkedHashSet<>();
         for (String w : (a + " " + b).trim().split("\\s+")) {
@@ -50,7 +62,7 @@ final class Preseed {
         return String.join(" ", words);
     }
 
-    /** The file: its header comment, then each heading as a comment above its answers. */
+    /** The file: its header comment, then each heading, with its notes, as a comment above its answers. */
     String text() {
         StringBuilder out = new StringBuilder();
         for (String line : header) {
@@ -61,6 +73,9 @@ final class Preseed {
             if (!e.heading().equals(heading)) {
                 heading = e.heading();
                 out.append("\n### ").append(heading).append('\n');
+                for (String note : notes.getOrDefault(heading, List.of())) {
+                    out.append("# ").append(note).append('\n');
+                }
             }
             out.append(e.answer().line()).append('\n');
         }

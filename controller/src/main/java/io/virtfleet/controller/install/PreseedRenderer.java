@@ -3,23 +3,32 @@ package io.virtfleet.controller.install;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.proto.v1.VmSpec;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Writes one VM's preseed: everything the Debian installer asks, answered, so the install runs with nobody
- * at the console. In order: defaults a profile may change (locale, keyboard, clock), then what virtfleet
- * decides for every VM (hostname and network, mirror, user and SSH keys, disk), then the answers of the
- * profiles the VM is installed from (base, then its own), and last the late command, which routes a
- * failover IP, gives the user its keys, runs the profiles' post-install scripts and calls back.
+ * at the console. In order: defaults a profile may change (locale, keyboard, clock), the early command, which
+ * fetches the profiles' post-install scripts into the installer's RAM disk, then what virtfleet decides for
+ * every VM (hostname and network, mirror, user and SSH keys, disk), then the answers of the profiles the VM is
+ * installed from (base, then its own), and last the late command, which writes a failover VM's network, gives
+ * the user its keys, runs the fetched post-install scripts and calls back.
+ *
+ * <p>The installer always takes its own network from DHCP; a failover VM's static /32 network is written into
+ * the installed system by the late command alone (see {@link FailoverGuest} for why netcfg cannot be given it).
  *
  * <p>Values come from the VM's spec, the controller's {@link InstallSettings} and the caller's URLs; each is
- * checked before use and nothing is ever passed to a shell unquoted (see {@link LateCommand}).
+ * checked before use and nothing is ever passed to a shell unquoted (see {@link InstallerCommand}).
  */
 public final class PreseedRenderer {
     /** The VM's one disk, as virtio presents it (DomainXml attaches it as vda). */
     static final String DISK = "/dev/vda";
     private static final String DEFAULTS = "Locale, keyboard, clock (a profile may change these)";
+    /** Where the early command leaves the post-install scripts, in the installer's RAM disk. */
+    static final String STAGED = "/var/lib/virtfleet";
+    /** The shell variable the late command keeps the name of the VM's network interface in. */
+    private static final String IFACE_VARIABLE = "VIRTFLEET_IFACE";
+    /** Stands for the interface's name in the lines of the interfaces file; never in a value of the VM's. */
+    private static final String IFACE_PLACEHOLDER = "@IFACE@";
 
     private final InstallSettings settings;
     private final ProfileCatalog profiles;
@@ -48,6 +57,12 @@ public final class PreseedRenderer {
                         + ", written by the virtfleet controller for this VM alone.",
                 "Format: debconf's (owner question type value); checked with debconf-set-selections --checkonly."));
         defaults(preseed);
+        // The early command runs once the installer has read this file: its network is up (it fetched the file
+        // over it) and nothing is installed yet. Fetching the scripts then, seconds after the preseed, means a
+        // missing or refused script stops the install at its start instead of after a ten-minute install, and
+        // the scripts run are those of the moment the install was armed, not of whenever the late command runs.
+        preseed.answer("Early command: fetches the post-install scripts into " + STAGED,
+                "preseed/early_command", "string", earlyCommand(spec, chain, urls));
         network(preseed, spec, failover);
         mirror(preseed);
         user(preseed);
@@ -57,8 +72,9 @@ public final class PreseedRenderer {
                 preseed.answer("Profile " + p.name() + " (" + p.name() + "/" + ProfileCatalog.PRESEED + ")", a);
             }
         }
-        preseed.answer("Late command: routes, SSH keys, post-install scripts, callback",
-                "preseed/late_command", "string", lateCommand(spec, chain, failover, keys, urls));
+        preseed.answer("Late command: " + (failover == null ? "" : "failover network, ")
+                        + "SSH keys, post-install scripts, callback",
+                "preseed/late_command", "string", lateCommand(chain, failover, keys, urls));
         preseed.answer("Finish", "finish-install/reboot_in_progress", "note", "");
         return preseed.text();
     }
@@ -78,22 +94,20 @@ public final class PreseedRenderer {
     private void network(Preseed p, VmSpec spec, FailoverGuest failover) {
         String heading = failover == null
                 ? "Network: LAN " + spec.getNetwork().getLan() + ", address from DHCP"
-                : "Network: OVH failover IP " + failover.address() + " as a /32, gateway " + failover.gateway()
-                        + " (the host's main address with .254)";
+                : "Network: OVH failover IP " + failover.address() + ", address from DHCP during the install only";
+        if (failover != null) {
+            p.note(heading, List.of(
+                    "The installed system gets " + failover.address() + " as a /32 with gateway " + failover.gateway()
+                            + " (the host's main address with .254) from the late command.",
+                    "netcfg is not given that network: with a static /32 and a gateway outside it, it loops forever",
+                    "on netcfg/gateway_unreachable. The installer takes DHCP instead, so the site's DHCP must answer",
+                    "the VM's virtual MAC " + spec.getNetwork().getFailover().getMac() + " during the install."));
+        }
         p.answer(heading, "netcfg/choose_interface", "select", "auto");
         p.answer(heading, "netcfg/hostname", "string", spec.getName());
         p.answer(heading, "netcfg/get_hostname", "string", spec.getName());
         p.answer(heading, "netcfg/get_domain", "string", settings.domain());
-        if (failover == null) {
-            p.answer(heading, "netcfg/disable_autoconfig", "boolean", "false");
-            return;
-        }
-        p.answer(heading, "netcfg/disable_autoconfig", "boolean", "true");
-        p.answer(heading, "netcfg/get_ipaddress", "string", failover.address().toString());
-        p.answer(heading, "netcfg/get_netmask", "string", FailoverGuest.NETMASK);
-        p.answer(heading, "netcfg/get_gateway", "string", failover.gateway().toString());
-        p.answer(heading, "netcfg/get_nameservers", "string", String.join(" ", settings.nameservers()));
-        p.answer(heading, "netcfg/confirm_static", "boolean", "true");
+        p.answer(heading, "netcfg/disable_autoconfig", "boolean", "false");
     }
 
     private void mirror(Preseed p) {
@@ -134,24 +148,13 @@ public final class PreseedRenderer {
         p.answer(heading, "grub-installer/bootdev", "string", DISK);
     }
 
-    private String lateCommand(VmSpec spec, List<Profile> chain, FailoverGuest failover, List<String> keys,
-                               InstallUrls urls) {
-        LateCommand c = new LateCommand();
-        if (failover != null) {
-            // The installer leaves the primary interface's stanza last in the file: appended lines belong to it.
-            c.append("/target/etc/network/interfaces", failover.interfacesLines());
-        }
-        String user = settings.user();
-        String home = "/home/" + user;
-        c.step("mkdir -p " + LateCommand.quote("/target" + home + "/.ssh"));
-        c.write("/target" + home + "/.ssh/authorized_keys", keys);
-        c.step("chmod 0700 " + LateCommand.quote("/target" + home + "/.ssh"));
-        c.step("chmod 0600 " + LateCommand.quote("/target" + home + "/.ssh/authorized_keys"));
-        c.step("in-target chown -R " + LateCommand.quote(user + ":" + user) + " " + LateCommand.quote(home + "/.ssh"));
-        String sudoers = "/target/etc/sudoers.d/90-virtfleet-" + user;
-        c.step("mkdir -p /target/etc/sudoers.d");
-        c.write(sudoers, List.of(user + " ALL=(ALL:ALL) NOPASSWD: ALL"));
-        c.step("chmod 0440 " + LateCommand.quote(sudoers));
+    /**
+     * Fetches every post-install script of the VM's chain, in chain order, with the installer's (busybox) wget
+     * into {@link #STAGED}; the first failure stops the command, and with it the install.
+     */
+    private static String earlyCommand(VmSpec spec, List<Profile> chain, InstallUrls urls) {
+        InstallerCommand c = new InstallerCommand();
+        c.step("mkdir -p " + InstallerCommand.quote(STAGED));
         for (Profile p : chain) {
             String url = urls.postInstallScripts().get(p.name());
             if (url == null) {
@@ -159,12 +162,64 @@ public final class PreseedRenderer {
                         .keySet()), "a URL for every profile VM " + spec.getName() + " is installed from: "
                         + String.join(", ", chain.stream().map(Profile::name).toList()));
             }
-            String script = "/root/virtfleet-post-install-" + p.name();
-            c.step("wget -q -O " + LateCommand.quote("/target" + script) + " " + LateCommand.quote(url));
-            c.step("chmod 0700 " + LateCommand.quote("/target" + script));
-            c.step("in-target " + LateCommand.quote(script));
+            c.step("wget -q -O " + InstallerCommand.quote(staged(p)) + " " + InstallerCommand.quote(url));
         }
-        c.step("wget -q -O /dev/null " + LateCommand.quote(urls.callback()));
         return c.toString();
+    }
+
+    private static String staged(Profile p) {
+        return STAGED + "/post-install-" + p.name();
+    }
+
+    private String lateCommand(List<Profile> chain, FailoverGuest failover, List<String> keys, InstallUrls urls) {
+        InstallerCommand c = new InstallerCommand();
+        if (failover != null) {
+            failoverNetwork(c, failover);
+        }
+        String user = settings.user();
+        String home = "/home/" + user;
+        c.step("mkdir -p " + InstallerCommand.quote("/target" + home + "/.ssh"));
+        c.write("/target" + home + "/.ssh/authorized_keys", keys);
+        c.step("chmod 0700 " + InstallerCommand.quote("/target" + home + "/.ssh"));
+        c.step("chmod 0600 " + InstallerCommand.quote("/target" + home + "/.ssh/authorized_keys"));
+        c.step("in-target chown -R " + InstallerCommand.quote(user + ":" + user) + " "
+                + InstallerCommand.quote(home + "/.ssh"));
+        String sudoers = "/target/etc/sudoers.d/90-virtfleet-" + user;
+        c.step("mkdir -p /target/etc/sudoers.d");
+        c.write(sudoers, List.of(user + " ALL=(ALL:ALL) NOPASSWD: ALL"));
+        c.step("chmod 0440 " + InstallerCommand.quote(sudoers));
+        // The scripts the early command fetched, run in chain order from the installed system.
+        for (Profile p : chain) {
+            String script = "/root/virtfleet-post-install-" + p.name();
+            c.step("cp " + InstallerCommand.quote(staged(p)) + " " + InstallerCommand.quote("/target" + script));
+            c.step("chmod 0700 " + InstallerCommand.quote("/target" + script));
+            c.step("in-target " + InstallerCommand.quote(script));
+        }
+        c.step("wget -q -O /dev/null " + InstallerCommand.quote(urls.callback()));
+        return c.toString();
+    }
+
+    /**
+     * Replaces the installed system's network configuration (the DHCP stanza netcfg wrote) with the failover
+     * IP's, and its resolv.conf with the configured nameservers.
+     *
+     * <p>The interface's name is the one the installer itself uses for the VM's one virtio NIC: the interface
+     * of its default route, the one it fetched this preseed and the scripts through. The installed system, same
+     * kernel and same udev naming rules on the same virtual hardware, gives the NIC the same name; netcfg relies
+     * on that too when it writes the installer's name into the installed system. (netcfg/choose_interface is
+     * preseeded "auto", so debconf does not hold a name to read.) The lookup reads {@code ip route} line by
+     * line, which busybox's and iproute2's ip print alike ("default via GATEWAY dev NAME ..."), and stops the
+     * install unless the name found is a network interface of the installer's. It is virtfleet's own constant
+     * text; the name only ever reaches the file in double quotes, and every value of the VM's through quote().
+     */
+    private void failoverNetwork(InstallerCommand c, FailoverGuest failover) {
+        String v = IFACE_VARIABLE;
+        c.step(v + "=$(ip route show | while read -r dst via gateway dev name rest; do"
+                + " if [ \"$dst $via $dev\" = \"default via dev\" ]; then echo \"$name\"; break; fi; done)");
+        c.step("[ -n \"$" + v + "\" ]");
+        c.step("[ -e \"/sys/class/net/$" + v + "\" ]");
+        c.write("/target/etc/network/interfaces", failover.interfacesFile(IFACE_PLACEHOLDER, settings.nameservers()),
+                IFACE_PLACEHOLDER, v);
+        c.write("/target/etc/resolv.conf", FailoverGuest.resolvConf(settings.nameservers()));
     }
 }

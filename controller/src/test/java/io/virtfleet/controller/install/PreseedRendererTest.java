@@ -21,7 +21,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** One VM's preseed: the failover network as OVH wants it, the late command, profiles' answers, and refusals. */
+/**
+ * One VM's preseed: the failover network as OVH wants it, the early and late commands, profiles' answers, and
+ * refusals.
+ */
 class PreseedRendererTest {
     @TempDir
     Path dir;
@@ -59,33 +62,132 @@ class PreseedRendererTest {
         String preseed = render(Installer.failoverVm("shop", "web", "203.0.113.77"), host);
 
         assertDebconfAccepts(preseed, dir);
-        assertEquals("true", answer(preseed, "netcfg/disable_autoconfig"));
-        assertEquals("203.0.113.77", answer(preseed, "netcfg/get_ipaddress"));
-        assertEquals("255.255.255.255", answer(preseed, "netcfg/get_netmask"));
-        assertEquals(gateway, answer(preseed, "netcfg/get_gateway"));
-        assertEquals("213.186.33.99", answer(preseed, "netcfg/get_nameservers"));
-        assertEquals("true", answer(preseed, "netcfg/confirm_static"));
+        // netcfg loops forever on a static /32 whose gateway lies outside it: the installer takes DHCP.
+        assertEquals("false", answer(preseed, "netcfg/disable_autoconfig"));
+        for (String q : List.of("netcfg/get_ipaddress", "netcfg/get_netmask", "netcfg/get_gateway",
+                "netcfg/get_nameservers", "netcfg/confirm_static")) {
+            assertFalse(preseed.contains(q), q + " is not answered:\n" + preseed);
+        }
+        assertTrue(preseed.contains("# the VM's virtual MAC 02:00:00:ab:cd:ef during the install."), preseed);
         String late = answer(preseed, "preseed/late_command");
-        String onLink = "echo '    post-up ip route replace " + gateway + " dev $IFACE scope link'"
-                + " >> '/target/etc/network/interfaces'";
-        String viaGateway = "echo '    post-up ip route replace default via " + gateway + " dev $IFACE'"
-                + " >> '/target/etc/network/interfaces'";
-        assertTrue(late.startsWith(onLink + " && " + viaGateway + " && "), "the on-link route comes first:\n" + late);
+        String iface = "\"$VIRTFLEET_IFACE\"";
+        assertTrue(late.startsWith("VIRTFLEET_IFACE=$(ip route show | "), "the interface is found first:\n" + late);
+        assertTrue(late.contains(" && echo 'auto lo' >> '/target/etc/network/interfaces'"
+                + " && echo 'iface lo inet loopback' >> '/target/etc/network/interfaces'"
+                + " && echo '' >> '/target/etc/network/interfaces'"
+                + " && echo 'allow-hotplug '" + iface + " >> '/target/etc/network/interfaces'"
+                + " && echo 'iface '" + iface + "' inet static' >> '/target/etc/network/interfaces'"
+                + " && echo '    address 203.0.113.77/32' >> '/target/etc/network/interfaces'"
+                + " && echo '    post-up ip route replace " + gateway + " dev $IFACE scope link'"
+                + " >> '/target/etc/network/interfaces'"
+                + " && echo '    post-up ip route replace default via " + gateway + " dev $IFACE'"
+                + " >> '/target/etc/network/interfaces'"
+                + " && echo '    dns-nameservers 213.186.33.99' >> '/target/etc/network/interfaces'"
+                + " && echo 'nameserver 213.186.33.99' > '/target/etc/resolv.conf' && "), late);
+        assertTrue(late.indexOf("> '/target/etc/network/interfaces'") < late.indexOf(">> '/target/etc/network/interfaces'"),
+                "the file netcfg wrote is replaced, not appended to:\n" + late);
+    }
+
+    /** A directory holding a stand-in {@code ip} that prints {@code routes}, to put first on PATH. */
+    private Path fakeIp(String routes) throws IOException {
+        Path bin = Files.createDirectories(dir.resolve("bin"));
+        Path ip = bin.resolve("ip");
+        Files.writeString(ip, "#!/bin/sh\nprintf '%s' '" + routes + "'\n");
+        ip.toFile().setExecutable(true);
+        return bin;
+    }
+
+    /** The late command's network steps: from its start to the writing of resolv.conf, on stand-in files. */
+    private String networkSteps(String late, Path interfaces, Path resolv) {
+        List<String> steps = List.of(late.split(" && "));
+        int last = 0;
+        for (int i = 0; i < steps.size(); i++) {
+            if (steps.get(i).contains("/target/etc/resolv.conf")) {
+                last = i;
+            }
+        }
+        return String.join(" && ", steps.subList(0, last + 1))
+                .replace("/target/etc/network/interfaces", interfaces.toString())
+                .replace("/target/etc/resolv.conf", resolv.toString());
     }
 
     @Test
-    void theRouteLinesWrittenByTheLateCommandReadAsOvhDocumentsThem() throws IOException {
-        // Run the late command's network steps in a shell, into a stand-in interfaces file, and read it back.
+    void theNetworkTheLateCommandWritesReadsAsOvhDocumentsIt() throws IOException {
+        // Run the late command's network steps in a shell, with the installer's routes as a DHCP lease leaves
+        // them, into stand-in files that already hold netcfg's DHCP stanza, and read them back.
+        String late = answer(render(Installer.failoverVm("shop", "web", "203.0.113.77"), "198.51.100.7"),
+                "preseed/late_command");
+        String nic;
+        try (var names = Files.list(Path.of("/sys/class/net"))) {
+            nic = names.map(n -> n.getFileName().toString()).filter(n -> !n.equals("lo")).sorted().findFirst()
+                    .orElse("lo");
+        }
+        Path bin = fakeIp("10.9.0.0/24 dev " + nic + " scope link  src 10.9.0.5\ndefault via 10.9.0.1 dev " + nic
+                + " \n");
+        Path interfaces = dir.resolve("interfaces");
+        Path resolv = dir.resolve("resolv.conf");
+        Files.writeString(interfaces, "auto lo\niface lo inet loopback\nallow-hotplug " + nic + "\niface " + nic
+                + " inet dhcp\n");
+        Files.writeString(resolv, "nameserver 10.9.0.1\n");
+        Command.of("sh", "-c", "PATH=" + bin + ":$PATH && " + networkSteps(late, interfaces, resolv)).runChecked();
+        assertEquals(List.of(
+                "# Written at install by virtfleet: OVH failover IP 203.0.113.77 as a /32, gateway 198.51.100.254"
+                        + " (the main address of the host with .254), reached on the link.",
+                "auto lo",
+                "iface lo inet loopback",
+                "",
+                "allow-hotplug " + nic,
+                "iface " + nic + " inet static",
+                "    address 203.0.113.77/32",
+                "    post-up ip route replace 198.51.100.254 dev $IFACE scope link",
+                "    post-up ip route replace default via 198.51.100.254 dev $IFACE",
+                "    dns-nameservers 213.186.33.99"), Files.readAllLines(interfaces));
+        assertEquals(List.of("nameserver 213.186.33.99"), Files.readAllLines(resolv));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "10.9.0.0/24 dev eth0 scope link\n", "default via 10.9.0.1 dev no-such-nic0\n"})
+    void withoutADefaultRouteThroughARealInterfaceTheLateCommandStopsBeforeWritingTheNetwork(String routes)
+            throws IOException {
         String late = answer(render(Installer.failoverVm("shop", "web", "203.0.113.77"), "198.51.100.7"),
                 "preseed/late_command");
         Path interfaces = dir.resolve("interfaces");
-        Files.writeString(interfaces, "iface ens3 inet static\n    address 203.0.113.77/32\n");
-        String steps = String.join(" && ", List.of(late.split(" && ")).subList(0, 2))
-                .replace("/target/etc/network/interfaces", interfaces.toString());
-        Command.of("sh", "-c", steps).runChecked();
-        assertEquals(List.of("iface ens3 inet static", "    address 203.0.113.77/32",
-                "    post-up ip route replace 198.51.100.254 dev $IFACE scope link",
-                "    post-up ip route replace default via 198.51.100.254 dev $IFACE"), Files.readAllLines(interfaces));
+        Path resolv = dir.resolve("resolv.conf");
+        Files.writeString(interfaces, "iface eth0 inet dhcp\n");
+        Command.Result r = Command.of("sh", "-c", "PATH=" + fakeIp(routes) + ":$PATH && "
+                + networkSteps(late, interfaces, resolv)).run();
+        assertTrue(r.exitCode() != 0, "stopped");
+        assertEquals("iface eth0 inet dhcp\n", Files.readString(interfaces), "netcfg's file left as it was");
+        assertFalse(Files.exists(resolv));
+    }
+
+    @Test
+    void theEarlyCommandFetchesBaseThenTheProfilesScriptIntoTheInstallersRamDisk() {
+        String preseed = render(Installer.lanVm("db", "web"), null);
+
+        assertEquals("mkdir -p '/var/lib/virtfleet'"
+                + " && wget -q -O '/var/lib/virtfleet/post-install-base'"
+                + " 'http://10.0.0.1:7444/install/db/t0k3n/profiles/base/post-install.sh'"
+                + " && wget -q -O '/var/lib/virtfleet/post-install-web'"
+                + " 'http://10.0.0.1:7444/install/db/t0k3n/profiles/web/post-install.sh'",
+                answer(preseed, "preseed/early_command"));
+        assertTrue(preseed.indexOf("preseed/early_command") < preseed.indexOf("netcfg/"), "near the top");
+    }
+
+    @Test
+    void theEarlyCommandStopsAtTheFirstScriptItCannotFetch() throws IOException {
+        // A stand-in wget that fails for the web profile's script, as a refused fetch would.
+        Path bin = Files.createDirectories(dir.resolve("bin"));
+        Path wget = bin.resolve("wget");
+        Files.writeString(wget, "#!/bin/sh\ncase \"$4\" in *web*) exit 1;; esac\necho fetched > \"$3\"\n");
+        wget.toFile().setExecutable(true);
+        Path staged = dir.resolve("staged");
+        String early = answer(render(Installer.lanVm("db", "web"), null), "preseed/early_command")
+                .replace("/var/lib/virtfleet", staged.toString());
+        Command.Result r = Command.of("sh", "-c", "PATH=" + bin + ":$PATH && " + early).run();
+        assertTrue(r.exitCode() != 0, "stopped");
+        assertTrue(Files.exists(staged.resolve("post-install-base")), "base's came first");
+        assertFalse(Files.exists(staged.resolve("post-install-web")));
     }
 
     @Test
@@ -97,7 +199,9 @@ class PreseedRendererTest {
         assertEquals("db", answer(preseed, "netcfg/hostname"));
         assertEquals("vms.example.net", answer(preseed, "netcfg/get_domain"));
         assertFalse(preseed.contains("netcfg/get_ipaddress") || preseed.contains("netcfg/get_gateway"), preseed);
-        assertFalse(answer(preseed, "preseed/late_command").contains("post-up"));
+        String late = answer(preseed, "preseed/late_command");
+        assertFalse(late.contains("post-up") || late.contains("/target/etc/network") || late.contains("resolv.conf")
+                || late.contains("VIRTFLEET_IFACE"), late);
     }
 
     @Test
@@ -130,35 +234,45 @@ class PreseedRendererTest {
         assertTrue(preseed.indexOf("debian-installer/locale") < preseed.indexOf("netcfg/"), "kept in its place");
         assertEquals("sudo ca-certificates nginx", answer(preseed, "pkgsel/include"));
         assertEquals("true", answer(preseed, "apt-setup/contrib"));
-        String late = answer(preseed, "preseed/late_command");
-        assertTrue(late.contains("wget -q -O '/target/root/virtfleet-post-install-base'"
-                + " 'http://10.0.0.1:7444/install/db/t0k3n/profiles/base/post-install.sh'"
-                + " && chmod 0700 '/target/root/virtfleet-post-install-base' && in-target '/root/virtfleet-post-install-base'"
-                + " && wget -q -O '/target/root/virtfleet-post-install-web'"), late);
-        assertTrue(late.endsWith(" && wget -q -O /dev/null 'http://10.0.0.1:7444/install/db/t0k3n/done?result=ok'"), late);
     }
 
     @Test
-    void theLateCommandIsOneValidShellCommand() {
-        String late = answer(render(Installer.failoverVm("shop", "web", "203.0.113.77"), "198.51.100.7"),
-                "preseed/late_command");
-        Command.Result r = Command.of("sh", "-n", "-c", late).run();
-        assertEquals(0, r.exitCode(), r.stderr());
-        assertFalse(late.contains("\\"), "no backslash: a preseed line ending in one would swallow the next");
+    void theLateCommandRunsTheStagedScriptsInChainOrderThenCallsBack() {
+        String late = answer(render(Installer.lanVm("db", "web"), null), "preseed/late_command");
+
+        assertFalse(late.contains("post-install.sh"), "no script is fetched this late: " + late);
+        assertTrue(late.endsWith("chmod 0440 '/target/etc/sudoers.d/90-virtfleet-debian'"
+                + " && cp '/var/lib/virtfleet/post-install-base' '/target/root/virtfleet-post-install-base'"
+                + " && chmod 0700 '/target/root/virtfleet-post-install-base' && in-target '/root/virtfleet-post-install-base'"
+                + " && cp '/var/lib/virtfleet/post-install-web' '/target/root/virtfleet-post-install-web'"
+                + " && chmod 0700 '/target/root/virtfleet-post-install-web' && in-target '/root/virtfleet-post-install-web'"
+                + " && wget -q -O /dev/null 'http://10.0.0.1:7444/install/db/t0k3n/done?result=ok'"), late);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"preseed/early_command", "preseed/late_command"})
+    void eachInstallerCommandIsOneValidShellCommand(String question) {
+        for (String preseed : List.of(render(Installer.failoverVm("shop", "web", "203.0.113.77"), "198.51.100.7"),
+                render(Installer.lanVm("db", "web"), null))) {
+            String command = answer(preseed, question);
+            Command.Result r = Command.of("sh", "-n", "-c", command).run();
+            assertEquals(0, r.exitCode(), r.stderr());
+            assertFalse(command.contains("\\"), "no backslash: a preseed line ending in one would swallow the next");
+        }
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"$IFACE", "a&b", "(ALL:ALL) NOPASSWD: ALL", "x; reboot", "`id`", "$(id)", "*", "a  b",
         "#not-a-comment", "~root"})
     void aQuotedValueReachesTheCommandExactlyAsWritten(String value) {
-        String printed = Command.of("sh", "-c", "printf %s " + LateCommand.quote(value)).runChecked().stdout();
+        String printed = Command.of("sh", "-c", "printf %s " + InstallerCommand.quote(value)).runChecked().stdout();
         assertEquals(value, printed);
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"it's", "back\\slash", "new\nline", "tab\there"})
     void aValueThatCouldEndItsQuotesIsRefused(String value) {
-        assertThrows(IllegalArgumentException.class, () -> LateCommand.quote(value));
+        assertThrows(IllegalArgumentException.class, () -> InstallerCommand.quote(value));
     }
 
     @ParameterizedTest

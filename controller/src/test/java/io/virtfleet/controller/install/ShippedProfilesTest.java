@@ -85,6 +85,13 @@ class ShippedProfilesTest {
         int callback = late.indexOf("/done?result=ok'");
         assertTrue(base > 0 && own >= base && callback > own, "base's script, then the profile's, then the callback: "
                 + late);
+        String early = answer(preseed, "preseed/early_command");
+        int fetchBase = early.indexOf("/profiles/base/post-install.sh'");
+        int fetchOwn = early.indexOf("/profiles/" + profile + "/post-install.sh'");
+        assertTrue(fetchBase > 0 && fetchOwn >= fetchBase, "fetched early, base's script first: " + early);
+        assertFalse(late.contains("post-install.sh"), "and not fetched again late: " + late);
+        assertEquals(vm.getNetwork().hasFailover(), late.contains("> '/target/etc/network/interfaces'"), late);
+        assertEquals("false", answer(preseed, "netcfg/disable_autoconfig"), "the installer itself takes DHCP");
         assertTrue(answer(preseed, "pkgsel/include").startsWith("sudo ca-certificates"), "base's packages are kept");
     }
 
