@@ -137,10 +137,11 @@ class InstallHttpServerTest {
         HttpResponse<byte[]> preseed = get("/install/web/" + token + "/preseed.cfg");
         assertEquals(200, preseed.statusCode(), text(preseed));
         assertTrue(text(preseed).contains("Debian installer answers for VM web, profile api"), text(preseed));
-        String late = Installer.answer(text(preseed), "preseed/late_command");
+        String early = Installer.answer(text(preseed), "preseed/early_command");
         for (String p : List.of("base", "api")) {
-            assertTrue(late.contains(base + "/install/web/" + token + "/profiles/" + p + "/post-install.sh"), late);
+            assertTrue(early.contains(base + "/install/web/" + token + "/profiles/" + p + "/post-install.sh"), early);
         }
+        String late = Installer.answer(text(preseed), "preseed/late_command");
         assertTrue(late.contains(base + "/install/web/" + token + "/done"), late);
         assertEquals(InstallPhase.PRESEED_FETCHED, phase("web"));
         long fetchedAt = book.get("web").orElseThrow().preseedFetchedAt();
