@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * install server. QEMU's user-mode network provides DHCP and TFTP (from the test's TFTP root, prepared from
  * Debian's debian-installer-12-netboot-amd64 package) and reaches the controller on loopback as 10.0.2.2. The
  * embedded host's libvirt is a test driver, so the test starts the guest itself. Stops at the preseed fetch (about
- * 80 s under TCG): the rest of an install needs a Debian mirror, and the post-install scripts come after it.
+ * 80 s under TCG) and the scripts its early command fetches: the rest of an install needs a Debian mirror.
  */
 class PxeInstallQemuTest {
     private static final Path NETBOOT = Path.of("/usr/lib/debian-installer/images/12/amd64/text");
@@ -48,7 +48,7 @@ class PxeInstallQemuTest {
         Handler watch = new Handler() {
             @Override
             public void publish(LogRecord r) {
-                if (r.getMessage().contains(" fetched its preseed ")) {
+                if (r.getMessage().contains(" fetched its preseed ") || r.getMessage().contains(" fetched the post-install script ")) {
                     fetched.add(r.getMessage()); // slf4j hands JUL the message already formatted
                 }
             }
@@ -97,6 +97,13 @@ class PxeInstallQemuTest {
             assertEquals("api", vm.getInstallProfile());
             assertTrue(!fetched.isEmpty() && fetched.get(0).startsWith("VM web fetched its preseed (profile api,"),
                     "the controller served web's preseed, profile api: " + fetched);
+            // Then the preseed's early command fetches the profiles' scripts, base's first.
+            while (fetched.size() < 3 && System.nanoTime() - booted < TimeUnit.MINUTES.toNanos(7) && qemu.isAlive()) {
+                Thread.sleep(250);
+            }
+            assertEquals(List.of("VM web fetched the post-install script of profile base",
+                    "VM web fetched the post-install script of profile api"), fetched.subList(1, Math.min(3, fetched.size())),
+                    "the early command fetched base's and api's scripts; console:\n" + tail(console));
             // Numbers for BENCHMARKS.md: our steps (create through the API) and the boot (firmware, pxelinux, kernel,
             // installer up to its preseed request, under TCG).
             System.out.printf(Locale.ROOT, "pxe install: create %.1f s, qemu start to preseed request %.1f s, total %.1f s%n",
