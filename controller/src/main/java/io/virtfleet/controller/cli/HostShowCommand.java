@@ -60,6 +60,8 @@ final class HostShowCommand implements Callable<Integer> {
         field(out, "Images", r.getImagesDirectory() + ": " + Bytes.human(r.getImagesFreeBytes()) + " free of "
                 + Bytes.human(r.getImagesTotalBytes()));
         field(out, "Storage tiers", String.join(", ", h.getStorageTiersList()));
+        field(out, "Installer", r.getInstallerKernel().isEmpty() ? "none (no direct kernel boot installs here)"
+                : r.getInstallerKernel() + ", " + r.getInstallerInitrd());
         if (hv.getError().isEmpty()) {
             field(out, "Hypervisor", hv.getType() + " " + hv.getVersion() + ", libvirt " + hv.getLibvirtVersion()
                     + " at " + hv.getUri() + " (node: " + hv.getNodeCpus() + " CPUs, " + Bytes.human(hv.getNodeMemoryBytes()) + ")");

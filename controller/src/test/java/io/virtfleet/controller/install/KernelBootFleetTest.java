@@ -50,6 +50,18 @@ class KernelBootFleetTest {
         return fleet.fleet.controller().vmStore().domainXml("web").orElseThrow();
     }
 
+    /** The Installer line of {@code virtfleet host show} for the fleet's one host. */
+    private static String installerLine(PxeFleet fleet) {
+        String host = fleet.fleet.nodes().get(0).name();
+        String[] args = {"--controller", fleet.fleet.controllerEndpoint().toString(), "--credentials",
+                fleet.fleet.adminCredentials().toString(), "host", "show", host};
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        assertEquals(0, io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(out),
+                new java.io.PrintWriter(err), args), err.toString());
+        return out.toString().lines().filter(l -> l.startsWith("Installer:")).findFirst().orElse(out.toString());
+    }
+
     /** The preseed URL on the definition's kernel command line. */
     private static String preseedUrl(String xml) {
         Matcher m = PRESEED_URL.matcher(xml);
@@ -63,6 +75,7 @@ class KernelBootFleetTest {
         assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
         Path tftp = work.resolve("tftp");
         try (PxeFleet fleet = new PxeFleet(work, tftp, "127.0.0.1", BootMode.KERNEL, debian.directory())) {
+            assertTrue(installerLine(fleet).endsWith(debian.kernel() + ", " + debian.initrd()), installerLine(fleet));
             fleet.operator.createVm(CreateVmRequest.newBuilder().setSpec(Installer.lanVm("web", "api")).build())
                     .forEachRemaining(p -> { });
             String xml = definition(fleet);
@@ -99,6 +112,7 @@ class KernelBootFleetTest {
     void aHostWithoutTheInstallersFilesIsRefusedAtCreateWithNothingLeft() throws Exception {
         Path empty = Files.createDirectories(work.resolve("no-installer"));
         try (PxeFleet fleet = new PxeFleet(work, work.resolve("tftp"), "127.0.0.1", BootMode.KERNEL, empty)) {
+            assertTrue(installerLine(fleet).endsWith("none (no direct kernel boot installs here)"), installerLine(fleet));
             StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> fleet.operator.createVm(
                     CreateVmRequest.newBuilder().setSpec(Installer.lanVm("web", "api")).build()).forEachRemaining(p -> { }));
             assertEquals(Status.Code.INVALID_ARGUMENT, refused.getStatus().getCode());

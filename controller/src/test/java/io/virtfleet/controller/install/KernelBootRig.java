@@ -28,25 +28,25 @@ import java.util.concurrent.TimeUnit;
  * line. The LAN the VMs are on gets what a site's network gives them: a DHCP server (dnsmasq, real) on the host's
  * LAN bridge and a router (the host's namespace) towards the controller's install server on the underlay.
  */
-final class KernelBootRig implements AutoCloseable {
-    static final String HOST = "hv1";
+public final class KernelBootRig implements AutoCloseable {
+    public static final String HOST = "hv1";
     private static final String UNDERLAY = "10.251.0";
     /** The VMs' LAN as the site would run it: the router is the host's bridge, DHCP hands out .50 to .99. */
     private static final String LAN_PREFIX = "10.252.10";
     private static final Duration HEARTBEAT = Duration.ofMillis(500);
 
-    final Path work;
-    final HypervisorRack rack;
-    final ControllerJvm controller;
-    final Clients admin;
-    final FleetGrpc.FleetBlockingStub operator;
-    final Path controllerLog;
-    final String installUrl;
+    public final Path work;
+    public final HypervisorRack rack;
+    public final ControllerJvm controller;
+    public final Clients admin;
+    public final FleetGrpc.FleetBlockingStub operator;
+    public final Path controllerLog;
+    public final String installUrl;
     private final NetworkNamespaces probes = new NetworkNamespaces();
     private Process dhcp;
     private final Path dhcpLog;
 
-    KernelBootRig(Path work) throws Exception {
+    public KernelBootRig(Path work) throws Exception {
         this.work = work;
         rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, List.of(HOST), what -> { });
         try {
@@ -84,16 +84,16 @@ final class KernelBootRig implements AutoCloseable {
     }
 
     /** A LAN VM light enough for TCG: one vCPU, 1 GiB (the installer's minimum without its low-memory mode). */
-    static VmSpec vm(String name, String profile) {
+    public static VmSpec vm(String name, String profile) {
         return Installer.lanVm(name, profile).toBuilder().setVcpus(1).setMemoryBytes(1L << 30).build();
     }
 
-    void create(VmSpec spec) {
+    public void create(VmSpec spec) {
         operator.withDeadlineAfter(2, TimeUnit.MINUTES).createVm(CreateVmRequest.newBuilder().setSpec(spec).build())
                 .forEachRemaining(p -> { });
     }
 
-    void delete(String name) {
+    public void delete(String name) {
         operator.withDeadlineAfter(2, TimeUnit.MINUTES).deleteVm(DeleteVmRequest.newBuilder().setName(name).build())
                 .forEachRemaining(p -> { });
     }
@@ -103,7 +103,7 @@ final class KernelBootRig implements AutoCloseable {
      * on it, forwarding in the host's namespace, a route back from the controller's, and dnsmasq answering DHCP and
      * DNS (names it has none for: the installer only needs a name server to exist, it asks for one otherwise).
      */
-    void siteNetwork(int lan) throws Exception {
+    public void siteNetwork(int lan) throws Exception {
         if (dhcp != null) {
             return;
         }
@@ -143,11 +143,11 @@ final class KernelBootRig implements AutoCloseable {
     }
 
     /** The controller's log lines so far that contain {@code text}. */
-    List<String> controllerSaid(String text) throws IOException {
+    public List<String> controllerSaid(String text) throws IOException {
         return Files.readAllLines(controllerLog).stream().filter(l -> l.contains(text)).toList();
     }
 
-    String diagnostics() throws IOException {
+    public String diagnostics() throws IOException {
         return "--- controller ---\n" + controller.logTail(30) + "\n--- dnsmasq ---\n"
                 + (Files.exists(dhcpLog) ? Files.readString(dhcpLog) : "(none)") + "\n" + rack.agentLogs(20)
                 + "\n--- libvirtd ---\n" + rack.host(HOST).node().diagnostics();
