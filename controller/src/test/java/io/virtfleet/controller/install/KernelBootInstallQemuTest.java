@@ -8,10 +8,16 @@ import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.proto.v1.GetVmRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmInstallPhase;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,11 +30,26 @@ import org.libvirt.DomainInfo;
  * reports, with the VM's preseed URL on the kernel command line: it takes an address from the LAN's DHCP, fetches that
  * VM's preseed (profile api) from the controller's install server and then the profiles' post-install scripts, base's
  * first. Everything is real but the site's LAN services, which the test plays with dnsmasq (see {@link KernelBootRig}).
- * Stops there (about 80 s under TCG): the rest of an install needs a Debian mirror.
+ * The rest of an install needs a Debian mirror: the test then calls back as the late command would and stops the
+ * domain as the installer's reboot does; the controller starts it again from its disk.
  */
 class KernelBootInstallQemuTest {
+    private static final int VIR_DOMAIN_XML_INACTIVE = 2;
+    private static final Pattern URL = Pattern.compile("preseed/url=(http://[^ <]+/)preseed\\.cfg");
     @TempDir
     Path work;
+
+    /** The base of the VM's install URLs, with its token, from its running domain's kernel command line. */
+    private static String kernelCommandLineUrl(KernelBootRig rig) throws Exception {
+        Connect libvirt = rig.rack.host(KernelBootRig.HOST).libvirt();
+        try {
+            Matcher m = URL.matcher(libvirt.domainLookupByName("web").getXMLDesc(0));
+            assertTrue(m.find());
+            return m.group(1);
+        } finally {
+            libvirt.close();
+        }
+    }
 
     @Test
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
@@ -80,6 +101,38 @@ class KernelBootInstallQemuTest {
             assertTrue(scripts.get(0).endsWith("profile base") && scripts.get(1).endsWith("profile api"), scripts.toString());
             System.out.printf(Locale.ROOT, "kernel boot install: create %.2f s, domain start to preseed request %.1f s,"
                     + " scripts %.1f s later%n", (created - t0) / 1e9, (preseedAt - created) / 1e9, (scriptsAt - preseedAt) / 1e9);
+
+            // What the end of the install does, without its 10 minutes: the late command's callback, then the
+            // installer's reboot, which stops the domain (on_reboot destroy) instead of booting the installer again.
+            String url = kernelCommandLineUrl(rig);
+            HttpClient http = HttpClient.newHttpClient();
+            assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(url + "done")).GET().build(),
+                    HttpResponse.BodyHandlers.discarding()).statusCode());
+            libvirt = rig.rack.host(KernelBootRig.HOST).libvirt();
+            try {
+                Domain web = libvirt.domainLookupByName("web");
+                assertTrue(web.getXMLDesc(0).contains("<on_reboot>destroy</on_reboot>"), "the running installer stops at its reboot");
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (web.getXMLDesc(VIR_DOMAIN_XML_INACTIVE).contains("<kernel>") && System.nanoTime() < until) {
+                    Thread.sleep(100);
+                }
+                String next = web.getXMLDesc(VIR_DOMAIN_XML_INACTIVE);
+                assertTrue(!next.contains("<kernel>") && next.contains("<on_reboot>restart</on_reboot>"),
+                        "the domain's next start boots its disk: " + next);
+                web.destroy(); // as the installer's reboot does
+                // The reconciler starts it again (every 5 s here), from its disk.
+                until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (web.getInfo().state != DomainInfo.DomainState.VIR_DOMAIN_RUNNING && System.nanoTime() < until) {
+                    Thread.sleep(250);
+                }
+                assertEquals(DomainInfo.DomainState.VIR_DOMAIN_RUNNING, web.getInfo().state, rig.diagnostics());
+                String live = web.getXMLDesc(0);
+                assertTrue(!live.contains("<kernel>") && !live.contains("preseed/url"), "running from its disk: " + live);
+            } finally {
+                libvirt.close();
+            }
+            assertEquals(VmInstallPhase.VM_INSTALL_PHASE_INSTALLED,
+                    rig.operator.getVm(GetVmRequest.newBuilder().setName("web").build()).getInstallPhase());
         }
     }
 }
