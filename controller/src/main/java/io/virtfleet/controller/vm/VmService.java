@@ -96,7 +96,9 @@ public final class VmService {
 
     /** Where a VM with this spec would go, and why, for every host. */
     public Explanation explain(VmSpec spec) {
-        return scheduler.explain(Request.of(VmSpecs.validate(spec)));
+        VmSpec checked = VmSpecs.validate(spec);
+        profiles.chain("spec.profile", checked.getProfile()); // what create would refuse first, explained the same way
+        return scheduler.explain(Request.of(checked));
     }
 
     /**

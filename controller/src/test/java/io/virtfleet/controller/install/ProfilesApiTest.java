@@ -90,6 +90,9 @@ class ProfilesApiTest {
                 e.getStatus().getDescription());
         assertEquals(0, operator.listVms(ListVmsRequest.getDefaultInstance()).getVmsCount());
         assertEquals(List.of(), fleet.controller().scheduler().claims());
+        StatusRuntimeException place = assertThrows(StatusRuntimeException.class, () -> operator.place(
+                io.virtfleet.proto.v1.PlaceRequest.newBuilder().setSpec(Installer.lanVm("web", "shop")).build()));
+        assertEquals(e.getStatus().getDescription(), place.getStatus().getDescription(), "place --explain says the same");
 
         profile("shop", "# The shop.\n");
         assertTrue(create("shop").stream().map(VmProgress::getStep).toList().contains("plan"),
