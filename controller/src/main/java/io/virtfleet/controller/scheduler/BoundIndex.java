@@ -146,7 +146,7 @@ final class BoundIndex {
 
     /**
      * Has {@code judge} judge, best bound first, every bucket that may hold the best host for a request of
-     * {@code memoryBytes ≥ 0} and {@code vcpus ≥ 0} served by {@code tierBit}. Returns false, having stopped,
+     * {@code memoryBytes ≥ 0} and {@code vcpus ≥ 0} on hosts serving every bit of {@code tierBit}. Returns false, having stopped,
      * if that takes more than {@code budget} buckets: then most hosts with the best bounds failed a filter,
      * and judging every host in one pass costs less than going on.
      */
@@ -155,7 +155,7 @@ final class BoundIndex {
         for (int s = 0; s < shapes.length; s++) {
             Shape shape = shapes[s];
             int top = shape.buckets.top();
-            if ((shape.tiers & tierBit) == 0 || top < 0) {
+            if ((shape.tiers & tierBit) != tierBit || top < 0) {
                 continue;
             }
             double delta = shape.loose ? 0

@@ -27,7 +27,8 @@ public final class FleetFeed {
         }
         return new HostSnapshot(record.name(), liveness.judge(record, nowNanos).state(), res.getLogicalThreads(),
                 res.getMemoryTotalBytes(), res.getMemoryAvailableBytes(), res.getLoadAverage1M(),
-                tiers(record.storageTiers()), res.getImagesFreeBytes(), res.getImagesTotalBytes(), running);
+                tiers(record.storageTiers()), res.getImagesFreeBytes(), res.getImagesTotalBytes(), running,
+                !res.getInstallerKernel().isEmpty() && !res.getInstallerInitrd().isEmpty());
     }
 
     static Set<StorageTier> tiers(List<String> names) {

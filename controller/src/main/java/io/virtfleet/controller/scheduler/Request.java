@@ -12,7 +12,18 @@ import io.virtfleet.proto.v1.VmSpec;
  * @param pinnedHost      the host the operator insists on, or null
  */
 public record Request(String vmName, long memoryBytes, int vcpus, StorageTier storage, long diskBytes,
-                      String failoverAddress, String spreadGroup, String pinnedHost) {
+                      String failoverAddress, String spreadGroup, String pinnedHost, boolean needsInstaller) {
+
+    /** A request that needs no installer files on its host. */
+    public Request(String vmName, long memoryBytes, int vcpus, StorageTier storage, long diskBytes,
+                   String failoverAddress, String spreadGroup, String pinnedHost) {
+        this(vmName, memoryBytes, vcpus, storage, diskBytes, failoverAddress, spreadGroup, pinnedHost, false);
+    }
+
+    /** The same request for a VM that boots the Debian installer from its host (boot-mode kernel). */
+    public Request withInstaller() {
+        return new Request(vmName, memoryBytes, vcpus, storage, diskBytes, failoverAddress, spreadGroup, pinnedHost, true);
+    }
 
     public static Request of(VmSpec spec) {
         VmSpec s = VmSpecs.validate(spec);

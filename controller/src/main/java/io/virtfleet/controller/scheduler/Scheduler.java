@@ -73,7 +73,9 @@ public final class Scheduler {
      */
     private double[] hot = new double[0];
     private static final int STRIDE = 9;
-    private static final int ELIGIBLE_TIERS = 0; // tier bits, 0 when the host is not ready
+    /** A bit of a host's tier mask beside the storage tiers': the host has the Debian installer's files. */
+    private static final int INSTALLER = 1 << 16;
+    private static final int ELIGIBLE_TIERS = 0; // tier bits (and INSTALLER), 0 when the host is not ready
     private static final int MEMORY_FREE = 1;     // limit - promised
     private static final int VCPUS_FREE = 2;      // limit - promised
     private static final int RAW_FREE = 3;        // min(images free, images size - promised to raw disks)
@@ -145,6 +147,9 @@ public final class Scheduler {
         int mask = 0;
         for (StorageTier t : s.tiers()) {
             mask |= tierBit(t);
+        }
+        if (s.installer()) {
+            mask |= INSTALLER;
         }
         tierMask[i] = mask;
         if (byBound != null && (shape[i] < 0 || mask != oldMask || memoryLimit[i] != oldMemoryLimit
@@ -314,7 +319,7 @@ public final class Scheduler {
 
     /** One decision's filters and the best host found so far. */
     private final class Search implements BoundIndex.Judge {
-        int tierBit;
+        int tierBit; // every bit a host must serve: see required()
         long memory;
         int vcpus;
         long raw;
@@ -324,7 +329,7 @@ public final class Scheduler {
         long judged;
 
         void start(Request r) {
-            tierBit = tierBit(r.storage());
+            tierBit = required(r);
             memory = r.memoryBytes();
             vcpus = r.vcpus();
             raw = r.rawBytes();
@@ -419,6 +424,10 @@ public final class Scheduler {
             return fail(name, "storage", "does not serve storage tier " + tierWord(r.storage()) + " (serves: "
                     + tiersOf(tierMask[i]) + ")");
         }
+        if (!servesTier(b, required(r))) {
+            return fail(name, "installer", "has no Debian installer files, which the VM boots (boot-mode kernel):"
+                    + " install debian-installer-12-netboot-amd64 there or set its agent's installer-dir");
+        }
         if (!memoryFits(b, r.memoryBytes())) {
             return fail(name, "memory", "needs " + Bytes.human(r.memoryBytes()) + ": " + Bytes.human(memoryAllocated[i])
                     + " promised + " + Bytes.human(r.memoryBytes()) + " > " + Bytes.human(memoryLimit[i]) + " ("
@@ -512,8 +521,9 @@ public final class Scheduler {
 
     // The filters and the score as the decision and the explanation both apply them.
 
-    private boolean servesTier(int b, int bit) {
-        return ((int) hot[b + ELIGIBLE_TIERS] & bit) != 0;
+    /** Whether the host serves every bit of {@code bits}: a storage tier, and the installer if asked for. */
+    private boolean servesTier(int b, int bits) {
+        return ((int) hot[b + ELIGIBLE_TIERS] & bits) == bits;
     }
 
     private boolean memoryFits(int b, long request) {
@@ -590,6 +600,11 @@ public final class Scheduler {
 
     private static int tierBit(StorageTier t) {
         return 1 << t.getNumber();
+    }
+
+    /** What a host must serve for the request: its storage tier, and the installer's files if it boots them. */
+    private static int required(Request r) {
+        return tierBit(r.storage()) | (r.needsInstaller() ? INSTALLER : 0);
     }
 
     static String tierWord(StorageTier t) {

@@ -94,11 +94,17 @@ public final class VmService {
         }
     }
 
+    /** What placement must find for the VM: a VM installed by direct kernel boot also needs the installer's files. */
+    private Request request(VmSpec spec) {
+        Request r = Request.of(spec);
+        return installs.boot().mode() == io.virtfleet.controller.install.BootMode.KERNEL ? r.withInstaller() : r;
+    }
+
     /** Where a VM with this spec would go, and why, for every host. */
     public Explanation explain(VmSpec spec) {
         VmSpec checked = VmSpecs.validate(spec);
         profiles.chain("spec.profile", checked.getProfile()); // what create would refuse first, explained the same way
-        return scheduler.explain(Request.of(checked));
+        return scheduler.explain(request(checked));
     }
 
     /**
@@ -125,7 +131,7 @@ public final class VmService {
                 throw Status.ALREADY_EXISTS.withDescription("a VM named " + name + " already exists (virtfleet vm show "
                         + name + ")").asRuntimeException();
             }
-            Request request = Request.of(spec);
+            Request request = request(spec);
             if (dryRun) {
                 Explanation e = scheduler.explain(request);
                 placement.accept(e);

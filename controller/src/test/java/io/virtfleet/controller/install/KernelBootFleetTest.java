@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Direct kernel boot installs (boot-mode kernel) through a running fleet: the VM's definition boots the installer's
  * kernel and initrd that its host's agent reports, with the VM's preseed URL on the command line and a reboot that
  * stops the domain; the done callback redefines it to boot its disk; a reinstall boots the installer again with a
- * new token; a host without the installer's files is refused at create with nothing left. One embedded host (test
+ * new token; a host without the installer's files is no place for such a VM, and nothing is left of the create. One embedded host (test
  * driver), its network in a namespace (root needed); the installer's files are Debian's package's.
  */
 class KernelBootFleetTest {
@@ -109,16 +109,16 @@ class KernelBootFleetTest {
     }
 
     @Test
-    void aHostWithoutTheInstallersFilesIsRefusedAtCreateWithNothingLeft() throws Exception {
+    void aHostWithoutTheInstallersFilesTakesNoSuchVmAndNothingIsLeft() throws Exception {
         Path empty = Files.createDirectories(work.resolve("no-installer"));
         try (PxeFleet fleet = new PxeFleet(work, work.resolve("tftp"), "127.0.0.1", BootMode.KERNEL, empty)) {
             assertTrue(installerLine(fleet).endsWith("none (no direct kernel boot installs here)"), installerLine(fleet));
             StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> fleet.operator.createVm(
                     CreateVmRequest.newBuilder().setSpec(Installer.lanVm("web", "api")).build()).forEachRemaining(p -> { }));
-            assertEquals(Status.Code.INVALID_ARGUMENT, refused.getStatus().getCode());
+            // Placement's installer filter: no host fits, and the explanation says why.
+            assertEquals(Status.Code.RESOURCE_EXHAUSTED, refused.getStatus().getCode());
             String why = refused.getStatus().getDescription();
-            assertTrue(why.startsWith("boot-mode: \"kernel\" is not accepted") && why.contains("reports none")
-                    && why.contains("installer-dir"), why);
+            assertTrue(why.contains("has no Debian installer files") && why.contains("installer-dir"), why);
             assertEquals(0, fleet.operator.listVms(ListVmsRequest.getDefaultInstance()).getVmsCount(), "no VM recorded");
             assertTrue(fleet.fleet.controller().vmStore().domainXml("web").isEmpty(), "no definition");
             assertEquals(null, fleet.fleet.controller().scheduler().claimOf("web"), "no claim left");

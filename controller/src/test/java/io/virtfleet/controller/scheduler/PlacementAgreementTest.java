@@ -284,20 +284,21 @@ class PlacementAgreementTest {
         HostState state = rnd.nextInt(8) == 0 ? HostState.HOST_STATE_DRAINING : HostState.HOST_STATE_READY;
         long imagesTotal = (50L + rnd.nextInt(400)) * GIB;
         return new HostSnapshot(name, state, threads, memory, available, load, tiers,
-                (long) (imagesTotal * rnd.nextDouble()), imagesTotal, running);
+                (long) (imagesTotal * rnd.nextDouble()), imagesTotal, running, rnd.nextInt(3) != 0);
     }
 
-    /** Requests of the usual sizes, some empty, some too big for any host, some pinned. */
+    /** Requests of the usual sizes, some empty, some too big for any host, some pinned, some needing the installer. */
     private static Request oddRequest(String vm, Random rnd, List<String> hosts) {
         StorageTier tier = StorageTier.forNumber(1 + rnd.nextInt(3));
         String group = rnd.nextInt(4) == 0 ? "group" + rnd.nextInt(3) : null;
         String pinned = rnd.nextInt(20) == 0 ? hosts.get(rnd.nextInt(hosts.size())) : null;
-        return switch (rnd.nextInt(12)) {
+        Request r = switch (rnd.nextInt(12)) {
             case 0 -> new Request(vm, 0, 0, tier, 0, null, group, pinned);
             case 1 -> new Request(vm, 256 * GIB, 128, tier, 10 * GIB, null, group, pinned);
             case 2 -> new Request(vm, -GIB, 1, tier, 10 * GIB, null, group, pinned); // never from a valid spec
             default -> new Request(vm, (1L << rnd.nextInt(5)) * GIB / 2, 1 << rnd.nextInt(4), tier,
                     (1L + rnd.nextInt(100)) * GIB, null, group, pinned);
         };
+        return rnd.nextInt(4) == 0 ? r.withInstaller() : r; // a VM installed by direct kernel boot
     }
 }

@@ -142,6 +142,24 @@ class SchedulerTest {
     }
 
     @Test
+    void aVmInstalledByKernelBootGoesOnlyToAHostWithTheInstallersFiles() {
+        HostSnapshot bare = idle("hv1", 64, 512 * GIB);
+        HostSnapshot small = Fleets.host("hv2", 8, 32 * GIB, 8 * GIB, 7.5, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB);
+        HostSnapshot withInstaller = new HostSnapshot(small.name(), small.state(), small.threads(), small.memoryTotal(),
+                small.memoryAvailable(), small.load1(), small.tiers(), small.imagesFree(), small.imagesTotal(),
+                small.runningDomains(), true);
+        Scheduler s = scheduler(bare, withInstaller);
+        assertEquals("hv1", s.place(new Request("plain", GIB, 1, SATA, GIB, null, null, null)).claim().host(),
+                "the idle big host wins without the installer");
+        Request installed = new Request("web", GIB, 1, SATA, GIB, null, null, null).withInstaller();
+        assertEquals("hv2", s.place(installed).claim().host(), "the only host with the installer's files");
+        Verdict hv1 = s.explain(new Request("web2", GIB, 1, SATA, GIB, null, null, null).withInstaller()).verdicts()
+                .stream().filter(v -> v.host().equals("hv1")).findFirst().orElseThrow();
+        assertEquals("installer", hv1.failedFilter());
+        assertTrue(hv1.reason().startsWith("has no Debian installer files"), hv1.reason());
+    }
+
+    @Test
     void aPinnedVmGoesToItsHostOrNowhere() {
         Scheduler s = scheduler(idle("hv1", 64, 512 * GIB), idle("hv2", 4, 8 * GIB));
         assertEquals("hv2", s.place(new Request("db", 2 * GIB, 1, SATA, GIB, null, null, "hv2")).claim().host());
