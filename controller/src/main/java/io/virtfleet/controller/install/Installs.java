@@ -74,8 +74,9 @@ public final class Installs {
     /**
      * Arms a new install of the VM (at create, and at reinstall): a new token, the old one dead, its boot config
      * written (pxe mode). Returns how the VM's domain is to boot into its installer: from the network (pxe, or
-     * none: nothing is armed then), or the installer's kernel with the VM's preseed URL (kernel mode; the token is
-     * on the domain's command line, so it is only ever given to the VM's definition).
+     * none: nothing is armed then), or the installer's kernel with the VM's preseed URL (kernel mode: the token is
+     * then part of the VM's definition, in the definitions repository and on the hosts holding it, until the install
+     * ends and the token dies).
      */
     public Boot arm(VmSpec spec) throws IOException {
         if (!boot.arms()) {
