@@ -128,7 +128,7 @@ final class VmCommand {
 
     @Command(name = "reinstall", description = {"Install a VM again, unattended: its boot config is re-armed with a new",
         "one-time token, it is restarted into the Debian installer, and its disk is overwritten.",
-        "Needs the controller's boot-mode pxe.", "",
+        "Needs the controller's boot-mode pxe or kernel.", "",
         "Examples:",
         "  virtfleet vm reinstall git",
         "  virtfleet vm reinstall git --profile api-test"})

@@ -260,7 +260,7 @@ public final class VmService {
     }
 
     /**
-     * Installs the VM again, from {@code profile} (empty: its own): the domain boots from the network first again,
+     * Installs the VM again, from {@code profile} (empty: its own): the domain boots into its installer again,
      * a new install is armed (the old token dies) and the VM is restarted into the installer. Its disk is the
      * installer's to overwrite.
      */
@@ -293,8 +293,9 @@ public final class VmService {
 
     /**
      * The install callback's consequence: the VM's definition boots from its disk only, so neither the site's default
-     * PXE config nor a stale one can ever install it again. Applied at the VM's next start (the installer's reboot
-     * keeps the running domain's boot order); a host that does not answer gets it from the reconciler.
+     * PXE config nor a stale one can ever install it again. Applied at the VM's next start: a PXE-booted installer's
+     * reboot keeps the running domain's boot order (its PXE config now boots the disk); a kernel-booted one's stops
+     * the domain, which the reconciler starts again. A host that does not answer gets it from the reconciler.
      */
     private void bootFromDisk(String name) {
         ReentrantLock lock = reconciler.lock(name);
