@@ -265,6 +265,48 @@ public final class Reconciler implements AutoCloseable {
         return failed;
     }
 
+    /**
+     * Starts the VM again as soon as its home host reports its domain stopped, looking every {@code period} for at
+     * most {@code within}, then stops looking: the installer booted directly from a kernel ends with a reboot that
+     * stops the domain, and the installed VM need not wait for the next pass to come up from its disk.
+     */
+    public void restartOnceStopped(String name, Duration period, Duration within) {
+        long deadline = registry.nanoTime() + within.toNanos();
+        java.util.concurrent.atomic.AtomicReference<java.util.concurrent.ScheduledFuture<?>> task =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        Runnable look = () -> {
+            Optional<Vm> vm = store.get(name);
+            boolean over = vm.isEmpty() || registry.nanoTime() > deadline;
+            if (!over && vm.get().getRunningWanted() && reported(vm.get().getHomeHost(), name)
+                    .map(d -> !Domains.active(d.getState())).orElse(false)) {
+                ReentrantLock lock = lock(name);
+                if (lock.tryLock()) { // else an operator request is working on it: look again later
+                    try {
+                        store.get(name).ifPresent(this::reconcile);
+                        over = true;
+                        log.info("VM {} stopped at the end of its install: started again", name);
+                    } finally {
+                        lock.unlock();
+                    }
+                }
+            }
+            if (over && task.get() != null) {
+                task.get().cancel(false);
+            }
+        };
+        try {
+            task.set(loop.scheduleWithFixedDelay(() -> {
+                try {
+                    look.run();
+                } catch (RuntimeException e) {
+                    log.error("watching VM {} failed unexpectedly", name, e);
+                }
+            }, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // closing: the next controller's passes start it
+        }
+    }
+
     /** One pass over every VM: finish creations and deletions, repair drift, refresh LAN peers. Never throws. */
     public void reconcileAll() {
         java.util.Set<Integer> lans = new java.util.TreeSet<>();

@@ -44,6 +44,8 @@ import org.slf4j.LoggerFactory;
 public final class VmService {
     private static final Logger log = LoggerFactory.getLogger(VmService.class);
     private static final Logger audit = LoggerFactory.getLogger("virtfleet.audit");
+    /** How long the installer may take, after its callback, to finish and reboot (its last steps, then the reboot). */
+    private static final java.time.Duration INSTALL_FINISH = java.time.Duration.ofMinutes(30);
 
     /** A create that could not finish now; the VM stays recorded and the reconciler completes it. */
     public static final class CreateIncompleteException extends Exception {
@@ -309,6 +311,10 @@ public final class VmService {
             store.save(vm, rendered.xml(), "installed " + name + " (profile " + vm.getSpec().getProfile()
                     + "): boots from its disk", "");
             reconciler.converge(vm, Progress.NONE);
+            if (installs.boot().mode() == io.virtfleet.controller.install.BootMode.KERNEL) {
+                // The installer's reboot will stop the domain: start it from its disk as soon as the host says so.
+                reconciler.restartOnceStopped(name, java.time.Duration.ofSeconds(1), INSTALL_FINISH);
+            }
         } catch (IOException | StepFailedException | RuntimeException e) {
             log.warn("VM {} is installed but its definition could not be switched to disk boot yet: {}", name, e.getMessage());
         } finally {

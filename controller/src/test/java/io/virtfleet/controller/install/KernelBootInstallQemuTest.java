@@ -31,7 +31,7 @@ import org.libvirt.DomainInfo;
  * VM's preseed (profile api) from the controller's install server and then the profiles' post-install scripts, base's
  * first. Everything is real but the site's LAN services, which the test plays with dnsmasq (see {@link KernelBootRig}).
  * The rest of an install needs a Debian mirror: the test then calls back as the late command would and stops the
- * domain as the installer's reboot does; the controller starts it again from its disk.
+ * domain as the installer's reboot does; the controller starts it again from its disk at once.
  */
 class KernelBootInstallQemuTest {
     private static final int VIR_DOMAIN_XML_INACTIVE = 2;
@@ -120,12 +120,15 @@ class KernelBootInstallQemuTest {
                 assertTrue(!next.contains("<kernel>") && next.contains("<on_reboot>restart</on_reboot>"),
                         "the domain's next start boots its disk: " + next);
                 web.destroy(); // as the installer's reboot does
-                // The reconciler starts it again (every 5 s here), from its disk.
+                // The controller starts it again from its disk as soon as the host reports it stopped (the rig has
+                // no periodic reconciler pass: only the install's watch can do it).
                 until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
                 while (web.getInfo().state != DomainInfo.DomainState.VIR_DOMAIN_RUNNING && System.nanoTime() < until) {
                     Thread.sleep(250);
                 }
                 assertEquals(DomainInfo.DomainState.VIR_DOMAIN_RUNNING, web.getInfo().state, rig.diagnostics());
+                assertEquals(1, rig.controllerSaid("VM web stopped at the end of its install: started again").size(),
+                        rig.diagnostics());
                 String live = web.getXMLDesc(0);
                 assertTrue(!live.contains("<kernel>") && !live.contains("preseed/url"), "running from its disk: " + live);
             } finally {

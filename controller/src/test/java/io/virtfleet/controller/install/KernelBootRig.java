@@ -34,6 +34,8 @@ public final class KernelBootRig implements AutoCloseable {
     /** The VMs' LAN as the site would run it: the router is the host's bridge, DHCP hands out .50 to .99. */
     private static final String LAN_PREFIX = "10.252.10";
     private static final Duration HEARTBEAT = Duration.ofMillis(500);
+    /** No periodic reconciliation: what the test sees restarted, the install's own watch restarted. */
+    private static final Duration NO_PASSES = Duration.ofHours(1);
 
     public final Path work;
     public final HypervisorRack rack;
@@ -57,7 +59,7 @@ public final class KernelBootRig implements AutoCloseable {
             }
             installUrl = "http://" + rack.controllerAddress() + ":" + port;
             ControllerJvm.Settings settings = new ControllerJvm.Settings(work.resolve("controller"), 0, HEARTBEAT,
-                    HEARTBEAT.multipliedBy(10), Duration.ofSeconds(5), Map.of(ControllerJvm.KERNEL_BOOT_URL, installUrl,
+                    HEARTBEAT.multipliedBy(10), NO_PASSES, Map.of(ControllerJvm.KERNEL_BOOT_URL, installUrl,
                     ControllerJvm.INSTALL_KEYS, keys.toString())).withListenHost(rack.controllerAddress())
                     .withCephMonitors(List.of(rack.ceph().monitor()));
             controllerLog = work.resolve("controller.log");
