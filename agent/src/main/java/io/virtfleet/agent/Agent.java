@@ -22,6 +22,7 @@ import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
+import io.virtfleet.agent.state.StateDirectoryLock;
 import io.virtfleet.agent.sync.CatchUp;
 import io.virtfleet.agent.sync.DefinitionsSync;
 import io.virtfleet.common.security.Authorization;
@@ -70,6 +71,7 @@ public final class Agent implements AutoCloseable {
     private ControllerLink link;
     private CertificateRenewer renewer;
     private TlsCredentials credentials;
+    private StateDirectoryLock stateLock;
     private String agentId;
 
     @Inject
@@ -110,6 +112,7 @@ public final class Agent implements AutoCloseable {
      *     refuses its join token (or there is none): a configuration problem, not a transient one
      */
     public synchronized Agent start() throws IOException, Enroller.RefusedException, InterruptedException {
+        stateLock = StateDirectoryLock.acquire(config.stateDirectory());
         agentId = AgentIdentity.loadOrCreate(config.stateDirectory());
         Enroller enroller = new Enroller(config.stateDirectory(), config.hostName(), config.controller());
         CredentialSource source = new CredentialSource(config.stateDirectory(), config.hostName(), enroller,
@@ -200,6 +203,14 @@ public final class Agent implements AutoCloseable {
         hypervisor.close();
         if (transport != null) {
             transport.close();
+        }
+        if (stateLock != null) {
+            try {
+                stateLock.close();
+            } catch (IOException e) {
+                log.warn("cannot release the lock of state-dir {}: {}", config.stateDirectory(), e.getMessage());
+            }
+            stateLock = null;
         }
     }
 }
