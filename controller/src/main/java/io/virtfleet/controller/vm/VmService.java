@@ -194,6 +194,10 @@ public final class VmService {
             CrashPoints.reached("started");
             List<FanOut.HostResult> synced = replicas.join();
             String where = name + " is running on " + host;
+            if (installs.boot().arms()) {
+                where += " and installs itself from profile " + spec.getProfile() + " (" + installs.boot().mode().option()
+                        + " boot; virtfleet vm show " + name + " follows it)";
+            }
             if (spec.getReplicated()) {
                 long others = synced.stream().filter(r -> !r.host().equals(host)).count();
                 long inStep = synced.stream().filter(r -> !r.host().equals(host) && r.outcome() == FanOut.Outcome.IN_STEP).count();

@@ -76,8 +76,11 @@ class KernelBootFleetTest {
         Path tftp = work.resolve("tftp");
         try (PxeFleet fleet = new PxeFleet(work, tftp, "127.0.0.1", BootMode.KERNEL, debian.directory())) {
             assertTrue(installerLine(fleet).endsWith(debian.kernel() + ", " + debian.initrd()), installerLine(fleet));
+            java.util.List<String> steps = new java.util.ArrayList<>();
             fleet.operator.createVm(CreateVmRequest.newBuilder().setSpec(Installer.lanVm("web", "api")).build())
-                    .forEachRemaining(p -> { });
+                    .forEachRemaining(p -> steps.add(p.getDetail()));
+            assertTrue(steps.get(steps.size() - 1).endsWith(" and installs itself from profile api (kernel boot;"
+                    + " virtfleet vm show web follows it)"), steps.toString());
             String xml = definition(fleet);
             assertTrue(xml.contains("<kernel>" + debian.kernel() + "</kernel>"), xml);
             assertTrue(xml.contains("<initrd>" + debian.initrd() + "</initrd>"), xml);
