@@ -10,10 +10,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 case "${1:-}" in -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
-CLASSPATH_FILE=controller/target/bench.classpath
-mvn_args=(-B -q -DskipTests -pl controller -am package dependency:build-classpath
-          -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test)
-mvn -o "${mvn_args[@]}" || mvn "${mvn_args[@]}"
-CP="controller/target/test-classes:controller/target/classes:$(cat "$CLASSPATH_FILE")"
+source deploy/bench/classpath.sh # builds, sets CP
 echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
 java -Djava.util.logging.config.file=/dev/null -cp "$CP" io.virtfleet.bench.ClaimContentionBench "$@" 2>/dev/null

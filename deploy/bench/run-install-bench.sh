@@ -15,11 +15,7 @@ case "${1:-}" in
   -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
-CLASSPATH_FILE=controller/target/bench.classpath
-mvn_args=(-B -q -DskipTests -pl controller -am package dependency:build-classpath
-          -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test)
-mvn -o "${mvn_args[@]}" || mvn "${mvn_args[@]}"
-CP="controller/target/test-classes:controller/target/classes:$(cat "$CLASSPATH_FILE")"
+source deploy/bench/classpath.sh # builds, sets CP
 
 echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
 echo "== vm create -> installer's preseed request (direct kernel boot, QEMU/TCG)"

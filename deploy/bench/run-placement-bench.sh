@@ -21,11 +21,7 @@ for arg in "$@"; do
   esac
 done
 
-CLASSPATH_FILE=controller/target/bench.classpath
-mvn_args=(-B -q -DskipTests -pl controller -am package dependency:build-classpath
-          -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test)
-mvn -o "${mvn_args[@]}" || mvn "${mvn_args[@]}"
-CP="controller/target/test-classes:controller/target/classes:$(cat "$CLASSPATH_FILE")"
+source deploy/bench/classpath.sh # builds, sets CP
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -76,14 +76,6 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 definitionsDirectory, definitionsRemote, installerDirectory);
     }
 
-    /** The same configuration with the installer's files in {@code directory}. */
-    public AgentConfig withInstallerDirectory(Path directory) {
-        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
-                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
-                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, directory);
-    }
-
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
     public Endpoint advertised(int boundPort) {
         if (advertise != null) {

@@ -4,6 +4,7 @@ import com.google.inject.AbstractModule;
 import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import io.virtfleet.common.transport.Transport;
+import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.controller.fleet.FleetEndpoint;
 import io.virtfleet.controller.install.InstallBook;
 import io.virtfleet.controller.install.Installs;
@@ -254,7 +255,8 @@ final class ControllerModule extends AbstractModule {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
-        // The installer's files of a kernel boot are the home host's too.
+        // The installer's files of a kernel boot are the home host's too (placement chose a host that has them;
+        // one that lost them since is refused here, before anything is made).
         DomainRenderer renderer = (spec, host, boot) -> {
             var resources = registry.get(host).map(r -> r.report().getResources());
             DomainXml xml = new DomainXml(resources
@@ -264,7 +266,7 @@ final class ControllerModule extends AbstractModule {
                     .orElse(domain));
             if (boot.isKernel() && boot.kernel().isEmpty()) {
                 var files = resources.filter(r -> !r.getInstallerKernel().isEmpty() && !r.getInstallerInitrd().isEmpty())
-                        .orElseThrow(() -> new io.virtfleet.common.validation.InvalidInputException("boot-mode", "kernel",
+                        .orElseThrow(() -> new InvalidInputException("boot-mode", "kernel",
                                 "hosts with the Debian installer's kernel and initrd; host " + host + " reports none"
                                         + " (install debian-installer-12-netboot-amd64 there or set its agent's"
                                         + " installer-dir)"));

@@ -6,6 +6,7 @@ import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.definitions.Boot;
 import io.virtfleet.controller.definitions.DomainRenderer;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.install.BootMode;
 import io.virtfleet.controller.install.InstallState;
 import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.install.ProfileCatalog;
@@ -28,6 +29,7 @@ import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmPhase;
 import io.virtfleet.proto.v1.VmSpec;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -45,7 +47,7 @@ public final class VmService {
     private static final Logger log = LoggerFactory.getLogger(VmService.class);
     private static final Logger audit = LoggerFactory.getLogger("virtfleet.audit");
     /** How long the installer may take, after its callback, to finish and reboot (its last steps, then the reboot). */
-    private static final java.time.Duration INSTALL_FINISH = java.time.Duration.ofMinutes(30);
+    private static final Duration INSTALL_FINISH = Duration.ofMinutes(30);
 
     /** A create that could not finish now; the VM stays recorded and the reconciler completes it. */
     public static final class CreateIncompleteException extends Exception {
@@ -99,7 +101,7 @@ public final class VmService {
     /** What placement must find for the VM: a VM installed by direct kernel boot also needs the installer's files. */
     private Request request(VmSpec spec) {
         Request r = Request.of(spec);
-        return installs.boot().mode() == io.virtfleet.controller.install.BootMode.KERNEL ? r.withInstaller() : r;
+        return installs.boot().mode() == BootMode.KERNEL ? r.withInstaller() : r;
     }
 
     /** Where a VM with this spec would go, and why, for every host. */
@@ -315,9 +317,9 @@ public final class VmService {
             store.save(vm, rendered.xml(), "installed " + name + " (profile " + vm.getSpec().getProfile()
                     + "): boots from its disk", "");
             reconciler.converge(vm, Progress.NONE);
-            if (installs.boot().mode() == io.virtfleet.controller.install.BootMode.KERNEL) {
+            if (installs.boot().mode() == BootMode.KERNEL) {
                 // The installer's reboot will stop the domain: start it from its disk as soon as the host says so.
-                reconciler.restartOnceStopped(name, java.time.Duration.ofSeconds(1), INSTALL_FINISH);
+                reconciler.restartOnceStopped(name, Duration.ofSeconds(1), INSTALL_FINISH);
             }
         } catch (IOException | StepFailedException | RuntimeException e) {
             log.warn("VM {} is installed but its definition could not be switched to disk boot yet: {}", name, e.getMessage());
