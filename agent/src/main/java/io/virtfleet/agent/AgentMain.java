@@ -80,7 +80,7 @@ public final class AgentMain implements Callable<Integer> {
     Path imagesDir;
 
     @Option(names = "--installer-dir", paramLabel = "DIR",
-            defaultValue = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64",
+            defaultValue = InstallerFiles.PACKAGE_PATH,
             description = {"Where the Debian installer's linux and initrd.gz are, for VMs the controller installs by",
                     "direct kernel boot (boot-mode kernel); the default is where Debian's package",
                     "debian-installer-12-netboot-amd64 puts them (default: ${DEFAULT-VALUE})."})

@@ -170,6 +170,7 @@ class AgentMainTest {
         AgentConfig defaults = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1").config();
         assertEquals(Path.of("/srv/common"), defaults.definitionsDirectory());
         assertEquals(null, defaults.definitionsRemote());
+        assertEquals(io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY, defaults.installerDirectory());
 
         Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
                 + "definitions-dir = /var/lib/virtfleet/definitions\n"
@@ -192,6 +193,8 @@ class AgentMainTest {
             {"--definitions-remote", "file://relative/defs.git", "definitions-remote: "},
             {"--definitions-remote", "file:///srv/../etc", "definitions-remote: "},
             {"--definitions-remote", "/srv/mirror/defs.git", "definitions-remote: "},
+            {"--installer-dir", "usr/lib/debian-installer", "installer-dir: \"usr/lib/debian-installer\""},
+            {"--installer-dir", "/usr/lib/../../etc", "installer-dir: \"/usr/lib/../../etc\""},
         };
         for (String[] c : cases) {
             AgentMain main = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);

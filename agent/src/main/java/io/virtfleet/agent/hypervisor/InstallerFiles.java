@@ -15,8 +15,9 @@ import java.util.Optional;
  *                  {@code debian-installer-12-netboot-amd64} puts them
  */
 public record InstallerFiles(Path directory) {
-    public static final Path PACKAGE_DIRECTORY =
-            Path.of("/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64");
+    /** Where Debian's package puts them; the agent's default {@code installer-dir}. */
+    public static final String PACKAGE_PATH = "/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64";
+    public static final Path PACKAGE_DIRECTORY = Path.of(PACKAGE_PATH);
 
     public InstallerFiles {
         directory = directory.toAbsolutePath().normalize();
