@@ -13,9 +13,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import org.libvirt.Connect;
 
 /**
  * From {@code vm create} to the Debian installer's preseed request, under TCG, split into virtfleet's steps and the
@@ -33,7 +30,6 @@ import org.libvirt.Connect;
  */
 public final class InstallBootBench {
     private static final String USAGE = "usage: InstallBootBench [--rounds N]   (default 3; about 90 s each under TCG)";
-    private static final Pattern URL = Pattern.compile("preseed/url=(http://[^ <]+/)preseed\\.cfg");
 
     private InstallBootBench() {}
 
@@ -55,7 +51,7 @@ public final class InstallBootBench {
                 Vm vm = awaitPreseed(rig, name, started + 7 * 60_000L);
                 createMs[i] = started - t0;
                 bootMs[i] = vm.getPreseedFetchedAtUnixMs() - started;
-                String base = preseedBase(rig, name);
+                String base = rig.installBase(name);
                 serveMs[i] = median(http, base + "preseed.cfg", 20) + median(http, base + "profiles/base/post-install.sh", 20);
                 System.out.printf(Locale.ROOT, "round %d: create %d ms, boot to preseed request %.1f s, serving preseed +"
                         + " first script %.1f ms%n", i + 1, createMs[i], bootMs[i] / 1e3, serveMs[i]);
@@ -82,21 +78,6 @@ public final class InstallBootBench {
             Thread.sleep(200);
         }
         throw new IllegalStateException("no preseed request from " + name + " within 7 min:\n" + rig.diagnostics());
-    }
-
-    /** The base of the VM's install URLs (with its live token), from the kernel command line of its domain. */
-    private static String preseedBase(KernelBootRig rig, String name) throws Exception {
-        Connect libvirt = rig.rack.host(KernelBootRig.HOST).libvirt();
-        try {
-            String xml = libvirt.domainLookupByName(name).getXMLDesc(0);
-            Matcher m = URL.matcher(xml);
-            if (!m.find()) {
-                throw new IllegalStateException("no preseed URL on the command line of " + name + ": " + xml);
-            }
-            return m.group(1);
-        } finally {
-            libvirt.close();
-        }
     }
 
     private static double median(HttpClient http, String url, int times) throws Exception {

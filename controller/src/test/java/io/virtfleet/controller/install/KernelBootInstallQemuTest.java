@@ -16,8 +16,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,21 +33,8 @@ import org.libvirt.DomainInfo;
  */
 class KernelBootInstallQemuTest {
     private static final int VIR_DOMAIN_XML_INACTIVE = 2;
-    private static final Pattern URL = Pattern.compile("preseed/url=(http://[^ <]+/)preseed\\.cfg");
     @TempDir
     Path work;
-
-    /** The base of the VM's install URLs, with its token, from its running domain's kernel command line. */
-    private static String kernelCommandLineUrl(KernelBootRig rig) throws Exception {
-        Connect libvirt = rig.rack.host(KernelBootRig.HOST).libvirt();
-        try {
-            Matcher m = URL.matcher(libvirt.domainLookupByName("web").getXMLDesc(0));
-            assertTrue(m.find());
-            return m.group(1);
-        } finally {
-            libvirt.close();
-        }
-    }
 
     @Test
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
@@ -104,7 +89,7 @@ class KernelBootInstallQemuTest {
 
             // What the end of the install does, without its 10 minutes: the late command's callback, then the
             // installer's reboot, which stops the domain (on_reboot destroy) instead of booting the installer again.
-            String url = kernelCommandLineUrl(rig);
+            String url = rig.installBase("web");
             HttpClient http = HttpClient.newHttpClient();
             assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(url + "done")).GET().build(),
                     HttpResponse.BodyHandlers.discarding()).statusCode());

@@ -20,6 +20,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.libvirt.Connect;
 
 /**
  * One simulated hypervisor of the test kit (a real libvirtd, QEMU/TCG, and a real agent JVM, in a network namespace
@@ -34,6 +37,7 @@ public final class KernelBootRig implements AutoCloseable {
     /** The VMs' LAN as the site would run it: the router is the host's bridge, DHCP hands out .50 to .99. */
     private static final String LAN_PREFIX = "10.252.10";
     private static final Duration HEARTBEAT = Duration.ofMillis(500);
+    private static final Pattern PRESEED_URL = Pattern.compile("preseed/url=(http://[^ <]+/)preseed\\.cfg");
     /** No periodic reconciliation: what the test sees restarted, the install's own watch restarted. */
     private static final Duration NO_PASSES = Duration.ofHours(1);
 
@@ -141,6 +145,21 @@ public final class KernelBootRig implements AutoCloseable {
         if (!answer.stdout().strip().equals("403")) {
             throw new AssertionError("the LAN does not reach the install server " + installUrl + ": " + answer.stdout()
                     + " " + answer.stderr());
+        }
+    }
+
+    /** The base of a VM's install URLs, with its live token, from its running domain's kernel command line. */
+    public String installBase(String vm) throws Exception {
+        Connect libvirt = rack.host(HOST).libvirt();
+        try {
+            String xml = libvirt.domainLookupByName(vm).getXMLDesc(0);
+            Matcher m = PRESEED_URL.matcher(xml);
+            if (!m.find()) {
+                throw new AssertionError("no preseed URL on the kernel command line of " + vm + ": " + xml);
+            }
+            return m.group(1);
+        } finally {
+            libvirt.close();
         }
     }
 
