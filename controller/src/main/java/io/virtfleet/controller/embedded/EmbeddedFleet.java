@@ -48,6 +48,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final CephCluster ceph;
     private final Path profiles;
     private final Path installerDirectory;
+    /** Interceptors of each host's agent API, by host name (tests only); a host not named has none. */
+    private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -66,6 +68,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.ceph = b.ceph;
         this.profiles = b.profiles;
         this.installerDirectory = b.installerDirectory;
+        this.apiInterceptors = Map.copyOf(b.apiInterceptors);
     }
 
     public static Builder builder(Path workDir) {
@@ -152,14 +155,26 @@ public final class EmbeddedFleet implements AutoCloseable {
         if (ceph != null) {
             config = config.withCeph(ceph.agentSettings());
         }
-        Agent agent;
+        NetworkSettings settings = null;
         if (network != null) {
             // The agent's network work happens in the host's namespace, over its own underlay cable.
             String ns = network.namespaceOf(host) != null ? network.namespaceOf(host) : network.plug(host);
             config = config.withVxlanDevice(SimulatedNetwork.UNDERLAY);
-            NetworkSettings settings = NetworkSettings.ofHost(SimulatedNetwork.UNDERLAY, null,
+            settings = NetworkSettings.ofHost(SimulatedNetwork.UNDERLAY, null,
                     NetworkSettings.IANA_VXLAN_PORT, "br0").inNamespace(ns);
-            agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(settings));
+        }
+        List<io.grpc.ServerInterceptor> interceptors = apiInterceptors.get(host);
+        Agent agent;
+        if (settings != null || interceptors != null) {
+            NetworkSettings inNamespace = settings;
+            agent = Agent.create(config, binder -> {
+                if (inNamespace != null) {
+                    binder.bind(NetworkSettings.class).toInstance(inNamespace);
+                }
+                if (interceptors != null) {
+                    binder.bind(Agent.API_INTERCEPTORS).toInstance(interceptors);
+                }
+            });
         } else {
             agent = Agent.create(config);
         }
@@ -307,6 +322,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private CephCluster ceph;
         private Path profiles = shippedProfiles();
         private Path installerDirectory = InstallerFiles.PACKAGE_DIRECTORY;
+        private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors = new LinkedHashMap<>();
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -383,6 +399,15 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** Where every host's agent finds the Debian installer's kernel and initrd (default: Debian's package's). */
         public Builder installerDirectory(Path directory) {
             this.installerDirectory = directory;
+            return this;
+        }
+
+        /**
+         * Intercepts the API of one host's agent (calls already authorized as the controller's): how tests make a
+         * host slow or hung, or act when a command arrives.
+         */
+        public Builder apiInterceptors(String host, List<io.grpc.ServerInterceptor> interceptors) {
+            this.apiInterceptors.put(host, List.copyOf(interceptors));
             return this;
         }
 

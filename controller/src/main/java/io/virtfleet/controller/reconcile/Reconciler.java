@@ -18,14 +18,16 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,7 +38,10 @@ import org.slf4j.LoggerFactory;
  * next pass: steps already done answer "already done", nothing is created twice, and a VM recorded in the
  * definitions repository is never dropped.
  *
- * <p>One VM is handled by one thread at a time (a lock per VM); different VMs proceed in parallel.
+ * <p>One VM is handled by one thread at a time (a lock per VM); different VMs proceed in parallel. A pass works on
+ * its hosts in parallel, a few at a time, each host's VMs one after another: a slow or hung host holds up only its
+ * own VMs (each of its calls ends at its deadline), and a pass does not queue more work for a host whose work of
+ * an earlier pass still runs.
  */
 public final class Reconciler implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Reconciler.class);
@@ -56,7 +61,10 @@ public final class Reconciler implements AutoCloseable {
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Duration interval;
-    private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
+    /** How many hosts a pass works on at once: a hung host holds one of them until its call's deadline. */
+    private static final int HOST_WORKERS = 4;
+
+    private final VmLocks locks = new VmLocks();
     private final Map<String, Observed> observed = new ConcurrentHashMap<>();
     private final List<Runnable> extraPasses = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** Runs a step alongside another of the same VM (network while the disk is made). */
@@ -65,6 +73,15 @@ public final class Reconciler implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
+    /** Works on the hosts of a pass, one task per host. */
+    private final ThreadPoolExecutor hostWork = new ThreadPoolExecutor(HOST_WORKERS, HOST_WORKERS, 30, TimeUnit.SECONDS,
+            new LinkedBlockingQueue<>(), r -> {
+                Thread t = new Thread(r, "vf-reconciler-host");
+                t.setDaemon(true);
+                return t;
+            });
+    /** Hosts with work queued or running: a pass leaves them out until it is done. */
+    private final Set<String> hostsBusy = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService loop = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-reconciler");
         t.setDaemon(true);
@@ -82,6 +99,7 @@ public final class Reconciler implements AutoCloseable {
         this.registry = registry;
         this.liveness = liveness;
         this.interval = interval;
+        hostWork.allowCoreThreadTimeOut(true);
     }
 
     /**
@@ -96,8 +114,13 @@ public final class Reconciler implements AutoCloseable {
         loop.scheduleWithFixedDelay(this::reconcileAll, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
-    public ReentrantLock lock(String vm) {
-        return locks.computeIfAbsent(vm, k -> new ReentrantLock());
+    /** Takes the VM's lock (waiting for whoever holds it); close the result to release it. */
+    public VmLocks.Held lock(String vm) {
+        return locks.lock(vm);
+    }
+
+    public VmLocks locks() {
+        return locks;
     }
 
     public Observed observed(String vm) {
@@ -108,9 +131,9 @@ public final class Reconciler implements AutoCloseable {
         observed.put(vm, new Observed(phase, error == null ? "" : error, registry.nanoTime()));
     }
 
+    /** Drops what was observed of a deleted VM. Its lock goes by itself once nobody holds or waits for it. */
     public void forget(String vm) {
         observed.remove(vm);
-        locks.remove(vm);
     }
 
     /** Brings the VM's home host to the desired state; returns the steps run. The caller holds the VM's lock. */
@@ -211,34 +234,11 @@ public final class Reconciler implements AutoCloseable {
     }
 
     /**
-     * Keeps every host that carries a LAN flooding to all the other hosts: a host that joined after a LAN was
-     * built there would otherwise never receive its broadcasts (ARP), only learn from its unicasts. Idempotent:
-     * hosts already up to date answer "already done". Returns the hosts it could not reach.
-     */
-    public List<String> refreshLanPeers(int lan) {
-        return refreshLanPeers(lan, null);
-    }
-
-    /**
-     * {@link #refreshLanPeers(int)} on the reconciler's thread, leaving out a host that was just brought up to
-     * date: a create need not wait for the LAN's other hosts.
+     * Brings the flood lists of the LAN's other hosts up to date, off the caller's thread: a host that joined the
+     * fleet after a LAN was built elsewhere would otherwise never receive its broadcasts (ARP) there. A create need
+     * not wait for this. A host still busy with earlier work is left to the next pass, which refreshes every LAN.
      */
     public void refreshLanPeersSoon(int lan, String upToDate) {
-        try {
-            loop.execute(() -> {
-                try {
-                    refreshLanPeers(lan, upToDate);
-                } catch (RuntimeException e) {
-                    log.error("refreshing LAN {} failed unexpectedly", lan, e);
-                }
-            });
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            // closing: the next controller's first pass does it
-        }
-    }
-
-    private List<String> refreshLanPeers(int lan, String except) {
-        List<String> failed = new ArrayList<>();
         java.util.Set<String> hosts = new java.util.TreeSet<>();
         for (Vm vm : store.all()) {
             if (vm.getSpec().getNetwork().hasLan() && vm.getSpec().getNetwork().getLan() == lan
@@ -246,23 +246,52 @@ public final class Reconciler implements AutoCloseable {
                 hosts.add(vm.getHomeHost());
             }
         }
-        if (except != null) {
-            hosts.remove(except);
-        }
+        hosts.remove(upToDate);
         for (String host : hosts) {
-            try {
-                requireReady(host, "network");
-                StepResult r = steps.ensureNetwork(host, io.virtfleet.proto.v1.VmSpec.newBuilder()
-                        .setNetwork(io.virtfleet.proto.v1.NetworkSpec.newBuilder().setLan(lan)).build(), peersOf(host));
-                if (r.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED) {
-                    log.info("LAN {} on {}: {}", lan, host, r.getDetail());
-                }
-            } catch (StepFailedException e) {
-                failed.add(host);
-                log.warn("LAN {}: {}", lan, e.getMessage());
-            }
+            onHost(host, () -> ensureLan(host, lan));
         }
-        return failed;
+    }
+
+    /**
+     * Keeps a host that carries a LAN flooding to all the other hosts. Idempotent: a host already up to date
+     * answers "already done".
+     */
+    private void ensureLan(String host, int lan) {
+        try {
+            requireReady(host, "network");
+            StepResult r = steps.ensureNetwork(host, io.virtfleet.proto.v1.VmSpec.newBuilder()
+                    .setNetwork(io.virtfleet.proto.v1.NetworkSpec.newBuilder().setLan(lan)).build(), peersOf(host));
+            if (r.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED) {
+                log.info("LAN {} on {}: {}", lan, host, r.getDetail());
+            }
+        } catch (StepFailedException e) {
+            log.warn("LAN {}: {}", lan, e.getMessage());
+        }
+    }
+
+    /**
+     * Runs {@code work} on the host workers unless the host is busy with earlier work (then the next pass does
+     * it). Completes when the work is done or left out; the work must not throw.
+     */
+    private CompletableFuture<Void> onHost(String host, Runnable work) {
+        if (!hostsBusy.add(host)) {
+            log.debug("host {} is still busy with earlier work: left to the next pass", host);
+            return CompletableFuture.completedFuture(null);
+        }
+        try {
+            return CompletableFuture.runAsync(() -> {
+                try {
+                    work.run();
+                } catch (RuntimeException e) {
+                    log.error("work on host {} failed unexpectedly", host, e);
+                } finally {
+                    hostsBusy.remove(host);
+                }
+            }, hostWork);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            hostsBusy.remove(host); // closing: the next controller's first pass does it
+            return CompletableFuture.completedFuture(null);
+        }
     }
 
     /**
@@ -274,24 +303,29 @@ public final class Reconciler implements AutoCloseable {
         long deadline = registry.nanoTime() + within.toNanos();
         java.util.concurrent.atomic.AtomicReference<java.util.concurrent.ScheduledFuture<?>> task =
                 new java.util.concurrent.atomic.AtomicReference<>();
+        Runnable stopLooking = () -> {
+            if (task.get() != null) {
+                task.get().cancel(false);
+            }
+        };
         Runnable look = () -> {
             Optional<Vm> vm = store.get(name);
-            boolean over = vm.isEmpty() || registry.nanoTime() > deadline;
-            if (!over && vm.get().getRunningWanted() && reported(vm.get().getHomeHost(), name)
+            if (vm.isEmpty() || registry.nanoTime() > deadline) {
+                stopLooking.run();
+            } else if (vm.get().getRunningWanted() && reported(vm.get().getHomeHost(), name)
                     .map(d -> !Domains.active(d.getState())).orElse(false)) {
-                ReentrantLock lock = lock(name);
-                if (lock.tryLock()) { // else an operator request is working on it: look again later
-                    try {
-                        store.get(name).ifPresent(this::reconcile);
-                        over = true;
-                        log.info("VM {} stopped at the end of its install: started again", name);
-                    } finally {
-                        lock.unlock();
+                // Started by the host's worker: the watch's thread runs every pass and never waits for a host.
+                onHost(vm.get().getHomeHost(), () -> {
+                    Optional<VmLocks.Held> held = locks.tryLock(name);
+                    if (held.isEmpty()) {
+                        return; // an operator request is working on it: look again later
                     }
-                }
-            }
-            if (over && task.get() != null) {
-                task.get().cancel(false);
+                    try (VmLocks.Held h = held.get()) {
+                        store.get(name).ifPresent(this::reconcile);
+                        stopLooking.run();
+                        log.info("VM {} stopped at the end of its install: started again", name);
+                    }
+                });
             }
         };
         try {
@@ -307,45 +341,54 @@ public final class Reconciler implements AutoCloseable {
         }
     }
 
-    /** One pass over every VM: finish creations and deletions, repair drift, refresh LAN peers. Never throws. */
-    public void reconcileAll() {
-        java.util.Set<Integer> lans = new java.util.TreeSet<>();
+    /**
+     * One pass over every VM: finish creations and deletions, repair drift, refresh LAN peers; then the other
+     * work of a pass. Each host's part runs on the host workers; the returned future completes when all of them
+     * are done or left out (a host still busy since an earlier pass). Never throws.
+     */
+    public CompletableFuture<Void> reconcileAll() {
+        Map<String, java.util.Set<Integer>> lansByHost = new java.util.TreeMap<>();
+        Map<String, List<String>> vmsByHost = new java.util.TreeMap<>();
         for (Vm vm : store.all()) {
-            if (vm.getSpec().getNetwork().hasLan()) {
+            String host = vm.getHomeHost();
+            vmsByHost.computeIfAbsent(host, h -> new ArrayList<>()).add(vm.getSpec().getName());
+            java.util.Set<Integer> lans = lansByHost.computeIfAbsent(host, h -> new java.util.TreeSet<>());
+            if (vm.getSpec().getNetwork().hasLan() && vm.getPhase() != VmPhase.VM_PHASE_DELETING) {
                 lans.add(vm.getSpec().getNetwork().getLan());
             }
         }
-        for (int lan : lans) {
-            try {
-                refreshLanPeers(lan);
-            } catch (RuntimeException e) {
-                log.error("refreshing LAN {} failed unexpectedly", lan, e);
-            }
-        }
-        for (Vm vm : store.all()) {
-            String name = vm.getSpec().getName();
-            ReentrantLock lock = lock(name);
-            if (!lock.tryLock()) {
-                continue; // an operator request is working on it
-            }
-            try {
-                Optional<Vm> current = store.get(name);
-                if (current.isEmpty()) {
-                    continue;
+        List<CompletableFuture<Void>> work = new ArrayList<>();
+        for (var host : vmsByHost.entrySet()) {
+            java.util.Set<Integer> lans = lansByHost.get(host.getKey());
+            work.add(onHost(host.getKey(), () -> {
+                for (int lan : lans) {
+                    ensureLan(host.getKey(), lan);
                 }
-                reconcile(current.get());
-            } catch (RuntimeException e) {
-                log.error("reconciling VM {} failed unexpectedly", name, e);
-            } finally {
-                lock.unlock();
-            }
+                for (String name : host.getValue()) {
+                    reconcileLocked(name);
+                }
+            }));
         }
-        for (Runnable work : extraPasses) {
+        for (Runnable extra : extraPasses) {
             try {
-                work.run();
+                extra.run();
             } catch (RuntimeException e) {
                 log.error("a reconciliation pass failed unexpectedly", e);
             }
+        }
+        return CompletableFuture.allOf(work.toArray(CompletableFuture[]::new));
+    }
+
+    /** Reconciles the VM unless an operator request holds its lock (then that request does the work). */
+    private void reconcileLocked(String name) {
+        Optional<VmLocks.Held> held = locks.tryLock(name);
+        if (held.isEmpty()) {
+            return;
+        }
+        try (VmLocks.Held h = held.get()) {
+            store.get(name).ifPresent(this::reconcile);
+        } catch (RuntimeException e) {
+            log.error("reconciling VM {} failed unexpectedly", name, e);
         }
     }
 
@@ -461,6 +504,7 @@ public final class Reconciler implements AutoCloseable {
     @Override
     public void close() {
         loop.shutdownNow();
+        hostWork.shutdownNow();
         parallel.shutdownNow();
     }
 }

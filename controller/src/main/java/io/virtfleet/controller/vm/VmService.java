@@ -13,6 +13,7 @@ import io.virtfleet.controller.install.ProfileCatalog;
 import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.reconcile.StepFailedException;
+import io.virtfleet.controller.reconcile.VmLocks;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.replication.FanOut;
 import io.virtfleet.controller.replication.Replication;
@@ -33,7 +34,6 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -128,9 +128,7 @@ public final class VmService {
         profiles.chain("spec.profile", spec.getProfile());
         Progress progress = steps.serialized(); // the fan-out reports from other threads
         String name = spec.getName();
-        ReentrantLock lock = reconciler.lock(name);
-        lock.lock();
-        try {
+        try (VmLocks.Held held = reconciler.lock(name)) {
             if (store.get(name).isPresent() || scheduler.claimOf(name) != null) {
                 throw Status.ALREADY_EXISTS.withDescription("a VM named " + name + " already exists (virtfleet vm show "
                         + name + ")").asRuntimeException();
@@ -208,8 +206,6 @@ public final class VmService {
             }
             progress.step("done", host, where);
             return vm;
-        } finally {
-            lock.unlock();
         }
     }
 
@@ -248,9 +244,7 @@ public final class VmService {
 
     /** Starts or stops a VM on its home host. */
     public Vm setRunning(String name, boolean running, String operator) throws StepFailedException, IOException {
-        ReentrantLock lock = reconciler.lock(Names.vmName("name", name));
-        lock.lock();
-        try {
+        try (VmLocks.Held held = reconciler.lock(Names.vmName("name", name))) {
             Vm vm = require(name);
             if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
                 throw Status.FAILED_PRECONDITION.withDescription("VM " + name + " is being deleted").asRuntimeException();
@@ -262,8 +256,6 @@ public final class VmService {
             }
             reconciler.converge(vm, Progress.NONE);
             return vm;
-        } finally {
-            lock.unlock();
         }
     }
 
@@ -273,9 +265,7 @@ public final class VmService {
      * installer's to overwrite.
      */
     public Vm reinstall(String name, String profile, String operator) throws StepFailedException, IOException {
-        ReentrantLock lock = reconciler.lock(Names.vmName("name", name));
-        lock.lock();
-        try {
+        try (VmLocks.Held held = reconciler.lock(Names.vmName("name", name))) {
             Vm vm = require(name);
             if (!installs.boot().arms()) {
                 throw Status.FAILED_PRECONDITION.withDescription("the controller's boot-mode is none: it arranges no"
@@ -294,8 +284,6 @@ public final class VmService {
             reconciler.converge(vm.toBuilder().setRunningWanted(false).build(), Progress.NONE);
             reconciler.converge(vm, Progress.NONE);
             return withInstall(withObservations(vm));
-        } finally {
-            lock.unlock();
         }
     }
 
@@ -306,9 +294,7 @@ public final class VmService {
      * the domain, which the reconciler starts again. A host that does not answer gets it from the reconciler.
      */
     private void bootFromDisk(String name) {
-        ReentrantLock lock = reconciler.lock(name);
-        lock.lock();
-        try {
+        try (VmLocks.Held held = reconciler.lock(name)) {
             Vm vm = store.get(name).orElse(null);
             if (vm == null || vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
                 return;
@@ -323,8 +309,6 @@ public final class VmService {
             }
         } catch (IOException | StepFailedException | RuntimeException e) {
             log.warn("VM {} is installed but its definition could not be switched to disk boot yet: {}", name, e.getMessage());
-        } finally {
-            lock.unlock();
         }
     }
 
@@ -339,9 +323,7 @@ public final class VmService {
     /** Deletes a VM: recorded as deleting first (so a crash cannot lose the intent), then torn down, then removed. */
     public void delete(String name, boolean deleteDisk, String operator, Progress progress)
             throws StepFailedException, IOException {
-        ReentrantLock lock = reconciler.lock(Names.vmName("name", name));
-        lock.lock();
-        try {
+        try (VmLocks.Held held = reconciler.lock(Names.vmName("name", name))) {
             Vm vm = require(name).toBuilder().setPhase(VmPhase.VM_PHASE_DELETING).setDeleteDiskWanted(deleteDisk).build();
             store.save(vm, null, "delete " + name + (deleteDisk ? " with its disk" : " (disk kept)"), operator);
             audit.info("operator {}: deleting VM {}{}", operator, name, deleteDisk ? " and its disk" : "");
@@ -352,8 +334,6 @@ public final class VmService {
             reconciler.forget(name);
             forgetInstall(vm.getSpec());
             progress.step("done", vm.getHomeHost(), name + " deleted" + (deleteDisk ? " with its disk" : "; its disk was kept"));
-        } finally {
-            lock.unlock();
         }
     }
 

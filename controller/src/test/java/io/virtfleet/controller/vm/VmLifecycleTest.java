@@ -295,8 +295,8 @@ class VmLifecycleTest {
 
     @Test
     void anOperatorWhoHangsUpBeforePlacementLeavesNoClaimWithoutItsVm() throws Exception {
-        java.util.concurrent.locks.ReentrantLock busy = fleet.controller().reconciler().lock("api");
-        busy.lock(); // the create waits here, as behind a slow placement
+        io.virtfleet.controller.reconcile.VmLocks.Held busy = fleet.controller().reconciler().lock("api");
+        // the create waits here, as behind a slow placement
         try {
             Clients hangsUp = Clients.as(fleet.adminCredentials());
             closers.add(0, hangsUp);
@@ -319,11 +319,11 @@ class VmLifecycleTest {
                         @Override
                         public void onCompleted() { }
                     });
-            await("the create waiting for the VM", busy::hasQueuedThreads);
+            await("the create waiting for the VM", () -> fleet.controller().reconciler().locks().waiting("api") > 0);
             call.get().cancel("the operator pressed Ctrl-C", null);
             Thread.sleep(500); // the controller sees the call cancelled
         } finally {
-            busy.unlock();
+            busy.close();
         }
         // The create goes on without its operator: the VM is made, and its claim is the only one.
         await("api recorded (a claim without its VM holds hv1's capacity and the name until a restart)",
