@@ -3,12 +3,16 @@ package io.virtfleet.agent.report;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.sync.SyncState;
+import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.HostReport;
+import io.virtfleet.proto.v1.HostResources;
+import io.virtfleet.proto.v1.HypervisorInfo;
+import java.util.List;
 import java.util.function.Supplier;
 
 /**
  * Assembles a host's report from the OS (OSHI), the latest view of the hypervisor (libvirt) and the state of its
- * replicas' sync.
+ * replicas' sync. A host on libvirt's test driver reports its simulated node's size instead of the machine's.
  */
 public final class HostReporter {
     private final String hostName;
@@ -41,7 +45,7 @@ public final class HostReporter {
         return HostReport.newBuilder()
                 .setHostName(hostName)
                 .setTakenAtUnixMs(System.currentTimeMillis())
-                .setResources(metrics.sample())
+                .setResources(forPlacement(metrics.sample(), view.info(), view.domains()))
                 .setHypervisor(view.info())
                 .addAllDomains(view.domains())
                 .setDomainsStale(view.domainsStale())
@@ -49,5 +53,30 @@ public final class HostReporter {
                 .setSyncedCommit(synced.syncedCommit())
                 .setSyncError(synced.error())
                 .build();
+    }
+
+    /**
+     * The resources placement weighs. On libvirt's test driver ({@code test://}) the node is simulated at the size
+     * its node file gives (the embedded fleet's hosts have 8, 16 and 32 CPUs), while OSHI measures the one machine
+     * every simulated host runs on: there the node's CPUs and memory are reported, its memory available being what
+     * its running domains leave. Load and CPU model stay measured. A real host reports what OSHI measures.
+     */
+    static HostResources forPlacement(HostResources measured, HypervisorInfo hypervisor, List<DomainInfo> domains) {
+        if (!hypervisor.getUri().startsWith("test:") || hypervisor.getNodeCpus() <= 0
+                || hypervisor.getNodeMemoryBytes() <= 0) {
+            return measured; // a real host, or a test node libvirt did not describe (not connected yet)
+        }
+        long used = 0;
+        for (DomainInfo d : domains) {
+            if (switch (d.getState()) {
+                case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN -> true;
+                default -> false;
+            }) {
+                used += Math.max(d.getMemoryBytes(), d.getMaxMemoryBytes());
+            }
+        }
+        long total = hypervisor.getNodeMemoryBytes();
+        return measured.toBuilder().setPhysicalCores(hypervisor.getNodeCpus()).setLogicalThreads(hypervisor.getNodeCpus())
+                .setMemoryTotalBytes(total).setMemoryAvailableBytes(Math.max(0, total - used)).build();
     }
 }

@@ -83,7 +83,6 @@ class FleetTest {
         List<Host> hosts = operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList();
         assertEquals(List.of("hv1", "hv2", "hv3"), hosts.stream().map(Host::getName).sorted().toList());
 
-        long memTotal = procMeminfoKib("MemTotal") * 1024;
         double load1 = Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
         for (TestDriverNode node : fleet.nodes()) {
             Host host = hosts.stream().filter(h -> h.getName().equals(node.name())).findFirst().orElseThrow();
@@ -107,12 +106,15 @@ class FleetTest {
                 assertTrue(d.getPersistent(), expected.name());
             }
 
+            // A test-driver host's size is its simulated node's (what placement weighs); the rest is measured.
             HostResources r = report.getResources();
-            assertEquals(Runtime.getRuntime().availableProcessors(), r.getLogicalThreads());
-            assertTrue(r.getPhysicalCores() >= 1 && r.getPhysicalCores() <= r.getLogicalThreads());
+            assertEquals(node.cpus(), r.getLogicalThreads());
+            assertEquals(node.cpus(), r.getPhysicalCores());
             assertFalse(r.getCpuModel().isBlank());
-            assertEquals(memTotal, r.getMemoryTotalBytes());
-            assertTrue(r.getMemoryAvailableBytes() > 0 && r.getMemoryAvailableBytes() < memTotal);
+            assertEquals(node.memoryMiB() * 1024 * 1024, r.getMemoryTotalBytes());
+            long running = node.domains().stream().filter(TestDriverNode.Domain::running)
+                    .mapToLong(d -> d.memoryMiB() * 1024 * 1024).sum();
+            assertEquals(r.getMemoryTotalBytes() - running, r.getMemoryAvailableBytes(), "what its running domains leave");
             assertEquals(load1, r.getLoadAverage1M(), 1.0, "1-minute load as in /proc/loadavg");
             assertTrue(r.getCpuUtilisationPercent() >= 0 && r.getCpuUtilisationPercent() <= 100);
             assertTrue(r.getImagesFreeBytes() > 0 && r.getImagesFreeBytes() <= r.getImagesTotalBytes());
@@ -260,6 +262,21 @@ class FleetTest {
         assertEquals(Status.Code.NOT_FOUND, unknown.getStatus().getCode());
     }
 
+    @Test
+    void placementWeighsEachSimulatedHostsOwnSize() {
+        // hv1, hv2, hv3: 8, 16, 32 CPUs and 16, 64, 128 GiB, with 2, 3 and 2 running domains.
+        PlacementExplanation e = operator.place(PlaceRequest.newBuilder().setSpec(probe()).build());
+        Map<String, HostVerdict> verdicts = e.getVerdictsList().stream()
+                .collect(Collectors.toMap(HostVerdict::getHost, v -> v));
+        assertEquals("hv3", e.getChosenHost(), e.toString());
+        for (String part : List.of("vcpus", "memory")) {
+            double hv1 = verdicts.get("hv1").getScorePartsOrThrow(part);
+            double hv2 = verdicts.get("hv2").getScorePartsOrThrow(part);
+            double hv3 = verdicts.get("hv3").getScorePartsOrThrow(part);
+            assertTrue(hv1 < hv2 && hv2 < hv3, part + ": the larger node has the larger free share: " + e);
+        }
+    }
+
     private static VmSpec probe() {
         return VmSpec.newBuilder().setName("probe").setStorage(StorageTier.STORAGE_TIER_RAW).setDiskBytes(Bytes.GIB)
                 .setMemoryBytes(Bytes.GIB).setVcpus(1).setProfile("base").setNetwork(NetworkSpec.newBuilder().setLan(10))
@@ -304,14 +321,5 @@ class FleetTest {
             Thread.sleep(50);
         }
         throw new AssertionError("timed out waiting for " + what);
-    }
-
-    private static long procMeminfoKib(String key) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
-            if (line.startsWith(key + ":")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", ""));
-            }
-        }
-        throw new IllegalStateException(key + " not in /proc/meminfo");
     }
 }

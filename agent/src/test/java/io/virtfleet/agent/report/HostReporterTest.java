@@ -1,0 +1,48 @@
+package io.virtfleet.agent.report;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.DomainState;
+import io.virtfleet.proto.v1.HostResources;
+import io.virtfleet.proto.v1.HypervisorInfo;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Which size a host reports for placement: the measured machine's, or a simulated node's. */
+class HostReporterTest {
+    private static final long GIB = 1L << 30;
+    private static final HostResources MEASURED = HostResources.newBuilder().setCpuModel("measured").setPhysicalCores(2)
+            .setLogicalThreads(4).setMemoryTotalBytes(24 * GIB).setMemoryAvailableBytes(20 * GIB).setLoadAverage1M(0.5).build();
+    private static final List<DomainInfo> DOMAINS = List.of(
+            DomainInfo.newBuilder().setName("a").setState(DomainState.DOMAIN_STATE_RUNNING).setMaxMemoryBytes(2 * GIB)
+                    .setMemoryBytes(2 * GIB).build(),
+            DomainInfo.newBuilder().setName("b").setState(DomainState.DOMAIN_STATE_SHUTOFF).setMaxMemoryBytes(8 * GIB).build());
+
+    @Test
+    void aTestDriverHostReportsItsNodesSizeLessWhatItsRunningDomainsUse() {
+        HypervisorInfo node = HypervisorInfo.newBuilder().setUri("test:///work/nodes/hv3.xml").setNodeCpus(32)
+                .setNodeMemoryBytes(128 * GIB).build();
+        HostResources r = HostReporter.forPlacement(MEASURED, node, DOMAINS);
+        assertEquals(32, r.getLogicalThreads());
+        assertEquals(32, r.getPhysicalCores());
+        assertEquals(128 * GIB, r.getMemoryTotalBytes());
+        assertEquals(126 * GIB, r.getMemoryAvailableBytes(), "the shut-off domain uses nothing");
+        assertEquals("measured", r.getCpuModel());
+        assertEquals(0.5, r.getLoadAverage1M());
+    }
+
+    @Test
+    void aRealHostReportsWhatIsMeasured() {
+        HypervisorInfo qemu = HypervisorInfo.newBuilder().setUri("qemu:///system").setNodeCpus(32)
+                .setNodeMemoryBytes(128 * GIB).build();
+        assertEquals(MEASURED, HostReporter.forPlacement(MEASURED, qemu, DOMAINS));
+    }
+
+    @Test
+    void aTestDriverHostNotConnectedYetReportsWhatIsMeasured() {
+        HypervisorInfo notYet = HypervisorInfo.newBuilder().setUri("test:///work/nodes/hv1.xml")
+                .setError("libvirt at test:///work/nodes/hv1.xml: not asked yet").build();
+        assertEquals(MEASURED, HostReporter.forPlacement(MEASURED, notYet, List.of()));
+    }
+}
