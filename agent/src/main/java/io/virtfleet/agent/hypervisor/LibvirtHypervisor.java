@@ -235,7 +235,7 @@ public final class LibvirtHypervisor implements AutoCloseable {
                     .setMemoryBytes(info.memory * 1024)
                     .setAutostart(d.getAutostart())
                     .setPersistent(d.isPersistent() == 1);
-            definitionSha256(d, name, uuid).ifPresent(b::setDefinitionSha256);
+            definition(d, name, uuid).ifPresent(def -> b.setDefinitionSha256(def.sha256()).addAllInterfaces(def.interfaces()));
             ledger.get(name).filter(e -> e.uuid().equalsIgnoreCase(uuid)).ifPresent(e -> b
                     .setSourceSha256(e.sourceSha256())
                     .setDefinedSha256(e.definedSha256())
@@ -247,7 +247,7 @@ public final class LibvirtHypervisor implements AutoCloseable {
     }
 
     /** Empty when libvirt would not give the definition (undefined meanwhile, say): the report leaves it out. */
-    private Optional<String> definitionSha256(Domain d, String name, String uuid) {
+    private Optional<DefinitionFingerprints.Described> definition(Domain d, String name, String uuid) {
         try {
             return Optional.of(fingerprints.of(name, uuid, () -> d.getXMLDesc(XML_INACTIVE)));
         } catch (LibvirtException e) {

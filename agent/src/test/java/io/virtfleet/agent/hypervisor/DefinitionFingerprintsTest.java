@@ -3,7 +3,9 @@ package io.virtfleet.agent.hypervisor;
 import io.virtfleet.common.fingerprint.Sha256;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.virtfleet.proto.v1.DomainInterface;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -19,7 +21,7 @@ class DefinitionFingerprintsTest {
         return fingerprints.of(name, uuid, () -> {
             fetches.incrementAndGet();
             return xml;
-        });
+        }).sha256();
     }
 
     private void advance(Duration d) {
@@ -48,5 +50,21 @@ class DefinitionFingerprintsTest {
         fingerprints.keepOnly(Set.of()); // gone from libvirt
         assertEquals(Sha256.hex("<d/>"), of("db", "u2", "<d/>"));
         assertEquals(4, fetches.get());
+    }
+
+    @Test
+    void theInterfacesOfADefinitionAreReadWithTheirMacAndBridge() throws Exception {
+        String xml = """
+                <domain type="kvm"><name>web</name><devices>
+                  <disk type="file"/>
+                  <interface type="bridge"><mac address="52:54:00:AB:cd:01"/><source bridge="vxbr10"/></interface>
+                  <interface type="network"><mac address="52:54:00:ab:cd:02"/><source network="default"/></interface>
+                </devices></domain>""";
+        var described = fingerprints.of("web", "u1", () -> xml);
+        assertEquals(Sha256.hex(xml), described.sha256());
+        assertEquals(List.of(
+                DomainInterface.newBuilder().setMac("52:54:00:ab:cd:01").setBridge("vxbr10").build(),
+                DomainInterface.newBuilder().setMac("52:54:00:ab:cd:02").setBridge("").build()), described.interfaces());
+        assertEquals(List.of(), DefinitionFingerprints.interfaces("<domain><devices/></domain>"));
     }
 }

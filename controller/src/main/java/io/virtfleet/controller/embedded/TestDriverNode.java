@@ -26,8 +26,15 @@ public final class TestDriverNode {
     /** virDomainState VIR_DOMAIN_SHUTOFF, as the test driver's runstate element wants it. */
     private static final int SHUTOFF = 5;
 
-    /** One domain of the node. */
-    public record Domain(String name, int vcpus, long memoryMiB, boolean running) {}
+    /**
+     * One domain of the node; {@code mac} and {@code bridge} give it a bridged interface (both null: none), as a
+     * domain someone defined on the host by hand.
+     */
+    public record Domain(String name, int vcpus, long memoryMiB, boolean running, String mac, String bridge) {
+        public Domain(String name, int vcpus, long memoryMiB, boolean running) {
+            this(name, vcpus, memoryMiB, running, null, null);
+        }
+    }
 
     private final String name;
     private final int cpus;
@@ -42,6 +49,13 @@ public final class TestDriverNode {
 
     public TestDriverNode domain(String domainName, int vcpus, long domainMemoryMiB, boolean running) {
         domains.add(new Domain(domainName, vcpus, domainMemoryMiB, running));
+        return this;
+    }
+
+    /** Adds a domain with one interface of MAC {@code mac} on host bridge {@code bridge}. */
+    public TestDriverNode bridgedDomain(String domainName, int vcpus, long domainMemoryMiB, boolean running, String mac,
+                                        String bridge) {
+        domains.add(new Domain(domainName, vcpus, domainMemoryMiB, running, mac, bridge));
         return this;
     }
 
@@ -97,6 +111,12 @@ public final class TestDriverNode {
             child(doc, domain, "vcpu", Integer.toString(d.vcpus()));
             Element os = child(doc, domain, "os", null);
             child(doc, os, "type", "hvm").setAttribute("arch", "x86_64");
+            if (d.mac() != null) {
+                Element nic = child(doc, child(doc, domain, "devices", null), "interface", null);
+                nic.setAttribute("type", "bridge");
+                child(doc, nic, "mac", null).setAttribute("address", d.mac());
+                child(doc, nic, "source", null).setAttribute("bridge", d.bridge());
+            }
             if (!d.running()) {
                 Element runstate = doc.createElementNS(TEST_NS, "test:runstate");
                 runstate.setTextContent(Integer.toString(SHUTOFF));

@@ -64,6 +64,7 @@ public final class VmService {
     private final Replication replication;
     private final ProfileCatalog profiles;
     private final Installs installs;
+    private final LanMacs lanMacs;
 
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
                      HostRegistry registry, Replication replication, ProfileCatalog profiles, Installs installs) {
@@ -75,6 +76,7 @@ public final class VmService {
         this.replication = replication;
         this.profiles = profiles;
         this.installs = installs;
+        this.lanMacs = new LanMacs(store, registry);
         installs.onInstalled(this::bootFromDisk);
     }
 
@@ -118,6 +120,7 @@ public final class VmService {
      * @throws io.virtfleet.common.validation.InvalidInputException the profile is not one of the controller's
      *                                   (the message lists them; nothing was changed)
      * @throws NoHostFitsException       no host can take it (nothing was changed)
+     * @throws io.grpc.StatusRuntimeException ALREADY_EXISTS: the name is taken, or its LAN MAC is (nothing was changed)
      * @throws CreateIncompleteException the home host stopped answering midway; the VM is recorded and will be
      *                                   finished by the reconciler
      */
@@ -128,7 +131,7 @@ public final class VmService {
         profiles.chain("spec.profile", spec.getProfile());
         Progress progress = steps.serialized(); // the fan-out reports from other threads
         String name = spec.getName();
-        try (VmLocks.Held held = reconciler.lock(name)) {
+        try (VmLocks.Held held = reconciler.lock(name); LanMacs.Hold mac = lanMacs.hold(spec)) {
             if (store.get(name).isPresent() || scheduler.claimOf(name) != null) {
                 throw Status.ALREADY_EXISTS.withDescription("a VM named " + name + " already exists (virtfleet vm show "
                         + name + ")").asRuntimeException();
