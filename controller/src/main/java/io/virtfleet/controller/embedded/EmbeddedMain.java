@@ -25,7 +25,8 @@ import picocli.CommandLine.Option;
     "qemu-img), its LAN (real VXLAN in a network namespace per host: needs root, else the plan only), its",
     "definition and its start. With root and Ceph installed (deploy/dev/install-deps.sh) it also starts a",
     "single-node Ceph and creates a replicated VM on it, defined on every host and running on one.",
-    "Host facts (CPU, load, memory) are this machine's, read by OSHI."
+    "Each host's CPUs and memory are its simulated node's (8, 16, 32 CPUs...); load and CPU model are this",
+    "machine's, read by OSHI."
 })
 public final class EmbeddedMain implements Callable<Integer> {
     @Option(names = "--agents", defaultValue = "3", description = "Number of hypervisors (default: ${DEFAULT-VALUE}).")

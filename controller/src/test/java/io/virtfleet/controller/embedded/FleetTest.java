@@ -48,7 +48,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A controller and three agents over real gRPC on loopback, each agent on its own libvirt test-driver
- * node, with real OSHI: what operators see through the fleet API.
+ * node (whose size the agent reports), with real OSHI for the rest: what operators see through the fleet API.
  */
 class FleetTest {
     private static final Duration HEARTBEAT = Duration.ofMillis(200);

@@ -73,8 +73,7 @@ class VmLifecycleTest {
         hostNamespace.put("hv2", ns2);
         Map<String, String> hostNs = hostNamespace;
         for (String host : List.of("hv1", "hv2")) {
-            // Placement judges hosts by what their agents measure (this machine, for both); the nodes differ
-            // only in libvirt's view.
+            // Placement judges hosts by their test-driver nodes' sizes, which their agents report.
             TestDriverNode node = host.equals("hv1") ? new TestDriverNode(host, 32, 131072) : new TestDriverNode(host, 8, 16384);
             String uri = node.writeTo(work.resolve("nodes"));
             AgentConfig base = fleet.agentConfig(host, work.resolve("agents").resolve(host), uri);
