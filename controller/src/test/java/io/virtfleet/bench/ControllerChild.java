@@ -99,7 +99,7 @@ final class ControllerChild implements AutoCloseable {
         return line;
     }
 
-    /** Forgets the heartbeat histogram and the handshake count. */
+    /** Forgets the heartbeat histogram. */
     void reset() throws IOException {
         command("reset", "OK");
     }
@@ -109,11 +109,28 @@ final class ControllerChild implements AutoCloseable {
         String line = command("report", "REPORT ");
         long[] v = Arrays.stream(line.substring("REPORT ".length()).trim().split("\\s+")).mapToLong(Long::parseLong)
                 .toArray();
-        return new Report(v[0], v[1], v[3], v[4], v[5], v[7], v[8]);
+        return new Report(v[0], v[1], v[3], v[4], v[5], v[7]);
     }
 
-    /** Server-side heartbeat handling times (nanoseconds), hosts in the registry, TLS handshakes completed. */
-    record Report(long heartbeats, long p50, long p99, long p999, long max, long hosts, long handshakes) {}
+    /** Server-side heartbeat handling times (nanoseconds), hosts in the registry (-1 for the no-op modes). */
+    record Report(long heartbeats, long p50, long p99, long p999, long max, long hosts) {}
+
+    /**
+     * Bytes allocated by the controller's live threads, and its collections (count, milliseconds), since it
+     * started; all -1 from a controller process that cannot tell (an older build's).
+     */
+    Stats stats() throws IOException {
+        in.println("stats");
+        String line = out.readLine();
+        if (line == null || !line.startsWith("STATS ")) {
+            return new Stats(-1, -1, -1);
+        }
+        long[] v = Arrays.stream(line.substring("STATS ".length()).trim().split("\\s+")).mapToLong(Long::parseLong)
+                .toArray();
+        return new Stats(v[0], v[1], v[2]);
+    }
+
+    record Stats(long allocatedBytes, long collections, long gcMillis) {}
 
     void sleepWhileAlive(Duration d) throws InterruptedException {
         long end = System.nanoTime() + d.toNanos();
