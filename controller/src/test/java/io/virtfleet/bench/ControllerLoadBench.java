@@ -61,7 +61,8 @@ public final class ControllerLoadBench {
             "  mode; tls = the secure controller, each simulated agent enrolled with its own certificate;",
             "  noop-direct, real-direct = handlers on the event loop, no controller wiring (plaintext);",
             "  MODE@base (e.g. real@base, tls@base) = that mode with the controller JVM on --baseline-classpath (an",
-            "  older build's classes put behind this build's test classes), measured in the same run",
+            "  older build's classes put behind this build's test classes), measured in the same run;",
+            "  MODE@alt = that mode with the controller JVM on --alt-controller-jvm-flags instead of --controller-jvm-flags",
             "  Warm-up: --warmup, then on until the controller's JIT threads use <= 1 % of a core (--max-warmup at most);",
             "  then --windows windows of --measure each; the summary gives median and spread over all windows.");
 
@@ -113,7 +114,7 @@ public final class ControllerLoadBench {
     public static void main(String[] args) throws Exception {
         BenchArgs a = new BenchArgs(args, Set.of("agents", "interval", "channels", "warmup", "max-warmup", "windows",
                 "measure", "rounds", "controller-jvm-flags", "controller-extra-classpath", "classpath", "extra-mode",
-                "modes", "client-loops", "work-dir", "enroll-parallelism", "baseline-classpath"), USAGE);
+                "modes", "client-loops", "work-dir", "enroll-parallelism", "baseline-classpath", "alt-controller-jvm-flags"), USAGE);
         int agents = a.integer("agents", 1000);
         Duration interval = a.duration("interval", "1s");
         int channels = a.integer("channels", 0);
@@ -122,6 +123,8 @@ public final class ControllerLoadBench {
         int windows = a.integer("windows", 5);
         Duration measure = a.duration("measure", "20s");
         String baselineClasspath = a.string("baseline-classpath", "");
+        List<String> altFlags = Arrays.stream(a.string("alt-controller-jvm-flags", "").trim().split("\\s+"))
+                .filter(f -> !f.isEmpty()).toList();
         int rounds = a.integer("rounds", 1);
         List<String> flags = Arrays.stream(a.string("controller-jvm-flags", "").trim().split("\\s+"))
                 .filter(s -> !s.isEmpty()).toList();
@@ -150,12 +153,14 @@ public final class ControllerLoadBench {
         }
         System.out.printf(Locale.ROOT, "controller load: %d simulated agents, heartbeat every %dms, %s, warm-up %ds"
                         + " then until the JIT is done (%ds at most), %d window(s) of %ds, %d round(s), modes %s, %d vCPU,"
-                        + " controller JVM flags: %s; report %d bytes serialized on average (%d-%d)%n",
+                        + " controller JVM flags: %s%s; report %d bytes serialized on average (%d-%d)%n",
                 agents, interval.toMillis(), perAgent ? "one transport (event loop + TCP connection) per agent"
                         : (channels == 0 ? "one channel per agent" : channels + " shared channels")
                         + " on one shared event loop", warmup.toSeconds(), maxWarmup.toSeconds(), windows,
                 measure.toSeconds(), rounds, modes, Runtime.getRuntime().availableProcessors(),
-                flags.isEmpty() ? "(JVM defaults)" : String.join(" ", flags), reportBytes(agents, 0),
+                flags.isEmpty() ? "(JVM defaults)" : String.join(" ", flags), modes.stream().anyMatch(m -> m.endsWith("@alt"))
+                        ? ", @alt modes: " + (altFlags.isEmpty() ? "(JVM defaults)" : String.join(" ", altFlags)) : "",
+                reportBytes(agents, 0),
                 reportBytes(agents, -1), reportBytes(agents, 1));
         List<Window> all = new ArrayList<>();
         try (HandshakeCounter handshakes = HandshakeCounter.start()) {
@@ -163,7 +168,8 @@ public final class ControllerLoadBench {
                 for (String mode : modes) {
                     Path dir = work.resolve("round" + round + "-" + mode.replace('@', '-'));
                     all.addAll(run(mode, agents, interval, perAgent, channels, warmup, maxWarmup, windows, measure,
-                            flags, mode.endsWith("@base") ? baselineClasspath : controllerClasspath, dir,
+                            mode.endsWith("@alt") ? altFlags : flags,
+                            mode.endsWith("@base") ? baselineClasspath : controllerClasspath, dir,
                             enrollParallelism, round, handshakes));
                     Bench.deleteTree(dir);
                 }
@@ -223,21 +229,25 @@ public final class ControllerLoadBench {
             for (int i = 0; i < agents; i++) {
                 sims.add(new SimulatedAgent(i, RegistryGrpc.newStub(fleet.channel(i))));
             }
+            LatencyHistogram rtt = new LatencyHistogram();
+            LongAdder ok = new LongAdder();
+            LongAdder errors = new LongAdder();
+            long period = interval.toNanos();
+            // Each agent heartbeats in its own slot of the interval from the moment it is registered, as a real one
+            // does: the controller's periodic passes never see registered hosts that have not heartbeaten yet.
+            for (SimulatedAgent sim : sims) {
+                ticker.scheduleAtFixedRate(() -> {
+                    if (sim.session != null) {
+                        heartbeat(sim, rtt, ok, errors);
+                    }
+                }, period * sim.index / agents, period, TimeUnit.NANOSECONDS);
+            }
             long r0 = System.nanoTime();
             registerAll(sims);
             System.out.printf(Locale.ROOT, "[%s] %d agents connected and registered in %.1f s (%d connections);"
                             + " heartbeating, warming up %ds at least, %ds at most%n", mode, agents,
                     (System.nanoTime() - r0) / 1e9, fleet.connectionsReady.sum(), warmup.toSeconds(),
                     maxWarmup.toSeconds());
-
-            LatencyHistogram rtt = new LatencyHistogram();
-            LongAdder ok = new LongAdder();
-            LongAdder errors = new LongAdder();
-            long period = interval.toNanos();
-            for (SimulatedAgent sim : sims) {
-                ticker.scheduleAtFixedRate(() -> heartbeat(sim, rtt, ok, errors), period * sim.index / agents, period,
-                        TimeUnit.NANOSECONDS);
-            }
             long warmupSeconds = settle(mode, child, warmup, maxWarmup);
 
             List<Window> out = new ArrayList<>();
@@ -444,7 +454,7 @@ public final class ControllerLoadBench {
                         ws.stream().mapToLong(Window::handshakes).sum()), null);
             }
         }
-        for (String[] pair : new String[][] {{"tls", "real"}, {"tls@base", "real@base"}}) {
+        for (String[] pair : new String[][] {{"tls", "real"}, {"tls@base", "real@base"}, {"tls@alt", "real@alt"}}) {
             List<Window> tls = byMode.get(pair[0]);
             List<Window> real = byMode.get(pair[1]);
             if (tls != null && real != null && !tls.isEmpty() && !real.isEmpty()) {
@@ -455,9 +465,10 @@ public final class ControllerLoadBench {
             }
         }
         for (String mode : modes) {
-            List<Window> base = byMode.get(mode + "@base");
-            if (base != null && !base.isEmpty()) {
-                summary.add(mode + "/" + mode + "@base", "CPU per heartbeat ratio (medians)",
+            List<Window> base = byMode.get(mode + "@base") != null ? byMode.get(mode + "@base") : byMode.get(mode + "@alt");
+            String baseName = byMode.get(mode + "@base") != null ? mode + "@base" : mode + "@alt";
+            if (base != null && !base.isEmpty() && byMode.get(mode) != null) {
+                summary.add(mode + "/" + baseName, "CPU per heartbeat ratio (medians)",
                         java.util.stream.DoubleStream.of(Summary.median(byMode.get(mode).stream()
                                 .mapToDouble(Window::cpuMicrosPerHeartbeat))
                                 / Summary.median(base.stream().mapToDouble(Window::cpuMicrosPerHeartbeat))), null);

@@ -479,6 +479,25 @@ public final class ReconnectStormBench {
                             / Bench.percentile(p.back(), 50), (double) t.stormCpu() / p.stormCpu(),
                     (double) t.windowCpu() / p.windowCpu());
         }
+        System.out.println();
+        Summary summary = new Summary("reconnect storm: " + (storms.isEmpty() ? 0 : storms.get(0).agents())
+                + " agents, controller killed and restarted");
+        for (String mode : storms.stream().map(Storm::mode).distinct().toList()) {
+            List<Storm> of = storms.stream().filter(s -> s.mode().equals(mode)).toList();
+            // A storm where some agent never came back counts as infinitely long.
+            summary.add(mode, "all agents back, s", of.stream().mapToDouble(s -> s.missing() > 0 ? Double.POSITIVE_INFINITY
+                    : s.total() / 1e9), mode.equals("tls") ? Summary.atMost(GOAL_SECONDS) : null);
+            summary.add(mode, "  back p50, s", of.stream().mapToDouble(s -> Bench.percentile(s.back(), 50) / 1e9), null);
+            summary.add(mode, "  connections all up, s", of.stream().mapToDouble(s -> Bench.percentile(s.connected(), 100) / 1e9), null);
+            summary.add(mode, "  down (kill to listening), s", of.stream().mapToDouble(s -> s.downtime() / 1e9), null);
+            summary.add(mode, "  controller CPU, listening to all back, s", of.stream().mapToDouble(s -> s.stormCpu() / 1e9), null);
+            summary.add(mode, "  load generator CPU in the storm, s", of.stream().mapToDouble(s -> s.loadCpu() / 1e9), null);
+            if (mode.equals("tls")) {
+                summary.add(mode, "  TLS handshakes (agents' side)", of.stream().mapToDouble(Storm::handshakes), null);
+            }
+            summary.add(mode, "  connections established", of.stream().mapToDouble(Storm::connections), null);
+        }
+        summary.print();
         boolean met = !tls.isEmpty() && tls.stream().allMatch(s -> s.missing() == 0 && s.total() / 1e9 <= GOAL_SECONDS);
         System.out.printf(Locale.ROOT, "goal every agent back within %.0f s of the new controller listening (tls): %s%n",
                 GOAL_SECONDS, tls.isEmpty() ? "not run" : met ? "MET" : "NOT MET");

@@ -49,12 +49,12 @@ final class Summary {
 
     void print() {
         System.out.println("== summary: " + title + " (median and spread = smallest-largest over n measurements)");
-        System.out.printf(Locale.ROOT, "%-20s %-34s %3s %10s %21s %9s %8s%n", "mode", "figure", "n", "median", "spread",
+        System.out.printf(Locale.ROOT, "%-20s %-42s %3s %10s %21s %9s %8s%n", "mode", "figure", "n", "median", "spread",
                 "goal", "verdict");
         for (Row r : rows) {
             String verdict = r.goal() == null ? "" : Double.isNaN(r.median()) ? "NO DATA"
                     : r.goal().met().test(r.median()) ? "PASS" : "FAIL";
-            System.out.printf(Locale.ROOT, "%-20s %-34s %3d %10s %21s %9s %8s%n", r.mode(), r.figure(), r.n(),
+            System.out.printf(Locale.ROOT, "%-20s %-42s %3d %10s %21s %9s %8s%n", r.mode(), r.figure(), r.n(),
                     number(r.median()), r.n() > 1 ? number(r.min()) + " - " + number(r.max()) : "",
                     r.goal() == null ? "" : r.goal().text(), verdict);
         }
