@@ -56,7 +56,7 @@ final class SimulatedAgent {
                 .setAgentEndpoint("127.0.0.1:" + (20000 + index))
                 .setAgentVersion("0.1.0")
                 .addAllStorageTiers(List.of("ssd", "sata", "raw"))
-                .setReport(report)
+                .setReport(report.toBuilder().setSyncedCommit(syncedCommit))
                 .build(), observer);
     }
 
