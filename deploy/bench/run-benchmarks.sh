@@ -81,13 +81,13 @@ agent_unit_flags=$(unit_java_opts deploy/systemd/virtfleet-agent.service)
 agent_unit_env=$(sed -n 's/^Environment=\(MALLOC_ARENA_MAX=[0-9]*\)$/\1/p' deploy/systemd/virtfleet-agent.service | head -1)
 
 if [[ $quick == 1 ]]; then
-  agent_args=(--warmup 10s --measure 30s --windows 3)
+  agent_args=(--warmup 10s --max-warmup 90s --measure 30s --windows 3)
   load_args=(--warmup 15s --max-warmup 60s --windows 3 --measure 10s)
   storm_args=(--storms 2 --settle 5s)
 else
   # The controller JVM needs a longer warm-up: at 1,000 calls/s C2 may still compile after a minute; the
   # benchmark waits for its compiler threads to go quiet (up to --max-warmup) before the first window.
-  agent_args=(--warmup 20s --measure 90s --windows 3)
+  agent_args=(--warmup 20s --max-warmup 300s --measure 90s --windows 3)
   load_args=(--warmup 40s --max-warmup 180s --windows 5 --measure 20s)
   storm_args=(--storms 3 --settle 10s)
 fi
