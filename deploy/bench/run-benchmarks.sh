@@ -129,13 +129,13 @@ timeout 1200 java "${loadgen_tls[@]}" -cp "$CP" io.virtfleet.bench.ReconnectStor
 
 echo
 echo "== summary of this run ($machine; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
-printf '%-16s %-12s %-42s %3s %9s %21s %9s %s\n' benchmark mode figure n median spread goal verdict
+printf '%-22s %-12s %-42s %3s %9s %21s %9s %s\n' benchmark mode figure n median spread goal verdict
 # SUMMARY lines: benchmark mode=M figure="F" n=N median=X min=A max=B goal="G" verdict=V
 sed -n 's/^SUMMARY \([^ ]*\) mode=\([^ ]*\) figure="\([^"]*\)" n=\([0-9]*\) median=\([^ ]*\) min=\([^ ]*\) max=\([^ ]*\) goal="\([^"]*\)" verdict=\(.*\)$/\1|\2|\3|\4|\5|\6|\7|\8|\9/p' "$summaries" |
   while IFS='|' read -r bench mode figure n median min max goal verdict; do
     [[ $verdict == - ]] && verdict=
     spread=; [[ $n -gt 1 ]] && spread="$min - $max"
-    printf '%-16s %-12s %-42s %3s %9s %21s %9s %s\n' "$bench" "$mode" "$figure" "$n" "$median" "$spread" "$goal" "$verdict"
+    printf '%-22s %-12s %-42s %3s %9s %21s %9s %s\n' "$bench" "$mode" "$figure" "$n" "$median" "$spread" "$goal" "$verdict"
   done
 echo "Medians over the windows (load), storms (storm) or windows (agent) of this run. On a machine shared with"
 echo "other work the figures are indicative; CPU is each process's own utime+stime, not the machine's load."
