@@ -24,7 +24,8 @@
 # e.g. BENCH_AGENT_ARGS='--variant "x=-Xmx32m -XX:+UseSerialGC"' deploy/bench/run-benchmarks.sh --quick
 # The simulated agents use the JDK's TLS, as real agents do (the controller uses BoringSSL, which it ships);
 # BENCH_AGENTS_TLS=native gives them BoringSSL too, a stand-in for agents doing their half of every handshake
-# on their own machines instead of on the controller's two vCPUs.
+# on their own machines instead of on the controller's two vCPUs. BENCH_CONTROLLER_FLAGS replaces the
+# controller unit's JAVA_OPTS for one run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --baseline)
       [[ $# -ge 2 ]] || { echo "run-benchmarks: --baseline needs a directory" >&2; exit 2; }
       baseline=$(cd "$2" && pwd); shift ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-benchmarks: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
