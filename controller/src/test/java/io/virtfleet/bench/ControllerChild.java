@@ -116,21 +116,37 @@ final class ControllerChild implements AutoCloseable {
     record Report(long heartbeats, long p50, long p99, long p999, long max, long hosts) {}
 
     /**
-     * Bytes allocated by the controller's live threads, and its collections (count, milliseconds), since it
-     * started; all -1 from a controller process that cannot tell (an older build's).
+     * The controller's collections (count, milliseconds) since it started and the bytes each of its live threads
+     * allocated; null from a controller process that cannot tell (an older build's).
      */
     Stats stats() throws IOException {
         in.println("stats");
         String line = out.readLine();
         if (line == null || !line.startsWith("STATS ")) {
-            return new Stats(-1, -1, -1);
+            return null;
         }
-        long[] v = Arrays.stream(line.substring("STATS ".length()).trim().split("\\s+")).mapToLong(Long::parseLong)
-                .toArray();
-        return new Stats(v[0], v[1], v[2]);
+        String[] f = line.substring("STATS ".length()).trim().split("\\s+");
+        java.util.Map<Long, Long> perThread = new java.util.HashMap<>();
+        for (int i = 2; i < f.length; i++) {
+            int colon = f[i].indexOf(':');
+            perThread.put(Long.parseLong(f[i].substring(0, colon)), Long.parseLong(f[i].substring(colon + 1)));
+        }
+        return new Stats(Long.parseLong(f[0]), Long.parseLong(f[1]), perThread);
     }
 
-    record Stats(long allocatedBytes, long collections, long gcMillis) {}
+    record Stats(long collections, long gcMillis, java.util.Map<Long, Long> allocatedByThread) {
+        /**
+         * Bytes allocated between {@code before} and this, by the threads alive at this point (a thread that ended
+         * in between took its count with it: the figure may be a little low, never negative).
+         */
+        long allocatedSince(Stats before) {
+            long sum = 0;
+            for (java.util.Map.Entry<Long, Long> e : allocatedByThread.entrySet()) {
+                sum += e.getValue() - before.allocatedByThread.getOrDefault(e.getKey(), 0L);
+            }
+            return sum;
+        }
+    }
 
     void sleepWhileAlive(Duration d) throws InterruptedException {
         long end = System.nanoTime() + d.toNanos();

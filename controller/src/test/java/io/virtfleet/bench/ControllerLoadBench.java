@@ -272,9 +272,14 @@ public final class ControllerLoadBench {
                 ControllerChild.Report server = child.report();
                 Map<ProcStats.ThreadKind, Long> threadCpu = new EnumMap<>(ProcStats.ThreadKind.class);
                 threads1.forEach((k, v) -> threadCpu.put(k, v - threads0.getOrDefault(k, 0L)));
+                // "Other" is what the process used beyond the named kinds: a thread that ended in the window (the
+                // enrollment worker, say) took its own count with it, but the process's total keeps it.
+                threadCpu.put(ProcStats.ThreadKind.OTHER, Math.max(0, server1 - server0
+                        - threadCpu.get(ProcStats.ThreadKind.EVENT_LOOP) - threadCpu.get(ProcStats.ThreadKind.JIT)
+                        - threadCpu.get(ProcStats.ThreadKind.GC)));
                 Window r = new Window(mode, round, w, warmupSeconds, (t1 - t0) / 1e9, server1 - server0, threadCpu,
-                        stats0.allocatedBytes() < 0 ? -1 : stats1.allocatedBytes() - stats0.allocatedBytes(),
-                        stats0.collections() < 0 ? -1 : stats1.collections() - stats0.collections(),
+                        stats0 == null || stats1 == null ? -1 : stats1.allocatedSince(stats0),
+                        stats0 == null || stats1 == null ? -1 : stats1.collections() - stats0.collections(),
                         self1 - self0, server, rtt.snapshot(), ok.sum(), errors.sum(),
                         baseMode(mode).equals("tls") ? handshakes.count() : -1,
                         fleet.connectionsReady.sum() - connections0);

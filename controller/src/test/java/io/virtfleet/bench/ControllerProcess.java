@@ -51,8 +51,8 @@ import java.util.concurrent.Executors;
  * connections (the data directory is {@code -} for the no-op modes), then obeys lines on stdin:
  * {@code reset} (forget the histogram, answers {@code OK}), {@code report} (answers
  * {@code REPORT count p50 p90 p99 p999 max mean hosts handshakes}, nanoseconds; -1 where not applicable, which
- * handshakes always is now), {@code stats} (answers {@code STATS allocated-bytes gc-count gc-millis}: bytes
- * allocated by all live threads since they started, collections and their time since the JVM started),
+ * handshakes always is now), {@code stats} (answers {@code STATS gc-count gc-millis id:bytes...}: collections and
+ * their time since the JVM started, then the bytes each live thread allocated since it started),
  * {@code quit} or end of input (exits).
  */
 public final class ControllerProcess {
@@ -154,19 +154,23 @@ public final class ControllerProcess {
         System.exit(0);
     }
 
-    /** {@code STATS allocated-bytes gc-count gc-millis} of this JVM (see the class comment). */
+    /** {@code STATS gc-count gc-millis thread-id:allocated-bytes...} of this JVM (see the class comment). */
     private static String stats() {
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        long allocated = 0;
-        for (long b : threads.getThreadAllocatedBytes(threads.getAllThreadIds())) {
-            allocated += Math.max(0, b);
-        }
         long collections = 0;
         long gcMillis = 0;
         for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
             collections += Math.max(0, gc.getCollectionCount());
             gcMillis += Math.max(0, gc.getCollectionTime());
         }
-        return "STATS " + allocated + " " + collections + " " + gcMillis;
+        StringBuilder out = new StringBuilder("STATS ").append(collections).append(' ').append(gcMillis);
+        long[] ids = threads.getAllThreadIds();
+        long[] bytes = threads.getThreadAllocatedBytes(ids);
+        for (int i = 0; i < ids.length; i++) {
+            if (bytes[i] >= 0) {
+                out.append(' ').append(ids[i]).append(':').append(bytes[i]);
+            }
+        }
+        return out.toString();
     }
 }
