@@ -46,11 +46,13 @@ public final class AgentFootprintBench {
     private static final double GOAL_RSS_MIB = 64;
     private static final double GOAL_CPU_PERCENT = 1;
     private static final String USAGE = String.join("\n",
-            "AgentFootprintBench [--warmup 20s] [--measure 60s] [--sample 1s] [--domains 50]",
+            "AgentFootprintBench [--warmup 20s] [--max-warmup 300s] [--measure 60s] [--windows 3] [--sample 1s] [--domains 50]",
             "    [--agent-classpath CP] [--bench-classpath CP] [--work-dir DIR] [--restart false]",
             "    [--variant LABEL=JVM FLAGS]...   (default: tuned=<chosen flags>, issue=<the issue's suggestion>,",
             "                                       default=<no flags>; NAME=VALUE sets an environment variable)",
-            "  --restart true: after enrolling, restart each agent and measure it running on its stored certificate");
+            "  --restart true: after enrolling, restart each agent and measure it running on its stored certificate",
+            "  --measure is cut into --windows equal windows; the summary gives the median and spread over them;",
+            "  after --warmup the benchmark waits (--max-warmup at most) until every agent's JIT compiler is done");
 
     private AgentFootprintBench() {}
 
@@ -78,6 +80,15 @@ public final class AgentFootprintBench {
         long lastSeenNanos = Long.MIN_VALUE;
         int heartbeats;
         long maxGapNanos;
+        /** Per measured window: the agent's and the idle JVM's CPU (% of one core) and the agent's mean RSS (MiB). */
+        final List<Double> agentCpuPerWindow = new ArrayList<>();
+        final List<Double> idleCpuPerWindow = new ArrayList<>();
+        final List<Double> agentRssPerWindow = new ArrayList<>();
+        /** Per measured window: the agent's CPU in its JIT compiler threads (% of one core). */
+        final List<Double> agentJitPerWindow = new ArrayList<>();
+        long agentJit0;
+        /** Serialized size of the agent's latest report as the controller holds it, bytes. */
+        long reportBytes = -1;
 
         Variant(String label, List<String> flags, String hostName) {
             this.label = label;
@@ -88,7 +99,9 @@ public final class AgentFootprintBench {
 
     public static void main(String[] args) throws Exception {
         BenchArgs a = new BenchArgs(args, Set.of("warmup", "measure", "sample", "domains", "agent-classpath",
-                "bench-classpath", "work-dir", "variant", "restart"), USAGE);
+                "bench-classpath", "work-dir", "variant", "restart", "windows", "max-warmup"), USAGE);
+        Duration maxWarmup = a.duration("max-warmup", "300s");
+        int windows = a.integer("windows", 3);
         boolean restart = Boolean.parseBoolean(a.string("restart", "false"));
         Duration warmup = a.duration("warmup", "20s");
         Duration measure = a.duration("measure", "60s");
@@ -165,7 +178,10 @@ public final class AgentFootprintBench {
                 }
                 System.out.println("all agents registered; warming up");
                 sleepChecking(variants, warmup);
-                measure(controller, variants, measure, sample);
+                settle(variants, warmup, maxWarmup);
+                for (int w = 0; w < windows; w++) {
+                    measure(controller, variants, measure.dividedBy(windows), sample);
+                }
             } catch (RuntimeException e) {
                 System.err.println("benchmark failed; logs kept in " + work);
                 throw e;
@@ -205,6 +221,37 @@ public final class AgentFootprintBench {
         }
     }
 
+    /**
+     * Waits in slices of 10 s until every agent's JIT compiler threads used at most 0.1 % of a core over the last
+     * one, or until {@code maxWarmup} has passed since the agents registered. At one heartbeat a second the
+     * agent's per-heartbeat code reaches the compiler's invocation thresholds only after minutes, and until then
+     * it runs partly interpreted: a window measured earlier reads the warm-up, not the steady state.
+     */
+    private static void settle(List<Variant> variants, Duration warmedUp, Duration maxWarmup) throws InterruptedException {
+        long waited = warmedUp.toSeconds();
+        while (true) {
+            java.util.Map<Variant, Long> before = new java.util.HashMap<>();
+            for (Variant v : variants) {
+                before.put(v, ProcStats.threadCpuNanos(v.agent.pid()).get(ProcStats.ThreadKind.JIT));
+            }
+            sleepChecking(variants, Duration.ofSeconds(10));
+            waited += 10;
+            double worst = 0;
+            for (Variant v : variants) {
+                long jit = ProcStats.threadCpuNanos(v.agent.pid()).get(ProcStats.ThreadKind.JIT) - before.get(v);
+                worst = Math.max(worst, jit / 1e9 / 10 * 100);
+            }
+            System.out.printf(Locale.ROOT, "warm-up %d s: busiest agent JIT %.2f%% of one core%n", waited, worst);
+            if (worst <= 0.1) {
+                return;
+            }
+            if (waited >= maxWarmup.toSeconds()) {
+                System.out.printf(Locale.ROOT, "agents' JIT still busy after %d s: measuring anyway%n", waited);
+                return;
+            }
+        }
+    }
+
     private static void checkAlive(List<Variant> variants) {
         for (Variant v : variants) {
             for (ChildJvm child : new ChildJvm[] {v.agent, v.idle, v.idleVirt}) {
@@ -218,10 +265,15 @@ public final class AgentFootprintBench {
 
     private static void measure(Controller controller, List<Variant> variants, Duration window, Duration sample)
             throws InterruptedException {
+        java.util.Map<Variant, Integer> samplesBefore = new java.util.HashMap<>();
         for (Variant v : variants) {
             v.agentCpu0 = ProcStats.cpuNanos(v.agent.pid());
+            v.agentJit0 = ProcStats.threadCpuNanos(v.agent.pid()).get(ProcStats.ThreadKind.JIT);
             v.idleCpu0 = ProcStats.cpuNanos(v.idle.pid());
-            v.lastSeenNanos = lastSeen(controller, v);
+            if (v.lastSeenNanos == Long.MIN_VALUE) {
+                v.lastSeenNanos = lastSeen(controller, v);
+            }
+            samplesBefore.put(v, v.agentMemory.size());
         }
         long start = System.nanoTime();
         long end = start + window.toNanos();
@@ -248,9 +300,19 @@ public final class AgentFootprintBench {
             }
             Thread.sleep(20);
         }
+        double seconds = (System.nanoTime() - start) / 1e9;
         for (Variant v : variants) {
-            v.agentCpuNanos = ProcStats.cpuNanos(v.agent.pid()) - v.agentCpu0;
-            v.idleCpuNanos = ProcStats.cpuNanos(v.idle.pid()) - v.idleCpu0;
+            long agentCpu = ProcStats.cpuNanos(v.agent.pid()) - v.agentCpu0;
+            long idleCpu = ProcStats.cpuNanos(v.idle.pid()) - v.idleCpu0;
+            v.agentCpuNanos += agentCpu;
+            v.idleCpuNanos += idleCpu;
+            v.agentCpuPerWindow.add(agentCpu / 1e9 / seconds * 100);
+            v.agentJitPerWindow.add((ProcStats.threadCpuNanos(v.agent.pid()).get(ProcStats.ThreadKind.JIT) - v.agentJit0)
+                    / 1e9 / seconds * 100);
+            v.idleCpuPerWindow.add(idleCpu / 1e9 / seconds * 100);
+            List<ProcStats.Memory> last = v.agentMemory.subList(samplesBefore.get(v), v.agentMemory.size());
+            v.agentRssPerWindow.add(meanMiB(last, ProcStats.Memory::rssKiB));
+            v.reportBytes = controller.registry().get(v.hostName).map(r -> (long) r.report().getSerializedSize()).orElse(-1L);
         }
     }
 
@@ -294,6 +356,21 @@ public final class AgentFootprintBench {
                 + " CPU: utime+stime over the window, % of one core. ratio = agent RSS / idle JVM RSS, same flags.");
         System.out.println("+libvirt: the idle JVM after opening the same test:/// connection (libvirt, JNA and the"
                 + " simulated hypervisor, which the test driver keeps inside the process).");
+        System.out.println();
+        Summary summary = new Summary("agent footprint: 1 s heartbeat, test-driver node");
+        for (Variant v : variants) {
+            summary.add(v.label, "agent CPU, % of one core", v.agentCpuPerWindow.stream().mapToDouble(Double::doubleValue),
+                    Summary.atMost(GOAL_CPU_PERCENT));
+            summary.add(v.label, "  of which JIT compiler, %", v.agentJitPerWindow.stream().mapToDouble(Double::doubleValue),
+                    null);
+            summary.add(v.label, "  idle JVM CPU (same flags), %", v.idleCpuPerWindow.stream().mapToDouble(Double::doubleValue),
+                    null);
+            summary.add(v.label, "agent RSS, MiB", v.agentRssPerWindow.stream().mapToDouble(Double::doubleValue),
+                    Summary.atMost(GOAL_RSS_MIB));
+            summary.add(v.label, "  report size, bytes", java.util.stream.DoubleStream.of(v.reportBytes), null);
+            summary.add(v.label, "  heartbeats per s", java.util.stream.DoubleStream.of(v.heartbeats / seconds), null);
+        }
+        summary.print();
     }
 
     private static double meanMiB(List<ProcStats.Memory> samples, java.util.function.ToLongFunction<ProcStats.Memory> f) {

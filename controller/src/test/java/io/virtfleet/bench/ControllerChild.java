@@ -99,7 +99,7 @@ final class ControllerChild implements AutoCloseable {
         return line;
     }
 
-    /** Forgets the heartbeat histogram and the handshake count. */
+    /** Forgets the heartbeat histogram. */
     void reset() throws IOException {
         command("reset", "OK");
     }
@@ -109,11 +109,44 @@ final class ControllerChild implements AutoCloseable {
         String line = command("report", "REPORT ");
         long[] v = Arrays.stream(line.substring("REPORT ".length()).trim().split("\\s+")).mapToLong(Long::parseLong)
                 .toArray();
-        return new Report(v[0], v[1], v[3], v[4], v[5], v[7], v[8]);
+        return new Report(v[0], v[1], v[3], v[4], v[5], v[7]);
     }
 
-    /** Server-side heartbeat handling times (nanoseconds), hosts in the registry, TLS handshakes completed. */
-    record Report(long heartbeats, long p50, long p99, long p999, long max, long hosts, long handshakes) {}
+    /** Server-side heartbeat handling times (nanoseconds), hosts in the registry (-1 for the no-op modes). */
+    record Report(long heartbeats, long p50, long p99, long p999, long max, long hosts) {}
+
+    /**
+     * The controller's collections (count, milliseconds) since it started and the bytes each of its live threads
+     * allocated; null from a controller process that cannot tell (an older build's).
+     */
+    Stats stats() throws IOException {
+        in.println("stats");
+        String line = out.readLine();
+        if (line == null || !line.startsWith("STATS ")) {
+            return null;
+        }
+        String[] f = line.substring("STATS ".length()).trim().split("\\s+");
+        java.util.Map<Long, Long> perThread = new java.util.HashMap<>();
+        for (int i = 2; i < f.length; i++) {
+            int colon = f[i].indexOf(':');
+            perThread.put(Long.parseLong(f[i].substring(0, colon)), Long.parseLong(f[i].substring(colon + 1)));
+        }
+        return new Stats(Long.parseLong(f[0]), Long.parseLong(f[1]), perThread);
+    }
+
+    record Stats(long collections, long gcMillis, java.util.Map<Long, Long> allocatedByThread) {
+        /**
+         * Bytes allocated between {@code before} and this, by the threads alive at this point (a thread that ended
+         * in between took its count with it: the figure may be a little low, never negative).
+         */
+        long allocatedSince(Stats before) {
+            long sum = 0;
+            for (java.util.Map.Entry<Long, Long> e : allocatedByThread.entrySet()) {
+                sum += e.getValue() - before.allocatedByThread.getOrDefault(e.getKey(), 0L);
+            }
+            return sum;
+        }
+    }
 
     void sleepWhileAlive(Duration d) throws InterruptedException {
         long end = System.nanoTime() + d.toNanos();

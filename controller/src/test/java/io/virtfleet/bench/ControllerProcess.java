@@ -17,6 +17,8 @@ import io.virtfleet.controller.registry.RegistryEndpoint;
 import io.virtfleet.controller.trust.EnrolledHosts;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -41,14 +43,16 @@ import java.util.concurrent.Executors;
  *   <li>{@code noop-direct}, {@code real-direct}: handlers on the event loop, no executor; {@code real-direct}
  *       wires the controller's registry, liveness watch and fleet endpoints by hand (plaintext).</li>
  * </ul>
- * All time heartbeats with {@link HeartbeatTimer}. Completed TLS handshakes are counted from the JDK's
- * {@code jdk.TLSHandshake} flight-recorder event (in every mode, so all modes carry the same recorder).
+ * All time heartbeats with {@link HeartbeatTimer}. No flight recorder runs here: the controller is measured as
+ * it ships. (TLS handshakes are counted on the simulated agents' side, see {@link HandshakeCounter}.)
  *
  * <p>Arguments: {@code MODE [--port N] [--data-dir DIR]}; a restarted controller gets the port and data
  * directory of the one it replaces. Prints {@code LISTENING port data-dir unix-micros} once it accepts
  * connections (the data directory is {@code -} for the no-op modes), then obeys lines on stdin:
- * {@code reset} (forget the histogram and the handshake count, answers {@code OK}), {@code report} (answers
- * {@code REPORT count p50 p90 p99 p999 max mean hosts handshakes}, nanoseconds; -1 where not applicable),
+ * {@code reset} (forget the histogram, answers {@code OK}), {@code report} (answers
+ * {@code REPORT count p50 p90 p99 p999 max mean hosts handshakes}, nanoseconds; -1 where not applicable, which
+ * handshakes always is now), {@code stats} (answers {@code STATS gc-count gc-millis id:bytes...}: collections and
+ * their time since the JVM started, then the bytes each live thread allocated since it started),
  * {@code quit} or end of input (exits).
  */
 public final class ControllerProcess {
@@ -66,7 +70,6 @@ public final class ControllerProcess {
             }
         }
         Logging.configure(false);
-        HandshakeCounter handshakes = HandshakeCounter.start();
         LatencyHistogram histogram;
         AutoCloseable running;
         int port;
@@ -133,21 +136,41 @@ public final class ControllerProcess {
         for (String line = in.readLine(); line != null && !line.equals("quit"); line = in.readLine()) {
             if (line.equals("reset")) {
                 histogram.reset();
-                handshakes.reset();
                 System.out.println("OK");
             } else if (line.equals("report")) {
                 LatencyHistogram.Snapshot s = histogram.snapshot();
                 int hosts = registry == null ? -1 : registry.all().size();
                 System.out.printf(Locale.ROOT, "REPORT %d %d %d %d %d %d %.0f %d %d%n", s.count(),
                         s.percentileNanos(50), s.percentileNanos(90), s.percentileNanos(99), s.percentileNanos(99.9),
-                        s.maxNanos(), s.meanNanos(), hosts, handshakes.count());
+                        s.maxNanos(), s.meanNanos(), hosts, -1);
+            } else if (line.equals("stats")) {
+                System.out.println(stats());
             } else {
                 System.out.println("ERROR unknown command " + line);
             }
             System.out.flush();
         }
         running.close();
-        handshakes.close();
         System.exit(0);
+    }
+
+    /** {@code STATS gc-count gc-millis thread-id:allocated-bytes...} of this JVM (see the class comment). */
+    private static String stats() {
+        com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long collections = 0;
+        long gcMillis = 0;
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            collections += Math.max(0, gc.getCollectionCount());
+            gcMillis += Math.max(0, gc.getCollectionTime());
+        }
+        StringBuilder out = new StringBuilder("STATS ").append(collections).append(' ').append(gcMillis);
+        long[] ids = threads.getAllThreadIds();
+        long[] bytes = threads.getThreadAllocatedBytes(ids);
+        for (int i = 0; i < ids.length; i++) {
+            if (bytes[i] >= 0) {
+                out.append(' ').append(ids[i]).append(':').append(bytes[i]);
+            }
+        }
+        return out.toString();
     }
 }

@@ -48,7 +48,7 @@ import java.util.stream.Collectors;
  *
  * <p>Reported per storm: downtime (kill to listening), per-agent time from the new controller listening to
  * registered and to the first heartbeat accepted (p50, p99, max; the max is the total), the controller's CPU
- * during the storm and over a fixed window, the TLS handshakes it completed (JFR), the connections the
+ * during the storm and over a fixed window, the TLS handshakes completed with it (counted by the agents' side), the connections the
  * agents established and the connection attempts that failed, and the server-side heartbeat handling time
  * while the storm lasted.
  */
@@ -70,8 +70,8 @@ public final class ReconnectStormBench {
     record Storm(String mode, int number, int agents, long downtime, long[] connected, long[] registered, long[] back,
                  int missing,
                  long startupCpu, long stormCpu, long stormSpan, long windowCpu, long window, long loadCpu,
-                 ControllerChild.Report server, long connections, long failedConnections, long attempts,
-                 Map<String, Long> errors) {
+                 ControllerChild.Report server, long handshakes, long connections, long failedConnections,
+                 long attempts, Map<String, Long> errors) {
         long total() {
             return back.length == 0 ? -1 : back[back.length - 1];
         }
@@ -119,12 +119,12 @@ public final class ReconnectStormBench {
                 flags.isEmpty() ? "(JVM defaults)" : String.join(" ", flags),
                 waitForReady ? "" : "; link: fail-fast (earlier behaviour)");
         List<Storm> results = new ArrayList<>();
-        try {
+        try (HandshakeCounter handshakes = HandshakeCounter.start()) {
             for (String mode : modes) {
                 Path dir = work.resolve(mode);
                 Files.createDirectories(dir);
                 results.addAll(run(mode, agents, storms, settle, window, timeout, interval, maxBackoff, flags,
-                        controllerClasspath, dir, enrollParallelism, waitForReady));
+                        controllerClasspath, dir, enrollParallelism, waitForReady, handshakes));
                 Bench.deleteTree(dir);
             }
         } finally {
@@ -137,8 +137,8 @@ public final class ReconnectStormBench {
 
     private static List<Storm> run(String mode, int agents, int storms, Duration settle, Duration window,
                                    Duration timeout, Duration interval, Duration maxBackoff, List<String> flags,
-                                   String classpath, Path dir, int enrollParallelism, boolean waitForReady)
-            throws Exception {
+                                   String classpath, Path dir, int enrollParallelism, boolean waitForReady,
+                                   HandshakeCounter handshakes) throws Exception {
         List<Storm> out = new ArrayList<>();
         System.out.printf(Locale.ROOT, "[%s] starting controller JVM%n", mode);
         ControllerChild child = ControllerChild.start(mode, 0, dir.resolve("controller"), flags, classpath,
@@ -178,6 +178,7 @@ public final class ReconnectStormBench {
                     loop.beginStorm(errors);
                 }
                 long self0 = ProcStats.cpuNanos(-1);
+                handshakes.reset();
                 long killedAt = System.nanoTime();
                 child.kill();
                 child = ControllerChild.start(mode, child.port, child.dataDir, flags, classpath,
@@ -233,7 +234,7 @@ public final class ReconnectStormBench {
                         back.stream().mapToLong(Long::longValue).sorted().toArray(), agents - back.size(),
                         startupCpu, cpuAllBack,
                         allBackAt < 0 ? -1 : Math.max(lastBack, 1), windowCpu, window.toNanos(), self1 - self0, server,
-                        fleet.connectionsReady.sum() - ready0, fleet.connectionsFailed.sum() - failed0, attempts,
+                        mode.equals("tls") ? handshakes.count() : -1, fleet.connectionsReady.sum() - ready0, fleet.connectionsFailed.sum() - failed0, attempts,
                         errors.entrySet().stream().collect(Collectors.toMap(Map.Entry::getKey, e -> e.getValue().sum(),
                                 (x, y) -> x, TreeMap::new)));
                 out.add(s);
@@ -241,7 +242,7 @@ public final class ReconnectStormBench {
                                 + " p99 %s); controller CPU %.2f s in the storm, %d TLS handshakes, %d connections%n",
                         mode, n, s.downtime() / 1e9, agents - s.missing(), s.missing() > 0 ? "NOT ALL (" + s.missing()
                                 + " missing)" : sec(s.total()), sec(Bench.percentile(s.back(), 50)),
-                        sec(Bench.percentile(s.back(), 99)), s.stormCpu() / 1e9, server.handshakes(), s.connections());
+                        sec(Bench.percentile(s.back(), 99)), s.stormCpu() / 1e9, s.handshakes(), s.connections());
             }
             return out;
         } catch (RuntimeException e) {
@@ -355,6 +356,7 @@ public final class ReconnectStormBench {
                     @Override
                     public void onNext(RegisterResponse response) {
                         sim.session = response.getSessionId();
+                        sim.desiredCommit(response.getDesiredDefinitionsCommit());
                         long asked = response.getHeartbeatIntervalMs();
                         intervalMillis = asked == 0 || asked > configuredInterval.toMillis()
                                 ? configuredInterval.toMillis() : asked;
@@ -377,7 +379,7 @@ public final class ReconnectStormBench {
                 sim.heartbeat(CALL_DEADLINE.toMillis(), new StreamObserver<>() {
                     @Override
                     public void onNext(HeartbeatResponse response) {
-                        // nothing to keep
+                        sim.desiredCommit(response.getDesiredDefinitionsCommit());
                     }
 
                     @Override
@@ -445,7 +447,7 @@ public final class ReconnectStormBench {
                     sec(Bench.percentile(s.back(), 99)), s.missing() > 0 ? "MISSING" : sec(s.total()),
                     s.stormCpu() / 1e9, s.stormSpan() > 0 ? s.stormCpu() / 1e9 / stormSeconds * 100 : -1,
                     s.windowCpu() < 0 ? -1 : s.windowCpu() / 1e9 / (s.window() / 1e9) * 100, s.startupCpu() / 1e9,
-                    s.server().handshakes() < 0 ? "-" : Long.toString(s.server().handshakes()), s.connections(),
+                    s.handshakes() < 0 ? "-" : Long.toString(s.handshakes()), s.connections(),
                     s.failedConnections(), ControllerLoadBench.ms(s.server().p99()));
             System.out.printf(Locale.ROOT, "RESULT reconnect-storm mode=%s storm=%d agents=%d missing=%d downtime_s=%.3f"
                             + " connected_p50_s=%.3f connected_max_s=%.3f registered_p50_s=%.3f registered_p99_s=%.3f"
@@ -461,7 +463,7 @@ public final class ReconnectStormBench {
                     Bench.percentile(s.back(), 99) / 1e9, s.total() / 1e9, s.stormCpu() / 1e9,
                     s.stormSpan() > 0 ? s.stormCpu() / 1e9 / stormSeconds * 100 : -1, s.window() / 1e9,
                     s.windowCpu() < 0 ? -1 : s.windowCpu() / 1e9 / (s.window() / 1e9) * 100, s.startupCpu() / 1e9,
-                    s.loadCpu() / 1e9, s.server().handshakes(), s.connections(), s.failedConnections(), s.attempts(),
+                    s.loadCpu() / 1e9, s.handshakes(), s.connections(), s.failedConnections(), s.attempts(),
                     s.server().heartbeats(), s.server().p99() / 1e6, s.server().max() / 1e6, s.server().hosts(),
                     s.errors().entrySet().stream().map(e -> e.getKey() + ":" + e.getValue())
                             .collect(Collectors.joining(",")));
@@ -477,13 +479,34 @@ public final class ReconnectStormBench {
                             / Bench.percentile(p.back(), 50), (double) t.stormCpu() / p.stormCpu(),
                     (double) t.windowCpu() / p.windowCpu());
         }
+        System.out.println();
+        Summary summary = new Summary("reconnect storm: " + (storms.isEmpty() ? 0 : storms.get(0).agents())
+                + " agents, controller killed and restarted");
+        for (String mode : storms.stream().map(Storm::mode).distinct().toList()) {
+            List<Storm> of = storms.stream().filter(s -> s.mode().equals(mode)).toList();
+            // A storm where some agent never came back counts as infinitely long.
+            summary.add(mode, "all agents back, s", of.stream().mapToDouble(s -> s.missing() > 0 ? Double.POSITIVE_INFINITY
+                    : s.total() / 1e9), mode.equals("tls") ? Summary.atMost(GOAL_SECONDS) : null);
+            summary.add(mode, "  back p50, s", of.stream().mapToDouble(s -> Bench.percentile(s.back(), 50) / 1e9), null);
+            summary.add(mode, "  connections all up, s", of.stream().mapToDouble(s -> Bench.percentile(s.connected(), 100) / 1e9), null);
+            summary.add(mode, "  down (kill to listening), s", of.stream().mapToDouble(s -> s.downtime() / 1e9), null);
+            summary.add(mode, "  controller CPU, listening to all back, s", of.stream().mapToDouble(s -> s.stormCpu() / 1e9), null);
+            summary.add(mode, "  load generator CPU in the storm, s", of.stream().mapToDouble(s -> s.loadCpu() / 1e9), null);
+            if (mode.equals("tls")) {
+                summary.add(mode, "  TLS handshakes (agents' side)", of.stream().mapToDouble(Storm::handshakes), null);
+            }
+            summary.add(mode, "  connections established", of.stream().mapToDouble(Storm::connections), null);
+        }
+        summary.print();
         boolean met = !tls.isEmpty() && tls.stream().allMatch(s -> s.missing() == 0 && s.total() / 1e9 <= GOAL_SECONDS);
         System.out.printf(Locale.ROOT, "goal every agent back within %.0f s of the new controller listening (tls): %s%n",
                 GOAL_SECONDS, tls.isEmpty() ? "not run" : met ? "MET" : "NOT MET");
         System.out.println("down = kill to new controller listening; reg / back = per agent, from the new controller"
                 + " listening to registered / to its first heartbeat accepted (back max = all 1,000 back); stormCPU ="
                 + " controller CPU from listening until all back (CPU% over that span); winCPU% = over the first --window;"
-                + " startCPU = JVM start to listening; hshakes = TLS handshakes the new controller completed (JFR);"
+                + " startCPU = JVM start to listening; hshakes = TLS handshakes completed with the new controller, counted"
+                + " on the simulated agents' side (JFR jdk.TLSHandshake of their JDK TLS; '-' in plaintext, 0 if they run"
+                + " BoringSSL, which JFR does not see);"
                 + " conns = connections the agents established; TF = times a channel entered TRANSIENT_FAILURE (gRPC keeps"
                 + " reporting it until the next connection is up); srv p99 = server-side"
                 + " heartbeat handling time over the storm.");

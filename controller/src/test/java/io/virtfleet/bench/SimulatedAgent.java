@@ -31,6 +31,12 @@ final class SimulatedAgent {
     final RegistryGrpc.RegistryStub stub;
     final String agentId;
     volatile String session;
+    /**
+     * The definitions commit the controller last named, which this agent then reports as synced: a fleet in
+     * step, as real agents keep it by pulling. (An agent that never reported it would look behind for ever, and
+     * the controller's repair pass would ask every simulated host to sync every 30 s, which is not steady state.)
+     */
+    volatile String syncedCommit = "";
 
     SimulatedAgent(int index, RegistryGrpc.RegistryStub stub) {
         this.index = index;
@@ -50,16 +56,23 @@ final class SimulatedAgent {
                 .setAgentEndpoint("127.0.0.1:" + (20000 + index))
                 .setAgentVersion("0.1.0")
                 .addAllStorageTiers(List.of("ssd", "sata", "raw"))
-                .setReport(report)
+                .setReport(report.toBuilder().setSyncedCommit(syncedCommit))
                 .build(), observer);
     }
 
     void heartbeat(long deadlineMillis, StreamObserver<HeartbeatResponse> observer) {
         HeartbeatRequest request = HeartbeatRequest.newBuilder()
                 .setSessionId(session)
-                .setReport(report.toBuilder().setTakenAtUnixMs(System.currentTimeMillis()))
+                .setReport(report.toBuilder().setTakenAtUnixMs(System.currentTimeMillis()).setSyncedCommit(syncedCommit))
                 .build();
         stub.withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS).heartbeat(request, observer);
+    }
+
+    /** Takes the definitions commit a Register or Heartbeat answer names (an older controller names none). */
+    void desiredCommit(String commit) {
+        if (!commit.isEmpty()) {
+            syncedCommit = commit;
+        }
     }
 
     /** A report such as a mid-size hypervisor sends: host facts and 5 to 10 domains (0.9–1.6 KB). */
