@@ -133,9 +133,16 @@ public final class KernelBootRig implements AutoCloseable {
                 "--dhcp-option=option:router," + LAN_PREFIX + ".1",
                 "--dhcp-leasefile=" + work.resolve("dnsmasq.leases"), "--pid-file=" + work.resolve("dnsmasq.pid"))
                 .redirectErrorStream(true).redirectOutput(dhcpLog.toFile()).start());
-        Thread.sleep(300);
-        if (!dhcp.isAlive()) {
-            throw new AssertionError("dnsmasq exited " + dhcp.exitValue() + ": " + Files.readString(dhcpLog));
+        // Serving once it says its sockets are bound; an exit before that is a failure to start.
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!Files.readString(dhcpLog).contains("DHCP, sockets bound")) {
+            if (!dhcp.isAlive()) {
+                throw new AssertionError("dnsmasq exited " + dhcp.exitValue() + ": " + Files.readString(dhcpLog));
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("dnsmasq did not bind its sockets within 30 s: " + Files.readString(dhcpLog));
+            }
+            dhcp.waitFor(50, TimeUnit.MILLISECONDS);
         }
         // The site's network must carry a VM's HTTP to the install server before any installer counts on it: a
         // probe on the LAN (a namespace plugged into the bridge) asks the server for a page it refuses.
