@@ -2,6 +2,7 @@ package io.virtfleet.controller.fuzz;
 
 import java.security.SecureRandom;
 import net.jqwik.api.lifecycle.AroundPropertyHook;
+import net.jqwik.api.lifecycle.PropagationMode;
 import net.jqwik.api.lifecycle.PropertyExecutionResult;
 import net.jqwik.api.lifecycle.PropertyExecutor;
 import net.jqwik.api.lifecycle.PropertyLifecycleContext;
@@ -32,6 +33,12 @@ final class FuzzSeed implements AroundPropertyHook {
             throw new IllegalArgumentException(PROPERTY + ": '" + asked + "' is not accepted; expected a whole"
                     + " number (a seed to replay) or 'random' (a new seed)");
         }
+    }
+
+    /** Registered on the test class, it applies to each of its properties. */
+    @Override
+    public PropagationMode propagateTo() {
+        return PropagationMode.DIRECT_DESCENDANTS;
     }
 
     @Override
