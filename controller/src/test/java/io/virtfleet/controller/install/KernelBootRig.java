@@ -134,12 +134,12 @@ public final class KernelBootRig implements AutoCloseable {
                 "--dhcp-leasefile=" + work.resolve("dnsmasq.leases"), "--pid-file=" + work.resolve("dnsmasq.pid"))
                 .redirectErrorStream(true).redirectOutput(dhcpLog.toFile()).start());
         // Serving once it says its sockets are bound; an exit before that is a failure to start.
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        long bindDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (!Files.readString(dhcpLog).contains("DHCP, sockets bound")) {
             if (!dhcp.isAlive()) {
                 throw new AssertionError("dnsmasq exited " + dhcp.exitValue() + ": " + Files.readString(dhcpLog));
             }
-            if (System.nanoTime() > deadline) {
+            if (System.nanoTime() > bindDeadline) {
                 throw new AssertionError("dnsmasq did not bind its sockets within 30 s: " + Files.readString(dhcpLog));
             }
             dhcp.waitFor(50, TimeUnit.MILLISECONDS);
