@@ -13,6 +13,8 @@ import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.controller.install.InstallSettings;
 import io.virtfleet.controller.replication.FanOut;
 import io.virtfleet.controller.testkit.AgentJvm;
 import io.virtfleet.controller.testkit.Clients;
@@ -137,7 +139,9 @@ public final class FanOutBench {
             Provisioning provisioning = Provisioning.defaults().withReconcileInterval(Duration.ofHours(1))
                     .withSyncDeadline(Duration.ofSeconds(30))
                     .withDomain(DomainSettings.defaults().withDomainType(DomainSettings.QEMU)
-                            .withCephMonitors(List.of(Endpoint.parse("ceph-monitors", rack.ceph().monitor()))));
+                            .withCephMonitors(List.of(Endpoint.parse("ceph-monitors", rack.ceph().monitor()))))
+                    // The checkout's profiles (the script runs from its top), not /etc/virtfleet's: nothing is set up by hand.
+                    .withInstall(InstallSettings.defaults().withProfilesDirectory(EmbeddedFleet.shippedProfiles()));
             // Heartbeats name the repository's head, and an agent that sees a new one syncs by itself: seldom ones keep
             // that catch-up from doing the work before the call being timed arrives (a round it raced is run again).
             Controller controller = Controller.create(ControllerConfig.of(new InetSocketAddress(rack.controllerAddress(), 0),

@@ -1,6 +1,7 @@
 package io.virtfleet.agent.retry;
 
 import java.time.Duration;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 
 /**
@@ -10,18 +11,25 @@ import org.slf4j.Logger;
 public final class FailureLog {
     private final Logger log;
     private final long periodNanos;
+    private final LongSupplier nanoTime;
     private long failingSince = -1;
     private long lastLoggedAt;
     private long attempts;
     private String lastMessage = "";
 
     public FailureLog(Logger log, Duration period) {
+        this(log, period, System::nanoTime);
+    }
+
+    /** With the clock to measure the period by ({@link System#nanoTime} but in tests). */
+    FailureLog(Logger log, Duration period, LongSupplier nanoTime) {
         this.log = log;
         this.periodNanos = period.toNanos();
+        this.nanoTime = nanoTime;
     }
 
     public synchronized void failed(String message, Throwable cause) {
-        long now = System.nanoTime();
+        long now = nanoTime.getAsLong();
         attempts++;
         if (failingSince < 0) {
             failingSince = now;
@@ -44,7 +52,7 @@ public final class FailureLog {
 
     public synchronized void recovered(String message) {
         if (failingSince >= 0) {
-            log.info("{} after {} s", message, (System.nanoTime() - failingSince) / 1_000_000_000L);
+            log.info("{} after {} s", message, (nanoTime.getAsLong() - failingSince) / 1_000_000_000L);
             failingSince = -1;
             attempts = 0;
             lastMessage = "";

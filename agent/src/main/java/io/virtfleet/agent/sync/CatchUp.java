@@ -22,6 +22,7 @@ public final class CatchUp implements DefinitionsNews {
     private final Backoff backoff = new Backoff(FIRST_RETRY, LAST_RETRY);
     private long notBeforeNanos;
     private boolean waiting;
+    private int started;
 
     public CatchUp(DefinitionsSync sync) {
         this(sync, System::nanoTime);
@@ -55,9 +56,15 @@ public final class CatchUp implements DefinitionsNews {
             return;
         }
         waiting = true;
+        started++;
         // Syncs to the controller's commit at least: a mirror that lags behind it counts as a failure, retried later.
         sync.run(DefinitionsSync.checkCommit("desired_definitions_commit", commit), event -> {})
                 .whenComplete((status, failure) -> finished(failure == null && status.error().isEmpty()));
+    }
+
+    /** How many syncs this has started: the decision is made within the call that brings the commit. */
+    synchronized int syncsStarted() {
+        return started;
     }
 
     private synchronized void finished(boolean complete) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Handler;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
@@ -32,18 +33,24 @@ class FailureLogTest {
             @Override
             public void close() {}
         });
-        FailureLog log = new FailureLog(LoggerFactory.getLogger(name), Duration.ofMillis(300));
+        AtomicLong nanos = new AtomicLong(1_000_000_000L);
+        FailureLog log = new FailureLog(LoggerFactory.getLogger(name), Duration.ofSeconds(300), nanos::get);
         for (int i = 0; i < 500; i++) {
             log.failed("cannot reach controller at cp1:7440: UNAVAILABLE", null);
         }
         assertEquals(1, lines.size(), lines.toString());
-        Thread.sleep(350);
+        nanos.addAndGet(Duration.ofSeconds(299).toNanos());
+        log.failed("cannot reach controller at cp1:7440: UNAVAILABLE", null);
+        assertEquals(1, lines.size(), "still within the period: " + lines);
+        nanos.addAndGet(Duration.ofSeconds(1).toNanos());
         log.failed("cannot reach controller at cp1:7440: UNAVAILABLE", null);
         assertEquals(2, lines.size(), lines.toString());
+        assertTrue(lines.get(1).contains("failing for 300 s, 502 attempts"), lines.toString());
         log.recovered("controller reachable again");
         log.recovered("controller reachable again");
         assertEquals(3, lines.size(), lines.toString());
         assertTrue(lines.get(0).contains("cannot reach controller"), lines.toString());
+        assertTrue(lines.get(2).contains("controller reachable again after 300 s"), lines.toString());
     }
 
     @Test

@@ -50,12 +50,13 @@ class CatchUpTest {
         }
     }
 
-    /** Lets a sync that would have been started run (none should), then checks nothing changed. */
+    /** The heartbeat decides there and then whether to start a sync: none is started, and nothing changed. */
     private void assertNoSyncStarted(CatchUp catchUp, String commit) throws Exception {
         String error = host.sync.status().error();
         String synced = host.sync.status().syncedCommit();
+        int started = catchUp.syncsStarted();
         catchUp.heartbeat(commit);
-        Thread.sleep(300);
+        assertEquals(started, catchUp.syncsStarted(), "syncs started by a heartbeat naming " + commit);
         assertFalse(host.sync.busy());
         assertEquals(synced, host.sync.status().syncedCommit());
         assertEquals(error, host.sync.status().error());
@@ -68,7 +69,7 @@ class CatchUpTest {
         CatchUp catchUp = new CatchUp(host.sync, now::get);
 
         catchUp.heartbeat(""); // a controller that names no commit
-        Thread.sleep(200);
+        assertEquals(0, catchUp.syncsStarted());
         assertTrue(host.seen("db").isEmpty());
 
         catchUp.registered(0, first);
@@ -129,7 +130,7 @@ class CatchUpTest {
         CatchUp catchUp = new CatchUp(host.sync, now::get);
 
         catchUp.registered(0, head); // the controller serves no repository and no remote is configured
-        Thread.sleep(200);
+        assertEquals(0, catchUp.syncsStarted());
         assertFalse(host.sync.busy());
         assertEquals(new SyncState.Status("", ""), host.sync.status(), "not even a failure to report");
     }

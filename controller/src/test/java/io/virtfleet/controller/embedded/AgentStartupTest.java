@@ -14,6 +14,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,8 +42,10 @@ class AgentStartupTest {
             fleet.awaitRegistered(Duration.ofSeconds(20));
             config = fleet.agentConfig("hv1", work.resolve("agents").resolve("hv1"));
         }
+        CompletableFuture<String> failedAttempt = warning("io.virtfleet.agent.registration.ControllerLink",
+                "cannot reach controller");
         try (Agent agent = Agent.create(config).start()) {
-            Thread.sleep(1000);
+            failedAttempt.get(30, TimeUnit.SECONDS); // it has tried, and goes on trying
             assertFalse(agent.registered(), "no controller yet");
             try (Controller controller = Controller.create(ControllerConfig.of(new InetSocketAddress("127.0.0.1", port),
                     Duration.ofMillis(100), Duration.ofSeconds(1), work.resolve("controller"))).start()) {
@@ -63,6 +69,8 @@ class AgentStartupTest {
                 Duration.ofMillis(100), Duration.ofMillis(400), work.resolve("hv2"), work.resolve("hv2"), List.of("raw"),
                 token, null, config.ceph(), null, null, config.vxlanPort(), config.publicBridge(),
                 work.resolve("hv2/definitions"), null, config.installerDirectory());
+        CompletableFuture<String> failedAttempt = warning("io.virtfleet.agent.enrollment.CredentialSource",
+                "cannot enroll: controller unreachable");
         try (Agent agent = Agent.create(hv2)) {
             CompletableFuture<Void> started = CompletableFuture.runAsync(() -> {
                 try {
@@ -71,7 +79,7 @@ class AgentStartupTest {
                     throw new IllegalStateException(e);
                 }
             });
-            Thread.sleep(1500);
+            failedAttempt.get(30, TimeUnit.SECONDS); // it has tried to enroll, and goes on trying
             assertFalse(started.isDone(), "still waiting to enroll");
             try (Controller controller = Controller.create(ControllerConfig.of(new InetSocketAddress("127.0.0.1", port),
                     Duration.ofMillis(100), Duration.ofSeconds(1), work.resolve("controller"))).start()) {
@@ -80,6 +88,29 @@ class AgentStartupTest {
                 assertTrue(controller.registry().get("hv2").isPresent());
             }
         }
+    }
+
+    /** Completes with the first warning of logger {@code name} that contains {@code text}. */
+    private static CompletableFuture<String> warning(String name, String text) {
+        CompletableFuture<String> seen = new CompletableFuture<>();
+        Logger logger = Logger.getLogger(name);
+        Handler handler = new Handler() {
+            @Override
+            public void publish(LogRecord r) {
+                if (r.getLevel() == Level.WARNING && r.getMessage() != null && r.getMessage().contains(text)) {
+                    seen.complete(r.getMessage());
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        logger.addHandler(handler);
+        seen.whenComplete((m, e) -> logger.removeHandler(handler));
+        return seen;
     }
 
     private static void awaitRegistered(Agent agent) throws InterruptedException {

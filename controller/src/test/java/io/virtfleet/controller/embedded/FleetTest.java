@@ -79,7 +79,13 @@ class FleetTest {
 
     @Test
     void everyHostAppearsWithItsHypervisorDomainsAndThisMachinesFacts() throws Exception {
-        Thread.sleep(HEARTBEAT.toMillis() * 3); // a few heartbeats, so CPU utilisation covers a real interval
+        // Two heartbeats after the one each host is at, so CPU utilisation covers a real interval.
+        for (String name : List.of("hv1", "hv2", "hv3")) {
+            for (int i = 0; i < 2; i++) {
+                long seen = host(name).getLastSeenUnixMs();
+                await(name + " heartbeating", h -> h.getLastSeenUnixMs() > seen, name);
+            }
+        }
         List<Host> hosts = operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList();
         assertEquals(List.of("hv1", "hv2", "hv3"), hosts.stream().map(Host::getName).sorted().toList());
 

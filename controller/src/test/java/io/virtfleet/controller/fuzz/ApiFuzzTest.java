@@ -101,6 +101,7 @@ import net.jqwik.api.GenerationMode;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.Tuple;
+import net.jqwik.api.lifecycle.AddLifecycleHook;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.AfterProperty;
 import net.jqwik.api.lifecycle.BeforeContainer;
@@ -113,10 +114,11 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * file in an images directory, no error logged. Join tokens the test itself creates through the API are
  * the only new state allowed.
  *
- * <p>Each run draws new values; jqwik prints the seed of every property, and a failing sample is shrunk and
- * tried first on the next run (its database is under {@code target/}). {@code @Property(seed = "...")}
- * replays a run.
+ * <p>Every run draws the same values, from the fixed seed of {@link FuzzSeed}; {@code -Dvirtfleet.fuzz.seed=random}
+ * draws new ones and {@code -Dvirtfleet.fuzz.seed=N} replays seed N. The seed is printed for every property; a
+ * failing sample is shrunk and tried first on the next run (its database is under {@code target/}).
  */
+@AddLifecycleHook(FuzzSeed.class)
 class ApiFuzzTest {
     private static final Duration HEARTBEAT = Duration.ofMillis(250);
     private static final Duration GRACE = Duration.ofSeconds(5);

@@ -4,6 +4,7 @@ import io.virtfleet.common.process.Command;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.ControllerJvm;
 import io.virtfleet.controller.testkit.HypervisorRack;
+import io.virtfleet.controller.testkit.KilledAtExit;
 import io.virtfleet.controller.testkit.NetworkNamespaces;
 import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import io.virtfleet.proto.v1.CreateVmRequest;
@@ -126,15 +127,22 @@ public final class KernelBootRig implements AutoCloseable {
         run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
         // The route dies with the underlay's device when the rack closes.
         run("ip", "route", "replace", LAN_PREFIX + ".0/24", "via", rack.host(HOST).address());
-        dhcp = new ProcessBuilder("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+        dhcp = KilledAtExit.track(new ProcessBuilder("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
                 "--no-resolv", "--no-hosts", "--interface=" + bridge, "--bind-interfaces", "--log-dhcp", "--log-facility=-",
                 "--dhcp-range=" + LAN_PREFIX + ".50," + LAN_PREFIX + ".99,255.255.255.0,1h",
                 "--dhcp-option=option:router," + LAN_PREFIX + ".1",
                 "--dhcp-leasefile=" + work.resolve("dnsmasq.leases"), "--pid-file=" + work.resolve("dnsmasq.pid"))
-                .redirectErrorStream(true).redirectOutput(dhcpLog.toFile()).start();
-        Thread.sleep(300);
-        if (!dhcp.isAlive()) {
-            throw new AssertionError("dnsmasq exited " + dhcp.exitValue() + ": " + Files.readString(dhcpLog));
+                .redirectErrorStream(true).redirectOutput(dhcpLog.toFile()).start());
+        // Serving once it says its sockets are bound; an exit before that is a failure to start.
+        long bindDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!Files.readString(dhcpLog).contains("DHCP, sockets bound")) {
+            if (!dhcp.isAlive()) {
+                throw new AssertionError("dnsmasq exited " + dhcp.exitValue() + ": " + Files.readString(dhcpLog));
+            }
+            if (System.nanoTime() > bindDeadline) {
+                throw new AssertionError("dnsmasq did not bind its sockets within 30 s: " + Files.readString(dhcpLog));
+            }
+            dhcp.waitFor(50, TimeUnit.MILLISECONDS);
         }
         // The site's network must carry a VM's HTTP to the install server before any installer counts on it: a
         // probe on the LAN (a namespace plugged into the bridge) asks the server for a page it refuses.

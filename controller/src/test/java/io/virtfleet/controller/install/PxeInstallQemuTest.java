@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.virtfleet.controller.definitions.DomainIdentity;
+import io.virtfleet.controller.testkit.KilledAtExit;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.GetVmRequest;
 import io.virtfleet.proto.v1.Vm;
@@ -73,12 +74,12 @@ class PxeInstallQemuTest {
             assertTrue(Files.exists(pxe.pxeFile("web")));
 
             Path console = work.resolve("console.log");
-            qemu = new ProcessBuilder(List.of("qemu-system-x86_64", "-machine", "pc", "-accel", "tcg,tb-size=128",
+            qemu = KilledAtExit.track(new ProcessBuilder(List.of("qemu-system-x86_64", "-machine", "pc", "-accel", "tcg,tb-size=128",
                     "-cpu", "max", "-smp", "1", "-m", "1024", "-nographic", "-boot", "n",
                     "-netdev", "user,id=n0,tftp=" + tftp + ",bootfile=pxelinux.0",
                     "-device", "virtio-net-pci,netdev=n0,mac=" + DomainIdentity.lanMac("web")))
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true).redirectOutput(console.toFile()).start();
+                    .redirectErrorStream(true).redirectOutput(console.toFile()).start());
             long booted = System.nanoTime();
             Vm vm = null;
             while (System.nanoTime() - booted < TimeUnit.MINUTES.toNanos(6)) {

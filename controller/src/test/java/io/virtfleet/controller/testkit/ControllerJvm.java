@@ -122,8 +122,8 @@ public final class ControllerJvm implements AutoCloseable {
                 s.syncDeadline().toString()));
         command.addAll(s.cephMonitors());
         Files.createDirectories(log.toAbsolutePath().getParent());
-        Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                .redirectInput(ProcessBuilder.Redirect.PIPE).start();
+        Process p = KilledAtExit.track(new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .redirectInput(ProcessBuilder.Redirect.PIPE).start());
         BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         CompletableFuture<String> listening = new CompletableFuture<>();
         Thread reader = new Thread(() -> {

@@ -319,8 +319,33 @@ class VmLifecycleTest {
                         public void onCompleted() { }
                     });
             await("the create waiting for the VM", () -> fleet.controller().reconciler().locks().waiting("api") > 0);
-            call.get().cancel("the operator pressed Ctrl-C", null);
-            Thread.sleep(500); // the controller sees the call cancelled
+            // The controller logs when it sees the call cancelled: only then does the create go on.
+            java.util.concurrent.CompletableFuture<String> hungUp = new java.util.concurrent.CompletableFuture<>();
+            java.util.logging.Logger endpointLog = java.util.logging.Logger.getLogger(VmEndpoint.class.getName());
+            java.util.logging.Level level = endpointLog.getLevel();
+            java.util.logging.Handler handler = new java.util.logging.Handler() {
+                @Override
+                public void publish(java.util.logging.LogRecord r) {
+                    if (r.getMessage() != null && r.getMessage().contains("the operator hung up")) {
+                        hungUp.complete(r.getMessage());
+                    }
+                }
+
+                @Override
+                public void flush() { }
+
+                @Override
+                public void close() { }
+            };
+            endpointLog.setLevel(java.util.logging.Level.INFO);
+            endpointLog.addHandler(handler);
+            try {
+                call.get().cancel("the operator pressed Ctrl-C", null);
+                hungUp.get(20, java.util.concurrent.TimeUnit.SECONDS);
+            } finally {
+                endpointLog.removeHandler(handler);
+                endpointLog.setLevel(level);
+            }
         } finally {
             busy.close();
         }
