@@ -62,7 +62,7 @@ class AgentStartupTest {
         AgentConfig hv2 = new AgentConfig("hv2", config.controller(), config.listen(), null, config.libvirtUri(),
                 Duration.ofMillis(100), Duration.ofMillis(400), work.resolve("hv2"), work.resolve("hv2"), List.of("raw"),
                 token, null, config.ceph(), null, null, config.vxlanPort(), config.publicBridge(),
-                work.resolve("hv2/definitions"), null, config.installerDirectory());
+                work.resolve("hv2/definitions"), null, config.installerDirectory(), null);
         try (Agent agent = Agent.create(hv2)) {
             CompletableFuture<Void> started = CompletableFuture.runAsync(() -> {
                 try {

@@ -81,7 +81,7 @@ class VmLifecycleTest {
             AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), null, base.libvirtUri(),
                     base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
                     base.storageTiers(), fleet.joinToken(host), null, base.ceph(), "ul0", null, 4789, "br0",
-                    base.definitionsDirectory(), base.definitionsRemote(), base.installerDirectory());
+                    base.definitionsDirectory(), base.definitionsRemote(), base.installerDirectory(), null);
             images.put(host, base.imagesDirectory());
             NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNs.get(host));
             Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(inNamespace));
