@@ -3,10 +3,8 @@ package io.virtfleet.controller.scheduler;
 import io.virtfleet.proto.v1.HostState;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.Formatter;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.function.LongSupplier;
 
@@ -43,12 +41,8 @@ public final class Scheduler {
     private final Ask ask;
     /** The decision in progress. */
     private final Search search = new Search();
-    /**
-     * Writes a fitting host's reason, as {@code String.format} would: one formatter kept rather than one per
-     * verdict, which would build its locale's number symbols anew each time (a good part of a decision).
-     */
+    /** Where a fitting host's reason is written: kept, as every decision writes one. */
     private final StringBuilder reasonText = new StringBuilder();
-    private final Formatter reasons = new Formatter(reasonText, Locale.ROOT);
 
     /**
      * @param failoverRoutes failover IP address → the host OVH routes it to
@@ -306,9 +300,13 @@ public final class Scheduler {
         parts.put("load", load);
         parts.put("memory", memory);
         parts.put("vcpus", vcpu);
-        reasonText.setLength(0);
-        String why = reasons.format("%s score %.3f (free shares: load %.2f, memory %.2f, vCPUs %.2f)",
-                policy.strategy() == Policy.Strategy.PACK ? "pack" : "spread", score, load, memory, vcpu).toString();
-        return new Verdict(name, true, null, why, score, parts);
+        StringBuilder why = reasonText;
+        why.setLength(0);
+        why.append(policy.strategy() == Policy.Strategy.PACK ? "pack" : "spread").append(" score ");
+        Decimals.append(why, score, 3).append(" (free shares: load ");
+        Decimals.append(why, load, 2).append(", memory ");
+        Decimals.append(why, memory, 2).append(", vCPUs ");
+        Decimals.append(why, vcpu, 2).append(')');
+        return new Verdict(name, true, null, why.toString(), score, parts);
     }
 }
