@@ -17,10 +17,10 @@ import java.util.Map;
 final class Filters {
     private Filters() {}
 
-    /** Every filter, in order; {@code failoverRoutes} maps a failover IP to the host OVH routes it to. */
-    static PlacementFilter[] all(Map<String, String> failoverRoutes) {
-        return new PlacementFilter[] {new State(), new Pinned(), new Failover(failoverRoutes), new PublicAddress(),
-            new Lan(), new Storage(), new Installer(), new Memory(), new Vcpus(), new RawSpace(), new SpreadGroup()};
+    /** Every filter, in order, with this failover filter (which knows the routes). */
+    static PlacementFilter[] all(Failover failover) {
+        return new PlacementFilter[] {new State(), new Pinned(), failover, new PublicAddress(), new Lan(),
+            new Storage(), new Installer(), new Memory(), new Vcpus(), new RawSpace(), new SpreadGroup()};
     }
 
     /** Only ready hosts take new VMs. */
@@ -71,6 +71,7 @@ final class Filters {
     static final class Failover implements PlacementFilter {
         private final Map<String, String> routes;
 
+        /** @param routes failover IP address → the host OVH routes it to */
         Failover(Map<String, String> routes) {
             this.routes = Map.copyOf(routes);
         }

@@ -53,8 +53,8 @@ public final class Scheduler {
         this.claims = claims;
         this.clock = clock;
         this.hosts = new HostTable(policy);
-        this.filters = Filters.all(failoverRoutes);
-        this.failover = (Filters.Failover) filters[2];
+        this.failover = new Filters.Failover(failoverRoutes);
+        this.filters = Filters.all(failover);
         this.ask = new Ask(filters.length);
         for (Claim c : claims.all()) {
             hosts.apply(c, 1);
