@@ -37,13 +37,17 @@ import java.util.List;
  *                          (https:// or file://); null for the controller's
  * @param installerDirectory where the Debian installer's {@code linux} and {@code initrd.gz} are, for VMs
  *                          installed by direct kernel boot (see {@code InstallerFiles})
+ * @param publicAddress     this host's public IPv4 address (at OVH the server's main address, to which its
+ *                          failover IPs are routed), reported to the controller as the base of a failover-IP
+ *                          VM's gateway; null when not set, and then the host takes no failover-IP VMs
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
                           Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
                           String joinToken, Path joinTokenFile, CephSettings ceph,
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
-                          Path definitionsDirectory, String definitionsRemote, Path installerDirectory) {
+                          Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
+                          Ipv4 publicAddress) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
@@ -57,7 +61,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -65,7 +69,15 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+    }
+
+    /** The same configuration with a public IPv4 address, for failover-IP VMs. */
+    public AgentConfig withPublicAddress(Ipv4 address) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, address);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -73,7 +85,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -98,6 +110,6 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", vxlanLocalAddress=" + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge="
                 + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
                 + (definitionsRemote == null ? "the controller" : definitionsRemote) + ", installerDirectory="
-                + installerDirectory + "]";
+                + installerDirectory + ", publicAddress=" + publicAddress + "]";
     }
 }

@@ -147,6 +147,12 @@ public final class AgentMain implements Callable<Integer> {
                 "created (default: ${DEFAULT-VALUE})."})
     String publicBridge;
 
+    @Option(names = "--public-address", paramLabel = "IPV4",
+            description = {"This host's public IPv4 address, to which its failover IPs are routed (at OVH the",
+                "server's main IPv4 address): a failover-IP VM's gateway is it with .254 as last number",
+                "(default: none: this host takes no failover-IP VMs)."})
+    String publicAddress;
+
     @Option(names = "--definitions-dir", paramLabel = "DIR", defaultValue = "/srv/common",
             description = {"This host's clone of the definitions repository, from which it defines the replicas of",
                 "other hosts' VMs; owned by virtfleet, edits in it are undone (default: ${DEFAULT-VALUE})."})
@@ -227,7 +233,7 @@ public final class AgentMain implements Callable<Integer> {
                 vxlanLocalAddress == null ? null : Ipv4.unicastAddress("vxlan-local-address", vxlanLocalAddress),
                 vxlanPort, InterfaceNames.check("public-bridge", publicBridge), definitionsDir,
                 definitionsRemote == null ? null : DefinitionsClone.checkRemote("definitions-remote", definitionsRemote),
-                installerDir);
+                installerDir, publicAddress == null ? null : Ipv4.publicAddress("public-address", publicAddress));
     }
 
     private static String localHostName() {

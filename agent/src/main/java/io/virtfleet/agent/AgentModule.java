@@ -71,7 +71,8 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync) {
-        return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status);
+        return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status,
+                config.publicAddress() == null ? "" : config.publicAddress().toString());
     }
 
     /**

@@ -136,17 +136,20 @@ class AgentMainTest {
         assertEquals(null, config.vxlanLocalAddress());
         assertEquals(4789, config.vxlanPort());
         assertEquals("br0", config.publicBridge());
+        assertEquals(null, config.publicAddress(), "no public address: the host takes no failover-IP VMs");
     }
 
     @Test
     void networkOptionsComeFromTheFile() throws Exception {
         Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
-                + "vxlan-device = eth1\nvxlan-local-address = 10.0.0.5\nvxlan-port = 8472\npublic-bridge = vmbr0\n");
+                + "vxlan-device = eth1\nvxlan-local-address = 10.0.0.5\nvxlan-port = 8472\npublic-bridge = vmbr0\n"
+                + "public-address = 51.38.12.4\n");
         AgentConfig config = parse(conf).config();
         assertEquals("eth1", config.vxlanDevice());
         assertEquals("10.0.0.5", config.vxlanLocalAddress().toString());
         assertEquals(8472, config.vxlanPort());
         assertEquals("vmbr0", config.publicBridge());
+        assertEquals("51.38.12.4", config.publicAddress().toString());
     }
 
     @Test
@@ -157,6 +160,12 @@ class AgentMainTest {
             {"--vxlan-port", "0", "vxlan-port: \"0\""},
             {"--vxlan-port", "65536", "vxlan-port: \"65536\""},
             {"--public-bridge", "../br0", "public-bridge: \"../br0\""},
+            // The vRack's private address is what a deploy might wrongly give: its .254 is no gateway.
+            {"--public-address", "10.0.0.5", "public-address: \"10.0.0.5\" is not accepted; expected a public IPv4"},
+            {"--public-address", "127.0.1.1", "public-address: \"127.0.1.1\""},
+            {"--public-address", "169.254.3.4", "public-address: \"169.254.3.4\""},
+            {"--public-address", "224.0.0.5", "public-address: \"224.0.0.5\""},
+            {"--public-address", "hv1.example", "public-address: \"hv1.example\""},
         };
         for (String[] c : cases) {
             AgentMain main = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);

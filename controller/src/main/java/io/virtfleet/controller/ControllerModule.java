@@ -5,6 +5,7 @@ import com.google.inject.Provides;
 import com.google.inject.Singleton;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.controller.fleet.FleetEndpoint;
 import io.virtfleet.controller.install.InstallBook;
 import io.virtfleet.controller.install.Installs;
@@ -33,6 +34,7 @@ import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.reconcile.HostSteps;
 import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.scheduler.ClaimBook;
+import io.virtfleet.controller.scheduler.FleetFeed;
 import io.virtfleet.controller.scheduler.Scheduler;
 import io.virtfleet.controller.vm.VmEndpoint;
 import io.virtfleet.controller.vm.VmService;
@@ -177,20 +179,14 @@ final class ControllerModule extends AbstractModule {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the install states", e);
         }
-        // The gateway of a failover IP is derived from the home host's main IPv4 address: the address its agent
-        // registered with, which at OVH is the server's main IP (the one the failover IP is routed to). A host
-        // registered by name gives none, and a failover VM's preseed is then refused with the reason logged.
+        // The gateway of a failover IP is derived from the home host's public IPv4 address, which its agent
+        // reports (public-address: at OVH the server's main address, the one the failover IP is routed to).
+        // Placement puts failover-IP VMs only on hosts reporting a valid one; should the home host report none
+        // (any more), the VM's preseed is refused with the reason logged.
         return new Installs(config.provisioning().boot(), config.provisioning().install(), book, profiles,
                 vm -> store.get(vm).map(io.virtfleet.proto.v1.Vm::getSpec),
                 vm -> store.get(vm).flatMap(v -> registry.get(v.getHomeHost()))
-                        .map(h -> mainAddress(h.agentEndpoint())).orElse(null));
-    }
-
-    /** The IPv4 address of a "host:port" endpoint, or null when it is a name. */
-    private static String mainAddress(String endpoint) {
-        int colon = endpoint.lastIndexOf(':');
-        String host = colon < 0 ? endpoint : endpoint.substring(0, colon);
-        return host.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}") ? host : null;
+                        .flatMap(h -> FleetFeed.publicAddress(h.report())).map(Ipv4::toString).orElse(null));
     }
 
     @Provides

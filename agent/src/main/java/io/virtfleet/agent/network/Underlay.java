@@ -43,11 +43,12 @@ final class Underlay {
 
     /** The address other hosts reach this one's LANs at, if it can be told now; never throws. */
     Optional<Ipv4> address() {
+        if (!configured()) {
+            // A vxlan-local-address without a vxlan-device carries no LAN: reporting it would draw LAN VMs here.
+            return Optional.empty();
+        }
         if (settings.vxlanLocalAddress() != null) {
             return Optional.of(settings.vxlanLocalAddress());
-        }
-        if (!configured()) {
-            return Optional.empty();
         }
         try {
             return ip.firstIpv4(settings.vxlanDevice());

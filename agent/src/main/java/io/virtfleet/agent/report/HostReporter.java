@@ -20,18 +20,21 @@ public final class HostReporter {
     private final HypervisorPoller hypervisor;
     private final Supplier<String> vxlanAddress;
     private final Supplier<SyncState.Status> sync;
+    private final String publicAddress;
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
+     * @param publicAddress the host's public IPv4 address (the agent's public-address), empty when not set
      * @param sync         gives the outcome of the host's definitions syncs
      */
     public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
-                        Supplier<SyncState.Status> sync) {
+                        Supplier<SyncState.Status> sync, String publicAddress) {
         this.hostName = hostName;
         this.metrics = metrics;
         this.hypervisor = hypervisor;
         this.vxlanAddress = vxlanAddress;
         this.sync = sync;
+        this.publicAddress = publicAddress;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -52,6 +55,7 @@ public final class HostReporter {
                 .setVxlanAddress(vxlanAddress.get())
                 .setSyncedCommit(synced.syncedCommit())
                 .setSyncError(synced.error())
+                .setPublicAddress(publicAddress)
                 .build();
     }
 

@@ -235,6 +235,9 @@ class VxlanLanTest {
         assertEquals("LAN 10: this host has no vxlan-device: set vxlan-device in the agent's configuration to the"
                 + " interface that connects the hypervisors (e.g. eth1), then restart the agent", e.getMessage());
         assertEquals("", unconfigured.vxlanAddress(), "nothing to report");
+        Networks addressOnly = new Networks(NetworkSettings.ofHost(null,
+                io.virtfleet.common.validation.Ipv4.parse("address", HV1_ADDRESS), 4789, "br0").inNamespace(hv1));
+        assertEquals("", addressOnly.vxlanAddress(), "a local address without a device carries no LAN: nothing to report");
 
         Networks missingDevice = new Networks(NetworkSettings.ofHost("eth9", null, 4789, "br0").inNamespace(hv1));
         assertTrue(assertThrows(NetworkException.class, () -> Ensure.now(missingDevice, lan(10))).getMessage()

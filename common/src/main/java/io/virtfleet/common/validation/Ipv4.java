@@ -13,6 +13,9 @@ public final class Ipv4 {
             + " (not 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
     private static final String UNICAST = "a unicast IPv4 address of a host, e.g. 10.0.0.2"
             + " (not 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
+    private static final String PUBLIC = "a public IPv4 address reachable from the Internet, e.g. 203.0.113.7 (not"
+            + " private 10.x.x.x, 172.16-31.x.x or 192.168.x.x, shared 100.64-127.x.x, link-local 169.254.x.x,"
+            + " 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
 
     private final int[] octets;
 
@@ -58,6 +61,35 @@ public final class Ipv4 {
             throw new InvalidInputException(field, text, UNICAST);
         }
         return address;
+    }
+
+    /**
+     * Parses a server's public address, such as the main IPv4 address OVH routes a failover IP to: a unicast
+     * address outside the private, shared (carrier-grade NAT) and link-local ranges as well.
+     */
+    public static Ipv4 publicAddress(String field, String text) {
+        Ipv4 address = parse(field, text);
+        if (!address.isPublic()) {
+            throw new InvalidInputException(field, text, PUBLIC);
+        }
+        return address;
+    }
+
+    /**
+     * Whether this is an address of the public Internet: unicast, and not private (RFC 1918), shared
+     * (100.64.0.0/10, RFC 6598) or link-local (169.254.0.0/16).
+     */
+    public boolean isPublic() {
+        int first = octets[0];
+        int second = octets[1];
+        boolean privateRange = first == 10 || (first == 172 && second >= 16 && second <= 31)
+                || (first == 192 && second == 168);
+        boolean shared = first == 100 && second >= 64 && second <= 127;
+        return isUnicast() && !privateRange && !shared && !isLinkLocal();
+    }
+
+    public boolean isLinkLocal() {
+        return octets[0] == 169 && octets[1] == 254;
     }
 
     /** Whether packets to this address reach one host: not 0.0.0.0/8, loopback, multicast, reserved or broadcast. */

@@ -48,8 +48,26 @@ class Ipv4Test {
         assertTrue(e.getMessage().contains("expected a unicast IPv4 address of a host"), e.getMessage());
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"203.0.113.7", "51.38.12.4", "1.1.1.1", "172.15.0.1", "172.32.0.1", "192.167.1.1",
+        "100.63.0.1", "100.128.0.1", "169.253.0.1", "223.255.255.254"})
+    void publicAddresses(String text) {
+        assertEquals(text, Ipv4.publicAddress("public-address", text).toString());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"10.0.0.5", "172.16.0.1", "172.31.255.254", "192.168.1.2", "100.64.0.1", "100.127.255.254",
+        "169.254.1.1", "127.0.0.1", "0.0.0.0", "224.0.0.1", "239.1.1.1", "240.0.0.1", "255.255.255.255"})
+    void privateLoopbackLinkLocalAndMulticastAddressesAreNotPublic(String text) {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> Ipv4.publicAddress("public-address", text));
+        assertEquals("public-address", e.field());
+        assertTrue(e.getMessage().contains("\"" + text + "\""), e.getMessage());
+        assertTrue(e.getMessage().contains("expected a public IPv4 address reachable from the Internet"), e.getMessage());
+    }
+
     @Test
     void classifies() {
+        assertTrue(Ipv4.parse("a", "169.254.0.1").isLinkLocal());
         assertTrue(Ipv4.parse("a", "127.0.0.1").isLoopback());
         assertTrue(Ipv4.parse("a", "224.0.0.251").isMulticast());
         assertTrue(Ipv4.parse("a", "255.255.255.255").isBroadcast());

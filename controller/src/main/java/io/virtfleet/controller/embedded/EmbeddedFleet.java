@@ -222,7 +222,7 @@ public final class EmbeddedFleet implements AutoCloseable {
                 new InetSocketAddress("127.0.0.1", 0), null, libvirtUri, heartbeat, heartbeat.multipliedBy(4),
                 stateDir.resolve("images"), stateDir, List.of("ssd", "sata", "raw"), null, null, noCeph(),
                 null, null, NetworkSettings.IANA_VXLAN_PORT, "br0", stateDir.toAbsolutePath().normalize().resolve("definitions"),
-                null, installerDirectory);
+                null, installerDirectory, null);
     }
 
     /**

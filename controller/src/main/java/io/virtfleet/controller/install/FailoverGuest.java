@@ -7,8 +7,8 @@ import java.util.List;
 
 /**
  * The network of a VM reached through an OVH failover IP, as OVH requires it inside the guest: the address
- * alone as a /32, and as gateway the main IPv4 address of the physical server the IP is routed to, with its
- * last octet replaced by 254.
+ * alone as a /32, and as gateway the main public IPv4 address of the physical server the IP is routed to (its
+ * agent's public-address), with its last octet replaced by 254.
  *
  * <p>Such a gateway lies outside the guest's /32, so no route reaches it by itself: the guest first needs a
  * route saying the gateway is on the link, then the default route through it ({@code post-up} lines of
@@ -22,19 +22,26 @@ import java.util.List;
  * installed system's whole network configuration, this one, in place of the DHCP one netcfg wrote.
  *
  * @param address the failover IP
- * @param gateway the host's main address with .254
+ * @param gateway the host's public address with .254
  */
 public record FailoverGuest(Ipv4 address, Ipv4 gateway) {
     public static final String NETMASK = "255.255.255.255";
 
-    /** The guest network of {@code failoverAddress} routed to the server whose main address is {@code hostMain}. */
-    public static FailoverGuest of(String failoverAddress, String hostMain) {
+    /** The field a bad host address is reported under: the agent setting it comes from. */
+    static final String HOST_FIELD = "home host's public-address";
+
+    /**
+     * The guest network of {@code failoverAddress} routed to the server whose public IPv4 address (its agent's
+     * public-address, at OVH the server's main address) is {@code hostPublic}. A private address, such as the
+     * host's vRack one, is refused: its .254 is no gateway to the Internet.
+     */
+    public static FailoverGuest of(String failoverAddress, String hostPublic) {
         Ipv4 address = Ipv4.failoverAddress("spec.network.failover.address", failoverAddress);
-        Ipv4 host = Ipv4.failoverAddress("host main address", hostMain);
+        Ipv4 host = Ipv4.publicAddress(HOST_FIELD, hostPublic);
         String text = host.toString();
         String network = text.substring(0, text.lastIndexOf('.'));
         if (text.endsWith(".254") || text.endsWith(".255")) {
-            throw new InvalidInputException("host main address", hostMain, "a server's own address: OVH keeps .254"
+            throw new InvalidInputException(HOST_FIELD, hostPublic, "a server's own address: OVH keeps .254"
                     + " of its block for the gateway");
         }
         return new FailoverGuest(address, Ipv4.parse("gateway", network + ".254"));
@@ -51,7 +58,7 @@ public record FailoverGuest(Ipv4 address, Ipv4 gateway) {
     public List<String> interfacesFile(String iface, List<String> nameservers) {
         List<String> lines = new ArrayList<>(List.of(
                 "# Written at install by virtfleet: OVH failover IP " + address + " as a /32, gateway " + gateway
-                        + " (the main address of the host with .254), reached on the link.",
+                        + " (the public address of the host with .254), reached on the link.",
                 "auto lo",
                 "iface lo inet loopback",
                 "",

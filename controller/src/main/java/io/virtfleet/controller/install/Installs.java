@@ -31,15 +31,15 @@ public final class Installs {
     private final PreseedRenderer renderer;
     private final ProfileCatalog profiles;
     private final Function<String, Optional<VmSpec>> specs;
-    private final Function<String, String> hostMainAddress;
+    private final Function<String, String> hostPublicAddress;
     private volatile Consumer<String> onInstalled = vm -> { };
 
     /**
      * @param specs           a VM's current spec by name (empty for a VM the controller does not have)
-     * @param hostMainAddress a VM's main IPv4 address of its home host, by VM name (null when unknown)
+     * @param hostPublicAddress the public IPv4 address its home host reports (agent setting public-address), by VM name (null when none)
      */
     public Installs(BootSettings boot, InstallSettings settings, InstallBook book, ProfileCatalog profiles,
-                    Function<String, Optional<VmSpec>> specs, Function<String, String> hostMainAddress) {
+                    Function<String, Optional<VmSpec>> specs, Function<String, String> hostPublicAddress) {
         this.boot = boot;
         this.settings = settings;
         this.book = book;
@@ -47,7 +47,7 @@ public final class Installs {
         this.renderer = new PreseedRenderer(settings, profiles);
         this.profiles = profiles;
         this.specs = specs;
-        this.hostMainAddress = hostMainAddress;
+        this.hostPublicAddress = hostPublicAddress;
     }
 
     /** Called with the VM's name once its install is done: the VM's definition is to boot from its disk. */
@@ -109,7 +109,7 @@ public final class Installs {
         if (live.isEmpty() || spec.isEmpty()) {
             return Optional.empty();
         }
-        String text = renderer.render(spec.get(), hostMainAddress.apply(vm), urls(vm, token, spec.get()));
+        String text = renderer.render(spec.get(), hostPublicAddress.apply(vm), urls(vm, token, spec.get()));
         InstallState now = book.preseedFetched(live.get());
         log.info("VM {} fetched its preseed (profile {}, install armed at {})", vm, spec.get().getProfile(), now.armedAtMs());
         return Optional.of(text);

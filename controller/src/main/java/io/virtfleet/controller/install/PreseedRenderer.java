@@ -41,15 +41,15 @@ public final class PreseedRenderer {
     /**
      * The preseed of a VM.
      *
-     * @param hostMainAddress main IPv4 address of the VM's home host: the gateway of a failover IP is derived
+     * @param hostPublicAddress public IPv4 address of the VM's home host (its agent's public-address): the gateway of a failover IP is derived
      *                        from it (unused, may be null, for a LAN VM)
      * @param urls            the VM's post-install script and callback URLs, with its token
      */
-    public String render(VmSpec requested, String hostMainAddress, InstallUrls urls) {
+    public String render(VmSpec requested, String hostPublicAddress, InstallUrls urls) {
         VmSpec spec = VmSpecs.validate(requested);
         List<Profile> chain = profiles.chain("spec.profile", spec.getProfile());
         FailoverGuest failover = spec.getNetwork().hasFailover()
-                ? FailoverGuest.of(spec.getNetwork().getFailover().getAddress(), hostMainAddress) : null;
+                ? FailoverGuest.of(spec.getNetwork().getFailover().getAddress(), hostPublicAddress) : null;
         List<String> keys = AuthorizedKeys.read(settings.authorizedKeysFile());
 
         Preseed preseed = new Preseed(List.of(
@@ -98,7 +98,7 @@ public final class PreseedRenderer {
         if (failover != null) {
             p.note(heading, List.of(
                     "The installed system gets " + failover.address() + " as a /32 with gateway " + failover.gateway()
-                            + " (the host's main address with .254) from the late command.",
+                            + " (the host's public address with .254) from the late command.",
                     "netcfg is not given that network: with a static /32 and a gateway outside it, it loops forever",
                     "on netcfg/gateway_unreachable. The installer takes DHCP instead, so the site's DHCP must answer",
                     "the VM's virtual MAC " + spec.getNetwork().getFailover().getMac() + " during the install."));

@@ -8,8 +8,10 @@ import java.util.Map;
  * The hosts a spread decision may choose, filed so that it visits the ones that may win first and stops when
  * none left can beat the best host found: at 10,000 hosts it judges a few dozen instead of all of them.
  *
- * <p><b>Shapes.</b> Hosts are grouped by shape: the storage tiers they serve, and their memory and vCPU
- * limits. A request visits only the shapes that serve its tier. All hosts of a shape have the same score
+ * <p><b>Shapes.</b> Hosts are grouped by shape: their {@link Capabilities} (storage tiers served,
+ * installer's files, VXLAN, public address), and their memory and vCPU limits. A request visits only the
+ * shapes with every capability its filters require ({@link PlacementFilter#requires}): the others' hosts would
+ * fail one of those filters. All hosts of a shape have the same score
  * slopes (see {@link Fit}: a free share is {@code 1 - base - request × slope}, the slope {@code 0.5 / limit}
  * or {@code 1 / limit}), so a request lowers all their scores by the same amount,
  * {@code delta = w.memory × memory × memorySlope + w.vcpu × vcpus × vcpuSlope}. Each host is filed in its
@@ -21,9 +23,9 @@ import java.util.Map;
  * differ from it by rounding, far below 1e-12 for numbers within [0, 1]; every bound gets {@link #MARGIN}
  * (1e-9) on top, so no host whose computed score could reach the best one is ever skipped, and ties by name
  * are still seen. It also needs every free share to stay within [0, 1] for any request the host fits: a
- * share clamped at 0 would fall by less than its part of {@code delta}. The {@link Scheduler} checks that
+ * share clamped at 0 would fall by less than its part of {@code delta}. The {@link HostTable} checks that
  * for each host ({@code linear}); hosts that fail it, and hosts of shapes beyond {@link #MAX_SHAPES}, go to a
- * loose shape of their tiers instead, with {@code delta} 0: no request of a size ≥ 0 beats the score of an
+ * loose shape of their capabilities instead, with {@code delta} 0: no request of a size ≥ 0 beats the score of an
  * empty one, since a share {@code 1 - min(1, base + request × slope)} never grows with the request, in
  * doubles too (rounding is monotonic).
  *
@@ -50,7 +52,7 @@ final class BoundIndex {
         double judge(int[] slots, int count);
     }
 
-    private record Key(int tiers, boolean loose, long memoryLimit, double vcpuLimit) {}
+    private record Key(int capabilities, boolean loose, long memoryLimit, double vcpuLimit) {}
 
     private static final class Shape {
         final int tiers;
@@ -97,7 +99,7 @@ final class BoundIndex {
         Arrays.fill(shapeOf, old, size, NONE);
     }
 
-    /** The shape of hosts serving {@code tiers} with these limits, or its loose shape past {@link #MAX_SHAPES}. */
+    /** The shape of hosts with {@code tiers} (capability bits) and these limits, or its loose shape past {@link #MAX_SHAPES}. */
     int shape(int tiers, long memoryLimit, double vcpuLimit, double memorySlope, double vcpuSlope) {
         if (!(memorySlope > 0 && memorySlope < Double.POSITIVE_INFINITY && vcpuSlope > 0
                 && vcpuSlope < Double.POSITIVE_INFINITY)) {
@@ -114,7 +116,7 @@ final class BoundIndex {
         return add(new Key(tiers, false, memoryLimit, vcpuLimit), new Shape(tiers, false, memorySlope, vcpuSlope));
     }
 
-    /** The shape, with {@code delta} 0, for hosts serving {@code tiers} whose score is not linear. */
+    /** The shape, with {@code delta} 0, for hosts with {@code tiers} (capability bits) whose score is not linear. */
     int looseShape(int tiers) {
         Integer id = ids.get(new Key(tiers, true, 0, 0));
         return id != null ? id : add(new Key(tiers, true, 0, 0), new Shape(tiers, true, 0, 0));
@@ -146,7 +148,7 @@ final class BoundIndex {
 
     /**
      * Has {@code judge} judge, best bound first, every bucket that may hold the best host for a request of
-     * {@code memoryBytes ≥ 0} and {@code vcpus ≥ 0} on hosts serving every bit of {@code tierBit}. Returns false, having stopped,
+     * {@code memoryBytes ≥ 0} and {@code vcpus ≥ 0} on hosts with every capability bit of {@code tierBit}. Returns false, having stopped,
      * if that takes more than {@code budget} buckets: then most hosts with the best bounds failed a filter,
      * and judging every host in one pass costs less than going on.
      */

@@ -1,5 +1,7 @@
 package io.virtfleet.controller.scheduler;
 
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.Liveness;
@@ -9,9 +11,13 @@ import io.virtfleet.proto.v1.StorageTier;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
-/** Turns what agents report into what placement needs, as each report arrives. */
+/**
+ * Turns what agents report into what placement needs, as each report arrives. Addresses are passed on as
+ * reported: placement trusts only valid ones ({@code Capabilities}) and says why it refuses the others.
+ */
 public final class FleetFeed {
     private FleetFeed() {}
 
@@ -28,7 +34,21 @@ public final class FleetFeed {
         return new HostSnapshot(record.name(), liveness.judge(record, nowNanos).state(), res.getLogicalThreads(),
                 res.getMemoryTotalBytes(), res.getMemoryAvailableBytes(), res.getLoadAverage1M(),
                 tiers(record.storageTiers()), res.getImagesFreeBytes(), res.getImagesTotalBytes(), running,
-                !res.getInstallerKernel().isEmpty() && !res.getInstallerInitrd().isEmpty());
+                !res.getInstallerKernel().isEmpty() && !res.getInstallerInitrd().isEmpty(), report.getVxlanAddress(),
+                report.getPublicAddress());
+    }
+
+    /**
+     * The public IPv4 address a host reports, if it is one: a failover-IP VM's gateway is derived from it, so
+     * a private, loopback, link-local or multicast value (which its agent would have refused) is not trusted.
+     */
+    public static Optional<Ipv4> publicAddress(HostReport report) {
+        try {
+            return report.getPublicAddress().isEmpty() ? Optional.empty()
+                    : Optional.of(Ipv4.publicAddress("public_address", report.getPublicAddress()));
+        } catch (InvalidInputException e) {
+            return Optional.empty();
+        }
     }
 
     static Set<StorageTier> tiers(List<String> names) {

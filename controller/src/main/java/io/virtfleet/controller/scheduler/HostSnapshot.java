@@ -17,17 +17,15 @@ import java.util.Set;
  * @param runningDomains domains running on the host, to count VMs placement did not put there
  * @param installer      whether the host has the Debian installer's files, which VMs installed by direct kernel
  *                       boot need
+ * @param vxlanAddress   the VXLAN underlay address the host reports, as reported ("" when none): only a host
+ *                       with a valid one carries LANs
+ * @param publicAddress  the public IPv4 address the host reports, as reported ("" when none): only a host with
+ *                       a valid one takes failover-IP VMs, whose gateway is derived from it
  */
 public record HostSnapshot(String name, HostState state, int threads, long memoryTotal, long memoryAvailable,
                            double load1, Set<StorageTier> tiers, long imagesFree, long imagesTotal,
-                           List<RunningDomain> runningDomains, boolean installer) {
-
-    /** A host without the installer's files. */
-    public HostSnapshot(String name, HostState state, int threads, long memoryTotal, long memoryAvailable,
-                        double load1, Set<StorageTier> tiers, long imagesFree, long imagesTotal,
-                        List<RunningDomain> runningDomains) {
-        this(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree, imagesTotal, runningDomains, false);
-    }
+                           List<RunningDomain> runningDomains, boolean installer, String vxlanAddress,
+                           String publicAddress) {
 
     /** A running domain's size, as libvirt reports it. */
     public record RunningDomain(String name, long memoryBytes, int vcpus) {}
@@ -35,5 +33,31 @@ public record HostSnapshot(String name, HostState state, int threads, long memor
     public HostSnapshot {
         tiers = Set.copyOf(tiers);
         runningDomains = List.copyOf(runningDomains);
+        vxlanAddress = vxlanAddress == null ? "" : vxlanAddress;
+        publicAddress = publicAddress == null ? "" : publicAddress;
+    }
+
+    /** The same host with or without the installer's files. */
+    public HostSnapshot withInstaller(boolean present) {
+        return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree,
+                imagesTotal, runningDomains, present, vxlanAddress, publicAddress);
+    }
+
+    /** The same host reporting this VXLAN underlay address ("" for none). */
+    public HostSnapshot withVxlanAddress(String address) {
+        return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree,
+                imagesTotal, runningDomains, installer, address, publicAddress);
+    }
+
+    /** The same host reporting this public address ("" for none). */
+    public HostSnapshot withPublicAddress(String address) {
+        return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree,
+                imagesTotal, runningDomains, installer, vxlanAddress, address);
+    }
+
+    /** The same host with another load, as its next report might say. */
+    public HostSnapshot withLoad(double load) {
+        return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load, tiers, imagesFree,
+                imagesTotal, runningDomains, installer, vxlanAddress, publicAddress);
     }
 }

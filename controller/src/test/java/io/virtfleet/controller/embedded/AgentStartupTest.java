@@ -68,7 +68,7 @@ class AgentStartupTest {
         AgentConfig hv2 = new AgentConfig("hv2", config.controller(), config.listen(), null, config.libvirtUri(),
                 Duration.ofMillis(100), Duration.ofMillis(400), work.resolve("hv2"), work.resolve("hv2"), List.of("raw"),
                 token, null, config.ceph(), null, null, config.vxlanPort(), config.publicBridge(),
-                work.resolve("hv2/definitions"), null, config.installerDirectory());
+                work.resolve("hv2/definitions"), null, config.installerDirectory(), null);
         CompletableFuture<String> failedAttempt = warning("io.virtfleet.agent.enrollment.CredentialSource",
                 "cannot enroll: controller unreachable");
         try (Agent agent = Agent.create(hv2)) {

@@ -65,7 +65,7 @@ class LanAcrossHostsTest {
             AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), null, base.libvirtUri(),
                     base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
                     base.storageTiers(), fleet.joinToken(host.getKey()), null, base.ceph(), "ul0", null, 4789, "br0",
-                    base.definitionsDirectory(), base.definitionsRemote(), base.installerDirectory());
+                    base.definitionsDirectory(), base.definitionsRemote(), base.installerDirectory(), null);
             NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(host.getValue());
             Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(inNamespace));
             closers.add(0, agent);

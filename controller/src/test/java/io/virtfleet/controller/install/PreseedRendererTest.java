@@ -132,7 +132,7 @@ class PreseedRendererTest {
         Command.of("sh", "-c", "PATH=" + bin + ":$PATH && " + networkSteps(late, interfaces, resolv)).runChecked();
         assertEquals(List.of(
                 "# Written at install by virtfleet: OVH failover IP 203.0.113.77 as a /32, gateway 198.51.100.254"
-                        + " (the main address of the host with .254), reached on the link.",
+                        + " (the public address of the host with .254), reached on the link.",
                 "auto lo",
                 "iface lo inet loopback",
                 "",
@@ -340,7 +340,8 @@ class PreseedRendererTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"198.51.100.254", "10.0.0.300", "127.0.0.1", "203.0.113.10; reboot"})
+    @ValueSource(strings = {"198.51.100.254", "10.0.0.300", "127.0.0.1", "203.0.113.10; reboot", "10.0.0.5",
+        "192.168.1.10", "169.254.0.7", "100.64.0.3"})
     void aHostAddressThatCannotGiveAGatewayIsRefused(String host) {
         assertThrows(InvalidInputException.class, () -> render(Installer.failoverVm("shop", "web", "203.0.113.77"), host));
     }
@@ -349,6 +350,6 @@ class PreseedRendererTest {
     void aFailoverVmNeedsItsHostsAddress() {
         InvalidInputException e = assertThrows(InvalidInputException.class,
                 () -> render(Installer.failoverVm("shop", "web", "203.0.113.77"), null));
-        assertTrue(e.getMessage().startsWith("host main address: "), e.getMessage());
+        assertTrue(e.getMessage().startsWith("home host's public-address: "), e.getMessage());
     }
 }

@@ -16,6 +16,11 @@ public final class Fleets {
     public static final Set<StorageTier> ALL_TIERS =
             Set.of(StorageTier.STORAGE_TIER_SSD, StorageTier.STORAGE_TIER_SATA, StorageTier.STORAGE_TIER_RAW);
 
+    /** The VXLAN underlay address every generated host reports: they all carry LANs. */
+    public static final String UNDERLAY = "10.0.0.2";
+    /** The public address every generated host reports: they all take failover-IP VMs routed to them. */
+    public static final String PUBLIC = "203.0.113.2";
+
     /** A ready host with no load and nothing running. */
     public static HostSnapshot idle(String name, int threads, long memory) {
         return host(name, threads, memory, memory, 0.0, ALL_TIERS, 500 * GIB, 500 * GIB);
@@ -24,12 +29,12 @@ public final class Fleets {
     public static HostSnapshot host(String name, int threads, long memoryTotal, long memoryAvailable, double load1,
                                     Set<StorageTier> tiers, long imagesFree, long imagesTotal) {
         return new HostSnapshot(name, HostState.HOST_STATE_READY, threads, memoryTotal, memoryAvailable, load1, tiers,
-                imagesFree, imagesTotal, List.of());
+                imagesFree, imagesTotal, List.of(), false, UNDERLAY, PUBLIC);
     }
 
     /**
      * A varied fleet: 8 to 64 threads, 32 to 512 GiB, load from idle to busy, about one host in ten without
-     * Ceph, one in twenty not ready.
+     * Ceph, one in twenty not ready; every host carries LANs and has a public address.
      */
     public static List<HostSnapshot> random(int hosts, long seed) {
         Random rnd = new Random(seed);
@@ -44,7 +49,7 @@ public final class Fleets {
             long imagesFree = (long) (imagesTotal * rnd.nextDouble());
             HostState state = rnd.nextInt(20) == 0 ? HostState.HOST_STATE_UNREACHABLE : HostState.HOST_STATE_READY;
             out.add(new HostSnapshot(String.format("hv%05d", i), state, threads, memory, available, load, tiers,
-                    imagesFree, imagesTotal, List.of()));
+                    imagesFree, imagesTotal, List.of(), false, UNDERLAY, PUBLIC));
         }
         return out;
     }

@@ -21,7 +21,9 @@ import org.junit.jupiter.api.Test;
  * fitting host (highest score, ties by name) as the explanation's verdicts say host by host, and no sequence of
  * decisions ever promises a host more than its limits. The decision skips hosts its index says cannot win, so
  * the fleets here also hold what the index must get right: ties, hosts changing state, forgotten and back,
- * hosts with no memory or odd numbers, more kinds of server than the index has shapes for, full fleets.
+ * hosts with no memory or odd numbers, more kinds of server than the index has shapes for, full fleets; and
+ * hosts with and without a VXLAN underlay or a public address (some reported but not to be trusted), with LAN
+ * and failover-IP requests.
  */
 class PlacementAgreementTest {
     private static final List<Policy> POLICIES =
@@ -32,19 +34,36 @@ class PlacementAgreementTest {
         for (long seed = 1; seed <= 20; seed++) {
             for (Policy policy : POLICIES) {
                 Random rnd = new Random(seed);
-                List<HostSnapshot> fleet = Fleets.random(5 + rnd.nextInt(60), seed);
-                Scheduler s = new Scheduler(policy, Map.of(), ClaimBook.inMemory(), () -> 0L);
+                List<HostSnapshot> fleet = new ArrayList<>();
+                for (HostSnapshot h : Fleets.random(5 + rnd.nextInt(60), seed)) {
+                    // Some hosts carry no LAN, some have no public address (or report ones not to be trusted).
+                    fleet.add(h.withVxlanAddress(List.of(Fleets.UNDERLAY, Fleets.UNDERLAY, Fleets.UNDERLAY, "", "127.0.0.1")
+                            .get(rnd.nextInt(5))).withPublicAddress(List.of(Fleets.PUBLIC, Fleets.PUBLIC, "", "10.0.0.5")
+                            .get(rnd.nextInt(4))));
+                }
+                Map<String, String> routes = routes(fleet.stream().map(HostSnapshot::name).toList(), rnd);
+                Scheduler s = new Scheduler(policy, routes, ClaimBook.inMemory(), () -> 0L);
                 fleet.forEach(s::update);
                 Map<String, HostSnapshot> byName = new HashMap<>();
                 fleet.forEach(h -> byName.put(h.name(), h));
                 for (int i = 0; i < 300; i++) {
                     Request r = Fleets.randomVm("vm" + i, rnd);
+                    if (rnd.nextInt(6) == 0) {
+                        r = failover(r, List.copyOf(routes.keySet()).get(rnd.nextInt(routes.size())));
+                    }
                     String where = "seed " + seed + " " + policy.strategy() + " request " + r;
                     Decision d = placeAndCheck(s, r, where);
                     if (d.placed()) {
                         HostSnapshot h = byName.get(d.claim().host());
                         assertEquals(HostState.HOST_STATE_READY, h.state(), where);
                         assertTrue(h.tiers().contains(r.storage()), where);
+                        if (r.failoverAddress() == null) {
+                            assertEquals(Fleets.UNDERLAY, h.vxlanAddress(), "a LAN VM on a host carrying LANs: " + where);
+                        } else {
+                            assertEquals(routes.get(r.failoverAddress()), h.name(), where);
+                            assertEquals(Fleets.PUBLIC, h.publicAddress(), "a failover VM on a host with a public"
+                                    + " address: " + where);
+                        }
                     }
                     if (rnd.nextInt(5) == 0) {
                         s.release("vm" + rnd.nextInt(i + 1)); // deletions free capacity as the fleet lives
@@ -114,11 +133,12 @@ class PlacementAgreementTest {
         for (long seed = 1; seed <= 12; seed++) {
             for (Policy policy : POLICIES) {
                 Random rnd = new Random(seed);
-                Scheduler s = new Scheduler(policy, Map.of(), ClaimBook.inMemory(), () -> 0L);
                 List<String> names = new ArrayList<>();
                 for (int i = 0; i < 30 + rnd.nextInt(120); i++) {
                     names.add(String.format("hv%03d", rnd.nextInt(1000)));
                 }
+                Map<String, String> routes = routes(names, rnd);
+                Scheduler s = new Scheduler(policy, routes, ClaimBook.inMemory(), () -> 0L);
                 for (String name : names) {
                     s.update(oddHost(name, rnd));
                 }
@@ -135,7 +155,7 @@ class PlacementAgreementTest {
                             }
                         }
                         default -> {
-                            Request r = oddRequest("vm" + op, rnd, names);
+                            Request r = oddRequest("vm" + op, rnd, names, List.copyOf(routes.keySet()));
                             String where = "seed " + seed + " " + policy.strategy() + " op " + op + " " + r;
                             if (placeAndCheck(s, r, where).placed()) {
                                 placed.add(r.vmName());
@@ -283,12 +303,34 @@ class PlacementAgreementTest {
                 : List.of();
         HostState state = rnd.nextInt(8) == 0 ? HostState.HOST_STATE_DRAINING : HostState.HOST_STATE_READY;
         long imagesTotal = (50L + rnd.nextInt(400)) * GIB;
+        // Valid, missing and untrustworthy addresses: LAN and failover VMs must go only where they can work.
+        String underlay = List.of(Fleets.UNDERLAY, Fleets.UNDERLAY, "", "0.0.0.0", "not-an-address").get(rnd.nextInt(5));
+        String publicAddress = List.of(Fleets.PUBLIC, Fleets.PUBLIC, "", "192.168.1.10", "169.254.0.1").get(rnd.nextInt(5));
         return new HostSnapshot(name, state, threads, memory, available, load, tiers,
-                (long) (imagesTotal * rnd.nextDouble()), imagesTotal, running, rnd.nextInt(3) != 0);
+                (long) (imagesTotal * rnd.nextDouble()), imagesTotal, running, rnd.nextInt(3) != 0, underlay,
+                publicAddress);
     }
 
-    /** Requests of the usual sizes, some empty, some too big for any host, some pinned, some needing the installer. */
-    private static Request oddRequest(String vm, Random rnd, List<String> hosts) {
+    /** Failover IPs routed to a few of the hosts, and one routed to a host that never reports. */
+    private static Map<String, String> routes(List<String> hosts, Random rnd) {
+        Map<String, String> routes = new HashMap<>();
+        for (int k = 0; k < 6; k++) {
+            routes.put("198.51.100." + (k + 1), hosts.get(rnd.nextInt(hosts.size())));
+        }
+        routes.put("198.51.100.100", "hv-never-seen");
+        return routes;
+    }
+
+    private static Request failover(Request r, String address) {
+        return new Request(r.vmName(), r.memoryBytes(), r.vcpus(), r.storage(), r.diskBytes(), address, r.spreadGroup(),
+                r.pinnedHost(), r.needsInstaller());
+    }
+
+    /**
+     * Requests of the usual sizes, some empty, some too big for any host, some pinned, some needing the
+     * installer, some failover-IP VMs (the others LAN VMs).
+     */
+    private static Request oddRequest(String vm, Random rnd, List<String> hosts, List<String> failoverIps) {
         StorageTier tier = StorageTier.forNumber(1 + rnd.nextInt(3));
         String group = rnd.nextInt(4) == 0 ? "group" + rnd.nextInt(3) : null;
         String pinned = rnd.nextInt(20) == 0 ? hosts.get(rnd.nextInt(hosts.size())) : null;
@@ -299,6 +341,9 @@ class PlacementAgreementTest {
             default -> new Request(vm, (1L << rnd.nextInt(5)) * GIB / 2, 1 << rnd.nextInt(4), tier,
                     (1L + rnd.nextInt(100)) * GIB, null, group, pinned);
         };
+        if (rnd.nextInt(5) == 0) { // a failover-IP VM, now and then with an address routed nowhere
+            r = failover(r, rnd.nextInt(8) == 0 ? "192.0.2.99" : failoverIps.get(rnd.nextInt(failoverIps.size())));
+        }
         return rnd.nextInt(4) == 0 ? r.withInstaller() : r; // a VM installed by direct kernel boot
     }
 }

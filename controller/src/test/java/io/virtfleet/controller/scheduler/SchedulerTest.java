@@ -145,9 +145,7 @@ class SchedulerTest {
     void aVmInstalledByKernelBootGoesOnlyToAHostWithTheInstallersFiles() {
         HostSnapshot bare = idle("hv1", 64, 512 * GIB);
         HostSnapshot small = Fleets.host("hv2", 8, 32 * GIB, 8 * GIB, 7.5, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB);
-        HostSnapshot withInstaller = new HostSnapshot(small.name(), small.state(), small.threads(), small.memoryTotal(),
-                small.memoryAvailable(), small.load1(), small.tiers(), small.imagesFree(), small.imagesTotal(),
-                small.runningDomains(), true);
+        HostSnapshot withInstaller = small.withInstaller(true);
         Scheduler s = scheduler(bare, withInstaller);
         assertEquals("hv1", s.place(new Request("plain", GIB, 1, SATA, GIB, null, null, null)).claim().host(),
                 "the idle big host wins without the installer");
@@ -157,6 +155,55 @@ class SchedulerTest {
                 .stream().filter(v -> v.host().equals("hv1")).findFirst().orElseThrow();
         assertEquals("installer", hv1.failedFilter());
         assertTrue(hv1.reason().startsWith("has no Debian installer files"), hv1.reason());
+    }
+
+    @Test
+    void aFailoverVmGoesOnlyToItsHostAndOnlyIfThatReportsAPublicAddress() {
+        // The gateway of a failover-IP VM is its host's public address with .254: without one it has no network.
+        HostSnapshot hv1 = idle("hv1", 64, 512 * GIB);
+        Scheduler s = scheduler(Policy.defaults(), Map.of("203.0.113.7", "hv1"), hv1.withPublicAddress(""),
+                idle("hv2", 64, 512 * GIB));
+        Decision none = s.place(new Request("www", GIB, 1, SATA, GIB, "203.0.113.7", null, null));
+        assertFalse(none.placed(), "never on a host without a public address");
+        Verdict v = none.explanation().verdicts().stream().filter(x -> x.host().equals("hv1")).findFirst().orElseThrow();
+        assertEquals("public-address", v.failedFilter());
+        assertEquals("reports no public address, from which failover IP 203.0.113.7 gets its gateway (.254): set"
+                + " public-address in its agent's configuration to the server's main public IPv4 address", v.reason());
+
+        // A private (vRack) address is not trusted: its .254 is no gateway to the Internet.
+        s.update(hv1.withPublicAddress("10.0.0.5"));
+        v = s.place(new Request("www", GIB, 1, SATA, GIB, "203.0.113.7", null, null)).explanation().verdicts().get(0);
+        assertEquals("public-address", v.failedFilter());
+        assertTrue(v.reason().startsWith("reports a public address that is not trusted (public_address: \"10.0.0.5\""
+                + " is not accepted; expected a public IPv4 address"), v.reason());
+
+        s.update(hv1.withPublicAddress("51.38.12.4"));
+        assertEquals("hv1", s.place(new Request("www", GIB, 1, SATA, GIB, "203.0.113.7", null, null)).claim().host());
+    }
+
+    @Test
+    void aLanVmGoesOnlyToHostsThatCarryVxlan() {
+        // hv1 is the idlest and biggest, but its agent has no vxlan-device: a LAN VM there would be undone.
+        HostSnapshot hv1 = idle("hv1", 64, 512 * GIB).withVxlanAddress("");
+        Scheduler s = scheduler(Policy.defaults(), Map.of("203.0.113.7", "hv1"), hv1,
+                Fleets.host("hv2", 8, 32 * GIB, 8 * GIB, 7.5, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+        for (int i = 0; i < 5; i++) {
+            assertEquals("hv2", s.place(vm("db" + i, GIB, 1, SATA, GIB)).claim().host(), "the only host carrying LANs");
+        }
+        Verdict v = s.explain(vm("db", GIB, 1, SATA, GIB)).verdicts().stream().filter(x -> x.host().equals("hv1"))
+                .findFirst().orElseThrow();
+        assertEquals("lan", v.failedFilter());
+        assertEquals("reports no VXLAN underlay address, so it carries no LAN: set vxlan-device in its agent's"
+                + " configuration to the interface between the hypervisors, with an IPv4 address (or set"
+                + " vxlan-local-address)", v.reason());
+        assertEquals("hv1", s.place(new Request("www", GIB, 1, SATA, GIB, "203.0.113.7", null, null)).claim().host(),
+                "a failover-IP VM needs no VXLAN");
+
+        s.update(hv1.withVxlanAddress("127.0.0.1")); // not an address other hosts can reach
+        assertEquals("lan", s.explain(vm("db", GIB, 1, SATA, GIB)).verdicts().stream()
+                .filter(x -> x.host().equals("hv1")).findFirst().orElseThrow().failedFilter());
+        s.update(hv1.withVxlanAddress("10.0.0.1"));
+        assertEquals("hv1", s.place(vm("db9", GIB, 1, SATA, GIB)).claim().host(), "carries LANs now");
     }
 
     @Test
@@ -202,14 +249,14 @@ class SchedulerTest {
     void runningVmsPlacementDidNotPlaceStillCount() {
         Scheduler s = scheduler();
         s.update(new HostSnapshot("hv1", HostState.HOST_STATE_READY, 16, 64 * GIB, 10 * GIB, 0, Fleets.ALL_TIERS,
-                GIB, GIB, List.of(new HostSnapshot.RunningDomain("handmade", 50 * GIB, 8))));
+                GIB, GIB, List.of(new HostSnapshot.RunningDomain("handmade", 50 * GIB, 8)), false, Fleets.UNDERLAY, ""));
         Verdict v = s.place(vm("a", 8 * GIB, 1, SATA, GIB)).explanation().verdicts().get(0);
         assertEquals("needs 8.0 GiB: 50.0 GiB promised + 8.0 GiB > 57.6 GiB (64.0 GiB × 0.90)", v.reason());
         // Placed VMs are counted once: through their claim, not again when they show up running.
         s.update(idle("hv1", 16, 64 * GIB));
         assertTrue(s.place(vm("b", 8 * GIB, 2, SATA, GIB)).placed());
         s.update(new HostSnapshot("hv1", HostState.HOST_STATE_READY, 16, 64 * GIB, 50 * GIB, 0, Fleets.ALL_TIERS,
-                GIB, GIB, List.of(new HostSnapshot.RunningDomain("b", 8 * GIB, 2))));
+                GIB, GIB, List.of(new HostSnapshot.RunningDomain("b", 8 * GIB, 2)), false, Fleets.UNDERLAY, ""));
         assertEquals(8 * GIB, s.allocated("hv1")[0]);
         assertEquals(2, s.allocated("hv1")[1]);
     }

@@ -28,7 +28,7 @@ public final class NamespacedAgent {
                 base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
                 base.storageTiers(), fleet.joinToken(host), null, ceph == null ? base.ceph() : ceph, underlayDevice, null,
                 NetworkSettings.IANA_VXLAN_PORT, base.publicBridge(), base.definitionsDirectory(), base.definitionsRemote(),
-                base.installerDirectory());
+                base.installerDirectory(), null);
         NetworkSettings network = NetworkSettings.ofHost(underlayDevice, null, NetworkSettings.IANA_VXLAN_PORT,
                 base.publicBridge()).inNamespace(namespace);
         Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(network));

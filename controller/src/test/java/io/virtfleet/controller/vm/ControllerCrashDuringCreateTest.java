@@ -252,7 +252,7 @@ class ControllerCrashDuringCreateTest {
                     new CephSettings(noCeph.resolve("ceph.conf"), ceph.client(), noCeph.resolve("keyring"), ceph.ssdPool(),
                             ceph.sataPool(), ceph.timeout()),
                     "ul0", null, 4789, "br0", state.resolve("definitions"), null,
-                    io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY);
+                    io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY, null);
             NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNamespace.get(host));
             Agent agent = Agent.create(config, binder -> {
                 binder.bind(NetworkSettings.class).toInstance(inNamespace);

@@ -12,6 +12,7 @@ import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.common.process.Command;
+import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.TestDriverNode;
 import io.virtfleet.controller.testkit.Clients;
@@ -80,7 +81,8 @@ class VmLifecycleTest {
             AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), null, base.libvirtUri(),
                     base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
                     base.storageTiers(), fleet.joinToken(host), null, base.ceph(), "ul0", null, 4789, "br0",
-                    base.definitionsDirectory(), base.definitionsRemote(), base.installerDirectory());
+                    base.definitionsDirectory(), base.definitionsRemote(), base.installerDirectory(),
+                    host.equals("hv1") ? Ipv4.publicAddress("public-address", "198.51.100.7") : null);
             images.put(host, base.imagesDirectory());
             NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNs.get(host));
             Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(inNamespace));
