@@ -184,8 +184,9 @@ public final class OnePassScheduler {
 
     /** Gives back what a VM held (its creation failed, or it was deleted). Returns the claim, or null. */
     public synchronized Claim release(String vmName) {
-        Claim c = claims.remove(vmName);
+        Claim c = claims.get(vmName);
         if (c != null) {
+            claims.remove(vmName);
             apply(c, slot(c.host()), -1);
         }
         return c;

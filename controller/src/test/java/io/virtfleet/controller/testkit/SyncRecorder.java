@@ -1,8 +1,6 @@
 package io.virtfleet.controller.testkit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.virtfleet.common.files.FileSync;
@@ -60,35 +58,40 @@ public final class SyncRecorder implements FileSync {
      * rename the directory synced.
      */
     public synchronized void assertReplacedDurably(Path file) {
+        assertReplacedDurably(file, read(file.toAbsolutePath()));
+    }
+
+    /** As {@link #assertReplacedDurably(Path)}, for a replacement by {@code content} (null: by any content). */
+    public synchronized void assertReplacedDurably(Path file, byte[] content) {
         Path target = file.toAbsolutePath();
         Path dir = target.getParent();
         String name = target.getFileName().toString();
         Pattern temporary = Pattern.compile("\\." + Pattern.quote(name) + "\\..*\\.tmp");
-        byte[] now = read(target);
-        int contentSynced = -1;
+        String problem = "no temporary file with the content of " + target + " was synced";
         for (int i = 0; i < events.size(); i++) {
             Event e = events.get(i);
-            if (!e.directory() && e.path().getParent().equals(dir)
-                    && temporary.matcher(e.path().getFileName().toString()).matches()
-                    && Arrays.equals(e.files().get(e.path().getFileName().toString()), now)) {
-                contentSynced = i;
+            if (e.directory() || !e.path().getParent().equals(dir)
+                    || !temporary.matcher(e.path().getFileName().toString()).matches()) {
+                continue;
+            }
+            byte[] synced = e.files().get(e.path().getFileName().toString());
+            if (content != null && !Arrays.equals(synced, content)) {
+                continue;
+            }
+            if (Arrays.equals(e.files().get(name), synced)) {
+                problem = target + " held its new content before that content was synced (renamed too early)";
+                continue;
+            }
+            problem = "the directory " + dir + " was not synced after " + target + " was renamed into place";
+            for (int j = i + 1; j < events.size(); j++) {
+                Event d = events.get(j);
+                if (d.directory() && d.path().equals(dir) && Arrays.equals(d.files().get(name), synced)
+                        && d.files().keySet().stream().noneMatch(f -> temporary.matcher(f).matches())) {
+                    return;
+                }
             }
         }
-        if (contentSynced < 0) {
-            fail("no temporary file with the content of " + target + " was synced: " + events);
-        }
-        Event content = events.get(contentSynced);
-        assertFalse(Arrays.equals(content.files().get(name), now),
-                target + " held its new content before that content was synced (renamed too early): " + events);
-        for (int i = contentSynced + 1; i < events.size(); i++) {
-            Event e = events.get(i);
-            if (e.directory() && e.path().equals(dir) && Arrays.equals(e.files().get(name), now)) {
-                assertTrue(e.files().keySet().stream().noneMatch(f -> temporary.matcher(f).matches()),
-                        "the temporary file is still there when the directory is synced: " + e);
-                return;
-            }
-        }
-        fail("the directory " + dir + " was not synced after " + target + " was renamed into place: " + events);
+        fail(problem + ": " + events);
     }
 
     /** Asserts that {@code file} was synced while it held {@code content} (e.g. a journal after an append). */
