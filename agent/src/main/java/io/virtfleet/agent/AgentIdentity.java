@@ -1,11 +1,11 @@
 package io.virtfleet.agent;
 
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.UUID;
 
 /**
@@ -26,11 +26,8 @@ public final class AgentIdentity {
                 UUID.fromString(id); // reject a corrupted file loudly rather than impersonate another agent
                 return id;
             }
-            Files.createDirectories(stateDirectory);
             String id = UUID.randomUUID().toString();
-            Path tmp = Files.createTempFile(stateDirectory, FILE, ".tmp");
-            Files.writeString(tmp, id + "\n", StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+            StateFiles.write(file, id + "\n");
             return id;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot keep the agent identity in " + file + ": " + e.getMessage(), e);

@@ -161,7 +161,14 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
                                 ProfilesEndpoint profiles) {
-        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles);
+        // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
+        // file writes in order.
+        ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "vf-fleet-levers");
+            t.setDaemon(true);
+            return t;
+        });
+        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work);
     }
 
     @Provides

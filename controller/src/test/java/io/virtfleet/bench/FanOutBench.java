@@ -7,7 +7,7 @@ import static io.virtfleet.common.units.Bytes.MIB;
 import io.virtfleet.common.logging.Logging;
 import io.virtfleet.common.process.Command;
 import io.virtfleet.common.security.FleetIdentity;
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
@@ -495,7 +495,7 @@ public final class FanOutBench {
             if (certs.size() != 2) {
                 throw new IOException(bundle + ": expected a certificate and the fleet CA, found " + certs.size());
             }
-            PrivateFiles.write(dir.resolve("host.key"), key);
+            StateFiles.writePrivate(dir.resolve("host.key"), key);
             Files.writeString(dir.resolve("host.crt"), certs.get(0));
             Files.writeString(dir.resolve("ca.crt"), certs.get(1));
             return Map.of("key", dir.resolve("host.key"), "crt", dir.resolve("host.crt"), "ca", dir.resolve("ca.crt"));

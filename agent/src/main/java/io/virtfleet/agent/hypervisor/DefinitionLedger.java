@@ -5,7 +5,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.GsonBuilder;
-import io.virtfleet.agent.state.StateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.validation.Names;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -2,7 +2,7 @@ package io.virtfleet.agent.sync;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.virtfleet.agent.state.StateFiles;
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

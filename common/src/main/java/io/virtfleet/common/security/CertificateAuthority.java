@@ -1,5 +1,6 @@
 package io.virtfleet.common.security;
 
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.file.Files;
@@ -86,8 +87,8 @@ public final class CertificateAuthority {
                     .addExtension(Extension.subjectKeyIdentifier, false,
                             new JcaX509ExtensionUtils().createSubjectKeyIdentifier(keys.getPublic()));
             X509Certificate certificate = sign(builder, keys);
-            PrivateFiles.write(key, Pem.of(keys.getPrivate()));
-            PrivateFiles.write(cert, Pem.of(certificate));
+            StateFiles.writePrivate(key, Pem.of(keys.getPrivate()));
+            StateFiles.writePrivate(cert, Pem.of(certificate));
             return new CertificateAuthority(keys, certificate, clock);
         } catch (GeneralSecurityException | CertIOException e) {
             throw new IOException("cannot create the fleet CA", e);

@@ -1,5 +1,6 @@
 package io.virtfleet.common.security;
 
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,6 +32,6 @@ public final class CredentialsBundle {
     }
 
     public static void write(Path file, PrivateKey key, X509Certificate certificate, X509Certificate ca) throws IOException {
-        PrivateFiles.write(file, Pem.of(key, certificate, ca));
+        StateFiles.writePrivate(file, Pem.of(key, certificate, ca));
     }
 }

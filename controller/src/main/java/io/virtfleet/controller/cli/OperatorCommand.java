@@ -3,7 +3,7 @@ package io.virtfleet.controller.cli;
 import io.virtfleet.common.security.CredentialsBundle;
 import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.Pem;
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.proto.v1.AddOperatorRequest;
 import io.virtfleet.proto.v1.CertificateResponse;
 import java.io.IOException;
@@ -60,7 +60,7 @@ final class OperatorCommand {
                         .setName(name).setRole(role).setValidDays(days)
                         .setCsrPem(Pem.of(Keys.signingRequest(keys, name))).build());
             }
-            PrivateFiles.write(file, Pem.of(keys.getPrivate()) + signed.getCertificatePem() + signed.getCaPem());
+            StateFiles.writePrivate(file, Pem.of(keys.getPrivate()) + signed.getCertificatePem() + signed.getCaPem());
             CredentialsBundle.read(file); // proves the bundle works before we say so
             PrintWriter o = spec.commandLine().getOut();
             if (root.output == Output.json) {

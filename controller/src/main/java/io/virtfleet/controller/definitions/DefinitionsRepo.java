@@ -1,5 +1,6 @@
 package io.virtfleet.controller.definitions;
 
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -12,6 +13,7 @@ import java.util.Set;
 import java.util.stream.Stream;
 import org.eclipse.jgit.api.Git;
 import org.eclipse.jgit.api.errors.GitAPIException;
+import org.eclipse.jgit.api.errors.JGitInternalException;
 import org.eclipse.jgit.lib.PersonIdent;
 import org.eclipse.jgit.lib.Repository;
 import org.eclipse.jgit.lib.StoredConfig;
@@ -35,6 +37,8 @@ public final class DefinitionsRepo implements AutoCloseable {
 
     private final Path root;
     private final Git git;
+    /** Set when a failed commit could not be undone: every later commit is refused with it. */
+    private IOException unusable;
     /** The branch's commit as of the last commit made here: read on every agent heartbeat, without the lock. */
     private volatile String lastHead;
 
@@ -51,20 +55,36 @@ public final class DefinitionsRepo implements AutoCloseable {
             if (Files.isDirectory(dir.resolve(".git"))) {
                 removeStaleLocks(dir.resolve(".git"));
                 git = Git.open(dir.toFile());
+                syncOnDisk(git);
                 git.reset().setMode(org.eclipse.jgit.api.ResetCommand.ResetType.HARD).call();
                 git.clean().setCleanDirectories(true).call();
             } else {
-                Files.createDirectories(dir);
+                StateFiles.createDirectories(dir);
                 git = Git.init().setDirectory(dir.toFile()).setInitialBranch("main").call();
-                StoredConfig config = git.getRepository().getConfig();
-                config.setBoolean("core", null, "fsyncObjectFiles", true);
-                config.save();
+                syncOnDisk(git);
                 git.commit().setAllowEmpty(true).setAuthor(CONTROLLER).setCommitter(CONTROLLER)
                         .setMessage("virtfleet definitions repository").setSign(false).call();
             }
             return new DefinitionsRepo(dir, git);
-        } catch (GitAPIException e) {
+        } catch (GitAPIException | JGitInternalException e) {
             throw new IOException("cannot open the definitions repository in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Makes JGit fsync every object and ref file it writes (core.fsyncObjectFiles, core.fsyncRefFiles: the two it
+     * honours; JGit has no core.fsync). Set on every open, in the open repository's configuration before anything
+     * is written, so that a repository made by an older controller, or whose config was edited by hand, is no
+     * exception; saved too, for git tools that look.
+     */
+    private static void syncOnDisk(Git git) throws IOException {
+        StoredConfig config = git.getRepository().getConfig();
+        boolean set = config.getBoolean("core", null, "fsyncObjectFiles", false)
+                && config.getBoolean("core", null, "fsyncRefFiles", false);
+        config.setBoolean("core", null, "fsyncObjectFiles", true);
+        config.setBoolean("core", null, "fsyncRefFiles", true);
+        if (!set) {
+            config.save();
         }
     }
 
@@ -90,6 +110,11 @@ public final class DefinitionsRepo implements AutoCloseable {
         return root;
     }
 
+    /** The JGit handle, for tests of its settings. */
+    Git git() {
+        return git;
+    }
+
     /**
      * Writes and deletes files (paths relative to the repository, '/'-separated) and commits them as one
      * change. Returns the commit id, or the current head when nothing changed.
@@ -98,10 +123,15 @@ public final class DefinitionsRepo implements AutoCloseable {
      */
     public synchronized String commit(String message, String operator, Map<String, byte[]> writes, Set<String> deletes)
             throws IOException {
+        if (unusable != null) {
+            throw new IOException(unusable.getMessage(), unusable);
+        }
         try {
             for (Map.Entry<String, byte[]> w : writes.entrySet()) {
                 Path file = resolve(w.getKey());
                 Files.createDirectories(file.getParent());
+                // Not through StateFiles: the working tree is only git's input, reset to the last commit on open;
+                // what must survive a crash is the commit, which JGit fsyncs (see syncOnDisk and syncCommit).
                 Files.write(file, w.getValue());
                 git.add().addFilepattern(w.getKey()).call();
             }
@@ -116,17 +146,73 @@ public final class DefinitionsRepo implements AutoCloseable {
             PersonIdent author = operator == null || operator.isEmpty() ? CONTROLLER
                     : new PersonIdent(operator, operator + "@operators.virtfleet.internal");
             RevCommit c = git.commit().setAuthor(author).setCommitter(CONTROLLER).setMessage(message).setSign(false).call();
+            syncCommit(c);
             lastHead = c.getName();
             return c.getName();
-        } catch (GitAPIException e) {
-            // Leave the working tree as the last commit says: a half-made change must not be picked up later.
-            try {
-                git.reset().setMode(org.eclipse.jgit.api.ResetCommand.ResetType.HARD).call();
-            } catch (GitAPIException ignored) {
-                // reported below
-            }
+        } catch (GitAPIException | JGitInternalException e) {
+            resetAfter(e);
             throw new IOException("cannot commit to the definitions repository: " + e.getMessage(), e);
+        } catch (IOException | RuntimeException e) {
+            resetAfter(e);
+            throw e;
         }
+    }
+
+    /**
+     * Leaves the working tree and the index as the last commit says: a half-made change must not be picked up by
+     * the next commit. If even that fails, every later commit is refused: it would carry this one's leftovers.
+     */
+    private void resetAfter(Exception failed) throws IOException {
+        try {
+            git.reset().setMode(org.eclipse.jgit.api.ResetCommand.ResetType.HARD).call();
+        } catch (GitAPIException | JGitInternalException e) {
+            unusable = new IOException("the definitions repository " + root + " takes no more changes: a commit failed ("
+                    + failed.getMessage() + ") and its working tree could not be reset to the last commit ("
+                    + e.getMessage() + "); fix the cause and restart the controller, which resets it on start", failed);
+            unusable.addSuppressed(e);
+            log.error("{}", unusable.getMessage());
+            throw unusable;
+        }
+    }
+
+    /**
+     * Makes a new commit's file names durable: JGit fsyncs each object and ref file before renaming it into
+     * place, but never the directories it renames them into, so a power loss could still bring back the branch's
+     * old commit, or a commit whose objects are missing. Syncs the branch's ref directory and each object
+     * directory that received one of the commit's new objects.
+     */
+    private void syncCommit(RevCommit c) throws IOException {
+        Repository repository = git.getRepository();
+        Path gitDir = repository.getDirectory().toPath();
+        Set<String> objectDirs = new java.util.TreeSet<>();
+        objectDirs.add(c.getName().substring(0, 2));
+        objectDirs.add(c.getTree().getName().substring(0, 2));
+        try (org.eclipse.jgit.treewalk.TreeWalk walk = new org.eclipse.jgit.treewalk.TreeWalk(repository)) {
+            if (c.getParentCount() == 0) {
+                walk.addTree(new org.eclipse.jgit.treewalk.EmptyTreeIterator());
+            } else {
+                try (org.eclipse.jgit.revwalk.RevWalk commits = new org.eclipse.jgit.revwalk.RevWalk(repository)) {
+                    walk.addTree(commits.parseCommit(c.getParent(0)).getTree());
+                }
+            }
+            walk.addTree(c.getTree());
+            walk.setRecursive(true);
+            walk.setPostOrderTraversal(true); // trees too, after their entries
+            walk.setFilter(org.eclipse.jgit.treewalk.filter.TreeFilter.ANY_DIFF);
+            while (walk.next()) {
+                if (!walk.getObjectId(1).equals(org.eclipse.jgit.lib.ObjectId.zeroId())) {
+                    objectDirs.add(walk.getObjectId(1).getName().substring(0, 2));
+                }
+            }
+        }
+        for (String d : objectDirs) {
+            Path objects = gitDir.resolve("objects").resolve(d);
+            if (Files.isDirectory(objects)) {
+                StateFiles.forceDirectory(objects);
+            }
+        }
+        String branch = repository.getFullBranch(); // refs/heads/main
+        StateFiles.forceDirectory(gitDir.resolve(branch).getParent());
     }
 
     public synchronized Optional<byte[]> read(String path) throws IOException {

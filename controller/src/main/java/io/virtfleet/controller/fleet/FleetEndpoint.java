@@ -1,7 +1,10 @@
 package io.virtfleet.controller.fleet;
 
+import io.grpc.Context;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
+import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.controller.registry.HostRecord;
@@ -35,24 +38,35 @@ import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmProgress;
 import io.virtfleet.proto.v1.SetHostDrainingRequest;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.Comparator;
 import java.util.Optional;
 import java.util.List;
+import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The operator's view of the fleet and its levers: hosts, enrollment, operators; VMs via {@link VmEndpoint},
  * install profiles via {@link ProfilesEndpoint}.
  */
 public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
+    private static final Logger log = LoggerFactory.getLogger(FleetEndpoint.class);
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Enrollments enrollments;
     private final VmEndpoint vms;
     private final ProfilesEndpoint profiles;
+    private final Executor work;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
 
+    /**
+     * @param work where the levers that write state files (forget, drain, join tokens) and sign certificates
+     *             run: not on the gRPC event loops, where an fsync would hold up every agent's heartbeat on that loop
+     */
     public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
-                         ProfilesEndpoint profiles) {
+                         ProfilesEndpoint profiles, Executor work) {
+        this.work = work;
         this.registry = registry;
         this.liveness = liveness;
         this.enrollments = enrollments;
@@ -144,6 +158,10 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     @Override
     public void forgetHost(ForgetHostRequest request, StreamObserver<ForgetHostResponse> response) {
         String name = Names.hostName("name", request.getName());
+        offload(response, () -> forgetHost(name, response));
+    }
+
+    private void forgetHost(String name, StreamObserver<ForgetHostResponse> response) {
         boolean enrolled = enrollments.forget(name);
         var record = registry.forget(name);
         if (record.isEmpty() && !enrolled) {
@@ -159,14 +177,22 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     @Override
     public void setHostDraining(SetHostDrainingRequest request, StreamObserver<Host> response) {
         String name = Names.hostName("name", request.getName());
+        if (registry.get(name).isEmpty()) {
+            response.onError(notFound(name));
+            return;
+        }
+        offload(response, () -> setHostDraining(name, request.getDraining(), response));
+    }
+
+    private void setHostDraining(String name, boolean draining, StreamObserver<Host> response) {
         Optional<HostRecord> record = registry.get(name);
         if (record.isEmpty()) {
             response.onError(notFound(name));
             return;
         }
         try {
-            if (liveness.drains().set(name, request.getDraining())) {
-                Audit.record((request.getDraining() ? "drained" : "undrained") + " host " + name);
+            if (liveness.drains().set(name, draining)) {
+                Audit.record((draining ? "drained" : "undrained") + " host " + name);
             }
         } catch (IOException e) {
             response.onError(Status.UNAVAILABLE.withDescription("cannot record the drain: " + e.getMessage())
@@ -182,14 +208,40 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
 
     @Override
     public void createJoinToken(CreateJoinTokenRequest request, StreamObserver<JoinToken> response) {
-        response.onNext(enrollments.createJoinToken(request));
-        response.onCompleted();
+        offload(response, () -> {
+            response.onNext(enrollments.createJoinToken(request));
+            response.onCompleted();
+        });
     }
 
     @Override
     public void addOperator(AddOperatorRequest request, StreamObserver<CertificateResponse> response) {
-        response.onNext(enrollments.addOperator(request));
-        response.onCompleted();
+        offload(response, () -> {
+            response.onNext(enrollments.addOperator(request));
+            response.onCompleted();
+        });
+    }
+
+    /**
+     * Runs a handler's work on {@link #work}, in the call's context (the operator's identity, for the audit log),
+     * and answers each way it can fail as {@code StatusMapping} would on the event loop.
+     */
+    private void offload(StreamObserver<?> response, Runnable handler) {
+        work.execute(Context.current().wrap(() -> {
+            try {
+                handler.run();
+            } catch (InvalidInputException e) {
+                response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            } catch (StatusRuntimeException e) {
+                response.onError(e);
+            } catch (UncheckedIOException e) {
+                response.onError(Status.UNAVAILABLE.withDescription("cannot store the change: " + e.getMessage())
+                        .asRuntimeException());
+            } catch (RuntimeException e) {
+                log.error("a fleet operation failed unexpectedly", e);
+                response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+            }
+        }));
     }
 
     private RuntimeException notFound(String name) {

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.install;
 
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.validation.Names;
 import java.io.IOException;
 import java.io.StringReader;
@@ -8,7 +9,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
@@ -140,9 +140,7 @@ public final class InstallBook {
         StringWriter text = new StringWriter();
         try {
             p.store(text, "install of VM " + s.vm() + " (virtfleet controller)");
-            Path tmp = directory.resolve("." + s.vm() + ".tmp");
-            Files.writeString(tmp, text.toString());
-            Files.move(tmp, directory.resolve(s.vm()), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            StateFiles.write(directory.resolve(s.vm()), text.toString());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot record the install state of " + s.vm(), e);
         }

@@ -1,10 +1,10 @@
 package io.virtfleet.controller.install;
 
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.validation.MacAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * Per-VM pxelinux configs in the site's TFTP root: {@code pxelinux.cfg/01-<mac with dashes>}, which pxelinux
@@ -52,11 +52,8 @@ public final class PxeConfigs {
 
     /** Writes the VM's config atomically: pxelinux must never read half a file. */
     private Path replace(String mac, String text) throws IOException {
-        Files.createDirectories(directory);
         Path file = fileOf(mac);
-        Path tmp = directory.resolve("." + file.getFileName() + ".tmp");
-        Files.writeString(tmp, text);
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        StateFiles.write(file, text);
         return file;
     }
 

@@ -1,6 +1,6 @@
 package io.virtfleet.controller.registry;
 
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -45,7 +45,7 @@ public final class Drains {
         if (changed && file != null) {
             StringBuilder out = new StringBuilder();
             new TreeSet<>(drained).forEach(h -> out.append(h).append('\n'));
-            PrivateFiles.write(file, out.toString());
+            StateFiles.writePrivate(file, out.toString());
         }
         return changed;
     }

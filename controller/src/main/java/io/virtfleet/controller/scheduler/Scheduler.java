@@ -11,7 +11,8 @@ import java.util.function.LongSupplier;
 /**
  * Places VMs on hosts: filters ({@link Filters}) say why a host cannot take a VM, the score ranks those that
  * can, and a decision claims the capacity before it returns, so concurrent creates can never overcommit a
- * host. Thread-safe: every method runs under this object's lock, which a decision holds for microseconds.
+ * host. Thread-safe: every method runs under this object's lock, which a decision holds for microseconds; the claims journal's
+ * fsync comes after the lock is released (see {@link #journal}), so heartbeats never wait for the disk.
  *
  * <p>A decision and the explanation ({@link #explain}) run the same {@link PlacementFilter} objects and the same
  * score on each host they judge; they differ only in which hosts they judge. The explanation, the reference,
@@ -81,46 +82,90 @@ public final class Scheduler {
     }
 
     /**
-     * Chooses a host for the VM and claims the capacity on it, or says why no host fits.
+     * Chooses a host for the VM and claims the capacity on it, or says why no host fits. Returns once the claim
+     * is in the journal on the disk; the lock is not held meanwhile (see {@link #journal}).
      *
      * @throws IllegalStateException if the VM already holds a claim
+     * @throws java.io.UncheckedIOException if the journal cannot record the claim (then nothing is claimed)
      */
-    public synchronized Decision place(Request r) {
-        if (claims.get(r.vmName()) != null) {
-            throw new IllegalStateException("VM " + r.vmName() + " already holds a claim on " + claims.get(r.vmName()).host());
+    public Decision place(Request r) {
+        Decision decision;
+        long ticket;
+        synchronized (this) {
+            if (claims.get(r.vmName()) != null) {
+                throw new IllegalStateException("VM " + r.vmName() + " already holds a claim on " + claims.get(r.vmName()).host());
+            }
+            int best = best(r);
+            if (best < 0) {
+                return new Decision(null, null, explain(r));
+            }
+            Claim claim = Claim.of(r, hosts.names[best], clock.getAsLong());
+            Verdict chosen = verdict(best);
+            ticket = claims.add(claim);
+            hosts.apply(claim, 1);
+            decision = new Decision(claim, chosen, null);
         }
-        int best = best(r);
-        if (best < 0) {
-            return new Decision(null, null, explain(r));
-        }
-        Claim claim = Claim.of(r, hosts.names[best], clock.getAsLong());
-        Verdict chosen = verdict(best);
-        claims.add(claim);
-        hosts.apply(claim, 1);
-        return new Decision(claim, chosen, null);
+        journal(decision.claim(), ticket);
+        return decision;
     }
 
     /**
      * Claims capacity for a VM that already lives on a host (its claim was lost), without judging the host:
-     * the VM is there whatever the filters would say now.
+     * the VM is there whatever the filters would say now. Returns once the claim is on the disk.
      */
-    public synchronized Claim restore(Request r, String host) {
-        Claim existing = claims.get(r.vmName());
-        if (existing != null) {
-            return existing;
+    public Claim restore(Request r, String host) {
+        Claim claim;
+        long ticket;
+        synchronized (this) {
+            Claim existing = claims.get(r.vmName());
+            if (existing != null) {
+                return existing;
+            }
+            claim = Claim.of(r, host, clock.getAsLong());
+            ticket = claims.add(claim);
+            hosts.apply(claim, 1);
         }
-        Claim claim = Claim.of(r, host, clock.getAsLong());
-        claims.add(claim);
-        hosts.apply(claim, 1);
+        journal(claim, ticket);
         return claim;
     }
 
-    /** Gives back what a VM held (its creation failed, or it was deleted). Returns the claim, or null. */
-    public synchronized Claim release(String vmName) {
-        Claim c = claims.remove(vmName);
-        if (c != null) {
+    /**
+     * Waits, without the lock, until the journal holds a claim just made: the decision is taken and the capacity
+     * counted under the lock, so no other decision can use it, but heartbeats ({@link #update}) and other decisions
+     * go on while it reaches the disk, and a burst of claims shares one fsync. Whoever acts on the claim (a create)
+     * only learns of it from this method's caller, after it is on the disk: a crash before that loses a claim
+     * nothing was built on. If the journal fails, the claim is withdrawn again.
+     */
+    private void journal(Claim claim, long ticket) {
+        try {
+            claims.sync(ticket);
+        } catch (RuntimeException e) {
+            synchronized (this) {
+                if (claims.get(claim.vmName()) == claim) {
+                    claims.remove(claim.vmName());
+                    hosts.apply(claim, -1);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Gives back what a VM held (its creation failed, or it was deleted). Returns the claim, or null, once the
+     * release is on the disk.
+     */
+    public Claim release(String vmName) {
+        Claim c;
+        long ticket;
+        synchronized (this) {
+            c = claims.get(vmName);
+            if (c == null) {
+                return null;
+            }
+            ticket = claims.remove(vmName);
             hosts.apply(c, -1);
         }
+        claims.sync(ticket);
         return c;
     }
 

@@ -4,7 +4,7 @@ import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.Pem;
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.security.TlsCredentials;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -45,7 +45,7 @@ public final class ControllerPki {
 
     public static ControllerPki open(Path dataDir, Clock clock, Duration serverLifetime) throws IOException {
         Path dir = dataDir.resolve("pki");
-        PrivateFiles.createPrivateDirectory(dir);
+        StateFiles.createPrivateDirectory(dir);
         boolean fresh = !Files.exists(dir.resolve("ca.crt"));
         CertificateAuthority ca = CertificateAuthority.loadOrCreate(dir, clock);
         if (fresh) {
@@ -94,7 +94,7 @@ public final class ControllerPki {
         KeyPair keys = Keys.generate();
         try {
             X509Certificate cert = ca.issue(keys.getPublic(), FleetIdentity.operator(name, role), lifetime, List.of());
-            PrivateFiles.write(file, Pem.of(keys.getPrivate(), cert, ca.certificate()));
+            StateFiles.writePrivate(file, Pem.of(keys.getPrivate(), cert, ca.certificate()));
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot issue operator certificate for " + name, e);
         }

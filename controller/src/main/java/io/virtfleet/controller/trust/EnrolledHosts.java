@@ -1,6 +1,6 @@
 package io.virtfleet.controller.trust;
 
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
@@ -76,6 +76,6 @@ public final class EnrolledHosts {
             list.forEach(s -> out.append(' ').append(s.toString(16)));
             out.append('\n');
         });
-        PrivateFiles.write(file, out.toString());
+        StateFiles.writePrivate(file, out.toString());
     }
 }

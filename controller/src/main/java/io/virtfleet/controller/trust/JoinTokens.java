@@ -1,6 +1,6 @@
 package io.virtfleet.controller.trust;
 
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -133,7 +133,7 @@ public final class JoinTokens {
         for (Stored s : tokens.values()) {
             lines.add(s.line());
         }
-        PrivateFiles.write(file, String.join("\n", lines) + "\n");
+        StateFiles.writePrivate(file, String.join("\n", lines) + "\n");
     }
 
     private static String sha256(String text) {

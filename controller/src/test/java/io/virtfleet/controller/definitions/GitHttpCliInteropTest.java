@@ -11,7 +11,7 @@ import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.Pem;
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -59,7 +59,7 @@ class GitHttpCliInteropTest {
         home = Files.createDirectories(work.resolve("home")); // no user or system git config leaks in
         KeyPair keys = Keys.generate();
         X509Certificate cert = controller.pki.ca().issue(keys.getPublic(), FleetIdentity.agent("hv1"), Duration.ofDays(1), List.of());
-        PrivateFiles.write(work.resolve("hv1.key"), keyPem(keys));
+        StateFiles.writePrivate(work.resolve("hv1.key"), keyPem(keys));
         Files.writeString(work.resolve("hv1.crt"), Pem.of(cert));
         Files.writeString(work.resolve("ca.crt"), Pem.of(controller.pki.ca().certificate()));
     }
@@ -115,7 +115,7 @@ class GitHttpCliInteropTest {
         CertificateAuthority other = CertificateAuthority.loadOrCreate(work.resolve("other-ca"), Clock.systemUTC());
         KeyPair keys = Keys.generate();
         X509Certificate foreign = other.issue(keys.getPublic(), FleetIdentity.agent("hv1"), Duration.ofDays(1), List.of());
-        PrivateFiles.write(work.resolve("foreign.key"), keyPem(keys));
+        StateFiles.writePrivate(work.resolve("foreign.key"), keyPem(keys));
         Files.writeString(work.resolve("foreign.crt"), Pem.of(foreign));
         Command.Result impostor = git(false, "-c", "http.sslCAInfo=" + work.resolve("ca.crt"), "-c", resolve(),
                 "-c", "http.sslCert=" + work.resolve("foreign.crt"), "-c", "http.sslKey=" + work.resolve("foreign.key"),

@@ -2,7 +2,7 @@ package io.virtfleet.controller.testkit;
 
 import io.virtfleet.agent.AgentMain;
 import io.virtfleet.agent.storage.CephSettings;
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.validation.Endpoint;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -61,7 +61,7 @@ public final class AgentJvm implements AutoCloseable {
         Path state = s.stateDir().toAbsolutePath();
         Files.createDirectories(state.resolve("images"));
         Path token = state.resolve("join-token");
-        PrivateFiles.write(token, s.joinToken() + "\n");
+        StateFiles.writePrivate(token, s.joinToken() + "\n");
         Path config = state.resolve("agent.conf");
         Files.writeString(config, "# virtfleet test kit: every setting is on the command line\n");
         List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", s.namespace(),

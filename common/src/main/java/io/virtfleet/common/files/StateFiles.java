@@ -1,0 +1,121 @@
+package io.virtfleet.common.files;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.HexFormat;
+
+/**
+ * The one way state files are written, by the controller and the agent alike: after a crash or a power loss a
+ * reader finds the previous content or the new one, never a mix, an empty file or a file that is back to an older
+ * version. The content goes to a new temporary file in the same directory, reaches the disk (fsync), is renamed
+ * over the old file, and the rename reaches the disk too (fsync of the directory). Directories it has to create
+ * are made durable the same way. Secrets ({@link #writePrivate}) are owner-only before their first byte is written.
+ */
+public final class StateFiles {
+    private static final FileAttribute<?> OWNER_ONLY_FILE =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
+    private static final FileAttribute<?> OWNER_ONLY_DIRECTORY =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private StateFiles() {}
+
+    /** Replaces {@code file} with {@code content} (UTF-8); a new file gets the process's default permissions. */
+    public static void write(Path file, String content) throws IOException {
+        write(file, content.getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static void write(Path file, byte[] content) throws IOException {
+        replace(file, content, false);
+    }
+
+    /**
+     * Replaces {@code file} with {@code content} (UTF-8), readable and writable by its owner only (keys,
+     * credentials, token hashes); a directory it creates is owner-only too.
+     */
+    public static void writePrivate(Path file, String content) throws IOException {
+        replace(file, content.getBytes(StandardCharsets.UTF_8), true);
+    }
+
+    /** Creates the directory owner-only if it is missing (durably); an existing directory keeps its permissions. */
+    public static void createPrivateDirectory(Path dir) throws IOException {
+        createDirectories(dir.toAbsolutePath(), true);
+    }
+
+    /** Creates the directory and its missing parents, each new entry made durable in its parent. */
+    public static void createDirectories(Path dir) throws IOException {
+        createDirectories(dir.toAbsolutePath(), false);
+    }
+
+    /** Forces what was appended to an open file to the disk (journals that grow by appends). */
+    public static void force(FileChannel channel, Path file) throws IOException {
+        FileSync.current().force(channel, file);
+    }
+
+    /** Forces a directory's entries to the disk, e.g. after a file in it was deleted or renamed by other code. */
+    public static void forceDirectory(Path dir) throws IOException {
+        FileSync.current().forceDirectory(dir);
+    }
+
+    private static void replace(Path file, byte[] content, boolean ownerOnly) throws IOException {
+        FileSync sync = FileSync.current();
+        Path dir = file.toAbsolutePath().getParent();
+        createDirectories(dir, ownerOnly);
+        Path tmp = dir.resolve("." + file.getFileName() + "." + HexFormat.of().toHexDigits(RANDOM.nextInt()) + ".tmp");
+        try {
+            try (FileChannel out = ownerOnly
+                    ? FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                            OWNER_ONLY_FILE)
+                    : FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                ByteBuffer bytes = ByteBuffer.wrap(content);
+                while (bytes.hasRemaining()) {
+                    out.write(bytes);
+                }
+                // Before the rename: otherwise a power loss can leave the new name on an empty or partial file.
+                sync.force(out, tmp);
+            }
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            // The rename lives in the directory: without this a power loss may bring back the old file.
+            sync.forceDirectory(dir);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static void createDirectories(Path dir, boolean ownerOnly) throws IOException {
+        if (Files.isDirectory(dir)) {
+            return;
+        }
+        Deque<Path> missing = new ArrayDeque<>();
+        for (Path d = dir; d != null && !Files.isDirectory(d); d = d.getParent()) {
+            missing.push(d);
+        }
+        FileSync sync = FileSync.current();
+        for (Path d : missing) {
+            try {
+                if (ownerOnly) {
+                    Files.createDirectory(d, OWNER_ONLY_DIRECTORY);
+                } else {
+                    Files.createDirectory(d);
+                }
+            } catch (FileAlreadyExistsException e) {
+                if (!Files.isDirectory(d)) {
+                    throw e;
+                }
+            }
+            sync.forceDirectory(d.getParent());
+        }
+    }
+}

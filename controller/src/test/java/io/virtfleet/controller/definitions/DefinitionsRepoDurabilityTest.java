@@ -1,0 +1,113 @@
+package io.virtfleet.controller.definitions;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.virtfleet.common.files.FileSync;
+import io.virtfleet.controller.testkit.SyncRecorder;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+import org.eclipse.jgit.api.Git;
+import org.eclipse.jgit.lib.StoredConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** What makes a commit of the definitions repository survive a power loss, and what stops commits when it cannot. */
+class DefinitionsRepoDurabilityTest {
+    @TempDir
+    Path dir;
+
+    private static Map<String, byte[]> file(String path, String content) {
+        return Map.of(path, content.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void jgitSyncsObjectsAndRefsAfterReopeningARepositoryThatDidNotAskForIt() throws Exception {
+        Path defs = dir.resolve("defs");
+        DefinitionsRepo.open(defs).close();
+        // A repository made before the setting existed, or whose config was edited by hand.
+        try (Git git = Git.open(defs.toFile())) {
+            StoredConfig config = git.getRepository().getConfig();
+            config.unset("core", null, "fsyncObjectFiles");
+            config.unset("core", null, "fsyncRefFiles");
+            config.save();
+        }
+        try (DefinitionsRepo repo = DefinitionsRepo.open(defs)) {
+            StoredConfig live = repo.git().getRepository().getConfig();
+            assertTrue(live.getBoolean("core", null, "fsyncObjectFiles", false), "objects synced by the open repository");
+            assertTrue(live.getBoolean("core", null, "fsyncRefFiles", false), "refs synced by the open repository");
+        }
+        try (Git git = Git.open(defs.toFile())) {
+            StoredConfig saved = git.getRepository().getConfig();
+            assertTrue(saved.getBoolean("core", null, "fsyncObjectFiles", false));
+            assertTrue(saved.getBoolean("core", null, "fsyncRefFiles", false));
+        }
+    }
+
+    @Test
+    void aCommitSyncsTheDirectoriesItsObjectsAndItsBranchWereRenamedInto() throws Exception {
+        try (DefinitionsRepo repo = DefinitionsRepo.open(dir.resolve("defs"))) {
+            SyncRecorder syncs = new SyncRecorder();
+            String commit;
+            try (var scope = FileSync.during(syncs)) {
+                commit = repo.commit("create web1", "alice", file("vms/web1.json", "{\"a\":1}"), Set.of());
+            }
+            Path gitDir = dir.resolve("defs/.git").toAbsolutePath();
+            Path objects = gitDir.resolve("objects").resolve(commit.substring(0, 2));
+            assertTrue(syncs.events().stream().anyMatch(e -> e.directory() && e.path().equals(objects)
+                            && e.files().containsKey(commit.substring(2))),
+                    "the commit object's directory synced once it held the object: " + syncs.events());
+            Path heads = gitDir.resolve("refs/heads");
+            assertTrue(syncs.events().stream().anyMatch(e -> e.directory() && e.path().equals(heads)
+                            && new String(e.files().get("main"), StandardCharsets.US_ASCII).strip().equals(commit)),
+                    "refs/heads synced once main named the commit: " + syncs.events());
+            long objectDirectories = syncs.events().stream()
+                    .filter(e -> e.directory() && e.path().getParent().equals(gitDir.resolve("objects"))).count();
+            assertTrue(objectDirectories >= 2, "commit, tree(s) and blob: " + syncs.events());
+        }
+    }
+
+    @Test
+    void aCommitWhoseUndoFailsStopsEveryLaterCommit() throws Exception {
+        Path defs = dir.resolve("defs");
+        try (DefinitionsRepo repo = DefinitionsRepo.open(defs)) {
+            repo.commit("create a", "", file("vms/a.json", "{}"), Set.of());
+            String before = repo.head();
+            // Another process holds git's index lock: the commit cannot stage its file, nor can the undo reset.
+            Path lock = defs.resolve(".git/index.lock");
+            Files.writeString(lock, "");
+            IOException failed = assertThrows(IOException.class,
+                    () -> repo.commit("create b", "bob", file("vms/b.json", "{}"), Set.of()));
+            assertTrue(failed.getMessage().contains("takes no more changes"), failed.getMessage());
+            Files.delete(lock);
+            // The lock is gone, but b.json (never committed) is still in the working tree: no commit may pick it up.
+            IOException refused = assertThrows(IOException.class,
+                    () -> repo.commit("create c", "carol", file("vms/c.json", "{}"), Set.of()));
+            assertTrue(refused.getMessage().contains("takes no more changes")
+                    && refused.getMessage().contains("restart the controller"), refused.getMessage());
+            assertEquals(before, repo.head(), "nothing committed after the failure");
+            assertFalse(Files.exists(defs.resolve("vms/c.json")), "a refused commit writes nothing");
+        }
+        try (DefinitionsRepo repo = DefinitionsRepo.open(defs)) {
+            assertEquals(java.util.List.of("a.json"), repo.list("vms"), "a restart resets the working tree");
+            repo.commit("create c", "carol", file("vms/c.json", "{}"), Set.of());
+            assertEquals(java.util.List.of("a.json", "c.json"), repo.list("vms"));
+        }
+    }
+
+    @Test
+    void aCommitThatFailsButIsUndoneLeavesTheRepositoryUsable() throws Exception {
+        try (DefinitionsRepo repo = DefinitionsRepo.open(dir.resolve("defs"))) {
+            assertThrows(IllegalArgumentException.class,
+                    () -> repo.commit("bad", "eve", Map.of("vms/ok.json", new byte[] {1}, "../x", new byte[] {1}), Set.of()));
+            repo.commit("create a", "", file("vms/a.json", "{}"), Set.of());
+            assertEquals(java.util.List.of("a.json"), repo.list("vms"));
+        }
+    }
+}
