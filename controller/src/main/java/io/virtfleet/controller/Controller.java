@@ -19,6 +19,7 @@ import com.google.inject.Stage;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.common.security.Authorization;
+import io.virtfleet.common.transport.RequestSizeLimit;
 import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
@@ -109,9 +110,11 @@ public final class Controller implements AutoCloseable {
         livenessWatch.listen(scheduler::setState);
         fleetEndpoint.onDrainChange(scheduler::setState);
         vms.recover();
+        // Interceptors run last-listed first: a caller is authorized, then an anonymous request's size checked.
+        RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(new StatusMapping(), new Authorization(AccessRules.controller()))
-                : List.of(new StatusMapping());
+                ? List.of(new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller()))
+                : List.of(new StatusMapping(), anonymousRequests);
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
@@ -156,6 +159,11 @@ public final class Controller implements AutoCloseable {
     /** Join tokens and operator certificates, for in-process use (the embedded fleet). */
     public Enrollments enrollments() {
         return enrollments;
+    }
+
+    /** Agents' enrollment and renewal (tests fill its queue). */
+    public EnrollmentEndpoint enrollmentEndpoint() {
+        return enrollmentEndpoint;
     }
 
     public int port() {

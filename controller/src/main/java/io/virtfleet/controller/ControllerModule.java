@@ -41,9 +41,6 @@ import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** Wires the controller's features from its configuration. */
@@ -100,14 +97,10 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
-        // One thread, created on demand and gone when idle: enrollments are rare, and one at a time keeps
-        // token redemption and file writes in order.
-        ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
-            Thread t = new Thread(r, "vf-enrollment");
-            t.setDaemon(true);
-            return t;
-        });
-        return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime(), work);
+        // Enroll is open to anyone: its worker and short queue are its own, so a flood of it cannot delay renewals.
+        return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime(),
+                EnrollmentEndpoint.worker("vf-enrollment", EnrollmentEndpoint.ENROLL_QUEUE),
+                EnrollmentEndpoint.worker("vf-renewal", EnrollmentEndpoint.RENEW_QUEUE));
     }
 
     @Provides
