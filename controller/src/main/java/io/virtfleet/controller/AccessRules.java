@@ -32,6 +32,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getSetHostDrainingMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateJoinTokenMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getAddOperatorMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getRevokeOperatorMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getListVmsMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetVmMethod().getFullMethodName(), Rule.VIEWERS),

@@ -32,6 +32,7 @@ import io.virtfleet.controller.replication.Replication;
 import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
+import io.virtfleet.controller.trust.RevokedOperators;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -65,6 +66,7 @@ public final class Controller implements AutoCloseable {
     private final Installs installs;
     private InstallHttpServer installServer;
     private final Replication replication;
+    private final RevokedOperators revokedOperators;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -78,7 +80,8 @@ public final class Controller implements AutoCloseable {
                RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
-               VmStore vmStore, Replication replication, Installs installs) {
+               VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators) {
+        this.revokedOperators = revokedOperators;
         this.config = config;
         this.transport = transport;
         this.registry = registry;
@@ -113,7 +116,7 @@ public final class Controller implements AutoCloseable {
         // Interceptors run last-listed first: a caller is authorized, then an anonymous request's size checked.
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller()))
+                ? List.of(new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
                 : List.of(new StatusMapping(), anonymousRequests);
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the

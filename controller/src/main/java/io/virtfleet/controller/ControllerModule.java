@@ -23,6 +23,7 @@ import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.JoinTokens;
+import io.virtfleet.controller.trust.RevokedOperators;
 import com.google.inject.name.Named;
 import io.virtfleet.controller.agents.AgentClients;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
@@ -90,8 +91,18 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    Enrollments enrollments(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
-        return new Enrollments(pki, tokens, hosts);
+    Enrollments enrollments(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, RevokedOperators revoked) {
+        return new Enrollments(pki, tokens, hosts, revoked, Clock.systemUTC());
+    }
+
+    @Provides
+    @Singleton
+    RevokedOperators revokedOperators() {
+        try {
+            return RevokedOperators.open(config.dataDirectory().resolve(RevokedOperators.FILE));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the revoked operators", e);
+        }
     }
 
     @Provides
@@ -151,8 +162,8 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
-                                ProfilesEndpoint profiles) {
-        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles);
+                                ProfilesEndpoint profiles, @Named("vm-work") ExecutorService work) {
+        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work);
     }
 
     @Provides

@@ -102,7 +102,7 @@ public final class ControllerProcess {
                 // Plaintext: no caller certificates, so no enrollment records are consulted.
                 EnrolledHosts none = new EnrolledHosts(Files.createTempDirectory("vf-bench").resolve("enrolled-hosts"));
                 services = List.of(new RegistryEndpoint(registry, none, Duration.ofSeconds(1), Duration.ofSeconds(5), () -> "", () -> 0),
-                        new FleetEndpoint(registry, liveness, null, null, null));
+                        new FleetEndpoint(registry, liveness, null, null, null, Runnable::run));
             } else {
                 services = List.of(new NoopRegistry());
             }

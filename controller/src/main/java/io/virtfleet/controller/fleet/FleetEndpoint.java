@@ -38,6 +38,12 @@ import java.io.IOException;
 import java.util.Comparator;
 import java.util.Optional;
 import java.util.List;
+import java.util.concurrent.Executor;
+import java.time.Instant;
+import io.grpc.Context;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.proto.v1.RevokeOperatorRequest;
+import io.virtfleet.proto.v1.RevokeOperatorResponse;
 
 /**
  * The operator's view of the fleet and its levers: hosts, enrollment, operators; VMs via {@link VmEndpoint},
@@ -49,10 +55,13 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final Enrollments enrollments;
     private final VmEndpoint vms;
     private final ProfilesEndpoint profiles;
+    /** Where changes that write state files run: never on the gRPC event loops. */
+    private final Executor work;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
 
     public FleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
-                         ProfilesEndpoint profiles) {
+                         ProfilesEndpoint profiles, Executor work) {
+        this.work = work;
         this.registry = registry;
         this.liveness = liveness;
         this.enrollments = enrollments;
@@ -190,6 +199,23 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     public void addOperator(AddOperatorRequest request, StreamObserver<CertificateResponse> response) {
         response.onNext(enrollments.addOperator(request));
         response.onCompleted();
+    }
+
+    @Override
+    public void revokeOperator(RevokeOperatorRequest request, StreamObserver<RevokeOperatorResponse> response) {
+        String name = Names.vmName("name", request.getName());
+        String by = Audit.operator();
+        work.execute(Context.current().wrap(() -> {
+            try {
+                Instant from = enrollments.revokeOperator(name, by);
+                response.onNext(RevokeOperatorResponse.newBuilder().setIssuedBeforeUnixMs(from.toEpochMilli()).build());
+                response.onCompleted();
+            } catch (StatusRuntimeException e) {
+                response.onError(e);
+            } catch (RuntimeException e) {
+                response.onError(Status.INTERNAL.withDescription("cannot revoke operator " + name + ": " + e).asRuntimeException());
+            }
+        }));
     }
 
     private RuntimeException notFound(String name) {
