@@ -126,7 +126,7 @@ public final class Controller implements AutoCloseable {
             // Agents clone and pull the definitions repository from here (read-only, mutual TLS). Up before the
             // registry, so the first registration already learns where to pull from.
             gitServer = GitHttpServer.start(vmStore.repo(), pki.credentials(), config.gitListen(),
-                    GitHttpServer.Limits.defaults());
+                    GitHttpServer.Limits.defaults(), revokedOperators);
             replication.gitServerListening(gitServer.port());
         }
         if (installs.boot().arms()) {

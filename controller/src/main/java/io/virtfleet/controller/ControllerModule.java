@@ -8,6 +8,7 @@ import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.controller.fleet.FleetEndpoint;
 import io.virtfleet.controller.install.InstallBook;
 import io.virtfleet.controller.install.Installs;
+import io.virtfleet.controller.install.WithheldTokens;
 import io.virtfleet.controller.install.ProfileCatalog;
 import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.controller.registry.Drains;
@@ -184,7 +185,13 @@ final class ControllerModule extends AbstractModule {
         // The gateway of a failover IP is derived from the home host's main IPv4 address: the address its agent
         // registered with, which at OVH is the server's main IP (the one the failover IP is routed to). A host
         // registered by name gives none, and a failover VM's preseed is then refused with the reason logged.
-        return new Installs(config.provisioning().boot(), config.provisioning().install(), book, profiles,
+        WithheldTokens withheld;
+        try {
+            withheld = WithheldTokens.open(config.dataDirectory().resolve("install-tokens"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the withheld install tokens", e);
+        }
+        return new Installs(config.provisioning().boot(), config.provisioning().install(), book, withheld, profiles,
                 vm -> store.get(vm).map(io.virtfleet.proto.v1.Vm::getSpec),
                 vm -> store.get(vm).flatMap(v -> registry.get(v.getHomeHost()))
                         .map(h -> mainAddress(h.agentEndpoint())).orElse(null));
@@ -247,8 +254,8 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Reconciler reconciler(VmStore store, Scheduler scheduler, AgentClients agents, HostRegistry registry,
-                          Liveness liveness) {
-        return new Reconciler(store, scheduler, new HostSteps(agents), registry, liveness,
+                          Liveness liveness, Installs installs) {
+        return new Reconciler(store, scheduler, new HostSteps(agents, installs::withheldToken), registry, liveness,
                 config.provisioning().reconcileInterval());
     }
 
