@@ -1,6 +1,7 @@
 package io.virtfleet.controller;
 
 import io.virtfleet.common.security.Authorization.Rule;
+import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.RegistryGrpc;
@@ -12,6 +13,11 @@ import java.util.Map;
  */
 final class AccessRules {
     private AccessRules() {}
+
+    /** The request-size cap of each method open to {@link Rule#ANYONE}: far below the transport's. */
+    static Map<String, Integer> anonymousRequestBytes() {
+        return Map.of(EnrollmentGrpc.getEnrollMethod().getFullMethodName(), EnrollmentEndpoint.MAX_ENROLL_REQUEST_BYTES);
+    }
 
     static Map<String, Rule> controller() {
         return Map.ofEntries(
@@ -26,6 +32,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getSetHostDrainingMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateJoinTokenMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getAddOperatorMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getRevokeOperatorMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getListVmsMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetVmMethod().getFullMethodName(), Rule.VIEWERS),

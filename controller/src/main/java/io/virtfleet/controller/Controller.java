@@ -19,6 +19,7 @@ import com.google.inject.Stage;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.common.security.Authorization;
+import io.virtfleet.common.transport.RequestSizeLimit;
 import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.controller.fleet.FleetEndpoint;
@@ -31,6 +32,7 @@ import io.virtfleet.controller.replication.Replication;
 import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
+import io.virtfleet.controller.trust.RevokedOperators;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -64,6 +66,7 @@ public final class Controller implements AutoCloseable {
     private final Installs installs;
     private InstallHttpServer installServer;
     private final Replication replication;
+    private final RevokedOperators revokedOperators;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -77,7 +80,8 @@ public final class Controller implements AutoCloseable {
                RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
-               VmStore vmStore, Replication replication, Installs installs) {
+               VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators) {
+        this.revokedOperators = revokedOperators;
         this.config = config;
         this.transport = transport;
         this.registry = registry;
@@ -109,9 +113,11 @@ public final class Controller implements AutoCloseable {
         livenessWatch.listen(scheduler::setState);
         fleetEndpoint.onDrainChange(scheduler::setState);
         vms.recover();
+        // Interceptors run last-listed first: a caller is authorized, then an anonymous request's size checked.
+        RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(new StatusMapping(), new Authorization(AccessRules.controller()))
-                : List.of(new StatusMapping());
+                ? List.of(new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
+                : List.of(new StatusMapping(), anonymousRequests);
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
@@ -120,7 +126,7 @@ public final class Controller implements AutoCloseable {
             // Agents clone and pull the definitions repository from here (read-only, mutual TLS). Up before the
             // registry, so the first registration already learns where to pull from.
             gitServer = GitHttpServer.start(vmStore.repo(), pki.credentials(), config.gitListen(),
-                    GitHttpServer.Limits.defaults());
+                    GitHttpServer.Limits.defaults(), revokedOperators);
             replication.gitServerListening(gitServer.port());
         }
         if (installs.boot().arms()) {
@@ -156,6 +162,11 @@ public final class Controller implements AutoCloseable {
     /** Join tokens and operator certificates, for in-process use (the embedded fleet). */
     public Enrollments enrollments() {
         return enrollments;
+    }
+
+    /** Agents' enrollment and renewal (tests fill its queue). */
+    public EnrollmentEndpoint enrollmentEndpoint() {
+        return enrollmentEndpoint;
     }
 
     public int port() {

@@ -27,7 +27,7 @@ import picocli.CommandLine.Option;
 
 /** {@code virtfleet-controller}: the central service. Runs until stopped. */
 @Command(name = "virtfleet-controller", mixinStandardHelpOptions = true, sortOptions = false,
-        versionProvider = VersionProvider.class,
+        versionProvider = VersionProvider.class, subcommands = ReissueAdminCommand.class,
         description = {
             "Keeps the fleet's host inventory from agent heartbeats and serves operators (the virtfleet CLI).",
             "Every option can also be set in the configuration file as 'name = value'; options on the",

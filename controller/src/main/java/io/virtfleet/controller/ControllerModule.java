@@ -9,6 +9,7 @@ import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.controller.fleet.FleetEndpoint;
 import io.virtfleet.controller.install.InstallBook;
 import io.virtfleet.controller.install.Installs;
+import io.virtfleet.controller.install.WithheldTokens;
 import io.virtfleet.controller.install.ProfileCatalog;
 import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.controller.registry.Drains;
@@ -24,6 +25,7 @@ import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.JoinTokens;
+import io.virtfleet.controller.trust.RevokedOperators;
 import com.google.inject.name.Named;
 import io.virtfleet.controller.agents.AgentClients;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
@@ -43,9 +45,6 @@ import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** Wires the controller's features from its configuration. */
@@ -95,21 +94,27 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    Enrollments enrollments(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
-        return new Enrollments(pki, tokens, hosts);
+    Enrollments enrollments(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, RevokedOperators revoked) {
+        return new Enrollments(pki, tokens, hosts, revoked, Clock.systemUTC());
+    }
+
+    @Provides
+    @Singleton
+    RevokedOperators revokedOperators() {
+        try {
+            return RevokedOperators.open(config.dataDirectory().resolve(RevokedOperators.FILE));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the revoked operators", e);
+        }
     }
 
     @Provides
     @Singleton
     EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
-        // One thread, created on demand and gone when idle: enrollments are rare, and one at a time keeps
-        // token redemption and file writes in order.
-        ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
-            Thread t = new Thread(r, "vf-enrollment");
-            t.setDaemon(true);
-            return t;
-        });
-        return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime(), work);
+        // Enroll is open to anyone: its worker and short queue are its own, so a flood of it cannot delay renewals.
+        return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime(),
+                EnrollmentEndpoint.worker("vf-enrollment", EnrollmentEndpoint.ENROLL_QUEUE),
+                EnrollmentEndpoint.worker("vf-renewal", EnrollmentEndpoint.RENEW_QUEUE));
     }
 
     @Provides
@@ -190,7 +195,13 @@ final class ControllerModule extends AbstractModule {
         // reports (public-address: at OVH the server's main address, the one the failover IP is routed to).
         // Placement puts failover-IP VMs only on hosts reporting a valid one; should the home host report none
         // (any more), the VM's preseed is refused with the reason logged.
-        return new Installs(config.provisioning().boot(), config.provisioning().install(), book, profiles,
+        WithheldTokens withheld;
+        try {
+            withheld = WithheldTokens.open(config.dataDirectory().resolve("install-tokens"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the withheld install tokens", e);
+        }
+        return new Installs(config.provisioning().boot(), config.provisioning().install(), book, withheld, profiles,
                 vm -> store.get(vm).map(io.virtfleet.proto.v1.Vm::getSpec),
                 vm -> store.get(vm).flatMap(v -> registry.get(v.getHomeHost()))
                         .flatMap(h -> FleetFeed.publicAddress(h.report())).map(Ipv4::toString).orElse(null));
@@ -246,8 +257,8 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Reconciler reconciler(VmStore store, Scheduler scheduler, AgentClients agents, HostRegistry registry,
-                          Liveness liveness) {
-        return new Reconciler(store, scheduler, new HostSteps(agents), registry, liveness,
+                          Liveness liveness, Installs installs) {
+        return new Reconciler(store, scheduler, new HostSteps(agents, installs::withheldToken), registry, liveness,
                 config.provisioning().reconcileInterval());
     }
 

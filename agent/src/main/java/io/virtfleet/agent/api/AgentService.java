@@ -82,8 +82,8 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     public void defineDomain(DefineDomainRequest request, StreamObserver<StepResult> response) {
         long started = System.nanoTime();
         // A domain the controller defines here is the VM's home, not a replica.
-        StepReplies.send("DefineDomain", domains.define(request.getVmName(), request.getDomainXml(), request.getAutostart(),
-                false), started, response);
+        StepReplies.send("DefineDomain", domains.define(request.getVmName(), request.getDomainXml(),
+                request.getInstallToken(), request.getAutostart()), started, response);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.virtfleet.agent.hypervisor;
 
 import io.virtfleet.common.fingerprint.Sha256;
+import io.virtfleet.common.install.InstallToken;
 import io.virtfleet.agent.hypervisor.DomainOperationException.Reason;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
@@ -134,6 +135,15 @@ public final class Domains implements AutoCloseable {
     public CompletableFuture<Step> define(String vmName, String xml, boolean autostart, boolean replica) {
         DomainDefinition definition = parse(vmName, xml, replica);
         return submit(vmName, () -> defineNow(definition, Sha256.hex(xml), autostart, replica));
+    }
+
+    /**
+     * Defines the VM's home domain from {@code xml} with a withheld install token put in ({@link InstallToken}); the
+     * ledger holds the fingerprint of {@code xml} as sent, without the token, as the repository has it.
+     */
+    public CompletableFuture<Step> define(String vmName, String xml, String installToken, boolean autostart) {
+        DomainDefinition definition = parse(vmName, InstallToken.fill(xml, installToken), false);
+        return submit(vmName, () -> defineNow(definition, Sha256.hex(xml), autostart, false));
     }
 
     /**

@@ -50,11 +50,27 @@ public final class Authorization implements ServerInterceptor {
         }
     }
 
+    /** Certificates the CA issued that no longer speak for their holder, checked on every call. */
+    public interface Revocations {
+        /** Why this certificate of {@code holder} is refused, or empty when it is not revoked. Called on every call: cheap. */
+        Optional<String> refusal(FleetIdentity holder, X509Certificate certificate);
+    }
+
     private final Map<String, Rule> rules;
+    private final Revocations revocations;
 
     /** @param rules full method name ("virtfleet.v1.Fleet/ListHosts") to the rule guarding it */
     public Authorization(Map<String, Rule> rules) {
+        this(rules, (holder, certificate) -> Optional.empty());
+    }
+
+    /**
+     * @param revocations asked on every call with a certificate, so a revoked one is refused from its next call on,
+     *                    also on a connection made before the revocation
+     */
+    public Authorization(Map<String, Rule> rules, Revocations revocations) {
         this.rules = Map.copyOf(rules);
+        this.revocations = revocations;
     }
 
     /** The identity of the party making the current call; empty for anonymous calls. */
@@ -75,7 +91,10 @@ public final class Authorization implements ServerInterceptor {
         X509Certificate certificate = peerCertificate(call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION)).orElse(null);
         FleetIdentity caller = certificate == null ? null : FleetIdentity.of(certificate).orElse(null);
         Status refusal = null;
-        if (rule == null) {
+        Optional<String> revoked = caller == null ? Optional.empty() : revocations.refusal(caller, certificate);
+        if (revoked.isPresent()) {
+            refusal = Status.UNAUTHENTICATED.withDescription(revoked.get());
+        } else if (rule == null) {
             refusal = Status.PERMISSION_DENIED.withDescription(method + " is not open to anyone");
         } else if (caller == null && rule != Rule.ANYONE) {
             refusal = Status.UNAUTHENTICATED.withDescription(method + " needs a virtfleet certificate");

@@ -15,6 +15,7 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.HexFormat;
@@ -62,6 +63,28 @@ public final class CertificateAuthority {
         this.keys = keys;
         this.certificate = certificate;
         this.clock = clock;
+    }
+
+    /**
+     * Loads the CA from {@code dir}, which must hold it: for tools that issue with an existing CA and must never
+     * make a new one.
+     */
+    public static CertificateAuthority load(Path dir, Clock clock) throws IOException {
+        for (String file : List.of(CERT_FILE, KEY_FILE)) {
+            if (!Files.isReadable(dir.resolve(file))) {
+                throw new IOException("no readable fleet CA in " + dir + ": " + dir.resolve(file) + " is missing or"
+                        + " unreadable (run this as the controller's user, with its --data-dir)");
+            }
+        }
+        return loadOrCreate(dir, clock);
+    }
+
+    /**
+     * When a certificate of this CA was issued, to the second: its start of validity is set back by
+     * {@link #BACKDATE} for clocks running behind.
+     */
+    public static Instant issuedAt(X509Certificate certificate) {
+        return certificate.getNotBefore().toInstant().plus(BACKDATE).truncatedTo(ChronoUnit.SECONDS);
     }
 
     /** Loads the CA from {@code dir}, creating a new one there if there is none. */
@@ -144,7 +167,16 @@ public final class CertificateAuthority {
     /** Signs a certificate for a key this process made itself (the controller's own). */
     public X509Certificate issue(PublicKey key, FleetIdentity identity, Duration lifetime, List<String> extraDnsNames)
             throws GeneralSecurityException {
-        Instant now = clock.instant();
+        return issue(key, identity, lifetime, extraDnsNames, clock.instant());
+    }
+
+    /**
+     * Signs a certificate as issued at {@code issuedAt} (see {@link #issuedAt(X509Certificate)}), which may be up to a
+     * second ahead of now: how a certificate is made to count as issued after a revocation in the same second.
+     */
+    public X509Certificate issue(PublicKey key, FleetIdentity identity, Duration lifetime, List<String> extraDnsNames,
+                                 Instant issuedAt) throws GeneralSecurityException {
+        Instant now = issuedAt;
         List<GeneralName> names = new ArrayList<>();
         names.add(new GeneralName(GeneralName.uniformResourceIdentifier, identity.uri()));
         names.add(new GeneralName(GeneralName.dNSName, identity.dnsName()));

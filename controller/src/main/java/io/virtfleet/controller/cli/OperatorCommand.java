@@ -6,6 +6,8 @@ import io.virtfleet.common.security.Pem;
 import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.proto.v1.AddOperatorRequest;
 import io.virtfleet.proto.v1.CertificateResponse;
+import io.virtfleet.proto.v1.RevokeOperatorRequest;
+import io.virtfleet.proto.v1.RevokeOperatorResponse;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -19,8 +21,9 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code virtfleet operator add}: credentials for another operator. */
-@Command(name = "operator", description = "Operator credentials.", subcommands = {OperatorCommand.Add.class})
+/** {@code virtfleet operator add|revoke}: credentials for another operator, or taking them back. */
+@Command(name = "operator", description = "Operator credentials.", subcommands = {OperatorCommand.Add.class,
+        OperatorCommand.Revoke.class})
 final class OperatorCommand {
     @Command(name = "add", description = {
         "Create credentials for an operator: a key made here (it never leaves this machine), a certificate",
@@ -72,6 +75,39 @@ final class OperatorCommand {
             } else {
                 o.printf("Wrote credentials of %s (%s) to %s, valid until %s.%n", name, role, file,
                         Instant.ofEpochMilli(signed.getNotAfterUnixMs()));
+            }
+            o.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "revoke", description = {
+        "Revoke every certificate issued to an operator so far (admin only). The controller refuses them from",
+        "their next call on, also on connections already open. Credentials issued to the name later work.",
+        "Revoking the last admin locks everyone out of changes: new admin credentials are then made on the",
+        "controller's host with 'virtfleet-controller reissue-admin --name NAME --out FILE'.",
+        "",
+        "Example: virtfleet operator revoke alice"})
+    static final class Revoke implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(paramLabel = "NAME", description = "Operator name, as in their certificate.")
+        String name;
+
+        @Override
+        public Integer call() {
+            VirtfleetCli root = (VirtfleetCli) spec.root().userObject();
+            RevokeOperatorResponse revoked;
+            try (ControllerClient client = root.connect()) {
+                revoked = client.fleet().revokeOperator(RevokeOperatorRequest.newBuilder().setName(name).build());
+            }
+            PrintWriter o = spec.commandLine().getOut();
+            if (root.output == Output.json) {
+                o.println(Json.of(revoked));
+            } else {
+                o.printf("Revoked the certificates of operator %s issued before %s.%n", name,
+                        Instant.ofEpochMilli(revoked.getIssuedBeforeUnixMs()));
             }
             o.flush();
             return 0;

@@ -25,6 +25,7 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.FleetIdentity;
 import java.io.ByteArrayInputStream;
 import java.net.SocketAddress;
@@ -67,13 +68,17 @@ final class GitHttpHandler extends ChannelInboundHandlerAdapter {
     private final Repository repository;
     private final Executor workers;
     private final GitHttpServer.Limits limits;
+    private final Authorization.Revocations revocations;
     private FleetIdentity caller;
+    private X509Certificate callerCertificate;
     private boolean busy;
 
-    GitHttpHandler(Repository repository, Executor workers, GitHttpServer.Limits limits) {
+    GitHttpHandler(Repository repository, Executor workers, GitHttpServer.Limits limits,
+                   Authorization.Revocations revocations) {
         this.repository = repository;
         this.workers = workers;
         this.limits = limits;
+        this.revocations = revocations;
     }
 
     /**
@@ -100,7 +105,8 @@ final class GitHttpHandler extends ChannelInboundHandlerAdapter {
     public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
         if (event instanceof SslHandshakeCompletionEvent handshake) {
             if (handshake.isSuccess()) {
-                caller = identity(ctx.pipeline().get(SslHandler.class)).orElse(null);
+                callerCertificate = certificate(ctx.pipeline().get(SslHandler.class)).orElse(null);
+                caller = callerCertificate == null ? null : FleetIdentity.of(callerCertificate).orElse(null);
             } else {
                 log.warn("refused a TLS connection from {}: {}", ctx.channel().remoteAddress(), reason(handshake.cause()));
                 ctx.close();
@@ -156,6 +162,13 @@ final class GitHttpHandler extends ChannelInboundHandlerAdapter {
                     : cause instanceof TooLongHttpHeaderException ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
                     : HttpResponseStatus.BAD_REQUEST;
             send(channel, text(status, "malformed HTTP request: " + reason(cause) + "\n"), false);
+            return;
+        }
+        // Asked at every request: a certificate revoked while its connection is open is refused from then on.
+        java.util.Optional<String> revoked = caller == null ? java.util.Optional.empty() : revocations.refusal(caller, callerCertificate);
+        if (revoked.isPresent()) {
+            log.warn("refused {} {} from {}: {}", request.method(), request.uri(), who(ctx), revoked.get());
+            send(channel, text(HttpResponseStatus.FORBIDDEN, revoked.get() + "\n"), false);
             return;
         }
         if (caller == null || !mayFetch(caller)) {
@@ -326,10 +339,10 @@ final class GitHttpHandler extends ChannelInboundHandlerAdapter {
                 .set(HttpHeaderNames.EXPIRES, "Fri, 01 Jan 1980 00:00:00 GMT");
     }
 
-    private static java.util.Optional<FleetIdentity> identity(SslHandler ssl) {
+    private static java.util.Optional<X509Certificate> certificate(SslHandler ssl) {
         try {
             Certificate[] chain = ssl.engine().getSession().getPeerCertificates();
-            return chain.length > 0 && chain[0] instanceof X509Certificate leaf ? FleetIdentity.of(leaf) : java.util.Optional.empty();
+            return chain.length > 0 && chain[0] instanceof X509Certificate leaf ? java.util.Optional.of(leaf) : java.util.Optional.empty();
         } catch (SSLPeerUnverifiedException e) {
             return java.util.Optional.empty();
         }

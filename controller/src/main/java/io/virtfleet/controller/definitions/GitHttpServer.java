@@ -8,6 +8,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.http.BoundedListener;
 import io.virtfleet.controller.http.RequestDeadline;
@@ -89,6 +90,12 @@ public final class GitHttpServer implements AutoCloseable {
     /** Starts serving {@code definitions} on {@code bind} (port 0: any free port, see {@link #port()}). */
     public static GitHttpServer start(DefinitionsRepo definitions, TlsCredentials tls, InetSocketAddress bind, Limits limits)
             throws IOException {
+        return start(definitions, tls, bind, limits, (holder, certificate) -> java.util.Optional.empty());
+    }
+
+    /** The same, refusing at every request the certificates {@code revocations} names (revoked operators). */
+    public static GitHttpServer start(DefinitionsRepo definitions, TlsCredentials tls, InetSocketAddress bind, Limits limits,
+                                      Authorization.Revocations revocations) throws IOException {
         SslContext sslContext = tls.httpsServerContext();
         Repository repository = new FileRepositoryBuilder().setGitDir(definitions.root().resolve(".git").toFile())
                 .setMustExist(true).build();
@@ -109,7 +116,7 @@ public final class GitHttpServer implements AutoCloseable {
                         .addLast("gunzip", new HttpContentDecompressor(false, limits.maxRequestBytes()))
                         .addLast("aggregate", new HttpObjectAggregator(limits.maxRequestBytes()))
                         .addLast("complete", deadline.disarm)
-                        .addLast("git", new GitHttpHandler(repository, workers, limits));
+                        .addLast("git", new GitHttpHandler(repository, workers, limits, revocations));
             });
             GitHttpServer server = new GitHttpServer(repository, workers, listener);
             InetSocketAddress bound = listener.address();

@@ -45,6 +45,9 @@ import java.util.List;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.time.Instant;
+import io.virtfleet.proto.v1.RevokeOperatorRequest;
+import io.virtfleet.proto.v1.RevokeOperatorResponse;
 
 /**
  * The operator's view of the fleet and its levers: hosts, enrollment, operators; VMs via {@link VmEndpoint},
@@ -57,6 +60,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final Enrollments enrollments;
     private final VmEndpoint vms;
     private final ProfilesEndpoint profiles;
+    /** Where changes that write state files run: never on the gRPC event loops. */
     private final Executor work;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
 
@@ -242,6 +246,17 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
                 response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
             }
         }));
+    }
+
+    @Override
+    public void revokeOperator(RevokeOperatorRequest request, StreamObserver<RevokeOperatorResponse> response) {
+        String name = Names.vmName("name", request.getName());
+        String by = Audit.operator();
+        offload(response, () -> {
+            Instant from = enrollments.revokeOperator(name, by);
+            response.onNext(RevokeOperatorResponse.newBuilder().setIssuedBeforeUnixMs(from.toEpochMilli()).build());
+            response.onCompleted();
+        });
     }
 
     private RuntimeException notFound(String name) {

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.install;
 
+import io.virtfleet.common.install.InstallToken;
 import io.virtfleet.controller.definitions.Boot;
 import io.virtfleet.controller.definitions.DomainXml;
 import io.virtfleet.proto.v1.VmSpec;
@@ -32,14 +33,17 @@ public final class Installs {
     private final ProfileCatalog profiles;
     private final Function<String, Optional<VmSpec>> specs;
     private final Function<String, String> hostPublicAddress;
+    private final WithheldTokens withheld;
     private volatile Consumer<String> onInstalled = vm -> { };
 
     /**
      * @param specs           a VM's current spec by name (empty for a VM the controller does not have)
      * @param hostPublicAddress the public IPv4 address its home host reports (agent setting public-address), by VM name (null when none)
      */
-    public Installs(BootSettings boot, InstallSettings settings, InstallBook book, ProfileCatalog profiles,
-                    Function<String, Optional<VmSpec>> specs, Function<String, String> hostPublicAddress) {
+    public Installs(BootSettings boot, InstallSettings settings, InstallBook book, WithheldTokens withheld,
+                    ProfileCatalog profiles, Function<String, Optional<VmSpec>> specs,
+                    Function<String, String> hostPublicAddress) {
+        this.withheld = withheld;
         this.boot = boot;
         this.settings = settings;
         this.book = book;
@@ -74,9 +78,9 @@ public final class Installs {
     /**
      * Arms a new install of the VM (at create, and at reinstall): a new token, the old one dead, its boot config
      * written (pxe mode). Returns how the VM's domain is to boot into its installer: from the network (pxe, or
-     * none: nothing is armed then), or the installer's kernel with the VM's preseed URL (kernel mode: the token is
-     * then part of the VM's definition, in the definitions repository and on the hosts holding it, until the install
-     * ends and the token dies).
+     * none: nothing is armed then), or the installer's kernel with the VM's preseed URL (kernel mode: the URL carries
+     * a placeholder instead of the token, as the definitions repository is readable by every host and operator; the
+     * token is kept here and sent to the home host only, see {@link #withheldToken}).
      */
     public Boot arm(VmSpec spec) throws IOException {
         if (!boot.arms()) {
@@ -84,12 +88,12 @@ public final class Installs {
         }
         String vm = spec.getName();
         InstallBook.Armed armed = book.arm(vm, spec.getProfile());
-        String arguments = kernelArguments(vm, armed.token());
         if (boot.mode() == BootMode.KERNEL) {
+            withheld.keep(vm, armed.token());
             log.info("armed the install of VM {} from profile {}: direct kernel boot", vm, spec.getProfile());
-            return Boot.kernel(arguments);
+            return Boot.kernel(kernelArguments(vm, InstallToken.PLACEHOLDER));
         }
-        Path written = pxe.write(DomainXml.mac(spec), vm, arguments);
+        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token()));
         log.info("armed the install of VM {} from profile {}: {}", vm, spec.getProfile(), written);
         return Boot.network();
     }
@@ -100,6 +104,15 @@ public final class Installs {
             pxe.remove(DomainXml.mac(spec));
         }
         book.forget(spec.getName());
+        withheld.drop(spec.getName());
+    }
+
+    /**
+     * The token the VM's home host puts into its definition's kernel command line in place of the placeholder: that
+     * of its live kernel boot install; empty when it has none (or the install ended).
+     */
+    public Optional<String> withheldToken(String vm) {
+        return withheld.get(vm).filter(token -> book.live(vm, token).isPresent());
     }
 
     /** The VM's preseed, if the token is its live one. */
@@ -146,6 +159,11 @@ public final class Installs {
             // The PXE config goes first: should the redefinition fail, the VM's network boot still ends on its
             // disk, never in a second install of itself.
             pxe.bootFromDisk(DomainXml.mac(spec.get()), vm);
+        }
+        try {
+            withheld.drop(vm);
+        } catch (IOException e) {
+            log.warn("cannot remove the spent install token of {}: {}", vm, e.getMessage()); // dead anyway
         }
         log.info("VM {} is installed (profile {}); it boots from its disk from now on", vm, live.get().profile());
         onInstalled.accept(vm);

@@ -13,6 +13,7 @@ import io.virtfleet.proto.v1.UndefineDomainRequest;
 import io.virtfleet.proto.v1.VmSpec;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
@@ -27,9 +28,16 @@ public final class HostSteps {
     private static final Duration STOP_DEADLINE = Duration.ofSeconds(90);
 
     private final AgentClients agents;
+    private final Function<String, Optional<String>> installTokens;
 
     public HostSteps(AgentClients agents) {
+        this(agents, vm -> Optional.empty());
+    }
+
+    /** @param installTokens a VM's withheld install token, sent with its definition to its home host only */
+    public HostSteps(AgentClients agents, Function<String, Optional<String>> installTokens) {
         this.agents = agents;
+        this.installTokens = installTokens;
     }
 
     public StepResult ensureDisk(String host, VmSpec spec) throws StepFailedException {
@@ -49,8 +57,9 @@ public final class HostSteps {
     }
 
     public StepResult define(String host, String vm, String domainXml, boolean autostart) throws StepFailedException {
+        String token = installTokens.apply(vm).orElse("");
         return call("defined", host, STEP_DEADLINE, a -> a.defineDomain(DefineDomainRequest.newBuilder()
-                .setVmName(vm).setDomainXml(domainXml).setAutostart(autostart).build()));
+                .setVmName(vm).setDomainXml(domainXml).setAutostart(autostart).setInstallToken(token).build()));
     }
 
     public StepResult undefine(String host, String vm, boolean force) throws StepFailedException {

@@ -18,39 +18,95 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Agents get their certificate here with a join token, and renew it with the certificate itself. */
+/**
+ * Agents get their certificate here with a join token, and renew it with the certificate itself. Enroll is
+ * open to anyone, so it is bounded: a request over {@link #MAX_ENROLL_REQUEST_BYTES} is refused unparsed (see
+ * {@link io.virtfleet.common.transport.RequestSizeLimit}), a token of the wrong shape or CA is refused before
+ * it is queued, and the queue of enrollments waiting for their worker is short, answering RESOURCE_EXHAUSTED
+ * when full. Renewals have a worker and queue of their own, so a flood of enrollments cannot delay them.
+ */
 public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase {
     private static final Logger log = LoggerFactory.getLogger(EnrollmentEndpoint.class);
     private static final int MAX_CSR_CHARS = 8192;
+    /** A signing request of at most {@link #MAX_CSR_CHARS}, a token and a host name, with room to spare. */
+    public static final int MAX_ENROLL_REQUEST_BYTES = 16 * 1024;
+    /** Enrollments waiting for the worker: an operator enrolls a handful of hosts at once, not hundreds. */
+    public static final int ENROLL_QUEUE = 16;
+    /** Renewals waiting for theirs: agents renew at a third of their certificate's life left, spread out. */
+    public static final int RENEW_QUEUE = 256;
 
     private final ControllerPki pki;
     private final JoinTokens tokens;
     private final EnrolledHosts hosts;
     private final Duration agentLifetime;
-    private final Executor work;
+    private final Executor enrollWork;
+    private final Executor renewWork;
 
     /**
-     * @param work where signing and the file writes run: not on the gRPC event loops, where they would hold
-     *             up the heartbeats of every agent sharing that loop
+     * @param enrollWork where enrollments' token redemption, signing and file writes run: not on the gRPC event
+     *                   loops, where they would hold up the heartbeats of every agent sharing that loop; it may
+     *                   refuse work (a bounded queue), which the caller is told as RESOURCE_EXHAUSTED
+     * @param renewWork  the same for renewals, apart from enrollments' so that anonymous callers cannot delay them
      */
     public EnrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, Duration agentLifetime,
-                              Executor work) {
-        this.work = work;
+                              Executor enrollWork, Executor renewWork) {
+        this.enrollWork = enrollWork;
+        this.renewWork = renewWork;
         this.pki = pki;
         this.tokens = tokens;
         this.hosts = hosts;
         this.agentLifetime = agentLifetime;
     }
 
+    /**
+     * One worker thread, started on demand and gone when idle, with at most {@code capacity} tasks waiting:
+     * one at a time keeps token redemption and file writes in order, and a full queue refuses more.
+     */
+    public static ExecutorService worker(String name, int capacity) {
+        ThreadPoolExecutor work = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(capacity), r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        });
+        work.allowCoreThreadTimeOut(true);
+        return work;
+    }
+
+    /** Where enrollments wait for their worker: tests hold the worker to fill the queue. */
+    Executor enrollWork() {
+        return enrollWork;
+    }
+
     @Override
     public void enroll(EnrollRequest request, StreamObserver<CertificateResponse> response) {
+        try {
+            tokens.checkShape(request.getJoinToken());
+        } catch (JoinRefusedException e) {
+            // Not logged: anyone can send these, as fast as they like.
+            response.onError(Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException());
+            return;
+        }
         String host = Names.hostName("host_name", request.getHostName());
         PKCS10CertificationRequest csr = csr(request.getCsrPem());
-        work.execute(() -> enroll(request, host, csr, response));
+        queue(enrollWork, "enrollments", response, () -> enroll(request, host, csr, response));
+    }
+
+    private static void queue(Executor work, String what, StreamObserver<CertificateResponse> response, Runnable task) {
+        try {
+            work.execute(task);
+        } catch (RejectedExecutionException e) {
+            response.onError(Status.RESOURCE_EXHAUSTED.withDescription("the controller has too many " + what
+                    + " waiting; try again shortly").asRuntimeException());
+        }
     }
 
     private void enroll(EnrollRequest request, String host, PKCS10CertificationRequest csr,
@@ -81,7 +137,7 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         FleetIdentity caller = Authorization.caller().orElseThrow();
         X509Certificate current = Authorization.callerCertificate().orElseThrow();
         PKCS10CertificationRequest csr = csr(request.getCsrPem());
-        work.execute(() -> renew(caller, current, csr, response));
+        queue(renewWork, "renewals", response, () -> renew(caller, current, csr, response));
     }
 
     private void renew(FleetIdentity caller, X509Certificate current, PKCS10CertificationRequest csr,

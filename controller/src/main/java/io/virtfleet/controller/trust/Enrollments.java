@@ -1,6 +1,7 @@
 package io.virtfleet.controller.trust;
 
 import io.grpc.Status;
+import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Pem;
 import io.virtfleet.common.validation.InvalidInputException;
@@ -14,7 +15,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.security.GeneralSecurityException;
 import java.security.cert.X509Certificate;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 
 /** The operator's side of trust: join tokens for agents, certificates for operators, forgetting hosts. */
@@ -24,11 +27,15 @@ public final class Enrollments {
     private final ControllerPki pki;
     private final JoinTokens tokens;
     private final EnrolledHosts hosts;
+    private final RevokedOperators revoked;
+    private final Clock clock;
 
-    public Enrollments(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
+    public Enrollments(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, RevokedOperators revoked, Clock clock) {
         this.pki = pki;
         this.tokens = tokens;
         this.hosts = hosts;
+        this.revoked = revoked;
+        this.clock = clock;
     }
 
     public JoinToken createJoinToken(CreateJoinTokenRequest request) {
@@ -69,8 +76,8 @@ public final class Enrollments {
             throw new InvalidInputException("valid_days", Integer.toString(request.getValidDays()), "1..3650, or 0 for 365");
         }
         try {
-            X509Certificate cert = pki.ca().issue(EnrollmentEndpoint.csr(request.getCsrPem()),
-                    FleetIdentity.operator(name, role), Duration.ofDays(days), List.of());
+            X509Certificate cert = pki.ca().issue(CertificateAuthority.verifiedKey(EnrollmentEndpoint.csr(request.getCsrPem())),
+                    FleetIdentity.operator(name, role), Duration.ofDays(days), List.of(), revoked.issueAt(name, clock.instant()));
             Audit.record("added operator " + name + " as " + request.getRole() + " for " + days + " days");
             return CertificateResponse.newBuilder()
                     .setCertificatePem(Pem.of(cert))
@@ -79,6 +86,22 @@ public final class Enrollments {
                     .build();
         } catch (GeneralSecurityException e) {
             throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
+        }
+    }
+
+    /**
+     * Revokes every certificate issued to the operator so far; refused from their next call on. Returns from when
+     * certificates issued to the name are good again.
+     */
+    public Instant revokeOperator(String name, String by) {
+        String operator = Names.vmName("name", name);
+        try {
+            Instant from = revoked.revoke(operator, clock.instant());
+            Audit.record("revoked the certificates of operator " + operator + " issued before " + from
+                    + (operator.equals(by) ? " (their own)" : ""));
+            return from;
+        } catch (IOException e) {
+            throw Status.UNAVAILABLE.withDescription("cannot store the revocation: " + e.getMessage()).asRuntimeException();
         }
     }
 

@@ -93,13 +93,7 @@ public final class JoinTokens {
      */
     public synchronized Grant redeem(String token, String hostName, boolean hostEnrolled)
             throws JoinRefusedException, IOException {
-        Matcher m = FORMAT.matcher(token == null ? "" : token);
-        if (!m.matches()) {
-            throw new JoinRefusedException("join token is malformed (expected vfjoin1.<id>.<secret>.<ca-sha256>)");
-        }
-        if (!m.group(3).equals(caFingerprint)) {
-            throw new JoinRefusedException("join token was made by another fleet CA");
-        }
+        Matcher m = shaped(token);
         Stored stored = tokens.get(m.group(1));
         if (stored == null || !MessageDigest.isEqual(
                 stored.secretHash().getBytes(StandardCharsets.US_ASCII), sha256(m.group(2)).getBytes(StandardCharsets.US_ASCII))) {
@@ -124,6 +118,25 @@ public final class JoinTokens {
                 stored.reenroll(), now));
         save();
         return new Grant(hostName, stored.reenroll());
+    }
+
+    /**
+     * Refuses a token that cannot be one of this controller's (wrong shape, another CA) without looking anything
+     * up: anyone may call Enroll, so junk is turned away before it waits for the enrollment worker.
+     */
+    public void checkShape(String token) throws JoinRefusedException {
+        shaped(token);
+    }
+
+    private Matcher shaped(String token) throws JoinRefusedException {
+        Matcher m = FORMAT.matcher(token == null ? "" : token);
+        if (!m.matches()) {
+            throw new JoinRefusedException("join token is malformed (expected vfjoin1.<id>.<secret>.<ca-sha256>)");
+        }
+        if (!m.group(3).equals(caFingerprint)) {
+            throw new JoinRefusedException("join token was made by another fleet CA");
+        }
+        return m;
     }
 
     private void save() throws IOException {

@@ -16,6 +16,8 @@ import io.virtfleet.controller.embedded.TestDriverNode;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.DefineDomainRequest;
+import io.virtfleet.common.install.InstallToken;
+import io.virtfleet.common.fingerprint.Sha256;
 import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.DomainState;
@@ -237,6 +239,37 @@ class DomainCommandsTest {
 
         assertEquals(Outcome.OUTCOME_CHANGED, define("git", installer, false).getOutcome());
         awaitDomain("git", d -> true); // the agent's report shows it once its poller has seen libvirt
+    }
+
+    @Test
+    void aWithheldInstallTokenGoesIntoTheHomeDefinitionWhileItsFingerprintIsOfTheDefinitionAsSent() throws Exception {
+        InstallerFiles debian = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
+        assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
+        String withheld = renderer.render(spec("git", StorageTier.STORAGE_TIER_SATA), Boot.kernel(
+                "auto=true preseed/url=http://10.0.0.1:7444/install/git/" + InstallToken.PLACEHOLDER + "/preseed.cfg")
+                .withFiles(debian.kernel().toString(), debian.initrd().toString()));
+        String one = "a".repeat(43);
+        String other = "b".repeat(43);
+
+        String refused = assertInvalid(call(() -> defineWithToken(withheld, "x".repeat(43) + "/../")), "install_token");
+        assertFalse(refused.contains("xxxx"), "a token is never repeated: " + refused);
+        assertEquals(Outcome.OUTCOME_CHANGED, defineWithToken(withheld, one).getOutcome());
+        DomainInfo defined = awaitDomain("git", d -> !d.getSourceSha256().isEmpty());
+        assertEquals(Sha256.hex(withheld), defined.getSourceSha256(), "the fingerprint the repository's definition has");
+        // The same definition with the same token changes nothing; with another token, libvirt's definition changes:
+        // the token, not the placeholder, is in it.
+        StepResult same = defineWithToken(withheld, one);
+        assertEquals(Outcome.OUTCOME_ALREADY_DONE, same.getOutcome(), same.getDetail());
+        StepResult changed = defineWithToken(withheld, other);
+        assertEquals(Outcome.OUTCOME_CHANGED, changed.getOutcome(), changed.getDetail());
+        assertTrue(changed.getDetail().startsWith("redefined git"), changed.getDetail());
+        StepResult placeholder = define("git", withheld, false);
+        assertEquals(Outcome.OUTCOME_CHANGED, placeholder.getOutcome(), "without a token, the placeholder is defined");
+    }
+
+    private StepResult defineWithToken(String xml, String token) {
+        return agent.withDeadlineAfter(10, TimeUnit.SECONDS).defineDomain(DefineDomainRequest.newBuilder()
+                .setVmName("git").setDomainXml(xml).setInstallToken(token).build());
     }
 
     @Test

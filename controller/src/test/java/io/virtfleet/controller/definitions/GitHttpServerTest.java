@@ -364,6 +364,24 @@ class GitHttpServerTest {
     }
 
     @Test
+    void aRevokedOperatorIsRefusedFromItsNextRequestOn() throws Exception {
+        controller.commit("first", Map.of("etc/libvirt/qemu/db.xml", GitHttpFixture.domainXml("db", 512)), Set.of());
+        var revoked = io.virtfleet.controller.trust.RevokedOperators.open(work.resolve("revoked-operators"));
+        Path bundle = work.resolve("alice.pem");
+        controller.pki.writeOperatorBundle("alice", FleetIdentity.Role.VIEWER, Duration.ofDays(1), bundle);
+        try (GitHttpServer guarded = GitHttpServer.start(controller.repo, controller.pki.credentials(),
+                new InetSocketAddress("127.0.0.1", 0), GitHttpServer.Limits.defaults(), revoked)) {
+            DefinitionsClone clone = new DefinitionsClone(work.resolve("alice/clone"),
+                    new io.virtfleet.common.validation.Endpoint("127.0.0.1", guarded.port()), CredentialsBundle.read(bundle),
+                    Duration.ofSeconds(20));
+            clone.pull();
+            revoked.revoke("alice", java.time.Instant.now());
+            IOException refused = assertThrows(IOException.class, clone::pull);
+            assertTrue(refused.getMessage().contains("not permitted"), refused.getMessage()); // JGit's word for a 403
+        }
+    }
+
+    @Test
     void pushIsRefused() throws IOException {
         var tls = controller.agent("hv1").httpsClient(FleetIdentity.controller());
         GitHttpFixture.Raw advertise = controller.raw(tls, "GET /definitions.git/info/refs?service=git-receive-pack HTTP/1.1", null);

@@ -29,6 +29,7 @@ import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.AddOperatorRequest;
+import io.virtfleet.proto.v1.RevokeOperatorRequest;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import io.virtfleet.proto.v1.CreateVmRequest;
@@ -146,6 +147,8 @@ class ApiFuzzTest {
         rule(FleetGrpc.getSetHostDrainingMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // never a real host's name
         rule(FleetGrpc.getCreateJoinTokenMethod(), admins, OK, INVALID_ARGUMENT);
         rule(FleetGrpc.getAddOperatorMethod(), admins, OK, INVALID_ARGUMENT);
+        // Never the fuzzer's own operators (admin, fuzz-viewer): revoking them would lock the test out.
+        rule(FleetGrpc.getRevokeOperatorMethod(), admins, OK, INVALID_ARGUMENT);
         rule(FleetGrpc.getPlaceMethod(), viewers, OK, INVALID_ARGUMENT);
         // A create the hosts refuse leaves nothing behind (the snapshot checks); one that succeeds would be a
         // VM the fuzzer made, which the snapshot would also catch.
@@ -164,7 +167,9 @@ class ApiFuzzTest {
         rule(FleetGrpc.getListProfilesMethod(), viewers, OK); // no input to get wrong
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
-        rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED);
+        // RESOURCE_EXHAUSTED: a request over Enroll's size cap, or its queue full.
+        rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED,
+                RESOURCE_EXHAUSTED);
         rule(EnrollmentGrpc.getRenewMethod(), agents, INVALID_ARGUMENT); // never a usable request
         rule(AgentGrpc.getDescribeHostMethod(), controller, OK);
         // Disk commands sent here always carry an invalid field, except raw bytes that happen to make a valid
@@ -406,6 +411,10 @@ class ApiFuzzTest {
                 who(FleetGrpc.getAddOperatorMethod())).as((name, role, csr, days, w) ->
                 call(FleetGrpc.getAddOperatorMethod(), AddOperatorRequest.newBuilder().setName(name).setRole(role)
                         .setCsrPem(csr).setValidDays(days).build(), w));
+        Arbitrary<Call<?, ?>> revoke = Combinators.combine(Hostile.textOr("fz-operator", "fz-revoked")
+                        .filter(n -> !n.equals("admin") && !n.equals("fuzz-viewer")),
+                who(FleetGrpc.getRevokeOperatorMethod())).as((name, w) ->
+                call(FleetGrpc.getRevokeOperatorMethod(), RevokeOperatorRequest.newBuilder().setName(name).build(), w));
         Arbitrary<Call<?, ?>> place = Combinators.combine(specs(), who(FleetGrpc.getPlaceMethod())).as((spec, w) ->
                 call(FleetGrpc.getPlaceMethod(), PlaceRequest.newBuilder().setSpec(spec).build(), w));
         // A spec that passes validation is only ever asked for as a dry run: the test must create nothing.
@@ -413,7 +422,7 @@ class ApiFuzzTest {
                 .as((spec, dryRun, w) -> call(FleetGrpc.getCreateVmMethod(), CreateVmRequest.newBuilder().setSpec(spec)
                         .setDryRun(dryRun || valid(spec)).build(), w));
         return Arbitraries.frequencyOf(Tuple.of(1, list), Tuple.of(1, profiles), Tuple.of(3, get), Tuple.of(3, forget), Tuple.of(3, token),
-                Tuple.of(3, operator), Tuple.of(2, place), Tuple.of(2, create));
+                Tuple.of(3, operator), Tuple.of(2, revoke), Tuple.of(2, place), Tuple.of(2, create));
     }
 
     private static Arbitrary<VmSpec> specs() {

@@ -88,7 +88,7 @@ class InstallHttpServerTest {
         BootSettings boot = new BootSettings(BootMode.PXE, tftp, new InetSocketAddress("127.0.0.1", port), base);
         book = new InstallBook(work.resolve("installs"), System::currentTimeMillis);
         installs = new Installs(boot, Installer.settings(Installer.SHIPPED, Installer.keyFile(work, Installer.ed25519(7, "ops"))),
-                book, new ProfileCatalog(Installer.SHIPPED), vm -> store.get(vm).map(Vm::getSpec), vm -> null);
+                book, WithheldTokens.open(work.resolve("install-tokens")), new ProfileCatalog(Installer.SHIPPED), vm -> store.get(vm).map(Vm::getSpec), vm -> null);
         installs.onInstalled(installed::add);
         server = InstallHttpServer.start(installs, boot.listen());
     }

@@ -20,7 +20,17 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.regex.Matcher;
+import io.virtfleet.common.install.InstallToken;
+import io.virtfleet.common.security.FleetIdentity;
+import org.eclipse.jgit.lib.Ref;
+import org.eclipse.jgit.lib.Repository;
+import org.eclipse.jgit.revwalk.RevCommit;
+import org.eclipse.jgit.revwalk.RevWalk;
+import org.eclipse.jgit.storage.file.FileRepositoryBuilder;
+import org.eclipse.jgit.treewalk.TreeWalk;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,7 +44,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class KernelBootFleetTest {
     private static final Pattern PRESEED_URL = Pattern.compile("preseed/url=(http://127\\.0\\.0\\.1:\\d+)/install/web/"
-            + "([A-Za-z0-9_-]{43})/preseed\\.cfg");
+            + InstallToken.PLACEHOLDER + "/preseed\\.cfg");
 
     @TempDir
     Path work;
@@ -62,11 +72,61 @@ class KernelBootFleetTest {
         return out.toString().lines().filter(l -> l.startsWith("Installer:")).findFirst().orElse(out.toString());
     }
 
-    /** The preseed URL on the definition's kernel command line. */
+    /** The preseed URL on the definition's kernel command line: the token withheld. */
     private static String preseedUrl(String xml) {
         Matcher m = PRESEED_URL.matcher(xml);
-        assertTrue(m.find(), "a preseed URL with the VM's token on its command line: " + xml);
+        assertTrue(m.find(), "a preseed URL with the placeholder for the VM's token on its command line: " + xml);
         return m.group();
+    }
+
+    /** The live token the home host is sent with the VM's definition (and only it). */
+    private static String withheldToken(PxeFleet fleet) {
+        return fleet.fleet.controller().installs().withheldToken("web").orElseThrow();
+    }
+
+    /**
+     * The token is in no version of any file of the definitions repository, which is all that hosts (replicas) and
+     * operators (git clone over the git server) can fetch of a definition; nor in what a viewer's vm show prints.
+     */
+    private void assertWithheld(PxeFleet fleet, String token) throws Exception {
+        Path root = fleet.fleet.controller().vmStore().repo().root();
+        int blobs = 0;
+        try (Repository repo = new FileRepositoryBuilder().setGitDir(root.resolve(".git").toFile()).setMustExist(true).build();
+             RevWalk walk = new RevWalk(repo)) {
+            for (Ref ref : repo.getRefDatabase().getRefs()) {
+                walk.markStart(walk.parseCommit(ref.getObjectId()));
+            }
+            for (RevCommit commit : walk) {
+                assertFalse(commit.getFullMessage().contains(token), commit.getFullMessage());
+                try (TreeWalk files = new TreeWalk(repo)) {
+                    files.addTree(commit.getTree());
+                    files.setRecursive(true);
+                    while (files.next()) {
+                        String text = new String(repo.open(files.getObjectId(0)).getBytes(), StandardCharsets.UTF_8);
+                        assertFalse(text.contains(token), "the token in " + files.getPathString() + " of " + commit.name());
+                        blobs++;
+                    }
+                }
+            }
+        }
+        assertTrue(blobs > 0, "the repository was read");
+        try (var files = Files.walk(root)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (Files.isRegularFile(f) && !f.toString().contains("/.git/objects/")) {
+                    assertFalse(Files.readString(f, StandardCharsets.ISO_8859_1).contains(token), f.toString());
+                }
+            }
+        }
+        Path viewer = Files.createTempFile(work, "viewer", ".pem");
+        Files.delete(viewer);
+        fleet.fleet.controller().pki().writeOperatorBundle("viewer", FleetIdentity.Role.VIEWER, Duration.ofDays(1), viewer);
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        assertEquals(0, io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(out), new java.io.PrintWriter(err),
+                "--controller", fleet.fleet.controllerEndpoint().toString(), "--credentials", viewer.toString(),
+                "-o", "json", "vm", "show", "web"), err.toString());
+        assertTrue(out.toString().contains("\"web\""), out.toString());
+        assertFalse(out.toString().contains(token), out.toString());
     }
 
     @Test
@@ -89,7 +149,10 @@ class KernelBootFleetTest {
             assertFalse(Files.exists(tftp.resolve("pxelinux.cfg")), "nothing written for PXE");
             String url = preseedUrl(xml);
             assertTrue(xml.contains("auto=true priority=critical " + url + " hostname=web"), xml);
-            String base = url.substring("preseed/url=".length(), url.length() - "preseed.cfg".length());
+            String token = withheldToken(fleet);
+            assertWithheld(fleet, token);
+            String base = url.substring("preseed/url=".length(), url.length() - "preseed.cfg".length())
+                    .replace(InstallToken.PLACEHOLDER, token);
 
             assertEquals(200, get(base + "preseed.cfg"));
             assertEquals(200, get(base + "profiles/api/post-install.sh"));
@@ -102,12 +165,16 @@ class KernelBootFleetTest {
             assertTrue(installed.contains("<on_reboot>restart</on_reboot>") && installed.contains("<boot order=\"1\"/>"),
                     installed);
             assertEquals(403, get(base + "preseed.cfg"), "the token died with the install");
+            assertTrue(fleet.fleet.controller().installs().withheldToken("web").isEmpty(), "and is kept no more");
 
             fleet.operator.reinstallVm(ReinstallVmRequest.newBuilder().setName("web").build());
-            String again = preseedUrl(definition(fleet));
-            assertNotEquals(url, again, "a new token");
+            String again = withheldToken(fleet);
+            assertNotEquals(token, again, "a new token");
+            assertEquals(url, preseedUrl(definition(fleet)), "withheld again");
+            assertWithheld(fleet, again);
             assertTrue(definition(fleet).contains("<kernel>" + debian.kernel() + "</kernel>"));
-            assertEquals(200, get(again.substring("preseed/url=".length())));
+            assertEquals(200, get(base.replace(token, again) + "preseed.cfg"));
+            assertEquals(403, get(base + "preseed.cfg"), "the old token stays dead");
         }
     }
 

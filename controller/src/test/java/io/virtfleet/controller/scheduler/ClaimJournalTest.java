@@ -79,7 +79,8 @@ class ClaimJournalTest {
     }
 
     private static HostReport report(String host, long otherVmMemory) {
-        HostReport.Builder b = HostReport.newBuilder().setHostName(host).setResources(HostResources.newBuilder()
+        // A VXLAN underlay address: the requests below are LAN VMs, which only hosts carrying VXLAN take.
+        HostReport.Builder b = HostReport.newBuilder().setHostName(host).setVxlanAddress("10.0.0.2").setResources(HostResources.newBuilder()
                 .setLogicalThreads(16).setMemoryTotalBytes(64 * GIB).setMemoryAvailableBytes(60 * GIB)
                 .setImagesFreeBytes(500 * GIB).setImagesTotalBytes(1000 * GIB));
         if (otherVmMemory > 0) {

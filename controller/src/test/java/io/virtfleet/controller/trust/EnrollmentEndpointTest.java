@@ -38,7 +38,7 @@ class EnrollmentEndpointTest {
         ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         tokens = new JoinTokens(dir.resolve("join-tokens"), Clock.systemUTC(), pki.ca().fingerprint());
         hosts = new EnrolledHosts(dir.resolve("enrolled-hosts"));
-        endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), Runnable::run);
+        endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), Runnable::run, Runnable::run);
     }
 
     @Test
@@ -73,6 +73,31 @@ class EnrollmentEndpointTest {
         assertNotNull(other.response);
         Outcome again = enroll(token, "hv3", csr());
         assertTrue(again.error.getDescription().contains("was already used"), again.error.getDescription());
+    }
+
+    @Test
+    void aTokenOfTheWrongShapeOrCaIsRefusedWithoutBeingQueued() throws Exception {
+        ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
+        EnrollmentEndpoint guarded = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30),
+                task -> { throw new AssertionError("a junk token reached the enrollment queue"); }, Runnable::run);
+        String[] good = tokens.create(Duration.ofMinutes(10), "", false).token().split("\\.");
+        for (String junk : new String[] {"", "vfjoin1", "x".repeat(5000), good[0] + "." + good[1] + "." + good[2] + "." + "0".repeat(64)}) {
+            Outcome outcome = new Outcome();
+            guarded.enroll(EnrollRequest.newBuilder().setJoinToken(junk).setHostName("hv1").setCsrPem(csr()).build(), outcome);
+            assertEquals(Status.Code.PERMISSION_DENIED, outcome.error.getCode());
+        }
+    }
+
+    @Test
+    void aFullQueueAnswersResourceExhausted() throws Exception {
+        ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
+        EnrollmentEndpoint full = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30),
+                task -> { throw new java.util.concurrent.RejectedExecutionException("full"); }, Runnable::run);
+        Outcome outcome = new Outcome();
+        full.enroll(EnrollRequest.newBuilder().setJoinToken(tokens.create(Duration.ofMinutes(10), "", false).token())
+                .setHostName("hv1").setCsrPem(csr()).build(), outcome);
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, outcome.error.getCode());
+        assertFalse(hosts.isEnrolled("hv1"));
     }
 
     private static String csr() {
