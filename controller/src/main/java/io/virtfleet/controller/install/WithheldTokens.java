@@ -1,7 +1,6 @@
 package io.virtfleet.controller.install;
 
-import io.virtfleet.agent.state.StateFiles;
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.validation.Names;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -26,7 +25,7 @@ public final class WithheldTokens {
     }
 
     public static WithheldTokens open(Path directory) throws IOException {
-        PrivateFiles.createPrivateDirectory(directory);
+        StateFiles.createPrivateDirectory(directory);
         WithheldTokens withheld = new WithheldTokens(directory);
         try (var files = Files.list(directory)) {
             for (Path f : (Iterable<Path>) files::iterator) {
@@ -40,7 +39,7 @@ public final class WithheldTokens {
     }
 
     void keep(String vm, String token) throws IOException {
-        StateFiles.write(directory.resolve(vm), token + "\n");
+        StateFiles.writePrivate(directory.resolve(vm), token + "\n");
         tokens.put(vm, token);
     }
 

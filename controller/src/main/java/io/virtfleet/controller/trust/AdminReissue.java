@@ -4,7 +4,7 @@ import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.Pem;
-import io.virtfleet.common.security.PrivateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import java.io.IOException;
@@ -42,7 +42,7 @@ public final class AdminReissue {
         try {
             X509Certificate cert = ca.issue(keys.getPublic(), FleetIdentity.operator(operator, FleetIdentity.Role.ADMIN),
                     lifetime, List.of(), revoked.issueAt(operator, clock.instant()));
-            PrivateFiles.write(out, Pem.of(keys.getPrivate(), cert, ca.certificate()));
+            StateFiles.writePrivate(out, Pem.of(keys.getPrivate(), cert, ca.certificate()));
             return cert;
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot issue an admin certificate for " + operator + ": " + e.getMessage(), e);

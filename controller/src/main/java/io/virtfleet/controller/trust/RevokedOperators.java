@@ -1,6 +1,6 @@
 package io.virtfleet.controller.trust;
 
-import io.virtfleet.agent.state.StateFiles;
+import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;

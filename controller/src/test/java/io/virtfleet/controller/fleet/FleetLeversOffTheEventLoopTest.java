@@ -21,6 +21,7 @@ import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.JoinTokens;
+import io.virtfleet.controller.trust.RevokedOperators;
 import io.virtfleet.proto.v1.AddOperatorRequest;
 import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
@@ -85,7 +86,8 @@ class FleetLeversOffTheEventLoopTest {
         Transport client = Transport.plaintextForTests("levers-test-client", 1);
         Server grpc = server.startServer(new InetSocketAddress("127.0.0.1", 0), Runnable::run,
                 List.of(new RegistryEndpoint(registry, enrolled, Duration.ofSeconds(1), Duration.ofMinutes(1), () -> "",
-                        () -> 0), new FleetEndpoint(registry, liveness, new Enrollments(pki, tokens, enrolled), null, null,
+                        () -> 0), new FleetEndpoint(registry, liveness, new Enrollments(pki, tokens, enrolled,
+                        RevokedOperators.open(dir.resolve("revoked-operators")), java.time.Clock.systemUTC()), null, null,
                         work)), List.of(new StatusMapping()), List.of(), false);
         ManagedChannel channel = client.channel(new Endpoint("127.0.0.1", grpc.getPort()), FleetIdentity.controller(),
                 Runnable::run);
