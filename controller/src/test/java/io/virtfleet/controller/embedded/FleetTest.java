@@ -64,7 +64,8 @@ class FleetTest {
 
     @BeforeEach
     void startFleet() throws Exception {
-        fleet = EmbeddedFleet.builder(work).heartbeat(HEARTBEAT).grace(GRACE).build().start();
+        // With the simulated network: hosts carry LANs (placement takes LAN VMs only to hosts reporting VXLAN).
+        fleet = EmbeddedFleet.builder(work).heartbeat(HEARTBEAT).grace(GRACE).simulatedNetwork(true).build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
         admin = Clients.as(fleet.adminCredentials());
         channel = admin.controller(fleet.controllerEndpoint());

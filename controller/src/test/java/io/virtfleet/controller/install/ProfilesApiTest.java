@@ -42,7 +42,7 @@ class ProfilesApiTest {
         profiles = work.resolve("profiles");
         profile("base", "# The base.\n");
         fleet = EmbeddedFleet.builder(work.resolve("fleet")).heartbeat(Duration.ofMillis(200)).profiles(profiles)
-                .build().start();
+                .simulatedNetwork(true).build().start(); // hosts that carry LANs, so a LAN VM is placed
         fleet.awaitRegistered(Duration.ofSeconds(30));
         admin = Clients.as(fleet.adminCredentials());
         operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
