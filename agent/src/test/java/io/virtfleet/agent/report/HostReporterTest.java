@@ -21,7 +21,7 @@ class HostReporterTest {
 
     @Test
     void aTestDriverHostReportsItsNodesSizeLessWhatItsRunningDomainsUse() {
-        HypervisorInfo node = HypervisorInfo.newBuilder().setUri("test:///work/nodes/hv3.xml").setNodeCpus(32)
+        HypervisorInfo node = HypervisorInfo.newBuilder().setUri("test:///var/lib/virtfleet/nodes/hv3.xml").setNodeCpus(32)
                 .setNodeMemoryBytes(128 * GIB).build();
         HostResources r = HostReporter.forPlacement(MEASURED, node, DOMAINS);
         assertEquals(32, r.getLogicalThreads());
@@ -41,8 +41,8 @@ class HostReporterTest {
 
     @Test
     void aTestDriverHostNotConnectedYetReportsWhatIsMeasured() {
-        HypervisorInfo notYet = HypervisorInfo.newBuilder().setUri("test:///work/nodes/hv1.xml")
-                .setError("libvirt at test:///work/nodes/hv1.xml: not asked yet").build();
+        HypervisorInfo notYet = HypervisorInfo.newBuilder().setUri("test:///var/lib/virtfleet/nodes/hv1.xml")
+                .setError("libvirt at test:///var/lib/virtfleet/nodes/hv1.xml: not asked yet").build();
         assertEquals(MEASURED, HostReporter.forPlacement(MEASURED, notYet, List.of()));
     }
 }

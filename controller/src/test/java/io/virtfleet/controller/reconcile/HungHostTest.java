@@ -3,7 +3,6 @@ package io.virtfleet.controller.reconcile;
 import static io.virtfleet.common.units.Bytes.GIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
@@ -48,7 +47,7 @@ class HungHostTest {
 
     @BeforeEach
     void twoHostsOneOfThemAbleToHang() throws Exception {
-        assumeTrue(SimulatedNetwork.available(), "LAN VMs need network namespaces (root)");
+        assertTrue(SimulatedNetwork.available(), "LAN VMs need network namespaces: run the tests as root, after deploy/dev/install-deps.sh (iproute2)");
         fleet = EmbeddedFleet.builder(work).nodes(EmbeddedFleet.defaultNodes(2)).simulatedNetwork(true)
                 .heartbeat(Duration.ofMillis(200)).reconcileInterval(Duration.ofHours(1))
                 .apiInterceptors("hv1", List.of(hang)).build();

@@ -46,11 +46,15 @@ class EnrollmentFloodTest {
 
     private EmbeddedFleet fleet;
     private Transport anonymous;
+    private ManagedChannel channel;
     private final CountDownLatch release = new CountDownLatch(1);
 
     @AfterEach
     void stop() {
         release.countDown();
+        if (channel != null) {
+            channel.shutdownNow(); // a channel left to the garbage collector is logged as an error by gRPC
+        }
         if (anonymous != null) {
             anonymous.close();
         }
@@ -78,7 +82,7 @@ class EnrollmentFloodTest {
 
         String ca = CertificateAuthority.fingerprint(agent.credentials().ca());
         anonymous = Transport.forEnrollment("flood");
-        ManagedChannel channel = anonymous.enrollmentChannel(fleet.controllerEndpoint(), ca, Runnable::run);
+        channel = anonymous.enrollmentChannel(fleet.controllerEndpoint(), ca, Runnable::run);
         EnrollmentGrpc.EnrollmentStub enroll = EnrollmentGrpc.newStub(channel);
         String csr = Pem.of(Keys.signingRequest(Keys.generate(), "junk"));
         BlockingQueue<Status> answers = new LinkedBlockingQueue<>();

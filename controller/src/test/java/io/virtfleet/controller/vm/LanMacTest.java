@@ -4,7 +4,6 @@ import static io.virtfleet.common.units.Bytes.GIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -47,7 +46,7 @@ class LanMacTest {
 
     @BeforeEach
     void twoHostsOneWithADomainDefinedByHandOnLan10() throws Exception {
-        assumeTrue(SimulatedNetwork.available(), "LAN VMs need network namespaces (root)");
+        assertTrue(SimulatedNetwork.available(), "LAN VMs need network namespaces: run the tests as root, after deploy/dev/install-deps.sh (iproute2)");
         TestDriverNode hv1 = new TestDriverNode("hv1", 16, 65536)
                 .bridgedDomain("legacy", 1, 512, true, DomainIdentity.lanMac(TAKEN_BY_HAND), "vxbr10");
         fleet = EmbeddedFleet.builder(work).nodes(List.of(hv1, new TestDriverNode("hv2", 16, 65536)))
