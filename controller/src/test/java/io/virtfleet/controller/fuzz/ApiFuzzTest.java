@@ -177,8 +177,9 @@ class ApiFuzzTest {
         // naming the missing ceph.conf). Nothing can be created either way.
         rule(AgentGrpc.getEnsureDiskMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
         rule(AgentGrpc.getDeleteDiskMethod(), controller, INVALID_ARGUMENT, OK, FAILED_PRECONDITION);
-        // Served: refused as malformed before the host is looked at (these agents have no vxlan-device either).
-        rule(AgentGrpc.getEnsureNetworkMethod(), controller, INVALID_ARGUMENT);
+        // Served: refused as malformed before the host is looked at, except raw bytes that happen to make a valid
+        // request (a LAN number alone): these agents have no vxlan-device, so FAILED_PRECONDITION naming it.
+        rule(AgentGrpc.getEnsureNetworkMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
         // A malformed commit is refused; an empty one (the controller's current main) or a well-formed one syncs:
         // this fleet has no VM, so there is no replica to define, and a commit main lacks is FAILED_PRECONDITION.
         rule(AgentGrpc.getSyncDefinitionsMethod(), controller, INVALID_ARGUMENT, OK, FAILED_PRECONDITION);
