@@ -146,8 +146,13 @@ public final class DefinitionsRepo implements AutoCloseable {
             PersonIdent author = operator == null || operator.isEmpty() ? CONTROLLER
                     : new PersonIdent(operator, operator + "@operators.virtfleet.internal");
             RevCommit c = git.commit().setAuthor(author).setCommitter(CONTROLLER).setMessage(message).setSign(false).call();
-            syncCommit(c);
+            // The branch names the commit from here on: agents may pull it and callers must keep what it holds.
             lastHead = c.getName();
+            try {
+                syncCommit(c);
+            } catch (IOException | RuntimeException e) {
+                refuseAfterUnsyncedCommit(c, e);
+            }
             return c.getName();
         } catch (GitAPIException | JGitInternalException e) {
             resetAfter(e);
@@ -173,6 +178,18 @@ public final class DefinitionsRepo implements AutoCloseable {
             log.error("{}", unusable.getMessage());
             throw unusable;
         }
+    }
+
+    /**
+     * A commit that is on the branch but whose directories could not be synced is made, not failed: the branch
+     * serves it and the caller keeps the state it records (undoing that would contradict the branch). Whether it
+     * survives a power loss is unknown, so no later commit may build on it until a restart has checked the disk.
+     */
+    private void refuseAfterUnsyncedCommit(RevCommit c, Exception e) {
+        unusable = new IOException("the definitions repository " + root + " takes no more changes: commit " + c.getName()
+                + " is on the branch but could not be made durable (" + e.getMessage()
+                + "); fix the cause and restart the controller", e);
+        log.error("{}", unusable.getMessage());
     }
 
     /**
