@@ -76,6 +76,55 @@ class DefinitionsRepoDurabilityTest {
         }
     }
 
+    private static boolean synced(SyncRecorder syncs, Path directory) {
+        return syncs.events().stream().anyMatch(e -> e.directory() && e.path().equals(directory.toAbsolutePath()));
+    }
+
+    @Test
+    void aNewRepositorysFirstCommitAndTheDirectoriesGitInitMadeAreSynced() throws Exception {
+        Path defs = dir.resolve("defs");
+        SyncRecorder syncs = new SyncRecorder();
+        String first;
+        try (var scope = FileSync.during(syncs); DefinitionsRepo repo = DefinitionsRepo.open(defs)) {
+            first = repo.head();
+        }
+        Path gitDir = defs.resolve(".git").toAbsolutePath();
+        Path heads = gitDir.resolve("refs/heads");
+        assertTrue(syncs.events().stream().anyMatch(e -> e.directory() && e.path().equals(heads)
+                && new String(e.files().get("main"), StandardCharsets.US_ASCII).strip().equals(first)),
+                "refs/heads synced once main named the first commit: " + syncs.events());
+        for (Path d : java.util.List.of(gitDir.resolve("objects").resolve(first.substring(0, 2)), gitDir.resolve("objects"),
+                gitDir.resolve("refs"), gitDir, defs)) {
+            assertTrue(synced(syncs, d), d + " synced: " + syncs.events());
+        }
+    }
+
+    @Test
+    void aCommitThatMadeANewObjectDirectorySyncsObjectsToo() throws Exception {
+        Path defs = dir.resolve("defs");
+        try (DefinitionsRepo repo = DefinitionsRepo.open(defs)) {
+            Path objects = defs.resolve(".git/objects").toAbsolutePath();
+            java.util.Set<Path> before;
+            try (var dirs = Files.list(objects)) {
+                before = dirs.collect(java.util.stream.Collectors.toSet());
+            }
+            SyncRecorder syncs = new SyncRecorder();
+            try (var scope = FileSync.during(syncs)) {
+                repo.commit("create web1", "alice", file("vms/web1.json", "{\"a\":1}"), Set.of());
+            }
+            java.util.List<Path> made;
+            try (var dirs = Files.list(objects)) {
+                made = dirs.filter(d -> !before.contains(d)).toList();
+            }
+            // A commit, a tree or two and a blob: that all of them land in directories that exist is a 1 in ~10^7 chance.
+            assertFalse(made.isEmpty(), "the commit made a new objects/xx directory");
+            for (Path d : made) {
+                assertTrue(synced(syncs, d), d + " synced: " + syncs.events());
+            }
+            assertTrue(synced(syncs, objects), "objects/ synced after it got " + made + ": " + syncs.events());
+        }
+    }
+
     @Test
     void aCommitWhoseUndoFailsStopsEveryLaterCommit() throws Exception {
         Path defs = dir.resolve("defs");
