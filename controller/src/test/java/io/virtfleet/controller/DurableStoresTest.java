@@ -117,6 +117,22 @@ class DurableStoresTest {
             pxe.bootFromDisk("52:54:00:12:34:56", "web1");
         }
         syncs.assertReplacedDurably(config);
+        syncs.clear();
+        try (var scope = FileSync.during(syncs)) {
+            book.forget("web1");
+            pxe.remove("52:54:00:12:34:56");
+        }
+        assertDeletedDurably(dir.resolve("installs").resolve("web1"));
+        assertDeletedDurably(config);
+    }
+
+    /** The file is gone and its directory was synced once it no longer held it. */
+    private void assertDeletedDurably(Path file) {
+        assertTrue(!Files.exists(file), file + " deleted");
+        Path directory = file.toAbsolutePath().getParent();
+        assertTrue(syncs.events().stream().anyMatch(e -> e.directory() && e.path().equals(directory)
+                && !e.files().containsKey(file.getFileName().toString())),
+                directory + " synced without " + file.getFileName() + ": " + syncs.events());
     }
 
     @Test

@@ -59,6 +59,21 @@ public final class StateFiles {
         createDirectories(dir.toAbsolutePath(), false);
     }
 
+    /**
+     * Deletes {@code file} if it is there and makes its absence durable (fsync of its directory, also when the file
+     * was already gone: an earlier delete may not have reached the disk): a power loss must not bring it back.
+     *
+     * @return whether the file was there
+     */
+    public static boolean delete(Path file) throws IOException {
+        boolean existed = Files.deleteIfExists(file);
+        Path dir = file.toAbsolutePath().getParent();
+        if (Files.isDirectory(dir)) {
+            FileSync.current().forceDirectory(dir);
+        }
+        return existed;
+    }
+
     /** Forces what was appended to an open file to the disk (journals that grow by appends). */
     public static void force(FileChannel channel, Path file) throws IOException {
         FileSync.current().force(channel, file);

@@ -85,6 +85,19 @@ class StateFilesTest {
     }
 
     @Test
+    void aDeleteIsFollowedByASyncOfTheDirectoryWithoutTheFile() throws Exception {
+        Path file = dir.resolve("state");
+        StateFiles.write(file, "old");
+        Watcher watcher = new Watcher(file);
+        try (var scope = FileSync.during(watcher)) {
+            assertTrue(StateFiles.delete(file));
+            assertFalse(StateFiles.delete(file), "already gone");
+        }
+        // Also when already gone: the first delete's sync may have failed.
+        assertEquals(List.of("directory  target=- temporaries=0", "directory  target=- temporaries=0"), watcher.seen);
+    }
+
+    @Test
     void privateFilesAndTheirNewDirectoriesAreOwnerOnlyFromTheStart() throws Exception {
         Path file = dir.resolve("keys/ca.key");
         List<String> modes = new ArrayList<>();

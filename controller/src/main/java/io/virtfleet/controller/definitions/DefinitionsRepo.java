@@ -62,8 +62,14 @@ public final class DefinitionsRepo implements AutoCloseable {
                 StateFiles.createDirectories(dir);
                 git = Git.init().setDirectory(dir.toFile()).setInitialBranch("main").call();
                 syncOnDisk(git);
-                git.commit().setAllowEmpty(true).setAuthor(CONTROLLER).setCommitter(CONTROLLER)
+                RevCommit first = git.commit().setAllowEmpty(true).setAuthor(CONTROLLER).setCommitter(CONTROLLER)
                         .setMessage("virtfleet definitions repository").setSign(false).call();
+                // Everything under .git is new: the directories git init made are synced in their parents too.
+                syncCommit(git, first, Set.of());
+                Path gitDir = git.getRepository().getDirectory().toPath();
+                StateFiles.forceDirectory(gitDir.resolve("refs"));
+                StateFiles.forceDirectory(gitDir);
+                StateFiles.forceDirectory(dir);
             }
             return new DefinitionsRepo(dir, git);
         } catch (GitAPIException | JGitInternalException e) {
@@ -127,6 +133,7 @@ public final class DefinitionsRepo implements AutoCloseable {
             throw new IOException(unusable.getMessage(), unusable);
         }
         try {
+            Set<String> objectDirsBefore = objectDirectories(git); // before git add writes the first blob
             for (Map.Entry<String, byte[]> w : writes.entrySet()) {
                 Path file = resolve(w.getKey());
                 Files.createDirectories(file.getParent());
@@ -146,8 +153,13 @@ public final class DefinitionsRepo implements AutoCloseable {
             PersonIdent author = operator == null || operator.isEmpty() ? CONTROLLER
                     : new PersonIdent(operator, operator + "@operators.virtfleet.internal");
             RevCommit c = git.commit().setAuthor(author).setCommitter(CONTROLLER).setMessage(message).setSign(false).call();
-            syncCommit(c);
+            // The branch names the commit from here on: agents may pull it and callers must keep what it holds.
             lastHead = c.getName();
+            try {
+                syncCommit(git, c, objectDirsBefore);
+            } catch (IOException | RuntimeException e) {
+                refuseAfterUnsyncedCommit(c, e);
+            }
             return c.getName();
         } catch (GitAPIException | JGitInternalException e) {
             resetAfter(e);
@@ -176,12 +188,25 @@ public final class DefinitionsRepo implements AutoCloseable {
     }
 
     /**
+     * A commit that is on the branch but whose directories could not be synced is made, not failed: the branch
+     * serves it and the caller keeps the state it records (undoing that would contradict the branch). Whether it
+     * survives a power loss is unknown, so no later commit may build on it until a restart has checked the disk.
+     */
+    private void refuseAfterUnsyncedCommit(RevCommit c, Exception e) {
+        unusable = new IOException("the definitions repository " + root + " takes no more changes: commit " + c.getName()
+                + " is on the branch but could not be made durable (" + e.getMessage()
+                + "); fix the cause and restart the controller", e);
+        log.error("{}", unusable.getMessage());
+    }
+
+    /**
      * Makes a new commit's file names durable: JGit fsyncs each object and ref file before renaming it into
      * place, but never the directories it renames them into, so a power loss could still bring back the branch's
      * old commit, or a commit whose objects are missing. Syncs the branch's ref directory and each object
-     * directory that received one of the commit's new objects.
+     * directory that received one of the commit's new objects, and objects/ itself when JGit had to create one of
+     * those directories (not in {@code objectDirsBefore}).
      */
-    private void syncCommit(RevCommit c) throws IOException {
+    private static void syncCommit(Git git, RevCommit c, Set<String> objectDirsBefore) throws IOException {
         Repository repository = git.getRepository();
         Path gitDir = repository.getDirectory().toPath();
         Set<String> objectDirs = new java.util.TreeSet<>();
@@ -205,14 +230,28 @@ public final class DefinitionsRepo implements AutoCloseable {
                 }
             }
         }
+        boolean newObjectDir = false;
         for (String d : objectDirs) {
             Path objects = gitDir.resolve("objects").resolve(d);
             if (Files.isDirectory(objects)) {
                 StateFiles.forceDirectory(objects);
+                newObjectDir |= !objectDirsBefore.contains(d);
             }
+        }
+        if (newObjectDir) {
+            StateFiles.forceDirectory(gitDir.resolve("objects"));
         }
         String branch = repository.getFullBranch(); // refs/heads/main
         StateFiles.forceDirectory(gitDir.resolve(branch).getParent());
+    }
+
+    /** The names of the loose object directories (objects/xx) there are now. */
+    private static Set<String> objectDirectories(Git git) throws IOException {
+        Path objects = git.getRepository().getDirectory().toPath().resolve("objects");
+        try (Stream<Path> dirs = Files.list(objects)) {
+            return dirs.map(d -> d.getFileName().toString()).filter(n -> n.length() == 2)
+                    .collect(java.util.stream.Collectors.toSet());
+        }
     }
 
     public synchronized Optional<byte[]> read(String path) throws IOException {

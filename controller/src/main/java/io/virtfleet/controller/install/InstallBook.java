@@ -41,7 +41,8 @@ public final class InstallBook {
     private final Map<String, InstallState> installs = new ConcurrentHashMap<>();
 
     public InstallBook(Path directory, LongSupplier clockMs) throws IOException {
-        this.directory = Files.createDirectories(directory);
+        StateFiles.createDirectories(directory);
+        this.directory = directory;
         this.clock = clockMs;
         try (var files = Files.list(directory)) {
             for (Path f : (Iterable<Path>) files::iterator) {
@@ -113,7 +114,7 @@ public final class InstallBook {
     /** Forgets a deleted VM's install. */
     public synchronized void forget(String vm) {
         try {
-            Files.deleteIfExists(directory.resolve(vm));
+            StateFiles.delete(directory.resolve(vm));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot remove the install state of " + vm, e);
         }

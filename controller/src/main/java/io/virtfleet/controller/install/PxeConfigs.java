@@ -70,6 +70,6 @@ public final class PxeConfigs {
 
     /** Removes the VM's config (the VM is deleted): from its next network boot a machine with this MAC gets the site's default. */
     public void remove(String mac) throws IOException {
-        Files.deleteIfExists(fileOf(mac));
+        StateFiles.delete(fileOf(mac));
     }
 }

@@ -48,7 +48,7 @@ public final class WithheldTokens {
     }
 
     void drop(String vm) throws IOException {
+        StateFiles.delete(directory.resolve(vm)); // first: a token still on the disk must still be in memory
         tokens.remove(vm);
-        Files.deleteIfExists(directory.resolve(vm));
     }
 }

@@ -47,14 +47,12 @@ public final class EnrolledHosts {
 
     /** A certificate fresh from enrollment: the only one that speaks for the host from now on. */
     public synchronized void enrolled(String host, BigInteger serial) throws IOException {
-        serials.put(host, List.of(serial));
-        save();
+        change(host, List.of(serial));
     }
 
     /** A renewed certificate: valid alongside the one it renews, which stays until it expires. */
     public synchronized void renewed(String host, BigInteger previous, BigInteger serial) throws IOException {
-        serials.put(host, List.of(serial, previous));
-        save();
+        change(host, List.of(serial, previous));
     }
 
     /** Whether this certificate serial currently speaks for the host. */
@@ -64,14 +62,33 @@ public final class EnrolledHosts {
     }
 
     public synchronized void forget(String host) throws IOException {
-        if (serials.remove(host) != null) {
-            save();
+        if (serials.containsKey(host)) {
+            change(host, null);
         }
     }
 
-    private void save() throws IOException {
+    /**
+     * Sets (or with null removes) the host's serials on the disk, then in memory: a change the caller was told
+     * failed must not be in force until a restart only (nor refuse, meanwhile, the certificate it replaced).
+     */
+    private void change(String host, List<BigInteger> list) throws IOException {
+        Map<String, List<BigInteger>> next = new TreeMap<>(serials);
+        if (list == null) {
+            next.remove(host);
+        } else {
+            next.put(host, list);
+        }
+        save(next);
+        if (list == null) {
+            serials.remove(host);
+        } else {
+            serials.put(host, list);
+        }
+    }
+
+    private void save(Map<String, List<BigInteger>> next) throws IOException {
         StringBuilder out = new StringBuilder();
-        new TreeMap<>(serials).forEach((host, list) -> {
+        next.forEach((host, list) -> {
             out.append(host);
             list.forEach(s -> out.append(' ').append(s.toString(16)));
             out.append('\n');

@@ -63,8 +63,11 @@ public final class RevokedOperators implements Authorization.Revocations {
         Instant from = now.truncatedTo(ChronoUnit.SECONDS).plusSeconds(1);
         Instant before = goodFrom.get(name);
         if (before == null || before.isBefore(from)) {
+            // On the disk first: a revocation the caller was told failed must not be in force until a restart only.
+            Map<String, Instant> next = new TreeMap<>(goodFrom);
+            next.put(name, from);
+            save(next);
             goodFrom.put(name, from);
-            save();
         }
         return goodFrom.get(name);
     }
@@ -89,9 +92,9 @@ public final class RevokedOperators implements Authorization.Revocations {
     }
 
     /** The one write of this file: whole, through the durable state-file helper. */
-    private void save() throws IOException {
+    private void save(Map<String, Instant> next) throws IOException {
         StringBuilder out = new StringBuilder();
-        new TreeMap<>(goodFrom).forEach((name, from) -> out.append(name).append(' ').append(from.toEpochMilli()).append('\n'));
+        new TreeMap<>(next).forEach((name, from) -> out.append(name).append(' ').append(from.toEpochMilli()).append('\n'));
         StateFiles.write(file, out.toString());
     }
 }

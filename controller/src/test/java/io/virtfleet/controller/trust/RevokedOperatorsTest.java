@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.virtfleet.common.files.FileSync;
 import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Keys;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
@@ -52,6 +54,38 @@ class RevokedOperatorsTest {
         RevokedOperators reread = RevokedOperators.open(dir.resolve(RevokedOperators.FILE));
         assertTrue(reread.refusal(BOB, before).isPresent());
         assertTrue(reread.refusal(BOB, after).isEmpty());
+    }
+
+    /** A disk that refuses every sync, as on an I/O error. */
+    static FileSync failingSync() {
+        return new FileSync() {
+            @Override
+            public void force(FileChannel channel, Path file) throws IOException {
+                throw new IOException("injected: cannot sync " + file);
+            }
+
+            @Override
+            public void forceDirectory(Path directory) throws IOException {
+                throw new IOException("injected: cannot sync " + directory);
+            }
+        };
+    }
+
+    @Test
+    void aRevocationThatCannotBeSavedIsNotInForce() throws Exception {
+        Path file = dir.resolve(RevokedOperators.FILE);
+        RevokedOperators revoked = RevokedOperators.open(file);
+        revoked.revoke("alice", REVOKED.minusSeconds(3600));
+        try (var scope = FileSync.during(failingSync())) {
+            assertThrows(IOException.class, () -> revoked.revoke("bob", REVOKED));
+        }
+        // The caller was told it failed: in force now it would be gone silently at the next restart.
+        assertEquals(REVOKED, revoked.issueAt("bob", REVOKED), "bob's revocation not in force");
+        assertEquals(RevokedOperators.open(file).issueAt("bob", REVOKED), revoked.issueAt("bob", REVOKED));
+        assertEquals(Instant.parse("2026-03-01T11:00:01Z"), revoked.issueAt("alice", REVOKED.minusSeconds(3600)),
+                "the earlier revocation stays");
+        assertEquals(Instant.parse("2026-03-01T12:00:01Z"), revoked.revoke("bob", REVOKED), "a retry revokes");
+        assertEquals(Instant.parse("2026-03-01T12:00:01Z"), RevokedOperators.open(file).issueAt("bob", REVOKED));
     }
 
     @Test
