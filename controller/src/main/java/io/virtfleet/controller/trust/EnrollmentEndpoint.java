@@ -160,6 +160,7 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
                     return;
                 }
                 X509Certificate cert = pki.ca().issue(csr, caller, agentLifetime, List.of());
+                tokens.endRetriesFor(caller.name()); // the host has its certificate: its join token is spent for good
                 hosts.renewed(caller.name(), current.getSerialNumber(), cert.getSerialNumber());
                 log.info("renewed certificate of host {} (serial {}, valid until {})", caller.name(),
                         cert.getSerialNumber().toString(16), cert.getNotAfter().toInstant());

@@ -112,7 +112,7 @@ public final class Enrollments {
     public boolean forget(String host) {
         try {
             synchronized (hosts) { // as enrollments are: none can slip in between the two files
-                tokens.forgetEnrollmentsOf(host); // first: a crash in between leaves the host unable to retry, not back
+                tokens.endRetriesFor(host); // first: a crash in between leaves the host unable to retry, not back
                 boolean was = hosts.isEnrolled(host);
                 hosts.forget(host);
                 return was;

@@ -130,7 +130,7 @@ public final class JoinTokens {
         Instant now = clock.instant();
         if (stored.usedAt() != null) {
             // Not asked whether the host is enrolled: the controller may have stopped between this file and the
-            // enrolled hosts' (forgetting a host takes the retry away, see forgetEnrollmentsOf).
+            // enrolled hosts' (forgetting or renewing the host takes the retry away, see endRetriesFor).
             if (stored.enrolled(hostName, keySha256) && now.isBefore(stored.expiresAt()) && latestFor(hostName) == stored) {
                 return new Grant(stored.id(), hostName, stored.reenroll(), true);
             }
@@ -155,9 +155,10 @@ public final class JoinTokens {
 
     /**
      * Takes the retry away from the tokens that enrolled {@code host}: once an operator forgets a host, its agent
-     * (or whoever holds its key) cannot bring it back with the token it used; it needs a new one.
+     * (or whoever holds its key) cannot bring it back with the token it used; and once the host renews, it has
+     * shown it received its certificate, and a copy of its first key must not replace the renewed one.
      */
-    public synchronized void forgetEnrollmentsOf(String host) throws IOException {
+    public synchronized void endRetriesFor(String host) throws IOException {
         boolean changed = false;
         for (Stored s : List.copyOf(tokens.values())) {
             if (s.usedBy().equals(host)) {

@@ -32,13 +32,14 @@ class EnrollmentEndpointTest {
     @TempDir
     Path dir;
 
+    private ControllerPki pki;
     private JoinTokens tokens;
     private EnrolledHosts hosts;
     private EnrollmentEndpoint endpoint;
 
     @BeforeEach
     void setUp() throws Exception {
-        ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
+        pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         tokens = new JoinTokens(dir.resolve("join-tokens"), Clock.systemUTC(), pki.ca().fingerprint());
         hosts = new EnrolledHosts(dir.resolve("enrolled-hosts"));
         endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), Runnable::run, Runnable::run);
@@ -103,6 +104,14 @@ class EnrollmentEndpointTest {
         assertEquals(key.getPublic(), again.getPublicKey());
         assertTrue(hosts.accepts("hv1", again.getSerialNumber()));
         assertFalse(hosts.accepts("hv1", lost), "the certificate the agent never received speaks for no one");
+
+        // An operator forgets the host: the same key cannot bring it back with the token.
+        new Enrollments(pki, tokens, hosts, RevokedOperators.open(dir.resolve("revoked-operators")), Clock.systemUTC())
+                .forget("hv1");
+        Outcome afterForget = enroll(token, "hv1", Pem.of(Keys.signingRequest(key, "hv1")));
+        assertEquals(Status.Code.PERMISSION_DENIED, afterForget.error.getCode());
+        assertTrue(afterForget.error.getDescription().contains("was already used"), afterForget.error.getDescription());
+        assertFalse(hosts.isEnrolled("hv1"));
     }
 
     @Test

@@ -127,14 +127,14 @@ class JoinTokensTest {
     }
 
     @Test
-    void aRetryIsRefusedOnceTheHostWasForgottenOrReEnrolledWithAnotherToken() throws Exception {
+    void aRetryIsRefusedOnceTheHostWasForgottenOrRenewedOrReEnrolledWithAnotherToken() throws Exception {
         String forgotten = tokens().create(Duration.ofHours(1), "hv1", false).token();
         tokens().redeem(forgotten, "hv1", false, KEY);
         // The controller stopped before it stored hv1 as enrolled: the agent's retry still completes it.
         assertTrue(tokens().redeem(forgotten, "hv1", false, KEY).retry());
-        tokens().forgetEnrollmentsOf("hv1");
+        tokens().endRetriesFor("hv1");
         assertThrows(JoinRefusedException.class, () -> tokens().redeem(forgotten, "hv1", false, KEY),
-                "an operator removed the host since: its enrollment is gone, not retried");
+                "the host was forgotten (or renewed) since: its enrollment is not retried");
 
         String token = tokens().create(Duration.ofHours(1), "hv1", true).token();
         tokens().redeem(token, "hv1", false, KEY);
