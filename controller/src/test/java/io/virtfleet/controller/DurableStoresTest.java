@@ -62,7 +62,7 @@ class DurableStoresTest {
         syncs.assertReplacedDurably(dir.resolve("join-tokens"));
         syncs.clear();
         try (var scope = FileSync.during(syncs)) {
-            tokens.redeem(issued.token(), "hv1", false);
+            tokens.redeem(issued.token(), "hv1", false, "e".repeat(64));
         }
         syncs.assertReplacedDurably(dir.resolve("join-tokens"));
     }

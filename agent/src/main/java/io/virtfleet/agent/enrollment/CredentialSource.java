@@ -44,6 +44,7 @@ public final class CredentialSource {
     public TlsCredentials obtain() throws Enroller.RefusedException, IOException, InterruptedException {
         Optional<TlsCredentials> stored = AgentCredentials.load(stateDir, hostName);
         if (stored.isPresent() && !AgentCredentials.expired(stored.get(), clock.instant())) {
+            EnrollmentKey.remove(stateDir); // left over if the agent stopped between storing and removing it
             return stored.get();
         }
         String why = stored.isPresent()

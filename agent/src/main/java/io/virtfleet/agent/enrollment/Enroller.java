@@ -46,9 +46,11 @@ public final class Enroller {
     /**
      * Enrolls with a join token. Throws {@link RefusedException} when the controller refuses the token and
      * {@link StatusRuntimeException} (UNAVAILABLE...) when it cannot be reached, so callers can retry that.
+     * Every attempt uses the same key ({@link EnrollmentKey}) until one succeeds: the controller may have used
+     * up the token for an attempt whose answer was lost, and then honours the token again only for that key.
      */
     public AgentCredentials.Issued enroll(JoinToken token) throws RefusedException, IOException {
-        KeyPair keys = Keys.generate();
+        KeyPair keys = EnrollmentKey.loadOrCreate(stateDir, hostName);
         try (Transport transport = Transport.forEnrollment("enroll")) {
             ManagedChannel channel = transport.enrollmentChannel(controller, token.caFingerprint(), Runnable::run);
             try {
@@ -60,6 +62,7 @@ public final class Enroller {
                                 .setCsrPem(Pem.of(Keys.signingRequest(keys, hostName)))
                                 .build()));
                 AgentCredentials.Issued issued = AgentCredentials.store(stateDir, keys, response, token.caFingerprint(), hostName);
+                EnrollmentKey.remove(stateDir); // the key lives on in the credentials
                 log.info("enrolled as host {} with controller {}; certificate valid until {}", hostName, controller,
                         issued.certificate().getNotAfter().toInstant());
                 return issued;

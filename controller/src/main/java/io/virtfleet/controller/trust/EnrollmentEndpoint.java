@@ -14,8 +14,11 @@ import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.RenewRequest;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
@@ -113,11 +116,18 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
                         StreamObserver<CertificateResponse> response) {
         try {
             synchronized (hosts) {
-                tokens.redeem(request.getJoinToken(), host, hosts.isEnrolled(host));
+                JoinTokens.Grant grant = tokens.redeem(request.getJoinToken(), host, hosts.isEnrolled(host), keySha256(csr));
                 X509Certificate cert = pki.ca().issue(csr, FleetIdentity.agent(host), agentLifetime, List.of());
+                // On a retry the certificate the agent never received is replaced: only this one speaks for the host.
                 hosts.enrolled(host, cert.getSerialNumber());
-                log.info("enrolled host {} (certificate serial {}, valid until {})", host,
-                        cert.getSerialNumber().toString(16), cert.getNotAfter().toInstant());
+                if (grant.retry()) {
+                    log.info("host {}: re-sent the certificate of enrollment {} after a retry (same key; certificate"
+                            + " serial {}, valid until {})", host, grant.tokenId(), cert.getSerialNumber().toString(16),
+                            cert.getNotAfter().toInstant());
+                } else {
+                    log.info("enrolled host {} with join token {} (certificate serial {}, valid until {})", host,
+                            grant.tokenId(), cert.getSerialNumber().toString(16), cert.getNotAfter().toInstant());
+                }
                 reply(response, cert);
             }
         } catch (JoinRefusedException e) {
@@ -150,6 +160,7 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
                     return;
                 }
                 X509Certificate cert = pki.ca().issue(csr, caller, agentLifetime, List.of());
+                tokens.endRetriesFor(caller.name()); // the host has its certificate: its join token is spent for good
                 hosts.renewed(caller.name(), current.getSerialNumber(), cert.getSerialNumber());
                 log.info("renewed certificate of host {} (serial {}, valid until {})", caller.name(),
                         cert.getSerialNumber().toString(16), cert.getNotAfter().toInstant());
@@ -183,6 +194,19 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
             throw new InvalidInputException("csr_pem", e.getMessage(), "a PKCS#10 request signed by its own key");
         }
         return csr;
+    }
+
+    /**
+     * Hex SHA-256 of the DER SubjectPublicKeyInfo the request is for: what a used join token remembers, so that
+     * only the same key (whose holder signed the request, checked by {@link #csr}) can retry with it.
+     */
+    static String keySha256(PKCS10CertificationRequest csr) throws IOException {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(
+                    csr.getSubjectPublicKeyInfo().getEncoded()));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static RuntimeException badCsr(GeneralSecurityException e) {

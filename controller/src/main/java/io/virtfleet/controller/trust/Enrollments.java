@@ -105,12 +105,18 @@ public final class Enrollments {
         }
     }
 
-    /** Un-enrolls a host: its certificate stops speaking for it. Returns whether it was enrolled. */
+    /**
+     * Un-enrolls a host: its certificate stops speaking for it, and the join token it used can no longer be retried.
+     * Returns whether it was enrolled.
+     */
     public boolean forget(String host) {
         try {
-            boolean was = hosts.isEnrolled(host);
-            hosts.forget(host);
-            return was;
+            synchronized (hosts) { // as enrollments are: none can slip in between the two files
+                tokens.endRetriesFor(host); // first: a crash in between leaves the host unable to retry, not back
+                boolean was = hosts.isEnrolled(host);
+                hosts.forget(host);
+                return was;
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

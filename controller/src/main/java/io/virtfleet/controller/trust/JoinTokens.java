@@ -25,6 +25,11 @@ import java.util.regex.Pattern;
  * finds it, the 256-bit secret proves it (only its SHA-256 is stored), and the CA fingerprint lets the
  * agent check it reached this controller before it sends the secret. A token works once, until it
  * expires, and optionally for one host name only. Kept in a file so a controller restart loses none.
+ *
+ * <p>A used token remembers the host name and the key (SHA-256 of the signing request's public key) it was used
+ * for, so that an agent which never received its certificate (a reset connection, a deadline) can retry: the same
+ * token, host and key get that enrollment's certificate again until the token expires. Only the holder of the
+ * private key can ask for it, since the endpoint checks the request is signed by its key.
  */
 public final class JoinTokens {
     public static final Duration MAX_TTL = Duration.ofDays(7);
@@ -35,21 +40,37 @@ public final class JoinTokens {
     /** A token as handed to the operator: the secret text is known only here and now. */
     public record Issued(String token, Instant expiresAt, String hostName, boolean reenroll) {}
 
-    /** What a redeemed token allows. */
-    public record Grant(String hostName, boolean reenroll) {}
+    /**
+     * What a redeemed token allows. {@code retry} says the token had already enrolled this host with this key:
+     * the agent is asking again for the certificate it did not receive.
+     */
+    public record Grant(String tokenId, String hostName, boolean reenroll, boolean retry) {}
 
+    /**
+     * One token as stored: a line of space-separated fields. {@code usedBy} and {@code usedKey} (the host name
+     * and key a used token enrolled) were added later as two optional trailing fields, so older files still load;
+     * a token used before then has neither, and cannot be retried.
+     */
     private record Stored(String id, String secretHash, Instant expiresAt, String hostName, boolean reenroll,
-                          Instant usedAt) {
+                          Instant usedAt, String usedBy, String usedKey) {
         String line() {
-            return String.join(" ", id, secretHash, Long.toString(expiresAt.toEpochMilli()),
+            String line = String.join(" ", id, secretHash, Long.toString(expiresAt.toEpochMilli()),
                     hostName.isEmpty() ? "-" : hostName, Boolean.toString(reenroll),
                     usedAt == null ? "-" : Long.toString(usedAt.toEpochMilli()));
+            return usedKey.isEmpty() ? line : line + " " + usedBy + " " + usedKey;
         }
 
         static Stored parse(String line) {
             String[] f = line.split(" ");
             return new Stored(f[0], f[1], Instant.ofEpochMilli(Long.parseLong(f[2])), f[3].equals("-") ? "" : f[3],
-                    Boolean.parseBoolean(f[4]), f[5].equals("-") ? null : Instant.ofEpochMilli(Long.parseLong(f[5])));
+                    Boolean.parseBoolean(f[4]), f[5].equals("-") ? null : Instant.ofEpochMilli(Long.parseLong(f[5])),
+                    f.length >= 8 ? f[6] : "", f.length >= 8 ? f[7] : "");
+        }
+
+        /** Whether this used token enrolled {@code host} with the key of SHA-256 {@code key}. */
+        boolean enrolled(String host, String key) {
+            return !usedKey.isEmpty() && usedBy.equals(host) && MessageDigest.isEqual(
+                    usedKey.getBytes(StandardCharsets.US_ASCII), key.getBytes(StandardCharsets.US_ASCII));
         }
     }
 
@@ -80,19 +101,26 @@ public final class JoinTokens {
         String idText = HexFormat.of().formatHex(id);
         String secretText = Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
         Instant expires = clock.instant().plus(ttl);
-        tokens.put(idText, new Stored(idText, sha256(secretText), expires, hostName, reenroll, null));
+        tokens.put(idText, new Stored(idText, sha256(secretText), expires, hostName, reenroll, null, "", ""));
         save();
         return new Issued("vfjoin1." + idText + "." + secretText + "." + caFingerprint, expires, hostName, reenroll);
     }
 
     /**
-     * Uses up a token to enroll {@code hostName}, or says why it cannot; a token refused stays as it was.
+     * Uses up a token to enroll {@code hostName} with a key, or says why it cannot; a token refused stays as it
+     * was. A used token is granted again (a {@link Grant#retry() retry}) only to the host name and key it
+     * enrolled, before it expires, while that enrollment is still the host's latest and the host was not forgotten.
      *
      * @param hostEnrolled whether {@code hostName} is enrolled already: only a re-enrollment token may
      *     enroll it again
+     * @param keySha256    hex SHA-256 of the signing request's SubjectPublicKeyInfo, whose signature the caller
+     *     has verified
      */
-    public synchronized Grant redeem(String token, String hostName, boolean hostEnrolled)
+    public synchronized Grant redeem(String token, String hostName, boolean hostEnrolled, String keySha256)
             throws JoinRefusedException, IOException {
+        if (keySha256 == null || !keySha256.matches("[0-9a-f]{64}")) {
+            throw new IllegalArgumentException("key fingerprint must be 64 lowercase hex digits, got " + keySha256);
+        }
         Matcher m = shaped(token);
         Stored stored = tokens.get(m.group(1));
         if (stored == null || !MessageDigest.isEqual(
@@ -101,6 +129,11 @@ public final class JoinTokens {
         }
         Instant now = clock.instant();
         if (stored.usedAt() != null) {
+            // Not asked whether the host is enrolled: the controller may have stopped between this file and the
+            // enrolled hosts' (forgetting or renewing the host takes the retry away, see endRetriesFor).
+            if (stored.enrolled(hostName, keySha256) && now.isBefore(stored.expiresAt()) && latestFor(hostName) == stored) {
+                return new Grant(stored.id(), hostName, stored.reenroll(), true);
+            }
             throw new JoinRefusedException("join token " + stored.id() + " was already used at " + stored.usedAt());
         }
         if (!now.isBefore(stored.expiresAt())) {
@@ -115,9 +148,42 @@ public final class JoinTokens {
                     + " create a token with: virtfleet agent token create --host " + hostName + " --reenroll");
         }
         tokens.put(stored.id(), new Stored(stored.id(), stored.secretHash(), stored.expiresAt(), stored.hostName(),
-                stored.reenroll(), now));
+                stored.reenroll(), now, hostName, keySha256));
         save();
-        return new Grant(hostName, stored.reenroll());
+        return new Grant(stored.id(), hostName, stored.reenroll(), false);
+    }
+
+    /**
+     * Takes the retry away from the tokens that enrolled {@code host}: once an operator forgets a host, its agent
+     * (or whoever holds its key) cannot bring it back with the token it used; and once the host renews, it has
+     * shown it received its certificate, and a copy of its first key must not replace the renewed one.
+     */
+    public synchronized void endRetriesFor(String host) throws IOException {
+        boolean changed = false;
+        for (Stored s : List.copyOf(tokens.values())) {
+            if (s.usedBy().equals(host)) {
+                tokens.put(s.id(), new Stored(s.id(), s.secretHash(), s.expiresAt(), s.hostName(), s.reenroll(),
+                        s.usedAt(), "", ""));
+                changed = true;
+            }
+        }
+        if (changed) {
+            save();
+        }
+    }
+
+    /**
+     * The token that enrolled {@code host} last. A retry is the same enrollment only while no later token
+     * (a re-enrollment) replaced it; a later token is kept at least as long as the earlier one is valid.
+     */
+    private Stored latestFor(String host) {
+        Stored latest = null;
+        for (Stored s : tokens.values()) {
+            if (s.usedAt() != null && s.usedBy().equals(host) && (latest == null || !s.usedAt().isBefore(latest.usedAt()))) {
+                latest = s;
+            }
+        }
+        return latest;
     }
 
     /**

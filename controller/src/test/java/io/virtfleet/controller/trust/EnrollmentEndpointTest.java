@@ -14,7 +14,10 @@ import io.virtfleet.common.security.Pem;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.proto.v1.CertificateResponse;
 import io.virtfleet.proto.v1.EnrollRequest;
+import java.math.BigInteger;
 import java.nio.file.Path;
+import java.security.KeyPair;
+import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
 import org.bouncycastle.asn1.DERBitString;
@@ -29,13 +32,14 @@ class EnrollmentEndpointTest {
     @TempDir
     Path dir;
 
+    private ControllerPki pki;
     private JoinTokens tokens;
     private EnrolledHosts hosts;
     private EnrollmentEndpoint endpoint;
 
     @BeforeEach
     void setUp() throws Exception {
-        ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
+        pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         tokens = new JoinTokens(dir.resolve("join-tokens"), Clock.systemUTC(), pki.ca().fingerprint());
         hosts = new EnrolledHosts(dir.resolve("enrolled-hosts"));
         endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), Runnable::run, Runnable::run);
@@ -73,6 +77,41 @@ class EnrollmentEndpointTest {
         assertNotNull(other.response);
         Outcome again = enroll(token, "hv3", csr());
         assertTrue(again.error.getDescription().contains("was already used"), again.error.getDescription());
+    }
+
+    @Test
+    void aUsedTokenIsGrantedAgainOnlyToWhoHoldsTheKeyItEnrolled() throws Exception {
+        String token = tokens.create(Duration.ofMinutes(10), "", false).token();
+        KeyPair key = Keys.generate();
+        Outcome first = enroll(token, "hv1", Pem.of(Keys.signingRequest(key, "hv1")));
+        assertNull(first.error, () -> "enrolled: " + first.error);
+        BigInteger lost = Pem.certificates(first.response.getCertificatePem()).get(0).getSerialNumber();
+
+        // Someone who saw the token and the public key, but has not got the private key: the request is not
+        // signed by the key it names, so it is refused before the token is looked at.
+        PKCS10CertificationRequest named = Keys.signingRequest(key, "hv1");
+        PKCS10CertificationRequest stolen = new PKCS10CertificationRequest(new CertificationRequest(
+                named.toASN1Structure().getCertificationRequestInfo(), named.getSignatureAlgorithm(),
+                new DERBitString(Keys.signingRequest(Keys.generate(), "hv1").getSignature())));
+        assertEquals("csr_pem", assertThrows(InvalidInputException.class, () -> enroll(token, "hv1", Pem.of(stolen))).field());
+        Outcome otherKey = enroll(token, "hv1", csr());
+        assertEquals(Status.Code.PERMISSION_DENIED, otherKey.error.getCode());
+        assertTrue(otherKey.error.getDescription().contains("was already used"), otherKey.error.getDescription());
+
+        Outcome retry = enroll(token, "hv1", Pem.of(Keys.signingRequest(key, "hv1")));
+        assertNull(retry.error, () -> "the retry with the same key is the same enrollment: " + retry.error);
+        X509Certificate again = Pem.certificates(retry.response.getCertificatePem()).get(0);
+        assertEquals(key.getPublic(), again.getPublicKey());
+        assertTrue(hosts.accepts("hv1", again.getSerialNumber()));
+        assertFalse(hosts.accepts("hv1", lost), "the certificate the agent never received speaks for no one");
+
+        // An operator forgets the host: the same key cannot bring it back with the token.
+        new Enrollments(pki, tokens, hosts, RevokedOperators.open(dir.resolve("revoked-operators")), Clock.systemUTC())
+                .forget("hv1");
+        Outcome afterForget = enroll(token, "hv1", Pem.of(Keys.signingRequest(key, "hv1")));
+        assertEquals(Status.Code.PERMISSION_DENIED, afterForget.error.getCode());
+        assertTrue(afterForget.error.getDescription().contains("was already used"), afterForget.error.getDescription());
+        assertFalse(hosts.isEnrolled("hv1"));
     }
 
     @Test
