@@ -57,6 +57,11 @@ public final class JoinTokens {
     private final Clock clock;
     private final String caFingerprint;
     private final Map<String, Stored> tokens = new LinkedHashMap<>();
+    /**
+     * A copy of {@link #tokens} read without the lock, which is held across file writes: {@link #checkKnown} runs on
+     * gRPC event loops, which must not wait for them.
+     */
+    private volatile Map<String, Stored> known = Map.of();
 
     public JoinTokens(Path file, Clock clock, String caFingerprint) throws IOException {
         this.file = file;
@@ -70,6 +75,7 @@ public final class JoinTokens {
                 }
             }
         }
+        known = Map.copyOf(tokens);
     }
 
     public synchronized Issued create(Duration ttl, String hostName, boolean reenroll) throws IOException {
@@ -93,19 +99,8 @@ public final class JoinTokens {
      */
     public synchronized Grant redeem(String token, String hostName, boolean hostEnrolled)
             throws JoinRefusedException, IOException {
-        Matcher m = shaped(token);
-        Stored stored = tokens.get(m.group(1));
-        if (stored == null || !MessageDigest.isEqual(
-                stored.secretHash().getBytes(StandardCharsets.US_ASCII), sha256(m.group(2)).getBytes(StandardCharsets.US_ASCII))) {
-            throw new JoinRefusedException("unknown join token");
-        }
         Instant now = clock.instant();
-        if (stored.usedAt() != null) {
-            throw new JoinRefusedException("join token " + stored.id() + " was already used at " + stored.usedAt());
-        }
-        if (!now.isBefore(stored.expiresAt())) {
-            throw new JoinRefusedException("join token " + stored.id() + " expired at " + stored.expiresAt());
-        }
+        Stored stored = usable(tokens, token, now);
         if (!stored.hostName().isEmpty() && !stored.hostName().equals(hostName)) {
             throw new JoinRefusedException("join token " + stored.id() + " is for host " + stored.hostName()
                     + ", not " + hostName);
@@ -121,11 +116,28 @@ public final class JoinTokens {
     }
 
     /**
-     * Refuses a token that cannot be one of this controller's (wrong shape, another CA) without looking anything
-     * up: anyone may call Enroll, so junk is turned away before it waits for the enrollment worker.
+     * Refuses a token that is not a live one of this controller's (wrong shape, another CA, unknown id, wrong secret,
+     * used, expired) from memory, without the lock or any I/O: anyone may call Enroll, so only a caller who holds a
+     * live token's secret gets to wait for the enrollment worker. {@link #redeem} checks again, under the lock.
      */
-    public void checkShape(String token) throws JoinRefusedException {
-        shaped(token);
+    public void checkKnown(String token) throws JoinRefusedException {
+        usable(known, token, clock.instant());
+    }
+
+    private Stored usable(Map<String, Stored> table, String token, Instant now) throws JoinRefusedException {
+        Matcher m = shaped(token);
+        Stored stored = table.get(m.group(1));
+        if (stored == null || !MessageDigest.isEqual(
+                stored.secretHash().getBytes(StandardCharsets.US_ASCII), sha256(m.group(2)).getBytes(StandardCharsets.US_ASCII))) {
+            throw new JoinRefusedException("unknown join token");
+        }
+        if (stored.usedAt() != null) {
+            throw new JoinRefusedException("join token " + stored.id() + " was already used at " + stored.usedAt());
+        }
+        if (!now.isBefore(stored.expiresAt())) {
+            throw new JoinRefusedException("join token " + stored.id() + " expired at " + stored.expiresAt());
+        }
+        return stored;
     }
 
     private Matcher shaped(String token) throws JoinRefusedException {
@@ -146,6 +158,7 @@ public final class JoinTokens {
         for (Stored s : tokens.values()) {
             lines.add(s.line());
         }
+        known = Map.copyOf(tokens); // before the write: a failed write leaves memory ahead, as it did before
         StateFiles.writePrivate(file, String.join("\n", lines) + "\n");
     }
 
