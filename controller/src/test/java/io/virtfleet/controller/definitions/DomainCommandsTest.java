@@ -284,7 +284,7 @@ class DomainCommandsTest {
 
         String refused = assertInvalid(call(() -> defineWithToken(withheld, token)),
                 "this one has 2061 once the install token replaces " + InstallToken.PLACEHOLDER);
-        assertFalse(refused.contains(token), "the token is never repeated: " + refused);
+        assertFalse(refused.contains(token.substring(0, 8)), "the token is never repeated, not even in part: " + refused);
         assertTrue(describe("git").isEmpty(), "nothing was defined");
     }
 
