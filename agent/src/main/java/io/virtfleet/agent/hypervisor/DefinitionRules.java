@@ -1,5 +1,6 @@
 package io.virtfleet.agent.hypervisor;
 
+import io.virtfleet.common.install.InstallToken;
 import io.virtfleet.common.validation.InvalidInputException;
 import java.nio.file.Path;
 import java.util.Set;
@@ -32,13 +33,21 @@ final class DefinitionRules {
 
     private DefinitionRules() {}
 
-    /** Throws InvalidInputException naming the first element or attribute that reaches beyond the VM's own. */
-    static void check(String vmName, Element domain, Path imagesDirectory, InstallerFiles installer) {
+    /**
+     * Throws InvalidInputException naming the first element or attribute that reaches beyond the VM's own.
+     *
+     * @param installTokenLength the length of the install token that is to replace {@link InstallToken#PLACEHOLDER}
+     *                           in the kernel command line after this check (0: none); the definition is checked as
+     *                           sent, so that no refusal can carry the token, and the command line's bound counts it
+     */
+    static void check(String vmName, Element domain, Path imagesDirectory, InstallerFiles installer,
+                      int installTokenLength) {
         String ownImage = imagesDirectory.toAbsolutePath().normalize().resolve(vmName + ".img").toString();
-        walk(vmName, domain, "domain", ownImage, installer);
+        walk(vmName, domain, "domain", ownImage, installer, installTokenLength);
     }
 
-    private static void walk(String vmName, Element e, String where, String ownImage, InstallerFiles installer) {
+    private static void walk(String vmName, Element e, String where, String ownImage, InstallerFiles installer,
+                             int installTokenLength) {
         if (e.getNamespaceURI() != null) {
             throw new InvalidInputException(FIELD, where, SCOPE + "; elements of other namespaces ("
                     + e.getNamespaceURI() + ") belong inside <metadata> only");
@@ -55,7 +64,7 @@ final class DefinitionRules {
             installerFile(e, where, installer);
         }
         if (name.equals("cmdline")) {
-            cmdline(e, where);
+            cmdline(e, where, installTokenLength);
         }
         if (name.equals("backend") && e.getParentNode() instanceof Element rng && "rng".equals(rng.getLocalName())
                 && "random".equals(e.getAttribute("model")) && !ENTROPY_SOURCES.contains(e.getTextContent().strip())) {
@@ -76,7 +85,7 @@ final class DefinitionRules {
                         .getDocumentElement()) {
                     continue; // inert for libvirt: applications keep their own notes there
                 }
-                walk(vmName, child, where + "/" + child.getLocalName(), ownImage, installer);
+                walk(vmName, child, where + "/" + child.getLocalName(), ownImage, installer, installTokenLength);
             }
         }
     }
@@ -105,12 +114,16 @@ final class DefinitionRules {
         }
     }
 
-    private static void cmdline(Element e, String where) {
+    /** The command line as sent (placeholder, not token), bounded by its length once the token is put in. */
+    private static void cmdline(Element e, String where, int installTokenLength) {
         String text = e.getTextContent();
         boolean printable = text.chars().allMatch(c -> c >= 0x20 && c < 0x7f);
-        if (text.length() > MAX_CMDLINE || !printable) {
+        int placeholders = installTokenLength == 0 ? 0 : text.split(InstallToken.PLACEHOLDER, -1).length - 1;
+        int length = text.length() + placeholders * (installTokenLength - InstallToken.PLACEHOLDER.length());
+        if (length > MAX_CMDLINE || !printable) {
             throw new InvalidInputException(FIELD + " " + where, text, "a kernel command line of at most " + MAX_CMDLINE
-                    + " printable ASCII characters");
+                    + " printable ASCII characters" + (length == text.length() ? ""
+                    : " (this one has " + length + " once the install token replaces " + InstallToken.PLACEHOLDER + ")"));
         }
     }
 

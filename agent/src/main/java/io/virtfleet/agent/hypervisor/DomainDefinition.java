@@ -1,5 +1,7 @@
 package io.virtfleet.agent.hypervisor;
 
+import io.virtfleet.agent.hypervisor.DomainOperationException.Reason;
+import io.virtfleet.common.install.InstallToken;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.xml.Xml;
@@ -8,6 +10,7 @@ import java.util.UUID;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;
 import org.w3c.dom.Node;
+import org.w3c.dom.NodeList;
 
 /**
  * A domain definition the controller sent, parsed with DTDs and entities refused, checked to be the
@@ -35,6 +38,15 @@ final class DomainDefinition {
      * {@code <uuid>}, or anything {@link DefinitionRules} forbids.
      */
     static DomainDefinition parse(String vmName, String xml, Path imagesDirectory, InstallerFiles installer) {
+        return parse(vmName, xml, imagesDirectory, installer, 0);
+    }
+
+    /**
+     * As {@link #parse(String, String, Path, InstallerFiles)}, for a definition whose {@link InstallToken#PLACEHOLDER}
+     * is to be replaced by an install token of {@code installTokenLength} characters ({@link #withInstallToken}).
+     */
+    static DomainDefinition parse(String vmName, String xml, Path imagesDirectory, InstallerFiles installer,
+                                  int installTokenLength) {
         Names.vmName("vm_name", vmName);
         Document doc = Xml.parse(FIELD, xml, MAX_CHARS);
         Element domain = doc.getDocumentElement();
@@ -54,8 +66,38 @@ final class DomainDefinition {
                 throw new InvalidInputException(FIELD + ".uuid", uuid, "a UUID 8-4-4-4-12 of hex digits");
             }
         }
-        DefinitionRules.check(vmName, domain, imagesDirectory, installer);
+        DefinitionRules.check(vmName, domain, imagesDirectory, installer, installTokenLength);
         return new DomainDefinition(vmName, doc, uuid);
+    }
+
+    /**
+     * This definition with {@code token} in place of the {@link InstallToken#PLACEHOLDER} of its kernel command line.
+     * A command line that holds the placeholder needs a token: defined without one, the installer would ask for its
+     * preseed with the placeholder, be refused, and the install would stall where nobody sees it.
+     *
+     * @throws InvalidInputException    when the token is not one (it is not repeated)
+     * @throws DomainOperationException (WRONG_STATE) when the command line holds the placeholder and the token is empty
+     */
+    DomainDefinition withInstallToken(String token) {
+        InstallToken.fill("", token); // checks its shape
+        Document copy = (Document) doc.cloneNode(true);
+        NodeList cmdlines = copy.getElementsByTagName("cmdline");
+        boolean filled = false;
+        for (int i = 0; i < cmdlines.getLength(); i++) {
+            Node cmdline = cmdlines.item(i);
+            String text = cmdline.getTextContent();
+            if (text.contains(InstallToken.PLACEHOLDER)) {
+                if (token.isEmpty()) {
+                    throw new DomainOperationException(Reason.WRONG_STATE, vmName + ": its kernel command line holds "
+                            + InstallToken.PLACEHOLDER + " but install_token is empty: a home domain of a direct kernel"
+                            + " boot install is defined with its live install token only (virtfleet vm reinstall arms"
+                            + " a new one when it is gone)");
+                }
+                cmdline.setTextContent(text.replace(InstallToken.PLACEHOLDER, token));
+                filled = true;
+            }
+        }
+        return filled ? new DomainDefinition(vmName, copy, uuid) : this;
     }
 
     String vmName() {

@@ -12,6 +12,7 @@ import java.util.EnumSet;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
@@ -142,8 +143,39 @@ public final class Domains implements AutoCloseable {
      * ledger holds the fingerprint of {@code xml} as sent, without the token, as the repository has it.
      */
     public CompletableFuture<Step> define(String vmName, String xml, String installToken, boolean autostart) {
-        DomainDefinition definition = parse(vmName, InstallToken.fill(xml, installToken), false);
-        return submit(vmName, () -> defineNow(definition, Sha256.hex(xml), autostart, false));
+        // Checked as sent, the token put in afterwards: no refusal of the definition can carry the token.
+        DomainDefinition sent = DomainDefinition.parse(vmName, xml, imagesDirectory, installer, installToken.length());
+        DomainDefinition definition;
+        try {
+            definition = sent.withInstallToken(installToken);
+        } catch (DomainOperationException e) {
+            return CompletableFuture.failedFuture(e); // answered with its status, like the work's own refusals
+        }
+        CompletableFuture<Step> step = submit(vmName, () -> defineNow(definition, Sha256.hex(xml), autostart, false));
+        return installToken.isEmpty() ? step : step.handle((done, failure) -> {
+            if (failure != null) {
+                throw new CompletionException(withheld(failure, installToken));
+            }
+            return done;
+        });
+    }
+
+    /** A failure whose message repeats the token (libvirt may quote the definition), with the placeholder instead. */
+    private static Throwable withheld(Throwable failure, String token) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        String message = String.valueOf(cause.getMessage());
+        if (!message.contains(token)) {
+            return cause;
+        }
+        String scrubbed = message.replace(token, InstallToken.PLACEHOLDER);
+        if (cause instanceof InvalidInputException e) {
+            String expected = " is not accepted; expected ";
+            int at = scrubbed.indexOf(expected);
+            return new InvalidInputException(e.field(), "(withheld: it holds the install token)",
+                    at < 0 ? scrubbed : scrubbed.substring(at + expected.length()));
+        }
+        return new DomainOperationException(cause instanceof DomainOperationException e ? e.reason() : Reason.WRONG_STATE,
+                scrubbed);
     }
 
     /**

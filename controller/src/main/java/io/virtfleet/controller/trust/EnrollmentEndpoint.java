@@ -33,8 +33,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Agents get their certificate here with a join token, and renew it with the certificate itself. Enroll is
  * open to anyone, so it is bounded: a request over {@link #MAX_ENROLL_REQUEST_BYTES} is refused unparsed (see
- * {@link io.virtfleet.common.transport.RequestSizeLimit}), a token of the wrong shape or CA is refused before
- * it is queued, and the queue of enrollments waiting for their worker is short, answering RESOURCE_EXHAUSTED
+ * {@link io.virtfleet.common.transport.RequestSizeLimit}), a token that is not a live one is refused before it
+ * is queued (from memory), the signing request is parsed and verified only on the worker, and the queue of enrollments waiting for their worker is short, answering RESOURCE_EXHAUSTED
  * when full. Renewals have a worker and queue of their own, so a flood of enrollments cannot delay them.
  */
 public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase {
@@ -92,15 +92,16 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
     @Override
     public void enroll(EnrollRequest request, StreamObserver<CertificateResponse> response) {
         try {
-            tokens.checkShape(request.getJoinToken());
+            // From memory: no I/O, no lock held across any. A used token passes only for the host it enrolled (a retry).
+            tokens.checkKnown(request.getJoinToken(), request.getHostName());
         } catch (JoinRefusedException e) {
             // Not logged: anyone can send these, as fast as they like.
             response.onError(Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException());
             return;
         }
         String host = Names.hostName("host_name", request.getHostName());
-        PKCS10CertificationRequest csr = csr(request.getCsrPem());
-        queue(enrollWork, "enrollments", response, () -> enroll(request, host, csr, response));
+        // The signing request is parsed and its signature verified on the worker, never on the event loop.
+        queue(enrollWork, "enrollments", response, () -> enroll(request, host, response));
     }
 
     private static void queue(Executor work, String what, StreamObserver<CertificateResponse> response, Runnable task) {
@@ -112,9 +113,9 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         }
     }
 
-    private void enroll(EnrollRequest request, String host, PKCS10CertificationRequest csr,
-                        StreamObserver<CertificateResponse> response) {
+    private void enroll(EnrollRequest request, String host, StreamObserver<CertificateResponse> response) {
         try {
+            PKCS10CertificationRequest csr = csr(request.getCsrPem()); // before the token is used up
             synchronized (hosts) {
                 JoinTokens.Grant grant = tokens.redeem(request.getJoinToken(), host, hosts.isEnrolled(host), keySha256(csr));
                 X509Certificate cert = pki.ca().issue(csr, FleetIdentity.agent(host), agentLifetime, List.of());
@@ -130,6 +131,8 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
                 }
                 reply(response, cert);
             }
+        } catch (InvalidInputException e) {
+            response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (JoinRefusedException e) {
             log.warn("refused enrollment of host {}: {}", host, e.getMessage());
             response.onError(Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException());
@@ -146,13 +149,13 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
     public void renew(RenewRequest request, StreamObserver<CertificateResponse> response) {
         FleetIdentity caller = Authorization.caller().orElseThrow();
         X509Certificate current = Authorization.callerCertificate().orElseThrow();
-        PKCS10CertificationRequest csr = csr(request.getCsrPem());
-        queue(renewWork, "renewals", response, () -> renew(caller, current, csr, response));
+        queue(renewWork, "renewals", response, () -> renew(caller, current, request.getCsrPem(), response));
     }
 
-    private void renew(FleetIdentity caller, X509Certificate current, PKCS10CertificationRequest csr,
+    private void renew(FleetIdentity caller, X509Certificate current, String csrPem,
                        StreamObserver<CertificateResponse> response) {
         try {
+            PKCS10CertificationRequest csr = csr(csrPem);
             synchronized (hosts) {
                 if (!hosts.accepts(caller.name(), current.getSerialNumber())) {
                     response.onError(Status.PERMISSION_DENIED.withDescription("this certificate no longer speaks for host "
@@ -166,6 +169,8 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
                         cert.getSerialNumber().toString(16), cert.getNotAfter().toInstant());
                 reply(response, cert);
             }
+        } catch (InvalidInputException e) {
+            response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (GeneralSecurityException e) {
             response.onError(badCsr(e));
         } catch (IOException e) {
@@ -175,8 +180,9 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
     }
 
     /**
-     * A signing request as received: PEM of bounded size, signed by the key it is for. Checked before
-     * anything else is done with the request, so that one the CA cannot sign uses up no join token.
+     * A signing request as received: PEM of bounded size, for a key of a type and size agents use, signed by that key.
+     * Checked on the worker before anything else is done with the request, so that one the CA cannot sign uses up no
+     * join token; the key is looked at before its signature is verified, which for an oversized key is costly.
      */
     static PKCS10CertificationRequest csr(String pem) {
         if (pem.length() > MAX_CSR_CHARS) {
@@ -188,6 +194,7 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         } catch (IOException e) {
             throw new InvalidInputException("csr_pem", pem, "a PEM certificate signing request");
         }
+        CsrKeys.check("csr_pem", csr);
         try {
             CertificateAuthority.verifiedKey(csr);
         } catch (GeneralSecurityException e) {

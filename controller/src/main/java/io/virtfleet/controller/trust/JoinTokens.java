@@ -78,6 +78,11 @@ public final class JoinTokens {
     private final Clock clock;
     private final String caFingerprint;
     private final Map<String, Stored> tokens = new LinkedHashMap<>();
+    /**
+     * A copy of {@link #tokens} read without the lock, which is held across file writes: {@link #checkKnown} runs on
+     * gRPC event loops, which must not wait for them.
+     */
+    private volatile Map<String, Stored> known = Map.of();
 
     public JoinTokens(Path file, Clock clock, String caFingerprint) throws IOException {
         this.file = file;
@@ -91,6 +96,7 @@ public final class JoinTokens {
                 }
             }
         }
+        known = Map.copyOf(tokens);
     }
 
     public synchronized Issued create(Duration ttl, String hostName, boolean reenroll) throws IOException {
@@ -121,23 +127,15 @@ public final class JoinTokens {
         if (keySha256 == null || !keySha256.matches("[0-9a-f]{64}")) {
             throw new IllegalArgumentException("key fingerprint must be 64 lowercase hex digits, got " + keySha256);
         }
-        Matcher m = shaped(token);
-        Stored stored = tokens.get(m.group(1));
-        if (stored == null || !MessageDigest.isEqual(
-                stored.secretHash().getBytes(StandardCharsets.US_ASCII), sha256(m.group(2)).getBytes(StandardCharsets.US_ASCII))) {
-            throw new JoinRefusedException("unknown join token");
-        }
         Instant now = clock.instant();
+        Stored stored = usable(tokens, token, hostName, now);
         if (stored.usedAt() != null) {
             // Not asked whether the host is enrolled: the controller may have stopped between this file and the
             // enrolled hosts' (forgetting or renewing the host takes the retry away, see endRetriesFor).
-            if (stored.enrolled(hostName, keySha256) && now.isBefore(stored.expiresAt()) && latestFor(hostName) == stored) {
+            if (stored.enrolled(hostName, keySha256) && latestFor(hostName) == stored) {
                 return new Grant(stored.id(), hostName, stored.reenroll(), true);
             }
             throw new JoinRefusedException("join token " + stored.id() + " was already used at " + stored.usedAt());
-        }
-        if (!now.isBefore(stored.expiresAt())) {
-            throw new JoinRefusedException("join token " + stored.id() + " expired at " + stored.expiresAt());
         }
         if (!stored.hostName().isEmpty() && !stored.hostName().equals(hostName)) {
             throw new JoinRefusedException("join token " + stored.id() + " is for host " + stored.hostName()
@@ -187,11 +185,34 @@ public final class JoinTokens {
     }
 
     /**
-     * Refuses a token that cannot be one of this controller's (wrong shape, another CA) without looking anything
-     * up: anyone may call Enroll, so junk is turned away before it waits for the enrollment worker.
+     * Refuses a token that is not a live one of this controller's (wrong shape, another CA, unknown id, wrong secret,
+     * used, expired) from memory, without the lock or any I/O: anyone may call Enroll, so only a caller who holds a
+     * live token's secret gets to wait for the enrollment worker. {@link #redeem} checks again, under the lock.
      */
-    public void checkShape(String token) throws JoinRefusedException {
-        shaped(token);
+    public void checkKnown(String token, String hostName) throws JoinRefusedException {
+        usable(known, token, hostName, clock.instant());
+    }
+
+    /**
+     * The live token, or a used one that {@code hostName} may be retrying with (whether the key is the same is
+     * {@link #redeem}'s to check, once the signing request is verified); refuses every other.
+     */
+    private Stored usable(Map<String, Stored> table, String token, String hostName, Instant now)
+            throws JoinRefusedException {
+        Matcher m = shaped(token);
+        Stored stored = table.get(m.group(1));
+        if (stored == null || !MessageDigest.isEqual(
+                stored.secretHash().getBytes(StandardCharsets.US_ASCII), sha256(m.group(2)).getBytes(StandardCharsets.US_ASCII))) {
+            throw new JoinRefusedException("unknown join token");
+        }
+        if (stored.usedAt() != null && (stored.usedBy().isEmpty() || !stored.usedBy().equals(hostName)
+                || !now.isBefore(stored.expiresAt()))) {
+            throw new JoinRefusedException("join token " + stored.id() + " was already used at " + stored.usedAt());
+        }
+        if (!now.isBefore(stored.expiresAt())) {
+            throw new JoinRefusedException("join token " + stored.id() + " expired at " + stored.expiresAt());
+        }
+        return stored;
     }
 
     private Matcher shaped(String token) throws JoinRefusedException {
@@ -212,6 +233,7 @@ public final class JoinTokens {
         for (Stored s : tokens.values()) {
             lines.add(s.line());
         }
+        known = Map.copyOf(tokens); // before the write: a failed write leaves memory ahead, as it did before
         StateFiles.writePrivate(file, String.join("\n", lines) + "\n");
     }
 

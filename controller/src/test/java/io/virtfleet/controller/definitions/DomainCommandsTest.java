@@ -263,8 +263,29 @@ class DomainCommandsTest {
         StepResult changed = defineWithToken(withheld, other);
         assertEquals(Outcome.OUTCOME_CHANGED, changed.getOutcome(), changed.getDetail());
         assertTrue(changed.getDetail().startsWith("redefined git"), changed.getDetail());
-        StepResult placeholder = define("git", withheld, false);
-        assertEquals(Outcome.OUTCOME_CHANGED, placeholder.getOutcome(), "without a token, the placeholder is defined");
+        // Without a token the placeholder would be defined and the installer refused its preseed: the agent refuses.
+        StatusRuntimeException noToken = call(() -> define("git", withheld, false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, noToken.getStatus().getCode(), noToken.getStatus().toString());
+        assertTrue(noToken.getStatus().getDescription().contains("install_token is empty"), noToken.getStatus().toString());
+        StepResult kept = defineWithToken(withheld, other);
+        assertEquals(Outcome.OUTCOME_ALREADY_DONE, kept.getOutcome(), "the domain with the token was left as it was");
+    }
+
+    @Test
+    void aCommandLineTooLongOnlyWithTheTokenIsRefusedWithoutRepeatingTheToken() throws Exception {
+        InstallerFiles debian = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
+        assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
+        String cmdline = "auto=true preseed/url=http://10.0.0.1:7444/install/git/" + InstallToken.PLACEHOLDER
+                + "/preseed.cfg pad=";
+        cmdline += "p".repeat(2040 - cmdline.length()); // 2048 at most as sent; 2061 with a 43-character token
+        String withheld = renderer.render(spec("git", StorageTier.STORAGE_TIER_SATA), Boot.kernel(cmdline)
+                .withFiles(debian.kernel().toString(), debian.initrd().toString()));
+        String token = "Tk".repeat(21) + "n";
+
+        String refused = assertInvalid(call(() -> defineWithToken(withheld, token)),
+                "this one has 2061 once the install token replaces " + InstallToken.PLACEHOLDER);
+        assertFalse(refused.contains(token.substring(0, 8)), "the token is never repeated, not even in part: " + refused);
+        assertTrue(describe("git").isEmpty(), "nothing was defined");
     }
 
     private StepResult defineWithToken(String xml, String token) {

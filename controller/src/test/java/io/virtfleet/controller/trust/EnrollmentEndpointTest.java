@@ -4,24 +4,29 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.Pem;
-import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.proto.v1.CertificateResponse;
 import io.virtfleet.proto.v1.EnrollRequest;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.security.KeyPair;
 import java.security.cert.X509Certificate;
+import java.security.KeyPairGenerator;
+import java.security.spec.ECGenParameterSpec;
+import java.util.ArrayList;
+import java.util.List;
 import java.time.Clock;
 import java.time.Duration;
 import org.bouncycastle.asn1.DERBitString;
 import org.bouncycastle.asn1.pkcs.CertificationRequest;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -53,8 +58,9 @@ class EnrollmentEndpointTest {
                 good.toASN1Structure().getCertificationRequestInfo(), good.getSignatureAlgorithm(),
                 new DERBitString(Keys.signingRequest(Keys.generate(), "hv1").getSignature())));
 
-        InvalidInputException e = assertThrows(InvalidInputException.class, () -> enroll(token, "hv1", Pem.of(forged)));
-        assertEquals("csr_pem", e.field());
+        Outcome refused = enroll(token, "hv1", Pem.of(forged));
+        assertEquals(Status.Code.INVALID_ARGUMENT, refused.error.getCode(), refused.error.toString());
+        assertTrue(refused.error.getDescription().startsWith("csr_pem: "), refused.error.toString());
         assertFalse(hosts.isEnrolled("hv1"), "nothing enrolled");
 
         Outcome enrolled = enroll(token, "hv1", Pem.of(good));
@@ -93,7 +99,9 @@ class EnrollmentEndpointTest {
         PKCS10CertificationRequest stolen = new PKCS10CertificationRequest(new CertificationRequest(
                 named.toASN1Structure().getCertificationRequestInfo(), named.getSignatureAlgorithm(),
                 new DERBitString(Keys.signingRequest(Keys.generate(), "hv1").getSignature())));
-        assertEquals("csr_pem", assertThrows(InvalidInputException.class, () -> enroll(token, "hv1", Pem.of(stolen))).field());
+        Outcome forged = enroll(token, "hv1", Pem.of(stolen));
+        assertEquals(Status.Code.INVALID_ARGUMENT, forged.error.getCode());
+        assertTrue(forged.error.getDescription().startsWith("csr_pem"), forged.error.getDescription());
         Outcome otherKey = enroll(token, "hv1", csr());
         assertEquals(Status.Code.PERMISSION_DENIED, otherKey.error.getCode());
         assertTrue(otherKey.error.getDescription().contains("was already used"), otherKey.error.getDescription());
@@ -115,16 +123,79 @@ class EnrollmentEndpointTest {
     }
 
     @Test
-    void aTokenOfTheWrongShapeOrCaIsRefusedWithoutBeingQueued() throws Exception {
+    void aTokenThatIsNotALiveOneIsRefusedWithoutBeingQueued() throws Exception {
         ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         EnrollmentEndpoint guarded = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30),
                 task -> { throw new AssertionError("a junk token reached the enrollment queue"); }, Runnable::run);
         String[] good = tokens.create(Duration.ofMinutes(10), "", false).token().split("\\.");
-        for (String junk : new String[] {"", "vfjoin1", "x".repeat(5000), good[0] + "." + good[1] + "." + good[2] + "." + "0".repeat(64)}) {
+        String used = tokens.create(Duration.ofMinutes(10), "", false).token();
+        tokens.redeem(used, "hv9", false, "ab".repeat(32)); // used by another host: no retry for hv1
+        String unknownId = good[0] + "." + "0".repeat(16) + "." + good[2] + "." + good[3];
+        String wrongSecret = good[0] + "." + good[1] + "." + "A".repeat(43) + "." + good[3];
+        String[][] junk = {{"", "malformed"}, {"vfjoin1", "malformed"}, {"x".repeat(5000), "malformed"},
+                {good[0] + "." + good[1] + "." + good[2] + "." + "0".repeat(64), "another fleet CA"},
+                {unknownId, "unknown join token"}, {wrongSecret, "unknown join token"}, {used, "was already used"}};
+        for (String[] j : junk) {
             Outcome outcome = new Outcome();
-            guarded.enroll(EnrollRequest.newBuilder().setJoinToken(junk).setHostName("hv1").setCsrPem(csr()).build(), outcome);
+            guarded.enroll(EnrollRequest.newBuilder().setJoinToken(j[0]).setHostName("hv1").setCsrPem(csr()).build(), outcome);
             assertEquals(Status.Code.PERMISSION_DENIED, outcome.error.getCode());
+            assertTrue(outcome.error.getDescription().contains(j[1]), outcome.error.toString());
         }
+    }
+
+    @Test
+    void theSigningRequestIsParsedOnTheWorkerNotOnTheCallersThread() throws Exception {
+        ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
+        List<Runnable> queued = new ArrayList<>();
+        EnrollmentEndpoint held = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), queued::add, Runnable::run);
+        String token = tokens.create(Duration.ofMinutes(10), "", false).token();
+        Outcome outcome = new Outcome();
+        held.enroll(EnrollRequest.newBuilder().setJoinToken(token).setHostName("hv1").setCsrPem("-----BEGIN junk").build(),
+                outcome);
+        assertNull(outcome.error, () -> "answered before the worker ran: " + outcome.error);
+        assertEquals(1, queued.size());
+        queued.get(0).run();
+        assertEquals(Status.Code.INVALID_ARGUMENT, outcome.error.getCode(), outcome.error.toString());
+        assertTrue(outcome.error.getDescription().startsWith("csr_pem: "), outcome.error.toString());
+        assertNull(enroll(token, "hv1", csr()).error, "the token still works");
+    }
+
+    @Test
+    void onlyEcP256OrP384AndRsa2048To4096KeysAreSigned() throws Exception {
+        assertNull(enroll(token(), "hv1", csr()).error, "P-256, what agents and the CLI make (Keys.generate)");
+        assertNull(enroll(token(), "hv2", csr(ec("secp384r1"), "SHA384withECDSA")).error, "P-384");
+        assertNull(enroll(token(), "hv3", csr(rsa(2048), "SHA256withRSA")).error, "RSA 2048");
+        String[] refused = {csr(rsa(1024), "SHA256withRSA"), csr(ec("secp521r1"), "SHA512withECDSA")};
+        String[] found = {"\"an RSA key of 1024 bits\"", "\"an EC key on curve 1.3.132.0.35\""};
+        for (int i = 0; i < refused.length; i++) {
+            String token = token();
+            Outcome outcome = enroll(token, "hv" + (4 + i), refused[i]);
+            assertEquals(Status.Code.INVALID_ARGUMENT, outcome.error.getCode(), outcome.error.toString());
+            assertEquals("csr_pem: " + found[i] + " is not accepted; expected " + CsrKeys.ACCEPTED,
+                    outcome.error.getDescription());
+            assertNull(enroll(token, "hv" + (4 + i), csr()).error, "the token still works");
+        }
+    }
+
+    private String token() throws Exception {
+        return tokens.create(Duration.ofMinutes(10), "", false).token();
+    }
+
+    private static KeyPair rsa(int bits) throws Exception {
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("RSA");
+        generator.initialize(bits);
+        return generator.generateKeyPair();
+    }
+
+    private static KeyPair ec(String curve) throws Exception {
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
+        generator.initialize(new ECGenParameterSpec(curve));
+        return generator.generateKeyPair();
+    }
+
+    private static String csr(KeyPair keys, String signature) throws Exception {
+        return Pem.of(new JcaPKCS10CertificationRequestBuilder(new X500Name("CN=x"), keys.getPublic())
+                .build(new JcaContentSignerBuilder(signature).build(keys.getPrivate())));
     }
 
     @Test

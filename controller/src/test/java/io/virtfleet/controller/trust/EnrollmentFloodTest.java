@@ -17,8 +17,10 @@ import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.TestDriverNode;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.CertificateResponse;
+import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import io.virtfleet.proto.v1.EnrollRequest;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
+import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.RenewRequest;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
@@ -34,8 +36,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Enroll is open to anyone: a flood of junk fills its short queue and is answered RESOURCE_EXHAUSTED, while
- * renewals and heartbeats, which have workers of their own, carry on. The enrollment worker is held on a latch,
+ * Enroll is open to anyone: junk tokens are refused before the queue, and a flood with a live token fills its short
+ * queue and is answered RESOURCE_EXHAUSTED, while renewals and heartbeats, which have workers of their own, carry on. The enrollment worker is held on a latch,
  * so the queue is full for as long as the test says, whatever the machine's speed.
  */
 class EnrollmentFloodTest {
@@ -64,7 +66,7 @@ class EnrollmentFloodTest {
     }
 
     @Test
-    void junkFillsTheEnrollQueueWhileRenewalsAndHeartbeatsCarryOn() throws Exception {
+    void aFloodFillsTheEnrollQueueWhileRenewalsAndHeartbeatsCarryOn() throws Exception {
         fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(List.of(new TestDriverNode("hv1", 4, 4096)))
                 .heartbeat(Duration.ofMillis(200)).build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
@@ -86,16 +88,26 @@ class EnrollmentFloodTest {
         EnrollmentGrpc.EnrollmentStub enroll = EnrollmentGrpc.newStub(channel);
         String csr = Pem.of(Keys.signingRequest(Keys.generate(), "junk"));
         BlockingQueue<Status> answers = new LinkedBlockingQueue<>();
-        // Right shape and CA, unknown token: each passes every check made before the queue.
+        // Only a live token gets past the checks made before the queue: whoever holds one (leaked, say) floods with it.
+        String live;
+        try (Clients asAdmin = Clients.as(fleet.adminCredentials())) {
+            live = FleetGrpc.newBlockingStub(asAdmin.controller(fleet.controllerEndpoint())).withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .createJoinToken(CreateJoinTokenRequest.newBuilder().setTtlSeconds(600).build()).getToken();
+        }
         for (int i = 0; i < EnrollmentEndpoint.ENROLL_QUEUE + OVERFLOW; i++) {
-            String token = "vfjoin1." + String.format("%016x", i) + "." + "A".repeat(43) + "." + ca;
-            enroll.enroll(EnrollRequest.newBuilder().setJoinToken(token).setHostName("junk" + i).setCsrPem(csr).build(),
+            enroll.enroll(EnrollRequest.newBuilder().setJoinToken(live).setHostName("junk" + i).setCsrPem(csr).build(),
                     recorder(answers));
         }
         for (int i = 0; i < OVERFLOW; i++) {
             Status s = answers.take();
             assertEquals(Status.Code.RESOURCE_EXHAUSTED, s.getCode(), s.toString());
         }
+        // Right shape and CA but unknown: refused at once from memory, full queue or not.
+        enroll.enroll(EnrollRequest.newBuilder().setJoinToken("vfjoin1." + "0".repeat(16) + "." + "A".repeat(43) + "." + ca)
+                .setHostName("junk").setCsrPem(csr).build(), recorder(answers));
+        Status unknown = answers.take();
+        assertEquals(Status.Code.PERMISSION_DENIED, unknown.getCode(), unknown.toString());
+        assertEquals("unknown join token", unknown.getDescription());
         // Too big, or of the wrong shape: refused at once, full queue or not.
         enroll.enroll(EnrollRequest.newBuilder().setJoinToken("x").setHostName("big")
                 .setCsrPemBytes(ByteString.copyFrom(new byte[EnrollmentEndpoint.MAX_ENROLL_REQUEST_BYTES])).build(), recorder(answers));
@@ -126,14 +138,15 @@ class EnrollmentFloodTest {
         assertTrue(agent.link().heartbeatsAccepted() >= accepted + 2, "heartbeats accepted while the queue is full");
         assertTrue(answers.isEmpty(), "the queued enrollments still wait: " + answers);
 
-        // Released, the queued junk is answered: an unknown token each.
+        // Released, the queued requests are answered in turn: one enrolls, the token then is used up for the rest.
         release.countDown();
         List<Status> queued = new ArrayList<>();
         for (int i = 0; i < EnrollmentEndpoint.ENROLL_QUEUE; i++) {
             queued.add(answers.take());
         }
-        assertTrue(queued.stream().allMatch(s -> s.getCode() == Status.Code.PERMISSION_DENIED
-                && "unknown join token".equals(s.getDescription())), queued.toString());
+        assertEquals(1, queued.stream().filter(s -> s.getCode() == Status.Code.OK).count(), queued.toString());
+        assertEquals(EnrollmentEndpoint.ENROLL_QUEUE - 1, queued.stream().filter(s -> s.getCode() == Status.Code.PERMISSION_DENIED
+                && s.getDescription().contains("was already used")).count(), queued.toString());
     }
 
     private static StreamObserver<CertificateResponse> recorder(BlockingQueue<Status> answers) {
