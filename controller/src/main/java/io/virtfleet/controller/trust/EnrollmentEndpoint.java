@@ -6,6 +6,7 @@ import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Pem;
+import io.virtfleet.common.validation.Escape;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.proto.v1.CertificateResponse;
@@ -95,7 +96,11 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
             // From memory: no I/O, no lock held across any. A used token passes only for the host it enrolled (a retry).
             tokens.checkKnown(request.getJoinToken(), request.getHostName());
         } catch (JoinRefusedException e) {
-            // Not logged: anyone can send these, as fast as they like.
+            // Junk (malformed, another CA's, an id never made here) is not logged: anyone can send it, as fast as they
+            // like. A token of this fleet's that is used, expired or mistyped is an operator's mistake: logged.
+            if (e.ofThisFleet()) {
+                log.warn("refused enrollment of host {}: {}", Escape.quoted(request.getHostName()), e.getMessage());
+            }
             response.onError(Status.PERMISSION_DENIED.withDescription(e.getMessage()).asRuntimeException());
             return;
         }

@@ -201,9 +201,12 @@ public final class JoinTokens {
             throws JoinRefusedException {
         Matcher m = shaped(token);
         Stored stored = table.get(m.group(1));
-        if (stored == null || !MessageDigest.isEqual(
+        if (stored == null) {
+            throw new JoinRefusedException("unknown join token", false);
+        }
+        if (!MessageDigest.isEqual(
                 stored.secretHash().getBytes(StandardCharsets.US_ASCII), sha256(m.group(2)).getBytes(StandardCharsets.US_ASCII))) {
-            throw new JoinRefusedException("unknown join token");
+            throw new JoinRefusedException("unknown join token"); // the same answer: the id alone proves nothing
         }
         if (stored.usedAt() != null && (stored.usedBy().isEmpty() || !stored.usedBy().equals(hostName)
                 || !now.isBefore(stored.expiresAt()))) {
@@ -218,10 +221,10 @@ public final class JoinTokens {
     private Matcher shaped(String token) throws JoinRefusedException {
         Matcher m = FORMAT.matcher(token == null ? "" : token);
         if (!m.matches()) {
-            throw new JoinRefusedException("join token is malformed (expected vfjoin1.<id>.<secret>.<ca-sha256>)");
+            throw new JoinRefusedException("join token is malformed (expected vfjoin1.<id>.<secret>.<ca-sha256>)", false);
         }
         if (!m.group(3).equals(caFingerprint)) {
-            throw new JoinRefusedException("join token was made by another fleet CA");
+            throw new JoinRefusedException("join token was made by another fleet CA", false);
         }
         return m;
     }
