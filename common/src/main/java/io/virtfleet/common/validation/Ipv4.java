@@ -72,6 +72,13 @@ public final class Ipv4 {
         if (!address.isPublic()) {
             throw new InvalidInputException(field, text, PUBLIC);
         }
+        // The failover gateway is this address with .254 (OVH keeps .254 of a server's block for the gateway and
+        // .255 is its broadcast): neither is a server's own address. Refused here, where the agent reads its
+        // setting and placement trusts a report, not first when a VM's installer asks for its network.
+        if (address.octets[3] >= 254) {
+            throw new InvalidInputException(field, text, "a server's own address, not .254 (OVH's gateway of the"
+                    + " block) or .255 (its broadcast)");
+        }
         return address;
     }
 

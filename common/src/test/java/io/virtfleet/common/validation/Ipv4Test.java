@@ -50,7 +50,7 @@ class Ipv4Test {
 
     @ParameterizedTest
     @ValueSource(strings = {"203.0.113.7", "51.38.12.4", "1.1.1.1", "172.15.0.1", "172.32.0.1", "192.167.1.1",
-        "100.63.0.1", "100.128.0.1", "169.253.0.1", "223.255.255.254"})
+        "100.63.0.1", "100.128.0.1", "169.253.0.1", "223.255.255.253"})
     void publicAddresses(String text) {
         assertEquals(text, Ipv4.publicAddress("public-address", text).toString());
     }
@@ -63,6 +63,14 @@ class Ipv4Test {
         assertEquals("public-address", e.field());
         assertTrue(e.getMessage().contains("\"" + text + "\""), e.getMessage());
         assertTrue(e.getMessage().contains("expected a public IPv4 address reachable from the Internet"), e.getMessage());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"203.0.113.254", "51.38.12.255"})
+    void aServersPublicAddressIsNeitherItsBlocksGatewayNorItsBroadcast(String text) {
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> Ipv4.publicAddress("public-address", text));
+        assertEquals("public-address", e.field());
+        assertTrue(e.getMessage().contains("not .254 (OVH's gateway of the block) or .255"), e.getMessage());
     }
 
     @Test

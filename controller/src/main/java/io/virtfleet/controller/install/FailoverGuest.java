@@ -1,6 +1,5 @@
 package io.virtfleet.controller.install;
 
-import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,12 +37,8 @@ public record FailoverGuest(Ipv4 address, Ipv4 gateway) {
     public static FailoverGuest of(String failoverAddress, String hostPublic) {
         Ipv4 address = Ipv4.failoverAddress("spec.network.failover.address", failoverAddress);
         Ipv4 host = Ipv4.publicAddress(HOST_FIELD, hostPublic);
-        String text = host.toString();
+        String text = host.toString(); // never .254 or .255: publicAddress refuses those
         String network = text.substring(0, text.lastIndexOf('.'));
-        if (text.endsWith(".254") || text.endsWith(".255")) {
-            throw new InvalidInputException(HOST_FIELD, hostPublic, "a server's own address: OVH keeps .254"
-                    + " of its block for the gateway");
-        }
         return new FailoverGuest(address, Ipv4.parse("gateway", network + ".254"));
     }
 

@@ -105,6 +105,11 @@ public final class ClaimBook implements AutoCloseable {
         return claims.remove(vmName) == null ? 0 : queue("- " + vmName);
     }
 
+    /** The ticket of the last change queued: once {@link #sync} of it returns, every change so far is on the disk. */
+    synchronized long lastQueued() {
+        return lastTicket;
+    }
+
     private long queue(String line) {
         if (file == null) {
             return 0;

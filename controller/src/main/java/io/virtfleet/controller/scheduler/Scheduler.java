@@ -116,16 +116,23 @@ public final class Scheduler {
     public Claim restore(Request r, String host) {
         Claim claim;
         long ticket;
+        boolean made;
         synchronized (this) {
-            Claim existing = claims.get(r.vmName());
-            if (existing != null) {
-                return existing;
+            claim = claims.get(r.vmName());
+            made = claim == null;
+            if (made) {
+                claim = Claim.of(r, host, clock.getAsLong());
+                ticket = claims.add(claim);
+                hosts.apply(claim, 1);
+            } else {
+                ticket = claims.lastQueued(); // perhaps another caller's, still on its way to the disk
             }
-            claim = Claim.of(r, host, clock.getAsLong());
-            ticket = claims.add(claim);
-            hosts.apply(claim, 1);
         }
-        journal(claim, ticket);
+        if (made) {
+            journal(claim, ticket);
+        } else {
+            claims.sync(ticket);
+        }
         return claim;
     }
 
@@ -140,11 +147,20 @@ public final class Scheduler {
         try {
             claims.sync(ticket);
         } catch (RuntimeException e) {
+            long withdrawn = 0;
             synchronized (this) {
                 if (claims.get(claim.vmName()) == claim) {
-                    claims.remove(claim.vmName());
+                    withdrawn = claims.remove(claim.vmName());
                     hosts.apply(claim, -1);
                 }
+            }
+            try {
+                // The failed write may have left the claim's line in the journal: record its withdrawal if the disk
+                // takes it now (if not, the next write rewrites the journal from memory, and a restart's recovery
+                // drops a claim no VM holds).
+                claims.sync(withdrawn);
+            } catch (RuntimeException again) {
+                e.addSuppressed(again);
             }
             throw e;
         }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
@@ -142,6 +143,49 @@ class ClaimJournalTest {
         }
         try (ClaimBook reopened = ClaimBook.open(dir.resolve("claims"))) {
             assertNotNull(reopened.get("web1"));
+        }
+    }
+
+    @Test
+    void aRestoreFindingAClaimOnItsWayToTheDiskReturnsItOnlyOnceItIsThere() throws Exception {
+        ExecutorService placing = Executors.newSingleThreadExecutor();
+        ExecutorService restoring = Executors.newSingleThreadExecutor();
+        HeldSync held = new HeldSync();
+        try (ClaimBook book = ClaimBook.open(dir.resolve("claims"))) {
+            Scheduler scheduler = new Scheduler(Policy.defaults(), Map.of(), book, () -> 7L);
+            scheduler.update(FleetFeed.snapshot(new HostRegistry().register("a", "127.0.0.1:1", "", List.of("sata"),
+                    report("hv1", 0)), new Liveness(Duration.ofMinutes(1), Drains.inMemory()), System.nanoTime()));
+            Request web1 = new Request("web1", 4 * GIB, 2, StorageTier.STORAGE_TIER_SATA, 0, null, null, null);
+            try {
+                Future<Decision> create = placing.submit(() -> {
+                    try (var scope = FileSync.during(held)) {
+                        return scheduler.place(web1);
+                    }
+                });
+                held.entered.await(); // decided, its record waiting for the disk
+
+                CompletableFuture<Thread> restorer = new CompletableFuture<>();
+                Future<Claim> restore = restoring.submit(() -> {
+                    restorer.complete(Thread.currentThread());
+                    return scheduler.restore(web1, "hv1");
+                });
+                // The restore either returned (the defect) or waits for the journal the held sync keeps.
+                Thread t = restorer.get(30, TimeUnit.SECONDS);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (!restore.isDone() && t.getState() != Thread.State.BLOCKED && System.nanoTime() < deadline) {
+                    Thread.onSpinWait();
+                }
+                assertFalse(restore.isDone(), "a claim not yet on the disk was returned as if it were");
+
+                held.release.countDown();
+                assertEquals("hv1", create.get(30, TimeUnit.SECONDS).claim().host());
+                assertSame(create.get().claim(), restore.get(30, TimeUnit.SECONDS));
+            } finally {
+                held.release.countDown(); // before the book closes: closing waits for the held sync
+            }
+        } finally {
+            placing.shutdownNow();
+            restoring.shutdownNow();
         }
     }
 
