@@ -297,10 +297,13 @@ public final class Reconciler implements AutoCloseable {
     /**
      * Starts the VM again as soon as its home host reports its domain stopped, looking every {@code period} for at
      * most {@code within}, then stops looking: the installer booted directly from a kernel ends with a reboot that
-     * stops the domain, and the installed VM need not wait for the next pass to come up from its disk.
+     * stops the domain, and the installed VM need not wait for the next pass to come up from its disk. A start that
+     * fails is tried again after ten periods, until one succeeds or the time is up.
      */
     public void restartOnceStopped(String name, Duration period, Duration within) {
         long deadline = registry.nanoTime() + within.toNanos();
+        // After a failed start, the next try waits a little: a host that keeps refusing is not asked every period.
+        java.util.concurrent.atomic.AtomicLong notBefore = new java.util.concurrent.atomic.AtomicLong(registry.nanoTime());
         java.util.concurrent.atomic.AtomicReference<java.util.concurrent.ScheduledFuture<?>> task =
                 new java.util.concurrent.atomic.AtomicReference<>();
         Runnable stopLooking = () -> {
@@ -312,8 +315,8 @@ public final class Reconciler implements AutoCloseable {
             Optional<Vm> vm = store.get(name);
             if (vm.isEmpty() || registry.nanoTime() > deadline) {
                 stopLooking.run();
-            } else if (vm.get().getRunningWanted() && reported(vm.get().getHomeHost(), name)
-                    .map(d -> !Domains.active(d.getState())).orElse(false)) {
+            } else if (vm.get().getRunningWanted() && registry.nanoTime() >= notBefore.get()
+                    && reported(vm.get().getHomeHost(), name).map(d -> !Domains.active(d.getState())).orElse(false)) {
                 // Started by the host's worker: the watch's thread runs every pass and never waits for a host.
                 onHost(vm.get().getHomeHost(), () -> {
                     Optional<VmLocks.Held> held = locks.tryLock(name);
@@ -321,9 +324,14 @@ public final class Reconciler implements AutoCloseable {
                         return; // an operator request is working on it: look again later
                     }
                     try (VmLocks.Held h = held.get()) {
-                        store.get(name).ifPresent(this::reconcile);
-                        stopLooking.run();
-                        log.info("VM {} stopped at the end of its install: started again", name);
+                        Optional<Vm> now = store.get(name);
+                        if (now.isEmpty() || reconcile(now.get())) {
+                            stopLooking.run();
+                            now.ifPresent(v -> log.info("VM {} stopped at the end of its install: started again", name));
+                        } else {
+                            // reconcile logged why; keep looking (a periodic pass may also start it meanwhile)
+                            notBefore.set(registry.nanoTime() + period.multipliedBy(10).toNanos());
+                        }
                     }
                 });
             }
@@ -392,7 +400,8 @@ public final class Reconciler implements AutoCloseable {
         }
     }
 
-    private void reconcile(Vm vm) {
+    /** Reconciles {@code vm}; false when a step failed (logged, and observed as the VM's failure). */
+    private boolean reconcile(Vm vm) {
         String name = vm.getSpec().getName();
         try {
             if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
@@ -401,15 +410,16 @@ public final class Reconciler implements AutoCloseable {
                 scheduler.release(name);
                 forget(name);
                 log.info("VM {} deleted", name);
-                return;
+                return true;
             }
             if (!drifted(vm)) {
-                return;
+                return true;
             }
             List<Done> done = converge(vm, (step, host, detail) -> log.info("VM {}: {} on {}: {}", name, step, host, detail));
             if (done.stream().anyMatch(Done::changed)) {
                 log.info("VM {} reconciled on {}", name, vm.getHomeHost());
             }
+            return true;
         } catch (StepFailedException e) {
             observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
             log.warn("VM {}: {}", name, e.getMessage());
@@ -417,6 +427,7 @@ public final class Reconciler implements AutoCloseable {
             observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
             log.warn("VM {}: {}", name, e.getMessage());
         }
+        return false;
     }
 
     /**

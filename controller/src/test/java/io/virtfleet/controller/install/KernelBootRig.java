@@ -5,6 +5,7 @@ import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.ControllerJvm;
 import io.virtfleet.controller.testkit.HypervisorRack;
 import io.virtfleet.controller.testkit.KilledAtExit;
+import io.virtfleet.controller.testkit.Logs;
 import io.virtfleet.controller.testkit.NetworkNamespaces;
 import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import io.virtfleet.proto.v1.CreateVmRequest;
@@ -177,9 +178,10 @@ public final class KernelBootRig implements AutoCloseable {
     }
 
     public String diagnostics() throws IOException {
-        return "--- controller ---\n" + controller.logTail(30) + "\n--- dnsmasq ---\n"
-                + (Files.exists(dhcpLog) ? Files.readString(dhcpLog) : "(none)") + "\n" + rack.agentLogs(20)
-                + "\n--- libvirtd ---\n" + rack.host(HOST).node().diagnostics();
+        // Most telling first: a long report is cut at its end.
+        return "--- controller ---\n" + controller.logTail(30) + "\n" + rack.agentLogs(20)
+                + "\n--- libvirtd ---\n" + rack.host(HOST).node().diagnostics()
+                + "\n--- dnsmasq (last lines) ---\n" + (Files.exists(dhcpLog) ? Logs.tail(dhcpLog, 15) : "(none)");
     }
 
     private static void run(String... argv) {

@@ -437,6 +437,14 @@ public final class LibvirtdNode implements AutoCloseable {
         out.append("--- ").append(logFile()).append(" (last lines) ---\n").append(tail(logFile(), 40));
         Path stdout = dir.resolve("log").resolve("stdout.log");
         out.append("--- ").append(stdout).append(" ---\n").append(tail(stdout, 40));
+        // Each domain's QEMU log (libvirt writes it to log/qemu/<name>.log): why a start failed or hung.
+        try (var logs = Files.list(dir.resolve("log").resolve("qemu"))) {
+            for (Path qemuLog : logs.filter(p -> p.toString().endsWith(".log")).sorted().toList()) {
+                out.append("--- ").append(qemuLog).append(" (last lines) ---\n").append(tail(qemuLog, 15));
+            }
+        } catch (IOException e) {
+            out.append("--- no QEMU logs: ").append(e.getMessage()).append('\n');
+        }
         out.append("--- libvirtd needs root, util-linux (unshare, taskset) and the Debian packages ").append(PACKAGES)
                 .append("; ").append(INSTALL_HINT);
         return out.toString();

@@ -7,11 +7,11 @@ import java.nio.file.Path;
 import java.util.List;
 
 /** The end of a daemon's log file, to explain a failure. */
-final class Logs {
+public final class Logs {
     private Logs() {}
 
     /** The last {@code lines} lines of {@code file}, or why there are none. */
-    static String tail(Path file, int lines) {
+    public static String tail(Path file, int lines) {
         try {
             List<String> all = Files.readAllLines(file, StandardCharsets.UTF_8);
             return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
