@@ -22,7 +22,6 @@ for arg in "$@"; do
   esac
 done
 
-source deploy/bench/classpath.sh # builds, sets CP
+source deploy/bench/classpath.sh # builds, sets CP, prints the machine
 
-echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
 timeout 900 java -cp "$CP" io.virtfleet.bench.VmCreateBench "${bench_args[@]}"

@@ -30,9 +30,8 @@ for arg in "$@"; do
   esac
 done
 
-source deploy/bench/classpath.sh # builds, sets CP
+source deploy/bench/classpath.sh # builds, sets CP, prints the machine
 
-echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
 if [ "$run_real" = 1 ]; then
   echo "== fan-out to 5 real libvirtd hosts vs the runbook (git pull + virsh define, host after host)"
   # The agents' JVMs get this JVM's class path.

@@ -10,6 +10,5 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 case "${1:-}" in -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 
-source deploy/bench/classpath.sh # builds, sets CP
-echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
+source deploy/bench/classpath.sh # builds, sets CP, prints the machine
 java -Djava.util.logging.config.file=/dev/null -cp "$CP" io.virtfleet.bench.HeartbeatUnderCreatesBench "$@" 2>/dev/null

@@ -15,9 +15,8 @@ case "${1:-}" in
   -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
-source deploy/bench/classpath.sh # builds, sets CP
+source deploy/bench/classpath.sh # builds, sets CP, prints the machine
 
-echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
 echo "== vm create -> installer's preseed request (direct kernel boot, QEMU/TCG)"
 # The agent's and the controller's JVMs get this JVM's class path.
 timeout 1800 java -Xmx512m -cp "$CP" io.virtfleet.bench.InstallBootBench "$@"

@@ -20,11 +20,10 @@ for arg in "$@"; do
   esac
 done
 
-source deploy/bench/classpath.sh # builds, sets CP
+source deploy/bench/classpath.sh # builds, sets CP, prints the machine
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "== machine: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), $(java -version 2>&1 | head -1)"
 echo "== throughput"
 java -cp "$CP" org.openjdk.jmh.Main 'io.virtfleet.bench.PlacementBench' -bm thrpt -tu s "${jmh_time[@]}" \
   -rf csv -rff "$out/thrpt.csv"

@@ -237,6 +237,8 @@ public final class Controller implements AutoCloseable {
         }
         reconciler.close();
         vmWork.shutdownNow();
+        enrollmentEndpoint.close();
+        fleetEndpoint.close();
         agentClients.close();
         renewal.shutdownNow();
         livenessWatch.close();

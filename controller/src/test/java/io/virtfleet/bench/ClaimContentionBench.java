@@ -2,37 +2,22 @@ package io.virtfleet.bench;
 
 import static io.virtfleet.common.units.Bytes.GIB;
 
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.SimulatedNetwork;
 import io.virtfleet.controller.scheduler.Claim;
 import io.virtfleet.controller.testkit.Clients;
-import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DeleteVmRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.proto.v1.ListHostsRequest;
-import io.virtfleet.proto.v1.NetworkSpec;
-import io.virtfleet.proto.v1.StorageTier;
-import io.virtfleet.proto.v1.VmSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Claims under contention (issue 4): 200 {@code vm create} at once on 5 hosts, through the operator API over
@@ -94,39 +79,7 @@ public final class ClaimContentionBench {
                 .start(); Clients admin = Clients.as(fleet.adminCredentials())) {
             FleetGrpc.FleetBlockingStub operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
             awaitReady(operator, hosts);
-            ExecutorService pool = Executors.newFixedThreadPool(parallelism);
-            CountDownLatch go = new CountDownLatch(1);
-            LongAdder created = new LongAdder();
-            LongAdder refused = new LongAdder();
-            Map<String, Integer> errors = new ConcurrentHashMap<>();
-            List<Future<?>> done = new ArrayList<>();
-            for (int i = 0; i < creates; i++) {
-                VmSpec spec = VmSpec.newBuilder().setName(String.format("vm%03d", i)).setStorage(StorageTier.STORAGE_TIER_RAW)
-                        .setDiskBytes(GIB).setMemoryBytes(memory).setVcpus(1).setProfile("base")
-                        .setNetwork(NetworkSpec.newBuilder().setLan(10)).build();
-                done.add(pool.submit(() -> {
-                    go.await();
-                    try {
-                        operator.withDeadlineAfter(5, TimeUnit.MINUTES)
-                                .createVm(CreateVmRequest.newBuilder().setSpec(spec).build()).forEachRemaining(p -> { });
-                        created.increment();
-                    } catch (StatusRuntimeException e) {
-                        if (e.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED) {
-                            refused.increment();
-                        } else {
-                            errors.merge(e.getStatus().getCode() + ": " + e.getStatus().getDescription(), 1, Integer::sum);
-                        }
-                    }
-                    return null;
-                }));
-            }
-            long t0 = System.nanoTime();
-            go.countDown();
-            for (Future<?> f : done) {
-                f.get();
-            }
-            long nanos = System.nanoTime() - t0;
-            pool.shutdown();
+            CreateBurst.Outcome burst = CreateBurst.run(operator, creates, memory, parallelism);
             // Every promise within its host's limit, and what libvirt runs agrees with what was promised.
             Map<String, Integer> perHost = new TreeMap<>();
             for (Claim c : fleet.controller().scheduler().claims()) {
@@ -148,7 +101,7 @@ public final class ClaimContentionBench {
                     System.out.printf("  %s runs %d of the VMs, claims say %d%n", h.getName(), ours, perHost.get(h.getName()));
                 }
             }
-            return new Result(creates, created.intValue(), refused.intValue(), errors, nanos, perHost, overcommitted,
+            return new Result(creates, burst.created(), burst.refused(), burst.errors(), burst.nanos(), perHost, overcommitted,
                     mismatched);
         } finally {
             Bench.deleteTree(work);

@@ -127,14 +127,20 @@ final class ControllerChild implements AutoCloseable {
         }
         String[] f = line.substring("STATS ".length()).trim().split("\\s+");
         java.util.Map<Long, Long> perThread = new java.util.HashMap<>();
+        long longestPause = -1; // an older build's controller does not say
         for (int i = 2; i < f.length; i++) {
+            if (f[i].startsWith("pause_max_ms=")) {
+                longestPause = Long.parseLong(f[i].substring("pause_max_ms=".length()));
+                continue;
+            }
             int colon = f[i].indexOf(':');
             perThread.put(Long.parseLong(f[i].substring(0, colon)), Long.parseLong(f[i].substring(colon + 1)));
         }
-        return new Stats(Long.parseLong(f[0]), Long.parseLong(f[1]), perThread);
+        return new Stats(Long.parseLong(f[0]), Long.parseLong(f[1]), longestPause, perThread);
     }
 
-    record Stats(long collections, long gcMillis, java.util.Map<Long, Long> allocatedByThread) {
+    /** @param longestPauseMillis the longest collection since the previous {@link #stats}; -1 if not told */
+    record Stats(long collections, long gcMillis, long longestPauseMillis, java.util.Map<Long, Long> allocatedByThread) {
         /**
          * Bytes allocated between {@code before} and this, by the threads alive at this point (a thread that ended
          * in between took its count with it: the figure may be a little low, never negative).

@@ -76,7 +76,8 @@ public final class ControllerLoadBench {
      * @param handshakes    TLS handshakes completed in the window, counted by the simulated agents (-1: not counted)
      */
     record Window(String mode, int round, int number, long warmupSeconds, double seconds, long cpuNanos,
-                  Map<ProcStats.ThreadKind, Long> threadCpu, long allocatedBytes, long collections, long loadCpuNanos,
+                  Map<ProcStats.ThreadKind, Long> threadCpu, long allocatedBytes, long collections,
+                  long longestPauseMillis, long loadCpuNanos,
                   ControllerChild.Report server, LatencyHistogram.Snapshot client, long ok, long errors, long handshakes,
                   long clientConnections) {
         double cpuPercent() {
@@ -280,7 +281,7 @@ public final class ControllerLoadBench {
                 Window r = new Window(mode, round, w, warmupSeconds, (t1 - t0) / 1e9, server1 - server0, threadCpu,
                         stats0 == null || stats1 == null ? -1 : stats1.allocatedSince(stats0),
                         stats0 == null || stats1 == null ? -1 : stats1.collections() - stats0.collections(),
-                        self1 - self0, server, rtt.snapshot(), ok.sum(), errors.sum(),
+                        stats1 == null ? -1 : stats1.longestPauseMillis(), self1 - self0, server, rtt.snapshot(), ok.sum(), errors.sum(),
                         baseMode(mode).equals("tls") ? handshakes.count() : -1,
                         fleet.connectionsReady.sum() - connections0);
                 System.out.printf(Locale.ROOT, "[%s] window %d: %.0f heartbeats/s, controller CPU %.2f%% of one core"
@@ -407,14 +408,15 @@ public final class ControllerLoadBench {
             System.out.printf(Locale.ROOT, "RESULT controller-load round=%d mode=%s window=%d agents=%d warmup_s=%d"
                             + " window_s=%.0f heartbeats_per_s=%.1f server_heartbeats=%d cpu_pct=%.2f cpu_us_per_heartbeat=%.2f"
                             + " event_loop_us_per_heartbeat=%.2f jit_pct=%.2f gc_pct=%.2f other_pct=%.2f"
-                            + " allocated_bytes_per_heartbeat=%.0f collections=%d server_p50_ms=%.3f server_p99_ms=%.3f"
+                            + " allocated_bytes_per_heartbeat=%.0f collections=%d gc_max_pause_ms=%d server_p50_ms=%.3f"
+                            + " server_p99_ms=%.3f"
                             + " server_p999_ms=%.3f server_max_ms=%.3f rtt_p50_ms=%.3f rtt_p99_ms=%.3f errors=%d"
                             + " loadgen_cpu_pct=%.2f hosts=%d tls_handshakes=%d client_connections=%d%n",
                     r.round(), r.mode(), r.number(), agents, r.warmupSeconds(), r.seconds(), r.ok() / r.seconds(),
                     s.heartbeats(), r.cpuPercent(), r.cpuMicrosPerHeartbeat(),
                     r.kindMicrosPerHeartbeat(ProcStats.ThreadKind.EVENT_LOOP), r.kindPercent(ProcStats.ThreadKind.JIT),
                     r.kindPercent(ProcStats.ThreadKind.GC), r.kindPercent(ProcStats.ThreadKind.OTHER),
-                    r.allocatedPerHeartbeat(), r.collections(), s.p50() / 1e6, s.p99() / 1e6, s.p999() / 1e6,
+                    r.allocatedPerHeartbeat(), r.collections(), r.longestPauseMillis(), s.p50() / 1e6, s.p99() / 1e6, s.p999() / 1e6,
                     s.max() / 1e6, r.client().percentileNanos(50) / 1e6, r.client().percentileNanos(99) / 1e6,
                     r.errors(), r.loadCpuPercent(), s.hosts(), r.handshakes(), r.clientConnections());
         }
@@ -448,6 +450,10 @@ public final class ControllerLoadBench {
             if (ws.stream().allMatch(w -> w.allocatedBytes() >= 0)) {
                 summary.add(mode, "  allocated per heartbeat, KiB",
                         ws.stream().mapToDouble(w -> w.allocatedPerHeartbeat() / 1024), null);
+            }
+            if (ws.stream().allMatch(w -> w.longestPauseMillis() >= 0)) {
+                summary.add(mode, "  longest GC pause in a window, ms",
+                        ws.stream().mapToDouble(Window::longestPauseMillis), null);
             }
             summary.add(mode, "server p99, ms", ws.stream().mapToDouble(w -> w.server().p99() / 1e6),
                     controller ? Summary.atMost(GOAL_P99_MS) : null);

@@ -132,6 +132,7 @@ public final class ControllerProcess {
         System.out.println("LISTENING " + port + " " + (dataDir == null ? "-" : dataDir.toAbsolutePath()) + " "
                 + (now.getEpochSecond() * 1_000_000 + now.getNano() / 1000));
         System.out.flush();
+        watchPauses();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         for (String line = in.readLine(); line != null && !line.equals("quit"); line = in.readLine()) {
             if (line.equals("reset")) {
@@ -154,7 +155,29 @@ public final class ControllerProcess {
         System.exit(0);
     }
 
-    /** {@code STATS gc-count gc-millis thread-id:allocated-bytes...} of this JVM (see the class comment). */
+    /** The longest collection since the last {@code stats} command, in ms (GC notifications; -1 before any). */
+    private static final java.util.concurrent.atomic.AtomicLong longestPauseMillis = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Notes each collection's duration: Serial's and Parallel's are stop-the-world pauses. */
+    private static void watchPauses() {
+        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            if (gc instanceof javax.management.NotificationEmitter emitter) {
+                emitter.addNotificationListener((notification, handback) -> {
+                    if (notification.getType().equals(
+                            com.sun.management.GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION)) {
+                        long ms = com.sun.management.GarbageCollectionNotificationInfo.from(
+                                (javax.management.openmbean.CompositeData) notification.getUserData()).getGcInfo().getDuration();
+                        longestPauseMillis.accumulateAndGet(ms, Math::max);
+                    }
+                }, null, null);
+            }
+        }
+    }
+
+    /**
+     * {@code STATS gc-count gc-millis pause_max_ms=N thread-id:allocated-bytes...} of this JVM (see the class
+     * comment); the longest pause is since the previous {@code stats}.
+     */
     private static String stats() {
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         long collections = 0;
@@ -163,7 +186,8 @@ public final class ControllerProcess {
             collections += Math.max(0, gc.getCollectionCount());
             gcMillis += Math.max(0, gc.getCollectionTime());
         }
-        StringBuilder out = new StringBuilder("STATS ").append(collections).append(' ').append(gcMillis);
+        StringBuilder out = new StringBuilder("STATS ").append(collections).append(' ').append(gcMillis)
+                .append(" pause_max_ms=").append(longestPauseMillis.getAndSet(0));
         long[] ids = threads.getAllThreadIds();
         long[] bytes = threads.getThreadAllocatedBytes(ids);
         for (int i = 0; i < ids.length; i++) {

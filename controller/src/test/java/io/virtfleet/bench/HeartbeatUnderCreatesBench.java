@@ -2,25 +2,19 @@ package io.virtfleet.bench;
 
 import static io.virtfleet.common.units.Bytes.GIB;
 
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.SimulatedNetwork;
 import io.virtfleet.controller.registry.LatencyHistogram;
 import io.virtfleet.controller.testkit.Clients;
-import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.HeartbeatResponse;
 import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.proto.v1.ListHostsRequest;
-import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.RegisterResponse;
 import io.virtfleet.proto.v1.RegistryGrpc;
 import io.virtfleet.proto.v1.SetHostDrainingRequest;
-import io.virtfleet.proto.v1.StorageTier;
-import io.virtfleet.proto.v1.VmSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,9 +23,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
@@ -105,7 +97,7 @@ public final class HeartbeatUnderCreatesBench {
                 rtt.reset();
                 errors.reset();
                 long t0 = System.nanoTime();
-                int[] outcome = createAll(operator, creates);
+                CreateBurst.Outcome outcome = CreateBurst.run(operator, creates, GIB, creates);
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 LatencyHistogram.Snapshot during = rtt.snapshot();
                 long duringErrors = errors.sum();
@@ -114,7 +106,7 @@ public final class HeartbeatUnderCreatesBench {
                 report("baseline", baseline, baselineErrors, baselineSeconds);
                 report("creates", during, duringErrors, seconds);
                 System.out.printf(Locale.ROOT, "  creates: %d created, %d refused (no host fits), %d errors, in %.1f s%n",
-                        outcome[0], outcome[1], outcome[2], seconds);
+                        outcome.created(), outcome.refused(), outcome.failed(), seconds);
                 System.out.printf(Locale.ROOT, "RATIO heartbeat-under-creates p99_creates_over_baseline=%.2f"
                         + " p50_creates_over_baseline=%.2f%n",
                         (double) during.percentileNanos(99) / baseline.percentileNanos(99),
@@ -125,42 +117,6 @@ public final class HeartbeatUnderCreatesBench {
             Bench.deleteTree(work);
         }
         System.exit(0);
-    }
-
-    /** Creates VMs all at once; returns created, refused (nothing fits) and failed counts. */
-    private static int[] createAll(FleetGrpc.FleetBlockingStub operator, int creates) throws Exception {
-        ExecutorService pool = Executors.newFixedThreadPool(creates);
-        CountDownLatch go = new CountDownLatch(1);
-        LongAdder created = new LongAdder();
-        LongAdder refused = new LongAdder();
-        LongAdder failed = new LongAdder();
-        List<Future<?>> done = new ArrayList<>();
-        for (int i = 0; i < creates; i++) {
-            VmSpec spec = VmSpec.newBuilder().setName(String.format(Locale.ROOT, "vm%03d", i))
-                    .setStorage(StorageTier.STORAGE_TIER_RAW).setDiskBytes(GIB).setMemoryBytes(GIB).setVcpus(1)
-                    .setProfile("base").setNetwork(NetworkSpec.newBuilder().setLan(10)).build();
-            done.add(pool.submit(() -> {
-                go.await();
-                try {
-                    operator.withDeadlineAfter(5, TimeUnit.MINUTES)
-                            .createVm(CreateVmRequest.newBuilder().setSpec(spec).build()).forEachRemaining(p -> { });
-                    created.increment();
-                } catch (StatusRuntimeException e) {
-                    if (e.getStatus().getCode() == Status.Code.RESOURCE_EXHAUSTED) {
-                        refused.increment();
-                    } else {
-                        failed.increment();
-                    }
-                }
-                return null;
-            }));
-        }
-        go.countDown();
-        for (Future<?> f : done) {
-            f.get();
-        }
-        pool.shutdown();
-        return new int[] {created.intValue(), refused.intValue(), failed.intValue()};
     }
 
     private static void register(SimulatedAgent sim) throws Exception {

@@ -79,12 +79,32 @@ public final class StateFiles {
         FileSync.current().force(channel, file);
     }
 
+    /** Forces an existing file written by other code (a library) to the disk, content and length. */
+    public static void forceFile(Path file) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            FileSync.current().force(channel, file);
+        }
+    }
+
     /** Forces a directory's entries to the disk, e.g. after a file in it was deleted or renamed by other code. */
     public static void forceDirectory(Path dir) throws IOException {
         FileSync.current().forceDirectory(dir);
     }
 
+    /**
+     * As {@link #writePrivate}, but never replaces a file: the new one is put in place with a hard link, which the
+     * kernel refuses if {@code file} exists by then ({@link FileAlreadyExistsException}), even if it appeared after
+     * the caller looked.
+     */
+    public static void createPrivate(Path file, String content) throws IOException {
+        put(file, content.getBytes(StandardCharsets.UTF_8), true, false);
+    }
+
     private static void replace(Path file, byte[] content, boolean ownerOnly) throws IOException {
+        put(file, content, ownerOnly, true);
+    }
+
+    private static void put(Path file, byte[] content, boolean ownerOnly, boolean replaceExisting) throws IOException {
         FileSync sync = FileSync.current();
         Path dir = file.toAbsolutePath().getParent();
         createDirectories(dir, ownerOnly);
@@ -101,7 +121,12 @@ public final class StateFiles {
                 // Before the rename: otherwise a power loss can leave the new name on an empty or partial file.
                 sync.force(out, tmp);
             }
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            if (replaceExisting) {
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } else {
+                Files.createLink(file, tmp);
+                Files.delete(tmp); // before the directory's sync, so that a power loss brings no temporary back
+            }
             // The rename lives in the directory: without this a power loss may bring back the old file.
             sync.forceDirectory(dir);
         } finally {

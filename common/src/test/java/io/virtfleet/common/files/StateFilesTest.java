@@ -74,6 +74,21 @@ class StateFilesTest {
     }
 
     @Test
+    void aCreatedFileNeverReplacesOneThatExistsAndIsSyncedLikeAWrite() throws Exception {
+        Path file = dir.resolve("credentials.pem");
+        Watcher watcher = new Watcher(file);
+        try (var scope = FileSync.during(watcher)) {
+            StateFiles.createPrivate(file, "first");
+        }
+        assertEquals(List.of("file temporary target=-", "directory  target=first temporaries=0"), watcher.seen);
+        assertThrows(java.nio.file.FileAlreadyExistsException.class, () -> StateFiles.createPrivate(file, "second"));
+        assertEquals("first", Files.readString(file));
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(file), files.toList(), "no temporary left");
+        }
+    }
+
+    @Test
     void directoriesItCreatesAreSyncedInTheirParents() throws Exception {
         Path file = dir.resolve("a/b/state");
         Watcher watcher = new Watcher(file);

@@ -67,6 +67,9 @@ public final class DefinitionsRepo implements AutoCloseable {
                 // Everything under .git is new: the directories git init made are synced in their parents too.
                 syncCommit(git, first, Set.of());
                 Path gitDir = git.getRepository().getDirectory().toPath();
+                // git init wrote HEAD before the repository asked for synced refs: an empty HEAD after a power
+                // loss would keep the controller from starting.
+                StateFiles.forceFile(gitDir.resolve("HEAD"));
                 StateFiles.forceDirectory(gitDir.resolve("refs"));
                 StateFiles.forceDirectory(gitDir);
                 StateFiles.forceDirectory(dir);
@@ -90,7 +93,10 @@ public final class DefinitionsRepo implements AutoCloseable {
         config.setBoolean("core", null, "fsyncObjectFiles", true);
         config.setBoolean("core", null, "fsyncRefFiles", true);
         if (!set) {
-            config.save();
+            config.save(); // JGit's own lock-and-rename, without fsync: forced here
+            Path file = git.getRepository().getDirectory().toPath().resolve("config");
+            StateFiles.forceFile(file);
+            StateFiles.forceDirectory(file.getParent());
         }
     }
 

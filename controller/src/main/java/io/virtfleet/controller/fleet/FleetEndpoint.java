@@ -83,6 +83,16 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         this.drainListener = listener;
     }
 
+    /**
+     * Stops the levers' worker; what is queued is dropped. A stopped controller must not write its successor's
+     * files (drains, operators) from a task still queued here.
+     */
+    public void close() {
+        if (work instanceof java.util.concurrent.ExecutorService service) {
+            service.shutdownNow();
+        }
+    }
+
     @Override
     public void syncHosts(io.virtfleet.proto.v1.SyncHostsRequest request, StreamObserver<VmProgress> response) {
         vms.syncHosts(request, response);

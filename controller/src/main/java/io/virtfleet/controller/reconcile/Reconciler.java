@@ -80,8 +80,19 @@ public final class Reconciler implements AutoCloseable {
                 t.setDaemon(true);
                 return t;
             });
+    private final java.util.concurrent.atomic.AtomicLong passesCompleted = new java.util.concurrent.atomic.AtomicLong();
+    private final List<java.util.function.Consumer<io.virtfleet.proto.v1.VmSpec>> whenDeleted =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** VMs the passes do not touch (see {@link #leaveAlone}). */
+    private final Set<String> leftAlone = ConcurrentHashMap.newKeySet();
     /** Hosts with work queued or running: a pass leaves them out until it is done. */
     private final Set<String> hostsBusy = ConcurrentHashMap.newKeySet();
+    /** The end-of-install watches: not the passes' thread, whose extra work (replication) can wait for hosts. */
+    private final ScheduledExecutorService watches = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "vf-install-watch");
+        t.setDaemon(true);
+        return t;
+    });
     private final ScheduledExecutorService loop = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-reconciler");
         t.setDaemon(true);
@@ -103,7 +114,8 @@ public final class Reconciler implements AutoCloseable {
     }
 
     /**
-     * Adds work to every periodic pass, after the VMs (replication's repair of replicas). It runs on the
+     * Adds work to every periodic pass, once the VMs' work is handed to the host workers (replication's repair of
+     * replicas), so it may run alongside that work. It runs on the
      * reconciler's thread and must not throw.
      */
     public void alsoEachPass(Runnable work) {
@@ -111,7 +123,16 @@ public final class Reconciler implements AutoCloseable {
     }
 
     public void start() {
-        loop.scheduleWithFixedDelay(this::reconcileAll, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+        loop.scheduleWithFixedDelay(() -> reconcileAll().whenComplete((done, failure) -> passesCompleted.incrementAndGet()),
+                interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * How many periodic passes have finished (every host's part done or left out to a later pass) since
+     * {@link #start}: what shows that the reconciler is alive, and lets a test wait for passes instead of time.
+     */
+    public long passesCompleted() {
+        return passesCompleted.get();
     }
 
     /** Takes the VM's lock (waiting for whoever holds it); close the result to release it. */
@@ -134,6 +155,23 @@ public final class Reconciler implements AutoCloseable {
     /** Drops what was observed of a deleted VM. Its lock goes by itself once nobody holds or waits for it. */
     public void forget(String vm) {
         observed.remove(vm);
+        leftAlone.remove(vm);
+    }
+
+    /**
+     * Adds what else goes with a VM whose delete a pass finished (its install state and boot config). It runs on a
+     * host worker, holding the VM's lock, and must not throw.
+     */
+    public void whenDeleted(java.util.function.Consumer<io.virtfleet.proto.v1.VmSpec> then) {
+        whenDeleted.add(then);
+    }
+
+    /**
+     * Keeps the passes off a VM until it is deleted or this controller restarts: a create undone on its host whose
+     * record could not be removed must not be built again behind the operator's back, who was told it failed.
+     */
+    public void leaveAlone(String vm) {
+        leftAlone.add(vm);
     }
 
     /** Brings the VM's home host to the desired state; returns the steps run. The caller holds the VM's lock. */
@@ -256,7 +294,8 @@ public final class Reconciler implements AutoCloseable {
      * Keeps a host that carries a LAN flooding to all the other hosts. Idempotent: a host already up to date
      * answers "already done".
      */
-    private void ensureLan(String host, int lan) {
+    /** Returns false when the host did not answer (see {@link StepFailedException#retryable}). */
+    private boolean ensureLan(String host, int lan) {
         try {
             requireReady(host, "network");
             StepResult r = steps.ensureNetwork(host, io.virtfleet.proto.v1.VmSpec.newBuilder()
@@ -266,7 +305,9 @@ public final class Reconciler implements AutoCloseable {
             }
         } catch (StepFailedException e) {
             log.warn("LAN {}: {}", lan, e.getMessage());
+            return !e.retryable();
         }
+        return true;
     }
 
     /**
@@ -317,7 +358,8 @@ public final class Reconciler implements AutoCloseable {
                 stopLooking.run();
             } else if (vm.get().getRunningWanted() && registry.nanoTime() >= notBefore.get()
                     && reported(vm.get().getHomeHost(), name).map(d -> !Domains.active(d.getState())).orElse(false)) {
-                // Started by the host's worker: the watch's thread runs every pass and never waits for a host.
+                // Started by the host's worker: the watches' thread looks at every watched VM each period and never
+                // waits for a host.
                 onHost(vm.get().getHomeHost(), () -> {
                     Optional<VmLocks.Held> held = locks.tryLock(name);
                     if (held.isEmpty()) {
@@ -325,11 +367,13 @@ public final class Reconciler implements AutoCloseable {
                     }
                     try (VmLocks.Held h = held.get()) {
                         Optional<Vm> now = store.get(name);
-                        if (now.isEmpty() || reconcile(now.get())) {
+                        Outcome outcome = now.map(this::reconcile).orElse(Outcome.UNCHANGED);
+                        if (now.isEmpty() || outcome == Outcome.CONVERGED) {
                             stopLooking.run();
                             now.ifPresent(v -> log.info("VM {} stopped at the end of its install: started again", name));
                         } else {
-                            // reconcile logged why; keep looking (a periodic pass may also start it meanwhile)
+                            // Failed (reconcile logged why), or nothing to do on a report not to be trusted: look
+                            // again later (a periodic pass may also start it meanwhile).
                             notBefore.set(registry.nanoTime() + period.multipliedBy(10).toNanos());
                         }
                     }
@@ -337,7 +381,7 @@ public final class Reconciler implements AutoCloseable {
             }
         };
         try {
-            task.set(loop.scheduleWithFixedDelay(() -> {
+            task.set(watches.scheduleWithFixedDelay(() -> {
                 try {
                     look.run();
                 } catch (RuntimeException e) {
@@ -369,11 +413,19 @@ public final class Reconciler implements AutoCloseable {
         for (var host : vmsByHost.entrySet()) {
             java.util.Set<Integer> lans = lansByHost.get(host.getKey());
             work.add(onHost(host.getKey(), () -> {
+                // A host that does not answer (a hung agent waits out each call's deadline) gets no more calls this
+                // pass: its worker goes back to the other hosts' work instead of waiting minutes per VM.
                 for (int lan : lans) {
-                    ensureLan(host.getKey(), lan);
+                    if (!ensureLan(host.getKey(), lan)) {
+                        log.warn("host {} did not answer: the rest of its work is left to the next pass", host.getKey());
+                        return;
+                    }
                 }
                 for (String name : host.getValue()) {
-                    reconcileLocked(name);
+                    if (reconcileLocked(name) == Outcome.HOST_UNANSWERED) {
+                        log.warn("host {} did not answer: the rest of its work is left to the next pass", host.getKey());
+                        return;
+                    }
                 }
             }));
         }
@@ -388,20 +440,32 @@ public final class Reconciler implements AutoCloseable {
     }
 
     /** Reconciles the VM unless an operator request holds its lock (then that request does the work). */
-    private void reconcileLocked(String name) {
+    private Outcome reconcileLocked(String name) {
         Optional<VmLocks.Held> held = locks.tryLock(name);
         if (held.isEmpty()) {
-            return;
+            return Outcome.UNCHANGED;
         }
         try (VmLocks.Held h = held.get()) {
-            store.get(name).ifPresent(this::reconcile);
+            return store.get(name).map(this::reconcile).orElse(Outcome.UNCHANGED);
         } catch (RuntimeException e) {
             log.error("reconciling VM {} failed unexpectedly", name, e);
+            return Outcome.FAILED;
         }
     }
 
-    /** Reconciles {@code vm}; false when a step failed (logged, and observed as the VM's failure). */
-    private boolean reconcile(Vm vm) {
+    /** What a VM's reconciliation came to. */
+    private enum Outcome {
+        /** Nothing to do, or nothing to be done now (left alone, or its host's report not to be trusted). */
+        UNCHANGED,
+        /** Brought to its desired state (or deleted). */
+        CONVERGED,
+        /** A step failed: logged, and observed as the VM's failure. */
+        FAILED,
+        /** As FAILED, because the host did not answer in time or could not be reached. */
+        HOST_UNANSWERED
+    }
+
+    private Outcome reconcile(Vm vm) {
         String name = vm.getSpec().getName();
         try {
             if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
@@ -409,25 +473,29 @@ public final class Reconciler implements AutoCloseable {
                 store.remove(name, "delete " + name + " (finished by the reconciler)", "");
                 scheduler.release(name);
                 forget(name);
+                for (java.util.function.Consumer<io.virtfleet.proto.v1.VmSpec> then : whenDeleted) {
+                    then.accept(vm.getSpec());
+                }
                 log.info("VM {} deleted", name);
-                return true;
+                return Outcome.CONVERGED;
             }
-            if (!drifted(vm)) {
-                return true;
+            if (leftAlone.contains(name) || !drifted(vm)) {
+                return Outcome.UNCHANGED;
             }
             List<Done> done = converge(vm, (step, host, detail) -> log.info("VM {}: {} on {}: {}", name, step, host, detail));
             if (done.stream().anyMatch(Done::changed)) {
                 log.info("VM {} reconciled on {}", name, vm.getHomeHost());
             }
-            return true;
+            return Outcome.CONVERGED;
         } catch (StepFailedException e) {
             observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
             log.warn("VM {}: {}", name, e.getMessage());
+            return e.retryable() ? Outcome.HOST_UNANSWERED : Outcome.FAILED;
         } catch (IOException e) {
             observe(name, VmPhase.VM_PHASE_FAILED, e.getMessage());
             log.warn("VM {}: {}", name, e.getMessage());
         }
-        return false;
+        return Outcome.FAILED;
     }
 
     /**
@@ -515,6 +583,7 @@ public final class Reconciler implements AutoCloseable {
     @Override
     public void close() {
         loop.shutdownNow();
+        watches.shutdownNow();
         hostWork.shutdownNow();
         parallel.shutdownNow();
     }

@@ -41,12 +41,27 @@ public final class Drains {
 
     /** Drains or undrains a host; returns whether anything changed. */
     public synchronized boolean set(String host, boolean drain) throws IOException {
-        boolean changed = drain ? drained.add(host) : drained.remove(host);
-        if (changed && file != null) {
+        if (drained.contains(host) == drain) {
+            return false;
+        }
+        if (file != null) {
+            // The file first: a failed write leaves the drain as it was, so the operator's retry writes it again
+            // (were memory ahead, the retry would find nothing to change and a restart would undo the drain).
+            Set<String> next = new TreeSet<>(drained);
+            if (drain) {
+                next.add(host);
+            } else {
+                next.remove(host);
+            }
             StringBuilder out = new StringBuilder();
-            new TreeSet<>(drained).forEach(h -> out.append(h).append('\n'));
+            next.forEach(h -> out.append(h).append('\n'));
             StateFiles.writePrivate(file, out.toString());
         }
-        return changed;
+        if (drain) {
+            drained.add(host);
+        } else {
+            drained.remove(host);
+        }
+        return true;
     }
 }

@@ -42,7 +42,12 @@ public final class AdminReissue {
         try {
             X509Certificate cert = ca.issue(keys.getPublic(), FleetIdentity.operator(operator, FleetIdentity.Role.ADMIN),
                     lifetime, List.of(), revoked.issueAt(operator, clock.instant()));
-            StateFiles.writePrivate(out, Pem.of(keys.getPrivate(), cert, ca.certificate()));
+            try {
+                StateFiles.createPrivate(out, Pem.of(keys.getPrivate(), cert, ca.certificate()));
+            } catch (java.nio.file.FileAlreadyExistsException e) { // made since the check above
+                throw new InvalidInputException("out", out.toString(),
+                        "a file that does not exist yet (credentials are never overwritten)");
+            }
             return cert;
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot issue an admin certificate for " + operator + ": " + e.getMessage(), e);

@@ -85,6 +85,18 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         return work;
     }
 
+    /**
+     * Stops the enrollment and renewal workers; what is queued is dropped. A stopped controller must not write its
+     * successor's files (join tokens, enrolled hosts) from a task still queued here.
+     */
+    public void close() {
+        for (Executor e : java.util.List.of(enrollWork, renewWork)) {
+            if (e instanceof java.util.concurrent.ExecutorService service) {
+                service.shutdownNow();
+            }
+        }
+    }
+
     /** Where enrollments wait for their worker: tests hold the worker to fill the queue. */
     Executor enrollWork() {
         return enrollWork;

@@ -77,7 +77,8 @@ public final class JoinTokens {
     private final Path file;
     private final Clock clock;
     private final String caFingerprint;
-    private final Map<String, Stored> tokens = new LinkedHashMap<>();
+    /** Replaced whole once the file holds its successor (see {@link #commit}): never ahead of the disk. */
+    private Map<String, Stored> tokens = new LinkedHashMap<>();
     /**
      * A copy of {@link #tokens} read without the lock, which is held across file writes: {@link #checkKnown} runs on
      * gRPC event loops, which must not wait for them.
@@ -107,8 +108,9 @@ public final class JoinTokens {
         String idText = HexFormat.of().formatHex(id);
         String secretText = Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
         Instant expires = clock.instant().plus(ttl);
-        tokens.put(idText, new Stored(idText, sha256(secretText), expires, hostName, reenroll, null, "", ""));
-        save();
+        Map<String, Stored> next = new LinkedHashMap<>(tokens);
+        next.put(idText, new Stored(idText, sha256(secretText), expires, hostName, reenroll, null, "", ""));
+        commit(next);
         return new Issued("vfjoin1." + idText + "." + secretText + "." + caFingerprint, expires, hostName, reenroll);
     }
 
@@ -145,9 +147,12 @@ public final class JoinTokens {
             throw new JoinRefusedException("host " + hostName + " is already enrolled; to replace its certificate,"
                     + " create a token with: virtfleet agent token create --host " + hostName + " --reenroll");
         }
-        tokens.put(stored.id(), new Stored(stored.id(), stored.secretHash(), stored.expiresAt(), stored.hostName(),
+        // On disk before memory: a failed write leaves the token unused, so no retry can be granted from a use
+        // that a restart would forget (and a token without a host could then enroll a second machine).
+        Map<String, Stored> next = new LinkedHashMap<>(tokens);
+        next.put(stored.id(), new Stored(stored.id(), stored.secretHash(), stored.expiresAt(), stored.hostName(),
                 stored.reenroll(), now, hostName, keySha256));
-        save();
+        commit(next);
         return new Grant(stored.id(), hostName, stored.reenroll(), false);
     }
 
@@ -158,15 +163,16 @@ public final class JoinTokens {
      */
     public synchronized void endRetriesFor(String host) throws IOException {
         boolean changed = false;
-        for (Stored s : List.copyOf(tokens.values())) {
+        Map<String, Stored> next = new LinkedHashMap<>(tokens);
+        for (Stored s : tokens.values()) {
             if (s.usedBy().equals(host)) {
-                tokens.put(s.id(), new Stored(s.id(), s.secretHash(), s.expiresAt(), s.hostName(), s.reenroll(),
+                next.put(s.id(), new Stored(s.id(), s.secretHash(), s.expiresAt(), s.hostName(), s.reenroll(),
                         s.usedAt(), "", ""));
                 changed = true;
             }
         }
         if (changed) {
-            save();
+            commit(next);
         }
     }
 
@@ -229,15 +235,17 @@ public final class JoinTokens {
         return m;
     }
 
-    private void save() throws IOException {
+    /** Writes {@code next} to the file, then makes it the tokens: a failed write changes nothing. */
+    private void commit(Map<String, Stored> next) throws IOException {
         Instant forgetBefore = clock.instant().minus(MAX_TTL); // old expired tokens serve no one
-        tokens.values().removeIf(t -> t.expiresAt().isBefore(forgetBefore));
+        next.values().removeIf(t -> t.expiresAt().isBefore(forgetBefore));
         List<String> lines = new ArrayList<>();
-        for (Stored s : tokens.values()) {
+        for (Stored s : next.values()) {
             lines.add(s.line());
         }
-        known = Map.copyOf(tokens); // before the write: a failed write leaves memory ahead, as it did before
         StateFiles.writePrivate(file, String.join("\n", lines) + "\n");
+        tokens = next;
+        known = Map.copyOf(next);
     }
 
     private static String sha256(String text) {

@@ -178,6 +178,11 @@ public final class VmEndpoint {
             } catch (IOException e) {
                 response.onError(Status.UNAVAILABLE.withDescription("definitions repository: " + e.getMessage())
                         .asRuntimeException());
+            } catch (java.io.UncheckedIOException e) {
+                // The claims journal's write (a full or failing disk): the controller's trouble, not a bug.
+                log.warn("VM operation failed: cannot write the controller's state: {}", e.getCause().getMessage());
+                response.onError(Status.UNAVAILABLE.withDescription("the controller cannot write its state: "
+                        + e.getCause().getMessage()).asRuntimeException());
             } catch (StatusRuntimeException e) {
                 response.onError(e);
             } catch (Exception e) {

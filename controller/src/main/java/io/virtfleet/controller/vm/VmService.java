@@ -78,6 +78,7 @@ public final class VmService {
         this.installs = installs;
         this.lanMacs = new LanMacs(store, registry);
         installs.onInstalled(this::bootFromDisk);
+        reconciler.whenDeleted(this::forgetInstall); // a delete the reconciler finished for an operator
     }
 
     /**
@@ -236,8 +237,17 @@ public final class VmService {
         }
         try {
             store.remove(name, "undo create " + name + ": " + cause.getMessage(), "");
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
+            // The record stays (the definitions repository refuses commits until a restart): so do its claim and
+            // install, or the reconciler would rebuild a VM without them. It leaves the VM alone meanwhile.
             log.error("cannot remove the record of {} after its failed create", name, e);
+            reconciler.leaveAlone(name);
+            reconciler.observe(name, VmPhase.VM_PHASE_FAILED, cause.getMessage() + "; the create was undone on " + host
+                    + " but the record could not be removed: " + e.getMessage());
+            progress.step("undone", host, "removed from " + host + " but " + name + " is still recorded, with its"
+                    + " resources claimed: its record could not be removed (" + e.getMessage() + "); restart the"
+                    + " controller, then remove it with virtfleet vm delete " + name);
+            return;
         }
         scheduler.release(name);
         reconciler.forget(name);

@@ -97,6 +97,11 @@ class DefinitionsRepoDurabilityTest {
                 gitDir.resolve("refs"), gitDir, defs)) {
             assertTrue(synced(syncs, d), d + " synced: " + syncs.events());
         }
+        // Written by git init and by JGit's config save, neither of which syncs: an empty HEAD stops the controller.
+        for (Path f : java.util.List.of(gitDir.resolve("HEAD"), gitDir.resolve("config"))) {
+            assertTrue(syncs.events().stream().anyMatch(e -> !e.directory() && e.path().toAbsolutePath().equals(f)),
+                    f + " synced: " + syncs.events());
+        }
     }
 
     @Test

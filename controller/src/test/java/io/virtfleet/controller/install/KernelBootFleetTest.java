@@ -179,6 +179,35 @@ class KernelBootFleetTest {
     }
 
     @Test
+    void aDeleteThatTheReconcilerFinishesEndsTheInstallToo() throws Exception {
+        InstallerFiles debian = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
+        assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
+        io.virtfleet.controller.testkit.RefuseOnCall refuse =
+                new io.virtfleet.controller.testkit.RefuseOnCall(io.virtfleet.proto.v1.AgentGrpc.getUndefineDomainMethod());
+        try (PxeFleet fleet = new PxeFleet(work, work.resolve("tftp"), "127.0.0.1", BootMode.KERNEL, debian.directory(),
+                java.util.List.of(refuse))) {
+            fleet.operator.createVm(CreateVmRequest.newBuilder().setSpec(Installer.lanVm("web", "api")).build())
+                    .forEachRemaining(p -> { });
+            String url = preseedUrl(definition(fleet));
+            String token = withheldToken(fleet);
+            String preseed = url.substring("preseed/url=".length()).replace(InstallToken.PLACEHOLDER, token);
+            assertEquals(200, get(preseed));
+
+            refuse.refuseNext(1); // the host does not answer the operator's delete: the reconciler finishes it
+            StatusRuntimeException unfinished = assertThrows(StatusRuntimeException.class, () -> fleet.operator.deleteVm(
+                    io.virtfleet.proto.v1.DeleteVmRequest.newBuilder().setName("web").setDeleteDisk(true).build())
+                    .forEachRemaining(p -> { }));
+            assertEquals(Status.Code.UNAVAILABLE, unfinished.getStatus().getCode(), unfinished.toString());
+            assertEquals(1, refuse.refused());
+            fleet.fleet.controller().reconciler().reconcileAll().get(2, java.util.concurrent.TimeUnit.MINUTES);
+
+            assertEquals(0, fleet.operator.listVms(ListVmsRequest.getDefaultInstance()).getVmsCount(), "deleted");
+            assertTrue(fleet.fleet.controller().installs().withheldToken("web").isEmpty(), "its withheld token is gone");
+            assertEquals(403, get(preseed), "its install token is dead");
+        }
+    }
+
+    @Test
     void aHostWithoutTheInstallersFilesTakesNoSuchVmAndNothingIsLeft() throws Exception {
         Path empty = Files.createDirectories(work.resolve("no-installer"));
         try (PxeFleet fleet = new PxeFleet(work, work.resolve("tftp"), "127.0.0.1", BootMode.KERNEL, empty)) {

@@ -43,6 +43,12 @@ final class PxeFleet implements AutoCloseable {
      * @param installer where the host's agent finds the installer's kernel and initrd
      */
     PxeFleet(Path work, Path tftp, String urlHost, BootMode mode, Path installer) throws Exception {
+        this(work, tftp, urlHost, mode, installer, java.util.List.of());
+    }
+
+    /** @param hostInterceptors bound to the API of the fleet's one host, hv1 (e.g. to make it fail a call) */
+    PxeFleet(Path work, Path tftp, String urlHost, BootMode mode, Path installer,
+             java.util.List<io.grpc.ServerInterceptor> hostInterceptors) throws Exception {
         this.tftp = tftp;
         Path keys = Installer.keyFile(Files.createDirectories(work.resolve("keys")), Installer.ed25519(3, "ops"));
         int port;
@@ -53,7 +59,8 @@ final class PxeFleet implements AutoCloseable {
         BootSettings boot = new BootSettings(mode, tftp, new InetSocketAddress("127.0.0.1", port), installUrl);
         fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(EmbeddedFleet.defaultNodes(1)).simulatedNetwork(true)
                 .heartbeat(Duration.ofMillis(200)).reconcileInterval(Duration.ofHours(1)).installerDirectory(installer)
-                .provisioning(p -> p.withInstall(p.install().withAuthorizedKeysFile(keys)).withBoot(boot)).build().start();
+                .provisioning(p -> p.withInstall(p.install().withAuthorizedKeysFile(keys)).withBoot(boot))
+                .apiInterceptors("hv1", hostInterceptors).build().start();
         admin = Clients.as(fleet.adminCredentials());
         operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();

@@ -10,6 +10,7 @@ import io.virtfleet.controller.embedded.SimulatedNetwork;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.HangOnCall;
+import io.virtfleet.controller.testkit.RefuseOnCall;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DomainInfo;
@@ -42,6 +43,7 @@ class HungHostTest {
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final HangOnCall hang = new HangOnCall(List.of(AgentGrpc.getEnsureNetworkMethod(), AgentGrpc.getEnsureDiskMethod(),
             AgentGrpc.getDefineDomainMethod(), AgentGrpc.getSetDomainRunningMethod()));
+    private final RefuseOnCall refuseDisks = new RefuseOnCall(AgentGrpc.getEnsureDiskMethod());
     private EmbeddedFleet fleet;
     private FleetGrpc.FleetBlockingStub operator;
 
@@ -50,7 +52,7 @@ class HungHostTest {
         assertTrue(SimulatedNetwork.available(), "LAN VMs need network namespaces: run the tests as root, after deploy/dev/install-deps.sh (iproute2)");
         fleet = EmbeddedFleet.builder(work).nodes(EmbeddedFleet.defaultNodes(2)).simulatedNetwork(true)
                 .heartbeat(Duration.ofMillis(200)).reconcileInterval(Duration.ofHours(1))
-                .apiInterceptors("hv1", List.of(hang)).build();
+                .apiInterceptors("hv1", List.of(hang, refuseDisks)).build();
         closers.add(fleet);
         fleet.start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
@@ -84,8 +86,7 @@ class HungHostTest {
         }
 
         hang.arm();
-        Thread pass = new Thread(() -> fleet.controller().reconciler().reconcileAll());
-        pass.start();
+        java.util.concurrent.CompletableFuture<Void> pass = fleet.controller().reconciler().reconcileAll();
         await("the pass is stuck on hv1", () -> hang.hanging() > 0);
         await("quick running again, or the controller giving up on hv1", () -> running("hv2", "quick")
                 || !hang.abandoned().isEmpty());
@@ -94,7 +95,33 @@ class HungHostTest {
 
         hang.release();
         await("slow running again once hv1 answers", () -> running("hv1", "slow"));
-        pass.join();
+        pass.get(3, TimeUnit.MINUTES);
+    }
+
+    @Test
+    void aHostThatDoesNotAnswerGetsNoMoreCallsThatPass() throws Exception {
+        create("first", "hv1");
+        create("second", "hv1");
+        vanish("first", "hv1");
+        vanish("second", "hv1");
+
+        refuseDisks.refuseNext(2); // as a host whose agent is unreachable: every call fails, UNAVAILABLE
+        fleet.controller().reconciler().reconcileAll().get(3, TimeUnit.MINUTES);
+        assertEquals(1, refuseDisks.refused(), "after the first VM's step failed, the second was not tried");
+
+        refuseDisks.refuseNext(0);
+        fleet.controller().reconciler().reconcileAll().get(3, TimeUnit.MINUTES);
+        await("both repaired by the next pass", () -> running("hv1", "first") && running("hv1", "second"));
+    }
+
+    /** The VM's domain vanishes behind the controller's back (as by virsh undefine). */
+    private void vanish(String vm, String host) throws Exception {
+        try (Clients asController = Clients.as(fleet.controller().pki().credentials())) {
+            AgentGrpc.newBlockingStub(asController.agent(Endpoint.parse("endpoint", record(host).agentEndpoint()), host))
+                    .withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .undefineDomain(UndefineDomainRequest.newBuilder().setVmName(vm).setForce(true).build());
+        }
+        await(vm + " gone from " + host + "'s report", () -> domain(host, vm).isEmpty());
     }
 
     private void create(String name, String host) throws InterruptedException {

@@ -4,17 +4,12 @@ import static io.virtfleet.common.units.Bytes.GIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.grpc.ForwardingServerCallListener;
-import io.grpc.Metadata;
-import io.grpc.ServerCall;
-import io.grpc.ServerCallHandler;
-import io.grpc.ServerInterceptor;
-import io.grpc.Status;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.SimulatedNetwork;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.controller.testkit.RefuseOnCall;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DomainInfo;
@@ -29,7 +24,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -45,7 +39,8 @@ class InstallEndRestartTest {
     @Test
     void aStartTheHostRefusesIsTriedAgainUntilTheVmRuns() throws Exception {
         assertTrue(SimulatedNetwork.available(), "LAN VMs need network namespaces: run the tests as root, after deploy/dev/install-deps.sh (iproute2)");
-        RefuseStarts refuse = new RefuseStarts();
+        // Armed once the domain is stopped: only the watch's starts come then.
+        RefuseOnCall refuse = new RefuseOnCall(AgentGrpc.getSetDomainRunningMethod());
         try (EmbeddedFleet fleet = EmbeddedFleet.builder(work).nodes(EmbeddedFleet.defaultNodes(1)).simulatedNetwork(true)
                 .heartbeat(Duration.ofMillis(200)).reconcileInterval(Duration.ofHours(1))
                 .apiInterceptors("hv1", List.of(refuse)).build()) {
@@ -70,7 +65,7 @@ class InstallEndRestartTest {
                 refuse.refuseNext(1);
                 fleet.controller().reconciler().restartOnceStopped("web", Duration.ofMillis(100), Duration.ofMinutes(2));
                 await("web running again", () -> state(fleet).equals(Optional.of(DomainState.DOMAIN_STATE_RUNNING)));
-                assertEquals(1, refuse.refused.get(), "the first start was refused, a later one made it run");
+                assertEquals(1, refuse.refused(), "the first start was refused, a later one made it run");
             }
         }
     }
@@ -92,50 +87,6 @@ class InstallEndRestartTest {
                 throw new AssertionError("not reached in 3 minutes: " + what);
             }
             Thread.sleep(20);
-        }
-    }
-
-    /**
-     * Answers the next n SetDomainRunning calls (armed once the domain is stopped: only starts come then) with
-     * UNAVAILABLE, as a host whose libvirtd is restarting. Requests reach interceptors as raw streams, unread.
-     */
-    private static final class RefuseStarts implements ServerInterceptor {
-        private final AtomicInteger toRefuse = new AtomicInteger();
-        final AtomicInteger refused = new AtomicInteger();
-
-        void refuseNext(int n) {
-            toRefuse.set(n);
-        }
-
-        @Override
-        public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
-                                                          ServerCallHandler<Q, A> next) {
-            if (!call.getMethodDescriptor().getFullMethodName().equals(AgentGrpc.getSetDomainRunningMethod().getFullMethodName())) {
-                return next.startCall(call, headers);
-            }
-            ServerCall.Listener<Q> listener = next.startCall(call, headers);
-            return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(listener) {
-                private boolean refusing;
-
-                @Override
-                public void onMessage(Q message) {
-                    if (toRefuse.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
-                        refusing = true;
-                        refused.incrementAndGet();
-                        return;
-                    }
-                    super.onMessage(message);
-                }
-
-                @Override
-                public void onHalfClose() {
-                    if (refusing) {
-                        call.close(Status.UNAVAILABLE.withDescription("refused by the test"), new Metadata());
-                        return;
-                    }
-                    super.onHalfClose();
-                }
-            };
         }
     }
 }

@@ -95,12 +95,31 @@ public final class ControllerJvm implements AutoCloseable {
     private final String host;
     private final int port;
     private final Path log;
+    private final java.util.concurrent.atomic.AtomicLong passes;
 
-    private ControllerJvm(Process process, String host, int port, Path log) {
+    private ControllerJvm(Process process, String host, int port, Path log, java.util.concurrent.atomic.AtomicLong passes) {
         this.process = process;
         this.host = host;
         this.port = port;
         this.log = log;
+        this.passes = passes;
+    }
+
+    /** Periodic reconciler passes the controller has finished since it started. */
+    public long passesCompleted() {
+        return passes.get();
+    }
+
+    /** Waits until the controller has finished {@code n} periodic reconciler passes since it started. */
+    public void awaitPasses(long n, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (passes.get() < n) {
+            if (System.nanoTime() > deadline || !process.isAlive()) {
+                throw new AssertionError(passes.get() + " of " + n + " reconciler passes within " + timeout + ":\n"
+                        + logTail(30));
+            }
+            Thread.sleep(20);
+        }
     }
 
     /**
@@ -125,12 +144,15 @@ public final class ControllerJvm implements AutoCloseable {
         Process p = KilledAtExit.track(new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .redirectInput(ProcessBuilder.Redirect.PIPE).start());
         BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        java.util.concurrent.atomic.AtomicLong passes = new java.util.concurrent.atomic.AtomicLong();
         CompletableFuture<String> listening = new CompletableFuture<>();
         Thread reader = new Thread(() -> {
             try {
                 for (String line = out.readLine(); line != null; line = out.readLine()) {
                     if (line.startsWith("LISTENING ")) {
                         listening.complete(line);
+                    } else if (line.startsWith("PASSES ")) {
+                        passes.set(Long.parseLong(line.substring(7).strip()));
                     } // and keep draining, so the child never blocks on a full pipe
                 }
             } catch (IOException e) {
@@ -146,7 +168,8 @@ public final class ControllerJvm implements AutoCloseable {
         } catch (InterruptedException | ExecutionException | TimeoutException e) {
             line = null;
         }
-        ControllerJvm jvm = new ControllerJvm(p, s.listenHost(), line == null ? -1 : Integer.parseInt(line.substring(10).strip()), log);
+        ControllerJvm jvm = new ControllerJvm(p, s.listenHost(), line == null ? -1 : Integer.parseInt(line.substring(10).strip()),
+                log, passes);
         if (line == null) {
             jvm.kill();
             throw new IOException("the controller did not start:\n" + jvm.logTail(40));
@@ -243,6 +266,24 @@ public final class ControllerJvm implements AutoCloseable {
         Controller controller = Controller.create(config).start();
         System.out.println("LISTENING " + controller.port());
         System.out.flush();
+        Thread passes = new Thread(() -> {
+            long told = 0;
+            try {
+                while (true) {
+                    long now = controller.reconciler().passesCompleted();
+                    if (now != told) {
+                        System.out.println("PASSES " + now); // so a test waits for passes, not for time
+                        System.out.flush();
+                        told = now;
+                    }
+                    Thread.sleep(20);
+                }
+            } catch (InterruptedException e) {
+                // closing
+            }
+        }, "reconciler-passes");
+        passes.setDaemon(true);
+        passes.start();
         while (System.in.read() >= 0) {
             // until the test closes our standard input
         }

@@ -1,12 +1,8 @@
 package io.virtfleet.controller.testkit;
 
 import io.grpc.Context;
-import io.grpc.ForwardingServerCallListener;
-import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
-import io.grpc.ServerCall;
-import io.grpc.ServerCallHandler;
-import io.grpc.ServerInterceptor;
+import io.grpc.Status;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -15,12 +11,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 
 /**
- * An interceptor of an agent's API (bound with {@code Agent.API_INTERCEPTORS}) that makes the host hang: while
- * armed, every call of the given methods blocks once its request has arrived, until the test releases them. It
- * notes each hung call whose caller gave up (its deadline passed, or it cancelled), so a test can tell whether
- * something happened while the caller was still waiting.
+ * An interceptor of an agent's API that makes the host hang: while armed, every call of the given methods blocks
+ * once its request has arrived, until the test releases them. It notes each hung call whose caller gave up (its
+ * deadline passed, or it cancelled), so a test can tell whether something happened while the caller was still
+ * waiting.
  */
-public final class HangOnCall implements ServerInterceptor {
+public final class HangOnCall extends OnAgentCall {
     private final Set<String> methods;
     private volatile CountDownLatch gate;
     private final AtomicInteger hanging = new AtomicInteger();
@@ -55,28 +51,20 @@ public final class HangOnCall implements ServerInterceptor {
     }
 
     @Override
-    public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
-                                                      ServerCallHandler<Q, A> next) {
-        String method = call.getMethodDescriptor().getFullMethodName();
-        ServerCall.Listener<Q> listener = next.startCall(call, headers);
-        return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(listener) {
-            @Override
-            public void onHalfClose() {
-                CountDownLatch g = gate;
-                if (g != null && methods.contains(method)) {
-                    // The call's context is cancelled when its caller's deadline passes, even while this blocks.
-                    Context.current().addListener(c -> abandoned.add(method), Runnable::run);
-                    hanging.incrementAndGet();
-                    try {
-                        g.await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    } finally {
-                        hanging.decrementAndGet();
-                    }
-                }
-                super.onHalfClose();
+    protected Status arrived(String method) {
+        CountDownLatch g = gate;
+        if (g != null && methods.contains(method)) {
+            // The call's context is cancelled when its caller's deadline passes, even while this blocks.
+            Context.current().addListener(c -> abandoned.add(method), Runnable::run);
+            hanging.incrementAndGet();
+            try {
+                g.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                hanging.decrementAndGet();
             }
-        };
+        }
+        return null;
     }
 }

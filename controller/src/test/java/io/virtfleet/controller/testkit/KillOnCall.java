@@ -1,21 +1,16 @@
 package io.virtfleet.controller.testkit;
 
-import io.grpc.ForwardingServerCallListener;
-import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
-import io.grpc.ServerCall;
-import io.grpc.ServerCallHandler;
-import io.grpc.ServerInterceptor;
+import io.grpc.Status;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * An interceptor of an agent's API (bound with {@code Agent.API_INTERCEPTORS}) that crashes the controller while
- * the agent carries out a command: when the armed method's request has fully arrived, it SIGKILLs the
- * controller's JVM and waits until it is gone, then lets the agent run the command as usual. So the step is done
- * on the host and the controller never hears of it: the crash the reconciler must recover from. Fires once per
- * arming.
+ * An interceptor of an agent's API that crashes the controller while the agent carries out a command: when the
+ * armed method's request has fully arrived, it SIGKILLs the controller's JVM and waits until it is gone, then lets
+ * the agent run the command as usual. So the step is done on the host and the controller never hears of it: the
+ * crash the reconciler must recover from. Fires once per arming.
  */
-public final class KillOnCall implements ServerInterceptor {
+public final class KillOnCall extends OnAgentCall {
     private record Armed(String fullMethodName, ControllerJvm controller) {}
 
     private final AtomicReference<Armed> armed = new AtomicReference<>();
@@ -37,20 +32,12 @@ public final class KillOnCall implements ServerInterceptor {
     }
 
     @Override
-    public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
-                                                      ServerCallHandler<Q, A> next) {
-        String method = call.getMethodDescriptor().getFullMethodName();
-        ServerCall.Listener<Q> listener = next.startCall(call, headers);
-        return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(listener) {
-            @Override
-            public void onHalfClose() {
-                Armed a = armed.get();
-                if (a != null && a.fullMethodName().equals(method) && armed.compareAndSet(a, null)) {
-                    fired.set(method); // first: the test may see the controller gone before kill() returns here
-                    a.controller().kill();
-                }
-                super.onHalfClose(); // a unary command starts here
-            }
-        };
+    protected Status arrived(String method) {
+        Armed a = armed.get();
+        if (a != null && a.fullMethodName().equals(method) && armed.compareAndSet(a, null)) {
+            fired.set(method); // first: the test may see the controller gone before kill() returns here
+            a.controller().kill();
+        }
+        return null;
     }
 }

@@ -107,9 +107,10 @@ class EnrollmentTest {
         assertTrue(reused.getMessage().contains("was already used"), reused.getMessage());
 
         // Expired:
-        String shortLived = fleet.controller().enrollments().createJoinToken(
-                io.virtfleet.proto.v1.CreateJoinTokenRequest.newBuilder().setTtlSeconds(1).build()).getToken();
-        Thread.sleep(1100);
+        io.virtfleet.proto.v1.JoinToken made = fleet.controller().enrollments().createJoinToken(
+                io.virtfleet.proto.v1.CreateJoinTokenRequest.newBuilder().setTtlSeconds(1).build());
+        String shortLived = made.getToken();
+        sleepPast(made.getExpiresAtUnixMs());
         Enroller.RefusedException expired = refusedStart(fleet.agentConfig("hv3", work.resolve("hv3")).withJoinToken(shortLived));
         assertTrue(expired.getMessage().contains("expired at"), expired.getMessage());
 
@@ -164,7 +165,8 @@ class EnrollmentTest {
         fleet.awaitRegistered(Duration.ofSeconds(30));
         BigInteger first = fleet.controller().pki().credentials().certificate().getSerialNumber();
         long failedBefore = fleet.agent("hv1").link().callsFailed();
-        Thread.sleep(4500);
+        // Renewed at two thirds of its life; then past the first certificate's end, so only the new one can work.
+        sleepPast(fleet.controller().pki().credentials().certificate().getNotAfter().getTime());
         assertNotEquals(first, fleet.controller().pki().credentials().certificate().getSerialNumber(), "renewed");
         assertEquals(failedBefore, fleet.agent("hv1").link().callsFailed(), "the agent's heartbeats never failed");
         // A new connection handshakes with the renewed certificate.
@@ -178,7 +180,7 @@ class EnrollmentTest {
         start(Duration.ofSeconds(2), "hv1");
         TlsCredentials old = fleet.agent("hv1").credentials();
         fleet.stopAgent("hv1");
-        Thread.sleep(2500); // the certificate expires while the host is off
+        sleepPast(old.certificate().getNotAfter().getTime()); // the certificate expires while the host is off
 
         AgentConfig config = fleet.agentConfig("hv1", work.resolve("fleet").resolve("agents").resolve("hv1"));
         Enroller.RefusedException stranded = refusedStart(config);
@@ -206,6 +208,17 @@ class EnrollmentTest {
                 // Expired: TLS itself refuses it.
                 assertEquals(Status.Code.UNAVAILABLE, c);
             }
+        }
+    }
+
+    /**
+     * Waits until the wall clock, which judges expiry, has passed {@code unixMs} (an expiry the test arranged); the
+     * instant itself is the event, so a busy machine only makes it later, never wrong.
+     */
+    private static void sleepPast(long unixMs) throws InterruptedException {
+        long left;
+        while ((left = unixMs - System.currentTimeMillis()) >= 0) {
+            Thread.sleep(left + 1);
         }
     }
 }

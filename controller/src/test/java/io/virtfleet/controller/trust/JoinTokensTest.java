@@ -61,6 +61,27 @@ class JoinTokensTest {
     }
 
     @Test
+    void aUseThatCannotBeSavedLeavesTheTokenUnusedSoNoRetryRestsOnIt() throws Exception {
+        JoinTokens tokens = tokens();
+        String token = tokens.create(Duration.ofHours(1), "", false).token();
+        try (var scope = io.virtfleet.common.files.FileSync.during(RevokedOperatorsTest.failingSync())) {
+            assertThrows(java.io.IOException.class, () -> tokens.redeem(token, "hv1", false, KEY));
+        }
+        // Were the use in memory only, this would be a retry of an enrollment that a restart forgets.
+        assertFalse(tokens.redeem(token, "hv1", false, KEY).retry(), "a first use, now saved");
+        assertTrue(tokens().redeem(token, "hv1", false, KEY).retry(), "on the disk: a retry after a restart");
+        assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv2", false, OTHER_KEY));
+
+        try (var scope = io.virtfleet.common.files.FileSync.during(RevokedOperatorsTest.failingSync())) {
+            assertThrows(java.io.IOException.class, () -> tokens.endRetriesFor("hv1"));
+        }
+        assertTrue(tokens.redeem(token, "hv1", false, KEY).retry(), "the retry ends only once that is saved");
+        tokens.endRetriesFor("hv1");
+        assertThrows(JoinRefusedException.class, () -> tokens.redeem(token, "hv1", false, KEY));
+        assertThrows(JoinRefusedException.class, () -> tokens().redeem(token, "hv1", false, KEY));
+    }
+
+    @Test
     void aTokenWorksOnceEvenAcrossARestart() throws Exception {
         String token = tokens().create(Duration.ofHours(1), "", false).token();
         assertEquals("hv1", tokens().redeem(token, "hv1", false, KEY).hostName());

@@ -197,7 +197,8 @@ class ControllerCrashDuringCreateTest {
             assertEquals(Status.Code.ALREADY_EXISTS, again.getStatus().getCode(), again.toString());
         } else {
             awaitHostsReady();
-            Thread.sleep(RECONCILE.multipliedBy(3).toMillis()); // a few reconciler passes: none may bring anything back
+            // A few whole reconciler passes after the hosts are back: none may bring anything back.
+            controller.awaitPasses(controller.passesCompleted() + 3, Duration.ofMinutes(2));
             assertFleetHolds(Map.of());
             List<VmProgress> steps = new ArrayList<>();
             create(spec("web"), steps);
