@@ -8,6 +8,7 @@ import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.SimulatedNetwork;
 import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.testkit.Await;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.RefuseOnCall;
 import io.virtfleet.proto.v1.AgentGrpc;
@@ -81,12 +82,6 @@ class InstallEndRestartTest {
 
     /** Waits for a condition the fleet reaches by itself (reports arrive every 200 ms); fails after 3 minutes. */
     private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("not reached in 3 minutes: " + what);
-            }
-            Thread.sleep(20);
-        }
+        Await.until(what, Duration.ofMinutes(3), condition);
     }
 }

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.common.files.FileSync;
+import io.virtfleet.controller.testkit.FailingSync;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,7 +21,7 @@ class DrainsTest {
         Path file = dir.resolve("drained-hosts");
         Drains drains = new Drains(file);
         drains.set("hv2", true);
-        try (var scope = FileSync.during(failingSync())) {
+        try (var scope = FileSync.during(new FailingSync())) {
             assertThrows(IOException.class, () -> drains.set("hv1", true));
             assertThrows(IOException.class, () -> drains.set("hv2", false));
         }
@@ -32,19 +32,5 @@ class DrainsTest {
         assertTrue(drains.set("hv2", false));
         assertFalse(new Drains(file).isDrained("hv2"));
         assertFalse(drains.set("hv2", false), "nothing to change");
-    }
-
-    private static FileSync failingSync() {
-        return new FileSync() {
-            @Override
-            public void force(FileChannel channel, Path file) throws IOException {
-                throw new IOException("injected: cannot sync " + file);
-            }
-
-            @Override
-            public void forceDirectory(Path directory) throws IOException {
-                throw new IOException("injected: cannot sync " + directory);
-            }
-        };
     }
 }

@@ -10,7 +10,6 @@ import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Keys;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
@@ -58,17 +57,7 @@ class RevokedOperatorsTest {
 
     /** A disk that refuses every sync, as on an I/O error. */
     static FileSync failingSync() {
-        return new FileSync() {
-            @Override
-            public void force(FileChannel channel, Path file) throws IOException {
-                throw new IOException("injected: cannot sync " + file);
-            }
-
-            @Override
-            public void forceDirectory(Path directory) throws IOException {
-                throw new IOException("injected: cannot sync " + directory);
-            }
-        };
+        return new io.virtfleet.controller.testkit.FailingSync();
     }
 
     @Test
