@@ -55,8 +55,23 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
-    HostMetrics metrics() {
-        return new HostMetrics(config.imagesDirectory(), new InstallerFiles(config.installerDirectory()));
+    HostMetrics metrics(InstallerFiles installer) {
+        return new HostMetrics(config.imagesDirectory(), installer);
+    }
+
+    /** Debian's installer files, with the initrd domains boot prepared in the state directory. */
+    @Provides
+    @Singleton
+    InstallerFiles installerFiles() {
+        try {
+            return InstallerFiles.prepare(config.installerDirectory(), config.stateDirectory());
+        } catch (java.io.IOException e) {
+            // No kernel-boot installs here (the host reports no installer files) rather than no agent.
+            org.slf4j.LoggerFactory.getLogger(AgentModule.class).warn("cannot prepare the installer's initrd in {}:"
+                    + " this host takes no kernel-boot installs: {}", config.stateDirectory(), e.toString());
+            return new InstallerFiles(config.installerDirectory(), config.stateDirectory().resolve("installer")
+                    .resolve("initrd.gz.unavailable"));
+        }
     }
 
     /** libvirt is asked as often as the controller is told; a call hanging past 3 intervals (at least 5 s) is a stall. */
@@ -91,9 +106,8 @@ final class AgentModule extends AbstractModule {
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */
     @Provides
     @Singleton
-    Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller) {
-        return new Domains(hypervisor, config.imagesDirectory(), new InstallerFiles(config.installerDirectory()),
-                poller::pollSoon);
+    Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller, InstallerFiles installer) {
+        return new Domains(hypervisor, config.imagesDirectory(), installer, poller::pollSoon);
     }
 
     /** The host's own network namespace; tests override this binding to act in one they made. */

@@ -205,9 +205,8 @@ final class ControllerModule extends AbstractModule {
             throw new UncheckedIOException("cannot read the withheld install tokens", e);
         }
         return new Installs(config.provisioning().boot(), config.provisioning().install(), book, withheld, profiles,
-                vm -> store.get(vm).map(io.virtfleet.proto.v1.Vm::getSpec),
-                vm -> store.get(vm).flatMap(v -> registry.get(v.getHomeHost()))
-                        .flatMap(h -> FleetFeed.publicAddress(h.report())).map(Ipv4::toString).orElse(null));
+                store::get,
+                host -> registry.get(host).flatMap(h -> FleetFeed.publicAddress(h.report())).map(Ipv4::toString).orElse(null));
     }
 
     @Provides

@@ -1,7 +1,6 @@
 package io.virtfleet.common.files;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
@@ -39,6 +38,17 @@ public final class StateFiles {
 
     public static void write(Path file, byte[] content) throws IOException {
         replace(file, content, false);
+    }
+
+    /** Content produced by streaming, for files too big to hold in memory. */
+    @FunctionalInterface
+    public interface Content {
+        void writeTo(java.io.OutputStream out) throws IOException;
+    }
+
+    /** Replaces {@code file} with what {@code content} writes, as {@link #write(Path, byte[])} does. */
+    public static void write(Path file, Content content) throws IOException {
+        put(file, content, false, true);
     }
 
     /**
@@ -105,6 +115,10 @@ public final class StateFiles {
     }
 
     private static void put(Path file, byte[] content, boolean ownerOnly, boolean replaceExisting) throws IOException {
+        put(file, out -> out.write(content), ownerOnly, replaceExisting);
+    }
+
+    private static void put(Path file, Content content, boolean ownerOnly, boolean replaceExisting) throws IOException {
         FileSync sync = FileSync.current();
         Path dir = file.toAbsolutePath().getParent();
         createDirectories(dir, ownerOnly);
@@ -114,10 +128,9 @@ public final class StateFiles {
                     ? FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
                             OWNER_ONLY_FILE)
                     : FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                ByteBuffer bytes = ByteBuffer.wrap(content);
-                while (bytes.hasRemaining()) {
-                    out.write(bytes);
-                }
+                java.io.OutputStream stream = java.nio.channels.Channels.newOutputStream(out); // closed with out
+                content.writeTo(stream);
+                stream.flush();
                 // Before the rename: otherwise a power loss can leave the new name on an empty or partial file.
                 sync.force(out, tmp);
             }

@@ -71,6 +71,11 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
     }
 
+    /** Where the fleet keeps its controller's and agents' directories. */
+    public Path workDirectory() {
+        return workDir;
+    }
+
     public static Builder builder(Path workDir) {
         return new Builder(workDir);
     }

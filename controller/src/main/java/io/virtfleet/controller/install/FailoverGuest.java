@@ -13,12 +13,14 @@ import java.util.List;
  * route saying the gateway is on the link, then the default route through it ({@code post-up} lines of
  * {@link #interfacesFile}, as {@code replace} so that running them twice does no harm).
  *
- * <p>The Debian installer cannot be given this network: its netcfg, given a static /32 address and a gateway
- * outside it, finds the gateway unreachable and asks for the gateway again, gets the preseeded one again, and
- * loops forever (netcfg/gateway_unreachable is a note, skipped at priority critical). So the installer takes
- * its network from DHCP, as for a LAN VM, and the site's DHCP must answer the VM's virtual MAC during the
- * install (it has to for the PXE boot and the preseed's own fetch anyway); the late command then writes the
- * installed system's whole network configuration, this one, in place of the DHCP one netcfg wrote.
+ * <p>The Debian installer's netcfg cannot be given this network whole: given a static /32 address and a gateway
+ * outside it, it finds the gateway unreachable, asks for the gateway again, gets the preseeded one again, and
+ * loops forever (netcfg/gateway_unreachable is a note, skipped at priority critical). With direct kernel boot the
+ * installer gets the /32 and no gateway on its kernel command line, and virtfleet's start-up hook in the host's
+ * installer initrd adds the two routes (see {@code Installs}); no DHCP is involved. With PXE boot the installer
+ * still takes its network from DHCP, as for a LAN VM, and the site's DHCP must answer the VM's virtual MAC during
+ * the install. Either way the late command then writes the installed system's whole network configuration, this
+ * one, in place of what netcfg wrote.
  *
  * @param address the failover IP
  * @param gateway the host's public address with .254

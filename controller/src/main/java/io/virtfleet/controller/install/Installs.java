@@ -3,6 +3,7 @@ package io.virtfleet.controller.install;
 import io.virtfleet.common.install.InstallToken;
 import io.virtfleet.controller.definitions.Boot;
 import io.virtfleet.controller.definitions.DomainXml;
+import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmSpec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,17 +32,18 @@ public final class Installs {
     private final PxeConfigs pxe;
     private final PreseedRenderer renderer;
     private final ProfileCatalog profiles;
-    private final Function<String, Optional<VmSpec>> specs;
+    private final Function<String, Optional<Vm>> vms;
     private final Function<String, String> hostPublicAddress;
     private final WithheldTokens withheld;
     private volatile Consumer<String> onInstalled = vm -> { };
 
     /**
-     * @param specs           a VM's current spec by name (empty for a VM the controller does not have)
-     * @param hostPublicAddress the public IPv4 address its home host reports (agent setting public-address), by VM name (null when none)
+     * @param vms               a VM's current record by name (empty for a VM the controller does not have)
+     * @param hostPublicAddress the public IPv4 address a host reports (agent setting public-address), by host name
+     *                          (null when none)
      */
     public Installs(BootSettings boot, InstallSettings settings, InstallBook book, WithheldTokens withheld,
-                    ProfileCatalog profiles, Function<String, Optional<VmSpec>> specs,
+                    ProfileCatalog profiles, Function<String, Optional<Vm>> vms,
                     Function<String, String> hostPublicAddress) {
         this.withheld = withheld;
         this.boot = boot;
@@ -50,7 +52,7 @@ public final class Installs {
         this.pxe = boot.mode() == BootMode.PXE ? new PxeConfigs(boot.tftpRoot()) : null; // the only mode with a TFTP root
         this.renderer = new PreseedRenderer(settings, profiles);
         this.profiles = profiles;
-        this.specs = specs;
+        this.vms = vms;
         this.hostPublicAddress = hostPublicAddress;
     }
 
@@ -82,7 +84,7 @@ public final class Installs {
      * a placeholder instead of the token, as the definitions repository is readable by every host and operator; the
      * token is kept here and sent to the home host only, see {@link #withheldToken}).
      */
-    public Boot arm(VmSpec spec) throws IOException {
+    public Boot arm(VmSpec spec, String host) throws IOException {
         if (!boot.arms()) {
             return Boot.network();
         }
@@ -91,9 +93,9 @@ public final class Installs {
         if (boot.mode() == BootMode.KERNEL) {
             withheld.keep(vm, armed.token());
             log.info("armed the install of VM {} from profile {}: direct kernel boot", vm, spec.getProfile());
-            return Boot.kernel(kernelArguments(vm, InstallToken.PLACEHOLDER));
+            return Boot.kernel(kernelArguments(vm, InstallToken.PLACEHOLDER, installerNetwork(spec, host)));
         }
-        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token()));
+        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token(), ""));
         log.info("armed the install of VM {} from profile {}: {}", vm, spec.getProfile(), written);
         return Boot.network();
     }
@@ -118,11 +120,13 @@ public final class Installs {
     /** The VM's preseed, if the token is its live one. */
     public Optional<String> preseed(String vm, String token) {
         Optional<InstallState> live = book.live(vm, token);
-        Optional<VmSpec> spec = specs.apply(vm);
-        if (live.isEmpty() || spec.isEmpty()) {
+        Optional<Vm> record = vms.apply(vm);
+        if (live.isEmpty() || record.isEmpty()) {
             return Optional.empty();
         }
-        String text = renderer.render(spec.get(), hostPublicAddress.apply(vm), urls(vm, token, spec.get()));
+        Optional<VmSpec> spec = record.map(Vm::getSpec);
+        String text = renderer.render(spec.get(), hostPublicAddress.apply(record.get().getHomeHost()),
+                urls(vm, token, spec.get()), boot.mode() == BootMode.KERNEL);
         InstallState now = book.preseedFetched(live.get());
         log.info("VM {} fetched its preseed (profile {}, install armed at {})", vm, spec.get().getProfile(), now.armedAtMs());
         return Optional.of(text);
@@ -130,7 +134,7 @@ public final class Installs {
 
     /** A post-install script of one of the profiles the VM installs from, if the token is its live one. */
     public Optional<byte[]> postInstall(String vm, String token, String profile) {
-        Optional<VmSpec> spec = specs.apply(vm);
+        Optional<VmSpec> spec = vms.apply(vm).map(Vm::getSpec);
         if (book.live(vm, token).isEmpty() || spec.isEmpty()) {
             return Optional.empty();
         }
@@ -151,7 +155,7 @@ public final class Installs {
     /** The done callback: true when it ended the live install (its token now dead). */
     public boolean done(String vm, String token) throws IOException {
         Optional<InstallState> live = book.live(vm, token);
-        Optional<VmSpec> spec = specs.apply(vm);
+        Optional<VmSpec> spec = vms.apply(vm).map(Vm::getSpec);
         if (live.isEmpty() || spec.isEmpty() || !book.installed(live.get())) {
             return false;
         }
@@ -170,10 +174,28 @@ public final class Installs {
         return true;
     }
 
-    private String kernelArguments(String vm, String token) {
+    /**
+     * A failover-IP VM's installer network, for the kernel command line of a direct kernel boot: netcfg gets the
+     * address as a static /32 and no gateway (a gateway outside the /32 makes it loop), no DHCP is asked, and
+     * virtfleet's start-up hook in the host's installer initrd (the agent's {@code InstallerHook}) keeps the routes
+     * to the gateway, on the link, and through it. Empty for a LAN VM, whose installer asks the LAN's DHCP. Only the
+     * first nameserver: a space ends a kernel argument (the installed system gets them all from the late command).
+     */
+    private String installerNetwork(VmSpec spec, String host) {
+        if (!spec.getNetwork().hasFailover()) {
+            return "";
+        }
+        FailoverGuest guest = FailoverGuest.of(spec.getNetwork().getFailover().getAddress(), hostPublicAddress.apply(host));
+        return " netcfg/disable_autoconfig=true netcfg/get_ipaddress=" + guest.address() + " netcfg/get_netmask="
+                + FailoverGuest.NETMASK + " netcfg/get_gateway=none netcfg/get_nameservers="
+                + settings.nameservers().get(0) + " netcfg/confirm_static=true virtfleet/onlink-gateway=" + guest.gateway();
+    }
+
+    /** The installer's arguments ({@code network} among them), then after "---" those the installed system keeps. */
+    private String kernelArguments(String vm, String token, String network) {
         String domain = settings.domain().isEmpty() ? "" : " domain=" + settings.domain();
         return "auto=true priority=critical preseed/url=" + base(vm, token) + "preseed.cfg hostname=" + vm + domain
-                + " console=ttyS0,115200n8 --- console=ttyS0,115200n8";
+                + network + " console=ttyS0,115200n8 --- console=ttyS0,115200n8";
     }
 
     private InstallUrls urls(String vm, String token, VmSpec spec) {

@@ -159,7 +159,7 @@ public final class VmService {
             Vm vm;
             try {
                 // Armed before the record: the VM's first boot must find its boot config.
-                Boot boot = installs.arm(spec);
+                Boot boot = installs.arm(spec, host);
                 DomainRenderer.Rendered rendered = renderer.render(spec, host, boot);
                 vm = Vm.newBuilder().setSpec(spec).setHomeHost(host).setRunningWanted(true)
                         .setPhase(VmPhase.VM_PHASE_CREATING).setDisk(rendered.disk()).setNetwork(rendered.network()).build();
@@ -290,7 +290,7 @@ public final class VmService {
             VmSpec spec = profile.isEmpty() ? vm.getSpec() : vm.getSpec().toBuilder().setProfile(profile).build();
             profiles.chain("profile", spec.getProfile()); // refused with the list of profiles, nothing changed
             vm = vm.toBuilder().setSpec(spec).setRunningWanted(true).build();
-            DomainRenderer.Rendered rendered = renderer.render(spec, vm.getHomeHost(), installs.arm(spec));
+            DomainRenderer.Rendered rendered = renderer.render(spec, vm.getHomeHost(), installs.arm(spec, vm.getHomeHost()));
             store.save(vm, rendered.xml(), "reinstall " + name + " from profile " + spec.getProfile(), operator);
             audit.info("operator {}: reinstalling VM {} from profile {}", operator, name, spec.getProfile());
             // A running domain keeps the boot order it was started with: it is stopped, then started with the new one.

@@ -220,8 +220,8 @@ class DomainCommandsTest {
     }
 
     @Test
-    void aKernelBootMayOnlyBootTheHostsInstallerFromTheDomainsOs() throws InterruptedException {
-        InstallerFiles debian = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
+    void aKernelBootMayOnlyBootTheHostsInstallerFromTheDomainsOs() throws Exception {
+        InstallerFiles debian = hostInstaller();
         assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
         String installer = renderer.render(spec("git", StorageTier.STORAGE_TIER_SATA), Boot.kernel("auto=true priority=critical")
                 .withFiles(debian.kernel().toString(), debian.initrd().toString()));
@@ -243,7 +243,7 @@ class DomainCommandsTest {
 
     @Test
     void aWithheldInstallTokenGoesIntoTheHomeDefinitionWhileItsFingerprintIsOfTheDefinitionAsSent() throws Exception {
-        InstallerFiles debian = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
+        InstallerFiles debian = hostInstaller();
         assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
         String withheld = renderer.render(spec("git", StorageTier.STORAGE_TIER_SATA), Boot.kernel(
                 "auto=true preseed/url=http://10.0.0.1:7444/install/git/" + InstallToken.PLACEHOLDER + "/preseed.cfg")
@@ -273,7 +273,7 @@ class DomainCommandsTest {
 
     @Test
     void aCommandLineTooLongOnlyWithTheTokenIsRefusedWithoutRepeatingTheToken() throws Exception {
-        InstallerFiles debian = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
+        InstallerFiles debian = hostInstaller();
         assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
         String cmdline = "auto=true preseed/url=http://10.0.0.1:7444/install/git/" + InstallToken.PLACEHOLDER
                 + "/preseed.cfg pad=";
@@ -391,5 +391,11 @@ class DomainCommandsTest {
             assertTrue(System.nanoTime() < deadline, what + ": not in the fleet view in time: " + d);
             Thread.sleep(100);
         }
+    }
+
+    /** Debian's installer files as the host's agent prepared them (its initrd carries virtfleet's hook). */
+    private InstallerFiles hostInstaller() throws java.io.IOException {
+        return InstallerFiles.prepare(InstallerFiles.PACKAGE_DIRECTORY,
+                fleet.agentConfig(HOST, work.resolve("agents").resolve(HOST)).stateDirectory());
     }
 }

@@ -88,7 +88,7 @@ class InstallHttpServerTest {
         BootSettings boot = new BootSettings(BootMode.PXE, tftp, new InetSocketAddress("127.0.0.1", port), base);
         book = new InstallBook(work.resolve("installs"), System::currentTimeMillis);
         installs = new Installs(boot, Installer.settings(Installer.SHIPPED, Installer.keyFile(work, Installer.ed25519(7, "ops"))),
-                book, WithheldTokens.open(work.resolve("install-tokens")), new ProfileCatalog(Installer.SHIPPED), vm -> store.get(vm).map(Vm::getSpec), vm -> null);
+                book, WithheldTokens.open(work.resolve("install-tokens")), new ProfileCatalog(Installer.SHIPPED), store::get, host -> null);
         installs.onInstalled(installed::add);
         server = InstallHttpServer.start(installs, boot.listen());
     }
@@ -105,7 +105,7 @@ class InstallHttpServerTest {
 
     /** Arms the VM as a create does and returns the token its PXE config carries. */
     private String arm(VmSpec spec) throws IOException {
-        assertEquals(Boot.network(), installs.arm(spec), "a PXE install boots the network first");
+        assertEquals(Boot.network(), installs.arm(spec, "hv1"), "a PXE install boots the network first");
         Matcher m = PRESEED_URL.matcher(Files.readString(pxeFile(spec.getName())));
         assertTrue(m.find(), Files.readString(pxeFile(spec.getName())));
         return m.group(2);

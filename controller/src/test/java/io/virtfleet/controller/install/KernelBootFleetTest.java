@@ -135,7 +135,8 @@ class KernelBootFleetTest {
         assertTrue(debian.available(), "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
         Path tftp = work.resolve("tftp");
         try (PxeFleet fleet = new PxeFleet(work, tftp, "127.0.0.1", BootMode.KERNEL, debian.directory())) {
-            assertTrue(installerLine(fleet).endsWith(debian.kernel() + ", " + debian.initrd()), installerLine(fleet));
+            InstallerFiles prepared = fleet.hostInstaller(debian.directory());
+            assertTrue(installerLine(fleet).endsWith(debian.kernel() + ", " + prepared.initrd()), installerLine(fleet));
             java.util.List<String> steps = new java.util.ArrayList<>();
             fleet.operator.createVm(CreateVmRequest.newBuilder().setSpec(Installer.lanVm("web", "api")).build())
                     .forEachRemaining(p -> steps.add(p.getDetail()));
@@ -143,7 +144,7 @@ class KernelBootFleetTest {
                     + " virtfleet vm show web follows it)"), steps.toString());
             String xml = definition(fleet);
             assertTrue(xml.contains("<kernel>" + debian.kernel() + "</kernel>"), xml);
-            assertTrue(xml.contains("<initrd>" + debian.initrd() + "</initrd>"), xml);
+            assertTrue(xml.contains("<initrd>" + prepared.initrd() + "</initrd>"), xml);
             assertTrue(xml.contains("<on_reboot>destroy</on_reboot>"), "the installer's reboot stops the domain: " + xml);
             assertFalse(xml.contains("<boot order=\"2\"/>"), "no network boot: " + xml);
             assertFalse(Files.exists(tftp.resolve("pxelinux.cfg")), "nothing written for PXE");

@@ -52,8 +52,12 @@ class KernelBootInstallQemuTest {
                 Domain web = libvirt.domainLookupByName("web");
                 assertEquals(DomainInfo.DomainState.VIR_DOMAIN_RUNNING, web.getInfo().state);
                 String xml = web.getXMLDesc(0);
+                // Debian's kernel; the initrd the agent prepared from Debian's, with virtfleet's start-up hook.
+                String initrd = rig.operator.getHost(io.virtfleet.proto.v1.GetHostRequest.newBuilder()
+                        .setName(KernelBootRig.HOST).build()).getReport().getResources().getInstallerInitrd();
+                assertTrue(initrd.endsWith("/installer/initrd.gz") && !initrd.equals(debian.initrd().toString()), initrd);
                 assertTrue(xml.contains("<kernel>" + debian.kernel() + "</kernel>")
-                        && xml.contains("<initrd>" + debian.initrd() + "</initrd>"), xml);
+                        && xml.contains("<initrd>" + initrd + "</initrd>"), xml);
                 assertTrue(xml.contains("preseed/url=http://"), xml);
             } finally {
                 libvirt.close();

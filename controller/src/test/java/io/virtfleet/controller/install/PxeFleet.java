@@ -71,6 +71,12 @@ final class PxeFleet implements AutoCloseable {
         }
     }
 
+    /** Debian's installer files of {@code directory} as the fleet's one host prepared them (hook in its initrd). */
+    io.virtfleet.agent.hypervisor.InstallerFiles hostInstaller(Path directory) throws IOException {
+        return io.virtfleet.agent.hypervisor.InstallerFiles.prepare(directory,
+                fleet.agentConfig("hv1", fleet.workDirectory().resolve("agents").resolve("hv1")).stateDirectory());
+    }
+
     /** The per-MAC pxelinux config of a LAN VM. */
     Path pxeFile(String vm) {
         return tftp.resolve("pxelinux.cfg").resolve("01-" + DomainIdentity.lanMac(vm).replace(':', '-'));

@@ -1,0 +1,64 @@
+package io.virtfleet.agent.hypervisor;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+
+/**
+ * What virtfleet adds to the Debian installer's initrd: a start-up script ({@code onlink-gateway.sh}, run by
+ * debian-installer-startup) that gives a failover-IP VM's installer its routes to a gateway outside its /32, which
+ * netcfg cannot. The kernel unpacks every archive of a concatenated initrd in turn, so the hook is an uncompressed
+ * cpio archive appended to Debian's {@code initrd.gz}, nothing of Debian's rewritten.
+ */
+final class InstallerHook {
+    /** Where debian-installer-startup finds it: after the preseeding of the command line, before the menu. */
+    static final String SCRIPT = "lib/debian-installer-startup.d/S31virtfleet-onlink";
+
+    private InstallerHook() {}
+
+    /** The hook as a cpio archive (newc format, as the kernel reads it). */
+    static byte[] archive() {
+        byte[] script;
+        try (InputStream in = InstallerHook.class.getResourceAsStream("onlink-gateway.sh")) {
+            if (in == null) {
+                throw new IllegalStateException("onlink-gateway.sh missing from the agent's jar");
+            }
+            script = in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        entry(out, "lib", 0040755, new byte[0]);
+        entry(out, "lib/debian-installer-startup.d", 0040755, new byte[0]);
+        entry(out, SCRIPT, 0100755, script);
+        entry(out, "TRAILER!!!", 0, new byte[0]);
+        while (out.size() % 512 != 0) {
+            out.write(0);
+        }
+        return out.toByteArray();
+    }
+
+    /** One newc entry: a header of 13 eight-digit hex fields, the name, the data, each padded to 4 bytes. */
+    private static void entry(ByteArrayOutputStream out, String name, int mode, byte[] data) {
+        byte[] nameBytes = (name + "\0").getBytes(StandardCharsets.US_ASCII);
+        StringBuilder header = new StringBuilder("070701");
+        // ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize, check
+        for (long field : new long[] {0, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameBytes.length, 0}) {
+            header.append(String.format(Locale.ROOT, "%08X", field));
+        }
+        out.writeBytes(header.toString().getBytes(StandardCharsets.US_ASCII));
+        out.writeBytes(nameBytes);
+        pad(out);
+        out.writeBytes(data);
+        pad(out);
+    }
+
+    private static void pad(ByteArrayOutputStream out) {
+        while (out.size() % 4 != 0) {
+            out.write(0);
+        }
+    }
+}

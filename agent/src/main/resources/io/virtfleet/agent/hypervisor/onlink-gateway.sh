@@ -1,0 +1,36 @@
+#!/bin/sh
+# virtfleet's start-up hook for the Debian installer of a VM with an OVH failover IP: added to the installer's
+# initrd by the agent and run by debian-installer-startup before the installer's menu.
+#
+# netcfg is given the VM's address as a static /32 and no gateway (on the kernel command line), because a
+# gateway outside the netmask makes it ask again forever. This keeps the two routes it cannot make, to the
+# gateway on the link and the default through it, on every interface that has an IPv4 address, from the moment
+# netcfg configured it: netcfg flushes the routes when it (re)configures an interface, so they are put back each
+# second. Without virtfleet/onlink-gateway=A.B.C.D on the command line (every other VM), it does nothing.
+gateway=""
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    virtfleet/onlink-gateway=*) gateway="${arg#*=}" ;;
+  esac
+done
+case "$gateway" in
+  ""|*[!0-9.]*) exit 0 ;;
+esac
+
+keep_routes() {
+  while :; do
+    for path in /sys/class/net/*; do
+      dev="${path##*/}"
+      [ "$dev" = lo ] && continue
+      if ip -4 addr show dev "$dev" 2>/dev/null | grep -q "inet "; then
+        ip route replace "$gateway" dev "$dev" scope link 2>/dev/null
+        ip route replace default via "$gateway" dev "$dev" 2>/dev/null
+      fi
+    done
+    sleep 1
+  done
+}
+
+# In the background, holding none of the start-up's descriptors: the installer waits for them to close.
+keep_routes </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+exit 0
