@@ -2,11 +2,9 @@ package io.virtfleet.controller.install;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.proto.v1.GetVmRequest;
-import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmInstallPhase;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -63,30 +61,13 @@ class KernelBootInstallQemuTest {
                 libvirt.close();
             }
 
-            Vm vm = null;
             long deadline = created + TimeUnit.MINUTES.toNanos(7);
-            while (System.nanoTime() < deadline) {
-                vm = rig.operator.getVm(GetVmRequest.newBuilder().setName("web").build());
-                if (vm.getInstallPhase() == VmInstallPhase.VM_INSTALL_PHASE_PRESEED_FETCHED) {
-                    break;
-                }
-                Thread.sleep(250);
-            }
+            rig.awaitPreseedFetched("web", deadline);
             long preseedAt = System.nanoTime();
-            assertEquals(VmInstallPhase.VM_INSTALL_PHASE_PRESEED_FETCHED, vm.getInstallPhase(),
-                    "no preseed fetch within 7 min:\n" + rig.diagnostics());
             assertEquals(1, rig.controllerSaid("VM web fetched its preseed (profile api,").size(), rig.diagnostics());
             // The preseed's early command fetches the scripts at once, base's first, then the VM's profile's.
-            List<String> scripts = List.of();
-            while (System.nanoTime() < deadline) {
-                scripts = rig.controllerSaid("VM web fetched the post-install script of profile ");
-                if (scripts.size() >= 2) {
-                    break;
-                }
-                Thread.sleep(250);
-            }
+            List<String> scripts = rig.awaitScripts("web", 2, deadline);
             long scriptsAt = System.nanoTime();
-            assertEquals(2, scripts.size(), "base's and api's scripts fetched:\n" + rig.diagnostics());
             assertTrue(scripts.get(0).endsWith("profile base") && scripts.get(1).endsWith("profile api"), scripts.toString());
             System.out.printf(Locale.ROOT, "kernel boot install: create %.2f s, domain start to preseed request %.1f s,"
                     + " scripts %.1f s later%n", (created - t0) / 1e9, (preseedAt - created) / 1e9, (scriptsAt - preseedAt) / 1e9);
@@ -120,6 +101,12 @@ class KernelBootInstallQemuTest {
                 assertEquals(DomainInfo.DomainState.VIR_DOMAIN_RUNNING, web.getInfo().state, rig.diagnostics());
                 System.out.printf(Locale.ROOT, "kernel boot install: stopped at its end, running again from its disk"
                         + " %.1f s later%n", (System.nanoTime() - stoppedAt) / 1e9);
+                // The watch logs once the start step has returned, a moment after libvirt shows the domain running.
+                until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (rig.controllerSaid("VM web stopped at the end of its install: started again").isEmpty()
+                        && System.nanoTime() < until) {
+                    Thread.sleep(100);
+                }
                 assertEquals(1, rig.controllerSaid("VM web stopped at the end of its install: started again").size(),
                         rig.diagnostics());
                 String live = web.getXMLDesc(0);

@@ -54,10 +54,34 @@ public final class KernelBootRig implements AutoCloseable {
     private Process dhcp;
     private final Path dhcpLog;
 
+    /** hv1's public address in the failover rig (its agent's public-address): OVH's gateway is its .254. */
+    public static final String HOST_PUBLIC = "203.0.113.20";
+    /** The failover IPs routed to hv1 in the failover rig (the controller's failover-routes name the first). */
+    public static final String FAILOVER_IP = "198.51.100.77";
+    private static final String FAILOVER_NET = "198.51.100.0/24";
+    private final boolean publicSite;
+
     public KernelBootRig(Path work) throws Exception {
+        this(work, false);
+    }
+
+    /**
+     * A rig for failover-IP VMs: hv1 has a public bridge br0 and the public address {@link #HOST_PUBLIC}; its
+     * namespace plays OVH's router (the gateway {@code .254} on br0, forwarding to the controller on the underlay);
+     * {@link #FAILOVER_IP} is routed to hv1. No DHCP server exists anywhere.
+     */
+    public static KernelBootRig failover(Path work) throws Exception {
+        return new KernelBootRig(work, true);
+    }
+
+    private KernelBootRig(Path work, boolean publicSite) throws Exception {
         this.work = work;
+        this.publicSite = publicSite;
         rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, List.of(HOST), what -> { });
         try {
+            if (publicSite) {
+                publicNetwork();
+            }
             Path keys = Installer.keyFile(Files.createDirectories(work.resolve("keys")), Installer.ed25519(7, "ops"));
             int port;
             try (ServerSocket free = new ServerSocket(0)) {
@@ -66,7 +90,8 @@ public final class KernelBootRig implements AutoCloseable {
             installUrl = "http://" + rack.controllerAddress() + ":" + port;
             ControllerJvm.Settings settings = new ControllerJvm.Settings(work.resolve("controller"), 0, HEARTBEAT,
                     HEARTBEAT.multipliedBy(10), NO_PASSES, Map.of(ControllerJvm.KERNEL_BOOT_URL, installUrl,
-                    ControllerJvm.INSTALL_KEYS, keys.toString())).withListenHost(rack.controllerAddress())
+                    ControllerJvm.INSTALL_KEYS, keys.toString(), ControllerJvm.FAILOVER_ROUTES,
+                    publicSite ? FAILOVER_IP + "=" + HOST : "")).withListenHost(rack.controllerAddress())
                     .withCephMonitors(List.of(rack.ceph().monitor()));
             controllerLog = work.resolve("controller.log");
             controller = ControllerJvm.start(settings, controllerLog);
@@ -74,7 +99,7 @@ public final class KernelBootRig implements AutoCloseable {
             operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
             rack.startAgents(controller.endpoint(), host -> operator.withDeadlineAfter(30, TimeUnit.SECONDS)
                     .createJoinToken(CreateJoinTokenRequest.newBuilder().setHostName(host).setTtlSeconds(600).build())
-                    .getToken(), HEARTBEAT);
+                    .getToken(), HEARTBEAT, host -> publicSite ? List.of("--public-address", HOST_PUBLIC) : List.of());
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
             while (operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream().noneMatch(h ->
                     h.getState() == HostState.HOST_STATE_READY && !h.getReport().getResources().getInstallerKernel().isEmpty())) {
@@ -89,6 +114,45 @@ public final class KernelBootRig implements AutoCloseable {
             rack.close();
             throw e;
         }
+    }
+
+    /**
+     * hv1's side of OVH's network, as the failover rig needs it before its agent starts: the public bridge br0 with
+     * the gateway's address (the host's public address with .254) as a /32, forwarding in hv1's namespace, the
+     * failover network routed onto br0, and back from the controller's namespace through hv1. Then a probe plugged
+     * into br0 with a failover address, a /32 and on-link routes, as the installer will have, must reach the
+     * install server: the network is proven before any installer counts on it.
+     */
+    private void publicNetwork() {
+        String ns = rack.host(HOST).namespace();
+        String gateway = HOST_PUBLIC.substring(0, HOST_PUBLIC.lastIndexOf('.')) + ".254";
+        run("ip", "-n", ns, "link", "add", "br0", "type", "bridge");
+        run("ip", "-n", ns, "link", "set", "br0", "up");
+        run("ip", "-n", ns, "addr", "add", gateway + "/32", "dev", "br0");
+        run("ip", "-n", ns, "route", "add", FAILOVER_NET, "dev", "br0");
+        run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+        // The route dies with the underlay's device when the rack closes.
+        run("ip", "route", "replace", FAILOVER_NET, "via", rack.host(HOST).address());
+    }
+
+    /** Checks that a /32 on br0 with on-link routes to the gateway reaches the install server (see publicNetwork). */
+    public void probePublicNetwork() {
+        String ns = rack.host(HOST).namespace();
+        String gateway = HOST_PUBLIC.substring(0, HOST_PUBLIC.lastIndexOf('.')) + ".254";
+        String probe = probes.vm(ns, "br0", "198.51.100.200/32");
+        probes.ip(probe, "route", "add", gateway, "dev", "eth0", "scope", "link");
+        probes.ip(probe, "route", "add", "default", "via", gateway, "dev", "eth0");
+        Command.Result answer = Command.of("ip", "netns", "exec", probe, "curl", "-sS", "-o", "/dev/null", "-w",
+                "%{http_code}", "--max-time", "10", installUrl + "/install/probe").timeout(Duration.ofSeconds(20)).run();
+        if (!answer.stdout().strip().equals("403")) {
+            throw new AssertionError("a failover address on br0 does not reach the install server " + installUrl + ": "
+                    + answer.stdout() + " " + answer.stderr());
+        }
+    }
+
+    /** A failover-IP VM light enough for TCG, with {@link #FAILOVER_IP}. */
+    public static VmSpec failoverVm(String name, String profile) {
+        return Installer.failoverVm(name, profile, FAILOVER_IP).toBuilder().setVcpus(1).setMemoryBytes(1L << 30).build();
     }
 
     /** A LAN VM light enough for TCG: one vCPU, 1 GiB (the installer's minimum without its low-memory mode). */
@@ -170,6 +234,36 @@ public final class KernelBootRig implements AutoCloseable {
         } finally {
             libvirt.close();
         }
+    }
+
+    /**
+     * Waits until {@code vm}'s install phase says its preseed was fetched, at most until {@code deadline}
+     * (System.nanoTime()); fails with the diagnostics otherwise.
+     */
+    public void awaitPreseedFetched(String vm, long deadline) throws Exception {
+        io.virtfleet.proto.v1.Vm seen = null;
+        while (System.nanoTime() < deadline) {
+            seen = operator.getVm(io.virtfleet.proto.v1.GetVmRequest.newBuilder().setName(vm).build());
+            if (seen.getInstallPhase() == io.virtfleet.proto.v1.VmInstallPhase.VM_INSTALL_PHASE_PRESEED_FETCHED) {
+                return;
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError("no preseed fetch by " + vm + " in time (phase " + (seen == null ? "?" : seen.getInstallPhase())
+                + "):\n" + diagnostics());
+    }
+
+    /** Waits until {@code vm} fetched {@code count} post-install scripts; returns the controller's lines saying so. */
+    public List<String> awaitScripts(String vm, int count, long deadline) throws Exception {
+        List<String> scripts = List.of();
+        while (System.nanoTime() < deadline) {
+            scripts = controllerSaid("VM " + vm + " fetched the post-install script of profile ");
+            if (scripts.size() >= count) {
+                return scripts;
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError(scripts.size() + " of " + count + " scripts fetched by " + vm + ":\n" + diagnostics());
     }
 
     /** The controller's log lines so far that contain {@code text}. */

@@ -41,10 +41,11 @@ public final class AgentJvm implements AutoCloseable {
      * @param address    its own address on the underlay, which it advertises to the controller
      * @param controller the controller's gRPC endpoint as seen from the namespace (its git server is on that host too)
      * @param joinToken  the one-time token it enrolls with on its first start (written to a file, not to argv)
+     * @param extraArgs  more options, e.g. {@code --public-address}
      */
     public record Settings(String host, String namespace, String address, Endpoint controller, String libvirtUri,
                            Path stateDir, String joinToken, CephSettings ceph, String underlayDevice, Duration heartbeat,
-                           Duration maxBackoff) {}
+                           Duration maxBackoff, List<String> extraArgs) {}
 
     private final String host;
     private final Process process;
@@ -89,6 +90,7 @@ public final class AgentJvm implements AutoCloseable {
                 "--ceph-pool-sata", s.ceph().sataPool(),
                 "--ceph-timeout", s.ceph().timeout().toMillis() + "ms",
                 "--vxlan-device", s.underlayDevice()));
+        command.addAll(s.extraArgs());
         Path log = state.resolve("agent.log");
         Process p = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))

@@ -40,6 +40,8 @@ public final class ControllerJvm implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     /** System property: arm direct kernel boot installs, the install server at this URL (its port on the listen host). */
     public static final String KERNEL_BOOT_URL = "virtfleet.test.kernel-boot-url";
+    /** System property: the controller's failover-routes, {@code IP=host} pairs separated by commas. */
+    public static final String FAILOVER_ROUTES = "virtfleet.test.failover-routes";
     /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
     public static final String INSTALL_KEYS = "virtfleet.test.install-keys";
 
@@ -254,6 +256,15 @@ public final class ControllerJvm implements AutoCloseable {
                 .withReconcileInterval(Duration.parse(args[4]))
                 .withSyncDeadline(Duration.parse(args[6]))
                 .withInstall(InstallSettings.defaults().withProfilesDirectory(EmbeddedFleet.shippedProfiles()));
+        String routes = System.getProperty(FAILOVER_ROUTES, "");
+        if (!routes.isEmpty()) {
+            Map<String, String> byAddress = new java.util.LinkedHashMap<>();
+            for (String pair : routes.split(",")) {
+                String[] kv = pair.split("=", 2);
+                byAddress.put(kv[0], kv[1]);
+            }
+            provisioning = provisioning.withFailoverRoutes(byAddress);
+        }
         String installUrl = System.getProperty(KERNEL_BOOT_URL);
         if (installUrl != null) { // direct kernel boot installs, served on the listen address
             URI url = URI.create(installUrl);

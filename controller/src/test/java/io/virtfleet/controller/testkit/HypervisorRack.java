@@ -111,10 +111,16 @@ public final class HypervisorRack implements AutoCloseable {
      * {@code controller} by themselves (the caller waits for them).
      */
     public void startAgents(Endpoint controller, Function<String, String> joinToken, Duration heartbeat) throws IOException {
+        startAgents(controller, joinToken, heartbeat, host -> List.of());
+    }
+
+    /** As {@link #startAgents(Endpoint, Function, Duration)}, each agent with {@code extraArgs} of its host. */
+    public void startAgents(Endpoint controller, Function<String, String> joinToken, Duration heartbeat,
+                            Function<String, List<String>> extraArgs) throws IOException {
         for (Host h : hosts.values()) {
             AgentJvm agent = AgentJvm.start(new AgentJvm.Settings(h.name(), h.namespace(), h.address(), controller,
                     h.node().uri(), h.stateDir(), joinToken.apply(h.name()), cephSettings(), UNDERLAY_DEVICE, heartbeat,
-                    heartbeat.multipliedBy(5)));
+                    heartbeat.multipliedBy(5), extraArgs.apply(h.name())));
             agents.put(h.name(), agent);
         }
     }
