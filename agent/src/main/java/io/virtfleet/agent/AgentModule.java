@@ -64,14 +64,18 @@ final class AgentModule extends AbstractModule {
     @Singleton
     InstallerFiles installerFiles() {
         try {
-            return InstallerFiles.prepare(config.installerDirectory(), config.stateDirectory());
+            return InstallerFiles.prepare(config.installerDirectory(), preparedInstaller());
         } catch (java.io.IOException e) {
             // No kernel-boot installs here (the host reports no installer files) rather than no agent.
             org.slf4j.LoggerFactory.getLogger(AgentModule.class).warn("cannot prepare the installer's initrd in {}:"
-                    + " this host takes no kernel-boot installs: {}", config.stateDirectory(), e.toString());
-            return new InstallerFiles(config.installerDirectory(), config.stateDirectory().resolve("installer")
-                    .resolve("initrd.gz.unavailable"));
+                    + " this host takes no kernel-boot installs until the agent restarts: {}", preparedInstaller(), e.toString());
+            return new InstallerFiles(config.installerDirectory(), preparedInstaller().resolve("initrd.gz.unavailable"));
         }
+    }
+
+    /** In the images directory: QEMU must reach it whatever user it runs as, as it reaches the VMs' disks. */
+    private java.nio.file.Path preparedInstaller() {
+        return config.imagesDirectory().resolve(".virtfleet-installer");
     }
 
     /** libvirt is asked as often as the controller is told; a call hanging past 3 intervals (at least 5 s) is a stall. */

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import java.util.Optional;
 
@@ -19,8 +20,8 @@ import java.util.Optional;
  * only as its {@code <os>}'s kernel and initrd (see {@link DefinitionRules}).
  *
  * <p>The initrd domains boot is Debian's {@code initrd.gz} with virtfleet's start-up hook appended
- * ({@link InstallerHook}: the routes of a failover IP's installer), kept by the agent in its state directory
- * ({@link #prepare}); Debian's own file is never changed.
+ * ({@link InstallerHook}: the routes of a failover IP's installer), kept by the agent in
+ * {@code <images-dir>/.virtfleet-installer/} ({@link #prepare}); Debian's own file is never changed.
  *
  * @param directory      the agent's {@code installer-dir}: by default where Debian's package
  *                       {@code debian-installer-12-netboot-amd64} puts them
@@ -42,34 +43,60 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
     }
 
     /**
-     * The files of {@code directory}, with the initrd domains boot kept up to date in
-     * {@code <stateDirectory>/installer/initrd.gz}: written (atomically, synced) when missing or older than Debian's,
-     * else reused. Without Debian's files nothing is written and the result is not {@link #available}.
+     * The files of {@code directory}, with the initrd domains boot kept in {@code preparedDirectory} (in the images
+     * directory, which QEMU can traverse whatever user it runs as; the file is world-readable like Debian's): written
+     * (atomically, synced) when missing or made from another Debian file than the one there now, else reused.
+     * Without Debian's files nothing is written and the result is not {@link #available}. Checked at the agent's
+     * start: after an upgrade of Debian's package, restart the agent.
      */
-    public static InstallerFiles prepare(Path directory, Path stateDirectory) throws IOException {
+    public static InstallerFiles prepare(Path directory, Path preparedDirectory) throws IOException {
         InstallerFiles debian = new InstallerFiles(directory);
-        Path prepared = stateDirectory.resolve("installer").resolve("initrd.gz");
+        Path prepared = preparedDirectory.resolve("initrd.gz");
         InstallerFiles files = new InstallerFiles(directory, prepared);
-        if (debian.available() && !current(debian.initrd(), prepared)) {
-            Path source = debian.initrd();
-            StateFiles.write(prepared, out -> {
-                try (InputStream in = Files.newInputStream(source)) {
-                    in.transferTo(out);
-                }
-                out.write(InstallerHook.archive());
-            });
+        if (!debian.available()) {
+            return files;
         }
+        Path source = debian.initrd();
+        String identity = identity(source);
+        Path identityFile = preparedDirectory.resolve("initrd.gz.source");
+        if (current(source, prepared) && Files.isRegularFile(identityFile)
+                && Files.readString(identityFile).strip().equals(identity)) {
+            return files;
+        }
+        StateFiles.createDirectories(preparedDirectory);
+        Files.setPosixFilePermissions(preparedDirectory, PosixFilePermissions.fromString("rwxr-xr-x"));
+        byte[] hook = InstallerHook.archive();
+        long padding = padding(Files.size(source));
+        StateFiles.write(prepared, out -> {
+            try (InputStream in = Files.newInputStream(source)) {
+                in.transferTo(out);
+            }
+            // The kernel reads an uncompressed archive only from a 4-byte boundary of the initrd.
+            out.write(new byte[(int) padding]);
+            out.write(hook);
+        });
+        Files.setPosixFilePermissions(prepared, PosixFilePermissions.fromString("rw-r--r--"));
+        StateFiles.write(identityFile, identity + "\n");
         return files;
     }
 
-    /** Whether {@code prepared} is Debian's {@code source} as it is now, followed by the hook of this agent. */
+    /** What tells one Debian initrd from the next: dpkg keeps a package's own times, so size and time together. */
+    private static String identity(Path source) throws IOException {
+        return Files.size(source) + " " + Files.getLastModifiedTime(source).toMillis();
+    }
+
+    private static long padding(long size) {
+        return (4 - size % 4) % 4;
+    }
+
+    /** Whether {@code prepared} has the size of Debian's {@code source} with the hook, and ends with this agent's hook. */
     private static boolean current(Path source, Path prepared) throws IOException {
         if (!Files.isRegularFile(prepared, LinkOption.NOFOLLOW_LINKS)) {
             return false;
         }
         byte[] hook = InstallerHook.archive();
-        if (Files.size(prepared) != Files.size(source) + hook.length
-                || Files.getLastModifiedTime(prepared).compareTo(Files.getLastModifiedTime(source)) < 0) {
+        long size = Files.size(source);
+        if (Files.size(prepared) != size + padding(size) + hook.length) {
             return false;
         }
         try (FileChannel in = FileChannel.open(prepared, StandardOpenOption.READ)) {

@@ -8,37 +8,44 @@ import java.nio.charset.StandardCharsets;
 import java.util.Locale;
 
 /**
- * What virtfleet adds to the Debian installer's initrd: a start-up script ({@code onlink-gateway.sh}, run by
- * debian-installer-startup) that gives a failover-IP VM's installer its routes to a gateway outside its /32, which
- * netcfg cannot. The kernel unpacks every archive of a concatenated initrd in turn, so the hook is an uncompressed
+ * What virtfleet adds to the Debian installer's initrd so that a failover-IP VM's installer gets its routes to a
+ * gateway outside its /32, which netcfg cannot make: {@code /sbin/ip} in place of busybox's link
+ * ({@code ip-then-onlink.sh}: adds them as soon as netcfg adds the address) and a start-up script
+ * ({@code onlink-gateway.sh}, run by debian-installer-startup) that keeps them afterwards. The kernel unpacks every archive of a concatenated initrd in turn, so the hook is an uncompressed
  * cpio archive appended to Debian's {@code initrd.gz}, nothing of Debian's rewritten.
  */
 final class InstallerHook {
-    /** Where debian-installer-startup finds it: after the preseeding of the command line, before the menu. */
+    /** Where debian-installer-startup finds it, and runs it before the installer's menu. */
     static final String SCRIPT = "lib/debian-installer-startup.d/S31virtfleet-onlink";
+    /** Takes the place of busybox's link: netcfg's "ip addr add" gets the routes right after it. */
+    static final String IP = "sbin/ip";
 
     private InstallerHook() {}
 
     /** The hook as a cpio archive (newc format, as the kernel reads it). */
     static byte[] archive() {
-        byte[] script;
-        try (InputStream in = InstallerHook.class.getResourceAsStream("onlink-gateway.sh")) {
-            if (in == null) {
-                throw new IllegalStateException("onlink-gateway.sh missing from the agent's jar");
-            }
-            script = in.readAllBytes();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         entry(out, "lib", 0040755, new byte[0]);
         entry(out, "lib/debian-installer-startup.d", 0040755, new byte[0]);
-        entry(out, SCRIPT, 0100755, script);
+        entry(out, SCRIPT, 0100755, resource("onlink-gateway.sh"));
+        entry(out, "sbin", 0040755, new byte[0]);
+        entry(out, IP, 0100755, resource("ip-then-onlink.sh"));
         entry(out, "TRAILER!!!", 0, new byte[0]);
         while (out.size() % 512 != 0) {
             out.write(0);
         }
         return out.toByteArray();
+    }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = InstallerHook.class.getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException(name + " missing from the agent's jar");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** One newc entry: a header of 13 eight-digit hex fields, the name, the data, each padded to 4 bytes. */

@@ -6,7 +6,9 @@
 # gateway outside the netmask makes it ask again forever. This keeps the two routes it cannot make, to the
 # gateway on the link and the default through it, on every interface that has an IPv4 address, from the moment
 # netcfg configured it: netcfg flushes the routes when it (re)configures an interface, so they are put back each
-# second. Without virtfleet/onlink-gateway=A.B.C.D on the command line (every other VM), it does nothing.
+# second, a backstop to virtfleet's /sbin/ip (ip-then-onlink.sh), which adds them the moment netcfg adds the
+# address. Without virtfleet/onlink-gateway=A.B.C.D on the command line (every other VM), it does nothing.
+set -f
 gateway=""
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
@@ -31,6 +33,7 @@ keep_routes() {
   done
 }
 
-# In the background, holding none of the start-up's descriptors: the installer waits for them to close.
+# In the background, with its descriptors closed: the installer's start-up went no further while a background job
+# kept the ones it was started with (seen with the early command; the start-up directory is not different).
 keep_routes </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 exit 0

@@ -30,16 +30,24 @@ class InstallerFilesTest {
     @Test
     void thePreparedInitrdIsDebiansFollowedByTheHookWhichDebiansStartUpRuns() throws Exception {
         Path debian = debian();
-        InstallerFiles files = InstallerFiles.prepare(debian, dir.resolve("state"));
+        InstallerFiles files = InstallerFiles.prepare(debian, dir.resolve("images/.virtfleet-installer"));
         assertTrue(files.available());
-        assertEquals(dir.resolve("state/installer/initrd.gz"), files.initrd());
+        assertEquals(dir.resolve("images/.virtfleet-installer/initrd.gz"), files.initrd());
+        assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(files.initrd())),
+                "readable by QEMU whatever user it runs as");
         assertEquals(debian.resolve("linux"), files.kernel());
         byte[] prepared = Files.readAllBytes(files.initrd());
         byte[] original = Files.readAllBytes(debian.resolve("initrd.gz"));
         assertArrayEquals(original, Arrays.copyOf(prepared, original.length), "Debian's archive first, unchanged");
-        Map<String, Object[]> entries = cpio(Arrays.copyOfRange(prepared, original.length, prepared.length));
-        assertEquals(java.util.List.of("lib", "lib/debian-installer-startup.d", InstallerHook.SCRIPT, "TRAILER!!!"),
-                java.util.List.copyOf(entries.keySet()));
+        // Debian's 15 bytes, then zeros to the 4-byte boundary the kernel reads an appended archive from.
+        int start = (original.length + 3) & ~3;
+        assertArrayEquals(new byte[start - original.length], Arrays.copyOfRange(prepared, original.length, start));
+        Map<String, Object[]> entries = cpio(Arrays.copyOfRange(prepared, start, prepared.length));
+        assertEquals(java.util.List.of("lib", "lib/debian-installer-startup.d", InstallerHook.SCRIPT, "sbin",
+                InstallerHook.IP, "TRAILER!!!"), java.util.List.copyOf(entries.keySet()));
+        assertEquals(0100755, entries.get(InstallerHook.IP)[0]);
+        String ip = new String((byte[]) entries.get(InstallerHook.IP)[1], StandardCharsets.US_ASCII);
+        assertTrue(ip.contains("/bin/busybox ip \"$@\"") && ip.contains("route replace default via"), ip);
         assertEquals(0100755, entries.get(InstallerHook.SCRIPT)[0], "executable: debian-installer-startup runs it");
         String script = new String((byte[]) entries.get(InstallerHook.SCRIPT)[1], StandardCharsets.US_ASCII);
         assertTrue(script.startsWith("#!/bin/sh") && script.contains("virtfleet/onlink-gateway=")
@@ -50,23 +58,24 @@ class InstallerFilesTest {
     @Test
     void itIsWrittenAgainOnlyWhenDebiansChangedOrItIsNotWhatThisAgentWouldWrite() throws Exception {
         Path debian = debian();
-        Path prepared = InstallerFiles.prepare(debian, dir.resolve("state")).initrd();
+        Path prepared = InstallerFiles.prepare(debian, dir.resolve("images/.virtfleet-installer")).initrd();
         FileTime first = Files.getLastModifiedTime(prepared);
         Object key = Files.readAttributes(prepared, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
-        InstallerFiles.prepare(debian, dir.resolve("state"));
+        InstallerFiles.prepare(debian, dir.resolve("images/.virtfleet-installer"));
         assertEquals(key, Files.readAttributes(prepared, java.nio.file.attribute.BasicFileAttributes.class).fileKey(),
                 "reused: the same file");
 
+        // dpkg keeps the package's own (older) times: another file, older than the prepared one, is still new here.
         Files.writeString(debian.resolve("initrd.gz"), "debian's next initrd");
-        Files.setLastModifiedTime(debian.resolve("initrd.gz"), FileTime.fromMillis(first.toMillis() + 1000));
-        InstallerFiles.prepare(debian, dir.resolve("state"));
+        Files.setLastModifiedTime(debian.resolve("initrd.gz"), FileTime.fromMillis(first.toMillis() - 86_400_000L));
+        InstallerFiles.prepare(debian, dir.resolve("images/.virtfleet-installer"));
         assertTrue(new String(Files.readAllBytes(prepared), StandardCharsets.ISO_8859_1).startsWith("debian's next initrd"));
 
         byte[] tampered = Files.readAllBytes(prepared);
         tampered[tampered.length - 600] ^= 1; // inside the hook's script
         Files.write(prepared, tampered);
         Files.setLastModifiedTime(prepared, FileTime.fromMillis(first.toMillis() + 5000));
-        InstallerFiles.prepare(debian, dir.resolve("state"));
+        InstallerFiles.prepare(debian, dir.resolve("images/.virtfleet-installer"));
         byte[] hook = InstallerHook.archive();
         byte[] now = Files.readAllBytes(prepared);
         assertArrayEquals(hook, Arrays.copyOfRange(now, now.length - hook.length, now.length), "the hook restored");
@@ -74,9 +83,9 @@ class InstallerFilesTest {
 
     @Test
     void withoutDebiansFilesNothingIsWrittenAndNothingIsAvailable() throws Exception {
-        InstallerFiles files = InstallerFiles.prepare(dir.resolve("none"), dir.resolve("state"));
+        InstallerFiles files = InstallerFiles.prepare(dir.resolve("none"), dir.resolve("images/.virtfleet-installer"));
         assertFalse(files.available());
-        assertFalse(Files.exists(dir.resolve("state/installer")));
+        assertFalse(Files.exists(dir.resolve("images/.virtfleet-installer")));
     }
 
     /** The entries of a newc archive, in order: name to {mode, data}. */

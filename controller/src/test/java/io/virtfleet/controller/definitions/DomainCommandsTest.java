@@ -396,6 +396,6 @@ class DomainCommandsTest {
     /** Debian's installer files as the host's agent prepared them (its initrd carries virtfleet's hook). */
     private InstallerFiles hostInstaller() throws java.io.IOException {
         return InstallerFiles.prepare(InstallerFiles.PACKAGE_DIRECTORY,
-                fleet.agentConfig(HOST, work.resolve("agents").resolve(HOST)).stateDirectory());
+                fleet.agentConfig(HOST, work.resolve("agents").resolve(HOST)).imagesDirectory().resolve(".virtfleet-installer"));
     }
 }

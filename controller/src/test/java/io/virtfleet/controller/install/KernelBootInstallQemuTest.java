@@ -53,7 +53,7 @@ class KernelBootInstallQemuTest {
                 // Debian's kernel; the initrd the agent prepared from Debian's, with virtfleet's start-up hook.
                 String initrd = rig.operator.getHost(io.virtfleet.proto.v1.GetHostRequest.newBuilder()
                         .setName(KernelBootRig.HOST).build()).getReport().getResources().getInstallerInitrd();
-                assertTrue(initrd.endsWith("/installer/initrd.gz") && !initrd.equals(debian.initrd().toString()), initrd);
+                assertTrue(initrd.endsWith("/.virtfleet-installer/initrd.gz") && !initrd.equals(debian.initrd().toString()), initrd);
                 assertTrue(xml.contains("<kernel>" + debian.kernel() + "</kernel>")
                         && xml.contains("<initrd>" + initrd + "</initrd>"), xml);
                 assertTrue(xml.contains("preseed/url=http://"), xml);

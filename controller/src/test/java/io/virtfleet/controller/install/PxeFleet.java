@@ -74,7 +74,8 @@ final class PxeFleet implements AutoCloseable {
     /** Debian's installer files of {@code directory} as the fleet's one host prepared them (hook in its initrd). */
     io.virtfleet.agent.hypervisor.InstallerFiles hostInstaller(Path directory) throws IOException {
         return io.virtfleet.agent.hypervisor.InstallerFiles.prepare(directory,
-                fleet.agentConfig("hv1", fleet.workDirectory().resolve("agents").resolve("hv1")).stateDirectory());
+                fleet.agentConfig("hv1", fleet.workDirectory().resolve("agents").resolve("hv1")).imagesDirectory()
+                        .resolve(".virtfleet-installer"));
     }
 
     /** The per-MAC pxelinux config of a LAN VM. */
