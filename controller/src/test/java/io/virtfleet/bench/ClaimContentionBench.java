@@ -9,7 +9,6 @@ import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.DeleteVmRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.Host;
-import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.proto.v1.ListHostsRequest;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -78,7 +77,7 @@ public final class ClaimContentionBench {
                 .heartbeat(Duration.ofMillis(500)).simulatedNetwork(true).reconcileInterval(Duration.ofHours(1)).build()
                 .start(); Clients admin = Clients.as(fleet.adminCredentials())) {
             FleetGrpc.FleetBlockingStub operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
-            awaitReady(operator, hosts);
+            CreateBurst.awaitReady(operator, hosts);
             CreateBurst.Outcome burst = CreateBurst.run(operator, creates, memory, parallelism);
             // Every promise within its host's limit, and what libvirt runs agrees with what was promised.
             Map<String, Integer> perHost = new TreeMap<>();
@@ -108,17 +107,6 @@ public final class ClaimContentionBench {
         }
     }
 
-    private static void awaitReady(FleetGrpc.FleetBlockingStub operator, int hosts) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream()
-                .filter(h -> h.getState() == HostState.HOST_STATE_READY && !h.getReport().getVxlanAddress().isEmpty())
-                .count() < hosts) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("hosts not ready within 60 s");
-            }
-            Thread.sleep(100);
-        }
-    }
 
     private static void report(String mode, Result r) {
         System.out.printf(Locale.ROOT, "%-10s asked %d: created %d, refused (no host fits) %d, errors %d, in %.2f s:"

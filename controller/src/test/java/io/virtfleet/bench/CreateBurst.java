@@ -79,4 +79,18 @@ final class CreateBurst {
             pool.shutdownNow();
         }
     }
+
+    /** Waits (at most 60 s) until {@code hosts} hosts are ready and report their VXLAN underlay. */
+    static void awaitReady(FleetGrpc.FleetBlockingStub operator, int hosts) throws InterruptedException {
+        long deadline = System.nanoTime() + java.time.Duration.ofSeconds(60).toNanos();
+        while (operator.listHosts(io.virtfleet.proto.v1.ListHostsRequest.getDefaultInstance()).getHostsList().stream()
+                .filter(h -> h.getState() == io.virtfleet.proto.v1.HostState.HOST_STATE_READY
+                        && !h.getReport().getVxlanAddress().isEmpty())
+                .count() < hosts) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("hosts not ready within 60 s");
+            }
+            Thread.sleep(100);
+        }
+    }
 }

@@ -10,8 +10,6 @@ import io.virtfleet.controller.registry.LatencyHistogram;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.HeartbeatResponse;
-import io.virtfleet.proto.v1.HostState;
-import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.RegisterResponse;
 import io.virtfleet.proto.v1.RegistryGrpc;
 import io.virtfleet.proto.v1.SetHostDrainingRequest;
@@ -68,7 +66,7 @@ public final class HeartbeatUnderCreatesBench {
                 .heartbeat(Duration.ofMillis(500)).simulatedNetwork(true).reconcileInterval(Duration.ofHours(1)).build()
                 .start(); Clients admin = Clients.as(fleet.adminCredentials())) {
             FleetGrpc.FleetBlockingStub operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
-            awaitReady(operator, hosts);
+            CreateBurst.awaitReady(operator, hosts);
             List<TlsCredentials> credentials = SimulatedFleet.enroll(fleet.controllerEndpoint(),
                     work.resolve("controller"), agents, work.resolve("simulated"), 8);
             try (SimulatedFleet sims = SimulatedFleet.perAgent(fleet.controllerEndpoint(), agents, credentials)) {
@@ -165,17 +163,6 @@ public final class HeartbeatUnderCreatesBench {
         });
     }
 
-    private static void awaitReady(FleetGrpc.FleetBlockingStub operator, int hosts) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream()
-                .filter(h -> h.getState() == HostState.HOST_STATE_READY && !h.getReport().getVxlanAddress().isEmpty())
-                .count() < hosts) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("hosts not ready within 60 s");
-            }
-            Thread.sleep(100);
-        }
-    }
 
     private static void report(String phase, LatencyHistogram.Snapshot s, long errors, double seconds) {
         System.out.printf(Locale.ROOT, "%-9s %d heartbeats in %.1f s: round trip p50 %.2f ms, p99 %.2f ms, max %.2f ms;"

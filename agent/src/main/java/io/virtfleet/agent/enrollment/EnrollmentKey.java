@@ -55,8 +55,6 @@ final class EnrollmentKey {
 
     /** Forgets the key once it is part of the stored credentials (or they are stored with another). */
     static void remove(Path stateDir) throws IOException {
-        if (Files.deleteIfExists(stateDir.resolve(FILE))) {
-            StateFiles.forceDirectory(stateDir);
-        }
+        StateFiles.delete(stateDir.resolve(FILE));
     }
 }
