@@ -108,10 +108,11 @@ class DurableStoresTest {
         Path config;
         try (var scope = FileSync.during(syncs)) {
             book.arm("web1", "base");
-            config = pxe.write("52:54:00:12:34:56", "web1", "auto=true");
+            config = pxe.write("52:54:00:12:34:56", "web1", "auto=true", true);
         }
         syncs.assertReplacedDurably(dir.resolve("installs").resolve("web1"));
         syncs.assertReplacedDurably(config);
+        syncs.assertReplacedDurably(dir.resolve("tftp").resolve("virtfleet/installer-hook.cpio"));
         syncs.clear();
         try (var scope = FileSync.during(syncs)) {
             pxe.bootFromDisk("52:54:00:12:34:56", "web1");

@@ -1,6 +1,7 @@
 package io.virtfleet.agent.hypervisor;
 
 import io.virtfleet.common.files.StateFiles;
+import io.virtfleet.common.install.InstallerHook;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;

@@ -15,11 +15,10 @@ import java.util.List;
  *
  * <p>The Debian installer's netcfg cannot be given this network whole: given a static /32 address and a gateway
  * outside it, it finds the gateway unreachable, asks for the gateway again, gets the preseeded one again, and
- * loops forever (netcfg/gateway_unreachable is a note, skipped at priority critical). With direct kernel boot the
- * installer gets the /32 and no gateway on its kernel command line, and virtfleet's start-up hook in the host's
- * installer initrd adds the two routes (see {@code Installs}); no DHCP is involved. With PXE boot the installer
- * still takes its network from DHCP, as for a LAN VM, and the site's DHCP must answer the VM's virtual MAC during
- * the install. Either way the late command then writes the installed system's whole network configuration, this
+ * loops forever (netcfg/gateway_unreachable is a note, skipped at priority critical). So the installer gets the /32
+ * and no gateway on its kernel command line, and virtfleet's hook ({@code InstallerHook}) adds the two routes (see
+ * {@code Installs}): appended to the host's installer initrd with direct kernel boot, loaded as a second initrd by
+ * pxelinux with PXE boot. The installer asks no DHCP. Either way the late command then writes the installed system's whole network configuration, this
  * one, in place of what netcfg wrote.
  *
  * @param address the failover IP

@@ -95,7 +95,8 @@ public final class Installs {
             log.info("armed the install of VM {} from profile {}: direct kernel boot", vm, spec.getProfile());
             return Boot.kernel(kernelArguments(vm, InstallToken.PLACEHOLDER, installerNetwork(spec, host)));
         }
-        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token(), ""));
+        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token(), installerNetwork(spec, host)),
+                spec.getNetwork().hasFailover());
         log.info("armed the install of VM {} from profile {}: {}", vm, spec.getProfile(), written);
         return Boot.network();
     }
@@ -126,7 +127,7 @@ public final class Installs {
         }
         Optional<VmSpec> spec = record.map(Vm::getSpec);
         String text = renderer.render(spec.get(), hostPublicAddress.apply(record.get().getHomeHost()),
-                urls(vm, token, spec.get()), boot.mode() == BootMode.KERNEL);
+                urls(vm, token, spec.get()));
         InstallState now = book.preseedFetched(live.get());
         log.info("VM {} fetched its preseed (profile {}, install armed at {})", vm, spec.get().getProfile(), now.armedAtMs());
         return Optional.of(text);
@@ -175,10 +176,10 @@ public final class Installs {
     }
 
     /**
-     * A failover-IP VM's installer network, for the kernel command line of a direct kernel boot: netcfg gets the
-     * address as a static /32 and no gateway (a gateway outside the /32 makes it loop), no DHCP is asked, and
-     * virtfleet's start-up hook in the host's installer initrd (the agent's {@code InstallerHook}) keeps the routes
-     * to the gateway, on the link, and through it. Empty for a LAN VM, whose installer asks the LAN's DHCP. Only the
+     * A failover-IP VM's installer network, for the installer's kernel command line (direct kernel boot and PXE
+     * alike): netcfg gets the address as a static /32 and no gateway (a gateway outside the /32 makes it loop), no
+     * DHCP is asked, and virtfleet's {@code InstallerHook} (appended to the host's installer initrd by the agent, or
+     * loaded as a second initrd by pxelinux) keeps the routes to the gateway, on the link, and through it. Empty for a LAN VM, whose installer asks the LAN's DHCP. Only the
      * first nameserver: a space ends a kernel argument (the installed system gets them all from the late command).
      */
     private String installerNetwork(VmSpec spec, String host) {

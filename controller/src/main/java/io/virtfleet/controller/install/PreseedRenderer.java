@@ -14,8 +14,7 @@ import java.util.List;
  * the user its keys, runs the fetched post-install scripts and calls back.
  *
  * <p>A LAN VM's installer takes its network from DHCP. A failover VM's installer gets its static /32 on the kernel
- * command line when booted directly from a kernel, and takes DHCP when booted by PXE; the installed system's
- * network is written by the late command either way (see {@link FailoverGuest} for why netcfg cannot be given it
+ * command line (direct kernel boot and PXE alike) and asks no DHCP; the installed system's network is written by the late command either way (see {@link FailoverGuest} for why netcfg cannot be given it
  * whole).
  *
  * <p>Values come from the VM's spec, the controller's {@link InstallSettings} and the caller's URLs; each is
@@ -48,14 +47,6 @@ public final class PreseedRenderer {
      * @param urls            the VM's post-install script and callback URLs, with its token
      */
     public String render(VmSpec requested, String hostPublicAddress, InstallUrls urls) {
-        return render(requested, hostPublicAddress, urls, false);
-    }
-
-    /**
-     * @param staticInstallerNetwork whether a failover-IP VM's installer was given its static /32 on the kernel
-     *                               command line (direct kernel boot) rather than taking DHCP (PXE boot)
-     */
-    public String render(VmSpec requested, String hostPublicAddress, InstallUrls urls, boolean staticInstallerNetwork) {
         VmSpec spec = VmSpecs.validate(requested);
         List<Profile> chain = profiles.chain("spec.profile", spec.getProfile());
         FailoverGuest failover = spec.getNetwork().hasFailover()
@@ -73,7 +64,7 @@ public final class PreseedRenderer {
         // the scripts run are those of the moment the install was armed, not of whenever the late command runs.
         preseed.answer("Early command: fetches the post-install scripts into " + STAGED,
                 "preseed/early_command", "string", earlyCommand(spec, chain, urls));
-        network(preseed, spec, failover, staticInstallerNetwork);
+        network(preseed, spec, failover);
         mirror(preseed);
         user(preseed);
         disk(preseed);
@@ -101,13 +92,13 @@ public final class PreseedRenderer {
         p.answer(DEFAULTS, "debian-installer/add-kernel-opts", "string", "console=tty0 console=ttyS0,115200n8");
     }
 
-    private void network(Preseed p, VmSpec spec, FailoverGuest failover, boolean staticInstallerNetwork) {
-        if (failover != null && staticInstallerNetwork) {
+    private void network(Preseed p, VmSpec spec, FailoverGuest failover) {
+        if (failover != null) {
             String heading = "Network: OVH failover IP " + failover.address() + " as a /32, no DHCP";
             p.note(heading, List.of(
                     "The installer was given this network on its kernel command line, as here: the address as a /32",
                     "and no gateway for netcfg (a gateway outside the /32 makes it ask again forever), while",
-                    "virtfleet's start-up hook in the installer's initrd keeps the routes to " + failover.gateway()
+                    "virtfleet's hook in the installer's initrd keeps the routes to " + failover.gateway()
                             + " (the host's public address with .254),",
                     "on the link, and through it. The installed system gets the same network from the late command."));
             p.answer(heading, "netcfg/choose_interface", "select", "auto");
@@ -122,17 +113,7 @@ public final class PreseedRenderer {
             p.answer(heading, "netcfg/get_domain", "string", settings.domain());
             return;
         }
-        String heading = failover == null
-                ? "Network: LAN " + spec.getNetwork().getLan() + ", address from DHCP"
-                : "Network: OVH failover IP " + failover.address() + ", address from DHCP during the install only";
-        if (failover != null) {
-            p.note(heading, List.of(
-                    "The installed system gets " + failover.address() + " as a /32 with gateway " + failover.gateway()
-                            + " (the host's public address with .254) from the late command.",
-                    "netcfg is not given that network: with a static /32 and a gateway outside it, it loops forever",
-                    "on netcfg/gateway_unreachable. The installer takes DHCP instead, so the site's DHCP must answer",
-                    "the VM's virtual MAC " + spec.getNetwork().getFailover().getMac() + " during the install."));
-        }
+        String heading = "Network: LAN " + spec.getNetwork().getLan() + ", address from DHCP";
         p.answer(heading, "netcfg/choose_interface", "select", "auto");
         p.answer(heading, "netcfg/hostname", "string", spec.getName());
         p.answer(heading, "netcfg/get_hostname", "string", spec.getName());

@@ -1,6 +1,7 @@
 package io.virtfleet.controller.install;
 
 import io.virtfleet.common.files.StateFiles;
+import io.virtfleet.common.install.InstallerHook;
 import io.virtfleet.common.validation.MacAddress;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,16 +15,22 @@ import java.nio.file.Path;
  * still tries the network first, and without a file of its own the VM would get the site's default config,
  * which at many sites installs a machine. The installer's files are the
  * site's: {@code debian-installer/amd64/linux} and {@code initrd.gz}, as the netboot tarball and Debian's
- * {@code debian-installer-12-netboot-amd64} package lay them out.
+ * {@code debian-installer-12-netboot-amd64} package lay them out. A failover-IP VM's installer gets a second initrd,
+ * virtfleet's own ({@link InstallerHook}, kept at {@code virtfleet/installer-hook.cpio}): pxelinux loads both and the
+ * kernel unpacks one after the other, so its routes to a gateway outside the VM's /32 exist before netcfg runs.
  */
 public final class PxeConfigs {
     static final String KERNEL = "debian-installer/amd64/linux";
     static final String INITRD = "debian-installer/amd64/initrd.gz";
+    /** virtfleet's addition to the installer's initrd, relative to the TFTP root as pxelinux names files. */
+    static final String HOOK = "virtfleet/installer-hook.cpio";
 
     private final Path directory;
+    private final Path hook;
 
     public PxeConfigs(Path tftpRoot) {
         this.directory = tftpRoot.resolve("pxelinux.cfg");
+        this.hook = tftpRoot.resolve(HOOK);
     }
 
     /** The file pxelinux looks for first for this MAC. */
@@ -36,8 +43,15 @@ public final class PxeConfigs {
      * Writes (or replaces) the VM's config, atomically: pxelinux must never read half a file.
      *
      * @param kernelArguments the installer's command line after {@code initrd=}: built from checked values only
+     * @param withHook        whether the installer also loads virtfleet's hook (failover-IP VMs); the hook's file is
+     *                        (re)written first when it is missing or differs from this controller's
      */
-    public Path write(String mac, String vm, String kernelArguments) throws IOException {
+    public Path write(String mac, String vm, String kernelArguments, boolean withHook) throws IOException {
+        String initrd = INITRD;
+        if (withHook) {
+            writeHook();
+            initrd = INITRD + "," + HOOK;
+        }
         // The serial line first: the VMs have no screen anyone looks at, and the stock config is a VGA menu.
         return replace(mac, "# Unattended install of VM " + vm + ", written by the virtfleet controller; replaced by a local"
                 + " boot once it is installed.\n"
@@ -47,7 +61,23 @@ public final class PxeConfigs {
                 + "timeout 0\n"
                 + "label install\n"
                 + "  kernel " + KERNEL + "\n"
-                + "  append initrd=" + INITRD + " " + kernelArguments + "\n");
+                + "  append initrd=" + initrd + " " + kernelArguments + "\n");
+    }
+
+    /**
+     * Writes the hook where pxelinux finds it, unless the same bytes are there: a controller upgraded with a changed
+     * hook replaces the file at the next failover VM's arming, and an unchanged one is not rewritten under a TFTP
+     * transfer. Readable by everyone: the TFTP server serves it to any VM, and it holds no secret.
+     */
+    private void writeHook() throws IOException {
+        byte[] archive = InstallerHook.archive();
+        if (Files.isRegularFile(hook, java.nio.file.LinkOption.NOFOLLOW_LINKS) && Files.size(hook) == archive.length
+                && java.util.Arrays.equals(Files.readAllBytes(hook), archive)) {
+            return;
+        }
+        StateFiles.createDirectories(hook.getParent());
+        StateFiles.write(hook, archive);
+        Files.setPosixFilePermissions(hook, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
     }
 
     /** Writes the VM's config atomically: pxelinux must never read half a file. */

@@ -60,9 +60,15 @@ public final class KernelBootRig implements AutoCloseable {
     public static final String FAILOVER_IP = "198.51.100.77";
     private static final String FAILOVER_NET = "198.51.100.0/24";
     private final boolean publicSite;
+    /** The TFTP root the controller writes PXE configs into (PXE rigs), or null (direct kernel boot). */
+    public final Path tftp;
+    private Process pxeService;
+    private final Path pxeLog;
+    /** The PXE service's own subnet on br0, for the firmware only (its TFTP server is .1). */
+    private static final String PXE_PREFIX = "192.0.2";
 
     public KernelBootRig(Path work) throws Exception {
-        this(work, false);
+        this(work, false, false);
     }
 
     /**
@@ -71,12 +77,22 @@ public final class KernelBootRig implements AutoCloseable {
      * {@link #FAILOVER_IP} is routed to hv1. No DHCP server exists anywhere.
      */
     public static KernelBootRig failover(Path work) throws Exception {
-        return new KernelBootRig(work, true);
+        return new KernelBootRig(work, true, false);
     }
 
-    private KernelBootRig(Path work, boolean publicSite) throws Exception {
+    /**
+     * The failover rig with a controller arming PXE installs into {@link #tftp} (a site's TFTP root: pxelinux and
+     * the installer of Debian's netboot package); {@link #pxeFirmwareService} answers the VMs' PXE firmware.
+     */
+    public static KernelBootRig failoverPxe(Path work) throws Exception {
+        return new KernelBootRig(work, true, true);
+    }
+
+    private KernelBootRig(Path work, boolean publicSite, boolean pxe) throws Exception {
         this.work = work;
         this.publicSite = publicSite;
+        this.tftp = pxe ? tftpRoot(Files.createDirectories(work.resolve("tftp"))) : null;
+        this.pxeLog = work.resolve("pxe-dnsmasq.log");
         rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, List.of(HOST), what -> { });
         try {
             if (publicSite) {
@@ -88,10 +104,14 @@ public final class KernelBootRig implements AutoCloseable {
                 port = free.getLocalPort();
             }
             installUrl = "http://" + rack.controllerAddress() + ":" + port;
-            ControllerJvm.Settings settings = new ControllerJvm.Settings(work.resolve("controller"), 0, HEARTBEAT,
-                    HEARTBEAT.multipliedBy(10), NO_PASSES, Map.of(ControllerJvm.KERNEL_BOOT_URL, installUrl,
+            Map<String, String> properties = new java.util.HashMap<>(Map.of(ControllerJvm.KERNEL_BOOT_URL, installUrl,
                     ControllerJvm.INSTALL_KEYS, keys.toString(), ControllerJvm.FAILOVER_ROUTES,
-                    publicSite ? FAILOVER_IP + "=" + HOST : "")).withListenHost(rack.controllerAddress())
+                    publicSite ? FAILOVER_IP + "=" + HOST : ""));
+            if (tftp != null) {
+                properties.put(ControllerJvm.PXE_TFTP_ROOT, tftp.toString());
+            }
+            ControllerJvm.Settings settings = new ControllerJvm.Settings(work.resolve("controller"), 0, HEARTBEAT,
+                    HEARTBEAT.multipliedBy(10), NO_PASSES, properties).withListenHost(rack.controllerAddress())
                     .withCephMonitors(List.of(rack.ceph().monitor()));
             controllerLog = work.resolve("controller.log");
             controller = ControllerJvm.start(settings, controllerLog);
@@ -148,6 +168,70 @@ public final class KernelBootRig implements AutoCloseable {
             throw new AssertionError("a failover address on br0 does not reach the install server " + installUrl + ": "
                     + answer.stdout() + " " + answer.stderr());
         }
+    }
+
+    /**
+     * What a site's PXE service gives a VM's firmware on the public bridge, and nothing more: dnsmasq answers DHCP
+     * requests of PXE firmware only (vendor class PXEClient), with an address of its own subnet and pxelinux from
+     * {@link #tftp}, and ignores every other DHCP request, an installer's among them ({@link #dhcpAskedBy} shows
+     * whether one came).
+     */
+    public void pxeFirmwareService() throws Exception {
+        String ns = rack.host(HOST).namespace();
+        run("ip", "-n", ns, "addr", "add", PXE_PREFIX + ".1/24", "dev", "br0");
+        pxeService = KilledAtExit.track(new ProcessBuilder("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground",
+                "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0", "--user=root", "--interface=br0",
+                "--bind-interfaces", "--log-dhcp", "--log-facility=-",
+                "--dhcp-range=" + PXE_PREFIX + ".50," + PXE_PREFIX + ".99,255.255.255.0,10m",
+                "--dhcp-vendorclass=set:pxe,PXEClient", "--dhcp-ignore=tag:!pxe", "--dhcp-boot=pxelinux.0",
+                "--enable-tftp", "--tftp-root=" + tftp, "--dhcp-leasefile=" + work.resolve("pxe.leases"),
+                "--pid-file=" + work.resolve("pxe.pid"))
+                .redirectErrorStream(true).redirectOutput(pxeLog.toFile()).start());
+        long bindDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!Files.readString(pxeLog).contains("DHCP, sockets bound")) {
+            if (!pxeService.isAlive()) {
+                throw new AssertionError("dnsmasq exited " + pxeService.exitValue() + ": " + Files.readString(pxeLog));
+            }
+            if (System.nanoTime() > bindDeadline) {
+                throw new AssertionError("dnsmasq did not bind its sockets within 30 s: " + Files.readString(pxeLog));
+            }
+            pxeService.waitFor(50, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** The vendor classes of the DHCP requests the PXE service saw from {@code mac} (PXEClient... for firmware). */
+    public List<String> dhcpAskedBy(String mac) throws IOException {
+        // dnsmasq --log-dhcp logs each request as "<id> available DHCP range" ... "<id> vendor class: X" and
+        // "<id> DHCPDISCOVER(br0) <mac>": the transaction id ties them together.
+        List<String> lines = Files.readAllLines(pxeLog);
+        java.util.Set<String> ids = new java.util.HashSet<>();
+        for (String line : lines) {
+            Matcher m = Pattern.compile("dnsmasq-dhcp\\[\\d+\\]: (\\d+) DHCP[A-Z]+\\(br0\\) (?:[0-9.]+ )?"
+                    + Pattern.quote(mac.toLowerCase(java.util.Locale.ROOT))).matcher(line);
+            if (m.find()) {
+                ids.add(m.group(1));
+            }
+        }
+        List<String> classes = new java.util.ArrayList<>();
+        for (String line : lines) {
+            Matcher m = Pattern.compile("dnsmasq-dhcp\\[\\d+\\]: (\\d+) vendor class: (.*)").matcher(line);
+            if (m.find() && ids.contains(m.group(1))) {
+                classes.add(m.group(2).strip());
+            }
+        }
+        return classes;
+    }
+
+    /** pxelinux and the installer of Debian's netboot package, as a site's TFTP root holds them. */
+    private static Path tftpRoot(Path tftp) throws IOException {
+        Path netboot = io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY.getParent().getParent();
+        Path installer = Files.createDirectories(tftp.resolve("debian-installer/amd64"));
+        Files.copy(netboot.resolve("pxelinux.0"), tftp.resolve("pxelinux.0")); // follows the package's symlinks
+        Files.copy(netboot.resolve("ldlinux.c32"), tftp.resolve("ldlinux.c32"));
+        for (String f : List.of("linux", "initrd.gz")) {
+            Files.copy(netboot.resolve("debian-installer/amd64").resolve(f), installer.resolve(f));
+        }
+        return tftp;
     }
 
     /** A failover-IP VM light enough for TCG, with {@link #FAILOVER_IP}. */
@@ -275,7 +359,8 @@ public final class KernelBootRig implements AutoCloseable {
         // Most telling first: a long report is cut at its end.
         return "--- controller ---\n" + controller.logTail(30) + "\n" + rack.agentLogs(20)
                 + "\n--- libvirtd ---\n" + rack.host(HOST).node().diagnostics()
-                + "\n--- dnsmasq (last lines) ---\n" + (Files.exists(dhcpLog) ? Logs.tail(dhcpLog, 15) : "(none)");
+                + "\n--- dnsmasq (last lines) ---\n" + (Files.exists(dhcpLog) ? Logs.tail(dhcpLog, 15) : "(none)")
+                + (Files.exists(pxeLog) ? "\n--- PXE dnsmasq (last lines) ---\n" + Logs.tail(pxeLog, 15) : "");
     }
 
     private static void run(String... argv) {
@@ -284,9 +369,11 @@ public final class KernelBootRig implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
-        if (dhcp != null) {
-            dhcp.destroy();
-            dhcp.waitFor(5, TimeUnit.SECONDS);
+        for (Process p : new Process[] {dhcp, pxeService}) {
+            if (p != null) {
+                p.destroy();
+                p.waitFor(5, TimeUnit.SECONDS);
+            }
         }
         try {
             admin.close();

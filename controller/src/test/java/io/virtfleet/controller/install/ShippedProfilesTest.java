@@ -91,7 +91,8 @@ class ShippedProfilesTest {
         assertTrue(fetchBase > 0 && fetchOwn >= fetchBase, "fetched early, base's script first: " + early);
         assertFalse(late.contains("post-install.sh"), "and not fetched again late: " + late);
         assertEquals(vm.getNetwork().hasFailover(), late.contains("> '/target/etc/network/interfaces'"), late);
-        assertEquals("false", answer(preseed, "netcfg/disable_autoconfig"), "the installer itself takes DHCP");
+        assertEquals(vm.getNetwork().hasFailover() ? "true" : "false", answer(preseed, "netcfg/disable_autoconfig"),
+                "a LAN VM's installer takes DHCP, a failover VM's its static /32");
         assertTrue(answer(preseed, "pkgsel/include").startsWith("sudo ca-certificates"), "base's packages are kept");
     }
 

@@ -40,6 +40,8 @@ public final class ControllerJvm implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     /** System property: arm direct kernel boot installs, the install server at this URL (its port on the listen host). */
     public static final String KERNEL_BOOT_URL = "virtfleet.test.kernel-boot-url";
+    /** System property (with {@link #KERNEL_BOOT_URL}): arm PXE installs instead, writing into this TFTP root. */
+    public static final String PXE_TFTP_ROOT = "virtfleet.test.pxe-tftp-root";
     /** System property: the controller's failover-routes, {@code IP=host} pairs separated by commas. */
     public static final String FAILOVER_ROUTES = "virtfleet.test.failover-routes";
     /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
@@ -266,11 +268,14 @@ public final class ControllerJvm implements AutoCloseable {
             provisioning = provisioning.withFailoverRoutes(byAddress);
         }
         String installUrl = System.getProperty(KERNEL_BOOT_URL);
-        if (installUrl != null) { // direct kernel boot installs, served on the listen address
+        if (installUrl != null) { // direct kernel boot (or PXE) installs, served on the listen address
             URI url = URI.create(installUrl);
             provisioning = provisioning
                     .withInstall(provisioning.install().withAuthorizedKeysFile(Path.of(System.getProperty(INSTALL_KEYS))))
-                    .withBoot(new BootSettings(BootMode.KERNEL, null, new InetSocketAddress(args[5], url.getPort()), installUrl));
+                    .withBoot(System.getProperty(PXE_TFTP_ROOT) == null
+                            ? new BootSettings(BootMode.KERNEL, null, new InetSocketAddress(args[5], url.getPort()), installUrl)
+                            : new BootSettings(BootMode.PXE, Path.of(System.getProperty(PXE_TFTP_ROOT)),
+                                    new InetSocketAddress(args[5], url.getPort()), installUrl));
         }
         ControllerConfig config = ControllerConfig.of(new InetSocketAddress(args[5], port), Duration.parse(args[2]),
                 Duration.parse(args[3]), dataDir).withProvisioning(provisioning);

@@ -1,4 +1,4 @@
-package io.virtfleet.agent.hypervisor;
+package io.virtfleet.common.install;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -11,19 +11,21 @@ import java.util.Locale;
  * What virtfleet adds to the Debian installer's initrd so that a failover-IP VM's installer gets its routes to a
  * gateway outside its /32, which netcfg cannot make: {@code /sbin/ip} in place of busybox's link
  * ({@code ip-then-onlink.sh}: adds them as soon as netcfg adds the address) and a start-up script
- * ({@code onlink-gateway.sh}, run by debian-installer-startup) that keeps them afterwards. The kernel unpacks every archive of a concatenated initrd in turn, so the hook is an uncompressed
- * cpio archive appended to Debian's {@code initrd.gz}, nothing of Debian's rewritten.
+ * ({@code onlink-gateway.sh}, run by debian-installer-startup) that keeps them afterwards. The kernel unpacks every
+ * archive of a concatenated initrd in turn, so the hook is an uncompressed cpio archive loaded after Debian's
+ * {@code initrd.gz}, nothing of Debian's rewritten: appended to it by the agent for direct kernel boot, named as a
+ * second initrd in the pxelinux config by the controller for PXE boot.
  */
-final class InstallerHook {
+public final class InstallerHook {
     /** Where debian-installer-startup finds it, and runs it before the installer's menu. */
-    static final String SCRIPT = "lib/debian-installer-startup.d/S31virtfleet-onlink";
+    public static final String SCRIPT = "lib/debian-installer-startup.d/S31virtfleet-onlink";
     /** Takes the place of busybox's link: netcfg's "ip addr add" gets the routes right after it. */
-    static final String IP = "sbin/ip";
+    public static final String IP = "sbin/ip";
 
     private InstallerHook() {}
 
     /** The hook as a cpio archive (newc format, as the kernel reads it). */
-    static byte[] archive() {
+    public static byte[] archive() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         entry(out, "lib", 0040755, new byte[0]);
         entry(out, "lib/debian-installer-startup.d", 0040755, new byte[0]);
@@ -40,7 +42,7 @@ final class InstallerHook {
     private static byte[] resource(String name) {
         try (InputStream in = InstallerHook.class.getResourceAsStream(name)) {
             if (in == null) {
-                throw new IllegalStateException(name + " missing from the agent's jar");
+                throw new IllegalStateException(name + " missing from virtfleet-common's jar");
             }
             return in.readAllBytes();
         } catch (IOException e) {
