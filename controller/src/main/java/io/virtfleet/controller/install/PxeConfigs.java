@@ -6,6 +6,7 @@ import io.virtfleet.common.validation.MacAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Per-VM pxelinux configs in the site's TFTP root: {@code pxelinux.cfg/01-<mac with dashes>}, which pxelinux
@@ -75,16 +76,29 @@ public final class PxeConfigs {
                 && java.util.Arrays.equals(Files.readAllBytes(hook), archive)) {
             return;
         }
-        StateFiles.createDirectories(hook.getParent());
-        StateFiles.write(hook, archive);
-        Files.setPosixFilePermissions(hook, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        publish(hook, archive);
     }
 
     /** Writes the VM's config atomically: pxelinux must never read half a file. */
     private Path replace(String mac, String text) throws IOException {
         Path file = fileOf(mac);
-        StateFiles.write(file, text);
+        publish(file, text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         return file;
+    }
+
+    /**
+     * Writes a file the TFTP server serves: world-readable, in a world-traversable directory, whatever the
+     * controller's umask (its unit's is 0027, and dnsmasq or tftpd read as their own users). TFTP serves any file
+     * to anyone on the network, so these permissions hide nothing that was hidden.
+     */
+    private static void publish(Path file, byte[] content) throws IOException {
+        Path dir = file.getParent();
+        if (!Files.isDirectory(dir)) {
+            StateFiles.createDirectories(dir);
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        StateFiles.write(file, content);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r--r--"));
     }
 
     /** Replaces the VM's config with one that boots its local disk: its installer cannot come back by itself. */
