@@ -327,6 +327,7 @@ public final class Domains implements AutoCloseable {
                     case VIR_DOMAIN_SHUTDOWN -> throw new DomainOperationException(Reason.WRONG_STATE,
                             name + " is shutting down: start it again once it is off");
                     default -> {
+                        refreshInstaller(name, d);
                         try {
                             d.create();
                         } catch (LibvirtException e) {
@@ -339,6 +340,22 @@ public final class Domains implements AutoCloseable {
                 d.free();
             }
         });
+    }
+
+    /**
+     * Before QEMU reads the installer's files (at each start of a domain booting them): the prepared initrd made
+     * from the Debian initrd there now. libvirt's XML escapes text, so {@code <kernel>} is only ever the element.
+     */
+    private void refreshInstaller(String name, Domain d) throws LibvirtException {
+        if (installer == null || !d.getXMLDesc(0).contains("<kernel>")) {
+            return;
+        }
+        try {
+            installer.refresh();
+        } catch (java.io.IOException e) {
+            throw new DomainOperationException(Reason.UNAVAILABLE, "start " + name + ": cannot bring the installer's"
+                    + " initrd " + installer.initrd() + " up to date with " + installer.debianInitrd() + ": " + e);
+        }
     }
 
     private Step stopNow(String name, Duration grace) throws LibvirtException {

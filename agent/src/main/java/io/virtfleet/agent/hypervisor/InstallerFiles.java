@@ -48,7 +48,7 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
      * directory, which QEMU can traverse whatever user it runs as; the file is world-readable like Debian's): written
      * (atomically, synced) when missing or made from another Debian file than the one there now, else reused.
      * Without Debian's files nothing is written and the result is not {@link #available}. Checked at the agent's
-     * start: after an upgrade of Debian's package, restart the agent.
+     * start and again before each start of a domain that boots the installer ({@link #refresh}).
      */
     public static InstallerFiles prepare(Path directory, Path preparedDirectory) throws IOException {
         InstallerFiles debian = new InstallerFiles(directory);
@@ -79,6 +79,22 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
         Files.setPosixFilePermissions(prepared, PosixFilePermissions.fromString("rw-r--r--"));
         StateFiles.write(identityFile, identity + "\n");
         return files;
+    }
+
+    private static final Object PREPARING = new Object();
+
+    /**
+     * Makes the prepared initrd current before a domain boots it: rewritten when Debian's changed since it was made
+     * (a package upgrade under a running agent), so that QEMU boots Debian's kernel with the initrd of the same
+     * package, never a new kernel with the old modules. Costs two stats and an 8 KiB read when nothing changed.
+     */
+    public void refresh() throws IOException {
+        if (preparedInitrd == null || !preparedInitrd.getFileName().toString().equals("initrd.gz")) {
+            return; // Debian's as it is, or none (preparation failed at start)
+        }
+        synchronized (PREPARING) { // two starts at once write it once
+            prepare(directory, preparedInitrd.getParent());
+        }
     }
 
     /** What tells one Debian initrd from the next: dpkg keeps a package's own times, so size and time together. */
