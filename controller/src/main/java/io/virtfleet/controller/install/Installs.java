@@ -89,13 +89,15 @@ public final class Installs {
             return Boot.network();
         }
         String vm = spec.getName();
+        // Before anything is armed: a failover VM's home host without a public address is refused with nothing kept.
+        String network = installerNetwork(spec, host);
         InstallBook.Armed armed = book.arm(vm, spec.getProfile());
         if (boot.mode() == BootMode.KERNEL) {
             withheld.keep(vm, armed.token());
             log.info("armed the install of VM {} from profile {}: direct kernel boot", vm, spec.getProfile());
-            return Boot.kernel(kernelArguments(vm, InstallToken.PLACEHOLDER, installerNetwork(spec, host)));
+            return Boot.kernel(kernelArguments(vm, InstallToken.PLACEHOLDER, network));
         }
-        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token(), installerNetwork(spec, host)),
+        Path written = pxe.write(DomainXml.mac(spec), vm, kernelArguments(vm, armed.token(), network),
                 spec.getNetwork().hasFailover());
         log.info("armed the install of VM {} from profile {}: {}", vm, spec.getProfile(), written);
         return Boot.network();

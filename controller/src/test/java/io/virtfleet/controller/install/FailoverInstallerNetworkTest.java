@@ -66,9 +66,11 @@ class FailoverInstallerNetworkTest {
         assertFalse(lan.contains("netcfg/") || lan.contains("onlink"), lan);
 
         VmSpec www = Installer.failoverVm("www", "api", "198.51.100.7");
-        InvalidInputException e = assertThrows(InvalidInputException.class,
-                () -> installs(Map.of(), Map.of("www", www)).arm(www, "hv1"));
+        Installs without = installs(Map.of(), Map.of("www", www));
+        InvalidInputException e = assertThrows(InvalidInputException.class, () -> without.arm(www, "hv1"));
         assertTrue(e.getMessage().contains("public-address"), e.getMessage());
+        assertTrue(without.state("www").isEmpty(), "nothing armed: " + without.state("www"));
+        assertTrue(without.withheldToken("www").isEmpty());
     }
 
     @Test
