@@ -47,9 +47,28 @@ final class DomainDefinition {
      */
     static DomainDefinition parse(String vmName, String xml, Path imagesDirectory, InstallerFiles installer,
                                   int installTokenLength) {
+        return parse(vmName, xml, imagesDirectory, installer, installTokenLength, false);
+    }
+
+    /**
+     * As {@link #parse(String, String, Path, InstallerFiles)}, for a replica: a VM being installed by direct kernel
+     * boot names its home host's installer files, whose paths depend on that host's images-dir (and, during a
+     * rolling upgrade, on its agent's version). A replica is defined with this host's own installer kernel and
+     * initrd in their place, the only files it may boot here, so that it is defined at all and would boot the
+     * installer should it ever start here.
+     */
+    static DomainDefinition parseReplica(String vmName, String xml, Path imagesDirectory, InstallerFiles installer) {
+        return parse(vmName, xml, imagesDirectory, installer, 0, true);
+    }
+
+    private static DomainDefinition parse(String vmName, String xml, Path imagesDirectory, InstallerFiles installer,
+                                          int installTokenLength, boolean ownInstallerFiles) {
         Names.vmName("vm_name", vmName);
         Document doc = Xml.parse(FIELD, xml, MAX_CHARS);
         Element domain = doc.getDocumentElement();
+        if (ownInstallerFiles && installer != null && installer.available()) {
+            useOwnInstallerFiles(domain, installer);
+        }
         if (!"domain".equals(domain.getLocalName()) || domain.getNamespaceURI() != null) {
             throw new InvalidInputException(FIELD, xml, "a libvirt <domain> definition");
         }
@@ -68,6 +87,21 @@ final class DomainDefinition {
         }
         DefinitionRules.check(vmName, domain, imagesDirectory, installer, installTokenLength);
         return new DomainDefinition(vmName, doc, uuid);
+    }
+
+    /** The {@code <kernel>} and {@code <initrd>} of the domain's own {@code <os>} set to this host's installer files. */
+    private static void useOwnInstallerFiles(Element domain, InstallerFiles installer) {
+        for (Node os = domain.getFirstChild(); os != null; os = os.getNextSibling()) {
+            if (os instanceof Element e && "os".equals(e.getLocalName())) {
+                for (Node c = e.getFirstChild(); c != null; c = c.getNextSibling()) {
+                    if (c instanceof Element file && "kernel".equals(file.getLocalName())) {
+                        file.setTextContent(installer.kernel().toString());
+                    } else if (c instanceof Element file && "initrd".equals(file.getLocalName())) {
+                        file.setTextContent(installer.initrd().toString());
+                    }
+                }
+            }
+        }
     }
 
     /**

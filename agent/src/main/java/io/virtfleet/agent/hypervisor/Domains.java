@@ -211,7 +211,8 @@ public final class Domains implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------
 
     private DomainDefinition parse(String vmName, String xml, boolean replica) {
-        DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory, installer);
+        DomainDefinition definition = replica ? DomainDefinition.parseReplica(vmName, xml, imagesDirectory, installer)
+                : DomainDefinition.parse(vmName, xml, imagesDirectory, installer);
         if (replica && definition.uuid() == null) {
             throw new InvalidInputException("domain_xml.uuid", "(none)", "the VM's <uuid>: a replica is defined only"
                     + " under its own UUID, so that it cannot take over another domain named " + vmName);
