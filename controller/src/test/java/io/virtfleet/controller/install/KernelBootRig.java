@@ -380,6 +380,9 @@ public final class KernelBootRig implements AutoCloseable {
             controller.close();
         } finally {
             probes.close();
+            if (publicSite) { // also gone with the underlay's device, unless a run dies before the rack closes
+                Command.of("ip", "route", "del", FAILOVER_NET).timeout(Duration.ofSeconds(10)).run();
+            }
             rack.close();
         }
     }
