@@ -66,10 +66,10 @@ final class AgentModule extends AbstractModule {
         try {
             return InstallerFiles.prepare(config.installerDirectory(), preparedInstaller());
         } catch (java.io.IOException e) {
-            // No kernel-boot installs here (the host reports no installer files) rather than no agent.
+            // No kernel-boot installs here until it is written (HostMetrics has it prepared again) rather than no agent.
             org.slf4j.LoggerFactory.getLogger(AgentModule.class).warn("cannot prepare the installer's initrd in {}:"
-                    + " this host takes no kernel-boot installs until the agent restarts: {}", preparedInstaller(), e.toString());
-            return new InstallerFiles(config.installerDirectory(), preparedInstaller().resolve("initrd.gz.unavailable"));
+                    + " tried again in the background: {}", preparedInstaller(), e.toString());
+            return new InstallerFiles(config.installerDirectory(), preparedInstaller().resolve("initrd.gz"));
         }
     }
 

@@ -89,8 +89,8 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
      * package, never a new kernel with the old modules. Costs two stats and an 8 KiB read when nothing changed.
      */
     public void refresh() throws IOException {
-        if (preparedInitrd == null || !preparedInitrd.getFileName().toString().equals("initrd.gz")) {
-            return; // Debian's as it is, or none (preparation failed at start)
+        if (preparedInitrd == null) {
+            return; // Debian's as it is
         }
         synchronized (PREPARING) { // two starts at once write it once
             prepare(directory, preparedInitrd.getParent());

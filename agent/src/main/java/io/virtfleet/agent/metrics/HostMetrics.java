@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
+import io.virtfleet.agent.hypervisor.InstallerPreparation;
 import java.nio.file.Path;
 import oshi.SystemInfo;
 import oshi.hardware.CentralProcessor;
@@ -20,6 +21,7 @@ public final class HostMetrics {
     private final SystemInfo system;
     private final Path imagesDirectory;
     private final InstallerFiles installer;
+    private final InstallerPreparation preparation;
     private final String cpuModel;
     private final int physicalCores;
     private final int logicalThreads;
@@ -30,9 +32,13 @@ public final class HostMetrics {
         this(imagesDirectory, null);
     }
 
-    /** @param installer reported while both files exist (checked at each sample: a package may come later); may be null */
+    /**
+     * @param installer reported while the files exist (checked at each sample: a package may come later, and its
+     *                  initrd is then prepared in the background); may be null
+     */
     public HostMetrics(Path imagesDirectory, InstallerFiles installer) {
         this.installer = installer;
+        this.preparation = installer == null ? null : new InstallerPreparation(installer);
         this.system = new SystemInfo();
         this.cpu = system.getHardware().getProcessor();
         this.memory = system.getHardware().getMemory();
@@ -61,7 +67,9 @@ public final class HostMetrics {
                 .setMemoryAvailableBytes(memory.getAvailable())
                 .setImagesDirectory(imagesDirectory.toString())
                 .setUptimeSeconds(system.getOperatingSystem().getSystemUptime());
-        if (installer != null && installer.available()) {
+        if (installer != null && !installer.available()) {
+            preparation.soon();
+        } else if (installer != null) {
             out.setInstallerKernel(installer.kernel().toString()).setInstallerInitrd(installer.initrd().toString());
         }
         try {
