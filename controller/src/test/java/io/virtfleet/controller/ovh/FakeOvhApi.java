@@ -59,7 +59,7 @@ import java.util.regex.Pattern;
  *   <li>{@code DELETE /dedicated/server/{s}/virtualMac/{mac}/virtualAddress/{ip}}: a server task; when done the IP is
  *       off the MAC, and a MAC left without IPs is gone. {@code GET /dedicated/server/{s}/task/{id}} shows tasks.</li>
  *   <li>Tasks go {@code init → todo → doing → done}, one step each time the client looks at them (so no timer is
- *       involved); {@link #tasksEnd} makes them end {@code customerError}, {@code ovhError} or {@code cancelled}
+ *       involved); {@link #tasksEnd} (or {@link #serverTasksEnd}) makes them end {@code customerError}, {@code ovhError} or {@code cancelled}
  *       with a comment instead, or never leave {@code doing}.</li>
  * </ul>
  * Switches for the unhappy paths: {@link #down} (503 for every call), {@link #slow} (each answer delayed),
@@ -109,7 +109,8 @@ public final class FakeOvhApi implements AutoCloseable {
     private final List<Call> calls = new ArrayList<>();
     private long nextTask = 1000;
     private int nextMac = 0x10;
-    private TaskEnd taskEnd = TaskEnd.DONE;
+    private TaskEnd ipTaskEnd = TaskEnd.DONE;
+    private TaskEnd serverTaskEnd = TaskEnd.DONE;
     private long clockOffset;
     private boolean down;
     private Duration slow = Duration.ZERO;
@@ -136,7 +137,7 @@ public final class FakeOvhApi implements AutoCloseable {
                 case "init" -> status = "todo";
                 case "todo" -> status = "doing";
                 case "doing" -> {
-                    switch (taskEnd) {
+                    switch (owner.startsWith("ip:") ? ipTaskEnd : serverTaskEnd) {
                         case DONE -> {
                             effect.run();
                             status = "done";
@@ -223,8 +224,23 @@ public final class FakeOvhApi implements AutoCloseable {
 
     // ---- switches ------------------------------------------------------------------------------------
 
+    /** How every task ends from now on. */
     public synchronized FakeOvhApi tasksEnd(TaskEnd end) {
-        taskEnd = end;
+        ipTaskEnd = end;
+        serverTaskEnd = end;
+        return this;
+    }
+
+    /** How the dedicated servers' tasks (virtual MACs) end from now on; IP moves go on as they were. */
+    public synchronized FakeOvhApi serverTasksEnd(TaskEnd end) {
+        serverTaskEnd = end;
+        return this;
+    }
+
+    /** The account no longer has this server (OVH then knows no such service name). */
+    public synchronized FakeOvhApi removeServer(String serviceName) {
+        servers.remove(serviceName);
+        macs.remove(serviceName);
         return this;
     }
 
