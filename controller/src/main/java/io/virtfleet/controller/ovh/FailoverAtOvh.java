@@ -71,7 +71,7 @@ public final class FailoverAtOvh {
     /** What a create would do at OVH if placed on {@code host}, in words (a dry run's plan; nothing is changed). */
     public String plan(VmSpec spec, String routedTo, String host) {
         FailoverIp f = spec.getNetwork().getFailover();
-        String service = services.get(host);
+        String service = services.getOrDefault(host, "");
         String words = service.equals(routedTo) ? "failover IP " + f.getAddress() + " is routed to " + named(service)
                 : "failover IP " + f.getAddress() + " would be moved from " + named(routedTo) + " to " + named(service);
         return words + (f.getMac().isEmpty() ? ", and get a virtual MAC there (found or made at OVH)" : "");
