@@ -8,15 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.virtfleet.agent.Agent;
-import io.virtfleet.agent.AgentConfig;
-import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.TestDriverNode;
 import io.virtfleet.controller.ovh.FakeOvhApi;
 import io.virtfleet.controller.ovh.OvhSettings;
 import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.controller.testkit.NamespacedAgent;
 import io.virtfleet.controller.testkit.NetworkNamespaces;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.FailoverIp;
@@ -84,18 +82,11 @@ class OvhFailoverCreateTest {
         closers.add(0, fleet);
         for (String host : List.of("hv1", "hv2")) {
             TestDriverNode node = host.equals("hv1") ? new TestDriverNode(host, 32, 131072) : new TestDriverNode(host, 8, 16384);
-            String uri = node.writeTo(work.resolve("nodes"));
-            AgentConfig base = fleet.agentConfig(host, work.resolve("agents").resolve(host), uri);
-            AgentConfig config = new AgentConfig(base.hostName(), base.controller(), base.listen(), null, base.libvirtUri(),
-                    base.heartbeatInterval(), base.maxBackoff(), base.imagesDirectory(), base.stateDirectory(),
-                    base.storageTiers(), fleet.joinToken(host), null, base.ceph(), "ul0", null, 4789, "br0",
-                    base.definitionsDirectory(), base.definitionsRemote(), base.installerDirectory(),
-                    Ipv4.publicAddress("public-address", host.equals("hv1") ? "203.0.113.10" : "203.0.113.20"));
-            images.put(host, base.imagesDirectory());
-            NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNamespace.get(host));
-            Agent agent = Agent.create(config, binder -> binder.bind(NetworkSettings.class).toInstance(inNamespace));
-            closers.add(0, agent);
-            agent.start();
+            Path state = work.resolve("agents").resolve(host);
+            images.put(host, state.resolve("images"));
+            closers.add(0, NamespacedAgent.start(fleet, host, state, node.writeTo(work.resolve("nodes")),
+                    hostNamespace.get(host), "ul0", null,
+                    Ipv4.publicAddress("public-address", host.equals("hv1") ? "203.0.113.10" : "203.0.113.20")));
         }
         Clients admin = Clients.as(fleet.adminCredentials());
         closers.add(0, admin);
