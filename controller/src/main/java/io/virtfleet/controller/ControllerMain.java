@@ -2,6 +2,7 @@ package io.virtfleet.controller;
 
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.cli.VersionProvider;
+import io.virtfleet.common.config.ConfigException;
 import io.virtfleet.common.config.ConfiguredCommand;
 import io.virtfleet.common.logging.Logging;
 import io.virtfleet.common.validation.Endpoint;
@@ -12,6 +13,8 @@ import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.install.BootMode;
 import io.virtfleet.controller.install.BootSettings;
 import io.virtfleet.controller.install.InstallSettings;
+import io.virtfleet.controller.ovh.OvhAccount;
+import io.virtfleet.controller.ovh.OvhSettings;
 import io.virtfleet.controller.scheduler.Policy;
 import io.virtfleet.controller.vm.Provisioning;
 import java.net.InetSocketAddress;
@@ -39,6 +42,8 @@ import picocli.CommandLine.Option;
             "143:stopped by SIGTERM (systemctl stop): a clean stop"})
 public final class ControllerMain implements Callable<Integer> {
     static final Path DEFAULT_CONFIG = Path.of("/etc/virtfleet/controller.conf");
+    /** An OVH service name as it goes into API paths: a server's DNS-like name, nothing that could change the path. */
+    private static final java.util.regex.Pattern SERVICE_NAME = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9.-]{0,127}");
 
     @Option(names = "--config", paramLabel = "FILE", defaultValue = "/etc/virtfleet/controller.conf",
             description = "Configuration file (default: ${DEFAULT-VALUE}; ignored when absent).")
@@ -100,8 +105,24 @@ public final class ControllerMain implements Callable<Integer> {
 
     @Option(names = "--failover-routes", paramLabel = "IP=HOST", split = ",",
             description = {"Which host OVH routes each failover IP to, e.g. 203.0.113.7=hv1,203.0.113.8=hv2",
-                "(default: none; a VM with a failover IP goes only to the host its IP is routed to)."})
+                "(default: none; a VM with a failover IP goes only to the host its IP is routed to). Not used with",
+                "ovh-config: OVH's API says where an IP is routed, and moves it."})
     List<String> failoverRoutes;
+
+    @Option(names = "--ovh-config", paramLabel = "FILE",
+            description = {"OVH's API: endpoint and keys, owner-only, usually /etc/virtfleet/ovh.conf (default: none, no",
+                "API: failover IPs follow failover-routes and need --failover-mac). With it, a failover IP is moved to",
+                "the host placement chooses and its virtual MAC is found or made there."})
+    Path ovhConfig;
+
+    @Option(names = "--ovh-services", paramLabel = "HOST=SERVICE", split = ",",
+            description = {"Each host's OVH service name, e.g. hv1=ns3001234.ip-203-0-113.eu; with ovh-config, failover-IP",
+                "VMs go to these hosts only (default: none)."})
+    List<String> ovhServices;
+
+    @Option(names = "--ovh-task-deadline", paramLabel = "DURATION", defaultValue = "5m",
+            description = "How long a create waits for an OVH task (an IP move, a virtual MAC) to finish (default: ${DEFAULT-VALUE}).")
+    Duration ovhTaskDeadline;
 
     @Option(names = "--placement", paramLabel = "POLICY", defaultValue = "spread",
             description = "spread: least loaded host first; pack: fullest host that fits first (default: ${DEFAULT-VALUE}).")
@@ -200,6 +221,9 @@ public final class ControllerMain implements Callable<Integer> {
         } catch (InvalidInputException e) {
             System.err.println("virtfleet-controller: " + e.getMessage());
             return ExitCode.USAGE;
+        } catch (ConfigException e) {
+            System.err.println("virtfleet-controller: configuration error: " + e.getMessage());
+            return ExitCode.USAGE;
         }
         Controller controller = Controller.create(config);
         Runtime.getRuntime().addShutdownHook(new Thread(controller::close, "vf-controller-shutdown"));
@@ -257,7 +281,40 @@ public final class ControllerMain implements Callable<Integer> {
         if (syncDeadline.compareTo(Duration.ofSeconds(1)) < 0 || syncDeadline.compareTo(Duration.ofMinutes(10)) > 0) {
             throw new InvalidInputException("sync-deadline", syncDeadline.toString(), "1s to 10m");
         }
-        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline, install(), boot());
+        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline, install(), boot(), ovh());
+    }
+
+    /**
+     * OVH's API, if ovh-config names its file: read and checked now, so a controller with a file readable by others,
+     * a key missing or an endpoint that is not HTTPS does not start.
+     */
+    OvhSettings ovh() {
+        Map<String, String> services = new LinkedHashMap<>();
+        for (String pair : ovhServices == null ? List.<String>of() : ovhServices) {
+            int eq = pair.indexOf('=');
+            String service = eq < 0 ? "" : pair.substring(eq + 1);
+            if (eq < 0 || !SERVICE_NAME.matcher(service).matches()) {
+                throw new InvalidInputException("ovh-services", pair, "HOST=SERVICE_NAME pairs, the service name as OVH"
+                        + " shows it (letters, digits, '.', '-'), e.g. hv1=ns3001234.ip-203-0-113.eu");
+            }
+            String host = Names.hostName("ovh-services", pair.substring(0, eq));
+            if (services.containsValue(service)) {
+                throw new InvalidInputException("ovh-services", pair, "one host per OVH service name");
+            }
+            services.put(host, service);
+        }
+        if (ovhConfig == null) {
+            if (!services.isEmpty()) {
+                throw new InvalidInputException("ovh-services", String.join(",", ovhServices), "no value without"
+                        + " ovh-config: service names are only used through OVH's API");
+            }
+            return OvhSettings.none();
+        }
+        if (ovhTaskDeadline.compareTo(Duration.ofSeconds(10)) < 0 || ovhTaskDeadline.compareTo(Duration.ofHours(1)) > 0) {
+            throw new InvalidInputException("ovh-task-deadline", ovhTaskDeadline.toString(), "10s to 1h");
+        }
+        OvhSettings settings = OvhSettings.of(OvhAccount.load(ovhConfig), services);
+        return settings.withTimings(ovhTaskDeadline, settings.requestTimeout(), settings.pollInterval());
     }
 
     BootSettings boot() {

@@ -35,7 +35,9 @@ import io.virtfleet.controller.definitions.DomainXml;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.reconcile.HostSteps;
 import io.virtfleet.controller.reconcile.Reconciler;
+import io.virtfleet.controller.ovh.FailoverAtOvh;
 import io.virtfleet.controller.scheduler.ClaimBook;
+import io.virtfleet.controller.scheduler.FailoverHosts;
 import io.virtfleet.controller.scheduler.FleetFeed;
 import io.virtfleet.controller.scheduler.Scheduler;
 import io.virtfleet.controller.vm.VmEndpoint;
@@ -220,8 +222,11 @@ final class ControllerModule extends AbstractModule {
     Scheduler scheduler() {
         try {
             ClaimBook claims = ClaimBook.open(config.dataDirectory().resolve("claims"));
-            return new Scheduler(config.provisioning().placement(), config.provisioning().failoverRoutes(), claims,
-                    System::currentTimeMillis);
+            // With OVH's API a failover IP can be moved to any host with a service name; else the static routes rule.
+            var ovh = config.provisioning().ovh();
+            return new Scheduler(config.provisioning().placement(), ovh.enabled()
+                    ? FailoverHosts.movable(ovh.services().keySet())
+                    : FailoverHosts.routed(config.provisioning().failoverRoutes()), claims, System::currentTimeMillis);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the claims journal", e);
         }
@@ -290,7 +295,8 @@ final class ControllerModule extends AbstractModule {
             }
             return new DomainRenderer.Rendered(xml.render(spec, boot), xml.disk(spec), xml.network(spec));
         };
-        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs);
+        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
+                FailoverAtOvh.of(config.provisioning().ovh()));
     }
 
     @Provides

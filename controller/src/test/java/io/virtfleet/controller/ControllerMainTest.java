@@ -1,6 +1,7 @@
 package io.virtfleet.controller;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,6 +45,48 @@ class ControllerMainTest {
         assertEquals("qemu", p.domain().domainType());
         assertEquals(2, p.domain().cephMonitors().size());
         assertEquals(Map.of("203.0.113.7", "hv1", "203.0.113.8", "hv2"), p.failoverRoutes());
+    }
+
+    @Test
+    void ovhsApiIsOffByDefaultAndOnWithAnOwnerOnlyFileAndTheHostsServiceNames(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        assertFalse(parse().provisioning().ovh().enabled());
+        Path file = dir.resolve("ovh.conf");
+        java.nio.file.Files.writeString(file, "endpoint = ovh-ca\napplication-key = ak1\napplication-secret = as1\n"
+                + "consumer-key = ck1\n");
+        java.nio.file.Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        var ovh = parse("--ovh-config", file.toString(), "--ovh-services", "hv1=ns1.ip-203-0-113.eu,hv2=ns2.ip-203-0-113.eu",
+                "--ovh-task-deadline", "2m").provisioning().ovh();
+        assertTrue(ovh.enabled());
+        assertEquals("https://ca.api.ovh.com/1.0", ovh.account().endpoint().toString());
+        assertEquals(Map.of("hv1", "ns1.ip-203-0-113.eu", "hv2", "ns2.ip-203-0-113.eu"), ovh.services());
+        assertEquals(java.time.Duration.ofMinutes(2), ovh.taskDeadline());
+
+        for (String[] bad : new String[][] {{"--ovh-services", "hv1"}, {"--ovh-services", "hv1=ns1/../x"},
+            {"--ovh-services", "hv1=ns1.eu,hv2=ns1.eu"}, {"--ovh-task-deadline", "1s"}}) {
+            InvalidInputException e = assertThrows(InvalidInputException.class,
+                    () -> parse("--ovh-config", file.toString(), bad[0], bad[1]).provisioning(), String.join(" ", bad));
+            assertEquals(bad[0].substring(2), e.field());
+        }
+        assertEquals("ovh-services", assertThrows(InvalidInputException.class,
+                () -> parse("--ovh-services", "hv1=ns1.eu").provisioning()).field(), "service names need the API");
+
+        // A file others can read stops the controller: exit 2, naming the file.
+        java.nio.file.Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream before = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = new CommandLine(new ControllerMain()).registerConverter(java.time.Duration.class,
+                    io.virtfleet.common.units.Durations::parse).execute("--config", dir.resolve("none.conf").toString(),
+                    "--data-dir", dir.resolve("data").toString(), "--ovh-config", file.toString());
+        } finally {
+            System.setErr(before);
+        }
+        assertEquals(2, code);
+        assertTrue(err.toString(java.nio.charset.StandardCharsets.UTF_8).startsWith("virtfleet-controller: configuration"
+                + " error: " + file + ": readable by others than its owner (mode rw-r--r--)"), err.toString());
     }
 
     @Test

@@ -9,8 +9,9 @@ import java.util.regex.Pattern;
 public final class Ipv4 {
     private static final Pattern TEXT = Pattern.compile("(0|[1-9][0-9]{0,2})(\\.(0|[1-9][0-9]{0,2})){3}");
     private static final String FORMAT = "an IPv4 address a.b.c.d of numbers 0-255 without leading zeros, e.g. 203.0.113.7";
-    private static final String FAILOVER = "a public unicast IPv4 address, e.g. 203.0.113.7"
-            + " (not 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
+    private static final String FAILOVER = "a public unicast IPv4 address, e.g. 203.0.113.7 (not private 10.x.x.x,"
+            + " 172.16-31.x.x or 192.168.x.x, shared 100.64-127.x.x, link-local 169.254.x.x, 0.x.x.x, loopback"
+            + " 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
     private static final String UNICAST = "a unicast IPv4 address of a host, e.g. 10.0.0.2"
             + " (not 0.x.x.x, loopback 127.x.x.x, multicast 224-239.x.x.x, reserved 240-255.x.x.x or broadcast)";
     private static final String PUBLIC = "a public IPv4 address reachable from the Internet, e.g. 203.0.113.7 (not"
@@ -40,12 +41,12 @@ public final class Ipv4 {
     }
 
     /**
-     * Parses an address that can be routed to one server and configured in a guest as a /32: not the
-     * unspecified network 0.0.0.0/8, loopback, multicast, the reserved 240.0.0.0/4 or broadcast.
+     * Parses an address that can be an OVH failover IP, routed to one server and configured in a guest as a /32:
+     * a public unicast address (see {@link #isPublic}), as every failover IP OVH sells is.
      */
     public static Ipv4 failoverAddress(String field, String text) {
         Ipv4 address = parse(field, text);
-        if (!address.isUnicast()) {
+        if (!address.isPublic()) {
             throw new InvalidInputException(field, text, FAILOVER);
         }
         return address;

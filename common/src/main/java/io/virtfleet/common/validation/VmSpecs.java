@@ -20,6 +20,19 @@ public final class VmSpecs {
 
     /** Validates a spec given in the field {@code field}; returns it with the MAC address lowercased. */
     public static VmSpec validate(String field, VmSpec spec) {
+        return validate(field, spec, false);
+    }
+
+    /**
+     * Validates a spec as an operator asks for a VM, in a field named "spec": as {@link #validate}, except that a
+     * failover IP's virtual MAC may be left empty, for a controller with OVH's API to find or make. A recorded VM
+     * always has its MAC.
+     */
+    public static VmSpec validateRequest(VmSpec spec) {
+        return validate("spec", spec, true);
+    }
+
+    private static VmSpec validate(String field, VmSpec spec, boolean macToCome) {
         if (spec == null) {
             throw new InvalidInputException(field, null, "a VM spec");
         }
@@ -28,7 +41,7 @@ public final class VmSpecs {
         Sizes.diskBytes(field + ".disk_bytes", spec.getDiskBytes());
         Sizes.memoryBytes(field + ".memory_bytes", spec.getMemoryBytes());
         VCpus.count(field + ".vcpus", spec.getVcpus());
-        NetworkSpec network = network(field + ".network", spec.getNetwork());
+        NetworkSpec network = network(field + ".network", spec.getNetwork(), macToCome);
         Names.profileName(field + ".profile", spec.getProfile());
         if (!spec.getSpreadGroup().isEmpty()) {
             Names.vmName(field + ".spread_group", spec.getSpreadGroup()); // same rule as a name; empty for none
@@ -48,6 +61,10 @@ public final class VmSpecs {
      * address lowercased.
      */
     public static NetworkSpec network(String field, NetworkSpec network) {
+        return network(field, network, false);
+    }
+
+    private static NetworkSpec network(String field, NetworkSpec network, boolean macToCome) {
         switch (network.getAttachmentCase()) {
             case LAN -> {
                 Vxlan.fromUint32(field + ".lan", network.getLan());
@@ -56,6 +73,9 @@ public final class VmSpecs {
             case FAILOVER -> {
                 FailoverIp failover = network.getFailover();
                 Ipv4.failoverAddress(field + ".failover.address", failover.getAddress());
+                if (macToCome && failover.getMac().isEmpty()) {
+                    return network;
+                }
                 MacAddress mac = MacAddress.parse(field + ".failover.mac", failover.getMac());
                 return mac.text().equals(failover.getMac()) ? network
                         : network.toBuilder().setFailover(failover.toBuilder().setMac(mac.text())).build();

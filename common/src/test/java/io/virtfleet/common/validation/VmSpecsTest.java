@@ -48,6 +48,19 @@ class VmSpecsTest {
                 "nothing else changes");
     }
 
+    @Test
+    void anOperatorsRequestMayLeaveTheVirtualMacToTheControllerButARecordedSpecMayNot() {
+        VmSpec noMac = GIT.toBuilder().setNetwork(failover("203.0.113.7", "")).build();
+        assertSame(noMac, VmSpecs.validateRequest(noMac));
+        assertEquals("spec.network.failover.mac", assertThrows(InvalidInputException.class, () -> VmSpecs.validate(noMac)).field());
+        VmSpec multicast = GIT.toBuilder().setNetwork(failover("203.0.113.7", "01:00:5e:00:00:01")).build();
+        assertEquals("spec.network.failover.mac",
+                assertThrows(InvalidInputException.class, () -> VmSpecs.validateRequest(multicast)).field());
+        VmSpec privateIp = GIT.toBuilder().setNetwork(failover("10.1.2.3", "")).build();
+        assertEquals("spec.network.failover.address",
+                assertThrows(InvalidInputException.class, () -> VmSpecs.validateRequest(privateIp)).field());
+    }
+
     static Stream<Arguments> brokenSpecs() {
         return Stream.of(
                 broken("spec.name", "", b -> b.setName("")),
@@ -70,6 +83,9 @@ class VmSpecsTest {
                 broken("spec.network.lan", "\"4294967295\"", b -> b.setNetwork(NetworkSpec.newBuilder().setLan(-1))),
                 broken("spec.network.failover.address", "\"127.0.0.1\"", b -> b.setNetwork(failover("127.0.0.1", "02:00:00:00:00:01"))),
                 broken("spec.network.failover.address", "\"\"", b -> b.setNetwork(failover("", "02:00:00:00:00:01"))),
+                broken("spec.network.failover.address", "\"192.168.1.7\"", b -> b.setNetwork(failover("192.168.1.7", "02:00:00:00:00:01"))),
+                broken("spec.network.failover.mac", "\"\"", b -> b.setNetwork(failover("203.0.113.7", ""))),
+                broken("spec.network.failover.mac", "\"03:00:00:00:00:01\"", b -> b.setNetwork(failover("203.0.113.7", "03:00:00:00:00:01"))),
                 broken("spec.network.failover.mac", "\"ff:ff:ff:ff:ff:ff\"", b -> b.setNetwork(failover("203.0.113.7", "ff:ff:ff:ff:ff:ff"))),
                 broken("spec.network.failover.mac", "\"02:00:00:00:00\"", b -> b.setNetwork(failover("203.0.113.7", "02:00:00:00:00"))),
                 broken("spec.profile", "\"\"", b -> b.setProfile("")),

@@ -1,6 +1,8 @@
 package io.virtfleet.controller.cli;
 
 import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Ipv4;
+import io.virtfleet.common.validation.MacAddress;
 import io.virtfleet.common.validation.Sizes;
 import io.virtfleet.common.validation.StorageTiers;
 import io.virtfleet.common.validation.Vxlan;
@@ -23,11 +25,12 @@ final class SpecOptions {
     String lan;
 
     @Option(names = "--failover-ip", paramLabel = "IPV4",
-            description = "OVH failover IP the VM answers on (instead of --lan); needs --failover-mac.")
+            description = {"OVH failover IP the VM answers on (instead of --lan). Without --failover-mac, the controller",
+                "finds or makes its virtual MAC through OVH's API (ovh-config), moving the IP to the VM's host if needed."})
     String failoverIp;
 
     @Option(names = "--failover-mac", paramLabel = "MAC",
-            description = "The OVH virtual MAC made for that IP, e.g. 02:00:00:aa:bb:cc.")
+            description = "The OVH virtual MAC made for that IP, e.g. 02:00:00:aa:bb:cc (needed when the controller has no OVH API).")
     String failoverMac;
 
     @Option(names = "--profile", paramLabel = "NAME", defaultValue = "base",
@@ -68,12 +71,15 @@ final class SpecOptions {
         if (lan != null) {
             b.setNetwork(NetworkSpec.newBuilder().setLan(Vxlan.parse("--lan", lan)));
         } else if (failoverIp != null) {
-            if (failoverMac == null) {
-                throw new InvalidInputException("--failover-mac", null, "the OVH virtual MAC of " + failoverIp);
+            FailoverIp.Builder failover = FailoverIp.newBuilder()
+                    .setAddress(Ipv4.failoverAddress("--failover-ip", failoverIp).toString());
+            if (failoverMac != null) {
+                failover.setMac(MacAddress.parse("--failover-mac", failoverMac).text());
             }
-            b.setNetwork(NetworkSpec.newBuilder().setFailover(FailoverIp.newBuilder().setAddress(failoverIp).setMac(failoverMac)));
+            b.setNetwork(NetworkSpec.newBuilder().setFailover(failover));
         } else {
-            throw new InvalidInputException("--lan", null, "a network: --lan N, or --failover-ip IP with --failover-mac MAC");
+            throw new InvalidInputException("--lan", null, "a network: --lan N, or --failover-ip IP (with --failover-mac MAC"
+                    + " unless the controller has OVH's API)");
         }
         if (host != null) {
             b.setPinnedHost(host);

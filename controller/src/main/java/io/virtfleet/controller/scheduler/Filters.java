@@ -7,7 +7,8 @@ import java.util.Map;
 
 /**
  * The placement filters, in the order the explanation applies them: {@code state} (ready only), {@code pinned},
- * {@code failover} (the host the IP is routed to), {@code public-address} (failover-IP VMs: the host reports
+ * {@code failover} (the host the IP is routed to, or with OVH's API any host
+ * whose server the IP can be moved to), {@code public-address} (failover-IP VMs: the host reports
  * its public IPv4, the gateway's base), {@code lan} (LAN VMs: the host carries VXLAN), {@code storage} (tier
  * served), {@code installer} (the installer's files, for a VM installed by kernel boot), {@code memory}
  * (promised + request ≤ total × ratio), {@code vcpus} (promised + request ≤ threads × overcommit),
@@ -67,18 +68,21 @@ final class Filters {
         }
     }
 
-    /** A failover IP reaches only the server OVH routes it to. */
+    /** A failover IP reaches only the server OVH routes it to, or one it can be moved to (see {@link FailoverHosts}). */
     static final class Failover implements PlacementFilter {
-        private final Map<String, String> routes;
+        private final FailoverHosts hosts;
 
-        /** @param routes failover IP address → the host OVH routes it to */
-        Failover(Map<String, String> routes) {
-            this.routes = Map.copyOf(routes);
+        Failover(FailoverHosts hosts) {
+            this.hosts = hosts;
         }
 
-        /** The host the address is routed to, or null. */
-        String routedTo(String address) {
-            return routes.get(address);
+        /** The one host a static route allows, or null; null too when the IP can be moved (any host may do). */
+        String onlyHost(String address) {
+            return hosts.movable() ? null : hosts.routedTo(address);
+        }
+
+        boolean movable() {
+            return hosts.movable();
         }
 
         @Override
@@ -92,18 +96,13 @@ final class Filters {
         }
 
         @Override
-        public boolean fits(HostTable hosts, int slot, Ask ask) {
-            return hosts.names[slot].equals(routes.get(ask.request.failoverAddress()));
+        public boolean fits(HostTable table, int slot, Ask ask) {
+            return hosts.fits(table.names[slot], ask.request.failoverAddress());
         }
 
         @Override
-        public String reason(HostTable hosts, int slot, Ask ask) {
-            String address = ask.request.failoverAddress();
-            String routed = routes.get(address);
-            return routed == null
-                    ? "failover IP " + address + " is not routed to any host (attach it to a server at OVH, then list"
-                            + " it in the controller's failover-routes)"
-                    : "failover IP " + address + " is routed to " + routed;
+        public String reason(HostTable table, int slot, Ask ask) {
+            return hosts.reason(table.names[slot], ask.request.failoverAddress());
         }
     }
 

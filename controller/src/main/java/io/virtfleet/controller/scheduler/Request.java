@@ -25,8 +25,9 @@ public record Request(String vmName, long memoryBytes, int vcpus, StorageTier st
         return new Request(vmName, memoryBytes, vcpus, storage, diskBytes, failoverAddress, spreadGroup, pinnedHost, true);
     }
 
+    /** The request of a spec as an operator asks for it (a failover IP's virtual MAC may be still to come). */
     public static Request of(VmSpec spec) {
-        VmSpec s = VmSpecs.validate(spec);
+        VmSpec s = VmSpecs.validateRequest(spec);
         return new Request(s.getName(), s.getMemoryBytes(), s.getVcpus(), s.getStorage(), s.getDiskBytes(),
                 s.getNetwork().hasFailover() ? s.getNetwork().getFailover().getAddress() : null,
                 s.getSpreadGroup().isEmpty() ? null : s.getSpreadGroup(),

@@ -20,9 +20,9 @@ import java.util.function.LongSupplier;
  * millisecond, and one pass over every host was too slow for the 20,000 decisions/s asked of it, so a spread
  * decision judges only the hosts that may win: {@link BoundIndex} files each host that can take a VM by its
  * capabilities, shape and score, and visits them best bound first until none left can reach the best score
- * found; a pinned or failover-IP VM judges only the one host it may go to. A pack decision judges every host
- * (the index would not help it, see there). The index only prunes: a host it skips fails a filter or cannot
- * win, so either way the decision is the best-scoring host that passes every filter, ties by name, as the
+ * found; a pinned VM, or a failover-IP VM on static routes, judges only the one host it may go to. A pack
+ * decision judges every host (the index would not help it, see there). The index only prunes: a host it
+ * skips fails a filter or cannot win, so either way the decision is the best-scoring host that passes every filter, ties by name, as the
  * explanation says; tests check that both always agree.
  */
 public final class Scheduler {
@@ -50,12 +50,20 @@ public final class Scheduler {
      * @param clock          wall clock in Unix milliseconds, stamped on claims
      */
     public Scheduler(Policy policy, Map<String, String> failoverRoutes, ClaimBook claims, LongSupplier clock) {
+        this(policy, FailoverHosts.routed(failoverRoutes), claims, clock);
+    }
+
+    /**
+     * @param failover which hosts a failover-IP VM may go to
+     * @param clock    wall clock in Unix milliseconds, stamped on claims
+     */
+    public Scheduler(Policy policy, FailoverHosts failover, ClaimBook claims, LongSupplier clock) {
         this.policy = policy;
         this.claims = claims;
         this.clock = clock;
         this.hosts = new HostTable(policy);
-        this.failover = new Filters.Failover(failoverRoutes);
-        this.filters = Filters.all(failover);
+        this.failover = new Filters.Failover(failover);
+        this.filters = Filters.all(this.failover);
         this.ask = new Ask(filters.length);
         for (Claim c : claims.all()) {
             hosts.apply(c, 1);
@@ -246,8 +254,8 @@ public final class Scheduler {
         ask.set(r, filters, hosts);
         search.start(r);
         BoundIndex index = hosts.byBound;
-        if (r.pinnedHost() != null || r.failoverAddress() != null) {
-            // The pinned and failover filters pass one host at most: judge that one.
+        if (r.pinnedHost() != null || (r.failoverAddress() != null && !failover.movable())) {
+            // The pinned filter, and the failover filter on static routes, pass one host at most: judge that one.
             int only = candidate(r);
             if (only >= 0) {
                 search.judgeOne(only);
@@ -330,8 +338,8 @@ public final class Scheduler {
                 return -1;
             }
         }
-        if (r.failoverAddress() != null) {
-            String routed = failover.routedTo(r.failoverAddress());
+        if (r.failoverAddress() != null && !failover.movable()) {
+            String routed = failover.onlyHost(r.failoverAddress());
             int i = routed == null ? -1 : hosts.slotOf(routed);
             if (i < 0 || (only >= 0 && only != i)) {
                 return -1;

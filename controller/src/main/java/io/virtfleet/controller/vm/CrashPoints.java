@@ -2,7 +2,8 @@ package io.virtfleet.controller.vm;
 
 /**
  * Fault injection for the crash tests, inert in service. A create has moments that no agent call marks, so a test
- * cannot kill the controller there from outside: the claim journalled ({@code claimed}), the record committed
+ * cannot kill the controller there from outside: the claim journalled ({@code claimed}), a failover IP routed and
+ * its virtual MAC found or made at OVH but the VM not recorded yet ({@code at-ovh}), the record committed
  * ({@code recorded}), the VM started but the operator not yet told ({@code started}), and a replicated VM's
  * fan-out with one host answered while the others still sync ({@code fanning-out}). A
  * controller JVM started with {@code -Dvirtfleet.test.haltAt=POINT} halts when a create reaches POINT: exit code

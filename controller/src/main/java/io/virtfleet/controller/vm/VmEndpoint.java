@@ -8,6 +8,7 @@ import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.fleet.Audit;
+import io.virtfleet.controller.ovh.OvhException;
 import io.virtfleet.controller.reconcile.StepFailedException;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
@@ -38,7 +39,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The VM half of the Fleet API. Requests are validated on the calling thread (a bad one is refused before
- * anything starts); the work, which waits for agents, runs on the VM executor, never on the event loops.
+ * anything starts); the work, which waits for agents and for OVH's API, runs on the VM executor, never on the
+ * event loops.
  */
 public final class VmEndpoint {
     private static final Logger log = LoggerFactory.getLogger(VmEndpoint.class);
@@ -52,13 +54,13 @@ public final class VmEndpoint {
     }
 
     public void place(PlaceRequest request, StreamObserver<PlacementExplanation> response) {
-        VmSpec spec = VmSpecs.validate(request.getSpec());
+        VmSpec spec = VmSpecs.validateRequest(request.getSpec()); // placement alone: OVH is not asked anything
         response.onNext(toProto(vms.explain(spec)));
         response.onCompleted();
     }
 
     public void createVm(CreateVmRequest request, StreamObserver<VmProgress> response) {
-        VmSpec spec = VmSpecs.validate(request.getSpec());
+        VmSpec spec = VmSpecs.validateRequest(request.getSpec());
         String operator = Audit.operator();
         outliveTheCaller(response);
         run(response, () -> {
@@ -173,6 +175,8 @@ public final class VmEndpoint {
                 response.onError(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).asRuntimeException());
             } catch (StepFailedException e) {
                 response.onError(e.status().withDescription(e.getMessage()).asRuntimeException());
+            } catch (OvhException e) {
+                response.onError(e.status().asRuntimeException());
             } catch (VmService.CreateIncompleteException e) {
                 response.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
             } catch (IOException e) {

@@ -1,6 +1,7 @@
 package io.virtfleet.controller.vm;
 
 import io.grpc.Status;
+import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.definitions.Boot;
@@ -10,6 +11,8 @@ import io.virtfleet.controller.install.BootMode;
 import io.virtfleet.controller.install.InstallState;
 import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.install.ProfileCatalog;
+import io.virtfleet.controller.ovh.FailoverAtOvh;
+import io.virtfleet.controller.ovh.OvhException;
 import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.reconcile.StepFailedException;
@@ -41,7 +44,9 @@ import org.slf4j.LoggerFactory;
  * The operator's VM commands: create (place, record, converge; undone entirely if it fails), delete, start,
  * stop, list, show. Durable order for a create: claim (journal) → record (git commit) → steps on the host;
  * whatever a crash interrupts, the {@link Reconciler} finishes on the next pass, and a claim without a record
- * is released at start.
+ * is released at start. With OVH's API, a failover-IP VM's IP is routed to its host and its virtual MAC found or made
+ * at OVH ({@link FailoverAtOvh}) after the claim and before the record: a create that fails undoes what it made
+ * there too.
  */
 public final class VmService {
     private static final Logger log = LoggerFactory.getLogger(VmService.class);
@@ -65,9 +70,11 @@ public final class VmService {
     private final ProfileCatalog profiles;
     private final Installs installs;
     private final LanMacs lanMacs;
+    private final FailoverAtOvh ovh;
 
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
-                     HostRegistry registry, Replication replication, ProfileCatalog profiles, Installs installs) {
+                     HostRegistry registry, Replication replication, ProfileCatalog profiles, Installs installs,
+                     FailoverAtOvh ovh) {
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
@@ -77,6 +84,7 @@ public final class VmService {
         this.profiles = profiles;
         this.installs = installs;
         this.lanMacs = new LanMacs(store, registry);
+        this.ovh = ovh;
         installs.onInstalled(this::bootFromDisk);
         reconciler.whenDeleted(this::forgetInstall); // a delete the reconciler finished for an operator
     }
@@ -109,7 +117,7 @@ public final class VmService {
 
     /** Where a VM with this spec would go, and why, for every host. */
     public Explanation explain(VmSpec spec) {
-        VmSpec checked = VmSpecs.validate(spec);
+        VmSpec checked = VmSpecs.validateRequest(spec);
         profiles.chain("spec.profile", checked.getProfile()); // what create would refuse first, explained the same way
         return scheduler.explain(request(checked));
     }
@@ -124,12 +132,19 @@ public final class VmService {
      * @throws io.grpc.StatusRuntimeException ALREADY_EXISTS: the name is taken, or its LAN MAC is (nothing was changed)
      * @throws CreateIncompleteException the home host stopped answering midway; the VM is recorded and will be
      *                                   finished by the reconciler
+     * @throws OvhException              OVH refused, failed or did not answer in time (nothing was built; the message
+     *                                   says what stays at OVH, such as an IP moved)
      */
     public Vm create(VmSpec requested, boolean dryRun, String operator, Progress steps, java.util.function.Consumer<Explanation> placement)
-            throws StepFailedException, CreateIncompleteException, IOException {
-        VmSpec spec = VmSpecs.validate(requested);
+            throws StepFailedException, CreateIncompleteException, IOException, OvhException {
+        VmSpec spec = VmSpecs.validateRequest(requested);
         // Before anything is claimed: a VM whose profile the controller lacks could never install.
         profiles.chain("spec.profile", spec.getProfile());
+        if (spec.getNetwork().hasFailover() && spec.getNetwork().getFailover().getMac().isEmpty() && !ovh.enabled()) {
+            throw new InvalidInputException("spec.network.failover.mac", "", "the OVH virtual MAC of "
+                    + spec.getNetwork().getFailover().getAddress() + " (--failover-mac): this controller has no OVH API"
+                    + " (ovh-config) to find or make one");
+        }
         Progress progress = steps.serialized(); // the fan-out reports from other threads
         String name = spec.getName();
         try (VmLocks.Held held = reconciler.lock(name); LanMacs.Hold mac = lanMacs.hold(spec)) {
@@ -138,6 +153,8 @@ public final class VmService {
                         + name + ")").asRuntimeException();
             }
             Request request = request(spec);
+            // Read-only at OVH, and asked before anything is claimed: an IP OVH says is not the account's stops here.
+            String routedTo = ovh.applies(spec) ? ovh.routedTo(spec) : null;
             if (dryRun) {
                 Explanation e = scheduler.explain(request);
                 placement.accept(e);
@@ -145,7 +162,8 @@ public final class VmService {
                     throw new NoHostFitsException(name, e);
                 }
                 progress.step("plan", e.chosenHost(), "would create " + name + " on " + e.chosenHost()
-                        + ": disk, network, definition, start (dry run: nothing changed)");
+                        + ": " + (routedTo == null ? "" : ovh.plan(spec, routedTo, e.chosenHost()) + "; ")
+                        + "disk, network, definition, start (dry run: nothing changed)");
                 return Vm.newBuilder().setSpec(spec).setHomeHost(e.chosenHost()).setRunningWanted(true).build();
             }
             Decision decision = scheduler.place(request);
@@ -156,6 +174,17 @@ public final class VmService {
             String host = decision.claim().host();
             CrashPoints.reached("claimed");
             progress.step("placed", host, "placed on " + host + ": " + decision.chosen().reason());
+            FailoverAtOvh.Prepared atOvh = FailoverAtOvh.Prepared.nothing(spec);
+            if (routedTo != null) {
+                try {
+                    atOvh = ovh.prepare(spec, host, routedTo, progress);
+                } catch (OvhException | RuntimeException e) {
+                    scheduler.release(name);
+                    throw e;
+                }
+                spec = atOvh.spec();
+                CrashPoints.reached("at-ovh");
+            }
             Vm vm;
             try {
                 // Armed before the record: the VM's first boot must find its boot config.
@@ -168,7 +197,11 @@ public final class VmService {
             } catch (IOException | RuntimeException e) {
                 forgetInstall(spec);
                 scheduler.release(name);
-                throw e;
+                String left = undoAtOvh(atOvh, progress);
+                if (!left.isEmpty() && e instanceof IOException) {
+                    throw new IOException(e.getMessage() + "; " + left, e);
+                }
+                throw e; // what stays at OVH was a progress step
             }
             CrashPoints.reached("recorded");
             audit.info("operator {}: created VM {} on {}", operator, name, host);
@@ -189,7 +222,9 @@ public final class VmService {
                             + "), or removed with virtfleet vm delete " + name);
                 }
                 undo(vm, done, e, progress);
-                throw e;
+                String left = undoAtOvh(atOvh, progress);
+                throw left.isEmpty() ? e : new StepFailedException(e.step(), e.host(),
+                        e.status().withDescription(e.status().getDescription() + "; " + left));
             }
             if (spec.getNetwork().hasLan()) {
                 // The LAN's other hosts learn of this one if it is new to the LAN; the create need not wait.
@@ -211,6 +246,22 @@ public final class VmService {
             progress.step("done", host, where);
             return vm;
         }
+    }
+
+    /**
+     * Undoes at OVH what a failed create made there (a virtual MAC) and returns what stays there in words for the
+     * operator's error ("" if nothing): a move, or a MAC OVH would not delete.
+     */
+    private String undoAtOvh(FailoverAtOvh.Prepared atOvh, Progress progress) {
+        if (atOvh.madeMac() == null && atOvh.movedFrom() == null) {
+            return "";
+        }
+        String left = ovh.undo(atOvh, progress);
+        if (!left.isEmpty()) {
+            log.warn("create of {} undone, but at OVH: {}", atOvh.spec().getName(), left);
+            progress.step("ovh", atOvh.host(), left);
+        }
+        return left;
     }
 
     /** The fan-out's progress, with the crash point a fan-out passes once a host has answered. */

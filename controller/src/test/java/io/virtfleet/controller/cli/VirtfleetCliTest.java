@@ -165,6 +165,27 @@ class VirtfleetCliTest {
     }
 
     @Test
+    void aFailoverIpIsPublicItsMacUnicastAndWithoutOvhsApiTheMacIsTheOperatorsToGive() {
+        Run privateIp = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "10.0.0.7",
+                "--failover-mac", "02:00:00:ab:cd:ef", "--dry-run");
+        assertEquals(2, privateIp.code(), privateIp.out() + privateIp.err());
+        assertTrue(privateIp.err().contains("--failover-ip: \"10.0.0.7\" is not accepted; expected a public unicast IPv4"),
+                privateIp.err());
+        Run multicast = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "198.51.100.7",
+                "--failover-mac", "01:00:5e:00:00:01", "--dry-run");
+        assertEquals(2, multicast.code(), multicast.out() + multicast.err());
+        assertTrue(multicast.err().contains("--failover-mac: \"01:00:5e:00:00:01\" is not accepted; expected a unicast MAC"),
+                multicast.err());
+        // This fleet's controller has no OVH API (ovh-config): nothing can make the MAC.
+        Run noMac = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "198.51.100.7",
+                "--dry-run");
+        assertEquals(2, noMac.code(), noMac.out() + noMac.err());
+        assertTrue(noMac.err().contains("spec.network.failover.mac: \"\" is not accepted; expected the OVH virtual MAC of"
+                + " 198.51.100.7 (--failover-mac): this controller has no OVH API (ovh-config) to find or make one"),
+                noMac.err());
+    }
+
+    @Test
     void helpTeachesWithExamplesAndExitCodes() {
         Run run = cli("--help");
         assertEquals(0, run.code());

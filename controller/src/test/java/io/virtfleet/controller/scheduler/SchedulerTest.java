@@ -142,6 +142,28 @@ class SchedulerTest {
     }
 
     @Test
+    void withOvhsApiAFailoverVmGoesToTheLeastLoadedHostWithAServiceName() {
+        // The IP may be routed anywhere: OVH's API moves it to the chosen host's server.
+        Scheduler s = new Scheduler(Policy.defaults(), FailoverHosts.movable(java.util.Set.of("hv2", "hv3")),
+                ClaimBook.inMemory(), () -> 1_000L);
+        s.update(idle("hv1", 64, 512 * GIB));
+        s.update(Fleets.host("hv2", 16, 64 * GIB, 60 * GIB, 1.0, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+        s.update(Fleets.host("hv3", 8, 32 * GIB, 8 * GIB, 7.5, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+        Request www = new Request("www", 2 * GIB, 2, SATA, 40 * GIB, "203.0.113.7", null, null);
+        Explanation e = s.explain(www);
+        Decision d = s.place(www);
+        assertEquals("hv2", d.claim().host(), "the idlest host with a service name (hv1 has none)");
+        assertEquals(e.chosenHost(), d.claim().host(), "the decision agrees with the explanation");
+        Verdict hv1 = e.verdicts().stream().filter(v -> v.host().equals("hv1")).findFirst().orElseThrow();
+        assertEquals("failover", hv1.failedFilter());
+        assertEquals("has no OVH service name, so failover IP 203.0.113.7 cannot be moved to it (add hv1=SERVICE_NAME"
+                + " to the controller's ovh-services)", hv1.reason());
+        assertEquals("hv3", s.place(new Request("www2", GIB, 1, SATA, GIB, "203.0.113.7", null, "hv3")).claim().host(),
+                "pinned: that host, if it has a service name");
+        assertFalse(s.place(new Request("www3", GIB, 1, SATA, GIB, "203.0.113.7", null, "hv1")).placed());
+    }
+
+    @Test
     void aVmInstalledByKernelBootGoesOnlyToAHostWithTheInstallersFiles() {
         HostSnapshot bare = idle("hv1", 64, 512 * GIB);
         HostSnapshot small = Fleets.host("hv2", 8, 32 * GIB, 8 * GIB, 7.5, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB);

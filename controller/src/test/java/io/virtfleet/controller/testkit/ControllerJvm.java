@@ -9,6 +9,9 @@ import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.install.BootMode;
 import io.virtfleet.controller.install.BootSettings;
 import io.virtfleet.controller.install.InstallSettings;
+import io.virtfleet.controller.ovh.FakeOvhApi;
+import io.virtfleet.controller.ovh.OvhAccount;
+import io.virtfleet.controller.ovh.OvhSettings;
 import io.virtfleet.controller.vm.Provisioning;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -44,6 +47,11 @@ public final class ControllerJvm implements AutoCloseable {
     public static final String PXE_TFTP_ROOT = "virtfleet.test.pxe-tftp-root";
     /** System property: the controller's failover-routes, {@code IP=host} pairs separated by commas. */
     public static final String FAILOVER_ROUTES = "virtfleet.test.failover-routes";
+    /**
+     * System property: OVH's API, {@code ENDPOINT HOST=SERVICE,...}: the endpoint of a {@code FakeOvhApi} (its keys)
+     * and the hosts' service names.
+     */
+    public static final String OVH = "virtfleet.test.ovh";
     /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
     public static final String INSTALL_KEYS = "virtfleet.test.install-keys";
 
@@ -266,6 +274,19 @@ public final class ControllerJvm implements AutoCloseable {
                 byAddress.put(kv[0], kv[1]);
             }
             provisioning = provisioning.withFailoverRoutes(byAddress);
+        }
+        String ovh = System.getProperty(OVH);
+        if (ovh != null) {
+            String[] parts = ovh.split(" ", 2);
+            Map<String, String> services = new java.util.LinkedHashMap<>();
+            for (String pair : parts[1].split(",")) {
+                String[] kv = pair.split("=", 2);
+                services.put(kv[0], kv[1]);
+            }
+            OvhAccount account = new OvhAccount(URI.create(parts[0]), FakeOvhApi.APPLICATION_KEY,
+                    FakeOvhApi.APPLICATION_SECRET, FakeOvhApi.CONSUMER_KEY);
+            provisioning = provisioning.withOvh(OvhSettings.of(account, services)
+                    .withTimings(Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofMillis(10)));
         }
         String installUrl = System.getProperty(KERNEL_BOOT_URL);
         if (installUrl != null) { // direct kernel boot (or PXE) installs, served on the listen address

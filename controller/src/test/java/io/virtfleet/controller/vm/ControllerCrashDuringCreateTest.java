@@ -211,6 +211,47 @@ class ControllerCrashDuringCreateTest {
         assertEquals(List.of(), agentErrors, "the agents logged no error");
     }
 
+    /**
+     * Killed after OVH moved the failover IP and made its virtual MAC, before the VM was recorded: the restarted
+     * controller releases the claim, and the create asked again finds the MAC at OVH and uses it instead of making a
+     * second one (a create looks the MAC up before it makes one for this very case).
+     */
+    @org.junit.jupiter.api.Test
+    void killedAfterOvhMadeTheVirtualMacThenCreatedAgainUsesIt() throws Exception {
+        String ip = "198.51.100.77";
+        String s1 = "ns3001234.ip-203-0-113.eu";
+        try (io.virtfleet.controller.ovh.FakeOvhApi ovh = new io.virtfleet.controller.ovh.FakeOvhApi().server(s1)
+                .server("ns3005678.ip-203-0-113.eu").ip(ip, "ns3005678.ip-203-0-113.eu")) {
+            String api = ovh.endpoint() + " hv1=" + s1 + ",hv2=ns3005678.ip-203-0-113.eu";
+            ControllerJvm.Settings settings = new ControllerJvm.Settings(work.resolve("controller"), 0, HEARTBEAT,
+                    HEARTBEAT.multipliedBy(10), RECONCILE, Map.of(CrashPoints.PROPERTY, "at-ovh", ControllerJvm.OVH, api));
+            startController(settings);
+            startAgents(true);
+            VmSpec www = spec("www").toBuilder().setNetwork(NetworkSpec.newBuilder().setFailover(
+                    io.virtfleet.proto.v1.FailoverIp.newBuilder().setAddress(ip))).build();
+
+            List<VmProgress> seen = new ArrayList<>();
+            StatusRuntimeException cut = assertThrows(StatusRuntimeException.class, () -> create(www, seen));
+            assertEquals(Status.Code.UNAVAILABLE, cut.getStatus().getCode(), cut.toString());
+            assertEquals(137, controller.awaitExit(Duration.ofSeconds(10)), "killed, not stopped");
+            assertEquals(s1, ovh.routeOf(ip));
+            assertEquals(1, ovh.virtualMacs(s1).size(), "OVH made the MAC before the controller died");
+            String mac = ovh.virtualMacs(s1).keySet().iterator().next();
+
+            startController(settings.withPort(controller.port()).withSystemProperties(Map.of(ControllerJvm.OVH, api)));
+            awaitHostsReady();
+            assertFleetHolds(Map.of());
+            List<VmProgress> steps = new ArrayList<>();
+            create(www, steps);
+            assertEquals("done", steps.get(steps.size() - 1).getStep(), "created: " + steps);
+            assertTrue(steps.stream().anyMatch(p -> p.getDetail().startsWith("using virtual MAC " + mac)), steps.toString());
+            assertEquals(2, ovh.calls("POST").size(), "one move and one MAC, both by the first create: " + ovh.calls("POST"));
+            awaitConverged("www", "hv1");
+            assertFleetHolds(Map.of("www", "hv1"));
+            assertEquals(mac, vms().get(0).getSpec().getNetwork().getFailover().getMac());
+        }
+    }
+
     /** Files and locks as a controller killed inside JGit's commit of a new VM leaves them. */
     private static void leaveAnUnfinishedCommit(Path repo, String vm) throws IOException {
         Files.createDirectories(repo.resolve("vms"));
@@ -234,10 +275,21 @@ class ControllerCrashDuringCreateTest {
 
     /** Two hosts; every VM here is pinned to hv1, so each check knows where its disk and domain belong. */
     private void startAgents() throws Exception {
+        startAgents(false);
+    }
+
+    /** @param failover the hosts can take failover-IP VMs: a public bridge br0 and a public address each */
+    private void startAgents(boolean failover) throws Exception {
         String ns1 = namespaces.create("hv1");
         String ns2 = namespaces.create("hv2");
         namespaces.cable(ns1, "10.248.0.1/24", ns2, "10.248.0.2/24", "ul0");
         Map<String, String> hostNamespace = Map.of("hv1", ns1, "hv2", ns2);
+        if (failover) {
+            for (String ns : hostNamespace.values()) {
+                namespaces.ip(ns, "link", "add", "br0", "type", "bridge");
+                namespaces.ip(ns, "link", "set", "br0", "up");
+            }
+        }
         for (String host : HOSTS) {
             TestDriverNode node = host.equals("hv1") ? new TestDriverNode(host, 32, 131072) : new TestDriverNode(host, 8, 16384);
             String uri = node.writeTo(work.resolve("nodes"));
@@ -253,7 +305,8 @@ class ControllerCrashDuringCreateTest {
                     new CephSettings(noCeph.resolve("ceph.conf"), ceph.client(), noCeph.resolve("keyring"), ceph.ssdPool(),
                             ceph.sataPool(), ceph.timeout()),
                     "ul0", null, 4789, "br0", state.resolve("definitions"), null,
-                    io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY, null);
+                    io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY, !failover ? null
+                            : io.virtfleet.common.validation.Ipv4.publicAddress("public-address", "203.0.113." + (host.equals("hv1") ? 10 : 20)));
             NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNamespace.get(host));
             Agent agent = Agent.create(config, binder -> {
                 binder.bind(NetworkSettings.class).toInstance(inNamespace);

@@ -1,0 +1,121 @@
+package io.virtfleet.controller.ovh;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import io.grpc.Status;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * What virtfleet asks of OVH about failover IPs, in OVH's terms: where an IP is routed ({@code GET /ip/{ip}}), moving
+ * it to another server ({@code POST /ip/{ip}/move}), and the virtual MACs of a server that carry it
+ * ({@code /dedicated/server/{serviceName}/virtualMac...}). A server is named by its OVH service name
+ * (e.g. {@code ns3001234.ip-203-0-113.eu}). Changes are OVH tasks, followed until they end.
+ */
+public final class FailoverIps {
+    private final OvhClient ovh;
+    private final Duration taskDeadline;
+
+    public FailoverIps(OvhClient ovh, Duration taskDeadline) {
+        this.ovh = ovh;
+        this.taskDeadline = taskDeadline;
+    }
+
+    public Duration taskDeadline() {
+        return taskDeadline;
+    }
+
+    /**
+     * The service name of the server OVH routes the IP to, or "" when it is routed nowhere (parked).
+     *
+     * @throws OvhException INVALID_ARGUMENT when OVH knows no such IP of this account
+     */
+    public String routedTo(String ip) throws OvhException {
+        String operation = "looking up failover IP " + ip + " (GET /ip/" + ip + "/32)";
+        JsonElement answer;
+        try {
+            answer = ovh.get(operation, ipPath(ip));
+        } catch (OvhException e) {
+            if (e.httpStatus() == 404 || e.httpStatus() == 403) {
+                throw e.asInvalidInput("spec.network.failover.address: OVH says " + ip + " is not an IP of this account"
+                        + " (HTTP " + e.httpStatus() + "): " + e.ovhMessage());
+            }
+            throw e;
+        }
+        JsonElement routed = answer.isJsonObject() ? answer.getAsJsonObject().get("routedTo") : null;
+        if (routed == null || !routed.isJsonObject()) {
+            return "";
+        }
+        JsonElement service = routed.getAsJsonObject().get("serviceName");
+        return service == null || service.isJsonNull() ? "" : service.getAsString();
+    }
+
+    /** Moves the IP to the server {@code service}; returns once OVH's task is done. */
+    public OvhTask move(String ip, String service, Consumer<OvhTask> seen) throws OvhException {
+        String operation = "moving failover IP " + ip + " to " + service;
+        JsonObject body = new JsonObject();
+        body.addProperty("to", service);
+        OvhTask task = OvhTask.of(ovh.post(operation, ipPath(ip) + "/move", body));
+        return ovh.follow(operation, ipPath(ip) + "/task", task, taskDeadline, seen);
+    }
+
+    /** The virtual MAC of server {@code service} that carries the IP, if one does. */
+    public Optional<String> virtualMacOf(String service, String ip) throws OvhException {
+        String operation = "listing the virtual MACs of " + service;
+        for (JsonElement mac : ovh.get(operation, macsPath(service)).getAsJsonArray()) {
+            String m = mac.getAsString();
+            for (JsonElement address : ovh.get("listing the IPs of virtual MAC " + m + " of " + service,
+                    macsPath(service) + "/" + segment(m) + "/virtualAddress").getAsJsonArray()) {
+                if (address.getAsString().equals(ip)) {
+                    return Optional.of(m);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Has OVH make a virtual MAC for the IP on server {@code service}, named after the VM, and returns it once OVH's
+     * task is done. OVH's task does not say which MAC it made: it is found by the IP it carries.
+     */
+    public String createVirtualMac(String service, String ip, String vmName, Consumer<OvhTask> seen) throws OvhException {
+        String operation = "creating a virtual MAC for " + ip + " on " + service;
+        JsonObject body = new JsonObject();
+        body.addProperty("ipAddress", ip);
+        body.addProperty("type", "ovh");
+        body.addProperty("virtualMachineName", vmName);
+        OvhTask task = OvhTask.of(ovh.post(operation, macsPath(service), body));
+        ovh.follow(operation, taskPath(service), task, taskDeadline, seen);
+        return virtualMacOf(service, ip).orElseThrow(() -> new OvhException(Status.Code.FAILED_PRECONDITION, "OVH task "
+                + task.id() + " (" + operation + ") is done, but no virtual MAC of " + service + " carries " + ip));
+    }
+
+    /** Has OVH take the IP off the virtual MAC (which OVH then deletes); returns once OVH's task is done. */
+    public void removeVirtualMac(String service, String mac, String ip, Consumer<OvhTask> seen) throws OvhException {
+        String operation = "deleting virtual MAC " + mac + " of " + ip + " on " + service;
+        OvhTask task = OvhTask.of(ovh.delete(operation, macsPath(service) + "/" + segment(mac) + "/virtualAddress/"
+                + segment(ip)));
+        ovh.follow(operation, taskPath(service), task, taskDeadline, seen);
+    }
+
+    /** An IP's path: OVH names a failover IP by its block, 198.51.100.77/32, with the slash encoded. */
+    static String ipPath(String ip) {
+        return "/ip/" + segment(ip + "/32");
+    }
+
+    private static String macsPath(String service) {
+        return "/dedicated/server/" + segment(service) + "/virtualMac";
+    }
+
+    private static String taskPath(String service) {
+        return "/dedicated/server/" + segment(service) + "/task";
+    }
+
+    /** One path segment, encoded: the IP block's slash becomes %2F; a MAC's colons stay, as OVH writes them. */
+    private static String segment(String text) {
+        return URLEncoder.encode(text, StandardCharsets.UTF_8).replace("%3A", ":");
+    }
+}
