@@ -23,6 +23,7 @@ packages=(
   git                                                                  # the git CLI, a client of the controller's git server in tests
   debian-installer-12-netboot-amd64                                    # pxelinux.0 + the installer's kernel/initrd: the install tests
   dnsmasq-base curl                                                    # a site's DHCP for the kernel boot install test; its probe
+  busybox                                                              # the shell the installer hook's scripts run in (their test)
   python3                                                              # deploy/bench/run-placement-bench.sh's summary table
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)

@@ -8,13 +8,14 @@
 # netcfg configured it: netcfg flushes the routes when it (re)configures an interface, so they are put back each
 # second, a backstop to virtfleet's /sbin/ip (ip-then-onlink.sh), which adds them the moment netcfg adds the
 # address. Without virtfleet/onlink-gateway=A.B.C.D on the command line (every other VM), it does nothing.
-set -f
 gateway=""
+set -f # the command line's words are not file patterns; the loop below needs patterns again
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     virtfleet/onlink-gateway=*) gateway="${arg#*=}" ;;
   esac
 done
+set +f
 case "$gateway" in
   ""|*[!0-9.]*) exit 0 ;;
 esac
