@@ -314,6 +314,7 @@ public final class Domains implements AutoCloseable {
     }
 
     private Step startNow(String name) throws LibvirtException {
+        refreshInstaller(name);
         return hypervisor.withConnection(conn -> {
             Domain d = require(conn, name);
             try {
@@ -328,7 +329,6 @@ public final class Domains implements AutoCloseable {
                     case VIR_DOMAIN_SHUTDOWN -> throw new DomainOperationException(Reason.WRONG_STATE,
                             name + " is shutting down: start it again once it is off");
                     default -> {
-                        refreshInstaller(name, d);
                         try {
                             d.create();
                         } catch (LibvirtException e) {
@@ -346,9 +346,22 @@ public final class Domains implements AutoCloseable {
     /**
      * Before QEMU reads the installer's files (at each start of a domain booting them): the prepared initrd made
      * from the Debian initrd there now. libvirt's XML escapes text, so {@code <kernel>} is only ever the element.
+     * The rewrite (40 MB, synced) happens outside the libvirt connection's lock, which every other call of the agent
+     * waits for; the VM's own lock, held by the caller, keeps its definition as read.
      */
-    private void refreshInstaller(String name, Domain d) throws LibvirtException {
-        if (installer == null || !d.getXMLDesc(0).contains("<kernel>")) {
+    private void refreshInstaller(String name) throws LibvirtException {
+        if (installer == null) {
+            return;
+        }
+        boolean bootsInstaller = hypervisor.withConnection(conn -> {
+            Domain d = require(conn, name);
+            try {
+                return d.getXMLDesc(0).contains("<kernel>");
+            } finally {
+                d.free();
+            }
+        });
+        if (!bootsInstaller) {
             return;
         }
         try {

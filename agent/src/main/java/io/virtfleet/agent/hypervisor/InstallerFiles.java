@@ -68,7 +68,7 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
         Files.setPosixFilePermissions(preparedDirectory, PosixFilePermissions.fromString("rwxr-xr-x"));
         byte[] hook = InstallerHook.archive();
         long padding = padding(Files.size(source));
-        StateFiles.write(prepared, out -> {
+        StateFiles.writeReadable(prepared, out -> {
             try (InputStream in = Files.newInputStream(source)) {
                 in.transferTo(out);
             }
@@ -76,7 +76,6 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
             out.write(new byte[(int) padding]);
             out.write(hook);
         });
-        Files.setPosixFilePermissions(prepared, PosixFilePermissions.fromString("rw-r--r--"));
         StateFiles.write(identityFile, identity + "\n");
         return files;
     }

@@ -27,6 +27,8 @@ public final class StateFiles {
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
     private static final FileAttribute<?> OWNER_ONLY_DIRECTORY =
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
+    private static final java.util.Set<java.nio.file.attribute.PosixFilePermission> READABLE_FILE =
+            PosixFilePermissions.fromString("rw-r--r--");
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private StateFiles() {}
@@ -49,6 +51,19 @@ public final class StateFiles {
     /** Replaces {@code file} with what {@code content} writes, as {@link #write(Path, byte[])} does. */
     public static void write(Path file, Content content) throws IOException {
         put(file, content, false, true);
+    }
+
+    /**
+     * Replaces {@code file} with {@code content}, readable by everyone ({@code rw-r--r--}) whatever the process's
+     * umask, from the moment it has its name: files another service reads as its own user (a TFTP server, QEMU).
+     */
+    public static void writeReadable(Path file, byte[] content) throws IOException {
+        put(file, out -> out.write(content), false, true, READABLE_FILE);
+    }
+
+    /** As {@link #writeReadable(Path, byte[])}, with content produced by streaming. */
+    public static void writeReadable(Path file, Content content) throws IOException {
+        put(file, content, false, true, READABLE_FILE);
     }
 
     /**
@@ -119,6 +134,12 @@ public final class StateFiles {
     }
 
     private static void put(Path file, Content content, boolean ownerOnly, boolean replaceExisting) throws IOException {
+        put(file, content, ownerOnly, replaceExisting, null);
+    }
+
+    /** @param mode the file's permissions, set before it gets its name (null: the umask's) */
+    private static void put(Path file, Content content, boolean ownerOnly, boolean replaceExisting,
+                            java.util.Set<java.nio.file.attribute.PosixFilePermission> mode) throws IOException {
         FileSync sync = FileSync.current();
         Path dir = file.toAbsolutePath().getParent();
         createDirectories(dir, ownerOnly);
@@ -133,6 +154,9 @@ public final class StateFiles {
                 stream.flush();
                 // Before the rename: otherwise a power loss can leave the new name on an empty or partial file.
                 sync.force(out, tmp);
+            }
+            if (mode != null) {
+                Files.setPosixFilePermissions(tmp, mode);
             }
             if (replaceExisting) {
                 Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

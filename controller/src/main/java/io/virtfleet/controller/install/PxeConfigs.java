@@ -97,8 +97,7 @@ public final class PxeConfigs {
             StateFiles.createDirectories(dir);
             Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         }
-        StateFiles.write(file, content);
-        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r--r--"));
+        StateFiles.writeReadable(file, content);
     }
 
     /** Replaces the VM's config with one that boots its local disk: its installer cannot come back by itself. */
