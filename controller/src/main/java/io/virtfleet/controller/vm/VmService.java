@@ -70,6 +70,7 @@ public final class VmService {
     private final ProfileCatalog profiles;
     private final Installs installs;
     private final LanMacs lanMacs;
+    private final FailoverAddresses failoverAddresses;
     private final FailoverAtOvh ovh;
 
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
@@ -84,6 +85,7 @@ public final class VmService {
         this.profiles = profiles;
         this.installs = installs;
         this.lanMacs = new LanMacs(store, registry);
+        this.failoverAddresses = new FailoverAddresses(store);
         this.ovh = ovh;
         installs.onInstalled(this::bootFromDisk);
         reconciler.whenDeleted(this::forgetInstall); // a delete the reconciler finished for an operator
@@ -129,7 +131,8 @@ public final class VmService {
      * @throws io.virtfleet.common.validation.InvalidInputException the profile is not one of the controller's
      *                                   (the message lists them; nothing was changed)
      * @throws NoHostFitsException       no host can take it (nothing was changed)
-     * @throws io.grpc.StatusRuntimeException ALREADY_EXISTS: the name is taken, or its LAN MAC is (nothing was changed)
+     * @throws io.grpc.StatusRuntimeException ALREADY_EXISTS: the name is taken, or its LAN MAC or failover IP is
+     *                                   (nothing was changed)
      * @throws CreateIncompleteException the home host stopped answering midway; the VM is recorded and will be
      *                                   finished by the reconciler
      * @throws OvhException              OVH refused, failed or did not answer in time (nothing was built; the message
@@ -147,7 +150,10 @@ public final class VmService {
         }
         Progress progress = steps.serialized(); // the fan-out reports from other threads
         String name = spec.getName();
-        try (VmLocks.Held held = reconciler.lock(name); LanMacs.Hold mac = lanMacs.hold(spec)) {
+        // The failover IP is held before OVH is asked anything: with OVH's API, a second VM with the IP would move
+        // it away from the first.
+        try (VmLocks.Held held = reconciler.lock(name); LanMacs.Hold mac = lanMacs.hold(spec);
+             LanMacs.Hold ip = failoverAddresses.hold(spec)) {
             if (store.get(name).isPresent() || scheduler.claimOf(name) != null) {
                 throw Status.ALREADY_EXISTS.withDescription("a VM named " + name + " already exists (virtfleet vm show "
                         + name + ")").asRuntimeException();

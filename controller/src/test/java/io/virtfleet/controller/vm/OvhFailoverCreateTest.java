@@ -266,6 +266,57 @@ class OvhFailoverCreateTest {
         assertNothingLeftOf("www");
     }
 
+    @Test
+    void aSecondVmWithTheSameFailoverIpIsRefusedNamingTheFirstBeforeOvhIsAsked() throws Exception {
+        create(www("www", IP, ""), false);
+        int calls = ovh.calls().size();
+        for (boolean dryRun : List.of(true, false)) {
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www("api", IP, ""), dryRun));
+            assertEquals(Status.Code.ALREADY_EXISTS, e.getStatus().getCode());
+            assertEquals("spec.network.failover.address: " + IP + " is the failover IP of VM www (on hv1); a failover IP"
+                    + " goes to one VM only (delete that VM first, or choose another IP)", e.getStatus().getDescription());
+        }
+        assertEquals(calls, ovh.calls().size(), "OVH not asked");
+        assertEquals(S1, ovh.routeOf(IP), "still routed to www's host");
+        assertEquals(List.of("www"), fleet.controller().vms().list().stream().map(v -> v.getSpec().getName()).toList());
+    }
+
+    @Test
+    void ofTwoCreatesWithTheSameFailoverIpAtOnceExactlyOneReachesOvh() throws Exception {
+        ovh.slow(Duration.ofMillis(100)); // the first create is still at OVH when the second asks
+        java.util.concurrent.ExecutorService two = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<String>> outcomes = new ArrayList<>();
+            for (String name : List.of("www", "api")) {
+                outcomes.add(two.submit(() -> {
+                    go.await();
+                    try {
+                        create(www(name, IP, ""), false);
+                        return "created";
+                    } catch (StatusRuntimeException e) {
+                        return e.getStatus().getCode() + ": " + e.getStatus().getDescription();
+                    }
+                }));
+            }
+            go.countDown();
+            List<String> results = new ArrayList<>();
+            for (var f : outcomes) {
+                results.add(f.get());
+            }
+            assertEquals(1, results.stream().filter("created"::equals).count(), results.toString());
+            String refused = results.stream().filter(r -> !r.equals("created")).findFirst().orElseThrow();
+            assertTrue(refused.startsWith("ALREADY_EXISTS: spec.network.failover.address: " + IP + " is the failover IP"
+                    + " of VM "), refused);
+        } finally {
+            two.shutdownNow();
+        }
+        assertEquals(1, ovh.calls("GET").stream().filter(c -> c.path().equals("/ip/198.51.100.77%2F32")).count(),
+                "only one create asked OVH where the IP is");
+        assertEquals(1, ovh.calls("POST").stream().filter(c -> c.path().endsWith("/move")).count());
+        assertEquals(1, fleet.controller().vms().list().size());
+    }
+
     /** No claim, no record, no definition, no disk: the create left nothing in the fleet. */
     private void assertNothingLeftOf(String vm) throws Exception {
         assertTrue(fleet.controller().scheduler().claims().isEmpty(), "no claim");
