@@ -160,7 +160,7 @@ public final class VmService {
             }
             Request request = request(spec);
             // Read-only at OVH, and asked before anything is claimed: an IP OVH says is not the account's stops here.
-            String routedTo = ovh.applies(spec) ? ovh.routedTo(spec) : null;
+            FailoverAtOvh.Route routedTo = ovh.applies(spec) ? ovh.routedTo(spec) : null;
             if (dryRun) {
                 Explanation e = scheduler.explain(request);
                 placement.accept(e);

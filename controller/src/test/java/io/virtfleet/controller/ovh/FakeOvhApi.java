@@ -49,7 +49,9 @@ import java.util.regex.Pattern;
  *       null when the IP is parked.</li>
  *   <li>{@code POST /ip/{ip}/move} with exactly {@code {"to": serviceName}} (and optionally {@code nexthop}): an IP
  *       task; refused (400) for a server the account does not have or the IP is already routed to. The route changes
- *       when the task is done. {@code GET /ip/{ip}/task/{id}} shows it.</li>
+ *       when the task is done, and the IP's virtual MACs move with it to the new server (OVH's guide "Moving a
+ *       failover IP": they are suspended during the move and appear on the new server once it is complete).
+ *       {@code GET /ip/{ip}/task/{id}} shows it.</li>
  *   <li>{@code GET /dedicated/server/{s}/virtualMac}: the server's virtual MACs;
  *       {@code GET .../virtualMac/{mac}/virtualAddress}: the IPs on one of them.</li>
  *   <li>{@code POST /dedicated/server/{s}/virtualMac} with exactly {@code ipAddress}, {@code type} ({@code ovh} or
@@ -62,7 +64,8 @@ import java.util.regex.Pattern;
  *       involved); {@link #tasksEnd} (or {@link #serverTasksEnd}) makes them end {@code customerError}, {@code ovhError} or {@code cancelled}
  *       with a comment instead, or never leave {@code doing}.</li>
  * </ul>
- * Switches for the unhappy paths: {@link #down} (503 for every call), {@link #slow} (each answer delayed),
+ * Switches for the unhappy paths: {@link #down} (503 for every call), {@link #failTaskReads} (503 for the next task
+ * reads), {@link #downAfterNextPost} (down once a change was accepted), {@link #slow} (each answer delayed),
  * {@link #refuseDeletes} (403 for DELETE), and every call is recorded ({@link #calls}) so tests can assert what
  * was, and was not, asked of OVH.
  */
@@ -115,6 +118,8 @@ public final class FakeOvhApi implements AutoCloseable {
     private boolean down;
     private Duration slow = Duration.ZERO;
     private boolean refuseDeletes;
+    private int failTaskReads;
+    private boolean downAfterPost;
 
     private final class Task {
         final long id;
@@ -260,6 +265,18 @@ public final class FakeOvhApi implements AutoCloseable {
         return this;
     }
 
+    /** The next {@code n} looks at a task (GET .../task/{id}) are answered 503, as when OVH fails for a while. */
+    public synchronized FakeOvhApi failTaskReads(int n) {
+        failTaskReads = n;
+        return this;
+    }
+
+    /** OVH goes down (as {@link #down}) right after it accepted the next POST. */
+    public synchronized FakeOvhApi downAfterNextPost() {
+        downAfterPost = true;
+        return this;
+    }
+
     public synchronized FakeOvhApi refuseDeletes(boolean on) {
         refuseDeletes = on;
         return this;
@@ -301,7 +318,10 @@ public final class FakeOvhApi implements AutoCloseable {
             }
             Answer a;
             synchronized (this) {
-                if (down) {
+                boolean taskRead = method.equals("GET") && (IP_TASK.matcher(rawPath).matches()
+                        || SERVER_TASK.matcher(rawPath).matches());
+                if (down || (taskRead && failTaskReads > 0)) {
+                    failTaskReads -= taskRead && !down ? 1 : 0;
                     a = error(503, null, "The service is temporarily unavailable (fake OVH is down)");
                 } else if (method.equals("GET") && rawPath.equals("/auth/time")) {
                     a = new Answer(200, Long.toString(now()), "text/plain");
@@ -310,6 +330,10 @@ public final class FakeOvhApi implements AutoCloseable {
                     a = authenticate(x, method, url, body);
                     if (a == null) {
                         a = route(method, rawPath, body, x.getRequestHeaders().getFirst("Content-Type"));
+                        if (method.equals("POST") && a.status() == 200 && downAfterPost) {
+                            downAfterPost = false;
+                            down = true;
+                        }
                     }
                 }
             }
@@ -411,7 +435,11 @@ public final class FakeOvhApi implements AutoCloseable {
             if (to.equals(routes.get(ip))) {
                 return error(400, null, "The IP " + ip + "/32 is already routed to " + to);
             }
-            Task t = task("ip:" + ip, "genericMoveFloatingIp", () -> routes.put(ip, to));
+            String from = routes.get(ip);
+            Task t = task("ip:" + ip, "genericMoveFloatingIp", () -> {
+                routes.put(ip, to);
+                moveVirtualMacs(ip, from, to);
+            });
             return json(t.json());
         }
         if (method.equals("GET") && (m = IP_TASK.matcher(path)).matches()) {
@@ -490,6 +518,19 @@ public final class FakeOvhApi implements AutoCloseable {
             return showTask("server:" + service, Long.parseLong(m.group(2)));
         }
         return error(404, null, "Got an invalid (or empty) URL");
+    }
+
+    /** OVH moves an IP's virtual MACs with the IP: they are on the new server once the move is done. */
+    private void moveVirtualMacs(String ip, String from, String to) {
+        Map<String, Set<String>> old = macs.getOrDefault(from, Map.of());
+        for (String mac : List.copyOf(old.keySet())) {
+            if (old.get(mac).remove(ip)) {
+                if (old.get(mac).isEmpty()) {
+                    old.remove(mac);
+                }
+                macs.computeIfAbsent(to, s -> new LinkedHashMap<>()).computeIfAbsent(mac, m -> new LinkedHashSet<>()).add(ip);
+            }
+        }
     }
 
     /** The IP of a path's block ("198.51.100.77%2F32"), if it is one of the account's. */

@@ -170,20 +170,54 @@ class OvhFailoverCreateTest {
     }
 
     @Test
-    void anOperatorsMacIsKeptAndOnlyTheIpIsMoved() throws Exception {
+    void anOperatorsMacThatIsTheIpsVirtualMacAtOvhIsKeptAndTheIpMovedWithIt() throws Exception {
+        ovh.virtualMac(S2, "02:00:00:ab:cd:ef", IP);
         List<VmProgress> steps = create(www("www", IP, "02:00:00:AB:CD:EF"), false);
-        assertFalse(names(steps).contains("virtual-mac"), steps.toString());
+        assertEquals("using virtual MAC 02:00:00:ab:cd:ef of " + IP + " on " + S1 + " (hv1), which OVH has already",
+                details(steps, "virtual-mac"));
         assertEquals(S1, ovh.routeOf(IP));
+        assertEquals(Map.of("02:00:00:ab:cd:ef", Set.of(IP)), ovh.virtualMacs(S1), "OVH moved the MAC with the IP");
         assertEquals(1, ovh.calls("POST").size(), "the move only");
         assertEquals("02:00:00:ab:cd:ef", operator.getVm(GetVmRequest.newBuilder().setName("www").build()).getSpec()
                 .getNetwork().getFailover().getMac());
     }
 
     @Test
+    void anOperatorsMacThatIsNotTheIpsVirtualMacAtOvhIsRefusedWithWhatOvhHas() throws Exception {
+        ovh.virtualMac(S2, "02:00:00:aa:bb:01", IP);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> create(www("www", IP, "02:00:00:00:00:99"), false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertEquals("spec.network.failover.mac (--failover-mac): 02:00:00:00:00:99 is not the virtual MAC of " + IP
+                + " at OVH, which is 02:00:00:aa:bb:01 on " + S2 + " (hv2); OVH routes the IP to its virtual MAC only",
+                e.getStatus().getDescription());
+        assertEquals(List.of(), ovh.calls("POST"));
+        assertEquals(S2, ovh.routeOf(IP));
+        assertNothingLeftOf("www");
+    }
+
+    @Test
+    void anIpWithAVirtualMacOnAnotherServerIsNotMovedAwayUnlessTheOperatorNamesThatMac() throws Exception {
+        ovh.virtualMac(S2, "02:00:00:aa:bb:01", IP);
+        String refusal = "failover IP " + IP + " has virtual MAC 02:00:00:aa:bb:01 on " + S2 + " (hv2), so a machine"
+                + " there likely uses it; virtfleet does not move it away to " + S1 + " (hv1): if that machine is gone,"
+                + " give --failover-mac 02:00:00:aa:bb:01 (spec.network.failover.mac) to take the IP and its MAC over for"
+                + " this VM, or delete the virtual MAC in the OVH panel";
+        assertTrue(details(create(www("www", IP, ""), true), "plan").startsWith("would create www on hv1: would be"
+                + " refused: " + refusal), "the dry run shows it");
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www("www", IP, ""), false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertEquals(refusal, e.getStatus().getDescription());
+        assertEquals(List.of(), ovh.calls("POST"));
+        assertEquals(S2, ovh.routeOf(IP));
+        assertNothingLeftOf("www");
+    }
+
+    @Test
     void aDryRunOnlyReadsOvhAndSaysWhatItWouldDo() {
         List<VmProgress> steps = create(www("www", IP, ""), true);
         assertTrue(details(steps, "plan").startsWith("would create www on hv1: failover IP " + IP + " would be moved from "
-                + S2 + " (hv2) to " + S1 + " (hv1), and get a virtual MAC there (found or made at OVH); disk,"),
+                + S2 + " (hv2) to " + S1 + " (hv1), and get a virtual MAC made there at OVH; disk,"),
                 details(steps, "plan"));
         assertEquals(List.of(), ovh.calls("POST"));
         assertEquals(S2, ovh.routeOf(IP));
