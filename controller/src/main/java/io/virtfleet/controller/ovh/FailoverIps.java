@@ -45,6 +45,14 @@ public final class FailoverIps {
         } catch (OvhException e) {
             // 404, or a 403 that is not about the credentials: OVH's answer for an IP of another account.
             if (e.httpStatus() == 404 || (e.httpStatus() == 403 && !OvhClient.credentials(e))) {
+                String block = blockOf(ip);
+                if (block != null) {
+                    // OVH moves whole blocks only: moving this VM's IP would move its neighbours' too.
+                    throw e.asInvalidInput("spec.network.failover.address: " + ip + " is in the account's IP block "
+                            + block + " at OVH; virtfleet moves single failover IPs (/32) only: give this VM"
+                            + " --failover-mac and route the block by hand, on a controller with failover-routes"
+                            + " and without ovh-config");
+                }
                 throw e.asInvalidInput("spec.network.failover.address: OVH says " + ip + " is not an IP of this account"
                         + " (HTTP " + e.httpStatus() + "): " + e.ovhMessage());
             }
@@ -56,6 +64,21 @@ public final class FailoverIps {
         }
         JsonElement service = routed.getAsJsonObject().get("serviceName");
         return service == null || service.isJsonNull() ? "" : service.getAsString();
+    }
+
+    /** The account's IP block (other than the IP's own /32) that holds the IP ({@code GET /ip?ip=}), or null. */
+    private String blockOf(String ip) {
+        String operation = "looking for the IP block of " + ip + " (GET /ip?ip=" + ip + ")";
+        try {
+            for (String block : strings(operation, ovh.get(operation, "/ip?ip=" + segment(ip)))) {
+                if (!block.equals(ip + "/32")) {
+                    return block;
+                }
+            }
+        } catch (OvhException e) {
+            // Only to explain a refusal better: without the answer, OVH's own answer is given.
+        }
+        return null;
     }
 
     /** Moves the IP to the server {@code service}; returns once OVH's task is done. */

@@ -47,6 +47,8 @@ import java.util.regex.Pattern;
  *       for an IP that is not the account's or a server (service name) it does not know.</li>
  *   <li>{@code GET /ip/{ip}} (the IP block, slash encoded: {@code 198.51.100.77%2F32}): {@code routedTo.serviceName},
  *       null when the IP is parked.</li>
+ *   <li>{@code GET /ip?ip=X}: the account's IP blocks that hold X (a failover IP's own /32, and any larger
+ *       {@link #block}); the fake knows no other filter of that call.</li>
  *   <li>{@code POST /ip/{ip}/move} with exactly {@code {"to": serviceName}} (and optionally {@code nexthop}): an IP
  *       task; refused (400) for a server the account does not have or the IP is already routed to. The route changes
  *       when the task is done, and the IP's virtual MACs move with it to the new server (OVH's guide "Moving a
@@ -109,6 +111,7 @@ public final class FakeOvhApi implements AutoCloseable {
     /** service name → MAC → IPs. */
     private final Map<String, Map<String, Set<String>>> macs = new HashMap<>();
     private final Map<Long, Task> tasks = new HashMap<>();
+    private final List<String> blocks = new ArrayList<>();
     private final List<Call> calls = new ArrayList<>();
     private long nextTask = 1000;
     private int nextMac = 0x10;
@@ -207,6 +210,12 @@ public final class FakeOvhApi implements AutoCloseable {
     /** A failover IP of the account, routed to {@code serviceName} ("" parked). */
     public synchronized FakeOvhApi ip(String ip, String serviceName) {
         routes.put(ip, serviceName);
+        return this;
+    }
+
+    /** An IP block of the account larger than one IP (e.g. {@code 198.51.100.72/29}): OVH moves it whole only. */
+    public synchronized FakeOvhApi block(String cidr) {
+        blocks.add(cidr);
         return this;
     }
 
@@ -329,7 +338,8 @@ public final class FakeOvhApi implements AutoCloseable {
                     String url = base + rawPath + (query == null ? "" : "?" + query);
                     a = authenticate(x, method, url, body);
                     if (a == null) {
-                        a = route(method, rawPath, body, x.getRequestHeaders().getFirst("Content-Type"));
+                        a = method.equals("GET") && rawPath.equals("/ip") ? blocksWith(query)
+                                : route(method, rawPath, body, x.getRequestHeaders().getFirst("Content-Type"));
                         if (method.equals("POST") && a.status() == 200 && downAfterPost) {
                             downAfterPost = false;
                             down = true;
@@ -518,6 +528,36 @@ public final class FakeOvhApi implements AutoCloseable {
             return showTask("server:" + service, Long.parseLong(m.group(2)));
         }
         return error(404, null, "Got an invalid (or empty) URL");
+    }
+
+    /** {@code GET /ip?ip=X}: the account's blocks that hold X (a failover IP is its own /32 block). */
+    private Answer blocksWith(String query) {
+        String ip = query != null && query.startsWith("ip=") ? decode(query.substring(3)) : "";
+        JsonArray a = new JsonArray();
+        if (routes.containsKey(ip)) {
+            a.add(ip + "/32");
+        }
+        for (String block : blocks) {
+            if (inBlock(ip, block)) {
+                a.add(block);
+            }
+        }
+        return json(a);
+    }
+
+    private static boolean inBlock(String ip, String block) {
+        String[] b = block.split("/");
+        int bits = Integer.parseInt(b[1]);
+        long mask = bits == 0 ? 0 : (0xffffffffL << (32 - bits)) & 0xffffffffL;
+        return ip.matches("[0-9.]+") && (number(ip) & mask) == (number(b[0]) & mask);
+    }
+
+    private static long number(String ip) {
+        long n = 0;
+        for (String part : ip.split("\\.")) {
+            n = n * 256 + Long.parseLong(part);
+        }
+        return n;
     }
 
     /** OVH moves an IP's virtual MACs with the IP: they are on the new server once the move is done. */

@@ -206,6 +206,18 @@ class OvhClientTest {
     }
 
     @Test
+    void anIpInsideALargerBlockIsRefusedSayingOnlySingleFailoverIpsAreMoved() {
+        fake.block("198.51.100.72/29");
+        OvhException e = assertThrows(OvhException.class, () -> ips(Duration.ofSeconds(5)).routedTo("198.51.100.75"));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+        assertEquals("spec.network.failover.address: 198.51.100.75 is in the account's IP block 198.51.100.72/29 at OVH;"
+                + " virtfleet moves single failover IPs (/32) only: give this VM --failover-mac and route the block by"
+                + " hand, on a controller with failover-routes and without ovh-config", e.getMessage());
+        FakeOvhApi.Call last = fake.calls().get(fake.calls().size() - 1);
+        assertEquals("GET /ip", last.method() + " " + last.path(), "asked OVH which block holds it");
+    }
+
+    @Test
     void aTaskOvhCannotBeAskedAboutForAWhileIsLookedAtAgainUntilItsDeadline() throws Exception {
         fake.failTaskReads(2);
         List<String> seen = new ArrayList<>();
