@@ -33,27 +33,63 @@ public final class FailoverAtOvh {
 
     private final FailoverIps ips;
     private final Map<String, String> services;
+    private final OvhIntents intents;
 
-    private FailoverAtOvh(FailoverIps ips, Map<String, String> services) {
+    private FailoverAtOvh(FailoverIps ips, Map<String, String> services, OvhIntents intents) {
         this.ips = ips;
         this.services = Map.copyOf(services);
+        this.intents = intents;
     }
 
     public static FailoverAtOvh disabled() {
-        return new FailoverAtOvh(null, Map.of());
+        return new FailoverAtOvh(null, Map.of(), null);
     }
 
-    public static FailoverAtOvh of(OvhSettings settings) {
+    /** @param intents where a create notes what it asks of OVH, until it ends (see {@link OvhIntents}) */
+    public static FailoverAtOvh of(OvhSettings settings, OvhIntents intents) {
         if (!settings.enabled()) {
             return disabled();
         }
         return of(settings, new OvhClient(settings.account(), settings.requestTimeout(), settings.pollInterval(),
-                () -> Clock.systemUTC().millis() / 1000));
+                () -> Clock.systemUTC().millis() / 1000), intents);
     }
 
     /** With this client (tests pass one on their own clock). */
-    static FailoverAtOvh of(OvhSettings settings, OvhClient client) {
-        return new FailoverAtOvh(new FailoverIps(client, settings.taskDeadline()), settings.services());
+    static FailoverAtOvh of(OvhSettings settings, OvhClient client, OvhIntents intents) {
+        return new FailoverAtOvh(new FailoverIps(client, settings.taskDeadline()), settings.services(), intents);
+    }
+
+    /** A create's note of what it asks of OVH; closing it (the create ended, whichever way) forgets the note. */
+    public interface Noted extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** The note a create of {@code vm} keeps while it runs; nothing without the API. */
+    public Noted noting(String vm) {
+        return intents == null ? () -> { } : () -> intents.forget(vm);
+    }
+
+    /**
+     * Tells, at start, what creates the controller did not finish may have left at OVH, and forgets their notes: for
+     * each VM name, what was asked of OVH, in words for the operator's log ("" when nothing: the VM was recorded).
+     *
+     * @param recorded whether a VM of that name is recorded (then its create finished far enough: nothing to tell)
+     */
+    public Map<String, String> leftByInterruptedCreates(java.util.function.Predicate<String> recorded) {
+        Map<String, String> told = new java.util.TreeMap<>();
+        if (intents == null) {
+            return told;
+        }
+        intents.left().forEach((vm, words) -> {
+            if (!recorded.test(vm)) {
+                told.put(vm, "a create of " + vm + " was interrupted before the VM was recorded; at OVH it had "
+                        + words + ". Check the OVH panel: a new create of " + vm + " uses a virtual MAC OVH made for it,"
+                        + " or delete that MAC");
+            }
+            intents.forget(vm);
+        });
+        return told;
     }
 
     public boolean enabled() {
@@ -145,6 +181,7 @@ public final class FailoverAtOvh {
         String movedFrom = null;
         if (!service.equals(routedTo)) {
             String what = "moving failover IP " + ip + " from " + named(routedTo) + " to " + named(service);
+            note(spec, "asked OVH to move failover IP " + ip + " from " + named(routedTo) + " to " + named(service));
             try {
                 ips.move(ip, service, watch(progress, "failover-ip", host, what));
             } catch (OvhException e) {
@@ -172,6 +209,9 @@ public final class FailoverAtOvh {
                         + ", which OVH has already");
             } else {
                 String what = "creating a virtual MAC for " + ip + " on " + named(service);
+                String moved = movedFrom == null ? "" : "moved failover IP " + ip + " from " + named(movedFrom) + " to "
+                        + named(service) + ", then ";
+                note(spec, moved + "asked OVH to make a virtual MAC for " + ip + " on " + named(service));
                 try {
                     mac = ips.createVirtualMac(service, ip, spec.getName(), watch(progress, "virtual-mac", host, what));
                 } catch (OvhException e) {
@@ -182,6 +222,7 @@ public final class FailoverAtOvh {
                     }
                 }
                 made = mac;
+                note(spec, moved + "OVH made virtual MAC " + mac + " for " + ip + " on " + named(service));
                 progress.step("virtual-mac", host, "OVH made virtual MAC " + mac + " for " + ip + " on " + named(service));
             }
         } catch (OvhException e) {
@@ -190,6 +231,13 @@ public final class FailoverAtOvh {
         VmSpec withMac = spec.toBuilder().setNetwork(spec.getNetwork().toBuilder()
                 .setFailover(failover.toBuilder().setMac(mac))).build();
         return new Prepared(withMac, host, service, movedFrom, made);
+    }
+
+    /** Notes what this create is about to ask of OVH (see {@link OvhIntents}). */
+    private void note(VmSpec spec, String words) throws OvhException {
+        if (intents != null) {
+            intents.note(spec.getName(), words);
+        }
     }
 
     /** The virtual MAC OVH made for the IP although following its task failed, or null: looked up once more. */

@@ -103,6 +103,7 @@ public final class VmService {
                 log.info("released the claim of VM {} on {}: its creation never got recorded", claim.vmName(), claim.host());
             }
         }
+        ovh.leftByInterruptedCreates(vm -> store.get(vm).isPresent()).forEach((vm, words) -> log.warn("{}", words));
         for (Vm vm : store.all()) {
             if (scheduler.claimOf(vm.getSpec().getName()) == null) {
                 scheduler.restore(Request.of(vm.getSpec()), vm.getHomeHost());
@@ -153,7 +154,7 @@ public final class VmService {
         // The failover IP is held before OVH is asked anything: with OVH's API, a second VM with the IP would move
         // it away from the first.
         try (VmLocks.Held held = reconciler.lock(name); LanMacs.Hold mac = lanMacs.hold(spec);
-             LanMacs.Hold ip = failoverAddresses.hold(spec)) {
+             LanMacs.Hold ip = failoverAddresses.hold(spec); FailoverAtOvh.Noted atOvhNote = ovh.noting(name)) {
             if (store.get(name).isPresent() || scheduler.claimOf(name) != null) {
                 throw Status.ALREADY_EXISTS.withDescription("a VM named " + name + " already exists (virtfleet vm show "
                         + name + ")").asRuntimeException();

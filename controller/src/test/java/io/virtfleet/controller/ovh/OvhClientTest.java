@@ -230,7 +230,7 @@ class OvhClientTest {
     void ovhGoingDownOnceItAcceptedAChangeIsReportedWithTheTaskThatMayStillComplete() throws Exception {
         FailoverAtOvh atOvh = FailoverAtOvh.of(OvhSettings.of(fake.account(), Map.of("hv1", S1, "hv2", S2))
                 .withTimings(Duration.ofSeconds(60), Duration.ofSeconds(5), Duration.ofSeconds(2)),
-                client(fake.account(), Duration.ofSeconds(5)));
+                client(fake.account(), Duration.ofSeconds(5)), null);
         VmSpec www = VmSpec.newBuilder().setName("www")
                 .setNetwork(NetworkSpec.newBuilder().setFailover(FailoverIp.newBuilder().setAddress(IP))).build();
         FailoverAtOvh.Route route = atOvh.routedTo(www);
