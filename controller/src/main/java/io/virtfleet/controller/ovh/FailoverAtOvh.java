@@ -160,11 +160,15 @@ public final class FailoverAtOvh {
      * Routes the VM's IP to the server of {@code host} and gives the VM the virtual MAC carrying it there, reporting
      * each OVH task as a progress step. Returns the spec with its MAC.
      *
+     * @param publicAddress the public-address {@code host} reports: before the IP is moved there, it must be the
+     *                      address OVH gives the server ovh-services names for the host (names swapped between hosts
+     *                      would route the IP to a server whose gateway the VM does not use)
      * @param route what {@link #routedTo} said before placement
      * @throws OvhException OVH refused, failed or was too slow; the message says what this create did already (a
      *                      move stays made), and what OVH may still do (a task it accepted)
      */
-    public Prepared prepare(VmSpec spec, String host, Route route, Progress progress) throws OvhException {
+    public Prepared prepare(VmSpec spec, String host, String publicAddress, Route route, Progress progress)
+            throws OvhException {
         FailoverIp failover = spec.getNetwork().getFailover();
         String ip = failover.getAddress();
         String service = services.get(host);
@@ -180,6 +184,13 @@ public final class FailoverAtOvh {
         String routedTo = route.service();
         String movedFrom = null;
         if (!service.equals(routedTo)) {
+            String serverAddress = ips.addressOf(service);
+            if (!serverAddress.isEmpty() && !serverAddress.equals(publicAddress)) {
+                throw new OvhException(Status.Code.FAILED_PRECONDITION, "ovh-services names " + service + " for host "
+                        + host + ", but OVH gives that server the address " + serverAddress + " while " + host
+                        + " reports public-address " + (publicAddress.isEmpty() ? "none" : publicAddress) + ": correct"
+                        + " ovh-services (or the agent's public-address); " + ip + " was not moved");
+            }
             String what = "moving failover IP " + ip + " from " + named(routedTo) + " to " + named(service);
             note(spec, "asked OVH to move failover IP " + ip + " from " + named(routedTo) + " to " + named(service));
             try {

@@ -81,6 +81,14 @@ public final class FailoverIps {
         return null;
     }
 
+    /** The main IPv4 address OVH gives the server ({@code GET /dedicated/server/{s}}, its {@code ip}), or "". */
+    public String addressOf(String service) throws OvhException {
+        String operation = "looking up server " + service + " (GET /dedicated/server/" + service + ")";
+        JsonElement answer = ovh.get(operation, "/dedicated/server/" + segment(service));
+        JsonElement ip = answer.isJsonObject() ? answer.getAsJsonObject().get("ip") : null;
+        return ip == null || !ip.isJsonPrimitive() ? "" : ip.getAsString();
+    }
+
     /** Moves the IP to the server {@code service}; returns once OVH's task is done. */
     public OvhTask move(String ip, String service, Consumer<OvhTask> seen) throws OvhException {
         String operation = "moving failover IP " + ip + " to " + service;

@@ -184,7 +184,8 @@ public final class VmService {
             FailoverAtOvh.Prepared atOvh = FailoverAtOvh.Prepared.nothing(spec);
             if (routedTo != null) {
                 try {
-                    atOvh = ovh.prepare(spec, host, routedTo, progress);
+                    atOvh = ovh.prepare(spec, host, registry.get(host).map(h -> h.report().getPublicAddress()).orElse(""),
+                            routedTo, progress);
                 } catch (OvhException | RuntimeException e) {
                     scheduler.release(name);
                     throw e;

@@ -54,6 +54,7 @@ import java.util.regex.Pattern;
  *       when the task is done, and the IP's virtual MACs move with it to the new server (OVH's guide "Moving a
  *       failover IP": they are suspended during the move and appear on the new server once it is complete).
  *       {@code GET /ip/{ip}/task/{id}} shows it.</li>
+ *   <li>{@code GET /dedicated/server/{s}}: the server, with its main IPv4 address in {@code ip}.</li>
  *   <li>{@code GET /dedicated/server/{s}/virtualMac}: the server's virtual MACs;
  *       {@code GET .../virtualMac/{mac}/virtualAddress}: the IPs on one of them.</li>
  *   <li>{@code POST /dedicated/server/{s}/virtualMac} with exactly {@code ipAddress}, {@code type} ({@code ovh} or
@@ -94,6 +95,7 @@ public final class FakeOvhApi implements AutoCloseable {
     private static final Pattern MACS = Pattern.compile("/dedicated/server/([^/]+)/virtualMac");
     private static final Pattern MAC_IPS = Pattern.compile("/dedicated/server/([^/]+)/virtualMac/([^/]+)/virtualAddress");
     private static final Pattern MAC_IP = Pattern.compile("/dedicated/server/([^/]+)/virtualMac/([^/]+)/virtualAddress/([^/]+)");
+    private static final Pattern SERVER = Pattern.compile("/dedicated/server/([^/]+)");
     private static final Pattern SERVER_TASK = Pattern.compile("/dedicated/server/([^/]+)/task/([0-9]+)");
 
     private final HttpServer server;
@@ -112,6 +114,7 @@ public final class FakeOvhApi implements AutoCloseable {
     private final Map<String, Map<String, Set<String>>> macs = new HashMap<>();
     private final Map<Long, Task> tasks = new HashMap<>();
     private final List<String> blocks = new ArrayList<>();
+    private final Map<String, String> addresses = new HashMap<>();
     private final List<Call> calls = new ArrayList<>();
     private long nextTask = 1000;
     private int nextMac = 0x10;
@@ -205,6 +208,12 @@ public final class FakeOvhApi implements AutoCloseable {
         servers.add(serviceName);
         macs.putIfAbsent(serviceName, new LinkedHashMap<>());
         return this;
+    }
+
+    /** A dedicated server of the account with its main IPv4 address (without one, the fake's answer has none). */
+    public synchronized FakeOvhApi server(String serviceName, String address) {
+        addresses.put(serviceName, address);
+        return server(serviceName);
     }
 
     /** A failover IP of the account, routed to {@code serviceName} ("" parked). */
@@ -519,6 +528,17 @@ public final class FakeOvhApi implements AutoCloseable {
                         () -> macs.get(service).computeIfAbsent(mac, k -> new LinkedHashSet<>()).add(ip));
                 return json(t.json());
             }
+        }
+        if (method.equals("GET") && (m = SERVER.matcher(path)).matches()) {
+            String service = decode(m.group(1));
+            if (!servers.contains(service)) {
+                return noSuchServer(service);
+            }
+            JsonObject o = new JsonObject();
+            o.addProperty("name", service);
+            o.add("ip", addresses.containsKey(service) ? new com.google.gson.JsonPrimitive(addresses.get(service))
+                    : JsonNull.INSTANCE);
+            return json(o);
         }
         if (method.equals("GET") && (m = SERVER_TASK.matcher(path)).matches()) {
             String service = decode(m.group(1));

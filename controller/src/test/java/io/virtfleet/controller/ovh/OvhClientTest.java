@@ -235,7 +235,7 @@ class OvhClientTest {
                 .setNetwork(NetworkSpec.newBuilder().setFailover(FailoverIp.newBuilder().setAddress(IP))).build();
         FailoverAtOvh.Route route = atOvh.routedTo(www);
         fake.downAfterNextPost();
-        OvhException move = assertThrows(OvhException.class, () -> atOvh.prepare(www, "hv1", route, (s, h, d) -> { }));
+        OvhException move = assertThrows(OvhException.class, () -> atOvh.prepare(www, "hv1", "", route, (s, h, d) -> { }));
         assertEquals(Status.Code.UNAVAILABLE, move.code());
         assertTrue(move.getMessage().matches("OVH task [0-9]+ \\(moving failover IP " + IP + " to " + S1 + "\\) was last"
                 + " seen init; OVH could not be asked about it for 60s \\(.*\\); it may still complete at OVH \\(see the"
@@ -247,7 +247,7 @@ class OvhClientTest {
         fake.down(false).ip(IP, S1);
         FailoverAtOvh.Route here = atOvh.routedTo(www);
         fake.downAfterNextPost();
-        OvhException mac = assertThrows(OvhException.class, () -> atOvh.prepare(www, "hv1", here, (s, h, d) -> { }));
+        OvhException mac = assertThrows(OvhException.class, () -> atOvh.prepare(www, "hv1", "", here, (s, h, d) -> { }));
         assertTrue(mac.getMessage().matches("OVH task [0-9]+ \\(creating a virtual MAC for " + IP + " on " + S1 + "\\).*"
                 + "it may still complete at OVH.*; if OVH makes the virtual MAC, it stays on " + S1 + " \\(hv1\\) and a"
                 + " new create of www uses it \\(or delete it in the OVH panel\\)"), mac.getMessage());

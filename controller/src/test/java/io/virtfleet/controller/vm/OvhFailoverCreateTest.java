@@ -64,7 +64,7 @@ class OvhFailoverCreateTest {
 
     @BeforeEach
     void twoHostsAndOvh() throws Exception {
-        ovh = new FakeOvhApi().server(S1).server(S2).ip(IP, S2);
+        ovh = new FakeOvhApi().server(S1, "203.0.113.10").server(S2, "203.0.113.20").ip(IP, S2);
         closers.add(ovh);
         String ns1 = namespaces.create("hv1");
         String ns2 = namespaces.create("hv2");
@@ -260,8 +260,8 @@ class OvhFailoverCreateTest {
         ovh.serverTasksEnd(FakeOvhApi.TaskEnd.DONE).ip(IP, S2).removeServer(S1);
         StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class, () -> create(www("c", IP, ""), false));
         assertEquals(Status.Code.FAILED_PRECONDITION, unknown.getStatus().getCode());
-        assertEquals("OVH refused moving failover IP " + IP + " to " + S1 + " (HTTP 400): The destination service " + S1
-                + " is not one of your services", unknown.getStatus().getDescription());
+        assertEquals("OVH refused looking up server " + S1 + " (GET /dedicated/server/" + S1 + ") (HTTP 404): The requested"
+                + " object (serviceName = " + S1 + ") does not exist", unknown.getStatus().getDescription());
         assertNothingLeftOf("c");
 
         // OVH down.
@@ -349,6 +349,19 @@ class OvhFailoverCreateTest {
                 "only one create asked OVH where the IP is");
         assertEquals(1, ovh.calls("POST").stream().filter(c -> c.path().endsWith("/move")).count());
         assertEquals(1, fleet.controller().vms().list().size());
+    }
+
+    @Test
+    void ovhServicesNamingAnotherHostsServerIsRefusedBeforeTheMove() throws Exception {
+        ovh.server(S1, "203.0.113.20"); // hv1's service name is hv2's server
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www("www", IP, ""), false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertEquals("ovh-services names " + S1 + " for host hv1, but OVH gives that server the address 203.0.113.20"
+                + " while hv1 reports public-address 203.0.113.10: correct ovh-services (or the agent's public-address); "
+                + IP + " was not moved", e.getStatus().getDescription());
+        assertEquals(List.of(), ovh.calls("POST"));
+        assertEquals(S2, ovh.routeOf(IP));
+        assertNothingLeftOf("www");
     }
 
     /** No claim, no record, no definition, no disk: the create left nothing in the fleet. */
