@@ -281,7 +281,12 @@ public final class ControllerMain implements Callable<Integer> {
         if (syncDeadline.compareTo(Duration.ofSeconds(1)) < 0 || syncDeadline.compareTo(Duration.ofMinutes(10)) > 0) {
             throw new InvalidInputException("sync-deadline", syncDeadline.toString(), "1s to 10m");
         }
-        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline, install(), boot(), ovh());
+        OvhSettings ovh = ovh();
+        if (ovh.enabled() && !routes.isEmpty()) {
+            org.slf4j.LoggerFactory.getLogger(ControllerMain.class).warn("failover-routes is ignored: with ovh-config,"
+                    + " OVH's API says where each failover IP is routed");
+        }
+        return new Provisioning(policy, routes, domain, reconcileInterval, syncDeadline, install(), boot(), ovh);
     }
 
     /**
@@ -298,6 +303,10 @@ public final class ControllerMain implements Callable<Integer> {
                         + " shows it (letters, digits, '.', '-'), e.g. hv1=ns3001234.ip-203-0-113.eu");
             }
             String host = Names.hostName("ovh-services", pair.substring(0, eq));
+            if (services.containsKey(host)) {
+                throw new InvalidInputException("ovh-services", pair, "one service name per host (" + host + " is"
+                        + " listed twice)");
+            }
             if (services.containsValue(service)) {
                 throw new InvalidInputException("ovh-services", pair, "one host per OVH service name");
             }

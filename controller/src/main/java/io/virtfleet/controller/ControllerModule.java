@@ -296,7 +296,8 @@ final class ControllerModule extends AbstractModule {
             return new DomainRenderer.Rendered(xml.render(spec, boot), xml.disk(spec), xml.network(spec));
         };
         return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
-                FailoverAtOvh.of(config.provisioning().ovh()));
+                FailoverAtOvh.of(config.provisioning().ovh(),
+                        new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))));
     }
 
     @Provides

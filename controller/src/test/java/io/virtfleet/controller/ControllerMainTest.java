@@ -63,7 +63,8 @@ class ControllerMainTest {
         assertEquals(java.time.Duration.ofMinutes(2), ovh.taskDeadline());
 
         for (String[] bad : new String[][] {{"--ovh-services", "hv1"}, {"--ovh-services", "hv1=ns1/../x"},
-            {"--ovh-services", "hv1=ns1.eu,hv2=ns1.eu"}, {"--ovh-task-deadline", "1s"}}) {
+            {"--ovh-services", "hv1=ns1.eu,hv2=ns1.eu"}, {"--ovh-services", "hv1=ns1.eu,hv1=ns2.eu"},
+            {"--ovh-task-deadline", "1s"}}) {
             InvalidInputException e = assertThrows(InvalidInputException.class,
                     () -> parse("--ovh-config", file.toString(), bad[0], bad[1]).provisioning(), String.join(" ", bad));
             assertEquals(bad[0].substring(2), e.field());

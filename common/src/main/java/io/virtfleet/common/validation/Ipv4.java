@@ -54,7 +54,8 @@ public final class Ipv4 {
 
     /**
      * Parses the address of one host on a network (private ranges included), such as a hypervisor's VXLAN
-     * underlay address: the same ranges as {@link #failoverAddress} are refused.
+     * underlay address: only addresses that are not unicast (0.x, loopback, multicast, reserved, broadcast) are
+     * refused.
      */
     public static Ipv4 unicastAddress(String field, String text) {
         Ipv4 address = parse(field, text);

@@ -25,14 +25,15 @@ public final class VmSpecs {
 
     /**
      * Validates a spec as an operator asks for a VM, in a field named "spec": as {@link #validate}, except that a
-     * failover IP's virtual MAC may be left empty, for a controller with OVH's API to find or make. A recorded VM
-     * always has its MAC.
+     * failover IP's virtual MAC may be left empty, for a controller with OVH's API to find or make, and that a failover
+     * IP must be a public address (every failover IP OVH sells is). A recorded VM always has its MAC, and is read back
+     * with any unicast failover address: a VM recorded before the public-address rule is kept, never dropped.
      */
     public static VmSpec validateRequest(VmSpec spec) {
         return validate("spec", spec, true);
     }
 
-    private static VmSpec validate(String field, VmSpec spec, boolean macToCome) {
+    private static VmSpec validate(String field, VmSpec spec, boolean request) {
         if (spec == null) {
             throw new InvalidInputException(field, null, "a VM spec");
         }
@@ -41,7 +42,7 @@ public final class VmSpecs {
         Sizes.diskBytes(field + ".disk_bytes", spec.getDiskBytes());
         Sizes.memoryBytes(field + ".memory_bytes", spec.getMemoryBytes());
         VCpus.count(field + ".vcpus", spec.getVcpus());
-        NetworkSpec network = network(field + ".network", spec.getNetwork(), macToCome);
+        NetworkSpec network = network(field + ".network", spec.getNetwork(), request);
         Names.profileName(field + ".profile", spec.getProfile());
         if (!spec.getSpreadGroup().isEmpty()) {
             Names.vmName(field + ".spread_group", spec.getSpreadGroup()); // same rule as a name; empty for none
@@ -64,7 +65,7 @@ public final class VmSpecs {
         return network(field, network, false);
     }
 
-    private static NetworkSpec network(String field, NetworkSpec network, boolean macToCome) {
+    private static NetworkSpec network(String field, NetworkSpec network, boolean request) {
         switch (network.getAttachmentCase()) {
             case LAN -> {
                 Vxlan.fromUint32(field + ".lan", network.getLan());
@@ -72,8 +73,12 @@ public final class VmSpecs {
             }
             case FAILOVER -> {
                 FailoverIp failover = network.getFailover();
-                Ipv4.failoverAddress(field + ".failover.address", failover.getAddress());
-                if (macToCome && failover.getMac().isEmpty()) {
+                if (request) {
+                    Ipv4.failoverAddress(field + ".failover.address", failover.getAddress());
+                } else {
+                    Ipv4.unicastAddress(field + ".failover.address", failover.getAddress());
+                }
+                if (request && failover.getMac().isEmpty()) {
                     return network;
                 }
                 MacAddress mac = MacAddress.parse(field + ".failover.mac", failover.getMac());

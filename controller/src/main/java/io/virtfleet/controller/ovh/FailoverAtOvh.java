@@ -15,8 +15,9 @@ import java.util.function.Consumer;
  * A failover-IP VM's side at OVH when the controller has OVH's API: before anything is built for the VM, its IP is
  * routed to the server of the host placement chose (moved there if it is routed elsewhere) and the VM gets the
  * virtual MAC that carries the IP on that server (found, or made). What was made can be undone if the create fails
- * later: a virtual MAC this create made is deleted again; a move is not undone (the IP was not in use on its old
- * server, or the operator would not give it to a new VM) but is reported.
+ * later: a virtual MAC this create made is deleted again; a move is not undone but is reported. An IP is moved away
+ * from a server where it has a virtual MAC (OVH moves the MAC with it: a machine there most likely uses it) only when
+ * the operator names that MAC, and a MAC the operator names must be the IP's virtual MAC at OVH.
  *
  * <p>Without the API ({@link #enabled()} false) nothing here is used: placement follows the static
  * failover-routes and the operator gives each VM its virtual MAC.
@@ -32,23 +33,63 @@ public final class FailoverAtOvh {
 
     private final FailoverIps ips;
     private final Map<String, String> services;
+    private final OvhIntents intents;
 
-    private FailoverAtOvh(FailoverIps ips, Map<String, String> services) {
+    private FailoverAtOvh(FailoverIps ips, Map<String, String> services, OvhIntents intents) {
         this.ips = ips;
         this.services = Map.copyOf(services);
+        this.intents = intents;
     }
 
     public static FailoverAtOvh disabled() {
-        return new FailoverAtOvh(null, Map.of());
+        return new FailoverAtOvh(null, Map.of(), null);
     }
 
-    public static FailoverAtOvh of(OvhSettings settings) {
+    /** @param intents where a create notes what it asks of OVH, until it ends (see {@link OvhIntents}) */
+    public static FailoverAtOvh of(OvhSettings settings, OvhIntents intents) {
         if (!settings.enabled()) {
             return disabled();
         }
-        OvhClient client = new OvhClient(settings.account(), settings.requestTimeout(), settings.pollInterval(),
-                () -> Clock.systemUTC().millis() / 1000);
-        return new FailoverAtOvh(new FailoverIps(client, settings.taskDeadline()), settings.services());
+        return of(settings, new OvhClient(settings.account(), settings.requestTimeout(), settings.pollInterval(),
+                () -> Clock.systemUTC().millis() / 1000), intents);
+    }
+
+    /** With this client (tests pass one on their own clock). */
+    static FailoverAtOvh of(OvhSettings settings, OvhClient client, OvhIntents intents) {
+        return new FailoverAtOvh(new FailoverIps(client, settings.taskDeadline()), settings.services(), intents);
+    }
+
+    /** A create's note of what it asks of OVH; closing it (the create ended, whichever way) forgets the note. */
+    public interface Noted extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** The note a create of {@code vm} keeps while it runs; nothing without the API. */
+    public Noted noting(String vm) {
+        return intents == null ? () -> { } : () -> intents.forget(vm);
+    }
+
+    /**
+     * Tells, at start, what creates the controller did not finish may have left at OVH, and forgets their notes: for
+     * each VM name, what was asked of OVH, in words for the operator's log ("" when nothing: the VM was recorded).
+     *
+     * @param recorded whether a VM of that name is recorded (then its create finished far enough: nothing to tell)
+     */
+    public Map<String, String> leftByInterruptedCreates(java.util.function.Predicate<String> recorded) {
+        Map<String, String> told = new java.util.TreeMap<>();
+        if (intents == null) {
+            return told;
+        }
+        intents.left().forEach((vm, words) -> {
+            if (!recorded.test(vm)) {
+                told.put(vm, "a create of " + vm + " was interrupted before the VM was recorded; at OVH it had "
+                        + words + ". Check the OVH panel: a new create of " + vm + " uses a virtual MAC OVH made for it,"
+                        + " or delete that MAC");
+            }
+            intents.forget(vm);
+        });
+        return told;
     }
 
     public boolean enabled() {
@@ -61,31 +102,73 @@ public final class FailoverAtOvh {
     }
 
     /**
-     * The service name of the server OVH routes the VM's IP to ("" for none). Read-only at OVH, so a create asks
-     * first, before it claims anything: an IP OVH says is not the account's is refused with nothing to undo.
+     * Where OVH routes a failover IP: the service name of the server ("" for none), and the virtual MAC carrying the IP
+     * there ("" for none). OVH moves an IP's virtual MAC with the IP.
      */
-    public String routedTo(VmSpec spec) throws OvhException {
-        return ips.routedTo(spec.getNetwork().getFailover().getAddress());
+    public record Route(String service, String mac) {}
+
+    /**
+     * Where OVH routes the VM's IP, and its virtual MAC there. Read-only at OVH, so a create asks first, before it
+     * claims anything: an IP OVH says is not the account's, or a MAC the operator gave that is not the IP's virtual
+     * MAC at OVH (OVH routes the IP to that MAC only), is refused with nothing to undo.
+     */
+    public Route routedTo(VmSpec spec) throws OvhException {
+        FailoverIp failover = spec.getNetwork().getFailover();
+        String ip = failover.getAddress();
+        String service = ips.routedTo(ip);
+        String mac = service.isEmpty() ? "" : ips.virtualMacOf(service, ip).orElse("");
+        if (!failover.getMac().isEmpty() && !failover.getMac().equals(mac)) {
+            throw new OvhException(Status.Code.FAILED_PRECONDITION, "spec.network.failover.mac (--failover-mac): "
+                    + failover.getMac() + " is not the virtual MAC of " + ip + " at OVH, which "
+                    + (mac.isEmpty() ? "has none (routed to " + named(service) + "): leave --failover-mac out to have"
+                            + " one made" : "is " + mac + " on " + named(service)) + "; OVH routes the IP to its virtual MAC only");
+        }
+        return new Route(service, mac);
+    }
+
+    /**
+     * Why a create placed on the server {@code service} must not move the IP, or null: the IP has a virtual MAC on the
+     * server it is routed to, so a machine there most likely uses it, and the operator did not name that MAC to take it
+     * over (OVH would move the MAC with the IP, cutting that machine off).
+     */
+    private String inUse(VmSpec spec, Route route, String service) {
+        FailoverIp f = spec.getNetwork().getFailover();
+        if (service.equals(route.service()) || route.mac().isEmpty() || !f.getMac().isEmpty()) {
+            return null;
+        }
+        return "failover IP " + f.getAddress() + " has virtual MAC " + route.mac() + " on " + named(route.service())
+                + ", so a machine there likely uses it; virtfleet does not move it away to " + named(service) + ": if"
+                + " that machine is gone, give --failover-mac " + route.mac() + " (spec.network.failover.mac) to take the"
+                + " IP and its MAC over for this VM, or delete the virtual MAC in the OVH panel";
     }
 
     /** What a create would do at OVH if placed on {@code host}, in words (a dry run's plan; nothing is changed). */
-    public String plan(VmSpec spec, String routedTo, String host) {
+    public String plan(VmSpec spec, Route route, String host) {
         FailoverIp f = spec.getNetwork().getFailover();
         String service = services.getOrDefault(host, "");
-        String words = service.equals(routedTo) ? "failover IP " + f.getAddress() + " is routed to " + named(service)
-                : "failover IP " + f.getAddress() + " would be moved from " + named(routedTo) + " to " + named(service);
-        return words + (f.getMac().isEmpty() ? ", and get a virtual MAC there (found or made at OVH)" : "");
+        String refusal = inUse(spec, route, service);
+        if (refusal != null) {
+            return "would be refused: " + refusal;
+        }
+        String words = service.equals(route.service()) ? "failover IP " + f.getAddress() + " is routed to " + named(service)
+                : "failover IP " + f.getAddress() + " would be moved from " + named(route.service()) + " to " + named(service);
+        return words + (!route.mac().isEmpty() ? ", with its virtual MAC " + route.mac()
+                : ", and get a virtual MAC made there at OVH");
     }
 
     /**
      * Routes the VM's IP to the server of {@code host} and gives the VM the virtual MAC carrying it there, reporting
      * each OVH task as a progress step. Returns the spec with its MAC.
      *
-     * @param routedTo what {@link #routedTo} said before placement
+     * @param publicAddress the public-address {@code host} reports: before the IP is moved there, it must be the
+     *                      address OVH gives the server ovh-services names for the host (names swapped between hosts
+     *                      would route the IP to a server whose gateway the VM does not use)
+     * @param route what {@link #routedTo} said before placement
      * @throws OvhException OVH refused, failed or was too slow; the message says what this create did already (a
-     *                      move stays made)
+     *                      move stays made), and what OVH may still do (a task it accepted)
      */
-    public Prepared prepare(VmSpec spec, String host, String routedTo, Progress progress) throws OvhException {
+    public Prepared prepare(VmSpec spec, String host, String publicAddress, Route route, Progress progress)
+            throws OvhException {
         FailoverIp failover = spec.getNetwork().getFailover();
         String ip = failover.getAddress();
         String service = services.get(host);
@@ -94,37 +177,64 @@ public final class FailoverAtOvh {
             throw new OvhException(Status.Code.FAILED_PRECONDITION, "host " + host + " has no OVH service name"
                     + " (ovh-services in the controller's configuration)");
         }
+        String refusal = inUse(spec, route, service);
+        if (refusal != null) {
+            throw new OvhException(Status.Code.FAILED_PRECONDITION, refusal);
+        }
+        String routedTo = route.service();
         String movedFrom = null;
         if (!service.equals(routedTo)) {
+            String serverAddress = ips.addressOf(service);
+            if (!serverAddress.isEmpty() && !serverAddress.equals(publicAddress)) {
+                throw new OvhException(Status.Code.FAILED_PRECONDITION, "ovh-services names " + service + " for host "
+                        + host + ", but OVH gives that server the address " + serverAddress + " while " + host
+                        + " reports public-address " + (publicAddress.isEmpty() ? "none" : publicAddress) + ": correct"
+                        + " ovh-services (or the agent's public-address); " + ip + " was not moved");
+            }
             String what = "moving failover IP " + ip + " from " + named(routedTo) + " to " + named(service);
-            ips.move(ip, service, watch(progress, "failover-ip", host, what));
+            note(spec, "asked OVH to move failover IP " + ip + " from " + named(routedTo) + " to " + named(service));
+            try {
+                ips.move(ip, service, watch(progress, "failover-ip", host, what));
+            } catch (OvhException e) {
+                // OVH may have taken the move: said, so the operator checks before giving the IP to anything else.
+                throw e.passing() ? e.withMore("failover IP " + ip + " may be moved to " + named(service) + " by this"
+                        + " create (from " + named(routedTo) + ")") : e;
+            }
             movedFrom = routedTo;
             progress.step("failover-ip", host, "failover IP " + ip + " is routed to " + named(service) + " (was "
                     + named(routedTo) + ")");
         }
-        String mac = failover.getMac();
+        String mac = route.mac();
         String made = null;
         try {
-            if (mac.isEmpty()) {
-                // Looked for before one is made: a create the controller did not finish (it stopped between OVH
-                // making the MAC and the VM's record) left it behind, and a new create of the VM takes it up.
-                Optional<String> existing = ips.virtualMacOf(service, ip);
-                if (existing.isPresent()) {
-                    mac = existing.get();
-                    progress.step("virtual-mac", host, "using virtual MAC " + mac + " of " + ip + " on " + named(service)
-                            + ", which OVH has already");
-                } else {
-                    String what = "creating a virtual MAC for " + ip + " on " + named(service);
-                    try {
-                        mac = ips.createVirtualMac(service, ip, spec.getName(), watch(progress, "virtual-mac", host, what));
-                    } catch (OvhException e) {
-                        throw e.code() == Status.Code.DEADLINE_EXCEEDED ? e.withMore("if OVH finishes it, the"
-                                + " virtual MAC stays on " + named(service) + " and a new create of " + spec.getName()
-                                + " uses it") : e;
-                    }
-                    made = mac;
-                    progress.step("virtual-mac", host, "OVH made virtual MAC " + mac + " for " + ip + " on " + named(service));
+            if (movedFrom != null && !mac.isEmpty()) {
+                // OVH moves the IP's virtual MAC with it: it is on the new server once the move is done.
+                Optional<String> arrived = ips.virtualMacOf(service, ip);
+                if (!arrived.equals(Optional.of(mac))) {
+                    throw new OvhException(Status.Code.FAILED_PRECONDITION, "OVH moved " + ip + " but its virtual MAC "
+                            + mac + " is not on " + named(service) + " (OVH has " + arrived.orElse("none") + " there)");
                 }
+            }
+            if (!mac.isEmpty()) {
+                progress.step("virtual-mac", host, "using virtual MAC " + mac + " of " + ip + " on " + named(service)
+                        + ", which OVH has already");
+            } else {
+                String what = "creating a virtual MAC for " + ip + " on " + named(service);
+                String moved = movedFrom == null ? "" : "moved failover IP " + ip + " from " + named(movedFrom) + " to "
+                        + named(service) + ", then ";
+                note(spec, moved + "asked OVH to make a virtual MAC for " + ip + " on " + named(service));
+                try {
+                    mac = ips.createVirtualMac(service, ip, spec.getName(), watch(progress, "virtual-mac", host, what));
+                } catch (OvhException e) {
+                    mac = e.passing() ? madeAnyway(service, ip) : null;
+                    if (mac == null) {
+                        throw e.passing() ? e.withMore("if OVH makes the virtual MAC, it stays on " + named(service)
+                                + " and a new create of " + spec.getName() + " uses it (or delete it in the OVH panel)") : e;
+                    }
+                }
+                made = mac;
+                note(spec, moved + "OVH made virtual MAC " + mac + " for " + ip + " on " + named(service));
+                progress.step("virtual-mac", host, "OVH made virtual MAC " + mac + " for " + ip + " on " + named(service));
             }
         } catch (OvhException e) {
             throw movedFrom == null ? e : e.withMore(moved(ip, service, movedFrom));
@@ -132,6 +242,22 @@ public final class FailoverAtOvh {
         VmSpec withMac = spec.toBuilder().setNetwork(spec.getNetwork().toBuilder()
                 .setFailover(failover.toBuilder().setMac(mac))).build();
         return new Prepared(withMac, host, service, movedFrom, made);
+    }
+
+    /** Notes what this create is about to ask of OVH (see {@link OvhIntents}). */
+    private void note(VmSpec spec, String words) throws OvhException {
+        if (intents != null) {
+            intents.note(spec.getName(), words);
+        }
+    }
+
+    /** The virtual MAC OVH made for the IP although following its task failed, or null: looked up once more. */
+    private String madeAnyway(String service, String ip) {
+        try {
+            return ips.virtualMacOf(service, ip).orElse(null);
+        } catch (OvhException again) {
+            return null;
+        }
     }
 
     /**
@@ -172,7 +298,7 @@ public final class FailoverAtOvh {
         return task -> {
             String words = what + ": OVH task " + task.id() + " " + task.status();
             if (first[0]) {
-                words += ", waiting for it (up to " + ips.taskDeadline().toSeconds() + "s)";
+                words += ", waiting for it (up to " + OvhClient.words(ips.taskDeadline()) + ")";
                 first[0] = false;
             }
             progress.step(step, host, words);

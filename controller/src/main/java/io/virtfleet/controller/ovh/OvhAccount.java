@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -37,6 +38,8 @@ public final class OvhAccount {
     private static final List<String> KEYS = List.of("endpoint", "application-key", "application-secret", "consumer-key");
     /** OVH's keys are letters and digits; anything else (a quote, a space) is a copy-paste accident. */
     private static final Pattern KEY_TEXT = Pattern.compile("[A-Za-z0-9]{1,128}");
+    /** A line the controller's configuration format accepts: a lowercase key, '=', a value. */
+    private static final Pattern LINE = Pattern.compile("[a-z][a-z0-9-]*\\s*=\\s*\\S.*");
     private static final Set<PosixFilePermission> NOT_OWNER = EnumSet.of(PosixFilePermission.GROUP_READ,
             PosixFilePermission.GROUP_WRITE, PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.OTHERS_READ,
             PosixFilePermission.OTHERS_WRITE, PosixFilePermission.OTHERS_EXECUTE);
@@ -61,16 +64,29 @@ public final class OvhAccount {
      *                         HTTPS (or HTTP to a loopback address)
      */
     public static OvhAccount load(Path file) {
-        ConfigFile config = ConfigFile.load(file);
+        // The mode first, and the lines checked here before the generic parser, whose errors quote the line: no line
+        // of this file, which holds secrets, ever reaches an error message or the journal.
         try {
             Set<PosixFilePermission> mode = Files.getPosixFilePermissions(file);
             if (mode.stream().anyMatch(NOT_OWNER::contains)) {
                 throw new ConfigException(file, "readable by others than its owner (mode " + PosixFilePermissions.toString(mode)
                         + "); it holds the OVH API's secret and consumer key: chmod 600 " + file);
             }
+            List<String> lines = Files.readAllLines(file);
+            for (int i = 0; i < lines.size(); i++) {
+                String line = lines.get(i).strip();
+                if (!line.isEmpty() && !line.startsWith("#") && !LINE.matcher(line).matches()) {
+                    throw new ConfigException(file, i + 1, null, "expected 'key = value' with a key of "
+                            + String.join(", ", KEYS) + " (OVH's own format, such as application_secret=, is not this"
+                            + " file's); the line is not shown, as it may hold a secret");
+                }
+            }
+        } catch (NoSuchFileException e) {
+            throw new ConfigException(file, "no such file");
         } catch (IOException e) {
-            throw new ConfigException(file, "cannot read its permissions: " + e.getMessage());
+            throw new ConfigException(file, "cannot read: " + e.getMessage());
         }
+        ConfigFile config = ConfigFile.load(file);
         for (ConfigFile.Entry e : config.entries().values()) {
             if (!KEYS.contains(e.key())) {
                 throw new ConfigException(file, e.line(), e.key(), "unknown key; accepted keys: " + String.join(", ", KEYS));

@@ -2,6 +2,7 @@ package io.virtfleet.controller.ovh;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import io.grpc.Status;
 import java.util.Set;
 
 /**
@@ -13,9 +14,15 @@ import java.util.Set;
 public record OvhTask(long id, String status, String comment) {
     private static final Set<String> FAILED = Set.of("cancelled", "customerError", "ovhError");
 
-    static OvhTask of(JsonElement json) {
-        JsonObject o = json.getAsJsonObject();
-        return new OvhTask(o.get("taskId").getAsLong(), text(o, "status"), text(o, "comment"));
+    /** The task in OVH's answer; an answer that is not one is OVH's trouble (UNAVAILABLE), quoted. */
+    static OvhTask of(String operation, JsonElement json) throws OvhException {
+        try {
+            JsonObject o = json.getAsJsonObject();
+            return new OvhTask(o.get("taskId").getAsLong(), text(o, "status"), text(o, "comment"));
+        } catch (RuntimeException e) {
+            throw new OvhException(Status.Code.UNAVAILABLE, "OVH answered " + operation + " with something other than"
+                    + " a task: " + OvhClient.shortened(String.valueOf(json)));
+        }
     }
 
     private static String text(JsonObject o, String key) {

@@ -70,6 +70,7 @@ public final class VmService {
     private final ProfileCatalog profiles;
     private final Installs installs;
     private final LanMacs lanMacs;
+    private final FailoverAddresses failoverAddresses;
     private final FailoverAtOvh ovh;
 
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
@@ -84,6 +85,7 @@ public final class VmService {
         this.profiles = profiles;
         this.installs = installs;
         this.lanMacs = new LanMacs(store, registry);
+        this.failoverAddresses = new FailoverAddresses(store);
         this.ovh = ovh;
         installs.onInstalled(this::bootFromDisk);
         reconciler.whenDeleted(this::forgetInstall); // a delete the reconciler finished for an operator
@@ -101,6 +103,7 @@ public final class VmService {
                 log.info("released the claim of VM {} on {}: its creation never got recorded", claim.vmName(), claim.host());
             }
         }
+        ovh.leftByInterruptedCreates(vm -> store.get(vm).isPresent()).forEach((vm, words) -> log.warn("{}", words));
         for (Vm vm : store.all()) {
             if (scheduler.claimOf(vm.getSpec().getName()) == null) {
                 scheduler.restore(Request.of(vm.getSpec()), vm.getHomeHost());
@@ -129,7 +132,8 @@ public final class VmService {
      * @throws io.virtfleet.common.validation.InvalidInputException the profile is not one of the controller's
      *                                   (the message lists them; nothing was changed)
      * @throws NoHostFitsException       no host can take it (nothing was changed)
-     * @throws io.grpc.StatusRuntimeException ALREADY_EXISTS: the name is taken, or its LAN MAC is (nothing was changed)
+     * @throws io.grpc.StatusRuntimeException ALREADY_EXISTS: the name is taken, or its LAN MAC or failover IP is
+     *                                   (nothing was changed)
      * @throws CreateIncompleteException the home host stopped answering midway; the VM is recorded and will be
      *                                   finished by the reconciler
      * @throws OvhException              OVH refused, failed or did not answer in time (nothing was built; the message
@@ -147,14 +151,17 @@ public final class VmService {
         }
         Progress progress = steps.serialized(); // the fan-out reports from other threads
         String name = spec.getName();
-        try (VmLocks.Held held = reconciler.lock(name); LanMacs.Hold mac = lanMacs.hold(spec)) {
+        // The failover IP is held before OVH is asked anything: with OVH's API, a second VM with the IP would move
+        // it away from the first.
+        try (VmLocks.Held held = reconciler.lock(name); LanMacs.Hold mac = lanMacs.hold(spec);
+             LanMacs.Hold ip = failoverAddresses.hold(spec); FailoverAtOvh.Noted atOvhNote = ovh.noting(name)) {
             if (store.get(name).isPresent() || scheduler.claimOf(name) != null) {
                 throw Status.ALREADY_EXISTS.withDescription("a VM named " + name + " already exists (virtfleet vm show "
                         + name + ")").asRuntimeException();
             }
             Request request = request(spec);
             // Read-only at OVH, and asked before anything is claimed: an IP OVH says is not the account's stops here.
-            String routedTo = ovh.applies(spec) ? ovh.routedTo(spec) : null;
+            FailoverAtOvh.Route routedTo = ovh.applies(spec) ? ovh.routedTo(spec) : null;
             if (dryRun) {
                 Explanation e = scheduler.explain(request);
                 placement.accept(e);
@@ -177,7 +184,8 @@ public final class VmService {
             FailoverAtOvh.Prepared atOvh = FailoverAtOvh.Prepared.nothing(spec);
             if (routedTo != null) {
                 try {
-                    atOvh = ovh.prepare(spec, host, routedTo, progress);
+                    atOvh = ovh.prepare(spec, host, registry.get(host).map(h -> h.report().getPublicAddress()).orElse(""),
+                            routedTo, progress);
                 } catch (OvhException | RuntimeException e) {
                     scheduler.release(name);
                     throw e;

@@ -47,9 +47,14 @@ import java.util.regex.Pattern;
  *       for an IP that is not the account's or a server (service name) it does not know.</li>
  *   <li>{@code GET /ip/{ip}} (the IP block, slash encoded: {@code 198.51.100.77%2F32}): {@code routedTo.serviceName},
  *       null when the IP is parked.</li>
+ *   <li>{@code GET /ip?ip=X}: the account's IP blocks that hold X (a failover IP's own /32, and any larger
+ *       {@link #block}); the fake knows no other filter of that call.</li>
  *   <li>{@code POST /ip/{ip}/move} with exactly {@code {"to": serviceName}} (and optionally {@code nexthop}): an IP
  *       task; refused (400) for a server the account does not have or the IP is already routed to. The route changes
- *       when the task is done. {@code GET /ip/{ip}/task/{id}} shows it.</li>
+ *       when the task is done, and the IP's virtual MACs move with it to the new server (OVH's guide "Moving a
+ *       failover IP": they are suspended during the move and appear on the new server once it is complete).
+ *       {@code GET /ip/{ip}/task/{id}} shows it.</li>
+ *   <li>{@code GET /dedicated/server/{s}}: the server, with its main IPv4 address in {@code ip}.</li>
  *   <li>{@code GET /dedicated/server/{s}/virtualMac}: the server's virtual MACs;
  *       {@code GET .../virtualMac/{mac}/virtualAddress}: the IPs on one of them.</li>
  *   <li>{@code POST /dedicated/server/{s}/virtualMac} with exactly {@code ipAddress}, {@code type} ({@code ovh} or
@@ -62,7 +67,8 @@ import java.util.regex.Pattern;
  *       involved); {@link #tasksEnd} (or {@link #serverTasksEnd}) makes them end {@code customerError}, {@code ovhError} or {@code cancelled}
  *       with a comment instead, or never leave {@code doing}.</li>
  * </ul>
- * Switches for the unhappy paths: {@link #down} (503 for every call), {@link #slow} (each answer delayed),
+ * Switches for the unhappy paths: {@link #down} (503 for every call), {@link #failTaskReads} (503 for the next task
+ * reads), {@link #downAfterNextPost} (down once a change was accepted), {@link #slow} (each answer delayed),
  * {@link #refuseDeletes} (403 for DELETE), and every call is recorded ({@link #calls}) so tests can assert what
  * was, and was not, asked of OVH.
  */
@@ -89,6 +95,7 @@ public final class FakeOvhApi implements AutoCloseable {
     private static final Pattern MACS = Pattern.compile("/dedicated/server/([^/]+)/virtualMac");
     private static final Pattern MAC_IPS = Pattern.compile("/dedicated/server/([^/]+)/virtualMac/([^/]+)/virtualAddress");
     private static final Pattern MAC_IP = Pattern.compile("/dedicated/server/([^/]+)/virtualMac/([^/]+)/virtualAddress/([^/]+)");
+    private static final Pattern SERVER = Pattern.compile("/dedicated/server/([^/]+)");
     private static final Pattern SERVER_TASK = Pattern.compile("/dedicated/server/([^/]+)/task/([0-9]+)");
 
     private final HttpServer server;
@@ -106,6 +113,8 @@ public final class FakeOvhApi implements AutoCloseable {
     /** service name → MAC → IPs. */
     private final Map<String, Map<String, Set<String>>> macs = new HashMap<>();
     private final Map<Long, Task> tasks = new HashMap<>();
+    private final List<String> blocks = new ArrayList<>();
+    private final Map<String, String> addresses = new HashMap<>();
     private final List<Call> calls = new ArrayList<>();
     private long nextTask = 1000;
     private int nextMac = 0x10;
@@ -115,6 +124,8 @@ public final class FakeOvhApi implements AutoCloseable {
     private boolean down;
     private Duration slow = Duration.ZERO;
     private boolean refuseDeletes;
+    private int failTaskReads;
+    private boolean downAfterPost;
 
     private final class Task {
         final long id;
@@ -199,9 +210,21 @@ public final class FakeOvhApi implements AutoCloseable {
         return this;
     }
 
+    /** A dedicated server of the account with its main IPv4 address (without one, the fake's answer has none). */
+    public synchronized FakeOvhApi server(String serviceName, String address) {
+        addresses.put(serviceName, address);
+        return server(serviceName);
+    }
+
     /** A failover IP of the account, routed to {@code serviceName} ("" parked). */
     public synchronized FakeOvhApi ip(String ip, String serviceName) {
         routes.put(ip, serviceName);
+        return this;
+    }
+
+    /** An IP block of the account larger than one IP (e.g. {@code 198.51.100.72/29}): OVH moves it whole only. */
+    public synchronized FakeOvhApi block(String cidr) {
+        blocks.add(cidr);
         return this;
     }
 
@@ -260,6 +283,18 @@ public final class FakeOvhApi implements AutoCloseable {
         return this;
     }
 
+    /** The next {@code n} looks at a task (GET .../task/{id}) are answered 503, as when OVH fails for a while. */
+    public synchronized FakeOvhApi failTaskReads(int n) {
+        failTaskReads = n;
+        return this;
+    }
+
+    /** OVH goes down (as {@link #down}) right after it accepted the next POST. */
+    public synchronized FakeOvhApi downAfterNextPost() {
+        downAfterPost = true;
+        return this;
+    }
+
     public synchronized FakeOvhApi refuseDeletes(boolean on) {
         refuseDeletes = on;
         return this;
@@ -301,7 +336,10 @@ public final class FakeOvhApi implements AutoCloseable {
             }
             Answer a;
             synchronized (this) {
-                if (down) {
+                boolean taskRead = method.equals("GET") && (IP_TASK.matcher(rawPath).matches()
+                        || SERVER_TASK.matcher(rawPath).matches());
+                if (down || (taskRead && failTaskReads > 0)) {
+                    failTaskReads -= taskRead && !down ? 1 : 0;
                     a = error(503, null, "The service is temporarily unavailable (fake OVH is down)");
                 } else if (method.equals("GET") && rawPath.equals("/auth/time")) {
                     a = new Answer(200, Long.toString(now()), "text/plain");
@@ -309,7 +347,12 @@ public final class FakeOvhApi implements AutoCloseable {
                     String url = base + rawPath + (query == null ? "" : "?" + query);
                     a = authenticate(x, method, url, body);
                     if (a == null) {
-                        a = route(method, rawPath, body, x.getRequestHeaders().getFirst("Content-Type"));
+                        a = method.equals("GET") && rawPath.equals("/ip") ? blocksWith(query)
+                                : route(method, rawPath, body, x.getRequestHeaders().getFirst("Content-Type"));
+                        if (method.equals("POST") && a.status() == 200 && downAfterPost) {
+                            downAfterPost = false;
+                            down = true;
+                        }
                     }
                 }
             }
@@ -411,7 +454,11 @@ public final class FakeOvhApi implements AutoCloseable {
             if (to.equals(routes.get(ip))) {
                 return error(400, null, "The IP " + ip + "/32 is already routed to " + to);
             }
-            Task t = task("ip:" + ip, "genericMoveFloatingIp", () -> routes.put(ip, to));
+            String from = routes.get(ip);
+            Task t = task("ip:" + ip, "genericMoveFloatingIp", () -> {
+                routes.put(ip, to);
+                moveVirtualMacs(ip, from, to);
+            });
             return json(t.json());
         }
         if (method.equals("GET") && (m = IP_TASK.matcher(path)).matches()) {
@@ -482,6 +529,17 @@ public final class FakeOvhApi implements AutoCloseable {
                 return json(t.json());
             }
         }
+        if (method.equals("GET") && (m = SERVER.matcher(path)).matches()) {
+            String service = decode(m.group(1));
+            if (!servers.contains(service)) {
+                return noSuchServer(service);
+            }
+            JsonObject o = new JsonObject();
+            o.addProperty("name", service);
+            o.add("ip", addresses.containsKey(service) ? new com.google.gson.JsonPrimitive(addresses.get(service))
+                    : JsonNull.INSTANCE);
+            return json(o);
+        }
         if (method.equals("GET") && (m = SERVER_TASK.matcher(path)).matches()) {
             String service = decode(m.group(1));
             if (!servers.contains(service)) {
@@ -490,6 +548,49 @@ public final class FakeOvhApi implements AutoCloseable {
             return showTask("server:" + service, Long.parseLong(m.group(2)));
         }
         return error(404, null, "Got an invalid (or empty) URL");
+    }
+
+    /** {@code GET /ip?ip=X}: the account's blocks that hold X (a failover IP is its own /32 block). */
+    private Answer blocksWith(String query) {
+        String ip = query != null && query.startsWith("ip=") ? decode(query.substring(3)) : "";
+        JsonArray a = new JsonArray();
+        if (routes.containsKey(ip)) {
+            a.add(ip + "/32");
+        }
+        for (String block : blocks) {
+            if (inBlock(ip, block)) {
+                a.add(block);
+            }
+        }
+        return json(a);
+    }
+
+    private static boolean inBlock(String ip, String block) {
+        String[] b = block.split("/");
+        int bits = Integer.parseInt(b[1]);
+        long mask = bits == 0 ? 0 : (0xffffffffL << (32 - bits)) & 0xffffffffL;
+        return ip.matches("[0-9.]+") && (number(ip) & mask) == (number(b[0]) & mask);
+    }
+
+    private static long number(String ip) {
+        long n = 0;
+        for (String part : ip.split("\\.")) {
+            n = n * 256 + Long.parseLong(part);
+        }
+        return n;
+    }
+
+    /** OVH moves an IP's virtual MACs with the IP: they are on the new server once the move is done. */
+    private void moveVirtualMacs(String ip, String from, String to) {
+        Map<String, Set<String>> old = macs.getOrDefault(from, Map.of());
+        for (String mac : List.copyOf(old.keySet())) {
+            if (old.get(mac).remove(ip)) {
+                if (old.get(mac).isEmpty()) {
+                    old.remove(mac);
+                }
+                macs.computeIfAbsent(to, s -> new LinkedHashMap<>()).computeIfAbsent(mac, m -> new LinkedHashSet<>()).add(ip);
+            }
+        }
     }
 
     /** The IP of a path's block ("198.51.100.77%2F32"), if it is one of the account's. */

@@ -84,4 +84,15 @@ class OvhAccountTest {
         Path none = dir.resolve("absent.conf");
         assertEquals(none + ": no such file", assertThrows(ConfigException.class, () -> OvhAccount.load(none)).getMessage());
     }
+
+    @Test
+    void aLineThatIsNotKeyEqualsValueIsNamedByItsNumberWithoutShowingIt() throws Exception {
+        String m = refused("application-key = 7kbG7Bk7S9Nt7ZSV\napplication_secret=S3cretValue\n", "rw-------");
+        assertEquals(dir.resolve("ovh.conf") + ":2: expected 'key = value' with a key of endpoint, application-key,"
+                + " application-secret, consumer-key (OVH's own format, such as application_secret=, is not this"
+                + " file's); the line is not shown, as it may hold a secret", m);
+        assertFalse(m.contains("S3cretValue"), m);
+        String open = refused("[ovh-eu]\napplication_secret=S3cretValue\n", "rw-r--r--");
+        assertTrue(open.contains("chmod 600") && !open.contains("S3cretValue"), "the mode is checked first: " + open);
+    }
 }

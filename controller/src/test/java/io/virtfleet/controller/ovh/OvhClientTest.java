@@ -14,6 +14,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import io.virtfleet.proto.v1.FailoverIp;
+import io.virtfleet.proto.v1.NetworkSpec;
+import io.virtfleet.proto.v1.VmSpec;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -28,6 +32,8 @@ class OvhClientTest {
     private static final String S2 = "ns3005678.ip-203-0-113.eu";
 
     private FakeOvhApi fake;
+    /** The client's monotonic clock: its waits between looks at a task move it, so no test waits for real time. */
+    private final AtomicLong nanos = new AtomicLong();
 
     @BeforeEach
     void account() throws Exception {
@@ -40,7 +46,8 @@ class OvhClientTest {
     }
 
     private OvhClient client(OvhAccount account, Duration timeout) {
-        return new OvhClient(account, timeout, Duration.ofMillis(5), () -> System.currentTimeMillis() / 1000);
+        return new OvhClient(account, timeout, Duration.ofSeconds(2), () -> System.currentTimeMillis() / 1000, nanos::get,
+                d -> nanos.addAndGet(d.toNanos()));
     }
 
     private FailoverIps ips(Duration taskDeadline) {
@@ -121,7 +128,9 @@ class OvhClientTest {
         fake.tasksEnd(FakeOvhApi.TaskEnd.NEVER);
         OvhException slow = assertThrows(OvhException.class, () -> ips(Duration.ofMillis(300)).move(IP, S1, t -> { }));
         assertEquals(Status.Code.DEADLINE_EXCEEDED, slow.code());
-        assertTrue(slow.getMessage().contains("is still doing after 0s; it may still finish at OVH"), slow.getMessage());
+        assertTrue(slow.getMessage().contains("is still todo after 300ms; it may still complete at OVH"), slow.getMessage());
+        noSecretIn(failed);
+        noSecretIn(slow);
     }
 
     @Test
@@ -148,18 +157,99 @@ class OvhClientTest {
         OvhException slow = assertThrows(OvhException.class,
                 () -> new FailoverIps(client(fake.account(), Duration.ofMillis(500)), Duration.ofSeconds(5)).routedTo(IP));
         assertEquals(Status.Code.DEADLINE_EXCEEDED, slow.code());
-        assertTrue(slow.getMessage().contains("did not answer within 0s while reading OVH's clock"), slow.getMessage());
+        assertTrue(slow.getMessage().contains("did not answer within 500ms while reading OVH's clock"), slow.getMessage());
+        noSecretIn(down);
+        noSecretIn(slow);
 
         int closed;
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             closed = s.getLocalPort();
         }
-        OvhAccount gone = new OvhAccount(URI.create("http://127.0.0.1:" + closed + "/1.0"), "k", "s", "c");
+        OvhAccount gone = new OvhAccount(URI.create("http://127.0.0.1:" + closed + "/1.0"), FakeOvhApi.APPLICATION_KEY,
+                FakeOvhApi.APPLICATION_SECRET, FakeOvhApi.CONSUMER_KEY);
         OvhException unreachable = assertThrows(OvhException.class,
                 () -> new FailoverIps(client(gone, Duration.ofSeconds(2)), Duration.ofSeconds(5)).routedTo(IP));
         assertEquals(Status.Code.UNAVAILABLE, unreachable.code());
         assertTrue(unreachable.getMessage().startsWith("OVH's API at http://127.0.0.1:" + closed + "/1.0 cannot be"
                 + " reached while reading OVH's clock"), unreachable.getMessage());
-        assertFalse(unreachable.getMessage().contains("s+c"), "no secret in messages");
+        noSecretIn(unreachable);
+    }
+
+    /** Neither the application secret nor the consumer key is ever in a message (they are distinctive enough to see). */
+    private static void noSecretIn(Exception e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            assertFalse(m.contains(FakeOvhApi.APPLICATION_SECRET) || m.contains(FakeOvhApi.CONSUMER_KEY), m);
+        }
+    }
+
+    @Test
+    void aConsumerKeyOvhNoLongerKnowsIsOvhConfsFaultNotTheIps() {
+        OvhAccount expired = new OvhAccount(fake.endpoint(), FakeOvhApi.APPLICATION_KEY, FakeOvhApi.APPLICATION_SECRET,
+                "expiredKey");
+        OvhException e = assertThrows(OvhException.class,
+                () -> new FailoverIps(client(expired, Duration.ofSeconds(5)), Duration.ofSeconds(5)).routedTo(IP));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.code());
+        assertEquals("INVALID_CREDENTIAL", e.errorCode());
+        assertEquals("OVH refused looking up failover IP " + IP + " (GET /ip/" + IP + "/32) (HTTP 403 INVALID_CREDENTIAL):"
+                + " This credential does not exist; the consumer-key in ovh.conf is expired, revoked or not validated:"
+                + " create a new one", e.getMessage());
+        noSecretIn(e);
+
+        OvhAccount wrongApp = new OvhAccount(fake.endpoint(), "otherApp", FakeOvhApi.APPLICATION_SECRET,
+                FakeOvhApi.CONSUMER_KEY);
+        OvhException app = assertThrows(OvhException.class,
+                () -> new FailoverIps(client(wrongApp, Duration.ofSeconds(5)), Duration.ofSeconds(5)).routedTo(IP));
+        assertEquals(Status.Code.FAILED_PRECONDITION, app.code());
+        assertTrue(app.getMessage().endsWith("the application-key in ovh.conf is not one OVH knows (or the application"
+                + " was deleted)"), app.getMessage());
+    }
+
+    @Test
+    void anIpInsideALargerBlockIsRefusedSayingOnlySingleFailoverIpsAreMoved() {
+        fake.block("198.51.100.72/29");
+        OvhException e = assertThrows(OvhException.class, () -> ips(Duration.ofSeconds(5)).routedTo("198.51.100.75"));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+        assertEquals("spec.network.failover.address: 198.51.100.75 is in the account's IP block 198.51.100.72/29 at OVH;"
+                + " virtfleet moves single failover IPs (/32) only: give this VM --failover-mac and route the block by"
+                + " hand, on a controller with failover-routes and without ovh-config", e.getMessage());
+        FakeOvhApi.Call last = fake.calls().get(fake.calls().size() - 1);
+        assertEquals("GET /ip", last.method() + " " + last.path(), "asked OVH which block holds it");
+    }
+
+    @Test
+    void aTaskOvhCannotBeAskedAboutForAWhileIsLookedAtAgainUntilItsDeadline() throws Exception {
+        fake.failTaskReads(2);
+        List<String> seen = new ArrayList<>();
+        assertTrue(ips(Duration.ofSeconds(60)).move(IP, S1, t -> seen.add(t.status())).done());
+        assertEquals(List.of("init", "todo", "doing", "done"), seen);
+        assertEquals(S1, fake.routeOf(IP));
+    }
+
+    @Test
+    void ovhGoingDownOnceItAcceptedAChangeIsReportedWithTheTaskThatMayStillComplete() throws Exception {
+        FailoverAtOvh atOvh = FailoverAtOvh.of(OvhSettings.of(fake.account(), Map.of("hv1", S1, "hv2", S2))
+                .withTimings(Duration.ofSeconds(60), Duration.ofSeconds(5), Duration.ofSeconds(2)),
+                client(fake.account(), Duration.ofSeconds(5)), null);
+        VmSpec www = VmSpec.newBuilder().setName("www")
+                .setNetwork(NetworkSpec.newBuilder().setFailover(FailoverIp.newBuilder().setAddress(IP))).build();
+        FailoverAtOvh.Route route = atOvh.routedTo(www);
+        fake.downAfterNextPost();
+        OvhException move = assertThrows(OvhException.class, () -> atOvh.prepare(www, "hv1", "", route, (s, h, d) -> { }));
+        assertEquals(Status.Code.UNAVAILABLE, move.code());
+        assertTrue(move.getMessage().matches("OVH task [0-9]+ \\(moving failover IP " + IP + " to " + S1 + "\\) was last"
+                + " seen init; OVH could not be asked about it for 60s \\(.*\\); it may still complete at OVH \\(see the"
+                + " OVH panel\\); failover IP " + IP + " may be moved to " + S1 + " \\(hv1\\) by this create \\(from "
+                + S2 + " \\(hv2\\)\\)"), move.getMessage());
+        assertTrue(nanos.get() >= Duration.ofSeconds(60).toNanos(), "followed until the deadline");
+        noSecretIn(move);
+
+        fake.down(false).ip(IP, S1);
+        FailoverAtOvh.Route here = atOvh.routedTo(www);
+        fake.downAfterNextPost();
+        OvhException mac = assertThrows(OvhException.class, () -> atOvh.prepare(www, "hv1", "", here, (s, h, d) -> { }));
+        assertTrue(mac.getMessage().matches("OVH task [0-9]+ \\(creating a virtual MAC for " + IP + " on " + S1 + "\\).*"
+                + "it may still complete at OVH.*; if OVH makes the virtual MAC, it stays on " + S1 + " \\(hv1\\) and a"
+                + " new create of www uses it \\(or delete it in the OVH panel\\)"), mac.getMessage());
     }
 }

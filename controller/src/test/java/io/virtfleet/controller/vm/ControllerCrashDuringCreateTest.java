@@ -241,6 +241,12 @@ class ControllerCrashDuringCreateTest {
             startController(settings.withPort(controller.port()).withSystemProperties(Map.of(ControllerJvm.OVH, api)));
             awaitHostsReady();
             assertFleetHolds(Map.of());
+            // The restart tells what OVH made for the VM that was never recorded, before anyone creates it again.
+            String told = Files.readString(work.resolve("controller-2.log"));
+            assertTrue(told.contains("a create of www was interrupted before the VM was recorded; at OVH it had moved"
+                    + " failover IP " + ip + " from ns3005678.ip-203-0-113.eu (hv2) to " + s1 + " (hv1), then OVH made"
+                    + " virtual MAC " + mac + " for " + ip + " on " + s1 + " (hv1). Check the OVH panel"), told);
+            assertEquals(List.of(), Files.list(work.resolve("controller/ovh-intents")).toList(), "told once");
             List<VmProgress> steps = new ArrayList<>();
             create(www, steps);
             assertEquals("done", steps.get(steps.size() - 1).getStep(), "created: " + steps);

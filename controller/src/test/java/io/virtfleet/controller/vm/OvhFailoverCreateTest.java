@@ -64,7 +64,7 @@ class OvhFailoverCreateTest {
 
     @BeforeEach
     void twoHostsAndOvh() throws Exception {
-        ovh = new FakeOvhApi().server(S1).server(S2).ip(IP, S2);
+        ovh = new FakeOvhApi().server(S1, "203.0.113.10").server(S2, "203.0.113.20").ip(IP, S2);
         closers.add(ovh);
         String ns1 = namespaces.create("hv1");
         String ns2 = namespaces.create("hv2");
@@ -170,20 +170,54 @@ class OvhFailoverCreateTest {
     }
 
     @Test
-    void anOperatorsMacIsKeptAndOnlyTheIpIsMoved() throws Exception {
+    void anOperatorsMacThatIsTheIpsVirtualMacAtOvhIsKeptAndTheIpMovedWithIt() throws Exception {
+        ovh.virtualMac(S2, "02:00:00:ab:cd:ef", IP);
         List<VmProgress> steps = create(www("www", IP, "02:00:00:AB:CD:EF"), false);
-        assertFalse(names(steps).contains("virtual-mac"), steps.toString());
+        assertEquals("using virtual MAC 02:00:00:ab:cd:ef of " + IP + " on " + S1 + " (hv1), which OVH has already",
+                details(steps, "virtual-mac"));
         assertEquals(S1, ovh.routeOf(IP));
+        assertEquals(Map.of("02:00:00:ab:cd:ef", Set.of(IP)), ovh.virtualMacs(S1), "OVH moved the MAC with the IP");
         assertEquals(1, ovh.calls("POST").size(), "the move only");
         assertEquals("02:00:00:ab:cd:ef", operator.getVm(GetVmRequest.newBuilder().setName("www").build()).getSpec()
                 .getNetwork().getFailover().getMac());
     }
 
     @Test
+    void anOperatorsMacThatIsNotTheIpsVirtualMacAtOvhIsRefusedWithWhatOvhHas() throws Exception {
+        ovh.virtualMac(S2, "02:00:00:aa:bb:01", IP);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> create(www("www", IP, "02:00:00:00:00:99"), false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertEquals("spec.network.failover.mac (--failover-mac): 02:00:00:00:00:99 is not the virtual MAC of " + IP
+                + " at OVH, which is 02:00:00:aa:bb:01 on " + S2 + " (hv2); OVH routes the IP to its virtual MAC only",
+                e.getStatus().getDescription());
+        assertEquals(List.of(), ovh.calls("POST"));
+        assertEquals(S2, ovh.routeOf(IP));
+        assertNothingLeftOf("www");
+    }
+
+    @Test
+    void anIpWithAVirtualMacOnAnotherServerIsNotMovedAwayUnlessTheOperatorNamesThatMac() throws Exception {
+        ovh.virtualMac(S2, "02:00:00:aa:bb:01", IP);
+        String refusal = "failover IP " + IP + " has virtual MAC 02:00:00:aa:bb:01 on " + S2 + " (hv2), so a machine"
+                + " there likely uses it; virtfleet does not move it away to " + S1 + " (hv1): if that machine is gone,"
+                + " give --failover-mac 02:00:00:aa:bb:01 (spec.network.failover.mac) to take the IP and its MAC over for"
+                + " this VM, or delete the virtual MAC in the OVH panel";
+        assertTrue(details(create(www("www", IP, ""), true), "plan").startsWith("would create www on hv1: would be"
+                + " refused: " + refusal), "the dry run shows it");
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www("www", IP, ""), false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertEquals(refusal, e.getStatus().getDescription());
+        assertEquals(List.of(), ovh.calls("POST"));
+        assertEquals(S2, ovh.routeOf(IP));
+        assertNothingLeftOf("www");
+    }
+
+    @Test
     void aDryRunOnlyReadsOvhAndSaysWhatItWouldDo() {
         List<VmProgress> steps = create(www("www", IP, ""), true);
         assertTrue(details(steps, "plan").startsWith("would create www on hv1: failover IP " + IP + " would be moved from "
-                + S2 + " (hv2) to " + S1 + " (hv1), and get a virtual MAC there (found or made at OVH); disk,"),
+                + S2 + " (hv2) to " + S1 + " (hv1), and get a virtual MAC made there at OVH; disk,"),
                 details(steps, "plan"));
         assertEquals(List.of(), ovh.calls("POST"));
         assertEquals(S2, ovh.routeOf(IP));
@@ -226,8 +260,8 @@ class OvhFailoverCreateTest {
         ovh.serverTasksEnd(FakeOvhApi.TaskEnd.DONE).ip(IP, S2).removeServer(S1);
         StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class, () -> create(www("c", IP, ""), false));
         assertEquals(Status.Code.FAILED_PRECONDITION, unknown.getStatus().getCode());
-        assertEquals("OVH refused moving failover IP " + IP + " to " + S1 + " (HTTP 400): The destination service " + S1
-                + " is not one of your services", unknown.getStatus().getDescription());
+        assertEquals("OVH refused looking up server " + S1 + " (GET /dedicated/server/" + S1 + ") (HTTP 404): The requested"
+                + " object (serviceName = " + S1 + ") does not exist", unknown.getStatus().getDescription());
         assertNothingLeftOf("c");
 
         // OVH down.
@@ -263,6 +297,70 @@ class OvhFailoverCreateTest {
                 + " is left on " + S1 + " (hv1) at OVH (OVH refused deleting virtual MAC " + mac + " of " + IP + " on "
                 + S1 + " (HTTP 403): This call has not been granted): delete it in the OVH panel"),
                 e.getStatus().getDescription());
+        assertNothingLeftOf("www");
+    }
+
+    @Test
+    void aSecondVmWithTheSameFailoverIpIsRefusedNamingTheFirstBeforeOvhIsAsked() throws Exception {
+        create(www("www", IP, ""), false);
+        int calls = ovh.calls().size();
+        for (boolean dryRun : List.of(true, false)) {
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www("api", IP, ""), dryRun));
+            assertEquals(Status.Code.ALREADY_EXISTS, e.getStatus().getCode());
+            assertEquals("spec.network.failover.address: " + IP + " is the failover IP of VM www (on hv1); a failover IP"
+                    + " goes to one VM only (delete that VM first, or choose another IP)", e.getStatus().getDescription());
+        }
+        assertEquals(calls, ovh.calls().size(), "OVH not asked");
+        assertEquals(S1, ovh.routeOf(IP), "still routed to www's host");
+        assertEquals(List.of("www"), fleet.controller().vms().list().stream().map(v -> v.getSpec().getName()).toList());
+    }
+
+    @Test
+    void ofTwoCreatesWithTheSameFailoverIpAtOnceExactlyOneReachesOvh() throws Exception {
+        ovh.slow(Duration.ofMillis(100)); // the first create is still at OVH when the second asks
+        java.util.concurrent.ExecutorService two = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<String>> outcomes = new ArrayList<>();
+            for (String name : List.of("www", "api")) {
+                outcomes.add(two.submit(() -> {
+                    go.await();
+                    try {
+                        create(www(name, IP, ""), false);
+                        return "created";
+                    } catch (StatusRuntimeException e) {
+                        return e.getStatus().getCode() + ": " + e.getStatus().getDescription();
+                    }
+                }));
+            }
+            go.countDown();
+            List<String> results = new ArrayList<>();
+            for (var f : outcomes) {
+                results.add(f.get());
+            }
+            assertEquals(1, results.stream().filter("created"::equals).count(), results.toString());
+            String refused = results.stream().filter(r -> !r.equals("created")).findFirst().orElseThrow();
+            assertTrue(refused.startsWith("ALREADY_EXISTS: spec.network.failover.address: " + IP + " is the failover IP"
+                    + " of VM "), refused);
+        } finally {
+            two.shutdownNow();
+        }
+        assertEquals(1, ovh.calls("GET").stream().filter(c -> c.path().equals("/ip/198.51.100.77%2F32")).count(),
+                "only one create asked OVH where the IP is");
+        assertEquals(1, ovh.calls("POST").stream().filter(c -> c.path().endsWith("/move")).count());
+        assertEquals(1, fleet.controller().vms().list().size());
+    }
+
+    @Test
+    void ovhServicesNamingAnotherHostsServerIsRefusedBeforeTheMove() throws Exception {
+        ovh.server(S1, "203.0.113.20"); // hv1's service name is hv2's server
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www("www", IP, ""), false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertEquals("ovh-services names " + S1 + " for host hv1, but OVH gives that server the address 203.0.113.20"
+                + " while hv1 reports public-address 203.0.113.10: correct ovh-services (or the agent's public-address); "
+                + IP + " was not moved", e.getStatus().getDescription());
+        assertEquals(List.of(), ovh.calls("POST"));
+        assertEquals(S2, ovh.routeOf(IP));
         assertNothingLeftOf("www");
     }
 
