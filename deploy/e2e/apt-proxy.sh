@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A caching package proxy for the end-to-end scripts: apt-cacher-ng (Debian's package) on port 3142, started without
-# systemd, with a configuration of its own under $STATE (default /var/cache/virtfleet-e2e/apt-proxy); nothing in /etc
-# is changed. debootstrap, apt in a chroot and installers in test VMs fetch Debian's packages through it, and what it
-# fetched once is served from its cache on the next run.
+# A caching package proxy for the end-to-end scripts: apt-cacher-ng (Debian's package) on port PORT (default 3144:
+# the package's own service, where one runs, keeps its 3142), started without systemd, with a configuration of its
+# own under $STATE (default /var/cache/virtfleet-e2e/apt-proxy); nothing in /etc is changed. debootstrap, apt in a
+# chroot and installers in test VMs fetch Debian's packages through it, and what it fetched once is served from its
+# cache on the next run.
 #
 # Why not the package's own configuration: it needs a service manager to start (none runs here), and its Debian
 # backend (ftp.debian.org) is not the mirror this machine reaches. Here the backends are the mirrors this machine's
@@ -17,7 +18,7 @@
 set -euo pipefail
 
 STATE=${STATE:-/var/cache/virtfleet-e2e/apt-proxy}
-PORT=${PORT:-3142}
+PORT=${PORT:-3144}
 SUITE=${SUITE:-bookworm}
 ACNG=/usr/sbin/apt-cacher-ng
 pidfile=$STATE/run/pid

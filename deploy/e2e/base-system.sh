@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The part of a Debian install that does not depend on a VM's preseed, as the installer would leave it before its
 # package selection: debootstrap's base system (priorities required and important, as the installer's
-# base-installer), the kernel (linux-image-amd64) and GRUB for BIOS (grub-pc, as grub-installer installs it, told to
-# write no boot sector: the disk is made later, see disk-image.sh). Packages come through the proxy PROXY.
+# base-installer), upgraded from the suite's updates and security updates, the kernel (linux-image-amd64) and GRUB
+# for BIOS (grub-pc, as grub-installer installs it, told to write no boot sector: the disk is made later, see
+# disk-image.sh). Packages come through the proxy PROXY.
 #
 # The result is kept in $CACHE/base-<suite>-<key> and reused while the mirror, the suite and this script are the same;
 # the script prints whether it built it or found it. A build that fails leaves nothing in the cache.
@@ -19,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/chroot.sh"
 
 # What the result depends on; RECIPE changes whenever what is built here does.
-RECIPE=1
+RECIPE=2
 packages=(linux-image-amd64 grub-pc)
 key=$(echo "$RECIPE $SUITE $MIRROR ${packages[*]}" | sha256sum | cut -c1-12)
 base=$CACHE/base-$SUITE-$key
@@ -45,6 +46,15 @@ echo "base system: debootstrap $(( $(date +%s) - start )) s" >&2
 start=$(date +%s)
 echo "Acquire::http::Proxy \"$PROXY\";" > "$building/root/etc/apt/apt.conf.d/00virtfleet-e2e-build-proxy"
 chroot_setup "$building/root"
+# The suite's updates and security updates too, as the installer's apt-setup adds them before its package selection:
+# a VM's upgrade then finds nothing to do (not a second kernel and initramfs per VM).
+cat > "$building/root/etc/apt/sources.list" <<SOURCES
+deb ${MIRROR%/}/ $SUITE main
+deb http://security.debian.org/debian-security $SUITE-security main
+deb ${MIRROR%/}/ $SUITE-updates main
+SOURCES
+{ chroot_run "$building/root" apt-get update -q && chroot_run "$building/root" apt-get dist-upgrade -y -q; } \
+  >> "$building/apt.log" 2>&1 || { tail -n 30 "$building/apt.log" >&2; echo "base system: upgrade failed" >&2; exit 1; }
 # grub-installer installs grub-pc and then writes the boot sector itself: the package must not try to.
 chroot_run "$building/root" debconf-set-selections <<'ANSWERS'
 grub-pc grub-pc/install_devices multiselect

@@ -2,13 +2,13 @@
 # Makes a VM's disk from an installed system, as the installer's partitioner and grub-installer leave it, without
 # loop devices: an MBR partition table with one bootable Linux partition from 1 MiB to the end of the disk, an ext4
 # file system in it made from ROOT with the UUID the system's fstab names (mkfs.ext4 -d, at the partition's offset),
-# and GRUB for BIOS: its modules and configuration in /boot/grub of that file system, its boot sector and core image
-# written into the image by grub-bios-setup through a device map that names the image file as (hd0).
+# and GRUB for BIOS: its modules, core image (the system's own grub-mkimage) and configuration in /boot/grub of that
+# file system, its boot sector and core image written into the disk's first sectors as grub-bios-setup does.
 #
 # The image is built beside DISK, then copied over DISK's content (same file, same size; the VM must be off).
 #
-# usage: disk-image.sh ROOT UUID DISK WORK     (root; needs sfdisk (fdisk), mkfs.ext4 (e2fsprogs), grub-bios-setup
-#                                              (grub-pc-bin); ROOT has grub-pc and a kernel installed)
+# usage: disk-image.sh ROOT UUID DISK WORK     (root; needs sfdisk (fdisk) and mkfs.ext4 (e2fsprogs); ROOT has grub-pc
+#                                              and a kernel installed)
 set -euo pipefail
 
 ROOT=${1:?usage: disk-image.sh ROOT UUID DISK WORK}
@@ -57,9 +57,17 @@ CFG
 # The file system of the partition, made from ROOT (no mount, so no loop device).
 mkfs.ext4 -q -F -U "$UUID" -E offset=$OFFSET -d "$ROOT" "$image" "$(( (size - OFFSET) / 1024 ))k"
 
-# GRUB's boot sector and core image (into the gap before the partition), the image file being (hd0).
-echo "(hd0) $image" > "$WORK/device.map"
-grub-bios-setup --directory="$ROOT/boot/grub/i386-pc" --device-map="$WORK/device.map" "$image"
+# GRUB's boot sector and core image, written as grub-bios-setup embeds them on a hard disk (it cannot be run on an
+# image file that is no mounted disk: it insists on guessing the disk of its -d directory): boot.img's code into the
+# MBR before the disk signature and partition table, its boot drive check replaced by two NOPs (grub-bios-setup
+# does so for hard disks), and core.img from sector 1 on, in the gap before the partition, where boot.img's
+# kernel_sector (1) and core.img's own block list (start 2, its length set by grub-mkimage) look for it.
+boot=$ROOT/boot/grub/i386-pc/boot.img
+core=$ROOT/boot/grub/i386-pc/core.img
+(( $(stat -c %s "$core") <= OFFSET - 512 )) || { echo "disk-image: core.img does not fit before the partition" >&2; exit 1; }
+dd if="$boot" of="$image" bs=440 count=1 conv=notrunc status=none
+printf '\x90\x90' | dd of="$image" bs=1 seek=$((0x66)) conv=notrunc status=none
+dd if="$core" of="$image" bs=512 seek=1 conv=notrunc status=none
 
 # Over the VM's disk: emptied first (same file), then only the image's data blocks written.
 truncate -s 0 "$DISK"

@@ -77,9 +77,15 @@ fetch_preseed() {
   answer preseed/early_command > "$WORK/early_command.sh" || true
 }
 
+# The installer's way of running a preseed command: sh -c, in its own environment (nothing of this script's), with
+# its PATH, where in-target is found.
+installer_sh() {
+  env -i PATH="$WORK/installer/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root TERM=dumb sh -c "$1"
+}
+
 early_command() {
   [[ -s $WORK/early_command.sh ]] || return 0
-  sh -c "$(cat "$WORK/early_command.sh")" > "$WORK/early_command.log" 2>&1 \
+  installer_sh "$(cat "$WORK/early_command.sh")" > "$WORK/early_command.log" 2>&1 \
     || { cat "$WORK/early_command.log" >&2; echo "preseed/early_command failed" >&2; return 1; }
 }
 
@@ -243,8 +249,8 @@ SHIM
 
 late_command() {
   in_target_shim
-  # finish-install's preseed step: sh -c with the command as served; the installer's PATH, with in-target.
-  PATH=$WORK/installer/bin:/usr/sbin:/usr/bin:/sbin:/bin sh -c "$(cat "$WORK/late_command.sh")" \
+  # finish-install's preseed step: the command as served.
+  installer_sh "$(cat "$WORK/late_command.sh")" \
     > "$WORK/late_command.log" 2>&1 \
     || { tail -n 40 "$WORK/late_command.log" >&2; echo "preseed/late_command failed (log: $WORK/late_command.log)" >&2; return 1; }
   in_target apt-get clean

@@ -3,7 +3,6 @@ package io.virtfleet.controller.e2e;
 import io.virtfleet.common.process.Command;
 import io.virtfleet.controller.install.KernelBootRig;
 import io.virtfleet.controller.testkit.NetworkNamespaces;
-import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -162,22 +161,22 @@ public final class InstalledVm {
             String ns = phase(vm, "installer network (" + nic + ", " + mac + ")", () -> installerNetwork(installerNet,
                     hostNs, t, nic, mac));
             phase(vm, "installer played to its late command", () -> {
-                runScript(vm, List.of("ip", "netns", "exec", ns, scripts.resolve("play-installer.sh").toString(),
+                runScript(vm, "play-installer.sh", List.of("ip", "netns", "exec", ns,
+                        scripts.resolve("play-installer.sh").toString(),
                         preseedUrl, cmdline, base.toString(), dir.toString()), 40);
                 return null;
             });
         }
         // The VM will answer ARP for its address with the same MAC, but the bridge's host forgets the installer's.
         Command.of("ip", "-n", hostNs, "neigh", "flush", "all").timeout(Duration.ofSeconds(10)).run();
-        checkThat(vm, "callback: vm show says installed", installed(vm), "the late command's callback did not reach"
-                + " the controller: " + cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm)));
+        checkInstalled(vm, "callback reached the controller: installed");
         String definition = withDomain(vm, d -> d.getXMLDesc(VIR_DOMAIN_XML_INACTIVE));
         checkThat(vm, "definition boots from its disk", !definition.contains("<kernel>"), definition);
 
         String uuid = Files.readString(dir.resolve("root-uuid")).strip();
         phase(vm, "disk: MBR + ext4 -d + GRUB (no loop)", () -> {
-            runScript(vm, List.of(scripts.resolve("disk-image.sh").toString(), dir.resolve("root").toString(), uuid,
-                    disk, dir.toString()), 10);
+            runScript(vm, "disk-image.sh", List.of(scripts.resolve("disk-image.sh").toString(),
+                    dir.resolve("root").toString(), uuid, disk, dir.toString()), 10);
             return null;
         });
         phase(vm, "vm start (CLI): boots its disk", () -> cli(vm + ": vm start", List.of("vm", "start", vm)));
@@ -254,16 +253,16 @@ public final class InstalledVm {
                     + " && printf \"GET /install/probe HTTP/1.0\\r\\n\\r\\n\" >&3 && head -n 1 <&3'");
             checkThat(vm, "reaches the controller (" + install.getHost() + ")", answer.contains(" 403 "), answer);
         }
-        String shown = cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm));
-        checkThat(vm, "vm show -o json: installed", shown.contains("\"install_phase\": \"VM_INSTALL_PHASE_INSTALLED\""),
-                shown);
-        System.out.printf(Locale.ROOT, "%-12s %s%n", vm, "  " + shown.lines().filter(l -> l.contains("install_phase")
-                || l.contains("domain_state") || l.contains("installed_at")).map(String::strip).toList());
+        checkInstalled(vm, "vm show -o json: installed");
     }
 
-    private boolean installed(String vm) {
-        return cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm))
-                .contains("\"install_phase\": \"VM_INSTALL_PHASE_INSTALLED\"");
+    /** {@code vm show NAME -o json} through the CLI must say the VM is installed. */
+    private void checkInstalled(String vm, String check) throws CheckFailed {
+        String shown = cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm));
+        checkThat(vm, check, shown.contains("\"install_phase\": \"VM_INSTALL_PHASE_INSTALLED\""), shown);
+        System.out.printf(Locale.ROOT, "%-12s   %s%n", vm, String.join(" ", shown.lines().filter(l ->
+                l.contains("\"install_phase\"") || l.contains("\"domain_state\"") || l.contains("\"running_wanted\""))
+                .map(String::strip).toList()));
     }
 
     private void checkThat(String vm, String check, boolean holds, String detail) throws CheckFailed {
@@ -313,19 +312,17 @@ public final class InstalledVm {
         return r.stdout();
     }
 
-    /** Runs one of the e2e scripts, its output going to ours; fails the run unless it exits 0. */
-    private void runScript(String vm, List<String> argv, int minutes) throws Exception {
+    /** Runs one of the e2e scripts, its output going to ours; fails the run unless it exits 0 within its time. */
+    private void runScript(String vm, String script, List<String> argv, int minutes) throws Exception {
         ProcessBuilder pb = new ProcessBuilder(argv).inheritIO();
         pb.environment().put("E2E_LABEL", vm);
         Process p = pb.start();
         if (!p.waitFor(minutes, TimeUnit.MINUTES)) {
             p.destroyForcibly();
-            throw new CheckFailed(vm + ": " + argv.get(argv.size() > 4 && argv.get(0).equals("ip") ? 4 : 0),
-                    "still running after " + minutes + " minutes");
+            throw new CheckFailed(vm + ": " + script, "still running after " + minutes + " minutes");
         }
         if (p.exitValue() != 0) {
-            throw new CheckFailed(vm + ": " + Path.of(argv.get(argv.get(0).equals("ip") ? 4 : 0)).getFileName(),
-                    "exited " + p.exitValue() + " (logs in " + work.resolve(vm) + ")");
+            throw new CheckFailed(vm + ": " + script, "exited " + p.exitValue() + " (logs in " + work.resolve(vm) + ")");
         }
     }
 
@@ -387,11 +384,5 @@ public final class InstalledVm {
     private static String unescape(String xmlText) {
         return xmlText.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'")
                 .replace("&amp;", "&");
-    }
-
-    static void requireRoot() throws IOException {
-        if (!"0".equals(Command.of("id", "-u").run().stdout().strip())) {
-            throw new IOException("run as root");
-        }
     }
 }
