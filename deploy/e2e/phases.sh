@@ -11,7 +11,7 @@ phase() {
   status=$?
   set -e
   end=$(date +%s%N)
-  LC_ALL=C printf '%-12s %-44s %8.1f s%s\n' "${E2E_LABEL:-e2e}" "$name" "$(( (end - start) / 1000000 ))e-3" \
+  LC_ALL=C printf '%-12s %-50s %6.1f s%s\n' "${E2E_LABEL:-e2e}" "$name" "$(( (end - start) / 1000000 ))e-3" \
     "$([[ $status -eq 0 ]] || echo "  FAILED (exit $status)")"
   return "$status"
 }

@@ -180,7 +180,7 @@ public final class InstalledVm {
             return null;
         });
         phase(vm, "vm start (CLI): boots its disk", () -> cli(vm + ": vm start", List.of("vm", "start", vm)));
-        String address = phase(vm, "boot to SSH as " + USER, () -> awaitSsh(vm, t, mac));
+        String address = phase(vm, "boot from disk to SSH login", () -> awaitSsh(vm, t, mac));
         verify(t, address);
         phase(vm, "vm stop (CLI): ACPI shutdown", () -> cli(vm + ": vm stop", List.of("vm", "stop", vm)));
     }
@@ -223,6 +223,8 @@ public final class InstalledVm {
 
     private void verify(Target t, String address) throws Exception {
         String vm = t.name();
+        String who = sshOk(vm, address, "id -un").strip();
+        checkThat(vm, "operator's key logs in as " + USER + " (" + address + ")", who.equals(USER), who);
         Command.Result root = ssh("root", address, "true");
         checkThat(vm, "root login refused", root.exitCode() == 255 && root.stderr().contains("Permission denied"),
                 "ssh root@" + address + " exited " + root.exitCode() + ": " + root.stderr().strip());
@@ -266,7 +268,7 @@ public final class InstalledVm {
     }
 
     private void checkThat(String vm, String check, boolean holds, String detail) throws CheckFailed {
-        System.out.printf(Locale.ROOT, "%-12s %-44s %10s%n", vm, "check: " + check, holds ? "ok" : "FAILED");
+        System.out.printf(Locale.ROOT, "%-12s %-50s %4s%n", vm, "check: " + check, holds ? "ok" : "FAILED");
         if (!holds) {
             throw new CheckFailed(vm + ": " + check, detail);
         }
@@ -331,14 +333,14 @@ public final class InstalledVm {
         try {
             T result = step.run();
             double s = (System.nanoTime() - t0) / 1e9;
-            String line = String.format(Locale.ROOT, "%-12s %-44s %8.1f s", label, name, s);
+            String line = String.format(Locale.ROOT, "%-12s %-50s %6.1f s", label, name, s);
             System.out.println(line);
             summary.add(line);
             return result;
         } catch (CheckFailed e) {
             throw e;
         } catch (Exception e) {
-            System.out.printf(Locale.ROOT, "%-12s %-44s %8.1f s  FAILED%n", label, name, (System.nanoTime() - t0) / 1e9);
+            System.out.printf(Locale.ROOT, "%-12s %-50s %6.1f s  FAILED%n", label, name, (System.nanoTime() - t0) / 1e9);
             throw new CheckFailed(label + ": " + name, String.valueOf(e.getMessage()));
         }
     }

@@ -57,7 +57,8 @@ public final class NetworkNamespaces implements AutoCloseable {
     /** As {@link #vm(String, String, String)}, the VM's interface named {@code device} (e.g. as a guest names its NIC). */
     public synchronized String vm(String host, String bridge, String address, String device) {
         String vm = create("vm" + (++vms));
-        String port = "vnet" + vms;
+        // Unique per instance (several may plug into one host) and unlike libvirt's own tap names (vnetN).
+        String port = "vp" + tag.substring(4, 8) + "-" + vms;
         run("ip", "link", "add", device, "netns", vm, "type", "veth", "peer", "name", port, "netns", host);
         ip(host, "link", "set", port, "master", bridge);
         ip(host, "link", "set", port, "up");
