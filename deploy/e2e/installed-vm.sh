@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The installed system, proven (BENCHMARKS.md §9): a LAN VM (profile ui) and a failover-IP VM (profile api) created
+# The installed system, proven (BENCHMARKS.md §10): a LAN VM (profile ui) and a failover-IP VM (profile api) created
 # with the CLI on a real libvirtd host in a network namespace, installed from the preseed the controller serves each
 # of them, booted from their own disks through the BIOS, and checked from outside: SSH with the operator's key as the
 # install user, root refused, nginx (ui) or the api unit (api), the failover VM's /32 with its on-link and default
@@ -13,8 +13,10 @@
 # between runs), and then the preseed's own late command runs as served (see that script's header).
 #
 # Needs root, and the packages of deploy/dev/install-deps.sh (it is run first: it installs what is missing). Starts
-# its own package proxy (deploy/e2e/apt-proxy.sh). Takes about 15 minutes the first time (the base system is built),
-# about 10 after. Prints each phase with its time; exits non-zero, naming the failed check, on any failure.
+# its own package proxy (deploy/e2e/apt-proxy.sh, port 3144; stopped at the end unless it was already running), whose
+# cache and the base system stay in /var/cache/virtfleet-e2e for the next run. Takes about 8 minutes, and some 11
+# more the first time (the base system is built). Prints each phase with its time; exits non-zero, naming the failed
+# check, on any failure.
 #
 # usage: sudo deploy/e2e/installed-vm.sh [--keep]    (--keep: leave the work directory, VM roots and logs, behind)
 set -euo pipefail
@@ -25,7 +27,7 @@ source deploy/e2e/phases.sh
 
 keep=false
 case "${1:-}" in
-  -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   --keep) keep=true ;;
   "") ;;
   *) echo "usage: $0 [--keep]" >&2; exit 2 ;;
@@ -39,8 +41,16 @@ fi
 PROXY_PORT=3144
 work=$(mktemp -d /var/tmp/virtfleet-e2e.XXXXXX)
 status=1
+# A proxy this run starts is stopped at its end; one already running (a run of --keep, or started by hand) stays.
+started_proxy=false
+if ! ss -Htln "sport = :$PROXY_PORT" | grep -q .; then
+  started_proxy=true
+fi
 cleanup() {
   # Mounts live only in the private mount namespaces of the scripts; the fleet removes its own namespaces and VMs.
+  if [[ $started_proxy == true ]]; then
+    PORT=$PROXY_PORT deploy/e2e/apt-proxy.sh --stop || true
+  fi
   if [[ $keep == true || $status -ne 0 ]]; then
     # The VMs' roots are large and rebuilt each run: only the logs are worth keeping after a failure.
     [[ $keep == true ]] || find "$work" -mindepth 2 -maxdepth 2 -name root -type d -exec rm -rf --one-file-system {} +
