@@ -3,7 +3,9 @@
 # package selection: debootstrap's base system (priorities required and important, as the installer's
 # base-installer), upgraded from the suite's updates and security updates, the kernel (linux-image-amd64) and GRUB
 # for BIOS (grub-pc, as grub-installer installs it, told to write no boot sector: the disk is made later, see
-# disk-image.sh). Packages come through the proxy PROXY.
+# disk-image.sh). Unlike the installer, the kernel and GRUB come without the packages they only recommend (so the
+# initramfs is gzip's, not zstd's); a VM's own packages (play-installer.sh's pkgsel) come with them, as the
+# installer gives them. Packages come through the proxy PROXY.
 #
 # The result is kept in $CACHE/base-<suite>-<key> and reused while the mirror, the suite and this script are the same;
 # the script prints whether it built it or found it. A build that fails leaves nothing in the cache.

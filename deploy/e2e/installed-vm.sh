@@ -14,7 +14,7 @@
 #
 # Needs root, and the packages of deploy/dev/install-deps.sh (it is run first: it installs what is missing). Starts
 # its own package proxy (deploy/e2e/apt-proxy.sh, port 3144; stopped at the end unless it was already running), whose
-# cache and the base system stay in /var/cache/virtfleet-e2e for the next run. Takes about 8 minutes, and some 11
+# cache and the base system stay in /var/cache/virtfleet-e2e for the next run. Takes 5 to 8 minutes, and some 11
 # more the first time (the base system is built). Prints each phase with its time; exits non-zero, naming the failed
 # check, on any failure.
 #

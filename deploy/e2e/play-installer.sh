@@ -9,10 +9,11 @@
 # from the same answers, by these steps (each its own function below, named after the installer's component):
 #   preseed         fetches the preseed from the URL on the domain's kernel command line, as the installer does;
 #   early_command   runs the preseed's preseed/early_command with sh -c (it stages the profiles' scripts in
-#                   /var/lib/virtfleet, the installer's RAM disk: here a private mount of WORK/installer);
+#                   /var/lib/virtfleet, the installer's RAM disk: here a private mount of WORK/installer/ramdisk);
 #   base-installer  copies the cached base system (deploy/e2e/base-system.sh: debootstrap, kernel, grub-pc);
-#   netcfg, apt-setup, clock-setup, localechooser, user-setup, partman: what they write into /target from the
-#                   preseed's answers (network, hostname, apt sources and proxy, time zone, locale, the user, fstab);
+#   netcfg, apt-setup, clock-setup, localechooser, user-setup, partman, grub-installer: what they write into
+#                   /target from the preseed's answers (network, hostname, apt sources and proxy, time zone, locale,
+#                   the user, fstab, the kernel's options in /etc/default/grub);
 #   pkgsel          the preseed's pkgsel/upgrade, tasksel/first tasks, pkgsel/include and pkgsel/update-policy;
 #   late_command    runs the preseed's preseed/late_command exactly as served, with sh -c as the installer does,
 #                   with /target the installed system. It is not interpreted here: its in-target is the one tool of
