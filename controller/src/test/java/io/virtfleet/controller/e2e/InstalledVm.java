@@ -60,18 +60,18 @@ public final class InstalledVm {
         T run() throws Exception;
     }
 
-    private final Path work;
-    private final Path scripts;
-    private final Path base;
-    private final Path sshKey;
+    /**
+     * What the run is given: its work directory, the e2e scripts, the cached base system, the operator's SSH key
+     * (its public half beside it, {@code .pub}).
+     */
+    private record Inputs(Path work, Path scripts, Path base, Path sshKey) {}
+
+    private final Inputs in;
     private final List<String> summary = new ArrayList<>();
     private KernelBootRig rig;
 
-    private InstalledVm(Path work, Path scripts, Path base, Path sshKey) {
-        this.work = work;
-        this.scripts = scripts;
-        this.base = base;
-        this.sshKey = sshKey;
+    private InstalledVm(Inputs in) {
+        this.in = in;
     }
 
     public static void main(String[] args) throws Exception {
@@ -88,16 +88,17 @@ public final class InstalledVm {
                 System.exit(2);
             }
         }
-        InstalledVm run = new InstalledVm(Path.of(a.get("work")), Path.of(a.get("scripts")), Path.of(a.get("base")),
-                Path.of(a.get("ssh-key")));
+        InstalledVm run = new InstalledVm(new Inputs(Path.of(a.get("work")), Path.of(a.get("scripts")),
+                Path.of(a.get("base")), Path.of(a.get("ssh-key"))));
         int status = run.run(Integer.parseInt(a.get("proxy-port")));
         System.exit(status);
     }
 
     private int run(int proxyPort) throws Exception {
-        Path keys = Files.writeString(work.resolve("authorized_keys"), Files.readString(Path.of(sshKey + ".pub")));
+        Path keys = Files.writeString(in.work().resolve("authorized_keys"),
+                Files.readString(Path.of(in.sshKey() + ".pub")));
         try (KernelBootRig r = phase("fleet", "fleet up: controller, hv1, Ceph", () ->
-                KernelBootRig.failover(work.resolve("rig"), keys, proxyPort))) {
+                KernelBootRig.failover(in.work().resolve("rig"), keys, proxyPort))) {
             rig = r;
             phase("fleet", "OVH-like public network probed", () -> {
                 rig.probePublicNetwork();
@@ -153,7 +154,7 @@ public final class InstalledVm {
         String nicXml = find(NIC, xml, "network interface", vm);
         String mac = find(MAC, nicXml, "MAC address", vm);
         String nic = nicName(nicXml, vm);
-        Path dir = Files.createDirectories(work.resolve(vm));
+        Path dir = Files.createDirectories(in.work().resolve(vm));
 
         // The installer's network: the VM's own, seen from a namespace plugged into the VM's bridge.
         String hostNs = rig.rack.host(KernelBootRig.HOST).namespace();
@@ -162,8 +163,8 @@ public final class InstalledVm {
                     hostNs, t, nic, mac));
             phase(vm, "installer played to its late command", () -> {
                 runScript(vm, "play-installer.sh", List.of("ip", "netns", "exec", ns,
-                        scripts.resolve("play-installer.sh").toString(),
-                        preseedUrl, cmdline, base.toString(), dir.toString()), 40);
+                        in.scripts().resolve("play-installer.sh").toString(),
+                        preseedUrl, cmdline, in.base().toString(), dir.toString()), 40);
                 return null;
             });
         }
@@ -175,7 +176,7 @@ public final class InstalledVm {
 
         String uuid = Files.readString(dir.resolve("root-uuid")).strip();
         phase(vm, "disk: MBR + ext4 -d + GRUB (no loop)", () -> {
-            runScript(vm, "disk-image.sh", List.of(scripts.resolve("disk-image.sh").toString(),
+            runScript(vm, "disk-image.sh", List.of(in.scripts().resolve("disk-image.sh").toString(),
                     dir.resolve("root").toString(), uuid, disk, dir.toString()), 10);
             return null;
         });
@@ -275,7 +276,7 @@ public final class InstalledVm {
     }
 
     private Command.Result ssh(String user, String address, String command) {
-        return Command.of("ssh", "-i", sshKey.toString(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        return Command.of("ssh", "-i", in.sshKey().toString(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
                 "-o", "IdentitiesOnly=yes", user + "@" + address, command).timeout(Duration.ofSeconds(30)).run();
     }
@@ -324,7 +325,8 @@ public final class InstalledVm {
             throw new CheckFailed(vm + ": " + script, "still running after " + minutes + " minutes");
         }
         if (p.exitValue() != 0) {
-            throw new CheckFailed(vm + ": " + script, "exited " + p.exitValue() + " (logs in " + work.resolve(vm) + ")");
+            throw new CheckFailed(vm + ": " + script, "exited " + p.exitValue() + " (logs in " + in.work().resolve(vm)
+                    + ")");
         }
     }
 
