@@ -37,7 +37,7 @@ public final class KernelBootRig implements AutoCloseable {
     public static final String HOST = "hv1";
     private static final String UNDERLAY = "10.251.0";
     /** The VMs' LAN as the site would run it: the router is the host's bridge, DHCP hands out .50 to .99. */
-    private static final String LAN_PREFIX = "10.252.10";
+    public static final String LAN_PREFIX = "10.252.10";
     private static final Duration HEARTBEAT = Duration.ofMillis(500);
     private static final Pattern PRESEED_URL = Pattern.compile("preseed/url=(http://[^ <]+/)preseed\\.cfg");
     /** No periodic reconciliation: what the test sees restarted, the install's own watch restarted. */
@@ -47,6 +47,8 @@ public final class KernelBootRig implements AutoCloseable {
     public final HypervisorRack rack;
     public final ControllerJvm controller;
     public final Clients admin;
+    /** The first admin's credentials bundle, as the CLI takes it ({@code --credentials}). */
+    public final Path adminCredentials;
     public final FleetGrpc.FleetBlockingStub operator;
     public final Path controllerLog;
     public final String installUrl;
@@ -68,7 +70,7 @@ public final class KernelBootRig implements AutoCloseable {
     private static final String PXE_PREFIX = "192.0.2";
 
     public KernelBootRig(Path work) throws Exception {
-        this(work, false, false);
+        this(work, false, false, null, 0);
     }
 
     /**
@@ -77,7 +79,7 @@ public final class KernelBootRig implements AutoCloseable {
      * {@link #FAILOVER_IP} is routed to hv1. No DHCP server exists anywhere.
      */
     public static KernelBootRig failover(Path work) throws Exception {
-        return new KernelBootRig(work, true, false);
+        return new KernelBootRig(work, true, false, null, 0);
     }
 
     /**
@@ -85,10 +87,19 @@ public final class KernelBootRig implements AutoCloseable {
      * the installer of Debian's netboot package); {@link #pxeFirmwareService} answers the VMs' PXE firmware.
      */
     public static KernelBootRig failoverPxe(Path work) throws Exception {
-        return new KernelBootRig(work, true, true);
+        return new KernelBootRig(work, true, true, null, 0);
     }
 
-    private KernelBootRig(Path work, boolean publicSite, boolean pxe) throws Exception {
+    /**
+     * The failover rig ({@link #failover(Path)}), whose controller gives the VMs {@code authorizedKeys} as the
+     * operators' SSH keys and an HTTP proxy for their packages: port {@code proxyPort} of this machine (which the VMs
+     * reach at its underlay address, through their host's namespace).
+     */
+    public static KernelBootRig failover(Path work, Path authorizedKeys, int proxyPort) throws Exception {
+        return new KernelBootRig(work, true, false, authorizedKeys, proxyPort);
+    }
+
+    private KernelBootRig(Path work, boolean publicSite, boolean pxe, Path authorizedKeys, int proxyPort) throws Exception {
         this.work = work;
         this.publicSite = publicSite;
         this.tftp = pxe ? tftpRoot(Files.createDirectories(work.resolve("tftp"))) : null;
@@ -98,7 +109,8 @@ public final class KernelBootRig implements AutoCloseable {
             if (publicSite) {
                 publicNetwork();
             }
-            Path keys = Installer.keyFile(Files.createDirectories(work.resolve("keys")), Installer.ed25519(7, "ops"));
+            Path keys = authorizedKeys != null ? authorizedKeys
+                    : Installer.keyFile(Files.createDirectories(work.resolve("keys")), Installer.ed25519(7, "ops"));
             int port;
             try (ServerSocket free = new ServerSocket(0)) {
                 port = free.getLocalPort();
@@ -106,7 +118,8 @@ public final class KernelBootRig implements AutoCloseable {
             installUrl = "http://" + rack.controllerAddress() + ":" + port;
             Map<String, String> properties = new java.util.HashMap<>(Map.of(ControllerJvm.KERNEL_BOOT_URL, installUrl,
                     ControllerJvm.INSTALL_KEYS, keys.toString(), ControllerJvm.FAILOVER_ROUTES,
-                    publicSite ? FAILOVER_IP + "=" + HOST : ""));
+                    publicSite ? FAILOVER_IP + "=" + HOST : "", ControllerJvm.INSTALL_PROXY,
+                    proxyPort == 0 ? "" : "http://" + rack.controllerAddress() + ":" + proxyPort + "/"));
             if (tftp != null) {
                 properties.put(ControllerJvm.PXE_TFTP_ROOT, tftp.toString());
             }
@@ -115,7 +128,8 @@ public final class KernelBootRig implements AutoCloseable {
                     .withCephMonitors(List.of(rack.ceph().monitor()));
             controllerLog = work.resolve("controller.log");
             controller = ControllerJvm.start(settings, controllerLog);
-            admin = Clients.as(settings.dataDir().resolve("pki").resolve("admin.pem"));
+            adminCredentials = settings.dataDir().resolve("pki").resolve("admin.pem");
+            admin = Clients.as(adminCredentials);
             operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
             rack.startAgents(controller.endpoint(), host -> operator.withDeadlineAfter(30, TimeUnit.SECONDS)
                     .createJoinToken(CreateJoinTokenRequest.newBuilder().setHostName(host).setTtlSeconds(600).build())
@@ -303,6 +317,17 @@ public final class KernelBootRig implements AutoCloseable {
             throw new AssertionError("the LAN does not reach the install server " + installUrl + ": " + answer.stdout()
                     + " " + answer.stderr());
         }
+    }
+
+    /** The address the LAN's DHCP server (see {@link #siteNetwork}) leased to {@code mac}, if it did. */
+    public java.util.Optional<String> leasedAddress(String mac) throws IOException {
+        Path leases = work.resolve("dnsmasq.leases");
+        if (!Files.exists(leases)) {
+            return java.util.Optional.empty();
+        }
+        // dnsmasq's lease lines: EXPIRY MAC ADDRESS HOSTNAME CLIENT-ID
+        return Files.readAllLines(leases).stream().map(l -> l.split(" ")).filter(f -> f.length > 2
+                && f[1].equalsIgnoreCase(mac)).map(f -> f[2]).findFirst();
     }
 
     /** The base of a VM's install URLs, with its live token, from its running domain's kernel command line. */

@@ -54,6 +54,8 @@ public final class ControllerJvm implements AutoCloseable {
     public static final String OVH = "virtfleet.test.ovh";
     /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
     public static final String INSTALL_KEYS = "virtfleet.test.install-keys";
+    /** System property: the controller's install-proxy, the installers' HTTP proxy (with {@link #KERNEL_BOOT_URL}). */
+    public static final String INSTALL_PROXY = "virtfleet.test.install-proxy";
 
     /**
      * What the controller is told; {@code systemProperties} go to its JVM (e.g. a crash point).
@@ -291,8 +293,11 @@ public final class ControllerJvm implements AutoCloseable {
         String installUrl = System.getProperty(KERNEL_BOOT_URL);
         if (installUrl != null) { // direct kernel boot (or PXE) installs, served on the listen address
             URI url = URI.create(installUrl);
-            provisioning = provisioning
-                    .withInstall(provisioning.install().withAuthorizedKeysFile(Path.of(System.getProperty(INSTALL_KEYS))))
+            InstallSettings install = provisioning.install().withAuthorizedKeysFile(Path.of(System.getProperty(INSTALL_KEYS)));
+            install = new InstallSettings(install.profilesDirectory(), install.domain(), install.mirrorHost(),
+                    install.mirrorDirectory(), System.getProperty(INSTALL_PROXY, ""), install.user(),
+                    install.authorizedKeysFile(), install.nameservers());
+            provisioning = provisioning.withInstall(install)
                     .withBoot(System.getProperty(PXE_TFTP_ROOT) == null
                             ? new BootSettings(BootMode.KERNEL, null, new InetSocketAddress(args[5], url.getPort()), installUrl)
                             : new BootSettings(BootMode.PXE, Path.of(System.getProperty(PXE_TFTP_ROOT)),

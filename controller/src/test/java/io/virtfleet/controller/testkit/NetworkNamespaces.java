@@ -50,14 +50,20 @@ public final class NetworkNamespaces implements AutoCloseable {
     }
 
     /** A VM on {@code host}: a namespace whose eth0 has {@code address} and whose other end is a port of {@code bridge}. */
-    public synchronized String vm(String host, String bridge, String address) {
+    public String vm(String host, String bridge, String address) {
+        return vm(host, bridge, address, "eth0");
+    }
+
+    /** As {@link #vm(String, String, String)}, the VM's interface named {@code device} (e.g. as a guest names its NIC). */
+    public synchronized String vm(String host, String bridge, String address, String device) {
         String vm = create("vm" + (++vms));
-        String port = "vnet" + vms;
-        run("ip", "link", "add", "eth0", "netns", vm, "type", "veth", "peer", "name", port, "netns", host);
+        // Unique per instance (several may plug into one host) and unlike libvirt's own tap names (vnetN).
+        String port = "vp" + tag.substring(4, 8) + "-" + vms;
+        run("ip", "link", "add", device, "netns", vm, "type", "veth", "peer", "name", port, "netns", host);
         ip(host, "link", "set", port, "master", bridge);
         ip(host, "link", "set", port, "up");
-        ip(vm, "addr", "add", address, "dev", "eth0");
-        ip(vm, "link", "set", "eth0", "up");
+        ip(vm, "addr", "add", address, "dev", device);
+        ip(vm, "link", "set", device, "up");
         return vm;
     }
 
