@@ -356,7 +356,10 @@ public final class Domains implements AutoCloseable {
         boolean bootsInstaller = hypervisor.withConnection(conn -> {
             Domain d = require(conn, name);
             try {
-                return d.getXMLDesc(0).contains("<kernel>");
+                org.libvirt.DomainInfo.DomainState state = d.getInfo().state;
+                return state != org.libvirt.DomainInfo.DomainState.VIR_DOMAIN_RUNNING
+                        && state != org.libvirt.DomainInfo.DomainState.VIR_DOMAIN_BLOCKED
+                        && state != org.libvirt.DomainInfo.DomainState.VIR_DOMAIN_PAUSED && d.getXMLDesc(0).contains("<kernel>");
             } finally {
                 d.free();
             }

@@ -80,7 +80,8 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
         return files;
     }
 
-    private static final Object PREPARING = new Object();
+    /** Held while the prepared initrd is checked or written (package-private: a test holds it to see who waits). */
+    static final Object PREPARING = new Object();
 
     /**
      * Makes the prepared initrd current before a domain boots it: rewritten when Debian's changed since it was made

@@ -1,5 +1,6 @@
 package io.virtfleet.agent.hypervisor;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -74,5 +75,37 @@ class InstallerBootDomainsTest {
         String defined = hypervisor.withConnection(c -> c.domainLookupByName("web").getXMLDesc(0));
         assertTrue(defined.contains("<kernel>" + installer.kernel() + "</kernel>")
                 && defined.contains("<initrd>" + installer.initrd() + "</initrd>"), defined);
+    }
+
+    @Test
+    void whileTheInitrdIsBeingMadeTheAgentsOtherLibvirtCallsGoOn() throws Exception {
+        domains.define("web", installing("web", installer.kernel().toString(), installer.initrd().toString()), false, false)
+                .get(30, TimeUnit.SECONDS);
+        java.util.concurrent.CompletableFuture<?> start;
+        synchronized (InstallerFiles.PREPARING) {
+            start = domains.setRunning("web", true, Duration.ZERO);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!waitingInRefresh()) {
+                assertTrue(System.nanoTime() < deadline, "the start reached the initrd's preparation");
+                Thread.sleep(10);
+            }
+            // The start waits for the preparation: libvirt must still answer the agent's other calls (the poller,
+            // the heartbeat's domain list), which wait for the connection's lock.
+            java.util.concurrent.CompletableFuture<Integer> other = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return hypervisor.withConnection(c -> c.numOfDefinedDomains());
+                } catch (org.libvirt.LibvirtException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            assertEquals(1, other.get(30, TimeUnit.SECONDS), "answered while the initrd was being made");
+        }
+        start.get(30, TimeUnit.SECONDS);
+    }
+
+    private static boolean waitingInRefresh() {
+        return Thread.getAllStackTraces().entrySet().stream().anyMatch(e -> e.getKey().getState() == Thread.State.BLOCKED
+                && java.util.Arrays.stream(e.getValue()).anyMatch(f -> f.getClassName().equals(InstallerFiles.class.getName())
+                        && f.getMethodName().equals("refresh")));
     }
 }

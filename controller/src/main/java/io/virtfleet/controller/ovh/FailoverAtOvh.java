@@ -160,8 +160,8 @@ public final class FailoverAtOvh {
      * Routes the VM's IP to the server of {@code host} and gives the VM the virtual MAC carrying it there, reporting
      * each OVH task as a progress step. Returns the spec with its MAC.
      *
-     * @param publicAddress the public-address {@code host} reports: before the IP is moved there, it must be the
-     *                      address OVH gives the server ovh-services names for the host (names swapped between hosts
+     * @param publicAddress the public-address {@code host} reports: it must be the address OVH gives the server
+     *                      ovh-services names for the host (names swapped between hosts
      *                      would route the IP to a server whose gateway the VM does not use)
      * @param route what {@link #routedTo} said before placement
      * @throws OvhException OVH refused, failed or was too slow; the message says what this create did already (a
@@ -183,14 +183,16 @@ public final class FailoverAtOvh {
         }
         String routedTo = route.service();
         String movedFrom = null;
+        // On every create, not only before a move: with names swapped between hosts, an IP already routed to the
+        // misnamed server would otherwise give a VM whose gateway is on another server, unreachable, with no error.
+        String serverAddress = ips.addressOf(service);
+        if (!serverAddress.isEmpty() && !serverAddress.equals(publicAddress)) {
+            throw new OvhException(Status.Code.FAILED_PRECONDITION, "ovh-services names " + service + " for host "
+                    + host + ", but OVH gives that server the address " + serverAddress + " while " + host
+                    + " reports public-address " + (publicAddress.isEmpty() ? "none" : publicAddress) + ": correct"
+                    + " ovh-services (or the agent's public-address); " + ip + " was not moved");
+        }
         if (!service.equals(routedTo)) {
-            String serverAddress = ips.addressOf(service);
-            if (!serverAddress.isEmpty() && !serverAddress.equals(publicAddress)) {
-                throw new OvhException(Status.Code.FAILED_PRECONDITION, "ovh-services names " + service + " for host "
-                        + host + ", but OVH gives that server the address " + serverAddress + " while " + host
-                        + " reports public-address " + (publicAddress.isEmpty() ? "none" : publicAddress) + ": correct"
-                        + " ovh-services (or the agent's public-address); " + ip + " was not moved");
-            }
             String what = "moving failover IP " + ip + " from " + named(routedTo) + " to " + named(service);
             note(spec, "asked OVH to move failover IP " + ip + " from " + named(routedTo) + " to " + named(service));
             try {

@@ -364,6 +364,17 @@ class OvhFailoverCreateTest {
         assertNothingLeftOf("www");
     }
 
+    @Test
+    void ovhServicesNamingAnotherHostsServerIsRefusedAlsoWhenTheIpIsAlreadyRoutedThere() throws Exception {
+        ovh.server(S1, "203.0.113.20").ip(IP, S1); // hv1's service name is hv2's server, and OVH routes the IP there
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> create(www("www", IP, ""), false));
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith("ovh-services names " + S1 + " for host hv1, but OVH gives"
+                + " that server the address 203.0.113.20"), e.getStatus().getDescription());
+        assertEquals(List.of(), ovh.calls("POST"));
+        assertNothingLeftOf("www");
+    }
+
     /** No claim, no record, no definition, no disk: the create left nothing in the fleet. */
     private void assertNothingLeftOf(String vm) throws Exception {
         assertTrue(fleet.controller().scheduler().claims().isEmpty(), "no claim");
