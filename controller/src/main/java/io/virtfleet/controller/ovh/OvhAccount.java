@@ -86,7 +86,18 @@ public final class OvhAccount {
         } catch (IOException e) {
             throw new ConfigException(file, "cannot read: " + e.getMessage());
         }
-        ConfigFile config = ConfigFile.load(file);
+        ConfigFile config;
+        try {
+            config = ConfigFile.load(file);
+        } catch (ConfigException e) {
+            // ConfigFile's messages may quote a line (one this file's own check let through, e.g. with Unicode
+            // spaces): never a line of this file in an error.
+            java.util.regex.Matcher at = Pattern.compile(Pattern.quote(file.toString()) + ":(\\d+)")
+                    .matcher(String.valueOf(e.getMessage()));
+            String where = at.lookingAt() ? "line " + at.group(1) + " is" : "a line is";
+            throw new ConfigException(file, where + " not in the 'key = value' format, or a key appears twice (the"
+                    + " line is not shown, as it may hold a secret)");
+        }
         for (ConfigFile.Entry e : config.entries().values()) {
             if (!KEYS.contains(e.key())) {
                 throw new ConfigException(file, e.line(), e.key(), "unknown key; accepted keys: " + String.join(", ", KEYS));

@@ -94,5 +94,10 @@ class OvhAccountTest {
         assertFalse(m.contains("S3cretValue"), m);
         String open = refused("[ovh-eu]\napplication_secret=S3cretValue\n", "rw-r--r--");
         assertTrue(open.contains("chmod 600") && !open.contains("S3cretValue"), "the mode is checked first: " + open);
+        // Leading Unicode space (a copy-paste) passes this file's own check; the generic parser's error is not shown.
+        String unicode = refused("application-key = 7kbG7Bk7S9Nt7ZSV\n\u2003application-secret = S3cretValue\n", "rw-------");
+        assertFalse(unicode.contains("S3cretValue"), unicode);
+        String twice = refused("application-secret = S3cretValue\napplication-secret = S3cretValue\n", "rw-------");
+        assertFalse(twice.contains("S3cretValue"), twice);
     }
 }
