@@ -11,8 +11,18 @@
 # well-known Debian mirror name (deb.debian.org, security.debian.org...) are served from those.
 #
 # Idempotent: a proxy this script started that still answers is kept. Prints the proxy's URL for this machine
-# (http://127.0.0.1:PORT/) once it has fetched the archive's Release file through it; exits non-zero otherwise. It
-# listens on every address, so a network namespace reaches it at the address of its side of this machine.
+# (http://127.0.0.1:PORT/) once it has fetched the archive's Release file through it; exits non-zero otherwise.
+#
+# What it exposes: it listens on TCP port PORT of every address of this machine (no BindAddress), because the test
+# VMs reach it at this machine's underlay address, which exists only once the e2e's fleet is up, after the proxy
+# has served the base system's build. So while it runs, anyone who can reach this machine on PORT can fetch Debian
+# packages through it (only from the mirrors above: its Remap rules); run the e2e where that port is not reachable
+# from outside, or firewall it. Its report and maintenance page is off (no ReportPage). It runs until the e2e that
+# started it ends, or until --stop.
+#
+# The Debian package apt-cacher-ng (installed by deploy/dev/install-deps.sh) also starts the package's own service,
+# on port 3142 of every address, where systemd runs; this script does not use it. To switch it off:
+# systemctl disable --now apt-cacher-ng
 #
 # usage: deploy/e2e/apt-proxy.sh [--stop]        (root; env: STATE, PORT, SUITE)
 set -euo pipefail
@@ -72,7 +82,6 @@ echo "$archive" > "$conf/backends_debian"
   echo "Port: $PORT"
   echo "PidFile: $pidfile"
   echo "SocketPath: $STATE/run/socket"
-  echo "ReportPage: acng-report.html"
   echo "ExThreshold: 4"
   # Any known Debian mirror name under /debian is served from this machine's mirror (backends_debian).
   echo "Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian"
