@@ -72,7 +72,22 @@ phase "operator SSH key (ssh-keygen)" ssh-keygen -q -t ed25519 -N "" -C "virtfle
 phase "build (controller with test classes)" bash -c 'source deploy/bench/classpath.sh > "$1/build.log" 2>&1 \
   && echo "$CP" > "$1/classpath"' _ "$work"
 
+# The fleet run in the background, so that an interrupt (Ctrl-C, SIGTERM) reaches it: timeout runs it in a process
+# group of its own, which the terminal's Ctrl-C does not reach. On INT or TERM the run is told to stop (timeout
+# passes TERM on to java, whose shutdown hooks stop the agents, libvirtd, QEMU, Ceph and remove the namespaces), and
+# only once it has ended does the EXIT trap stop the proxy and remove the work directory.
 timeout 3600 java -Xmx512m -cp "$(cat "$work/classpath")" io.virtfleet.controller.e2e.InstalledVm \
   --work "$work" --scripts "$ROOT/deploy/e2e" --base "$(cat "$work/base-dir")" --ssh-key "$work/operator-key" \
-  --proxy-port "$PROXY_PORT"
+  --proxy-port "$PROXY_PORT" &
+fleet=$!
+stop_fleet() {
+  trap '' INT TERM
+  echo "installed-vm: interrupted, stopping the fleet (pid $fleet) before cleaning up" >&2
+  kill -TERM "$fleet" 2>/dev/null || true
+  while kill -0 "$fleet" 2>/dev/null; do wait "$fleet" || true; done
+  exit 130
+}
+trap stop_fleet INT TERM
+wait "$fleet"
+trap - INT TERM
 status=0
