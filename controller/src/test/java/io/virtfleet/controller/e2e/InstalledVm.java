@@ -321,6 +321,9 @@ public final class InstalledVm {
         pb.environment().put("E2E_LABEL", vm);
         Process p = pb.start();
         if (!p.waitFor(minutes, TimeUnit.MINUTES)) {
+            // With everything it started (unshare, chroot, apt-get): they would keep the installer's network
+            // namespace, and its MAC and address, alive beside the VM, and write into the work directory.
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();
             throw new CheckFailed(vm + ": " + script, "still running after " + minutes + " minutes");
         }
