@@ -114,10 +114,12 @@ netcfg() {
     echo "# The primary network interface"
     echo "allow-hotplug $iface"
     if [[ $(answer_or netcfg/disable_autoconfig false) == true ]]; then
-      local address netmask bits=0 octet
+      local address netmask bits=0 octet octets nameservers
       address=$(answer netcfg/get_ipaddress)
       netmask=$(answer netcfg/get_netmask)
-      for octet in ${netmask//./ }; do
+      IFS=. read -ra octets <<< "$netmask"
+      for octet in ${octets[@]+"${octets[@]}"}; do
+        [[ $octet =~ ^[0-9]{1,3}$ ]] || { echo "netcfg/get_netmask: not a dotted netmask: $netmask" >&2; return 1; }
         while (( octet > 0 )); do bits=$(( bits + (octet & 1) )); octet=$(( octet >> 1 )); done
       done
       echo "iface $iface inet static"
@@ -125,8 +127,9 @@ netcfg() {
       local gateway
       gateway=$(answer_or netcfg/get_gateway none)
       [[ $gateway == none || -z $gateway ]] || echo "	gateway $gateway"
-      echo "	dns-nameservers $(answer_or netcfg/get_nameservers "")"
-      printf 'nameserver %s\n' $(answer_or netcfg/get_nameservers "") > "$target/etc/resolv.conf"
+      read -ra nameservers <<< "$(answer_or netcfg/get_nameservers "")"
+      echo "	dns-nameservers ${nameservers[*]}"
+      printf 'nameserver %s\n' ${nameservers[@]+"${nameservers[@]}"} > "$target/etc/resolv.conf"
       printf '127.0.0.1\tlocalhost\n%s\t%s\t%s\n' "$address" "$fqdn" "$host" > "$target/etc/hosts"
     else
       echo "iface $iface inet dhcp"
@@ -143,7 +146,8 @@ apt_setup() {
   local mirror proxy suite
   mirror=http://$(answer mirror/http/hostname)$(answer mirror/http/directory)
   proxy=$(answer_or mirror/http/proxy "")
-  suite=$(. "$target/etc/os-release" && echo "$VERSION_CODENAME")
+  # os-release is a file of the VM's: read, not sourced.
+  suite=$(awk -F= '$1 == "VERSION_CODENAME" { gsub(/"/, "", $2); print $2 }' "$target/etc/os-release")
   {
     echo "deb ${mirror%/}/ $suite main"
     echo "deb http://security.debian.org/debian-security $suite-security main"
@@ -201,21 +205,28 @@ partman() {
 
 # grub-installer's configuration: the kernel options of the preseed (debian-installer/add-kernel-opts) and those
 # after "---" on the installer's command line, as the installer passes them on to the installed system.
+# The options are split into words and written as text: none is expanded or evaluated by this machine's shell.
 grub_config() {
-  local opts after=${CMDLINE#*---}
+  local opts words after=${CMDLINE#*---}
   [[ $after == "$CMDLINE" ]] && after=""
-  opts=$(echo $(answer_or debian-installer/add-kernel-opts "") $after | tr ' ' '\n' | awk 'NF && !seen[$0]++' | paste -sd' ')
-  sed -i "s|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX=\"$opts\"|" "$target/etc/default/grub"
+  read -ra words <<< "$(answer_or debian-installer/add-kernel-opts "") $after"
+  opts=$(printf '%s\n' ${words[@]+"${words[@]}"} | awk '!seen[$0]++' | paste -sd' ')
+  OPTS=$opts awk '/^GRUB_CMDLINE_LINUX=/ { print "GRUB_CMDLINE_LINUX=\"" ENVIRON["OPTS"] "\""; next } { print }' \
+    "$target/etc/default/grub" > "$WORK/grub.default"
+  cat "$WORK/grub.default" > "$target/etc/default/grub"
 }
 
 pkgsel() {
-  local upgrade tasks include policy task packages=()
+  local upgrade tasks include policy task list packages=()
   upgrade=$(answer_or pkgsel/upgrade safe-upgrade)
   tasks=$(answer_or tasksel/first "")
   include=$(answer_or pkgsel/include "")
   policy=$(answer_or pkgsel/update-policy none)
-  for task in ${tasks//,/ }; do packages+=("task-$task"); done
-  packages+=($include)
+  # Lists of words, split without pathname expansion.
+  IFS=', ' read -ra list <<< "$tasks"
+  for task in ${list[@]+"${list[@]}"}; do packages+=("task-$task"); done
+  read -ra list <<< "$include"
+  packages+=(${list[@]+"${list[@]}"})
   [[ $policy == unattended-upgrades ]] && packages+=(unattended-upgrades)
   echo "pkgsel: upgrade $upgrade, then ${packages[*]}" >> "$WORK/pkgsel.log"
   in_target apt-get update -q >> "$WORK/pkgsel.log" 2>&1
