@@ -8,18 +8,21 @@
 # .udeb files, so what the installer itself would do up to the end of its package selection is done here instead,
 # from the same answers, by these steps (each its own function below, named after the installer's component):
 #   preseed         fetches the preseed from the URL on the domain's kernel command line, as the installer does;
-#   early_command   runs the preseed's preseed/early_command with sh -c (it stages the profiles' scripts in
-#                   /var/lib/virtfleet, the installer's RAM disk: here a private mount of WORK/installer/ramdisk);
+#   early_command   runs the preseed's preseed/early_command with busybox's sh -c, as the installer does (it stages
+#                   the profiles' scripts in /var/lib/virtfleet, the installer's RAM disk: here a private mount of
+#                   WORK/installer/ramdisk);
 #   base-installer  copies the cached base system (deploy/e2e/base-system.sh: debootstrap, kernel, grub-pc);
 #   netcfg, apt-setup, clock-setup, localechooser, user-setup, partman, grub-installer: what they write into
 #                   /target from the preseed's answers (network, hostname, apt sources and proxy, time zone, locale,
 #                   the user, fstab, the kernel's options in /etc/default/grub);
 #   pkgsel          the preseed's pkgsel/upgrade, tasksel/first tasks, pkgsel/include and pkgsel/update-policy;
-#   late_command    runs the preseed's preseed/late_command exactly as served, with sh -c as the installer does,
-#                   with /target the installed system. It is not interpreted here: its in-target is the one tool of
-#                   the installer's it uses that this machine lacks, provided by a shim (WORK/installer/bin/in-target:
-#                   chroot /target with /proc, /sys and /dev mounted and no service started, as the installer's
-#                   chroot_setup does); ip, wget, mkdir, cp, chmod and echo are this machine's.
+#   late_command    runs the preseed's preseed/late_command exactly as served, with busybox's sh -c as the installer
+#                   does, with /target the installed system. It is not interpreted here. Both preseed commands find
+#                   busybox's applets first on their PATH (WORK/installer/busybox: ip, wget, mkdir, cp, chmod, cat,
+#                   [ ... are busybox's, as in the installer, not this machine's GNU tools and iproute2), then
+#                   in-target, the one tool of the installer's that busybox lacks, provided by a shim
+#                   (WORK/installer/bin/in-target: chroot /target with /proc, /sys and /dev mounted and no service
+#                   started, as the installer's chroot_setup does).
 # Not played: partitioning and formatting (disk-image.sh makes the disk), the boot loader's installation (idem),
 # swap (the atomic recipe's swap partition is left out), keyboard and console setup.
 #
@@ -78,10 +81,17 @@ fetch_preseed() {
   answer preseed/early_command > "$WORK/early_command.sh" || true
 }
 
-# The installer's way of running a preseed command: sh -c, in its own environment (nothing of this script's), with
-# its PATH, where in-target is found.
+# The installer's way of running a preseed command: busybox's sh -c, in its own environment (nothing of this
+# script's), with busybox's applets first on its PATH, then in-target.
 installer_sh() {
-  env -i PATH="$WORK/installer/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root TERM=dumb sh -c "$1"
+  local busybox applet
+  busybox=$(command -v busybox) || { echo "busybox is not installed (deploy/dev/install-deps.sh)" >&2; return 1; }
+  if [[ ! -d $WORK/installer/busybox ]]; then
+    mkdir -p "$WORK/installer/busybox"
+    for applet in $("$busybox" --list); do ln -s "$busybox" "$WORK/installer/busybox/$applet"; done
+  fi
+  env -i PATH="$WORK/installer/busybox:$WORK/installer/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root TERM=dumb \
+    "$busybox" sh -c "$1"
 }
 
 early_command() {
@@ -249,6 +259,8 @@ in_target_shim() {
 # The Debian installer's in-target, as virtfleet's e2e plays it: the program runs in /target with /proc, /sys and
 # /dev mounted, no service started (policy-rc.d), the mirror's proxy in http_proxy, as chroot_setup does.
 set -euo pipefail
+# This machine's tools for the chroot (not the late command's busybox applets).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
 source '$here/chroot.sh'
 proxy=\$(awk '!/^#/ && \$2 == "mirror/http/proxy" { print \$4; exit }' '$preseed')
 export http_proxy=\$proxy
