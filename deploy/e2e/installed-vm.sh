@@ -10,13 +10,20 @@
 # real. Debian's netboot installer is not run to its end: the registry these machines reach serves no .udeb
 # components, so it would stop at "Loading additional components". Its work up to the end of its package selection
 # is played by deploy/e2e/play-installer.sh from the served preseed's answers (a debootstrap base system, cached
-# between runs), and then the preseed's own late command runs as served (see that script's header).
+# between runs), and then the preseed's own early and late commands run as served, in busybox's sh with busybox's
+# applets, as in the installer (see that script's header).
+# Set up by the harness, not by virtfleet: the installer's network (the namespace's address and routes: the LAN's
+# .240, or the failover /32 with the routes virtfleet's initrd hook would add), the VM's grub.cfg (written by
+# disk-image.sh, not update-grub), and the failover routing (the controller's static failover-routes and
+# --failover-mac: OVH's API is not involved).
 #
-# Needs root, and the packages of deploy/dev/install-deps.sh (it is run first: it installs what is missing). Starts
-# its own package proxy (deploy/e2e/apt-proxy.sh, port 3144; stopped at the end unless it was already running), whose
-# cache and the base system stay in /var/cache/virtfleet-e2e for the next run. Takes 5 to 8 minutes, and some 11
-# more the first time (the base system is built). Prints each phase with its time; exits non-zero, naming the failed
-# check, on any failure.
+# Needs root, and the packages of deploy/dev/install-deps.sh (it is run first: it installs what is missing). Builds
+# the controller with Maven as root in this work tree (deploy/bench/classpath.sh): target/ directories and ~/.m2
+# are then root's. Starts its own package proxy (deploy/e2e/apt-proxy.sh: port 3144 of every address while the run
+# lasts; stopped at the end unless it was already running), whose cache and the base system stay in
+# /var/cache/virtfleet-e2e for the next run. Takes 5 to 8 minutes, and some 11 more the first time (the base system
+# is built). Prints each phase with its time; exits non-zero, naming the failed check, on any failure. Ctrl-C or
+# SIGTERM stops the fleet first (its JVM's shutdown hooks), then cleans up.
 #
 # usage: sudo deploy/e2e/installed-vm.sh [--keep]    (--keep: leave the work directory, VM roots and logs, behind)
 set -euo pipefail
@@ -27,7 +34,7 @@ source deploy/e2e/phases.sh
 
 keep=false
 case "${1:-}" in
-  -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   --keep) keep=true ;;
   "") ;;
   *) echo "usage: $0 [--keep]" >&2; exit 2 ;;
