@@ -19,8 +19,8 @@
 #
 # Needs root, and the packages of deploy/dev/install-deps.sh (it is run first: it installs what is missing). Builds
 # the controller with Maven as root in this work tree (deploy/bench/classpath.sh): target/ directories and ~/.m2
-# are then root's. Starts its own package proxy (deploy/e2e/apt-proxy.sh: port 3144 of every address while the run
-# lasts; stopped at the end unless it was already running), whose cache and the base system stay in
+# are then root's. Starts its own package proxy (deploy/e2e/apt-proxy.sh: port 3144 of 127.0.0.1 and, once the fleet
+# is up, of its underlay address; stopped at the end unless it was already running), whose cache and the base system stay in
 # /var/cache/virtfleet-e2e for the next run. Takes 5 to 8 minutes, and some 11 more the first time (the base system
 # is built). Prints each phase with its time; exits non-zero, naming the failed check, on any failure. Ctrl-C or
 # SIGTERM stops the fleet first (its JVM's shutdown hooks), then cleans up.
@@ -70,7 +70,9 @@ trap cleanup EXIT
 
 echo "== installed-vm: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), work directory $work"
 phase "packages (deploy/dev/install-deps.sh)" bash -c 'deploy/dev/install-deps.sh > "$1/install-deps.log" 2>&1' _ "$work"
-phase "package proxy (apt-cacher-ng)" bash -c 'PORT=$2 deploy/e2e/apt-proxy.sh > "$1/proxy-url"' _ "$work" "$PROXY_PORT"
+# On 127.0.0.1 only until the fleet is up: then InstalledVm adds the underlay address the VMs reach it at.
+phase "package proxy (apt-cacher-ng, 127.0.0.1)" bash -c 'PORT=$2 BIND=127.0.0.1 deploy/e2e/apt-proxy.sh > "$1/proxy-url"' \
+  _ "$work" "$PROXY_PORT"
 proxy=$(cat "$work/proxy-url")
 # The base system, built once through the proxy and kept (it says whether it was cached).
 phase "base system (debootstrap, kernel, GRUB)" bash -c \

@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -100,6 +101,14 @@ public final class InstalledVm {
         try (KernelBootRig r = phase("fleet", "fleet up: controller, hv1, Ceph", () ->
                 KernelBootRig.failover(in.work().resolve("rig"), keys, proxyPort))) {
             rig = r;
+            // The package proxy listened on 127.0.0.1 only; the VMs reach it at this machine's underlay address,
+            // which exists from now on: bound there too, and nowhere else.
+            phase("fleet", "package proxy bound to the underlay (" + rig.rack.controllerAddress() + ")", () -> {
+                runScript("fleet", "apt-proxy.sh", List.of(in.scripts().resolve("apt-proxy.sh").toString()),
+                        Map.of("PORT", String.valueOf(proxyPort), "BIND", "127.0.0.1 " + rig.rack.controllerAddress()),
+                        2);
+                return null;
+            });
             phase("fleet", "OVH-like public network probed", () -> {
                 rig.probePublicNetwork();
                 return null;
@@ -317,8 +326,14 @@ public final class InstalledVm {
 
     /** Runs one of the e2e scripts, its output going to ours; fails the run unless it exits 0 within its time. */
     private void runScript(String vm, String script, List<String> argv, int minutes) throws Exception {
+        runScript(vm, script, argv, Map.of(), minutes);
+    }
+
+    private void runScript(String vm, String script, List<String> argv, Map<String, String> env, int minutes)
+            throws Exception {
         ProcessBuilder pb = new ProcessBuilder(argv).inheritIO();
         pb.environment().put("E2E_LABEL", vm);
+        pb.environment().putAll(env);
         Process p = pb.start();
         if (!p.waitFor(minutes, TimeUnit.MINUTES)) {
             // With everything it started (unshare, chroot, apt-get): they would keep the installer's network
