@@ -203,7 +203,7 @@ user_setup() {
   in_target usermod -p "$crypted" "$user"
   local g
   for g in "${groups[@]}"; do
-    in_target getent group "$g" > /dev/null && in_target adduser "$user" "$g" > /dev/null
+    if in_target getent group "$g" > /dev/null; then in_target adduser "$user" "$g" > /dev/null; fi
   done
 }
 

@@ -270,7 +270,12 @@ public final class InstalledVm {
 
     /** {@code vm show NAME -o json} through the CLI must say the VM is installed. */
     private void checkInstalled(String vm, String check) throws CheckFailed {
-        String shown = cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm));
+        String shown;
+        try {
+            shown = cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm));
+        } catch (IllegalStateException e) {
+            throw new CheckFailed(vm + ": " + check, e.getMessage());
+        }
         checkThat(vm, check, shown.contains("\"install_phase\": \"VM_INSTALL_PHASE_INSTALLED\""), shown);
         System.out.printf(Locale.ROOT, "%-12s   %s%n", vm, String.join(" ", shown.lines().filter(l ->
                 l.contains("\"install_phase\"") || l.contains("\"domain_state\"") || l.contains("\"running_wanted\""))
@@ -285,7 +290,7 @@ public final class InstalledVm {
     }
 
     private Command.Result ssh(String user, String address, String command) {
-        return Command.of("ssh", "-i", in.sshKey().toString(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        return Command.of("ssh", "-F", "/dev/null", "-i", in.sshKey().toString(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
                 "-o", "IdentitiesOnly=yes", user + "@" + address, command).timeout(Duration.ofSeconds(30)).run();
     }
