@@ -19,10 +19,10 @@
 #
 # Needs root, and the packages of deploy/dev/install-deps.sh (it is run first: it installs what is missing). Builds
 # the controller with Maven as root in this work tree (deploy/bench/classpath.sh): target/ directories and ~/.m2
-# are then root's. Starts its own package proxy (deploy/e2e/apt-proxy.sh: port 3144 of 127.0.0.1 and, once the fleet
-# is up, of its underlay address; stopped at the end unless it was already running), whose cache and the base system stay in
-# /var/cache/virtfleet-e2e for the next run. Takes 5 to 8 minutes, and some 11 more the first time (the base system
-# is built). Prints each phase with its time; exits non-zero, naming the failed check, on any failure. Ctrl-C or
+# are then root's. Starts its own package proxy (deploy/e2e/apt-proxy.sh: port 3144 of 127.0.0.1 and, once the
+# fleet is up, of its underlay address; stopped at the end unless it was already running), whose cache and the base
+# system stay in /var/cache/virtfleet-e2e for the next run. Takes 5 to 8 minutes, and some 11 more the first time
+# (the base system is built). Prints each phase with its time; exits non-zero, naming the failed check, on any failure. Ctrl-C or
 # SIGTERM stops the fleet first (its JVM's shutdown hooks), then cleans up.
 #
 # usage: sudo deploy/e2e/installed-vm.sh [--keep]    (--keep: leave the work directory, VM roots and logs, behind)
