@@ -71,8 +71,8 @@ trap cleanup EXIT
 echo "== installed-vm: $(nproc) vCPU, load average $(cut -d' ' -f1-3 /proc/loadavg), work directory $work"
 phase "packages (deploy/dev/install-deps.sh)" bash -c 'deploy/dev/install-deps.sh > "$1/install-deps.log" 2>&1' _ "$work"
 # On 127.0.0.1 only until the fleet is up: then InstalledVm adds the underlay address the VMs reach it at.
-phase "package proxy (apt-cacher-ng, 127.0.0.1)" bash -c 'PORT=$2 BIND=127.0.0.1 deploy/e2e/apt-proxy.sh > "$1/proxy-url"' \
-  _ "$work" "$PROXY_PORT"
+phase "package proxy (apt-cacher-ng, 127.0.0.1)" bash -c \
+  'PORT=$2 BIND=127.0.0.1 deploy/e2e/apt-proxy.sh > "$1/proxy-url"' _ "$work" "$PROXY_PORT"
 proxy=$(cat "$work/proxy-url")
 # The base system, built once through the proxy and kept (it says whether it was cached).
 phase "base system (debootstrap, kernel, GRUB)" bash -c \
