@@ -25,6 +25,8 @@ packages=(
   dnsmasq-base curl                                                    # a site's DHCP for the kernel boot install test; its probe
   busybox                                                              # the shell the installer hook's scripts run in (their test)
   python3                                                              # deploy/bench/run-placement-bench.sh's summary table
+  # apt-cacher-ng: deploy/e2e/apt-proxy.sh runs its own instance. Where systemd runs, installing the package also
+  # starts the package's service on port 3142 of every address: `systemctl disable --now apt-cacher-ng` stops it.
   debootstrap apt-cacher-ng wget                                       # deploy/e2e: a Debian root through a package proxy
   fdisk e2fsprogs                                                      # deploy/e2e: sfdisk, mkfs.ext4 -d (GRUB: the VM's own)
   openssh-client                                                       # deploy/e2e: SSH into the installed VMs

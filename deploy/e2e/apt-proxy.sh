@@ -10,15 +10,28 @@
 # own apt sources use, for the archive (.../debian) and for security updates (.../debian-security); requests for any
 # well-known Debian mirror name (deb.debian.org, security.debian.org...) are served from those.
 #
-# Idempotent: a proxy this script started that still answers is kept. Prints the proxy's URL for this machine
-# (http://127.0.0.1:PORT/) once it has fetched the archive's Release file through it; exits non-zero otherwise. It
-# listens on every address, so a network namespace reaches it at the address of its side of this machine.
+# Idempotent: a proxy this script started that still answers, with the same configuration, is kept; one with another
+# (BIND changed) is restarted. Prints the proxy's URL for this machine
+# (http://127.0.0.1:PORT/) once it has fetched the archive's Release file through it; exits non-zero otherwise.
 #
-# usage: deploy/e2e/apt-proxy.sh [--stop]        (root; env: STATE, PORT, SUITE)
+# What it exposes: TCP port PORT of the addresses in BIND (space-separated; 127.0.0.1 must be one of them, where
+# this script checks it), or of every address of this machine when BIND is empty (the default). installed-vm.sh
+# starts it on 127.0.0.1 only, for the base system's build, and InstalledVm restarts it on 127.0.0.1 and this
+# machine's underlay address once the fleet is up (the address the test VMs reach it at exists only then). Whoever
+# can reach those addresses on PORT can fetch Debian packages through it (only from the mirrors above: its Remap
+# rules). Its report and maintenance page is off (no ReportPage). It runs until the e2e that started it ends, or
+# until --stop.
+#
+# The Debian package apt-cacher-ng (installed by deploy/dev/install-deps.sh) also starts the package's own service,
+# on port 3142 of every address, where systemd runs; this script does not use it. To switch it off:
+# systemctl disable --now apt-cacher-ng
+#
+# usage: deploy/e2e/apt-proxy.sh [--stop]        (root; env: STATE, PORT, SUITE, BIND)
 set -euo pipefail
 
 STATE=${STATE:-/var/cache/virtfleet-e2e/apt-proxy}
 PORT=${PORT:-3144}
+BIND=${BIND:-}
 SUITE=${SUITE:-bookworm}
 ACNG=/usr/sbin/apt-cacher-ng
 pidfile=$STATE/run/pid
@@ -64,33 +77,36 @@ security=${security:+${security%/}/}
 conf=$STATE/conf
 mkdir -p "$conf" "$STATE/cache" "$STATE/log" "$STATE/run"
 echo "$archive" > "$conf/backends_debian"
+next=$STATE/run/acng.conf.next
 {
   echo "# Written by virtfleet's deploy/e2e/apt-proxy.sh; rewritten at each start."
   echo "CacheDir: $STATE/cache"
   echo "LogDir: $STATE/log"
   echo "SupportDir: /usr/lib/apt-cacher-ng"
   echo "Port: $PORT"
+  [[ -z $BIND ]] || echo "BindAddress: $BIND"
   echo "PidFile: $pidfile"
   echo "SocketPath: $STATE/run/socket"
-  echo "ReportPage: acng-report.html"
   echo "ExThreshold: 4"
   # Any known Debian mirror name under /debian is served from this machine's mirror (backends_debian).
   echo "Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian"
   if [[ -n $security ]]; then
     echo "Remap-secdeb: security.debian.org security.debian.org/debian-security deb.debian.org/debian-security /debian-security ; $security"
   fi
-} > "$conf/acng.conf"
+} > "$next"
 
 url=http://127.0.0.1:$PORT/
 answers() {
   [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -x "$url" "${archive}dists/$SUITE/Release" || true) == 200 ]]
 }
 
-if running && answers; then
+if running && cmp -s "$next" "$conf/acng.conf" && answers; then
+  rm -f "$next"
   echo "$url"
   exit 0
 fi
 stop
+mv "$next" "$conf/acng.conf"
 if ss -Htln "sport = :$PORT" | grep -q .; then
   die "port $PORT is taken by another program: $(ss -Htlnp "sport = :$PORT" | head -n 1)"
 fi

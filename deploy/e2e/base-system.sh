@@ -7,8 +7,11 @@
 # initramfs is gzip's, not zstd's); a VM's own packages (play-installer.sh's pkgsel) come with them, as the
 # installer gives them. Packages come through the proxy PROXY.
 #
-# The result is kept in $CACHE/base-<suite>-<key> and reused while the mirror, the suite and this script are the same;
-# the script prints whether it built it or found it. A build that fails leaves nothing in the cache.
+# The result is kept in $CACHE/base-<suite>-<key> and reused while the mirror, the suite, this script and chroot.sh
+# are the same (their sha256 is part of the key); the script prints whether it built it or found it, and how old
+# it is (Debian's updates since then are installed by each VM's pkgsel). A build that fails leaves nothing in the
+# cache; runs at the same time wait for each other (a lock on $CACHE/lock). The base has no machine identity: an
+# empty /etc/machine-id (each VM makes its own at its first boot), no hostname and no resolv.conf of this machine's.
 #
 # usage: deploy/e2e/base-system.sh PROXY MIRROR-URL     (root; env: CACHE, SUITE)
 #        prints, last, the directory of the base system
@@ -21,18 +24,24 @@ SUITE=${SUITE:-bookworm}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/chroot.sh"
 
-# What the result depends on; RECIPE changes whenever what is built here does.
-RECIPE=2
+# What the result depends on: the suite, the mirror, the packages and the code that builds it.
 packages=(linux-image-amd64 grub-pc)
-key=$(echo "$RECIPE $SUITE $MIRROR ${packages[*]}" | sha256sum | cut -c1-12)
+key=$({ echo "$SUITE $MIRROR ${packages[*]}"; cat "$here/base-system.sh" "$here/chroot.sh"; } | sha256sum | cut -c1-12)
 base=$CACHE/base-$SUITE-$key
+mkdir -p "$CACHE"
+# One build at a time, and no run reads a base another is replacing.
+exec 9> "$CACHE/lock"
+if ! flock -n 9; then
+  echo "base system: waiting for another run's lock on $CACHE/lock" >&2
+  flock 9
+fi
 if [[ -f $base.complete ]]; then
-  echo "base system: cached, $base (built $(date -u -r "$base.complete" +%FT%TZ))" >&2
+  built=$(stat -c %Y "$base.complete")
+  echo "base system: cached, $base (built $(date -u -d "@$built" +%FT%TZ), $(( ($(date +%s) - built) / 86400 )) days ago)" >&2
   echo "$base"
   exit 0
 fi
 
-mkdir -p "$CACHE"
 building=$(mktemp -d "$CACHE/building.XXXXXX")
 cleanup() {
   rm -rf --one-file-system "$building"
@@ -41,7 +50,8 @@ trap cleanup EXIT
 
 echo "base system: not cached, building with debootstrap ($SUITE from $MIRROR through $PROXY)" >&2
 start=$(date +%s)
-http_proxy=$PROXY debootstrap --components=main "$SUITE" "$building/root" "$MIRROR" > "$building/debootstrap.log" 2>&1 \
+# In a mount namespace of its own: its /proc and /sys mounts end with it, even when it is killed.
+http_proxy=$PROXY unshare --mount --propagation private -- debootstrap --components=main "$SUITE" "$building/root" "$MIRROR" > "$building/debootstrap.log" 2>&1 \
   || { tail -n 30 "$building/debootstrap.log" >&2; echo "base system: debootstrap failed" >&2; exit 1; }
 echo "base system: debootstrap $(( $(date +%s) - start )) s" >&2
 
@@ -69,6 +79,9 @@ done
 chroot_run "$building/root" apt-get clean
 chroot_cleanup "$building/root"
 rm -f "$building/root/etc/apt/apt.conf.d/00virtfleet-e2e-build-proxy"
+# No identity of this machine's (debootstrap copies its hostname and resolv.conf) and none shared by the VMs.
+rm -f "$building/root/etc/hostname" "$building/root/etc/resolv.conf"
+: > "$building/root/etc/machine-id"
 echo "base system: kernel and GRUB $(( $(date +%s) - start )) s" >&2
 
 rm -rf --one-file-system "$base"

@@ -36,8 +36,10 @@ cp "$ROOT"/usr/lib/grub/i386-pc/*.mod "$ROOT"/usr/lib/grub/i386-pc/*.lst "$ROOT"
   "$ROOT/boot/grub/i386-pc/"
 chroot_run "$ROOT" grub-mkimage -O i386-pc -d /usr/lib/grub/i386-pc -o /boot/grub/i386-pc/core.img \
   -p '(hd0,msdos1)/boot/grub' biosdisk part_msdos ext2
-# The kernel options grub-installer wrote into /etc/default/grub (the preseed's and the installer's).
-cmdline=$(. "$ROOT/etc/default/grub" && echo "${GRUB_CMDLINE_LINUX:-} ${GRUB_CMDLINE_LINUX_DEFAULT:-}")
+# The kernel options grub-installer wrote into /etc/default/grub (the preseed's and the installer's). The file is a
+# shell script of the VM's: it is read by a shell in the VM's root (as update-grub would), never by this machine's.
+cmdline=$(chroot_run "$ROOT" /bin/sh -c \
+  '. /etc/default/grub && printf "%s %s" "${GRUB_CMDLINE_LINUX:-}" "${GRUB_CMDLINE_LINUX_DEFAULT:-}"')
 cat > "$ROOT/boot/grub/grub.cfg" <<CFG
 # Written by virtfleet's deploy/e2e/disk-image.sh, as update-grub would for this one kernel.
 serial --unit=0 --speed=115200

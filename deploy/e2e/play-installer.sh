@@ -8,18 +8,21 @@
 # .udeb files, so what the installer itself would do up to the end of its package selection is done here instead,
 # from the same answers, by these steps (each its own function below, named after the installer's component):
 #   preseed         fetches the preseed from the URL on the domain's kernel command line, as the installer does;
-#   early_command   runs the preseed's preseed/early_command with sh -c (it stages the profiles' scripts in
-#                   /var/lib/virtfleet, the installer's RAM disk: here a private mount of WORK/installer/ramdisk);
+#   early_command   runs the preseed's preseed/early_command with busybox's sh -c, as the installer does (it stages
+#                   the profiles' scripts in /var/lib/virtfleet, the installer's RAM disk: here a private mount of
+#                   WORK/installer/ramdisk);
 #   base-installer  copies the cached base system (deploy/e2e/base-system.sh: debootstrap, kernel, grub-pc);
 #   netcfg, apt-setup, clock-setup, localechooser, user-setup, partman, grub-installer: what they write into
 #                   /target from the preseed's answers (network, hostname, apt sources and proxy, time zone, locale,
 #                   the user, fstab, the kernel's options in /etc/default/grub);
 #   pkgsel          the preseed's pkgsel/upgrade, tasksel/first tasks, pkgsel/include and pkgsel/update-policy;
-#   late_command    runs the preseed's preseed/late_command exactly as served, with sh -c as the installer does,
-#                   with /target the installed system. It is not interpreted here: its in-target is the one tool of
-#                   the installer's it uses that this machine lacks, provided by a shim (WORK/installer/bin/in-target:
-#                   chroot /target with /proc, /sys and /dev mounted and no service started, as the installer's
-#                   chroot_setup does); ip, wget, mkdir, cp, chmod and echo are this machine's.
+#   late_command    runs the preseed's preseed/late_command exactly as served, with busybox's sh -c as the installer
+#                   does, with /target the installed system. It is not interpreted here. Both preseed commands find
+#                   busybox's applets first on their PATH (WORK/installer/busybox: ip, wget, mkdir, cp, chmod, cat,
+#                   [ ... are busybox's, as in the installer, not this machine's GNU tools and iproute2), then
+#                   in-target, the one tool of the installer's that busybox lacks, provided by a shim
+#                   (WORK/installer/bin/in-target: chroot /target with /proc, /sys and /dev mounted and no service
+#                   started, as the installer's chroot_setup does).
 # Not played: partitioning and formatting (disk-image.sh makes the disk), the boot loader's installation (idem),
 # swap (the atomic recipe's swap partition is left out), keyboard and console setup.
 #
@@ -78,10 +81,17 @@ fetch_preseed() {
   answer preseed/early_command > "$WORK/early_command.sh" || true
 }
 
-# The installer's way of running a preseed command: sh -c, in its own environment (nothing of this script's), with
-# its PATH, where in-target is found.
+# The installer's way of running a preseed command: busybox's sh -c, in its own environment (nothing of this
+# script's), with busybox's applets first on its PATH, then in-target.
 installer_sh() {
-  env -i PATH="$WORK/installer/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root TERM=dumb sh -c "$1"
+  local busybox applet
+  busybox=$(command -v busybox) || { echo "busybox is not installed (deploy/dev/install-deps.sh)" >&2; return 1; }
+  if [[ ! -d $WORK/installer/busybox ]]; then
+    mkdir -p "$WORK/installer/busybox"
+    for applet in $("$busybox" --list); do ln -s "$busybox" "$WORK/installer/busybox/$applet"; done
+  fi
+  env -i PATH="$WORK/installer/busybox:$WORK/installer/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root TERM=dumb \
+    "$busybox" sh -c "$1"
 }
 
 early_command() {
@@ -114,10 +124,12 @@ netcfg() {
     echo "# The primary network interface"
     echo "allow-hotplug $iface"
     if [[ $(answer_or netcfg/disable_autoconfig false) == true ]]; then
-      local address netmask bits=0 octet
+      local address netmask bits=0 octet octets nameservers
       address=$(answer netcfg/get_ipaddress)
       netmask=$(answer netcfg/get_netmask)
-      for octet in ${netmask//./ }; do
+      IFS=. read -ra octets <<< "$netmask"
+      for octet in ${octets[@]+"${octets[@]}"}; do
+        [[ $octet =~ ^[0-9]{1,3}$ ]] || { echo "netcfg/get_netmask: not a dotted netmask: $netmask" >&2; return 1; }
         while (( octet > 0 )); do bits=$(( bits + (octet & 1) )); octet=$(( octet >> 1 )); done
       done
       echo "iface $iface inet static"
@@ -125,8 +137,9 @@ netcfg() {
       local gateway
       gateway=$(answer_or netcfg/get_gateway none)
       [[ $gateway == none || -z $gateway ]] || echo "	gateway $gateway"
-      echo "	dns-nameservers $(answer_or netcfg/get_nameservers "")"
-      printf 'nameserver %s\n' $(answer_or netcfg/get_nameservers "") > "$target/etc/resolv.conf"
+      read -ra nameservers <<< "$(answer_or netcfg/get_nameservers "")"
+      echo "	dns-nameservers ${nameservers[*]}"
+      printf 'nameserver %s\n' ${nameservers[@]+"${nameservers[@]}"} > "$target/etc/resolv.conf"
       printf '127.0.0.1\tlocalhost\n%s\t%s\t%s\n' "$address" "$fqdn" "$host" > "$target/etc/hosts"
     else
       echo "iface $iface inet dhcp"
@@ -143,7 +156,8 @@ apt_setup() {
   local mirror proxy suite
   mirror=http://$(answer mirror/http/hostname)$(answer mirror/http/directory)
   proxy=$(answer_or mirror/http/proxy "")
-  suite=$(. "$target/etc/os-release" && echo "$VERSION_CODENAME")
+  # os-release is a file of the VM's: read, not sourced.
+  suite=$(awk -F= '$1 == "VERSION_CODENAME" { gsub(/"/, "", $2); print $2 }' "$target/etc/os-release")
   {
     echo "deb ${mirror%/}/ $suite main"
     echo "deb http://security.debian.org/debian-security $suite-security main"
@@ -189,7 +203,7 @@ user_setup() {
   in_target usermod -p "$crypted" "$user"
   local g
   for g in "${groups[@]}"; do
-    in_target getent group "$g" > /dev/null && in_target adduser "$user" "$g" > /dev/null
+    if in_target getent group "$g" > /dev/null; then in_target adduser "$user" "$g" > /dev/null; fi
   done
 }
 
@@ -201,21 +215,28 @@ partman() {
 
 # grub-installer's configuration: the kernel options of the preseed (debian-installer/add-kernel-opts) and those
 # after "---" on the installer's command line, as the installer passes them on to the installed system.
+# The options are split into words and written as text: none is expanded or evaluated by this machine's shell.
 grub_config() {
-  local opts after=${CMDLINE#*---}
+  local opts words after=${CMDLINE#*---}
   [[ $after == "$CMDLINE" ]] && after=""
-  opts=$(echo $(answer_or debian-installer/add-kernel-opts "") $after | tr ' ' '\n' | awk 'NF && !seen[$0]++' | paste -sd' ')
-  sed -i "s|^GRUB_CMDLINE_LINUX=.*|GRUB_CMDLINE_LINUX=\"$opts\"|" "$target/etc/default/grub"
+  read -ra words <<< "$(answer_or debian-installer/add-kernel-opts "") $after"
+  opts=$(printf '%s\n' ${words[@]+"${words[@]}"} | awk '!seen[$0]++' | paste -sd' ')
+  OPTS=$opts awk '/^GRUB_CMDLINE_LINUX=/ { print "GRUB_CMDLINE_LINUX=\"" ENVIRON["OPTS"] "\""; next } { print }' \
+    "$target/etc/default/grub" > "$WORK/grub.default"
+  cat "$WORK/grub.default" > "$target/etc/default/grub"
 }
 
 pkgsel() {
-  local upgrade tasks include policy task packages=()
+  local upgrade tasks include policy task list packages=()
   upgrade=$(answer_or pkgsel/upgrade safe-upgrade)
   tasks=$(answer_or tasksel/first "")
   include=$(answer_or pkgsel/include "")
   policy=$(answer_or pkgsel/update-policy none)
-  for task in ${tasks//,/ }; do packages+=("task-$task"); done
-  packages+=($include)
+  # Lists of words, split without pathname expansion.
+  IFS=', ' read -ra list <<< "$tasks"
+  for task in ${list[@]+"${list[@]}"}; do packages+=("task-$task"); done
+  read -ra list <<< "$include"
+  packages+=(${list[@]+"${list[@]}"})
   [[ $policy == unattended-upgrades ]] && packages+=(unattended-upgrades)
   echo "pkgsel: upgrade $upgrade, then ${packages[*]}" >> "$WORK/pkgsel.log"
   in_target apt-get update -q >> "$WORK/pkgsel.log" 2>&1
@@ -238,6 +259,8 @@ in_target_shim() {
 # The Debian installer's in-target, as virtfleet's e2e plays it: the program runs in /target with /proc, /sys and
 # /dev mounted, no service started (policy-rc.d), the mirror's proxy in http_proxy, as chroot_setup does.
 set -euo pipefail
+# This machine's tools for the chroot (not the late command's busybox applets).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
 source '$here/chroot.sh'
 proxy=\$(awk '!/^#/ && \$2 == "mirror/http/proxy" { print \$4; exit }' '$preseed')
 export http_proxy=\$proxy

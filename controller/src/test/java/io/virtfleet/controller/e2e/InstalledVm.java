@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -100,6 +101,14 @@ public final class InstalledVm {
         try (KernelBootRig r = phase("fleet", "fleet up: controller, hv1, Ceph", () ->
                 KernelBootRig.failover(in.work().resolve("rig"), keys, proxyPort))) {
             rig = r;
+            // The package proxy listened on 127.0.0.1 only; the VMs reach it at this machine's underlay address,
+            // which exists from now on: bound there too, and nowhere else.
+            phase("fleet", "package proxy bound to the underlay (" + rig.rack.controllerAddress() + ")", () -> {
+                runScript("fleet", "apt-proxy.sh", List.of(in.scripts().resolve("apt-proxy.sh").toString()),
+                        Map.of("PORT", String.valueOf(proxyPort), "BIND", "127.0.0.1 " + rig.rack.controllerAddress()),
+                        2);
+                return null;
+            });
             phase("fleet", "OVH-like public network probed", () -> {
                 rig.probePublicNetwork();
                 return null;
@@ -261,7 +270,12 @@ public final class InstalledVm {
 
     /** {@code vm show NAME -o json} through the CLI must say the VM is installed. */
     private void checkInstalled(String vm, String check) throws CheckFailed {
-        String shown = cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm));
+        String shown;
+        try {
+            shown = cli(vm + ": vm show", List.of("-o", "json", "vm", "show", vm));
+        } catch (IllegalStateException e) {
+            throw new CheckFailed(vm + ": " + check, e.getMessage());
+        }
         checkThat(vm, check, shown.contains("\"install_phase\": \"VM_INSTALL_PHASE_INSTALLED\""), shown);
         System.out.printf(Locale.ROOT, "%-12s   %s%n", vm, String.join(" ", shown.lines().filter(l ->
                 l.contains("\"install_phase\"") || l.contains("\"domain_state\"") || l.contains("\"running_wanted\""))
@@ -276,7 +290,7 @@ public final class InstalledVm {
     }
 
     private Command.Result ssh(String user, String address, String command) {
-        return Command.of("ssh", "-i", in.sshKey().toString(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        return Command.of("ssh", "-F", "/dev/null", "-i", in.sshKey().toString(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
                 "-o", "IdentitiesOnly=yes", user + "@" + address, command).timeout(Duration.ofSeconds(30)).run();
     }
@@ -317,10 +331,19 @@ public final class InstalledVm {
 
     /** Runs one of the e2e scripts, its output going to ours; fails the run unless it exits 0 within its time. */
     private void runScript(String vm, String script, List<String> argv, int minutes) throws Exception {
+        runScript(vm, script, argv, Map.of(), minutes);
+    }
+
+    private void runScript(String vm, String script, List<String> argv, Map<String, String> env, int minutes)
+            throws Exception {
         ProcessBuilder pb = new ProcessBuilder(argv).inheritIO();
         pb.environment().put("E2E_LABEL", vm);
+        pb.environment().putAll(env);
         Process p = pb.start();
         if (!p.waitFor(minutes, TimeUnit.MINUTES)) {
+            // With everything it started (unshare, chroot, apt-get): they would keep the installer's network
+            // namespace, and its MAC and address, alive beside the VM, and write into the work directory.
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();
             throw new CheckFailed(vm + ": " + script, "still running after " + minutes + " minutes");
         }
