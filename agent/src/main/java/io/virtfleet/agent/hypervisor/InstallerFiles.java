@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import java.util.Optional;
 
@@ -64,8 +63,6 @@ public record InstallerFiles(Path directory, Path preparedInitrd) {
                 && Files.readString(identityFile).strip().equals(identity)) {
             return files;
         }
-        StateFiles.createDirectories(preparedDirectory);
-        Files.setPosixFilePermissions(preparedDirectory, PosixFilePermissions.fromString("rwxr-xr-x"));
         byte[] hook = InstallerHook.archive();
         long padding = padding(Files.size(source));
         StateFiles.writeReadable(prepared, out -> {

@@ -29,6 +29,8 @@ public final class StateFiles {
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
     private static final java.util.Set<java.nio.file.attribute.PosixFilePermission> READABLE_FILE =
             PosixFilePermissions.fromString("rw-r--r--");
+    private static final java.util.Set<java.nio.file.attribute.PosixFilePermission> READABLE_DIRECTORY =
+            PosixFilePermissions.fromString("rwxr-xr-x");
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private StateFiles() {}
@@ -56,6 +58,7 @@ public final class StateFiles {
     /**
      * Replaces {@code file} with {@code content}, readable by everyone ({@code rw-r--r--}) whatever the process's
      * umask, from the moment it has its name: files another service reads as its own user (a TFTP server, QEMU).
+     * Directories it makes for it are {@code rwxr-xr-x}, so that the reader can reach it.
      */
     public static void writeReadable(Path file, byte[] content) throws IOException {
         put(file, out -> out.write(content), false, true, READABLE_FILE);
@@ -76,12 +79,12 @@ public final class StateFiles {
 
     /** Creates the directory owner-only if it is missing (durably); an existing directory keeps its permissions. */
     public static void createPrivateDirectory(Path dir) throws IOException {
-        createDirectories(dir.toAbsolutePath(), true);
+        createDirectories(dir.toAbsolutePath(), true, false);
     }
 
     /** Creates the directory and its missing parents, each new entry made durable in its parent. */
     public static void createDirectories(Path dir) throws IOException {
-        createDirectories(dir.toAbsolutePath(), false);
+        createDirectories(dir.toAbsolutePath(), false, false);
     }
 
     /**
@@ -142,7 +145,7 @@ public final class StateFiles {
                             java.util.Set<java.nio.file.attribute.PosixFilePermission> mode) throws IOException {
         FileSync sync = FileSync.current();
         Path dir = file.toAbsolutePath().getParent();
-        createDirectories(dir, ownerOnly);
+        createDirectories(dir, ownerOnly, mode == READABLE_FILE);
         Path tmp = dir.resolve("." + file.getFileName() + "." + HexFormat.of().toHexDigits(RANDOM.nextInt()) + ".tmp");
         try {
             try (FileChannel out = ownerOnly
@@ -171,7 +174,8 @@ public final class StateFiles {
         }
     }
 
-    private static void createDirectories(Path dir, boolean ownerOnly) throws IOException {
+    /** @param readable a directory it makes is rwxr-xr-x whatever the umask (for {@link #writeReadable}'s files) */
+    private static void createDirectories(Path dir, boolean ownerOnly, boolean readable) throws IOException {
         if (Files.isDirectory(dir)) {
             return;
         }
@@ -186,6 +190,9 @@ public final class StateFiles {
                     Files.createDirectory(d, OWNER_ONLY_DIRECTORY);
                 } else {
                     Files.createDirectory(d);
+                    if (readable) {
+                        Files.setPosixFilePermissions(d, READABLE_DIRECTORY);
+                    }
                 }
             } catch (FileAlreadyExistsException e) {
                 if (!Files.isDirectory(d)) {

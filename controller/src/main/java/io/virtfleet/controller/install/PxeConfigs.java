@@ -6,7 +6,6 @@ import io.virtfleet.common.validation.MacAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Per-VM pxelinux configs in the site's TFTP root: {@code pxelinux.cfg/01-<mac with dashes>}, which pxelinux
@@ -92,11 +91,6 @@ public final class PxeConfigs {
      * to anyone on the network, so these permissions hide nothing that was hidden.
      */
     private static void publish(Path file, byte[] content) throws IOException {
-        Path dir = file.getParent();
-        if (!Files.isDirectory(dir)) {
-            StateFiles.createDirectories(dir);
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
-        }
         StateFiles.writeReadable(file, content);
     }
 
