@@ -3,7 +3,9 @@ package io.virtfleet.agent.hypervisor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.LongSupplier;
@@ -40,21 +42,21 @@ public final class InstallerPreparation {
     /**
      * Starts a preparation if one is needed and none is under way or failed less than a minute ago.
      *
-     * @return whether one was started
+     * @return the preparation started, or empty when none was
      */
-    public boolean soon() {
+    public Optional<Future<?>> soon() {
         if (files.preparedInitrd() == null || files.available()
                 || !Files.isRegularFile(files.kernel(), LinkOption.NOFOLLOW_LINKS)
                 || !Files.isRegularFile(files.debianInitrd(), LinkOption.NOFOLLOW_LINKS)) {
-            return false;
+            return Optional.empty();
         }
         if (failed && nanoClock.getAsLong() - failedAt < RETRY_AFTER_NANOS) {
-            return false;
+            return Optional.empty();
         }
         if (!running.compareAndSet(false, true)) {
-            return false;
+            return Optional.empty();
         }
-        executor().execute(() -> {
+        return Optional.of(executor().submit(() -> {
             try {
                 files.refresh();
                 failed = false;
@@ -67,13 +69,7 @@ public final class InstallerPreparation {
             } finally {
                 running.set(false);
             }
-        });
-        return true;
-    }
-
-    /** Whether a preparation is under way. */
-    boolean running() {
-        return running.get();
+        }));
     }
 
     private synchronized ExecutorService executor() {

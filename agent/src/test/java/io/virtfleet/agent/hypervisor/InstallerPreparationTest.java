@@ -25,32 +25,22 @@ class InstallerPreparationTest {
         InstallerFiles files = InstallerFiles.prepare(debian, prepared); // no package yet
         AtomicLong now = new AtomicLong();
         InstallerPreparation preparation = new InstallerPreparation(files, now::get);
-        assertFalse(preparation.soon(), "nothing to prepare without Debian's files");
+        assertTrue(preparation.soon().isEmpty(), "nothing to prepare without Debian's files");
 
         Files.createDirectories(debian);
         Files.write(debian.resolve("linux"), new byte[] {1, 2, 3});
         Files.writeString(debian.resolve("initrd.gz"), "debian's initrd");
         Files.createDirectories(prepared.getParent());
         Files.writeString(prepared, "a file where the directory must go"); // writing fails, even as root
-        assertTrue(preparation.soon());
-        awaitIdle(preparation);
+        preparation.soon().orElseThrow().get(30, TimeUnit.SECONDS);
         assertFalse(files.available());
         now.addAndGet(InstallerPreparation.RETRY_AFTER_NANOS - 1);
-        assertFalse(preparation.soon(), "not again within a minute of the failure");
+        assertTrue(preparation.soon().isEmpty(), "not again within a minute of the failure");
 
         Files.delete(prepared);
         now.addAndGet(2);
-        assertTrue(preparation.soon(), "again a minute later");
-        awaitIdle(preparation);
+        preparation.soon().orElseThrow(() -> new AssertionError("again a minute later")).get(30, TimeUnit.SECONDS);
         assertTrue(files.available(), "prepared: the host reports its installer files from now on");
-        assertFalse(preparation.soon(), "nothing more to do");
-    }
-
-    private static void awaitIdle(InstallerPreparation preparation) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (preparation.running()) {
-            assertTrue(System.nanoTime() < deadline, "preparation still running after 30 s");
-            Thread.sleep(10);
-        }
+        assertTrue(preparation.soon().isEmpty(), "nothing more to do");
     }
 }

@@ -193,24 +193,11 @@ public final class KernelBootRig implements AutoCloseable {
     public void pxeFirmwareService() throws Exception {
         String ns = rack.host(HOST).namespace();
         run("ip", "-n", ns, "addr", "add", PXE_PREFIX + ".1/24", "dev", "br0");
-        pxeService = KilledAtExit.track(new ProcessBuilder("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground",
-                "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0", "--user=root", "--interface=br0",
-                "--bind-interfaces", "--log-dhcp", "--log-facility=-",
+        pxeService = dnsmasq(ns, pxeLog, "--port=0", "--user=root", "--interface=br0",
                 "--dhcp-range=" + PXE_PREFIX + ".50," + PXE_PREFIX + ".99,255.255.255.0,10m",
                 "--dhcp-vendorclass=set:pxe,PXEClient", "--dhcp-ignore=tag:!pxe", "--dhcp-boot=pxelinux.0",
                 "--enable-tftp", "--tftp-root=" + tftp, "--dhcp-leasefile=" + work.resolve("pxe.leases"),
-                "--pid-file=" + work.resolve("pxe.pid"))
-                .redirectErrorStream(true).redirectOutput(pxeLog.toFile()).start());
-        long bindDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!Files.readString(pxeLog).contains("DHCP, sockets bound")) {
-            if (!pxeService.isAlive()) {
-                throw new AssertionError("dnsmasq exited " + pxeService.exitValue() + ": " + Files.readString(pxeLog));
-            }
-            if (System.nanoTime() > bindDeadline) {
-                throw new AssertionError("dnsmasq did not bind its sockets within 30 s: " + Files.readString(pxeLog));
-            }
-            pxeService.waitFor(50, TimeUnit.MILLISECONDS);
-        }
+                "--pid-file=" + work.resolve("pxe.pid"));
     }
 
     /** The vendor classes of the DHCP requests the PXE service saw from {@code mac} (PXEClient... for firmware). */
@@ -236,8 +223,30 @@ public final class KernelBootRig implements AutoCloseable {
         return classes;
     }
 
+    /**
+     * dnsmasq in namespace {@code ns}, logging DHCP to {@code log}, with {@code options} after the ones every use
+     * shares; returned once it says its sockets are bound (an exit before that is a failure to start).
+     */
+    private static Process dnsmasq(String ns, Path log, String... options) throws Exception {
+        List<String> argv = new java.util.ArrayList<>(List.of("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground",
+                "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces", "--log-dhcp", "--log-facility=-"));
+        argv.addAll(List.of(options));
+        Process p = KilledAtExit.track(new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(log.toFile()).start());
+        long bindDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!Files.readString(log).contains("DHCP, sockets bound")) {
+            if (!p.isAlive()) {
+                throw new AssertionError("dnsmasq exited " + p.exitValue() + ": " + Files.readString(log));
+            }
+            if (System.nanoTime() > bindDeadline) {
+                throw new AssertionError("dnsmasq did not bind its sockets within 30 s: " + Files.readString(log));
+            }
+            p.waitFor(50, TimeUnit.MILLISECONDS);
+        }
+        return p;
+    }
+
     /** pxelinux and the installer of Debian's netboot package, as a site's TFTP root holds them. */
-    private static Path tftpRoot(Path tftp) throws IOException {
+    static Path tftpRoot(Path tftp) throws IOException {
         Path netboot = io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY.getParent().getParent();
         Path installer = Files.createDirectories(tftp.resolve("debian-installer/amd64"));
         Files.copy(netboot.resolve("pxelinux.0"), tftp.resolve("pxelinux.0")); // follows the package's symlinks
@@ -290,23 +299,10 @@ public final class KernelBootRig implements AutoCloseable {
         run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
         // The route dies with the underlay's device when the rack closes.
         run("ip", "route", "replace", LAN_PREFIX + ".0/24", "via", rack.host(HOST).address());
-        dhcp = KilledAtExit.track(new ProcessBuilder("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-                "--no-resolv", "--no-hosts", "--interface=" + bridge, "--bind-interfaces", "--log-dhcp", "--log-facility=-",
+        dhcp = dnsmasq(ns, dhcpLog, "--interface=" + bridge,
                 "--dhcp-range=" + LAN_PREFIX + ".50," + LAN_PREFIX + ".99,255.255.255.0,1h",
                 "--dhcp-option=option:router," + LAN_PREFIX + ".1",
-                "--dhcp-leasefile=" + work.resolve("dnsmasq.leases"), "--pid-file=" + work.resolve("dnsmasq.pid"))
-                .redirectErrorStream(true).redirectOutput(dhcpLog.toFile()).start());
-        // Serving once it says its sockets are bound; an exit before that is a failure to start.
-        long bindDeadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!Files.readString(dhcpLog).contains("DHCP, sockets bound")) {
-            if (!dhcp.isAlive()) {
-                throw new AssertionError("dnsmasq exited " + dhcp.exitValue() + ": " + Files.readString(dhcpLog));
-            }
-            if (System.nanoTime() > bindDeadline) {
-                throw new AssertionError("dnsmasq did not bind its sockets within 30 s: " + Files.readString(dhcpLog));
-            }
-            dhcp.waitFor(50, TimeUnit.MILLISECONDS);
-        }
+                "--dhcp-leasefile=" + work.resolve("dnsmasq.leases"), "--pid-file=" + work.resolve("dnsmasq.pid"));
         // The site's network must carry a VM's HTTP to the install server before any installer counts on it: a
         // probe on the LAN (a namespace plugged into the bridge) asks the server for a page it refuses.
         String probe = probes.vm(ns, bridge, LAN_PREFIX + ".200/24");

@@ -43,7 +43,7 @@ class PxeInstallQemuTest {
     void theRealInstallerBootsFromTheControllersPerMacConfigAndFetchesItsVmsPreseed() throws Exception {
         assertTrue(Files.isRegularFile(NETBOOT.resolve("pxelinux.0")),
                 "needs Debian's debian-installer-12-netboot-amd64 (deploy/dev/install-deps.sh)");
-        Path tftp = tftpRoot();
+        Path tftp = KernelBootRig.tftpRoot(Files.createDirectories(work.resolve("tftp")));
         List<String> fetched = new CopyOnWriteArrayList<>();
         Logger installs = Logger.getLogger(Installs.class.getName());
         Handler watch = new Handler() {
@@ -119,18 +119,6 @@ class PxeInstallQemuTest {
                 }
             }
         }
-    }
-
-    /** A TFTP root as a site would have it: pxelinux and the installer's kernel and initrd, no config of its own. */
-    private Path tftpRoot() throws Exception {
-        Path tftp = Files.createDirectories(work.resolve("tftp"));
-        Path installer = Files.createDirectories(tftp.resolve("debian-installer/amd64"));
-        Files.copy(NETBOOT.resolve("pxelinux.0"), tftp.resolve("pxelinux.0")); // follows the package's symlinks
-        Files.copy(NETBOOT.resolve("ldlinux.c32"), tftp.resolve("ldlinux.c32"));
-        for (String f : List.of("linux", "initrd.gz")) {
-            Files.copy(NETBOOT.resolve("debian-installer/amd64").resolve(f), installer.resolve(f));
-        }
-        return tftp;
     }
 
     private static String tail(Path console) throws Exception {

@@ -91,8 +91,8 @@ class OvhFailoverCreateTest {
         Clients admin = Clients.as(fleet.adminCredentials());
         closers.add(0, admin);
         operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
-        await("both hosts ready with their public addresses", () -> operator.listHosts(ListHostsRequest.getDefaultInstance())
-                .getHostsList().stream().filter(h -> !h.getReport().getPublicAddress().isEmpty()
+        io.virtfleet.controller.testkit.Await.until("both hosts ready with their public addresses", Duration.ofSeconds(20),
+                () -> operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream().filter(h -> !h.getReport().getPublicAddress().isEmpty()
                         && h.getState() == io.virtfleet.proto.v1.HostState.HOST_STATE_READY).count() == 2);
     }
 
@@ -385,16 +385,6 @@ class OvhFailoverCreateTest {
             assertTrue(operator.listHosts(ListHostsRequest.getDefaultInstance()).getHostsList().stream()
                     .filter(h -> h.getName().equals(host.getKey())).flatMap(h -> h.getReport().getDomainsList().stream())
                     .noneMatch(d -> d.getName().equals(vm)), "no domain on " + host.getKey());
-        }
-    }
-
-    private static void await(String what, java.util.function.BooleanSupplier done) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!done.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for: " + what);
-            }
-            Thread.sleep(50);
         }
     }
 }
