@@ -40,6 +40,8 @@ import io.virtfleet.controller.scheduler.ClaimBook;
 import io.virtfleet.controller.scheduler.FailoverHosts;
 import io.virtfleet.controller.scheduler.FleetFeed;
 import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.controller.move.MoveJournal;
+import io.virtfleet.controller.move.Moves;
 import io.virtfleet.controller.vm.VmEndpoint;
 import io.virtfleet.controller.vm.VmService;
 import java.io.IOException;
@@ -271,8 +273,7 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
-                        Replication replication, ProfileCatalog profiles, Installs installs) {
+    DomainRenderer domainRenderer(HostRegistry registry) {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
@@ -295,6 +296,13 @@ final class ControllerModule extends AbstractModule {
             }
             return new DomainRenderer.Rendered(xml.render(spec, boot), xml.disk(spec), xml.network(spec));
         };
+        return renderer;
+    }
+
+    @Provides
+    @Singleton
+    VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
+                        Replication replication, ProfileCatalog profiles, Installs installs, DomainRenderer renderer) {
         return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
                 FailoverAtOvh.of(config.provisioning().ovh(),
                         new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))));
@@ -302,8 +310,22 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    VmEndpoint vmEndpoint(VmService vms, @Named("vm-work") ExecutorService work) {
-        return new VmEndpoint(vms, work);
+    VmEndpoint vmEndpoint(VmService vms, Moves moves, @Named("vm-work") ExecutorService work) {
+        return new VmEndpoint(vms, moves, work);
+    }
+
+    @Provides
+    @Singleton
+    Moves moves(VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents, HostRegistry registry,
+                Replication replication, Installs installs, DomainRenderer renderer) {
+        try {
+            Moves moves = new Moves(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken), agents,
+                    registry, replication, installs, renderer, MoveJournal.open(config.dataDirectory().resolve("moves")));
+            reconciler.alsoEachPass(moves::settle);
+            return moves;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the moves in flight in " + config.dataDirectory().resolve("moves"), e);
+        }
     }
 
     @Provides

@@ -149,6 +149,17 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     @Override
+    public void moveVm(io.virtfleet.proto.v1.MoveVmRequest request, StreamObserver<VmProgress> response) {
+        vms.moveVm(request, response);
+    }
+
+    @Override
+    public void cancelMove(io.virtfleet.proto.v1.CancelMoveRequest request,
+                           StreamObserver<io.virtfleet.proto.v1.CancelMoveResponse> response) {
+        vms.cancelMove(request, response);
+    }
+
+    @Override
     public void listHosts(ListHostsRequest request, StreamObserver<ListHostsResponse> response) {
         long now = registry.nanoTime();
         List<Host> hosts = registry.all().stream()

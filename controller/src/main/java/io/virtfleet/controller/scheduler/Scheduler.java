@@ -118,6 +118,39 @@ public final class Scheduler {
     }
 
     /**
+     * Claims capacity on one named host if it passes every filter now (a move's target, chosen by the operator or
+     * from an {@link #explain} taken earlier, so judged again here under the lock), or says why not. Returns once the
+     * claim is on the disk.
+     *
+     * @throws IllegalStateException if {@code r.vmName()} already holds a claim
+     */
+    public Decision claimOn(Request r, String host) {
+        Decision decision;
+        long ticket;
+        synchronized (this) {
+            if (claims.get(r.vmName()) != null) {
+                throw new IllegalStateException("VM " + r.vmName() + " already holds a claim on " + claims.get(r.vmName()).host());
+            }
+            int i = hosts.slotOf(host);
+            if (i < 0 || !hosts.known[i]) {
+                return new Decision(null, null, new Explanation(null, List.of(new Verdict(host, false, "host",
+                        "no host of that name is known to the controller", Double.NaN, Map.of()))));
+            }
+            ask.set(r, filters, hosts);
+            Verdict v = verdict(i);
+            if (!v.fits()) {
+                return new Decision(null, null, new Explanation(null, List.of(v)));
+            }
+            Claim claim = Claim.of(r, host, clock.getAsLong());
+            ticket = claims.add(claim);
+            hosts.apply(claim, 1);
+            decision = new Decision(claim, v, null);
+        }
+        journal(decision.claim(), ticket);
+        return decision;
+    }
+
+    /**
      * Claims capacity for a VM that already lives on a host (its claim was lost), without judging the host:
      * the VM is there whatever the filters would say now. Returns once the claim is on the disk.
      */

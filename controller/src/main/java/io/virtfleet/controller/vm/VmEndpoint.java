@@ -15,6 +15,10 @@ import io.virtfleet.controller.scheduler.NoHostFitsException;
 import io.virtfleet.controller.scheduler.Verdict;
 import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.replication.FanOut;
+import io.virtfleet.controller.move.Moves;
+import io.virtfleet.proto.v1.CancelMoveRequest;
+import io.virtfleet.proto.v1.CancelMoveResponse;
+import io.virtfleet.proto.v1.MoveVmRequest;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DriftReport;
 import io.virtfleet.proto.v1.GetDriftRequest;
@@ -46,11 +50,57 @@ public final class VmEndpoint {
     private static final Logger log = LoggerFactory.getLogger(VmEndpoint.class);
 
     private final VmService vms;
+    private final Moves moves;
     private final Executor work;
 
-    public VmEndpoint(VmService vms, Executor work) {
+    public VmEndpoint(VmService vms, Moves moves, Executor work) {
         this.vms = vms;
+        this.moves = moves;
         this.work = work;
+    }
+
+    /**
+     * A move is the one VM operation the operator's hang-up stops: aborting a live migration leaves the VM running
+     * on its source with nothing changed, so Ctrl-C (or a dropped connection) cancels it.
+     */
+    public void moveVm(MoveVmRequest request, StreamObserver<VmProgress> response) {
+        String name = Names.vmName("name", request.getName());
+        String to = request.getToHost().isEmpty() ? null : Names.hostName("to_host", request.getToHost());
+        String operator = Audit.operator();
+        if (request.getDryRun()) {
+            run(response, () -> {
+                Explanation e = moves.explain(name);
+                response.onNext(VmProgress.newBuilder().setStep("placement").setPlacement(toProto(e))
+                        .setDetail(e.chosenHost() == null ? "no host can take " + name : "would move " + name + " to "
+                                + (to == null ? e.chosenHost() : to) + " (dry run: nothing changed)").build());
+                response.onCompleted();
+            });
+            return;
+        }
+        if (response instanceof ServerCallStreamObserver<VmProgress> call) {
+            call.setOnCancelHandler(() -> {
+                try {
+                    log.info("the operator hung up: {}", moves.cancel(name));
+                } catch (io.grpc.StatusRuntimeException e) {
+                    log.debug("operator hung up after the move of {} ended", name);
+                }
+            });
+        }
+        run(response, () -> {
+            moves.move(name, to, operator, response::onNext);
+            response.onCompleted();
+        });
+    }
+
+    public void cancelMove(CancelMoveRequest request, StreamObserver<CancelMoveResponse> response) {
+        String name = Names.vmName("name", request.getName());
+        String operator = Audit.operator();
+        run(response, () -> {
+            String detail = moves.cancel(name);
+            log.info("operator {}: {}", operator, detail);
+            response.onNext(CancelMoveResponse.newBuilder().setDetail(detail).build());
+            response.onCompleted();
+        });
     }
 
     public void place(PlaceRequest request, StreamObserver<PlacementExplanation> response) {
@@ -196,7 +246,7 @@ public final class VmEndpoint {
         });
     }
 
-    static PlacementExplanation toProto(Explanation e) {
+    public static PlacementExplanation toProto(Explanation e) {
         PlacementExplanation.Builder b = PlacementExplanation.newBuilder();
         if (e.chosenHost() != null) {
             b.setChosenHost(e.chosenHost());

@@ -98,6 +98,9 @@ public final class VmService {
      */
     public void recover() {
         for (var claim : scheduler.claims()) {
+            if (claim.vmName().contains("/")) {
+                continue; // a move's claim on its target: the moves in flight settle it (move.Moves)
+            }
             if (store.get(claim.vmName()).isEmpty()) {
                 scheduler.release(claim.vmName());
                 log.info("released the claim of VM {} on {}: its creation never got recorded", claim.vmName(), claim.host());

@@ -160,6 +160,8 @@ class ApiFuzzTest {
         // No VM in this fleet (NOT_FOUND) and boot-mode none (FAILED_PRECONDITION, were there one).
         rule(FleetGrpc.getReinstallVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION);
         rule(FleetGrpc.getDeleteVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
+        rule(FleetGrpc.getMoveVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // no VM in this fleet
+        rule(FleetGrpc.getCancelMoveMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // no move in flight
         rule(FleetGrpc.getSyncHostsMethod(), admins, OK); // no input to get wrong; syncing is always harmless
         rule(FleetGrpc.getGetDriftMethod(), viewers, OK);
         // A create the hosts refused leaves its record's history behind (created, then undone): that is OK.
@@ -187,6 +189,8 @@ class ApiFuzzTest {
         rule(AgentGrpc.getDefineDomainMethod(), controller, INVALID_ARGUMENT);
         rule(AgentGrpc.getUndefineDomainMethod(), controller, INVALID_ARGUMENT, OK);
         rule(AgentGrpc.getSetDomainRunningMethod(), controller, INVALID_ARGUMENT, NOT_FOUND);
+        // No domain runs on these agents: a well-formed request names one that is not there.
+        rule(AgentGrpc.getMigrateDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED);
     }
 
     private static void rule(MethodDescriptor<?, ?> method, Set<Who> who, Status.Code... answers) {
