@@ -41,6 +41,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getDeleteVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getMoveVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCancelMoveMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getEvacuateHostMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getSyncHostsMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getGetDriftMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetVmHistoryMethod().getFullMethodName(), Rule.VIEWERS),

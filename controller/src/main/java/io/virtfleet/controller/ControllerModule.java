@@ -40,6 +40,7 @@ import io.virtfleet.controller.scheduler.ClaimBook;
 import io.virtfleet.controller.scheduler.FailoverHosts;
 import io.virtfleet.controller.scheduler.FleetFeed;
 import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.controller.move.Evacuation;
 import io.virtfleet.controller.move.MoveJournal;
 import io.virtfleet.controller.move.Moves;
 import io.virtfleet.controller.vm.VmEndpoint;
@@ -310,8 +311,9 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    VmEndpoint vmEndpoint(VmService vms, Moves moves, @Named("vm-work") ExecutorService work) {
-        return new VmEndpoint(vms, moves, work);
+    VmEndpoint vmEndpoint(VmService vms, Moves moves, VmStore store, Liveness liveness,
+                          @Named("vm-work") ExecutorService work) {
+        return new VmEndpoint(vms, moves, new Evacuation(moves, store, liveness.drains()), work);
     }
 
     @Provides

@@ -154,6 +154,11 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     @Override
+    public void evacuateHost(io.virtfleet.proto.v1.EvacuateHostRequest request, StreamObserver<VmProgress> response) {
+        vms.evacuateHost(request, response);
+    }
+
+    @Override
     public void cancelMove(io.virtfleet.proto.v1.CancelMoveRequest request,
                            StreamObserver<io.virtfleet.proto.v1.CancelMoveResponse> response) {
         vms.cancelMove(request, response);

@@ -504,33 +504,43 @@ public final class Moves {
 
     /** Refuses, with the reason, a VM that cannot be moved now. */
     private void checkMovable(Vm vm) {
+        refusal(vm).ifPresent(why -> {
+            throw Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException();
+        });
+    }
+
+    /** Why the VM cannot be moved live now, in words; empty when it can be. */
+    public Optional<String> refusal(Vm vm) {
         String name = vm.getSpec().getName();
+        if (running.containsKey(name)) {
+            Running run = running.get(name);
+            return Optional.of(name + " is being moved to " + (run == null ? "another host" : run.target) + " already");
+        }
         if (journal.pending(name)) {
-            throw Status.FAILED_PRECONDITION.withDescription("an earlier move of " + name + " is still to be settled from"
-                    + " the hosts' reports; try again shortly (virtfleet vm show " + name + ")").asRuntimeException();
+            return Optional.of("an earlier move of " + name + " is still to be settled from the hosts' reports; try again"
+                    + " shortly (virtfleet vm show " + name + ")");
         }
         if (vm.getPhase() != VmPhase.VM_PHASE_READY) {
-            throw Status.FAILED_PRECONDITION.withDescription(name + " is " + vm.getPhase().name().substring(9)
-                    .toLowerCase(java.util.Locale.ROOT) + ": only a ready VM moves").asRuntimeException();
+            return Optional.of(name + " is " + vm.getPhase().name().substring(9).toLowerCase(java.util.Locale.ROOT)
+                    + ": only a ready VM moves");
         }
         if (!vm.getRunningWanted()) {
-            throw Status.FAILED_PRECONDITION.withDescription(name + " is stopped: a live move needs it running (start it,"
-                    + " or change its pinned host)").asRuntimeException();
+            return Optional.of(name + " is stopped: a live move needs it running");
         }
         if (vm.getSpec().getNetwork().hasFailover()) {
-            throw Status.FAILED_PRECONDITION.withDescription(name + " uses failover IP "
-                    + vm.getSpec().getNetwork().getFailover().getAddress() + ", which OVH routes to " + vm.getHomeHost()
-                    + "'s server: virtfleet does not move failover-IP VMs yet").asRuntimeException();
+            return Optional.of(name + " uses failover IP " + vm.getSpec().getNetwork().getFailover().getAddress()
+                    + ", which OVH routes to " + vm.getHomeHost() + "'s server: virtfleet does not move failover-IP VMs yet");
         }
-        installs.state(name).filter(s -> s.phase() != InstallPhase.INSTALLED).ifPresent(s -> {
-            throw Status.FAILED_PRECONDITION.withDescription(name + " is still installing (profile " + s.profile()
-                    + "): move it once installed").asRuntimeException();
-        });
+        Optional<String> installing = installs.state(name).filter(s -> s.phase() != InstallPhase.INSTALLED)
+                .map(s -> name + " is still installing (profile " + s.profile() + "): move it once installed");
+        if (installing.isPresent()) {
+            return installing;
+        }
         Optional<Boolean> runs = activeIn(vm.getHomeHost(), name);
         if (runs.isPresent() && !runs.get()) {
-            throw Status.FAILED_PRECONDITION.withDescription(name + " does not run on its home " + vm.getHomeHost()
-                    + " (virtfleet vm show " + name + ")").asRuntimeException();
+            return Optional.of(name + " does not run on its home " + vm.getHomeHost() + " (virtfleet vm show " + name + ")");
         }
+        return Optional.empty();
     }
 
     private Vm require(String name) {

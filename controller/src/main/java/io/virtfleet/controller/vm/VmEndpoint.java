@@ -15,7 +15,9 @@ import io.virtfleet.controller.scheduler.NoHostFitsException;
 import io.virtfleet.controller.scheduler.Verdict;
 import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.replication.FanOut;
+import io.virtfleet.controller.move.Evacuation;
 import io.virtfleet.controller.move.Moves;
+import io.virtfleet.proto.v1.EvacuateHostRequest;
 import io.virtfleet.proto.v1.CancelMoveRequest;
 import io.virtfleet.proto.v1.CancelMoveResponse;
 import io.virtfleet.proto.v1.MoveVmRequest;
@@ -51,12 +53,33 @@ public final class VmEndpoint {
 
     private final VmService vms;
     private final Moves moves;
+    private final Evacuation evacuation;
     private final Executor work;
 
-    public VmEndpoint(VmService vms, Moves moves, Executor work) {
+    public VmEndpoint(VmService vms, Moves moves, Evacuation evacuation, Executor work) {
         this.vms = vms;
         this.moves = moves;
+        this.evacuation = evacuation;
         this.work = work;
+    }
+
+    /** Like a move, an evacuation stops when the operator hangs up: its moves in flight are cancelled. */
+    public void evacuateHost(EvacuateHostRequest request, StreamObserver<VmProgress> response) {
+        String host = Names.hostName("name", request.getName());
+        int parallel = Evacuation.parallel(request.getParallel());
+        String operator = Audit.operator();
+        Evacuation.Run run = evacuation.newRun();
+        if (response instanceof ServerCallStreamObserver<VmProgress> call) {
+            call.setOnCancelHandler(() -> {
+                log.info("the operator hung up: the evacuation of {} stops", host);
+                run.cancel();
+            });
+        }
+        run(response, () -> {
+            log.info("operator {}: evacuate host {}", operator, host);
+            evacuation.run(host, parallel, operator, run, response::onNext);
+            response.onCompleted();
+        });
     }
 
     /**
