@@ -107,19 +107,23 @@ class LibvirtTlsOnLibvirtdTest {
         assertConnects(ns, FIRST, pkiPath);
         assertRefusedClientSide(ns, SECOND, pkiPath, "does not match"); // the certificate does not name it
 
-        // An operator's credentials (same CA) get nowhere.
+        // An operator's credentials (same CA) get nowhere: libvirt will not even use its key usage.
         Path operator = work.resolve("operator-pki");
         TlsCredentials admin = CredentialsBundle.read(fleet.adminCredentials());
-        PrivateKey adminKey = Pem.privateKey(Files.readString(fleet.adminCredentials()));
-        writePkiPath(operator, hv1.ca(), admin.certificate(), adminKey);
-        assertNotEquals(0, virsh(ns, FIRST, operator).exitCode(), "an operator's certificate is refused");
-        // Nor does a certificate of the fleet CA made for libvirt in every way but its subject: libvirtd's DN list.
-        Path impostor = work.resolve("impostor-pki");
-        KeyPair impostorKey = Keys.generate();
-        writePkiPath(impostor, hv1.ca(), libvirtShapedCertificate(fleet, "CN=hv1", impostorKey), impostorKey.getPrivate());
-        Command.Result refused = virsh(ns, FIRST, impostor);
-        assertNotEquals(0, refused.exitCode(), refused.stdout());
-        assertTrue(libvirtd.log().contains("Client's Distinguished Name is not on the list of allowed clients"), libvirtd.log());
+        writePkiPath(operator, hv1.ca(), admin.certificate(), Pem.privateKey(Files.readString(fleet.adminCredentials())));
+        Command.Result asOperator = virsh(ns, FIRST, operator);
+        assertNotEquals(0, asOperator.exitCode(), asOperator.stdout());
+        // Certificates of the fleet CA made for libvirt in every way but their subject, an operator's (CN=admin) or
+        // an agent's (CN=hv1): libvirtd's DN list turns them away.
+        for (String subject : List.of(admin.certificate().getSubjectX500Principal().getName(), "CN=hv1")) {
+            Path impostor = work.resolve("impostor-pki-" + subject.replaceAll("[^a-z0-9]", ""));
+            KeyPair impostorKey = Keys.generate();
+            writePkiPath(impostor, hv1.ca(), libvirtShapedCertificate(fleet, subject, impostorKey), impostorKey.getPrivate());
+            Command.Result refused = virsh(ns, FIRST, impostor);
+            assertNotEquals(0, refused.exitCode(), subject + " admitted: " + refused.stdout());
+        }
+        assertEquals(2, libvirtd.log().lines().filter(l -> l.contains("virNetTLSContextCheckCertDNACL")
+                && l.contains("Client's Distinguished Name is not on the list of allowed clients")).count(), libvirtd.log());
 
         // QEMU, server on one end and client on the other, with peer verification and the address checked.
         assertQemuTlsWorks(ns, settings.qemuDirectory(), FIRST);
@@ -188,7 +192,7 @@ class LibvirtTlsOnLibvirtdTest {
         PrivateKey caKey = Pem.privateKey(Files.readString(caDir.resolve("ca.key")));
         X509Certificate ca = Pem.certificate(caDir.resolve("ca.crt"));
         Instant now = Instant.now();
-        return new JcaX509CertificateConverter().getCertificate(new JcaX509v3CertificateBuilder(ca, BigInteger.valueOf(now.toEpochMilli()),
+        return new JcaX509CertificateConverter().getCertificate(new JcaX509v3CertificateBuilder(ca, new BigInteger(64, new java.security.SecureRandom()),
                 Date.from(now.minusSeconds(300)), Date.from(now.plusSeconds(3600)), new X500Name(subject), key.getPublic())
                 .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
                 .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment))
