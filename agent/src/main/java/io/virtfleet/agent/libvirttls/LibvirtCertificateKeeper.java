@@ -193,9 +193,15 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
             return "libvirtd must be restarted to load the libvirt certificate issued at " + since
                     + " (no libvirt-admin-uri to ask it to reload)";
         }
-        Optional<String> failed = LibvirtdTlsReload.reload(settings.adminUri());
+        Optional<LibvirtdTlsReload.Refusal> failed = LibvirtdTlsReload.reload(settings.adminUri());
+        if (failed.isPresent() && failed.get().notListening()) {
+            return "libvirtd does not listen on TLS, so no host can migrate a VM to this one: enable it (Debian 12:"
+                    + " systemctl enable --now libvirtd-tls.socket, see deploy/README.md); the libvirt certificate issued"
+                    + " at " + since + " is installed for it";
+        }
         if (failed.isPresent()) {
-            return "libvirtd must be restarted to load the libvirt certificate issued at " + since + " (" + failed.get() + ")";
+            return "libvirtd must be restarted to load the libvirt certificate issued at " + since + " ("
+                    + failed.get().detail() + ")";
         }
         loaded = true;
         log.info("libvirtd loaded the libvirt certificate issued at {}", since);

@@ -21,29 +21,37 @@ final class LibvirtdTlsReload {
 
     private LibvirtdTlsReload() {}
 
-    /** Asks the daemon of {@code adminUri} to reload; empty when it did, else why not (for the operator). */
-    static Optional<String> reload(String adminUri) {
+    /**
+     * Why the daemon did not load the files.
+     *
+     * @param notListening the daemon serves no TLS port at all (virt-admin: "no tls service found")
+     * @param detail       what virt-admin said, for the operator
+     */
+    record Refusal(boolean notListening, String detail) {}
+
+    /** Asks the daemon of {@code adminUri} to reload; empty when it did. */
+    static Optional<Refusal> reload(String adminUri) {
         String server;
         try {
             server = new URI(adminUri).getScheme();
         } catch (URISyntaxException e) {
-            return Optional.of("libvirt-admin-uri \"" + adminUri + "\" is not a URI: " + e.getMessage());
+            return Optional.of(new Refusal(false, "libvirt-admin-uri \"" + adminUri + "\" is not a URI: " + e.getMessage()));
         }
         if (server == null || !List.of("libvirtd", "virtproxyd").contains(server)) {
-            return Optional.of("libvirt-admin-uri \"" + adminUri + "\" names no daemon serving TLS; expected"
-                    + " libvirtd:///system or virtproxyd:///system");
+            return Optional.of(new Refusal(false, "libvirt-admin-uri \"" + adminUri + "\" names no daemon serving TLS;"
+                    + " expected libvirtd:///system or virtproxyd:///system"));
         }
         Command command = Command.of("virt-admin", "-c", adminUri, "server-update-tls", server).timeout(TIMEOUT);
         try {
             Command.Result result = command.run();
             if (result.exitCode() != 0) {
                 // virt-admin says what failed on several lines ("error: Unable to update ...", "error: Cannot read ...").
-                return Optional.of(command + " failed: " + (result.stderr() + result.stdout()).strip()
-                        .replaceAll("\\s*\\n\\s*", "; "));
+                String said = (result.stderr() + result.stdout()).strip().replaceAll("\\s*\\n\\s*", "; ");
+                return Optional.of(new Refusal(said.contains("no tls service found"), command + " failed: " + said));
             }
             return Optional.empty();
         } catch (CommandException e) {
-            return Optional.of(e.getMessage());
+            return Optional.of(new Refusal(false, e.getMessage()));
         }
     }
 }

@@ -101,7 +101,12 @@ class LibvirtTlsOnLibvirtdTest {
         LibvirtTlsStatus beforeLibvirtd = keeper.check();
         assertTrue(beforeLibvirtd.getProblem().startsWith("libvirtd must be restarted to load the libvirt certificate"),
                 beforeLibvirtd.getProblem());
-        TlsLibvirtd libvirtd = closing(TlsLibvirtd.start(node, ns, pki, LibvirtCertificate.ALLOWED_DN));
+        try (TlsLibvirtd withoutTls = TlsLibvirtd.start(node, ns, pki, LibvirtCertificate.ALLOWED_DN, false)) {
+            LibvirtTlsStatus notListening = keeper.check();
+            assertTrue(notListening.getProblem().startsWith("libvirtd does not listen on TLS, so no host can migrate"),
+                    notListening.getProblem());
+        }
+        TlsLibvirtd libvirtd = closing(TlsLibvirtd.start(node, ns, pki, LibvirtCertificate.ALLOWED_DN, true));
         assertEquals("", keeper.check().getProblem(), "libvirtd was told to load the files once it runs");
 
         assertConnects(ns, FIRST, pkiPath);

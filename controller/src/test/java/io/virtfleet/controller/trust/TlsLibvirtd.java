@@ -20,8 +20,9 @@ import java.util.concurrent.TimeUnit;
 final class TlsLibvirtd implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     /**
-     * $1..$6: the node's etc, run, lib, log, cache directories and the test's pki directory; $7: pid file; $8, $9
-     * (optional): passwd and group files. A constant: values never reach the shell as code.
+     * $1..$6: the node's etc, run, lib, log, cache directories and the test's pki directory; $7: pid file; $8: the
+     * listen flag or an empty argument; $9, $10 (optional): passwd and group files. A constant: values never reach the
+     * shell as code.
      */
     private static final String NAMESPACE_SCRIPT = String.join("\n",
             "set -e",
@@ -31,11 +32,12 @@ final class TlsLibvirtd implements AutoCloseable {
             "mount --bind \"$4\" /var/log/libvirt",
             "mount --bind \"$5\" /var/cache/libvirt",
             "mount --bind \"$6\" /etc/pki",
-            "if [ \"$#\" -ge 9 ]; then",
-            "  mount --bind \"$8\" /etc/passwd",
-            "  mount --bind \"$9\" /etc/group",
+            "if [ \"$#\" -ge 10 ]; then",
+            "  mount --bind \"$9\" /etc/passwd",
+            "  mount --bind \"${10}\" /etc/group",
             "fi",
-            "exec libvirtd --listen --pid-file \"$7\"");
+            "if [ -n \"$8\" ]; then exec libvirtd \"$8\" --pid-file \"$7\"; fi",
+            "exec libvirtd --pid-file \"$7\"");
 
     private final Path dir;
     private final Process daemon;
@@ -47,9 +49,11 @@ final class TlsLibvirtd implements AutoCloseable {
 
     /**
      * Starts libvirtd in {@code networkNamespace} with {@code pki} as its {@code /etc/pki}, admitting TLS clients whose
-     * subject matches {@code allowedDn}; returns once its admin socket answers.
+     * subject matches {@code allowedDn}; returns once its admin socket answers. Without {@code listen} it serves its
+     * unix sockets only, as libvirtd does when its TLS socket is not enabled.
      */
-    static TlsLibvirtd start(Path dir, String networkNamespace, Path pki, String allowedDn) throws IOException {
+    static TlsLibvirtd start(Path dir, String networkNamespace, Path pki, String allowedDn, boolean listen)
+            throws IOException {
         dir = dir.toAbsolutePath().normalize();
         for (String sub : List.of("etc", "run", "lib", "log", "cache")) {
             Files.createDirectories(dir.resolve(sub));
@@ -88,6 +92,7 @@ final class TlsLibvirtd implements AutoCloseable {
         }
         command.add(pki.toAbsolutePath().toString());
         command.add(dir.resolve("run/libvirtd.pid").toString());
+        command.add(listen ? "--listen" : "");
         if (Command.of("getent", "passwd", "libvirt-qemu").run().exitCode() != 0) {
             // libvirt 9.0 looks this user up before it reads qemu.conf's user = "root".
             Files.writeString(dir.resolve("etc-passwd"), Files.readString(Path.of("/etc/passwd"))
