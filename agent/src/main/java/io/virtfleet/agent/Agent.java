@@ -139,7 +139,10 @@ public final class Agent implements AutoCloseable {
         renewer = new CertificateRenewer(credentials, enroller, controllerChannel, source::token, Clock.systemUTC());
         renewer.start();
         // In the background: the agent serves whether or not the controller issues the certificate.
-        libvirtTls.connect(controllerChannel, credentials::ca, () -> reporter.lastReport().getMigrationAddress()).start();
+        libvirtTls.connect(controllerChannel, credentials::ca, () -> {
+            io.virtfleet.proto.v1.HostReport last = reporter.lastReport();
+            return last.getHostName().isEmpty() ? null : last.getMigrationAddress(); // null: not reported yet
+        }).start();
         log.info("agent {} for host {} serving on {} (libvirt {}, controller {}, certificate valid until {})",
                 agentId, config.hostName(), advertised, config.libvirtUri(), config.controller(), credentials.notAfter());
         return this;

@@ -39,6 +39,8 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
     /** How often the files and the host's address are looked at: an address change is acted on within this. */
     static final Duration RECHECK = Duration.ofMinutes(1);
     private static final Duration MIN_RETRY = Duration.ofSeconds(1);
+    /** Before the host's first report there is no address to compare with: nothing is done, nothing logged. */
+    private static final String BEFORE_FIRST_REPORT = "waiting for the host's first report";
 
     private final String hostName;
     private final LibvirtTlsSettings settings;
@@ -70,7 +72,8 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
      *
      * @param controller       a channel to the controller authenticated with the agent's certificate
      * @param fleetCa          the fleet CA the agent trusts: a certificate from any other is refused
-     * @param migrationAddress the migration address the host reports now (empty when none)
+     * @param migrationAddress the migration address the host reports now (empty when none, null before its first
+     *                         report)
      */
     public synchronized LibvirtCertificateKeeper connect(Channel controller, Supplier<X509Certificate> fleetCa,
                                                          Supplier<String> migrationAddress) {
@@ -100,7 +103,8 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
             now = status.toBuilder().setProblem("checking the libvirt certificate failed: " + e).build();
             status = now;
         }
-        if (!now.getProblem().isEmpty() && !now.getProblem().equals(previous.getProblem())) {
+        if (!now.getProblem().isEmpty() && !now.getProblem().equals(previous.getProblem())
+                && !now.getProblem().equals(BEFORE_FIRST_REPORT)) {
             log.warn("libvirt TLS: {}", now.getProblem());
         }
         Duration next = RECHECK;
@@ -134,6 +138,9 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
             installed = files.installed().filter(this::issuedForThisHost);
         } catch (IOException e) {
             return outcome(null, "cannot read the installed libvirt certificate: " + e.getMessage());
+        }
+        if (address == null) {
+            return outcome(installed.orElse(null), BEFORE_FIRST_REPORT);
         }
         if (address.isEmpty()) {
             return outcome(installed.orElse(null), "this host reports no migration address (agent setting"

@@ -55,15 +55,6 @@ public record LibvirtTlsSettings(Path caFile, Path serverCert, Path serverKey, P
         throw new io.virtfleet.common.validation.InvalidInputException(field, uri, accepted);
     }
 
-    /** Where libvirt and QEMU look by default on Debian 12 (libvirtd, QEMU as libvirt-qemu). */
-    public static LibvirtTlsSettings debian(Path stateDirectory) {
-        Path libvirt = Path.of("/etc/pki/libvirt");
-        return new LibvirtTlsSettings(Path.of("/etc/pki/CA/cacert.pem"), libvirt.resolve("servercert.pem"),
-                libvirt.resolve("private/serverkey.pem"), libvirt.resolve("clientcert.pem"),
-                libvirt.resolve("private/clientkey.pem"), Path.of("/etc/pki/qemu"), "libvirt-qemu",
-                stateDirectory.resolve(PKI_PATH), "libvirtd:///system");
-    }
-
     /**
      * Every file inside the state directory and no daemon told: what an agent gets when its configuration does not say
      * (tests, the embedded fleet), so that it never writes outside its own directory.
