@@ -20,6 +20,7 @@ import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
+import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.agent.state.StateDirectoryLock;
@@ -65,6 +66,7 @@ public final class Agent implements AutoCloseable {
     private final ExecutorService commands;
     private final ExecutorService storage;
     private final List<ServerInterceptor> apiInterceptors;
+    private final LibvirtCertificateKeeper libvirtTls;
     private Transport transport;
     private ManagedChannel controllerChannel;
     private Server server;
@@ -77,7 +79,8 @@ public final class Agent implements AutoCloseable {
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
           HypervisorPoller poller, Domains domains, DefinitionsSync sync, @Named("commands") ExecutorService commands,
-          @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors) {
+          @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
+          LibvirtCertificateKeeper libvirtTls) {
         this.config = config;
         this.service = service;
         this.reporter = reporter;
@@ -88,6 +91,7 @@ public final class Agent implements AutoCloseable {
         this.commands = commands;
         this.storage = storage;
         this.apiInterceptors = List.copyOf(apiInterceptors);
+        this.libvirtTls = libvirtTls;
     }
 
     /** Builds an agent from its configuration; call {@link #start()} to run it. */
@@ -134,6 +138,11 @@ public final class Agent implements AutoCloseable {
         link.start();
         renewer = new CertificateRenewer(credentials, enroller, controllerChannel, source::token, Clock.systemUTC());
         renewer.start();
+        // In the background: the agent serves whether or not the controller issues the certificate.
+        libvirtTls.connect(controllerChannel, credentials::ca, () -> {
+            io.virtfleet.proto.v1.HostReport last = reporter.lastReport();
+            return last.getHostName().isEmpty() ? null : last.getMigrationAddress(); // null: not reported yet
+        }).start();
         log.info("agent {} for host {} serving on {} (libvirt {}, controller {}, certificate valid until {})",
                 agentId, config.hostName(), advertised, config.libvirtUri(), config.controller(), credentials.notAfter());
         return this;
@@ -183,8 +192,14 @@ public final class Agent implements AutoCloseable {
         server.awaitTermination();
     }
 
+    /** The host's libvirt TLS certificate, as installed for live migration. */
+    public LibvirtCertificateKeeper libvirtTls() {
+        return libvirtTls;
+    }
+
     @Override
     public synchronized void close() {
+        libvirtTls.close();
         if (renewer != null) {
             renewer.close();
         }

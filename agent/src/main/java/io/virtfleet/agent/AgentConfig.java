@@ -1,5 +1,6 @@
 package io.virtfleet.agent;
 
+import io.virtfleet.agent.libvirttls.LibvirtTlsSettings;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.Ipv4;
@@ -40,6 +41,7 @@ import java.util.List;
  * @param publicAddress     this host's public IPv4 address (at OVH the server's main address, to which its
  *                          failover IPs are routed), reported to the controller as the base of a failover-IP
  *                          VM's gateway; null when not set, and then the host takes no failover-IP VMs
+ * @param libvirtTls        where the host's fleet-issued libvirt TLS certificate (live migration) is installed
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
@@ -47,13 +49,40 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                           String joinToken, Path joinTokenFile, CephSettings ceph,
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
                           Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
-                          Ipv4 publicAddress) {
+                          Ipv4 publicAddress, LibvirtTlsSettings libvirtTls) {
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
+        java.util.Objects.requireNonNull(libvirtTls, "libvirtTls");
         java.util.Objects.requireNonNull(ceph, "ceph");
         java.util.Objects.requireNonNull(definitionsDirectory, "definitionsDirectory");
         java.util.Objects.requireNonNull(installerDirectory, "installerDirectory");
+    }
+
+    /**
+     * A configuration that keeps the libvirt TLS files in the state directory and tells no libvirtd of them
+     * ({@link LibvirtTlsSettings#inside}): tests and the embedded fleet, which must write nothing outside it.
+     */
+    public AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
+                       String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
+                       Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
+                       String joinToken, Path joinTokenFile, CephSettings ceph,
+                       String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
+                       Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
+                       Ipv4 publicAddress) {
+        this(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff, imagesDirectory,
+                stateDirectory, storageTiers, joinToken, joinTokenFile, ceph, vxlanDevice, vxlanLocalAddress, vxlanPort,
+                publicBridge, definitionsDirectory, definitionsRemote, installerDirectory, publicAddress,
+                LibvirtTlsSettings.inside(stateDirectory));
+    }
+
+    /**
+     * The directory of the agent's own libvirt TLS client files, in libvirt's flat layout (cacert.pem,
+     * clientcert.pem, clientkey.pem): what its connections to other hosts' libvirtd name as
+     * {@code qemu+tls://ADDRESS/system?pkipath=DIR}.
+     */
+    public Path libvirtPkiPath() {
+        return libvirtTls.pkiPath();
     }
 
     /** The same configuration with a join token to enroll with. */
@@ -61,7 +90,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -69,7 +98,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls);
     }
 
     /** The same configuration with a public IPv4 address, for failover-IP VMs. */
@@ -77,7 +106,15 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, address);
+                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls);
+    }
+
+    /** The same configuration with the libvirt TLS files placed as {@code settings} say. */
+    public AgentConfig withLibvirtTls(LibvirtTlsSettings settings) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -85,7 +122,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls);
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -110,6 +147,6 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", vxlanLocalAddress=" + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge="
                 + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
                 + (definitionsRemote == null ? "the controller" : definitionsRemote) + ", installerDirectory="
-                + installerDirectory + ", publicAddress=" + publicAddress + "]";
+                + installerDirectory + ", publicAddress=" + publicAddress + ", libvirtTls=" + libvirtTls + "]";
     }
 }

@@ -11,6 +11,7 @@ import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
+import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.agent.network.Networks;
@@ -89,9 +90,17 @@ final class AgentModule extends AbstractModule {
 
     @Provides
     @Singleton
-    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync) {
+    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync,
+                          LibvirtCertificateKeeper libvirtTls) {
         return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status,
-                config.publicAddress() == null ? "" : config.publicAddress().toString());
+                config.publicAddress() == null ? "" : config.publicAddress().toString(), libvirtTls::status);
+    }
+
+    /** The host's libvirt TLS certificate; connected to the controller once the agent has its own certificate. */
+    @Provides
+    @Singleton
+    LibvirtCertificateKeeper libvirtCertificateKeeper() {
+        return new LibvirtCertificateKeeper(config.hostName(), config.libvirtTls(), java.time.Clock.systemUTC());
     }
 
     /**

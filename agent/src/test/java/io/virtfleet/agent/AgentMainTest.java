@@ -211,4 +211,29 @@ class AgentMainTest {
             assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
         }
     }
+
+    @Test
+    void libvirtTlsSettingsDefaultToDebiansPathsAndBadOnesAreNamed() throws Exception {
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv4\n");
+        AgentConfig config = parse(conf, "--state-dir", "/var/lib/virtfleet/agent").config();
+        assertEquals(new io.virtfleet.agent.libvirttls.LibvirtTlsSettings(Path.of("/etc/pki/CA/cacert.pem"),
+                Path.of("/etc/pki/libvirt/servercert.pem"), Path.of("/etc/pki/libvirt/private/serverkey.pem"),
+                Path.of("/etc/pki/libvirt/clientcert.pem"), Path.of("/etc/pki/libvirt/private/clientkey.pem"),
+                Path.of("/etc/pki/qemu"), "libvirt-qemu", Path.of("/var/lib/virtfleet/agent/libvirt-tls"),
+                "libvirtd:///system"), config.libvirtTls());
+        assertEquals(Path.of("/var/lib/virtfleet/agent/libvirt-tls"), config.libvirtPkiPath());
+        assertEquals(null, parse(conf, "--libvirt-admin-uri", "none").config().libvirtTls().adminUri());
+
+        InvalidInputException relative = assertThrows(InvalidInputException.class,
+                () -> parse(conf, "--qemu-tls-dir", "etc/pki/qemu").config());
+        assertTrue(relative.getMessage().startsWith("qemu-tls-dir: \"etc/pki/qemu\" is not accepted"), relative.getMessage());
+        InvalidInputException group = assertThrows(InvalidInputException.class,
+                () -> parse(conf, "--qemu-tls-group", "qemu;reboot").config());
+        assertTrue(group.getMessage().startsWith("qemu-tls-group: \"qemu;reboot\" is not accepted; expected a group name"),
+                group.getMessage());
+        InvalidInputException uri = assertThrows(InvalidInputException.class,
+                () -> parse(conf, "--libvirt-admin-uri", "qemu:///system").config());
+        assertTrue(uri.getMessage().startsWith("libvirt-admin-uri: \"qemu:///system\" is not accepted; expected libvirtd:///system"),
+                uri.getMessage());
+    }
 }

@@ -25,6 +25,7 @@ final class AccessRules {
                 Map.entry(RegistryGrpc.getHeartbeatMethod().getFullMethodName(), Rule.AGENTS),
                 Map.entry(EnrollmentGrpc.getEnrollMethod().getFullMethodName(), Rule.ANYONE),
                 Map.entry(EnrollmentGrpc.getRenewMethod().getFullMethodName(), Rule.AGENTS),
+                Map.entry(EnrollmentGrpc.getIssueLibvirtCertificateMethod().getFullMethodName(), Rule.AGENTS),
                 Map.entry(FleetGrpc.getListHostsMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetHostMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getPlaceMethod().getFullMethodName(), Rule.VIEWERS),

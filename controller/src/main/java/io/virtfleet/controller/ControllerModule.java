@@ -25,6 +25,7 @@ import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.JoinTokens;
+import io.virtfleet.controller.trust.LibvirtCertificates;
 import io.virtfleet.controller.trust.RevokedOperators;
 import com.google.inject.name.Named;
 import io.virtfleet.controller.agents.AgentClients;
@@ -118,11 +119,34 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
+    EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts,
+                                          LibvirtCertificates libvirt) {
         // Enroll is open to anyone: its worker and short queue are its own, so a flood of it cannot delay renewals.
         return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime(),
                 EnrollmentEndpoint.worker("vf-enrollment", EnrollmentEndpoint.ENROLL_QUEUE),
-                EnrollmentEndpoint.worker("vf-renewal", EnrollmentEndpoint.RENEW_QUEUE));
+                EnrollmentEndpoint.worker("vf-renewal", EnrollmentEndpoint.RENEW_QUEUE), libvirt);
+    }
+
+    /** Hosts' libvirt certificates name the migration address of their latest report, as the registry holds it. */
+    @Provides
+    @Singleton
+    LibvirtCertificates libvirtCertificates(ControllerPki pki, EnrolledHosts hosts, HostRegistry registry) {
+        LibvirtCertificates.Reports reports = new LibvirtCertificates.Reports() {
+            @Override
+            public java.util.Optional<io.virtfleet.proto.v1.HostReport> of(String host) {
+                return registry.get(host).map(io.virtfleet.controller.registry.HostRecord::report);
+            }
+
+            @Override
+            public java.util.List<io.virtfleet.proto.v1.HostReport> all() {
+                return registry.all().stream().map(io.virtfleet.controller.registry.HostRecord::report).toList();
+            }
+        };
+        try {
+            return new LibvirtCertificates(pki, hosts, reports, config.dataDirectory(), config.agentCertificateLifetime());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the hosts' libvirt certificate addresses", e);
+        }
     }
 
     @Provides

@@ -8,6 +8,7 @@ import io.virtfleet.proto.v1.GetHostRequest;
 import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.HypervisorInfo;
+import io.virtfleet.proto.v1.LibvirtTlsStatus;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.time.Instant;
@@ -71,6 +72,7 @@ final class HostShowCommand implements Callable<Integer> {
         String synced = h.getReport().getSyncedCommit();
         field(out, "Definitions", (synced.isEmpty() ? "never synced" : "synced to " + synced.substring(0, Math.min(12, synced.length())))
                 + (h.getReport().getSyncError().isEmpty() ? "" : "; last sync failed: " + h.getReport().getSyncError()));
+        field(out, "Migration TLS", migrationTls(h.getReport().getLibvirtTls()));
         out.println();
         if (h.getReport().getDomainsCount() == 0) {
             out.println("No libvirt domains.");
@@ -84,6 +86,13 @@ final class HostShowCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The host's libvirt TLS certificate as its agent installed it, and what is wrong with it. */
+    static String migrationTls(LibvirtTlsStatus tls) {
+        String installed = tls.getAddress().isEmpty() ? "no certificate"
+                : "certificate for " + tls.getAddress() + ", valid until " + Instant.ofEpochMilli(tls.getNotAfterUnixMs());
+        return tls.getProblem().isEmpty() ? installed : installed + "; " + tls.getProblem();
     }
 
     /** Who defined the domain here: virtfleet as a replica or for a VM homed here, or someone else. */

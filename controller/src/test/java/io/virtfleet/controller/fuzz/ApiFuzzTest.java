@@ -174,6 +174,7 @@ class ApiFuzzTest {
         rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED,
                 RESOURCE_EXHAUSTED);
         rule(EnrollmentGrpc.getRenewMethod(), agents, INVALID_ARGUMENT); // never a usable request
+        rule(EnrollmentGrpc.getIssueLibvirtCertificateMethod(), agents, INVALID_ARGUMENT); // never a usable request
         rule(AgentGrpc.getDescribeHostMethod(), controller, OK);
         // Disk commands sent here always carry an invalid field, except raw bytes that happen to make a valid
         // request: deleting an absent disk is fine (OK), and the fleet's agents have no Ceph (FAILED_PRECONDITION
