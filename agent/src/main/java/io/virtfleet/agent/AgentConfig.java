@@ -40,6 +40,8 @@ import java.util.List;
  * @param publicAddress     this host's public IPv4 address (at OVH the server's main address, to which its
  *                          failover IPs are routed), reported to the controller as the base of a failover-IP
  *                          VM's gateway; null when not set, and then the host takes no failover-IP VMs
+ * @param migrationAddress  the address other hosts reach this host's libvirtd and QEMU on for live migration;
+ *                          null for the default (see {@link #migrationAddress(String)})
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
@@ -47,7 +49,22 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                           String joinToken, Path joinTokenFile, CephSettings ceph,
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
                           Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
-                          Ipv4 publicAddress) {
+                          Ipv4 publicAddress, Ipv4 migrationAddress) {
+    /** Where, under the state directory, the host's libvirt TLS client certificate lives ({@link #libvirtTlsDirectory}). */
+    public static final String LIBVIRT_TLS_DIRECTORY = "libvirt-tls";
+
+    /** A configuration without a migration-address setting: the default applies. */
+    public AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
+                       String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
+                       Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
+                       String joinToken, Path joinTokenFile, CephSettings ceph,
+                       String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
+                       Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
+                       Ipv4 publicAddress) {
+        this(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff, imagesDirectory,
+                stateDirectory, storageTiers, joinToken, joinTokenFile, ceph, vxlanDevice, vxlanLocalAddress, vxlanPort,
+                publicBridge, definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, null);
+    }
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
@@ -61,7 +78,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, migrationAddress);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -69,7 +86,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, migrationAddress);
     }
 
     /** The same configuration with a public IPv4 address, for failover-IP VMs. */
@@ -77,7 +94,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, address);
+                definitionsDirectory, definitionsRemote, installerDirectory, address, migrationAddress);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -85,7 +102,49 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, migrationAddress);
+    }
+
+    /** The same configuration with a migration address of its own. */
+    public AgentConfig withMigrationAddress(Ipv4 address) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, address);
+    }
+
+    /**
+     * The directory holding this host's libvirt TLS client certificate, in libvirt's flat {@code pkipath} layout:
+     * {@code cacert.pem} (the fleet CA), {@code clientcert.pem}, {@code clientkey.pem}. The agent presents it to the
+     * target's libvirtd when it migrates a VM away; whoever installs the fleet-issued certificate writes it here.
+     */
+    public static Path libvirtTlsDirectory(Path stateDirectory) {
+        return stateDirectory.resolve(LIBVIRT_TLS_DIRECTORY);
+    }
+
+    /** {@link #libvirtTlsDirectory(Path)} of this agent's state directory. */
+    public Path libvirtTlsDirectory() {
+        return libvirtTlsDirectory(stateDirectory);
+    }
+
+    /**
+     * The address reported for live migration: the migration-address setting, else the VXLAN underlay address
+     * {@code vxlanAddress} (empty when none), else the advertised endpoint's host when it is a unicast IPv4 address;
+     * empty when none applies (the host then takes part in no migration).
+     */
+    public String migrationAddress(String vxlanAddress) {
+        if (migrationAddress != null) {
+            return migrationAddress.toString();
+        }
+        if (vxlanAddress != null && !vxlanAddress.isEmpty()) {
+            return vxlanAddress;
+        }
+        String host = advertised(0).bareHost();
+        try {
+            return Ipv4.unicastAddress("advertise", host).toString();
+        } catch (IllegalArgumentException notAnAddress) {
+            return ""; // a host name, or loopback (the embedded fleet): no address other hosts could dial
+        }
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -110,6 +169,6 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", vxlanLocalAddress=" + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge="
                 + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
                 + (definitionsRemote == null ? "the controller" : definitionsRemote) + ", installerDirectory="
-                + installerDirectory + ", publicAddress=" + publicAddress + "]";
+                + installerDirectory + ", publicAddress=" + publicAddress + ", migrationAddress=" + migrationAddress + "]";
     }
 }

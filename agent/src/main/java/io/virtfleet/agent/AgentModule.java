@@ -91,7 +91,8 @@ final class AgentModule extends AbstractModule {
     @Singleton
     HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync) {
         return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status,
-                config.publicAddress() == null ? "" : config.publicAddress().toString());
+                config.publicAddress() == null ? "" : config.publicAddress().toString(),
+                () -> config.migrationAddress(networks.vxlanAddress()));
     }
 
     /**

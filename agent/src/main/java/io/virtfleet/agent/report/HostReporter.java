@@ -21,20 +21,29 @@ public final class HostReporter {
     private final Supplier<String> vxlanAddress;
     private final Supplier<SyncState.Status> sync;
     private final String publicAddress;
+    private final Supplier<String> migrationAddress;
+
+    /** A reporter of a host that takes part in no live migration (no migration address). */
+    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
+                        Supplier<SyncState.Status> sync, String publicAddress) {
+        this(hostName, metrics, hypervisor, vxlanAddress, sync, publicAddress, () -> "");
+    }
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
      * @param publicAddress the host's public IPv4 address (the agent's public-address), empty when not set
      * @param sync         gives the outcome of the host's definitions syncs
+     * @param migrationAddress gives the address other hosts migrate VMs to this host on, empty when none
      */
     public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
-                        Supplier<SyncState.Status> sync, String publicAddress) {
+                        Supplier<SyncState.Status> sync, String publicAddress, Supplier<String> migrationAddress) {
         this.hostName = hostName;
         this.metrics = metrics;
         this.hypervisor = hypervisor;
         this.vxlanAddress = vxlanAddress;
         this.sync = sync;
         this.publicAddress = publicAddress;
+        this.migrationAddress = migrationAddress;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -56,6 +65,7 @@ public final class HostReporter {
                 .setSyncedCommit(synced.syncedCommit())
                 .setSyncError(synced.error())
                 .setPublicAddress(publicAddress)
+                .setMigrationAddress(migrationAddress.get())
                 .build();
     }
 
