@@ -453,6 +453,10 @@ public final class Migration {
             } catch (LibvirtException e) {
                 return false;
             }
+        }, work -> { // a thread of its own: a hung libvirtd may keep it, never a shared pool's
+            Thread t = new Thread(work, "vf-migration-probe");
+            t.setDaemon(true);
+            t.start();
         });
         try {
             return probe.get(LAST_PROBE_SECONDS, TimeUnit.SECONDS);
