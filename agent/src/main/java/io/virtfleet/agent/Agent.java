@@ -21,6 +21,7 @@ import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
+import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.agent.state.StateDirectoryLock;
@@ -62,6 +63,7 @@ public final class Agent implements AutoCloseable {
     private final LibvirtHypervisor hypervisor;
     private final HypervisorPoller poller;
     private final Domains domains;
+    private final Migrations migrations;
     private final DefinitionsSync sync;
     private final ExecutorService commands;
     private final ExecutorService storage;
@@ -78,7 +80,8 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
-          HypervisorPoller poller, Domains domains, DefinitionsSync sync, @Named("commands") ExecutorService commands,
+          HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync,
+          @Named("commands") ExecutorService commands,
           @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
           LibvirtCertificateKeeper libvirtTls) {
         this.config = config;
@@ -87,6 +90,7 @@ public final class Agent implements AutoCloseable {
         this.hypervisor = hypervisor;
         this.poller = poller;
         this.domains = domains;
+        this.migrations = migrations;
         this.sync = sync;
         this.commands = commands;
         this.storage = storage;
@@ -212,6 +216,7 @@ public final class Agent implements AutoCloseable {
         }
         commands.shutdownNow();
         sync.close(); // before the domains: a sync waiting on a domain operation is stopped, not left hanging
+        migrations.close(); // migrations in flight are aborted: their VMs keep running here
         domains.close();
         storage.shutdownNow();
         poller.close();

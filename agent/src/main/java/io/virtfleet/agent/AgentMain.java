@@ -154,6 +154,12 @@ public final class AgentMain implements Callable<Integer> {
                 "(default: none: this host takes no failover-IP VMs)."})
     String publicAddress;
 
+    @Option(names = "--migration-address", paramLabel = "IPV4",
+            description = {"Address other hypervisors reach this host's libvirtd (TLS, port 16514) and QEMU (ports",
+                "49152-49215) on when VMs move here by live migration; the host's fleet-issued libvirt",
+                "certificate names it (default: the VXLAN address, else the advertised address if an IPv4 one)."})
+    String migrationAddress;
+
     @Option(names = "--definitions-dir", paramLabel = "DIR", defaultValue = "/srv/common",
             description = {"This host's clone of the definitions repository, from which it defines the replicas of",
                 "other hosts' VMs; owned by virtfleet, edits in it are undone (default: ${DEFAULT-VALUE})."})
@@ -281,7 +287,8 @@ public final class AgentMain implements Callable<Integer> {
                 vxlanPort, InterfaceNames.check("public-bridge", publicBridge), definitionsDir,
                 definitionsRemote == null ? null : DefinitionsClone.checkRemote("definitions-remote", definitionsRemote),
                 installerDir, publicAddress == null ? null : Ipv4.publicAddress("public-address", publicAddress),
-                libvirtTls);
+                libvirtTls,
+                migrationAddress == null ? null : Ipv4.unicastAddress("migration-address", migrationAddress));
     }
 
     private static Path absolute(String field, Path path) {

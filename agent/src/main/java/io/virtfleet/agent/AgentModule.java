@@ -12,6 +12,7 @@ import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
+import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.agent.network.Networks;
@@ -93,7 +94,8 @@ final class AgentModule extends AbstractModule {
     HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync,
                           LibvirtCertificateKeeper libvirtTls) {
         return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status,
-                config.publicAddress() == null ? "" : config.publicAddress().toString(), libvirtTls::status);
+                config.publicAddress() == null ? "" : config.publicAddress().toString(), libvirtTls::status,
+                () -> config.migrationAddress(networks.vxlanAddress()));
     }
 
     /** The host's libvirt TLS certificate; connected to the controller once the agent has its own certificate. */
@@ -154,8 +156,28 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     AgentService service(HostReporter reporter, Domains domains, Disks disks,
-                         @Named("storage") ExecutorService storage, Networks networks, DefinitionsSync sync) {
-        return new AgentService(reporter, domains, disks, storage, networks, sync);
+                         @Named("storage") ExecutorService storage, Networks networks, DefinitionsSync sync,
+                         Migrations migrations) {
+        return new AgentService(reporter, domains, disks, storage, networks, sync, migrations);
+    }
+
+    /**
+     * Live migrations away from this host, with the libvirt TLS client certificate of the state directory; this host's
+     * own addresses (its migration and VXLAN addresses, its interfaces') are never a target.
+     */
+    @Provides
+    @Singleton
+    Migrations migrations(LibvirtHypervisor hypervisor, HypervisorPoller poller, InstallerFiles installer, Networks networks) {
+        java.util.function.Supplier<java.util.Set<String>> own = () -> {
+            java.util.Set<String> addresses = new java.util.HashSet<>(Migrations.interfaceAddresses());
+            String vxlan = networks.vxlanAddress();
+            addresses.add(vxlan);
+            addresses.add(config.migrationAddress(vxlan));
+            addresses.remove("");
+            return addresses;
+        };
+        return new Migrations(hypervisor, config.imagesDirectory(), installer,
+                new Migrations.Settings(config.hostName(), config.libvirtTlsDirectory(), own), poller::pollSoon);
     }
 
     /** None in service; see {@link Agent#API_INTERCEPTORS}. */

@@ -175,6 +175,37 @@ class AgentMainTest {
     }
 
     @Test
+    void theMigrationAddressIsTheSettingElseTheVxlanAddressElseAnIpv4Advertised() throws Exception {
+        Path none = dir.resolve("none.conf");
+        AgentConfig set = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--migration-address", "10.0.0.9")
+                .config();
+        assertEquals("10.0.0.9", set.migrationAddress("10.0.0.5"), "the setting wins over the VXLAN address");
+
+        AgentConfig unset = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--advertise", "10.0.0.7:7441")
+                .config();
+        assertEquals(null, unset.migrationAddress());
+        assertEquals("10.0.0.5", unset.migrationAddress("10.0.0.5"));
+        assertEquals("10.0.0.7", unset.migrationAddress(""), "no VXLAN address: the advertised one");
+
+        AgentConfig byName = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--advertise", "hv1.example:7441")
+                .config();
+        assertEquals("", byName.migrationAddress(""), "a host name is no address to migrate to");
+        AgentConfig listening = parse(none, "--controller", "cp1:7440", "--host-name", "hv1").config();
+        assertEquals("", listening.migrationAddress(""), "advertised as its host name by default");
+
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
+                + "migration-address = 10.0.0.11\n");
+        assertEquals("10.0.0.11", parse(conf).config().migrationAddress().toString());
+        assertEquals(dir.resolve("state").resolve("libvirt-tls"), AgentConfig.libvirtTlsDirectory(dir.resolve("state")));
+
+        for (String bad : new String[] {"127.0.0.1", "hv1.example", "224.0.0.5", "10.0.0.256"}) {
+            AgentMain main = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--migration-address", bad);
+            InvalidInputException e = assertThrows(InvalidInputException.class, main::config);
+            assertTrue(e.getMessage().startsWith("migration-address: \"" + bad + "\""), e.getMessage());
+        }
+    }
+
+    @Test
     void definitionsComeFromSrvCommonAndTheControllerUnlessConfigured() throws Exception {
         AgentConfig defaults = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1").config();
         assertEquals(Path.of("/srv/common"), defaults.definitionsDirectory());

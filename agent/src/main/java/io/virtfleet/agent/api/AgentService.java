@@ -1,8 +1,12 @@
 package io.virtfleet.agent.api;
 
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.agent.hypervisor.Domains;
+import io.virtfleet.agent.hypervisor.Migration;
+import io.virtfleet.agent.hypervisor.MigrationException;
+import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.network.NetworkException;
 import io.virtfleet.agent.network.Networks;
 import io.virtfleet.agent.report.HostReporter;
@@ -22,6 +26,8 @@ import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.EnsureDiskRequest;
 import io.virtfleet.proto.v1.EnsureNetworkRequest;
 import io.virtfleet.proto.v1.HostReport;
+import io.virtfleet.proto.v1.MigrateDomainRequest;
+import io.virtfleet.proto.v1.MigrationProgress;
 import io.virtfleet.proto.v1.SetDomainRunningRequest;
 import io.virtfleet.proto.v1.StepResult;
 import io.virtfleet.proto.v1.StorageTier;
@@ -39,7 +45,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The agent's gRPC face: validates each request where it arrives (a bad one is INVALID_ARGUMENT before
  * anything runs), then hands the step to its feature, never running it on gRPC's event loop: domains (define,
- * undefine, start, stop), disks, networks, the definitions sync.
+ * undefine, start, stop), disks, networks, the definitions sync, live migrations.
  */
 public final class AgentService extends AgentGrpc.AgentImplBase {
     private static final Logger log = LoggerFactory.getLogger(AgentService.class);
@@ -50,6 +56,7 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     private final Executor storageWork;
     private final Networks networks;
     private final DefinitionsSync sync;
+    private final Migrations migrations;
 
     /** The API's methods, for deciding who may call each. */
     public static io.grpc.ServerServiceDefinition definition() {
@@ -62,12 +69,19 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
      */
     public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork, Networks networks,
                         DefinitionsSync sync) {
+        this(reporter, domains, disks, storageWork, networks, sync, null);
+    }
+
+    /** @param migrations this host's live migrations; null on a host that migrates nothing (FAILED_PRECONDITION) */
+    public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork, Networks networks,
+                        DefinitionsSync sync, Migrations migrations) {
         this.reporter = reporter;
         this.domains = domains;
         this.disks = disks;
         this.storageWork = storageWork;
         this.networks = networks;
         this.sync = sync;
+        this.migrations = migrations;
     }
 
     @Override
@@ -97,6 +111,65 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
         long started = System.nanoTime();
         StepReplies.send("SetDomainRunning", domains.setRunning(request.getVmName(), request.getRunning(),
                 Duration.ofMillis(request.getShutdownTimeoutMs())), started, response);
+    }
+
+    // Migrations: checked here, carried out on the migration's own threads, which also send its progress.
+
+    /**
+     * Streams the migration's progress and ends normally after PHASE_DONE; a failure ends the stream with the
+     * status its kind maps to. Cancelling the call aborts the migration.
+     */
+    @Override
+    public void migrateDomain(MigrateDomainRequest request, StreamObserver<MigrationProgress> response) {
+        if (migrations == null) {
+            response.onError(Status.FAILED_PRECONDITION.withDescription("this agent takes part in no migration")
+                    .asRuntimeException());
+            return;
+        }
+        Migration migration;
+        try {
+            migration = migrations.prepare(request); // bad input: INVALID_ARGUMENT, through StatusMapping
+        } catch (MigrationException e) {
+            response.onError(migrationStatus(e).asRuntimeException());
+            return;
+        }
+        if (response instanceof ServerCallStreamObserver<MigrationProgress> call) {
+            call.setOnCancelHandler(migration::cancel); // the client went away (Ctrl-C, deadline): abort, keep the VM here
+        }
+        migration.result().whenComplete((done, failure) -> {
+            try {
+                if (failure == null) {
+                    response.onCompleted();
+                } else {
+                    response.onError(migrationStatus(failure).asRuntimeException());
+                }
+            } catch (RuntimeException e) {
+                log.debug("MigrateDomain: end not sent, the call is gone: {}", e.toString());
+            }
+        });
+        try {
+            migration.start(response::onNext);
+        } catch (MigrationException e) {
+            response.onError(migrationStatus(e).asRuntimeException());
+        }
+    }
+
+    private static Status migrationStatus(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (cause instanceof MigrationException e) {
+            Status status = switch (e.kind()) {
+                case NOT_FOUND -> Status.NOT_FOUND;
+                case FAILED_PRECONDITION -> Status.FAILED_PRECONDITION;
+                case UNAVAILABLE -> Status.UNAVAILABLE;
+                case ABORTED -> Status.ABORTED;
+            };
+            return status.withDescription(e.getMessage());
+        }
+        if (cause instanceof InvalidInputException e) {
+            return Status.INVALID_ARGUMENT.withDescription(e.getMessage());
+        }
+        log.error("MigrateDomain failed unexpectedly", cause);
+        return Status.INTERNAL.withDescription("internal error: " + cause);
     }
 
     // Definitions: checked here, synced on the sync's own thread, which also sends the events.

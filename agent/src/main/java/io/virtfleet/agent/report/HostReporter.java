@@ -23,16 +23,26 @@ public final class HostReporter {
     private final Supplier<SyncState.Status> sync;
     private final String publicAddress;
     private final Supplier<LibvirtTlsStatus> libvirtTls;
+    private final Supplier<String> migrationAddress;
     private volatile HostReport latest = HostReport.getDefaultInstance();
+
+    /** A reporter of a host without a libvirt TLS certificate or a migration address (tests). */
+    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
+                        Supplier<SyncState.Status> sync, String publicAddress) {
+        this(hostName, metrics, hypervisor, vxlanAddress, sync, publicAddress, LibvirtTlsStatus::getDefaultInstance,
+                () -> "");
+    }
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
      * @param publicAddress the host's public IPv4 address (the agent's public-address), empty when not set
      * @param sync         gives the outcome of the host's definitions syncs
      * @param libvirtTls   gives the state of the host's libvirt TLS certificate
+     * @param migrationAddress gives the address other hosts migrate VMs to this host on, empty when none
      */
     public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
-                        Supplier<SyncState.Status> sync, String publicAddress, Supplier<LibvirtTlsStatus> libvirtTls) {
+                        Supplier<SyncState.Status> sync, String publicAddress, Supplier<LibvirtTlsStatus> libvirtTls,
+                        Supplier<String> migrationAddress) {
         this.hostName = hostName;
         this.metrics = metrics;
         this.hypervisor = hypervisor;
@@ -40,6 +50,7 @@ public final class HostReporter {
         this.sync = sync;
         this.publicAddress = publicAddress;
         this.libvirtTls = libvirtTls;
+        this.migrationAddress = migrationAddress;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -62,6 +73,7 @@ public final class HostReporter {
                 .setSyncError(synced.error())
                 .setPublicAddress(publicAddress)
                 .setLibvirtTls(libvirtTls.get())
+                .setMigrationAddress(migrationAddress.get())
                 .build();
         return latest;
     }
