@@ -8,43 +8,27 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grpc.ManagedChannel;
-import io.grpc.Server;
-import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.inprocess.InProcessChannelBuilder;
-import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
-import io.virtfleet.agent.api.AgentService;
-import io.virtfleet.agent.hypervisor.DefinitionLedger;
-import io.virtfleet.agent.hypervisor.Domains;
-import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.hypervisor.Migration;
 import io.virtfleet.agent.hypervisor.MigrationException;
 import io.virtfleet.agent.hypervisor.Migrations;
-import io.virtfleet.agent.storage.CephSecret;
 import io.virtfleet.agent.storage.RbdDisks;
 import io.virtfleet.common.process.Command;
 import io.virtfleet.common.units.Bytes;
-import io.virtfleet.common.validation.Endpoint;
-import io.virtfleet.common.transport.StatusMapping;
-import io.virtfleet.controller.definitions.Boot;
-import io.virtfleet.controller.definitions.DomainSettings;
-import io.virtfleet.controller.definitions.DomainXml;
 import io.virtfleet.controller.testkit.Await;
-import io.virtfleet.controller.testkit.HypervisorRack;
 import io.virtfleet.controller.testkit.HypervisorRack.Host;
 import io.virtfleet.controller.testkit.HypervisorRack.LibvirtListening;
 import io.virtfleet.controller.testkit.LibvirtPki;
+import io.virtfleet.controller.testkit.MigrationRig;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.MigrateDomainRequest;
 import io.virtfleet.proto.v1.MigrationProgress;
 import io.virtfleet.proto.v1.MigrationProgress.Phase;
-import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.StorageTier;
-import io.virtfleet.proto.v1.VmSpec;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -58,7 +42,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
-import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -107,9 +90,6 @@ import org.libvirt.LibvirtException;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class LiveMigrationTest {
     private static final String UNDERLAY = "10.249.4";
-    private static final String LAN_BRIDGE = DomainXml.lanBridge(10);
-    private static final Path IMAGES = Path.of("/var/lib/libvirt/images");
-    private static final InstallerFiles INSTALLER = new InstallerFiles(InstallerFiles.PACKAGE_DIRECTORY);
     private static final long MEMORY = 384 * Bytes.MIB;
     private static final int XML_INACTIVE = 2;
     /** Bound on waiting for one progress event or a call's end; events come every half second. */
@@ -118,75 +98,44 @@ class LiveMigrationTest {
     @TempDir
     static Path work;
 
-    private static HypervisorRack rack;
+    private static MigrationRig rig;
     private static Host hv1;
     private static Host hv2;
     private static Host hv3;
+    /** hv1's agent: its libvirt connection, migrations and API. */
     private static LibvirtHypervisor hypervisor;
-    private static Domains domains;
     private static Migrations migrations;
-    private static Server server;
     private static ManagedChannel channel;
-    private static DomainXml renderer;
     private static final long t0 = System.nanoTime();
 
     @BeforeAll
     static void threeHypervisorsOnTlsAndCeph() throws Exception {
         LibvirtPki fleet = LibvirtPki.create(work.resolve("fleet-ca"));
         LibvirtPki stranger = LibvirtPki.create(work.resolve("other-ca"));
-        rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, List.of("hv1", "hv2", "hv3"),
+        rig = MigrationRig.start(work.resolve("rack"), UNDERLAY, List.of("hv1", "hv2", "hv3"),
                 host -> host.equals("hv3") ? new LibvirtListening(stranger, true) : new LibvirtListening(fleet, false),
                 LiveMigrationTest::lap);
-        hv1 = rack.host("hv1");
-        hv2 = rack.host("hv2");
-        hv3 = rack.host("hv3");
-        for (Host h : List.of(hv1, hv2, hv3)) {
-            // The LAN the VMs' NIC is on, and the key their RBD disks are opened with, on every host.
-            Command.of("ip", "-n", h.namespace(), "link", "add", LAN_BRIDGE, "type", "bridge").runChecked();
-            Command.of("ip", "-n", h.namespace(), "link", "set", LAN_BRIDGE, "up").runChecked();
-            try (LibvirtHypervisor libvirt = new LibvirtHypervisor(h.node().uri())) {
-                new CephSecret(libvirt, rack.cephSettings()).ensure();
-            }
-            Files.createDirectories(h.node().dir().resolve("lib").resolve("images"));
-        }
-        hypervisor = new LibvirtHypervisor(hv1.node().uri(), DefinitionLedger.load(hv1.stateDir()));
-        domains = new Domains(hypervisor, IMAGES, INSTALLER, () -> { });
-        migrations = new Migrations(hypervisor, IMAGES, INSTALLER,
-                new Migrations.Settings("hv1", hv1.libvirtTlsDirectory(), () -> Set.of(hv1.address())), () -> { });
-        String name = InProcessServerBuilder.generateName();
-        server = InProcessServerBuilder.forName(name).addService(ServerInterceptors.intercept(
-                new AgentService(null, domains, null, null, null, null, migrations), new StatusMapping())).build().start();
-        channel = InProcessChannelBuilder.forName(name).build();
-        renderer = new DomainXml(DomainSettings.defaults().withDomainType(DomainSettings.QEMU).withImagesDirectory(IMAGES)
-                .withCephMonitors(List.of(Endpoint.parse("monitor", rack.ceph().monitor()))));
-        lap("hv1's agent API up");
+        hv1 = rig.host("hv1");
+        hv2 = rig.host("hv2");
+        hv3 = rig.host("hv3");
+        hypervisor = rig.agent("hv1").hypervisor();
+        migrations = rig.agent("hv1").migrations();
+        channel = rig.agent("hv1").channel();
     }
 
     @AfterAll
-    static void stopEverything() throws InterruptedException {
-        try {
-            if (channel != null) {
-                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-                server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-            }
-            if (migrations != null) {
-                migrations.close();
-                domains.close();
-                hypervisor.close();
-            }
-        } finally {
-            if (rack != null) {
-                rack.close();
-            }
-            lap("cleaned up");
+    static void stopEverything() {
+        if (rig != null) {
+            rig.close();
         }
+        lap("cleaned up");
     }
 
     @Test
     @Order(1)
     void aRunningCephVmMovesOverTlsAndKeepsRunningOnTheTarget() throws Exception {
         String vm = "web";
-        new RbdDisks(rack.cephSettings()).ensure(StorageTier.STORAGE_TIER_SATA, vm, Bytes.GIB);
+        new RbdDisks(rig.rack().cephSettings()).ensure(StorageTier.STORAGE_TIER_SATA, vm, Bytes.GIB);
         String definition = render(vm, StorageTier.STORAGE_TIER_SATA);
         // Every host holds a Ceph-backed VM's definition, shut off: the target's replica is replaced by what it is sent.
         define(hv2, definition);
@@ -262,7 +211,7 @@ class LiveMigrationTest {
     @Order(3)
     void aMigrationCancelledInFlightLeavesTheVmRunningOnItsSource() throws Exception {
         String vm = "api";
-        new RbdDisks(rack.cephSettings()).ensure(StorageTier.STORAGE_TIER_SATA, vm, Bytes.GIB);
+        new RbdDisks(rig.rack().cephSettings()).ensure(StorageTier.STORAGE_TIER_SATA, vm, Bytes.GIB);
         String definition = render(vm, StorageTier.STORAGE_TIER_SATA);
         startOnHv1(vm, definition);
         slowDown(vm);
@@ -464,12 +413,8 @@ class LiveMigrationTest {
                 .setTargetAddress(target.address()).setTargetDomainXml(xml).setCopyDisk(copyDisk).build();
     }
 
-    /** The VM's definition as the controller renders it: the installer's kernel boots, and keeps running, on TCG. */
     private static String render(String vm, StorageTier tier) {
-        VmSpec spec = VmSpec.newBuilder().setName(vm).setStorage(tier).setDiskBytes(Bytes.GIB).setMemoryBytes(MEMORY)
-                .setVcpus(1).setNetwork(NetworkSpec.newBuilder().setLan(10)).setProfile("base").build();
-        return renderer.render(spec, Boot.kernel("console=ttyS0,115200n8 priority=critical")
-                .withFiles(INSTALLER.kernel().toString(), INSTALLER.initrd().toString()));
+        return rig.render(vm, tier, MEMORY);
     }
 
     /** The definition with a mark of the host it was rendered for: no ABI change, but visible in what a host keeps. */
@@ -478,8 +423,7 @@ class LiveMigrationTest {
     }
 
     private static void startOnHv1(String vm, String xml) throws Exception {
-        domains.define(vm, xml, "", false).get(60, TimeUnit.SECONDS);
-        domains.setRunning(vm, true, Duration.ZERO).get(120, TimeUnit.SECONDS);
+        rig.startOn("hv1", vm, xml);
         assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv1, vm).orElseThrow());
     }
 
@@ -489,7 +433,7 @@ class LiveMigrationTest {
     }
 
     private static Path disk(Host host, String vm) {
-        return host.node().dir().resolve("lib").resolve("images").resolve(vm + ".img"); // its /var/lib/libvirt/images
+        return MigrationRig.disk(host, vm);
     }
 
     /** A sparse disk with random data at its start, middle and end. */
