@@ -4,6 +4,7 @@ import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.sync.SyncState;
 import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HostCpu;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.HypervisorInfo;
@@ -21,6 +22,7 @@ public final class HostReporter {
     private final Supplier<String> vxlanAddress;
     private final Supplier<SyncState.Status> sync;
     private final String publicAddress;
+    private volatile Supplier<HostCpu> cpu = HostCpu::getDefaultInstance;
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
@@ -35,6 +37,12 @@ public final class HostReporter {
         this.vxlanAddress = vxlanAddress;
         this.sync = sync;
         this.publicAddress = publicAddress;
+    }
+
+    /** This reporter, also reporting the host's CPU for guests as {@code cpu} gives it (never blocking). */
+    public HostReporter withCpu(Supplier<HostCpu> cpu) {
+        this.cpu = cpu;
+        return this;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -56,6 +64,7 @@ public final class HostReporter {
                 .setSyncedCommit(synced.syncedCommit())
                 .setSyncError(synced.error())
                 .setPublicAddress(publicAddress)
+                .setCpu(cpu.get())
                 .build();
     }
 
