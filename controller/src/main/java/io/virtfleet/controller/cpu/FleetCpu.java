@@ -217,6 +217,10 @@ public final class FleetCpu {
         if (!cpu.getError().isEmpty()) {
             return "cannot tell whether it can run the fleet CPU model " + c.label() + ": " + cpu.getError();
         }
+        if (cpu.getHostModelXml().isEmpty()) {
+            return "reports nothing of its CPU (an agent older than the fleet CPU model?), so whether it can run the"
+                    + " fleet CPU model " + c.label() + " is unknown";
+        }
         return "has not judged the fleet CPU model " + c.label() + " yet (its agent does at its next definitions sync)";
     }
 

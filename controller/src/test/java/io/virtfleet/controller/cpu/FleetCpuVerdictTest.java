@@ -47,6 +47,8 @@ class FleetCpuVerdictTest {
         assertEquals("cannot tell whether it can run the fleet CPU model " + label + ": libvirt at test:///default has no"
                 + " domain capabilities of guest CPUs: this function is not supported by the connection driver:"
                 + " virConnectGetDomainCapabilities", FleetCpu.problem(c, report(unknown)));
+        assertEquals("reports nothing of its CPU (an agent older than the fleet CPU model?), so whether it can run the"
+                + " fleet CPU model " + label + " is unknown", FleetCpu.problem(c, report(HostCpu.getDefaultInstance())));
     }
 
     @Test
