@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
  * libvirt connection, and libvirt's verdict on whether this host can run the fleet CPU model, the definitions
  * repository's {@value #MODEL_FILE} as the host's clone has it. The model is read when the agent starts and after
  * each pull of the definitions ({@link #definitionsPulled}); it is compared again when it changes and on each new
- * connection. A look that failed (libvirt unreachable) is repeated after the next poll that reached libvirt.
+ * connection. A look that failed because libvirt was out of reach is repeated after the next poll that reaches it.
  *
  * <p>Thread-safe: looks are serialized; {@link #current} never blocks.
  */
@@ -131,13 +131,17 @@ public final class HostCpus {
                     log.warn("this host cannot run the fleet CPU model ({}): {}", MODEL_FILE, verdict.refusal());
                 }
             }
-            lookedOn = hostModel.isPresent() ? connection : -1;
+            lookedOn = connection;
             judged = model;
         } catch (LibvirtException | DomainOperationException | InvalidInputException e) {
             String reason = e instanceof LibvirtException le ? hypervisor.reason(le) : e.getMessage();
             facts.clearFleetModelSha256().clearRunsFleetModel().clearFleetModelRefusal().setError(reason);
-            lookedOn = -1;
-            judged = null;
+            // libvirt out of reach: asked again after the next poll that reaches it. Anything else (a driver without
+            // these calls, a model libvirt refuses) stands until a new connection or another model.
+            boolean unreachable = e instanceof LibvirtException || e instanceof DomainOperationException d
+                    && d.reason() == DomainOperationException.Reason.UNAVAILABLE;
+            lookedOn = unreachable ? -1 : connection;
+            judged = unreachable ? null : model;
             log.debug("cannot tell this host's CPU for guests: {}", reason);
         }
         current = facts.build();

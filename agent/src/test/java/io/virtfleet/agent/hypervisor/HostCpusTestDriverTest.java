@@ -1,6 +1,8 @@
 package io.virtfleet.agent.hypervisor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -36,6 +38,8 @@ class HostCpusTestDriverTest {
             assertTrue(cpu.getError().startsWith("libvirt at test:///default has no domain capabilities of guest CPUs: "),
                     cpu.getError());
             assertTrue(cpu.getError().contains("virConnectGetDomainCapabilities"), "libvirt's own words: " + cpu.getError());
+            cpus.afterPoll(true);
+            assertSame(cpu, cpus.current(), "a driver without the call is not asked again at every poll");
 
             DomainOperationException refused = assertThrows(DomainOperationException.class,
                     () -> cpus.baseline(List.of("<cpu><model>EPYC</model></cpu>")));
@@ -45,7 +49,7 @@ class HostCpusTestDriverTest {
     }
 
     @Test
-    void aBaselineRequestIsCheckedBeforeLibvirtIsAsked() {
+    void aBaselineRequestIsCheckedBeforeLibvirtIsAskedAndUnreachableLibvirtIsAskedAgain() {
         try (LibvirtHypervisor hv = new LibvirtHypervisor("qemu:///system?socket=/nonexistent/virtfleet/libvirt-sock")) {
             HostCpus cpus = new HostCpus(hv, definitions);
             assertTrue(assertThrows(InvalidInputException.class, () -> cpus.baseline(List.of())).getMessage()
@@ -55,6 +59,12 @@ class HostCpusTestDriverTest {
             DomainOperationException down = assertThrows(DomainOperationException.class,
                     () -> cpus.baseline(List.of("<cpu><model>A</model></cpu>")));
             assertEquals(DomainOperationException.Reason.UNAVAILABLE, down.reason(), down.getMessage());
+
+            cpus.afterPoll(true);
+            HostCpu unreachable = cpus.current();
+            assertTrue(unreachable.getError().startsWith("libvirt at " + hv.uri() + " is not reachable: "), unreachable.getError());
+            cpus.afterPoll(true);
+            assertNotSame(unreachable, cpus.current(), "libvirt out of reach: asked again after the next poll");
         }
     }
 }
