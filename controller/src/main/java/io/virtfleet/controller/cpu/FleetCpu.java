@@ -45,6 +45,8 @@ public final class FleetCpu {
     private static final Logger log = LoggerFactory.getLogger(FleetCpu.class);
     private static final Logger audit = LoggerFactory.getLogger("virtfleet.audit");
     /** What lowering the model means, for the operator who meets a flagged host. */
+    /** Hosts asked for the baseline before giving up: each call may wait for its deadline on a hung host. */
+    static final int BASELINE_TRIES = 3;
     static final String LOWER_HINT = "; virtfleet cpu-model --recompute lowers the model to what the ready hosts run";
 
     /** libvirt's baseline of guest CPU definitions, computed by one host's libvirt. */
@@ -261,11 +263,11 @@ public final class FleetCpu {
         return new Inputs(cpus, leftOut);
     }
 
-    /** libvirt's baseline of the inputs, asked of each input host in turn until one answers. */
+    /** libvirt's baseline of the inputs, asked of the input hosts in turn (at most {@value #BASELINE_TRIES}) until one answers. */
     private Current compute(Inputs inputs) {
         List<String> cpus = List.copyOf(inputs.cpus().values());
         List<String> failures = new ArrayList<>();
-        for (String host : inputs.cpus().keySet()) {
+        for (String host : inputs.cpus().keySet().stream().limit(BASELINE_TRIES).toList()) {
             String xml;
             try {
                 xml = baseline.of(host, cpus);

@@ -91,11 +91,19 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
 
     @Override
     public void getCpuModel(GetCpuModelRequest request, StreamObserver<FleetCpuModel> response) {
+        if (cpuModel == null) {
+            super.getCpuModel(request, response); // UNIMPLEMENTED: a controller built without the fleet CPU model
+            return;
+        }
         cpuModel.getCpuModel(request, response);
     }
 
     @Override
     public void recomputeCpuModel(RecomputeCpuModelRequest request, StreamObserver<FleetCpuModel> response) {
+        if (cpuModel == null) {
+            super.recomputeCpuModel(request, response);
+            return;
+        }
         cpuModel.recomputeCpuModel(request, response);
     }
 
