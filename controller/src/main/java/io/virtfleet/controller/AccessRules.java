@@ -46,6 +46,8 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getSyncHostsMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getGetDriftMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetVmHistoryMethod().getFullMethodName(), Rule.VIEWERS),
-                Map.entry(FleetGrpc.getListProfilesMethod().getFullMethodName(), Rule.VIEWERS));
+                Map.entry(FleetGrpc.getListProfilesMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getGetCpuModelMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getRecomputeCpuModelMethod().getFullMethodName(), Rule.ADMINS));
     }
 }

@@ -29,6 +29,9 @@ import io.virtfleet.controller.trust.LibvirtCertificates;
 import io.virtfleet.controller.trust.RevokedOperators;
 import com.google.inject.name.Named;
 import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.cpu.CpuModelEndpoint;
+import io.virtfleet.controller.cpu.FleetCpu;
+import io.virtfleet.proto.v1.BaselineCpuRequest;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
 import io.virtfleet.controller.definitions.DomainRenderer;
 import io.virtfleet.controller.definitions.DomainSettings;
@@ -58,6 +61,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /** Wires the controller's features from its configuration. */
 final class ControllerModule extends AbstractModule {
+    /** How long a host's libvirt may take for a CPU baseline (a few milliseconds when it answers at all). */
+    private static final java.time.Duration BASELINE_DEADLINE = java.time.Duration.ofSeconds(30);
     /** How long after a VM was built its home host's reports may still show libvirt from before. */
     private static final java.time.Duration REPORT_SETTLING = java.time.Duration.ofMillis(500);
     private final ControllerConfig config;
@@ -197,7 +202,7 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
-                                ProfilesEndpoint profiles) {
+                                ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork) {
         // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
         // file writes in order.
         ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -205,7 +210,8 @@ final class ControllerModule extends AbstractModule {
             t.setDaemon(true);
             return t;
         });
-        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work);
+        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work)
+                .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork));
     }
 
     @Provides
@@ -296,9 +302,22 @@ final class ControllerModule extends AbstractModule {
                 config.provisioning().reconcileInterval());
     }
 
+    /** The fleet CPU model, kept in the definitions repository; its baseline is computed by a host's libvirt. */
     @Provides
     @Singleton
-    DomainRenderer domainRenderer(HostRegistry registry) {
+    FleetCpu fleetCpu(VmStore store, HostRegistry registry, Liveness liveness, AgentClients agents) {
+        try {
+            return new FleetCpu(store.repo(), registry, liveness, (host, cpus) -> agents.agent(host)
+                    .withDeadlineAfter(BASELINE_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                    .baselineCpu(BaselineCpuRequest.newBuilder().addAllCpuXml(cpus).build()).getCpuXml());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the fleet CPU model", e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    DomainRenderer domainRenderer(HostRegistry registry, FleetCpu fleetCpu) {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
@@ -306,11 +325,12 @@ final class ControllerModule extends AbstractModule {
         // one that lost them since is refused here, before anything is made).
         DomainRenderer renderer = (spec, host, boot) -> {
             var resources = registry.get(host).map(r -> r.report().getResources());
+            // Every definition names the fleet CPU model, once there is one (VmService.create makes sure first).
             DomainXml xml = new DomainXml(resources
                     .map(r -> r.getImagesDirectory())
                     .filter(dir -> !dir.isEmpty())
                     .map(dir -> domain.withImagesDirectory(java.nio.file.Path.of(dir)))
-                    .orElse(domain));
+                    .orElse(domain), fleetCpu.model().orElse(null));
             if (boot.isKernel() && boot.kernel().isEmpty()) {
                 var files = resources.filter(r -> !r.getInstallerKernel().isEmpty() && !r.getInstallerInitrd().isEmpty())
                         .orElseThrow(() -> new InvalidInputException("boot-mode", "kernel",
@@ -330,7 +350,8 @@ final class ControllerModule extends AbstractModule {
                         Replication replication, ProfileCatalog profiles, Installs installs, DomainRenderer renderer) {
         return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
                 FailoverAtOvh.of(config.provisioning().ovh(),
-                        new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))));
+                        new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))),
+                fleetCpu);
     }
 
     @Provides

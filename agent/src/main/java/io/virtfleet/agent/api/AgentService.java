@@ -7,6 +7,7 @@ import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.Migration;
 import io.virtfleet.agent.hypervisor.MigrationException;
 import io.virtfleet.agent.hypervisor.Migrations;
+import io.virtfleet.agent.hypervisor.HostCpus;
 import io.virtfleet.agent.network.NetworkException;
 import io.virtfleet.agent.network.Networks;
 import io.virtfleet.agent.report.HostReporter;
@@ -20,6 +21,8 @@ import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.Sizes;
 import io.virtfleet.common.validation.StorageTiers;
 import io.virtfleet.proto.v1.AgentGrpc;
+import io.virtfleet.proto.v1.BaselineCpuRequest;
+import io.virtfleet.proto.v1.BaselineCpuResponse;
 import io.virtfleet.proto.v1.DefineDomainRequest;
 import io.virtfleet.proto.v1.DeleteDiskRequest;
 import io.virtfleet.proto.v1.DescribeHostRequest;
@@ -35,10 +38,12 @@ import io.virtfleet.proto.v1.SyncDefinitionsRequest;
 import io.virtfleet.proto.v1.SyncEvent;
 import io.virtfleet.proto.v1.UndefineDomainRequest;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Supplier;
+import org.libvirt.LibvirtException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,6 +62,8 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     private final Networks networks;
     private final DefinitionsSync sync;
     private final Migrations migrations;
+    private volatile HostCpus cpus;
+    private volatile Executor cpuWork;
 
     /** The API's methods, for deciding who may call each. */
     public static io.grpc.ServerServiceDefinition definition() {
@@ -82,6 +89,16 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
         this.networks = networks;
         this.sync = sync;
         this.migrations = migrations;
+    }
+
+    /**
+     * This service, also answering BaselineCpu with {@code cpus}, on {@code work}: a libvirt call that must hold up
+     * neither gRPC's threads nor the others' work. Without it, BaselineCpu is FAILED_PRECONDITION.
+     */
+    public AgentService withCpus(HostCpus cpus, Executor work) {
+        this.cpus = cpus;
+        this.cpuWork = work;
+        return this;
     }
 
     @Override
@@ -202,6 +219,33 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
                     .withDescription(e.getMessage());
         }
         return Status.INTERNAL.withDescription("internal error: " + cause); // logged by the sync
+    }
+
+    // Guest CPUs: libvirt's baseline, for the fleet CPU model.
+
+    @Override
+    public void baselineCpu(BaselineCpuRequest request, StreamObserver<BaselineCpuResponse> response) {
+        HostCpus hostCpus = cpus;
+        if (hostCpus == null) {
+            response.onError(Status.FAILED_PRECONDITION.withDescription("this agent computes no CPU baselines")
+                    .asRuntimeException());
+            return;
+        }
+        List<String> xml = List.copyOf(request.getCpuXmlList());
+        try {
+            cpuWork.execute(() -> {
+                try {
+                    response.onNext(BaselineCpuResponse.newBuilder().setCpuXml(hostCpus.baseline(xml)).build());
+                    response.onCompleted();
+                } catch (LibvirtException e) {
+                    response.onError(Status.UNAVAILABLE.withDescription("libvirt: " + e.getMessage()).asRuntimeException());
+                } catch (RuntimeException e) {
+                    response.onError(StepReplies.status("BaselineCpu", e).asRuntimeException()); // logs what nobody foresaw
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            response.onError(Status.UNAVAILABLE.withDescription("the agent is stopping").asRuntimeException());
+        }
     }
 
     // Disks: checked here, carried out on the storage threads.

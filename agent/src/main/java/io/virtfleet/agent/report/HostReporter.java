@@ -4,6 +4,7 @@ import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.sync.SyncState;
 import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HostCpu;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.HypervisorInfo;
@@ -32,6 +33,7 @@ public final class HostReporter {
         this(hostName, metrics, hypervisor, vxlanAddress, sync, publicAddress, LibvirtTlsStatus::getDefaultInstance,
                 () -> "");
     }
+    private volatile Supplier<HostCpu> cpu = HostCpu::getDefaultInstance;
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
@@ -51,6 +53,12 @@ public final class HostReporter {
         this.publicAddress = publicAddress;
         this.libvirtTls = libvirtTls;
         this.migrationAddress = migrationAddress;
+    }
+
+    /** This reporter, also reporting the host's CPU for guests as {@code cpu} gives it (never blocking). */
+    public HostReporter withCpu(Supplier<HostCpu> cpu) {
+        this.cpu = cpu;
+        return this;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -74,6 +82,7 @@ public final class HostReporter {
                 .setPublicAddress(publicAddress)
                 .setLibvirtTls(libvirtTls.get())
                 .setMigrationAddress(migrationAddress.get())
+                .setCpu(cpu.get())
                 .build();
         return latest;
     }

@@ -168,6 +168,9 @@ class ApiFuzzTest {
         // A create the hosts refused leaves its record's history behind (created, then undone): that is OK.
         rule(FleetGrpc.getGetVmHistoryMethod(), viewers, OK, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getListProfilesMethod(), viewers, OK); // no input to get wrong
+        rule(FleetGrpc.getGetCpuModelMethod(), viewers, OK); // no input to get wrong
+        // This fleet's hosts are on libvirt's test driver, which reports no CPU: nothing to compute a model from.
+        rule(FleetGrpc.getRecomputeCpuModelMethod(), admins, FAILED_PRECONDITION);
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         // RESOURCE_EXHAUSTED: only for a request over Enroll's size cap (see Call).
@@ -193,6 +196,8 @@ class ApiFuzzTest {
         rule(AgentGrpc.getSetDomainRunningMethod(), controller, INVALID_ARGUMENT, NOT_FOUND);
         // No domain runs on these agents: a well-formed request names one that is not there.
         rule(AgentGrpc.getMigrateDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND);
+        // Libvirt's test driver computes no baselines: a well-formed request is FAILED_PRECONDITION.
+        rule(AgentGrpc.getBaselineCpuMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
     }
 
     private static void rule(MethodDescriptor<?, ?> method, Set<Who> who, Status.Code... answers) {
