@@ -69,8 +69,7 @@ final class Reserve {
     private final long[] memorySum = new long[4];
     private final long[] vcpuSum = new long[4];
     /** Per tier, {@code (n + k(own)) << SLOT_BITS | slot} of every host holding VMs of that tier. */
-    @SuppressWarnings("unchecked")
-    private final TreeSet<Long>[] needs = new TreeSet[] {new TreeSet<Long>(), new TreeSet<Long>()};
+    private final List<TreeSet<Long>> needs = List.of(new TreeSet<>(), new TreeSet<>());
 
     /** The unit: 2^memoryClass bytes and 2^vcpuClass vCPUs. */
     private int memoryClass = MIN_MEMORY_CLASS;
@@ -287,10 +286,10 @@ final class Reserve {
             long old = needEntry[t - 1][i];
             if (entry != old) {
                 if (old >= 0) {
-                    needs[t - 1].remove(old);
+                    needs.get(t - 1).remove(old);
                 }
                 if (entry >= 0) {
-                    needs[t - 1].add(entry);
+                    needs.get(t - 1).add(entry);
                 }
                 needEntry[t - 1][i] = entry;
             }
@@ -444,7 +443,7 @@ final class Reserve {
             }
         }
         for (int t = SSD; t <= SATA; t++) {
-            Iterator<Long> top = needs[t - 1].descendingIterator();
+            Iterator<Long> top = needs.get(t - 1).descendingIterator();
             while (top.hasNext()) {
                 long entry = top.next();
                 if (entry >> SLOT_BITS <= k[t]) {
