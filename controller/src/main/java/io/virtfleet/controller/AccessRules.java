@@ -29,6 +29,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getListHostsMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetHostMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getPlaceMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getCapacityMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getForgetHostMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getSetHostDrainingMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateJoinTokenMethod().getFullMethodName(), Rule.ADMINS),

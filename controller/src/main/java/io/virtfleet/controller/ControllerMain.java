@@ -136,6 +136,11 @@ public final class ControllerMain implements Callable<Integer> {
             description = "Virtual CPUs that may be promised per hardware thread (default: ${DEFAULT-VALUE}).")
     double vcpuOvercommit;
 
+    @Option(names = "--n-plus-one", paramLabel = "off|on", defaultValue = "off",
+            description = {"on: refuse a VM (create or move) after which some host's Ceph-backed VMs could not all be",
+                "restarted on the other ready hosts, the N+1 reserve (default: ${DEFAULT-VALUE})."})
+    String nPlusOne;
+
     @Option(names = "--reconcile-interval", paramLabel = "DURATION", defaultValue = "30s",
             description = "Time between two passes of the reconciler over every VM (default: ${DEFAULT-VALUE}).")
     Duration reconcileInterval;
@@ -277,7 +282,8 @@ public final class ControllerMain implements Callable<Integer> {
         if (reconcileInterval.compareTo(Duration.ofSeconds(1)) < 0) {
             throw new InvalidInputException("reconcile-interval", reconcileInterval.toString(), "at least 1s");
         }
-        Policy policy = new Policy(memoryRatio, vcpuOvercommit, Policy.Strategy.parse("placement", placement), 0.4, 0.4, 0.2);
+        Policy policy = new Policy(memoryRatio, vcpuOvercommit, Policy.Strategy.parse("placement", placement), 0.4, 0.4, 0.2,
+                Policy.parseNPlusOne("n-plus-one", nPlusOne));
         if (syncDeadline.compareTo(Duration.ofSeconds(1)) < 0 || syncDeadline.compareTo(Duration.ofMinutes(10)) > 0) {
             throw new InvalidInputException("sync-deadline", syncDeadline.toString(), "1s to 10m");
         }

@@ -347,7 +347,8 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
-                        Replication replication, ProfileCatalog profiles, Installs installs, DomainRenderer renderer) {
+                        Replication replication, ProfileCatalog profiles, Installs installs, DomainRenderer renderer,
+                        FleetCpu fleetCpu) {
         return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
                 FailoverAtOvh.of(config.provisioning().ovh(),
                         new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))),

@@ -25,6 +25,7 @@ import picocli.CommandLine.ScopeType;
             "  virtfleet host show hv2            one host in detail, with its domains",
             "  virtfleet vm create git --storage sata --size 20G --lan 10 --profile api",
             "  virtfleet place --explain --storage raw --size 100G --lan 10   where would it go, and why",
+            "  virtfleet capacity --storage ssd --size 20G --lan 10 --memory 4G   how many more fit, host by host",
             "  virtfleet drift                    hosts and domains that differ from the definitions repository",
             "  virtfleet sync                     every host pulls the definitions and defines its replicas now",
             "  virtfleet profiles                 the install profiles vm create --profile accepts",
@@ -32,14 +33,14 @@ import picocli.CommandLine.ScopeType;
             "  virtfleet operator add alice --role viewer --out alice.pem",
             "  virtfleet --controller cp1:7440 --credentials ~/alice.pem hosts"
         },
-        subcommands = {HostsCommand.class, HostCommand.class, VmCommand.class, PlaceCommand.class, DriftCommand.class,
-            SyncCommand.class, ProfilesCommand.class, CpuModelCommand.class, AgentCommand.class,
+        subcommands = {HostsCommand.class, HostCommand.class, VmCommand.class, PlaceCommand.class, CapacityCommand.class,
+            DriftCommand.class, SyncCommand.class, ProfilesCommand.class, CpuModelCommand.class, AgentCommand.class,
             OperatorCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the controller refused or failed the operation",
             "2:bad flags or arguments", "3:the controller (or the VM's host) could not be reached",
             "4:no such host or VM", "5:not allowed: no or unusable credentials, or a role without the right",
-            "6:no host can take the VM (every host's reason is printed)",
+            "6:no host can take the VM (every host's reason is printed; capacity: not one fits)",
             "7:drift --exit-code: some host or domain differs from the definitions repository"})
 public final class VirtfleetCli {
     @Option(names = "--controller", paramLabel = "HOST:PORT", scope = ScopeType.INHERIT,

@@ -155,6 +155,12 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     @Override
+    public void capacity(io.virtfleet.proto.v1.CapacityRequest request,
+                         StreamObserver<io.virtfleet.proto.v1.CapacityReport> response) {
+        vms.capacity(request, response);
+    }
+
+    @Override
     public void createVm(CreateVmRequest request, StreamObserver<VmProgress> response) {
         vms.createVm(request, response);
     }

@@ -14,6 +14,13 @@ final class Ask {
     int required;
     /** Per host slot, the members of the request's spread group there; null when none ever was. */
     int[] groupMembers;
+    /**
+     * The filters a decision runs before the score, {@code 0 .. cheap - 1}; those after (the N+1 reserve, which
+     * looks beyond the host) only on a host whose score would win.
+     */
+    int cheap;
+    /** The request as the claim it would make, for the reserve; made when first needed. */
+    private Claim claim;
 
     Ask(int maxFilters) {
         filters = new PlacementFilter[maxFilters];
@@ -30,5 +37,14 @@ final class Ask {
             }
         }
         groupMembers = hosts.groupMembers(r.spreadGroup());
+        cheap = count > 0 && filters[count - 1] instanceof Filters.NPlusOne ? count - 1 : count;
+        claim = null;
+    }
+
+    Claim claim() {
+        if (claim == null) {
+            claim = Claim.of(request, "", 0);
+        }
+        return claim;
     }
 }

@@ -13,16 +13,22 @@ import java.util.Map;
  * served), {@code installer} (the installer's files, for a VM installed by kernel boot), {@code cpu-model} (the
  * host can run the fleet CPU model, which the VM's definition names), {@code memory}
  * (promised + request ≤ total × ratio), {@code vcpus} (promised + request ≤ threads × overcommit),
- * {@code raw-space} (a raw disk fits the images directory) and {@code spread-group} (no other member of the
- * group on the host).
+ * {@code raw-space} (a raw disk fits the images directory), {@code spread-group} (no other member of the
+ * group on the host) and, with the policy's N+1 reserve, {@code n-plus-one} (see {@link NPlusOne}).
  */
 final class Filters {
     private Filters() {}
 
-    /** Every filter, in order, with this failover filter (which knows the routes). */
-    static PlacementFilter[] all(Failover failover) {
-        return new PlacementFilter[] {new State(), new Pinned(), failover, new PublicAddress(), new Lan(),
+    /** Every filter, in order, with this failover filter (which knows the routes); the reserve's last if kept. */
+    static PlacementFilter[] all(Failover failover, boolean nPlusOne) {
+        PlacementFilter[] plain = {new State(), new Pinned(), failover, new PublicAddress(), new Lan(),
             new Storage(), new Installer(), new CpuModel(), new Memory(), new Vcpus(), new RawSpace(), new SpreadGroup()};
+        if (!nPlusOne) {
+            return plain;
+        }
+        PlacementFilter[] all = java.util.Arrays.copyOf(plain, plain.length + 1);
+        all[plain.length] = new NPlusOne();
+        return all;
     }
 
     /** Only ready hosts take new VMs. */
@@ -325,6 +331,28 @@ final class Filters {
             int members = ask.groupMembers[slot];
             return "already holds " + members + (members == 1 ? " VM" : " VMs") + " of spread group "
                     + ask.request.spreadGroup();
+        }
+    }
+
+    /**
+     * The N+1 reserve ({@code n-plus-one = on}): once the VM runs on the host, every host's Ceph-backed VMs could
+     * still all be restarted on the other ready hosts ({@link Reserve}). Last, and judged by a decision only on a
+     * host whose score would win: it looks at the whole fleet, the others at one host.
+     */
+    static final class NPlusOne implements PlacementFilter {
+        @Override
+        public String name() {
+            return "n-plus-one";
+        }
+
+        @Override
+        public boolean fits(HostTable hosts, int slot, Ask ask) {
+            return hosts.reserve.check(slot, ask.claim(), -1) == null;
+        }
+
+        @Override
+        public String reason(HostTable hosts, int slot, Ask ask) {
+            return "after this, " + hosts.reserve.check(slot, ask.claim(), -1).text();
         }
     }
 

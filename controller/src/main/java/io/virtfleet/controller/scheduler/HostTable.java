@@ -68,11 +68,14 @@ final class HostTable {
     /** Per slot: its shape in {@link #byBound}, and the loose shape of its capabilities (-1 before its first report). */
     private int[] shape = new int[0];
     private int[] looseShape = new int[0];
+    /** The N+1 reserve, kept current when the policy keeps it; null otherwise. */
+    final Reserve reserve;
 
     HostTable(Policy policy) {
         this.policy = policy;
         this.weights = Fit.Weights.of(policy);
         this.byBound = weights.pack() ? null : new BoundIndex(weights);
+        this.reserve = policy.nPlusOne() ? new Reserve() : null;
     }
 
     /** Takes a host's latest report; {@code claims} tells the VMs placement put there from the others. */
@@ -150,6 +153,9 @@ final class HostTable {
         memoryAllocated[i] += sign * c.memoryBytes();
         vcpusAllocated[i] += sign * (long) c.vcpus();
         rawAllocated[i] += sign * c.rawBytes();
+        if (reserve != null) {
+            reserve.vm(i, c, sign);
+        }
         if (c.spreadGroup() != null) {
             int[] members = groupMembers.computeIfAbsent(c.spreadGroup(), g -> new int[names.length]);
             members[i] += sign;
@@ -208,6 +214,70 @@ final class HostTable {
         return Fit.score(weights, loadPart(slot), memoryPart(slot, memory), vcpuPart(slot, vcpus));
     }
 
+    /** What {@link #score} of a host depends on beside its claims, for {@link ScoreAfter}. */
+    ScoreAfter scoreAfter(int slot) {
+        return new ScoreAfter(weights, loadPart[slot], halfMeasuredUse[slot], halfInverseMemoryLimit[slot],
+                inverseVcpuLimit[slot], memoryAllocated[slot], vcpusAllocated[slot]);
+    }
+
+    /**
+     * A host's score for a request once {@code more} more VMs of that size were claimed on it, computed with the very
+     * operations {@link #refresh} and {@link #score} would use then, so it equals what a decision would see.
+     */
+    record ScoreAfter(Fit.Weights weights, double load, double halfMeasuredUse, double halfInverseMemoryLimit,
+                      double inverseVcpuLimit, long memoryPromised, long vcpusPromised) {
+        double score(long more, long memory, int vcpus) {
+            double memoryBase = halfMeasuredUse + (memoryPromised + more * memory) * halfInverseMemoryLimit;
+            double vcpuBase = (vcpusPromised + more * vcpus) * inverseVcpuLimit;
+            double memoryUsed = memoryBase + memory * halfInverseMemoryLimit;
+            double vcpuUsed = vcpuBase + vcpus * inverseVcpuLimit;
+            return Fit.score(weights, load, memoryUsed < 1 ? 1 - memoryUsed : 0, vcpuUsed < 1 ? 1 - vcpuUsed : 0);
+        }
+    }
+
+    /** Memory a host may still be promised (below 0 when over its limit): what the memory filter compares. */
+    long memoryRoom(int slot) {
+        return memoryLimit[slot] - memoryAllocated[slot];
+    }
+
+    /**
+     * vCPUs a host may still be promised, as a whole number: the vCPU filter's {@code request <= limit - promised}
+     * holds exactly when {@code promised + request <= floor(limit)}, all of them whole but the limit.
+     */
+    long vcpuRoom(int slot) {
+        return (long) Math.floor(vcpuLimit[slot]) - vcpusAllocated[slot];
+    }
+
+    /** The Ceph tiers ({@link Reserve#SSD}, {@link Reserve#SATA}) the host would restart VMs of: none unless ready. */
+    int reserveTiers(int slot) {
+        return usable[slot] ? Reserve.tiersOf(capabilities[slot]) : 0;
+    }
+
+    /** A reserve as this table's hosts and {@code claims} make it, for capacity to count with. */
+    Reserve reserveOf(Iterable<Claim> claims) {
+        Reserve r = new Reserve();
+        long memory = 0;
+        int vcpus = 0;
+        for (Claim c : claims) {
+            if (Reserve.tier(c.storage()) != 0) {
+                memory = Math.max(memory, c.memoryBytes());
+                vcpus = Math.max(vcpus, c.vcpus());
+            }
+        }
+        r.unitAtLeast(memory, vcpus); // set once, before any host: no recount of every host as larger VMs come
+        for (int i = 0; i < n; i++) {
+            r.add(i, names[i]);
+            r.host(i, reserveTiers(i), memoryRoom(i), vcpuRoom(i));
+        }
+        for (Claim c : claims) {
+            int i = slotOf(c.host());
+            if (i >= 0) {
+                r.vm(i, c, 1);
+            }
+        }
+        return r;
+    }
+
     // ---- bookkeeping ---------------------------------------------------------------------------------
 
     private void refresh(int i) {
@@ -221,6 +291,9 @@ final class HostTable {
         hot[b + MEMORY_SLOPE] = halfInverseMemoryLimit[i];
         hot[b + VCPU_BASE] = vcpusAllocated[i] * inverseVcpuLimit[i];
         hot[b + VCPU_SLOPE] = inverseVcpuLimit[i];
+        if (reserve != null) {
+            reserve.host(i, reserveTiers(i), memoryRoom(i), vcpuRoom(i));
+        }
         if (byBound == null) {
             return;
         }
@@ -269,6 +342,9 @@ final class HostTable {
         publicAddress[i] = "";
         cpuProblem[i] = "";
         index.put(host, i);
+        if (reserve != null) {
+            reserve.add(i, host);
+        }
         return i;
     }
 

@@ -11,9 +11,17 @@ import java.util.Locale;
  * @param loadWeight       weight of the measured load per hardware thread
  * @param memoryWeight     weight of memory (measured use blended with what is promised)
  * @param vcpuWeight       weight of the virtual CPUs promised per thread
+ * @param nPlusOne         keep the N+1 reserve: refuse a VM after which some host's Ceph-backed VMs could not all
+ *                         be restarted on the other ready hosts (see {@link Reserve})
  */
 public record Policy(double memoryRatio, double vcpuOvercommit, Strategy strategy, double loadWeight,
-                     double memoryWeight, double vcpuWeight) {
+                     double memoryWeight, double vcpuWeight, boolean nPlusOne) {
+
+    /** A policy without the N+1 reserve. */
+    public Policy(double memoryRatio, double vcpuOvercommit, Strategy strategy, double loadWeight,
+                  double memoryWeight, double vcpuWeight) {
+        this(memoryRatio, vcpuOvercommit, strategy, loadWeight, memoryWeight, vcpuWeight, false);
+    }
 
     public enum Strategy {
         /** Least loaded host first: the default, it keeps headroom everywhere. */
@@ -47,7 +55,20 @@ public record Policy(double memoryRatio, double vcpuOvercommit, Strategy strateg
     }
 
     public Policy withStrategy(Strategy s) {
-        return new Policy(memoryRatio, vcpuOvercommit, s, loadWeight, memoryWeight, vcpuWeight);
+        return new Policy(memoryRatio, vcpuOvercommit, s, loadWeight, memoryWeight, vcpuWeight, nPlusOne);
+    }
+
+    public Policy withNPlusOne(boolean on) {
+        return new Policy(memoryRatio, vcpuOvercommit, strategy, loadWeight, memoryWeight, vcpuWeight, on);
+    }
+
+    /** The n-plus-one setting's value: {@code off} or {@code on}, nothing else. */
+    public static boolean parseNPlusOne(String field, String text) {
+        return switch (text) {
+            case "off" -> false;
+            case "on" -> true;
+            default -> throw new io.virtfleet.common.validation.InvalidInputException(field, text, "off or on");
+        };
     }
 
     private static void check(String field, double value, double min, double max) {

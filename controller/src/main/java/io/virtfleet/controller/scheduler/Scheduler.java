@@ -6,6 +6,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.LongSupplier;
 
 /**
@@ -31,6 +32,8 @@ public final class Scheduler {
     private final LongSupplier clock;
     private final HostTable hosts;
     private final PlacementFilter[] filters;
+    /** The filters without the N+1 reserve's, for capacity counted without it. */
+    private final PlacementFilter[] plainFilters;
     private final Filters.Failover failover;
     /**
      * Buckets a decision may visit in the index, plus one per 32 hosts, before it judges every host instead:
@@ -63,7 +66,8 @@ public final class Scheduler {
         this.clock = clock;
         this.hosts = new HostTable(policy);
         this.failover = new Filters.Failover(failover);
-        this.filters = Filters.all(this.failover);
+        this.filters = Filters.all(this.failover, policy.nPlusOne());
+        this.plainFilters = Filters.all(this.failover, false);
         this.ask = new Ask(filters.length);
         for (Claim c : claims.all()) {
             hosts.apply(c, 1);
@@ -270,6 +274,45 @@ public final class Scheduler {
         return new Explanation(chosen == null ? null : chosen.host(), all);
     }
 
+    /**
+     * How many more VMs of the request fit, per host and in total, and what stops the next one on each host: what
+     * placing them one by one would find. Without the reserve every host's count comes from its numbers at once;
+     * with it ({@code keepReserve}), placement's decisions are played one by one on a copy, after the lock is
+     * released (see {@link CapacityCounter}).
+     */
+    public Capacity capacity(Request r, boolean keepReserve) {
+        CapacityCounter counter;
+        synchronized (this) {
+            counter = new CapacityCounter(hosts, plainFilters, r, keepReserve ? claims.all() : null);
+        }
+        return counter.count();
+    }
+
+    /**
+     * With the N+1 policy: why moving a VM from the host its claim is on to {@code toHost} would leave some host's
+     * Ceph-backed VMs without room to restart elsewhere, e.g. "after this move, hv2's 5 Ceph-backed VMs (48.0 GiB,
+     * 20 vCPUs) could not all restart elsewhere: 40.0 GiB of memory free on the other ready hosts (48.0 GiB
+     * needed)". Empty when the reserve would hold, or the policy keeps none. The VM's own claim counts on its
+     * current host until the move, and on {@code toHost} after it.
+     *
+     * @throws IllegalArgumentException if the VM holds no claim or the host was never seen
+     */
+    public synchronized Optional<String> reserveRefusesMove(String vmName, String toHost) {
+        Claim c = claims.get(vmName);
+        if (c == null) {
+            throw new IllegalArgumentException("VM " + vmName + " holds no claim");
+        }
+        int to = hosts.slotOf(toHost);
+        if (to < 0) {
+            throw new IllegalArgumentException("no host named " + toHost + " is known to placement");
+        }
+        if (hosts.reserve == null) {
+            return Optional.empty();
+        }
+        Reserve.Shortfall s = hosts.reserve.check(to, c, hosts.slotOf(c.host()));
+        return s == null ? Optional.empty() : Optional.of("after this move, " + s.text());
+    }
+
     /** Promised memory, vCPUs and raw bytes on a host (for display and tests). */
     public synchronized long[] allocated(String host) {
         int i = hosts.slotOf(host);
@@ -345,10 +388,14 @@ public final class Scheduler {
             judged += count;
         }
 
-        /** Makes slot {@code i} the best so far if it passes every filter and its score beats it, or ties it with a smaller name. */
+        /**
+         * Makes slot {@code i} the best so far if it passes every filter and its score beats it, or ties it with a
+         * smaller name. The filters that look beyond the host (the N+1 reserve) run only for a host that would win.
+         */
         private void consider(int i) {
             PlacementFilter[] active = ask.filters;
-            for (int k = 0, count = ask.count; k < count; k++) {
+            int cheap = ask.cheap;
+            for (int k = 0; k < cheap; k++) {
                 if (!active[k].fits(hosts, i, ask)) {
                     return;
                 }
@@ -356,6 +403,11 @@ public final class Scheduler {
             double score = hosts.score(i, memory, vcpus);
             if (score >= bestScore
                     && (score > bestScore || bestSlot < 0 || hosts.names[i].compareTo(hosts.names[bestSlot]) < 0)) {
+                for (int k = cheap, count = ask.count; k < count; k++) {
+                    if (!active[k].fits(hosts, i, ask)) {
+                        return;
+                    }
+                }
                 bestSlot = i;
                 bestScore = score;
             }

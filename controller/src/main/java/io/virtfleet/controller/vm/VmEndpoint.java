@@ -10,6 +10,7 @@ import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.fleet.Audit;
 import io.virtfleet.controller.ovh.OvhException;
 import io.virtfleet.controller.reconcile.StepFailedException;
+import io.virtfleet.controller.scheduler.Capacity;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
 import io.virtfleet.controller.scheduler.Verdict;
@@ -21,7 +22,10 @@ import io.virtfleet.proto.v1.EvacuateHostRequest;
 import io.virtfleet.proto.v1.CancelMoveRequest;
 import io.virtfleet.proto.v1.CancelMoveResponse;
 import io.virtfleet.proto.v1.MoveVmRequest;
+import io.virtfleet.proto.v1.CapacityReport;
+import io.virtfleet.proto.v1.CapacityRequest;
 import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.HostCapacity;
 import io.virtfleet.proto.v1.DriftReport;
 import io.virtfleet.proto.v1.GetDriftRequest;
 import io.virtfleet.proto.v1.SyncHostsRequest;
@@ -130,6 +134,19 @@ public final class VmEndpoint {
         VmSpec spec = VmSpecs.validateRequest(request.getSpec()); // placement alone: OVH is not asked anything
         response.onNext(toProto(vms.explain(spec)));
         response.onCompleted();
+    }
+
+    /**
+     * Counts on the VM executor: with the N+1 reserve the count plays placement's decisions one by one, which at
+     * thousands of hosts takes longer than an event loop may be held.
+     */
+    public void capacity(CapacityRequest request, StreamObserver<CapacityReport> response) {
+        VmSpec spec = VmSpecs.validateRequest(request.getSpec());
+        Boolean nPlusOne = request.hasNPlusOne() ? request.getNPlusOne() : null;
+        run(response, () -> {
+            response.onNext(toProto(vms.capacity(spec, nPlusOne), vms.keepsReserve()));
+            response.onCompleted();
+        });
     }
 
     public void createVm(CreateVmRequest request, StreamObserver<VmProgress> response) {
@@ -267,6 +284,16 @@ public final class VmEndpoint {
                 response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
             }
         });
+    }
+
+    static CapacityReport toProto(Capacity c, boolean policy) {
+        CapacityReport.Builder b = CapacityReport.newBuilder().setTotal(c.total()).setNPlusOne(c.nPlusOne())
+                .setNPlusOnePolicy(policy);
+        for (Capacity.OnHost h : c.hosts()) {
+            b.addHosts(HostCapacity.newBuilder().setHost(h.host()).setFits(h.fits()).setLimit(h.limit())
+                    .setReason(h.reason()));
+        }
+        return b.build();
     }
 
     public static PlacementExplanation toProto(Explanation e) {

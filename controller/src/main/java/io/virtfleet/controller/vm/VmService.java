@@ -21,6 +21,7 @@ import io.virtfleet.controller.reconcile.VmLocks;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.replication.FanOut;
 import io.virtfleet.controller.replication.Replication;
+import io.virtfleet.controller.scheduler.Capacity;
 import io.virtfleet.controller.scheduler.Decision;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
@@ -133,6 +134,23 @@ public final class VmService {
         VmSpec checked = VmSpecs.validateRequest(spec);
         profiles.chain("spec.profile", checked.getProfile()); // what create would refuse first, explained the same way
         return scheduler.explain(request(checked));
+    }
+
+    /**
+     * How many more VMs with this spec fit, host by host, as {@link #explain} judges one: the profile must be one of
+     * the controller's, and a VM installed by kernel boot needs the installer's files.
+     *
+     * @param nPlusOne whether to keep the N+1 reserve; null: as the controller's placement does
+     */
+    public Capacity capacity(VmSpec spec, Boolean nPlusOne) {
+        VmSpec checked = VmSpecs.validateRequest(spec);
+        profiles.chain("spec.profile", checked.getProfile());
+        return scheduler.capacity(request(checked), nPlusOne != null ? nPlusOne : keepsReserve());
+    }
+
+    /** Whether placement keeps the N+1 reserve (n-plus-one = on). */
+    public boolean keepsReserve() {
+        return scheduler.policy().nPlusOne();
     }
 
     /**

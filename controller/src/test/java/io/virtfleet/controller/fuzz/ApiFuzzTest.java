@@ -56,6 +56,7 @@ import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.ListProfilesRequest;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.PlaceRequest;
+import io.virtfleet.proto.v1.CapacityRequest;
 import io.virtfleet.proto.v1.RegisterRequest;
 import io.virtfleet.proto.v1.RegistryGrpc;
 import io.virtfleet.proto.v1.RenewRequest;
@@ -150,6 +151,7 @@ class ApiFuzzTest {
         // Never the fuzzer's own operators (admin, fuzz-viewer): revoking them would lock the test out.
         rule(FleetGrpc.getRevokeOperatorMethod(), admins, OK, INVALID_ARGUMENT);
         rule(FleetGrpc.getPlaceMethod(), viewers, OK, INVALID_ARGUMENT);
+        rule(FleetGrpc.getCapacityMethod(), viewers, OK, INVALID_ARGUMENT);
         // A create the hosts refuse leaves nothing behind (the snapshot checks); one that succeeds would be a
         // VM the fuzzer made, which the snapshot would also catch.
         rule(FleetGrpc.getCreateVmMethod(), admins, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ALREADY_EXISTS,
@@ -429,12 +431,20 @@ class ApiFuzzTest {
                 call(FleetGrpc.getRevokeOperatorMethod(), RevokeOperatorRequest.newBuilder().setName(name).build(), w));
         Arbitrary<Call<?, ?>> place = Combinators.combine(specs(), who(FleetGrpc.getPlaceMethod())).as((spec, w) ->
                 call(FleetGrpc.getPlaceMethod(), PlaceRequest.newBuilder().setSpec(spec).build(), w));
+        Arbitrary<Call<?, ?>> capacity = Combinators.combine(specs(), Hostile.bools(), Hostile.bools(),
+                who(FleetGrpc.getCapacityMethod())).as((spec, set, keep, w) -> {
+                    CapacityRequest.Builder b = CapacityRequest.newBuilder().setSpec(spec);
+                    if (set) {
+                        b.setNPlusOne(keep);
+                    }
+                    return call(FleetGrpc.getCapacityMethod(), b.build(), w);
+                });
         // A spec that passes validation is only ever asked for as a dry run: the test must create nothing.
         Arbitrary<Call<?, ?>> create = Combinators.combine(specs(), Hostile.bools(), who(FleetGrpc.getCreateVmMethod()))
                 .as((spec, dryRun, w) -> call(FleetGrpc.getCreateVmMethod(), CreateVmRequest.newBuilder().setSpec(spec)
                         .setDryRun(dryRun || valid(spec)).build(), w));
         return Arbitraries.frequencyOf(Tuple.of(1, list), Tuple.of(1, profiles), Tuple.of(3, get), Tuple.of(3, forget), Tuple.of(3, token),
-                Tuple.of(3, operator), Tuple.of(2, revoke), Tuple.of(2, place), Tuple.of(2, create));
+                Tuple.of(3, operator), Tuple.of(2, revoke), Tuple.of(2, place), Tuple.of(2, capacity), Tuple.of(2, create));
     }
 
     private static Arbitrary<VmSpec> specs() {

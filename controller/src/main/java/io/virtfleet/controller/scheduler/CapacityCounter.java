@@ -1,0 +1,267 @@
+package io.virtfleet.controller.scheduler;
+
+import io.virtfleet.common.units.Bytes;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * Counts {@link Capacity}: made under the {@link Scheduler}'s lock from what placement knows (one pass over the
+ * hosts, copying what the count needs), counted after it is released.
+ *
+ * <p><b>Without the reserve</b> hosts do not interact: the VMs placement would put on one host do not change what
+ * another takes, so the total is the sum of each host's count, in whatever order placement would fill them. A
+ * host that fails a filter for the first VM takes none, for that filter's reason. Otherwise the filters that
+ * count what is promised decide how many: placement takes a VM while {@code promised + request <= limit} for memory
+ * and vCPUs (the vCPU limit rounded down, an exact rewriting of its test, see {@link HostTable#vcpuRoom}) and, for a
+ * raw disk, within the images directory's size (its free space is what the host reported, which does not change
+ * as sparse disks are made); a spread group allows one. The resource that allows the fewest runs out first, and is
+ * named as the filter placement would name for the next VM.
+ *
+ * <p><b>With the reserve</b> the order matters, since each VM placed takes room another host's VMs might need to
+ * restart. The count then plays placement's decisions one by one on a copy of the {@link Reserve}: each time the
+ * host with the best score for the request (ties by name, as a decision), if the reserve holds with the VM there;
+ * a host the reserve refuses is set aside, as room only shrinks. The score after {@code j} VMs is computed by
+ * {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the hosts come in the order decisions take them.
+ */
+final class CapacityCounter {
+    private final Request request;
+    private final Policy policy;
+    private final int n;
+    private final String[] names;
+    private final boolean[] listed;
+    /** Without the reserve: how many VMs the host takes, and the filter that refuses the next. */
+    private final long[] fits;
+    private final String[] limit;
+    /** The refusing filter's own reason when the host takes none; null when it takes some. */
+    private final String[] reason;
+    // What a reason about a resource running out says.
+    private final long[] memoryPromised;
+    private final long[] memoryLimit;
+    private final long[] memoryTotal;
+    private final long[] vcpusPromised;
+    private final double[] vcpuLimit;
+    private final int[] threads;
+    private final long[] rawPromised;
+    private final long[] imagesTotal;
+    // With the reserve.
+    private final Reserve reserve;
+    private final HostTable.ScoreAfter[] scores;
+
+    /**
+     * Reads the hosts; call it under the scheduler's lock.
+     *
+     * @param filters the placement filters without the reserve's
+     * @param claims  every claim, to count the reserve with; null to count without it
+     */
+    CapacityCounter(HostTable hosts, PlacementFilter[] filters, Request r, Collection<Claim> claims) {
+        if (r.memoryBytes() <= 0 || r.vcpus() <= 0 || r.rawBytes() < 0) {
+            throw new IllegalArgumentException("capacity counts VMs with memory and vCPUs: " + r);
+        }
+        request = r;
+        policy = hosts.policy;
+        n = hosts.n;
+        names = new String[n];
+        listed = new boolean[n];
+        fits = new long[n];
+        limit = new String[n];
+        reason = new String[n];
+        memoryPromised = new long[n];
+        memoryLimit = new long[n];
+        memoryTotal = new long[n];
+        vcpusPromised = new long[n];
+        vcpuLimit = new double[n];
+        threads = new int[n];
+        rawPromised = new long[n];
+        imagesTotal = new long[n];
+        scores = claims == null ? null : new HostTable.ScoreAfter[n];
+        Ask ask = new Ask(filters.length);
+        ask.set(r, filters, hosts);
+        long memory = r.memoryBytes();
+        int vcpus = r.vcpus();
+        long raw = r.rawBytes();
+        for (int i = 0; i < n; i++) {
+            if (!hosts.known[i]) {
+                continue; // forgotten: not in the fleet any more (nor in explanations)
+            }
+            listed[i] = true;
+            names[i] = hosts.names[i];
+            PlacementFilter refusing = null;
+            for (int k = 0; k < ask.count && refusing == null; k++) {
+                if (!ask.filters[k].fits(hosts, i, ask)) {
+                    refusing = ask.filters[k];
+                }
+            }
+            if (refusing != null) {
+                limit[i] = refusing.name();
+                reason[i] = refusing.reason(hosts, i, ask);
+                continue;
+            }
+            if (Double.isNaN(hosts.score(i, memory, vcpus))) {
+                limit[i] = "score";
+                reason[i] = "its report gives it no score (a load or memory figure that is not a number), so placement"
+                        + " never chooses it";
+                continue;
+            }
+            long byMemory = hosts.memoryRoom(i) / memory;
+            long byVcpus = hosts.vcpuRoom(i) / vcpus;
+            long byRaw = raw == 0 ? Long.MAX_VALUE : (hosts.imagesTotal[i] - hosts.rawAllocated[i]) / raw;
+            long byGroup = r.spreadGroup() == null ? Long.MAX_VALUE : 1;
+            long k = Math.min(Math.min(byMemory, byVcpus), Math.min(byRaw, byGroup));
+            fits[i] = k;
+            // In the filters' order: the first to refuse the next VM is the one placement would name.
+            limit[i] = byMemory == k ? "memory" : byVcpus == k ? "vcpus" : byRaw == k ? "raw-space" : "spread-group";
+            memoryPromised[i] = hosts.memoryAllocated[i];
+            memoryLimit[i] = hosts.memoryLimit[i];
+            memoryTotal[i] = hosts.memoryTotal[i];
+            vcpusPromised[i] = hosts.vcpusAllocated[i];
+            vcpuLimit[i] = hosts.vcpuLimit[i];
+            threads[i] = hosts.threads[i];
+            rawPromised[i] = hosts.rawAllocated[i];
+            imagesTotal[i] = hosts.imagesTotal[i];
+            if (scores != null) {
+                scores[i] = hosts.scoreAfter(i);
+            }
+        }
+        if (claims == null) {
+            reserve = null;
+        } else {
+            reserve = hosts.reserveOf(claims);
+            reserve.unitAtLeast(memory, vcpus); // the VMs counted never make the reserve recount every host
+        }
+    }
+
+    /** The count; needs no lock. */
+    Capacity count() {
+        long[] placed = fits;
+        Reserve.Shortfall[] refused = null;
+        if (reserve != null) {
+            placed = new long[n];
+            refused = new Reserve.Shortfall[n];
+            simulate(placed, refused);
+        }
+        List<Capacity.OnHost> out = new ArrayList<>();
+        long total = 0;
+        for (int i = 0; i < n; i++) {
+            if (!listed[i]) {
+                continue;
+            }
+            total += placed[i];
+            if (reason[i] != null) {
+                out.add(new Capacity.OnHost(names[i], 0, limit[i], reason[i]));
+            } else if (refused != null && refused[i] != null) {
+                out.add(new Capacity.OnHost(names[i], placed[i], "n-plus-one", "after " + (placed[i] == 0 ? "one"
+                        : "a " + ordinal(placed[i] + 1)) + " here, " + refused[i].text()));
+            } else {
+                out.add(new Capacity.OnHost(names[i], placed[i], limit[i], runsOut(i)));
+            }
+        }
+        out.sort(Comparator.comparingLong(Capacity.OnHost::fits).reversed().thenComparing(Capacity.OnHost::host));
+        return new Capacity(total, reserve != null, out);
+    }
+
+    /** Why a host that took {@code fits} VMs takes no more, with the numbers of the filter that refuses the next. */
+    private String runsOut(int i) {
+        long k = fits[i];
+        String next = "the " + ordinal(k + 1) + " would need ";
+        return switch (limit[i]) {
+            case "memory" -> next + Bytes.human(request.memoryBytes()) + ": "
+                    + Bytes.human(memoryPromised[i] + k * request.memoryBytes()) + " promised + "
+                    + Bytes.human(request.memoryBytes()) + " > " + Bytes.human(memoryLimit[i]) + " ("
+                    + Bytes.human(memoryTotal[i]) + " × " + Filters.num(policy.memoryRatio()) + ")";
+            case "vcpus" -> next + request.vcpus() + " vCPUs: " + (vcpusPromised[i] + k * request.vcpus()) + " promised + "
+                    + request.vcpus() + " > " + Filters.num(vcpuLimit[i]) + " (" + threads[i] + " threads × "
+                    + Filters.num(policy.vcpuOvercommit()) + ")";
+            case "raw-space" -> next + Bytes.human(request.rawBytes()) + ": "
+                    + Bytes.human(rawPromised[i] + k * request.rawBytes()) + " promised to raw disks + "
+                    + Bytes.human(request.rawBytes()) + " > " + Bytes.human(imagesTotal[i]) + " in the images directory";
+            default -> "one VM of spread group " + request.spreadGroup() + " per host";
+        };
+    }
+
+    static String ordinal(long k) {
+        long tens = k % 100;
+        String suffix = tens >= 11 && tens <= 13 ? "th" : switch ((int) (k % 10)) {
+            case 1 -> "st";
+            case 2 -> "nd";
+            case 3 -> "rd";
+            default -> "th";
+        };
+        return k + suffix;
+    }
+
+    // ---- with the reserve: placement's decisions played one by one ---------------------------------------
+
+    private double[] score;
+    private int[] heap;
+    private int size;
+
+    private void simulate(long[] placed, Reserve.Shortfall[] refused) {
+        Claim probe = Claim.of(request, "", 0);
+        score = new double[n];
+        heap = new int[n];
+        size = 0;
+        for (int i = 0; i < n; i++) {
+            if (listed[i] && reason[i] == null && fits[i] > 0) {
+                score[i] = scores[i].score(0, request.memoryBytes(), request.vcpus());
+                push(i);
+            }
+        }
+        while (size > 0) {
+            int i = pop();
+            Reserve.Shortfall s = reserve.check(i, probe, -1);
+            if (s != null) {
+                refused[i] = s; // room only shrinks from here: the reserve will not accept it later either
+                continue;
+            }
+            reserve.place(i, probe);
+            if (++placed[i] < fits[i]) {
+                score[i] = scores[i].score(placed[i], request.memoryBytes(), request.vcpus());
+                push(i);
+            }
+        }
+    }
+
+    /** Whether slot a comes before slot b: the higher score, ties by name (a NaN score never enters the heap). */
+    private boolean before(int a, int b) {
+        return score[a] > score[b] || (score[a] == score[b] && names[a].compareTo(names[b]) < 0);
+    }
+
+    private void push(int slot) {
+        int at = size++;
+        while (at > 0) {
+            int parent = (at - 1) >> 1;
+            if (!before(slot, heap[parent])) {
+                break;
+            }
+            heap[at] = heap[parent];
+            at = parent;
+        }
+        heap[at] = slot;
+    }
+
+    private int pop() {
+        int top = heap[0];
+        int last = heap[--size];
+        int at = 0;
+        while (true) {
+            int child = 2 * at + 1;
+            if (child >= size) {
+                break;
+            }
+            if (child + 1 < size && before(heap[child + 1], heap[child])) {
+                child++;
+            }
+            if (!before(heap[child], last)) {
+                break;
+            }
+            heap[at] = heap[child];
+            at = child;
+        }
+        if (size > 0) {
+            heap[at] = last;
+        }
+        return top;
+    }
+}

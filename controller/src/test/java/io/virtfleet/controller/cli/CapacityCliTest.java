@@ -1,0 +1,150 @@
+package io.virtfleet.controller.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.util.JsonFormat;
+import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.proto.v1.CapacityReport;
+import io.virtfleet.proto.v1.HostCapacity;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code virtfleet capacity} against a running embedded fleet whose hosts carry LANs. Its three hosts (see
+ * {@link EmbeddedFleet#defaultNodes}) have 8, 16 and 32 threads and 16, 64 and 128 GiB, and run domains virtfleet
+ * did not make: 1.5 GiB and 3 vCPUs on hv1, 3.5 GiB and 4 vCPUs on hv2, 1.5 GiB and 3 vCPUs on hv3. With the
+ * default policy (memory × 0.9, 4 vCPUs per thread) VMs of 2 GiB and 2 vCPUs run out of memory first:
+ * hv1 (14.4 - 1.5) / 2 = 6, hv2 (57.6 - 3.5) / 2 = 27, hv3 (115.2 - 1.5) / 2 = 56, 89 in all.
+ */
+class CapacityCliTest {
+    @TempDir
+    static Path work;
+
+    private static EmbeddedFleet fleet;
+
+    record Run(int code, String out, String err) {}
+
+    private static final String[] SPEC = {"--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "2G", "--vcpus", "2"};
+
+    @BeforeAll
+    static void startFleet() throws Exception {
+        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200)).simulatedNetwork(true).build().start();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+    }
+
+    @AfterAll
+    static void stopFleet() {
+        fleet.close();
+    }
+
+    private static Run cli(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        String[] all = new String[args.length + 4];
+        all[0] = "--controller";
+        all[1] = fleet.controllerEndpoint().toString();
+        all[2] = "--credentials";
+        all[3] = fleet.adminCredentials().toString();
+        System.arraycopy(args, 0, all, 4, args.length);
+        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), all);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    private static String[] capacity(String... more) {
+        String[] args = new String[1 + SPEC.length + more.length];
+        args[0] = "capacity";
+        System.arraycopy(SPEC, 0, args, 1, SPEC.length);
+        System.arraycopy(more, 0, args, 1 + SPEC.length, more.length);
+        return args;
+    }
+
+    @Test
+    void theTableShowsEachHostsCountWhatRunsOutFirstAndTheTotal() {
+        Run run = cli(capacity());
+        assertEquals(0, run.code(), run.err());
+        List<String> lines = Arrays.asList(run.out().split("\n"));
+        assertEquals(List.of(
+                "HOST  FITS  RUNS OUT FIRST  WHY",
+                "hv3   56    memory          the 57th would need 2.0 GiB: 113.5 GiB promised + 2.0 GiB > 115.2 GiB (128.0 GiB × 0.90)",
+                "hv2   27    memory          the 28th would need 2.0 GiB: 57.5 GiB promised + 2.0 GiB > 57.6 GiB (64.0 GiB × 0.90)",
+                "hv1   6     memory          the 7th would need 2.0 GiB: 13.5 GiB promised + 2.0 GiB > 14.4 GiB (16.0 GiB × 0.90)",
+                "Total: 89 more VMs of 2.0 GiB, 2 vCPUs, ssd disk of 20.0 GiB (without the N+1 reserve).",
+                "Stops first: memory on 3 hosts."), lines);
+    }
+
+    @Test
+    void jsonIsTheWireContract() throws Exception {
+        Run run = cli(capacity("-o", "json"));
+        assertEquals(0, run.code(), run.err());
+        CapacityReport.Builder report = CapacityReport.newBuilder();
+        JsonFormat.parser().merge(run.out(), report);
+        assertEquals(89, report.getTotal());
+        assertEquals(List.of(56L, 27L, 6L), report.getHostsList().stream().map(HostCapacity::getFits).toList());
+        assertTrue(run.out().contains("\"n_plus_one\": false"), "proto field names: " + run.out());
+        assertTrue(run.out().contains("\"n_plus_one_policy\": false"), run.out());
+    }
+
+    @Test
+    void keepingTheReserveCountsFewerAndSaysWhichHostWouldLackRoom() throws Exception {
+        Run run = cli(capacity("--n-plus-one", "-o", "json"));
+        assertEquals(0, run.code(), run.err());
+        CapacityReport.Builder report = CapacityReport.newBuilder();
+        JsonFormat.parser().merge(run.out(), report);
+        assertTrue(report.getNPlusOne());
+        // Each host's Ceph-backed VMs must fit in the other two's room: hv3 alone takes more (56) than hv1 and hv2
+        // together (33), so the reserve stops the count before memory does somewhere.
+        assertTrue(report.getTotal() > 0 && report.getTotal() < 89, run.out());
+        HostCapacity stopped = report.getHostsList().stream().filter(h -> h.getLimit().equals("n-plus-one")).findFirst()
+                .orElseThrow(() -> new AssertionError("no host stopped by the reserve: " + run.out()));
+        assertTrue(stopped.getReason().matches("after (one|a \\d+(st|nd|rd|th)) here, hv\\d's \\d+ Ceph-backed VMs \\(.*\\)"
+                + " could not all restart elsewhere: .*"), stopped.getReason());
+        Run table = cli(capacity("--n-plus-one"));
+        assertTrue(table.out().contains("(keeping the N+1 reserve)."), table.out());
+    }
+
+    @Test
+    void aDrainedHostCountsNoneAndNothingFittingExitsSix() {
+        assertEquals(0, cli("host", "drain", "hv1").code());
+        try {
+            Run run = cli(capacity());
+            assertEquals(0, run.code(), run.err());
+            assertTrue(run.out().contains("hv1   0     state           host is draining, only ready hosts take new VMs"),
+                    run.out());
+            assertTrue(run.out().contains("Total: 83 more VMs"), run.out());
+            assertTrue(run.out().contains("Stops first: memory on 2 hosts, state on 1 host."), run.out());
+        } finally {
+            assertEquals(0, cli("host", "undrain", "hv1").code());
+        }
+        Run none = cli("capacity", "--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "200G");
+        assertEquals(6, none.code(), none.out() + none.err());
+        assertTrue(none.out().contains("Total: 0 more VMs"), none.out());
+        assertTrue(none.out().contains("hv3   0     memory          needs 200.0 GiB: 1.5 GiB promised + 200.0 GiB > 115.2 GiB"),
+                none.out());
+    }
+
+    @Test
+    void badFlagsExitTwoNamingTheFlag() {
+        Run run = cli("capacity", "--storage", "nvme", "--size", "20G", "--lan", "10");
+        assertEquals(2, run.code());
+        assertTrue(run.err().contains("--storage: \"nvme\" is not accepted"), run.err());
+    }
+
+    @Test
+    void helpTeachesWithExamplesAndExitCodes() {
+        Run run = cli("capacity", "--help");
+        assertEquals(0, run.code());
+        assertTrue(run.out().contains("virtfleet capacity --storage ssd --size 20G --lan 10 --memory 4G --n-plus-one"),
+                run.out());
+        assertTrue(run.out().contains("6   not one VM fits"), run.out());
+        assertTrue(run.out().contains("--[no-]n-plus-one"), run.out());
+    }
+}

@@ -1,0 +1,188 @@
+package io.virtfleet.controller.scheduler;
+
+import static io.virtfleet.common.units.Bytes.GIB;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.StorageTier;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The N+1 reserve on small fleets worked out by hand. Memory ratio 1 and 32 threads (128 vCPUs) per host keep the
+ * numbers plain: a host's memory is what may be promised on it, and vCPUs are never short.
+ */
+class NPlusOneTest {
+    private static final StorageTier SATA = StorageTier.STORAGE_TIER_SATA;
+    private static final StorageTier SSD = StorageTier.STORAGE_TIER_SSD;
+    private static final StorageTier RAW = StorageTier.STORAGE_TIER_RAW;
+    private static final Policy N_PLUS_ONE = new Policy(1.0, 4.0, Policy.Strategy.SPREAD, 0.4, 0.4, 0.2, true);
+
+    private static HostSnapshot host(String name, long memory, Set<StorageTier> tiers) {
+        return Fleets.host(name, 32, memory, memory, 0, tiers, 500 * GIB, 500 * GIB);
+    }
+
+    private static Scheduler scheduler(Policy policy, HostSnapshot... hosts) {
+        Scheduler s = new Scheduler(policy, Map.of(), ClaimBook.inMemory(), () -> 0L);
+        for (HostSnapshot h : hosts) {
+            s.update(h);
+        }
+        return s;
+    }
+
+    private static void put(Scheduler s, String host, String vm, long memory, StorageTier tier) {
+        Decision d = s.place(new Request(vm, memory, 2, tier, 10 * GIB, null, null, host));
+        assertTrue(d.placed(), () -> vm + " on " + host + ": " + d.explanation().summary());
+    }
+
+    private static Request vm(String name, long memory, String pinned) {
+        return new Request(name, memory, 2, SATA, 10 * GIB, null, null, pinned);
+    }
+
+    /**
+     * Three hosts of 64 GiB. hv1 holds raw-disk VMs of 40 GiB (free 24), hv3 of 36 GiB (free 28); hv2 holds five
+     * Ceph-backed VMs: 16 + 4 × 8 = 48 GiB (free 16). Should hv2 be lost, its 48 GiB must restart in hv1's 24 and
+     * hv3's 28: first fit, largest first, puts 16 + 8 on hv1 and 3 × 8 on hv3, which keeps 4 GiB.
+     */
+    private static Scheduler tightFleet(Policy policy) {
+        Scheduler s = scheduler(policy, host("hv1", 64 * GIB, Fleets.ALL_TIERS), host("hv2", 64 * GIB, Fleets.ALL_TIERS),
+                host("hv3", 64 * GIB, Fleets.ALL_TIERS));
+        put(s, "hv1", "files", 40 * GIB, RAW);
+        put(s, "hv3", "cache", 36 * GIB, RAW);
+        put(s, "hv2", "db", 16 * GIB, SATA);
+        for (int i = 1; i <= 4; i++) {
+            put(s, "hv2", "web" + i, 8 * GIB, SATA);
+        }
+        return s;
+    }
+
+    @Test
+    void aCreateThatWouldLeaveAHostsVmsWithoutRoomIsRefusedNamingTheHostAndTheNumbers() {
+        Scheduler s = tightFleet(N_PLUS_ONE);
+        // 12 GiB more anywhere: on hv3 (or hv1) the others keep 40 GiB for hv2's 48; on hv2 itself it has 60 GiB
+        // to restart in 52.
+        Decision d = s.place(vm("big", 12 * GIB, null));
+        assertFalse(d.placed());
+        Map<String, String> why = new java.util.HashMap<>();
+        for (Verdict v : d.explanation().verdicts()) {
+            assertEquals("n-plus-one", v.failedFilter(), v.toString());
+            why.put(v.host(), v.reason());
+        }
+        assertEquals("after this, hv2's 5 Ceph-backed VMs (48.0 GiB, 10 vCPUs) could not all restart elsewhere: 40.0 GiB"
+                + " of memory free on the other ready hosts (48.0 GiB needed)", why.get("hv3"));
+        assertEquals(why.get("hv3"), why.get("hv1"));
+        assertEquals("after this, hv2's 6 Ceph-backed VMs (60.0 GiB, 12 vCPUs) could not all restart elsewhere: 52.0 GiB"
+                + " of memory free on the other ready hosts (60.0 GiB needed)", why.get("hv2"));
+        assertTrue(new NoHostFitsException("big", d.explanation()).getMessage().startsWith("no host fits VM big:"
+                + " n-plus-one: 3 hosts (hv1: after this, hv2's 5 Ceph-backed VMs"), "what the operator reads");
+    }
+
+    @Test
+    void aCreateThatLeavesJustEnoughRoomIsAccepted() {
+        Scheduler s = tightFleet(N_PLUS_ONE);
+        // 4 GiB on hv3 (the most free, spread's choice): hv1 24 + hv3 24 = 48 GiB, exactly hv2's: 16 + 8 on hv1,
+        // 3 × 8 on hv3. The next 4 GiB VM fits nowhere.
+        assertEquals("hv3", s.place(vm("small", 4 * GIB, null)).claim().host());
+        Decision next = s.place(vm("small2", 4 * GIB, null));
+        assertFalse(next.placed());
+        assertEquals(3, next.explanation().verdicts().stream().filter(v -> "n-plus-one".equals(v.failedFilter())).count());
+    }
+
+    @Test
+    void roomInPiecesIsNotRoom() {
+        // Three hosts of 64 GiB: hv1 holds 3 × 16 GiB of Ceph-backed VMs, hv2 2 × 16 GiB, hv3 16 GiB, and raw-disk
+        // VMs of 10 GiB on hv2 and hv3: free hv1 16, hv2 22, hv3 38. Should hv1 be lost, its 16 GiB VMs restart one
+        // on hv2 (6 left) and two on hv3 (6 left). Another 10 GiB raw VM on hv3 leaves 50 GiB free on hv2 and hv3
+        // for hv1's 48, but in pieces: one 16 GiB VM on hv2, one on hv3 (12 left), and the third finds 6 and 12.
+        Scheduler s = scheduler(N_PLUS_ONE, host("hv1", 64 * GIB, Fleets.ALL_TIERS),
+                host("hv2", 64 * GIB, Fleets.ALL_TIERS), host("hv3", 64 * GIB, Fleets.ALL_TIERS));
+        for (int i = 1; i <= 3; i++) {
+            put(s, "hv1", "a" + i, 16 * GIB, SATA);
+        }
+        put(s, "hv2", "b1", 16 * GIB, SATA);
+        put(s, "hv2", "b2", 16 * GIB, SATA);
+        put(s, "hv3", "c1", 16 * GIB, SATA);
+        put(s, "hv2", "d1", 10 * GIB, RAW);
+        put(s, "hv3", "d2", 10 * GIB, RAW);
+        Decision d = s.place(new Request("d3", 10 * GIB, 2, RAW, 10 * GIB, null, null, "hv3"));
+        assertFalse(d.placed());
+        Verdict hv3 = d.explanation().verdicts().stream().filter(v -> v.host().equals("hv3")).findFirst().orElseThrow();
+        assertEquals("n-plus-one", hv3.failedFilter());
+        // vCPUs: 2 per VM, 128 per host: hv2 runs 3 (122 free), hv3 3 with d3 (122 free).
+        assertEquals("after this, hv1's 3 Ceph-backed VMs (48.0 GiB, 6 vCPUs) could not all restart elsewhere: 50.0 GiB"
+                + " and 244 vCPUs free on the other ready hosts, but in pieces: once the larger ones are placed, no host"
+                + " has room left for a3 (16.0 GiB, 2 vCPUs; first fit, largest first)", hv3.reason());
+    }
+
+    @Test
+    void aDrainingHostTakesNoRestartedVmButItsOwnVmsMustStillFitElsewhere() {
+        Scheduler s = tightFleet(N_PLUS_ONE);
+        // hv1 draining: hv2's 48 GiB would have only hv3's 28 GiB (27 after a 1 GiB VM there): refused, naming hv2.
+        s.setState("hv1", HostState.HOST_STATE_DRAINING);
+        Decision d = s.place(vm("tiny", GIB, "hv3"));
+        assertFalse(d.placed());
+        Verdict hv3 = d.explanation().verdicts().stream().filter(v -> v.host().equals("hv3")).findFirst().orElseThrow();
+        assertEquals("after this, hv2's 5 Ceph-backed VMs (48.0 GiB, 10 vCPUs) could not all restart elsewhere: 27.0 GiB"
+                + " of memory free on the other ready hosts (48.0 GiB needed)", hv3.reason());
+        // Back in service, hv1 takes 16 + 8 and hv3 3 × 8 of 27.
+        s.setState("hv1", HostState.HOST_STATE_READY);
+        assertTrue(s.place(vm("tiny", GIB, "hv3")).placed());
+    }
+
+    @Test
+    void withoutThePolicyTheSameCreateIsPlaced() {
+        Scheduler s = tightFleet(N_PLUS_ONE.withNPlusOne(false));
+        assertTrue(s.place(vm("big", 12 * GIB, null)).placed());
+    }
+
+    /**
+     * hvA (all tiers) keeps 16 GiB free beside a raw-disk VM; hvB serves only sata and raw and holds an 8 GiB sata
+     * VM; hvC holds a 16 GiB ssd VM, which only hvA could restart.
+     */
+    private static Scheduler moveFleet(Policy policy) {
+        Scheduler s = scheduler(policy, host("hvA", 32 * GIB, Fleets.ALL_TIERS),
+                host("hvB", 32 * GIB, Set.of(SATA, RAW)), host("hvC", 32 * GIB, Fleets.ALL_TIERS));
+        put(s, "hvA", "files", 16 * GIB, RAW);
+        put(s, "hvC", "c1", 16 * GIB, SSD);
+        put(s, "hvB", "b1", 8 * GIB, SATA);
+        return s;
+    }
+
+    @Test
+    void aMoveThatTakesTheOnlyRoomOfTheRightTierIsRefused() {
+        Scheduler s = moveFleet(N_PLUS_ONE);
+        // b1 to hvA leaves hvA 8 GiB: hvC's ssd VM has nowhere to go (hvB serves no ssd).
+        assertEquals(Optional.of("after this move, hvC's 1 Ceph-backed VM (16.0 GiB, 2 vCPUs) could not all restart"
+                + " elsewhere: its ssd VMs need 16.0 GiB and 2 vCPUs, the other ready hosts serving ssd have 8.0 GiB and"
+                + " 124 vCPUs free"), s.reserveRefusesMove("b1", "hvA"));
+        // b1 to hvC: should hvC be lost, c1 restarts on hvA and b1 on hvB.
+        assertEquals(Optional.empty(), s.reserveRefusesMove("b1", "hvC"));
+        assertEquals(Optional.empty(), moveFleet(N_PLUS_ONE.withNPlusOne(false)).reserveRefusesMove("b1", "hvA"),
+                "without the policy nothing is refused");
+    }
+
+    @Test
+    void capacityWithTheReserveStopsWhereCreatesWouldBeRefused() {
+        // tightFleet: only 4 GiB more fit while keeping the reserve (see aCreateThatLeavesJustEnoughRoomIsAccepted),
+        // and it goes to hv3; without the reserve, 24 + 16 + 28 GiB hold 17 VMs of 4 GiB (6 + 4 + 7).
+        for (Policy policy : List.of(N_PLUS_ONE, N_PLUS_ONE.withNPlusOne(false))) {
+            Scheduler s = tightFleet(policy);
+            Capacity plain = s.capacity(vm("probe", 4 * GIB, null), false);
+            assertEquals(17, plain.total());
+            Capacity kept = s.capacity(vm("probe", 4 * GIB, null), true);
+            assertEquals(1, kept.total());
+            assertTrue(kept.nPlusOne());
+            Capacity.OnHost hv3 = kept.hosts().get(0);
+            assertEquals("hv3", hv3.host());
+            assertEquals(1, hv3.fits());
+            assertEquals("n-plus-one", hv3.limit());
+            assertEquals("after a 2nd here, hv2's 5 Ceph-backed VMs (48.0 GiB, 10 vCPUs) could not all restart"
+                    + " elsewhere: 44.0 GiB of memory free on the other ready hosts (48.0 GiB needed)", hv3.reason());
+        }
+    }
+}
