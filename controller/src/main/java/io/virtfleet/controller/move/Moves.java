@@ -128,7 +128,7 @@ public final class Moves {
      */
     public Explanation explain(String name) {
         Vm vm = require(name);
-        return verdicts(vm, scheduler.explain(request(vm)));
+        return verdicts(vm, scheduler.explainMove(request(vm), vm.getSpec().getName()));
     }
 
     private Explanation verdicts(Vm vm, Explanation e) {
@@ -187,7 +187,7 @@ public final class Moves {
                 throw new InvalidInputException("to_host", toHost, "another host than " + name + "'s home " + source);
             }
             Request request = request(vm);
-            Explanation explanation = verdicts(vm, scheduler.explain(request));
+            Explanation explanation = verdicts(vm, scheduler.explainMove(request, name));
             String target = toHost != null ? toHost : explanation.chosenHost();
             if (target == null) {
                 throw new NoHostFitsException(name, explanation);
@@ -197,7 +197,7 @@ public final class Moves {
                 throw new NoHostFitsException(name, new Explanation(null, List.of(
                         new Verdict(target, false, "migration", refusal, Double.NaN, Map.of()))));
             }
-            Decision decision = scheduler.claimOn(request, target);
+            Decision decision = scheduler.claimOn(request, target, name);
             if (!decision.placed()) {
                 throw new NoHostFitsException(name, decision.explanation());
             }

@@ -122,13 +122,16 @@ public final class Scheduler {
     }
 
     /**
-     * Claims capacity on one named host if it passes every filter now (a move's target, chosen by the operator or
-     * from an {@link #explain} taken earlier, so judged again here under the lock), or says why not. Returns once the
-     * claim is on the disk.
+     * Claims capacity on one named host for a move of {@code movingVm} (whose own claim stays on its current host
+     * until the move is done) if the host passes every filter now (chosen by the operator or from an
+     * {@link #explainMove} taken earlier, so judged again here under the lock), or says why not. With the N+1 policy
+     * the reserve is judged as after the move ({@link #reserveRefusesMove}), not as for one more VM. Returns once
+     * the claim is on the disk.
      *
+     * @param r the moving VM's request under the name its target's claim is held by
      * @throws IllegalStateException if {@code r.vmName()} already holds a claim
      */
-    public Decision claimOn(Request r, String host) {
+    public Decision claimOn(Request r, String host, String movingVm) {
         Decision decision;
         long ticket;
         synchronized (this) {
@@ -140,8 +143,14 @@ public final class Scheduler {
                 return new Decision(null, null, new Explanation(null, List.of(new Verdict(host, false, "host",
                         "no host of that name is known to the controller", Double.NaN, Map.of()))));
             }
-            ask.set(r, filters, hosts);
+            ask.set(r, plainFilters, hosts);
             Verdict v = verdict(i);
+            if (v.fits()) {
+                Optional<String> reserve = reserveRefusesMove(movingVm, host);
+                if (reserve.isPresent()) {
+                    v = new Verdict(host, false, "n-plus-one", reserve.get(), Double.NaN, Map.of());
+                }
+            }
             if (!v.fits()) {
                 return new Decision(null, null, new Explanation(null, List.of(v)));
             }
@@ -240,9 +249,21 @@ public final class Scheduler {
 
     /** Every known host's verdict for the request, without claiming anything. */
     public synchronized Explanation explain(Request r) {
+        return explain(r, filters, null);
+    }
+
+    /**
+     * Every known host's verdict on taking {@code movingVm} (its request {@code r} under the name of a move's claim),
+     * its own claim counted where it is now; with the N+1 policy, the reserve judged as after the move.
+     */
+    public synchronized Explanation explainMove(Request r, String movingVm) {
+        return explain(r, plainFilters, movingVm);
+    }
+
+    private Explanation explain(Request r, PlacementFilter[] judging, String movingVm) {
         // Every host judged, and the best chosen from the verdicts by the decision's rule (highest score,
         // ties by name; a NaN score never wins), without the index: the reference a decision must equal.
-        ask.set(r, filters, hosts);
+        ask.set(r, judging, hosts);
         List<Verdict> fitting = new ArrayList<>();
         List<Verdict> failing = new ArrayList<>();
         Verdict chosen = null;
@@ -251,6 +272,13 @@ public final class Scheduler {
                 continue;
             }
             Verdict v = verdict(i);
+            if (v.fits() && movingVm != null && claims.get(movingVm) != null
+                    && !hosts.names[i].equals(claims.get(movingVm).host())) {
+                Optional<String> reserve = reserveRefusesMove(movingVm, hosts.names[i]);
+                if (reserve.isPresent()) {
+                    v = new Verdict(hosts.names[i], false, "n-plus-one", reserve.get(), Double.NaN, Map.of());
+                }
+            }
             if (!v.fits()) {
                 failing.add(v);
             } else if (v.score() >= (chosen == null ? Double.NEGATIVE_INFINITY : chosen.score())
