@@ -368,7 +368,8 @@ final class ControllerModule extends AbstractModule {
                 Replication replication, Installs installs, DomainRenderer renderer) {
         try {
             Moves moves = new Moves(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken), agents,
-                    registry, replication, installs, renderer, MoveJournal.open(config.dataDirectory().resolve("moves")));
+                    registry, replication, installs, renderer, MoveJournal.open(config.dataDirectory().resolve("moves")),
+                    config.heartbeatInterval());
             reconciler.alsoEachPass(moves::settle);
             return moves;
         } catch (IOException e) {

@@ -277,7 +277,7 @@ public final class Migration {
         Domain moved = null;
         LibvirtException failed = null;
         try {
-            moved = domain.migrate(target, parameters(), flags());
+            moved = domain.migrate(target, parameters(domain), flags());
         } catch (LibvirtException e) {
             failed = e;
         } finally {
@@ -287,6 +287,13 @@ public final class Migration {
             throw failure(failed, domain, target, here);
         }
         freeQuietly(moved);
+        try {
+            // The VM runs on the target now: this host's definition must never start it again at boot (two QEMUs on
+            // one disk), whatever the controller manages to do next. The controller makes it a replica later.
+            domain.setAutostart(false);
+        } catch (LibvirtException e) {
+            log.error("{} moved to {}, but its autostart here could not be turned off: {}", vm, targetHost, e.getMessage());
+        }
         if (cancelled) {
             log.warn("migration of {} to {} completed before its cancellation took effect: it runs there", vm, targetHost);
         }
@@ -325,18 +332,63 @@ public final class Migration {
         return localDisks.isEmpty() ? flags : flags | MigrateFlags.NON_SHARED_DISK;
     }
 
-    private TypedParameter[] parameters() {
+    private TypedParameter[] parameters(Domain domain) throws LibvirtException {
         String xml = definition.xml();
         List<TypedParameter> p = new ArrayList<>();
         // QEMU's stream goes to the address the target's certificate names (also what its TLS client verifies),
         // not to whatever the target's libvirtd thinks its host name resolves to.
         p.add(new TypedStringParameter(DomainMigrateParameters.VIR_MIGRATE_PARAM_URI, "tcp://" + targetAddress));
-        p.add(new TypedStringParameter(DomainMigrateParameters.VIR_MIGRATE_PARAM_DEST_XML, xml));
+        // The target runs the guest as it runs here (libvirt's migratable XML: the CPU as libvirt completed it at
+        // start, e.g. check='full'), only its local disks where the target keeps them; it keeps the given definition.
+        p.add(new TypedStringParameter(DomainMigrateParameters.VIR_MIGRATE_PARAM_DEST_XML,
+                destinationXml(domain.getXMLDesc(XML_SECURE | XML_MIGRATABLE), xml, localDisks)));
         p.add(new TypedStringParameter(DomainMigrateParameters.VIR_MIGRATE_PARAM_PERSIST_XML, xml));
         for (String disk : localDisks) {
             p.add(new TypedStringParameter(DomainMigrateParameters.VIR_MIGRATE_PARAM_MIGRATE_DISKS, disk));
         }
         return p.toArray(TypedParameter[]::new);
+    }
+
+    private static final int XML_SECURE = 1;
+    private static final int XML_MIGRATABLE = 8;
+
+    /**
+     * The running domain's migratable XML with each local disk ({@code localDisks}: target device names) at the path
+     * {@code targetXml} gives it. libvirt refuses a destination XML that changes what the guest sees.
+     */
+    static String destinationXml(String migratable, String targetXml, List<String> localDisks) {
+        if (localDisks.isEmpty()) {
+            return migratable;
+        }
+        org.w3c.dom.Document running = io.virtfleet.common.xml.Xml.parse("migratable_xml", migratable, 1 << 20);
+        org.w3c.dom.Document wanted = io.virtfleet.common.xml.Xml.parse("target_domain_xml", targetXml, 1 << 20);
+        for (String dev : localDisks) {
+            String file = diskSource(wanted, dev);
+            org.w3c.dom.Element source = diskSourceElement(running, dev);
+            if (file != null && source != null) {
+                source.setAttribute("file", file);
+            }
+        }
+        return io.virtfleet.common.xml.Xml.write(running);
+    }
+
+    private static String diskSource(org.w3c.dom.Document doc, String dev) {
+        org.w3c.dom.Element source = diskSourceElement(doc, dev);
+        return source == null || !source.hasAttribute("file") ? null : source.getAttribute("file");
+    }
+
+    private static org.w3c.dom.Element diskSourceElement(org.w3c.dom.Document doc, String dev) {
+        org.w3c.dom.NodeList disks = doc.getElementsByTagName("disk");
+        for (int i = 0; i < disks.getLength(); i++) {
+            org.w3c.dom.Element disk = (org.w3c.dom.Element) disks.item(i);
+            org.w3c.dom.NodeList targets = disk.getElementsByTagName("target");
+            org.w3c.dom.NodeList sources = disk.getElementsByTagName("source");
+            if (targets.getLength() == 1 && dev.equals(((org.w3c.dom.Element) targets.item(0)).getAttribute("dev"))
+                    && sources.getLength() == 1) {
+                return (org.w3c.dom.Element) sources.item(0);
+            }
+        }
+        return null;
     }
 
     // The ticker --------------------------------------------------------------------------------------------

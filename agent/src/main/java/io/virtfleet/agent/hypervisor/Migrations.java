@@ -94,6 +94,27 @@ public final class Migrations implements AutoCloseable {
      * (InvalidInputException); a VM already being migrated is FAILED_PRECONDITION. What only libvirt can tell (the
      * domain exists, runs, has the definition's UUID) is checked once started.
      */
+    /** The directory of the target's copy of the VM's image as the target XML names it, else this host's. */
+    private java.nio.file.Path targetImagesDirectory(String vm, String targetXml) {
+        try {
+            org.w3c.dom.Document doc = io.virtfleet.common.xml.Xml.parse("target_domain_xml", targetXml, 1 << 20);
+            org.w3c.dom.NodeList sources = doc.getElementsByTagName("source");
+            for (int i = 0; i < sources.getLength(); i++) {
+                org.w3c.dom.Element source = (org.w3c.dom.Element) sources.item(i);
+                if (source.hasAttribute("file") && source.getParentNode().getNodeName().equals("disk")) {
+                    java.nio.file.Path file = java.nio.file.Path.of(source.getAttribute("file"));
+                    if (file.isAbsolute() && file.normalize().equals(file) && file.getParent() != null
+                            && file.getFileName().toString().equals(vm + ".img")) {
+                        return file.getParent();
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            // malformed: DomainDefinition.parse refuses it with the field named
+        }
+        return imagesDirectory;
+    }
+
     public Migration prepare(MigrateDomainRequest request) {
         String vm = Names.vmName("vm_name", request.getVmName());
         String target = Names.hostName("target_host", request.getTargetHost());
@@ -106,7 +127,10 @@ public final class Migrations implements AutoCloseable {
             throw new InvalidInputException("target_address", address.toString(), "the migration address of the target"
                     + " host " + target + " (HostReport.migration_address); " + address + " is this host's own");
         }
-        DomainDefinition definition = DomainDefinition.parse(vm, request.getTargetDomainXml(), imagesDirectory, installer);
+        // The target keeps the VM's disk in its own images directory, which need not be this host's: the definition's
+        // one file disk must still be the VM's image (<vm>.img), by an absolute path without '.' or '..' parts.
+        DomainDefinition definition = DomainDefinition.parse(vm, request.getTargetDomainXml(),
+                targetImagesDirectory(vm, request.getTargetDomainXml()), installer);
         if (definition.uuid() == null) {
             throw new InvalidInputException("domain_xml.uuid", "(none)", "the UUID of the running domain " + vm
                     + ": the VM keeps its identity when it moves");

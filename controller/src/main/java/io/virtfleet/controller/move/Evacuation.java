@@ -49,14 +49,14 @@ public final class Evacuation {
     public static final class Run {
         private final Moves moves;
         private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
-        private volatile boolean cancelled;
+        private final java.util.concurrent.atomic.AtomicBoolean cancelled = new java.util.concurrent.atomic.AtomicBoolean();
 
         private Run(Moves moves) {
             this.moves = moves;
         }
 
         public void cancel() {
-            cancelled = true;
+            cancelled.set(true);
             for (String vm : List.copyOf(inFlight)) {
                 try {
                     log.info("evacuation cancelled: {}", moves.cancel(vm));
@@ -140,13 +140,13 @@ public final class Evacuation {
     }
 
     private void moveOne(String vm, String operator, Run run, Map<String, String> left, Consumer<VmProgress> out) {
-        if (run.cancelled) {
+        if (run.cancelled.get()) {
             left.put(vm, "not moved: the evacuation was cancelled");
             return;
         }
         run.inFlight.add(vm);
         try {
-            moves.move(vm, null, operator, p -> out.accept(p.toBuilder().setVmName(vm).build()));
+            moves.move(vm, null, operator, p -> out.accept(p.toBuilder().setVmName(vm).build()), run.cancelled);
         } catch (NoHostFitsException e) {
             left.put(vm, e.getMessage());
         } catch (StepFailedException e) {

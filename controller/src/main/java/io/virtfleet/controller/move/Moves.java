@@ -19,6 +19,7 @@ import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.replication.Replication;
+import io.virtfleet.controller.scheduler.Claim;
 import io.virtfleet.controller.scheduler.Decision;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
@@ -82,21 +83,32 @@ public final class Moves {
     /** A move in flight as {@link #cancel} finds it. */
     private static final class Running {
         final String source;
-        final String target;
         final Context.CancellableContext context;
+        final java.util.concurrent.atomic.AtomicBoolean cancelled;
+        volatile String target = "a host still to be chosen";
         volatile int percent;
-        volatile boolean cancelled;
 
-        Running(String source, String target, Context.CancellableContext context) {
+        Running(String source, Context.CancellableContext context, java.util.concurrent.atomic.AtomicBoolean cancelled) {
             this.source = source;
-            this.target = target;
             this.context = context;
+            this.cancelled = cancelled;
         }
     }
 
+    /** How long a move whose outcome the agent could not tell waits for the hosts' reports to tell it. */
+    private static final java.time.Duration SETTLE_WAIT = java.time.Duration.ofMinutes(2);
+    /** Since when (registry clock) a move's outcome is to be read from reports: only reports after it count. */
+    private final Map<String, Long> unsettledSince = new ConcurrentHashMap<>();
+    private final long startedNanos;
+    private final java.time.Duration reportInterval;
+
+    /**
+     * @param reportInterval how often hosts report (the heartbeat): a move's outcome is read only from reports made
+     *                       two intervals after it became unknown, so libvirt's view in them postdates it
+     */
     public Moves(VmStore store, Scheduler scheduler, Reconciler reconciler, HostSteps steps, AgentClients agents,
                  HostRegistry registry, Replication replication, Installs installs, DomainRenderer renderer,
-                 MoveJournal journal) {
+                 MoveJournal journal, java.time.Duration reportInterval) {
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
@@ -107,7 +119,17 @@ public final class Moves {
         this.installs = installs;
         this.renderer = renderer;
         this.journal = journal;
+        this.reportInterval = reportInterval;
+        this.startedNanos = registry.nanoTime();
         reconciler.holdOff(journal::pending);
+        for (var claim : scheduler.claims()) {
+            String vm = claim.vmName();
+            if (vm.endsWith(MOVE_CLAIM) && !journal.pending(vm.substring(0, vm.length() - MOVE_CLAIM.length()))) {
+                // Claimed, then the controller stopped before the move was noted: nothing of it happened.
+                scheduler.release(vm);
+                log.info("released the claim {} on {}: its move never started", vm, claim.host());
+            }
+        }
     }
 
     /** The claim name of a move's target: not a VM name (those never hold a slash), so it cannot collide. */
@@ -173,6 +195,15 @@ public final class Moves {
      */
     public Vm move(String name, String toHost, String operator, Consumer<VmProgress> out)
             throws StepFailedException, IOException {
+        return move(name, toHost, operator, out, new java.util.concurrent.atomic.AtomicBoolean());
+    }
+
+    /**
+     * As {@link #move(String, String, String, Consumer)}; {@code cancelled} set (by the caller, or by {@link #cancel})
+     * stops the move at its next step, or aborts its migration.
+     */
+    public Vm move(String name, String toHost, String operator, Consumer<VmProgress> out,
+                   java.util.concurrent.atomic.AtomicBoolean cancelled) throws StepFailedException, IOException {
         Names.vmName("name", name);
         if (toHost != null) {
             Names.hostName("to_host", toHost);
@@ -186,82 +217,162 @@ public final class Moves {
             if (source.equals(toHost)) {
                 throw new InvalidInputException("to_host", toHost, "another host than " + name + "'s home " + source);
             }
-            Request request = request(vm);
-            Explanation explanation = verdicts(vm, scheduler.explainMove(request, name));
-            String target = toHost != null ? toHost : explanation.chosenHost();
-            if (target == null) {
-                throw new NoHostFitsException(name, explanation);
+            Running run = new Running(source, Context.current().fork().withCancellation(), cancelled);
+            if (running.putIfAbsent(name, run) != null) {
+                throw Status.FAILED_PRECONDITION.withDescription(name + " is being moved already").asRuntimeException();
             }
-            String refusal = migrationRefusal(target);
-            if (refusal != null) {
-                throw new NoHostFitsException(name, new Explanation(null, List.of(
-                        new Verdict(target, false, "migration", refusal, Double.NaN, Map.of()))));
-            }
-            Decision decision = scheduler.claimOn(request, target, name);
-            if (!decision.placed()) {
-                throw new NoHostFitsException(name, decision.explanation());
-            }
-            out.accept(VmProgress.newBuilder().setStep("placed").setHost(target)
-                    .setDetail("moving " + name + " from " + source + " to " + target + ": " + decision.chosen().reason())
-                    .setPlacement(io.virtfleet.controller.vm.VmEndpoint.toProto(explanation)).build());
-            boolean copyDisk = vm.getSpec().getStorage() == StorageTier.STORAGE_TIER_RAW;
             try {
-                journal.begin(new MoveJournal.Intent(name, source, target, copyDisk, false, operator));
-            } catch (IOException e) {
-                scheduler.release(moveClaim(name));
-                throw e;
+                return place(vm, toHost, run, operator, progress, out);
+            } finally {
+                running.remove(name);
+                run.context.close();
             }
-            return migrate(vm, target, copyDisk, operator, progress, out);
+        }
+    }
+
+    private Vm place(Vm vm, String toHost, Running run, String operator, Progress progress, Consumer<VmProgress> out)
+            throws StepFailedException, IOException {
+        String name = vm.getSpec().getName();
+        String source = vm.getHomeHost();
+        Request request = request(vm);
+        Explanation explanation = verdicts(vm, scheduler.explainMove(request, name));
+        String target = toHost != null ? toHost : explanation.chosenHost();
+        if (target == null) {
+            throw new NoHostFitsException(name, explanation);
+        }
+        String refusal = migrationRefusal(target);
+        if (refusal != null) {
+            throw new NoHostFitsException(name, new Explanation(null, List.of(
+                    new Verdict(target, false, "migration", refusal, Double.NaN, Map.of()))));
+        }
+        throwIfCancelled(run, "before it started; nothing changed");
+        boolean copyDisk = vm.getSpec().getStorage() == StorageTier.STORAGE_TIER_RAW;
+        // Noted before the target's claim: a controller stopping in between finds the note, and releases the claim.
+        journal.begin(new MoveJournal.Intent(name, source, target, copyDisk, false, operator));
+        Decision decision;
+        try {
+            decision = scheduler.claimOn(request, target, name);
+        } catch (RuntimeException e) {
+            journal.end(name);
+            throw e;
+        }
+        if (!decision.placed()) {
+            journal.end(name);
+            throw new NoHostFitsException(name, decision.explanation());
+        }
+        run.target = target;
+        out.accept(VmProgress.newBuilder().setStep("placed").setHost(target)
+                .setDetail("moving " + name + " from " + source + " to " + target + ": " + decision.chosen().reason())
+                .setPlacement(io.virtfleet.controller.vm.VmEndpoint.toProto(explanation)).build());
+        return migrate(vm, target, copyDisk, operator, progress, out, run);
+    }
+
+    private static void throwIfCancelled(Running run, String when) throws StepFailedException {
+        if (run.cancelled.get()) {
+            throw new StepFailedException("cancelled", run.source, Status.CANCELLED.withDescription(
+                    "the move was cancelled " + when));
         }
     }
 
     private Vm migrate(Vm vm, String target, boolean copyDisk, String operator, Progress progress,
-                       Consumer<VmProgress> out) throws StepFailedException, IOException {
+                       Consumer<VmProgress> out, Running run) throws StepFailedException, IOException {
         String name = vm.getSpec().getName();
-        String source = vm.getHomeHost();
         String targetXml;
-        Running run = new Running(source, target, Context.current().withCancellation());
-        running.put(name, run);
+        boolean migrating = false;
         try {
-            try {
-                targetXml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(() -> new IOException(
-                        "no domain definition for " + name + " in the definitions repository")), vm.getSpec(),
-                        renderer.render(vm.getSpec(), target, installs.bootAfterInstall()));
-                if (copyDisk) {
-                    StepResult disk = steps.ensureDisk(target, vm.getSpec());
-                    if (disk.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED) {
-                        journal.targetDiskMade(name);
-                    } else {
-                        // A disk of that name already there is someone's: a migration would overwrite it.
-                        throw new StepFailedException("disk", target, Status.FAILED_PRECONDITION.withDescription(
-                                "a disk for " + name + " already exists on " + target + " (" + disk.getDetail()
-                                        + "): a move copies the VM's disk onto a new one only; remove it first"));
-                    }
-                    progress.step("disk", target, disk.getDetail());
+            targetXml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(() -> new IOException(
+                    "no domain definition for " + name + " in the definitions repository")), vm.getSpec(),
+                    renderer.render(vm.getSpec(), target, installs.bootAfterInstall()));
+            if (copyDisk) {
+                StepResult disk = steps.ensureDisk(target, vm.getSpec());
+                if (disk.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED) {
+                    journal.targetDiskMade(name);
+                } else {
+                    // A disk of that name already there is someone's: a migration would overwrite it.
+                    throw new StepFailedException("disk", target, Status.FAILED_PRECONDITION.withDescription(
+                            "a disk for " + name + " already exists on " + target + " (" + disk.getDetail()
+                                    + "): a move copies the VM's disk onto a new one only; remove it first"));
                 }
-                StepResult network = reconciler.ensureNetwork(target, vm.getSpec());
-                progress.step("network", target, network.getDetail());
-                MigrateDomainRequest request = MigrateDomainRequest.newBuilder().setVmName(name).setTargetHost(target)
-                        .setTargetAddress(registry.get(target).map(h -> h.report().getMigrationAddress()).orElse(""))
-                        .setTargetDomainXml(targetXml).setCopyDisk(copyDisk).build();
-                MigrationProgress last = streamMigration(run, request, out);
-                progress.step("migrated", target, name + " runs on " + target + (last.getDowntimeMs() > 0
-                        ? " (paused " + last.getDowntimeMs() + " ms for the switch-over)" : ""));
-            } catch (StepFailedException | IOException | RuntimeException e) {
-                Exception reported = stayedOnSource(vm, target, run, e);
-                if (reported instanceof StepFailedException s) {
-                    throw s;
-                }
-                if (reported instanceof IOException io) {
-                    throw io;
-                }
-                throw (RuntimeException) reported;
+                progress.step("disk", target, disk.getDetail());
             }
-            return moved(vm, target, targetXml, operator, progress);
-        } finally {
-            running.remove(name);
-            run.context.close();
+            StepResult network = reconciler.ensureNetwork(target, vm.getSpec());
+            progress.step("network", target, network.getDetail());
+            throwIfCancelled(run, "before its migration started");
+            MigrateDomainRequest request = MigrateDomainRequest.newBuilder().setVmName(name).setTargetHost(target)
+                    .setTargetAddress(registry.get(target).map(h -> h.report().getMigrationAddress()).orElse(""))
+                    .setTargetDomainXml(targetXml).setCopyDisk(copyDisk).build();
+            migrating = true;
+            MigrationProgress last = streamMigration(run, request, out);
+            progress.step("migrated", target, name + " runs on " + target + (last.getDowntimeMs() > 0
+                    ? " (paused " + last.getDowntimeMs() + " ms for the switch-over)" : ""));
+        } catch (StepFailedException e) {
+            if (!migrating || definitive(e)) {
+                throw withWords(e, abandon(name, target, run.source));
+            }
+            return unknownOutcome(vm, target, run, e, progress);
+        } catch (IOException | RuntimeException e) {
+            if (migrating) {
+                return unknownOutcome(vm, target, run, new StepFailedException("migrating", run.source,
+                        Status.UNKNOWN.withDescription(e.toString())), progress);
+            }
+            String left = abandon(name, target, run.source);
+            if (e instanceof IOException io) {
+                throw new IOException(io.getMessage() + "; " + left, io);
+            }
+            throw e;
         }
+        return moved(vm, target, targetXml, operator, progress);
+    }
+
+    /**
+     * A migration whose end the source's agent did not report (cancelled here, or the agent or the connection lost):
+     * the VM may be on either host. The hosts' next reports tell: this waits for them, and records the move or gives
+     * it up accordingly; if they do not tell in time, the move stays noted and the reconciler's passes settle it.
+     */
+    private Vm unknownOutcome(Vm vm, String target, Running run, StepFailedException cause, Progress progress)
+            throws StepFailedException {
+        String name = vm.getSpec().getName();
+        unsettledSince.put(name, registry.nanoTime());
+        progress.step("settling", target, cause.getMessage() + "; waiting for " + run.source + " and " + target
+                + " to report where " + name + " runs");
+        long deadline = System.nanoTime() + SETTLE_WAIT.toNanos();
+        while (System.nanoTime() < deadline) {
+            MoveJournal.Intent intent = journal.get(name).orElse(null);
+            if (intent == null) {
+                break;
+            }
+            try {
+                settle(intent, progress);
+            } catch (IOException | RuntimeException e) {
+                log.warn("cannot settle the move of {} yet: {}", name, e.getMessage());
+            }
+            if (journal.pending(name)) {
+                try {
+                    Thread.sleep(Math.max(50, reportInterval.toMillis() / 2));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+        }
+        if (journal.pending(name)) {
+            throw new StepFailedException(cause.step(), cause.host(), Status.UNKNOWN.withDescription(
+                    cause.status().getDescription() + "; the hosts have not yet reported where " + name + " runs: the controller records it once they do"
+                    + " (virtfleet vm show " + name + ")"));
+        }
+        Vm now = store.get(name).orElseThrow();
+        if (now.getHomeHost().equals(target)) {
+            progress.step("done", target, name + " runs on " + target + ": the migration finished before "
+                    + cause.status().getDescription());
+            return now;
+        }
+        throw new StepFailedException(cause.step(), cause.host(), cause.status().withDescription(
+                cause.status().getDescription() + "; the VM still runs on " + run.source + ", its record unchanged"));
+    }
+
+    private static StepFailedException withWords(StepFailedException e, String left) {
+        return new StepFailedException(e.step(), e.host(), e.status().withDescription(e.status().getDescription()
+                + "; the VM still runs on its source, its record unchanged" + (left.isEmpty() ? "" : "; " + left)));
     }
 
     /** Streams the source agent's migration, forwarding its progress; returns the last (DONE) event. */
@@ -285,47 +396,11 @@ public final class Moves {
                 return last;
             });
         } catch (StatusRuntimeException e) {
-            Status status = run.cancelled ? Status.CANCELLED.withDescription("cancelled by an operator") : e.getStatus();
+            Status status = run.cancelled.get() ? Status.CANCELLED.withDescription("cancelled by an operator") : e.getStatus();
             throw new StepFailedException("migrating", run.source, status);
         } catch (Exception e) {
             throw new StepFailedException("migrating", run.source, Status.INTERNAL.withDescription(e.toString()));
         }
-    }
-
-    /**
-     * After a move that did not go through: makes sure the VM did not reach the target after all (a cancel racing the
-     * switch-over), then gives back what the move took (the target's claim and a disk it made there). Returns the
-     * error to report.
-     */
-    private Exception stayedOnSource(Vm vm, String target, Running run, Exception cause) {
-        String name = vm.getSpec().getName();
-        Optional<DomainState> there = domainOn(target, name);
-        if (there.isPresent() && there.get() == DomainState.DOMAIN_STATE_RUNNING) {
-            // The switch-over happened: the source's agent could not tell us (it died, or the cancel came too late).
-            // Left to settle, which records the move from the hosts' reports.
-            log.warn("move of {} to {} failed ({}) but {} reports it running: left to be settled from the hosts' reports",
-                    name, target, cause.getMessage(), target);
-            return new StepFailedException("migrating", run.source, Status.UNKNOWN.withDescription(cause.getMessage()
-                    + "; " + target + " reports " + name + " running there: the controller records the move once both"
-                    + " hosts' reports agree (virtfleet vm show " + name + ")"));
-        }
-        if (there.isEmpty() && !(cause instanceof StepFailedException s && definitive(s))) {
-            log.warn("move of {} to {} failed ({}) and {} cannot say whether it runs {}: left to be settled",
-                    name, target, cause.getMessage(), target, name);
-            return new StepFailedException("migrating", run.source, Status.UNKNOWN.withDescription(cause.getMessage()
-                    + "; whether " + name + " still runs on " + run.source + " is settled from the hosts' reports"
-                    + " (virtfleet vm show " + name + ")"));
-        }
-        String left = abandon(vm.getSpec().getName(), target);
-        String words = "the VM still runs on " + run.source + ", its record unchanged" + (left.isEmpty() ? "" : "; " + left);
-        if (cause instanceof StepFailedException s) {
-            return new StepFailedException(s.step(), s.host(), s.status().withDescription(s.status().getDescription()
-                    + "; " + words));
-        }
-        if (cause instanceof IOException e) {
-            return new IOException(e.getMessage() + "; " + words, e);
-        }
-        return cause;
     }
 
     /** An agent's answer that says the domain kept running on the source (see Agent.MigrateDomain). */
@@ -337,7 +412,7 @@ public final class Moves {
     }
 
     /** Gives back the target's claim and deletes the disk the move made there; returns what stays, in words. */
-    private String abandon(String name, String target) {
+    private String abandon(String name, String target, String source) {
         String left = "";
         Optional<MoveJournal.Intent> intent = journal.get(name);
         if (intent.isPresent() && intent.get().targetDiskMade()) {
@@ -347,28 +422,15 @@ public final class Moves {
                     steps.deleteDisk(target, vm.getSpec());
                 }
             } catch (StepFailedException e) {
-                left = "the disk made for it on " + target + " could not be deleted: " + e.getMessage();
+                left = "the disk made for it on " + target + " could not be deleted (delete it there by hand before moving"
+                        + " it there again): " + e.getMessage();
                 log.warn("move of {} abandoned: {}", name, left);
             }
         }
         scheduler.release(moveClaim(name));
         journal.end(name);
+        unsettledSince.remove(name);
         return left;
-    }
-
-    /** The libvirt state the host reports now for the domain (asked afresh), empty when it cannot be asked. */
-    private Optional<DomainState> domainOn(String host, String vm) {
-        try {
-            HostReport report = agents.agent(host).withDeadlineAfter(10, TimeUnit.SECONDS)
-                    .describeHost(DescribeHostRequest.getDefaultInstance());
-            if (report.getDomainsStale()) {
-                return Optional.empty();
-            }
-            return Optional.of(report.getDomainsList().stream().filter(d -> d.getName().equals(vm)).findFirst()
-                    .map(DomainInfo::getState).orElse(DomainState.DOMAIN_STATE_UNSPECIFIED));
-        } catch (StatusRuntimeException e) {
-            return Optional.empty();
-        }
     }
 
     /**
@@ -432,7 +494,7 @@ public final class Moves {
         if (run == null) {
             throw Status.NOT_FOUND.withDescription("no move of " + name + " is running").asRuntimeException();
         }
-        run.cancelled = true;
+        run.cancelled.set(true);
         run.context.cancel(Status.CANCELLED.withDescription("cancelled by an operator").asRuntimeException());
         log.info("move of {} from {} to {} cancelled at {}%", name, run.source, run.target, run.percent);
         return "move of " + name + " from " + run.source + " to " + run.target + " cancelled at " + run.percent + "%";
@@ -461,20 +523,32 @@ public final class Moves {
     }
 
     private void settle(MoveJournal.Intent intent) throws IOException {
+        settle(intent, (step, host, detail) -> log.info("move of {}: {} on {}: {}", intent.vm(), step, host, detail));
+    }
+
+    private void settle(MoveJournal.Intent intent, Progress progress) throws IOException {
         String name = intent.vm();
         Optional<Vm> vm = store.get(name);
         if (vm.isEmpty()) {
-            abandon(name, intent.target());
+            abandon(name, intent.target(), intent.source());
             return;
         }
         if (vm.get().getHomeHost().equals(intent.target())) {
-            // Recorded before the controller stopped: only the note and the source's claim remain.
+            // Recorded before the controller stopped: the claims and the hosts' side may not have followed.
+            Claim own = scheduler.claimOf(name);
+            if (own != null && !own.host().equals(intent.target())) {
+                scheduler.release(name);
+            }
+            scheduler.restore(Request.of(vm.get().getSpec()), intent.target());
             scheduler.release(moveClaim(name));
+            finishOnHosts(vm.get(), intent.source(), progress);
             journal.end(name);
+            unsettledSince.remove(name);
             return;
         }
-        Optional<Boolean> onSource = activeIn(intent.source(), name);
-        Optional<Boolean> onTarget = activeIn(intent.target(), name);
+        long since = unsettledSince.getOrDefault(name, startedNanos);
+        Optional<Boolean> onSource = activeIn(intent.source(), name, since);
+        Optional<Boolean> onTarget = activeIn(intent.target(), name, since);
         if (onSource.isEmpty() || onTarget.isEmpty()) {
             return; // a report to wait for
         }
@@ -483,19 +557,26 @@ public final class Moves {
             scheduler.restore(request(vm.get()), intent.target()); // the claim journal may have lost it
             String xml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(), vm.get().getSpec(),
                     renderer.render(vm.get().getSpec(), intent.target(), installs.bootAfterInstall()));
-            moved(vm.get(), intent.target(), xml, intent.operator(), (step, host, detail) ->
-                    log.info("move of {}: {} on {}: {}", name, step, host, detail));
+            moved(vm.get(), intent.target(), xml, intent.operator(), progress);
         } else if (onSource.get() && !onTarget.get()) {
             log.info("move of {} from {} to {} settled: it still runs on {}", name, intent.source(), intent.target(),
                     intent.source());
-            abandon(name, intent.target());
+            String left = abandon(name, intent.target(), intent.source());
+            progress.step("settled", intent.source(), name + " still runs on " + intent.source()
+                    + (left.isEmpty() ? "" : "; " + left));
         }
     }
 
-    /** Whether the host's latest trustworthy report has the domain active; empty when there is none to trust. */
-    private Optional<Boolean> activeIn(String host, String vm) {
+    /**
+     * Whether the host's report has the domain active, from a report libvirt's view in which postdates
+     * {@code sinceNanos}: the second report received two intervals after it (the agent polls libvirt once an
+     * interval). Empty when there is no such report yet, or the host's libvirt does not answer.
+     */
+    private Optional<Boolean> activeIn(String host, String vm, long sinceNanos) {
         Optional<HostRecord> h = registry.get(host);
-        if (h.isEmpty() || h.get().report().getDomainsStale() || !h.get().report().hasHypervisor()) {
+        if (h.isEmpty() || h.get().lastSeenNanos() - sinceNanos < 2 * reportInterval.toNanos()
+                || h.get().report().getDomainsStale() || !h.get().report().hasHypervisor()
+                || !h.get().report().getHypervisor().getError().isEmpty()) {
             return Optional.empty();
         }
         return Optional.of(h.get().report().getDomainsList().stream()
@@ -520,8 +601,10 @@ public final class Moves {
             return Optional.of("an earlier move of " + name + " is still to be settled from the hosts' reports; try again"
                     + " shortly (virtfleet vm show " + name + ")");
         }
-        if (vm.getPhase() != VmPhase.VM_PHASE_READY) {
-            return Optional.of(name + " is " + vm.getPhase().name().substring(9).toLowerCase(java.util.Locale.ROOT)
+        VmPhase phase = vm.getPhase() == VmPhase.VM_PHASE_DELETING ? vm.getPhase() : reconciler.observed(name).phase();
+        if (phase != VmPhase.VM_PHASE_READY) {
+            return Optional.of(name + " is " + (phase == VmPhase.VM_PHASE_UNSPECIFIED ? "not reconciled yet since the"
+                    + " controller started" : phase.name().substring(9).toLowerCase(java.util.Locale.ROOT))
                     + ": only a ready VM moves");
         }
         if (!vm.getRunningWanted()) {
@@ -536,10 +619,8 @@ public final class Moves {
         if (installing.isPresent()) {
             return installing;
         }
-        Optional<Boolean> runs = activeIn(vm.getHomeHost(), name);
-        if (runs.isPresent() && !runs.get()) {
-            return Optional.of(name + " does not run on its home " + vm.getHomeHost() + " (virtfleet vm show " + name + ")");
-        }
+        // Whether it runs there now is the source agent's to say (a report may predate its start): it refuses a
+        // domain that does not run.
         return Optional.empty();
     }
 

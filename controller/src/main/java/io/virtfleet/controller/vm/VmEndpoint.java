@@ -104,17 +104,19 @@ public final class VmEndpoint {
             });
             return;
         }
+        java.util.concurrent.atomic.AtomicBoolean hungUp = new java.util.concurrent.atomic.AtomicBoolean();
         if (response instanceof ServerCallStreamObserver<VmProgress> call) {
             call.setOnCancelHandler(() -> {
+                hungUp.set(true); // a move that has not started yet stops at its first step
                 try {
                     log.info("the operator hung up: {}", moves.cancel(name));
                 } catch (io.grpc.StatusRuntimeException e) {
-                    log.debug("operator hung up after the move of {} ended", name);
+                    log.info("the operator hung up; the move of {} stops at its next step", name);
                 }
             });
         }
         run(response, () -> {
-            moves.move(name, to, operator, response::onNext);
+            moves.move(name, to, operator, response::onNext, hungUp);
             response.onCompleted();
         });
     }

@@ -35,6 +35,8 @@ import org.libvirt.LibvirtException;
  */
 public final class HypervisorRack implements AutoCloseable {
     private static final String UNDERLAY_DEVICE = "ul0";
+    /** The subjects of fleet-issued libvirt certificates, as deploy/README.md tells operators to admit them. */
+    private static final String FLEET_LIBVIRT_DN = "O=virtfleet,OU=libvirt,CN=*";
 
     /** One simulated hypervisor: its namespace, its underlay address, its libvirtd, its agent's state directory. */
     public record Host(String name, String namespace, String address, LibvirtdNode node, Path stateDir) {
@@ -119,8 +121,11 @@ public final class HypervisorRack implements AutoCloseable {
             if (listen != null) {
                 listen.issuer().installServer(nodeDir, name, address);
                 listen.issuer().installClient(AgentConfig.libvirtTlsDirectory(stateDir), name, address);
-                options = options.listening(new LibvirtdNode.Listen(address, true, listen.plainTcp(),
-                        names.stream().map(LibvirtPki::distinguishedName).toList()));
+                // The test CA's host certificates, and those the fleet issues (when the test's CA is the controller's:
+                // its agents then install fleet-issued client certificates of their own).
+                List<String> admitted = new ArrayList<>(names.stream().map(LibvirtPki::distinguishedName).toList());
+                admitted.add(FLEET_LIBVIRT_DN);
+                options = options.listening(new LibvirtdNode.Listen(address, true, listen.plainTcp(), admitted));
             }
             if (first != null) {
                 options = options.seedCacheFrom(first.cacheDir()); // QEMU's capabilities, probed once by the first
