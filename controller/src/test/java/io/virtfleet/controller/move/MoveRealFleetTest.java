@@ -12,6 +12,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.controller.cli.VirtfleetCli;
+import io.virtfleet.controller.testkit.Await;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.ControllerJvm;
 import io.virtfleet.controller.testkit.HypervisorRack;
@@ -367,14 +368,10 @@ class MoveRealFleetTest {
     }
 
     private static void await(String what, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + CONVERGE.toNanos();
-        while (!done.getAsBoolean()) {
-            rack.assertAgentsRunning();
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for: " + what);
-            }
-            Thread.sleep(100);
-        }
+        Await.until(what, CONVERGE, () -> {
+            rack.assertAgentsRunning(); // a dead agent fails now, naming itself, not at the deadline
+            return done.getAsBoolean();
+        });
     }
 
     private static void lap(String what) {
