@@ -1,24 +1,17 @@
 package io.virtfleet.agent.hypervisor;
 
 import io.virtfleet.agent.hypervisor.MigrationException.Kind;
-import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.proto.v1.MigrationProgress;
-import io.virtfleet.proto.v1.MigrationProgress.Phase;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.libvirt.Domain;
 import org.libvirt.Domain.DomainMigrateParameters;
@@ -35,7 +28,8 @@ import org.slf4j.LoggerFactory;
 /**
  * One live migration of a running domain to another host, carried out once: {@link #start} runs libvirt's blocking
  * migrate call (virDomainMigrate3) on a worker, while a ticker of its own asks libvirt for the job's progress, streams
- * it, probes the target's libvirtd, and aborts the job when the migration is cancelled or the target is lost. The
+ * it, probes the target's libvirtd ({@link TargetProbe}), and aborts the job when the migration is cancelled or the
+ * target is lost. The
  * domain keeps running here unless libvirt reports success; the result says which.
  */
 public final class Migration {
@@ -43,8 +37,6 @@ public final class Migration {
     /** virDomainJobType: a job running with or without a known end. */
     private static final int JOB_BOUNDED = 1;
     private static final int JOB_UNBOUNDED = 2;
-    /** How long the agent waits for the target to answer one last probe when libvirt's failure leaves it open. */
-    private static final long LAST_PROBE_SECONDS = 5;
 
     private final Migrations owner;
     private final String vm;
@@ -52,6 +44,7 @@ public final class Migration {
     private final Ipv4 targetAddress;
     private final DomainDefinition definition;
     private final List<String> localDisks;
+    private final MigrationEvents events;
     private final CompletableFuture<MigrationProgress> result = new CompletableFuture<>();
 
     private volatile boolean cancelled;
@@ -64,9 +57,6 @@ public final class Migration {
     private boolean ended;
     private volatile long startedNanos;
     private volatile DomainJobInfo lastSeen;
-    /** Used by the ticker only. */
-    private Future<?> probe;
-    private long probeSentNanos;
 
     Migration(Migrations owner, String vm, String targetHost, Ipv4 targetAddress, DomainDefinition definition,
               List<String> localDisks) {
@@ -76,6 +66,7 @@ public final class Migration {
         this.targetAddress = targetAddress;
         this.definition = definition;
         this.localDisks = List.copyOf(localDisks);
+        this.events = new MigrationEvents(vm, targetHost, targetAddress, !localDisks.isEmpty());
     }
 
     public String vmName() {
@@ -139,11 +130,12 @@ public final class Migration {
 
     private MigrationProgress migrate() {
         String here = owner.settings().hostName();
-        send(preparing("checking " + vm + " on " + here));
+        send(events.preparing("checking " + vm + " on " + here, elapsedMs()));
         checkDomain(here);
         checkClientCertificate();
         String uri = owner.targetUri(targetAddress);
-        send(preparing("connecting to " + targetHost + "'s libvirtd at " + targetAddress + " over TLS"));
+        send(events.preparing("connecting to " + targetHost + "'s libvirtd at " + targetAddress + " over TLS",
+                elapsedMs()));
         MigrationConnection source = open(owner.hypervisor().uri(), Kind.UNAVAILABLE, "this host's libvirt at "
                 + owner.hypervisor().uri());
         try {
@@ -265,15 +257,14 @@ public final class Migration {
             throw new MigrationException(Kind.ABORTED, "migration of " + vm + " to " + targetHost
                     + " cancelled before it started: " + vm + " still runs on " + here);
         }
-        ThreadFactory threads = r -> {
+        ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "vf-migration-" + vm);
             t.setDaemon(true);
             return t;
-        };
-        ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(threads);
-        ExecutorService prober = Executors.newSingleThreadExecutor(threads);
+        });
+        TargetProbe probe = new TargetProbe(target, owner.settings().targetSilence().toNanos(), owner.settings().nanoClock());
         long interval = owner.settings().progressInterval().toMillis();
-        ticker.scheduleWithFixedDelay(() -> tick(domain, target, prober), interval, interval, TimeUnit.MILLISECONDS);
+        ticker.scheduleWithFixedDelay(() -> tick(domain, probe), interval, interval, TimeUnit.MILLISECONDS);
         Domain moved = null;
         LibvirtException failed = null;
         try {
@@ -281,7 +272,8 @@ public final class Migration {
         } catch (LibvirtException e) {
             failed = e;
         } finally {
-            stop(ticker, prober); // no abort or progress after this point
+            stop(ticker); // no abort or progress after this point
+            probe.close();
         }
         if (failed != null) {
             throw failure(failed, domain, target, here);
@@ -298,20 +290,10 @@ public final class Migration {
             log.warn("migration of {} to {} completed before its cancellation took effect: it runs there", vm, targetHost);
         }
         long downtime = downtime(source).orElseGet(() -> downtime(target).orElse(0));
-        DomainJobInfo last = lastSeen;
-        MigrationProgress.Builder done = MigrationProgress.newBuilder()
-                .setPhase(Phase.PHASE_DONE)
-                .setPercent(100)
-                .setElapsedMs(elapsedMs())
-                .setDowntimeMs(downtime)
-                .setDetail(vm + " runs on " + targetHost + " (" + targetAddress + ")"
-                        + (downtime > 0 ? ", paused " + downtime + " ms for the switch-over" : ""));
-        if (last != null) {
-            done.setDataTotalBytes(last.getDataTotal()).setDataProcessedBytes(last.getDataTotal());
-        }
+        MigrationProgress done = events.done(lastSeen, downtime, elapsedMs());
         log.info("migrated {} to {} ({}) in {} ms, downtime {} ms", vm, targetHost, targetAddress, done.getElapsedMs(),
                 downtime);
-        return done.build();
+        return done;
     }
 
     private java.util.OptionalLong downtime(MigrationConnection connection) {
@@ -393,7 +375,7 @@ public final class Migration {
 
     // The ticker --------------------------------------------------------------------------------------------
 
-    private void tick(Domain domain, MigrationConnection target, ExecutorService prober) {
+    private void tick(Domain domain, TargetProbe probe) {
         if (cancelled || targetLost != null) {
             try {
                 domain.abortJob();
@@ -406,60 +388,20 @@ public final class Migration {
             DomainJobInfo info = domain.getJobInfo();
             if (info.getType() == JOB_BOUNDED || info.getType() == JOB_UNBOUNDED) {
                 lastSeen = info;
-                send(progress(info));
+                send(events.progress(info, elapsedMs()));
             }
         } catch (LibvirtException e) {
             log.debug("no progress of the migration of {}: {}", vm, LibvirtErrors.message(e));
         }
-        probe(target, prober);
-    }
-
-    /**
-     * Asks the target's libvirtd something cheap, one question at a time: a failed answer (its libvirtd died, its
-     * host rebooted) or none within the settings' silence marks the target lost, and the next tick aborts the job.
-     */
-    private void probe(MigrationConnection target, ExecutorService prober) {
-        long now = owner.settings().nanoClock().getAsLong();
-        if (probe != null && !probe.isDone()) {
-            if (now - probeSentNanos > owner.settings().targetSilence().toNanos()) {
-                lose("did not answer for " + owner.settings().targetSilence().toSeconds() + " s");
-            }
-            return;
-        }
-        if (probe != null) {
-            try {
-                probe.get();
-            } catch (ExecutionException e) {
-                Throwable cause = e.getCause();
-                lose("stopped answering (" + (cause instanceof LibvirtException le ? LibvirtErrors.message(le) : cause)
-                        + ")");
-                return;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
-        probeSentNanos = now;
-        try {
-            probe = prober.submit(() -> {
-                target.getLibVersion();
-                return null;
-            });
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            // the migration is ending
+        String lost = probe.check();
+        if (lost != null && targetLost == null) {
+            targetLost = lost; // the next tick aborts
+            log.warn("migration of {}: {}'s libvirtd at {} {}: aborting", vm, targetHost, targetAddress, lost);
         }
     }
 
-    private void lose(String why) {
-        if (targetLost == null) {
-            targetLost = why;
-            log.warn("migration of {}: {}'s libvirtd at {} {}: aborting", vm, targetHost, targetAddress, why);
-        }
-    }
-
-    private static void stop(ScheduledExecutorService ticker, ExecutorService prober) {
+    private static void stop(ScheduledExecutorService ticker) {
         ticker.shutdownNow();
-        prober.shutdownNow();
         try {
             ticker.awaitTermination(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
@@ -486,7 +428,7 @@ public final class Migration {
             return new MigrationException(Kind.ABORTED, what + " aborted on " + here + " (libvirt: " + message + "); "
                     + where);
         }
-        if (!answers(target)) {
+        if (!TargetProbe.answersNow(target)) {
             return new MigrationException(Kind.ABORTED, what + " failed: " + targetHost + "'s libvirtd stopped answering"
                     + " (libvirt: " + message + "); " + where);
         }
@@ -494,30 +436,6 @@ public final class Migration {
             return new MigrationException(Kind.NOT_FOUND, what + ": " + message);
         }
         return new MigrationException(Kind.FAILED_PRECONDITION, what + " failed (libvirt: " + message + "); " + where);
-    }
-
-    /** One last probe of the target, bounded: a hung libvirtd counts as not answering. */
-    private static boolean answers(MigrationConnection target) {
-        CompletableFuture<Boolean> probe = CompletableFuture.supplyAsync(() -> {
-            try {
-                target.getLibVersion();
-                return true;
-            } catch (LibvirtException e) {
-                return false;
-            }
-        }, work -> { // a thread of its own: a hung libvirtd may keep it, never a shared pool's
-            Thread t = new Thread(work, "vf-migration-probe");
-            t.setDaemon(true);
-            t.start();
-        });
-        try {
-            return probe.get(LAST_PROBE_SECONDS, TimeUnit.SECONDS);
-        } catch (ExecutionException | TimeoutException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
     }
 
     /** Where the VM is after a failed migration, as libvirt here says. */
@@ -539,44 +457,6 @@ public final class Migration {
     }
 
     // Events --------------------------------------------------------------------------------------------------
-
-    private MigrationProgress preparing(String detail) {
-        return MigrationProgress.newBuilder().setPhase(Phase.PHASE_PREPARING).setElapsedMs(elapsedMs()).setDetail(detail)
-                .build();
-    }
-
-    /**
-     * Progress from libvirt's job: nothing counted yet is still preparing; with a disk to copy, libvirt copies it
-     * first (memory not started: no memory total yet), then memory.
-     */
-    private MigrationProgress progress(DomainJobInfo info) {
-        long total = info.getDataTotal();
-        long processed = info.getDataProcessed();
-        Phase phase;
-        String detail;
-        if (total == 0 && info.getMemTotal() == 0 && info.getFileTotal() == 0) {
-            phase = Phase.PHASE_PREPARING;
-            detail = "preparing " + targetHost + " (" + targetAddress + ")";
-        } else if (!localDisks.isEmpty() && info.getMemTotal() == 0) {
-            phase = Phase.PHASE_COPYING_DISK;
-            detail = "disk " + Bytes.human(info.getFileProcessed()) + " of " + Bytes.human(info.getFileTotal())
-                    + " copied, " + Bytes.human(info.getFileRemaining()) + " remaining";
-        } else {
-            phase = Phase.PHASE_COPYING_MEMORY;
-            detail = "memory " + Bytes.human(info.getMemProcessed()) + " of " + Bytes.human(info.getMemTotal())
-                    + " sent, " + Bytes.human(info.getMemRemaining()) + " remaining";
-        }
-        int percent = total <= 0 ? 0 : (int) Math.max(0, Math.min(100, processed * 100 / total));
-        return MigrationProgress.newBuilder()
-                .setPhase(phase)
-                .setPercent(percent)
-                .setDataTotalBytes(total)
-                .setDataProcessedBytes(processed)
-                .setDataRemainingBytes(info.getDataRemaining())
-                .setElapsedMs(elapsedMs())
-                .setDetail(detail)
-                .build();
-    }
 
     private long elapsedMs() {
         return Math.max(0, (owner.settings().nanoClock().getAsLong() - startedNanos) / 1_000_000);

@@ -78,7 +78,8 @@ import org.libvirt.LibvirtException;
  *   <li>a target whose libvirtd is killed mid-way: the migration is aborted, the VM runs on its source, the target's
  *       half-made VM goes away;
  *   <li>no plaintext: a target with a certificate of another CA (and plaintext TCP open) is refused, and so is a
- *       target whose QEMU has no TLS certificates; the VM stays where it runs.
+ *       target whose QEMU has no TLS certificates; the VM stays where it runs;
+ *   <li>a target address nobody answers at is UNAVAILABLE.
  * </ol>
  * Migrations are slowed (libvirt's migrate-setspeed, 1 MiB/s) where a test must act while one is in flight; the test
  * acts on the progress events the agent streams, never after a pause.
@@ -314,6 +315,25 @@ class LiveMigrationTest {
         }
         assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv1, vm).orElseThrow());
         assertEquals(Optional.empty(), state(hv2, vm));
+    }
+
+    @Test
+    @Order(6)
+    void aTargetNobodyAnswersAtIsUnavailable() throws Exception {
+        String vm = "api";
+        String nobody = UNDERLAY + ".50"; // on the underlay, no host there
+        MigrateDomainRequest request = request(vm, hv2, forHost(render(vm, StorageTier.STORAGE_TIER_SATA), "hv4"), false)
+                .toBuilder().setTargetHost("hv4").setTargetAddress(nobody).build();
+        Call call = Call.start(request);
+        List<MigrationProgress> events = call.all();
+        Status status = call.end();
+        lap("to " + nobody + ": " + status);
+        assertEquals(Status.Code.UNAVAILABLE, status.getCode(), status.toString());
+        assertTrue(status.getDescription().startsWith("cannot migrate api: hv4's libvirtd at " + nobody
+                + " (TLS, port 16514) is not reachable: unable to connect to server at '" + nobody + ":16514'"),
+                status.getDescription());
+        assertEquals(Phase.PHASE_PREPARING, events.get(events.size() - 1).getPhase(), "it never got further");
+        assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv1, vm).orElseThrow());
     }
 
     // ---------------------------------------------------------------------------------------------------------------
