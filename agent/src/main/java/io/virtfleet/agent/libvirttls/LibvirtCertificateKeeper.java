@@ -54,7 +54,11 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
     private Channel controller;
     private Supplier<X509Certificate> fleetCa;
     private Supplier<String> migrationAddress;
-    /** Whether libvirtd was told to load the files since this agent started (it may run with older ones). */
+    /**
+     * Whether libvirtd loaded the files as they are now, as far as this agent knows: false at start (it may run with
+     * older ones) and after each change to them, until a reload succeeds. Without an admin URI it stays false, and the
+     * host keeps reporting that libvirtd must be restarted, until the agent itself restarts.
+     */
     private boolean loaded;
     private Duration retry = MIN_RETRY;
     private volatile LibvirtTlsStatus status = LibvirtTlsStatus.newBuilder()
@@ -178,10 +182,10 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
         if (!written.isEmpty()) {
             log.info("libvirt TLS: wrote {}", written);
         }
-        String notLoaded = null;
-        if (files.libvirtdReads(written) || !loaded) {
-            notLoaded = load(wanted);
+        if (files.libvirtdReads(written)) {
+            loaded = false; // until libvirtd says it took them: a failed reload is tried again at every pass
         }
+        String notLoaded = loaded ? null : load(wanted);
         if (refused != null) {
             return outcome(wanted, refused);
         }

@@ -140,15 +140,16 @@ class LibvirtCertificateKeeperTest {
         assertEquals(issued.getSerialNumber(), serial(files));
         assertEquals(written, fileIds(settings));
 
-        // A file removed or altered is put back, alone.
+        // Files altered (mode, content) are put back, alone; each then is a new file (inode) in its place.
         Path qemuKey = settings.qemuDirectory().resolve("client-key.pem");
-        Files.delete(qemuKey);
+        Files.setPosixFilePermissions(qemuKey, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
         Files.writeString(settings.pkiPath().resolve("cacert.pem"), "not the CA");
         keeper.check();
         assertEquals(issued.getSerialNumber(), serial(files));
         Map<Path, Long> restored = fileIds(settings);
         assertEquals(2, restored.entrySet().stream().filter(e -> !e.getValue().equals(written.get(e.getKey()))).count());
         assertEquals(Pem.of(hv7.ca()), Files.readString(settings.pkiPath().resolve("cacert.pem")));
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(qemuKey)));
 
         // The host reports another address: a certificate for it.
         register("10.213.0.27");

@@ -58,6 +58,7 @@ import org.junit.jupiter.api.io.TempDir;
 class LibvirtTlsOnLibvirtdTest {
     private static final String FIRST = "10.213.77.1";
     private static final String SECOND = "10.213.77.2";
+    private static final String THIRD = "10.213.77.3";
 
     @TempDir
     Path work;
@@ -77,6 +78,7 @@ class LibvirtTlsOnLibvirtdTest {
         String ns = nets.create("pki");
         nets.ip(ns, "addr", "add", FIRST + "/32", "dev", "lo");
         nets.ip(ns, "addr", "add", SECOND + "/32", "dev", "lo");
+        nets.ip(ns, "addr", "add", THIRD + "/32", "dev", "lo");
 
         EmbeddedFleet fleet = closing(EmbeddedFleet.builder(work.resolve("fleet")).nodes(List.of()).build().start());
         TlsCredentials hv1 = new Enroller(work.resolve("hv1"), "hv1", fleet.controllerEndpoint())
@@ -101,11 +103,11 @@ class LibvirtTlsOnLibvirtdTest {
         LibvirtTlsStatus beforeLibvirtd = keeper.check();
         assertTrue(beforeLibvirtd.getProblem().startsWith("libvirtd must be restarted to load the libvirt certificate"),
                 beforeLibvirtd.getProblem());
-        try (TlsLibvirtd withoutTls = TlsLibvirtd.start(node, ns, pki, LibvirtCertificate.ALLOWED_DN, false)) {
-            LibvirtTlsStatus notListening = keeper.check();
-            assertTrue(notListening.getProblem().startsWith("libvirtd does not listen on TLS, so no host can migrate"),
-                    notListening.getProblem());
-        }
+        TlsLibvirtd withoutTls = closing(TlsLibvirtd.start(node, ns, pki, LibvirtCertificate.ALLOWED_DN, false));
+        LibvirtTlsStatus notListening = keeper.check();
+        assertTrue(notListening.getProblem().startsWith("libvirtd does not listen on TLS, so no host can migrate"),
+                notListening.getProblem());
+        withoutTls.close();
         TlsLibvirtd libvirtd = closing(TlsLibvirtd.start(node, ns, pki, LibvirtCertificate.ALLOWED_DN, true));
         assertEquals("", keeper.check().getProblem(), "libvirtd was told to load the files once it runs");
 
@@ -142,6 +144,17 @@ class LibvirtTlsOnLibvirtdTest {
         assertNotEquals(before, Pem.certificate(settings.serverCert()).getSerialNumber());
         assertConnects(ns, SECOND, pkiPath);
         assertRefusedClientSide(ns, FIRST, pkiPath, "does not match");
+
+        // A certificate libvirtd could not be told of (it was down) is reported until it has been, pass after pass.
+        libvirtd.close();
+        register(controller, THIRD, reported);
+        assertTrue(keeper.check().getProblem().startsWith("libvirtd must be restarted"), "libvirtd is down");
+        LibvirtTlsStatus stillUntold = keeper.check();
+        assertTrue(stillUntold.getProblem().startsWith("libvirtd must be restarted to load the libvirt certificate"),
+                stillUntold.getProblem());
+        closing(TlsLibvirtd.start(node, ns, pki, LibvirtCertificate.ALLOWED_DN, true));
+        assertEquals("", keeper.check().getProblem());
+        assertConnects(ns, THIRD, pkiPath);
     }
 
     private void register(ManagedChannel controller, String address, AtomicReference<String> reported) {

@@ -62,6 +62,9 @@ final class TlsLibvirtd implements AutoCloseable {
                 "/var/cache/libvirt", "/etc/pki")) {
             Files.createDirectories(Path.of(mountPoint));
         }
+        for (String left : List.of("libvirt-sock", "libvirt-sock-ro", "libvirt-admin-sock", "libvirtd.pid")) {
+            Files.deleteIfExists(dir.resolve("run").resolve(left)); // from a previous start on this directory
+        }
         Files.writeString(dir.resolve("etc/libvirtd.conf"), String.join("\n",
                 "listen_tls = 1",
                 "listen_tcp = 0",
