@@ -112,6 +112,9 @@ final class Reserve {
      */
     private final long[] completedAt = {0, Long.MAX_VALUE, Long.MAX_VALUE};
     private int[] toPlan = new int[0];
+    /** What the first fit in progress restarted on each host so far (0 elsewhere, and between fits). */
+    private long[] usedMemory = new long[0];
+    private long[] usedVcpus = new long[0];
     private int toPlanCount;
     private boolean[] waiting = new boolean[0];
     /** The verdicts of the last create checked (one VM, many hosts: a decision and its explanation), at {@link #version}. */
@@ -173,6 +176,8 @@ final class Reserve {
             Arrays.fill(needEntry[t], old, size, -1);
         }
         toPlan = Arrays.copyOf(toPlan, size);
+        usedMemory = Arrays.copyOf(usedMemory, size);
+        usedVcpus = Arrays.copyOf(usedVcpus, size);
         waiting = Arrays.copyOf(waiting, size);
         plans = Arrays.copyOf(plans, size);
         planned = Arrays.copyOf(planned, size);
@@ -793,41 +798,56 @@ final class Reserve {
     /**
      * First fit of {@code vms} (in order) from host u into the other ready hosts by name, once the change (null:
      * none) is made: writes each VM's host into {@code chosen} and returns the index of the first VM that found
-     * none, or {@code vms.length}. The trees hold the rooms; the lost host and the change are set in them for the
-     * search, with each VM's room taken as it is restarted, and put back after.
+     * none, or {@code vms.length}. The trees hold every host's room as things are and are not changed for this: a
+     * host they offer is checked against its room once the change is made, less what this fit restarted there, and
+     * the search goes on after it if that falls short. Only a host the change gives more room (the one a move
+     * leaves) is set in the trees for the while, or the search would pass it over.
      */
     private int firstFit(int u, Claim[] vms, Change ch, int[] chosen) {
         RoomTree[] room = trees();
-        int[] touched = new int[vms.length + 3];
-        int touchedCount = 0;
-        touched[touchedCount++] = u;
-        setLeaf(u, RoomTree.NONE, RoomTree.NONE);
-        if (ch != null) {
-            for (int s : new int[] {ch.landing, ch.leaving}) {
-                if (s >= 0 && s != u) {
-                    touched[touchedCount++] = s;
-                    setLeaf(s, ch.memoryRoom(s), ch.vcpuRoom(s));
-                }
-            }
+        int leaving = ch == null ? -1 : ch.leaving;
+        if (leaving >= 0) {
+            setLeaf(leaving, ch.memoryRoom(leaving), ch.vcpuRoom(leaving));
         }
+        int[] touched = new int[vms.length];
+        int touchedCount = 0;
         int failedAt = vms.length;
         Arrays.fill(chosen, -1);
-        for (int j = 0; j < vms.length; j++) {
+        for (int j = 0; j < vms.length && failedAt == vms.length; j++) {
             Claim c = vms[j];
             RoomTree tree = room[tier(c.storage())];
-            int at = tree.first(c.memoryBytes(), c.vcpus());
-            if (at < 0) {
-                failedAt = j;
-                break;
+            int from = 0;
+            while (true) {
+                int at = tree.first(c.memoryBytes(), c.vcpus(), from);
+                if (at < 0) {
+                    failedAt = j;
+                    break;
+                }
+                int b = byName[at];
+                long memory = (ch == null ? memoryRoom[b] : ch.memoryRoom(b)) - usedMemory[b];
+                long vcpus = (ch == null ? vcpuRoom[b] : ch.vcpuRoom(b)) - usedVcpus[b];
+                if (b != u && c.memoryBytes() <= memory && c.vcpus() <= vcpus) {
+                    if (usedMemory[b] == 0 && usedVcpus[b] == 0) {
+                        touched[touchedCount++] = b;
+                    }
+                    usedMemory[b] += c.memoryBytes();
+                    usedVcpus[b] += c.vcpus();
+                    chosen[j] = b;
+                    // What is left there, in this tier's tree, so the next VMs' searches pass it by when it is full.
+                    tree.set(at, memory - c.memoryBytes(), vcpus - c.vcpus());
+                    break;
+                }
+                from = at + 1;
             }
-            int b = byName[at];
-            chosen[j] = b;
-            touched[touchedCount++] = b;
-            setLeaf(b, tree.memory(at) - c.memoryBytes(), tree.vcpus(at) - c.vcpus());
         }
         for (int j = 0; j < touchedCount; j++) {
             int b = touched[j];
+            usedMemory[b] = 0;
+            usedVcpus[b] = 0;
             setLeaf(b, memoryRoom[b], vcpuRoom[b]);
+        }
+        if (leaving >= 0) {
+            setLeaf(leaving, memoryRoom[leaving], vcpuRoom[leaving]);
         }
         return failedAt;
     }
@@ -836,8 +856,7 @@ final class Reserve {
     private RoomTree[] trees() {
         int[] order = byName();
         if (trees == null) {
-            int shift = Math.max(0, memoryClass - vcpuClass); // the unit's memory per vCPU
-            trees = new RoomTree[] {null, new RoomTree(n, shift), new RoomTree(n, shift)};
+            trees = new RoomTree[] {null, new RoomTree(n), new RoomTree(n)};
             for (int b : order) {
                 setLeaf(b, memoryRoom[b], vcpuRoom[b]);
             }

@@ -4,32 +4,28 @@ import java.util.Arrays;
 
 /**
  * Hosts' room (memory and vCPUs) in name order, so that the first fit finds the first host by name with room for a
- * VM without looking at every host before it: each node keeps the largest memory and the largest vCPU room below
- * it, and a search skips every subtree whose largest falls short of the VM in either. In a nearly full fleet the
- * first host with room may be thousands of names further; the search finds it in a few dozen steps.
+ * VM without looking at every host before it: each node keeps, of the hosts below it, the largest memory room, the
+ * largest vCPU room and, for several ratios {@code r} of memory to one vCPU, the largest {@code min(memory, vCPUs ×
+ * r)}; a search skips every subtree where one of them falls short of the VM's. The ratios matter where hosts have
+ * memory but no vCPUs left, or the reverse: the two largest alone would come from different hosts and let the
+ * search wander; with {@code r} near the VM's own ratio a node passes only if one host below has room in both.
+ * Every test is necessary for a host to fit, so a search never skips the first host that does.
  */
 final class RoomTree {
-    /** The room of a host that must never be chosen (not serving the tier, not ready, or the host lost). */
+    /** The room of a host that must never be chosen (not serving the tier, not ready). */
     static final long NONE = Long.MIN_VALUE;
+    /** The ratios: 2^27 (128 MiB) to 2^36 (64 GiB) of memory per vCPU. */
+    private static final int LOWEST_SHIFT = 27;
+    private static final int SHIFTS = 10;
 
     private final int leaves;
     private final long[] memory;
     private final long[] vcpus;
-    /**
-     * Per node, the largest {@code min(memory, vCPUs × bytesPerVcpu)} below it: where one host has memory and
-     * another vCPUs, but none both, a search stops here rather than below.
-     */
-    private final long[] balanced;
-    private final int bytesPerVcpuShift;
+    /** Per ratio, per node. */
+    private final long[][] balanced = new long[SHIFTS][];
 
-    /**
-     * A tree for positions {@code 0 .. size - 1}, every one {@link #NONE}.
-     *
-     * @param bytesPerVcpuShift log2 of the memory weighed against one vCPU in {@link #balanced}: any value is exact,
-     *                          one near the VMs' own ratio prunes most
-     */
-    RoomTree(int size, int bytesPerVcpuShift) {
-        this.bytesPerVcpuShift = bytesPerVcpuShift;
+    /** A tree for positions {@code 0 .. size - 1}, every one {@link #NONE}. */
+    RoomTree(int size) {
         int l = 1;
         while (l < size) {
             l <<= 1;
@@ -37,18 +33,21 @@ final class RoomTree {
         leaves = l;
         memory = new long[2 * l];
         vcpus = new long[2 * l];
-        balanced = new long[2 * l];
         Arrays.fill(memory, NONE);
         Arrays.fill(vcpus, NONE);
-        Arrays.fill(balanced, NONE);
+        for (int s = 0; s < SHIFTS; s++) {
+            balanced[s] = new long[2 * l];
+            Arrays.fill(balanced[s], NONE);
+        }
     }
 
-    private long balance(long memoryRoom, long vcpuRoom) {
+    /** {@code min(memory, vcpus × 2^shift)}, NONE for a host never chosen. */
+    private static long balance(long memoryRoom, long vcpuRoom, int shift) {
         if (memoryRoom == NONE || vcpuRoom == NONE) {
             return NONE;
         }
-        long scaled = vcpuRoom >= (Long.MAX_VALUE >> bytesPerVcpuShift) ? Long.MAX_VALUE
-                : vcpuRoom <= (Long.MIN_VALUE >> bytesPerVcpuShift) ? Long.MIN_VALUE + 1 : vcpuRoom << bytesPerVcpuShift;
+        long scaled = vcpuRoom >= Long.MAX_VALUE >> shift ? Long.MAX_VALUE
+                : vcpuRoom <= (NONE >> shift) + 1 ? NONE + 1 : vcpuRoom << shift;
         return Math.min(memoryRoom, scaled);
     }
 
@@ -56,35 +55,45 @@ final class RoomTree {
         int i = leaves + position;
         memory[i] = memoryRoom;
         vcpus[i] = vcpuRoom;
-        balanced[i] = balance(memoryRoom, vcpuRoom);
+        for (int s = 0; s < SHIFTS; s++) {
+            balanced[s][i] = balance(memoryRoom, vcpuRoom, LOWEST_SHIFT + s);
+        }
         for (i >>= 1; i > 0; i >>= 1) {
             memory[i] = Math.max(memory[2 * i], memory[2 * i + 1]);
             vcpus[i] = Math.max(vcpus[2 * i], vcpus[2 * i + 1]);
-            balanced[i] = Math.max(balanced[2 * i], balanced[2 * i + 1]);
+            for (int s = 0; s < SHIFTS; s++) {
+                long[] b = balanced[s];
+                b[i] = Math.max(b[2 * i], b[2 * i + 1]);
+            }
         }
     }
 
-    long memory(int position) {
-        return memory[leaves + position];
+    /**
+     * The first position at or after {@code from} whose room is at least this memory and these vCPUs, or -1. The
+     * two ratios nearest the VM's own are tested besides memory and vCPUs.
+     */
+    int first(long memoryNeeded, long vcpusNeeded, int from) {
+        int ratio = vcpusNeeded <= 0 ? SHIFTS - 1
+                : 63 - Long.numberOfLeadingZeros(Math.max(1, memoryNeeded / vcpusNeeded)) - LOWEST_SHIFT;
+        int low = Math.max(0, Math.min(SHIFTS - 1, ratio));
+        int high = Math.min(SHIFTS - 1, low + 1);
+        long wantLow = balance(memoryNeeded, vcpusNeeded, LOWEST_SHIFT + low);
+        long wantHigh = balance(memoryNeeded, vcpusNeeded, LOWEST_SHIFT + high);
+        return first(1, 0, leaves, memoryNeeded, vcpusNeeded, from, balanced[low], wantLow, balanced[high], wantHigh);
     }
 
-    long vcpus(int position) {
-        return vcpus[leaves + position];
-    }
-
-    /** The first position with at least this memory and these vCPUs of room, or -1. */
-    int first(long memoryNeeded, long vcpusNeeded) {
-        return first(1, memoryNeeded, vcpusNeeded, balance(memoryNeeded, vcpusNeeded));
-    }
-
-    private int first(int node, long m, long v, long b) {
-        if (memory[node] < m || vcpus[node] < v || balanced[node] < b) {
-            return -1; // nothing below has room in both (a node's largest memory and vCPUs may be two hosts')
+    /** The search below {@code node}, which covers positions {@code [start, start + width)}. */
+    private int first(int node, int start, int width, long m, long v, int from, long[] low, long wantLow, long[] high,
+                      long wantHigh) {
+        if (start + width <= from || memory[node] < m || vcpus[node] < v || low[node] < wantLow
+                || high[node] < wantHigh) {
+            return -1;
         }
-        if (node >= leaves) {
-            return node - leaves;
+        if (width == 1) {
+            return start;
         }
-        int left = first(2 * node, m, v, b);
-        return left >= 0 ? left : first(2 * node + 1, m, v, b);
+        int half = width >> 1;
+        int left = first(2 * node, start, half, m, v, from, low, wantLow, high, wantHigh);
+        return left >= 0 ? left : first(2 * node + 1, start + half, half, m, v, from, low, wantLow, high, wantHigh);
     }
 }
