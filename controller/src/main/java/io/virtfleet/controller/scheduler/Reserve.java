@@ -38,7 +38,12 @@ import java.util.TreeSet;
  *       an index of the hosts each plan uses), and the host it lands on.</li>
  *   <li><i>The totals.</i> Before a first fit, a host's VMs are compared with the free room summed over the others
  *       (an exact check: when it fails, no placement exists at all), which also gives the operator the numbers.</li>
+ *   <li><i>The first fit itself</i> finds each VM's host through a {@link RoomTree} of the hosts' room in name
+ *       order, not by reading every host before it.</li>
  * </ul>
+ * Where the reserve binds (a fleet nearly full) many hosts are tight and most plans use the few hosts with room
+ * left, so each VM placed there alters many: a decision then costs a few milliseconds at 1,000 hosts
+ * (BENCHMARKS.md §11).
  *
  * <p>Fed by {@link HostTable} on every report and claim ({@link #host}, {@link #vm}); not thread-safe (the
  * {@link Scheduler}'s lock). Byte counts below 2^53, as everywhere in placement.
