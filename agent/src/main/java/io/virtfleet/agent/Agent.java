@@ -20,6 +20,8 @@ import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
+import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
+import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.agent.state.StateDirectoryLock;
@@ -61,10 +63,12 @@ public final class Agent implements AutoCloseable {
     private final LibvirtHypervisor hypervisor;
     private final HypervisorPoller poller;
     private final Domains domains;
+    private final Migrations migrations;
     private final DefinitionsSync sync;
     private final ExecutorService commands;
     private final ExecutorService storage;
     private final List<ServerInterceptor> apiInterceptors;
+    private final LibvirtCertificateKeeper libvirtTls;
     private Transport transport;
     private ManagedChannel controllerChannel;
     private Server server;
@@ -76,18 +80,22 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
-          HypervisorPoller poller, Domains domains, DefinitionsSync sync, @Named("commands") ExecutorService commands,
-          @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors) {
+          HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync,
+          @Named("commands") ExecutorService commands,
+          @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
+          LibvirtCertificateKeeper libvirtTls) {
         this.config = config;
         this.service = service;
         this.reporter = reporter;
         this.hypervisor = hypervisor;
         this.poller = poller;
         this.domains = domains;
+        this.migrations = migrations;
         this.sync = sync;
         this.commands = commands;
         this.storage = storage;
         this.apiInterceptors = List.copyOf(apiInterceptors);
+        this.libvirtTls = libvirtTls;
     }
 
     /** Builds an agent from its configuration; call {@link #start()} to run it. */
@@ -134,6 +142,11 @@ public final class Agent implements AutoCloseable {
         link.start();
         renewer = new CertificateRenewer(credentials, enroller, controllerChannel, source::token, Clock.systemUTC());
         renewer.start();
+        // In the background: the agent serves whether or not the controller issues the certificate.
+        libvirtTls.connect(controllerChannel, credentials::ca, () -> {
+            io.virtfleet.proto.v1.HostReport last = reporter.lastReport();
+            return last.getHostName().isEmpty() ? null : last.getMigrationAddress(); // null: not reported yet
+        }).start();
         log.info("agent {} for host {} serving on {} (libvirt {}, controller {}, certificate valid until {})",
                 agentId, config.hostName(), advertised, config.libvirtUri(), config.controller(), credentials.notAfter());
         return this;
@@ -183,8 +196,14 @@ public final class Agent implements AutoCloseable {
         server.awaitTermination();
     }
 
+    /** The host's libvirt TLS certificate, as installed for live migration. */
+    public LibvirtCertificateKeeper libvirtTls() {
+        return libvirtTls;
+    }
+
     @Override
     public synchronized void close() {
+        libvirtTls.close();
         if (renewer != null) {
             renewer.close();
         }
@@ -197,6 +216,7 @@ public final class Agent implements AutoCloseable {
         }
         commands.shutdownNow();
         sync.close(); // before the domains: a sync waiting on a domain operation is stopped, not left hanging
+        migrations.close(); // migrations in flight are aborted: their VMs keep running here
         domains.close();
         storage.shutdownNow();
         poller.close();

@@ -1,5 +1,6 @@
 package io.virtfleet.agent;
 
+import io.virtfleet.agent.libvirttls.LibvirtTlsSettings;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.Ipv4;
@@ -40,6 +41,9 @@ import java.util.List;
  * @param publicAddress     this host's public IPv4 address (at OVH the server's main address, to which its
  *                          failover IPs are routed), reported to the controller as the base of a failover-IP
  *                          VM's gateway; null when not set, and then the host takes no failover-IP VMs
+ * @param libvirtTls        where the host's fleet-issued libvirt TLS certificate (live migration) is installed
+ * @param migrationAddress  the address other hosts reach this host's libvirtd and QEMU on for live migration;
+ *                          null for the default (see {@link #migrationAddress(String)})
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
@@ -47,13 +51,42 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                           String joinToken, Path joinTokenFile, CephSettings ceph,
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
                           Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
-                          Ipv4 publicAddress) {
+                          Ipv4 publicAddress, LibvirtTlsSettings libvirtTls, Ipv4 migrationAddress) {
+    /** Where, under the state directory, the host's libvirt TLS client certificate lives ({@link #libvirtTlsDirectory}). */
+    public static final String LIBVIRT_TLS_DIRECTORY = LibvirtTlsSettings.PKI_PATH;
 
     public AgentConfig {
         storageTiers = List.copyOf(storageTiers);
+        java.util.Objects.requireNonNull(libvirtTls, "libvirtTls");
         java.util.Objects.requireNonNull(ceph, "ceph");
         java.util.Objects.requireNonNull(definitionsDirectory, "definitionsDirectory");
         java.util.Objects.requireNonNull(installerDirectory, "installerDirectory");
+    }
+
+    /**
+     * A configuration that keeps the libvirt TLS files in the state directory and tells no libvirtd of them
+     * ({@link LibvirtTlsSettings#inside}): tests and the embedded fleet, which must write nothing outside it.
+     */
+    public AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
+                       String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
+                       Path imagesDirectory, Path stateDirectory, List<String> storageTiers,
+                       String joinToken, Path joinTokenFile, CephSettings ceph,
+                       String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
+                       Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
+                       Ipv4 publicAddress) {
+        this(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff, imagesDirectory,
+                stateDirectory, storageTiers, joinToken, joinTokenFile, ceph, vxlanDevice, vxlanLocalAddress, vxlanPort,
+                publicBridge, definitionsDirectory, definitionsRemote, installerDirectory, publicAddress,
+                LibvirtTlsSettings.inside(stateDirectory), null);
+    }
+
+    /**
+     * The directory of the agent's own libvirt TLS client files, in libvirt's flat layout (cacert.pem,
+     * clientcert.pem, clientkey.pem): what its connections to other hosts' libvirtd name as
+     * {@code qemu+tls://ADDRESS/system?pkipath=DIR}.
+     */
+    public Path libvirtPkiPath() {
+        return libvirtTls.pkiPath();
     }
 
     /** The same configuration with a join token to enroll with. */
@@ -61,7 +94,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -69,7 +102,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress);
     }
 
     /** The same configuration with a public IPv4 address, for failover-IP VMs. */
@@ -77,7 +110,15 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, address);
+                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls, migrationAddress);
+    }
+
+    /** The same configuration with the libvirt TLS files placed as {@code settings} say. */
+    public AgentConfig withLibvirtTls(LibvirtTlsSettings settings) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings, migrationAddress);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -85,7 +126,49 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress);
+    }
+
+    /** The same configuration with a migration address of its own. */
+    public AgentConfig withMigrationAddress(Ipv4 address) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, address);
+    }
+
+    /**
+     * The directory holding a host's libvirt TLS client certificate in libvirt's flat {@code pkipath} layout
+     * ({@code cacert.pem}, {@code clientcert.pem}, {@code clientkey.pem}) when its files are kept in the state
+     * directory (the default).
+     */
+    public static Path libvirtTlsDirectory(Path stateDirectory) {
+        return stateDirectory.resolve(LIBVIRT_TLS_DIRECTORY);
+    }
+
+    /** This agent's libvirt TLS client directory ({@link #libvirtPkiPath}). */
+    public Path libvirtTlsDirectory() {
+        return libvirtPkiPath();
+    }
+
+    /**
+     * The address reported for live migration: the migration-address setting, else the VXLAN underlay address
+     * {@code vxlanAddress} (empty when none), else the advertised endpoint's host when it is a unicast IPv4 address;
+     * empty when none applies (the host then takes part in no migration).
+     */
+    public String migrationAddress(String vxlanAddress) {
+        if (migrationAddress != null) {
+            return migrationAddress.toString();
+        }
+        if (vxlanAddress != null && !vxlanAddress.isEmpty()) {
+            return vxlanAddress;
+        }
+        String host = advertised(0).bareHost();
+        try {
+            return Ipv4.unicastAddress("advertise", host).toString();
+        } catch (IllegalArgumentException notAnAddress) {
+            return ""; // a host name, or loopback (the embedded fleet): no address other hosts could dial
+        }
     }
 
     /** The endpoint reported to the controller, using the actually bound port when listen asked for port 0. */
@@ -110,6 +193,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + ", vxlanLocalAddress=" + vxlanLocalAddress + ", vxlanPort=" + vxlanPort + ", publicBridge="
                 + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
                 + (definitionsRemote == null ? "the controller" : definitionsRemote) + ", installerDirectory="
-                + installerDirectory + ", publicAddress=" + publicAddress + "]";
+                + installerDirectory + ", publicAddress=" + publicAddress + ", libvirtTls=" + libvirtTls
+                + ", migrationAddress=" + migrationAddress + "]";
     }
 }

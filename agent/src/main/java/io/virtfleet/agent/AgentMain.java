@@ -3,6 +3,7 @@ package io.virtfleet.agent;
 import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.enrollment.JoinToken;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
+import io.virtfleet.agent.libvirttls.LibvirtTlsSettings;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.agent.sync.DefinitionsClone;
 import io.virtfleet.common.cli.ExitCode;
@@ -153,6 +154,12 @@ public final class AgentMain implements Callable<Integer> {
                 "(default: none: this host takes no failover-IP VMs)."})
     String publicAddress;
 
+    @Option(names = "--migration-address", paramLabel = "IPV4",
+            description = {"Address other hypervisors reach this host's libvirtd (TLS, port 16514) and QEMU (ports",
+                "49152-49215) on when VMs move here by live migration; the host's fleet-issued libvirt",
+                "certificate names it (default: the VXLAN address, else the advertised address if an IPv4 one)."})
+    String migrationAddress;
+
     @Option(names = "--definitions-dir", paramLabel = "DIR", defaultValue = "/srv/common",
             description = {"This host's clone of the definitions repository, from which it defines the replicas of",
                 "other hosts' VMs; owned by virtfleet, edits in it are undone (default: ${DEFAULT-VALUE})."})
@@ -163,6 +170,46 @@ public final class AgentMain implements Callable<Integer> {
                 "https://host/path (server trusted as the JVM trusts web servers) or file:///path. No credentials",
                 "are sent; who may read it is the remote's business (default: the controller's)."})
     String definitionsRemote;
+
+    @Option(names = "--libvirt-ca-file", paramLabel = "FILE", defaultValue = "/etc/pki/CA/cacert.pem",
+            description = {"Where the agent installs the fleet CA for libvirtd (libvirtd.conf ca_file) and libvirt",
+                "clients on this host (default: ${DEFAULT-VALUE})."})
+    Path libvirtCaFile;
+
+    @Option(names = "--libvirt-server-cert", paramLabel = "FILE", defaultValue = "/etc/pki/libvirt/servercert.pem",
+            description = {"Where the agent installs this host's fleet-issued libvirt certificate for libvirtd",
+                "(libvirtd.conf cert_file) (default: ${DEFAULT-VALUE})."})
+    Path libvirtServerCert;
+
+    @Option(names = "--libvirt-server-key", paramLabel = "FILE", defaultValue = "/etc/pki/libvirt/private/serverkey.pem",
+            description = "Its private key, owner-only (libvirtd.conf key_file) (default: ${DEFAULT-VALUE}).")
+    Path libvirtServerKey;
+
+    @Option(names = "--libvirt-client-cert", paramLabel = "FILE", defaultValue = "/etc/pki/libvirt/clientcert.pem",
+            description = {"Where the agent installs the same certificate for libvirt clients on this host (libvirtd's",
+                "peer-to-peer migrations, an operator's virsh) (default: ${DEFAULT-VALUE})."})
+    Path libvirtClientCert;
+
+    @Option(names = "--libvirt-client-key", paramLabel = "FILE", defaultValue = "/etc/pki/libvirt/private/clientkey.pem",
+            description = "Its private key, owner-only (default: ${DEFAULT-VALUE}).")
+    Path libvirtClientKey;
+
+    @Option(names = "--qemu-tls-dir", paramLabel = "DIR", defaultValue = "/etc/pki/qemu",
+            description = {"QEMU's TLS directory for migration streams (qemu.conf migrate_tls_x509_cert_dir or",
+                "default_tls_x509_cert_dir); the agent writes ca-cert.pem, server-cert.pem, server-key.pem,",
+                "client-cert.pem and client-key.pem there (default: ${DEFAULT-VALUE})."})
+    Path qemuTlsDir;
+
+    @Option(names = "--qemu-tls-group", paramLabel = "GROUP", defaultValue = "libvirt-qemu",
+            description = {"Group QEMU runs as (qemu.conf group): the keys in qemu-tls-dir are readable by it",
+                "(default: ${DEFAULT-VALUE})."})
+    String qemuTlsGroup;
+
+    @Option(names = "--libvirt-admin-uri", paramLabel = "URI", defaultValue = "libvirtd:///system",
+            description = {"libvirt admin URI of the daemon serving libvirt's TLS port, asked to load a new certificate",
+                "without a restart (virt-admin server-update-tls): libvirtd:///system, virtproxyd:///system with",
+                "modular daemons, or none (restart it yourself) (default: ${DEFAULT-VALUE})."})
+    String libvirtAdminUri;
 
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
@@ -223,6 +270,12 @@ public final class AgentMain implements Callable<Integer> {
             throw new InvalidInputException("definitions-dir", definitionsDir.toString(),
                     "an absolute path without '.' or '..' parts, e.g. " + DefinitionsClone.DEFAULT_DIRECTORY);
         }
+        LibvirtTlsSettings libvirtTls = new LibvirtTlsSettings(absolute("libvirt-ca-file", libvirtCaFile),
+                absolute("libvirt-server-cert", libvirtServerCert), absolute("libvirt-server-key", libvirtServerKey),
+                absolute("libvirt-client-cert", libvirtClientCert), absolute("libvirt-client-key", libvirtClientKey),
+                absolute("qemu-tls-dir", qemuTlsDir), LibvirtTlsSettings.checkGroup("qemu-tls-group", qemuTlsGroup),
+                stateDir.toAbsolutePath().normalize().resolve(LibvirtTlsSettings.PKI_PATH),
+                libvirtAdminUri.equals("none") ? null : LibvirtTlsSettings.checkAdminUri("libvirt-admin-uri", libvirtAdminUri));
         return new AgentConfig(name, Endpoint.parse("controller", controller),
                 new InetSocketAddress(listenAt.bareHost(), listenAt.port()),
                 advertise == null ? null : Endpoint.parse("advertise", advertise),
@@ -233,7 +286,16 @@ public final class AgentMain implements Callable<Integer> {
                 vxlanLocalAddress == null ? null : Ipv4.unicastAddress("vxlan-local-address", vxlanLocalAddress),
                 vxlanPort, InterfaceNames.check("public-bridge", publicBridge), definitionsDir,
                 definitionsRemote == null ? null : DefinitionsClone.checkRemote("definitions-remote", definitionsRemote),
-                installerDir, publicAddress == null ? null : Ipv4.publicAddress("public-address", publicAddress));
+                installerDir, publicAddress == null ? null : Ipv4.publicAddress("public-address", publicAddress),
+                libvirtTls,
+                migrationAddress == null ? null : Ipv4.unicastAddress("migration-address", migrationAddress));
+    }
+
+    private static Path absolute(String field, Path path) {
+        if (!path.isAbsolute() || !path.normalize().equals(path)) {
+            throw new InvalidInputException(field, path.toString(), "an absolute path without '.' or '..' parts");
+        }
+        return path;
     }
 
     private static String localHostName() {

@@ -8,9 +8,12 @@ import io.grpc.ServerInterceptor;
 import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
+import io.virtfleet.agent.hypervisor.HostCpus;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
+import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
+import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.agent.network.Networks;
@@ -81,17 +84,36 @@ final class AgentModule extends AbstractModule {
     /** libvirt is asked as often as the controller is told; a call hanging past 3 intervals (at least 5 s) is a stall. */
     @Provides
     @Singleton
-    HypervisorPoller poller(LibvirtHypervisor hypervisor) {
+    HypervisorPoller poller(LibvirtHypervisor hypervisor, HostCpus cpus) {
         Duration interval = config.heartbeatInterval();
         Duration stall = interval.multipliedBy(3).compareTo(Duration.ofSeconds(5)) < 0 ? Duration.ofSeconds(5) : interval.multipliedBy(3);
-        return new HypervisorPoller(hypervisor, interval, stall);
+        return new HypervisorPoller(hypervisor, interval, stall).alsoAfterEachPoll(cpus::afterPoll);
     }
 
     @Provides
     @Singleton
-    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync) {
+    HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync,
+                          LibvirtCertificateKeeper libvirtTls, HostCpus cpus) {
         return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status,
-                config.publicAddress() == null ? "" : config.publicAddress().toString());
+                config.publicAddress() == null ? "" : config.publicAddress().toString(), libvirtTls::status,
+                () -> config.migrationAddress(networks.vxlanAddress())).withCpu(cpus::current);
+    }
+
+    /** The host's libvirt TLS certificate; connected to the controller once the agent has its own certificate. */
+    @Provides
+    @Singleton
+    LibvirtCertificateKeeper libvirtCertificateKeeper() {
+        return new LibvirtCertificateKeeper(config.hostName(), config.libvirtTls(), java.time.Clock.systemUTC());
+    }
+
+    /**
+     * The host's CPU for guests: asked of libvirt after the polls that follow a new connection, and judged against
+     * the fleet CPU model in the definitions clone after each pull.
+     */
+    @Provides
+    @Singleton
+    HostCpus hostCpus(LibvirtHypervisor hypervisor) {
+        return new HostCpus(hypervisor, config.definitionsDirectory());
     }
 
     /**
@@ -100,11 +122,13 @@ final class AgentModule extends AbstractModule {
      */
     @Provides
     @Singleton
-    DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor, HypervisorPoller poller, CephSecret cephSecret) {
+    DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor, HypervisorPoller poller, CephSecret cephSecret,
+                         HostCpus cpus) {
         DefinitionsSource source = new DefinitionsSource(config.definitionsDirectory(), config.definitionsRemote(),
                 config.controller().host());
         return new DefinitionsSync(config.hostName(), source, domains, hypervisor.ledger(),
-                SyncState.load(config.stateDirectory()), poller::pollNow).withRbdKey(cephSecret::ensure);
+                SyncState.load(config.stateDirectory()), poller::pollNow).withRbdKey(cephSecret::ensure)
+                .withAfterPull(cpus::definitionsPulled);
     }
 
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */
@@ -145,8 +169,28 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     AgentService service(HostReporter reporter, Domains domains, Disks disks,
-                         @Named("storage") ExecutorService storage, Networks networks, DefinitionsSync sync) {
-        return new AgentService(reporter, domains, disks, storage, networks, sync);
+                         @Named("storage") ExecutorService storage, Networks networks, DefinitionsSync sync,
+                         Migrations migrations, HostCpus cpus, @Named("cpu") ExecutorService cpuWork) {
+        return new AgentService(reporter, domains, disks, storage, networks, sync, migrations).withCpus(cpus, cpuWork);
+    }
+
+    /**
+     * Live migrations away from this host, with the libvirt TLS client certificate of the state directory; this host's
+     * own addresses (its migration and VXLAN addresses, its interfaces') are never a target.
+     */
+    @Provides
+    @Singleton
+    Migrations migrations(LibvirtHypervisor hypervisor, HypervisorPoller poller, InstallerFiles installer, Networks networks) {
+        java.util.function.Supplier<java.util.Set<String>> own = () -> {
+            java.util.Set<String> addresses = new java.util.HashSet<>(Migrations.interfaceAddresses());
+            String vxlan = networks.vxlanAddress();
+            addresses.add(vxlan);
+            addresses.add(config.migrationAddress(vxlan));
+            addresses.remove("");
+            return addresses;
+        };
+        return new Migrations(hypervisor, config.imagesDirectory(), installer,
+                new Migrations.Settings(config.hostName(), config.libvirtTlsDirectory(), own), poller::pollSoon);
     }
 
     /** None in service; see {@link Agent#API_INTERCEPTORS}. */
@@ -167,6 +211,20 @@ final class AgentModule extends AbstractModule {
     ExecutorService storage() {
         ThreadPoolExecutor pool = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
             Thread t = new Thread(r, "vf-agent-storage");
+            t.setDaemon(true);
+            return t;
+        });
+        pool.allowCoreThreadTimeOut(true);
+        return pool;
+    }
+
+    /** Computes CPU baselines for the controller: one at a time, rare, a thread made on demand and gone when idle. */
+    @Provides
+    @Singleton
+    @Named("cpu")
+    ExecutorService cpuWork() {
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "vf-agent-cpu");
             t.setDaemon(true);
             return t;
         });

@@ -175,6 +175,37 @@ class AgentMainTest {
     }
 
     @Test
+    void theMigrationAddressIsTheSettingElseTheVxlanAddressElseAnIpv4Advertised() throws Exception {
+        Path none = dir.resolve("none.conf");
+        AgentConfig set = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--migration-address", "10.0.0.9")
+                .config();
+        assertEquals("10.0.0.9", set.migrationAddress("10.0.0.5"), "the setting wins over the VXLAN address");
+
+        AgentConfig unset = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--advertise", "10.0.0.7:7441")
+                .config();
+        assertEquals(null, unset.migrationAddress());
+        assertEquals("10.0.0.5", unset.migrationAddress("10.0.0.5"));
+        assertEquals("10.0.0.7", unset.migrationAddress(""), "no VXLAN address: the advertised one");
+
+        AgentConfig byName = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--advertise", "hv1.example:7441")
+                .config();
+        assertEquals("", byName.migrationAddress(""), "a host name is no address to migrate to");
+        AgentConfig listening = parse(none, "--controller", "cp1:7440", "--host-name", "hv1").config();
+        assertEquals("", listening.migrationAddress(""), "advertised as its host name by default");
+
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
+                + "migration-address = 10.0.0.11\n");
+        assertEquals("10.0.0.11", parse(conf).config().migrationAddress().toString());
+        assertEquals(dir.resolve("state").resolve("libvirt-tls"), AgentConfig.libvirtTlsDirectory(dir.resolve("state")));
+
+        for (String bad : new String[] {"127.0.0.1", "hv1.example", "224.0.0.5", "10.0.0.256"}) {
+            AgentMain main = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--migration-address", bad);
+            InvalidInputException e = assertThrows(InvalidInputException.class, main::config);
+            assertTrue(e.getMessage().startsWith("migration-address: \"" + bad + "\""), e.getMessage());
+        }
+    }
+
+    @Test
     void definitionsComeFromSrvCommonAndTheControllerUnlessConfigured() throws Exception {
         AgentConfig defaults = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1").config();
         assertEquals(Path.of("/srv/common"), defaults.definitionsDirectory());
@@ -210,5 +241,30 @@ class AgentMainTest {
             InvalidInputException e = assertThrows(InvalidInputException.class, main::config, c[0] + " " + c[1]);
             assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
         }
+    }
+
+    @Test
+    void libvirtTlsSettingsDefaultToDebiansPathsAndBadOnesAreNamed() throws Exception {
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv4\n");
+        AgentConfig config = parse(conf, "--state-dir", "/var/lib/virtfleet/agent").config();
+        assertEquals(new io.virtfleet.agent.libvirttls.LibvirtTlsSettings(Path.of("/etc/pki/CA/cacert.pem"),
+                Path.of("/etc/pki/libvirt/servercert.pem"), Path.of("/etc/pki/libvirt/private/serverkey.pem"),
+                Path.of("/etc/pki/libvirt/clientcert.pem"), Path.of("/etc/pki/libvirt/private/clientkey.pem"),
+                Path.of("/etc/pki/qemu"), "libvirt-qemu", Path.of("/var/lib/virtfleet/agent/libvirt-tls"),
+                "libvirtd:///system"), config.libvirtTls());
+        assertEquals(Path.of("/var/lib/virtfleet/agent/libvirt-tls"), config.libvirtPkiPath());
+        assertEquals(null, parse(conf, "--libvirt-admin-uri", "none").config().libvirtTls().adminUri());
+
+        InvalidInputException relative = assertThrows(InvalidInputException.class,
+                () -> parse(conf, "--qemu-tls-dir", "etc/pki/qemu").config());
+        assertTrue(relative.getMessage().startsWith("qemu-tls-dir: \"etc/pki/qemu\" is not accepted"), relative.getMessage());
+        InvalidInputException group = assertThrows(InvalidInputException.class,
+                () -> parse(conf, "--qemu-tls-group", "qemu;reboot").config());
+        assertTrue(group.getMessage().startsWith("qemu-tls-group: \"qemu;reboot\" is not accepted; expected a group name"),
+                group.getMessage());
+        InvalidInputException uri = assertThrows(InvalidInputException.class,
+                () -> parse(conf, "--libvirt-admin-uri", "qemu:///system").config());
+        assertTrue(uri.getMessage().startsWith("libvirt-admin-uri: \"qemu:///system\" is not accepted; expected libvirtd:///system"),
+                uri.getMessage());
     }
 }

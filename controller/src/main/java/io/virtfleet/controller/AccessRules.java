@@ -25,6 +25,7 @@ final class AccessRules {
                 Map.entry(RegistryGrpc.getHeartbeatMethod().getFullMethodName(), Rule.AGENTS),
                 Map.entry(EnrollmentGrpc.getEnrollMethod().getFullMethodName(), Rule.ANYONE),
                 Map.entry(EnrollmentGrpc.getRenewMethod().getFullMethodName(), Rule.AGENTS),
+                Map.entry(EnrollmentGrpc.getIssueLibvirtCertificateMethod().getFullMethodName(), Rule.AGENTS),
                 Map.entry(FleetGrpc.getListHostsMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetHostMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getPlaceMethod().getFullMethodName(), Rule.VIEWERS),
@@ -40,9 +41,14 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getSetVmRunningMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getReinstallVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getDeleteVmMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getMoveVmMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getCancelMoveMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getEvacuateHostMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getSyncHostsMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getGetDriftMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetVmHistoryMethod().getFullMethodName(), Rule.VIEWERS),
-                Map.entry(FleetGrpc.getListProfilesMethod().getFullMethodName(), Rule.VIEWERS));
+                Map.entry(FleetGrpc.getListProfilesMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getGetCpuModelMethod().getFullMethodName(), Rule.VIEWERS),
+                Map.entry(FleetGrpc.getRecomputeCpuModelMethod().getFullMethodName(), Rule.ADMINS));
     }
 }

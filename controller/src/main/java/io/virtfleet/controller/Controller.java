@@ -3,6 +3,7 @@ package io.virtfleet.controller;
 import com.google.inject.name.Named;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.cpu.FleetCpu;
 import io.virtfleet.controller.definitions.GitHttpServer;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.install.InstallHttpServer;
@@ -67,6 +68,7 @@ public final class Controller implements AutoCloseable {
     private InstallHttpServer installServer;
     private final Replication replication;
     private final RevokedOperators revokedOperators;
+    private final FleetCpu fleetCpu;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -80,8 +82,10 @@ public final class Controller implements AutoCloseable {
                RegistryEndpoint registryEndpoint, FleetEndpoint fleetEndpoint, EnrollmentEndpoint enrollmentEndpoint,
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
-               VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators) {
+               VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
+               FleetCpu fleetCpu) {
         this.revokedOperators = revokedOperators;
+        this.fleetCpu = fleetCpu;
         this.config = config;
         this.transport = transport;
         this.registry = registry;
@@ -109,7 +113,11 @@ public final class Controller implements AutoCloseable {
     public synchronized Controller start() throws IOException {
         // Before the port opens: placement must see the first registration, and claims must agree with the
         // definitions repository before any create can add a claim of its own.
-        registry.listen(r -> scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime())), scheduler::forget);
+        registry.listen(r -> scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime(),
+                fleetCpu.problem(r.report()))), scheduler::forget);
+        // A new fleet CPU model changes every host's verdict on it: placement hears of each at once, not at its next report.
+        fleetCpu.onChange(() -> registry.all().forEach(r -> scheduler.update(FleetFeed.snapshot(r, liveness,
+                registry.nanoTime(), fleetCpu.problem(r.report())))));
         livenessWatch.listen(scheduler::setState);
         fleetEndpoint.onDrainChange(scheduler::setState);
         vms.recover();

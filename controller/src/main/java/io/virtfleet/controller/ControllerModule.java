@@ -25,9 +25,13 @@ import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.JoinTokens;
+import io.virtfleet.controller.trust.LibvirtCertificates;
 import io.virtfleet.controller.trust.RevokedOperators;
 import com.google.inject.name.Named;
 import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.cpu.CpuModelEndpoint;
+import io.virtfleet.controller.cpu.FleetCpu;
+import io.virtfleet.proto.v1.BaselineCpuRequest;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
 import io.virtfleet.controller.definitions.DomainRenderer;
 import io.virtfleet.controller.definitions.DomainSettings;
@@ -40,6 +44,9 @@ import io.virtfleet.controller.scheduler.ClaimBook;
 import io.virtfleet.controller.scheduler.FailoverHosts;
 import io.virtfleet.controller.scheduler.FleetFeed;
 import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.controller.move.Evacuation;
+import io.virtfleet.controller.move.MoveJournal;
+import io.virtfleet.controller.move.Moves;
 import io.virtfleet.controller.vm.VmEndpoint;
 import io.virtfleet.controller.vm.VmService;
 import java.io.IOException;
@@ -54,6 +61,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /** Wires the controller's features from its configuration. */
 final class ControllerModule extends AbstractModule {
+    /** How long a host's libvirt may take for a CPU baseline (a few milliseconds when it answers at all). */
+    private static final java.time.Duration BASELINE_DEADLINE = java.time.Duration.ofSeconds(30);
     /** How long after a VM was built its home host's reports may still show libvirt from before. */
     private static final java.time.Duration REPORT_SETTLING = java.time.Duration.ofMillis(500);
     private final ControllerConfig config;
@@ -115,11 +124,34 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts) {
+    EnrollmentEndpoint enrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts,
+                                          LibvirtCertificates libvirt) {
         // Enroll is open to anyone: its worker and short queue are its own, so a flood of it cannot delay renewals.
         return new EnrollmentEndpoint(pki, tokens, hosts, config.agentCertificateLifetime(),
                 EnrollmentEndpoint.worker("vf-enrollment", EnrollmentEndpoint.ENROLL_QUEUE),
-                EnrollmentEndpoint.worker("vf-renewal", EnrollmentEndpoint.RENEW_QUEUE));
+                EnrollmentEndpoint.worker("vf-renewal", EnrollmentEndpoint.RENEW_QUEUE), libvirt);
+    }
+
+    /** Hosts' libvirt certificates name the migration address of their latest report, as the registry holds it. */
+    @Provides
+    @Singleton
+    LibvirtCertificates libvirtCertificates(ControllerPki pki, EnrolledHosts hosts, HostRegistry registry) {
+        LibvirtCertificates.Reports reports = new LibvirtCertificates.Reports() {
+            @Override
+            public java.util.Optional<io.virtfleet.proto.v1.HostReport> of(String host) {
+                return registry.get(host).map(io.virtfleet.controller.registry.HostRecord::report);
+            }
+
+            @Override
+            public java.util.List<io.virtfleet.proto.v1.HostReport> all() {
+                return registry.all().stream().map(io.virtfleet.controller.registry.HostRecord::report).toList();
+            }
+        };
+        try {
+            return new LibvirtCertificates(pki, hosts, reports, config.dataDirectory(), config.agentCertificateLifetime());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the hosts' libvirt certificate addresses", e);
+        }
     }
 
     @Provides
@@ -170,7 +202,7 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
-                                ProfilesEndpoint profiles) {
+                                ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork) {
         // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
         // file writes in order.
         ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -178,7 +210,8 @@ final class ControllerModule extends AbstractModule {
             t.setDaemon(true);
             return t;
         });
-        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work);
+        return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work)
+                .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork));
     }
 
     @Provides
@@ -269,10 +302,22 @@ final class ControllerModule extends AbstractModule {
                 config.provisioning().reconcileInterval());
     }
 
+    /** The fleet CPU model, kept in the definitions repository; its baseline is computed by a host's libvirt. */
     @Provides
     @Singleton
-    VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
-                        Replication replication, ProfileCatalog profiles, Installs installs) {
+    FleetCpu fleetCpu(VmStore store, HostRegistry registry, Liveness liveness, AgentClients agents) {
+        try {
+            return new FleetCpu(store.repo(), registry, liveness, (host, cpus) -> agents.agent(host)
+                    .withDeadlineAfter(BASELINE_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                    .baselineCpu(BaselineCpuRequest.newBuilder().addAllCpuXml(cpus).build()).getCpuXml());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the fleet CPU model", e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    DomainRenderer domainRenderer(HostRegistry registry, FleetCpu fleetCpu) {
         DomainSettings domain = config.provisioning().domain();
         // A raw disk lives in its home host's images directory, as that host reports it; the rest of the
         // definition is the same on every host.
@@ -280,11 +325,12 @@ final class ControllerModule extends AbstractModule {
         // one that lost them since is refused here, before anything is made).
         DomainRenderer renderer = (spec, host, boot) -> {
             var resources = registry.get(host).map(r -> r.report().getResources());
+            // Every definition names the fleet CPU model, once there is one (VmService.create makes sure first).
             DomainXml xml = new DomainXml(resources
                     .map(r -> r.getImagesDirectory())
                     .filter(dir -> !dir.isEmpty())
                     .map(dir -> domain.withImagesDirectory(java.nio.file.Path.of(dir)))
-                    .orElse(domain));
+                    .orElse(domain), fleetCpu.model().orElse(null));
             if (boot.isKernel() && boot.kernel().isEmpty()) {
                 var files = resources.filter(r -> !r.getInstallerKernel().isEmpty() && !r.getInstallerInitrd().isEmpty())
                         .orElseThrow(() -> new InvalidInputException("boot-mode", "kernel",
@@ -295,15 +341,40 @@ final class ControllerModule extends AbstractModule {
             }
             return new DomainRenderer.Rendered(xml.render(spec, boot), xml.disk(spec), xml.network(spec));
         };
-        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
-                FailoverAtOvh.of(config.provisioning().ovh(),
-                        new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))));
+        return renderer;
     }
 
     @Provides
     @Singleton
-    VmEndpoint vmEndpoint(VmService vms, @Named("vm-work") ExecutorService work) {
-        return new VmEndpoint(vms, work);
+    VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
+                        Replication replication, ProfileCatalog profiles, Installs installs, DomainRenderer renderer,
+                        FleetCpu fleetCpu) {
+        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
+                FailoverAtOvh.of(config.provisioning().ovh(),
+                        new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))),
+                fleetCpu);
+    }
+
+    @Provides
+    @Singleton
+    VmEndpoint vmEndpoint(VmService vms, Moves moves, VmStore store, Liveness liveness,
+                          @Named("vm-work") ExecutorService work) {
+        return new VmEndpoint(vms, moves, new Evacuation(moves, store, liveness.drains()), work);
+    }
+
+    @Provides
+    @Singleton
+    Moves moves(VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents, HostRegistry registry,
+                Replication replication, Installs installs, DomainRenderer renderer) {
+        try {
+            Moves moves = new Moves(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken), agents,
+                    registry, replication, installs, renderer, MoveJournal.open(config.dataDirectory().resolve("moves")),
+                    config.heartbeatInterval());
+            reconciler.alsoEachPass(moves::settle);
+            return moves;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the moves in flight in " + config.dataDirectory().resolve("moves"), e);
+        }
     }
 
     @Provides

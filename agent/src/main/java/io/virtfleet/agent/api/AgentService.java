@@ -1,8 +1,13 @@
 package io.virtfleet.agent.api;
 
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.agent.hypervisor.Domains;
+import io.virtfleet.agent.hypervisor.Migration;
+import io.virtfleet.agent.hypervisor.MigrationException;
+import io.virtfleet.agent.hypervisor.Migrations;
+import io.virtfleet.agent.hypervisor.HostCpus;
 import io.virtfleet.agent.network.NetworkException;
 import io.virtfleet.agent.network.Networks;
 import io.virtfleet.agent.report.HostReporter;
@@ -16,12 +21,16 @@ import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.Sizes;
 import io.virtfleet.common.validation.StorageTiers;
 import io.virtfleet.proto.v1.AgentGrpc;
+import io.virtfleet.proto.v1.BaselineCpuRequest;
+import io.virtfleet.proto.v1.BaselineCpuResponse;
 import io.virtfleet.proto.v1.DefineDomainRequest;
 import io.virtfleet.proto.v1.DeleteDiskRequest;
 import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.EnsureDiskRequest;
 import io.virtfleet.proto.v1.EnsureNetworkRequest;
 import io.virtfleet.proto.v1.HostReport;
+import io.virtfleet.proto.v1.MigrateDomainRequest;
+import io.virtfleet.proto.v1.MigrationProgress;
 import io.virtfleet.proto.v1.SetDomainRunningRequest;
 import io.virtfleet.proto.v1.StepResult;
 import io.virtfleet.proto.v1.StorageTier;
@@ -29,17 +38,19 @@ import io.virtfleet.proto.v1.SyncDefinitionsRequest;
 import io.virtfleet.proto.v1.SyncEvent;
 import io.virtfleet.proto.v1.UndefineDomainRequest;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Supplier;
+import org.libvirt.LibvirtException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The agent's gRPC face: validates each request where it arrives (a bad one is INVALID_ARGUMENT before
  * anything runs), then hands the step to its feature, never running it on gRPC's event loop: domains (define,
- * undefine, start, stop), disks, networks, the definitions sync.
+ * undefine, start, stop), disks, networks, the definitions sync, live migrations.
  */
 public final class AgentService extends AgentGrpc.AgentImplBase {
     private static final Logger log = LoggerFactory.getLogger(AgentService.class);
@@ -50,6 +61,9 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
     private final Executor storageWork;
     private final Networks networks;
     private final DefinitionsSync sync;
+    private final Migrations migrations;
+    private volatile HostCpus cpus;
+    private volatile Executor cpuWork;
 
     /** The API's methods, for deciding who may call each. */
     public static io.grpc.ServerServiceDefinition definition() {
@@ -62,12 +76,29 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
      */
     public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork, Networks networks,
                         DefinitionsSync sync) {
+        this(reporter, domains, disks, storageWork, networks, sync, null);
+    }
+
+    /** @param migrations this host's live migrations; null on a host that migrates nothing (FAILED_PRECONDITION) */
+    public AgentService(HostReporter reporter, Domains domains, Disks disks, Executor storageWork, Networks networks,
+                        DefinitionsSync sync, Migrations migrations) {
         this.reporter = reporter;
         this.domains = domains;
         this.disks = disks;
         this.storageWork = storageWork;
         this.networks = networks;
         this.sync = sync;
+        this.migrations = migrations;
+    }
+
+    /**
+     * This service, also answering BaselineCpu with {@code cpus}, on {@code work}: a libvirt call that must hold up
+     * neither gRPC's threads nor the others' work. Without it, BaselineCpu is FAILED_PRECONDITION.
+     */
+    public AgentService withCpus(HostCpus cpus, Executor work) {
+        this.cpus = cpus;
+        this.cpuWork = work;
+        return this;
     }
 
     @Override
@@ -97,6 +128,65 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
         long started = System.nanoTime();
         StepReplies.send("SetDomainRunning", domains.setRunning(request.getVmName(), request.getRunning(),
                 Duration.ofMillis(request.getShutdownTimeoutMs())), started, response);
+    }
+
+    // Migrations: checked here, carried out on the migration's own threads, which also send its progress.
+
+    /**
+     * Streams the migration's progress and ends normally after PHASE_DONE; a failure ends the stream with the
+     * status its kind maps to. Cancelling the call aborts the migration.
+     */
+    @Override
+    public void migrateDomain(MigrateDomainRequest request, StreamObserver<MigrationProgress> response) {
+        if (migrations == null) {
+            response.onError(Status.FAILED_PRECONDITION.withDescription("this agent takes part in no migration")
+                    .asRuntimeException());
+            return;
+        }
+        Migration migration;
+        try {
+            migration = migrations.prepare(request); // bad input: INVALID_ARGUMENT, through StatusMapping
+        } catch (MigrationException e) {
+            response.onError(migrationStatus(e).asRuntimeException());
+            return;
+        }
+        if (response instanceof ServerCallStreamObserver<MigrationProgress> call) {
+            call.setOnCancelHandler(migration::cancel); // the client went away (Ctrl-C, deadline): abort, keep the VM here
+        }
+        migration.result().whenComplete((done, failure) -> {
+            try {
+                if (failure == null) {
+                    response.onCompleted();
+                } else {
+                    response.onError(migrationStatus(failure).asRuntimeException());
+                }
+            } catch (RuntimeException e) {
+                log.debug("MigrateDomain: end not sent, the call is gone: {}", e.toString());
+            }
+        });
+        try {
+            migration.start(response::onNext);
+        } catch (MigrationException e) {
+            response.onError(migrationStatus(e).asRuntimeException());
+        }
+    }
+
+    private static Status migrationStatus(Throwable failure) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (cause instanceof MigrationException e) {
+            Status status = switch (e.kind()) {
+                case NOT_FOUND -> Status.NOT_FOUND;
+                case FAILED_PRECONDITION -> Status.FAILED_PRECONDITION;
+                case UNAVAILABLE -> Status.UNAVAILABLE;
+                case ABORTED -> Status.ABORTED;
+            };
+            return status.withDescription(e.getMessage());
+        }
+        if (cause instanceof InvalidInputException e) {
+            return Status.INVALID_ARGUMENT.withDescription(e.getMessage());
+        }
+        log.error("MigrateDomain failed unexpectedly", cause);
+        return Status.INTERNAL.withDescription("internal error: " + cause);
     }
 
     // Definitions: checked here, synced on the sync's own thread, which also sends the events.
@@ -129,6 +219,33 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
                     .withDescription(e.getMessage());
         }
         return Status.INTERNAL.withDescription("internal error: " + cause); // logged by the sync
+    }
+
+    // Guest CPUs: libvirt's baseline, for the fleet CPU model.
+
+    @Override
+    public void baselineCpu(BaselineCpuRequest request, StreamObserver<BaselineCpuResponse> response) {
+        HostCpus hostCpus = cpus;
+        if (hostCpus == null) {
+            response.onError(Status.FAILED_PRECONDITION.withDescription("this agent computes no CPU baselines")
+                    .asRuntimeException());
+            return;
+        }
+        List<String> xml = List.copyOf(request.getCpuXmlList());
+        try {
+            cpuWork.execute(() -> {
+                try {
+                    response.onNext(BaselineCpuResponse.newBuilder().setCpuXml(hostCpus.baseline(xml)).build());
+                    response.onCompleted();
+                } catch (LibvirtException e) {
+                    response.onError(Status.UNAVAILABLE.withDescription("libvirt: " + e.getMessage()).asRuntimeException());
+                } catch (RuntimeException e) {
+                    response.onError(StepReplies.status("BaselineCpu", e).asRuntimeException()); // logs what nobody foresaw
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            response.onError(Status.UNAVAILABLE.withDescription("the agent is stopping").asRuntimeException());
+        }
     }
 
     // Disks: checked here, carried out on the storage threads.

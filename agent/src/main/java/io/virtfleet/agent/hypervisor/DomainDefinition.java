@@ -138,6 +138,26 @@ final class DomainDefinition {
         return vmName;
     }
 
+    /**
+     * The guest device names ({@code <target dev>}, e.g. vda) of the definition's disks that are files on the host:
+     * the VM's own image, which a migration must copy (RBD disks are reached from every host).
+     */
+    java.util.List<String> localDiskTargets() {
+        java.util.List<String> targets = new java.util.ArrayList<>();
+        NodeList disks = doc.getDocumentElement().getElementsByTagName("disk");
+        for (int i = 0; i < disks.getLength(); i++) {
+            Element disk = (Element) disks.item(i);
+            String device = disk.getAttribute("device");
+            if ("file".equals(disk.getAttribute("type")) && (device.isEmpty() || "disk".equals(device))) {
+                Node target = firstChild(disk, "target");
+                if (target instanceof Element t && !t.getAttribute("dev").isEmpty()) {
+                    targets.add(t.getAttribute("dev"));
+                }
+            }
+        }
+        return targets;
+    }
+
     /** The definition's UUID in lowercase, or null when it leaves the choice to libvirt. */
     String uuid() {
         return uuid;

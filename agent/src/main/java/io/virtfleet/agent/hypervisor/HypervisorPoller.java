@@ -34,6 +34,8 @@ public final class HypervisorPoller implements AutoCloseable {
     private volatile List<DomainInfo> lastKnownDomains = List.of();
     /** System.nanoTime() when the poll in progress started, or -1 between polls. */
     private volatile long pollStartedAt = -1;
+    /** Told after each poll whether libvirt answered, on the poll thread. */
+    private volatile java.util.function.Consumer<Boolean> afterEachPoll = answered -> { };
 
     public HypervisorPoller(LibvirtHypervisor hypervisor, Duration interval, Duration stallAfter) {
         this.hypervisor = hypervisor;
@@ -41,6 +43,15 @@ public final class HypervisorPoller implements AutoCloseable {
         this.stallAfter = stallAfter;
         this.latest = new View(HypervisorInfo.newBuilder().setUri(hypervisor.uri())
                 .setError("libvirt at " + hypervisor.uri() + ": not asked yet").build(), List.of(), true);
+    }
+
+    /**
+     * Also runs {@code then} after each poll, on the poll thread, told whether libvirt answered: for what is asked of
+     * libvirt once in a while rather than at every poll (the host's CPU for guests).
+     */
+    public HypervisorPoller alsoAfterEachPoll(java.util.function.Consumer<Boolean> then) {
+        this.afterEachPoll = then;
+        return this;
     }
 
     public HypervisorPoller start() {
@@ -106,6 +117,12 @@ public final class HypervisorPoller implements AutoCloseable {
                 latest = new View(snapshot.info(), snapshot.domains(), false);
             } else {
                 latest = new View(snapshot.info(), lastKnownDomains, true);
+            }
+            try {
+                afterEachPoll.accept(snapshot.healthy());
+            } catch (RuntimeException e) {
+                // must not end the polls: a scheduled task that throws is never run again
+                org.slf4j.LoggerFactory.getLogger(HypervisorPoller.class).error("after a poll of libvirt", e);
             }
         } finally {
             pollStartedAt = -1;

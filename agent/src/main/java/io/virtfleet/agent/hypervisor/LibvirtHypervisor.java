@@ -38,6 +38,8 @@ public final class LibvirtHypervisor implements AutoCloseable {
     private Connect connection;
     private HypervisorInfo identity;
     private String lastError = "";
+    /** Connections opened so far: what libvirt said per connection (the host's CPU for guests) is asked again on a new one. */
+    private long connections;
 
     /** A connection whose snapshots know nothing of what virtfleet defined (tools and tests). */
     public LibvirtHypervisor(String uri) {
@@ -71,6 +73,11 @@ public final class LibvirtHypervisor implements AutoCloseable {
 
     public String uri() {
         return uri;
+    }
+
+    /** How many connections to libvirt were opened so far: a new one may reach a libvirtd (or QEMU) updated since. */
+    public synchronized long connections() {
+        return connections;
     }
 
     /** One piece of work on the agent's libvirt connection. */
@@ -190,6 +197,7 @@ public final class LibvirtHypervisor implements AutoCloseable {
             throw e;
         }
         connection = fresh;
+        connections++;
         log.info("connected to libvirt at {} ({} {})", uri, identity.getType(), identity.getVersion());
         return connection;
     }

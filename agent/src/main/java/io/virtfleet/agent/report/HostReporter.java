@@ -4,9 +4,11 @@ import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
 import io.virtfleet.agent.sync.SyncState;
 import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HostCpu;
 import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.HypervisorInfo;
+import io.virtfleet.proto.v1.LibvirtTlsStatus;
 import java.util.List;
 import java.util.function.Supplier;
 
@@ -21,20 +23,42 @@ public final class HostReporter {
     private final Supplier<String> vxlanAddress;
     private final Supplier<SyncState.Status> sync;
     private final String publicAddress;
+    private final Supplier<LibvirtTlsStatus> libvirtTls;
+    private final Supplier<String> migrationAddress;
+    private volatile HostReport latest = HostReport.getDefaultInstance();
+
+    /** A reporter of a host without a libvirt TLS certificate or a migration address (tests). */
+    public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
+                        Supplier<SyncState.Status> sync, String publicAddress) {
+        this(hostName, metrics, hypervisor, vxlanAddress, sync, publicAddress, LibvirtTlsStatus::getDefaultInstance,
+                () -> "");
+    }
+    private volatile Supplier<HostCpu> cpu = HostCpu::getDefaultInstance;
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
      * @param publicAddress the host's public IPv4 address (the agent's public-address), empty when not set
      * @param sync         gives the outcome of the host's definitions syncs
+     * @param libvirtTls   gives the state of the host's libvirt TLS certificate
+     * @param migrationAddress gives the address other hosts migrate VMs to this host on, empty when none
      */
     public HostReporter(String hostName, HostMetrics metrics, HypervisorPoller hypervisor, Supplier<String> vxlanAddress,
-                        Supplier<SyncState.Status> sync, String publicAddress) {
+                        Supplier<SyncState.Status> sync, String publicAddress, Supplier<LibvirtTlsStatus> libvirtTls,
+                        Supplier<String> migrationAddress) {
         this.hostName = hostName;
         this.metrics = metrics;
         this.hypervisor = hypervisor;
         this.vxlanAddress = vxlanAddress;
         this.sync = sync;
         this.publicAddress = publicAddress;
+        this.libvirtTls = libvirtTls;
+        this.migrationAddress = migrationAddress;
+    }
+
+    /** This reporter, also reporting the host's CPU for guests as {@code cpu} gives it (never blocking). */
+    public HostReporter withCpu(Supplier<HostCpu> cpu) {
+        this.cpu = cpu;
+        return this;
     }
 
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
@@ -45,7 +69,7 @@ public final class HostReporter {
     public synchronized HostReport report() {
         HypervisorPoller.View view = hypervisor.current();
         SyncState.Status synced = sync.get();
-        return HostReport.newBuilder()
+        latest = HostReport.newBuilder()
                 .setHostName(hostName)
                 .setTakenAtUnixMs(System.currentTimeMillis())
                 .setResources(forPlacement(metrics.sample(), view.info(), view.domains()))
@@ -56,7 +80,19 @@ public final class HostReporter {
                 .setSyncedCommit(synced.syncedCommit())
                 .setSyncError(synced.error())
                 .setPublicAddress(publicAddress)
+                .setLibvirtTls(libvirtTls.get())
+                .setMigrationAddress(migrationAddress.get())
+                .setCpu(cpu.get())
                 .build();
+        return latest;
+    }
+
+    /**
+     * The report {@link #report()} last made (the default instance before the first): what the host currently tells
+     * the controller, read without sampling anything (a sample measures CPU use since the previous one).
+     */
+    public HostReport lastReport() {
+        return latest;
     }
 
     /**

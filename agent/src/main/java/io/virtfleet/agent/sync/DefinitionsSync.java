@@ -61,6 +61,7 @@ public final class DefinitionsSync implements AutoCloseable {
     private final SyncState state;
     private final ReportRefresh reportCatchesUp;
     private volatile RbdKey rbdKey;
+    private volatile Runnable afterPull = () -> { };
     private final AtomicInteger pending = new AtomicInteger();
     private final ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "vf-definitions-sync");
@@ -106,6 +107,15 @@ public final class DefinitionsSync implements AutoCloseable {
     /** This sync, also putting the cephx key into libvirt whenever it holds replicas with RBD disks. */
     public DefinitionsSync withRbdKey(RbdKey key) {
         this.rbdKey = key;
+        return this;
+    }
+
+    /**
+     * This sync, also running {@code then} after each pull, on the sync's thread, before the replicas are looked at:
+     * for what the host judges of the repository's other files (the fleet CPU model), so the sync's report says it.
+     */
+    public DefinitionsSync withAfterPull(Runnable then) {
+        this.afterPull = then;
         return this;
     }
 
@@ -193,6 +203,7 @@ public final class DefinitionsSync implements AutoCloseable {
         }
         run.commit = pulled.commit();
         run.emit("", SyncAction.SYNC_ACTION_PULLED, pulledDetail(clone, pulled));
+        afterPull.run();
         SortedMap<String, String> desired = new TreeMap<>();
         VmRecords records;
         try {

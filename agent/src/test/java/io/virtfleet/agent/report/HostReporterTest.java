@@ -2,14 +2,21 @@ package io.virtfleet.agent.report;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.virtfleet.agent.hypervisor.HypervisorPoller;
+import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
+import io.virtfleet.agent.metrics.HostMetrics;
+import io.virtfleet.agent.sync.SyncState;
 import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.DomainState;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.HypervisorInfo;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-/** Which size a host reports for placement: the measured machine's, or a simulated node's. */
+/** Which size a host reports for placement (the measured machine's, or a simulated node's), and its addresses. */
 class HostReporterTest {
     private static final long GIB = 1L << 30;
     private static final HostResources MEASURED = HostResources.newBuilder().setCpuModel("measured").setPhysicalCores(2)
@@ -44,5 +51,22 @@ class HostReporterTest {
         HypervisorInfo notYet = HypervisorInfo.newBuilder().setUri("test:///var/lib/virtfleet/nodes/hv1.xml")
                 .setError("libvirt at test:///var/lib/virtfleet/nodes/hv1.xml: not asked yet").build();
         assertEquals(MEASURED, HostReporter.forPlacement(MEASURED, notYet, List.of()));
+    }
+
+    @Test
+    void theReportCarriesTheAddressOtherHostsMigrateVmsTo(@TempDir Path images) throws Exception {
+        try (LibvirtHypervisor libvirt = new LibvirtHypervisor("test:///default");
+             HypervisorPoller poller = new HypervisorPoller(libvirt, Duration.ofSeconds(1), Duration.ofSeconds(5)).start()) {
+            SyncState.Status synced = new SyncState.Status("", "");
+            String[] address = {"10.0.0.9"};
+            HostReporter migrating = new HostReporter("hv1", new HostMetrics(images), poller, () -> "10.0.0.5",
+                    () -> synced, "", io.virtfleet.proto.v1.LibvirtTlsStatus::getDefaultInstance, () -> address[0]);
+            assertEquals("10.0.0.9", migrating.report().getMigrationAddress());
+            assertEquals("10.0.0.5", migrating.report().getVxlanAddress());
+            address[0] = "10.0.0.10";
+            assertEquals("10.0.0.10", migrating.report().getMigrationAddress(), "asked at each report");
+            HostReporter notMigrating = new HostReporter("hv1", new HostMetrics(images), poller, () -> "", () -> synced, "");
+            assertEquals("", notMigrating.report().getMigrationAddress());
+        }
     }
 }

@@ -63,7 +63,8 @@ final class ReplicaHost implements AutoCloseable {
         this.domains = new Domains(hypervisor, dir.resolve("images"), poller::pollSoon);
         DefinitionsSource source = new DefinitionsSource(cloneDir(), remote, "controller.invalid");
         this.sync = new DefinitionsSync(name, source, domains, hypervisor.ledger(), SyncState.load(stateDir()));
-        this.reporter = new HostReporter(name, new HostMetrics(dir.resolve("images")), poller, () -> "", sync::status, "");
+        this.reporter = new HostReporter(name, new HostMetrics(dir.resolve("images")), poller, () -> "", sync::status, "",
+                io.virtfleet.proto.v1.LibvirtTlsStatus::getDefaultInstance, () -> "");
     }
 
     /** A host on a node file of its own in {@code dir}, with {@code foreign} domains nobody told virtfleet of. */

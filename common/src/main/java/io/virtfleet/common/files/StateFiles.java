@@ -29,6 +29,8 @@ public final class StateFiles {
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
     private static final java.util.Set<java.nio.file.attribute.PosixFilePermission> READABLE_FILE =
             PosixFilePermissions.fromString("rw-r--r--");
+    private static final java.util.Set<java.nio.file.attribute.PosixFilePermission> GROUP_READABLE_FILE =
+            PosixFilePermissions.fromString("rw-r-----");
     private static final java.util.Set<java.nio.file.attribute.PosixFilePermission> READABLE_DIRECTORY =
             PosixFilePermissions.fromString("rwxr-xr-x");
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -67,6 +69,16 @@ public final class StateFiles {
     /** As {@link #writeReadable(Path, byte[])}, with content produced by streaming. */
     public static void writeReadable(Path file, Content content) throws IOException {
         put(file, content, false, true, READABLE_FILE);
+    }
+
+    /**
+     * Replaces {@code file} with {@code content}, {@code rw-r-----} and of group {@code group} from the moment it has its
+     * name (owner-only before its first byte is written): secrets another service reads through its group, as QEMU,
+     * running as its own user, reads its TLS keys. Directories it makes for it are {@code rwxr-xr-x}.
+     */
+    public static void writeGroupReadable(Path file, byte[] content, java.nio.file.attribute.GroupPrincipal group)
+            throws IOException {
+        put(file, out -> out.write(content), true, true, GROUP_READABLE_FILE, group);
     }
 
     /**
@@ -140,12 +152,21 @@ public final class StateFiles {
         put(file, content, ownerOnly, replaceExisting, null);
     }
 
-    /** @param mode the file's permissions, set before it gets its name (null: the umask's) */
     private static void put(Path file, Content content, boolean ownerOnly, boolean replaceExisting,
                             java.util.Set<java.nio.file.attribute.PosixFilePermission> mode) throws IOException {
+        put(file, content, ownerOnly, replaceExisting, mode, null);
+    }
+
+    /**
+     * @param mode  the file's permissions, set before it gets its name (null: the umask's)
+     * @param group the file's group, set before it gets its name (null: the process's)
+     */
+    private static void put(Path file, Content content, boolean ownerOnly, boolean replaceExisting,
+                            java.util.Set<java.nio.file.attribute.PosixFilePermission> mode,
+                            java.nio.file.attribute.GroupPrincipal group) throws IOException {
         FileSync sync = FileSync.current();
         Path dir = file.toAbsolutePath().getParent();
-        createDirectories(dir, ownerOnly, mode == READABLE_FILE);
+        createDirectories(dir, ownerOnly && group == null, mode == READABLE_FILE || group != null);
         Path tmp = dir.resolve("." + file.getFileName() + "." + HexFormat.of().toHexDigits(RANDOM.nextInt()) + ".tmp");
         try {
             try (FileChannel out = ownerOnly
@@ -158,8 +179,11 @@ public final class StateFiles {
                 // Before the rename: otherwise a power loss can leave the new name on an empty or partial file.
                 sync.force(out, tmp);
             }
+            if (group != null) {
+                Files.getFileAttributeView(tmp, java.nio.file.attribute.PosixFileAttributeView.class).setGroup(group);
+            }
             if (mode != null) {
-                Files.setPosixFilePermissions(tmp, mode);
+                Files.setPosixFilePermissions(tmp, mode); // after the group: a chown may clear mode bits
             }
             if (replaceExisting) {
                 Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

@@ -1,6 +1,8 @@
 package io.virtfleet.common.security;
 
 import io.virtfleet.common.files.StateFiles;
+import io.virtfleet.common.validation.Ipv4;
+import io.virtfleet.common.validation.Names;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.file.Files;
@@ -198,6 +200,39 @@ public final class CertificateAuthority {
             return sign(builder, keys);
         } catch (CertIOException e) {
             throw new GeneralSecurityException("cannot build certificate for " + identity, e);
+        }
+    }
+
+    /**
+     * Signs the libvirt TLS certificate of {@code host} (see {@link LibvirtCertificate}) for the key in {@code request},
+     * after checking the request is signed by that key. Host and address come from the caller, never from the request.
+     * Usable as TLS server and client: libvirtd and QEMU are both on each side of a migration. The key usage includes
+     * key encipherment although an EC key never enciphers: libvirt and QEMU refuse a certificate whose critical key
+     * usage lacks it.
+     */
+    public X509Certificate issueLibvirt(PKCS10CertificationRequest request, String host, Ipv4 address, Duration lifetime)
+            throws GeneralSecurityException {
+        PublicKey key = verifiedKey(request);
+        Instant now = clock.instant();
+        GeneralName[] names = {
+            new GeneralName(GeneralName.dNSName, Names.hostName("host", host)),
+            new GeneralName(GeneralName.iPAddress, address.toString())};
+        try {
+            X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
+                    Date.from(now.minus(BACKDATE)), Date.from(now.plus(lifetime)), LibvirtCertificate.subject(host), key)
+                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
+                    .addExtension(Extension.keyUsage, true,
+                            new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment))
+                    .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(
+                            new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}))
+                    .addExtension(Extension.subjectAlternativeName, false, new GeneralNames(names))
+                    .addExtension(Extension.subjectKeyIdentifier, false,
+                            new JcaX509ExtensionUtils().createSubjectKeyIdentifier(key))
+                    .addExtension(Extension.authorityKeyIdentifier, false,
+                            new JcaX509ExtensionUtils().createAuthorityKeyIdentifier(certificate));
+            return sign(builder, keys);
+        } catch (CertIOException e) {
+            throw new GeneralSecurityException("cannot build the libvirt certificate of " + host, e);
         }
     }
 

@@ -31,6 +31,14 @@ final class ControllerClient implements AutoCloseable {
         return FleetGrpc.newBlockingStub(channel).withDeadlineAfter(LONG_DEADLINE_MINUTES, TimeUnit.MINUTES);
     }
 
+    /**
+     * For operations that last as long as the work takes and stream progress all along (a live migration of a big
+     * VM): no deadline; the operator stops it with Ctrl-C.
+     */
+    FleetGrpc.FleetBlockingStub fleetStreaming() {
+        return FleetGrpc.newBlockingStub(channel);
+    }
+
     @Override
     public void close() {
         channel.shutdownNow();

@@ -3,7 +3,11 @@ package io.virtfleet.controller.cli;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.registry.HostStates;
+import io.virtfleet.proto.v1.EvacuateHostRequest;
 import io.virtfleet.proto.v1.Host;
+import io.virtfleet.proto.v1.VmProgress;
+import java.util.Iterator;
+import picocli.CommandLine.Option;
 import io.virtfleet.proto.v1.SetHostDrainingRequest;
 import java.io.PrintWriter;
 import picocli.CommandLine.Command;
@@ -23,9 +27,60 @@ final class HostCommand {
     CommandSpec spec;
 
     @Command(name = "drain", description = {"Stop placing new VMs on a host (before maintenance, say). Its VMs keep",
-        "running. The drain survives controller restarts; undo it with host undrain."})
-    int drain(@Parameters(paramLabel = "NAME", description = "Host name.") String name) {
-        return setDraining(name, true);
+        "running unless --move is given. The drain survives controller restarts; undo it with",
+        "host undrain.",
+        "With --move, every running VM is then moved off the host live (as vm move does), a",
+        "few at a time, one progress line per VM; VMs that cannot move (stopped, pinned,",
+        "failover IP, no host fits) are listed with the reason at the end. Run it again to",
+        "resume after Ctrl-C or a failure: VMs already moved are not the host's any more.", "",
+        "Exit code 0 when the host runs no fleet VM afterwards, 1 when some are left.", "",
+        "Examples:",
+        "  virtfleet host drain hv3",
+        "  virtfleet host drain hv3 --move",
+        "  virtfleet host drain hv3 --move --parallel 4"})
+    int drain(@Parameters(paramLabel = "NAME", description = "Host name.") String name,
+              @Option(names = "--move", description = "Then move its running VMs to other hosts.") boolean move,
+              @Option(names = "--parallel", paramLabel = "N", defaultValue = "2",
+                      description = "Moves at once with --move (1 to 8; default ${DEFAULT-VALUE}).") int parallel) {
+        if (parallel < 1 || parallel > 8) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--parallel must be 1 to 8 moves at once, not " + parallel);
+        }
+        int drained = setDraining(name, true);
+        if (!move || drained != ExitCode.OK) {
+            return drained;
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        boolean[] emptied = {false};
+        try (ControllerClient client = root.connect()) {
+            Iterator<VmProgress> steps = client.fleetStreaming().evacuateHost(EvacuateHostRequest.newBuilder()
+                    .setName(name).setParallel(parallel).build());
+            long start = System.nanoTime();
+            java.util.Map<String, Integer> shown = new java.util.HashMap<>();
+            while (steps.hasNext()) {
+                VmProgress p = steps.next();
+                if (p.getStep().equals("left")) {
+                    emptied[0] = p.getDetail().endsWith("runs no VM of the fleet now");
+                }
+                if (root.output == Output.json) {
+                    out.println(Json.line(p));
+                } else if (!p.hasPlacement() || !p.getStep().equals("placement")) {
+                    String detail = p.hasMigration() ? MoveProgress.line(p.getMigration()) : p.getDetail();
+                    if (p.hasMigration()) {
+                        // A quarter at a time per VM: several migrations interleave on one screen.
+                        int quarter = p.getMigration().getPercent() / 25 + p.getMigration().getPhaseValue() * 10;
+                        if (shown.getOrDefault(p.getVmName(), -1) >= quarter) {
+                            continue;
+                        }
+                        shown.put(p.getVmName(), quarter);
+                    }
+                    out.printf(java.util.Locale.ROOT, "[%6.1fs] %-12s %-9s %s%n", (System.nanoTime() - start) / 1e9,
+                            p.getVmName().isEmpty() ? name : p.getVmName(), p.getStep(), detail);
+                }
+                out.flush();
+            }
+        }
+        return emptied[0] ? ExitCode.OK : ExitCode.FAILURE;
     }
 
     @Command(name = "undrain", description = "Let placement use a drained host again.")

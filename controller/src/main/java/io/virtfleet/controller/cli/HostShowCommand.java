@@ -8,6 +8,7 @@ import io.virtfleet.proto.v1.GetHostRequest;
 import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.HypervisorInfo;
+import io.virtfleet.proto.v1.LibvirtTlsStatus;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.time.Instant;
@@ -62,6 +63,8 @@ final class HostShowCommand implements Callable<Integer> {
         field(out, "Storage tiers", String.join(", ", h.getStorageTiersList()));
         field(out, "Installer", r.getInstallerKernel().isEmpty() ? "none (no direct kernel boot installs here)"
                 : r.getInstallerKernel() + ", " + r.getInstallerInitrd());
+        field(out, "Guest CPU", hostCpu(h.getReport().getCpu()));
+        field(out, "Fleet CPU", fleetCpu(h));
         if (hv.getError().isEmpty()) {
             field(out, "Hypervisor", hv.getType() + " " + hv.getVersion() + ", libvirt " + hv.getLibvirtVersion()
                     + " at " + hv.getUri() + " (node: " + hv.getNodeCpus() + " CPUs, " + Bytes.human(hv.getNodeMemoryBytes()) + ")");
@@ -71,6 +74,7 @@ final class HostShowCommand implements Callable<Integer> {
         String synced = h.getReport().getSyncedCommit();
         field(out, "Definitions", (synced.isEmpty() ? "never synced" : "synced to " + synced.substring(0, Math.min(12, synced.length())))
                 + (h.getReport().getSyncError().isEmpty() ? "" : "; last sync failed: " + h.getReport().getSyncError()));
+        field(out, "Migration TLS", migrationTls(h.getReport().getLibvirtTls()));
         out.println();
         if (h.getReport().getDomainsCount() == 0) {
             out.println("No libvirt domains.");
@@ -84,6 +88,35 @@ final class HostShowCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The host's libvirt TLS certificate as its agent installed it, and what is wrong with it. */
+    static String migrationTls(LibvirtTlsStatus tls) {
+        String installed = tls.getAddress().isEmpty() ? "no certificate"
+                : "certificate for " + tls.getAddress() + ", valid until " + Instant.ofEpochMilli(tls.getNotAfterUnixMs());
+        return tls.getProblem().isEmpty() ? installed : installed + "; " + tls.getProblem();
+    }
+
+    /** The host-model CPU libvirt offers guests here, in words, or why it is unknown. */
+    private static String hostCpu(io.virtfleet.proto.v1.HostCpu cpu) {
+        if (cpu.getHostModelXml().isEmpty()) {
+            return "unknown (" + (cpu.getError().isEmpty() ? "not reported" : cpu.getError()) + ")";
+        }
+        try {
+            return io.virtfleet.controller.cpu.CpuModel.parse("host_model_xml", cpu.getHostModelXml()).summary()
+                    + " (libvirt's host-model)";
+        } catch (IllegalArgumentException e) {
+            return "not understood: " + e.getMessage();
+        }
+    }
+
+    /** Whether the host can run the fleet CPU model, which every new VM's definition names. */
+    private static String fleetCpu(Host h) {
+        if (h.getFleetCpuModel().isEmpty()) {
+            return "no fleet CPU model yet (the first VM create computes it)";
+        }
+        return h.getFleetCpuProblem().isEmpty() ? "runs the fleet CPU model " + h.getFleetCpuModel()
+                : "REFUSED by placement: " + h.getFleetCpuProblem();
     }
 
     /** Who defined the domain here: virtfleet as a replica or for a VM homed here, or someone else. */

@@ -4,6 +4,10 @@ import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.StorageTiers;
+import io.virtfleet.proto.v1.CancelMoveRequest;
+import io.virtfleet.proto.v1.CancelMoveResponse;
+import io.virtfleet.proto.v1.MoveVmRequest;
+import io.virtfleet.proto.v1.PlacementExplanation;
 import io.virtfleet.proto.v1.DeleteVmRequest;
 import io.virtfleet.proto.v1.GetVmRequest;
 import io.virtfleet.proto.v1.ListVmsRequest;
@@ -39,6 +43,7 @@ import picocli.CommandLine.Spec;
     "  virtfleet vm list",
     "  virtfleet vm history git",
     "  virtfleet vm reinstall git --profile api-test",
+    "  virtfleet vm move git --to hv2",
     "  virtfleet vm delete git --delete-disk --yes"},
         subcommands = {VmCreateCommand.class})
 final class VmCommand {
@@ -226,6 +231,57 @@ final class VmCommand {
                     .setDeleteDisk(deleteDisk).build());
             Progress.print(steps, out, root.output);
         }
+        return ExitCode.OK;
+    }
+
+    @Command(name = "move", description = {"Move a running VM to another host live (libvirt migration over TLS): it runs all",
+        "along. Placement chooses the target unless --to names one. A Ceph-backed VM's disk",
+        "stays where it is (every host reaches it); a raw disk is copied to a new disk on the",
+        "target first. The VM's record names its new home only once libvirt reports success;",
+        "its old home keeps a replica (Ceph) or loses its copy (raw).",
+        "Ctrl-C, or vm move --cancel NAME from another terminal, aborts the migration: the VM",
+        "keeps running where it was, its record unchanged.", "",
+        "Examples:",
+        "  virtfleet vm move git                 to the host placement picks",
+        "  virtfleet vm move git --to hv2",
+        "  virtfleet vm move git --dry-run       every host's verdict, nothing moves",
+        "  virtfleet vm move git --cancel        abort a move in flight"})
+    int move(@Parameters(paramLabel = "NAME", description = "VM name.") String name,
+             @Option(names = "--to", paramLabel = "HOST", description = "Target host; default: placement chooses.") String to,
+             @Option(names = "--dry-run", description = "Show every host's verdict; move nothing.") boolean dryRun,
+             @Option(names = "--cancel", description = "Abort the move of NAME in flight.") boolean cancel) {
+        Names.vmName("NAME", name);
+        if (to != null) {
+            Names.hostName("--to", to);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (cancel) {
+            if (to != null || dryRun) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--cancel takes no --to or --dry-run");
+            }
+            try (ControllerClient client = root.connect()) {
+                CancelMoveResponse r = client.fleet().cancelMove(CancelMoveRequest.newBuilder().setName(name).build());
+                out.println(root.output == Output.json ? Json.of(r) : r.getDetail());
+            }
+            out.flush();
+            return ExitCode.OK;
+        }
+        MoveVmRequest request = MoveVmRequest.newBuilder().setName(name).setToHost(to == null ? "" : to)
+                .setDryRun(dryRun).build();
+        PlacementExplanation[] placement = new PlacementExplanation[1];
+        try (ControllerClient client = root.connect()) {
+            Iterator<VmProgress> steps = client.fleetStreaming().moveVm(request);
+            MoveProgress.print(steps, out, root.output, p -> placement[0] = p);
+            if (dryRun && placement[0] != null && root.output != Output.json) {
+                PlaceCommand.printVerdicts(placement[0], out);
+            }
+        } catch (io.grpc.StatusRuntimeException e) {
+            if (placement[0] != null && root.output != Output.json) {
+                PlaceCommand.printVerdicts(placement[0], out);
+            }
+            throw e;
+        }
+        out.flush();
         return ExitCode.OK;
     }
 

@@ -5,6 +5,7 @@ import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Vxlan;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.common.xml.Xml;
+import io.virtfleet.controller.cpu.CpuModel;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.StorageTier;
 import io.virtfleet.proto.v1.VmSpec;
@@ -33,9 +34,21 @@ public final class DomainXml {
     public static final int LAN_MTU = 1450;
 
     private final DomainSettings settings;
+    /** The fleet CPU model every definition names; null while the fleet has none. */
+    private final CpuModel cpu;
 
+    /** Definitions that name no CPU model: the host's own CPU under KVM, QEMU's default under TCG. */
     public DomainXml(DomainSettings settings) {
+        this(settings, null);
+    }
+
+    /**
+     * @param cpu the fleet CPU model, which the guest then gets on every host whatever its processor (so it can
+     *            move between hosts of different generations); null for none
+     */
+    public DomainXml(DomainSettings settings, CpuModel cpu) {
         this.settings = settings;
+        this.cpu = cpu;
     }
 
     /** The domain XML of a spec, booting from the network first; an invalid spec is refused with the field it fails on. */
@@ -80,10 +93,12 @@ public final class DomainXml {
         Element features = child(domain, "features");
         child(features, "acpi"); // lets SetDomainRunning(false) ask the guest to shut down cleanly
         child(features, "apic");
-        if (DomainSettings.KVM.equals(settings.domainType())) {
+        if (cpu != null) {
+            cpu.appendTo(domain);
+        } else if (DomainSettings.KVM.equals(settings.domainType())) {
             // The guest sees the host's CPU; QEMU's emulated CPU models (TCG) have no host to pass through.
-            Element cpu = child(domain, "cpu");
-            cpu.setAttribute("mode", "host-passthrough");
+            Element passthrough = child(domain, "cpu");
+            passthrough.setAttribute("mode", "host-passthrough");
         }
         child(domain, "clock").setAttribute("offset", "utc");
         text(domain, "on_poweroff", "destroy");

@@ -6,7 +6,11 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.cpu.CpuModelEndpoint;
 import io.virtfleet.controller.install.ProfilesEndpoint;
+import io.virtfleet.proto.v1.FleetCpuModel;
+import io.virtfleet.proto.v1.GetCpuModelRequest;
+import io.virtfleet.proto.v1.RecomputeCpuModelRequest;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -63,6 +67,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     /** Where changes that write state files run: never on the gRPC event loops. */
     private final Executor work;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
+    private CpuModelEndpoint cpuModel;
 
     /**
      * @param work where the levers that write state files (forget, drain, join tokens) and sign certificates
@@ -76,6 +81,37 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         this.enrollments = enrollments;
         this.vms = vms;
         this.profiles = profiles;
+    }
+
+    /** This endpoint, also serving the fleet CPU model and each host's verdict on it. */
+    public FleetEndpoint withCpuModel(CpuModelEndpoint endpoint) {
+        this.cpuModel = endpoint;
+        return this;
+    }
+
+    @Override
+    public void getCpuModel(GetCpuModelRequest request, StreamObserver<FleetCpuModel> response) {
+        if (cpuModel == null) {
+            super.getCpuModel(request, response); // UNIMPLEMENTED: a controller built without the fleet CPU model
+            return;
+        }
+        cpuModel.getCpuModel(request, response);
+    }
+
+    @Override
+    public void recomputeCpuModel(RecomputeCpuModelRequest request, StreamObserver<FleetCpuModel> response) {
+        if (cpuModel == null) {
+            super.recomputeCpuModel(request, response);
+            return;
+        }
+        cpuModel.recomputeCpuModel(request, response);
+    }
+
+    /** The operator's view of a host, with its verdict on the fleet CPU model. */
+    private Host host(HostRecord r, Liveness.Verdict verdict, long now) {
+        Host h = HostViews.toHost(r, verdict, now);
+        return cpuModel == null ? h : h.toBuilder().setFleetCpuProblem(cpuModel.fleetCpu().problem(r.report()))
+                .setFleetCpuModel(cpuModel.fleetCpu().label()).build();
     }
 
     /** Tells {@code listener} of each host whose state a drain or undrain changed (placement listens). */
@@ -155,10 +191,26 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     @Override
+    public void moveVm(io.virtfleet.proto.v1.MoveVmRequest request, StreamObserver<VmProgress> response) {
+        vms.moveVm(request, response);
+    }
+
+    @Override
+    public void evacuateHost(io.virtfleet.proto.v1.EvacuateHostRequest request, StreamObserver<VmProgress> response) {
+        vms.evacuateHost(request, response);
+    }
+
+    @Override
+    public void cancelMove(io.virtfleet.proto.v1.CancelMoveRequest request,
+                           StreamObserver<io.virtfleet.proto.v1.CancelMoveResponse> response) {
+        vms.cancelMove(request, response);
+    }
+
+    @Override
     public void listHosts(ListHostsRequest request, StreamObserver<ListHostsResponse> response) {
         long now = registry.nanoTime();
         List<Host> hosts = registry.all().stream()
-                .map(r -> HostViews.toHost(r, liveness.judge(r, now), now))
+                .map(r -> host(r, liveness.judge(r, now), now))
                 .sorted(BY_LOAD)
                 .toList();
         response.onNext(ListHostsResponse.newBuilder().addAllHosts(hosts).setTakenAtUnixMs(registry.unixMillis()).build());
@@ -170,7 +222,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         String name = Names.hostName("name", request.getName());
         long now = registry.nanoTime();
         registry.get(name).ifPresentOrElse(r -> {
-            response.onNext(HostViews.toHost(r, liveness.judge(r, now), now));
+            response.onNext(host(r, liveness.judge(r, now), now));
             response.onCompleted();
         }, () -> response.onError(notFound(name)));
     }
@@ -222,7 +274,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         long now = registry.nanoTime();
         Liveness.Verdict verdict = liveness.judge(record.get(), now);
         drainListener.accept(name, verdict.state());
-        response.onNext(HostViews.toHost(record.get(), verdict, now));
+        response.onNext(host(record.get(), verdict, now));
         response.onCompleted();
     }
 

@@ -85,6 +85,8 @@ public final class Reconciler implements AutoCloseable {
             new java.util.concurrent.CopyOnWriteArrayList<>();
     /** VMs the passes do not touch (see {@link #leaveAlone}). */
     private final Set<String> leftAlone = ConcurrentHashMap.newKeySet();
+    /** Whether the passes must keep off a VM for now (a move whose outcome is not known yet). */
+    private volatile java.util.function.Predicate<String> heldOff = vm -> false;
     /** Hosts with work queued or running: a pass leaves them out until it is done. */
     private final Set<String> hostsBusy = ConcurrentHashMap.newKeySet();
     /** The end-of-install watches: not the passes' thread, whose extra work (replication) can wait for hosts. */
@@ -174,6 +176,20 @@ public final class Reconciler implements AutoCloseable {
         leftAlone.add(vm);
     }
 
+    /**
+     * Keeps the passes off the VMs {@code held} names while it does (a move whose outcome is still to be read from
+     * the hosts' reports: converging the VM on its recorded home could start it a second time).
+     */
+    public void holdOff(java.util.function.Predicate<String> held) {
+        this.heldOff = held;
+    }
+
+    /** Ensures on {@code host} the network the VM needs (its LAN flooding to every other host), as a create does. */
+    public StepResult ensureNetwork(String host, io.virtfleet.proto.v1.VmSpec spec) throws StepFailedException {
+        requireReady(host, "network");
+        return steps.ensureNetwork(host, spec, peersOf(host));
+    }
+
     /** Brings the VM's home host to the desired state; returns the steps run. The caller holds the VM's lock. */
     public List<Done> converge(Vm vm, Progress progress) throws StepFailedException {
         List<Done> done = new ArrayList<>();
@@ -234,6 +250,16 @@ public final class Reconciler implements AutoCloseable {
             StepResult defined = steps.define(host, name, xml, true);
             done.add(new Done("defined", host, changed(defined)));
             progress.step("defined", host, defined.getDetail());
+        }
+        if (vm.getRunningWanted() && !reported(host, name).map(d -> Domains.active(d.getState())).orElse(false)) {
+            String elsewhere = runningElsewhere(name, host);
+            if (elsewhere != null) {
+                // Started by hand there, or a move whose end this controller did not see: a second QEMU on the same
+                // disk would corrupt it. Someone must decide (virtfleet vm move, or stop it there).
+                throw new StepFailedException("started", host, Status.FAILED_PRECONDITION.withDescription(name
+                        + " is not started on its home " + host + ": it runs on " + elsewhere + " (stop it there, or move"
+                        + " it home with virtfleet vm move " + name + " --to " + host + ")"));
+            }
         }
         StepResult running = steps.setRunning(host, name, vm.getRunningWanted());
         done.add(new Done(vm.getRunningWanted() ? "started" : "stopped", host, changed(running)));
@@ -479,7 +505,7 @@ public final class Reconciler implements AutoCloseable {
                 log.info("VM {} deleted", name);
                 return Outcome.CONVERGED;
             }
-            if (leftAlone.contains(name) || !drifted(vm)) {
+            if (leftAlone.contains(name) || heldOff.test(name) || !drifted(vm)) {
                 return Outcome.UNCHANGED;
             }
             List<Done> done = converge(vm, (step, host, detail) -> log.info("VM {}: {} on {}: {}", name, step, host, detail));
@@ -531,6 +557,17 @@ public final class Reconciler implements AutoCloseable {
         } catch (IOException e) {
             return "";
         }
+    }
+
+    /** Another host whose latest report has the domain running (or paused), or null. */
+    private String runningElsewhere(String vm, String home) {
+        for (HostRecord h : registry.all()) {
+            if (!h.name().equals(home) && h.report().getDomainsList().stream()
+                    .anyMatch(d -> d.getName().equals(vm) && Domains.active(d.getState()))) {
+                return h.name();
+            }
+        }
+        return null;
     }
 
     private Optional<DomainInfo> reported(String host, String vm) {

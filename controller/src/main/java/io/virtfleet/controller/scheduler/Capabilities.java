@@ -8,7 +8,7 @@ import java.util.TreeSet;
 
 /**
  * What a host offers beside capacity, one bit each: the storage tiers it serves, the installer's files, a
- * VXLAN underlay and a public address. Filters ask for bits ({@link PlacementFilter#requires}) and
+ * VXLAN underlay, a public address and a CPU that runs the fleet CPU model. Filters ask for bits ({@link PlacementFilter#requires}) and
  * {@link BoundIndex} files hosts by them, so that a decision never visits a kind of host lacking a bit it
  * needs.
  */
@@ -21,6 +21,8 @@ final class Capabilities {
     static final int VXLAN = 1 << 9;
     /** A public IPv4 address, from which a failover-IP VM's gateway is derived. */
     static final int PUBLIC_ADDRESS = 1 << 10;
+    /** A CPU that can run the fleet CPU model, which every new VM's definition names (or no such model yet). */
+    static final int FLEET_CPU = 1 << 11;
 
     /** The bit of a storage tier: 1 << its number (1 to 3). */
     static int tier(StorageTier t) {

@@ -10,7 +10,8 @@ import java.util.Map;
  * {@code failover} (the host the IP is routed to, or with OVH's API any host
  * whose server the IP can be moved to), {@code public-address} (failover-IP VMs: the host reports
  * its public IPv4, the gateway's base), {@code lan} (LAN VMs: the host carries VXLAN), {@code storage} (tier
- * served), {@code installer} (the installer's files, for a VM installed by kernel boot), {@code memory}
+ * served), {@code installer} (the installer's files, for a VM installed by kernel boot), {@code cpu-model} (the
+ * host can run the fleet CPU model, which the VM's definition names), {@code memory}
  * (promised + request ≤ total × ratio), {@code vcpus} (promised + request ≤ threads × overcommit),
  * {@code raw-space} (a raw disk fits the images directory), {@code spread-group} (no other member of the
  * group on the host) and, with the policy's N+1 reserve, {@code n-plus-one} (see {@link NPlusOne}).
@@ -21,7 +22,7 @@ final class Filters {
     /** Every filter, in order, with this failover filter (which knows the routes); the reserve's last if kept. */
     static PlacementFilter[] all(Failover failover, boolean nPlusOne) {
         PlacementFilter[] plain = {new State(), new Pinned(), failover, new PublicAddress(), new Lan(),
-            new Storage(), new Installer(), new Memory(), new Vcpus(), new RawSpace(), new SpreadGroup()};
+            new Storage(), new Installer(), new CpuModel(), new Memory(), new Vcpus(), new RawSpace(), new SpreadGroup()};
         if (!nPlusOne) {
             return plain;
         }
@@ -210,6 +211,27 @@ final class Filters {
         public String reason(HostTable hosts, int slot, Ask ask) {
             return "has no Debian installer files, which the VM boots (boot-mode kernel): install"
                     + " debian-installer-12-netboot-amd64 there or set its agent's installer-dir";
+        }
+    }
+
+    /**
+     * A VM's definition names the fleet CPU model: a host whose CPU cannot run it (an older generation that joined
+     * after the model was computed, say) would refuse to start it or to receive it by migration.
+     */
+    static final class CpuModel extends Capability {
+        @Override
+        public String name() {
+            return "cpu-model";
+        }
+
+        @Override
+        public int requires(Request r) {
+            return Capabilities.FLEET_CPU;
+        }
+
+        @Override
+        public String reason(HostTable hosts, int slot, Ask ask) {
+            return hosts.cpuProblem[slot];
         }
     }
 

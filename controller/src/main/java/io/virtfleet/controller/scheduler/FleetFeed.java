@@ -21,6 +21,14 @@ import java.util.Set;
 public final class FleetFeed {
     private FleetFeed() {}
 
+    /**
+     * @param cpuProblem why the host cannot run the fleet CPU model ("" when it can), as the controller judges it
+     *                   from the host's report
+     */
+    public static HostSnapshot snapshot(HostRecord record, Liveness liveness, long nowNanos, String cpuProblem) {
+        return snapshot(record, liveness, nowNanos).withCpuProblem(cpuProblem);
+    }
+
     public static HostSnapshot snapshot(HostRecord record, Liveness liveness, long nowNanos) {
         HostReport report = record.report();
         var res = report.getResources();

@@ -21,11 +21,13 @@ import java.util.Set;
  *                       with a valid one carries LANs
  * @param publicAddress  the public IPv4 address the host reports, as reported ("" when none): only a host with
  *                       a valid one takes failover-IP VMs, whose gateway is derived from it
+ * @param cpuProblem     why the host cannot run the fleet CPU model, "" when it can (or there is none): only a host
+ *                       that can takes VMs, whose definitions name the model
  */
 public record HostSnapshot(String name, HostState state, int threads, long memoryTotal, long memoryAvailable,
                            double load1, Set<StorageTier> tiers, long imagesFree, long imagesTotal,
                            List<RunningDomain> runningDomains, boolean installer, String vxlanAddress,
-                           String publicAddress) {
+                           String publicAddress, String cpuProblem) {
 
     /** A running domain's size, as libvirt reports it. */
     public record RunningDomain(String name, long memoryBytes, int vcpus) {}
@@ -35,29 +37,44 @@ public record HostSnapshot(String name, HostState state, int threads, long memor
         runningDomains = List.copyOf(runningDomains);
         vxlanAddress = vxlanAddress == null ? "" : vxlanAddress;
         publicAddress = publicAddress == null ? "" : publicAddress;
+        cpuProblem = cpuProblem == null ? "" : cpuProblem;
+    }
+
+    /** A host that can run the fleet CPU model (or where there is none). */
+    public HostSnapshot(String name, HostState state, int threads, long memoryTotal, long memoryAvailable,
+                        double load1, Set<StorageTier> tiers, long imagesFree, long imagesTotal,
+                        List<RunningDomain> runningDomains, boolean installer, String vxlanAddress, String publicAddress) {
+        this(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree, imagesTotal, runningDomains,
+                installer, vxlanAddress, publicAddress, "");
+    }
+
+    /** The same host with this verdict on the fleet CPU model ("" when it can run it). */
+    public HostSnapshot withCpuProblem(String problem) {
+        return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree,
+                imagesTotal, runningDomains, installer, vxlanAddress, publicAddress, problem);
     }
 
     /** The same host with or without the installer's files. */
     public HostSnapshot withInstaller(boolean present) {
         return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree,
-                imagesTotal, runningDomains, present, vxlanAddress, publicAddress);
+                imagesTotal, runningDomains, present, vxlanAddress, publicAddress, cpuProblem);
     }
 
     /** The same host reporting this VXLAN underlay address ("" for none). */
     public HostSnapshot withVxlanAddress(String address) {
         return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree,
-                imagesTotal, runningDomains, installer, address, publicAddress);
+                imagesTotal, runningDomains, installer, address, publicAddress, cpuProblem);
     }
 
     /** The same host reporting this public address ("" for none). */
     public HostSnapshot withPublicAddress(String address) {
         return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load1, tiers, imagesFree,
-                imagesTotal, runningDomains, installer, vxlanAddress, address);
+                imagesTotal, runningDomains, installer, vxlanAddress, address, cpuProblem);
     }
 
     /** The same host with another load, as its next report might say. */
     public HostSnapshot withLoad(double load) {
         return new HostSnapshot(name, state, threads, memoryTotal, memoryAvailable, load, tiers, imagesFree,
-                imagesTotal, runningDomains, installer, vxlanAddress, publicAddress);
+                imagesTotal, runningDomains, installer, vxlanAddress, publicAddress, cpuProblem);
     }
 }

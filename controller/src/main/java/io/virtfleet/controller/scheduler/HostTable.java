@@ -49,6 +49,8 @@ final class HostTable {
     /** As reported, for the reasons of filters that refuse them. */
     String[] vxlanAddress = new String[0];
     String[] publicAddress = new String[0];
+    /** Why each host cannot run the fleet CPU model, "" when it can. */
+    String[] cpuProblem = new String[0];
     private int[] addressCapabilities = new int[0];
     long[] imagesFree = new long[0];
     long[] imagesTotal = new long[0];
@@ -99,7 +101,9 @@ final class HostTable {
             publicAddress[i] = s.publicAddress();
             addressCapabilities[i] = Capabilities.ofAddresses(s.vxlanAddress(), s.publicAddress());
         }
-        capabilities[i] = Capabilities.ofTiers(s) | addressCapabilities[i];
+        cpuProblem[i] = s.cpuProblem();
+        capabilities[i] = Capabilities.ofTiers(s) | addressCapabilities[i]
+                | (s.cpuProblem().isEmpty() ? Capabilities.FLEET_CPU : 0);
         if (byBound != null && (shape[i] < 0 || capabilities[i] != oldCapabilities || memoryLimit[i] != oldMemoryLimit
                 || vcpuLimit[i] != oldVcpuLimit)) {
             // A new host, or one with new hardware or capabilities: most reports change neither, so skip the look-ups.
@@ -336,6 +340,7 @@ final class HostTable {
         looseShape[i] = -1;
         vxlanAddress[i] = "";
         publicAddress[i] = "";
+        cpuProblem[i] = "";
         index.put(host, i);
         if (reserve != null) {
             reserve.add(i, host);
@@ -365,6 +370,7 @@ final class HostTable {
         capabilities = Arrays.copyOf(capabilities, size);
         vxlanAddress = Arrays.copyOf(vxlanAddress, size);
         publicAddress = Arrays.copyOf(publicAddress, size);
+        cpuProblem = Arrays.copyOf(cpuProblem, size);
         addressCapabilities = Arrays.copyOf(addressCapabilities, size);
         imagesFree = Arrays.copyOf(imagesFree, size);
         imagesTotal = Arrays.copyOf(imagesTotal, size);

@@ -122,6 +122,48 @@ public final class Scheduler {
     }
 
     /**
+     * Claims capacity on one named host for a move of {@code movingVm} (whose own claim stays on its current host
+     * until the move is done) if the host passes every filter now (chosen by the operator or from an
+     * {@link #explainMove} taken earlier, so judged again here under the lock), or says why not. With the N+1 policy
+     * the reserve is judged as after the move ({@link #reserveRefusesMove}), not as for one more VM. Returns once
+     * the claim is on the disk.
+     *
+     * @param r the moving VM's request under the name its target's claim is held by
+     * @throws IllegalStateException if {@code r.vmName()} already holds a claim
+     */
+    public Decision claimOn(Request r, String host, String movingVm) {
+        Decision decision;
+        long ticket;
+        synchronized (this) {
+            if (claims.get(r.vmName()) != null) {
+                throw new IllegalStateException("VM " + r.vmName() + " already holds a claim on " + claims.get(r.vmName()).host());
+            }
+            int i = hosts.slotOf(host);
+            if (i < 0 || !hosts.known[i]) {
+                return new Decision(null, null, new Explanation(null, List.of(new Verdict(host, false, "host",
+                        "no host of that name is known to the controller", Double.NaN, Map.of()))));
+            }
+            ask.set(r, plainFilters, hosts);
+            Verdict v = verdict(i);
+            if (v.fits()) {
+                Optional<String> reserve = reserveRefusesMove(movingVm, host);
+                if (reserve.isPresent()) {
+                    v = new Verdict(host, false, "n-plus-one", reserve.get(), Double.NaN, Map.of());
+                }
+            }
+            if (!v.fits()) {
+                return new Decision(null, null, new Explanation(null, List.of(v)));
+            }
+            Claim claim = Claim.of(r, host, clock.getAsLong());
+            ticket = claims.add(claim);
+            hosts.apply(claim, 1);
+            decision = new Decision(claim, v, null);
+        }
+        journal(decision.claim(), ticket);
+        return decision;
+    }
+
+    /**
      * Claims capacity for a VM that already lives on a host (its claim was lost), without judging the host:
      * the VM is there whatever the filters would say now. Returns once the claim is on the disk.
      */
@@ -207,9 +249,21 @@ public final class Scheduler {
 
     /** Every known host's verdict for the request, without claiming anything. */
     public synchronized Explanation explain(Request r) {
+        return explain(r, filters, null);
+    }
+
+    /**
+     * Every known host's verdict on taking {@code movingVm} (its request {@code r} under the name of a move's claim),
+     * its own claim counted where it is now; with the N+1 policy, the reserve judged as after the move.
+     */
+    public synchronized Explanation explainMove(Request r, String movingVm) {
+        return explain(r, plainFilters, movingVm);
+    }
+
+    private Explanation explain(Request r, PlacementFilter[] judging, String movingVm) {
         // Every host judged, and the best chosen from the verdicts by the decision's rule (highest score,
         // ties by name; a NaN score never wins), without the index: the reference a decision must equal.
-        ask.set(r, filters, hosts);
+        ask.set(r, judging, hosts);
         List<Verdict> fitting = new ArrayList<>();
         List<Verdict> failing = new ArrayList<>();
         Verdict chosen = null;
@@ -218,6 +272,13 @@ public final class Scheduler {
                 continue;
             }
             Verdict v = verdict(i);
+            if (v.fits() && movingVm != null && claims.get(movingVm) != null
+                    && !hosts.names[i].equals(claims.get(movingVm).host())) {
+                Optional<String> reserve = reserveRefusesMove(movingVm, hosts.names[i]);
+                if (reserve.isPresent()) {
+                    v = new Verdict(hosts.names[i], false, "n-plus-one", reserve.get(), Double.NaN, Map.of());
+                }
+            }
             if (!v.fits()) {
                 failing.add(v);
             } else if (v.score() >= (chosen == null ? Double.NEGATIVE_INFINITY : chosen.score())

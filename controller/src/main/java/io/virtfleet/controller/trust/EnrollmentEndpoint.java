@@ -1,6 +1,7 @@
 package io.virtfleet.controller.trust;
 
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.CertificateAuthority;
@@ -12,6 +13,8 @@ import io.virtfleet.common.validation.Names;
 import io.virtfleet.proto.v1.CertificateResponse;
 import io.virtfleet.proto.v1.EnrollRequest;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
+import io.virtfleet.proto.v1.LibvirtCertificateRequest;
+import io.virtfleet.proto.v1.LibvirtCertificateResponse;
 import io.virtfleet.proto.v1.RenewRequest;
 import java.io.IOException;
 import java.security.GeneralSecurityException;
@@ -54,17 +57,20 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
     private final Duration agentLifetime;
     private final Executor enrollWork;
     private final Executor renewWork;
+    private final LibvirtCertificates libvirt;
 
     /**
      * @param enrollWork where enrollments' token redemption, signing and file writes run: not on the gRPC event
      *                   loops, where they would hold up the heartbeats of every agent sharing that loop; it may
      *                   refuse work (a bounded queue), which the caller is told as RESOURCE_EXHAUSTED
-     * @param renewWork  the same for renewals, apart from enrollments' so that anonymous callers cannot delay them
+     * @param renewWork  the same for renewals, apart from enrollments' so that anonymous callers cannot delay them;
+     *                   hosts' libvirt certificates are signed there too
      */
     public EnrollmentEndpoint(ControllerPki pki, JoinTokens tokens, EnrolledHosts hosts, Duration agentLifetime,
-                              Executor enrollWork, Executor renewWork) {
+                              Executor enrollWork, Executor renewWork, LibvirtCertificates libvirt) {
         this.enrollWork = enrollWork;
         this.renewWork = renewWork;
+        this.libvirt = libvirt;
         this.pki = pki;
         this.tokens = tokens;
         this.hosts = hosts;
@@ -193,6 +199,30 @@ public final class EnrollmentEndpoint extends EnrollmentGrpc.EnrollmentImplBase 
         } catch (IOException e) {
             response.onError(Status.UNAVAILABLE.withDescription("controller cannot store the renewal: " + e.getMessage())
                     .asRuntimeException());
+        }
+    }
+
+    @Override
+    public void issueLibvirtCertificate(LibvirtCertificateRequest request, StreamObserver<LibvirtCertificateResponse> response) {
+        FleetIdentity caller = Authorization.caller().orElseThrow();
+        X509Certificate current = Authorization.callerCertificate().orElseThrow();
+        try {
+            renewWork.execute(() -> {
+                try {
+                    response.onNext(libvirt.issue(caller, current, request.getCsrPem()));
+                    response.onCompleted();
+                } catch (InvalidInputException e) {
+                    response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != Status.Code.PERMISSION_DENIED) {
+                        log.warn("refused the libvirt certificate of host {}: {}", caller.name(), e.getStatus().getDescription());
+                    }
+                    response.onError(e);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            response.onError(Status.RESOURCE_EXHAUSTED.withDescription("the controller has too many renewals"
+                    + " waiting; try again shortly").asRuntimeException());
         }
     }
 

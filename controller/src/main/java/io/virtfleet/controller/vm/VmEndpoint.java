@@ -16,6 +16,12 @@ import io.virtfleet.controller.scheduler.NoHostFitsException;
 import io.virtfleet.controller.scheduler.Verdict;
 import io.virtfleet.controller.reconcile.Progress;
 import io.virtfleet.controller.replication.FanOut;
+import io.virtfleet.controller.move.Evacuation;
+import io.virtfleet.controller.move.Moves;
+import io.virtfleet.proto.v1.EvacuateHostRequest;
+import io.virtfleet.proto.v1.CancelMoveRequest;
+import io.virtfleet.proto.v1.CancelMoveResponse;
+import io.virtfleet.proto.v1.MoveVmRequest;
 import io.virtfleet.proto.v1.CapacityReport;
 import io.virtfleet.proto.v1.CapacityRequest;
 import io.virtfleet.proto.v1.CreateVmRequest;
@@ -50,11 +56,80 @@ public final class VmEndpoint {
     private static final Logger log = LoggerFactory.getLogger(VmEndpoint.class);
 
     private final VmService vms;
+    private final Moves moves;
+    private final Evacuation evacuation;
     private final Executor work;
 
-    public VmEndpoint(VmService vms, Executor work) {
+    public VmEndpoint(VmService vms, Moves moves, Evacuation evacuation, Executor work) {
         this.vms = vms;
+        this.moves = moves;
+        this.evacuation = evacuation;
         this.work = work;
+    }
+
+    /** Like a move, an evacuation stops when the operator hangs up: its moves in flight are cancelled. */
+    public void evacuateHost(EvacuateHostRequest request, StreamObserver<VmProgress> response) {
+        String host = Names.hostName("name", request.getName());
+        int parallel = Evacuation.parallel(request.getParallel());
+        String operator = Audit.operator();
+        Evacuation.Run run = evacuation.newRun();
+        if (response instanceof ServerCallStreamObserver<VmProgress> call) {
+            call.setOnCancelHandler(() -> {
+                log.info("the operator hung up: the evacuation of {} stops", host);
+                run.cancel();
+            });
+        }
+        run(response, () -> {
+            log.info("operator {}: evacuate host {}", operator, host);
+            evacuation.run(host, parallel, operator, run, response::onNext);
+            response.onCompleted();
+        });
+    }
+
+    /**
+     * A move is the one VM operation the operator's hang-up stops: aborting a live migration leaves the VM running
+     * on its source with nothing changed, so Ctrl-C (or a dropped connection) cancels it.
+     */
+    public void moveVm(MoveVmRequest request, StreamObserver<VmProgress> response) {
+        String name = Names.vmName("name", request.getName());
+        String to = request.getToHost().isEmpty() ? null : Names.hostName("to_host", request.getToHost());
+        String operator = Audit.operator();
+        if (request.getDryRun()) {
+            run(response, () -> {
+                Explanation e = moves.explain(name);
+                response.onNext(VmProgress.newBuilder().setStep("placement").setPlacement(toProto(e))
+                        .setDetail(e.chosenHost() == null ? "no host can take " + name : "would move " + name + " to "
+                                + (to == null ? e.chosenHost() : to) + " (dry run: nothing changed)").build());
+                response.onCompleted();
+            });
+            return;
+        }
+        java.util.concurrent.atomic.AtomicBoolean hungUp = new java.util.concurrent.atomic.AtomicBoolean();
+        if (response instanceof ServerCallStreamObserver<VmProgress> call) {
+            call.setOnCancelHandler(() -> {
+                hungUp.set(true); // a move that has not started yet stops at its first step
+                try {
+                    log.info("the operator hung up: {}", moves.cancel(name));
+                } catch (io.grpc.StatusRuntimeException e) {
+                    log.info("the operator hung up; the move of {} stops at its next step", name);
+                }
+            });
+        }
+        run(response, () -> {
+            moves.move(name, to, operator, response::onNext, hungUp);
+            response.onCompleted();
+        });
+    }
+
+    public void cancelMove(CancelMoveRequest request, StreamObserver<CancelMoveResponse> response) {
+        String name = Names.vmName("name", request.getName());
+        String operator = Audit.operator();
+        run(response, () -> {
+            String detail = moves.cancel(name);
+            log.info("operator {}: {}", operator, detail);
+            response.onNext(CancelMoveResponse.newBuilder().setDetail(detail).build());
+            response.onCompleted();
+        });
     }
 
     public void place(PlaceRequest request, StreamObserver<PlacementExplanation> response) {
@@ -226,7 +301,7 @@ public final class VmEndpoint {
         return b.build();
     }
 
-    static PlacementExplanation toProto(Explanation e) {
+    public static PlacementExplanation toProto(Explanation e) {
         PlacementExplanation.Builder b = PlacementExplanation.newBuilder();
         if (e.chosenHost() != null) {
             b.setChosenHost(e.chosenHost());

@@ -4,6 +4,7 @@ import io.grpc.Status;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
+import io.virtfleet.controller.cpu.FleetCpu;
 import io.virtfleet.controller.definitions.Boot;
 import io.virtfleet.controller.definitions.DomainRenderer;
 import io.virtfleet.controller.definitions.VmStore;
@@ -73,10 +74,15 @@ public final class VmService {
     private final LanMacs lanMacs;
     private final FailoverAddresses failoverAddresses;
     private final FailoverAtOvh ovh;
+    private final FleetCpu fleetCpu;
 
+    /**
+     * @param fleetCpu the fleet CPU model, which {@code renderer} names in definitions: a create computes it first if the
+     *                 fleet has none yet
+     */
     public VmService(VmStore store, Scheduler scheduler, Reconciler reconciler, DomainRenderer renderer,
                      HostRegistry registry, Replication replication, ProfileCatalog profiles, Installs installs,
-                     FailoverAtOvh ovh) {
+                     FailoverAtOvh ovh, FleetCpu fleetCpu) {
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
@@ -88,6 +94,7 @@ public final class VmService {
         this.lanMacs = new LanMacs(store, registry);
         this.failoverAddresses = new FailoverAddresses(store);
         this.ovh = ovh;
+        this.fleetCpu = fleetCpu;
         installs.onInstalled(this::bootFromDisk);
         reconciler.whenDeleted(this::forgetInstall); // a delete the reconciler finished for an operator
     }
@@ -99,6 +106,9 @@ public final class VmService {
      */
     public void recover() {
         for (var claim : scheduler.claims()) {
+            if (claim.vmName().contains("/")) {
+                continue; // a move's claim on its target: the moves in flight settle it (move.Moves)
+            }
             if (store.get(claim.vmName()).isEmpty()) {
                 scheduler.release(claim.vmName());
                 log.info("released the claim of VM {} on {}: its creation never got recorded", claim.vmName(), claim.host());
@@ -191,6 +201,9 @@ public final class VmService {
                         + "disk, network, definition, start (dry run: nothing changed)");
                 return Vm.newBuilder().setSpec(spec).setHomeHost(e.chosenHost()).setRunningWanted(true).build();
             }
+            // Before placement, so it already judges hosts by the model the definition will name. Computed only when the
+            // fleet has none: a host that joins later with an older CPU is refused, never lowering the model.
+            fleetCpu.ensure(operator);
             Decision decision = scheduler.place(request);
             if (!decision.placed()) {
                 placement.accept(decision.explanation());

@@ -12,6 +12,7 @@ import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.MacAddress;
 import io.virtfleet.common.xml.Xml;
+import io.virtfleet.controller.cpu.CpuModel;
 import io.virtfleet.proto.v1.FailoverIp;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.StorageTier;
@@ -56,9 +57,14 @@ class DomainXmlTest {
     @Test
     void everyKindOfSpecRendersADefinitionLibvirtsSchemaAccepts() throws Exception {
         List<Rendered> all = new ArrayList<>();
-        for (VmSpec spec : variety()) {
+        List<VmSpec> variety = variety();
+        for (int i = 0; i < variety.size(); i++) {
+            VmSpec spec = variety.get(i);
             for (DomainSettings settings : List.of(KVM, TCG)) {
-                all.add(new Rendered(spec, settings, new DomainXml(settings).render(spec)));
+                all.add(new Rendered(spec, settings, null, new DomainXml(settings).render(spec)));
+                if (i % 4 == 0) { // with the fleet CPU model too: a few are enough for the schema to judge <cpu>
+                    all.add(new Rendered(spec, settings, fleetModel(), new DomainXml(settings, fleetModel()).render(spec)));
+                }
             }
         }
         long started = System.nanoTime();
@@ -118,6 +124,33 @@ class DomainXmlTest {
         assertEquals("/srv/virtfleet/images/web1.img", x(doc, "/domain/devices/disk/source/@file"));
         assertEquals("raw", x(doc, "/domain/devices/disk/driver/@type"));
         assertEquals("", x(doc, "/domain/devices/disk/auth/@username"));
+    }
+
+    @Test
+    void withAFleetCpuModelEveryDefinitionNamesItExactlyUnderKvmAndTcgAlike() throws Exception {
+        CpuModel model = fleetModel();
+        for (DomainSettings settings : List.of(KVM, TCG)) {
+            String xml = new DomainXml(settings, model).render(GIT);
+            Document doc = Xml.parse("xml", xml, 1 << 20);
+            assertEquals("custom exact partial", x(doc, "concat(/domain/cpu/@mode, ' ', /domain/cpu/@match, ' ',"
+                    + " /domain/cpu/@check)"), "the same guest CPU on every host, checked by libvirt: " + xml);
+            assertEquals("EPYC", x(doc, "/domain/cpu/model"));
+            assertEquals("forbid", x(doc, "/domain/cpu/model/@fallback"), "never another model where EPYC is missing");
+            assertEquals("AMD", x(doc, "/domain/cpu/vendor"));
+            assertEquals(model.features().size(), Integer.parseInt(x(doc, "count(/domain/cpu/feature)")));
+            assertEquals("require", x(doc, "/domain/cpu/feature[@name='la57']/@policy"));
+            assertEquals("disable", x(doc, "/domain/cpu/feature[@name='nrip-save']/@policy"));
+            assertEquals("", x(doc, "/domain/cpu/feature[@name='vaes']/@policy"), "not in the baseline");
+            assertEquals(1, Integer.parseInt(x(doc, "count(/domain/cpu)")), "no host-passthrough beside it");
+        }
+        assertEquals(new DomainXml(KVM, model).render(GIT), new DomainXml(KVM, fleetModel()).render(GIT), "same bytes");
+    }
+
+    /** libvirt's baseline of two TCG hosts' CPUs, as it wrote it. */
+    private static CpuModel fleetModel() throws java.io.IOException {
+        try (var in = DomainXmlTest.class.getResourceAsStream("/cpu/baseline-epyc-tcg.xml")) {
+            return CpuModel.parse("fixture", new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
+        }
     }
 
     @Test
@@ -188,7 +221,8 @@ class DomainXmlTest {
 
     // ---------------------------------------------------------------------------------------------------
 
-    private record Rendered(VmSpec spec, DomainSettings settings, String xml) {}
+    /** @param cpu the fleet CPU model it was rendered with; null for none */
+    private record Rendered(VmSpec spec, DomainSettings settings, CpuModel cpu, String xml) {}
 
     /**
      * Every tier, LANs 1, 10 and 16777215 and failover, disks 1 GiB to 16 TiB, memory from the smallest to 1 TiB
@@ -225,7 +259,8 @@ class DomainXmlTest {
         assertEquals(Integer.toString(s.getVcpus()), x(doc, "/domain/vcpu"));
         assertEquals(r.settings.domainType(), x(doc, "/domain/@type"));
         assertEquals(r.settings.machineType(), x(doc, "/domain/os/type/@machine"));
-        assertEquals(r.settings.domainType().equals("kvm") ? "host-passthrough" : "", x(doc, "/domain/cpu/@mode"));
+        assertEquals(r.cpu != null ? "custom" : r.settings.domainType().equals("kvm") ? "host-passthrough" : "",
+                x(doc, "/domain/cpu/@mode"));
         switch (s.getStorage()) {
             case STORAGE_TIER_RAW -> assertEquals(r.settings.imagesDirectory().resolve(s.getName() + ".img").toString(),
                     x(doc, "/domain/devices/disk[@type='file']/source/@file"));

@@ -162,17 +162,24 @@ class ApiFuzzTest {
         // No VM in this fleet (NOT_FOUND) and boot-mode none (FAILED_PRECONDITION, were there one).
         rule(FleetGrpc.getReinstallVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION);
         rule(FleetGrpc.getDeleteVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT);
+        rule(FleetGrpc.getMoveVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // no VM in this fleet
+        rule(FleetGrpc.getCancelMoveMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // no move in flight
+        rule(FleetGrpc.getEvacuateHostMethod(), admins, FAILED_PRECONDITION, INVALID_ARGUMENT); // never a drained host
         rule(FleetGrpc.getSyncHostsMethod(), admins, OK); // no input to get wrong; syncing is always harmless
         rule(FleetGrpc.getGetDriftMethod(), viewers, OK);
         // A create the hosts refused leaves its record's history behind (created, then undone): that is OK.
         rule(FleetGrpc.getGetVmHistoryMethod(), viewers, OK, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getListProfilesMethod(), viewers, OK); // no input to get wrong
+        rule(FleetGrpc.getGetCpuModelMethod(), viewers, OK); // no input to get wrong
+        // This fleet's hosts are on libvirt's test driver, which reports no CPU: nothing to compute a model from.
+        rule(FleetGrpc.getRecomputeCpuModelMethod(), admins, FAILED_PRECONDITION);
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         // RESOURCE_EXHAUSTED: only for a request over Enroll's size cap (see Call).
         rule(EnrollmentGrpc.getEnrollMethod(), EnumSet.allOf(Who.class), INVALID_ARGUMENT, PERMISSION_DENIED,
                 RESOURCE_EXHAUSTED);
         rule(EnrollmentGrpc.getRenewMethod(), agents, INVALID_ARGUMENT); // never a usable request
+        rule(EnrollmentGrpc.getIssueLibvirtCertificateMethod(), agents, INVALID_ARGUMENT); // never a usable request
         rule(AgentGrpc.getDescribeHostMethod(), controller, OK);
         // Disk commands sent here always carry an invalid field, except raw bytes that happen to make a valid
         // request: deleting an absent disk is fine (OK), and the fleet's agents have no Ceph (FAILED_PRECONDITION
@@ -189,6 +196,10 @@ class ApiFuzzTest {
         rule(AgentGrpc.getDefineDomainMethod(), controller, INVALID_ARGUMENT);
         rule(AgentGrpc.getUndefineDomainMethod(), controller, INVALID_ARGUMENT, OK);
         rule(AgentGrpc.getSetDomainRunningMethod(), controller, INVALID_ARGUMENT, NOT_FOUND);
+        // No domain runs on these agents: a well-formed request names one that is not there.
+        rule(AgentGrpc.getMigrateDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND);
+        // Libvirt's test driver computes no baselines: a well-formed request is FAILED_PRECONDITION.
+        rule(AgentGrpc.getBaselineCpuMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
     }
 
     private static void rule(MethodDescriptor<?, ?> method, Set<Who> who, Status.Code... answers) {

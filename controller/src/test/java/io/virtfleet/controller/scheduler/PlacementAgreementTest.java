@@ -36,10 +36,11 @@ class PlacementAgreementTest {
                 Random rnd = new Random(seed);
                 List<HostSnapshot> fleet = new ArrayList<>();
                 for (HostSnapshot h : Fleets.random(5 + rnd.nextInt(60), seed)) {
-                    // Some hosts carry no LAN, some have no public address (or report ones not to be trusted).
+                    // Some hosts carry no LAN, some have no public address (or report ones not to be trusted), some
+                    // cannot run the fleet CPU model.
                     fleet.add(h.withVxlanAddress(List.of(Fleets.UNDERLAY, Fleets.UNDERLAY, Fleets.UNDERLAY, "", "127.0.0.1")
                             .get(rnd.nextInt(5))).withPublicAddress(List.of(Fleets.PUBLIC, Fleets.PUBLIC, "", "10.0.0.5")
-                            .get(rnd.nextInt(4))));
+                            .get(rnd.nextInt(4))).withCpuProblem(rnd.nextInt(5) == 0 ? "cannot run the fleet CPU model" : ""));
                 }
                 Map<String, String> routes = routes(fleet.stream().map(HostSnapshot::name).toList(), rnd);
                 Scheduler s = new Scheduler(policy, routes, ClaimBook.inMemory(), () -> 0L);
@@ -57,6 +58,7 @@ class PlacementAgreementTest {
                         HostSnapshot h = byName.get(d.claim().host());
                         assertEquals(HostState.HOST_STATE_READY, h.state(), where);
                         assertTrue(h.tiers().contains(r.storage()), where);
+                        assertEquals("", h.cpuProblem(), "only on a host that runs the fleet CPU model: " + where);
                         if (r.failoverAddress() == null) {
                             assertEquals(Fleets.UNDERLAY, h.vxlanAddress(), "a LAN VM on a host carrying LANs: " + where);
                         } else {

@@ -229,6 +229,30 @@ class SchedulerTest {
     }
 
     @Test
+    void aHostThatCannotRunTheFleetCpuModelTakesNoVmAndTheReasonIsLibvirts() {
+        // hv1 is the idlest and biggest, but an older CPU that joined after the fleet CPU model was computed.
+        String why = "cannot run the fleet CPU model EPYC (3f2a9c01b2de): the CPU is incompatible with host CPU: Host CPU"
+                + " does not provide required features: vaes; virtfleet cpu-model --recompute lowers the model to what the"
+                + " ready hosts run";
+        HostSnapshot hv1 = idle("hv1", 64, 512 * GIB).withCpuProblem(why);
+        Scheduler s = scheduler(hv1, Fleets.host("hv2", 8, 32 * GIB, 8 * GIB, 7.5, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+        for (int i = 0; i < 5; i++) {
+            assertEquals("hv2", s.place(vm("db" + i, GIB, 1, SATA, GIB)).claim().host(), "the only host running the model");
+        }
+        Verdict v = s.explain(vm("db", GIB, 1, SATA, GIB)).verdicts().stream().filter(x -> x.host().equals("hv1"))
+                .findFirst().orElseThrow();
+        assertEquals("cpu-model", v.failedFilter());
+        assertEquals(why, v.reason());
+        Decision pinned = s.place(new Request("pinned", GIB, 1, SATA, GIB, null, null, "hv1"));
+        assertFalse(pinned.placed(), "not even when the operator names it");
+        assertEquals(why, pinned.explanation().verdicts().stream().filter(x -> x.host().equals("hv1")).findFirst()
+                .orElseThrow().reason());
+
+        s.update(hv1.withCpuProblem("")); // the model was lowered, or the host's CPU replaced
+        assertEquals("hv1", s.place(vm("db9", GIB, 1, SATA, GIB)).claim().host(), "runs the model now");
+    }
+
+    @Test
     void aPinnedVmGoesToItsHostOrNowhere() {
         Scheduler s = scheduler(idle("hv1", 64, 512 * GIB), idle("hv2", 4, 8 * GIB));
         assertEquals("hv2", s.place(new Request("db", 2 * GIB, 1, SATA, GIB, null, null, "hv2")).claim().host());

@@ -90,6 +90,23 @@ public final class AgentJvm implements AutoCloseable {
                 "--ceph-pool-sata", s.ceph().sataPool(),
                 "--ceph-timeout", s.ceph().timeout().toMillis() + "ms",
                 "--vxlan-device", s.underlayDevice()));
+        // The host's libvirt TLS files (fleet-issued once the host reports a migration address) stay in the agent's
+        // state directory, never the machine's /etc/pki, unless the test places them itself.
+        Path tls = state.resolve("libvirt-host-tls");
+        List<String> tlsDefaults = List.of(
+                "--libvirt-ca-file", tls.resolve("CA/cacert.pem").toString(),
+                "--libvirt-server-cert", tls.resolve("libvirt/servercert.pem").toString(),
+                "--libvirt-server-key", tls.resolve("libvirt/private/serverkey.pem").toString(),
+                "--libvirt-client-cert", tls.resolve("libvirt/clientcert.pem").toString(),
+                "--libvirt-client-key", tls.resolve("libvirt/private/clientkey.pem").toString(),
+                "--qemu-tls-dir", tls.resolve("qemu").toString(),
+                "--qemu-tls-group", "root",
+                "--libvirt-admin-uri", "none");
+        for (int i = 0; i < tlsDefaults.size(); i += 2) {
+            if (!s.extraArgs().contains(tlsDefaults.get(i))) {
+                command.addAll(tlsDefaults.subList(i, i + 2));
+            }
+        }
         command.addAll(s.extraArgs());
         Path log = state.resolve("agent.log");
         Process p = new ProcessBuilder(command).redirectErrorStream(true)

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.testkit;
 
+import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.controller.embedded.CephCluster;
@@ -25,11 +26,17 @@ import org.libvirt.LibvirtException;
  * <p>A host can be cut off the underlay and put back ({@link #cut}, {@link #mend}): its agent then loses the
  * controller, Ceph and the other hosts at once, as with a pulled cable.
  *
+ * <p>For live migration, hosts' libvirtds can listen on the underlay over TLS ({@link LibvirtListening}): each with
+ * its certificates from a fleet CA of the test's, admitting the rack's hosts' client certificates only, and the
+ * host's client certificate where its agent reads it ({@link Host#libvirtTlsDirectory()}).
+ *
  * <p>Needs root and the packages of deploy/dev/install-deps.sh; {@link #start} fails, naming what is missing,
  * without them.
  */
 public final class HypervisorRack implements AutoCloseable {
     private static final String UNDERLAY_DEVICE = "ul0";
+    /** The subjects of fleet-issued libvirt certificates, as deploy/README.md tells operators to admit them. */
+    private static final String FLEET_LIBVIRT_DN = "O=virtfleet,OU=libvirt,CN=*";
 
     /** One simulated hypervisor: its namespace, its underlay address, its libvirtd, its agent's state directory. */
     public record Host(String name, String namespace, String address, LibvirtdNode node, Path stateDir) {
@@ -37,7 +44,19 @@ public final class HypervisorRack implements AutoCloseable {
         public Connect libvirt() throws LibvirtException {
             return new Connect(node.uri(), false);
         }
+
+        /** Where the host's agent finds its libvirt TLS client certificate (see {@link LibvirtListening}). */
+        public Path libvirtTlsDirectory() {
+            return AgentConfig.libvirtTlsDirectory(stateDir);
+        }
     }
+
+    /**
+     * How a host's libvirtd listens to the other hosts: on TLS at its underlay address, with a certificate for that
+     * address from {@code issuer}, admitting the client certificates of the rack's hosts; with {@code plainTcp}, on
+     * plaintext TCP as well (a host no fleet may migrate to).
+     */
+    public record LibvirtListening(LibvirtPki issuer, boolean plainTcp) {}
 
     private final NetworkNamespaces namespaces = new NetworkNamespaces();
     private final Map<String, Host> hosts = new LinkedHashMap<>();
@@ -59,9 +78,18 @@ public final class HypervisorRack implements AutoCloseable {
      * @param lap told what is up, as it comes up
      */
     public static HypervisorRack start(Path work, String prefix, List<String> names, Consumer<String> lap) throws IOException {
+        return start(work, prefix, names, host -> null, lap);
+    }
+
+    /**
+     * As {@link #start(Path, String, List, Consumer)}, each host's libvirtd listening as {@code listening} says for it
+     * (null: its unix socket only).
+     */
+    public static HypervisorRack start(Path work, String prefix, List<String> names,
+                                       Function<String, LibvirtListening> listening, Consumer<String> lap) throws IOException {
         HypervisorRack rack = new HypervisorRack(work);
         try {
-            rack.build(prefix, names, lap);
+            rack.build(prefix, names, listening, lap);
         } catch (IOException | RuntimeException | Error e) {
             rack.close();
             throw e;
@@ -69,7 +97,8 @@ public final class HypervisorRack implements AutoCloseable {
         return rack;
     }
 
-    private void build(String prefix, List<String> names, Consumer<String> lap) throws IOException {
+    private void build(String prefix, List<String> names, Function<String, LibvirtListening> listening,
+                       Consumer<String> lap) throws IOException {
         underlay = new Underlay(namespaces, prefix);
         try {
             ceph = CephCluster.start(work.resolve("ceph"), underlay.rootAddress());
@@ -86,12 +115,24 @@ public final class HypervisorRack implements AutoCloseable {
             String address = prefix + "." + (11 + i);
             underlay.plug(ns, UNDERLAY_DEVICE, address + "/24");
             LibvirtdNode.Options options = LibvirtdNode.Options.defaults().inNetworkNamespace(ns);
+            Path nodeDir = work.resolve("nodes").resolve(name);
+            Path stateDir = work.resolve("agents").resolve(name);
+            LibvirtListening listen = listening.apply(name);
+            if (listen != null) {
+                listen.issuer().installServer(nodeDir, name, address);
+                listen.issuer().installClient(AgentConfig.libvirtTlsDirectory(stateDir), name, address);
+                // The test CA's host certificates, and those the fleet issues (when the test's CA is the controller's:
+                // its agents then install fleet-issued client certificates of their own).
+                List<String> admitted = new ArrayList<>(names.stream().map(LibvirtPki::distinguishedName).toList());
+                admitted.add(FLEET_LIBVIRT_DN);
+                options = options.listening(new LibvirtdNode.Listen(address, true, listen.plainTcp(), admitted));
+            }
             if (first != null) {
                 options = options.seedCacheFrom(first.cacheDir()); // QEMU's capabilities, probed once by the first
             }
             LibvirtdNode node;
             try {
-                node = LibvirtdNode.start(work.resolve("nodes").resolve(name), name, options);
+                node = LibvirtdNode.start(nodeDir, name, options);
             } catch (IOException | RuntimeException e) {
                 throw new IOException("needs a real libvirtd (root, Debian packages " + LibvirtdNode.PACKAGES
                         + ") and could not start one: " + e.getMessage(), e);
@@ -101,8 +142,9 @@ public final class HypervisorRack implements AutoCloseable {
                 first = node;
                 probeCapabilities(node);
             }
-            hosts.put(name, new Host(name, ns, address, node, work.resolve("agents").resolve(name)));
-            lap.accept(name + ": libvirtd in network namespace " + ns + " at " + address);
+            hosts.put(name, new Host(name, ns, address, node, stateDir));
+            lap.accept(name + ": libvirtd in network namespace " + ns + " at " + address
+                    + (listen == null ? "" : ", listening on TLS" + (listen.plainTcp() ? " and plain TCP" : "")));
         }
     }
 

@@ -14,6 +14,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -31,6 +32,10 @@ import org.libvirt.LibvirtException;
  * and {@code cache} directories. Clients in the root namespace reach it through its socket file with
  * {@link #uri()}. Optionally the daemon also runs inside a network namespace (created beforehand, e.g. with
  * {@code ip netns add}).
+ *
+ * <p>For live migration a node can also listen on the network ({@link Listen}): libvirt's TLS port with the node's
+ * certificates ({@link #pkiDir()}, written beforehand, e.g. by {@link LibvirtPki}) and QEMU's migration stream in TLS
+ * ({@link #qemuPkiDir()}). Every node has a host UUID of its own, as distinct hypervisors do.
  *
  * <p>Needs root (mount namespaces), {@code unshare} and {@code taskset} (util-linux), and the Debian packages
  * {@value #PACKAGES}. No shell ever sees a path as code: the namespace setup script is a constant and the
@@ -51,8 +56,9 @@ public final class LibvirtdNode implements AutoCloseable {
 
     /**
      * Runs in the new mount namespace. $1..$5: node dirs for /etc/libvirt, /run/libvirt, /var/lib/libvirt,
-     * /var/log/libvirt, /var/cache/libvirt; $6: pid file; $7 and $8 (optional): passwd and group files to
-     * bind over /etc/passwd and /etc/group. A constant: values are never interpolated into it.
+     * /var/log/libvirt, /var/cache/libvirt; $6: pid file; $7: "listen" for a daemon that also listens on the
+     * network ({@link Listen}), else "unix"; $8 and $9 (optional): passwd and group files to bind over /etc/passwd
+     * and /etc/group. A constant: values are never interpolated into it.
      */
     private static final String NAMESPACE_SCRIPT = String.join("\n",
             "set -e",
@@ -61,11 +67,23 @@ public final class LibvirtdNode implements AutoCloseable {
             "mount --bind \"$3\" /var/lib/libvirt",
             "mount --bind \"$4\" /var/log/libvirt",
             "mount --bind \"$5\" /var/cache/libvirt",
-            "if [ \"$#\" -ge 8 ]; then",
-            "  mount --bind \"$7\" /etc/passwd",
-            "  mount --bind \"$8\" /etc/group",
+            "if [ \"$#\" -ge 9 ]; then",
+            "  mount --bind \"$8\" /etc/passwd",
+            "  mount --bind \"$9\" /etc/group",
+            "fi",
+            "if [ \"$7\" = listen ]; then",
+            "  exec libvirtd --listen --pid-file \"$6\"",
             "fi",
             "exec libvirtd --pid-file \"$6\"");
+
+    /** What the node's libvirtd TLS server needs in {@link #pkiDir()} (libvirtd.conf's ca_file, cert_file, key_file). */
+    public static final List<String> SERVER_FILES = List.of("cacert.pem", "servercert.pem", "serverkey.pem");
+    /**
+     * What QEMU's migration TLS needs in {@link #qemuPkiDir()} (qemu.conf's migrate_tls_x509_cert_dir): QEMU is the
+     * server on the target, the client on the source.
+     */
+    public static final List<String> QEMU_FILES = List.of("ca-cert.pem", "server-cert.pem", "server-key.pem",
+            "client-cert.pem", "client-key.pem");
 
     /** Mount points that must exist in the root namespace before they can be bind-mounted over. */
     private static final List<Path> MOUNT_POINTS = List.of(Path.of("/etc/libvirt"), Path.of("/run/libvirt"),
@@ -101,25 +119,54 @@ public final class LibvirtdNode implements AutoCloseable {
      *                         TCG), during which API calls stall. Pinning keeps the cache valid across restarts
      *                         and nodes. QEMU processes are not confined by this: libvirt resets their affinity.
      */
-    public record Options(String networkNamespace, Path seedCache, Duration startTimeout, boolean pinCpu) {
+    public record Options(String networkNamespace, Path seedCache, Duration startTimeout, boolean pinCpu, Listen listen) {
         public static Options defaults() {
-            return new Options(null, null, Duration.ofSeconds(60), true);
+            return new Options(null, null, Duration.ofSeconds(60), true, null);
         }
 
         public Options inNetworkNamespace(String name) {
-            return new Options(name, seedCache, startTimeout, pinCpu);
+            return new Options(name, seedCache, startTimeout, pinCpu, listen);
         }
 
         public Options seedCacheFrom(Path otherNodeCache) {
-            return new Options(networkNamespace, otherNodeCache, startTimeout, pinCpu);
+            return new Options(networkNamespace, otherNodeCache, startTimeout, pinCpu, listen);
         }
 
         public Options startTimeout(Duration timeout) {
-            return new Options(networkNamespace, seedCache, timeout, pinCpu);
+            return new Options(networkNamespace, seedCache, timeout, pinCpu, listen);
         }
 
         public Options pinCpu(boolean pin) {
-            return new Options(networkNamespace, seedCache, startTimeout, pin);
+            return new Options(networkNamespace, seedCache, startTimeout, pin, listen);
+        }
+
+        /** The daemon also listens on the network, as {@code how} says (default: its unix socket only). */
+        public Options listening(Listen how) {
+            return new Options(networkNamespace, seedCache, startTimeout, pinCpu, how);
+        }
+    }
+
+    /**
+     * libvirtd listening on the network ({@code libvirtd --listen}), as hypervisors that migrate VMs to each other do.
+     *
+     * @param address        the one address it listens on (the node's own, e.g. on the rack's underlay)
+     * @param tls            libvirt's TLS port 16514 with the node's certificates ({@link #SERVER_FILES} in
+     *                       {@link #pkiDir()}), clients' certificates required and checked against the CA there and
+     *                       {@code allowedClients}; and QEMU's migration stream in TLS too ({@link #QEMU_FILES} in
+     *                       {@link #qemuPkiDir()}, clients verified)
+     * @param plainTcp       libvirt's plaintext TCP port 16509 as well, without authentication: what a fleet must
+     *                       never migrate over (a test's decoy)
+     * @param allowedClients the distinguished names of the client certificates admitted (libvirt's
+     *                       tls_allowed_dn_list, as GnuTLS prints a subject, e.g. {@code CN=hv1}); the CA alone admits
+     *                       nobody else
+     */
+    public record Listen(String address, boolean tls, boolean plainTcp, List<String> allowedClients) {
+        public Listen {
+            allowedClients = List.copyOf(allowedClients);
+            if (tls && allowedClients.isEmpty()) {
+                throw new IllegalArgumentException("a TLS libvirtd admits the fleet's hosts only: name their certificates'"
+                        + " distinguished names");
+            }
         }
     }
 
@@ -163,6 +210,24 @@ public final class LibvirtdNode implements AutoCloseable {
 
     public Path socket() {
         return dir.resolve("run").resolve("libvirt-sock");
+    }
+
+    /**
+     * The node's libvirt TLS server files ({@link #SERVER_FILES}), with QEMU's in {@link #qemuPkiDir()}; written before
+     * a {@link Listen#tls} node starts.
+     */
+    public Path pkiDir() {
+        return dir.resolve("pki");
+    }
+
+    /** QEMU's migration TLS files of the node ({@link #QEMU_FILES}). */
+    public Path qemuPkiDir() {
+        return pkiDir().resolve("qemu");
+    }
+
+    /** The node directory's {@link #pkiDir()}, for writing certificates before the node exists. */
+    public static Path pkiDir(Path nodeDir) {
+        return nodeDir.toAbsolutePath().normalize().resolve("pki");
     }
 
     /** libvirtd's own log ({@code log_outputs}). */
@@ -209,18 +274,34 @@ public final class LibvirtdNode implements AutoCloseable {
         for (Path mountPoint : MOUNT_POINTS) {
             Files.createDirectories(mountPoint);
         }
-        Files.writeString(dir.resolve("etc").resolve("libvirtd.conf"), String.join("\n",
-                "# written by the virtfleet test kit: unix socket only, root only, no polkit, no systemd",
-                "listen_tls = 0",
-                "listen_tcp = 0",
+        Listen listen = options.listen();
+        List<String> daemon = new ArrayList<>(List.of(
+                "# written by the virtfleet test kit: unix socket, root only, no polkit, no systemd",
+                "listen_tls = " + (listen != null && listen.tls() ? 1 : 0),
+                "listen_tcp = " + (listen != null && listen.plainTcp() ? 1 : 0),
                 "unix_sock_group = \"root\"",
                 "unix_sock_rw_perms = \"0700\"",
                 "unix_sock_ro_perms = \"0700\"",
                 "auth_unix_rw = \"none\"",
                 "auth_unix_ro = \"none\"",
-                "log_outputs = \"3:file:/var/log/libvirt/libvirtd.log\"",
-                ""));
-        Files.writeString(dir.resolve("etc").resolve("qemu.conf"), String.join("\n",
+                // Each node a host of its own: libvirt refuses a migration between hosts of the same UUID.
+                "host_uuid = \"" + UUID.nameUUIDFromBytes(dir.toString().getBytes(StandardCharsets.UTF_8)) + "\"",
+                "log_outputs = \"3:file:/var/log/libvirt/libvirtd.log\""));
+        if (listen != null) {
+            daemon.add("listen_addr = " + quoted(listen.address()));
+            daemon.add("auth_tcp = \"none\"");
+            // The client certificate is the authentication: signed by the CA and named in the list.
+            daemon.add("auth_tls = \"none\"");
+            daemon.add("ca_file = " + quoted(pkiDir().resolve(SERVER_FILES.get(0)).toString()));
+            daemon.add("cert_file = " + quoted(pkiDir().resolve(SERVER_FILES.get(1)).toString()));
+            daemon.add("key_file = " + quoted(pkiDir().resolve(SERVER_FILES.get(2)).toString()));
+            daemon.add("tls_no_verify_certificate = 0");
+            daemon.add("tls_allowed_dn_list = [" + String.join(", ", listen.allowedClients().stream()
+                    .map(LibvirtdNode::quoted).toList()) + "]");
+        }
+        daemon.add("");
+        Files.writeString(dir.resolve("etc").resolve("libvirtd.conf"), String.join("\n", daemon));
+        List<String> qemu = new ArrayList<>(List.of(
                 "# written by the virtfleet test kit: qemu as root, no cgroups, namespaces, virtlogd or labels",
                 "user = \"root\"",
                 "group = \"root\"",
@@ -229,14 +310,39 @@ public final class LibvirtdNode implements AutoCloseable {
                 "security_driver = \"none\"",
                 "cgroup_controllers = [ ]",
                 "namespaces = [ ]",
-                "stdio_handler = \"file\"",
-                ""));
+                "stdio_handler = \"file\""));
+        if (listen != null && listen.tls()) {
+            qemu.add("migrate_tls_x509_cert_dir = " + quoted(qemuPkiDir().toString()));
+            qemu.add("migrate_tls_x509_verify = 1");
+            checkCertificates();
+        }
+        qemu.add("");
+        Files.writeString(dir.resolve("etc").resolve("qemu.conf"), String.join("\n", qemu));
         if (!qemuUserExists()) {
             writePatchedAccounts();
         }
         if (options.seedCache() != null) {
             copyTree(options.seedCache(), cacheDir());
         }
+    }
+
+    /** The TLS files must be in place before libvirtd starts: it refuses to start without them, less clearly. */
+    private void checkCertificates() throws IOException {
+        List<Path> missing = new ArrayList<>();
+        SERVER_FILES.stream().map(pkiDir()::resolve).filter(f -> !Files.isReadable(f)).forEach(missing::add);
+        QEMU_FILES.stream().map(qemuPkiDir()::resolve).filter(f -> !Files.isReadable(f)).forEach(missing::add);
+        if (!missing.isEmpty()) {
+            throw new IOException("libvirtd of node " + name + " is to listen on TLS but lacks its certificates: "
+                    + missing);
+        }
+    }
+
+    /** A string in libvirt's configuration syntax; node paths and names never hold quotes or backslashes. */
+    private static String quoted(String value) {
+        if (value.contains("\"") || value.contains("\\") || value.contains("\n")) {
+            throw new IllegalArgumentException("not for a libvirt configuration string: " + value);
+        }
+        return "\"" + value + "\"";
     }
 
     /** Starts libvirtd on this node's directory; also used to start it again after {@link #stopDaemon()}. */
@@ -256,7 +362,8 @@ public final class LibvirtdNode implements AutoCloseable {
         // ip netns exec, taskset and unshare all exec() their command: the process we start becomes libvirtd.
         command.addAll(List.of("unshare", "--mount", "--propagation", "private", "sh", "-c", NAMESPACE_SCRIPT, "sh",
                 dir.resolve("etc").toString(), dir.resolve("run").toString(), dir.resolve("lib").toString(),
-                dir.resolve("log").toString(), dir.resolve("cache").toString(), pidFile().toString()));
+                dir.resolve("log").toString(), dir.resolve("cache").toString(), pidFile().toString(),
+                options.listen() != null ? "listen" : "unix"));
         if (Files.exists(passwdCopy())) {
             command.add(passwdCopy().toString());
             command.add(groupCopy().toString());
@@ -361,6 +468,40 @@ public final class LibvirtdNode implements AutoCloseable {
     }
 
     /**
+     * Kills libvirtd at once (SIGKILL), as a crash would: clients see their connections drop, running domains are left
+     * alone. {@link #startDaemon()} brings it back on the same state.
+     */
+    public synchronized void killDaemon() {
+        if (daemon == null) {
+            return;
+        }
+        for (ProcessHandle p : List.of(libvirtd, daemon.toHandle())) {
+            p.destroyForcibly();
+            try {
+                p.onExit().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                // reported by the caller's leftover-process check, if any
+            }
+        }
+        daemon = null;
+        libvirtd = null;
+    }
+
+    /**
+     * The QEMU processes of this node, by pid: those in one of the mount namespaces its daemons ran in, found from the
+     * processes themselves, so also while libvirtd is down.
+     */
+    public List<ProcessHandle> qemuProcesses() {
+        if (mountNamespaces.isEmpty()) {
+            return List.of();
+        }
+        return ProcessHandle.allProcesses()
+                .filter(p -> p.info().command().map(c -> c.contains("qemu-system")).orElse(false))
+                .filter(p -> mountNamespace(p.pid()).map(mountNamespaces::contains).orElse(false))
+                .toList();
+    }
+
+    /**
      * Destroys the node's running domains (through libvirt while it answers), stops the daemon, then kills
      * any qemu left in the node's mount namespaces (daemon down, or libvirt failed to destroy). Safe to call
      * twice.
@@ -404,13 +545,7 @@ public final class LibvirtdNode implements AutoCloseable {
 
     /** Kills qemu processes still running in one of this node's mount namespaces. */
     private void killLeftoverQemus() {
-        if (mountNamespaces.isEmpty()) {
-            return;
-        }
-        ProcessHandle.allProcesses()
-                .filter(p -> p.info().command().map(c -> c.contains("qemu-system")).orElse(false))
-                .filter(p -> mountNamespace(p.pid()).map(mountNamespaces::contains).orElse(false))
-                .forEach(LibvirtdNode::terminate);
+        qemuProcesses().forEach(LibvirtdNode::terminate);
     }
 
     /** The mount namespace of a process, as its /proc/PID/ns/mnt link reads ("mnt:[4026532247]"). */

@@ -47,7 +47,7 @@ class EnrollmentEndpointTest {
         pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         tokens = new JoinTokens(dir.resolve("join-tokens"), Clock.systemUTC(), pki.ca().fingerprint());
         hosts = new EnrolledHosts(dir.resolve("enrolled-hosts"));
-        endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), Runnable::run, Runnable::run);
+        endpoint = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), Runnable::run, Runnable::run, libvirt(pki));
     }
 
     @Test
@@ -126,7 +126,8 @@ class EnrollmentEndpointTest {
     void aTokenThatIsNotALiveOneIsRefusedWithoutBeingQueued() throws Exception {
         ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         EnrollmentEndpoint guarded = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30),
-                task -> { throw new AssertionError("a junk token reached the enrollment queue"); }, Runnable::run);
+                task -> { throw new AssertionError("a junk token reached the enrollment queue"); }, Runnable::run,
+                libvirt(pki));
         String[] good = tokens.create(Duration.ofMinutes(10), "", false).token().split("\\.");
         String used = tokens.create(Duration.ofMinutes(10), "", false).token();
         tokens.redeem(used, "hv9", false, "ab".repeat(32)); // used by another host: no retry for hv1
@@ -147,7 +148,8 @@ class EnrollmentEndpointTest {
     void theSigningRequestIsParsedOnTheWorkerNotOnTheCallersThread() throws Exception {
         ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         List<Runnable> queued = new ArrayList<>();
-        EnrollmentEndpoint held = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), queued::add, Runnable::run);
+        EnrollmentEndpoint held = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30), queued::add, Runnable::run,
+                libvirt(pki));
         String token = tokens.create(Duration.ofMinutes(10), "", false).token();
         Outcome outcome = new Outcome();
         held.enroll(EnrollRequest.newBuilder().setJoinToken(token).setHostName("hv1").setCsrPem("-----BEGIN junk").build(),
@@ -202,7 +204,8 @@ class EnrollmentEndpointTest {
     void aFullQueueAnswersResourceExhausted() throws Exception {
         ControllerPki pki = ControllerPki.open(dir, Clock.systemUTC(), Duration.ofDays(1));
         EnrollmentEndpoint full = new EnrollmentEndpoint(pki, tokens, hosts, Duration.ofDays(30),
-                task -> { throw new java.util.concurrent.RejectedExecutionException("full"); }, Runnable::run);
+                task -> { throw new java.util.concurrent.RejectedExecutionException("full"); }, Runnable::run,
+                libvirt(pki));
         Outcome outcome = new Outcome();
         full.enroll(EnrollRequest.newBuilder().setJoinToken(tokens.create(Duration.ofMinutes(10), "", false).token())
                 .setHostName("hv1").setCsrPem(csr()).build(), outcome);
@@ -237,5 +240,20 @@ class EnrollmentEndpointTest {
         @Override
         public void onCompleted() {
         }
+    }
+
+    /** Libvirt certificates for no registered host: these tests are about enrollment. */
+    private LibvirtCertificates libvirt(ControllerPki pki) throws java.io.IOException {
+        return new LibvirtCertificates(pki, hosts, new LibvirtCertificates.Reports() {
+            @Override
+            public java.util.Optional<io.virtfleet.proto.v1.HostReport> of(String host) {
+                return java.util.Optional.empty();
+            }
+
+            @Override
+            public List<io.virtfleet.proto.v1.HostReport> all() {
+                return List.of();
+            }
+        }, dir, Duration.ofDays(30));
     }
 }

@@ -1,0 +1,66 @@
+package io.virtfleet.controller.cli;
+
+import io.virtfleet.common.units.Bytes;
+import io.virtfleet.proto.v1.MigrationProgress;
+import io.virtfleet.proto.v1.PlacementExplanation;
+import io.virtfleet.proto.v1.VmProgress;
+import java.io.PrintWriter;
+import java.util.Iterator;
+import java.util.Locale;
+import java.util.function.Consumer;
+
+/**
+ * Prints a move's steps as they arrive. The migration reports its progress about once a second: on a terminal one
+ * line is rewritten in place; otherwise (a log, a pipe) a line is printed per phase and per tenth of the way, so a
+ * long migration neither floods nor goes silent. {@code -o json}: every event, one JSON object per line.
+ */
+final class MoveProgress {
+    private MoveProgress() {}
+
+    static void print(Iterator<VmProgress> steps, PrintWriter out, Output output, Consumer<PlacementExplanation> placement) {
+        long start = System.nanoTime();
+        MigrationProgress.Phase lastPhase = null;
+        int lastTenth = -1;
+        while (steps.hasNext()) {
+            VmProgress p = steps.next();
+            if (p.hasPlacement()) {
+                placement.accept(p.getPlacement());
+            }
+            if (output == Output.json) {
+                out.println(Json.line(p));
+            } else if (p.hasMigration()) {
+                MigrationProgress m = p.getMigration();
+                int tenth = m.getPercent() / 10;
+                if (m.getPhase() != lastPhase || tenth > lastTenth) {
+                    out.printf(Locale.ROOT, "[%5.1fs] %-9s %s%n", (System.nanoTime() - start) / 1e9, "migrating", line(m));
+                    lastPhase = m.getPhase();
+                    lastTenth = tenth;
+                }
+            } else if (!p.getStep().equals("placement") || p.hasPlacement()) {
+                String detail = p.getStep().equals("replicated") ? p.getHost() + " " + p.getDetail() : p.getDetail();
+                out.printf(Locale.ROOT, "[%5.1fs] %-9s %s%n", (System.nanoTime() - start) / 1e9, p.getStep(), detail);
+            }
+            out.flush();
+        }
+    }
+
+    /** "memory 41% (612 MiB of 1.0 GiB sent, 402 MiB left)", "done, paused 180 ms". */
+    static String line(MigrationProgress m) {
+        String phase = switch (m.getPhase()) {
+            case PHASE_PREPARING -> "preparing";
+            case PHASE_COPYING_DISK -> "disk";
+            case PHASE_COPYING_MEMORY -> "memory";
+            case PHASE_DONE -> "done";
+            default -> "migrating";
+        };
+        if (m.getPhase() == MigrationProgress.Phase.PHASE_DONE) {
+            return phase + (m.getDowntimeMs() > 0 ? ", paused " + m.getDowntimeMs() + " ms for the switch-over" : "");
+        }
+        if (m.getDataTotalBytes() <= 0) {
+            return phase + (m.getDetail().isEmpty() ? "" : ": " + m.getDetail());
+        }
+        return String.format(Locale.ROOT, "%s %d%% (%s of %s sent, %s left)", phase, m.getPercent(),
+                Bytes.human(m.getDataProcessedBytes()), Bytes.human(m.getDataTotalBytes()),
+                Bytes.human(m.getDataRemainingBytes()));
+    }
+}

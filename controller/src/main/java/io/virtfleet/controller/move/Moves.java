@@ -1,0 +1,631 @@
+package io.virtfleet.controller.move;
+
+import io.grpc.Context;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.definitions.DomainRenderer;
+import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.install.InstallPhase;
+import io.virtfleet.controller.install.Installs;
+import io.virtfleet.controller.reconcile.HostSteps;
+import io.virtfleet.controller.reconcile.Progress;
+import io.virtfleet.controller.reconcile.Reconciler;
+import io.virtfleet.controller.reconcile.StepFailedException;
+import io.virtfleet.controller.reconcile.VmLocks;
+import io.virtfleet.controller.registry.Domains;
+import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.replication.Replication;
+import io.virtfleet.controller.scheduler.Claim;
+import io.virtfleet.controller.scheduler.Decision;
+import io.virtfleet.controller.scheduler.Explanation;
+import io.virtfleet.controller.scheduler.NoHostFitsException;
+import io.virtfleet.controller.scheduler.Request;
+import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.controller.scheduler.Verdict;
+import io.virtfleet.proto.v1.DescribeHostRequest;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.DomainState;
+import io.virtfleet.proto.v1.HostReport;
+import io.virtfleet.proto.v1.MigrateDomainRequest;
+import io.virtfleet.proto.v1.MigrationProgress;
+import io.virtfleet.proto.v1.StepResult;
+import io.virtfleet.proto.v1.StorageTier;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmPhase;
+import io.virtfleet.proto.v1.VmProgress;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Live moves of running VMs from their home host to another (virtfleet vm move): the target chosen by placement or
+ * the operator and claimed, a raw disk made on the target first, the source's agent migrating the domain over
+ * libvirt's TLS transport while the VM runs, and only once libvirt reports success the VM's record naming its new
+ * home, in one commit. Until then the VM's record, claim and replicas are as they were, so a move that fails or is
+ * cancelled leaves the VM running on its source with nothing changed.
+ *
+ * <p>A move holds the VM's lock from start to end: the reconciler's passes keep off it, and an operator's other
+ * change to the VM waits. What a controller dying mid-way leaves (the VM may have reached the target without its
+ * record saying so) is noted in the {@link MoveJournal} before the migration starts and settled from the hosts'
+ * reports ({@link #settle}); meanwhile the reconciler keeps off the VM.
+ */
+public final class Moves {
+    private static final Logger log = LoggerFactory.getLogger(Moves.class);
+    private static final Logger audit = LoggerFactory.getLogger("virtfleet.audit");
+    /** Suffix of the name the target's claim is held under while the VM still holds its own on the source. */
+    static final String MOVE_CLAIM = "/move";
+
+    private final VmStore store;
+    private final Scheduler scheduler;
+    private final Reconciler reconciler;
+    private final HostSteps steps;
+    private final AgentClients agents;
+    private final HostRegistry registry;
+    private final Replication replication;
+    private final Installs installs;
+    private final DomainRenderer renderer;
+    private final MoveJournal journal;
+    /** The moves running now, by VM: how to cancel each. */
+    private final Map<String, Running> running = new ConcurrentHashMap<>();
+
+    /** A move in flight as {@link #cancel} finds it. */
+    private static final class Running {
+        final String source;
+        final Context.CancellableContext context;
+        final java.util.concurrent.atomic.AtomicBoolean cancelled;
+        volatile String target = "a host still to be chosen";
+        volatile int percent;
+
+        Running(String source, Context.CancellableContext context, java.util.concurrent.atomic.AtomicBoolean cancelled) {
+            this.source = source;
+            this.context = context;
+            this.cancelled = cancelled;
+        }
+    }
+
+    /** How long a move whose outcome the agent could not tell waits for the hosts' reports to tell it. */
+    private static final java.time.Duration SETTLE_WAIT = java.time.Duration.ofMinutes(2);
+    /** Since when (registry clock) a move's outcome is to be read from reports: only reports after it count. */
+    private final Map<String, Long> unsettledSince = new ConcurrentHashMap<>();
+    private final long startedNanos;
+    private final java.time.Duration reportInterval;
+
+    /**
+     * @param reportInterval how often hosts report (the heartbeat): a move's outcome is read only from reports made
+     *                       two intervals after it became unknown, so libvirt's view in them postdates it
+     */
+    public Moves(VmStore store, Scheduler scheduler, Reconciler reconciler, HostSteps steps, AgentClients agents,
+                 HostRegistry registry, Replication replication, Installs installs, DomainRenderer renderer,
+                 MoveJournal journal, java.time.Duration reportInterval) {
+        this.store = store;
+        this.scheduler = scheduler;
+        this.reconciler = reconciler;
+        this.steps = steps;
+        this.agents = agents;
+        this.registry = registry;
+        this.replication = replication;
+        this.installs = installs;
+        this.renderer = renderer;
+        this.journal = journal;
+        this.reportInterval = reportInterval;
+        this.startedNanos = registry.nanoTime();
+        reconciler.holdOff(journal::pending);
+        for (var claim : scheduler.claims()) {
+            String vm = claim.vmName();
+            if (vm.endsWith(MOVE_CLAIM) && !journal.pending(vm.substring(0, vm.length() - MOVE_CLAIM.length()))) {
+                // Claimed, then the controller stopped before the move was noted: nothing of it happened.
+                scheduler.release(vm);
+                log.info("released the claim {} on {}: its move never started", vm, claim.host());
+            }
+        }
+    }
+
+    /** The claim name of a move's target: not a VM name (those never hold a slash), so it cannot collide. */
+    static String moveClaim(String vm) {
+        return vm + MOVE_CLAIM;
+    }
+
+    /** What placement must find on a target for the VM: its size and constraints, claimed apart from its own. */
+    private static Request request(Vm vm) {
+        Request r = Request.of(vm.getSpec());
+        return new Request(moveClaim(r.vmName()), r.memoryBytes(), r.vcpus(), r.storage(), r.diskBytes(),
+                r.failoverAddress(), r.spreadGroup(), r.pinnedHost(), false);
+    }
+
+    /**
+     * Every host's verdict on taking the VM, its home host's saying it is its home; the chosen host is the best
+     * other one that fits and can take part in a migration.
+     */
+    public Explanation explain(String name) {
+        Vm vm = require(name);
+        return verdicts(vm, scheduler.explainMove(request(vm), vm.getSpec().getName()));
+    }
+
+    private Explanation verdicts(Vm vm, Explanation e) {
+        String home = vm.getHomeHost();
+        List<Verdict> fitting = new ArrayList<>();
+        List<Verdict> failing = new ArrayList<>();
+        Verdict homeVerdict = new Verdict(home, false, "home", "runs " + vm.getSpec().getName() + " now", Double.NaN, Map.of());
+        for (Verdict v : e.verdicts()) {
+            if (v.host().equals(home)) {
+                continue;
+            }
+            String why = v.fits() ? migrationRefusal(v.host()) : null;
+            if (why != null) {
+                failing.add(new Verdict(v.host(), false, "migration", why, Double.NaN, Map.of()));
+            } else {
+                (v.fits() ? fitting : failing).add(v);
+            }
+        }
+        List<Verdict> all = new ArrayList<>(fitting);
+        all.addAll(failing);
+        all.add(homeVerdict);
+        return new Explanation(fitting.isEmpty() ? null : fitting.get(0).host(), all);
+    }
+
+    /** Why a host that fits cannot receive a migration, or null. */
+    private String migrationRefusal(String host) {
+        Optional<HostRecord> h = registry.get(host);
+        if (h.isEmpty() || h.get().report().getMigrationAddress().isEmpty()) {
+            return "reports no migration address (agent setting migration-address)";
+        }
+        return null;
+    }
+
+    /**
+     * Moves the VM live to {@code toHost} (null: where placement puts it), reporting each step to {@code out}.
+     *
+     * @throws NoHostFitsException no host (or not the one asked for) can take it; nothing was changed
+     * @throws StepFailedException a host refused or failed a step, or the migration failed or was cancelled: the VM
+     *                             still runs on its source and nothing of the move is left
+     * @throws StatusRuntimeException FAILED_PRECONDITION when the VM cannot be moved now (the reason says why);
+     *                             NOT_FOUND for an unknown VM
+     */
+    public Vm move(String name, String toHost, String operator, Consumer<VmProgress> out)
+            throws StepFailedException, IOException {
+        return move(name, toHost, operator, out, new java.util.concurrent.atomic.AtomicBoolean());
+    }
+
+    /**
+     * As {@link #move(String, String, String, Consumer)}; {@code cancelled} set (by the caller, or by {@link #cancel})
+     * stops the move at its next step, or aborts its migration.
+     */
+    public Vm move(String name, String toHost, String operator, Consumer<VmProgress> out,
+                   java.util.concurrent.atomic.AtomicBoolean cancelled) throws StepFailedException, IOException {
+        Names.vmName("name", name);
+        if (toHost != null) {
+            Names.hostName("to_host", toHost);
+        }
+        Progress progress = ((Progress) (step, host, detail) -> out.accept(VmProgress.newBuilder().setStep(step)
+                .setHost(host).setDetail(detail).build())).serialized();
+        try (VmLocks.Held held = reconciler.lock(name)) {
+            Vm vm = require(name);
+            String source = vm.getHomeHost();
+            checkMovable(vm);
+            if (source.equals(toHost)) {
+                throw new InvalidInputException("to_host", toHost, "another host than " + name + "'s home " + source);
+            }
+            Running run = new Running(source, Context.current().fork().withCancellation(), cancelled);
+            if (running.putIfAbsent(name, run) != null) {
+                throw Status.FAILED_PRECONDITION.withDescription(name + " is being moved already").asRuntimeException();
+            }
+            try {
+                return place(vm, toHost, run, operator, progress, out);
+            } finally {
+                running.remove(name);
+                run.context.close();
+            }
+        }
+    }
+
+    private Vm place(Vm vm, String toHost, Running run, String operator, Progress progress, Consumer<VmProgress> out)
+            throws StepFailedException, IOException {
+        String name = vm.getSpec().getName();
+        String source = vm.getHomeHost();
+        Request request = request(vm);
+        Explanation explanation = verdicts(vm, scheduler.explainMove(request, name));
+        String target = toHost != null ? toHost : explanation.chosenHost();
+        if (target == null) {
+            throw new NoHostFitsException(name, explanation);
+        }
+        String refusal = migrationRefusal(target);
+        if (refusal != null) {
+            throw new NoHostFitsException(name, new Explanation(null, List.of(
+                    new Verdict(target, false, "migration", refusal, Double.NaN, Map.of()))));
+        }
+        throwIfCancelled(run, "before it started; nothing changed");
+        boolean copyDisk = vm.getSpec().getStorage() == StorageTier.STORAGE_TIER_RAW;
+        // Noted before the target's claim: a controller stopping in between finds the note, and releases the claim.
+        journal.begin(new MoveJournal.Intent(name, source, target, copyDisk, false, operator));
+        Decision decision;
+        try {
+            decision = scheduler.claimOn(request, target, name);
+        } catch (RuntimeException e) {
+            journal.end(name);
+            throw e;
+        }
+        if (!decision.placed()) {
+            journal.end(name);
+            throw new NoHostFitsException(name, decision.explanation());
+        }
+        run.target = target;
+        out.accept(VmProgress.newBuilder().setStep("placed").setHost(target)
+                .setDetail("moving " + name + " from " + source + " to " + target + ": " + decision.chosen().reason())
+                .setPlacement(io.virtfleet.controller.vm.VmEndpoint.toProto(explanation)).build());
+        return migrate(vm, target, copyDisk, operator, progress, out, run);
+    }
+
+    private static void throwIfCancelled(Running run, String when) throws StepFailedException {
+        if (run.cancelled.get()) {
+            throw new StepFailedException("cancelled", run.source, Status.CANCELLED.withDescription(
+                    "the move was cancelled " + when));
+        }
+    }
+
+    private Vm migrate(Vm vm, String target, boolean copyDisk, String operator, Progress progress,
+                       Consumer<VmProgress> out, Running run) throws StepFailedException, IOException {
+        String name = vm.getSpec().getName();
+        String targetXml;
+        boolean migrating = false;
+        try {
+            targetXml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(() -> new IOException(
+                    "no domain definition for " + name + " in the definitions repository")), vm.getSpec(),
+                    renderer.render(vm.getSpec(), target, installs.bootAfterInstall()));
+            if (copyDisk) {
+                StepResult disk = steps.ensureDisk(target, vm.getSpec());
+                if (disk.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED) {
+                    journal.targetDiskMade(name);
+                } else {
+                    // A disk of that name already there is someone's: a migration would overwrite it.
+                    throw new StepFailedException("disk", target, Status.FAILED_PRECONDITION.withDescription(
+                            "a disk for " + name + " already exists on " + target + " (" + disk.getDetail()
+                                    + "): a move copies the VM's disk onto a new one only; remove it first"));
+                }
+                progress.step("disk", target, disk.getDetail());
+            }
+            StepResult network = reconciler.ensureNetwork(target, vm.getSpec());
+            progress.step("network", target, network.getDetail());
+            throwIfCancelled(run, "before its migration started");
+            MigrateDomainRequest request = MigrateDomainRequest.newBuilder().setVmName(name).setTargetHost(target)
+                    .setTargetAddress(registry.get(target).map(h -> h.report().getMigrationAddress()).orElse(""))
+                    .setTargetDomainXml(targetXml).setCopyDisk(copyDisk).build();
+            migrating = true;
+            MigrationProgress last = streamMigration(run, request, out);
+            progress.step("migrated", target, name + " runs on " + target + (last.getDowntimeMs() > 0
+                    ? " (paused " + last.getDowntimeMs() + " ms for the switch-over)" : ""));
+        } catch (StepFailedException e) {
+            if (!migrating || definitive(e)) {
+                throw withWords(e, abandon(name, target, run.source));
+            }
+            return unknownOutcome(vm, target, run, e, progress);
+        } catch (IOException | RuntimeException e) {
+            if (migrating) {
+                return unknownOutcome(vm, target, run, new StepFailedException("migrating", run.source,
+                        Status.UNKNOWN.withDescription(e.toString())), progress);
+            }
+            String left = abandon(name, target, run.source);
+            if (e instanceof IOException io) {
+                throw new IOException(io.getMessage() + "; " + left, io);
+            }
+            throw e;
+        }
+        return moved(vm, target, targetXml, operator, progress);
+    }
+
+    /**
+     * A migration whose end the source's agent did not report (cancelled here, or the agent or the connection lost):
+     * the VM may be on either host. The hosts' next reports tell: this waits for them, and records the move or gives
+     * it up accordingly; if they do not tell in time, the move stays noted and the reconciler's passes settle it.
+     */
+    private Vm unknownOutcome(Vm vm, String target, Running run, StepFailedException cause, Progress progress)
+            throws StepFailedException {
+        String name = vm.getSpec().getName();
+        unsettledSince.put(name, registry.nanoTime());
+        progress.step("settling", target, cause.getMessage() + "; waiting for " + run.source + " and " + target
+                + " to report where " + name + " runs");
+        long deadline = System.nanoTime() + SETTLE_WAIT.toNanos();
+        while (System.nanoTime() < deadline) {
+            MoveJournal.Intent intent = journal.get(name).orElse(null);
+            if (intent == null) {
+                break;
+            }
+            try {
+                settle(intent, progress);
+            } catch (IOException | RuntimeException e) {
+                log.warn("cannot settle the move of {} yet: {}", name, e.getMessage());
+            }
+            if (journal.pending(name)) {
+                try {
+                    Thread.sleep(Math.max(50, reportInterval.toMillis() / 2));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+        }
+        if (journal.pending(name)) {
+            throw new StepFailedException(cause.step(), cause.host(), Status.UNKNOWN.withDescription(
+                    cause.status().getDescription() + "; the hosts have not yet reported where " + name + " runs: the controller records it once they do"
+                    + " (virtfleet vm show " + name + ")"));
+        }
+        Vm now = store.get(name).orElseThrow();
+        if (now.getHomeHost().equals(target)) {
+            progress.step("done", target, name + " runs on " + target + ": the migration finished before "
+                    + cause.status().getDescription());
+            return now;
+        }
+        throw new StepFailedException(cause.step(), cause.host(), cause.status().withDescription(
+                cause.status().getDescription() + "; the VM still runs on " + run.source + ", its record unchanged"));
+    }
+
+    private static StepFailedException withWords(StepFailedException e, String left) {
+        return new StepFailedException(e.step(), e.host(), e.status().withDescription(e.status().getDescription()
+                + "; the VM still runs on its source, its record unchanged" + (left.isEmpty() ? "" : "; " + left)));
+    }
+
+    /** Streams the source agent's migration, forwarding its progress; returns the last (DONE) event. */
+    private MigrationProgress streamMigration(Running run, MigrateDomainRequest request, Consumer<VmProgress> out)
+            throws StepFailedException {
+        String name = request.getVmName();
+        try {
+            return run.context.call(() -> {
+                Iterator<MigrationProgress> events = agents.agent(run.source).migrateDomain(request);
+                MigrationProgress last = null;
+                while (events.hasNext()) {
+                    last = events.next();
+                    run.percent = last.getPercent();
+                    out.accept(VmProgress.newBuilder().setStep("migrating").setHost(run.source)
+                            .setDetail(last.getDetail()).setMigration(last).build());
+                }
+                if (last == null || last.getPhase() != MigrationProgress.Phase.PHASE_DONE) {
+                    throw Status.UNKNOWN.withDescription("the migration of " + name + " ended without its outcome")
+                            .asRuntimeException();
+                }
+                return last;
+            });
+        } catch (StatusRuntimeException e) {
+            Status status = run.cancelled.get() ? Status.CANCELLED.withDescription("cancelled by an operator") : e.getStatus();
+            throw new StepFailedException("migrating", run.source, status);
+        } catch (Exception e) {
+            throw new StepFailedException("migrating", run.source, Status.INTERNAL.withDescription(e.toString()));
+        }
+    }
+
+    /** An agent's answer that says the domain kept running on the source (see Agent.MigrateDomain). */
+    private static boolean definitive(StepFailedException e) {
+        return switch (e.status().getCode()) {
+            case ABORTED, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ALREADY_EXISTS -> true;
+            default -> !e.step().equals("migrating"); // a step before the migration: nothing was migrated
+        };
+    }
+
+    /** Gives back the target's claim and deletes the disk the move made there; returns what stays, in words. */
+    private String abandon(String name, String target, String source) {
+        String left = "";
+        Optional<MoveJournal.Intent> intent = journal.get(name);
+        if (intent.isPresent() && intent.get().targetDiskMade()) {
+            Vm vm = store.get(name).orElse(null);
+            try {
+                if (vm != null) {
+                    steps.deleteDisk(target, vm.getSpec());
+                }
+            } catch (StepFailedException e) {
+                left = "the disk made for it on " + target + " could not be deleted (delete it there by hand before moving"
+                        + " it there again): " + e.getMessage();
+                log.warn("move of {} abandoned: {}", name, left);
+            }
+        }
+        scheduler.release(moveClaim(name));
+        journal.end(name);
+        unsettledSince.remove(name);
+        return left;
+    }
+
+    /**
+     * Records the VM's new home (one commit, the operator as author) once the target runs it, then brings the hosts
+     * in step: the new home's definition with autostart, the old home's as a replica (Ceph) or gone with its disk
+     * (raw), the claim on the target only.
+     */
+    private Vm moved(Vm vm, String target, String targetXml, String operator, Progress progress)
+            throws IOException {
+        String name = vm.getSpec().getName();
+        String source = vm.getHomeHost();
+        Vm now = vm.toBuilder().setHomeHost(target)
+                .setDisk(renderer.render(vm.getSpec(), target, installs.bootAfterInstall()).disk()).build();
+        store.save(now, targetXml, "move " + name + " from " + source + " to " + target + " (live migration)", operator);
+        audit.info("operator {}: moved VM {} from {} to {}", operator, name, source, target);
+        scheduler.release(name);
+        scheduler.restore(Request.of(now.getSpec()), target);
+        scheduler.release(moveClaim(name));
+        progress.step("recorded", target, name + "'s home is now " + target);
+        finishOnHosts(now, source, progress);
+        journal.end(name);
+        return now;
+    }
+
+    /** The hosts' side of a recorded move; what fails here is repaired by the reconciler and the replicas' sync. */
+    private void finishOnHosts(Vm vm, String source, Progress progress) {
+        String name = vm.getSpec().getName();
+        String target = vm.getHomeHost();
+        try {
+            String xml = store.domainXml(name).orElseThrow();
+            progress.step("defined", target, steps.define(target, name, xml, true).getDetail());
+        } catch (StepFailedException | IOException | RuntimeException e) {
+            progress.step("defined", target, "not yet (the reconciler retries): " + e.getMessage());
+        }
+        if (vm.getSpec().getStorage() == StorageTier.STORAGE_TIER_RAW) {
+            try {
+                progress.step("undefined", source, steps.undefine(source, name, false).getDetail());
+                progress.step("disk", source, steps.deleteDisk(source, vm.getSpec()).getDetail());
+            } catch (StepFailedException e) {
+                progress.step("disk", source, "the old copy on " + source + " is left: " + e.getMessage());
+                log.warn("move of {}: old copy on {} left: {}", name, source, e.getMessage());
+            }
+        }
+        if (vm.getSpec().getNetwork().hasLan()) {
+            reconciler.refreshLanPeersSoon(vm.getSpec().getNetwork().getLan(), target);
+        }
+        List<io.virtfleet.controller.replication.FanOut.HostResult> synced = replication.syncAll(
+                (step, host, detail) -> progress.step(step, host, detail));
+        long inStep = synced.stream().filter(r -> r.outcome() == io.virtfleet.controller.replication.FanOut.Outcome.IN_STEP).count();
+        progress.step("done", target, name + " runs on " + target + "; " + inStep + " of " + synced.size()
+                + " hosts in step with its new home");
+    }
+
+    /**
+     * Aborts the move of {@code name} in flight: the source's agent aborts libvirt's migration and the VM keeps
+     * running there. Returns what was cancelled, in words.
+     */
+    public String cancel(String name) {
+        Names.vmName("name", name);
+        Running run = running.get(name);
+        if (run == null) {
+            throw Status.NOT_FOUND.withDescription("no move of " + name + " is running").asRuntimeException();
+        }
+        run.cancelled.set(true);
+        run.context.cancel(Status.CANCELLED.withDescription("cancelled by an operator").asRuntimeException());
+        log.info("move of {} from {} to {} cancelled at {}%", name, run.source, run.target, run.percent);
+        return "move of " + name + " from " + run.source + " to " + run.target + " cancelled at " + run.percent + "%";
+    }
+
+    /**
+     * Settles the moves a previous run (or a lost agent) left unsettled, from the hosts' latest reports: the VM
+     * running on the target and not on the source is recorded there; running on the source and not on the target,
+     * the move is given up; anything else waits for the next pass. Runs on the reconciler's passes.
+     */
+    public void settle() {
+        for (MoveJournal.Intent intent : journal.all()) {
+            if (running.containsKey(intent.vm())) {
+                continue;
+            }
+            Optional<VmLocks.Held> held = reconciler.locks().tryLock(intent.vm());
+            if (held.isEmpty()) {
+                continue;
+            }
+            try (VmLocks.Held h = held.get()) {
+                settle(intent);
+            } catch (IOException | RuntimeException e) {
+                log.warn("cannot settle the move of {} yet: {}", intent.vm(), e.getMessage());
+            }
+        }
+    }
+
+    private void settle(MoveJournal.Intent intent) throws IOException {
+        settle(intent, (step, host, detail) -> log.info("move of {}: {} on {}: {}", intent.vm(), step, host, detail));
+    }
+
+    private void settle(MoveJournal.Intent intent, Progress progress) throws IOException {
+        String name = intent.vm();
+        Optional<Vm> vm = store.get(name);
+        if (vm.isEmpty()) {
+            abandon(name, intent.target(), intent.source());
+            return;
+        }
+        if (vm.get().getHomeHost().equals(intent.target())) {
+            // Recorded before the controller stopped: the claims and the hosts' side may not have followed.
+            Claim own = scheduler.claimOf(name);
+            if (own != null && !own.host().equals(intent.target())) {
+                scheduler.release(name);
+            }
+            scheduler.restore(Request.of(vm.get().getSpec()), intent.target());
+            scheduler.release(moveClaim(name));
+            finishOnHosts(vm.get(), intent.source(), progress);
+            journal.end(name);
+            unsettledSince.remove(name);
+            return;
+        }
+        long since = unsettledSince.getOrDefault(name, startedNanos);
+        Optional<Boolean> onSource = activeIn(intent.source(), name, since);
+        Optional<Boolean> onTarget = activeIn(intent.target(), name, since);
+        if (onSource.isEmpty() || onTarget.isEmpty()) {
+            return; // a report to wait for
+        }
+        if (onTarget.get() && !onSource.get()) {
+            log.info("move of {} from {} to {} settled: it runs on {}", name, intent.source(), intent.target(), intent.target());
+            scheduler.restore(request(vm.get()), intent.target()); // the claim journal may have lost it
+            String xml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(), vm.get().getSpec(),
+                    renderer.render(vm.get().getSpec(), intent.target(), installs.bootAfterInstall()));
+            moved(vm.get(), intent.target(), xml, intent.operator(), progress);
+        } else if (onSource.get() && !onTarget.get()) {
+            log.info("move of {} from {} to {} settled: it still runs on {}", name, intent.source(), intent.target(),
+                    intent.source());
+            String left = abandon(name, intent.target(), intent.source());
+            progress.step("settled", intent.source(), name + " still runs on " + intent.source()
+                    + (left.isEmpty() ? "" : "; " + left));
+        }
+    }
+
+    /**
+     * Whether the host's report has the domain active, from a report libvirt's view in which postdates
+     * {@code sinceNanos}: the second report received two intervals after it (the agent polls libvirt once an
+     * interval). Empty when there is no such report yet, or the host's libvirt does not answer.
+     */
+    private Optional<Boolean> activeIn(String host, String vm, long sinceNanos) {
+        Optional<HostRecord> h = registry.get(host);
+        if (h.isEmpty() || h.get().lastSeenNanos() - sinceNanos < 2 * reportInterval.toNanos()
+                || h.get().report().getDomainsStale() || !h.get().report().hasHypervisor()
+                || !h.get().report().getHypervisor().getError().isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(h.get().report().getDomainsList().stream()
+                .anyMatch(d -> d.getName().equals(vm) && Domains.active(d.getState())));
+    }
+
+    /** Refuses, with the reason, a VM that cannot be moved now. */
+    private void checkMovable(Vm vm) {
+        refusal(vm).ifPresent(why -> {
+            throw Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException();
+        });
+    }
+
+    /** Why the VM cannot be moved live now, in words; empty when it can be. */
+    public Optional<String> refusal(Vm vm) {
+        String name = vm.getSpec().getName();
+        if (running.containsKey(name)) {
+            Running run = running.get(name);
+            return Optional.of(name + " is being moved to " + (run == null ? "another host" : run.target) + " already");
+        }
+        if (journal.pending(name)) {
+            return Optional.of("an earlier move of " + name + " is still to be settled from the hosts' reports; try again"
+                    + " shortly (virtfleet vm show " + name + ")");
+        }
+        VmPhase phase = vm.getPhase() == VmPhase.VM_PHASE_DELETING ? vm.getPhase() : reconciler.observed(name).phase();
+        if (phase != VmPhase.VM_PHASE_READY) {
+            return Optional.of(name + " is " + (phase == VmPhase.VM_PHASE_UNSPECIFIED ? "not reconciled yet since the"
+                    + " controller started" : phase.name().substring(9).toLowerCase(java.util.Locale.ROOT))
+                    + ": only a ready VM moves");
+        }
+        if (!vm.getRunningWanted()) {
+            return Optional.of(name + " is stopped: a live move needs it running");
+        }
+        if (vm.getSpec().getNetwork().hasFailover()) {
+            return Optional.of(name + " uses failover IP " + vm.getSpec().getNetwork().getFailover().getAddress()
+                    + ", which OVH routes to " + vm.getHomeHost() + "'s server: virtfleet does not move failover-IP VMs yet");
+        }
+        Optional<String> installing = installs.state(name).filter(s -> s.phase() != InstallPhase.INSTALLED)
+                .map(s -> name + " is still installing (profile " + s.profile() + "): move it once installed");
+        if (installing.isPresent()) {
+            return installing;
+        }
+        // Whether it runs there now is the source agent's to say (a report may predate its start): it refuses a
+        // domain that does not run.
+        return Optional.empty();
+    }
+
+    private Vm require(String name) {
+        return store.get(Names.vmName("name", name)).orElseThrow(() -> Status.NOT_FOUND
+                .withDescription("no VM named " + name + " (virtfleet vm list)").asRuntimeException());
+    }
+}

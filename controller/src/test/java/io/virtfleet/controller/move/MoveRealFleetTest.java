@@ -1,0 +1,380 @@
+package io.virtfleet.controller.move;
+
+import static io.virtfleet.common.units.Bytes.GIB;
+import static io.virtfleet.common.units.Bytes.MIB;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.controller.cli.VirtfleetCli;
+import io.virtfleet.controller.testkit.Await;
+import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.controller.testkit.ControllerJvm;
+import io.virtfleet.controller.testkit.HypervisorRack;
+import io.virtfleet.controller.testkit.LibvirtPki;
+import io.virtfleet.controller.trust.ControllerPki;
+import io.virtfleet.proto.v1.CancelMoveRequest;
+import io.virtfleet.proto.v1.CreateJoinTokenRequest;
+import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.DriftReport;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.GetDriftRequest;
+import io.virtfleet.proto.v1.GetVmRequest;
+import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.ListHostsRequest;
+import io.virtfleet.proto.v1.MigrationProgress;
+import io.virtfleet.proto.v1.MoveVmRequest;
+import io.virtfleet.proto.v1.NetworkSpec;
+import io.virtfleet.proto.v1.StorageTier;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmEvent;
+import io.virtfleet.proto.v1.VmProgress;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.libvirt.Connect;
+import org.libvirt.Domain;
+import org.libvirt.DomainInfo;
+import org.libvirt.LibvirtException;
+
+/**
+ * {@code virtfleet vm move} and {@code host drain --move} on real components: three simulated hypervisors (network
+ * namespaces on one underlay, real libvirtds listening on TLS, real agent JVMs), a real single-node Ceph, the
+ * controller in a JVM of its own. The libvirtds' certificates come from the fleet CA (made before the controller
+ * starts, in its data directory), and each agent installs the client certificate the controller issues it: the
+ * migrations are the fleet's own, over TLS. The guests boot nothing (no OS image); a running QEMU whose CPU time grows
+ * is the proof that the VM runs.
+ *
+ * <p>Needs root and the packages of deploy/dev/install-deps.sh; fails (never skips) without them.
+ */
+@Timeout(value = 8, unit = TimeUnit.MINUTES)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class MoveRealFleetTest {
+    private static final List<String> HOSTS = List.of("hv1", "hv2", "hv3");
+    private static final String UNDERLAY = "10.249.7";
+    private static final Duration HEARTBEAT = Duration.ofMillis(250);
+    private static final Duration CONVERGE = Duration.ofSeconds(90);
+
+    @TempDir
+    static Path work;
+
+    private static HypervisorRack rack;
+    private static ControllerJvm.Settings settings;
+    private static ControllerJvm controller;
+    private static Clients admin;
+    private static FleetGrpc.FleetBlockingStub operator;
+
+    @BeforeAll
+    static void threeHypervisorsOnTlsCephAndAController() throws Exception {
+        Path data = work.resolve("controller");
+        // The fleet CA and the first admin's credentials, as the controller's first start makes them; the libvirtds
+        // get their certificates from this CA before any agent exists.
+        ControllerPki.open(data, Clock.systemUTC(), Duration.ofDays(1));
+        LibvirtPki fleetCa = LibvirtPki.create(data.resolve("pki"));
+        rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, HOSTS,
+                host -> new HypervisorRack.LibvirtListening(fleetCa, false), MoveRealFleetTest::lap);
+        settings = new ControllerJvm.Settings(data, 0, HEARTBEAT, Duration.ofSeconds(3), Duration.ofSeconds(2), Map.of())
+                .withListenHost(rack.controllerAddress()).withCephMonitors(List.of(rack.ceph().monitor()));
+        controller = ControllerJvm.start(settings, work.resolve("controller.log"));
+        admin = Clients.as(data.resolve("pki").resolve("admin.pem"));
+        operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
+        rack.startAgents(controller.endpoint(), host -> operator.withDeadlineAfter(30, TimeUnit.SECONDS)
+                .createJoinToken(CreateJoinTokenRequest.newBuilder().setHostName(host).setTtlSeconds(600).build()).getToken(),
+                HEARTBEAT);
+        await("three hosts ready, each with its fleet-issued libvirt certificate installed", () -> operator
+                .withDeadlineAfter(5, TimeUnit.SECONDS).listHosts(ListHostsRequest.getDefaultInstance()).getHostsList()
+                .stream().filter(h -> h.getState() == HostState.HOST_STATE_READY
+                        && h.getReport().getMigrationAddress().startsWith(UNDERLAY + ".")
+                        && h.getReport().getLibvirtTls().getAddress().equals(h.getReport().getMigrationAddress()))
+                .count() == HOSTS.size());
+        lap("fleet ready");
+    }
+
+    @AfterAll
+    static void stopEverything() {
+        try {
+            if (admin != null) {
+                admin.close();
+            }
+            if (controller != null) {
+                controller.close();
+            }
+        } finally {
+            if (rack != null) {
+                rack.close();
+            }
+        }
+    }
+
+    @Test
+    @Order(1)
+    void aRunningCephVmMovesLiveAndItsRecordReplicasAndDriftFollow() throws Exception {
+        String from = home(create(spec("web", StorageTier.STORAGE_TIER_SATA, GIB)));
+        long cpuBefore = cpuTime(from, "web");
+
+        List<VmProgress> steps = move("web", null);
+        lap("moved web: " + describe(steps));
+        String to = vm("web").getHomeHost();
+        assertNotEquals(from, to);
+        assertEquals("placed", steps.get(0).getStep());
+        assertTrue(steps.stream().anyMatch(p -> p.hasMigration()
+                && p.getMigration().getPhase() == MigrationProgress.Phase.PHASE_DONE), describe(steps));
+        assertEquals("done", steps.get(steps.size() - 1).getStep(), describe(steps));
+
+        assertTrue(active(to, "web"), "web runs on its new home " + to);
+        long cpuAfter = cpuTime(to, "web");
+        await("web's guest keeps executing on " + to, () -> cpuTime(to, "web") > cpuAfter);
+        assertFalse(active(from, "web"), "web no longer runs on " + from);
+        assertTrue(cpuBefore > 0);
+        // The old home keeps web as a replica: defined, shut off, autostart off.
+        await(from + " holds web as a replica (autostart off)", () -> autostart(from, "web").equals(Boolean.FALSE));
+        assertTrue(autostart(to, "web"), "the new home starts web at boot");
+        assertTrue(vm("web").getReplicaHostsList().contains(from), vm("web").toString());
+
+        List<VmEvent> history = operator.withDeadlineAfter(10, TimeUnit.SECONDS)
+                .getVmHistory(GetVmRequest.newBuilder().setName("web").build()).getEventsList();
+        VmEvent last = history.get(history.size() - 1);
+        assertTrue(last.getMessage().startsWith("move web from " + from + " to " + to), last.getMessage());
+        assertEquals("admin", last.getOperator());
+        awaitNoDrift();
+    }
+
+    @Test
+    @Order(2)
+    void aRawDiskVmMovesWithItsDiskAndTheCopyIsTheSame() throws Exception {
+        String from = home(create(spec("db", StorageTier.STORAGE_TIER_RAW, GIB).setReplicated(false)));
+        Path source = rack.host(from).stateDir().resolve("images").resolve("db.img");
+        assertTrue(Files.isRegularFile(source), source.toString());
+        // A pattern in the disk (the guest has no OS and never writes to it), so the copy has something to match.
+        byte[] pattern = new byte[4 * (int) MIB];
+        new java.util.Random(7).nextBytes(pattern);
+        try (var ch = java.nio.channels.FileChannel.open(source, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(pattern), 8 * MIB);
+        }
+        String before = sha256(source);
+        String to = HOSTS.stream().filter(h -> !h.equals(from)).findFirst().orElseThrow();
+
+        List<VmProgress> steps = move("db", to);
+        lap("moved db: " + describe(steps));
+        assertEquals(to, vm("db").getHomeHost());
+        assertTrue(steps.stream().anyMatch(p -> p.getStep().equals("disk") && p.getHost().equals(to)), describe(steps));
+        Path copy = rack.host(to).stateDir().resolve("images").resolve("db.img");
+        assertEquals(before, sha256(copy), "the target's disk holds what the source's held");
+        assertTrue(active(to, "db"));
+        assertFalse(Files.exists(source), "the old copy is removed from " + from);
+        assertFalse(defined(from, "db"), "db is no longer defined on " + from);
+    }
+
+    @Test
+    @Order(3)
+    void aMoveCancelledInFlightLeavesTheVmRunningWhereItWasWithNothingChanged() throws Exception {
+        String from = home(create(spec("big", StorageTier.STORAGE_TIER_SSD, GIB).setMemoryBytes(GIB)));
+        List<VmProgress> seen = new ArrayList<>();
+        CompletableFuture<String> cancelled = new CompletableFuture<>();
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () ->
+                operator.moveVm(MoveVmRequest.newBuilder().setName("big").build()).forEachRemaining(p -> {
+                    seen.add(p);
+                    if (p.hasMigration() && p.getMigration().getPhase() == MigrationProgress.Phase.PHASE_COPYING_MEMORY
+                            && !cancelled.isDone()) {
+                        cancelled.complete(operator.withDeadlineAfter(10, TimeUnit.SECONDS)
+                                .cancelMove(CancelMoveRequest.newBuilder().setName("big").build()).getDetail());
+                    }
+                }));
+        lap("cancelled: " + cancelled.getNow("(not)") + "; " + e.getStatus());
+        assertTrue(cancelled.isDone(), "the cancel was sent during the memory copy: " + e.getStatus() + describe(seen));
+        assertTrue(e.getStatus().getDescription().contains("still runs on " + from), e.getStatus().toString());
+        assertEquals(from, vm("big").getHomeHost(), "the record still names " + from);
+        assertTrue(active(from, "big"));
+        for (String h : HOSTS) {
+            if (!h.equals(from)) {
+                assertFalse(active(h, "big"), "big does not run on " + h);
+            }
+        }
+        awaitNoDrift();
+    }
+
+    @Test
+    @Order(4)
+    void aDrainMovesEveryVmOffItsHostAndASecondRunHasNothingToDo() throws Exception {
+        String host = vm("big").getHomeHost();
+        List<String> vms = operator.withDeadlineAfter(5, TimeUnit.SECONDS).listVms(io.virtfleet.proto.v1.ListVmsRequest.getDefaultInstance())
+                .getVmsList().stream().filter(v -> v.getHomeHost().equals(host)).map(v -> v.getSpec().getName()).toList();
+        Cli first = cli("host", "drain", host, "--move", "--parallel", "2");
+        lap("drain " + host + " (" + vms + "):\n" + first.out() + first.err());
+        assertEquals(ExitCode.OK, first.code(), first.out() + first.err());
+        assertTrue(first.out().contains(host + " runs no VM of the fleet now"), first.out());
+        for (String v : vms) {
+            assertNotEquals(host, vm(v).getHomeHost(), v + " left " + host);
+            assertTrue(active(vm(v).getHomeHost(), v), v + " runs on its new home");
+        }
+        Cli again = cli("host", "drain", host, "--move");
+        assertEquals(ExitCode.OK, again.code(), again.out() + again.err());
+        assertTrue(again.out().contains("0 VMs to move off " + host), again.out());
+        assertEquals(ExitCode.OK, cli("host", "undrain", host).code());
+        awaitNoDrift();
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------------------
+
+    private static VmSpec.Builder spec(String name, StorageTier tier, long disk) {
+        return VmSpec.newBuilder().setName(name).setStorage(tier).setDiskBytes(disk).setMemoryBytes(256 * MIB).setVcpus(1)
+                .setNetwork(NetworkSpec.newBuilder().setLan(10)).setProfile("base").setReplicated(true);
+    }
+
+    private static List<VmProgress> create(VmSpec.Builder spec) {
+        List<VmProgress> steps = new ArrayList<>();
+        operator.withDeadlineAfter(3, TimeUnit.MINUTES).createVm(CreateVmRequest.newBuilder().setSpec(spec).build())
+                .forEachRemaining(steps::add);
+        return steps;
+    }
+
+    private static String home(List<VmProgress> createSteps) {
+        return createSteps.get(0).getHost();
+    }
+
+    private static List<VmProgress> move(String vm, String to) {
+        List<VmProgress> steps = new ArrayList<>();
+        MoveVmRequest.Builder r = MoveVmRequest.newBuilder().setName(vm);
+        if (to != null) {
+            r.setToHost(to);
+        }
+        operator.withDeadlineAfter(4, TimeUnit.MINUTES).moveVm(r.build()).forEachRemaining(steps::add);
+        return steps;
+    }
+
+    private static Vm vm(String name) {
+        return operator.withDeadlineAfter(5, TimeUnit.SECONDS).getVm(GetVmRequest.newBuilder().setName(name).build());
+    }
+
+    private static <T> T onHost(String host, String vm, LibvirtCall<T> call) {
+        try (var c = new AutoCloseConnect(rack.host(host).libvirt())) {
+            Domain d;
+            try {
+                d = c.connect.domainLookupByName(vm);
+            } catch (LibvirtException notThere) {
+                return call.absent();
+            }
+            return call.apply(d);
+        } catch (LibvirtException e) {
+            throw new AssertionError(host + ": " + e.getMessage(), e);
+        }
+    }
+
+    private interface LibvirtCall<T> {
+        T apply(Domain d) throws LibvirtException;
+
+        default T absent() {
+            return null;
+        }
+    }
+
+    private record AutoCloseConnect(Connect connect) implements AutoCloseable {
+        @Override
+        public void close() throws LibvirtException {
+            connect.close();
+        }
+    }
+
+    private static boolean active(String host, String vm) {
+        Boolean b = onHost(host, vm, d -> d.isActive() == 1);
+        return b != null && b;
+    }
+
+    private static boolean defined(String host, String vm) {
+        return onHost(host, vm, d -> true) != null;
+    }
+
+    private static Boolean autostart(String host, String vm) {
+        return onHost(host, vm, Domain::getAutostart);
+    }
+
+    private static long cpuTime(String host, String vm) {
+        Long t = onHost(host, vm, d -> {
+            DomainInfo info = d.getInfo();
+            return info.state == DomainInfo.DomainState.VIR_DOMAIN_RUNNING ? info.cpuTime : -1L;
+        });
+        return t == null ? -1 : t;
+    }
+
+    private static String sha256(Path file) throws Exception {
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        try (var in = Files.newInputStream(file)) {
+            byte[] buf = new byte[1 << 20];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                md.update(buf, 0, n);
+            }
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    private static void awaitNoDrift() throws InterruptedException {
+        DriftReport[] last = new DriftReport[1];
+        try {
+            await("no drift", () -> {
+                last[0] = operator.withDeadlineAfter(5, TimeUnit.SECONDS).getDrift(GetDriftRequest.getDefaultInstance());
+                return last[0].getDriftsCount() == 0 && last[0].getHostsList().stream().noneMatch(h -> h.getBehind());
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\nlast drift report: " + last[0], e);
+        }
+    }
+
+    private record Cli(int code, String out, String err) {}
+
+    private static Cli cli(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        List<String> argv = new ArrayList<>(List.of("--controller", controller.endpoint().toString(), "--credentials",
+                settings.dataDir().resolve("pki").resolve("admin.pem").toString()));
+        argv.addAll(List.of(args));
+        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), argv.toArray(String[]::new));
+        return new Cli(code, out.toString(), err.toString());
+    }
+
+    private static String describe(List<VmProgress> steps) {
+        StringBuilder s = new StringBuilder();
+        for (VmProgress p : steps) {
+            if (p.hasMigration() && p.getMigration().getPhase() != MigrationProgress.Phase.PHASE_DONE) {
+                continue;
+            }
+            s.append("\n  ").append(p.getStep()).append(" ").append(p.getHost()).append(": ").append(p.getDetail());
+        }
+        return s.toString();
+    }
+
+    private static void await(String what, BooleanSupplier done) throws InterruptedException {
+        Await.until(what, CONVERGE, () -> {
+            rack.assertAgentsRunning(); // a dead agent fails now, naming itself, not at the deadline
+            return done.getAsBoolean();
+        });
+    }
+
+    private static void lap(String what) {
+        System.out.println("[MoveRealFleetTest] " + what);
+    }
+}
