@@ -29,6 +29,7 @@ class ControllerMainTest {
         Provisioning p = parse().provisioning();
         assertEquals(Policy.Strategy.SPREAD, p.placement().strategy());
         assertEquals(0.9, p.placement().memoryRatio());
+        assertFalse(p.placement().nPlusOne(), "n-plus-one is off unless set");
         assertEquals("kvm", p.domain().domainType());
         assertEquals(Map.of(), p.failoverRoutes());
         assertEquals(java.time.Duration.ofSeconds(30), p.reconcileInterval());
@@ -38,8 +39,10 @@ class ControllerMainTest {
     void optionsReachPlacementAndDefinitions() {
         Provisioning p = parse("--placement", "pack", "--memory-ratio", "0.8", "--vcpu-overcommit", "2",
                 "--domain-type", "qemu", "--ceph-monitors", "10.0.0.1:6789,10.0.0.2:6789",
-                "--failover-routes", "203.0.113.7=hv1,203.0.113.8=hv2", "--reconcile-interval", "10s").provisioning();
+                "--failover-routes", "203.0.113.7=hv1,203.0.113.8=hv2", "--reconcile-interval", "10s",
+                "--n-plus-one", "on").provisioning();
         assertEquals(Policy.Strategy.PACK, p.placement().strategy());
+        assertTrue(p.placement().nPlusOne());
         assertEquals(0.8, p.placement().memoryRatio());
         assertEquals(2.0, p.placement().vcpuOvercommit());
         assertEquals("qemu", p.domain().domainType());
@@ -117,6 +120,7 @@ class ControllerMainTest {
             {"--failover-routes", "10.0.0.300=hv1", "failover-routes: "},
             {"--failover-routes", "203.0.113.7=h v", "failover-routes: "},
             {"--memory-ratio", "1.5", "memory-ratio: "},
+            {"--n-plus-one", "yes", "n-plus-one: \"yes\" is not accepted; expected off or on"},
             {"--ceph-monitors", "mon1", "ceph-monitors: "},
             {"--reconcile-interval", "10ms", "reconcile-interval: "},
             {"--install-domain", "Vms.Example.net", "install-domain: "},

@@ -10,6 +10,35 @@ final class Decimals {
     private Decimals() {}
 
     private static final long[] SCALE = {1, 10, 100, 1_000, 10_000};
+    private static final long KIB = 1024L;
+    private static final long MIB = KIB * 1024;
+    private static final long GIB = MIB * 1024;
+    private static final long TIB = GIB * 1024;
+
+    /** Appends a byte count as {@link io.virtfleet.common.units.Bytes#human} writes it ("512 MiB", "15.6 GiB"). */
+    static StringBuilder appendBytes(StringBuilder out, long bytes) {
+        if (bytes < 0) {
+            return out.append('?');
+        }
+        if (bytes < KIB) {
+            return out.append(bytes).append(" B");
+        }
+        if (bytes < MIB) {
+            return out.append(bytes / KIB).append(" KiB");
+        }
+        if (bytes < GIB) {
+            return out.append(bytes / MIB).append(" MiB");
+        }
+        if (bytes < TIB) {
+            return append(out, bytes / (double) GIB, 1).append(" GiB");
+        }
+        return append(out, bytes / (double) TIB, 1).append(" TiB");
+    }
+
+    /** Appends a ratio as the filters' reasons write it: one decimal when whole, else two. */
+    static StringBuilder appendRatio(StringBuilder out, double d) {
+        return append(out, d, d == Math.rint(d) ? 1 : 2);
+    }
 
     /** Appends {@code x} rounded half up to {@code places} (0 to 4) decimals; returns {@code out}. */
     static StringBuilder append(StringBuilder out, double x, int places) {

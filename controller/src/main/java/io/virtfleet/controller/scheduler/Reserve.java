@@ -22,17 +22,28 @@ import java.util.TreeSet;
  * exist, and the VM is refused anyway. Only VMs placement knows of (claims) are counted; what a host runs that
  * placement did not put there takes room but is never restarted.
  *
- * <p><b>Speed.</b> Running the first fit for every host on every decision would cost hosts × VMs. Instead the
- * reserve keeps, per host, how many VMs of a <i>unit</i> size its room takes ({@code k}: the unit is the
- * smallest power of two at least as large as every Ceph-backed VM's memory, and the same for vCPUs), and the
- * sum {@code K} of those over the ready hosts serving each tier. If a lost host holds {@code n} Ceph-backed VMs
- * and the other hosts serving a tier take {@code K - k(own) >= n} units, first fit cannot fail there: a VM that
- * found no room would mean every such host already took its {@code k} units' worth, {@code K - k >= n} VMs
- * before it, but there are only {@code n - 1}. So a host needs the first fit only when {@code n + k(own) > K}:
- * the reserve keeps every host's {@code n + k(own)} per tier in a sorted set, and a decision looks only at the
- * few above the new {@code K}, one or two at 10,000 hosts (none unless the fleet is nearly full). Before the first
- * fit, a host's VMs are compared with the free room summed over the others (the exact aggregate check, which
- * also gives the operator the numbers). Both shortcuts give the first fit's own answer, never another.
+ * <p><b>Speed.</b> Running the first fit for every host on every decision would cost hosts × VMs. Three things
+ * spare it, none changing its answer:
+ * <ul>
+ *   <li><i>Units.</i> The reserve keeps, per host, how many VMs of a unit size its room takes ({@code k}; the unit
+ *       is the smallest power of two at least as large as every Ceph-backed VM's memory, and the same for vCPUs),
+ *       and the sum {@code K} over the ready hosts serving each tier. If a lost host holds {@code n} Ceph-backed
+ *       VMs and the other hosts serving a tier take {@code K - k(own) >= n} units, first fit cannot fail there: a
+ *       VM that found no room would mean every such host already took its {@code k} units' worth, {@code K - k >=
+ *       n} VMs before it, but there are only {@code n - 1}. So only a host with {@code n + k(own) > K} is
+ *       <i>tight</i>: the reserve keeps every host's {@code n + k(own)} per tier in a sorted set and looks at those
+ *       above {@code K}, none at 10,000 hosts unless the fleet is nearly full.</li>
+ *   <li><i>Plans.</i> A tight host's first fit as things are ({@link RestartPlan}) is kept until a change could
+ *       alter it; a VM placed on a host alters only the plans that restart more there than it keeps (found through
+ *       an index of the hosts each plan uses), and the host it lands on.</li>
+ *   <li><i>The totals.</i> Before a first fit, a host's VMs are compared with the free room summed over the others
+ *       (an exact check: when it fails, no placement exists at all), which also gives the operator the numbers.</li>
+ *   <li><i>The first fit itself</i> finds each VM's host through a {@link RoomTree} of the hosts' room in name
+ *       order, not by reading every host before it.</li>
+ * </ul>
+ * Where the reserve binds (a fleet nearly full) many hosts are tight and most plans use the few hosts with room
+ * left, so each VM placed there alters many: a decision then costs a few milliseconds at 1,000 hosts
+ * (BENCHMARKS.md §12).
  *
  * <p>Fed by {@link HostTable} on every report and claim ({@link #host}, {@link #vm}); not thread-safe (the
  * {@link Scheduler}'s lock). Byte counts below 2^53, as everywhere in placement.
@@ -62,7 +73,7 @@ final class Reserve {
     private long[] countedMemory = new long[0];
     private long[] countedVcpus = new long[0];
     /** Per slot and tier (0: ssd, 1: sata), its entry in {@link #needs}, or -1. */
-    private long[][] needEntry = {new long[0], new long[0]};
+    private final long[][] needEntry = {new long[0], new long[0]};
 
     // Sums over ready hosts by the tiers they serve (index SSD, SATA or SSD | SATA).
     private final long[] unitSum = new long[4];
@@ -81,34 +92,48 @@ final class Reserve {
     private final int[] memoryClasses = new int[64];
     private final int[] vcpuClasses = new int[33];
 
-    /** Slots in name order, for the first fit; rebuilt when a host is added. */
+    /** Slots in name order, and each slot's place in it; rebuilt when a host is added. */
     private int[] byName = new int[0];
+    private int[] position = new int[0];
     private boolean byNameStale;
-    /** The first fit's bookkeeping, reused: what it restarted on each host so far, and which hosts it touched. */
+    /** Per tier (index SSD, SATA), every host's room in name order, for the first fit; null until first needed. */
+    private RoomTree[] trees;
+
+    // The plans kept (see RestartPlan), and for each host the slots whose plan restarts VMs on it.
+    private RestartPlan[] plans = new RestartPlan[0];
+    private int[] planned = new int[0];
+    private int plannedCount;
+    private int[] plannedIndex = new int[0];
+    private int[][] users = new int[0][];
+    private int[] userCount = new int[0];
+    /** Positions (name order) of the slots whose plan fails as things are. */
+    private final TreeSet<Integer> failing = new TreeSet<>();
+    /** Bumped by every change of rooms, tiers, VMs, hosts or unit; every tight host has a plan at {@link #plansComplete}. */
+    private long version;
+    private long plansComplete = -1;
+    /**
+     * Per tier, K when plans were last completed (every host above it had a plan then), or MAX_VALUE when every
+     * tight host must be looked at again; and the hosts that may have become tight without a plan since.
+     */
+    private final long[] completedAt = {0, Long.MAX_VALUE, Long.MAX_VALUE};
+    private int[] toPlan = new int[0];
+    /** What the first fit in progress restarted on each host so far (0 elsewhere, and between fits). */
     private long[] usedMemory = new long[0];
     private long[] usedVcpus = new long[0];
-    private int[] touched = new int[0];
+    private int toPlanCount;
+    private boolean[] waiting = new boolean[0];
+    /** The verdicts of the last create checked (one VM, many hosts: a decision and its explanation), at {@link #version}. */
+    private Claim memoVm;
+    private long memoVersion = -1;
+    private int memoEpoch;
+    private int[] memoEpochOf = new int[0];
+    private Shortfall[] memoResult = new Shortfall[0];
 
     /** The Ceph-backed VMs of one host. */
     private static final class Load {
         final List<Claim> vms = new ArrayList<>();
-        long memory;
-        long vcpus;
         /** By reserve tier bit (SSD 1, SATA 2). */
         final int[] count = new int[3];
-
-        Load copy() {
-            Load c = new Load();
-            c.vms.addAll(vms);
-            c.memory = memory;
-            c.vcpus = vcpus;
-            System.arraycopy(count, 0, c.count, 0, 3);
-            return c;
-        }
-
-        int tiers() {
-            return (count[SSD] > 0 ? SSD : 0) | (count[SATA] > 0 ? SATA : 0);
-        }
     }
 
     /**
@@ -140,8 +165,7 @@ final class Reserve {
 
     // ---- feeding ---------------------------------------------------------------------------------------
 
-    /** Makes room for slots {@code 0 .. size - 1}. */
-    void grow(int size) {
+    private void grow(int size) {
         names = Arrays.copyOf(names, size);
         tiers = Arrays.copyOf(tiers, size);
         memoryRoom = Arrays.copyOf(memoryRoom, size);
@@ -156,9 +180,17 @@ final class Reserve {
             needEntry[t] = Arrays.copyOf(needEntry[t], size);
             Arrays.fill(needEntry[t], old, size, -1);
         }
+        toPlan = Arrays.copyOf(toPlan, size);
         usedMemory = Arrays.copyOf(usedMemory, size);
         usedVcpus = Arrays.copyOf(usedVcpus, size);
-        touched = Arrays.copyOf(touched, size);
+        waiting = Arrays.copyOf(waiting, size);
+        plans = Arrays.copyOf(plans, size);
+        planned = Arrays.copyOf(planned, size);
+        plannedIndex = Arrays.copyOf(plannedIndex, size);
+        users = Arrays.copyOf(users, size);
+        userCount = Arrays.copyOf(userCount, size);
+        memoEpochOf = Arrays.copyOf(memoEpochOf, size);
+        memoResult = Arrays.copyOf(memoResult, size);
     }
 
     /** A new host in {@code slot} (slots are given out in order: 0, 1, 2...). */
@@ -169,14 +201,60 @@ final class Reserve {
         n = Math.max(n, slot + 1);
         names[slot] = name;
         byNameStale = true;
+        // Plans name hosts by their order, which a new name shifts: they are made again when needed.
+        while (plannedCount > 0) {
+            forget(planned[plannedCount - 1]);
+        }
+        trees = null;
+        completedAt[SSD] = completedAt[SATA] = Long.MAX_VALUE;
+        version++;
     }
 
     /** A host's latest state: the Ceph tiers it serves while ready (0 when it is not) and its room. */
     void host(int slot, int readyTiers, long memory, long vcpus) {
+        int oldTiers = tiers[slot];
+        long oldMemory = memoryRoom[slot];
+        long oldVcpus = vcpuRoom[slot];
+        if (readyTiers == oldTiers && memory == oldMemory && vcpus == oldVcpus) {
+            return; // most reports change nothing here
+        }
         tiers[slot] = readyTiers;
         memoryRoom[slot] = memory;
         vcpuRoom[slot] = vcpus;
+        version++;
         update(slot);
+        if (trees != null) {
+            setLeaf(slot, memory, vcpus);
+        }
+        if (plannedCount == 0) {
+            return;
+        }
+        boolean shrank = memory <= oldMemory && vcpus <= oldVcpus && (readyTiers & ~oldTiers) == 0;
+        boolean lostTiers = (oldTiers & ~readyTiers) != 0;
+        if (shrank) {
+            // Only plans that restart VMs here can change: those that restart more than it keeps now.
+            for (int j = userCount[slot] - 1; j >= 0; j--) {
+                int u = users[slot][j];
+                if (lostTiers || !plans[u].keepsAfterShrink(slot, memory, vcpus)) {
+                    forget(u);
+                }
+            }
+            return;
+        }
+        int[] pos = positions();
+        for (int j = plannedCount - 1; j >= 0; j--) {
+            int u = planned[j];
+            RestartPlan p = plans[u];
+            if (u == slot) {
+                continue; // a plan never restarts on its own host
+            }
+            boolean uses = p.indexOf(slot) >= 0;
+            if (uses ? lostTiers || !p.keepsAfterShrink(slot, memory, vcpus) || memory > oldMemory || vcpus > oldVcpus
+                    || readyTiers != oldTiers
+                    : !p.keepsAfterGrowth(pos[slot], readyTiers, memory, vcpus, pos)) {
+                forget(u);
+            }
+        }
     }
 
     /** Counts ({@code sign} 1) or stops counting (-1) a VM on its host; a raw-disk VM is ignored. */
@@ -194,13 +272,15 @@ final class Reserve {
         } else if (!load.vms.remove(c)) {
             return;
         }
-        load.memory += sign * c.memoryBytes();
-        load.vcpus += sign * (long) c.vcpus();
         load.count[t] += sign;
         memoryClasses[memoryClass(c.memoryBytes())] += sign;
         vcpuClasses[vcpuClass(c.vcpus())] += sign;
         if (load.vms.isEmpty()) {
             loads[slot] = null;
+        }
+        version++;
+        if (plans[slot] != null) {
+            forget(slot);
         }
         if (sign > 0 && (memoryClass(c.memoryBytes()) > memoryClass || vcpuClass(c.vcpus()) > vcpuClass)) {
             // A VM larger than the unit: every host's k changes (rare: only the largest VM so far does this).
@@ -224,29 +304,10 @@ final class Reserve {
         }
     }
 
-    /** A copy that changes independently of this one (for capacity's simulated placements). */
-    Reserve copy() {
-        Reserve c = new Reserve();
-        c.grow(names.length);
-        c.n = n;
-        System.arraycopy(names, 0, c.names, 0, n);
-        System.arraycopy(tiers, 0, c.tiers, 0, n);
-        System.arraycopy(memoryRoom, 0, c.memoryRoom, 0, n);
-        System.arraycopy(vcpuRoom, 0, c.vcpuRoom, 0, n);
-        for (int i = 0; i < n; i++) {
-            c.loads[i] = loads[i] == null ? null : loads[i].copy();
-        }
-        System.arraycopy(memoryClasses, 0, c.memoryClasses, 0, memoryClasses.length);
-        System.arraycopy(vcpuClasses, 0, c.vcpuClasses, 0, vcpuClasses.length);
-        c.memoryClass = memoryClass;
-        c.vcpuClass = vcpuClass;
-        c.memoryFloor = memoryFloor;
-        c.vcpuFloor = vcpuFloor;
-        c.byNameStale = true;
-        for (int i = 0; i < n; i++) {
-            c.update(i);
-        }
-        return c;
+    /** Counts the VM as placed on host {@code slot}, its room taken: what {@link HostTable} would then report. */
+    void place(int slot, Claim c) {
+        host(slot, tiers[slot], memoryRoom[slot] - c.memoryBytes(), vcpuRoom[slot] - c.vcpus());
+        vm(slot, c, 1);
     }
 
     private static int memoryClass(long bytes) {
@@ -290,6 +351,9 @@ final class Reserve {
                 }
                 if (entry >= 0) {
                     needs.get(t - 1).add(entry);
+                    if (plans[i] == null) {
+                        mayNeedPlan(i);
+                    }
                 }
                 needEntry[t - 1][i] = entry;
             }
@@ -299,6 +363,8 @@ final class Reserve {
     private void setUnit(int memory, int vcpus) {
         memoryClass = memory;
         vcpuClass = vcpus;
+        completedAt[SSD] = completedAt[SATA] = Long.MAX_VALUE;
+        version++;
         for (int i = 0; i < n; i++) {
             update(i);
         }
@@ -327,6 +393,112 @@ final class Reserve {
         return true;
     }
 
+    // ---- plans ------------------------------------------------------------------------------------------
+
+    /**
+     * Every tight host has a plan: made for those that lack one (and the unit tightened first, if it can be). Only
+     * hosts that may have become tight since the last time are looked at: those above the new K but not the old,
+     * and those whose plan was dropped or whose own count changed.
+     */
+    private void completePlans() {
+        if (plansComplete == version) {
+            return;
+        }
+        if (tightHosts(unitSum(SSD), unitSum(SATA))) {
+            tightenUnit(); // if the unit is larger than any VM left, a smaller one leaves fewer hosts tight
+        }
+        for (int t = SSD; t <= SATA; t++) {
+            long k = unitSum(t);
+            if (completedAt[t] > k) {
+                TreeSet<Long> above = needs.get(t - 1);
+                for (long entry : List.copyOf(completedAt[t] == Long.MAX_VALUE ? above.tailSet((k + 1) << SLOT_BITS)
+                        : above.subSet((k + 1) << SLOT_BITS, (completedAt[t] + 1) << SLOT_BITS))) {
+                    plan((int) (entry & SLOT_MASK));
+                }
+            }
+            completedAt[t] = k;
+        }
+        while (toPlanCount > 0) {
+            int u = toPlan[--toPlanCount];
+            waiting[u] = false;
+            if (plans[u] == null && isTight(u)) {
+                plan(u);
+            }
+        }
+        plansComplete = version;
+    }
+
+    private boolean isTight(int u) {
+        for (int t = SSD; t <= SATA; t++) {
+            if (needEntry[t - 1][u] >= 0 && needEntry[t - 1][u] >> SLOT_BITS > unitSum(t)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void mayNeedPlan(int u) {
+        if (!waiting[u]) {
+            waiting[u] = true;
+            toPlan[toPlanCount++] = u;
+        }
+    }
+
+    private boolean tightHosts(long ssd, long sata) {
+        return !needs.get(0).isEmpty() && needs.get(0).last() >> SLOT_BITS > ssd
+                || !needs.get(1).isEmpty() && needs.get(1).last() >> SLOT_BITS > sata;
+    }
+
+    /** The slot's plan as things are, made if it has none. */
+    private RestartPlan plan(int u) {
+        if (plans[u] != null) {
+            return plans[u];
+        }
+        Claim[] vms = sorted(loads[u] == null ? List.of() : loads[u].vms);
+        int[] chosen = new int[vms.length];
+        int failedAt = firstFit(u, vms, null, chosen);
+        RestartPlan p = new RestartPlan(vms, chosen, failedAt);
+        plans[u] = p;
+        plannedIndex[u] = plannedCount;
+        planned[plannedCount++] = u;
+        for (int b : p.hosts) {
+            if (users[b] == null) {
+                users[b] = new int[4];
+            } else if (userCount[b] == users[b].length) {
+                users[b] = Arrays.copyOf(users[b], userCount[b] * 2);
+            }
+            users[b][userCount[b]++] = u;
+        }
+        if (!p.fits()) {
+            failing.add(positions()[u]);
+        }
+        return p;
+    }
+
+    /** Drops the slot's plan: something it depends on changed. */
+    private void forget(int u) {
+        RestartPlan p = plans[u];
+        plans[u] = null;
+        int at = plannedIndex[u];
+        int last = planned[--plannedCount];
+        planned[at] = last;
+        plannedIndex[last] = at;
+        for (int b : p.hosts) {
+            int[] list = users[b];
+            for (int j = 0; j < userCount[b]; j++) {
+                if (list[j] == u) {
+                    list[j] = list[--userCount[b]];
+                    break;
+                }
+            }
+        }
+        if (!p.fits()) {
+            failing.remove(position[u]);
+        }
+        plansComplete = -1;
+        mayNeedPlan(u);
+    }
+
     // ---- the check -------------------------------------------------------------------------------------
 
     /**
@@ -335,32 +507,24 @@ final class Reserve {
      * shortfall of the host with the smallest name among those whose VMs could not.
      */
     Shortfall check(int landing, Claim vm, int leaving) {
-        Change change = new Change(landing, vm, leaving == landing ? -1 : leaving);
-        while (true) {
-            List<Integer> tight = tight(change);
-            if (tight.isEmpty()) {
-                return null;
+        completePlans();
+        boolean create = leaving < 0 || leaving == landing;
+        if (create) {
+            if (!vm.equals(memoVm) || memoVersion != version) {
+                memoVm = vm;
+                memoVersion = version;
+                memoEpoch++;
             }
-            if (tightenUnit()) {
-                continue; // the unit was larger than any VM left: with a smaller one, fewer hosts look tight
+            if (memoEpochOf[landing] == memoEpoch) {
+                return memoResult[landing];
             }
-            Shortfall worst = null;
-            for (int u : tight) {
-                if (worst != null && names[u].compareTo(worst.host()) > 0) {
-                    continue;
-                }
-                Shortfall s = firstFit(u, change);
-                if (s != null) {
-                    worst = s;
-                }
-            }
-            return worst;
         }
-    }
-
-    /** Whether the reserve holds as things are, without any change. */
-    Shortfall check() {
-        return check(-1, null, -1);
+        Shortfall s = judge(new Change(landing, vm, create ? -1 : leaving));
+        if (create) {
+            memoEpochOf[landing] = memoEpoch;
+            memoResult[landing] = s;
+        }
+        return s;
     }
 
     /** A VM arriving on one host and, for a move, leaving another. */
@@ -410,7 +574,7 @@ final class Reserve {
 
         /** K of tier t once the change is made. */
         long unitSum(int t) {
-            long sum = unitSum[t] + unitSum[SSD | SATA];
+            long sum = Reserve.this.unitSum(t);
             if (landing >= 0 && (tiers[landing] & t) != 0) {
                 sum += units(landing) - Reserve.this.units[landing];
             }
@@ -420,59 +584,190 @@ final class Reserve {
             return sum;
         }
 
-        /** Whether the VM is larger than the unit, so its new host cannot be judged by units. */
-        boolean oversized() {
-            return vmTier != 0 && (vm.memoryBytes() > 1L << memoryClass || vm.vcpus() > 1L << vcpuClass);
+        /** Whether the slot (one the change touches) is tight once the change is made. */
+        boolean tight(int s, long ssd, long sata) {
+            if (vms(s) == 0) {
+                return false;
+            }
+            if (s == landing && vmTier != 0 && (vm.memoryBytes() > 1L << memoryClass || vm.vcpus() > 1L << vcpuClass)) {
+                return true; // larger than the unit: units cannot vouch for it
+            }
+            long own = units(s);
+            return count(s, SSD) > 0 && vms(s) + ((tiers[s] & SSD) != 0 ? own : 0) > ssd
+                    || count(s, SATA) > 0 && vms(s) + ((tiers[s] & SATA) != 0 ? own : 0) > sata;
+        }
+
+        /** Whether the plan of a slot the change does not touch still holds once it is made. */
+        boolean keeps(RestartPlan p) {
+            if (landing >= 0 && !p.keepsAfterShrink(landing, memoryRoom(landing), vcpuRoom(landing))) {
+                return false;
+            }
+            return leaving < 0 || (p.indexOf(leaving) < 0
+                    ? p.keepsAfterGrowth(positions()[leaving], tiers[leaving], memoryRoom(leaving), vcpuRoom(leaving),
+                            positions())
+                    : false);
         }
     }
 
-    /** The hosts whose restart the units cannot vouch for once the change is made: each needs the first fit. */
-    private List<Integer> tight(Change change) {
-        List<Integer> out = new ArrayList<>(2);
-        long[] k = {0, change.unitSum(SSD), change.unitSum(SATA)};
-        for (int s : new int[] {change.landing, change.leaving}) {
-            if (s < 0 || out.contains(s)) {
-                continue;
-            }
-            boolean tight = s == change.landing && change.oversized() && change.vms(s) > 0;
-            for (int t = SSD; t <= SATA && !tight; t++) {
-                tight = change.count(s, t) > 0 && change.vms(s) + ((tiers[s] & t) != 0 ? change.units(s) : 0) > k[t];
-            }
-            if (tight) {
-                out.add(s);
-            }
-        }
-        for (int t = SSD; t <= SATA; t++) {
-            Iterator<Long> top = needs.get(t - 1).descendingIterator();
-            while (top.hasNext()) {
-                long entry = top.next();
-                if (entry >> SLOT_BITS <= k[t]) {
-                    break;
-                }
-                int slot = (int) (entry & SLOT_MASK);
-                if (!change.touches(slot) && !out.contains(slot)) {
-                    out.add(slot);
-                }
-            }
-        }
-        return out;
+    private long unitSum(int t) {
+        return unitSum[t] + unitSum[SSD | SATA];
     }
 
     /**
-     * The first fit of host {@code u}'s Ceph-backed VMs into the other ready hosts, once the change is made:
-     * null if every VM finds room, else what is missing. The free room summed over the other hosts is compared
-     * first: when it is short, no placement at all exists, and its numbers are what the operator needs.
+     * The shortfall of the host with the smallest name among those whose VMs could not restart once the change is
+     * made, or null. Only these can: the hosts the change touches; hosts whose plan fails now and still does; hosts
+     * whose plan the change alters (it uses the host the VM lands on, or, for a move, passed over the host it
+     * leaves); and hosts tight only after the change. Every other host either has a plan the change leaves as it
+     * is, or is not tight.
      */
-    private Shortfall firstFit(int u, Change change) {
-        List<Claim> vms = new ArrayList<>(loads[u] == null ? List.of() : loads[u].vms);
-        if (change.vmDelta(u) > 0) {
-            vms.add(change.vm);
-        } else if (change.vmDelta(u) < 0) {
-            vms.remove(change.vm);
+    private Shortfall judge(Change ch) {
+        long ssd = ch.unitSum(SSD);
+        long sata = ch.unitSum(SATA);
+        Shortfall best = null;
+        for (int s : new int[] {ch.landing, ch.leaving}) {
+            if (s >= 0 && ch.tight(s, ssd, sata)) {
+                best = smaller(best, firstFitShortfall(s, ch));
+            }
         }
-        if (vms.isEmpty()) {
+        for (int at : failing) {
+            int u = byName[at];
+            if (best != null && names[u].compareTo(best.host()) >= 0) {
+                break;
+            }
+            if (ch.touches(u)) {
+                continue;
+            }
+            Shortfall s = ch.keeps(plans[u]) ? shortfall(u, ch, plans[u].homeless()) : firstFitShortfall(u, ch);
+            if (s != null) {
+                best = s; // the first by name of those failing now: any later one has a larger name
+                break;
+            }
+        }
+        if (ch.leaving >= 0) {
+            for (int j = plannedCount - 1; j >= 0; j--) {
+                best = rejudge(planned[j], ch, best);
+            }
+        } else if (ch.landing >= 0 && userCount[ch.landing] > 0) {
+            for (int u : Arrays.copyOf(users[ch.landing], userCount[ch.landing])) {
+                best = rejudge(u, ch, best);
+            }
+        }
+        // Hosts the change makes tight: a plan made for each (as things are, it holds: they were not tight).
+        long[] before = {0, unitSum(SSD), unitSum(SATA)};
+        long[] after = {0, ssd, sata};
+        for (int t = SSD; t <= SATA; t++) {
+            if (after[t] >= before[t]) {
+                continue;
+            }
+            for (long entry : List.copyOf(needs.get(t - 1).subSet((after[t] + 1) << SLOT_BITS, (before[t] + 1) << SLOT_BITS))) {
+                int u = (int) (entry & SLOT_MASK);
+                if (!ch.touches(u)) {
+                    plan(u);
+                    best = rejudge(u, ch, best);
+                }
+            }
+        }
+        return best;
+    }
+
+    /** The smaller shortfall of the two by host name (null counts as none). */
+    private static Shortfall smaller(Shortfall a, Shortfall b) {
+        return a == null ? b : b == null || a.host().compareTo(b.host()) <= 0 ? a : b;
+    }
+
+    /** The best so far, or u's shortfall if its plan, altered by the change, fails and its name is smaller. */
+    private Shortfall rejudge(int u, Change ch, Shortfall best) {
+        RestartPlan p = plans[u];
+        if (ch.touches(u) || p == null || !p.fits() || (best != null && names[u].compareTo(best.host()) >= 0)
+                || ch.keeps(p)) {
+            return best; // failing plans were judged already; a plan the change keeps holds
+        }
+        return smaller(best, firstFitShortfall(u, ch));
+    }
+
+    /** Host u's VMs once the change is made, in first-fit order: largest memory first, then vCPUs, then name. */
+    private Claim[] vmsAfter(int u, Change ch) {
+        List<Claim> vms = new ArrayList<>(loads[u] == null ? List.of() : loads[u].vms);
+        if (ch.vmDelta(u) > 0) {
+            vms.add(ch.vm);
+        } else if (ch.vmDelta(u) < 0) {
+            vms.remove(ch.vm);
+        }
+        return sorted(vms);
+    }
+
+    private static Claim[] sorted(List<Claim> vms) {
+        Claim[] out = vms.toArray(new Claim[0]);
+        Arrays.sort(out, Comparator.comparingLong(Claim::memoryBytes).reversed()
+                .thenComparing(Comparator.comparingInt(Claim::vcpus).reversed()).thenComparing(Claim::vmName));
+        return out;
+    }
+
+    /** The first fit of host u's VMs once the change is made: null if every VM finds room, else the shortfall. */
+    private Shortfall firstFitShortfall(int u, Change ch) {
+        Claim[] vms = vmsAfter(u, ch);
+        if (vms.length == 0) {
             return null;
         }
+        Shortfall total = totals(u, ch, vms);
+        if (total != null) {
+            return total;
+        }
+        int failedAt = firstFit(u, vms, ch, new int[vms.length]);
+        return failedAt == vms.length ? null : shortfall(u, ch, vms[failedAt]);
+    }
+
+    /**
+     * Host u's shortfall once the change is made, knowing the first fit's homeless VM (null: none): the totals'
+     * when they are short, as {@link #firstFitShortfall} would find first.
+     */
+    private Shortfall shortfall(int u, Change ch, Claim homeless) {
+        Claim[] vms = vmsAfter(u, ch);
+        Shortfall total = totals(u, ch, vms);
+        if (total != null || homeless == null) {
+            return total;
+        }
+        long[] free = free(u, ch);
+        long memory = 0;
+        long vcpus = 0;
+        for (Claim c : vms) {
+            memory += c.memoryBytes();
+            vcpus += c.vcpus();
+        }
+        return new Shortfall(names[u], vms.length, memory, vcpus, Bytes.human(free[0]) + " and " + free[1]
+                + " vCPUs free on the other ready hosts, but in pieces: once the larger ones are placed, no host has room"
+                + " left for " + homeless.vmName() + " (" + Bytes.human(homeless.memoryBytes()) + ", " + homeless.vcpus()
+                + (homeless.vcpus() == 1 ? " vCPU" : " vCPUs") + "; first fit, largest first)");
+    }
+
+    /**
+     * Free room on the other ready hosts once the change is made, host u lost: {memory, vCPUs} on all, then on
+     * those serving ssd, then on those serving sata.
+     */
+    private long[] free(int u, Change ch) {
+        long[] freeMemory = memorySum.clone();
+        long[] freeVcpus = vcpuSum.clone();
+        if (tiers[u] != 0) {
+            freeMemory[tiers[u]] -= countedMemory[u];
+            freeVcpus[tiers[u]] -= countedVcpus[u];
+        }
+        for (int s : new int[] {ch.landing, ch.leaving}) {
+            if (s >= 0 && s != u && tiers[s] != 0) {
+                freeMemory[tiers[s]] += Math.max(0, ch.memoryRoom(s)) - countedMemory[s];
+                freeVcpus[tiers[s]] += Math.max(0, ch.vcpuRoom(s)) - countedVcpus[s];
+            }
+        }
+        int both = SSD | SATA;
+        return new long[] {freeMemory[SSD] + freeMemory[SATA] + freeMemory[both],
+            freeVcpus[SSD] + freeVcpus[SATA] + freeVcpus[both], freeMemory[SSD] + freeMemory[both],
+            freeVcpus[SSD] + freeVcpus[both], freeMemory[SATA] + freeMemory[both], freeVcpus[SATA] + freeVcpus[both]};
+    }
+
+    /**
+     * The exact check: host u's VMs against the free room summed over the other ready hosts, in all and per tier.
+     * Short there, no placement of them exists at all; null when the totals suffice.
+     */
+    private Shortfall totals(int u, Change ch, Claim[] vms) {
         long memory = 0;
         long vcpus = 0;
         long[] tierMemory = new long[3];
@@ -484,77 +779,102 @@ final class Reserve {
             tierMemory[t] += c.memoryBytes();
             tierVcpus[t] += c.vcpus();
         }
-        // Free room on the other ready hosts, by the tiers they serve: u is the host lost, the change moves room.
-        long[] freeMemory = memorySum.clone();
-        long[] freeVcpus = vcpuSum.clone();
-        if (tiers[u] != 0) {
-            freeMemory[tiers[u]] -= countedMemory[u];
-            freeVcpus[tiers[u]] -= countedVcpus[u];
+        long[] free = free(u, ch);
+        if (memory > free[0]) {
+            return new Shortfall(names[u], vms.length, memory, vcpus, Bytes.human(free[0])
+                    + " of memory free on the other ready hosts (" + Bytes.human(memory) + " needed)");
         }
-        for (int s : new int[] {change.landing, change.leaving}) {
-            if (s >= 0 && s != u && tiers[s] != 0) {
-                freeMemory[tiers[s]] += Math.max(0, change.memoryRoom(s)) - countedMemory[s];
-                freeVcpus[tiers[s]] += Math.max(0, change.vcpuRoom(s)) - countedVcpus[s];
-            }
-        }
-        String size = Bytes.human(memory);
-        long allMemory = freeMemory[SSD] + freeMemory[SATA] + freeMemory[SSD | SATA];
-        long allVcpus = freeVcpus[SSD] + freeVcpus[SATA] + freeVcpus[SSD | SATA];
-        if (memory > allMemory) {
-            return new Shortfall(names[u], vms.size(), memory, vcpus, Bytes.human(allMemory)
-                    + " of memory free on the other ready hosts (" + size + " needed)");
-        }
-        if (vcpus > allVcpus) {
-            return new Shortfall(names[u], vms.size(), memory, vcpus, allVcpus + " vCPUs free on the other ready hosts ("
+        if (vcpus > free[1]) {
+            return new Shortfall(names[u], vms.length, memory, vcpus, free[1] + " vCPUs free on the other ready hosts ("
                     + vcpus + " needed)");
         }
         for (int t = SSD; t <= SATA; t++) {
-            long m = freeMemory[t] + freeMemory[SSD | SATA];
-            long v = freeVcpus[t] + freeVcpus[SSD | SATA];
+            long m = free[2 * t];
+            long v = free[2 * t + 1];
             if (tierMemory[t] > m || tierVcpus[t] > v) {
-                return new Shortfall(names[u], vms.size(), memory, vcpus, "its " + tierWord(t) + " VMs need "
+                return new Shortfall(names[u], vms.length, memory, vcpus, "its " + tierWord(t) + " VMs need "
                         + Bytes.human(tierMemory[t]) + " and " + tierVcpus[t] + " vCPUs, the other ready hosts serving "
                         + tierWord(t) + " have " + Bytes.human(m) + " and " + v + " vCPUs free");
             }
         }
-        vms.sort(Comparator.comparingLong(Claim::memoryBytes).reversed()
-                .thenComparing(Comparator.comparingInt(Claim::vcpus).reversed()).thenComparing(Claim::vmName));
-        int[] order = byName();
+        return null;
+    }
+
+    /**
+     * First fit of {@code vms} (in order) from host u into the other ready hosts by name, once the change (null:
+     * none) is made: writes each VM's host into {@code chosen} and returns the index of the first VM that found
+     * none, or {@code vms.length}. The trees hold every host's room as things are and are not changed for this: a
+     * host they offer is checked against its room once the change is made, less what this fit restarted there, and
+     * the search goes on after it if that falls short. Only a host the change gives more room (the one a move
+     * leaves) is set in the trees for the while, or the search would pass it over.
+     */
+    private int firstFit(int u, Claim[] vms, Change ch, int[] chosen) {
+        RoomTree[] room = trees();
+        int leaving = ch == null ? -1 : ch.leaving;
+        if (leaving >= 0) {
+            setLeaf(leaving, ch.memoryRoom(leaving), ch.vcpuRoom(leaving));
+        }
+        int[] touched = new int[vms.length];
         int touchedCount = 0;
-        Claim homeless = null;
-        for (Claim c : vms) {
-            int t = tier(c.storage());
-            boolean placed = false;
-            for (int b : order) {
-                if (b == u || (tiers[b] & t) == 0) {
-                    continue;
+        int failedAt = vms.length;
+        Arrays.fill(chosen, -1);
+        for (int j = 0; j < vms.length && failedAt == vms.length; j++) {
+            Claim c = vms[j];
+            RoomTree tree = room[tier(c.storage())];
+            int from = 0;
+            while (true) {
+                int at = tree.first(c.memoryBytes(), c.vcpus(), from);
+                if (at < 0) {
+                    failedAt = j;
+                    break;
                 }
-                if (c.memoryBytes() <= change.memoryRoom(b) - usedMemory[b] && c.vcpus() <= change.vcpuRoom(b) - usedVcpus[b]) {
+                int b = byName[at];
+                long memory = (ch == null ? memoryRoom[b] : ch.memoryRoom(b)) - usedMemory[b];
+                long vcpus = (ch == null ? vcpuRoom[b] : ch.vcpuRoom(b)) - usedVcpus[b];
+                if (b != u && c.memoryBytes() <= memory && c.vcpus() <= vcpus) {
                     if (usedMemory[b] == 0 && usedVcpus[b] == 0) {
                         touched[touchedCount++] = b;
                     }
                     usedMemory[b] += c.memoryBytes();
                     usedVcpus[b] += c.vcpus();
-                    placed = true;
+                    chosen[j] = b;
+                    // What is left there, in this tier's tree, so the next VMs' searches pass it by when it is full.
+                    tree.set(at, memory - c.memoryBytes(), vcpus - c.vcpus());
                     break;
                 }
-            }
-            if (!placed) {
-                homeless = c;
-                break;
+                from = at + 1;
             }
         }
         for (int j = 0; j < touchedCount; j++) {
-            usedMemory[touched[j]] = 0;
-            usedVcpus[touched[j]] = 0;
+            int b = touched[j];
+            usedMemory[b] = 0;
+            usedVcpus[b] = 0;
+            setLeaf(b, memoryRoom[b], vcpuRoom[b]);
         }
-        if (homeless == null) {
-            return null;
+        if (leaving >= 0) {
+            setLeaf(leaving, memoryRoom[leaving], vcpuRoom[leaving]);
         }
-        return new Shortfall(names[u], vms.size(), memory, vcpus, Bytes.human(allMemory) + " and " + allVcpus
-                + " vCPUs free on the other ready hosts, but in pieces: once the larger ones are placed, no host has room"
-                + " left for " + homeless.vmName() + " (" + Bytes.human(homeless.memoryBytes()) + ", " + homeless.vcpus()
-                + " vCPUs; first fit, largest first)");
+        return failedAt;
+    }
+
+    /** The trees, built from every host's room if they are not. */
+    private RoomTree[] trees() {
+        int[] order = byName();
+        if (trees == null) {
+            trees = new RoomTree[] {null, new RoomTree(n), new RoomTree(n)};
+            for (int b : order) {
+                setLeaf(b, memoryRoom[b], vcpuRoom[b]);
+            }
+        }
+        return trees;
+    }
+
+    /** Sets the host's room in the tree of each tier it serves (the others never choose it). */
+    private void setLeaf(int b, long memory, long vcpus) {
+        for (int t = SSD; t <= SATA; t++) {
+            boolean serves = (tiers[b] & t) != 0;
+            trees[t].set(position[b], serves ? memory : RoomTree.NONE, serves ? vcpus : RoomTree.NONE);
+        }
     }
 
     private int[] byName() {
@@ -565,21 +885,17 @@ final class Reserve {
             }
             Arrays.sort(slots, Comparator.comparing(i -> names[i]));
             byName = Arrays.stream(slots).mapToInt(Integer::intValue).toArray();
+            position = new int[names.length];
+            for (int p = 0; p < n; p++) {
+                position[byName[p]] = p;
+            }
             byNameStale = false;
         }
         return byName;
     }
 
-    // ---- for capacity ----------------------------------------------------------------------------------
-
-    /** Counts the VM as placed on host {@code slot}, its room taken: what {@link HostTable} would then report. */
-    void place(int slot, Claim c) {
-        memoryRoom[slot] -= c.memoryBytes();
-        vcpuRoom[slot] -= c.vcpus();
-        if (tier(c.storage()) == 0) {
-            update(slot);
-        } else {
-            vm(slot, c, 1);
-        }
+    private int[] positions() {
+        byName();
+        return position;
     }
 }

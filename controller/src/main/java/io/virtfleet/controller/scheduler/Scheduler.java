@@ -334,10 +334,11 @@ public final class Scheduler {
         if (to < 0) {
             throw new IllegalArgumentException("no host named " + toHost + " is known to placement");
         }
-        if (hosts.reserve == null) {
-            return Optional.empty();
+        int from = hosts.slotOf(c.host());
+        if (hosts.reserve == null || to == from) {
+            return Optional.empty(); // no reserve kept, or nothing moves
         }
-        Reserve.Shortfall s = hosts.reserve.check(to, c, hosts.slotOf(c.host()));
+        Reserve.Shortfall s = hosts.reserve.check(to, c, from);
         return s == null ? Optional.empty() : Optional.of("after this move, " + s.text());
     }
 

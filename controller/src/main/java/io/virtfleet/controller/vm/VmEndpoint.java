@@ -134,8 +134,11 @@ public final class VmEndpoint {
 
     public void place(PlaceRequest request, StreamObserver<PlacementExplanation> response) {
         VmSpec spec = VmSpecs.validateRequest(request.getSpec()); // placement alone: OVH is not asked anything
-        response.onNext(toProto(vms.explain(spec)));
-        response.onCompleted();
+        // On the VM executor: with the N+1 reserve, every host's verdict looks at the whole fleet.
+        run(response, () -> {
+            response.onNext(toProto(vms.explain(spec)));
+            response.onCompleted();
+        });
     }
 
     /**

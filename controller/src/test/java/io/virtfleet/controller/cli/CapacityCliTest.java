@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code virtfleet capacity} against a running embedded fleet whose hosts carry LANs. Its three hosts (see
+ * {@code virtfleet capacity}, and the N+1 reserve in {@code place --explain}, against a running embedded fleet whose
+ * hosts carry LANs and whose controller keeps the reserve ({@code n-plus-one = on}). Its three hosts (see
  * {@link EmbeddedFleet#defaultNodes}) have 8, 16 and 32 threads and 16, 64 and 128 GiB, and run domains virtfleet
  * did not make: 1.5 GiB and 3 vCPUs on hv1, 3.5 GiB and 4 vCPUs on hv2, 1.5 GiB and 3 vCPUs on hv3. With the
  * default policy (memory × 0.9, 4 vCPUs per thread) VMs of 2 GiB and 2 vCPUs run out of memory first:
@@ -37,7 +38,8 @@ class CapacityCliTest {
 
     @BeforeAll
     static void startFleet() throws Exception {
-        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200)).simulatedNetwork(true).build().start();
+        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200)).simulatedNetwork(true)
+                .provisioning(p -> p.withPlacement(p.placement().withNPlusOne(true))).build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
     }
 
@@ -69,7 +71,7 @@ class CapacityCliTest {
 
     @Test
     void theTableShowsEachHostsCountWhatRunsOutFirstAndTheTotal() {
-        Run run = cli(capacity());
+        Run run = cli(capacity("--no-n-plus-one"));
         assertEquals(0, run.code(), run.err());
         List<String> lines = Arrays.asList(run.out().split("\n"));
         assertEquals(List.of(
@@ -78,24 +80,26 @@ class CapacityCliTest {
                 "hv2   27    memory          the 28th would need 2.0 GiB: 57.5 GiB promised + 2.0 GiB > 57.6 GiB (64.0 GiB × 0.90)",
                 "hv1   6     memory          the 7th would need 2.0 GiB: 13.5 GiB promised + 2.0 GiB > 14.4 GiB (16.0 GiB × 0.90)",
                 "Total: 89 more VMs of 2.0 GiB, 2 vCPUs, ssd disk of 20.0 GiB (without the N+1 reserve).",
-                "Stops first: memory on 3 hosts."), lines);
+                "Stops first: memory on 3 hosts.",
+                "The controller's placement keeps the N+1 reserve (n-plus-one = on): creates stop at the count of"
+                        + " --n-plus-one."), lines);
     }
 
     @Test
     void jsonIsTheWireContract() throws Exception {
-        Run run = cli(capacity("-o", "json"));
+        Run run = cli(capacity("--no-n-plus-one", "-o", "json"));
         assertEquals(0, run.code(), run.err());
         CapacityReport.Builder report = CapacityReport.newBuilder();
         JsonFormat.parser().merge(run.out(), report);
         assertEquals(89, report.getTotal());
         assertEquals(List.of(56L, 27L, 6L), report.getHostsList().stream().map(HostCapacity::getFits).toList());
         assertTrue(run.out().contains("\"n_plus_one\": false"), "proto field names: " + run.out());
-        assertTrue(run.out().contains("\"n_plus_one_policy\": false"), run.out());
+        assertTrue(run.out().contains("\"n_plus_one_policy\": true"), run.out());
     }
 
     @Test
-    void keepingTheReserveCountsFewerAndSaysWhichHostWouldLackRoom() throws Exception {
-        Run run = cli(capacity("--n-plus-one", "-o", "json"));
+    void asPlacementKeepsTheReserveTheCountKeepsItAndSaysWhichHostWouldLackRoom() throws Exception {
+        Run run = cli(capacity("-o", "json"));
         assertEquals(0, run.code(), run.err());
         CapacityReport.Builder report = CapacityReport.newBuilder();
         JsonFormat.parser().merge(run.out(), report);
@@ -107,7 +111,7 @@ class CapacityCliTest {
                 .orElseThrow(() -> new AssertionError("no host stopped by the reserve: " + run.out()));
         assertTrue(stopped.getReason().matches("after (one|a \\d+(st|nd|rd|th)) here, hv\\d's \\d+ Ceph-backed VMs \\(.*\\)"
                 + " could not all restart elsewhere: .*"), stopped.getReason());
-        Run table = cli(capacity("--n-plus-one"));
+        Run table = cli(capacity());
         assertTrue(table.out().contains("(keeping the N+1 reserve)."), table.out());
     }
 
@@ -115,7 +119,7 @@ class CapacityCliTest {
     void aDrainedHostCountsNoneAndNothingFittingExitsSix() {
         assertEquals(0, cli("host", "drain", "hv1").code());
         try {
-            Run run = cli(capacity());
+            Run run = cli(capacity("--no-n-plus-one"));
             assertEquals(0, run.code(), run.err());
             assertTrue(run.out().contains("hv1   0     state           host is draining, only ready hosts take new VMs"),
                     run.out());
@@ -129,6 +133,18 @@ class CapacityCliTest {
         assertTrue(none.out().contains("Total: 0 more VMs"), none.out());
         assertTrue(none.out().contains("hv3   0     memory          needs 200.0 GiB: 1.5 GiB promised + 200.0 GiB > 115.2 GiB"),
                 none.out());
+    }
+
+    @Test
+    void placeExplainNamesTheHostTheReserveWouldLeaveWithoutRoom() {
+        // 100 GiB fits only on hv3 (113.7 GiB free); should hv3 then be lost, hv1 and hv2 have 12.9 + 54.1 GiB.
+        Run run = cli("place", "--explain", "--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "100G");
+        assertEquals(6, run.code(), run.out() + run.err());
+        String hv3 = Arrays.stream(run.out().split("\n")).filter(l -> l.startsWith("hv3 ")).findFirst().orElseThrow();
+        assertTrue(hv3.contains(" no: n-plus-one ") && hv3.endsWith("after this, hv3's 1 Ceph-backed VM (100.0 GiB,"
+                + " 2 vCPUs) could not all restart elsewhere: 67.0 GiB of memory free on the other ready hosts (100.0 GiB"
+                + " needed)"), run.out());
+        assertTrue(run.out().contains("No host fits."), run.out());
     }
 
     @Test

@@ -134,7 +134,10 @@ class CapacityPropertyTest {
             Random rnd = new Random(seed);
             Fleet f = fleet(rnd, 6);
             Scheduler s = f.scheduler(true);
+            Map<String, HostState> states = new HashMap<>();
+            f.hosts().forEach(h -> states.put(h.name(), h.state()));
             for (int i = 0; i < 10; i++) {
+                change(s, f, states, rnd); // what the reserve keeps must follow: VMs go, hosts drain and come back
                 Request r = request("new" + i, rnd, f);
                 Explanation e = s.explain(r);
                 for (Verdict v : e.verdicts()) {
@@ -142,7 +145,7 @@ class CapacityPropertyTest {
                         continue; // refused before the reserve is asked
                     }
                     judged++;
-                    Optional<Lost> expected = firstFitFromScratch(f, s, Claim.of(r, v.host(), 0), null);
+                    Optional<Lost> expected = firstFitFromScratch(f, states, s, Claim.of(r, v.host(), 0), null);
                     String where = "seed " + seed + " " + r + " on " + v.host() + ": " + v.reason();
                     assertEquals(expected.isPresent(), !v.fits(), where + ", expected " + expected);
                     expected.ifPresent(lost -> checkReason(lost, v.reason(), "after this, ", where));
@@ -159,7 +162,7 @@ class CapacityPropertyTest {
                     if (to.name().equals(c.host())) {
                         continue;
                     }
-                    Optional<Lost> expected = firstFitFromScratch(f, s, c, to.name());
+                    Optional<Lost> expected = firstFitFromScratch(f, states, s, c, to.name());
                     Optional<String> verdict = s.reserveRefusesMove(c.vmName(), to.name());
                     String where = "seed " + seed + " move " + c + " to " + to.name() + ": " + verdict;
                     assertEquals(expected.isPresent(), verdict.isPresent(), where + ", expected " + expected);
@@ -184,6 +187,30 @@ class CapacityPropertyTest {
         }
     }
 
+    /** One of the changes a fleet sees between two creates, or none. */
+    private static void change(Scheduler s, Fleet f, Map<String, HostState> states, Random rnd) {
+        List<Claim> claims = s.claims();
+        HostSnapshot h = f.hosts().get(rnd.nextInt(f.hosts().size()));
+        switch (rnd.nextInt(5)) {
+            case 0 -> {
+                if (!claims.isEmpty()) {
+                    s.release(claims.get(rnd.nextInt(claims.size())).vmName());
+                }
+            }
+            case 1 -> {
+                HostState state = List.of(HostState.HOST_STATE_READY, HostState.HOST_STATE_DRAINING,
+                        HostState.HOST_STATE_UNREACHABLE).get(rnd.nextInt(3));
+                s.setState(h.name(), state);
+                states.put(h.name(), state);
+            }
+            case 2 -> s.update(new HostSnapshot(h.name(), states.get(h.name()), h.threads(), h.memoryTotal(),
+                    h.memoryAvailable(), h.load1(), h.tiers(), h.imagesFree(), h.imagesTotal(),
+                    List.of(new HostSnapshot.RunningDomain("byhand-" + rnd.nextInt(3), (1L + rnd.nextInt(6)) * GIB,
+                            1 + rnd.nextInt(3))), false, h.vxlanAddress(), h.publicAddress()));
+            default -> { }
+        }
+    }
+
     /**
      * The host the reserve would name, worked out from nothing but the fleet's reports, the scheduler's promised
      * figures and the claims: with {@code vm} added to its host ({@code toHost} null) or moved to {@code toHost}, the
@@ -192,7 +219,8 @@ class CapacityPropertyTest {
      */
     record Lost(String host, Boolean anyPlacement) {}
 
-    private static Optional<Lost> firstFitFromScratch(Fleet f, Scheduler s, Claim vm, String toHost) {
+    private static Optional<Lost> firstFitFromScratch(Fleet f, Map<String, HostState> states, Scheduler s, Claim vm,
+                                                      String toHost) {
         Policy p = f.policy();
         Map<String, long[]> room = new TreeMap<>();
         Map<String, List<Claim>> cephVms = new TreeMap<>();
@@ -202,7 +230,7 @@ class CapacityPropertyTest {
             room.put(h.name(), new long[] {Fit.memoryLimit(h.memoryTotal(), p.memoryRatio()) - promised[0],
                 (long) Math.floor(Fit.vcpuLimit(Math.max(1, h.threads()), p.vcpuOvercommit())) - promised[1]});
             cephVms.put(h.name(), new ArrayList<>());
-            if (h.state() == HostState.HOST_STATE_READY) {
+            if (states.get(h.name()) == HostState.HOST_STATE_READY) {
                 ready.put(h.name(), h);
             }
         }

@@ -26,6 +26,23 @@ class DecimalsTest {
     }
 
     @Test
+    void bytesAndRatiosReadAsBytesHumanAndTheFiltersWriteThem() {
+        Random rnd = new Random(2);
+        for (int i = 0; i < 200_000; i++) {
+            long bytes = switch (i % 4) {
+                case 0 -> rnd.nextLong() >>> rnd.nextInt(64);
+                case 1 -> (rnd.nextInt(100_000) * 1024L * 1024 * 1024) / 20 + (long) (rnd.nextInt(3) - 1); // near 0.05 GiB
+                case 2 -> (long) rnd.nextInt(4096) << (10 * rnd.nextInt(5));
+                default -> -rnd.nextInt(3);
+            };
+            assertEquals(io.virtfleet.common.units.Bytes.human(bytes), Decimals.appendBytes(new StringBuilder(), bytes)
+                    .toString(), Long.toString(bytes));
+            double ratio = i % 2 == 0 ? rnd.nextInt(200) / 20.0 : rnd.nextInt(64) * (rnd.nextInt(640) / 10.0);
+            assertEquals(Filters.num(ratio), Decimals.appendRatio(new StringBuilder(), ratio).toString(), Double.toString(ratio));
+        }
+    }
+
+    @Test
     void oddNumbersToo() {
         for (double x : new double[] {0, 1, Double.NaN, Double.POSITIVE_INFINITY, -1e300, 1e15}) {
             assertEquals(String.format(Locale.ROOT, "%.3f", x), Decimals.append(new StringBuilder(), x, 3).toString());

@@ -162,6 +162,7 @@ class NPlusOneTest {
                 + " 124 vCPUs free"), s.reserveRefusesMove("b1", "hvA"));
         // b1 to hvC: should hvC be lost, c1 restarts on hvA and b1 on hvB.
         assertEquals(Optional.empty(), s.reserveRefusesMove("b1", "hvC"));
+        assertEquals(Optional.empty(), s.reserveRefusesMove("b1", "hvB"), "staying where it is changes nothing");
         assertEquals(Optional.empty(), moveFleet(N_PLUS_ONE.withNPlusOne(false)).reserveRefusesMove("b1", "hvA"),
                 "without the policy nothing is refused");
     }

@@ -1,0 +1,99 @@
+package io.virtfleet.controller.scheduler;
+
+import java.util.Arrays;
+
+/**
+ * Hosts' room (memory and vCPUs) in name order, so that the first fit finds the first host by name with room for a
+ * VM without looking at every host before it: each node keeps, of the hosts below it, the largest memory room, the
+ * largest vCPU room and, for several ratios {@code r} of memory to one vCPU, the largest {@code min(memory, vCPUs ×
+ * r)}; a search skips every subtree where one of them falls short of the VM's. The ratios matter where hosts have
+ * memory but no vCPUs left, or the reverse: the two largest alone would come from different hosts and let the
+ * search wander; with {@code r} near the VM's own ratio a node passes only if one host below has room in both.
+ * Every test is necessary for a host to fit, so a search never skips the first host that does.
+ */
+final class RoomTree {
+    /** The room of a host that must never be chosen (not serving the tier, not ready). */
+    static final long NONE = Long.MIN_VALUE;
+    /** The ratios: 2^27 (128 MiB) to 2^36 (64 GiB) of memory per vCPU. */
+    private static final int LOWEST_SHIFT = 27;
+    private static final int SHIFTS = 10;
+
+    private final int leaves;
+    private final long[] memory;
+    private final long[] vcpus;
+    /** Per ratio, per node. */
+    private final long[][] balanced = new long[SHIFTS][];
+
+    /** A tree for positions {@code 0 .. size - 1}, every one {@link #NONE}. */
+    RoomTree(int size) {
+        int l = 1;
+        while (l < size) {
+            l <<= 1;
+        }
+        leaves = l;
+        memory = new long[2 * l];
+        vcpus = new long[2 * l];
+        Arrays.fill(memory, NONE);
+        Arrays.fill(vcpus, NONE);
+        for (int s = 0; s < SHIFTS; s++) {
+            balanced[s] = new long[2 * l];
+            Arrays.fill(balanced[s], NONE);
+        }
+    }
+
+    /** {@code min(memory, vcpus × 2^shift)}, NONE for a host never chosen. */
+    private static long balance(long memoryRoom, long vcpuRoom, int shift) {
+        if (memoryRoom == NONE || vcpuRoom == NONE) {
+            return NONE;
+        }
+        long scaled = vcpuRoom >= Long.MAX_VALUE >> shift ? Long.MAX_VALUE
+                : vcpuRoom <= (NONE >> shift) + 1 ? NONE + 1 : vcpuRoom << shift;
+        return Math.min(memoryRoom, scaled);
+    }
+
+    void set(int position, long memoryRoom, long vcpuRoom) {
+        int i = leaves + position;
+        memory[i] = memoryRoom;
+        vcpus[i] = vcpuRoom;
+        for (int s = 0; s < SHIFTS; s++) {
+            balanced[s][i] = balance(memoryRoom, vcpuRoom, LOWEST_SHIFT + s);
+        }
+        for (i >>= 1; i > 0; i >>= 1) {
+            memory[i] = Math.max(memory[2 * i], memory[2 * i + 1]);
+            vcpus[i] = Math.max(vcpus[2 * i], vcpus[2 * i + 1]);
+            for (int s = 0; s < SHIFTS; s++) {
+                long[] b = balanced[s];
+                b[i] = Math.max(b[2 * i], b[2 * i + 1]);
+            }
+        }
+    }
+
+    /**
+     * The first position at or after {@code from} whose room is at least this memory and these vCPUs, or -1. The
+     * two ratios nearest the VM's own are tested besides memory and vCPUs.
+     */
+    int first(long memoryNeeded, long vcpusNeeded, int from) {
+        int ratio = vcpusNeeded <= 0 ? SHIFTS - 1
+                : 63 - Long.numberOfLeadingZeros(Math.max(1, memoryNeeded / vcpusNeeded)) - LOWEST_SHIFT;
+        int low = Math.max(0, Math.min(SHIFTS - 1, ratio));
+        int high = Math.min(SHIFTS - 1, low + 1);
+        long wantLow = balance(memoryNeeded, vcpusNeeded, LOWEST_SHIFT + low);
+        long wantHigh = balance(memoryNeeded, vcpusNeeded, LOWEST_SHIFT + high);
+        return first(1, 0, leaves, memoryNeeded, vcpusNeeded, from, balanced[low], wantLow, balanced[high], wantHigh);
+    }
+
+    /** The search below {@code node}, which covers positions {@code [start, start + width)}. */
+    private int first(int node, int start, int width, long m, long v, int from, long[] low, long wantLow, long[] high,
+                      long wantHigh) {
+        if (start + width <= from || memory[node] < m || vcpus[node] < v || low[node] < wantLow
+                || high[node] < wantHigh) {
+            return -1;
+        }
+        if (width == 1) {
+            return start;
+        }
+        int half = width >> 1;
+        int left = first(2 * node, start, half, m, v, from, low, wantLow, high, wantHigh);
+        return left >= 0 ? left : first(2 * node + 1, start + half, half, m, v, from, low, wantLow, high, wantHigh);
+    }
+}

@@ -1,0 +1,157 @@
+package io.virtfleet.bench;
+
+import static io.virtfleet.common.units.Bytes.GIB;
+
+import io.virtfleet.controller.scheduler.Capacity;
+import io.virtfleet.controller.scheduler.Claim;
+import io.virtfleet.controller.scheduler.ClaimBook;
+import io.virtfleet.controller.scheduler.Decision;
+import io.virtfleet.controller.scheduler.Explanation;
+import io.virtfleet.controller.scheduler.Fleets;
+import io.virtfleet.controller.scheduler.HostSnapshot;
+import io.virtfleet.controller.scheduler.Policy;
+import io.virtfleet.controller.scheduler.Request;
+import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.proto.v1.StorageTier;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Capacity and placement with the N+1 reserve on the generated fleets of {@link PlacementBench} (seed 7), one
+ * thread. Two schedulers hold the same hosts and the same claims, one without the reserve, one keeping it
+ * ({@code n-plus-one = on}).
+ *
+ * <ul>
+ *   <li>{@code place} and {@code placeNPlusOne}: a whole decision as {@code vm create} makes it (the winner
+ *       claimed, then released so the fleet stays the same), requests cycling through 1,024 random LAN VMs;
+ *       without the reserve: the baseline. Goal at 10,000 hosts: ≥ 20,000 decisions/s keeping the reserve.</li>
+ *   <li>{@code capacity} and {@code capacityNPlusOne}: {@code virtfleet capacity} for an ssd VM of 8 GiB and 4
+ *       vCPUs, without and with the reserve (which plays every decision, one per VM counted). Baseline:
+ *       {@code explain}, placement's answer for every host of the same request ({@code place --explain}).
+ *       Goal at 10,000 hosts: ≤ 50 ms.</li>
+ * </ul>
+ *
+ * <p>{@code fill}: {@code third}, 3 VMs per host placed by the scheduler without the reserve (as
+ * {@link PlacementBench}); {@code limit}, then as many more as the reserve lets in, until 100 requests in a row are
+ * refused, so decisions are taken where the reserve binds.
+ *
+ * <p>Run: {@code deploy/bench/run-capacity-bench.sh}.
+ */
+@State(Scope.Thread)
+@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+public class CapacityBench {
+    @Param({"1000", "10000"})
+    int hosts;
+
+    @Param({"third", "limit"})
+    String fill;
+
+    private Scheduler plain;
+    private Scheduler reserve;
+    private Request[] requests;
+    private final Request spec = new Request("probe", 8 * GIB, 4, StorageTier.STORAGE_TIER_SSD, 50 * GIB, null, null, null);
+    private int next;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        List<HostSnapshot> fleet = Fleets.random(hosts, 7);
+        plain = new Scheduler(Policy.defaults(), Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
+        reserve = new Scheduler(Policy.defaults().withNPlusOne(true), Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
+        fleet.forEach(plain::update);
+        fleet.forEach(reserve::update);
+        Random rnd = new Random(11);
+        for (int i = 0; i < hosts * 3; i++) {
+            Decision d = plain.place(Fleets.randomVm("existing" + i, rnd));
+            if (d.placed()) {
+                reserve.restore(asRequest(d.claim()), d.claim().host());
+            }
+        }
+        if (fill.equals("limit")) {
+            int refusedInARow = 0;
+            for (int i = 0; refusedInARow < 100; i++) {
+                Decision d = reserve.place(Fleets.randomVm("more" + i, rnd));
+                if (d.placed()) {
+                    plain.restore(asRequest(d.claim()), d.claim().host());
+                    refusedInARow = 0;
+                } else {
+                    refusedInARow++;
+                }
+            }
+        }
+        requests = new Request[1024];
+        for (int i = 0; i < requests.length; i++) {
+            requests[i] = Fleets.randomVm("new" + i, rnd);
+        }
+        System.out.printf("%n%d hosts, %s: %d claims; capacity for the probe (8 GiB, 4 vCPUs, ssd): %d without the"
+                + " reserve%n", hosts, fill, plain.claims().size(), plain.capacity(spec, false).total());
+    }
+
+    private static Request asRequest(Claim c) {
+        return new Request(c.vmName(), c.memoryBytes(), c.vcpus(), c.storage(), c.rawBytes(), null, c.spreadGroup(), null);
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.Throughput)
+    @OutputTimeUnit(TimeUnit.SECONDS)
+    public Object place() {
+        return decide(plain);
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.Throughput)
+    @OutputTimeUnit(TimeUnit.SECONDS)
+    public Object placeNPlusOne() {
+        return decide(reserve);
+    }
+
+    private Decision decide(Scheduler s) {
+        Request r = requests[next++ & 1023];
+        Decision d = s.place(r);
+        if (d.placed()) {
+            s.release(r.vmName());
+        }
+        return d;
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    public Capacity capacity() {
+        return plain.capacity(spec, false);
+    }
+
+    /** One count a shot: it plays every decision up to where the reserve stops them, seconds at 10,000 hosts. */
+    @Benchmark
+    @BenchmarkMode(Mode.SingleShotTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 1)
+    @Measurement(iterations = 3)
+    public Capacity capacityNPlusOne() {
+        Capacity c = plain.capacity(spec, true);
+        System.out.printf(" [%d VMs keeping the reserve]", c.total());
+        return c;
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    public Explanation explain() {
+        return plain.explain(spec);
+    }
+}

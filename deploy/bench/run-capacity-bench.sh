@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Capacity and placement with the N+1 reserve (JMH, one thread), at 1,000 and 10,000 hosts of the placement
+# benchmark's fleet, 3 VMs per host ("third"); and at 1,000 hosts filled further until the reserve refuses 100
+# creates in a row ("limit"). Baselines measured in the same run, on the same fleet: decisions without the reserve
+# (place), and placement's own answer for every host (explain, as place --explain) for capacity.
+# Goals at 10,000 hosts: capacity in <= 50 ms, >= 20,000 decisions/s keeping the reserve.
+# Results go to BENCHMARKS.md by hand; this prints them and a ratio table.
+#
+# usage: deploy/bench/run-capacity-bench.sh [--quick]
+#   --quick   1 warm-up and 2 measured iterations of 1 s instead of 3 and 5 of 2 s
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+jmh_time=(-wi 3 -w 2s -i 5 -r 2s)
+for arg in "$@"; do
+  case "$arg" in
+    --quick) jmh_time=(-wi 1 -w 1s -i 2 -r 1s) ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run-capacity-bench: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+source deploy/bench/classpath.sh # builds, sets CP, prints the machine
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+bench='io.virtfleet.bench.CapacityBench'
+echo "== decisions and counts, 3 VMs per host"
+java -cp "$CP" org.openjdk.jmh.Main "$bench\.(place|placeNPlusOne|capacity|explain)$" -p hosts=1000,10000 -p fill=third \
+  "${jmh_time[@]}" -rf csv -rff "$out/third.csv"
+echo "== decisions and counts where the reserve binds (1,000 hosts)"
+java -cp "$CP" org.openjdk.jmh.Main "$bench\.(place|placeNPlusOne|capacity|explain)$" -p hosts=1000 -p fill=limit \
+  "${jmh_time[@]}" -rf csv -rff "$out/limit.csv"
+echo "== capacity keeping the reserve (one count a shot)"
+java -cp "$CP" org.openjdk.jmh.Main "$bench\.capacityNPlusOne$" -p hosts=1000,10000 -p fill=third \
+  -rf csv -rff "$out/kept.csv"
+
+echo
+echo "== summary"
+python3 - "$out/third.csv" "$out/limit.csv" "$out/kept.csv" <<'PY'
+import csv, sys
+score = {}
+for path in sys.argv[1:]:
+    for row in csv.DictReader(open(path)):
+        score[(row["Benchmark"].rsplit(".", 1)[1], row["Param: hosts"], row["Param: fill"])] = float(row["Score"])
+print("decisions/s without and with the reserve; capacity and place --explain (ms); capacity keeping the reserve (ms)")
+print(f"{'hosts':>6} {'fill':>6} {'place/s':>10} {'N+1/s':>10} {'N+1/place':>9} {'capacity':>9} {'explain':>8}"
+      f" {'cap/expl':>8} {'cap N+1':>9}  goals@10k")
+for hosts, fill in (("1000", "third"), ("10000", "third"), ("1000", "limit")):
+    p, r = score.get(("place", hosts, fill)), score.get(("placeNPlusOne", hosts, fill))
+    c, e = score.get(("capacity", hosts, fill)), score.get(("explain", hosts, fill))
+    k = score.get(("capacityNPlusOne", hosts, fill))
+    if None in (p, r, c, e):
+        continue
+    goal = ""
+    if hosts == "10000":
+        goal = ("decisions " + ("MET" if r >= 20000 else "NOT MET") + ", capacity "
+                + ("MET" if c <= 50 else "NOT MET"))
+    kept = f"{k:>9.1f}" if k is not None else f"{'-':>9}"
+    print(f"{hosts:>6} {fill:>6} {p:>10,.0f} {r:>10,.0f} {r / p:>8.2f}x {c:>9.2f} {e:>8.2f} {c / e:>7.2f}x {kept}  {goal}")
+    print(f"RESULT capacity hosts={hosts} fill={fill} decisions_per_s={p:.0f} n_plus_one_decisions_per_s={r:.0f}"
+          f" capacity_ms={c:.3f} explain_ms={e:.3f}" + (f" capacity_n_plus_one_ms={k:.1f}" if k is not None else ""))
+    print(f"RATIO capacity hosts={hosts} fill={fill} n_plus_one_vs_place={r / p:.3f} capacity_vs_explain={c / e:.3f}")
+PY
