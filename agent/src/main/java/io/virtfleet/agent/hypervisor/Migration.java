@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -289,19 +290,21 @@ public final class Migration {
         if (cancelled) {
             log.warn("migration of {} to {} completed before its cancellation took effect: it runs there", vm, targetHost);
         }
-        long downtime = downtime(source).orElseGet(() -> downtime(target).orElse(0));
-        MigrationProgress done = events.done(lastSeen, downtime, elapsedMs());
+        JobStats.Completed stats = completed(source).or(() -> completed(target))
+                .orElse(new JobStats.Completed(-1, -1, -1));
+        MigrationProgress done = events.done(lastSeen, stats, elapsedMs());
+        long downtime = done.getDowntimeMs();
         log.info("migrated {} to {} ({}) in {} ms, downtime {} ms", vm, targetHost, targetAddress, done.getElapsedMs(),
                 downtime);
         return done;
     }
 
-    private java.util.OptionalLong downtime(MigrationConnection connection) {
+    private Optional<JobStats.Completed> completed(MigrationConnection connection) {
         try {
-            return JobStats.downtimeMs(connection, definition.uuid());
+            return JobStats.completed(connection, definition.uuid());
         } catch (RuntimeException | LinkageError e) {
             log.debug("no job statistics of {}: {}", vm, e.toString());
-            return java.util.OptionalLong.empty();
+            return Optional.empty();
         }
     }
 

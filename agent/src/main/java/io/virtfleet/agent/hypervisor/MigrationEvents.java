@@ -53,20 +53,24 @@ record MigrationEvents(String vm, String targetHost, Ipv4 targetAddress, boolean
     /**
      * The last event: the target runs the VM.
      *
-     * @param lastJob    the job as last seen running, for its data total; null if never seen
-     * @param downtimeMs the switch-over's pause as libvirt recorded it, 0 when unknown
+     * @param lastJob   the job as last seen running, for its data total when libvirt recorded none; null if never seen
+     * @param completed libvirt's statistics of the completed job (-1 where it recorded none): the switch-over's pause,
+     *                  what was sent and the local disk copied, which progress samples may have missed
      */
-    MigrationProgress done(DomainJobInfo lastJob, long downtimeMs, long elapsedMs) {
-        MigrationProgress.Builder done = MigrationProgress.newBuilder()
+    MigrationProgress done(DomainJobInfo lastJob, JobStats.Completed completed, long elapsedMs) {
+        long downtimeMs = Math.max(0, completed.downtimeMs());
+        long total = completed.dataTotalBytes() >= 0 ? completed.dataTotalBytes()
+                : lastJob == null ? 0 : lastJob.getDataTotal();
+        return MigrationProgress.newBuilder()
                 .setPhase(Phase.PHASE_DONE)
                 .setPercent(100)
                 .setElapsedMs(elapsedMs)
                 .setDowntimeMs(downtimeMs)
+                .setDataTotalBytes(total)
+                .setDataProcessedBytes(total)
+                .setDiskCopiedBytes(copiesDisk ? Math.max(0, completed.diskTotalBytes()) : 0)
                 .setDetail(vm + " runs on " + targetHost + " (" + targetAddress + ")"
-                        + (downtimeMs > 0 ? ", paused " + downtimeMs + " ms for the switch-over" : ""));
-        if (lastJob != null) {
-            done.setDataTotalBytes(lastJob.getDataTotal()).setDataProcessedBytes(lastJob.getDataTotal());
-        }
-        return done.build();
+                        + (downtimeMs > 0 ? ", paused " + downtimeMs + " ms for the switch-over" : ""))
+                .build();
     }
 }

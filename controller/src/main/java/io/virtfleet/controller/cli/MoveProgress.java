@@ -44,7 +44,7 @@ final class MoveProgress {
         }
     }
 
-    /** "memory 41% (612 MiB of 1.0 GiB sent, 402 MiB left)", "done, paused 180 ms". */
+    /** "memory 41% (612 MiB of 1.0 GiB sent, 402 MiB left)", "done, disk 20 GiB copied, paused 180 ms for ...". */
     static String line(MigrationProgress m) {
         String phase = switch (m.getPhase()) {
             case PHASE_PREPARING -> "preparing";
@@ -54,7 +54,8 @@ final class MoveProgress {
             default -> "migrating";
         };
         if (m.getPhase() == MigrationProgress.Phase.PHASE_DONE) {
-            return phase + (m.getDowntimeMs() > 0 ? ", paused " + m.getDowntimeMs() + " ms for the switch-over" : "");
+            return phase + (m.getDiskCopiedBytes() > 0 ? ", disk " + Bytes.human(m.getDiskCopiedBytes()) + " copied" : "")
+                    + (m.getDowntimeMs() > 0 ? ", paused " + m.getDowntimeMs() + " ms for the switch-over" : "");
         }
         if (m.getDataTotalBytes() <= 0) {
             return phase + (m.getDetail().isEmpty() ? "" : ": " + m.getDetail());

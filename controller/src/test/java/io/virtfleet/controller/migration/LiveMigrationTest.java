@@ -157,6 +157,7 @@ class LiveMigrationTest {
         assertEquals(100, done.getPercent());
         assertTrue(done.getDowntimeMs() > 0, "libvirt's downtime is reported: " + done);
         assertTrue(done.getElapsedMs() > 0 && done.getDataTotalBytes() > 0, done.toString());
+        assertEquals(0, done.getDiskCopiedBytes(), "no disk copied for Ceph: " + done);
 
         assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv2, vm).orElseThrow(), "runs on the target");
         assertEquals(Optional.of(DomainState.VIR_DOMAIN_SHUTOFF), state(hv1, vm), "the source keeps its definition, off");
@@ -193,12 +194,19 @@ class LiveMigrationTest {
         lap(vm + " moved with its disk in " + ms(start) + " ms: " + summary(events));
 
         List<Phase> phases = phases(events);
-        assertTrue(phases.contains(Phase.PHASE_COPYING_DISK) && phases.contains(Phase.PHASE_COPYING_MEMORY)
-                && phases.lastIndexOf(Phase.PHASE_COPYING_DISK) < phases.indexOf(Phase.PHASE_COPYING_MEMORY),
-                "the disk first, then memory: " + phases);
-        MigrationProgress copying = events.stream().filter(e -> e.getPhase() == Phase.PHASE_COPYING_DISK)
-                .reduce((a, b) -> b).orElseThrow();
-        assertTrue(copying.getDataTotalBytes() >= size, "the disk counts in the data to send: " + copying);
+        assertTrue(phases.contains(Phase.PHASE_COPYING_MEMORY), "memory copied: " + phases);
+        // Progress is sampled every half second: a short disk copy may fall between two samples, so where the disk
+        // phase shows it comes before memory, and what libvirt copied is taken from its completed job.
+        if (phases.contains(Phase.PHASE_COPYING_DISK)) {
+            assertTrue(phases.lastIndexOf(Phase.PHASE_COPYING_DISK) < phases.indexOf(Phase.PHASE_COPYING_MEMORY),
+                    "the disk first, then memory: " + phases);
+            MigrationProgress copying = events.stream().filter(e -> e.getPhase() == Phase.PHASE_COPYING_DISK)
+                    .reduce((a, b) -> b).orElseThrow();
+            assertTrue(copying.getDataTotalBytes() >= size, "the disk counts in the data to send: " + copying);
+        }
+        MigrationProgress done = events.get(events.size() - 1);
+        assertTrue(done.getDiskCopiedBytes() >= size, "libvirt copied the whole disk: " + done);
+        assertTrue(done.getDataTotalBytes() >= done.getDiskCopiedBytes(), "the disk counts in the data sent: " + done);
         assertEquals(Phase.PHASE_DONE, events.get(events.size() - 1).getPhase());
         assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv2, vm).orElseThrow());
         assertEquals(Optional.of(DomainState.VIR_DOMAIN_SHUTOFF), state(hv1, vm));
