@@ -58,11 +58,7 @@ public final class Evacuation {
         public void cancel() {
             cancelled.set(true);
             for (String vm : List.copyOf(inFlight)) {
-                try {
-                    log.info("evacuation cancelled: {}", moves.cancel(vm));
-                } catch (StatusRuntimeException e) {
-                    // that move ended meanwhile
-                }
+                moves.cancelOwn(vm, cancelled).ifPresent(words -> log.info("evacuation cancelled: {}", words));
             }
         }
     }

@@ -37,4 +37,20 @@ final class MoveDefinition {
         }
         return Xml.write(doc);
     }
+
+    /**
+     * Whether the definition passes the host's own CPU through to the guest (VMs defined before the fleet had a CPU
+     * model): such a guest may use any feature of its host's CPU, and libvirt does not check the target's.
+     */
+    static boolean hostPassthrough(String storedXml) {
+        NodeList cpus = Xml.parse("domain_xml", storedXml, MAX_XML).getElementsByTagName("cpu");
+        for (int i = 0; i < cpus.getLength(); i++) {
+            Element cpu = (Element) cpus.item(i);
+            if (cpu.getParentNode() != null && "domain".equals(cpu.getParentNode().getNodeName())
+                    && "host-passthrough".equals(cpu.getAttribute("mode"))) {
+                return true;
+            }
+        }
+        return false;
+    }
 }

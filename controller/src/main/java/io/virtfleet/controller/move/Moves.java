@@ -80,16 +80,15 @@ public final class Moves {
     /** The moves running now, by VM: how to cancel each. */
     private final Map<String, Running> running = new ConcurrentHashMap<>();
 
-    /** A move in flight as {@link #cancel} finds it. */
+    /** A move in flight as {@link #cancel} finds it, registered before it waits for the VM's lock. */
     private static final class Running {
-        final String source;
+        volatile String source = "its home";
         final Context.CancellableContext context;
         final java.util.concurrent.atomic.AtomicBoolean cancelled;
         volatile String target = "a host still to be chosen";
         volatile int percent;
 
-        Running(String source, Context.CancellableContext context, java.util.concurrent.atomic.AtomicBoolean cancelled) {
-            this.source = source;
+        Running(Context.CancellableContext context, java.util.concurrent.atomic.AtomicBoolean cancelled) {
             this.context = context;
             this.cancelled = cancelled;
         }
@@ -153,8 +152,14 @@ public final class Moves {
         return verdicts(vm, scheduler.explainMove(request(vm), vm.getSpec().getName()));
     }
 
+    /** A stopped VM moves without a migration: its target needs no migration address nor certificate. */
+    private static boolean live(Vm vm) {
+        return vm.getRunningWanted();
+    }
+
     private Explanation verdicts(Vm vm, Explanation e) {
         String home = vm.getHomeHost();
+        boolean passthrough = hostPassthrough(vm);
         List<Verdict> fitting = new ArrayList<>();
         List<Verdict> failing = new ArrayList<>();
         Verdict homeVerdict = new Verdict(home, false, "home", "runs " + vm.getSpec().getName() + " now", Double.NaN, Map.of());
@@ -162,7 +167,7 @@ public final class Moves {
             if (v.host().equals(home)) {
                 continue;
             }
-            String why = v.fits() ? migrationRefusal(v.host()) : null;
+            String why = v.fits() && live(vm) ? migrationRefusal(vm, passthrough, v.host()) : null;
             if (why != null) {
                 failing.add(new Verdict(v.host(), false, "migration", why, Double.NaN, Map.of()));
             } else {
@@ -175,13 +180,52 @@ public final class Moves {
         return new Explanation(fitting.isEmpty() ? null : fitting.get(0).host(), all);
     }
 
-    /** Why a host that fits cannot receive a migration, or null. */
-    private String migrationRefusal(String host) {
+    /** Why a host that fits cannot receive the VM's migration, or null. */
+    private String migrationRefusal(Vm vm, boolean passthrough, String host) {
         Optional<HostRecord> h = registry.get(host);
         if (h.isEmpty() || h.get().report().getMigrationAddress().isEmpty()) {
             return "reports no migration address (agent setting migration-address)";
         }
+        if (passthrough) {
+            return cpuRefusal(vm.getSpec().getName(), registry.get(vm.getHomeHost()).map(r -> r.report().getCpu())
+                    .orElse(io.virtfleet.proto.v1.HostCpu.getDefaultInstance()), h.get().report().getCpu());
+        }
         return null;
+    }
+
+    /** Whether the VM's stored definition passes its host's CPU through (unknown counts as yes: it is refused). */
+    private boolean hostPassthrough(Vm vm) {
+        try {
+            return store.domainXml(vm.getSpec().getName()).map(MoveDefinition::hostPassthrough).orElse(false);
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot read the definition of {}: {}", vm.getSpec().getName(), e.getMessage());
+            return true;
+        }
+    }
+
+    /**
+     * Why a VM defined with host-passthrough cannot move from a host with CPU {@code source} to one with CPU
+     * {@code target}, or null: only a target whose CPU libvirt describes exactly as the source's (same host-model)
+     * runs such a guest safely; libvirt itself does not compare them, and a guest using a missing feature crashes.
+     */
+    static String cpuRefusal(String vm, io.virtfleet.proto.v1.HostCpu source, io.virtfleet.proto.v1.HostCpu target) {
+        if (!source.getHostModelSha256().isEmpty() && source.getHostModelSha256().equals(target.getHostModelSha256())) {
+            return null;
+        }
+        return vm + " is defined with host-passthrough (before the fleet CPU model): it moves only to a host with"
+                + " the same CPU as its home's (" + cpuWords(source) + "), this one has " + cpuWords(target)
+                + " (a guest using a feature the target lacks would crash after the switch-over)";
+    }
+
+    private static String cpuWords(io.virtfleet.proto.v1.HostCpu cpu) {
+        if (cpu.getHostModelXml().isEmpty()) {
+            return "an unknown CPU";
+        }
+        try {
+            return io.virtfleet.controller.cpu.CpuModel.parse("host_model_xml", cpu.getHostModelXml()).summary();
+        } catch (IllegalArgumentException e) {
+            return "a CPU not understood";
+        }
     }
 
     /**
@@ -210,23 +254,30 @@ public final class Moves {
         }
         Progress progress = ((Progress) (step, host, detail) -> out.accept(VmProgress.newBuilder().setStep(step)
                 .setHost(host).setDetail(detail).build())).serialized();
+        // Registered before waiting for the VM's lock: a second move of the VM is refused at once rather than run
+        // after the first, and a cancel reaches this move while it waits.
+        Running run = new Running(Context.current().fork().withCancellation(), cancelled);
+        Running other = running.putIfAbsent(name, run);
+        if (other != null) {
+            run.context.close();
+            throw Status.FAILED_PRECONDITION.withDescription(name + " is being moved to " + other.target + " already"
+                    + " (virtfleet vm move " + name + " --cancel aborts that move)").asRuntimeException();
+        }
         try (VmLocks.Held held = reconciler.lock(name)) {
             Vm vm = require(name);
             String source = vm.getHomeHost();
-            checkMovable(vm);
+            run.source = source;
+            refusal(vm, run).ifPresent(why -> {
+                throw Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException();
+            });
             if (source.equals(toHost)) {
                 throw new InvalidInputException("to_host", toHost, "another host than " + name + "'s home " + source);
             }
-            Running run = new Running(source, Context.current().fork().withCancellation(), cancelled);
-            if (running.putIfAbsent(name, run) != null) {
-                throw Status.FAILED_PRECONDITION.withDescription(name + " is being moved already").asRuntimeException();
-            }
-            try {
-                return place(vm, toHost, run, operator, progress, out);
-            } finally {
-                running.remove(name);
-                run.context.close();
-            }
+            return live(vm) ? place(vm, toHost, run, operator, progress, out)
+                    : moveStopped(vm, toHost, run, operator, progress, out);
+        } finally {
+            running.remove(name, run);
+            run.context.close();
         }
     }
 
@@ -240,7 +291,7 @@ public final class Moves {
         if (target == null) {
             throw new NoHostFitsException(name, explanation);
         }
-        String refusal = migrationRefusal(target);
+        String refusal = migrationRefusal(vm, hostPassthrough(vm), target);
         if (refusal != null) {
             throw new NoHostFitsException(name, new Explanation(null, List.of(
                     new Verdict(target, false, "migration", refusal, Double.NaN, Map.of()))));
@@ -321,7 +372,71 @@ public final class Moves {
             }
             throw e;
         }
-        return moved(vm, target, targetXml, operator, progress);
+        return moved(vm, target, targetXml, operator, progress, "live migration");
+    }
+
+    /**
+     * Moves a stopped VM (its disk on Ceph): nothing to migrate, so the target is claimed, its network made, and the
+     * record names it as home in one commit; the hosts' side follows as for a live move. The source's agent is asked
+     * first whether the domain really is shut off there: a VM stopping right now is not moved under its feet.
+     */
+    private Vm moveStopped(Vm vm, String toHost, Running run, String operator, Progress progress,
+                           Consumer<VmProgress> out) throws StepFailedException, IOException {
+        String name = vm.getSpec().getName();
+        String source = vm.getHomeHost();
+        Request request = request(vm);
+        Explanation explanation = verdicts(vm, scheduler.explainMove(request, name));
+        String target = toHost != null ? toHost : explanation.chosenHost();
+        if (target == null) {
+            throw new NoHostFitsException(name, explanation);
+        }
+        confirmShutOff(source, name);
+        throwIfCancelled(run, "before it started; nothing changed");
+        // No note needed: until the record changes nothing on the hosts differs from a replica, and a controller
+        // stopping after the commit finds the VM's claim off its home and moves it there (VmService.recover).
+        Decision decision = scheduler.claimOn(request, target, name);
+        if (!decision.placed()) {
+            throw new NoHostFitsException(name, decision.explanation());
+        }
+        run.target = target;
+        try {
+            out.accept(VmProgress.newBuilder().setStep("placed").setHost(target)
+                    .setDetail("moving stopped " + name + " from " + source + " to " + target + ": "
+                            + decision.chosen().reason())
+                    .setPlacement(io.virtfleet.controller.vm.VmEndpoint.toProto(explanation)).build());
+            String targetXml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(() -> new IOException(
+                    "no domain definition for " + name + " in the definitions repository")), vm.getSpec(),
+                    renderer.render(vm.getSpec(), target, installs.bootAfterInstall()));
+            StepResult network = reconciler.ensureNetwork(target, vm.getSpec());
+            progress.step("network", target, network.getDetail());
+            throwIfCancelled(run, "before its record changed; nothing changed");
+            return moved(vm, target, targetXml, operator, progress, "stopped, no migration");
+        } catch (StepFailedException | IOException | RuntimeException e) {
+            if (store.get(name).map(v -> v.getHomeHost().equals(target)).orElse(false)) {
+                throw e; // recorded: what follows is the hosts' side, which the reconciler and syncs finish
+            }
+            scheduler.release(moveClaim(name));
+            throw e;
+        }
+    }
+
+    /** Refuses to move a stopped VM whose domain the source's agent reports active (or cannot tell about). */
+    private void confirmShutOff(String source, String name) throws StepFailedException {
+        HostReport report;
+        try {
+            report = agents.agent(source).withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .describeHost(DescribeHostRequest.getDefaultInstance());
+        } catch (StatusRuntimeException e) {
+            throw new StepFailedException("stopped", source, Status.UNAVAILABLE.withDescription(source
+                    + " cannot tell whether " + name + " is shut off there (" + e.getStatus().getCode() + "): a stopped"
+                    + " VM moves only once its home host confirms it does not run"));
+        }
+        if (report.getDomainsStale() || report.getDomainsList().stream()
+                .anyMatch(d -> d.getName().equals(name) && Domains.active(d.getState()))) {
+            throw new StepFailedException("stopped", source, Status.FAILED_PRECONDITION.withDescription(name
+                    + " is to be stopped but " + source + (report.getDomainsStale() ? "'s libvirt does not answer"
+                    : " still runs it") + ": move it once it is shut off there (virtfleet vm show " + name + ")"));
+        }
     }
 
     /**
@@ -438,13 +553,13 @@ public final class Moves {
      * in step: the new home's definition with autostart, the old home's as a replica (Ceph) or gone with its disk
      * (raw), the claim on the target only.
      */
-    private Vm moved(Vm vm, String target, String targetXml, String operator, Progress progress)
+    private Vm moved(Vm vm, String target, String targetXml, String operator, Progress progress, String how)
             throws IOException {
         String name = vm.getSpec().getName();
         String source = vm.getHomeHost();
         Vm now = vm.toBuilder().setHomeHost(target)
                 .setDisk(renderer.render(vm.getSpec(), target, installs.bootAfterInstall()).disk()).build();
-        store.save(now, targetXml, "move " + name + " from " + source + " to " + target + " (live migration)", operator);
+        store.save(now, targetXml, "move " + name + " from " + source + " to " + target + " (" + how + ")", operator);
         audit.info("operator {}: moved VM {} from {} to {}", operator, name, source, target);
         scheduler.release(name);
         scheduler.restore(Request.of(now.getSpec()), target);
@@ -494,6 +609,20 @@ public final class Moves {
         if (run == null) {
             throw Status.NOT_FOUND.withDescription("no move of " + name + " is running").asRuntimeException();
         }
+        return cancel(name, run);
+    }
+
+    /**
+     * Cancels the move of {@code name} started with {@code flag} (an operator's hang-up, an evacuation's cancel),
+     * never another caller's move of the same VM; empty when that move is not running (any more).
+     */
+    public Optional<String> cancelOwn(String name, java.util.concurrent.atomic.AtomicBoolean flag) {
+        flag.set(true);
+        Running run = running.get(name);
+        return run == null || run.cancelled != flag ? Optional.empty() : Optional.of(cancel(name, run));
+    }
+
+    private String cancel(String name, Running run) {
         run.cancelled.set(true);
         run.context.cancel(Status.CANCELLED.withDescription("cancelled by an operator").asRuntimeException());
         log.info("move of {} from {} to {} cancelled at {}%", name, run.source, run.target, run.percent);
@@ -557,7 +686,7 @@ public final class Moves {
             scheduler.restore(request(vm.get()), intent.target()); // the claim journal may have lost it
             String xml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(), vm.get().getSpec(),
                     renderer.render(vm.get().getSpec(), intent.target(), installs.bootAfterInstall()));
-            moved(vm.get(), intent.target(), xml, intent.operator(), progress);
+            moved(vm.get(), intent.target(), xml, intent.operator(), progress, "live migration, settled from the hosts' reports");
         } else if (onSource.get() && !onTarget.get()) {
             log.info("move of {} from {} to {} settled: it still runs on {}", name, intent.source(), intent.target(),
                     intent.source());
@@ -583,19 +712,16 @@ public final class Moves {
                 .anyMatch(d -> d.getName().equals(vm) && Domains.active(d.getState())));
     }
 
-    /** Refuses, with the reason, a VM that cannot be moved now. */
-    private void checkMovable(Vm vm) {
-        refusal(vm).ifPresent(why -> {
-            throw Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException();
-        });
+    /** Why the VM cannot be moved now, in words; empty when it can be. */
+    public Optional<String> refusal(Vm vm) {
+        return refusal(vm, null);
     }
 
-    /** Why the VM cannot be moved live now, in words; empty when it can be. */
-    public Optional<String> refusal(Vm vm) {
+    private Optional<String> refusal(Vm vm, Running self) {
         String name = vm.getSpec().getName();
-        if (running.containsKey(name)) {
-            Running run = running.get(name);
-            return Optional.of(name + " is being moved to " + (run == null ? "another host" : run.target) + " already");
+        Running run = running.get(name);
+        if (run != null && run != self) {
+            return Optional.of(name + " is being moved to " + run.target + " already");
         }
         if (journal.pending(name)) {
             return Optional.of("an earlier move of " + name + " is still to be settled from the hosts' reports; try again"
@@ -607,8 +733,9 @@ public final class Moves {
                     + " controller started" : phase.name().substring(9).toLowerCase(java.util.Locale.ROOT))
                     + ": only a ready VM moves");
         }
-        if (!vm.getRunningWanted()) {
-            return Optional.of(name + " is stopped: a live move needs it running");
+        if (!vm.getRunningWanted() && vm.getSpec().getStorage() == StorageTier.STORAGE_TIER_RAW) {
+            return Optional.of(name + " is stopped and its disk is local (raw): start it (virtfleet vm start " + name
+                    + ") to move it live with its disk");
         }
         if (vm.getSpec().getNetwork().hasFailover()) {
             return Optional.of(name + " uses failover IP " + vm.getSpec().getNetwork().getFailover().getAddress()

@@ -184,6 +184,18 @@ public final class Reconciler implements AutoCloseable {
         this.heldOff = held;
     }
 
+    /**
+     * Refuses an operator's change to a VM the passes keep off (a move still to be settled): starting, reinstalling
+     * or deleting it on its recorded home could touch a VM that runs on another host now.
+     */
+    public void requireNotHeldOff(String vm) {
+        if (heldOff.test(vm)) {
+            throw Status.FAILED_PRECONDITION.withDescription("a move of " + vm + " is still to be settled from the"
+                    + " hosts' reports (it may run on either host): try again once it is (virtfleet vm show " + vm + ")")
+                    .asRuntimeException();
+        }
+    }
+
     /** Ensures on {@code host} the network the VM needs (its LAN flooding to every other host), as a create does. */
     public StepResult ensureNetwork(String host, io.virtfleet.proto.v1.VmSpec spec) throws StepFailedException {
         requireReady(host, "network");
@@ -204,6 +216,7 @@ public final class Reconciler implements AutoCloseable {
     public void converge(Vm vm, Progress progress, List<Done> done) throws StepFailedException {
         String host = vm.getHomeHost();
         String name = vm.getSpec().getName();
+        requireNotHeldOff(name);
         requireReady(host, "disk");
         // Disk and network do not depend on each other: the network step runs while the disk is made.
         List<String> peers = peersOf(host);

@@ -106,14 +106,10 @@ public final class VmEndpoint {
         }
         java.util.concurrent.atomic.AtomicBoolean hungUp = new java.util.concurrent.atomic.AtomicBoolean();
         if (response instanceof ServerCallStreamObserver<VmProgress> call) {
-            call.setOnCancelHandler(() -> {
-                hungUp.set(true); // a move that has not started yet stops at its first step
-                try {
-                    log.info("the operator hung up: {}", moves.cancel(name));
-                } catch (io.grpc.StatusRuntimeException e) {
-                    log.info("the operator hung up; the move of {} stops at its next step", name);
-                }
-            });
+            // This caller's move only: another operator's move of the same VM is not this hang-up's to stop. A move
+            // that has not started yet stops at its first step.
+            call.setOnCancelHandler(() -> log.info("the operator hung up: {}", moves.cancelOwn(name, hungUp)
+                    .orElse("the move of " + name + " stops at its next step")));
         }
         run(response, () -> {
             moves.move(name, to, operator, response::onNext, hungUp);

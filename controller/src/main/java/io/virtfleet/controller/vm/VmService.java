@@ -116,7 +116,16 @@ public final class VmService {
         }
         ovh.leftByInterruptedCreates(vm -> store.get(vm).isPresent()).forEach((vm, words) -> log.warn("{}", words));
         for (Vm vm : store.all()) {
-            if (scheduler.claimOf(vm.getSpec().getName()) == null) {
+            var claim = scheduler.claimOf(vm.getSpec().getName());
+            if (claim != null && !claim.host().equals(vm.getHomeHost())) {
+                // A move recorded just before the controller stopped, its claims not yet swapped: the claim follows
+                // the record, or the new home would count as empty and the old one as full.
+                scheduler.release(vm.getSpec().getName());
+                log.warn("the claim of VM {} was on {}, its recorded home is {}: claimed there instead",
+                        vm.getSpec().getName(), claim.host(), vm.getHomeHost());
+                claim = null;
+            }
+            if (claim == null) {
                 scheduler.restore(Request.of(vm.getSpec()), vm.getHomeHost());
                 log.info("restored the claim of VM {} on {}", vm.getSpec().getName(), vm.getHomeHost());
             }
@@ -352,6 +361,7 @@ public final class VmService {
             if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
                 throw Status.FAILED_PRECONDITION.withDescription("VM " + name + " is being deleted").asRuntimeException();
             }
+            reconciler.requireNotHeldOff(name);
             if (vm.getRunningWanted() != running) {
                 vm = vm.toBuilder().setRunningWanted(running).build();
                 store.save(vm, null, (running ? "start " : "stop ") + name, operator);
@@ -370,6 +380,7 @@ public final class VmService {
     public Vm reinstall(String name, String profile, String operator) throws StepFailedException, IOException {
         try (VmLocks.Held held = reconciler.lock(Names.vmName("name", name))) {
             Vm vm = require(name);
+            reconciler.requireNotHeldOff(name);
             if (!installs.boot().arms()) {
                 throw Status.FAILED_PRECONDITION.withDescription("the controller's boot-mode is none: it arranges no"
                         + " install (set boot-mode pxe and tftp-root, or boot-mode kernel, and install-url)").asRuntimeException();
@@ -427,6 +438,7 @@ public final class VmService {
     public void delete(String name, boolean deleteDisk, String operator, Progress progress)
             throws StepFailedException, IOException {
         try (VmLocks.Held held = reconciler.lock(Names.vmName("name", name))) {
+            reconciler.requireNotHeldOff(name);
             Vm vm = require(name).toBuilder().setPhase(VmPhase.VM_PHASE_DELETING).setDeleteDiskWanted(deleteDisk).build();
             store.save(vm, null, "delete " + name + (deleteDisk ? " with its disk" : " (disk kept)"), operator);
             audit.info("operator {}: deleting VM {}{}", operator, name, deleteDisk ? " and its disk" : "");

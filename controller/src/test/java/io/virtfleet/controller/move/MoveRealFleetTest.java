@@ -239,6 +239,39 @@ class MoveRealFleetTest {
         awaitNoDrift();
     }
 
+    @Test
+    @Order(5)
+    void aStoppedCephVmMovesWithoutAMigrationAndAStoppedRawOneIsRefusedWithTheReason() throws Exception {
+        String from = home(create(spec("cold", StorageTier.STORAGE_TIER_SATA, GIB)));
+        stop("cold", from);
+        await("cold shut off on " + from, () -> !active(from, "cold")
+                && vm("cold").getPhase() == io.virtfleet.proto.v1.VmPhase.VM_PHASE_READY);
+
+        List<VmProgress> steps = move("cold", null);
+        lap("moved stopped cold: " + describe(steps));
+        String to = vm("cold").getHomeHost();
+        assertNotEquals(from, to);
+        assertTrue(steps.stream().noneMatch(VmProgress::hasMigration), "nothing migrated: " + describe(steps));
+        assertEquals("done", steps.get(steps.size() - 1).getStep(), describe(steps));
+        assertFalse(vm("cold").getRunningWanted(), "still wanted stopped");
+        assertTrue(defined(to, "cold"), "defined on its new home " + to);
+        for (String h : HOSTS) {
+            assertFalse(active(h, "cold"), "cold runs nowhere, as asked: " + h);
+        }
+        List<VmEvent> history = operator.withDeadlineAfter(10, TimeUnit.SECONDS)
+                .getVmHistory(GetVmRequest.newBuilder().setName("cold").build()).getEventsList();
+        String last = history.get(history.size() - 1).getMessage();
+        assertTrue(last.startsWith("move cold from " + from + " to " + to + " (stopped, no migration)"), last);
+        await(from + " holds cold as a replica", () -> vm("cold").getReplicaHostsList().contains(from));
+        awaitNoDrift();
+
+        stop("coldraw", home(create(spec("coldraw", StorageTier.STORAGE_TIER_RAW, GIB).setReplicated(false))));
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> move("coldraw", null));
+        assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode(), refused.getStatus().toString());
+        assertTrue(refused.getStatus().getDescription().contains("stopped and its disk is local (raw)"),
+                refused.getStatus().toString());
+    }
+
     // ---- helpers ---------------------------------------------------------------------------------------------
 
     private static VmSpec.Builder spec(String name, StorageTier tier, long disk) {
@@ -265,6 +298,19 @@ class MoveRealFleetTest {
         }
         operator.withDeadlineAfter(4, TimeUnit.MINUTES).moveVm(r.build()).forEachRemaining(steps::add);
         return steps;
+    }
+
+    /**
+     * Stops the VM as an operator does. The guest (the installer's kernel) ignores ACPI's power button, so it is
+     * powered off on its host first: the stop then finds it off instead of waiting out the shutdown grace.
+     */
+    private static void stop(String vm, String host) {
+        onHost(host, vm, d -> {
+            d.destroy();
+            return true;
+        });
+        operator.withDeadlineAfter(3, TimeUnit.MINUTES).setVmRunning(io.virtfleet.proto.v1.SetVmRunningRequest
+                .newBuilder().setName(vm).setRunning(false).build());
     }
 
     private static Vm vm(String name) {
