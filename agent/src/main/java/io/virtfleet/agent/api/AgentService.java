@@ -103,8 +103,35 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
 
     @Override
     public void describeHost(DescribeHostRequest request, StreamObserver<HostReport> response) {
-        response.onNext(reporter.report());
-        response.onCompleted();
+        if (!request.getFresh()) {
+            response.onNext(withMigrations(reporter.report()));
+            response.onCompleted();
+            return;
+        }
+        // Answered when the poll thread has asked libvirt again, never waiting on a gRPC thread meanwhile.
+        reporter.freshReport().whenComplete((report, failed) -> {
+            if (failed != null) {
+                response.onError(Status.INTERNAL.withDescription("no report: " + failed).asRuntimeException());
+            } else {
+                response.onNext(withMigrations(report));
+                response.onCompleted();
+            }
+        });
+    }
+
+    /** The report with the domains this host is migrating away now marked so: where they run is about to change. */
+    private HostReport withMigrations(HostReport report) {
+        if (migrations == null) {
+            return report;
+        }
+        HostReport.Builder b = null;
+        for (int i = 0; i < report.getDomainsCount(); i++) {
+            if (migrations.inFlight(report.getDomains(i).getName()).isPresent()) {
+                b = b == null ? report.toBuilder() : b;
+                b.setDomains(i, report.getDomains(i).toBuilder().setMigrating(true));
+            }
+        }
+        return b == null ? report : b.build();
     }
 
     // Domains: checked here (a bad request fails at once), carried out on the hypervisor's own threads.

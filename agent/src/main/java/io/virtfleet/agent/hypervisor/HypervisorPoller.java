@@ -94,6 +94,19 @@ public final class HypervisorPoller implements AutoCloseable {
         }
     }
 
+    /**
+     * Asks libvirt again; completes once that answer is the current view, or after the stall limit (the view then
+     * says libvirt does not answer). Never blocks the caller.
+     */
+    public java.util.concurrent.CompletableFuture<Void> pollAsync() {
+        try {
+            return java.util.concurrent.CompletableFuture.runAsync(this::poll, thread)
+                    .completeOnTimeout(null, stallAfter.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            return java.util.concurrent.CompletableFuture.completedFuture(null); // closed: nothing newer will come
+        }
+    }
+
     /** The freshest view; never blocks on libvirt. */
     public View current() {
         long started = pollStartedAt;

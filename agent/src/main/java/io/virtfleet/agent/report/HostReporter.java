@@ -88,6 +88,14 @@ public final class HostReporter {
     }
 
     /**
+     * A report made once libvirt has been asked again (see {@link HypervisorPoller#pollAsync}); never blocks the
+     * caller.
+     */
+    public java.util.concurrent.CompletableFuture<HostReport> freshReport() {
+        return hypervisor.pollAsync().thenApply(ignored -> report());
+    }
+
+    /**
      * The report {@link #report()} last made (the default instance before the first): what the host currently tells
      * the controller, read without sampling anything (a sample measures CPU use since the previous one).
      */

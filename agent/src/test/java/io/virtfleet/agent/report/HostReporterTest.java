@@ -1,6 +1,8 @@
 package io.virtfleet.agent.report;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
@@ -68,5 +70,30 @@ class HostReporterTest {
             HostReporter notMigrating = new HostReporter("hv1", new HostMetrics(images), poller, () -> "", () -> synced, "");
             assertEquals("", notMigrating.report().getMigrationAddress());
         }
+    }
+
+    @Test
+    void aFreshReportHasLibvirtAskedAgainFirst(@TempDir Path images) throws Exception {
+        try (LibvirtHypervisor libvirt = new LibvirtHypervisor("test:///default");
+             HypervisorPoller poller = new HypervisorPoller(libvirt, Duration.ofHours(1), Duration.ofSeconds(10)).start()) {
+            poller.awaitFirstPoll();
+            SyncState.Status synced = new SyncState.Status("", "");
+            HostReporter reporter = new HostReporter("hv1", new HostMetrics(images), poller, () -> "", () -> synced, "");
+            org.libvirt.Connect other = new org.libvirt.Connect("test:///default");
+            try {
+                other.domainDefineXML("<domain type='test'><name>fresh1</name><memory unit='MiB'>64</memory>"
+                        + "<os><type>hvm</type></os></domain>");
+                assertFalse(names(reporter.report()).contains("fresh1"), "the hourly poll has not seen it yet");
+                assertTrue(names(reporter.freshReport().get(30, java.util.concurrent.TimeUnit.SECONDS)).contains("fresh1"),
+                        "a fresh report has");
+            } finally {
+                other.domainLookupByName("fresh1").undefine();
+                other.close();
+            }
+        }
+    }
+
+    private static List<String> names(io.virtfleet.proto.v1.HostReport report) {
+        return report.getDomainsList().stream().map(DomainInfo::getName).toList();
     }
 }

@@ -112,7 +112,7 @@ public final class Evacuation {
         try {
             List<Future<?>> futures = new ArrayList<>();
             for (String vm : toMove) {
-                futures.add(pool.submit(() -> moveOne(vm, operator, run, left, sink)));
+                futures.add(pool.submit(() -> moveOne(host, vm, operator, run, left, sink)));
             }
             for (Future<?> f : futures) {
                 try {
@@ -135,9 +135,15 @@ public final class Evacuation {
         return left;
     }
 
-    private void moveOne(String vm, String operator, Run run, Map<String, String> left, Consumer<VmProgress> out) {
+    private void moveOne(String host, String vm, String operator, Run run, Map<String, String> left,
+                         Consumer<VmProgress> out) {
         if (run.cancelled.get()) {
             left.put(vm, "not moved: the evacuation was cancelled");
+            return;
+        }
+        if (!drains.isDrained(host)) {
+            left.put(vm, "not moved: " + host + " was undrained meanwhile (virtfleet host drain " + host + " --move"
+                    + " to go on)");
             return;
         }
         run.inFlight.add(vm);

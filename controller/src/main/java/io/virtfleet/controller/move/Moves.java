@@ -96,14 +96,13 @@ public final class Moves {
 
     /** How long a move whose outcome the agent could not tell waits for the hosts' reports to tell it. */
     private static final java.time.Duration SETTLE_WAIT = java.time.Duration.ofMinutes(2);
-    /** Since when (registry clock) a move's outcome is to be read from reports: only reports after it count. */
-    private final Map<String, Long> unsettledSince = new ConcurrentHashMap<>();
-    private final long startedNanos;
+    /** How long a settle waits for an agent's fresh answer (it asks libvirt again first). */
+    private static final java.time.Duration FRESH_DEADLINE = java.time.Duration.ofSeconds(20);
     private final java.time.Duration reportInterval;
 
     /**
-     * @param reportInterval how often hosts report (the heartbeat): a move's outcome is read only from reports made
-     *                       two intervals after it became unknown, so libvirt's view in them postdates it
+     * @param reportInterval how often hosts report (the heartbeat): a move whose outcome is unknown asks the two
+     *                       hosts again twice an interval until they tell
      */
     public Moves(VmStore store, Scheduler scheduler, Reconciler reconciler, HostSteps steps, AgentClients agents,
                  HostRegistry registry, Replication replication, Installs installs, DomainRenderer renderer,
@@ -119,7 +118,6 @@ public final class Moves {
         this.renderer = renderer;
         this.journal = journal;
         this.reportInterval = reportInterval;
-        this.startedNanos = registry.nanoTime();
         reconciler.holdOff(journal::pending);
         for (var claim : scheduler.claims()) {
             String vm = claim.vmName();
@@ -447,7 +445,6 @@ public final class Moves {
     private Vm unknownOutcome(Vm vm, String target, Running run, StepFailedException cause, Progress progress)
             throws StepFailedException {
         String name = vm.getSpec().getName();
-        unsettledSince.put(name, registry.nanoTime());
         progress.step("settling", target, cause.getMessage() + "; waiting for " + run.source + " and " + target
                 + " to report where " + name + " runs");
         long deadline = System.nanoTime() + SETTLE_WAIT.toNanos();
@@ -544,7 +541,6 @@ public final class Moves {
         }
         scheduler.release(moveClaim(name));
         journal.end(name);
-        unsettledSince.remove(name);
         return left;
     }
 
@@ -566,7 +562,12 @@ public final class Moves {
         scheduler.release(moveClaim(name));
         progress.step("recorded", target, name + "'s home is now " + target);
         finishOnHosts(now, source, progress);
-        journal.end(name);
+        try {
+            journal.end(name);
+        } catch (java.io.UncheckedIOException e) {
+            // The move is recorded: the note left on the disk is settled again at the next start, as recorded.
+            log.warn("move of {} recorded, but its note stays until the next start: {}", name, e.getMessage());
+        }
         return now;
     }
 
@@ -630,7 +631,7 @@ public final class Moves {
     }
 
     /**
-     * Settles the moves a previous run (or a lost agent) left unsettled, from the hosts' latest reports: the VM
+     * Settles the moves a previous run (or a lost agent) left unsettled, from what the two hosts answer: the VM
      * running on the target and not on the source is recorded there; running on the source and not on the target,
      * the move is given up; anything else waits for the next pass. Runs on the reconciler's passes.
      */
@@ -672,12 +673,10 @@ public final class Moves {
             scheduler.release(moveClaim(name));
             finishOnHosts(vm.get(), intent.source(), progress);
             journal.end(name);
-            unsettledSince.remove(name);
-            return;
+                return;
         }
-        long since = unsettledSince.getOrDefault(name, startedNanos);
-        Optional<Boolean> onSource = activeIn(intent.source(), name, since);
-        Optional<Boolean> onTarget = activeIn(intent.target(), name, since);
+        Optional<Boolean> onSource = activeIn(intent.source(), name);
+        Optional<Boolean> onTarget = activeIn(intent.target(), name);
         if (onSource.isEmpty() || onTarget.isEmpty()) {
             return; // a report to wait for
         }
@@ -697,19 +696,27 @@ public final class Moves {
     }
 
     /**
-     * Whether the host's report has the domain active, from a report libvirt's view in which postdates
-     * {@code sinceNanos}: the second report received two intervals after it (the agent polls libvirt once an
-     * interval). Empty when there is no such report yet, or the host's libvirt does not answer.
+     * Whether the domain is active on the host, as its agent answers after asking libvirt again (so the answer
+     * postdates whatever ended the move). Empty while that cannot be told: the agent or its libvirt does not answer,
+     * or the agent is still migrating the domain (a migration an agent outlived goes on until libvirt ends it).
      */
-    private Optional<Boolean> activeIn(String host, String vm, long sinceNanos) {
-        Optional<HostRecord> h = registry.get(host);
-        if (h.isEmpty() || h.get().lastSeenNanos() - sinceNanos < 2 * reportInterval.toNanos()
-                || h.get().report().getDomainsStale() || !h.get().report().hasHypervisor()
-                || !h.get().report().getHypervisor().getError().isEmpty()) {
+    private Optional<Boolean> activeIn(String host, String vm) {
+        HostReport report;
+        try {
+            report = agents.agent(host).withDeadlineAfter(FRESH_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                    .describeHost(DescribeHostRequest.newBuilder().setFresh(true).build());
+        } catch (RuntimeException e) {
+            log.debug("cannot ask {} where {} runs yet: {}", host, vm, e.toString());
             return Optional.empty();
         }
-        return Optional.of(h.get().report().getDomainsList().stream()
-                .anyMatch(d -> d.getName().equals(vm) && Domains.active(d.getState())));
+        if (report.getDomainsStale() || !report.hasHypervisor() || !report.getHypervisor().getError().isEmpty()) {
+            return Optional.empty();
+        }
+        Optional<DomainInfo> domain = report.getDomainsList().stream().filter(d -> d.getName().equals(vm)).findFirst();
+        if (domain.map(DomainInfo::getMigrating).orElse(false)) {
+            return Optional.empty();
+        }
+        return Optional.of(domain.map(d -> Domains.active(d.getState())).orElse(false));
     }
 
     /** Why the VM cannot be moved now, in words; empty when it can be. */

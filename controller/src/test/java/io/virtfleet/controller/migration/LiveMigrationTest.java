@@ -240,6 +240,7 @@ class LiveMigrationTest {
         assertTrue(snapshot.domains().stream().anyMatch(d -> d.getName().equals(vm)
                 && d.getState() == io.virtfleet.proto.v1.DomainState.DOMAIN_STATE_RUNNING), snapshot.domains().toString());
         assertEquals(Phase.PHASE_COPYING_MEMORY, call.until(Phase.PHASE_COPYING_MEMORY).getPhase(), "still in flight");
+        assertTrue(migrating(vm), "the host says it is migrating api: where it runs is about to change");
 
         call.cancel(); // as the controller's call ends when the operator presses Ctrl-C
         lap(vm + ": cancelled at " + copying.getDetail());
@@ -255,6 +256,14 @@ class LiveMigrationTest {
         Await.until("no QEMU of api left on hv2", Duration.ofSeconds(60), () -> qemuOf(hv2, vm).isEmpty());
         assertEquals(Optional.empty(), state(hv2, vm), "nothing of api on the target");
         assertTrue(migrations.inFlight(vm).isEmpty(), "api may be migrated again");
+        assertFalse(migrating(vm), "no longer migrating");
+    }
+
+    /** Whether hv1's agent, asked for a fresh report, marks the VM as being migrated away. */
+    private static boolean migrating(String vm) {
+        return AgentGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+                .describeHost(io.virtfleet.proto.v1.DescribeHostRequest.newBuilder().setFresh(true).build())
+                .getDomainsList().stream().filter(d -> d.getName().equals(vm)).findFirst().orElseThrow().getMigrating();
     }
 
     @Test
