@@ -87,6 +87,8 @@ public final class Moves {
         final java.util.concurrent.atomic.AtomicBoolean cancelled;
         volatile String target = "a host still to be chosen";
         volatile int percent;
+        /** Set once the target runs the VM: from then on the move is recorded, never cancelled. */
+        volatile boolean succeeded;
 
         Running(Context.CancellableContext context, java.util.concurrent.atomic.AtomicBoolean cancelled) {
             this.context = context;
@@ -352,6 +354,7 @@ public final class Moves {
                     .setTargetDomainXml(targetXml).setCopyDisk(copyDisk).build();
             migrating = true;
             MigrationProgress last = streamMigration(run, request, out);
+            run.succeeded = true;
             progress.step("migrated", target, name + " runs on " + target + (last.getDowntimeMs() > 0
                     ? " (paused " + last.getDowntimeMs() + " ms for the switch-over)" : ""));
         } catch (StepFailedException e) {
@@ -408,6 +411,7 @@ public final class Moves {
             StepResult network = reconciler.ensureNetwork(target, vm.getSpec());
             progress.step("network", target, network.getDetail());
             throwIfCancelled(run, "before its record changed; nothing changed");
+            run.succeeded = true;
             return moved(vm, target, targetXml, operator, progress, "stopped, no migration");
         } catch (StepFailedException | IOException | RuntimeException e) {
             if (store.get(name).map(v -> v.getHomeHost().equals(target)).orElse(false)) {
@@ -593,11 +597,13 @@ public final class Moves {
         if (vm.getSpec().getNetwork().hasLan()) {
             reconciler.refreshLanPeersSoon(vm.getSpec().getNetwork().getLan(), target);
         }
-        List<io.virtfleet.controller.replication.FanOut.HostResult> synced = replication.syncAll(
-                (step, host, detail) -> progress.step(step, host, detail));
+        // The two hosts whose part changed, now: the old home's definition becomes a replica. The other hosts' clones
+        // only fall behind by a commit, which the replication's repair passes catch up without holding this VM.
+        List<io.virtfleet.controller.replication.FanOut.HostResult> synced = replication.sync(
+                new java.util.TreeSet<>(List.of(source, target)), (step, host, detail) -> progress.step(step, host, detail));
         long inStep = synced.stream().filter(r -> r.outcome() == io.virtfleet.controller.replication.FanOut.Outcome.IN_STEP).count();
         progress.step("done", target, name + " runs on " + target + "; " + inStep + " of " + synced.size()
-                + " hosts in step with its new home");
+                + " hosts (old and new home) in step with its new home");
     }
 
     /**
@@ -620,10 +626,18 @@ public final class Moves {
     public Optional<String> cancelOwn(String name, java.util.concurrent.atomic.AtomicBoolean flag) {
         flag.set(true);
         Running run = running.get(name);
-        return run == null || run.cancelled != flag ? Optional.empty() : Optional.of(cancel(name, run));
+        if (run == null || run.cancelled != flag) {
+            return Optional.empty();
+        }
+        return Optional.of(run.succeeded ? "too late to cancel: " + name + " runs on " + run.target + " already"
+                : cancel(name, run));
     }
 
     private String cancel(String name, Running run) {
+        if (run.succeeded) {
+            throw Status.FAILED_PRECONDITION.withDescription("too late to cancel: " + name + " runs on " + run.target
+                    + " already, the move is being recorded").asRuntimeException();
+        }
         run.cancelled.set(true);
         run.context.cancel(Status.CANCELLED.withDescription("cancelled by an operator").asRuntimeException());
         log.info("move of {} from {} to {} cancelled at {}%", name, run.source, run.target, run.percent);

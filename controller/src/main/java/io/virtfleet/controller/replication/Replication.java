@@ -57,6 +57,11 @@ public final class Replication {
         return fanOut.syncAll(store.repo().headNow(), progress);
     }
 
+    /** Syncs these hosts to the repository's current commit, reporting each host's result. */
+    public List<FanOut.HostResult> sync(java.util.Collection<String> hosts, Progress progress) {
+        return fanOut.sync(store.repo().headNow(), hosts, progress);
+    }
+
     /** {@link #syncAll} on the VM work threads, so a create can go on with its own steps meanwhile. */
     public CompletableFuture<List<FanOut.HostResult>> syncAllSoon(Progress progress) {
         String commit = store.repo().headNow();

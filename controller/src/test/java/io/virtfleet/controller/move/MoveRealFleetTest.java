@@ -145,6 +145,9 @@ class MoveRealFleetTest {
         assertTrue(steps.stream().anyMatch(p -> p.hasMigration()
                 && p.getMigration().getPhase() == MigrationProgress.Phase.PHASE_DONE), describe(steps));
         assertEquals("done", steps.get(steps.size() - 1).getStep(), describe(steps));
+        String third = HOSTS.stream().filter(h -> !h.equals(from) && !h.equals(to)).findFirst().orElseThrow();
+        assertTrue(steps.stream().noneMatch(p -> p.getHost().equals(third)),
+                "the move waits on its two hosts only, " + third + " catches up by itself: " + describe(steps));
 
         assertTrue(active(to, "web"), "web runs on its new home " + to);
         long cpuAfter = cpuTime(to, "web");
