@@ -54,8 +54,8 @@ public final class MigrationRig implements AutoCloseable {
     public static final int LAN = 10;
 
     /** One host's agent parts in this JVM. */
-    public record HostAgent(LibvirtHypervisor hypervisor, Domains domains, Migrations migrations, Server server,
-                            ManagedChannel channel) {}
+    public record HostAgent(LibvirtHypervisor hypervisor, Domains domains, Migrations migrations,
+                            io.virtfleet.agent.hypervisor.HypervisorPoller poller, Server server, ManagedChannel channel) {}
 
     private final HypervisorRack rack;
     private final Map<String, HostAgent> agents = new LinkedHashMap<>();
@@ -94,10 +94,16 @@ public final class MigrationRig implements AutoCloseable {
         Domains domains = new Domains(hypervisor, IMAGES, INSTALLER, () -> { });
         Migrations migrations = new Migrations(hypervisor, IMAGES, INSTALLER,
                 new Migrations.Settings(h.name(), h.libvirtTlsDirectory(), () -> Set.of(h.address())), () -> { });
+        // Reports on demand only (DescribeHost): polled when asked, never on a schedule that would compete with QEMU.
+        var poller = new io.virtfleet.agent.hypervisor.HypervisorPoller(hypervisor, java.time.Duration.ofHours(1),
+                java.time.Duration.ofSeconds(30)).start();
+        var reporter = new io.virtfleet.agent.report.HostReporter(h.name(),
+                new io.virtfleet.agent.metrics.HostMetrics(images(h)), poller, () -> "",
+                () -> new io.virtfleet.agent.sync.SyncState.Status("", ""), "");
         String name = InProcessServerBuilder.generateName();
         Server server = InProcessServerBuilder.forName(name).addService(ServerInterceptors.intercept(
-                new AgentService(null, domains, null, null, null, null, migrations), new StatusMapping())).build().start();
-        agents.put(h.name(), new HostAgent(hypervisor, domains, migrations, server,
+                new AgentService(reporter, domains, null, null, null, null, migrations), new StatusMapping())).build().start();
+        agents.put(h.name(), new HostAgent(hypervisor, domains, migrations, poller, server,
                 InProcessChannelBuilder.forName(name).build()));
     }
 
@@ -150,6 +156,7 @@ public final class MigrationRig implements AutoCloseable {
                 a.channel().shutdownNow();
                 a.server().shutdownNow();
                 a.migrations().close();
+                a.poller().close();
                 a.domains().close();
                 a.hypervisor().close();
             }
