@@ -7,6 +7,7 @@ import io.virtfleet.proto.v1.DriftReport;
 import io.virtfleet.proto.v1.EvacuateHostRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.GetDriftRequest;
+import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.proto.v1.ListVmsRequest;
 import io.virtfleet.proto.v1.MigrationProgress;
 import io.virtfleet.proto.v1.MoveVmRequest;
@@ -110,6 +111,8 @@ public final class DrainBench {
             // Every VM on one host: the other takes none while they are created.
             draining(operator, there, true);
             for (String name : names) {
+                // A host is judged degraded while its libvirtd answers too slowly (a busy machine): wait it out.
+                awaitHostsUp(fleet, settle);
                 create(operator, name, memory);
             }
             draining(operator, there, false);
@@ -257,9 +260,30 @@ public final class DrainBench {
                 .setDraining(draining).build());
     }
 
-    /** Waits until every host is in step with the definitions and every VM is ready and running on {@code home}. */
+    /** Waits until every host heartbeats and its libvirtd answers (ready, or draining when drained). */
+    private static void awaitHostsUp(MoveFleet fleet, Duration settle) throws InterruptedException {
+        String[] last = {""};
+        try {
+            fleet.await("every host ready (or draining)", settle, () -> {
+                List<io.virtfleet.proto.v1.Host> hosts = fleet.operator().withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .listHosts(io.virtfleet.proto.v1.ListHostsRequest.getDefaultInstance()).getHostsList();
+                last[0] = hosts.stream().map(h -> h.getName() + " " + h.getState() + ": " + h.getStateReason()).toList()
+                        .toString();
+                return hosts.size() == HOSTS.size() && hosts.stream().allMatch(h -> h.getState() == HostState.HOST_STATE_READY
+                        || h.getState() == HostState.HOST_STATE_DRAINING);
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\nlast seen: " + last[0], e);
+        }
+    }
+
+    /**
+     * Waits until every host is up ({@link #awaitHostsUp}) and in step with the definitions, and every VM is ready on
+     * {@code home}.
+     */
     private static void awaitInStep(MoveFleet fleet, List<String> names, String home, Duration settle)
             throws InterruptedException {
+        awaitHostsUp(fleet, settle);
         FleetGrpc.FleetBlockingStub operator = fleet.operator();
         String[] last = {""};
         try {
