@@ -195,7 +195,6 @@ public final class DrainBench {
         for (String vm : names) {
             long call = System.nanoTime();
             long[] t = {call, 0, 0, 0};
-            MigrationProgress[] done = new MigrationProgress[1];
             Map<String, MigrationProgress> finished = new HashMap<>();
             Iterator<VmProgress> events = operator.withDeadlineAfter(10, TimeUnit.MINUTES)
                     .moveVm(MoveVmRequest.newBuilder().setName(vm).build());
@@ -208,8 +207,7 @@ public final class DrainBench {
             if (last == null || !last.getStep().equals("done") || !last.getHost().equals(to)) {
                 throw new IllegalStateException("the move of " + vm + " did not end on " + to + ": " + last);
             }
-            done[0] = finished.get(vm);
-            moves.add(move(vm, t, done[0]));
+            moves.add(move(vm, t, finished.get(vm)));
         }
         long totalMs = (System.nanoTime() - start) / 1_000_000;
         return new Batch(SEQUENTIAL, from, to, totalMs, moves, measured);
