@@ -42,8 +42,9 @@ import java.util.concurrent.TimeUnit;
  * <p>Two hosts of {@link MoveFleet}: network namespaces on one underlay with real libvirtds listening on TLS with the
  * fleet CA's certificates, real agent JVMs, a real single-node Ceph, the controller in a JVM of its own. The VMs are
  * created through the controller with the other host drained, so all start on one host; each batch then moves all of
- * them to the other host, by one method, and the next batch brings them back by the next method: the direction and
- * which method goes first alternate from round to round, so no method keeps a direction or a warmer cache to itself.
+ * them to the other host, by one method, and the next batch brings them back by the next method: which method goes
+ * first rotates from round to round, so none keeps a warmer cache to itself, and with two methods (the default) each
+ * also alternates direction; with three, a method may keep one direction (the hosts are alike but for their names).
  * Before each batch the bench waits until every host is in step with the definitions and every VM is ready (events,
  * not time). A drain is timed from the EvacuateHost call to the end of its stream (the host is marked drained just
  * before, and undrained after); a move from the MoveVm call to its stream's end; a batch of moves from the first call
