@@ -12,21 +12,15 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.controller.cli.VirtfleetCli;
-import io.virtfleet.controller.testkit.Await;
-import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.ControllerJvm;
 import io.virtfleet.controller.testkit.HypervisorRack;
-import io.virtfleet.controller.testkit.LibvirtPki;
-import io.virtfleet.controller.trust.ControllerPki;
+import io.virtfleet.controller.testkit.MoveFleet;
 import io.virtfleet.proto.v1.CancelMoveRequest;
-import io.virtfleet.proto.v1.CreateJoinTokenRequest;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DriftReport;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.GetDriftRequest;
 import io.virtfleet.proto.v1.GetVmRequest;
-import io.virtfleet.proto.v1.HostState;
-import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.MigrationProgress;
 import io.virtfleet.proto.v1.MoveVmRequest;
 import io.virtfleet.proto.v1.NetworkSpec;
@@ -40,12 +34,10 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -63,11 +55,11 @@ import org.libvirt.DomainInfo;
 import org.libvirt.LibvirtException;
 
 /**
- * {@code virtfleet vm move} and {@code host drain --move} on real components: three simulated hypervisors (network
- * namespaces on one underlay, real libvirtds listening on TLS, real agent JVMs), a real single-node Ceph, the
- * controller in a JVM of its own. The libvirtds' certificates come from the fleet CA (made before the controller
- * starts, in its data directory), and each agent installs the client certificate the controller issues it: the
- * migrations are the fleet's own, over TLS. The guests boot nothing (no OS image); a running QEMU whose CPU time grows
+ * {@code virtfleet vm move} and {@code host drain --move} on real components ({@link MoveFleet}): three simulated
+ * hypervisors (network namespaces on one underlay, real libvirtds listening on TLS, real agent JVMs), a real
+ * single-node Ceph, the controller in a JVM of its own. The libvirtds' certificates come from the fleet CA (made
+ * before the controller starts, in its data directory), and each agent installs the client certificate the
+ * controller issues it: the migrations are the fleet's own, over TLS. The guests boot nothing (no OS image); a running QEMU whose CPU time grows
  * is the proof that the VM runs.
  *
  * <p>Needs root and the packages of deploy/dev/install-deps.sh; fails (never skips) without them.
@@ -83,51 +75,26 @@ class MoveRealFleetTest {
     @TempDir
     static Path work;
 
+    private static MoveFleet fleet;
     private static HypervisorRack rack;
     private static ControllerJvm.Settings settings;
     private static ControllerJvm controller;
-    private static Clients admin;
     private static FleetGrpc.FleetBlockingStub operator;
 
     @BeforeAll
     static void threeHypervisorsOnTlsCephAndAController() throws Exception {
-        Path data = work.resolve("controller");
-        // The fleet CA and the first admin's credentials, as the controller's first start makes them; the libvirtds
-        // get their certificates from this CA before any agent exists.
-        ControllerPki.open(data, Clock.systemUTC(), Duration.ofDays(1));
-        LibvirtPki fleetCa = LibvirtPki.create(data.resolve("pki"));
-        rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, HOSTS,
-                host -> new HypervisorRack.LibvirtListening(fleetCa, false), MoveRealFleetTest::lap);
-        settings = new ControllerJvm.Settings(data, 0, HEARTBEAT, Duration.ofSeconds(3), Duration.ofSeconds(2), Map.of())
-                .withListenHost(rack.controllerAddress()).withCephMonitors(List.of(rack.ceph().monitor()));
-        controller = ControllerJvm.start(settings, work.resolve("controller.log"));
-        admin = Clients.as(data.resolve("pki").resolve("admin.pem"));
-        operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
-        rack.startAgents(controller.endpoint(), host -> operator.withDeadlineAfter(30, TimeUnit.SECONDS)
-                .createJoinToken(CreateJoinTokenRequest.newBuilder().setHostName(host).setTtlSeconds(600).build()).getToken(),
-                HEARTBEAT);
-        await("three hosts ready, each with its fleet-issued libvirt certificate installed", () -> operator
-                .withDeadlineAfter(5, TimeUnit.SECONDS).listHosts(ListHostsRequest.getDefaultInstance()).getHostsList()
-                .stream().filter(h -> h.getState() == HostState.HOST_STATE_READY
-                        && h.getReport().getMigrationAddress().startsWith(UNDERLAY + ".")
-                        && h.getReport().getLibvirtTls().getAddress().equals(h.getReport().getMigrationAddress()))
-                .count() == HOSTS.size());
+        fleet = MoveFleet.start(work, UNDERLAY, HOSTS, HEARTBEAT, CONVERGE, MoveRealFleetTest::lap);
+        rack = fleet.rack();
+        settings = fleet.settings();
+        controller = fleet.controller();
+        operator = fleet.operator();
         lap("fleet ready");
     }
 
     @AfterAll
     static void stopEverything() {
-        try {
-            if (admin != null) {
-                admin.close();
-            }
-            if (controller != null) {
-                controller.close();
-            }
-        } finally {
-            if (rack != null) {
-                rack.close();
-            }
+        if (fleet != null) {
+            fleet.close();
         }
     }
 
@@ -399,7 +366,7 @@ class MoveRealFleetTest {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         List<String> argv = new ArrayList<>(List.of("--controller", controller.endpoint().toString(), "--credentials",
-                settings.dataDir().resolve("pki").resolve("admin.pem").toString()));
+                fleet.adminBundle().toString()));
         argv.addAll(List.of(args));
         int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), argv.toArray(String[]::new));
         return new Cli(code, out.toString(), err.toString());
@@ -417,10 +384,7 @@ class MoveRealFleetTest {
     }
 
     private static void await(String what, BooleanSupplier done) throws InterruptedException {
-        Await.until(what, CONVERGE, () -> {
-            rack.assertAgentsRunning(); // a dead agent fails now, naming itself, not at the deadline
-            return done.getAsBoolean();
-        });
+        fleet.await(what, CONVERGE, done); // a dead agent fails at once, naming itself, not at the deadline
     }
 
     private static void lap(String what) {
