@@ -160,7 +160,7 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
         String refused = null;
         if (reason != null) {
             try {
-                wanted = issue();
+                wanted = issue(installed.map(i -> new KeyPair(i.certificate().getPublicKey(), i.key())));
                 log.info("host {} got a libvirt certificate for {} ({}); valid until {}", hostName,
                         LibvirtCertificate.addresses(wanted.certificate()), reason, wanted.certificate().getNotAfter().toInstant());
             } catch (StatusRuntimeException e) {
@@ -219,9 +219,14 @@ public final class LibvirtCertificateKeeper implements AutoCloseable {
         return null;
     }
 
-    /** A new key, its certificate from the controller, checked before anything is written. */
-    private LibvirtTlsFiles.Installed issue() throws IOException {
-        KeyPair keys = Keys.generate();
+    /**
+     * A certificate from the controller for the installed key ({@code installed}), or for a new key when none is
+     * installed, checked before anything is written. Keeping the key across renewals and address changes keeps
+     * every file consistent while they are rewritten one by one: a crash (or QEMU loading its files) in between finds
+     * older and newer certificates, all for the key beside them.
+     */
+    private LibvirtTlsFiles.Installed issue(Optional<KeyPair> installed) throws IOException {
+        KeyPair keys = installed.orElseGet(Keys::generate);
         LibvirtCertificateResponse response = EnrollmentGrpc.newBlockingStub(controller)
                 .withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
                 .issueLibvirtCertificate(LibvirtCertificateRequest.newBuilder()

@@ -171,6 +171,11 @@ class MoveRealFleetTest {
                     seen.add(p);
                     if (p.hasMigration() && p.getMigration().getPhase() == MigrationProgress.Phase.PHASE_COPYING_MEMORY
                             && !cancelled.isDone()) {
+                        // A second move of big is refused at once, and its hang-up does not stop the first one.
+                        StatusRuntimeException second = assertThrows(StatusRuntimeException.class, () -> move("big", null));
+                        assertEquals(Status.Code.FAILED_PRECONDITION, second.getStatus().getCode(), second.getStatus().toString());
+                        assertTrue(second.getStatus().getDescription().startsWith("big is being moved to "),
+                                second.getStatus().toString());
                         cancelled.complete(operator.withDeadlineAfter(10, TimeUnit.SECONDS)
                                 .cancelMove(CancelMoveRequest.newBuilder().setName("big").build()).getDetail());
                     }

@@ -170,6 +170,10 @@ class LibvirtCertificateKeeperTest {
         X509Certificate renewed = files.installed().orElseThrow().certificate();
         assertNotEquals(forNewAddress.getSerialNumber(), renewed.getSerialNumber());
         assertEquals(List.of("10.213.0.27"), LibvirtCertificate.addresses(renewed));
+        // One key all along: only certificates are rewritten, so files written one by one never mismatch.
+        assertEquals(issued.getPublicKey(), renewed.getPublicKey());
+        assertEquals(written.get(settings.serverKey()), fileIds(settings).get(settings.serverKey()),
+                "the key file is never rewritten");
     }
 
     @Test
