@@ -1,5 +1,6 @@
 package io.virtfleet.agent;
 
+import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.libvirttls.LibvirtTlsSettings;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.common.validation.Endpoint;
@@ -44,6 +45,7 @@ import java.util.List;
  * @param libvirtTls        where the host's fleet-issued libvirt TLS certificate (live migration) is installed
  * @param migrationAddress  the address other hosts reach this host's libvirtd and QEMU on for live migration;
  *                          null for the default (see {@link #migrationAddress(String)})
+ * @param migrationTimeout  how long a live migration away from this host may run before it is aborted
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
@@ -51,7 +53,8 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                           String joinToken, Path joinTokenFile, CephSettings ceph,
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
                           Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
-                          Ipv4 publicAddress, LibvirtTlsSettings libvirtTls, Ipv4 migrationAddress) {
+                          Ipv4 publicAddress, LibvirtTlsSettings libvirtTls, Ipv4 migrationAddress,
+                          Duration migrationTimeout) {
     /** Where, under the state directory, the host's libvirt TLS client certificate lives ({@link #libvirtTlsDirectory}). */
     public static final String LIBVIRT_TLS_DIRECTORY = LibvirtTlsSettings.PKI_PATH;
 
@@ -61,6 +64,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         java.util.Objects.requireNonNull(ceph, "ceph");
         java.util.Objects.requireNonNull(definitionsDirectory, "definitionsDirectory");
         java.util.Objects.requireNonNull(installerDirectory, "installerDirectory");
+        java.util.Objects.requireNonNull(migrationTimeout, "migrationTimeout");
     }
 
     /**
@@ -77,7 +81,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         this(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff, imagesDirectory,
                 stateDirectory, storageTiers, joinToken, joinTokenFile, ceph, vxlanDevice, vxlanLocalAddress, vxlanPort,
                 publicBridge, definitionsDirectory, definitionsRemote, installerDirectory, publicAddress,
-                LibvirtTlsSettings.inside(stateDirectory), null);
+                LibvirtTlsSettings.inside(stateDirectory), null, Migrations.MIGRATION_TIMEOUT);
     }
 
     /**
@@ -94,7 +98,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -102,7 +106,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout);
     }
 
     /** The same configuration with a public IPv4 address, for failover-IP VMs. */
@@ -110,7 +114,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls, migrationAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls, migrationAddress, migrationTimeout);
     }
 
     /** The same configuration with the libvirt TLS files placed as {@code settings} say. */
@@ -118,7 +122,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings, migrationAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings, migrationAddress, migrationTimeout);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -126,7 +130,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout);
     }
 
     /** The same configuration with a migration address of its own. */
@@ -134,7 +138,16 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, address);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, address, migrationTimeout);
+    }
+
+    /** The same configuration with another migration timeout. */
+    public AgentConfig withMigrationTimeout(Duration timeout) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress,
+                timeout);
     }
 
     /**
@@ -194,6 +207,6 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
                 + (definitionsRemote == null ? "the controller" : definitionsRemote) + ", installerDirectory="
                 + installerDirectory + ", publicAddress=" + publicAddress + ", libvirtTls=" + libvirtTls
-                + ", migrationAddress=" + migrationAddress + "]";
+                + ", migrationAddress=" + migrationAddress + ", migrationTimeout=" + migrationTimeout + "]";
     }
 }

@@ -3,6 +3,7 @@ package io.virtfleet.agent;
 import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.enrollment.JoinToken;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
+import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.libvirttls.LibvirtTlsSettings;
 import io.virtfleet.agent.storage.CephSettings;
 import io.virtfleet.agent.sync.DefinitionsClone;
@@ -160,6 +161,12 @@ public final class AgentMain implements Callable<Integer> {
                 "certificate names it (default: the VXLAN address, else the advertised address if an IPv4 one)."})
     String migrationAddress;
 
+    @Option(names = "--migration-timeout", paramLabel = "DURATION", defaultValue = "30m",
+            description = {"How long a live migration away from this host may run before it is aborted, the VM left",
+                "running here: a guest that writes memory faster than it can be sent never finishes, even",
+                "slowed down by libvirt's auto-converge; 1m to 24h (default: ${DEFAULT-VALUE})."})
+    Duration migrationTimeout;
+
     @Option(names = "--definitions-dir", paramLabel = "DIR", defaultValue = "/srv/common",
             description = {"This host's clone of the definitions repository, from which it defines the replicas of",
                 "other hosts' VMs; owned by virtfleet, edits in it are undone (default: ${DEFAULT-VALUE})."})
@@ -288,7 +295,8 @@ public final class AgentMain implements Callable<Integer> {
                 definitionsRemote == null ? null : DefinitionsClone.checkRemote("definitions-remote", definitionsRemote),
                 installerDir, publicAddress == null ? null : Ipv4.publicAddress("public-address", publicAddress),
                 libvirtTls,
-                migrationAddress == null ? null : Ipv4.unicastAddress("migration-address", migrationAddress));
+                migrationAddress == null ? null : Ipv4.unicastAddress("migration-address", migrationAddress),
+                Migrations.checkTimeout("migration-timeout", migrationTimeout));
     }
 
     private static Path absolute(String field, Path path) {

@@ -190,7 +190,8 @@ final class AgentModule extends AbstractModule {
             return addresses;
         };
         return new Migrations(hypervisor, config.imagesDirectory(), installer,
-                new Migrations.Settings(config.hostName(), config.libvirtTlsDirectory(), own), poller::pollSoon);
+                new Migrations.Settings(config.hostName(), config.libvirtTlsDirectory(), own, config.migrationTimeout()),
+                poller::pollSoon);
     }
 
     /** None in service; see {@link Agent#API_INTERCEPTORS}. */

@@ -175,6 +175,23 @@ class AgentMainTest {
     }
 
     @Test
+    void theMigrationTimeoutDefaultsToHalfAnHourComesFromTheFileAndIsBounded() throws Exception {
+        Path none = dir.resolve("none.conf");
+        assertEquals(Duration.ofMinutes(30), parse(none, "--controller", "cp1:7440", "--host-name", "hv1").config()
+                .migrationTimeout());
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
+                + "migration-timeout = 2h\n");
+        assertEquals(Duration.ofHours(2), parse(conf).config().migrationTimeout());
+
+        for (String refused : new String[] {"30s", "25h"}) {
+            AgentMain main = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--migration-timeout", refused);
+            InvalidInputException e = assertThrows(InvalidInputException.class, main::config, refused);
+            assertTrue(e.getMessage().startsWith("migration-timeout: \"" + refused + "\" is not accepted; expected a"
+                    + " duration from 1m to 24h"), e.getMessage());
+        }
+    }
+
+    @Test
     void theMigrationAddressIsTheSettingElseTheVxlanAddressElseAnIpv4Advertised() throws Exception {
         Path none = dir.resolve("none.conf");
         AgentConfig set = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--migration-address", "10.0.0.9")

@@ -27,11 +27,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One live migration of a running domain to another host, carried out once: {@link #start} runs libvirt's blocking
- * migrate call (virDomainMigrate3) on a worker, while a ticker of its own asks libvirt for the job's progress, streams
- * it, probes the target's libvirtd ({@link TargetProbe}), and aborts the job when the migration is cancelled or the
- * target is lost. The
- * domain keeps running here unless libvirt reports success; the result says which.
+ * One live migration of a running domain to another host, carried out once: {@link #start} checks that the target's
+ * libvirtd is the target host ({@link TargetIdentity}), then runs libvirt's blocking migrate call (virDomainMigrate3)
+ * on a worker, while a ticker of its own asks libvirt for the job's progress, streams it, probes the target's
+ * libvirtd ({@link TargetProbe}), and aborts the job when the migration is cancelled, the target is lost, or the
+ * migration has run longer than the agent's migration-timeout. libvirt slows the guest's vCPUs down when its memory
+ * does not converge (auto-converge). The domain keeps running here unless libvirt reports success; the result says
+ * which.
  */
 public final class Migration {
     private static final Logger log = LoggerFactory.getLogger(Migration.class);
@@ -51,6 +53,8 @@ public final class Migration {
     private volatile boolean cancelled;
     /** Why the target counts as lost; null while it answers. */
     private volatile String targetLost;
+    /** Set by the ticker once the migration has run for the agent's migration-timeout: the next ticks abort it. */
+    private volatile boolean timedOut;
     private final Object sending = new Object();
     /** Guarded by {@link #sending}. */
     private Consumer<MigrationProgress> listener;
@@ -142,6 +146,10 @@ public final class Migration {
         try {
             MigrationConnection target = openTarget(uri);
             try {
+                // libvirt checked the target's certificate against the address only: it must also be the target host's.
+                TargetIdentity.check(owner.settings().tlsDirectory(), vm, targetHost,
+                        new java.net.InetSocketAddress(targetAddress.toString(), TargetIdentity.LIBVIRT_TLS_PORT),
+                        TargetIdentity.TIMEOUT);
                 Domain domain = lookup(source, here);
                 try {
                     return migrate(domain, source, target, here);
@@ -310,11 +318,16 @@ public final class Migration {
 
     /**
      * Live (the VM runs during the copy), TLS for QEMU's stream, the definition kept on the target, the source's kept as
-     * it is (never VIR_MIGRATE_UNDEFINE_SOURCE), the local disk copied when there is one.
+     * it is (never VIR_MIGRATE_UNDEFINE_SOURCE), the local disk copied when there is one; auto-converge: a guest that
+     * dirties its memory faster than it is sent gets its vCPUs throttled, more and more, until the copy catches up.
      */
+    static int flags(boolean copiesDisk) {
+        int flags = MigrateFlags.LIVE | MigrateFlags.TLS | MigrateFlags.PERSIST_DEST | MigrateFlags.AUTO_CONVERGE;
+        return copiesDisk ? flags | MigrateFlags.NON_SHARED_DISK : flags;
+    }
+
     private int flags() {
-        int flags = MigrateFlags.LIVE | MigrateFlags.TLS | MigrateFlags.PERSIST_DEST;
-        return localDisks.isEmpty() ? flags : flags | MigrateFlags.NON_SHARED_DISK;
+        return flags(!localDisks.isEmpty());
     }
 
     private TypedParameter[] parameters(Domain domain) throws LibvirtException {
@@ -378,8 +391,21 @@ public final class Migration {
 
     // The ticker --------------------------------------------------------------------------------------------
 
+    /** One tick; never throws: a scheduled task that throws is never run again, and the ticker would fall silent. */
     private void tick(Domain domain, TargetProbe probe) {
-        if (cancelled || targetLost != null) {
+        try {
+            tickOnce(domain, probe);
+        } catch (RuntimeException | Error e) {
+            log.error("progress of the migration of {} to {}: tick failed", vm, targetHost, e);
+        }
+    }
+
+    private void tickOnce(Domain domain, TargetProbe probe) {
+        if (!timedOut && owner.settings().nanoClock().getAsLong() - startedNanos >= owner.settings().timeout().toNanos()) {
+            timedOut = true;
+            log.warn("migration of {} to {} did not converge in {}: aborting", vm, targetHost, timeoutText());
+        }
+        if (cancelled || targetLost != null || timedOut) {
             try {
                 domain.abortJob();
             } catch (LibvirtException e) {
@@ -403,6 +429,12 @@ public final class Migration {
         }
     }
 
+    private String timeoutText() {
+        java.time.Duration t = owner.settings().timeout();
+        return t.toSecondsPart() == 0 && t.toMinutes() > 0 ? t.toMinutes() + " min"
+                : io.virtfleet.common.units.Durations.shortText(t);
+    }
+
     private static void stop(ScheduledExecutorService ticker) {
         ticker.shutdownNow();
         try {
@@ -421,6 +453,10 @@ public final class Migration {
         String what = "migration of " + vm + " to " + targetHost + " (" + targetAddress + ")";
         if (cancelled) {
             return new MigrationException(Kind.ABORTED, what + " cancelled: " + where);
+        }
+        if (timedOut) {
+            return new MigrationException(Kind.ABORTED, what + " did not converge in " + timeoutText()
+                    + " (the agent's migration-timeout), aborted; " + where);
         }
         if (targetLost != null) {
             return new MigrationException(Kind.ABORTED, what + " aborted: " + targetHost + "'s libvirtd " + targetLost

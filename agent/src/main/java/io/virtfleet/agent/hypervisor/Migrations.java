@@ -45,6 +45,15 @@ public final class Migrations implements AutoCloseable {
      * lost and aborts: libvirt itself would let QEMU's stream run on, then fail only at the end.
      */
     public static final Duration TARGET_SILENCE = Duration.ofSeconds(15);
+    /**
+     * How long a migration may run before it is aborted (agent setting {@code migration-timeout}): a guest that dirties
+     * memory faster than it is sent never converges, even slowed down by auto-converge, and would hold its VM's move
+     * (and a drain's slot) for ever.
+     */
+    public static final Duration MIGRATION_TIMEOUT = Duration.ofMinutes(30);
+    /** The shortest and longest {@code migration-timeout} accepted. */
+    public static final Duration SHORTEST_TIMEOUT = Duration.ofMinutes(1);
+    public static final Duration LONGEST_TIMEOUT = Duration.ofHours(24);
 
     /**
      * How this host migrates.
@@ -54,13 +63,36 @@ public final class Migrations implements AutoCloseable {
      * @param ownAddresses     this host's own IPv4 addresses (dotted quads): never a target address
      * @param progressInterval how often progress is asked and streamed
      * @param targetSilence    how long an unanswered probe of the target's libvirtd is tolerated
-     * @param nanoClock        monotonic time, in nanoseconds, for elapsed times and the probe's patience
+     * @param timeout          how long a migration may run before it is aborted ({@link #MIGRATION_TIMEOUT})
+     * @param nanoClock        monotonic time, in nanoseconds, for elapsed times, the probe's patience and the timeout
      */
     public record Settings(String hostName, Path tlsDirectory, Supplier<Set<String>> ownAddresses,
-                           Duration progressInterval, Duration targetSilence, LongSupplier nanoClock) {
+                           Duration progressInterval, Duration targetSilence, Duration timeout, LongSupplier nanoClock) {
         public Settings(String hostName, Path tlsDirectory, Supplier<Set<String>> ownAddresses) {
-            this(hostName, tlsDirectory, ownAddresses, PROGRESS_INTERVAL, TARGET_SILENCE, System::nanoTime);
+            this(hostName, tlsDirectory, ownAddresses, MIGRATION_TIMEOUT);
         }
+
+        public Settings(String hostName, Path tlsDirectory, Supplier<Set<String>> ownAddresses, Duration timeout) {
+            this(hostName, tlsDirectory, ownAddresses, PROGRESS_INTERVAL, TARGET_SILENCE, timeout, System::nanoTime);
+        }
+
+        /** The same settings reading time from {@code clock}. */
+        public Settings withNanoClock(LongSupplier clock) {
+            return new Settings(hostName, tlsDirectory, ownAddresses, progressInterval, targetSilence, timeout, clock);
+        }
+    }
+
+    /**
+     * Checks the {@code migration-timeout} setting (named {@code field}): from {@link #SHORTEST_TIMEOUT} to
+     * {@link #LONGEST_TIMEOUT}.
+     */
+    public static Duration checkTimeout(String field, Duration timeout) {
+        if (timeout == null || timeout.compareTo(SHORTEST_TIMEOUT) < 0 || timeout.compareTo(LONGEST_TIMEOUT) > 0) {
+            throw new InvalidInputException(field, timeout == null ? null : io.virtfleet.common.units.Durations
+                    .shortText(timeout), "a duration from 1m to 24h: how long a live migration may run before it is"
+                    + " aborted (default 30m)");
+        }
+        return timeout;
     }
 
     private final LibvirtHypervisor hypervisor;

@@ -59,8 +59,8 @@ final class HostCommand {
             java.util.Map<String, Integer> shown = new java.util.HashMap<>();
             while (steps.hasNext()) {
                 VmProgress p = steps.next();
-                if (p.getStep().equals("left")) {
-                    emptied[0] = p.getDetail().endsWith("runs no VM of the fleet now");
+                if (p.hasVmsLeft()) {
+                    emptied[0] = p.getVmsLeft() == 0;
                 }
                 if (root.output == Output.json) {
                     out.println(Json.line(p));

@@ -10,9 +10,9 @@ import java.util.Locale;
 import java.util.function.Consumer;
 
 /**
- * Prints a move's steps as they arrive. The migration reports its progress about once a second: on a terminal one
- * line is rewritten in place; otherwise (a log, a pipe) a line is printed per phase and per tenth of the way, so a
- * long migration neither floods nor goes silent. {@code -o json}: every event, one JSON object per line.
+ * Prints a move's steps as they arrive, one line each. The source's agent reports the migration's progress every
+ * half second; of those, a line is printed per phase and per tenth of the way, the same on a terminal as in a log or
+ * a pipe, so a long migration neither floods nor goes silent. {@code -o json}: every event, one JSON object per line.
  */
 final class MoveProgress {
     private MoveProgress() {}

@@ -129,7 +129,7 @@ public final class Evacuation {
         }
         StringBuilder words = new StringBuilder();
         left.forEach((vm, why) -> words.append(words.length() == 0 ? "" : "; ").append(vm).append(": ").append(why));
-        sink.accept(VmProgress.newBuilder().setStep("left").setHost(host).setDetail(left.isEmpty()
+        sink.accept(VmProgress.newBuilder().setStep("left").setHost(host).setVmsLeft(left.size()).setDetail(left.isEmpty()
                 ? host + " runs no VM of the fleet now" : left.size() + " VM" + (left.size() == 1 ? "" : "s")
                 + " still on " + host + ": " + words).build());
         return left;

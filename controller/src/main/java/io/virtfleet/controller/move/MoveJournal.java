@@ -51,23 +51,32 @@ public final class MoveJournal {
                     if (name.startsWith(".")) {
                         continue; // a temporary file of an interrupted write: never renamed, so never acknowledged
                     }
-                    journal.intents.put(name, parse(name, Files.readString(f, StandardCharsets.UTF_8)));
+                    journal.intents.put(name, read(f));
                 }
             }
         }
         return journal;
     }
 
-    private static Intent parse(String vm, String text) throws IOException {
-        Properties p = new Properties();
-        p.load(new java.io.StringReader(text));
+    /**
+     * One note. A note that cannot be read stops the controller's start (failing closed: settling the move needs it, and
+     * guessing could start the VM on two hosts), with what the operator should do to get past it.
+     */
+    private static Intent read(Path file) throws IOException {
+        String vm = file.getFileName().toString();
         try {
+            Properties p = new Properties();
+            p.load(new java.io.StringReader(Files.readString(file, StandardCharsets.UTF_8)));
             return new Intent(Names.vmName("vm", vm), Names.hostName("source", p.getProperty("source", "")),
                     Names.hostName("target", p.getProperty("target", "")),
                     Boolean.parseBoolean(p.getProperty("copy-disk")), Boolean.parseBoolean(p.getProperty("target-disk-made")),
                     p.getProperty("operator", ""));
-        } catch (RuntimeException e) {
-            throw new IOException("unreadable move note for " + vm + ": " + e.getMessage(), e);
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("cannot read the note of a move of " + vm + " in flight, " + file + ": "
+                    + e.getMessage() + ". The controller does not start without knowing where " + vm + " runs: run"
+                    + " 'virsh list --all' on both hosts of the move (the note's source and target lines, when"
+                    + " legible), make sure " + vm + " runs on at most one of them, then delete " + file
+                    + " and start the controller again (its record then names the home host)", e);
         }
     }
 

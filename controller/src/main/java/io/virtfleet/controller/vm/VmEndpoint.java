@@ -95,13 +95,7 @@ public final class VmEndpoint {
         String to = request.getToHost().isEmpty() ? null : Names.hostName("to_host", request.getToHost());
         String operator = Audit.operator();
         if (request.getDryRun()) {
-            run(response, () -> {
-                Explanation e = moves.explain(name);
-                response.onNext(VmProgress.newBuilder().setStep("placement").setPlacement(toProto(e))
-                        .setDetail(e.chosenHost() == null ? "no host can take " + name : "would move " + name + " to "
-                                + (to == null ? e.chosenHost() : to) + " (dry run: nothing changed)").build());
-                response.onCompleted();
-            });
+            run(response, () -> dryRunMove(name, to, response));
             return;
         }
         java.util.concurrent.atomic.AtomicBoolean hungUp = new java.util.concurrent.atomic.AtomicBoolean();
@@ -115,6 +109,38 @@ public final class VmEndpoint {
             moves.move(name, to, operator, response::onNext, hungUp);
             response.onCompleted();
         });
+    }
+
+    /**
+     * Every host's verdict, then where the move would go. A target that would be refused ends the stream as the move
+     * itself would end: RESOURCE_EXHAUSTED naming its reason (the CLI's exit code 6), INVALID_ARGUMENT for the VM's own
+     * home, NOT_FOUND for a host the fleet does not know.
+     */
+    private void dryRunMove(String name, String to, StreamObserver<VmProgress> response) {
+        Explanation e = moves.explain(name);
+        Verdict refused = null;
+        if (to != null) {
+            Verdict onTarget = e.verdicts().stream().filter(v -> v.host().equals(to)).findFirst()
+                    .orElseThrow(() -> Status.NOT_FOUND.withDescription("no host named " + to + " in the fleet")
+                            .asRuntimeException());
+            refused = onTarget.fits() ? null : onTarget;
+        }
+        String target = to == null ? e.chosenHost() : to;
+        String detail = target == null ? "no host can take " + name
+                : refused != null ? name + " cannot move to " + to + ": " + refused.failedFilter() + ": " + refused.reason()
+                : "would move " + name + " to " + target;
+        response.onNext(VmProgress.newBuilder().setStep("placement").setPlacement(toProto(e))
+                .setDetail(detail + " (dry run: nothing changed)").build());
+        if (refused != null && "home".equals(refused.failedFilter())) {
+            throw new InvalidInputException("to_host", to, "another host than " + name + "'s home " + to);
+        }
+        if (refused != null) {
+            throw new NoHostFitsException(name, new Explanation(null, java.util.List.of(refused)));
+        }
+        if (target == null) {
+            throw new NoHostFitsException(name, e);
+        }
+        response.onCompleted();
     }
 
     public void cancelMove(CancelMoveRequest request, StreamObserver<CancelMoveResponse> response) {

@@ -79,7 +79,9 @@ import org.libvirt.LibvirtException;
  *       half-made VM goes away;
  *   <li>no plaintext: a target with a certificate of another CA (and plaintext TCP open) is refused, and so is a
  *       target whose QEMU has no TLS certificates; the VM stays where it runs;
- *   <li>a target address nobody answers at is UNAVAILABLE.
+ *   <li>a target address nobody answers at is UNAVAILABLE;
+ *   <li>a target address where another fleet host's libvirtd answers is refused, naming both hosts;
+ *   <li>a migration still running at the agent's migration-timeout is aborted: the VM runs on its source.
  * </ol>
  * Migrations are slowed (libvirt's migrate-setspeed, 1 MiB/s) where a test must act while one is in flight; the test
  * acts on the progress events the agent streams, never after a pause.
@@ -351,6 +353,63 @@ class LiveMigrationTest {
                 status.getDescription());
         assertEquals(Phase.PHASE_PREPARING, events.get(events.size() - 1).getPhase(), "it never got further");
         assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv1, vm).orElseThrow());
+    }
+
+    @Test
+    @Order(7)
+    void aTargetAddressWhereAnotherHostAnswersIsRefusedNamingBoth() throws Exception {
+        String vm = "api";
+        // A stale address: the controller means hv3, but hv2 (trusted, of the fleet CA) answers there.
+        MigrateDomainRequest request = request(vm, hv2, forHost(render(vm, StorageTier.STORAGE_TIER_SATA), "hv3"), false)
+                .toBuilder().setTargetHost("hv3").build();
+        Call call = Call.start(request);
+        List<MigrationProgress> events = call.all();
+        Status status = call.end();
+        lap("hv3 at hv2's address: " + status);
+        assertEquals(Status.Code.FAILED_PRECONDITION, status.getCode(), status.toString());
+        assertEquals("refusing to migrate api to hv3: the libvirtd at " + hv2.address() + ":16514 presents the"
+                + " certificate of hv2 (CN=hv2), not hv3's; the address the controller has for hv3 may be another"
+                + " host's (see virtfleet host show hv3)", status.getDescription());
+        assertFalse(phases(events).contains(Phase.PHASE_COPYING_MEMORY), phases(events).toString());
+        assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv1, vm).orElseThrow());
+        assertEquals(Optional.empty(), state(hv2, vm), "nothing reached hv2");
+    }
+
+    @Test
+    @Order(8)
+    void aMigrationRunningPastTheAgentsTimeoutIsAbortedAndTheVmStaysOnItsSource() throws Exception {
+        String vm = "api"; // still slowed down: memory goes at 1 MiB/s, it never finishes on its own here
+        java.util.concurrent.atomic.AtomicLong skipped = new java.util.concurrent.atomic.AtomicLong();
+        Migrations bounded = new Migrations(hypervisor, MigrationRig.IMAGES, MigrationRig.INSTALLER,
+                new Migrations.Settings("hv1", hv1.libvirtTlsDirectory(), () -> java.util.Set.of(hv1.address()),
+                        Duration.ofMinutes(30)).withNanoClock(() -> System.nanoTime() + skipped.get()), () -> { });
+        try {
+            Migration migration = bounded.prepare(request(vm, hv2, forHost(render(vm, StorageTier.STORAGE_TIER_SATA),
+                    "hv2"), false));
+            BlockingQueue<MigrationProgress> events = new LinkedBlockingQueue<>();
+            migration.start(events::add);
+            MigrationProgress copying;
+            do {
+                copying = events.poll(EVENT_SECONDS, TimeUnit.SECONDS);
+                if (copying == null) {
+                    throw new AssertionError("no progress within " + EVENT_SECONDS + " s");
+                }
+            } while (copying.getPhase() != Phase.PHASE_COPYING_MEMORY);
+            skipped.set(Duration.ofMinutes(31).toNanos()); // the agent's clock: half an hour later
+
+            ExecutionException ended = assertThrows(ExecutionException.class, () -> migration.result().get(EVENT_SECONDS,
+                    TimeUnit.SECONDS));
+            MigrationException aborted = assertInstanceOf(MigrationException.class, ended.getCause());
+            lap(vm + ": " + aborted.getMessage());
+            assertEquals(MigrationException.Kind.ABORTED, aborted.kind());
+            assertEquals("migration of api to hv2 (" + hv2.address() + ") did not converge in 30 min (the agent's"
+                    + " migration-timeout), aborted; api still runs on hv1", aborted.getMessage());
+        } finally {
+            bounded.close();
+        }
+        assertEquals(DomainState.VIR_DOMAIN_RUNNING, state(hv1, vm).orElseThrow(), "still runs on its source");
+        Await.until("no QEMU of api left on hv2", Duration.ofSeconds(60), () -> qemuOf(hv2, vm).isEmpty());
+        assertEquals(Optional.empty(), state(hv2, vm), "nothing of api on the target");
     }
 
     // ---------------------------------------------------------------------------------------------------------------

@@ -54,4 +54,15 @@ class MoveJournalTest {
         IOException e = assertThrows(IOException.class, () -> MoveJournal.open(dir));
         assertTrue(e.getMessage().contains("web") && e.getMessage().contains("target"), e.getMessage());
     }
+
+    @Test
+    void anUnreadableNoteStopsTheStartNamingTheFileAndWhatToDo() throws IOException {
+        Files.writeString(dir.resolve("api"), "source=hv1\ntarget=hv2\n");
+        Files.write(dir.resolve("web"), new byte[] {'s', 'o', (byte) 0xff, (byte) 0xfe, '\n'}); // not UTF-8
+        IOException e = assertThrows(IOException.class, () -> MoveJournal.open(dir));
+        String message = e.getMessage();
+        assertTrue(message.contains(dir.resolve("web").toString()), message);
+        assertTrue(message.contains("virsh list"), message);
+        assertTrue(message.contains("delete " + dir.resolve("web")), message);
+    }
 }
