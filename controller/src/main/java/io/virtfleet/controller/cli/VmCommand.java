@@ -241,13 +241,10 @@ final class VmCommand {
         "its old home keeps a replica (Ceph) or loses its copy (raw).",
         "Ctrl-C, or vm move --cancel NAME from another terminal, aborts the migration: the VM",
         "keeps running where it was, its record unchanged.",
-<<<<<<< HEAD
         "A stopped Ceph-backed VM moves without a migration once its host confirms it is off",
-        "(the record only); a stopped raw-disk VM must be started first.", "",
-=======
+        "(the record only); a stopped raw-disk VM must be started first.",
         "With --dry-run, exit code 6 when the target (--to, or placement's choice) would refuse",
         "the VM, as the move itself would.", "",
->>>>>>> polish
         "Examples:",
         "  virtfleet vm move git                 to the host placement picks",
         "  virtfleet vm move git --to hv2",
