@@ -126,25 +126,26 @@ public final class Migrations implements AutoCloseable {
      * (InvalidInputException); a VM already being migrated is FAILED_PRECONDITION. What only libvirt can tell (the
      * domain exists, runs, has the definition's UUID) is checked once started.
      */
-    /** The directory of the target's copy of the VM's image as the target XML names it, else this host's. */
-    private java.nio.file.Path targetImagesDirectory(String vm, String targetXml) {
-        try {
-            org.w3c.dom.Document doc = io.virtfleet.common.xml.Xml.parse("target_domain_xml", targetXml, 1 << 20);
-            org.w3c.dom.NodeList sources = doc.getElementsByTagName("source");
-            for (int i = 0; i < sources.getLength(); i++) {
-                org.w3c.dom.Element source = (org.w3c.dom.Element) sources.item(i);
-                if (source.hasAttribute("file") && source.getParentNode().getNodeName().equals("disk")) {
-                    java.nio.file.Path file = java.nio.file.Path.of(source.getAttribute("file"));
-                    if (file.isAbsolute() && file.normalize().equals(file) && file.getParent() != null
-                            && file.getFileName().toString().equals(vm + ".img")) {
-                        return file.getParent();
-                    }
-                }
-            }
-        } catch (RuntimeException e) {
-            // malformed: DomainDefinition.parse refuses it with the field named
+    /**
+     * The directory the target keeps local disks in, as the controller has it from the target's report; this host's
+     * own when not given. Never taken from the target XML itself: that would let the XML put the disk anywhere.
+     */
+    private java.nio.file.Path targetImagesDirectory(String given) {
+        if (given.isEmpty()) {
+            return imagesDirectory;
         }
-        return imagesDirectory;
+        java.nio.file.Path dir;
+        try {
+            dir = java.nio.file.Path.of(given);
+        } catch (java.nio.file.InvalidPathException e) {
+            dir = null;
+        }
+        if (dir == null || !dir.isAbsolute() || !dir.normalize().equals(dir) || dir.getParent() == null
+                || given.length() > 4096) {
+            throw new InvalidInputException("target_images_directory", given, "the target's images directory as it"
+                    + " reports it: an absolute path without '.' or '..' parts, not /");
+        }
+        return dir;
     }
 
     public Migration prepare(MigrateDomainRequest request) {
@@ -160,9 +161,9 @@ public final class Migrations implements AutoCloseable {
                     + " host " + target + " (HostReport.migration_address); " + address + " is this host's own");
         }
         // The target keeps the VM's disk in its own images directory, which need not be this host's: the definition's
-        // one file disk must still be the VM's image (<vm>.img), by an absolute path without '.' or '..' parts.
+        // one file disk must be the VM's image (<vm>.img) in the directory the target reports.
         DomainDefinition definition = DomainDefinition.parse(vm, request.getTargetDomainXml(),
-                targetImagesDirectory(vm, request.getTargetDomainXml()), installer);
+                targetImagesDirectory(request.getTargetImagesDirectory()), installer);
         if (definition.uuid() == null) {
             throw new InvalidInputException("domain_xml.uuid", "(none)", "the UUID of the running domain " + vm
                     + ": the VM keeps its identity when it moves");

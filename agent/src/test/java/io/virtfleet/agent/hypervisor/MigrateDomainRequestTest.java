@@ -137,6 +137,13 @@ class MigrateDomainRequestTest {
                     "<devices><emulator>/usr/bin/evil</emulator>")), "domain_xml: \"domain/devices/emulator\""},
             {request().setTargetDomainXml(testDomain("web", WEB_UUID).replace(images() + "/web.img", "/etc/shadow")),
                 "domain_xml domain/devices/disk/source/@file: \"/etc/shadow\""},
+            {request().setTargetDomainXml(testDomain("web", WEB_UUID).replace(images() + "/web.img", "/etc/web.img")),
+                "domain_xml domain/devices/disk/source/@file: \"/etc/web.img\""},
+            {request().setTargetImagesDirectory("/srv/images").setTargetDomainXml(testDomain("web", WEB_UUID)),
+                "domain_xml domain/devices/disk/source/@file: \"" + images() + "/web.img\""},
+            {request().setTargetImagesDirectory("srv/images"), "target_images_directory: \"srv/images\" is not accepted"},
+            {request().setTargetImagesDirectory("/srv/../etc"), "target_images_directory: \"/srv/../etc\""},
+            {request().setTargetImagesDirectory("/"), "target_images_directory: \"/\""},
             {request().setCopyDisk(false), "copy_disk: \"false\" is not accepted; expected true: web's disk vda is a file"},
             {request().setTargetDomainXml(rbdDomain("web", WEB_UUID)), "copy_disk: \"true\" is not accepted; expected"
                     + " false: web has no local disk"},

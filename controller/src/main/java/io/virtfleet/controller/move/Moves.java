@@ -351,7 +351,10 @@ public final class Moves {
             throwIfCancelled(run, "before its migration started");
             MigrateDomainRequest request = MigrateDomainRequest.newBuilder().setVmName(name).setTargetHost(target)
                     .setTargetAddress(registry.get(target).map(h -> h.report().getMigrationAddress()).orElse(""))
-                    .setTargetDomainXml(targetXml).setCopyDisk(copyDisk).build();
+                    .setTargetDomainXml(targetXml).setCopyDisk(copyDisk)
+                    .setTargetImagesDirectory(registry.get(target)
+                            .map(h -> h.report().getResources().getImagesDirectory()).orElse(""))
+                    .build();
             migrating = true;
             MigrationProgress last = streamMigration(run, request, out);
             run.succeeded = true;

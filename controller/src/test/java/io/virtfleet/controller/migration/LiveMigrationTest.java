@@ -506,7 +506,8 @@ class LiveMigrationTest {
 
     private static MigrateDomainRequest request(String vm, Host target, String xml, boolean copyDisk) {
         return MigrateDomainRequest.newBuilder().setVmName(vm).setTargetHost(target.name())
-                .setTargetAddress(target.address()).setTargetDomainXml(xml).setCopyDisk(copyDisk).build();
+                .setTargetAddress(target.address()).setTargetDomainXml(xml).setCopyDisk(copyDisk)
+                .setTargetImagesDirectory(MigrationRig.disk(target, vm).getParent().toString()).build();
     }
 
     private static String render(String vm, StorageTier tier) {
