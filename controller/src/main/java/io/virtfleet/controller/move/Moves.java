@@ -378,8 +378,11 @@ public final class Moves {
     }
 
     private static StepFailedException withWords(StepFailedException e, String where) {
-        return new StepFailedException(e.step(), e.host(), e.status().withDescription(e.status().getDescription()
-                + "; " + where));
+        String said = e.status().getDescription() == null ? "" : e.status().getDescription();
+        // The agent's ABORTED already ends saying where the VM runs ("api still runs on hv1"): not said twice.
+        int clause = where.indexOf(", ");
+        String words = clause > 0 && said.endsWith(where.substring(0, clause)) ? where.substring(clause + 2) : where;
+        return new StepFailedException(e.step(), e.host(), e.status().withDescription(said + "; " + words));
     }
 
     /** The target's own refusal to make the disk (no room, a disk of that name there): it made nothing. */

@@ -290,25 +290,30 @@ class LiveMigrationTest {
         // Paused before the migration, libvirt leaves it paused when the migration fails, as it leaves a VM whose
         // migration was interrupted after the switch-over began.
         suspend(hv1, vm);
-        Call call = Call.start(request(vm, hv2, forHost(render(vm, StorageTier.STORAGE_TIER_SATA), "hv2"), false));
-        MigrationProgress copying = call.until(Phase.PHASE_COPYING_MEMORY);
-        hv2.node().killDaemon();
-        lap("hv2's libvirtd killed at " + copying.getDetail() + ", api paused on hv1");
+        try {
+            Call call = Call.start(request(vm, hv2, forHost(render(vm, StorageTier.STORAGE_TIER_SATA), "hv2"), false));
+            MigrationProgress copying = call.until(Phase.PHASE_COPYING_MEMORY);
+            hv2.node().killDaemon();
+            lap("hv2's libvirtd killed at " + copying.getDetail() + ", api paused on hv1");
 
-        call.all();
-        Status status = call.end();
-        lap(vm + ": " + status);
-        assertEquals(DomainState.VIR_DOMAIN_PAUSED, state(hv1, vm).orElseThrow());
-        assertEquals(Status.Code.UNKNOWN, status.getCode(), status.toString());
-        assertTrue(status.getDescription().endsWith("; api is paused on hv1, not running: whether hv2 took it over is"
-                + " for the hosts' reports to tell"), status.getDescription());
-
-        onDomain(hv1, vm, d -> {
-            d.resume();
-            return null;
-        });
-        Await.until("the half-made api on hv2 gone", Duration.ofSeconds(60), () -> qemuOf(hv2, vm).isEmpty());
-        hv2.node().startDaemon();
+            call.all();
+            Status status = call.end();
+            lap(vm + ": " + status);
+            assertEquals(DomainState.VIR_DOMAIN_PAUSED, state(hv1, vm).orElseThrow());
+            assertEquals(Status.Code.UNKNOWN, status.getCode(), status.toString());
+            assertTrue(status.getDescription().endsWith("; api is paused on hv1, not running: whether hv2 took it over"
+                    + " is for the hosts' reports to tell"), status.getDescription());
+        } finally {
+            // The hosts as the next scenarios expect them: api running on hv1, hv2's libvirtd up.
+            onDomain(hv1, vm, d -> {
+                if (d.getInfo().state == DomainState.VIR_DOMAIN_PAUSED) {
+                    d.resume();
+                }
+                return null;
+            });
+            Await.until("the half-made api on hv2 gone", Duration.ofSeconds(60), () -> qemuOf(hv2, vm).isEmpty());
+            hv2.node().startDaemon();
+        }
         assertEquals(Optional.empty(), state(hv2, vm));
     }
 

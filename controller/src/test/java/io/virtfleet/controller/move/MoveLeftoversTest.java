@@ -113,8 +113,9 @@ class MoveLeftoversTest {
 
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> move("db", to));
         assertEquals(Status.Code.ABORTED, e.getStatus().getCode(), e.getStatus().toString());
-        assertTrue(e.getStatus().getDescription().contains("db still runs on " + from + ", its record unchanged"),
-                e.getStatus().getDescription());
+        assertTrue(e.getStatus().getDescription().endsWith("db still runs on " + from + "; its record unchanged; the disk"
+                + " made for it on " + to + " could not be deleted yet (disk on " + to + " failed: UNAVAILABLE refused by the"
+                + " test): the controller deletes it once " + to + " answers"), e.getStatus().getDescription());
         assertTrue(e.getStatus().getDescription().contains("the controller deletes it once " + to + " answers"),
                 e.getStatus().getDescription());
         assertEquals(from, vm("db").getHomeHost());

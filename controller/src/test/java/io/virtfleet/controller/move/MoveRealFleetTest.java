@@ -263,7 +263,7 @@ class MoveRealFleetTest {
                 }));
         lap("move of cache: " + e.getStatus() + describe(seen));
         assertTrue(killed[0], "the target died mid-way" + describe(seen));
-        assertTrue(e.getStatus().getDescription().contains("cache still runs on " + from + ", its record unchanged"),
+        assertTrue(e.getStatus().getDescription().contains("cache still runs on " + from + "; its record unchanged"),
                 e.getStatus().toString());
         assertEquals(from, vm("cache").getHomeHost(), "the record still names " + from);
         assertTrue(active(from, "cache"), "cache runs on " + from);
