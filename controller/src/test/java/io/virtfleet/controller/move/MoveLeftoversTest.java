@@ -121,6 +121,9 @@ class MoveLeftoversTest {
         assertEquals(from, vm("db").getHomeHost());
         assertTrue(Files.exists(image(to, "db")), "the disk made for the move is still on " + to);
         assertTrue(vm("db").getMovePending().contains("on " + to), vm("db").getMovePending());
+        String shown = vmShow("db");
+        assertTrue(shown.contains("\nMove:      the disk a failed move made for db on " + to + " is to be deleted once "
+                + to + " answers\n"), shown);
         assertTrue(Files.exists(note("db")), "the move's note is kept while its disk is left");
         int refusedSoFar = refuseDiskDeletes.get(to).refused();
         await("the reconciler's passes retry the delete", () -> refuseDiskDeletes.get(to).refused() > refusedSoFar);
@@ -281,6 +284,17 @@ class MoveLeftoversTest {
         operator.withDeadlineAfter(2, TimeUnit.MINUTES).moveVm(MoveVmRequest.newBuilder().setName(vm).setToHost(to).build())
                 .forEachRemaining(steps::add);
         return steps;
+    }
+
+    /** What {@code virtfleet vm show} prints. */
+    private String vmShow(String name) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        int code = io.virtfleet.controller.cli.VirtfleetCli.run(new java.io.PrintWriter(out), new java.io.PrintWriter(err),
+                "--controller", fleet.controllerEndpoint().toString(), "--credentials", fleet.adminCredentials().toString(),
+                "vm", "show", name);
+        assertEquals(0, code, err.toString());
+        return out.toString();
     }
 
     private Vm vm(String name) {
