@@ -206,6 +206,7 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
                 case FAILED_PRECONDITION -> Status.FAILED_PRECONDITION;
                 case UNAVAILABLE -> Status.UNAVAILABLE;
                 case ABORTED -> Status.ABORTED;
+                case UNKNOWN -> Status.UNKNOWN;
             };
             return status.withDescription(e.getMessage());
         }

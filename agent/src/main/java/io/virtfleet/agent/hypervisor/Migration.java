@@ -451,6 +451,15 @@ public final class Migration {
         String message = LibvirtErrors.message(e);
         String where = whereNow(domain, here);
         String what = "migration of " + vm + " to " + targetHost + " (" + targetAddress + ")";
+        if (pausedNow(domain)) {
+            // Not ABORTED: libvirt leaves the source paused when the switch-over had begun and it cannot tell whether
+            // the target runs the VM now; a caller must not take it as still running here.
+            String why = cancelled ? "cancelled" : targetLost != null ? "aborted (" + targetHost + "'s libvirtd "
+                    + targetLost + ")" : "failed";
+            return new MigrationException(Kind.UNKNOWN, what + " " + why + " (libvirt: " + message + "); " + vm
+                    + " is paused on " + here + ", not running: whether " + targetHost + " took it over is for the"
+                    + " hosts' reports to tell");
+        }
         if (cancelled) {
             return new MigrationException(Kind.ABORTED, what + " cancelled: " + where);
         }
@@ -475,6 +484,14 @@ public final class Migration {
             return new MigrationException(Kind.NOT_FOUND, what + ": " + message);
         }
         return new MigrationException(Kind.FAILED_PRECONDITION, what + " failed (libvirt: " + message + "); " + where);
+    }
+
+    private boolean pausedNow(Domain domain) {
+        try {
+            return domain.isActive() == 1 && domain.getInfo().state == DomainState.VIR_DOMAIN_PAUSED;
+        } catch (LibvirtException e) {
+            return false;
+        }
     }
 
     /** Where the VM is after a failed migration, as libvirt here says. */

@@ -14,7 +14,12 @@ public final class MigrationException extends RuntimeException {
         /** The target's libvirtd cannot be reached, or this host's libvirtd cannot. */
         UNAVAILABLE,
         /** Cancelled, or aborted mid-way (the target was lost): the domain still runs on this host. */
-        ABORTED
+        ABORTED,
+        /**
+         * Failed with the domain left paused here, as libvirt leaves it when it cannot tell whether the target took the
+         * VM over: where it runs is for the hosts' next reports to tell.
+         */
+        UNKNOWN
     }
 
     private final Kind kind;

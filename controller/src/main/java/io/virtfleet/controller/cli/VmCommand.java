@@ -108,6 +108,9 @@ final class VmCommand {
         out.printf(Locale.ROOT, "Replicas:  %s%n", !s.getReplicated() ? "none (not replicated)"
                 : vm.getReplicaHostsCount() == 0 ? "replicated; no other host reports its definition yet"
                 : "defined on " + String.join(", ", vm.getReplicaHostsList()) + " (autostart off, never started there)");
+        if (!vm.getMovePending().isEmpty()) {
+            out.printf(Locale.ROOT, "Move:      %s%n", vm.getMovePending());
+        }
         out.println("History:");
         for (VmEvent e : vm.getHistoryList()) {
             String first = e.getMessage().lines().findFirst().orElse("");

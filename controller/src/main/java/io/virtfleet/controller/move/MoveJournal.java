@@ -17,20 +17,52 @@ import java.util.stream.Stream;
  * The moves in flight, written down before a migration starts and forgotten once its outcome is recorded: a
  * controller that dies during a move (or loses the source's agent mid-way) does not know on which host the VM ended
  * up, and must neither start it on its recorded home nor forget a disk it made on the target. Its next start finds
- * the note and settles the move from what the hosts report ({@link Moves#settle}). One small file per VM, written
- * whole through {@link StateFiles}.
+ * the note and settles the move from what the hosts report ({@link Moves#settle}). A settled move whose clean-up a
+ * host did not answer (the disk made on a lost target, a raw VM's old copy on its old home) keeps its note, at stage
+ * STAYED or MOVED, until that clean-up is done. One small file per VM, written whole through {@link StateFiles}.
  */
 public final class MoveJournal {
+    /** Where a noted move is. */
+    public enum Stage {
+        /** In flight, or its outcome still unknown: the VM may be on either host. */
+        MOVING,
+        /** Given up, the VM on its source: the disk the move made on the target is still to be deleted. */
+        STAYED,
+        /** Recorded on the target: the old home's raw copy (definition and disk) is still to be removed. */
+        MOVED
+    }
+
     /**
-     * A move in flight.
+     * A move in flight, or what a settled one left to clean up.
      *
      * @param copyDisk        the VM's raw disk is copied to the target
-     * @param targetDiskMade  the move made the target's disk (it is deleted again if the VM stays on its source)
+     * @param targetDiskMade  the move may have made the target's disk: noted before it is made, kept until it is
+     *                        deleted again if the VM stays on its source
+     * @param stage           in flight, or settled with something left on a host
      */
     public record Intent(String vm, String source, String target, boolean copyDisk, boolean targetDiskMade,
-                         String operator) {
-        Intent withTargetDiskMade() {
-            return new Intent(vm, source, target, copyDisk, true, operator);
+                         String operator, Stage stage) {
+        public Intent(String vm, String source, String target, boolean copyDisk, boolean targetDiskMade, String operator) {
+            this(vm, source, target, copyDisk, targetDiskMade, operator, Stage.MOVING);
+        }
+
+        Intent withTargetDiskMade(boolean made) {
+            return new Intent(vm, source, target, copyDisk, made, operator, stage);
+        }
+
+        Intent at(Stage now) {
+            return new Intent(vm, source, target, copyDisk, targetDiskMade, operator, now);
+        }
+
+        /** What is left of a settled move, in words; empty while it is in flight. */
+        public String leftover() {
+            return switch (stage) {
+                case MOVING -> "";
+                case STAYED -> "the disk a failed move made for " + vm + " on " + target + " is to be deleted once "
+                        + target + " answers";
+                case MOVED -> "the old copy of " + vm + " on " + source + " (definition and disk) is to be removed once "
+                        + source + " answers";
+            };
         }
     }
 
@@ -70,7 +102,7 @@ public final class MoveJournal {
             return new Intent(Names.vmName("vm", vm), Names.hostName("source", p.getProperty("source", "")),
                     Names.hostName("target", p.getProperty("target", "")),
                     Boolean.parseBoolean(p.getProperty("copy-disk")), Boolean.parseBoolean(p.getProperty("target-disk-made")),
-                    p.getProperty("operator", ""));
+                    p.getProperty("operator", ""), stage(p.getProperty("stage", "moving")));
         } catch (IOException | RuntimeException e) {
             throw new IOException("cannot read the note of a move of " + vm + " in flight, " + file + ": "
                     + e.getMessage() + ". The controller does not start without knowing where " + vm + " runs: run"
@@ -80,17 +112,37 @@ public final class MoveJournal {
         }
     }
 
+    private static Stage stage(String text) {
+        for (Stage s : Stage.values()) {
+            if (s.name().toLowerCase(java.util.Locale.ROOT).equals(text)) {
+                return s;
+            }
+        }
+        throw new IllegalArgumentException("stage " + text + " is not one of moving, stayed, moved");
+    }
+
     /** Writes the intent down (durably) before anything of the move happens. */
     public synchronized void begin(Intent intent) throws IOException {
         write(intent);
         intents.put(intent.vm(), intent);
     }
 
-    /** Notes that the move made the target's disk, before it is used. */
-    public synchronized Intent targetDiskMade(String vm) throws IOException {
-        Intent updated = intents.get(vm).withTargetDiskMade();
+    /**
+     * Notes (durably) whether the move may have made the target's disk: true before it is made, false when the target
+     * refused to make it (or had one already, which is not the move's to delete).
+     */
+    public synchronized Intent targetDiskMade(String vm, boolean made) throws IOException {
+        return update(intents.get(vm).withTargetDiskMade(made));
+    }
+
+    /** Notes (durably) that the move settled at {@code stage} with something left to clean up on a host. */
+    public synchronized Intent settled(String vm, Stage stage) throws IOException {
+        return update(intents.get(vm).at(stage));
+    }
+
+    private Intent update(Intent updated) throws IOException {
         write(updated);
-        intents.put(vm, updated);
+        intents.put(updated.vm(), updated);
         return updated;
     }
 
@@ -109,7 +161,14 @@ public final class MoveJournal {
         return Optional.ofNullable(intents.get(vm));
     }
 
+    /** Whether a move of the VM is in flight or its outcome unknown (not only a leftover to clean up). */
     public synchronized boolean pending(String vm) {
+        Intent i = intents.get(vm);
+        return i != null && i.stage() == Stage.MOVING;
+    }
+
+    /** Whether any note of the VM is kept: a move in flight, or one that left something to clean up. */
+    public synchronized boolean noted(String vm) {
         return intents.containsKey(vm);
     }
 
@@ -120,7 +179,8 @@ public final class MoveJournal {
     private void write(Intent i) throws IOException {
         StateFiles.createDirectories(dir);
         StateFiles.write(dir.resolve(i.vm()), "source=" + i.source() + "\ntarget=" + i.target() + "\ncopy-disk=" + i.copyDisk()
-                + "\ntarget-disk-made=" + i.targetDiskMade() + "\noperator=" + escape(i.operator()) + "\n");
+                + "\ntarget-disk-made=" + i.targetDiskMade() + "\nstage=" + i.stage().name().toLowerCase(java.util.Locale.ROOT)
+                + "\noperator=" + escape(i.operator()) + "\n");
     }
 
     /** Operator names are certificate names: kept on one line whatever they hold. */

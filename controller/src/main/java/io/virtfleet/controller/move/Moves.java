@@ -335,11 +335,20 @@ public final class Moves {
                     "no domain definition for " + name + " in the definitions repository")), vm.getSpec(),
                     renderer.render(vm.getSpec(), target, installs.bootAfterInstall()));
             if (copyDisk) {
-                StepResult disk = steps.ensureDisk(target, vm.getSpec());
-                if (disk.getOutcome() == StepResult.Outcome.OUTCOME_CHANGED) {
-                    journal.targetDiskMade(name);
-                } else {
+                // Noted before it is made: a target lost right after making it must not leave a disk nobody knows of.
+                journal.targetDiskMade(name, true);
+                StepResult disk;
+                try {
+                    disk = steps.ensureDisk(target, vm.getSpec());
+                } catch (StepFailedException e) {
+                    if (refusedToMake(e)) {
+                        journal.targetDiskMade(name, false);
+                    }
+                    throw e;
+                }
+                if (disk.getOutcome() != StepResult.Outcome.OUTCOME_CHANGED) {
                     // A disk of that name already there is someone's: a migration would overwrite it.
+                    journal.targetDiskMade(name, false);
                     throw new StepFailedException("disk", target, Status.FAILED_PRECONDITION.withDescription(
                             "a disk for " + name + " already exists on " + target + " (" + disk.getDetail()
                                     + "): a move copies the VM's disk onto a new one only; remove it first"));
@@ -362,7 +371,7 @@ public final class Moves {
                     ? " (paused " + last.getDowntimeMs() + " ms for the switch-over)" : ""));
         } catch (StepFailedException e) {
             if (!migrating || definitive(e)) {
-                throw withWords(e, abandon(name, target, run.source));
+                throw withWords(e, abandon(name, target, run.source, migrating));
             }
             return unknownOutcome(vm, target, run, e, progress);
         } catch (IOException | RuntimeException e) {
@@ -370,7 +379,7 @@ public final class Moves {
                 return unknownOutcome(vm, target, run, new StepFailedException("migrating", run.source,
                         Status.UNKNOWN.withDescription(e.toString())), progress);
             }
-            String left = abandon(name, target, run.source);
+            String left = abandon(name, target, run.source, false);
             if (e instanceof IOException io) {
                 throw new IOException(io.getMessage() + "; " + left, io);
             }
@@ -455,13 +464,10 @@ public final class Moves {
         progress.step("settling", target, cause.getMessage() + "; waiting for " + run.source + " and " + target
                 + " to report where " + name + " runs");
         long deadline = System.nanoTime() + SETTLE_WAIT.toNanos();
-        while (System.nanoTime() < deadline) {
-            MoveJournal.Intent intent = journal.get(name).orElse(null);
-            if (intent == null) {
-                break;
-            }
+        String where = null;
+        while (System.nanoTime() < deadline && journal.pending(name)) {
             try {
-                settle(intent, progress);
+                where = settle(journal.get(name).orElseThrow(), progress);
             } catch (IOException | RuntimeException e) {
                 log.warn("cannot settle the move of {} yet: {}", name, e.getMessage());
             }
@@ -486,12 +492,24 @@ public final class Moves {
             return now;
         }
         throw new StepFailedException(cause.step(), cause.host(), cause.status().withDescription(
-                cause.status().getDescription() + "; the VM still runs on " + run.source + ", its record unchanged"));
+                cause.status().getDescription() + "; " + (where != null ? where
+                        : "the VM still runs on " + run.source + ", its record unchanged")));
     }
 
-    private static StepFailedException withWords(StepFailedException e, String left) {
-        return new StepFailedException(e.step(), e.host(), e.status().withDescription(e.status().getDescription()
-                + "; the VM still runs on its source, its record unchanged" + (left.isEmpty() ? "" : "; " + left)));
+    private static StepFailedException withWords(StepFailedException e, String where) {
+        String said = e.status().getDescription() == null ? "" : e.status().getDescription();
+        // The agent's ABORTED already ends saying where the VM runs ("api still runs on hv1"): not said twice.
+        int clause = where.indexOf(", ");
+        String words = clause > 0 && said.endsWith(where.substring(0, clause)) ? where.substring(clause + 2) : where;
+        return new StepFailedException(e.step(), e.host(), e.status().withDescription(said + "; " + words));
+    }
+
+    /** The target's own refusal to make the disk (no room, a disk of that name there): it made nothing. */
+    private static boolean refusedToMake(StepFailedException e) {
+        return switch (e.status().getCode()) {
+            case FAILED_PRECONDITION, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, PERMISSION_DENIED -> true;
+            default -> false;
+        };
     }
 
     /** Streams the source agent's migration, forwarding its progress; returns the last (DONE) event. */
@@ -530,25 +548,77 @@ public final class Moves {
         };
     }
 
-    /** Gives back the target's claim and deletes the disk the move made there; returns what stays, in words. */
-    private String abandon(String name, String target, String source) {
-        String left = "";
+    /**
+     * Gives the move up, the VM staying on its source: the target's claim given back, the VM resumed there if the
+     * interrupted migration left it paused ({@code migrated}: a migration was started), and the disk the move may have
+     * made on the target deleted. A disk that cannot be deleted now stays noted, and {@link #settle} deletes it once
+     * the target answers. Returns where the VM is and what is left, in words.
+     */
+    private String abandon(String name, String target, String source, boolean migrated) {
+        Optional<Vm> vm = store.get(name);
+        String where = vm.isEmpty() ? name + " was deleted meanwhile"
+                : (migrated ? resumeIfPaused(vm.get(), source) : name + " still runs on " + source)
+                + ", its record unchanged";
+        scheduler.release(moveClaim(name));
         Optional<MoveJournal.Intent> intent = journal.get(name);
         if (intent.isPresent() && intent.get().targetDiskMade()) {
-            Vm vm = store.get(name).orElse(null);
             try {
-                if (vm != null) {
-                    steps.deleteDisk(target, vm.getSpec());
-                }
+                steps.deleteDisk(target, rawDiskOf(name));
             } catch (StepFailedException e) {
-                left = "the disk made for it on " + target + " could not be deleted (delete it there by hand before moving"
-                        + " it there again): " + e.getMessage();
-                log.warn("move of {} abandoned: {}", name, left);
+                log.warn("move of {} given up; the disk made for it on {} is left for now: {}", name, target, e.getMessage());
+                try {
+                    journal.settled(name, MoveJournal.Stage.STAYED);
+                    return where + "; the disk made for it on " + target + " could not be deleted yet (" + e.getMessage()
+                            + "): the controller deletes it once " + target + " answers";
+                } catch (IOException io) {
+                    // The note still says the move is in flight: settle gives it up again and retries the delete.
+                    log.warn("move of {}: cannot note the disk left on {}: {}", name, target, io.getMessage());
+                    return where + "; the disk made for it on " + target + " could not be deleted yet: "
+                            + e.getMessage();
+                }
             }
         }
-        scheduler.release(moveClaim(name));
         journal.end(name);
-        return left;
+        return where;
+    }
+
+    /** The VM's raw disk as DeleteDisk names it (all a move copies; the VM's record may be gone). */
+    private static io.virtfleet.proto.v1.VmSpec rawDiskOf(String name) {
+        return io.virtfleet.proto.v1.VmSpec.newBuilder().setName(name).setStorage(StorageTier.STORAGE_TIER_RAW).build();
+    }
+
+    /**
+     * Where the VM of a given-up migration is, in words: libvirt leaves the source's domain paused when a migration is
+     * interrupted after its switch-over began (the agent restarted, its connection lost); the VM's record wants it
+     * running, so it is resumed.
+     */
+    private String resumeIfPaused(Vm vm, String source) {
+        String name = vm.getSpec().getName();
+        DomainState state;
+        try {
+            state = agents.agent(source).withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .describeHost(DescribeHostRequest.getDefaultInstance()).getDomainsList().stream()
+                    .filter(d -> d.getName().equals(name)).map(DomainInfo::getState).findFirst()
+                    .orElse(DomainState.DOMAIN_STATE_UNSPECIFIED);
+        } catch (StatusRuntimeException e) {
+            return name + " stays on " + source + " (its state there is unknown: " + e.getStatus().getDescription() + ")";
+        }
+        if (state != DomainState.DOMAIN_STATE_PAUSED) {
+            return name + " still runs on " + source;
+        }
+        if (!vm.getRunningWanted()) {
+            return name + " is paused on " + source;
+        }
+        try {
+            steps.setRunning(source, name, true);
+            log.info("move of {} given up: {} was left paused on {}, resumed", name, name, source);
+            return name + " was left paused on " + source + " by the interrupted migration, resumed";
+        } catch (StepFailedException e) {
+            log.warn("move of {} given up: {} is paused on {} and could not be resumed: {}", name, name, source,
+                    e.getMessage());
+            return name + " is paused on " + source + " and could not be resumed (" + e.getMessage()
+                    + "): virtfleet vm start " + name;
+        }
     }
 
     /**
@@ -569,16 +639,14 @@ public final class Moves {
         scheduler.release(moveClaim(name));
         progress.step("recorded", target, name + "'s home is now " + target);
         finishOnHosts(now, source, progress);
-        try {
-            journal.end(name);
-        } catch (java.io.UncheckedIOException e) {
-            // The move is recorded: the note left on the disk is settled again at the next start, as recorded.
-            log.warn("move of {} recorded, but its note stays until the next start: {}", name, e.getMessage());
-        }
         return now;
     }
 
-    /** The hosts' side of a recorded move; what fails here is repaired by the reconciler and the replicas' sync. */
+    /**
+     * The hosts' side of a recorded move, then the end of its note. The new home's definition is repaired by the
+     * reconciler and the replicas by their sync if this fails; a raw VM's old copy on the source is not, so the note
+     * is kept (stage MOVED) until {@link #settle} has removed it.
+     */
     private void finishOnHosts(Vm vm, String source, Progress progress) {
         String name = vm.getSpec().getName();
         String target = vm.getHomeHost();
@@ -588,14 +656,26 @@ public final class Moves {
         } catch (StepFailedException | IOException | RuntimeException e) {
             progress.step("defined", target, "not yet (the reconciler retries): " + e.getMessage());
         }
+        boolean sourceCopyLeft = false;
         if (vm.getSpec().getStorage() == StorageTier.STORAGE_TIER_RAW) {
             try {
-                progress.step("undefined", source, steps.undefine(source, name, false).getDetail());
-                progress.step("disk", source, steps.deleteDisk(source, vm.getSpec()).getDetail());
+                removeSourceCopy(name, source, progress);
             } catch (StepFailedException e) {
-                progress.step("disk", source, "the old copy on " + source + " is left: " + e.getMessage());
-                log.warn("move of {}: old copy on {} left: {}", name, source, e.getMessage());
+                sourceCopyLeft = true;
+                progress.step("disk", source, "the old copy on " + source + " is left for now (" + e.getMessage()
+                        + "): the controller removes it once " + source + " answers");
+                log.warn("move of {}: old copy on {} left for now: {}", name, source, e.getMessage());
             }
+        }
+        try {
+            if (sourceCopyLeft) {
+                journal.settled(name, MoveJournal.Stage.MOVED);
+            } else {
+                journal.end(name);
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // The note still says the move is in flight: settle finds the record on the target and finishes again.
+            log.warn("move of {}: cannot update its note: {}", name, e.getMessage());
         }
         if (vm.getSpec().getNetwork().hasLan()) {
             reconciler.refreshLanPeersSoon(vm.getSpec().getNetwork().getLan(), target);
@@ -607,6 +687,12 @@ public final class Moves {
         long inStep = synced.stream().filter(r -> r.outcome() == io.virtfleet.controller.replication.FanOut.Outcome.IN_STEP).count();
         progress.step("done", target, name + " runs on " + target + "; " + inStep + " of " + synced.size()
                 + " hosts (old and new home) in step with its new home");
+    }
+
+    /** Undefines a moved raw VM on its old home and deletes its disk there (a running domain is refused, never forced). */
+    private void removeSourceCopy(String name, String source, Progress progress) throws StepFailedException {
+        progress.step("undefined", source, steps.undefine(source, name, false).getDetail());
+        progress.step("disk", source, steps.deleteDisk(source, rawDiskOf(name)).getDetail());
     }
 
     /**
@@ -650,7 +736,9 @@ public final class Moves {
     /**
      * Settles the moves a previous run (or a lost agent) left unsettled, from what the two hosts answer: the VM
      * running on the target and not on the source is recorded there; running on the source and not on the target,
-     * the move is given up; anything else waits for the next pass. Runs on the reconciler's passes.
+     * the move is given up; anything else waits for the next pass. Also removes what settled moves left on hosts
+     * that did not answer then (a disk made on the target, a raw VM's old copy on the source) once they answer. Runs
+     * on the reconciler's passes.
      */
     public void settle() {
         for (MoveJournal.Intent intent : journal.all()) {
@@ -670,15 +758,20 @@ public final class Moves {
     }
 
     private void settle(MoveJournal.Intent intent) throws IOException {
-        settle(intent, (step, host, detail) -> log.info("move of {}: {} on {}: {}", intent.vm(), step, host, detail));
+        Progress toLog = (step, host, detail) -> log.info("move of {}: {} on {}: {}", intent.vm(), step, host, detail);
+        switch (intent.stage()) {
+            case MOVING -> settle(intent, toLog);
+            case STAYED -> deleteTargetDisk(intent, toLog);
+            case MOVED -> removeSourceCopy(intent, toLog);
+        }
     }
 
-    private void settle(MoveJournal.Intent intent, Progress progress) throws IOException {
+    /** Settles a move in flight; returns where the VM is and what is left, in words, when it was given up. */
+    private String settle(MoveJournal.Intent intent, Progress progress) throws IOException {
         String name = intent.vm();
         Optional<Vm> vm = store.get(name);
         if (vm.isEmpty()) {
-            abandon(name, intent.target(), intent.source());
-            return;
+            return abandon(name, intent.target(), intent.source(), false);
         }
         if (vm.get().getHomeHost().equals(intent.target())) {
             // Recorded before the controller stopped: the claims and the hosts' side may not have followed.
@@ -689,27 +782,88 @@ public final class Moves {
             scheduler.restore(Request.of(vm.get().getSpec()), intent.target());
             scheduler.release(moveClaim(name));
             finishOnHosts(vm.get(), intent.source(), progress);
-            journal.end(name);
-                return;
+            return null;
         }
         Optional<Boolean> onSource = activeIn(intent.source(), name);
         Optional<Boolean> onTarget = activeIn(intent.target(), name);
         if (onSource.isEmpty() || onTarget.isEmpty()) {
-            return; // a report to wait for
+            return null; // a report to wait for
         }
         if (onTarget.get() && !onSource.get()) {
             log.info("move of {} from {} to {} settled: it runs on {}", name, intent.source(), intent.target(), intent.target());
             scheduler.restore(request(vm.get()), intent.target()); // the claim journal may have lost it
             String xml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(), vm.get().getSpec(),
                     renderer.render(vm.get().getSpec(), intent.target(), installs.bootAfterInstall()));
-            moved(vm.get(), intent.target(), xml, intent.operator(), progress, "live migration, settled from the hosts' reports");
-        } else if (onSource.get() && !onTarget.get()) {
-            log.info("move of {} from {} to {} settled: it still runs on {}", name, intent.source(), intent.target(),
-                    intent.source());
-            String left = abandon(name, intent.target(), intent.source());
-            progress.step("settled", intent.source(), name + " still runs on " + intent.source()
-                    + (left.isEmpty() ? "" : "; " + left));
+            moved(vm.get(), intent.target(), xml, intent.operator(), progress,
+                    "live migration, settled from the hosts' answers");
+            return null;
         }
+        if (onSource.get() && !onTarget.get()) {
+            String where = abandon(name, intent.target(), intent.source(), true);
+            log.info("move of {} from {} to {} settled: {}", name, intent.source(), intent.target(), where);
+            progress.step("settled", intent.source(), where);
+            return where;
+        }
+        return null;
+    }
+
+    /**
+     * A given-up move's disk on the target, deleted once the target answers; kept if a VM of that name has been
+     * homed there since (the disk is its own now).
+     */
+    private void deleteTargetDisk(MoveJournal.Intent intent, Progress progress) {
+        String name = intent.vm();
+        if (store.get(name).map(v -> v.getHomeHost().equals(intent.target())).orElse(false)) {
+            journal.end(name);
+            return;
+        }
+        if (!answering(intent.target())) {
+            return;
+        }
+        try {
+            progress.step("disk", intent.target(), steps.deleteDisk(intent.target(), rawDiskOf(name)).getDetail());
+            journal.end(name);
+        } catch (StepFailedException e) {
+            log.warn("move of {} given up: the disk made for it on {} is still left: {}", name, intent.target(),
+                    e.getMessage());
+        }
+    }
+
+    /**
+     * A moved raw VM's old copy on its source, removed once the source answers; kept if the VM is homed there again
+     * (it was deleted and created anew there).
+     */
+    private void removeSourceCopy(MoveJournal.Intent intent, Progress progress) {
+        String name = intent.vm();
+        if (store.get(name).map(v -> v.getHomeHost().equals(intent.source())).orElse(false)) {
+            journal.end(name);
+            return;
+        }
+        if (!answering(intent.source())) {
+            return;
+        }
+        try {
+            removeSourceCopy(name, intent.source(), progress);
+            journal.end(name);
+        } catch (StepFailedException e) {
+            log.warn("move of {}: its old copy on {} is still left: {}", name, intent.source(), e.getMessage());
+        }
+    }
+
+    /**
+     * Whether the host's agent heartbeats now, so that a step sent to it is likely to be answered (a pass must not wait
+     * out a step's deadline on a host that is down).
+     */
+    private boolean answering(String host) {
+        return registry.get(host).map(h -> registry.nanoTime() - h.lastSeenNanos() < 3 * reportInterval.toNanos())
+                .orElse(false);
+    }
+
+    /** What the VM's move still has to do, in words (virtfleet vm show); empty when nothing. */
+    public Optional<String> pendingWork(String name) {
+        return journal.get(name).map(i -> i.stage() == MoveJournal.Stage.MOVING
+                ? "a move from " + i.source() + " to " + i.target() + " is in flight or its outcome is being settled"
+                : i.leftover());
     }
 
     /**
@@ -750,6 +904,12 @@ public final class Moves {
         if (journal.pending(name)) {
             return Optional.of("an earlier move of " + name + " is still to be settled from the hosts' reports; try again"
                     + " shortly (virtfleet vm show " + name + ")");
+        }
+        Optional<MoveJournal.Intent> left = journal.get(name);
+        if (left.isPresent()) {
+            // One note per VM: a new move would forget what the earlier one left.
+            return Optional.of("an earlier move of " + name + " left work to finish: " + left.get().leftover()
+                    + "; move it once that is done (virtfleet vm show " + name + ")");
         }
         VmPhase phase = vm.getPhase() == VmPhase.VM_PHASE_DELETING ? vm.getPhase() : reconciler.observed(name).phase();
         if (phase != VmPhase.VM_PHASE_READY) {

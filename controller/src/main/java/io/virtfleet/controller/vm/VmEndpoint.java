@@ -199,7 +199,8 @@ public final class VmEndpoint {
     public void getVm(GetVmRequest request, StreamObserver<Vm> response) {
         String name = Names.vmName("name", request.getName());
         run(response, () -> {
-            response.onNext(vms.get(name));
+            Vm vm = vms.get(name);
+            response.onNext(moves.pendingWork(name).map(w -> vm.toBuilder().setMovePending(w).build()).orElse(vm));
             response.onCompleted();
         });
     }

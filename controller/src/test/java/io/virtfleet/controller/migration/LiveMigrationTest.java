@@ -77,6 +77,7 @@ import org.libvirt.LibvirtException;
  *       target; a second migration of the VM meanwhile is refused;
  *   <li>a target whose libvirtd is killed mid-way: the migration is aborted, the VM runs on its source, the target's
  *       half-made VM goes away;
+ *   <li>a migration that fails with the VM paused on its source is UNKNOWN (not ABORTED, which says it runs there);
  *   <li>no plaintext: a target with a certificate of another CA (and plaintext TCP open) is refused, and so is a
  *       target whose QEMU has no TLS certificates; the VM stays where it runs;
  *   <li>a target address nobody answers at is UNAVAILABLE;
@@ -295,6 +296,40 @@ class LiveMigrationTest {
 
     @Test
     @Order(5)
+    void aMigrationThatFailsWithItsSourcePausedIsNotSaidToHaveLeftItRunning() throws Exception {
+        String vm = "api"; // running on hv1 again, still slowed down; hv2's libvirtd back
+        // Paused before the migration, libvirt leaves it paused when the migration fails, as it leaves a VM whose
+        // migration was interrupted after the switch-over began.
+        suspend(hv1, vm);
+        try {
+            Call call = Call.start(request(vm, hv2, forHost(render(vm, StorageTier.STORAGE_TIER_SATA), "hv2"), false));
+            MigrationProgress copying = call.until(Phase.PHASE_COPYING_MEMORY);
+            hv2.node().killDaemon();
+            lap("hv2's libvirtd killed at " + copying.getDetail() + ", api paused on hv1");
+
+            call.all();
+            Status status = call.end();
+            lap(vm + ": " + status);
+            assertEquals(DomainState.VIR_DOMAIN_PAUSED, state(hv1, vm).orElseThrow());
+            assertEquals(Status.Code.UNKNOWN, status.getCode(), status.toString());
+            assertTrue(status.getDescription().endsWith("; api is paused on hv1, not running: whether hv2 took it over"
+                    + " is for the hosts' reports to tell"), status.getDescription());
+        } finally {
+            // The hosts as the next scenarios expect them: api running on hv1, hv2's libvirtd up.
+            onDomain(hv1, vm, d -> {
+                if (d.getInfo().state == DomainState.VIR_DOMAIN_PAUSED) {
+                    d.resume();
+                }
+                return null;
+            });
+            Await.until("the half-made api on hv2 gone", Duration.ofSeconds(60), () -> qemuOf(hv2, vm).isEmpty());
+            hv2.node().startDaemon();
+        }
+        assertEquals(Optional.empty(), state(hv2, vm));
+    }
+
+    @Test
+    @Order(6)
     void noMigrationGoesUnencrypted() throws Exception {
         String vm = "api";
         String definition = render(vm, StorageTier.STORAGE_TIER_SATA);
@@ -337,7 +372,7 @@ class LiveMigrationTest {
     }
 
     @Test
-    @Order(6)
+    @Order(7)
     void aTargetNobodyAnswersAtIsUnavailable() throws Exception {
         String vm = "api";
         String nobody = UNDERLAY + ".50"; // on the underlay, no host there

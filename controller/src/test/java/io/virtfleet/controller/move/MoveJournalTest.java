@@ -21,7 +21,7 @@ class MoveJournalTest {
     void aMoveNotedIsReadBackByTheNextStartUntilItEnds() throws IOException {
         MoveJournal journal = MoveJournal.open(dir.resolve("moves"));
         journal.begin(new MoveJournal.Intent("web", "hv1", "hv2", true, false, "alice"));
-        journal.targetDiskMade("web");
+        journal.targetDiskMade("web", true);
 
         MoveJournal reopened = MoveJournal.open(dir.resolve("moves"));
         assertEquals(List.of(new MoveJournal.Intent("web", "hv1", "hv2", true, true, "alice")), reopened.all());
@@ -30,6 +30,22 @@ class MoveJournalTest {
         reopened.end("web");
         assertFalse(reopened.pending("web"));
         assertEquals(List.of(), MoveJournal.open(dir.resolve("moves")).all());
+    }
+
+    @Test
+    void aSettledMoveWithSomethingLeftIsKeptButNoLongerInFlight() throws IOException {
+        MoveJournal journal = MoveJournal.open(dir);
+        journal.begin(new MoveJournal.Intent("db", "hv1", "hv2", true, false, "alice"));
+        journal.targetDiskMade("db", true);
+        journal.settled("db", MoveJournal.Stage.STAYED);
+
+        MoveJournal reopened = MoveJournal.open(dir);
+        MoveJournal.Intent read = reopened.get("db").orElseThrow();
+        assertEquals(MoveJournal.Stage.STAYED, read.stage());
+        assertTrue(read.targetDiskMade());
+        assertFalse(reopened.pending("db"), "the reconciler need not keep off db: its outcome is known");
+        assertTrue(reopened.noted("db"));
+        assertTrue(read.leftover().contains("on hv2"), read.leftover());
     }
 
     @Test

@@ -38,6 +38,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -216,6 +217,99 @@ class MoveRealFleetTest {
 
     @Test
     @Order(5)
+    void aRawDiskMoveWhoseTargetDiesMidWayLeavesTheVmOnItsSourceAndNothingOnTheTarget() throws Exception {
+        String from = home(create(spec("cache", StorageTier.STORAGE_TIER_RAW, GIB).setMemoryBytes(GIB).setReplicated(false)));
+        String to = HOSTS.stream().filter(h -> !h.equals(from)).findFirst().orElseThrow();
+        Map<String, String> roomBefore = room();
+        Path targetDisk = rack.host(to).stateDir().resolve("images").resolve("cache.img");
+        List<VmProgress> seen = new ArrayList<>();
+        boolean[] killed = {false};
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> operator
+                .withDeadlineAfter(4, TimeUnit.MINUTES)
+                .moveVm(MoveVmRequest.newBuilder().setName("cache").setToHost(to).build()).forEachRemaining(p -> {
+                    seen.add(p);
+                    if (p.hasMigration() && (p.getMigration().getPhase() == MigrationProgress.Phase.PHASE_COPYING_MEMORY
+                            || p.getMigration().getPhase() == MigrationProgress.Phase.PHASE_COPYING_DISK) && !killed[0]) {
+                        killed[0] = true;
+                        // The target dies: its agent first (nothing there answers the controller), then its libvirtd.
+                        rack.killAgent(to);
+                        rack.host(to).node().killDaemon();
+                        lap(to + "'s agent and libvirtd killed at " + p.getDetail());
+                    }
+                }));
+        lap("move of cache: " + e.getStatus() + describe(seen));
+        assertTrue(killed[0], "the target died mid-way" + describe(seen));
+        assertTrue(e.getStatus().getDescription().contains("cache still runs on " + from + "; its record unchanged"),
+                e.getStatus().toString());
+        assertEquals(from, vm("cache").getHomeHost(), "the record still names " + from);
+        assertTrue(active(from, "cache"), "cache runs on " + from);
+        assertTrue(Files.exists(targetDisk), "the disk made on " + to + " cannot be deleted while it is down");
+        assertTrue(vm("cache").getMovePending().contains("on " + to), vm("cache").getMovePending());
+
+        rack.host(to).node().startDaemon();
+        rack.startAgent(to);
+        await("the disk made on " + to + " deleted once it is back", () -> !Files.exists(targetDisk));
+        await("the move's note ended", () -> vm("cache").getMovePending().isEmpty());
+        assertFalse(defined(to, "cache"), "nothing of cache on " + to);
+        assertTrue(active(from, "cache"), "cache still runs on " + from);
+        await("the claims as before the move", () -> room().equals(roomBefore));
+        awaitNoDrift();
+    }
+
+    @Test
+    @Order(6)
+    void aMoveWhoseSourceAgentDiesLeavingTheVmPausedIsGivenUpAndTheVmResumed() throws Exception {
+        String from = home(create(spec("frozen", StorageTier.STORAGE_TIER_SATA, GIB).setMemoryBytes(GIB)));
+        List<VmProgress> seen = new ArrayList<>();
+        boolean[] killed = {false};
+        boolean[] restarted = {false};
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> operator
+                .withDeadlineAfter(4, TimeUnit.MINUTES)
+                .moveVm(MoveVmRequest.newBuilder().setName("frozen").build()).forEachRemaining(p -> {
+                    seen.add(p);
+                    try {
+                        if (p.hasMigration() && p.getMigration().getPhase() == MigrationProgress.Phase.PHASE_COPYING_MEMORY
+                                && !killed[0]) {
+                            killed[0] = true;
+                            rack.killAgent(from); // the stream of the migration is lost with it
+                            lap(from + "'s agent killed at " + p.getDetail());
+                        } else if (p.getStep().equals("settling") && !restarted[0]) {
+                            restarted[0] = true;
+                            // libvirt ends the migration its client left; then the domain is left paused, as libvirt
+                            // leaves it when a migration is interrupted after its switch-over began.
+                            await("libvirt's migration job of frozen ended on " + from, () -> noJob(from, "frozen"));
+                            if (cpuTime(from, "frozen") >= 0) {
+                                onHost(from, "frozen", d -> {
+                                    d.suspend();
+                                    return null;
+                                });
+                            }
+                            rack.startAgent(from);
+                            lap(from + "'s agent started again, frozen paused there");
+                        }
+                    } catch (Exception x) {
+                        throw new AssertionError(x);
+                    }
+                }));
+        lap("move of frozen: " + e.getStatus() + describe(seen));
+        assertTrue(restarted[0], describe(seen));
+        assertTrue(e.getStatus().getDescription().contains("frozen was left paused on " + from
+                + " by the interrupted migration, resumed, its record unchanged"), e.getStatus().toString());
+        assertEquals(from, vm("frozen").getHomeHost());
+        long cpu = cpuTime(from, "frozen");
+        assertTrue(cpu > 0, "frozen runs on " + from);
+        await("frozen's guest executes on " + from, () -> cpuTime(from, "frozen") > cpu);
+        for (String h : HOSTS) {
+            if (!h.equals(from)) {
+                assertFalse(active(h, "frozen"), "frozen does not run on " + h);
+            }
+        }
+        assertEquals("", vm("frozen").getMovePending());
+        awaitNoDrift();
+    }
+
+    @Test
+    @Order(7)
     void aStoppedCephVmMovesWithoutAMigrationAndAStoppedRawOneIsRefusedWithTheReason() throws Exception {
         String from = home(create(spec("cold", StorageTier.STORAGE_TIER_SATA, GIB)));
         stop("cold", from);
@@ -248,6 +342,20 @@ class MoveRealFleetTest {
     }
 
     // ---- helpers ---------------------------------------------------------------------------------------------
+
+    /** What placement says each host has room for (VMs of a small spec, and why no more): the claims' mirror. */
+    private static Map<String, String> room() {
+        Map<String, String> out = new java.util.TreeMap<>();
+        operator.withDeadlineAfter(30, TimeUnit.SECONDS).capacity(io.virtfleet.proto.v1.CapacityRequest.newBuilder()
+                .setSpec(spec("probe", StorageTier.STORAGE_TIER_SATA, GIB)).build()).getHostsList()
+                .forEach(h -> out.put(h.getHost(), h.getFits() + " (" + h.getReason() + ")"));
+        return out;
+    }
+
+    private static boolean noJob(String host, String vm) {
+        Boolean none = onHost(host, vm, d -> d.getJobInfo().getType() == 0);
+        return none == null || none;
+    }
 
     private static VmSpec.Builder spec(String name, StorageTier tier, long disk) {
         return VmSpec.newBuilder().setName(name).setStorage(tier).setDiskBytes(disk).setMemoryBytes(256 * MIB).setVcpus(1)

@@ -163,6 +163,18 @@ public final class AgentJvm implements AutoCloseable {
         }
     }
 
+    /** Kills the agent at once (SIGKILL), as a crash would: nothing of it answers from the moment this returns. */
+    public void kill() {
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            RUNNING.remove(this);
+        }
+    }
+
     @Override
     public void close() {
         process.destroy();

@@ -61,6 +61,8 @@ public final class HypervisorRack implements AutoCloseable {
     private final NetworkNamespaces namespaces = new NetworkNamespaces();
     private final Map<String, Host> hosts = new LinkedHashMap<>();
     private final Map<String, AgentJvm> agents = new LinkedHashMap<>();
+    /** How each host's agent was started, to start it again after {@link #stopAgent}. */
+    private final Map<String, AgentJvm.Settings> agentSettings = new LinkedHashMap<>();
     /** Closed last to first. */
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final Path work;
@@ -160,10 +162,11 @@ public final class HypervisorRack implements AutoCloseable {
     public void startAgents(Endpoint controller, Function<String, String> joinToken, Duration heartbeat,
                             Function<String, List<String>> extraArgs) throws IOException {
         for (Host h : hosts.values()) {
-            AgentJvm agent = AgentJvm.start(new AgentJvm.Settings(h.name(), h.namespace(), h.address(), controller,
+            AgentJvm.Settings settings = new AgentJvm.Settings(h.name(), h.namespace(), h.address(), controller,
                     h.node().uri(), h.stateDir(), joinToken.apply(h.name()), cephSettings(), UNDERLAY_DEVICE, heartbeat,
-                    heartbeat.multipliedBy(5), extraArgs.apply(h.name())));
-            agents.put(h.name(), agent);
+                    heartbeat.multipliedBy(5), extraArgs.apply(h.name()));
+            agentSettings.put(h.name(), settings);
+            agents.put(h.name(), AgentJvm.start(settings));
         }
     }
 
@@ -196,6 +199,33 @@ public final class HypervisorRack implements AutoCloseable {
 
     public AgentJvm agent(String host) {
         return agents.get(host);
+    }
+
+    /**
+     * Stops a host's agent (SIGTERM, as a package upgrade or a dying machine would); {@link #startAgent} starts it
+     * again on the same state, enrolled as before.
+     */
+    public void stopAgent(String host) {
+        AgentJvm agent = agents.remove(host);
+        if (agent != null) {
+            agent.close();
+        }
+    }
+
+    /** Kills a host's agent at once (SIGKILL), as a crash would; {@link #startAgent} starts it again. */
+    public void killAgent(String host) {
+        AgentJvm agent = agents.remove(host);
+        if (agent != null) {
+            agent.kill();
+        }
+    }
+
+    /** Starts the agent of a host stopped or killed before; it registers with the controller by itself. */
+    public void startAgent(String host) throws IOException {
+        if (agents.containsKey(host)) {
+            throw new IllegalStateException("the agent of " + host + " runs already");
+        }
+        agents.put(host, AgentJvm.start(agentSettings.get(host)));
     }
 
     /** Cuts a host off the underlay (see {@link Underlay#cut}). */
