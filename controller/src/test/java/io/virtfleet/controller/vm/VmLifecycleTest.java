@@ -2,6 +2,7 @@ package io.virtfleet.controller.vm;
 
 import static io.virtfleet.common.units.Bytes.GIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -129,9 +130,15 @@ class VmLifecycleTest {
         scheduler.restore(io.virtfleet.controller.scheduler.Request.of(spec), other);
         assertEquals(other, scheduler.claimOf("follow").host());
 
+        // And a move's claim on its target whose move was never noted (the controller stopped in between).
+        var r = io.virtfleet.controller.scheduler.Request.of(spec);
+        scheduler.restore(new io.virtfleet.controller.scheduler.Request("follow/move", r.memoryBytes(), r.vcpus(),
+                r.storage(), r.diskBytes(), r.failoverAddress(), r.spreadGroup(), r.pinnedHost()), other);
+
         fleet.restartController();
         assertEquals(home, fleet.controller().scheduler().claimOf("follow").host(),
                 "the claim follows the record, not the claims journal");
+        assertNull(fleet.controller().scheduler().claimOf("follow/move"), "the unnoted move's claim is released");
     }
 
     @Test
