@@ -1,5 +1,6 @@
 package io.virtfleet.controller.cli;
 
+import io.virtfleet.controller.testkit.CliRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,8 +8,6 @@ import com.google.protobuf.util.JsonFormat;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.proto.v1.CapacityReport;
 import io.virtfleet.proto.v1.HostCapacity;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -32,7 +31,6 @@ class CapacityCliTest {
 
     private static EmbeddedFleet fleet;
 
-    record Run(int code, String out, String err) {}
 
     private static final String[] SPEC = {"--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "2G", "--vcpus", "2"};
 
@@ -48,17 +46,8 @@ class CapacityCliTest {
         fleet.close();
     }
 
-    private static Run cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        String[] all = new String[args.length + 4];
-        all[0] = "--controller";
-        all[1] = fleet.controllerEndpoint().toString();
-        all[2] = "--credentials";
-        all[3] = fleet.adminCredentials().toString();
-        System.arraycopy(args, 0, all, 4, args.length);
-        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), all);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun cli(String... args) {
+        return CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), args);
     }
 
     private static String[] capacity(String... more) {
@@ -71,7 +60,7 @@ class CapacityCliTest {
 
     @Test
     void theTableShowsEachHostsCountWhatRunsOutFirstAndTheTotal() {
-        Run run = cli(capacity("--no-n-plus-one"));
+        CliRun run = cli(capacity("--no-n-plus-one"));
         assertEquals(0, run.code(), run.err());
         List<String> lines = Arrays.asList(run.out().split("\n"));
         assertEquals(List.of(
@@ -87,7 +76,7 @@ class CapacityCliTest {
 
     @Test
     void jsonIsTheWireContract() throws Exception {
-        Run run = cli(capacity("--no-n-plus-one", "-o", "json"));
+        CliRun run = cli(capacity("--no-n-plus-one", "-o", "json"));
         assertEquals(0, run.code(), run.err());
         CapacityReport.Builder report = CapacityReport.newBuilder();
         JsonFormat.parser().merge(run.out(), report);
@@ -99,7 +88,7 @@ class CapacityCliTest {
 
     @Test
     void asPlacementKeepsTheReserveTheCountKeepsItAndSaysWhichHostWouldLackRoom() throws Exception {
-        Run run = cli(capacity("-o", "json"));
+        CliRun run = cli(capacity("-o", "json"));
         assertEquals(0, run.code(), run.err());
         CapacityReport.Builder report = CapacityReport.newBuilder();
         JsonFormat.parser().merge(run.out(), report);
@@ -111,7 +100,7 @@ class CapacityCliTest {
                 .orElseThrow(() -> new AssertionError("no host stopped by the reserve: " + run.out()));
         assertTrue(stopped.getReason().matches("after (one|a \\d+(st|nd|rd|th)) here, hv\\d's \\d+ Ceph-backed VMs \\(.*\\)"
                 + " could not all restart elsewhere: .*"), stopped.getReason());
-        Run table = cli(capacity());
+        CliRun table = cli(capacity());
         assertTrue(table.out().contains("(keeping the N+1 reserve)."), table.out());
     }
 
@@ -119,7 +108,7 @@ class CapacityCliTest {
     void aDrainedHostCountsNoneAndNothingFittingExitsSix() {
         assertEquals(0, cli("host", "drain", "hv1").code());
         try {
-            Run run = cli(capacity("--no-n-plus-one"));
+            CliRun run = cli(capacity("--no-n-plus-one"));
             assertEquals(0, run.code(), run.err());
             assertTrue(run.out().contains("hv1   0     state           host is draining, only ready hosts take new VMs"),
                     run.out());
@@ -128,7 +117,7 @@ class CapacityCliTest {
         } finally {
             assertEquals(0, cli("host", "undrain", "hv1").code());
         }
-        Run none = cli("capacity", "--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "200G");
+        CliRun none = cli("capacity", "--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "200G");
         assertEquals(6, none.code(), none.out() + none.err());
         assertTrue(none.out().contains("Total: 0 more VMs"), none.out());
         assertTrue(none.out().contains("hv3   0     memory          needs 200.0 GiB: 1.5 GiB promised + 200.0 GiB > 115.2 GiB"),
@@ -138,7 +127,7 @@ class CapacityCliTest {
     @Test
     void placeExplainNamesTheHostTheReserveWouldLeaveWithoutRoom() {
         // 100 GiB fits only on hv3 (113.7 GiB free); should hv3 then be lost, hv1 and hv2 have 12.9 + 54.1 GiB.
-        Run run = cli("place", "--explain", "--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "100G");
+        CliRun run = cli("place", "--explain", "--storage", "ssd", "--size", "20G", "--lan", "10", "--memory", "100G");
         assertEquals(6, run.code(), run.out() + run.err());
         String hv3 = Arrays.stream(run.out().split("\n")).filter(l -> l.startsWith("hv3 ")).findFirst().orElseThrow();
         assertTrue(hv3.contains(" no: n-plus-one ") && hv3.endsWith("after this, hv3's 1 Ceph-backed VM (100.0 GiB,"
@@ -149,14 +138,14 @@ class CapacityCliTest {
 
     @Test
     void badFlagsExitTwoNamingTheFlag() {
-        Run run = cli("capacity", "--storage", "nvme", "--size", "20G", "--lan", "10");
+        CliRun run = cli("capacity", "--storage", "nvme", "--size", "20G", "--lan", "10");
         assertEquals(2, run.code());
         assertTrue(run.err().contains("--storage: \"nvme\" is not accepted"), run.err());
     }
 
     @Test
     void helpTeachesWithExamplesAndExitCodes() {
-        Run run = cli("capacity", "--help");
+        CliRun run = cli("capacity", "--help");
         assertEquals(0, run.code());
         assertTrue(run.out().contains("virtfleet capacity --storage ssd --size 20G --lan 10 --memory 4G --n-plus-one"),
                 run.out());

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.cli;
 
+import io.virtfleet.controller.testkit.CliRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,8 +9,6 @@ import com.google.protobuf.util.JsonFormat;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.proto.v1.VmProgress;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -29,16 +28,15 @@ class MoveCliTest {
 
     private static EmbeddedFleet fleet;
 
-    record Run(int code, String out, String err) {}
 
     @BeforeAll
     static void startFleetWithOneVm() throws Exception {
         fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200)).simulatedNetwork(true).build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
-        Run created = cli("vm", "create", "web", "--storage", "raw", "--size", "1G", "--lan", "10", "--memory", "1G",
+        CliRun created = cli("vm", "create", "web", "--storage", "raw", "--size", "1G", "--lan", "10", "--memory", "1G",
                 "--vcpus", "1", "--profile", "base");
         assertEquals(0, created.code(), created.out() + created.err());
-        Run shown = cli("vm", "show", "web", "-o", "json");
+        CliRun shown = cli("vm", "show", "web", "-o", "json");
         io.virtfleet.proto.v1.Vm.Builder vm = io.virtfleet.proto.v1.Vm.newBuilder();
         JsonFormat.parser().ignoringUnknownFields().merge(shown.out(), vm);
         home = vm.getHomeHost();
@@ -57,28 +55,19 @@ class MoveCliTest {
         fleet.close();
     }
 
-    private static Run cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        String[] all = new String[args.length + 4];
-        all[0] = "--controller";
-        all[1] = fleet.controllerEndpoint().toString();
-        all[2] = "--credentials";
-        all[3] = fleet.adminCredentials().toString();
-        System.arraycopy(args, 0, all, 4, args.length);
-        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), all);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun cli(String... args) {
+        return CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), args);
     }
 
     @Test
     void aDryRunToARefusedHostPrintsTheRefusalAndExitsSix() {
-        Run fits = cli("vm", "move", "web", "--dry-run", "--to", other);
+        CliRun fits = cli("vm", "move", "web", "--dry-run", "--to", other);
         assertEquals(ExitCode.OK, fits.code(), fits.out() + fits.err());
         assertTrue(fits.out().contains("would move web to " + other + " (dry run: nothing changed)"), fits.out());
 
         assertEquals(ExitCode.OK, cli("host", "drain", other).code());
         try {
-            Run run = cli("vm", "move", "web", "--dry-run", "--to", other);
+            CliRun run = cli("vm", "move", "web", "--dry-run", "--to", other);
             assertEquals(ExitCode.NO_HOST_FITS, run.code(), run.out() + run.err());
             assertFalse(run.out().contains("would move"), run.out());
             assertTrue(run.out().contains("web cannot move to " + other + ": "), run.out());
@@ -90,22 +79,22 @@ class MoveCliTest {
 
     @Test
     void aDryRunToTheVmsOwnHomeIsBadInputAndToAnUnknownHostIsNotFound() {
-        Run own = cli("vm", "move", "web", "--dry-run", "--to", home);
+        CliRun own = cli("vm", "move", "web", "--dry-run", "--to", home);
         assertEquals(ExitCode.USAGE, own.code(), own.out() + own.err());
         assertTrue(own.err().contains("to_host: \"" + home + "\" is not accepted"), own.err());
-        Run unknown = cli("vm", "move", "web", "--dry-run", "--to", "hv7");
+        CliRun unknown = cli("vm", "move", "web", "--dry-run", "--to", "hv7");
         assertEquals(4, unknown.code(), unknown.out() + unknown.err());
         assertTrue(unknown.err().contains("no host named hv7"), unknown.err());
     }
 
     @Test
     void aDrainsLastEventCountsTheVmsLeftAndTheExitCodeFollowsIt() throws Exception {
-        Run stuck = cli("host", "drain", home, "--move", "-o", "json");
+        CliRun stuck = cli("host", "drain", home, "--move", "-o", "json");
         assertEquals(ExitCode.FAILURE, stuck.code(), stuck.out() + stuck.err());
         assertEquals(1, last(stuck).getVmsLeft(), stuck.out());
         assertEquals(ExitCode.OK, cli("host", "undrain", home).code());
 
-        Run emptied = cli("host", "drain", empty, "--move", "-o", "json");
+        CliRun emptied = cli("host", "drain", empty, "--move", "-o", "json");
         assertEquals(ExitCode.OK, emptied.code(), emptied.out() + emptied.err());
         VmProgress left = last(emptied);
         assertEquals("left", left.getStep());
@@ -114,7 +103,7 @@ class MoveCliTest {
         assertEquals(ExitCode.OK, cli("host", "undrain", empty).code());
     }
 
-    private static VmProgress last(Run run) throws Exception {
+    private static VmProgress last(CliRun run) throws Exception {
         List<String> lines = run.out().lines().filter(l -> l.startsWith("{") && l.contains("\"step\"")).toList();
         VmProgress.Builder p = VmProgress.newBuilder();
         JsonFormat.parser().merge(lines.get(lines.size() - 1), p);

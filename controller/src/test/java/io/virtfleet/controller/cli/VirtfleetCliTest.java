@@ -1,5 +1,6 @@
 package io.virtfleet.controller.cli;
 
+import io.virtfleet.controller.testkit.CliRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -26,7 +27,6 @@ class VirtfleetCliTest {
 
     private static EmbeddedFleet fleet;
 
-    record Run(int code, String out, String err) {}
 
     @BeforeAll
     static void startFleet() throws Exception {
@@ -39,22 +39,13 @@ class VirtfleetCliTest {
         fleet.close();
     }
 
-    private static Run cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        String[] all = new String[args.length + 4];
-        all[0] = "--controller";
-        all[1] = fleet.controllerEndpoint().toString();
-        all[2] = "--credentials";
-        all[3] = fleet.adminCredentials().toString();
-        System.arraycopy(args, 0, all, 4, args.length);
-        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), all);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun cli(String... args) {
+        return CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), args);
     }
 
     @Test
     void hostsPrintsOneRowPerHostUnderTheHeader() {
-        Run run = cli("hosts");
+        CliRun run = cli("hosts");
         assertEquals(0, run.code(), run.err());
         List<String> lines = Arrays.asList(run.out().split("\n"));
         assertTrue(lines.get(0).matches("HOST +STATE +CORES +LOAD 1/5/15 +CPU% +MEMORY +VMS +SEEN"), lines.get(0));
@@ -69,7 +60,7 @@ class VirtfleetCliTest {
 
     @Test
     void jsonOutputIsTheWireContract() throws Exception {
-        Run run = cli("hosts", "-o", "json");
+        CliRun run = cli("hosts", "-o", "json");
         assertEquals(0, run.code(), run.err());
         ListHostsResponse.Builder parsed = ListHostsResponse.newBuilder();
         JsonFormat.parser().merge(run.out(), parsed);
@@ -79,7 +70,7 @@ class VirtfleetCliTest {
 
     @Test
     void hostShowListsTheDomains() {
-        Run run = cli("host", "show", "hv2");
+        CliRun run = cli("host", "show", "hv2");
         assertEquals(0, run.code(), run.err());
         assertTrue(run.out().contains("Host:          hv2"), run.out());
         assertTrue(run.out().contains("State:         ready"), run.out());
@@ -91,21 +82,21 @@ class VirtfleetCliTest {
 
     @Test
     void unknownHostExitsFourListingTheKnownOnes() {
-        Run run = cli("host", "show", "hv7");
+        CliRun run = cli("host", "show", "hv7");
         assertEquals(4, run.code());
         assertTrue(run.err().contains("no host named \"hv7\"; known hosts: hv1, hv2, hv3"), run.err());
     }
 
     @Test
     void malformedNameIsRefusedByTheControllerWithExitTwo() {
-        Run run = cli("host", "show", "$(reboot)");
+        CliRun run = cli("host", "show", "$(reboot)");
         assertEquals(2, run.code());
         assertTrue(run.err().contains("name: \"$(reboot)\" is not accepted"), run.err());
     }
 
     @Test
     void unknownFlagPrintsUsageAndExitsTwo() {
-        Run run = cli("hosts", "--sort-by-mood");
+        CliRun run = cli("hosts", "--sort-by-mood");
         assertEquals(2, run.code());
         assertTrue(run.err().contains("Unknown option: '--sort-by-mood'"), run.err());
         assertTrue(run.err().contains("Usage: virtfleet hosts"), run.err());
@@ -135,7 +126,7 @@ class VirtfleetCliTest {
 
     @Test
     void profilesListsTheControllersProfilesWithTheirDescriptions() {
-        Run run = cli("profiles");
+        CliRun run = cli("profiles");
         assertEquals(0, run.code(), run.err());
         List<String> lines = Arrays.asList(run.out().split("\n"));
         assertTrue(lines.get(0).matches("PROFILE +DESCRIPTION"), lines.get(0));
@@ -147,7 +138,7 @@ class VirtfleetCliTest {
 
     @Test
     void profilesAsJsonIsTheWireContract() throws Exception {
-        Run run = cli("profiles", "-o", "json");
+        CliRun run = cli("profiles", "-o", "json");
         assertEquals(0, run.code(), run.err());
         ListProfilesResponse.Builder parsed = ListProfilesResponse.newBuilder();
         JsonFormat.parser().merge(run.out(), parsed);
@@ -158,7 +149,7 @@ class VirtfleetCliTest {
 
     @Test
     void anUnknownProfileIsRefusedAtCreateListingTheKnownOnesAndExitsTwo() {
-        Run run = cli("vm", "create", "web", "--storage", "raw", "--size", "10G", "--lan", "10", "--profile", "uii",
+        CliRun run = cli("vm", "create", "web", "--storage", "raw", "--size", "10G", "--lan", "10", "--profile", "uii",
                 "--dry-run");
         assertEquals(2, run.code(), run.out() + run.err());
         assertTrue(run.err().contains("spec.profile: \"uii\" is not accepted; expected one of the controller's profiles:"
@@ -167,18 +158,18 @@ class VirtfleetCliTest {
 
     @Test
     void aFailoverIpIsPublicItsMacUnicastAndWithoutOvhsApiTheMacIsTheOperatorsToGive() {
-        Run privateIp = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "10.0.0.7",
+        CliRun privateIp = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "10.0.0.7",
                 "--failover-mac", "02:00:00:ab:cd:ef", "--dry-run");
         assertEquals(2, privateIp.code(), privateIp.out() + privateIp.err());
         assertTrue(privateIp.err().contains("--failover-ip: \"10.0.0.7\" is not accepted; expected a public unicast IPv4"),
                 privateIp.err());
-        Run multicast = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "198.51.100.7",
+        CliRun multicast = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "198.51.100.7",
                 "--failover-mac", "01:00:5e:00:00:01", "--dry-run");
         assertEquals(2, multicast.code(), multicast.out() + multicast.err());
         assertTrue(multicast.err().contains("--failover-mac: \"01:00:5e:00:00:01\" is not accepted; expected a unicast MAC"),
                 multicast.err());
         // This fleet's controller has no OVH API (ovh-config): nothing can make the MAC.
-        Run noMac = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "198.51.100.7",
+        CliRun noMac = cli("vm", "create", "www", "--storage", "raw", "--size", "10G", "--failover-ip", "198.51.100.7",
                 "--dry-run");
         assertEquals(2, noMac.code(), noMac.out() + noMac.err());
         assertTrue(noMac.err().contains("spec.network.failover.mac: \"\" is not accepted; expected the OVH virtual MAC of"
@@ -188,7 +179,7 @@ class VirtfleetCliTest {
 
     @Test
     void helpTeachesWithExamplesAndExitCodes() {
-        Run run = cli("--help");
+        CliRun run = cli("--help");
         assertEquals(0, run.code());
         assertTrue(run.out().contains("virtfleet host show hv2"), run.out());
         assertTrue(run.out().contains("the controller (or the VM's host) could not be reached"), run.out());

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.move;
 
+import io.virtfleet.controller.testkit.CliRun;
 import static io.virtfleet.common.units.Bytes.GIB;
 import static io.virtfleet.common.units.Bytes.MIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,7 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.virtfleet.common.cli.ExitCode;
-import io.virtfleet.controller.cli.VirtfleetCli;
 import io.virtfleet.controller.testkit.ControllerJvm;
 import io.virtfleet.controller.testkit.HypervisorRack;
 import io.virtfleet.controller.testkit.MoveFleet;
@@ -29,8 +29,6 @@ import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmEvent;
 import io.virtfleet.proto.v1.VmProgress;
 import io.virtfleet.proto.v1.VmSpec;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -200,7 +198,7 @@ class MoveRealFleetTest {
         String host = vm("big").getHomeHost();
         List<String> vms = operator.withDeadlineAfter(5, TimeUnit.SECONDS).listVms(io.virtfleet.proto.v1.ListVmsRequest.getDefaultInstance())
                 .getVmsList().stream().filter(v -> v.getHomeHost().equals(host)).map(v -> v.getSpec().getName()).toList();
-        Cli first = cli("host", "drain", host, "--move", "--parallel", "2");
+        CliRun first = cli("host", "drain", host, "--move", "--parallel", "2");
         lap("drain " + host + " (" + vms + "):\n" + first.out() + first.err());
         assertEquals(ExitCode.OK, first.code(), first.out() + first.err());
         assertTrue(first.out().contains(host + " runs no VM of the fleet now"), first.out());
@@ -208,7 +206,7 @@ class MoveRealFleetTest {
             assertNotEquals(host, vm(v).getHomeHost(), v + " left " + host);
             assertTrue(active(vm(v).getHomeHost(), v), v + " runs on its new home");
         }
-        Cli again = cli("host", "drain", host, "--move");
+        CliRun again = cli("host", "drain", host, "--move");
         assertEquals(ExitCode.OK, again.code(), again.out() + again.err());
         assertTrue(again.out().contains("0 VMs to move off " + host), again.out());
         assertEquals(ExitCode.OK, cli("host", "undrain", host).code());
@@ -473,16 +471,9 @@ class MoveRealFleetTest {
         }
     }
 
-    private record Cli(int code, String out, String err) {}
 
-    private static Cli cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        List<String> argv = new ArrayList<>(List.of("--controller", controller.endpoint().toString(), "--credentials",
-                fleet.adminBundle().toString()));
-        argv.addAll(List.of(args));
-        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), argv.toArray(String[]::new));
-        return new Cli(code, out.toString(), err.toString());
+    private static CliRun cli(String... args) {
+        return CliRun.as(controller.endpoint(), fleet.adminBundle(), args);
     }
 
     private static String describe(List<VmProgress> steps) {

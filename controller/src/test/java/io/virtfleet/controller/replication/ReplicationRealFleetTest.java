@@ -1,5 +1,6 @@
 package io.virtfleet.controller.replication;
 
+import io.virtfleet.controller.testkit.CliRun;
 import static io.virtfleet.common.units.Bytes.GIB;
 import static io.virtfleet.common.units.Bytes.MIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,7 +12,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.virtfleet.common.cli.ExitCode;
-import io.virtfleet.controller.cli.VirtfleetCli;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.controller.testkit.ControllerJvm;
 import io.virtfleet.controller.testkit.HypervisorRack;
@@ -36,8 +36,6 @@ import io.virtfleet.proto.v1.VmHistory;
 import io.virtfleet.proto.v1.VmPhase;
 import io.virtfleet.proto.v1.VmProgress;
 import io.virtfleet.proto.v1.VmSpec;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -174,7 +172,7 @@ class ReplicationRealFleetTest {
         await("the controller lists web's four replicas", () -> vm("web").getReplicaHostsList()
                 .equals(HOSTS.stream().filter(h -> !h.equals(home)).toList()));
         awaitInStep();
-        Cli drift = cli("drift", "--exit-code");
+        CliRun drift = cli("drift", "--exit-code");
         assertEquals(ExitCode.OK, drift.code(), drift.out() + drift.err());
         assertTrue(drift.out().contains("5 of 5 hosts in step") && drift.out().contains("No domain differs"), drift.out());
     }
@@ -239,7 +237,7 @@ class ReplicationRealFleetTest {
         assertTrue(report.getHostsList().stream().filter(h -> !h.getHost().equals("hv5")).noneMatch(HostSync::getBehind),
                 report.toString());
         assertTrue(report.getDriftsList().stream().noneMatch(d -> d.getHost().equals("hv5")), "unreachable hosts are not judged");
-        Cli drift = cli("drift", "--exit-code");
+        CliRun drift = cli("drift", "--exit-code");
         assertEquals(ExitCode.DRIFT, drift.code(), drift.out() + drift.err());
         assertTrue(drift.out().contains("4 of 5 hosts in step"), drift.out());
         assertTrue(drift.out().lines().anyMatch(l -> l.startsWith("hv5") && l.contains("unreachable")), drift.out());
@@ -257,7 +255,7 @@ class ReplicationRealFleetTest {
         assertEquals(DriftKind.DRIFT_KIND_CHANGED_BY_HAND, drift.getKind(), drift.toString());
         assertFalse(drift.getRunning());
         assertTrue(drift.getRepairable(), drift.toString());
-        Cli shown = cli("drift");
+        CliRun shown = cli("drift");
         assertTrue(shown.out().lines().anyMatch(l -> l.startsWith(hand) && l.contains(" web ") && l.contains("changed-by-hand")),
                 shown.out());
 
@@ -402,17 +400,10 @@ class ReplicationRealFleetTest {
         return operator.withDeadlineAfter(5, TimeUnit.SECONDS).getVm(GetVmRequest.newBuilder().setName(name).build());
     }
 
-    private record Cli(int code, String out, String err) {}
 
     /** The {@code virtfleet} CLI as an operator runs it, with the first admin's credentials. */
-    private static Cli cli(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        List<String> argv = new ArrayList<>(List.of("--controller", controller.endpoint().toString(), "--credentials",
-                settings.dataDir().resolve("pki").resolve("admin.pem").toString()));
-        argv.addAll(List.of(args));
-        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), argv.toArray(String[]::new));
-        return new Cli(code, out.toString(), err.toString());
+    private static CliRun cli(String... args) {
+        return CliRun.as(controller.endpoint(), settings.dataDir().resolve("pki").resolve("admin.pem"), args);
     }
 
     // ---- drift -----------------------------------------------------------------------------------------------

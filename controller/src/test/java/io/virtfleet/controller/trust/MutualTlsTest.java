@@ -1,5 +1,6 @@
 package io.virtfleet.controller.trust;
 
+import io.virtfleet.controller.testkit.CliRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -14,7 +15,6 @@ import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.common.validation.Endpoint;
-import io.virtfleet.controller.cli.VirtfleetCli;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.AgentGrpc;
@@ -25,8 +25,6 @@ import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.RegisterRequest;
 import io.virtfleet.proto.v1.RegistryGrpc;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.security.KeyPair;
 import java.time.Clock;
@@ -146,7 +144,7 @@ class MutualTlsTest {
     @Test
     void aViewerReadsButCannotChangeAnything() throws Exception {
         Path viewer = work.resolve("alice.pem");
-        Run added = cli(fleet.adminCredentials(), "operator", "add", "alice", "--role", "viewer", "--out", viewer.toString());
+        CliRun added = cli(fleet.adminCredentials(), "operator", "add", "alice", "--role", "viewer", "--out", viewer.toString());
         assertEquals(0, added.code(), added.err());
         assertTrue(added.out().contains("Wrote credentials of alice (viewer)"), added.out());
 
@@ -156,7 +154,7 @@ class MutualTlsTest {
                 new String[] {"host", "forget", "hv1"},
                 new String[] {"agent", "token", "create"},
                 new String[] {"operator", "add", "mallory", "--role", "admin", "--out", work.resolve("m.pem").toString()})) {
-            Run refused = cli(viewer, change);
+            CliRun refused = cli(viewer, change);
             assertEquals(5, refused.code(), String.join(" ", change) + ": " + refused.err());
             assertTrue(refused.err().contains("operator alice (viewer) may not call"), refused.err());
         }
@@ -166,24 +164,14 @@ class MutualTlsTest {
 
     @Test
     void missingCredentialsExitFiveAndSayWhereToGetThem() {
-        Run run = cli(work.resolve("nobody.pem"), "hosts");
+        CliRun run = cli(work.resolve("nobody.pem"), "hosts");
         assertEquals(5, run.code());
         assertTrue(run.err().contains("no operator credentials at"), run.err());
         assertTrue(run.err().contains("virtfleet operator add"), run.err());
     }
 
-    record Run(int code, String out, String err) {}
 
-    private static Run cli(Path credentials, String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        String[] all = new String[args.length + 4];
-        all[0] = "--controller";
-        all[1] = fleet.controllerEndpoint().toString();
-        all[2] = "--credentials";
-        all[3] = credentials.toString();
-        System.arraycopy(args, 0, all, 4, args.length);
-        int code = VirtfleetCli.run(new PrintWriter(out), new PrintWriter(err), all);
-        return new Run(code, out.toString(), err.toString());
+    private static CliRun cli(Path credentials, String... args) {
+        return CliRun.as(fleet.controllerEndpoint(), credentials, args);
     }
 }
