@@ -95,15 +95,15 @@ public final class HypervisorPoller implements AutoCloseable {
     }
 
     /**
-     * Asks libvirt again; completes once that answer is the current view, or after the stall limit (the view then
-     * says libvirt does not answer). Never blocks the caller.
+     * Asks libvirt again; completes with true once that answer is the current view, with false after the stall limit
+     * (the current view may then predate the call). Never blocks the caller.
      */
-    public java.util.concurrent.CompletableFuture<Void> pollAsync() {
+    public java.util.concurrent.CompletableFuture<Boolean> pollAsync() {
         try {
-            return java.util.concurrent.CompletableFuture.runAsync(this::poll, thread)
-                    .completeOnTimeout(null, stallAfter.toMillis(), TimeUnit.MILLISECONDS);
+            return java.util.concurrent.CompletableFuture.runAsync(this::poll, thread).thenApply(polled -> true)
+                    .completeOnTimeout(false, stallAfter.toMillis(), TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException e) {
-            return java.util.concurrent.CompletableFuture.completedFuture(null); // closed: nothing newer will come
+            return java.util.concurrent.CompletableFuture.completedFuture(false); // closed: nothing newer will come
         }
     }
 

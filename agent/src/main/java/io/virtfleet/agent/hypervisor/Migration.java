@@ -61,6 +61,11 @@ public final class Migration {
     /** Guarded by {@link #sending}: once set, the ticker sends nothing more. */
     private boolean ended;
     private volatile long startedNanos;
+    /**
+     * When the memory copy began (the first progress of the memory phase), -1 before: migration-timeout bounds that
+     * phase only, since a raw disk's copy before it takes as long as its size needs.
+     */
+    private volatile long memoryStartedNanos = -1;
     private volatile DomainJobInfo lastSeen;
 
     Migration(Migrations owner, String vm, String targetHost, Ipv4 targetAddress, DomainDefinition definition,
@@ -401,7 +406,9 @@ public final class Migration {
     }
 
     private void tickOnce(Domain domain, TargetProbe probe) {
-        if (!timedOut && owner.settings().nanoClock().getAsLong() - startedNanos >= owner.settings().timeout().toNanos()) {
+        long memorySince = memoryStartedNanos;
+        if (!timedOut && memorySince >= 0
+                && owner.settings().nanoClock().getAsLong() - memorySince >= owner.settings().timeout().toNanos()) {
             timedOut = true;
             log.warn("migration of {} to {} did not converge in {}: aborting", vm, targetHost, timeoutText());
         }
@@ -417,7 +424,11 @@ public final class Migration {
             DomainJobInfo info = domain.getJobInfo();
             if (info.getType() == JOB_BOUNDED || info.getType() == JOB_UNBOUNDED) {
                 lastSeen = info;
-                send(events.progress(info, elapsedMs()));
+                MigrationProgress event = events.progress(info, elapsedMs());
+                if (memoryStartedNanos < 0 && event.getPhase() == MigrationProgress.Phase.PHASE_COPYING_MEMORY) {
+                    memoryStartedNanos = owner.settings().nanoClock().getAsLong();
+                }
+                send(event);
             }
         } catch (LibvirtException e) {
             log.debug("no progress of the migration of {}: {}", vm, LibvirtErrors.message(e));
@@ -464,8 +475,8 @@ public final class Migration {
             return new MigrationException(Kind.ABORTED, what + " cancelled: " + where);
         }
         if (timedOut) {
-            return new MigrationException(Kind.ABORTED, what + " did not converge in " + timeoutText()
-                    + " (the agent's migration-timeout), aborted; " + where);
+            return new MigrationException(Kind.ABORTED, what + ": its memory copy did not converge in "
+                    + timeoutText() + " (the agent's migration-timeout), aborted; " + where);
         }
         if (targetLost != null) {
             return new MigrationException(Kind.ABORTED, what + " aborted: " + targetHost + "'s libvirtd " + targetLost

@@ -88,11 +88,12 @@ public final class HostReporter {
     }
 
     /**
-     * A report made once libvirt has been asked again (see {@link HypervisorPoller#pollAsync}); never blocks the
-     * caller.
+     * A report made once libvirt has been asked again (see {@link HypervisorPoller#pollAsync}); when libvirt did not
+     * answer in time its domains are marked stale, as they may predate the call. Never blocks the caller.
      */
     public java.util.concurrent.CompletableFuture<HostReport> freshReport() {
-        return hypervisor.pollAsync().thenApply(ignored -> report());
+        return hypervisor.pollAsync().thenApply(answered -> answered ? report()
+                : report().toBuilder().setDomainsStale(true).build());
     }
 
     /**

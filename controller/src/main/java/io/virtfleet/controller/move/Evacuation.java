@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.ExecutorService;
@@ -45,10 +44,13 @@ public final class Evacuation {
         this.drains = drains;
     }
 
-    /** A run's handle: cancels the moves it has in flight and starts no more. */
+    /**
+     * A run's handle: cancels the moves it has in flight and starts no more. Each move has a flag of its own, so an
+     * operator's {@code vm move NAME --cancel} stops that VM's move only, and the drain goes on with the others.
+     */
     public static final class Run {
         private final Moves moves;
-        private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
+        private final Map<String, java.util.concurrent.atomic.AtomicBoolean> inFlight = new ConcurrentHashMap<>();
         private final java.util.concurrent.atomic.AtomicBoolean cancelled = new java.util.concurrent.atomic.AtomicBoolean();
 
         private Run(Moves moves) {
@@ -57,9 +59,13 @@ public final class Evacuation {
 
         public void cancel() {
             cancelled.set(true);
-            for (String vm : List.copyOf(inFlight)) {
-                moves.cancelOwn(vm, cancelled).ifPresent(words -> log.info("evacuation cancelled: {}", words));
-            }
+            inFlight.forEach((vm, flag) -> {
+                try {
+                    moves.cancelOwn(vm, flag).ifPresent(words -> log.info("evacuation cancelled: {}", words));
+                } catch (RuntimeException e) {
+                    log.warn("evacuation cancelled; the move of {} could not be told: {}", vm, e.toString());
+                }
+            });
         }
     }
 
@@ -146,9 +152,13 @@ public final class Evacuation {
                     + " to go on)");
             return;
         }
-        run.inFlight.add(vm);
+        java.util.concurrent.atomic.AtomicBoolean own = new java.util.concurrent.atomic.AtomicBoolean();
+        run.inFlight.put(vm, own);
+        if (run.cancelled.get()) {
+            own.set(true); // the run was cancelled while this move was being registered
+        }
         try {
-            moves.move(vm, null, operator, p -> out.accept(p.toBuilder().setVmName(vm).build()), run.cancelled);
+            moves.move(vm, null, operator, p -> out.accept(p.toBuilder().setVmName(vm).build()), own);
         } catch (NoHostFitsException e) {
             left.put(vm, e.getMessage());
         } catch (StepFailedException e) {

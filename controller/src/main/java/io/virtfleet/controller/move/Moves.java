@@ -99,7 +99,13 @@ public final class Moves {
     /** How long a move whose outcome the agent could not tell waits for the hosts' reports to tell it. */
     private static final java.time.Duration SETTLE_WAIT = java.time.Duration.ofMinutes(2);
     /** How long a settle waits for an agent's fresh answer (it asks libvirt again first). */
-    private static final java.time.Duration FRESH_DEADLINE = java.time.Duration.ofSeconds(20);
+    private static final java.time.Duration FRESH_DEADLINE = java.time.Duration.ofSeconds(10);
+    /** Asks a move's source while its target is asked on the caller's thread. */
+    private final java.util.concurrent.ExecutorService askers = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "vf-move-settle");
+        t.setDaemon(true);
+        return t;
+    });
     private final java.time.Duration reportInterval;
 
     /**
@@ -251,6 +257,10 @@ public final class Moves {
         Names.vmName("name", name);
         if (toHost != null) {
             Names.hostName("to_host", toHost);
+            if (registry.get(toHost).isEmpty()) {
+                throw Status.NOT_FOUND.withDescription("no host named " + toHost + " in the fleet (virtfleet hosts)")
+                        .asRuntimeException();
+            }
         }
         Progress progress = ((Progress) (step, host, detail) -> out.accept(VmProgress.newBuilder().setStep(step)
                 .setHost(host).setDetail(detail).build())).serialized();
@@ -423,6 +433,10 @@ public final class Moves {
             StepResult network = reconciler.ensureNetwork(target, vm.getSpec());
             progress.step("network", target, network.getDetail());
             throwIfCancelled(run, "before its record changed; nothing changed");
+            // The old home must not start it at its next boot, whatever happens after the commit (a controller
+            // stopping before the replicas' sync): its definition there loses autostart first.
+            progress.step("defined", source, steps.define(source, name, store.domainXml(name).orElseThrow(),
+                    false).getDetail() + " (autostart off)");
             run.succeeded = true;
             return moved(vm, target, targetXml, operator, progress, "stopped, no migration");
         } catch (StepFailedException | IOException | RuntimeException e) {
@@ -439,7 +453,7 @@ public final class Moves {
         HostReport report;
         try {
             report = agents.agent(source).withDeadlineAfter(30, TimeUnit.SECONDS)
-                    .describeHost(DescribeHostRequest.getDefaultInstance());
+                    .describeHost(DescribeHostRequest.newBuilder().setFresh(true).build());
         } catch (StatusRuntimeException e) {
             throw new StepFailedException("stopped", source, Status.UNAVAILABLE.withDescription(source
                     + " cannot tell whether " + name + " is shut off there (" + e.getStatus().getCode() + "): a stopped"
@@ -578,7 +592,12 @@ public final class Moves {
                 }
             }
         }
-        journal.end(name);
+        try {
+            journal.end(name);
+        } catch (java.io.UncheckedIOException e) {
+            // The VM stays where it is either way; the note is given up again at the next start.
+            log.warn("move of {} given up, but its note stays until the next start: {}", name, e.getMessage());
+        }
         return where;
     }
 
@@ -705,6 +724,10 @@ public final class Moves {
         if (run == null) {
             throw Status.NOT_FOUND.withDescription("no move of " + name + " is running").asRuntimeException();
         }
+        if (run.succeeded) {
+            throw Status.FAILED_PRECONDITION.withDescription("too late to cancel: " + name + " runs on " + run.target
+                    + " already, the move is being recorded").asRuntimeException();
+        }
         return cancel(name, run);
     }
 
@@ -718,14 +741,13 @@ public final class Moves {
         if (run == null || run.cancelled != flag) {
             return Optional.empty();
         }
-        return Optional.of(run.succeeded ? "too late to cancel: " + name + " runs on " + run.target + " already"
-                : cancel(name, run));
+        return Optional.of(cancel(name, run));
     }
 
+    /** Cancels the move; never throws (it runs in hang-up handlers): a move already done says it is too late. */
     private String cancel(String name, Running run) {
         if (run.succeeded) {
-            throw Status.FAILED_PRECONDITION.withDescription("too late to cancel: " + name + " runs on " + run.target
-                    + " already, the move is being recorded").asRuntimeException();
+            return "too late to cancel: " + name + " runs on " + run.target + " already";
         }
         run.cancelled.set(true);
         run.context.cancel(Status.CANCELLED.withDescription("cancelled by an operator").asRuntimeException());
@@ -784,8 +806,14 @@ public final class Moves {
             finishOnHosts(vm.get(), intent.source(), progress);
             return null;
         }
-        Optional<Boolean> onSource = activeIn(intent.source(), name);
+        if (!answering(intent.source()) || !answering(intent.target())) {
+            return null; // a host that does not heartbeat would hold this pass up to the deadline for nothing
+        }
+        // Both asked at once: a pass waits for the slower of the two, not for their sum.
+        java.util.concurrent.CompletableFuture<Optional<Boolean>> askSource = java.util.concurrent.CompletableFuture
+                .supplyAsync(() -> activeIn(intent.source(), name), askers);
         Optional<Boolean> onTarget = activeIn(intent.target(), name);
+        Optional<Boolean> onSource = askSource.join();
         if (onSource.isEmpty() || onTarget.isEmpty()) {
             return null; // a report to wait for
         }
@@ -893,6 +921,11 @@ public final class Moves {
     /** Why the VM cannot be moved now, in words; empty when it can be. */
     public Optional<String> refusal(Vm vm) {
         return refusal(vm, null);
+    }
+
+    /** As {@link #refusal(Vm)}, for the VM of that name (NOT_FOUND when there is none). */
+    public Optional<String> refusal(String name) {
+        return refusal(require(name), null);
     }
 
     private Optional<String> refusal(Vm vm, Running self) {

@@ -131,6 +131,9 @@ public final class VmEndpoint {
                 : "would move " + name + " to " + target;
         response.onNext(VmProgress.newBuilder().setStep("placement").setPlacement(toProto(e))
                 .setDetail(detail + " (dry run: nothing changed)").build());
+        moves.refusal(name).ifPresent(why -> { // what the move itself refuses first (failover IP, installing...)
+            throw Status.FAILED_PRECONDITION.withDescription(why).asRuntimeException();
+        });
         if (refused != null && "home".equals(refused.failedFilter())) {
             throw new InvalidInputException("to_host", to, "another host than " + name + "'s home " + to);
         }

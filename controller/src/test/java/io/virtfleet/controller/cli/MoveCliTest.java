@@ -78,6 +78,21 @@ class MoveCliTest {
     }
 
     @Test
+    void aDryRunOfAVmTheMoveWouldRefuseEndsAsTheMoveDoes() {
+        assertEquals(ExitCode.OK, cli("vm", "stop", "web").code());
+        try {
+            CliRun dry = cli("vm", "move", "web", "--dry-run", "--to", other);
+            CliRun real = cli("vm", "move", "web", "--to", other);
+            assertEquals(ExitCode.FAILURE, dry.code(), dry.out() + dry.err());
+            assertEquals(real.code(), dry.code(), real.out() + real.err());
+            assertTrue(dry.err().contains("web is stopped and its disk is local (raw)"), dry.err());
+            assertTrue(real.err().contains("web is stopped and its disk is local (raw)"), real.err());
+        } finally {
+            assertEquals(ExitCode.OK, cli("vm", "start", "web").code());
+        }
+    }
+
+    @Test
     void aDryRunToTheVmsOwnHomeIsBadInputAndToAnUnknownHostIsNotFound() {
         CliRun own = cli("vm", "move", "web", "--dry-run", "--to", home);
         assertEquals(ExitCode.USAGE, own.code(), own.out() + own.err());
@@ -85,6 +100,9 @@ class MoveCliTest {
         CliRun unknown = cli("vm", "move", "web", "--dry-run", "--to", "hv7");
         assertEquals(4, unknown.code(), unknown.out() + unknown.err());
         assertTrue(unknown.err().contains("no host named hv7"), unknown.err());
+        CliRun move = cli("vm", "move", "web", "--to", "hv7");
+        assertEquals(4, move.code(), move.out() + move.err());
+        assertTrue(move.err().contains("no host named hv7"), move.err());
     }
 
     @Test

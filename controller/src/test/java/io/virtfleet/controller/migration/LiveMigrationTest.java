@@ -391,7 +391,7 @@ class LiveMigrationTest {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     void aTargetAddressWhereAnotherHostAnswersIsRefusedNamingBoth() throws Exception {
         String vm = "api";
         // A stale address: the controller means hv3, but hv2 (trusted, of the fleet CA) answers there.
@@ -411,7 +411,7 @@ class LiveMigrationTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void aMigrationRunningPastTheAgentsTimeoutIsAbortedAndTheVmStaysOnItsSource() throws Exception {
         String vm = "api"; // still slowed down: memory goes at 1 MiB/s, it never finishes on its own here
         java.util.concurrent.atomic.AtomicLong skipped = new java.util.concurrent.atomic.AtomicLong();
@@ -437,7 +437,7 @@ class LiveMigrationTest {
             MigrationException aborted = assertInstanceOf(MigrationException.class, ended.getCause());
             lap(vm + ": " + aborted.getMessage());
             assertEquals(MigrationException.Kind.ABORTED, aborted.kind());
-            assertEquals("migration of api to hv2 (" + hv2.address() + ") did not converge in 30 min (the agent's"
+            assertEquals("migration of api to hv2 (" + hv2.address() + "): its memory copy did not converge in 30 min (the agent's"
                     + " migration-timeout), aborted; api still runs on hv1", aborted.getMessage());
         } finally {
             bounded.close();
