@@ -338,7 +338,7 @@ public final class Scheduler {
         if (hosts.reserve == null || to == from) {
             return Optional.empty(); // no reserve kept, or nothing moves
         }
-        Reserve.Shortfall s = hosts.reserve.check(to, c, from);
+        Reserve.Shortfall s = hosts.reserve.check(to, c, from, hosts.returningTiers(from));
         return s == null ? Optional.empty() : Optional.of("after this move, " + s.text());
     }
 
