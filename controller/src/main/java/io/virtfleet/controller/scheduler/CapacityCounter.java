@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 
 /**
  * Counts {@link Capacity}: made under the {@link Scheduler}'s lock from what placement knows (one pass over the
@@ -133,8 +135,14 @@ final class CapacityCounter {
         }
     }
 
-    /** The count; needs no lock. */
-    Capacity count() {
+    /**
+     * The count; needs no lock.
+     *
+     * @param stop asked now and then while decisions are played: true stops the count
+     * @throws CancellationException once {@code stop} said so
+     */
+    Capacity count(BooleanSupplier stop) {
+        this.stop = stop;
         long[] placed = fits;
         Reserve.Shortfall[] refused = null;
         if (reserve != null) {
@@ -217,6 +225,9 @@ final class CapacityCounter {
     private double[] score;
     private int[] heap;
     private int size;
+    private BooleanSupplier stop = () -> false;
+    /** Decisions played between two questions to {@link #stop}: a few milliseconds' worth at most. */
+    private static final int STOP_EVERY = 64;
 
     private void simulate(long[] placed, Reserve.Shortfall[] refused) {
         Claim probe = Claim.of(request, "", 0);
@@ -229,7 +240,10 @@ final class CapacityCounter {
                 push(i);
             }
         }
-        while (size > 0) {
+        for (long played = 0; size > 0; played++) {
+            if (played % STOP_EVERY == 0 && stop.getAsBoolean()) {
+                throw new CancellationException("the capacity count was stopped after " + played + " decisions");
+            }
             int i = pop();
             Reserve.Shortfall s = reserve.check(i, probe, -1);
             if (s != null) {
