@@ -245,12 +245,19 @@ final class CapacityCounter {
                 throw new CancellationException("the capacity count was stopped after " + played + " decisions");
             }
             int i = pop();
-            Reserve.Shortfall s = reserve.check(i, probe, -1);
-            if (s != null) {
+            // Counted first, then the reserve asked, and taken back if it does not hold: the same verdict as asking
+            // check(i) before, for half the first fits (see Reserve.holds).
+            reserve.place(i, probe);
+            if (!reserve.holds()) {
+                reserve.unplace(i, probe);
+                Reserve.Shortfall s = reserve.check(i, probe, -1); // the reason, in placement's words
+                if (s == null) {
+                    throw new IllegalStateException("the reserve refused a VM on " + names[i] + " counted, but not"
+                            + " judged before it is counted");
+                }
                 refused[i] = s; // room only shrinks from here: the reserve will not accept it later either
                 continue;
             }
-            reserve.place(i, probe);
             if (++placed[i] < fits[i]) {
                 score[i] = scores[i].score(placed[i], request.memoryBytes(), request.vcpus());
                 push(i);

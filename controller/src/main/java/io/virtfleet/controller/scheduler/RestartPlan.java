@@ -21,19 +21,34 @@ final class RestartPlan {
     final long[] memory;
     final long[] vcpus;
 
+    /** Per host in {@link #hosts}, where the reserve lists this plan among that host's users (kept by the reserve). */
+    final int[] userAt;
+
     RestartPlan(Claim[] vms, int[] chosen, int failedAt) {
         this.vms = vms;
         this.chosen = chosen;
         this.failedAt = failedAt;
-        int[] distinct = Arrays.stream(chosen).filter(c -> c >= 0).distinct().toArray();
-        this.hosts = distinct;
-        this.memory = new long[distinct.length];
-        this.vcpus = new long[distinct.length];
+        // Plain loops: a count keeping the reserve makes hundreds of thousands of plans.
+        int[] distinct = new int[failedAt];
+        long[] m = new long[failedAt];
+        long[] v = new long[failedAt];
+        int count = 0;
         for (int j = 0; j < failedAt; j++) {
-            int k = indexOf(chosen[j]);
-            memory[k] += vms[j].memoryBytes();
-            vcpus[k] += vms[j].vcpus();
+            int k = count - 1; // from the last host: first fit fills one host after another
+            while (k >= 0 && distinct[k] != chosen[j]) {
+                k--;
+            }
+            if (k < 0) {
+                k = count;
+                distinct[count++] = chosen[j];
+            }
+            m[k] += vms[j].memoryBytes();
+            v[k] += vms[j].vcpus();
         }
+        this.hosts = Arrays.copyOf(distinct, count);
+        this.memory = Arrays.copyOf(m, count);
+        this.vcpus = Arrays.copyOf(v, count);
+        this.userAt = new int[count];
     }
 
     boolean fits() {
