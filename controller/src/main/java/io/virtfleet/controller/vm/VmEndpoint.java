@@ -144,7 +144,7 @@ public final class VmEndpoint {
     /**
      * Counts on the VM executor: with the N+1 reserve the count plays placement's decisions one by one, which at
      * thousands of hosts takes longer than an event loop may be held. It stops when the caller hangs up (or its
-     * deadline passes); a count keeping the reserve while another runs is refused with RESOURCE_EXHAUSTED.
+     * deadline passes); a count keeping the reserve while another runs is refused with UNAVAILABLE.
      */
     public void capacity(CapacityRequest request, StreamObserver<CapacityReport> response) {
         VmSpec spec = VmSpecs.validateRequest(request.getSpec());
@@ -155,7 +155,9 @@ public final class VmEndpoint {
                 response.onNext(toProto(vms.capacity(spec, nPlusOne, call::isCancelled), vms.keepsReserve()));
                 response.onCompleted();
             } catch (io.virtfleet.controller.scheduler.Scheduler.CountBusyException e) {
-                response.onError(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).asRuntimeException());
+                // UNAVAILABLE, not RESOURCE_EXHAUSTED: worth trying again shortly, and the CLI's "not one VM fits"
+                // exit code must not answer it.
+                response.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
             } catch (java.util.concurrent.CancellationException e) {
                 log.info("the caller hung up: {}", e.getMessage());
                 response.onError(Status.CANCELLED.withDescription(e.getMessage()).asRuntimeException());
