@@ -136,6 +136,15 @@ final class Reserve {
         final List<Claim> vms = new ArrayList<>();
         /** By reserve tier bit (SSD 1, SATA 2). */
         final int[] count = new int[3];
+        /** The VMs in first-fit order, once asked for and until they change (never changed in place: plans keep it). */
+        private Claim[] sorted;
+
+        Claim[] sorted() {
+            if (sorted == null) {
+                sorted = Reserve.sorted(vms);
+            }
+            return sorted;
+        }
     }
 
     /**
@@ -274,6 +283,7 @@ final class Reserve {
         } else if (!load.vms.remove(c)) {
             return;
         }
+        load.sorted = null;
         load.count[t] += sign;
         memoryClasses[memoryClass(c.memoryBytes())] += sign;
         vcpuClasses[vcpuClass(c.vcpus())] += sign;
@@ -473,7 +483,7 @@ final class Reserve {
         if (plans[u] != null) {
             return plans[u];
         }
-        Claim[] vms = sorted(loads[u] == null ? List.of() : loads[u].vms);
+        Claim[] vms = loads[u] == null ? new Claim[0] : loads[u].sorted();
         int[] chosen = new int[vms.length];
         int failedAt = firstFit(u, vms, null, chosen);
         RestartPlan p = new RestartPlan(vms, chosen, failedAt);
