@@ -3,7 +3,7 @@
 # benchmark's fleet, 3 VMs per host ("third"); and at 1,000 hosts filled further until the reserve refuses 100
 # creates in a row ("limit"). Baselines measured in the same run, on the same fleet: decisions without the reserve
 # (place), and placement's own answer for every host (explain, as place --explain) for capacity.
-# Goals at 10,000 hosts: capacity in <= 50 ms, >= 20,000 decisions/s keeping the reserve.
+# Goals at 10,000 hosts: capacity keeping the reserve in <= 50 ms, >= 20,000 decisions/s keeping the reserve.
 # Results go to BENCHMARKS.md by hand; this prints them and a ratio table.
 #
 # usage: deploy/bench/run-capacity-bench.sh [--quick]
@@ -56,8 +56,10 @@ for hosts, fill in (("1000", "third"), ("10000", "third"), ("1000", "limit")):
         continue
     goal = ""
     if hosts == "10000":
-        goal = ("decisions " + ("MET" if r >= 20000 else "NOT MET") + ", capacity "
-                + ("MET" if c <= 50 else "NOT MET"))
+        # The goal is capacity keeping the reserve (what --n-plus-one asks); without it, for comparison.
+        goal = ("decisions " + ("MET" if r >= 20000 else "NOT MET") + ", capacity keeping the reserve "
+                + ("not measured" if k is None else "MET" if k <= 50 else "NOT MET")
+                + " (without it " + ("met" if c <= 50 else "not met") + ")")
     kept = f"{k:>9.1f}" if k is not None else f"{'-':>9}"
     print(f"{hosts:>6} {fill:>6} {p:>10,.0f} {r:>10,.0f} {r / p:>8.2f}x {c:>9.2f} {e:>8.2f} {c / e:>7.2f}x {kept}  {goal}")
     print(f"RESULT capacity hosts={hosts} fill={fill} decisions_per_s={p:.0f} n_plus_one_decisions_per_s={r:.0f}"

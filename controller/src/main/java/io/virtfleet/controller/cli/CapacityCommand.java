@@ -38,7 +38,9 @@ import picocli.CommandLine.Spec;
     "  virtfleet capacity --storage ssd --size 20G --lan 10 --memory 4G --n-plus-one",
     "  virtfleet capacity --storage raw --size 100G --lan 10 -o json"},
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:at least one VM fits", "2:bad flags", "3:the controller could not be reached",
+        exitCodeList = {"0:at least one VM fits", "2:bad flags",
+            "3:the controller could not be reached, or is counting with the N+1 reserve for another caller (one count"
+                + " at a time: try again)",
             "5:not allowed", "6:not one VM fits (each host's reason is printed)"})
 final class CapacityCommand implements Callable<Integer> {
     @ParentCommand

@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 
 /**
  * Counts {@link Capacity}: made under the {@link Scheduler}'s lock from what placement knows (one pass over the
@@ -20,11 +22,14 @@ import java.util.List;
  *
  * <p><b>With the reserve</b> the order matters, since each VM placed takes room another host's VMs might need to
  * restart. The count then plays placement's decisions one by one on a copy of the {@link Reserve}: each time the
- * host with the best score for the request (ties by name, as a decision), if the reserve holds with the VM there;
+ * host with the best score for the request (ties by name, as a decision), if the reserve holds with the VM there
+ * (asked once the VM is counted there, see {@link Reserve#holds}, and the VM taken back if not);
  * a host the reserve refuses is set aside, as room only shrinks from there (first fit is not strictly monotone, so
  * in principle a later fill elsewhere could make it accept that host again: a case the property tests, which place
  * the counted VMs through the scheduler itself, have not met). The score after {@code j} VMs is computed by
  * {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the hosts come in the order decisions take them.
+ * At 10,000 hosts near their limit this takes seconds (BENCHMARKS.md §12), so the count asks its caller now and then
+ * whether to go on, and the {@link Scheduler} runs one at a time.
  */
 final class CapacityCounter {
     private final Request request;
@@ -133,8 +138,14 @@ final class CapacityCounter {
         }
     }
 
-    /** The count; needs no lock. */
-    Capacity count() {
+    /**
+     * The count; needs no lock.
+     *
+     * @param stop asked now and then while decisions are played: true stops the count
+     * @throws CancellationException once {@code stop} said so
+     */
+    Capacity count(BooleanSupplier stop) {
+        this.stop = stop;
         long[] placed = fits;
         Reserve.Shortfall[] refused = null;
         if (reserve != null) {
@@ -217,6 +228,9 @@ final class CapacityCounter {
     private double[] score;
     private int[] heap;
     private int size;
+    private BooleanSupplier stop = () -> false;
+    /** Decisions played between two questions to {@link #stop}: a few milliseconds' worth at most. */
+    private static final int STOP_EVERY = 64;
 
     private void simulate(long[] placed, Reserve.Shortfall[] refused) {
         Claim probe = Claim.of(request, "", 0);
@@ -229,14 +243,24 @@ final class CapacityCounter {
                 push(i);
             }
         }
-        while (size > 0) {
+        for (long played = 0; size > 0; played++) {
+            if (played % STOP_EVERY == 0 && stop.getAsBoolean()) {
+                throw new CancellationException("the capacity count was stopped after " + played + " decisions");
+            }
             int i = pop();
-            Reserve.Shortfall s = reserve.check(i, probe, -1);
-            if (s != null) {
+            // Counted first, then the reserve asked, and taken back if it does not hold: the same verdict as asking
+            // check(i) before, for half the first fits (see Reserve.holds).
+            reserve.place(i, probe);
+            if (!reserve.holds()) {
+                reserve.unplace(i, probe);
+                Reserve.Shortfall s = reserve.check(i, probe, -1); // the reason, in placement's words
+                if (s == null) {
+                    throw new IllegalStateException("the reserve refused a VM on " + names[i] + " counted, but not"
+                            + " judged before it is counted");
+                }
                 refused[i] = s; // room only shrinks from here: the reserve will not accept it later either
                 continue;
             }
-            reserve.place(i, probe);
             if (++placed[i] < fits[i]) {
                 score[i] = scores[i].score(placed[i], request.memoryBytes(), request.vcpus());
                 push(i);

@@ -248,9 +248,21 @@ final class HostTable {
         return (long) Math.floor(vcpuLimit[slot]) - vcpusAllocated[slot];
     }
 
-    /** The Ceph tiers ({@link Reserve#SSD}, {@link Reserve#SATA}) the host would restart VMs of: none unless ready. */
+    /**
+     * The Ceph tiers ({@link Reserve#SSD}, {@link Reserve#SATA}) the host would restart VMs of: none unless it is
+     * ready and can run the fleet CPU model (the {@code cpu-model} filter refuses it any VM, restarted ones too).
+     */
     int reserveTiers(int slot) {
-        return usable[slot] ? Reserve.tiersOf(capabilities[slot]) : 0;
+        return usable[slot] ? restartTiers(slot) : 0;
+    }
+
+    /** The tiers a host drained for maintenance would restart VMs of once back in service; 0 if it is not drained. */
+    int returningTiers(int slot) {
+        return known[slot] && states[slot] == HostState.HOST_STATE_DRAINING ? restartTiers(slot) : 0;
+    }
+
+    private int restartTiers(int slot) {
+        return (capabilities[slot] & Capabilities.FLEET_CPU) == 0 ? 0 : Reserve.tiersOf(capabilities[slot]);
     }
 
     /** A reserve as this table's hosts and {@code claims} make it, for capacity to count with. */

@@ -12,7 +12,9 @@ import java.util.TreeSet;
 /**
  * The N+1 reserve: should any one host be lost, could its Ceph-backed VMs (ssd and sata; a raw disk cannot
  * start elsewhere) all be restarted on the other ready hosts? Placement with {@code n-plus-one = on} refuses a
- * VM after which the answer would be no for some host ({@link #check}).
+ * VM after which the answer would be no for some host ({@link #check}), and a move that makes it no, or worse, for
+ * some host ({@link #check(int, Claim, int, int)}). "Ready" here also means able to run the fleet CPU model
+ * ({@link HostTable#reserveTiers}): a host the {@code cpu-model} filter refuses restarts nothing.
  *
  * <p><b>What "could be restarted" means.</b> A deterministic first fit, largest first: the lost host's Ceph-backed
  * VMs by memory, then vCPUs, then name, each into the first other ready host by name that serves its tier and
@@ -134,6 +136,15 @@ final class Reserve {
         final List<Claim> vms = new ArrayList<>();
         /** By reserve tier bit (SSD 1, SATA 2). */
         final int[] count = new int[3];
+        /** The VMs in first-fit order, once asked for and until they change (never changed in place: plans keep it). */
+        private Claim[] sorted;
+
+        Claim[] sorted() {
+            if (sorted == null) {
+                sorted = Reserve.sorted(vms);
+            }
+            return sorted;
+        }
     }
 
     /**
@@ -272,6 +283,7 @@ final class Reserve {
         } else if (!load.vms.remove(c)) {
             return;
         }
+        load.sorted = null;
         load.count[t] += sign;
         memoryClasses[memoryClass(c.memoryBytes())] += sign;
         vcpuClasses[vcpuClass(c.vcpus())] += sign;
@@ -308,6 +320,23 @@ final class Reserve {
     void place(int slot, Claim c) {
         host(slot, tiers[slot], memoryRoom[slot] - c.memoryBytes(), vcpuRoom[slot] - c.vcpus());
         vm(slot, c, 1);
+    }
+
+    /** Takes back a VM counted by {@link #place}: what {@link HostTable} would report once it is gone again. */
+    void unplace(int slot, Claim c) {
+        vm(slot, c, -1);
+        host(slot, tiers[slot], memoryRoom[slot] + c.memoryBytes(), vcpuRoom[slot] + c.vcpus());
+    }
+
+    /**
+     * Whether every host's Ceph-backed VMs could restart on the other ready hosts as things are: what {@link #check}
+     * answers for a VM before it is counted, asked once it is. A count that places VMs one after another asks this
+     * (and takes the VM back when the answer is no): each plan a VM alters is then worked out once, where asking
+     * {@link #check} first works it out for the verdict and again once the VM is counted.
+     */
+    boolean holds() {
+        completePlans();
+        return failing.isEmpty();
     }
 
     private static int memoryClass(long bytes) {
@@ -454,19 +483,21 @@ final class Reserve {
         if (plans[u] != null) {
             return plans[u];
         }
-        Claim[] vms = sorted(loads[u] == null ? List.of() : loads[u].vms);
+        Claim[] vms = loads[u] == null ? new Claim[0] : loads[u].sorted();
         int[] chosen = new int[vms.length];
         int failedAt = firstFit(u, vms, null, chosen);
         RestartPlan p = new RestartPlan(vms, chosen, failedAt);
         plans[u] = p;
         plannedIndex[u] = plannedCount;
         planned[plannedCount++] = u;
-        for (int b : p.hosts) {
+        for (int k = 0; k < p.hosts.length; k++) {
+            int b = p.hosts[k];
             if (users[b] == null) {
                 users[b] = new int[4];
             } else if (userCount[b] == users[b].length) {
                 users[b] = Arrays.copyOf(users[b], userCount[b] * 2);
             }
+            p.userAt[k] = userCount[b];
             users[b][userCount[b]++] = u;
         }
         if (!p.fits()) {
@@ -483,13 +514,17 @@ final class Reserve {
         int last = planned[--plannedCount];
         planned[at] = last;
         plannedIndex[last] = at;
-        for (int b : p.hosts) {
+        for (int k = 0; k < p.hosts.length; k++) {
+            // Swapped out by the last user of the host, whose place is then updated: no search of a list that, for
+            // the first hosts by name, holds nearly every plan.
+            int b = p.hosts[k];
             int[] list = users[b];
-            for (int j = 0; j < userCount[b]; j++) {
-                if (list[j] == u) {
-                    list[j] = list[--userCount[b]];
-                    break;
-                }
+            int place = p.userAt[k];
+            int moved = list[--userCount[b]];
+            list[place] = moved;
+            if (moved != u) {
+                RestartPlan q = plans[moved];
+                q.userAt[q.indexOf(b)] = place;
             }
         }
         if (!p.fits()) {
@@ -507,6 +542,24 @@ final class Reserve {
      * shortfall of the host with the smallest name among those whose VMs could not.
      */
     Shortfall check(int landing, Claim vm, int leaving) {
+        return check(landing, vm, leaving, 0);
+    }
+
+    /**
+     * As {@link #check(int, Claim, int)}, for a move judged by what it changes: the move is refused only for a host
+     * whose VMs could restart elsewhere before it and could not after it, or whose VMs could not before either and
+     * find less room against what they need after it (less free memory or fewer free vCPUs on the other ready
+     * hosts, in all or in a tier its VMs use, than they need). A shortfall the move leaves as it was does not refuse
+     * it: otherwise, once any host is short (a host lost, or drained), no VM could move at all, not even to make
+     * room.
+     *
+     * <p>{@code returningTiers}: the tiers {@code leaving} serves once back in service when it is drained for
+     * maintenance (0 otherwise). Such a host is judged, before and after the move, as if it were ready with its
+     * room: a drain spends the reserve on purpose (while a host is down for maintenance, the fleet keeps no room for
+     * the loss of a second one), and the host comes back emptied. Judged as things are, every move off it would find
+     * the hosts it moves to short of the drained host's room, and the drain could not empty it.
+     */
+    Shortfall check(int landing, Claim vm, int leaving, int returningTiers) {
         completePlans();
         boolean create = leaving < 0 || leaving == landing;
         if (create) {
@@ -519,7 +572,8 @@ final class Reserve {
                 return memoResult[landing];
             }
         }
-        Shortfall s = judge(new Change(landing, vm, create ? -1 : leaving));
+        Shortfall s = judge(create ? new Change(landing, vm, -1, 0)
+                : new Change(landing, vm, leaving, tiers[leaving] == 0 ? returningTiers : 0));
         if (create) {
             memoEpochOf[landing] = memoEpoch;
             memoResult[landing] = s;
@@ -527,32 +581,48 @@ final class Reserve {
         return s;
     }
 
-    /** A VM arriving on one host and, for a move, leaving another. */
+    /**
+     * A VM arriving on one host and, for a move, leaving another; for a move off a drained host, that host counted
+     * as back in service ({@link #returning} its tiers). With no VM, a drained host's return alone: how a move off it
+     * finds things before it.
+     */
     private final class Change {
         final int landing;
         final Claim vm;
         final int leaving;
         final int vmTier;
+        /** The tiers {@link #leaving} serves in this change when it is drained and counted as back; 0 otherwise. */
+        final int returning;
+        /** The same change without the VM (null for a create): what a move's verdict compares with. */
+        final Change before;
 
-        Change(int landing, Claim vm, int leaving) {
+        Change(int landing, Claim vm, int leaving, int returning) {
             this.landing = vm == null ? -1 : landing;
             this.vm = vm;
-            this.leaving = vm == null ? -1 : leaving;
+            this.leaving = leaving;
             this.vmTier = vm == null ? 0 : tier(vm.storage());
+            this.returning = leaving >= 0 ? returning : 0;
+            this.before = vm == null || leaving < 0 ? null : new Change(-1, null, returning == 0 ? -1 : leaving, returning);
         }
 
         boolean touches(int slot) {
             return slot >= 0 && (slot == landing || slot == leaving);
         }
 
+        /** The tiers the slot serves once the change is made. */
+        int tiers(int slot) {
+            return slot == leaving && returning != 0 ? returning : Reserve.this.tiers[slot];
+        }
+
         long memoryRoom(int slot) {
             long room = Reserve.this.memoryRoom[slot];
-            return slot == landing ? room - vm.memoryBytes() : slot == leaving ? room + vm.memoryBytes() : room;
+            return vm == null ? room
+                    : slot == landing ? room - vm.memoryBytes() : slot == leaving ? room + vm.memoryBytes() : room;
         }
 
         long vcpuRoom(int slot) {
             long room = Reserve.this.vcpuRoom[slot];
-            return slot == landing ? room - vm.vcpus() : slot == leaving ? room + vm.vcpus() : room;
+            return vm == null ? room : slot == landing ? room - vm.vcpus() : slot == leaving ? room + vm.vcpus() : room;
         }
 
         /** +1 if the slot gains the Ceph-backed VM, -1 if it loses it, else 0. */
@@ -569,16 +639,16 @@ final class Reserve {
         }
 
         long units(int slot) {
-            return tiers[slot] == 0 ? 0 : Reserve.this.units(memoryRoom(slot), vcpuRoom(slot));
+            return tiers(slot) == 0 ? 0 : Reserve.this.units(memoryRoom(slot), vcpuRoom(slot));
         }
 
-        /** K of tier t once the change is made. */
+        /** K of tier t once the change is made (a drained host counted as back adds its units, none before). */
         long unitSum(int t) {
             long sum = Reserve.this.unitSum(t);
-            if (landing >= 0 && (tiers[landing] & t) != 0) {
+            if (landing >= 0 && (tiers(landing) & t) != 0) {
                 sum += units(landing) - Reserve.this.units[landing];
             }
-            if (leaving >= 0 && (tiers[leaving] & t) != 0) {
+            if (leaving >= 0 && (tiers(leaving) & t) != 0) {
                 sum += units(leaving) - Reserve.this.units[leaving];
             }
             return sum;
@@ -593,8 +663,8 @@ final class Reserve {
                 return true; // larger than the unit: units cannot vouch for it
             }
             long own = units(s);
-            return count(s, SSD) > 0 && vms(s) + ((tiers[s] & SSD) != 0 ? own : 0) > ssd
-                    || count(s, SATA) > 0 && vms(s) + ((tiers[s] & SATA) != 0 ? own : 0) > sata;
+            return count(s, SSD) > 0 && vms(s) + ((tiers(s) & SSD) != 0 ? own : 0) > ssd
+                    || count(s, SATA) > 0 && vms(s) + ((tiers(s) & SATA) != 0 ? own : 0) > sata;
         }
 
         /** Whether the plan of a slot the change does not touch still holds once it is made. */
@@ -603,7 +673,7 @@ final class Reserve {
                 return false;
             }
             return leaving < 0 || (p.indexOf(leaving) < 0
-                    ? p.keepsAfterGrowth(positions()[leaving], tiers[leaving], memoryRoom(leaving), vcpuRoom(leaving),
+                    ? p.keepsAfterGrowth(positions()[leaving], tiers(leaving), memoryRoom(leaving), vcpuRoom(leaving),
                             positions())
                     : false);
         }
@@ -626,7 +696,7 @@ final class Reserve {
         Shortfall best = null;
         for (int s : new int[] {ch.landing, ch.leaving}) {
             if (s >= 0 && ch.tight(s, ssd, sata)) {
-                best = smaller(best, firstFitShortfall(s, ch));
+                best = smaller(best, madeWorse(s, firstFitShortfall(s, ch), ch));
             }
         }
         for (int at : failing) {
@@ -638,6 +708,7 @@ final class Reserve {
                 continue;
             }
             Shortfall s = ch.keeps(plans[u]) ? shortfall(u, ch, plans[u].homeless()) : firstFitShortfall(u, ch);
+            s = madeWorse(u, s, ch);
             if (s != null) {
                 best = s; // the first by name of those failing now: any later one has a larger name
                 break;
@@ -682,7 +753,47 @@ final class Reserve {
                 || ch.keeps(p)) {
             return best; // failing plans were judged already; a plan the change keeps holds
         }
-        return smaller(best, firstFitShortfall(u, ch));
+        return smaller(best, madeWorse(u, firstFitShortfall(u, ch), ch));
+    }
+
+    /**
+     * For a move ({@link Change#before} set): u's shortfall once it is made, unless u's VMs could not all restart
+     * before it either and miss no more room after it (see {@link #check(int, Claim, int, int)}); then null, as the
+     * move leaves u's trouble as it was. For a create: the shortfall as it is.
+     */
+    private Shortfall madeWorse(int u, Shortfall after, Change ch) {
+        if (after == null || ch.before == null || firstFitShortfall(u, ch.before) == null) {
+            return after;
+        }
+        long[] now = missing(u, ch.before);
+        long[] then = missing(u, ch);
+        for (int k = 0; k < now.length; k++) {
+            if (then[k] > now[k]) {
+                return after;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * What host u's VMs need beyond the free room on the other ready hosts once the change is made (0 where the room
+     * suffices): memory and vCPUs in all, then on the hosts serving ssd, then sata.
+     */
+    private long[] missing(int u, Change ch) {
+        long[] need = new long[6];
+        for (Claim c : vmsAfter(u, ch)) {
+            int t = tier(c.storage());
+            need[0] += c.memoryBytes();
+            need[1] += c.vcpus();
+            need[2 * t] += c.memoryBytes();
+            need[2 * t + 1] += c.vcpus();
+        }
+        long[] free = free(u, ch);
+        long[] out = new long[6];
+        for (int k = 0; k < 6; k++) {
+            out[k] = Math.max(0, need[k] - free[k]);
+        }
+        return out;
     }
 
     /** Host u's VMs once the change is made, in first-fit order: largest memory first, then vCPUs, then name. */
@@ -752,9 +863,16 @@ final class Reserve {
             freeVcpus[tiers[u]] -= countedVcpus[u];
         }
         for (int s : new int[] {ch.landing, ch.leaving}) {
-            if (s >= 0 && s != u && tiers[s] != 0) {
-                freeMemory[tiers[s]] += Math.max(0, ch.memoryRoom(s)) - countedMemory[s];
-                freeVcpus[tiers[s]] += Math.max(0, ch.vcpuRoom(s)) - countedVcpus[s];
+            if (s < 0 || s == u) {
+                continue;
+            }
+            if (countedTiers[s] != 0) {
+                freeMemory[countedTiers[s]] -= countedMemory[s];
+                freeVcpus[countedTiers[s]] -= countedVcpus[s];
+            }
+            if (ch.tiers(s) != 0) {
+                freeMemory[ch.tiers(s)] += Math.max(0, ch.memoryRoom(s));
+                freeVcpus[ch.tiers(s)] += Math.max(0, ch.vcpuRoom(s));
             }
         }
         int both = SSD | SATA;
@@ -812,7 +930,7 @@ final class Reserve {
         RoomTree[] room = trees();
         int leaving = ch == null ? -1 : ch.leaving;
         if (leaving >= 0) {
-            setLeaf(leaving, ch.memoryRoom(leaving), ch.vcpuRoom(leaving));
+            setLeaf(leaving, ch.tiers(leaving), ch.memoryRoom(leaving), ch.vcpuRoom(leaving));
         }
         int[] touched = new int[vms.length];
         int touchedCount = 0;
@@ -871,8 +989,12 @@ final class Reserve {
 
     /** Sets the host's room in the tree of each tier it serves (the others never choose it). */
     private void setLeaf(int b, long memory, long vcpus) {
+        setLeaf(b, tiers[b], memory, vcpus);
+    }
+
+    private void setLeaf(int b, int served, long memory, long vcpus) {
         for (int t = SSD; t <= SATA; t++) {
-            boolean serves = (tiers[b] & t) != 0;
+            boolean serves = (served & t) != 0;
             trees[t].set(position[b], serves ? memory : RoomTree.NONE, serves ? vcpus : RoomTree.NONE);
         }
     }

@@ -16,24 +16,37 @@ final class RestartPlan {
     final int[] chosen;
     /** Index of the first VM that found no host, or {@code vms.length} when every one did. */
     final int failedAt;
-    /** The hosts the plan restarts VMs on, and what it restarts on each. */
+    /** The hosts the plan restarts VMs on (slots, ascending), and what it restarts on each. */
     final int[] hosts;
     final long[] memory;
     final long[] vcpus;
+
+    /** Per host in {@link #hosts}, where the reserve lists this plan among that host's users (kept by the reserve). */
+    final int[] userAt;
 
     RestartPlan(Claim[] vms, int[] chosen, int failedAt) {
         this.vms = vms;
         this.chosen = chosen;
         this.failedAt = failedAt;
-        int[] distinct = Arrays.stream(chosen).filter(c -> c >= 0).distinct().toArray();
-        this.hosts = distinct;
-        this.memory = new long[distinct.length];
-        this.vcpus = new long[distinct.length];
+        // The hosts in slot order, found by binary search: near a fleet's limit a plan may restart tens of VMs on as
+        // many hosts, and a count keeping the reserve makes hundreds of thousands of plans.
+        int[] sorted = Arrays.copyOf(chosen, failedAt);
+        Arrays.sort(sorted);
+        int count = 0;
+        for (int j = 0; j < failedAt; j++) {
+            if (count == 0 || sorted[count - 1] != sorted[j]) {
+                sorted[count++] = sorted[j];
+            }
+        }
+        this.hosts = Arrays.copyOf(sorted, count);
+        this.memory = new long[count];
+        this.vcpus = new long[count];
         for (int j = 0; j < failedAt; j++) {
             int k = indexOf(chosen[j]);
             memory[k] += vms[j].memoryBytes();
             vcpus[k] += vms[j].vcpus();
         }
+        this.userAt = new int[count];
     }
 
     boolean fits() {
@@ -47,12 +60,8 @@ final class RestartPlan {
 
     /** Position of the host in {@link #hosts}, or -1 if the plan restarts nothing there. */
     int indexOf(int host) {
-        for (int k = 0; k < hosts.length; k++) {
-            if (hosts[k] == host) {
-                return k;
-            }
-        }
-        return -1;
+        int k = Arrays.binarySearch(hosts, host);
+        return k < 0 ? -1 : k;
     }
 
     /** Whether the plan still holds once the host's room is only this (and its tiers not fewer). */

@@ -7,6 +7,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Semaphore;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 
 /**
@@ -43,6 +45,8 @@ public final class Scheduler {
     private static final int WALK_BUDGET = 64;
     /** The request being judged: every method holds the lock, so one is enough. */
     private final Ask ask;
+    /** Held by the count keeping the reserve that is running, if any. */
+    private final Semaphore counting = new Semaphore(1);
     /** The decision in progress. */
     private final Search search = new Search();
     /** Where a fitting host's reason is written: kept, as every decision writes one. */
@@ -309,11 +313,39 @@ public final class Scheduler {
      * released (see {@link CapacityCounter}).
      */
     public Capacity capacity(Request r, boolean keepReserve) {
-        CapacityCounter counter;
-        synchronized (this) {
-            counter = new CapacityCounter(hosts, plainFilters, r, keepReserve ? claims.all() : null);
+        return capacity(r, keepReserve, () -> false);
+    }
+
+    /**
+     * As {@link #capacity(Request, boolean)}, stopped with {@link java.util.concurrent.CancellationException} once
+     * {@code stop} says so (the caller hung up). A count keeping the reserve runs one at a time: it may take a core
+     * for a while on a large fleet near its limit, next to heartbeats and moves, and a second caller is refused
+     * at once rather than queued.
+     *
+     * @throws CountBusyException another count keeping the reserve is running
+     */
+    public Capacity capacity(Request r, boolean keepReserve, BooleanSupplier stop) {
+        if (keepReserve && !counting.tryAcquire()) {
+            throw new CountBusyException();
         }
-        return counter.count();
+        try {
+            CapacityCounter counter;
+            synchronized (this) {
+                counter = new CapacityCounter(hosts, plainFilters, r, keepReserve ? claims.all() : null);
+            }
+            return counter.count(stop);
+        } finally {
+            if (keepReserve) {
+                counting.release();
+            }
+        }
+    }
+
+    /** Another count keeping the N+1 reserve is running ({@link #capacity(Request, boolean, BooleanSupplier)}). */
+    public static final class CountBusyException extends RuntimeException {
+        CountBusyException() {
+            super("another capacity count keeping the N+1 reserve is running (one at a time): try again when it ends");
+        }
     }
 
     /**
@@ -338,7 +370,7 @@ public final class Scheduler {
         if (hosts.reserve == null || to == from) {
             return Optional.empty(); // no reserve kept, or nothing moves
         }
-        Reserve.Shortfall s = hosts.reserve.check(to, c, from);
+        Reserve.Shortfall s = hosts.reserve.check(to, c, from, hosts.returningTiers(from));
         return s == null ? Optional.empty() : Optional.of("after this move, " + s.text());
     }
 

@@ -168,14 +168,25 @@ public final class VmEndpoint {
 
     /**
      * Counts on the VM executor: with the N+1 reserve the count plays placement's decisions one by one, which at
-     * thousands of hosts takes longer than an event loop may be held.
+     * thousands of hosts takes longer than an event loop may be held. It stops when the caller hangs up (or its
+     * deadline passes); a count keeping the reserve while another runs is refused with UNAVAILABLE.
      */
     public void capacity(CapacityRequest request, StreamObserver<CapacityReport> response) {
         VmSpec spec = VmSpecs.validateRequest(request.getSpec());
         Boolean nPlusOne = request.hasNPlusOne() ? request.getNPlusOne() : null;
+        io.grpc.Context call = io.grpc.Context.current(); // the call's: cancelled when the caller hangs up
         run(response, () -> {
-            response.onNext(toProto(vms.capacity(spec, nPlusOne), vms.keepsReserve()));
-            response.onCompleted();
+            try {
+                response.onNext(toProto(vms.capacity(spec, nPlusOne, call::isCancelled), vms.keepsReserve()));
+                response.onCompleted();
+            } catch (io.virtfleet.controller.scheduler.Scheduler.CountBusyException e) {
+                // UNAVAILABLE, not RESOURCE_EXHAUSTED: worth trying again shortly, and the CLI's "not one VM fits"
+                // exit code must not answer it.
+                response.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asRuntimeException());
+            } catch (java.util.concurrent.CancellationException e) {
+                log.info("the caller hung up: {}", e.getMessage());
+                response.onError(Status.CANCELLED.withDescription(e.getMessage()).asRuntimeException());
+            }
         });
     }
 

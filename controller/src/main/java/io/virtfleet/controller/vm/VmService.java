@@ -152,9 +152,19 @@ public final class VmService {
      * @param nPlusOne whether to keep the N+1 reserve; null: as the controller's placement does
      */
     public Capacity capacity(VmSpec spec, Boolean nPlusOne) {
+        return capacity(spec, nPlusOne, () -> false);
+    }
+
+    /**
+     * As {@link #capacity(VmSpec, Boolean)}, stopped once {@code stop} says so (the caller hung up).
+     *
+     * @throws java.util.concurrent.CancellationException stopped
+     * @throws io.virtfleet.controller.scheduler.Scheduler.CountBusyException another count keeping the reserve runs
+     */
+    public Capacity capacity(VmSpec spec, Boolean nPlusOne, java.util.function.BooleanSupplier stop) {
         VmSpec checked = VmSpecs.validateRequest(spec);
         profiles.chain("spec.profile", checked.getProfile());
-        return scheduler.capacity(request(checked), nPlusOne != null ? nPlusOne : keepsReserve());
+        return scheduler.capacity(request(checked), nPlusOne != null ? nPlusOne : keepsReserve(), stop);
     }
 
     /** Whether placement keeps the N+1 reserve (n-plus-one = on). */

@@ -162,7 +162,7 @@ class CapacityPropertyTest {
                     if (to.name().equals(c.host())) {
                         continue;
                     }
-                    Optional<Lost> expected = firstFitFromScratch(f, states, s, c, to.name());
+                    Optional<Lost> expected = moveFromScratch(f, states, s, c, to.name());
                     Optional<String> verdict = s.reserveRefusesMove(c.vmName(), to.name());
                     String where = "seed " + seed + " move " + c + " to " + to.name() + ": " + verdict;
                     assertEquals(expected.isPresent(), verdict.isPresent(), where + ", expected " + expected);
@@ -221,6 +221,46 @@ class CapacityPropertyTest {
 
     private static Optional<Lost> firstFitFromScratch(Fleet f, Map<String, HostState> states, Scheduler s, Claim vm,
                                                       String toHost) {
+        var lost = shortHosts(f, states, s, vm, toHost, null).firstEntry();
+        return lost == null ? Optional.empty() : Optional.of(new Lost(lost.getKey(), lost.getValue().anyPlacement()));
+    }
+
+    /**
+     * A move's verdict worked out from scratch: the first host by name that is short after the move and either was
+     * not before it or misses more (memory or vCPUs, in all or in a tier); a drained source counted as back in
+     * service, before and after.
+     */
+    private static Optional<Lost> moveFromScratch(Fleet f, Map<String, HostState> states, Scheduler s, Claim vm,
+                                                  String toHost) {
+        String back = states.get(vm.host()) == HostState.HOST_STATE_DRAINING ? vm.host() : null;
+        TreeMap<String, ShortHost> before = shortHosts(f, states, s, null, null, back);
+        for (var after : shortHosts(f, states, s, vm, toHost, back).entrySet()) {
+            ShortHost was = before.get(after.getKey());
+            boolean worse = was == null;
+            for (int k = 0; was != null && k < was.missing().length; k++) {
+                worse |= after.getValue().missing()[k] > was.missing()[k];
+            }
+            if (worse) {
+                return Optional.of(new Lost(after.getKey(), after.getValue().anyPlacement()));
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * A host whose VMs the first fit cannot restart: what they need beyond the free room on the other ready hosts
+     * serving ssd or sata (memory and vCPUs in all, of the hosts serving ssd, of those serving sata; 0 where it
+     * suffices), and whether any placement exists.
+     */
+    record ShortHost(long[] missing, Boolean anyPlacement) {}
+
+    /**
+     * Every host whose Ceph-backed VMs the first fit cannot restart on the other ready hosts, by name: as things are
+     * ({@code vm} null), with {@code vm} added to its host ({@code toHost} null) or moved to {@code toHost}; the host
+     * {@code back} (or null) counted as ready.
+     */
+    private static TreeMap<String, ShortHost> shortHosts(Fleet f, Map<String, HostState> states, Scheduler s, Claim vm,
+                                                     String toHost, String back) {
         Policy p = f.policy();
         Map<String, long[]> room = new TreeMap<>();
         Map<String, List<Claim>> cephVms = new TreeMap<>();
@@ -230,7 +270,7 @@ class CapacityPropertyTest {
             room.put(h.name(), new long[] {Fit.memoryLimit(h.memoryTotal(), p.memoryRatio()) - promised[0],
                 (long) Math.floor(Fit.vcpuLimit(Math.max(1, h.threads()), p.vcpuOvercommit())) - promised[1]});
             cephVms.put(h.name(), new ArrayList<>());
-            if (states.get(h.name()) == HostState.HOST_STATE_READY) {
+            if (states.get(h.name()) == HostState.HOST_STATE_READY || h.name().equals(back)) {
                 ready.put(h.name(), h);
             }
         }
@@ -239,18 +279,21 @@ class CapacityPropertyTest {
                 cephVms.get(c.host()).add(c);
             }
         }
-        String from = toHost == null ? null : vm.host();
-        String to = toHost == null ? vm.host() : toHost;
-        room.get(to)[0] -= vm.memoryBytes();
-        room.get(to)[1] -= vm.vcpus();
-        if (from != null) {
-            room.get(from)[0] += vm.memoryBytes();
-            room.get(from)[1] += vm.vcpus();
-            cephVms.get(from).remove(vm);
+        if (vm != null) {
+            String from = toHost == null ? null : vm.host();
+            String to = toHost == null ? vm.host() : toHost;
+            room.get(to)[0] -= vm.memoryBytes();
+            room.get(to)[1] -= vm.vcpus();
+            if (from != null) {
+                room.get(from)[0] += vm.memoryBytes();
+                room.get(from)[1] += vm.vcpus();
+                cephVms.get(from).remove(vm);
+            }
+            if (vm.storage() != RAW) {
+                cephVms.get(to).add(vm);
+            }
         }
-        if (vm.storage() != RAW) {
-            cephVms.get(to).add(vm);
-        }
+        TreeMap<String, ShortHost> out = new TreeMap<>();
         for (var lost : cephVms.entrySet()) {
             List<Claim> vms = new ArrayList<>(lost.getValue());
             if (vms.isEmpty()) {
@@ -273,10 +316,35 @@ class CapacityPropertyTest {
                 left.get(home)[1] -= c.vcpus();
             }
             if (!fits) {
-                return Optional.of(new Lost(lost.getKey(), vms.size() > 7 ? null : anyPlacement(vms, 0, others, ready, room)));
+                long[] missing = new long[6];
+                for (Claim c : vms) {
+                    int t = c.storage() == SSD ? 1 : 2;
+                    missing[0] += c.memoryBytes();
+                    missing[1] += c.vcpus();
+                    missing[2 * t] += c.memoryBytes();
+                    missing[2 * t + 1] += c.vcpus();
+                }
+                for (String h : others) {
+                    Set<StorageTier> served = ready.get(h).tiers();
+                    long m = Math.max(0, room.get(h)[0]);
+                    long v = Math.max(0, room.get(h)[1]);
+                    for (int t = 0; t <= 2; t++) {
+                        boolean counts = t == 0 ? served.contains(SSD) || served.contains(SATA)
+                                : served.contains(t == 1 ? SSD : SATA);
+                        if (counts) {
+                            missing[2 * t] -= m;
+                            missing[2 * t + 1] -= v;
+                        }
+                    }
+                }
+                for (int k = 0; k < 6; k++) {
+                    missing[k] = Math.max(0, missing[k]);
+                }
+                out.put(lost.getKey(), new ShortHost(missing,
+                        vms.size() > 7 ? null : anyPlacement(vms, 0, others, ready, room)));
             }
         }
-        return Optional.empty();
+        return out;
     }
 
     /** Whether the VMs from {@code next} on can all be restarted on the hosts, trying every host for each. */

@@ -3,12 +3,20 @@ package io.virtfleet.controller.scheduler;
 import static io.virtfleet.common.units.Bytes.GIB;
 import static io.virtfleet.controller.scheduler.Fleets.idle;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.proto.v1.StorageTier;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /** How many more VMs fit, on small fleets whose answers are worked out by hand in each test. */
@@ -130,5 +138,56 @@ class CapacityTest {
         Capacity.OnHost h = host(s.capacity(spec(14 * GIB, 8, SATA, GIB), false), "hv1");
         assertEquals(4, h.fits());
         assertEquals("memory", h.limit());
+    }
+
+    /** Three idle hosts of 128 GiB keeping the reserve: a count of 1 GiB VMs plays a few hundred decisions. */
+    private static Scheduler roomyFleet() {
+        return scheduler(Policy.defaults().withNPlusOne(true), idle("hv1", 64, 128 * GIB), idle("hv2", 64, 128 * GIB),
+                idle("hv3", 64, 128 * GIB));
+    }
+
+    @Test
+    void aCountKeepingTheReserveStopsWhenAsked() {
+        Scheduler s = roomyFleet();
+        Request probe = spec(GIB, 1, SATA, 10 * GIB);
+        long all = s.capacity(probe, true).total();
+        assertTrue(all > 128, "enough decisions to be asked more than once: " + all);
+        AtomicInteger asked = new AtomicInteger();
+        // The caller hangs up after the count asked once: it stops at the next question, 64 decisions on.
+        assertThrows(CancellationException.class, () -> s.capacity(probe, true, () -> asked.incrementAndGet() > 1));
+        assertEquals(2, asked.get());
+        assertEquals(all, s.capacity(probe, true).total(), "a stopped count leaves nothing behind");
+    }
+
+    @Test
+    void oneCountKeepingTheReserveAtATime() throws Exception {
+        Scheduler s = roomyFleet();
+        Request probe = spec(GIB, 1, SATA, 10 * GIB);
+        CountDownLatch counting = new CountDownLatch(1);
+        CountDownLatch goOn = new CountDownLatch(1);
+        ExecutorService other = Executors.newSingleThreadExecutor();
+        try {
+            Future<Capacity> first = other.submit(() -> s.capacity(probe, true, () -> {
+                counting.countDown();
+                try {
+                    goOn.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return false;
+            }));
+            counting.await();
+            Scheduler.CountBusyException busy = assertThrows(Scheduler.CountBusyException.class,
+                    () -> s.capacity(probe, true));
+            assertEquals("another capacity count keeping the N+1 reserve is running (one at a time): try again when it"
+                    + " ends", busy.getMessage());
+            assertEquals(3 * 115, s.capacity(probe, false).total(), "a count without the reserve is not held up");
+            goOn.countDown();
+            long counted = first.get().total();
+            assertEquals(s.capacity(probe, true).total(), counted, "the next count runs once the first ended");
+        } finally {
+            goOn.countDown();
+            other.shutdownNow();
+        }
     }
 }

@@ -135,6 +135,103 @@ class NPlusOneTest {
     }
 
     @Test
+    void aHostThatCannotRunTheFleetCpuModelHoldsNoReserve() {
+        Scheduler s = tightFleet(N_PLUS_ONE);
+        // hv1 reports a CPU too old for the fleet model: placement gives it no VM, restarted ones neither. hv2's 48 GiB
+        // would have only hv3's 28 GiB (27 after a 1 GiB VM there), as if hv1 were gone.
+        s.update(host("hv1", 64 * GIB, Fleets.ALL_TIERS).withCpuProblem("its CPU lacks avx512f, which the fleet model has"));
+        Decision d = s.place(vm("tiny", GIB, "hv3"));
+        assertFalse(d.placed());
+        Verdict hv3 = d.explanation().verdicts().stream().filter(v -> v.host().equals("hv3")).findFirst().orElseThrow();
+        assertEquals("n-plus-one", hv3.failedFilter());
+        assertEquals("after this, hv2's 5 Ceph-backed VMs (48.0 GiB, 10 vCPUs) could not all restart elsewhere: 27.0 GiB"
+                + " of memory free on the other ready hosts (48.0 GiB needed)", hv3.reason());
+        // Fixed, it holds the reserve again: hv1 takes 16 + 8 and hv3 3 × 8 of 27.
+        s.update(host("hv1", 64 * GIB, Fleets.ALL_TIERS));
+        assertTrue(s.place(vm("tiny", GIB, "hv3")).placed());
+    }
+
+    /**
+     * Three hosts of 64 GiB at the reserve's limit. hv1 holds a1 and a2, 8 GiB each (free 48); hv2 holds db (16 GiB)
+     * and web1 to web4 (8 GiB each), 48 GiB (free 16); hv3 holds a raw-disk VM of 56 GiB and c1 (8 GiB), free 0.
+     * Should hv2 be lost, its 48 GiB restart on hv1's 48 exactly; should hv1 be lost, a1 and a2 on hv2's 16 exactly;
+     * should hv3, c1 on hv1.
+     */
+    private static Scheduler fullFleet() {
+        Scheduler s = scheduler(N_PLUS_ONE, host("hv1", 64 * GIB, Fleets.ALL_TIERS),
+                host("hv2", 64 * GIB, Fleets.ALL_TIERS), host("hv3", 64 * GIB, Fleets.ALL_TIERS));
+        put(s, "hv3", "cache", 56 * GIB, RAW);
+        put(s, "hv3", "c1", 8 * GIB, SATA);
+        put(s, "hv2", "db", 16 * GIB, SATA);
+        for (int i = 1; i <= 4; i++) {
+            put(s, "hv2", "web" + i, 8 * GIB, SATA);
+        }
+        put(s, "hv1", "a1", 8 * GIB, SATA);
+        put(s, "hv1", "a2", 8 * GIB, SATA);
+        return s;
+    }
+
+    /** A move as the controller makes it: the target claimed (judged), then the VM's claim moved there. */
+    private static void move(Scheduler s, String vm, long memory, StorageTier tier, String to) {
+        Decision d = s.claimOn(new Request(vm + "/move", memory, 2, tier, 10 * GIB, null, null, null), to, vm);
+        assertTrue(d.placed(), () -> vm + " to " + to + ": " + d.explanation().summary());
+        s.release(vm);
+        s.restore(new Request(vm, memory, 2, tier, 10 * GIB, null, null, null), to);
+        s.release(vm + "/move");
+    }
+
+    @Test
+    void aDrainEmptiesAHostInAFleetAtTheReservesLimit() {
+        Scheduler s = fullFleet();
+        assertFalse(s.place(vm("tiny", GIB, null)).placed(), "at the limit: not even 1 GiB more");
+        // hv1 drained for a kernel update. As things are hv2's 48 GiB would find only hv3's 0 GiB: every host is
+        // short already, and a move may not make it worse. A move off hv1 is judged with hv1 counted back in service
+        // (it comes back emptied), before and after the move.
+        s.setState("hv1", HostState.HOST_STATE_DRAINING);
+        // a1 to hv2 (hv3 has no memory left): hv2 then holds 56 GiB, which hv1 (48 + 8 once a1 left) takes exactly:
+        // db, then a1 and web1 to web4. hv1's a2 restarts on hv2's 8 GiB left.
+        assertEquals(Optional.empty(), s.reserveRefusesMove("a1", "hv2"));
+        move(s, "a1", 8 * GIB, SATA, "hv2");
+        // a2 to hv2's last 8 GiB: hv2's 64 GiB restart on the emptied hv1's 64.
+        assertEquals(Optional.empty(), s.reserveRefusesMove("a2", "hv2"));
+        move(s, "a2", 8 * GIB, SATA, "hv2");
+        assertEquals(0, s.allocated("hv1")[0], "hv1 is empty");
+        // Creates still keep the rule as things are: hv1 takes nothing while drained, so nothing fits.
+        assertFalse(s.place(vm("tiny", GIB, null)).placed());
+        s.setState("hv1", HostState.HOST_STATE_READY);
+        assertFalse(s.place(vm("tiny", GIB, "hv2")).placed(), "back in service, the fleet is at its limit again");
+    }
+
+    @Test
+    void aMoveOffADrainedHostThatLeavesAnotherHostWithoutRoomIsStillRefused() {
+        Scheduler s = moveFleet(N_PLUS_ONE);
+        s.setState("hvB", HostState.HOST_STATE_DRAINING);
+        // b1 to hvA takes the only ssd room hvC's c1 has, even with hvB back (it serves no ssd): a new shortfall.
+        assertEquals(Optional.of("after this move, hvC's 1 Ceph-backed VM (16.0 GiB, 2 vCPUs) could not all restart"
+                + " elsewhere: its ssd VMs need 16.0 GiB and 2 vCPUs, the other ready hosts serving ssd have 8.0 GiB and"
+                + " 124 vCPUs free"), s.reserveRefusesMove("b1", "hvA"));
+        // b1 to hvC: should hvC be lost, c1 restarts on hvA and b1 on hvB, back in service and emptied.
+        assertEquals(Optional.empty(), s.reserveRefusesMove("b1", "hvC"));
+        Explanation e = s.explainMove(new Request("b1/move", 8 * GIB, 2, SATA, 10 * GIB, null, null, null), "b1");
+        assertEquals("hvC", e.chosenHost(), e.summary());
+    }
+
+    @Test
+    void aMoveIsRefusedForAShortfallItMakesWorseNotForOneItLeavesAsItWas() {
+        Scheduler s = moveFleet(N_PLUS_ONE);
+        // c2 (4 GiB, ssd) recorded on hvC as found there (not judged): hvC's 20 GiB of ssd VMs have only hvA's 16 GiB
+        // of ssd room, 4 GiB missing.
+        s.restore(new Request("c2", 4 * GIB, 2, SSD, 10 * GIB, null, null, null), "hvC");
+        assertFalse(s.place(vm("tiny", GIB, "hvB")).placed(), "a create keeps the rule: no host may be short after it");
+        // b1 to hvC: hvC's ssd VMs still miss 4 GiB, its sata b1 restarts on hvB: nothing worse.
+        assertEquals(Optional.empty(), s.reserveRefusesMove("b1", "hvC"));
+        // b1 to hvA: hvA's ssd room falls to 8 GiB, 12 missing.
+        assertEquals(Optional.of("after this move, hvC's 2 Ceph-backed VMs (20.0 GiB, 4 vCPUs) could not all restart"
+                + " elsewhere: its ssd VMs need 20.0 GiB and 4 vCPUs, the other ready hosts serving ssd have 8.0 GiB and"
+                + " 124 vCPUs free"), s.reserveRefusesMove("b1", "hvA"));
+    }
+
+    @Test
     void withoutThePolicyTheSameCreateIsPlaced() {
         Scheduler s = tightFleet(N_PLUS_ONE.withNPlusOne(false));
         assertTrue(s.place(vm("big", 12 * GIB, null)).placed());
