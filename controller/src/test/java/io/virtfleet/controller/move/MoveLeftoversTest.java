@@ -180,6 +180,23 @@ class MoveLeftoversTest {
         assertEquals("", vm("app").getMovePending());
     }
 
+    @Test
+    void aMigrationWhoseStreamIsLostAfterTheSwitchOverIsRecordedOnItsTarget() throws Exception {
+        String from = create("lost");
+        String to = other(from);
+        migrations.get(from).switchOverThenLoseTheStream();
+
+        List<VmProgress> steps = move("lost", to);
+        assertEquals(to, vm("lost").getHomeHost(), "recorded where it runs: " + steps);
+        assertTrue(steps.stream().anyMatch(p -> p.getStep().equals("settling")), "settled from the hosts' answers: "
+                + steps);
+        assertEquals("done", steps.get(steps.size() - 1).getStep(), steps.toString());
+        assertEquals(to, fleet.controller().scheduler().claimOf("lost").host(), "the claim followed");
+        assertEquals(null, fleet.controller().scheduler().claimOf("lost/move"), "no move claim left");
+        await("the move's note ended", () -> !Files.exists(note("lost")));
+        await("the old copy removed from " + from, () -> !Files.exists(image(from, "lost")));
+    }
+
     // ---- the source agents' migrations, as the test answers them ------------------------------------------------
 
     /** Answers a host's next MigrateDomain as its agent would end a real migration; other calls go through. */
@@ -197,6 +214,11 @@ class MoveLeftoversTest {
 
         void succeed() {
             next = "succeed";
+        }
+
+        /** The VM reaches the target (defined and started there, shut off here), then the stream breaks. */
+        void switchOverThenLoseTheStream() {
+            next = "lose";
         }
 
         @Override
@@ -240,6 +262,12 @@ class MoveLeftoversTest {
                         }
                         // libvirt's success: the domain runs on the target, this host's copy is shut off.
                         stopDomain(host, vm);
+                        if (how.equals("lose")) {
+                            startOn(target, vm, request.getTargetDomainXml());
+                            call.close(Status.UNAVAILABLE.withDescription("connection to " + host + "'s agent lost"),
+                                    new Metadata());
+                            return;
+                        }
                         call.sendHeaders(new Metadata());
                         MigrationProgress done = MigrationProgress.newBuilder().setPhase(MigrationProgress.Phase.PHASE_DONE)
                                 .setPercent(100).setDetail(vm + " runs on " + target).build();
@@ -249,6 +277,14 @@ class MoveLeftoversTest {
                 }
             };
         }
+    }
+
+    private void startOn(String host, String vm, String xml) {
+        AgentGrpc.AgentBlockingStub agent = AgentGrpc.newBlockingStub(asController.agent(Endpoint.parse("endpoint",
+                fleet.controller().registry().get(host).orElseThrow().agentEndpoint()), host))
+                .withDeadlineAfter(30, TimeUnit.SECONDS);
+        agent.defineDomain(io.virtfleet.proto.v1.DefineDomainRequest.newBuilder().setVmName(vm).setDomainXml(xml).build());
+        agent.setDomainRunning(SetDomainRunningRequest.newBuilder().setVmName(vm).setRunning(true).build());
     }
 
     private void stopDomain(String host, String vm) {
