@@ -197,12 +197,41 @@ class MoveLeftoversTest {
         await("the old copy removed from " + from, () -> !Files.exists(image(from, "lost")));
     }
 
+    @Test
+    void aDrainMovesNoMoreVmsOnceItsHostIsUndrained() throws Exception {
+        draining("hv2", true); // both VMs land on hv1
+        create("one");
+        create("two");
+        draining("hv2", false);
+        assertEquals("hv1", vm("one").getHomeHost());
+        assertEquals("hv1", vm("two").getHomeHost());
+        // An operator undrains hv1 while its first VM moves.
+        migrations.get("hv1").succeedAfter(() -> draining("hv1", false));
+
+        draining("hv1", true);
+        List<VmProgress> steps = new ArrayList<>();
+        operator.withDeadlineAfter(2, TimeUnit.MINUTES).evacuateHost(io.virtfleet.proto.v1.EvacuateHostRequest
+                .newBuilder().setName("hv1").setParallel(1).build()).forEachRemaining(steps::add);
+        VmProgress left = steps.get(steps.size() - 1);
+        assertEquals("left", left.getStep(), steps.toString());
+        assertEquals(1, left.getVmsLeft(), left.toString());
+        assertTrue(left.getDetail().contains("two: not moved: hv1 was undrained meanwhile"), left.getDetail());
+        assertEquals("hv2", vm("one").getHomeHost(), "the move under way when it was undrained finished");
+        assertEquals("hv1", vm("two").getHomeHost());
+    }
+
+    private void draining(String host, boolean draining) {
+        operator.withDeadlineAfter(30, TimeUnit.SECONDS).setHostDraining(io.virtfleet.proto.v1.SetHostDrainingRequest
+                .newBuilder().setName(host).setDraining(draining).build());
+    }
+
     // ---- the source agents' migrations, as the test answers them ------------------------------------------------
 
     /** Answers a host's next MigrateDomain as its agent would end a real migration; other calls go through. */
     private final class MigrationAnswer implements ServerInterceptor {
         private final String host;
         private volatile String next = "";
+        private volatile Runnable meanwhile = () -> { };
 
         MigrationAnswer(String host) {
             this.host = host;
@@ -213,6 +242,12 @@ class MoveLeftoversTest {
         }
 
         void succeed() {
+            next = "succeed";
+        }
+
+        /** As {@link #succeed}, with {@code meanwhile} run while the migration is under way. */
+        void succeedAfter(Runnable meanwhile) {
+            this.meanwhile = meanwhile;
             next = "succeed";
         }
 
@@ -260,6 +295,7 @@ class MoveLeftoversTest {
                                     + " " + vm + " still runs on " + host), new Metadata());
                             return;
                         }
+                        meanwhile.run();
                         // libvirt's success: the domain runs on the target, this host's copy is shut off.
                         stopDomain(host, vm);
                         if (how.equals("lose")) {
