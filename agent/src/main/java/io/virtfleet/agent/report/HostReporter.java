@@ -92,8 +92,27 @@ public final class HostReporter {
      * answer in time its domains are marked stale, as they may predate the call. Never blocks the caller.
      */
     public java.util.concurrent.CompletableFuture<HostReport> freshReport() {
-        return hypervisor.pollAsync().thenApply(answered -> answered ? report()
-                : report().toBuilder().setDomainsStale(true).build());
+        return hypervisor.pollAsync().thenApply(answered -> withCurrentView(!answered));
+    }
+
+    /**
+     * The last report with libvirt's current view in it, not a new sample: a sample measures CPU use since the previous
+     * one, and the heartbeats' samples must keep their interval. Before the first report, a full one.
+     */
+    private HostReport withCurrentView(boolean stale) {
+        HostReport last = latest;
+        if (last.getHostName().isEmpty()) {
+            HostReport first = report();
+            return stale ? first.toBuilder().setDomainsStale(true).build() : first;
+        }
+        HypervisorPoller.View view = hypervisor.current();
+        return last.toBuilder()
+                .setTakenAtUnixMs(System.currentTimeMillis())
+                .setHypervisor(view.info())
+                .clearDomains()
+                .addAllDomains(view.domains())
+                .setDomainsStale(stale || view.domainsStale())
+                .build();
     }
 
     /**
