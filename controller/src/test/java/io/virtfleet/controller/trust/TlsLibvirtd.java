@@ -128,19 +128,20 @@ final class TlsLibvirtd implements AutoCloseable {
         return Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";
     }
 
+    /** Waits for libvirtd's admin socket to answer; a daemon that exits fails at once, with its logs. */
     private void awaitAdminSocket() throws IOException {
-        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        while (Command.of("virt-admin", "-c", adminUri(), "server-list").run().exitCode() != 0) {
-            if (!daemon.isAlive() || System.nanoTime() > deadline) {
-                throw new IOException("libvirtd with TLS did not start in " + dir + ":\n" + log()
-                        + Files.readString(dir.resolve("log/stdout.log")));
-            }
-            try {
-                Thread.sleep(100);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted while waiting for libvirtd", e);
-            }
+        try {
+            io.virtfleet.controller.testkit.Await.until("libvirtd's admin socket in " + dir, START_TIMEOUT,
+                    () -> !daemon.isAlive() || Command.of("virt-admin", "-c", adminUri(), "server-list").run().exitCode() == 0);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for libvirtd", e);
+        } catch (AssertionError timedOut) {
+            // reported below with the daemon's logs
+        }
+        if (!daemon.isAlive() || Command.of("virt-admin", "-c", adminUri(), "server-list").run().exitCode() != 0) {
+            throw new IOException("libvirtd with TLS did not start in " + dir + ":\n" + log()
+                    + Files.readString(dir.resolve("log/stdout.log")));
         }
     }
 
