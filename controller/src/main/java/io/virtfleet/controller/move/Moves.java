@@ -783,8 +783,10 @@ public final class Moves {
         Progress toLog = (step, host, detail) -> log.info("move of {}: {} on {}: {}", intent.vm(), step, host, detail);
         switch (intent.stage()) {
             case MOVING -> settle(intent, toLog);
-            case STAYED -> deleteTargetDisk(intent, toLog);
-            case MOVED -> removeSourceCopy(intent, toLog);
+            case STAYED -> removeLeftover(intent, intent.target(), "the disk made for it", () -> toLog.step("disk",
+                    intent.target(), steps.deleteDisk(intent.target(), rawDiskOf(intent.vm())).getDetail()));
+            case MOVED -> removeLeftover(intent, intent.source(), "its old copy",
+                    () -> removeSourceCopy(intent.vm(), intent.source(), toLog));
         }
     }
 
@@ -835,46 +837,30 @@ public final class Moves {
         return null;
     }
 
-    /**
-     * A given-up move's disk on the target, deleted once the target answers; kept if a VM of that name has been
-     * homed there since (the disk is its own now).
-     */
-    private void deleteTargetDisk(MoveJournal.Intent intent, Progress progress) {
-        String name = intent.vm();
-        if (store.get(name).map(v -> v.getHomeHost().equals(intent.target())).orElse(false)) {
-            journal.end(name);
-            return;
-        }
-        if (!answering(intent.target())) {
-            return;
-        }
-        try {
-            progress.step("disk", intent.target(), steps.deleteDisk(intent.target(), rawDiskOf(name)).getDetail());
-            journal.end(name);
-        } catch (StepFailedException e) {
-            log.warn("move of {} given up: the disk made for it on {} is still left: {}", name, intent.target(),
-                    e.getMessage());
-        }
+    /** A step on a host that may fail. */
+    private interface HostStep {
+        void run() throws StepFailedException;
     }
 
     /**
-     * A moved raw VM's old copy on its source, removed once the source answers; kept if the VM is homed there again
-     * (it was deleted and created anew there).
+     * Removes what a settled move left on {@code host} (a given-up move's disk on its target, a moved raw VM's old
+     * copy on its source) once the host answers, then ends the note; leaves it if a VM of that name has been homed on
+     * that host since (it is that VM's now).
      */
-    private void removeSourceCopy(MoveJournal.Intent intent, Progress progress) {
+    private void removeLeftover(MoveJournal.Intent intent, String host, String what, HostStep removal) {
         String name = intent.vm();
-        if (store.get(name).map(v -> v.getHomeHost().equals(intent.source())).orElse(false)) {
+        if (store.get(name).map(v -> v.getHomeHost().equals(host)).orElse(false)) {
             journal.end(name);
             return;
         }
-        if (!answering(intent.source())) {
+        if (!answering(host)) {
             return;
         }
         try {
-            removeSourceCopy(name, intent.source(), progress);
+            removal.run();
             journal.end(name);
         } catch (StepFailedException e) {
-            log.warn("move of {}: its old copy on {} is still left: {}", name, intent.source(), e.getMessage());
+            log.warn("move of {}: {} on {} is still left: {}", name, what, host, e.getMessage());
         }
     }
 
