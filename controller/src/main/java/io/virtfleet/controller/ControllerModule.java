@@ -365,11 +365,11 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Moves moves(VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents, HostRegistry registry,
-                Replication replication, Installs installs, DomainRenderer renderer) {
+                Replication replication, Installs installs, DomainRenderer renderer, Liveness liveness) {
         try {
             Moves moves = new Moves(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken), agents,
                     registry, replication, installs, renderer, MoveJournal.open(config.dataDirectory().resolve("moves")),
-                    config.heartbeatInterval());
+                    liveness, config.heartbeatInterval());
             reconciler.alsoEachPass(moves::settle);
             return moves;
         } catch (IOException e) {

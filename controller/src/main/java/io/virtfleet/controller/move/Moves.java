@@ -107,6 +107,8 @@ public final class Moves {
         return t;
     });
     private final java.time.Duration reportInterval;
+    /** Whether a host heartbeats, as the rest of the controller judges it. */
+    private final io.virtfleet.controller.registry.Liveness liveness;
 
     /**
      * @param reportInterval how often hosts report (the heartbeat): a move whose outcome is unknown asks the two
@@ -114,7 +116,9 @@ public final class Moves {
      */
     public Moves(VmStore store, Scheduler scheduler, Reconciler reconciler, HostSteps steps, AgentClients agents,
                  HostRegistry registry, Replication replication, Installs installs, DomainRenderer renderer,
-                 MoveJournal journal, java.time.Duration reportInterval) {
+                 MoveJournal journal, io.virtfleet.controller.registry.Liveness liveness,
+                 java.time.Duration reportInterval) {
+        this.liveness = liveness;
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
@@ -869,8 +873,8 @@ public final class Moves {
      * out a step's deadline on a host that is down).
      */
     private boolean answering(String host) {
-        return registry.get(host).map(h -> registry.nanoTime() - h.lastSeenNanos() < 3 * reportInterval.toNanos())
-                .orElse(false);
+        return registry.get(host).map(h -> liveness.judge(h, registry.nanoTime()).state()
+                != io.virtfleet.proto.v1.HostState.HOST_STATE_UNREACHABLE).orElse(false);
     }
 
     /** What the VM's move still has to do, in words (virtfleet vm show); empty when nothing. */
