@@ -1,0 +1,204 @@
+package io.virtfleet.controller.fencing;
+
+import io.virtfleet.common.units.Durations;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns a host's silence into a suspicion, and, in automatic mode, the suspicion into a verdict and a failover.
+ *
+ * <p>A host silent for longer than {@code host-lost-after} (well above {@code unreachable-after}: a controller
+ * restart, a switch reboot or a long GC pause must not move VMs) is <i>suspected</i> lost. A suspicion moves
+ * nothing: only a {@link Fence} does. In {@link Mode#MANUAL} (the default) the controller says so in the log and
+ * in {@code host show}, and waits for the operator's {@code virtfleet host fence NAME} (or {@code --confirm-down}).
+ * In {@link Mode#AUTOMATIC} it fences the host in Ceph itself and, once the blocklist is verified, recovers its VMs.
+ * It never confirms a host down on its own: without a working Ceph fence, nothing moves.
+ *
+ * <p>Silence is measured from the host's last heartbeat, or, for a host the controller has not heard from since it
+ * started (a home of VMs that never registered again), from the controller's start: a controller that was down
+ * longer than {@code host-lost-after} does not fence every host at once when it comes back.
+ *
+ * <p>{@link #check} runs on the watch's own timer; fencing and recovery run on the given executor, one host at a
+ * time each, never on a gRPC event loop. A host whose fence or recovery failed is tried again at a later check.
+ */
+public final class HostLoss {
+    private static final Logger log = LoggerFactory.getLogger(HostLoss.class);
+
+    public enum Mode {
+        MANUAL, AUTOMATIC;
+
+        /** The setting's value, as operators write it ({@code manual}, {@code automatic}). */
+        public String word() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        /** Parses the {@code failover} setting, naming it and what is accepted when the value is wrong. */
+        public static Mode parse(String value) {
+            for (Mode m : values()) {
+                if (m.word().equals(value)) {
+                    return m;
+                }
+            }
+            throw new IllegalArgumentException("failover: \"" + value + "\" is not a failover mode; accepted: manual"
+                    + " (the operator confirms each lost host), automatic (the controller fences it in Ceph and"
+                    + " restarts its VMs)");
+        }
+    }
+
+    /** The host-loss settings; {@code lostAfter} must exceed {@code unreachableAfter}. */
+    public record Settings(Duration lostAfter, Mode mode) {
+        public static final Duration DEFAULT_LOST_AFTER = Duration.ofSeconds(30);
+
+        public static Settings defaults() {
+            return new Settings(DEFAULT_LOST_AFTER, Mode.MANUAL);
+        }
+
+        /** Checks the settings against the controller's {@code unreachable-after}. */
+        public Settings validate(Duration unreachableAfter) {
+            if (lostAfter.compareTo(unreachableAfter) <= 0) {
+                throw new IllegalArgumentException("host-lost-after: " + Durations.shortText(lostAfter) + " must be"
+                        + " longer than unreachable-after (" + Durations.shortText(unreachableAfter) + "): a host is"
+                        + " first unreachable, and suspected lost only after that");
+            }
+            return this;
+        }
+    }
+
+    /** What the watch reads of each host: its name and the controller's nanoTime of its last heartbeat. */
+    public record Seen(String host, long lastSeenNanos) {}
+
+    /** Fences a host in Ceph (never by an operator's word); throws with the reason when it cannot. */
+    @FunctionalInterface
+    public interface Fencer {
+        Fence fence(String host) throws Exception;
+    }
+
+    /** Restarts a lost host's VMs elsewhere; idempotent (what is done stays done). */
+    @FunctionalInterface
+    public interface Recovery {
+        void recover(String host) throws Exception;
+    }
+
+    private final Settings settings;
+    private final FenceView fences;
+    private final Supplier<Iterable<Seen>> hosts;
+    private final Supplier<Set<String>> homes;
+    private final LongSupplier nanoTime;
+    private final long startNanos;
+    private final Fencer fencer;
+    private final Recovery recovery;
+    private final Executor worker;
+    /** Hosts suspected at the last check, with the silence that made them so. */
+    private final Map<String, Duration> suspected = new ConcurrentHashMap<>();
+    /** Hosts whose fence or recovery is under way on the worker. */
+    private final Set<String> busy = ConcurrentHashMap.newKeySet();
+    /** Hosts whose recovery finished since they were fenced: not recovered again by the watch. */
+    private final Set<String> recovered = ConcurrentHashMap.newKeySet();
+
+    /**
+     * @param hosts    the hosts the controller heard from since it started, with their last heartbeat
+     * @param homes    every host that is the recorded home of some VM
+     * @param nanoTime the controller's clock (the registry's)
+     */
+    public HostLoss(Settings settings, FenceView fences, Supplier<Iterable<Seen>> hosts, Supplier<Set<String>> homes,
+                    LongSupplier nanoTime, Fencer fencer, Recovery recovery, Executor worker) {
+        this.settings = settings;
+        this.fences = fences;
+        this.hosts = hosts;
+        this.homes = homes;
+        this.nanoTime = nanoTime;
+        this.startNanos = nanoTime.getAsLong();
+        this.fencer = fencer;
+        this.recovery = recovery;
+        this.worker = worker;
+    }
+
+    public Settings settings() {
+        return settings;
+    }
+
+    /** Why the host is suspected lost, and what the operator can do; empty when it is not. */
+    public Optional<String> suspicion(String host) {
+        Duration silent = suspected.get(host);
+        if (silent == null) {
+            return Optional.empty();
+        }
+        String what = "suspected lost: silent for " + Durations.shortText(silent) + " (host-lost-after "
+                + Durations.shortText(settings.lostAfter()) + ")";
+        return Optional.of(settings.mode() == Mode.MANUAL
+                ? what + "; failover is manual: virtfleet host fence " + host + " (or --confirm-down once you know"
+                        + " it is off)"
+                : what + "; failover is automatic: the controller fences it in Ceph, then restarts its VMs");
+    }
+
+    /** One look at every host; run it periodically (a few times per {@code host-lost-after}). */
+    public void check() {
+        long now = nanoTime.getAsLong();
+        Map<String, Long> lastSeen = new HashMap<>();
+        for (Seen s : hosts.get()) {
+            lastSeen.put(s.host(), s.lastSeenNanos());
+        }
+        Set<String> all = new HashSet<>(lastSeen.keySet());
+        all.addAll(homes.get());
+        Set<String> stillSuspected = new HashSet<>();
+        for (String host : all) {
+            if (fences.of(host).isPresent()) {
+                if (settings.mode() == Mode.AUTOMATIC && !recovered.contains(host)) {
+                    submit(host, false); // fenced before a controller restart, or its recovery failed: finish it
+                }
+                continue;
+            }
+            recovered.remove(host);
+            long silentNanos = now - lastSeen.getOrDefault(host, startNanos);
+            if (silentNanos <= settings.lostAfter().toNanos()) {
+                continue;
+            }
+            stillSuspected.add(host);
+            Duration silent = Duration.ofNanos(silentNanos);
+            if (suspected.put(host, silent) == null) {
+                log.warn("host {} is {}", host, suspicion(host).orElseThrow());
+            }
+            if (settings.mode() == Mode.AUTOMATIC) {
+                submit(host, true);
+            }
+        }
+        suspected.keySet().retainAll(stillSuspected);
+    }
+
+    private void submit(String host, boolean fenceFirst) {
+        if (!busy.add(host)) {
+            return;
+        }
+        try {
+            worker.execute(() -> {
+                try {
+                    if (fenceFirst) {
+                        Fence fence = fencer.fence(host);
+                        log.warn("host {} fenced in Ceph ({}, until {}): restarting its VMs elsewhere", host,
+                                String.join(", ", fence.addresses()), fence.expires());
+                    }
+                    recovery.recover(host);
+                    recovered.add(host);
+                } catch (Exception e) {
+                    log.error("host {}: automatic failover did not finish, tried again at a later check: {}", host,
+                            e.getMessage());
+                } finally {
+                    busy.remove(host);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            busy.remove(host); // the worker is shut down: the controller is stopping
+        }
+    }
+}

@@ -1,0 +1,118 @@
+package io.virtfleet.controller.fencing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/** The host-loss watch on a clock the test moves: suspicion, automatic fencing and recovery, retries. */
+class HostLossTest {
+    private static final Duration LOST_AFTER = Duration.ofSeconds(30);
+
+    private final AtomicLong now = new AtomicLong(1_000_000_000L);
+    private final Map<String, Long> lastSeen = new TreeMap<>();
+    private final Set<String> homes = new HashSet<>();
+    private final FenceView.InMemory fences = FenceView.inMemory();
+    private final List<String> calls = new ArrayList<>();
+    private boolean fenceFails;
+    private boolean recoveryFails;
+
+    private HostLoss watch(HostLoss.Mode mode) {
+        return new HostLoss(new HostLoss.Settings(LOST_AFTER, mode), fences,
+                () -> lastSeen.entrySet().stream().map(e -> new HostLoss.Seen(e.getKey(), e.getValue())).toList(),
+                () -> homes, now::get, host -> {
+                    calls.add("fence " + host);
+                    if (fenceFails) {
+                        throw new IllegalStateException("ceph osd blocklist add timed out");
+                    }
+                    Fence f = new Fence(host, Fence.Kind.CEPH, List.of("10.0.0.1"), Instant.EPOCH,
+                            Instant.EPOCH.plusSeconds(3600), "controller");
+                    fences.put(f);
+                    return f;
+                }, host -> {
+                    calls.add("recover " + host);
+                    if (recoveryFails) {
+                        throw new IllegalStateException("no host fits");
+                    }
+                }, Runnable::run);
+    }
+
+    private void advance(Duration d) {
+        now.addAndGet(d.toNanos());
+    }
+
+    @Test
+    void aSilentHostIsSuspectedOnlyPastHostLostAfterAndManualModeMovesNothing() {
+        HostLoss watch = watch(HostLoss.Mode.MANUAL);
+        lastSeen.put("hv1", now.get());
+        lastSeen.put("hv2", now.get());
+        advance(LOST_AFTER);
+        watch.check();
+        assertTrue(watch.suspicion("hv1").isEmpty(), "exactly host-lost-after of silence is not yet a suspicion");
+        lastSeen.put("hv2", now.get()); // hv2 heartbeats, hv1 stays silent
+        advance(Duration.ofSeconds(1));
+        watch.check();
+        String why = watch.suspicion("hv1").orElseThrow();
+        assertTrue(why.contains("silent for 31s") && why.contains("virtfleet host fence hv1"), why);
+        assertTrue(watch.suspicion("hv2").isEmpty());
+        assertEquals(List.of(), calls, "manual mode fences and recovers nothing");
+        lastSeen.put("hv1", now.get()); // back
+        watch.check();
+        assertTrue(watch.suspicion("hv1").isEmpty(), "a host heard from again is no longer suspected");
+    }
+
+    @Test
+    void automaticModeFencesThenRecoversOnceAndRetriesWhatFailed() {
+        HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
+        lastSeen.put("hv1", now.get());
+        advance(LOST_AFTER.plusSeconds(1));
+        fenceFails = true;
+        watch.check();
+        assertEquals(List.of("fence hv1"), calls, "no recovery without a fence");
+        assertTrue(fences.of("hv1").isEmpty());
+        fenceFails = false;
+        recoveryFails = true;
+        watch.check();
+        assertEquals(List.of("fence hv1", "fence hv1", "recover hv1"), calls);
+        recoveryFails = false;
+        watch.check(); // fenced already: only the recovery is tried again
+        assertEquals(List.of("fence hv1", "fence hv1", "recover hv1", "recover hv1"), calls);
+        watch.check();
+        assertEquals(4, calls.size(), "a finished recovery is not run again");
+    }
+
+    @Test
+    void aHomeThatNeverRegisteredIsMeasuredFromTheControllersStart() {
+        homes.add("hv3");
+        HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
+        advance(LOST_AFTER);
+        watch.check();
+        assertEquals(List.of(), calls, "a controller just started does not fence the hosts it has not heard from");
+        advance(Duration.ofSeconds(1));
+        watch.check();
+        assertEquals(List.of("fence hv3", "recover hv3"), calls);
+    }
+
+    @Test
+    void settingsAreCheckedAgainstUnreachableAfter() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new HostLoss.Settings(
+                Duration.ofSeconds(10), HostLoss.Mode.MANUAL).validate(Duration.ofSeconds(15)));
+        assertTrue(e.getMessage().startsWith("host-lost-after: 10s must be longer than unreachable-after (15s)"),
+                e.getMessage());
+        IllegalArgumentException mode = assertThrows(IllegalArgumentException.class,
+                () -> HostLoss.Mode.parse("auto"));
+        assertTrue(mode.getMessage().startsWith("failover: \"auto\" is not a failover mode; accepted: manual"),
+                mode.getMessage());
+        assertEquals(HostLoss.Mode.AUTOMATIC, HostLoss.Mode.parse("automatic"));
+    }
+}
