@@ -40,7 +40,7 @@ public record FenceSettings(Path adminConf, String adminId, Path adminKeyring, D
                     "a cephx user name without 'client.': 1-128 of A-Z, a-z, 0-9, '_', '.', '-', not starting with '-'");
         }
         if (expiry == null || expiry.compareTo(Duration.ofHours(1)) < 0 || expiry.compareTo(Duration.ofDays(3650)) > 0) {
-            throw new InvalidInputException("fence-expiry", expiry == null ? null : expiry.toString(),
+            throw new InvalidInputException("fence-expiry", expiry == null ? null : io.virtfleet.common.units.Durations.shortText(expiry),
                     "a duration from 1h to 3650d, longer than the host can stay away (default 7d)");
         }
         if (timeout == null || timeout.isNegative() || timeout.isZero()) {
