@@ -54,7 +54,10 @@ public final class FenceService {
         this.clock = clock;
     }
 
-    /** Has {@code hook} told the name of each host a new verdict was recorded for (where failover starts). */
+    /**
+     * Has {@code hook} told the name of each host a new verdict was recorded for (where failover starts). It is called
+     * on the fencing thread with the verdict already durable: it should hand its work to a thread of its own.
+     */
     public void afterVerdict(Consumer<String> hook) {
         this.afterVerdict = hook;
     }
