@@ -50,8 +50,6 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Path installerDirectory;
     /** How the controller fences lost hosts; none by default. */
     private final io.virtfleet.controller.fencing.FenceSettings fencing;
-    /** The Ceph client addresses hosts' agents are told they reach Ceph from, by host (the rest work theirs out). */
-    private final Map<String, List<String>> cephClientAddresses;
     /** Interceptors of each host's agent API, by host name (tests only); a host not named has none. */
     private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors;
     private Controller controller;
@@ -73,7 +71,6 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.profiles = b.profiles;
         this.installerDirectory = b.installerDirectory;
         this.fencing = b.fencing;
-        this.cephClientAddresses = Map.copyOf(b.cephClientAddresses);
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
     }
 
@@ -164,7 +161,7 @@ public final class EmbeddedFleet implements AutoCloseable {
             config = config.withJoinToken(joinToken(host));
         }
         if (ceph != null) {
-            config = config.withCeph(ceph.agentSettings().withClientAddresses(cephClientAddresses.getOrDefault(host, List.of())));
+            config = config.withCeph(ceph.agentSettings());
         }
         NetworkSettings settings = null;
         if (network != null) {
@@ -334,7 +331,6 @@ public final class EmbeddedFleet implements AutoCloseable {
         private Path profiles = shippedProfiles();
         private Path installerDirectory = InstallerFiles.PACKAGE_DIRECTORY;
         private io.virtfleet.controller.fencing.FenceSettings fencing = io.virtfleet.controller.fencing.FenceSettings.none();
-        private final Map<String, List<String>> cephClientAddresses = new LinkedHashMap<>();
         private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors = new LinkedHashMap<>();
 
         private Builder(Path workDir) {
@@ -401,12 +397,6 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** How the controller fences lost hosts in Ceph (default: no Ceph admin). */
         public Builder fencing(io.virtfleet.controller.fencing.FenceSettings settings) {
             this.fencing = settings;
-            return this;
-        }
-
-        /** Tells {@code host}'s agent it reaches Ceph from {@code addresses} (its ceph-client-addresses setting). */
-        public Builder cephClientAddresses(String host, List<String> addresses) {
-            this.cephClientAddresses.put(host, List.copyOf(addresses));
             return this;
         }
 

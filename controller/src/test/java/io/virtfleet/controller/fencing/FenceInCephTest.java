@@ -6,11 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.common.process.Command;
 import io.virtfleet.controller.embedded.CephCluster;
-import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.controller.Controller;
+import io.virtfleet.controller.ControllerConfig;
+import io.virtfleet.proto.v1.CreateJoinTokenRequest;
+import java.net.InetSocketAddress;
 import io.virtfleet.controller.testkit.Await;
 import io.virtfleet.controller.testkit.CliRun;
-import io.virtfleet.controller.testkit.NetworkNamespaces;
-import io.virtfleet.controller.testkit.Underlay;
+import io.virtfleet.controller.testkit.HypervisorRack;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -30,8 +33,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Fencing in a real Ceph: host hv1 is a network namespace on an underlay where a single-node Ceph listens; a QEMU
- * block client there (qemu-io, librbd, as the hypervisor's cephx user) writes to an RBD image. The controller, given
+ * Fencing in a real Ceph: host hv1 is a network namespace on an underlay where a single-node Ceph listens, with its
+ * libvirtd and its agent in a JVM of its own ({@link HypervisorRack}); the agent reports the address its kernel picks
+ * toward the monitor. A QEMU block client there (qemu-io, librbd, as the hypervisor's cephx user) writes to an RBD
+ * image. The controller (in the test's JVM, on the underlay), given
  * a cephx user with only the blocklist commands (deploy/README.md's caps), fences hv1 once its agent is gone: the
  * writer started before the fence has its writes refused (an open session is cut, not only new ones), a new client
  * from hv1 cannot write either, while a client from the root namespace writes to the same image. After unfence a new
@@ -51,47 +56,57 @@ class FenceInCephTest {
     @TempDir
     static Path work;
 
-    private static NetworkNamespaces namespaces;
+    private static HypervisorRack rack;
     private static String hv1;
     private static CephCluster ceph;
-    private static EmbeddedFleet fleet;
+    private static Controller controller;
 
     @BeforeAll
     static void start() throws Exception {
-        namespaces = new NetworkNamespaces();
-        Underlay underlay = new Underlay(namespaces, PREFIX);
-        hv1 = namespaces.create("hv1");
-        underlay.plug(hv1, "ul0", HV1_ADDRESS + "/24");
-        ceph = CephCluster.start(work.resolve("ceph"), underlay.rootAddress());
+        rack = HypervisorRack.start(work.resolve("rack"), PREFIX, List.of("hv1"), what -> { });
+        hv1 = rack.host("hv1").namespace();
+        ceph = rack.ceph();
         Path fenceKeyring = work.resolve("ceph.client.virtfleet-fence.keyring");
         Command.Result user = ceph.ceph("auth", "get-or-create", "client.virtfleet-fence",
                 "mon", "allow command \"osd blocklist\", allow command \"osd blocklist ls\"", "-o", fenceKeyring.toString());
         assertEquals(0, user.exitCode(), user.stderr());
         Command.Result image = ceph.rbd("create", "--size", "64M", IMAGE);
         assertEquals(0, image.exitCode(), image.stderr());
-        fleet = EmbeddedFleet.builder(work.resolve("fleet")).heartbeat(Duration.ofMillis(200)).grace(Duration.ofSeconds(1))
-                .nodes(EmbeddedFleet.defaultNodes(2)).ceph(ceph).cephClientAddresses("hv1", List.of(HV1_ADDRESS))
-                .fencing(new FenceSettings(ceph.conf(), "virtfleet-fence", fenceKeyring, Duration.ofHours(1),
-                        Duration.ofSeconds(10)))
-                .build().start();
-        fleet.awaitRegistered(Duration.ofSeconds(30));
+        controller = Controller.create(ControllerConfig.of(new InetSocketAddress(rack.controllerAddress(), 0),
+                        Duration.ofMillis(200), Duration.ofSeconds(2), work.resolve("controller"))
+                .withFencing(new FenceSettings(ceph.conf(), "virtfleet-fence", fenceKeyring, Duration.ofHours(1),
+                        Duration.ofSeconds(10)))).start();
+        rack.startAgents(endpoint(), host -> controller.enrollments().createJoinToken(CreateJoinTokenRequest.newBuilder()
+                .setHostName(host).setTtlSeconds(600).build()).getToken(), Duration.ofMillis(200));
+        // The agent, in hv1's namespace, works out from ceph.conf's mon_host which address it reaches Ceph from.
+        Await.until("hv1 reporting its Ceph client address", Duration.ofSeconds(90), () -> controller.registry().get("hv1")
+                .map(h -> h.report().getCephClientAddressesList().equals(List.of(HV1_ADDRESS))).orElse(false));
     }
 
     @AfterAll
     static void stop() {
-        if (fleet != null) {
-            fleet.close();
+        if (rack != null) {
+            rack.stopAgent("hv1");
         }
-        if (ceph != null) {
-            ceph.close();
+        if (controller != null) {
+            controller.close();
         }
-        if (namespaces != null) {
-            namespaces.close();
+        if (rack != null) {
+            rack.close();
         }
     }
 
+    private static Endpoint endpoint() {
+        return new Endpoint(rack.controllerAddress(), controller.port());
+    }
+
+    private static boolean silent(String host) {
+        return controller.registry().get(host).map(h -> controller.liveness().silent(h, controller.registry().nanoTime()))
+                .orElse(false);
+    }
+
     private static CliRun cli(String... args) {
-        return CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), args);
+        return CliRun.as(endpoint(), controller.pki().directory().resolve("admin.pem"), args);
     }
 
     /** The image as QEMU names it, as the hypervisor's cephx user, with librados' waits bounded. */
@@ -126,15 +141,14 @@ class FenceInCephTest {
             Command.Result before = writeOnce(hv1, 2);
             assertTrue(wrote(before), before.stdout() + before.stderr());
 
-            fleet.stopAgent("hv1");
-            Await.until("hv1 silent", Duration.ofSeconds(20), () -> fleet.controller().registry().get("hv1")
-                    .map(h -> fleet.controller().liveness().silent(h, fleet.controller().registry().nanoTime())).orElse(false));
+            rack.killAgent("hv1"); // the controller loses hv1; hv1 itself still reaches Ceph
+            Await.until("hv1 silent", Duration.ofSeconds(20), () -> silent("hv1"));
             CliRun fenced = cli("host", "fence", "hv1");
             assertEquals(0, fenced.code(), fenced.out() + fenced.err());
             assertTrue(fenced.out().contains("hv1 blocklisted: " + HV1_ADDRESS + " on Ceph's blocklist for 60m"), fenced.out());
             assertTrue(fenced.out().contains("hv1 fenced: fenced in Ceph by admin"), fenced.out());
             assertTrue(blocklist().stdout().contains(HV1_ADDRESS + ":0/0"), blocklist().stdout());
-            Fence fence = fleet.controller().fencing().view().of("hv1").orElseThrow();
+            Fence fence = controller.fencing().view().of("hv1").orElseThrow();
             assertEquals(Fence.Kind.CEPH, fence.kind());
             assertEquals(List.of(HV1_ADDRESS), fence.addresses());
 
@@ -151,9 +165,8 @@ class FenceInCephTest {
 
         CliRun stillSilent = cli("host", "unfence", "hv1");
         assertEquals(1, stillSilent.code(), stillSilent.out() + stillSilent.err());
-        fleet.startAgent("hv1");
-        Await.until("hv1 reporting again", Duration.ofSeconds(20), () -> fleet.controller().registry().get("hv1")
-                .map(h -> !fleet.controller().liveness().silent(h, fleet.controller().registry().nanoTime())).orElse(false));
+        rack.startAgent("hv1");
+        Await.until("hv1 reporting again", Duration.ofSeconds(90), () -> !silent("hv1"));
         CliRun unfenced = cli("host", "unfence", "hv1");
         assertEquals(0, unfenced.code(), unfenced.out() + unfenced.err());
         assertFalse(blocklist().stdout().contains(HV1_ADDRESS + ":0/0"), blocklist().stdout());
