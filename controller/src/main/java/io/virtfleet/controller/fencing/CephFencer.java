@@ -53,7 +53,11 @@ public final class CephFencer {
 
     /** The entries on the blocklist, as Ceph writes them ({@code 10.0.0.5:0/0}, {@code [fd00::5]:0/0}). */
     public Set<String> blocklisted() {
-        String out = run("osd", "blocklist", "ls", "--format", "json").stdout();
+        return entries(run("osd", "blocklist", "ls", "--format", "json").stdout());
+    }
+
+    /** The entries of {@code ceph osd blocklist ls --format json}'s answer, IPv6 in the form {@link #entry} writes. */
+    static Set<String> entries(String out) {
         Set<String> entries = new HashSet<>();
         try {
             // Pacific writes the address list, then the range list: two JSON arrays one after the other.
