@@ -130,6 +130,12 @@ public final class AgentMain implements Callable<Integer> {
             description = "Longest wait for Ceph's monitors or OSDs in one call before Ceph counts as unreachable (default: ${DEFAULT-VALUE}).")
     Duration cephTimeout;
 
+    @Option(names = "--ceph-client-addresses", paramLabel = "IP", split = ",",
+            description = {"Local addresses this host reaches Ceph from, reported so the controller can put them on",
+                "Ceph's OSD blocklist if the host is lost, e.g. 10.0.1.5 (default: for each monitor of ceph-conf's",
+                "mon_host, the source address the kernel picks toward it)."})
+    List<String> cephClientAddresses = new java.util.ArrayList<>();
+
     @Option(names = "--vxlan-device", paramLabel = "INTERFACE",
             description = {"Interface connecting the hypervisors, that VXLAN LANs run over, e.g. eth1",
                 "(default: none: this host takes no LAN VMs)."})
@@ -288,7 +294,8 @@ public final class AgentMain implements Callable<Integer> {
                 advertise == null ? null : Endpoint.parse("advertise", advertise),
                 libvirtUri, heartbeatInterval, maxBackoff, imagesDir, stateDir, storageTiers,
                 joinToken == null ? null : JoinToken.parse("join-token", joinToken).text(), joinTokenFile,
-                new CephSettings(cephConf, cephClient, cephKeyring, cephPoolSsd, cephPoolSata, cephTimeout),
+                new CephSettings(cephConf, cephClient, cephKeyring, cephPoolSsd, cephPoolSata, cephTimeout,
+                        cephClientAddresses),
                 vxlanDevice == null ? null : InterfaceNames.check("vxlan-device", vxlanDevice),
                 vxlanLocalAddress == null ? null : Ipv4.unicastAddress("vxlan-local-address", vxlanLocalAddress),
                 vxlanPort, InterfaceNames.check("public-bridge", publicBridge), definitionsDir,

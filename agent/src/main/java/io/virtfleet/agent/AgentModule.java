@@ -96,7 +96,19 @@ final class AgentModule extends AbstractModule {
                           LibvirtCertificateKeeper libvirtTls, HostCpus cpus) {
         return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status,
                 config.publicAddress() == null ? "" : config.publicAddress().toString(), libvirtTls::status,
-                () -> config.migrationAddress(networks.vxlanAddress())).withCpu(cpus::current);
+                () -> config.migrationAddress(networks.vxlanAddress())).withCpu(cpus::current)
+                .withCephClientAddresses(cephClientAddresses()::current);
+    }
+
+    /** The addresses this host reaches Ceph from, when it serves a Ceph tier; worked out again on a thread of its own. */
+    private io.virtfleet.agent.storage.CephClientAddresses cephClientAddresses() {
+        boolean servesCeph = config.storageTiers().contains("ssd") || config.storageTiers().contains("sata");
+        java.util.concurrent.Executor refresh = task -> {
+            Thread t = new Thread(task, "vf-ceph-client-addresses");
+            t.setDaemon(true);
+            t.start();
+        };
+        return new io.virtfleet.agent.storage.CephClientAddresses(servesCeph ? config.ceph() : null, refresh);
     }
 
     /** The host's libvirt TLS certificate; connected to the controller once the agent has its own certificate. */

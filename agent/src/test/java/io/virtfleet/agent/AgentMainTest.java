@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -110,6 +111,12 @@ class AgentMainTest {
         assertEquals(new io.virtfleet.agent.storage.CephSettings(Path.of("/etc/ceph/other.conf"), "hv",
                 Path.of("/etc/ceph/hv.keyring"), "fast", "slow", Duration.ofSeconds(5)), config.ceph());
         assertEquals("client.hv secret", config.ceph().secretUsage());
+        assertEquals(List.of(), config.ceph().clientAddresses(), "worked out from ceph.conf unless given");
+
+        Files.writeString(conf, "controller = cp1:7440\nhost-name = hv4\nceph-client-addresses = 10.0.1.5,fd00::5\n");
+        assertEquals(List.of("10.0.1.5", "fd00:0:0:0:0:0:0:5"), parse(conf).config().ceph().clientAddresses());
+        assertEquals(List.of("10.0.2.5"), parse(conf, "--ceph-client-addresses", "10.0.2.5").config().ceph().clientAddresses(),
+                "the flag wins");
     }
 
     @Test
@@ -121,6 +128,8 @@ class AgentMainTest {
             {"--ceph-pool-ssd", "-rf", "ceph-pool-ssd: "},
             {"--ceph-pool-sata", "a/b", "ceph-pool-sata: "},
             {"--ceph-timeout", "500ms", "ceph-timeout: "},
+            {"--ceph-client-addresses", "ceph1.example", "ceph-client-addresses: "},
+            {"--ceph-client-addresses", "10.0.0.300", "ceph-client-addresses: "},
         };
         for (String[] c : cases) {
             AgentMain main = parse(dir.resolve("none.conf"), "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);

@@ -32,6 +32,8 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getCapacityMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getForgetHostMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getSetHostDrainingMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getFenceHostMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getUnfenceHostMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCreateJoinTokenMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getAddOperatorMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getRevokeOperatorMethod().getFullMethodName(), Rule.ADMINS),

@@ -9,6 +9,7 @@ import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.install.InstallHttpServer;
 import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.reconcile.Reconciler;
+import io.virtfleet.controller.fencing.FenceService;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.scheduler.FleetFeed;
 import io.virtfleet.controller.scheduler.Scheduler;
@@ -69,6 +70,7 @@ public final class Controller implements AutoCloseable {
     private final Replication replication;
     private final RevokedOperators revokedOperators;
     private final FleetCpu fleetCpu;
+    private final FenceService fencing;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -83,7 +85,8 @@ public final class Controller implements AutoCloseable {
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
-               FleetCpu fleetCpu) {
+               FleetCpu fleetCpu, FenceService fencing) {
+        this.fencing = fencing;
         this.revokedOperators = revokedOperators;
         this.fleetCpu = fleetCpu;
         this.config = config;
@@ -233,6 +236,16 @@ public final class Controller implements AutoCloseable {
 
     public Reconciler reconciler() {
         return reconciler;
+    }
+
+    /** How hosts are judged (ready, unreachable, fenced...). */
+    public Liveness liveness() {
+        return liveness;
+    }
+
+    /** Fencing lost hosts: where failover asks for a verdict, and hooks its start after one. */
+    public FenceService fencing() {
+        return fencing;
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.virtfleet.controller;
 
+import io.virtfleet.controller.fencing.FenceSettings;
 import io.virtfleet.controller.vm.Provisioning;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -19,10 +20,12 @@ import java.time.Duration;
  * @param provisioning             how VMs are placed and built
  * @param gitListen                where the definitions repository is served read-only to agents (git over
  *                                 HTTPS, mutual TLS)
+ * @param fencing                  how lost hosts are fenced in Ceph (admin credential, blocklist expiry)
  */
 public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
-                               boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen) {
+                               boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen,
+                               FenceSettings fencing) {
     public static final Duration DEFAULT_AGENT_CERTIFICATE_LIFETIME = Duration.ofDays(30);
     public static final Duration DEFAULT_OWN_CERTIFICATE_LIFETIME = Duration.ofDays(90);
 
@@ -31,31 +34,36 @@ public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInter
                                       Path dataDirectory) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false, Provisioning.defaults(),
-                new InetSocketAddress(listen.getAddress(), 0));
+                new InetSocketAddress(listen.getAddress(), 0), FenceSettings.none());
     }
 
     public ControllerConfig withCertificateLifetimes(Duration agents, Duration own) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory, agents, own,
-                plaintextForTests, provisioning, gitListen);
+                plaintextForTests, provisioning, gitListen, fencing);
     }
 
     public ControllerConfig withListen(InetSocketAddress address) {
         return new ControllerConfig(address, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing);
     }
 
     public ControllerConfig withPlaintextForTests() {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen);
+                agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen, fencing);
     }
 
     public ControllerConfig withGitListen(InetSocketAddress address) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address, fencing);
+    }
+
+    public ControllerConfig withFencing(FenceSettings f) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, f);
     }
 
     public ControllerConfig withProvisioning(Provisioning p) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen, fencing);
     }
 }

@@ -10,6 +10,7 @@ import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.fencing.FenceSettings;
 import io.virtfleet.controller.install.BootMode;
 import io.virtfleet.controller.install.BootSettings;
 import io.virtfleet.controller.install.InstallSettings;
@@ -60,6 +61,26 @@ public final class ControllerMain implements Callable<Integer> {
     @Option(names = "--unreachable-after", paramLabel = "DURATION", defaultValue = "15s",
             description = "Time without a heartbeat before a host is marked unreachable (default: ${DEFAULT-VALUE}).")
     Duration unreachableAfter;
+
+    @Option(names = "--ceph-admin-conf", paramLabel = "FILE",
+            description = {"ceph.conf of the cluster, for fencing a lost host: its Ceph client addresses are put on the",
+                "OSD blocklist so its VMs can safely start elsewhere (default: none: a host is declared lost only by",
+                "'virtfleet host fence NAME --confirm-down')."})
+    Path cephAdminConf;
+
+    @Option(names = "--ceph-admin-id", paramLabel = "NAME", defaultValue = FenceSettings.DEFAULT_ID,
+            description = {"cephx user that fences, without 'client.'; it needs only mon 'allow command \"osd blocklist\",",
+                "allow command \"osd blocklist ls\"' (default: ${DEFAULT-VALUE})."})
+    String cephAdminId;
+
+    @Option(names = "--ceph-admin-keyring", paramLabel = "FILE",
+            description = "Keyring of that user, owner-only (default: what ceph-admin-conf or Ceph's defaults name).")
+    Path cephAdminKeyring;
+
+    @Option(names = "--fence-expiry", paramLabel = "DURATION", defaultValue = "7d",
+            description = {"How long a fenced host stays on Ceph's blocklist unless unfenced: longer than the host can",
+                "stay away, since when it lapses the host's QEMUs may write again; 1h to 3650d (default: ${DEFAULT-VALUE})."})
+    Duration fenceExpiry;
 
     @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "/var/lib/virtfleet/controller",
             description = "Where the controller keeps its state (default: ${DEFAULT-VALUE}).")
@@ -254,7 +275,9 @@ public final class ControllerMain implements Callable<Integer> {
         return ControllerConfig.of(new InetSocketAddress(at.bareHost(), at.port()), heartbeatInterval,
                 unreachableAfter, dataDir).withCertificateLifetimes(agentCertificateLifetime, certificateLifetime)
                 .withProvisioning(provisioning())
-                .withGitListen(gitAddress());
+                .withGitListen(gitAddress())
+                .withFencing(new FenceSettings(cephAdminConf, cephAdminId, cephAdminKeyring, fenceExpiry,
+                        Duration.ofSeconds(20)));
     }
 
     private InetSocketAddress gitAddress() {

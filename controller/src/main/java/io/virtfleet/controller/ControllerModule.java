@@ -15,6 +15,8 @@ import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.controller.registry.Drains;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.controller.fencing.FenceService;
+import io.virtfleet.controller.fencing.Fences;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
 import io.virtfleet.controller.replication.DriftCheck;
@@ -162,12 +164,30 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    Liveness liveness() {
+    Liveness liveness(Fences fences) {
         try {
-            return new Liveness(config.unreachableAfter(), new Drains(config.dataDirectory().resolve("drained-hosts")));
+            return new Liveness(config.unreachableAfter(), new Drains(config.dataDirectory().resolve("drained-hosts")),
+                    fences);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the drained hosts", e);
         }
+    }
+
+    /** The verdicts that hosts are lost, read at start: a controller that cannot read them does not start. */
+    @Provides
+    @Singleton
+    Fences fences() {
+        try {
+            return Fences.open(config.dataDirectory().resolve("fenced-hosts"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e.getMessage(), e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    FenceService fenceService(HostRegistry registry, Liveness liveness, Fences fences, VmStore store) {
+        return new FenceService(registry, liveness, fences, config.fencing(), store, Clock.systemUTC());
     }
 
     @Provides
@@ -202,7 +222,8 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
-                                ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork) {
+                                ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork,
+                                FenceService fencing) {
         // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
         // file writes in order.
         ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -211,7 +232,7 @@ final class ControllerModule extends AbstractModule {
             return t;
         });
         return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work)
-                .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork));
+                .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork)).withFencing(fencing);
     }
 
     @Provides

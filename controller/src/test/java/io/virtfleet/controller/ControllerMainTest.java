@@ -112,6 +112,31 @@ class ControllerMainTest {
     }
 
     @Test
+    void fencingIsOffByDefaultAndItsSettingsAreCheckedNamingTheKey() {
+        io.virtfleet.controller.fencing.FenceSettings none = parse().config().fencing();
+        assertFalse(none.cephConfigured(), "no Ceph admin unless ceph-admin-conf is set");
+        assertEquals("admin", none.adminId());
+        assertEquals(java.time.Duration.ofDays(7), none.expiry());
+        io.virtfleet.controller.fencing.FenceSettings set = parse("--ceph-admin-conf", "/etc/ceph/ceph.conf",
+                "--ceph-admin-id", "virtfleet-fence", "--ceph-admin-keyring", "/etc/virtfleet/fence.keyring",
+                "--fence-expiry", "30d").config().fencing();
+        assertTrue(set.cephConfigured());
+        assertEquals(Path.of("/etc/virtfleet/fence.keyring"), set.adminKeyring());
+        assertEquals(java.time.Duration.ofDays(30), set.expiry());
+        String[][] cases = {
+            {"--fence-expiry", "10m", "fence-expiry: \"10m\" is not accepted; expected a duration from 1h to 3650d"},
+            {"--ceph-admin-id", "client.admin x", "ceph-admin-id: "},
+            {"--ceph-admin-conf", "ceph.conf", "ceph-admin-conf: "},
+            {"--ceph-admin-keyring", "/etc/ceph/k.keyring", "ceph-admin-keyring: "},
+        };
+        for (String[] c : cases) {
+            InvalidInputException e = assertThrows(InvalidInputException.class, () -> parse(c[0], c[1]).config(),
+                    c[0] + " " + c[1]);
+            assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
+        }
+    }
+
+    @Test
     void badValuesAreRefusedNamingTheKey() {
         String[][] cases = {
             {"--placement", "random", "placement: "},

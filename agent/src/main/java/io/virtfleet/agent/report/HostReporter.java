@@ -34,6 +34,7 @@ public final class HostReporter {
                 () -> "");
     }
     private volatile Supplier<HostCpu> cpu = HostCpu::getDefaultInstance;
+    private volatile Supplier<List<String>> cephClientAddresses = List::of;
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
@@ -61,6 +62,12 @@ public final class HostReporter {
         return this;
     }
 
+    /** This reporter, also reporting the addresses the host reaches Ceph from as {@code addresses} gives them (never blocking). */
+    public HostReporter withCephClientAddresses(Supplier<List<String>> addresses) {
+        this.cephClientAddresses = addresses;
+        return this;
+    }
+
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
     public void awaitHypervisor() throws InterruptedException {
         hypervisor.awaitFirstPoll();
@@ -83,6 +90,7 @@ public final class HostReporter {
                 .setLibvirtTls(libvirtTls.get())
                 .setMigrationAddress(migrationAddress.get())
                 .setCpu(cpu.get())
+                .addAllCephClientAddresses(cephClientAddresses.get())
                 .build();
         return latest;
     }

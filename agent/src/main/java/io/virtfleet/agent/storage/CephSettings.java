@@ -1,9 +1,11 @@
 package io.virtfleet.agent.storage;
 
 import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.IpLiterals;
 import io.virtfleet.proto.v1.StorageTier;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.regex.Pattern;
 
 /**
@@ -17,8 +19,11 @@ import java.util.regex.Pattern;
  * @param sataPool RBD pool of the sata tier ({@code ceph-pool-sata})
  * @param timeout  how long one Ceph call may wait for the monitors or an OSD before Ceph counts as
  *                 unreachable ({@code ceph-timeout})
+ * @param clientAddresses the local addresses this host reaches Ceph from, as the operator gives them
+ *                 ({@code ceph-client-addresses}); empty to work them out from conf (see {@link CephClientAddresses})
  */
-public record CephSettings(Path conf, String client, Path keyring, String ssdPool, String sataPool, Duration timeout) {
+public record CephSettings(Path conf, String client, Path keyring, String ssdPool, String sataPool, Duration timeout,
+                           List<String> clientAddresses) {
     /** Ceph's own rule for pool and user names, minus a leading '-' (it would read as a flag). */
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_.][A-Za-z0-9_.-]{0,127}");
     private static final String NAME_RULE = "1-128 characters of A-Z, a-z, 0-9, '_', '.' and '-', not starting with '-'";
@@ -33,6 +38,17 @@ public record CephSettings(Path conf, String client, Path keyring, String ssdPoo
             throw new InvalidInputException("ceph-timeout", timeout == null ? null : timeout.toString(),
                     "a duration of at least 1s");
         }
+        clientAddresses = clientAddresses.stream().map(a -> IpLiterals.canonical("ceph-client-addresses", a)).toList();
+    }
+
+    /** Settings whose client addresses are worked out from conf. */
+    public CephSettings(Path conf, String client, Path keyring, String ssdPool, String sataPool, Duration timeout) {
+        this(conf, client, keyring, ssdPool, sataPool, timeout, List.of());
+    }
+
+    /** The same settings with the client addresses given ({@code ceph-client-addresses}). */
+    public CephSettings withClientAddresses(List<String> addresses) {
+        return new CephSettings(conf, client, keyring, ssdPool, sataPool, timeout, addresses);
     }
 
     /** Debian's paths for a cephx user named libvirt, the runbook's pools, 20 s per call. */

@@ -73,6 +73,23 @@ class HostReporterTest {
     }
 
     @Test
+    void theReportCarriesTheAddressesTheHostReachesCephFrom(@TempDir Path images) throws Exception {
+        try (LibvirtHypervisor libvirt = new LibvirtHypervisor("test:///default");
+             HypervisorPoller poller = new HypervisorPoller(libvirt, Duration.ofSeconds(1), Duration.ofSeconds(5)).start()) {
+            SyncState.Status synced = new SyncState.Status("", "");
+            Path conf = images.resolve("ceph.conf");
+            java.nio.file.Files.writeString(conf, "[global]\nmon_host = [v2:127.0.0.7:3300/0,v1:127.0.0.7:6789/0],[::1]:6789\n");
+            io.virtfleet.agent.storage.CephSettings ceph = new io.virtfleet.agent.storage.CephSettings(conf, "libvirt",
+                    images.resolve("keyring"), "ssd", "sata", Duration.ofSeconds(5));
+            HostReporter reporter = new HostReporter("hv1", new HostMetrics(images), poller, () -> "", () -> synced, "")
+                    .withCephClientAddresses(new io.virtfleet.agent.storage.CephClientAddresses(ceph, Runnable::run)::current);
+            assertEquals(List.of("0:0:0:0:0:0:0:1", "127.0.0.1"), reporter.report().getCephClientAddressesList());
+            assertEquals(List.of(), new HostReporter("hv1", new HostMetrics(images), poller, () -> "", () -> synced, "")
+                    .report().getCephClientAddressesList(), "a host without Ceph reports none");
+        }
+    }
+
+    @Test
     void aFreshReportHasLibvirtAskedAgainFirst(@TempDir Path images) throws Exception {
         try (LibvirtHypervisor libvirt = new LibvirtHypervisor("test:///default");
              HypervisorPoller poller = new HypervisorPoller(libvirt, Duration.ofHours(1), Duration.ofSeconds(10)).start()) {

@@ -4,6 +4,9 @@ import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.registry.HostStates;
 import io.virtfleet.proto.v1.EvacuateHostRequest;
+import io.virtfleet.proto.v1.FenceHostRequest;
+import io.virtfleet.proto.v1.HostProgress;
+import io.virtfleet.proto.v1.UnfenceHostRequest;
 import io.virtfleet.proto.v1.Host;
 import io.virtfleet.proto.v1.VmProgress;
 import java.util.Iterator;
@@ -17,7 +20,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /** {@code virtfleet host ...}: commands about one host. */
-@Command(name = "host", description = "Show, drain, undrain or forget one host.",
+@Command(name = "host", description = "Show, drain, undrain, fence, unfence or forget one host.",
         subcommands = {HostShowCommand.class, HostForgetCommand.class})
 final class HostCommand {
     @ParentCommand
@@ -86,6 +89,60 @@ final class HostCommand {
     @Command(name = "undrain", description = "Let placement use a drained host again.")
     int undrain(@Parameters(paramLabel = "NAME", description = "Host name.") String name) {
         return setDraining(name, false);
+    }
+
+    @Command(name = "fence", description = {"Declare an unreachable host lost, so that its VMs may start elsewhere",
+        "without the host ever writing to their disks again: every Ceph client address the host",
+        "reported is put on Ceph's OSD blocklist (an IP:0/0 entry cuts every client of that",
+        "address, sessions already open included, until fence-expiry or unfence), checked there,",
+        "then the verdict is recorded. The host is then 'fenced': placement, moves and drains",
+        "never choose it. Refused while the host heartbeats: fencing a running host cuts its",
+        "VMs off their disks. Fencing a fenced host shows its fence and changes nothing.", "",
+        "--confirm-down records your word that the host is down (powered off) even when Ceph",
+        "cannot be asked (no ceph-admin-conf on the controller, no addresses reported, Ceph",
+        "refused); the blocklist is still applied where it can be. Written to the audit log.", "",
+        "Exit code 0 when fenced, 1 when refused (the message says why and what to do), 3 when",
+        "Ceph could not be asked (nothing recorded), 4 for an unknown host.", "",
+        "Examples:",
+        "  virtfleet host fence hv3",
+        "  virtfleet host fence hv3 --confirm-down"})
+    int fence(@Parameters(paramLabel = "NAME", description = "Host name.") String name,
+              @Option(names = "--confirm-down", description = {"I checked the host is down (powered off, cut from",
+                  "the storage network): record it lost even without the blocklist."}) boolean confirmDown) {
+        PrintWriter out = spec.commandLine().getOut();
+        try (ControllerClient client = root.connect()) {
+            Iterator<HostProgress> steps = client.fleetLong().fenceHost(FenceHostRequest.newBuilder()
+                    .setName(Names.hostName("NAME", name)).setConfirmDown(confirmDown).build());
+            while (steps.hasNext()) {
+                HostProgress p = steps.next();
+                if (root.output == Output.json) {
+                    out.println(Json.line(p));
+                } else {
+                    out.println(name + " " + p.getStep() + ": " + p.getDetail());
+                }
+                out.flush();
+            }
+        }
+        return ExitCode.OK;
+    }
+
+    @Command(name = "unfence", description = {"Lift a host's fence once it is back and stood down (its agent destroyed",
+        "the domains of VMs that started elsewhere): its addresses leave Ceph's blocklist, then",
+        "the verdict is dropped and placement may use the host again. Refused while the host is",
+        "unreachable (nothing proves what it runs) or still runs a VM whose home is now another",
+        "host. A host that is not fenced is shown as it is.", "",
+        "Exit code 0 when not fenced afterwards, 1 when refused, 3 when Ceph could not be asked.", "",
+        "Example: virtfleet host unfence hv3"})
+    int unfence(@Parameters(paramLabel = "NAME", description = "Host name.") String name) {
+        Host host;
+        try (ControllerClient client = root.connect()) {
+            host = client.fleetLong().unfenceHost(UnfenceHostRequest.newBuilder().setName(Names.hostName("NAME", name)).build());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        out.println(root.output == Output.json ? Json.of(host)
+                : host.getName() + " is " + HostStates.label(host.getState()) + ": " + host.getStateReason());
+        out.flush();
+        return ExitCode.OK;
     }
 
     private int setDraining(String name, boolean draining) {

@@ -50,6 +50,7 @@ final class HostShowCommand implements Callable<Integer> {
         HypervisorInfo hv = h.getReport().getHypervisor();
         field(out, "Host", h.getName());
         field(out, "State", HostStates.label(h.getState()) + " (" + h.getStateReason() + ")");
+        field(out, "Fence", fence(h));
         field(out, "Last seen", Durations.shortText(Duration.ofMillis(h.getLastSeenAgeMs())) + " ago ("
                 + Instant.ofEpochMilli(h.getLastSeenUnixMs()) + ")");
         field(out, "Agent", h.getAgentId() + " at " + h.getAgentEndpoint() + ", version " + h.getAgentVersion());
@@ -75,6 +76,8 @@ final class HostShowCommand implements Callable<Integer> {
         field(out, "Definitions", (synced.isEmpty() ? "never synced" : "synced to " + synced.substring(0, Math.min(12, synced.length())))
                 + (h.getReport().getSyncError().isEmpty() ? "" : "; last sync failed: " + h.getReport().getSyncError()));
         field(out, "Migration TLS", migrationTls(h.getReport().getLibvirtTls()));
+        field(out, "Ceph clients", h.getReport().getCephClientAddressesCount() == 0 ? "none reported"
+                : String.join(", ", h.getReport().getCephClientAddressesList()));
         out.println();
         if (h.getReport().getDomainsCount() == 0) {
             out.println("No libvirt domains.");
@@ -88,6 +91,19 @@ final class HostShowCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The verdict that the host is lost, in words, or "none". */
+    static String fence(Host h) {
+        if (!h.hasFence()) {
+            return "none";
+        }
+        io.virtfleet.proto.v1.HostFence f = h.getFence();
+        String how = f.getKind() == io.virtfleet.proto.v1.FenceKind.FENCE_KIND_CEPH ? "fenced in Ceph" : "confirmed down";
+        String blocklist = f.getAddressesCount() == 0 ? "nothing on Ceph's blocklist"
+                : String.join(", ", f.getAddressesList()) + " on Ceph's blocklist until "
+                + Instant.ofEpochMilli(f.getExpiresUnixMs());
+        return how + " by " + f.getBy() + " at " + Instant.ofEpochMilli(f.getFencedAtUnixMs()) + "; " + blocklist;
     }
 
     /** The host's libvirt TLS certificate as its agent installed it, and what is wrong with it. */

@@ -48,6 +48,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final CephCluster ceph;
     private final Path profiles;
     private final Path installerDirectory;
+    /** How the controller fences lost hosts; none by default. */
+    private final io.virtfleet.controller.fencing.FenceSettings fencing;
     /** Interceptors of each host's agent API, by host name (tests only); a host not named has none. */
     private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors;
     private Controller controller;
@@ -68,6 +70,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.ceph = b.ceph;
         this.profiles = b.profiles;
         this.installerDirectory = b.installerDirectory;
+        this.fencing = b.fencing;
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
     }
 
@@ -142,7 +145,7 @@ public final class EmbeddedFleet implements AutoCloseable {
                 .withInstall(InstallSettings.defaults().withProfilesDirectory(profiles));
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
-                .withProvisioning(provisioning.apply(defaults));
+                .withProvisioning(provisioning.apply(defaults)).withFencing(fencing);
     }
 
     /**
@@ -327,6 +330,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private CephCluster ceph;
         private Path profiles = shippedProfiles();
         private Path installerDirectory = InstallerFiles.PACKAGE_DIRECTORY;
+        private io.virtfleet.controller.fencing.FenceSettings fencing = io.virtfleet.controller.fencing.FenceSettings.none();
         private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors = new LinkedHashMap<>();
 
         private Builder(Path workDir) {
@@ -390,6 +394,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
 
         /** Backs the ssd and sata tiers of every host with this cluster (the caller starts and closes it). */
+        /** How the controller fences lost hosts in Ceph (default: no Ceph admin). */
+        public Builder fencing(io.virtfleet.controller.fencing.FenceSettings settings) {
+            this.fencing = settings;
+            return this;
+        }
+
         public Builder ceph(CephCluster cluster) {
             this.ceph = cluster;
             return this;

@@ -19,4 +19,9 @@ public final class Audit {
     public static void record(String change) {
         log.info("operator {}: {}", operator(), change);
     }
+
+    /** A change made for {@code by}: an operator whose call another thread carries on, or "controller" itself. */
+    public static void recordBy(String by, String change) {
+        log.info("operator {}: {}", by, change);
+    }
 }

@@ -7,6 +7,11 @@ import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.cpu.CpuModelEndpoint;
+import io.virtfleet.controller.fencing.Fence;
+import io.virtfleet.controller.fencing.FenceService;
+import io.virtfleet.proto.v1.FenceHostRequest;
+import io.virtfleet.proto.v1.HostProgress;
+import io.virtfleet.proto.v1.UnfenceHostRequest;
 import io.virtfleet.controller.install.ProfilesEndpoint;
 import io.virtfleet.proto.v1.FleetCpuModel;
 import io.virtfleet.proto.v1.GetCpuModelRequest;
@@ -68,6 +73,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final Executor work;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
     private CpuModelEndpoint cpuModel;
+    private FenceService fencing;
 
     /**
      * @param work where the levers that write state files (forget, drain, join tokens) and sign certificates
@@ -86,6 +92,12 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     /** This endpoint, also serving the fleet CPU model and each host's verdict on it. */
     public FleetEndpoint withCpuModel(CpuModelEndpoint endpoint) {
         this.cpuModel = endpoint;
+        return this;
+    }
+
+    /** This endpoint, also fencing and unfencing hosts. */
+    public FleetEndpoint withFencing(FenceService service) {
+        this.fencing = service;
         return this;
     }
 
@@ -110,6 +122,10 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     /** The operator's view of a host, with its verdict on the fleet CPU model. */
     private Host host(HostRecord r, Liveness.Verdict verdict, long now) {
         Host h = HostViews.toHost(r, verdict, now);
+        Optional<Fence> fence = liveness.fences().of(r.name());
+        if (fence.isPresent()) {
+            h = h.toBuilder().setFence(FenceService.toProto(fence.get())).build();
+        }
         return cpuModel == null ? h : h.toBuilder().setFleetCpuProblem(cpuModel.fleetCpu().problem(r.report()))
                 .setFleetCpuModel(cpuModel.fleetCpu().label()).build();
     }
@@ -279,6 +295,54 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     @Override
+    public void fenceHost(FenceHostRequest request, StreamObserver<HostProgress> response) {
+        if (fencing == null) {
+            super.fenceHost(request, response); // UNIMPLEMENTED: a controller built without fencing
+            return;
+        }
+        String name = Names.hostName("name", request.getName());
+        String by = Audit.operator();
+        offload(response, () -> {
+            boolean before = fencing.view().of(name).isPresent();
+            Fence fence = fencing.fence(name, request.getConfirmDown(), by, response::onNext);
+            HostRecord record = registry.get(name).orElseThrow(() -> notFound(name));
+            long now = registry.nanoTime();
+            Liveness.Verdict verdict = liveness.judge(record, now);
+            drainListener.accept(name, verdict.state()); // placement never chooses it again
+            response.onNext(HostProgress.newBuilder().setStep("fenced")
+                    .setHost(host(record, verdict, now))
+                    .setDetail((before ? "already " : "") + describe(fence)).build());
+            response.onCompleted();
+        });
+    }
+
+    @Override
+    public void unfenceHost(UnfenceHostRequest request, StreamObserver<Host> response) {
+        if (fencing == null) {
+            super.unfenceHost(request, response);
+            return;
+        }
+        String name = Names.hostName("name", request.getName());
+        String by = Audit.operator();
+        offload(response, () -> {
+            fencing.unfence(name, by);
+            HostRecord record = registry.get(name).orElseThrow(() -> notFound(name));
+            long now = registry.nanoTime();
+            Liveness.Verdict verdict = liveness.judge(record, now);
+            drainListener.accept(name, verdict.state()); // placement may use it again
+            response.onNext(host(record, verdict, now));
+            response.onCompleted();
+        });
+    }
+
+    private static String describe(Fence f) {
+        String addresses = f.addresses().isEmpty() ? "nothing blocklisted"
+                : String.join(", ", f.addresses()) + " on Ceph's blocklist until " + f.expires();
+        return (f.kind() == Fence.Kind.CEPH ? "fenced in Ceph" : "confirmed down") + " by " + f.by() + " at "
+                + f.fencedAt() + ": " + addresses;
+    }
+
+    @Override
     public void createJoinToken(CreateJoinTokenRequest request, StreamObserver<JoinToken> response) {
         offload(response, () -> {
             response.onNext(enrollments.createJoinToken(request));
@@ -334,14 +398,15 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     /**
-     * Ready hosts first, least loaded first (1-minute load per hardware thread); then draining, degraded
-     * and unreachable hosts, in that order: the further down, the less a host can take a VM.
+     * Ready hosts first, least loaded first (1-minute load per hardware thread); then draining, degraded,
+     * unreachable and fenced hosts, in that order: the further down, the less a host can take a VM.
      */
     static final Comparator<Host> BY_LOAD = Comparator
             .comparingInt((Host h) -> switch (h.getState()) {
                 case HOST_STATE_READY -> 0;
                 case HOST_STATE_DRAINING -> 1;
                 case HOST_STATE_DEGRADED -> 2;
+                case HOST_STATE_FENCED -> 4;
                 default -> 3;
             })
             .thenComparingDouble(HostViews::loadPerThread)

@@ -873,8 +873,7 @@ public final class Moves {
      * out a step's deadline on a host that is down).
      */
     private boolean answering(String host) {
-        return registry.get(host).map(h -> liveness.judge(h, registry.nanoTime()).state()
-                != io.virtfleet.proto.v1.HostState.HOST_STATE_UNREACHABLE).orElse(false);
+        return registry.get(host).map(h -> !liveness.silent(h, registry.nanoTime())).orElse(false);
     }
 
     /** What the VM's move still has to do, in words (virtfleet vm show); empty when nothing. */

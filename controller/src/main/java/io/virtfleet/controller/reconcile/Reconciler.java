@@ -590,8 +590,7 @@ public final class Reconciler implements AutoCloseable {
 
     private boolean unreachable(String host) {
         Optional<HostRecord> record = registry.get(host);
-        return record.isEmpty()
-                || liveness.judge(record.get(), registry.nanoTime()).state() == HostState.HOST_STATE_UNREACHABLE;
+        return record.isEmpty() || liveness.silent(record.get(), registry.nanoTime());
     }
 
     private static boolean reports(HostRecord h, String domain) {
@@ -604,7 +603,7 @@ public final class Reconciler implements AutoCloseable {
             throw new StepFailedException(step, host, Status.UNAVAILABLE.withDescription("host " + host + " is not registered"));
         }
         Liveness.Verdict v = liveness.judge(record.get(), registry.nanoTime());
-        if (v.state() == HostState.HOST_STATE_UNREACHABLE) {
+        if (liveness.silent(record.get(), registry.nanoTime())) {
             throw new StepFailedException(step, host, Status.UNAVAILABLE.withDescription("host " + host + " is unreachable: "
                     + v.reason()));
         }

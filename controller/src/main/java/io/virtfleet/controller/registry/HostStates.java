@@ -12,6 +12,7 @@ public final class HostStates {
             case HOST_STATE_DEGRADED -> "degraded";
             case HOST_STATE_UNREACHABLE -> "unreachable";
             case HOST_STATE_DRAINING -> "draining";
+            case HOST_STATE_FENCED -> "fenced";
             default -> "unknown";
         };
     }

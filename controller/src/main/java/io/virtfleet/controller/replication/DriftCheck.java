@@ -66,7 +66,7 @@ public final class DriftCheck {
             String synced = h.report().getSyncedCommit();
             out.addHosts(HostSync.newBuilder().setHost(h.name()).setState(state).setSyncedCommit(synced)
                     .setBehind(!synced.equals(head)).setSyncError(h.report().getSyncError()));
-            if (state == HostState.HOST_STATE_UNREACHABLE || h.report().getDomainsStale()) {
+            if (liveness.silent(h, registry.nanoTime()) || h.report().getDomainsStale()) {
                 continue;
             }
             out.addAllDrifts(driftsOf(h, sources, synced.equals(head)));

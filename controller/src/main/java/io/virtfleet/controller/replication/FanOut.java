@@ -108,7 +108,7 @@ public final class FanOut {
             Liveness.Verdict verdict = liveness.judge(record.get(), registry.nanoTime());
             HostCall call = new HostCall(host, start, deadline, out);
             calls.add(call);
-            if (verdict.state() == HostState.HOST_STATE_UNREACHABLE) {
+            if (liveness.silent(record.get(), registry.nanoTime())) {
                 call.finish(Outcome.CATCHING_UP, "unreachable (" + verdict.reason() + "): will catch up when it is back");
                 continue;
             }

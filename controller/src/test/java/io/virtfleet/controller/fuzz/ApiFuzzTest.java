@@ -146,6 +146,9 @@ class ApiFuzzTest {
         rule(FleetGrpc.getGetHostMethod(), viewers, OK, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getForgetHostMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // never a real host's name
         rule(FleetGrpc.getSetHostDrainingMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // never a real host's name
+        // The fleet's hosts heartbeat: a fence of one is refused, even with confirm_down, and none is fenced to lift.
+        rule(FleetGrpc.getFenceHostMethod(), admins, NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION);
+        rule(FleetGrpc.getUnfenceHostMethod(), admins, OK, NOT_FOUND, INVALID_ARGUMENT);
         rule(FleetGrpc.getCreateJoinTokenMethod(), admins, OK, INVALID_ARGUMENT);
         rule(FleetGrpc.getAddOperatorMethod(), admins, OK, INVALID_ARGUMENT);
         // Never the fuzzer's own operators (admin, fuzz-viewer): revoking them would lock the test out.

@@ -1,0 +1,259 @@
+package io.virtfleet.controller.fencing;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.common.units.Durations;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.IpLiterals;
+import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.fleet.Audit;
+import io.virtfleet.controller.registry.Domains;
+import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HostProgress;
+import io.virtfleet.proto.v1.Vm;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * Declares hosts lost and lifts the verdict. A lost host's Ceph client addresses go on Ceph's OSD blocklist before
+ * the verdict is recorded, so that once its VMs start elsewhere nothing it still runs can write to their disks; or an
+ * operator vouches that it is down. Every call blocks (Ceph, the state file): never on a gRPC event loop. One verdict
+ * changes at a time.
+ */
+public final class FenceService {
+    private final HostRegistry registry;
+    private final Liveness liveness;
+    private final Fences fences;
+    private final FenceSettings settings;
+    private final CephFencer ceph;
+    private final VmStore store;
+    private final Clock clock;
+    private volatile Consumer<String> afterVerdict = host -> { };
+
+    /**
+     * @param fences the verdicts; the same store {@code liveness} judges hosts by
+     * @param store  the VMs' records, whose home hosts unfence checks against what the host runs
+     */
+    public FenceService(HostRegistry registry, Liveness liveness, Fences fences, FenceSettings settings, VmStore store,
+                        Clock clock) {
+        this.registry = registry;
+        this.liveness = liveness;
+        this.fences = fences;
+        this.settings = settings;
+        this.ceph = settings.cephConfigured() ? new CephFencer(settings) : null;
+        this.store = store;
+        this.clock = clock;
+    }
+
+    /**
+     * Has {@code hook} told the name of each host a new verdict was recorded for (where failover starts). It is called
+     * on the fencing thread with the verdict already durable: it should hand its work to a thread of its own.
+     */
+    public void afterVerdict(Consumer<String> hook) {
+        this.afterVerdict = hook;
+    }
+
+    public FenceView view() {
+        return fences;
+    }
+
+    /**
+     * Declares {@code host} lost, as {@code by} (an operator's name, or "controller"), telling {@code progress} each
+     * step; returns the verdict (the one already recorded when the host was fenced before, unchanged). Throws a
+     * gRPC status: NOT_FOUND, FAILED_PRECONDITION when the host heartbeats or (without {@code confirmDown}) cannot
+     * be blocklisted, UNAVAILABLE when Ceph refused or the verdict could not be stored; then nothing is recorded.
+     */
+    public synchronized Fence fence(String host, boolean confirmDown, String by, Consumer<HostProgress> progress) {
+        HostRecord record = registry.get(host).orElseThrow(() -> notFound(host));
+        Optional<Fence> existing = fences.of(host);
+        if (existing.isPresent()) {
+            return existing.get();
+        }
+        long now = registry.nanoTime();
+        if (!liveness.silent(record, now)) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " heartbeats (last "
+                    + Durations.shortText(Duration.ofNanos(now - record.lastSeenNanos())) + " ago): fencing a running host"
+                    + " cuts its VMs off their disks. Only a host that stopped answering is fenced; to empty a live host,"
+                    + " `virtfleet host drain " + host + " --move`").asRuntimeException();
+        }
+        List<String> addresses = addresses(record, confirmDown);
+        Instant at = clock.instant();
+        Fence fence;
+        if (!confirmDown) {
+            if (ceph == null) {
+                throw Status.FAILED_PRECONDITION.withDescription("the controller cannot fence " + host + " in Ceph: it"
+                        + " has no Ceph admin (set ceph-admin-conf, ceph-admin-id and ceph-admin-keyring in"
+                        + " controller.conf); if you know " + host + " is down, `virtfleet host fence " + host
+                        + " --confirm-down`").asRuntimeException();
+            }
+            if (addresses.isEmpty()) {
+                throw Status.FAILED_PRECONDITION.withDescription(host + " reported no Ceph client addresses (its agent's"
+                        + " ceph-client-addresses, or the addresses toward its ceph.conf's monitors): nothing to put on"
+                        + " the blocklist. If you know " + host + " is down (powered off), `virtfleet host fence " + host
+                        + " --confirm-down` is the way").asRuntimeException();
+            }
+            List<String> done = new ArrayList<>();
+            try {
+                for (String address : addresses) {
+                    ceph.blocklist(address);
+                    done.add(address);
+                    progress.accept(step("blocklisted", host, address + " on Ceph's blocklist for "
+                            + Durations.shortText(settings.expiry())));
+                }
+            } catch (CephFencer.FenceException e) {
+                undo(done);
+                throw Status.UNAVAILABLE.withDescription("cannot fence " + host + " in Ceph, nothing recorded"
+                        + (done.isEmpty() ? "" : " (" + String.join(", ", done) + " taken off the blocklist again)")
+                        + ": " + e.getMessage()).asRuntimeException();
+            }
+            fence = new Fence(host, Fence.Kind.CEPH, addresses, at, at.plus(settings.expiry()), by);
+        } else {
+            List<String> blocklisted = new ArrayList<>();
+            if (ceph == null || addresses.isEmpty()) {
+                progress.accept(step("blocklist-failed", host, ceph == null
+                        ? "not blocklisted: the controller has no Ceph admin (ceph-admin-conf)"
+                        : "not blocklisted: " + host + " reported no Ceph client addresses"));
+            } else {
+                for (String address : addresses) {
+                    try {
+                        ceph.blocklist(address);
+                        blocklisted.add(address);
+                        progress.accept(step("blocklisted", host, address + " on Ceph's blocklist for "
+                                + Durations.shortText(settings.expiry())));
+                    } catch (CephFencer.FenceException e) {
+                        progress.accept(step("blocklist-failed", host, address + " not blocklisted: " + e.getMessage()));
+                    }
+                }
+            }
+            fence = new Fence(host, Fence.Kind.CONFIRMED_DOWN, blocklisted, at,
+                    blocklisted.isEmpty() ? null : at.plus(settings.expiry()), by);
+        }
+        try {
+            fences.record(fence);
+        } catch (IOException e) {
+            throw Status.UNAVAILABLE.withDescription("cannot record the fence of " + host + " (" + e.getMessage()
+                    + "); nothing recorded" + (fence.addresses().isEmpty() ? "" : ", its addresses stay on Ceph's"
+                    + " blocklist until they expire: fence it again")).asRuntimeException();
+        }
+        Audit.recordBy(by, fence.kind() == Fence.Kind.CEPH
+                ? "fenced host " + host + " in Ceph: " + String.join(", ", fence.addresses()) + " blocklisted until " + fence.expires()
+                : "declared host " + host + " down (--confirm-down)" + (fence.addresses().isEmpty() ? ", nothing blocklisted"
+                : ", " + String.join(", ", fence.addresses()) + " blocklisted until " + fence.expires()));
+        afterVerdict.accept(host);
+        return fence;
+    }
+
+    /**
+     * Lifts {@code host}'s verdict as {@code by}: its addresses leave the blocklist, then the record is dropped.
+     * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent or still runs
+     * a VM whose home is another host; UNAVAILABLE when Ceph refused (the verdict stays).
+     */
+    public synchronized Optional<Fence> unfence(String host, String by) {
+        HostRecord record = registry.get(host).orElseThrow(() -> notFound(host));
+        Optional<Fence> fence = fences.of(host);
+        if (fence.isEmpty()) {
+            return Optional.empty();
+        }
+        long now = registry.nanoTime();
+        if (liveness.silent(record, now)) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " is unreachable (no heartbeat for "
+                    + Durations.shortText(Duration.ofNanos(now - record.lastSeenNanos())) + "): nothing proves what it"
+                    + " runs. Unfence it once its agent reports again and has stood down").asRuntimeException();
+        }
+        List<String> moved = new ArrayList<>();
+        for (DomainInfo d : record.report().getDomainsList()) {
+            if (!Domains.active(d.getState())) {
+                continue;
+            }
+            Optional<Vm> vm = store.get(d.getName());
+            if (vm.isPresent() && !vm.get().getHomeHost().isEmpty() && !vm.get().getHomeHost().equals(host)) {
+                moved.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
+            }
+        }
+        if (!moved.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " still runs " + String.join(", ", moved)
+                    + ": lifting the fence would let it write to disks another host uses. Its agent destroys such"
+                    + " domains when it stands down; wait for its next report, or `virsh destroy` them on " + host)
+                    .asRuntimeException();
+        }
+        if (!fence.get().addresses().isEmpty() && ceph == null) {
+            throw Status.FAILED_PRECONDITION.withDescription(String.join(", ", fence.get().addresses()) + " of " + host
+                    + " are on Ceph's blocklist and the controller has no Ceph admin to take them off (set"
+                    + " ceph-admin-conf)").asRuntimeException();
+        }
+        try {
+            for (String address : fence.get().addresses()) {
+                ceph.unblocklist(address);
+            }
+        } catch (CephFencer.FenceException e) {
+            throw Status.UNAVAILABLE.withDescription("cannot unfence " + host + ", still fenced: " + e.getMessage())
+                    .asRuntimeException();
+        }
+        try {
+            fences.remove(host);
+        } catch (IOException e) {
+            throw Status.UNAVAILABLE.withDescription("cannot drop the fence of " + host + " (" + e.getMessage()
+                    + "): it stays recorded, its addresses are off the blocklist; unfence it again").asRuntimeException();
+        }
+        Audit.recordBy(by, "unfenced host " + host + (fence.get().addresses().isEmpty() ? ""
+                : ": " + String.join(", ", fence.get().addresses()) + " off Ceph's blocklist"));
+        return fence;
+    }
+
+    /** The host's reported addresses, each an IP literal (a report is not trusted to be one). */
+    private static List<String> addresses(HostRecord record, boolean confirmDown) {
+        List<String> out = new ArrayList<>();
+        for (String a : record.report().getCephClientAddressesList()) {
+            try {
+                out.add(IpLiterals.canonical("ceph_client_addresses", a));
+            } catch (InvalidInputException e) {
+                if (!confirmDown) {
+                    throw Status.FAILED_PRECONDITION.withDescription(record.name() + " reported a Ceph client address"
+                            + " that is not an IP address: " + e.getMessage()).asRuntimeException();
+                }
+            }
+        }
+        return out.stream().distinct().sorted().toList();
+    }
+
+    private void undo(List<String> blocklisted) {
+        for (String address : blocklisted) {
+            try {
+                ceph.unblocklist(address);
+            } catch (CephFencer.FenceException e) {
+                // It lapses at its expiry; the verdict was not recorded, the operator is told why.
+            }
+        }
+    }
+
+    private static HostProgress step(String step, String host, String detail) {
+        return HostProgress.newBuilder().setStep(step).setDetail(detail).build();
+    }
+
+    private StatusRuntimeException notFound(String host) {
+        List<String> known = registry.all().stream().map(HostRecord::name).sorted().toList();
+        return Status.NOT_FOUND.withDescription("no host named \"" + host + "\"; known hosts: "
+                + (known.isEmpty() ? "(none)" : String.join(", ", known))).asRuntimeException();
+    }
+
+    /** The verdict as the operator's view carries it. */
+    public static io.virtfleet.proto.v1.HostFence toProto(Fence f) {
+        return io.virtfleet.proto.v1.HostFence.newBuilder()
+                .setKind(f.kind() == Fence.Kind.CEPH ? io.virtfleet.proto.v1.FenceKind.FENCE_KIND_CEPH
+                        : io.virtfleet.proto.v1.FenceKind.FENCE_KIND_CONFIRMED_DOWN)
+                .addAllAddresses(f.addresses())
+                .setFencedAtUnixMs(f.fencedAt().toEpochMilli())
+                .setExpiresUnixMs(f.expires() == null ? 0 : f.expires().toEpochMilli())
+                .setBy(f.by())
+                .build();
+    }
+}
