@@ -27,6 +27,7 @@ import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmPhase;
 import io.virtfleet.proto.v1.VmSpec;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,6 +37,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -81,7 +83,8 @@ class StandDownRealLibvirtdTest {
                 .grace(Duration.ofSeconds(5)).reconcileInterval(Duration.ofHours(1)) // no pass acts on the records
                 .build().start();
         operatorTransport = Transport.secure("test-operator", 1, CredentialsBundle.read(fleet.adminCredentials()));
-        operatorChannel = operatorTransport.channel(fleet.controllerEndpoint(), FleetIdentity.controller(), Runnable::run);
+        operatorChannel = operatorTransport.channel(fleet.controllerEndpoint(), FleetIdentity.controller(),
+                Runnable::run);
         startAgent();
         awaitHost("hv1 ready", h -> h.getState() == HostState.HOST_STATE_READY);
         awaitAgent("the agent heard the controller's answer", () -> agent.standDown().refusesStarts().isEmpty());
@@ -107,8 +110,8 @@ class StandDownRealLibvirtdTest {
         record("web", "hv2");
         String head = fleet.controller().vmStore().repo().headNow();
         Instant now = Instant.now();
-        ((FenceView.InMemory) fleet.controller().fences()).put(new Fence(HOST, Fence.Kind.CONFIRMED_DOWN, List.of(), now,
-                null, "alice"));
+        ((FenceView.InMemory) fleet.controller().fences()).put(new Fence(HOST, Fence.Kind.CONFIRMED_DOWN, List.of(),
+                now, null, "alice"));
         assertTrue(libvirt("web").active(), "web's QEMU still runs on hv1");
         lap("hv1 fenced, web homed on hv2 at " + head);
 
@@ -160,7 +163,8 @@ class StandDownRealLibvirtdTest {
     /** Saves a VM's record and definition in the controller's repository, as a create or a failover does. */
     private void record(String vm, String home) throws Exception {
         Vm record = Vm.newBuilder().setSpec(VmSpec.newBuilder().setName(vm).setStorage(StorageTier.STORAGE_TIER_SATA)
-                .setReplicated(false)).setHomeHost(home).setRunningWanted(true).setPhase(VmPhase.VM_PHASE_READY).build();
+                        .setReplicated(false))
+                .setHomeHost(home).setRunningWanted(true).setPhase(VmPhase.VM_PHASE_READY).build();
         fleet.controller().vmStore().save(record, domainXml(vm), vm + " homed on " + home, "alice");
     }
 
@@ -171,8 +175,9 @@ class StandDownRealLibvirtdTest {
     /** Calls hv1's agent with the controller's own certificate, as the controller's steps do. */
     private void asController(AgentCalls calls) throws Exception {
         controllerTransport = Transport.secure("test-as-controller", 1, fleet.controller().pki().credentials());
-        ManagedChannel channel = controllerTransport.channel(Endpoint.parse("agent_endpoint",
-                fleet.controller().registry().get(HOST).orElseThrow().agentEndpoint()), FleetIdentity.agent(HOST), Runnable::run);
+        String endpoint = fleet.controller().registry().get(HOST).orElseThrow().agentEndpoint();
+        ManagedChannel channel = controllerTransport.channel(Endpoint.parse("agent_endpoint", endpoint),
+                FleetIdentity.agent(HOST), Runnable::run);
         try {
             calls.run(AgentGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS));
         } finally {
@@ -182,7 +187,7 @@ class StandDownRealLibvirtdTest {
 
     /** A small TCG guest without disk or network (SeaBIOS idles), under a UUID of its own. */
     private static String domainXml(String vm) {
-        String uuid = UUID.nameUUIDFromBytes(("virtfleet:" + vm).getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+        String uuid = UUID.nameUUIDFromBytes(("virtfleet:" + vm).getBytes(StandardCharsets.UTF_8)).toString();
         return """
                 <domain type='qemu'>
                   <name>%s</name>
@@ -252,7 +257,7 @@ class StandDownRealLibvirtdTest {
         return last;
     }
 
-    private static void awaitAgent(String what, java.util.function.BooleanSupplier condition) throws InterruptedException {
+    private static void awaitAgent(String what, BooleanSupplier condition) throws InterruptedException {
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
