@@ -336,6 +336,7 @@ public final class Domains implements AutoCloseable {
             Domain d = require(conn, name);
             try {
                 boolean destroyed = false;
+                boolean persistent = d.isPersistent() == 1;
                 if (d.isActive() == 1) {
                     try {
                         d.destroy();
@@ -345,7 +346,11 @@ public final class Domains implements AutoCloseable {
                     destroyed = true;
                 }
                 boolean autostartOff = false;
-                if (d.isPersistent() == 1 && d.getAutostart()) {
+                if (!persistent) {
+                    return new Step(destroyed, destroyed ? "destroyed " + name + " (transient: no definition left)"
+                            : name + " is off");
+                }
+                if (d.getAutostart()) {
                     try {
                         d.setAutostart(false);
                     } catch (LibvirtException e) {
