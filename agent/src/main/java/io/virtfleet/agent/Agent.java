@@ -27,6 +27,7 @@ import io.virtfleet.agent.report.HostReporter;
 import io.virtfleet.agent.state.StateDirectoryLock;
 import io.virtfleet.agent.sync.CatchUp;
 import io.virtfleet.agent.sync.DefinitionsSync;
+import io.virtfleet.agent.sync.StandDown;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.TlsCredentials;
@@ -65,6 +66,7 @@ public final class Agent implements AutoCloseable {
     private final Domains domains;
     private final Migrations migrations;
     private final DefinitionsSync sync;
+    private final StandDown standDown;
     private final ExecutorService commands;
     private final ExecutorService storage;
     private final List<ServerInterceptor> apiInterceptors;
@@ -80,7 +82,7 @@ public final class Agent implements AutoCloseable {
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
-          HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync,
+          HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync, StandDown standDown,
           @Named("commands") ExecutorService commands,
           @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
           LibvirtCertificateKeeper libvirtTls) {
@@ -92,6 +94,7 @@ public final class Agent implements AutoCloseable {
         this.domains = domains;
         this.migrations = migrations;
         this.sync = sync;
+        this.standDown = standDown;
         this.commands = commands;
         this.storage = storage;
         this.apiInterceptors = List.copyOf(apiInterceptors);
@@ -138,7 +141,7 @@ public final class Agent implements AutoCloseable {
         String advertised = config.advertised(server.getPort()).toString();
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
                 config.storageTiers(), config.heartbeatInterval(), config.maxBackoff(), AgentModule.FAILURE_LOG_PERIOD),
-                reporter, new CatchUp(sync), controllerChannel);
+                reporter, new CatchUp(sync, standDown), controllerChannel);
         link.start();
         renewer = new CertificateRenewer(credentials, enroller, controllerChannel, source::token, Clock.systemUTC());
         renewer.start();
@@ -185,6 +188,11 @@ public final class Agent implements AutoCloseable {
     /** The host's definitions sync: its state, and syncs on demand. */
     public DefinitionsSync sync() {
         return sync;
+    }
+
+    /** Whether the controller orders this host to stand down, and how far it got. */
+    public StandDown standDown() {
+        return standDown;
     }
 
     /** The agent's live TLS credentials (renewed in place). */

@@ -24,6 +24,7 @@ import io.virtfleet.agent.storage.RawDisks;
 import io.virtfleet.agent.storage.RbdDisks;
 import io.virtfleet.agent.sync.DefinitionsSource;
 import io.virtfleet.agent.sync.DefinitionsSync;
+import io.virtfleet.agent.sync.StandDown;
 import io.virtfleet.agent.sync.SyncState;
 import java.time.Duration;
 import java.util.List;
@@ -93,11 +94,12 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     HostReporter reporter(HostMetrics metrics, HypervisorPoller hypervisor, Networks networks, DefinitionsSync sync,
-                          LibvirtCertificateKeeper libvirtTls, HostCpus cpus) {
+                          LibvirtCertificateKeeper libvirtTls, HostCpus cpus, StandDown standDown) {
         return new HostReporter(config.hostName(), metrics, hypervisor, networks::vxlanAddress, sync::status,
                 config.publicAddress() == null ? "" : config.publicAddress().toString(), libvirtTls::status,
                 () -> config.migrationAddress(networks.vxlanAddress())).withCpu(cpus::current)
-                .withCephClientAddresses(cephClientAddresses()::current);
+                .withCephClientAddresses(cephClientAddresses()::current)
+                .withStandDown(standDown::status);
     }
 
     /** The addresses this host reaches Ceph from, when it serves a Ceph tier; worked out again on a thread of its own. */
@@ -146,8 +148,16 @@ final class AgentModule extends AbstractModule {
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */
     @Provides
     @Singleton
-    Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller, InstallerFiles installer) {
-        return new Domains(hypervisor, config.imagesDirectory(), installer, poller::pollSoon);
+    Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller, InstallerFiles installer, StandDown standDown) {
+        return new Domains(hypervisor, config.imagesDirectory(), installer, poller::pollSoon)
+                .withStartGate(standDown::refusesStarts);
+    }
+
+    /** Whether the controller orders this host to stand down: until it has answered, nothing is started. */
+    @Provides
+    @Singleton
+    StandDown standDown() {
+        return new StandDown();
     }
 
     /** The host's own network namespace; tests override this binding to act in one they made. */

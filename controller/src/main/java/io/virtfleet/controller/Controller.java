@@ -6,6 +6,7 @@ import io.virtfleet.controller.agents.AgentClients;
 import io.virtfleet.controller.cpu.FleetCpu;
 import io.virtfleet.controller.definitions.GitHttpServer;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.install.InstallHttpServer;
 import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.reconcile.Reconciler;
@@ -71,6 +72,7 @@ public final class Controller implements AutoCloseable {
     private final RevokedOperators revokedOperators;
     private final FleetCpu fleetCpu;
     private final FenceService fencing;
+    private final FenceView fences;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -85,8 +87,9 @@ public final class Controller implements AutoCloseable {
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
-               FleetCpu fleetCpu, FenceService fencing) {
+               FleetCpu fleetCpu, FenceService fencing, FenceView fences) {
         this.fencing = fencing;
+        this.fences = fences;
         this.revokedOperators = revokedOperators;
         this.fleetCpu = fleetCpu;
         this.config = config;
@@ -228,6 +231,11 @@ public final class Controller implements AutoCloseable {
     /** Fan-out, drift and repair of the hosts' definitions. */
     public Replication replication() {
         return replication;
+    }
+
+    /** Which hosts are lost: their agents are told to stand down. */
+    public FenceView fences() {
+        return fences;
     }
 
     public Scheduler scheduler() {

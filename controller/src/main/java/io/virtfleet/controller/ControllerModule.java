@@ -6,6 +6,7 @@ import com.google.inject.Singleton;
 import io.virtfleet.common.transport.Transport;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
+import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.fleet.FleetEndpoint;
 import io.virtfleet.controller.install.InstallBook;
 import io.virtfleet.controller.install.Installs;
@@ -198,9 +199,17 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    RegistryEndpoint registryEndpoint(HostRegistry registry, EnrolledHosts hosts, VmStore store, Replication replication) {
+    RegistryEndpoint registryEndpoint(HostRegistry registry, EnrolledHosts hosts, VmStore store, Replication replication,
+                                      FenceView fences) {
         return new RegistryEndpoint(registry, hosts, config.heartbeatInterval(), config.unreachableAfter(),
-                store.repo()::headNow, replication::gitPort);
+                store.repo()::headNow, replication::gitPort, fences);
+    }
+
+    /** Which hosts are lost (the durable verdicts): their agents are told to stand down. */
+    @Provides
+    @Singleton
+    FenceView fenceView(Fences fences) {
+        return fences;
     }
 
     @Provides

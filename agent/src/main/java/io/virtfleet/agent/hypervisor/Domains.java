@@ -64,6 +64,13 @@ public final class Domains implements AutoCloseable {
 
         /** As {@link Domains#undefine} without force: a running domain is refused. */
         Step undefine() throws LibvirtException;
+
+        /**
+         * Destroys the domain if it runs (virDomainDestroy: QEMU is killed, nothing more is written to its disks)
+         * and turns its autostart off, keeping its definition: what a host standing down does to a VM whose home
+         * moved. Unchanged when it is already off without autostart.
+         */
+        Step destroy() throws LibvirtException;
     }
 
     /** Work on one {@link Held} domain. */
@@ -94,6 +101,7 @@ public final class Domains implements AutoCloseable {
     private final Runnable changed;
     private final ReentrantLock[] stripes = new ReentrantLock[64];
     private final ExecutorService workers;
+    private volatile java.util.function.Supplier<Optional<String>> startGate = Optional::empty;
 
     /** Domains of a host without the installer's files: no definition may boot a kernel. */
     public Domains(LibvirtHypervisor hypervisor, Path imagesDirectory, Runnable changed) {
@@ -122,6 +130,15 @@ public final class Domains implements AutoCloseable {
         });
         pool.allowCoreThreadTimeOut(true);
         this.workers = pool;
+    }
+
+    /**
+     * These domains, refusing to start one (UNAVAILABLE, with the reason) whenever {@code gate} gives a reason: a host
+     * standing down starts nothing. Checked under the VM's lock, right before libvirt is asked.
+     */
+    public Domains withStartGate(java.util.function.Supplier<Optional<String>> gate) {
+        this.startGate = gate;
+        return this;
     }
 
     /**
@@ -313,7 +330,50 @@ public final class Domains implements AutoCloseable {
         });
     }
 
+    /** Destroy first: stopping the writes matters most; a transient domain is gone once destroyed. */
+    private Step destroyNow(String name) throws LibvirtException {
+        return hypervisor.withConnection(conn -> {
+            Domain d = require(conn, name);
+            try {
+                boolean destroyed = false;
+                boolean persistent = d.isPersistent() == 1;
+                if (d.isActive() == 1) {
+                    try {
+                        d.destroy();
+                    } catch (LibvirtException e) {
+                        throw refusal("destroy " + name, e);
+                    }
+                    destroyed = true;
+                }
+                boolean autostartOff = false;
+                if (!persistent) {
+                    return new Step(destroyed, destroyed ? "destroyed " + name + " (transient: no definition left)"
+                            : name + " is off");
+                }
+                if (d.getAutostart()) {
+                    try {
+                        d.setAutostart(false);
+                    } catch (LibvirtException e) {
+                        throw refusal("turn the autostart of " + name + " off" + (destroyed ? " (it was destroyed)" : ""), e);
+                    }
+                    autostartOff = true;
+                }
+                if (!destroyed && !autostartOff) {
+                    return new Step(false, name + " is off, autostart off");
+                }
+                return new Step(true, (destroyed ? "destroyed " + name + " (definition kept)" : name + " was off")
+                        + (autostartOff ? "; autostart turned off" : "; autostart off"));
+            } finally {
+                d.free();
+            }
+        });
+    }
+
     private Step startNow(String name) throws LibvirtException {
+        Optional<String> refused = startGate.get();
+        if (refused.isPresent()) {
+            throw new DomainOperationException(Reason.UNAVAILABLE, "cannot start " + name + ": " + refused.get());
+        }
         refreshInstaller(name);
         return hypervisor.withConnection(conn -> {
             Domain d = require(conn, name);
@@ -515,6 +575,11 @@ public final class Domains implements AutoCloseable {
         @Override
         public Step undefine() throws LibvirtException {
             return told(undefineNow(name, false));
+        }
+
+        @Override
+        public Step destroy() throws LibvirtException {
+            return told(destroyNow(name));
         }
 
         private Step told(Step step) {

@@ -2,6 +2,7 @@ package io.virtfleet.agent.report;
 
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.metrics.HostMetrics;
+import io.virtfleet.agent.sync.StandDown;
 import io.virtfleet.agent.sync.SyncState;
 import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.HostCpu;
@@ -35,6 +36,7 @@ public final class HostReporter {
     }
     private volatile Supplier<HostCpu> cpu = HostCpu::getDefaultInstance;
     private volatile Supplier<List<String>> cephClientAddresses = List::of;
+    private volatile Supplier<StandDown.Status> standDown = () -> new StandDown.Status(false, "", "");
 
     /**
      * @param vxlanAddress gives the host's VXLAN underlay address, empty when it has none
@@ -68,6 +70,12 @@ public final class HostReporter {
         return this;
     }
 
+    /** This reporter, also reporting whether the host stands down and how far it got, as {@code standDown} gives it. */
+    public HostReporter withStandDown(Supplier<StandDown.Status> standDown) {
+        this.standDown = standDown;
+        return this;
+    }
+
     /** Waits (bounded) until libvirt answered once, so the first report carries real domains. */
     public void awaitHypervisor() throws InterruptedException {
         hypervisor.awaitFirstPoll();
@@ -76,6 +84,7 @@ public final class HostReporter {
     public synchronized HostReport report() {
         HypervisorPoller.View view = hypervisor.current();
         SyncState.Status synced = sync.get();
+        StandDown.Status standing = standDown.get();
         latest = HostReport.newBuilder()
                 .setHostName(hostName)
                 .setTakenAtUnixMs(System.currentTimeMillis())
@@ -91,6 +100,9 @@ public final class HostReporter {
                 .setMigrationAddress(migrationAddress.get())
                 .setCpu(cpu.get())
                 .addAllCephClientAddresses(cephClientAddresses.get())
+                .setStandingDown(standing.standingDown())
+                .setStoodDownCommit(standing.stoodDownCommit())
+                .setStandDownError(standing.error())
                 .build();
         return latest;
     }

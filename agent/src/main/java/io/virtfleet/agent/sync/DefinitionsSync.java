@@ -141,6 +141,22 @@ public final class DefinitionsSync implements AutoCloseable {
      * fails with {@link SyncException} when it could not pull or the repository lacks {@code commit}.
      */
     public CompletableFuture<SyncState.Status> run(String commit, Consumer<SyncEvent> events) {
+        return queue(commit, events, false);
+    }
+
+    /**
+     * Queues a stand-down, ordered by the controller while it holds this host as lost (its VMs may run elsewhere now):
+     * a sync as {@link #run} does, which first, right after the pull and before any replica is touched, destroys every
+     * domain virtfleet defined here (the ledger's, under the same UUID) whose VM's record names another home host, and
+     * turns its autostart off. Destroyed, not undefined: the definition stays for the operator and, for a replicated
+     * VM, becomes its replica here. A domain homed here, or one virtfleet never defined, is left alone. The result
+     * completes as {@link #run}'s; its status has no error exactly when every such domain is off.
+     */
+    public CompletableFuture<SyncState.Status> standDown(String commit, Consumer<SyncEvent> events) {
+        return queue(commit, events, true);
+    }
+
+    private CompletableFuture<SyncState.Status> queue(String commit, Consumer<SyncEvent> events, boolean standDown) {
         checkCommit("commit", commit);
         CompletableFuture<SyncState.Status> done = new CompletableFuture<>();
         pending.incrementAndGet();
@@ -150,7 +166,7 @@ public final class DefinitionsSync implements AutoCloseable {
                     if (closed) {
                         throw new SyncException(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
                     }
-                    syncNow(commit, events);
+                    syncNow(commit, events, standDown);
                     done.complete(state.status());
                 } catch (RuntimeException | Error e) {
                     if (!(e instanceof SyncException)) {
@@ -189,8 +205,8 @@ public final class DefinitionsSync implements AutoCloseable {
 
     // ---------------------------------------------------------------------------------------------------
 
-    private void syncNow(String wanted, Consumer<SyncEvent> events) {
-        Run run = new Run(events);
+    private void syncNow(String wanted, Consumer<SyncEvent> events, boolean standDown) {
+        Run run = new Run(events, standDown);
         DefinitionsClone clone;
         PullResult pulled;
         try {
@@ -218,8 +234,12 @@ public final class DefinitionsSync implements AutoCloseable {
         }
         records.unreadable().forEach((vm, why) -> run.failed(vm, "its record cannot be read, so whether it is a replica"
                 + " here is unknown; left as it is: " + why));
+        if (standDown) {
+            destroyMoved(records, run);
+        }
         for (VmRecords.VmRecord vm : records.all().values()) {
-            if (vm.replicated() && !vm.deleting() && !vm.homeHost().equals(hostName)) {
+            // A domain that could not be destroyed is left as it is (not redefined), and the stand-down is retried.
+            if (vm.replicated() && !vm.deleting() && !vm.homeHost().equals(hostName) && !run.failed.containsKey(vm.name())) {
                 definitionOf(clone, vm.name(), run).ifPresent(xml -> desired.put(vm.name(), xml));
             }
         }
@@ -235,6 +255,34 @@ public final class DefinitionsSync implements AutoCloseable {
             }
         });
         finish(run);
+    }
+
+    /**
+     * Destroys every domain virtfleet defined here whose VM's home is another host, and turns its autostart off (a
+     * libvirtd restart would start it again otherwise). Only the ledger's domains, under the UUID it holds, are looked
+     * at: a domain someone else defined under a VM's name is not virtfleet's to stop. Each is decided under the VM's
+     * lock on what libvirt holds then; one libvirt refuses is a failure of the stand-down, with libvirt's error.
+     */
+    private void destroyMoved(VmRecords records, Run run) {
+        ledger.all().forEach((vm, entry) -> {
+            VmRecords.VmRecord record = records.get(vm);
+            if (record == null || record.homeHost().isEmpty() || record.homeHost().equals(hostName)) {
+                return; // homed here (or left the repository: no other host runs it)
+            }
+            run.considered.add(vm);
+            act(vm, run, "not stood down (its home is now " + record.homeHost() + "): ", held -> {
+                Optional<Domains.Found> found = held.found();
+                if (found.isEmpty() || !found.get().uuid().equalsIgnoreCase(entry.uuid())) {
+                    return Optional.empty();
+                }
+                if (!found.get().active() && !found.get().autostart()) {
+                    return Optional.empty(); // off already, and stays off
+                }
+                Domains.Step step = held.destroy();
+                return Optional.of(event(SyncAction.SYNC_ACTION_DESTROYED, step.detail() + ": its home is now "
+                        + record.homeHost()));
+            });
+        });
     }
 
     /**
@@ -353,6 +401,11 @@ public final class DefinitionsSync implements AutoCloseable {
 
     /** Runs one decision under the VM's lock and reports it; a refusal is that VM's failure, and the sync goes on. */
     private void act(String vm, Run run, Domains.HeldWork<Optional<Decided>> work) {
+        act(vm, run, "", work);
+    }
+
+    /** As {@link #act(String, Run, Domains.HeldWork)}, a failure's account starting with {@code failure}. */
+    private void act(String vm, Run run, String failure, Domains.HeldWork<Optional<Decided>> work) {
         try {
             Optional<Decided> decided = domains.exclusively(vm, work).get();
             if (decided.isEmpty()) {
@@ -362,9 +415,10 @@ public final class DefinitionsSync implements AutoCloseable {
             }
         } catch (ExecutionException e) {
             Throwable cause = e.getCause() == null ? e : e.getCause();
-            run.failed(vm, cause instanceof RuntimeException && cause.getMessage() != null ? cause.getMessage() : cause.toString());
+            run.failed(vm, failure + (cause instanceof RuntimeException && cause.getMessage() != null ? cause.getMessage()
+                    : cause.toString()));
         } catch (InvalidInputException e) {
-            run.failed(vm, e.getMessage());
+            run.failed(vm, failure + e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw refused(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
@@ -385,7 +439,8 @@ public final class DefinitionsSync implements AutoCloseable {
             return;
         }
         String old = state.status().syncedCommit();
-        String summary = run.failed.size() + " of " + run.considered.size() + " replicas could not be brought in step; synced"
+        String summary = run.failed.size() + " of " + run.considered.size() + (run.standDown ? " domains" : " replicas")
+                + " could not be brought in step" + (run.standDown ? " while standing down" : "") + "; synced"
                 + " commit stays " + (old.isEmpty() ? "none" : brief(old));
         StringBuilder error = new StringBuilder(summary);
         run.failed.forEach((vm, why) -> error.append("; ").append(vm).append(": ").append(why));
@@ -417,6 +472,7 @@ public final class DefinitionsSync implements AutoCloseable {
     /** One sync's progress: its events and counts. */
     private static final class Run {
         private final Consumer<SyncEvent> listener;
+        private final boolean standDown;
         private boolean listening = true;
         private String commit = "";
         /** Every VM the sync looked at as a replica (to define, keep or undefine), once each. */
@@ -425,8 +481,9 @@ public final class DefinitionsSync implements AutoCloseable {
         private final Map<SyncAction, Integer> actions = new EnumMap<>(SyncAction.class);
         private final SortedMap<String, String> failed = new TreeMap<>();
 
-        Run(Consumer<SyncEvent> listener) {
+        Run(Consumer<SyncEvent> listener, boolean standDown) {
             this.listener = listener;
+            this.standDown = standDown;
         }
 
         void failed(String vm, String why) {
@@ -461,7 +518,7 @@ public final class DefinitionsSync implements AutoCloseable {
 
         String summary() {
             List<String> parts = new ArrayList<>();
-            for (SyncAction a : List.of(SyncAction.SYNC_ACTION_DEFINED, SyncAction.SYNC_ACTION_REDEFINED,
+            for (SyncAction a : List.of(SyncAction.SYNC_ACTION_DESTROYED, SyncAction.SYNC_ACTION_DEFINED, SyncAction.SYNC_ACTION_REDEFINED,
                     SyncAction.SYNC_ACTION_REPAIRED, SyncAction.SYNC_ACTION_UNDEFINED, SyncAction.SYNC_ACTION_KEPT)) {
                 int n = actions.getOrDefault(a, 0);
                 if (n > 0) {

@@ -3,15 +3,17 @@ package io.virtfleet.controller.registry;
 import io.virtfleet.common.units.Durations;
 import io.virtfleet.controller.fencing.Fence;
 import io.virtfleet.controller.fencing.FenceView;
+import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.HostState;
 import java.time.Duration;
 import java.util.Optional;
 
 /**
  * Judges a host's state from the controller's own clock: a host declared lost (fenced) is fenced whatever else,
- * until an operator unfences it; a host is unreachable once no heartbeat arrived
- * for longer than the grace, degraded while its agent reports no working libvirt, draining when an operator
- * drained it, ready otherwise. Computed on every read, so the answer is exact without timers.
+ * until an operator unfences it (its reason says how far its stand-down got); a host is unreachable once no
+ * heartbeat arrived for longer than the grace, degraded while its agent reports no working libvirt or still reports
+ * standing down (an order it has not yet seen lifted: it starts nothing), draining when an operator drained it,
+ * ready otherwise. Computed on every read, so the answer is exact without timers.
  */
 public final class Liveness {
     /** A host's state and the reason for it, in words. */
@@ -53,13 +55,18 @@ public final class Liveness {
             // First: a lost host never takes a VM, even heartbeating again, until an operator lifts the verdict.
             Fence f = fence.get();
             String how = f.kind() == Fence.Kind.CEPH ? "fenced in Ceph" : "confirmed down";
+            String back = host.report().getStandingDown() && !silent(host, nowNanos)
+                    ? "; back: " + standingDown(host.report()) : "";
             return new Verdict(HostState.HOST_STATE_FENCED, "lost: " + how + " by " + f.by() + " at " + f.fencedAt()
-                    + "; `virtfleet host unfence " + host.name() + "` once it stood down");
+                    + back + "; `virtfleet host unfence " + host.name() + "` once it stood down");
         }
         long silentNanos = nowNanos - host.lastSeenNanos();
         if (silentNanos > grace.toNanos()) {
             return new Verdict(HostState.HOST_STATE_UNREACHABLE, "no heartbeat for "
                     + Durations.shortText(Duration.ofNanos(silentNanos)) + " (grace " + Durations.shortText(grace) + ")");
+        }
+        if (host.report().getStandingDown()) {
+            return new Verdict(HostState.HOST_STATE_DEGRADED, standingDown(host.report()));
         }
         String libvirtError = host.report().getHypervisor().getError();
         if (!libvirtError.isEmpty()) {
@@ -78,5 +85,14 @@ public final class Liveness {
      */
     public boolean silent(HostRecord host, long nowNanos) {
         return nowNanos - host.lastSeenNanos() > grace.toNanos();
+    }
+
+    /** How far a host standing down got, in words. */
+    private static String standingDown(HostReport report) {
+        String commit = report.getStoodDownCommit();
+        String error = report.getStandDownError();
+        String done = commit.isEmpty() ? "not stood down yet"
+                : "stood down against definitions " + (commit.length() > 12 ? commit.substring(0, 12) : commit);
+        return "standing down (fenced): takes and starts no VM; " + done + (error.isEmpty() ? "" : "; " + error);
     }
 }

@@ -14,6 +14,7 @@ import io.virtfleet.proto.v1.RegistryGrpc;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.validation.Escape;
+import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.trust.EnrolledHosts;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
@@ -22,7 +23,12 @@ import java.util.function.IntSupplier;
 import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
-/** The registry's gRPC face: validates what agents send, then hands it to {@link HostRegistry}. */
+/**
+ * The registry's gRPC face: validates what agents send, then hands it to {@link HostRegistry}. Its answers tell each
+ * agent the definitions' current commit and, while the host is fenced ({@link FenceView}), to stand down: the host's
+ * VMs may run elsewhere now, so it destroys those whose home moved and starts nothing. The controller orders this;
+ * agents never infer it from the repository (a live move's target runs the VM before the record names it).
+ */
 public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
     private static final Pattern AGENT_ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
 
@@ -32,6 +38,7 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
     private final Duration grace;
     private final Supplier<String> definitionsHead;
     private final IntSupplier gitPort;
+    private final FenceView fences;
 
     /**
      * @param definitionsHead the definitions repository's current commit, told to every agent so a host that was
@@ -40,6 +47,15 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
      */
     public RegistryEndpoint(HostRegistry registry, EnrolledHosts enrolled, Duration heartbeatInterval, Duration grace,
                             Supplier<String> definitionsHead, IntSupplier gitPort) {
+        this(registry, enrolled, heartbeatInterval, grace, definitionsHead, gitPort, FenceView.inMemory());
+    }
+
+    /**
+     * @param fences which hosts are lost: their agents are told to stand down (read on the event loop: no I/O, no lock)
+     */
+    public RegistryEndpoint(HostRegistry registry, EnrolledHosts enrolled, Duration heartbeatInterval, Duration grace,
+                            Supplier<String> definitionsHead, IntSupplier gitPort, FenceView fences) {
+        this.fences = fences;
         this.registry = registry;
         this.enrolled = enrolled;
         this.heartbeatInterval = heartbeatInterval;
@@ -73,6 +89,7 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
                 .setUnreachableAfterMs(grace.toMillis())
                 .setDefinitionsGitPort(gitPort.getAsInt())
                 .setDesiredDefinitionsCommit(definitionsHead.get())
+                .setStandDown(fences.of(host).isPresent())
                 .build());
         response.onCompleted();
     }
@@ -83,7 +100,8 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
         try {
             HostRecord record = registry.heartbeat(request.getSessionId(), request.getReport());
             response.onNext(HeartbeatResponse.newBuilder().setAcceptedAtUnixMs(record.lastSeenUnixMs())
-                    .setDesiredDefinitionsCommit(definitionsHead.get()).build());
+                    .setDesiredDefinitionsCommit(definitionsHead.get())
+                    .setStandDown(fences.of(record.name()).isPresent()).build());
             response.onCompleted();
         } catch (UnknownSessionException e) {
             response.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());

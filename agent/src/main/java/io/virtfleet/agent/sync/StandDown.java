@@ -1,0 +1,94 @@
+package io.virtfleet.agent.sync;
+
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Whether the controller tells this host to stand down, and how far the host got. The controller orders it while
+ * it holds the host as lost (fenced): the host's Ceph-backed VMs may have been restarted on other hosts, and a QEMU
+ * of this host that still runs one must not write to its disk again. The order is the controller's, never guessed
+ * from the repository: a live move's target runs the VM before the record names it as home, so a host that destroyed
+ * a running domain because the record names another home could kill the only running copy.
+ *
+ * <p>Until the controller has answered the agent once since it started, and while it orders a stand-down, the agent
+ * starts no domain ({@link #refusesStarts}): a host coming back must not start a VM that runs elsewhere now. libvirt
+ * may have autostarted some at boot; the stand-down ({@link DefinitionsSync#standDown}) destroys those.
+ */
+public final class StandDown {
+    private static final Logger log = LoggerFactory.getLogger(StandDown.class);
+
+    /**
+     * @param standingDown    whether the controller's latest answer orders a stand-down
+     * @param stoodDownCommit the commit of the definitions the last complete stand-down was made against; empty when
+     *                        none completed since the agent started
+     * @param error           why the latest stand-down did not complete; empty when it did, or none is ordered
+     */
+    public record Status(boolean standingDown, String stoodDownCommit, String error) {}
+
+    private boolean answered;
+    private boolean ordered;
+    private String stoodDownCommit = "";
+    private String error = "";
+
+    /** Before the controller has answered: no domain may be started. */
+    public StandDown() {}
+
+    /** A host whose controller has answered and orders nothing: for tests of other features and tools. */
+    public static StandDown notOrdered() {
+        StandDown s = new StandDown();
+        s.answered = true;
+        return s;
+    }
+
+    /** What the controller answered to a Register or Heartbeat. */
+    public synchronized void told(boolean standDown) {
+        answered = true;
+        if (standDown && !ordered) {
+            log.warn("the controller holds this host as lost: standing down (destroying the domains whose home moved,"
+                    + " starting nothing) until it is unfenced");
+        } else if (!standDown && ordered) {
+            log.info("the controller no longer orders this host to stand down: domains may be started again");
+            error = "";
+        }
+        ordered = standDown;
+    }
+
+    public synchronized boolean ordered() {
+        return ordered;
+    }
+
+    /** Whether a stand-down against {@code commit} has completed (nothing needs doing until the repository moves). */
+    synchronized boolean stoodDownAt(String commit) {
+        return !commit.isEmpty() && commit.equals(stoodDownCommit);
+    }
+
+    synchronized void completed(String commit) {
+        if (!commit.equals(stoodDownCommit)) {
+            log.info("stood down against definitions commit {}: no domain whose home moved runs here", commit);
+        }
+        stoodDownCommit = commit;
+        error = "";
+    }
+
+    synchronized void failed(String why) {
+        error = why;
+    }
+
+    public synchronized Status status() {
+        return new Status(ordered, stoodDownCommit, ordered ? error : "");
+    }
+
+    /** Why no domain may be started now; empty when one may. */
+    public synchronized Optional<String> refusesStarts() {
+        if (!answered) {
+            return Optional.of("the controller has not answered this agent since it started: a host coming back may have"
+                    + " to stand down first, so it starts nothing before");
+        }
+        if (ordered) {
+            return Optional.of("this host is standing down: the controller holds it as lost (fenced) and its VMs may"
+                    + " run elsewhere; it starts nothing until it is unfenced");
+        }
+        return Optional.empty();
+    }
+}

@@ -1,0 +1,328 @@
+package io.virtfleet.controller.fencing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.agent.Agent;
+import io.virtfleet.agent.AgentConfig;
+import io.virtfleet.common.security.CredentialsBundle;
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.common.transport.Transport;
+import io.virtfleet.common.validation.Endpoint;
+import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.controller.testkit.LibvirtdNode;
+import io.virtfleet.proto.v1.AgentGrpc;
+import io.virtfleet.proto.v1.DefineDomainRequest;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.GetHostRequest;
+import io.virtfleet.proto.v1.Host;
+import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.SetDomainRunningRequest;
+import io.virtfleet.proto.v1.StorageTier;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmPhase;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.CleanupMode;
+import org.junit.jupiter.api.io.TempDir;
+import org.libvirt.Connect;
+import org.libvirt.Domain;
+import org.libvirt.LibvirtException;
+
+/**
+ * A host coming back after it was lost, on a real libvirtd (QEMU/TCG) with the agent and the controller in this JVM:
+ * hv1 runs web (defined and started through the agent's API, as the controller does, autostart on) and mine; while
+ * its agent is down web's record names another home and the controller fences hv1. The agent starts again: its
+ * Register answer orders the stand-down, and it destroys web's QEMU (web stays defined, autostart off) and leaves
+ * mine running; the controller shows hv1 degraded, standing down against the repository's commit. Unfenced, hv1 is
+ * ready again and web stays off.
+ *
+ * <p>Needs root and the Debian packages {@value LibvirtdNode#PACKAGES}; fails (does not skip) without them. No
+ * network namespace or underlay subnet: the guests have no network.
+ */
+@Timeout(value = 4, unit = TimeUnit.MINUTES)
+class StandDownRealLibvirtdTest {
+    private static final String HOST = "hv1";
+    private static final Duration WAIT = Duration.ofSeconds(90);
+
+    @TempDir(cleanup = CleanupMode.ON_SUCCESS)
+    Path tmp;
+
+    private LibvirtdNode node;
+    private EmbeddedFleet fleet;
+    private Agent agent;
+    private Transport operatorTransport;
+    private Transport controllerTransport;
+    private ManagedChannel operatorChannel;
+    private final List<Long> processesThatMustEnd = new ArrayList<>();
+    private final long t0 = System.nanoTime();
+
+    @Test
+    void aReturningHostDestroysTheDomainWhoseHomeMovedWhenItsAgentStartsAgain() throws Exception {
+        startNode();
+        fleet = EmbeddedFleet.builder(tmp.resolve("fleet")).nodes(List.of()).heartbeat(Duration.ofMillis(300))
+                .grace(Duration.ofSeconds(5)).reconcileInterval(Duration.ofHours(1)) // no pass acts on the records
+                .build().start();
+        operatorTransport = Transport.secure("test-operator", 1, CredentialsBundle.read(fleet.adminCredentials()));
+        operatorChannel = operatorTransport.channel(fleet.controllerEndpoint(), FleetIdentity.controller(),
+                Runnable::run);
+        startAgent();
+        awaitHost("hv1 ready", h -> h.getState() == HostState.HOST_STATE_READY);
+        awaitAgent("the agent heard the controller's answer", () -> agent.standDown().refusesStarts().isEmpty());
+
+        // web and mine are hv1's VMs: in the repository, and defined and running there as the controller makes them.
+        record("web", HOST);
+        record("mine", HOST);
+        asController(agent -> {
+            for (String vm : List.of("web", "mine")) {
+                agent.defineDomain(DefineDomainRequest.newBuilder().setVmName(vm).setDomainXml(domainXml(vm))
+                        .setAutostart(true).build());
+                agent.setDomainRunning(SetDomainRunningRequest.newBuilder().setVmName(vm).setRunning(true).build());
+            }
+        });
+        long webQemu = qemuPid("web");
+        processesThatMustEnd.add(webQemu);
+        processesThatMustEnd.add(qemuPid("mine"));
+        lap("web and mine run on hv1");
+
+        // hv1 is lost: its agent stops (QEMU goes on), web gets another home, the controller fences hv1.
+        agent.close();
+        agent = null;
+        record("web", "hv2");
+        String head = fleet.controller().vmStore().repo().headNow();
+        Instant now = Instant.now();
+        ((FenceView.InMemory) fleet.controller().fences()).put(new Fence(HOST, Fence.Kind.CONFIRMED_DOWN, List.of(),
+                now, null, "alice"));
+        assertTrue(libvirt("web").active(), "web's QEMU still runs on hv1");
+        lap("hv1 fenced, web homed on hv2 at " + head);
+
+        // hv1's agent starts again: the controller's first answer makes it stand down.
+        startAgent();
+        Host standing = awaitHost("hv1 stood down", h -> head.equals(h.getReport().getStoodDownCommit()));
+        lap("hv1 stood down");
+        Seen web = libvirt("web");
+        assertFalse(web.active(), "web's QEMU on hv1 is destroyed");
+        assertTrue(web.persistent(), "destroyed, not undefined");
+        assertFalse(web.autostart(), "libvirtd must not start it again");
+        assertTrue(waitGone(webQemu), "web's QEMU process " + webQemu + " has ended");
+        Seen mine = libvirt("mine");
+        assertTrue(mine.active() && mine.autostart(), "hv1's own VM is left alone");
+        assertTrue(standing.getReport().getStandingDown());
+        assertEquals("", standing.getReport().getStandDownError());
+        Host judged = awaitHost("hv1 judged standing down", h -> h.getState() == HostState.HOST_STATE_DEGRADED);
+        assertTrue(judged.getStateReason().startsWith("standing down (fenced): takes and starts no VM;"
+                + " stood down against definitions " + head.substring(0, 12)), judged.getStateReason());
+
+        // Unfenced: ready again, and web stays off.
+        ((FenceView.InMemory) fleet.controller().fences()).remove(HOST);
+        awaitHost("hv1 ready once unfenced", h -> h.getState() == HostState.HOST_STATE_READY
+                && !h.getReport().getStandingDown());
+        assertFalse(libvirt("web").active());
+        lap("unfenced: ready");
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+
+    private void startNode() {
+        try {
+            node = LibvirtdNode.start(tmp.resolve("nodes").resolve(HOST), HOST, LibvirtdNode.Options.defaults());
+        } catch (IOException | RuntimeException e) {
+            fail("this test needs a real libvirtd (root, Debian packages " + LibvirtdNode.PACKAGES
+                    + ") and could not start one: " + e.getMessage(), e);
+        }
+        node.pid().ifPresent(processesThatMustEnd::add);
+        lap("libvirtd up");
+    }
+
+    private void startAgent() throws Exception {
+        AgentConfig config = fleet.agentConfig(HOST, tmp.resolve("agents").resolve(HOST), node.uri())
+                .withJoinToken(fleet.joinToken(HOST));
+        agent = Agent.create(config);
+        agent.start();
+    }
+
+    /** Saves a VM's record and definition in the controller's repository, as a create or a failover does. */
+    private void record(String vm, String home) throws Exception {
+        Vm record = Vm.newBuilder().setSpec(VmSpec.newBuilder().setName(vm).setStorage(StorageTier.STORAGE_TIER_SATA)
+                        .setReplicated(false))
+                .setHomeHost(home).setRunningWanted(true).setPhase(VmPhase.VM_PHASE_READY).build();
+        fleet.controller().vmStore().save(record, domainXml(vm), vm + " homed on " + home, "alice");
+    }
+
+    private interface AgentCalls {
+        void run(AgentGrpc.AgentBlockingStub agent) throws Exception;
+    }
+
+    /** Calls hv1's agent with the controller's own certificate, as the controller's steps do. */
+    private void asController(AgentCalls calls) throws Exception {
+        controllerTransport = Transport.secure("test-as-controller", 1, fleet.controller().pki().credentials());
+        String endpoint = fleet.controller().registry().get(HOST).orElseThrow().agentEndpoint();
+        ManagedChannel channel = controllerTransport.channel(Endpoint.parse("agent_endpoint", endpoint),
+                FleetIdentity.agent(HOST), Runnable::run);
+        try {
+            calls.run(AgentGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS));
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** A small TCG guest without disk or network (SeaBIOS idles), under a UUID of its own. */
+    private static String domainXml(String vm) {
+        String uuid = UUID.nameUUIDFromBytes(("virtfleet:" + vm).getBytes(StandardCharsets.UTF_8)).toString();
+        return """
+                <domain type='qemu'>
+                  <name>%s</name>
+                  <uuid>%s</uuid>
+                  <memory unit='MiB'>64</memory>
+                  <vcpu>1</vcpu>
+                  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+                  <on_poweroff>destroy</on_poweroff>
+                  <devices><memballoon model='none'/></devices>
+                </domain>
+                """.formatted(vm, uuid);
+    }
+
+    private record Seen(boolean active, boolean persistent, boolean autostart) {}
+
+    private Seen libvirt(String vm) throws LibvirtException {
+        Connect conn = new Connect(node.uri(), false);
+        try {
+            Domain d = conn.domainLookupByName(vm);
+            try {
+                return new Seen(d.isActive() == 1, d.isPersistent() == 1, d.getAutostart());
+            } finally {
+                d.free();
+            }
+        } finally {
+            conn.close();
+        }
+    }
+
+    private long qemuPid(String vm) throws IOException {
+        return Long.parseLong(Files.readString(node.dir().resolve("run").resolve("qemu").resolve(vm + ".pid")).strip());
+    }
+
+    private static boolean waitGone(long pid) {
+        Optional<ProcessHandle> p = ProcessHandle.of(pid);
+        if (p.isEmpty()) {
+            return true;
+        }
+        try {
+            p.get().onExit().get(30, TimeUnit.SECONDS);
+            return true;
+        } catch (Exception e) {
+            return !p.get().isAlive();
+        }
+    }
+
+    /** Polls the fleet API until hv1 matches; fails with the last view and libvirtd's log otherwise. */
+    private Host awaitHost(String what, Predicate<Host> condition) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        Host last = null;
+        StatusRuntimeException lastError = null;
+        while (System.nanoTime() < deadline) {
+            try {
+                last = FleetGrpc.newBlockingStub(operatorChannel).withDeadlineAfter(5, TimeUnit.SECONDS)
+                        .getHost(GetHostRequest.newBuilder().setName(HOST).build());
+                lastError = null;
+                if (condition.test(last)) {
+                    return last;
+                }
+            } catch (StatusRuntimeException e) {
+                lastError = e; // NOT_FOUND until the agent registered
+            }
+            Thread.sleep(100);
+        }
+        fail("not within " + WAIT.toSeconds() + " s: " + what + ".\nLast view of the host: " + last
+                + (lastError == null ? "" : "\nLast error: " + lastError) + "\n" + node.diagnostics());
+        return last;
+    }
+
+    private static void awaitAgent(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                fail("not within " + WAIT.toSeconds() + " s: " + what);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    private void lap(String what) {
+        System.out.printf("[%6d ms] %s%n", (System.nanoTime() - t0) / 1_000_000, what);
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        List<Throwable> problems = new ArrayList<>();
+        for (AutoCloseable c : new AutoCloseable[] {
+            () -> {
+                if (operatorChannel != null) {
+                    operatorChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+                }
+            },
+            () -> {
+                if (operatorTransport != null) {
+                    operatorTransport.close();
+                }
+            },
+            () -> {
+                if (controllerTransport != null) {
+                    controllerTransport.close();
+                }
+            },
+            () -> {
+                if (agent != null) {
+                    agent.close();
+                }
+            },
+            () -> {
+                if (fleet != null) {
+                    fleet.close();
+                }
+            },
+            () -> {
+                if (node != null) {
+                    node.close();
+                }
+            }}) {
+            try {
+                c.close();
+            } catch (Exception | AssertionError e) {
+                problems.add(e);
+            }
+        }
+        // No libvirtd or QEMU may outlive the test, whatever happened above.
+        for (long pid : processesThatMustEnd) {
+            Optional<ProcessHandle> p = ProcessHandle.of(pid);
+            if (p.isPresent() && p.get().isAlive()) {
+                problems.add(new AssertionError("process " + pid + " still running after cleanup"));
+                p.get().destroyForcibly();
+            }
+        }
+        if (!problems.isEmpty()) {
+            AssertionError e = new AssertionError("cleanup failed: " + problems.get(0), problems.get(0));
+            problems.stream().skip(1).forEach(e::addSuppressed);
+            throw e;
+        }
+    }
+}
