@@ -12,6 +12,7 @@ import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.HostReport;
 import io.virtfleet.proto.v1.HostProgress;
 import io.virtfleet.proto.v1.Vm;
 import java.io.IOException;
@@ -169,8 +170,21 @@ public final class FenceService {
                     + Durations.shortText(Duration.ofNanos(now - record.lastSeenNanos())) + "): nothing proves what it"
                     + " runs. Unfence it once its agent reports again and has stood down").asRuntimeException();
         }
+        HostReport report = record.report();
+        if (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty()) {
+            // Its own word that it ran the stand-down (destroyed what moved away, redefined its replicas): without
+            // it, a domain list that happens to be clean proves nothing about what libvirt starts next.
+            throw Status.FAILED_PRECONDITION.withDescription(host + " has not stood down yet"
+                    + (report.getStandDownError().isEmpty() ? "" : " (" + report.getStandDownError() + ")")
+                    + ": its agent destroys the domains whose home moved and redefines its replicas first; unfence it"
+                    + " once `virtfleet host show " + host + "` says it stood down").asRuntimeException();
+        }
+        if (report.getDomainsStale()) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + "'s libvirt did not answer its agent's last poll:"
+                    + " what it runs is not known; unfence it once it reports its domains again").asRuntimeException();
+        }
         List<String> moved = new ArrayList<>();
-        for (DomainInfo d : record.report().getDomainsList()) {
+        for (DomainInfo d : report.getDomainsList()) {
             if (!Domains.active(d.getState())) {
                 continue;
             }

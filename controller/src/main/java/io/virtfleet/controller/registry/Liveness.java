@@ -66,7 +66,9 @@ public final class Liveness {
                     + Durations.shortText(Duration.ofNanos(silentNanos)) + " (grace " + Durations.shortText(grace) + ")");
         }
         if (host.report().getStandingDown()) {
-            return new Verdict(HostState.HOST_STATE_DEGRADED, standingDown(host.report()));
+            // Unfenced, but its agent has not yet heard: it starts nothing until its next heartbeat's answer.
+            return new Verdict(HostState.HOST_STATE_DEGRADED, "unfenced; its agent resumes at its next heartbeat ("
+                    + standingDown(host.report()) + ")");
         }
         String libvirtError = host.report().getHypervisor().getError();
         if (!libvirtError.isEmpty()) {

@@ -160,8 +160,9 @@ class FenceLeversTest {
                 silent.err());
 
         fleet.startAgent("hv1");
-        Await.until("hv1 reporting again", Duration.ofSeconds(20), () -> fleet.controller().registry().get("hv1")
-                .map(h -> !fleet.controller().liveness().silent(h, fleet.controller().registry().nanoTime())).orElse(false));
+        Await.until("hv1 reporting again, stood down", Duration.ofSeconds(20), () -> fleet.controller().registry()
+                .get("hv1").map(h -> !fleet.controller().liveness().silent(h, fleet.controller().registry().nanoTime())
+                        && !h.report().getStoodDownCommit().isEmpty()).orElse(false));
         CliRun stillRuns = cli("host", "unfence", "hv1");
         assertEquals(1, stillRuns.code(), stillRuns.out() + stillRuns.err());
         assertTrue(stillRuns.err().contains("hv1 still runs web (home now hv2)"), stillRuns.err());
@@ -172,8 +173,10 @@ class FenceLeversTest {
                 .build(), "<domain type='qemu'><name>web</name></domain>", "web: home hv1", "test");
         CliRun lifted = cli("host", "unfence", "hv1");
         assertEquals(0, lifted.code(), lifted.out() + lifted.err());
-        assertTrue(lifted.out().startsWith("hv1 is ready"), lifted.out());
+        assertTrue(lifted.out().startsWith("hv1 is "), lifted.out());
         assertFalse(fleet.controller().fencing().view().of("hv1").isPresent());
+        Await.until("hv1 ready once its agent heard the fence is lifted", Duration.ofSeconds(20),
+                () -> state("hv1") == HostState.HOST_STATE_READY);
         assertEquals(0, cli("host", "unfence", "hv1").code(), "a host not fenced is answered as it is");
     }
 }

@@ -1,0 +1,79 @@
+package io.virtfleet.controller.fencing;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.controller.definitions.DefinitionsRepo;
+import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.registry.Drains;
+import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.proto.v1.HostReport;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Unfence asks the returning host's own word that it stood down (destroyed what moved away, redefined its
+ * replicas) and a domain list libvirt answered for, not only a clean-looking list.
+ */
+class UnfenceRulesTest {
+    @TempDir
+    Path work;
+
+    private final AtomicLong now = new AtomicLong(1_000_000_000L);
+
+    private FenceService service(HostRegistry registry) throws Exception {
+        Fences fences = Fences.open(work.resolve("fenced-hosts"));
+        Liveness liveness = new Liveness(Duration.ofSeconds(15), Drains.inMemory(), fences);
+        FenceService service = new FenceService(registry, liveness, fences, FenceSettings.none(),
+                new VmStore(DefinitionsRepo.open(work.resolve("definitions"))), Clock.systemUTC());
+        // hv1 goes silent, and the operator confirms it down (no Ceph admin: nothing to blocklist).
+        now.addAndGet(Duration.ofSeconds(16).toNanos());
+        service.fence("hv1", true, "alice", p -> { });
+        return service;
+    }
+
+    private static HostReport report(boolean standingDown, String commit, String error, boolean stale) {
+        return HostReport.newBuilder().setHostName("hv1").setStandingDown(standingDown).setStoodDownCommit(commit)
+                .setStandDownError(error).setDomainsStale(stale).build();
+    }
+
+    private String refusal(FenceService service) {
+        return assertThrows(StatusRuntimeException.class, () -> service.unfence("hv1", "alice")).getStatus()
+                .getDescription();
+    }
+
+    @Test
+    void unfenceWaitsForACompletedStandDownAndAnsweredDomains() throws Exception {
+        HostRegistry registry = new HostRegistry(now::get, Clock.systemUTC());
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"), report(false, "", "", false));
+        FenceService service = service(registry);
+
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"), report(true, "", "", false));
+        String notYet = refusal(service);
+        assertTrue(notYet.startsWith("hv1 has not stood down yet: its agent destroys"), notYet);
+
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"),
+                report(true, "0123456789abcdef0123456789abcdef01234567", "web: libvirt: Requested operation is not valid",
+                        false));
+        String failed = refusal(service);
+        assertTrue(failed.startsWith("hv1 has not stood down yet (web: libvirt: Requested operation"), failed);
+
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"),
+                report(true, "0123456789abcdef0123456789abcdef01234567", "", true));
+        String stale = refusal(service);
+        assertTrue(stale.startsWith("hv1's libvirt did not answer its agent's last poll"), stale);
+
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"),
+                report(true, "0123456789abcdef0123456789abcdef01234567", "", false));
+        service.unfence("hv1", "alice");
+        assertFalse(service.view().of("hv1").isPresent(), "stood down, domains known and clean: the fence is lifted");
+    }
+}
