@@ -69,6 +69,8 @@ public final class Controller implements AutoCloseable {
     private final Replication replication;
     private final RevokedOperators revokedOperators;
     private final FleetCpu fleetCpu;
+    private final io.virtfleet.controller.failover.Failover failover;
+    private final io.virtfleet.controller.fencing.FenceView fences;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -83,7 +85,10 @@ public final class Controller implements AutoCloseable {
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
-               FleetCpu fleetCpu) {
+               FleetCpu fleetCpu, io.virtfleet.controller.failover.Failover failover,
+               io.virtfleet.controller.fencing.FenceView fences) {
+        this.failover = failover;
+        this.fences = fences;
         this.revokedOperators = revokedOperators;
         this.fleetCpu = fleetCpu;
         this.config = config;
@@ -229,6 +234,16 @@ public final class Controller implements AutoCloseable {
 
     public Scheduler scheduler() {
         return scheduler;
+    }
+
+    /** Restarting lost hosts' VMs elsewhere, for in-process use. */
+    public io.virtfleet.controller.failover.Failover failover() {
+        return failover;
+    }
+
+    /** Which hosts are lost (fenced or confirmed down). */
+    public io.virtfleet.controller.fencing.FenceView fences() {
+        return fences;
     }
 
     public Reconciler reconciler() {

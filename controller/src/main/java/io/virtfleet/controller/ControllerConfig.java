@@ -19,11 +19,28 @@ import java.time.Duration;
  * @param provisioning             how VMs are placed and built
  * @param gitListen                where the definitions repository is served read-only to agents (git over
  *                                 HTTPS, mutual TLS)
+ * @param failoverParallel         how many VMs of a lost host are restarted elsewhere at once
  */
 public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
-                               boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen) {
+                               boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen,
+                               int failoverParallel) {
     public static final Duration DEFAULT_AGENT_CERTIFICATE_LIFETIME = Duration.ofDays(30);
+
+    /** With the default failover-parallel. */
+    public ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
+                            Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
+                            boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen) {
+        this(listen, heartbeatInterval, unreachableAfter, dataDirectory, agentCertificateLifetime, ownCertificateLifetime,
+                plaintextForTests, provisioning, gitListen,
+                io.virtfleet.controller.failover.Failover.DEFAULT_PARALLEL);
+    }
+
+    public ControllerConfig withFailoverParallel(int parallel) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen,
+                io.virtfleet.controller.failover.Failover.parallel(parallel));
+    }
     public static final Duration DEFAULT_OWN_CERTIFICATE_LIFETIME = Duration.ofDays(90);
 
     /** A secure controller with default certificate lifetimes. */
@@ -36,26 +53,26 @@ public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInter
 
     public ControllerConfig withCertificateLifetimes(Duration agents, Duration own) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory, agents, own,
-                plaintextForTests, provisioning, gitListen);
+                plaintextForTests, provisioning, gitListen, failoverParallel);
     }
 
     public ControllerConfig withListen(InetSocketAddress address) {
         return new ControllerConfig(address, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, failoverParallel);
     }
 
     public ControllerConfig withPlaintextForTests() {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen);
+                agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen, failoverParallel);
     }
 
     public ControllerConfig withGitListen(InetSocketAddress address) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address, failoverParallel);
     }
 
     public ControllerConfig withProvisioning(Provisioning p) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen, failoverParallel);
     }
 }

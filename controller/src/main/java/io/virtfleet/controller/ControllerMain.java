@@ -61,6 +61,10 @@ public final class ControllerMain implements Callable<Integer> {
             description = "Time without a heartbeat before a host is marked unreachable (default: ${DEFAULT-VALUE}).")
     Duration unreachableAfter;
 
+    @Option(names = "--failover-parallel", paramLabel = "N", defaultValue = "4",
+            description = "How many VMs of a lost host host recover restarts elsewhere at once, 1 to 32 (default: ${DEFAULT-VALUE}).")
+    int failoverParallel;
+
     @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "/var/lib/virtfleet/controller",
             description = "Where the controller keeps its state (default: ${DEFAULT-VALUE}).")
     Path dataDir;
@@ -254,7 +258,8 @@ public final class ControllerMain implements Callable<Integer> {
         return ControllerConfig.of(new InetSocketAddress(at.bareHost(), at.port()), heartbeatInterval,
                 unreachableAfter, dataDir).withCertificateLifetimes(agentCertificateLifetime, certificateLifetime)
                 .withProvisioning(provisioning())
-                .withGitListen(gitAddress());
+                .withGitListen(gitAddress())
+                .withFailoverParallel(failoverParallel);
     }
 
     private InetSocketAddress gitAddress() {
