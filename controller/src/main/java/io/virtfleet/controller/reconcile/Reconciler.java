@@ -191,8 +191,8 @@ public final class Reconciler implements AutoCloseable {
      */
     public void requireNotHeldOff(String vm) {
         if (heldOff.test(vm)) {
-            throw Status.FAILED_PRECONDITION.withDescription("a move or failover of " + vm + " is still to be settled"
-                    + " (it may run on another host than its record says): try again once it is (virtfleet vm show " + vm + ")")
+            throw Status.FAILED_PRECONDITION.withDescription("a move of " + vm + " is still to be settled from the"
+                    + " hosts' reports (it may run on either host): try again once it is (virtfleet vm show " + vm + ")")
                     .asRuntimeException();
         }
     }
