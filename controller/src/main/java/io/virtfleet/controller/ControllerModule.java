@@ -371,9 +371,10 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    VmEndpoint vmEndpoint(VmService vms, Moves moves, VmStore store, Liveness liveness,
+    VmEndpoint vmEndpoint(VmService vms, Moves moves, VmStore store, Liveness liveness, Failover failover,
                           @Named("vm-work") ExecutorService work) {
-        return new VmEndpoint(vms, moves, new Evacuation(moves, store, liveness.drains()), work);
+        return new VmEndpoint(vms, moves, new Evacuation(moves, store, liveness.drains()), work)
+                .alsoPendingWork(failover::pendingWork);
     }
 
     @Provides

@@ -15,6 +15,7 @@ import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.GetHostRequest;
 import io.virtfleet.proto.v1.GetVmRequest;
 import io.virtfleet.proto.v1.HostState;
+import io.virtfleet.proto.v1.ListHostsRequest;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.RecoverHostRequest;
 import io.virtfleet.proto.v1.SetHostDrainingRequest;
@@ -111,9 +112,15 @@ class FailoverRealFleetTest {
         first.close();
         restarted = ControllerJvm.start(fleet.settings().withPort(first.port())
                 .withSystemProperties(Map.of(ControllerJvm.CONFIRMED_DOWN, "hv1")), work.resolve("controller-2.log"));
-        await("hv2 and hv3 back", () -> List.of("hv2", "hv3").stream().allMatch(h -> operator
-                .withDeadlineAfter(5, TimeUnit.SECONDS).getHost(GetHostRequest.newBuilder().setName(h).build())
-                .getState() == HostState.HOST_STATE_READY));
+        await("hv2 and hv3 registered again and ready", () -> {
+            try {
+                return operator.withDeadlineAfter(5, TimeUnit.SECONDS).listHosts(ListHostsRequest.getDefaultInstance())
+                        .getHostsList().stream().filter(h -> !h.getName().equals("hv1")
+                                && h.getState() == HostState.HOST_STATE_READY).count() == 2;
+            } catch (io.grpc.StatusRuntimeException e) {
+                return false; // the restarted controller not serving yet
+            }
+        });
 
         List<VmProgress> steps = new ArrayList<>();
         operator.withDeadlineAfter(3, TimeUnit.MINUTES).recoverHost(RecoverHostRequest.newBuilder().setName("hv1").build())

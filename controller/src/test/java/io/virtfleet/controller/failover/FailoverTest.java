@@ -18,6 +18,8 @@ import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.testkit.Await;
 import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.controller.testkit.RefuseOnCall;
+import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.GetVmRequest;
@@ -64,6 +66,7 @@ class FailoverTest {
     Path work;
 
     private EmbeddedFleet fleet;
+    private final java.util.Map<String, RefuseOnCall> refuseStarts = new java.util.concurrent.ConcurrentHashMap<>();
     private Clients admin;
     private FleetGrpc.FleetBlockingStub operator;
 
@@ -83,9 +86,14 @@ class FailoverTest {
     @BeforeEach
     void threeHosts() throws Exception {
         assertTrue(SimulatedNetwork.available(), "LAN VMs need network namespaces: run the tests as root");
-        fleet = EmbeddedFleet.builder(work).nodes(EmbeddedFleet.defaultNodes(3)).simulatedNetwork(true).ceph(ceph)
-                .heartbeat(Duration.ofMillis(200)).grace(Duration.ofSeconds(1)).reconcileInterval(Duration.ofMillis(300))
-                .build().start();
+        EmbeddedFleet.Builder b = EmbeddedFleet.builder(work).nodes(EmbeddedFleet.defaultNodes(3)).simulatedNetwork(true)
+                .ceph(ceph).heartbeat(Duration.ofMillis(200)).grace(Duration.ofSeconds(1))
+                .reconcileInterval(Duration.ofMillis(300));
+        for (String host : List.of("hv1", "hv2", "hv3")) {
+            refuseStarts.put(host, new RefuseOnCall(AgentGrpc.getSetDomainRunningMethod()));
+            b.apiInterceptors(host, List.of(refuseStarts.get(host)));
+        }
+        fleet = b.build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
         admin = Clients.as(fleet.adminCredentials());
         operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
@@ -174,6 +182,44 @@ class FailoverTest {
         assertEquals(8, run.code(), "some left: " + run);
         assertTrue(run.out().contains("solo") && run.out().contains("opted out of failover"), run.out());
         assertNotEquals("hv1", vm("app").getHomeHost());
+    }
+
+    @Test
+    void oneVmsFailureStopsNoOtherAndAVmRecordedButNotStartedIsStartedOnceItsNewHomeAnswers() throws Exception {
+        onHv1(() -> {
+            create(spec("pin", StorageTier.STORAGE_TIER_SSD).toBuilder().setPinnedHost("hv1").build());
+            create(spec("api", StorageTier.STORAGE_TIER_SSD));
+            create(spec("www", StorageTier.STORAGE_TIER_SSD));
+        });
+        lose("hv1");
+        fence("hv1");
+        refuseStarts.get("hv2").refuseNext(Integer.MAX_VALUE); // hv2 takes definitions but fails to start anything
+        refuseStarts.get("hv3").refuseNext(Integer.MAX_VALUE);
+
+        List<VmProgress> steps = recover("hv1");
+        assertTrue(steps.stream().anyMatch(p -> p.getVmName().equals("pin") && p.getStep().equals("failed")
+                && p.getDetail().startsWith("no host fits: ") && p.getDetail().contains("pinned")), steps.toString());
+        for (String vm : List.of("api", "www")) {
+            String target = vm(vm).getHomeHost();
+            assertNotEquals("hv1", target, "recorded on its new home: " + steps);
+            assertTrue(steps.stream().anyMatch(p -> p.getVmName().equals(vm) && p.getStep().equals("failed")
+                    && p.getDetail().startsWith("recorded on " + target + " but not started yet")), steps.toString());
+            assertTrue(vm(vm).getMovePending().equals("a failover from lost host hv1 to " + target
+                    + " is in flight or to be settled"), vm(vm).getMovePending());
+        }
+        assertEquals(3, steps.get(steps.size() - 1).getVmsLeft(), steps.toString());
+
+        // The new homes answer again: the controller's passes start both, once, and end their notes.
+        refuseStarts.get("hv2").refuseNext(0);
+        refuseStarts.get("hv3").refuseNext(0);
+        for (String vm : List.of("api", "www")) {
+            String target = vm(vm).getHomeHost();
+            await(vm + " runs on " + target, () -> active(target, vm));
+            await(vm + "'s failover settled", () -> vm(vm).getMovePending().isEmpty());
+        }
+        List<VmProgress> again = recover("hv1");
+        assertEquals(1, again.get(again.size() - 1).getVmsLeft(), "only pin is left: " + again);
+        assertEquals("hv1", vm("pin").getHomeHost());
     }
 
     // ---- helpers --------------------------------------------------------------------------------------------------
