@@ -19,7 +19,6 @@ import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.replication.Replication;
-import io.virtfleet.controller.scheduler.Claim;
 import io.virtfleet.controller.scheduler.Decision;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
