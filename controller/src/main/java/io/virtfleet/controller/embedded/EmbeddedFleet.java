@@ -45,6 +45,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Duration ownCertificateLifetime;
     private final UnaryOperator<Provisioning> provisioning;
     /** The cluster behind the ssd and sata tiers; null: none, those disks are refused. */
+    private final int failoverParallel;
     private final CephCluster ceph;
     private final Path profiles;
     private final Path installerDirectory;
@@ -69,6 +70,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.profiles = b.profiles;
         this.installerDirectory = b.installerDirectory;
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
+        this.failoverParallel = b.failoverParallel;
     }
 
     /** Where the fleet keeps its controller's and agents' directories. */
@@ -142,7 +144,8 @@ public final class EmbeddedFleet implements AutoCloseable {
                 .withInstall(InstallSettings.defaults().withProfilesDirectory(profiles));
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
-                .withProvisioning(provisioning.apply(defaults));
+                .withProvisioning(provisioning.apply(defaults))
+                .withFailoverParallel(failoverParallel);
     }
 
     /**
@@ -328,6 +331,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private Path profiles = shippedProfiles();
         private Path installerDirectory = InstallerFiles.PACKAGE_DIRECTORY;
         private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors = new LinkedHashMap<>();
+        private int failoverParallel = io.virtfleet.controller.failover.Failover.DEFAULT_PARALLEL;
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -390,6 +394,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
 
         /** Backs the ssd and sata tiers of every host with this cluster (the caller starts and closes it). */
+        /** How many VMs of a lost host the controller recovers at once (failover-parallel). */
+        public Builder failoverParallel(int parallel) {
+            this.failoverParallel = parallel;
+            return this;
+        }
+
         public Builder ceph(CephCluster cluster) {
             this.ceph = cluster;
             return this;
