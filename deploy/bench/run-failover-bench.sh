@@ -5,14 +5,15 @@
 # on libvirt test-driver hypervisors (networks in namespaces), a real single-node Ceph. Needs root and ceph-mon
 # ceph-osd ceph-common. About 1 minute per measurement.
 #
-# usage: deploy/bench/run-failover-bench.sh [--vms N] [--rounds N] [--parallel N[,N...]]   (defaults 20, 3, 1,4)
+# usage: deploy/bench/run-failover-bench.sh [--vms N] [--rounds N] [--warmups N] [--parallel N[,N...]]
+#                                           (defaults 20, 3, 1, 1,4)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 case "${1:-}" in
-  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 source deploy/bench/classpath.sh # builds, sets CP, prints the machine

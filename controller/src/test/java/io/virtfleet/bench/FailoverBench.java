@@ -47,13 +47,15 @@ import java.util.concurrent.TimeUnit;
  * VM, the network step, the agents' calls, the new home's sync. Which parallelism goes first rotates per round.
  */
 public final class FailoverBench {
-    private static final String USAGE = "usage: FailoverBench [--vms N] [--rounds N] [--parallel N[,N...]]\n"
-            + "  (defaults 20, 3, 1,4; needs root and ceph-mon ceph-osd ceph-common)";
+    private static final String USAGE = "usage: FailoverBench [--vms N] [--rounds N] [--warmups N] [--parallel N[,N...]]\n"
+            + "  (defaults 20, 3, 1, 1,4; a warm-up round is measured and not counted; needs root and ceph-mon ceph-osd"
+            + " ceph-common)";
 
     private FailoverBench() {}
 
     public static void main(String[] args) throws Exception {
-        BenchArgs a = new BenchArgs(args, Set.of("vms", "rounds", "parallel"), USAGE);
+        BenchArgs a = new BenchArgs(args, Set.of("vms", "rounds", "warmups", "parallel"), USAGE);
+        int warmups = a.integer("warmups", 1);
         int vms = a.integer("vms", 20);
         int rounds = a.integer("rounds", 3);
         List<Integer> parallels = Arrays.stream(a.string("parallel", "1,4").split(",")).map(Integer::parseInt).toList();
@@ -63,13 +65,15 @@ public final class FailoverBench {
         parallels.forEach(p -> times.put(p, new ArrayList<>()));
         try (CephCluster ceph = CephCluster.start(work.resolve("ceph"))) {
             int run = 0;
-            for (int round = 0; round < rounds; round++) {
+            for (int round = -warmups; round < rounds; round++) {
                 for (int i = 0; i < parallels.size(); i++) {
-                    int parallel = parallels.get((i + round) % parallels.size());
+                    int parallel = parallels.get(Math.floorMod(i + round, parallels.size()));
                     long ms = once(work.resolve("run-" + run++), ceph, vms, parallel);
-                    times.get(parallel).add(ms);
-                    System.out.printf(Locale.ROOT, "round %d: %d VMs recovered with failover-parallel %d in %d ms%n",
-                            round + 1, vms, parallel, ms);
+                    if (round >= 0) {
+                        times.get(parallel).add(ms);
+                    }
+                    System.out.printf(Locale.ROOT, "%s: %d VMs recovered with failover-parallel %d in %d ms%n",
+                            round < 0 ? "warm-up" : "round " + (round + 1), vms, parallel, ms);
                 }
             }
         } finally {
@@ -85,7 +89,7 @@ public final class FailoverBench {
 
     private static long median(List<Long> values) {
         long[] sorted = values.stream().mapToLong(Long::longValue).sorted().toArray();
-        return Bench.percentile(sorted, 0.5);
+        return Bench.percentile(sorted, 50);
     }
 
     /** One fleet: {@code vms} VMs on hv1, hv1 lost, its VMs recovered; returns the recovery's time in ms. */
