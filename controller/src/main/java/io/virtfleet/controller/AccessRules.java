@@ -46,6 +46,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getMoveVmMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getCancelMoveMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getEvacuateHostMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getRecoverHostMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getSyncHostsMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getGetDriftMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetVmHistoryMethod().getFullMethodName(), Rule.VIEWERS),

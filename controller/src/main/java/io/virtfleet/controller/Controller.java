@@ -73,6 +73,7 @@ public final class Controller implements AutoCloseable {
     private final FleetCpu fleetCpu;
     private final FenceService fencing;
     private final FenceView fences;
+    private final io.virtfleet.controller.failover.Failover failover;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -87,8 +88,10 @@ public final class Controller implements AutoCloseable {
                ControllerPki pki, Enrollments enrollments, Scheduler scheduler, Liveness liveness, VmService vms,
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
-               FleetCpu fleetCpu, FenceService fencing, FenceView fences) {
+               FleetCpu fleetCpu, FenceService fencing, FenceView fences,
+               io.virtfleet.controller.failover.Failover failover) {
         this.fencing = fencing;
+        this.failover = failover;
         this.fences = fences;
         this.revokedOperators = revokedOperators;
         this.fleetCpu = fleetCpu;
@@ -241,6 +244,12 @@ public final class Controller implements AutoCloseable {
     public Scheduler scheduler() {
         return scheduler;
     }
+
+    /** Restarting lost hosts' VMs elsewhere, for in-process use. */
+    public io.virtfleet.controller.failover.Failover failover() {
+        return failover;
+    }
+
 
     public Reconciler reconciler() {
         return reconciler;

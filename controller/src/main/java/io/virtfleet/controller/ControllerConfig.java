@@ -1,6 +1,8 @@
 package io.virtfleet.controller;
 
+import io.virtfleet.controller.failover.Failover;
 import io.virtfleet.controller.fencing.FenceSettings;
+import io.virtfleet.controller.fencing.HostLoss;
 import io.virtfleet.controller.vm.Provisioning;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -21,11 +23,14 @@ import java.time.Duration;
  * @param gitListen                where the definitions repository is served read-only to agents (git over
  *                                 HTTPS, mutual TLS)
  * @param fencing                  how lost hosts are fenced in Ceph (admin credential, blocklist expiry)
+ * @param hostLoss                 when a silent host is suspected lost, and whether the controller fences it and
+ *                                 restarts its VMs by itself
+ * @param failoverParallel         how many VMs of a lost host are restarted elsewhere at once
  */
 public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
                                boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen,
-                               FenceSettings fencing) {
+                               FenceSettings fencing, HostLoss.Settings hostLoss, int failoverParallel) {
     public static final Duration DEFAULT_AGENT_CERTIFICATE_LIFETIME = Duration.ofDays(30);
     public static final Duration DEFAULT_OWN_CERTIFICATE_LIFETIME = Duration.ofDays(90);
 
@@ -34,36 +39,55 @@ public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInter
                                       Path dataDirectory) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false, Provisioning.defaults(),
-                new InetSocketAddress(listen.getAddress(), 0), FenceSettings.none());
+                new InetSocketAddress(listen.getAddress(), 0), FenceSettings.none(), HostLoss.Settings.defaults(),
+                Failover.DEFAULT_PARALLEL);
     }
 
     public ControllerConfig withCertificateLifetimes(Duration agents, Duration own) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory, agents, own,
-                plaintextForTests, provisioning, gitListen, fencing);
+                plaintextForTests, provisioning, gitListen, fencing, hostLoss,
+                failoverParallel);
     }
 
     public ControllerConfig withListen(InetSocketAddress address) {
         return new ControllerConfig(address, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing, hostLoss,
+                failoverParallel);
     }
 
     public ControllerConfig withPlaintextForTests() {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen, fencing);
+                agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen, fencing, hostLoss,
+                failoverParallel);
     }
 
     public ControllerConfig withGitListen(InetSocketAddress address) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address, fencing);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address, fencing, hostLoss,
+                failoverParallel);
     }
 
     public ControllerConfig withFencing(FenceSettings f) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, f);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, f, hostLoss,
+                failoverParallel);
     }
 
     public ControllerConfig withProvisioning(Provisioning p) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
-                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen, fencing);
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen, fencing, hostLoss,
+                failoverParallel);
+    }
+
+    public ControllerConfig withHostLoss(HostLoss.Settings h) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing, h,
+                failoverParallel);
+    }
+
+    public ControllerConfig withFailoverParallel(int parallel) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing,
+                hostLoss, Failover.parallel(parallel));
     }
 }

@@ -82,6 +82,10 @@ public final class ControllerMain implements Callable<Integer> {
                 "stay away, since when it lapses the host's QEMUs may write again; 1h to 3650d (default: ${DEFAULT-VALUE})."})
     Duration fenceExpiry;
 
+    @Option(names = "--failover-parallel", paramLabel = "N", defaultValue = "4",
+            description = "How many VMs of a lost host host recover restarts elsewhere at once, 1 to 32 (default: ${DEFAULT-VALUE}).")
+    int failoverParallel;
+
     @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "/var/lib/virtfleet/controller",
             description = "Where the controller keeps its state (default: ${DEFAULT-VALUE}).")
     Path dataDir;
@@ -277,7 +281,8 @@ public final class ControllerMain implements Callable<Integer> {
                 .withProvisioning(provisioning())
                 .withGitListen(gitAddress())
                 .withFencing(new FenceSettings(cephAdminConf, cephAdminId, cephAdminKeyring, fenceExpiry,
-                        Duration.ofSeconds(20)));
+                        Duration.ofSeconds(20)))
+                .withFailoverParallel(failoverParallel);
     }
 
     private InetSocketAddress gitAddress() {

@@ -47,6 +47,12 @@ import io.virtfleet.controller.scheduler.ClaimBook;
 import io.virtfleet.controller.scheduler.FailoverHosts;
 import io.virtfleet.controller.scheduler.FleetFeed;
 import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.controller.failover.Failover;
+import io.virtfleet.controller.failover.FailoverEndpoint;
+import io.virtfleet.controller.failover.FailoverJournal;
+import io.virtfleet.controller.fencing.FenceView;
+import io.virtfleet.controller.move.Rehoming;
+import java.nio.file.Path;
 import io.virtfleet.controller.move.Evacuation;
 import io.virtfleet.controller.move.MoveJournal;
 import io.virtfleet.controller.move.Moves;
@@ -232,7 +238,7 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
                                 ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork,
-                                FenceService fencing) {
+                                FenceService fencing, Failover failover) {
         // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
         // file writes in order.
         ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -241,7 +247,8 @@ final class ControllerModule extends AbstractModule {
             return t;
         });
         return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work)
-                .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork)).withFencing(fencing);
+                .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork)).withFencing(fencing)
+                .withFailover(new FailoverEndpoint(failover, vmWork));
     }
 
     @Provides
@@ -378,18 +385,25 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
                         Replication replication, ProfileCatalog profiles, Installs installs, DomainRenderer renderer,
-                        FleetCpu fleetCpu) {
-        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs,
-                FailoverAtOvh.of(config.provisioning().ovh(),
-                        new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents"))),
+                        FleetCpu fleetCpu, FailoverAtOvh ovh) {
+        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs, ovh,
                 fleetCpu);
+    }
+
+    /** OVH's API for failover IPs (creates and failovers share its notes), or nothing without ovh-config. */
+    @Provides
+    @Singleton
+    FailoverAtOvh failoverAtOvh() {
+        return FailoverAtOvh.of(config.provisioning().ovh(),
+                new io.virtfleet.controller.ovh.OvhIntents(config.dataDirectory().resolve("ovh-intents")));
     }
 
     @Provides
     @Singleton
-    VmEndpoint vmEndpoint(VmService vms, Moves moves, VmStore store, Liveness liveness,
+    VmEndpoint vmEndpoint(VmService vms, Moves moves, VmStore store, Liveness liveness, Failover failover,
                           @Named("vm-work") ExecutorService work) {
-        return new VmEndpoint(vms, moves, new Evacuation(moves, store, liveness.drains()), work);
+        return new VmEndpoint(vms, moves, new Evacuation(moves, store, liveness.drains()), work)
+                .alsoPendingWork(failover::pendingWork);
     }
 
     @Provides
@@ -404,6 +418,23 @@ final class ControllerModule extends AbstractModule {
             return moves;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the moves in flight in " + config.dataDirectory().resolve("moves"), e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    Failover failover(VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents,
+                      HostRegistry registry, Replication replication, Installs installs, DomainRenderer renderer,
+                      FenceView fences, Moves moves, FailoverAtOvh ovh) {
+        Path dir = config.dataDirectory().resolve("failovers");
+        try {
+            Failover failover = new Failover(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken),
+                    registry, replication, fences, ovh, new Rehoming(store, scheduler, renderer, installs), FailoverJournal.open(dir), moves::pendingWork,
+                    config.failoverParallel());
+            reconciler.alsoEachPass(failover::resume);
+            return failover;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the failovers in flight in " + dir, e);
         }
     }
 

@@ -18,6 +18,8 @@ public final class ExitCode {
     public static final int NO_HOST_FITS = 6;
     /** {@code virtfleet drift --exit-code}: some host or domain differs from the definitions repository. */
     public static final int DRIFT = 7;
+    /** {@code host recover}: some VMs were left (each listed with why); running it again resumes. */
+    public static final int SOME_LEFT = 8;
 
     private ExitCode() {}
 }

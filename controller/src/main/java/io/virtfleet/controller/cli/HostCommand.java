@@ -20,7 +20,7 @@ import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 /** {@code virtfleet host ...}: commands about one host. */
-@Command(name = "host", description = "Show, drain, undrain, fence, unfence or forget one host.",
+@Command(name = "host", description = "Show, drain, undrain, fence, unfence, recover or forget one host.",
         subcommands = {HostShowCommand.class, HostForgetCommand.class})
 final class HostCommand {
     @ParentCommand
@@ -84,6 +84,39 @@ final class HostCommand {
             }
         }
         return emptied[0] ? ExitCode.OK : ExitCode.FAILURE;
+    }
+
+    @Command(name = "recover", description = {"Restart a lost host's VMs on other hosts. Refused unless the host is",
+        "fenced (host fence NAME) or confirmed down (host fence NAME --confirm-down). Each Ceph-backed VM",
+        "homed there gets a new home from placement (one commit per VM) and is started there; raw-disk VMs,",
+        "VMs created with --no-failover and failover-IP VMs whose IP cannot be routed to the new home are",
+        "listed with why (and for the latter, what to do). Several VMs at once (controller setting",
+        "failover-parallel). Run it again after a failure: what is done stays done.", "",
+        "Exit code 0 when every VM is recovered, 8 when some are left, 1 when refused.", "",
+        "Example:",
+        "  virtfleet host recover hv1"})
+    int recover(@Parameters(paramLabel = "NAME", description = "The lost host.") String name) {
+        PrintWriter out = spec.commandLine().getOut();
+        int left = -1;
+        try (ControllerClient client = root.connect()) {
+            Iterator<VmProgress> steps = client.fleetStreaming().recoverHost(io.virtfleet.proto.v1.RecoverHostRequest
+                    .newBuilder().setName(Names.hostName("NAME", name)).build());
+            long start = System.nanoTime();
+            while (steps.hasNext()) {
+                VmProgress p = steps.next();
+                if (p.hasVmsLeft()) {
+                    left = p.getVmsLeft();
+                }
+                if (root.output == Output.json) {
+                    out.println(Json.line(p));
+                } else {
+                    out.printf(java.util.Locale.ROOT, "[%6.1fs] %-12s %-9s %s%n", (System.nanoTime() - start) / 1e9,
+                            p.getVmName().isEmpty() ? name : p.getVmName(), p.getStep(), p.getDetail());
+                }
+                out.flush();
+            }
+        }
+        return left == 0 ? ExitCode.OK : ExitCode.SOME_LEFT;
     }
 
     @Command(name = "undrain", description = "Let placement use a drained host again.")

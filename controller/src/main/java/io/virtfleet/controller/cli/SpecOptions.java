@@ -56,6 +56,11 @@ final class SpecOptions {
                 "whose disks are on Ceph; raw disks cannot move, so --replicated is refused for raw)."})
     Boolean replicated;
 
+    @Option(names = "--no-failover",
+            description = {"Never restart it on another host when its host is lost (host recover lists it and leaves it",
+                "alone): for a VM that must not run twice even briefly, or that an operator restarts by hand."})
+    boolean noFailover;
+
     /** The spec these flags describe; each flag is checked here, the whole spec again by the controller. */
     VmSpec spec(String name) {
         VmSpec.Builder b = VmSpec.newBuilder().setName(name)
@@ -64,7 +69,8 @@ final class SpecOptions {
                 .setMemoryBytes(Sizes.memory("--memory", memory))
                 .setVcpus(vcpus)
                 .setProfile(profile)
-                .setReplicated(replicated != null ? replicated : !storage.equals("raw"));
+                .setReplicated(replicated != null ? replicated : !storage.equals("raw"))
+                .setNoFailover(noFailover);
         if (lan != null && failoverIp != null) {
             throw new InvalidInputException("--lan", lan, "either --lan or --failover-ip, not both");
         }

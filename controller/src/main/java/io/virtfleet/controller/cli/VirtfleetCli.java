@@ -41,7 +41,8 @@ import picocli.CommandLine.ScopeType;
             "2:bad flags or arguments", "3:the controller (or the VM's host) could not be reached",
             "4:no such host or VM", "5:not allowed: no or unusable credentials, or a role without the right",
             "6:no host can take the VM (every host's reason is printed; capacity: not one fits)",
-            "7:drift --exit-code: some host or domain differs from the definitions repository"})
+            "7:drift --exit-code: some host or domain differs from the definitions repository",
+            "8:host recover: some VMs of the lost host were left (each is listed with why)"})
 public final class VirtfleetCli {
     @Option(names = "--controller", paramLabel = "HOST:PORT", scope = ScopeType.INHERIT,
             defaultValue = "${env:VIRTFLEET_CONTROLLER:-127.0.0.1:7440}",

@@ -108,6 +108,9 @@ final class VmCommand {
         out.printf(Locale.ROOT, "Replicas:  %s%n", !s.getReplicated() ? "none (not replicated)"
                 : vm.getReplicaHostsCount() == 0 ? "replicated; no other host reports its definition yet"
                 : "defined on " + String.join(", ", vm.getReplicaHostsList()) + " (autostart off, never started there)");
+        out.printf(Locale.ROOT, "Failover:  %s%n", s.getNoFailover() ? "off (--no-failover): stays down while its host"
+                + " is lost" : s.getStorage() == io.virtfleet.proto.v1.StorageTier.STORAGE_TIER_RAW
+                ? "none (raw disk: down until its host returns)" : "restarted elsewhere when its host is lost");
         if (!vm.getMovePending().isEmpty()) {
             out.printf(Locale.ROOT, "Move:      %s%n", vm.getMovePending());
         }

@@ -45,6 +45,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Duration ownCertificateLifetime;
     private final UnaryOperator<Provisioning> provisioning;
     /** The cluster behind the ssd and sata tiers; null: none, those disks are refused. */
+    private final int failoverParallel;
     private final CephCluster ceph;
     private final Path profiles;
     private final Path installerDirectory;
@@ -72,6 +73,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.installerDirectory = b.installerDirectory;
         this.fencing = b.fencing;
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
+        this.failoverParallel = b.failoverParallel;
     }
 
     /** Where the fleet keeps its controller's and agents' directories. */
@@ -145,7 +147,8 @@ public final class EmbeddedFleet implements AutoCloseable {
                 .withInstall(InstallSettings.defaults().withProfilesDirectory(profiles));
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
-                .withProvisioning(provisioning.apply(defaults)).withFencing(fencing);
+                .withProvisioning(provisioning.apply(defaults)).withFencing(fencing)
+                .withFailoverParallel(failoverParallel);
     }
 
     /**
@@ -332,6 +335,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private Path installerDirectory = InstallerFiles.PACKAGE_DIRECTORY;
         private io.virtfleet.controller.fencing.FenceSettings fencing = io.virtfleet.controller.fencing.FenceSettings.none();
         private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors = new LinkedHashMap<>();
+        private int failoverParallel = io.virtfleet.controller.failover.Failover.DEFAULT_PARALLEL;
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -397,6 +401,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** How the controller fences lost hosts in Ceph (default: no Ceph admin). */
         public Builder fencing(io.virtfleet.controller.fencing.FenceSettings settings) {
             this.fencing = settings;
+            return this;
+        }
+
+        /** How many VMs of a lost host the controller recovers at once (failover-parallel). */
+        public Builder failoverParallel(int parallel) {
+            this.failoverParallel = parallel;
             return this;
         }
 

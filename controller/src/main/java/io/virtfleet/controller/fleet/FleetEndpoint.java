@@ -74,6 +74,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
     private CpuModelEndpoint cpuModel;
     private FenceService fencing;
+    private io.virtfleet.controller.failover.FailoverEndpoint failover;
 
     /**
      * @param work where the levers that write state files (forget, drain, join tokens) and sign certificates
@@ -87,6 +88,22 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         this.enrollments = enrollments;
         this.vms = vms;
         this.profiles = profiles;
+    }
+
+    /** This endpoint, also serving the recovery of lost hosts' VMs. */
+    public FleetEndpoint withFailover(io.virtfleet.controller.failover.FailoverEndpoint endpoint) {
+        this.failover = endpoint;
+        return this;
+    }
+
+    @Override
+    public void recoverHost(io.virtfleet.proto.v1.RecoverHostRequest request, StreamObserver<VmProgress> response) {
+        if (failover == null) {
+            response.onError(io.grpc.Status.UNIMPLEMENTED.withDescription("this controller does not recover hosts")
+                    .asRuntimeException());
+            return;
+        }
+        failover.recoverHost(request, response);
     }
 
     /** This endpoint, also serving the fleet CPU model and each host's verdict on it. */

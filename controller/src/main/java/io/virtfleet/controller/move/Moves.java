@@ -19,7 +19,6 @@ import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.replication.Replication;
-import io.virtfleet.controller.scheduler.Claim;
 import io.virtfleet.controller.scheduler.Decision;
 import io.virtfleet.controller.scheduler.Explanation;
 import io.virtfleet.controller.scheduler.NoHostFitsException;
@@ -77,6 +76,7 @@ public final class Moves {
     private final Installs installs;
     private final DomainRenderer renderer;
     private final MoveJournal journal;
+    private final Rehoming rehoming;
     /** The moves running now, by VM: how to cancel each. */
     private final Map<String, Running> running = new ConcurrentHashMap<>();
 
@@ -129,6 +129,7 @@ public final class Moves {
         this.installs = installs;
         this.renderer = renderer;
         this.journal = journal;
+        this.rehoming = new Rehoming(store, scheduler, renderer, installs);
         this.reportInterval = reportInterval;
         reconciler.holdOff(journal::pending);
         for (var claim : scheduler.claims()) {
@@ -345,9 +346,7 @@ public final class Moves {
         String targetXml;
         boolean migrating = false;
         try {
-            targetXml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(() -> new IOException(
-                    "no domain definition for " + name + " in the definitions repository")), vm.getSpec(),
-                    renderer.render(vm.getSpec(), target, installs.bootAfterInstall()));
+            targetXml = rehoming.definitionOn(vm, target);
             if (copyDisk) {
                 // Noted before it is made: a target lost right after making it must not leave a disk nobody knows of.
                 journal.targetDiskMade(name, true);
@@ -431,9 +430,7 @@ public final class Moves {
                     .setDetail("moving stopped " + name + " from " + source + " to " + target + ": "
                             + decision.chosen().reason())
                     .setPlacement(io.virtfleet.controller.vm.VmEndpoint.toProto(explanation)).build());
-            String targetXml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(() -> new IOException(
-                    "no domain definition for " + name + " in the definitions repository")), vm.getSpec(),
-                    renderer.render(vm.getSpec(), target, installs.bootAfterInstall()));
+            String targetXml = rehoming.definitionOn(vm, target);
             StepResult network = reconciler.ensureNetwork(target, vm.getSpec());
             progress.step("network", target, network.getDetail());
             throwIfCancelled(run, "before its record changed; nothing changed");
@@ -653,13 +650,10 @@ public final class Moves {
             throws IOException {
         String name = vm.getSpec().getName();
         String source = vm.getHomeHost();
-        Vm now = vm.toBuilder().setHomeHost(target)
-                .setDisk(renderer.render(vm.getSpec(), target, installs.bootAfterInstall()).disk()).build();
-        store.save(now, targetXml, "move " + name + " from " + source + " to " + target + " (" + how + ")", operator);
+        Vm now = rehoming.record(vm, target, targetXml, "move " + name + " from " + source + " to " + target + " ("
+                + how + ")", operator);
         audit.info("operator {}: moved VM {} from {} to {}", operator, name, source, target);
-        scheduler.release(name);
-        scheduler.restore(Request.of(now.getSpec()), target);
-        scheduler.release(moveClaim(name));
+        rehoming.claimsFollow(now, moveClaim(name));
         progress.step("recorded", target, name + "'s home is now " + target);
         finishOnHosts(now, source, progress);
         return now;
@@ -803,12 +797,7 @@ public final class Moves {
         }
         if (vm.get().getHomeHost().equals(intent.target())) {
             // Recorded before the controller stopped: the claims and the hosts' side may not have followed.
-            Claim own = scheduler.claimOf(name);
-            if (own != null && !own.host().equals(intent.target())) {
-                scheduler.release(name);
-            }
-            scheduler.restore(Request.of(vm.get().getSpec()), intent.target());
-            scheduler.release(moveClaim(name));
+            rehoming.claimsFollow(vm.get(), moveClaim(name));
             finishOnHosts(vm.get(), intent.source(), progress);
             return null;
         }
@@ -826,8 +815,7 @@ public final class Moves {
         if (onTarget.get() && !onSource.get()) {
             log.info("move of {} from {} to {} settled: it runs on {}", name, intent.source(), intent.target(), intent.target());
             scheduler.restore(request(vm.get()), intent.target()); // the claim journal may have lost it
-            String xml = MoveDefinition.forTarget(store.domainXml(name).orElseThrow(), vm.get().getSpec(),
-                    renderer.render(vm.get().getSpec(), intent.target(), installs.bootAfterInstall()));
+            String xml = rehoming.definitionOn(vm.get(), intent.target());
             moved(vm.get(), intent.target(), xml, intent.operator(), progress,
                     "live migration, settled from the hosts' answers");
             return null;

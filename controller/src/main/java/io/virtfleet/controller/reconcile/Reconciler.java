@@ -181,7 +181,8 @@ public final class Reconciler implements AutoCloseable {
      * the hosts' reports: converging the VM on its recorded home could start it a second time).
      */
     public void holdOff(java.util.function.Predicate<String> held) {
-        this.heldOff = held;
+        java.util.function.Predicate<String> before = heldOff;
+        this.heldOff = before.or(held); // moves and failovers each hold off their own VMs
     }
 
     /**

@@ -136,6 +136,22 @@ public final class Scheduler {
      * @throws IllegalStateException if {@code r.vmName()} already holds a claim
      */
     public Decision claimOn(Request r, String host, String movingVm) {
+        return claimOnHost(r, host, movingVm);
+    }
+
+    /**
+     * Claims capacity on one named host for a VM of a lost host being restarted there, if the host passes every filter
+     * but the N+1 reserve's (see {@link #explainRecovery}); or says why not. Returns once the claim is on the disk.
+     *
+     * @param r the VM's request under the name its new home's claim is held by while its own stays on the lost host
+     * @throws IllegalStateException if {@code r.vmName()} already holds a claim
+     */
+    public Decision claimForRecovery(Request r, String host) {
+        return claimOnHost(r, host, null);
+    }
+
+    /** As {@link #claimOn}; {@code movingVm} null: the N+1 reserve is not judged. */
+    private Decision claimOnHost(Request r, String host, String movingVm) {
         Decision decision;
         long ticket;
         synchronized (this) {
@@ -149,7 +165,7 @@ public final class Scheduler {
             }
             ask.set(r, plainFilters, hosts);
             Verdict v = verdict(i);
-            if (v.fits()) {
+            if (v.fits() && movingVm != null) {
                 Optional<String> reserve = reserveRefusesMove(movingVm, host);
                 if (reserve.isPresent()) {
                     v = new Verdict(host, false, "n-plus-one", reserve.get(), Double.NaN, Map.of());
@@ -262,6 +278,15 @@ public final class Scheduler {
      */
     public synchronized Explanation explainMove(Request r, String movingVm) {
         return explain(r, plainFilters, movingVm);
+    }
+
+    /**
+     * Every known host's verdict on restarting a lost host's VM ({@code r} under the name of its new home's claim),
+     * judged without the N+1 reserve: the reserve is the room kept for exactly this, and refusing a recovery to keep
+     * it would leave the VM down to guard against a second loss.
+     */
+    public synchronized Explanation explainRecovery(Request r) {
+        return explain(r, plainFilters, null);
     }
 
     private Explanation explain(Request r, PlacementFilter[] judging, String movingVm) {

@@ -59,12 +59,20 @@ public final class VmEndpoint {
     private final Moves moves;
     private final Evacuation evacuation;
     private final Executor work;
+    private volatile java.util.function.Function<String, java.util.Optional<String>> otherPendingWork =
+            name -> java.util.Optional.empty();
 
     public VmEndpoint(VmService vms, Moves moves, Evacuation evacuation, Executor work) {
         this.vms = vms;
         this.moves = moves;
         this.evacuation = evacuation;
         this.work = work;
+    }
+
+    /** Also tells, in a VM's move_pending, what else is unsettled for it (a lost host's failover). */
+    public VmEndpoint alsoPendingWork(java.util.function.Function<String, java.util.Optional<String>> work) {
+        this.otherPendingWork = work;
+        return this;
     }
 
     /** Like a move, an evacuation stops when the operator hangs up: its moves in flight are cancelled. */
@@ -214,7 +222,8 @@ public final class VmEndpoint {
         String name = Names.vmName("name", request.getName());
         run(response, () -> {
             Vm vm = vms.get(name);
-            response.onNext(moves.pendingWork(name).map(w -> vm.toBuilder().setMovePending(w).build()).orElse(vm));
+            response.onNext(moves.pendingWork(name).or(() -> otherPendingWork.apply(name))
+                    .map(w -> vm.toBuilder().setMovePending(w).build()).orElse(vm));
             response.onCompleted();
         });
     }

@@ -168,6 +168,7 @@ class ApiFuzzTest {
         rule(FleetGrpc.getMoveVmMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // no VM in this fleet
         rule(FleetGrpc.getCancelMoveMethod(), admins, NOT_FOUND, INVALID_ARGUMENT); // no move in flight
         rule(FleetGrpc.getEvacuateHostMethod(), admins, FAILED_PRECONDITION, INVALID_ARGUMENT); // never a drained host
+        rule(FleetGrpc.getRecoverHostMethod(), admins, FAILED_PRECONDITION, INVALID_ARGUMENT); // no host is lost here
         rule(FleetGrpc.getSyncHostsMethod(), admins, OK); // no input to get wrong; syncing is always harmless
         rule(FleetGrpc.getGetDriftMethod(), viewers, OK);
         // A create the hosts refused leaves its record's history behind (created, then undone): that is OK.

@@ -52,6 +52,11 @@ public final class ControllerJvm implements AutoCloseable {
      * and the hosts' service names.
      */
     public static final String OVH = "virtfleet.test.ovh";
+    /**
+     * System property: hosts (comma-separated) the controller holds as confirmed down from its start, as an operator's
+     * {@code host fence NAME --confirm-down} would record them.
+     */
+    public static final String CONFIRMED_DOWN = "virtfleet.test.confirmed-down";
     /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
     public static final String INSTALL_KEYS = "virtfleet.test.install-keys";
     /** System property: the controller's install-proxy, the installers' HTTP proxy (with {@link #KERNEL_BOOT_URL}). */
@@ -305,7 +310,15 @@ public final class ControllerJvm implements AutoCloseable {
         }
         ControllerConfig config = ControllerConfig.of(new InetSocketAddress(args[5], port), Duration.parse(args[2]),
                 Duration.parse(args[3]), dataDir).withProvisioning(provisioning);
-        Controller controller = Controller.create(config).start();
+        Controller controller = Controller.create(config);
+        for (String lost : System.getProperty(CONFIRMED_DOWN, "").split(",")) {
+            if (!lost.isEmpty()) {
+                ((io.virtfleet.controller.fencing.Fences) controller.fences()).record(
+                        new io.virtfleet.controller.fencing.Fence(lost, io.virtfleet.controller.fencing.Fence.Kind.CONFIRMED_DOWN,
+                                List.of(), java.time.Instant.now(), null, "test"));
+            }
+        }
+        controller.start();
         System.out.println("LISTENING " + controller.port());
         System.out.flush();
         Thread passes = new Thread(() -> {

@@ -1,0 +1,54 @@
+package io.virtfleet.controller.failover;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.fleet.Audit;
+import io.virtfleet.proto.v1.RecoverHostRequest;
+import io.virtfleet.proto.v1.VmProgress;
+import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The RecoverHost lever: the request checked on the calling thread, the recovery (which waits for agents, OVH and the
+ * definitions repository) run on the VM executor, never on the gRPC event loops. Hanging up does not stop it: a VM
+ * half-recovered is worse than one recovered while nobody watches.
+ */
+public final class FailoverEndpoint {
+    private static final Logger log = LoggerFactory.getLogger(FailoverEndpoint.class);
+
+    private final Failover failover;
+    private final Executor work;
+
+    public FailoverEndpoint(Failover failover, Executor work) {
+        this.failover = failover;
+        this.work = work;
+    }
+
+    public void recoverHost(RecoverHostRequest request, StreamObserver<VmProgress> response) {
+        String host = Names.hostName("name", request.getName());
+        String operator = Audit.operator();
+        work.execute(() -> {
+            try {
+                failover.recover(host, operator, p -> {
+                    try {
+                        response.onNext(p);
+                    } catch (RuntimeException e) {
+                        log.debug("recovery of {}: the operator is gone, it goes on: {}", host, e.toString());
+                    }
+                });
+                response.onCompleted();
+            } catch (InvalidInputException e) {
+                response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            } catch (StatusRuntimeException e) {
+                response.onError(e);
+            } catch (RuntimeException e) {
+                log.error("recovery of host {} failed unexpectedly", host, e);
+                response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+            }
+        });
+    }
+}
