@@ -7,6 +7,7 @@ import io.virtfleet.controller.cpu.FleetCpu;
 import io.virtfleet.controller.definitions.GitHttpServer;
 import io.virtfleet.controller.definitions.VmStore;
 import io.virtfleet.controller.fencing.FenceView;
+import io.virtfleet.controller.fencing.HostLoss;
 import io.virtfleet.controller.install.InstallHttpServer;
 import io.virtfleet.controller.install.Installs;
 import io.virtfleet.controller.reconcile.Reconciler;
@@ -74,6 +75,7 @@ public final class Controller implements AutoCloseable {
     private final FenceService fencing;
     private final FenceView fences;
     private final io.virtfleet.controller.failover.Failover failover;
+    private final HostLoss hostLoss;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -89,7 +91,8 @@ public final class Controller implements AutoCloseable {
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
-               io.virtfleet.controller.failover.Failover failover) {
+               io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss) {
+        this.hostLoss = hostLoss;
         this.fencing = fencing;
         this.failover = failover;
         this.fences = fences;
@@ -153,6 +156,7 @@ public final class Controller implements AutoCloseable {
         server = transport.startServer(config.listen(), Runnable::run,
                 List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
+        hostLoss.start();
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
@@ -260,6 +264,11 @@ public final class Controller implements AutoCloseable {
         return liveness;
     }
 
+    /** The host-loss watch: suspicions, and automatic failover when it is on. */
+    public HostLoss hostLoss() {
+        return hostLoss;
+    }
+
     /** Fencing lost hosts: where failover asks for a verdict, and hooks its start after one. */
     public FenceService fencing() {
         return fencing;
@@ -280,6 +289,7 @@ public final class Controller implements AutoCloseable {
         agentClients.close();
         renewal.shutdownNow();
         livenessWatch.close();
+        hostLoss.close();
         Transport.stop(server);
         transport.close();
     }

@@ -11,6 +11,7 @@ import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.fencing.FenceSettings;
+import io.virtfleet.controller.fencing.HostLoss;
 import io.virtfleet.controller.install.BootMode;
 import io.virtfleet.controller.install.BootSettings;
 import io.virtfleet.controller.install.InstallSettings;
@@ -81,6 +82,17 @@ public final class ControllerMain implements Callable<Integer> {
             description = {"How long a fenced host stays on Ceph's blocklist unless unfenced: longer than the host can",
                 "stay away, since when it lapses the host's QEMUs may write again; 1h to 3650d (default: ${DEFAULT-VALUE})."})
     Duration fenceExpiry;
+
+    @Option(names = "--host-lost-after", paramLabel = "DURATION", defaultValue = "30s",
+            description = {"Silence after which a host is suspected lost; longer than unreachable-after. A suspicion moves",
+                "nothing: see failover (default: ${DEFAULT-VALUE})."})
+    Duration hostLostAfter;
+
+    @Option(names = "--failover", paramLabel = "MODE", defaultValue = "manual",
+            description = {"manual: a suspected host waits for 'virtfleet host fence NAME' (or --confirm-down); automatic:",
+                "the controller fences it in Ceph itself (ceph-admin-conf needed) and restarts its VMs elsewhere; it",
+                "never declares a host down on its own word (default: ${DEFAULT-VALUE})."})
+    String failover;
 
     @Option(names = "--failover-parallel", paramLabel = "N", defaultValue = "4",
             description = "How many VMs of a lost host host recover restarts elsewhere at once, 1 to 32 (default: ${DEFAULT-VALUE}).")
@@ -282,7 +294,27 @@ public final class ControllerMain implements Callable<Integer> {
                 .withGitListen(gitAddress())
                 .withFencing(new FenceSettings(cephAdminConf, cephAdminId, cephAdminKeyring, fenceExpiry,
                         Duration.ofSeconds(20)))
-                .withFailoverParallel(failoverParallel);
+                .withFailoverParallel(failoverParallel)
+                .withHostLoss(hostLoss());
+    }
+
+    private HostLoss.Settings hostLoss() {
+        HostLoss.Mode mode;
+        try {
+            mode = HostLoss.Mode.parse(failover);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidInputException("failover", failover, "manual or automatic");
+        }
+        if (hostLostAfter.compareTo(unreachableAfter) <= 0) {
+            throw new InvalidInputException("host-lost-after", hostLostAfter.toString(),
+                    "a duration longer than unreachable-after (" + unreachableAfter + "): a host is first unreachable,"
+                            + " and suspected lost only after that");
+        }
+        if (mode == HostLoss.Mode.AUTOMATIC && cephAdminConf == null) {
+            throw new InvalidInputException("failover", failover, "manual, or automatic together with ceph-admin-conf:"
+                    + " automatic failover fences a lost host in Ceph before restarting its VMs");
+        }
+        return new HostLoss.Settings(hostLostAfter, mode);
     }
 
     private InetSocketAddress gitAddress() {

@@ -18,6 +18,7 @@ import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.fencing.FenceService;
 import io.virtfleet.controller.fencing.Fences;
+import io.virtfleet.controller.fencing.HostLoss;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
 import io.virtfleet.controller.replication.DriftCheck;
@@ -195,6 +196,38 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     FenceService fenceService(HostRegistry registry, Liveness liveness, Fences fences, VmStore store) {
         return new FenceService(registry, liveness, fences, config.fencing(), store, Clock.systemUTC());
+    }
+
+    /**
+     * The host-loss watch: a host silent past host-lost-after is suspected lost; in automatic failover the controller
+     * fences it in Ceph (never by its own word) and restarts its VMs, on a thread of its own, one host at a time.
+     */
+    @Provides
+    @Singleton
+    HostLoss hostLoss(HostRegistry registry, Fences fences, VmStore store, FenceService fencing, Failover failover) {
+        org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(HostLoss.class);
+        java.util.concurrent.ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "vf-failover");
+            t.setDaemon(true);
+            return t;
+        });
+        return new HostLoss(config.hostLoss(), fences,
+                () -> registry.all().stream().map(h -> new HostLoss.Seen(h.name(), h.lastSeenNanos())).toList(),
+                () -> store.all().stream().map(io.virtfleet.proto.v1.Vm::getHomeHost).filter(h -> !h.isEmpty())
+                        .collect(java.util.stream.Collectors.toSet()),
+                registry::nanoTime,
+                host -> fencing.fence(host, false, "controller", p -> log.info("host {} {}: {}", host, p.getStep(),
+                        p.getDetail())),
+                host -> {
+                    Failover.Result result = failover.recover(host, "controller", p -> log.info("failover of {}: {} {} {}",
+                            host, p.getVmName(), p.getStep(), p.getDetail()));
+                    // Raw-disk, opted-out and waiting VMs wait for the host or the operator; only failures are retried.
+                    long failed = result.vms().stream().filter(v -> v.outcome() == Failover.Outcome.FAILED).count();
+                    if (failed > 0) {
+                        throw new IllegalStateException(failed + " VM(s) of " + host + " not recovered yet");
+                    }
+                },
+                worker);
     }
 
     @Provides

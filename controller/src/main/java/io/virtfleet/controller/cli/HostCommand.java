@@ -134,8 +134,11 @@ final class HostCommand {
         "--confirm-down records your word that the host is down (powered off) even when Ceph",
         "cannot be asked (no ceph-admin-conf on the controller, no addresses reported, Ceph",
         "refused); the blocklist is still applied where it can be. Written to the audit log.", "",
-        "Exit code 0 when fenced, 1 when refused (the message says why and what to do), 3 when",
-        "Ceph could not be asked (nothing recorded), 4 for an unknown host.", "",
+        "Once the host is lost, its VMs are restarted elsewhere as host recover does, and each",
+        "VM's steps are shown (e.g. web: fenced hv1, placed on hv3, started).", "",
+        "Exit code 0 when fenced and every VM recovered, 8 when some VMs are left (listed with",
+        "why; host recover NAME retries), 1 when refused (the message says why and what to do),",
+        "3 when Ceph could not be asked (nothing recorded), 4 for an unknown host.", "",
         "Examples:",
         "  virtfleet host fence hv3",
         "  virtfleet host fence hv3 --confirm-down"})
@@ -146,17 +149,21 @@ final class HostCommand {
         try (ControllerClient client = root.connect()) {
             Iterator<HostProgress> steps = client.fleetLong().fenceHost(FenceHostRequest.newBuilder()
                     .setName(Names.hostName("NAME", name)).setConfirmDown(confirmDown).build());
+            long left = 0;
             while (steps.hasNext()) {
                 HostProgress p = steps.next();
+                if (p.hasVmsLeft()) {
+                    left = p.getVmsLeft();
+                }
                 if (root.output == Output.json) {
                     out.println(Json.line(p));
                 } else {
-                    out.println(name + " " + p.getStep() + ": " + p.getDetail());
+                    out.println((p.getVm().isEmpty() ? name : p.getVm()) + " " + p.getStep() + ": " + p.getDetail());
                 }
                 out.flush();
             }
+            return left == 0 ? ExitCode.OK : ExitCode.SOME_LEFT;
         }
-        return ExitCode.OK;
     }
 
     @Command(name = "unfence", description = {"Lift a host's fence once it is back and stood down (its agent destroyed",

@@ -6,6 +6,7 @@ import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.controller.fleet.Audit;
+import io.virtfleet.proto.v1.HostProgress;
 import io.virtfleet.proto.v1.RecoverHostRequest;
 import io.virtfleet.proto.v1.VmProgress;
 import java.util.concurrent.Executor;
@@ -43,6 +44,36 @@ public final class FailoverEndpoint {
                 response.onCompleted();
             } catch (InvalidInputException e) {
                 response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            } catch (StatusRuntimeException e) {
+                response.onError(e);
+            } catch (RuntimeException e) {
+                log.error("recovery of host {} failed unexpectedly", host, e);
+                response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+            }
+        });
+    }
+
+    /**
+     * Recovers a host just fenced by an operator, on the VM executor, telling {@code response} each step as host
+     * progress and completing it: the fence lever's second half, so that {@code host fence} ends with the VMs
+     * running elsewhere (or listed with why not).
+     */
+    public void recoverAfterFence(String host, String operator, StreamObserver<HostProgress> response) {
+        work.execute(() -> {
+            try {
+                failover.recover(host, operator, p -> {
+                    HostProgress.Builder step = HostProgress.newBuilder().setStep(p.getStep()).setVm(p.getVmName())
+                            .setDetail(p.getDetail());
+                    if (p.hasVmsLeft()) {
+                        step.setVmsLeft(p.getVmsLeft());
+                    }
+                    try {
+                        response.onNext(step.build());
+                    } catch (RuntimeException e) {
+                        log.debug("recovery of {}: the operator is gone, it goes on: {}", host, e.toString());
+                    }
+                });
+                response.onCompleted();
             } catch (StatusRuntimeException e) {
                 response.onError(e);
             } catch (RuntimeException e) {

@@ -99,6 +99,7 @@ public final class HostLoss {
     private final Fencer fencer;
     private final Recovery recovery;
     private final Executor worker;
+    private java.util.concurrent.ScheduledExecutorService timer;
     /** Hosts suspected at the last check, with the silence that made them so. */
     private final Map<String, Duration> suspected = new ConcurrentHashMap<>();
     /** Hosts whose fence or recovery is under way on the worker. */
@@ -126,6 +127,36 @@ public final class HostLoss {
 
     public Settings settings() {
         return settings;
+    }
+
+    /** Checks a few times per host-lost-after from now on, on a thread of its own. */
+    public synchronized void start() {
+        if (timer != null) {
+            return;
+        }
+        timer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "vf-host-loss");
+            t.setDaemon(true);
+            return t;
+        });
+        long period = Math.max(200, settings.lostAfter().toMillis() / 6);
+        timer.scheduleWithFixedDelay(() -> {
+            try {
+                check();
+            } catch (RuntimeException e) {
+                log.error("host-loss check failed; next one in {} ms", period, e); // and the timer goes on
+            }
+        }, period, period, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    /** Stops the checks, and a fence or recovery under way at its next step. */
+    public synchronized void close() {
+        if (timer != null) {
+            timer.shutdownNow();
+        }
+        if (worker instanceof java.util.concurrent.ExecutorService pool) {
+            pool.shutdownNow();
+        }
     }
 
     /** Why the host is suspected lost, and what the operator can do; empty when it is not. */

@@ -329,7 +329,11 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
             response.onNext(HostProgress.newBuilder().setStep("fenced")
                     .setHost(host(record, verdict, now))
                     .setDetail((before ? "already " : "") + describe(fence)).build());
-            response.onCompleted();
+            if (failover == null) {
+                response.onCompleted();
+                return;
+            }
+            failover.recoverAfterFence(name, by, response); // on the VM executor: the levers' thread is free again
         });
     }
 

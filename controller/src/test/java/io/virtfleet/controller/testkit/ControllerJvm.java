@@ -57,6 +57,10 @@ public final class ControllerJvm implements AutoCloseable {
      * {@code host fence NAME --confirm-down} would record them.
      */
     public static final String CONFIRMED_DOWN = "virtfleet.test.confirmed-down";
+    /** System property: the controller's Ceph admin for fencing, {@code conf|id|keyring} (absolute paths). */
+    public static final String FENCING = "virtfleet.test.fencing";
+    /** System property: {@code automatic|DURATION}: automatic failover, host-lost-after DURATION (ISO-8601). */
+    public static final String AUTOMATIC_FAILOVER = "virtfleet.test.automatic-failover";
     /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
     public static final String INSTALL_KEYS = "virtfleet.test.install-keys";
     /** System property: the controller's install-proxy, the installers' HTTP proxy (with {@link #KERNEL_BOOT_URL}). */
@@ -310,6 +314,18 @@ public final class ControllerJvm implements AutoCloseable {
         }
         ControllerConfig config = ControllerConfig.of(new InetSocketAddress(args[5], port), Duration.parse(args[2]),
                 Duration.parse(args[3]), dataDir).withProvisioning(provisioning);
+        String fencing = System.getProperty(FENCING);
+        if (fencing != null) {
+            String[] f = fencing.split("\\|");
+            config = config.withFencing(new io.virtfleet.controller.fencing.FenceSettings(Path.of(f[0]), f[1], Path.of(f[2]),
+                    Duration.ofHours(1), Duration.ofSeconds(20)));
+        }
+        String automatic = System.getProperty(AUTOMATIC_FAILOVER);
+        if (automatic != null) {
+            config = config.withHostLoss(new io.virtfleet.controller.fencing.HostLoss.Settings(
+                    Duration.parse(automatic.substring(automatic.indexOf('|') + 1)),
+                    io.virtfleet.controller.fencing.HostLoss.Mode.AUTOMATIC));
+        }
         Controller controller = Controller.create(config);
         for (String lost : System.getProperty(CONFIRMED_DOWN, "").split(",")) {
             if (!lost.isEmpty()) {

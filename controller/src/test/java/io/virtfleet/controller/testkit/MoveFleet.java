@@ -48,6 +48,17 @@ public final class MoveFleet implements AutoCloseable {
      */
     public static MoveFleet start(Path work, String underlay, List<String> hosts, Duration heartbeat, Duration ready,
                                   Consumer<String> lap) throws IOException, InterruptedException {
+        return start(work, underlay, hosts, heartbeat, ready, lap, rack -> Map.of());
+    }
+
+    /**
+     * As above, the controller started with the system properties {@code properties} gives once the rack (and its
+     * Ceph) is up: e.g. {@link ControllerJvm#FENCING} with a cephx user made in that Ceph.
+     */
+    public static MoveFleet start(Path work, String underlay, List<String> hosts, Duration heartbeat, Duration ready,
+                                  Consumer<String> lap,
+                                  java.util.function.Function<HypervisorRack, Map<String, String>> properties)
+            throws IOException, InterruptedException {
         Path data = work.resolve("controller");
         ControllerPki.open(data, Clock.systemUTC(), Duration.ofDays(1));
         LibvirtPki fleetCa = LibvirtPki.create(data.resolve("pki"));
@@ -57,6 +68,12 @@ public final class MoveFleet implements AutoCloseable {
                 Duration.ofSeconds(2), Map.of()).withListenHost(rack.controllerAddress())
                 .withCephMonitors(List.of(rack.ceph().monitor()));
         ControllerJvm controller = null;
+        try {
+            settings = settings.withSystemProperties(properties.apply(rack));
+        } catch (RuntimeException | Error e) {
+            rack.close();
+            throw e;
+        }
         Clients admin = null;
         try {
             controller = ControllerJvm.start(settings, work.resolve("controller.log"));
