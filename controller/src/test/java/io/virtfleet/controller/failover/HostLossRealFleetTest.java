@@ -49,7 +49,8 @@ import org.libvirt.DomainInfo;
  * controller in a JVM of its own with a cephx user that may only change the blocklist). web runs on hv1 and writes to
  * its disk; then hv1 is lost: its cable cut, its agent and web's QEMU frozen (SIGSTOP). Nobody types anything: the
  * controller suspects hv1, fences it in Ceph, and web runs on another host, recorded there in one commit. hv1's QEMU
- * is then resumed: its writes fail (the blocklist), and the image's only watcher is the new QEMU. hv1's cable comes
+ * is then resumed: its write never reaches the image (the blocklist) while the new QEMU's does, and the image's only
+ * watcher is the new QEMU. hv1's cable comes
  * back: its agent destroys the stale domain (defined still, autostart off), the fleet shows no drift on hv1, and the
  * fence is lifted.
  *
@@ -63,8 +64,12 @@ class HostLossRealFleetTest {
     private static final Duration CONVERGE = Duration.ofSeconds(120);
     private static final String UNDERLAY = "10.249.24";
     private static final String HV1_ADDRESS = UNDERLAY + ".11";
-    /** QEMU's HMP: one 4 KiB write through web's virtio disk, as its guest would. */
-    private static final String WRITE = "qemu-io -d virtio-disk0 \"write -P 0x5a 0 4096\"";
+    /** QEMU's HMP: one 4 KiB write to web's disk through QEMU's block layer, as its guest's would go. */
+    private static final String WRITE = "qemu-io -d %s \"write -P 0x5a %d 4096\"";
+    /** Where each write lands: one RADOS object (4 MiB) apiece, so `rbd diff` tells which writes reached Ceph. */
+    private static final long BEFORE = 0;
+    private static final long STALE = 8 * MIB;
+    private static final long NEW_HOME = 16 * MIB;
     private static final int HMP = 1;
 
     @TempDir
@@ -104,8 +109,8 @@ class HostLossRealFleetTest {
         draining(operator, "hv2", false);
         draining(operator, "hv3", false);
         assertEquals("hv1", vm(operator, "web").getHomeHost());
-        String wrote = hmp(rack, "hv1", WRITE);
-        assertTrue(wrote.contains("wrote 4096/4096 bytes"), "web's QEMU on hv1 writes to its disk before: " + wrote);
+        String wrote = write(rack, "hv1", BEFORE);
+        assertTrue(written(rack.ceph()).contains(BEFORE), "web's QEMU on hv1 writes to its disk before: " + wrote);
         assertTrue(watchers(rack.ceph()).contains(HV1_ADDRESS + ":"), watchers(rack.ceph()));
         int commits = history(operator).size();
 
@@ -138,12 +143,20 @@ class HostLossRealFleetTest {
         // hv1's QEMU comes back to life: it cannot write to the disk web now uses elsewhere.
         Command.of("kill", "-CONT", Long.toString(frozenQemu)).runChecked();
         frozenQemu = null;
-        String refused = hmp(rack, "hv1", WRITE);
-        assertFalse(refused.contains("wrote 4096/4096 bytes"), "the fenced QEMU wrote: " + refused);
-        assertTrue(refused.contains("failed") || refused.contains("error") || refused.contains("Cannot send"),
-                "the fenced QEMU's write is refused: " + refused);
-        String newWriter = hmp(rack, target, WRITE);
-        assertTrue(newWriter.contains("wrote 4096/4096 bytes"), "web's QEMU on " + target + " writes: " + newWriter);
+        // Its write is asked first and not waited for: the OSDs refuse a blocklisted client's every request, so the
+        // write either fails or never completes (librbd waits for the exclusive lock the new QEMU holds), and in
+        // neither case can it reach the image, now or later.
+        CompletableFuture<String> stale = CompletableFuture.supplyAsync(() -> {
+            try {
+                return hmp(rack, "hv1", WRITE, STALE, Duration.ofMinutes(5));
+            } catch (Exception e) {
+                return "no answer: " + e;
+            }
+        });
+        String newWriter = write(rack, target, NEW_HOME);
+        List<Long> extents = written(rack.ceph());
+        assertTrue(extents.contains(NEW_HOME), "web's QEMU on " + target + " writes: " + newWriter + " " + extents);
+        assertFalse(extents.contains(STALE), "the fenced QEMU's write reached the disk: " + extents);
         String targetAddress = rack.host(target).address();
         await("the image's only watcher is web's QEMU on " + target, () -> {
             String w = watchers(rack.ceph());
@@ -159,6 +172,8 @@ class HostLossRealFleetTest {
             return !hv1.getReport().getStoodDownCommit().isEmpty() && hv1.getReport().getStandDownError().isEmpty();
         });
         assertEquals(-1L, cpuTime(rack, "hv1", "web"), "web no longer runs on hv1");
+        assertFalse(written(rack.ceph()).contains(STALE), "the fenced QEMU never wrote, to the end: " + (stale.isDone()
+                ? stale.join() : "its write still unanswered when its QEMU was destroyed"));
         Connect hv1 = rack.host("hv1").libvirt();
         try {
             assertFalse(hv1.domainLookupByName("web").getAutostart(), "the replica left on hv1 does not start at its next"
@@ -189,13 +204,29 @@ class HostLossRealFleetTest {
                 ControllerJvm.AUTOMATIC_FAILOVER, "automatic|PT6S");
     }
 
-    /** An HMP command to web's QEMU on {@code host}, answered within a minute (a hung answer fails the test). */
-    private static String hmp(HypervisorRack rack, String host, String command) throws Exception {
+    /** An HMP command to web's QEMU on {@code host}, answered within the deadline (else it fails the test). */
+    private static String write(HypervisorRack rack, String host, long offset) throws Exception {
+        return hmp(rack, host, WRITE, offset, Duration.ofSeconds(60));
+    }
+
+    /** The offsets of the image's allocated extents, as Ceph has them. */
+    private static List<Long> written(CephCluster ceph) {
+        Command.Result diff = ceph.rbd("diff", CephCluster.SSD_POOL + "/web");
+        if (diff.exitCode() != 0) {
+            throw new AssertionError("rbd diff: " + diff.stderr());
+        }
+        return diff.stdout().lines().skip(1).map(l -> l.strip().split("\\s+")[0]).filter(o -> o.matches("[0-9]+"))
+                .map(Long::parseLong).toList();
+    }
+
+    private static String hmp(HypervisorRack rack, String host, String command, long offset, Duration deadline)
+            throws Exception {
         CompletableFuture<String> answer = CompletableFuture.supplyAsync(() -> {
             try {
                 Connect c = rack.host(host).libvirt();
                 try {
-                    return c.domainLookupByName("web").qemuMonitorCommand(command, HMP);
+                    Domain web = c.domainLookupByName("web");
+                    return web.qemuMonitorCommand(command.formatted(diskNode(web), offset), HMP);
                 } finally {
                     c.close();
                 }
@@ -203,7 +234,22 @@ class HostLossRealFleetTest {
                 return "error: " + e.getMessage();
             }
         });
-        return answer.get(60, TimeUnit.SECONDS);
+        return answer.get(deadline.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * The device web's disk is attached to, from HMP {@code info block} (e.g. {@code
+     * /machine/peripheral/virtio-disk0/virtio-backend}): writing through it is writing as the guest's disk does.
+     */
+    private static String diskNode(Domain web) throws org.libvirt.LibvirtException {
+        String info = web.qemuMonitorCommand("info block", HMP);
+        for (String line : info.split("\\R")) {
+            String l = line.strip();
+            if (l.startsWith("Attached to:") && l.contains("virtio-disk0")) {
+                return l.substring("Attached to:".length()).strip();
+            }
+        }
+        throw new AssertionError("no device of virtio-disk0 in: " + info);
     }
 
     private static String watchers(CephCluster ceph) {
