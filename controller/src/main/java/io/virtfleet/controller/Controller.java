@@ -6,6 +6,7 @@ import io.virtfleet.controller.agents.AgentClients;
 import io.virtfleet.controller.cpu.FleetCpu;
 import io.virtfleet.controller.definitions.GitHttpServer;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.fencing.CephClientBook;
 import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.fencing.HostLoss;
 import io.virtfleet.controller.install.InstallHttpServer;
@@ -76,6 +77,7 @@ public final class Controller implements AutoCloseable {
     private final FenceView fences;
     private final io.virtfleet.controller.failover.Failover failover;
     private final HostLoss hostLoss;
+    private final CephClientBook cephClients;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -91,8 +93,9 @@ public final class Controller implements AutoCloseable {
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
-               io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss) {
+               io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients) {
         this.hostLoss = hostLoss;
+        this.cephClients = cephClients;
         this.fencing = fencing;
         this.failover = failover;
         this.fences = fences;
@@ -125,8 +128,13 @@ public final class Controller implements AutoCloseable {
     public synchronized Controller start() throws IOException {
         // Before the port opens: placement must see the first registration, and claims must agree with the
         // definitions repository before any create can add a claim of its own.
-        registry.listen(r -> scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime(),
-                fleetCpu.problem(r.report()))), scheduler::forget);
+        registry.listen(r -> {
+            scheduler.update(FleetFeed.snapshot(r, liveness, registry.nanoTime(), fleetCpu.problem(r.report())));
+            cephClients.observe(r); // compared in memory; a change is written off this thread
+        }, name -> {
+            scheduler.forget(name);
+            cephClients.forget(name);
+        });
         // A new fleet CPU model changes every host's verdict on it: placement hears of each at once, not at its next report.
         fleetCpu.onChange(() -> registry.all().forEach(r -> scheduler.update(FleetFeed.snapshot(r, liveness,
                 registry.nanoTime(), fleetCpu.problem(r.report())))));

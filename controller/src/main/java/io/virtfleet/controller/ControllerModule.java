@@ -17,6 +17,7 @@ import io.virtfleet.controller.registry.Drains;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.fencing.FenceService;
+import io.virtfleet.controller.fencing.CephClientBook;
 import io.virtfleet.controller.fencing.Fences;
 import io.virtfleet.controller.fencing.HostLoss;
 import io.virtfleet.controller.registry.LivenessWatch;
@@ -194,8 +195,26 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    FenceService fenceService(HostRegistry registry, Liveness liveness, Fences fences, VmStore store) {
-        return new FenceService(registry, liveness, fences, config.fencing(), store, Clock.systemUTC());
+    FenceService fenceService(HostRegistry registry, Liveness liveness, Fences fences, VmStore store,
+                              CephClientBook book) {
+        return new FenceService(registry, liveness, fences, config.fencing(), store, Clock.systemUTC(), book);
+    }
+
+    /** Each host's Ceph client addresses as last reported, kept so a host that never reports again can be fenced. */
+    @Provides
+    @Singleton
+    CephClientBook cephClientBook() {
+        java.util.concurrent.ExecutorService writer = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "vf-ceph-client-book");
+                    t.setDaemon(true);
+                    return t;
+                });
+        try {
+            return CephClientBook.open(config.dataDirectory().resolve("ceph-clients"), writer);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the hosts' Ceph client addresses", e);
+        }
     }
 
     /**

@@ -115,7 +115,7 @@ public final class FailoverBench {
             fleet.stopAgent("hv1");
             Await.until("hv1 unreachable", Duration.ofSeconds(30), () -> operator.withDeadlineAfter(5, TimeUnit.SECONDS)
                     .getHost(GetHostRequest.newBuilder().setName("hv1").build()).getState() == HostState.HOST_STATE_UNREACHABLE);
-            ((FenceView.InMemory) fleet.controller().fences()).put(new Fence("hv1", Fence.Kind.CONFIRMED_DOWN, List.of(),
+            ((io.virtfleet.controller.fencing.Fences) fleet.controller().fences()).record(new Fence("hv1", Fence.Kind.CONFIRMED_DOWN, List.of(),
                     Instant.now(), null, "bench"));
 
             List<VmProgress> steps = new ArrayList<>();

@@ -35,6 +35,8 @@ public final class FenceService {
     private final Liveness liveness;
     private final Fences fences;
     private final FenceSettings settings;
+    private final CephClientBook book;
+    private final long startNanos;
     private final CephFencer ceph;
     private final VmStore store;
     private final Clock clock;
@@ -46,6 +48,17 @@ public final class FenceService {
      */
     public FenceService(HostRegistry registry, Liveness liveness, Fences fences, FenceSettings settings, VmStore store,
                         Clock clock) {
+        this(registry, liveness, fences, settings, store, clock, null);
+    }
+
+    /**
+     * @param book each host's Ceph client addresses as last reported, kept across restarts (null: none kept), so a
+     *             host that never reports again after a controller restart can still be fenced
+     */
+    public FenceService(HostRegistry registry, Liveness liveness, Fences fences, FenceSettings settings, VmStore store,
+                        Clock clock, CephClientBook book) {
+        this.book = book != null ? book : CephClientBook.inMemory();
+        this.startNanos = registry.nanoTime();
         this.registry = registry;
         this.liveness = liveness;
         this.fences = fences;
@@ -74,19 +87,39 @@ public final class FenceService {
      * be blocklisted, UNAVAILABLE when Ceph refused or the verdict could not be stored; then nothing is recorded.
      */
     public synchronized Fence fence(String host, boolean confirmDown, String by, Consumer<HostProgress> progress) {
-        HostRecord record = registry.get(host).orElseThrow(() -> notFound(host));
+        Optional<HostRecord> seen = registry.get(host);
         Optional<Fence> existing = fences.of(host);
         if (existing.isPresent()) {
             return existing.get();
         }
         long now = registry.nanoTime();
-        if (!liveness.silent(record, now)) {
-            throw Status.FAILED_PRECONDITION.withDescription(host + " heartbeats (last "
-                    + Durations.shortText(Duration.ofNanos(now - record.lastSeenNanos())) + " ago): fencing a running host"
-                    + " cuts its VMs off their disks. Only a host that stopped answering is fenced; to empty a live host,"
-                    + " `virtfleet host drain " + host + " --move`").asRuntimeException();
+        List<String> reported;
+        if (seen.isPresent()) {
+            HostRecord record = seen.get();
+            if (!liveness.silent(record, now)) {
+                throw Status.FAILED_PRECONDITION.withDescription(host + " heartbeats (last "
+                        + Durations.shortText(Duration.ofNanos(now - record.lastSeenNanos())) + " ago): fencing a running"
+                        + " host cuts its VMs off their disks. Only a host that stopped answering is fenced; to empty a"
+                        + " live host, `virtfleet host drain " + host + " --move`").asRuntimeException();
+            }
+            reported = record.report().getCephClientAddressesList();
+        } else {
+            // Not heard from since the controller started: a host of the fleet (its addresses kept, or VMs homed
+            // there) may be fenced once the controller has waited as long as it waits for any heartbeat.
+            boolean known = book.of(host).isPresent()
+                    || store.all().stream().anyMatch(v -> v.getHomeHost().equals(host));
+            if (!known) {
+                throw notFound(host);
+            }
+            if (now - startNanos <= liveness.grace().toNanos()) {
+                throw Status.FAILED_PRECONDITION.withDescription("the controller started "
+                        + Durations.shortText(Duration.ofNanos(now - startNanos)) + " ago and " + host + " may not have"
+                        + " registered yet: fence it once it has been silent for unreachable-after ("
+                        + Durations.shortText(liveness.grace()) + ")").asRuntimeException();
+            }
+            reported = book.of(host).orElse(List.of());
         }
-        List<String> addresses = addresses(record, confirmDown);
+        List<String> addresses = addresses(host, reported, confirmDown);
         Instant at = clock.instant();
         Fence fence;
         if (!confirmDown) {
@@ -224,14 +257,14 @@ public final class FenceService {
     }
 
     /** The host's reported addresses, each an IP literal (a report is not trusted to be one). */
-    private static List<String> addresses(HostRecord record, boolean confirmDown) {
+    private static List<String> addresses(String host, List<String> reported, boolean confirmDown) {
         List<String> out = new ArrayList<>();
-        for (String a : record.report().getCephClientAddressesList()) {
+        for (String a : reported) {
             try {
                 out.add(IpLiterals.canonical("ceph_client_addresses", a));
             } catch (InvalidInputException e) {
                 if (!confirmDown) {
-                    throw Status.FAILED_PRECONDITION.withDescription(record.name() + " reported a Ceph client address"
+                    throw Status.FAILED_PRECONDITION.withDescription(host + " reported a Ceph client address"
                             + " that is not an IP address: " + e.getMessage()).asRuntimeException();
                 }
             }

@@ -322,12 +322,20 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         offload(response, () -> {
             boolean before = fencing.view().of(name).isPresent();
             Fence fence = fencing.fence(name, request.getConfirmDown(), by, response::onNext);
-            HostRecord record = registry.get(name).orElseThrow(() -> notFound(name));
+            Optional<HostRecord> record = registry.get(name);
             long now = registry.nanoTime();
-            Liveness.Verdict verdict = liveness.judge(record, now);
-            drainListener.accept(name, verdict.state()); // placement never chooses it again
+            Host shown;
+            if (record.isPresent()) {
+                Liveness.Verdict verdict = liveness.judge(record.get(), now);
+                drainListener.accept(name, verdict.state()); // placement never chooses it again
+                shown = host(record.get(), verdict, now);
+            } else {
+                // Not heard from since the controller started: placement does not know it either.
+                shown = Host.newBuilder().setName(name).setState(io.virtfleet.proto.v1.HostState.HOST_STATE_FENCED)
+                        .setStateReason("lost: not heard from since the controller started").build();
+            }
             response.onNext(HostProgress.newBuilder().setStep("fenced")
-                    .setHost(host(record, verdict, now))
+                    .setHost(shown)
                     .setDetail((before ? "already " : "") + describe(fence)).build());
             if (failover == null) {
                 response.onCompleted();

@@ -193,8 +193,8 @@ class FailoverIpTest {
                 .getHost(GetHostRequest.newBuilder().setName(host).build()).getState() == HostState.HOST_STATE_UNREACHABLE);
     }
 
-    private void fence(String host) {
-        ((FenceView.InMemory) fleet.controller().fences()).put(new Fence(host, Fence.Kind.CEPH,
+    private void fence(String host) throws java.io.IOException {
+        ((io.virtfleet.controller.fencing.Fences) fleet.controller().fences()).record(new Fence(host, Fence.Kind.CEPH,
                 List.of("192.0.2.1:0/1"), Instant.now(), Instant.now().plus(Duration.ofHours(1)), "alice"));
     }
 

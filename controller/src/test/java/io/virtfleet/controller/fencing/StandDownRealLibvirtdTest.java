@@ -110,7 +110,7 @@ class StandDownRealLibvirtdTest {
         record("web", "hv2");
         String head = fleet.controller().vmStore().repo().headNow();
         Instant now = Instant.now();
-        ((FenceView.InMemory) fleet.controller().fences()).put(new Fence(HOST, Fence.Kind.CONFIRMED_DOWN, List.of(),
+        ((io.virtfleet.controller.fencing.Fences) fleet.controller().fences()).record(new Fence(HOST, Fence.Kind.CONFIRMED_DOWN, List.of(),
                 now, null, "alice"));
         assertTrue(libvirt("web").active(), "web's QEMU still runs on hv1");
         lap("hv1 fenced, web homed on hv2 at " + head);
@@ -133,7 +133,7 @@ class StandDownRealLibvirtdTest {
                 + " stood down against definitions " + head.substring(0, 12)), judged.getStateReason());
 
         // Unfenced: ready again, and web stays off.
-        ((FenceView.InMemory) fleet.controller().fences()).remove(HOST);
+        ((io.virtfleet.controller.fencing.Fences) fleet.controller().fences()).remove(HOST);
         awaitHost("hv1 ready once unfenced", h -> h.getState() == HostState.HOST_STATE_READY
                 && !h.getReport().getStandingDown());
         assertFalse(libvirt("web").active());
