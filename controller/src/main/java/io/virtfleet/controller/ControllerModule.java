@@ -477,13 +477,16 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     Failover failover(VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents,
                       HostRegistry registry, Replication replication, Installs installs, DomainRenderer renderer,
-                      FenceView fences, Moves moves, FailoverAtOvh ovh) {
+                      FenceView fences, Moves moves, FailoverAtOvh ovh, FenceService fencing) {
         Path dir = config.dataDirectory().resolve("failovers");
         try {
             Failover failover = new Failover(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken),
                     registry, replication, fences, ovh, new Rehoming(store, scheduler, renderer, installs), FailoverJournal.open(dir), moves::pendingWork,
                     config.failoverParallel());
             reconciler.alsoEachPass(failover::resume);
+            // Recoveries and unfences of a host never overlap (two writers otherwise): the fence service is the gate.
+            failover.gate(fencing);
+            fencing.recoveryNoted(failover::noted);
             return failover;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the failovers in flight in " + dir, e);

@@ -114,6 +114,8 @@ public final class Failover {
     private final HostRegistry registry;
     private final Replication replication;
     private final FenceView fences;
+    /** Held by every recovery of a host, so that no unfence of it runs meanwhile. */
+    private volatile io.virtfleet.controller.fencing.RecoveryGate gate;
     private final FailoverAtOvh ovh;
     private final Rehoming rehoming;
     private final FailoverJournal journal;
@@ -136,6 +138,7 @@ public final class Failover {
         this.registry = registry;
         this.replication = replication;
         this.fences = fences;
+        this.gate = io.virtfleet.controller.fencing.RecoveryGate.over(fences);
         this.ovh = ovh;
         this.rehoming = rehoming;
         this.journal = journal;
@@ -179,6 +182,18 @@ public final class Failover {
                 + " is not known to be lost: its VMs are restarted elsewhere only once it cannot write to their disks;"
                 + " fence it first (virtfleet host fence " + host + "), or, if you know it is down, say so (virtfleet"
                 + " host fence " + host + " --confirm-down)").asRuntimeException());
+        if (!gate.enter(host)) {
+            throw Status.FAILED_PRECONDITION.withDescription("host " + host + " is being unfenced, or was: its VMs are"
+                    + " not restarted elsewhere").asRuntimeException();
+        }
+        try {
+            return recoverEntered(host, fence, by, out);
+        } finally {
+            gate.leave(host);
+        }
+    }
+
+    private Result recoverEntered(String host, Fence fence, String by, Consumer<VmProgress> out) {
         audit.info("operator {}: recover the VMs of lost host {} ({})", by, host, fenceWords(fence));
         Consumer<VmProgress> sink = serialized(out);
         // A VM recorded on its new home whose start a failed run left is the host's work still (its note says so).
@@ -392,6 +407,16 @@ public final class Failover {
      * Settles the failovers a previous run of the controller left (see {@link #settle}); a VM undone is recovered again
      * while its host is still lost. Runs on the reconciler's passes; never throws.
      */
+    /** The gate shared with unfence (the fence service); until set, a gate over the fence view. */
+    public void gate(io.virtfleet.controller.fencing.RecoveryGate g) {
+        this.gate = g;
+    }
+
+    /** Whether a recovery of {@code host}'s VMs is noted as unfinished (a controller stopped mid-way). */
+    public boolean noted(String host) {
+        return journal.all().stream().anyMatch(i -> i.lost().equals(host));
+    }
+
     public void resume() {
         for (FailoverJournal.Intent intent : journal.all()) {
             String name = intent.vm();
@@ -411,10 +436,14 @@ public final class Failover {
                 continue;
             }
             Optional<Fence> fence = fences.of(intent.lost());
-            if (again && fence.isPresent()) {
-                VmResult r = recoverOne(name, intent.lost(), fence.get(), intent.by(),
-                        p -> log.info("failover of {}: {} on {}: {}", name, p.getStep(), p.getHost(), p.getDetail()));
-                log.info("failover of {} resumed: {}", name, r.words());
+            if (again && fence.isPresent() && gate.enter(intent.lost())) {
+                try {
+                    VmResult r = recoverOne(name, intent.lost(), fence.get(), intent.by(),
+                            p -> log.info("failover of {}: {} on {}: {}", name, p.getStep(), p.getHost(), p.getDetail()));
+                    log.info("failover of {} resumed: {}", name, r.words());
+                } finally {
+                    gate.leave(intent.lost());
+                }
             }
         }
     }

@@ -30,13 +30,17 @@ import java.util.function.Consumer;
  * operator vouches that it is down. Every call blocks (Ceph, the state file): never on a gRPC event loop. One verdict
  * changes at a time.
  */
-public final class FenceService {
+public final class FenceService implements RecoveryGate {
     private final HostRegistry registry;
     private final Liveness liveness;
     private final Fences fences;
     private final FenceSettings settings;
     private final CephClientBook book;
     private final long startNanos;
+    /** Recoveries under way per host (see {@link RecoveryGate}); guarded by this. */
+    private final java.util.Map<String, Integer> recoveries = new java.util.HashMap<>();
+    /** Whether a recovery of the host is noted as unfinished (a controller stopped mid-way); set by the wiring. */
+    private volatile java.util.function.Predicate<String> recoveryNoted = host -> false;
     private final CephFencer ceph;
     private final VmStore store;
     private final Clock clock;
@@ -191,6 +195,25 @@ public final class FenceService {
      * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent or still runs
      * a VM whose home is another host; UNAVAILABLE when Ceph refused (the verdict stays).
      */
+    /** Tells unfence which hosts have a recovery noted as unfinished (the failover journal). */
+    public void recoveryNoted(java.util.function.Predicate<String> noted) {
+        this.recoveryNoted = noted;
+    }
+
+    @Override
+    public synchronized boolean enter(String host) {
+        if (fences.of(host).isEmpty()) {
+            return false;
+        }
+        recoveries.merge(host, 1, Integer::sum);
+        return true;
+    }
+
+    @Override
+    public synchronized void leave(String host) {
+        recoveries.computeIfPresent(host, (h, n) -> n == 1 ? null : n - 1);
+    }
+
     public synchronized Optional<Fence> unfence(String host, String by) {
         HostRecord record = registry.get(host).orElseThrow(() -> notFound(host));
         Optional<Fence> fence = fences.of(host);
@@ -202,6 +225,13 @@ public final class FenceService {
             throw Status.FAILED_PRECONDITION.withDescription(host + " is unreachable (no heartbeat for "
                     + Durations.shortText(Duration.ofNanos(now - record.lastSeenNanos())) + "): nothing proves what it"
                     + " runs. Unfence it once its agent reports again and has stood down").asRuntimeException();
+        }
+        if (recoveries.containsKey(host) || recoveryNoted.test(host)) {
+            // Synchronized with enter: no recovery starts while this unfence runs, none runs when it begins.
+            throw Status.FAILED_PRECONDITION.withDescription("a recovery of " + host + "'s VMs is under way (or was"
+                    + " interrupted and is finished by the controller's passes): lifting the fence now could let " + host
+                    + " run a VM that is being started elsewhere. Unfence it once `virtfleet host recover " + host
+                    + "` has ended").asRuntimeException();
         }
         HostReport report = record.report();
         if (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty()) {

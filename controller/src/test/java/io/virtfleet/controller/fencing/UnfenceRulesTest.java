@@ -76,4 +76,27 @@ class UnfenceRulesTest {
         service.unfence("hv1", "alice");
         assertFalse(service.view().of("hv1").isPresent(), "stood down, domains known and clean: the fence is lifted");
     }
+
+    @Test
+    void noUnfenceWhileARecoveryOfTheHostRunsOrIsNotedAndNoRecoveryAfterIt() throws Exception {
+        HostRegistry registry = new HostRegistry(now::get, Clock.systemUTC());
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"), report(false, "", "", false));
+        FenceService service = service(registry);
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"),
+                report(true, "0123456789abcdef0123456789abcdef01234567", "", false));
+
+        assertTrue(service.enter("hv1"), "a recovery of a fenced host may start");
+        String running = refusal(service);
+        assertTrue(running.startsWith("a recovery of hv1's VMs is under way"), running);
+        service.leave("hv1");
+
+        java.util.concurrent.atomic.AtomicBoolean noted = new java.util.concurrent.atomic.AtomicBoolean(true);
+        service.recoveryNoted(host -> noted.get() && host.equals("hv1"));
+        String interrupted = refusal(service);
+        assertTrue(interrupted.startsWith("a recovery of hv1's VMs is under way"), interrupted);
+        noted.set(false);
+
+        service.unfence("hv1", "alice");
+        assertFalse(service.enter("hv1"), "once unfenced, no recovery of its VMs starts");
+    }
 }
