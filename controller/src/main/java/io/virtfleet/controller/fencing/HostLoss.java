@@ -27,7 +27,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Silence is measured from the host's last heartbeat, or, for a host the controller has not heard from since it
  * started (a home of VMs that never registered again), from the controller's start: a controller that was down
- * longer than {@code host-lost-after} does not fence every host at once when it comes back.
+ * longer than {@code host-lost-after} does not fence every host at once when it comes back. The same holds when the
+ * watch itself did not run for half of {@code host-lost-after} (the controller paused or starved): silence is counted
+ * again from then. And when more than half the hosts are silent at once, automatic failover fences none: that is the
+ * controller's own network far more often than as many dead hosts, and the operator decides host by host.
  *
  * <p>{@link #check} runs on the watch's own timer; fencing and recovery run on the given executor, one host at a
  * time each, never on a gRPC event loop. A host whose fence or recovery failed is tried again at a later check.
@@ -96,6 +99,11 @@ public final class HostLoss {
     private final Supplier<Set<String>> homes;
     private final LongSupplier nanoTime;
     private final long startNanos;
+    /** Silence is counted from no earlier than this: the start, or the end of a stall of the watch itself. */
+    private long floorNanos;
+    private long lastCheckNanos;
+    /** Whether the last check found too many hosts silent to fence any (logged once per episode). */
+    private boolean massSilence;
     private final Fencer fencer;
     private final Recovery recovery;
     private final Executor worker;
@@ -120,6 +128,8 @@ public final class HostLoss {
         this.homes = homes;
         this.nanoTime = nanoTime;
         this.startNanos = nanoTime.getAsLong();
+        this.floorNanos = startNanos;
+        this.lastCheckNanos = startNanos;
         this.fencer = fencer;
         this.recovery = recovery;
         this.worker = worker;
@@ -174,15 +184,26 @@ public final class HostLoss {
     }
 
     /** One look at every host; run it periodically (a few times per {@code host-lost-after}). */
-    public void check() {
+    public synchronized void check() {
         long now = nanoTime.getAsLong();
+        if (now - lastCheckNanos > settings.lostAfter().toNanos() / 2) {
+            // The watch itself did not run (the controller paused, starved or stopped): what looks like silence may
+            // be the controller's own. Silence is counted again from now, as after a start.
+            if (lastCheckNanos != startNanos) {
+                log.warn("the host-loss watch did not run for {}: hosts' silence is counted again from now",
+                        Durations.shortText(Duration.ofNanos(now - lastCheckNanos)));
+            }
+            floorNanos = now;
+        }
+        lastCheckNanos = now;
         Map<String, Long> lastSeen = new HashMap<>();
         for (Seen s : hosts.get()) {
-            lastSeen.put(s.host(), s.lastSeenNanos());
+            lastSeen.put(s.host(), Math.max(s.lastSeenNanos(), floorNanos));
         }
         Set<String> all = new HashSet<>(lastSeen.keySet());
         all.addAll(homes.get());
         Set<String> stillSuspected = new HashSet<>();
+        Set<String> toFence = new HashSet<>();
         for (String host : all) {
             if (fences.of(host).isPresent()) {
                 if (settings.mode() == Mode.AUTOMATIC && !recovered.contains(host)) {
@@ -191,7 +212,7 @@ public final class HostLoss {
                 continue;
             }
             recovered.remove(host);
-            long silentNanos = now - lastSeen.getOrDefault(host, startNanos);
+            long silentNanos = now - lastSeen.getOrDefault(host, floorNanos);
             if (silentNanos <= settings.lostAfter().toNanos()) {
                 continue;
             }
@@ -201,10 +222,28 @@ public final class HostLoss {
                 log.warn("host {} is {}", host, suspicion(host).orElseThrow());
             }
             if (settings.mode() == Mode.AUTOMATIC) {
-                submit(host, true);
+                toFence.add(host);
             }
         }
         suspected.keySet().retainAll(stillSuspected);
+        if (toFence.isEmpty()) {
+            massSilence = false;
+            return;
+        }
+        // Half the fleet silent at once is the controller's own network (a switch, a partition) far more often than
+        // that many dead hosts: fencing them all would cut every VM off its disk. The operator decides, host by host.
+        if (stillSuspected.size() > Math.max(1, all.size() / 2)) {
+            if (!massSilence) {
+                log.error("{} of {} hosts are silent at once ({}): more likely the controller's own network than as"
+                        + " many lost hosts; automatic failover fences none of them. Fence each one you know is lost:"
+                        + " virtfleet host fence NAME", stillSuspected.size(), all.size(),
+                        String.join(", ", new java.util.TreeSet<>(stillSuspected)));
+            }
+            massSilence = true;
+            return;
+        }
+        massSilence = false;
+        toFence.forEach(host -> submit(host, true));
     }
 
     private void submit(String host, boolean fenceFirst) {

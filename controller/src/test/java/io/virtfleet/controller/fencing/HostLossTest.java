@@ -51,17 +51,25 @@ class HostLossTest {
         now.addAndGet(d.toNanos());
     }
 
+    /** Time passing with the watch running every second, as it does (a few times per host-lost-after). */
+    private void pass(HostLoss watch, Duration d) {
+        for (long s = 0; s < d.toSeconds(); s++) {
+            advance(Duration.ofSeconds(1));
+            watch.check();
+        }
+    }
+
     @Test
     void aSilentHostIsSuspectedOnlyPastHostLostAfterAndManualModeMovesNothing() {
         HostLoss watch = watch(HostLoss.Mode.MANUAL);
         lastSeen.put("hv1", now.get());
         lastSeen.put("hv2", now.get());
-        advance(LOST_AFTER);
-        watch.check();
+        lastSeen.put("hv3", now.get());
+        pass(watch, LOST_AFTER);
         assertTrue(watch.suspicion("hv1").isEmpty(), "exactly host-lost-after of silence is not yet a suspicion");
-        lastSeen.put("hv2", now.get()); // hv2 heartbeats, hv1 stays silent
-        advance(Duration.ofSeconds(1));
-        watch.check();
+        lastSeen.put("hv2", now.get()); // hv2 and hv3 heartbeat, hv1 stays silent
+        lastSeen.put("hv3", now.get());
+        pass(watch, Duration.ofSeconds(1));
         String why = watch.suspicion("hv1").orElseThrow();
         assertTrue(why.contains("silent for 31s") && why.contains("virtfleet host fence hv1"), why);
         assertTrue(watch.suspicion("hv2").isEmpty());
@@ -75,18 +83,25 @@ class HostLossTest {
     void automaticModeFencesThenRecoversOnceAndRetriesWhatFailed() {
         HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
         lastSeen.put("hv1", now.get());
-        advance(LOST_AFTER.plusSeconds(1));
+        lastSeen.put("hv2", now.get());
+        lastSeen.put("hv3", now.get());
         fenceFails = true;
-        watch.check();
+        pass(watch, LOST_AFTER);
+        lastSeen.put("hv2", now.get());
+        lastSeen.put("hv3", now.get());
+        pass(watch, Duration.ofSeconds(1));
         assertEquals(List.of("fence hv1"), calls, "no recovery without a fence");
         assertTrue(fences.of("hv1").isEmpty());
         fenceFails = false;
         recoveryFails = true;
+        advance(Duration.ofSeconds(1));
         watch.check();
         assertEquals(List.of("fence hv1", "fence hv1", "recover hv1"), calls);
         recoveryFails = false;
+        advance(Duration.ofSeconds(1));
         watch.check(); // fenced already: only the recovery is tried again
         assertEquals(List.of("fence hv1", "fence hv1", "recover hv1", "recover hv1"), calls);
+        advance(Duration.ofSeconds(1));
         watch.check();
         assertEquals(4, calls.size(), "a finished recovery is not run again");
     }
@@ -94,12 +109,18 @@ class HostLossTest {
     @Test
     void aHomeThatNeverRegisteredIsMeasuredFromTheControllersStart() {
         homes.add("hv3");
+        lastSeen.put("hv1", now.get());
+        lastSeen.put("hv2", now.get());
         HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
-        advance(LOST_AFTER);
-        watch.check();
+        for (int s = 0; s < LOST_AFTER.toSeconds(); s++) {
+            lastSeen.put("hv1", now.get());
+            lastSeen.put("hv2", now.get());
+            pass(watch, Duration.ofSeconds(1));
+        }
         assertEquals(List.of(), calls, "a controller just started does not fence the hosts it has not heard from");
-        advance(Duration.ofSeconds(1));
-        watch.check();
+        lastSeen.put("hv1", now.get());
+        lastSeen.put("hv2", now.get());
+        pass(watch, Duration.ofSeconds(1));
         assertEquals(List.of("fence hv3", "recover hv3"), calls);
     }
 
@@ -114,5 +135,35 @@ class HostLossTest {
         assertTrue(mode.getMessage().startsWith("failover: \"auto\" is not a failover mode; accepted: manual"),
                 mode.getMessage());
         assertEquals(HostLoss.Mode.AUTOMATIC, HostLoss.Mode.parse("automatic"));
+    }
+
+    @Test
+    void aStalledWatchCountsSilenceAgainAndHalfTheFleetSilentIsFencedByNobody() {
+        HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
+        for (String h : List.of("hv1", "hv2", "hv3", "hv4")) {
+            lastSeen.put(h, now.get());
+        }
+        pass(watch, Duration.ofSeconds(5));
+        // The controller itself froze for a minute: every host looks silent, none is suspected.
+        advance(Duration.ofSeconds(60));
+        watch.check();
+        assertEquals(List.of(), calls, "a stall of the controller is not the hosts' silence");
+        assertTrue(watch.suspicion("hv1").isEmpty());
+
+        // Then three of four hosts stop answering at once (the controller's switch): nothing is fenced.
+        lastSeen.put("hv4", now.get());
+        for (int s = 0; s < LOST_AFTER.toSeconds() + 1; s++) {
+            lastSeen.put("hv4", now.get());
+            pass(watch, Duration.ofSeconds(1));
+        }
+        assertTrue(watch.suspicion("hv1").isPresent(), "suspected, and shown");
+        assertEquals(List.of(), calls, "3 of 4 silent at once: automatic failover fences none");
+
+        // Two of them come back: the one left silent is fenced and recovered.
+        lastSeen.put("hv2", now.get());
+        lastSeen.put("hv3", now.get());
+        lastSeen.put("hv4", now.get());
+        pass(watch, Duration.ofSeconds(1));
+        assertEquals(List.of("fence hv1", "recover hv1"), calls);
     }
 }
