@@ -230,7 +230,7 @@ final class ControllerModule extends AbstractModule {
             t.setDaemon(true);
             return t;
         });
-        return new HostLoss(config.hostLoss(), fences,
+        HostLoss watch = new HostLoss(config.hostLoss(), fences,
                 () -> registry.all().stream().map(h -> new HostLoss.Seen(h.name(), h.lastSeenNanos())).toList(),
                 () -> store.all().stream().map(io.virtfleet.proto.v1.Vm::getHomeHost).filter(h -> !h.isEmpty())
                         .collect(java.util.stream.Collectors.toSet()),
@@ -247,6 +247,18 @@ final class ControllerModule extends AbstractModule {
                     }
                 },
                 worker);
+        watch.renewWith(new HostLoss.Renewal() {
+            @Override
+            public boolean due(io.virtfleet.controller.fencing.Fence fence) {
+                return fencing.renewalDue(fence);
+            }
+
+            @Override
+            public void renew(String host) {
+                fencing.renew(host);
+            }
+        });
+        return watch;
     }
 
     @Provides

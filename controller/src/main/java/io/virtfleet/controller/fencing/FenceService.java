@@ -195,6 +195,50 @@ public final class FenceService implements RecoveryGate {
      * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent or still runs
      * a VM whose home is another host; UNAVAILABLE when Ceph refused (the verdict stays).
      */
+    /**
+     * Whether a fence's blocklist entries are past half their life: they are renewed then, so that a host away longer
+     * than {@code fence-expiry} still finds its addresses blocklisted when it comes back (its libvirt may autostart
+     * VMs that run elsewhere now, before its agent hears it must stand down).
+     */
+    public boolean renewalDue(Fence fence) {
+        if (fence.expires() == null || fence.addresses().isEmpty() || ceph == null) {
+            return false;
+        }
+        Duration life = Duration.between(fence.fencedAt(), fence.expires());
+        return clock.instant().isAfter(fence.expires().minus(life.dividedBy(2)));
+    }
+
+    /**
+     * Blocklists the host's addresses again for a whole {@code fence-expiry} and records the new expiry (the verdict
+     * is otherwise unchanged). Throws a gRPC status when Ceph refuses; the old entries stay until they lapse.
+     */
+    public synchronized Fence renew(String host) {
+        Fence old = fences.of(host).orElseThrow(() -> notFound(host));
+        if (ceph == null || old.addresses().isEmpty()) {
+            return old;
+        }
+        Instant at = clock.instant();
+        try {
+            for (String address : old.addresses()) {
+                ceph.blocklist(address);
+            }
+        } catch (CephFencer.FenceException e) {
+            throw Status.UNAVAILABLE.withDescription("cannot renew the fence of " + host + " (its entries lapse at "
+                    + old.expires() + "): " + e.getMessage()).asRuntimeException();
+        }
+        // fencedAt moves too: it is when the current entries were made, and renewalDue measures their life from it.
+        Fence renewed = new Fence(host, old.kind(), old.addresses(), at, at.plus(settings.expiry()), old.by());
+        try {
+            fences.record(renewed);
+        } catch (IOException e) {
+            throw Status.UNAVAILABLE.withDescription("renewed the blocklist of " + host + " but cannot record it ("
+                    + e.getMessage() + "): renewed again at the next check").asRuntimeException();
+        }
+        Audit.recordBy("controller", "renewed the fence of host " + host + ": " + String.join(", ", old.addresses())
+                + " blocklisted until " + renewed.expires());
+        return renewed;
+    }
+
     /** Tells unfence which hosts have a recovery noted as unfinished (the failover journal). */
     public void recoveryNoted(java.util.function.Predicate<String> noted) {
         this.recoveryNoted = noted;

@@ -87,6 +87,24 @@ public final class HostLoss {
         Fence fence(String host) throws Exception;
     }
 
+    /** Renews a fence's blocklist entries when they are due (past half their life). */
+    public interface Renewal {
+        boolean due(Fence fence);
+
+        void renew(String host) throws Exception;
+
+        Renewal NONE = new Renewal() {
+            @Override
+            public boolean due(Fence fence) {
+                return false;
+            }
+
+            @Override
+            public void renew(String host) {
+            }
+        };
+    }
+
     /** Restarts a lost host's VMs elsewhere; idempotent (what is done stays done). */
     @FunctionalInterface
     public interface Recovery {
@@ -110,6 +128,8 @@ public final class HostLoss {
     private java.util.concurrent.ScheduledExecutorService timer;
     /** Hosts suspected at the last check, with the silence that made them so. */
     private final Map<String, Duration> suspected = new ConcurrentHashMap<>();
+    private volatile Renewal renewal = Renewal.NONE;
+    private final Set<String> renewing = ConcurrentHashMap.newKeySet();
     /** Hosts whose fence or recovery is under way on the worker. */
     private final Set<String> busy = ConcurrentHashMap.newKeySet();
     /** Hosts whose recovery finished since they were fenced: not recovered again by the watch. */
@@ -205,7 +225,11 @@ public final class HostLoss {
         Set<String> stillSuspected = new HashSet<>();
         Set<String> toFence = new HashSet<>();
         for (String host : all) {
-            if (fences.of(host).isPresent()) {
+            Optional<Fence> fence = fences.of(host);
+            if (fence.isPresent() && renewal.due(fence.get())) {
+                submitRenewal(host);
+            }
+            if (fence.isPresent()) {
                 if (settings.mode() == Mode.AUTOMATIC && !recovered.contains(host)) {
                     submit(host, false); // fenced before a controller restart, or its recovery failed: finish it
                 }
@@ -244,6 +268,31 @@ public final class HostLoss {
         }
         massSilence = false;
         toFence.forEach(host -> submit(host, true));
+    }
+
+    /** Renews fences past half their life (both modes: a verdict stands until an operator lifts it). */
+    public void renewWith(Renewal renewal) {
+        this.renewal = renewal;
+    }
+
+    private void submitRenewal(String host) {
+        if (!renewing.add(host)) {
+            return;
+        }
+        try {
+            worker.execute(() -> {
+                try {
+                    renewal.renew(host);
+                } catch (Exception e) {
+                    log.error("host {}: cannot renew its fence in Ceph, tried again at the next check: {}", host,
+                            e.getMessage());
+                } finally {
+                    renewing.remove(host);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            renewing.remove(host);
+        }
     }
 
     private void submit(String host, boolean fenceFirst) {

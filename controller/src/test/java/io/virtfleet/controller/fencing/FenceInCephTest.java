@@ -151,6 +151,10 @@ class FenceInCephTest {
             Fence fence = controller.fencing().view().of("hv1").orElseThrow();
             assertEquals(Fence.Kind.CEPH, fence.kind());
             assertEquals(List.of(HV1_ADDRESS), fence.addresses());
+            Fence renewed = controller.fencing().renew("hv1");
+            assertTrue(renewed.expires().isAfter(fence.expires()), renewed + " after " + fence);
+            assertEquals(renewed, controller.fencing().view().of("hv1").orElseThrow(), "the new expiry is recorded");
+            assertTrue(blocklist().stdout().contains(HV1_ADDRESS + ":0/0"), blocklist().stdout());
 
             String after = writer.write(3);
             // -108, ESHUTDOWN: how librados answers a client the OSDs refuse as blocklisted.

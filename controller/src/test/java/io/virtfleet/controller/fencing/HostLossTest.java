@@ -166,4 +166,30 @@ class HostLossTest {
         pass(watch, Duration.ofSeconds(1));
         assertEquals(List.of("fence hv1", "recover hv1"), calls);
     }
+
+    @Test
+    void aFencePastHalfItsLifeIsRenewedInEitherMode() {
+        HostLoss watch = watch(HostLoss.Mode.MANUAL);
+        java.util.Set<String> due = new java.util.HashSet<>(List.of("hv1"));
+        watch.renewWith(new HostLoss.Renewal() {
+            @Override
+            public boolean due(Fence fence) {
+                return due.contains(fence.host());
+            }
+
+            @Override
+            public void renew(String host) {
+                calls.add("renew " + host);
+                due.remove(host);
+            }
+        });
+        fences.put(new Fence("hv1", Fence.Kind.CEPH, List.of("10.0.0.1"), Instant.EPOCH, Instant.EPOCH.plusSeconds(60),
+                "alice"));
+        fences.put(new Fence("hv2", Fence.Kind.CEPH, List.of("10.0.0.2"), Instant.EPOCH, Instant.EPOCH.plusSeconds(60),
+                "alice"));
+        lastSeen.put("hv1", now.get());
+        lastSeen.put("hv2", now.get());
+        pass(watch, Duration.ofSeconds(2));
+        assertEquals(List.of("renew hv1"), calls, "renewed once, when due, though failover is manual; hv2 not due");
+    }
 }
