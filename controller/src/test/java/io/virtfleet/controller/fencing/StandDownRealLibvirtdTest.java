@@ -128,8 +128,9 @@ class StandDownRealLibvirtdTest {
         assertTrue(mine.active() && mine.autostart(), "hv1's own VM is left alone");
         assertTrue(standing.getReport().getStandingDown());
         assertEquals("", standing.getReport().getStandDownError());
-        Host judged = awaitHost("hv1 judged standing down", h -> h.getState() == HostState.HOST_STATE_DEGRADED);
-        assertTrue(judged.getStateReason().startsWith("standing down (fenced): takes and starts no VM;"
+        Host judged = awaitHost("hv1 judged fenced, back and stood down", h -> h.getState() == HostState.HOST_STATE_FENCED
+                && h.getStateReason().contains("back: standing down"));
+        assertTrue(judged.getStateReason().contains("back: standing down (fenced): takes and starts no VM;"
                 + " stood down against definitions " + head.substring(0, 12)), judged.getStateReason());
 
         // Unfenced: ready again, and web stays off.
