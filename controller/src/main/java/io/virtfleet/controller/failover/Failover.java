@@ -392,6 +392,16 @@ public final class Failover {
     private Optional<VmResult> settle(FailoverJournal.Intent intent, Progress progress) {
         String name = intent.vm();
         Optional<Vm> vm = store.get(name);
+        if (vm.isPresent() && vm.get().getHomeHost().equals(intent.target()) && fences.of(intent.target()).isPresent()) {
+            // Recorded on a target lost since: finishing there would fail for ever. The VM is the target's now; its
+            // claims follow the record, the note ends, and the target's own recovery restarts it elsewhere.
+            rehoming.claimsFollow(vm.get(), failoverClaim(name));
+            journal.end(name);
+            progress.step("settling", intent.target(), "a failover of " + name + " to " + intent.target() + " was"
+                    + " recorded, but " + intent.target() + " is lost too: " + name + " is recovered with its VMs");
+            return Optional.of(new VmResult(name, Outcome.RECOVERED, name + "'s home is " + intent.target()
+                    + ", itself lost: virtfleet host recover " + intent.target()));
+        }
         if (vm.isPresent() && vm.get().getHomeHost().equals(intent.target())) {
             progress.step("settling", intent.target(), "a failover of " + name + " to " + intent.target()
                     + " was recorded before the controller stopped: finishing it");
@@ -403,10 +413,6 @@ public final class Failover {
         return Optional.empty();
     }
 
-    /**
-     * Settles the failovers a previous run of the controller left (see {@link #settle}); a VM undone is recovered again
-     * while its host is still lost. Runs on the reconciler's passes; never throws.
-     */
     /** The gate shared with unfence (the fence service); until set, a gate over the fence view. */
     public void gate(io.virtfleet.controller.fencing.RecoveryGate g) {
         this.gate = g;
@@ -417,6 +423,10 @@ public final class Failover {
         return journal.all().stream().anyMatch(i -> i.lost().equals(host));
     }
 
+    /**
+     * Settles the failovers a previous run of the controller left (see {@link #settle}); a VM undone is recovered again
+     * while its host is still lost. Runs on the reconciler's passes; never throws.
+     */
     public void resume() {
         for (FailoverJournal.Intent intent : journal.all()) {
             String name = intent.vm();
