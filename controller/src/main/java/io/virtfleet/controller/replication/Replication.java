@@ -93,7 +93,9 @@ public final class Replication {
         }
         Set<String> behind = new TreeSet<>();
         for (HostSync h : report.getHostsList()) {
-            if (h.getBehind() && h.getState() != HostState.HOST_STATE_UNREACHABLE) {
+            // A fenced host catches up through its stand-down (or is silent): no repair sync is sent to it.
+            if (h.getBehind() && h.getState() != HostState.HOST_STATE_UNREACHABLE
+                    && h.getState() != HostState.HOST_STATE_FENCED) {
                 behind.add(h.getHost());
             }
         }
