@@ -302,7 +302,7 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
                                 ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork,
-                                FenceService fencing, Failover failover) {
+                                FenceService fencing, Failover failover, HostLoss hostLoss) {
         // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
         // file writes in order.
         ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -312,7 +312,7 @@ final class ControllerModule extends AbstractModule {
         });
         return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work)
                 .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork)).withFencing(fencing)
-                .withFailover(new FailoverEndpoint(failover, vmWork));
+                .withFailover(new FailoverEndpoint(failover, vmWork)).withSuspicions(hostLoss::suspicion);
     }
 
     @Provides

@@ -147,7 +147,7 @@ final class HostCommand {
                   "the storage network): record it lost even without the blocklist."}) boolean confirmDown) {
         PrintWriter out = spec.commandLine().getOut();
         try (ControllerClient client = root.connect()) {
-            Iterator<HostProgress> steps = client.fleetLong().fenceHost(FenceHostRequest.newBuilder()
+            Iterator<HostProgress> steps = client.fleetStreaming().fenceHost(FenceHostRequest.newBuilder()
                     .setName(Names.hostName("NAME", name)).setConfirmDown(confirmDown).build());
             long left = 0;
             while (steps.hasNext()) {

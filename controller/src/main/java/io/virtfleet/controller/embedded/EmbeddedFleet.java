@@ -46,6 +46,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final UnaryOperator<Provisioning> provisioning;
     /** The cluster behind the ssd and sata tiers; null: none, those disks are refused. */
     private final int failoverParallel;
+    private final io.virtfleet.controller.fencing.HostLoss.Settings hostLoss;
     private final CephCluster ceph;
     private final Path profiles;
     private final Path installerDirectory;
@@ -74,6 +75,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.fencing = b.fencing;
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
         this.failoverParallel = b.failoverParallel;
+        this.hostLoss = b.hostLoss;
     }
 
     /** Where the fleet keeps its controller's and agents' directories. */
@@ -148,7 +150,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
                 .withProvisioning(provisioning.apply(defaults)).withFencing(fencing)
-                .withFailoverParallel(failoverParallel);
+                .withFailoverParallel(failoverParallel).withHostLoss(hostLoss);
     }
 
     /**
@@ -336,6 +338,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         private io.virtfleet.controller.fencing.FenceSettings fencing = io.virtfleet.controller.fencing.FenceSettings.none();
         private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors = new LinkedHashMap<>();
         private int failoverParallel = io.virtfleet.controller.failover.Failover.DEFAULT_PARALLEL;
+        private io.virtfleet.controller.fencing.HostLoss.Settings hostLoss =
+                io.virtfleet.controller.fencing.HostLoss.Settings.defaults();
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -401,6 +405,12 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** How the controller fences lost hosts in Ceph (default: no Ceph admin). */
         public Builder fencing(io.virtfleet.controller.fencing.FenceSettings settings) {
             this.fencing = settings;
+            return this;
+        }
+
+        /** When a silent host is suspected lost, and whether the controller fences it itself (default: 30 s, manual). */
+        public Builder hostLoss(io.virtfleet.controller.fencing.HostLoss.Settings settings) {
+            this.hostLoss = settings;
             return this;
         }
 

@@ -86,13 +86,13 @@ public final class FailoverJournal {
 
     /** Forgets a finished or undone failover. */
     public synchronized void end(String vm) {
-        intents.remove(vm);
         try {
             StateFiles.delete(dir.resolve(vm));
         } catch (IOException e) {
-            // The next start finds the note and settles it again from the VM's record: nothing is done twice.
+            // Kept in memory as on disk: the passes settle it again from the VM's record; nothing is done twice.
             throw new UncheckedIOException("cannot remove the failover note " + dir.resolve(vm), e);
         }
+        intents.remove(vm); // the file first, as every state change here
     }
 
     public synchronized Optional<Intent> get(String vm) {

@@ -49,7 +49,9 @@ public final class Fences implements FenceView {
             } catch (RuntimeException e) {
                 throw new IOException("cannot read the fenced hosts in " + file + ": " + e.getMessage() + ". The"
                         + " controller does not start without knowing which hosts are fenced: check 'ceph osd blocklist"
-                        + " ls' for the hosts' addresses, repair or delete the file, then start it again", e);
+                        + " ls' for the hosts' addresses and repair the file (a JSON array of the verdicts) from it, then start it again."
+                        + " Never delete it while a host is fenced: its agent would no longer be told to stand down,"
+                        + " and VMs started elsewhere could run twice once its blocklist entries lapse", e);
             }
         }
         return store;

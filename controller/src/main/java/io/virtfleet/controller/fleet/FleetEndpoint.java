@@ -73,6 +73,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final Executor work;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
     private CpuModelEndpoint cpuModel;
+    private java.util.function.Function<String, Optional<String>> suspicions = host -> Optional.empty();
     private FenceService fencing;
     private io.virtfleet.controller.failover.FailoverEndpoint failover;
 
@@ -118,6 +119,12 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         return this;
     }
 
+    /** Says why a silent host is suspected lost (the host-loss watch), in its state's reason. */
+    public FleetEndpoint withSuspicions(java.util.function.Function<String, Optional<String>> suspicions) {
+        this.suspicions = suspicions;
+        return this;
+    }
+
     @Override
     public void getCpuModel(GetCpuModelRequest request, StreamObserver<FleetCpuModel> response) {
         if (cpuModel == null) {
@@ -139,6 +146,10 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     /** The operator's view of a host, with its verdict on the fleet CPU model. */
     private Host host(HostRecord r, Liveness.Verdict verdict, long now) {
         Host h = HostViews.toHost(r, verdict, now);
+        Optional<String> suspected = suspicions.apply(r.name());
+        if (verdict.state() == io.virtfleet.proto.v1.HostState.HOST_STATE_UNREACHABLE && suspected.isPresent()) {
+            h = h.toBuilder().setStateReason(h.getStateReason() + "; " + suspected.get()).build();
+        }
         Optional<Fence> fence = liveness.fences().of(r.name());
         if (fence.isPresent()) {
             h = h.toBuilder().setFence(FenceService.toProto(fence.get())).build();

@@ -45,7 +45,8 @@ class FenceLeversTest {
         List<TestDriverNode> nodes = List.of(new TestDriverNode("hv1", 8, 16384).domain("web", 1, 256, true),
                 new TestDriverNode("hv2", 8, 16384), new TestDriverNode("hv3", 8, 16384));
         fleet = EmbeddedFleet.builder(work).heartbeat(HEARTBEAT).grace(Duration.ofSeconds(1)).nodes(nodes)
-                .fencing(fencing).build().start();
+                .fencing(fencing).hostLoss(new HostLoss.Settings(Duration.ofSeconds(2), HostLoss.Mode.MANUAL)).build()
+                .start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
     }
 
@@ -178,5 +179,17 @@ class FenceLeversTest {
         Await.until("hv1 ready once its agent heard the fence is lifted", Duration.ofSeconds(20),
                 () -> state("hv1") == HostState.HOST_STATE_READY);
         assertEquals(0, cli("host", "unfence", "hv1").code(), "a host not fenced is answered as it is");
+    }
+
+    @Test
+    void aSuspectedHostSaysSoAndWhatToDoInHostShowAndNothingMovesInManualMode() throws Exception {
+        start(FenceSettings.none());
+        lose("hv3");
+        Await.until("hv3 suspected lost in host show", Duration.ofSeconds(20),
+                () -> cli("host", "show", "hv3").out().contains("suspected lost"));
+        String shown = cli("host", "show", "hv3").out();
+        assertTrue(shown.contains("failover is manual: virtfleet host fence hv3"), shown);
+        assertEquals(HostState.HOST_STATE_UNREACHABLE, state("hv3"), "a suspicion is not a verdict: not fenced");
+        assertFalse(fleet.controller().fencing().view().of("hv3").isPresent());
     }
 }
