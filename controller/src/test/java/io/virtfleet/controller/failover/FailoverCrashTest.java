@@ -16,6 +16,7 @@ import io.virtfleet.agent.network.NetworkSettings;
 import io.virtfleet.controller.embedded.CephCluster;
 import io.virtfleet.controller.embedded.TestDriverNode;
 import io.virtfleet.controller.testkit.Clients;
+import io.virtfleet.controller.testkit.Await;
 import io.virtfleet.controller.testkit.ControllerJvm;
 import io.virtfleet.controller.testkit.KillOnCall;
 import io.virtfleet.controller.testkit.NetworkNamespaces;
@@ -287,24 +288,21 @@ class FailoverCrashTest {
         return live;
     }
 
-    /** Polls; the controller may still be starting or the operator's channel reconnecting, which is not yet. */
+    /** Waits; the controller may still be starting or the operator's channel reconnecting, which is not yet. */
     private void await(String what, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + CONVERGE.toNanos();
-        while (true) {
-            try {
-                if (done.getAsBoolean()) {
-                    return;
+        try {
+            Await.until(what, CONVERGE, () -> {
+                try {
+                    return done.getAsBoolean();
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
+                        throw e;
+                    }
+                    return false;
                 }
-            } catch (StatusRuntimeException e) {
-                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
-                    throw e;
-                }
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out after " + CONVERGE + " waiting for: " + what + "\n"
-                        + controller.logTail(40));
-            }
-            Thread.sleep(100);
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\n" + controller.logTail(40), e);
         }
     }
 }

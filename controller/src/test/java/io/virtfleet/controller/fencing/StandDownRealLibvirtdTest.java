@@ -17,6 +17,7 @@ import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.testkit.LibvirtdNode;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.DefineDomainRequest;
+import io.virtfleet.controller.testkit.Await;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.GetHostRequest;
 import io.virtfleet.proto.v1.Host;
@@ -235,37 +236,31 @@ class StandDownRealLibvirtdTest {
         }
     }
 
-    /** Polls the fleet API until hv1 matches; fails with the last view and libvirtd's log otherwise. */
+    /** Waits until hv1 matches in the fleet API; fails with the last view and libvirtd's log otherwise. */
     private Host awaitHost(String what, Predicate<Host> condition) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        Host last = null;
-        StatusRuntimeException lastError = null;
-        while (System.nanoTime() < deadline) {
-            try {
-                last = FleetGrpc.newBlockingStub(operatorChannel).withDeadlineAfter(5, TimeUnit.SECONDS)
-                        .getHost(GetHostRequest.newBuilder().setName(HOST).build());
-                lastError = null;
-                if (condition.test(last)) {
-                    return last;
+        Host[] last = {null};
+        StatusRuntimeException[] lastError = {null};
+        try {
+            Await.until(what, WAIT, () -> {
+                try {
+                    last[0] = FleetGrpc.newBlockingStub(operatorChannel).withDeadlineAfter(5, TimeUnit.SECONDS)
+                            .getHost(GetHostRequest.newBuilder().setName(HOST).build());
+                    lastError[0] = null;
+                    return condition.test(last[0]);
+                } catch (StatusRuntimeException e) {
+                    lastError[0] = e; // NOT_FOUND until the agent registered
+                    return false;
                 }
-            } catch (StatusRuntimeException e) {
-                lastError = e; // NOT_FOUND until the agent registered
-            }
-            Thread.sleep(100);
+            });
+        } catch (AssertionError e) {
+            fail(e.getMessage() + ".\nLast view of the host: " + last[0]
+                    + (lastError[0] == null ? "" : "\nLast error: " + lastError[0]) + "\n" + node.diagnostics());
         }
-        fail("not within " + WAIT.toSeconds() + " s: " + what + ".\nLast view of the host: " + last
-                + (lastError == null ? "" : "\nLast error: " + lastError) + "\n" + node.diagnostics());
-        return last;
+        return last[0];
     }
 
     private static void awaitAgent(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                fail("not within " + WAIT.toSeconds() + " s: " + what);
-            }
-            Thread.sleep(50);
-        }
+        Await.until(what, WAIT, condition);
     }
 
     private void lap(String what) {
