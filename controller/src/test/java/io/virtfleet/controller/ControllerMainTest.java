@@ -137,6 +137,29 @@ class ControllerMainTest {
     }
 
     @Test
+    void hostLossSettingsDefaultToManualAfter30sAndAreCheckedNamingTheKey() {
+        io.virtfleet.controller.fencing.HostLoss.Settings defaults = parse().config().hostLoss();
+        assertEquals(java.time.Duration.ofSeconds(30), defaults.lostAfter());
+        assertEquals(io.virtfleet.controller.fencing.HostLoss.Mode.MANUAL, defaults.mode());
+        assertEquals(io.virtfleet.controller.fencing.HostLoss.Mode.AUTOMATIC, parse("--failover", "automatic",
+                "--ceph-admin-conf", "/etc/ceph/ceph.conf").config().hostLoss().mode());
+        String[][] cases = {
+            {"--failover", "auto", "failover: \"auto\""},
+            {"--host-lost-after", "10s", "host-lost-after: "},
+            {"--failover", "automatic", "failover: \"automatic\""},
+        };
+        for (String[] c : cases) {
+            InvalidInputException e = assertThrows(InvalidInputException.class, () -> parse(c[0], c[1]).config(),
+                    c[0] + " " + c[1]);
+            assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
+        }
+        assertTrue(assertThrows(InvalidInputException.class, () -> parse("--failover", "automatic").config())
+                .getMessage().contains("automatic together with ceph-admin-conf"));
+        assertTrue(assertThrows(InvalidInputException.class, () -> parse("--host-lost-after", "15s").config())
+                .getMessage().contains("longer than unreachable-after"));
+    }
+
+    @Test
     void badValuesAreRefusedNamingTheKey() {
         String[][] cases = {
             {"--placement", "random", "placement: "},
