@@ -66,6 +66,11 @@ public final class CephClientBook {
         return Optional.ofNullable(known.get(host));
     }
 
+    /** Every host's addresses as last reported. */
+    public Map<String, List<String>> all() {
+        return Map.copyOf(known);
+    }
+
     /** Notes a host's report; writes the book (on the writer) only when its addresses changed. */
     public void observe(HostRecord host) {
         List<String> addresses = host.report().getCephClientAddressesList();

@@ -21,7 +21,9 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.function.Consumer;
 
 /**
@@ -124,6 +126,21 @@ public final class FenceService implements RecoveryGate {
             reported = book.of(host).orElse(List.of());
         }
         List<String> addresses = addresses(host, reported, confirmDown);
+        Map<String, String> shared = sharedWithOthers(host, addresses);
+        if (!shared.isEmpty()) {
+            String which = String.join(", ", shared.entrySet().stream()
+                    .map(e -> e.getKey() + " (also " + e.getValue() + "'s)").toList());
+            if (!confirmDown) {
+                throw Status.FAILED_PRECONDITION.withDescription("cannot fence " + host + " alone: its Ceph client"
+                        + " address " + which + " is reported by another host too, and blocklisting it would cut that"
+                        + " host off its disks as well (hosts behind one address, e.g. NAT). Give each agent an address"
+                        + " of its own (agent setting ceph-client-addresses); if you know " + host + " is down,"
+                        + " `virtfleet host fence " + host + " --confirm-down` blocklists only its addresses no other"
+                        + " host reports").asRuntimeException();
+            }
+            progress.accept(step("blocklist-failed", host, which + " not blocklisted: another host reports it too"));
+            addresses = addresses.stream().filter(a -> !shared.containsKey(a)).toList();
+        }
         Instant at = clock.instant();
         Fence fence;
         if (!confirmDown) {
@@ -328,6 +345,36 @@ public final class FenceService implements RecoveryGate {
         Audit.recordBy(by, "unfenced host " + host + (fence.get().addresses().isEmpty() ? ""
                 : ": " + String.join(", ", fence.get().addresses()) + " off Ceph's blocklist"));
         return fence;
+    }
+
+    /**
+     * Which of {@code addresses} another host reports as its own (in its latest report, or kept from before a restart),
+     * each with that host's name: Ceph's blocklist entry covers every client of an address, so blocklisting one of
+     * these would fence the other host as well.
+     */
+    private Map<String, String> sharedWithOthers(String host, List<String> addresses) {
+        Map<String, String> shared = new TreeMap<>();
+        Map<String, List<String>> others = new TreeMap<>(book.all());
+        for (HostRecord r : registry.all()) {
+            others.put(r.name(), r.report().getCephClientAddressesList());
+        }
+        others.forEach((other, theirs) -> {
+            if (other.equals(host)) {
+                return;
+            }
+            for (String a : theirs) {
+                String canonical;
+                try {
+                    canonical = IpLiterals.canonical("ceph_client_addresses", a);
+                } catch (InvalidInputException e) {
+                    continue;
+                }
+                if (addresses.contains(canonical)) {
+                    shared.merge(canonical, other, (x, y) -> x + ", " + y);
+                }
+            }
+        });
+        return shared;
     }
 
     /** The host's reported addresses, each an IP literal (a report is not trusted to be one). */
