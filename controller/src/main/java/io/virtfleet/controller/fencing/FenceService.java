@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 
 /**
@@ -40,7 +41,12 @@ public final class FenceService implements RecoveryGate {
     private final CephClientBook book;
     private final long startNanos;
     /** Recoveries under way per host (see {@link RecoveryGate}); guarded by this. */
-    private final java.util.Map<String, Integer> recoveries = new java.util.HashMap<>();
+    private final Map<String, Integer> recoveries = new ConcurrentHashMap<>();
+    /**
+     * One lock per host, held by fence, renew, unfence and a recovery's enter/leave of that host: fencing one host
+     * (Ceph calls that may take seconds) never holds up another host's fencing or recovery.
+     */
+    private final Map<String, Object> locks = new ConcurrentHashMap<>();
     /** Whether a recovery of the host is noted as unfinished (a controller stopped mid-way); set by the wiring. */
     private volatile java.util.function.Predicate<String> recoveryNoted = host -> false;
     private final CephFencer ceph;
@@ -92,7 +98,13 @@ public final class FenceService implements RecoveryGate {
      * gRPC status: NOT_FOUND, FAILED_PRECONDITION when the host heartbeats or (without {@code confirmDown}) cannot
      * be blocklisted, UNAVAILABLE when Ceph refused or the verdict could not be stored; then nothing is recorded.
      */
-    public synchronized Fence fence(String host, boolean confirmDown, String by, Consumer<HostProgress> progress) {
+    public Fence fence(String host, boolean confirmDown, String by, Consumer<HostProgress> progress) {
+        synchronized (lockOf(host)) {
+            return fenceLocked(host, confirmDown, by, progress);
+        }
+    }
+
+    private Fence fenceLocked(String host, boolean confirmDown, String by, Consumer<HostProgress> progress) {
         Optional<HostRecord> seen = registry.get(host);
         Optional<Fence> existing = fences.of(host);
         if (existing.isPresent()) {
@@ -208,11 +220,6 @@ public final class FenceService implements RecoveryGate {
     }
 
     /**
-     * Lifts {@code host}'s verdict as {@code by}: its addresses leave the blocklist, then the record is dropped.
-     * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent or still runs
-     * a VM whose home is another host; UNAVAILABLE when Ceph refused (the verdict stays).
-     */
-    /**
      * Whether a fence's blocklist entries are past half their life: they are renewed then, so that a host away longer
      * than {@code fence-expiry} still finds its addresses blocklisted when it comes back (its libvirt may autostart
      * VMs that run elsewhere now, before its agent hears it must stand down).
@@ -229,7 +236,13 @@ public final class FenceService implements RecoveryGate {
      * Blocklists the host's addresses again for a whole {@code fence-expiry} and records the new expiry (the verdict
      * is otherwise unchanged). Throws a gRPC status when Ceph refuses; the old entries stay until they lapse.
      */
-    public synchronized Fence renew(String host) {
+    public Fence renew(String host) {
+        synchronized (lockOf(host)) {
+            return renewLocked(host);
+        }
+    }
+
+    private Fence renewLocked(String host) {
         Fence old = fences.of(host).orElseThrow(() -> notFound(host));
         if (ceph == null || old.addresses().isEmpty()) {
             return old;
@@ -262,20 +275,35 @@ public final class FenceService implements RecoveryGate {
     }
 
     @Override
-    public synchronized boolean enter(String host) {
-        if (fences.of(host).isEmpty()) {
-            return false;
+    public boolean enter(String host) {
+        synchronized (lockOf(host)) {
+            if (fences.of(host).isEmpty()) {
+                return false;
+            }
+            recoveries.merge(host, 1, Integer::sum);
+            return true;
         }
-        recoveries.merge(host, 1, Integer::sum);
-        return true;
     }
 
     @Override
-    public synchronized void leave(String host) {
-        recoveries.computeIfPresent(host, (h, n) -> n == 1 ? null : n - 1);
+    public void leave(String host) {
+        synchronized (lockOf(host)) {
+            recoveries.computeIfPresent(host, (h, n) -> n == 1 ? null : n - 1);
+        }
     }
 
-    public synchronized Optional<Fence> unfence(String host, String by) {
+    /**
+     * Lifts {@code host}'s verdict as {@code by}: its addresses leave the blocklist, then the record is dropped.
+     * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent or still runs
+     * a VM whose home is another host; UNAVAILABLE when Ceph refused (the verdict stays).
+     */
+    public Optional<Fence> unfence(String host, String by) {
+        synchronized (lockOf(host)) {
+            return unfenceLocked(host, by);
+        }
+    }
+
+    private Optional<Fence> unfenceLocked(String host, String by) {
         HostRecord record = registry.get(host).orElseThrow(() -> notFound(host));
         Optional<Fence> fence = fences.of(host);
         if (fence.isEmpty()) {
@@ -391,6 +419,10 @@ public final class FenceService implements RecoveryGate {
             }
         }
         return out.stream().distinct().sorted().toList();
+    }
+
+    private Object lockOf(String host) {
+        return locks.computeIfAbsent(host, h -> new Object());
     }
 
     private void undo(List<String> blocklisted) {
