@@ -8,6 +8,9 @@ import java.util.concurrent.ConcurrentHashMap;
 public interface FenceView {
     Optional<Fence> of(String host);
 
+    /** Every host with a verdict. */
+    java.util.Set<String> hosts();
+
     /** A view held in memory only, for tests of other features: {@code put} records a verdict. */
     static InMemory inMemory() {
         return new InMemory();
@@ -19,6 +22,11 @@ public interface FenceView {
         @Override
         public Optional<Fence> of(String host) {
             return Optional.ofNullable(fences.get(host));
+        }
+
+        @Override
+        public java.util.Set<String> hosts() {
+            return java.util.Set.copyOf(fences.keySet());
         }
 
         public void put(Fence fence) {

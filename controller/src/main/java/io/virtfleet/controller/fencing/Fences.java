@@ -67,6 +67,11 @@ public final class Fences implements FenceView {
         return Map.copyOf(fences);
     }
 
+    @Override
+    public java.util.Set<String> hosts() {
+        return java.util.Set.copyOf(fences.keySet());
+    }
+
     /** Records a verdict, replacing the host's previous one. */
     public synchronized void record(Fence fence) throws IOException {
         Map<String, Fence> next = new TreeMap<>(fences);

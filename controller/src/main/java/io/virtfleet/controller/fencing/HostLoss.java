@@ -29,8 +29,12 @@ import org.slf4j.LoggerFactory;
  * started (a home of VMs that never registered again), from the controller's start: a controller that was down
  * longer than {@code host-lost-after} does not fence every host at once when it comes back. The same holds when the
  * watch itself did not run for half of {@code host-lost-after} (the controller paused or starved): silence is counted
- * again from then. And when more than half the hosts are silent at once, automatic failover fences none: that is the
- * controller's own network far more often than as many dead hosts, and the operator decides host by host.
+ * again from then. And automatic failover fences a host only while a majority of the fleet's hosts (fenced ones
+ * counted, as silent) has been heard from lately: many hosts silent together is the controller's own network (a
+ * switch, a partition) far more often than as many dead hosts, and the operator decides host by host. "Lately" is
+ * within unreachable-after, at most half of host-lost-after: hosts heartbeat at their own moments, so when the
+ * controller's switch dies the first host crosses host-lost-after while the others have been silent nearly as long,
+ * and they must count as silent by then. A fleet of two hosts is never fenced automatically.
  *
  * <p>{@link #check} runs on the watch's own timer; fencing and recovery run on the given executor, one host at a
  * time each, never on a gRPC event loop. A host whose fence or recovery failed is tried again at a later check.
@@ -112,6 +116,8 @@ public final class HostLoss {
     }
 
     private final Settings settings;
+    /** A host heard from within this counts as live for the majority rule. */
+    private final long liveWithinNanos;
     private final FenceView fences;
     private final Supplier<Iterable<Seen>> hosts;
     private final Supplier<Set<String>> homes;
@@ -136,13 +142,17 @@ public final class HostLoss {
     private final Set<String> recovered = ConcurrentHashMap.newKeySet();
 
     /**
+     * @param unreachableAfter the controller's unreachable-after (a host heard from within it, and within half of
+     *                         host-lost-after, is live for the majority rule)
      * @param hosts    the hosts the controller heard from since it started, with their last heartbeat
      * @param homes    every host that is the recorded home of some VM
      * @param nanoTime the controller's clock (the registry's)
      */
-    public HostLoss(Settings settings, FenceView fences, Supplier<Iterable<Seen>> hosts, Supplier<Set<String>> homes,
-                    LongSupplier nanoTime, Fencer fencer, Recovery recovery, Executor worker) {
+    public HostLoss(Settings settings, Duration unreachableAfter, FenceView fences, Supplier<Iterable<Seen>> hosts,
+                    Supplier<Set<String>> homes, LongSupplier nanoTime, Fencer fencer, Recovery recovery,
+                    Executor worker) {
         this.settings = settings;
+        this.liveWithinNanos = Math.min(unreachableAfter.toNanos(), settings.lostAfter().toNanos() / 2);
         this.fences = fences;
         this.hosts = hosts;
         this.homes = homes;
@@ -222,6 +232,10 @@ public final class HostLoss {
         }
         Set<String> all = new HashSet<>(lastSeen.keySet());
         all.addAll(homes.get());
+        // A fenced host is visited even when nobody names it any more (its VMs all moved, and it has not registered
+        // since the controller restarted): its blocklist must still be renewed.
+        all.addAll(fences.hosts());
+        int live = 0;
         Set<String> stillSuspected = new HashSet<>();
         Set<String> toFence = new HashSet<>();
         for (String host : all) {
@@ -237,6 +251,9 @@ public final class HostLoss {
             }
             recovered.remove(host);
             long silentNanos = now - lastSeen.getOrDefault(host, floorNanos);
+            if (silentNanos <= liveWithinNanos) {
+                live++;
+            }
             if (silentNanos <= settings.lostAfter().toNanos()) {
                 continue;
             }
@@ -254,13 +271,16 @@ public final class HostLoss {
             massSilence = false;
             return;
         }
-        // Half the fleet silent at once is the controller's own network (a switch, a partition) far more often than
-        // that many dead hosts: fencing them all would cut every VM off its disk. The operator decides, host by host.
-        if (stillSuspected.size() > Math.max(1, all.size() / 2)) {
+        // Many hosts silent together is the controller's own network (a switch, a partition) far more often than as
+        // many dead hosts: fencing them would cut their VMs off their disks. Only a majority heard from lately proves
+        // the controller still sees the fleet; without it the operator decides, host by host.
+        if (live * 2 <= all.size()) {
             if (!massSilence) {
-                log.error("{} of {} hosts are silent at once ({}): more likely the controller's own network than as"
-                        + " many lost hosts; automatic failover fences none of them. Fence each one you know is lost:"
-                        + " virtfleet host fence NAME", stillSuspected.size(), all.size(),
+                log.error("only {} of {} hosts heard from within {} ({} suspected lost): automatic failover fences a"
+                        + " host only while a majority of the fleet is heard from, and this is more likely the"
+                        + " controller's own network than as many lost hosts. Fence each one you know is lost:"
+                        + " virtfleet host fence NAME", live, all.size(),
+                        Durations.shortText(Duration.ofNanos(liveWithinNanos)),
                         String.join(", ", new java.util.TreeSet<>(stillSuspected)));
             }
             massSilence = true;

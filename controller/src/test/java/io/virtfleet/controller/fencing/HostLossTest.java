@@ -18,6 +18,8 @@ import org.junit.jupiter.api.Test;
 /** The host-loss watch on a clock the test moves: suspicion, automatic fencing and recovery, retries. */
 class HostLossTest {
     private static final Duration LOST_AFTER = Duration.ofSeconds(30);
+    private static final Duration UNREACHABLE_AFTER = Duration.ofSeconds(15);
+    private static final Duration HEARTBEAT = Duration.ofSeconds(5);
 
     private final AtomicLong now = new AtomicLong(1_000_000_000L);
     private final Map<String, Long> lastSeen = new TreeMap<>();
@@ -28,7 +30,7 @@ class HostLossTest {
     private boolean recoveryFails;
 
     private HostLoss watch(HostLoss.Mode mode) {
-        return new HostLoss(new HostLoss.Settings(LOST_AFTER, mode), fences,
+        return new HostLoss(new HostLoss.Settings(LOST_AFTER, mode), UNREACHABLE_AFTER, fences,
                 () -> lastSeen.entrySet().stream().map(e -> new HostLoss.Seen(e.getKey(), e.getValue())).toList(),
                 () -> homes, now::get, host -> {
                     calls.add("fence " + host);
@@ -191,5 +193,83 @@ class HostLossTest {
         lastSeen.put("hv2", now.get());
         pass(watch, Duration.ofSeconds(2));
         assertEquals(List.of("renew hv1"), calls, "renewed once, when due, though failover is manual; hv2 not due");
+    }
+
+    /**
+     * The controller's switch dies: every host stops heartbeating at once, but each heartbeats at its own moment, so
+     * they cross host-lost-after at different checks. Whatever the watch's phase against the heartbeats, no host is
+     * fenced: by the time the first one crosses, the others count as silent too.
+     */
+    @Test
+    void aSwitchOutageWithStaggeredHeartbeatsFencesNobodyWhateverThePhase() {
+        List<String> hostsNames = List.of("hv1", "hv2", "hv3", "hv4");
+        long heartbeat = HEARTBEAT.toMillis();
+        for (int offset = 0; offset < 20; offset++) {
+            calls.clear();
+            lastSeen.clear();
+            long start = now.get();
+            HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
+            long checkPhase = offset * heartbeat / 20;
+            long outageAt = 60_000; // ms after start
+            // Run 3 minutes of 250 ms ticks: heartbeats at each host's phase until the outage, a check every 5 s.
+            for (long t = 0; t <= 180_000; t += 250) {
+                now.set(start + Duration.ofMillis(t).toNanos());
+                for (int h = 0; h < hostsNames.size(); h++) {
+                    long phase = h * heartbeat / hostsNames.size();
+                    if (t < outageAt && t >= phase && (t - phase) % heartbeat == 0) {
+                        lastSeen.put(hostsNames.get(h), now.get());
+                    }
+                }
+                if (t >= checkPhase && (t - checkPhase) % heartbeat == 0) {
+                    watch.check();
+                }
+            }
+            assertEquals(List.of(), calls, "check phase " + checkPhase + " ms: nobody fenced");
+            assertTrue(watch.suspicion("hv1").isPresent(), "all suspected, and shown");
+            now.addAndGet(Duration.ofSeconds(1).toNanos());
+        }
+    }
+
+    @Test
+    void aFleetOfTwoIsNeverFencedAutomatically() {
+        HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
+        lastSeen.put("hv1", now.get());
+        for (int s = 0; s < 2 * LOST_AFTER.toSeconds(); s++) {
+            lastSeen.put("hv2", now.get());
+            pass(watch, Duration.ofSeconds(1));
+        }
+        assertTrue(watch.suspicion("hv1").isPresent());
+        assertEquals(List.of(), calls, "one of two hosts heard from is no majority");
+    }
+
+    @Test
+    void aFencedHostNobodyNamesAnyMoreIsStillRenewedAndCountsAsSilent() {
+        HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
+        watch.renewWith(new HostLoss.Renewal() {
+            @Override
+            public boolean due(Fence fence) {
+                return true;
+            }
+
+            @Override
+            public void renew(String host) {
+                calls.add("renew " + host);
+            }
+        });
+        // hv9 was fenced before a controller restart and its VMs all moved: not a home, never heard from since.
+        fences.put(new Fence("hv9", Fence.Kind.CEPH, List.of("10.0.0.9"), Instant.EPOCH, Instant.EPOCH.plusSeconds(60),
+                "controller"));
+        lastSeen.put("hv1", now.get());
+        lastSeen.put("hv2", now.get());
+        pass(watch, Duration.ofSeconds(1));
+        assertTrue(calls.contains("renew hv9"), calls.toString());
+        // hv1 goes silent: hv2 alone of hv1, hv2 and the fenced hv9 is no majority, so hv1 is not fenced.
+        calls.clear();
+        watch.renewWith(HostLoss.Renewal.NONE);
+        for (int s = 0; s < 2 * LOST_AFTER.toSeconds(); s++) {
+            lastSeen.put("hv2", now.get());
+            pass(watch, Duration.ofSeconds(1));
+        }
+        assertTrue(calls.stream().noneMatch(c -> c.startsWith("fence")), calls.toString());
     }
 }
