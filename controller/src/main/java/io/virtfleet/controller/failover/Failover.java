@@ -399,7 +399,8 @@ public final class Failover {
             journal.end(name);
             progress.step("settling", intent.target(), "a failover of " + name + " to " + intent.target() + " was"
                     + " recorded, but " + intent.target() + " is lost too: " + name + " is recovered with its VMs");
-            return Optional.of(new VmResult(name, Outcome.RECOVERED, name + "'s home is " + intent.target()
+            // Not RECOVERED: it runs nowhere yet, and this host's recover must not end as if all were done.
+            return Optional.of(new VmResult(name, Outcome.WAITING, name + "'s home is " + intent.target()
                     + ", itself lost: virtfleet host recover " + intent.target()));
         }
         if (vm.isPresent() && vm.get().getHomeHost().equals(intent.target())) {

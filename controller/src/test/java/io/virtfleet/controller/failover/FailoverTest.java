@@ -222,6 +222,42 @@ class FailoverTest {
         assertEquals("hv1", vm("pin").getHomeHost());
     }
 
+    /**
+     * A failover recorded on its target, which is lost before it starts the VM: the note is settled to the target (its
+     * claims follow the record), never reported as recovered, and the target's own recovery starts the VM elsewhere.
+     */
+    @Test
+    void aFailoverWhoseTargetIsLostBeforeItStartsIsSettledToThatTargetAndRecoveredFromThere() throws Exception {
+        onHv1(() -> create(spec("api", StorageTier.STORAGE_TIER_SSD)));
+        lose("hv1");
+        fence("hv1");
+        refuseStarts.get("hv2").refuseNext(Integer.MAX_VALUE);
+        refuseStarts.get("hv3").refuseNext(Integer.MAX_VALUE);
+        List<VmProgress> first = recover("hv1");
+        String target = vm("api").getHomeHost();
+        assertNotEquals("hv1", target, first.toString());
+        assertTrue(first.stream().anyMatch(p -> p.getVmName().equals("api") && p.getStep().equals("failed")
+                && p.getDetail().startsWith("recorded on " + target + " but not started yet")), first.toString());
+        String other = target.equals("hv2") ? "hv3" : "hv2";
+
+        lose(target);
+        fence(target);
+        // Whoever settles the note first (the controller's pass or this recover), api is never called recovered
+        // while it runs nowhere, and its note ends with the claims on the target.
+        Run again = cli("host", "recover", "hv1");
+        assertTrue(!again.out().contains("api: fenced") && again.code() != 0 || !again.out().contains("api"),
+                again.toString());
+        await("api's failover note settled", () -> vm("api").getMovePending().isEmpty());
+        assertEquals(target, vm("api").getHomeHost());
+        assertEquals(target, fleet.controller().scheduler().claimOf("api").host(), "the claim followed the record");
+        assertNull(fleet.controller().scheduler().claimOf("api/failover"), "no failover claim left");
+
+        refuseStarts.get(other).refuseNext(0);
+        List<VmProgress> fromTarget = recover(target);
+        assertEquals(other, vm("api").getHomeHost(), fromTarget.toString());
+        await("api runs on " + other, () -> active(other, "api"));
+    }
+
     // ---- helpers --------------------------------------------------------------------------------------------------
 
     private interface Creates {
