@@ -75,7 +75,12 @@ public final class FailoverEndpoint {
                 });
                 response.onCompleted();
             } catch (StatusRuntimeException e) {
-                response.onError(e);
+                // The fence is recorded already: this is no refusal of the command, only of its second half (exit 8,
+                // something left), with the reason and the way to finish it.
+                response.onNext(HostProgress.newBuilder().setStep("recovery-refused").setDetail(host + " is fenced;"
+                        + " its VMs were not recovered: " + e.getStatus().getDescription() + " (then: virtfleet host"
+                        + " recover " + host + ")").build());
+                response.onCompleted();
             } catch (RuntimeException e) {
                 log.error("recovery of host {} failed unexpectedly", host, e);
                 response.onError(Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());

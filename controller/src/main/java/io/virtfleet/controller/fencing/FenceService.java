@@ -52,7 +52,6 @@ public final class FenceService implements RecoveryGate {
     private final CephFencer ceph;
     private final VmStore store;
     private final Clock clock;
-    private volatile Consumer<String> afterVerdict = host -> { };
 
     /**
      * @param fences the verdicts; the same store {@code liveness} judges hosts by
@@ -78,14 +77,6 @@ public final class FenceService implements RecoveryGate {
         this.ceph = settings.cephConfigured() ? new CephFencer(settings) : null;
         this.store = store;
         this.clock = clock;
-    }
-
-    /**
-     * Has {@code hook} told the name of each host a new verdict was recorded for (where failover starts). It is called
-     * on the fencing thread with the verdict already durable: it should hand its work to a thread of its own.
-     */
-    public void afterVerdict(Consumer<String> hook) {
-        this.afterVerdict = hook;
     }
 
     public FenceView view() {
@@ -215,7 +206,6 @@ public final class FenceService implements RecoveryGate {
                 ? "fenced host " + host + " in Ceph: " + String.join(", ", fence.addresses()) + " blocklisted until " + fence.expires()
                 : "declared host " + host + " down (--confirm-down)" + (fence.addresses().isEmpty() ? ", nothing blocklisted"
                 : ", " + String.join(", ", fence.addresses()) + " blocklisted until " + fence.expires()));
-        afterVerdict.accept(host);
         return fence;
     }
 
