@@ -19,6 +19,7 @@ packages=(
   ceph-mon ceph-osd ceph-common                                        # a single-node Ceph for the RBD tests; rbd
   iproute2 util-linux procps                                           # ip, bridge, unshare, ps
   iputils-ping                                                         # ping between test VMs across a VXLAN LAN
+  nftables                                                             # nft: a host cut off from the controller only (partition test)
   systemd                                                              # systemd-analyze, to verify the units
   git                                                                  # the git CLI, a client of the controller's git server in tests
   debian-installer-12-netboot-amd64                                    # pxelinux.0 + the installer's kernel/initrd: the install tests

@@ -59,7 +59,10 @@ public final class ControllerJvm implements AutoCloseable {
     public static final String CONFIRMED_DOWN = "virtfleet.test.confirmed-down";
     /** System property: the controller's Ceph admin for fencing, {@code conf|id|keyring} (absolute paths). */
     public static final String FENCING = "virtfleet.test.fencing";
-    /** System property: {@code automatic|DURATION}: automatic failover, host-lost-after DURATION (ISO-8601). */
+    /**
+     * System property: {@code MODE|DURATION}: the failover mode ({@code automatic} or {@code manual}, as the
+     * controller's failover setting) and host-lost-after DURATION (ISO-8601).
+     */
     public static final String AUTOMATIC_FAILOVER = "virtfleet.test.automatic-failover";
     /** System property: the operators' SSH keys file the preseeds give the VMs (with {@link #KERNEL_BOOT_URL}). */
     public static final String INSTALL_KEYS = "virtfleet.test.install-keys";
@@ -324,7 +327,7 @@ public final class ControllerJvm implements AutoCloseable {
         if (automatic != null) {
             config = config.withHostLoss(new io.virtfleet.controller.fencing.HostLoss.Settings(
                     Duration.parse(automatic.substring(automatic.indexOf('|') + 1)),
-                    io.virtfleet.controller.fencing.HostLoss.Mode.AUTOMATIC));
+                    io.virtfleet.controller.fencing.HostLoss.Mode.parse(automatic.substring(0, automatic.indexOf('|')))));
         }
         Controller controller = Controller.create(config);
         for (String lost : System.getProperty(CONFIRMED_DOWN, "").split(",")) {
