@@ -182,6 +182,14 @@ public final class Failover {
                 + " is not known to be lost: its VMs are restarted elsewhere only once it cannot write to their disks;"
                 + " fence it first (virtfleet host fence " + host + "), or, if you know it is down, say so (virtfleet"
                 + " host fence " + host + " --confirm-down)").asRuntimeException());
+        if (lapsed(fence)) {
+            // The verdict stands, but its proof does not: past its expiry Ceph lets the host's clients in again.
+            throw Status.FAILED_PRECONDITION.withDescription("the Ceph blocklist entries fencing " + host + " ("
+                    + String.join(", ", fence.addresses()) + ") lapsed at " + fence.expires() + " and were not renewed"
+                    + " (the controller's log says why): " + host + " could write to its VMs' disks again, so none is"
+                    + " started elsewhere. The controller renews them at each check once Ceph answers; run this again"
+                    + " then").asRuntimeException();
+        }
         if (!gate.enter(host)) {
             throw Status.FAILED_PRECONDITION.withDescription("host " + host + " is being unfenced, or was: its VMs are"
                     + " not restarted elsewhere").asRuntimeException();
@@ -414,6 +422,12 @@ public final class Failover {
         return Optional.empty();
     }
 
+    /** Whether a Ceph fence's blocklist entries are past their expiry (renewal failed): no proof the host is cut. */
+    private boolean lapsed(Fence fence) {
+        return fence.kind() == Fence.Kind.CEPH && fence.expires() != null
+                && !registry.clock().instant().isBefore(fence.expires());
+    }
+
     /** The gate shared with unfence (the fence service); until set, a gate over the fence view. */
     public void gate(io.virtfleet.controller.fencing.RecoveryGate g) {
         this.gate = g;
@@ -432,6 +446,12 @@ public final class Failover {
         for (FailoverJournal.Intent intent : journal.all()) {
             String name = intent.vm();
             if (running.contains(name)) {
+                continue;
+            }
+            Optional<Fence> lost = fences.of(intent.lost());
+            if (lost.isPresent() && lapsed(lost.get())) {
+                log.warn("failover of {} waits: the Ceph blocklist fencing {} lapsed at {}", name, intent.lost(),
+                        lost.get().expires());
                 continue;
             }
             Progress toLog = (step, host, detail) -> log.info("failover of {}: {} on {}: {}", name, step, host, detail);

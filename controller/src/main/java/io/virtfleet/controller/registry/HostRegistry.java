@@ -31,6 +31,11 @@ public final class HostRegistry {
     private volatile Consumer<HostRecord> onUpdate = r -> { };
     private volatile Consumer<String> onForget = n -> { };
 
+    /** The wall clock the registry stamps reports with (tests give their own). */
+    public Clock clock() {
+        return clock;
+    }
+
     public HostRegistry(LongSupplier nanoTime, Clock clock) {
         this.nanoTime = nanoTime;
         this.clock = clock;

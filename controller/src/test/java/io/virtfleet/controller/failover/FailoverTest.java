@@ -177,6 +177,15 @@ class FailoverTest {
         assertEquals(1, refused.code(), refused.toString());
         assertTrue(refused.err().contains("virtfleet host fence hv1"), refused.err());
 
+        // A Ceph fence whose blocklist entries lapsed (renewal failed) proves nothing: nothing starts elsewhere.
+        ((io.virtfleet.controller.fencing.Fences) fleet.controller().fences()).record(new Fence("hv1",
+                Fence.Kind.CEPH, List.of("192.0.2.1"), Instant.now().minus(Duration.ofHours(2)),
+                Instant.now().minus(Duration.ofHours(1)), "alice"));
+        Run lapsed = cli("host", "recover", "hv1");
+        assertEquals(1, lapsed.code(), lapsed.toString());
+        assertTrue(lapsed.err().contains("the Ceph blocklist entries fencing hv1 (192.0.2.1) lapsed at"), lapsed.err());
+        assertEquals("hv1", vm("app").getHomeHost(), "nothing moved");
+
         fence("hv1");
         Run run = cli("host", "recover", "hv1");
         assertEquals(8, run.code(), "some left: " + run);
