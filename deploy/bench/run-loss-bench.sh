@@ -4,7 +4,7 @@
 # from the loss: detection, fencing, start, at the default settings and at the fastest safe settings, against a plain
 # libvirt start of the same domain on the new host in the same run. One fleet per setting on real components: three
 # libvirtds (QEMU/TCG) in network namespaces on 10.249.26.0/24, real agent JVMs, a real single-node Ceph, the
-# controller in a JVM of its own. Needs root and the packages of deploy/dev/install-deps.sh. About 10 minutes.
+# controller in a JVM of its own. Needs root and the packages of deploy/dev/install-deps.sh. About 12 minutes (14 with --rounds 3).
 #
 # usage: deploy/bench/run-loss-bench.sh [--rounds N] [--warmups N] [--settings defaults,fastest]
 #                                       (defaults 2, 1, defaults,fastest)
