@@ -59,12 +59,20 @@ public final class MoveFleet implements AutoCloseable {
                                   Consumer<String> lap,
                                   java.util.function.Function<HypervisorRack, Map<String, String>> properties)
             throws IOException, InterruptedException {
+        return start(work, underlay, hosts, heartbeat, Duration.ofSeconds(3), ready, lap, properties);
+    }
+
+    /** As above, with the controller's {@code unreachable-after} given (e.g. its default, 15 s) instead of 3 s. */
+    public static MoveFleet start(Path work, String underlay, List<String> hosts, Duration heartbeat,
+                                  Duration unreachableAfter, Duration ready, Consumer<String> lap,
+                                  java.util.function.Function<HypervisorRack, Map<String, String>> properties)
+            throws IOException, InterruptedException {
         Path data = work.resolve("controller");
         ControllerPki.open(data, Clock.systemUTC(), Duration.ofDays(1));
         LibvirtPki fleetCa = LibvirtPki.create(data.resolve("pki"));
         HypervisorRack rack = HypervisorRack.start(work.resolve("rack"), underlay, hosts,
                 host -> new HypervisorRack.LibvirtListening(fleetCa, false), lap);
-        ControllerJvm.Settings settings = new ControllerJvm.Settings(data, 0, heartbeat, Duration.ofSeconds(3),
+        ControllerJvm.Settings settings = new ControllerJvm.Settings(data, 0, heartbeat, unreachableAfter,
                 Duration.ofSeconds(2), Map.of()).withListenHost(rack.controllerAddress())
                 .withCephMonitors(List.of(rack.ceph().monitor()));
         ControllerJvm controller = null;
