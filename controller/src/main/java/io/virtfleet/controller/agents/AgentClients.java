@@ -17,10 +17,12 @@ import java.util.concurrent.TimeUnit;
 /**
  * The controller's connections to its agents, one per host, made on first use from the endpoint the agent
  * registered and checked against the host's identity (a machine cannot answer for another host). A host that
- * registers again from another address gets a new channel.
+ * registers again gets a new channel, even from the same address: its agent restarted or lost its link to the
+ * controller, and the old connection may be half open (the peer gone, packets dropped), so a call on it would wait
+ * for the keepalive to notice and then fail, just when the host is back.
  */
 public final class AgentClients implements AutoCloseable {
-    private record Link(String endpoint, ManagedChannel channel) {}
+    private record Link(String endpoint, String session, ManagedChannel channel) {}
 
     private final Transport transport;
     private final HostRegistry registry;
@@ -55,7 +57,7 @@ public final class AgentClients implements AutoCloseable {
         HostRecord record = registry.get(host).orElseThrow(() -> Status.UNAVAILABLE
                 .withDescription("host " + host + " has not registered with the controller").asRuntimeException());
         Link link = links.compute(host, (h, old) -> {
-            if (old != null && old.endpoint().equals(record.agentEndpoint())) {
+            if (old != null && old.endpoint().equals(record.agentEndpoint()) && old.session().equals(record.sessionId())) {
                 return old;
             }
             if (old != null) {
@@ -63,7 +65,7 @@ public final class AgentClients implements AutoCloseable {
             }
             ManagedChannel channel = transport.channel(Endpoint.parse("agent_endpoint", record.agentEndpoint()),
                     FleetIdentity.agent(host), executor);
-            return new Link(record.agentEndpoint(), channel);
+            return new Link(record.agentEndpoint(), record.sessionId(), channel);
         });
         return link.channel();
     }
