@@ -140,6 +140,12 @@ public final class HostLoss {
     private final Set<String> busy = ConcurrentHashMap.newKeySet();
     /** Hosts whose recovery finished since they were fenced: not recovered again by the watch. */
     private final Set<String> recovered = ConcurrentHashMap.newKeySet();
+    /**
+     * After a failed fence or recovery, when the host is tried again and how many failures in a row: twice as long
+     * each time, up to {@link #MAX_RETRY_DELAY}, so a VM no host fits is not retried (and audited) every few seconds.
+     */
+    private final Map<String, long[]> retry = new ConcurrentHashMap<>();
+    static final Duration MAX_RETRY_DELAY = Duration.ofMinutes(5);
 
     /**
      * @param unreachableAfter the controller's unreachable-after (a host heard from within it, and within half of
@@ -250,6 +256,9 @@ public final class HostLoss {
                 continue;
             }
             recovered.remove(host);
+            if (!suspected.containsKey(host)) {
+                retry.remove(host);
+            }
             long silentNanos = now - lastSeen.getOrDefault(host, floorNanos);
             if (silentNanos <= liveWithinNanos) {
                 live++;
@@ -316,6 +325,10 @@ public final class HostLoss {
     }
 
     private void submit(String host, boolean fenceFirst) {
+        long[] next = retry.get(host);
+        if (next != null && nanoTime.getAsLong() < next[0]) {
+            return; // failed lately: tried again later
+        }
         if (!busy.add(host)) {
             return;
         }
@@ -329,9 +342,15 @@ public final class HostLoss {
                     }
                     recovery.recover(host);
                     recovered.add(host);
+                    retry.remove(host);
                 } catch (Exception e) {
-                    log.error("host {}: automatic failover did not finish, tried again at a later check: {}", host,
-                            e.getMessage());
+                    long[] failed = retry.merge(host, new long[] {0, 0}, (a, b) -> a);
+                    failed[1]++;
+                    long period = Math.max(200, settings.lostAfter().toMillis() / 6);
+                    long delay = Math.min(MAX_RETRY_DELAY.toMillis(), period << Math.min(failed[1] - 1, 20));
+                    failed[0] = nanoTime.getAsLong() + Duration.ofMillis(delay).toNanos();
+                    log.error("host {}: automatic failover did not finish (failure {} in a row), tried again in {}: {}",
+                            host, failed[1], Durations.shortText(Duration.ofMillis(delay)), e.getMessage());
                 } finally {
                     busy.remove(host);
                 }

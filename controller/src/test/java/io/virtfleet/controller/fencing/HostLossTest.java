@@ -53,6 +53,15 @@ class HostLossTest {
         now.addAndGet(d.toNanos());
     }
 
+    /** Time passing as in {@link #pass}, hv2 and hv3 heartbeating, hv1 silent. */
+    private void keepHeard(HostLoss watch, Duration d) {
+        for (long s = 0; s < d.toSeconds(); s++) {
+            lastSeen.put("hv2", now.get());
+            lastSeen.put("hv3", now.get());
+            pass(watch, Duration.ofSeconds(1));
+        }
+    }
+
     /** Time passing with the watch running every second, as it does (a few times per host-lost-after). */
     private void pass(HostLoss watch, Duration d) {
         for (long s = 0; s < d.toSeconds(); s++) {
@@ -96,12 +105,14 @@ class HostLossTest {
         assertTrue(fences.of("hv1").isEmpty());
         fenceFails = false;
         recoveryFails = true;
-        advance(Duration.ofSeconds(1));
-        watch.check();
+        keepHeard(watch, Duration.ofSeconds(4));
+        assertEquals(List.of("fence hv1"), calls, "not retried before the first backoff (one check period, 5 s)");
+        keepHeard(watch, Duration.ofSeconds(1));
         assertEquals(List.of("fence hv1", "fence hv1", "recover hv1"), calls);
         recoveryFails = false;
-        advance(Duration.ofSeconds(1));
-        watch.check(); // fenced already: only the recovery is tried again
+        keepHeard(watch, Duration.ofSeconds(9));
+        assertEquals(List.of("fence hv1", "fence hv1", "recover hv1"), calls, "the second failure waits twice as long");
+        keepHeard(watch, Duration.ofSeconds(1)); // fenced already: only the recovery is tried again
         assertEquals(List.of("fence hv1", "fence hv1", "recover hv1", "recover hv1"), calls);
         advance(Duration.ofSeconds(1));
         watch.check();
