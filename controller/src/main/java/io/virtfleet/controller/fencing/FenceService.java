@@ -294,8 +294,9 @@ public final class FenceService implements RecoveryGate {
 
     /**
      * Lifts {@code host}'s verdict as {@code by}: its addresses leave the blocklist, then the record is dropped.
-     * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent or still runs
-     * a VM whose home is another host; UNAVAILABLE when Ceph refused (the verdict stays).
+     * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent, has not
+     * stood down against the definitions' current head, or still runs (or has with autostart on) a VM whose home is
+     * another host; UNAVAILABLE when Ceph refused (the verdict stays).
      */
     public Optional<Fence> unfence(String host, String by) {
         synchronized (lockOf(host)) {
@@ -323,7 +324,7 @@ public final class FenceService implements RecoveryGate {
                     + "` has ended").asRuntimeException();
         }
         HostReport report = record.report();
-        if (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty()) {
+        if (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty() || !report.getStandingDown()) {
             // Its own word that it ran the stand-down (destroyed what moved away, redefined its replicas): without
             // it, a domain list that happens to be clean proves nothing about what libvirt starts next.
             throw Status.FAILED_PRECONDITION.withDescription(host + " has not stood down yet"
@@ -331,24 +332,46 @@ public final class FenceService implements RecoveryGate {
                     + ": its agent destroys the domains whose home moved and redefines its replicas first; unfence it"
                     + " once `virtfleet host show " + host + "` says it stood down").asRuntimeException();
         }
+        // A stand-down proves only what was homed elsewhere at its commit: a VM moved off the host since (a recovery
+        // that ran after it) may still be defined there with autostart on. The agent stands down again whenever the
+        // repository moves, so equality with the head is reached within a heartbeat or two.
+        String head = definitionsHead(host);
+        if (!report.getStoodDownCommit().equals(head)) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " stood down against definitions commit "
+                    + brief(report.getStoodDownCommit()) + " but the definitions are at " + brief(head) + " now (a VM"
+                    + " may have moved off " + host + " since): " + host + " is catching up and stands down again at"
+                    + " the new commit; retry `virtfleet host unfence " + host + "` in a few seconds")
+                    .asRuntimeException();
+        }
         if (report.getDomainsStale()) {
             throw Status.FAILED_PRECONDITION.withDescription(host + "'s libvirt did not answer its agent's last poll:"
                     + " what it runs is not known; unfence it once it reports its domains again").asRuntimeException();
         }
-        List<String> moved = new ArrayList<>();
+        List<String> running = new ArrayList<>();
+        List<String> autostarted = new ArrayList<>();
         for (DomainInfo d : report.getDomainsList()) {
-            if (!Domains.active(d.getState())) {
+            Optional<Vm> vm = store.get(d.getName());
+            if (vm.isEmpty() || vm.get().getHomeHost().isEmpty() || vm.get().getHomeHost().equals(host)) {
                 continue;
             }
-            Optional<Vm> vm = store.get(d.getName());
-            if (vm.isPresent() && !vm.get().getHomeHost().isEmpty() && !vm.get().getHomeHost().equals(host)) {
-                moved.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
+            if (Domains.active(d.getState())) {
+                running.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
+            } else if (d.getAutostart()) {
+                // Shut off now, but libvirtd starts it at the host's next boot, before any agent or blocklist.
+                autostarted.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
             }
         }
-        if (!moved.isEmpty()) {
-            throw Status.FAILED_PRECONDITION.withDescription(host + " still runs " + String.join(", ", moved)
+        if (!running.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " still runs " + String.join(", ", running)
                     + ": lifting the fence would let it write to disks another host uses. Its agent destroys such"
                     + " domains when it stands down; wait for its next report, or `virsh destroy` them on " + host)
+                    .asRuntimeException();
+        }
+        if (!autostarted.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " has " + String.join(", ", autostarted)
+                    + " defined with autostart on: its libvirtd would start them at its next boot while they run"
+                    + " elsewhere, with nothing on Ceph's blocklist to stop their writes. Its agent turns autostart off"
+                    + " when it stands down; wait for its next report, or `virsh autostart --disable` them on " + host)
                     .asRuntimeException();
         }
         if (!fence.get().addresses().isEmpty() && ceph == null) {
@@ -373,6 +396,19 @@ public final class FenceService implements RecoveryGate {
         Audit.recordBy(by, "unfenced host " + host + (fence.get().addresses().isEmpty() ? ""
                 : ": " + String.join(", ", fence.get().addresses()) + " off Ceph's blocklist"));
         return fence;
+    }
+
+    private String definitionsHead(String host) {
+        try {
+            return store.repo().head();
+        } catch (IOException e) {
+            throw Status.UNAVAILABLE.withDescription("cannot read the definitions repository's head to check " + host
+                    + "'s stand-down against it (" + e.getMessage() + "); still fenced").asRuntimeException();
+        }
+    }
+
+    private static String brief(String commit) {
+        return commit.length() > 12 ? commit.substring(0, 12) : commit;
     }
 
     /**
