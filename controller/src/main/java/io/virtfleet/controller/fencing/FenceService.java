@@ -120,7 +120,10 @@ public final class FenceService implements RecoveryGate {
                         + " host cuts its VMs off their disks. Only a host that stopped answering is fenced; to empty a"
                         + " live host, `virtfleet host drain " + host + " --move`").asRuntimeException();
             }
-            reported = record.report().getCephClientAddressesList();
+            // A session of its QEMUs may still use an address it no longer reports: all it reported since its last
+            // unfence go on the blocklist, the latest report included (the book may not have noted it yet).
+            reported = new ArrayList<>(book.sinceUnfence(host));
+            reported.addAll(record.report().getCephClientAddressesList());
         } else {
             // Not heard from since the controller started: a host of the fleet (its addresses kept, or VMs homed
             // there) may be fenced once the controller has waited as long as it waits for any heartbeat.
@@ -135,9 +138,12 @@ public final class FenceService implements RecoveryGate {
                         + " registered yet: fence it once it has been silent for unreachable-after ("
                         + Durations.shortText(liveness.grace()) + ")").asRuntimeException();
             }
-            reported = book.of(host).orElse(List.of());
+            reported = book.sinceUnfence(host);
         }
-        List<String> addresses = addresses(host, reported, confirmDown);
+        Map<String, String> skipped = new TreeMap<>();
+        List<String> addresses = addresses(reported, skipped);
+        skipped.forEach((address, why) -> progress.accept(step("blocklist-skipped", host, address + " not blocklisted: "
+                + why)));
         Map<String, String> shared = sharedWithOthers(host, addresses);
         if (!shared.isEmpty()) {
             String which = String.join(", ", shared.entrySet().stream()
@@ -163,10 +169,11 @@ public final class FenceService implements RecoveryGate {
                         + " --confirm-down`").asRuntimeException();
             }
             if (addresses.isEmpty()) {
-                throw Status.FAILED_PRECONDITION.withDescription(host + " reported no Ceph client addresses (its agent's"
-                        + " ceph-client-addresses, or the addresses toward its ceph.conf's monitors): nothing to put on"
-                        + " the blocklist. If you know " + host + " is down (powered off), `virtfleet host fence " + host
-                        + " --confirm-down` is the way").asRuntimeException();
+                throw Status.FAILED_PRECONDITION.withDescription(host + " reported no Ceph client addresses"
+                        + (skipped.isEmpty() ? "" : " that can be blocklisted (" + skippedText(skipped) + ")")
+                        + " (its agent's ceph-client-addresses, or the addresses of its interfaces toward its ceph.conf's"
+                        + " monitors): nothing to put on the blocklist. If you know " + host + " is down (powered off),"
+                        + " `virtfleet host fence " + host + " --confirm-down` is the way").asRuntimeException();
             }
             List<String> done = new ArrayList<>();
             try {
@@ -178,7 +185,8 @@ public final class FenceService implements RecoveryGate {
                 }
             } catch (CephFencer.FenceException e) {
                 undo(done);
-                throw Status.UNAVAILABLE.withDescription("cannot fence " + host + " in Ceph, nothing recorded"
+                throw Status.UNAVAILABLE.withDescription("cannot fence " + host + " in Ceph (blocklisting "
+                        + String.join(", ", addresses) + "), nothing recorded"
                         + (done.isEmpty() ? "" : " (" + String.join(", ", done) + " taken off the blocklist again)")
                         + ": " + e.getMessage()).asRuntimeException();
             }
@@ -393,6 +401,7 @@ public final class FenceService implements RecoveryGate {
             throw Status.UNAVAILABLE.withDescription("cannot drop the fence of " + host + " (" + e.getMessage()
                     + "): it stays recorded, its addresses are off the blocklist; unfence it again").asRuntimeException();
         }
+        book.unfenced(host, report.getCephClientAddressesList());
         Audit.recordBy(by, "unfenced host " + host + (fence.get().addresses().isEmpty() ? ""
                 : ": " + String.join(", ", fence.get().addresses()) + " off Ceph's blocklist"));
         return fence;
@@ -441,20 +450,37 @@ public final class FenceService implements RecoveryGate {
         return shared;
     }
 
-    /** The host's reported addresses, each an IP literal (a report is not trusted to be one). */
-    private static List<String> addresses(String host, List<String> reported, boolean confirmDown) {
+    /**
+     * The host's reported addresses that can go on Ceph's blocklist, canonical, sorted; each other one (a report is not
+     * trusted to hold only global IP literals) goes in {@code skipped} with why, and the fence goes on without it.
+     */
+    static List<String> addresses(List<String> reported, Map<String, String> skipped) {
         List<String> out = new ArrayList<>();
         for (String a : reported) {
-            try {
-                out.add(IpLiterals.canonical("ceph_client_addresses", a));
-            } catch (InvalidInputException e) {
-                if (!confirmDown) {
-                    throw Status.FAILED_PRECONDITION.withDescription(host + " reported a Ceph client address"
-                            + " that is not an IP address: " + e.getMessage()).asRuntimeException();
-                }
+            if (a.contains("%")) {
+                skipped.put(a, "a scoped address (valid on one link only), never the address Ceph sees a client come"
+                        + " from");
+                continue;
             }
+            String canonical;
+            try {
+                canonical = IpLiterals.canonical("ceph_client_addresses", a);
+            } catch (InvalidInputException e) {
+                skipped.put(a, "not an IP address literal");
+                continue;
+            }
+            Optional<String> scope = IpLiterals.nonGlobal(canonical);
+            if (scope.isPresent()) {
+                skipped.put(a, "a " + scope.get() + " address, never the address Ceph sees a client come from");
+                continue;
+            }
+            out.add(canonical);
         }
         return out.stream().distinct().sorted().toList();
+    }
+
+    private static String skippedText(Map<String, String> skipped) {
+        return String.join("; ", skipped.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()).toList());
     }
 
     private Object lockOf(String host) {
