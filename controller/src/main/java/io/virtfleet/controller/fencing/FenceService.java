@@ -64,8 +64,9 @@ public final class FenceService implements RecoveryGate {
     }
 
     /**
-     * @param book each host's Ceph client addresses as last reported, kept across restarts (null: none kept), so a
-     *             host that never reports again after a controller restart can still be fenced
+     * @param book each host's Ceph client addresses, all it reported since its last unfence, kept across restarts
+     *             (null: none kept), so a host that never reports again after a controller restart can still be
+     *             fenced
      */
     public FenceService(HostRegistry registry, Liveness liveness, Fences fences, FenceSettings settings, VmStore store,
                         Clock clock, CephClientBook book) {
@@ -454,7 +455,7 @@ public final class FenceService implements RecoveryGate {
      * The host's reported addresses that can go on Ceph's blocklist, canonical, sorted; each other one (a report is not
      * trusted to hold only global IP literals) goes in {@code skipped} with why, and the fence goes on without it.
      */
-    static List<String> addresses(List<String> reported, Map<String, String> skipped) {
+    private static List<String> addresses(List<String> reported, Map<String, String> skipped) {
         List<String> out = new ArrayList<>();
         for (String a : reported) {
             if (a.contains("%")) {
