@@ -132,8 +132,8 @@ public final class AgentMain implements Callable<Integer> {
 
     @Option(names = "--ceph-client-addresses", paramLabel = "IP", split = ",",
             description = {"Local addresses this host reaches Ceph from, reported so the controller can put them on",
-                "Ceph's OSD blocklist if the host is lost, e.g. 10.0.1.5 (default: for each monitor of ceph-conf's",
-                "mon_host, the source address the kernel picks toward it)."})
+                "Ceph's OSD blocklist if the host is lost, e.g. 10.0.1.5; replaces detection (default: every global",
+                "address of each interface through which a monitor of ceph-conf's mon_host is reached)."})
     List<String> cephClientAddresses = new java.util.ArrayList<>();
 
     @Option(names = "--vxlan-device", paramLabel = "INTERFACE",

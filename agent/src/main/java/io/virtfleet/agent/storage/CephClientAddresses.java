@@ -1,12 +1,16 @@
 package io.virtfleet.agent.storage;
 
+import io.virtfleet.common.validation.IpLiterals;
 import java.io.IOException;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
 import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.TreeSet;
 import java.util.concurrent.Executor;
@@ -17,9 +21,11 @@ import org.slf4j.LoggerFactory;
 /**
  * The local addresses this host talks to Ceph from, reported so the controller can put them on Ceph's OSD
  * blocklist when the host is lost (a blocklisted address's clients can no longer write). Either given by the
- * agent's {@code ceph-client-addresses} setting, or worked out from ceph.conf: for each monitor, the source
- * address the kernel picks toward it. That is also the address the host's QEMUs and rbd clients reach the OSDs
- * from as long as monitors and OSDs share the public network, as Ceph's does by default.
+ * agent's {@code ceph-client-addresses} setting, which then replaces what is worked out; or worked out from
+ * ceph.conf: every global address of each interface the host reaches a monitor through. Not only the source the
+ * kernel picks today: a QEMU's librados session keeps the address it connected from, which may be an IPv6 temporary
+ * address deprecated since, or a secondary IPv4 address. These are also the addresses the host's QEMUs and rbd
+ * clients reach the OSDs from as long as monitors and OSDs share the public network, as Ceph's does by default.
  *
  * <p>{@link #current()} never blocks (heartbeats and gRPC threads ask for it): it answers the last result and has
  * a stale one worked out again in the background, since resolving a monitor's host name may wait for DNS.
@@ -76,7 +82,7 @@ public final class CephClientAddresses {
             if (!Files.exists(ceph.conf())) {
                 throw new NoSuchFileException(ceph.conf().toString());
             }
-            List<String> addresses = sourceAddresses(MonitorAddresses.fromConf(ceph.conf(), ceph.client()));
+            List<String> addresses = interfaceAddresses(MonitorAddresses.fromConf(ceph.conf(), ceph.client()));
             lastProblem = "";
             return addresses;
         } catch (IOException | IllegalArgumentException e) {
@@ -91,11 +97,46 @@ public final class CephClientAddresses {
     }
 
     /**
+     * Every global address (IPv4 and IPv6, deprecated ones included) of each interface the host reaches a monitor
+     * through: the interface holding the source address the kernel picks toward it. Loopback, link-local, unspecified
+     * and multicast addresses are left out: Ceph never sees a client of another machine come from one, and a scoped
+     * one cannot be blocklisted. Sorted, without duplicates.
+     */
+    public static List<String> interfaceAddresses(List<MonitorAddresses.Monitor> monitors) throws IOException {
+        TreeSet<String> out = new TreeSet<>();
+        for (InetAddress source : sources(monitors)) {
+            List<InetAddress> candidates = new ArrayList<>(List.of(source));
+            NetworkInterface device = NetworkInterface.getByInetAddress(source);
+            if (device != null) {
+                candidates.addAll(Collections.list(device.getInetAddresses()));
+            }
+            for (InetAddress a : candidates) {
+                if (IpLiterals.nonGlobal(a).isEmpty()) {
+                    out.add(unscoped(a));
+                }
+            }
+        }
+        if (out.isEmpty()) {
+            throw new IOException("the interfaces toward the monitors in mon_host have no global address (only"
+                    + " loopback or link-local ones, which Ceph's blocklist cannot take)");
+        }
+        return List.copyOf(out);
+    }
+
+    /**
      * For each monitor (each address of a host name), the address the kernel would send from toward it: a UDP
      * socket's connect only picks the route and source, no packet leaves. Sorted, without duplicates.
      */
     public static List<String> sourceAddresses(List<MonitorAddresses.Monitor> monitors) throws IOException {
-        TreeSet<String> sources = new TreeSet<>();
+        TreeSet<String> out = new TreeSet<>();
+        for (InetAddress source : sources(monitors)) {
+            out.add(source.getHostAddress());
+        }
+        return List.copyOf(out);
+    }
+
+    private static List<InetAddress> sources(List<MonitorAddresses.Monitor> monitors) throws IOException {
+        List<InetAddress> sources = new ArrayList<>();
         for (MonitorAddresses.Monitor monitor : monitors) {
             InetAddress[] all;
             try {
@@ -107,8 +148,8 @@ public final class CephClientAddresses {
                 try (DatagramSocket socket = new DatagramSocket()) {
                     socket.connect(new InetSocketAddress(address, monitor.port()));
                     InetAddress local = socket.getLocalAddress();
-                    if (!local.isAnyLocalAddress()) {
-                        sources.add(local.getHostAddress());
+                    if (!local.isAnyLocalAddress() && !sources.contains(local)) {
+                        sources.add(local);
                     }
                 }
             }
@@ -116,7 +157,12 @@ public final class CephClientAddresses {
         if (sources.isEmpty()) {
             throw new IOException("no route to any monitor in mon_host");
         }
-        return List.copyOf(sources);
+        return sources;
+    }
+
+    /** The address's text without an interface scope ({@code %eth0}), which an interface's IPv6 addresses carry. */
+    private static String unscoped(InetAddress address) throws IOException {
+        return InetAddress.getByAddress(address.getAddress()).getHostAddress();
     }
 
     private static List<String> sorted(List<String> addresses) {

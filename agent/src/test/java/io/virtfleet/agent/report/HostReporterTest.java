@@ -82,8 +82,9 @@ class HostReporterTest {
             io.virtfleet.agent.storage.CephSettings ceph = new io.virtfleet.agent.storage.CephSettings(conf, "libvirt",
                     images.resolve("keyring"), "ssd", "sata", Duration.ofSeconds(5));
             HostReporter reporter = new HostReporter("hv1", new HostMetrics(images), poller, () -> "", () -> synced, "")
-                    .withCephClientAddresses(new io.virtfleet.agent.storage.CephClientAddresses(ceph, Runnable::run)::current);
-            assertEquals(List.of("0:0:0:0:0:0:0:1", "127.0.0.1"), reporter.report().getCephClientAddressesList());
+                    .withCephClientAddresses(new io.virtfleet.agent.storage.CephClientAddresses(
+                            ceph.withClientAddresses(List.of("fd00::5", "10.0.0.5")), Runnable::run)::current);
+            assertEquals(List.of("10.0.0.5", "fd00:0:0:0:0:0:0:5"), reporter.report().getCephClientAddressesList());
             assertEquals(List.of(), new HostReporter("hv1", new HostMetrics(images), poller, () -> "", () -> synced, "")
                     .report().getCephClientAddressesList(), "a host without Ceph reports none");
         }

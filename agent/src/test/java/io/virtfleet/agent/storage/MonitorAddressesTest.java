@@ -93,7 +93,8 @@ class MonitorAddressesTest {
         Path conf = dir.resolve("ceph.conf");
         Files.writeString(conf, "[global]\nmon_host = [v2:127.0.0.3:3300/0,v1:127.0.0.3:6789/0]\n");
         CephSettings ceph = new CephSettings(conf, "libvirt", dir.resolve("keyring"), "ssd", "sata", java.time.Duration.ofSeconds(5));
-        assertEquals(List.of("127.0.0.1"), new CephClientAddresses(ceph, inline).current());
+        assertEquals(List.of(), new CephClientAddresses(ceph, inline).current(), "monitors on loopback only: no"
+                + " address another machine could see (CephClientAddressesTest works out real ones)");
         assertEquals(List.of("10.0.1.5", "fd00:0:0:0:0:0:0:5"),
                 new CephClientAddresses(ceph.withClientAddresses(List.of("fd00:0::5", "10.0.1.5")), inline).current());
         assertEquals(List.of(), new CephClientAddresses(null, inline).current());

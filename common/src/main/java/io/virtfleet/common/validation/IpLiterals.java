@@ -3,6 +3,7 @@ package io.virtfleet.common.validation;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -35,6 +36,37 @@ public final class IpLiterals {
             return address.getHostAddress();
         } catch (UnknownHostException e) {
             throw new InvalidInputException(field, text, ACCEPTED);
+        }
+    }
+
+    /**
+     * Why {@code address} is not a global address, one other machines may see this host's connections come from:
+     * "loopback", "link-local", "unspecified" or "multicast"; empty when it is global (private ranges such as
+     * 10.0.0.0/8 and fd00::/8 are: they cross a site's routers).
+     */
+    public static Optional<String> nonGlobal(InetAddress address) {
+        if (address.isLoopbackAddress()) {
+            return Optional.of("loopback");
+        }
+        if (address.isLinkLocalAddress()) {
+            return Optional.of("link-local");
+        }
+        if (address.isAnyLocalAddress()) {
+            return Optional.of("unspecified");
+        }
+        if (address.isMulticastAddress()) {
+            return Optional.of("multicast");
+        }
+        return Optional.empty();
+    }
+
+    /** {@link #nonGlobal(InetAddress)} of a literal as {@link #canonical} writes it. */
+    public static Optional<String> nonGlobal(String literal) {
+        String canonical = canonical("address", literal);
+        try {
+            return nonGlobal(InetAddress.getByName(canonical)); // a literal: parsed, never looked up
+        } catch (UnknownHostException e) {
+            throw new InvalidInputException("address", literal, ACCEPTED);
         }
     }
 }

@@ -6,7 +6,10 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -17,22 +20,39 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Each host's Ceph client addresses as it last reported them, kept in a file: a host that dies while the controller
- * is down never reports again, and without its addresses the restarted controller could not fence it. One line per
- * host, {@code NAME ADDRESS[,ADDRESS...]}.
+ * Each host's Ceph client addresses, kept in a file: as it last reported them, and every address it reported since it
+ * was last unfenced. A librados session keeps the address it connected from, which may have left the host's reports
+ * since (an IPv6 temporary address replaced, a secondary IPv4 removed, a DHCP lease changed): a fence blocklists all of
+ * them. A host that dies while the controller is down never reports again, and without the file the restarted
+ * controller could not fence it.
+ *
+ * <p>One line per host, {@code NAME LATEST[,LATEST...]}, followed by {@code since-unfence=ADDRESS[,ADDRESS...]}
+ * (oldest first, the latest ones included) when the host reported others since its last unfence. A line without it
+ * (all a file written before held) reads as a host that used only its latest addresses.
  *
  * <p>{@link #observe} is called with every report, on the gRPC threads: it compares in memory and hands a change (rare:
  * a host's first report, a new address) to {@code writer}, so no file is written on an event loop. The file is written
- * whole; a write that fails is logged and tried again with the host's next report.
+ * whole; a write that fails is logged and tried again with the next report.
  */
 public final class CephClientBook {
     private static final Logger log = LoggerFactory.getLogger(CephClientBook.class);
+    /**
+     * At most this many addresses are kept per host since its last unfence (a host on IPv6 temporary addresses makes a
+     * new one a day); past it the oldest are dropped, with a warning. A host's latest addresses are always kept.
+     */
+    static final int MAX_KEPT = 32;
+    private static final String SINCE_UNFENCE = "since-unfence=";
+
+    /** A host's addresses: as last reported, and all reported since its last unfence (oldest first, latest included). */
+    private record Entry(List<String> latest, List<String> sinceUnfence) {}
 
     private final Path file;
     private final Executor writer;
-    private final Map<String, List<String>> known = new ConcurrentHashMap<>();
+    private final Map<String, Entry> known = new ConcurrentHashMap<>();
     /** What the file holds, as last written (only touched by the writer). */
-    private Map<String, List<String>> written = new TreeMap<>();
+    private Map<String, Entry> written = new TreeMap<>();
+    /** Set when a write failed: the next report writes again, changed or not. */
+    private volatile boolean unsaved;
 
     private CephClientBook(Path file, Executor writer) {
         this.file = file;
@@ -45,10 +65,18 @@ public final class CephClientBook {
         if (Files.exists(file)) {
             for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
                 String[] parts = line.strip().split(" ");
-                if (parts.length == 2 && !parts[0].isEmpty()) {
-                    book.known.put(parts[0], List.of(parts[1].split(",")));
+                if ((parts.length == 2 || parts.length == 3 && parts[2].startsWith(SINCE_UNFENCE))
+                        && !parts[0].isEmpty() && !parts[1].isEmpty()) {
+                    List<String> latest = List.of(parts[1].split(","));
+                    LinkedHashSet<String> since = new LinkedHashSet<>();
+                    if (parts.length == 3) {
+                        since.addAll(Arrays.stream(parts[2].substring(SINCE_UNFENCE.length()).split(","))
+                                .filter(a -> !a.isEmpty()).toList());
+                    }
+                    since.addAll(latest);
+                    book.known.put(parts[0], new Entry(latest, List.copyOf(since)));
                 } else if (!line.isBlank()) {
-                    log.warn("{}: skipped a line that is not NAME ADDRESSES: {}", file, line);
+                    log.warn("{}: skipped a line that is not NAME ADDRESSES [since-unfence=ADDRESSES]: {}", file, line);
                 }
             }
             book.written = new TreeMap<>(book.known);
@@ -63,22 +91,75 @@ public final class CephClientBook {
 
     /** The addresses a host last reported, empty when it never reported any. */
     public Optional<List<String>> of(String host) {
-        return Optional.ofNullable(known.get(host));
+        return Optional.ofNullable(known.get(host)).map(Entry::latest);
+    }
+
+    /**
+     * Every address a host reported since it was last unfenced (or since it was first seen), oldest first, at most
+     * {@value #MAX_KEPT} unless its latest report alone has more; empty when it never reported any.
+     */
+    public List<String> sinceUnfence(String host) {
+        Entry e = known.get(host);
+        return e == null ? List.of() : e.sinceUnfence();
     }
 
     /** Every host's addresses as last reported. */
     public Map<String, List<String>> all() {
-        return Map.copyOf(known);
+        Map<String, List<String>> out = new TreeMap<>();
+        known.forEach((h, e) -> out.put(h, e.latest()));
+        return out;
     }
 
     /** Notes a host's report; writes the book (on the writer) only when its addresses changed. */
     public void observe(HostRecord host) {
-        List<String> addresses = host.report().getCephClientAddressesList();
-        if (addresses.isEmpty() || addresses.equals(known.get(host.name()))
-                || addresses.stream().anyMatch(a -> a.isEmpty() || a.contains(" ") || a.contains(","))) {
-            return; // nothing new (the fence checks each address again before use)
+        List<String> addresses = List.copyOf(host.report().getCephClientAddressesList());
+        if (addresses.isEmpty() || addresses.stream().anyMatch(CephClientBook::unwritable)) {
+            return; // nothing to note (the fence checks each address again before use)
         }
-        known.put(host.name(), List.copyOf(addresses));
+        Entry before = known.get(host.name());
+        if (before != null && addresses.equals(before.latest())) {
+            if (unsaved) {
+                writer.execute(this::save);
+            }
+            return;
+        }
+        List<String> dropped = new ArrayList<>();
+        known.compute(host.name(), (h, old) -> added(old, addresses, dropped));
+        if (!dropped.isEmpty()) {
+            log.warn("{} reported more than {} Ceph client addresses since it was last unfenced: {} no longer kept (a"
+                    + " fence of {} would not blocklist them)", host.name(), MAX_KEPT, String.join(", ", dropped),
+                    host.name());
+        }
+        writer.execute(this::save);
+    }
+
+    /** {@code old} with {@code latest} reported: the latest go last, the oldest leave past {@link #MAX_KEPT}. */
+    private static Entry added(Entry old, List<String> latest, List<String> dropped) {
+        LinkedHashSet<String> kept = new LinkedHashSet<>(old == null ? List.of() : old.sinceUnfence());
+        latest.forEach(kept::remove);
+        Iterator<String> oldest = kept.iterator();
+        while (kept.size() + latest.size() > MAX_KEPT && oldest.hasNext()) {
+            dropped.add(oldest.next());
+            oldest.remove();
+        }
+        kept.addAll(latest);
+        return new Entry(latest, List.copyOf(kept));
+    }
+
+    /**
+     * After {@code host} was unfenced: only the addresses it reports now are kept. Its QEMUs of before the fence were
+     * cut off by the blocklist or destroyed by its stand-down, so no session from an earlier address writes any more.
+     */
+    public void unfenced(String host, List<String> reported) {
+        List<String> now = List.copyOf(reported);
+        if (now.isEmpty() || now.stream().anyMatch(CephClientBook::unwritable)) {
+            Entry e = known.get(host);
+            if (e == null) {
+                return;
+            }
+            now = e.latest();
+        }
+        known.put(host, new Entry(now, now));
         writer.execute(this::save);
     }
 
@@ -89,28 +170,36 @@ public final class CephClientBook {
         }
     }
 
+    /** Whether an address cannot be kept in the file's line format (the fence would refuse it anyway). */
+    private static boolean unwritable(String address) {
+        return address.isEmpty() || address.contains(" ") || address.contains(",") || address.contains("=")
+                || address.contains("\n");
+    }
+
     private synchronized void save() {
         if (file == null) {
             return;
         }
-        Map<String, List<String>> now = new TreeMap<>(known);
-        if (now.equals(written)) {
+        Map<String, Entry> now = new TreeMap<>(known);
+        if (now.equals(written) && !unsaved) {
             return;
         }
         StringBuilder out = new StringBuilder();
-        now.forEach((h, a) -> out.append(h).append(' ').append(String.join(",", a)).append('\n'));
+        now.forEach((h, e) -> {
+            out.append(h).append(' ').append(String.join(",", e.latest()));
+            if (!e.sinceUnfence().equals(e.latest())) {
+                out.append(' ').append(SINCE_UNFENCE).append(String.join(",", e.sinceUnfence()));
+            }
+            out.append('\n');
+        });
         try {
             StateFiles.write(file, out.toString());
             written = now;
+            unsaved = false;
         } catch (IOException e) {
+            unsaved = true;
             log.warn("cannot keep the hosts' Ceph client addresses in {} ({}); tried again with the next report",
                     file, e.getMessage());
-            // The next observe of a changed host rewrites it; an unchanged one does not, so forget what failed.
-            for (String h : now.keySet()) {
-                if (!now.get(h).equals(written.get(h))) {
-                    known.remove(h, now.get(h));
-                }
-            }
         }
     }
 

@@ -63,8 +63,9 @@ public final class FenceService implements RecoveryGate {
     }
 
     /**
-     * @param book each host's Ceph client addresses as last reported, kept across restarts (null: none kept), so a
-     *             host that never reports again after a controller restart can still be fenced
+     * @param book each host's Ceph client addresses, all it reported since its last unfence, kept across restarts
+     *             (null: none kept), so a host that never reports again after a controller restart can still be
+     *             fenced
      */
     public FenceService(HostRegistry registry, Liveness liveness, Fences fences, FenceSettings settings, VmStore store,
                         Clock clock, CephClientBook book) {
@@ -111,7 +112,10 @@ public final class FenceService implements RecoveryGate {
                         + " host cuts its VMs off their disks. Only a host that stopped answering is fenced; to empty a"
                         + " live host, `virtfleet host drain " + host + " --move`").asRuntimeException();
             }
-            reported = record.report().getCephClientAddressesList();
+            // A session of its QEMUs may still use an address it no longer reports: all it reported since its last
+            // unfence go on the blocklist, the latest report included (the book may not have noted it yet).
+            reported = new ArrayList<>(book.sinceUnfence(host));
+            reported.addAll(record.report().getCephClientAddressesList());
         } else {
             // Not heard from since the controller started: a host of the fleet (its addresses kept, or VMs homed
             // there) may be fenced once the controller has waited as long as it waits for any heartbeat.
@@ -126,9 +130,12 @@ public final class FenceService implements RecoveryGate {
                         + " registered yet: fence it once it has been silent for unreachable-after ("
                         + Durations.shortText(liveness.grace()) + ")").asRuntimeException();
             }
-            reported = book.of(host).orElse(List.of());
+            reported = book.sinceUnfence(host);
         }
-        List<String> addresses = addresses(host, reported, confirmDown);
+        Map<String, String> skipped = new TreeMap<>();
+        List<String> addresses = addresses(reported, skipped);
+        skipped.forEach((address, why) -> progress.accept(step("blocklist-skipped", host, address + " not blocklisted: "
+                + why)));
         Map<String, String> shared = sharedWithOthers(host, addresses);
         if (!shared.isEmpty()) {
             String which = String.join(", ", shared.entrySet().stream()
@@ -154,10 +161,11 @@ public final class FenceService implements RecoveryGate {
                         + " --confirm-down`").asRuntimeException();
             }
             if (addresses.isEmpty()) {
-                throw Status.FAILED_PRECONDITION.withDescription(host + " reported no Ceph client addresses (its agent's"
-                        + " ceph-client-addresses, or the addresses toward its ceph.conf's monitors): nothing to put on"
-                        + " the blocklist. If you know " + host + " is down (powered off), `virtfleet host fence " + host
-                        + " --confirm-down` is the way").asRuntimeException();
+                throw Status.FAILED_PRECONDITION.withDescription(host + " reported no Ceph client addresses"
+                        + (skipped.isEmpty() ? "" : " that can be blocklisted (" + skippedText(skipped) + ")")
+                        + " (its agent's ceph-client-addresses, or the addresses of its interfaces toward its ceph.conf's"
+                        + " monitors): nothing to put on the blocklist. If you know " + host + " is down (powered off),"
+                        + " `virtfleet host fence " + host + " --confirm-down` is the way").asRuntimeException();
             }
             List<String> done = new ArrayList<>();
             try {
@@ -169,7 +177,8 @@ public final class FenceService implements RecoveryGate {
                 }
             } catch (CephFencer.FenceException e) {
                 undo(done);
-                throw Status.UNAVAILABLE.withDescription("cannot fence " + host + " in Ceph, nothing recorded"
+                throw Status.UNAVAILABLE.withDescription("cannot fence " + host + " in Ceph (blocklisting "
+                        + String.join(", ", addresses) + "), nothing recorded"
                         + (done.isEmpty() ? "" : " (" + String.join(", ", done) + " taken off the blocklist again)")
                         + ": " + e.getMessage()).asRuntimeException();
             }
@@ -284,8 +293,9 @@ public final class FenceService implements RecoveryGate {
 
     /**
      * Lifts {@code host}'s verdict as {@code by}: its addresses leave the blocklist, then the record is dropped.
-     * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent or still runs
-     * a VM whose home is another host; UNAVAILABLE when Ceph refused (the verdict stays).
+     * Returns the verdict lifted, empty when there was none. FAILED_PRECONDITION while the host is silent, has not
+     * stood down against the definitions' current head, or still runs (or has with autostart on) a VM whose home is
+     * another host; UNAVAILABLE when Ceph refused (the verdict stays).
      */
     public Optional<Fence> unfence(String host, String by) {
         synchronized (lockOf(host)) {
@@ -313,7 +323,7 @@ public final class FenceService implements RecoveryGate {
                     + "` has ended").asRuntimeException();
         }
         HostReport report = record.report();
-        if (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty()) {
+        if (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty() || !report.getStandingDown()) {
             // Its own word that it ran the stand-down (destroyed what moved away, redefined its replicas): without
             // it, a domain list that happens to be clean proves nothing about what libvirt starts next.
             throw Status.FAILED_PRECONDITION.withDescription(host + " has not stood down yet"
@@ -321,24 +331,46 @@ public final class FenceService implements RecoveryGate {
                     + ": its agent destroys the domains whose home moved and redefines its replicas first; unfence it"
                     + " once `virtfleet host show " + host + "` says it stood down").asRuntimeException();
         }
+        // A stand-down proves only what was homed elsewhere at its commit: a VM moved off the host since (a recovery
+        // that ran after it) may still be defined there with autostart on. The agent stands down again whenever the
+        // repository moves, so equality with the head is reached within a heartbeat or two.
+        String head = definitionsHead(host);
+        if (!report.getStoodDownCommit().equals(head)) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " stood down against definitions commit "
+                    + brief(report.getStoodDownCommit()) + " but the definitions are at " + brief(head) + " now (a VM"
+                    + " may have moved off " + host + " since): " + host + " is catching up and stands down again at"
+                    + " the new commit; retry `virtfleet host unfence " + host + "` in a few seconds")
+                    .asRuntimeException();
+        }
         if (report.getDomainsStale()) {
             throw Status.FAILED_PRECONDITION.withDescription(host + "'s libvirt did not answer its agent's last poll:"
                     + " what it runs is not known; unfence it once it reports its domains again").asRuntimeException();
         }
-        List<String> moved = new ArrayList<>();
+        List<String> running = new ArrayList<>();
+        List<String> autostarted = new ArrayList<>();
         for (DomainInfo d : report.getDomainsList()) {
-            if (!Domains.active(d.getState())) {
+            Optional<Vm> vm = store.get(d.getName());
+            if (vm.isEmpty() || vm.get().getHomeHost().isEmpty() || vm.get().getHomeHost().equals(host)) {
                 continue;
             }
-            Optional<Vm> vm = store.get(d.getName());
-            if (vm.isPresent() && !vm.get().getHomeHost().isEmpty() && !vm.get().getHomeHost().equals(host)) {
-                moved.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
+            if (Domains.active(d.getState())) {
+                running.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
+            } else if (d.getAutostart()) {
+                // Shut off now, but libvirtd starts it at the host's next boot, before any agent or blocklist.
+                autostarted.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
             }
         }
-        if (!moved.isEmpty()) {
-            throw Status.FAILED_PRECONDITION.withDescription(host + " still runs " + String.join(", ", moved)
+        if (!running.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " still runs " + String.join(", ", running)
                     + ": lifting the fence would let it write to disks another host uses. Its agent destroys such"
                     + " domains when it stands down; wait for its next report, or `virsh destroy` them on " + host)
+                    .asRuntimeException();
+        }
+        if (!autostarted.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription(host + " has " + String.join(", ", autostarted)
+                    + " defined with autostart on: its libvirtd would start them at its next boot while they run"
+                    + " elsewhere, with nothing on Ceph's blocklist to stop their writes. Its agent turns autostart off"
+                    + " when it stands down; wait for its next report, or `virsh autostart --disable` them on " + host)
                     .asRuntimeException();
         }
         if (!fence.get().addresses().isEmpty() && ceph == null) {
@@ -360,9 +392,23 @@ public final class FenceService implements RecoveryGate {
             throw Status.UNAVAILABLE.withDescription("cannot drop the fence of " + host + " (" + e.getMessage()
                     + "): it stays recorded, its addresses are off the blocklist; unfence it again").asRuntimeException();
         }
+        book.unfenced(host, report.getCephClientAddressesList());
         Audit.recordBy(by, "unfenced host " + host + (fence.get().addresses().isEmpty() ? ""
                 : ": " + String.join(", ", fence.get().addresses()) + " off Ceph's blocklist"));
         return fence;
+    }
+
+    private String definitionsHead(String host) {
+        try {
+            return store.repo().head();
+        } catch (IOException e) {
+            throw Status.UNAVAILABLE.withDescription("cannot read the definitions repository's head to check " + host
+                    + "'s stand-down against it (" + e.getMessage() + "); still fenced").asRuntimeException();
+        }
+    }
+
+    private static String brief(String commit) {
+        return commit.length() > 12 ? commit.substring(0, 12) : commit;
     }
 
     /**
@@ -395,20 +441,37 @@ public final class FenceService implements RecoveryGate {
         return shared;
     }
 
-    /** The host's reported addresses, each an IP literal (a report is not trusted to be one). */
-    private static List<String> addresses(String host, List<String> reported, boolean confirmDown) {
+    /**
+     * The host's reported addresses that can go on Ceph's blocklist, canonical, sorted; each other one (a report is not
+     * trusted to hold only global IP literals) goes in {@code skipped} with why, and the fence goes on without it.
+     */
+    private static List<String> addresses(List<String> reported, Map<String, String> skipped) {
         List<String> out = new ArrayList<>();
         for (String a : reported) {
-            try {
-                out.add(IpLiterals.canonical("ceph_client_addresses", a));
-            } catch (InvalidInputException e) {
-                if (!confirmDown) {
-                    throw Status.FAILED_PRECONDITION.withDescription(host + " reported a Ceph client address"
-                            + " that is not an IP address: " + e.getMessage()).asRuntimeException();
-                }
+            if (a.contains("%")) {
+                skipped.put(a, "a scoped address (valid on one link only), never the address Ceph sees a client come"
+                        + " from");
+                continue;
             }
+            String canonical;
+            try {
+                canonical = IpLiterals.canonical("ceph_client_addresses", a);
+            } catch (InvalidInputException e) {
+                skipped.put(a, "not an IP address literal");
+                continue;
+            }
+            Optional<String> scope = IpLiterals.nonGlobal(canonical);
+            if (scope.isPresent()) {
+                skipped.put(a, "a " + scope.get() + " address, never the address Ceph sees a client come from");
+                continue;
+            }
+            out.add(canonical);
         }
         return out.stream().distinct().sorted().toList();
+    }
+
+    private static String skippedText(Map<String, String> skipped) {
+        return String.join("; ", skipped.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()).toList());
     }
 
     private Object lockOf(String host) {

@@ -167,9 +167,11 @@ class HostLossRealFleetTest {
         Command.of("kill", "-CONT", Long.toString(frozenAgent)).runChecked();
         frozenAgent = null;
         rack.mend("hv1");
-        await("hv1 stood down", () -> {
+        await("hv1 stood down at the definitions' head", () -> {
             Host hv1 = host(operator, "hv1");
-            return !hv1.getReport().getStoodDownCommit().isEmpty() && hv1.getReport().getStandDownError().isEmpty();
+            String head = operator.withDeadlineAfter(10, TimeUnit.SECONDS).getDrift(GetDriftRequest.getDefaultInstance())
+                    .getHeadCommit();
+            return hv1.getReport().getStoodDownCommit().equals(head) && hv1.getReport().getStandDownError().isEmpty();
         });
         assertEquals(-1L, cpuTime(rack, "hv1", "web"), "web no longer runs on hv1");
         assertFalse(written(rack.ceph()).contains(STALE), "the fenced QEMU never wrote, to the end: " + (stale.isDone()

@@ -170,8 +170,9 @@ class FenceInCephTest {
         CliRun stillSilent = cli("host", "unfence", "hv1");
         assertEquals(1, stillSilent.code(), stillSilent.out() + stillSilent.err());
         rack.startAgent("hv1");
-        Await.until("hv1 reporting again, stood down", Duration.ofSeconds(90), () -> !silent("hv1")
-                && controller.registry().get("hv1").map(h -> !h.report().getStoodDownCommit().isEmpty()).orElse(false));
+        Await.until("hv1 reporting again, stood down at the head", Duration.ofSeconds(90), () -> !silent("hv1")
+                && controller.registry().get("hv1").map(h -> h.report().getStoodDownCommit()
+                        .equals(controller.vmStore().repo().headNow())).orElse(false));
         CliRun unfenced = cli("host", "unfence", "hv1");
         assertEquals(0, unfenced.code(), unfenced.out() + unfenced.err());
         assertFalse(blocklist().stdout().contains(HV1_ADDRESS + ":0/0"), blocklist().stdout());

@@ -161,9 +161,7 @@ class FenceLeversTest {
                 silent.err());
 
         fleet.startAgent("hv1");
-        Await.until("hv1 reporting again, stood down", Duration.ofSeconds(20), () -> fleet.controller().registry()
-                .get("hv1").map(h -> !fleet.controller().liveness().silent(h, fleet.controller().registry().nanoTime())
-                        && !h.report().getStoodDownCommit().isEmpty()).orElse(false));
+        awaitStoodDownAtHead();
         CliRun stillRuns = cli("host", "unfence", "hv1");
         assertEquals(1, stillRuns.code(), stillRuns.out() + stillRuns.err());
         assertTrue(stillRuns.err().contains("hv1 still runs web (home now hv2)"), stillRuns.err());
@@ -172,6 +170,7 @@ class FenceLeversTest {
         // Once web's home is hv1 again (nothing of another host runs there), the fence is lifted.
         fleet.controller().vmStore().save(Vm.newBuilder().setSpec(VmSpec.newBuilder().setName("web")).setHomeHost("hv1")
                 .build(), "<domain type='qemu'><name>web</name></domain>", "web: home hv1", "test");
+        awaitStoodDownAtHead(); // unfence trusts only a stand-down against the commit that made hv1 web's home again
         CliRun lifted = cli("host", "unfence", "hv1");
         assertEquals(0, lifted.code(), lifted.out() + lifted.err());
         assertTrue(lifted.out().startsWith("hv1 is "), lifted.out());
@@ -179,6 +178,14 @@ class FenceLeversTest {
         Await.until("hv1 ready once its agent heard the fence is lifted", Duration.ofSeconds(20),
                 () -> state("hv1") == HostState.HOST_STATE_READY);
         assertEquals(0, cli("host", "unfence", "hv1").code(), "a host not fenced is answered as it is");
+    }
+
+    /** Until hv1 reports again, having stood down against the definitions' current head. */
+    private void awaitStoodDownAtHead() throws InterruptedException {
+        Await.until("hv1 reporting again, stood down at the head", Duration.ofSeconds(20), () -> fleet.controller()
+                .registry().get("hv1").map(h -> !fleet.controller().liveness().silent(h, fleet.controller().registry()
+                        .nanoTime()) && h.report().getStoodDownCommit().equals(fleet.controller().vmStore().repo()
+                        .headNow())).orElse(false));
     }
 
     @Test
