@@ -498,6 +498,26 @@ public final class FenceService implements RecoveryGate {
                 + (known.isEmpty() ? "(none)" : String.join(", ", known))).asRuntimeException();
     }
 
+    /**
+     * What the operator must know of a Ceph fence whose entries lapsed, or will within a quarter of their life without
+     * having been renewed (renewal happens at half their life): empty when they are in force and fresh.
+     */
+    public static Optional<String> lapse(Fence f, Instant now) {
+        if (f.kind() != Fence.Kind.CEPH || f.expires() == null) {
+            return Optional.empty();
+        }
+        if (!now.isBefore(f.expires())) {
+            return Optional.of("its Ceph fence lapsed at " + f.expires() + " (renewal failed: see the controller's log):"
+                    + " it may write to its VMs' disks again, and none is started elsewhere until the fence is renewed");
+        }
+        Duration life = Duration.between(f.fencedAt(), f.expires());
+        if (now.isAfter(f.expires().minus(life.dividedBy(4)))) {
+            return Optional.of("its Ceph fence expires at " + f.expires() + " and was not renewed yet (renewal failed:"
+                    + " see the controller's log)");
+        }
+        return Optional.empty();
+    }
+
     /** The verdict as the operator's view carries it. */
     public static io.virtfleet.proto.v1.HostFence toProto(Fence f) {
         return io.virtfleet.proto.v1.HostFence.newBuilder()

@@ -153,6 +153,11 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         Optional<Fence> fence = liveness.fences().of(r.name());
         if (fence.isPresent()) {
             h = h.toBuilder().setFence(FenceService.toProto(fence.get())).build();
+            Optional<String> lapse = FenceService.lapse(fence.get(), registry.clock().instant());
+            if (lapse.isPresent()) {
+                h = h.toBuilder().setStateReason(h.getStateReason() + (h.getStateReason().isEmpty() ? "" : "; ")
+                        + lapse.get()).build();
+            }
         }
         return cpuModel == null ? h : h.toBuilder().setFleetCpuProblem(cpuModel.fleetCpu().problem(r.report()))
                 .setFleetCpuModel(cpuModel.fleetCpu().label()).build();

@@ -180,6 +180,26 @@ class FenceLeversTest {
         assertEquals(0, cli("host", "unfence", "hv1").code(), "a host not fenced is answered as it is");
     }
 
+    @Test
+    void hostShowSaysWhenACephFenceLapsedOrIsAboutToWithoutRenewal() throws Exception {
+        start(FenceSettings.none());
+        lose("hv2");
+        java.time.Instant now = java.time.Instant.now();
+        Fences fences = (Fences) fleet.controller().fences();
+        fences.record(new Fence("hv2", Fence.Kind.CEPH, List.of("192.0.2.2"), now.minus(Duration.ofHours(2)),
+                now.minus(Duration.ofMinutes(1)), "alice"));
+        String lapsed = cli("host", "show", "hv2").out();
+        assertTrue(lapsed.contains("its Ceph fence lapsed at") && lapsed.contains("may write to its VMs' disks again"),
+                lapsed);
+        fences.record(new Fence("hv2", Fence.Kind.CEPH, List.of("192.0.2.2"), now.minus(Duration.ofHours(7)),
+                now.plus(Duration.ofHours(1)), "alice"));
+        assertTrue(cli("host", "show", "hv2").out().contains("and was not renewed yet"));
+        fences.record(new Fence("hv2", Fence.Kind.CEPH, List.of("192.0.2.2"), now, now.plus(Duration.ofHours(8)),
+                "alice"));
+        String fresh = cli("host", "show", "hv2").out();
+        assertFalse(fresh.contains("lapsed") || fresh.contains("not renewed"), fresh);
+    }
+
     /** Until hv1 reports again, having stood down against the definitions' current head. */
     private void awaitStoodDownAtHead() throws InterruptedException {
         Await.until("hv1 reporting again, stood down at the head", Duration.ofSeconds(20), () -> fleet.controller()
