@@ -230,7 +230,7 @@ final class ControllerModule extends AbstractModule {
             t.setDaemon(true);
             return t;
         });
-        HostLoss watch = new HostLoss(config.hostLoss(), config.unreachableAfter(), fences,
+        HostLoss watch = new HostLoss(config.hostLoss(), config.unreachableAfter(), config.heartbeatInterval(), fences,
                 () -> registry.all().stream().map(h -> new HostLoss.Seen(h.name(), h.lastSeenNanos())).toList(),
                 () -> store.all().stream().map(io.virtfleet.proto.v1.Vm::getHomeHost).filter(h -> !h.isEmpty())
                         .collect(java.util.stream.Collectors.toSet()),

@@ -154,6 +154,8 @@ final class HostCommand {
                 HostProgress p = steps.next();
                 if (p.hasVmsLeft()) {
                     left = p.getVmsLeft();
+                } else if (p.getStep().equals("recovery-refused")) {
+                    left = Math.max(left, 1); // fenced, but its VMs were not recovered: something is left
                 }
                 if (root.output == Output.json) {
                     out.println(Json.line(p));

@@ -148,17 +148,22 @@ public final class HostLoss {
     static final Duration MAX_RETRY_DELAY = Duration.ofMinutes(5);
 
     /**
-     * @param unreachableAfter the controller's unreachable-after (a host heard from within it, and within half of
-     *                         host-lost-after, is live for the majority rule)
+     * @param unreachableAfter the controller's unreachable-after (a host heard from within it, within half of
+     *                         host-lost-after and within host-lost-after less a heartbeat is live for the majority
+     *                         rule)
+     * @param heartbeat        the agents' heartbeat interval
      * @param hosts    the hosts the controller heard from since it started, with their last heartbeat
      * @param homes    every host that is the recorded home of some VM
      * @param nanoTime the controller's clock (the registry's)
      */
-    public HostLoss(Settings settings, Duration unreachableAfter, FenceView fences, Supplier<Iterable<Seen>> hosts,
-                    Supplier<Set<String>> homes, LongSupplier nanoTime, Fencer fencer, Recovery recovery,
-                    Executor worker) {
+    public HostLoss(Settings settings, Duration unreachableAfter, Duration heartbeat, FenceView fences,
+                    Supplier<Iterable<Seen>> hosts, Supplier<Set<String>> homes, LongSupplier nanoTime, Fencer fencer,
+                    Recovery recovery, Executor worker) {
         this.settings = settings;
-        this.liveWithinNanos = Math.min(unreachableAfter.toNanos(), settings.lostAfter().toNanos() / 2);
+        // When the first host of a switch outage crosses host-lost-after, the others were last heard at most one
+        // heartbeat later: silent for more than host-lost-after minus a heartbeat. The window must be shorter.
+        long lost = settings.lostAfter().toNanos();
+        this.liveWithinNanos = Math.min(Math.min(unreachableAfter.toNanos(), lost / 2), lost - heartbeat.toNanos());
         this.fences = fences;
         this.hosts = hosts;
         this.homes = homes;

@@ -191,6 +191,10 @@ class FenceLeversTest {
         String lapsed = cli("host", "show", "hv2").out();
         assertTrue(lapsed.contains("its Ceph fence lapsed at") && lapsed.contains("may write to its VMs' disks again"),
                 lapsed);
+        // Fencing it again shows the verdict as it is, and its recovery is refused: fenced, but something is left.
+        CliRun again = cli("host", "fence", "hv2", "--confirm-down");
+        assertEquals(8, again.code(), again.out() + again.err());
+        assertTrue(again.out().contains("recovery-refused") && again.out().contains("lapsed"), again.out());
         fences.record(new Fence("hv2", Fence.Kind.CEPH, List.of("192.0.2.2"), now.minus(Duration.ofHours(7)),
                 now.plus(Duration.ofHours(1)), "alice"));
         assertTrue(cli("host", "show", "hv2").out().contains("and was not renewed yet"));

@@ -30,7 +30,11 @@ class HostLossTest {
     private boolean recoveryFails;
 
     private HostLoss watch(HostLoss.Mode mode) {
-        return new HostLoss(new HostLoss.Settings(LOST_AFTER, mode), UNREACHABLE_AFTER, fences,
+        return watch(mode, UNREACHABLE_AFTER, HEARTBEAT);
+    }
+
+    private HostLoss watch(HostLoss.Mode mode, Duration unreachableAfter, Duration heartbeat) {
+        return new HostLoss(new HostLoss.Settings(LOST_AFTER, mode), unreachableAfter, heartbeat, fences,
                 () -> lastSeen.entrySet().stream().map(e -> new HostLoss.Seen(e.getKey(), e.getValue())).toList(),
                 () -> homes, now::get, host -> {
                     calls.add("fence " + host);
@@ -213,14 +217,21 @@ class HostLossTest {
      */
     @Test
     void aSwitchOutageWithStaggeredHeartbeatsFencesNobodyWhateverThePhase() {
+        switchOutage(UNREACHABLE_AFTER, HEARTBEAT);
+        // Settings the controller accepts with a slow heartbeat: the window shrinks to host-lost-after less one.
+        switchOutage(Duration.ofSeconds(25), Duration.ofSeconds(20));
+    }
+
+    private void switchOutage(Duration unreachableAfter, Duration every) {
         List<String> hostsNames = List.of("hv1", "hv2", "hv3", "hv4");
-        long heartbeat = HEARTBEAT.toMillis();
+        long heartbeat = every.toMillis();
+        long period = LOST_AFTER.toMillis() / 6;
         for (int offset = 0; offset < 20; offset++) {
             calls.clear();
             lastSeen.clear();
             long start = now.get();
-            HostLoss watch = watch(HostLoss.Mode.AUTOMATIC);
-            long checkPhase = offset * heartbeat / 20;
+            HostLoss watch = watch(HostLoss.Mode.AUTOMATIC, unreachableAfter, every);
+            long checkPhase = offset * period / 20;
             long outageAt = 60_000; // ms after start
             // Run 3 minutes of 250 ms ticks: heartbeats at each host's phase until the outage, a check every 5 s.
             for (long t = 0; t <= 180_000; t += 250) {
@@ -231,11 +242,11 @@ class HostLossTest {
                         lastSeen.put(hostsNames.get(h), now.get());
                     }
                 }
-                if (t >= checkPhase && (t - checkPhase) % heartbeat == 0) {
+                if (t >= checkPhase && (t - checkPhase) % period == 0) {
                     watch.check();
                 }
             }
-            assertEquals(List.of(), calls, "check phase " + checkPhase + " ms: nobody fenced");
+            assertEquals(List.of(), calls, "heartbeat " + every + ", check phase " + checkPhase + " ms: nobody fenced");
             assertTrue(watch.suspicion("hv1").isPresent(), "all suspected, and shown");
             now.addAndGet(Duration.ofSeconds(1).toNanos());
         }
