@@ -14,9 +14,9 @@ import org.junit.jupiter.api.io.TempDir;
 /** The ledger of defined domains lives in the state directory and survives the agent; a damaged one is not fatal. */
 class DefinitionLedgerTest {
     private static final DefinitionLedger.Entry DB = new DefinitionLedger.Entry("0b0f6c0e-6f55-5a3c-9e44-6d1c1d0f2b11",
-            Sha256.hex("sent"), Sha256.hex("defined"), true);
+            Sha256.hex("sent"), Sha256.hex("defined"), true, false);
     private static final DefinitionLedger.Entry WEB = new DefinitionLedger.Entry("1b0f6c0e-6f55-5a3c-9e44-6d1c1d0f2b11",
-            Sha256.hex("sent web"), Sha256.hex("defined web"), false);
+            Sha256.hex("sent web"), Sha256.hex("defined web"), false, true);
 
     @TempDir
     Path state;
