@@ -27,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A host the controller holds as lost comes back and stands down (libvirt's test driver, a real git repository):
  * the running domains virtfleet defined whose VM's home moved are destroyed, their definitions kept and their
  * autostart off (libvirt's flag and the agent's wish); the host's own domains and domains virtfleet never defined are
- * left alone; nothing is started
- * before the controller answered, nor while it orders the stand-down; a stand-down libvirt refuses is retried.
+ * left alone; nothing is started before the controller answered, nor while it orders the stand-down; a stand-down
+ * libvirt refuses is retried.
  */
 class StandDownTest {
     private static final String HOST = "hv1";
