@@ -155,7 +155,7 @@ final class AgentModule extends AbstractModule {
                 .withStartGate(standDown::refusesStarts);
     }
 
-    /** The agent's autostart of home domains at each host boot, behind the start gate; its mark in the state directory. */
+    /** The agent's autostart of home domains at each host boot, behind the start gate; marked in the state dir. */
     @Provides
     @Singleton
     BootStarts bootStarts(Domains domains, LibvirtHypervisor hypervisor, HostBoot boot) {

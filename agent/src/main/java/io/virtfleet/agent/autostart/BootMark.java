@@ -65,8 +65,8 @@ public final class BootMark {
         } catch (NoSuchFileException e) {
             marked = Optional.empty();
         } catch (IOException e) {
-            log.error("cannot read {} ({}): starting no domain at this boot; the controller starts those wanted running",
-                    file, e.getMessage());
+            log.error("cannot read {} ({}): starting no domain at this boot; the controller starts those wanted"
+                    + " running", file, e.getMessage());
             marked = Optional.empty();
         }
         Decision decision = decide(marked, boot);

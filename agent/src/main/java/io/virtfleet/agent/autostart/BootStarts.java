@@ -109,7 +109,8 @@ public final class BootStarts implements AutoCloseable {
             id = boot.id();
             decision = mark.serve(id);
         } catch (IOException e) {
-            log.error("starting no domain with the host: {}; the controller starts those wanted running", e.getMessage());
+            log.error("starting no domain with the host: {}; the controller starts those wanted running",
+                    e.getMessage());
             return new Outcome(null, List.of(), new TreeMap<>());
         }
         if (decision == BootMark.Decision.ALREADY_SERVED) {
@@ -138,7 +139,8 @@ public final class BootStarts implements AutoCloseable {
                     log.info("host boot {}: {}", id, step.detail());
                 }
             } catch (ExecutionException failure) {
-                String why = failure.getCause() == null ? failure.toString() : String.valueOf(failure.getCause().getMessage());
+                String why = failure.getCause() == null ? failure.toString()
+                        : String.valueOf(failure.getCause().getMessage());
                 failed.put(vm, why);
                 log.warn("host boot {}: cannot start {} (autostart): {}", id, vm, why);
             } catch (InterruptedException interrupted) {

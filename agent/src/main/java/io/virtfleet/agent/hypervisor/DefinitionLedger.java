@@ -158,7 +158,7 @@ public final class DefinitionLedger {
     /**
      * Reads the file's text, refusing anything that is not exactly what {@link #text} writes. A file of an agent from
      * before the autostart wish has no "autostart": read as false (such an agent left libvirt's own flag on instead,
-     * which the agent takes over when it starts: {@link io.virtfleet.agent.autostart.BootStarts#takeOverLibvirtAutostart}).
+     * which the agent takes over when it starts: {@link io.virtfleet.agent.autostart.BootStarts}).
      */
     static Map<String, Entry> parse(String text) {
         JsonObject domains = JsonParser.parseString(text).getAsJsonObject().getAsJsonObject("domains");
@@ -177,7 +177,8 @@ public final class DefinitionLedger {
             }
             boolean replica = o.get("replica").getAsBoolean();
             JsonElement autostart = o.get("autostart");
-            out.put(vm, new Entry(uuid, source, defined, replica, autostart != null && autostart.getAsBoolean() && !replica));
+            boolean wanted = autostart != null && autostart.getAsBoolean() && !replica;
+            out.put(vm, new Entry(uuid, source, defined, replica, wanted));
         }
         return out;
     }

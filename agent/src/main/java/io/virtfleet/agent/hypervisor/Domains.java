@@ -241,7 +241,8 @@ public final class Domains implements AutoCloseable {
             }
             try {
                 String uuid = d.getUUIDString();
-                boolean home = ledger.get(vmName).filter(e -> e.uuid().equalsIgnoreCase(uuid) && !e.replica()).isPresent();
+                boolean home = ledger.get(vmName).filter(e -> e.uuid().equalsIgnoreCase(uuid) && !e.replica())
+                        .isPresent();
                 if (!home || !d.getAutostart()) {
                     return new Step(false, vmName + ": libvirt's own autostart off");
                 }
@@ -350,8 +351,8 @@ public final class Domains implements AutoCloseable {
                 String what = created ? "defined " + name + " (UUID " + uuid + ")"
                         : definitionChanged ? "redefined " + name + ": its definition differed"
                         : name + " already defined as given";
-                String flag = (wanted == wantedBefore ? "; autostart " : "; autostart turned ") + (wanted ? "on" : "off")
-                        + (wanted ? " (started by the agent at boot)" : "")
+                String flag = (wanted == wantedBefore ? "; autostart " : "; autostart turned ")
+                        + (wanted ? "on (started by the agent at boot)" : "off")
                         + (libvirtFlag ? "; libvirt's own autostart turned off" : "");
                 return new Step(definitionChanged || wanted != wantedBefore || libvirtFlag, what + flag);
             } catch (LibvirtException | RuntimeException e) {

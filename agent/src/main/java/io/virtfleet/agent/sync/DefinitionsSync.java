@@ -259,9 +259,10 @@ public final class DefinitionsSync implements AutoCloseable {
 
     /**
      * Destroys every domain virtfleet defined here whose VM's home is another host, and turns its autostart off
-     * (libvirt's flag and the ledger's wish: the host's next boot would start it again otherwise). Only the ledger's domains, under the UUID it holds, are looked
-     * at: a domain someone else defined under a VM's name is not virtfleet's to stop. Each is decided under the VM's
-     * lock on what libvirt holds then; one libvirt refuses is a failure of the stand-down, with libvirt's error.
+     * (libvirt's flag and the ledger's wish: the host's next boot would start it again otherwise). Only the ledger's
+     * domains, under the UUID it holds, are looked at: a domain someone else defined under a VM's name is not
+     * virtfleet's to stop. Each is decided under the VM's lock on what libvirt holds then; one libvirt refuses is a
+     * failure of the stand-down, with libvirt's error.
      */
     private void destroyMoved(VmRecords records, Run run) {
         ledger.all().forEach((vm, entry) -> {

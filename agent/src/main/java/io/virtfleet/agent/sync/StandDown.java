@@ -14,8 +14,8 @@ import org.slf4j.LoggerFactory;
  * <p>Until the controller has answered the agent once since it started, and while it orders a stand-down, the agent
  * starts no domain ({@link #refusesStarts}): a host coming back must not start a VM that runs elsewhere now. libvirt
  * never starts the domains virtfleet defined at boot (their libvirt autostart is off): the agent does, once starts are
- * allowed ({@link #onceStartsAllowed}). A domain libvirt started anyway (its flag set by hand, or an agent of before) is
- * destroyed by the stand-down ({@link DefinitionsSync#standDown}) if its home moved.
+ * allowed ({@link #onceStartsAllowed}). A domain libvirt started anyway (its flag set by hand, or by an agent of
+ * before) is destroyed by the stand-down ({@link DefinitionsSync#standDown}) if its home moved.
  */
 public final class StandDown {
     private static final Logger log = LoggerFactory.getLogger(StandDown.class);
@@ -50,8 +50,8 @@ public final class StandDown {
         synchronized (this) {
             answered = true;
             if (standDown && !ordered) {
-                log.warn("the controller holds this host as lost: standing down (destroying the domains whose home moved,"
-                        + " starting nothing) until it is unfenced");
+                log.warn("the controller holds this host as lost: standing down (destroying the domains whose home"
+                        + " moved, starting nothing) until it is unfenced");
             } else if (!standDown && ordered) {
                 log.info("the controller no longer orders this host to stand down: domains may be started again");
                 error = "";

@@ -123,7 +123,8 @@ class StandDownTest {
         assertFalse(host.hypervisor.ledger().get("solo").orElseThrow().replica(), "not replicated: defined as it was");
         ReplicaHost.Seen mine = host.seen("mine").orElseThrow();
         assertTrue(mine.active() && !mine.autostart(), "homed here: left alone (libvirt's own autostart off)");
-        assertTrue(host.hypervisor.ledger().get("mine").orElseThrow().autostart(), "still started with the host by the agent");
+        assertTrue(host.hypervisor.ledger().get("mine").orElseThrow().autostart(), "still started with the host, by"
+                + " the agent");
         assertTrue(host.seen("legacy").orElseThrow().active(), "never defined by virtfleet: left alone");
         assertTrue(host.seen("shadow").orElseThrow().active(), "another domain under a VM's name: left alone");
         host.reported("web", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF && d.getReplica());

@@ -139,7 +139,7 @@ class StandDownRealLibvirtdTest {
         assertTrue(waitGone(webQemu), "web's QEMU process " + webQemu + " has ended");
         Seen mine = libvirt("mine");
         assertTrue(mine.active() && !mine.autostart(), "hv1's own VM is left alone (libvirt's own autostart off)");
-        assertTrue(reported(standing, "mine").getAutostart(), "hv1's own VM is still started with the host, by the agent");
+        assertTrue(reported(standing, "mine").getAutostart(), "hv1's own VM still starts with the host, by the agent");
         assertFalse(reported(standing, "web").getAutostart(), "web is not: its home moved");
         assertTrue(standing.getReport().getStandingDown());
         assertEquals("", standing.getReport().getStandDownError());
@@ -231,7 +231,7 @@ class StandDownRealLibvirtdTest {
         BootStarts.Outcome unfenced = bootOutcome();
         assertEquals(List.of("mine"), unfenced.started(), unfenced.failed().toString());
         assertFalse(libvirt("web").active());
-        assertEquals(2, qemuStarts("web"), "web's QEMU started twice on hv1 (by the controller, at boot-2), never more");
+        assertEquals(2, qemuStarts("web"), "web's QEMU started on hv1 by the controller, then at boot-2, never more");
         lap("unfenced: mine started, web not");
     }
 
