@@ -14,6 +14,7 @@ import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerServiceDefinition;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.autostart.BootStarts;
 import io.virtfleet.agent.enrollment.CertificateRenewer;
 import io.virtfleet.agent.enrollment.CredentialSource;
 import io.virtfleet.agent.enrollment.Enroller;
@@ -67,6 +68,7 @@ public final class Agent implements AutoCloseable {
     private final Migrations migrations;
     private final DefinitionsSync sync;
     private final StandDown standDown;
+    private final BootStarts bootStarts;
     private final ExecutorService commands;
     private final ExecutorService storage;
     private final List<ServerInterceptor> apiInterceptors;
@@ -83,7 +85,7 @@ public final class Agent implements AutoCloseable {
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
           HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync, StandDown standDown,
-          @Named("commands") ExecutorService commands,
+          BootStarts bootStarts, @Named("commands") ExecutorService commands,
           @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
           LibvirtCertificateKeeper libvirtTls) {
         this.config = config;
@@ -95,6 +97,7 @@ public final class Agent implements AutoCloseable {
         this.migrations = migrations;
         this.sync = sync;
         this.standDown = standDown;
+        this.bootStarts = bootStarts;
         this.commands = commands;
         this.storage = storage;
         this.apiInterceptors = List.copyOf(apiInterceptors);
@@ -139,6 +142,9 @@ public final class Agent implements AutoCloseable {
         interceptors.add(new Authorization(controllerOnly(AgentService.definition())));
         server = transport.startServer(config.listen(), commands, List.of(service), interceptors, List.of(), false);
         String advertised = config.advertised(server.getPort()).toString();
+        // Before the link: the start gate opens at the controller's first answer that orders no stand-down.
+        bootStarts.agentStarted();
+        standDown.onceStartsAllowed(bootStarts::startsAllowed);
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
                 config.storageTiers(), config.heartbeatInterval(), config.maxBackoff(), AgentModule.FAILURE_LOG_PERIOD),
                 reporter, new CatchUp(sync, standDown), controllerChannel);
@@ -195,6 +201,11 @@ public final class Agent implements AutoCloseable {
         return standDown;
     }
 
+    /** The agent's autostart of home domains at each host boot, and what it came to. */
+    public BootStarts bootStarts() {
+        return bootStarts;
+    }
+
     /** The agent's live TLS credentials (renewed in place). */
     public TlsCredentials credentials() {
         return credentials;
@@ -223,6 +234,7 @@ public final class Agent implements AutoCloseable {
             controllerChannel.shutdownNow();
         }
         commands.shutdownNow();
+        bootStarts.close();
         sync.close(); // before the domains: a sync waiting on a domain operation is stopped, not left hanging
         migrations.close(); // migrations in flight are aborted: their VMs keep running here
         domains.close();

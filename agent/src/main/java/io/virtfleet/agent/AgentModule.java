@@ -6,6 +6,8 @@ import com.google.inject.Singleton;
 import com.google.inject.name.Named;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.agent.api.AgentService;
+import io.virtfleet.agent.autostart.BootStarts;
+import io.virtfleet.agent.autostart.HostBoot;
 import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HostCpus;
@@ -151,6 +153,20 @@ final class AgentModule extends AbstractModule {
     Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller, InstallerFiles installer, StandDown standDown) {
         return new Domains(hypervisor, config.imagesDirectory(), installer, poller::pollSoon)
                 .withStartGate(standDown::refusesStarts);
+    }
+
+    /** The agent's autostart of home domains at each host boot, behind the start gate; marked in the state dir. */
+    @Provides
+    @Singleton
+    BootStarts bootStarts(Domains domains, LibvirtHypervisor hypervisor, HostBoot boot) {
+        return new BootStarts(domains, hypervisor.ledger(), config.stateDirectory(), boot);
+    }
+
+    /** The kernel's boot identity; tests override this binding to boot a simulated host again. */
+    @Provides
+    @Singleton
+    HostBoot hostBoot() {
+        return HostBoot.kernel();
     }
 
     /** Whether the controller orders this host to stand down: until it has answered, nothing is started. */

@@ -21,9 +21,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What virtfleet defined on this host, per domain name: which XML it sent, what libvirt made of it, and whether it
- * was a replica. libvirt cannot tell this itself: it is how a report says "changed by hand since" and how a sync
- * knows which domains are its replicas to update or remove (and that every other domain is not its business).
+ * What virtfleet defined on this host, per domain name: which XML it sent, what libvirt made of it, whether it
+ * was a replica, and whether the controller wants it started with the host. libvirt cannot tell this itself: it is how
+ * a report says "changed by hand since", how a sync knows which domains are its replicas to update or remove (and
+ * that every other domain is not its business), and how the agent knows what to start once a host boot's start gate
+ * opens (libvirt's own autostart flag stays off, see {@link io.virtfleet.agent.autostart.BootStarts}).
  * Kept in {@code <state-dir>/defined-domains.json}, rewritten whole and atomically on every change, so it
  * survives the agent; a file that cannot be read is logged and the ledger starts empty (the next define or sync
  * fills it again).
@@ -41,8 +43,16 @@ public final class DefinitionLedger {
      * @param sourceSha256  SHA-256 of the XML as given to the define (before the agent added a UUID)
      * @param definedSha256 SHA-256 of libvirt's inactive XML right after the define
      * @param replica       defined by a sync as a replica (another host is its home), not by DefineDomain
+     * @param autostart     the controller asked for the domain to be started with the host (DefineDomain's autostart):
+     *                      the agent does it once its start gate opens, never libvirt at boot; always false for a
+     *                      replica, and cleared when a stand-down or a move takes the VM's home away
      */
-    public record Entry(String uuid, String sourceSha256, String definedSha256, boolean replica) {}
+    public record Entry(String uuid, String sourceSha256, String definedSha256, boolean replica, boolean autostart) {
+        /** This entry, with the wish to be started with the host as given. */
+        public Entry withAutostart(boolean wanted) {
+            return new Entry(uuid, sourceSha256, definedSha256, replica, wanted);
+        }
+    }
 
     private final Path file;
     private final SortedMap<String, Entry> entries;
@@ -89,6 +99,21 @@ public final class DefinitionLedger {
     }
 
     /**
+     * Sets whether {@code vm}, as defined under {@code uuid}, is to be started with the host; nothing when the ledger
+     * holds no such entry (a domain virtfleet did not define). Returns whether the entry changed.
+     */
+    synchronized boolean wantAutostart(String vm, String uuid, boolean wanted) {
+        Entry entry = entries.get(vm);
+        if (entry == null || !entry.uuid().equalsIgnoreCase(uuid) || entry.autostart() == wanted
+                || (wanted && entry.replica())) {
+            return false;
+        }
+        entries.put(vm, entry.withAutostart(wanted));
+        save();
+        return true;
+    }
+
+    /**
      * Drops {@code vm}'s entry. Besides undefines, for a sync that finds the domain gone or replaced by another of
      * the same name: what virtfleet defined is no longer there.
      */
@@ -122,6 +147,7 @@ public final class DefinitionLedger {
             o.addProperty("source_sha256", e.sourceSha256());
             o.addProperty("defined_sha256", e.definedSha256());
             o.addProperty("replica", e.replica());
+            o.addProperty("autostart", e.autostart());
             domains.add(vm, o);
         });
         JsonObject root = new JsonObject();
@@ -129,7 +155,11 @@ public final class DefinitionLedger {
         return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
     }
 
-    /** Reads the file's text, refusing anything that is not exactly what {@link #text} writes. */
+    /**
+     * Reads the file's text, refusing anything that is not exactly what {@link #text} writes. A file of an agent from
+     * before the autostart wish has no "autostart": read as false (such an agent left libvirt's own flag on instead,
+     * which the agent takes over when it starts: {@link io.virtfleet.agent.autostart.BootStarts}).
+     */
     static Map<String, Entry> parse(String text) {
         JsonObject domains = JsonParser.parseString(text).getAsJsonObject().getAsJsonObject("domains");
         if (domains == null) {
@@ -145,7 +175,10 @@ public final class DefinitionLedger {
             if (!Sha256.isHex(source) || !Sha256.isHex(defined)) {
                 throw new IllegalArgumentException(vm + ": a fingerprint is not 64 lowercase hex digits");
             }
-            out.put(vm, new Entry(uuid, source, defined, o.get("replica").getAsBoolean()));
+            boolean replica = o.get("replica").getAsBoolean();
+            JsonElement autostart = o.get("autostart");
+            boolean wanted = autostart != null && autostart.getAsBoolean() && !replica;
+            out.put(vm, new Entry(uuid, source, defined, replica, wanted));
         }
         return out;
     }

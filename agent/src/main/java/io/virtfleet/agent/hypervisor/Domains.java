@@ -67,8 +67,8 @@ public final class Domains implements AutoCloseable {
 
         /**
          * Destroys the domain if it runs (virDomainDestroy: QEMU is killed, nothing more is written to its disks)
-         * and turns its autostart off, keeping its definition: what a host standing down does to a VM whose home
-         * moved. Unchanged when it is already off without autostart.
+         * and turns its autostart off (libvirt's flag and the ledger's wish), keeping its definition: what a host
+         * standing down does to a VM whose home moved. Unchanged when it is already off without autostart.
          */
         Step destroy() throws LibvirtException;
     }
@@ -142,8 +142,9 @@ public final class Domains implements AutoCloseable {
     }
 
     /**
-     * Defines {@code vmName} from {@code xml} and sets its autostart flag; unchanged when libvirt already
-     * holds this very definition and flag. Checks the input before returning (InvalidInputException). The ledger
+     * Defines {@code vmName} from {@code xml} with libvirt's own autostart off, and keeps {@code autostart} (for a home
+     * domain) as the ledger's wish that the agent start it with the host; unchanged when libvirt already holds this
+     * very definition and the ledger this wish. Checks the input before returning (InvalidInputException). The ledger
      * then holds the fingerprint of {@code xml} as given, of libvirt's definition, and {@code replica}.
      *
      * @param replica whether this host holds the domain as a replica (another host is its home): only a sync
@@ -225,6 +226,66 @@ public final class Domains implements AutoCloseable {
         return submit(vmName, () -> running ? startNow(vmName) : stopNow(vmName, grace));
     }
 
+    /**
+     * Turns libvirt's own autostart of {@code vmName}'s home domain off and keeps it as the ledger's wish, for a
+     * domain an agent of before defined with libvirt's flag on, or one whose flag was set by hand: from then on the
+     * agent starts it at boot, behind its start gate. Unchanged when the flag is off, when the domain is not one
+     * virtfleet defined here as a home (ledger entry, same UUID), or when it is gone.
+     */
+    public CompletableFuture<Step> takeOverLibvirtAutostart(String vmName) {
+        Names.vmName("vm_name", vmName);
+        return submit(vmName, () -> hypervisor.withConnection(conn -> {
+            Domain d = lookup(conn, vmName);
+            if (d == null) {
+                return new Step(false, vmName + " is not defined");
+            }
+            try {
+                String uuid = d.getUUIDString();
+                boolean home = ledger.get(vmName).filter(e -> e.uuid().equalsIgnoreCase(uuid) && !e.replica())
+                        .isPresent();
+                if (!home || !d.getAutostart()) {
+                    return new Step(false, vmName + ": libvirt's own autostart off");
+                }
+                ledger.wantAutostart(vmName, uuid, true); // first: the wish is never lost between the two
+                try {
+                    d.setAutostart(false);
+                } catch (LibvirtException e) {
+                    throw refusal("turn libvirt's own autostart of " + vmName + " off", e);
+                }
+                return new Step(true, vmName + ": libvirt's own autostart turned off; autostart on (started by the"
+                        + " agent at boot)");
+            } finally {
+                d.free();
+            }
+        }));
+    }
+
+    /**
+     * Starts {@code vmName} as libvirt's autostart would at boot: only a home domain the ledger wants started with the
+     * host (same UUID) that is not running, and only while the start gate allows starts (checked under the VM's lock
+     * right before libvirt is asked, as any start).
+     */
+    public CompletableFuture<Step> startAtBoot(String vmName) {
+        Names.vmName("vm_name", vmName);
+        return submit(vmName, () -> {
+            boolean due = hypervisor.withConnection(conn -> {
+                Domain d = lookup(conn, vmName);
+                if (d == null) {
+                    return false;
+                }
+                try {
+                    String uuid = d.getUUIDString();
+                    return d.isActive() != 1 && ledger.get(vmName)
+                            .filter(e -> e.uuid().equalsIgnoreCase(uuid) && !e.replica() && e.autostart()).isPresent();
+                } finally {
+                    d.free();
+                }
+            });
+            return due ? startNow(vmName) : new Step(false, vmName + " is running, gone, or no longer to be started"
+                    + " with the host");
+        });
+    }
+
     // ---------------------------------------------------------------------------------------------------
 
     private DomainDefinition parse(String vmName, String xml, boolean replica) {
@@ -274,19 +335,26 @@ public final class Domains implements AutoCloseable {
             try {
                 String after = defined.getXMLDesc(XML_INACTIVE);
                 boolean definitionChanged = created || !before.equals(after);
-                boolean autostartChanged = defined.getAutostart() != autostart;
-                if (autostartChanged) {
-                    defined.setAutostart(autostart);
+                // libvirt's own autostart stays off: at boot libvirtd would start the domain before the agent runs,
+                // so before a host whose VMs moved away while it was lost can stand down. The wish is the ledger's,
+                // and the agent starts the domain behind its start gate (BootStarts).
+                String uuid = defined.getUUIDString();
+                boolean wanted = autostart && !replica;
+                boolean libvirtFlag = defined.getAutostart();
+                boolean wantedBefore = libvirtFlag || ledger.get(name).filter(e -> e.uuid().equalsIgnoreCase(uuid))
+                        .map(DefinitionLedger.Entry::autostart).orElse(false);
+                if (libvirtFlag) {
+                    defined.setAutostart(false);
                 }
-                ledger.record(name, new DefinitionLedger.Entry(defined.getUUIDString(), sourceSha256, Sha256.hex(after),
-                        replica));
+                ledger.record(name, new DefinitionLedger.Entry(uuid, sourceSha256, Sha256.hex(after), replica, wanted));
                 hypervisor.definitionChanged(name);
-                String what = created ? "defined " + name + " (UUID " + defined.getUUIDString() + ")"
+                String what = created ? "defined " + name + " (UUID " + uuid + ")"
                         : definitionChanged ? "redefined " + name + ": its definition differed"
                         : name + " already defined as given";
-                String flag = autostartChanged ? "; autostart turned " + (autostart ? "on" : "off")
-                        : "; autostart " + (autostart ? "on" : "off");
-                return new Step(definitionChanged || autostartChanged, what + flag);
+                String flag = (wanted == wantedBefore ? "; autostart " : "; autostart turned ")
+                        + (wanted ? "on (started by the agent at boot)" : "off")
+                        + (libvirtFlag ? "; libvirt's own autostart turned off" : "");
+                return new Step(definitionChanged || wanted != wantedBefore || libvirtFlag, what + flag);
             } catch (LibvirtException | RuntimeException e) {
                 if (created) {
                     undefineQuietly(defined, name); // leave no half-made domain behind; a retry starts afresh
@@ -358,6 +426,8 @@ public final class Domains implements AutoCloseable {
                     }
                     autostartOff = true;
                 }
+                // Nor may the agent start it at the host's next boot: its home is elsewhere.
+                autostartOff |= ledger.wantAutostart(name, d.getUUIDString(), false);
                 if (!destroyed && !autostartOff) {
                     return new Step(false, name + " is off, autostart off");
                 }

@@ -242,12 +242,14 @@ public final class LibvirtHypervisor implements AutoCloseable {
                     .setMaxMemoryBytes(info.maxMem * 1024)
                     .setMemoryBytes(info.memory * 1024)
                     .setAutostart(d.getAutostart())
+                    .setLibvirtAutostart(d.getAutostart())
                     .setPersistent(d.isPersistent() == 1);
             definition(d, name, uuid).ifPresent(def -> b.setDefinitionSha256(def.sha256()).addAllInterfaces(def.interfaces()));
             ledger.get(name).filter(e -> e.uuid().equalsIgnoreCase(uuid)).ifPresent(e -> b
                     .setSourceSha256(e.sourceSha256())
                     .setDefinedSha256(e.definedSha256())
-                    .setReplica(e.replica()));
+                    .setReplica(e.replica())
+                    .setAutostart(b.getLibvirtAutostart() || e.autostart())); // started with the host, by either
             out.add(b.build());
         } finally {
             d.free();

@@ -258,10 +258,11 @@ public final class DefinitionsSync implements AutoCloseable {
     }
 
     /**
-     * Destroys every domain virtfleet defined here whose VM's home is another host, and turns its autostart off (a
-     * libvirtd restart would start it again otherwise). Only the ledger's domains, under the UUID it holds, are looked
-     * at: a domain someone else defined under a VM's name is not virtfleet's to stop. Each is decided under the VM's
-     * lock on what libvirt holds then; one libvirt refuses is a failure of the stand-down, with libvirt's error.
+     * Destroys every domain virtfleet defined here whose VM's home is another host, and turns its autostart off
+     * (libvirt's flag and the ledger's wish: the host's next boot would start it again otherwise). Only the ledger's
+     * domains, under the UUID it holds, are looked at: a domain someone else defined under a VM's name is not
+     * virtfleet's to stop. Each is decided under the VM's lock on what libvirt holds then; one libvirt refuses is a
+     * failure of the stand-down, with libvirt's error.
      */
     private void destroyMoved(VmRecords records, Run run) {
         ledger.all().forEach((vm, entry) -> {
@@ -275,7 +276,10 @@ public final class DefinitionsSync implements AutoCloseable {
                 if (found.isEmpty() || !found.get().uuid().equalsIgnoreCase(entry.uuid())) {
                     return Optional.empty();
                 }
-                if (!found.get().active() && !found.get().autostart()) {
+                boolean startsWithHost = found.get().autostart() || ledger.get(vm)
+                        .filter(e -> e.uuid().equalsIgnoreCase(entry.uuid())).map(DefinitionLedger.Entry::autostart)
+                        .orElse(false);
+                if (!found.get().active() && !startsWithHost) {
                     return Optional.empty(); // off already, and stays off
                 }
                 Domains.Step step = held.destroy();

@@ -13,7 +13,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Until the controller has answered the agent once since it started, and while it orders a stand-down, the agent
  * starts no domain ({@link #refusesStarts}): a host coming back must not start a VM that runs elsewhere now. libvirt
- * may have autostarted some at boot; the stand-down ({@link DefinitionsSync#standDown}) destroys those.
+ * never starts the domains virtfleet defined at boot (their libvirt autostart is off): the agent does, once starts are
+ * allowed ({@link #onceStartsAllowed}). A domain libvirt started anyway (its flag set by hand, or by an agent of
+ * before) is destroyed by the stand-down ({@link DefinitionsSync#standDown}) if its home moved.
  */
 public final class StandDown {
     private static final Logger log = LoggerFactory.getLogger(StandDown.class);
@@ -30,6 +32,7 @@ public final class StandDown {
     private boolean ordered;
     private String stoodDownCommit = "";
     private String error = "";
+    private Runnable whenOpened;
 
     /** Before the controller has answered: no domain may be started. */
     public StandDown() {}
@@ -42,16 +45,47 @@ public final class StandDown {
     }
 
     /** What the controller answered to a Register or Heartbeat. */
-    public synchronized void told(boolean standDown) {
-        answered = true;
-        if (standDown && !ordered) {
-            log.warn("the controller holds this host as lost: standing down (destroying the domains whose home moved,"
-                    + " starting nothing) until it is unfenced");
-        } else if (!standDown && ordered) {
-            log.info("the controller no longer orders this host to stand down: domains may be started again");
-            error = "";
+    public void told(boolean standDown) {
+        Runnable opened;
+        synchronized (this) {
+            answered = true;
+            if (standDown && !ordered) {
+                log.warn("the controller holds this host as lost: standing down (destroying the domains whose home"
+                        + " moved, starting nothing) until it is unfenced");
+            } else if (!standDown && ordered) {
+                log.info("the controller no longer orders this host to stand down: domains may be started again");
+                error = "";
+            }
+            ordered = standDown;
+            opened = firstOpening();
         }
-        ordered = standDown;
+        if (opened != null) {
+            opened.run(); // outside the lock: it may take its time
+        }
+    }
+
+    /**
+     * Runs {@code then} once, the first time starts are allowed ({@link #refusesStarts} empty; at once if they are
+     * now), on the thread that tells it: the agent's autostart, which must wait for the stand-down's verdict.
+     */
+    public void onceStartsAllowed(Runnable then) {
+        Runnable opened;
+        synchronized (this) {
+            whenOpened = then;
+            opened = firstOpening();
+        }
+        if (opened != null) {
+            opened.run();
+        }
+    }
+
+    private Runnable firstOpening() {
+        if (whenOpened == null || !answered || ordered) {
+            return null;
+        }
+        Runnable then = whenOpened;
+        whenOpened = null;
+        return then;
     }
 
     public synchronized boolean ordered() {

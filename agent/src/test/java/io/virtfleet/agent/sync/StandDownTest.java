@@ -26,8 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A host the controller holds as lost comes back and stands down (libvirt's test driver, a real git repository):
  * the running domains virtfleet defined whose VM's home moved are destroyed, their definitions kept and their
- * autostart off; the host's own domains and domains virtfleet never defined are left alone; nothing is started
- * before the controller answered, nor while it orders the stand-down; a stand-down libvirt refuses is retried.
+ * autostart off (libvirt's flag and the agent's wish); the host's own domains and domains virtfleet never defined are
+ * left alone; nothing is started before the controller answered, nor while it orders the stand-down; a stand-down
+ * libvirt refuses is retried.
  */
 class StandDownTest {
     private static final String HOST = "hv1";
@@ -113,6 +114,7 @@ class StandDownTest {
             ReplicaHost.Seen seen = host.seen(moved).orElseThrow(() -> new AssertionError(moved + " was undefined"));
             assertFalse(seen.active(), moved + " runs elsewhere now");
             assertFalse(seen.autostart(), moved + " must not start with libvirtd again");
+            assertFalse(host.hypervisor.ledger().get(moved).orElseThrow().autostart(), moved + ": nor by the agent");
             assertEquals(UpstreamRepo.uuid(moved), seen.uuid());
         }
         assertTrue(events.get(3).getDetail().contains("destroyed web (definition kept)"), events.get(3).getDetail());
@@ -120,7 +122,9 @@ class StandDownTest {
         assertTrue(host.hypervisor.ledger().get("web").orElseThrow().replica(), "web is hv1's replica now");
         assertFalse(host.hypervisor.ledger().get("solo").orElseThrow().replica(), "not replicated: defined as it was");
         ReplicaHost.Seen mine = host.seen("mine").orElseThrow();
-        assertTrue(mine.active() && mine.autostart(), "homed here: left alone");
+        assertTrue(mine.active() && !mine.autostart(), "homed here: left alone (libvirt's own autostart off)");
+        assertTrue(host.hypervisor.ledger().get("mine").orElseThrow().autostart(), "still started with the host, by"
+                + " the agent");
         assertTrue(host.seen("legacy").orElseThrow().active(), "never defined by virtfleet: left alone");
         assertTrue(host.seen("shadow").orElseThrow().active(), "another domain under a VM's name: left alone");
         host.reported("web", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF && d.getReplica());
@@ -139,7 +143,7 @@ class StandDownTest {
         home("mine", false);
         repo.homeHost("web", "hv2");
         String head = repo.commit("web restarted on hv2 while hv1 was lost");
-        // hv1's agent starts again; libvirt runs web (autostarted at boot, say).
+        // hv1's agent starts again; libvirt runs web (started by hand, or at boot by an agent of before's autostart).
         host = host.restart();
         assertTrue(host.seen("web").orElseThrow().active());
         StandDown standDown = new StandDown();

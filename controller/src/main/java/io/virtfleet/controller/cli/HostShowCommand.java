@@ -85,12 +85,23 @@ final class HostShowCommand implements Callable<Integer> {
             Table domains = new Table("DOMAIN", "STATE", "VCPUS", "MEMORY", "AUTOSTART", "ROLE");
             for (DomainInfo d : h.getReport().getDomainsList()) {
                 domains.row(d.getName(), DomainStates.label(d.getState()), Integer.toString(d.getVcpus()),
-                        Bytes.human(d.getMaxMemoryBytes()), d.getAutostart() ? "yes" : "no", role(d));
+                        Bytes.human(d.getMaxMemoryBytes()), autostart(d), role(d));
             }
             domains.print(out);
         }
         out.flush();
         return 0;
+    }
+
+    /**
+     * Whether the domain starts with the host: "yes" by the agent once the controller has answered it, "yes (libvirt)"
+     * when libvirt's own flag is on (libvirtd starts it at boot, before the agent can stand down), else "no".
+     */
+    static String autostart(DomainInfo d) {
+        if (d.getLibvirtAutostart()) {
+            return "yes (libvirt)";
+        }
+        return d.getAutostart() ? "yes" : "no";
     }
 
     /** The verdict that the host is lost, in words, or "none". */

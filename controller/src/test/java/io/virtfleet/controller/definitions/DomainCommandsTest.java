@@ -102,13 +102,16 @@ class DomainCommandsTest {
 
         StepResult autostart = define("git", xml, true);
         assertEquals(Outcome.OUTCOME_CHANGED, autostart.getOutcome());
-        assertEquals("git already defined as given; autostart turned on", autostart.getDetail());
-        awaitDomain("git", DomainInfo::getAutostart);
+        assertEquals("git already defined as given; autostart turned on (started by the agent at boot)",
+                autostart.getDetail());
+        awaitDomain("git", d -> d.getAutostart() && !d.getLibvirtAutostart());
+        assertEquals(Outcome.OUTCOME_ALREADY_DONE, define("git", xml, true).getOutcome());
 
         String bigger = renderer.render(spec("git", StorageTier.STORAGE_TIER_SATA).toBuilder().setMemoryBytes(3 * Bytes.GIB).build());
         StepResult redefined = define("git", bigger, true);
         assertEquals(Outcome.OUTCOME_CHANGED, redefined.getOutcome());
-        assertEquals("redefined git: its definition differed; autostart on", redefined.getDetail());
+        assertEquals("redefined git: its definition differed; autostart on (started by the agent at boot)",
+                redefined.getDetail());
         awaitDomain("git", d -> d.getMaxMemoryBytes() == 3 * Bytes.GIB);
         awaitInFleetView("git", d -> d.getMaxMemoryBytes() == 3 * Bytes.GIB && d.getAutostart());
     }

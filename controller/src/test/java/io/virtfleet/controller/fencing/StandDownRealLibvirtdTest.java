@@ -9,6 +9,9 @@ import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
+import io.virtfleet.agent.autostart.BootMark;
+import io.virtfleet.agent.autostart.BootStarts;
+import io.virtfleet.agent.autostart.HostBoot;
 import io.virtfleet.common.security.CredentialsBundle;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.transport.Transport;
@@ -17,6 +20,7 @@ import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.testkit.LibvirtdNode;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.DefineDomainRequest;
+import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.controller.testkit.Await;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.GetHostRequest;
@@ -57,6 +61,13 @@ import org.libvirt.LibvirtException;
  * mine running; the controller shows hv1 degraded, standing down against the repository's commit. Unfenced, hv1 is
  * ready again and web stays off.
  *
+ * <p>A host that boots (libvirtd and its QEMUs killed, /run emptied, libvirtd started; the agent's boot identity from a
+ * file the test changes): libvirtd starts no domain virtfleet defined (their libvirt autostart is off), only a domain
+ * of its own whose flag is on (canary, which shows that libvirtd's boot autostart has run). The agent starts the
+ * VMs defined with autostart once the controller has answered, once per boot; booted while lost, with web homed
+ * elsewhere and hv1 confirmed down without any blocklist, web's QEMU is never started: the stand-down clears its
+ * autostart before the start gate opens.
+ *
  * <p>Needs root and the Debian packages {@value LibvirtdNode#PACKAGES}; fails (does not skip) without them. No
  * network namespace or underlay subnet: the guests have no network.
  */
@@ -71,6 +82,7 @@ class StandDownRealLibvirtdTest {
     private LibvirtdNode node;
     private EmbeddedFleet fleet;
     private Agent agent;
+    private Path bootId;
     private Transport operatorTransport;
     private Transport controllerTransport;
     private ManagedChannel operatorChannel;
@@ -126,7 +138,9 @@ class StandDownRealLibvirtdTest {
         assertFalse(web.autostart(), "libvirtd must not start it again");
         assertTrue(waitGone(webQemu), "web's QEMU process " + webQemu + " has ended");
         Seen mine = libvirt("mine");
-        assertTrue(mine.active() && mine.autostart(), "hv1's own VM is left alone");
+        assertTrue(mine.active() && !mine.autostart(), "hv1's own VM is left alone (libvirt's own autostart off)");
+        assertTrue(reported(standing, "mine").getAutostart(), "hv1's own VM still starts with the host, by the agent");
+        assertFalse(reported(standing, "web").getAutostart(), "web is not: its home moved");
         assertTrue(standing.getReport().getStandingDown());
         assertEquals("", standing.getReport().getStandDownError());
         Host judged = awaitHost("hv1 judged fenced, back and stood down", h -> h.getState() == HostState.HOST_STATE_FENCED
@@ -142,7 +156,131 @@ class StandDownRealLibvirtdTest {
         lap("unfenced: ready");
     }
 
+    @Test
+    void aBootedHostStartsItsVmsThroughItsAgentOnceAnsweredAndNeverOneWhoseHomeMoved() throws Exception {
+        startNode();
+        fleet = EmbeddedFleet.builder(tmp.resolve("fleet")).nodes(List.of()).heartbeat(Duration.ofMillis(300))
+                .grace(Duration.ofSeconds(5)).reconcileInterval(Duration.ofHours(1)) // every start here is the agent's
+                .build().start();
+        operatorTransport = Transport.secure("test-operator", 1, CredentialsBundle.read(fleet.adminCredentials()));
+        operatorChannel = operatorTransport.channel(fleet.controllerEndpoint(), FleetIdentity.controller(),
+                Runnable::run);
+        bootId = tmp.resolve("boot_id");
+        Files.writeString(bootId, "boot-1\n");
+        startAgent();
+        awaitHost("hv1 ready", h -> h.getState() == HostState.HOST_STATE_READY);
+        assertEquals(BootMark.Decision.FIRST_RUN, bootOutcome().decision(), "boot-1 was libvirt's to serve");
+
+        // web and mine are hv1's VMs, defined with autostart and started as the controller does. canary is no VM of
+        // virtfleet's: libvirt's own autostart on, it shows when libvirtd has made its boot's autostarts.
+        record("web", HOST);
+        record("mine", HOST);
+        asController(agent -> {
+            for (String vm : List.of("web", "mine")) {
+                agent.defineDomain(DefineDomainRequest.newBuilder().setVmName(vm).setDomainXml(domainXml(vm))
+                        .setAutostart(true).build());
+                agent.setDomainRunning(SetDomainRunningRequest.newBuilder().setVmName(vm).setRunning(true).build());
+            }
+        });
+        defineByHandWithLibvirtAutostart("canary");
+        assertFalse(libvirt("web").autostart(), "libvirt's own autostart of a virtfleet domain stays off");
+        awaitHost("web reported as started with the host", h -> h.getReport().getDomainsList().stream().anyMatch(d ->
+                d.getName().equals("web") && d.getAutostart() && !d.getLibvirtAutostart()));
+        lap("web and mine run on hv1");
+
+        // hv1 boots again (power loss): libvirtd starts canary, and neither web nor mine.
+        agent.close();
+        agent = null;
+        boot("boot-2");
+        assertFalse(libvirt("web").active(), "libvirt must not start web at boot");
+        assertFalse(libvirt("mine").active());
+        // The agent starts them once the controller has answered, ordering no stand-down.
+        startAgent();
+        BootStarts.Outcome booted = bootOutcome();
+        assertEquals(BootMark.Decision.START, booted.decision());
+        assertEquals(List.of("mine", "web"), booted.started(), booted.failed().toString());
+        assertTrue(libvirt("web").active() && libvirt("mine").active());
+        lap("boot-2: the agent started web and mine");
+
+        // An operator stops mine; the agent restarts during the same boot: mine stays off.
+        asController(agent -> agent.setDomainRunning(SetDomainRunningRequest.newBuilder().setVmName("mine")
+                .setRunning(false).setShutdownTimeoutMs(1).build()));
+        agent.close();
+        startAgent();
+        assertEquals(BootMark.Decision.ALREADY_SERVED, bootOutcome().decision());
+        assertFalse(libvirt("mine").active(), "stopped since the boot: the agent's restart does not start it");
+
+        // hv1 is lost: web gets another home, hv1 is confirmed down (nothing on Ceph's blocklist) and boots again.
+        agent.close();
+        agent = null;
+        record("web", "hv2");
+        String head = fleet.controller().vmStore().repo().headNow();
+        ((io.virtfleet.controller.fencing.Fences) fleet.controller().fences()).record(new Fence(HOST,
+                Fence.Kind.CONFIRMED_DOWN, List.of(), Instant.now(), null, "alice"));
+        boot("boot-3");
+        assertFalse(libvirt("web").active(), "libvirt must not start web at boot: it runs on hv2 now");
+        startAgent();
+        Host standing = awaitHost("hv1 stood down", h -> head.equals(h.getReport().getStoodDownCommit()));
+        assertFalse(reported(standing, "web").getAutostart(), "web's home moved: the stand-down cleared its autostart");
+        assertFalse(agent.bootStarts().done().isDone(), "nothing is started while the stand-down is ordered");
+        assertFalse(libvirt("web").active());
+        lap("boot-3: hv1 stood down");
+
+        // Unfenced: the agent starts mine, still homed here, and never web.
+        ((io.virtfleet.controller.fencing.Fences) fleet.controller().fences()).remove(HOST);
+        BootStarts.Outcome unfenced = bootOutcome();
+        assertEquals(List.of("mine"), unfenced.started(), unfenced.failed().toString());
+        assertFalse(libvirt("web").active());
+        assertEquals(2, qemuStarts("web"), "web's QEMU started on hv1 by the controller, then at boot-2, never more");
+        lap("unfenced: mine started, web not");
+    }
+
     // ---------------------------------------------------------------------------------------------------------
+
+    /** hv1's host boots again, under a new boot identity; returns once libvirtd has made its boot's autostarts. */
+    private void boot(String id) throws Exception {
+        Files.writeString(bootId, id + "\n");
+        node.boot();
+        node.pid().ifPresent(processesThatMustEnd::add);
+        awaitAgent("libvirtd autostarted canary at " + id, () -> {
+            try {
+                return libvirt("canary").active();
+            } catch (LibvirtException e) {
+                return false;
+            }
+        });
+        lap("hv1 booted (" + id + ")");
+    }
+
+    private BootStarts.Outcome bootOutcome() throws Exception {
+        return agent.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    private static DomainInfo reported(Host host, String vm) {
+        return host.getReport().getDomainsList().stream().filter(d -> d.getName().equals(vm)).findFirst()
+                .orElseThrow(() -> new AssertionError(vm + " not in hv1's report: " + host.getReport()));
+    }
+
+    private void defineByHandWithLibvirtAutostart(String vm) throws LibvirtException {
+        Connect conn = new Connect(node.uri(), false);
+        try {
+            Domain d = conn.domainDefineXML(domainXml(vm));
+            try {
+                d.setAutostart(true);
+            } finally {
+                d.free();
+            }
+        } finally {
+            conn.close();
+        }
+    }
+
+    /** How many times libvirt started the domain's QEMU on hv1 (its log gets a line at each start). */
+    private long qemuStarts(String vm) throws IOException {
+        try (var lines = Files.lines(node.dir().resolve("log").resolve("qemu").resolve(vm + ".log"))) {
+            return lines.filter(l -> l.contains("starting up libvirt version")).count();
+        }
+    }
 
     private void startNode() {
         try {
@@ -155,10 +293,12 @@ class StandDownRealLibvirtdTest {
         lap("libvirtd up");
     }
 
+    /** hv1's agent, the host's boot identity read from {@link #bootId} when the test sets one (else the kernel's). */
     private void startAgent() throws Exception {
         AgentConfig config = fleet.agentConfig(HOST, tmp.resolve("agents").resolve(HOST), node.uri())
                 .withJoinToken(fleet.joinToken(HOST));
-        agent = Agent.create(config);
+        agent = bootId == null ? Agent.create(config)
+                : Agent.create(config, binder -> binder.bind(HostBoot.class).toInstance(HostBoot.fromFile(bootId)));
         agent.start();
     }
 

@@ -122,7 +122,10 @@ class MoveRealFleetTest {
         assertTrue(cpuBefore > 0);
         // The old home keeps web as a replica: defined, shut off, autostart off.
         await(from + " holds web as a replica (autostart off)", () -> autostart(from, "web").equals(Boolean.FALSE));
-        assertTrue(autostart(to, "web"), "the new home starts web at boot");
+        assertFalse(autostart(to, "web"), "libvirt's own autostart stays off on the new home too");
+        await("the new home's agent starts web with the host", () -> operator.withDeadlineAfter(10, TimeUnit.SECONDS)
+                .getHost(io.virtfleet.proto.v1.GetHostRequest.newBuilder().setName(to).build()).getReport()
+                .getDomainsList().stream().anyMatch(d -> d.getName().equals("web") && d.getAutostart()));
         assertTrue(vm("web").getReplicaHostsList().contains(from), vm("web").toString());
 
         List<VmEvent> history = operator.withDeadlineAfter(10, TimeUnit.SECONDS)

@@ -488,6 +488,33 @@ public final class LibvirtdNode implements AutoCloseable {
     }
 
     /**
+     * The node's host boots again, as after a power loss: libvirtd and every QEMU of the node are killed, the node's
+     * /run/libvirt is emptied (a boot empties that tmpfs, and with it libvirt's mark that it already autostarted its
+     * domains since the boot), and libvirtd starts: it autostarts the domains whose libvirt autostart flag is on, as at
+     * a host's boot, before it accepts connections.
+     */
+    public synchronized void boot() throws IOException {
+        killDaemon();
+        for (ProcessHandle qemu : qemuProcesses()) {
+            qemu.destroyForcibly();
+            try {
+                qemu.onExit().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new IOException("QEMU process " + qemu.pid() + " of node " + name + " did not end", e);
+            }
+        }
+        Path run = dir.resolve("run");
+        try (var walk = Files.walk(run)) { // does not follow symbolic links: only the node's own files go
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                if (!p.equals(run)) {
+                    Files.delete(p);
+                }
+            }
+        }
+        startDaemon();
+    }
+
+    /**
      * The QEMU processes of this node, by pid: those in one of the mount namespaces its daemons ran in, found from the
      * processes themselves, so also while libvirtd is down.
      */
