@@ -6,6 +6,9 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -26,6 +29,12 @@ import org.slf4j.LoggerFactory;
  * them. A host that dies while the controller is down never reports again, and without the file the restarted
  * controller could not fence it.
  *
+ * <p>An address that left a host's reports is kept {@link #HISTORY} more (from when it left, or from the controller's
+ * start for one read from the file), then forgotten: agents report every address of the interfaces toward the
+ * monitors, so one no longer reported is gone from the host, and its sessions with it, within a few reports. Keeping
+ * it longer would blocklist an address that may belong to another machine by then (a VIP, a reused lease), and make
+ * each fence longer by one blocklist entry per address.
+ *
  * <p>One line per host, {@code NAME LATEST[,LATEST...]}, followed by {@code since-unfence=ADDRESS[,ADDRESS...]}
  * (oldest first, the latest ones included) when the host reported others since its last unfence. A line without it
  * (all a file written before held) reads as a host that used only its latest addresses.
@@ -42,9 +51,15 @@ public final class CephClientBook {
      */
     static final int MAX_KEPT = 32;
     private static final String SINCE_UNFENCE = "since-unfence=";
+    /** How long an address that left a host's reports is still blocklisted with the host's fence. */
+    static final Duration HISTORY = Duration.ofHours(1);
 
     /** A host's addresses: as last reported, and all reported since its last unfence (oldest first, latest included). */
     private record Entry(List<String> latest, List<String> sinceUnfence) {}
+
+    private final Clock clock;
+    /** Per host, when each address that is not in its latest report left it. */
+    private final Map<String, Map<String, Instant>> left = new ConcurrentHashMap<>();
 
     private final Path file;
     private final Executor writer;
@@ -54,14 +69,19 @@ public final class CephClientBook {
     /** Set when a write failed: the next report writes again, changed or not. */
     private volatile boolean unsaved;
 
-    private CephClientBook(Path file, Executor writer) {
+    private CephClientBook(Path file, Executor writer, Clock clock) {
         this.file = file;
         this.writer = writer;
+        this.clock = clock;
     }
 
     /** The book kept in {@code file}; a line it cannot read is skipped with a warning (the host reports it again). */
     public static CephClientBook open(Path file, Executor writer) throws IOException {
-        CephClientBook book = new CephClientBook(file, writer);
+        return open(file, writer, Clock.systemUTC());
+    }
+
+    static CephClientBook open(Path file, Executor writer, Clock clock) throws IOException {
+        CephClientBook book = new CephClientBook(file, writer, clock);
         if (Files.exists(file)) {
             for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
                 String[] parts = line.strip().split(" ");
@@ -75,6 +95,9 @@ public final class CephClientBook {
                     }
                     since.addAll(latest);
                     book.known.put(parts[0], new Entry(latest, List.copyOf(since)));
+                    Instant now = clock.instant();
+                    since.stream().filter(a -> !latest.contains(a)).forEach(a -> book.left
+                            .computeIfAbsent(parts[0], h -> new ConcurrentHashMap<>()).put(a, now));
                 } else if (!line.isBlank()) {
                     log.warn("{}: skipped a line that is not NAME ADDRESSES [since-unfence=ADDRESSES]: {}", file, line);
                 }
@@ -86,7 +109,7 @@ public final class CephClientBook {
 
     /** A book kept in memory only (tests of other features, and a controller given no file). */
     static CephClientBook inMemory() {
-        return new CephClientBook(null, Runnable::run);
+        return new CephClientBook(null, Runnable::run, Clock.systemUTC());
     }
 
     /** The addresses a host last reported, empty when it never reported any. */
@@ -95,12 +118,19 @@ public final class CephClientBook {
     }
 
     /**
-     * Every address a host reported since it was last unfenced (or since it was first seen), oldest first, at most
-     * {@value #MAX_KEPT} unless its latest report alone has more; empty when it never reported any.
+     * Every address a host reported since it was last unfenced (or since it was first seen) and that left its reports
+     * less than {@link #HISTORY} ago, oldest first, at most {@value #MAX_KEPT} unless its latest report alone has more;
+     * empty when it never reported any.
      */
     public List<String> sinceUnfence(String host) {
         Entry e = known.get(host);
-        return e == null ? List.of() : e.sinceUnfence();
+        if (e == null) {
+            return List.of();
+        }
+        Map<String, Instant> gone = left.getOrDefault(host, Map.of());
+        Instant oldest = clock.instant().minus(HISTORY);
+        return e.sinceUnfence().stream().filter(a -> e.latest().contains(a)
+                || gone.getOrDefault(a, Instant.MAX).isAfter(oldest)).toList();
     }
 
     /** Every host's addresses as last reported. */
@@ -124,7 +154,23 @@ public final class CephClientBook {
             return;
         }
         List<String> dropped = new ArrayList<>();
-        known.compute(host.name(), (h, old) -> added(old, addresses, dropped));
+        Instant now = clock.instant();
+        Map<String, Instant> gone = left.computeIfAbsent(host.name(), h -> new ConcurrentHashMap<>());
+        known.compute(host.name(), (h, old) -> {
+            Entry next = added(old, addresses, dropped);
+            // Stamp what just left the reports, forget the stamps of what came back or is no longer kept, and drop
+            // what left longer than HISTORY ago (so the file does not grow with forgotten addresses).
+            if (old != null) {
+                old.latest().stream().filter(a -> !addresses.contains(a)).forEach(a -> gone.putIfAbsent(a, now));
+            }
+            gone.keySet().removeIf(a -> addresses.contains(a) || !next.sinceUnfence().contains(a));
+            Instant oldest = now.minus(HISTORY);
+            List<String> expired = gone.entrySet().stream().filter(g -> !g.getValue().isAfter(oldest))
+                    .map(Map.Entry::getKey).toList();
+            expired.forEach(gone::remove);
+            return expired.isEmpty() ? next : new Entry(next.latest(), next.sinceUnfence().stream()
+                    .filter(a -> !expired.contains(a)).toList());
+        });
         if (!dropped.isEmpty()) {
             log.warn("{} reported more than {} Ceph client addresses since it was last unfenced: {} no longer kept (a"
                     + " fence of {} would not blocklist them)", host.name(), MAX_KEPT, String.join(", ", dropped),
@@ -160,11 +206,13 @@ public final class CephClientBook {
             now = e.latest();
         }
         known.put(host, new Entry(now, now));
+        left.remove(host);
         writer.execute(this::save);
     }
 
     /** Forgets a host (forgotten by the fleet). */
     public void forget(String host) {
+        left.remove(host);
         if (known.remove(host) != null) {
             writer.execute(this::save);
         }

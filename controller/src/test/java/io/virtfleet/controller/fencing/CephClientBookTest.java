@@ -87,4 +87,52 @@ class CephClientBookTest {
         assertEquals(many, book.sinceUnfence("hv2"), "a latest report longer than the bound is kept whole");
         assertTrue(book.of("hv2").isPresent());
     }
+
+    /** A clock the test moves. */
+    private static final class Hands extends java.time.Clock {
+        private java.time.Instant now = java.time.Instant.parse("2026-12-07T10:00:00Z");
+
+        void move(java.time.Duration d) {
+            now = now.plus(d);
+        }
+
+        @Override
+        public java.time.ZoneId getZone() {
+            return java.time.ZoneOffset.UTC;
+        }
+
+        @Override
+        public java.time.Clock withZone(java.time.ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public java.time.Instant instant() {
+            return now;
+        }
+    }
+
+    @Test
+    void anAddressThatLeftTheReportsIsKeptAnHourThenForgottenAlsoAfterARestart() throws Exception {
+        Path file = work.resolve("ceph-clients");
+        Hands clock = new Hands();
+        CephClientBook book = CephClientBook.open(file, Runnable::run, clock);
+        report(book, "hv1", "10.0.0.7");
+        clock.move(java.time.Duration.ofMinutes(10));
+        report(book, "hv1", "10.0.0.8"); // 10.0.0.7 left the reports now
+        clock.move(java.time.Duration.ofMinutes(59));
+        assertEquals(List.of("10.0.0.7", "10.0.0.8"), book.sinceUnfence("hv1"), "within the hour: still fenced");
+        clock.move(java.time.Duration.ofMinutes(2));
+        assertEquals(List.of("10.0.0.8"), book.sinceUnfence("hv1"), "an hour after it left: forgotten");
+
+        // Read back after a restart, an address of the history counts as leaving at the controller's start.
+        CephClientBook restarted = CephClientBook.open(file, Runnable::run, clock);
+        assertEquals(List.of("10.0.0.7", "10.0.0.8"), restarted.sinceUnfence("hv1"));
+        clock.move(java.time.Duration.ofMinutes(61));
+        assertEquals(List.of("10.0.0.8"), restarted.sinceUnfence("hv1"));
+        report(restarted, "hv1", "10.0.0.9");
+        assertEquals(List.of("10.0.0.8", "10.0.0.9"), restarted.sinceUnfence("hv1"));
+        assertEquals("hv1 10.0.0.9 since-unfence=10.0.0.8,10.0.0.9\n", Files.readString(file),
+                "what was forgotten leaves the file with the next change");
+    }
 }
