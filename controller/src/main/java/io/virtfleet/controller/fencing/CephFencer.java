@@ -24,6 +24,9 @@ import java.util.Set;
  * Calls block on the monitors: never on a gRPC event loop.
  */
 public final class CephFencer {
+    /** At most this many {@code ceph} runs at once for one host's addresses. */
+    static final int PARALLEL = 8;
+
     private final FenceSettings settings;
 
     public CephFencer(FenceSettings settings) {
@@ -43,6 +46,57 @@ public final class CephFencer {
         if (!blocklisted().contains(entry)) {
             throw new FenceException("Ceph accepted 'osd blocklist add " + entry + "' but does not list it in"
                     + " 'osd blocklist ls': the host is not fenced");
+        }
+    }
+
+    /**
+     * Blocklists every address for the settings' expiry, the adds at once (one {@code ceph} run each, up to
+     * {@value #PARALLEL} at a time: each run costs a second or more, and a host may report several addresses), then
+     * checks them all with one {@code osd blocklist ls}. Tells {@code accepted} each address Ceph accepted, so that a
+     * caller can take them off again when another failed. Throws {@link FenceException} naming what failed.
+     */
+    public void blocklistAll(List<String> addresses, java.util.function.Consumer<String> accepted) {
+        if (addresses.isEmpty()) {
+            return;
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+                Math.min(PARALLEL, addresses.size()), r -> {
+                    Thread t = new Thread(r, "vf-blocklist");
+                    t.setDaemon(true);
+                    return t;
+                });
+        List<String> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        try {
+            List<java.util.concurrent.Future<?>> adds = new ArrayList<>();
+            for (String address : addresses) {
+                adds.add(pool.submit(() -> {
+                    try {
+                        run("osd", "blocklist", "add", entry(address), Long.toString(settings.expiry().toSeconds()));
+                        accepted.accept(address);
+                    } catch (FenceException e) {
+                        failures.add(e.getMessage());
+                    }
+                }));
+            }
+            for (java.util.concurrent.Future<?> add : adds) {
+                add.get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new FenceException("interrupted while blocklisting " + String.join(", ", addresses));
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new FenceException("blocklisting failed: " + e.getCause());
+        } finally {
+            pool.shutdownNow();
+        }
+        if (!failures.isEmpty()) {
+            throw new FenceException(String.join("; ", failures));
+        }
+        Set<String> listed = blocklisted();
+        List<String> missing = addresses.stream().map(CephFencer::entry).filter(e -> !listed.contains(e)).toList();
+        if (!missing.isEmpty()) {
+            throw new FenceException("Ceph accepted 'osd blocklist add' for " + String.join(", ", missing) + " but does"
+                    + " not list them in 'osd blocklist ls': the host is not fenced");
         }
     }
 

@@ -167,11 +167,10 @@ public final class FenceService implements RecoveryGate {
                         + " monitors): nothing to put on the blocklist. If you know " + host + " is down (powered off),"
                         + " `virtfleet host fence " + host + " --confirm-down` is the way").asRuntimeException();
             }
-            List<String> done = new ArrayList<>();
+            List<String> done = java.util.Collections.synchronizedList(new ArrayList<>());
             try {
+                ceph.blocklistAll(addresses, done::add);
                 for (String address : addresses) {
-                    ceph.blocklist(address);
-                    done.add(address);
                     progress.accept(step("blocklisted", host, address + " on Ceph's blocklist for "
                             + Durations.shortText(settings.expiry())));
                 }
@@ -248,9 +247,7 @@ public final class FenceService implements RecoveryGate {
         }
         Instant at = clock.instant();
         try {
-            for (String address : old.addresses()) {
-                ceph.blocklist(address);
-            }
+            ceph.blocklistAll(old.addresses(), address -> { });
         } catch (CephFencer.FenceException e) {
             throw Status.UNAVAILABLE.withDescription("cannot renew the fence of " + host + " (its entries lapse at "
                     + old.expires() + "): " + e.getMessage()).asRuntimeException();
