@@ -52,7 +52,7 @@ final class CapacityCounter {
     private final long[] rawPromised;
     private final long[] imagesTotal;
     // With the reserve.
-    private final Reserve reserve;
+    private final CountedReserve reserve;
     private final HostTable.ScoreAfter[] scores;
 
     /**
@@ -133,8 +133,7 @@ final class CapacityCounter {
         if (claims == null) {
             reserve = null;
         } else {
-            reserve = hosts.reserveOf(claims);
-            reserve.unitAtLeast(memory, vcpus); // the VMs counted never make the reserve recount every host
+            reserve = new CountedReserve(hosts, claims, Claim.of(r, "", 0));
         }
     }
 
@@ -233,7 +232,6 @@ final class CapacityCounter {
     private static final int STOP_EVERY = 64;
 
     private void simulate(long[] placed, Reserve.Shortfall[] refused) {
-        Claim probe = Claim.of(request, "", 0);
         score = new double[n];
         heap = new int[n];
         size = 0;
@@ -248,17 +246,8 @@ final class CapacityCounter {
                 throw new CancellationException("the capacity count was stopped after " + played + " decisions");
             }
             int i = pop();
-            // Counted first, then the reserve asked, and taken back if it does not hold: the same verdict as asking
-            // check(i) before, for half the first fits (see Reserve.holds).
-            reserve.place(i, probe);
-            if (!reserve.holds()) {
-                reserve.unplace(i, probe);
-                Reserve.Shortfall s = reserve.check(i, probe, -1); // the reason, in placement's words
-                if (s == null) {
-                    throw new IllegalStateException("the reserve refused a VM on " + names[i] + " counted, but not"
-                            + " judged before it is counted");
-                }
-                refused[i] = s; // room only shrinks from here: the reserve will not accept it later either
+            if (!reserve.place(i)) {
+                refused[i] = reserve.refusal(); // room only shrinks from here: the reserve will not accept it later either
                 continue;
             }
             if (++placed[i] < fits[i]) {

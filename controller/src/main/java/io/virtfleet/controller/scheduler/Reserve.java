@@ -834,18 +834,26 @@ final class Reserve {
      */
     private Shortfall shortfall(int u, Change ch, Claim homeless) {
         Claim[] vms = vmsAfter(u, ch);
-        Shortfall total = totals(u, ch, vms);
+        return shortfall(names[u], vms, free(u, ch), homeless);
+    }
+
+    /**
+     * The shortfall of a lost host's VMs ({@code vms}) given the free room on the other ready hosts ({@code free},
+     * as {@link #free} gives it) and the first fit's homeless VM (null: none): the totals' when they are short, else
+     * "in pieces", naming the homeless VM; null when neither.
+     */
+    static Shortfall shortfall(String host, Claim[] vms, long[] free, Claim homeless) {
+        Shortfall total = totals(host, vms, free);
         if (total != null || homeless == null) {
             return total;
         }
-        long[] free = free(u, ch);
         long memory = 0;
         long vcpus = 0;
         for (Claim c : vms) {
             memory += c.memoryBytes();
             vcpus += c.vcpus();
         }
-        return new Shortfall(names[u], vms.length, memory, vcpus, Bytes.human(free[0]) + " and " + free[1]
+        return new Shortfall(host, vms.length, memory, vcpus, Bytes.human(free[0]) + " and " + free[1]
                 + " vCPUs free on the other ready hosts, but in pieces: once the larger ones are placed, no host has room"
                 + " left for " + homeless.vmName() + " (" + Bytes.human(homeless.memoryBytes()) + ", " + homeless.vcpus()
                 + (homeless.vcpus() == 1 ? " vCPU" : " vCPUs") + "; first fit, largest first)");
@@ -886,6 +894,10 @@ final class Reserve {
      * Short there, no placement of them exists at all; null when the totals suffice.
      */
     private Shortfall totals(int u, Change ch, Claim[] vms) {
+        return totals(names[u], vms, free(u, ch));
+    }
+
+    private static Shortfall totals(String host, Claim[] vms, long[] free) {
         long memory = 0;
         long vcpus = 0;
         long[] tierMemory = new long[3];
@@ -897,20 +909,19 @@ final class Reserve {
             tierMemory[t] += c.memoryBytes();
             tierVcpus[t] += c.vcpus();
         }
-        long[] free = free(u, ch);
         if (memory > free[0]) {
-            return new Shortfall(names[u], vms.length, memory, vcpus, Bytes.human(free[0])
+            return new Shortfall(host, vms.length, memory, vcpus, Bytes.human(free[0])
                     + " of memory free on the other ready hosts (" + Bytes.human(memory) + " needed)");
         }
         if (vcpus > free[1]) {
-            return new Shortfall(names[u], vms.length, memory, vcpus, free[1] + " vCPUs free on the other ready hosts ("
+            return new Shortfall(host, vms.length, memory, vcpus, free[1] + " vCPUs free on the other ready hosts ("
                     + vcpus + " needed)");
         }
         for (int t = SSD; t <= SATA; t++) {
             long m = free[2 * t];
             long v = free[2 * t + 1];
             if (tierMemory[t] > m || tierVcpus[t] > v) {
-                return new Shortfall(names[u], vms.length, memory, vcpus, "its " + tierWord(t) + " VMs need "
+                return new Shortfall(host, vms.length, memory, vcpus, "its " + tierWord(t) + " VMs need "
                         + Bytes.human(tierMemory[t]) + " and " + tierVcpus[t] + " vCPUs, the other ready hosts serving "
                         + tierWord(t) + " have " + Bytes.human(m) + " and " + v + " vCPUs free");
             }
