@@ -21,15 +21,14 @@ import java.util.function.BooleanSupplier;
  * named as the filter placement would name for the next VM.
  *
  * <p><b>With the reserve</b> the order matters, since each VM placed takes room another host's VMs might need to
- * restart. The count then plays placement's decisions one by one on a copy of the {@link Reserve}: each time the
- * host with the best score for the request (ties by name, as a decision), if the reserve holds with the VM there
- * (asked once the VM is counted there, see {@link Reserve#holds}, and the VM taken back if not);
- * a host the reserve refuses is set aside, as room only shrinks from there (first fit is not strictly monotone, so
- * in principle a later fill elsewhere could make it accept that host again: a case the property tests, which place
- * the counted VMs through the scheduler itself, have not met). The score after {@code j} VMs is computed by
- * {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the hosts come in the order decisions take them.
- * At 10,000 hosts near their limit this takes seconds (BENCHMARKS.md §12), so the count asks its caller now and then
- * whether to go on, and the {@link Scheduler} runs one at a time.
+ * restart. The count then plays placement's decisions one by one on a {@link CountedReserve} (the reserve's verdict,
+ * worked out for VMs only ever added): each time the host with the best score for the request (ties by name, as a
+ * decision), if the reserve holds with the VM there; a host the reserve refuses is set aside, as room only shrinks
+ * from there (first fit is not strictly monotone, so in principle a later fill elsewhere could make it accept that
+ * host again: a case the property tests, which place the counted VMs through the scheduler itself, have not met).
+ * The score after {@code j} VMs is computed by {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the
+ * hosts come in the order decisions take them. Most decisions cost a few additions, as long as units vouch for every
+ * host; a count still asks its caller now and then whether to go on, and the {@link Scheduler} runs one at a time.
  */
 final class CapacityCounter {
     private final Request request;
