@@ -109,6 +109,7 @@ final class CountedReserve {
     private int[] replacedHosts = new int[16];
     private RestartPlan[] replacedPlans = new RestartPlan[16];
     private int replacedCount;
+    private long[] toJudge = new long[16];
     private Reserve.Shortfall refusal;
 
     /**
@@ -510,19 +511,35 @@ final class CountedReserve {
         findUnvouched();
         replacedCount = 0;
         int failing = -1;
+        // The hosts whose plan the VM may alter are judged in name order, up to the first whose VMs cannot restart:
+        // a refusal names only that one (and a refused VM is taken back, leaving the others' plans as they were).
+        int judged = 0;
         for (int j = 0; j < plannedCount; j++) {
             int u = plannedHosts[j];
             RestartPlan p = plans[u];
             if (p == null || u == slot || !p.keepsAfterShrink(slot, memoryRoom[slot], vcpuRoom[slot])) {
-                if (replacedCount == replacedHosts.length) {
-                    replacedHosts = Arrays.copyOf(replacedHosts, replacedCount * 2);
-                    replacedPlans = Arrays.copyOf(replacedPlans, replacedCount * 2);
+                if (judged == toJudge.length) {
+                    toJudge = Arrays.copyOf(toJudge, judged * 2);
                 }
-                replacedHosts[replacedCount] = u;
-                replacedPlans[replacedCount++] = p;
-                p = plans[u] = firstFit(u);
+                toJudge[judged++] = (long) position[u] << SLOT_BITS | u;
+            } else if (!p.fits() && (failing < 0 || position[u] < position[failing])) {
+                failing = u; // failing already, and the VM leaves it so
             }
-            if (!p.fits() && (failing < 0 || names[u].compareTo(names[failing]) < 0)) {
+        }
+        Arrays.sort(toJudge, 0, judged);
+        for (int j = 0; j < judged; j++) {
+            int u = (int) (toJudge[j] & ((1L << SLOT_BITS) - 1));
+            if (failing >= 0 && position[u] > position[failing]) {
+                break;
+            }
+            if (replacedCount == replacedHosts.length) {
+                replacedHosts = Arrays.copyOf(replacedHosts, replacedCount * 2);
+                replacedPlans = Arrays.copyOf(replacedPlans, replacedCount * 2);
+            }
+            replacedHosts[replacedCount] = u;
+            replacedPlans[replacedCount++] = plans[u];
+            RestartPlan p = plans[u] = firstFit(u);
+            if (!p.fits()) {
                 failing = u;
             }
         }
