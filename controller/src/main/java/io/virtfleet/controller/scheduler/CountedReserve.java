@@ -31,9 +31,11 @@ import java.util.PriorityQueue;
  *       A VM with many vCPUs and little memory is judged by its own class, not by the largest VM's unit, so only a
  *       handful of hosts are not vouched for where units leave thousands tight.</li>
  *   <li><i>Hosts not vouched for</i> are given a {@link RestartPlan}, kept while the VMs counted leave it as it is
- *       (a host shrinks no further than what the plan restarts there), made again otherwise. Counted VMs only take
- *       room, so a requirement once above {@code K} stays so and these hosts only grow in number (a VM taken back
- *       leaves a host among them: a plan too many, never one missing).</li>
+ *       (a host shrinks no further than what the plan restarts there), made again otherwise. K only falls as VMs are
+ *       counted, so a host's requirement once above it stays so until the host itself is given VMs (its own room
+ *       falls with K): then it is judged anew, and so are the hosts planned for a VM that is taken back. A stale
+ *       requirement only ever costs a plan too many, never one missing. The hosts a VM may alter are judged in name
+ *       order, up to the first whose VMs cannot restart: a refusal names only that one.</li>
  * </ul>
  * The first fit places a run of counted VMs, all alike, from where the previous one went: the hosts before it had no
  * room for the previous one and have none for the next.
@@ -46,7 +48,6 @@ final class CountedReserve {
     private static final int SLOT_BITS = 24;
     /** Requirements above this are not kept in entries: the host is planned at once (entries hold it shifted). */
     private static final long LARGEST_REQUIREMENT = 1L << 38;
-    private static final long[][] TOO_LARGE = new long[0][];
 
     private final int n;
     private final String[] names;
