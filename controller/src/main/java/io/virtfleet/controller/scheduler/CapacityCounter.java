@@ -21,15 +21,14 @@ import java.util.function.BooleanSupplier;
  * named as the filter placement would name for the next VM.
  *
  * <p><b>With the reserve</b> the order matters, since each VM placed takes room another host's VMs might need to
- * restart. The count then plays placement's decisions one by one on a copy of the {@link Reserve}: each time the
- * host with the best score for the request (ties by name, as a decision), if the reserve holds with the VM there
- * (asked once the VM is counted there, see {@link Reserve#holds}, and the VM taken back if not);
- * a host the reserve refuses is set aside, as room only shrinks from there (first fit is not strictly monotone, so
- * in principle a later fill elsewhere could make it accept that host again: a case the property tests, which place
- * the counted VMs through the scheduler itself, have not met). The score after {@code j} VMs is computed by
- * {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the hosts come in the order decisions take them.
- * At 10,000 hosts near their limit this takes seconds (BENCHMARKS.md §12), so the count asks its caller now and then
- * whether to go on, and the {@link Scheduler} runs one at a time.
+ * restart. The count then plays placement's decisions one by one on a {@link CountedReserve} (the reserve's verdict,
+ * worked out for VMs only ever added): each time the host with the best score for the request (ties by name, as a
+ * decision), if the reserve holds with the VM there; a host the reserve refuses is set aside, as room only shrinks
+ * from there (first fit is not strictly monotone, so in principle a later fill elsewhere could make it accept that
+ * host again: a case the property tests, which place the counted VMs through the scheduler itself, have not met).
+ * The score after {@code j} VMs is computed by {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the
+ * hosts come in the order decisions take them. Most decisions cost a few additions, as long as units vouch for every
+ * host; a count still asks its caller now and then whether to go on, and the {@link Scheduler} runs one at a time.
  */
 final class CapacityCounter {
     private final Request request;
@@ -52,7 +51,7 @@ final class CapacityCounter {
     private final long[] rawPromised;
     private final long[] imagesTotal;
     // With the reserve.
-    private final Reserve reserve;
+    private final CountedReserve reserve;
     private final HostTable.ScoreAfter[] scores;
 
     /**
@@ -133,8 +132,7 @@ final class CapacityCounter {
         if (claims == null) {
             reserve = null;
         } else {
-            reserve = hosts.reserveOf(claims);
-            reserve.unitAtLeast(memory, vcpus); // the VMs counted never make the reserve recount every host
+            reserve = new CountedReserve(hosts, claims, Claim.of(r, "", 0));
         }
     }
 
@@ -233,7 +231,6 @@ final class CapacityCounter {
     private static final int STOP_EVERY = 64;
 
     private void simulate(long[] placed, Reserve.Shortfall[] refused) {
-        Claim probe = Claim.of(request, "", 0);
         score = new double[n];
         heap = new int[n];
         size = 0;
@@ -248,17 +245,8 @@ final class CapacityCounter {
                 throw new CancellationException("the capacity count was stopped after " + played + " decisions");
             }
             int i = pop();
-            // Counted first, then the reserve asked, and taken back if it does not hold: the same verdict as asking
-            // check(i) before, for half the first fits (see Reserve.holds).
-            reserve.place(i, probe);
-            if (!reserve.holds()) {
-                reserve.unplace(i, probe);
-                Reserve.Shortfall s = reserve.check(i, probe, -1); // the reason, in placement's words
-                if (s == null) {
-                    throw new IllegalStateException("the reserve refused a VM on " + names[i] + " counted, but not"
-                            + " judged before it is counted");
-                }
-                refused[i] = s; // room only shrinks from here: the reserve will not accept it later either
+            if (!reserve.place(i)) {
+                refused[i] = reserve.refusal(); // room only shrinks from here: the reserve will not accept it later either
                 continue;
             }
             if (++placed[i] < fits[i]) {

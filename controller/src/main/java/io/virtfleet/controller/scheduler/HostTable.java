@@ -265,31 +265,6 @@ final class HostTable {
         return (capabilities[slot] & Capabilities.FLEET_CPU) == 0 ? 0 : Reserve.tiersOf(capabilities[slot]);
     }
 
-    /** A reserve as this table's hosts and {@code claims} make it, for capacity to count with. */
-    Reserve reserveOf(Iterable<Claim> claims) {
-        Reserve r = new Reserve();
-        long memory = 0;
-        int vcpus = 0;
-        for (Claim c : claims) {
-            if (Reserve.tier(c.storage()) != 0) {
-                memory = Math.max(memory, c.memoryBytes());
-                vcpus = Math.max(vcpus, c.vcpus());
-            }
-        }
-        r.unitAtLeast(memory, vcpus); // set once, before any host: no recount of every host as larger VMs come
-        for (int i = 0; i < n; i++) {
-            r.add(i, names[i]);
-            r.host(i, reserveTiers(i), memoryRoom(i), vcpuRoom(i));
-        }
-        for (Claim c : claims) {
-            int i = slotOf(c.host());
-            if (i >= 0) {
-                r.vm(i, c, 1);
-            }
-        }
-        return r;
-    }
-
     // ---- bookkeeping ---------------------------------------------------------------------------------
 
     private void refresh(int i) {

@@ -87,9 +87,6 @@ final class Reserve {
     /** The unit: 2^memoryClass bytes and 2^vcpuClass vCPUs. */
     private int memoryClass = MIN_MEMORY_CLASS;
     private int vcpuClass;
-    /** The smallest unit {@link #tightenUnit} may go back to (see {@link #unitAtLeast}). */
-    private int memoryFloor = MIN_MEMORY_CLASS;
-    private int vcpuFloor;
     /** Ceph-backed VMs by the class of their memory and of their vCPUs, to know the largest. */
     private final int[] memoryClasses = new int[64];
     private final int[] vcpuClasses = new int[33];
@@ -302,43 +299,6 @@ final class Reserve {
         }
     }
 
-    /**
-     * Makes the unit at least this large from now on (and recounts every host if that changed it): a copy about to
-     * count many VMs of one size sets it once, rather than recount every host as they come and go.
-     */
-    void unitAtLeast(long memory, int vcpus) {
-        memoryFloor = Math.max(memoryFloor, memoryClass(memory));
-        vcpuFloor = Math.max(vcpuFloor, vcpuClass(vcpus));
-        int m = Math.max(memoryClass, memoryFloor);
-        int v = Math.max(vcpuClass, vcpuFloor);
-        if (m != memoryClass || v != vcpuClass) {
-            setUnit(m, v);
-        }
-    }
-
-    /** Counts the VM as placed on host {@code slot}, its room taken: what {@link HostTable} would then report. */
-    void place(int slot, Claim c) {
-        host(slot, tiers[slot], memoryRoom[slot] - c.memoryBytes(), vcpuRoom[slot] - c.vcpus());
-        vm(slot, c, 1);
-    }
-
-    /** Takes back a VM counted by {@link #place}: what {@link HostTable} would report once it is gone again. */
-    void unplace(int slot, Claim c) {
-        vm(slot, c, -1);
-        host(slot, tiers[slot], memoryRoom[slot] + c.memoryBytes(), vcpuRoom[slot] + c.vcpus());
-    }
-
-    /**
-     * Whether every host's Ceph-backed VMs could restart on the other ready hosts as things are: what {@link #check}
-     * answers for a VM before it is counted, asked once it is. A count that places VMs one after another asks this
-     * (and takes the VM back when the answer is no): each plan a VM alters is then worked out once, where asking
-     * {@link #check} first works it out for the verdict and again once the VM is counted.
-     */
-    boolean holds() {
-        completePlans();
-        return failing.isEmpty();
-    }
-
     private static int memoryClass(long bytes) {
         return Math.max(MIN_MEMORY_CLASS, bytes <= 1 ? 0 : 64 - Long.numberOfLeadingZeros(bytes - 1));
     }
@@ -401,15 +361,15 @@ final class Reserve {
 
     /** Lowers the unit to the largest VM now counted, if VMs were removed since it was set; true if it did. */
     private boolean tightenUnit() {
-        int m = memoryFloor;
-        for (int c = memoryClasses.length - 1; c > memoryFloor; c--) {
+        int m = MIN_MEMORY_CLASS;
+        for (int c = memoryClasses.length - 1; c > MIN_MEMORY_CLASS; c--) {
             if (memoryClasses[c] > 0) {
                 m = c;
                 break;
             }
         }
-        int v = vcpuFloor;
-        for (int c = vcpuClasses.length - 1; c > vcpuFloor; c--) {
+        int v = 0;
+        for (int c = vcpuClasses.length - 1; c > 0; c--) {
             if (vcpuClasses[c] > 0) {
                 v = c;
                 break;
@@ -834,18 +794,26 @@ final class Reserve {
      */
     private Shortfall shortfall(int u, Change ch, Claim homeless) {
         Claim[] vms = vmsAfter(u, ch);
-        Shortfall total = totals(u, ch, vms);
+        return shortfall(names[u], vms, free(u, ch), homeless);
+    }
+
+    /**
+     * The shortfall of a lost host's VMs ({@code vms}) given the free room on the other ready hosts ({@code free},
+     * as {@link #free} gives it) and the first fit's homeless VM (null: none): the totals' when they are short, else
+     * "in pieces", naming the homeless VM; null when neither.
+     */
+    static Shortfall shortfall(String host, Claim[] vms, long[] free, Claim homeless) {
+        Shortfall total = totals(host, vms, free);
         if (total != null || homeless == null) {
             return total;
         }
-        long[] free = free(u, ch);
         long memory = 0;
         long vcpus = 0;
         for (Claim c : vms) {
             memory += c.memoryBytes();
             vcpus += c.vcpus();
         }
-        return new Shortfall(names[u], vms.length, memory, vcpus, Bytes.human(free[0]) + " and " + free[1]
+        return new Shortfall(host, vms.length, memory, vcpus, Bytes.human(free[0]) + " and " + free[1]
                 + " vCPUs free on the other ready hosts, but in pieces: once the larger ones are placed, no host has room"
                 + " left for " + homeless.vmName() + " (" + Bytes.human(homeless.memoryBytes()) + ", " + homeless.vcpus()
                 + (homeless.vcpus() == 1 ? " vCPU" : " vCPUs") + "; first fit, largest first)");
@@ -886,6 +854,10 @@ final class Reserve {
      * Short there, no placement of them exists at all; null when the totals suffice.
      */
     private Shortfall totals(int u, Change ch, Claim[] vms) {
+        return totals(names[u], vms, free(u, ch));
+    }
+
+    private static Shortfall totals(String host, Claim[] vms, long[] free) {
         long memory = 0;
         long vcpus = 0;
         long[] tierMemory = new long[3];
@@ -897,20 +869,19 @@ final class Reserve {
             tierMemory[t] += c.memoryBytes();
             tierVcpus[t] += c.vcpus();
         }
-        long[] free = free(u, ch);
         if (memory > free[0]) {
-            return new Shortfall(names[u], vms.length, memory, vcpus, Bytes.human(free[0])
+            return new Shortfall(host, vms.length, memory, vcpus, Bytes.human(free[0])
                     + " of memory free on the other ready hosts (" + Bytes.human(memory) + " needed)");
         }
         if (vcpus > free[1]) {
-            return new Shortfall(names[u], vms.length, memory, vcpus, free[1] + " vCPUs free on the other ready hosts ("
+            return new Shortfall(host, vms.length, memory, vcpus, free[1] + " vCPUs free on the other ready hosts ("
                     + vcpus + " needed)");
         }
         for (int t = SSD; t <= SATA; t++) {
             long m = free[2 * t];
             long v = free[2 * t + 1];
             if (tierMemory[t] > m || tierVcpus[t] > v) {
-                return new Shortfall(names[u], vms.length, memory, vcpus, "its " + tierWord(t) + " VMs need "
+                return new Shortfall(host, vms.length, memory, vcpus, "its " + tierWord(t) + " VMs need "
                         + Bytes.human(tierMemory[t]) + " and " + tierVcpus[t] + " vCPUs, the other ready hosts serving "
                         + tierWord(t) + " have " + Bytes.human(m) + " and " + v + " vCPUs free");
             }

@@ -51,6 +51,26 @@ final class RoomTree {
         return Math.min(memoryRoom, scaled);
     }
 
+    /** Sets positions {@code 0 .. memory.length - 1} at once: what {@link #set} for each does, in one pass. */
+    void setAll(long[] memoryRoom, long[] vcpuRoom) {
+        for (int p = 0; p < memoryRoom.length; p++) {
+            int i = leaves + p;
+            memory[i] = memoryRoom[p];
+            vcpus[i] = vcpuRoom[p];
+            for (int s = 0; s < SHIFTS; s++) {
+                balanced[s][i] = balance(memoryRoom[p], vcpuRoom[p], LOWEST_SHIFT + s);
+            }
+        }
+        for (int i = leaves - 1; i > 0; i--) {
+            memory[i] = Math.max(memory[2 * i], memory[2 * i + 1]);
+            vcpus[i] = Math.max(vcpus[2 * i], vcpus[2 * i + 1]);
+            for (int s = 0; s < SHIFTS; s++) {
+                long[] b = balanced[s];
+                b[i] = Math.max(b[2 * i], b[2 * i + 1]);
+            }
+        }
+    }
+
     void set(int position, long memoryRoom, long vcpuRoom) {
         int i = leaves + position;
         memory[i] = memoryRoom;

@@ -95,34 +95,105 @@ class CapacityPropertyTest {
                 String where = "seed " + seed + (keepReserve ? " with the reserve " : " ") + f.policy() + " " + r;
                 // Counted on a scheduler whose own policy may differ: the count says what the reserve would allow.
                 Capacity c = f.scheduler(rnd.nextBoolean()).capacity(r, keepReserve);
-                assertEquals(keepReserve, c.nPlusOne(), where);
-                Scheduler placing = f.scheduler(keepReserve);
-                Map<String, Long> placed = new TreeMap<>();
-                long total = 0;
-                Decision last;
-                while ((last = placing.place(numbered(r, (int) total))).placed()) {
-                    placed.merge(last.claim().host(), 1L, Long::sum);
-                    total++;
-                    assertTrue(total <= c.total(), "placement goes beyond the count: " + where);
-                }
-                assertEquals(c.total(), total, where);
-                Map<String, Long> counted = new TreeMap<>();
-                for (Capacity.OnHost h : c.hosts()) {
-                    if (h.fits() > 0) {
-                        counted.put(h.host(), h.fits());
-                    }
-                    // The limit named is the filter placement names for that host's next VM.
-                    Verdict next = last.explanation().verdicts().stream().filter(v -> v.host().equals(h.host()))
-                            .findFirst().orElseThrow();
-                    assertEquals(h.limit(), next.failedFilter(), where + " host " + h.host());
-                }
-                assertEquals(counted, placed, where);
+                assertCountIsPlacement(c, f, r, keepReserve, where);
                 withReserve += keepReserve ? 1 : 0;
                 reserveBinding += keepReserve && c.hosts().stream().anyMatch(h -> h.limit().equals("n-plus-one")) ? 1 : 0;
             }
         }
         assertTrue(reserveBinding > withReserve / 5, "the fleets exercise the reserve: it binds in " + reserveBinding
                 + " of " + withReserve);
+    }
+
+    /**
+     * The count is what placing the VMs one by one through the real {@link Scheduler} finds: the same total, the same
+     * VMs on the same hosts, and for each host the filter placement names for its next VM.
+     */
+    private static void assertCountIsPlacement(Capacity c, Fleet f, Request r, boolean keepReserve, String where) {
+        assertEquals(keepReserve, c.nPlusOne(), where);
+        Scheduler placing = f.scheduler(keepReserve);
+        Map<String, Long> placed = new TreeMap<>();
+        long total = 0;
+        Decision last;
+        while ((last = placing.place(numbered(r, (int) total))).placed()) {
+            placed.merge(last.claim().host(), 1L, Long::sum);
+            total++;
+            assertTrue(total <= c.total(), "placement goes beyond the count: " + where);
+        }
+        assertEquals(c.total(), total, where);
+        Map<String, Long> counted = new TreeMap<>();
+        for (Capacity.OnHost h : c.hosts()) {
+            if (h.fits() > 0) {
+                counted.put(h.host(), h.fits());
+            }
+            // The limit named is the filter placement names for that host's next VM.
+            Verdict next = last.explanation().verdicts().stream().filter(v -> v.host().equals(h.host()))
+                    .findFirst().orElseThrow();
+            assertEquals(h.limit(), next.failedFilter(), where + " host " + h.host());
+        }
+        assertEquals(counted, placed, where);
+    }
+
+    /**
+     * Fleets of 20 to 60 hosts with room for tens of VMs each, so the count keeping the reserve first accepts many VMs
+     * that units alone vouch for, then judges each by its own class (see {@link CountedReserve}), until the reserve
+     * binds. VMs with many vCPUs and little memory on the hosts and counted (their class is not the largest VM's),
+     * VMs of sizes that are not powers of two, hosts with little room left (the reserve binds early) or much.
+     */
+    @Test
+    void capacityKeepingTheReserveIsWhatPlacingOneByOneFindsOnLargerFleets() {
+        int binding = 0;
+        int early = 0;
+        int many = 0;
+        for (long seed = 1; seed <= 40; seed++) {
+            Random rnd = new Random(1000 + seed);
+            Fleet f = largerFleet(rnd);
+            Request r = switch (rnd.nextInt(4)) {
+                case 0 -> new Request("wide", GIB * (1 + rnd.nextInt(2)), 6 + rnd.nextInt(11), SSD, 10 * GIB, null, null, null);
+                case 1 -> new Request("big", GIB * (12 + rnd.nextInt(30)), 1 + rnd.nextInt(4), SATA, 10 * GIB, null, null, null);
+                default -> new Request("odd", GIB * 3 / 2 + rnd.nextInt(6) * GIB, 1 + rnd.nextInt(5),
+                        rnd.nextBoolean() ? SSD : SATA, 10 * GIB, null, null, null);
+            };
+            String where = "seed " + seed + " " + f.policy() + " " + f.hosts().size() + " hosts, " + f.vms().size()
+                    + " VMs, " + r;
+            Capacity c = f.scheduler(true).capacity(r, true);
+            assertCountIsPlacement(c, f, r, true, where);
+            long refused = c.hosts().stream().filter(h -> h.limit().equals("n-plus-one")).count();
+            binding += refused > 0 ? 1 : 0;
+            // Bound early: hosts refused by the reserve that would still take more than the VMs counted on them.
+            Capacity plain = f.scheduler(false).capacity(r, false);
+            early += plain.total() > c.total() + 5 ? 1 : 0;
+            many += c.total() >= 50 ? 1 : 0;
+        }
+        assertTrue(many >= 10, "50 VMs or more counted in " + many + " of 40 fleets");
+        assertTrue(binding >= 20, "the reserve binds in " + binding + " of 40 fleets");
+        assertTrue(early >= 10, "the reserve binds well before the fleet is full in " + early + " of 40 fleets");
+    }
+
+    /** A fleet of 20 to 60 ready hosts (a few draining or not serving a tier) with VMs of many shapes on them. */
+    private static Fleet largerFleet(Random rnd) {
+        Policy policy = new Policy(List.of(0.9, 1.0).get(rnd.nextInt(2)), List.of(1.0, 2.0, 4.0).get(rnd.nextInt(3)),
+                rnd.nextBoolean() ? Policy.Strategy.SPREAD : Policy.Strategy.PACK, 0.4, 0.4, 0.2);
+        boolean crowded = rnd.nextBoolean();
+        List<HostSnapshot> hosts = new ArrayList<>();
+        int count = 20 + rnd.nextInt(41);
+        for (int i = 0; i < count; i++) {
+            long memory = (32L << rnd.nextInt(4)) * GIB;
+            HostState state = rnd.nextInt(15) == 0 ? HostState.HOST_STATE_DRAINING : HostState.HOST_STATE_READY;
+            hosts.add(new HostSnapshot(String.format("hv%02d%c", rnd.nextInt(100), (char) ('a' + i % 26)) + i, state,
+                    8 << rnd.nextInt(3), memory, (long) (memory * rnd.nextDouble()), rnd.nextDouble() * 8,
+                    rnd.nextInt(10) == 0 ? Set.of(SSD) : rnd.nextInt(10) == 0 ? Set.of(SATA, RAW) : Fleets.ALL_TIERS,
+                    500 * GIB, 1000 * GIB, List.of(), false, Fleets.UNDERLAY, Fleets.PUBLIC));
+        }
+        List<Request> vms = new ArrayList<>();
+        List<String> homes = new ArrayList<>();
+        int claims = (crowded ? 6 : 2) * count + rnd.nextInt(2 * count);
+        for (int i = 0; i < claims; i++) {
+            boolean wide = rnd.nextInt(5) == 0;
+            vms.add(new Request("vm" + i, wide ? GIB : (1L + rnd.nextInt(16)) * GIB, wide ? 8 + rnd.nextInt(9) : 1 + rnd.nextInt(4),
+                    StorageTier.forNumber(1 + rnd.nextInt(3)), 10 * GIB, null, null, null));
+            homes.add(hosts.get(rnd.nextInt(count)).name());
+        }
+        return new Fleet(policy, hosts, vms, homes);
     }
 
     @Test

@@ -19,7 +19,12 @@ class RoomTreeTest {
                 // Memory and vCPUs often at odds: much of one and little of the other; some hosts never chosen.
                 memory[i] = rnd.nextInt(10) == 0 ? RoomTree.NONE : (rnd.nextInt(64) - 4) * (1L << 30) + rnd.nextInt(1 << 20);
                 vcpus[i] = memory[i] == RoomTree.NONE ? RoomTree.NONE : rnd.nextInt(40) - 4;
-                tree.set(i, memory[i], vcpus[i]);
+                if (round % 2 == 0) {
+                    tree.set(i, memory[i], vcpus[i]);
+                }
+            }
+            if (round % 2 == 1) {
+                tree.setAll(memory, vcpus); // the same tree in one pass
             }
             for (int q = 0; q < 200; q++) {
                 if (rnd.nextInt(4) == 0) {

@@ -1,0 +1,678 @@
+package io.virtfleet.controller.scheduler;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+
+/**
+ * The N+1 reserve as a capacity count keeping it sees it ({@link CapacityCounter}): VMs of one spec counted on one
+ * host after another, each kept if every host's Ceph-backed VMs could still restart on the other ready hosts, taken
+ * back if not. Its verdict is {@link Reserve}'s, the same first fit (largest first, into the first other ready host
+ * by name with room), and its refusal names the same host with the same numbers; only the work differs. At 10,000
+ * hosts the count plays about 100,000 decisions, of which the reserve binds only in the last few hundred, so:
+ *
+ * <ul>
+ *   <li><i>While no host is tight by units</i> (the argument of {@link Reserve}: a unit at least as large as every
+ *       Ceph-backed VM and the counted one, each host's {@code vms + k(own)} against the units {@code K} of the hosts
+ *       serving the tier) every VM is kept at the cost of a few additions: the largest need only grows as VMs are
+ *       counted (a host's count grows by one as its units fall by at most one) and {@code K} only falls, so the
+ *       running largest need is compared with {@code K}, and once it exceeds it that stays so.</li>
+ *   <li><i>Then each VM is vouched for by its own size.</i> Host u's VM {@code j} in first-fit order, of class
+ *       {@code C} (memory and vCPUs rounded up to powers of two), can fail only if every other ready host serving its
+ *       tier lacks room for {@code C}: a host {@code b} that could take {@code k_b(C)} of them must then have been
+ *       given VMs of weight at least {@code k_b(C)}, the weight of a VM {@code v} being {@code max(⌈v.memory /
+ *       C.memory⌉, ⌈v.vcpus / C.vcpus⌉)}. So {@code W_j}, the weight of the VMs before it, is at least {@code K(C) -
+ *       k_u(C)}; while {@code W_j < K(C) - k_u(C)} for every VM of u, its first fit cannot fail. Each host keeps, per
+ *       class and tier, the requirement of its last VM of that class, {@code W_j + 1 + k_u(C)}, against {@code K(C)}.
+ *       A VM with many vCPUs and little memory is judged by its own class, not by the largest VM's unit, so only a
+ *       handful of hosts are not vouched for where units leave thousands tight.</li>
+ *   <li><i>Hosts not vouched for</i> are given a {@link RestartPlan}, kept while the VMs counted leave it as it is
+ *       (a host shrinks no further than what the plan restarts there), made again otherwise. K only falls as VMs are
+ *       counted, so a host's requirement once above it stays so until the host itself is given VMs (its own room
+ *       falls with K): then it is judged anew, and so are the hosts planned for a VM that is taken back. A stale
+ *       requirement only ever costs a plan too many, never one missing. The hosts a VM may alter are judged in name
+ *       order, up to the first whose VMs cannot restart: a refusal names only that one.</li>
+ * </ul>
+ * The first fit places a run of counted VMs, all alike, from where the previous one went: the hosts before it had no
+ * room for the previous one and have none for the next.
+ *
+ * <p>Made under the {@link Scheduler}'s lock (one pass over the hosts and claims), used without it; not thread-safe.
+ */
+final class CountedReserve {
+    private static final Comparator<Claim> FIRST_FIT_ORDER = Comparator.comparingLong(Claim::memoryBytes).reversed()
+            .thenComparing(Comparator.comparingInt(Claim::vcpus).reversed()).thenComparing(Claim::vmName);
+    private static final int SLOT_BITS = 24;
+    /** Requirements above this are not kept in entries: the host is planned at once (entries hold it shifted). */
+    private static final long LARGEST_REQUIREMENT = 1L << 38;
+
+    private final int n;
+    private final String[] names;
+    /** Reserve tier bits each host restarts VMs of (0 when not ready). */
+    private final int[] tiers;
+    private final long[] memoryRoom;
+    private final long[] vcpuRoom;
+    /** Per host, its Ceph-backed VMs in first-fit order, the counted ones aside; null when none. */
+    private final Claim[][] own;
+    /** Per host, how many VMs it counted, and where they come in its first-fit order. */
+    private final int[] counted;
+    private final int[] countedAt;
+    /** Per host and tier bit, its Ceph-backed VMs of that tier, the counted ones aside. */
+    private final int[][] ownByTier;
+    private final Claim vm;
+    private final int vmTier;
+    /** Memory and vCPUs summed over ready hosts by the tiers they serve (index SSD, SATA, SSD | SATA), for reasons. */
+    private final long[] memorySum = new long[4];
+    private final long[] vcpuSum = new long[4];
+
+    // While no host is tight by units.
+    private boolean byUnits = true;
+    private final int unitMemoryShift;
+    private final int unitVcpuShift;
+    private final long[] unitSum = new long[3];
+    private final long[] largestNeed = new long[3];
+
+    // Once some host is: per class of VMs, its K per tier and the requirements above it.
+    private int[] classMemoryShift;
+    private int[] classVcpuShift;
+    /** Per class and tier bit, K: how many VMs of the class's size the ready hosts serving the tier take. */
+    private long[][] classSum;
+    /** Per host, the class of each of its own VMs (first-fit order); the counted VM's class. */
+    private int[][] ownClass;
+    private int vmClass;
+    /**
+     * Per {@code class * 3 + tier}, every host's requirement ({@code requirement << SLOT_BITS | slot}) when some host
+     * first was tight by units, ascending, and how many of them are not yet above K; those written since ({@code
+     * requirement, slot, version}, largest first). A host's requirements count only at its latest version.
+     */
+    private long[][] entries;
+    private int[] below;
+    private List<PriorityQueue<long[]>> later;
+    private int[] version;
+    private long[] scratch;
+    private boolean[] planned;
+    /** The hosts planned while judging the VM last counted: if it is taken back, K rises again and they are judged anew. */
+    private int[] newlyPlanned = new int[16];
+    private int newlyPlannedCount;
+    private int[] plannedIndex;
+    private int[] plannedHosts;
+    private int plannedCount;
+    private RestartPlan[] plans;
+    private int[] byName;
+    private int[] position;
+    private RoomTree[] trees;
+    private long[] usedMemory;
+    private long[] usedVcpus;
+    /** Plans replaced while judging the VM last counted (the hosts and their plans before), to put back if it is taken back. */
+    private int[] replacedHosts = new int[16];
+    private RestartPlan[] replacedPlans = new RestartPlan[16];
+    private int replacedCount;
+    private long[] toJudge = new long[16];
+    private Reserve.Shortfall refusal;
+
+    /**
+     * @param vm      the VM counted (its host ignored)
+     * @param claims  every claim; those of hosts not in the table are ignored
+     */
+    CountedReserve(HostTable hosts, Iterable<Claim> claims, Claim vm) {
+        n = hosts.n;
+        names = Arrays.copyOf(hosts.names, n);
+        tiers = new int[n];
+        memoryRoom = new long[n];
+        vcpuRoom = new long[n];
+        for (int i = 0; i < n; i++) {
+            tiers[i] = hosts.reserveTiers(i);
+            memoryRoom[i] = hosts.memoryRoom(i);
+            vcpuRoom[i] = hosts.vcpuRoom(i);
+        }
+        this.vm = vm;
+        vmTier = Reserve.tier(vm.storage());
+        List<List<Claim>> byHost = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            byHost.add(null);
+        }
+        long largestMemory = vmTier == 0 ? 1 : vm.memoryBytes();
+        long largestVcpus = vmTier == 0 ? 1 : vm.vcpus();
+        for (Claim c : claims) {
+            int i = Reserve.tier(c.storage()) == 0 ? -1 : hosts.slotOf(c.host());
+            if (i >= 0) {
+                if (byHost.get(i) == null) {
+                    byHost.set(i, new ArrayList<>());
+                }
+                byHost.get(i).add(c);
+                largestMemory = Math.max(largestMemory, c.memoryBytes());
+                largestVcpus = Math.max(largestVcpus, c.vcpus());
+            }
+        }
+        unitMemoryShift = shift(largestMemory);
+        unitVcpuShift = shift(largestVcpus);
+        own = new Claim[n][];
+        counted = new int[n];
+        countedAt = new int[n];
+        ownByTier = new int[3][n];
+        for (int i = 0; i < n; i++) {
+            List<Claim> vms = byHost.get(i);
+            if (vms != null) {
+                Claim[] sorted = vms.toArray(new Claim[0]);
+                Arrays.sort(sorted, FIRST_FIT_ORDER);
+                own[i] = sorted;
+                for (Claim c : sorted) {
+                    ownByTier[Reserve.tier(c.storage())][i]++;
+                }
+                int at = 0;
+                while (at < sorted.length && FIRST_FIT_ORDER.compare(sorted[at], vm) <= 0) {
+                    at++;
+                }
+                countedAt[i] = at;
+            }
+            addToSums(i, 1);
+            long k = units(i);
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                if ((tiers[i] & t) != 0) {
+                    unitSum[t] += k;
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                largestNeed[t] = Math.max(largestNeed[t], need(i, t));
+            }
+        }
+    }
+
+    /** The smallest power of two at least {@code x}, as a shift. */
+    private static int shift(long x) {
+        return x <= 1 ? 0 : 64 - Long.numberOfLeadingZeros(x - 1);
+    }
+
+    private void addToSums(int i, int sign) {
+        if (tiers[i] != 0) {
+            memorySum[tiers[i]] += sign * Math.max(0, memoryRoom[i]);
+            vcpuSum[tiers[i]] += sign * Math.max(0, vcpuRoom[i]);
+        }
+    }
+
+    private int vms(int i) {
+        return (own[i] == null ? 0 : own[i].length) + (vmTier == 0 ? 0 : counted[i]);
+    }
+
+    private int vms(int i, int t) {
+        return ownByTier[t][i] + (vmTier == t ? counted[i] : 0);
+    }
+
+    /** How many of the given size the room holds (0 when the room is below 0). */
+    private static long fitting(long memory, long vcpus, int memoryShift, int vcpuShift) {
+        return memory < 0 || vcpus < 0 ? 0 : Math.min(memory >> memoryShift, vcpus >> vcpuShift);
+    }
+
+    private long units(int i) {
+        return fitting(memoryRoom[i], vcpuRoom[i], unitMemoryShift, unitVcpuShift);
+    }
+
+    /** Host i's {@code vms + k(own)} for tier t, or 0 if it holds no VM of that tier. */
+    private long need(int i, int t) {
+        return vms(i, t) == 0 ? 0 : vms(i) + ((tiers[i] & t) != 0 ? units(i) : 0);
+    }
+
+    /**
+     * Counts the VM on host {@code slot} if the reserve then holds: true if it was counted, false if it was not
+     * (then {@link #refusal} says why).
+     */
+    boolean place(int slot) {
+        if (byUnits) {
+            long before = units(slot);
+            take(slot, 1);
+            long fallen = before - units(slot);
+            boolean tight = false;
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                if ((tiers[slot] & t) != 0) {
+                    unitSum[t] -= fallen;
+                }
+                tight |= Math.max(largestNeed[t], need(slot, t)) > unitSum[t];
+            }
+            if (!tight) {
+                for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                    largestNeed[t] = Math.max(largestNeed[t], need(slot, t));
+                }
+                return true;
+            }
+            // From here on each VM is judged by its own size: taken back, then judged so.
+            take(slot, -1);
+            byUnits = false;
+            startClasses();
+        }
+        return placeJudged(slot);
+    }
+
+    /** Takes ({@code sign} 1) or gives back (-1) the room of one counted VM on the host, and counts it there. */
+    private void take(int slot, int sign) {
+        addToSums(slot, -1);
+        memoryRoom[slot] -= sign * vm.memoryBytes();
+        vcpuRoom[slot] -= sign * vm.vcpus();
+        counted[slot] += sign;
+        addToSums(slot, 1);
+    }
+
+    // ---- once some host is tight by units ------------------------------------------------------------
+
+    private void startClasses() {
+        Map<Long, Integer> index = new HashMap<>();
+        List<int[]> shifts = new ArrayList<>();
+        ownClass = new int[n][];
+        for (int i = 0; i < n; i++) {
+            if (own[i] != null) {
+                ownClass[i] = new int[own[i].length];
+                for (int j = 0; j < own[i].length; j++) {
+                    ownClass[i][j] = classIndex(own[i][j], index, shifts);
+                }
+            }
+        }
+        vmClass = vmTier == 0 ? -1 : classIndex(vm, index, shifts);
+        int classes = shifts.size();
+        classMemoryShift = new int[classes];
+        classVcpuShift = new int[classes];
+        for (int c = 0; c < classes; c++) {
+            classMemoryShift[c] = shifts.get(c)[0];
+            classVcpuShift[c] = shifts.get(c)[1];
+        }
+        classSum = new long[classes][3];
+        for (int i = 0; i < n; i++) {
+            addToClassSums(i, 1);
+        }
+        planned = new boolean[n];
+        plannedIndex = new int[n];
+        plannedHosts = new int[16];
+        plans = new RestartPlan[n];
+        version = new int[n];
+        scratch = new long[classes * 3];
+        // Every host's requirements, bucketed by class and tier, each bucket sorted.
+        int[] bucketSize = new int[classes * 3];
+        long[] all = new long[64];
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            if (!requirements(i)) {
+                plan(i);
+                continue;
+            }
+            for (int k = 0; k < scratch.length; k++) {
+                if (scratch[k] > 0) {
+                    if (count + 2 > all.length) {
+                        all = Arrays.copyOf(all, all.length * 2);
+                    }
+                    all[count++] = k;
+                    all[count++] = scratch[k] << SLOT_BITS | i;
+                    bucketSize[k]++;
+                }
+            }
+        }
+        entries = new long[classes * 3][];
+        below = new int[classes * 3];
+        for (int k = 0; k < entries.length; k++) {
+            entries[k] = new long[bucketSize[k]];
+        }
+        for (int j = 0; j < count; j += 2) {
+            int k = (int) all[j];
+            entries[k][below[k]++] = all[j + 1];
+        }
+        later = new ArrayList<>();
+        for (int k = 0; k < entries.length; k++) {
+            Arrays.sort(entries[k]);
+            later.add(new PriorityQueue<>((x, y) -> Long.compare(y[0], x[0])));
+        }
+        byName();
+        trees = new RoomTree[] {null, new RoomTree(n), new RoomTree(n)};
+        for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+            long[] memory = new long[n];
+            long[] vcpus = new long[n];
+            for (int p = 0; p < n; p++) {
+                int b = byName[p];
+                boolean serves = (tiers[b] & t) != 0;
+                memory[p] = serves ? memoryRoom[b] : RoomTree.NONE;
+                vcpus[p] = serves ? vcpuRoom[b] : RoomTree.NONE;
+            }
+            trees[t].setAll(memory, vcpus);
+        }
+        usedMemory = new long[n];
+        usedVcpus = new long[n];
+        findUnvouched();
+    }
+
+    /** The class of a VM (its memory and vCPUs rounded up to powers of two), numbered as first met. */
+    private static int classIndex(Claim c, Map<Long, Integer> index, List<int[]> shifts) {
+        int m = shift(c.memoryBytes());
+        int v = shift(c.vcpus());
+        return index.computeIfAbsent((long) m << 32 | v, key -> {
+            shifts.add(new int[] {m, v});
+            return shifts.size() - 1;
+        });
+    }
+
+    private void addToClassSums(int i, int sign) {
+        if (tiers[i] == 0) {
+            return;
+        }
+        for (int c = 0; c < classSum.length; c++) {
+            long k = sign * fitting(memoryRoom[i], vcpuRoom[i], classMemoryShift[c], classVcpuShift[c]);
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                if ((tiers[i] & t) != 0) {
+                    classSum[c][t] += k;
+                }
+            }
+        }
+    }
+
+    /**
+     * Writes host i's requirement per class and tier into {@link #scratch} at {@code class * 3 + tier}: {@code W + 1
+     * + k_i(C)} of its last VM of that class and tier, 0 where it has none. False when one is too large to keep in an
+     * entry (the host is then planned at once).
+     */
+    private boolean requirements(int i) {
+        Arrays.fill(scratch, 0);
+        int ownCount = own[i] == null ? 0 : own[i].length;
+        int run = vmTier == 0 ? 0 : counted[i];
+        for (int first = 0; first < ownCount + (run > 0 ? 1 : 0); first++) {
+            int c = first < ownCount ? ownClass[i][first] : vmClass;
+            if (seenBefore(i, first, c)) {
+                continue; // each class once
+            }
+            int memoryShift = classMemoryShift[c];
+            int vcpuShift = classVcpuShift[c];
+            long mine = fitting(memoryRoom[i], vcpuRoom[i], memoryShift, vcpuShift);
+            long weight = 0;
+            int at = run > 0 ? countedAt[i] : ownCount;
+            for (int j = 0; j <= ownCount; j++) {
+                if (j == at && run > 0) {
+                    long w = weight(vm, memoryShift, vcpuShift);
+                    if (vmClass == c) {
+                        scratch[c * 3 + vmTier] = weight + (run - 1) * w + 1 + ((tiers[i] & vmTier) != 0 ? mine : 0);
+                    }
+                    weight += run * w;
+                }
+                if (j == ownCount) {
+                    break;
+                }
+                Claim v = own[i][j];
+                if (ownClass[i][j] == c) {
+                    int t = Reserve.tier(v.storage());
+                    scratch[c * 3 + t] = weight + 1 + ((tiers[i] & t) != 0 ? mine : 0);
+                }
+                weight += weight(v, memoryShift, vcpuShift);
+            }
+        }
+        for (long r : scratch) {
+            if (r >= LARGEST_REQUIREMENT) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Whether class c came up for host i before its VM {@code first} ({@code own.length}: the counted ones). */
+    private boolean seenBefore(int i, int first, int c) {
+        for (int j = 0; j < first && j < ownClass[i].length; j++) {
+            if (ownClass[i][j] == c) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** A VM's weight in a class: how many of the class's size it takes the room of, at most. */
+    private static long weight(Claim v, int memoryShift, int vcpuShift) {
+        return Math.max((v.memoryBytes() + (1L << memoryShift) - 1) >> memoryShift,
+                (v.vcpus() + (1L << vcpuShift) - 1) >> vcpuShift);
+    }
+
+    /**
+     * Writes host i's requirements anew once its room or VMs changed (its older ones no longer count): planned if one
+     * is above K, no longer planned if none is (a host given VMs may be vouched for again: its own room fell with K).
+     */
+    private void rewrite(int i) {
+        version[i]++;
+        if (!requirements(i)) {
+            plan(i);
+            return;
+        }
+        boolean vouched = true;
+        for (int k = 0; k < scratch.length; k++) {
+            vouched &= scratch[k] <= classSum[k / 3][k % 3];
+        }
+        if (!vouched) {
+            plan(i);
+            return;
+        }
+        unplan(i);
+        for (int k = 0; k < scratch.length; k++) {
+            if (scratch[k] > 0) {
+                later.get(k).add(new long[] {scratch[k], i, version[i]});
+            }
+        }
+    }
+
+    /** Plans every host with a requirement (as it is now) above its class's K. */
+    private void findUnvouched() {
+        for (int k = 0; k < entries.length; k++) {
+            long sum = classSum[k / 3][k % 3];
+            long[] e = entries[k];
+            while (below[k] > 0 && e[below[k] - 1] >> SLOT_BITS > sum) {
+                int i = (int) (e[--below[k]] & ((1L << SLOT_BITS) - 1));
+                if (version[i] == 0) {
+                    plan(i);
+                }
+            }
+            PriorityQueue<long[]> q = later.get(k);
+            while (!q.isEmpty() && q.peek()[0] > sum) {
+                long[] r = q.poll();
+                if (version[(int) r[1]] == r[2]) {
+                    plan((int) r[1]);
+                }
+            }
+        }
+    }
+
+    /** Gives the host a plan from now on (made when next judged). */
+    private void plan(int i) {
+        if (planned[i]) {
+            return;
+        }
+        planned[i] = true;
+        plans[i] = null;
+        if (plannedCount == plannedHosts.length) {
+            plannedHosts = Arrays.copyOf(plannedHosts, plannedCount * 2);
+        }
+        plannedIndex[i] = plannedCount;
+        plannedHosts[plannedCount++] = i;
+        if (newlyPlannedCount == newlyPlanned.length) {
+            newlyPlanned = Arrays.copyOf(newlyPlanned, newlyPlannedCount * 2);
+        }
+        newlyPlanned[newlyPlannedCount++] = i;
+    }
+
+    private void unplan(int i) {
+        if (!planned[i]) {
+            return;
+        }
+        planned[i] = false;
+        plans[i] = null;
+        int last = plannedHosts[--plannedCount];
+        plannedHosts[plannedIndex[i]] = last;
+        plannedIndex[last] = plannedIndex[i];
+    }
+
+    private boolean placeJudged(int slot) {
+        addToClassSums(slot, -1);
+        take(slot, 1);
+        addToClassSums(slot, 1);
+        setLeaf(slot, memoryRoom[slot], vcpuRoom[slot]);
+        newlyPlannedCount = 0;
+        rewrite(slot);
+        findUnvouched();
+        replacedCount = 0;
+        int failing = -1;
+        // The hosts whose plan the VM may alter are judged in name order, up to the first whose VMs cannot restart:
+        // a refusal names only that one (and a refused VM is taken back, leaving the others' plans as they were).
+        int judged = 0;
+        for (int j = 0; j < plannedCount; j++) {
+            int u = plannedHosts[j];
+            RestartPlan p = plans[u];
+            if (p == null || u == slot || !p.keepsAfterShrink(slot, memoryRoom[slot], vcpuRoom[slot])) {
+                if (judged == toJudge.length) {
+                    toJudge = Arrays.copyOf(toJudge, judged * 2);
+                }
+                toJudge[judged++] = (long) position[u] << SLOT_BITS | u;
+            } else if (!p.fits() && (failing < 0 || position[u] < position[failing])) {
+                failing = u; // failing already, and the VM leaves it so
+            }
+        }
+        Arrays.sort(toJudge, 0, judged);
+        for (int j = 0; j < judged; j++) {
+            int u = (int) (toJudge[j] & ((1L << SLOT_BITS) - 1));
+            if (failing >= 0 && position[u] > position[failing]) {
+                break;
+            }
+            if (replacedCount == replacedHosts.length) {
+                replacedHosts = Arrays.copyOf(replacedHosts, replacedCount * 2);
+                replacedPlans = Arrays.copyOf(replacedPlans, replacedCount * 2);
+            }
+            replacedHosts[replacedCount] = u;
+            replacedPlans[replacedCount++] = plans[u];
+            RestartPlan p = plans[u] = firstFit(u);
+            if (!p.fits()) {
+                failing = u;
+            }
+        }
+        if (failing < 0) {
+            return true;
+        }
+        refusal = Reserve.shortfall(names[failing], plans[failing].vms, free(failing), plans[failing].homeless());
+        // Taken back: the plans made again for it are put back as they were (those new for it are made again later).
+        for (int j = 0; j < replacedCount; j++) {
+            if (planned[replacedHosts[j]]) {
+                plans[replacedHosts[j]] = replacedPlans[j];
+            }
+        }
+        addToClassSums(slot, -1);
+        take(slot, -1);
+        addToClassSums(slot, 1);
+        setLeaf(slot, memoryRoom[slot], vcpuRoom[slot]);
+        int again = newlyPlannedCount;
+        for (int j = 0; j < again; j++) {
+            rewrite(newlyPlanned[j]);
+        }
+        rewrite(slot);
+        return false;
+    }
+
+    /** Why the VM last refused by {@link #place} was: the host left without room and the numbers. */
+    Reserve.Shortfall refusal() {
+        return refusal;
+    }
+
+    /** Free room on the other ready hosts, host u lost: as {@code Reserve.free} gives it. */
+    private long[] free(int u) {
+        long[] m = memorySum.clone();
+        long[] v = vcpuSum.clone();
+        if (tiers[u] != 0) {
+            m[tiers[u]] -= Math.max(0, memoryRoom[u]);
+            v[tiers[u]] -= Math.max(0, vcpuRoom[u]);
+        }
+        int both = Reserve.SSD | Reserve.SATA;
+        return new long[] {m[Reserve.SSD] + m[Reserve.SATA] + m[both], v[Reserve.SSD] + v[Reserve.SATA] + v[both],
+            m[Reserve.SSD] + m[both], v[Reserve.SSD] + v[both], m[Reserve.SATA] + m[both], v[Reserve.SATA] + v[both]};
+    }
+
+    /** Host i's Ceph-backed VMs in first-fit order, the counted ones among them. */
+    private Claim[] firstFitOrder(int i) {
+        Claim[] mine = own[i] == null ? new Claim[0] : own[i];
+        int extra = vmTier == 0 ? 0 : counted[i];
+        if (extra == 0) {
+            return mine;
+        }
+        Claim[] out = new Claim[mine.length + extra];
+        int at = countedAt[i];
+        System.arraycopy(mine, 0, out, 0, at);
+        Arrays.fill(out, at, at + extra, vm);
+        System.arraycopy(mine, at, out, at + extra, mine.length - at);
+        return out;
+    }
+
+    /** The first fit of host u's VMs into the other ready hosts by name, as {@code Reserve.firstFit} makes it. */
+    private RestartPlan firstFit(int u) {
+        Claim[] vms = firstFitOrder(u);
+        int[] chosen = new int[vms.length];
+        Arrays.fill(chosen, -1);
+        int[] touched = new int[vms.length];
+        int touchedCount = 0;
+        int failedAt = vms.length;
+        for (int j = 0; j < vms.length && failedAt == vms.length; ) {
+            Claim c = vms[j];
+            RoomTree tree = trees[Reserve.tier(c.storage())];
+            // A VM like the one before: the hosts before that one's had no room for it, and have none now.
+            int from = j > 0 && vms[j - 1] == c ? position[chosen[j - 1]] : 0;
+            while (true) {
+                int at = tree.first(c.memoryBytes(), c.vcpus(), from);
+                if (at < 0) {
+                    failedAt = j;
+                    break;
+                }
+                int b = byName[at];
+                long memory = memoryRoom[b] - usedMemory[b];
+                long vcpus = vcpuRoom[b] - usedVcpus[b];
+                if (b != u && c.memoryBytes() <= memory && c.vcpus() <= vcpus) {
+                    if (usedMemory[b] == 0 && usedVcpus[b] == 0) {
+                        touched[touchedCount++] = b;
+                    }
+                    // It and the VMs alike after it, as many as the host still takes: one search for the run.
+                    long take = c.memoryBytes() <= 0 || c.vcpus() <= 0 ? 1
+                            : Math.min(memory / c.memoryBytes(), vcpus / c.vcpus());
+                    int end = j + 1;
+                    while (end < vms.length && vms[end] == c && end - j < take) {
+                        end++;
+                    }
+                    for (int k = j; k < end; k++) {
+                        chosen[k] = b;
+                    }
+                    long memoryTaken = (end - j) * c.memoryBytes();
+                    long vcpusTaken = (long) (end - j) * c.vcpus();
+                    usedMemory[b] += memoryTaken;
+                    usedVcpus[b] += vcpusTaken;
+                    tree.set(at, memory - memoryTaken, vcpus - vcpusTaken);
+                    j = end;
+                    break;
+                }
+                from = at + 1;
+            }
+        }
+        for (int j = 0; j < touchedCount; j++) {
+            int b = touched[j];
+            usedMemory[b] = 0;
+            usedVcpus[b] = 0;
+            setLeaf(b, memoryRoom[b], vcpuRoom[b]);
+        }
+        return new RestartPlan(vms, chosen, failedAt);
+    }
+
+    private void setLeaf(int b, long memory, long vcpus) {
+        for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+            boolean serves = (tiers[b] & t) != 0;
+            trees[t].set(position[b], serves ? memory : RoomTree.NONE, serves ? vcpus : RoomTree.NONE);
+        }
+    }
+
+    private void byName() {
+        Integer[] slots = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            slots[i] = i;
+        }
+        Arrays.sort(slots, Comparator.comparing(i -> names[i]));
+        byName = new int[n];
+        position = new int[n];
+        for (int p = 0; p < n; p++) {
+            byName[p] = slots[p];
+            position[slots[p]] = p;
+        }
+    }
+}
