@@ -1,0 +1,142 @@
+#!/bin/bash
+# Checks the three .debs the build made (run by `mvn verify`, see packaging/pom.xml), without installing them:
+#  1. layout: each package unpacked with dpkg-deb -x holds its launcher, jars, unit, conffiles, man pages,
+#     copyright and changelog where deploy/README.md says; the CLI's jars leave out the server's libraries;
+#     every command of the bash completion has its man page;
+#  2. the CLI from its own package's jars only, against a controller run from the controller package's jars:
+#     `hosts` and `agent token create` work; then the controller, stopped with SIGTERM as systemd stops it,
+#     exits with 143, the status its unit counts as success (SuccessExitStatus=143);
+#  3. lintian (packaging/lintian.sh).
+#
+# Usage: check-packages.sh [TARGET_DIR]   (default: packaging/target)
+# Exit status: 0 all good; 1 a check failed (named on stderr); 2 a tool is missing.
+set -euo pipefail
+
+here=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
+target=${1:-$here/target}
+work=$(mktemp -d "${TMPDIR:-/tmp}/virtfleet-check-packages.XXXXXX")
+controller_pid=
+cleanup() {
+    if [[ -n $controller_pid ]]; then kill -KILL "$controller_pid" 2>/dev/null || true; fi
+    rm -rf -- "$work"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "check-packages.sh: $*" >&2
+    exit 1
+}
+
+for tool in dpkg-deb java timeout; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "check-packages.sh: $tool not found" >&2; exit 2; }
+done
+
+# --- 1. layout ---
+for package in virtfleet-agent virtfleet-controller virtfleet; do
+    deb=$target/$package.deb
+    [[ -f $deb ]] || fail "$deb not found; build it with 'mvn -B package -DskipTests'"
+    mkdir -p -- "$work/$package/DEBIAN"
+    dpkg-deb -x "$deb" "$work/$package"
+    dpkg-deb -e "$deb" "$work/$package/DEBIAN"
+    [[ $(dpkg-deb -f "$deb" Package) == "$package" ]] || fail "$deb: Package is not $package"
+    for f in "usr/share/doc/$package/copyright" "usr/share/doc/$package/changelog.gz" \
+            "usr/share/lintian/overrides/$package"; do
+        [[ -f $work/$package/$f ]] || fail "$package: /$f missing"
+    done
+done
+
+expect_file() { # package path [mode]
+    local f=$work/$1/$2
+    [[ -f $f ]] || fail "$1: /$2 missing"
+    if [[ -n ${3-} && $(stat -c %a -- "$f") != "$3" ]]; then
+        fail "$1: /$2 has mode $(stat -c %a -- "$f"), not $3"
+    fi
+}
+expect_conffiles() { # package conffile...
+    local expected actual
+    expected=$(printf '%s\n' "${@:2}" | sort)
+    actual=$(sort -- "$work/$1/DEBIAN/conffiles" 2>/dev/null || true)
+    [[ $expected == "$actual" ]] || fail "$1: conffiles are [$actual], expected [$expected]"
+}
+
+expect_file virtfleet-agent usr/bin/virtfleet-agent 755
+expect_file virtfleet-agent lib/systemd/system/virtfleet-agent.service 644
+expect_file virtfleet-agent etc/virtfleet/agent.conf 644
+expect_file virtfleet-agent usr/share/man/man8/virtfleet-agent.8.gz
+expect_conffiles virtfleet-agent /etc/virtfleet/agent.conf
+
+expect_file virtfleet-controller usr/bin/virtfleet-controller 755
+expect_file virtfleet-controller lib/systemd/system/virtfleet-controller.service 644
+expect_file virtfleet-controller usr/lib/sysusers.d/virtfleet.conf 644
+expect_file virtfleet-controller etc/virtfleet/controller.conf 644
+expect_file virtfleet-controller usr/share/man/man8/virtfleet-controller.8.gz
+expect_file virtfleet-controller usr/share/man/man8/virtfleet-controller-reissue-admin.8.gz
+profiles=$(cd "$work/virtfleet-controller" && find etc/virtfleet/profiles -type f | sed 's|^|/|')
+[[ -n $profiles ]] || fail "virtfleet-controller: no install profiles under /etc/virtfleet/profiles"
+# shellcheck disable=SC2086 # one path per line, none with spaces
+expect_conffiles virtfleet-controller /etc/virtfleet/controller.conf $profiles
+
+expect_file virtfleet usr/bin/virtfleet 755
+expect_file virtfleet usr/share/bash-completion/completions/virtfleet 644
+expect_file virtfleet usr/share/man/man1/virtfleet.1.gz
+[[ ! -e $work/virtfleet/DEBIAN/conffiles ]] || fail "virtfleet: has conffiles, expected none"
+
+for package in virtfleet-agent virtfleet-controller; do
+    lib=$work/$package/usr/share/virtfleet/${package#virtfleet-}/lib
+    compgen -G "$lib/$package-*.jar" >/dev/null || fail "$package: its own jar is missing from ${lib#"$work/$package"}"
+done
+cli_lib=$work/virtfleet/usr/share/virtfleet/cli/lib
+ls "$cli_lib"/virtfleet-controller-*.jar >/dev/null 2>&1 || fail "virtfleet: the controller jar (the CLI's classes) is missing"
+for jar in virtfleet-agent org.eclipse.jgit libvirt jna oshi-core guice netty-tcnative-boringssl-static; do
+    if compgen -G "$cli_lib/$jar-*.jar" >/dev/null; then fail "virtfleet: ships $jar, which only the servers need"; fi
+done
+
+# Each command the completion knows has its man page: the completion's function _picocli_virtfleet_agent_token
+# is virtfleet-agent-token.1 (picocli drops the hyphens inside a name: _picocli_virtfleet_cpumodel is
+# virtfleet-cpu-model.1, hence the comparison without them).
+commands=$(sed -n 's/^function _picocli_\(virtfleet[a-z0-9_]*\)().*/\1/p' \
+    "$work/virtfleet/usr/share/bash-completion/completions/virtfleet" | tr -d _ | sort)
+[[ -n $commands ]] || fail "virtfleet: the bash completion defines no command"
+pages=$(cd "$work/virtfleet/usr/share/man/man1" && ls -- *.1.gz | sed 's/\.1\.gz$//' | tr -d - | sort)
+[[ $commands == "$pages" ]] || fail "virtfleet: man pages and completion differ (< completion, > man pages):
+$(diff <(echo "$commands") <(echo "$pages") || true)"
+echo "check-packages.sh: layout OK ($(wc -l <<< "$pages") CLI man pages)"
+
+# --- 2. the CLI from its own jars against a controller from its package ---
+data=$work/controller-data
+mkdir -p -- "$data"
+: > "$work/controller.conf"
+log=$work/controller.log
+java -cp "$work/virtfleet-controller/usr/share/virtfleet/controller/lib/*" io.virtfleet.controller.ControllerMain \
+    --config "$work/controller.conf" --data-dir "$data" --listen 127.0.0.1:0 --git-listen 127.0.0.1:0 \
+    --profiles-dir "$work/virtfleet-controller/etc/virtfleet/profiles" > "$log" 2>&1 &
+controller_pid=$!
+# The controller logs its address once it serves (port 0: the kernel chose it).
+if ! line=$(timeout 120 tail -n +1 -f --pid="$controller_pid" -- "$log" | grep -m1 'controller listening on'); then
+    cat -- "$log" >&2
+    fail "the controller from virtfleet-controller's jars did not start"
+fi
+port=$(sed -n 's/.*controller listening on [^ ]*:\([0-9][0-9]*\) .*/\1/p' <<< "$line")
+[[ -n $port ]] || fail "no port in the controller's line: $line"
+
+cli() {
+    java -cp "$cli_lib/*" io.virtfleet.controller.cli.VirtfleetCli \
+        --controller "127.0.0.1:$port" --credentials "$data/pki/admin.pem" "$@"
+}
+cli hosts -o json > "$work/hosts.json" 2> "$work/cli.err" \
+    || fail "virtfleet hosts from the CLI package's jars failed: $(cat -- "$work/cli.err")"
+cli agent token create --host hv1 > "$work/token" 2> "$work/cli.err" \
+    || fail "virtfleet agent token create from the CLI package's jars failed: $(cat -- "$work/cli.err")"
+[[ -s $work/token ]] || fail "virtfleet agent token create printed no token"
+if [[ -s $work/cli.err ]]; then fail "the CLI wrote to stderr: $(cat -- "$work/cli.err")"; fi
+echo "check-packages.sh: the CLI's jars talk to the controller's (hosts, agent token create)"
+
+kill -TERM "$controller_pid"
+status=0
+wait "$controller_pid" || status=$?
+controller_pid=
+[[ $status -eq 143 ]] || fail "the controller stopped by SIGTERM exited with $status, not 143 (the units' SuccessExitStatus)"
+echo "check-packages.sh: the controller stopped by SIGTERM exits with 143"
+
+# --- 3. lintian ---
+"$here/lintian.sh" "$target"
