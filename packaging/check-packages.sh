@@ -3,9 +3,9 @@
 #  1. layout: each package unpacked with dpkg-deb -x holds its launcher, jars, unit, conffiles, man pages,
 #     copyright and changelog where deploy/README.md says; the CLI's jars leave out the server's libraries;
 #     every command of the bash completion has its man page;
-#  2. the CLI from its own package's jars only, against a controller run from the controller package's jars:
-#     `hosts` and `agent token create` work; then the controller, stopped with SIGTERM as systemd stops it,
-#     exits with 143, the status its unit counts as success (SuccessExitStatus=143);
+#  2. the CLI of package virtfleet (its launcher and jars only) against a controller of package
+#     virtfleet-controller: `hosts` and `agent token create` work; then the controller, stopped with SIGTERM as
+#     systemd stops it, exits with 143, the status its unit counts as success (SuccessExitStatus=143);
 #  3. lintian (packaging/lintian.sh).
 #
 # Usage: check-packages.sh [TARGET_DIR]   (default: packaging/target)
@@ -27,7 +27,7 @@ fail() {
     exit 1
 }
 
-for tool in dpkg-deb java timeout; do
+for tool in dpkg-deb java timeout unshare; do
     command -v "$tool" >/dev/null 2>&1 || { echo "check-packages.sh: $tool not found" >&2; exit 2; }
 done
 
@@ -102,41 +102,53 @@ pages=$(cd "$work/virtfleet/usr/share/man/man1" && ls -- *.1.gz | sed 's/\.1\.gz
 $(diff <(echo "$commands") <(echo "$pages") || true)"
 echo "check-packages.sh: layout OK ($(wc -l <<< "$pages") CLI man pages)"
 
-# --- 2. the CLI from its own jars against a controller from its package ---
+# --- 2. the CLI from its own package against a controller from its package ---
+# Each runs through its package's launcher, in a mount namespace of its own where the package's /usr/share is
+# laid over the host's (read-only overlay): the launcher finds /usr/share/virtfleet/<dir>/lib as installed,
+# and nothing is installed on this machine. Needs root (unshare, mount).
+packaged() { # package command [args...]: runs /usr/bin/<command> of the package; execs, so the pid is the JVM's
+    local root=$work/$1
+    unshare --mount --propagation private sh -c \
+        'mount -t overlay overlay -o "lowerdir=$1/usr/share:/usr/share" /usr/share && shift && exec "$@"' \
+        sh "$root" "$root/usr/bin/$2" "${@:3}"
+}
+[[ $(id -u) -eq 0 ]] || { echo "check-packages.sh: run as root (it runs the packages in mount namespaces)" >&2; exit 2; }
+
 data=$work/controller-data
 mkdir -p -- "$data"
 : > "$work/controller.conf"
 log=$work/controller.log
-java -cp "$work/virtfleet-controller/usr/share/virtfleet/controller/lib/*" io.virtfleet.controller.ControllerMain \
-    --config "$work/controller.conf" --data-dir "$data" --listen 127.0.0.1:0 --git-listen 127.0.0.1:0 \
+packaged virtfleet-controller virtfleet-controller --config "$work/controller.conf" --data-dir "$data" \
+    --listen 127.0.0.1:0 --git-listen 127.0.0.1:0 \
     --profiles-dir "$work/virtfleet-controller/etc/virtfleet/profiles" > "$log" 2>&1 &
 controller_pid=$!
-# The controller logs its address once it serves (port 0: the kernel chose it).
-if ! line=$(timeout 120 tail -n +1 -f --pid="$controller_pid" -- "$log" | grep -m1 'controller listening on'); then
+# The controller logs its address once it serves (port 0: the kernel chose one). grep ends the pipeline at
+# the first such line; tail ends when the controller does; timeout bounds a hang.
+if ! line=$(set +o pipefail; timeout 300 tail -n +1 -f --pid="$controller_pid" -- "$log" \
+        | grep -m1 'controller listening on'); then
     cat -- "$log" >&2
-    fail "the controller from virtfleet-controller's jars did not start"
+    fail "the controller from virtfleet-controller did not start"
 fi
 port=$(sed -n 's/.*controller listening on [^ ]*:\([0-9][0-9]*\) .*/\1/p' <<< "$line")
 [[ -n $port ]] || fail "no port in the controller's line: $line"
 
 cli() {
-    java -cp "$cli_lib/*" io.virtfleet.controller.cli.VirtfleetCli \
-        --controller "127.0.0.1:$port" --credentials "$data/pki/admin.pem" "$@"
+    packaged virtfleet virtfleet --controller "127.0.0.1:$port" --credentials "$data/pki/admin.pem" "$@"
 }
 cli hosts -o json > "$work/hosts.json" 2> "$work/cli.err" \
-    || fail "virtfleet hosts from the CLI package's jars failed: $(cat -- "$work/cli.err")"
+    || fail "virtfleet hosts (package virtfleet) failed: $(cat -- "$work/cli.err")"
 cli agent token create --host hv1 > "$work/token" 2> "$work/cli.err" \
-    || fail "virtfleet agent token create from the CLI package's jars failed: $(cat -- "$work/cli.err")"
+    || fail "virtfleet agent token create (package virtfleet) failed: $(cat -- "$work/cli.err")"
 [[ -s $work/token ]] || fail "virtfleet agent token create printed no token"
 if [[ -s $work/cli.err ]]; then fail "the CLI wrote to stderr: $(cat -- "$work/cli.err")"; fi
-echo "check-packages.sh: the CLI's jars talk to the controller's (hosts, agent token create)"
+echo "check-packages.sh: the virtfleet package's CLI talks to the virtfleet-controller package's controller"
 
 kill -TERM "$controller_pid"
 status=0
 wait "$controller_pid" || status=$?
 controller_pid=
 [[ $status -eq 143 ]] || fail "the controller stopped by SIGTERM exited with $status, not 143 (the units' SuccessExitStatus)"
-echo "check-packages.sh: the controller stopped by SIGTERM exits with 143"
+echo "check-packages.sh: the controller stopped by SIGTERM exits with 143 (SuccessExitStatus=143)"
 
 # --- 3. lintian ---
 "$here/lintian.sh" "$target"
