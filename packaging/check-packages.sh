@@ -137,10 +137,11 @@ cli() {
 }
 cli hosts -o json > "$work/hosts.json" 2> "$work/cli.err" \
     || fail "virtfleet hosts (package virtfleet) failed: $(cat -- "$work/cli.err")"
+# Nothing on stderr either: a missing library (e.g. slf4j's binding) shows there first.
+if [[ -s $work/cli.err ]]; then fail "virtfleet hosts wrote to stderr: $(cat -- "$work/cli.err")"; fi
 cli agent token create --host hv1 > "$work/token" 2> "$work/cli.err" \
     || fail "virtfleet agent token create (package virtfleet) failed: $(cat -- "$work/cli.err")"
 [[ -s $work/token ]] || fail "virtfleet agent token create printed no token"
-if [[ -s $work/cli.err ]]; then fail "the CLI wrote to stderr: $(cat -- "$work/cli.err")"; fi
 echo "check-packages.sh: the virtfleet package's CLI talks to the virtfleet-controller package's controller"
 
 kill -TERM "$controller_pid"
