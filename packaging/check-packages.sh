@@ -3,9 +3,10 @@
 #  1. layout: each package unpacked with dpkg-deb -x holds its launcher, jars, unit, conffiles, man pages,
 #     copyright and changelog where deploy/README.md says; the CLI's jars leave out the server's libraries;
 #     every command of the bash completion has its man page;
-#  2. the CLI of package virtfleet (its launcher and jars only) against a controller of package
-#     virtfleet-controller: `hosts` and `agent token create` work; then the controller, stopped with SIGTERM as
-#     systemd stops it, exits with 143, the status its unit counts as success (SuccessExitStatus=143);
+#  2. the three packages together, each run by its own launcher from its own jars: the controller starts, the
+#     CLI (`hosts`, `agent token create`) talks to it, the agent (libvirt's test driver) enrolls with the token
+#     and `virtfleet hosts` shows it ready; then agent and controller, stopped with SIGTERM as systemd stops
+#     them, exit with 143, the status their units count as success (SuccessExitStatus=143);
 #  3. lintian (packaging/lintian.sh).
 #
 # Usage: check-packages.sh [TARGET_DIR]   (default: packaging/target)
@@ -16,7 +17,9 @@ here=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
 target=${1:-$here/target}
 work=$(mktemp -d "${TMPDIR:-/tmp}/virtfleet-check-packages.XXXXXX")
 controller_pid=
+agent_pid=
 cleanup() {
+    if [[ -n $agent_pid ]]; then kill -KILL "$agent_pid" 2>/dev/null || true; fi
     if [[ -n $controller_pid ]]; then kill -KILL "$controller_pid" 2>/dev/null || true; fi
     rm -rf -- "$work"
 }
@@ -102,7 +105,7 @@ pages=$(cd "$work/virtfleet/usr/share/man/man1" && ls -- *.1.gz | sed 's/\.1\.gz
 $(diff <(echo "$commands") <(echo "$pages") || true)"
 echo "check-packages.sh: layout OK ($(wc -l <<< "$pages") CLI man pages)"
 
-# --- 2. the CLI from its own package against a controller from its package ---
+# --- 2. the three packages together ---
 # Each runs through its package's launcher, in a mount namespace of its own where the package's /usr/share is
 # laid over the host's (read-only overlay): the launcher finds /usr/share/virtfleet/<dir>/lib as installed,
 # and nothing is installed on this machine. Needs root (unshare, mount).
@@ -114,6 +117,18 @@ packaged() { # package command [args...]: runs /usr/bin/<command> of the package
 }
 [[ $(id -u) -eq 0 ]] || { echo "check-packages.sh: run as root (it runs the packages in mount namespaces)" >&2; exit 2; }
 
+# Waits until the process PID writes a line matching PATTERN to LOG, and prints that line; fails if the process
+# ends first (tail --pid) or after 300 s (a hang). grep ends the pipeline at the first match.
+wait_for_line() { # pid log pattern
+    (set +o pipefail; timeout 300 tail -n +1 -f --pid="$1" -- "$2" | grep -m1 -- "$3")
+}
+stop_with_sigterm() { # pid what: SIGTERM, as systemctl stop sends it; the exit status must be 143
+    local status=0
+    kill -TERM "$1"
+    wait "$1" || status=$?
+    [[ $status -eq 143 ]] || fail "$2 stopped by SIGTERM exited with $status, not 143 (the units' SuccessExitStatus)"
+}
+
 data=$work/controller-data
 mkdir -p -- "$data"
 : > "$work/controller.conf"
@@ -122,10 +137,8 @@ packaged virtfleet-controller virtfleet-controller --config "$work/controller.co
     --listen 127.0.0.1:0 --git-listen 127.0.0.1:0 \
     --profiles-dir "$work/virtfleet-controller/etc/virtfleet/profiles" > "$log" 2>&1 &
 controller_pid=$!
-# The controller logs its address once it serves (port 0: the kernel chose one). grep ends the pipeline at
-# the first such line; tail ends when the controller does; timeout bounds a hang.
-if ! line=$(set +o pipefail; timeout 300 tail -n +1 -f --pid="$controller_pid" -- "$log" \
-        | grep -m1 'controller listening on'); then
+# The controller logs its address once it serves (port 0: the kernel chose one).
+if ! line=$(wait_for_line "$controller_pid" "$log" 'controller listening on'); then
     cat -- "$log" >&2
     fail "the controller from virtfleet-controller did not start"
 fi
@@ -144,12 +157,29 @@ cli agent token create --host hv1 > "$work/token" 2> "$work/cli.err" \
 [[ -s $work/token ]] || fail "virtfleet agent token create printed no token"
 echo "check-packages.sh: the virtfleet package's CLI talks to the virtfleet-controller package's controller"
 
-kill -TERM "$controller_pid"
-status=0
-wait "$controller_pid" || status=$?
+mkdir -p -- "$work/agent-state" "$work/agent-definitions" "$work/agent-images" "$work/agent-cache"
+: > "$work/agent.conf"
+agent_log=$work/agent.log
+XDG_CACHE_HOME=$work/agent-cache packaged virtfleet-agent virtfleet-agent --config "$work/agent.conf" \
+    --host-name hv1 --controller "127.0.0.1:$port" --listen 127.0.0.1:0 --libvirt-uri test:///default \
+    --state-dir "$work/agent-state" --definitions-dir "$work/agent-definitions" --images-dir "$work/agent-images" \
+    --join-token-file "$work/token" > "$agent_log" 2>&1 &
+agent_pid=$!
+# Registered: the controller has the host's report, so it shows the host ready until heartbeats lapse (15 s).
+if ! wait_for_line "$agent_pid" "$agent_log" 'registered with controller' > /dev/null; then
+    cat -- "$agent_log" >&2
+    fail "the agent from virtfleet-agent did not enroll and register"
+fi
+cli hosts > "$work/hosts.txt" 2> "$work/cli.err" || fail "virtfleet hosts failed: $(cat -- "$work/cli.err")"
+grep -Eq '^hv1 +ready ' "$work/hosts.txt" || fail "virtfleet hosts does not show hv1 ready:
+$(cat -- "$work/hosts.txt")"
+echo "check-packages.sh: the virtfleet-agent package's agent enrolled with a token and is ready"
+
+stop_with_sigterm "$agent_pid" "the agent"
+agent_pid=
+stop_with_sigterm "$controller_pid" "the controller"
 controller_pid=
-[[ $status -eq 143 ]] || fail "the controller stopped by SIGTERM exited with $status, not 143 (the units' SuccessExitStatus)"
-echo "check-packages.sh: the controller stopped by SIGTERM exits with 143 (SuccessExitStatus=143)"
+echo "check-packages.sh: agent and controller stopped by SIGTERM exit with 143 (SuccessExitStatus=143)"
 
 # --- 3. lintian ---
 "$here/lintian.sh" "$target"
