@@ -133,9 +133,10 @@ data=$work/controller-data
 mkdir -p -- "$data"
 : > "$work/controller.conf"
 log=$work/controller.log
+: > "$log"   # before the process starts: wait_for_line's tail must find it
 packaged virtfleet-controller virtfleet-controller --config "$work/controller.conf" --data-dir "$data" \
     --listen 127.0.0.1:0 --git-listen 127.0.0.1:0 \
-    --profiles-dir "$work/virtfleet-controller/etc/virtfleet/profiles" > "$log" 2>&1 &
+    --profiles-dir "$work/virtfleet-controller/etc/virtfleet/profiles" >> "$log" 2>&1 &
 controller_pid=$!
 # The controller logs its address once it serves (port 0: the kernel chose one).
 if ! line=$(wait_for_line "$controller_pid" "$log" 'controller listening on'); then
@@ -160,10 +161,11 @@ echo "check-packages.sh: the virtfleet package's CLI talks to the virtfleet-cont
 mkdir -p -- "$work/agent-state" "$work/agent-definitions" "$work/agent-images" "$work/agent-cache"
 : > "$work/agent.conf"
 agent_log=$work/agent.log
+: > "$agent_log"
 XDG_CACHE_HOME=$work/agent-cache packaged virtfleet-agent virtfleet-agent --config "$work/agent.conf" \
     --host-name hv1 --controller "127.0.0.1:$port" --listen 127.0.0.1:0 --libvirt-uri test:///default \
     --state-dir "$work/agent-state" --definitions-dir "$work/agent-definitions" --images-dir "$work/agent-images" \
-    --join-token-file "$work/token" > "$agent_log" 2>&1 &
+    --join-token-file "$work/token" >> "$agent_log" 2>&1 &
 agent_pid=$!
 # Registered: the controller has the host's report, so it shows the host ready until heartbeats lapse (15 s).
 if ! wait_for_line "$agent_pid" "$agent_log" 'registered with controller' > /dev/null; then
