@@ -24,6 +24,7 @@ cleanup() {
     rm -rf -- "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE
 
 fail() {
     echo "check-packages.sh: $*" >&2
@@ -109,11 +110,14 @@ echo "check-packages.sh: layout OK ($(wc -l <<< "$pages") CLI man pages)"
 # Each runs through its package's launcher, in a mount namespace of its own where the package's /usr/share is
 # laid over the host's (read-only overlay): the launcher finds /usr/share/virtfleet/<dir>/lib as installed,
 # and nothing is installed on this machine. Needs root (unshare, mount).
-packaged() { # package command [args...]: runs /usr/bin/<command> of the package; execs, so the pid is the JVM's
+# packaged PACKAGE COMMAND [ARG...] sets the array `run` to that command line. Started as `"${run[@]}" &`, $! is
+# the JVM's pid: unshare, sh and the launcher each exec the next (a shell function run with & would be a subshell
+# of its own, whose pid is not the JVM's).
+packaged() {
     local root=$work/$1
-    unshare --mount --propagation private sh -c \
+    run=(unshare --mount --propagation private sh -c \
         'mount -t overlay overlay -o "lowerdir=$1/usr/share:/usr/share" /usr/share && shift && exec "$@"' \
-        sh "$root" "$root/usr/bin/$2" "${@:3}"
+        sh "$root" "$root/usr/bin/$2" "${@:3}")
 }
 [[ $(id -u) -eq 0 ]] || { echo "check-packages.sh: run as root (it runs the packages in mount namespaces)" >&2; exit 2; }
 
@@ -124,6 +128,8 @@ wait_for_line() { # pid log pattern
 }
 stop_with_sigterm() { # pid what: SIGTERM, as systemctl stop sends it; the exit status must be 143
     local status=0
+    # The signal must reach the JVM itself, as systemd's does (a wrapping shell would answer 143 by itself).
+    [[ $(readlink -- "/proc/$1/exe") == */java ]] || fail "$2: process $1 is $(readlink -- "/proc/$1/exe"), not java"
     kill -TERM "$1"
     wait "$1" || status=$?
     [[ $status -eq 143 ]] || fail "$2 stopped by SIGTERM exited with $status, not 143 (the units' SuccessExitStatus)"
@@ -135,8 +141,8 @@ mkdir -p -- "$data"
 log=$work/controller.log
 : > "$log"   # before the process starts: wait_for_line's tail must find it
 packaged virtfleet-controller virtfleet-controller --config "$work/controller.conf" --data-dir "$data" \
-    --listen 127.0.0.1:0 --git-listen 127.0.0.1:0 \
-    --profiles-dir "$work/virtfleet-controller/etc/virtfleet/profiles" >> "$log" 2>&1 &
+    --listen 127.0.0.1:0 --git-listen 127.0.0.1:0 --profiles-dir "$work/virtfleet-controller/etc/virtfleet/profiles"
+"${run[@]}" >> "$log" 2>&1 &
 controller_pid=$!
 # The controller logs its address once it serves (port 0: the kernel chose one).
 if ! line=$(wait_for_line "$controller_pid" "$log" 'controller listening on'); then
@@ -148,6 +154,7 @@ port=$(sed -n 's/.*controller listening on [^ ]*:\([0-9][0-9]*\) .*/\1/p' <<< "$
 
 cli() {
     packaged virtfleet virtfleet --controller "127.0.0.1:$port" --credentials "$data/pki/admin.pem" "$@"
+    "${run[@]}"
 }
 cli hosts -o json > "$work/hosts.json" 2> "$work/cli.err" \
     || fail "virtfleet hosts (package virtfleet) failed: $(cat -- "$work/cli.err")"
@@ -162,10 +169,11 @@ mkdir -p -- "$work/agent-state" "$work/agent-definitions" "$work/agent-images" "
 : > "$work/agent.conf"
 agent_log=$work/agent.log
 : > "$agent_log"
-XDG_CACHE_HOME=$work/agent-cache packaged virtfleet-agent virtfleet-agent --config "$work/agent.conf" \
+packaged virtfleet-agent virtfleet-agent --config "$work/agent.conf" \
     --host-name hv1 --controller "127.0.0.1:$port" --listen 127.0.0.1:0 --libvirt-uri test:///default \
     --state-dir "$work/agent-state" --definitions-dir "$work/agent-definitions" --images-dir "$work/agent-images" \
-    --join-token-file "$work/token" >> "$agent_log" 2>&1 &
+    --join-token-file "$work/token"
+XDG_CACHE_HOME=$work/agent-cache "${run[@]}" >> "$agent_log" 2>&1 &
 agent_pid=$!
 # Registered: the controller has the host's report, so it shows the host ready until heartbeats lapse (15 s).
 if ! wait_for_line "$agent_pid" "$agent_log" 'registered with controller' > /dev/null; then
