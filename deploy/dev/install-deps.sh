@@ -31,6 +31,7 @@ packages=(
   debootstrap apt-cacher-ng wget                                       # deploy/e2e: a Debian root through a package proxy
   fdisk e2fsprogs                                                      # deploy/e2e: sfdisk, mkfs.ext4 -d (GRUB: the VM's own)
   openssh-client                                                       # deploy/e2e: SSH into the installed VMs
+  lintian                                                              # packaging/lintian.sh: mvn verify checks the .debs
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || packages+=(maven)

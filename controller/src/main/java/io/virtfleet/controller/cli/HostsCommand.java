@@ -22,7 +22,7 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "hosts", description = {
     "List every host, least loaded first (1-minute load per hardware thread); hosts that are not ready last.",
     "",
-    "Columns: CORES physical/threads; LOAD 1/5/15-minute load average; CPU% busy since the previous",
+    "Columns: CORES physical/threads; LOAD 1/5/15-minute load average; CPU%% busy since the previous",
     "heartbeat; MEMORY used/total (used = total - available); VMS running/defined libvirt domains;",
     "SEEN time since the last heartbeat."
 })
