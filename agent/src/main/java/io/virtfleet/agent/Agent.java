@@ -144,6 +144,7 @@ public final class Agent implements AutoCloseable {
         String advertised = config.advertised(server.getPort()).toString();
         // Before the link: the start gate opens at the controller's first answer that orders no stand-down.
         bootStarts.agentStarted();
+        sync.afterCompletion(bootStarts::syncCompleted);
         standDown.onceStartsAllowed(bootStarts::startsAllowed);
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),
                 config.storageTiers(), config.heartbeatInterval(), config.maxBackoff(), AgentModule.FAILURE_LOG_PERIOD),

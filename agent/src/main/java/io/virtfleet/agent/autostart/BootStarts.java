@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
@@ -25,8 +26,11 @@ import org.slf4j.LoggerFactory;
  * restarted elsewhere would then run a second QEMU on their disks until the agent stood down, and for ever if it never
  * reached the controller. So the agent defines every domain with libvirt's autostart off and keeps the controller's
  * wish in its ledger ({@link DefinitionLedger.Entry#autostart}); once the start gate first opens (the controller has
- * answered since the agent started and orders no stand-down, whose destroys clear the wish of the VMs that moved), it
- * starts each home domain the ledger wants started that is not running, once per host boot ({@link BootMark}).
+ * answered since the agent started and orders no stand-down, whose destroys clear the wish of the VMs that moved)
+ * and a sync of the definitions has run to its end since the agent started, it starts each domain the ledger wants
+ * started that is not running and whose record at the synced commit names this host as home, once per host boot
+ * ({@link BootMark}). The ledger alone is not trusted: a move interrupted between libvirt's end and the ledger's
+ * update would leave the wish of a VM that runs elsewhere now.
  *
  * <p>Domains an agent of before defined with libvirt's autostart on are taken over when the agent starts: the flag is
  * turned off and kept as the wish. Everything runs on a thread of its own, one step at a time; a failure is logged and
@@ -49,6 +53,9 @@ public final class BootStarts implements AutoCloseable {
     private final BootMark mark;
     private final HostBoot boot;
     private final AtomicBoolean asked = new AtomicBoolean();
+    private volatile boolean allowed;
+    /** The VMs homed here at the latest complete sync since the agent started; null before one. */
+    private volatile Set<String> homesHere;
     private final CompletableFuture<Outcome> done = new CompletableFuture<>();
     private final ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "vf-boot-starts");
@@ -70,7 +77,18 @@ public final class BootStarts implements AutoCloseable {
 
     /** The start gate has opened for the first time since the agent started: the boot's starts, if they are due. */
     public void startsAllowed() {
-        if (asked.compareAndSet(false, true)) {
+        allowed = true;
+        startWhenReady();
+    }
+
+    /** A sync ran to its end: {@code homes} are the VMs its commit homes on this host. */
+    public void syncCompleted(Set<String> homes) {
+        homesHere = Set.copyOf(homes);
+        startWhenReady();
+    }
+
+    private void startWhenReady() {
+        if (allowed && homesHere != null && asked.compareAndSet(false, true)) {
             submit(() -> {
                 takeOverLibvirtAutostart(); // again: libvirt may not have answered at the agent's start
                 done.complete(startWithHost());
@@ -130,6 +148,11 @@ public final class BootStarts implements AutoCloseable {
                 continue;
             }
             String vm = e.getKey();
+            if (!homesHere.contains(vm)) {
+                log.warn("host boot {}: {} not started: the ledger wants it started with the host, but its record names"
+                        + " another home (or none): it runs elsewhere, or was deleted", id, vm);
+                continue;
+            }
             try {
                 Domains.Step step = domains.startAtBoot(vm).get();
                 if (step.changed()) {

@@ -55,6 +55,8 @@ public final class DefinitionLedger {
     }
 
     private final Path file;
+    /** Whether the last write failed: the file may hold less than memory. */
+    private boolean unsaved;
     private final SortedMap<String, Entry> entries;
 
     private DefinitionLedger(Path file, SortedMap<String, Entry> entries) {
@@ -101,16 +103,48 @@ public final class DefinitionLedger {
     /**
      * Sets whether {@code vm}, as defined under {@code uuid}, is to be started with the host; nothing when the ledger
      * holds no such entry (a domain virtfleet did not define). Returns whether the entry changed.
+     *
+     * @throws DomainOperationException UNAVAILABLE when a wish turned off cannot be written: the file would still ask
+     *                                  for a start at the next boot, of a VM that may run elsewhere by then, so the
+     *                                  caller (a stand-down, a move) must not count it as done. Memory holds the new
+     *                                  wish either way.
      */
     synchronized boolean wantAutostart(String vm, String uuid, boolean wanted) {
         Entry entry = entries.get(vm);
         if (entry == null || !entry.uuid().equalsIgnoreCase(uuid) || entry.autostart() == wanted
                 || (wanted && entry.replica())) {
+            if (!wanted && entry != null && entry.uuid().equalsIgnoreCase(uuid) && unsaved) {
+                write(vm); // off in memory already, but a failed write may have left it on in the file
+            }
             return false;
         }
         entries.put(vm, entry.withAutostart(wanted));
-        save();
+        if (wanted) {
+            save();
+        } else {
+            write(vm);
+        }
         return true;
+    }
+
+    /** Whether the last write of the file failed: it may still hold wishes memory has turned off. */
+    public synchronized boolean unsaved() {
+        return unsaved;
+    }
+
+    /** Writes the file, or throws naming {@code vm}'s wish that could not be turned off in it. */
+    private void write(String vm) {
+        if (file == null) {
+            return;
+        }
+        try {
+            StateFiles.write(file, text(entries));
+            unsaved = false;
+        } catch (IOException e) {
+            unsaved = true;
+            throw new DomainOperationException(DomainOperationException.Reason.UNAVAILABLE, "cannot record in the"
+                    + " ledger " + file + " that " + vm + " is no longer to be started with the host: " + e.getMessage());
+        }
     }
 
     /**
@@ -133,7 +167,9 @@ public final class DefinitionLedger {
         }
         try {
             StateFiles.write(file, text(entries));
+            unsaved = false;
         } catch (IOException e) {
+            unsaved = true;
             log.error("cannot write the ledger of defined domains {}: {}; it is kept in memory until the next change",
                     file, e.getMessage());
         }

@@ -296,7 +296,12 @@ public final class Migration {
         try {
             // The VM runs on the target now: this host's definition must never start it again at boot (two QEMUs on
             // one disk), whatever the controller manages to do next. The controller makes it a replica later.
-            owner.hypervisor().ledger().wantAutostart(vm, domain.getUUIDString(), false); // nor may the agent
+            try {
+                owner.hypervisor().ledger().wantAutostart(vm, domain.getUUIDString(), false); // nor may the agent
+            } catch (DomainOperationException e) {
+                // Off in memory; at the next boot the agent starts only what the synced records home here.
+                log.error("{} moved to {}, but {}", vm, targetHost, e.getMessage());
+            }
             domain.setAutostart(false);
         } catch (LibvirtException e) {
             log.error("{} moved to {}, but its autostart here could not be turned off: {}", vm, targetHost, e.getMessage());

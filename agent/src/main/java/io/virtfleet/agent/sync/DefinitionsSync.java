@@ -69,6 +69,8 @@ public final class DefinitionsSync implements AutoCloseable {
         return t;
     });
     private volatile boolean completedOnce;
+    /** Told, after each complete sync, the VMs whose record at that commit names this host as home. */
+    private volatile Consumer<Set<String>> afterCompletion = homes -> { };
     private volatile boolean closed;
 
     /**
@@ -190,6 +192,14 @@ public final class DefinitionsSync implements AutoCloseable {
         return pending.get() > 0;
     }
 
+    /**
+     * Has {@code listener} told, after each sync that ran to its end, which VMs the synced commit homes on this host
+     * (not being deleted); called on the sync's thread: it should hand its work to a thread of its own.
+     */
+    public void afterCompletion(Consumer<Set<String>> listener) {
+        this.afterCompletion = listener;
+    }
+
     /** Whether a sync ran to its end with everything done since the agent started. */
     public boolean completedSinceStart() {
         return completedOnce;
@@ -231,6 +241,11 @@ public final class DefinitionsSync implements AutoCloseable {
         } catch (IOException e) {
             throw refused(SyncException.Kind.UNAVAILABLE, "cannot read the definitions clone in " + clone.directory()
                     + ": " + e.getMessage());
+        }
+        for (VmRecords.VmRecord vm : records.all().values()) {
+            if (vm.homeHost().equals(hostName) && !vm.deleting()) {
+                run.homesHere.add(vm.name());
+            }
         }
         records.unreadable().forEach((vm, why) -> run.failed(vm, "its record cannot be read, so whether it is a replica"
                 + " here is unknown; left as it is: " + why));
@@ -279,8 +294,8 @@ public final class DefinitionsSync implements AutoCloseable {
                 boolean startsWithHost = found.get().autostart() || ledger.get(vm)
                         .filter(e -> e.uuid().equalsIgnoreCase(entry.uuid())).map(DefinitionLedger.Entry::autostart)
                         .orElse(false);
-                if (!found.get().active() && !startsWithHost) {
-                    return Optional.empty(); // off already, and stays off
+                if (!found.get().active() && !startsWithHost && !ledger.unsaved()) {
+                    return Optional.empty(); // off already, and stays off (the ledger's file says so too)
                 }
                 Domains.Step step = held.destroy();
                 return Optional.of(event(SyncAction.SYNC_ACTION_DESTROYED, step.detail() + ": its home is now "
@@ -439,6 +454,7 @@ public final class DefinitionsSync implements AutoCloseable {
             }
             state.completed(run.commit);
             completedOnce = true;
+            afterCompletion.accept(Set.copyOf(run.homesHere));
             run.emit("", SyncAction.SYNC_ACTION_DONE, "in step with " + brief(run.commit) + ": " + run.summary());
             return;
         }
@@ -481,6 +497,8 @@ public final class DefinitionsSync implements AutoCloseable {
         private String commit = "";
         /** Every VM the sync looked at as a replica (to define, keep or undefine), once each. */
         private final Set<String> considered = new HashSet<>();
+        /** The VMs the synced commit homes on this host (not being deleted). */
+        private final Set<String> homesHere = new HashSet<>();
         private int upToDate;
         private final Map<SyncAction, Integer> actions = new EnumMap<>(SyncAction.class);
         private final SortedMap<String, String> failed = new TreeMap<>();

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.virtfleet.agent.autostart.BootMark.Decision;
 import io.virtfleet.agent.autostart.BootStarts;
 import io.virtfleet.agent.autostart.HostBoot;
+import io.virtfleet.agent.hypervisor.DefinitionLedgerAccess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -59,7 +60,7 @@ class BootStartsTest {
         // web is not replicated: after the stand-down it stays defined here as it was, not redefined as a replica.
         repo.vm("web", HOST, false, domainXml("web", 128)).vm("mine", HOST, true, domainXml("mine", 128))
                 .vm("quiet", HOST, true, domainXml("quiet", 128)).vm("old", HOST, true, domainXml("old", 128));
-        repo.commit("four VMs homed on hv1");
+        String first = repo.commit("four VMs homed on hv1");
         host = ReplicaHost.start(HOST, work.resolve(HOST), repo.url());
         for (String vm : List.of("web", "mine")) {
             host.domains.define(vm, domainXml(vm, 128), true, false).get(30, TimeUnit.SECONDS);
@@ -77,6 +78,7 @@ class BootStartsTest {
         // The agent's first start: libvirt's flag of old is taken over; the running boot is libvirt's to serve.
         StandDown gate = agentStarts();
         gate.told(false);
+        synced(first);
         assertEquals(Decision.FIRST_RUN, outcome().decision());
         assertFalse(host.seen("old").orElseThrow().autostart(), "libvirt's own autostart of old turned off");
         assertTrue(host.hypervisor.ledger().get("old").orElseThrow().autostart(), "and kept as the agent's wish");
@@ -88,6 +90,8 @@ class BootStartsTest {
         assertFalse(host.seen("web").orElseThrow().active());
         assertFalse(bootStarts.done().isDone(), "nothing before the controller's answer");
         gate.told(false);
+        assertFalse(bootStarts.done().isDone(), "nothing before a sync has run to its end");
+        synced(first);
         BootStarts.Outcome booted = outcome();
         assertEquals(Decision.START, booted.decision());
         assertEquals(List.of("mine", "old", "web"), booted.started());
@@ -99,6 +103,7 @@ class BootStartsTest {
         host = host.restart();
         gate = agentStarts();
         gate.told(false);
+        synced(first);
         assertEquals(Decision.ALREADY_SERVED, outcome().decision());
         assertFalse(host.seen("mine").orElseThrow().active(), "stopped by the operator since the boot");
 
@@ -120,6 +125,54 @@ class BootStartsTest {
         assertEquals(Decision.START, unfenced.decision());
         assertEquals(List.of("mine", "old"), unfenced.started());
         assertFalse(host.seen("web").orElseThrow().active(), "web runs on hv2 now");
+
+        // A move off hv1 whose end the ledger never saw (the agent died between libvirt's end and the ledger's
+        // write): the ledger still wants web started with the host, but its record names hv2, and no stand-down is
+        // ordered (hv1 was never lost). It is not started at the next boot.
+        String uuid = host.hypervisor.ledger().get("web").orElseThrow().uuid();
+        DefinitionLedgerAccess.wantAutostart(host.hypervisor.ledger(), "web", uuid, true);
+        powerOff();
+        host = host.restart();
+        Files.writeString(bootId, "boot-4\n");
+        gate = agentStarts();
+        gate.told(false);
+        synced(head);
+        BootStarts.Outcome moved = outcome();
+        assertEquals(List.of("mine", "old"), moved.started());
+        assertFalse(host.seen("web").orElseThrow().active(), "the synced record names hv2: web is not started");
+    }
+
+    @Test
+    void aWishThatCannotBeTurnedOffInTheLedgerFailsTheStandDown() throws Exception {
+        repo.vm("web", HOST, false, domainXml("web", 128));
+        repo.commit("web homed on hv1");
+        host = ReplicaHost.start(HOST, work.resolve(HOST), repo.url());
+        host.domains.define("web", domainXml("web", 128), true, false).get(30, TimeUnit.SECONDS);
+        host.domains.setRunning("web", true, Duration.ofSeconds(1)).get(30, TimeUnit.SECONDS);
+        repo.homeHost("web", "hv2");
+        String head = repo.commit("web restarted on hv2 while hv1 was lost");
+        // The ledger's file cannot be replaced any more (a directory in its place: root ignores permissions).
+        Path ledger = host.stateDir().resolve("defined-domains.json");
+        Files.deleteIfExists(ledger);
+        Files.createDirectories(ledger.resolve("blocked"));
+
+        SyncState.Status failed = host.sync.standDown(head, e -> { }).get(60, TimeUnit.SECONDS);
+        assertTrue(failed.error().contains("no longer to be started with the host"), failed.error());
+        assertFalse(host.seen("web").orElseThrow().active(), "destroyed all the same");
+
+        Files.delete(ledger.resolve("blocked"));
+        Files.delete(ledger);
+        SyncState.Status done = host.sync.standDown(head, e -> { }).get(60, TimeUnit.SECONDS);
+        assertEquals("", done.error(), "the wish is written once the file can be");
+        assertTrue(Files.readString(ledger).contains("web"));
+        assertFalse(io.virtfleet.agent.hypervisor.DefinitionLedger.load(host.stateDir()).get("web").orElseThrow()
+                .autostart(), "off in the file");
+    }
+
+    /** A sync of the agent's clone to {@code commit}, run to its end. */
+    private void synced(String commit) throws Exception {
+        SyncState.Status status = host.sync.run(commit, e -> { }).get(60, TimeUnit.SECONDS);
+        assertEquals("", status.error(), status.toString());
     }
 
     /** A new agent on the host: its autostart and its start gate, wired as the agent does. */
@@ -131,6 +184,7 @@ class BootStartsTest {
         host.domains.withStartGate(gate::refusesStarts);
         bootStarts = new BootStarts(host.domains, host.hypervisor.ledger(), host.stateDir(), HostBoot.fromFile(bootId));
         bootStarts.agentStarted();
+        host.sync.afterCompletion(bootStarts::syncCompleted);
         gate.onceStartsAllowed(bootStarts::startsAllowed);
         return gate;
     }

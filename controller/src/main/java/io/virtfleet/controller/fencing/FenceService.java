@@ -136,21 +136,17 @@ public final class FenceService implements RecoveryGate {
         List<String> addresses = addresses(reported, skipped);
         skipped.forEach((address, why) -> progress.accept(step("blocklist-skipped", host, address + " not blocklisted: "
                 + why)));
+        // An address another host reports too (a floating address that moved to a survivor, a setting copied between
+        // hosts) is left off: its blocklist entry would cut that host off its disks as well. The others are enough when
+        // there are any; when there are none the fence is refused below, naming what was left off.
         Map<String, String> shared = sharedWithOthers(host, addresses);
-        if (!shared.isEmpty()) {
-            String which = String.join(", ", shared.entrySet().stream()
-                    .map(e -> e.getKey() + " (also " + e.getValue() + "'s)").toList());
-            if (!confirmDown) {
-                throw Status.FAILED_PRECONDITION.withDescription("cannot fence " + host + " alone: its Ceph client"
-                        + " address " + which + " is reported by another host too, and blocklisting it would cut that"
-                        + " host off its disks as well (hosts behind one address, e.g. NAT). Give each agent an address"
-                        + " of its own (agent setting ceph-client-addresses); if you know " + host + " is down,"
-                        + " `virtfleet host fence " + host + " --confirm-down` blocklists only its addresses no other"
-                        + " host reports").asRuntimeException();
-            }
-            progress.accept(step("blocklist-failed", host, which + " not blocklisted: another host reports it too"));
-            addresses = addresses.stream().filter(a -> !shared.containsKey(a)).toList();
-        }
+        shared.forEach((address, others) -> {
+            String why = "also reported by " + others + " (a floating address, or a setting copied between hosts):"
+                    + " its blocklist entry would cut " + others + " off its disks too";
+            skipped.put(address, why);
+            progress.accept(step("blocklist-skipped", host, address + " not blocklisted: " + why));
+        });
+        addresses = addresses.stream().filter(a -> !shared.containsKey(a)).toList();
         Instant at = clock.instant();
         Fence fence;
         if (!confirmDown) {

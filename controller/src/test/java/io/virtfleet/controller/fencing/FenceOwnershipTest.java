@@ -62,7 +62,8 @@ class FenceOwnershipTest {
                 () -> service.fence("hv1", false, "alice", p -> { }));
         assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode(), refused.getStatus().toString());
         String why = refused.getStatus().getDescription();
-        assertTrue(why.contains("10.0.0.1 (also hv3's)") && why.contains("192.0.2.7 (also hv2's)")
+        assertTrue(why.contains("hv1 reported no Ceph client addresses that can be blocklisted")
+                && why.contains("10.0.0.1") && why.contains("hv3") && why.contains("192.0.2.7") && why.contains("hv2")
                 && why.contains("--confirm-down"), why);
         assertTrue(fences.of("hv1").isEmpty(), "nothing recorded");
 
@@ -70,7 +71,36 @@ class FenceOwnershipTest {
         Fence confirmed = service.fence("hv1", true, "alice", steps::add);
         assertEquals(Fence.Kind.CONFIRMED_DOWN, confirmed.kind());
         assertEquals(List.of(), confirmed.addresses(), "neither shared address was blocklisted");
-        assertTrue(steps.stream().anyMatch(s -> s.getStep().equals("blocklist-failed")
-                && s.getDetail().contains("another host reports it too")), steps.toString());
+        assertTrue(steps.stream().anyMatch(s -> s.getStep().equals("blocklist-skipped")
+                && s.getDetail().startsWith("192.0.2.7 not blocklisted: also reported by hv2")), steps.toString());
+    }
+
+    /**
+     * A floating address (a VIP) the lost host held moves to a survivor, which reports it now: the lost host is still
+     * fenced, on its own addresses, the VIP left off with a step saying why.
+     */
+    @Test
+    void aFloatingAddressOnASurvivorIsLeftOffAndTheRestIsFenced() throws Exception {
+        HostRegistry registry = new HostRegistry(now::get, Clock.systemUTC());
+        registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"), HostReport.newBuilder()
+                .setHostName("hv1").addCephClientAddresses("10.0.0.1").addCephClientAddresses("10.0.0.100").build());
+        now.addAndGet(Duration.ofSeconds(16).toNanos());
+        registry.register("agent-2", "10.0.0.2:7441", "test", List.of("ssd"), HostReport.newBuilder()
+                .setHostName("hv2").addCephClientAddresses("10.0.0.2").addCephClientAddresses("10.0.0.100").build());
+        Fences fences = Fences.open(work.resolve("fenced-hosts-vip"));
+        FenceService service = new FenceService(registry, new Liveness(Duration.ofSeconds(15), Drains.inMemory(),
+                fences), fences, new FenceSettings(work.resolve("no-such-ceph.conf"), "virtfleet-fence",
+                work.resolve("no-such.keyring"), Duration.ofHours(1), Duration.ofSeconds(10)),
+                new VmStore(DefinitionsRepo.open(work.resolve("definitions-vip"))), Clock.systemUTC(),
+                CephClientBook.open(work.resolve("ceph-clients-vip"), Runnable::run));
+        List<HostProgress> steps = new ArrayList<>();
+        StatusRuntimeException tried = assertThrows(StatusRuntimeException.class,
+                () -> service.fence("hv1", false, "controller", steps::add));
+        // Ceph is asked (no conf here, so it fails UNAVAILABLE) for hv1's own address only.
+        assertEquals(Status.Code.UNAVAILABLE, tried.getStatus().getCode(), tried.getStatus().toString());
+        String asked = tried.getStatus().getDescription();
+        assertTrue(asked.contains("10.0.0.1:0/0") && !asked.contains("10.0.0.100"), asked);
+        assertTrue(steps.stream().anyMatch(s -> s.getStep().equals("blocklist-skipped")
+                && s.getDetail().startsWith("10.0.0.100 not blocklisted: also reported by hv2")), steps.toString());
     }
 }
