@@ -53,6 +53,20 @@ public final class BootMark {
     }
 
     /**
+     * At the agent's start, before it turns libvirt's own autostart off: with no mark yet (the first start of an agent
+     * that starts domains at boot), {@code boot} is marked served, by libvirt's autostart. So when the host boots again
+     * before the controller ever answered, that next boot is the agent's to serve, though libvirt's flags are off by
+     * then. Returns whether it marked.
+     */
+    boolean markFirstRun(String boot) throws IOException {
+        if (Files.exists(file)) {
+            return false;
+        }
+        StateFiles.write(file, boot + "\n");
+        return true;
+    }
+
+    /**
      * Decides for {@code boot} and marks it served (before anything is started). An unreadable mark counts as none:
      * nothing is started rather than maybe a second time.
      *

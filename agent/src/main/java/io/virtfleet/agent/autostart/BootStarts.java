@@ -72,7 +72,19 @@ public final class BootStarts implements AutoCloseable {
 
     /** At the agent's start, before the start gate can open: libvirt's own autostart of home domains taken over. */
     public void agentStarted() {
-        submit(this::takeOverLibvirtAutostart);
+        submit(() -> {
+            try {
+                if (mark.markFirstRun(boot.id())) {
+                    log.info("first start of an agent that starts domains with the host: this boot was libvirt's to"
+                            + " serve; the next boots are the agent's");
+                }
+            } catch (IOException e) {
+                log.warn("cannot mark this boot as libvirt's ({}): if the host boots again before the controller"
+                        + " answers, that boot starts nothing; the controller starts the VMs wanted running",
+                        e.getMessage());
+            }
+            takeOverLibvirtAutostart();
+        });
     }
 
     /** The start gate has opened for the first time since the agent started: the boot's starts, if they are due. */

@@ -79,7 +79,7 @@ class BootStartsTest {
         StandDown gate = agentStarts();
         gate.told(false);
         synced(first);
-        assertEquals(Decision.FIRST_RUN, outcome().decision());
+        assertEquals(Decision.ALREADY_SERVED, outcome().decision(), "the running boot is marked libvirt's at the start");
         assertFalse(host.seen("old").orElseThrow().autostart(), "libvirt's own autostart of old turned off");
         assertTrue(host.hypervisor.ledger().get("old").orElseThrow().autostart(), "and kept as the agent's wish");
 
@@ -140,6 +140,26 @@ class BootStartsTest {
         BootStarts.Outcome moved = outcome();
         assertEquals(List.of("mine", "old"), moved.started());
         assertFalse(host.seen("web").orElseThrow().active(), "the synced record names hv2: web is not started");
+    }
+
+    @Test
+    void anAgentUpgradedThenRebootedBeforeTheControllerAnsweredStartsItsVmsAtTheNextBoot() throws Exception {
+        repo.vm("app", HOST, true, domainXml("app", 128));
+        String head = repo.commit("app homed on hv1");
+        host = ReplicaHost.start(HOST, work.resolve(HOST), repo.url());
+        host.domains.define("app", domainXml("app", 128), false, false).get(30, TimeUnit.SECONDS);
+        setLibvirtAutostartByHand("app"); // as an agent of before left it
+        agentStarts(); // the new agent: it takes libvirt's flag over; the controller does not answer
+        host.reported("app", d -> d.getAutostart() && !d.getLibvirtAutostart()); // taken over: the wish is the ledger's
+        powerOff();
+        host = host.restart();
+        Files.writeString(bootId, "boot-2\n");
+        StandDown gate = agentStarts();
+        gate.told(false);
+        synced(head);
+        BootStarts.Outcome booted = outcome();
+        assertEquals(Decision.START, booted.decision());
+        assertEquals(List.of("app"), booted.started());
     }
 
     @Test

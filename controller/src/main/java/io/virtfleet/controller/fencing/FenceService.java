@@ -361,9 +361,10 @@ public final class FenceService implements RecoveryGate {
         }
         if (!autostarted.isEmpty()) {
             throw Status.FAILED_PRECONDITION.withDescription(host + " has " + String.join(", ", autostarted)
-                    + " defined with autostart on: its libvirtd would start them at its next boot while they run"
-                    + " elsewhere, with nothing on Ceph's blocklist to stop their writes. Its agent turns autostart off"
-                    + " when it stands down; wait for its next report, or `virsh autostart --disable` them on " + host)
+                    + " defined with autostart on (the agent's, or libvirt's own): they would start at its next boot"
+                    + " while they run elsewhere, with nothing on Ceph's blocklist to stop their writes. Its agent turns"
+                    + " autostart off when it stands down; wait for its next report (for libvirt's own flag, `virsh"
+                    + " autostart --disable` them on " + host + ")")
                     .asRuntimeException();
         }
         if (!fence.get().addresses().isEmpty() && ceph == null) {

@@ -161,9 +161,11 @@ public final class HostLoss {
                     Recovery recovery, Executor worker) {
         this.settings = settings;
         // When the first host of a switch outage crosses host-lost-after, the others were last heard at most one
-        // heartbeat later: silent for more than host-lost-after minus a heartbeat. The window must be shorter.
+        // heartbeat (and its call's time) later: silent for more than host-lost-after minus that. The window must be
+        // shorter; one more heartbeat is the margin for late calls.
         long lost = settings.lostAfter().toNanos();
-        this.liveWithinNanos = Math.min(Math.min(unreachableAfter.toNanos(), lost / 2), lost - heartbeat.toNanos());
+        this.liveWithinNanos = Math.max(0, Math.min(Math.min(unreachableAfter.toNanos(), lost / 2),
+                lost - 2 * heartbeat.toNanos()));
         this.fences = fences;
         this.hosts = hosts;
         this.homes = homes;

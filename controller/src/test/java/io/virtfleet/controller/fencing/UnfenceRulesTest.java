@@ -156,8 +156,8 @@ class UnfenceRulesTest {
                 .addDomains(webOffAutostart).addDomains(db).build());
 
         String autostart = refusal(service);
-        assertTrue(autostart.startsWith("hv1 has web (home now hv3) defined with autostart on: its libvirtd would start"
-                + " them at its next boot"), autostart);
+        assertTrue(autostart.startsWith("hv1 has web (home now hv3) defined with autostart on (the agent's, or"
+                + " libvirt's own): they would start at its next boot"), autostart);
         assertTrue(autostart.contains("`virsh autostart --disable` them on hv1"), autostart);
 
         registry.register("agent-1", "10.0.0.1:7441", "test", List.of("ssd"), report(true, head(), "", false).toBuilder()
