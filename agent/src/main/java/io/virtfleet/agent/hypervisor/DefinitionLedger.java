@@ -134,17 +134,22 @@ public final class DefinitionLedger {
 
     /** Writes the file, or throws naming {@code vm}'s wish that could not be turned off in it. */
     private void write(String vm) {
-        if (file == null) {
-            return;
-        }
         try {
-            StateFiles.write(file, text(entries));
-            unsaved = false;
+            writeFile();
         } catch (IOException e) {
-            unsaved = true;
             throw new DomainOperationException(DomainOperationException.Reason.UNAVAILABLE, "cannot record in the"
                     + " ledger " + file + " that " + vm + " is no longer to be started with the host: " + e.getMessage());
         }
+    }
+
+    /** Writes the whole file (nothing for a ledger kept in memory), noting whether it holds what memory does. */
+    private void writeFile() throws IOException {
+        if (file == null) {
+            return;
+        }
+        unsaved = true;
+        StateFiles.write(file, text(entries));
+        unsaved = false;
     }
 
     /**
@@ -162,14 +167,9 @@ public final class DefinitionLedger {
      * made, so it is logged and the ledger goes on in memory; the next change writes the whole file again.
      */
     private void save() {
-        if (file == null) {
-            return;
-        }
         try {
-            StateFiles.write(file, text(entries));
-            unsaved = false;
+            writeFile();
         } catch (IOException e) {
-            unsaved = true;
             log.error("cannot write the ledger of defined domains {}: {}; it is kept in memory until the next change",
                     file, e.getMessage());
         }
