@@ -50,6 +50,11 @@ public final class WriteGate {
         return LOCK.isWriteLocked();
     }
 
+    /** How many threads wait to pass or to close the gate now (for tests and diagnostics). */
+    public static int waiting() {
+        return LOCK.getQueueLength();
+    }
+
     /** The gate could not be closed in time. */
     public static final class GateBusyException extends Exception {
         public GateBusyException(String message) {
