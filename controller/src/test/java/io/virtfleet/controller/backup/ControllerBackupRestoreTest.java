@@ -80,6 +80,7 @@ class ControllerBackupRestoreTest {
     private final NetworkNamespaces namespaces = new NetworkNamespaces();
     private final HangOnCall hang = new HangOnCall(List.of(AgentGrpc.getEnsureDiskMethod()));
     private final Map<String, Agent> agents = new TreeMap<>();
+    private final Map<String, String> namespace = new TreeMap<>();
     private final List<ControllerJvm> controllers = new ArrayList<>();
     private ControllerJvm controller;
     private Clients admin;
@@ -189,6 +190,7 @@ class ControllerBackupRestoreTest {
         // The claims came from the backup: none had to be released or made again at start.
         String log = controller.logTail(100_000);
         assertFalse(log.contains("released the claim") || log.contains("restored the claim"), log);
+        assertFalse(log.contains("with join token"), "nobody enrolled with the restored controller");
         Map<String, String> claims = claims(newData.resolve("claims"));
         assertEquals(Map.of("db", "hv2", "cache", "hv1", "web", "hv1"), claims, "claims journal");
 
@@ -198,6 +200,30 @@ class ControllerBackupRestoreTest {
         // Until hv1 has pulled the commit that records api, it is behind: that is drift too, for a moment.
         await("drift clean after the new create", () -> CliRun.as(controller.endpoint(), adminPem, "drift", "--exit-code").code() == 0);
         assertFalse(log.contains(" SEVERE "), "the restored controller logged no error");
+
+        // ---- and once more, on a machine with another address ----
+        // Agents know the controller by the identity in its certificate, not by its address: changing their
+        // controller setting and restarting them is all it takes, with no join token and no new certificate.
+        controller.close();
+        assertEquals(0, controller.awaitExit(Duration.ofSeconds(20)));
+        startController(new ControllerJvm.Settings(newData, 0, HEARTBEAT, HEARTBEAT.multipliedBy(10), RECONCILE, Map.of())
+                .withListenHost("127.0.0.2"));
+        for (String host : HOSTS) {
+            agents.remove(host).close();
+            startAgent(host, controller.endpoint(), null); // the agent's state directory holds its certificate
+        }
+        awaitHostsReady();
+        // Each agent's libvirt test-driver node was new with its restart (a test-driver connection's state is its
+        // own): the reconciler defines and starts every VM there again, as it would on a reinstalled host.
+        for (Map.Entry<String, String> vm : Map.of("db", "hv2", "cache", "hv1", "web", "hv1", "api", "hv2").entrySet()) {
+            awaitConverged(vm.getKey(), vm.getValue());
+        }
+        now = agentCertificates();
+        for (String host : HOSTS) {
+            assertArrayEquals(agentCertificates.get(host), now.get(host), host + " kept its certificate");
+        }
+        await("drift clean at the new address", () -> CliRun.as(controller.endpoint(), adminPem, "drift", "--exit-code").code() == 0);
+        assertFalse(controller.logTail(100_000).contains("with join token"), "nobody enrolled:\n" + controller.logTail(60));
     }
 
     // ---- the fleet -----------------------------------------------------------------------------------------
@@ -207,8 +233,8 @@ class ControllerBackupRestoreTest {
         controllers.add(controller);
         if (admin == null) {
             admin = Clients.as(settings.dataDir().resolve("pki").resolve("admin.pem"));
-            operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
         }
+        operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
     }
 
     private void startAgents() throws Exception {
@@ -217,29 +243,35 @@ class ControllerBackupRestoreTest {
         namespaces.cable(ns1, "10.249.32.1/24", ns2, "10.249.32.2/24", "ul0");
         Map<String, String> hostNamespace = Map.of("hv1", ns1, "hv2", ns2);
         for (String host : HOSTS) {
-            TestDriverNode node = new TestDriverNode(host, 16, 65536);
-            String uri = node.writeTo(work.resolve("nodes"));
-            Path state = work.resolve("agents").resolve(host);
-            Files.createDirectories(state.resolve("images"));
+            namespace.put(host, hostNamespace.get(host));
             String token = operator.withDeadlineAfter(30, TimeUnit.SECONDS).createJoinToken(CreateJoinTokenRequest.newBuilder()
                     .setHostName(host).setTtlSeconds(600).build()).getToken();
-            Path noCeph = work.toAbsolutePath().resolve("no-ceph");
-            CephSettings ceph = CephSettings.defaults();
-            AgentConfig config = new AgentConfig(host, controller.endpoint(), new InetSocketAddress("127.0.0.1", 0), null,
-                    uri, HEARTBEAT, HEARTBEAT.multipliedBy(4), state.resolve("images"), state, List.of("raw"), token, null,
-                    new CephSettings(noCeph.resolve("ceph.conf"), ceph.client(), noCeph.resolve("keyring"), ceph.ssdPool(),
-                            ceph.sataPool(), ceph.timeout()),
-                    "ul0", null, 4789, "br0", state.resolve("definitions"), null,
-                    io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY, null);
-            NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(hostNamespace.get(host));
-            Agent agent = Agent.create(config, binder -> {
-                binder.bind(NetworkSettings.class).toInstance(inNamespace);
-                binder.bind(Agent.API_INTERCEPTORS).toInstance(List.of(hang));
-            });
-            agents.put(host, agent);
-            agent.start();
+            startAgent(host, controller.endpoint(), token);
         }
         awaitHostsReady();
+    }
+
+    /** @param token a join token, or null for an agent that enrolled before (its certificate is in its state) */
+    private void startAgent(String host, io.virtfleet.common.validation.Endpoint controllerAt, String token) throws Exception {
+        TestDriverNode node = new TestDriverNode(host, 16, 65536);
+        String uri = node.writeTo(work.resolve("nodes"));
+        Path state = work.resolve("agents").resolve(host);
+        Files.createDirectories(state.resolve("images"));
+        Path noCeph = work.toAbsolutePath().resolve("no-ceph");
+        CephSettings ceph = CephSettings.defaults();
+        AgentConfig config = new AgentConfig(host, controllerAt, new InetSocketAddress("127.0.0.1", 0), null,
+                uri, HEARTBEAT, HEARTBEAT.multipliedBy(4), state.resolve("images"), state, List.of("raw"), token, null,
+                new CephSettings(noCeph.resolve("ceph.conf"), ceph.client(), noCeph.resolve("keyring"), ceph.ssdPool(),
+                        ceph.sataPool(), ceph.timeout()),
+                "ul0", null, 4789, "br0", state.resolve("definitions"), null,
+                io.virtfleet.agent.hypervisor.InstallerFiles.PACKAGE_DIRECTORY, null);
+        NetworkSettings inNamespace = NetworkSettings.ofHost("ul0", null, 4789, "br0").inNamespace(namespace.get(host));
+        Agent agent = Agent.create(config, binder -> {
+            binder.bind(NetworkSettings.class).toInstance(inNamespace);
+            binder.bind(Agent.API_INTERCEPTORS).toInstance(List.of(hang));
+        });
+        agents.put(host, agent);
+        agent.start();
     }
 
     /** Each agent's credentials as enrollment wrote them into its state directory. */
