@@ -82,6 +82,12 @@ public final class BackupCommand implements Callable<Integer> {
             err.flush();
             return ExitCode.USAGE;
         }
+        if (!Files.isRegularFile(credentials)) {
+            err.println(me + "no admin credentials at " + credentials + "; point to an admin's with --credentials or"
+                    + " VIRTFLEET_CREDENTIALS (the first admin's are in the controller's data directory, pki/admin.pem)");
+            err.flush();
+            return ExitCode.DENIED;
+        }
         TlsCredentials tls;
         try {
             tls = CredentialsBundle.read(credentials);
