@@ -26,7 +26,7 @@ import java.util.function.BooleanSupplier;
  * decision), if the reserve holds with the VM there; a host the reserve refuses is set aside, as room only shrinks
  * from there (first fit is not strictly monotone, so in principle a later fill elsewhere could make it accept that
  * host again: a case the property tests, which place the counted VMs through the scheduler itself, have not met).
- * The score after {@code j} VMs is computed by {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the
+ * The score after {@code j} VMs is computed by {@link HostTable#scoreAfter}, the decision's own arithmetic, so the
  * hosts come in the order decisions take them. Most decisions cost a few additions, as long as units vouch for every
  * host; a count still asks its caller now and then whether to go on, and the {@link Scheduler} runs one at a time.
  */
@@ -52,7 +52,10 @@ final class CapacityCounter {
     private final long[] imagesTotal;
     // With the reserve.
     private final CountedReserve reserve;
-    private final HostTable.ScoreAfter[] scores;
+    private final Fit.Weights weights;
+    /** What each host's score depends on ({@link HostTable#scoreInputs}). */
+    private final double[] scoreInputs;
+    private final long[] promised;
 
     /**
      * Reads the hosts; call it under the scheduler's lock.
@@ -80,7 +83,9 @@ final class CapacityCounter {
         threads = new int[n];
         rawPromised = new long[n];
         imagesTotal = new long[n];
-        scores = claims == null ? null : new HostTable.ScoreAfter[n];
+        weights = hosts.weights;
+        scoreInputs = claims == null ? null : new double[n * HostTable.SCORE_INPUTS];
+        promised = claims == null ? null : new long[2 * n];
         Ask ask = new Ask(filters.length);
         ask.set(r, filters, hosts);
         long memory = r.memoryBytes();
@@ -125,8 +130,8 @@ final class CapacityCounter {
             threads[i] = hosts.threads[i];
             rawPromised[i] = hosts.rawAllocated[i];
             imagesTotal[i] = hosts.imagesTotal[i];
-            if (scores != null) {
-                scores[i] = hosts.scoreAfter(i);
+            if (scoreInputs != null) {
+                hosts.scoreInputs(i, scoreInputs, promised);
             }
         }
         if (claims == null) {
@@ -223,78 +228,92 @@ final class CapacityCounter {
 
     // ---- with the reserve: placement's decisions played one by one ---------------------------------------
 
-    private double[] score;
+    /**
+     * The hosts still taking VMs, as a binary heap ordered as decisions take them (the higher score first, ties by
+     * name): their slots, and their scores alongside (read without going through the slot).
+     */
     private int[] heap;
+    private double[] heapScore;
     private int size;
     private BooleanSupplier stop = () -> false;
     /** Decisions played between two questions to {@link #stop}: a few milliseconds' worth at most. */
     private static final int STOP_EVERY = 64;
 
     private void simulate(long[] placed, Reserve.Shortfall[] refused) {
-        score = new double[n];
         heap = new int[n];
+        heapScore = new double[n];
         size = 0;
+        long memory = request.memoryBytes();
+        int vcpus = request.vcpus();
         for (int i = 0; i < n; i++) {
             if (listed[i] && reason[i] == null && fits[i] > 0) {
-                score[i] = scores[i].score(0, request.memoryBytes(), request.vcpus());
-                push(i);
+                push(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, 0, memory, vcpus));
             }
         }
+        // The host on top takes the decision; it stays on top with its next score and sinks to its place (one pass
+        // down the heap instead of a removal and an insertion), or leaves the heap.
         for (long played = 0; size > 0; played++) {
             if (played % STOP_EVERY == 0 && stop.getAsBoolean()) {
                 throw new CancellationException("the capacity count was stopped after " + played + " decisions");
             }
-            int i = pop();
+            int i = heap[0];
             if (!reserve.place(i)) {
                 refused[i] = reserve.refusal(); // room only shrinks from here: the reserve will not accept it later either
-                continue;
-            }
-            if (++placed[i] < fits[i]) {
-                score[i] = scores[i].score(placed[i], request.memoryBytes(), request.vcpus());
-                push(i);
+                removeTop();
+            } else if (++placed[i] < fits[i]) {
+                siftDown(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, placed[i], memory, vcpus));
+            } else {
+                removeTop();
             }
         }
     }
 
-    /** Whether slot a comes before slot b: the higher score, ties by name (a NaN score never enters the heap). */
-    private boolean before(int a, int b) {
-        return score[a] > score[b] || (score[a] == score[b] && names[a].compareTo(names[b]) < 0);
+    /** Whether slot a with score sa comes before slot b with score sb (a NaN score never enters the heap). */
+    private boolean before(int a, double sa, int b, double sb) {
+        return sa > sb || (sa == sb && names[a].compareTo(names[b]) < 0);
     }
 
-    private void push(int slot) {
+    private void push(int slot, double s) {
         int at = size++;
         while (at > 0) {
             int parent = (at - 1) >> 1;
-            if (!before(slot, heap[parent])) {
+            if (!before(slot, s, heap[parent], heapScore[parent])) {
                 break;
             }
             heap[at] = heap[parent];
+            heapScore[at] = heapScore[parent];
             at = parent;
         }
         heap[at] = slot;
+        heapScore[at] = s;
     }
 
-    private int pop() {
-        int top = heap[0];
-        int last = heap[--size];
+    private void removeTop() {
+        size--;
+        if (size > 0) {
+            siftDown(heap[size], heapScore[size]);
+        }
+    }
+
+    /** Puts the slot with its score at the top, then down to its place. */
+    private void siftDown(int slot, double s) {
         int at = 0;
         while (true) {
             int child = 2 * at + 1;
             if (child >= size) {
                 break;
             }
-            if (child + 1 < size && before(heap[child + 1], heap[child])) {
+            if (child + 1 < size && before(heap[child + 1], heapScore[child + 1], heap[child], heapScore[child])) {
                 child++;
             }
-            if (!before(heap[child], last)) {
+            if (!before(heap[child], heapScore[child], slot, s)) {
                 break;
             }
             heap[at] = heap[child];
+            heapScore[at] = heapScore[child];
             at = child;
         }
-        if (size > 0) {
-            heap[at] = last;
-        }
-        return top;
+        heap[at] = slot;
+        heapScore[at] = s;
     }
 }
