@@ -180,9 +180,12 @@ final class CapacityCounter {
      * Why a host that took {@code fits} VMs takes no more, with the numbers of the filter that refuses the next, in
      * the filters' words. Written with {@link Decimals}: {@link String#format} took most of the count's time.
      */
+    private final StringBuilder text = new StringBuilder(160);
+
     private String runsOut(int i) {
         long k = fits[i];
-        StringBuilder why = new StringBuilder(120);
+        StringBuilder why = text;
+        why.setLength(0);
         if (limit[i].equals("spread-group")) {
             return why.append("one VM of spread group ").append(request.spreadGroup()).append(" per host").toString();
         }

@@ -2,10 +2,9 @@ package io.virtfleet.controller.scheduler;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.PriorityQueue;
 
 /**
@@ -43,8 +42,6 @@ import java.util.PriorityQueue;
  * <p>Made under the {@link Scheduler}'s lock (one pass over the hosts and claims), used without it; not thread-safe.
  */
 final class CountedReserve {
-    private static final Comparator<Claim> FIRST_FIT_ORDER = Comparator.comparingLong(Claim::memoryBytes).reversed()
-            .thenComparing(Comparator.comparingInt(Claim::vcpus).reversed()).thenComparing(Claim::vmName);
     private static final int SLOT_BITS = 24;
     /** Requirements above this are not kept in entries: the host is planned at once (entries hold it shifted). */
     private static final long LARGEST_REQUIREMENT = 1L << 38;
@@ -57,6 +54,7 @@ final class CountedReserve {
     private final long[] vcpuRoom;
     /** Per host, its Ceph-backed VMs in first-fit order, the counted ones aside; null when none. */
     private final Claim[][] own;
+    private final int[] ownCount;
     /** Per host, how many VMs it counted, and where they come in its first-fit order. */
     private final int[] counted;
     private final int[] countedAt;
@@ -93,6 +91,9 @@ final class CountedReserve {
     private List<PriorityQueue<long[]>> later;
     private int[] version;
     private long[] scratch;
+    /** Where {@link #requirements} wrote into {@link #scratch} (the rest is 0). */
+    private int[] written;
+    private int writtenCount;
     private boolean[] planned;
     /** The hosts planned while judging the VM last counted: if it is taken back, K rises again and they are judged anew. */
     private int[] newlyPlanned = new int[16];
@@ -117,7 +118,7 @@ final class CountedReserve {
      * @param vm      the VM counted (its host ignored)
      * @param claims  every claim; those of hosts not in the table are ignored
      */
-    CountedReserve(HostTable hosts, Iterable<Claim> claims, Claim vm) {
+    CountedReserve(HostTable hosts, Collection<Claim> claims, Claim vm) {
         n = hosts.n;
         names = Arrays.copyOf(hosts.names, n);
         tiers = new int[n];
@@ -130,40 +131,47 @@ final class CountedReserve {
         }
         this.vm = vm;
         vmTier = Reserve.tier(vm.storage());
-        List<List<Claim>> byHost = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            byHost.add(null);
-        }
+        // The Ceph-backed claims grouped by host: counted, then laid out host by host (no list per host).
+        Claim[] all = claims.toArray(new Claim[0]);
+        int[] slotOfClaim = new int[all.length];
+        int[] perHost = new int[n];
         long largestMemory = vmTier == 0 ? 1 : vm.memoryBytes();
         long largestVcpus = vmTier == 0 ? 1 : vm.vcpus();
-        for (Claim c : claims) {
+        for (int k = 0; k < all.length; k++) {
+            Claim c = all[k];
             int i = Reserve.tier(c.storage()) == 0 ? -1 : hosts.slotOf(c.host());
+            slotOfClaim[k] = i;
             if (i >= 0) {
-                if (byHost.get(i) == null) {
-                    byHost.set(i, new ArrayList<>());
-                }
-                byHost.get(i).add(c);
+                perHost[i]++;
                 largestMemory = Math.max(largestMemory, c.memoryBytes());
                 largestVcpus = Math.max(largestVcpus, c.vcpus());
             }
         }
+        own = new Claim[n][];
+        ownCount = new int[n];
+        for (int k = 0; k < all.length; k++) {
+            int i = slotOfClaim[k];
+            if (i >= 0) {
+                if (own[i] == null) {
+                    own[i] = new Claim[perHost[i]];
+                }
+                own[i][ownCount[i]++] = all[k];
+            }
+        }
         unitMemoryShift = shift(largestMemory);
         unitVcpuShift = shift(largestVcpus);
-        own = new Claim[n][];
         counted = new int[n];
         countedAt = new int[n];
         ownByTier = new int[3][n];
         for (int i = 0; i < n; i++) {
-            List<Claim> vms = byHost.get(i);
-            if (vms != null) {
-                Claim[] sorted = vms.toArray(new Claim[0]);
-                Arrays.sort(sorted, FIRST_FIT_ORDER);
-                own[i] = sorted;
+            Claim[] sorted = own[i];
+            if (sorted != null) {
+                sortFirstFit(sorted);
                 for (Claim c : sorted) {
                     ownByTier[Reserve.tier(c.storage())][i]++;
                 }
                 int at = 0;
-                while (at < sorted.length && FIRST_FIT_ORDER.compare(sorted[at], vm) <= 0) {
+                while (at < sorted.length && firstFitCompare(sorted[at], vm) <= 0) {
                     at++;
                 }
                 countedAt[i] = at;
@@ -183,6 +191,32 @@ final class CountedReserve {
         }
     }
 
+    /** First-fit order: the larger memory first, then the more vCPUs, then by name. */
+    private static int firstFitCompare(Claim a, Claim b) {
+        int c = Long.compare(b.memoryBytes(), a.memoryBytes());
+        if (c == 0) {
+            c = Integer.compare(b.vcpus(), a.vcpus());
+        }
+        return c != 0 ? c : a.vmName().compareTo(b.vmName());
+    }
+
+    /** Sorts a host's VMs (a handful) into first-fit order. */
+    private static void sortFirstFit(Claim[] vms) {
+        if (vms.length > 32) {
+            Arrays.sort(vms, CountedReserve::firstFitCompare);
+            return;
+        }
+        for (int j = 1; j < vms.length; j++) {
+            Claim c = vms[j];
+            int k = j - 1;
+            while (k >= 0 && firstFitCompare(vms[k], c) > 0) {
+                vms[k + 1] = vms[k];
+                k--;
+            }
+            vms[k + 1] = c;
+        }
+    }
+
     /** The smallest power of two at least {@code x}, as a shift. */
     private static int shift(long x) {
         return x <= 1 ? 0 : 64 - Long.numberOfLeadingZeros(x - 1);
@@ -196,7 +230,7 @@ final class CountedReserve {
     }
 
     private int vms(int i) {
-        return (own[i] == null ? 0 : own[i].length) + (vmTier == 0 ? 0 : counted[i]);
+        return ownCount[i] + (vmTier == 0 ? 0 : counted[i]);
     }
 
     private int vms(int i, int t) {
@@ -259,7 +293,8 @@ final class CountedReserve {
     // ---- once some host is tight by units ------------------------------------------------------------
 
     private void startClasses() {
-        Map<Long, Integer> index = new HashMap<>();
+        int[] index = new int[64 * 32];
+        Arrays.fill(index, -1);
         List<int[]> shifts = new ArrayList<>();
         ownClass = new int[n][];
         for (int i = 0; i < n; i++) {
@@ -288,24 +323,25 @@ final class CountedReserve {
         plans = new RestartPlan[n];
         version = new int[n];
         scratch = new long[classes * 3];
+        written = new int[classes * 3];
         // Every host's requirements, bucketed by class and tier, each bucket sorted.
         int[] bucketSize = new int[classes * 3];
-        long[] all = new long[64];
+        // A host writes a requirement per class and tier of its VMs at most, and one for the counted ones.
+        long[] all = new long[2 * (ownTotal() + n)];
         int count = 0;
         for (int i = 0; i < n; i++) {
             if (!requirements(i)) {
                 plan(i);
                 continue;
             }
-            for (int k = 0; k < scratch.length; k++) {
-                if (scratch[k] > 0) {
-                    if (count + 2 > all.length) {
-                        all = Arrays.copyOf(all, all.length * 2);
-                    }
-                    all[count++] = k;
-                    all[count++] = scratch[k] << SLOT_BITS | i;
-                    bucketSize[k]++;
+            for (int w = 0; w < writtenCount; w++) {
+                int k = written[w];
+                if (count + 2 > all.length) {
+                    all = Arrays.copyOf(all, all.length * 2);
                 }
+                all[count++] = k;
+                all[count++] = scratch[k] << SLOT_BITS | i;
+                bucketSize[k]++;
             }
         }
         entries = new long[classes * 3][];
@@ -341,13 +377,15 @@ final class CountedReserve {
     }
 
     /** The class of a VM (its memory and vCPUs rounded up to powers of two), numbered as first met. */
-    private static int classIndex(Claim c, Map<Long, Integer> index, List<int[]> shifts) {
+    private static int classIndex(Claim c, int[] index, List<int[]> shifts) {
         int m = shift(c.memoryBytes());
         int v = shift(c.vcpus());
-        return index.computeIfAbsent((long) m << 32 | v, key -> {
+        int key = m << 5 | v;
+        if (index[key] < 0) {
             shifts.add(new int[] {m, v});
-            return shifts.size() - 1;
-        });
+            index[key] = shifts.size() - 1;
+        }
+        return index[key];
     }
 
     private void addToClassSums(int i, int sign) {
@@ -370,7 +408,10 @@ final class CountedReserve {
      * entry (the host is then planned at once).
      */
     private boolean requirements(int i) {
-        Arrays.fill(scratch, 0);
+        for (int w = 0; w < writtenCount; w++) {
+            scratch[written[w]] = 0;
+        }
+        writtenCount = 0;
         int ownCount = own[i] == null ? 0 : own[i].length;
         int run = vmTier == 0 ? 0 : counted[i];
         for (int first = 0; first < ownCount + (run > 0 ? 1 : 0); first++) {
@@ -387,7 +428,7 @@ final class CountedReserve {
                 if (j == at && run > 0) {
                     long w = weight(vm, memoryShift, vcpuShift);
                     if (vmClass == c) {
-                        scratch[c * 3 + vmTier] = weight + (run - 1) * w + 1 + ((tiers[i] & vmTier) != 0 ? mine : 0);
+                        write(c * 3 + vmTier, weight + (run - 1) * w + 1 + ((tiers[i] & vmTier) != 0 ? mine : 0));
                     }
                     weight += run * w;
                 }
@@ -397,17 +438,33 @@ final class CountedReserve {
                 Claim v = own[i][j];
                 if (ownClass[i][j] == c) {
                     int t = Reserve.tier(v.storage());
-                    scratch[c * 3 + t] = weight + 1 + ((tiers[i] & t) != 0 ? mine : 0);
+                    write(c * 3 + t, weight + 1 + ((tiers[i] & t) != 0 ? mine : 0));
                 }
                 weight += weight(v, memoryShift, vcpuShift);
             }
         }
-        for (long r : scratch) {
-            if (r >= LARGEST_REQUIREMENT) {
+        for (int w = 0; w < writtenCount; w++) {
+            if (scratch[written[w]] >= LARGEST_REQUIREMENT) {
                 return false;
             }
         }
         return true;
+    }
+
+    /** A requirement (at least 1) into {@link #scratch}, its place noted in {@link #written}. */
+    private void write(int k, long requirement) {
+        if (scratch[k] == 0) {
+            written[writtenCount++] = k;
+        }
+        scratch[k] = requirement;
+    }
+
+    private int ownTotal() {
+        int total = 0;
+        for (int i = 0; i < n; i++) {
+            total += ownCount[i];
+        }
+        return total;
     }
 
     /** Whether class c came up for host i before its VM {@code first} ({@code own.length}: the counted ones). */
@@ -437,7 +494,8 @@ final class CountedReserve {
             return;
         }
         boolean vouched = true;
-        for (int k = 0; k < scratch.length; k++) {
+        for (int w = 0; w < writtenCount; w++) {
+            int k = written[w];
             vouched &= scratch[k] <= classSum[k / 3][k % 3];
         }
         if (!vouched) {
@@ -445,10 +503,9 @@ final class CountedReserve {
             return;
         }
         unplan(i);
-        for (int k = 0; k < scratch.length; k++) {
-            if (scratch[k] > 0) {
-                later.get(k).add(new long[] {scratch[k], i, version[i]});
-            }
+        for (int w = 0; w < writtenCount; w++) {
+            int k = written[w];
+            later.get(k).add(new long[] {scratch[k], i, version[i]});
         }
     }
 
