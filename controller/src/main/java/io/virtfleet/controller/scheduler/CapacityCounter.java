@@ -232,8 +232,9 @@ final class CapacityCounter {
     // ---- with the reserve: placement's decisions played one by one ---------------------------------------
 
     /**
-     * The hosts still taking VMs, as a binary heap ordered as decisions take them (the higher score first, ties by
-     * name): their slots, and their scores alongside (read without going through the slot).
+     * The hosts still taking VMs, as a heap ordered as decisions take them (the higher score first, ties by name):
+     * their slots, and their scores alongside (read without going through the slot). Four children a node: half the
+     * levels of a binary heap, the children's scores side by side in memory.
      */
     private int[] heap;
     private double[] heapScore;
@@ -279,7 +280,7 @@ final class CapacityCounter {
     private void push(int slot, double s) {
         int at = size++;
         while (at > 0) {
-            int parent = (at - 1) >> 1;
+            int parent = (at - 1) >> 2;
             if (!before(slot, s, heap[parent], heapScore[parent])) {
                 break;
             }
@@ -302,12 +303,16 @@ final class CapacityCounter {
     private void siftDown(int slot, double s) {
         int at = 0;
         while (true) {
-            int child = 2 * at + 1;
-            if (child >= size) {
+            int first = 4 * at + 1;
+            if (first >= size) {
                 break;
             }
-            if (child + 1 < size && before(heap[child + 1], heapScore[child + 1], heap[child], heapScore[child])) {
-                child++;
+            int child = first;
+            int end = Math.min(first + 4, size);
+            for (int c = first + 1; c < end; c++) {
+                if (before(heap[c], heapScore[c], heap[child], heapScore[child])) {
+                    child = c;
+                }
             }
             if (!before(heap[child], heapScore[child], slot, s)) {
                 break;
