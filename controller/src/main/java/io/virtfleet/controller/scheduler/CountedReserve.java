@@ -55,6 +55,11 @@ final class CountedReserve {
     /** Per host, its Ceph-backed VMs in first-fit order, the counted ones aside; null when none. */
     private final Claim[][] own;
     private final int[] ownCount;
+    /** Host i's own VMs' numbers at {@code start[i] ..}, in first-fit order: memory, vCPUs, reserve tier bit. */
+    private final int[] start;
+    private final long[] ownMemory;
+    private final int[] ownVcpus;
+    private final int[] ownTier;
     /** Per host, how many VMs it counted, and where they come in its first-fit order. */
     private final int[] counted;
     private final int[] countedAt;
@@ -131,31 +136,57 @@ final class CountedReserve {
         }
         this.vm = vm;
         vmTier = Reserve.tier(vm.storage());
-        // The Ceph-backed claims grouped by host: counted, then laid out host by host (no list per host).
+        // The Ceph-backed claims grouped by host, each read once: counted, laid out host by host (no list per host),
+        // sorted by their numbers, names only on ties.
         Claim[] all = claims.toArray(new Claim[0]);
         int[] slotOfClaim = new int[all.length];
+        long[] memoryOf = new long[all.length];
+        int[] vcpusOf = new int[all.length];
         int[] perHost = new int[n];
         long largestMemory = vmTier == 0 ? 1 : vm.memoryBytes();
         long largestVcpus = vmTier == 0 ? 1 : vm.vcpus();
+        int total = 0;
         for (int k = 0; k < all.length; k++) {
             Claim c = all[k];
             int i = Reserve.tier(c.storage()) == 0 ? -1 : hosts.slotOf(c.host());
             slotOfClaim[k] = i;
             if (i >= 0) {
                 perHost[i]++;
-                largestMemory = Math.max(largestMemory, c.memoryBytes());
-                largestVcpus = Math.max(largestVcpus, c.vcpus());
+                total++;
+                memoryOf[k] = c.memoryBytes();
+                vcpusOf[k] = c.vcpus();
+                largestMemory = Math.max(largestMemory, memoryOf[k]);
+                largestVcpus = Math.max(largestVcpus, vcpusOf[k]);
+            }
+        }
+        start = new int[n + 1];
+        for (int i = 0; i < n; i++) {
+            start[i + 1] = start[i] + perHost[i];
+        }
+        int[] order = new int[total];
+        int[] filled = Arrays.copyOf(start, n);
+        for (int k = 0; k < all.length; k++) {
+            if (slotOfClaim[k] >= 0) {
+                order[filled[slotOfClaim[k]]++] = k;
             }
         }
         own = new Claim[n][];
-        ownCount = new int[n];
-        for (int k = 0; k < all.length; k++) {
-            int i = slotOfClaim[k];
-            if (i >= 0) {
-                if (own[i] == null) {
-                    own[i] = new Claim[perHost[i]];
-                }
-                own[i][ownCount[i]++] = all[k];
+        ownCount = perHost;
+        ownMemory = new long[total];
+        ownVcpus = new int[total];
+        ownTier = new int[total];
+        for (int i = 0; i < n; i++) {
+            if (perHost[i] == 0) {
+                continue;
+            }
+            sortFirstFit(order, start[i], start[i + 1], all, memoryOf, vcpusOf);
+            own[i] = new Claim[perHost[i]];
+            for (int p = start[i]; p < start[i + 1]; p++) {
+                Claim c = all[order[p]];
+                own[i][p - start[i]] = c;
+                ownMemory[p] = memoryOf[order[p]];
+                ownVcpus[p] = vcpusOf[order[p]];
+                ownTier[p] = Reserve.tier(c.storage());
             }
         }
         unitMemoryShift = shift(largestMemory);
@@ -166,9 +197,8 @@ final class CountedReserve {
         for (int i = 0; i < n; i++) {
             Claim[] sorted = own[i];
             if (sorted != null) {
-                sortFirstFit(sorted);
-                for (Claim c : sorted) {
-                    ownByTier[Reserve.tier(c.storage())][i]++;
+                for (int p = start[i]; p < start[i + 1]; p++) {
+                    ownByTier[ownTier[p]][i]++;
                 }
                 int at = 0;
                 while (at < sorted.length && firstFitCompare(sorted[at], vm) <= 0) {
@@ -200,21 +230,31 @@ final class CountedReserve {
         return c != 0 ? c : a.vmName().compareTo(b.vmName());
     }
 
-    /** Sorts a host's VMs (a handful) into first-fit order. */
-    private static void sortFirstFit(Claim[] vms) {
-        if (vms.length > 32) {
-            Arrays.sort(vms, CountedReserve::firstFitCompare);
-            return;
-        }
-        for (int j = 1; j < vms.length; j++) {
-            Claim c = vms[j];
+    /**
+     * Sorts claims {@code order[from .. to)} (one host's, a handful) into first-fit order by their memory and vCPUs,
+     * by name on ties.
+     */
+    private static void sortFirstFit(int[] order, int from, int to, Claim[] all, long[] memory, int[] vcpus) {
+        for (int j = from + 1; j < to; j++) {
+            int c = order[j];
             int k = j - 1;
-            while (k >= 0 && firstFitCompare(vms[k], c) > 0) {
-                vms[k + 1] = vms[k];
+            while (k >= from && firstFitAfter(order[k], c, all, memory, vcpus)) {
+                order[k + 1] = order[k];
                 k--;
             }
-            vms[k + 1] = c;
+            order[k + 1] = c;
         }
+    }
+
+    /** Whether claim a comes after claim b in first-fit order. */
+    private static boolean firstFitAfter(int a, int b, Claim[] all, long[] memory, int[] vcpus) {
+        if (memory[a] != memory[b]) {
+            return memory[a] < memory[b];
+        }
+        if (vcpus[a] != vcpus[b]) {
+            return vcpus[a] < vcpus[b];
+        }
+        return all[a].vmName().compareTo(all[b].vmName()) > 0;
     }
 
     /** The smallest power of two at least {@code x}, as a shift. */
@@ -301,11 +341,11 @@ final class CountedReserve {
             if (own[i] != null) {
                 ownClass[i] = new int[own[i].length];
                 for (int j = 0; j < own[i].length; j++) {
-                    ownClass[i][j] = classIndex(own[i][j], index, shifts);
+                    ownClass[i][j] = classIndex(ownMemory[start[i] + j], ownVcpus[start[i] + j], index, shifts);
                 }
             }
         }
-        vmClass = vmTier == 0 ? -1 : classIndex(vm, index, shifts);
+        vmClass = vmTier == 0 ? -1 : classIndex(vm.memoryBytes(), vm.vcpus(), index, shifts);
         int classes = shifts.size();
         classMemoryShift = new int[classes];
         classVcpuShift = new int[classes];
@@ -377,9 +417,9 @@ final class CountedReserve {
     }
 
     /** The class of a VM (its memory and vCPUs rounded up to powers of two), numbered as first met. */
-    private static int classIndex(Claim c, int[] index, List<int[]> shifts) {
-        int m = shift(c.memoryBytes());
-        int v = shift(c.vcpus());
+    private static int classIndex(long memory, int vcpus, int[] index, List<int[]> shifts) {
+        int m = shift(memory);
+        int v = shift(vcpus);
         int key = m << 5 | v;
         if (index[key] < 0) {
             shifts.add(new int[] {m, v});
@@ -426,7 +466,7 @@ final class CountedReserve {
             int at = run > 0 ? countedAt[i] : ownCount;
             for (int j = 0; j <= ownCount; j++) {
                 if (j == at && run > 0) {
-                    long w = weight(vm, memoryShift, vcpuShift);
+                    long w = weight(vm.memoryBytes(), vm.vcpus(), memoryShift, vcpuShift);
                     if (vmClass == c) {
                         write(c * 3 + vmTier, weight + (run - 1) * w + 1 + ((tiers[i] & vmTier) != 0 ? mine : 0));
                     }
@@ -435,12 +475,12 @@ final class CountedReserve {
                 if (j == ownCount) {
                     break;
                 }
-                Claim v = own[i][j];
+                int p = start[i] + j;
                 if (ownClass[i][j] == c) {
-                    int t = Reserve.tier(v.storage());
+                    int t = ownTier[p];
                     write(c * 3 + t, weight + 1 + ((tiers[i] & t) != 0 ? mine : 0));
                 }
-                weight += weight(v, memoryShift, vcpuShift);
+                weight += weight(ownMemory[p], ownVcpus[p], memoryShift, vcpuShift);
             }
         }
         for (int w = 0; w < writtenCount; w++) {
@@ -478,9 +518,8 @@ final class CountedReserve {
     }
 
     /** A VM's weight in a class: how many of the class's size it takes the room of, at most. */
-    private static long weight(Claim v, int memoryShift, int vcpuShift) {
-        return Math.max((v.memoryBytes() + (1L << memoryShift) - 1) >> memoryShift,
-                (v.vcpus() + (1L << vcpuShift) - 1) >> vcpuShift);
+    private static long weight(long memory, int vcpus, int memoryShift, int vcpuShift) {
+        return Math.max((memory + (1L << memoryShift) - 1) >> memoryShift, (vcpus + (1L << vcpuShift) - 1) >> vcpuShift);
     }
 
     /**
