@@ -249,9 +249,12 @@ final class CapacityCounter {
         size = 0;
         long memory = request.memoryBytes();
         int vcpus = request.vcpus();
+        if (!weights.pack() && weights.load() >= 0 && weights.memory() >= 0 && weights.vcpu() >= 0) {
+            jumpAhead(placed);
+        }
         for (int i = 0; i < n; i++) {
-            if (listed[i] && reason[i] == null && fits[i] > 0) {
-                push(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, 0, memory, vcpus));
+            if (listed[i] && reason[i] == null && placed[i] < fits[i]) {
+                push(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, placed[i], memory, vcpus));
             }
         }
         // The host on top takes the decision; it stays on top with its next score and sinks to its place (one pass
@@ -270,6 +273,94 @@ final class CapacityCounter {
                 removeTop();
             }
         }
+    }
+
+    /** Where the jump stops looking for a longer run (a 64th of the decisions, at least 8): the heap plays the rest. */
+    private static final int JUMP_SLACK_SHIFT = 6;
+
+    /**
+     * Counts at once the first decisions, as long as units vouch for every host. Spreading (weights not negative), a
+     * host's score after {@code j} VMs only falls as {@code j} grows (the same operations, each monotone, on a larger
+     * promise), so the decisions with a score above a threshold {@code T} are the first ones in the order the heap
+     * would play them, {@code count_i(T)} on each host i (found by a binary search over its scores). Units vouching
+     * after them means they vouched at each (see {@link CountedReserve#holdByUnitsWith}), so they are all kept; the
+     * threshold is halved between the highest and lowest scores toward the last such run, and the heap plays the
+     * decisions after it one by one. Packing, scores rise as a host fills and this does not hold: not used.
+     */
+    private void jumpAhead(long[] placed) {
+        if (!reserve.byUnits()) {
+            return;
+        }
+        long memory = request.memoryBytes();
+        int vcpus = request.vcpus();
+        double highest = Double.NEGATIVE_INFINITY;
+        double lowest = Double.POSITIVE_INFINITY;
+        long all = 0;
+        for (int i = 0; i < n; i++) {
+            if (listed[i] && reason[i] == null && fits[i] > 0) {
+                highest = Math.max(highest, HostTable.scoreAfter(weights, scoreInputs, promised, i, 0, memory, vcpus));
+                lowest = Math.min(lowest,
+                        HostTable.scoreAfter(weights, scoreInputs, promised, i, fits[i] - 1, memory, vcpus));
+                all += fits[i];
+            }
+        }
+        if (all == 0) {
+            return;
+        }
+        long[] counts = new long[n];
+        long[] kept = null;
+        double good = highest; // nothing above it: the state as it is
+        long goodRun = 0;
+        double bad = lowest;
+        long badRun = all;
+        long slack = Math.max(8, all >> JUMP_SLACK_SHIFT);
+        for (int round = 0; round < 64 && badRun - goodRun > slack; round++) {
+            // A round judges every host once: about as long as STOP_EVERY decisions, so the caller is asked as often.
+            if (stop.getAsBoolean()) {
+                throw new CancellationException("the capacity count was stopped before its first decisions were played");
+            }
+            double mid = good / 2 + bad / 2;
+            if (!(mid < good && mid > bad)) {
+                break;
+            }
+            long run = countAbove(mid, counts, memory, vcpus);
+            if (reserve.holdByUnitsWith(counts)) {
+                good = mid;
+                goodRun = run;
+                kept = counts.clone();
+            } else {
+                bad = mid;
+                badRun = run;
+            }
+        }
+        if (kept != null) {
+            reserve.placeByUnits(kept);
+            System.arraycopy(kept, 0, placed, 0, n);
+        }
+    }
+
+    /** Writes into {@code counts} how many of each host's decisions have a score above {@code t}; returns the sum. */
+    private long countAbove(double t, long[] counts, long memory, int vcpus) {
+        long sum = 0;
+        for (int i = 0; i < n; i++) {
+            if (!listed[i] || reason[i] != null || fits[i] == 0) {
+                counts[i] = 0;
+                continue;
+            }
+            long low = 0;
+            long high = fits[i];
+            while (low < high) {
+                long mid = (low + high) >>> 1;
+                if (HostTable.scoreAfter(weights, scoreInputs, promised, i, mid, memory, vcpus) > t) {
+                    low = mid + 1;
+                } else {
+                    high = mid;
+                }
+            }
+            counts[i] = low;
+            sum += low;
+        }
+        return sum;
     }
 
     /** Whether slot a with score sa comes before slot b with score sb (a NaN score never enters the heap). */

@@ -291,6 +291,69 @@ final class CountedReserve {
         return vms(i, t) == 0 ? 0 : vms(i) + ((tiers[i] & t) != 0 ? units(i) : 0);
     }
 
+    /** Whether units still vouch for every host (no VM judged by its class yet). */
+    boolean byUnits() {
+        return byUnits;
+    }
+
+    /**
+     * Whether units would still vouch for every host with {@code extra[i]} more counted VMs on each host i, the state
+     * after a run of decisions: no host is tight by units then exactly when none was at any decision of the run (a
+     * host's need only grows and {@code K} only falls as VMs are counted).
+     */
+    boolean holdByUnitsWith(long[] extra) {
+        if (!byUnits) {
+            return false;
+        }
+        long[] sum = unitSum.clone();
+        long[] largest = largestNeed.clone();
+        for (int i = 0; i < n; i++) {
+            if (extra[i] == 0) {
+                continue;
+            }
+            long after = fitting(memoryRoom[i] - extra[i] * vm.memoryBytes(), vcpuRoom[i] - extra[i] * vm.vcpus(),
+                    unitMemoryShift, unitVcpuShift);
+            long fallen = units(i) - after;
+            long vmsAll = ownCount[i] + (vmTier == 0 ? 0 : counted[i] + extra[i]);
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                boolean serves = (tiers[i] & t) != 0;
+                if (serves) {
+                    sum[t] -= fallen;
+                }
+                long vmsOfTier = ownByTier[t][i] + (vmTier == t ? counted[i] + extra[i] : 0);
+                largest[t] = Math.max(largest[t], vmsOfTier == 0 ? 0 : vmsAll + (serves ? after : 0));
+            }
+        }
+        for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+            if (largest[t] > sum[t]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Counts {@code extra[i]} more VMs on each host i at once, where {@link #holdByUnitsWith} said units vouch. */
+    void placeByUnits(long[] extra) {
+        for (int i = 0; i < n; i++) {
+            if (extra[i] == 0) {
+                continue;
+            }
+            long before = units(i);
+            addToSums(i, -1);
+            memoryRoom[i] -= extra[i] * vm.memoryBytes();
+            vcpuRoom[i] -= extra[i] * vm.vcpus();
+            counted[i] += (int) extra[i];
+            addToSums(i, 1);
+            long fallen = before - units(i);
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                if ((tiers[i] & t) != 0) {
+                    unitSum[t] -= fallen;
+                }
+                largestNeed[t] = Math.max(largestNeed[t], need(i, t));
+            }
+        }
+    }
+
     /**
      * Counts the VM on host {@code slot} if the reserve then holds: true if it was counted, false if it was not
      * (then {@link #refusal} says why).
