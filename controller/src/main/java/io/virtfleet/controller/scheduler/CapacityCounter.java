@@ -26,7 +26,7 @@ import java.util.function.BooleanSupplier;
  * decision), if the reserve holds with the VM there; a host the reserve refuses is set aside, as room only shrinks
  * from there (first fit is not strictly monotone, so in principle a later fill elsewhere could make it accept that
  * host again: a case the property tests, which place the counted VMs through the scheduler itself, have not met).
- * The score after {@code j} VMs is computed by {@link HostTable.ScoreAfter}, the decision's own arithmetic, so the
+ * The score after {@code j} VMs is computed by {@link HostTable#scoreAfter}, the decision's own arithmetic, so the
  * hosts come in the order decisions take them. Most decisions cost a few additions, as long as units vouch for every
  * host; a count still asks its caller now and then whether to go on, and the {@link Scheduler} runs one at a time.
  */
@@ -52,7 +52,10 @@ final class CapacityCounter {
     private final long[] imagesTotal;
     // With the reserve.
     private final CountedReserve reserve;
-    private final HostTable.ScoreAfter[] scores;
+    private final Fit.Weights weights;
+    /** What each host's score depends on ({@link HostTable#scoreInputs}). */
+    private final double[] scoreInputs;
+    private final long[] promised;
 
     /**
      * Reads the hosts; call it under the scheduler's lock.
@@ -80,7 +83,9 @@ final class CapacityCounter {
         threads = new int[n];
         rawPromised = new long[n];
         imagesTotal = new long[n];
-        scores = claims == null ? null : new HostTable.ScoreAfter[n];
+        weights = hosts.weights;
+        scoreInputs = claims == null ? null : new double[n * HostTable.SCORE_INPUTS];
+        promised = claims == null ? null : new long[2 * n];
         Ask ask = new Ask(filters.length);
         ask.set(r, filters, hosts);
         long memory = r.memoryBytes();
@@ -125,8 +130,8 @@ final class CapacityCounter {
             threads[i] = hosts.threads[i];
             rawPromised[i] = hosts.rawAllocated[i];
             imagesTotal[i] = hosts.imagesTotal[i];
-            if (scores != null) {
-                scores[i] = hosts.scoreAfter(i);
+            if (scoreInputs != null) {
+                hosts.scoreInputs(i, scoreInputs, promised);
             }
         }
         if (claims == null) {
@@ -175,9 +180,12 @@ final class CapacityCounter {
      * Why a host that took {@code fits} VMs takes no more, with the numbers of the filter that refuses the next, in
      * the filters' words. Written with {@link Decimals}: {@link String#format} took most of the count's time.
      */
+    private final StringBuilder text = new StringBuilder(160);
+
     private String runsOut(int i) {
         long k = fits[i];
-        StringBuilder why = new StringBuilder(120);
+        StringBuilder why = text;
+        why.setLength(0);
         if (limit[i].equals("spread-group")) {
             return why.append("one VM of spread group ").append(request.spreadGroup()).append(" per host").toString();
         }
@@ -223,78 +231,188 @@ final class CapacityCounter {
 
     // ---- with the reserve: placement's decisions played one by one ---------------------------------------
 
-    private double[] score;
+    /**
+     * The hosts still taking VMs, as a heap ordered as decisions take them (the higher score first, ties by name):
+     * their slots, and their scores alongside (read without going through the slot). Four children a node: half the
+     * levels of a binary heap, the children's scores side by side in memory.
+     */
     private int[] heap;
+    private double[] heapScore;
     private int size;
     private BooleanSupplier stop = () -> false;
     /** Decisions played between two questions to {@link #stop}: a few milliseconds' worth at most. */
     private static final int STOP_EVERY = 64;
 
     private void simulate(long[] placed, Reserve.Shortfall[] refused) {
-        score = new double[n];
         heap = new int[n];
+        heapScore = new double[n];
         size = 0;
+        long memory = request.memoryBytes();
+        int vcpus = request.vcpus();
+        if (!weights.pack() && weights.load() >= 0 && weights.memory() >= 0 && weights.vcpu() >= 0) {
+            jumpAhead(placed);
+        }
         for (int i = 0; i < n; i++) {
-            if (listed[i] && reason[i] == null && fits[i] > 0) {
-                score[i] = scores[i].score(0, request.memoryBytes(), request.vcpus());
-                push(i);
+            if (listed[i] && reason[i] == null && placed[i] < fits[i]) {
+                push(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, placed[i], memory, vcpus));
             }
         }
+        // The host on top takes the decision; it stays on top with its next score and sinks to its place (one pass
+        // down the heap instead of a removal and an insertion), or leaves the heap.
         for (long played = 0; size > 0; played++) {
             if (played % STOP_EVERY == 0 && stop.getAsBoolean()) {
                 throw new CancellationException("the capacity count was stopped after " + played + " decisions");
             }
-            int i = pop();
+            int i = heap[0];
             if (!reserve.place(i)) {
                 refused[i] = reserve.refusal(); // room only shrinks from here: the reserve will not accept it later either
-                continue;
-            }
-            if (++placed[i] < fits[i]) {
-                score[i] = scores[i].score(placed[i], request.memoryBytes(), request.vcpus());
-                push(i);
+                removeTop();
+            } else if (++placed[i] < fits[i]) {
+                siftDown(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, placed[i], memory, vcpus));
+            } else {
+                removeTop();
             }
         }
     }
 
-    /** Whether slot a comes before slot b: the higher score, ties by name (a NaN score never enters the heap). */
-    private boolean before(int a, int b) {
-        return score[a] > score[b] || (score[a] == score[b] && names[a].compareTo(names[b]) < 0);
+    /** Where the jump stops looking for a longer run (a 64th of the decisions, at least 8): the heap plays the rest. */
+    private static final int JUMP_SLACK_SHIFT = 6;
+
+    /**
+     * Counts at once the first decisions, as long as units vouch for every host. Spreading (weights not negative), a
+     * host's score after {@code j} VMs only falls as {@code j} grows (the same operations, each monotone, on a larger
+     * promise), so the decisions with a score above a threshold {@code T} are the first ones in the order the heap
+     * would play them, {@code count_i(T)} on each host i (found by a binary search over its scores). Units vouching
+     * after them means they vouched at each (see {@link CountedReserve#holdByUnitsWith}), so they are all kept; the
+     * threshold is halved between the highest and lowest scores toward the last such run, and the heap plays the
+     * decisions after it one by one. Packing, scores rise as a host fills and this does not hold: not used.
+     */
+    private void jumpAhead(long[] placed) {
+        if (!reserve.byUnits()) {
+            return;
+        }
+        long memory = request.memoryBytes();
+        int vcpus = request.vcpus();
+        double highest = Double.NEGATIVE_INFINITY;
+        double lowest = Double.POSITIVE_INFINITY;
+        long all = 0;
+        for (int i = 0; i < n; i++) {
+            if (listed[i] && reason[i] == null && fits[i] > 0) {
+                highest = Math.max(highest, HostTable.scoreAfter(weights, scoreInputs, promised, i, 0, memory, vcpus));
+                lowest = Math.min(lowest,
+                        HostTable.scoreAfter(weights, scoreInputs, promised, i, fits[i] - 1, memory, vcpus));
+                all += fits[i];
+            }
+        }
+        if (all == 0) {
+            return;
+        }
+        long[] counts = new long[n];
+        long[] kept = null;
+        double good = highest; // nothing above it: the state as it is
+        long goodRun = 0;
+        double bad = lowest;
+        long badRun = all;
+        long slack = Math.max(8, all >> JUMP_SLACK_SHIFT);
+        for (int round = 0; round < 64 && badRun - goodRun > slack; round++) {
+            // A round judges every host once: about as long as STOP_EVERY decisions, so the caller is asked as often.
+            if (stop.getAsBoolean()) {
+                throw new CancellationException("the capacity count was stopped before its first decisions were played");
+            }
+            double mid = good / 2 + bad / 2;
+            if (!(mid < good && mid > bad)) {
+                break;
+            }
+            long run = countAbove(mid, counts, memory, vcpus);
+            if (reserve.holdByUnitsWith(counts)) {
+                good = mid;
+                goodRun = run;
+                kept = counts.clone();
+            } else {
+                bad = mid;
+                badRun = run;
+            }
+        }
+        if (kept != null) {
+            reserve.placeByUnits(kept);
+            System.arraycopy(kept, 0, placed, 0, n);
+        }
     }
 
-    private void push(int slot) {
+    /** Writes into {@code counts} how many of each host's decisions have a score above {@code t}; returns the sum. */
+    private long countAbove(double t, long[] counts, long memory, int vcpus) {
+        long sum = 0;
+        for (int i = 0; i < n; i++) {
+            if (!listed[i] || reason[i] != null || fits[i] == 0) {
+                counts[i] = 0;
+                continue;
+            }
+            long low = 0;
+            long high = fits[i];
+            while (low < high) {
+                long mid = (low + high) >>> 1;
+                if (HostTable.scoreAfter(weights, scoreInputs, promised, i, mid, memory, vcpus) > t) {
+                    low = mid + 1;
+                } else {
+                    high = mid;
+                }
+            }
+            counts[i] = low;
+            sum += low;
+        }
+        return sum;
+    }
+
+    /** Whether slot a with score sa comes before slot b with score sb (a NaN score never enters the heap). */
+    private boolean before(int a, double sa, int b, double sb) {
+        return sa > sb || (sa == sb && names[a].compareTo(names[b]) < 0);
+    }
+
+    private void push(int slot, double s) {
         int at = size++;
         while (at > 0) {
-            int parent = (at - 1) >> 1;
-            if (!before(slot, heap[parent])) {
+            int parent = (at - 1) >> 2;
+            if (!before(slot, s, heap[parent], heapScore[parent])) {
                 break;
             }
             heap[at] = heap[parent];
+            heapScore[at] = heapScore[parent];
             at = parent;
         }
         heap[at] = slot;
+        heapScore[at] = s;
     }
 
-    private int pop() {
-        int top = heap[0];
-        int last = heap[--size];
+    private void removeTop() {
+        size--;
+        if (size > 0) {
+            siftDown(heap[size], heapScore[size]);
+        }
+    }
+
+    /** Puts the slot with its score at the top, then down to its place. */
+    private void siftDown(int slot, double s) {
         int at = 0;
         while (true) {
-            int child = 2 * at + 1;
-            if (child >= size) {
+            int first = 4 * at + 1;
+            if (first >= size) {
                 break;
             }
-            if (child + 1 < size && before(heap[child + 1], heap[child])) {
-                child++;
+            int child = first;
+            int end = Math.min(first + 4, size);
+            for (int c = first + 1; c < end; c++) {
+                if (before(heap[c], heapScore[c], heap[child], heapScore[child])) {
+                    child = c;
+                }
             }
-            if (!before(heap[child], last)) {
+            if (!before(heap[child], heapScore[child], slot, s)) {
                 break;
             }
             heap[at] = heap[child];
+            heapScore[at] = heapScore[child];
             at = child;
         }
-        if (size > 0) {
-            heap[at] = last;
-        }
-        return top;
+        heap[at] = slot;
+        heapScore[at] = s;
     }
 }

@@ -2,10 +2,9 @@ package io.virtfleet.controller.scheduler;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.PriorityQueue;
 
 /**
@@ -43,8 +42,6 @@ import java.util.PriorityQueue;
  * <p>Made under the {@link Scheduler}'s lock (one pass over the hosts and claims), used without it; not thread-safe.
  */
 final class CountedReserve {
-    private static final Comparator<Claim> FIRST_FIT_ORDER = Comparator.comparingLong(Claim::memoryBytes).reversed()
-            .thenComparing(Comparator.comparingInt(Claim::vcpus).reversed()).thenComparing(Claim::vmName);
     private static final int SLOT_BITS = 24;
     /** Requirements above this are not kept in entries: the host is planned at once (entries hold it shifted). */
     private static final long LARGEST_REQUIREMENT = 1L << 38;
@@ -57,6 +54,12 @@ final class CountedReserve {
     private final long[] vcpuRoom;
     /** Per host, its Ceph-backed VMs in first-fit order, the counted ones aside; null when none. */
     private final Claim[][] own;
+    private final int[] ownCount;
+    /** Host i's own VMs' numbers at {@code start[i] ..}, in first-fit order: memory, vCPUs, reserve tier bit. */
+    private final int[] start;
+    private final long[] ownMemory;
+    private final int[] ownVcpus;
+    private final int[] ownTier;
     /** Per host, how many VMs it counted, and where they come in its first-fit order. */
     private final int[] counted;
     private final int[] countedAt;
@@ -93,6 +96,9 @@ final class CountedReserve {
     private List<PriorityQueue<long[]>> later;
     private int[] version;
     private long[] scratch;
+    /** Where {@link #requirements} wrote into {@link #scratch} (the rest is 0). */
+    private int[] written;
+    private int writtenCount;
     private boolean[] planned;
     /** The hosts planned while judging the VM last counted: if it is taken back, K rises again and they are judged anew. */
     private int[] newlyPlanned = new int[16];
@@ -117,7 +123,7 @@ final class CountedReserve {
      * @param vm      the VM counted (its host ignored)
      * @param claims  every claim; those of hosts not in the table are ignored
      */
-    CountedReserve(HostTable hosts, Iterable<Claim> claims, Claim vm) {
+    CountedReserve(HostTable hosts, Collection<Claim> claims, Claim vm) {
         n = hosts.n;
         names = Arrays.copyOf(hosts.names, n);
         tiers = new int[n];
@@ -130,40 +136,72 @@ final class CountedReserve {
         }
         this.vm = vm;
         vmTier = Reserve.tier(vm.storage());
-        List<List<Claim>> byHost = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            byHost.add(null);
-        }
+        // The Ceph-backed claims grouped by host, each read once: counted, laid out host by host (no list per host),
+        // sorted by their numbers, names only on ties.
+        Claim[] all = claims.toArray(new Claim[0]);
+        int[] slotOfClaim = new int[all.length];
+        long[] memoryOf = new long[all.length];
+        int[] vcpusOf = new int[all.length];
+        int[] perHost = new int[n];
         long largestMemory = vmTier == 0 ? 1 : vm.memoryBytes();
         long largestVcpus = vmTier == 0 ? 1 : vm.vcpus();
-        for (Claim c : claims) {
+        int total = 0;
+        for (int k = 0; k < all.length; k++) {
+            Claim c = all[k];
             int i = Reserve.tier(c.storage()) == 0 ? -1 : hosts.slotOf(c.host());
+            slotOfClaim[k] = i;
             if (i >= 0) {
-                if (byHost.get(i) == null) {
-                    byHost.set(i, new ArrayList<>());
-                }
-                byHost.get(i).add(c);
-                largestMemory = Math.max(largestMemory, c.memoryBytes());
-                largestVcpus = Math.max(largestVcpus, c.vcpus());
+                perHost[i]++;
+                total++;
+                memoryOf[k] = c.memoryBytes();
+                vcpusOf[k] = c.vcpus();
+                largestMemory = Math.max(largestMemory, memoryOf[k]);
+                largestVcpus = Math.max(largestVcpus, vcpusOf[k]);
+            }
+        }
+        start = new int[n + 1];
+        for (int i = 0; i < n; i++) {
+            start[i + 1] = start[i] + perHost[i];
+        }
+        int[] order = new int[total];
+        int[] filled = Arrays.copyOf(start, n);
+        for (int k = 0; k < all.length; k++) {
+            if (slotOfClaim[k] >= 0) {
+                order[filled[slotOfClaim[k]]++] = k;
+            }
+        }
+        own = new Claim[n][];
+        ownCount = perHost;
+        ownMemory = new long[total];
+        ownVcpus = new int[total];
+        ownTier = new int[total];
+        for (int i = 0; i < n; i++) {
+            if (perHost[i] == 0) {
+                continue;
+            }
+            sortFirstFit(order, start[i], start[i + 1], all, memoryOf, vcpusOf);
+            own[i] = new Claim[perHost[i]];
+            for (int p = start[i]; p < start[i + 1]; p++) {
+                Claim c = all[order[p]];
+                own[i][p - start[i]] = c;
+                ownMemory[p] = memoryOf[order[p]];
+                ownVcpus[p] = vcpusOf[order[p]];
+                ownTier[p] = Reserve.tier(c.storage());
             }
         }
         unitMemoryShift = shift(largestMemory);
         unitVcpuShift = shift(largestVcpus);
-        own = new Claim[n][];
         counted = new int[n];
         countedAt = new int[n];
         ownByTier = new int[3][n];
         for (int i = 0; i < n; i++) {
-            List<Claim> vms = byHost.get(i);
-            if (vms != null) {
-                Claim[] sorted = vms.toArray(new Claim[0]);
-                Arrays.sort(sorted, FIRST_FIT_ORDER);
-                own[i] = sorted;
-                for (Claim c : sorted) {
-                    ownByTier[Reserve.tier(c.storage())][i]++;
+            Claim[] sorted = own[i];
+            if (sorted != null) {
+                for (int p = start[i]; p < start[i + 1]; p++) {
+                    ownByTier[ownTier[p]][i]++;
                 }
                 int at = 0;
-                while (at < sorted.length && FIRST_FIT_ORDER.compare(sorted[at], vm) <= 0) {
+                while (at < sorted.length && firstFitCompare(sorted[at], vm) <= 0) {
                     at++;
                 }
                 countedAt[i] = at;
@@ -183,6 +221,42 @@ final class CountedReserve {
         }
     }
 
+    /** First-fit order: the larger memory first, then the more vCPUs, then by name. */
+    private static int firstFitCompare(Claim a, Claim b) {
+        int c = Long.compare(b.memoryBytes(), a.memoryBytes());
+        if (c == 0) {
+            c = Integer.compare(b.vcpus(), a.vcpus());
+        }
+        return c != 0 ? c : a.vmName().compareTo(b.vmName());
+    }
+
+    /**
+     * Sorts claims {@code order[from .. to)} (one host's, a handful) into first-fit order by their memory and vCPUs,
+     * by name on ties.
+     */
+    private static void sortFirstFit(int[] order, int from, int to, Claim[] all, long[] memory, int[] vcpus) {
+        for (int j = from + 1; j < to; j++) {
+            int c = order[j];
+            int k = j - 1;
+            while (k >= from && firstFitAfter(order[k], c, all, memory, vcpus)) {
+                order[k + 1] = order[k];
+                k--;
+            }
+            order[k + 1] = c;
+        }
+    }
+
+    /** Whether claim a comes after claim b in first-fit order. */
+    private static boolean firstFitAfter(int a, int b, Claim[] all, long[] memory, int[] vcpus) {
+        if (memory[a] != memory[b]) {
+            return memory[a] < memory[b];
+        }
+        if (vcpus[a] != vcpus[b]) {
+            return vcpus[a] < vcpus[b];
+        }
+        return all[a].vmName().compareTo(all[b].vmName()) > 0;
+    }
+
     /** The smallest power of two at least {@code x}, as a shift. */
     private static int shift(long x) {
         return x <= 1 ? 0 : 64 - Long.numberOfLeadingZeros(x - 1);
@@ -196,7 +270,7 @@ final class CountedReserve {
     }
 
     private int vms(int i) {
-        return (own[i] == null ? 0 : own[i].length) + (vmTier == 0 ? 0 : counted[i]);
+        return ownCount[i] + (vmTier == 0 ? 0 : counted[i]);
     }
 
     private int vms(int i, int t) {
@@ -215,6 +289,69 @@ final class CountedReserve {
     /** Host i's {@code vms + k(own)} for tier t, or 0 if it holds no VM of that tier. */
     private long need(int i, int t) {
         return vms(i, t) == 0 ? 0 : vms(i) + ((tiers[i] & t) != 0 ? units(i) : 0);
+    }
+
+    /** Whether units still vouch for every host (no VM judged by its class yet). */
+    boolean byUnits() {
+        return byUnits;
+    }
+
+    /**
+     * Whether units would still vouch for every host with {@code extra[i]} more counted VMs on each host i, the state
+     * after a run of decisions: no host is tight by units then exactly when none was at any decision of the run (a
+     * host's need only grows and {@code K} only falls as VMs are counted).
+     */
+    boolean holdByUnitsWith(long[] extra) {
+        if (!byUnits) {
+            return false;
+        }
+        long[] sum = unitSum.clone();
+        long[] largest = largestNeed.clone();
+        for (int i = 0; i < n; i++) {
+            if (extra[i] == 0) {
+                continue;
+            }
+            long after = fitting(memoryRoom[i] - extra[i] * vm.memoryBytes(), vcpuRoom[i] - extra[i] * vm.vcpus(),
+                    unitMemoryShift, unitVcpuShift);
+            long fallen = units(i) - after;
+            long vmsAll = ownCount[i] + (vmTier == 0 ? 0 : counted[i] + extra[i]);
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                boolean serves = (tiers[i] & t) != 0;
+                if (serves) {
+                    sum[t] -= fallen;
+                }
+                long vmsOfTier = ownByTier[t][i] + (vmTier == t ? counted[i] + extra[i] : 0);
+                largest[t] = Math.max(largest[t], vmsOfTier == 0 ? 0 : vmsAll + (serves ? after : 0));
+            }
+        }
+        for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+            if (largest[t] > sum[t]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Counts {@code extra[i]} more VMs on each host i at once, where {@link #holdByUnitsWith} said units vouch. */
+    void placeByUnits(long[] extra) {
+        for (int i = 0; i < n; i++) {
+            if (extra[i] == 0) {
+                continue;
+            }
+            long before = units(i);
+            addToSums(i, -1);
+            memoryRoom[i] -= extra[i] * vm.memoryBytes();
+            vcpuRoom[i] -= extra[i] * vm.vcpus();
+            counted[i] += (int) extra[i];
+            addToSums(i, 1);
+            long fallen = before - units(i);
+            for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
+                if ((tiers[i] & t) != 0) {
+                    unitSum[t] -= fallen;
+                }
+                largestNeed[t] = Math.max(largestNeed[t], need(i, t));
+            }
+        }
     }
 
     /**
@@ -259,18 +396,19 @@ final class CountedReserve {
     // ---- once some host is tight by units ------------------------------------------------------------
 
     private void startClasses() {
-        Map<Long, Integer> index = new HashMap<>();
+        int[] index = new int[64 * 32];
+        Arrays.fill(index, -1);
         List<int[]> shifts = new ArrayList<>();
         ownClass = new int[n][];
         for (int i = 0; i < n; i++) {
             if (own[i] != null) {
                 ownClass[i] = new int[own[i].length];
                 for (int j = 0; j < own[i].length; j++) {
-                    ownClass[i][j] = classIndex(own[i][j], index, shifts);
+                    ownClass[i][j] = classIndex(ownMemory[start[i] + j], ownVcpus[start[i] + j], index, shifts);
                 }
             }
         }
-        vmClass = vmTier == 0 ? -1 : classIndex(vm, index, shifts);
+        vmClass = vmTier == 0 ? -1 : classIndex(vm.memoryBytes(), vm.vcpus(), index, shifts);
         int classes = shifts.size();
         classMemoryShift = new int[classes];
         classVcpuShift = new int[classes];
@@ -288,24 +426,25 @@ final class CountedReserve {
         plans = new RestartPlan[n];
         version = new int[n];
         scratch = new long[classes * 3];
+        written = new int[classes * 3];
         // Every host's requirements, bucketed by class and tier, each bucket sorted.
         int[] bucketSize = new int[classes * 3];
-        long[] all = new long[64];
+        // A host writes a requirement per class and tier of its VMs at most, and one for the counted ones.
+        long[] all = new long[2 * (ownTotal() + n)];
         int count = 0;
         for (int i = 0; i < n; i++) {
             if (!requirements(i)) {
                 plan(i);
                 continue;
             }
-            for (int k = 0; k < scratch.length; k++) {
-                if (scratch[k] > 0) {
-                    if (count + 2 > all.length) {
-                        all = Arrays.copyOf(all, all.length * 2);
-                    }
-                    all[count++] = k;
-                    all[count++] = scratch[k] << SLOT_BITS | i;
-                    bucketSize[k]++;
+            for (int w = 0; w < writtenCount; w++) {
+                int k = written[w];
+                if (count + 2 > all.length) {
+                    all = Arrays.copyOf(all, all.length * 2);
                 }
+                all[count++] = k;
+                all[count++] = scratch[k] << SLOT_BITS | i;
+                bucketSize[k]++;
             }
         }
         entries = new long[classes * 3][];
@@ -341,13 +480,15 @@ final class CountedReserve {
     }
 
     /** The class of a VM (its memory and vCPUs rounded up to powers of two), numbered as first met. */
-    private static int classIndex(Claim c, Map<Long, Integer> index, List<int[]> shifts) {
-        int m = shift(c.memoryBytes());
-        int v = shift(c.vcpus());
-        return index.computeIfAbsent((long) m << 32 | v, key -> {
+    private static int classIndex(long memory, int vcpus, int[] index, List<int[]> shifts) {
+        int m = shift(memory);
+        int v = shift(vcpus);
+        int key = m << 5 | v;
+        if (index[key] < 0) {
             shifts.add(new int[] {m, v});
-            return shifts.size() - 1;
-        });
+            index[key] = shifts.size() - 1;
+        }
+        return index[key];
     }
 
     private void addToClassSums(int i, int sign) {
@@ -370,7 +511,10 @@ final class CountedReserve {
      * entry (the host is then planned at once).
      */
     private boolean requirements(int i) {
-        Arrays.fill(scratch, 0);
+        for (int w = 0; w < writtenCount; w++) {
+            scratch[written[w]] = 0;
+        }
+        writtenCount = 0;
         int ownCount = own[i] == null ? 0 : own[i].length;
         int run = vmTier == 0 ? 0 : counted[i];
         for (int first = 0; first < ownCount + (run > 0 ? 1 : 0); first++) {
@@ -385,29 +529,45 @@ final class CountedReserve {
             int at = run > 0 ? countedAt[i] : ownCount;
             for (int j = 0; j <= ownCount; j++) {
                 if (j == at && run > 0) {
-                    long w = weight(vm, memoryShift, vcpuShift);
+                    long w = weight(vm.memoryBytes(), vm.vcpus(), memoryShift, vcpuShift);
                     if (vmClass == c) {
-                        scratch[c * 3 + vmTier] = weight + (run - 1) * w + 1 + ((tiers[i] & vmTier) != 0 ? mine : 0);
+                        write(c * 3 + vmTier, weight + (run - 1) * w + 1 + ((tiers[i] & vmTier) != 0 ? mine : 0));
                     }
                     weight += run * w;
                 }
                 if (j == ownCount) {
                     break;
                 }
-                Claim v = own[i][j];
+                int p = start[i] + j;
                 if (ownClass[i][j] == c) {
-                    int t = Reserve.tier(v.storage());
-                    scratch[c * 3 + t] = weight + 1 + ((tiers[i] & t) != 0 ? mine : 0);
+                    int t = ownTier[p];
+                    write(c * 3 + t, weight + 1 + ((tiers[i] & t) != 0 ? mine : 0));
                 }
-                weight += weight(v, memoryShift, vcpuShift);
+                weight += weight(ownMemory[p], ownVcpus[p], memoryShift, vcpuShift);
             }
         }
-        for (long r : scratch) {
-            if (r >= LARGEST_REQUIREMENT) {
+        for (int w = 0; w < writtenCount; w++) {
+            if (scratch[written[w]] >= LARGEST_REQUIREMENT) {
                 return false;
             }
         }
         return true;
+    }
+
+    /** A requirement (at least 1) into {@link #scratch}, its place noted in {@link #written}. */
+    private void write(int k, long requirement) {
+        if (scratch[k] == 0) {
+            written[writtenCount++] = k;
+        }
+        scratch[k] = requirement;
+    }
+
+    private int ownTotal() {
+        int total = 0;
+        for (int i = 0; i < n; i++) {
+            total += ownCount[i];
+        }
+        return total;
     }
 
     /** Whether class c came up for host i before its VM {@code first} ({@code own.length}: the counted ones). */
@@ -421,9 +581,8 @@ final class CountedReserve {
     }
 
     /** A VM's weight in a class: how many of the class's size it takes the room of, at most. */
-    private static long weight(Claim v, int memoryShift, int vcpuShift) {
-        return Math.max((v.memoryBytes() + (1L << memoryShift) - 1) >> memoryShift,
-                (v.vcpus() + (1L << vcpuShift) - 1) >> vcpuShift);
+    private static long weight(long memory, int vcpus, int memoryShift, int vcpuShift) {
+        return Math.max((memory + (1L << memoryShift) - 1) >> memoryShift, (vcpus + (1L << vcpuShift) - 1) >> vcpuShift);
     }
 
     /**
@@ -437,7 +596,8 @@ final class CountedReserve {
             return;
         }
         boolean vouched = true;
-        for (int k = 0; k < scratch.length; k++) {
+        for (int w = 0; w < writtenCount; w++) {
+            int k = written[w];
             vouched &= scratch[k] <= classSum[k / 3][k % 3];
         }
         if (!vouched) {
@@ -445,10 +605,9 @@ final class CountedReserve {
             return;
         }
         unplan(i);
-        for (int k = 0; k < scratch.length; k++) {
-            if (scratch[k] > 0) {
-                later.get(k).add(new long[] {scratch[k], i, version[i]});
-            }
+        for (int w = 0; w < writtenCount; w++) {
+            int k = written[w];
+            later.get(k).add(new long[] {scratch[k], i, version[i]});
         }
     }
 

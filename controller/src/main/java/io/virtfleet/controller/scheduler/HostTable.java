@@ -214,25 +214,38 @@ final class HostTable {
         return Fit.score(weights, loadPart(slot), memoryPart(slot, memory), vcpuPart(slot, vcpus));
     }
 
-    /** What {@link #score} of a host depends on beside its claims, for {@link ScoreAfter}. */
-    ScoreAfter scoreAfter(int slot) {
-        return new ScoreAfter(weights, loadPart[slot], halfMeasuredUse[slot], halfInverseMemoryLimit[slot],
-                inverseVcpuLimit[slot], memoryAllocated[slot], vcpusAllocated[slot]);
+    /** Per host, what {@link #scoreAfter} reads beside the request, in {@link #SCORE_INPUTS} doubles and 2 longs. */
+    static final int SCORE_INPUTS = 4;
+
+    /**
+     * Copies what {@link #score} of a host depends on beside its claims into {@code inputs} (at {@code slot *
+     * SCORE_INPUTS}) and what is promised on it into {@code promised} (at {@code 2 * slot}), for {@link #scoreAfter}.
+     */
+    void scoreInputs(int slot, double[] inputs, long[] promised) {
+        int b = slot * SCORE_INPUTS;
+        inputs[b] = loadPart[slot];
+        inputs[b + 1] = halfMeasuredUse[slot];
+        inputs[b + 2] = halfInverseMemoryLimit[slot];
+        inputs[b + 3] = inverseVcpuLimit[slot];
+        promised[2 * slot] = memoryAllocated[slot];
+        promised[2 * slot + 1] = vcpusAllocated[slot];
     }
 
     /**
-     * A host's score for a request once {@code more} more VMs of that size were claimed on it, computed with the very
-     * operations {@link #refresh} and {@link #score} would use then, so it equals what a decision would see.
+     * A host's score for a request once {@code more} more VMs of that size were claimed on it, from what {@link
+     * #scoreInputs} copied, computed with the very operations {@link #refresh} and {@link #score} would use then, so
+     * it equals what a decision would see.
      */
-    record ScoreAfter(Fit.Weights weights, double load, double halfMeasuredUse, double halfInverseMemoryLimit,
-                      double inverseVcpuLimit, long memoryPromised, long vcpusPromised) {
-        double score(long more, long memory, int vcpus) {
-            double memoryBase = halfMeasuredUse + (memoryPromised + more * memory) * halfInverseMemoryLimit;
-            double vcpuBase = (vcpusPromised + more * vcpus) * inverseVcpuLimit;
-            double memoryUsed = memoryBase + memory * halfInverseMemoryLimit;
-            double vcpuUsed = vcpuBase + vcpus * inverseVcpuLimit;
-            return Fit.score(weights, load, memoryUsed < 1 ? 1 - memoryUsed : 0, vcpuUsed < 1 ? 1 - vcpuUsed : 0);
-        }
+    static double scoreAfter(Fit.Weights weights, double[] inputs, long[] promised, int slot, long more, long memory,
+                             int vcpus) {
+        int b = slot * SCORE_INPUTS;
+        double halfInverseMemoryLimit = inputs[b + 2];
+        double inverseVcpuLimit = inputs[b + 3];
+        double memoryBase = inputs[b + 1] + (promised[2 * slot] + more * memory) * halfInverseMemoryLimit;
+        double vcpuBase = (promised[2 * slot + 1] + more * vcpus) * inverseVcpuLimit;
+        double memoryUsed = memoryBase + memory * halfInverseMemoryLimit;
+        double vcpuUsed = vcpuBase + vcpus * inverseVcpuLimit;
+        return Fit.score(weights, inputs[b], memoryUsed < 1 ? 1 - memoryUsed : 0, vcpuUsed < 1 ? 1 - vcpuUsed : 0);
     }
 
     /** Memory a host may still be promised (below 0 when over its limit): what the memory filter compares. */
