@@ -276,7 +276,9 @@ apt_install() {
   # shellcheck disable=SC2086 # empty or one option
   ct_sh "cd $dir && apt-get install -y -q $no_recommends $(printf './%s ' "$@")" > "$log" 2>&1 \
     || { tail -n 30 "$log" >&2; fail "apt-get install $*"; }
-  echo "   $(grep -c '^Unpacking ' "$log") packages unpacked, $(sed -n 's/^Fetched \(.*\) in .*/\1/p' "$log" | tail -n 1) fetched"
+  local fetched
+  fetched=$(sed -n 's/^Fetched \(.*\) in .*/\1/p' "$log" | tail -n 1)
+  echo "   $(grep -c '^Unpacking ' "$log") packages unpacked, ${fetched:-nothing} fetched"
 }
 install_controller() {
   ct apt-get update -q > "$work/apt-update.log" 2>&1 || { tail -n 20 "$work/apt-update.log" >&2; fail "apt-get update"; }
