@@ -240,6 +240,19 @@ ct() {
 # ct_sh SCRIPT: a shell command line in the container (the commands of the quick start, as an operator types them).
 ct_sh() { ct /bin/sh -ec "$1"; }
 
+# cli ARG...: virtfleet in the container. The CLI gives up on a call after 10 s (exit 3); on a loaded machine a
+# JVM's first TLS call can take that long, so such a call is tried again, up to 5 times.
+cli() {
+  local try status
+  for try in 1 2 3 4 5; do
+    status=0
+    ct virtfleet "$@" || status=$?
+    [[ $status -eq 3 ]] || return "$status"
+    echo "   (virtfleet $1: controller not answering within the CLI's deadline, try $try of 5)" >&2
+  done
+  return 3
+}
+
 journal() { # unit: its journal in the container, to stderr
   echo "--- journal of $1 in the container:" >&2
   ct journalctl --no-pager -n 60 -u "$1" >&2 || true
@@ -314,7 +327,7 @@ first_admin() {
 install -m 0600 /var/lib/virtfleet/controller/pki/admin.pem /root/.config/virtfleet/credentials.pem'
   # The CLI gives up after 10 s; a JVM just started on a loaded machine may take longer to answer its first call.
   wait_for "virtfleet hosts answers the first admin" 120 virtfleet hosts \
-    || { ct virtfleet hosts >&2 || true; journal virtfleet-controller; fail "virtfleet hosts as the first admin"; }
+    || { cli hosts >&2 || true; journal virtfleet-controller; fail "virtfleet hosts as the first admin"; }
 }
 phase "first admin (credentials.pem, virtfleet hosts)" first_admin
 
@@ -333,13 +346,14 @@ phase "hypervisor: apt-get install ./virtfleet-agent.deb, agent.conf" install_ag
 
 enroll() {
   # On the admin's machine (here the same one): a token for hv1; on the hypervisor: the join-token file.
-  ct_sh 'cd /root && virtfleet agent token create --host hv1 > hv1.token'
+  cli agent token create --host hv1 > "$work/root/root/hv1.token" || fail "virtfleet agent token create --host hv1"
+  [[ -s $work/root/root/hv1.token ]] || fail "virtfleet agent token create printed no token"
   ct_sh 'cd /root && install -m 0600 hv1.token /etc/virtfleet/join-token'
   ct_sh 'systemctl enable --now virtfleet-agent' > "$work/enable.log" 2>&1 || { cat "$work/enable.log" >&2; journal virtfleet-agent; fail "systemctl enable --now virtfleet-agent"; }
   wait_for "hv1 ready in virtfleet hosts" 180 sh -c 'virtfleet hosts | grep -Eq "^hv1 +ready "' \
-    || { ct virtfleet hosts >&2 || true; journal virtfleet-agent; journal virtfleet-controller; fail "hv1 is not ready in virtfleet hosts"; }
-  ct virtfleet hosts
-  ct virtfleet host show hv1 > "$work/host-show.txt"
+    || { cli hosts >&2 || true; journal virtfleet-agent; journal virtfleet-controller; fail "hv1 is not ready in virtfleet hosts"; }
+  cli hosts
+  cli host show hv1 > "$work/host-show.txt"
 }
 phase "agent enrolled with a join token, hv1 ready" enroll
 [[ $(ct systemctl show -P ActiveState virtfleet-agent) == active ]] || fail "virtfleet-agent is not active"
