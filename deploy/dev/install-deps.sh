@@ -32,6 +32,7 @@ packages=(
   fdisk e2fsprogs                                                      # deploy/e2e: sfdisk, mkfs.ext4 -d (GRUB: the VM's own)
   openssh-client                                                       # deploy/e2e: SSH into the installed VMs
   lintian                                                              # packaging/lintian.sh: mvn verify checks the .debs
+  systemd-container                                                    # systemd-nspawn: the .debs under a real systemd (deploy/e2e/packages-systemd.sh)
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || packages+=(maven)

@@ -7,13 +7,17 @@
 # initramfs is gzip's, not zstd's); a VM's own packages (play-installer.sh's pkgsel) come with them, as the
 # installer gives them. Packages come through the proxy PROXY.
 #
+# PACKAGES (space-separated) replaces the kernel and GRUB with other packages, or with none (PACKAGES=""): the root
+# of a container (deploy/e2e/packages-systemd.sh boots one with systemd-nspawn; debootstrap's base system already
+# holds systemd, as its init).
+#
 # The result is kept in $CACHE/base-<suite>-<key> and reused while the mirror, the suite, this script and chroot.sh
 # are the same (their sha256 is part of the key); the script prints whether it built it or found it, and how old
 # it is (Debian's updates since then are installed by each VM's pkgsel). A build that fails leaves nothing in the
 # cache; runs at the same time wait for each other (a lock on $CACHE/lock). The base has no machine identity: an
 # empty /etc/machine-id (each VM makes its own at its first boot), no hostname and no resolv.conf of this machine's.
 #
-# usage: deploy/e2e/base-system.sh PROXY MIRROR-URL     (root; env: CACHE, SUITE)
+# usage: deploy/e2e/base-system.sh PROXY MIRROR-URL     (root; env: CACHE, SUITE, PACKAGES)
 #        prints, last, the directory of the base system
 set -euo pipefail
 
@@ -25,7 +29,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/chroot.sh"
 
 # What the result depends on: the suite, the mirror, the packages and the code that builds it.
-packages=(linux-image-amd64 grub-pc)
+read -r -a packages <<< "${PACKAGES-linux-image-amd64 grub-pc}"
 key=$({ echo "$SUITE $MIRROR ${packages[*]}"; cat "$here/base-system.sh" "$here/chroot.sh"; } | sha256sum | cut -c1-12)
 base=$CACHE/base-$SUITE-$key
 mkdir -p "$CACHE"
@@ -68,11 +72,13 @@ SOURCES
 { chroot_run "$building/root" apt-get update -q && chroot_run "$building/root" apt-get dist-upgrade -y -q; } \
   >> "$building/apt.log" 2>&1 || { tail -n 30 "$building/apt.log" >&2; echo "base system: upgrade failed" >&2; exit 1; }
 # grub-installer installs grub-pc and then writes the boot sector itself: the package must not try to.
-chroot_run "$building/root" debconf-set-selections <<'ANSWERS'
+if [[ " ${packages[*]} " == *" grub-pc "* ]]; then
+  chroot_run "$building/root" debconf-set-selections <<'ANSWERS'
 grub-pc grub-pc/install_devices multiselect
 grub-pc grub-pc/install_devices_empty boolean true
 ANSWERS
-for p in "${packages[@]}"; do # the kernel first: GRUB's hooks then find it
+fi
+for p in ${packages[@]+"${packages[@]}"}; do # the kernel first: GRUB's hooks then find it
   chroot_run "$building/root" apt-get install -y -q --no-install-recommends "$p" >> "$building/apt.log" 2>&1 \
     || { tail -n 30 "$building/apt.log" >&2; echo "base system: installing $p failed" >&2; exit 1; }
 done
@@ -82,7 +88,7 @@ rm -f "$building/root/etc/apt/apt.conf.d/00virtfleet-e2e-build-proxy"
 # No identity of this machine's (debootstrap copies its hostname and resolv.conf) and none shared by the VMs.
 rm -f "$building/root/etc/hostname" "$building/root/etc/resolv.conf"
 : > "$building/root/etc/machine-id"
-echo "base system: kernel and GRUB $(( $(date +%s) - start )) s" >&2
+echo "base system: updates and ${packages[*]:-no more packages} $(( $(date +%s) - start )) s" >&2
 
 rm -rf --one-file-system "$base"
 mv "$building/root" "$base"
