@@ -52,6 +52,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getGetVmHistoryMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getListProfilesMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getGetCpuModelMethod().getFullMethodName(), Rule.VIEWERS),
-                Map.entry(FleetGrpc.getRecomputeCpuModelMethod().getFullMethodName(), Rule.ADMINS));
+                Map.entry(FleetGrpc.getRecomputeCpuModelMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getAdoptVmsMethod().getFullMethodName(), Rule.ADMINS));
     }
 }
