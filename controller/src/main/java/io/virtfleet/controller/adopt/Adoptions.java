@@ -135,7 +135,9 @@ public final class Adoptions {
         if (!runbook.isEmpty()) {
             candidates.keySet().retainAll(runbook.keySet());
             for (String vm : runbook.keySet()) {
-                candidates.putIfAbsent(vm, List.of());
+                if (store.get(vm).isEmpty()) {
+                    candidates.putIfAbsent(vm, List.of()); // a VM adopted before is virtfleet's: nothing to say
+                }
             }
         }
         List<Plan> plans = new ArrayList<>();
@@ -247,11 +249,8 @@ public final class Adoptions {
             }
         }
         if (derived.spec().getReplicated()) {
-            for (HostRecord h : registry.all()) {
-                if (!h.name().equals(home)) {
-                    a.addReplicaHosts(h.name());
-                }
-            }
+            registry.all().stream().map(HostRecord::name).filter(h -> !h.equals(home)).sorted()
+                    .forEach(a::addReplicaHosts);
             for (String h : others) {
                 a.addNotes(h + " holds the runbook's copy, stopped: its next sync defines it again from the repository"
                         + " (replica, autostart off)");

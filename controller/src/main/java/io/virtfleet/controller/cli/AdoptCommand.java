@@ -37,7 +37,8 @@ import picocli.CommandLine.Spec;
     "Examples:",
     "  virtfleet adopt --dry-run                      what would be adopted, and what not and why",
     "  virtfleet adopt --host hv1                     only the domains whose home is hv1",
-    "  virtfleet adopt --from-repo /srv/common        only the VMs of the runbook's repository",
+    "  virtfleet adopt --from-repo /srv/common        only the VMs of the runbook's repository (a clone,",
+    "                                                 or a bare one, read by git, never written)",
     "  virtfleet adopt --from-repo https://git.example.com/ops/common.git --dry-run",
     "  virtfleet adopt --failover-ip www=203.0.113.7  a VM on the public bridge, with its IP",
     "  virtfleet adopt -o json"},
@@ -97,7 +98,8 @@ final class AdoptCommand implements Callable<Integer> {
         }
         AdoptVmsResponse response;
         try (ControllerClient client = root.connect()) {
-            response = client.fleet().adoptVms(request.build());
+            // Reads every candidate on its host (libvirt, Ceph, qemu-img), then commits and replicates: minutes on a big fleet.
+            response = client.fleetLong().adoptVms(request.build());
         }
         PrintWriter out = spec.commandLine().getOut();
         if (root.output == Output.json) {
