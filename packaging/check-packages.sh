@@ -75,6 +75,8 @@ expect_file virtfleet-controller usr/lib/sysusers.d/virtfleet.conf 644
 expect_file virtfleet-controller etc/virtfleet/controller.conf 644
 expect_file virtfleet-controller usr/share/man/man8/virtfleet-controller.8.gz
 expect_file virtfleet-controller usr/share/man/man8/virtfleet-controller-reissue-admin.8.gz
+expect_file virtfleet-controller usr/share/man/man8/virtfleet-controller-backup.8.gz
+expect_file virtfleet-controller usr/share/man/man8/virtfleet-controller-restore.8.gz
 profiles=$(cd "$work/virtfleet-controller" && find etc/virtfleet/profiles -type f | sed 's|^|/|')
 [[ -n $profiles ]] || fail "virtfleet-controller: no install profiles under /etc/virtfleet/profiles"
 # shellcheck disable=SC2086 # one path per line, none with spaces

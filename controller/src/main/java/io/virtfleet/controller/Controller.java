@@ -78,6 +78,7 @@ public final class Controller implements AutoCloseable {
     private final io.virtfleet.controller.failover.Failover failover;
     private final HostLoss hostLoss;
     private final CephClientBook cephClients;
+    private final io.virtfleet.controller.backup.BackupEndpoint backups;
     private final ScheduledExecutorService renewal = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-cert-renewal");
         t.setDaemon(true);
@@ -93,7 +94,9 @@ public final class Controller implements AutoCloseable {
                Reconciler reconciler, AgentClients agentClients, @Named("vm-work") ExecutorService vmWork,
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
-               io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients) {
+               io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients,
+               io.virtfleet.controller.backup.BackupEndpoint backups) {
+        this.backups = backups;
         this.hostLoss = hostLoss;
         this.cephClients = cephClients;
         this.fencing = fencing;
@@ -162,7 +165,7 @@ public final class Controller implements AutoCloseable {
             installServer = InstallHttpServer.start(installs, config.provisioning().boot().listen());
         }
         server = transport.startServer(config.listen(), Runnable::run,
-                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint), interceptors, List.of(heartbeatTimer), true);
+                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups), interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
         hostLoss.start();
         reconciler.start();
@@ -294,6 +297,7 @@ public final class Controller implements AutoCloseable {
         vmWork.shutdownNow();
         enrollmentEndpoint.close();
         fleetEndpoint.close();
+        backups.close();
         agentClients.close();
         renewal.shutdownNow();
         livenessWatch.close();

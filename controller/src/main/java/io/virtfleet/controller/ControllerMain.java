@@ -32,7 +32,8 @@ import picocli.CommandLine.Option;
 
 /** {@code virtfleet-controller}: the central service. Runs until stopped. */
 @Command(name = "virtfleet-controller", mixinStandardHelpOptions = true, sortOptions = false,
-        versionProvider = VersionProvider.class, subcommands = ReissueAdminCommand.class,
+        versionProvider = VersionProvider.class, subcommands = {ReissueAdminCommand.class, io.virtfleet.controller.backup.BackupCommand.class,
+            io.virtfleet.controller.backup.RestoreCommand.class},
         description = {
             "Keeps the fleet's host inventory from agent heartbeats and serves operators (the virtfleet CLI).",
             "Every option can also be set in the configuration file as 'name = value'; options on the",

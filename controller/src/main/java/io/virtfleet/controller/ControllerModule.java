@@ -320,6 +320,19 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
+    io.virtfleet.controller.backup.BackupEndpoint backupEndpoint() {
+        // One thread, on demand: a backup blocks while it copies the data directory and reads its archive.
+        ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "vf-backup");
+            t.setDaemon(true);
+            return t;
+        });
+        return new io.virtfleet.controller.backup.BackupEndpoint(new io.virtfleet.controller.backup.Snapshot(
+                config.dataDirectory(), Clock.systemUTC(), io.virtfleet.controller.backup.Snapshot.PATIENCE), work);
+    }
+
+    @Provides
+    @Singleton
     ProfileCatalog profileCatalog() {
         return new ProfileCatalog(config.provisioning().install().profilesDirectory());
     }

@@ -21,6 +21,7 @@ import java.util.HexFormat;
  * version. The content goes to a new temporary file in the same directory, reaches the disk (fsync), is renamed
  * over the old file, and the rename reaches the disk too (fsync of the directory). Directories it has to create
  * are made durable the same way. Secrets ({@link #writePrivate}) are owner-only before their first byte is written.
+ * Every write and delete passes the process's {@link WriteGate}, so a backup sees it whole or not at all.
  */
 public final class StateFiles {
     private static final FileAttribute<?> OWNER_ONLY_FILE =
@@ -89,14 +90,26 @@ public final class StateFiles {
         replace(file, content.getBytes(StandardCharsets.UTF_8), true);
     }
 
+    /**
+     * As {@link #createPrivate(Path, String)} (owner-only, never replacing a file), with content produced by streaming:
+     * an archive of secrets. If {@code content} throws, nothing is left.
+     */
+    public static void createPrivate(Path file, Content content) throws IOException {
+        put(file, content, true, false);
+    }
+
     /** Creates the directory owner-only if it is missing (durably); an existing directory keeps its permissions. */
     public static void createPrivateDirectory(Path dir) throws IOException {
-        createDirectories(dir.toAbsolutePath(), true, false);
+        try (WriteGate.Pass pass = WriteGate.enter()) {
+            createDirectories(dir.toAbsolutePath(), true, false);
+        }
     }
 
     /** Creates the directory and its missing parents, each new entry made durable in its parent. */
     public static void createDirectories(Path dir) throws IOException {
-        createDirectories(dir.toAbsolutePath(), false, false);
+        try (WriteGate.Pass pass = WriteGate.enter()) {
+            createDirectories(dir.toAbsolutePath(), false, false);
+        }
     }
 
     /**
@@ -106,12 +119,14 @@ public final class StateFiles {
      * @return whether the file was there
      */
     public static boolean delete(Path file) throws IOException {
-        boolean existed = Files.deleteIfExists(file);
-        Path dir = file.toAbsolutePath().getParent();
-        if (Files.isDirectory(dir)) {
-            FileSync.current().forceDirectory(dir);
+        try (WriteGate.Pass pass = WriteGate.enter()) {
+            boolean existed = Files.deleteIfExists(file);
+            Path dir = file.toAbsolutePath().getParent();
+            if (Files.isDirectory(dir)) {
+                FileSync.current().forceDirectory(dir);
+            }
+            return existed;
         }
-        return existed;
     }
 
     /** Forces what was appended to an open file to the disk (journals that grow by appends). */
@@ -164,6 +179,15 @@ public final class StateFiles {
     private static void put(Path file, Content content, boolean ownerOnly, boolean replaceExisting,
                             java.util.Set<java.nio.file.attribute.PosixFilePermission> mode,
                             java.nio.file.attribute.GroupPrincipal group) throws IOException {
+        // Through the write gate: a backup copies either the old file or the new one, never a temporary.
+        try (WriteGate.Pass pass = WriteGate.enter()) {
+            putInside(file, content, ownerOnly, replaceExisting, mode, group);
+        }
+    }
+
+    private static void putInside(Path file, Content content, boolean ownerOnly, boolean replaceExisting,
+                                  java.util.Set<java.nio.file.attribute.PosixFilePermission> mode,
+                                  java.nio.file.attribute.GroupPrincipal group) throws IOException {
         FileSync sync = FileSync.current();
         Path dir = file.toAbsolutePath().getParent();
         createDirectories(dir, ownerOnly && group == null, mode == READABLE_FILE || group != null);

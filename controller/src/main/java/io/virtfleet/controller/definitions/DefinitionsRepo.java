@@ -138,6 +138,15 @@ public final class DefinitionsRepo implements AutoCloseable {
         if (unusable != null) {
             throw new IOException(unusable.getMessage(), unusable);
         }
+        // Through the write gate: a backup copies the repository before this commit or after it, never its objects
+        // without its branch or a working tree half written.
+        try (io.virtfleet.common.files.WriteGate.Pass pass = io.virtfleet.common.files.WriteGate.enter()) {
+            return commitInside(message, operator, writes, deletes);
+        }
+    }
+
+    private String commitInside(String message, String operator, Map<String, byte[]> writes, Set<String> deletes)
+            throws IOException {
         try {
             Set<String> objectDirsBefore = objectDirectories(git); // before git add writes the first blob
             for (Map.Entry<String, byte[]> w : writes.entrySet()) {

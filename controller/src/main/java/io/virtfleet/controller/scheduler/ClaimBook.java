@@ -148,7 +148,8 @@ public final class ClaimBook implements AutoCloseable {
                 queued.setLength(0);
                 queuedLines = 0;
             }
-            try {
+            // Through the write gate: a backup never copies half an appended line.
+            try (io.virtfleet.common.files.WriteGate.Pass pass = io.virtfleet.common.files.WriteGate.enter()) {
                 if (all != null) {
                     compact(all);
                 } else {

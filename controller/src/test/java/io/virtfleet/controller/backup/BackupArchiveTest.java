@@ -1,0 +1,285 @@
+package io.virtfleet.controller.backup;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.virtfleet.common.files.StateFiles;
+import io.virtfleet.common.files.WriteGate;
+import io.virtfleet.controller.definitions.DefinitionsRepo;
+import io.virtfleet.controller.trust.ControllerPki;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
+import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A backup archive of a real data directory (the fleet CA and the controller's keys as {@link ControllerPki} makes
+ * them, a definitions repository with commits as {@link DefinitionsRepo} makes them, journals written through
+ * {@link StateFiles}): restored whole with its modes, and refused, with nothing written, when it is truncated,
+ * damaged, of another format, or aimed at a directory that is not empty.
+ */
+class BackupArchiveTest {
+    private static final Clock CLOCK = Clock.fixed(Instant.parse("2026-12-07T12:00:00Z"), ZoneOffset.UTC);
+
+    @TempDir
+    Path work;
+    private Path data;
+
+    @BeforeEach
+    void aControllersDataDirectory() throws IOException {
+        data = work.resolve("old-machine/controller");
+        ControllerPki.open(data, Clock.systemUTC(), Duration.ofDays(90));
+        DefinitionsRepo repo = DefinitionsRepo.open(data.resolve("definitions"));
+        repo.commit("create web on hv1", "admin", Map.of("vms/web.json", "{\"spec\":{\"name\":\"web\"}}\n"
+                .getBytes(StandardCharsets.UTF_8), "etc/libvirt/qemu/web.xml", "<domain/>\n".getBytes(StandardCharsets.UTF_8)), Set.of());
+        repo.commit("create db on hv2", "admin", Map.of("vms/db.json", "{\"spec\":{\"name\":\"db\"}}\n"
+                .getBytes(StandardCharsets.UTF_8)), Set.of());
+        StateFiles.write(data.resolve("claims"), "+ web hv1 2147483648 2 STORAGE_TIER_RAW 10737418240 - 1\n");
+        StateFiles.writePrivate(data.resolve("enrolled-hosts"), "hv1 abc\nhv2 def\n");
+        StateFiles.write(data.resolve("moves").resolve("web"), "source=hv1\ntarget=hv2\n");
+    }
+
+    private Path backup(String name) throws Exception {
+        Path archive = work.resolve(name);
+        new Snapshot(data, CLOCK, Duration.ofSeconds(5)).takeInto(archive);
+        return archive;
+    }
+
+    @Test
+    void restoredIntoANewDirectoryHoldsEveryFileWithItsModeAndKeysOwnerOnly() throws Exception {
+        Path archive = backup("b.zip");
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(archive)),
+                "the archive holds the CA's key");
+
+        Path target = work.resolve("new-machine/controller");
+        Restore.Result r = Restore.restore(archive, target, false, null, null, CLOCK);
+
+        assertEquals(contents(data), contents(target), "every file, byte for byte");
+        assertEquals(null, r.movedAside());
+        assertEquals(BackupArchive.definitionsHead(data), r.manifest().definitionsHead());
+        assertEquals(40, r.manifest().definitionsHead().length());
+        assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(target)));
+        try (Stream<Path> pki = Files.list(target.resolve("pki"))) {
+            for (Path p : pki.toList()) {
+                assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(p)), p.toString());
+            }
+        }
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(target.resolve("enrolled-hosts"))));
+        // The restored repository is one the controller opens, with both commits.
+        DefinitionsRepo restored = DefinitionsRepo.open(target.resolve("definitions"));
+        assertEquals(r.manifest().definitionsHead(), restored.head());
+        assertEquals(2, restored.history("vms/web.json", "vms/db.json").size(), "both creates");
+        try (Stream<Path> left = Files.list(target.getParent())) {
+            assertEquals(List.of(target), left.toList(), "no staging directory left");
+        }
+    }
+
+    @Test
+    void aTruncatedArchiveIsRefusedAndNothingIsWritten() throws Exception {
+        Path archive = backup("b.zip");
+        byte[] all = Files.readAllBytes(archive);
+        Path cut = work.resolve("cut.zip");
+        Files.write(cut, java.util.Arrays.copyOf(all, all.length / 2));
+
+        Path target = work.resolve("new-machine/controller");
+        BackupArchive.BadArchiveException e = assertThrows(BackupArchive.BadArchiveException.class,
+                () -> Restore.restore(cut, target, false, null, null, CLOCK));
+        assertTrue(e.getMessage().contains("not a whole backup archive"), e.getMessage());
+        assertFalse(Files.exists(target.getParent()), "nothing written");
+    }
+
+    @Test
+    void aDamagedFileInTheArchiveIsRefusedByItsChecksum() throws Exception {
+        Path archive = backup("b.zip");
+        // Rebuild the archive with one byte of the claims journal changed and its ZIP checksum right: only the
+        // manifest's SHA-256 can tell.
+        Path damaged = rewrite(archive, "data/claims", bytes -> {
+            bytes[2] = (byte) (bytes[2] ^ 1);
+            return bytes;
+        });
+        Path target = work.resolve("new-machine/controller");
+        BackupArchive.BadArchiveException e = assertThrows(BackupArchive.BadArchiveException.class,
+                () -> Restore.restore(damaged, target, false, null, null, CLOCK));
+        assertTrue(e.getMessage().contains("is damaged at claims"), e.getMessage());
+        assertFalse(Files.exists(target.getParent()), "nothing written");
+
+        // A byte of the journal's compressed data flipped in the archive as written: the ZIP's CRC or inflater, or
+        // the manifest's SHA-256, catches it.
+        byte[] all = Files.readAllBytes(archive);
+        byte[] name = "data/claims".getBytes(StandardCharsets.US_ASCII);
+        int at = indexOf(all, name); // in its local header, which comes first
+        int extra = (all[at - 2] & 0xff) | (all[at - 1] & 0xff) << 8;
+        all[at + name.length + extra + 1] ^= 0x10;
+        Path flipped = work.resolve("flipped.zip");
+        Files.write(flipped, all);
+        assertThrows(BackupArchive.BadArchiveException.class, () -> Restore.restore(flipped, target, false, null, null, CLOCK));
+        assertFalse(Files.exists(target.getParent()), "nothing written");
+    }
+
+    @Test
+    void anArchiveOfAnotherFormatIsRefusedNamingBoth() throws Exception {
+        Path archive = backup("b.zip");
+        Path newer = rewrite(archive, BackupArchive.MANIFEST, bytes -> {
+            String text = new String(bytes, StandardCharsets.UTF_8);
+            String body = text.substring(0, text.lastIndexOf("end ")).replaceFirst("virtfleet-controller-backup 1",
+                    "virtfleet-controller-backup 2");
+            BackupArchive.Manifest m;
+            try {
+                m = BackupArchive.parse(text, archive);
+            } catch (BackupArchive.BadArchiveException e) {
+                throw new AssertionError(e);
+            }
+            // A well-made manifest of format 2: its checksum right, so only the version refuses it.
+            String rendered = BackupArchive.render(new BackupArchive.Manifest(2, m.takenAt(), m.definitionsHead(), m.entries()));
+            assertTrue(rendered.startsWith(body.substring(0, 30)));
+            return rendered.getBytes(StandardCharsets.UTF_8);
+        });
+        Path target = work.resolve("new-machine/controller");
+        BackupArchive.BadArchiveException e = assertThrows(BackupArchive.BadArchiveException.class,
+                () -> Restore.restore(newer, target, false, null, null, CLOCK));
+        assertTrue(e.getMessage().contains("backup format 2; this virtfleet-controller reads format 1"), e.getMessage());
+        assertFalse(Files.exists(target.getParent()), "nothing written");
+
+        Path edited = rewrite(archive, BackupArchive.MANIFEST, bytes -> new String(bytes, StandardCharsets.UTF_8)
+                .replace("file 0600", "file 0644").getBytes(StandardCharsets.UTF_8));
+        e = assertThrows(BackupArchive.BadArchiveException.class, () -> Restore.restore(edited, target, false, null, null, CLOCK));
+        assertTrue(e.getMessage().contains("manifest's checksum"), e.getMessage());
+    }
+
+    @Test
+    void aDirectoryThatIsNotEmptyIsRefusedWithoutForceAndMovedAsideWithIt() throws Exception {
+        Path archive = backup("b.zip");
+        Path target = work.resolve("new-machine/controller");
+        StateFiles.write(target.resolve("claims"), "+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n");
+
+        Restore.TargetNotEmptyException e = assertThrows(Restore.TargetNotEmptyException.class,
+                () -> Restore.restore(archive, target, false, null, null, CLOCK));
+        assertTrue(e.getMessage().contains("--force"), e.getMessage());
+        assertEquals("+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n", Files.readString(target.resolve("claims")), "untouched");
+
+        Restore.Result r = Restore.restore(archive, target, true, null, null, CLOCK);
+        assertEquals(work.resolve("new-machine/controller.before-restore-20261207T120000Z"), r.movedAside());
+        assertEquals("+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n", Files.readString(r.movedAside().resolve("claims")), "kept");
+        assertEquals(contents(data), contents(target));
+
+        // An empty directory (made by the package) is no reason to refuse.
+        Path empty = work.resolve("third/controller");
+        Files.createDirectories(empty);
+        Restore.restore(archive, empty, false, null, null, CLOCK);
+        assertEquals(contents(data), contents(empty));
+    }
+
+    @Test
+    void theGateKeepsStateWritesOutWhileTheCopyIsTaken() throws Exception {
+        Path file = data.resolve("drained-hosts");
+        CountDownLatch written = new CountDownLatch(1);
+        CompletableFuture<Void> writer;
+        try (WriteGate.Pass closed = WriteGate.close(Duration.ofSeconds(5))) {
+            writer = CompletableFuture.runAsync(() -> {
+                try {
+                    StateFiles.writePrivate(file, "hv1\n");
+                    written.countDown();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            io.virtfleet.controller.testkit.Await.until("the writer waits at the gate", Duration.ofSeconds(20),
+                    () -> WriteGate.waiting() > 0);
+            assertFalse(Files.exists(file), "the write waits while the gate is closed");
+        }
+        writer.get();
+        assertTrue(Files.exists(file), "written once the gate opened");
+
+        // A writer inside keeps the gate from closing: the backup gives up and the writer is not disturbed.
+        CountDownLatch inside = new CountDownLatch(1);
+        CountDownLatch leave = new CountDownLatch(1);
+        CompletableFuture<Void> longWrite = CompletableFuture.runAsync(() -> {
+            try (WriteGate.Pass pass = WriteGate.enter()) {
+                inside.countDown();
+                leave.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        inside.await();
+        assertThrows(WriteGate.GateBusyException.class, () -> new Snapshot(data, CLOCK, Duration.ofMillis(200))
+                .takeInto(work.resolve("busy.zip")));
+        assertFalse(Files.exists(work.resolve("busy.zip")), "no archive left");
+        leave.countDown();
+        longWrite.get();
+        assertFalse(WriteGate.closed());
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------------------
+
+    /** Every regular file under {@code dir} (no temporaries, no git locks), by relative path, with its bytes. */
+    private static Map<String, String> contents(Path dir) throws IOException {
+        Map<String, String> out = new TreeMap<>();
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.filter(Files::isRegularFile).toList()) {
+                Path rel = dir.relativize(p);
+                if (!BackupArchive.leftOut(rel)) {
+                    out.put(BackupArchive.slashed(rel), java.util.HexFormat.of().formatHex(
+                            BackupArchive.sha256().digest(Files.readAllBytes(p))));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A copy of the archive with one entry's bytes changed by {@code change} (the ZIP itself well formed). */
+    private Path rewrite(Path archive, String entry, java.util.function.UnaryOperator<byte[]> change) throws IOException {
+        Path out = work.resolve("rewritten-" + System.nanoTime() + ".zip");
+        try (ZipFile in = new ZipFile(archive.toFile()); ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(out))) {
+            var entries = in.entries();
+            while (entries.hasMoreElements()) {
+                ZipEntry e = entries.nextElement();
+                byte[] bytes;
+                try (InputStream s = in.getInputStream(e)) {
+                    bytes = s.readAllBytes();
+                }
+                if (e.getName().equals(entry)) {
+                    bytes = change.apply(bytes);
+                }
+                zip.putNextEntry(new ZipEntry(e.getName()));
+                zip.write(bytes);
+                zip.closeEntry();
+            }
+        }
+        return out;
+    }
+
+    private static int indexOf(byte[] all, byte[] part) {
+        outer:
+        for (int i = 0; i + part.length <= all.length; i++) {
+            for (int j = 0; j < part.length; j++) {
+                if (all[i + j] != part[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+}
