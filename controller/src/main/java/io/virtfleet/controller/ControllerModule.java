@@ -39,6 +39,8 @@ import io.virtfleet.controller.cpu.FleetCpu;
 import io.virtfleet.proto.v1.BaselineCpuRequest;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
 import io.virtfleet.controller.definitions.DomainRenderer;
+import io.virtfleet.controller.adopt.AdoptEndpoint;
+import io.virtfleet.controller.adopt.Adoptions;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.definitions.DomainXml;
 import io.virtfleet.controller.definitions.VmStore;
@@ -302,7 +304,7 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
                                 ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork,
-                                FenceService fencing, Failover failover, HostLoss hostLoss) {
+                                FenceService fencing, Failover failover, HostLoss hostLoss, Adoptions adoptions) {
         // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
         // file writes in order.
         ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -312,7 +314,8 @@ final class ControllerModule extends AbstractModule {
         });
         return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work)
                 .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork)).withFencing(fencing)
-                .withFailover(new FailoverEndpoint(failover, vmWork)).withSuspicions(hostLoss::suspicion);
+                .withFailover(new FailoverEndpoint(failover, vmWork)).withSuspicions(hostLoss::suspicion)
+                .withAdoption(new AdoptEndpoint(adoptions, vmWork));
     }
 
     @Provides
@@ -414,6 +417,14 @@ final class ControllerModule extends AbstractModule {
                           Liveness liveness, Installs installs) {
         return new Reconciler(store, scheduler, new HostSteps(agents, installs::withheldToken), registry, liveness,
                 config.provisioning().reconcileInterval());
+    }
+
+    /** Adoption of domains virtfleet did not create (the runbook's). */
+    @Provides
+    @Singleton
+    Adoptions adoptions(HostRegistry registry, VmStore store, Scheduler scheduler, Reconciler reconciler,
+                        AgentClients agents, Replication replication) {
+        return new Adoptions(registry, store, scheduler, reconciler, agents, replication, config.provisioning().domain());
     }
 
     /** The fleet CPU model, kept in the definitions repository; its baseline is computed by a host's libvirt. */

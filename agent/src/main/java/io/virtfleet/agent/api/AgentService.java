@@ -3,6 +3,7 @@ package io.virtfleet.agent.api;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.virtfleet.agent.hypervisor.AdoptableXml;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.Migration;
 import io.virtfleet.agent.hypervisor.MigrationException;
@@ -20,7 +21,10 @@ import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.Sizes;
 import io.virtfleet.common.validation.StorageTiers;
+import io.virtfleet.proto.v1.AdoptDomainRequest;
 import io.virtfleet.proto.v1.AgentGrpc;
+import io.virtfleet.proto.v1.ReadDomainRequest;
+import io.virtfleet.proto.v1.ReadDomainResponse;
 import io.virtfleet.proto.v1.BaselineCpuRequest;
 import io.virtfleet.proto.v1.BaselineCpuResponse;
 import io.virtfleet.proto.v1.DefineDomainRequest;
@@ -155,6 +159,46 @@ public final class AgentService extends AgentGrpc.AgentImplBase {
         long started = System.nanoTime();
         StepReplies.send("SetDomainRunning", domains.setRunning(request.getVmName(), request.getRunning(),
                 Duration.ofMillis(request.getShutdownTimeoutMs())), started, response);
+    }
+
+    // Adoption of domains virtfleet did not define: read on the hypervisor's threads, the disk's size on the storage
+    // threads (it asks Ceph or qemu-img).
+
+    @Override
+    public void readDomain(ReadDomainRequest request, StreamObserver<ReadDomainResponse> response) {
+        domains.read(request.getVmName()).thenApplyAsync(read -> {
+            ReadDomainResponse.Builder b = ReadDomainResponse.newBuilder().setUuid(read.uuid()).setState(read.state())
+                    .setDomainXml(read.xml()).setRefusal(read.refusal()).setLibvirtAutostart(read.libvirtAutostart());
+            try {
+                var source = AdoptableXml.disk(read.xml());
+                if (source.isEmpty()) {
+                    return b.setDiskDetail("no disk of type file or RBD").build();
+                }
+                var s = source.get();
+                Disks.AdoptedDisk disk = disks.adoptedDisk(request.getVmName(), s.file(), s.pool(), s.image());
+                return b.setDiskBytes(disk.bytes()).setDiskDetail(disk.where()).setDiskFormat(disk.format()).build();
+            } catch (StorageException | InvalidInputException e) {
+                return b.setDiskDetail(e.getMessage()).build();
+            }
+        }, storageWork).whenComplete((done, failure) -> {
+            try {
+                if (failure == null) {
+                    response.onNext(done);
+                    response.onCompleted();
+                } else {
+                    response.onError(StepReplies.status("ReadDomain", failure).asRuntimeException());
+                }
+            } catch (RuntimeException e) {
+                log.debug("ReadDomain: reply not sent, the call is gone: {}", e.toString());
+            }
+        });
+    }
+
+    @Override
+    public void adoptDomain(AdoptDomainRequest request, StreamObserver<StepResult> response) {
+        long started = System.nanoTime();
+        StepReplies.send("AdoptDomain", domains.adopt(request.getVmName(), request.getDomainXml(), request.getAutostart(),
+                request.getRelease()), started, response);
     }
 
     // Migrations: checked here, carried out on the migration's own threads, which also send its progress.

@@ -205,6 +205,95 @@ public final class Domains implements AutoCloseable {
         return run(vmName, () -> work.run(new HeldDomain(vmName)));
     }
 
+    /**
+     * A domain as adoption sees it: its UUID and state, its definition in the repository's form ({@link AdoptableXml}),
+     * and why that definition breaks the rules every definition on this host must keep (empty when it does not).
+     */
+    public record Read(String uuid, io.virtfleet.proto.v1.DomainState state, String xml, String refusal,
+                       boolean libvirtAutostart) {}
+
+    /** Reads {@code vmName} for adoption; changes nothing. NOT_FOUND when no such domain is defined. */
+    public CompletableFuture<Read> read(String vmName) {
+        Names.vmName("vm_name", vmName);
+        return run(vmName, () -> hypervisor.withConnection(conn -> {
+            Domain d = require(conn, vmName);
+            try {
+                String xml = AdoptableXml.of(d.getXMLDesc(XML_INACTIVE));
+                return new Read(d.getUUIDString(), LibvirtHypervisor.state(d.getInfo().state), xml,
+                        refusal(vmName, xml), d.getAutostart());
+            } finally {
+                d.free();
+            }
+        }));
+    }
+
+    /** Why {@code xml} may not be a definition on this host, or empty: the rules DefineDomain applies. */
+    private String refusal(String vmName, String xml) {
+        try {
+            DomainDefinition.parse(vmName, xml, imagesDirectory, installer);
+            return "";
+        } catch (InvalidInputException e) {
+            return e.getMessage();
+        }
+    }
+
+    /**
+     * Takes {@code vmName} over as if virtfleet had defined it from {@code xml}, which must be what {@link #read}
+     * gives for it now; nothing is defined, started or stopped. With {@code release}, forgets such an adoption.
+     */
+    public CompletableFuture<Step> adopt(String vmName, String xml, boolean autostart, boolean release) {
+        DomainDefinition definition = DomainDefinition.parse(vmName, xml, imagesDirectory, installer);
+        if (definition.uuid() == null) {
+            throw new InvalidInputException("domain_xml.uuid", "(none)", "the domain's <uuid>, as ReadDomain gave it");
+        }
+        return submit(vmName, () -> hypervisor.withConnection(conn -> {
+            if (release) {
+                boolean held = ledger.get(vmName).filter(e -> e.uuid().equalsIgnoreCase(definition.uuid())
+                        && e.sourceSha256().equals(Sha256.hex(xml))).isPresent();
+                if (held) {
+                    ledger.forget(vmName);
+                    hypervisor.definitionChanged(vmName);
+                }
+                return new Step(held, held ? "released " + vmName + ": virtfleet no longer counts it as its own"
+                        : vmName + " was not adopted under this definition");
+            }
+            Domain d = require(conn, vmName);
+            try {
+                String uuid = d.getUUIDString();
+                if (!uuid.equalsIgnoreCase(definition.uuid())) {
+                    throw new DomainOperationException(Reason.WRONG_STATE, "domain " + vmName + " has UUID " + uuid
+                            + ", the definition to adopt has " + definition.uuid());
+                }
+                String now = d.getXMLDesc(XML_INACTIVE);
+                if (!AdoptableXml.of(now).equals(xml)) {
+                    throw new DomainOperationException(Reason.WRONG_STATE, "the definition of " + vmName
+                            + " changed since it was read for adoption (virsh edit or define meanwhile): read it again");
+                }
+                var entry = ledger.get(vmName);
+                if (entry.isPresent() && entry.get().uuid().equalsIgnoreCase(uuid)
+                        && entry.get().sourceSha256().equals(Sha256.hex(xml)) && !entry.get().replica()) {
+                    return new Step(false, vmName + " already adopted as given");
+                }
+                if (entry.isPresent() && entry.get().uuid().equalsIgnoreCase(uuid)) {
+                    throw new DomainOperationException(Reason.WRONG_STATE, vmName + " is virtfleet's already (defined"
+                            + (entry.get().replica() ? " as a replica" : "") + " from another definition)");
+                }
+                boolean libvirtFlag = d.getAutostart();
+                if (libvirtFlag) {
+                    d.setAutostart(false); // the agent's wish instead: started behind its boot gate, as every home domain
+                }
+                boolean wanted = autostart;
+                ledger.record(vmName, new DefinitionLedger.Entry(uuid, Sha256.hex(xml), Sha256.hex(now), false, wanted));
+                hypervisor.definitionChanged(vmName);
+                return new Step(true, "adopted " + vmName + " (UUID " + uuid + ") as it is defined; autostart "
+                        + (wanted ? "on (started by the agent at boot)" : "off")
+                        + (libvirtFlag ? "; libvirt's own autostart turned off" : ""));
+            } finally {
+                d.free();
+            }
+        }));
+    }
+
     /** Undefines {@code vmName}; a running domain is refused unless {@code force}, which destroys it first. */
     public CompletableFuture<Step> undefine(String vmName, boolean force) {
         Names.vmName("vm_name", vmName);

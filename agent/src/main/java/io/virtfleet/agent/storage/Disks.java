@@ -68,6 +68,36 @@ public final class Disks {
         }
     }
 
+    /**
+     * The disk of a domain being adopted, as its image says: {@code file} must be the VM's own image in the images
+     * directory, an RBD image must be in a tier's pool and named after the VM.
+     *
+     * @return the size in bytes, the image in words, and a local file's format ("" for RBD)
+     */
+    public AdoptedDisk adoptedDisk(String vmName, String file, String pool, String image) {
+        String vm = Names.vmName("vm_name", vmName);
+        if (file != null) {
+            java.nio.file.Path own = raw.imageOf(vm);
+            if (!own.toString().equals(file)) {
+                throw StorageException.wrongState("disk " + file + " is not this VM's image in the images directory, "
+                        + own);
+            }
+            RawDisks.QemuImgInfo info = raw.infoOf(vm).orElseThrow(() -> StorageException.wrongState(
+                    "disk " + file + " does not exist"));
+            return new AdoptedDisk(info.virtualSize(), file, info.format());
+        }
+        if (!vm.equals(image)) {
+            throw StorageException.wrongState("RBD image " + pool + "/" + image + " is not named after the VM ("
+                    + pool + "/" + vm + ")");
+        }
+        long size = rbd.sizeIn(pool, vm).orElseThrow(() -> StorageException.wrongState("RBD image " + pool + "/" + vm
+                + " does not exist"));
+        return new AdoptedDisk(size, "rbd:" + pool + "/" + vm, "");
+    }
+
+    /** A disk found for adoption: its virtual size in bytes, where it is in words, a local file's format. */
+    public record AdoptedDisk(long bytes, String where, String format) {}
+
     private void requireServed(StorageTier tier) {
         String name = StorageTiers.name(tier);
         if (!servedTiers.contains(name)) {

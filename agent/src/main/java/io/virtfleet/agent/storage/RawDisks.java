@@ -79,6 +79,21 @@ public final class RawDisks {
         return image;
     }
 
+    /** The VM's image file's format and virtual size, or empty when there is no such file. */
+    public Optional<QemuImgInfo> infoOf(String vmName) {
+        Path image = imageOf(vmName);
+        Optional<BasicFileAttributes> attributes = attributes(image);
+        if (attributes.isEmpty()) {
+            return Optional.empty();
+        }
+        refuseOddFile(image, attributes.get());
+        QemuImg.Info info = QemuImg.info(image);
+        return Optional.of(new QemuImgInfo(image, info.format(), info.virtualSize()));
+    }
+
+    /** What qemu-img says of an image file: where it is, its format as probed, and its size as the guest sees it. */
+    public record QemuImgInfo(Path image, String format, long virtualSize) {}
+
     private Path imagesDirectory() {
         try {
             // The directory itself may be a link chosen by the operator (e.g. onto a bigger disk); its entries may not.

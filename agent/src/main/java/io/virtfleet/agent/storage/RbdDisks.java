@@ -72,6 +72,21 @@ public final class RbdDisks {
         return DiskOutcome.changed("deleted " + image + " (" + Sizes.exact(found.get()) + ")");
     }
 
+    /**
+     * The size of the VM's image in {@code pool} (a domain someone else defined, being adopted), or empty when there is
+     * none; a pool that is neither tier's is refused.
+     */
+    public Optional<Long> sizeIn(String pool, String vmName) {
+        StorageTier tier = pool.equals(ceph.pool(StorageTier.STORAGE_TIER_SSD)) ? StorageTier.STORAGE_TIER_SSD
+                : pool.equals(ceph.pool(StorageTier.STORAGE_TIER_SATA)) ? StorageTier.STORAGE_TIER_SATA : null;
+        if (tier == null) {
+            throw StorageException.wrongState("pool " + pool + " is neither the ssd tier's ("
+                    + ceph.pool(StorageTier.STORAGE_TIER_SSD) + ") nor the sata tier's ("
+                    + ceph.pool(StorageTier.STORAGE_TIER_SATA) + ")");
+        }
+        return size(image(tier, vmName));
+    }
+
     /** An RBD image: pool and name, shown the way qemu-img and libvirt write it. */
     record Image(StorageTier tier, String pool, String name) {
         String spec() {

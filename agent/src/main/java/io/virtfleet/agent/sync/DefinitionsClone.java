@@ -62,6 +62,8 @@ public final class DefinitionsClone {
     /** The repository's path on the controller's git server (the controller's {@code GitHttpServer}). */
     public static final String REPOSITORY_PATH = "/definitions.git";
     private static final String REMOTE = "origin";
+    /** Branch and remote under which a runbook clone found in the directory keeps its history. */
+    public static final String RUNBOOK = "runbook";
     private static final String BRANCH = Constants.R_HEADS + "main";
     private static final String TRACKING = Constants.R_REMOTES + REMOTE + "/main";
 
@@ -152,6 +154,7 @@ public final class DefinitionsClone {
         long start = System.nanoTime();
         try (Git git = openOrCreate()) {
             Repository repository = git.getRepository();
+            keepRunbook(git);
             configure(repository);
             ObjectId previous = repository.resolve(BRANCH + "^{commit}");
             git.fetch()
@@ -249,6 +252,49 @@ public final class DefinitionsClone {
         }
         Files.createDirectories(directory);
         return Git.init().setDirectory(directory.toFile()).setInitialBranch("main").call();
+    }
+
+    /**
+     * A clone of the runbook's repository found where the definitions go (its {@code origin} is another repository
+     * than this clone's): its history is kept in the clone as branch {@code runbook}, and its remote as remote
+     * {@code runbook}, before the first pull makes {@code main} the controller's. Its uncommitted changes would be lost
+     * by that pull, so a clone that has any is refused, naming them, until the operator commits (and pushes, the
+     * runbook's way) or discards them. Done once: a clone that has a {@code runbook} branch already is left as it is.
+     */
+    private void keepRunbook(Git git) throws IOException, GitAPIException {
+        Repository repository = git.getRepository();
+        StoredConfig config = repository.getConfig();
+        String theirs = config.getString("remote", REMOTE, "url");
+        if (theirs == null || theirs.equals(url) || repository.exactRef(Constants.R_HEADS + RUNBOOK) != null) {
+            return;
+        }
+        ObjectId head = repository.resolve(Constants.HEAD + "^{commit}");
+        if (head != null) {
+            org.eclipse.jgit.api.Status status = git.status().call();
+            if (!status.isClean()) {
+                java.util.TreeSet<String> changed = new java.util.TreeSet<>(status.getUncommittedChanges());
+                changed.addAll(status.getUntracked());
+                throw new IOException(directory + " is a clone of " + theirs + " (the runbook's repository) with"
+                        + " uncommitted changes (" + String.join(", ", changed.stream().limit(10).toList())
+                        + (changed.size() > 10 ? ", ..." : "") + "): commit and push them or discard them first;"
+                        + " virtfleet keeps the clone's history as branch " + RUNBOOK + ", not uncommitted work");
+            }
+            org.eclipse.jgit.lib.RefUpdate branch = repository.updateRef(Constants.R_HEADS + RUNBOOK);
+            branch.setNewObjectId(head);
+            branch.setExpectedOldObjectId(ObjectId.zeroId());
+            branch.setRefLogMessage("virtfleet: the runbook's history, kept before the definitions took main", false);
+            org.eclipse.jgit.lib.RefUpdate.Result result = branch.update();
+            if (result != org.eclipse.jgit.lib.RefUpdate.Result.NEW) {
+                throw new IOException("cannot keep the runbook's history in " + directory + " as branch " + RUNBOOK
+                        + ": " + result);
+            }
+        }
+        config.setString("remote", RUNBOOK, "url", theirs);
+        config.setString("remote", RUNBOOK, "fetch", "+refs/heads/*:refs/remotes/" + RUNBOOK + "/*");
+        config.save();
+        log.warn("{} was a clone of {} (the runbook's repository): its history is kept as branch {} ({}) and its remote"
+                + " as remote {}; main now follows the controller's definitions", directory, theirs, RUNBOOK,
+                head == null ? "no commit" : head.name(), RUNBOOK);
     }
 
     private void configure(Repository repository) throws IOException {

@@ -20,6 +20,8 @@ public final class ExitCode {
     public static final int DRIFT = 7;
     /** {@code host recover}: some VMs were left (each listed with why); running it again resumes. */
     public static final int SOME_LEFT = 8;
+    /** {@code adopt}: some domains were refused (each listed with why); the others were adopted. */
+    public static final int SOME_REFUSED = 9;
 
     private ExitCode() {}
 }

@@ -71,6 +71,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final ProfilesEndpoint profiles;
     /** Where changes that write state files run: never on the gRPC event loops. */
     private final Executor work;
+    private volatile io.virtfleet.controller.adopt.AdoptEndpoint adoption;
     private volatile java.util.function.BiConsumer<String, io.virtfleet.proto.v1.HostState> drainListener = (h, s) -> { };
     private CpuModelEndpoint cpuModel;
     private java.util.function.Function<String, Optional<String>> suspicions = host -> Optional.empty();
@@ -89,6 +90,23 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         this.enrollments = enrollments;
         this.vms = vms;
         this.profiles = profiles;
+    }
+
+    /** This endpoint, also adopting domains virtfleet did not create. */
+    public FleetEndpoint withAdoption(io.virtfleet.controller.adopt.AdoptEndpoint endpoint) {
+        this.adoption = endpoint;
+        return this;
+    }
+
+    @Override
+    public void adoptVms(io.virtfleet.proto.v1.AdoptVmsRequest request,
+                         StreamObserver<io.virtfleet.proto.v1.AdoptVmsResponse> response) {
+        if (adoption == null) {
+            response.onError(io.grpc.Status.UNIMPLEMENTED.withDescription("this controller adopts nothing")
+                    .asRuntimeException());
+            return;
+        }
+        adoption.adoptVms(request, response);
     }
 
     /** This endpoint, also serving the recovery of lost hosts' VMs. */

@@ -177,6 +177,8 @@ class ApiFuzzTest {
         rule(FleetGrpc.getGetCpuModelMethod(), viewers, OK); // no input to get wrong
         // This fleet's hosts are on libvirt's test driver, which reports no CPU: nothing to compute a model from.
         rule(FleetGrpc.getRecomputeCpuModelMethod(), admins, FAILED_PRECONDITION);
+        // The test-driver domains have no disk: each is refused (OK, listed with its reason), nothing is adopted.
+        rule(FleetGrpc.getAdoptVmsMethod(), admins, OK, INVALID_ARGUMENT, NOT_FOUND);
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         // RESOURCE_EXHAUSTED: only for a request over Enroll's size cap (see Call).
@@ -204,6 +206,10 @@ class ApiFuzzTest {
         rule(AgentGrpc.getMigrateDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND);
         // Libvirt's test driver computes no baselines: a well-formed request is FAILED_PRECONDITION.
         rule(AgentGrpc.getBaselineCpuMethod(), controller, INVALID_ARGUMENT, FAILED_PRECONDITION);
+        // A well-formed name of a test-driver domain is read (OK, changing nothing); others are not there.
+        rule(AgentGrpc.getReadDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND, OK);
+        // Never the very text a domain reads as: refused as malformed, or naming no domain / another definition.
+        rule(AgentGrpc.getAdoptDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION);
     }
 
     private static void rule(MethodDescriptor<?, ?> method, Set<Who> who, Status.Code... answers) {
@@ -447,8 +453,13 @@ class ApiFuzzTest {
         Arbitrary<Call<?, ?>> create = Combinators.combine(specs(), Hostile.bools(), who(FleetGrpc.getCreateVmMethod()))
                 .as((spec, dryRun, w) -> call(FleetGrpc.getCreateVmMethod(), CreateVmRequest.newBuilder().setSpec(spec)
                         .setDryRun(dryRun || valid(spec)).build(), w));
+        Arbitrary<Call<?, ?>> adopt = Combinators.combine(Hostile.textOr("", "hv1", "hv9"), Hostile.textOr("web", "Web_1"),
+                Hostile.textOr("203.0.113.7", "10.0.0.1"), Hostile.bools(), who(FleetGrpc.getAdoptVmsMethod()))
+                .as((host, vm, ip, dryRun, w) -> call(FleetGrpc.getAdoptVmsMethod(), io.virtfleet.proto.v1.AdoptVmsRequest
+                        .newBuilder().setHost(host).putFailoverIps(vm, ip).setDryRun(dryRun).build(), w));
         return Arbitraries.frequencyOf(Tuple.of(1, list), Tuple.of(1, profiles), Tuple.of(3, get), Tuple.of(3, forget), Tuple.of(3, token),
-                Tuple.of(3, operator), Tuple.of(2, revoke), Tuple.of(2, place), Tuple.of(2, capacity), Tuple.of(2, create));
+                Tuple.of(3, operator), Tuple.of(2, revoke), Tuple.of(2, place), Tuple.of(2, capacity), Tuple.of(2, create),
+                Tuple.of(2, adopt));
     }
 
     private static Arbitrary<VmSpec> specs() {

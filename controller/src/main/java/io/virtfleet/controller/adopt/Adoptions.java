@@ -1,0 +1,333 @@
+package io.virtfleet.controller.adopt;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import io.virtfleet.common.validation.Sizes;
+import io.virtfleet.controller.agents.AgentClients;
+import io.virtfleet.controller.definitions.DomainSettings;
+import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.reconcile.Progress;
+import io.virtfleet.controller.reconcile.Reconciler;
+import io.virtfleet.controller.reconcile.VmLocks;
+import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.replication.Replication;
+import io.virtfleet.controller.scheduler.Request;
+import io.virtfleet.controller.scheduler.Scheduler;
+import io.virtfleet.proto.v1.AdoptDomainRequest;
+import io.virtfleet.proto.v1.AdoptVmsRequest;
+import io.virtfleet.proto.v1.AdoptVmsResponse;
+import io.virtfleet.proto.v1.Adoption;
+import io.virtfleet.proto.v1.DomainInfo;
+import io.virtfleet.proto.v1.DomainState;
+import io.virtfleet.proto.v1.ReadDomainRequest;
+import io.virtfleet.proto.v1.ReadDomainResponse;
+import io.virtfleet.proto.v1.RunbookDefinition;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmPhase;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Takes over the domains virtfleet did not create. Each candidate (a domain some host reports that virtfleet never
+ * defined) is read on its home host, its spec derived ({@link DomainSpecs}), and then, unless it is a dry run: its
+ * record and libvirt's own definition of it (less the host's default emulator) are committed, one commit per VM with
+ * the operator as author; its home host's agent takes the domain into its ledger as defined from that very text
+ * (nothing is defined, started or stopped); its claim is taken on its home; a Ceph-backed VM's definition goes to the
+ * other hosts by the usual sync (the runbook's copies there are defined again from the repository: none runs there).
+ * The repository keeps libvirt's definition rather than one rendered from the spec, so the running domain is in step
+ * with the repository as it is, and a later live move keeps the machine the guest sees (as every move does).
+ */
+public final class Adoptions {
+    private static final Logger log = LoggerFactory.getLogger(Adoptions.class);
+    private static final long AGENT_DEADLINE_MS = 60_000;
+    private static final int MAX_RUNBOOK_CHARS = 1 << 20;
+
+    private final HostRegistry registry;
+    private final VmStore store;
+    private final Scheduler scheduler;
+    private final Reconciler reconciler;
+    private final AgentClients agents;
+    private final Replication replication;
+    private final DomainSettings settings;
+    private final DomainSpecs specs;
+
+    public Adoptions(HostRegistry registry, VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents,
+                     Replication replication, DomainSettings settings) {
+        this.registry = registry;
+        this.store = store;
+        this.scheduler = scheduler;
+        this.reconciler = reconciler;
+        this.agents = agents;
+        this.replication = replication;
+        this.settings = settings;
+        this.specs = new DomainSpecs(settings);
+    }
+
+    /** The request as checked at the API: each bad field refused by name before anything is read. */
+    public static AdoptVmsRequest validate(AdoptVmsRequest r) {
+        if (!r.getHost().isEmpty()) {
+            Names.hostName("host", r.getHost());
+        }
+        if (!r.getProfile().isEmpty()) {
+            Names.profileName("profile", r.getProfile());
+        }
+        r.getFailoverIpsMap().forEach((vm, ip) -> {
+            Names.vmName("failover_ips key", vm);
+            io.virtfleet.common.validation.Ipv4.failoverAddress("failover_ips[" + vm + "]", ip);
+        });
+        for (RunbookDefinition d : r.getRunbookList()) {
+            Names.vmName("runbook.vm", d.getVm());
+            if (d.getDomainXml().length() > MAX_RUNBOOK_CHARS) {
+                throw new InvalidInputException("runbook[" + d.getVm() + "].domain_xml", "(" + d.getDomainXml().length()
+                        + " characters)", "a definition of at most " + MAX_RUNBOOK_CHARS + " characters");
+            }
+        }
+        if (!r.getRunbookCommit().isEmpty() && !r.getRunbookCommit().matches("[0-9a-f]{40}")) {
+            throw new InvalidInputException("runbook_commit", r.getRunbookCommit(), "40 lowercase hex digits");
+        }
+        return r;
+    }
+
+    /** What a plan found for one domain: the answer's entry, and what carrying it out needs. */
+    private record Plan(Adoption.Builder answer, String xml) {}
+
+    /** A domain as one host reports it. */
+    private record Seen(String host, DomainInfo domain) {}
+
+    public AdoptVmsResponse adopt(AdoptVmsRequest request, String operator) throws IOException {
+        validate(request);
+        String only = request.getHost().isEmpty() ? null : request.getHost();
+        if (only != null && registry.get(only).isEmpty()) {
+            throw Status.NOT_FOUND.withDescription("host " + only + " is not registered (virtfleet hosts lists them)")
+                    .asRuntimeException();
+        }
+        Map<String, String> runbook = new LinkedHashMap<>();
+        request.getRunbookList().forEach(d -> runbook.put(d.getVm(), d.getDomainXml()));
+        SortedMap<String, List<Seen>> candidates = new TreeMap<>();
+        Map<String, String> managedElsewhere = new HashMap<>();
+        for (HostRecord h : registry.all()) {
+            for (DomainInfo d : h.report().getDomainsList()) {
+                if (!d.getSourceSha256().isEmpty() || d.getReplica()) {
+                    continue; // virtfleet defined it here
+                }
+                Optional<Vm> managed = store.get(d.getName());
+                if (managed.isPresent()) {
+                    managedElsewhere.put(d.getName(), managed.get().getHomeHost());
+                }
+                candidates.computeIfAbsent(d.getName(), n -> new ArrayList<>()).add(new Seen(h.name(), d));
+            }
+        }
+        if (!runbook.isEmpty()) {
+            candidates.keySet().retainAll(runbook.keySet());
+            for (String vm : runbook.keySet()) {
+                if (store.get(vm).isEmpty()) {
+                    candidates.putIfAbsent(vm, List.of()); // a VM adopted before is virtfleet's: nothing to say
+                }
+            }
+        }
+        List<Plan> plans = new ArrayList<>();
+        for (Map.Entry<String, List<Seen>> c : candidates.entrySet()) {
+            Plan plan = plan(c.getKey(), c.getValue(), only, request, runbook.get(c.getKey()), managedElsewhere);
+            if (plan != null) {
+                plans.add(plan);
+            }
+        }
+        AdoptVmsResponse.Builder out = AdoptVmsResponse.newBuilder().setDryRun(request.getDryRun());
+        boolean replicate = false;
+        for (Plan p : plans) {
+            if (!request.getDryRun() && p.answer().getAdopted()) {
+                carryOut(p, request.getRunbookCommit(), operator);
+                replicate |= p.answer().getAdopted() && p.answer().getSpec().getReplicated();
+            }
+            out.addAdoptions(p.answer());
+        }
+        if (replicate) {
+            for (var result : replication.syncAll(Progress.NONE)) {
+                log.info("adoption: replicas on {}: {} {}", result.host(), result.outcome(), result.detail());
+            }
+        }
+        return out.setHeadCommit(store.repo().head()).build();
+    }
+
+    /** Null when the domain is not this run's (its home is not the host asked for). */
+    private Plan plan(String name, List<Seen> seen, String only, AdoptVmsRequest request, String runbookXml,
+                      Map<String, String> managedElsewhere) {
+        Adoption.Builder a = Adoption.newBuilder().setVm(name);
+        if (seen.isEmpty()) {
+            return refused(a, "in the runbook's repository, but defined on no host: virtfleet adopts what libvirt"
+                    + " holds (define it on its host first, or create it with virtfleet vm create)");
+        }
+        List<String> running = seen.stream().filter(s -> active(s.domain().getState())).map(Seen::host).sorted().toList();
+        List<String> defined = seen.stream().map(Seen::host).sorted().toList();
+        if (managedElsewhere.containsKey(name)) {
+            return refused(a, "the name is already managed by virtfleet (VM " + name + " lives on "
+                    + managedElsewhere.get(name) + "); the domain defined by hand on " + String.join(", ", defined)
+                    + " is someone else's: rename or remove it");
+        }
+        if (running.size() > 1) {
+            return refused(a, "runs on " + String.join(" and ", running) + " at once: two QEMUs on one disk corrupt it;"
+                    + " stop all but one (virsh destroy) and adopt again");
+        }
+        TreeSet<String> uuids = new TreeSet<>();
+        seen.forEach(s -> uuids.add(s.domain().getUuid().toLowerCase(java.util.Locale.ROOT)));
+        if (uuids.size() > 1) {
+            StringBuilder which = new StringBuilder();
+            seen.forEach(s -> which.append(which.length() == 0 ? "" : ", ").append(s.host()).append(" ")
+                    .append(s.domain().getUuid()));
+            return refused(a, "different domains share the name (UUIDs: " + which + "): keep one, remove the others");
+        }
+        String home;
+        if (running.size() == 1) {
+            home = running.get(0);
+        } else if (defined.size() == 1) {
+            home = defined.get(0);
+        } else if (only != null && defined.contains(only)) {
+            home = only;
+        } else {
+            if (only != null) {
+                return null;
+            }
+            return refused(a, "stopped, and defined on " + String.join(", ", defined) + ": name its home with --host");
+        }
+        if (only != null && !only.equals(home)) {
+            return null;
+        }
+        a.setHomeHost(home).setRunning(!running.isEmpty());
+        ReadDomainResponse read;
+        try {
+            read = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
+                    .readDomain(ReadDomainRequest.newBuilder().setVmName(name).build());
+        } catch (StatusRuntimeException e) {
+            return refused(a, "host " + home + " could not read it: " + e.getStatus().getCode() + " "
+                    + e.getStatus().getDescription());
+        }
+        if (!read.getRefusal().isEmpty()) {
+            return refused(a, "its definition breaks the rules every definition on " + home + " keeps: "
+                    + read.getRefusal());
+        }
+        Path images = registry.get(home).map(h -> h.report().getResources().getImagesDirectory())
+                .filter(d -> !d.isEmpty()).map(Path::of).orElse(settings.imagesDirectory());
+        DomainSpecs.Facts facts = new DomainSpecs.Facts(images, read.getDiskBytes(), read.getDiskDetail(),
+                read.getDiskFormat(), request.getFailoverIpsMap().get(name), request.getProfile());
+        DomainSpecs.Derived derived;
+        try {
+            derived = specs.derive(name, read.getDomainXml(), facts);
+        } catch (DomainSpecs.Refused e) {
+            return refused(a, e.getMessage());
+        }
+        a.setSpec(derived.spec()).setDisk(derived.disk()).setNetwork(derived.network());
+        List<String> others = defined.stream().filter(h -> !h.equals(home)).toList();
+        if (!derived.spec().getReplicated() && !others.isEmpty()) {
+            return refused(a, "a raw disk lives on " + home + " only, but the domain is also defined on "
+                    + String.join(", ", others) + ": undefine it there first");
+        }
+        for (Vm vm : store.all()) {
+            if (vm.getNetwork().equals(derived.network())) {
+                return refused(a, "MAC " + derived.mac() + " on " + derived.network().split(" ")[0]
+                        + " is VM " + vm.getSpec().getName() + "'s already");
+            }
+            if (derived.spec().getNetwork().hasFailover() && vm.getSpec().getNetwork().hasFailover()
+                    && vm.getSpec().getNetwork().getFailover().getAddress().equals(
+                    derived.spec().getNetwork().getFailover().getAddress())) {
+                return refused(a, "failover IP " + derived.spec().getNetwork().getFailover().getAddress()
+                        + " is VM " + vm.getSpec().getName() + "'s already");
+            }
+        }
+        if (derived.spec().getReplicated()) {
+            registry.all().stream().map(HostRecord::name).filter(h -> !h.equals(home)).sorted()
+                    .forEach(a::addReplicaHosts);
+            for (String h : others) {
+                a.addNotes(h + " holds the runbook's copy, stopped: its next sync defines it again from the repository"
+                        + " (replica, autostart off)");
+            }
+        }
+        a.setClaim(home + ": " + derived.spec().getVcpus() + " vCPUs, " + Sizes.exact(derived.spec().getMemoryBytes())
+                + " memory, disk " + derived.disk() + " " + Sizes.exact(derived.spec().getDiskBytes()));
+        if (read.getLibvirtAutostart()) {
+            a.addNotes("libvirt's own autostart is turned off; the agent starts it at boot instead");
+        }
+        if (runbookXml != null) {
+            try {
+                DomainSpecs.Derived copy = specs.derive(name, runbookXml, facts);
+                if (!copy.spec().equals(derived.spec())) {
+                    a.addNotes("the runbook's copy describes another VM than libvirt's definition (runbook: "
+                            + copy.spec().toString().replace('\n', ' ').strip() + "): libvirt's, which is what runs, is adopted");
+                }
+            } catch (DomainSpecs.Refused e) {
+                a.addNotes("the runbook's copy would be refused (" + e.getMessage() + "); libvirt's definition is adopted");
+            }
+        }
+        return new Plan(a.setAdopted(true), read.getDomainXml());
+    }
+
+    /** Commits, hands the domain to its agent, claims; undoes the commit when the agent refuses. */
+    private void carryOut(Plan p, String runbookCommit, String operator) throws IOException {
+        Adoption.Builder a = p.answer();
+        String name = a.getVm();
+        String home = a.getHomeHost();
+        try (VmLocks.Held held = reconciler.lock(name)) {
+            if (store.get(name).isPresent()) {
+                refused(a, "VM " + name + " was recorded meanwhile");
+                return;
+            }
+            Vm vm = Vm.newBuilder().setSpec(a.getSpec()).setHomeHost(home).setRunningWanted(a.getRunning())
+                    .setDisk(a.getDisk()).setNetwork(a.getNetwork()).build();
+            store.save(vm, p.xml(), "adopt " + name + " on " + home + " (a domain defined by hand"
+                    + (runbookCommit.isEmpty() ? "" : ", runbook commit " + runbookCommit.substring(0, 12)) + ")", operator);
+            try {
+                var step = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
+                        .adoptDomain(AdoptDomainRequest.newBuilder().setVmName(name).setDomainXml(p.xml())
+                                .setAutostart(true).build());
+                a.addNotes(home + ": " + step.getDetail());
+            } catch (StatusRuntimeException e) {
+                store.remove(name, "adoption of " + name + " undone: " + home + " refused it", operator);
+                release(home, name, p.xml());
+                refused(a, "host " + home + " refused to take it over (" + e.getStatus().getCode() + " "
+                        + e.getStatus().getDescription() + "); its record was removed again, the domain is untouched");
+                return;
+            }
+            scheduler.restore(Request.of(a.getSpec()), home);
+            reconciler.observe(name, VmPhase.VM_PHASE_READY, null);
+            a.setCommit(store.repo().head());
+            log.info("operator {}: adopted VM {} on {}", operator, name, home);
+        }
+    }
+
+    /** Undoes an agent's adoption that may have happened although its answer was lost. */
+    private void release(String home, String name, String xml) {
+        try {
+            agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS).adoptDomain(
+                    AdoptDomainRequest.newBuilder().setVmName(name).setDomainXml(xml).setRelease(true).build());
+        } catch (StatusRuntimeException e) {
+            log.warn("could not make sure {} forgot adopting {}: {}", home, name, e.getStatus());
+        }
+    }
+
+    private static boolean active(DomainState s) {
+        return switch (s) {
+            case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN,
+                 DOMAIN_STATE_SUSPENDED -> true;
+            default -> false;
+        };
+    }
+
+    private static Plan refused(Adoption.Builder a, String reason) {
+        a.setAdopted(false).setRefusal(reason);
+        return new Plan(a, null);
+    }
+}

@@ -1,0 +1,160 @@
+package io.virtfleet.controller.cli;
+
+import io.virtfleet.common.cli.ExitCode;
+import io.virtfleet.common.validation.Sizes;
+import io.virtfleet.common.validation.StorageTiers;
+import io.virtfleet.proto.v1.AdoptVmsRequest;
+import io.virtfleet.proto.v1.AdoptVmsResponse;
+import io.virtfleet.proto.v1.Adoption;
+import io.virtfleet.proto.v1.VmSpec;
+import java.io.PrintWriter;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code virtfleet adopt}: take over the domains made by hand (the runbook's), without restarting any. */
+@Command(name = "adopt", description = {
+    "Take over the libvirt domains virtfleet did not create (those drift --all lists as not managed):",
+    "each domain's spec is read from its definition (disk: RBD pool -> tier ssd/sata, or a raw file",
+    "in the images directory, its size from the image; memory; vCPUs; MAC; bridge vxbr<N> -> LAN N,",
+    "the public bridge -> failover IP, given with --failover-ip), its home is the host where it runs",
+    "(or where it is defined, when stopped), and then: its record and libvirt's own definition are",
+    "committed (one commit per VM, you as author), its home's agent takes it over as it is, its",
+    "claim is taken, and a Ceph-backed VM's definition is replicated to every other host. Nothing",
+    "that runs is defined again, stopped or restarted. The profile recorded is --profile (base).",
+    "",
+    "Refused, each with the reason, and left untouched: a disk that is no RBD image of a tier's pool",
+    "named after the VM nor a raw file <images-dir>/<vm>.img; a bridge that is no LAN; a name that",
+    "is no DNS label; a domain running on two hosts; QEMU command-line passthrough; an unknown",
+    "device; more than one disk or NIC; a name virtfleet already manages.",
+    "",
+    "Examples:",
+    "  virtfleet adopt --dry-run                      what would be adopted, and what not and why",
+    "  virtfleet adopt --host hv1                     only the domains whose home is hv1",
+    "  virtfleet adopt --from-repo /srv/common        only the VMs of the runbook's repository (a clone,",
+    "                                                 or a bare one, read by git, never written)",
+    "  virtfleet adopt --from-repo https://git.example.com/ops/common.git --dry-run",
+    "  virtfleet adopt --failover-ip www=203.0.113.7  a VM on the public bridge, with its IP",
+    "  virtfleet adopt -o json"},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:every candidate adopted (or would be, with --dry-run), or none found",
+            "1:the controller failed the operation", "2:bad flags, or an unreadable --from-repo",
+            "3:the controller could not be reached", "4:no such host",
+            "5:not allowed: adopting needs the admin role",
+            "9:some domains were refused (each listed with why); the others were adopted"})
+final class AdoptCommand implements Callable<Integer> {
+    @ParentCommand
+    VirtfleetCli root;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--host", paramLabel = "HOST",
+            description = "Only domains whose home is HOST; also names the home of a stopped domain defined on several hosts.")
+    String host;
+
+    @Option(names = "--from-repo", paramLabel = "URL|DIR", description = "The runbook's repository (a clone's directory,"
+            + " or an https/ssh/file URL cloned to a temporary directory): only its etc/libvirt/qemu/<vm>.xml VMs are"
+            + " candidates, and where its copy differs from libvirt's the answer says so. Read only; never changed.")
+    String fromRepo;
+
+    @Option(names = "--failover-ip", paramLabel = "VM=ADDRESS",
+            description = "The failover IP of a VM on the public bridge (its definition has the virtual MAC, not the IP). Repeatable.")
+    Map<String, String> failoverIps = Map.of();
+
+    @Option(names = "--profile", paramLabel = "PROFILE", description = "Profile recorded for the adopted VMs (used by a later reinstall only; default base).")
+    String profile;
+
+    @Option(names = "--dry-run", description = "Show what would be adopted (spec, home, replicas, claim) and what not, and change nothing.")
+    boolean dryRun;
+
+    @Override
+    public Integer call() throws Exception {
+        AdoptVmsRequest.Builder request = AdoptVmsRequest.newBuilder().setDryRun(dryRun).putAllFailoverIps(failoverIps);
+        if (host != null) {
+            request.setHost(host);
+        }
+        if (profile != null) {
+            request.setProfile(profile);
+        }
+        if (fromRepo != null) {
+            RunbookRepo.Read read;
+            try {
+                read = RunbookRepo.read(fromRepo);
+            } catch (java.io.IOException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--from-repo " + fromRepo + ": " + e.getMessage());
+            }
+            request.addAllRunbook(read.definitions()).setRunbookCommit(read.commit());
+            if (read.definitions().isEmpty()) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--from-repo " + fromRepo
+                        + ": no etc/libvirt/qemu/<vm>.xml in it (is it the runbook's repository?)");
+            }
+        }
+        AdoptVmsResponse response;
+        try (ControllerClient client = root.connect()) {
+            // Reads every candidate on its host (libvirt, Ceph, qemu-img), then commits and replicates: minutes on a big fleet.
+            response = client.fleetLong().adoptVms(request.build());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (root.output == Output.json) {
+            out.println(Json.of(response));
+        } else {
+            print(response, out);
+        }
+        out.flush();
+        return response.getAdoptionsList().stream().anyMatch(a -> !a.getAdopted()) ? ExitCode.SOME_REFUSED : ExitCode.OK;
+    }
+
+    static void print(AdoptVmsResponse r, PrintWriter out) {
+        if (r.getAdoptionsCount() == 0) {
+            out.println("No domain to adopt: every domain the hosts report is virtfleet's already.");
+            return;
+        }
+        if (r.getDryRun()) {
+            out.println("Dry run: nothing was changed.");
+        }
+        Table t = new Table("VM", "HOME", "RUNNING", "RESULT", "SPEC");
+        for (Adoption a : r.getAdoptionsList()) {
+            String result = a.getAdopted() ? (r.getDryRun() ? "would adopt" : "adopted") : "refused";
+            t.row(a.getVm(), a.getHomeHost().isEmpty() ? "-" : a.getHomeHost(), a.getHomeHost().isEmpty() ? "-"
+                    : a.getRunning() ? "yes" : "no", result, a.getAdopted() ? spec(a) : a.getRefusal());
+        }
+        t.print(out);
+        for (Adoption a : r.getAdoptionsList()) {
+            if (!a.getAdopted()) {
+                continue;
+            }
+            out.println();
+            out.println(a.getVm() + ":");
+            out.println("  disk      " + a.getDisk());
+            out.println("  network   " + a.getNetwork());
+            out.println("  claim     " + a.getClaim());
+            out.println("  replicas  " + (a.getReplicaHostsCount() == 0 ? "none (" + (a.getSpec().getReplicated()
+                    ? "no other host" : "a raw disk stays on its host") + ")" : String.join(", ", a.getReplicaHostsList())));
+            a.getNotesList().forEach(n -> out.println("  note      " + n));
+            if (!a.getCommit().isEmpty()) {
+                out.println("  commit    " + a.getCommit().substring(0, 12));
+            }
+        }
+        long refused = r.getAdoptionsList().stream().filter(a -> !a.getAdopted()).count();
+        if (refused > 0) {
+            out.println();
+            out.println(refused + " refused, left untouched; " + (r.getAdoptionsCount() - refused) + " "
+                    + (r.getDryRun() ? "adoptable" : "adopted") + ".");
+        }
+    }
+
+    private static String spec(Adoption a) {
+        VmSpec s = a.getSpec();
+        return StorageTiers.name(s.getStorage()) + " " + Sizes.exact(s.getDiskBytes()) + ", " + Sizes.exact(s.getMemoryBytes())
+                + ", " + s.getVcpus() + " vCPU" + (s.getVcpus() == 1 ? "" : "s") + ", "
+                + (s.getNetwork().hasFailover() ? "failover " + s.getNetwork().getFailover().getAddress()
+                : "lan " + s.getNetwork().getLan()) + ", profile " + s.getProfile().toLowerCase(Locale.ROOT);
+    }
+}
