@@ -32,8 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
 import org.w3c.dom.Document;
 
 /**
- * Rendering domain definitions: a spread of specs, each checked against libvirt's own schema
- * ({@code virt-xml-validate}, Debian package libvirt-clients with xmllint from libxml2-utils) and read back
+ * Rendering domain definitions: a spread of specs, each checked against libvirt's own schema (its domain.rng with
+ * xmllint from libxml2-utils, as {@code virt-xml-validate} of Debian package libvirt-clients does) and read back
  * field by field; same spec, same bytes; hostile specs and settings refused.
  */
 class DomainXmlTest {
