@@ -15,7 +15,7 @@ fi
 packages=(
   libvirt0 libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu   # libvirt: library, virsh, libvirtd + QEMU driver
   qemu-system-x86 qemu-utils qemu-block-extra                          # QEMU/TCG guests, qemu-img (rbd support)
-  libxml2-utils                                                        # xmllint, used by virt-xml-validate
+  libxml2-utils                                                        # xmllint: virt-xml-validate, DomainXmlTest
   ceph-mon ceph-osd ceph-common                                        # a single-node Ceph for the RBD tests; rbd
   iproute2 util-linux procps                                           # ip, bridge, unshare, ps
   iputils-ping                                                         # ping between test VMs across a VXLAN LAN

@@ -12,6 +12,8 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.libvirt.Connect;
@@ -102,14 +104,56 @@ public final class HypervisorRack implements AutoCloseable {
     private void build(String prefix, List<String> names, Function<String, LibvirtListening> listening,
                        Consumer<String> lap) throws IOException {
         underlay = new Underlay(namespaces, prefix);
+        // Ceph (seconds of its daemons and command-line tools) comes up while the hosts' libvirtds start.
+        CompletableFuture<CephCluster> starting = new CompletableFuture<>();
+        Thread cephStarter = new Thread(() -> {
+            try {
+                starting.complete(CephCluster.start(work.resolve("ceph"), underlay.rootAddress()));
+            } catch (Throwable e) {
+                starting.completeExceptionally(e);
+            }
+        }, "rack-ceph-start");
+        cephStarter.setDaemon(true);
+        cephStarter.start();
+        Throwable hostsFailed = null;
         try {
-            ceph = CephCluster.start(work.resolve("ceph"), underlay.rootAddress());
-        } catch (IOException | RuntimeException e) {
-            throw new IOException("needs a real Ceph (root, Debian packages " + CephCluster.PACKAGES
-                    + ") and could not start one: " + e.getMessage(), e);
+            startLibvirtds(prefix, names, listening, lap);
+        } catch (IOException | RuntimeException | Error e) {
+            hostsFailed = e;
         }
-        closers.add(ceph);
+        // Whatever happened to the hosts, the cluster is closed with the rack (last: closers go last to first).
+        IOException cephFailed = null;
+        try {
+            ceph = starting.get();
+            closers.add(0, ceph);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            cephFailed = new IOException("needs a real Ceph (root, Debian packages " + CephCluster.PACKAGES
+                    + ") and could not start one: " + cause.getMessage(), cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            starting.thenAccept(CephCluster::close); // once it is up, as nobody else will
+            cephFailed = new IOException("interrupted while Ceph was starting", e);
+        }
+        if (hostsFailed != null) {
+            if (cephFailed != null) {
+                hostsFailed.addSuppressed(cephFailed);
+            }
+            if (hostsFailed instanceof IOException io) {
+                throw io;
+            } else if (hostsFailed instanceof RuntimeException re) {
+                throw re;
+            }
+            throw (Error) hostsFailed;
+        }
+        if (cephFailed != null) {
+            throw cephFailed;
+        }
         lap.accept("Ceph up on the underlay at " + ceph.monitor());
+    }
+
+    private void startLibvirtds(String prefix, List<String> names, Function<String, LibvirtListening> listening,
+                                Consumer<String> lap) throws IOException {
         LibvirtdNode first = null;
         for (int i = 0; i < names.size(); i++) {
             String name = names.get(i);

@@ -94,10 +94,23 @@ public final class LibvirtdNode implements AutoCloseable {
 
     private static final Set<LibvirtdNode> OPEN = ConcurrentHashMap.newKeySet();
 
+    /**
+     * The QEMU capabilities the first node of this JVM probed by itself (not seeded), kept when it closed: nodes
+     * started later without a seed of their own start with them instead of probing each qemu-system binary again
+     * (~8 s under TCG per node, more on a loaded machine). libvirt checks a cache against QEMU's binaries, itself
+     * and the host's CPUID before using it and probes again if it does not match, so a node answers the same either
+     * way. Null until such a node has closed.
+     */
+    private static Path probedCapabilities;
+
     static {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             for (LibvirtdNode node : List.copyOf(OPEN)) {
                 node.close();
+            }
+            Path probed = probedCapabilities();
+            if (probed != null) {
+                deleteTree(probed.getParent());
             }
         }, "libvirtd-node-cleanup"));
     }
@@ -108,9 +121,10 @@ public final class LibvirtdNode implements AutoCloseable {
      * @param networkNamespace name of an existing network namespace ({@code ip netns}) to run the daemon in,
      *                         or null for the root network namespace
      * @param seedCache        another node's {@code cache} directory whose QEMU capabilities to copy in before
-     *                         start, or null. The first call that needs them (domain start, getVersion)
-     *                         otherwise probes each qemu-system binary: 4 s each under TCG, ~8 s here for
-     *                         x86_64 + i386; seeded, a new node answers in ~0.1 s
+     *                         start, or null: then those a node of this JVM probed by itself, once one has closed.
+     *                         The first call that needs them (domain start, getVersion) otherwise probes each
+     *                         qemu-system binary: 4 s each under TCG, ~8 s here for x86_64 + i386; seeded, a new
+     *                         node answers in ~0.1 s
      * @param startTimeout     how long to wait for the daemon to answer on its socket
      * @param pinCpu           run libvirtd on one fixed CPU. libvirt keys its QEMU capabilities cache on the
      *                         CPUID of the CPU it happens to run on; on VMs whose vCPUs report different CPUID
@@ -323,6 +337,54 @@ public final class LibvirtdNode implements AutoCloseable {
         }
         if (options.seedCache() != null) {
             copyTree(options.seedCache(), cacheDir());
+        } else if (probedCapabilities() != null) {
+            copyTree(probedCapabilities(), cacheDir());
+        }
+    }
+
+    private static synchronized Path probedCapabilities() {
+        return probedCapabilities;
+    }
+
+    /**
+     * Keeps this node's cache as the JVM's {@link #probedCapabilities} if there are none yet and libvirt probed it
+     * here, from QEMU itself: a seeded cache may be altered on purpose ({@link OlderCpu}).
+     */
+    private void keepProbedCapabilities() {
+        if (options.seedCache() != null) {
+            return;
+        }
+        synchronized (LibvirtdNode.class) {
+            if (probedCapabilities != null) {
+                return;
+            }
+            try (Stream<Path> files = Files.list(cacheDir().resolve("qemu").resolve("capabilities"))) {
+                if (files.noneMatch(f -> f.toString().endsWith(".xml"))) {
+                    return;
+                }
+            } catch (IOException e) {
+                return; // never probed: nothing to keep
+            }
+            Path kept = null;
+            try {
+                kept = Files.createTempDirectory("virtfleet-libvirt-capabilities-").resolve("cache");
+                copyTree(cacheDir(), kept);
+                probedCapabilities = kept;
+            } catch (IOException e) {
+                if (kept != null) {
+                    deleteTree(kept.getParent()); // a partial copy: later nodes probe for themselves
+                }
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        try (Stream<Path> all = Files.walk(root)) {
+            for (Path p : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            // a temporary directory: left for the system's cleaning
         }
     }
 
@@ -541,6 +603,7 @@ public final class LibvirtdNode implements AutoCloseable {
             }
             stopDaemon();
             killLeftoverQemus();
+            keepProbedCapabilities();
         } finally {
             OPEN.remove(this);
         }

@@ -37,6 +37,7 @@ import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmProgress;
 import io.virtfleet.proto.v1.VmSpec;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,6 +45,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
@@ -101,28 +104,32 @@ class RealFleetVmTest {
     @BeforeAll
     static void threeHypervisorsCephAndAController() throws Exception {
         Underlay underlay = new Underlay(namespaces, UNDERLAY);
-        try {
-            ceph = CephCluster.start(work.resolve("ceph"), underlay.rootAddress());
-        } catch (IOException | RuntimeException e) {
-            fail("this test needs a real Ceph (root, Debian packages " + CephCluster.PACKAGES + ") and could not start one: "
-                    + e.getMessage(), e);
-        }
-        closers.add(ceph);
-        lap("Ceph up on the underlay at " + ceph.monitor());
-
-        fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(List.of()).heartbeat(Duration.ofMillis(200))
-                .reconcileInterval(Duration.ofHours(1))
-                .provisioning(p -> p.withDomain(p.domain()
-                        .withCephMonitors(List.of(Endpoint.parse("ceph-monitors", ceph.monitor())))))
-                .build().start();
-        closers.add(0, fleet);
-        CephSettings cephSettings = new CephSettings(ceph.conf(), CephCluster.CLIENT, ceph.clientKeyring(), CephCluster.SSD_POOL,
-                CephCluster.SATA_POOL, Duration.ofSeconds(10));
+        // Ceph (seconds of its daemons and command-line tools) comes up while the hosts' libvirtds start.
+        CompletableFuture<CephCluster> cephStarting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return CephCluster.start(work.resolve("ceph"), underlay.rootAddress());
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }, task -> {
+            Thread t = new Thread(task, "ceph-start");
+            t.setDaemon(true);
+            t.start();
+        });
+        // Closed after the agents and the fleet, before the libvirtds, as when it started first; once up, if still starting.
+        closers.add(() -> cephStarting.handle((cluster, failed) -> {
+            if (cluster != null) {
+                cluster.close();
+            }
+            return null;
+        }));
 
         LibvirtdNode first = null;
+        List<String> hostNamespaces = new ArrayList<>();
         for (int i = 0; i < HOSTS.size(); i++) {
             String name = HOSTS.get(i);
             String ns = namespaces.create(name);
+            hostNamespaces.add(ns);
             String address = UNDERLAY + "." + (11 + i);
             underlay.plug(ns, UNDERLAY_DEVICE, address + "/24");
             LibvirtdNode.Options options = LibvirtdNode.Options.defaults().inNetworkNamespace(ns);
@@ -142,10 +149,32 @@ class RealFleetVmTest {
                 first = node;
                 probeCapabilities(node);
             }
-            Path state = work.resolve("agents").resolve(name);
-            closers.add(0, NamespacedAgent.start(fleet, name, state, node.uri(), ns, UNDERLAY_DEVICE, cephSettings));
-            hosts.put(name, new Host(name, ns, node, state.resolve("images"), address));
-            lap(name + ": libvirtd in network namespace " + ns + " at " + address + ", agent enrolled");
+            hosts.put(name, new Host(name, ns, node, work.resolve("agents").resolve(name).resolve("images"), address));
+            lap(name + ": libvirtd in network namespace " + ns + " at " + address);
+        }
+
+        try {
+            ceph = cephStarting.join();
+        } catch (CompletionException e) {
+            fail("this test needs a real Ceph (root, Debian packages " + CephCluster.PACKAGES + ") and could not start one: "
+                    + e.getCause().getMessage(), e.getCause());
+        }
+        lap("Ceph up on the underlay at " + ceph.monitor());
+
+        fleet = EmbeddedFleet.builder(work.resolve("fleet")).nodes(List.of()).heartbeat(Duration.ofMillis(200))
+                .reconcileInterval(Duration.ofHours(1))
+                .provisioning(p -> p.withDomain(p.domain()
+                        .withCephMonitors(List.of(Endpoint.parse("ceph-monitors", ceph.monitor())))))
+                .build().start();
+        closers.add(0, fleet);
+        CephSettings cephSettings = new CephSettings(ceph.conf(), CephCluster.CLIENT, ceph.clientKeyring(), CephCluster.SSD_POOL,
+                CephCluster.SATA_POOL, Duration.ofSeconds(10));
+        for (int i = 0; i < HOSTS.size(); i++) {
+            Host host = hosts.get(HOSTS.get(i));
+            Path state = work.resolve("agents").resolve(host.name());
+            closers.add(0, NamespacedAgent.start(fleet, host.name(), state, host.node().uri(), hostNamespaces.get(i),
+                    UNDERLAY_DEVICE, cephSettings));
+            lap(host.name() + ": agent enrolled");
         }
 
         Clients admin = Clients.as(fleet.adminCredentials());
