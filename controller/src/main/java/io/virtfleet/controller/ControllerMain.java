@@ -279,18 +279,21 @@ public final class ControllerMain implements Callable<Integer> {
                     + " (it holds " + dataDir.resolve(DataDirectoryLock.FILE_NAME) + "); stop it first");
             return ExitCode.FAILURE;
         }
-        Controller controller = Controller.create(config);
-        Runtime.getRuntime().addShutdownHook(new Thread(controller::close, "vf-controller-shutdown"));
-        try {
-            controller.start();
-        } catch (Exception e) {
-            System.err.println("virtfleet-controller: cannot start on " + listen + ": " + e.getMessage());
-            controller.close();
-            return ExitCode.FAILURE;
+        try (DataDirectoryLock held = owned.get()) {
+            Controller controller = Controller.create(config);
+            Runtime.getRuntime().addShutdownHook(new Thread(controller::close, "vf-controller-shutdown"));
+            try {
+                controller.start();
+            } catch (Exception e) {
+                System.err.println("virtfleet-controller: cannot start on " + listen + ": " + e.getMessage());
+                controller.close();
+                return ExitCode.FAILURE;
+            }
+            controller.blockUntilShutdown();
+            return ExitCode.OK;
+        } finally {
+            dataDirectoryLock = null;
         }
-        controller.blockUntilShutdown();
-        owned.get().close();
-        return ExitCode.OK;
     }
 
     ControllerConfig config() {
