@@ -3,7 +3,7 @@
 # bookworm container booted with systemd-nspawn (PID 1 of this machine need not be systemd; the container's is).
 #
 #   1. a bookworm root from Debian's packages (deploy/e2e/base-system.sh with PACKAGES="": debootstrap, updates;
-#      cached between runs in /var/cache/virtfleet-e2e), through the local package proxy (deploy/e2e/apt-proxy.sh,
+#      cached between runs in $CACHE, default /var/cache/virtfleet-e2e), through the local package proxy (deploy/e2e/apt-proxy.sh,
 #      port 3144 of 127.0.0.1 and 10.249.34.1), under a writable overlay of this run's own: the cache is never
 #      changed;
 #   2. booted with `systemd-nspawn --boot --register=no --keep-unit` in a network namespace of this run's own
@@ -124,7 +124,7 @@ cleanup() {
   ip link del "$HOST_IF" 2>/dev/null || true
   umount "$work/root" 2>/dev/null || true
   umount "$work/layer" 2>/dev/null || true
-  if [[ $started_proxy == true ]]; then PORT=$PROXY_PORT "$here/apt-proxy.sh" --stop || true; fi
+  if [[ $started_proxy == true ]]; then STATE=$CACHE/apt-proxy PORT=$PROXY_PORT "$here/apt-proxy.sh" --stop || true; fi
   if [[ $keep == true || $status -ne 0 ]]; then
     echo "packages-systemd: work directory kept: $work" >&2
   else
@@ -159,7 +159,7 @@ network() {
 phase "network namespace ($CT_ADDR on $CT_IF)" network
 # The proxy's daemon outlives this run: it must not inherit the run's lock (fd 8).
 phase "package proxy (apt-cacher-ng, 127.0.0.1 and $HOST_ADDR)" bash -c \
-  'PORT=$2 BIND="127.0.0.1 $3" "$4/apt-proxy.sh" > "$1/proxy-url" 8>&-' _ "$work" "$PROXY_PORT" "$HOST_ADDR" "$here"
+  'STATE=$5/apt-proxy PORT=$2 BIND="127.0.0.1 $3" "$4/apt-proxy.sh" > "$1/proxy-url" 8>&-' _ "$work" "$PROXY_PORT" "$HOST_ADDR" "$here" "$CACHE"
 if [[ $reduced == false ]]; then
   phase "bookworm root (debootstrap, cached)" bash -c \
     'PACKAGES="" CACHE=$3 "$4/base-system.sh" "$2" "$5" > "$1/base-dir"' _ "$work" "$(cat "$work/proxy-url")" "$CACHE" "$here" "$MIRROR"
