@@ -420,18 +420,26 @@ phase "boot-mode kernel, install-url (controller.conf)" boot_mode
 
 # Backup while running, then restore into the stopped controller (the commands of README.md's quick start).
 backup_restore() {
-  if ! ct virtfleet-controller --help 2>&1 | grep -Eq '^ +backup '; then
-    echo "   NOT RUN: this build's virtfleet-controller has no backup command"
-    return 0
-  fi
   ct_sh 'install -d -m 0700 /var/backups/virtfleet
 virtfleet-controller backup --out /var/backups/virtfleet/controller.zip' > "$work/backup.log" 2>&1 \
     || { cat "$work/backup.log" >&2; fail "virtfleet-controller backup --out FILE"; }
+  # A change made after the backup, which the restore must take back: hv1 drained.
+  cli host drain hv1 > /dev/null || fail "virtfleet host drain hv1 (after the backup)"
+  wait_for "hv1 draining (a change after the backup)" 60 sh -c 'virtfleet hosts | grep -Eq "^hv1 +draining "' \
+    || fail "hv1 not shown draining after host drain"
   ct_sh 'systemctl stop virtfleet-controller
 virtfleet-controller restore --from /var/backups/virtfleet/controller.zip --force
 systemctl start virtfleet-controller' > "$work/restore.log" 2>&1 \
     || { cat "$work/restore.log" >&2; journal virtfleet-controller; fail "virtfleet-controller restore --from FILE"; }
-  wait_for "hv1 ready with the restored controller" 180 sh -c 'virtfleet hosts | grep -Eq "^hv1 +ready "' \
+  grep -q '^Restored ' "$work/restore.log" || { cat "$work/restore.log" >&2; fail "restore did not say Restored"; }
+  # --force moved the running state aside, not away; the keys went back owner-only, to the service user.
+  ct_sh 'ls -d /var/lib/virtfleet/controller.before-restore-* > /dev/null' \
+    || fail "restore --force kept no controller.before-restore-* directory"
+  [[ $(ct stat -c '%a %U' /var/lib/virtfleet/controller/pki/ca.key) == "600 virtfleet" ]] \
+    || fail "restored pki/ca.key is not 0600 virtfleet: $(ct stat -c '%a %U' /var/lib/virtfleet/controller/pki/ca.key)"
+  # ready, not draining: the drain made after the backup is gone with the restore.
+  wait_for "hv1 ready with the restored controller (the later drain undone)" 180 \
+    sh -c 'virtfleet hosts | grep -Eq "^hv1 +ready "' \
     || { journal virtfleet-controller; journal virtfleet-agent; fail "hv1 not ready after the restore"; }
 }
 phase "virtfleet-controller backup, restore" backup_restore
