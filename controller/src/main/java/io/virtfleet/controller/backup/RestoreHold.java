@@ -50,7 +50,7 @@ public final class RestoreHold {
 
     /** Writes the marker (durably) into a data directory being restored from a backup taken at {@code takenAt}. */
     static void mark(Path dataDir, Instant takenAt, Instant restoredAt) throws IOException {
-        StateFiles.write(dataDir.resolve(FILE), "taken-at " + takenAt + "\nrestored-at " + restoredAt + "\n");
+        StateFiles.writePrivate(dataDir.resolve(FILE), "taken-at " + takenAt + "\nrestored-at " + restoredAt + "\n");
     }
 
     private static Instant parse(Path marker, String text) throws IOException {
