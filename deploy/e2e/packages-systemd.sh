@@ -3,7 +3,7 @@
 # bookworm container booted with systemd-nspawn (PID 1 of this machine need not be systemd; the container's is).
 #
 #   1. a bookworm root from Debian's packages (deploy/e2e/base-system.sh with PACKAGES="": debootstrap, updates;
-#      cached between runs in /var/cache/virtfleet-e2e), through the local package proxy (deploy/e2e/apt-proxy.sh,
+#      cached between runs in $CACHE, default /var/cache/virtfleet-e2e), through the local package proxy (deploy/e2e/apt-proxy.sh,
 #      port 3144 of 127.0.0.1 and 10.249.34.1), under a writable overlay of this run's own: the cache is never
 #      changed;
 #   2. booted with `systemd-nspawn --boot --register=no --keep-unit` in a network namespace of this run's own
@@ -21,10 +21,15 @@
 #      apt-get purge: conffiles, the controller's state (its CA included), the agent's identity and the join
 #      token gone; the system user virtfleet stays (files elsewhere may be its).
 #
-# --reduced (what `mvn verify` runs, packaging's PackagesSystemdTest): no upgrade, and the packages without their
-# Recommends (apt-get --no-install-recommends: the agent's ceph-common and libvirt-daemon's other drivers stay
-# out), their Depends installed from a cached layer (apt-get satisfy of the three Depends fields, rebuilt when
-# they change): apt-get install ./*.deb then unpacks only the three. Every other step is the same.
+# --reduced (what `mvn verify` runs, packaging's PackagesSystemdTest): no upgrade, the packages without their
+# Recommends (apt-get --no-install-recommends), and no debootstrap: the container's root is THIS machine's own
+# root (a Debian of the same release, with the packages of deploy/dev/install-deps.sh: Java, libvirt0, QEMU,
+# systemd) seen through an overlay whose writable layer is a tmpfs of the run's own, so the host's files are never
+# changed and nothing is left when the run ends. In it: a fresh machine id, the host's enabled services masked
+# (those in /etc/systemd/system/*.wants: ceph, postgresql, apt-cacher-ng... but not libvirt's or D-Bus), apt's
+# sources reduced to Debian's, and the host's big trees hidden (--tmpfs: /work, /tmp, /var/tmp, /root/.m2...).
+# apt then fetches through the proxy only the Depends this machine lacks (libvirt-daemon-system and its few
+# packages). Every other step is the same. It needs a host without any virtfleet package or /etc/virtfleet.
 #
 # Prints each step with its time (deploy/e2e/phases.sh) and, at the end, the total; exits non-zero at the first
 # failed check, naming it, with the container's journal of the unit concerned. Needs root and the packages of
@@ -70,7 +75,9 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "packages-systemd: run as root (network namespace, overlay mount, systemd-nspawn)" >&2
   exit 2
 fi
-for tool in systemd-nspawn debootstrap /usr/sbin/apt-cacher-ng nsenter unshare dpkg-deb; do
+tools=(systemd-nspawn /usr/sbin/apt-cacher-ng nsenter unshare dpkg-deb systemd-id128)
+[[ $reduced == true ]] || tools+=(debootstrap)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "packages-systemd: $tool missing: run deploy/dev/install-deps.sh" >&2; exit 2; }
 done
 
@@ -116,7 +123,8 @@ cleanup() {
   ip netns del "$NETNS" 2>/dev/null || true
   ip link del "$HOST_IF" 2>/dev/null || true
   umount "$work/root" 2>/dev/null || true
-  if [[ $started_proxy == true ]]; then PORT=$PROXY_PORT "$here/apt-proxy.sh" --stop || true; fi
+  umount "$work/layer" 2>/dev/null || true
+  if [[ $started_proxy == true ]]; then STATE=$CACHE/apt-proxy PORT=$PROXY_PORT "$here/apt-proxy.sh" --stop || true; fi
   if [[ $keep == true || $status -ne 0 ]]; then
     echo "packages-systemd: work directory kept: $work" >&2
   else
@@ -151,54 +159,63 @@ network() {
 phase "network namespace ($CT_ADDR on $CT_IF)" network
 # The proxy's daemon outlives this run: it must not inherit the run's lock (fd 8).
 phase "package proxy (apt-cacher-ng, 127.0.0.1 and $HOST_ADDR)" bash -c \
-  'PORT=$2 BIND="127.0.0.1 $3" "$4/apt-proxy.sh" > "$1/proxy-url" 8>&-' _ "$work" "$PROXY_PORT" "$HOST_ADDR" "$here"
-phase "bookworm root (debootstrap, cached)" bash -c \
-  'PACKAGES="" CACHE=$3 "$4/base-system.sh" "$2" "$5" > "$1/base-dir"' _ "$work" "$(cat "$work/proxy-url")" "$CACHE" "$here" "$MIRROR"
-base=$(cat "$work/base-dir")
-lower=$base
-
-# --reduced: the packages' Depends, as apt resolves them from Debian (`apt-get satisfy`, no Recommends), are
-# installed once into a layer over the base, cached under $CACHE/depends-<key> while the base and the three
-# Depends fields are the same; `apt-get install ./*.deb` then finds them installed. The full run installs
-# everything from the packages, Recommends included, as an operator does.
-depends_layer() {
-  local depends key layer building
-  depends=$(for p in "${packages[@]}"; do dpkg-deb -f "$debs/$p.deb" Depends; done | paste -sd, -)
-  key=$({ echo "$base $depends"; cat "$here/chroot.sh"; } | sha256sum | cut -c1-12)
-  layer=$CACHE/depends-$key
-  echo "$layer" > "$work/depends-dir"
-  if [[ -f $layer.complete ]]; then
-    echo "   cached: $layer"
-    return 0
-  fi
-  building=$(mktemp -d "$CACHE/building-depends.XXXXXX")
-  mkdir -p "$building/upper" "$building/work" "$building/root"
-  mount -t overlay overlay -o "lowerdir=$base,upperdir=$building/upper,workdir=$building/work" "$building/root"
-  source "$here/chroot.sh"
-  echo "Acquire::http::Proxy \"$(cat "$work/proxy-url")\";" > "$building/root/etc/apt/apt.conf.d/00depends-proxy"
-  chroot_setup "$building/root"
-  { chroot_run "$building/root" apt-get update -q \
-      && chroot_run "$building/root" apt-get satisfy -y -q --no-install-recommends "$depends" \
-      && chroot_run "$building/root" apt-get clean; } > "$work/depends.log" 2>&1 \
-    || { umount "$building/root"; rm -rf --one-file-system "$building"; tail -n 30 "$work/depends.log" >&2; fail "apt-get satisfy of the packages' Depends"; }
-  chroot_cleanup "$building/root"
-  rm -f "$building/root/etc/apt/apt.conf.d/00depends-proxy"
-  umount "$building/root"
-  rm -rf --one-file-system "$layer"
-  mv "$building/upper" "$layer"
-  rm -rf --one-file-system "$building"
-  touch "$layer.complete"
-  echo "   built: $layer ($(grep -c '^Unpacking ' "$work/depends.log") packages)"
-}
-if [[ $reduced == true ]]; then
-  phase "the packages' Depends (apt-get satisfy, cached)" depends_layer
-  lower=$(cat "$work/depends-dir"):$base
+  'STATE=$5/apt-proxy PORT=$2 BIND="127.0.0.1 $3" "$4/apt-proxy.sh" > "$1/proxy-url" 8>&-' _ "$work" "$PROXY_PORT" "$HOST_ADDR" "$here" "$CACHE"
+if [[ $reduced == false ]]; then
+  phase "bookworm root (debootstrap, cached)" bash -c \
+    'PACKAGES="" CACHE=$3 "$4/base-system.sh" "$2" "$5" > "$1/base-dir"' _ "$work" "$(cat "$work/proxy-url")" "$CACHE" "$here" "$MIRROR"
+  lower=$(cat "$work/base-dir")
 fi
 
-# --- the container's root: the cached base under a writable layer of this run's ---
+# --- the container's root: the cached base (--reduced: this machine's root) under a writable layer of this run's ---
+nspawn_extra=()
 prepare_root() {
+  if [[ $reduced == true ]]; then
+    host_root
+    return 0
+  fi
   mkdir -p "$work/upper" "$work/overlay-work" "$work/root"
   mount -t overlay overlay -o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/overlay-work" "$work/root"
+  common_root
+}
+# host_root: / (its own file system only: /proc, /sys, /dev... are not in it) under a tmpfs upper layer.
+host_root() {
+  local os_id codename link unit dir
+  os_id=$(. /etc/os-release && echo "${ID:-}")
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [[ $os_id == debian && -n $codename ]] || fail "--reduced boots this machine's root: it must be Debian (it is '$os_id')"
+  if dpkg-query -W -f '${Package} ${db:Status-Abbrev}\n' 'virtfleet*' 2>/dev/null | grep -q ' [ihr]'; then
+    fail "--reduced boots this machine's root: it must have no virtfleet package ($(dpkg-query -W 'virtfleet*' | tr '\n' ' '))"
+  fi
+  [[ ! -e /etc/virtfleet ]] || fail "--reduced boots this machine's root: it must have no /etc/virtfleet"
+  mkdir -p "$work/layer" "$work/root"
+  mount -t tmpfs -o mode=0755 virtfleet-packages-systemd "$work/layer"
+  mkdir -p "$work/layer/upper" "$work/layer/work"
+  mount -t overlay overlay -o "lowerdir=/,upperdir=$work/layer/upper,workdir=$work/layer/work" "$work/root"
+  # A machine of its own: nspawn refuses a container whose machine id is the host's.
+  systemd-id128 new > "$work/root/etc/machine-id"
+  rm -f "$work/root/var/lib/dbus/machine-id"
+  # The host's own services (databases, storage daemons, proxies...) are not this test's: masked.
+  for link in /etc/systemd/system/*.wants/*; do
+    [[ -e $link || -L $link ]] || continue
+    unit=${link##*/}
+    case $unit in libvirt*|virt*|dbus*) continue ;; esac
+    ln -sfn /dev/null "$work/root/etc/systemd/system/$unit"
+  done
+  # A build image's "start no service" policy (Docker's policy-rc.d, exit 101): a Debian host has none.
+  rm -f "$work/root/usr/sbin/policy-rc.d"
+  # apt: Debian's archive only (a host's other sources may need https, which the proxy does not carry).
+  rm -f "$work/root/etc/apt/sources.list.d/"*
+  printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
+    "$MIRROR" "$codename" "$MIRROR" "$codename" "$codename" > "$work/root/etc/apt/sources.list"
+  # The host's big or private trees stay out of sight (and out of the copy-on-write layer).
+  for dir in /work /tmp /var/tmp /home /root/.m2 /root/.cache "$CACHE"; do
+    if [[ -d $dir ]]; then nspawn_extra+=("--tmpfs=$dir"); fi
+  done
+  nspawn_extra+=(--link-journal=no)
+  printf '%s\n' "${nspawn_extra[@]}" > "$work/nspawn-extra"  # phase runs this in a subshell
+  common_root
+}
+common_root() {
   echo hv1 > "$work/root/etc/hostname"
   printf '127.0.0.1\tlocalhost\n%s\thv1\n' "$CT_ADDR" > "$work/root/etc/hosts"
   echo "Acquire::http::Proxy \"http://$HOST_ADDR:$PROXY_PORT/\";" > "$work/root/etc/apt/apt.conf.d/00proxy"
@@ -206,13 +223,15 @@ prepare_root() {
   cp "$debs"/virtfleet*.deb "$work/root/root/debs/"
   if [[ -n $newer ]]; then cp "$newer"/virtfleet*.deb "$work/root/root/debs-newer/"; fi
 }
-phase "container root (overlay on the cached root)" prepare_root
+phase "container root (overlay on $([[ $reduced == true ]] && echo "this machine's root, tmpfs layer" || echo "the cached root"))" prepare_root
+nspawn_extra=()
+if [[ -f $work/nspawn-extra ]]; then mapfile -t nspawn_extra < "$work/nspawn-extra"; fi
 
 # --- boot ---
 : > "$work/boot.log"
 systemd-nspawn --quiet --boot --register=no --keep-unit --machine=hv1 --directory="$work/root" \
   --network-namespace-path="/run/netns/$NETNS" --console=read-only --resolv-conf=off --timezone=off \
-  > "$work/boot.log" 2>&1 < /dev/null &
+  ${nspawn_extra[@]+"${nspawn_extra[@]}"} > "$work/boot.log" 2>&1 < /dev/null &
 nspawn_pid=$!
 
 # The container's PID 1: a descendant of systemd-nspawn whose pid is 1 in its own pid namespace.

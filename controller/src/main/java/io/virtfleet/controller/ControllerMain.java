@@ -44,6 +44,8 @@ import picocli.CommandLine.Option;
             "2:bad option or configuration file (file, line and key are named)",
             "143:stopped by SIGTERM (systemctl stop): a clean stop"})
 public final class ControllerMain implements Callable<Integer> {
+    /** This process's hold on its data directory, for its whole life. */
+    private static DataDirectoryLock dataDirectoryLock;
     static final Path DEFAULT_CONFIG = Path.of("/etc/virtfleet/controller.conf");
     /** An OVH service name as it goes into API paths: a server's DNS-like name, nothing that could change the path. */
     private static final java.util.regex.Pattern SERVICE_NAME = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9.-]{0,127}");
@@ -268,17 +270,30 @@ public final class ControllerMain implements Callable<Integer> {
             System.err.println("virtfleet-controller: configuration error: " + e.getMessage());
             return ExitCode.USAGE;
         }
-        Controller controller = Controller.create(config);
-        Runtime.getRuntime().addShutdownHook(new Thread(controller::close, "vf-controller-shutdown"));
-        try {
-            controller.start();
-        } catch (Exception e) {
-            System.err.println("virtfleet-controller: cannot start on " + listen + ": " + e.getMessage());
-            controller.close();
+        // Held until the process ends: no second controller, and no restore, on a directory this one writes.
+        // Kept in a field: a lock only a local variable referenced could be released by the garbage collector.
+        java.util.Optional<DataDirectoryLock> owned = DataDirectoryLock.tryTake(dataDir);
+        dataDirectoryLock = owned.orElse(null);
+        if (owned.isEmpty()) {
+            System.err.println("virtfleet-controller: another controller runs with the data directory " + dataDir
+                    + " (it holds " + dataDir.resolve(DataDirectoryLock.FILE_NAME) + "); stop it first");
             return ExitCode.FAILURE;
         }
-        controller.blockUntilShutdown();
-        return ExitCode.OK;
+        try (DataDirectoryLock held = owned.get()) {
+            Controller controller = Controller.create(config);
+            Runtime.getRuntime().addShutdownHook(new Thread(controller::close, "vf-controller-shutdown"));
+            try {
+                controller.start();
+            } catch (Exception e) {
+                System.err.println("virtfleet-controller: cannot start on " + listen + ": " + e.getMessage());
+                controller.close();
+                return ExitCode.FAILURE;
+            }
+            controller.blockUntilShutdown();
+            return ExitCode.OK;
+        } finally {
+            dataDirectoryLock = null;
+        }
     }
 
     ControllerConfig config() {

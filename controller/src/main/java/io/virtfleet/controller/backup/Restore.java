@@ -1,6 +1,7 @@
 package io.virtfleet.controller.backup;
 
 import io.virtfleet.common.files.StateFiles;
+import io.virtfleet.controller.DataDirectoryLock;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
@@ -62,6 +63,11 @@ public final class Restore {
         Path target = dataDir.toAbsolutePath().normalize();
         BackupArchive.Manifest manifest = BackupArchive.verify(archive);
         boolean occupied = Files.exists(target) && (!Files.isDirectory(target) || !isEmpty(target));
+        if (Files.isDirectory(target) && DataDirectoryLock.isHeld(target)) {
+            throw new TargetNotEmptyException("a controller is running with " + target + " (it holds "
+                    + target.resolve(DataDirectoryLock.FILE_NAME) + "): stop it first (systemctl stop"
+                    + " virtfleet-controller), then restore");
+        }
         if (occupied && !force) {
             throw new TargetNotEmptyException(target + " is not empty: a restore there would replace a controller's state."
                     + " Stop that controller and give --force to move the directory aside (kept as "

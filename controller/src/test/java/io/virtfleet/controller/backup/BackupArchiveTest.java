@@ -195,6 +195,29 @@ class BackupArchiveTest {
     }
 
     @Test
+    void aDirectoryARunningControllerHoldsIsRefusedEvenWithForceAndItsLockIsNotBackedUp() throws Exception {
+        Path target = work.resolve("new-machine/controller");
+        StateFiles.write(target.resolve("claims"), "+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n");
+        try (io.virtfleet.controller.DataDirectoryLock held = io.virtfleet.controller.DataDirectoryLock.tryTake(target).orElseThrow();
+             io.virtfleet.controller.DataDirectoryLock ours = io.virtfleet.controller.DataDirectoryLock.tryTake(data).orElseThrow()) {
+            Path archive = backup("b.zip");
+            Restore.TargetNotEmptyException e = assertThrows(Restore.TargetNotEmptyException.class,
+                    () -> Restore.restore(archive, target, true, null, null, CLOCK));
+            assertTrue(e.getMessage().contains("a controller is running"), e.getMessage());
+            assertEquals("+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n", Files.readString(target.resolve("claims")), "untouched");
+            try (Stream<Path> beside = Files.list(target.getParent())) {
+                assertEquals(List.of(target), beside.toList(), "nothing moved aside, no staging left");
+            }
+            try (ZipFile zip = new ZipFile(archive.toFile())) {
+                assertEquals(null, zip.getEntry(BackupArchive.DATA + io.virtfleet.controller.DataDirectoryLock.FILE_NAME), "the lock is a process's, not state");
+            }
+        }
+        // Once that controller stopped, the forced restore goes ahead.
+        Restore.restore(backup("c.zip"), target, true, null, null, CLOCK);
+        assertEquals(contents(data), contents(target));
+    }
+
+    @Test
     void theGateKeepsStateWritesOutWhileTheCopyIsTaken() throws Exception {
         Path file = data.resolve("drained-hosts");
         CountDownLatch written = new CountDownLatch(1);

@@ -137,6 +137,18 @@ class ControllerBackupRestoreTest {
         assertTrue(refused.err.contains("not allowed"), refused.err);
         assertFalse(Files.exists(refusedOut), "nothing written for the viewer");
 
+        // A restore, even forced, is refused while a controller runs with the directory: it would write under it.
+        Path caKey = oldData.resolve("pki/ca.key");
+        byte[] caKeyThen = Files.readAllBytes(caKey);
+        Run underARunningController = restore(archive, oldData, "--force");
+        assertEquals(2, underARunningController.code, underARunningController.toString());
+        assertTrue(underARunningController.err.contains("a controller is running"), underARunningController.err);
+        assertArrayEquals(caKeyThen, Files.readAllBytes(caKey), "the running controller's state untouched");
+        try (java.util.stream.Stream<Path> beside = Files.list(oldData.getParent())) {
+            assertEquals(List.of(), beside.map(p -> p.getFileName().toString())
+                    .filter(n -> n.contains("before-restore") || n.contains("restoring")).toList(), "nothing moved aside, no staging left");
+        }
+
         hang.release();
         assertEquals("done", last(web.get(CONVERGE.toSeconds(), TimeUnit.SECONDS)), "web's create finishes");
         awaitConverged("web", "hv1");
@@ -361,8 +373,9 @@ class ControllerBackupRestoreTest {
      * {@code virtfleet-controller restore --from ARCHIVE --data-dir DIR}; run as root (as in CI), the files are given
      * to root, the only user this machine is sure to have (the package's service user is not installed here).
      */
-    private static Run restore(Path archive, Path dataDir) throws IOException {
+    private static Run restore(Path archive, Path dataDir, String... more) throws IOException {
         List<String> args = new ArrayList<>(List.of("restore", "--from", archive.toString(), "--data-dir", dataDir.toString()));
+        args.addAll(List.of(more));
         if (runsAsRoot()) {
             args.addAll(List.of("--owner", "root"));
         }

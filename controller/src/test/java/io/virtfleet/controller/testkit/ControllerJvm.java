@@ -40,6 +40,8 @@ import java.util.concurrent.TimeoutException;
  * while it serves.
  */
 public final class ControllerJvm implements AutoCloseable {
+    /** Held for the process's life; a lock whose channel were collected would be released by the collector. */
+    private static io.virtfleet.controller.DataDirectoryLock dataDirectoryLock;
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     /** System property: arm direct kernel boot installs, the install server at this URL (its port on the listen host). */
     public static final String KERNEL_BOOT_URL = "virtfleet.test.kernel-boot-url";
@@ -329,6 +331,9 @@ public final class ControllerJvm implements AutoCloseable {
                     Duration.parse(automatic.substring(automatic.indexOf('|') + 1)),
                     io.virtfleet.controller.fencing.HostLoss.Mode.parse(automatic.substring(0, automatic.indexOf('|')))));
         }
+        // As virtfleet-controller does: the data directory is this process's while it runs.
+        dataDirectoryLock = io.virtfleet.controller.DataDirectoryLock.tryTake(dataDir)
+                .orElseThrow(() -> new IllegalStateException("another controller holds " + dataDir));
         Controller controller = Controller.create(config);
         for (String lost : System.getProperty(CONFIRMED_DOWN, "").split(",")) {
             if (!lost.isEmpty()) {
