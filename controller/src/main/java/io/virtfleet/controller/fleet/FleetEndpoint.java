@@ -106,9 +106,15 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
                                    StreamObserver<io.virtfleet.proto.v1.ReleaseRestoreHoldResponse> response) {
         String operator = Audit.operator();
         boolean follow = request.getFollowRunning();
+        io.virtfleet.controller.backup.RestoreHoldService hold = restoreHold;
+        if (hold == null) {
+            response.onError(io.grpc.Status.FAILED_PRECONDITION.withDescription("the controller does not hold after a"
+                    + " restore: nothing to release").asRuntimeException());
+            return;
+        }
         work.execute(() -> {
             try {
-                response.onNext(restoreHold.release(follow, operator));
+                response.onNext(hold.release(follow, operator));
                 response.onCompleted();
             } catch (io.grpc.StatusRuntimeException e) {
                 response.onError(e);
