@@ -334,7 +334,12 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
                 .map(r -> host(r, liveness.judge(r, now), now))
                 .sorted(BY_LOAD)
                 .toList();
-        response.onNext(ListHostsResponse.newBuilder().addAllHosts(hosts).setTakenAtUnixMs(registry.unixMillis()).build());
+        ListHostsResponse.Builder list = ListHostsResponse.newBuilder().addAllHosts(hosts).setTakenAtUnixMs(registry.unixMillis());
+        io.virtfleet.controller.backup.RestoreHoldService hold = restoreHold;
+        if (hold != null && hold.hold().holding()) { // volatile reads only: fine on the event loop
+            list.setRestoreHoldBackupTakenAt(hold.hold().backupTakenAt().map(Object::toString).orElse("?"));
+        }
+        response.onNext(list.build());
         response.onCompleted();
     }
 

@@ -196,6 +196,8 @@ class ControllerBackupRestoreTest {
                     && d.out().lines().anyMatch(l -> l.startsWith("cache ") && l.contains(" hv1 ") && l.contains(" hv2 ")
                             && l.contains(" yes "));
         });
+        CliRun heldHosts = CliRun.as(controller.endpoint(), adminPem, "hosts");
+        assertTrue(heldHosts.out().startsWith("HOLDING after a restore"), heldHosts.toString());
         CliRun held = CliRun.as(controller.endpoint(), adminPem, "drift", "--exit-code");
         assertEquals(7, held.code(), "a hold is drift: " + held);
         StatusRuntimeException refusedCreate = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
@@ -217,6 +219,7 @@ class ControllerBackupRestoreTest {
         assertTrue(release.out().contains("Record of cache follows it to hv2 (was hv1)."), release.out());
         assertFalse(Files.exists(newData.resolve(RestoreHold.FILE)), "marker deleted");
         assertTrue(controller.logTail(100_000).contains("restore-hold released"), "audit-logged");
+        assertFalse(CliRun.as(controller.endpoint(), adminPem, "hosts").out().contains("HOLDING"), "hosts: no hold");
         CliRun twice = CliRun.as(controller.endpoint(), adminPem, "restore-hold", "release");
         assertTrue(twice.code() != 0 && twice.err().contains("does not hold"), twice.toString());
 
