@@ -54,6 +54,7 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getGetCpuModelMethod().getFullMethodName(), Rule.VIEWERS),
                 Map.entry(FleetGrpc.getRecomputeCpuModelMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getAdoptVmsMethod().getFullMethodName(), Rule.ADMINS),
+                Map.entry(FleetGrpc.getReleaseRestoreHoldMethod().getFullMethodName(), Rule.ADMINS),
                 // A backup holds the fleet CA's key and every secret of the controller: admins only.
                 Map.entry(io.virtfleet.proto.v1.BackupsGrpc.getTakeBackupMethod().getFullMethodName(), Rule.ADMINS));
     }

@@ -86,6 +86,7 @@ public final class Controller implements AutoCloseable {
     });
     private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
+    private final io.virtfleet.controller.backup.RestoreHoldService restoreHold;
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
@@ -95,8 +96,10 @@ public final class Controller implements AutoCloseable {
                VmStore vmStore, Replication replication, Installs installs, RevokedOperators revokedOperators,
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
                io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients,
-               io.virtfleet.controller.backup.BackupEndpoint backups) {
+               io.virtfleet.controller.backup.BackupEndpoint backups,
+               io.virtfleet.controller.backup.RestoreHoldService restoreHold) {
         this.backups = backups;
+        this.restoreHold = restoreHold;
         this.hostLoss = hostLoss;
         this.cephClients = cephClients;
         this.fencing = fencing;
@@ -146,9 +149,11 @@ public final class Controller implements AutoCloseable {
         vms.recover();
         // Interceptors run last-listed first: a caller is authorized, then an anonymous request's size checked.
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
+        // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
+        var holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
-                : List.of(new StatusMapping(), anonymousRequests);
+                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
+                : List.of(holdGate, new StatusMapping(), anonymousRequests);
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
@@ -167,7 +172,16 @@ public final class Controller implements AutoCloseable {
         server = transport.startServer(config.listen(), Runnable::run,
                 List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups), interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
-        hostLoss.start();
+        if (restoreHold.hold().holding()) {
+            // Held after a restore: no host is judged lost (a fence and failover would act on old records) until
+            // an admin releases the hold.
+            log.warn("controller restored from a backup taken at {}: holding, no domain is changed on any host until"
+                    + " an admin releases the hold (virtfleet drift; virtfleet restore-hold release --help)",
+                    restoreHold.hold().backupTakenAt().orElse(null));
+            restoreHold.onRelease(hostLoss::start);
+        } else {
+            hostLoss.start();
+        }
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);

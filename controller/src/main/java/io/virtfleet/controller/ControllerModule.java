@@ -272,9 +272,22 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     RegistryEndpoint registryEndpoint(HostRegistry registry, EnrolledHosts hosts, VmStore store, Replication replication,
-                                      FenceView fences) {
+                                      FenceView fences, io.virtfleet.controller.backup.RestoreHold hold) {
+        // While held after a restore, no agent is told to stand down: the restored verdicts and homes may be older
+        // than what runs, and a stand-down destroys the domains whose recorded home is elsewhere.
+        FenceView unlessHeld = new FenceView() {
+            @Override
+            public java.util.Optional<io.virtfleet.controller.fencing.Fence> of(String host) {
+                return hold.holding() ? java.util.Optional.empty() : fences.of(host);
+            }
+
+            @Override
+            public java.util.Set<String> hosts() {
+                return hold.holding() ? java.util.Set.of() : fences.hosts();
+            }
+        };
         return new RegistryEndpoint(registry, hosts, config.heartbeatInterval(), config.unreachableAfter(),
-                store.repo()::headNow, replication::gitPort, fences);
+                store.repo()::headNow, replication::gitPort, unlessHeld);
     }
 
     /** Which hosts are lost (the durable verdicts): their agents are told to stand down. */
@@ -304,7 +317,8 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     FleetEndpoint fleetEndpoint(HostRegistry registry, Liveness liveness, Enrollments enrollments, VmEndpoint vms,
                                 ProfilesEndpoint profiles, FleetCpu fleetCpu, @Named("vm-work") ExecutorService vmWork,
-                                FenceService fencing, Failover failover, HostLoss hostLoss, Adoptions adoptions) {
+                                FenceService fencing, Failover failover, HostLoss hostLoss, Adoptions adoptions,
+                                io.virtfleet.controller.backup.RestoreHoldService restoreHold) {
         // One thread, created on demand and gone when idle: these levers are rare, and one at a time keeps their
         // file writes in order.
         ThreadPoolExecutor work = new ThreadPoolExecutor(0, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
@@ -315,7 +329,7 @@ final class ControllerModule extends AbstractModule {
         return new FleetEndpoint(registry, liveness, enrollments, vms, profiles, work)
                 .withCpuModel(new CpuModelEndpoint(fleetCpu, vmWork)).withFencing(fencing)
                 .withFailover(new FailoverEndpoint(failover, vmWork)).withSuspicions(hostLoss::suspicion)
-                .withAdoption(new AdoptEndpoint(adoptions, vmWork));
+                .withAdoption(new AdoptEndpoint(adoptions, vmWork)).withRestoreHold(restoreHold);
     }
 
     @Provides
@@ -414,9 +428,32 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Reconciler reconciler(VmStore store, Scheduler scheduler, AgentClients agents, HostRegistry registry,
-                          Liveness liveness, Installs installs) {
-        return new Reconciler(store, scheduler, new HostSteps(agents, installs::withheldToken), registry, liveness,
-                config.provisioning().reconcileInterval());
+                          Liveness liveness, Installs installs, io.virtfleet.controller.backup.RestoreHold hold) {
+        Reconciler reconciler = new Reconciler(store, scheduler, new HostSteps(agents, installs::withheldToken), registry,
+                liveness, config.provisioning().reconcileInterval());
+        reconciler.holdAll(hold::holding);
+        return reconciler;
+    }
+
+    /** The hold a controller restored from a backup starts in (its marker in the data directory). */
+    @Provides
+    @Singleton
+    io.virtfleet.controller.backup.RestoreHold restoreHold() {
+        try {
+            return io.virtfleet.controller.backup.RestoreHold.open(config.dataDirectory());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + config.dataDirectory().resolve(
+                    io.virtfleet.controller.backup.RestoreHold.FILE), e);
+        }
+    }
+
+    @Provides
+    @Singleton
+    io.virtfleet.controller.backup.RestoreHoldService restoreHoldService(io.virtfleet.controller.backup.RestoreHold hold,
+            VmStore store, HostRegistry registry, Liveness liveness, Reconciler reconciler, Scheduler scheduler,
+            DomainRenderer renderer, Installs installs) {
+        return new io.virtfleet.controller.backup.RestoreHoldService(hold, store, registry, liveness, reconciler,
+                new Rehoming(store, scheduler, renderer, installs));
     }
 
     /** Adoption of domains virtfleet did not create (the runbook's). */

@@ -82,6 +82,9 @@ public final class Restore {
         try {
             unpack(archive, manifest, staging, owner, group);
             checkDefinitions(staging, manifest);
+            // The controller started on it holds until an operator has compared the records with what runs.
+            RestoreHold.mark(staging, manifest.takenAt(), clock.instant());
+            own(staging.resolve(RestoreHold.FILE), owner, group);
             Path aside = null;
             if (Files.exists(target)) {
                 if (occupied) {

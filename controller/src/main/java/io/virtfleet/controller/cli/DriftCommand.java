@@ -26,6 +26,8 @@ import picocli.CommandLine.Spec;
     "reported, not overwritten (REPAIR no). Domains virtfleet never defined and no VM is named after",
     "(made by hand before virtfleet) are left alone and only counted; --all lists them.",
     "Hosts behind the repository's commit are listed first; unreachable hosts are listed, not judged.",
+    "A controller restored from a backup says first that it holds, and lists each VM that does not run on",
+    "exactly its recorded home (virtfleet restore-hold release --help).",
     "",
     "Examples:",
     "  virtfleet drift",
@@ -58,12 +60,29 @@ final class DriftCommand implements Callable<Integer> {
             print(report, out, all);
         }
         out.flush();
-        boolean differs = report.getDriftsList().stream().anyMatch(d -> !d.getForeign())
+        boolean differs = report.getRestoreHold().getHolding()
+                || report.getDriftsList().stream().anyMatch(d -> !d.getForeign())
                 || report.getHostsList().stream().anyMatch(HostSync::getBehind);
         return exitCode && differs ? ExitCode.DRIFT : ExitCode.OK;
     }
 
     private static void print(DriftReport report, PrintWriter out, boolean all) {
+        if (report.getRestoreHold().getHolding()) {
+            io.virtfleet.proto.v1.RestoreHoldReport hold = report.getRestoreHold();
+            out.println("HOLDING after a restore from a backup taken at " + hold.getBackupTakenAt()
+                    + ": no domain is changed on any host until an admin releases the hold (virtfleet restore-hold release --help).");
+            if (hold.getMisplacedCount() == 0) {
+                out.println("Every VM runs on exactly its recorded home.");
+            } else {
+                Table t = new Table("VM", "RECORDED HOME", "RUNNING ON", "FOLLOWABLE", "DETAIL");
+                for (io.virtfleet.proto.v1.MisplacedVm m : hold.getMisplacedList()) {
+                    t.row(m.getVm(), m.getRecordedHome(), m.getRunningOnCount() == 0 ? "-" : String.join(",", m.getRunningOnList()),
+                            m.getFollowable() ? "yes" : "no", m.getDetail());
+                }
+                t.print(out);
+            }
+            out.println();
+        }
         String head = abbreviate(report.getHeadCommit());
         long behind = report.getHostsList().stream().filter(HostSync::getBehind).count();
         out.printf(Locale.ROOT, "Definitions at %s; %d of %d hosts in step.%n", head,

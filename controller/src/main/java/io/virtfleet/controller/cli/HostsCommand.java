@@ -45,6 +45,10 @@ final class HostsCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
+        if (!hosts.getRestoreHoldBackupTakenAt().isEmpty()) {
+            out.println("HOLDING after a restore from a backup taken at " + hosts.getRestoreHoldBackupTakenAt()
+                    + ": no domain is changed on any host (virtfleet drift; virtfleet restore-hold release --help).");
+        }
         if (hosts.getHostsCount() == 0) {
             out.println("No hosts have registered yet. Start virtfleet-agent on a hypervisor with --controller pointing here.");
             out.flush();

@@ -93,6 +93,40 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     /** This endpoint, also adopting domains virtfleet did not create. */
+    private volatile io.virtfleet.controller.backup.RestoreHoldService restoreHold;
+
+    /** Adds the restore hold's part to drift reports, and its release. */
+    public FleetEndpoint withRestoreHold(io.virtfleet.controller.backup.RestoreHoldService service) {
+        this.restoreHold = service;
+        return this;
+    }
+
+    @Override
+    public void releaseRestoreHold(io.virtfleet.proto.v1.ReleaseRestoreHoldRequest request,
+                                   StreamObserver<io.virtfleet.proto.v1.ReleaseRestoreHoldResponse> response) {
+        String operator = Audit.operator();
+        boolean follow = request.getFollowRunning();
+        io.virtfleet.controller.backup.RestoreHoldService hold = restoreHold;
+        if (hold == null) {
+            response.onError(io.grpc.Status.FAILED_PRECONDITION.withDescription("the controller does not hold after a"
+                    + " restore: nothing to release").asRuntimeException());
+            return;
+        }
+        work.execute(() -> {
+            try {
+                response.onNext(hold.release(follow, operator));
+                response.onCompleted();
+            } catch (io.grpc.StatusRuntimeException e) {
+                response.onError(e);
+            } catch (java.io.IOException e) {
+                response.onError(io.grpc.Status.UNAVAILABLE.withDescription("the hold stays: " + e.getMessage())
+                        .asRuntimeException());
+            } catch (RuntimeException e) {
+                response.onError(io.grpc.Status.INTERNAL.withDescription("internal error: " + e).asRuntimeException());
+            }
+        });
+    }
+
     public FleetEndpoint withAdoption(io.virtfleet.controller.adopt.AdoptEndpoint endpoint) {
         this.adoption = endpoint;
         return this;
@@ -203,7 +237,27 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
 
     @Override
     public void getDrift(io.virtfleet.proto.v1.GetDriftRequest request, StreamObserver<io.virtfleet.proto.v1.DriftReport> response) {
-        vms.getDrift(request, response);
+        io.virtfleet.controller.backup.RestoreHoldService hold = restoreHold;
+        if (hold == null) {
+            vms.getDrift(request, response);
+            return;
+        }
+        vms.getDrift(request, new StreamObserver<>() {
+            @Override
+            public void onNext(io.virtfleet.proto.v1.DriftReport report) {
+                response.onNext(hold.decorate(report)); // on the VM work thread, in memory only
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                response.onError(t);
+            }
+
+            @Override
+            public void onCompleted() {
+                response.onCompleted();
+            }
+        });
     }
 
     @Override
@@ -280,7 +334,12 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
                 .map(r -> host(r, liveness.judge(r, now), now))
                 .sorted(BY_LOAD)
                 .toList();
-        response.onNext(ListHostsResponse.newBuilder().addAllHosts(hosts).setTakenAtUnixMs(registry.unixMillis()).build());
+        ListHostsResponse.Builder list = ListHostsResponse.newBuilder().addAllHosts(hosts).setTakenAtUnixMs(registry.unixMillis());
+        io.virtfleet.controller.backup.RestoreHoldService hold = restoreHold;
+        if (hold != null && hold.hold().holding()) { // volatile reads only: fine on the event loop
+            list.setRestoreHoldBackupTakenAt(hold.hold().backupTakenAt().map(Object::toString).orElse("?"));
+        }
+        response.onNext(list.build());
         response.onCompleted();
     }
 

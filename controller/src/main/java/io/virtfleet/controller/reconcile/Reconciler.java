@@ -87,6 +87,11 @@ public final class Reconciler implements AutoCloseable {
     private final Set<String> leftAlone = ConcurrentHashMap.newKeySet();
     /** Whether the passes must keep off a VM for now (a move whose outcome is not known yet). */
     private volatile java.util.function.Predicate<String> heldOff = vm -> false;
+    /**
+     * Whether the controller holds after a restore from a backup: passes change nothing on any host, and every
+     * operator change that would is refused, until the hold is released.
+     */
+    private volatile java.util.function.BooleanSupplier holdingAll = () -> false;
     /** Hosts with work queued or running: a pass leaves them out until it is done. */
     private final Set<String> hostsBusy = ConcurrentHashMap.newKeySet();
     /** The end-of-install watches: not the passes' thread, whose extra work (replication) can wait for hosts. */
@@ -186,10 +191,33 @@ public final class Reconciler implements AutoCloseable {
     }
 
     /**
+     * Keeps the passes off every VM, and their extra work (replica repair, moves and failovers to settle), while
+     * {@code holding} says so: a controller restored from a backup whose records may be older than what runs.
+     */
+    public void holdAll(java.util.function.BooleanSupplier holding) {
+        this.holdingAll = holding;
+    }
+
+    /** Whether everything is held (see {@link #holdAll}). */
+    public boolean holdingAll() {
+        return holdingAll.getAsBoolean();
+    }
+
+    /** The refusal of a change while everything is held. */
+    public static io.grpc.StatusRuntimeException heldAfterRestore() {
+        return Status.FAILED_PRECONDITION.withDescription("the controller holds after a restore from a backup: it"
+                + " changes no domain on any host until an admin has compared the records with what runs"
+                + " (virtfleet drift) and released the hold (virtfleet restore-hold release --help)").asRuntimeException();
+    }
+
+    /**
      * Refuses an operator's change to a VM the passes keep off (a move still to be settled): starting, reinstalling
      * or deleting it on its recorded home could touch a VM that runs on another host now.
      */
     public void requireNotHeldOff(String vm) {
+        if (holdingAll()) {
+            throw heldAfterRestore();
+        }
         if (heldOff.test(vm)) {
             throw Status.FAILED_PRECONDITION.withDescription("a move of " + vm + " is still to be settled from the"
                     + " hosts' reports (it may run on either host): try again once it is (virtfleet vm show " + vm + ")")
@@ -199,6 +227,9 @@ public final class Reconciler implements AutoCloseable {
 
     /** Ensures on {@code host} the network the VM needs (its LAN flooding to every other host), as a create does. */
     public StepResult ensureNetwork(String host, io.virtfleet.proto.v1.VmSpec spec) throws StepFailedException {
+        if (holdingAll()) {
+            throw heldAfterRestore();
+        }
         requireReady(host, "network");
         return steps.ensureNetwork(host, spec, peersOf(host));
     }
@@ -286,6 +317,9 @@ public final class Reconciler implements AutoCloseable {
      * The caller holds the VM's lock.
      */
     public void teardown(Vm vm, Progress progress) throws StepFailedException {
+        if (holdingAll()) {
+            throw heldAfterRestore();
+        }
         String name = vm.getSpec().getName();
         List<String> hosts = new ArrayList<>();
         hosts.add(vm.getHomeHost());
@@ -336,6 +370,9 @@ public final class Reconciler implements AutoCloseable {
      */
     /** Returns false when the host did not answer (see {@link StepFailedException#retryable}). */
     private boolean ensureLan(String host, int lan) {
+        if (holdingAll()) {
+            return true;
+        }
         try {
             requireReady(host, "network");
             StepResult r = steps.ensureNetwork(host, io.virtfleet.proto.v1.VmSpec.newBuilder()
@@ -439,6 +476,9 @@ public final class Reconciler implements AutoCloseable {
      * are done or left out (a host still busy since an earlier pass). Never throws.
      */
     public CompletableFuture<Void> reconcileAll() {
+        if (holdingAll()) {
+            return CompletableFuture.completedFuture(null); // held after a restore: observe only
+        }
         Map<String, java.util.Set<Integer>> lansByHost = new java.util.TreeMap<>();
         Map<String, List<String>> vmsByHost = new java.util.TreeMap<>();
         for (Vm vm : store.all()) {
@@ -507,6 +547,9 @@ public final class Reconciler implements AutoCloseable {
 
     private Outcome reconcile(Vm vm) {
         String name = vm.getSpec().getName();
+        if (holdingAll()) {
+            return Outcome.UNCHANGED;
+        }
         try {
             if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
                 teardown(vm, Progress.NONE);

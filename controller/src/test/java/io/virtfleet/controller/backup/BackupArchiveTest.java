@@ -75,7 +75,10 @@ class BackupArchiveTest {
         Path target = work.resolve("new-machine/controller");
         Restore.Result r = Restore.restore(archive, target, false, null, null, CLOCK);
 
-        assertEquals(contents(data), contents(target), "every file, byte for byte");
+        assertEquals(contents(data), withoutHoldMarker(contents(target)), "every file, byte for byte");
+        assertEquals("taken-at " + r.manifest().takenAt() + "\nrestored-at " + CLOCK.instant() + "\n",
+                Files.readString(target.resolve(RestoreHold.FILE)), "the controller started there holds (RestoreHold)");
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(target.resolve(RestoreHold.FILE))));
         assertEquals(null, r.movedAside());
         assertEquals(BackupArchive.definitionsHead(data), r.manifest().definitionsHead());
         assertEquals(40, r.manifest().definitionsHead().length());
@@ -181,13 +184,14 @@ class BackupArchiveTest {
         Restore.Result r = Restore.restore(archive, target, true, null, null, CLOCK);
         assertEquals(work.resolve("new-machine/controller.before-restore-20261207T120000Z"), r.movedAside());
         assertEquals("+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n", Files.readString(r.movedAside().resolve("claims")), "kept");
-        assertEquals(contents(data), contents(target));
+        assertEquals(contents(data), withoutHoldMarker(contents(target)));
+        assertTrue(Files.exists(target.resolve(RestoreHold.FILE)));
 
         // An empty directory (made by the package) is no reason to refuse.
         Path empty = work.resolve("third/controller");
         Files.createDirectories(empty);
         Restore.restore(archive, empty, false, null, null, CLOCK);
-        assertEquals(contents(data), contents(empty));
+        assertEquals(contents(data), withoutHoldMarker(contents(empty)));
     }
 
     @Test
@@ -210,7 +214,7 @@ class BackupArchiveTest {
         }
         // Once that controller stopped, the forced restore goes ahead.
         Restore.restore(backup("c.zip"), target, true, null, null, CLOCK);
-        assertEquals(contents(data), contents(target));
+        assertEquals(contents(data), withoutHoldMarker(contents(target)));
     }
 
     @Test
@@ -304,5 +308,12 @@ class BackupArchiveTest {
             return i;
         }
         return -1;
+    }
+
+    /** A restored directory's files but the restore hold's marker, which restore adds. */
+    private static <V> java.util.Map<String, V> withoutHoldMarker(java.util.Map<String, V> files) {
+        java.util.Map<String, V> out = new java.util.TreeMap<>(files);
+        out.remove(RestoreHold.FILE);
+        return out;
     }
 }

@@ -152,6 +152,16 @@ class ControllerBackupRestoreTest {
         hang.release();
         assertEquals("done", last(web.get(CONVERGE.toSeconds(), TimeUnit.SECONDS)), "web's create finishes");
         awaitConverged("web", "hv1");
+        // After the backup, cache's placement changes: it is deleted on hv1 (its disk too) and made again on hv2, as
+        // a move or failover would leave it. The backup's records still say hv1.
+        List<VmProgress> deleted = new ArrayList<>();
+        operator.withDeadlineAfter(CONVERGE.toSeconds(), TimeUnit.SECONDS).deleteVm(io.virtfleet.proto.v1.DeleteVmRequest
+                .newBuilder().setName("cache").setDeleteDisk(true).build()).forEachRemaining(deleted::add);
+        await("cache gone from hv1", () -> vms().stream().noneMatch(v -> v.getSpec().getName().equals("cache"))
+                && domains("hv1").stream().noneMatch(d -> d.getName().equals("cache")));
+        assertEquals("done", last(create(spec("cache", "hv2"))), "cache made again on hv2");
+        awaitConverged("cache", "hv2");
+        String cacheUuid = runningDomain("hv2", "cache").getUuid();
         Map<String, byte[]> agentCertificates = agentCertificates();
         int port = controller.port();
         controller.close(); // the old machine is gone
@@ -175,13 +185,50 @@ class ControllerBackupRestoreTest {
         assertEquals(2, again.code, again.toString());
         assertTrue(again.err.contains("is not empty") && again.err.contains("--force"), again.err);
 
+        assertTrue(Files.readString(newData.resolve(RestoreHold.FILE)).startsWith("taken-at "), "restore left its marker");
+
         startController(new ControllerJvm.Settings(newData, port, HEARTBEAT, HEARTBEAT.multipliedBy(10), RECONCILE, Map.of()));
         awaitHostsReady();
+        // Held: the records say cache runs on hv1, it runs on hv2. Nothing is changed on either host meanwhile.
+        await("drift lists cache as running away from its recorded home", () -> {
+            CliRun d = CliRun.as(controller.endpoint(), adminPem, "drift");
+            return d.code() == 0 && d.out().contains("HOLDING after a restore from a backup taken at")
+                    && d.out().lines().anyMatch(l -> l.startsWith("cache ") && l.contains(" hv1 ") && l.contains(" hv2 ")
+                            && l.contains(" yes "));
+        });
+        CliRun heldHosts = CliRun.as(controller.endpoint(), adminPem, "hosts");
+        assertTrue(heldHosts.out().startsWith("HOLDING after a restore"), heldHosts.toString());
+        CliRun held = CliRun.as(controller.endpoint(), adminPem, "drift", "--exit-code");
+        assertEquals(7, held.code(), "a hold is drift: " + held);
+        StatusRuntimeException refusedCreate = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+                () -> create(spec("api", "hv2")));
+        assertEquals(Status.Code.FAILED_PRECONDITION, refusedCreate.getStatus().getCode());
+        assertTrue(refusedCreate.getStatus().getDescription().contains("holds after a restore"), refusedCreate.toString());
+        // Several reconcile periods' worth of fresh reports from both hosts: without the hold the reconciler would
+        // have made cache's disk and definition on hv1 by now (its recorded home).
+        long since = System.currentTimeMillis();
+        await("both hosts reported 5 reconcile periods after the hold was seen", () -> hosts().stream()
+                .filter(h -> h.getLastSeenUnixMs() > since + 5 * RECONCILE.toMillis()).count() == HOSTS.size());
+        assertTrue(domains("hv1").stream().noneMatch(d -> d.getName().equals("cache")), "hv1 untouched: " + domains("hv1"));
+        assertEquals(cacheUuid, runningDomain("hv2", "cache").getUuid(), "cache still runs on hv2, the same domain");
+        assertFalse(controller.logTail(100_000).contains("VM cache:"), "no step run for cache while holding");
+
+        // The admin releases the hold, cache's record following it to hv2.
+        CliRun release = CliRun.as(controller.endpoint(), adminPem, "restore-hold", "release", "--follow-running");
+        assertEquals(0, release.code(), release.toString());
+        assertTrue(release.out().contains("Record of cache follows it to hv2 (was hv1)."), release.out());
+        assertFalse(Files.exists(newData.resolve(RestoreHold.FILE)), "marker deleted");
+        assertTrue(controller.logTail(100_000).contains("restore-hold released"), "audit-logged");
+        assertFalse(CliRun.as(controller.endpoint(), adminPem, "hosts").out().contains("HOLDING"), "hosts: no hold");
+        CliRun twice = CliRun.as(controller.endpoint(), adminPem, "restore-hold", "release");
+        assertTrue(twice.code() != 0 && twice.err().contains("does not hold"), twice.toString());
+
         awaitConverged("web", "hv1");
         awaitConverged("db", "hv2");
-        awaitConverged("cache", "hv1");
-        assertEquals(Map.of("db", "hv2", "cache", "hv1", "web", "hv1"), vms().stream()
+        awaitConverged("cache", "hv2");
+        assertEquals(Map.of("db", "hv2", "cache", "hv2", "web", "hv1"), vms().stream()
                 .collect(Collectors.toMap(v -> v.getSpec().getName(), Vm::getHomeHost)), "every VM on its host");
+        assertEquals(cacheUuid, runningDomain("hv2", "cache").getUuid(), "cache kept running on hv2");
 
         // The agents never enrolled again: same certificates, and no join token was made for the new controller.
         Map<String, byte[]> now = agentCertificates();
@@ -204,7 +251,7 @@ class ControllerBackupRestoreTest {
         assertFalse(log.contains("released the claim") || log.contains("restored the claim"), log);
         assertFalse(log.contains("with join token"), "nobody enrolled with the restored controller");
         Map<String, String> claims = claims(newData.resolve("claims"));
-        assertEquals(Map.of("db", "hv2", "cache", "hv1", "web", "hv1"), claims, "claims journal");
+        assertEquals(Map.of("db", "hv2", "cache", "hv2", "web", "hv1"), claims, "claims journal (cache's followed its record)");
 
         List<VmProgress> fresh = create(spec("api", "hv2"));
         assertEquals("done", last(fresh), fresh.toString());
@@ -227,7 +274,7 @@ class ControllerBackupRestoreTest {
         awaitHostsReady();
         // Each agent's libvirt test-driver node was new with its restart (a test-driver connection's state is its
         // own): the reconciler defines and starts every VM there again, as it would on a reinstalled host.
-        for (Map.Entry<String, String> vm : Map.of("db", "hv2", "cache", "hv1", "web", "hv1", "api", "hv2").entrySet()) {
+        for (Map.Entry<String, String> vm : Map.of("db", "hv2", "cache", "hv2", "web", "hv1", "api", "hv2").entrySet()) {
             awaitConverged(vm.getKey(), vm.getValue());
         }
         now = agentCertificates();
@@ -387,6 +434,13 @@ class ControllerBackupRestoreTest {
     private List<DomainInfo> domains(String host) {
         return hosts().stream().filter(h -> h.getName().equals(host)).flatMap(h -> h.getReport().getDomainsList().stream())
                 .toList();
+    }
+
+    private DomainInfo runningDomain(String host, String vm) {
+        DomainInfo d = domains(host).stream().filter(x -> x.getName().equals(vm)).findFirst()
+                .orElseThrow(() -> new AssertionError(vm + " not on " + host + ": " + domains(host)));
+        assertEquals(DomainState.DOMAIN_STATE_RUNNING, d.getState(), vm + " on " + host);
+        return d;
     }
 
     /** The claims in force as the journal says, VM to host ({@code + vm host ...} claims, {@code - vm} releases). */
