@@ -179,6 +179,8 @@ class ApiFuzzTest {
         rule(FleetGrpc.getRecomputeCpuModelMethod(), admins, FAILED_PRECONDITION);
         // The test-driver domains have no disk: each is refused (OK, listed with its reason), nothing is adopted.
         rule(FleetGrpc.getAdoptVmsMethod(), admins, OK, INVALID_ARGUMENT, NOT_FOUND);
+        // This fleet was never restored from a backup: there is no hold to release.
+        rule(FleetGrpc.getReleaseRestoreHoldMethod(), admins, FAILED_PRECONDITION);
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         // RESOURCE_EXHAUSTED: only for a request over Enroll's size cap (see Call).
