@@ -287,7 +287,11 @@ public final class Adoptions {
             }
             Vm vm = Vm.newBuilder().setSpec(a.getSpec()).setHomeHost(home).setRunningWanted(a.getRunning())
                     .setDisk(a.getDisk()).setNetwork(a.getNetwork()).build();
-            store.save(vm, p.xml(), "adopt " + name + " on " + home + " (a domain defined by hand"
+            // Two phases: the record is first committed not replicated, so that no other host's sync touches the
+            // runbook's copy there until the home has taken the domain over and its claim is held. A refusal or a
+            // rollback then changes the home only.
+            Vm firstPhase = vm.toBuilder().setSpec(vm.getSpec().toBuilder().setReplicated(false)).build();
+            store.save(firstPhase, p.xml(), "adopt " + name + " on " + home + " (a domain defined by hand"
                     + (runbookCommit.isEmpty() ? "" : ", runbook commit " + runbookCommit.substring(0, 12)) + ")", operator);
             try {
                 var step = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
@@ -302,6 +306,10 @@ public final class Adoptions {
                 return;
             }
             scheduler.restore(Request.of(a.getSpec()), home);
+            if (vm.getSpec().getReplicated()) {
+                store.save(vm, null, "adopt " + name + ": replicated on the other hosts (" + home
+                        + " holds it and its claim)", operator);
+            }
             reconciler.observe(name, VmPhase.VM_PHASE_READY, null);
             a.setCommit(store.repo().head());
             log.info("operator {}: adopted VM {} on {}", operator, name, home);
