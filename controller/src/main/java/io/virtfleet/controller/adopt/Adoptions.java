@@ -122,10 +122,13 @@ public final class Adoptions {
         Map<String, String> managedElsewhere = new HashMap<>();
         for (HostRecord h : registry.all()) {
             for (DomainInfo d : h.report().getDomainsList()) {
-                if (!d.getSourceSha256().isEmpty() || d.getReplica()) {
-                    continue; // virtfleet defined it here
-                }
                 Optional<Vm> managed = store.get(d.getName());
+                if (d.getReplica() || (!d.getSourceSha256().isEmpty() && managed.isPresent())) {
+                    continue; // virtfleet defined it here, for a VM it records
+                }
+                // A home entry in the agent's ledger without a record is an adoption (or a create) whose record was
+                // removed while the agent still held it: a candidate again (the agent's AdoptDomain of the same
+                // text is a no-op), never skipped forever.
                 if (managed.isPresent()) {
                     managedElsewhere.put(d.getName(), managed.get().getHomeHost());
                 }
