@@ -13,6 +13,8 @@ import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.reconcile.VmLocks;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.controller.replication.Replication;
 import io.virtfleet.controller.scheduler.Request;
 import io.virtfleet.controller.scheduler.Scheduler;
@@ -65,10 +67,12 @@ public final class Adoptions {
     private final Replication replication;
     private final DomainSettings settings;
     private final DomainSpecs specs;
+    private final Liveness liveness;
 
-    public Adoptions(HostRegistry registry, VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents,
-                     Replication replication, DomainSettings settings) {
+    public Adoptions(HostRegistry registry, Liveness liveness, VmStore store, Scheduler scheduler, Reconciler reconciler,
+                     AgentClients agents, Replication replication, DomainSettings settings) {
         this.registry = registry;
+        this.liveness = liveness;
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
@@ -210,7 +214,7 @@ public final class Adoptions {
         if (only != null && !only.equals(home)) {
             return null;
         }
-        a.setHomeHost(home).setRunning(!running.isEmpty());
+        a.setHomeHost(home);
         ReadDomainResponse read;
         try {
             read = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
@@ -219,6 +223,8 @@ public final class Adoptions {
             return refused(a, "host " + home + " could not read it: " + e.getStatus().getCode() + " "
                     + e.getStatus().getDescription());
         }
+        // Whether it runs is libvirt's answer now, not a report of the last heartbeat.
+        a.setRunning(active(read.getState()));
         if (!read.getRefusal().isEmpty()) {
             return refused(a, "its definition breaks the rules every definition on " + home + " keeps: "
                     + read.getRefusal());
@@ -252,6 +258,28 @@ public final class Adoptions {
             }
         }
         if (derived.spec().getReplicated()) {
+            // Its disk is shared by every host: a second QEMU on it somewhere corrupts it, and a copy running on a
+            // host whose report is missing or old is unseen. Every host must answer for what it runs, now.
+            String unsure = unsureHosts();
+            if (!unsure.isEmpty()) {
+                return refused(a, "its disk is in Ceph, reachable from every host, and whether it runs elsewhere is"
+                        + " unknown: " + unsure + "; adopt once every registered host is ready (virtfleet hosts)");
+            }
+            for (String h : others) {
+                try {
+                    ReadDomainResponse there = agents.agent(h).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
+                            .readDomain(ReadDomainRequest.newBuilder().setVmName(name).build());
+                    if (active(there.getState())) {
+                        return refused(a, "runs on " + h + " too (" + there.getState() + " now) besides " + home
+                                + ": two QEMUs on one disk corrupt it; stop all but one (virsh destroy) and adopt again");
+                    }
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != Status.Code.NOT_FOUND) {
+                        return refused(a, "host " + h + ", where it is defined too, could not say whether it runs there: "
+                                + e.getStatus().getCode() + " " + e.getStatus().getDescription());
+                    }
+                }
+            }
             registry.all().stream().map(HostRecord::name).filter(h -> !h.equals(home)).sorted()
                     .forEach(a::addReplicaHosts);
             for (String h : others) {
@@ -327,6 +355,21 @@ public final class Adoptions {
         } catch (StatusRuntimeException e) {
             log.warn("could not make sure {} forgot adopting {}: {}", home, name, e.getStatus());
         }
+    }
+
+    /** The registered hosts whose word on what they run is missing or old, each with why; empty when none. */
+    private String unsureHosts() {
+        long now = registry.nanoTime();
+        List<String> unsure = new ArrayList<>();
+        for (HostRecord h : registry.all().stream().sorted(java.util.Comparator.comparing(HostRecord::name)).toList()) {
+            Liveness.Verdict v = liveness.judge(h, now);
+            if (v.state() != HostState.HOST_STATE_READY && v.state() != HostState.HOST_STATE_DRAINING) {
+                unsure.add(h.name() + " (" + v.reason() + ")");
+            } else if (h.report().getDomainsStale()) {
+                unsure.add(h.name() + " (its libvirt did not answer its last poll)");
+            }
+        }
+        return String.join(", ", unsure);
     }
 
     private static boolean active(DomainState s) {
