@@ -108,12 +108,27 @@ public final class Adoptions {
     }
 
     /** What a plan found for one domain: the answer's entry, and what carrying it out needs. */
-    private record Plan(Adoption.Builder answer, String xml) {}
+    private record Plan(Adoption.Builder answer, String xml, String uuid) {}
 
     /** A domain as one host reports it. */
     private record Seen(String host, DomainInfo domain) {}
 
+    /** Adopt runs one at a time: each checks its UUIDs and MACs against the records and its own earlier plans. */
+    private final Object runs = new Object();
+
+    /** What the VMs recorded and the plans accepted so far in this run hold, by UUID and by network (bridge MAC). */
+    private static final class Taken {
+        final Map<String, String> uuids = new HashMap<>();
+        final Map<String, String> networks = new HashMap<>();
+    }
+
     public AdoptVmsResponse adopt(AdoptVmsRequest request, String operator) throws IOException {
+        synchronized (runs) {
+            return adoptAlone(request, operator);
+        }
+    }
+
+    private AdoptVmsResponse adoptAlone(AdoptVmsRequest request, String operator) throws IOException {
         validate(request);
         String only = request.getHost().isEmpty() ? null : request.getHost();
         if (only != null && registry.get(only).isEmpty()) {
@@ -147,9 +162,27 @@ public final class Adoptions {
                 }
             }
         }
+        // Every UUID some host reports under another name is taken too (a VM's replica, an unmanaged domain).
+        Map<String, TreeSet<String>> reportedUuids = new HashMap<>();
+        for (HostRecord h : registry.all()) {
+            for (DomainInfo d : h.report().getDomainsList()) {
+                reportedUuids.computeIfAbsent(d.getUuid().toLowerCase(java.util.Locale.ROOT), u -> new TreeSet<>())
+                        .add(d.getName());
+            }
+        }
+        Taken taken = new Taken();
         List<Plan> plans = new ArrayList<>();
         for (Map.Entry<String, List<Seen>> c : candidates.entrySet()) {
             Plan plan = plan(c.getKey(), c.getValue(), only, request, runbook.get(c.getKey()), managedElsewhere);
+            if (plan != null && plan.answer().getAdopted()) {
+                String clash = clash(c.getKey(), plan, taken, reportedUuids);
+                if (clash != null) {
+                    plan = refused(plan.answer(), clash);
+                } else {
+                    taken.uuids.put(plan.uuid(), c.getKey());
+                    taken.networks.put(plan.answer().getNetwork(), c.getKey());
+                }
+            }
             if (plan != null) {
                 plans.add(plan);
             }
@@ -303,7 +336,7 @@ public final class Adoptions {
                 a.addNotes("the runbook's copy would be refused (" + e.getMessage() + "); libvirt's definition is adopted");
             }
         }
-        return new Plan(a.setAdopted(true), read.getDomainXml());
+        return new Plan(a.setAdopted(true), read.getDomainXml(), derived.uuid().toLowerCase(java.util.Locale.ROOT));
     }
 
     /** Commits, hands the domain to its agent, claims; undoes the commit when the agent refuses. */
@@ -314,6 +347,11 @@ public final class Adoptions {
         try (VmLocks.Held held = reconciler.lock(name)) {
             if (store.get(name).isPresent()) {
                 refused(a, "VM " + name + " was recorded meanwhile");
+                return;
+            }
+            String clash = clash(name, p, recordedTaken(), Map.of());
+            if (clash != null) {
+                refused(a, clash + " (recorded meanwhile)");
                 return;
             }
             Vm vm = Vm.newBuilder().setSpec(a.getSpec()).setHomeHost(home).setRunningWanted(a.getRunning())
@@ -345,6 +383,57 @@ public final class Adoptions {
             a.setCommit(store.repo().head());
             log.info("operator {}: adopted VM {} on {}", operator, name, home);
         }
+    }
+
+    /**
+     * Why {@code p} may not be adopted beside the VMs already recorded and the plans of this run, or null: one UUID
+     * for two names makes every replica define of either fail, and one MAC twice on a bridge breaks both VMs.
+     */
+    private String clash(String name, Plan p, Taken run, Map<String, TreeSet<String>> reportedUuids) throws IOException {
+        Taken recorded = recordedTaken();
+        for (Taken t : List.of(recorded, run)) {
+            String other = t.uuids.get(p.uuid());
+            if (other != null && !other.equals(name)) {
+                return "UUID " + p.uuid() + " is " + (t == run ? "also that of " + other + ", adopted in this run"
+                        : "VM " + other + "'s already") + ": give one of them a new <uuid> (virsh dumpxml, edit, undefine,"
+                        + " define) and adopt again";
+            }
+            String net = p.answer().getNetwork();
+            other = t.networks.get(net);
+            if (other != null && !other.equals(name)) {
+                return "MAC " + net.substring(net.indexOf(' ') + 1) + " on " + net.split(" ")[0] + " is "
+                        + (t == run ? "also that of " + other + ", adopted in this run" : "VM " + other + "'s already");
+            }
+        }
+        List<String> others = reportedUuids.getOrDefault(p.uuid(), new TreeSet<>()).stream()
+                .filter(n -> !n.equals(name)).toList();
+        if (!others.isEmpty()) {
+            return "UUID " + p.uuid() + " is also that of domain " + String.join(", ", others) + " on some host: give"
+                    + " one of them a new <uuid> and adopt again";
+        }
+        return null;
+    }
+
+    /** The UUIDs (from their definitions in the repository) and networks of the VMs recorded. */
+    private Taken recordedTaken() throws IOException {
+        Taken t = new Taken();
+        for (Vm vm : store.all()) {
+            String vmName = vm.getSpec().getName();
+            t.networks.put(vm.getNetwork(), vmName);
+            Optional<String> xml = store.domainXml(vmName);
+            if (xml.isPresent()) {
+                try {
+                    var uuids = io.virtfleet.common.xml.Xml.parse("domain_xml", xml.get(), Integer.MAX_VALUE)
+                            .getDocumentElement().getElementsByTagName("uuid");
+                    if (uuids.getLength() > 0) {
+                        t.uuids.put(uuids.item(0).getTextContent().strip().toLowerCase(java.util.Locale.ROOT), vmName);
+                    }
+                } catch (RuntimeException e) {
+                    log.warn("the repository's definition of {} cannot be read for its UUID: {}", vmName, e.getMessage());
+                }
+            }
+        }
+        return t;
     }
 
     /** Undoes an agent's adoption that may have happened although its answer was lost. */
@@ -382,6 +471,6 @@ public final class Adoptions {
 
     private static Plan refused(Adoption.Builder a, String reason) {
         a.setAdopted(false).setRefusal(reason);
-        return new Plan(a, null);
+        return new Plan(a, null, null);
     }
 }
