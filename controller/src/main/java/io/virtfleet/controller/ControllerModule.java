@@ -459,9 +459,9 @@ final class ControllerModule extends AbstractModule {
     /** Adoption of domains virtfleet did not create (the runbook's). */
     @Provides
     @Singleton
-    Adoptions adoptions(HostRegistry registry, VmStore store, Scheduler scheduler, Reconciler reconciler,
-                        AgentClients agents, Replication replication) {
-        return new Adoptions(registry, store, scheduler, reconciler, agents, replication, config.provisioning().domain());
+    Adoptions adoptions(HostRegistry registry, Liveness liveness, VmStore store, Scheduler scheduler,
+                        Reconciler reconciler, AgentClients agents, Replication replication) {
+        return new Adoptions(registry, liveness, store, scheduler, reconciler, agents, replication, config.provisioning().domain());
     }
 
     /** The fleet CPU model, kept in the definitions repository; its baseline is computed by a host's libvirt. */

@@ -67,8 +67,12 @@ public final class DefinitionsClone {
     private static final String BRANCH = Constants.R_HEADS + "main";
     private static final String TRACKING = Constants.R_REMOTES + REMOTE + "/main";
 
+    /** libvirt's own directory of persistent QEMU domain definitions. */
+    public static final Path LIBVIRT_CONFIG = Path.of("/etc/libvirt/qemu");
+
     private final Path directory;
     private final String url;
+    private Path libvirtConfig = LIBVIRT_CONFIG;
     /** The fleet's mutual TLS for the controller's git server; null for a remote of the operator's. */
     private final FleetHttpConnections connections;
     private final int timeoutSeconds;
@@ -142,6 +146,65 @@ public final class DefinitionsClone {
         return directory;
     }
 
+    /** Where libvirt's own domain definitions are taken to be (a test's stand-in for {@link #LIBVIRT_CONFIG}). */
+    DefinitionsClone libvirtConfig(Path config) {
+        this.libvirtConfig = config;
+        return this;
+    }
+
+    /**
+     * Refuses to work in a directory that is, holds, or lies in libvirt's own directory of definitions, or whose
+     * files libvirt's definitions are links to: the hard reset to the controller's definitions would delete or
+     * rewrite libvirt's definitions of every domain not adopted yet (a runbook that linked /etc/libvirt/qemu into
+     * its clone).
+     */
+    private void refuseLibvirtsOwnDirectory() throws IOException {
+        if (!Files.isDirectory(libvirtConfig) || !Files.exists(directory)) {
+            return;
+        }
+        Path config = libvirtConfig.toRealPath();
+        Path clone = directory.toRealPath();
+        String how = null;
+        if (config.startsWith(clone) || clone.startsWith(config)) {
+            how = libvirtConfig + (config.equals(libvirtConfig) ? "" : " (" + config + ")") + " is "
+                    + (config.equals(clone) ? "that directory" : config.startsWith(clone) ? "inside it" : "around it");
+        } else {
+            java.util.Set<Object> cloneFiles = new java.util.HashSet<>();
+            Path definitions = clone.resolve("etc/libvirt/qemu");
+            if (Files.isDirectory(definitions, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                try (var files = Files.list(definitions)) {
+                    for (Path f : files.toList()) {
+                        var attrs = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class,
+                                java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                        if (attrs.isRegularFile() && attrs.fileKey() != null) {
+                            cloneFiles.add(attrs.fileKey());
+                        }
+                    }
+                }
+            }
+            try (var files = Files.list(config)) {
+                for (Path f : files.sorted().toList()) {
+                    var attrs = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class,
+                            java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                    if (attrs.isSymbolicLink() && Files.exists(f) && f.toRealPath().startsWith(clone)) {
+                        how = f + " is a symbolic link to " + f.toRealPath();
+                        break;
+                    }
+                    if (attrs.isRegularFile() && attrs.fileKey() != null && cloneFiles.contains(attrs.fileKey())) {
+                        how = f + " is a hard link to a file of " + definitions;
+                        break;
+                    }
+                }
+            }
+        }
+        if (how != null) {
+            throw new IOException(directory + " holds libvirt's own domain definitions: " + how + "; making it the"
+                    + " controller's definitions would delete or rewrite libvirt's definition of every domain not"
+                    + " adopted yet. Give libvirt its own copies first (see README, Adopting a fleet the runbook"
+                    + " built, step 1), or set definitions-dir elsewhere");
+        }
+    }
+
     public String url() {
         return url;
     }
@@ -154,6 +217,7 @@ public final class DefinitionsClone {
         long start = System.nanoTime();
         try (Git git = openOrCreate()) {
             Repository repository = git.getRepository();
+            refuseLibvirtsOwnDirectory();
             keepRunbook(git);
             configure(repository);
             ObjectId previous = repository.resolve(BRANCH + "^{commit}");

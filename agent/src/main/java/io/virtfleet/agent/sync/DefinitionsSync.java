@@ -1,6 +1,7 @@
 package io.virtfleet.agent.sync;
 
 import io.virtfleet.agent.hypervisor.DefinitionLedger;
+import io.virtfleet.agent.hypervisor.DomainOperationException;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.common.fingerprint.Sha256;
 import io.virtfleet.agent.storage.DiskOutcome;
@@ -370,6 +371,15 @@ public final class DefinitionsSync implements AutoCloseable {
             }
             Domains.Found domain = found.get();
             Optional<DefinitionLedger.Entry> entry = ledger.get(vm).filter(e -> e.uuid().equalsIgnoreCase(domain.uuid()));
+            if (entry.isEmpty() && domain.active()) {
+                // Not virtfleet's here, and running: a second copy of the VM (or a stranger under its name). Defining
+                // it as a replica would make it virtfleet's to destroy at a stand-down; it is left alone, and this
+                // host's sync fails on it until someone stops it here.
+                throw new DomainOperationException(DomainOperationException.Reason.WRONG_STATE, vm + " runs here ("
+                        + domain.uuid() + ") although virtfleet never defined it here, and this host is not its home:"
+                        + " not defined again as a replica; stop it here (virsh destroy " + vm + ") if the VM runs on"
+                        + " its home host");
+            }
             if (entry.isEmpty() || !entry.get().replica() || !entry.get().sourceSha256().equals(sourceSha256)) {
                 String why = entry.isEmpty() ? "virtfleet had no record of defining it here"
                         : !entry.get().replica() ? "it was defined here as its home"

@@ -226,6 +226,27 @@ class DefinitionsSyncTest {
     }
 
     @Test
+    void aRunningCopyVirtfleetNeverDefinedHereIsNeverMadeAReplica() throws Exception {
+        // The runbook's copy of an adopted VM (same UUID as the repository's), running here although its record
+        // names another home: a second QEMU on the VM's disk. It must stay as it is, not become virtfleet's replica.
+        String copy = domainXml("db", 128);
+        host(copy);
+        host.startByHand("db");
+        repo.vm("db", "hv2", true, domainXml("db", 512));
+        String head = repo.commit("db adopted on hv2");
+
+        List<SyncEvent> events = host.sync("");
+
+        assertEquals(List.of("- PULLED", "db FAILED", "- FAILED"), actions(events));
+        assertTrue(events.get(1).getDetail().contains("runs here") && events.get(1).getDetail().contains("virsh destroy db"),
+                events.get(1).getDetail());
+        ReplicaHost.Seen seen = host.seen("db").orElseThrow();
+        assertTrue(seen.active(), "still running");
+        assertEquals("131072", memoryKiB(seen.inactiveXml()), "its definition is not overwritten");
+        assertNotEquals(head, host.sync.status().syncedCommit());
+    }
+
+    @Test
     void oneBadDefinitionFailsAloneAndTheSyncedCommitStays() throws Exception {
         repo.vm("db", "hv2", true, domainXml("db", 512));
         String first = repo.commit("db");

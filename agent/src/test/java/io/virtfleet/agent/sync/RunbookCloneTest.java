@@ -77,6 +77,47 @@ class RunbookCloneTest {
     }
 
     @Test
+    void aCloneLibvirtsOwnDefinitionsLinkIntoIsRefusedAndLeftAsItWas() throws Exception {
+        Path central = work.resolve("central");
+        Path srvCommon = runbookClone(central, work.resolve("srv-common"));
+        ObjectId runbookHead;
+        try (Git git = Git.open(srvCommon.toFile())) {
+            runbookHead = git.getRepository().resolve("HEAD");
+        }
+        // Three layouts of "libvirt's config is the runbook's clone": the directory a link to the clone's, files
+        // linked one by one (symbolic, hard).
+        Path linkedDir = work.resolve("etc-linked/qemu");
+        Files.createDirectories(linkedDir.getParent());
+        Files.createSymbolicLink(linkedDir, srvCommon.resolve("etc/libvirt/qemu"));
+        Path symlinkedFiles = Files.createDirectories(work.resolve("etc-symlinks/qemu"));
+        Files.createSymbolicLink(symlinkedFiles.resolve("wiki.xml"), srvCommon.resolve("etc/libvirt/qemu/wiki.xml"));
+        Path hardLinkedFiles = Files.createDirectories(work.resolve("etc-hardlinks/qemu"));
+        Files.createLink(hardLinkedFiles.resolve("git.xml"), srvCommon.resolve("etc/libvirt/qemu/git.xml"));
+        try (UpstreamRepo definitions = UpstreamRepo.create(work.resolve("definitions"))) {
+            definitions.vm("web", "hv0", true, UpstreamRepo.domainXml("web", 512));
+            definitions.commit("web");
+            for (Path config : java.util.List.of(linkedDir, symlinkedFiles, hardLinkedFiles)) {
+                DefinitionsClone clone = DefinitionsClone.ofRemote(srvCommon, definitions.url(), Duration.ofSeconds(20))
+                        .libvirtConfig(config);
+                IOException refused = assertThrows(IOException.class, clone::pull);
+                assertTrue(refused.getMessage().contains("holds libvirt's own domain definitions")
+                        && refused.getMessage().contains(config.toString()), refused.getMessage());
+                assertTrue(Files.exists(srvCommon.resolve("etc/libvirt/qemu/wiki.xml")), "the runbook's files stay");
+                try (Git git = Git.open(srvCommon.toFile())) {
+                    assertEquals(runbookHead, git.getRepository().resolve("HEAD"), "the clone is where it was");
+                    assertEquals(null, git.getRepository().resolve("refs/heads/runbook"), "nothing taken over");
+                }
+            }
+            // libvirt with its own copies: taken over.
+            Path ownCopies = Files.createDirectories(work.resolve("etc-own/qemu"));
+            Files.copy(srvCommon.resolve("etc/libvirt/qemu/git.xml"), ownCopies.resolve("git.xml"));
+            DefinitionsClone.ofRemote(srvCommon, definitions.url(), Duration.ofSeconds(20)).libvirtConfig(ownCopies).pull();
+            assertTrue(Files.exists(ownCopies.resolve("git.xml")), "libvirt's copy stays");
+            assertFalse(Files.exists(srvCommon.resolve("etc/libvirt/qemu/wiki.xml")));
+        }
+    }
+
+    @Test
     void aRunbookCloneWithUncommittedWorkIsRefusedAndLeftAsItWas() throws Exception {
         Path srvCommon = runbookClone(work.resolve("central"), work.resolve("srv-common"));
         Files.writeString(srvCommon.resolve("etc/libvirt/qemu/git.xml"), "<domain><name>git</name><!-- edited --></domain>\n");

@@ -3,6 +3,7 @@ package io.virtfleet.controller.adopt;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.controller.fleet.Audit;
@@ -29,8 +30,13 @@ public final class AdoptEndpoint {
     public void adoptVms(AdoptVmsRequest request, StreamObserver<AdoptVmsResponse> response) {
         Adoptions.validate(request); // INVALID_ARGUMENT through the status mapping, before anything is read
         String operator = Audit.operator();
+        if (response instanceof ServerCallStreamObserver<AdoptVmsResponse> call) {
+            call.setOnCancelHandler(() -> log.info("the operator hung up; the adoption goes on to its end"));
+        }
         try {
-            work.execute(Context.current().wrap(() -> {
+            // Not the caller's context: its cancellation (Ctrl-C) or deadline must not cut the agent calls of an
+            // adoption half-way (a record committed, its AdoptDomain or its undo cancelled).
+            work.execute(Context.ROOT.wrap(() -> {
                 try {
                     response.onNext(adoptions.adopt(request, operator));
                     response.onCompleted();

@@ -13,6 +13,8 @@ import io.virtfleet.controller.reconcile.Reconciler;
 import io.virtfleet.controller.reconcile.VmLocks;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
+import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.proto.v1.HostState;
 import io.virtfleet.controller.replication.Replication;
 import io.virtfleet.controller.scheduler.Request;
 import io.virtfleet.controller.scheduler.Scheduler;
@@ -65,10 +67,12 @@ public final class Adoptions {
     private final Replication replication;
     private final DomainSettings settings;
     private final DomainSpecs specs;
+    private final Liveness liveness;
 
-    public Adoptions(HostRegistry registry, VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents,
-                     Replication replication, DomainSettings settings) {
+    public Adoptions(HostRegistry registry, Liveness liveness, VmStore store, Scheduler scheduler, Reconciler reconciler,
+                     AgentClients agents, Replication replication, DomainSettings settings) {
         this.registry = registry;
+        this.liveness = liveness;
         this.store = store;
         this.scheduler = scheduler;
         this.reconciler = reconciler;
@@ -104,12 +108,27 @@ public final class Adoptions {
     }
 
     /** What a plan found for one domain: the answer's entry, and what carrying it out needs. */
-    private record Plan(Adoption.Builder answer, String xml) {}
+    private record Plan(Adoption.Builder answer, String xml, String uuid) {}
 
     /** A domain as one host reports it. */
     private record Seen(String host, DomainInfo domain) {}
 
+    /** Adopt runs one at a time: each checks its UUIDs and MACs against the records and its own earlier plans. */
+    private final Object runs = new Object();
+
+    /** What the VMs recorded and the plans accepted so far in this run hold, by UUID and by network (bridge MAC). */
+    private static final class Taken {
+        final Map<String, String> uuids = new HashMap<>();
+        final Map<String, String> networks = new HashMap<>();
+    }
+
     public AdoptVmsResponse adopt(AdoptVmsRequest request, String operator) throws IOException {
+        synchronized (runs) {
+            return adoptAlone(request, operator);
+        }
+    }
+
+    private AdoptVmsResponse adoptAlone(AdoptVmsRequest request, String operator) throws IOException {
         validate(request);
         String only = request.getHost().isEmpty() ? null : request.getHost();
         if (only != null && registry.get(only).isEmpty()) {
@@ -122,10 +141,13 @@ public final class Adoptions {
         Map<String, String> managedElsewhere = new HashMap<>();
         for (HostRecord h : registry.all()) {
             for (DomainInfo d : h.report().getDomainsList()) {
-                if (!d.getSourceSha256().isEmpty() || d.getReplica()) {
-                    continue; // virtfleet defined it here
-                }
                 Optional<Vm> managed = store.get(d.getName());
+                if (d.getReplica() || (!d.getSourceSha256().isEmpty() && managed.isPresent())) {
+                    continue; // virtfleet defined it here, for a VM it records
+                }
+                // A home entry in the agent's ledger without a record is an adoption (or a create) whose record was
+                // removed while the agent still held it: a candidate again (the agent's AdoptDomain of the same
+                // text is a no-op), never skipped forever.
                 if (managed.isPresent()) {
                     managedElsewhere.put(d.getName(), managed.get().getHomeHost());
                 }
@@ -140,9 +162,27 @@ public final class Adoptions {
                 }
             }
         }
+        // Every UUID some host reports under another name is taken too (a VM's replica, an unmanaged domain).
+        Map<String, TreeSet<String>> reportedUuids = new HashMap<>();
+        for (HostRecord h : registry.all()) {
+            for (DomainInfo d : h.report().getDomainsList()) {
+                reportedUuids.computeIfAbsent(d.getUuid().toLowerCase(java.util.Locale.ROOT), u -> new TreeSet<>())
+                        .add(d.getName());
+            }
+        }
+        Taken taken = new Taken();
         List<Plan> plans = new ArrayList<>();
         for (Map.Entry<String, List<Seen>> c : candidates.entrySet()) {
             Plan plan = plan(c.getKey(), c.getValue(), only, request, runbook.get(c.getKey()), managedElsewhere);
+            if (plan != null && plan.answer().getAdopted()) {
+                String clash = clash(c.getKey(), plan, taken, reportedUuids);
+                if (clash != null) {
+                    plan = refused(plan.answer(), clash);
+                } else {
+                    taken.uuids.put(plan.uuid(), c.getKey());
+                    taken.networks.put(plan.answer().getNetwork(), c.getKey());
+                }
+            }
             if (plan != null) {
                 plans.add(plan);
             }
@@ -207,7 +247,7 @@ public final class Adoptions {
         if (only != null && !only.equals(home)) {
             return null;
         }
-        a.setHomeHost(home).setRunning(!running.isEmpty());
+        a.setHomeHost(home);
         ReadDomainResponse read;
         try {
             read = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
@@ -216,6 +256,8 @@ public final class Adoptions {
             return refused(a, "host " + home + " could not read it: " + e.getStatus().getCode() + " "
                     + e.getStatus().getDescription());
         }
+        // Whether it runs is libvirt's answer now, not a report of the last heartbeat.
+        a.setRunning(active(read.getState()));
         if (!read.getRefusal().isEmpty()) {
             return refused(a, "its definition breaks the rules every definition on " + home + " keeps: "
                     + read.getRefusal());
@@ -249,6 +291,28 @@ public final class Adoptions {
             }
         }
         if (derived.spec().getReplicated()) {
+            // Its disk is shared by every host: a second QEMU on it somewhere corrupts it, and a copy running on a
+            // host whose report is missing or old is unseen. Every host must answer for what it runs, now.
+            String unsure = unsureHosts();
+            if (!unsure.isEmpty()) {
+                return refused(a, "its disk is in Ceph, reachable from every host, and whether it runs elsewhere is"
+                        + " unknown: " + unsure + "; adopt once every registered host is ready (virtfleet hosts)");
+            }
+            for (String h : others) {
+                try {
+                    ReadDomainResponse there = agents.agent(h).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
+                            .readDomain(ReadDomainRequest.newBuilder().setVmName(name).build());
+                    if (active(there.getState())) {
+                        return refused(a, "runs on " + h + " too (" + there.getState() + " now) besides " + home
+                                + ": two QEMUs on one disk corrupt it; stop all but one (virsh destroy) and adopt again");
+                    }
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != Status.Code.NOT_FOUND) {
+                        return refused(a, "host " + h + ", where it is defined too, could not say whether it runs there: "
+                                + e.getStatus().getCode() + " " + e.getStatus().getDescription());
+                    }
+                }
+            }
             registry.all().stream().map(HostRecord::name).filter(h -> !h.equals(home)).sorted()
                     .forEach(a::addReplicaHosts);
             for (String h : others) {
@@ -272,7 +336,7 @@ public final class Adoptions {
                 a.addNotes("the runbook's copy would be refused (" + e.getMessage() + "); libvirt's definition is adopted");
             }
         }
-        return new Plan(a.setAdopted(true), read.getDomainXml());
+        return new Plan(a.setAdopted(true), read.getDomainXml(), derived.uuid().toLowerCase(java.util.Locale.ROOT));
     }
 
     /** Commits, hands the domain to its agent, claims; undoes the commit when the agent refuses. */
@@ -285,9 +349,18 @@ public final class Adoptions {
                 refused(a, "VM " + name + " was recorded meanwhile");
                 return;
             }
+            String clash = clash(name, p, recordedTaken(), Map.of());
+            if (clash != null) {
+                refused(a, clash + " (recorded meanwhile)");
+                return;
+            }
             Vm vm = Vm.newBuilder().setSpec(a.getSpec()).setHomeHost(home).setRunningWanted(a.getRunning())
                     .setDisk(a.getDisk()).setNetwork(a.getNetwork()).build();
-            store.save(vm, p.xml(), "adopt " + name + " on " + home + " (a domain defined by hand"
+            // Two phases: the record is first committed not replicated, so that no other host's sync touches the
+            // runbook's copy there until the home has taken the domain over and its claim is held. A refusal or a
+            // rollback then changes the home only.
+            Vm firstPhase = vm.toBuilder().setSpec(vm.getSpec().toBuilder().setReplicated(false)).build();
+            store.save(firstPhase, p.xml(), "adopt " + name + " on " + home + " (a domain defined by hand"
                     + (runbookCommit.isEmpty() ? "" : ", runbook commit " + runbookCommit.substring(0, 12)) + ")", operator);
             try {
                 var step = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
@@ -302,10 +375,65 @@ public final class Adoptions {
                 return;
             }
             scheduler.restore(Request.of(a.getSpec()), home);
+            if (vm.getSpec().getReplicated()) {
+                store.save(vm, null, "adopt " + name + ": replicated on the other hosts (" + home
+                        + " holds it and its claim)", operator);
+            }
             reconciler.observe(name, VmPhase.VM_PHASE_READY, null);
             a.setCommit(store.repo().head());
             log.info("operator {}: adopted VM {} on {}", operator, name, home);
         }
+    }
+
+    /**
+     * Why {@code p} may not be adopted beside the VMs already recorded and the plans of this run, or null: one UUID
+     * for two names makes every replica define of either fail, and one MAC twice on a bridge breaks both VMs.
+     */
+    private String clash(String name, Plan p, Taken run, Map<String, TreeSet<String>> reportedUuids) throws IOException {
+        Taken recorded = recordedTaken();
+        for (Taken t : List.of(recorded, run)) {
+            String other = t.uuids.get(p.uuid());
+            if (other != null && !other.equals(name)) {
+                return "UUID " + p.uuid() + " is " + (t == run ? "also that of " + other + ", adopted in this run"
+                        : "VM " + other + "'s already") + ": give one of them a new <uuid> (virsh dumpxml, edit, undefine,"
+                        + " define) and adopt again";
+            }
+            String net = p.answer().getNetwork();
+            other = t.networks.get(net);
+            if (other != null && !other.equals(name)) {
+                return "MAC " + net.substring(net.indexOf(' ') + 1) + " on " + net.split(" ")[0] + " is "
+                        + (t == run ? "also that of " + other + ", adopted in this run" : "VM " + other + "'s already");
+            }
+        }
+        List<String> others = reportedUuids.getOrDefault(p.uuid(), new TreeSet<>()).stream()
+                .filter(n -> !n.equals(name)).toList();
+        if (!others.isEmpty()) {
+            return "UUID " + p.uuid() + " is also that of domain " + String.join(", ", others) + " on some host: give"
+                    + " one of them a new <uuid> and adopt again";
+        }
+        return null;
+    }
+
+    /** The UUIDs (from their definitions in the repository) and networks of the VMs recorded. */
+    private Taken recordedTaken() throws IOException {
+        Taken t = new Taken();
+        for (Vm vm : store.all()) {
+            String vmName = vm.getSpec().getName();
+            t.networks.put(vm.getNetwork(), vmName);
+            Optional<String> xml = store.domainXml(vmName);
+            if (xml.isPresent()) {
+                try {
+                    var uuids = io.virtfleet.common.xml.Xml.parse("domain_xml", xml.get(), Integer.MAX_VALUE)
+                            .getDocumentElement().getElementsByTagName("uuid");
+                    if (uuids.getLength() > 0) {
+                        t.uuids.put(uuids.item(0).getTextContent().strip().toLowerCase(java.util.Locale.ROOT), vmName);
+                    }
+                } catch (RuntimeException e) {
+                    log.warn("the repository's definition of {} cannot be read for its UUID: {}", vmName, e.getMessage());
+                }
+            }
+        }
+        return t;
     }
 
     /** Undoes an agent's adoption that may have happened although its answer was lost. */
@@ -318,6 +446,21 @@ public final class Adoptions {
         }
     }
 
+    /** The registered hosts whose word on what they run is missing or old, each with why; empty when none. */
+    private String unsureHosts() {
+        long now = registry.nanoTime();
+        List<String> unsure = new ArrayList<>();
+        for (HostRecord h : registry.all().stream().sorted(java.util.Comparator.comparing(HostRecord::name)).toList()) {
+            Liveness.Verdict v = liveness.judge(h, now);
+            if (v.state() != HostState.HOST_STATE_READY && v.state() != HostState.HOST_STATE_DRAINING) {
+                unsure.add(h.name() + " (" + v.reason() + ")");
+            } else if (h.report().getDomainsStale()) {
+                unsure.add(h.name() + " (its libvirt did not answer its last poll)");
+            }
+        }
+        return String.join(", ", unsure);
+    }
+
     private static boolean active(DomainState s) {
         return switch (s) {
             case DOMAIN_STATE_RUNNING, DOMAIN_STATE_BLOCKED, DOMAIN_STATE_PAUSED, DOMAIN_STATE_SHUTTING_DOWN,
@@ -328,6 +471,6 @@ public final class Adoptions {
 
     private static Plan refused(Adoption.Builder a, String reason) {
         a.setAdopted(false).setRefusal(reason);
-        return new Plan(a, null);
+        return new Plan(a, null, null);
     }
 }

@@ -398,6 +398,7 @@ public final class VmService {
             if (vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
                 throw Status.FAILED_PRECONDITION.withDescription("VM " + name + " is being deleted").asRuntimeException();
             }
+            refuseAdopted(name);
             VmSpec spec = profile.isEmpty() ? vm.getSpec() : vm.getSpec().toBuilder().setProfile(profile).build();
             profiles.chain("profile", spec.getProfile()); // refused with the list of profiles, nothing changed
             vm = vm.toBuilder().setSpec(spec).setRunningWanted(true).build();
@@ -408,6 +409,27 @@ public final class VmService {
             reconciler.converge(vm.toBuilder().setRunningWanted(false).build(), Progress.NONE);
             reconciler.converge(vm, Progress.NONE);
             return withInstall(withObservations(vm));
+        }
+    }
+
+    /**
+     * Refuses to render a new definition of an adopted VM: its domain keeps the UUID it was defined with by hand,
+     * while a rendered definition carries virtfleet's UUID for its name, which libvirt refuses for an existing domain
+     * on every host (the repository would hold a definition no host accepts).
+     */
+    private void refuseAdopted(String name) throws IOException {
+        java.util.Optional<String> xml = store.domainXml(name);
+        if (xml.isEmpty()) {
+            return;
+        }
+        var uuids = io.virtfleet.common.xml.Xml.parse("domain_xml", xml.get(), Integer.MAX_VALUE).getDocumentElement()
+                .getElementsByTagName("uuid");
+        String own = io.virtfleet.controller.definitions.DomainIdentity.uuid(name).toString();
+        if (uuids.getLength() > 0 && !uuids.item(0).getTextContent().strip().equalsIgnoreCase(own)) {
+            throw Status.FAILED_PRECONDITION.withDescription("VM " + name + " was adopted (its domain keeps the UUID "
+                    + uuids.item(0).getTextContent().strip() + " it was defined with by hand): virtfleet does not"
+                    + " reinstall an adopted VM; install it again by hand, or create a new VM with virtfleet vm create")
+                    .asRuntimeException();
         }
     }
 

@@ -357,14 +357,14 @@ class AdoptRealFleetTest {
         assertTrue(active(to, "web"), "web runs on " + to);
         assertFalse(active("hv1", "web"), "and no longer on hv1");
 
-        onHost("hv2", "db", d -> {
-            d.destroy(); // the guest boots nothing and ignores ACPI's power button
-            return true;
-        });
-        operator.withDeadlineAfter(3, TimeUnit.MINUTES).setVmRunning(SetVmRunningRequest.newBuilder().setName("db")
-                .setRunning(false).build());
-        assertFalse(vm("db").getRunningWanted());
-        await("db stays stopped on hv2, as recorded", () -> !active("hv2", "db"));
+        // Stopped through virtfleet alone: the guest boots nothing and ignores ACPI's power button, so the stop must
+        // go through the agent's grace and then destroy it; the request returns once that is done.
+        assertTrue(qemuPid("hv2", "db") > 0, "db's QEMU runs on hv2 before the stop");
+        Vm stopped = operator.withDeadlineAfter(3, TimeUnit.MINUTES).setVmRunning(SetVmRunningRequest.newBuilder()
+                .setName("db").setRunning(false).build());
+        assertFalse(stopped.getRunningWanted());
+        assertEquals(-1, qemuPid("hv2", "db"), "db's QEMU is gone when the stop returns");
+        assertFalse(active("hv2", "db"), "libvirt holds db shut off on hv2");
         awaitNoDrift();
         assertEquals(StorageTier.STORAGE_TIER_SSD, vm("db").getSpec().getStorage());
     }
