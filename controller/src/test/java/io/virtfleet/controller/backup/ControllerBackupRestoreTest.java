@@ -402,24 +402,21 @@ class ControllerBackupRestoreTest {
                 && domains(host).stream().anyMatch(d -> d.getName().equals(vm) && d.getState() == DomainState.DOMAIN_STATE_RUNNING));
     }
 
-    /** Polls; the controller may still be starting or the operator's channel reconnecting, which is not yet. */
+    /** The controller may still be starting or the operator's channel reconnecting: UNAVAILABLE is "not yet". */
     private void await(String what, BooleanSupplier done) throws InterruptedException {
-        long deadline = System.nanoTime() + CONVERGE.toNanos();
-        while (true) {
-            try {
-                if (done.getAsBoolean()) {
-                    return;
+        try {
+            io.virtfleet.controller.testkit.Await.until(what, CONVERGE, () -> {
+                try {
+                    return done.getAsBoolean();
+                } catch (StatusRuntimeException e) {
+                    if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
+                        throw e;
+                    }
+                    return false;
                 }
-            } catch (StatusRuntimeException e) {
-                if (e.getStatus().getCode() != Status.Code.UNAVAILABLE) {
-                    throw e;
-                }
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out after " + CONVERGE + " waiting for: " + what + "\n"
-                        + controller.logTail(40));
-            }
-            Thread.sleep(100);
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "\n" + controller.logTail(40), e);
         }
     }
 
