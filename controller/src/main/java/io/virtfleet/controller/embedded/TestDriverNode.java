@@ -40,6 +40,8 @@ public final class TestDriverNode {
     private final int cpus;
     private final long memoryMiB;
     private final List<Domain> domains = new ArrayList<>();
+    /** Whole {@code <domain>} definitions, written into the node as they are. */
+    private final List<String> handWritten = new ArrayList<>();
 
     public TestDriverNode(String name, int cpus, long memoryMiB) {
         this.name = name;
@@ -56,6 +58,17 @@ public final class TestDriverNode {
     public TestDriverNode bridgedDomain(String domainName, int vcpus, long domainMemoryMiB, boolean running, String mac,
                                         String bridge) {
         domains.add(new Domain(domainName, vcpus, domainMemoryMiB, running, mac, bridge));
+        return this;
+    }
+
+    /**
+     * Adds a domain from a whole {@code <domain type='test'>} definition, as an operator's {@code virsh define} of
+     * hand-written XML would leave it (its disk, UUID, interface...); a {@code <test:runstate>5</test:runstate>} child
+     * (namespace {@value #TEST_NS}) keeps it shut off. Not listed by {@link #domains()}.
+     */
+    public TestDriverNode definedByHand(String domainXml) {
+        io.virtfleet.common.xml.Xml.parse("domainXml", domainXml, 1 << 20); // refused now, not when the node is written
+        handWritten.add(domainXml);
         return this;
     }
 
@@ -122,6 +135,10 @@ public final class TestDriverNode {
                 runstate.setTextContent(Integer.toString(SHUTOFF));
                 domain.appendChild(runstate);
             }
+        }
+        for (String xml : handWritten) {
+            node.appendChild(doc.importNode(io.virtfleet.common.xml.Xml.parse("domainXml", xml, 1 << 20)
+                    .getDocumentElement(), true));
         }
         return doc;
     }
