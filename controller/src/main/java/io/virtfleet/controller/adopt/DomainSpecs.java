@@ -74,10 +74,9 @@ public final class DomainSpecs {
 
     /** Derives the spec of domain {@code name} from its definition {@code xml}, or refuses saying why. */
     public Derived derive(String name, String xml, Facts facts) throws Refused {
-        if (!Names.isDnsLabel(name)) {
-            throw new Refused("name \"" + name + "\" is no DNS label (lowercase letters, digits and '-', at most 63,"
-                    + " not starting or ending with '-'): virtfleet names VMs, disks and host names alike; rename the"
-                    + " domain first (virsh domrename)");
+        String badName = nameRefusal(name);
+        if (badName != null) {
+            throw new Refused(badName);
         }
         Document doc;
         try {
@@ -172,6 +171,16 @@ public final class DomainSpecs {
         String network = (built.getNetwork().hasFailover() ? settings.publicBridge() : DomainXml.lanBridge(
                 built.getNetwork().getLan())) + " " + mac;
         return new Derived(built, disk, network, mac, uuid);
+    }
+
+    /** Why a domain named {@code name} cannot be adopted for its name alone, or null when the name is fine. */
+    public static String nameRefusal(String name) {
+        if (Names.isDnsLabel(name)) {
+            return null;
+        }
+        return "name \"" + name + "\" is no DNS label (lowercase letters, digits and '-', at most 63, not starting or"
+                + " ending with '-'): virtfleet names VMs, disks and host names alike; rename the domain first (virsh"
+                + " domrename)";
     }
 
     private String disk(String name, Element disk, Facts facts, VmSpec.Builder spec) throws Refused {
