@@ -54,7 +54,7 @@ import picocli.CommandLine.Spec;
     "  virtfleet adopt -o json"},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:every candidate adopted (or would be, with --dry-run), or none found",
-            "1:the controller failed the operation", "2:bad flags, or an unreadable --from-repo",
+            "1:the controller failed the operation", "2:bad flags, an unreadable --from-repo, or a VM name or --failover-ip key that is no candidate",
             "3:the controller could not be reached", "4:no such host",
             "5:not allowed: adopting needs the admin role",
             "9:some domains were refused (each listed with why), or with --dry-run would be;"
