@@ -103,7 +103,7 @@ final class AdoptCommand implements Callable<Integer> {
         if (fromRepo != null) {
             RunbookRepo.Read read;
             try {
-                read = RunbookRepo.read(fromRepo);
+                read = RunbookRepo.read(fromRepo, spec.commandLine().getErr());
             } catch (java.io.IOException e) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--from-repo " + fromRepo + ": " + e.getMessage());
             }

@@ -44,7 +44,8 @@ final class RunbookRepo {
 
     private RunbookRepo() {}
 
-    static Read read(String source) throws IOException {
+    /** Reads {@code source}; a temporary clone that cannot be removed again is named on {@code err}. */
+    static Read read(String source, java.io.PrintWriter err) throws IOException {
         Path dir = Path.of(source);
         boolean bare = Files.isRegularFile(dir.resolve("HEAD")) && Files.isDirectory(dir.resolve("objects"));
         if (Files.isDirectory(dir) && !bare) {
@@ -64,8 +65,20 @@ final class RunbookRepo {
             }
             return readDirectory(clone);
         } finally {
+            List<Path> left = new ArrayList<>();
             try (Stream<Path> walk = Files.walk(temp)) {
-                walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                walk.sorted(Comparator.reverseOrder()).forEach(p -> {
+                    if (!p.toFile().delete()) {
+                        left.add(p);
+                    }
+                });
+            } catch (IOException | java.io.UncheckedIOException e) {
+                left.add(temp);
+            }
+            if (!left.isEmpty()) {
+                err.println("warning: the temporary clone " + temp + " could not be removed (" + left.size() + " files"
+                        + " left, e.g. " + left.get(0) + "): remove it by hand");
+                err.flush();
             }
         }
     }
