@@ -1,6 +1,13 @@
 package io.virtfleet.common.health;
 
 import io.grpc.BindableService;
+import io.grpc.ForwardingServerCall;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -35,7 +42,28 @@ public final class ServerHealth {
 
     /** The health and reflection services to add to the server. */
     public List<BindableService> services() {
-        return List.of(manager.getHealthService(), ProtoReflectionServiceV1.newInstance());
+        BindableService health = () -> ServerInterceptors.intercept(manager.getHealthService(), new NamingKnownServices());
+        return List.of(health, ProtoReflectionServiceV1.newInstance());
+    }
+
+    /**
+     * gRPC's health service answers an unknown service name with NOT_FOUND "unknown service NAME", echoing whatever
+     * bytes the caller sent; this answers with the names the server knows instead, in plain ASCII.
+     */
+    private final class NamingKnownServices implements ServerInterceptor {
+        @Override
+        public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+            return next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+                @Override
+                public void close(Status status, Metadata trailers) {
+                    if (status.getCode() == Status.Code.NOT_FOUND) {
+                        status = Status.NOT_FOUND.withDescription("no such service here; this server answers for \"\""
+                                + " (the whole server) and " + String.join(", ", services));
+                    }
+                    super.close(status, trailers);
+                }
+            }, headers);
+        }
     }
 
     /** Says whether the server can do its work now; ignored once {@link #stopping()} was called. */
