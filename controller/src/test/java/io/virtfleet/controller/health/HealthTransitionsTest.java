@@ -87,6 +87,11 @@ class HealthTransitionsTest {
         assertEquals(0, serving.code(), serving.toString());
         assertTrue(serving.out().matches("(?s)SERVER +ADDRESS +STATUS.*\ncontroller +127\\.0\\.0\\.1:\\d+ +SERVING\\s*"), serving.out());
 
+        CliRun noSuchService = CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), "health", "--service",
+                "virtfleet.v1.Nothing");
+        assertEquals(4, noSuchService.code(), noSuchService.toString());
+        assertTrue(noSuchService.err().contains("virtfleet.v1.Fleet"), "names the services there are: " + noSuchService.err());
+
         Watch watch = Watch.of(controller, "");
         Await.until("the watcher hears SERVING", LIMIT, () -> watch.heard.contains(ServingStatus.SERVING));
         Endpoint stopped = fleet.controllerEndpoint();
