@@ -284,6 +284,45 @@ class BackupArchiveTest {
     }
 
     @Test
+    void theRepositorysObjectsAreCopiedBeforeTheGateClosesAndThoseMadeSinceUnderIt() throws Exception {
+        Path archive = work.resolve("two-pass.zip");
+        DefinitionsRepo repo = DefinitionsRepo.open(data.resolve("definitions"));
+        BackupArchive.Manifest m;
+        BackupArchive.Writer writer;
+        int early;
+        try (java.io.OutputStream out = Files.newOutputStream(archive)) {
+            writer = new BackupArchive.Writer(data, out);
+            early = writer.copyImmutable();
+            assertEquals(files(data).stream().filter(BackupArchive::immutable).count(), early,
+                    "every object present is copied with the gate open");
+            assertTrue(early >= 6, "two commits' commits, trees and blobs: " + early);
+            // A commit between the two passes: its objects and the branch's move are in the archive all the same.
+            repo.commit("create cache on hv2", "admin", Map.of("vms/cache.json", "{\"spec\":{\"name\":\"cache\"}}\n"
+                    .getBytes(StandardCharsets.UTF_8)), Set.of());
+            m = writer.finish(CLOCK.instant());
+        }
+        List<String> now = files(data);
+        assertEquals(now.size() - early, writer.copiedLate(), "under the gate: only what the first pass did not copy");
+        assertTrue(now.stream().filter(BackupArchive::immutable).count() > early, "the commit made new objects");
+        assertEquals(repo.head(), m.definitionsHead());
+        BackupArchive.verify(archive);
+        Path target = work.resolve("new-machine/controller");
+        Restore.restore(archive, target, false, null, null, CLOCK);
+        assertEquals(contents(data), withoutHoldMarker(contents(target)), "every file, byte for byte");
+        DefinitionsRepo restored = DefinitionsRepo.open(target.resolve("definitions"));
+        assertEquals(repo.head(), restored.head());
+        assertEquals(3, restored.history("vms/web.json", "vms/db.json", "vms/cache.json").size());
+    }
+
+    /** The data directory's regular files as the archive names them, without those a backup leaves out. */
+    private static List<String> files(Path dir) throws IOException {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            return walk.filter(Files::isRegularFile).map(dir::relativize)
+                    .filter(p -> !BackupArchive.leftOut(p)).map(BackupArchive::slashed).sorted().toList();
+        }
+    }
+
+    @Test
     void aFailedSwapPutsThePreviousDirectoryBackOrSaysWhereItIs() throws Exception {
         Path target = work.resolve("swap/controller");
         Path staging = work.resolve("swap/.controller.restoring-1");
