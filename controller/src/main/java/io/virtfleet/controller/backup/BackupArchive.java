@@ -373,6 +373,21 @@ public final class BackupArchive {
         if (takenAt == null) {
             throw new BadArchiveException(archive + ": its manifest has no 'taken-at' line");
         }
+        // Every parent is listed as a directory (the writer lists them all): a restore gives each its recorded mode
+        // and owner, and makes none with the umask's.
+        java.util.Set<String> dirs = new java.util.HashSet<>();
+        for (Entry e : entries) {
+            if (e.directory()) {
+                dirs.add(e.path());
+            }
+        }
+        for (Entry e : entries) {
+            int slash = e.path().lastIndexOf('/');
+            if (slash > 0 && !dirs.contains(e.path().substring(0, slash))) {
+                throw new BadArchiveException(archive + ": its manifest lists " + e.path() + " but not its directory "
+                        + e.path().substring(0, slash));
+            }
+        }
         return new Manifest(format, takenAt, head, List.copyOf(entries));
     }
 

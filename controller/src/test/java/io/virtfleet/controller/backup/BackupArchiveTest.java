@@ -323,6 +323,19 @@ class BackupArchiveTest {
     }
 
     @Test
+    void aManifestListingAFileButNotItsDirectoryIsRefused() throws Exception {
+        String sha = "0".repeat(64);
+        String withDir = BackupArchive.render(new BackupArchive.Manifest(BackupArchive.FORMAT, CLOCK.instant(), "",
+                List.of(new BackupArchive.Entry("pki", true, 0700, 0, ""), new BackupArchive.Entry("pki/ca.key", false, 0600, 0, sha))));
+        assertEquals(2, BackupArchive.parse(withDir, work.resolve("a.zip")).entries().size());
+        String without = BackupArchive.render(new BackupArchive.Manifest(BackupArchive.FORMAT, CLOCK.instant(), "",
+                List.of(new BackupArchive.Entry("pki/ca.key", false, 0600, 0, sha))));
+        BackupArchive.BadArchiveException e = assertThrows(BackupArchive.BadArchiveException.class,
+                () -> BackupArchive.parse(without, work.resolve("a.zip")));
+        assertTrue(e.getMessage().contains("lists pki/ca.key but not its directory pki"), e.getMessage());
+    }
+
+    @Test
     void aFailedSwapPutsThePreviousDirectoryBackOrSaysWhereItIs() throws Exception {
         Path target = work.resolve("swap/controller");
         Path staging = work.resolve("swap/.controller.restoring-1");
