@@ -153,6 +153,8 @@ public final class Agent implements AutoCloseable {
         String advertised = config.advertised(server.getPort()).toString();
         // Before the link: the start gate opens at the controller's first answer that orders no stand-down.
         bootStarts.agentStarted();
+        sync.withHold(standDown::restoreHold); // while the controller holds after a restore, a sync changes nothing
+        bootStarts.judgingCommitsBy(sync::includes);
         sync.afterCompletion(bootStarts::syncCompleted);
         standDown.onceStartsAllowed(bootStarts::startsAllowed);
         link = new ControllerLink(new ControllerLink.Settings(agentId, advertised, config.controller().toString(),

@@ -15,7 +15,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiPredicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
  * wish in its ledger ({@link DefinitionLedger.Entry#autostart}); once the start gate first opens (the controller has
  * answered since the agent started, orders no stand-down, whose destroys clear the wish of the VMs that moved, and
  * does not hold after a restore from a backup, whose records may home here a VM that runs elsewhere now)
- * and a sync of the definitions has run to its end since the agent started, it starts each domain the ledger wants
- * started that is not running and whose record at the synced commit names this host as home, once per host boot
+ * and a sync of the definitions has run to its end since the agent started, at the commit the controller named when
+ * it opened the gate or after, it starts each domain the ledger wants started that is not running and whose record
+ * at the synced commit names this host as home and wants it running, once per host boot
  * ({@link BootMark}). The ledger alone is not trusted: a move interrupted between libvirt's end and the ledger's
  * update would leave the wish of a VM that runs elsewhere now.
  *
@@ -53,10 +54,17 @@ public final class BootStarts implements AutoCloseable {
     private final DefinitionLedger ledger;
     private final BootMark mark;
     private final HostBoot boot;
-    private final AtomicBoolean asked = new AtomicBoolean();
-    private volatile boolean allowed;
-    /** The VMs homed here at the latest complete sync since the agent started; null before one. */
-    private volatile Set<String> homesHere;
+    /** The latest complete sync since the agent started: its commit and the VMs it homes here; null before one. */
+    private record Synced(String commit, Set<String> homesHere) {}
+
+    // Read and written on the thread only.
+    private boolean served;
+    private boolean allowed;
+    /** The commit named in the controller's answer that opened the start gate. */
+    private String gateCommit = "";
+    private Synced synced;
+    private String waitingFor = "";
+    private volatile BiPredicate<String, String> includes = String::equals;
     private final CompletableFuture<Outcome> done = new CompletableFuture<>();
     private final ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "vf-boot-starts");
@@ -88,25 +96,54 @@ public final class BootStarts implements AutoCloseable {
         });
     }
 
-    /** The start gate has opened for the first time since the agent started: the boot's starts, if they are due. */
-    public void startsAllowed() {
-        allowed = true;
-        startWhenReady();
+    /**
+     * How to tell whether the definitions at a synced commit include another commit ({@code (synced, commit)}); by
+     * default only the same commit does.
+     */
+    public BootStarts judgingCommitsBy(BiPredicate<String, String> includes) {
+        this.includes = includes;
+        return this;
     }
 
-    /** A sync ran to its end: {@code homes} are the VMs its commit homes on this host. */
-    public void syncCompleted(Set<String> homes) {
-        homesHere = Set.copyOf(homes);
-        startWhenReady();
+    /**
+     * The start gate has opened for the first time since the agent started: the boot's starts, if they are due, once
+     * a sync has completed at {@code commit} (the one named in the controller's answer that opened the gate) or after.
+     * A hold's release opens the gate with the commits that give running VMs their new homes just made: a sync from
+     * before them would start here a VM that runs on another host.
+     */
+    public void startsAllowed(String commit) {
+        submit(() -> {
+            allowed = true;
+            gateCommit = commit;
+            startWhenReady();
+        });
     }
 
+    /** A sync ran to its end at {@code commit}: {@code homes} are the VMs it homes on this host, wanted running. */
+    public void syncCompleted(String commit, Set<String> homes) {
+        Synced now = new Synced(commit, Set.copyOf(homes));
+        submit(() -> {
+            synced = now;
+            startWhenReady();
+        });
+    }
+
+    /** On the thread. */
     private void startWhenReady() {
-        if (allowed && homesHere != null && asked.compareAndSet(false, true)) {
-            submit(() -> {
-                takeOverLibvirtAutostart(); // again: libvirt may not have answered at the agent's start
-                done.complete(startWithHost());
-            });
+        if (served || !allowed || synced == null) {
+            return;
         }
+        if (!gateCommit.isEmpty() && !includes.test(synced.commit(), gateCommit)) {
+            if (!gateCommit.equals(waitingFor)) {
+                waitingFor = gateCommit;
+                log.info("starting domains with the host once a sync reaches definitions commit {} (the controller's"
+                        + " when it allowed starts); the last complete one is at {}", gateCommit, synced.commit());
+            }
+            return;
+        }
+        served = true;
+        takeOverLibvirtAutostart(); // again: libvirt may not have answered at the agent's start
+        done.complete(startWithHost(synced.homesHere()));
     }
 
     /** Completes once the boot's starts were decided and made (a test waits for this; the log says it too). */
@@ -133,7 +170,7 @@ public final class BootStarts implements AutoCloseable {
         });
     }
 
-    private Outcome startWithHost() {
+    private Outcome startWithHost(Set<String> homesHere) {
         String id;
         BootMark.Decision decision;
         try {
@@ -163,7 +200,8 @@ public final class BootStarts implements AutoCloseable {
             String vm = e.getKey();
             if (!homesHere.contains(vm)) {
                 log.warn("host boot {}: {} not started: the ledger wants it started with the host, but its record names"
-                        + " another home (or none): it runs elsewhere, or was deleted", id, vm);
+                        + " another home (or none), or does not want it running: it runs elsewhere, was deleted or"
+                        + " was stopped", id, vm);
                 continue;
             }
             try {

@@ -16,6 +16,9 @@ import java.util.function.LongSupplier;
  * <p>While the controller orders the host to stand down, the sync it starts is a stand-down
  * ({@link DefinitionsSync#standDown}), before anything else the host does after the answer, and again whenever the
  * repository moves (more VMs may have been given other homes meanwhile) or the last one did not complete.
+ *
+ * <p>While the controller holds after a restore, the sync pulls and changes nothing ({@link DefinitionsSync#withHold});
+ * it is not repeated until the controller names another commit or releases the hold.
  */
 public final class CatchUp implements DefinitionsNews {
     static final Duration FIRST_RETRY = Duration.ofSeconds(5);
@@ -28,6 +31,8 @@ public final class CatchUp implements DefinitionsNews {
     private long notBeforeNanos;
     private boolean waiting;
     private int started;
+    /** The commit of the latest sync that pulled but changed nothing, the controller holding; empty otherwise. */
+    private String heldAt = "";
 
     public CatchUp(DefinitionsSync sync, StandDown standDown) {
         this(sync, standDown, System::nanoTime);
@@ -46,18 +51,18 @@ public final class CatchUp implements DefinitionsNews {
 
     @Override
     public void registered(int gitPort, String commit, boolean standDownOrdered, boolean restoreHold) {
-        standDown.told(standDownOrdered, restoreHold);
+        standDown.told(standDownOrdered, restoreHold, commit);
         sync.source().controllerServes(gitPort);
-        consider(commit, standDownOrdered);
+        consider(commit, standDownOrdered, restoreHold);
     }
 
     @Override
     public void heartbeat(String commit, boolean standDownOrdered, boolean restoreHold) {
-        standDown.told(standDownOrdered, restoreHold);
-        consider(commit, standDownOrdered);
+        standDown.told(standDownOrdered, restoreHold, commit);
+        consider(commit, standDownOrdered, restoreHold);
     }
 
-    private synchronized void consider(String commit, boolean standingDown) {
+    private synchronized void consider(String commit, boolean standingDown, boolean restoreHold) {
         if (standingDown && !sync.source().known()) {
             standDown.failed("no definitions repository to stand down against: the controller serves none and no"
                     + " definitions-remote is configured");
@@ -69,6 +74,9 @@ public final class CatchUp implements DefinitionsNews {
         if (standingDown ? standDown.stoodDownAt(commit)
                 : sync.completedSinceStart() && commit.equals(sync.status().syncedCommit())) {
             return;
+        }
+        if (restoreHold && !standingDown && commit.equals(heldAt)) {
+            return; // pulled already while holding, and nothing may change until the release (or a new commit)
         }
         if (nanoTime.getAsLong() - notBeforeNanos < 0) {
             return;
@@ -88,7 +96,14 @@ public final class CatchUp implements DefinitionsNews {
                 finished(complete);
             });
         } else {
-            sync.run(wanted, event -> {}).whenComplete((status, failure) -> finished(failure == null && status.error().isEmpty()));
+            sync.run(wanted, event -> {}).whenComplete((status, failure) -> {
+                boolean held = failure == null && sync.heldLast();
+                synchronized (this) {
+                    heldAt = held ? wanted : "";
+                }
+                // A sync that held changed nothing on purpose: no backoff, so the release's sync is not delayed.
+                finished(held || failure == null && status.error().isEmpty());
+            });
         }
     }
 

@@ -286,6 +286,24 @@ public final class DefinitionsClone {
     }
 
     /**
+     * Whether commit {@code descendant} is {@code ancestor} or descends from it (hex SHA-1s), as the clone knows
+     * them; false when the clone lacks either.
+     */
+    public synchronized boolean contains(String descendant, String ancestor) throws IOException {
+        try (Git git = Git.open(directory.toFile()); RevWalk walk = new RevWalk(git.getRepository())) {
+            Repository repository = git.getRepository();
+            ObjectId later = ObjectId.fromString(descendant);
+            ObjectId earlier = ObjectId.fromString(ancestor);
+            if (!repository.getObjectDatabase().has(later) || !repository.getObjectDatabase().has(earlier)) {
+                return false;
+            }
+            return walk.isMergedInto(walk.parseCommit(earlier), walk.parseCommit(later));
+        } catch (org.eclipse.jgit.errors.IncorrectObjectTypeException e) {
+            return false;
+        }
+    }
+
+    /**
      * The definition file of {@code vm} in the clone, once it is shown to be a regular file inside the clone
      * (not a link, not reached through one).
      */

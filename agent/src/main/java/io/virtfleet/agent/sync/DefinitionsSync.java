@@ -31,6 +31,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -71,7 +73,10 @@ public final class DefinitionsSync implements AutoCloseable {
     });
     private volatile boolean completedOnce;
     /** Told, after each complete sync, the VMs whose record at that commit names this host as home. */
-    private volatile Consumer<Set<String>> afterCompletion = homes -> { };
+    private volatile BiConsumer<String, Set<String>> afterCompletion = (commit, homes) -> { };
+    private volatile BooleanSupplier holding = () -> false;
+    /** Whether the latest sync pulled but changed nothing because the controller holds. */
+    private volatile boolean heldLast;
     private volatile boolean closed;
 
     /**
@@ -120,6 +125,45 @@ public final class DefinitionsSync implements AutoCloseable {
     public DefinitionsSync withAfterPull(Runnable then) {
         this.afterPull = then;
         return this;
+    }
+
+    /**
+     * This sync, holding while {@code held} says the controller holds after a restore from a backup: the restored
+     * records may be older than what runs (a VM moved since has another home in them, one created since has none), so
+     * a sync then pulls and changes no domain (defines, redefines, undefines nothing) and ends with a
+     * {@value #HOLDING} error, which the host's reports show; the synced commit stays.
+     */
+    public DefinitionsSync withHold(BooleanSupplier held) {
+        this.holding = held;
+        return this;
+    }
+
+    /** How the error of a sync that held starts. */
+    public static final String HOLDING = "holding:";
+
+    /** Whether the latest sync pulled but changed nothing because the controller held. */
+    boolean heldLast() {
+        return heldLast;
+    }
+
+    /**
+     * Whether the definitions at {@code synced} include {@code commit}: the same commit, or one it descends from
+     * (as the clone knows them). Reads the clone: not for an event loop.
+     */
+    public boolean includes(String synced, String commit) {
+        if (commit.isEmpty() || commit.equals(synced)) {
+            return true;
+        }
+        if (synced.isEmpty() || !COMMIT.matcher(synced).matches() || !COMMIT.matcher(commit).matches()) {
+            return false;
+        }
+        try {
+            return source.current().contains(synced, commit);
+        } catch (IOException | SyncException e) {
+            log.warn("cannot tell whether definitions commit {} includes {}: {}", brief(synced), brief(commit),
+                    e.getMessage());
+            return false;
+        }
     }
 
     /** Brings the host's report up to date with libvirt. */
@@ -194,10 +238,10 @@ public final class DefinitionsSync implements AutoCloseable {
     }
 
     /**
-     * Has {@code listener} told, after each sync that ran to its end, which VMs the synced commit homes on this host
-     * (not being deleted); called on the sync's thread: it should hand its work to a thread of its own.
+     * Has {@code listener} told, after each sync that ran to its end, its commit and which VMs that commit homes on
+     * this host and wants running (not being deleted); called on the sync's thread: it should hand its work to a thread of its own.
      */
-    public void afterCompletion(Consumer<Set<String>> listener) {
+    public void afterCompletion(BiConsumer<String, Set<String>> listener) {
         this.afterCompletion = listener;
     }
 
@@ -244,9 +288,21 @@ public final class DefinitionsSync implements AutoCloseable {
                     + ": " + e.getMessage());
         }
         for (VmRecords.VmRecord vm : records.all().values()) {
-            if (vm.homeHost().equals(hostName) && !vm.deleting()) {
+            if (vm.homeHost().equals(hostName) && !vm.deleting() && vm.runningWanted()) {
                 run.homesHere.add(vm.name());
             }
+        }
+        heldLast = false;
+        if (holding.getAsBoolean()) {
+            heldLast = true;
+            String why = HOLDING + " the controller holds after a restore from a backup: pulled " + brief(run.commit)
+                    + " but no domain defined, redefined or undefined until an admin releases the hold (virtfleet"
+                    + " restore-hold release); synced commit stays " + (state.status().syncedCommit().isEmpty() ? "none"
+                    : brief(state.status().syncedCommit()));
+            state.failed(why);
+            log.info("definitions sync: {}", why);
+            run.emit("", SyncAction.SYNC_ACTION_FAILED, why);
+            return;
         }
         records.unreadable().forEach((vm, why) -> run.failed(vm, "its record cannot be read, so whether it is a replica"
                 + " here is unknown; left as it is: " + why));
@@ -380,6 +436,14 @@ public final class DefinitionsSync implements AutoCloseable {
                         + " not defined again as a replica; stop it here (virsh destroy " + vm + ") if the VM runs on"
                         + " its home host");
             }
+            if (entry.isPresent() && !entry.get().replica() && domain.active()) {
+                // Defined here as its home and running: the record naming another home is older than what runs (a
+                // controller restored from a backup taken before a move or failover), or a move's end is not
+                // recorded yet. Redefining it would rewrite the running VM's definition and drop its start with the
+                // host; it is left as it is.
+                return Optional.of(event(SyncAction.SYNC_ACTION_KEPT, "running here, where it was defined as its home,"
+                        + " although its record names another home: not defined again as a replica"));
+            }
             if (entry.isEmpty() || !entry.get().replica() || !entry.get().sourceSha256().equals(sourceSha256)) {
                 String why = entry.isEmpty() ? "virtfleet had no record of defining it here"
                         : !entry.get().replica() ? "it was defined here as its home"
@@ -464,7 +528,7 @@ public final class DefinitionsSync implements AutoCloseable {
             }
             state.completed(run.commit);
             completedOnce = true;
-            afterCompletion.accept(Set.copyOf(run.homesHere));
+            afterCompletion.accept(run.commit, Set.copyOf(run.homesHere));
             run.emit("", SyncAction.SYNC_ACTION_DONE, "in step with " + brief(run.commit) + ": " + run.summary());
             return;
         }

@@ -1,6 +1,7 @@
 package io.virtfleet.agent.sync;
 
 import java.util.Optional;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,7 +38,9 @@ public final class StandDown {
     private boolean held;
     private String stoodDownCommit = "";
     private String error = "";
-    private Runnable whenOpened;
+    /** The desired definitions commit of the controller's latest answer; empty when it named none. */
+    private String answerCommit = "";
+    private Consumer<String> whenOpened;
 
     /** Before the controller has answered: no domain may be started. */
     public StandDown() {}
@@ -51,18 +54,27 @@ public final class StandDown {
 
     /** What the controller answered to a Register or Heartbeat, from a controller that does not hold. */
     public void told(boolean standDown) {
-        told(standDown, false);
+        told(standDown, false, "");
+    }
+
+    /** What the controller answered, without a commit: for tests of other features. */
+    public void told(boolean standDown, boolean restoreHold) {
+        told(standDown, restoreHold, "");
     }
 
     /**
      * What the controller answered to a Register or Heartbeat.
      *
      * @param restoreHold whether the controller holds after a restore: nothing is started until it no longer does
+     * @param commit      the desired definitions commit named in the same answer: the start gate's opening hands
+     *                    it on, so the boot's starts wait for a sync at (or after) it (a hold's release commits the
+     *                    records that follow the running VMs just before it)
      */
-    public void told(boolean standDown, boolean restoreHold) {
+    public void told(boolean standDown, boolean restoreHold, String commit) {
         Runnable opened;
         synchronized (this) {
             answered = true;
+            answerCommit = commit;
             if (restoreHold && !held) {
                 log.warn("the controller holds after a restore from a backup: starting nothing (not even the domains"
                         + " that start with the host) until an admin releases the hold");
@@ -87,9 +99,10 @@ public final class StandDown {
 
     /**
      * Runs {@code then} once, the first time starts are allowed ({@link #refusesStarts} empty; at once if they are
-     * now), on the thread that tells it: the agent's autostart, which must wait for the stand-down's verdict.
+     * now), on the thread that tells it: the agent's autostart, which must wait for the stand-down's verdict. It is
+     * given the desired definitions commit of the answer that opened the gate (empty when that answer named none).
      */
-    public void onceStartsAllowed(Runnable then) {
+    public void onceStartsAllowed(Consumer<String> then) {
         Runnable opened;
         synchronized (this) {
             whenOpened = then;
@@ -104,9 +117,10 @@ public final class StandDown {
         if (whenOpened == null || !answered || ordered || held) {
             return null;
         }
-        Runnable then = whenOpened;
+        Consumer<String> then = whenOpened;
+        String commit = answerCommit;
         whenOpened = null;
-        return then;
+        return () -> then.accept(commit);
     }
 
     public synchronized boolean ordered() {

@@ -25,7 +25,11 @@ import java.util.stream.Stream;
  */
 record VmRecords(SortedMap<String, VmRecord> records, SortedMap<String, String> unreadable) {
     /** One VM as replication sees it. */
-    record VmRecord(String name, String homeHost, boolean replicated, boolean deleting) {}
+    record VmRecord(String name, String homeHost, boolean replicated, boolean deleting, boolean runningWanted) {
+        VmRecord(String name, String homeHost, boolean replicated, boolean deleting) {
+            this(name, homeHost, replicated, deleting, true);
+        }
+    }
 
     static final String DIRECTORY = "vms";
     private static final String SUFFIX = ".json";
@@ -71,7 +75,7 @@ record VmRecords(SortedMap<String, VmRecord> records, SortedMap<String, String> 
             throw new IOException("spec.name is \"" + vm.getSpec().getName() + "\", not the file's name \"" + name + "\"");
         }
         return new VmRecord(name, vm.getHomeHost(), vm.getSpec().getReplicated(),
-                vm.getPhase() == VmPhase.VM_PHASE_DELETING);
+                vm.getPhase() == VmPhase.VM_PHASE_DELETING, vm.getRunningWanted());
     }
 
     /** The record of {@code vm}, if it has a readable one. */

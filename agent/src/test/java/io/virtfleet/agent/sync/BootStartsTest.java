@@ -205,6 +205,7 @@ class BootStartsTest {
         bootStarts = new BootStarts(host.domains, host.hypervisor.ledger(), host.stateDir(), HostBoot.fromFile(bootId));
         bootStarts.agentStarted();
         host.sync.afterCompletion(bootStarts::syncCompleted);
+        bootStarts.judgingCommitsBy(host.sync::includes);
         gate.onceStartsAllowed(bootStarts::startsAllowed);
         return gate;
     }

@@ -247,6 +247,65 @@ class DefinitionsSyncTest {
     }
 
     @Test
+    void aRunningHomeDomainWhoseRecordNamesAnotherHomeIsKeptNotMadeAReplica() throws Exception {
+        // db was defined here as its home (with the host's start) and runs; the record now homes it on hv2 with other
+        // memory (older records restored from a backup, or a move whose end is not recorded yet).
+        host();
+        host.domains.define("db", domainXml("db", 128), true, false).get();
+        host.domains.setRunning("db", true, java.time.Duration.ofSeconds(5)).get();
+        repo.vm("db", "hv2", true, domainXml("db", 512));
+        String head = repo.commit("db homed on hv2");
+
+        List<SyncEvent> events = host.sync("");
+
+        assertEquals(List.of("- PULLED", "db KEPT", "- DONE"), actions(events));
+        assertTrue(events.get(1).getDetail().contains("defined as its home"), events.get(1).getDetail());
+        ReplicaHost.Seen db = host.seen("db").orElseThrow();
+        assertTrue(db.active(), "still running");
+        assertEquals("131072", memoryKiB(db.inactiveXml()), "its persistent definition is not overwritten");
+        DefinitionLedger.Entry entry = host.hypervisor.ledger().get("db").orElseThrow();
+        assertFalse(entry.replica(), "still its home entry");
+        assertTrue(entry.autostart(), "its start with the host is kept");
+        assertEquals(head, host.sync.status().syncedCommit());
+
+        // Once it is stopped here, it becomes the replica its record asks for.
+        host.domains.setRunning("db", false, java.time.Duration.ofSeconds(5)).get();
+        assertEquals(List.of("- PULLED", "db REDEFINED", "- DONE"), actions(host.sync("")));
+        assertEquals("524288", memoryKiB(host.seen("db").orElseThrow().inactiveXml()));
+        assertTrue(host.hypervisor.ledger().get("db").orElseThrow().replica());
+    }
+
+    @Test
+    void whileTheControllerHoldsASyncPullsButChangesNoDomain() throws Exception {
+        repo.vm("db", "hv2", true, domainXml("db", 512)).vm("old", "hv2", true, domainXml("old", 256));
+        String before = repo.commit("db and old replicated from hv2");
+        host().sync("");
+        // The restored (older) records: old is gone, db's definition differs, new is replicated from hv2.
+        repo.remove("old").vm("db", "hv2", true, domainXml("db", 1024)).vm("new", "hv2", true, domainXml("new", 256));
+        String restored = repo.commit("the restored records");
+        StandDown gate = new StandDown();
+        host.sync.withHold(gate::restoreHold);
+        gate.told(false, true, restored);
+
+        List<SyncEvent> events = host.sync(restored);
+
+        assertEquals(List.of("- PULLED", "- FAILED"), actions(events));
+        String why = host.sync.status().error();
+        assertTrue(why.startsWith(DefinitionsSync.HOLDING) && why.contains("restore-hold release"), why);
+        assertEquals(before, host.sync.status().syncedCommit(), "the synced commit stays");
+        assertEquals(why, host.reporter.report().getSyncError(), "the host's report shows it");
+        assertEquals("524288", memoryKiB(host.seen("db").orElseThrow().inactiveXml()), "db not redefined");
+        assertTrue(host.seen("old").isPresent(), "old not undefined");
+        assertTrue(host.seen("new").isEmpty(), "new not defined");
+
+        // Released: the next sync brings the replicas in step.
+        gate.told(false, false, restored);
+        assertEquals(List.of("- PULLED", "db REDEFINED", "new DEFINED", "old UNDEFINED", "- DONE"),
+                actions(host.sync(restored)));
+        assertEquals(new SyncState.Status(restored, ""), host.sync.status());
+    }
+
+    @Test
     void oneBadDefinitionFailsAloneAndTheSyncedCommitStays() throws Exception {
         repo.vm("db", "hv2", true, domainXml("db", 512));
         String first = repo.commit("db");
