@@ -103,17 +103,46 @@ public final class RestoreHoldService {
     /**
      * Lifts the hold; with {@code follow}, first gives each followable VM a record naming the host it runs on (one
      * commit each, {@code operator} as author). The marker is deleted last, so a failure midway leaves the hold on.
+     *
+     * <p>Refused (FAILED_PRECONDITION, nothing changed) while a VM runs on a host other than its recorded home and
+     * {@code follow} does not take its record there, unless {@code recordsWin}: the hosts' own boot starts go by the
+     * records, so a home that booted during the hold would start a second copy of it on the same disk. With
+     * {@code recordsWin} such a VM keeps its record's home, and one that does not run there is recorded as not wanted
+     * running (one commit each): nothing is stopped, and neither the reconciler nor its home starts it.
      */
-    public ReleaseRestoreHoldResponse release(boolean follow, String operator) throws IOException {
+    public ReleaseRestoreHoldResponse release(boolean follow, boolean recordsWin, String operator) throws IOException {
         if (!hold.holding()) {
             throw Status.FAILED_PRECONDITION.withDescription("the controller does not hold after a restore: nothing to"
                     + " release").asRuntimeException();
         }
         ReleaseRestoreHoldResponse.Builder out = ReleaseRestoreHoldResponse.newBuilder();
         List<RestoreHold.Misplaced> found = misplaced();
+        List<RestoreHold.Misplaced> away = new ArrayList<>();
+        for (RestoreHold.Misplaced m : found) {
+            if (runsAwayFromHome(m) && !(follow && m.followable())) {
+                away.add(m);
+            }
+        }
+        if (!away.isEmpty() && !recordsWin) {
+            StringBuilder why = new StringBuilder("the hold stays: ").append(away.size()).append(" VM(s) run on a host"
+                    + " other than their recorded home, and the home would start a second copy once released:");
+            for (RestoreHold.Misplaced m : away) {
+                why.append(' ').append(m.vm()).append(" (recorded on ").append(m.recordedHome()).append(", runs on ")
+                        .append(String.join(", ", m.runningOn())).append(");");
+            }
+            why.append(follow ? " --follow-running cannot follow these (see virtfleet drift):"
+                    : " use --follow-running to give their records the host they run on, or");
+            why.append(" stop the extra copies by hand, or release with --records-win (their records keep their home"
+                    + " and are set not to run there; nothing is stopped)");
+            throw Status.FAILED_PRECONDITION.withDescription(why.toString()).asRuntimeException();
+        }
         for (RestoreHold.Misplaced m : found) {
             if (!follow || !m.followable()) {
-                out.addLeft(toProto(m));
+                if (recordsWin && away.contains(m)) {
+                    out.addLeft(keepRecord(m, operator));
+                } else {
+                    out.addLeft(toProto(m));
+                }
                 continue;
             }
             String target = m.runningOn().get(0);
@@ -134,7 +163,8 @@ public final class RestoreHoldService {
         }
         String takenAt = hold.backupTakenAt().map(Object::toString).orElse("?");
         hold.release();
-        Audit.recordBy(operator, "restore-hold released (backup taken at " + takenAt + "); " + out.getFollowedCount()
+        Audit.recordBy(operator, "restore-hold released (backup taken at " + takenAt + ")"
+                + (recordsWin ? " with --records-win" : "") + "; " + out.getFollowedCount()
                 + " record(s) followed, " + out.getLeftCount() + " VM(s) left as they are: "
                 + out.getLeftList().stream().map(MisplacedVm::getVm).toList());
         log.info("restore hold released by {}: the reconciler converges the hosts to the records again", operator);
@@ -142,6 +172,34 @@ public final class RestoreHoldService {
             r.run();
         }
         return out.build();
+    }
+
+    /** Whether a VM runs on some host other than its recorded home (on it too, or not). */
+    private static boolean runsAwayFromHome(RestoreHold.Misplaced m) {
+        return m.runningOn().stream().anyMatch(h -> !h.equals(m.recordedHome()));
+    }
+
+    /**
+     * Records win for a VM that runs away from its home: its home stays; if it does not run there and its record wants
+     * it running, the record says not wanted running (so its home starts no second copy). Nothing is stopped.
+     */
+    private MisplacedVm keepRecord(RestoreHold.Misplaced m, String operator) throws IOException {
+        try (VmLocks.Held h = reconciler.lock(m.vm())) {
+            Optional<Vm> vm = store.get(m.vm());
+            if (vm.isEmpty() || m.runningOn().contains(m.recordedHome()) || !vm.get().getRunningWanted()) {
+                return toProto(m);
+            }
+            String xml = store.domainXml(m.vm()).orElseThrow(() -> new IOException("no domain definition for "
+                    + m.vm() + " in the definitions repository"));
+            store.save(vm.get().toBuilder().setRunningWanted(false).build(), xml, "restore-hold release (records win): "
+                    + m.vm() + " stays homed on " + vm.get().getHomeHost() + " but is no longer wanted running there: it"
+                    + " runs on " + String.join(", ", m.runningOn()), operator);
+            Audit.recordBy(operator, "restore-hold release (records win): " + m.vm() + " not wanted running on its"
+                    + " home " + vm.get().getHomeHost() + " (it runs on " + String.join(", ", m.runningOn()) + ")");
+            return toProto(m).toBuilder().setDetail(m.reason() + "; records win: the record keeps its home "
+                    + vm.get().getHomeHost() + " and no longer wants it running there, so no second copy is started;"
+                    + " stop it where it runs, then start it (virtfleet vm start " + m.vm() + "), or move it").build();
+        }
     }
 
     private static MisplacedVm toProto(RestoreHold.Misplaced m) {

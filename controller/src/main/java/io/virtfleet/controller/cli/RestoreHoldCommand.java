@@ -25,18 +25,27 @@ final class RestoreHoldCommand {
     VirtfleetCli root;
 
     @Command(name = "release", description = {
-        "Lift the hold (admin): the controller converges every host to the records again.",
-        "RISK: a VM whose record names a home other than where it runs is then stopped where it runs and",
-        "started on its recorded home, for a raw disk on that host's copy as it was at the backup: its data since",
-        "is lost. Look first: 'virtfleet drift' lists those VMs. With --follow-running, each VM that runs on",
-        "exactly one ready host other than its recorded home first gets its record there (one commit each, you",
-        "as author); VMs running on no host or on several are listed and left for you to settle by hand (stop",
-        "the extra copy; or start it on one host) before you release. Recorded in the audit log with your name.",
+        "Lift the hold (admin): the controller converges every host to the records again, and hosts that booted",
+        "during the hold start the VMs their records home there.",
+        "So the release is refused (exit 1, nothing changed) while a VM runs on a host other than its recorded",
+        "home: its home would start a second copy on the same disk. Look first: 'virtfleet drift' lists them.",
+        "Then choose:",
+        "  --follow-running  each VM that runs on exactly one ready host gets its record there (one commit each,",
+        "                    you as author). One running on several hosts, or on a host that is not ready, is not",
+        "                    followed: settle it by hand (stop the extra copy), or add --records-win.",
+        "  --records-win     such VMs keep their recorded home; one that does not run there is recorded as not",
+        "                    wanted running (one commit each), so no host starts a second copy. Nothing is",
+        "                    stopped: stop it where it runs, then 'virtfleet vm start VM' (or move it).",
+        "VMs that run nowhere are started on their recorded home, as the records say. Recorded in the audit log",
+        "with your name.",
         "",
         "Examples:",
         "  virtfleet drift                                  look at what differs",
         "  virtfleet restore-hold release --follow-running  records follow the VMs, then release",
-        "  virtfleet restore-hold release                   release, records as restored"})
+        "  virtfleet restore-hold release                   release when every VM runs on its recorded home",
+        "  virtfleet restore-hold release --records-win     keep the records; stop nothing, start no second copy",
+        "",
+        "Exit codes: 0 released; 1 refused (not holding, or VMs run away from their home: listed); 3 no controller."})
     static final class Release implements Callable<Integer> {
         @ParentCommand
         RestoreHoldCommand parent;
@@ -48,11 +57,17 @@ final class RestoreHoldCommand {
                 + " exactly one ready host other than its recorded home to that host.")
         boolean follow;
 
+        @Option(names = "--records-win", description = "Release although VMs run away from their recorded home (those"
+                + " --follow-running does not follow): their records keep their home and, where they do not run there,"
+                + " no longer want them running. Nothing is stopped.")
+        boolean recordsWin;
+
         @Override
         public Integer call() {
             ReleaseRestoreHoldResponse r;
             try (ControllerClient client = parent.root.connect()) {
-                r = client.fleet().releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(follow).build());
+                r = client.fleet().releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(follow)
+                        .setRecordsWin(recordsWin).build());
             }
             PrintWriter out = spec.commandLine().getOut();
             if (parent.root.output == Output.json) {

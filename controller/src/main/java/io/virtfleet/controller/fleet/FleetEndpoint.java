@@ -106,6 +106,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
                                    StreamObserver<io.virtfleet.proto.v1.ReleaseRestoreHoldResponse> response) {
         String operator = Audit.operator();
         boolean follow = request.getFollowRunning();
+        boolean recordsWin = request.getRecordsWin();
         io.virtfleet.controller.backup.RestoreHoldService hold = restoreHold;
         if (hold == null) {
             response.onError(io.grpc.Status.FAILED_PRECONDITION.withDescription("the controller does not hold after a"
@@ -114,7 +115,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         }
         work.execute(() -> {
             try {
-                response.onNext(hold.release(follow, operator));
+                response.onNext(hold.release(follow, recordsWin, operator));
                 response.onCompleted();
             } catch (io.grpc.StatusRuntimeException e) {
                 response.onError(e);
