@@ -163,6 +163,39 @@ class BootStartsTest {
     }
 
     @Test
+    void theBootStartsWaitForASyncAtTheCommitOfTheAnswerThatOpenedTheGate() throws Exception {
+        repo.vm("app", HOST, true, domainXml("app", 128)).vm("mine", HOST, true, domainXml("mine", 128));
+        String before = repo.commit("app and mine homed on hv1");
+        host = ReplicaHost.start(HOST, work.resolve(HOST), repo.url());
+        for (String vm : List.of("app", "mine")) {
+            host.domains.define(vm, domainXml(vm, 128), true, false).get(30, TimeUnit.SECONDS);
+        }
+        StandDown gate = agentStarts();
+        gate.told(false);
+        synced(before);
+        assertEquals(Decision.ALREADY_SERVED, outcome().decision());
+
+        // The host boots again while the controller holds; its last complete sync homes app here. The release
+        // commits app's record following it to hv2, and the answer that opens the gate names that commit.
+        host = host.restart();
+        Files.writeString(bootId, "boot-2\n");
+        gate = agentStarts();
+        gate.told(false, true, before);
+        synced(before);
+        repo.homeHost("app", "hv2");
+        String release = repo.commit("restore-hold release: app follows it to hv2");
+        gate.told(false, false, release);
+        // A sync at a commit after the release's counts too.
+        repo.vm("other", "hv2", false, domainXml("other", 128));
+        String later = repo.commit("another VM");
+        synced(later);
+        BootStarts.Outcome booted = outcome();
+        assertEquals(Decision.START, booted.decision());
+        assertEquals(List.of("mine"), booted.started(), "app is homed on hv2 at the release commit");
+        assertFalse(host.seen("app").orElseThrow().active());
+    }
+
+    @Test
     void aWishThatCannotBeTurnedOffInTheLedgerFailsTheStandDown() throws Exception {
         repo.vm("web", HOST, false, domainXml("web", 128));
         repo.commit("web homed on hv1");

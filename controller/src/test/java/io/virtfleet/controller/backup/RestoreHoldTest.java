@@ -2,8 +2,10 @@ package io.virtfleet.controller.backup;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grpc.StatusRuntimeException;
 import io.virtfleet.agent.Agent;
 import io.virtfleet.agent.AgentConfig;
 import io.virtfleet.agent.autostart.BootMark;
@@ -183,8 +185,9 @@ class RestoreHoldTest {
         // nothing, though app is homed here and wanted started with the host.
         hv1 = startHv1(fleet, bootId);
         fleet.startAgent("hv2");
-        Await.until("hv1 and hv2 registered, hv1 synced", WAIT, () -> hv1.registered() && hv1.sync().completedSinceStart()
+        Await.until("hv1 and hv2 registered, hv1's sync held", WAIT, () -> hv1.registered() && heldSync(hv1)
                 && fleet.agent("hv2").registered() && fleet.agent("hv3").registered());
+        assertFalse(hv1.sync().completedSinceStart(), "a sync changes nothing while the controller holds");
         Agent hv2 = fleet.agent("hv2");
         long hv1Beats = hv1.link().heartbeatsAccepted();
         long hv2Beats = hv2.link().heartbeatsAccepted();
@@ -216,6 +219,88 @@ class RestoreHoldTest {
         Await.until("hv2 told to stand down once released", WAIT, () -> hv2.standDown().ordered());
         Await.until("hv3 suspected lost once released", WAIT, () ->
                 fleet.controller().hostLoss().suspicion("hv3").isPresent());
+    }
+
+    @Test
+    void aReleaseIsRefusedWhileAVmRunsAwayFromItsHomeAndFollowingItStartsNoSecondCopyOnTheRebootedHome()
+            throws Exception {
+        Connect libvirt = new Connect("test:///default", false);
+        closers.add(libvirt::close);
+        EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
+                .nodes(List.of(new TestDriverNode("hv2", 8, 16384)))
+                .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
+                .hostLoss(new HostLoss.Settings(LOST_AFTER, HostLoss.Mode.MANUAL)).build().start();
+        closers.add(0, fleet);
+        Path bootId = dir.resolve("hv1-boot_id");
+        Files.writeString(bootId, "boot-1\n");
+        hv1 = startHv1(fleet, bootId);
+        Await.until("hv1 answered by the controller", WAIT, () -> hv1.standDown().refusesStarts().isEmpty());
+        assertEquals(BootMark.Decision.ALREADY_SERVED, hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS)
+                .decision());
+
+        // The backup's record homes app on hv1, where it is defined to start with the host; since then it was failed
+        // over to hv2, where it runs (the record of that is not in the restored backup).
+        Vm app = Vm.newBuilder().setSpec(VmSpec.newBuilder().setName("app").setStorage(StorageTier.STORAGE_TIER_SATA)
+                        .setDiskBytes(1L << 30).setMemoryBytes(128L << 20).setVcpus(1))
+                .setHomeHost("hv1").setRunningWanted(true).setPhase(VmPhase.VM_PHASE_READY).build();
+        fleet.controller().vmStore().save(app, domainXml("app"), "app homed on hv1", "alice");
+        try (Clients asController = Clients.as(fleet.controller().pki().credentials())) {
+            agentOf(asController, fleet, "hv1").defineDomain(DefineDomainRequest.newBuilder().setVmName("app")
+                    .setDomainXml(domainXml("app")).setAutostart(true).build());
+            var onHv2 = agentOf(asController, fleet, "hv2");
+            onHv2.defineDomain(DefineDomainRequest.newBuilder().setVmName("app").setDomainXml(domainXml("app"))
+                    .setAutostart(true).build());
+            onHv2.setDomainRunning(SetDomainRunningRequest.newBuilder().setVmName("app").setRunning(true).build());
+        }
+        assertFalse(active(libvirt, "app"));
+
+        // The controller is restored (it holds); hv1 reboots meanwhile and comes back while it holds.
+        fleet.stopController();
+        RestoreHold.mark(dir.resolve("fleet/controller"), Instant.now().minusSeconds(3600), Instant.now());
+        hv1.close();
+        hv1 = null;
+        Files.writeString(bootId, "boot-2\n");
+        fleet.startController();
+        Clients admin = Clients.as(fleet.adminCredentials());
+        closers.add(0, admin);
+        FleetGrpc.FleetBlockingStub operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
+        hv1 = startHv1(fleet, bootId);
+        Await.until("hv1's sync held, app reported running on hv2", WAIT, () -> hv1.registered() && heldSync(hv1)
+                && fleet.controller().registry().get("hv2").map(h -> h.report().getDomainsList().stream()
+                        .anyMatch(d -> d.getName().equals("app") && Domains.active(d.getState()))).orElse(false));
+
+        // Released as restored, hv1 would start app: refused, nothing changed, app named.
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
+                operator.releaseRestoreHold(ReleaseRestoreHoldRequest.getDefaultInstance()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+        assertTrue(refused.getStatus().getDescription().contains("app (recorded on hv1, runs on hv2)"),
+                refused.getStatus().getDescription());
+        assertFalse(operator.listHosts(ListHostsRequest.getDefaultInstance()).getRestoreHoldBackupTakenAt().isEmpty(),
+                "still holding");
+        assertEquals("hv1", fleet.controller().vmStore().get("app").orElseThrow().getHomeHost());
+        assertFalse(hv1.bootStarts().done().isDone(), "nothing started");
+
+        // With --follow-running, app's record follows it to hv2: hv1's boot starts, made after a sync at the release
+        // commit, leave it off.
+        var released = operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(true).build());
+        assertEquals(List.of("app"), released.getFollowedList().stream().map(m -> m.getVm()).toList());
+        String releaseCommit = fleet.controller().vmStore().repo().head();
+        BootStarts.Outcome booted = hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertEquals(BootMark.Decision.START, booted.decision());
+        assertEquals(List.of(), booted.started(), "app runs on hv2");
+        assertEquals(releaseCommit, hv1.sync().status().syncedCommit(), "synced at the release commit");
+        assertFalse(active(libvirt, "app"), "no second copy on hv1");
+        assertEquals("hv2", fleet.controller().vmStore().get("app").orElseThrow().getHomeHost());
+    }
+
+    private static boolean heldSync(Agent agent) {
+        return agent.sync().status().error().startsWith(io.virtfleet.agent.sync.DefinitionsSync.HOLDING);
+    }
+
+    private static AgentGrpc.AgentBlockingStub agentOf(Clients asController, EmbeddedFleet fleet, String host) {
+        return AgentGrpc.newBlockingStub(asController.agent(Endpoint.parse("agent_endpoint",
+                fleet.controller().registry().get(host).orElseThrow().agentEndpoint()), host))
+                .withDeadlineAfter(WAIT.toSeconds(), TimeUnit.SECONDS);
     }
 
     /** hv1's agent on test:///default, its boot identity read from {@code bootId}. */
