@@ -300,7 +300,6 @@ public final class DefinitionsSync implements AutoCloseable {
                     + " restore-hold release); synced commit stays " + (state.status().syncedCommit().isEmpty() ? "none"
                     : brief(state.status().syncedCommit()));
             state.failed(why);
-            log.info("definitions sync: {}", why);
             run.emit("", SyncAction.SYNC_ACTION_FAILED, why);
             return;
         }

@@ -241,7 +241,8 @@ class RestoreHoldTest {
         // The backup's record homes app on hv1, where it is defined to start with the host; since then it was failed
         // over to hv2, where it runs (the record of that is not in the restored backup).
         Vm app = Vm.newBuilder().setSpec(VmSpec.newBuilder().setName("app").setStorage(StorageTier.STORAGE_TIER_SATA)
-                        .setDiskBytes(1L << 30).setMemoryBytes(128L << 20).setVcpus(1))
+                        .setDiskBytes(1L << 30).setMemoryBytes(128L << 20).setVcpus(1).setProfile("base")
+                        .setNetwork(io.virtfleet.proto.v1.NetworkSpec.newBuilder().setLan(10)))
                 .setHomeHost("hv1").setRunningWanted(true).setPhase(VmPhase.VM_PHASE_READY).build();
         fleet.controller().vmStore().save(app, domainXml("app"), "app homed on hv1", "alice");
         try (Clients asController = Clients.as(fleet.controller().pki().credentials())) {
