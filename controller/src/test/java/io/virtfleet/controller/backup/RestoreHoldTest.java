@@ -224,6 +224,66 @@ class RestoreHoldTest {
     @Test
     void aReleaseIsRefusedWhileAVmRunsAwayFromItsHomeAndFollowingItStartsNoSecondCopyOnTheRebootedHome()
             throws Exception {
+        HeldAway held = appRunsOnHv2WhileHeldAndHv1Rebooted();
+        EmbeddedFleet fleet = held.fleet();
+        FleetGrpc.FleetBlockingStub operator = held.operator();
+        Connect libvirt = held.libvirt();
+
+        // Released as restored, hv1 would start app: refused, nothing changed, app named.
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
+                operator.releaseRestoreHold(ReleaseRestoreHoldRequest.getDefaultInstance()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+        assertTrue(refused.getStatus().getDescription().contains("app (recorded on hv1, runs on hv2)"),
+                refused.getStatus().getDescription());
+        assertFalse(operator.listHosts(ListHostsRequest.getDefaultInstance()).getRestoreHoldBackupTakenAt().isEmpty(),
+                "still holding");
+        assertEquals("hv1", fleet.controller().vmStore().get("app").orElseThrow().getHomeHost());
+        assertFalse(hv1.bootStarts().done().isDone(), "nothing started");
+
+        // With --follow-running, app's record follows it to hv2: hv1's boot starts, made after a sync at the release
+        // commit, leave it off.
+        var released = operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(true).build());
+        assertEquals(List.of("app"), released.getFollowedList().stream().map(m -> m.getVm()).toList());
+        String releaseCommit = fleet.controller().vmStore().repo().head();
+        BootStarts.Outcome booted = hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertEquals(BootMark.Decision.START, booted.decision());
+        assertEquals(List.of(), booted.started(), "app runs on hv2");
+        assertEquals(releaseCommit, hv1.sync().status().syncedCommit(), "synced at the release commit");
+        assertFalse(active(libvirt, "app"), "no second copy on hv1");
+        assertEquals("hv2", fleet.controller().vmStore().get("app").orElseThrow().getHomeHost());
+    }
+
+    @Test
+    void withRecordsWinTheRecordKeepsItsHomeNothingIsStoppedAndTheRebootedHomeStartsNoSecondCopy() throws Exception {
+        HeldAway held = appRunsOnHv2WhileHeldAndHv1Rebooted();
+        EmbeddedFleet fleet = held.fleet();
+
+        var released = held.operator().releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setRecordsWin(true)
+                .build());
+        assertEquals(List.of("app"), released.getLeftList().stream().map(m -> m.getVm()).toList());
+        assertTrue(released.getLeft(0).getDetail().contains("records win"), released.getLeft(0).getDetail());
+        Vm app = fleet.controller().vmStore().get("app").orElseThrow();
+        assertEquals("hv1", app.getHomeHost(), "the record keeps its home");
+        assertFalse(app.getRunningWanted(), "and no longer wants it running there");
+        String releaseCommit = fleet.controller().vmStore().repo().head();
+        BootStarts.Outcome booted = hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertEquals(BootMark.Decision.START, booted.decision());
+        assertEquals(List.of(), booted.started(), "app runs on hv2");
+        assertEquals(releaseCommit, hv1.sync().status().syncedCommit(), "synced at the release commit");
+        assertFalse(active(held.libvirt(), "app"), "no second copy on hv1");
+        long beats = fleet.agent("hv2").link().heartbeatsAccepted();
+        Await.until("two more heartbeats of hv2", WAIT, () -> fleet.agent("hv2").link().heartbeatsAccepted() >= beats + 2);
+        assertTrue(runsOnHv2(fleet), "nothing stopped: app still runs on hv2");
+    }
+
+    /** What {@link #appRunsOnHv2WhileHeldAndHv1Rebooted} leaves. */
+    private record HeldAway(EmbeddedFleet fleet, FleetGrpc.FleetBlockingStub operator, Connect libvirt) {}
+
+    /**
+     * app recorded on hv1 (defined there to start with the host) and running on hv2; the controller restored (holding)
+     * and hv1 rebooted meanwhile, back and told the controller holds.
+     */
+    private HeldAway appRunsOnHv2WhileHeldAndHv1Rebooted() throws Exception {
         Connect libvirt = new Connect("test:///default", false);
         closers.add(libvirt::close);
         EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
@@ -267,31 +327,13 @@ class RestoreHoldTest {
         FleetGrpc.FleetBlockingStub operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
         hv1 = startHv1(fleet, bootId);
         Await.until("hv1's sync held, app reported running on hv2", WAIT, () -> hv1.registered() && heldSync(hv1)
-                && fleet.controller().registry().get("hv2").map(h -> h.report().getDomainsList().stream()
-                        .anyMatch(d -> d.getName().equals("app") && Domains.active(d.getState()))).orElse(false));
+                && runsOnHv2(fleet));
+        return new HeldAway(fleet, operator, libvirt);
+    }
 
-        // Released as restored, hv1 would start app: refused, nothing changed, app named.
-        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
-                operator.releaseRestoreHold(ReleaseRestoreHoldRequest.getDefaultInstance()));
-        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
-        assertTrue(refused.getStatus().getDescription().contains("app (recorded on hv1, runs on hv2)"),
-                refused.getStatus().getDescription());
-        assertFalse(operator.listHosts(ListHostsRequest.getDefaultInstance()).getRestoreHoldBackupTakenAt().isEmpty(),
-                "still holding");
-        assertEquals("hv1", fleet.controller().vmStore().get("app").orElseThrow().getHomeHost());
-        assertFalse(hv1.bootStarts().done().isDone(), "nothing started");
-
-        // With --follow-running, app's record follows it to hv2: hv1's boot starts, made after a sync at the release
-        // commit, leave it off.
-        var released = operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(true).build());
-        assertEquals(List.of("app"), released.getFollowedList().stream().map(m -> m.getVm()).toList());
-        String releaseCommit = fleet.controller().vmStore().repo().head();
-        BootStarts.Outcome booted = hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS);
-        assertEquals(BootMark.Decision.START, booted.decision());
-        assertEquals(List.of(), booted.started(), "app runs on hv2");
-        assertEquals(releaseCommit, hv1.sync().status().syncedCommit(), "synced at the release commit");
-        assertFalse(active(libvirt, "app"), "no second copy on hv1");
-        assertEquals("hv2", fleet.controller().vmStore().get("app").orElseThrow().getHomeHost());
+    private static boolean runsOnHv2(EmbeddedFleet fleet) {
+        return fleet.controller().registry().get("hv2").map(h -> h.report().getDomainsList().stream()
+                .anyMatch(d -> d.getName().equals("app") && Domains.active(d.getState()))).orElse(false);
     }
 
     private static boolean heldSync(Agent agent) {
