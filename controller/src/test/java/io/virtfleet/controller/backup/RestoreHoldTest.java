@@ -286,6 +286,14 @@ class RestoreHoldTest {
     private HeldAway appRunsOnHv2WhileHeldAndHv1Rebooted() throws Exception {
         Connect libvirt = new Connect("test:///default", false);
         closers.add(libvirt::close);
+        // test:///default is shared within this JVM: another test's app may still be there.
+        if (java.util.Arrays.asList(libvirt.listDefinedDomains()).contains("app") || activeNamed(libvirt, "app")) {
+            org.libvirt.Domain left = libvirt.domainLookupByName("app");
+            if (left.isActive() == 1) {
+                left.destroy();
+            }
+            left.undefine();
+        }
         EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
                 .nodes(List.of(new TestDriverNode("hv2", 8, 16384)))
                 .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
@@ -329,6 +337,15 @@ class RestoreHoldTest {
         Await.until("hv1's sync held, app reported running on hv2", WAIT, () -> hv1.registered() && heldSync(hv1)
                 && runsOnHv2(fleet));
         return new HeldAway(fleet, operator, libvirt);
+    }
+
+    private static boolean activeNamed(Connect libvirt, String vm) throws LibvirtException {
+        for (int id : libvirt.listDomains()) {
+            if (libvirt.domainLookupByID(id).getName().equals(vm)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean runsOnHv2(EmbeddedFleet fleet) {
