@@ -38,6 +38,10 @@ import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.RevokedOperators;
+import io.virtfleet.common.metrics.GrpcServerMetrics;
+import io.virtfleet.common.metrics.MetricsEndpoint;
+import io.virtfleet.controller.metrics.FleetCollector;
+import io.virtfleet.controller.metrics.FleetMetrics;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -87,6 +91,8 @@ public final class Controller implements AutoCloseable {
     private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
     private final io.virtfleet.controller.backup.RestoreHoldService restoreHold;
+    private final FleetMetrics metrics;
+    private MetricsEndpoint metricsEndpoint;
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
@@ -97,7 +103,8 @@ public final class Controller implements AutoCloseable {
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
                io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients,
                io.virtfleet.controller.backup.BackupEndpoint backups,
-               io.virtfleet.controller.backup.RestoreHoldService restoreHold) {
+               io.virtfleet.controller.backup.RestoreHoldService restoreHold, FleetMetrics metrics) {
+        this.metrics = metrics;
         this.backups = backups;
         this.restoreHold = restoreHold;
         this.hostLoss = hostLoss;
@@ -151,9 +158,17 @@ public final class Controller implements AutoCloseable {
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
         var holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
+        // Listed last, so outermost: metrics see every call with the status it ends with, refusals by the others included.
+        GrpcServerMetrics grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
-                : List.of(holdGate, new StatusMapping(), anonymousRequests);
+                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators), grpcMetrics)
+                : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
+        heartbeatTimer.alsoTo(metrics::heartbeat);
+        metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vmStore::all,
+                installs::state, vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
+        if (config.metricsListen() != null) {
+            metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-controller-metrics");
+        }
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
@@ -185,10 +200,12 @@ public final class Controller implements AutoCloseable {
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
-        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms)",
+        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms; metrics {})",
                 config.listen().getHostString(), server.getPort(),
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
-                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis());
+                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis(),
+                metricsEndpoint == null ? "off" : "on http://" + config.metricsListen().getHostString() + ":"
+                        + metricsEndpoint.port() + "/metrics");
         return this;
     }
 
@@ -226,6 +243,16 @@ public final class Controller implements AutoCloseable {
     /** How long this controller took to handle each agent heartbeat, since it started or the last reset. */
     public LatencyHistogram heartbeatLatency() {
         return heartbeatTimer.histogram();
+    }
+
+    /** Port of the Prometheus metrics endpoint (0 when metrics-listen is off). */
+    public int metricsPort() {
+        return metricsEndpoint == null ? 0 : metricsEndpoint.port();
+    }
+
+    /** The controller's metrics and their registry (what its endpoint serves). */
+    public FleetMetrics metrics() {
+        return metrics;
     }
 
     public void blockUntilShutdown() throws InterruptedException {
@@ -301,6 +328,9 @@ public final class Controller implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+        }
         if (installServer != null) {
             installServer.close();
         }
