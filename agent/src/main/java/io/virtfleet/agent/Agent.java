@@ -22,6 +22,9 @@ import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
+import io.virtfleet.agent.metrics.AgentMetrics;
+import io.virtfleet.common.metrics.GrpcServerMetrics;
+import io.virtfleet.common.metrics.MetricsEndpoint;
 import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
@@ -81,13 +84,16 @@ public final class Agent implements AutoCloseable {
     private TlsCredentials credentials;
     private StateDirectoryLock stateLock;
     private String agentId;
+    private final AgentMetrics metrics;
+    private MetricsEndpoint metricsEndpoint;
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
           HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync, StandDown standDown,
           BootStarts bootStarts, @Named("commands") ExecutorService commands,
           @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
-          LibvirtCertificateKeeper libvirtTls) {
+          LibvirtCertificateKeeper libvirtTls, AgentMetrics metrics) {
+        this.metrics = metrics;
         this.config = config;
         this.service = service;
         this.reporter = reporter;
@@ -140,6 +146,11 @@ public final class Agent implements AutoCloseable {
         List<ServerInterceptor> interceptors = new ArrayList<>(apiInterceptors);
         interceptors.add(new StatusMapping());
         interceptors.add(new Authorization(controllerOnly(AgentService.definition())));
+        // Outermost: every command is counted and timed with the status it ends with, refused ones included.
+        interceptors.add(new GrpcServerMetrics(metrics.registry(), "agent"));
+        if (config.metricsListen() != null) {
+            metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-agent-metrics");
+        }
         server = transport.startServer(config.listen(), commands, List.of(service), interceptors, List.of(), false);
         String advertised = config.advertised(server.getPort()).toString();
         // Before the link: the start gate opens at the controller's first answer that orders no stand-down.
@@ -212,6 +223,11 @@ public final class Agent implements AutoCloseable {
         return credentials;
     }
 
+    /** Port of the Prometheus metrics endpoint (0 when metrics-listen is off). */
+    public int metricsPort() {
+        return metricsEndpoint == null ? 0 : metricsEndpoint.port();
+    }
+
     public void blockUntilShutdown() throws InterruptedException {
         server.awaitTermination();
     }
@@ -223,6 +239,10 @@ public final class Agent implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+            metricsEndpoint = null;
+        }
         libvirtTls.close();
         if (renewer != null) {
             renewer.close();
