@@ -41,6 +41,9 @@ public final class AgentMetrics {
                         + " end with errors) or refused (could not pull, or no such commit)")
                 .unit(Unit.SECONDS).labelNames("outcome").classicOnly().classicUpperBounds(SYNC_BOUNDS)
                 .register(registry);
+        for (String outcome : List.of("complete", "incomplete", "refused")) {
+            syncSeconds.labelValues(outcome); // from zero, so rates are right from the first sync on
+        }
     }
 
     public PrometheusRegistry registry() {

@@ -11,7 +11,9 @@ import io.virtfleet.controller.scheduler.Verdict;
 import io.virtfleet.proto.v1.DriftKind;
 import io.virtfleet.proto.v1.DriftReport;
 import java.time.Duration;
+import io.virtfleet.controller.failover.Failover;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -81,6 +83,22 @@ public final class FleetMetrics {
         heartbeatSeconds = Histogram.builder().name("virtfleet_heartbeat_handling_seconds")
                 .help("Time the controller took to handle an agent's heartbeat, from its arrival to its answer sent")
                 .unit(Unit.SECONDS).classicOnly().classicUpperBounds(HEARTBEAT_BOUNDS).register(registry);
+        // The outcomes known in advance start at zero, so rates and increases are right from the first event on.
+        for (String outcome : List.of("placed", "refused")) {
+            placements.labelValues(outcome);
+        }
+        for (String operation : List.of("create", "move")) {
+            for (String outcome : List.of(OperationTimer.SUCCEEDED, OperationTimer.REFUSED, OperationTimer.FAILED)) {
+                operations.labelValues(operation, outcome);
+                operationSeconds.labelValues(operation, outcome);
+            }
+        }
+        for (Failover.Outcome o : Failover.Outcome.values()) {
+            failoverVms.labelValues(o.name().toLowerCase(Locale.ROOT));
+        }
+        for (String outcome : List.of("complete", "incomplete")) {
+            failoverSeconds.labelValues(outcome);
+        }
         GaugeWithCallback.builder().name("virtfleet_drifts")
                 .help("Definitions out of step with the repository at the last repair pass, by kind")
                 .labelNames("kind").callback(cb -> {
