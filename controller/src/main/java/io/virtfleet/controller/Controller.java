@@ -164,8 +164,8 @@ public final class Controller implements AutoCloseable {
                 ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators), grpcMetrics)
                 : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
         heartbeatTimer.alsoTo(metrics::heartbeat);
-        metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vmStore::all,
-                installs::state, vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
+        metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vms::list,
+                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
         if (config.metricsListen() != null) {
             metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-controller-metrics");
         }

@@ -7,7 +7,6 @@ import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import io.prometheus.metrics.model.snapshots.Unit;
-import io.virtfleet.controller.install.InstallState;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
@@ -16,21 +15,21 @@ import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.DomainState;
 import io.virtfleet.proto.v1.HostResources;
 import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmInstallPhase;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
  * What the fleet is, read when Prometheus scrapes: one gauge family per host fact and per VM fact, computed from
- * the controller's in-memory state (the registry's latest reports, the liveness verdicts, the claims, the VM
- * records). Nothing is kept up to date between scrapes, so heartbeats pay nothing for it. Runs on the metrics
+ * the controller's in-memory state (the registry's latest reports, the liveness verdicts, the claims, the VMs as
+ * operators list them). Nothing is kept up to date between scrapes, so heartbeats pay nothing for it. Runs on the metrics
  * endpoint's threads; it takes the scheduler's lock once, briefly, to copy the claims, and no lock across I/O (a
  * commit's time is read from the repository at most once per commit).
  */
@@ -45,9 +44,8 @@ public final class FleetCollector implements MultiCollector {
 
         List<Claim> claims();
 
+        /** The VMs as operators see them: phase as last observed, install phase. */
         Collection<Vm> vms();
-
-        Optional<InstallState> install(String vm);
 
         /** The repository's current commit. */
         String head();
@@ -73,7 +71,7 @@ public final class FleetCollector implements MultiCollector {
 
     /** Sources read from the controller's registry, liveness, scheduler, VM store and installs. */
     public static FleetCollector of(HostRegistry registry, Liveness liveness, Supplier<List<Claim>> claims,
-                                    Supplier<Collection<Vm>> vms, Function<String, Optional<InstallState>> installs,
+                                    Supplier<Collection<Vm>> vms,
                                     Supplier<String> head, Function<String, OptionalLong> commitTime) {
         return new FleetCollector(new Sources() {
             @Override
@@ -99,11 +97,6 @@ public final class FleetCollector implements MultiCollector {
             @Override
             public Collection<Vm> vms() {
                 return vms.get();
-            }
-
-            @Override
-            public Optional<InstallState> install(String vm) {
-                return installs.apply(vm);
             }
 
             @Override
@@ -234,7 +227,8 @@ public final class FleetCollector implements MultiCollector {
             String name = vm.getSpec().getName();
             info.add(1, "vm", name, "home", vm.getHomeHost());
             state.add(1, "vm", name, "state", FleetMetrics.label(vm.getPhase().name(), "VM_PHASE_"));
-            String phase = sources.install(name).map(s -> FleetMetrics.label(s.phase().name(), "")).orElse("none");
+            String phase = vm.getInstallPhase() == VmInstallPhase.VM_INSTALL_PHASE_UNSPECIFIED ? "none"
+                    : FleetMetrics.label(vm.getInstallPhase().name(), "VM_INSTALL_PHASE_");
             install.add(1, "vm", name, "phase", phase);
         }
         out.addAll(List.of(info.build(), state.build(), install.build()));

@@ -98,6 +98,6 @@ final class Scrape {
         Process p = new ProcessBuilder(promtool.toString(), "check", "metrics").redirectInput(input.toFile())
                 .redirectErrorStream(true).redirectOutput(output.toFile()).start();
         assertTrue(p.waitFor(2, TimeUnit.MINUTES), "promtool did not finish");
-        return "exit " + p.exitValue() + "\n" + Files.readString(output).strip();
+        return ("exit " + p.exitValue() + "\n" + Files.readString(output)).strip();
     }
 }
