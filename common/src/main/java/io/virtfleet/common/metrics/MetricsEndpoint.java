@@ -13,7 +13,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A daemon's Prometheus endpoint: plain HTTP, {@code GET /metrics} (and {@code /-/healthy}), served by threads of its
+ * A daemon's Prometheus endpoint: plain HTTP, {@code GET /metrics}, served by threads of its
  * own, so a scrape never runs on a gRPC event loop. Collectors it calls read in-memory state only.
  */
 public final class MetricsEndpoint implements AutoCloseable {
