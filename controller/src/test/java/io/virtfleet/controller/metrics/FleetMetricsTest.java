@@ -16,6 +16,7 @@ import io.virtfleet.controller.embedded.SimulatedNetwork;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.CreateVmRequest;
+import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.StorageTier;
@@ -153,7 +154,16 @@ class FleetMetricsTest {
         assertEquals(0, controller.value("virtfleet_hosts_behind"));
         assertEquals("exit 0", controller.promtool(work), "promtool check metrics on the controller's scrape");
 
+        // An operator is not the controller: the agent refuses its call, and its metrics count the refusal.
+        var asOperator = io.virtfleet.proto.v1.AgentGrpc.newBlockingStub(admin.agent(
+                new io.virtfleet.common.validation.Endpoint("127.0.0.1", fleet.agent(home).port()), home));
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> asOperator
+                .withDeadlineAfter(30, TimeUnit.SECONDS).describeHost(DescribeHostRequest.getDefaultInstance()));
+        assertEquals(io.grpc.Status.Code.PERMISSION_DENIED, refused.getStatus().getCode(), refused.toString());
+
         Scrape agent = Scrape.of(fleet.agent(home).metricsPort());
+        assertEquals(1, agent.value("virtfleet_grpc_server_handled_total{code=\"PERMISSION_DENIED\","
+                + "method=\"virtfleet.v1.Agent/DescribeHost\"}"));
         assertTrue(agent.value("virtfleet_agent_libvirt_poll_duration_seconds_count") >= 1);
         assertEquals(0, agent.value("virtfleet_agent_libvirt_poll_errors_total"));
         assertTrue(agent.value("virtfleet_agent_sync_duration_seconds_count{outcome=\"complete\"}") >= 1);
