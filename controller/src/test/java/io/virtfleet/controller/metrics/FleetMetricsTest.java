@@ -20,6 +20,7 @@ import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.StorageTier;
+import io.virtfleet.proto.v1.SyncHostsRequest;
 import io.virtfleet.proto.v1.VmProgress;
 import io.virtfleet.proto.v1.VmSpec;
 import java.nio.file.Files;
@@ -39,9 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What Prometheus scrapes from an embedded fleet (a controller and three agents on libvirt's test driver, their
- * networks in namespaces): after one VM is created and one refused, the controller's and an agent's endpoints serve,
- * over HTTP, the fleet's series with the values the controller holds, in text that {@code promtool check metrics}
- * finds clean; and every metric the shipped Grafana dashboard queries is among them.
+ * networks in namespaces): after one VM is created, one refused and the hosts synced, the controller's and an agent's
+ * endpoints serve, over HTTP, the fleet's series with the values the controller holds, in text that
+ * {@code promtool check metrics} finds clean; and every metric the shipped Grafana dashboard queries is among them.
  */
 class FleetMetricsTest {
     private static final Duration HEARTBEAT = Duration.ofMillis(200);
@@ -97,12 +98,17 @@ class FleetMetricsTest {
         // No host has 512 GiB (the largest has 128): refused by the memory filter, nothing made.
         assertThrows(StatusRuntimeException.class, () -> create(vm("whale", 512 * Bytes.GIB)));
 
+        // The operator's sync of every host (virtfleet sync): a fan-out, each host's part timed.
+        operator.withDeadlineAfter(2, TimeUnit.MINUTES).syncHosts(SyncHostsRequest.getDefaultInstance())
+                .forEachRemaining(p -> { });
+
         // Series that need time: a reconcile pass (1 s here), and every host synced to the commit that made the VM.
         int controllerPort = fleet.controller().metricsPort();
-        until("a reconcile pass timed and every host in step with the repository", LIMIT, () -> {
+        until("a reconcile pass timed, every host in step with the repository and a repair pass that saw them so",
+                LIMIT, () -> {
             Scrape s = scrape(controllerPort);
             return s.sum("virtfleet_reconcile_pass_duration_seconds_count") >= 1
-                    && s.sum("virtfleet_drifts") >= 0 && s.names.contains("virtfleet_drifts")
+                    && s.names.contains("virtfleet_drifts") && Double.valueOf(0).equals(s.series.get("virtfleet_hosts_behind"))
                     && HOSTS.stream().allMatch(h -> Double.valueOf(0).equals(
                             s.series.get("virtfleet_host_synced_commit_lag_seconds{host=\"" + h + "\"}")));
         });
@@ -130,7 +136,7 @@ class FleetMetricsTest {
             double running = controller.value("virtfleet_host_vms_running" + host);
             assertTrue(defined >= 1 && running <= defined, h + ": " + running + " running of " + defined);
             assertTrue(controller.value("virtfleet_fanout_host_duration_seconds_count{host=\"" + h
-                    + "\",outcome=\"in_step\"}") >= 1, "the create's fan-out reached " + h);
+                    + "\",outcome=\"in_step\"}") >= 1, "the sync's fan-out reached " + h);
         }
         assertEquals(Bytes.GIB, controller.value("virtfleet_host_claimed_memory_bytes{host=\"" + home + "\"}"));
         assertEquals(1, controller.value("virtfleet_host_claimed_vcpus{host=\"" + home + "\"}"));
@@ -151,7 +157,6 @@ class FleetMetricsTest {
                 + "method=\"virtfleet.v1.Registry/Heartbeat\"}") >= HOSTS.size());
         assertTrue(controller.sum("virtfleet_grpc_server_handled_total", "method=\"virtfleet.v1.Fleet/CreateVm\"") >= 2);
         assertTrue(controller.names.contains("jvm_memory_used_bytes"), "JVM metrics");
-        assertEquals(0, controller.value("virtfleet_hosts_behind"));
         assertEquals("exit 0", controller.promtool(work), "promtool check metrics on the controller's scrape");
 
         // An operator is not the controller: the agent refuses its call, and its metrics count the refusal.
@@ -182,6 +187,24 @@ class FleetMetricsTest {
         Set<String> missing = new TreeSet<>(queried);
         missing.removeAll(served);
         assertEquals(Set.of(), missing, "metrics the dashboard queries that no endpoint serves");
+    }
+
+    @Test
+    void anAgentWhoseLibvirtDoesNotAnswerCountsItsFailedPolls() throws Exception {
+        Path missing = work.resolve("no-such-node.xml");
+        var config = fleet.agentConfig("hv9", work.resolve("hv9"), "test://" + missing)
+                .withJoinToken(fleet.joinToken("hv9")).withMetricsListen(new java.net.InetSocketAddress("127.0.0.1", 0));
+        try (io.virtfleet.agent.Agent agent = io.virtfleet.agent.Agent.create(config).start()) {
+            until("hv9's failed polls counted", LIMIT,
+                    () -> scrape(agent.metricsPort()).sum("virtfleet_agent_libvirt_poll_errors_total") >= 2);
+            Scrape s = Scrape.of(agent.metricsPort());
+            assertEquals(s.value("virtfleet_agent_libvirt_poll_duration_seconds_count"),
+                    s.value("virtfleet_agent_libvirt_poll_errors_total"), "every poll failed");
+            assertEquals(0, s.sum("virtfleet_agent_domains"), "libvirt showed no domain");
+            // The controller shows the host degraded, from its own verdict.
+            until("hv9 degraded in the controller's metrics", LIMIT, () -> Double.valueOf(1).equals(
+                    scrape(fleet.controller().metricsPort()).series.get("virtfleet_host_state{host=\"hv9\",state=\"degraded\"}")));
+        }
     }
 
     /** Every metric name in the dashboard's queries (panel targets and template variables). */
