@@ -12,7 +12,10 @@ import com.google.inject.util.Modules;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
-import io.grpc.ServerServiceDefinition;
+import io.grpc.BindableService;
+import io.virtfleet.agent.health.LibvirtHealth;
+import io.virtfleet.common.health.ServerHealth;
+import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.autostart.BootStarts;
 import io.virtfleet.agent.enrollment.CertificateRenewer;
@@ -86,6 +89,9 @@ public final class Agent implements AutoCloseable {
     private String agentId;
     private final AgentMetrics metrics;
     private MetricsEndpoint metricsEndpoint;
+    /** grpc.health.v1 answers for the agent: SERVING while libvirt answers, NOT_SERVING from close() on. */
+    private final ServerHealth health = new ServerHealth(List.of(AgentGrpc.SERVICE_NAME));
+    private LibvirtHealth libvirtHealth;
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
@@ -145,13 +151,16 @@ public final class Agent implements AutoCloseable {
         // The last interceptor listed sees a call first: authorization, then status mapping, then the extras.
         List<ServerInterceptor> interceptors = new ArrayList<>(apiInterceptors);
         interceptors.add(new StatusMapping());
-        interceptors.add(new Authorization(controllerOnly(AgentService.definition())));
+        interceptors.add(new Authorization(rules()));
         // Outermost: every command is counted and timed with the status it ends with, refused ones included.
         interceptors.add(new GrpcServerMetrics(metrics.registry(), "agent"));
         if (config.metricsListen() != null) {
             metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-agent-metrics");
         }
-        server = transport.startServer(config.listen(), commands, List.of(service), interceptors, List.of(), false);
+        List<BindableService> services = new ArrayList<>(List.of(service));
+        services.addAll(health.services());
+        server = transport.startServer(config.listen(), commands, services, interceptors, List.of(), false);
+        libvirtHealth = new LibvirtHealth(poller, health, config.heartbeatInterval()).start();
         String advertised = config.advertised(server.getPort()).toString();
         // Before the link: the start gate opens at the controller's first answer that orders no stand-down.
         bootStarts.agentStarted();
@@ -173,12 +182,28 @@ public final class Agent implements AutoCloseable {
         return this;
     }
 
-    /** Every method of the agent's API is for the controller, and for nobody else. */
-    private static Map<String, Authorization.Rule> controllerOnly(ServerServiceDefinition definition) {
+    /**
+     * Every method of the agent's API is for the controller, and for nobody else. Health and reflection are for any
+     * certificate of the fleet (the agent admits no connection without one): the controller, and operators who run
+     * {@code virtfleet health --agents} or a tool against the agent.
+     */
+    private static Map<String, Authorization.Rule> rules() {
         Map<String, Authorization.Rule> rules = new HashMap<>();
-        definition.getMethods().forEach(m -> rules.put(m.getMethodDescriptor().getFullMethodName(),
+        AgentService.definition().getMethods().forEach(m -> rules.put(m.getMethodDescriptor().getFullMethodName(),
                 Authorization.Rule.CONTROLLER));
+        rules.putAll(ServerHealth.rules(Authorization.Rule.FLEET, Authorization.Rule.FLEET));
         return rules;
+    }
+
+    /** What the agent answers on grpc.health.v1.Health. */
+    public ServerHealth health() {
+        return health;
+    }
+
+    /** Full names of every method the agent's gRPC server offers (each must have an access rule). */
+    public List<String> servedMethods() {
+        return server.getServices().stream().flatMap(s -> s.getMethods().stream())
+                .map(m -> m.getMethodDescriptor().getFullMethodName()).sorted().toList();
     }
 
     public String agentId() {
@@ -239,6 +264,10 @@ public final class Agent implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        health.stopping(); // first: probes and Watch streams learn it before anything stops answering
+        if (libvirtHealth != null) {
+            libvirtHealth.close();
+        }
         if (metricsEndpoint != null) {
             metricsEndpoint.close();
             metricsEndpoint = null;

@@ -21,7 +21,14 @@ import io.virtfleet.controller.vm.VmService;
 import com.google.inject.Guice;
 import com.google.inject.Inject;
 import com.google.inject.Stage;
+import io.grpc.BindableService;
 import io.grpc.Server;
+import io.virtfleet.common.health.ServerHealth;
+import io.virtfleet.proto.v1.BackupsGrpc;
+import io.virtfleet.proto.v1.EnrollmentGrpc;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.RegistryGrpc;
+import java.util.ArrayList;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.transport.RequestSizeLimit;
@@ -93,6 +100,9 @@ public final class Controller implements AutoCloseable {
     private final io.virtfleet.controller.backup.RestoreHoldService restoreHold;
     private final FleetMetrics metrics;
     private MetricsEndpoint metricsEndpoint;
+    /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
+    private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
+            EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
@@ -184,8 +194,9 @@ public final class Controller implements AutoCloseable {
             // Only when the controller arms installs: with boot-mode none no VM holds a token, and nothing listens.
             installServer = InstallHttpServer.start(installs, config.provisioning().boot().listen());
         }
-        server = transport.startServer(config.listen(), Runnable::run,
-                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups), interceptors, List.of(heartbeatTimer), true);
+        List<BindableService> services = new ArrayList<>(List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups));
+        services.addAll(health.services()); // answered on the event loop too: a map read, a descriptor lookup
+        server = transport.startServer(config.listen(), Runnable::run, services, interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
         if (restoreHold.hold().holding()) {
             // Held after a restore: no host is judged lost (a fence and failover would act on old records) until
@@ -200,6 +211,9 @@ public final class Controller implements AutoCloseable {
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
+        // Its state is loaded (records, claims, journals) and every feature runs. A restore hold does not change this:
+        // a held controller still serves reads, registrations, backups and the release itself (README, "Health checks").
+        health.serving(true);
         log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms; metrics {})",
                 config.listen().getHostString(), server.getPort(),
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
@@ -234,6 +248,17 @@ public final class Controller implements AutoCloseable {
 
     public int port() {
         return server.getPort();
+    }
+
+    /** What the controller answers on grpc.health.v1.Health. */
+    public ServerHealth health() {
+        return health;
+    }
+
+    /** Full names of every method the controller's gRPC server offers (each must have an access rule). */
+    public List<String> servedMethods() {
+        return server.getServices().stream().flatMap(s -> s.getMethods().stream())
+                .map(m -> m.getMethodDescriptor().getFullMethodName()).sorted().toList();
     }
 
     public HostRegistry registry() {
@@ -328,6 +353,7 @@ public final class Controller implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        health.stopping(); // first: probes and Watch streams learn it before anything stops answering
         if (metricsEndpoint != null) {
             metricsEndpoint.close();
         }

@@ -282,21 +282,11 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     RegistryEndpoint registryEndpoint(HostRegistry registry, EnrolledHosts hosts, VmStore store, Replication replication,
                                       FenceView fences, io.virtfleet.controller.backup.RestoreHold hold) {
-        // While held after a restore, no agent is told to stand down: the restored verdicts and homes may be older
-        // than what runs, and a stand-down destroys the domains whose recorded home is elsewhere.
-        FenceView unlessHeld = new FenceView() {
-            @Override
-            public java.util.Optional<io.virtfleet.controller.fencing.Fence> of(String host) {
-                return hold.holding() ? java.util.Optional.empty() : fences.of(host);
-            }
-
-            @Override
-            public java.util.Set<String> hosts() {
-                return hold.holding() ? java.util.Set.of() : fences.hosts();
-            }
-        };
+        // While held after a restore, no agent is told to stand down (the restored verdicts and homes may be older than
+        // what runs, and a stand-down destroys the domains whose recorded home is elsewhere), and every agent is told
+        // it holds: it starts no domain, not even those that start with the host after a boot.
         return new RegistryEndpoint(registry, hosts, config.heartbeatInterval(), config.unreachableAfter(),
-                store.repo()::headNow, replication::gitPort, unlessHeld);
+                store.repo()::headNow, replication::gitPort, fences).withRestoreHold(hold::holding);
     }
 
     /** Which hosts are lost (the durable verdicts): their agents are told to stand down. */

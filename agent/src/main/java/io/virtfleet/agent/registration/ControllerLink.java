@@ -203,14 +203,15 @@ public final class ControllerLink implements AutoCloseable {
         log.info("registered with controller at {} as host {} (heartbeat every {})",
                 settings.controller(), report.getHostName(), Durations.shortText(interval));
         tell(() -> definitions.registered(response.getDefinitionsGitPort(), response.getDesiredDefinitionsCommit(),
-                response.getStandDown()));
+                response.getStandDown(), response.getRestoreHold()));
     }
 
     private void heartbeat(HostReport report) {
         HeartbeatResponse response = registry.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
                 .heartbeat(HeartbeatRequest.newBuilder().setSessionId(sessionId).setReport(report).build());
         heartbeatsAccepted.incrementAndGet();
-        tell(() -> definitions.heartbeat(response.getDesiredDefinitionsCommit(), response.getStandDown()));
+        tell(() -> definitions.heartbeat(response.getDesiredDefinitionsCommit(), response.getStandDown(),
+                response.getRestoreHold()));
     }
 
     /** A fault in what listens to the definitions' news must not look like the controller failing, nor stop the link. */

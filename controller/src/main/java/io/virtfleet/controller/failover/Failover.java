@@ -386,7 +386,7 @@ public final class Failover {
         String started;
         try {
             String xml = store.domainXml(name).orElseThrow(() -> new IOException("no domain definition for " + name));
-            progress.step("defined", target, steps.define(target, name, xml, true).getDetail());
+            progress.step("defined", target, steps.define(target, name, xml, vm.getRunningWanted()).getDetail());
             if (vm.getRunningWanted()) {
                 progress.step("started", target, steps.setRunning(target, name, true).getDetail());
                 started = "started";

@@ -692,7 +692,7 @@ public final class Moves {
         String target = vm.getHomeHost();
         try {
             String xml = store.domainXml(name).orElseThrow();
-            progress.step("defined", target, steps.define(target, name, xml, true).getDetail());
+            progress.step("defined", target, steps.define(target, name, xml, vm.getRunningWanted()).getDetail());
         } catch (StepFailedException | IOException | RuntimeException e) {
             progress.step("defined", target, "not yet (the reconciler retries): " + e.getMessage());
         }

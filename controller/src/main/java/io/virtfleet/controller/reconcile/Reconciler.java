@@ -305,7 +305,8 @@ public final class Reconciler implements AutoCloseable {
             // emergency. It is reported (virtfleet drift) until someone decides.
             progress.step("defined", host, name + " kept as it is: running and changed by hand (see virtfleet drift)");
         } else {
-            StepResult defined = steps.define(host, name, xml, true);
+            // Autostart follows the wish: a VM an operator stopped stays stopped when its home reboots.
+            StepResult defined = steps.define(host, name, xml, vm.getRunningWanted());
             done.add(new Done("defined", host, changed(defined)));
             progress.step("defined", host, defined.getDetail());
         }
