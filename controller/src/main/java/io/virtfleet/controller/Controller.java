@@ -45,6 +45,10 @@ import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.RevokedOperators;
+import io.virtfleet.common.metrics.GrpcServerMetrics;
+import io.virtfleet.common.metrics.MetricsEndpoint;
+import io.virtfleet.controller.metrics.FleetCollector;
+import io.virtfleet.controller.metrics.FleetMetrics;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -94,6 +98,8 @@ public final class Controller implements AutoCloseable {
     private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
     private final io.virtfleet.controller.backup.RestoreHoldService restoreHold;
+    private final FleetMetrics metrics;
+    private MetricsEndpoint metricsEndpoint;
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
     private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
             EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
@@ -107,7 +113,8 @@ public final class Controller implements AutoCloseable {
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
                io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients,
                io.virtfleet.controller.backup.BackupEndpoint backups,
-               io.virtfleet.controller.backup.RestoreHoldService restoreHold) {
+               io.virtfleet.controller.backup.RestoreHoldService restoreHold, FleetMetrics metrics) {
+        this.metrics = metrics;
         this.backups = backups;
         this.restoreHold = restoreHold;
         this.hostLoss = hostLoss;
@@ -161,9 +168,17 @@ public final class Controller implements AutoCloseable {
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
         var holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
+        // Listed last, so outermost: metrics see every call with the status it ends with, refusals by the others included.
+        GrpcServerMetrics grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
-                : List.of(holdGate, new StatusMapping(), anonymousRequests);
+                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators), grpcMetrics)
+                : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
+        heartbeatTimer.alsoTo(metrics::heartbeat);
+        metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vms::list,
+                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
+        if (config.metricsListen() != null) {
+            metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-controller-metrics");
+        }
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
@@ -199,10 +214,12 @@ public final class Controller implements AutoCloseable {
         // Its state is loaded (records, claims, journals) and every feature runs. A restore hold does not change this:
         // a held controller still serves reads, registrations, backups and the release itself (README, "Health checks").
         health.serving(true);
-        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms)",
+        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms; metrics {})",
                 config.listen().getHostString(), server.getPort(),
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
-                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis());
+                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis(),
+                metricsEndpoint == null ? "off" : "on http://" + config.metricsListen().getHostString() + ":"
+                        + metricsEndpoint.port() + "/metrics");
         return this;
     }
 
@@ -251,6 +268,16 @@ public final class Controller implements AutoCloseable {
     /** How long this controller took to handle each agent heartbeat, since it started or the last reset. */
     public LatencyHistogram heartbeatLatency() {
         return heartbeatTimer.histogram();
+    }
+
+    /** Port of the Prometheus metrics endpoint (0 when metrics-listen is off). */
+    public int metricsPort() {
+        return metricsEndpoint == null ? 0 : metricsEndpoint.port();
+    }
+
+    /** The controller's metrics and their registry (what its endpoint serves). */
+    public FleetMetrics metrics() {
+        return metrics;
     }
 
     public void blockUntilShutdown() throws InterruptedException {
@@ -327,6 +354,9 @@ public final class Controller implements AutoCloseable {
     @Override
     public synchronized void close() {
         health.stopping(); // first: probes and Watch streams learn it before anything stops answering
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+        }
         if (installServer != null) {
             installServer.close();
         }

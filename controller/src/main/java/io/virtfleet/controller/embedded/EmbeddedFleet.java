@@ -54,6 +54,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final io.virtfleet.controller.fencing.FenceSettings fencing;
     /** Interceptors of each host's agent API, by host name (tests only); a host not named has none. */
     private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors;
+    /** Whether the controller and every agent serve Prometheus metrics (on loopback, a free port each). */
+    private final boolean metrics;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -76,6 +78,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
         this.failoverParallel = b.failoverParallel;
         this.hostLoss = b.hostLoss;
+        this.metrics = b.metrics;
     }
 
     /** Where the fleet keeps its controller's and agents' directories. */
@@ -150,7 +153,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
                 .withProvisioning(provisioning.apply(defaults)).withFencing(fencing)
-                .withFailoverParallel(failoverParallel).withHostLoss(hostLoss);
+                .withFailoverParallel(failoverParallel).withHostLoss(hostLoss)
+                .withMetricsListen(metrics ? new InetSocketAddress("127.0.0.1", 0) : null);
     }
 
     /**
@@ -167,6 +171,9 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
         if (ceph != null) {
             config = config.withCeph(ceph.agentSettings());
+        }
+        if (metrics) {
+            config = config.withMetricsListen(new InetSocketAddress("127.0.0.1", 0));
         }
         NetworkSettings settings = null;
         if (network != null) {
@@ -340,6 +347,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private int failoverParallel = io.virtfleet.controller.failover.Failover.DEFAULT_PARALLEL;
         private io.virtfleet.controller.fencing.HostLoss.Settings hostLoss =
                 io.virtfleet.controller.fencing.HostLoss.Settings.defaults();
+        private boolean metrics;
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -443,6 +451,15 @@ public final class EmbeddedFleet implements AutoCloseable {
          */
         public Builder apiInterceptors(String host, List<io.grpc.ServerInterceptor> interceptors) {
             this.apiInterceptors.put(host, List.copyOf(interceptors));
+            return this;
+        }
+
+        /**
+         * Has the controller and every agent serve Prometheus metrics on 127.0.0.1, each on a free port
+         * ({@link Controller#metricsPort()}, {@link Agent#metricsPort()}); off by default.
+         */
+        public Builder metrics(boolean on) {
+            this.metrics = on;
             return this;
         }
 
