@@ -21,7 +21,15 @@ import io.virtfleet.controller.vm.VmService;
 import com.google.inject.Guice;
 import com.google.inject.Inject;
 import com.google.inject.Stage;
+import io.grpc.ManagedChannel;
 import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.virtfleet.controller.dashboard.DashboardEndpoint;
+import io.virtfleet.controller.dashboard.DashboardLogins;
+import io.virtfleet.controller.dashboard.DashboardServer;
+import io.virtfleet.controller.dashboard.DashboardSettings;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.transport.RequestSizeLimit;
@@ -87,6 +95,11 @@ public final class Controller implements AutoCloseable {
     private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
     private final io.virtfleet.controller.backup.RestoreHoldService restoreHold;
+    private final DashboardEndpoint dashboardEndpoint;
+    private io.virtfleet.controller.backup.RestoreHoldGate holdGate;
+    private DashboardServer dashboard;
+    private Server dashboardCalls;
+    private ManagedChannel dashboardChannel;
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
@@ -125,6 +138,7 @@ public final class Controller implements AutoCloseable {
         this.vmStore = vmStore;
         this.replication = replication;
         this.installs = installs;
+        this.dashboardEndpoint = new DashboardEndpoint(pki.ca().certificate());
     }
 
     public static Controller create(ControllerConfig config) {
@@ -150,7 +164,7 @@ public final class Controller implements AutoCloseable {
         // Interceptors run last-listed first: a caller is authorized, then an anonymous request's size checked.
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
-        var holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
+        holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
         List<ServerInterceptor> interceptors = transport.isSecure()
                 ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
                 : List.of(holdGate, new StatusMapping(), anonymousRequests);
@@ -170,7 +184,7 @@ public final class Controller implements AutoCloseable {
             installServer = InstallHttpServer.start(installs, config.provisioning().boot().listen());
         }
         server = transport.startServer(config.listen(), Runnable::run,
-                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups), interceptors, List.of(heartbeatTimer), true);
+                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups, dashboardEndpoint), interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
         if (restoreHold.hold().holding()) {
             // Held after a restore: no host is judged lost (a fence and failover would act on old records) until
@@ -190,6 +204,38 @@ public final class Controller implements AutoCloseable {
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
                 config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis());
         return this;
+    }
+
+    /**
+     * Starts the web dashboard (after {@link #start}): HTTPS on {@code settings.listen()}, its calls made to this
+     * controller's Fleet service in-process, as the session's operator, behind the same interceptors as the gRPC port
+     * (authorization by {@link AccessRules}, the restore hold's gate, status mapping). Off in plaintext test mode.
+     */
+    public synchronized DashboardServer startDashboard(DashboardSettings settings) throws IOException {
+        if (!settings.on() || config.plaintextForTests()) {
+            return null;
+        }
+        if (server == null || dashboard != null) {
+            throw new IllegalStateException("the dashboard starts once, after the controller");
+        }
+        DashboardLogins logins = new DashboardLogins(java.time.Clock.systemUTC(), settings.sessionLifetime(),
+                revokedOperators::revokedSince);
+        String name = "virtfleet-dashboard-" + java.util.UUID.randomUUID();
+        // Direct executors: a call runs on the dashboard's worker that makes it, never on a gRPC event loop.
+        dashboardCalls = InProcessServerBuilder.forName(name).directExecutor()
+                .addService(ServerInterceptors.intercept(fleetEndpoint, holdGate, new StatusMapping(),
+                        Authorization.forSessions(AccessRules.controller(), logins)))
+                .build().start();
+        dashboardChannel = InProcessChannelBuilder.forName(name).directExecutor().build();
+        dashboard = DashboardServer.start(settings, pki.ca(), config.ownCertificateLifetime(), logins, dashboardChannel,
+                registry, java.time.Clock.systemUTC());
+        dashboardEndpoint.serving(dashboard);
+        return dashboard;
+    }
+
+    /** The web dashboard; null while it is off. */
+    public synchronized DashboardServer dashboard() {
+        return dashboard;
     }
 
     private void renewOwnCertificate() {
@@ -301,6 +347,16 @@ public final class Controller implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        dashboardEndpoint.serving(null);
+        if (dashboard != null) {
+            dashboard.close();
+        }
+        if (dashboardChannel != null) {
+            dashboardChannel.shutdownNow();
+        }
+        if (dashboardCalls != null) {
+            dashboardCalls.shutdownNow();
+        }
         if (installServer != null) {
             installServer.close();
         }
