@@ -361,7 +361,8 @@ public final class ControllerMain implements Callable<Integer> {
                 }
             }
         }
-        return new DashboardSettings(new InetSocketAddress(at.bareHost(), at.port()), names, dashboardSessionLifetime);
+        return new DashboardSettings(new InetSocketAddress(at.bareHost(), at.port()), names, dashboardSessionLifetime,
+                DashboardSettings.DEFAULT_SAMPLE_EVERY);
     }
 
     /** A name for the dashboard's certificate: a DNS name (labels) or an IP literal. */

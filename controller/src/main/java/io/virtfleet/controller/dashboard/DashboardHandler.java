@@ -88,7 +88,8 @@ final class DashboardHandler extends SimpleChannelInboundHandler<FullHttpRequest
         h.set(HttpHeaderNames.CONTENT_SECURITY_POLICY, CSP);
         h.set("X-Content-Type-Options", "nosniff");
         h.set("X-Frame-Options", "DENY");
-        h.set("Referrer-Policy", "no-referrer");
+        // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on this site's own form posts.
+        h.set("Referrer-Policy", "same-origin");
         h.set(HttpHeaderNames.CACHE_CONTROL, "no-store");
         h.set("Strict-Transport-Security", "max-age=31536000");
         r.headers().forEach(h::add);

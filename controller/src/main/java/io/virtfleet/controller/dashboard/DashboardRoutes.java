@@ -8,7 +8,6 @@ import io.grpc.StatusRuntimeException;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
-import io.virtfleet.controller.registry.HostRegistry;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Clock;
@@ -29,12 +28,12 @@ final class DashboardRoutes {
     private final Actions actions;
     private final Clock clock;
 
-    DashboardRoutes(DashboardLogins logins, OperatorCalls calls, LoadHistory history, HostRegistry registry, Clock clock) {
+    DashboardRoutes(DashboardLogins logins, OperatorCalls calls, LoadHistory history, java.time.Duration sampleEvery, Clock clock) {
         this.logins = logins;
         this.calls = calls;
         this.clock = clock;
         this.actions = new Actions(calls);
-        this.pages = new Pages(calls, history, actions::moveProgress);
+        this.pages = new Pages(calls, history, sampleEvery, actions::moveProgress);
     }
 
     DashboardResponse handle(DashboardRequest r) {

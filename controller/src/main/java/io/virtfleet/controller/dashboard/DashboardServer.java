@@ -48,8 +48,6 @@ public final class DashboardServer implements AutoCloseable {
     private static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
     private static final Duration REQUEST_TIMEOUT = Duration.ofSeconds(15);
     private static final Duration IDLE_TIMEOUT = Duration.ofSeconds(60);
-    /** How often each host's load is sampled for the charts. */
-    static final Duration SAMPLE_EVERY = Duration.ofSeconds(10);
 
     private final DashboardLogins logins;
     private final ThreadPoolExecutor workers;
@@ -95,7 +93,7 @@ public final class DashboardServer implements AutoCloseable {
         workers.allowCoreThreadTimeOut(true);
         ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(
                 new DefaultThreadFactory("vf-dashboard-samples", true));
-        DashboardRoutes routes = new DashboardRoutes(logins, new OperatorCalls(fleet), history, registry, clock);
+        DashboardRoutes routes = new DashboardRoutes(logins, new OperatorCalls(fleet), history, settings.sampleEvery(), clock);
         try {
             BoundedListener listener = BoundedListener.bind("dashboard", settings.listen(), MAX_CONNECTIONS, ch -> {
                 SslHandler ssl = sslContext.newHandler(ch.alloc());
@@ -121,7 +119,7 @@ public final class DashboardServer implements AutoCloseable {
                 } catch (RuntimeException e) {
                     log.warn("dashboard: sampling the hosts' load failed; will retry", e);
                 }
-            }, SAMPLE_EVERY.toMillis(), SAMPLE_EVERY.toMillis(), TimeUnit.MILLISECONDS);
+            }, settings.sampleEvery().toMillis(), settings.sampleEvery().toMillis(), TimeUnit.MILLISECONDS);
             log.info("serving the web dashboard at {} (TLS {}); operators log in with 'virtfleet dashboard'",
                     server.baseUrl(), TlsCredentials.engine());
             return server;

@@ -36,8 +36,16 @@ final class Html {
      */
     static String bar(double fraction, String label) {
         double f = Double.isFinite(fraction) ? Math.max(0, fraction) : 0;
+        return bar(f, f >= 0.9 ? "high" : f >= 0.7 ? "mid" : "low", label);
+    }
+
+    /** A bar for a share that is neither good nor bad when full (domains running of those defined). */
+    static String share(double fraction, String label) {
+        return bar(Double.isFinite(fraction) ? Math.max(0, fraction) : 0, "neutral", label);
+    }
+
+    private static String bar(double f, String level, String label) {
         int width = (int) Math.round(Math.min(1, f) * 100);
-        String level = f >= 0.9 ? "high" : f >= 0.7 ? "mid" : "low";
         return "<span class=\"bar\"><svg class=\"barsvg\" viewBox=\"0 0 100 8\" preserveAspectRatio=\"none\" role=\"img\""
                 + " aria-label=\"" + esc(label) + "\"><rect class=\"track\" width=\"100\" height=\"8\"/><rect class=\"fill " + level
                 + "\" width=\"" + width + "\" height=\"8\"/></svg><span class=\"barlabel\">" + esc(label) + "</span></span>";
@@ -53,7 +61,7 @@ final class Html {
         double max = Math.max(1.0, values.stream().mapToDouble(Double::doubleValue).max().orElse(1));
         StringBuilder points = new StringBuilder();
         for (int i = 0; i < values.size(); i++) {
-            double x = (double) i * w / (LoadHistory.SAMPLES - 1);
+            double x = w - (double) (values.size() - 1 - i) * w / (LoadHistory.SAMPLES - 1); // newest at the right
             double y = h - values.get(i) / max * (h - 2) - 1;
             points.append(String.format(Locale.ROOT, "%.1f,%.1f ", x, y));
         }

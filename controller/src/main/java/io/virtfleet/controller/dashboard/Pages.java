@@ -43,13 +43,21 @@ final class Pages {
 
     private final OperatorCalls calls;
     private final LoadHistory history;
+    /** What the load chart spans, in words ("10 min"). */
+    private final String historySpan;
     private final java.util.function.Function<String, String> moveProgress;
 
     /** @param moveProgress the latest step of a move started from the dashboard, by VM; "" when none */
-    Pages(OperatorCalls calls, LoadHistory history, java.util.function.Function<String, String> moveProgress) {
+    Pages(OperatorCalls calls, LoadHistory history, java.time.Duration sampleEvery,
+          java.util.function.Function<String, String> moveProgress) {
+        this.historySpan = describe(sampleEvery.multipliedBy(LoadHistory.SAMPLES - 1));
         this.calls = calls;
         this.history = history;
         this.moveProgress = moveProgress;
+    }
+
+    private static String describe(java.time.Duration d) {
+        return d.toMinutes() >= 2 ? d.toMinutes() + " min" : d.toSeconds() + " s";
     }
 
     // ---- layout
@@ -118,7 +126,7 @@ final class Pages {
                     .append(esc(hosts.getRestoreHoldBackupTakenAt())).append(": no domain is changed until an admin releases the hold.</p>");
         }
         h.append("<div class=\"scroll\"><table class=\"hosts\"><thead><tr><th>Host</th><th>State</th><th>Load (1 min, per thread)</th>")
-                .append("<th>Load, last 10 min</th><th>Memory</th><th>Domains running</th><th></th></tr></thead><tbody>");
+                .append("<th>Load, last ").append(historySpan).append("</th><th>Memory</th><th>Domains running</th><th></th></tr></thead><tbody>");
         for (Host host : hosts.getHostsList()) {
             var res = host.getReport().getResources();
             int threads = Math.max(1, res.getLogicalThreads());
@@ -135,7 +143,7 @@ final class Pages {
                     .append("</td><td>").append(Html.sparkline(history.of(name), "load per thread of " + name + ", oldest first"))
                     .append("</td><td>").append(total <= 0 ? "<span class=\"muted\">n/a</span>"
                             : bar((double) used / total, Bytes.human(used) + " of " + Bytes.human(total)))
-                    .append("</td><td>").append(bar(defined == 0 ? 0 : (double) up / defined, up + " of " + defined))
+                    .append("</td><td>").append(Html.share(defined == 0 ? 0 : (double) up / defined, up + " of " + defined))
                     .append("</td><td>").append(hostAction(host)).append("</td></tr>");
         }
         h.append("</tbody></table></div>");
@@ -357,7 +365,7 @@ final class Pages {
         long most = r.getHostsList().stream().mapToLong(HostCapacity::getFits).max().orElse(0);
         h.append("<div class=\"scroll\"><table><thead><tr><th>Host</th><th>Fit</th><th>Stopped by</th></tr></thead><tbody>");
         for (HostCapacity c : r.getHostsList()) {
-            h.append("<tr><td>").append(esc(c.getHost())).append("</td><td>").append(bar(most == 0 ? 0 : (double) c.getFits() / most,
+            h.append("<tr><td>").append(esc(c.getHost())).append("</td><td>").append(Html.share(most == 0 ? 0 : (double) c.getFits() / most,
                     String.valueOf(c.getFits()))).append("</td><td>").append(esc(c.getLimit() + (c.getReason().isEmpty() ? "" : ": " + c.getReason())))
                     .append("</td></tr>");
         }

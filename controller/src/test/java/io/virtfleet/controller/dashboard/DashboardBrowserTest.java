@@ -1,0 +1,247 @@
+package io.virtfleet.controller.dashboard;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.controller.embedded.EmbeddedFleet;
+import io.virtfleet.controller.testkit.Await;
+import io.virtfleet.controller.testkit.CliRun;
+import io.virtfleet.proto.v1.HostState;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+
+/**
+ * The web dashboard in a real browser: headless Chromium driven through chromedriver, both from Debian's packages
+ * (offline: Selenium is given both paths, so its manager never looks for a driver), against an embedded fleet of
+ * three test-driver hosts and one VM. An admin logs in with the link {@code virtfleet dashboard} prints, sees the
+ * hosts, opens the VM and drains a host (seen draining, and in the audit log under their name); a viewer is refused
+ * the same drain. Screenshots go to {@code target/dashboard/}.
+ *
+ * <p>Chromium trusts the dashboard's certificate because it chains to the fleet CA, whose public key is given to it
+ * as the one to accept (--ignore-certificate-errors-spki-list), as an operator imports the CA into their browser.
+ */
+class DashboardBrowserTest {
+    private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
+    private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+    private static final Path SHOTS = Path.of("target", "dashboard");
+
+    @TempDir
+    static Path work;
+
+    private static EmbeddedFleet fleet;
+    private static Path viewerCredentials;
+    private static final List<String> audit = new CopyOnWriteArrayList<>();
+    private static final Handler AUDIT = new Handler() {
+        @Override
+        public void publish(LogRecord record) {
+            String text = record.getMessage();
+            Object[] params = record.getParameters();
+            if (params != null) {
+                for (Object p : params) {
+                    text = text.replaceFirst("\\{}", java.util.regex.Matcher.quoteReplacement(String.valueOf(p)));
+                }
+            }
+            audit.add(text);
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+    };
+
+    private ChromeDriver browser;
+
+    @BeforeAll
+    static void startFleetWithOneVm() throws Exception {
+        for (Path tool : List.of(CHROMIUM, CHROMEDRIVER)) {
+            assertTrue(Files.isExecutable(tool), tool + " is missing: the dashboard's browser tests need Debian's chromium"
+                    + " and chromium-driver packages; run deploy/dev/install-deps.sh as root");
+        }
+        Logger.getLogger("virtfleet.audit").addHandler(AUDIT);
+        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(500)).simulatedNetwork(true)
+                .dashboard(DashboardSettings.localhost().withSampleEvery(Duration.ofSeconds(1))).build().start();
+        fleet.awaitRegistered(Duration.ofSeconds(30));
+        CliRun created = CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), "vm", "create", "web", "--storage",
+                "raw", "--size", "1G", "--lan", "10", "--memory", "1G", "--vcpus", "1");
+        assertEquals(0, created.code(), created.out() + created.err());
+        viewerCredentials = work.resolve("viewer.pem");
+        fleet.controller().pki().writeOperatorBundle("vera", FleetIdentity.Role.VIEWER, Duration.ofDays(1), viewerCredentials);
+        Files.createDirectories(SHOTS);
+    }
+
+    @AfterAll
+    static void stopFleet() {
+        Logger.getLogger("virtfleet.audit").removeHandler(AUDIT);
+        if (fleet != null) {
+            fleet.close();
+        }
+    }
+
+    @BeforeEach
+    void openBrowser() throws Exception {
+        ChromeOptions options = new ChromeOptions();
+        options.setBinary(CHROMIUM.toFile());
+        options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1366,768", "--user-data-dir=" + Files.createTempDirectory(work, "chromium"),
+                "--ignore-certificate-errors-spki-list=" + caSpki());
+        ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
+                .usingAnyFreePort().withEnvironment(Map.of("SE_OFFLINE", "true")).build();
+        browser = new ChromeDriver(service, options);
+        browser.manage().timeouts().pageLoadTimeout(Duration.ofSeconds(60));
+    }
+
+    @AfterEach
+    void closeBrowser() {
+        if (browser != null) {
+            browser.quit();
+        }
+    }
+
+    @Test
+    void anAdminLogsInSeesTheHostsOpensAVmAndDrainsAHost() throws Exception {
+        browser.get(loginLink(fleet.adminCredentials()));
+        assertEquals("Fleet", browser.findElement(By.tagName("h1")).getText());
+        assertEquals("admin (admin)", browser.findElement(By.id("who")).getText());
+        for (String host : List.of("hv1", "hv2", "hv3")) {
+            WebElement row = browser.findElement(By.cssSelector("tr[data-host='" + host + "']"));
+            assertTrue(row.getText().contains("ready"), row.getText());
+        }
+        printNavigationTiming();
+        // The load chart fills as the dashboard samples (every 10 s): the page polls it in.
+        Await.until("a load chart on the fleet page", Duration.ofSeconds(60),
+                () -> !browser.findElements(By.cssSelector("tr[data-host='hv1'] svg.spark polyline")).isEmpty());
+        shot("fleet");
+
+        browser.findElement(By.linkText("VMs")).click();
+        browser.findElement(By.linkText("web")).click();
+        assertEquals("VM web", browser.findElement(By.tagName("h1")).getText());
+        String home = browser.findElement(By.id("home")).getText();
+        assertTrue(List.of("hv1", "hv2", "hv3").contains(home), home);
+        String vmPage = browser.findElement(By.tagName("main")).getText();
+        assertTrue(vmPage.contains("admin: create web on " + home), "the VM's history lists its creation: " + vmPage);
+        shot("vm");
+
+        browser.get(base() + "/");
+        String drained = home; // a host with a VM: draining keeps it running there
+        browser.findElement(By.cssSelector("tr[data-host='" + drained + "'] a.button")).click();
+        assertTrue(browser.findElement(By.id("confirm-what")).getText().startsWith("Drain host " + drained));
+        browser.findElement(By.id("confirm")).click();
+        assertEquals("Host " + drained + " is draining.", browser.findElement(By.id("done")).getText());
+        assertEquals(HostState.HOST_STATE_DRAINING, fleet.controller().liveness()
+                .judge(fleet.controller().registry().get(drained).orElseThrow(), fleet.controller().registry().nanoTime()).state());
+        assertTrue(audit.contains("operator admin: drained host " + drained), "audit log: " + audit);
+        browser.get(base() + "/");
+        assertTrue(browser.findElement(By.cssSelector("tr[data-host='" + drained + "']")).getText().contains("draining"));
+        shot("drained");
+
+        browser.findElement(By.cssSelector("tr[data-host='" + drained + "'] a.button")).click();
+        browser.findElement(By.id("confirm")).click();
+        assertEquals("Host " + drained + " is taking new VMs again.", browser.findElement(By.id("done")).getText());
+        assertTrue(audit.contains("operator admin: undrained host " + drained), "audit log: " + audit);
+
+        for (String page : List.of("/drift", "/place", "/capacity", "/vms?state=running")) {
+            browser.get(base() + page);
+            assertTrue(browser.findElements(By.cssSelector("main .error")).isEmpty(), page + ": "
+                    + browser.findElement(By.tagName("main")).getText());
+        }
+        browser.get(base() + "/place?name=db&storage=raw&size=2G&memory=1G&vcpus=1&lan=10");
+        assertEquals(3, browser.findElements(By.cssSelector("table.verdicts tbody tr")).size());
+        shot("place");
+    }
+
+    @Test
+    void aViewerSeesTheFleetButIsRefusedADrain() throws Exception {
+        String link = loginLink(viewerCredentials);
+        browser.get(link);
+        assertEquals("vera (viewer)", browser.findElement(By.id("who")).getText());
+        assertEquals(3, browser.findElements(By.cssSelector("tr[data-host]")).size());
+        browser.get(base() + "/confirm?action=drain&host=hv2");
+        assertTrue(browser.findElement(By.tagName("main")).getText().contains("You are a viewer"));
+        browser.findElement(By.id("confirm")).click();
+        assertEquals("Not allowed", browser.findElement(By.tagName("h1")).getText(),
+                browser.findElement(By.tagName("main")).getText());
+        String refusal = browser.findElement(By.id("refusal")).getText();
+        assertTrue(refusal.contains("operator vera (viewer) may not call virtfleet.v1.Fleet/SetHostDraining"), refusal);
+        shot("viewer-refused");
+        assertFalse(audit.stream().anyMatch(a -> a.startsWith("operator vera: drained")), "audit log: " + audit);
+        assertEquals(HostState.HOST_STATE_READY, fleet.controller().liveness()
+                .judge(fleet.controller().registry().get("hv2").orElseThrow(), fleet.controller().registry().nanoTime()).state());
+
+        // The link was spent by the first visit.
+        browser.manage().deleteAllCookies();
+        browser.get(link);
+        assertEquals("Login link not valid", browser.findElement(By.tagName("h1")).getText());
+        browser.get(base() + "/vms");
+        assertEquals("Log in", browser.findElement(By.tagName("h1")).getText(), "no session, no page");
+    }
+
+    /** What an operator runs: {@code virtfleet dashboard}, whose first line is the link. */
+    private static String loginLink(Path credentials) {
+        CliRun run = CliRun.as(fleet.controllerEndpoint(), credentials, "dashboard");
+        assertEquals(0, run.code(), run.err());
+        String link = run.out().lines().findFirst().orElseThrow();
+        assertTrue(link.startsWith(base() + "/login?token="), link);
+        assertTrue(run.out().contains(fleet.controller().pki().ca().fingerprint()), run.out());
+        return link;
+    }
+
+    private static String base() {
+        return fleet.controller().dashboard().baseUrl();
+    }
+
+    private static String caSpki() throws Exception {
+        byte[] spki = fleet.controller().pki().ca().certificate().getPublicKey().getEncoded();
+        return Base64.getEncoder().encodeToString(MessageDigest.getInstance("SHA-256").digest(spki));
+    }
+
+    /** Chromium's own timing of the page just loaded (the login link, its redirect and the fleet page). */
+    private void printNavigationTiming() {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> t = (Map<String, Object>) ((JavascriptExecutor) browser).executeScript(
+                "const n = performance.getEntriesByType('navigation')[0];"
+                        + " return {redirect: n.redirectEnd - n.redirectStart, connect: n.connectEnd - n.connectStart,"
+                        + " ttfb: n.responseStart - n.startTime, dcl: n.domContentLoadedEventEnd - n.startTime,"
+                        + " load: n.loadEventEnd - n.startTime, bytes: n.transferSize};");
+        System.out.printf("dashboard first page load (Chromium navigation timing, login link -> fleet page): load %.1f ms,"
+                + " DOMContentLoaded %.1f ms, first byte %.1f ms, redirect %.1f ms, TLS+TCP connect %.1f ms, %s bytes%n",
+                num(t.get("load")), num(t.get("dcl")), num(t.get("ttfb")), num(t.get("redirect")), num(t.get("connect")),
+                t.get("bytes"));
+    }
+
+    private static double num(Object o) {
+        return o instanceof Number n ? n.doubleValue() : Double.NaN;
+    }
+
+    private void shot(String name) throws Exception {
+        Path png = ((TakesScreenshot) browser).getScreenshotAs(OutputType.FILE).toPath();
+        Files.copy(png, SHOTS.resolve(name + ".png"), StandardCopyOption.REPLACE_EXISTING);
+    }
+}
