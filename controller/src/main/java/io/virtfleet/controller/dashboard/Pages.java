@@ -241,7 +241,7 @@ final class Pages {
         VmHistory history = calls.as(page.secret()).getVmHistory(GetVmRequest.newBuilder().setName(name).build());
         VmSpec s = vm.getSpec();
         StringBuilder h = new StringBuilder("<div class=\"cols\"><section><h2>Spec</h2><dl>");
-        dl(h, "State", vmState(vm) + " <span class=\"muted\">(libvirt: " + esc(vm.getDomainState().isEmpty() ? "not reported" : vm.getDomainState())
+        dl(h, "State", vmState(vm) + " <span class=\"muted\">(libvirt: " + esc(VmFilter.domainWords(vm))
                 + "; wanted " + (vm.getRunningWanted() ? "running" : "stopped") + ")</span>");
         dl(h, "Home host", "<span id=\"home\">" + esc(vm.getHomeHost()) + "</span>");
         dl(h, "Replicas", esc(vm.getReplicaHostsList().isEmpty() ? "none" : String.join(", ", vm.getReplicaHostsList())));

@@ -40,7 +40,30 @@ record VmFilter(String state, String host, String name) {
             case VM_PHASE_CREATING -> "creating";
             case VM_PHASE_FAILED -> "failed";
             case VM_PHASE_DELETING -> "deleting";
-            default -> vm.getDomainState().equals("running") ? "running" : "stopped";
+            default -> domainState(vm) == io.virtfleet.proto.v1.DomainState.DOMAIN_STATE_RUNNING ? "running" : "stopped";
+        };
+    }
+
+    /** The state the home host reported for the VM's domain; UNSPECIFIED when it reported none. */
+    static io.virtfleet.proto.v1.DomainState domainState(Vm vm) {
+        try {
+            return io.virtfleet.proto.v1.DomainState.valueOf(vm.getDomainState());
+        } catch (IllegalArgumentException e) {
+            return io.virtfleet.proto.v1.DomainState.DOMAIN_STATE_UNSPECIFIED;
+        }
+    }
+
+    /** That state in virsh's words. */
+    static String domainWords(Vm vm) {
+        return switch (domainState(vm)) {
+            case DOMAIN_STATE_RUNNING -> "running";
+            case DOMAIN_STATE_BLOCKED -> "idle";
+            case DOMAIN_STATE_PAUSED -> "paused";
+            case DOMAIN_STATE_SHUTTING_DOWN -> "in shutdown";
+            case DOMAIN_STATE_SHUTOFF -> "shut off";
+            case DOMAIN_STATE_CRASHED -> "crashed";
+            case DOMAIN_STATE_SUSPENDED -> "pmsuspended";
+            default -> "not reported";
         };
     }
 

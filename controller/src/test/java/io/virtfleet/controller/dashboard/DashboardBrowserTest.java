@@ -147,7 +147,20 @@ class DashboardBrowserTest {
         assertTrue(List.of("hv1", "hv2", "hv3").contains(home), home);
         String vmPage = browser.findElement(By.tagName("main")).getText();
         assertTrue(vmPage.contains("admin: create web on " + home), "the VM's history lists its creation: " + vmPage);
+        assertEquals("running", browser.findElement(By.cssSelector("main dd .badge")).getText());
         shot("vm");
+
+        // Stop it from its page, with confirmation: the commit and the audit log name the admin.
+        browser.findElement(By.linkText("Stop")).click();
+        assertEquals("Stop VM web (a clean shutdown, then off).", browser.findElement(By.id("confirm-what")).getText());
+        browser.findElement(By.id("confirm")).click();
+        assertEquals("VM web is stopped.", browser.findElement(By.id("done")).getText());
+        assertTrue(audit.contains("operator admin: stopped VM web"), "audit log: " + audit);
+        browser.findElement(By.linkText("Back")).click();
+        assertTrue(browser.findElement(By.tagName("main")).getText().contains("admin: stop web"));
+        browser.findElement(By.linkText("Start")).click();
+        browser.findElement(By.id("confirm")).click();
+        assertEquals("VM web is started.", browser.findElement(By.id("done")).getText());
 
         browser.get(base() + "/");
         String drained = home; // a host with a VM: draining keeps it running there
@@ -167,7 +180,11 @@ class DashboardBrowserTest {
         assertEquals("Host " + drained + " is taking new VMs again.", browser.findElement(By.id("done")).getText());
         assertTrue(audit.contains("operator admin: undrained host " + drained), "audit log: " + audit);
 
-        for (String page : List.of("/drift", "/place", "/capacity", "/vms?state=running")) {
+        browser.get(base() + "/vms?state=running&name=we");
+        assertEquals(1, browser.findElements(By.cssSelector("tr[data-vm='web']")).size());
+        browser.get(base() + "/vms?state=stopped");
+        assertTrue(browser.findElements(By.cssSelector("tr[data-vm='web']")).isEmpty());
+        for (String page : List.of("/drift", "/place", "/capacity")) {
             browser.get(base() + page);
             assertTrue(browser.findElements(By.cssSelector("main .error")).isEmpty(), page + ": "
                     + browser.findElement(By.tagName("main")).getText());
