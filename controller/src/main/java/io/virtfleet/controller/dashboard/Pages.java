@@ -50,7 +50,7 @@ final class Pages {
     /** @param moveProgress the latest step of a move started from the dashboard, by VM; "" when none */
     Pages(OperatorCalls calls, LoadHistory history, java.time.Duration sampleEvery,
           java.util.function.Function<String, String> moveProgress) {
-        this.historySpan = describe(sampleEvery.multipliedBy(LoadHistory.SAMPLES - 1));
+        this.historySpan = describe(sampleEvery.multipliedBy(LoadHistory.SAMPLES));
         this.calls = calls;
         this.history = history;
         this.moveProgress = moveProgress;
