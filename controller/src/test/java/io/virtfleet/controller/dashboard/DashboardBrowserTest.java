@@ -130,6 +130,14 @@ class DashboardBrowserTest {
         browser.get(loginLink(fleet.adminCredentials()));
         assertEquals("Fleet", browser.findElement(By.tagName("h1")).getText());
         assertEquals("admin (admin)", browser.findElement(By.id("who")).getText());
+        org.openqa.selenium.Cookie cookie = browser.manage().getCookieNamed(DashboardRoutes.COOKIE);
+        assertTrue(cookie.isSecure() && cookie.isHttpOnly() && "Strict".equals(cookie.getSameSite()), cookie.toString());
+        // A post without the session's form token (what another page could make the browser send) changes nothing.
+        Object status = ((JavascriptExecutor) browser).executeAsyncScript("const done = arguments[arguments.length - 1];"
+                + " fetch('/action', {method: 'POST', body: new URLSearchParams({action: 'drain', host: 'hv1'})})"
+                + ".then(r => done(r.status), e => done(String(e)));");
+        assertEquals(403L, status);
+        assertFalse(audit.stream().anyMatch(a -> a.contains("drained host hv1")), "audit log: " + audit);
         for (String host : List.of("hv1", "hv2", "hv3")) {
             WebElement row = browser.findElement(By.cssSelector("tr[data-host='" + host + "']"));
             assertTrue(row.getText().contains("ready"), row.getText());
