@@ -174,6 +174,17 @@ class DashboardBrowserTest {
         browser.findElement(By.id("confirm")).click();
         assertEquals("VM web is started.", browser.findElement(By.id("done")).getText());
 
+        // A move runs on after the page answered; the VM's page follows it. These test-driver hosts cannot migrate
+        // (no libvirt TLS), so it ends refused, and the page says so in the controller's words.
+        browser.findElement(By.linkText("Back")).click();
+        browser.findElement(By.linkText("Move…")).click();
+        browser.findElement(By.id("confirm")).click();
+        assertEquals("Moving VM web; its page follows the move.", browser.findElement(By.id("done")).getText());
+        browser.findElement(By.linkText("Back")).click();
+        Await.until("the move's outcome on the VM's page", Duration.ofSeconds(60), () -> browser
+                .findElements(By.id("move-progress")).stream().anyMatch(e -> e.getText().startsWith("move failed: ")));
+        assertEquals(home, browser.findElement(By.id("home")).getText(), "a refused move leaves the VM at home");
+
         browser.get(base() + "/");
         String drained = home; // a host with a VM: draining keeps it running there
         browser.findElement(By.cssSelector("tr[data-host='" + drained + "'] a.button")).click();
@@ -223,6 +234,12 @@ class DashboardBrowserTest {
         assertFalse(audit.stream().anyMatch(a -> a.startsWith("operator vera: drained")), "audit log: " + audit);
         assertEquals(HostState.HOST_STATE_READY, fleet.controller().liveness()
                 .judge(fleet.controller().registry().get("hv2").orElseThrow(), fleet.controller().registry().nanoTime()).state());
+
+        // Revoking the operator ends their session at once.
+        CliRun revoked = CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), "operator", "revoke", "vera");
+        assertEquals(0, revoked.code(), revoked.err());
+        browser.get(base() + "/");
+        assertEquals("Log in", browser.findElement(By.tagName("h1")).getText());
 
         // The link was spent by the first visit.
         browser.manage().deleteAllCookies();
