@@ -343,7 +343,13 @@ final class Pages {
     String place(Page page, SpecForm form) {
         StringBuilder h = new StringBuilder("<p>Where a VM of this spec would go, and why not elsewhere. Changes nothing.</p>")
                 .append(specForm("/place", form, "Explain"));
-        PlacementExplanation e = calls.as(page.secret()).place(PlaceRequest.newBuilder().setSpec(form.spec()).build());
+        VmSpec spec;
+        try {
+            spec = form.spec();
+        } catch (io.virtfleet.common.validation.InvalidInputException bad) {
+            return layout(page, "Placement", h + "<p class=\"error\" id=\"refusal\">" + esc(bad.getMessage()) + "</p>");
+        }
+        PlacementExplanation e = calls.as(page.secret()).place(PlaceRequest.newBuilder().setSpec(spec).build());
         h.append("<p id=\"chosen\">").append(e.getChosenHost().isEmpty() ? "<strong>No host fits.</strong>"
                 : "Would go to <strong>" + esc(e.getChosenHost()) + "</strong>.").append("</p>");
         h.append("<div class=\"scroll\"><table class=\"verdicts\"><thead><tr><th>Host</th><th>Fits</th><th>Score</th><th>Why not</th></tr></thead><tbody>");
@@ -359,7 +365,13 @@ final class Pages {
     String capacity(Page page, SpecForm form) {
         StringBuilder h = new StringBuilder("<p>How many more VMs of this spec fit, host by host, as placement would place them.</p>")
                 .append(specForm("/capacity", form, "Count"));
-        CapacityReport r = calls.as(page.secret()).capacity(CapacityRequest.newBuilder().setSpec(form.spec()).build());
+        VmSpec spec;
+        try {
+            spec = form.spec();
+        } catch (io.virtfleet.common.validation.InvalidInputException bad) {
+            return layout(page, "Capacity", h + "<p class=\"error\" id=\"refusal\">" + esc(bad.getMessage()) + "</p>");
+        }
+        CapacityReport r = calls.as(page.secret()).capacity(CapacityRequest.newBuilder().setSpec(spec).build());
         h.append("<p id=\"total\"><strong>").append(r.getTotal()).append("</strong> more fit in all")
                 .append(r.getNPlusOne() ? ", keeping the N+1 reserve" : "").append(".</p>");
         long most = r.getHostsList().stream().mapToLong(HostCapacity::getFits).max().orElse(0);

@@ -215,6 +215,10 @@ class DashboardBrowserTest {
         browser.get(base() + "/place?name=db&storage=raw&size=2G&memory=1G&vcpus=1&lan=10");
         assertEquals(3, browser.findElements(By.cssSelector("table.verdicts tbody tr")).size());
         shot("place");
+        // A field the API refuses is named, with the form kept to correct it.
+        browser.get(base() + "/capacity?name=db&storage=raw&size=2Q&memory=1G&vcpus=1&lan=10");
+        assertTrue(browser.findElement(By.id("refusal")).getText().contains("size"), browser.findElement(By.id("refusal")).getText());
+        assertEquals("2Q", browser.findElement(By.name("size")).getAttribute("value"));
     }
 
     @Test
