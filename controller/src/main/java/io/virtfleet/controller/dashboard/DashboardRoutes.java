@@ -109,6 +109,8 @@ final class DashboardRoutes {
         if (started.isEmpty()) {
             return DashboardResponse.html(HttpResponseStatus.UNAUTHORIZED, Pages.loginRefused());
         }
+        io.virtfleet.controller.fleet.Audit.recordBy(started.get().session().operator().name(),
+                "opened a dashboard session (until " + started.get().session().expiresAt() + ")");
         long maxAge = started.get().session().expiresAt().getEpochSecond() - clock.instant().getEpochSecond();
         // Secure: HTTPS only; HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it.
         String cookie = COOKIE + "=" + started.get().secret() + "; Path=/; Max-Age=" + maxAge
@@ -117,6 +119,8 @@ final class DashboardRoutes {
     }
 
     private DashboardResponse logout(String secret) {
+        logins.session(secret).ifPresent(s -> io.virtfleet.controller.fleet.Audit.recordBy(s.operator().name(),
+                "closed their dashboard session"));
         logins.end(secret);
         return DashboardResponse.redirect("/", Map.of("Set-Cookie", COOKIE + "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"));
     }

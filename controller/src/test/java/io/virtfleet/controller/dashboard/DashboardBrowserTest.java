@@ -226,6 +226,7 @@ class DashboardBrowserTest {
         String link = loginLink(viewerCredentials);
         browser.get(link);
         assertEquals("vera (viewer)", browser.findElement(By.id("who")).getText());
+        assertTrue(audit.stream().anyMatch(a -> a.startsWith("operator vera: opened a dashboard session")), "audit log: " + audit);
         assertEquals(3, browser.findElements(By.cssSelector("tr[data-host]")).size());
         browser.get(base() + "/confirm?action=drain&host=hv2");
         assertTrue(browser.findElement(By.tagName("main")).getText().contains("You are a viewer"));
