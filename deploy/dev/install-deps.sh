@@ -26,6 +26,10 @@ packages=(
   dnsmasq-base curl                                                    # a site's DHCP for the kernel boot install test; its probe
   busybox                                                              # the shell the installer hook's scripts run in (their test)
   python3                                                              # deploy/bench/run-placement-bench.sh's summary table
+  # prometheus: where systemd runs, installing it also starts Prometheus's own server on port 9090 of every
+  # address: `systemctl disable --now prometheus` stops it (only its promtool is used).
+  prometheus                                                           # promtool: FleetMetricsTest checks the scraped metrics
+  python3-grpcio python3-grpc-tools grpc-proto                         # HealthInteropTest: health and reflection from Python's gRPC
   # apt-cacher-ng: deploy/e2e/apt-proxy.sh runs its own instance. Where systemd runs, installing the package also
   # starts the package's service on port 3142 of every address: `systemctl disable --now apt-cacher-ng` stops it.
   debootstrap apt-cacher-ng wget                                       # deploy/e2e: a Debian root through a package proxy

@@ -12,7 +12,10 @@ import com.google.inject.util.Modules;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
-import io.grpc.ServerServiceDefinition;
+import io.grpc.BindableService;
+import io.virtfleet.agent.health.LibvirtHealth;
+import io.virtfleet.common.health.ServerHealth;
+import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.agent.api.AgentService;
 import io.virtfleet.agent.autostart.BootStarts;
 import io.virtfleet.agent.enrollment.CertificateRenewer;
@@ -22,6 +25,9 @@ import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
+import io.virtfleet.agent.metrics.AgentMetrics;
+import io.virtfleet.common.metrics.GrpcServerMetrics;
+import io.virtfleet.common.metrics.MetricsEndpoint;
 import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
@@ -81,13 +87,19 @@ public final class Agent implements AutoCloseable {
     private TlsCredentials credentials;
     private StateDirectoryLock stateLock;
     private String agentId;
+    private final AgentMetrics metrics;
+    private MetricsEndpoint metricsEndpoint;
+    /** grpc.health.v1 answers for the agent: SERVING while libvirt answers, NOT_SERVING from close() on. */
+    private final ServerHealth health = new ServerHealth(List.of(AgentGrpc.SERVICE_NAME));
+    private LibvirtHealth libvirtHealth;
 
     @Inject
     Agent(AgentConfig config, AgentService service, HostReporter reporter, LibvirtHypervisor hypervisor,
           HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync, StandDown standDown,
           BootStarts bootStarts, @Named("commands") ExecutorService commands,
           @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
-          LibvirtCertificateKeeper libvirtTls) {
+          LibvirtCertificateKeeper libvirtTls, AgentMetrics metrics) {
+        this.metrics = metrics;
         this.config = config;
         this.service = service;
         this.reporter = reporter;
@@ -139,8 +151,16 @@ public final class Agent implements AutoCloseable {
         // The last interceptor listed sees a call first: authorization, then status mapping, then the extras.
         List<ServerInterceptor> interceptors = new ArrayList<>(apiInterceptors);
         interceptors.add(new StatusMapping());
-        interceptors.add(new Authorization(controllerOnly(AgentService.definition())));
-        server = transport.startServer(config.listen(), commands, List.of(service), interceptors, List.of(), false);
+        interceptors.add(new Authorization(rules()));
+        // Outermost: every command is counted and timed with the status it ends with, refused ones included.
+        interceptors.add(new GrpcServerMetrics(metrics.registry(), "agent"));
+        if (config.metricsListen() != null) {
+            metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-agent-metrics");
+        }
+        List<BindableService> services = new ArrayList<>(List.of(service));
+        services.addAll(health.services());
+        server = transport.startServer(config.listen(), commands, services, interceptors, List.of(), false);
+        libvirtHealth = new LibvirtHealth(poller, health, config.heartbeatInterval()).start();
         String advertised = config.advertised(server.getPort()).toString();
         // Before the link: the start gate opens at the controller's first answer that orders no stand-down.
         bootStarts.agentStarted();
@@ -162,12 +182,28 @@ public final class Agent implements AutoCloseable {
         return this;
     }
 
-    /** Every method of the agent's API is for the controller, and for nobody else. */
-    private static Map<String, Authorization.Rule> controllerOnly(ServerServiceDefinition definition) {
+    /**
+     * Every method of the agent's API is for the controller, and for nobody else. Health and reflection are for any
+     * certificate of the fleet (the agent admits no connection without one): the controller, and operators who run
+     * {@code virtfleet health --agents} or a tool against the agent.
+     */
+    private static Map<String, Authorization.Rule> rules() {
         Map<String, Authorization.Rule> rules = new HashMap<>();
-        definition.getMethods().forEach(m -> rules.put(m.getMethodDescriptor().getFullMethodName(),
+        AgentService.definition().getMethods().forEach(m -> rules.put(m.getMethodDescriptor().getFullMethodName(),
                 Authorization.Rule.CONTROLLER));
+        rules.putAll(ServerHealth.rules(Authorization.Rule.FLEET, Authorization.Rule.FLEET));
         return rules;
+    }
+
+    /** What the agent answers on grpc.health.v1.Health. */
+    public ServerHealth health() {
+        return health;
+    }
+
+    /** Full names of every method the agent's gRPC server offers (each must have an access rule). */
+    public List<String> servedMethods() {
+        return server.getServices().stream().flatMap(s -> s.getMethods().stream())
+                .map(m -> m.getMethodDescriptor().getFullMethodName()).sorted().toList();
     }
 
     public String agentId() {
@@ -212,6 +248,11 @@ public final class Agent implements AutoCloseable {
         return credentials;
     }
 
+    /** Port of the Prometheus metrics endpoint (0 when metrics-listen is off). */
+    public int metricsPort() {
+        return metricsEndpoint == null ? 0 : metricsEndpoint.port();
+    }
+
     public void blockUntilShutdown() throws InterruptedException {
         server.awaitTermination();
     }
@@ -223,6 +264,14 @@ public final class Agent implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        health.stopping(); // first: probes and Watch streams learn it before anything stops answering
+        if (libvirtHealth != null) {
+            libvirtHealth.close();
+        }
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+            metricsEndpoint = null;
+        }
         libvirtTls.close();
         if (renewer != null) {
             renewer.close();

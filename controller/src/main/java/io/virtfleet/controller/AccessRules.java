@@ -5,6 +5,9 @@ import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.RegistryGrpc;
+import io.grpc.health.v1.HealthGrpc;
+import io.virtfleet.common.health.ServerHealth;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -16,10 +19,22 @@ final class AccessRules {
 
     /** The request-size cap of each method open to {@link Rule#ANYONE}: far below the transport's. */
     static Map<String, Integer> anonymousRequestBytes() {
-        return Map.of(EnrollmentGrpc.getEnrollMethod().getFullMethodName(), EnrollmentEndpoint.MAX_ENROLL_REQUEST_BYTES);
+        return Map.of(EnrollmentGrpc.getEnrollMethod().getFullMethodName(), EnrollmentEndpoint.MAX_ENROLL_REQUEST_BYTES,
+                HealthGrpc.getCheckMethod().getFullMethodName(), MAX_HEALTH_CHECK_REQUEST_BYTES);
     }
 
+    /** A health check names one service ("virtfleet.v1.Fleet"): a few dozen bytes. */
+    static final int MAX_HEALTH_CHECK_REQUEST_BYTES = 512;
+
     static Map<String, Rule> controller() {
+        Map<String, Rule> rules = new HashMap<>(operations());
+        // Health's Check without a certificate: load balancers and probes often have none, and it tells only whether
+        // the controller serves. Watch (a stream held open) and reflection (the API's shape): any fleet certificate.
+        rules.putAll(ServerHealth.rules(Rule.ANYONE, Rule.FLEET));
+        return Map.copyOf(rules);
+    }
+
+    private static Map<String, Rule> operations() {
         return Map.ofEntries(
                 Map.entry(RegistryGrpc.getRegisterMethod().getFullMethodName(), Rule.AGENTS),
                 Map.entry(RegistryGrpc.getHeartbeatMethod().getFullMethodName(), Rule.AGENTS),

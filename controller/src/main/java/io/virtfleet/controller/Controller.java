@@ -21,8 +21,15 @@ import io.virtfleet.controller.vm.VmService;
 import com.google.inject.Guice;
 import com.google.inject.Inject;
 import com.google.inject.Stage;
-import io.grpc.ManagedChannel;
+import io.grpc.BindableService;
 import io.grpc.Server;
+import io.virtfleet.common.health.ServerHealth;
+import io.virtfleet.proto.v1.BackupsGrpc;
+import io.virtfleet.proto.v1.EnrollmentGrpc;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.RegistryGrpc;
+import java.util.ArrayList;
+import io.grpc.ManagedChannel;
 import io.grpc.ServerInterceptors;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
@@ -46,6 +53,10 @@ import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.RevokedOperators;
+import io.virtfleet.common.metrics.GrpcServerMetrics;
+import io.virtfleet.common.metrics.MetricsEndpoint;
+import io.virtfleet.controller.metrics.FleetCollector;
+import io.virtfleet.controller.metrics.FleetMetrics;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -100,6 +111,11 @@ public final class Controller implements AutoCloseable {
     private DashboardServer dashboard;
     private Server dashboardCalls;
     private ManagedChannel dashboardChannel;
+    private final FleetMetrics metrics;
+    private MetricsEndpoint metricsEndpoint;
+    /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
+    private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
+            EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
@@ -110,7 +126,8 @@ public final class Controller implements AutoCloseable {
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
                io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients,
                io.virtfleet.controller.backup.BackupEndpoint backups,
-               io.virtfleet.controller.backup.RestoreHoldService restoreHold) {
+               io.virtfleet.controller.backup.RestoreHoldService restoreHold, FleetMetrics metrics) {
+        this.metrics = metrics;
         this.backups = backups;
         this.restoreHold = restoreHold;
         this.hostLoss = hostLoss;
@@ -165,9 +182,17 @@ public final class Controller implements AutoCloseable {
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
         holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
+        // Listed last, so outermost: metrics see every call with the status it ends with, refusals by the others included.
+        GrpcServerMetrics grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
-                : List.of(holdGate, new StatusMapping(), anonymousRequests);
+                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators), grpcMetrics)
+                : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
+        heartbeatTimer.alsoTo(metrics::heartbeat);
+        metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vms::list,
+                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
+        if (config.metricsListen() != null) {
+            metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-controller-metrics");
+        }
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
@@ -183,8 +208,9 @@ public final class Controller implements AutoCloseable {
             // Only when the controller arms installs: with boot-mode none no VM holds a token, and nothing listens.
             installServer = InstallHttpServer.start(installs, config.provisioning().boot().listen());
         }
-        server = transport.startServer(config.listen(), Runnable::run,
-                List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups, dashboardEndpoint), interceptors, List.of(heartbeatTimer), true);
+        List<BindableService> services = new ArrayList<>(List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups, dashboardEndpoint));
+        services.addAll(health.services()); // answered on the event loop too: a map read, a descriptor lookup
+        server = transport.startServer(config.listen(), Runnable::run, services, interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
         if (restoreHold.hold().holding()) {
             // Held after a restore: no host is judged lost (a fence and failover would act on old records) until
@@ -199,10 +225,15 @@ public final class Controller implements AutoCloseable {
         reconciler.start();
         long checkEvery = Math.max(1000, config.ownCertificateLifetime().toMillis() / 20);
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
-        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms)",
+        // Its state is loaded (records, claims, journals) and every feature runs. A restore hold does not change this:
+        // a held controller still serves reads, registrations, backups and the release itself (README, "Health checks").
+        health.serving(true);
+        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms; metrics {})",
                 config.listen().getHostString(), server.getPort(),
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
-                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis());
+                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis(),
+                metricsEndpoint == null ? "off" : "on http://" + config.metricsListen().getHostString() + ":"
+                        + metricsEndpoint.port() + "/metrics");
         return this;
     }
 
@@ -265,6 +296,17 @@ public final class Controller implements AutoCloseable {
         return server.getPort();
     }
 
+    /** What the controller answers on grpc.health.v1.Health. */
+    public ServerHealth health() {
+        return health;
+    }
+
+    /** Full names of every method the controller's gRPC server offers (each must have an access rule). */
+    public List<String> servedMethods() {
+        return server.getServices().stream().flatMap(s -> s.getMethods().stream())
+                .map(m -> m.getMethodDescriptor().getFullMethodName()).sorted().toList();
+    }
+
     public HostRegistry registry() {
         return registry;
     }
@@ -272,6 +314,16 @@ public final class Controller implements AutoCloseable {
     /** How long this controller took to handle each agent heartbeat, since it started or the last reset. */
     public LatencyHistogram heartbeatLatency() {
         return heartbeatTimer.histogram();
+    }
+
+    /** Port of the Prometheus metrics endpoint (0 when metrics-listen is off). */
+    public int metricsPort() {
+        return metricsEndpoint == null ? 0 : metricsEndpoint.port();
+    }
+
+    /** The controller's metrics and their registry (what its endpoint serves). */
+    public FleetMetrics metrics() {
+        return metrics;
     }
 
     public void blockUntilShutdown() throws InterruptedException {
@@ -347,6 +399,7 @@ public final class Controller implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        health.stopping(); // first: probes and Watch streams learn it before anything stops answering
         dashboardEndpoint.serving(null);
         if (dashboard != null) {
             dashboard.close();
@@ -356,6 +409,9 @@ public final class Controller implements AutoCloseable {
         }
         if (dashboardCalls != null) {
             dashboardCalls.shutdownNow();
+        }
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
         }
         if (installServer != null) {
             installServer.close();

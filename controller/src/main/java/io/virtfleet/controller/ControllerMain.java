@@ -5,6 +5,7 @@ import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfigException;
 import io.virtfleet.common.config.ConfiguredCommand;
 import io.virtfleet.common.logging.Logging;
+import io.virtfleet.common.metrics.MetricsEndpoint;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
@@ -248,9 +249,15 @@ public final class ControllerMain implements Callable<Integer> {
                 "with boot-mode pxe or kernel."})
     String installUrl;
 
+    @Option(names = "--metrics-listen", paramLabel = "HOST:PORT|off", defaultValue = MetricsEndpoint.OFF,
+            description = {"Where Prometheus scrapes the controller's metrics (plain HTTP, GET /metrics, no authentication:",
+                "keep it on loopback or a management network), e.g. 127.0.0.1:7445; off serves nothing",
+                "(default: ${DEFAULT-VALUE})."})
+    String metricsListen;
+
     @Option(names = "--dashboard-listen", paramLabel = "HOST:PORT|off", defaultValue = "off",
             description = {"Where the web dashboard listens (HTTPS, certificate from the fleet CA; operators log in with a",
-                "one-time link from 'virtfleet dashboard'), e.g. 127.0.0.1:7445; off: no dashboard (default: ${DEFAULT-VALUE})."})
+                "one-time link from 'virtfleet dashboard'), e.g. 127.0.0.1:7447; off: no dashboard (default: ${DEFAULT-VALUE})."})
     String dashboardListen;
 
     @Option(names = "--dashboard-names", paramLabel = "NAME", split = ",",
@@ -329,7 +336,8 @@ public final class ControllerMain implements Callable<Integer> {
                 .withFencing(new FenceSettings(cephAdminConf, cephAdminId, cephAdminKeyring, fenceExpiry,
                         Duration.ofSeconds(20)))
                 .withFailoverParallel(failoverParallel)
-                .withHostLoss(hostLoss());
+                .withHostLoss(hostLoss())
+                .withMetricsListen(MetricsEndpoint.parseListen("metrics-listen", metricsListen).orElse(null));
     }
 
     /** The web dashboard's settings: off unless dashboard-listen names an address. */

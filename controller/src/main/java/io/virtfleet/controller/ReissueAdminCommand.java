@@ -36,9 +36,15 @@ final class ReissueAdminCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "Where to write the credentials (a new file).")
     Path out;
 
-    @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "/var/lib/virtfleet/controller",
-            description = "The controller's data directory (default: ${DEFAULT-VALUE}, or data-dir of the configuration file).")
+    @Option(names = "--data-dir", paramLabel = "DIR",
+            description = {"The controller's data directory (default: data-dir of the configuration file, else",
+                ConfiguredDataDir.DEFAULT_DATA_DIR_TEXT + ")."})
     Path dataDir;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = {"The controller's configuration file, read for its data-dir (default: "
+                + ConfiguredDataDir.DEFAULT_CONFIG_TEXT + ", ignored", "when absent)."})
+    Path config;
 
     @Option(names = "--days", defaultValue = "365", description = "Validity in days, 1..3650 (default: ${DEFAULT-VALUE}).")
     int days;
@@ -50,12 +56,13 @@ final class ReissueAdminCommand implements Callable<Integer> {
             if (days < 1 || days > 3650) {
                 throw new InvalidInputException("days", Integer.toString(days), "1..3650");
             }
-            X509Certificate cert = AdminReissue.write(dataDir, name, out, Duration.ofDays(days), Clock.systemUTC());
+            Path target = ConfiguredDataDir.resolve(spec, dataDir, config);
+            X509Certificate cert = AdminReissue.write(target, name, out, Duration.ofDays(days), Clock.systemUTC());
             PrintWriter o = spec.commandLine().getOut();
             o.printf("Wrote admin credentials of %s to %s, valid until %s.%n", name, out, cert.getNotAfter().toInstant());
             o.flush();
             return ExitCode.OK;
-        } catch (InvalidInputException e) {
+        } catch (InvalidInputException | io.virtfleet.common.config.ConfigException e) {
             err.println("virtfleet-controller reissue-admin: " + e.getMessage());
             err.flush();
             return ExitCode.USAGE;

@@ -136,6 +136,9 @@ class RealLibvirtdTest {
         awaitHost("host degraded because the socket is gone", h -> h.getState() == HostState.HOST_STATE_DEGRADED
                 && h.getStateReason().contains("Failed to connect socket to '" + node.socket() + "'"));
         lap("degraded reported");
+        // The agent's own gRPC health answer (what a probe of the agent sees) follows libvirt too.
+        awaitAgentHealth(io.grpc.health.v1.HealthCheckResponse.ServingStatus.NOT_SERVING);
+        lap("agent health NOT_SERVING");
 
         node.startDaemon();
         node.pid().ifPresent(processesThatMustEnd::add);
@@ -147,6 +150,8 @@ class RealLibvirtdTest {
         assertEquals("heartbeats on time", back.getStateReason());
         assertEquals("", back.getReport().getHypervisor().getError());
         lap("ready again");
+        awaitAgentHealth(io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+        lap("agent health SERVING");
     }
 
     @Test
@@ -344,6 +349,19 @@ class RealLibvirtdTest {
         clientTransport = Transport.secure("test-client", 1, io.virtfleet.common.security.CredentialsBundle.read(fleet.adminCredentials()));
         channel = clientTransport.channel(fleet.controllerEndpoint(), io.virtfleet.common.security.FleetIdentity.controller(), Runnable::run);
         lap("controller and agent started");
+    }
+
+    /** Asks the agent's grpc.health.v1.Health (as an operator) until it answers {@code expected}. */
+    private void awaitAgentHealth(io.grpc.health.v1.HealthCheckResponse.ServingStatus expected) throws InterruptedException {
+        ManagedChannel toAgent = clientTransport.channel(new io.virtfleet.common.validation.Endpoint("127.0.0.1", agent.port()),
+                io.virtfleet.common.security.FleetIdentity.agent(HOST), Runnable::run);
+        try {
+            io.virtfleet.controller.testkit.Await.until("agent health " + expected, WAIT, () ->
+                    io.grpc.health.v1.HealthGrpc.newBlockingStub(toAgent).withDeadlineAfter(10, TimeUnit.SECONDS)
+                            .check(io.grpc.health.v1.HealthCheckRequest.getDefaultInstance()).getStatus() == expected);
+        } finally {
+            toAgent.shutdownNow();
+        }
     }
 
     /** Polls the fleet API until the host matches; fails with the last view and libvirtd's log otherwise. */

@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * restarted elsewhere would then run a second QEMU on their disks until the agent stood down, and for ever if it never
  * reached the controller. So the agent defines every domain with libvirt's autostart off and keeps the controller's
  * wish in its ledger ({@link DefinitionLedger.Entry#autostart}); once the start gate first opens (the controller has
- * answered since the agent started and orders no stand-down, whose destroys clear the wish of the VMs that moved)
+ * answered since the agent started, orders no stand-down, whose destroys clear the wish of the VMs that moved, and
+ * does not hold after a restore from a backup, whose records may home here a VM that runs elsewhere now)
  * and a sync of the definitions has run to its end since the agent started, it starts each domain the ledger wants
  * started that is not running and whose record at the synced commit names this host as home, once per host boot
  * ({@link BootMark}). The ledger alone is not trusted: a move interrupted between libvirt's end and the ledger's

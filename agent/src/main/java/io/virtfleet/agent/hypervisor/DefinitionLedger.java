@@ -46,11 +46,19 @@ public final class DefinitionLedger {
      * @param autostart     the controller asked for the domain to be started with the host (DefineDomain's autostart):
      *                      the agent does it once its start gate opens, never libvirt at boot; always false for a
      *                      replica, and cleared when a stand-down or a move takes the VM's home away
+     * @param libvirtAutostartTaken the domain was adopted (AdoptDomain) with libvirt's own autostart on, which the agent
+     *                      turned off: a release of the adoption turns it on again, so the domain is left as found
      */
-    public record Entry(String uuid, String sourceSha256, String definedSha256, boolean replica, boolean autostart) {
+    public record Entry(String uuid, String sourceSha256, String definedSha256, boolean replica, boolean autostart,
+                        boolean libvirtAutostartTaken) {
+        /** An entry of a domain virtfleet defined itself (nothing taken from libvirt's own autostart). */
+        public Entry(String uuid, String sourceSha256, String definedSha256, boolean replica, boolean autostart) {
+            this(uuid, sourceSha256, definedSha256, replica, autostart, false);
+        }
+
         /** This entry, with the wish to be started with the host as given. */
         public Entry withAutostart(boolean wanted) {
-            return new Entry(uuid, sourceSha256, definedSha256, replica, wanted);
+            return new Entry(uuid, sourceSha256, definedSha256, replica, wanted, libvirtAutostartTaken);
         }
     }
 
@@ -97,6 +105,27 @@ public final class DefinitionLedger {
     synchronized void record(String vm, Entry entry) {
         if (!entry.equals(entries.put(vm, entry))) {
             save();
+        }
+    }
+
+    /**
+     * As {@link #record}, but only once the file holds it: for a change that must not be lost, made before what it
+     * stands for (the wish to start a domain with the host, before libvirt's own autostart of it is turned off).
+     *
+     * @throws DomainOperationException UNAVAILABLE when the file cannot be written; memory is then as it was
+     */
+    synchronized void recordSaved(String vm, Entry entry) {
+        Entry before = entries.put(vm, entry);
+        try {
+            writeFile();
+        } catch (IOException e) {
+            if (before == null) {
+                entries.remove(vm);
+            } else {
+                entries.put(vm, before);
+            }
+            throw new DomainOperationException(DomainOperationException.Reason.UNAVAILABLE, "cannot write the ledger "
+                    + file + " (" + e.getMessage() + "): " + vm + " left as it was");
         }
     }
 
@@ -184,6 +213,9 @@ public final class DefinitionLedger {
             o.addProperty("defined_sha256", e.definedSha256());
             o.addProperty("replica", e.replica());
             o.addProperty("autostart", e.autostart());
+            if (e.libvirtAutostartTaken()) {
+                o.addProperty("libvirt_autostart_taken", true); // only adoptions: other entries keep their old form
+            }
             domains.add(vm, o);
         });
         JsonObject root = new JsonObject();
@@ -214,7 +246,8 @@ public final class DefinitionLedger {
             boolean replica = o.get("replica").getAsBoolean();
             JsonElement autostart = o.get("autostart");
             boolean wanted = autostart != null && autostart.getAsBoolean() && !replica;
-            out.put(vm, new Entry(uuid, source, defined, replica, wanted));
+            JsonElement taken = o.get("libvirt_autostart_taken");
+            out.put(vm, new Entry(uuid, source, defined, replica, wanted, taken != null && taken.getAsBoolean()));
         }
         return out;
     }

@@ -15,7 +15,8 @@ import org.w3c.dom.Node;
  * libvirt runs QEMU as root here, so a definition is a way to run programs and open files. A definition
  * may use its own disk ({@code <images-dir>/<vm>.img}, or an RBD image named after the VM) and host
  * bridges, and boot the Debian installer's kernel and initrd of the agent's {@code installer-dir} (direct kernel
- * boot); it may not name other host programs, files or devices, pass host hardware through, or carry
+ * boot); it may not name other host programs, files or devices, open sockets on the host's network (tcp or udp
+ * character devices, an EGD entropy daemon), pass host hardware through, or carry
  * elements of other namespaces (QEMU command-line passthrough) outside {@code <metadata>}.
  */
 final class DefinitionRules {
@@ -27,6 +28,8 @@ final class DefinitionRules {
     /** Attributes that name a host path wherever they appear. */
     private static final Set<String> PATH_ATTRIBUTES = Set.of("file", "path", "dir", "socket");
     private static final Set<String> ENTROPY_SOURCES = Set.of("/dev/urandom", "/dev/random", "/dev/hwrng");
+    /** Character device (and NIC backend) types that open a socket on the host's network. */
+    private static final Set<String> SOCKETS = Set.of("tcp", "udp");
     private static final Pattern POOL = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,99}");
     private static final String FIELD = "domain_xml";
     private static final String SCOPE = "a definition that uses only its own disk and host bridges";
@@ -71,6 +74,16 @@ final class DefinitionRules {
             throw new InvalidInputException(FIELD + " " + where, e.getTextContent().strip(),
                     "an entropy source among " + ENTROPY_SOURCES);
         }
+        if (name.equals("backend") && e.getParentNode() instanceof Element rng && "rng".equals(rng.getLocalName())
+                && "egd".equals(e.getAttribute("model"))) {
+            throw new InvalidInputException(FIELD + " " + where + "/@model", "egd", "a random backend (an entropy source"
+                    + " among " + ENTROPY_SOURCES + "): an EGD backend reaches a daemon over a socket or the network");
+        }
+        if (SOCKETS.contains(e.getAttribute("type")) && (isDevice(e) || "backend".equals(name))) {
+            throw new InvalidInputException(FIELD + " " + where + "/@type", e.getAttribute("type"), SCOPE
+                    + "; a " + e.getAttribute("type") + " <" + name + "> listens on or connects to the host's network"
+                    + " (use type pty: virsh console reaches it on the host)");
+        }
         NamedNodeMap attributes = e.getAttributes();
         for (int i = 0; i < attributes.getLength(); i++) {
             Attr a = (Attr) attributes.item(i);
@@ -88,6 +101,12 @@ final class DefinitionRules {
                 walk(vmName, child, where + "/" + child.getLocalName(), ownImage, installer, installTokenLength);
             }
         }
+    }
+
+    /** Whether {@code e} is one of the domain's {@code <devices>}. */
+    private static boolean isDevice(Element e) {
+        return e.getParentNode() instanceof Element parent && "devices".equals(parent.getLocalName())
+                && parent.getParentNode() == e.getOwnerDocument().getDocumentElement();
     }
 
     /**

@@ -25,6 +25,7 @@ import org.libvirt.Error.ErrorNumber;
 import org.libvirt.LibvirtException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.w3c.dom.Element;
 
 /**
  * Defines, undefines, starts and stops this host's libvirt domains, each operation idempotent and
@@ -86,6 +87,8 @@ public final class Domains implements AutoCloseable {
     /** How often a guest asked to shut down is looked at again. */
     private static final long SHUTDOWN_POLL_MS = 200;
     private static final int XML_INACTIVE = LibvirtHypervisor.XML_INACTIVE;
+    /** VIR_DOMAIN_XML_SECURE: include secrets (console passwords); read only to look for them, never kept. */
+    private static final int XML_SECURE = 1;
     /** libvirt codes that mean "this definition is not acceptable", i.e. bad input, not a host problem. */
     private static final Set<ErrorNumber> DEFINITION_REFUSED = EnumSet.of(ErrorNumber.VIR_ERR_XML_ERROR,
             ErrorNumber.VIR_ERR_XML_DETAIL, ErrorNumber.VIR_ERR_XML_INVALID_SCHEMA, ErrorNumber.VIR_ERR_CONFIG_UNSUPPORTED,
@@ -219,8 +222,10 @@ public final class Domains implements AutoCloseable {
             Domain d = require(conn, vmName);
             try {
                 String xml = AdoptableXml.of(d.getXMLDesc(XML_INACTIVE));
+                String refusal = refusal(vmName, xml);
+                String password = refusal.isEmpty() ? consolePassword(d) : null;
                 return new Read(d.getUUIDString(), LibvirtHypervisor.state(d.getInfo().state), xml,
-                        refusal(vmName, xml), d.getAutostart());
+                        password == null ? refusal : password, d.getAutostart());
             } finally {
                 d.free();
             }
@@ -248,14 +253,18 @@ public final class Domains implements AutoCloseable {
         }
         return submit(vmName, () -> hypervisor.withConnection(conn -> {
             if (release) {
-                boolean held = ledger.get(vmName).filter(e -> e.uuid().equalsIgnoreCase(definition.uuid())
-                        && e.sourceSha256().equals(Sha256.hex(xml))).isPresent();
-                if (held) {
-                    ledger.forget(vmName);
-                    hypervisor.definitionChanged(vmName);
+                var held = ledger.get(vmName).filter(e -> e.uuid().equalsIgnoreCase(definition.uuid())
+                        && e.sourceSha256().equals(Sha256.hex(xml)) && !e.replica());
+                if (held.isEmpty()) {
+                    return new Step(false, vmName + " was not adopted under this definition");
                 }
-                return new Step(held, held ? "released " + vmName + ": virtfleet no longer counts it as its own"
-                        : vmName + " was not adopted under this definition");
+                // libvirt's own autostart back first: should the ledger's write fail, the domain still starts at boot.
+                boolean restored = held.get().libvirtAutostartTaken() && restoreLibvirtAutostart(conn, vmName,
+                        held.get().uuid());
+                ledger.forget(vmName);
+                hypervisor.definitionChanged(vmName);
+                return new Step(true, "released " + vmName + ": virtfleet no longer counts it as its own"
+                        + (restored ? "; libvirt's own autostart turned on again, as it was before the adoption" : ""));
             }
             Domain d = require(conn, vmName);
             try {
@@ -278,20 +287,86 @@ public final class Domains implements AutoCloseable {
                     throw new DomainOperationException(Reason.WRONG_STATE, vmName + " is virtfleet's already (defined"
                             + (entry.get().replica() ? " as a replica" : "") + " from another definition)");
                 }
-                boolean libvirtFlag = d.getAutostart();
-                if (libvirtFlag) {
-                    d.setAutostart(false); // the agent's wish instead: started behind its boot gate, as every home domain
+                String password = consolePassword(d);
+                if (password != null) {
+                    throw new DomainOperationException(Reason.WRONG_STATE, password);
                 }
-                boolean wanted = autostart;
-                ledger.record(vmName, new DefinitionLedger.Entry(uuid, Sha256.hex(xml), Sha256.hex(now), false, wanted));
+                // The ledger first, and only once its file holds the wish: libvirt's own autostart is then turned off
+                // (the agent starts it behind its boot gate instead, as every home domain), and a crash in between
+                // leaves both on, which the agent's start takes over (BootStarts). The ledger remembers the flag was
+                // taken, so a release of the adoption gives it back. A domain libvirt starts at boot keeps being
+                // started at boot, whatever the controller asked.
+                boolean libvirtFlag = d.getAutostart();
+                boolean wanted = autostart || libvirtFlag;
+                ledger.recordSaved(vmName, new DefinitionLedger.Entry(uuid, Sha256.hex(xml), Sha256.hex(now), false,
+                        wanted, libvirtFlag));
                 hypervisor.definitionChanged(vmName);
+                if (libvirtFlag) {
+                    try {
+                        d.setAutostart(false);
+                    } catch (LibvirtException e) {
+                        ledger.forget(vmName); // as it was: libvirt's flag is still on
+                        throw refusal("turn libvirt's own autostart of " + vmName + " off (not adopted)", e);
+                    }
+                }
                 return new Step(true, "adopted " + vmName + " (UUID " + uuid + ") as it is defined; autostart "
                         + (wanted ? "on (started by the agent at boot)" : "off")
-                        + (libvirtFlag ? "; libvirt's own autostart turned off" : ""));
+                        + (libvirtFlag ? "; libvirt's own autostart turned off (given back if the adoption is undone)"
+                        : ""));
             } finally {
                 d.free();
             }
         }));
+    }
+
+    /** Turns libvirt's own autostart of {@code vmName} on again, when it is still the domain {@code uuid}. */
+    private static boolean restoreLibvirtAutostart(Connect conn, String vmName, String uuid) throws LibvirtException {
+        Domain d = lookup(conn, vmName);
+        if (d == null) {
+            return false; // undefined since: nothing to give it back to
+        }
+        try {
+            if (!d.getUUIDString().equalsIgnoreCase(uuid) || d.getAutostart()) {
+                return false;
+            }
+            try {
+                d.setAutostart(true);
+            } catch (LibvirtException e) {
+                throw refusal("turn libvirt's own autostart of " + vmName + " on again (the adoption is kept)", e);
+            }
+            return true;
+        } finally {
+            d.free();
+        }
+    }
+
+    /**
+     * Why {@code d} cannot be adopted for a console password, or null: libvirt leaves {@code <graphics passwd>} out of
+     * every definition unless asked for secrets (VIR_DOMAIN_XML_SECURE), so the repository's copy would define the
+     * domain again (replicas, moves, the reconciler) with an open console; and keeping the password in the
+     * repository would copy it in clear to every host's clone, its history and the controller's backups.
+     */
+    private static String consolePassword(Domain d) throws LibvirtException {
+        Element graphics = passwordedGraphics(d.getXMLDesc(XML_INACTIVE | XML_SECURE));
+        if (graphics == null) {
+            return null;
+        }
+        return "its <graphics type=\"" + graphics.getAttribute("type") + "\"> console has a password (passwd, which"
+                + " libvirt leaves out of the definition virtfleet reads): virtfleet's definitions carry no secrets, and"
+                + " without it the console would be open after any redefinition or move; remove the password (virsh"
+                + " edit) and reach the console through an SSH tunnel to the host, then adopt again";
+    }
+
+    /** The first {@code <graphics>} of a secure definition that has a {@code passwd}, or null. */
+    static Element passwordedGraphics(String secureXml) {
+        var nodes = io.virtfleet.common.xml.Xml.parse("domain_xml", secureXml, DomainDefinition.MAX_CHARS)
+                .getDocumentElement().getElementsByTagName("graphics");
+        for (int i = 0; i < nodes.getLength(); i++) {
+            if (nodes.item(i) instanceof Element g && g.hasAttribute("passwd")) {
+                return g;
+            }
+        }
+        return null;
     }
 
     /** Undefines {@code vmName}; a running domain is refused unless {@code force}, which destroys it first. */

@@ -68,6 +68,7 @@ public final class ControllerLink implements AutoCloseable {
 
     private final java.util.concurrent.atomic.AtomicLong heartbeatsAccepted = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong callsFailed = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong reconnectsPaced = new java.util.concurrent.atomic.AtomicLong();
     private volatile String sessionId;
     private volatile Duration interval;
     private volatile boolean closed;
@@ -114,6 +115,7 @@ public final class ControllerLink implements AutoCloseable {
             long half = RECONNECT_PACE.toMillis() / 2;
             pacer.schedule(() -> {
                 if (channel.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+                    reconnectsPaced.incrementAndGet();
                     channel.resetConnectBackoff();
                 }
                 paceReconnects();
@@ -137,6 +139,14 @@ public final class ControllerLink implements AutoCloseable {
     /** Register and heartbeat calls that failed (unreachable, refused...) since this link started. */
     public long callsFailed() {
         return callsFailed.get();
+    }
+
+    /**
+     * Connection attempts the link asked for itself while the controller was unreachable (each cuts gRPC's own
+     * backoff short): how an outage's pace shows without a clock.
+     */
+    public long reconnectsPaced() {
+        return reconnectsPaced.get();
     }
 
     /** True while the agent holds a session the controller accepted. */
@@ -193,14 +203,15 @@ public final class ControllerLink implements AutoCloseable {
         log.info("registered with controller at {} as host {} (heartbeat every {})",
                 settings.controller(), report.getHostName(), Durations.shortText(interval));
         tell(() -> definitions.registered(response.getDefinitionsGitPort(), response.getDesiredDefinitionsCommit(),
-                response.getStandDown()));
+                response.getStandDown(), response.getRestoreHold()));
     }
 
     private void heartbeat(HostReport report) {
         HeartbeatResponse response = registry.withDeadlineAfter(CALL_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
                 .heartbeat(HeartbeatRequest.newBuilder().setSessionId(sessionId).setReport(report).build());
         heartbeatsAccepted.incrementAndGet();
-        tell(() -> definitions.heartbeat(response.getDesiredDefinitionsCommit(), response.getStandDown()));
+        tell(() -> definitions.heartbeat(response.getDesiredDefinitionsCommit(), response.getStandDown(),
+                response.getRestoreHold()));
     }
 
     /** A fault in what listens to the definitions' news must not look like the controller failing, nor stop the link. */

@@ -45,15 +45,15 @@ public final class CatchUp implements DefinitionsNews {
     }
 
     @Override
-    public void registered(int gitPort, String commit, boolean standDownOrdered) {
-        standDown.told(standDownOrdered);
+    public void registered(int gitPort, String commit, boolean standDownOrdered, boolean restoreHold) {
+        standDown.told(standDownOrdered, restoreHold);
         sync.source().controllerServes(gitPort);
         consider(commit, standDownOrdered);
     }
 
     @Override
-    public void heartbeat(String commit, boolean standDownOrdered) {
-        standDown.told(standDownOrdered);
+    public void heartbeat(String commit, boolean standDownOrdered, boolean restoreHold) {
+        standDown.told(standDownOrdered, restoreHold);
         consider(commit, standDownOrdered);
     }
 

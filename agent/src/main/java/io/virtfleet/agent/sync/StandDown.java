@@ -16,6 +16,10 @@ import org.slf4j.LoggerFactory;
  * never starts the domains virtfleet defined at boot (their libvirt autostart is off): the agent does, once starts are
  * allowed ({@link #onceStartsAllowed}). A domain libvirt started anyway (its flag set by hand, or by an agent of
  * before) is destroyed by the stand-down ({@link DefinitionsSync#standDown}) if its home moved.
+ *
+ * <p>While the controller holds after a restore from a backup ({@code restore_hold} in its answers), the agent starts
+ * nothing either, and the once-per-boot starts wait for the hold's release: the restored records may be older than
+ * what runs, and a VM they home here may run on another host now.
  */
 public final class StandDown {
     private static final Logger log = LoggerFactory.getLogger(StandDown.class);
@@ -30,6 +34,7 @@ public final class StandDown {
 
     private boolean answered;
     private boolean ordered;
+    private boolean held;
     private String stoodDownCommit = "";
     private String error = "";
     private Runnable whenOpened;
@@ -44,11 +49,27 @@ public final class StandDown {
         return s;
     }
 
-    /** What the controller answered to a Register or Heartbeat. */
+    /** What the controller answered to a Register or Heartbeat, from a controller that does not hold. */
     public void told(boolean standDown) {
+        told(standDown, false);
+    }
+
+    /**
+     * What the controller answered to a Register or Heartbeat.
+     *
+     * @param restoreHold whether the controller holds after a restore: nothing is started until it no longer does
+     */
+    public void told(boolean standDown, boolean restoreHold) {
         Runnable opened;
         synchronized (this) {
             answered = true;
+            if (restoreHold && !held) {
+                log.warn("the controller holds after a restore from a backup: starting nothing (not even the domains"
+                        + " that start with the host) until an admin releases the hold");
+            } else if (!restoreHold && held) {
+                log.info("the controller no longer holds after a restore: domains may be started again");
+            }
+            held = restoreHold;
             if (standDown && !ordered) {
                 log.warn("the controller holds this host as lost: standing down (destroying the domains whose home"
                         + " moved, starting nothing) until it is unfenced");
@@ -80,7 +101,7 @@ public final class StandDown {
     }
 
     private Runnable firstOpening() {
-        if (whenOpened == null || !answered || ordered) {
+        if (whenOpened == null || !answered || ordered || held) {
             return null;
         }
         Runnable then = whenOpened;
@@ -90,6 +111,11 @@ public final class StandDown {
 
     public synchronized boolean ordered() {
         return ordered;
+    }
+
+    /** Whether the controller's latest answer says it holds after a restore. */
+    public synchronized boolean restoreHold() {
+        return held;
     }
 
     /** Whether a stand-down against {@code commit} has completed (nothing needs doing until the repository moves). */
@@ -118,6 +144,10 @@ public final class StandDown {
         if (!answered) {
             return Optional.of("the controller has not answered this agent since it started: a host coming back may have"
                     + " to stand down first, so it starts nothing before");
+        }
+        if (held) {
+            return Optional.of("the controller holds after a restore from a backup (its records may be older than what"
+                    + " runs): this host starts nothing until an admin releases the hold");
         }
         if (ordered) {
             return Optional.of("this host is standing down: the controller holds it as lost (fenced) and its VMs may"

@@ -148,6 +148,93 @@ class AdoptDomainsTest {
         assertTrue(read.refusal().contains("<hostdev>"), read.refusal());
     }
 
+    private boolean libvirtAutostart(String name) throws Exception {
+        return hypervisor.withConnection(c -> c.domainLookupByName(name).getAutostart());
+    }
+
+    private void setLibvirtAutostart(String name, boolean on) throws Exception {
+        hypervisor.withConnection(c -> {
+            c.domainLookupByName(name).setAutostart(on);
+            return null;
+        });
+    }
+
+    @Test
+    void libvirtsAutostartIsTakenOnceTheLedgerHoldsItAndGivenBackWhenTheAdoptionIsUndone() throws Exception {
+        defineByHand(handMade("git", "", ""), false);
+        setLibvirtAutostart("git", true);
+        Domains.Read read = domains.read("git").get(30, TimeUnit.SECONDS);
+        assertTrue(read.libvirtAutostart());
+
+        // Asked without autostart (a stopped VM): libvirt started it at boot, so the agent does from now on.
+        Domains.Step step = domains.adopt("git", read.xml(), false, false).get(30, TimeUnit.SECONDS);
+        assertTrue(step.detail().contains("libvirt's own autostart turned off"), step.detail());
+        assertFalse(libvirtAutostart("git"), "the agent starts it at boot instead");
+        DefinitionLedger.Entry entry = DefinitionLedger.load(dir.resolve("state")).get("git").orElseThrow();
+        assertTrue(entry.autostart(), "a domain libvirt started at boot keeps being started at boot: " + entry);
+        assertTrue(entry.libvirtAutostartTaken(), "kept in the ledger's file: " + entry);
+
+        Domains.Step released = domains.adopt("git", read.xml(), false, true).get(30, TimeUnit.SECONDS);
+        assertTrue(released.changed(), released.detail());
+        assertTrue(libvirtAutostart("git"), "given back as found: " + released.detail());
+        assertTrue(ledger.get("git").isEmpty());
+
+        // One that libvirt did not start at boot is released as it was, its flag left off.
+        defineByHand(handMade("db", "", "").replace("6b1e1f52", "7b1e1f52"), false);
+        Domains.Read db = domains.read("db").get(30, TimeUnit.SECONDS);
+        domains.adopt("db", db.xml(), false, false).get(30, TimeUnit.SECONDS);
+        assertFalse(ledger.get("db").orElseThrow().autostart());
+        assertFalse(ledger.get("db").orElseThrow().libvirtAutostartTaken());
+        domains.adopt("db", db.xml(), false, true).get(30, TimeUnit.SECONDS);
+        assertFalse(libvirtAutostart("db"));
+    }
+
+    @Test
+    void aLedgerThatCannotBeWrittenLeavesTheDomainAsItWasWithLibvirtsAutostartOn() throws Exception {
+        defineByHand(handMade("git", "", ""), true);
+        setLibvirtAutostart("git", true);
+        Domains.Read read = domains.read("git").get(30, TimeUnit.SECONDS);
+        // The ledger's file cannot be replaced: a directory that is not empty stands where it goes.
+        Files.createDirectories(dir.resolve("state").resolve(DefinitionLedger.FILE).resolve("in-the-way"));
+
+        ExecutionException e = assertThrows(ExecutionException.class,
+                () -> domains.adopt("git", read.xml(), true, false).get(30, TimeUnit.SECONDS));
+        assertTrue(e.getCause() instanceof DomainOperationException d && d.reason() == DomainOperationException.Reason
+                .UNAVAILABLE, String.valueOf(e.getCause()));
+        assertTrue(e.getCause().getMessage().contains("cannot write the ledger"), e.getCause().getMessage());
+        assertTrue(libvirtAutostart("git"), "libvirt still starts it at boot: nothing was lost");
+        assertTrue(ledger.get("git").isEmpty(), "not adopted");
+    }
+
+    @Test
+    void aConsolePasswordIsReadAsARefusalWithoutTheSecretAndNeverAdopted() throws Exception {
+        defineByHand(handMade("www", "<graphics type='vnc' port='-1' autoport='yes' passwd='s3cr3t-pw'/>", ""), true);
+        Domains.Read read = domains.read("www").get(30, TimeUnit.SECONDS);
+        assertTrue(read.refusal().contains("password") && read.refusal().contains("<graphics type=\"vnc\">"),
+                read.refusal());
+        assertFalse(read.refusal().contains("s3cr3t-pw") || read.xml().contains("s3cr3t-pw"), "the secret stays libvirt's");
+        ExecutionException e = assertThrows(ExecutionException.class,
+                () -> domains.adopt("www", read.xml(), true, false).get(30, TimeUnit.SECONDS));
+        assertTrue(e.getCause().getMessage().contains("password"), e.getCause().getMessage());
+        assertTrue(ledger.get("www").isEmpty());
+
+        defineByHand(handMade("open", "<graphics type='vnc' port='-1' autoport='yes'/>", "").replace("6b1e1f52",
+                "8b1e1f52"), false);
+        assertEquals("", domains.read("open").get(30, TimeUnit.SECONDS).refusal(), "a console without a password is fine");
+    }
+
+    @Test
+    void aTcpSerialPortOrAnEgdEntropyDaemonIsReadWithItsReason() throws Exception {
+        defineByHand(handMade("tty", "<serial type='tcp'><source mode='bind' host='0.0.0.0' service='4555'/>"
+                + "<protocol type='raw'/><target port='0'/></serial>", ""), false);
+        String tcp = domains.read("tty").get(30, TimeUnit.SECONDS).refusal();
+        assertTrue(tcp.contains("tcp") && tcp.contains("host's network"), tcp);
+        defineByHand(handMade("egd", "<rng model='virtio'><backend model='egd' type='udp'><source mode='connect'"
+                + " host='10.0.0.9' service='708'/></backend></rng>", "").replace("6b1e1f52", "9b1e1f52"), false);
+        String egd = domains.read("egd").get(30, TimeUnit.SECONDS).refusal();
+        assertTrue(egd.contains("egd"), egd);
+    }
+
     @Test
     void aNameThatIsNoDnsLabelIsRefusedBeforeLibvirtIsAsked() {
         assertThrows(InvalidInputException.class, () -> domains.read("Web_1"));

@@ -55,7 +55,7 @@ class CatchUpTest {
         String error = host.sync.status().error();
         String synced = host.sync.status().syncedCommit();
         int started = catchUp.syncsStarted();
-        catchUp.heartbeat(commit, false);
+        catchUp.heartbeat(commit, false, false);
         assertEquals(started, catchUp.syncsStarted(), "syncs started by a heartbeat naming " + commit);
         assertFalse(host.sync.busy());
         assertEquals(synced, host.sync.status().syncedCommit());
@@ -68,11 +68,11 @@ class CatchUpTest {
         host = ReplicaHost.start("hv1", work.resolve("hv1"), repo.url());
         CatchUp catchUp = new CatchUp(host.sync, now::get);
 
-        catchUp.heartbeat("", false); // a controller that names no commit
+        catchUp.heartbeat("", false, false); // a controller that names no commit
         assertEquals(0, catchUp.syncsStarted());
         assertTrue(host.seen("db").isEmpty());
 
-        catchUp.registered(0, first, false);
+        catchUp.registered(0, first, false, false);
         await(() -> first.equals(host.sync.status().syncedCommit()), "synced to " + first);
         assertTrue(host.seen("db").isPresent());
         await(() -> !host.sync.busy(), "sync over");
@@ -88,7 +88,7 @@ class CatchUpTest {
         String second = repo.commit("web");
         Path away = work.resolve("away");
         Files.move(repo.dir(), away);
-        catchUp.heartbeat(second, false);
+        catchUp.heartbeat(second, false, false);
         await(() -> !host.sync.status().error().isEmpty() && !host.sync.busy(), "a failed sync");
         Files.move(away, repo.dir());
 
@@ -101,7 +101,7 @@ class CatchUpTest {
 
         // ...but at most 6 s (5 s and its jitter) later it is.
         advance(Duration.ofMillis(1200));
-        catchUp.heartbeat(second, false);
+        catchUp.heartbeat(second, false, false);
         await(() -> second.equals(host.sync.status().syncedCommit()), "synced to " + second);
         assertTrue(host.seen("web").isPresent());
         assertEquals("", host.sync.status().error());
@@ -117,7 +117,7 @@ class CatchUpTest {
         assertEquals(head, host.sync.status().syncedCommit());
 
         CatchUp catchUp = new CatchUp(host.sync, now::get);
-        catchUp.heartbeat(head, false);
+        catchUp.heartbeat(head, false, false);
         await(() -> host.sync.completedSinceStart(), "a first sync");
         assertTrue(host.seen("db").orElseThrow().inactiveXml().contains("<memory unit='KiB'>524288</memory>"),
                 "the hand edit made while the agent was away is repaired");
@@ -129,7 +129,7 @@ class CatchUpTest {
         host = ReplicaHost.start("hv1", work.resolve("hv1"), null);
         CatchUp catchUp = new CatchUp(host.sync, now::get);
 
-        catchUp.registered(0, head, false); // the controller serves no repository and no remote is configured
+        catchUp.registered(0, head, false, false); // the controller serves no repository and no remote is configured
         assertEquals(0, catchUp.syncsStarted());
         assertFalse(host.sync.busy());
         assertEquals(new SyncState.Status("", ""), host.sync.status(), "not even a failure to report");

@@ -159,7 +159,7 @@ class StandDownTest {
         Path away = node.resolveSibling("away.xml");
         Files.move(node, away);
         host.hypervisor.close();
-        catchUp.registered(0, head, true);
+        catchUp.registered(0, head, true, false);
         await(() -> !standDown.status().error().isEmpty() && !host.sync.busy(), "a failed stand-down");
         String error = standDown.status().error();
         assertTrue(error.contains("web: not stood down (its home is now hv2): libvirt at " + host.hypervisor.uri()
@@ -173,7 +173,7 @@ class StandDownTest {
         Files.move(away, node);
         assertTrue(host.seen("web").orElseThrow().active(), "still running: the stand-down did not happen");
         now.addAndGet(Duration.ofSeconds(6).toNanos());
-        catchUp.heartbeat(head, true);
+        catchUp.heartbeat(head, true, false);
         await(() -> head.equals(standDown.status().stoodDownCommit()), "stood down against " + head);
         ReplicaHost.Seen web = host.seen("web").orElseThrow();
         assertFalse(web.active());
@@ -185,7 +185,7 @@ class StandDownTest {
         assertTrue(startRefused("mine").getMessage().contains("this host is standing down"));
 
         // Unfenced: the controller no longer orders it, and the host's own VM may start.
-        catchUp.heartbeat(head, false);
+        catchUp.heartbeat(head, false, false);
         assertFalse(host.reporter.report().getStandingDown());
         host.domains.setRunning("mine", true, Duration.ZERO).get(30, TimeUnit.SECONDS);
         assertTrue(host.seen("mine").orElseThrow().active());

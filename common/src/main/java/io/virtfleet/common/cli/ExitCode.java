@@ -22,6 +22,8 @@ public final class ExitCode {
     public static final int SOME_LEFT = 8;
     /** {@code adopt}: some domains were refused (each listed with why); the others were adopted. */
     public static final int SOME_REFUSED = 9;
+    /** {@code health}: the controller, or an agent asked, answered NOT_SERVING (or, an agent, did not answer). */
+    public static final int NOT_SERVING = 10;
 
     private ExitCode() {}
 }

@@ -14,6 +14,10 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * again. A writer that is already inside may pass again (nesting), so a commit that writes through {@link StateFiles}
  * does not wait for itself. Writers block while it is closed: none may pass on a gRPC event loop, which is already
  * the rule for any file write.
+ *
+ * <p>The gate is one for the whole JVM (a static lock), not one per data directory: where several controllers or
+ * agents share a JVM (EmbeddedFleet, tests with two controllers), one backup holds every one of their state writes
+ * while it copies.
  */
 public final class WriteGate {
     private static final ReentrantReadWriteLock LOCK = new ReentrantReadWriteLock();

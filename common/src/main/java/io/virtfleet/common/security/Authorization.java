@@ -37,7 +37,9 @@ public final class Authorization implements ServerInterceptor {
         /** Operators of any role. */
         VIEWERS,
         /** Operators with the admin role. */
-        ADMINS;
+        ADMINS,
+        /** Any identity the fleet CA certified: the controller, an agent, an operator of any role. */
+        FLEET;
 
         public boolean allows(FleetIdentity id) {
             return switch (this) {
@@ -46,6 +48,7 @@ public final class Authorization implements ServerInterceptor {
                 case AGENTS -> id.kind() == FleetIdentity.Kind.AGENT;
                 case VIEWERS -> id.kind() == FleetIdentity.Kind.OPERATOR;
                 case ADMINS -> id.kind() == FleetIdentity.Kind.OPERATOR && id.role() == FleetIdentity.Role.ADMIN;
+                case FLEET -> true;
             };
         }
     }

@@ -90,6 +90,9 @@ public final class Adoptions {
         if (!r.getProfile().isEmpty()) {
             Names.profileName("profile", r.getProfile());
         }
+        for (int i = 0; i < r.getVmsCount(); i++) {
+            Names.vmName("vms[" + i + "]", r.getVms(i));
+        }
         r.getFailoverIpsMap().forEach((vm, ip) -> {
             Names.vmName("failover_ips key", vm);
             io.virtfleet.common.validation.Ipv4.failoverAddress("failover_ips[" + vm + "]", ip);
@@ -162,6 +165,9 @@ public final class Adoptions {
                 }
             }
         }
+        if (request.getVmsCount() > 0) {
+            candidates.keySet().retainAll(new TreeSet<>(request.getVmsList()));
+        }
         // Every UUID some host reports under another name is taken too (a VM's replica, an unmanaged domain).
         Map<String, TreeSet<String>> reportedUuids = new HashMap<>();
         for (HostRecord h : registry.all()) {
@@ -187,6 +193,7 @@ public final class Adoptions {
                 plans.add(plan);
             }
         }
+        refuseStrayNames(request, plans, only);
         AdoptVmsResponse.Builder out = AdoptVmsResponse.newBuilder().setDryRun(request.getDryRun());
         boolean replicate = false;
         for (Plan p : plans) {
@@ -204,10 +211,43 @@ public final class Adoptions {
         return out.setHeadCommit(store.repo().head()).build();
     }
 
+    /**
+     * Refuses (INVALID_ARGUMENT, before anything is changed) a VM named in {@code vms} or {@code failover_ips} that is
+     * no domain of this run, and a failover IP for a VM that is not on the public bridge: a typo would otherwise be
+     * dropped in silence, and the VM meant left out or adopted without its IP.
+     */
+    private void refuseStrayNames(AdoptVmsRequest request, List<Plan> plans, String only) {
+        Map<String, Adoption.Builder> inRun = new TreeMap<>();
+        plans.forEach(p -> inRun.put(p.answer().getVm(), p.answer()));
+        String where = "no candidate of this run (a domain some host reports that virtfleet did not define"
+                + (only == null ? "" : ", whose home is " + only) + (request.getRunbookCount() > 0
+                ? ", with a definition in the runbook's repository" : "") + "; virtfleet drift --all lists them)";
+        for (int i = 0; i < request.getVmsCount(); i++) {
+            if (!inRun.containsKey(request.getVms(i))) {
+                throw new InvalidInputException("vms[" + i + "]", request.getVms(i), where);
+            }
+        }
+        for (String vm : new TreeSet<>(request.getFailoverIpsMap().keySet())) {
+            Adoption.Builder a = inRun.get(vm);
+            if (a == null) {
+                throw new InvalidInputException("failover_ips key", vm, where);
+            }
+            if (a.getAdopted() && !a.getSpec().getNetwork().hasFailover()) {
+                throw new InvalidInputException("failover_ips[" + vm + "]", request.getFailoverIpsMap().get(vm),
+                        "none: " + vm + " is on " + a.getNetwork().split(" ")[0] + " (LAN "
+                        + a.getSpec().getNetwork().getLan() + "), not the public bridge " + settings.publicBridge());
+            }
+        }
+    }
+
     /** Null when the domain is not this run's (its home is not the host asked for). */
     private Plan plan(String name, List<Seen> seen, String only, AdoptVmsRequest request, String runbookXml,
                       Map<String, String> managedElsewhere) {
         Adoption.Builder a = Adoption.newBuilder().setVm(name);
+        String badName = DomainSpecs.nameRefusal(name);
+        if (badName != null) {
+            return refused(a, badName); // before any host is asked: no agent reads a domain it could not name
+        }
         if (seen.isEmpty()) {
             return refused(a, "in the runbook's repository, but defined on no host: virtfleet adopts what libvirt"
                     + " holds (define it on its host first, or create it with virtfleet vm create)");
@@ -258,6 +298,13 @@ public final class Adoptions {
         }
         // Whether it runs is libvirt's answer now, not a report of the last heartbeat.
         a.setRunning(active(read.getState()));
+        if (read.getState() == DomainState.DOMAIN_STATE_PAUSED || read.getState() == DomainState.DOMAIN_STATE_SUSPENDED) {
+            // Recorded as running, it would be resumed by the first reconcile of the VM (after a controller restart):
+            // the operator's pause is theirs to end.
+            return refused(a, (read.getState() == DomainState.DOMAIN_STATE_PAUSED ? "paused" : "suspended (pmsuspend)")
+                    + " on " + home + ": virtfleet knows running and stopped VMs only, and would resume it; resume it"
+                    + " (virsh resume / virsh dompmwakeup) or shut it down, then adopt again");
+        }
         if (!read.getRefusal().isEmpty()) {
             return refused(a, "its definition breaks the rules every definition on " + home + " keeps: "
                     + read.getRefusal());
@@ -322,8 +369,20 @@ public final class Adoptions {
         }
         a.setClaim(home + ": " + derived.spec().getVcpus() + " vCPUs, " + Sizes.exact(derived.spec().getMemoryBytes())
                 + " memory, disk " + derived.disk() + " " + Sizes.exact(derived.spec().getDiskBytes()));
+        // Started with its host as the runbook had it (libvirt's flag), and whenever it runs now: virtfleet starts the
+        // VMs it wants running anyway, so a running VM left off at boot would only be started later by the reconciler.
+        a.setAutostart(read.getLibvirtAutostart() || a.getRunning());
         if (read.getLibvirtAutostart()) {
-            a.addNotes("libvirt's own autostart is turned off; the agent starts it at boot instead");
+            a.addNotes("libvirt's own autostart is turned off; the agent starts it when " + home + " boots instead"
+                    + (a.getRunning() ? "" : " (it is stopped now and recorded so: virtfleet stops it again after such a"
+                    + " boot; virtfleet vm start it to have it run)"));
+        }
+        if (derived.spec().getNetwork().getLan() > 0) {
+            List<String> registered = registry.all().stream().map(HostRecord::name).sorted().toList();
+            a.addNotes("LAN " + derived.spec().getNetwork().getLan() + ": the flood list of vxlan"
+                    + derived.spec().getNetwork().getLan() + " becomes virtfleet's (the registered hosts: "
+                    + String.join(", ", registered) + "); a hypervisor of this LAN without an agent loses broadcast and ARP"
+                    + " to it: enroll every hypervisor of the LAN before adopting");
         }
         if (runbookXml != null) {
             try {
@@ -365,7 +424,7 @@ public final class Adoptions {
             try {
                 var step = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
                         .adoptDomain(AdoptDomainRequest.newBuilder().setVmName(name).setDomainXml(p.xml())
-                                .setAutostart(true).build());
+                                .setAutostart(a.getAutostart()).build());
                 a.addNotes(home + ": " + step.getDetail());
             } catch (StatusRuntimeException e) {
                 store.remove(name, "adoption of " + name + " undone: " + home + " refused it", operator);

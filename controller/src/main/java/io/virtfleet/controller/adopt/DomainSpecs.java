@@ -33,6 +33,9 @@ public final class DomainSpecs {
     /** Devices virtfleet's VMs may have: each is the guest's own, none reaches the host beyond its disk and bridge. */
     private static final Set<String> KNOWN_DEVICES = Set.of("disk", "controller", "interface", "input", "graphics",
             "video", "console", "serial", "channel", "memballoon", "rng", "sound", "audio", "watchdog", "panic");
+    /** Devices backed by a host character device, and the backends of theirs that open a socket on the host's network. */
+    private static final Set<String> CHARACTER_DEVICES = Set.of("serial", "console", "channel", "parallel");
+    private static final Set<String> SOCKETS = Set.of("tcp", "udp");
     private static final Pattern LAN_BRIDGE = Pattern.compile("vxbr([1-9][0-9]{0,7})");
     private static final Map<String, Long> UNITS = Map.ofEntries(Map.entry("b", 1L), Map.entry("bytes", 1L),
             Map.entry("kb", 1000L), Map.entry("k", 1024L), Map.entry("kib", 1024L), Map.entry("mb", 1000_000L),
@@ -71,10 +74,9 @@ public final class DomainSpecs {
 
     /** Derives the spec of domain {@code name} from its definition {@code xml}, or refuses saying why. */
     public Derived derive(String name, String xml, Facts facts) throws Refused {
-        if (!Names.isDnsLabel(name)) {
-            throw new Refused("name \"" + name + "\" is no DNS label (lowercase letters, digits and '-', at most 63,"
-                    + " not starting or ending with '-'): virtfleet names VMs, disks and host names alike; rename the"
-                    + " domain first (virsh domrename)");
+        String badName = nameRefusal(name);
+        if (badName != null) {
+            throw new Refused(badName);
         }
         Document doc;
         try {
@@ -112,6 +114,14 @@ public final class DomainSpecs {
             }
             if (!KNOWN_DEVICES.contains(kind)) {
                 throw new Refused("unknown device <" + kind + ">: virtfleet's VMs have only " + sorted(KNOWN_DEVICES));
+            }
+            if (CHARACTER_DEVICES.contains(kind) && SOCKETS.contains(d.getAttribute("type"))) {
+                throw new Refused("<" + kind + " type=\"" + d.getAttribute("type") + "\"> listens on or connects to the"
+                        + " host's network; virtfleet's VMs have pty consoles only (virsh console): make it type pty");
+            }
+            if (kind.equals("rng") && child(d, "backend") != null && "egd".equals(child(d, "backend").getAttribute("model"))) {
+                throw new Refused("<rng> with an EGD backend reaches an entropy daemon over a socket; virtfleet's VMs read"
+                        + " the host's /dev/urandom (<backend model=\"random\">)");
             }
             if (kind.equals("disk")) {
                 String device = d.getAttribute("device").isEmpty() ? "disk" : d.getAttribute("device");
@@ -161,6 +171,16 @@ public final class DomainSpecs {
         String network = (built.getNetwork().hasFailover() ? settings.publicBridge() : DomainXml.lanBridge(
                 built.getNetwork().getLan())) + " " + mac;
         return new Derived(built, disk, network, mac, uuid);
+    }
+
+    /** Why a domain named {@code name} cannot be adopted for its name alone, or null when the name is fine. */
+    public static String nameRefusal(String name) {
+        if (Names.isDnsLabel(name)) {
+            return null;
+        }
+        return "name \"" + name + "\" is no DNS label (lowercase letters, digits and '-', at most 63, not starting or"
+                + " ending with '-'): virtfleet names VMs, disks and host names alike; rename the domain first (virsh"
+                + " domrename)";
     }
 
     private String disk(String name, Element disk, Facts facts, VmSpec.Builder spec) throws Refused {

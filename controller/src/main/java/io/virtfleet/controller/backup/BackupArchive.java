@@ -77,43 +77,116 @@ public final class BackupArchive {
     }
 
     /**
-     * Copies {@code dataDir} into {@code out} as an archive. The caller holds the write gate closed: the files do not
-     * change while they are read.
+     * Copies {@code dataDir} into {@code out} as an archive, in one pass. The caller holds the write gate closed: the
+     * files do not change while they are read.
      *
      * @throws IOException a file could not be read, or the data directory holds something other than directories and
      *                     regular files (a symbolic link), which a restore could not give back as it was
      */
     static Manifest write(Path dataDir, OutputStream out, Instant takenAt) throws IOException {
-        List<Path> all;
-        try (Stream<Path> walk = Files.walk(dataDir)) {
-            all = walk.filter(p -> !p.equals(dataDir)).sorted().toList();
+        return new Writer(dataDir, out).finish(takenAt);
+    }
+
+    /** A file of the definitions repository that never changes once it has its name: a loose object or a pack. */
+    private static final Pattern IMMUTABLE = Pattern.compile("definitions/\\.git/objects/(?:[0-9a-f]{2}/[0-9a-f]{38}"
+            + "|pack/pack-[0-9a-f]{40}\\.(?:pack|idx|rev|bitmap))");
+
+    /** Whether a path of the data directory (relative, slashed) is an {@link #IMMUTABLE} file of the repository. */
+    static boolean immutable(String path) {
+        return IMMUTABLE.matcher(path).matches();
+    }
+
+    /**
+     * Writes an archive in two passes, so the write gate stays closed for the state that changes, not for the
+     * definitions repository's history: {@link #copyImmutable} (gate open) copies the repository's objects and packs,
+     * which git writes under a temporary name and never changes once named; {@link #finish} (gate closed) copies
+     * everything else, and the objects that appeared since. An object removed in between stays in the archive (an
+     * unreferenced object harms nothing); the controller never packs or prunes its repository anyway.
+     */
+    static final class Writer {
+        private final Path dataDir;
+        private final ZipOutputStream zip;
+        private final byte[] buffer = new byte[64 * 1024];
+        private final java.util.Map<String, Entry> early = new java.util.HashMap<>();
+        private int copiedLate;
+
+        Writer(Path dataDir, OutputStream out) {
+            this.dataDir = dataDir;
+            this.zip = new ZipOutputStream(out);
+            zip.setLevel(1); // the state is copied while writes wait: speed before size
         }
-        List<Entry> entries = new ArrayList<>();
-        ZipOutputStream zip = new ZipOutputStream(out);
-        zip.setLevel(1); // the copy is taken while writes wait: speed before size
-        byte[] buffer = new byte[64 * 1024];
-        for (Path p : all) {
-            Path relative = dataDir.relativize(p);
-            String path = slashed(relative);
-            if (Files.isSymbolicLink(p)) {
-                throw new IOException("cannot back up " + p + ": a symbolic link in the data directory; the backup"
-                        + " holds only directories and regular files");
+
+        /** Copies the repository's objects and packs present now; the gate may be open. Returns how many files. */
+        int copyImmutable() throws IOException {
+            Path objects = dataDir.resolve("definitions").resolve(".git").resolve("objects");
+            if (!Files.isDirectory(objects, LinkOption.NOFOLLOW_LINKS)) {
+                return 0;
             }
+            List<Path> all;
+            try (Stream<Path> walk = Files.walk(objects)) {
+                all = walk.filter(p -> Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)).sorted().toList();
+            }
+            for (Path p : all) {
+                String path = slashed(dataDir.relativize(p));
+                if (immutable(path) && !early.containsKey(path)) {
+                    try {
+                        early.put(path, copy(p, path));
+                    } catch (java.nio.file.NoSuchFileException gone) {
+                        // removed since the walk: nothing to keep (the zip entry is not started before the file opens)
+                    }
+                }
+            }
+            return early.size();
+        }
+
+        /** How many files {@link #finish} copied (those not copied by {@link #copyImmutable} before). */
+        int copiedLate() {
+            return copiedLate;
+        }
+
+        /** Copies everything not copied yet and writes the manifest; the caller holds the write gate closed. */
+        Manifest finish(Instant takenAt) throws IOException {
+            List<Path> all;
+            try (Stream<Path> walk = Files.walk(dataDir)) {
+                all = walk.filter(p -> !p.equals(dataDir)).sorted().toList();
+            }
+            java.util.TreeMap<String, Entry> entries = new java.util.TreeMap<>(early);
+            for (Path p : all) {
+                Path relative = dataDir.relativize(p);
+                String path = slashed(relative);
+                if (Files.isSymbolicLink(p)) {
+                    throw new IOException("cannot back up " + p + ": a symbolic link in the data directory; the backup"
+                            + " holds only directories and regular files");
+                }
+                int mode = mode(p);
+                if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                    entries.put(path, new Entry(path, true, mode, 0, ""));
+                    continue;
+                }
+                if (leftOut(relative) || early.containsKey(path)) {
+                    continue;
+                }
+                if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+                    throw new IOException("cannot back up " + p + ": neither a directory nor a regular file");
+                }
+                entries.put(path, copy(p, path));
+                copiedLate++;
+            }
+            Manifest manifest = new Manifest(FORMAT, takenAt, definitionsHead(dataDir), List.copyOf(entries.values()));
+            zip.putNextEntry(new ZipEntry(MANIFEST));
+            zip.write(render(manifest).getBytes(StandardCharsets.UTF_8));
+            zip.closeEntry();
+            zip.finish();
+            zip.flush();
+            return manifest;
+        }
+
+        private Entry copy(Path p, String path) throws IOException {
             int mode = mode(p);
-            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
-                entries.add(new Entry(path, true, mode, 0, ""));
-                continue;
-            }
-            if (leftOut(relative)) {
-                continue;
-            }
-            if (!Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
-                throw new IOException("cannot back up " + p + ": neither a directory nor a regular file");
-            }
             MessageDigest sha = sha256();
             long size = 0;
-            zip.putNextEntry(new ZipEntry(DATA + path));
             try (InputStream in = Files.newInputStream(p)) {
+                zip.putNextEntry(new ZipEntry(DATA + path));
                 for (int n = in.read(buffer); n >= 0; n = in.read(buffer)) {
                     zip.write(buffer, 0, n);
                     sha.update(buffer, 0, n);
@@ -121,15 +194,8 @@ public final class BackupArchive {
                 }
             }
             zip.closeEntry();
-            entries.add(new Entry(path, false, mode, size, HexFormat.of().formatHex(sha.digest())));
+            return new Entry(path, false, mode, size, HexFormat.of().formatHex(sha.digest()));
         }
-        Manifest manifest = new Manifest(FORMAT, takenAt, definitionsHead(dataDir), entries);
-        zip.putNextEntry(new ZipEntry(MANIFEST));
-        zip.write(render(manifest).getBytes(StandardCharsets.UTF_8));
-        zip.closeEntry();
-        zip.finish();
-        zip.flush();
-        return manifest;
     }
 
     /**
@@ -189,10 +255,16 @@ public final class BackupArchive {
         long size = 0;
         byte[] buffer = new byte[64 * 1024];
         try {
-            for (int n = in.read(buffer); n >= 0; n = in.read(buffer)) {
+            // At most one byte more than the manifest says: a longer entry is refused without being inflated to its
+            // end (a small archive must not make the restore write or hash gigabytes).
+            for (int n = in.read(buffer, 0, (int) Math.min(buffer.length, e.size() + 1)); n > 0;
+                 n = in.read(buffer, 0, (int) Math.min(buffer.length, e.size() + 1 - size))) {
                 sha.update(buffer, 0, n);
                 out.write(buffer, 0, n);
                 size += n;
+                if (size > e.size()) {
+                    break;
+                }
             }
         } catch (java.util.zip.ZipException | java.io.EOFException ex) {
             throw new BadArchiveException(archive + " is damaged at " + e.path() + ": " + ex.getMessage(), ex);
@@ -300,6 +372,21 @@ public final class BackupArchive {
         }
         if (takenAt == null) {
             throw new BadArchiveException(archive + ": its manifest has no 'taken-at' line");
+        }
+        // Every parent is listed as a directory (the writer lists them all): a restore gives each its recorded mode
+        // and owner, and makes none with the umask's.
+        java.util.Set<String> dirs = new java.util.HashSet<>();
+        for (Entry e : entries) {
+            if (e.directory()) {
+                dirs.add(e.path());
+            }
+        }
+        for (Entry e : entries) {
+            int slash = e.path().lastIndexOf('/');
+            if (slash > 0 && !dirs.contains(e.path().substring(0, slash))) {
+                throw new BadArchiveException(archive + ": its manifest lists " + e.path() + " but not its directory "
+                        + e.path().substring(0, slash));
+            }
         }
         return new Manifest(format, takenAt, head, List.copyOf(entries));
     }

@@ -83,8 +83,9 @@ public final class BackupEndpoint extends BackupsGrpc.BackupsImplBase {
 
         void take() {
             try {
-                archive = Files.createTempFile("virtfleet-backup-", ".zip"); // replaced by the owner-only one below
-                Files.delete(archive);
+                // A fresh owner-only directory (as Files makes temporary ones on POSIX), the archive made new in it:
+                // no other user can put a file in the archive's place between its name's choice and its creation.
+                archive = Files.createTempDirectory("virtfleet-backup-").resolve("controller.zip");
                 Snapshot.Taken taken = snapshot.takeInto(archive);
                 MessageDigest sha = BackupArchive.sha256();
                 try (InputStream all = Files.newInputStream(archive)) {
@@ -103,6 +104,7 @@ public final class BackupEndpoint extends BackupsGrpc.BackupsImplBase {
                 synchronized (this) {
                     if (finished) { // the caller hung up while the copy was taken
                         Files.deleteIfExists(archive);
+                        Files.deleteIfExists(archive.getParent());
                         return;
                     }
                     in = Files.newInputStream(archive);
@@ -199,6 +201,7 @@ public final class BackupEndpoint extends BackupsGrpc.BackupsImplBase {
                 }
                 if (archive != null) {
                     Files.deleteIfExists(archive);
+                    Files.deleteIfExists(archive.getParent());
                 }
             } catch (IOException e) {
                 log.warn("cannot delete the backup's temporary file {}: {}", archive, e.getMessage());

@@ -2,6 +2,7 @@ package io.virtfleet.controller.backup;
 
 import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.controller.DataDirectoryLock;
+import io.virtfleet.controller.trust.JoinTokens;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.channels.Channels;
@@ -42,11 +43,25 @@ import org.eclipse.jgit.storage.file.FileRepositoryBuilder;
 public final class Restore {
     /** The controller's service user and group, as the package creates them. */
     public static final String SERVICE_USER = "virtfleet";
+    /** The join tokens' file in the data directory (as the controller names it). */
+    static final String JOIN_TOKENS = "join-tokens";
 
     private Restore() {}
 
-    /** What a restore did. */
-    public record Result(BackupArchive.Manifest manifest, Path dataDir, Path movedAside) {}
+    /**
+     * What a restore did.
+     *
+     * @param joinTokensDropped how many join tokens of the backup, unexpired at the restore, were dropped
+     */
+    public record Result(BackupArchive.Manifest manifest, Path dataDir, Path movedAside, int joinTokensDropped) {}
+
+    /** Renames one directory to another name (a seam for tests of a failing rename). */
+    @FunctionalInterface
+    interface Mover {
+        void move(Path from, Path to) throws IOException;
+    }
+
+    private static final Mover ATOMIC = (from, to) -> Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
 
     /** A data directory that is not empty, and no {@code force}: nothing was written. */
     public static final class TargetNotEmptyException extends Exception {
@@ -61,47 +76,126 @@ public final class Restore {
     public static Result restore(Path archive, Path dataDir, boolean force, UserPrincipal owner, GroupPrincipal group,
                                  Clock clock) throws BackupArchive.BadArchiveException, TargetNotEmptyException, IOException {
         Path target = dataDir.toAbsolutePath().normalize();
-        BackupArchive.Manifest manifest = BackupArchive.verify(archive);
-        boolean occupied = Files.exists(target) && (!Files.isDirectory(target) || !isEmpty(target));
-        if (Files.isDirectory(target) && DataDirectoryLock.isHeld(target)) {
-            throw new TargetNotEmptyException("a controller is running with " + target + " (it holds "
-                    + target.resolve(DataDirectoryLock.FILE_NAME) + "): stop it first (systemctl stop"
-                    + " virtfleet-controller), then restore");
-        }
-        if (occupied && !force) {
-            throw new TargetNotEmptyException(target + " is not empty: a restore there would replace a controller's state."
-                    + " Stop that controller and give --force to move the directory aside (kept as "
-                    + target.getFileName() + ".before-restore-TIME), or restore into an empty directory");
-        }
-        if (Files.exists(target) && !Files.isDirectory(target)) {
-            throw new IOException(target + " is a file, not a directory");
-        }
+        BackupArchive.Manifest manifest;
+        boolean occupied;
+        DataDirectoryLock held = null;
         Path parent = target.getParent();
-        StateFiles.createDirectories(parent);
+        try {
+            manifest = BackupArchive.verify(archive);
+            occupied = Files.exists(target) && (!Files.isDirectory(target) || !isEmpty(target));
+            if (Files.isDirectory(target) && DataDirectoryLock.isHeld(target)) {
+                throw runningThere(target);
+            }
+            if (occupied && !force) {
+                throw new TargetNotEmptyException(target + " is not empty: a restore there would replace a controller's"
+                        + " state. Stop that controller and give --force to move the directory aside (kept as "
+                        + target.getFileName() + ".before-restore-TIME), or restore into an empty directory");
+            }
+            if (Files.exists(target) && !Files.isDirectory(target)) {
+                throw new IOException(target + " is a file, not a directory");
+            }
+            StateFiles.createDirectories(parent);
+            // Held until the swap is done: a controller started meanwhile (by hand, by a timer) fails to take the
+            // directory instead of running on it while it is renamed aside. An empty directory is not locked (the
+            // lock's file would make it non-empty); a controller that wrote into it meanwhile makes its removal fail.
+            if (occupied) {
+                held = DataDirectoryLock.tryTake(target).orElseThrow(() -> runningThere(target));
+            }
+        } catch (IOException e) {
+            throw new IOException(e.getMessage() + "; " + target + " is unchanged", e);
+        }
         Path staging = parent.resolve("." + target.getFileName() + ".restoring-" + Long.toHexString(System.nanoTime()));
         try {
-            unpack(archive, manifest, staging, owner, group);
-            checkDefinitions(staging, manifest);
-            // The controller started on it holds until an operator has compared the records with what runs.
-            RestoreHold.mark(staging, manifest.takenAt(), clock.instant());
-            own(staging.resolve(RestoreHold.FILE), owner, group);
-            Path aside = null;
-            if (Files.exists(target)) {
-                if (occupied) {
-                    aside = parent.resolve(target.getFileName() + ".before-restore-"
-                            + DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(clock.instant()));
-                    Files.move(target, aside, StandardCopyOption.ATOMIC_MOVE);
-                } else {
-                    Files.delete(target); // empty: the rename below needs its name
+            int dropped;
+            try {
+                unpack(archive, manifest, staging, owner, group);
+                checkDefinitions(staging, manifest);
+                // A token unexpired in the backup may have been used since: it must not enroll a host a second time.
+                Path tokens = staging.resolve(JOIN_TOKENS);
+                dropped = JoinTokens.dropUnexpired(tokens, clock.instant());
+                if (dropped > 0) {
+                    own(tokens, owner, group);
                 }
+                // The controller started on it holds until an operator has compared the records with what runs.
+                RestoreHold.mark(staging, manifest.takenAt(), clock.instant());
+                own(staging.resolve(RestoreHold.FILE), owner, group);
+            } catch (IOException e) {
+                throw new IOException(e.getMessage() + "; " + target + " is unchanged", e);
             }
-            Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+            Path aside = null;
+            if (Files.exists(target) && occupied) {
+                aside = parent.resolve(target.getFileName() + ".before-restore-"
+                        + DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(clock.instant()));
+            }
+            swap(staging, target, aside, ATOMIC);
             StateFiles.forceDirectory(parent);
-            return new Result(manifest, target, aside);
+            return new Result(manifest, target, aside, dropped);
         } finally {
+            if (held != null) {
+                held.close();
+            }
             if (Files.exists(staging)) {
                 deleteTree(staging);
             }
+        }
+    }
+
+    private static TargetNotEmptyException runningThere(Path target) {
+        return new TargetNotEmptyException("a controller is running with " + target + " (it holds "
+                + target.resolve(DataDirectoryLock.FILE_NAME) + "): stop it first (systemctl stop"
+                + " virtfleet-controller), then restore");
+    }
+
+    /**
+     * Puts {@code staging} in place as {@code target}: the occupied target first moved to {@code aside} (when not
+     * null), an empty one removed. Two renames, not one (Java has no exchange of two names): when the second fails,
+     * the first is undone, and an exception says where everything is; it never claims the target unchanged when it
+     * is not.
+     */
+    static void swap(Path staging, Path target, Path aside, Mover mover) throws IOException {
+        boolean emptyRemoved = false;
+        if (aside != null) {
+            try {
+                mover.move(target, aside);
+            } catch (IOException e) {
+                throw new IOException("cannot move " + target + " aside to " + aside + " (" + e.getMessage() + "); "
+                        + target + " is unchanged", e);
+            }
+        } else if (Files.exists(target)) {
+            try {
+                Files.delete(target); // empty: the rename below needs its name
+            } catch (IOException e) {
+                throw new IOException("cannot remove the empty directory " + target + " (" + e.getMessage() + "); "
+                        + target + " is unchanged", e);
+            }
+            emptyRemoved = true;
+        }
+        try {
+            mover.move(staging, target);
+        } catch (IOException e) {
+            String failed = "cannot rename the restored directory " + staging + " to " + target + " (" + e.getMessage() + ")";
+            if (aside != null) {
+                try {
+                    mover.move(aside, target);
+                } catch (IOException back) {
+                    throw new IOException(failed + ", nor move the previous data directory back from " + aside + " ("
+                            + back.getMessage() + "): " + target + " does not exist now, the previous state is in "
+                            + aside + "; rename it back to " + target + " by hand (or restore again)", e);
+                }
+                throw new IOException(failed + "; the previous data directory was moved back from " + aside + ": "
+                        + target + " is unchanged", e);
+            }
+            if (emptyRemoved) {
+                try {
+                    Files.createDirectory(target, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+                } catch (IOException again) {
+                    throw new IOException(failed + "; the empty directory " + target + " that was there is gone and could"
+                            + " not be made again (" + again.getMessage() + ")", e);
+                }
+                throw new IOException(failed + "; the empty directory " + target + " was made again (mode 0700, owned"
+                        + " by whoever ran the restore)", e);
+            }
+            throw new IOException(failed + "; " + target + " is unchanged (it did not exist)", e);
         }
     }
 

@@ -13,9 +13,10 @@ import java.time.Clock;
 import java.time.Duration;
 
 /**
- * A backup of a running controller's data directory, taken at one instant: the process's {@link WriteGate} is closed
- * (the state writes under way finish, new ones wait), the directory is copied into an archive, and the gate opens
- * again. The copy holds every state write made before that instant and none made after, as a power loss then would
+ * A backup of a running controller's data directory, taken at one instant: the definitions repository's objects and
+ * packs, which never change once named, are copied first with the gate open; then the process's {@link WriteGate} is
+ * closed (the state writes under way finish, new ones wait), the rest of the directory (and the objects made
+ * meanwhile) is copied into the archive, and the gate opens again. The copy holds every state write made before that instant and none made after, as a power loss then would
  * have left the disk; the controller recovers from such a state by design (a claim whose VM was never recorded is
  * released at start, a recorded VM is finished by the reconciler, moves and failovers go on from their journals).
  */
@@ -46,12 +47,15 @@ public final class Snapshot {
         try (FileChannel file = FileChannel.open(archive, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")))) {
             OutputStream out = new java.io.BufferedOutputStream(Channels.newOutputStream(file), 256 * 1024);
+            BackupArchive.Writer writer = new BackupArchive.Writer(dataDir, out);
+            // The repository's objects first, while writes go on: they never change once named.
+            writer.copyImmutable();
             BackupArchive.Manifest manifest;
             long closedAt;
             long openedAt;
             try (WriteGate.Pass closed = WriteGate.close(patience)) {
                 closedAt = System.nanoTime();
-                manifest = BackupArchive.write(dataDir, out, clock.instant());
+                manifest = writer.finish(clock.instant());
                 out.flush();
                 openedAt = System.nanoTime();
             }

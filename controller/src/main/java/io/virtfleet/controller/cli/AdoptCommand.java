@@ -29,25 +29,36 @@ import picocli.CommandLine.Spec;
     "claim is taken, and a Ceph-backed VM's definition is replicated to every other host. Nothing",
     "that runs is defined again, stopped or restarted. The profile recorded is --profile (base).",
     "",
+    "Names given (VM...) limit the run to those domains; each must be a candidate.",
+    "A domain libvirt starts at boot (virsh autostart), and one that runs now, is started by its",
+    "agent when its host boots (libvirt's own flag is turned off): AUTOSTART in the answer.",
+    "",
     "Refused, each with the reason, and left untouched: a disk that is no RBD image of a tier's pool",
     "named after the VM nor a raw file <images-dir>/<vm>.img; a bridge that is no LAN; a name that",
-    "is no DNS label; a domain running on two hosts; QEMU command-line passthrough; an unknown",
-    "device; more than one disk or NIC; a name virtfleet already manages.",
+    "is no DNS label; a domain running on two hosts, or paused; QEMU command-line passthrough; an",
+    "unknown device; a console with a password; a tcp/udp serial, console or channel; more than one",
+    "disk or NIC; a name virtfleet already manages.",
+    "",
+    "Enroll every hypervisor of a LAN before adopting its VMs: a LAN's flood list then holds the",
+    "registered hosts only, and one without an agent loses broadcast and ARP to the adopted VMs.",
     "",
     "Examples:",
     "  virtfleet adopt --dry-run                      what would be adopted, and what not and why",
     "  virtfleet adopt --host hv1                     only the domains whose home is hv1",
+    "  virtfleet adopt --host hv2 db                  only db, its home hv2 (stopped, defined on several)",
     "  virtfleet adopt --from-repo /srv/common        only the VMs of the runbook's repository (a clone,",
-    "                                                 or a bare one, read by git, never written)",
+    "                                                 or a bare one, read by git, never written; a clone",
+    "                                                 an agent took over: its branch runbook)",
     "  virtfleet adopt --from-repo https://git.example.com/ops/common.git --dry-run",
     "  virtfleet adopt --failover-ip www=203.0.113.7  a VM on the public bridge, with its IP",
     "  virtfleet adopt -o json"},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:every candidate adopted (or would be, with --dry-run), or none found",
-            "1:the controller failed the operation", "2:bad flags, or an unreadable --from-repo",
+            "1:the controller failed the operation", "2:bad flags, an unreadable --from-repo, or a VM name or --failover-ip key that is no candidate",
             "3:the controller could not be reached", "4:no such host",
             "5:not allowed: adopting needs the admin role",
-            "9:some domains were refused (each listed with why); the others were adopted"})
+            "9:some domains were refused (each listed with why), or with --dry-run would be;"
+                + " the others were adopted (or would be)"})
 final class AdoptCommand implements Callable<Integer> {
     @ParentCommand
     VirtfleetCli root;
@@ -71,12 +82,18 @@ final class AdoptCommand implements Callable<Integer> {
     @Option(names = "--profile", paramLabel = "PROFILE", description = "Profile recorded for the adopted VMs (used by a later reinstall only; default base).")
     String profile;
 
+    @picocli.CommandLine.Parameters(arity = "0..*", paramLabel = "VM", description = "Only these domains (each must be"
+            + " one the run would otherwise take, or it is refused by name); with --host, the home of a stopped one.")
+    java.util.List<String> vms = java.util.List.of();
+
     @Option(names = "--dry-run", description = "Show what would be adopted (spec, home, replicas, claim) and what not, and change nothing.")
     boolean dryRun;
 
     @Override
     public Integer call() throws Exception {
-        AdoptVmsRequest.Builder request = AdoptVmsRequest.newBuilder().setDryRun(dryRun).putAllFailoverIps(failoverIps);
+        AdoptVmsRequest.Builder request = AdoptVmsRequest.newBuilder().setDryRun(dryRun).putAllFailoverIps(failoverIps)
+                .addAllVms(vms);
+        java.util.List<Adoption> unread = new java.util.ArrayList<>();
         if (host != null) {
             request.setHost(host);
         }
@@ -86,20 +103,42 @@ final class AdoptCommand implements Callable<Integer> {
         if (fromRepo != null) {
             RunbookRepo.Read read;
             try {
-                read = RunbookRepo.read(fromRepo);
+                read = RunbookRepo.read(fromRepo, spec.commandLine().getErr());
             } catch (java.io.IOException e) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--from-repo " + fromRepo + ": " + e.getMessage());
             }
             request.addAllRunbook(read.definitions()).setRunbookCommit(read.commit());
-            if (read.definitions().isEmpty()) {
+            if (!read.branch().isEmpty()) {
+                spec.commandLine().getErr().println("--from-repo " + fromRepo + ": reading its branch " + read.branch()
+                        + " (the runbook's history, kept there when an agent took the clone over), not its work tree");
+            }
+            for (RunbookRepo.Refused r : read.refused()) {
+                if (vms.isEmpty() || vms.contains(r.vm())) {
+                    unread.add(Adoption.newBuilder().setVm(r.vm()).setRefusal(r.reason()).build());
+                }
+            }
+            if (read.definitions().isEmpty() && read.refused().isEmpty()) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--from-repo " + fromRepo
                         + ": no etc/libvirt/qemu/<vm>.xml in it (is it the runbook's repository?)");
             }
         }
         AdoptVmsResponse response;
-        try (ControllerClient client = root.connect()) {
-            // Reads every candidate on its host (libvirt, Ceph, qemu-img), then commits and replicates: minutes on a big fleet.
-            response = client.fleetLong().adoptVms(request.build());
+        if (fromRepo != null && request.getRunbookCount() == 0) {
+            // Every file was refused here: asking the controller with no definitions would mean "every domain".
+            response = AdoptVmsResponse.newBuilder().setDryRun(dryRun).build();
+        } else {
+            try (ControllerClient client = root.connect()) {
+                // Reads every candidate on its host (libvirt, Ceph, qemu-img), then commits and replicates: minutes
+                // on a big fleet.
+                response = client.fleetLong().adoptVms(request.build());
+            }
+        }
+        if (!unread.isEmpty()) {
+            // The runbook's files that could not be sent, as refused entries among the controller's, by name.
+            java.util.List<Adoption> all = new java.util.ArrayList<>(response.getAdoptionsList());
+            all.addAll(unread);
+            all.sort(java.util.Comparator.comparing(Adoption::getVm));
+            response = response.toBuilder().clearAdoptions().addAllAdoptions(all).build();
         }
         PrintWriter out = spec.commandLine().getOut();
         if (root.output == Output.json) {
@@ -135,6 +174,8 @@ final class AdoptCommand implements Callable<Integer> {
             out.println("  disk      " + a.getDisk());
             out.println("  network   " + a.getNetwork());
             out.println("  claim     " + a.getClaim());
+            out.println("  autostart " + (a.getAutostart() ? "yes (its agent starts it when " + a.getHomeHost()
+                    + " boots)" : "no"));
             out.println("  replicas  " + (a.getReplicaHostsCount() == 0 ? "none (" + (a.getSpec().getReplicated()
                     ? "no other host" : "a raw disk stays on its host") + ")" : String.join(", ", a.getReplicaHostsList())));
             a.getNotesList().forEach(n -> out.println("  note      " + n));
@@ -145,8 +186,8 @@ final class AdoptCommand implements Callable<Integer> {
         long refused = r.getAdoptionsList().stream().filter(a -> !a.getAdopted()).count();
         if (refused > 0) {
             out.println();
-            out.println(refused + " refused, left untouched; " + (r.getAdoptionsCount() - refused) + " "
-                    + (r.getDryRun() ? "adoptable" : "adopted") + ".");
+            out.println(refused + (r.getDryRun() ? " would be refused" : " refused, left untouched") + "; "
+                    + (r.getAdoptionsCount() - refused) + " " + (r.getDryRun() ? "adoptable" : "adopted") + ".");
         }
     }
 

@@ -32,7 +32,7 @@ import picocli.CommandLine.Spec;
     "Examples:",
     "  virtfleet dashboard",
     "  virtfleet dashboard --save-ca ~/fleet-ca.crt",
-    "  ssh -L 7445:127.0.0.1:7445 controller   # a dashboard on the controller's localhost, then open the link"})
+    "  ssh -L 7447:127.0.0.1:7447 controller   # a dashboard on the controller's localhost, then open the link"})
 final class DashboardCommand implements Callable<Integer> {
     @ParentCommand
     VirtfleetCli root;

@@ -27,6 +27,7 @@ import picocli.CommandLine.ScopeType;
             "  virtfleet place --explain --storage raw --size 100G --lan 10   where would it go, and why",
             "  virtfleet capacity --storage ssd --size 20G --lan 10 --memory 4G   how many more fit, host by host",
             "  virtfleet drift                    hosts and domains that differ from the definitions repository",
+            "  virtfleet health --agents          is the controller serving, and each agent (exit 0 when all are)",
             "  virtfleet sync                     every host pulls the definitions and defines its replicas now",
             "  virtfleet adopt --dry-run          what taking over the domains made by hand would do",
             "  virtfleet profiles                 the install profiles vm create --profile accepts",
@@ -35,7 +36,7 @@ import picocli.CommandLine.ScopeType;
             "  virtfleet --controller cp1:7440 --credentials ~/alice.pem hosts"
         },
         subcommands = {HostsCommand.class, HostCommand.class, VmCommand.class, PlaceCommand.class, CapacityCommand.class,
-            DriftCommand.class, RestoreHoldCommand.class, SyncCommand.class, AdoptCommand.class, ProfilesCommand.class, CpuModelCommand.class, DashboardCommand.class, AgentCommand.class,
+            DriftCommand.class, HealthCommand.class, RestoreHoldCommand.class, SyncCommand.class, AdoptCommand.class, ProfilesCommand.class, CpuModelCommand.class, DashboardCommand.class, AgentCommand.class,
             OperatorCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the controller refused or failed the operation",
@@ -44,7 +45,8 @@ import picocli.CommandLine.ScopeType;
             "6:no host can take the VM (every host's reason is printed; capacity: not one fits)",
             "7:drift --exit-code: some host or domain differs from the definitions repository",
             "8:host recover: some VMs of the lost host were left (each is listed with why)",
-            "9:adopt: some domains were refused (each is listed with why), the others adopted"})
+            "9:adopt: some domains were refused (each is listed with why), the others adopted",
+            "10:health: the controller, or with --agents an agent, is not serving"})
 public final class VirtfleetCli {
     @Option(names = "--controller", paramLabel = "HOST:PORT", scope = ScopeType.INHERIT,
             defaultValue = "${env:VIRTFLEET_CONTROLLER:-127.0.0.1:7440}",

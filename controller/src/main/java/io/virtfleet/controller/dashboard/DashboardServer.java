@@ -158,7 +158,7 @@ public final class DashboardServer implements AutoCloseable {
         return logins;
     }
 
-    /** Where operators reach it, e.g. "https://controller.example.net:7445". */
+    /** Where operators reach it, e.g. "https://controller.example.net:7447". */
     public String baseUrl() {
         return baseUrl;
     }

@@ -16,7 +16,7 @@ import java.util.List;
  */
 public record DashboardSettings(InetSocketAddress listen, List<String> names, Duration sessionLifetime, Duration sampleEvery) {
     public static final Duration DEFAULT_SAMPLE_EVERY = Duration.ofSeconds(10);
-    public static final int DEFAULT_PORT = 7445;
+    public static final int DEFAULT_PORT = 7447;
     public static final Duration DEFAULT_SESSION_LIFETIME = Duration.ofHours(8);
 
     public DashboardSettings {

@@ -56,6 +56,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors;
     /** The controller's web dashboard; off by default. */
     private final io.virtfleet.controller.dashboard.DashboardSettings dashboard;
+    /** Whether the controller and every agent serve Prometheus metrics (on loopback, a free port each). */
+    private final boolean metrics;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -79,6 +81,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.failoverParallel = b.failoverParallel;
         this.hostLoss = b.hostLoss;
         this.dashboard = b.dashboard;
+        this.metrics = b.metrics;
     }
 
     /** Where the fleet keeps its controller's and agents' directories. */
@@ -155,7 +158,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
                 .withProvisioning(provisioning.apply(defaults)).withFencing(fencing)
-                .withFailoverParallel(failoverParallel).withHostLoss(hostLoss);
+                .withFailoverParallel(failoverParallel).withHostLoss(hostLoss)
+                .withMetricsListen(metrics ? new InetSocketAddress("127.0.0.1", 0) : null);
     }
 
     /**
@@ -172,6 +176,9 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
         if (ceph != null) {
             config = config.withCeph(ceph.agentSettings());
+        }
+        if (metrics) {
+            config = config.withMetricsListen(new InetSocketAddress("127.0.0.1", 0));
         }
         NetworkSettings settings = null;
         if (network != null) {
@@ -345,6 +352,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         private int failoverParallel = io.virtfleet.controller.failover.Failover.DEFAULT_PARALLEL;
         private io.virtfleet.controller.fencing.HostLoss.Settings hostLoss =
                 io.virtfleet.controller.fencing.HostLoss.Settings.defaults();
+        private boolean metrics;
 
         private io.virtfleet.controller.dashboard.DashboardSettings dashboard =
                 io.virtfleet.controller.dashboard.DashboardSettings.off();
@@ -457,6 +465,15 @@ public final class EmbeddedFleet implements AutoCloseable {
         /** Serves the controller's web dashboard (e.g. {@code DashboardSettings.localhost()}); off by default. */
         public Builder dashboard(io.virtfleet.controller.dashboard.DashboardSettings settings) {
             this.dashboard = settings;
+            return this;
+        }
+
+        /**
+         * Has the controller and every agent serve Prometheus metrics on 127.0.0.1, each on a free port
+         * ({@link Controller#metricsPort()}, {@link Agent#metricsPort()}); off by default.
+         */
+        public Builder metrics(boolean on) {
+            this.metrics = on;
             return this;
         }
 

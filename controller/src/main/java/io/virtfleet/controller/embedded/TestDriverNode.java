@@ -23,16 +23,23 @@ import org.w3c.dom.Element;
  */
 public final class TestDriverNode {
     private static final String TEST_NS = "http://libvirt.org/schemas/domain/test/1.0";
-    /** virDomainState VIR_DOMAIN_SHUTOFF, as the test driver's runstate element wants it. */
+    /** virDomainState VIR_DOMAIN_SHUTOFF and VIR_DOMAIN_PAUSED, as the test driver's runstate element wants them. */
     private static final int SHUTOFF = 5;
+    private static final int PAUSED = 3;
 
     /**
      * One domain of the node; {@code mac} and {@code bridge} give it a bridged interface (both null: none), as a
-     * domain someone defined on the host by hand.
+     * domain someone defined on the host by hand; {@code diskFile} a raw disk (null: none); {@code paused} a running
+     * domain paused (virsh suspend).
      */
-    public record Domain(String name, int vcpus, long memoryMiB, boolean running, String mac, String bridge) {
+    public record Domain(String name, int vcpus, long memoryMiB, boolean running, String mac, String bridge,
+                         String diskFile, boolean paused) {
         public Domain(String name, int vcpus, long memoryMiB, boolean running) {
             this(name, vcpus, memoryMiB, running, null, null);
+        }
+
+        public Domain(String name, int vcpus, long memoryMiB, boolean running, String mac, String bridge) {
+            this(name, vcpus, memoryMiB, running, mac, bridge, null, false);
         }
     }
 
@@ -40,6 +47,8 @@ public final class TestDriverNode {
     private final int cpus;
     private final long memoryMiB;
     private final List<Domain> domains = new ArrayList<>();
+    /** Whole {@code <domain>} definitions, written into the node as they are. */
+    private final List<String> handWritten = new ArrayList<>();
 
     public TestDriverNode(String name, int cpus, long memoryMiB) {
         this.name = name;
@@ -59,6 +68,17 @@ public final class TestDriverNode {
         return this;
     }
 
+    /**
+     * Adds a domain from a whole {@code <domain type='test'>} definition, as an operator's {@code virsh define} of
+     * hand-written XML would leave it (its disk, UUID, interface...); a {@code <test:runstate>5</test:runstate>} child
+     * (namespace {@value #TEST_NS}) keeps it shut off. Not listed by {@link #domains()}.
+     */
+    public TestDriverNode definedByHand(String domainXml) {
+        io.virtfleet.common.xml.Xml.parse("domainXml", domainXml, 1 << 20); // refused now, not when the node is written
+        handWritten.add(domainXml);
+        return this;
+    }
+
     public String name() {
         return name;
     }
@@ -73,6 +93,16 @@ public final class TestDriverNode {
 
     public List<Domain> domains() {
         return List.copyOf(domains);
+    }
+
+    /**
+     * Adds a domain as the runbook made them by hand, on a raw disk: one disk {@code diskFile}, one interface of MAC
+     * {@code mac} on host bridge {@code bridge}; running, paused or shut off.
+     */
+    public TestDriverNode handMadeDomain(String domainName, int vcpus, long domainMemoryMiB, boolean running,
+                                         boolean paused, String mac, String bridge, String diskFile) {
+        domains.add(new Domain(domainName, vcpus, domainMemoryMiB, running || paused, mac, bridge, diskFile, paused));
+        return this;
     }
 
     /** Writes the node file into {@code dir} and returns the libvirt URI that opens it. */
@@ -111,17 +141,34 @@ public final class TestDriverNode {
             child(doc, domain, "vcpu", Integer.toString(d.vcpus()));
             Element os = child(doc, domain, "os", null);
             child(doc, os, "type", "hvm").setAttribute("arch", "x86_64");
+            Element devices = d.mac() != null || d.diskFile() != null ? child(doc, domain, "devices", null) : null;
+            if (d.diskFile() != null) {
+                Element disk = child(doc, devices, "disk", null);
+                disk.setAttribute("type", "file");
+                disk.setAttribute("device", "disk");
+                Element driver = child(doc, disk, "driver", null);
+                driver.setAttribute("name", "qemu");
+                driver.setAttribute("type", "raw");
+                child(doc, disk, "source", null).setAttribute("file", d.diskFile());
+                Element target = child(doc, disk, "target", null);
+                target.setAttribute("dev", "vda");
+                target.setAttribute("bus", "virtio");
+            }
             if (d.mac() != null) {
-                Element nic = child(doc, child(doc, domain, "devices", null), "interface", null);
+                Element nic = child(doc, devices, "interface", null);
                 nic.setAttribute("type", "bridge");
                 child(doc, nic, "mac", null).setAttribute("address", d.mac());
                 child(doc, nic, "source", null).setAttribute("bridge", d.bridge());
             }
-            if (!d.running()) {
+            if (!d.running() || d.paused()) {
                 Element runstate = doc.createElementNS(TEST_NS, "test:runstate");
-                runstate.setTextContent(Integer.toString(SHUTOFF));
+                runstate.setTextContent(Integer.toString(d.paused() ? PAUSED : SHUTOFF));
                 domain.appendChild(runstate);
             }
+        }
+        for (String xml : handWritten) {
+            node.appendChild(doc.importNode(io.virtfleet.common.xml.Xml.parse("domainXml", xml, 1 << 20)
+                    .getDocumentElement(), true));
         }
         return doc;
     }

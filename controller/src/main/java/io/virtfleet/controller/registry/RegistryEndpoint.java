@@ -39,6 +39,7 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
     private final Supplier<String> definitionsHead;
     private final IntSupplier gitPort;
     private final FenceView fences;
+    private volatile java.util.function.BooleanSupplier restoreHold = () -> false;
 
     /**
      * @param definitionsHead the definitions repository's current commit, told to every agent so a host that was
@@ -64,6 +65,20 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
         this.gitPort = gitPort;
     }
 
+    /**
+     * Tells agents, while {@code holding} says so, that the controller holds after a restore: they start no domain
+     * (not even those that start with the host) and are told to stand down by no fence meanwhile, since the restored
+     * verdicts and homes may be older than what runs. Read on the event loop: it must be a volatile read, no I/O.
+     */
+    public RegistryEndpoint withRestoreHold(java.util.function.BooleanSupplier holding) {
+        this.restoreHold = holding;
+        return this;
+    }
+
+    private boolean standDown(String host, boolean held) {
+        return !held && fences.of(host).isPresent();
+    }
+
     @Override
     public void register(RegisterRequest request, StreamObserver<RegisterResponse> response) {
         String host = Names.hostName("report.host_name", request.getReport().getHostName());
@@ -75,6 +90,7 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
         for (String tier : request.getStorageTiersList()) {
             StorageTiers.parse("storage_tiers", tier);
         }
+        boolean held = restoreHold.getAsBoolean();
         HostRecord record;
         try {
             record = registry.register(request.getAgentId(), endpoint.toString(), request.getAgentVersion(),
@@ -89,7 +105,8 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
                 .setUnreachableAfterMs(grace.toMillis())
                 .setDefinitionsGitPort(gitPort.getAsInt())
                 .setDesiredDefinitionsCommit(definitionsHead.get())
-                .setStandDown(fences.of(host).isPresent())
+                .setStandDown(standDown(host, held))
+                .setRestoreHold(held)
                 .build());
         response.onCompleted();
     }
@@ -99,9 +116,10 @@ public final class RegistryEndpoint extends RegistryGrpc.RegistryImplBase {
         requireSpeaksFor(request.getReport().getHostName());
         try {
             HostRecord record = registry.heartbeat(request.getSessionId(), request.getReport());
+            boolean held = restoreHold.getAsBoolean();
             response.onNext(HeartbeatResponse.newBuilder().setAcceptedAtUnixMs(record.lastSeenUnixMs())
                     .setDesiredDefinitionsCommit(definitionsHead.get())
-                    .setStandDown(fences.of(record.name()).isPresent()).build());
+                    .setStandDown(standDown(record.name(), held)).setRestoreHold(held).build());
             response.onCompleted();
         } catch (UnknownSessionException e) {
             response.onError(Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException());

@@ -100,6 +100,39 @@ public final class JoinTokens {
         known = Map.copyOf(tokens);
     }
 
+    /**
+     * Drops from a join tokens' file every token unexpired at {@code now}, used or not, durably (a restore does this:
+     * a token of the backup may have been used since, and would enroll a host again; a used one's retries would
+     * resend a certificate). Expired ones stay, as they were. Returns how many were dropped; a missing file is none.
+     */
+    public static int dropUnexpired(Path file, Instant now) throws IOException {
+        if (!Files.exists(file)) {
+            return 0;
+        }
+        List<String> kept = new java.util.ArrayList<>();
+        int dropped = 0;
+        for (String line : Files.readAllLines(file, StandardCharsets.US_ASCII)) {
+            if (line.isBlank()) {
+                continue;
+            }
+            Stored s;
+            try {
+                s = Stored.parse(line);
+            } catch (RuntimeException e) {
+                throw new IOException(file + ": a line that is no join token (" + e.getMessage() + ")", e);
+            }
+            if (s.expiresAt().isAfter(now)) {
+                dropped++;
+            } else {
+                kept.add(line);
+            }
+        }
+        if (dropped > 0) {
+            StateFiles.writePrivate(file, kept.isEmpty() ? "" : String.join("\n", kept) + "\n");
+        }
+        return dropped;
+    }
+
     public synchronized Issued create(Duration ttl, String hostName, boolean reenroll) throws IOException {
         byte[] id = new byte[8];
         byte[] secret = new byte[32];

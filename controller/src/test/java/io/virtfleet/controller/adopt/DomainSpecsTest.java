@@ -122,6 +122,22 @@ class DomainSpecsTest {
     }
 
     @Test
+    void characterDevicesOnTheHostsNetworkAndAnEgdEntropyDaemonAreRefused() throws Exception {
+        refused("git", domain("git", RBD_DISK, lan(10), "<serial type='tcp'><source mode='bind' host='0.0.0.0'"
+                + " service='4555'/><protocol type='telnet'/><target port='0'/></serial>"), facts(20 * Bytes.GIB),
+                "<serial type=\"tcp\">", "host's network", "type pty");
+        refused("git", domain("git", RBD_DISK, lan(10), "<channel type='udp'><source mode='connect' host='10.0.0.9'"
+                + " service='514'/><target type='virtio' name='log'/></channel>"), facts(20 * Bytes.GIB),
+                "<channel type=\"udp\">");
+        refused("git", domain("git", RBD_DISK, lan(10), "<rng model='virtio'><backend model='egd' type='tcp'>"
+                + "<source mode='connect' host='10.0.0.9' service='708'/></backend></rng>"), facts(20 * Bytes.GIB),
+                "EGD backend", "/dev/urandom");
+        // What virtfleet's own VMs have stays adoptable: a pty serial console and the host's /dev/urandom.
+        specs.derive("git", domain("git", RBD_DISK, lan(10), "<serial type='pty'><target port='0'/></serial>"
+                + "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"), facts(20 * Bytes.GIB));
+    }
+
+    @Test
     void anUnknownDiskTypeIsRefused() {
         String iscsi = "<disk type='network' device='disk'><source protocol='iscsi' name='iqn.2013-06.com.example:git/1'/>"
                 + "<target dev='vda' bus='virtio'/></disk>";

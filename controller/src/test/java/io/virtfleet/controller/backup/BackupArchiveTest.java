@@ -18,9 +18,12 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneId;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
@@ -195,6 +198,194 @@ class BackupArchiveTest {
     }
 
     @Test
+    void restoreAndReissueAdminFindTheDataDirectoryInTheControllersConfigurationFile() throws Exception {
+        Path archive = backup("b.zip");
+        Path configured = work.resolve("elsewhere/controller");
+        Path conf = work.resolve("controller.conf");
+        Files.writeString(conf, "listen = 127.0.0.1:7443\ndata-dir = " + configured + "\n");
+        Path noDefault = work.resolve("no-such-default.conf"); // as on a machine without /etc/virtfleet/controller.conf
+        List<String> owner = runsAsRoot() ? List.of("--owner", "root") : List.of();
+
+        List<String> args = new java.util.ArrayList<>(List.of("restore", "--from", archive.toString(), "--config",
+                conf.toString()));
+        args.addAll(owner);
+        assertEquals(0, io.virtfleet.common.config.ConfiguredCommand.run(new io.virtfleet.controller.ControllerMain(),
+                noDefault, args.toArray(String[]::new)));
+        assertEquals(contents(data), withoutHoldMarker(contents(configured)), "restored into the configured data-dir");
+
+        // --data-dir on the command line wins over the file.
+        Path given = work.resolve("given/controller");
+        args = new java.util.ArrayList<>(List.of("restore", "--from", archive.toString(), "--config", conf.toString(),
+                "--data-dir", given.toString()));
+        args.addAll(owner);
+        assertEquals(0, io.virtfleet.common.config.ConfiguredCommand.run(new io.virtfleet.controller.ControllerMain(),
+                noDefault, args.toArray(String[]::new)));
+        assertEquals(contents(data), withoutHoldMarker(contents(given)));
+
+        // reissue-admin signs with the CA of the configured data directory.
+        Path pem = work.resolve("admin.pem");
+        assertEquals(0, io.virtfleet.common.config.ConfiguredCommand.run(new io.virtfleet.controller.ControllerMain(),
+                noDefault, "reissue-admin", "--name", "root-again", "--out", pem.toString(), "--config", conf.toString()));
+        var bundle = io.virtfleet.common.security.CredentialsBundle.read(pem);
+        var ca = ControllerPki.open(configured, Clock.systemUTC(), Duration.ofDays(90)).credentials().ca();
+        assertEquals(ca, bundle.ca(), "the configured directory's CA (the backup's)");
+        bundle.certificate().verify(ca.getPublicKey());
+
+        // A --config that does not exist is refused, naming it; nothing is written.
+        Path none = work.resolve("none.conf");
+        Path untouched = work.resolve("untouched/controller");
+        assertEquals(2, io.virtfleet.common.config.ConfiguredCommand.run(new io.virtfleet.controller.ControllerMain(),
+                noDefault, "restore", "--from", archive.toString(), "--config", none.toString()));
+        assertFalse(Files.exists(untouched));
+    }
+
+    @Test
+    void restoreDropsEveryUnexpiredJoinTokenSaysHowOldTheBackupIsAndWhatToRedo() throws Exception {
+        String ca = "ab".repeat(32);
+        Path file = data.resolve("join-tokens");
+        new io.virtfleet.controller.trust.JoinTokens(file, Clock.fixed(CLOCK.instant().minus(Duration.ofDays(2)),
+                ZoneOffset.UTC), ca).create(Duration.ofHours(1), "hv8", false); // expired a day before the backup
+        var live = new io.virtfleet.controller.trust.JoinTokens(file, CLOCK, ca);
+        var unused = live.create(Duration.ofHours(6), "hv9", false);
+        live.checkKnown(unused.token(), "hv9"); // valid in the backed-up state
+        Path archive = work.resolve("b.zip");
+        new Snapshot(data, Clock.offset(CLOCK, Duration.ofHours(-3).minusMinutes(5)), Duration.ofSeconds(5)).takeInto(archive);
+
+        Path target = work.resolve("new-machine/controller");
+        Restore.Result r = Restore.restore(archive, target, false, null, null, CLOCK);
+        assertEquals(1, r.joinTokensDropped());
+        List<String> kept = Files.readAllLines(target.resolve("join-tokens"));
+        assertEquals(1, kept.size(), kept.toString());
+        assertTrue(kept.get(0).contains(" hv8 "), "the expired one stays as it was: " + kept);
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(target.resolve("join-tokens"))));
+        var restored = new io.virtfleet.controller.trust.JoinTokens(target.resolve("join-tokens"), CLOCK, ca);
+        assertThrows(io.virtfleet.controller.trust.JoinRefusedException.class, () -> restored.checkKnown(unused.token(), "hv9"),
+                "a token of the backup enrolls nothing after the restore");
+
+        // The command says how old the backup is and what to redo.
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        List<String> args = new java.util.ArrayList<>(List.of("restore", "--from", archive.toString(), "--data-dir",
+                work.resolve("third/controller").toString()));
+        if (runsAsRoot()) {
+            args.addAll(List.of("--owner", "root"));
+        }
+        picocli.CommandLine cli = new picocli.CommandLine(new io.virtfleet.controller.ControllerMain());
+        cli.registerConverter(Duration.class, io.virtfleet.common.units.Durations::parse); // as ConfiguredCommand does
+        int code = cli.setOut(new java.io.PrintWriter(out)).setErr(new java.io.PrintWriter(err))
+                .execute(args.toArray(String[]::new));
+        assertEquals(0, code, err.toString());
+        String text = out.toString();
+        assertTrue(text.contains("min old (taken at "), text);
+        assertTrue(text.contains("1 unexpired token(s) of the backup were dropped"), text);
+        assertTrue(text.contains("virtfleet agent token create --host HOST --reenroll"), text);
+        assertTrue(text.contains("virtfleet operator revoke NAME"), text);
+        assertEquals("The backup is 3h 5min old (taken at 2026-12-07T08:55:00Z).", RestoreCommand.age(
+                Instant.parse("2026-12-07T08:55:00Z"), CLOCK.instant()));
+        assertEquals("The backup is 2d 0h 1min old (taken at 2026-12-05T11:59:00Z).", RestoreCommand.age(
+                Instant.parse("2026-12-05T11:59:00Z"), CLOCK.instant()));
+    }
+
+    @Test
+    void theRepositorysObjectsAreCopiedBeforeTheGateClosesAndThoseMadeSinceUnderIt() throws Exception {
+        Path archive = work.resolve("two-pass.zip");
+        DefinitionsRepo repo = DefinitionsRepo.open(data.resolve("definitions"));
+        BackupArchive.Manifest m;
+        BackupArchive.Writer writer;
+        int early;
+        try (java.io.OutputStream out = Files.newOutputStream(archive)) {
+            writer = new BackupArchive.Writer(data, out);
+            early = writer.copyImmutable();
+            assertEquals(files(data).stream().filter(BackupArchive::immutable).count(), early,
+                    "every object present is copied with the gate open");
+            assertTrue(early >= 6, "two commits' commits, trees and blobs: " + early);
+            // A commit between the two passes: its objects and the branch's move are in the archive all the same.
+            repo.commit("create cache on hv2", "admin", Map.of("vms/cache.json", "{\"spec\":{\"name\":\"cache\"}}\n"
+                    .getBytes(StandardCharsets.UTF_8)), Set.of());
+            m = writer.finish(CLOCK.instant());
+        }
+        List<String> now = files(data);
+        assertEquals(now.size() - early, writer.copiedLate(), "under the gate: only what the first pass did not copy");
+        assertTrue(now.stream().filter(BackupArchive::immutable).count() > early, "the commit made new objects");
+        assertEquals(repo.head(), m.definitionsHead());
+        BackupArchive.verify(archive);
+        Path target = work.resolve("new-machine/controller");
+        Restore.restore(archive, target, false, null, null, CLOCK);
+        assertEquals(contents(data), withoutHoldMarker(contents(target)), "every file, byte for byte");
+        DefinitionsRepo restored = DefinitionsRepo.open(target.resolve("definitions"));
+        assertEquals(repo.head(), restored.head());
+        assertEquals(3, restored.history("vms/web.json", "vms/db.json", "vms/cache.json").size());
+    }
+
+    /** The data directory's regular files as the archive names them, without those a backup leaves out. */
+    private static List<String> files(Path dir) throws IOException {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            return walk.filter(Files::isRegularFile).map(dir::relativize)
+                    .filter(p -> !BackupArchive.leftOut(p)).map(BackupArchive::slashed).sorted().toList();
+        }
+    }
+
+    @Test
+    void aManifestListingAFileButNotItsDirectoryIsRefused() throws Exception {
+        String sha = "0".repeat(64);
+        String withDir = BackupArchive.render(new BackupArchive.Manifest(BackupArchive.FORMAT, CLOCK.instant(), "",
+                List.of(new BackupArchive.Entry("pki", true, 0700, 0, ""), new BackupArchive.Entry("pki/ca.key", false, 0600, 0, sha))));
+        assertEquals(2, BackupArchive.parse(withDir, work.resolve("a.zip")).entries().size());
+        String without = BackupArchive.render(new BackupArchive.Manifest(BackupArchive.FORMAT, CLOCK.instant(), "",
+                List.of(new BackupArchive.Entry("pki/ca.key", false, 0600, 0, sha))));
+        BackupArchive.BadArchiveException e = assertThrows(BackupArchive.BadArchiveException.class,
+                () -> BackupArchive.parse(without, work.resolve("a.zip")));
+        assertTrue(e.getMessage().contains("lists pki/ca.key but not its directory pki"), e.getMessage());
+    }
+
+    @Test
+    void aFailedSwapPutsThePreviousDirectoryBackOrSaysWhereItIs() throws Exception {
+        Path target = work.resolve("swap/controller");
+        Path staging = work.resolve("swap/.controller.restoring-1");
+        Path aside = work.resolve("swap/controller.before-restore-20261207T120000Z");
+        StateFiles.write(target.resolve("claims"), "old\n");
+        StateFiles.write(staging.resolve("claims"), "new\n");
+
+        // The second rename fails: the first is undone, and the target is said (and is) unchanged.
+        int[] calls = {0};
+        IOException back = assertThrows(IOException.class, () -> Restore.swap(staging, target, aside, (from, to) -> {
+            if (++calls[0] == 2) {
+                throw new IOException("injected failure");
+            }
+            Files.move(from, to, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }));
+        assertTrue(back.getMessage().contains("moved back from " + aside) && back.getMessage().endsWith(target
+                + " is unchanged"), back.getMessage());
+        assertEquals("old\n", Files.readString(target.resolve("claims")));
+        assertFalse(Files.exists(aside));
+
+        // The move back fails too: the message names where the previous state is, and never says unchanged.
+        calls[0] = 0;
+        IOException stuck = assertThrows(IOException.class, () -> Restore.swap(staging, target, aside, (from, to) -> {
+            if (++calls[0] >= 2) {
+                throw new IOException("injected failure " + calls[0]);
+            }
+            Files.move(from, to, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }));
+        assertTrue(stuck.getMessage().contains("the previous state is in " + aside), stuck.getMessage());
+        assertFalse(stuck.getMessage().contains("unchanged"), stuck.getMessage());
+        assertFalse(Files.exists(target));
+        assertEquals("old\n", Files.readString(aside.resolve("claims")));
+
+        // The first rename fails: nothing moved.
+        Files.move(aside, target);
+        IOException first = assertThrows(IOException.class, () -> Restore.swap(staging, target, aside, (from, to) -> {
+            throw new IOException("injected failure");
+        }));
+        assertTrue(first.getMessage().endsWith(target + " is unchanged"), first.getMessage());
+        assertEquals("old\n", Files.readString(target.resolve("claims")));
+    }
+
+    private static boolean runsAsRoot() throws IOException {
+        return Integer.valueOf(0).equals(Files.getAttribute(Path.of("/proc/self"), "unix:uid"));
+    }
+
+    @Test
     void aDirectoryARunningControllerHoldsIsRefusedEvenWithForceAndItsLockIsNotBackedUp() throws Exception {
         Path target = work.resolve("new-machine/controller");
         StateFiles.write(target.resolve("claims"), "+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n");
@@ -215,6 +406,40 @@ class BackupArchiveTest {
         // Once that controller stopped, the forced restore goes ahead.
         Restore.restore(backup("c.zip"), target, true, null, null, CLOCK);
         assertEquals(contents(data), withoutHoldMarker(contents(target)));
+    }
+
+    @Test
+    void aControllerStartingWhileTheRestoreWorksFindsTheDirectoryTakenUntilTheSwapIsDone() throws Exception {
+        Path archive = backup("b.zip");
+        Path target = work.resolve("new-machine/controller");
+        StateFiles.write(target.resolve("claims"), "+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n");
+        // The restore reads its clock after unpacking (to judge the join tokens): the moment a controller started by
+        // a timer or by hand would try to take the directory that is about to be renamed aside.
+        List<Boolean> takenMidway = new ArrayList<>();
+        Clock probing = new Clock() {
+            @Override public ZoneId getZone() { return ZoneOffset.UTC; }
+            @Override public Clock withZone(ZoneId zone) { return this; }
+            @Override public Instant instant() {
+                if (takenMidway.isEmpty()) {
+                    try {
+                        Optional<io.virtfleet.controller.DataDirectoryLock> lock =
+                                io.virtfleet.controller.DataDirectoryLock.tryTake(target);
+                        takenMidway.add(lock.isPresent());
+                        lock.ifPresent(io.virtfleet.controller.DataDirectoryLock::close);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+                return CLOCK.instant();
+            }
+        };
+        Restore.Result r = Restore.restore(archive, target, true, null, null, probing);
+        assertEquals(List.of(false), takenMidway, "a second process could take the data directory during the restore");
+        assertEquals(contents(data), withoutHoldMarker(contents(target)));
+        try (io.virtfleet.controller.DataDirectoryLock after = io.virtfleet.controller.DataDirectoryLock.tryTake(target)
+                .orElseThrow(() -> new AssertionError("the restored directory is still locked after the restore"))) {
+            assertTrue(Files.exists(r.movedAside()));
+        }
     }
 
     @Test

@@ -75,6 +75,52 @@ class AdoptCliTest {
         assertEquals(ExitCode.USAGE, empty.code(), empty.out() + empty.err());
     }
 
+    private static void git(Path dir, String... args) throws Exception {
+        java.util.List<String> argv = new java.util.ArrayList<>(java.util.List.of("git", "-C", dir.toString(),
+                "-c", "user.name=ops", "-c", "user.email=ops@example.com"));
+        argv.addAll(java.util.List.of(args));
+        Process p = new ProcessBuilder(argv).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), String.join(" ", argv) + ": " + out);
+    }
+
+    @Test
+    void aClonesRunbookBranchIsReadAndFilesThatCannotBeCandidatesAreListedRefused() throws Exception {
+        // A runbook clone an agent took over: the runbook's history is branch runbook, the work tree virtfleet's.
+        Path clone = Files.createDirectories(work.resolve("srv-common"));
+        Path qemu = Files.createDirectories(clone.resolve("etc/libvirt/qemu"));
+        git(clone, "init", "--quiet", "-b", "main");
+        Files.writeString(qemu.resolve("ghost.xml"), "<domain type='kvm'><name>ghost</name></domain>");
+        Files.writeString(qemu.resolve("Web_1.xml"), "<domain type='kvm'><name>Web_1</name></domain>");
+        Files.writeString(qemu.resolve("huge.xml"), "<domain type='kvm'><name>huge</name><description>"
+                + "x".repeat((1 << 20) + 1) + "</description></domain>");
+        git(clone, "add", "-A");
+        git(clone, "commit", "--quiet", "-m", "runbook: ghost, Web_1, huge");
+        git(clone, "branch", "runbook");
+        git(clone, "rm", "--quiet", "-r", "etc");
+        Files.createDirectories(qemu);
+        Files.writeString(qemu.resolve("managed.xml"), "<domain type='kvm'><name>managed</name></domain>");
+        git(clone, "add", "-A");
+        git(clone, "commit", "--quiet", "-m", "the controller's definitions");
+
+        CliRun run = cli("adopt", "--dry-run", "--from-repo", clone.toString());
+        assertEquals(ExitCode.SOME_REFUSED, run.code(), run.out() + run.err());
+        assertTrue(run.err().contains("reading its branch runbook"), run.err());
+        assertTrue(run.out().lines().anyMatch(l -> l.startsWith("ghost ") && l.contains("defined on no host")), run.out());
+        assertTrue(run.out().lines().anyMatch(l -> l.startsWith("Web_1 ") && l.contains("refused")
+                && l.contains("no DNS label")), run.out());
+        assertTrue(run.out().lines().anyMatch(l -> l.startsWith("huge ") && l.contains("more than a definition's")),
+                run.out());
+        assertFalse(run.out().contains("managed"), "the work tree is virtfleet's, not the runbook's: " + run.out());
+
+        // The same files in a plain directory (no git): the unreadable ones are listed refused all the same.
+        Path plain = Files.createDirectories(work.resolve("plain/etc/libvirt/qemu"));
+        Files.writeString(plain.resolve("Web_1.xml"), "<domain type='kvm'><name>Web_1</name></domain>");
+        CliRun only = cli("adopt", "--dry-run", "--from-repo", work.resolve("plain").toString());
+        assertEquals(ExitCode.SOME_REFUSED, only.code(), only.out() + only.err());
+        assertTrue(only.out().lines().anyMatch(l -> l.startsWith("Web_1 ") && l.contains("no DNS label")), only.out());
+    }
+
     @Test
     void badInputIsRefusedByNameBeforeAnythingIsRead() {
         CliRun host = cli("adopt", "--host", "hv9");

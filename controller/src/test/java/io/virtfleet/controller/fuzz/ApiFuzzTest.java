@@ -28,7 +28,14 @@ import io.virtfleet.common.validation.Names;
 import io.virtfleet.common.validation.VmSpecs;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.testkit.Clients;
+import io.grpc.Context;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.stub.StreamObserver;
 import io.virtfleet.proto.v1.AddOperatorRequest;
+import io.virtfleet.proto.v1.BackupsGrpc;
 import io.virtfleet.proto.v1.RevokeOperatorRequest;
 import io.virtfleet.proto.v1.AgentGrpc;
 import io.virtfleet.proto.v1.CreateJoinTokenRequest;
@@ -214,6 +221,15 @@ class ApiFuzzTest {
         rule(AgentGrpc.getReadDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND, OK);
         // Never the very text a domain reads as: refused as malformed, or naming no domain / another definition.
         rule(AgentGrpc.getAdoptDomainMethod(), controller, INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION);
+        // Health and reflection, on the controller and on the agents. Check needs no certificate on the controller (an
+        // agent admits no connection without one); a service name the server does not know is NOT_FOUND, a request over
+        // the 512-byte cap RESOURCE_EXHAUSTED (see Call).
+        Set<Who> fleetIdentities = EnumSet.complementOf(EnumSet.of(Who.ANONYMOUS));
+        rule(HealthGrpc.getCheckMethod(), EnumSet.allOf(Who.class), OK, NOT_FOUND, RESOURCE_EXHAUSTED);
+        // Watch never ends by itself: the test reads its first answer (the status, or SERVICE_UNKNOWN) and cancels.
+        rule(HealthGrpc.getWatchMethod(), fleetIdentities, OK);
+        // Reflection answers a request it cannot serve in its stream (an error_response), not with the call's status.
+        rule(ServerReflectionGrpc.getServerReflectionInfoMethod(), fleetIdentities, OK);
     }
 
     private static void rule(MethodDescriptor<?, ?> method, Set<Who> who, Status.Code... answers) {
@@ -407,6 +423,28 @@ class ApiFuzzTest {
     /** Whether a line of the controller's join-token file is of a token not used yet. */
     private static boolean unused(String line) {
         return line.endsWith(" -");
+    }
+
+    @Property(tries = 300, generation = GenerationMode.RANDOMIZED)
+    void healthAndReflection(@ForAll("healthCalls") Call<?, ?> call) {
+        call.run();
+    }
+
+    /**
+     * Every method the controller and an agent serve has a rule in {@link #ALLOWED} (so the properties call each as
+     * the right and the wrong parties), and every rule here is of a method they serve.
+     */
+    @net.jqwik.api.Example
+    void everyServedMethodHasARule() {
+        Set<String> served = new java.util.TreeSet<>(fleet.controller().servedMethods());
+        served.addAll(fleet.agent(HOST).servedMethods());
+        Set<String> ruled = new java.util.TreeSet<>(ALLOWED.keySet());
+        // Backups' one method streams a copy of the whole data directory: BackupArchiveTest and
+        // ControllerBackupRestoreTest call it, as admin and as others.
+        ruled.add(BackupsGrpc.getTakeBackupMethod().getFullMethodName());
+        assertEquals(served, ruled, "methods served by the controller and an agent vs methods with a rule in this test");
+        assertTrue(served.contains(HealthGrpc.getCheckMethod().getFullMethodName())
+                && served.contains(ServerReflectionGrpc.getServerReflectionInfoMethod().getFullMethodName()), served::toString);
     }
 
     @Property(tries = 600, generation = GenerationMode.RANDOMIZED)
@@ -640,6 +678,43 @@ class ApiFuzzTest {
     }
 
     // ---------------------------------------------------------------------------------------------------
+    // Health and reflection, at the controller or at an agent: known and made-up service names and symbols.
+
+    @Provide
+    Arbitrary<Call<?, ?>> healthCalls() {
+        Arbitrary<String> services = Hostile.textOr("", FleetGrpc.SERVICE_NAME, AgentGrpc.SERVICE_NAME,
+                RegistryGrpc.SERVICE_NAME, "grpc.health.v1.Health", "virtfleet.v1.Nothing");
+        Arbitrary<Boolean> atAgent = Arbitraries.of(false, true);
+        Arbitrary<Call<?, ?>> check = Combinators.combine(services, atAgent, who(HealthGrpc.getCheckMethod()))
+                .filter((service, agent, w) -> !(agent && w == Who.ANONYMOUS))
+                .as((service, agent, w) -> call(HealthGrpc.getCheckMethod(),
+                        HealthCheckRequest.newBuilder().setService(service).build(), w).at(agent));
+        Arbitrary<Call<?, ?>> watch = Combinators.combine(services, atAgent, who(HealthGrpc.getWatchMethod()))
+                .filter((service, agent, w) -> !(agent && w == Who.ANONYMOUS))
+                .as((service, agent, w) -> call(HealthGrpc.getWatchMethod(),
+                        HealthCheckRequest.newBuilder().setService(service).build(), w).at(agent));
+        Arbitrary<String> symbols = Hostile.textOr("virtfleet.v1.Fleet", "virtfleet.v1.Fleet.ListHosts",
+                "virtfleet.v1.VmSpec", "grpc.health.v1.Health", "virtfleet/v1/fleet.proto");
+        Arbitrary<ServerReflectionRequest> reflection = Combinators.combine(symbols, Arbitraries.integers().between(0, 4),
+                Hostile.ints()).as((symbol, kind, number) -> {
+                    ServerReflectionRequest.Builder b = ServerReflectionRequest.newBuilder().setHost(symbol);
+                    return switch (kind) {
+                        case 0 -> b.setListServices(symbol).build();
+                        case 1 -> b.setFileContainingSymbol(symbol).build();
+                        case 2 -> b.setFileByFilename(symbol).build();
+                        case 3 -> b.setFileContainingExtension(io.grpc.reflection.v1.ExtensionRequest.newBuilder()
+                                .setContainingType(symbol).setExtensionNumber(number)).build();
+                        default -> b.setAllExtensionNumbersOfType(symbol).build();
+                    };
+                });
+        Arbitrary<Call<?, ?>> reflect = Combinators.combine(reflection, atAgent,
+                        who(ServerReflectionGrpc.getServerReflectionInfoMethod()))
+                .filter((request, agent, w) -> !(agent && w == Who.ANONYMOUS))
+                .as((request, agent, w) -> call(ServerReflectionGrpc.getServerReflectionInfoMethod(), request, w).at(agent));
+        return Arbitraries.frequencyOf(Tuple.of(3, check), Tuple.of(1, watch), Tuple.of(3, reflect));
+    }
+
+    // ---------------------------------------------------------------------------------------------------
     // Raw bytes: whatever arrives on the wire, as the right caller, to every method of every service.
 
     private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
@@ -660,10 +735,12 @@ class ApiFuzzTest {
 
     @Provide
     Arbitrary<Call<?, ?>> rawCalls() {
-        List<MethodDescriptor<?, ?>> methods = Stream.of(FleetGrpc.getServiceDescriptor(), RegistryGrpc.getServiceDescriptor(),
-                        EnrollmentGrpc.getServiceDescriptor(), AgentGrpc.getServiceDescriptor(),
-                        io.virtfleet.proto.v1.DashboardGrpc.getServiceDescriptor())
-                .map(ServiceDescriptor::getMethods).flatMap(java.util.Collection::stream).toList();
+        // Health's Watch is left out: it never ends by itself (healthCalls reads its first answer and cancels).
+        List<MethodDescriptor<?, ?>> methods = Stream.concat(Stream.of(FleetGrpc.getServiceDescriptor(),
+                        RegistryGrpc.getServiceDescriptor(), EnrollmentGrpc.getServiceDescriptor(),
+                        AgentGrpc.getServiceDescriptor(),
+                        io.virtfleet.proto.v1.DashboardGrpc.getServiceDescriptor()).map(ServiceDescriptor::getMethods).flatMap(java.util.Collection::stream),
+                Stream.of(HealthGrpc.getCheckMethod(), ServerReflectionGrpc.getServerReflectionInfoMethod())).toList();
         return Combinators.combine(Arbitraries.of(methods), payloads())
                 .filter((method, payload) -> !forgetsAFleetHost(method, payload)).as(ApiFuzzTest::raw);
     }
@@ -794,6 +871,8 @@ class ApiFuzzTest {
         private final Set<Status.Code> accepted;
         private final Consumer<R> onOk;
         private final String shown;
+        /** For methods every server has (health, reflection): sent to the agent of {@link #HOST} rather than the controller. */
+        private boolean atAgent;
 
         Call(MethodDescriptor<Q, R> method, Q request, Who who, Set<Status.Code> answers, Consumer<R> onOk, String shown) {
             this.method = method;
@@ -810,17 +889,35 @@ class ApiFuzzTest {
                 accepted = EnumSet.copyOf(accepted);
                 accepted.remove(RESOURCE_EXHAUSTED);
             }
+            if (method.getFullMethodName().equals(HealthGrpc.getCheckMethod().getFullMethodName())
+                    && request instanceof com.google.protobuf.MessageLite m && m.getSerializedSize() <= 512) {
+                accepted = EnumSet.copyOf(accepted);
+                accepted.remove(RESOURCE_EXHAUSTED); // the controller's cap on a health check (AccessRules)
+            }
             this.accepted = accepted;
+        }
+
+        Call<Q, R> at(boolean agent) {
+            this.atAgent = agent;
+            return this;
         }
 
         void run() {
             running = this;
-            Channel channel = (isAgentMethod(method) ? toAgent : toController).get(who);
+            Channel channel = (isAgentMethod(method) || atAgent ? toAgent : toController).get(who);
             CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
             Status status = Status.OK;
             try {
                 if (method.getType() == MethodDescriptor.MethodType.UNARY) {
                     onOk.accept(ClientCalls.blockingUnaryCall(channel, method, options, request));
+                } else if (method.getType() == MethodDescriptor.MethodType.BIDI_STREAMING) {
+                    streamOneRequest(channel, options);
+                } else if (method.getFullMethodName().equals(HealthGrpc.getWatchMethod().getFullMethodName())) {
+                    // The first answer, then cancelled: a watch goes on as long as the server runs.
+                    try (Context.CancellableContext watching = Context.current().withCancellation()) {
+                        watching.run(() -> onOk.accept(ClientCalls.blockingServerStreamingCall(channel, method, options,
+                                request).next()));
+                    }
                 } else {
                     Iterator<R> replies = ClientCalls.blockingServerStreamingCall(channel, method, options, request);
                     replies.forEachRemaining(onOk);
@@ -846,6 +943,38 @@ class ApiFuzzTest {
             }
         }
 
+        /** Sends the one request, closes its side, and takes every answer until the server ends the call. */
+        private void streamOneRequest(Channel channel, CallOptions options) {
+            java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+            StreamObserver<Q> requests = ClientCalls.asyncBidiStreamingCall(channel.newCall(method, options),
+                    new StreamObserver<R>() {
+                        @Override
+                        public void onNext(R reply) {
+                            onOk.accept(reply);
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            done.completeExceptionally(t);
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            done.complete(null);
+                        }
+                    });
+            requests.onNext(request);
+            requests.onCompleted();
+            try {
+                done.get(); // the call's deadline bounds it
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw e.getCause() instanceof StatusRuntimeException sre ? sre : Status.fromThrowable(e.getCause()).asRuntimeException();
+            }
+        }
+
         @Override
         public String toString() {
             String request = shown.replace("\n", " ").strip();
@@ -854,7 +983,7 @@ class ApiFuzzTest {
                 char c = request.charAt(i);
                 out.append(c >= 0x20 && c < 0x7f ? String.valueOf(c) : String.format("\\u%04x", (int) c));
             }
-            return method.getBareMethodName() + " as " + who + ": " + out
+            return method.getBareMethodName() + (atAgent ? " at " + HOST : "") + " as " + who + ": " + out
                     + (request.length() > 400 ? "... (" + request.length() + " characters)" : "");
         }
     }

@@ -222,6 +222,7 @@ class VmLifecycleTest {
                 "LAN 10 exists on the home host");
         DomainInfo domain = awaitDomain(home, "git", d -> d.getState() == DomainState.DOMAIN_STATE_RUNNING);
         assertEquals(2, domain.getVcpus());
+        assertTrue(domain.getAutostart(), "a VM wanted running is started when its home boots");
 
         Vm vm = operator.getVm(GetVmRequest.newBuilder().setName("git").build());
         assertEquals(home, vm.getHomeHost());
@@ -244,7 +245,12 @@ class VmLifecycleTest {
         assertTrue(Files.readString(xml).contains("<source bridge=\"vxbr10\"/>"), "definition committed as in the runbook");
 
         operator.setVmRunning(SetVmRunningRequest.newBuilder().setName("git").setRunning(false).build());
-        awaitDomain(home, "git", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF);
+        // Stopped by its operator, it stays stopped when its home reboots: the agent's boot start is off.
+        awaitDomain(home, "git", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF && !d.getAutostart());
+        operator.setVmRunning(SetVmRunningRequest.newBuilder().setName("git").setRunning(true).build());
+        awaitDomain(home, "git", d -> d.getState() == DomainState.DOMAIN_STATE_RUNNING && d.getAutostart());
+        operator.setVmRunning(SetVmRunningRequest.newBuilder().setName("git").setRunning(false).build());
+        awaitDomain(home, "git", d -> d.getState() == DomainState.DOMAIN_STATE_SHUTOFF && !d.getAutostart());
 
         operator.deleteVm(DeleteVmRequest.newBuilder().setName("git").setDeleteDisk(true).build()).forEachRemaining(p -> { });
         await("domain undefined", () -> domainOn(home, "git").isEmpty());
