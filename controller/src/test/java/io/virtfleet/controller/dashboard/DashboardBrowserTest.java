@@ -31,7 +31,6 @@ import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.OutputType;
 import org.openqa.selenium.TakesScreenshot;
-import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
@@ -139,8 +138,8 @@ class DashboardBrowserTest {
         assertEquals(403L, status);
         assertFalse(audit.stream().anyMatch(a -> a.contains("drained host hv1")), "audit log: " + audit);
         for (String host : List.of("hv1", "hv2", "hv3")) {
-            WebElement row = browser.findElement(By.cssSelector("tr[data-host='" + host + "']"));
-            assertTrue(row.getText().contains("ready"), row.getText());
+            String row = text(By.cssSelector("tr[data-host='" + host + "']"));
+            assertTrue(row.contains("ready"), row);
         }
         double first = navigationTiming("first page load (login link, its redirect, the fleet page)");
         browser.navigate().refresh();
@@ -152,54 +151,55 @@ class DashboardBrowserTest {
                 () -> !browser.findElements(By.cssSelector("tr[data-host='hv1'] svg.spark polyline")).isEmpty());
         shot("fleet");
 
-        browser.findElement(By.linkText("VMs")).click();
-        browser.findElement(By.linkText("web")).click();
+        click(By.linkText("VMs"));
+        click(By.linkText("web"));
         assertEquals("VM web", browser.findElement(By.tagName("h1")).getText());
-        String home = browser.findElement(By.id("home")).getText();
+        String home = text(By.id("home"));
         assertTrue(List.of("hv1", "hv2", "hv3").contains(home), home);
-        String vmPage = browser.findElement(By.tagName("main")).getText();
+        String vmPage = text(By.tagName("main"));
         assertTrue(vmPage.contains("admin: create web on " + home), "the VM's history lists its creation: " + vmPage);
-        assertEquals("running", browser.findElement(By.cssSelector("main dd .badge")).getText());
+        assertEquals("running", text(By.cssSelector("main dd .badge")));
         shot("vm");
 
         // Stop it from its page, with confirmation: the commit and the audit log name the admin.
-        browser.findElement(By.linkText("Stop")).click();
+        click(By.linkText("Stop"));
         assertEquals("Stop VM web (a clean shutdown, then off).", browser.findElement(By.id("confirm-what")).getText());
-        browser.findElement(By.id("confirm")).click();
+        click(By.id("confirm"));
         assertEquals("VM web is stopped.", browser.findElement(By.id("done")).getText());
         assertTrue(audit.contains("operator admin: stopped VM web"), "audit log: " + audit);
-        browser.findElement(By.linkText("Back")).click();
-        assertTrue(browser.findElement(By.tagName("main")).getText().contains("admin: stop web"));
-        browser.findElement(By.linkText("Start")).click();
-        browser.findElement(By.id("confirm")).click();
+        click(By.linkText("Back"));
+        assertTrue(text(By.tagName("main")).contains("admin: stop web"));
+        click(By.linkText("Start"));
+        click(By.id("confirm"));
         assertEquals("VM web is started.", browser.findElement(By.id("done")).getText());
 
         // A move runs on after the page answered; the VM's page follows it. These test-driver hosts cannot migrate
         // (no libvirt TLS), so it ends refused, and the page says so in the controller's words.
-        browser.findElement(By.linkText("Back")).click();
-        browser.findElement(By.linkText("Move…")).click();
-        browser.findElement(By.id("confirm")).click();
+        click(By.linkText("Back"));
+        click(By.linkText("Move…"));
+        click(By.id("confirm"));
         assertEquals("Moving VM web; its page follows the move.", browser.findElement(By.id("done")).getText());
-        browser.findElement(By.linkText("Back")).click();
-        Await.until("the move's outcome on the VM's page", Duration.ofSeconds(60), () -> browser
-                .findElements(By.id("move-progress")).stream().anyMatch(e -> e.getText().startsWith("move failed: ")));
-        assertEquals(home, browser.findElement(By.id("home")).getText(), "a refused move leaves the VM at home");
+        click(By.linkText("Back"));
+        Await.until("the move's outcome on the VM's page", Duration.ofSeconds(60), () -> String.valueOf(((JavascriptExecutor) browser)
+                .executeScript("const p = document.getElementById('move-progress'); return p ? p.textContent : '';"))
+                .startsWith("move failed: "));
+        assertEquals(home, text(By.id("home")), "a refused move leaves the VM at home");
 
         browser.get(base() + "/");
         String drained = home; // a host with a VM: draining keeps it running there
-        browser.findElement(By.cssSelector("tr[data-host='" + drained + "'] a.button")).click();
+        click(By.cssSelector("tr[data-host='" + drained + "'] a.button"));
         assertTrue(browser.findElement(By.id("confirm-what")).getText().startsWith("Drain host " + drained));
-        browser.findElement(By.id("confirm")).click();
+        click(By.id("confirm"));
         assertEquals("Host " + drained + " is draining.", browser.findElement(By.id("done")).getText());
         assertEquals(HostState.HOST_STATE_DRAINING, fleet.controller().liveness()
                 .judge(fleet.controller().registry().get(drained).orElseThrow(), fleet.controller().registry().nanoTime()).state());
         assertTrue(audit.contains("operator admin: drained host " + drained), "audit log: " + audit);
         browser.get(base() + "/");
-        assertTrue(browser.findElement(By.cssSelector("tr[data-host='" + drained + "']")).getText().contains("draining"));
+        assertTrue(text(By.cssSelector("tr[data-host='" + drained + "']")).contains("draining"));
         shot("drained");
 
-        browser.findElement(By.cssSelector("tr[data-host='" + drained + "'] a.button")).click();
-        browser.findElement(By.id("confirm")).click();
+        click(By.cssSelector("tr[data-host='" + drained + "'] a.button"));
+        click(By.id("confirm"));
         assertEquals("Host " + drained + " is taking new VMs again.", browser.findElement(By.id("done")).getText());
         assertTrue(audit.contains("operator admin: undrained host " + drained), "audit log: " + audit);
 
@@ -230,7 +230,7 @@ class DashboardBrowserTest {
         assertEquals(3, browser.findElements(By.cssSelector("tr[data-host]")).size());
         browser.get(base() + "/confirm?action=drain&host=hv2");
         assertTrue(browser.findElement(By.tagName("main")).getText().contains("You are a viewer"));
-        browser.findElement(By.id("confirm")).click();
+        click(By.id("confirm"));
         assertEquals("Not allowed", browser.findElement(By.tagName("h1")).getText(),
                 browser.findElement(By.tagName("main")).getText());
         String refusal = browser.findElement(By.id("refusal")).getText();
@@ -252,6 +252,35 @@ class DashboardBrowserTest {
         assertEquals("Login link not valid", browser.findElement(By.tagName("h1")).getText());
         browser.get(base() + "/vms");
         assertEquals("Log in", browser.findElement(By.tagName("h1")).getText(), "no session, no page");
+    }
+
+    /**
+     * The text of an element of a block the page refreshes by itself: read again when the refresh replaced the element
+     * between finding and reading it.
+     */
+    private String text(By by) throws InterruptedException {
+        String[] read = new String[1];
+        Await.until("the text of " + by, Duration.ofSeconds(10), () -> {
+            try {
+                read[0] = browser.findElement(by).getText();
+                return true;
+            } catch (org.openqa.selenium.StaleElementReferenceException e) {
+                return false;
+            }
+        });
+        return read[0];
+    }
+
+    /** Clicks an element, found again when a refresh of its block replaced it meanwhile. */
+    private void click(By by) throws InterruptedException {
+        Await.until("a click on " + by, Duration.ofSeconds(10), () -> {
+            try {
+                browser.findElement(by).click();
+                return true;
+            } catch (org.openqa.selenium.StaleElementReferenceException e) {
+                return false;
+            }
+        });
     }
 
     /** What an operator runs: {@code virtfleet dashboard}, whose first line is the link. */
