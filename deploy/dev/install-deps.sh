@@ -37,6 +37,7 @@ packages=(
   openssh-client                                                       # deploy/e2e: SSH into the installed VMs
   lintian                                                              # packaging/lintian.sh: mvn verify checks the .debs
   systemd-container                                                    # systemd-nspawn: the .debs under a real systemd (deploy/e2e/packages-systemd.sh)
+  chromium chromium-driver                                             # headless Chromium + chromedriver: the dashboard's browser tests
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || packages+=(maven)

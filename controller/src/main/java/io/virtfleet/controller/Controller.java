@@ -29,6 +29,14 @@ import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.RegistryGrpc;
 import java.util.ArrayList;
+import io.grpc.ManagedChannel;
+import io.grpc.ServerInterceptors;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.virtfleet.controller.dashboard.DashboardEndpoint;
+import io.virtfleet.controller.dashboard.DashboardLogins;
+import io.virtfleet.controller.dashboard.DashboardServer;
+import io.virtfleet.controller.dashboard.DashboardSettings;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.transport.RequestSizeLimit;
@@ -98,6 +106,11 @@ public final class Controller implements AutoCloseable {
     private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
     private final io.virtfleet.controller.backup.RestoreHoldService restoreHold;
+    private final DashboardEndpoint dashboardEndpoint;
+    private io.virtfleet.controller.backup.RestoreHoldGate holdGate;
+    private DashboardServer dashboard;
+    private Server dashboardCalls;
+    private ManagedChannel dashboardChannel;
     private final FleetMetrics metrics;
     private MetricsEndpoint metricsEndpoint;
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
@@ -142,6 +155,7 @@ public final class Controller implements AutoCloseable {
         this.vmStore = vmStore;
         this.replication = replication;
         this.installs = installs;
+        this.dashboardEndpoint = new DashboardEndpoint(pki.ca().certificate());
     }
 
     public static Controller create(ControllerConfig config) {
@@ -167,7 +181,7 @@ public final class Controller implements AutoCloseable {
         // Interceptors run last-listed first: a caller is authorized, then an anonymous request's size checked.
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
-        var holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
+        holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
         // Listed last, so outermost: metrics see every call with the status it ends with, refusals by the others included.
         GrpcServerMetrics grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
         List<ServerInterceptor> interceptors = transport.isSecure()
@@ -194,7 +208,7 @@ public final class Controller implements AutoCloseable {
             // Only when the controller arms installs: with boot-mode none no VM holds a token, and nothing listens.
             installServer = InstallHttpServer.start(installs, config.provisioning().boot().listen());
         }
-        List<BindableService> services = new ArrayList<>(List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups));
+        List<BindableService> services = new ArrayList<>(List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups, dashboardEndpoint));
         services.addAll(health.services()); // answered on the event loop too: a map read, a descriptor lookup
         server = transport.startServer(config.listen(), Runnable::run, services, interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
@@ -221,6 +235,38 @@ public final class Controller implements AutoCloseable {
                 metricsEndpoint == null ? "off" : "on http://" + config.metricsListen().getHostString() + ":"
                         + metricsEndpoint.port() + "/metrics");
         return this;
+    }
+
+    /**
+     * Starts the web dashboard (after {@link #start}): HTTPS on {@code settings.listen()}, its calls made to this
+     * controller's Fleet service in-process, as the session's operator, behind the same interceptors as the gRPC port
+     * (authorization by {@link AccessRules}, the restore hold's gate, status mapping). Off in plaintext test mode.
+     */
+    public synchronized DashboardServer startDashboard(DashboardSettings settings) throws IOException {
+        if (!settings.on() || config.plaintextForTests()) {
+            return null;
+        }
+        if (server == null || dashboard != null) {
+            throw new IllegalStateException("the dashboard starts once, after the controller");
+        }
+        DashboardLogins logins = new DashboardLogins(java.time.Clock.systemUTC(), settings.sessionLifetime(),
+                revokedOperators::revokedSince);
+        String name = "virtfleet-dashboard-" + java.util.UUID.randomUUID();
+        // Direct executors: a call runs on the dashboard's worker that makes it, never on a gRPC event loop.
+        dashboardCalls = InProcessServerBuilder.forName(name).directExecutor()
+                .addService(ServerInterceptors.intercept(fleetEndpoint, holdGate, new StatusMapping(),
+                        Authorization.forSessions(AccessRules.controller(), logins)))
+                .build().start();
+        dashboardChannel = InProcessChannelBuilder.forName(name).directExecutor().build();
+        dashboard = DashboardServer.start(settings, pki.ca(), config.ownCertificateLifetime(), logins, dashboardChannel,
+                registry, java.time.Clock.systemUTC());
+        dashboardEndpoint.serving(dashboard);
+        return dashboard;
+    }
+
+    /** The web dashboard; null while it is off. */
+    public synchronized DashboardServer dashboard() {
+        return dashboard;
     }
 
     private void renewOwnCertificate() {
@@ -354,6 +400,16 @@ public final class Controller implements AutoCloseable {
     @Override
     public synchronized void close() {
         health.stopping(); // first: probes and Watch streams learn it before anything stops answering
+        dashboardEndpoint.serving(null);
+        if (dashboard != null) {
+            dashboard.close();
+        }
+        if (dashboardChannel != null) {
+            dashboardChannel.shutdownNow();
+        }
+        if (dashboardCalls != null) {
+            dashboardCalls.shutdownNow();
+        }
         if (metricsEndpoint != null) {
             metricsEndpoint.close();
         }

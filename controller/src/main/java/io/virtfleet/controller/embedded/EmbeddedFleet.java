@@ -54,6 +54,8 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final io.virtfleet.controller.fencing.FenceSettings fencing;
     /** Interceptors of each host's agent API, by host name (tests only); a host not named has none. */
     private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors;
+    /** The controller's web dashboard; off by default. */
+    private final io.virtfleet.controller.dashboard.DashboardSettings dashboard;
     /** Whether the controller and every agent serve Prometheus metrics (on loopback, a free port each). */
     private final boolean metrics;
     private Controller controller;
@@ -78,6 +80,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
         this.failoverParallel = b.failoverParallel;
         this.hostLoss = b.hostLoss;
+        this.dashboard = b.dashboard;
         this.metrics = b.metrics;
     }
 
@@ -110,6 +113,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     public synchronized EmbeddedFleet start() throws IOException {
         Files.createDirectories(workDir);
         controller = Controller.create(controllerConfig(controllerListen)).start();
+        controller.startDashboard(dashboard);
         for (TestDriverNode node : nodes) {
             uris.put(node.name(), node.writeTo(workDir.resolve("nodes")));
             startAgent(node.name());
@@ -138,6 +142,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         if (stoppedControllerPort != 0) {
             controller = Controller.create(controllerConfig(
                     new InetSocketAddress(controllerListen.getAddress(), stoppedControllerPort))).start();
+            controller.startDashboard(dashboard);
             stoppedControllerPort = 0;
         }
     }
@@ -349,6 +354,9 @@ public final class EmbeddedFleet implements AutoCloseable {
                 io.virtfleet.controller.fencing.HostLoss.Settings.defaults();
         private boolean metrics;
 
+        private io.virtfleet.controller.dashboard.DashboardSettings dashboard =
+                io.virtfleet.controller.dashboard.DashboardSettings.off();
+
         private Builder(Path workDir) {
             this.workDir = workDir;
         }
@@ -451,6 +459,12 @@ public final class EmbeddedFleet implements AutoCloseable {
          */
         public Builder apiInterceptors(String host, List<io.grpc.ServerInterceptor> interceptors) {
             this.apiInterceptors.put(host, List.copyOf(interceptors));
+            return this;
+        }
+
+        /** Serves the controller's web dashboard (e.g. {@code DashboardSettings.localhost()}); off by default. */
+        public Builder dashboard(io.virtfleet.controller.dashboard.DashboardSettings settings) {
+            this.dashboard = settings;
             return this;
         }
 
