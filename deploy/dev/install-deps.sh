@@ -26,6 +26,9 @@ packages=(
   dnsmasq-base curl                                                    # a site's DHCP for the kernel boot install test; its probe
   busybox                                                              # the shell the installer hook's scripts run in (their test)
   python3                                                              # deploy/bench/run-placement-bench.sh's summary table
+  # prometheus: where systemd runs, installing it also starts Prometheus's own server on port 9090 of every
+  # address: `systemctl disable --now prometheus` stops it (only its promtool is used).
+  prometheus                                                           # promtool: FleetMetricsTest checks the scraped metrics
   python3-grpcio python3-grpc-tools grpc-proto                         # HealthInteropTest: health and reflection from Python's gRPC
   # apt-cacher-ng: deploy/e2e/apt-proxy.sh runs its own instance. Where systemd runs, installing the package also
   # starts the package's service on port 3142 of every address: `systemctl disable --now apt-cacher-ng` stops it.
@@ -34,6 +37,7 @@ packages=(
   openssh-client                                                       # deploy/e2e: SSH into the installed VMs
   lintian                                                              # packaging/lintian.sh: mvn verify checks the .debs
   systemd-container                                                    # systemd-nspawn: the .debs under a real systemd (deploy/e2e/packages-systemd.sh)
+  chromium chromium-driver                                             # headless Chromium + chromedriver: the dashboard's browser tests
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || packages+=(maven)

@@ -441,6 +441,15 @@ systemctl start virtfleet-controller' > "$work/restore.log" 2>&1 \
   wait_for "hv1 ready with the restored controller (the later drain undone)" 180 \
     sh -c 'virtfleet hosts | grep -Eq "^hv1 +ready "' \
     || { journal virtfleet-controller; journal virtfleet-agent; fail "hv1 not ready after the restore"; }
+  # The restored controller holds until an admin compared its records with what runs, then released it.
+  cli drift > "$work/drift-holding.log" 2>&1 || { cat "$work/drift-holding.log" >&2; fail "virtfleet drift (holding)"; }
+  grep -q '^HOLDING after a restore' "$work/drift-holding.log" \
+    || { cat "$work/drift-holding.log" >&2; fail "virtfleet drift does not say the restored controller holds"; }
+  cli restore-hold release --follow-running > "$work/release.log" 2>&1 \
+    || { cat "$work/release.log" >&2; fail "virtfleet restore-hold release --follow-running"; }
+  if cli hosts | grep -q '^HOLDING'; then fail "virtfleet hosts still says HOLDING after the release"; fi
+  cli drift --exit-code > "$work/drift.log" 2>&1 || { cat "$work/drift.log" >&2; fail "virtfleet drift --exit-code after the release"; }
+  echo "   restored: later drain undone, keys 0600 virtfleet, hold shown by drift and released"
 }
 phase "virtfleet-controller backup, restore" backup_restore
 

@@ -25,6 +25,9 @@ import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
+import io.virtfleet.agent.metrics.AgentMetrics;
+import io.virtfleet.common.metrics.GrpcServerMetrics;
+import io.virtfleet.common.metrics.MetricsEndpoint;
 import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.registration.ControllerLink;
 import io.virtfleet.agent.report.HostReporter;
@@ -84,6 +87,8 @@ public final class Agent implements AutoCloseable {
     private TlsCredentials credentials;
     private StateDirectoryLock stateLock;
     private String agentId;
+    private final AgentMetrics metrics;
+    private MetricsEndpoint metricsEndpoint;
     /** grpc.health.v1 answers for the agent: SERVING while libvirt answers, NOT_SERVING from close() on. */
     private final ServerHealth health = new ServerHealth(List.of(AgentGrpc.SERVICE_NAME));
     private LibvirtHealth libvirtHealth;
@@ -93,7 +98,8 @@ public final class Agent implements AutoCloseable {
           HypervisorPoller poller, Domains domains, Migrations migrations, DefinitionsSync sync, StandDown standDown,
           BootStarts bootStarts, @Named("commands") ExecutorService commands,
           @Named("storage") ExecutorService storage, @Named("api-interceptors") List<ServerInterceptor> apiInterceptors,
-          LibvirtCertificateKeeper libvirtTls) {
+          LibvirtCertificateKeeper libvirtTls, AgentMetrics metrics) {
+        this.metrics = metrics;
         this.config = config;
         this.service = service;
         this.reporter = reporter;
@@ -146,6 +152,11 @@ public final class Agent implements AutoCloseable {
         List<ServerInterceptor> interceptors = new ArrayList<>(apiInterceptors);
         interceptors.add(new StatusMapping());
         interceptors.add(new Authorization(rules()));
+        // Outermost: every command is counted and timed with the status it ends with, refused ones included.
+        interceptors.add(new GrpcServerMetrics(metrics.registry(), "agent"));
+        if (config.metricsListen() != null) {
+            metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-agent-metrics");
+        }
         List<BindableService> services = new ArrayList<>(List.of(service));
         services.addAll(health.services());
         server = transport.startServer(config.listen(), commands, services, interceptors, List.of(), false);
@@ -239,6 +250,11 @@ public final class Agent implements AutoCloseable {
         return credentials;
     }
 
+    /** Port of the Prometheus metrics endpoint (0 when metrics-listen is off). */
+    public int metricsPort() {
+        return metricsEndpoint == null ? 0 : metricsEndpoint.port();
+    }
+
     public void blockUntilShutdown() throws InterruptedException {
         server.awaitTermination();
     }
@@ -253,6 +269,10 @@ public final class Agent implements AutoCloseable {
         health.stopping(); // first: probes and Watch streams learn it before anything stops answering
         if (libvirtHealth != null) {
             libvirtHealth.close();
+        }
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+            metricsEndpoint = null;
         }
         libvirtTls.close();
         if (renewer != null) {

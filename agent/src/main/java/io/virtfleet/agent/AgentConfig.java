@@ -46,6 +46,7 @@ import java.util.List;
  * @param migrationAddress  the address other hosts reach this host's libvirtd and QEMU on for live migration;
  *                          null for the default (see {@link #migrationAddress(String)})
  * @param migrationTimeout  how long a live migration away from this host may run before it is aborted
+ * @param metricsListen     where Prometheus metrics are served (plain HTTP, GET /metrics); null: nowhere
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
@@ -54,7 +55,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
                           Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
                           Ipv4 publicAddress, LibvirtTlsSettings libvirtTls, Ipv4 migrationAddress,
-                          Duration migrationTimeout) {
+                          Duration migrationTimeout, InetSocketAddress metricsListen) {
     /** Where, under the state directory, the host's libvirt TLS client certificate lives ({@link #libvirtTlsDirectory}). */
     public static final String LIBVIRT_TLS_DIRECTORY = LibvirtTlsSettings.PKI_PATH;
 
@@ -81,7 +82,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         this(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff, imagesDirectory,
                 stateDirectory, storageTiers, joinToken, joinTokenFile, ceph, vxlanDevice, vxlanLocalAddress, vxlanPort,
                 publicBridge, definitionsDirectory, definitionsRemote, installerDirectory, publicAddress,
-                LibvirtTlsSettings.inside(stateDirectory), null, Migrations.MIGRATION_TIMEOUT);
+                LibvirtTlsSettings.inside(stateDirectory), null, Migrations.MIGRATION_TIMEOUT, null);
     }
 
     /**
@@ -98,7 +99,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -106,7 +107,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
     }
 
     /** The same configuration with a public IPv4 address, for failover-IP VMs. */
@@ -114,7 +115,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls, migrationAddress, migrationTimeout);
+                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
     }
 
     /** The same configuration with the libvirt TLS files placed as {@code settings} say. */
@@ -122,7 +123,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings, migrationAddress, migrationTimeout);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings, migrationAddress, migrationTimeout, metricsListen);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -130,7 +131,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
     }
 
     /** The same configuration with a migration address of its own. */
@@ -138,7 +139,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, address, migrationTimeout);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, address, migrationTimeout, metricsListen);
     }
 
     /** The same configuration with another migration timeout. */
@@ -147,7 +148,16 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
                 definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress,
-                timeout);
+                timeout, metricsListen);
+    }
+
+    /** The same configuration serving Prometheus metrics on {@code address} (port 0: any free port); null: off. */
+    public AgentConfig withMetricsListen(InetSocketAddress address) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress,
+                migrationTimeout, address);
     }
 
     /**
@@ -207,6 +217,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 + publicBridge + ", definitionsDirectory=" + definitionsDirectory + ", definitionsRemote="
                 + (definitionsRemote == null ? "the controller" : definitionsRemote) + ", installerDirectory="
                 + installerDirectory + ", publicAddress=" + publicAddress + ", libvirtTls=" + libvirtTls
-                + ", migrationAddress=" + migrationAddress + ", migrationTimeout=" + migrationTimeout + "]";
+                + ", migrationAddress=" + migrationAddress + ", migrationTimeout=" + migrationTimeout
+                + ", metricsListen=" + (metricsListen == null ? "off" : metricsListen) + "]";
     }
 }

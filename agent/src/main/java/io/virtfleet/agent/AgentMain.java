@@ -26,6 +26,7 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import io.virtfleet.common.metrics.MetricsEndpoint;
 import picocli.CommandLine.Option;
 
 /** {@code virtfleet-agent}: the per-hypervisor service. Runs until stopped; never exits on its own. */
@@ -224,6 +225,12 @@ public final class AgentMain implements Callable<Integer> {
                 "modular daemons, or none (restart it yourself) (default: ${DEFAULT-VALUE})."})
     String libvirtAdminUri;
 
+    @Option(names = "--metrics-listen", paramLabel = "HOST:PORT|off", defaultValue = MetricsEndpoint.OFF,
+            description = {"Where Prometheus scrapes the agent's metrics (plain HTTP, GET /metrics, no authentication:",
+                "keep it on loopback or a management network), e.g. 127.0.0.1:7446; off serves nothing",
+                "(default: ${DEFAULT-VALUE})."})
+    String metricsListen;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -303,7 +310,8 @@ public final class AgentMain implements Callable<Integer> {
                 installerDir, publicAddress == null ? null : Ipv4.publicAddress("public-address", publicAddress),
                 libvirtTls,
                 migrationAddress == null ? null : Ipv4.unicastAddress("migration-address", migrationAddress),
-                Migrations.checkTimeout("migration-timeout", migrationTimeout));
+                Migrations.checkTimeout("migration-timeout", migrationTimeout),
+                MetricsEndpoint.parseListen("metrics-listen", metricsListen).orElse(null));
     }
 
     private static Path absolute(String field, Path path) {

@@ -12,6 +12,7 @@ import io.virtfleet.agent.hypervisor.DefinitionLedger;
 import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.HostCpus;
 import io.virtfleet.agent.hypervisor.HypervisorPoller;
+import io.virtfleet.agent.metrics.AgentMetrics;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
 import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.libvirttls.LibvirtCertificateKeeper;
@@ -87,10 +88,20 @@ final class AgentModule extends AbstractModule {
     /** libvirt is asked as often as the controller is told; a call hanging past 3 intervals (at least 5 s) is a stall. */
     @Provides
     @Singleton
-    HypervisorPoller poller(LibvirtHypervisor hypervisor, HostCpus cpus) {
+    HypervisorPoller poller(LibvirtHypervisor hypervisor, HostCpus cpus, AgentMetrics metrics) {
         Duration interval = config.heartbeatInterval();
         Duration stall = interval.multipliedBy(3).compareTo(Duration.ofSeconds(5)) < 0 ? Duration.ofSeconds(5) : interval.multipliedBy(3);
-        return new HypervisorPoller(hypervisor, interval, stall).alsoAfterEachPoll(cpus::afterPoll);
+        HypervisorPoller poller = new HypervisorPoller(hypervisor, interval, stall).alsoAfterEachPoll(cpus::afterPoll)
+                .timedBy(metrics::polled);
+        metrics.domainsFrom(() -> poller.current().domains());
+        return poller;
+    }
+
+    /** The agent's metrics, in a registry of its own (JVM metrics included): what its metrics endpoint serves. */
+    @Provides
+    @Singleton
+    AgentMetrics agentMetrics() {
+        return new AgentMetrics(io.virtfleet.common.metrics.DaemonMetrics.registryWithJvm());
     }
 
     @Provides
@@ -139,12 +150,12 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     DefinitionsSync sync(Domains domains, LibvirtHypervisor hypervisor, HypervisorPoller poller, CephSecret cephSecret,
-                         HostCpus cpus) {
+                         HostCpus cpus, AgentMetrics metrics) {
         DefinitionsSource source = new DefinitionsSource(config.definitionsDirectory(), config.definitionsRemote(),
                 config.controller().host());
         return new DefinitionsSync(config.hostName(), source, domains, hypervisor.ledger(),
                 SyncState.load(config.stateDirectory()), poller::pollNow).withRbdKey(cephSecret::ensure)
-                .withAfterPull(cpus::definitionsPulled);
+                .withAfterPull(cpus::definitionsPulled).timedBy(metrics::synced);
     }
 
     /** Domain operations may reach only images in the images directory; each change triggers a fresh poll. */

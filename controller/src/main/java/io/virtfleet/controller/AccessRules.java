@@ -70,6 +70,8 @@ final class AccessRules {
                 Map.entry(FleetGrpc.getRecomputeCpuModelMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getAdoptVmsMethod().getFullMethodName(), Rule.ADMINS),
                 Map.entry(FleetGrpc.getReleaseRestoreHoldMethod().getFullMethodName(), Rule.ADMINS),
+                // Any operator may open the dashboard; what they may do there is these same rules.
+                Map.entry(io.virtfleet.proto.v1.DashboardGrpc.getCreateLoginMethod().getFullMethodName(), Rule.VIEWERS),
                 // A backup holds the fleet CA's key and every secret of the controller: admins only.
                 Map.entry(io.virtfleet.proto.v1.BackupsGrpc.getTakeBackupMethod().getFullMethodName(), Rule.ADMINS));
     }

@@ -29,6 +29,14 @@ import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.RegistryGrpc;
 import java.util.ArrayList;
+import io.grpc.ManagedChannel;
+import io.grpc.ServerInterceptors;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.virtfleet.controller.dashboard.DashboardEndpoint;
+import io.virtfleet.controller.dashboard.DashboardLogins;
+import io.virtfleet.controller.dashboard.DashboardServer;
+import io.virtfleet.controller.dashboard.DashboardSettings;
 import io.grpc.ServerInterceptor;
 import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.transport.RequestSizeLimit;
@@ -45,6 +53,10 @@ import io.virtfleet.controller.trust.ControllerPki;
 import io.virtfleet.controller.trust.EnrollmentEndpoint;
 import io.virtfleet.controller.trust.Enrollments;
 import io.virtfleet.controller.trust.RevokedOperators;
+import io.virtfleet.common.metrics.GrpcServerMetrics;
+import io.virtfleet.common.metrics.MetricsEndpoint;
+import io.virtfleet.controller.metrics.FleetCollector;
+import io.virtfleet.controller.metrics.FleetMetrics;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -94,6 +106,13 @@ public final class Controller implements AutoCloseable {
     private final HeartbeatTimer heartbeatTimer = new HeartbeatTimer();
     private Server server;
     private final io.virtfleet.controller.backup.RestoreHoldService restoreHold;
+    private final DashboardEndpoint dashboardEndpoint;
+    private io.virtfleet.controller.backup.RestoreHoldGate holdGate;
+    private DashboardServer dashboard;
+    private Server dashboardCalls;
+    private ManagedChannel dashboardChannel;
+    private final FleetMetrics metrics;
+    private MetricsEndpoint metricsEndpoint;
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
     private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
             EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
@@ -107,7 +126,8 @@ public final class Controller implements AutoCloseable {
                FleetCpu fleetCpu, FenceService fencing, FenceView fences,
                io.virtfleet.controller.failover.Failover failover, HostLoss hostLoss, CephClientBook cephClients,
                io.virtfleet.controller.backup.BackupEndpoint backups,
-               io.virtfleet.controller.backup.RestoreHoldService restoreHold) {
+               io.virtfleet.controller.backup.RestoreHoldService restoreHold, FleetMetrics metrics) {
+        this.metrics = metrics;
         this.backups = backups;
         this.restoreHold = restoreHold;
         this.hostLoss = hostLoss;
@@ -135,6 +155,7 @@ public final class Controller implements AutoCloseable {
         this.vmStore = vmStore;
         this.replication = replication;
         this.installs = installs;
+        this.dashboardEndpoint = new DashboardEndpoint(pki.ca().certificate());
     }
 
     public static Controller create(ControllerConfig config) {
@@ -160,10 +181,18 @@ public final class Controller implements AutoCloseable {
         // Interceptors run last-listed first: a caller is authorized, then an anonymous request's size checked.
         RequestSizeLimit anonymousRequests = new RequestSizeLimit(AccessRules.anonymousRequestBytes());
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
-        var holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
+        holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
+        // Listed last, so outermost: metrics see every call with the status it ends with, refusals by the others included.
+        GrpcServerMetrics grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
         List<ServerInterceptor> interceptors = transport.isSecure()
-                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators))
-                : List.of(holdGate, new StatusMapping(), anonymousRequests);
+                ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators), grpcMetrics)
+                : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
+        heartbeatTimer.alsoTo(metrics::heartbeat);
+        metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vms::list,
+                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
+        if (config.metricsListen() != null) {
+            metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-controller-metrics");
+        }
         // Handlers run on the Netty event loops: none of them blocks (registry updates, reads of the
         // inventory, small signing jobs), and skipping the hand-off to a worker pool halves the
         // controller's CPU under 1,000 heartbeating agents (BENCHMARKS.md). Work that may block must
@@ -179,7 +208,7 @@ public final class Controller implements AutoCloseable {
             // Only when the controller arms installs: with boot-mode none no VM holds a token, and nothing listens.
             installServer = InstallHttpServer.start(installs, config.provisioning().boot().listen());
         }
-        List<BindableService> services = new ArrayList<>(List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups));
+        List<BindableService> services = new ArrayList<>(List.of(registryEndpoint, fleetEndpoint, enrollmentEndpoint, backups, dashboardEndpoint));
         services.addAll(health.services()); // answered on the event loop too: a map read, a descriptor lookup
         server = transport.startServer(config.listen(), Runnable::run, services, interceptors, List.of(heartbeatTimer), true);
         livenessWatch.start();
@@ -199,11 +228,45 @@ public final class Controller implements AutoCloseable {
         // Its state is loaded (records, claims, journals) and every feature runs. A restore hold does not change this:
         // a held controller still serves reads, registrations, backups and the release itself (README, "Health checks").
         health.serving(true);
-        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms)",
+        log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms; metrics {})",
                 config.listen().getHostString(), server.getPort(),
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
-                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis());
+                config.heartbeatInterval().toMillis(), config.unreachableAfter().toMillis(),
+                metricsEndpoint == null ? "off" : "on http://" + config.metricsListen().getHostString() + ":"
+                        + metricsEndpoint.port() + "/metrics");
         return this;
+    }
+
+    /**
+     * Starts the web dashboard (after {@link #start}): HTTPS on {@code settings.listen()}, its calls made to this
+     * controller's Fleet service in-process, as the session's operator, behind the same interceptors as the gRPC port
+     * (authorization by {@link AccessRules}, the restore hold's gate, status mapping). Off in plaintext test mode.
+     */
+    public synchronized DashboardServer startDashboard(DashboardSettings settings) throws IOException {
+        if (!settings.on() || config.plaintextForTests()) {
+            return null;
+        }
+        if (server == null || dashboard != null) {
+            throw new IllegalStateException("the dashboard starts once, after the controller");
+        }
+        DashboardLogins logins = new DashboardLogins(java.time.Clock.systemUTC(), settings.sessionLifetime(),
+                revokedOperators::revokedSince);
+        String name = "virtfleet-dashboard-" + java.util.UUID.randomUUID();
+        // Direct executors: a call runs on the dashboard's worker that makes it, never on a gRPC event loop.
+        dashboardCalls = InProcessServerBuilder.forName(name).directExecutor()
+                .addService(ServerInterceptors.intercept(fleetEndpoint, holdGate, new StatusMapping(),
+                        Authorization.forSessions(AccessRules.controller(), logins)))
+                .build().start();
+        dashboardChannel = InProcessChannelBuilder.forName(name).directExecutor().build();
+        dashboard = DashboardServer.start(settings, pki.ca(), config.ownCertificateLifetime(), logins, dashboardChannel,
+                registry, java.time.Clock.systemUTC());
+        dashboardEndpoint.serving(dashboard);
+        return dashboard;
+    }
+
+    /** The web dashboard; null while it is off. */
+    public synchronized DashboardServer dashboard() {
+        return dashboard;
     }
 
     private void renewOwnCertificate() {
@@ -251,6 +314,16 @@ public final class Controller implements AutoCloseable {
     /** How long this controller took to handle each agent heartbeat, since it started or the last reset. */
     public LatencyHistogram heartbeatLatency() {
         return heartbeatTimer.histogram();
+    }
+
+    /** Port of the Prometheus metrics endpoint (0 when metrics-listen is off). */
+    public int metricsPort() {
+        return metricsEndpoint == null ? 0 : metricsEndpoint.port();
+    }
+
+    /** The controller's metrics and their registry (what its endpoint serves). */
+    public FleetMetrics metrics() {
+        return metrics;
     }
 
     public void blockUntilShutdown() throws InterruptedException {
@@ -327,6 +400,19 @@ public final class Controller implements AutoCloseable {
     @Override
     public synchronized void close() {
         health.stopping(); // first: probes and Watch streams learn it before anything stops answering
+        dashboardEndpoint.serving(null);
+        if (dashboard != null) {
+            dashboard.close();
+        }
+        if (dashboardChannel != null) {
+            dashboardChannel.shutdownNow();
+        }
+        if (dashboardCalls != null) {
+            dashboardCalls.shutdownNow();
+        }
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+        }
         if (installServer != null) {
             installServer.close();
         }

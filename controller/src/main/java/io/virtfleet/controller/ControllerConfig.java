@@ -26,11 +26,13 @@ import java.time.Duration;
  * @param hostLoss                 when a silent host is suspected lost, and whether the controller fences it and
  *                                 restarts its VMs by itself
  * @param failoverParallel         how many VMs of a lost host are restarted elsewhere at once
+ * @param metricsListen            where Prometheus metrics are served (plain HTTP, GET /metrics); null: nowhere
  */
 public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInterval, Duration unreachableAfter,
                                Path dataDirectory, Duration agentCertificateLifetime, Duration ownCertificateLifetime,
                                boolean plaintextForTests, Provisioning provisioning, InetSocketAddress gitListen,
-                               FenceSettings fencing, HostLoss.Settings hostLoss, int failoverParallel) {
+                               FenceSettings fencing, HostLoss.Settings hostLoss, int failoverParallel,
+                               InetSocketAddress metricsListen) {
     public static final Duration DEFAULT_AGENT_CERTIFICATE_LIFETIME = Duration.ofDays(30);
     public static final Duration DEFAULT_OWN_CERTIFICATE_LIFETIME = Duration.ofDays(90);
 
@@ -40,54 +42,61 @@ public record ControllerConfig(InetSocketAddress listen, Duration heartbeatInter
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 DEFAULT_AGENT_CERTIFICATE_LIFETIME, DEFAULT_OWN_CERTIFICATE_LIFETIME, false, Provisioning.defaults(),
                 new InetSocketAddress(listen.getAddress(), 0), FenceSettings.none(), HostLoss.Settings.defaults(),
-                Failover.DEFAULT_PARALLEL);
+                Failover.DEFAULT_PARALLEL, null);
     }
 
     public ControllerConfig withCertificateLifetimes(Duration agents, Duration own) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory, agents, own,
                 plaintextForTests, provisioning, gitListen, fencing, hostLoss,
-                failoverParallel);
+                failoverParallel, metricsListen);
     }
 
     public ControllerConfig withListen(InetSocketAddress address) {
         return new ControllerConfig(address, heartbeatInterval, unreachableAfter, dataDirectory,
                 agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing, hostLoss,
-                failoverParallel);
+                failoverParallel, metricsListen);
     }
 
     public ControllerConfig withPlaintextForTests() {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 agentCertificateLifetime, ownCertificateLifetime, true, provisioning, gitListen, fencing, hostLoss,
-                failoverParallel);
+                failoverParallel, metricsListen);
     }
 
     public ControllerConfig withGitListen(InetSocketAddress address) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, address, fencing, hostLoss,
-                failoverParallel);
+                failoverParallel, metricsListen);
     }
 
     public ControllerConfig withFencing(FenceSettings f) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, f, hostLoss,
-                failoverParallel);
+                failoverParallel, metricsListen);
     }
 
     public ControllerConfig withProvisioning(Provisioning p) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, p, gitListen, fencing, hostLoss,
-                failoverParallel);
+                failoverParallel, metricsListen);
     }
 
     public ControllerConfig withHostLoss(HostLoss.Settings h) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing, h,
-                failoverParallel);
+                failoverParallel, metricsListen);
     }
 
     public ControllerConfig withFailoverParallel(int parallel) {
         return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
                 agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing,
-                hostLoss, Failover.parallel(parallel));
+                hostLoss, Failover.parallel(parallel), metricsListen);
+    }
+
+    /** The same configuration serving Prometheus metrics on {@code address} (port 0: any free port); null: off. */
+    public ControllerConfig withMetricsListen(InetSocketAddress address) {
+        return new ControllerConfig(listen, heartbeatInterval, unreachableAfter, dataDirectory,
+                agentCertificateLifetime, ownCertificateLifetime, plaintextForTests, provisioning, gitListen, fencing,
+                hostLoss, failoverParallel, address);
     }
 }

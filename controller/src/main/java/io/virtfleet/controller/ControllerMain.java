@@ -5,10 +5,12 @@ import io.virtfleet.common.cli.VersionProvider;
 import io.virtfleet.common.config.ConfigException;
 import io.virtfleet.common.config.ConfiguredCommand;
 import io.virtfleet.common.logging.Logging;
+import io.virtfleet.common.metrics.MetricsEndpoint;
 import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.dashboard.DashboardSettings;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.fencing.FenceSettings;
 import io.virtfleet.controller.fencing.HostLoss;
@@ -247,6 +249,26 @@ public final class ControllerMain implements Callable<Integer> {
                 "with boot-mode pxe or kernel."})
     String installUrl;
 
+    @Option(names = "--metrics-listen", paramLabel = "HOST:PORT|off", defaultValue = MetricsEndpoint.OFF,
+            description = {"Where Prometheus scrapes the controller's metrics (plain HTTP, GET /metrics, no authentication:",
+                "keep it on loopback or a management network), e.g. 127.0.0.1:7445; off serves nothing",
+                "(default: ${DEFAULT-VALUE})."})
+    String metricsListen;
+
+    @Option(names = "--dashboard-listen", paramLabel = "HOST:PORT|off", defaultValue = "off",
+            description = {"Where the web dashboard listens (HTTPS, certificate from the fleet CA; operators log in with a",
+                "one-time link from 'virtfleet dashboard'), e.g. 127.0.0.1:7447; off: no dashboard (default: ${DEFAULT-VALUE})."})
+    String dashboardListen;
+
+    @Option(names = "--dashboard-names", paramLabel = "NAME", split = ",",
+            description = {"Host names and IP addresses operators open the dashboard by: written into its certificate;",
+                "login links use the first (default: the dashboard-listen host unless a wildcard, then localhost, 127.0.0.1)."})
+    List<String> dashboardNames;
+
+    @Option(names = "--dashboard-session-lifetime", paramLabel = "DURATION", defaultValue = "8h",
+            description = "How long a dashboard login lasts, 1m to 7d (default: ${DEFAULT-VALUE}).")
+    Duration dashboardSessionLifetime;
+
     @Option(names = {"-v", "--verbose"}, description = "Log debugging detail.")
     boolean verbose;
 
@@ -261,8 +283,10 @@ public final class ControllerMain implements Callable<Integer> {
     public Integer call() throws Exception {
         Logging.configure(verbose);
         ControllerConfig config;
+        DashboardSettings dashboard;
         try {
             config = config();
+            dashboard = dashboard();
         } catch (InvalidInputException e) {
             System.err.println("virtfleet-controller: " + e.getMessage());
             return ExitCode.USAGE;
@@ -284,6 +308,7 @@ public final class ControllerMain implements Callable<Integer> {
             Runtime.getRuntime().addShutdownHook(new Thread(controller::close, "vf-controller-shutdown"));
             try {
                 controller.start();
+                controller.startDashboard(dashboard);
             } catch (Exception e) {
                 System.err.println("virtfleet-controller: cannot start on " + listen + ": " + e.getMessage());
                 controller.close();
@@ -311,7 +336,56 @@ public final class ControllerMain implements Callable<Integer> {
                 .withFencing(new FenceSettings(cephAdminConf, cephAdminId, cephAdminKeyring, fenceExpiry,
                         Duration.ofSeconds(20)))
                 .withFailoverParallel(failoverParallel)
-                .withHostLoss(hostLoss());
+                .withHostLoss(hostLoss())
+                .withMetricsListen(MetricsEndpoint.parseListen("metrics-listen", metricsListen).orElse(null));
+    }
+
+    /** The web dashboard's settings: off unless dashboard-listen names an address. */
+    DashboardSettings dashboard() {
+        if (dashboardSessionLifetime.compareTo(Duration.ofMinutes(1)) < 0 || dashboardSessionLifetime.compareTo(Duration.ofDays(7)) > 0) {
+            throw new InvalidInputException("dashboard-session-lifetime", dashboardSessionLifetime.toString(), "1m to 7d");
+        }
+        if (dashboardListen.equals("off")) {
+            if (dashboardNames != null && !dashboardNames.isEmpty()) {
+                throw new InvalidInputException("dashboard-names", String.join(",", dashboardNames),
+                        "no value while dashboard-listen is off");
+            }
+            return DashboardSettings.off();
+        }
+        Endpoint at = Endpoint.parse("dashboard-listen", dashboardListen);
+        List<String> names = new ArrayList<>();
+        for (String n : dashboardNames == null ? List.<String>of() : dashboardNames) {
+            names.add(dashboardName(n.strip()));
+        }
+        if (names.isEmpty()) {
+            String host = at.bareHost();
+            boolean wildcard = host.equals("0.0.0.0") || host.equals("::");
+            if (!wildcard) {
+                names.add(dashboardName(host));
+            }
+            for (String local : List.of("localhost", "127.0.0.1")) {
+                if (!names.contains(local)) {
+                    names.add(local);
+                }
+            }
+        }
+        return new DashboardSettings(new InetSocketAddress(at.bareHost(), at.port()), names, dashboardSessionLifetime,
+                DashboardSettings.DEFAULT_SAMPLE_EVERY);
+    }
+
+    /** A name for the dashboard's certificate: a DNS name (labels) or an IP literal. */
+    private static String dashboardName(String name) {
+        boolean dns = name.length() <= 253 && java.util.Arrays.stream(name.split("\\.", -1)).allMatch(l -> !l.isEmpty()
+                && l.length() <= 63 && l.matches("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"));
+        if (dns && !name.matches("[0-9.]+")) {
+            return name.toLowerCase(java.util.Locale.ROOT);
+        }
+        try {
+            return io.virtfleet.common.validation.IpLiterals.canonical("dashboard-names", name);
+        } catch (InvalidInputException e) {
+            throw new InvalidInputException("dashboard-names", name, "DNS names or IP addresses, comma-separated,"
+                    + " e.g. controller.example.net,192.0.2.10");
+        }
     }
 
     private HostLoss.Settings hostLoss() {

@@ -57,6 +57,8 @@ import io.virtfleet.controller.failover.FailoverJournal;
 import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.move.Rehoming;
 import java.nio.file.Path;
+import io.virtfleet.common.metrics.DaemonMetrics;
+import io.virtfleet.controller.metrics.FleetMetrics;
 import io.virtfleet.controller.move.Evacuation;
 import io.virtfleet.controller.move.MoveJournal;
 import io.virtfleet.controller.move.Moves;
@@ -87,6 +89,13 @@ final class ControllerModule extends AbstractModule {
     @Override
     protected void configure() {
         bind(ControllerConfig.class).toInstance(config);
+    }
+
+    /** The controller's metrics: its own registry (JVM metrics included), which the metrics endpoint serves. */
+    @Provides
+    @Singleton
+    FleetMetrics fleetMetrics() {
+        return new FleetMetrics(DaemonMetrics.registryWithJvm());
     }
 
     @Provides
@@ -290,8 +299,9 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Replication replication(VmStore store, HostRegistry registry, AgentClients agents, Liveness liveness,
-                            Reconciler reconciler, @Named("vm-work") ExecutorService work) {
+                            Reconciler reconciler, @Named("vm-work") ExecutorService work, FleetMetrics metrics) {
         FanOut fanOut = new FanOut(agents, registry, liveness, config.provisioning().syncDeadline());
+        fanOut.onHostResult(metrics::fanOut);
         Replication replication = new Replication(store, registry, fanOut, new DriftCheck(store, registry, liveness,
                 (vm, home) -> {
                     Reconciler.Observed seen = reconciler.observed(vm);
@@ -299,6 +309,7 @@ final class ControllerModule extends AbstractModule {
                     return seen.phase() != io.virtfleet.proto.v1.VmPhase.VM_PHASE_READY
                             || home.lastSeenNanos() - seen.atNanos() < REPORT_SETTLING.toNanos();
                 }), work);
+        replication.onDriftReport(metrics::drift);
         reconciler.alsoEachPass(replication::repairPass);
         return replication;
     }
@@ -373,14 +384,16 @@ final class ControllerModule extends AbstractModule {
 
     @Provides
     @Singleton
-    Scheduler scheduler() {
+    Scheduler scheduler(FleetMetrics metrics) {
         try {
             ClaimBook claims = ClaimBook.open(config.dataDirectory().resolve("claims"));
             // With OVH's API a failover IP can be moved to any host with a service name; else the static routes rule.
             var ovh = config.provisioning().ovh();
-            return new Scheduler(config.provisioning().placement(), ovh.enabled()
+            Scheduler scheduler = new Scheduler(config.provisioning().placement(), ovh.enabled()
                     ? FailoverHosts.movable(ovh.services().keySet())
                     : FailoverHosts.routed(config.provisioning().failoverRoutes()), claims, System::currentTimeMillis);
+            scheduler.onDecision(metrics::placement);
+            return scheduler;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the claims journal", e);
         }
@@ -418,9 +431,11 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Reconciler reconciler(VmStore store, Scheduler scheduler, AgentClients agents, HostRegistry registry,
-                          Liveness liveness, Installs installs, io.virtfleet.controller.backup.RestoreHold hold) {
+                          Liveness liveness, Installs installs, io.virtfleet.controller.backup.RestoreHold hold,
+                          FleetMetrics metrics) {
         Reconciler reconciler = new Reconciler(store, scheduler, new HostSteps(agents, installs::withheldToken), registry,
                 liveness, config.provisioning().reconcileInterval());
+        reconciler.onPassTimed(metrics::reconcilePass);
         reconciler.holdAll(hold::holding);
         return reconciler;
     }
@@ -500,9 +515,11 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     VmService vmService(VmStore store, Scheduler scheduler, Reconciler reconciler, HostRegistry registry,
                         Replication replication, ProfileCatalog profiles, Installs installs, DomainRenderer renderer,
-                        FleetCpu fleetCpu, FailoverAtOvh ovh) {
-        return new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs, ovh,
+                        FleetCpu fleetCpu, FailoverAtOvh ovh, FleetMetrics metrics) {
+        VmService vms = new VmService(store, scheduler, reconciler, renderer, registry, replication, profiles, installs, ovh,
                 fleetCpu);
+        vms.timeWith(metrics::operation);
+        return vms;
     }
 
     /** OVH's API for failover IPs (creates and failovers share its notes), or nothing without ovh-config. */
@@ -524,12 +541,14 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     Moves moves(VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents, HostRegistry registry,
-                Replication replication, Installs installs, DomainRenderer renderer, Liveness liveness) {
+                Replication replication, Installs installs, DomainRenderer renderer, Liveness liveness,
+                FleetMetrics metrics) {
         try {
             Moves moves = new Moves(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken), agents,
                     registry, replication, installs, renderer, MoveJournal.open(config.dataDirectory().resolve("moves")),
                     liveness, config.heartbeatInterval());
             reconciler.alsoEachPass(moves::settle);
+            moves.timeWith(metrics::operation);
             return moves;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the moves in flight in " + config.dataDirectory().resolve("moves"), e);
@@ -540,13 +559,15 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     Failover failover(VmStore store, Scheduler scheduler, Reconciler reconciler, AgentClients agents,
                       HostRegistry registry, Replication replication, Installs installs, DomainRenderer renderer,
-                      FenceView fences, Moves moves, FailoverAtOvh ovh, FenceService fencing) {
+                      FenceView fences, Moves moves, FailoverAtOvh ovh, FenceService fencing, FleetMetrics metrics) {
         Path dir = config.dataDirectory().resolve("failovers");
         try {
             Failover failover = new Failover(store, scheduler, reconciler, new HostSteps(agents, installs::withheldToken),
                     registry, replication, fences, ovh, new Rehoming(store, scheduler, renderer, installs), FailoverJournal.open(dir), moves::pendingWork,
                     config.failoverParallel());
             reconciler.alsoEachPass(failover::resume);
+            failover.onRecovery((result, nanos) -> metrics.failover(result.vms().stream()
+                    .map(v -> v.outcome().name()).toList(), result.left() == 0, nanos));
             // Recoveries and unfences of a host never overlap (two writers otherwise): the fence service is the gate.
             failover.gate(fencing);
             fencing.recoveryNoted(failover::noted);

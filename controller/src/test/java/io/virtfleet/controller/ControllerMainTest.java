@@ -160,6 +160,27 @@ class ControllerMainTest {
     }
 
     @Test
+    void theDashboardIsOffByDefaultAndItsCertificateNamesWhereOperatorsReachIt() {
+        assertFalse(parse().dashboard().on());
+        var local = parse("--dashboard-listen", "127.0.0.1:7447").dashboard();
+        assertEquals(new java.net.InetSocketAddress("127.0.0.1", 7447), local.listen());
+        assertEquals(java.util.List.of("127.0.0.1", "localhost"), local.names());
+        assertEquals(java.time.Duration.ofHours(8), local.sessionLifetime());
+        assertEquals(java.util.List.of("localhost", "127.0.0.1"), parse("--dashboard-listen", "0.0.0.0:7447").dashboard().names());
+        assertEquals(java.util.List.of("controller.example.net", "192.0.2.10"), parse("--dashboard-listen", "0.0.0.0:7447",
+                "--dashboard-names", "Controller.example.net,192.0.2.10").dashboard().names());
+        for (String[] c : new String[][] {{"--dashboard-listen", "nowhere"}, {"--dashboard-names", "x"},
+                {"--dashboard-session-lifetime", "8d"}}) {
+            InvalidInputException e = assertThrows(InvalidInputException.class, () -> parse(c[0], c[1]).dashboard(),
+                    String.join(" ", c));
+            assertTrue(e.getMessage().contains(c[0].substring(2)), e.getMessage());
+        }
+        InvalidInputException badName = assertThrows(InvalidInputException.class, () -> parse("--dashboard-listen",
+                "127.0.0.1:7447", "--dashboard-names", "bad_name!").dashboard());
+        assertTrue(badName.getMessage().contains("dashboard-names"), badName.getMessage());
+    }
+
+    @Test
     void badValuesAreRefusedNamingTheKey() {
         String[][] cases = {
             {"--placement", "random", "placement: "},

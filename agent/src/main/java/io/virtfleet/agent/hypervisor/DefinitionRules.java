@@ -52,8 +52,9 @@ final class DefinitionRules {
     private static void walk(String vmName, Element e, String where, String ownImage, InstallerFiles installer,
                              int installTokenLength) {
         if (e.getNamespaceURI() != null) {
-            throw new InvalidInputException(FIELD, where, SCOPE + "; elements of other namespaces ("
-                    + e.getNamespaceURI() + ") belong inside <metadata> only");
+            throw new InvalidInputException(FIELD, where, SCOPE + "; <" + e.getNodeName() + "> passes settings to the"
+                    + " hypervisor past libvirt: elements of other namespaces (" + e.getNamespaceURI() + ") belong inside"
+                    + " <metadata> only");
         }
         String name = e.getLocalName();
         if (FORBIDDEN.contains(name)) {
@@ -98,7 +99,8 @@ final class DefinitionRules {
                         .getDocumentElement()) {
                     continue; // inert for libvirt: applications keep their own notes there
                 }
-                walk(vmName, child, where + "/" + child.getLocalName(), ownImage, installer, installTokenLength);
+                // As written (with its prefix, e.g. qemu:commandline): the path names what the operator wrote.
+                walk(vmName, child, where + "/" + child.getNodeName(), ownImage, installer, installTokenLength);
             }
         }
     }

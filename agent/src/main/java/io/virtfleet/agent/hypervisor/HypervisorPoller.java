@@ -36,6 +36,8 @@ public final class HypervisorPoller implements AutoCloseable {
     private volatile long pollStartedAt = -1;
     /** Told after each poll whether libvirt answered, on the poll thread. */
     private volatile java.util.function.Consumer<Boolean> afterEachPoll = answered -> { };
+    /** See {@link #timedBy}. */
+    private volatile PollListener polls = (answered, nanos) -> { };
 
     public HypervisorPoller(LibvirtHypervisor hypervisor, Duration interval, Duration stallAfter) {
         this.hypervisor = hypervisor;
@@ -51,6 +53,17 @@ public final class HypervisorPoller implements AutoCloseable {
      */
     public HypervisorPoller alsoAfterEachPoll(java.util.function.Consumer<Boolean> then) {
         this.afterEachPoll = then;
+        return this;
+    }
+
+    /** What hears each poll's time and whether libvirt answered (metrics), on the poll thread. */
+    public interface PollListener {
+        void polled(boolean answered, long nanos);
+    }
+
+    /** Also tells {@code listener} how each poll went; it must be quick and must not throw. */
+    public HypervisorPoller timedBy(PollListener listener) {
+        this.polls = java.util.Objects.requireNonNull(listener, "listener");
         return this;
     }
 
@@ -122,9 +135,11 @@ public final class HypervisorPoller implements AutoCloseable {
     }
 
     void poll() {
-        pollStartedAt = System.nanoTime();
+        long started = System.nanoTime();
+        pollStartedAt = started;
         try {
             HypervisorSnapshot snapshot = hypervisor.snapshot();
+            polls.polled(snapshot.healthy(), System.nanoTime() - started);
             if (snapshot.healthy()) {
                 lastKnownDomains = snapshot.domains();
                 latest = new View(snapshot.info(), snapshot.domains(), false);

@@ -77,6 +77,8 @@ public final class DefinitionsSync implements AutoCloseable {
     private volatile BooleanSupplier holding = () -> false;
     /** Whether the latest sync pulled but changed nothing because the controller holds. */
     private volatile boolean heldLast;
+    /** See {@link #timedBy}. */
+    private volatile SyncListener timings = (outcome, nanos) -> { };
     private volatile boolean closed;
 
     /**
@@ -209,13 +211,18 @@ public final class DefinitionsSync implements AutoCloseable {
         pending.incrementAndGet();
         try {
             thread.execute(() -> {
+                long started = System.nanoTime();
                 try {
                     if (closed) {
                         throw new SyncException(SyncException.Kind.UNAVAILABLE, "the agent is stopping");
                     }
                     syncNow(commit, events, standDown);
-                    done.complete(state.status());
+                    SyncState.Status status = state.status();
+                    timings.synced(status.error() == null || status.error().isEmpty() ? "complete" : "incomplete",
+                            System.nanoTime() - started);
+                    done.complete(status);
                 } catch (RuntimeException | Error e) {
+                    timings.synced("refused", System.nanoTime() - started);
                     if (!(e instanceof SyncException)) {
                         log.error("definitions sync failed unexpectedly", e);
                         state.failed("internal error: " + e);
@@ -230,6 +237,17 @@ public final class DefinitionsSync implements AutoCloseable {
             done.completeExceptionally(new SyncException(SyncException.Kind.UNAVAILABLE, "the agent is stopping"));
         }
         return done;
+    }
+
+    /** What hears how each sync ended (complete, incomplete, refused) and how long it took (metrics). */
+    public interface SyncListener {
+        void synced(String outcome, long nanos);
+    }
+
+    /** Also tells {@code listener} how each sync went, on the sync's thread; it must be quick and must not throw. */
+    public DefinitionsSync timedBy(SyncListener listener) {
+        this.timings = java.util.Objects.requireNonNull(listener, "listener");
+        return this;
     }
 
     /** Whether a sync is running or waiting to. */

@@ -126,6 +126,8 @@ class AdoptDomainsTest {
         InvalidInputException e = assertThrows(InvalidInputException.class,
                 () -> domains.adopt("evil", hostile, true, false));
         assertTrue(e.getMessage().contains("http://libvirt.org/schemas/domain/qemu/1.0"), e.getMessage());
+        assertTrue(e.getMessage().contains("\"domain/qemu:commandline\"") && e.getMessage().contains("<qemu:commandline>"
+                + " passes settings to the hypervisor past libvirt"), "named as written: " + e.getMessage());
         assertTrue(ledger.get("evil").isEmpty());
     }
 

@@ -41,7 +41,7 @@ public final class Authorization implements ServerInterceptor {
         /** Any identity the fleet CA certified: the controller, an agent, an operator of any role. */
         FLEET;
 
-        boolean allows(FleetIdentity id) {
+        public boolean allows(FleetIdentity id) {
             return switch (this) {
                 case ANYONE -> true;
                 case CONTROLLER -> id.kind() == FleetIdentity.Kind.CONTROLLER;
@@ -59,8 +59,17 @@ public final class Authorization implements ServerInterceptor {
         Optional<String> refusal(FleetIdentity holder, X509Certificate certificate);
     }
 
+    /**
+     * Who makes a call that carries no certificate of its own: a browser session of the controller's web dashboard,
+     * whose calls reach the services in-process. Reads the call's headers; empty when they name no live session.
+     */
+    public interface SessionCallers {
+        Optional<FleetIdentity> caller(Metadata headers);
+    }
+
     private final Map<String, Rule> rules;
     private final Revocations revocations;
+    private final SessionCallers sessions;
 
     /** @param rules full method name ("virtfleet.v1.Fleet/ListHosts") to the rule guarding it */
     public Authorization(Map<String, Rule> rules) {
@@ -72,8 +81,22 @@ public final class Authorization implements ServerInterceptor {
      *                    also on a connection made before the revocation
      */
     public Authorization(Map<String, Rule> rules, Revocations revocations) {
+        this(rules, revocations, null);
+    }
+
+    private Authorization(Map<String, Rule> rules, Revocations revocations, SessionCallers sessions) {
         this.rules = Map.copyOf(rules);
         this.revocations = revocations;
+        this.sessions = sessions;
+    }
+
+    /**
+     * The same rules for calls made in-process on behalf of a browser session (the web dashboard): the caller is the
+     * operator {@code sessions} names from the call's headers, never a certificate; a session ends when its operator
+     * is revoked, so there is no certificate to check here.
+     */
+    public static Authorization forSessions(Map<String, Rule> rules, SessionCallers sessions) {
+        return new Authorization(rules, (holder, certificate) -> Optional.empty(), sessions);
     }
 
     /** The identity of the party making the current call; empty for anonymous calls. */
@@ -91,10 +114,13 @@ public final class Authorization implements ServerInterceptor {
                                                        ServerCallHandler<Q, R> next) {
         String method = call.getMethodDescriptor().getFullMethodName();
         Rule rule = rules.get(method);
-        X509Certificate certificate = peerCertificate(call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION)).orElse(null);
-        FleetIdentity caller = certificate == null ? null : FleetIdentity.of(certificate).orElse(null);
+        X509Certificate certificate = sessions != null ? null
+                : peerCertificate(call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION)).orElse(null);
+        FleetIdentity caller = sessions != null ? sessions.caller(headers).orElse(null)
+                : certificate == null ? null : FleetIdentity.of(certificate).orElse(null);
         Status refusal = null;
-        Optional<String> revoked = caller == null ? Optional.empty() : revocations.refusal(caller, certificate);
+        Optional<String> revoked = caller == null || certificate == null ? Optional.empty()
+                : revocations.refusal(caller, certificate);
         if (revoked.isPresent()) {
             refusal = Status.UNAUTHENTICATED.withDescription(revoked.get());
         } else if (rule == null) {

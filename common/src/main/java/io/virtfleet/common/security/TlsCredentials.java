@@ -108,6 +108,17 @@ public final class TlsCredentials {
     }
 
     /**
+     * A server context for browsers (the controller's web dashboard): TLS 1.3 with this certificate, no client
+     * certificate asked for (a browser session is authenticated by its cookie) and no ALPN, so HTTP/1.1.
+     */
+    public SslContext browserServerContext() throws SSLException {
+        return SslContextBuilder.forServer(keyManager)
+                .clientAuth(ClientAuth.NONE)
+                .protocols(PROTOCOLS)
+                .build();
+    }
+
+    /**
      * TLS for an HTTPS client on the JDK's sockets (JGit's HTTP transport) that presents this party's
      * certificate and talks only to a server of the fleet CA whose certificate names {@code peer}. Build
      * one per client and keep it: connections are reused only within one.

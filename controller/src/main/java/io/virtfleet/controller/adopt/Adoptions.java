@@ -142,9 +142,12 @@ public final class Adoptions {
         request.getRunbookList().forEach(d -> runbook.put(d.getVm(), d.getDomainXml()));
         SortedMap<String, List<Seen>> candidates = new TreeMap<>();
         Map<String, String> managedElsewhere = new HashMap<>();
+        Map<String, Vm> unfinished = unfinished();
         for (HostRecord h : registry.all()) {
             for (DomainInfo d : h.report().getDomainsList()) {
-                Optional<Vm> managed = store.get(d.getName());
+                // An adoption left before its second phase is a candidate again, on its home and wherever the
+                // runbook's copies are: this run finishes it.
+                Optional<Vm> managed = store.get(d.getName()).filter(vm -> !unfinished.containsKey(d.getName()));
                 if (d.getReplica() || (!d.getSourceSha256().isEmpty() && managed.isPresent())) {
                     continue; // virtfleet defined it here, for a VM it records
                 }
@@ -160,7 +163,7 @@ public final class Adoptions {
         if (!runbook.isEmpty()) {
             candidates.keySet().retainAll(runbook.keySet());
             for (String vm : runbook.keySet()) {
-                if (store.get(vm).isEmpty()) {
+                if (store.get(vm).isEmpty() || unfinished.containsKey(vm)) {
                     candidates.putIfAbsent(vm, List.of()); // a VM adopted before is virtfleet's: nothing to say
                 }
             }
@@ -179,7 +182,8 @@ public final class Adoptions {
         Taken taken = new Taken();
         List<Plan> plans = new ArrayList<>();
         for (Map.Entry<String, List<Seen>> c : candidates.entrySet()) {
-            Plan plan = plan(c.getKey(), c.getValue(), only, request, runbook.get(c.getKey()), managedElsewhere);
+            Plan plan = plan(c.getKey(), c.getValue(), only, request, runbook.get(c.getKey()), managedElsewhere,
+                    unfinished.get(c.getKey()));
             if (plan != null && plan.answer().getAdopted()) {
                 String clash = clash(c.getKey(), plan, taken, reportedUuids);
                 if (clash != null) {
@@ -198,7 +202,7 @@ public final class Adoptions {
         boolean replicate = false;
         for (Plan p : plans) {
             if (!request.getDryRun() && p.answer().getAdopted()) {
-                carryOut(p, request.getRunbookCommit(), operator);
+                carryOut(p, request.getRunbookCommit(), operator, unfinished.containsKey(p.answer().getVm()));
                 replicate |= p.answer().getAdopted() && p.answer().getSpec().getReplicated();
             }
             out.addAdoptions(p.answer());
@@ -242,7 +246,7 @@ public final class Adoptions {
 
     /** Null when the domain is not this run's (its home is not the host asked for). */
     private Plan plan(String name, List<Seen> seen, String only, AdoptVmsRequest request, String runbookXml,
-                      Map<String, String> managedElsewhere) {
+                      Map<String, String> managedElsewhere, Vm unfinished) {
         Adoption.Builder a = Adoption.newBuilder().setVm(name);
         String badName = DomainSpecs.nameRefusal(name);
         if (badName != null) {
@@ -288,6 +292,16 @@ public final class Adoptions {
             return null;
         }
         a.setHomeHost(home);
+        if (unfinished != null && !unfinished.getHomeHost().equals(home)) {
+            return refused(a, "its adoption on " + unfinished.getHomeHost() + " was left unfinished (recorded there, not"
+                    + " yet replicated), but its home is " + home + " now (" + (running.isEmpty() ? "defined there only"
+                    : "it runs there") + "): virtfleet finishes it on " + unfinished.getHomeHost() + " only; run it"
+                    + " there again (virsh) and adopt again");
+        }
+        if (unfinished != null) {
+            a.addNotes("its adoption on " + home + " was left unfinished (recorded, not yet replicated): this run"
+                    + " finishes it");
+        }
         ReadDomainResponse read;
         try {
             read = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
@@ -326,6 +340,9 @@ public final class Adoptions {
                     + String.join(", ", others) + ": undefine it there first");
         }
         for (Vm vm : store.all()) {
+            if (vm.getSpec().getName().equals(name)) {
+                continue; // its own unfinished adoption's record
+            }
             if (vm.getNetwork().equals(derived.network())) {
                 return refused(a, "MAC " + derived.mac() + " on " + derived.network().split(" ")[0]
                         + " is VM " + vm.getSpec().getName() + "'s already");
@@ -398,13 +415,19 @@ public final class Adoptions {
         return new Plan(a.setAdopted(true), read.getDomainXml(), derived.uuid().toLowerCase(java.util.Locale.ROOT));
     }
 
-    /** Commits, hands the domain to its agent, claims; undoes the commit when the agent refuses. */
-    private void carryOut(Plan p, String runbookCommit, String operator) throws IOException {
+    /**
+     * Commits, hands the domain to its agent, claims; undoes the commit when the agent refuses. With {@code finishing},
+     * the VM's record is that of an adoption left unfinished on the same home: the same steps take it to its end (the
+     * agent's AdoptDomain of the text it holds already is a no-op, the claim is taken once).
+     */
+    private void carryOut(Plan p, String runbookCommit, String operator, boolean finishing) throws IOException {
         Adoption.Builder a = p.answer();
         String name = a.getVm();
         String home = a.getHomeHost();
         try (VmLocks.Held held = reconciler.lock(name)) {
-            if (store.get(name).isPresent()) {
+            Optional<Vm> recorded = store.get(name);
+            if (recorded.isPresent() && !(finishing && unfinished(recorded.get())
+                    && recorded.get().getHomeHost().equals(home))) {
                 refused(a, "VM " + name + " was recorded meanwhile");
                 return;
             }
@@ -419,24 +442,46 @@ public final class Adoptions {
             // runbook's copy there until the home has taken the domain over and its claim is held. A refusal or a
             // rollback then changes the home only.
             Vm firstPhase = vm.toBuilder().setSpec(vm.getSpec().toBuilder().setReplicated(false)).build();
-            store.save(firstPhase, p.xml(), "adopt " + name + " on " + home + " (a domain defined by hand"
-                    + (runbookCommit.isEmpty() ? "" : ", runbook commit " + runbookCommit.substring(0, 12)) + ")", operator);
+            try {
+                store.save(firstPhase, p.xml(), "adopt " + name + " on " + home + " (a domain defined by hand"
+                        + (runbookCommit.isEmpty() ? "" : ", runbook commit " + runbookCommit.substring(0, 12)) + ")",
+                        operator);
+            } catch (IOException e) {
+                log.warn("adoption of {} on {}: its record could not be committed", name, home, e);
+                refused(a, "its record could not be committed (" + e.getMessage() + "); " + home + " was not asked to"
+                        + " take it over, the domain is untouched");
+                return;
+            }
             try {
                 var step = agents.agent(home).withDeadlineAfter(AGENT_DEADLINE_MS, TimeUnit.MILLISECONDS)
                         .adoptDomain(AdoptDomainRequest.newBuilder().setVmName(name).setDomainXml(p.xml())
                                 .setAutostart(a.getAutostart()).build());
                 a.addNotes(home + ": " + step.getDetail());
             } catch (StatusRuntimeException e) {
-                store.remove(name, "adoption of " + name + " undone: " + home + " refused it", operator);
-                release(home, name, p.xml());
+                try {
+                    store.remove(name, "adoption of " + name + " undone: " + home + " refused it", operator);
+                } finally {
+                    release(home, name, p.xml());
+                }
                 refused(a, "host " + home + " refused to take it over (" + e.getStatus().getCode() + " "
                         + e.getStatus().getDescription() + "); its record was removed again, the domain is untouched");
                 return;
             }
-            scheduler.restore(Request.of(a.getSpec()), home);
-            if (vm.getSpec().getReplicated()) {
-                store.save(vm, null, "adopt " + name + ": replicated on the other hosts (" + home
-                        + " holds it and its claim)", operator);
+            try {
+                scheduler.restore(Request.of(a.getSpec()), home);
+                if (vm.getSpec().getReplicated()) {
+                    store.save(vm, null, "adopt " + name + ": replicated on the other hosts (" + home
+                            + " holds it and its claim)", operator);
+                }
+            } catch (IOException | RuntimeException e) {
+                // The home holds it and its record says so: adopted. What is left (the claim, which the controller
+                // also restores when it starts, and the replication) is a later run's to finish.
+                log.warn("adoption of {} on {}: its second phase failed", name, home, e);
+                a.addNotes("adopted on " + home + ", but " + (scheduler.claimOf(name) == null
+                        ? "its claim failed (" + e.getMessage() + "; the controller takes it again when it starts)"
+                        : "recording its replication failed (" + e.getMessage() + ")")
+                        + (vm.getSpec().getReplicated() ? ": replication to the other hosts pending; virtfleet adopt "
+                        + name + " finishes it" : ""));
             }
             reconciler.observe(name, VmPhase.VM_PHASE_READY, null);
             a.setCommit(store.repo().head());
@@ -493,6 +538,44 @@ public final class Adoptions {
             }
         }
         return t;
+    }
+
+    /**
+     * The VMs whose adoption was left before its second phase (a failure or a crash after the home took the domain
+     * over): Ceph-backed, recorded not replicated, and with the definition of a domain made by hand (its UUID is not
+     * the one virtfleet gives its name). Nothing else records a Ceph-backed adopted VM so: adoption replicates every
+     * one, and a VM's replication never changes after it is recorded.
+     */
+    private Map<String, Vm> unfinished() {
+        Map<String, Vm> out = new HashMap<>();
+        for (Vm vm : store.all()) {
+            if (unfinished(vm)) {
+                out.put(vm.getSpec().getName(), vm);
+            }
+        }
+        return out;
+    }
+
+    private boolean unfinished(Vm vm) {
+        if (vm.getSpec().getReplicated() || vm.getSpec().getStorage() == io.virtfleet.proto.v1.StorageTier.STORAGE_TIER_RAW
+                || vm.getSpec().getStorage() == io.virtfleet.proto.v1.StorageTier.STORAGE_TIER_UNSPECIFIED
+                || vm.getPhase() == VmPhase.VM_PHASE_DELETING) {
+            return false;
+        }
+        String name = vm.getSpec().getName();
+        try {
+            Optional<String> xml = store.domainXml(name);
+            if (xml.isEmpty()) {
+                return false;
+            }
+            var uuids = io.virtfleet.common.xml.Xml.parse("domain_xml", xml.get(), Integer.MAX_VALUE).getDocumentElement()
+                    .getElementsByTagName("uuid");
+            return uuids.getLength() > 0 && !uuids.item(0).getTextContent().strip().equalsIgnoreCase(
+                    io.virtfleet.controller.definitions.DomainIdentity.uuid(name).toString());
+        } catch (IOException | RuntimeException e) {
+            log.warn("the repository's definition of {} cannot be read for its UUID: {}", name, e.getMessage());
+            return false;
+        }
     }
 
     /** Undoes an agent's adoption that may have happened although its answer was lost. */

@@ -78,14 +78,13 @@ public final class Restore {
         Path target = dataDir.toAbsolutePath().normalize();
         BackupArchive.Manifest manifest;
         boolean occupied;
+        DataDirectoryLock held = null;
         Path parent = target.getParent();
         try {
             manifest = BackupArchive.verify(archive);
             occupied = Files.exists(target) && (!Files.isDirectory(target) || !isEmpty(target));
             if (Files.isDirectory(target) && DataDirectoryLock.isHeld(target)) {
-                throw new TargetNotEmptyException("a controller is running with " + target + " (it holds "
-                        + target.resolve(DataDirectoryLock.FILE_NAME) + "): stop it first (systemctl stop"
-                        + " virtfleet-controller), then restore");
+                throw runningThere(target);
             }
             if (occupied && !force) {
                 throw new TargetNotEmptyException(target + " is not empty: a restore there would replace a controller's"
@@ -96,6 +95,12 @@ public final class Restore {
                 throw new IOException(target + " is a file, not a directory");
             }
             StateFiles.createDirectories(parent);
+            // Held until the swap is done: a controller started meanwhile (by hand, by a timer) fails to take the
+            // directory instead of running on it while it is renamed aside. An empty directory is not locked (the
+            // lock's file would make it non-empty); a controller that wrote into it meanwhile makes its removal fail.
+            if (occupied) {
+                held = DataDirectoryLock.tryTake(target).orElseThrow(() -> runningThere(target));
+            }
         } catch (IOException e) {
             throw new IOException(e.getMessage() + "; " + target + " is unchanged", e);
         }
@@ -126,10 +131,19 @@ public final class Restore {
             StateFiles.forceDirectory(parent);
             return new Result(manifest, target, aside, dropped);
         } finally {
+            if (held != null) {
+                held.close();
+            }
             if (Files.exists(staging)) {
                 deleteTree(staging);
             }
         }
+    }
+
+    private static TargetNotEmptyException runningThere(Path target) {
+        return new TargetNotEmptyException("a controller is running with " + target + " (it holds "
+                + target.resolve(DataDirectoryLock.FILE_NAME) + "): stop it first (systemctl stop"
+                + " virtfleet-controller), then restore");
     }
 
     /**

@@ -129,6 +129,9 @@ public final class RestoreCommand implements Callable<Integer> {
             o.println("  - operators revoked since: no longer revoked; revoke them again at once: virtfleet operator"
                     + " revoke NAME");
             o.println("  - operators added since, and VMs created, moved or failed over since: see virtfleet drift --all");
+            o.println("  - the CLI's credentials: those another CA issued (such as the admin.pem a freshly installed"
+                    + " package's controller wrote) are refused by this one; use " + r.dataDir().resolve("pki/admin.pem")
+                    + " from the backup, or the credentials you had for the old controller");
             o.println("The controller started on it holds (changes no domain) until an admin has compared the records"
                     + " with what runs: virtfleet drift, then virtfleet restore-hold release --help.");
             o.println("Start the controller with this data directory, at the address its agents know.");

@@ -26,6 +26,10 @@ final class ControllerClient implements AutoCloseable {
         return FleetGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
     }
 
+    io.virtfleet.proto.v1.DashboardGrpc.DashboardBlockingStub dashboard() {
+        return io.virtfleet.proto.v1.DashboardGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
+    }
+
     /** For operations that wait for hosts (creating a disk on Ceph, stopping a VM): minutes, not seconds. */
     FleetGrpc.FleetBlockingStub fleetLong() {
         return FleetGrpc.newBlockingStub(channel).withDeadlineAfter(LONG_DEADLINE_MINUTES, TimeUnit.MINUTES);

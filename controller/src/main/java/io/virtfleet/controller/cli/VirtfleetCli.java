@@ -36,7 +36,7 @@ import picocli.CommandLine.ScopeType;
             "  virtfleet --controller cp1:7440 --credentials ~/alice.pem hosts"
         },
         subcommands = {HostsCommand.class, HostCommand.class, VmCommand.class, PlaceCommand.class, CapacityCommand.class,
-            DriftCommand.class, HealthCommand.class, RestoreHoldCommand.class, SyncCommand.class, AdoptCommand.class, ProfilesCommand.class, CpuModelCommand.class, AgentCommand.class,
+            DriftCommand.class, HealthCommand.class, RestoreHoldCommand.class, SyncCommand.class, AdoptCommand.class, ProfilesCommand.class, CpuModelCommand.class, DashboardCommand.class, AgentCommand.class,
             OperatorCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the controller refused or failed the operation",

@@ -344,6 +344,19 @@ public final class DefinitionsRepo implements AutoCloseable {
         return lastHead;
     }
 
+    /**
+     * When {@code commit} was made, or empty when this repository has no such commit. Takes no lock: JGit reads
+     * objects safely alongside a commit in progress (metrics read it, off the event loops).
+     */
+    public java.util.OptionalLong commitTimeUnixMs(String commit) {
+        try (org.eclipse.jgit.revwalk.RevWalk walk = new org.eclipse.jgit.revwalk.RevWalk(git.getRepository())) {
+            return java.util.OptionalLong.of(walk.parseCommit(org.eclipse.jgit.lib.ObjectId.fromString(commit))
+                    .getCommitTime() * 1000L);
+        } catch (IOException | IllegalArgumentException e) { // no such commit, or not a commit id
+            return java.util.OptionalLong.empty();
+        }
+    }
+
     public synchronized String head() throws IOException {
         return git.getRepository().resolve("HEAD").getName();
     }

@@ -54,6 +54,10 @@ public final class EmbeddedFleet implements AutoCloseable {
     private final io.virtfleet.controller.fencing.FenceSettings fencing;
     /** Interceptors of each host's agent API, by host name (tests only); a host not named has none. */
     private final Map<String, List<io.grpc.ServerInterceptor>> apiInterceptors;
+    /** The controller's web dashboard; off by default. */
+    private final io.virtfleet.controller.dashboard.DashboardSettings dashboard;
+    /** Whether the controller and every agent serve Prometheus metrics (on loopback, a free port each). */
+    private final boolean metrics;
     private Controller controller;
     /** The port of a stopped controller, 0 while it runs. */
     private int stoppedControllerPort;
@@ -76,6 +80,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         this.apiInterceptors = Map.copyOf(b.apiInterceptors);
         this.failoverParallel = b.failoverParallel;
         this.hostLoss = b.hostLoss;
+        this.dashboard = b.dashboard;
+        this.metrics = b.metrics;
     }
 
     /** Where the fleet keeps its controller's and agents' directories. */
@@ -107,6 +113,7 @@ public final class EmbeddedFleet implements AutoCloseable {
     public synchronized EmbeddedFleet start() throws IOException {
         Files.createDirectories(workDir);
         controller = Controller.create(controllerConfig(controllerListen)).start();
+        controller.startDashboard(dashboard);
         for (TestDriverNode node : nodes) {
             uris.put(node.name(), node.writeTo(workDir.resolve("nodes")));
             startAgent(node.name());
@@ -135,6 +142,7 @@ public final class EmbeddedFleet implements AutoCloseable {
         if (stoppedControllerPort != 0) {
             controller = Controller.create(controllerConfig(
                     new InetSocketAddress(controllerListen.getAddress(), stoppedControllerPort))).start();
+            controller.startDashboard(dashboard);
             stoppedControllerPort = 0;
         }
     }
@@ -150,7 +158,8 @@ public final class EmbeddedFleet implements AutoCloseable {
         return ControllerConfig.of(listen, heartbeat, grace, workDir.resolve("controller"))
                 .withCertificateLifetimes(agentCertificateLifetime, ownCertificateLifetime)
                 .withProvisioning(provisioning.apply(defaults)).withFencing(fencing)
-                .withFailoverParallel(failoverParallel).withHostLoss(hostLoss);
+                .withFailoverParallel(failoverParallel).withHostLoss(hostLoss)
+                .withMetricsListen(metrics ? new InetSocketAddress("127.0.0.1", 0) : null);
     }
 
     /**
@@ -167,6 +176,9 @@ public final class EmbeddedFleet implements AutoCloseable {
         }
         if (ceph != null) {
             config = config.withCeph(ceph.agentSettings());
+        }
+        if (metrics) {
+            config = config.withMetricsListen(new InetSocketAddress("127.0.0.1", 0));
         }
         NetworkSettings settings = null;
         if (network != null) {
@@ -340,6 +352,10 @@ public final class EmbeddedFleet implements AutoCloseable {
         private int failoverParallel = io.virtfleet.controller.failover.Failover.DEFAULT_PARALLEL;
         private io.virtfleet.controller.fencing.HostLoss.Settings hostLoss =
                 io.virtfleet.controller.fencing.HostLoss.Settings.defaults();
+        private boolean metrics;
+
+        private io.virtfleet.controller.dashboard.DashboardSettings dashboard =
+                io.virtfleet.controller.dashboard.DashboardSettings.off();
 
         private Builder(Path workDir) {
             this.workDir = workDir;
@@ -443,6 +459,21 @@ public final class EmbeddedFleet implements AutoCloseable {
          */
         public Builder apiInterceptors(String host, List<io.grpc.ServerInterceptor> interceptors) {
             this.apiInterceptors.put(host, List.copyOf(interceptors));
+            return this;
+        }
+
+        /** Serves the controller's web dashboard (e.g. {@code DashboardSettings.localhost()}); off by default. */
+        public Builder dashboard(io.virtfleet.controller.dashboard.DashboardSettings settings) {
+            this.dashboard = settings;
+            return this;
+        }
+
+        /**
+         * Has the controller and every agent serve Prometheus metrics on 127.0.0.1, each on a free port
+         * ({@link Controller#metricsPort()}, {@link Agent#metricsPort()}); off by default.
+         */
+        public Builder metrics(boolean on) {
+            this.metrics = on;
             return this;
         }
 

@@ -67,7 +67,8 @@ public final class EmbeddedMain implements Callable<Integer> {
         CephCluster ceph = network ? startCeph(work, out) : null;
         try (ceph; EmbeddedFleet fleet = EmbeddedFleet.builder(work.resolve("fleet")).ceph(ceph)
                 .profiles(profilesDir != null ? profilesDir : EmbeddedFleet.shippedProfiles())
-                .nodes(EmbeddedFleet.defaultNodes(agents)).controllerPort(port).simulatedNetwork(network).build()) {
+                .nodes(EmbeddedFleet.defaultNodes(agents)).controllerPort(port).simulatedNetwork(network)
+                .dashboard(io.virtfleet.controller.dashboard.DashboardSettings.localhost()).build()) {
             long started = System.nanoTime();
             try {
                 fleet.start();
@@ -97,6 +98,10 @@ public final class EmbeddedMain implements Callable<Integer> {
             if (once) {
                 return code;
             }
+            out.println();
+            out.println("$ virtfleet dashboard      # the web dashboard, as the admin");
+            VirtfleetCli.run(out, new PrintWriter(System.err, true), "--controller", controller, "--credentials",
+                    credentials, "dashboard");
             out.printf("%nThe fleet keeps running. In another terminal:%n  deploy/virtfleet --controller %s"
                     + " --credentials %s hosts%nPress Ctrl-C to stop.%n", controller, credentials);
             CountDownLatch stop = new CountDownLatch(1);

@@ -124,6 +124,8 @@ public final class Failover {
     private final int parallel;
     /** The VMs being recovered now: {@link #resume} keeps off them. */
     private final Set<String> running = ConcurrentHashMap.newKeySet();
+    /** See {@link #onRecovery}. */
+    private volatile java.util.function.ObjLongConsumer<Result> recoveries = (r, nanos) -> {};
 
     /**
      * @param parallel how many VMs are recovered at once (controller setting failover-parallel, see {@link #parallel})
@@ -194,11 +196,19 @@ public final class Failover {
             throw Status.FAILED_PRECONDITION.withDescription("host " + host + " is being unfenced, or was: its VMs are"
                     + " not restarted elsewhere").asRuntimeException();
         }
+        long start = System.nanoTime();
         try {
-            return recoverEntered(host, fence, by, out);
+            Result result = recoverEntered(host, fence, by, out);
+            recoveries.accept(result, System.nanoTime() - start);
+            return result;
         } finally {
             gate.leave(host);
         }
+    }
+
+    /** Hears each recovery that ran (its VMs' outcomes) and how long it took, in nanoseconds: metrics count them. */
+    public void onRecovery(java.util.function.ObjLongConsumer<Result> listener) {
+        this.recoveries = java.util.Objects.requireNonNull(listener, "listener");
     }
 
     private Result recoverEntered(String host, Fence fence, String by, Consumer<VmProgress> out) {

@@ -109,6 +109,8 @@ public final class Moves {
     private final java.time.Duration reportInterval;
     /** Whether a host heartbeats, as the rest of the controller judges it. */
     private final io.virtfleet.controller.registry.Liveness liveness;
+    /** See {@link #timeWith}. */
+    private volatile io.virtfleet.controller.metrics.OperationTimer timer = io.virtfleet.controller.metrics.OperationTimer.NONE;
 
     /**
      * @param reportInterval how often hosts report (the heartbeat): a move whose outcome is unknown asks the two
@@ -258,6 +260,27 @@ public final class Moves {
      * stops the move at its next step, or aborts its migration.
      */
     public Vm move(String name, String toHost, String operator, Consumer<VmProgress> out,
+                   java.util.concurrent.atomic.AtomicBoolean cancelled) throws StepFailedException, IOException {
+        long start = System.nanoTime();
+        String outcome = io.virtfleet.controller.metrics.OperationTimer.FAILED;
+        try {
+            Vm vm = moveNow(name, toHost, operator, out, cancelled);
+            outcome = io.virtfleet.controller.metrics.OperationTimer.SUCCEEDED;
+            return vm;
+        } catch (Exception e) {
+            outcome = io.virtfleet.controller.metrics.OperationTimer.outcomeOf(e);
+            throw e;
+        } finally {
+            timer.done("move", outcome, System.nanoTime() - start);
+        }
+    }
+
+    /** Hears how each move ended, and how long it took. */
+    public void timeWith(io.virtfleet.controller.metrics.OperationTimer timer) {
+        this.timer = java.util.Objects.requireNonNull(timer, "timer");
+    }
+
+    private Vm moveNow(String name, String toHost, String operator, Consumer<VmProgress> out,
                    java.util.concurrent.atomic.AtomicBoolean cancelled) throws StepFailedException, IOException {
         Names.vmName("name", name);
         if (toHost != null) {

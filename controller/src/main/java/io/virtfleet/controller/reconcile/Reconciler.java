@@ -105,6 +105,8 @@ public final class Reconciler implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
+    /** See {@link #onPassTimed}. */
+    private volatile java.util.function.LongConsumer passTimes = nanos -> {};
 
     /**
      * @param interval time between two passes over every VM
@@ -120,6 +122,11 @@ public final class Reconciler implements AutoCloseable {
         hostWork.allowCoreThreadTimeOut(true);
     }
 
+    /** Hears how long each periodic pass took, in nanoseconds (every host's part done or left to a later pass). */
+    public void onPassTimed(java.util.function.LongConsumer listener) {
+        this.passTimes = java.util.Objects.requireNonNull(listener, "listener");
+    }
+
     /**
      * Adds work to every periodic pass, once the VMs' work is handed to the host workers (replication's repair of
      * replicas), so it may run alongside that work. It runs on the
@@ -130,7 +137,13 @@ public final class Reconciler implements AutoCloseable {
     }
 
     public void start() {
-        loop.scheduleWithFixedDelay(() -> reconcileAll().whenComplete((done, failure) -> passesCompleted.incrementAndGet()),
+        loop.scheduleWithFixedDelay(() -> {
+            long begun = System.nanoTime();
+            reconcileAll().whenComplete((done, failure) -> {
+                passTimes.accept(System.nanoTime() - begun);
+                passesCompleted.incrementAndGet();
+            });
+        },
                 interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 

@@ -19,6 +19,7 @@ public final class HeartbeatTimer extends ServerStreamTracer.Factory {
 
     private final LatencyHistogram histogram = new LatencyHistogram();
     private final LongSupplier nanoTime;
+    private volatile java.util.function.LongConsumer also = nanos -> {};
 
     public HeartbeatTimer() {
         this(System::nanoTime);
@@ -26,6 +27,11 @@ public final class HeartbeatTimer extends ServerStreamTracer.Factory {
 
     HeartbeatTimer(LongSupplier nanoTime) {
         this.nanoTime = nanoTime;
+    }
+
+    /** Also hands each handling time, in nanoseconds, to {@code listener} (metrics): called on the event loop. */
+    public void alsoTo(java.util.function.LongConsumer listener) {
+        this.also = java.util.Objects.requireNonNull(listener, "listener");
     }
 
     /** The handling times recorded so far. */
@@ -42,7 +48,9 @@ public final class HeartbeatTimer extends ServerStreamTracer.Factory {
         return new ServerStreamTracer() {
             @Override
             public void streamClosed(Status status) {
-                histogram.record(nanoTime.getAsLong() - start);
+                long took = nanoTime.getAsLong() - start;
+                histogram.record(took);
+                also.accept(took);
             }
         };
     }

@@ -77,6 +77,8 @@ public final class FanOut {
     private final Duration deadline;
     /** Shared by every fan-out of this controller (a create's, an operator's sync, a repair pass): one git server. */
     private final Semaphore slots = new Semaphore(CONCURRENT_SYNCS, true);
+    /** See {@link #onHostResult}. */
+    private volatile java.util.function.Consumer<HostResult> hostResults = r -> {};
 
     /** @param deadline how long one host's sync may take (a pull and a few defines usually take well under a second) */
     public FanOut(AgentClients agents, HostRegistry registry, Liveness liveness, Duration deadline) {
@@ -148,7 +150,13 @@ public final class FanOut {
         long inStep = results.stream().filter(r -> r.outcome() == Outcome.IN_STEP).count();
         log.info("definitions {} synced on {} of {} hosts in {} ms", shortCommit(commit), inStep, results.size(),
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+        results.forEach(hostResults);
         return results;
+    }
+
+    /** Hears each host's result of every fan-out, once it is waited for: metrics time them. */
+    public void onHostResult(java.util.function.Consumer<HostResult> listener) {
+        this.hostResults = java.util.Objects.requireNonNull(listener, "listener");
     }
 
     static String shortCommit(String commit) {

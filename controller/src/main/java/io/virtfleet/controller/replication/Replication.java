@@ -34,6 +34,8 @@ public final class Replication {
     private volatile int gitPort;
     /** Hosts found behind at the previous pass: still behind now means they are not catching up by themselves. */
     private Set<String> behindBefore = Set.of();
+    /** See {@link #onDriftReport}. */
+    private volatile java.util.function.Consumer<DriftReport> driftReports = r -> {};
 
     public Replication(VmStore store, HostRegistry registry, FanOut fanOut, DriftCheck driftCheck, Executor work) {
         this.store = store;
@@ -44,6 +46,11 @@ public final class Replication {
     }
 
     /** The port agents pull the definitions from; 0 until the git server is up (or when there is none). */
+    /** Hears the drift report of each repair pass: metrics show its counts. */
+    public void onDriftReport(java.util.function.Consumer<DriftReport> listener) {
+        this.driftReports = java.util.Objects.requireNonNull(listener, "listener");
+    }
+
     public int gitPort() {
         return gitPort;
     }
@@ -83,6 +90,7 @@ public final class Replication {
      */
     public void repairPass() {
         DriftReport report = driftCheck.report();
+        driftReports.accept(report);
         Set<String> hosts = new TreeSet<>();
         for (Drift d : report.getDriftsList()) {
             Optional<Vm> vm = store.get(d.getVm());

@@ -51,6 +51,8 @@ public final class Scheduler {
     private final Search search = new Search();
     /** Where a fitting host's reason is written: kept, as every decision writes one. */
     private final StringBuilder reasonText = new StringBuilder();
+    /** See {@link #onDecision}. */
+    private volatile java.util.function.Consumer<Decision> decisions = d -> {};
 
     /**
      * @param failoverRoutes failover IP address → the host OVH routes it to
@@ -105,6 +107,10 @@ public final class Scheduler {
      * @throws java.io.UncheckedIOException if the journal cannot record the claim (then nothing is claimed)
      */
     public Decision place(Request r) {
+        return observed(placeNow(r));
+    }
+
+    private Decision placeNow(Request r) {
         Decision decision;
         long ticket;
         synchronized (this) {
@@ -136,7 +142,7 @@ public final class Scheduler {
      * @throws IllegalStateException if {@code r.vmName()} already holds a claim
      */
     public Decision claimOn(Request r, String host, String movingVm) {
-        return claimOnHost(r, host, movingVm);
+        return observed(claimOnHost(r, host, movingVm));
     }
 
     /**
@@ -147,7 +153,20 @@ public final class Scheduler {
      * @throws IllegalStateException if {@code r.vmName()} already holds a claim
      */
     public Decision claimForRecovery(Request r, String host) {
-        return claimOnHost(r, host, null);
+        return observed(claimOnHost(r, host, null));
+    }
+
+    /**
+     * Hears every placement decision (of a create, a move or a recovery), placed or refused, after the scheduler's lock
+     * is released: metrics count them. One listener; it must be quick and must not call back into the scheduler.
+     */
+    public void onDecision(java.util.function.Consumer<Decision> listener) {
+        this.decisions = java.util.Objects.requireNonNull(listener, "listener");
+    }
+
+    private Decision observed(Decision d) {
+        decisions.accept(d);
+        return d;
     }
 
     /** As {@link #claimOn}; {@code movingVm} null: the N+1 reserve is not judged. */

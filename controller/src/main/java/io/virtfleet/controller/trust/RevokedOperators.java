@@ -78,6 +78,15 @@ public final class RevokedOperators implements Authorization.Revocations {
         return from == null || now.isAfter(from) ? now : from;
     }
 
+    /**
+     * Whether something granted to operator {@code name} at {@code grantedAt} (a dashboard session) was revoked
+     * since: the operator was revoked after it was granted.
+     */
+    public boolean revokedSince(String name, Instant grantedAt) {
+        Instant from = goodFrom.get(name);
+        return from != null && grantedAt.isBefore(from);
+    }
+
     @Override
     public Optional<String> refusal(FleetIdentity holder, X509Certificate certificate) {
         if (holder.kind() != FleetIdentity.Kind.OPERATOR) {

@@ -75,6 +75,8 @@ public final class VmService {
     private final FailoverAddresses failoverAddresses;
     private final FailoverAtOvh ovh;
     private final FleetCpu fleetCpu;
+    /** See {@link #timeWith}. */
+    private volatile io.virtfleet.controller.metrics.OperationTimer timer = io.virtfleet.controller.metrics.OperationTimer.NONE;
 
     /**
      * @param fleetCpu the fleet CPU model, which {@code renderer} names in definitions: a create computes it first if the
@@ -187,6 +189,29 @@ public final class VmService {
      *                                   says what stays at OVH, such as an IP moved)
      */
     public Vm create(VmSpec requested, boolean dryRun, String operator, Progress steps, java.util.function.Consumer<Explanation> placement)
+            throws StepFailedException, CreateIncompleteException, IOException, OvhException {
+        long start = System.nanoTime();
+        String outcome = io.virtfleet.controller.metrics.OperationTimer.FAILED;
+        try {
+            Vm vm = createNow(requested, dryRun, operator, steps, placement);
+            outcome = io.virtfleet.controller.metrics.OperationTimer.SUCCEEDED;
+            return vm;
+        } catch (Exception e) {
+            outcome = io.virtfleet.controller.metrics.OperationTimer.outcomeOf(e);
+            throw e;
+        } finally {
+            if (!dryRun) {
+                timer.done("create", outcome, System.nanoTime() - start);
+            }
+        }
+    }
+
+    /** Hears how each create (not a dry run) ended, and how long it took. */
+    public void timeWith(io.virtfleet.controller.metrics.OperationTimer timer) {
+        this.timer = java.util.Objects.requireNonNull(timer, "timer");
+    }
+
+    private Vm createNow(VmSpec requested, boolean dryRun, String operator, Progress steps, java.util.function.Consumer<Explanation> placement)
             throws StepFailedException, CreateIncompleteException, IOException, OvhException {
         VmSpec spec = VmSpecs.validateRequest(requested);
         // Before anything is claimed: a VM whose profile the controller lacks could never install.

@@ -64,7 +64,8 @@ import org.libvirt.Secret;
  *
  * <p>Then adopt takes the VMs over with no QEMU restarted (their pids are the same before and after), drift is clean,
  * and an adopted VM moves live and another stops. Domains it cannot adopt (a disk outside the images directory, a name
- * running on two hosts) are refused with the reason and left untouched.
+ * running on two hosts, a {@code <qemu:commandline>}, an unknown device) are refused with the reason and left
+ * untouched: no record, claim or commit, and defined nowhere else.
  *
  * <p>Needs root and the packages of deploy/dev/install-deps.sh; fails (never skips) without them.
  */
@@ -87,6 +88,18 @@ class AdoptRealFleetTest {
     /** Each runbook VM's QEMU pid on its host, before virtfleet is started. */
     private static final Map<String, Long> pidsBefore = new TreeMap<>();
     private static final Map<String, String> homes = Map.of("web", "hv1", "db", "hv2");
+    /** The hostile domains' hosts, and what each one's refusal must name. */
+    private static final Map<String, String> hostileHomes = Map.of("passthrough", "hv3", "smartcard", "hv1");
+    private static final Map<String, String> hostileReasons = Map.of("passthrough", "<qemu:commandline>",
+            "smartcard", "unknown device <smartcard>");
+    /** Their definitions (DISK: a raw disk in their host's images directory), each otherwise one adopt takes. */
+    private static final Map<String, String> hostile = Map.of(
+            "passthrough", domainXml("passthrough", UUID.randomUUID().toString(), "DISK", "52:54:00:0a:00:05")
+                    .replace("<domain type='qemu'>", "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>")
+                    .replace("</domain>", "  <qemu:commandline><qemu:arg value='-set'/><qemu:arg"
+                            + " value='device.net0.romfile=/tmp/anything.rom'/></qemu:commandline>\n</domain>"),
+            "smartcard", domainXml("smartcard", UUID.randomUUID().toString(), "DISK", "52:54:00:0a:00:06")
+                    .replace("    <serial type='pty'/>", "    <smartcard mode='host'/>\n    <serial type='pty'/>"));
 
     @BeforeAll
     static void aFleetTheRunbookBuiltThenVirtfleetInstalledOnIt() throws Exception {
@@ -158,6 +171,16 @@ class AdoptRealFleetTest {
                     "52:54:00:0a:00:04"));
             virsh(h, "define", xml.toString());
             virsh(h, "start", "twin");
+        }
+        // Two more made by hand and never started, each adoptable but for one thing: QEMU arguments passed past libvirt,
+        // and a device virtfleet's VMs do not have (a host smartcard reader). libvirt keeps both as written.
+        for (Map.Entry<String, String> vm : hostile.entrySet()) {
+            HypervisorRack.Host h = rack.host(hostileHomes.get(vm.getKey()));
+            Path image = Files.createDirectories(h.stateDir().resolve("images")).resolve(vm.getKey() + ".img");
+            run("qemu-img", "create", "-q", "-f", "raw", image.toString(), "1G");
+            String disk = "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='" + image
+                    + "'/><target dev='vda' bus='virtio'/></disk>";
+            virsh(h, "define", write(vm.getKey(), vm.getValue().replace("DISK", disk)).toString());
         }
         for (String vm : homes.keySet()) {
             pidsBefore.put(vm, qemuPid(homes.get(vm), vm));
@@ -299,6 +322,15 @@ class AdoptRealFleetTest {
         assertEquals(ExitCode.SOME_REFUSED, text.code(), text.out() + text.err());
         assertTrue(text.out().contains("Dry run: nothing was changed."), text.out());
         assertTrue(text.out().contains("would adopt"), text.out());
+        for (String vm : List.of("odd", "passthrough", "smartcard")) {
+            String row = row(text.out(), vm);
+            assertTrue(row.contains(" refused "), "the dry run lists " + vm + " as refused: " + text.out());
+        }
+        assertTrue(row(text.out(), "odd").contains("outside.img"), text.out());
+        for (String vm : hostile.keySet()) {
+            assertTrue(row(text.out(), vm).contains(hostileReasons.get(vm)), "the reason, naming it: " + text.out());
+            assertUntouched(vm);
+        }
         lap("dry run:\n" + text.out());
     }
 
@@ -316,6 +348,12 @@ class AdoptRealFleetTest {
         assertFalse(byVm.get("twin").get("adopted").getAsBoolean());
         assertTrue(byVm.get("twin").get("refusal").getAsString().contains("runs on hv2 and hv3 at once"),
                 byVm.get("twin").toString());
+        for (String vm : hostile.keySet()) {
+            JsonObject a = byVm.get(vm);
+            assertTrue(a != null && !a.get("adopted").getAsBoolean(), vm + " refused: " + adopted.out());
+            assertTrue(a.get("refusal").getAsString().contains(hostileReasons.get(vm)), "the reason, naming it: " + a);
+            assertTrue(a.get("commit").getAsString().isEmpty(), "no commit: " + a);
+        }
 
         for (Map.Entry<String, String> vm : homes.entrySet()) {
             Vm record = vm(vm.getKey());
@@ -324,6 +362,15 @@ class AdoptRealFleetTest {
             assertTrue(record.getHistory(0).getOperator().contains("admin"), record.getHistory(0).toString());
         }
         awaitNoDrift();
+        // The adopted ones are claimed and committed (so the checks below that the refused ones are not can fail).
+        assertTrue(claimed("web") && claimed("db"), "the adopted VMs' claims: " + claimsJournal());
+        assertTrue(committed("web") && committed("db"), "the adopted VMs' commits");
+        DriftReport drift = operator.withDeadlineAfter(5, TimeUnit.SECONDS).getDrift(GetDriftRequest.getDefaultInstance());
+        for (String vm : hostile.keySet()) {
+            assertUntouched(vm);
+            assertTrue(drift.getDriftsList().stream().anyMatch(d -> d.getVm().equals(vm) && d.getForeign()
+                    && d.getHost().equals(hostileHomes.get(vm))), vm + " is still foreign to virtfleet: " + drift);
+        }
         for (Map.Entry<String, String> vm : homes.entrySet()) {
             assertEquals(pidsBefore.get(vm.getKey()), qemuPid(vm.getValue(), vm.getKey()),
                     vm.getKey() + "'s QEMU is the one the runbook started: never restarted");
@@ -344,6 +391,10 @@ class AdoptRealFleetTest {
         CliRun again = cli("adopt");
         assertEquals(ExitCode.SOME_REFUSED, again.code(), again.out());
         assertFalse(again.out().contains("web "), "web is virtfleet's now: " + again.out());
+        for (String vm : hostile.keySet()) {
+            assertTrue(row(again.out(), vm).contains(hostileReasons.get(vm)), "refused again: " + again.out());
+            assertUntouched(vm);
+        }
     }
 
     @Test
@@ -370,6 +421,63 @@ class AdoptRealFleetTest {
     }
 
     // ---- helpers -------------------------------------------------------------------------------------------------
+
+    /** The text table's row of {@code vm}, or fails. */
+    private static String row(String table, String vm) {
+        return table.lines().filter(l -> l.startsWith(vm + " ")).findFirst()
+                .orElseThrow(() -> new AssertionError("no row for " + vm + " in:\n" + table));
+    }
+
+    /**
+     * A refused hand-made domain as the runbook's operator left it: defined on its host alone, stopped, with the very
+     * thing it was refused for; no record, no claim, no commit of virtfleet's names it.
+     */
+    private static void assertUntouched(String vm) throws Exception {
+        String home = hostileHomes.get(vm);
+        for (String host : HOSTS) {
+            assertEquals(host.equals(home), defined(host, vm), vm + " defined on " + host + " (its home is " + home + ")");
+        }
+        assertFalse(active(home, vm), vm + " never started");
+        String xml = onHost(home, vm, d -> d.getXMLDesc(0));
+        String kept = vm.equals("smartcard") ? "<smartcard mode='host'" : "<qemu:arg value='-set'/>";
+        assertTrue(xml.contains(kept), vm + "'s definition as written by hand: " + xml);
+        var notFound = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class, () -> vm(vm));
+        assertEquals(io.grpc.Status.Code.NOT_FOUND, notFound.getStatus().getCode(), notFound.getStatus().toString());
+        assertTrue(operator.listVms(ListVmsRequest.getDefaultInstance()).getVmsList().stream()
+                .noneMatch(v -> v.getSpec().getName().equals(vm)), "no record of " + vm);
+        assertFalse(claimed(vm), "no claim of " + vm + ": " + claimsJournal());
+        assertFalse(committed(vm), "no commit of virtfleet's touched " + vm);
+    }
+
+    /** The controller's claim journal, as on its disk. */
+    private static String claimsJournal() {
+        try {
+            Path journal = fleet.settings().dataDir().resolve("claims");
+            return Files.exists(journal) ? Files.readString(journal, StandardCharsets.US_ASCII) : "";
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** Whether the claim journal's last word on {@code vm} is a claim ("+ vm host ..."). */
+    private static boolean claimed(String vm) {
+        boolean claimed = false;
+        for (String line : claimsJournal().lines().toList()) {
+            String[] words = line.split(" ");
+            if (words.length >= 2 && words[1].equals(vm)) {
+                claimed = words[0].equals("+");
+            }
+        }
+        return claimed;
+    }
+
+    /** Whether any commit of the controller's definitions repository touched {@code vm}'s record or definition. */
+    private static boolean committed(String vm) throws Exception {
+        try (Git git = Git.open(fleet.settings().dataDir().resolve("definitions").toFile())) {
+            return git.log().addPath("vms/" + vm + ".json").addPath("etc/libvirt/qemu/" + vm + ".xml").call()
+                    .iterator().hasNext();
+        }
+    }
 
     private static Map<String, JsonObject> byVm(JsonObject answer) {
         Map<String, JsonObject> out = new TreeMap<>();

@@ -477,6 +477,80 @@ class AdoptSafetyTest {
                 ledger("hv1").get("gamma").sourceSha256());
     }
 
+    /**
+     * What a controller that failed or died during an adoption's second phase leaves: the record committed for the
+     * home only (not replicated), with libvirt's definition. For "db" its home's agent took the domain over (the
+     * crash came after AdoptDomain); for "app" it never did (the crash came before).
+     */
+    private void leftUnfinished(String vm, boolean homeTookIt) throws Exception {
+        Adoption planned = entry(adopt(AdoptVmsRequest.newBuilder().setDryRun(true)), vm);
+        assertTrue(planned.getAdopted(), planned.toString());
+        String xml = read("hv1", vm).getDomainXml();
+        Vm firstPhase = Vm.newBuilder().setSpec(planned.getSpec().toBuilder().setReplicated(false)).setHomeHost("hv1")
+                .setRunningWanted(planned.getRunning()).setDisk(planned.getDisk()).setNetwork(planned.getNetwork()).build();
+        fleet.controller().vmStore().save(firstPhase, xml, "adopt " + vm + " on hv1 (a domain defined by hand)", "admin");
+        if (homeTookIt) {
+            agent("hv1").adoptDomain(AdoptDomainRequest.newBuilder().setVmName(vm).setDomainXml(xml).setAutostart(true)
+                    .build());
+            Await.until("hv1 reports " + vm + " as defined by virtfleet", LIMIT,
+                    () -> reported("hv1", vm).map(d -> !d.getSourceSha256().isEmpty()).orElse(false));
+        }
+    }
+
+    @Test
+    void anAdoptionLeftBeforeItsSecondPhaseIsFinishedByTheNextRun() throws Exception {
+        start(Map.of("hv1", List.of(domain("db", uuid(40), rbdDisk("db"), mac(40), true),
+                        domain("app", uuid(41), rbdDisk("app"), mac(41), true)),
+                "hv2", List.of(domain("db", uuid(40), rbdDisk("db"), mac(40), false))));
+        leftUnfinished("db", true);
+        leftUnfinished("app", false);
+        awaitSynced();
+        assertEquals(List.of("db"), List.copyOf(ledger("hv1").keySet()), "hv1 took db over only");
+        assertEquals(Map.of(), ledger("hv2"), "the runbook's copy on hv2 is nobody's yet");
+
+        AdoptVmsResponse dry = adopt(AdoptVmsRequest.newBuilder().setDryRun(true));
+        for (String vm : List.of("db", "app")) {
+            Adoption a = entry(dry, vm);
+            assertTrue(a.getAdopted(), "the dry run would finish it: " + a);
+            assertTrue(a.getNotesList().stream().anyMatch(n -> n.contains("left unfinished")), a.toString());
+            assertFalse(fleet.controller().vmStore().get(vm).orElseThrow().getSpec().getReplicated(), "dry: unchanged");
+        }
+
+        AdoptVmsResponse r = adopt(AdoptVmsRequest.newBuilder());
+        for (String vm : List.of("db", "app")) {
+            Adoption a = entry(r, vm);
+            assertTrue(a.getAdopted(), "finished, not refused as someone else's: " + a);
+            assertEquals("hv1", a.getHomeHost());
+            assertEquals(List.of("hv2", "hv3"), a.getReplicaHostsList());
+            Vm recorded = fleet.controller().vmStore().get(vm).orElseThrow();
+            assertTrue(recorded.getSpec().getReplicated(), "its second phase committed: " + recorded);
+            assertEquals("hv1", recorded.getHomeHost());
+            var claim = fleet.controller().scheduler().claimOf(vm);
+            assertTrue(claim != null && claim.host().equals("hv1"), vm + " claimed on hv1: " + claim);
+        }
+        assertTrue(entry(r, "db").getNotesList().stream().anyMatch(n -> n.startsWith("hv2 holds the runbook's copy")),
+                entry(r, "db").toString());
+        awaitSynced();
+        for (String vm : List.of("db", "app")) {
+            DefinitionLedger.Entry home = ledger("hv1").get(vm);
+            assertTrue(home != null && !home.replica(), vm + ": hv1 holds it as its home: " + ledger("hv1"));
+            assertEquals(Sha256.hex(fleet.controller().vmStore().domainXml(vm).orElseThrow()), home.sourceSha256());
+            assertEquals(DomainState.DOMAIN_STATE_RUNNING, read("hv1", vm).getState(), vm + " runs on, on hv1");
+            for (String other : List.of("hv2", "hv3")) {
+                DefinitionLedger.Entry replica = ledger(other).get(vm);
+                assertTrue(replica != null && replica.replica() && !replica.autostart(), other + ": " + ledger(other));
+                assertEquals(DomainState.DOMAIN_STATE_SHUTOFF, read(other, vm).getState());
+            }
+        }
+        assertEquals(fleet.controller().vmStore().domainXml("db").orElseThrow(), read("hv2", "db").getDomainXml(),
+                "hv2's copy is now the repository's text, libvirt's");
+
+        // Finished: the next run has nothing left to do for them.
+        AdoptVmsResponse again = adopt(AdoptVmsRequest.newBuilder());
+        assertTrue(again.getAdoptionsList().stream().noneMatch(a -> a.getVm().equals("db") || a.getVm().equals("app")),
+                again.toString());
+    }
+
     // ---- 4: the UUID and the MAC of a VM virtfleet has ---------------------------------------------------------
 
     @Test

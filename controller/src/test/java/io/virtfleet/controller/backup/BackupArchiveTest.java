@@ -18,9 +18,12 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneId;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
@@ -403,6 +406,40 @@ class BackupArchiveTest {
         // Once that controller stopped, the forced restore goes ahead.
         Restore.restore(backup("c.zip"), target, true, null, null, CLOCK);
         assertEquals(contents(data), withoutHoldMarker(contents(target)));
+    }
+
+    @Test
+    void aControllerStartingWhileTheRestoreWorksFindsTheDirectoryTakenUntilTheSwapIsDone() throws Exception {
+        Path archive = backup("b.zip");
+        Path target = work.resolve("new-machine/controller");
+        StateFiles.write(target.resolve("claims"), "+ other hv9 1 1 STORAGE_TIER_RAW 0 - 1\n");
+        // The restore reads its clock after unpacking (to judge the join tokens): the moment a controller started by
+        // a timer or by hand would try to take the directory that is about to be renamed aside.
+        List<Boolean> takenMidway = new ArrayList<>();
+        Clock probing = new Clock() {
+            @Override public ZoneId getZone() { return ZoneOffset.UTC; }
+            @Override public Clock withZone(ZoneId zone) { return this; }
+            @Override public Instant instant() {
+                if (takenMidway.isEmpty()) {
+                    try {
+                        Optional<io.virtfleet.controller.DataDirectoryLock> lock =
+                                io.virtfleet.controller.DataDirectoryLock.tryTake(target);
+                        takenMidway.add(lock.isPresent());
+                        lock.ifPresent(io.virtfleet.controller.DataDirectoryLock::close);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+                return CLOCK.instant();
+            }
+        };
+        Restore.Result r = Restore.restore(archive, target, true, null, null, probing);
+        assertEquals(List.of(false), takenMidway, "a second process could take the data directory during the restore");
+        assertEquals(contents(data), withoutHoldMarker(contents(target)));
+        try (io.virtfleet.controller.DataDirectoryLock after = io.virtfleet.controller.DataDirectoryLock.tryTake(target)
+                .orElseThrow(() -> new AssertionError("the restored directory is still locked after the restore"))) {
+            assertTrue(Files.exists(r.movedAside()));
+        }
     }
 
     @Test

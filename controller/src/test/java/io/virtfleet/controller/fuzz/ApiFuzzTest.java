@@ -188,6 +188,8 @@ class ApiFuzzTest {
         rule(FleetGrpc.getAdoptVmsMethod(), admins, OK, INVALID_ARGUMENT, NOT_FOUND);
         // This fleet was never restored from a backup: there is no hold to release.
         rule(FleetGrpc.getReleaseRestoreHoldMethod(), admins, FAILED_PRECONDITION);
+        // This fleet serves no dashboard: any operator may ask, and is told it is off.
+        rule(io.virtfleet.proto.v1.DashboardGrpc.getCreateLoginMethod(), viewers, FAILED_PRECONDITION);
         rule(RegistryGrpc.getRegisterMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, ALREADY_EXISTS);
         rule(RegistryGrpc.getHeartbeatMethod(), agents, INVALID_ARGUMENT, PERMISSION_DENIED, FAILED_PRECONDITION);
         // RESOURCE_EXHAUSTED: only for a request over Enroll's size cap (see Call).
@@ -736,7 +738,8 @@ class ApiFuzzTest {
         // Health's Watch is left out: it never ends by itself (healthCalls reads its first answer and cancels).
         List<MethodDescriptor<?, ?>> methods = Stream.concat(Stream.of(FleetGrpc.getServiceDescriptor(),
                         RegistryGrpc.getServiceDescriptor(), EnrollmentGrpc.getServiceDescriptor(),
-                        AgentGrpc.getServiceDescriptor()).map(ServiceDescriptor::getMethods).flatMap(java.util.Collection::stream),
+                        AgentGrpc.getServiceDescriptor(),
+                        io.virtfleet.proto.v1.DashboardGrpc.getServiceDescriptor()).map(ServiceDescriptor::getMethods).flatMap(java.util.Collection::stream),
                 Stream.of(HealthGrpc.getCheckMethod(), ServerReflectionGrpc.getServerReflectionInfoMethod())).toList();
         return Combinators.combine(Arbitraries.of(methods), payloads())
                 .filter((method, payload) -> !forgetsAFleetHost(method, payload)).as(ApiFuzzTest::raw);

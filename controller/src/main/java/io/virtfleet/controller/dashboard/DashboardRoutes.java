@@ -1,0 +1,169 @@
+package io.virtfleet.controller.dashboard;
+
+import static io.virtfleet.controller.dashboard.Html.esc;
+import static io.virtfleet.controller.dashboard.Html.url;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.common.validation.Names;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Clock;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * What each of the dashboard's paths does. Pages need a session (from the cookie a login link set); actions are
+ * POSTs carrying the session's CSRF token from this origin, after a confirmation page. Every input is checked with
+ * the API's own validators before any call, and the calls are the operator's (see {@link OperatorCalls}).
+ */
+final class DashboardRoutes {
+    static final String COOKIE = "vf_session";
+
+    private final DashboardLogins logins;
+    private final OperatorCalls calls;
+    private final Pages pages;
+    private final Actions actions;
+    private final Clock clock;
+
+    DashboardRoutes(DashboardLogins logins, OperatorCalls calls, LoadHistory history, java.time.Duration sampleEvery, Clock clock) {
+        this.logins = logins;
+        this.calls = calls;
+        this.clock = clock;
+        this.actions = new Actions(calls);
+        this.pages = new Pages(calls, history, sampleEvery, actions::moveProgress);
+    }
+
+    DashboardResponse handle(DashboardRequest r) {
+        if (r.method().equals("GET") && r.path().startsWith("/static/")) {
+            return asset(r.path().substring("/static/".length()));
+        }
+        if (r.path().equals("/login") && r.method().equals("GET")) {
+            return login(r);
+        }
+        String secret = r.cookies().get(COOKIE);
+        Optional<DashboardLogins.Session> session = logins.session(secret);
+        if (session.isEmpty()) {
+            return DashboardResponse.html(HttpResponseStatus.UNAUTHORIZED, Pages.loggedOut());
+        }
+        Page page = new Page(secret, session.get());
+        try {
+            if (r.method().equals("POST")) {
+                if (!sameOrigin(r) || !DashboardLogins.same(session.get().csrfToken(), r.field("csrf"))) {
+                    return DashboardResponse.html(HttpResponseStatus.FORBIDDEN, Pages.layout(page, "Refused",
+                            "<p class=\"error\">This form did not come from this dashboard page (its token or origin does"
+                                    + " not match). Reload the page and try again.</p>"));
+                }
+                return switch (r.path()) {
+                    case "/action" -> actions.perform(page, r);
+                    case "/logout" -> logout(secret);
+                    default -> notFound(page);
+                };
+            }
+            if (!r.method().equals("GET")) {
+                return DashboardResponse.text(HttpResponseStatus.METHOD_NOT_ALLOWED, "GET or POST only");
+            }
+            return switch (r.path()) {
+                case "/" -> ok(pages.fleet(page));
+                case "/fragment/hosts" -> ok(pages.hostsFragment(page));
+                case "/vms" -> ok(pages.vms(page, VmFilter.of(r)));
+                case "/fragment/vms" -> ok(pages.vmsFragment(page, VmFilter.of(r)));
+                case "/vm" -> ok(pages.vm(page, Names.vmName("vm", r.param("name"))));
+                case "/fragment/vm" -> ok(pages.vmFragment(page, Names.vmName("vm", r.param("name"))));
+                case "/drift" -> ok(pages.drift(page));
+                case "/fragment/drift" -> ok(pages.driftFragment(page));
+                case "/place" -> ok(pages.place(page, SpecForm.of(r)));
+                case "/capacity" -> ok(pages.capacity(page, SpecForm.of(r)));
+                case "/confirm" -> ok(actions.confirm(page, r));
+                default -> notFound(page);
+            };
+        } catch (InvalidInputException e) {
+            return DashboardResponse.html(HttpResponseStatus.BAD_REQUEST, Pages.layout(page, "Bad input",
+                    "<p class=\"error\">" + esc(e.getMessage()) + "</p>"));
+        } catch (StatusRuntimeException e) {
+            return refused(page, e.getStatus());
+        }
+    }
+
+    /** A page as the controller answered a refused or failed call: the status's meaning in HTTP terms, its words. */
+    static DashboardResponse refused(Page page, Status status) {
+        HttpResponseStatus http = switch (status.getCode()) {
+            case PERMISSION_DENIED -> HttpResponseStatus.FORBIDDEN;
+            case UNAUTHENTICATED -> HttpResponseStatus.UNAUTHORIZED;
+            case NOT_FOUND -> HttpResponseStatus.NOT_FOUND;
+            case INVALID_ARGUMENT -> HttpResponseStatus.BAD_REQUEST;
+            case FAILED_PRECONDITION, ALREADY_EXISTS, RESOURCE_EXHAUSTED -> HttpResponseStatus.CONFLICT;
+            case UNAVAILABLE, DEADLINE_EXCEEDED -> HttpResponseStatus.SERVICE_UNAVAILABLE;
+            default -> HttpResponseStatus.INTERNAL_SERVER_ERROR;
+        };
+        String title = status.getCode() == Status.Code.PERMISSION_DENIED ? "Not allowed" : "Refused";
+        String detail = status.getDescription() == null ? status.getCode().toString() : status.getDescription();
+        return DashboardResponse.html(http, Pages.layout(page, title, "<p class=\"error\" id=\"refusal\">"
+                + esc(detail) + "</p><p><a href=\"/\">Back to the fleet</a></p>"));
+    }
+
+    private DashboardResponse login(DashboardRequest r) {
+        Optional<DashboardLogins.Started> started = logins.redeem(r.param("token"));
+        if (started.isEmpty()) {
+            return DashboardResponse.html(HttpResponseStatus.UNAUTHORIZED, Pages.loginRefused());
+        }
+        io.virtfleet.controller.fleet.Audit.recordBy(started.get().session().operator().name(),
+                "opened a dashboard session (until " + started.get().session().expiresAt() + ")");
+        long maxAge = started.get().session().expiresAt().getEpochSecond() - clock.instant().getEpochSecond();
+        // Secure: HTTPS only; HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it.
+        String cookie = COOKIE + "=" + started.get().secret() + "; Path=/; Max-Age=" + maxAge
+                + "; Secure; HttpOnly; SameSite=Strict";
+        return DashboardResponse.redirect("/", Map.of("Set-Cookie", cookie));
+    }
+
+    private DashboardResponse logout(String secret) {
+        logins.session(secret).ifPresent(s -> io.virtfleet.controller.fleet.Audit.recordBy(s.operator().name(),
+                "closed their dashboard session"));
+        logins.end(secret);
+        return DashboardResponse.redirect("/", Map.of("Set-Cookie", COOKIE + "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"));
+    }
+
+    /**
+     * Whether a POST came from a page of this dashboard: its Origin (sent by browsers on every POST) names the host the
+     * request was sent to. The CSRF token is the main guard; this one costs nothing.
+     */
+    private static boolean sameOrigin(DashboardRequest r) {
+        if (r.origin() == null) {
+            return true; // not a browser's cross-site form: they all send Origin on POST
+        }
+        return r.host() != null && r.origin().equals("https://" + r.host());
+    }
+
+    private static DashboardResponse ok(String html) {
+        return DashboardResponse.html(HttpResponseStatus.OK, html);
+    }
+
+    private static DashboardResponse notFound(Page page) {
+        return DashboardResponse.html(HttpResponseStatus.NOT_FOUND, Pages.layout(page, "Not found",
+                "<p>No such page. <a href=\"/\">The fleet</a></p>"));
+    }
+
+    private static DashboardResponse asset(String name) {
+        String type = switch (name) {
+            case "dashboard.css" -> "text/css; charset=utf-8";
+            case "dashboard.js" -> "text/javascript; charset=utf-8";
+            default -> null;
+        };
+        if (type == null) {
+            return DashboardResponse.text(HttpResponseStatus.NOT_FOUND, "not found");
+        }
+        try (InputStream in = DashboardRoutes.class.getResourceAsStream(name)) {
+            if (in == null) {
+                return DashboardResponse.text(HttpResponseStatus.NOT_FOUND, "not found");
+            }
+            return new DashboardResponse(HttpResponseStatus.OK, type, in.readAllBytes(), Map.of());
+        } catch (IOException e) {
+            return DashboardResponse.text(HttpResponseStatus.INTERNAL_SERVER_ERROR, "cannot read " + name);
+        }
+    }
+
+    /** The session a page is rendered for: who it shows, and the secret its calls are made with. */
+    record Page(String secret, DashboardLogins.Session session) {}
+}

@@ -1,0 +1,50 @@
+package io.virtfleet.controller.dashboard;
+
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The web dashboard's settings (controller.conf).
+ *
+ * @param listen          where it listens (HTTPS); null: off
+ * @param names           the host names and IP addresses operators reach it by: written into its certificate, and
+ *                        the first one into login links
+ * @param sessionLifetime how long a browser session lasts after its login
+ * @param sampleEvery     how often each host's load is sampled for the charts (which show the last
+ *                        {@link LoadHistory#SAMPLES} samples)
+ */
+public record DashboardSettings(InetSocketAddress listen, List<String> names, Duration sessionLifetime, Duration sampleEvery) {
+    public static final Duration DEFAULT_SAMPLE_EVERY = Duration.ofSeconds(10);
+    public static final int DEFAULT_PORT = 7447;
+    public static final Duration DEFAULT_SESSION_LIFETIME = Duration.ofHours(8);
+
+    public DashboardSettings {
+        names = List.copyOf(names);
+        if (sampleEvery.compareTo(Duration.ofMillis(100)) < 0) {
+            throw new IllegalArgumentException("load samples every " + sampleEvery + ": at least 100 ms apart");
+        }
+        if (listen != null && names.isEmpty()) {
+            throw new IllegalArgumentException("the dashboard needs at least one name to be reached by");
+        }
+    }
+
+    public static DashboardSettings off() {
+        return new DashboardSettings(null, List.of(), DEFAULT_SESSION_LIFETIME, DEFAULT_SAMPLE_EVERY);
+    }
+
+    /** On localhost, any free port: tests and the embedded fleet. */
+    public static DashboardSettings localhost() {
+        return new DashboardSettings(new InetSocketAddress("127.0.0.1", 0), List.of("localhost", "127.0.0.1"),
+                DEFAULT_SESSION_LIFETIME, DEFAULT_SAMPLE_EVERY);
+    }
+
+    /** The same, sampling the hosts' load this often (tests: a chart fills in a minute). */
+    public DashboardSettings withSampleEvery(Duration every) {
+        return new DashboardSettings(listen, names, sessionLifetime, every);
+    }
+
+    public boolean on() {
+        return listen != null;
+    }
+}
