@@ -84,7 +84,7 @@ final class HostShowCommand implements Callable<Integer> {
         } else {
             Table domains = new Table("DOMAIN", "STATE", "VCPUS", "MEMORY", "AUTOSTART", "ROLE");
             for (DomainInfo d : h.getReport().getDomainsList()) {
-                domains.row(d.getName(), DomainStates.label(d.getState()), Integer.toString(d.getVcpus()),
+                domains.row(d.getName(), io.virtfleet.controller.vm.DomainStates.label(d.getState(), "no state"), Integer.toString(d.getVcpus()),
                         Bytes.human(d.getMaxMemoryBytes()), autostart(d), role(d));
             }
             domains.print(out);

@@ -304,7 +304,7 @@ final class VmCommand {
         if (vm.getDomainState().isEmpty()) {
             return "not reported yet"; // the home host's next heartbeat will show it
         }
-        return DomainStates.label(io.virtfleet.proto.v1.DomainState.valueOf(vm.getDomainState()));
+        return io.virtfleet.controller.vm.DomainStates.label(io.virtfleet.proto.v1.DomainState.valueOf(vm.getDomainState()), "no state");
     }
 
     static String network(VmSpec s) {

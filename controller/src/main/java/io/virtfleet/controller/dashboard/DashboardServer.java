@@ -178,16 +178,6 @@ public final class DashboardServer implements AutoCloseable {
             return;
         }
         sampler.shutdownNow();
-        listener.closeConnections();
-        workers.shutdown();
-        try {
-            if (!workers.awaitTermination(5, TimeUnit.SECONDS)) {
-                workers.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            workers.shutdownNow();
-        }
-        listener.close();
+        listener.closeDraining(workers);
     }
 }

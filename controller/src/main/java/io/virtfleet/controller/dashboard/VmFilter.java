@@ -55,16 +55,7 @@ record VmFilter(String state, String host, String name) {
 
     /** That state in virsh's words. */
     static String domainWords(Vm vm) {
-        return switch (domainState(vm)) {
-            case DOMAIN_STATE_RUNNING -> "running";
-            case DOMAIN_STATE_BLOCKED -> "idle";
-            case DOMAIN_STATE_PAUSED -> "paused";
-            case DOMAIN_STATE_SHUTTING_DOWN -> "in shutdown";
-            case DOMAIN_STATE_SHUTOFF -> "shut off";
-            case DOMAIN_STATE_CRASHED -> "crashed";
-            case DOMAIN_STATE_SUSPENDED -> "pmsuspended";
-            default -> "not reported";
-        };
+        return io.virtfleet.controller.vm.DomainStates.label(domainState(vm), "not reported");
     }
 
     /** This filter as a query string, "" when it filters nothing. */

@@ -144,17 +144,7 @@ public final class GitHttpServer implements AutoCloseable {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        listener.closeConnections();
-        workers.shutdown();
-        try {
-            if (!workers.awaitTermination(5, TimeUnit.SECONDS)) {
-                workers.shutdownNow();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            workers.shutdownNow();
-        }
-        listener.close();
+        listener.closeDraining(workers);
         repository.close();
     }
 }

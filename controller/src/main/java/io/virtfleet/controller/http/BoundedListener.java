@@ -15,6 +15,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -83,6 +84,24 @@ public final class BoundedListener {
     public void closeConnections() {
         listener.close().syncUninterruptibly();
         connections.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Stops accepting and closes the open connections, lets {@code workers} finish the requests in flight (5 s at
+     * most, then interrupts them), then stops the event loop.
+     */
+    public void closeDraining(ExecutorService workers) {
+        closeConnections();
+        workers.shutdown();
+        try {
+            if (!workers.awaitTermination(5, TimeUnit.SECONDS)) {
+                workers.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            workers.shutdownNow();
+        }
+        close();
     }
 
     /** Closes connections if still open, then stops the event loop. */

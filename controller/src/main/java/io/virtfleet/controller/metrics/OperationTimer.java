@@ -17,6 +17,25 @@ public interface OperationTimer {
 
     void done(String operation, String outcome, long nanos);
 
+    /** Starts the clock on one {@code operation}; its end is reported once, through the returned {@link Timing}. */
+    default Timing start(String operation) {
+        return new Timing(this, operation, System.nanoTime());
+    }
+
+    /** One operation being timed: call {@link #succeeded} or {@link #failed} once when it ends. */
+    record Timing(OperationTimer timer, String operation, long startNanos) {
+        /** Reports the operation as succeeded and hands back its result. */
+        public <T> T succeeded(T result) {
+            timer.done(operation, SUCCEEDED, System.nanoTime() - startNanos);
+            return result;
+        }
+
+        /** Reports the operation as ended by {@code e}, under {@link #outcomeOf}; the caller rethrows it. */
+        public void failed(Throwable e) {
+            timer.done(operation, outcomeOf(e), System.nanoTime() - startNanos);
+        }
+    }
+
     /** The outcome an operation that threw {@code e} is counted under. */
     static String outcomeOf(Throwable e) {
         if (e instanceof NoHostFitsException || e instanceof InvalidInputException) {

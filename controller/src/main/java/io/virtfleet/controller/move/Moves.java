@@ -261,18 +261,15 @@ public final class Moves {
      */
     public Vm move(String name, String toHost, String operator, Consumer<VmProgress> out,
                    java.util.concurrent.atomic.AtomicBoolean cancelled) throws StepFailedException, IOException {
-        long start = System.nanoTime();
-        String outcome = io.virtfleet.controller.metrics.OperationTimer.FAILED;
+        var timing = timer.start("move");
+        Vm vm;
         try {
-            Vm vm = moveNow(name, toHost, operator, out, cancelled);
-            outcome = io.virtfleet.controller.metrics.OperationTimer.SUCCEEDED;
-            return vm;
-        } catch (Exception e) {
-            outcome = io.virtfleet.controller.metrics.OperationTimer.outcomeOf(e);
+            vm = moveNow(name, toHost, operator, out, cancelled);
+        } catch (Throwable e) {
+            timing.failed(e);
             throw e;
-        } finally {
-            timer.done("move", outcome, System.nanoTime() - start);
         }
+        return timing.succeeded(vm);
     }
 
     /** Hears how each move ended, and how long it took. */

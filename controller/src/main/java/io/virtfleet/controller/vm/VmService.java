@@ -190,20 +190,16 @@ public final class VmService {
      */
     public Vm create(VmSpec requested, boolean dryRun, String operator, Progress steps, java.util.function.Consumer<Explanation> placement)
             throws StepFailedException, CreateIncompleteException, IOException, OvhException {
-        long start = System.nanoTime();
-        String outcome = io.virtfleet.controller.metrics.OperationTimer.FAILED;
+        // a dry run changes nothing, so it is not counted
+        var timing = (dryRun ? io.virtfleet.controller.metrics.OperationTimer.NONE : timer).start("create");
+        Vm vm;
         try {
-            Vm vm = createNow(requested, dryRun, operator, steps, placement);
-            outcome = io.virtfleet.controller.metrics.OperationTimer.SUCCEEDED;
-            return vm;
-        } catch (Exception e) {
-            outcome = io.virtfleet.controller.metrics.OperationTimer.outcomeOf(e);
+            vm = createNow(requested, dryRun, operator, steps, placement);
+        } catch (Throwable e) {
+            timing.failed(e);
             throw e;
-        } finally {
-            if (!dryRun) {
-                timer.done("create", outcome, System.nanoTime() - start);
-            }
         }
+        return timing.succeeded(vm);
     }
 
     /** Hears how each create (not a dry run) ended, and how long it took. */

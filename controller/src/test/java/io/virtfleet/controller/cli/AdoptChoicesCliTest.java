@@ -9,11 +9,11 @@ import com.google.gson.JsonParser;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.TestDriverNode;
+import io.virtfleet.controller.testkit.CliFleet;
 import io.virtfleet.controller.testkit.CliRun;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,9 +44,7 @@ class AdoptChoicesCliTest {
                 .handMadeDomain("web", 2, 1024, true, false, "52:54:00:0a:00:01", "vxbr10", images.resolve("web.img").toString())
                 .handMadeDomain("frozen", 1, 512, true, true, "52:54:00:0a:00:02", "vxbr10", images.resolve("frozen.img").toString())
                 .handMadeDomain("idle", 1, 512, false, false, "52:54:00:0b:00:03", "vxbr11", images.resolve("idle.img").toString());
-        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200))
-                .nodes(List.of(hv1, new TestDriverNode("hv2", 8, 16 * 1024))).build().start();
-        fleet.awaitRegistered(Duration.ofSeconds(30));
+        fleet = CliFleet.start(EmbeddedFleet.builder(work).nodes(List.of(hv1, new TestDriverNode("hv2", 8, 16 * 1024))));
     }
 
     @AfterAll
@@ -55,7 +53,7 @@ class AdoptChoicesCliTest {
     }
 
     private static CliRun cli(String... args) {
-        return CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), args);
+        return CliFleet.cli(fleet, args);
     }
 
     @Test

@@ -7,10 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.TestDriverNode;
+import io.virtfleet.controller.testkit.CliFleet;
 import io.virtfleet.controller.testkit.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -29,8 +29,7 @@ class AdoptCliTest {
 
     @BeforeAll
     static void startFleet() throws Exception {
-        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200)).build().start();
-        fleet.awaitRegistered(Duration.ofSeconds(30));
+        fleet = CliFleet.start(EmbeddedFleet.builder(work));
     }
 
     @AfterAll
@@ -39,7 +38,7 @@ class AdoptCliTest {
     }
 
     private static CliRun cli(String... args) {
-        return CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), args);
+        return CliFleet.cli(fleet, args);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.cli;
 
+import io.virtfleet.controller.testkit.CliFleet;
 import io.virtfleet.controller.testkit.CliRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,7 +13,6 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -30,8 +30,7 @@ class VirtfleetCliTest {
 
     @BeforeAll
     static void startFleet() throws Exception {
-        fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(200)).build().start();
-        fleet.awaitRegistered(Duration.ofSeconds(30));
+        fleet = CliFleet.start(EmbeddedFleet.builder(work));
     }
 
     @AfterAll
@@ -40,7 +39,7 @@ class VirtfleetCliTest {
     }
 
     private static CliRun cli(String... args) {
-        return CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), args);
+        return CliFleet.cli(fleet, args);
     }
 
     @Test

@@ -56,6 +56,8 @@ class DashboardBrowserTest {
     private static EmbeddedFleet fleet;
     private static Path viewerCredentials;
     private static final List<String> audit = new CopyOnWriteArrayList<>();
+    /** Held here: java.util.logging keeps loggers only weakly, and a collected one would take the handler with it. */
+    private static final Logger AUDIT_LOGGER = Logger.getLogger("virtfleet.audit");
     private static final Handler AUDIT = new Handler() {
         @Override
         public void publish(LogRecord record) {
@@ -84,7 +86,7 @@ class DashboardBrowserTest {
             assertTrue(Files.isExecutable(tool), tool + " is missing: the dashboard's browser tests need Debian's chromium"
                     + " and chromium-driver packages; run deploy/dev/install-deps.sh as root");
         }
-        Logger.getLogger("virtfleet.audit").addHandler(AUDIT);
+        AUDIT_LOGGER.addHandler(AUDIT);
         fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(500)).simulatedNetwork(true)
                 .dashboard(DashboardSettings.localhost().withSampleEvery(Duration.ofSeconds(1))).build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
@@ -98,7 +100,7 @@ class DashboardBrowserTest {
 
     @AfterAll
     static void stopFleet() {
-        Logger.getLogger("virtfleet.audit").removeHandler(AUDIT);
+        AUDIT_LOGGER.removeHandler(AUDIT);
         if (fleet != null) {
             fleet.close();
         }
