@@ -165,22 +165,22 @@ class DashboardBrowserTest {
 
         // Stop it from its page, with confirmation: the commit and the audit log name the admin.
         click(By.linkText("Stop"));
-        assertEquals("Stop VM web (a clean shutdown, then off).", browser.findElement(By.id("confirm-what")).getText());
+        assertEquals("Stop VM web (a clean shutdown, then off).", text(By.id("confirm-what")));
         click(By.id("confirm"));
-        assertEquals("VM web is stopped.", browser.findElement(By.id("done")).getText());
+        assertEquals("VM web is stopped.", text(By.id("done")));
         assertTrue(audit.contains("operator admin: stopped VM web"), "audit log: " + audit);
         click(By.linkText("Back"));
         assertTrue(text(By.tagName("main")).contains("admin: stop web"));
         click(By.linkText("Start"));
         click(By.id("confirm"));
-        assertEquals("VM web is started.", browser.findElement(By.id("done")).getText());
+        assertEquals("VM web is started.", text(By.id("done")));
 
         // A move runs on after the page answered; the VM's page follows it. These test-driver hosts cannot migrate
         // (no libvirt TLS), so it ends refused, and the page says so in the controller's words.
         click(By.linkText("Back"));
         click(By.linkText("Move…"));
         click(By.id("confirm"));
-        assertEquals("Moving VM web; its page follows the move.", browser.findElement(By.id("done")).getText());
+        assertEquals("Moving VM web; its page follows the move.", text(By.id("done")));
         click(By.linkText("Back"));
         Await.until("the move's outcome on the VM's page", Duration.ofSeconds(60), () -> String.valueOf(((JavascriptExecutor) browser)
                 .executeScript("const p = document.getElementById('move-progress'); return p ? p.textContent : '';"))
@@ -190,9 +190,9 @@ class DashboardBrowserTest {
         browser.get(base() + "/");
         String drained = home; // a host with a VM: draining keeps it running there
         click(By.cssSelector("tr[data-host='" + drained + "'] a.button"));
-        assertTrue(browser.findElement(By.id("confirm-what")).getText().startsWith("Drain host " + drained));
+        assertTrue(text(By.id("confirm-what")).startsWith("Drain host " + drained));
         click(By.id("confirm"));
-        assertEquals("Host " + drained + " is draining.", browser.findElement(By.id("done")).getText());
+        assertEquals("Host " + drained + " is draining.", text(By.id("done")));
         assertEquals(HostState.HOST_STATE_DRAINING, fleet.controller().liveness()
                 .judge(fleet.controller().registry().get(drained).orElseThrow(), fleet.controller().registry().nanoTime()).state());
         assertTrue(audit.contains("operator admin: drained host " + drained), "audit log: " + audit);
@@ -202,7 +202,7 @@ class DashboardBrowserTest {
 
         click(By.cssSelector("tr[data-host='" + drained + "'] a.button"));
         click(By.id("confirm"));
-        assertEquals("Host " + drained + " is taking new VMs again.", browser.findElement(By.id("done")).getText());
+        assertEquals("Host " + drained + " is taking new VMs again.", text(By.id("done")));
         assertTrue(audit.contains("operator admin: undrained host " + drained), "audit log: " + audit);
 
         browser.get(base() + "/vms?state=running&name=we");
@@ -257,8 +257,8 @@ class DashboardBrowserTest {
     }
 
     /**
-     * The text of an element of a block the page refreshes by itself: read again when the refresh replaced the element
-     * between finding and reading it.
+     * The text of an element of a block the page refreshes by itself, or of the page a click led to: read again when
+     * the refresh replaced the element between finding and reading it, waited for while the next page is not there.
      */
     private String text(By by) throws InterruptedException {
         String[] read = new String[1];
@@ -266,21 +266,21 @@ class DashboardBrowserTest {
             try {
                 read[0] = browser.findElement(by).getText();
                 return true;
-            } catch (org.openqa.selenium.StaleElementReferenceException e) {
-                return false;
+            } catch (org.openqa.selenium.StaleElementReferenceException | org.openqa.selenium.NoSuchElementException e) {
+                return false; // replaced by a refresh, or the page a form posted to not there yet
             }
         });
         return read[0];
     }
 
-    /** Clicks an element, found again when a refresh of its block replaced it meanwhile. */
+    /** Clicks an element: found again when a refresh of its block replaced it meanwhile, waited for on a page still loading. */
     private void click(By by) throws InterruptedException {
         Await.until("a click on " + by, Duration.ofSeconds(10), () -> {
             try {
                 browser.findElement(by).click();
                 return true;
-            } catch (org.openqa.selenium.StaleElementReferenceException e) {
-                return false;
+            } catch (org.openqa.selenium.StaleElementReferenceException | org.openqa.selenium.NoSuchElementException e) {
+                return false; // replaced by a refresh, or the page a form posted to not there yet
             }
         });
     }
