@@ -207,8 +207,11 @@ final class ControllerModule extends AbstractModule {
     @Provides
     @Singleton
     FenceService fenceService(HostRegistry registry, Liveness liveness, Fences fences, VmStore store,
-                              CephClientBook book) {
-        return new FenceService(registry, liveness, fences, config.fencing(), store, Clock.systemUTC(), book);
+                              CephClientBook book, io.virtfleet.controller.backup.RestoreHold hold) {
+        FenceService service = new FenceService(registry, liveness, fences, config.fencing(), store, Clock.systemUTC(),
+                book);
+        service.restoreHold(hold::holding);
+        return service;
     }
 
     /** Each host's Ceph client addresses as last reported, kept so a host that never reports again can be fenced. */
@@ -456,9 +459,9 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     io.virtfleet.controller.backup.RestoreHoldService restoreHoldService(io.virtfleet.controller.backup.RestoreHold hold,
             VmStore store, HostRegistry registry, Liveness liveness, Reconciler reconciler, Scheduler scheduler,
-            DomainRenderer renderer, Installs installs) {
+            DomainRenderer renderer, Installs installs, EnrolledHosts enrolled, FenceView fences) {
         return new io.virtfleet.controller.backup.RestoreHoldService(hold, store, registry, liveness, reconciler,
-                new Rehoming(store, scheduler, renderer, installs));
+                new Rehoming(store, scheduler, renderer, installs), enrolled, fences);
     }
 
     /** Adoption of domains virtfleet did not create (the runbook's). */

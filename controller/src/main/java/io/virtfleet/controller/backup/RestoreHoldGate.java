@@ -11,7 +11,9 @@ import java.util.Set;
 /**
  * Refuses, while a restored controller holds ({@link RestoreHold}), every operator request that would stop, start,
  * define, undefine or move a domain on a host: with records possibly older than what runs, any of them could act
- * on a VM where it no longer is. Reads, enrollment, host registration and the hold's own release stay open. Runs
+ * on a VM where it no longer is. Reads, enrollment, host registration, unfencing a
+ * host (it changes no domain: it takes the host's addresses off Ceph's blocklist and drops the verdict) and the hold's
+ * own release stay open. Runs
  * on the event loop: a volatile read, no I/O.
  */
 public final class RestoreHoldGate implements ServerInterceptor {
@@ -25,7 +27,6 @@ public final class RestoreHoldGate implements ServerInterceptor {
             FleetGrpc.getEvacuateHostMethod().getFullMethodName(),
             FleetGrpc.getRecoverHostMethod().getFullMethodName(),
             FleetGrpc.getFenceHostMethod().getFullMethodName(),
-            FleetGrpc.getUnfenceHostMethod().getFullMethodName(),
             FleetGrpc.getSyncHostsMethod().getFullMethodName(),
             FleetGrpc.getAdoptVmsMethod().getFullMethodName());
 

@@ -2,6 +2,7 @@ package io.virtfleet.controller.backup;
 
 import io.grpc.Status;
 import io.virtfleet.controller.definitions.VmStore;
+import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.fleet.Audit;
 import io.virtfleet.controller.move.Rehoming;
 import io.virtfleet.controller.reconcile.Reconciler;
@@ -10,6 +11,7 @@ import io.virtfleet.controller.registry.Domains;
 import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.Liveness;
+import io.virtfleet.controller.trust.EnrolledHosts;
 import io.virtfleet.proto.v1.DomainInfo;
 import io.virtfleet.proto.v1.DriftReport;
 import io.virtfleet.proto.v1.HostState;
@@ -42,16 +44,20 @@ public final class RestoreHoldService {
     private final Liveness liveness;
     private final Reconciler reconciler;
     private final Rehoming rehoming;
+    private final EnrolledHosts enrolled;
+    private final FenceView fences;
     private final List<Runnable> onRelease = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public RestoreHoldService(RestoreHold hold, VmStore store, HostRegistry registry, Liveness liveness,
-                              Reconciler reconciler, Rehoming rehoming) {
+                              Reconciler reconciler, Rehoming rehoming, EnrolledHosts enrolled, FenceView fences) {
         this.hold = hold;
         this.store = store;
         this.registry = registry;
         this.liveness = liveness;
         this.reconciler = reconciler;
         this.rehoming = rehoming;
+        this.enrolled = enrolled;
+        this.fences = fences;
     }
 
     public RestoreHold hold() {
@@ -109,11 +115,64 @@ public final class RestoreHoldService {
      * records, so a home that booted during the hold would start a second copy of it on the same disk. With
      * {@code recordsWin} such a VM keeps its record's home, and one that does not run there is recorded as not wanted
      * running (one commit each): nothing is stopped, and neither the reconciler nor its home starts it.
+     *
+     * <p>Also refused, whatever the flags: while an enrolled host not named in {@code absent} has not registered since
+     * the restart, is silent or reports a stale domain list (a VM running there unseen would count as running nowhere
+     * and be started on its recorded home); and while a fenced host runs VMs recorded elsewhere (released, it would
+     * be told to stand down and destroy them). {@code absent} names hosts the admin asserts run no domain.
      */
-    public ReleaseRestoreHoldResponse release(boolean follow, boolean recordsWin, String operator) throws IOException {
+    public ReleaseRestoreHoldResponse release(boolean follow, boolean recordsWin, List<String> absent, String operator)
+            throws IOException {
         if (!hold.holding()) {
             throw Status.FAILED_PRECONDITION.withDescription("the controller does not hold after a restore: nothing to"
                     + " release").asRuntimeException();
+        }
+        long now = registry.nanoTime();
+        Set<String> enrolledHosts = enrolled.hosts();
+        for (String host : absent) {
+            if (!enrolledHosts.contains(host)) {
+                throw Status.INVALID_ARGUMENT.withDescription("--absent " + host + ": not a host this controller knows"
+                        + " as enrolled; accepted: " + (enrolledHosts.isEmpty() ? "none" : String.join(", ",
+                        enrolledHosts))).asRuntimeException();
+            }
+            Optional<HostRecord> h = registry.get(host);
+            if (h.isPresent() && !liveness.silent(h.get(), now) && !h.get().report().getDomainsStale()) {
+                throw Status.INVALID_ARGUMENT.withDescription("--absent " + host + ": " + host + " is not absent, it"
+                        + " reports its domains to this controller; name only hosts that do not report and run no"
+                        + " domain").asRuntimeException();
+            }
+        }
+        List<String> unseen = new ArrayList<>();
+        for (String host : enrolledHosts) {
+            if (absent.contains(host)) {
+                continue;
+            }
+            Optional<HostRecord> h = registry.get(host);
+            if (h.isEmpty()) {
+                unseen.add(host + " (not registered since the restart)");
+            } else if (liveness.silent(h.get(), now)) {
+                unseen.add(host + " (silent)");
+            } else if (h.get().report().getDomainsStale()) {
+                unseen.add(host + " (its libvirt did not answer: domain list stale)");
+            }
+        }
+        if (!unseen.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription("the hold stays: the controller cannot see what "
+                    + unseen.size() + " enrolled host(s) run: " + String.join(", ", unseen) + ". A VM running there"
+                    + " counts as running nowhere, and once released its recorded home would start a second copy of it"
+                    + " on the same disk. Wait for them to report (virtfleet hosts), or name with --absent HOST each"
+                    + " one you know runs no domain (powered off, fenced by hand). Hosts enrolled or re-enrolled after"
+                    + " the backup are refused by this controller (their certificate is not in it) and cannot report:"
+                    + " enroll them again (virtfleet agent token create --host H --reenroll) before releasing")
+                    .asRuntimeException();
+        }
+        List<String> fencedRunning = fencedHostsRunningVmsRecordedElsewhere();
+        if (!fencedRunning.isEmpty()) {
+            throw Status.FAILED_PRECONDITION.withDescription("the hold stays, even with --records-win: "
+                    + String.join("; ", fencedRunning) + ". Released, a fenced host is told to stand down and destroys"
+                    + " the VMs recorded elsewhere. Check that each runs nowhere else, then unfence the host (virtfleet"
+                    + " host unfence HOST, allowed while holding) and release again (--follow-running gives their"
+                    + " records the host they run on)").asRuntimeException();
         }
         ReleaseRestoreHoldResponse.Builder out = ReleaseRestoreHoldResponse.newBuilder();
         List<RestoreHold.Misplaced> found = misplaced();
@@ -172,6 +231,29 @@ public final class RestoreHoldService {
             r.run();
         }
         return out.build();
+    }
+
+    /** Each registered fenced host that reports active domains whose records home them on another host. */
+    private List<String> fencedHostsRunningVmsRecordedElsewhere() {
+        List<String> out = new ArrayList<>();
+        for (String host : new java.util.TreeSet<>(fences.hosts())) {
+            Optional<HostRecord> h = registry.get(host);
+            if (h.isEmpty()) {
+                continue;
+            }
+            List<String> vms = new ArrayList<>();
+            for (DomainInfo d : h.get().report().getDomainsList()) {
+                Optional<Vm> vm = store.get(d.getName());
+                if (Domains.active(d.getState()) && vm.isPresent() && !vm.get().getHomeHost().isEmpty()
+                        && !vm.get().getHomeHost().equals(host)) {
+                    vms.add(d.getName() + " (recorded on " + vm.get().getHomeHost() + ")");
+                }
+            }
+            if (!vms.isEmpty()) {
+                out.add(host + " carries a fence and runs " + String.join(", ", vms));
+            }
+        }
+        return out;
     }
 
     /** Whether a VM runs on some host other than its recorded home (on it too, or not). */

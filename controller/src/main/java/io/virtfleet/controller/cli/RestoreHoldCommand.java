@@ -36,6 +36,15 @@ final class RestoreHoldCommand {
         "  --records-win     such VMs keep their recorded home; one that does not run there is recorded as not",
         "                    wanted running (one commit each), so no host starts a second copy. Nothing is",
         "                    stopped: stop it where it runs, then 'virtfleet vm start VM' (or move it).",
+        "Whatever the flags, the release is also refused while:",
+        "  - an enrolled host has not registered since the restart, is silent, or its domain list is stale: a VM",
+        "    running there unseen counts as running nowhere and would be started again on its recorded home.",
+        "    Wait for it to report ('virtfleet hosts'), or name it with --absent HOST if you know it runs no",
+        "    domain (powered off, fenced by hand). Hosts enrolled or re-enrolled after the backup are refused by",
+        "    the restored controller: enroll them again first ('virtfleet agent token create --host H --reenroll').",
+        "  - a fenced host runs VMs recorded on another host (--records-win included): released, it would stand",
+        "    down and destroy them. Check that they run nowhere else, 'virtfleet host unfence HOST' (allowed while",
+        "    holding), then release (--follow-running gives their records that host).",
         "VMs that run nowhere are started on their recorded home, as the records say. Recorded in the audit log",
         "with your name.",
         "",
@@ -44,8 +53,10 @@ final class RestoreHoldCommand {
         "  virtfleet restore-hold release --follow-running  records follow the VMs, then release",
         "  virtfleet restore-hold release                   release when every VM runs on its recorded home",
         "  virtfleet restore-hold release --records-win     keep the records; stop nothing, start no second copy",
+        "  virtfleet restore-hold release --absent hv7      hv7 is powered off: release without its report",
         "",
-        "Exit codes: 0 released; 1 refused (not holding, or VMs run away from their home: listed); 3 no controller."})
+        "Exit codes: 0 released; 1 refused (not holding, VMs run away from their home, hosts unseen or a fenced host",
+        "running VMs recorded elsewhere: listed); 2 bad --absent; 3 no controller."})
     static final class Release implements Callable<Integer> {
         @ParentCommand
         RestoreHoldCommand parent;
@@ -62,12 +73,18 @@ final class RestoreHoldCommand {
                 + " no longer want them running. Nothing is stopped.")
         boolean recordsWin;
 
+        @Option(names = "--absent", paramLabel = "HOST", description = "An enrolled host that does not report to the"
+                + " restored controller and that you assert runs no domain (powered off, fenced by hand): the release"
+                + " goes ahead without its report, and VMs recorded there that run nowhere else are started there or"
+                + " elsewhere as the records say. Repeatable. Never name a host that may still run VMs.")
+        java.util.List<String> absent = new java.util.ArrayList<>();
+
         @Override
         public Integer call() {
             ReleaseRestoreHoldResponse r;
             try (ControllerClient client = parent.root.connect()) {
                 r = client.fleet().releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(follow)
-                        .setRecordsWin(recordsWin).build());
+                        .setRecordsWin(recordsWin).addAllAbsent(absent).build());
             }
             PrintWriter out = spec.commandLine().getOut();
             if (parent.root.output == Output.json) {

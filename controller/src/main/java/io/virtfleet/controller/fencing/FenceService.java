@@ -49,6 +49,7 @@ public final class FenceService implements RecoveryGate {
     private final Map<String, Object> locks = new ConcurrentHashMap<>();
     /** Whether a recovery of the host is noted as unfinished (a controller stopped mid-way); set by the wiring. */
     private volatile java.util.function.Predicate<String> recoveryNoted = host -> false;
+    private volatile java.util.function.BooleanSupplier restoreHold = () -> false;
     private final CephFencer ceph;
     private final VmStore store;
     private final Clock clock;
@@ -261,6 +262,16 @@ public final class FenceService implements RecoveryGate {
         return renewed;
     }
 
+    /**
+     * Tells unfence whether the controller holds after a restore: then no host is told to stand down, so unfence does
+     * not wait for one, and a VM the host runs that is recorded elsewhere is allowed while its recorded home and every
+     * other host report it not running (the restored record may be older than what runs; the release then follows
+     * it or keeps the record).
+     */
+    public void restoreHold(java.util.function.BooleanSupplier holding) {
+        this.restoreHold = holding;
+    }
+
     /** Tells unfence which hosts have a recovery noted as unfinished (the failover journal). */
     public void recoveryNoted(java.util.function.Predicate<String> noted) {
         this.recoveryNoted = noted;
@@ -316,7 +327,8 @@ public final class FenceService implements RecoveryGate {
                     + "` has ended").asRuntimeException();
         }
         HostReport report = record.report();
-        if (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty() || !report.getStandingDown()) {
+        boolean holding = restoreHold.getAsBoolean();
+        if (!holding && (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty() || !report.getStandingDown())) {
             // Its own word that it ran the stand-down (destroyed what moved away, redefined its replicas): without
             // it, a domain list that happens to be clean proves nothing about what libvirt starts next.
             throw Status.FAILED_PRECONDITION.withDescription(host + " has not stood down yet"
@@ -327,8 +339,8 @@ public final class FenceService implements RecoveryGate {
         // A stand-down proves only what was homed elsewhere at its commit: a VM moved off the host since (a recovery
         // that ran after it) may still be defined there with autostart on. The agent stands down again whenever the
         // repository moves, so equality with the head is reached within a heartbeat or two.
-        String head = definitionsHead(host);
-        if (!report.getStoodDownCommit().equals(head)) {
+        String head = holding ? "" : definitionsHead(host);
+        if (!holding && !report.getStoodDownCommit().equals(head)) {
             throw Status.FAILED_PRECONDITION.withDescription(host + " stood down against definitions commit "
                     + brief(report.getStoodDownCommit()) + " but the definitions are at " + brief(head) + " now (a VM"
                     + " may have moved off " + host + " since): " + host + " is catching up and stands down again at"
@@ -347,6 +359,13 @@ public final class FenceService implements RecoveryGate {
                 continue;
             }
             if (Domains.active(d.getState())) {
+                if (holding) {
+                    String seen = seenElsewhere(host, d.getName(), now);
+                    if (seen != null) {
+                        running.add(d.getName() + " (recorded on " + vm.get().getHomeHost() + "; " + seen + ")");
+                    }
+                    continue;
+                }
                 running.add(d.getName() + " (home now " + vm.get().getHomeHost() + ")");
             } else if (d.getAutostart()) {
                 // Shut off now, but libvirtd starts it at the host's next boot, before any agent or blocklist.
@@ -354,6 +373,12 @@ public final class FenceService implements RecoveryGate {
             }
         }
         if (!running.isEmpty()) {
+            if (holding) {
+                throw Status.FAILED_PRECONDITION.withDescription(host + " runs " + String.join(", ", running)
+                        + ": the controller holds after a restore and cannot tell that no other host runs them, so"
+                        + " the fence stays; stop the extra copy by hand (or wait for the host that does not report)"
+                        + " and unfence again").asRuntimeException();
+            }
             throw Status.FAILED_PRECONDITION.withDescription(host + " still runs " + String.join(", ", running)
                     + ": lifting the fence would let it write to disks another host uses. Its agent destroys such"
                     + " domains when it stands down; wait for its next report, or `virsh destroy` them on " + host)
@@ -390,6 +415,25 @@ public final class FenceService implements RecoveryGate {
         Audit.recordBy(by, "unfenced host " + host + (fence.get().addresses().isEmpty() ? ""
                 : ": " + String.join(", ", fence.get().addresses()) + " off Ceph's blocklist"));
         return fence;
+    }
+
+    /**
+     * While holding: why {@code vm}, running on {@code host}, may run elsewhere too (another host reports it active,
+     * or its recorded home does not report what it runs), or null when every other host is seen not to run it.
+     */
+    private String seenElsewhere(String host, String vm, long now) {
+        String home = store.get(vm).map(Vm::getHomeHost).orElse("");
+        Optional<HostRecord> homeRecord = registry.get(home);
+        if (homeRecord.isEmpty() || liveness.silent(homeRecord.get(), now) || homeRecord.get().report().getDomainsStale()) {
+            return "what " + home + " runs is not known";
+        }
+        for (HostRecord other : registry.all()) {
+            if (!other.name().equals(host) && other.report().getDomainsList().stream()
+                    .anyMatch(d -> d.getName().equals(vm) && Domains.active(d.getState()))) {
+                return "runs on " + other.name() + " too";
+            }
+        }
+        return null;
     }
 
     private String definitionsHead(String host) {

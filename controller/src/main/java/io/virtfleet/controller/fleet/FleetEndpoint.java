@@ -107,6 +107,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         String operator = Audit.operator();
         boolean follow = request.getFollowRunning();
         boolean recordsWin = request.getRecordsWin();
+        java.util.List<String> absent = java.util.List.copyOf(request.getAbsentList());
         io.virtfleet.controller.backup.RestoreHoldService hold = restoreHold;
         if (hold == null) {
             response.onError(io.grpc.Status.FAILED_PRECONDITION.withDescription("the controller does not hold after a"
@@ -115,7 +116,7 @@ public final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         }
         work.execute(() -> {
             try {
-                response.onNext(hold.release(follow, recordsWin, operator));
+                response.onNext(hold.release(follow, recordsWin, absent, operator));
                 response.onCompleted();
             } catch (io.grpc.StatusRuntimeException e) {
                 response.onError(e);

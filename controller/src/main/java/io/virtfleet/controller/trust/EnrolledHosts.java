@@ -41,6 +41,11 @@ public final class EnrolledHosts {
         }
     }
 
+    /** The names of the enrolled hosts, sorted. */
+    public java.util.SortedSet<String> hosts() {
+        return new java.util.TreeSet<>(serials.keySet());
+    }
+
     public boolean isEnrolled(String host) {
         return serials.containsKey(host);
     }

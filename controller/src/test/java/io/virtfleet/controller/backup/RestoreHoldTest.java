@@ -211,7 +211,16 @@ class RestoreHoldTest {
 
         // Released: hv1 starts app with the host (the reconciler makes no pass in this test), hv2 is told to stand
         // down, and hv3's silence, counted from the release, makes it suspected lost.
-        operator.releaseRestoreHold(ReleaseRestoreHoldRequest.getDefaultInstance());
+        // hv3 is silent: what it runs is not known, so the release is refused until the admin names it absent.
+        StatusRuntimeException unseen = assertThrows(StatusRuntimeException.class, () ->
+                operator.releaseRestoreHold(ReleaseRestoreHoldRequest.getDefaultInstance()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, unseen.getStatus().getCode());
+        assertTrue(unseen.getStatus().getDescription().contains("hv3 (silent)"), unseen.getStatus().getDescription());
+        assertTrue(unseen.getStatus().getDescription().contains("--reenroll"), unseen.getStatus().getDescription());
+        assertFalse(operator.listHosts(ListHostsRequest.getDefaultInstance()).getRestoreHoldBackupTakenAt().isEmpty(),
+                "still holding");
+        assertFalse(hv1.bootStarts().done().isDone(), "nothing started by the refused release");
+        operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().addAbsent("hv3").build());
         BootStarts.Outcome booted = hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertEquals(BootMark.Decision.START, booted.decision());
         assertEquals(List.of("app"), booted.started(), booted.failed().toString());
@@ -276,6 +285,137 @@ class RestoreHoldTest {
         assertTrue(runsOnHv2(fleet), "nothing stopped: app still runs on hv2");
     }
 
+    @Test
+    void aReleaseIsRefusedWhileAnEnrolledHostHasNotRegisteredSinceTheRestoreAndWhatItRunsIsFollowedOnceItHas()
+            throws Exception {
+        Connect libvirt = new Connect("test:///default", false);
+        closers.add(libvirt::close);
+        removeApp(libvirt);
+        EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
+                .nodes(List.of(new TestDriverNode("hv2", 8, 16384)))
+                .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
+                .hostLoss(new HostLoss.Settings(LOST_AFTER, HostLoss.Mode.MANUAL)).build().start();
+        closers.add(0, fleet);
+        Path bootId = dir.resolve("hv1-boot_id");
+        Files.writeString(bootId, "boot-1\n");
+        hv1 = startHv1(fleet, bootId);
+        Await.until("hv1 answered by the controller", WAIT, () -> hv1.standDown().refusesStarts().isEmpty());
+
+        // The backup homes app on hv2 (defined there to start with the host); since then it was failed over to hv1,
+        // where it runs.
+        fleet.controller().vmStore().save(appOn("hv2"), domainXml("app"), "app homed on hv2", "alice");
+        try (Clients asController = Clients.as(fleet.controller().pki().credentials())) {
+            agentOf(asController, fleet, "hv2").defineDomain(DefineDomainRequest.newBuilder().setVmName("app")
+                    .setDomainXml(domainXml("app")).setAutostart(true).build());
+            var onHv1 = agentOf(asController, fleet, "hv1");
+            onHv1.defineDomain(DefineDomainRequest.newBuilder().setVmName("app").setDomainXml(domainXml("app"))
+                    .setAutostart(true).build());
+            onHv1.setDomainRunning(SetDomainRunningRequest.newBuilder().setVmName("app").setRunning(true).build());
+        }
+        assertTrue(active(libvirt, "app"));
+
+        // hv1's agent is down (its QEMU runs on) when the controller is restored: the restored controller has never
+        // heard from it.
+        hv1.close();
+        hv1 = null;
+        fleet.stopController();
+        RestoreHold.mark(dir.resolve("fleet/controller"), Instant.now().minusSeconds(3600), Instant.now());
+        fleet.startController();
+        Clients admin = Clients.as(fleet.adminCredentials());
+        closers.add(0, admin);
+        FleetGrpc.FleetBlockingStub operator = FleetGrpc.newBlockingStub(admin.controller(fleet.controllerEndpoint()));
+        Await.until("hv2 registered and told the controller holds", WAIT, () -> fleet.agent("hv2").registered()
+                && fleet.agent("hv2").standDown().restoreHold());
+
+        // app seems to run nowhere, yet releasing would start it on hv2 next to hv1's copy: refused, hv1 named.
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
+                operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setRecordsWin(true).build()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+        assertTrue(refused.getStatus().getDescription().contains("hv1 (not registered since the restart)"),
+                refused.getStatus().getDescription());
+        assertTrue(refused.getStatus().getDescription().contains("--absent HOST"), refused.getStatus().getDescription());
+        assertFalse(operator.listHosts(ListHostsRequest.getDefaultInstance()).getRestoreHoldBackupTakenAt().isEmpty(),
+                "still holding");
+        Vm recorded = fleet.controller().vmStore().get("app").orElseThrow();
+        assertEquals("hv2", recorded.getHomeHost());
+        assertTrue(recorded.getRunningWanted(), "nothing changed");
+        // hv2 reports: it cannot be named absent; nor can a host never enrolled.
+        for (String host : List.of("hv2", "hv9")) {
+            StatusRuntimeException bad = assertThrows(StatusRuntimeException.class, () ->
+                    operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().addAbsent(host).build()));
+            assertEquals(io.grpc.Status.Code.INVALID_ARGUMENT, bad.getStatus().getCode());
+            assertTrue(bad.getStatus().getDescription().startsWith("--absent " + host + ": "),
+                    bad.getStatus().getDescription());
+        }
+
+        // hv1's agent comes back and reports app: the release then sees it run away from its home, and follows it.
+        hv1 = startHv1(fleet, bootId);
+        Await.until("hv1 registered and reporting app running", WAIT, () -> hv1.registered()
+                && fleet.controller().registry().get("hv1").map(h -> h.report().getDomainsList().stream()
+                        .anyMatch(d -> d.getName().equals("app") && Domains.active(d.getState()))).orElse(false));
+        StatusRuntimeException away = assertThrows(StatusRuntimeException.class, () ->
+                operator.releaseRestoreHold(ReleaseRestoreHoldRequest.getDefaultInstance()));
+        assertTrue(away.getStatus().getDescription().contains("app (recorded on hv2, runs on hv1)"),
+                away.getStatus().getDescription());
+        var released = operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(true).build());
+        assertEquals(List.of("app"), released.getFollowedList().stream().map(m -> m.getVm()).toList());
+        fleet.controller().reconciler().reconcileAll().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        long beats = fleet.agent("hv2").link().heartbeatsAccepted();
+        Await.until("two more heartbeats of hv2", WAIT, () -> fleet.agent("hv2").link().heartbeatsAccepted() >= beats + 2);
+        assertFalse(runsOn(fleet, "hv2"), "no second copy of app on hv2");
+        assertTrue(active(libvirt, "app"), "app still runs on hv1");
+    }
+
+    @Test
+    void aFencedHostRunningAVmRecordedElsewhereBlocksEvenRecordsWinAndCanBeUnfencedWhileHolding() throws Exception {
+        HeldAway held = appRunsOnHv2WhileHeldAndHv1Rebooted(true);
+        EmbeddedFleet fleet = held.fleet();
+        FleetGrpc.FleetBlockingStub operator = held.operator();
+
+        // Released with --records-win, fenced hv2 would be told to stand down and destroy app: refused.
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () ->
+                operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setRecordsWin(true).build()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+        assertTrue(refused.getStatus().getDescription().contains("hv2 carries a fence and runs app (recorded on hv1)"),
+                refused.getStatus().getDescription());
+        assertTrue(refused.getStatus().getDescription().contains("virtfleet host unfence"),
+                refused.getStatus().getDescription());
+        assertFalse(operator.listHosts(ListHostsRequest.getDefaultInstance()).getRestoreHoldBackupTakenAt().isEmpty(),
+                "still holding");
+        assertTrue(fleet.controller().vmStore().get("app").orElseThrow().getRunningWanted(), "record unchanged");
+
+        // Unfencing is allowed while holding, and changes no domain.
+        operator.unfenceHost(io.virtfleet.proto.v1.UnfenceHostRequest.newBuilder().setName("hv2").build());
+        assertTrue(fleet.controller().fences().of("hv2").isEmpty(), "the verdict is lifted");
+        assertTrue(runsOnHv2(fleet));
+        var released = operator.releaseRestoreHold(ReleaseRestoreHoldRequest.newBuilder().setFollowRunning(true).build());
+        assertEquals(List.of("app"), released.getFollowedList().stream().map(m -> m.getVm()).toList());
+        fleet.controller().reconciler().reconcileAll().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+        long beats = fleet.agent("hv2").link().heartbeatsAccepted();
+        Await.until("two more heartbeats of hv2", WAIT, () -> fleet.agent("hv2").link().heartbeatsAccepted() >= beats + 2);
+        assertFalse(fleet.agent("hv2").standDown().ordered(), "hv2 not told to stand down");
+        assertTrue(runsOnHv2(fleet), "app still runs on hv2");
+        assertFalse(active(held.libvirt(), "app"), "no second copy on hv1");
+    }
+
+    private static Vm appOn(String home) {
+        return Vm.newBuilder().setSpec(VmSpec.newBuilder().setName("app").setStorage(StorageTier.STORAGE_TIER_SATA)
+                        .setDiskBytes(1L << 30).setMemoryBytes(128L << 20).setVcpus(1).setProfile("base")
+                        .setNetwork(io.virtfleet.proto.v1.NetworkSpec.newBuilder().setLan(10)))
+                .setHomeHost(home).setRunningWanted(true).setPhase(VmPhase.VM_PHASE_READY).build();
+    }
+
+    /** test:///default is shared within this JVM: another test's app may still be there. */
+    private static void removeApp(Connect libvirt) throws LibvirtException {
+        if (java.util.Arrays.asList(libvirt.listDefinedDomains()).contains("app") || activeNamed(libvirt, "app")) {
+            org.libvirt.Domain left = libvirt.domainLookupByName("app");
+            if (left.isActive() == 1) {
+                left.destroy();
+            }
+            left.undefine();
+        }
+    }
+
     /** What {@link #appRunsOnHv2WhileHeldAndHv1Rebooted} leaves. */
     private record HeldAway(EmbeddedFleet fleet, FleetGrpc.FleetBlockingStub operator, Connect libvirt) {}
 
@@ -284,16 +424,14 @@ class RestoreHoldTest {
      * and hv1 rebooted meanwhile, back and told the controller holds.
      */
     private HeldAway appRunsOnHv2WhileHeldAndHv1Rebooted() throws Exception {
+        return appRunsOnHv2WhileHeldAndHv1Rebooted(false);
+    }
+
+    /** As above; with {@code fenceHv2}, hv2 carries a verdict (fenced) in the restored state. */
+    private HeldAway appRunsOnHv2WhileHeldAndHv1Rebooted(boolean fenceHv2) throws Exception {
         Connect libvirt = new Connect("test:///default", false);
         closers.add(libvirt::close);
-        // test:///default is shared within this JVM: another test's app may still be there.
-        if (java.util.Arrays.asList(libvirt.listDefinedDomains()).contains("app") || activeNamed(libvirt, "app")) {
-            org.libvirt.Domain left = libvirt.domainLookupByName("app");
-            if (left.isActive() == 1) {
-                left.destroy();
-            }
-            left.undefine();
-        }
+        removeApp(libvirt);
         EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
                 .nodes(List.of(new TestDriverNode("hv2", 8, 16384)))
                 .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
@@ -323,6 +461,11 @@ class RestoreHoldTest {
         }
         assertFalse(active(libvirt, "app"));
 
+        if (fenceHv2) {
+            // hv2 was fenced in the backup and unfenced since; the restore brings the verdict back.
+            ((Fences) fleet.controller().fences()).record(new Fence("hv2", Fence.Kind.CONFIRMED_DOWN, List.of(),
+                    Instant.now(), null, "alice"));
+        }
         // The controller is restored (it holds); hv1 reboots meanwhile and comes back while it holds.
         fleet.stopController();
         RestoreHold.mark(dir.resolve("fleet/controller"), Instant.now().minusSeconds(3600), Instant.now());
@@ -349,7 +492,11 @@ class RestoreHoldTest {
     }
 
     private static boolean runsOnHv2(EmbeddedFleet fleet) {
-        return fleet.controller().registry().get("hv2").map(h -> h.report().getDomainsList().stream()
+        return runsOn(fleet, "hv2");
+    }
+
+    private static boolean runsOn(EmbeddedFleet fleet, String host) {
+        return fleet.controller().registry().get(host).map(h -> h.report().getDomainsList().stream()
                 .anyMatch(d -> d.getName().equals("app") && Domains.active(d.getState()))).orElse(false);
     }
 
