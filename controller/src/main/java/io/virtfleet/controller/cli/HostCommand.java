@@ -172,7 +172,10 @@ final class HostCommand {
         "the domains of VMs that started elsewhere): its addresses leave Ceph's blocklist, then",
         "the verdict is dropped and placement may use the host again. Refused while the host is",
         "unreachable (nothing proves what it runs) or still runs a VM whose home is now another",
-        "host. A host that is not fenced is shown as it is.", "",
+        "host. A host that is not fenced is shown as it is.",
+        "While the controller holds after a restore (no stand-down is ordered), it does not wait",
+        "for one: a VM the host runs that is recorded on another host is allowed while every other",
+        "host, its recorded home included, reports and does not run it.", "",
         "Exit code 0 when not fenced afterwards, 1 when refused, 3 when Ceph could not be asked.", "",
         "Example: virtfleet host unfence hv3"})
     int unfence(@Parameters(paramLabel = "NAME", description = "Host name.") String name) {
