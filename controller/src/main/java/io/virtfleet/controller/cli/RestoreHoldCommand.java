@@ -75,8 +75,7 @@ final class RestoreHoldCommand {
 
         @Option(names = "--absent", paramLabel = "HOST", description = "An enrolled host that does not report to the"
                 + " restored controller and that you assert runs no domain (powered off, fenced by hand): the release"
-                + " goes ahead without its report, and VMs recorded there that run nowhere else are started there or"
-                + " elsewhere as the records say. Repeatable. Never name a host that may still run VMs.")
+                + " goes ahead without its report, and VMs no reporting host runs are started as the records say. Repeatable. Never name a host that may still run VMs.")
         java.util.List<String> absent = new java.util.ArrayList<>();
 
         @Override
