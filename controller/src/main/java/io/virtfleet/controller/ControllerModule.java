@@ -54,7 +54,6 @@ import io.virtfleet.controller.scheduler.Scheduler;
 import io.virtfleet.controller.failover.Failover;
 import io.virtfleet.controller.failover.FailoverEndpoint;
 import io.virtfleet.controller.failover.FailoverJournal;
-import io.virtfleet.controller.fencing.FenceView;
 import io.virtfleet.controller.move.Rehoming;
 import java.nio.file.Path;
 import io.virtfleet.common.metrics.DaemonMetrics;
@@ -459,9 +458,12 @@ final class ControllerModule extends AbstractModule {
     @Singleton
     io.virtfleet.controller.backup.RestoreHoldService restoreHoldService(io.virtfleet.controller.backup.RestoreHold hold,
             VmStore store, HostRegistry registry, Liveness liveness, Reconciler reconciler, Scheduler scheduler,
-            DomainRenderer renderer, Installs installs, EnrolledHosts enrolled, FenceView fences) {
-        return new io.virtfleet.controller.backup.RestoreHoldService(hold, store, registry, liveness, reconciler,
-                new Rehoming(store, scheduler, renderer, installs), enrolled, fences);
+            DomainRenderer renderer, Installs installs, EnrolledHosts enrolled, FenceView fences, FenceService fencing) {
+        io.virtfleet.controller.backup.RestoreHoldService service = new io.virtfleet.controller.backup.RestoreHoldService(
+                hold, store, registry, liveness, reconciler, new Rehoming(store, scheduler, renderer, installs), enrolled,
+                fences);
+        fencing.unseenWhileHolding(() -> service.unseenHosts(java.util.List.of()));
+        return service;
     }
 
     /** Adoption of domains virtfleet did not create (the runbook's). */

@@ -107,6 +107,29 @@ public final class RestoreHoldService {
     }
 
     /**
+     * The enrolled hosts, other than {@code absent}, whose domains this controller cannot see: not registered since
+     * the restart, silent, or with a stale domain list; each with its reason in brackets.
+     */
+    public List<String> unseenHosts(java.util.Collection<String> absent) throws IOException {
+        long now = registry.nanoTime();
+        List<String> unseen = new ArrayList<>();
+        for (String host : enrolled.hosts()) {
+            if (absent.contains(host)) {
+                continue;
+            }
+            Optional<HostRecord> h = registry.get(host);
+            if (h.isEmpty()) {
+                unseen.add(host + " (not registered since the restart)");
+            } else if (liveness.silent(h.get(), now)) {
+                unseen.add(host + " (silent)");
+            } else if (h.get().report().getDomainsStale()) {
+                unseen.add(host + " (its libvirt did not answer: domain list stale)");
+            }
+        }
+        return unseen;
+    }
+
+    /**
      * Lifts the hold; with {@code follow}, first gives each followable VM a record naming the host it runs on (one
      * commit each, {@code operator} as author). The marker is deleted last, so a failure midway leaves the hold on.
      *
@@ -142,20 +165,7 @@ public final class RestoreHoldService {
                         + " domain").asRuntimeException();
             }
         }
-        List<String> unseen = new ArrayList<>();
-        for (String host : enrolledHosts) {
-            if (absent.contains(host)) {
-                continue;
-            }
-            Optional<HostRecord> h = registry.get(host);
-            if (h.isEmpty()) {
-                unseen.add(host + " (not registered since the restart)");
-            } else if (liveness.silent(h.get(), now)) {
-                unseen.add(host + " (silent)");
-            } else if (h.get().report().getDomainsStale()) {
-                unseen.add(host + " (its libvirt did not answer: domain list stale)");
-            }
-        }
+        List<String> unseen = unseenHosts(absent);
         if (!unseen.isEmpty()) {
             throw Status.FAILED_PRECONDITION.withDescription("the hold stays: the controller cannot see what "
                     + unseen.size() + " enrolled host(s) run: " + String.join(", ", unseen) + ". A VM running there"

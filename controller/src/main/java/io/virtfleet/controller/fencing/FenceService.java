@@ -50,6 +50,7 @@ public final class FenceService implements RecoveryGate {
     /** Whether a recovery of the host is noted as unfinished (a controller stopped mid-way); set by the wiring. */
     private volatile java.util.function.Predicate<String> recoveryNoted = host -> false;
     private volatile java.util.function.BooleanSupplier restoreHold = () -> false;
+    private volatile UnseenHosts unseenWhileHolding = List::of;
     private final CephFencer ceph;
     private final VmStore store;
     private final Clock clock;
@@ -272,6 +273,20 @@ public final class FenceService implements RecoveryGate {
         this.restoreHold = holding;
     }
 
+    /** The enrolled hosts whose domains the controller cannot see (with the reason in brackets). */
+    @FunctionalInterface
+    public interface UnseenHosts {
+        List<String> get() throws java.io.IOException;
+    }
+
+    /**
+     * Tells unfence, while the controller holds after a restore, which enrolled hosts it cannot see: one of them
+     * could run a copy of a VM the fenced host runs, which the fence keeps off the disk.
+     */
+    public void unseenWhileHolding(UnseenHosts unseen) {
+        this.unseenWhileHolding = unseen;
+    }
+
     /** Tells unfence which hosts have a recovery noted as unfinished (the failover journal). */
     public void recoveryNoted(java.util.function.Predicate<String> noted) {
         this.recoveryNoted = noted;
@@ -328,6 +343,23 @@ public final class FenceService implements RecoveryGate {
         }
         HostReport report = record.report();
         boolean holding = restoreHold.getAsBoolean();
+        if (holding) {
+            List<String> unseen;
+            try {
+                unseen = unseenWhileHolding.get().stream().filter(u -> !u.startsWith(host + " ")).toList();
+            } catch (java.io.IOException e) {
+                throw Status.UNAVAILABLE.withDescription("cannot read the enrolled hosts: " + e.getMessage())
+                        .asRuntimeException();
+            }
+            if (!unseen.isEmpty()) {
+                // What runs there is unknown: a copy of a VM this host runs would write to the disk the fence kept
+                // this host off. The same rule as the hold's release.
+                throw Status.FAILED_PRECONDITION.withDescription("the fence of " + host + " stays: the controller"
+                        + " holds after a restore and cannot see what " + String.join(", ", unseen) + " run(s); wait"
+                        + " for them to report (virtfleet hosts), re-enrolling those enrolled after the backup, then"
+                        + " unfence again").asRuntimeException();
+            }
+        }
         if (!holding && (report.getStoodDownCommit().isEmpty() || !report.getStandDownError().isEmpty() || !report.getStandingDown())) {
             // Its own word that it ran the stand-down (destroyed what moved away, redefined its replicas): without
             // it, a domain list that happens to be clean proves nothing about what libvirt starts next.

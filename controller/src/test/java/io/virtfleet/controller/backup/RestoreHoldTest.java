@@ -384,6 +384,20 @@ class RestoreHoldTest {
                 "still holding");
         assertTrue(fleet.controller().vmStore().get("app").orElseThrow().getRunningWanted(), "record unchanged");
 
+        // While hv1 cannot be seen (its agent stopped), the fence stays: hv1 could run a copy of app, which the fence
+        // keeps hv2's off the disk.
+        hv1.close();
+        hv1 = null;
+        Await.until("hv1 silent", WAIT, () -> fleet.controller().registry().get("hv1").map(h -> fleet.controller()
+                .liveness().silent(h, fleet.controller().registry().nanoTime())).orElse(true));
+        StatusRuntimeException unseen = assertThrows(StatusRuntimeException.class, () ->
+                operator.unfenceHost(io.virtfleet.proto.v1.UnfenceHostRequest.newBuilder().setName("hv2").build()));
+        assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, unseen.getStatus().getCode());
+        assertTrue(unseen.getStatus().getDescription().contains("hv1 (silent)"), unseen.getStatus().getDescription());
+        assertFalse(fleet.controller().fences().of("hv2").isEmpty(), "the fence stays");
+        hv1 = startHv1(fleet, dir.resolve("hv1-boot_id"));
+        Await.until("hv1 reporting again", WAIT, () -> hv1.registered() && heldSync(hv1));
+
         // Unfencing is allowed while holding, and changes no domain.
         operator.unfenceHost(io.virtfleet.proto.v1.UnfenceHostRequest.newBuilder().setName("hv2").build());
         assertTrue(fleet.controller().fences().of("hv2").isEmpty(), "the verdict is lifted");
