@@ -204,6 +204,39 @@ public final class CertificateAuthority {
     }
 
     /**
+     * Signs a web server's certificate (the dashboard's) for a key this process made: the names browsers reach it by
+     * and nothing else. No fleet identity and server use only, so a leak of this key, on a port that may face more
+     * networks than the fleet's, never lets its holder act as the controller towards the agents or as any fleet
+     * member: their TLS refuses a client certificate without client use, and their rules one without an identity.
+     */
+    public X509Certificate issueWebServer(PublicKey key, String commonName, List<String> names, Duration lifetime)
+            throws GeneralSecurityException {
+        if (names.isEmpty()) {
+            throw new GeneralSecurityException("a web server certificate needs the names browsers reach it by");
+        }
+        Instant now = clock.instant();
+        List<GeneralName> alternatives = new ArrayList<>();
+        for (String dns : names) {
+            alternatives.add(new GeneralName(dns.matches("[0-9.]+|.*:.*") ? GeneralName.iPAddress : GeneralName.dNSName, dns));
+        }
+        X500Name subject = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, commonName).build();
+        try {
+            X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
+                    Date.from(now.minus(BACKDATE)), Date.from(now.plus(lifetime)), subject, key)
+                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
+                    .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature))
+                    .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth))
+                    .addExtension(Extension.subjectAlternativeName, false,
+                            new GeneralNames(alternatives.toArray(GeneralName[]::new)))
+                    .addExtension(Extension.authorityKeyIdentifier, false,
+                            new JcaX509ExtensionUtils().createAuthorityKeyIdentifier(certificate));
+            return sign(builder, keys);
+        } catch (CertIOException e) {
+            throw new GeneralSecurityException("cannot build the web server certificate " + commonName, e);
+        }
+    }
+
+    /**
      * Signs the libvirt TLS certificate of {@code host} (see {@link LibvirtCertificate}) for the key in {@code request},
      * after checking the request is signed by that key. Host and address come from the caller, never from the request.
      * Usable as TLS server and client: libvirtd and QEMU are both on each side of a migration. The key usage includes

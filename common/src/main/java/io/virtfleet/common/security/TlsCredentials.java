@@ -29,16 +29,31 @@ public final class TlsCredentials {
     private volatile X509Certificate certificate;
 
     public TlsCredentials(PrivateKey key, X509Certificate certificate, X509Certificate ca) {
+        this(key, certificate, ca, FleetIdentity.of(certificate)
+                .orElseThrow(() -> new IllegalArgumentException("certificate names no virtfleet identity")));
+    }
+
+    private TlsCredentials(PrivateKey key, X509Certificate certificate, X509Certificate ca, FleetIdentity identity) {
         this.ca = ca;
-        this.identity = FleetIdentity.of(certificate)
-                .orElseThrow(() -> new IllegalArgumentException("certificate names no virtfleet identity"));
+        this.identity = identity;
         update(key, certificate);
     }
 
-    /** Swaps in a renewed key and certificate; the identity must stay the same. */
+    /**
+     * A web server's credentials (the dashboard's): a certificate that names no fleet identity (see
+     * {@link CertificateAuthority#issueWebServer}); {@link #identity()} is null.
+     */
+    public static TlsCredentials webServer(PrivateKey key, X509Certificate certificate, X509Certificate ca) {
+        if (FleetIdentity.of(certificate).isPresent()) {
+            throw new IllegalArgumentException("a web server's certificate must not name a fleet identity");
+        }
+        return new TlsCredentials(key, certificate, ca, null);
+    }
+
+    /** Swaps in a renewed key and certificate; the identity must stay the same (none, for a web server). */
     public void update(PrivateKey key, X509Certificate renewed) {
         FleetIdentity renewedIdentity = FleetIdentity.of(renewed).orElse(null);
-        if (!identity.equals(renewedIdentity)) {
+        if (!java.util.Objects.equals(identity, renewedIdentity)) {
             throw new IllegalArgumentException("renewed certificate is for " + renewedIdentity + ", not " + identity);
         }
         keyManager.updateIdentityCredentials(new X509Certificate[] {renewed, ca}, key);

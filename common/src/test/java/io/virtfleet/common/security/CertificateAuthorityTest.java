@@ -50,4 +50,17 @@ class CertificateAuthorityTest {
         assertThrows(GeneralSecurityException.class,
                 () -> ca.issue(unaligned, FleetIdentity.agent("hv1"), Duration.ofDays(1), List.of()));
     }
+
+    @Test
+    void aWebServerCertificateNamesNoFleetIdentityAndServesOnly() throws Exception {
+        CertificateAuthority ca = CertificateAuthority.loadOrCreate(dir, Clock.systemUTC());
+        java.security.cert.X509Certificate web = ca.issueWebServer(Keys.generate().getPublic(), "virtfleet dashboard",
+                List.of("fleet.example.net", "192.0.2.10"), Duration.ofDays(1));
+        assertEquals(java.util.Optional.empty(), FleetIdentity.of(web), "a fleet identity in the dashboard's certificate");
+        assertEquals(List.of("1.3.6.1.5.5.7.3.1"), web.getExtendedKeyUsage(), "server use only, no client use");
+        assertEquals(2, web.getSubjectAlternativeNames().size());
+        assertTrue(web.getSubjectAlternativeNames().stream().anyMatch(n -> n.get(1).equals("fleet.example.net")));
+        assertThrows(GeneralSecurityException.class,
+                () -> ca.issueWebServer(Keys.generate().getPublic(), "virtfleet dashboard", List.of(), Duration.ofDays(1)));
+    }
 }

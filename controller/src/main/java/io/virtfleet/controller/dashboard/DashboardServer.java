@@ -9,7 +9,6 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.virtfleet.common.security.CertificateAuthority;
-import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.http.BoundedListener;
@@ -84,7 +83,7 @@ public final class DashboardServer implements AutoCloseable {
                                         DashboardLogins logins, ManagedChannel fleet, HostRegistry registry, Clock clock)
             throws IOException {
         KeyPair keys = Keys.generate();
-        TlsCredentials tls = new TlsCredentials(keys.getPrivate(), issue(ca, keys, settings, certificateLifetime),
+        TlsCredentials tls = TlsCredentials.webServer(keys.getPrivate(), issue(ca, keys, settings, certificateLifetime),
                 ca.certificate());
         SslContext sslContext = tls.browserServerContext();
         LoadHistory history = new LoadHistory();
@@ -133,7 +132,8 @@ public final class DashboardServer implements AutoCloseable {
     private static X509Certificate issue(CertificateAuthority ca, KeyPair keys, DashboardSettings settings,
                                          Duration lifetime) throws IOException {
         try {
-            return ca.issue(keys.getPublic(), FleetIdentity.controller(), lifetime, settings.names());
+            // Server use and the dashboard's names only: never a controller identity (see issueWebServer).
+            return ca.issueWebServer(keys.getPublic(), "virtfleet dashboard", settings.names(), lifetime);
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot issue the dashboard's certificate", e);
         }

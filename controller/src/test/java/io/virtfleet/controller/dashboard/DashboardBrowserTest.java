@@ -87,6 +87,9 @@ class DashboardBrowserTest {
                     + " and chromium-driver packages; run deploy/dev/install-deps.sh as root");
         }
         AUDIT_LOGGER.addHandler(AUDIT);
+        // Its own level: a test run before in this JVM (the embedded demo's quiet mode) may have left the root at
+        // WARNING, which would drop the audit's INFO records before they reach the handler.
+        AUDIT_LOGGER.setLevel(java.util.logging.Level.INFO);
         fleet = EmbeddedFleet.builder(work).heartbeat(Duration.ofMillis(500)).simulatedNetwork(true)
                 .dashboard(DashboardSettings.localhost().withSampleEvery(Duration.ofSeconds(1))).build().start();
         fleet.awaitRegistered(Duration.ofSeconds(30));
@@ -101,6 +104,7 @@ class DashboardBrowserTest {
     @AfterAll
     static void stopFleet() {
         AUDIT_LOGGER.removeHandler(AUDIT);
+        AUDIT_LOGGER.setLevel(null);
         if (fleet != null) {
             fleet.close();
         }
