@@ -136,15 +136,8 @@ class RestoreHoldTest {
         // long as one is open: this one, the test's view of hv1 (power failures included).
         Connect libvirt = new Connect("test:///default", false);
         closers.add(libvirt::close);
-        EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
-                .nodes(List.of(new TestDriverNode("hv2", 8, 16384), new TestDriverNode("hv3", 8, 16384)))
-                .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
-                .hostLoss(new HostLoss.Settings(LOST_AFTER, HostLoss.Mode.MANUAL)).build().start();
-        closers.add(0, fleet);
+        EmbeddedFleet fleet = fleetWithHv1("hv2", "hv3");
         Path bootId = dir.resolve("hv1-boot_id");
-        Files.writeString(bootId, "boot-1\n");
-        hv1 = startHv1(fleet, bootId);
-        Await.until("hv1 answered by the controller", WAIT, () -> hv1.standDown().refusesStarts().isEmpty());
         assertEquals(BootMark.Decision.ALREADY_SERVED, hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS)
                 .decision(), "the agent's first start leaves the running boot to libvirt");
 
@@ -291,15 +284,8 @@ class RestoreHoldTest {
         Connect libvirt = new Connect("test:///default", false);
         closers.add(libvirt::close);
         removeApp(libvirt);
-        EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
-                .nodes(List.of(new TestDriverNode("hv2", 8, 16384)))
-                .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
-                .hostLoss(new HostLoss.Settings(LOST_AFTER, HostLoss.Mode.MANUAL)).build().start();
-        closers.add(0, fleet);
+        EmbeddedFleet fleet = fleetWithHv1("hv2");
         Path bootId = dir.resolve("hv1-boot_id");
-        Files.writeString(bootId, "boot-1\n");
-        hv1 = startHv1(fleet, bootId);
-        Await.until("hv1 answered by the controller", WAIT, () -> hv1.standDown().refusesStarts().isEmpty());
 
         // The backup homes app on hv2 (defined there to start with the host); since then it was failed over to hv1,
         // where it runs.
@@ -431,6 +417,26 @@ class RestoreHoldTest {
     }
 
     /** What {@link #appRunsOnHv2WhileHeldAndHv1Rebooted} leaves. */
+    /**
+     * An embedded fleet of test-driver hosts named {@code others} (manual host loss, no reconciler pass of its own),
+     * and hv1 on the shared test:///default, booted as "boot-1" and answered by the controller.
+     */
+    private EmbeddedFleet fleetWithHv1(String... others) throws Exception {
+        List<TestDriverNode> nodes = new java.util.ArrayList<>();
+        for (String host : others) {
+            nodes.add(new TestDriverNode(host, 8, 16384));
+        }
+        EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet")).nodes(nodes)
+                .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
+                .hostLoss(new HostLoss.Settings(LOST_AFTER, HostLoss.Mode.MANUAL)).build().start();
+        closers.add(0, fleet);
+        Path bootId = dir.resolve("hv1-boot_id");
+        Files.writeString(bootId, "boot-1\n");
+        hv1 = startHv1(fleet, bootId);
+        Await.until("hv1 answered by the controller", WAIT, () -> hv1.standDown().refusesStarts().isEmpty());
+        return fleet;
+    }
+
     private record HeldAway(EmbeddedFleet fleet, FleetGrpc.FleetBlockingStub operator, Connect libvirt) {}
 
     /**
@@ -446,15 +452,8 @@ class RestoreHoldTest {
         Connect libvirt = new Connect("test:///default", false);
         closers.add(libvirt::close);
         removeApp(libvirt);
-        EmbeddedFleet fleet = EmbeddedFleet.builder(dir.resolve("fleet"))
-                .nodes(List.of(new TestDriverNode("hv2", 8, 16384)))
-                .heartbeat(HEARTBEAT).grace(HEARTBEAT.multipliedBy(5)).reconcileInterval(Duration.ofHours(1))
-                .hostLoss(new HostLoss.Settings(LOST_AFTER, HostLoss.Mode.MANUAL)).build().start();
-        closers.add(0, fleet);
+        EmbeddedFleet fleet = fleetWithHv1("hv2");
         Path bootId = dir.resolve("hv1-boot_id");
-        Files.writeString(bootId, "boot-1\n");
-        hv1 = startHv1(fleet, bootId);
-        Await.until("hv1 answered by the controller", WAIT, () -> hv1.standDown().refusesStarts().isEmpty());
         assertEquals(BootMark.Decision.ALREADY_SERVED, hv1.bootStarts().done().get(WAIT.toSeconds(), TimeUnit.SECONDS)
                 .decision());
 
