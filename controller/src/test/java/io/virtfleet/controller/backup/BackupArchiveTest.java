@@ -241,24 +241,27 @@ class BackupArchiveTest {
 
     @Test
     void restoreDropsEveryUnexpiredJoinTokenSaysHowOldTheBackupIsAndWhatToRedo() throws Exception {
+        // The restore command reads the machine's clock, so the tokens are made relative to it: a token of a
+        // fixed date would expire under a later run and the command would have nothing to drop.
+        Clock now = Clock.fixed(Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), ZoneOffset.UTC);
         String ca = "ab".repeat(32);
         Path file = data.resolve("join-tokens");
-        new io.virtfleet.controller.trust.JoinTokens(file, Clock.fixed(CLOCK.instant().minus(Duration.ofDays(2)),
+        new io.virtfleet.controller.trust.JoinTokens(file, Clock.fixed(now.instant().minus(Duration.ofDays(2)),
                 ZoneOffset.UTC), ca).create(Duration.ofHours(1), "hv8", false); // expired a day before the backup
-        var live = new io.virtfleet.controller.trust.JoinTokens(file, CLOCK, ca);
+        var live = new io.virtfleet.controller.trust.JoinTokens(file, now, ca);
         var unused = live.create(Duration.ofHours(6), "hv9", false);
         live.checkKnown(unused.token(), "hv9"); // valid in the backed-up state
         Path archive = work.resolve("b.zip");
-        new Snapshot(data, Clock.offset(CLOCK, Duration.ofHours(-3).minusMinutes(5)), Duration.ofSeconds(5)).takeInto(archive);
+        new Snapshot(data, Clock.offset(now, Duration.ofHours(-3).minusMinutes(5)), Duration.ofSeconds(5)).takeInto(archive);
 
         Path target = work.resolve("new-machine/controller");
-        Restore.Result r = Restore.restore(archive, target, false, null, null, CLOCK);
+        Restore.Result r = Restore.restore(archive, target, false, null, null, now);
         assertEquals(1, r.joinTokensDropped());
         List<String> kept = Files.readAllLines(target.resolve("join-tokens"));
         assertEquals(1, kept.size(), kept.toString());
         assertTrue(kept.get(0).contains(" hv8 "), "the expired one stays as it was: " + kept);
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(target.resolve("join-tokens"))));
-        var restored = new io.virtfleet.controller.trust.JoinTokens(target.resolve("join-tokens"), CLOCK, ca);
+        var restored = new io.virtfleet.controller.trust.JoinTokens(target.resolve("join-tokens"), now, ca);
         assertThrows(io.virtfleet.controller.trust.JoinRefusedException.class, () -> restored.checkKnown(unused.token(), "hv9"),
                 "a token of the backup enrolls nothing after the restore");
 
