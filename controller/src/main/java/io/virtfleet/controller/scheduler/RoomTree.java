@@ -78,12 +78,30 @@ final class RoomTree {
         for (int s = 0; s < SHIFTS; s++) {
             balanced[s][i] = balance(memoryRoom, vcpuRoom, LOWEST_SHIFT + s);
         }
+        // Up to the first node the change leaves as it was: every node above it is a maximum of the same values.
+        // A host is seldom the largest of a large subtree, so most changes stop a few levels up.
         for (i >>= 1; i > 0; i >>= 1) {
-            memory[i] = Math.max(memory[2 * i], memory[2 * i + 1]);
-            vcpus[i] = Math.max(vcpus[2 * i], vcpus[2 * i + 1]);
+            boolean changed = false;
+            long m = Math.max(memory[2 * i], memory[2 * i + 1]);
+            if (memory[i] != m) {
+                memory[i] = m;
+                changed = true;
+            }
+            long v = Math.max(vcpus[2 * i], vcpus[2 * i + 1]);
+            if (vcpus[i] != v) {
+                vcpus[i] = v;
+                changed = true;
+            }
             for (int s = 0; s < SHIFTS; s++) {
                 long[] b = balanced[s];
-                b[i] = Math.max(b[2 * i], b[2 * i + 1]);
+                long x = Math.max(b[2 * i], b[2 * i + 1]);
+                if (b[i] != x) {
+                    b[i] = x;
+                    changed = true;
+                }
+            }
+            if (!changed) {
+                return;
             }
         }
     }

@@ -33,6 +33,12 @@ class RoomTreeTest {
                     vcpus[i] = memory[i] < 0 && rnd.nextBoolean() ? RoomTree.NONE : vcpus[i];
                     tree.set(i, vcpus[i] == RoomTree.NONE ? RoomTree.NONE : memory[i], vcpus[i]);
                     memory[i] = vcpus[i] == RoomTree.NONE ? RoomTree.NONE : memory[i];
+                } else if (rnd.nextInt(3) == 0) {
+                    // Room given back (a plan undone): larger than before, or a host chosen again.
+                    int i = rnd.nextInt(n);
+                    memory[i] = (memory[i] == RoomTree.NONE ? 0 : memory[i]) + rnd.nextInt(16) * (1L << 30);
+                    vcpus[i] = (vcpus[i] == RoomTree.NONE ? 0 : vcpus[i]) + rnd.nextInt(8);
+                    tree.set(i, memory[i], vcpus[i]);
                 }
                 long m = (1L + rnd.nextInt(48)) << (24 + rnd.nextInt(8));
                 long c = rnd.nextInt(17);
