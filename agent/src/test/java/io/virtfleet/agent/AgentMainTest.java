@@ -216,7 +216,7 @@ class AgentMainTest {
             {"--shutdown-grace", "500ms", "shutdown-grace: \"500ms\" is not accepted; expected a duration from 1s to 60s"},
             {"--shutdown-grace", "2m", "shutdown-grace: \"2m\" is not accepted; expected a duration from 1s to 60s"},
             {"--definition-refresh", "500ms", "definition-refresh: \"500ms\" is not accepted; expected a duration from 1s to 10m"},
-            {"--definition-refresh", "1h", "definition-refresh: \"1h\" is not accepted; expected a duration from 1s to 10m"},
+            {"--definition-refresh", "11m", "definition-refresh: \"11m\" is not accepted; expected a duration from 1s to 10m"},
         };
         for (String[] c : refused) {
             AgentMain main = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);
