@@ -1,5 +1,7 @@
 package io.virtfleet.agent;
 
+import io.virtfleet.agent.hypervisor.Domains;
+import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.libvirttls.LibvirtTlsSettings;
 import io.virtfleet.agent.storage.CephSettings;
@@ -47,6 +49,10 @@ import java.util.List;
  *                          null for the default (see {@link #migrationAddress(String)})
  * @param migrationTimeout  how long a live migration away from this host may run before it is aborted
  * @param metricsListen     where Prometheus metrics are served (plain HTTP, GET /metrics); null: nowhere
+ * @param shutdownGrace     how long a guest asked to shut down (ACPI) is given before it is destroyed, when the
+ *                          request names no grace of its own
+ * @param definitionRefresh how long the agent trusts what it read of a domain's definition before reading it from
+ *                          libvirt again: a change made by hand (virsh edit) is reported this late at most
  */
 public record AgentConfig(String hostName, Endpoint controller, InetSocketAddress listen, Endpoint advertise,
                           String libvirtUri, Duration heartbeatInterval, Duration maxBackoff,
@@ -55,7 +61,8 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                           String vxlanDevice, Ipv4 vxlanLocalAddress, int vxlanPort, String publicBridge,
                           Path definitionsDirectory, String definitionsRemote, Path installerDirectory,
                           Ipv4 publicAddress, LibvirtTlsSettings libvirtTls, Ipv4 migrationAddress,
-                          Duration migrationTimeout, InetSocketAddress metricsListen) {
+                          Duration migrationTimeout, InetSocketAddress metricsListen, Duration shutdownGrace,
+                          Duration definitionRefresh) {
     /** Where, under the state directory, the host's libvirt TLS client certificate lives ({@link #libvirtTlsDirectory}). */
     public static final String LIBVIRT_TLS_DIRECTORY = LibvirtTlsSettings.PKI_PATH;
 
@@ -66,6 +73,8 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         java.util.Objects.requireNonNull(definitionsDirectory, "definitionsDirectory");
         java.util.Objects.requireNonNull(installerDirectory, "installerDirectory");
         java.util.Objects.requireNonNull(migrationTimeout, "migrationTimeout");
+        java.util.Objects.requireNonNull(shutdownGrace, "shutdownGrace");
+        java.util.Objects.requireNonNull(definitionRefresh, "definitionRefresh");
     }
 
     /**
@@ -82,7 +91,8 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         this(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff, imagesDirectory,
                 stateDirectory, storageTiers, joinToken, joinTokenFile, ceph, vxlanDevice, vxlanLocalAddress, vxlanPort,
                 publicBridge, definitionsDirectory, definitionsRemote, installerDirectory, publicAddress,
-                LibvirtTlsSettings.inside(stateDirectory), null, Migrations.MIGRATION_TIMEOUT, null);
+                LibvirtTlsSettings.inside(stateDirectory), null, Migrations.MIGRATION_TIMEOUT, null,
+                Domains.DEFAULT_SHUTDOWN_TIMEOUT, LibvirtHypervisor.DEFINITION_REFRESH);
     }
 
     /**
@@ -99,7 +109,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, token, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen, shutdownGrace, definitionRefresh);
     }
 
     /** The same configuration with VXLAN LANs over {@code device}. */
@@ -107,7 +117,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 device, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen, shutdownGrace, definitionRefresh);
     }
 
     /** The same configuration with a public IPv4 address, for failover-IP VMs. */
@@ -115,7 +125,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
+                definitionsDirectory, definitionsRemote, installerDirectory, address, libvirtTls, migrationAddress, migrationTimeout, metricsListen, shutdownGrace, definitionRefresh);
     }
 
     /** The same configuration with the libvirt TLS files placed as {@code settings} say. */
@@ -123,7 +133,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings, migrationAddress, migrationTimeout, metricsListen);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, settings, migrationAddress, migrationTimeout, metricsListen, shutdownGrace, definitionRefresh);
     }
 
     /** The same configuration with other Ceph settings. */
@@ -131,7 +141,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, settings,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress, migrationTimeout, metricsListen, shutdownGrace, definitionRefresh);
     }
 
     /** The same configuration with a migration address of its own. */
@@ -139,7 +149,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
         return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
-                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, address, migrationTimeout, metricsListen);
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, address, migrationTimeout, metricsListen, shutdownGrace, definitionRefresh);
     }
 
     /** The same configuration with another migration timeout. */
@@ -148,7 +158,25 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
                 definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress,
-                timeout, metricsListen);
+                timeout, metricsListen, shutdownGrace, definitionRefresh);
+    }
+
+    /** The same configuration with another grace for a guest's clean shutdown. */
+    public AgentConfig withShutdownGrace(Duration grace) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress,
+                migrationTimeout, metricsListen, grace, definitionRefresh);
+    }
+
+    /** The same configuration re-reading domain definitions every {@code refresh} or so. */
+    public AgentConfig withDefinitionRefresh(Duration refresh) {
+        return new AgentConfig(hostName, controller, listen, advertise, libvirtUri, heartbeatInterval, maxBackoff,
+                imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
+                vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
+                definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress,
+                migrationTimeout, metricsListen, shutdownGrace, refresh);
     }
 
     /** The same configuration serving Prometheus metrics on {@code address} (port 0: any free port); null: off. */
@@ -157,7 +185,7 @@ public record AgentConfig(String hostName, Endpoint controller, InetSocketAddres
                 imagesDirectory, stateDirectory, storageTiers, joinToken, joinTokenFile, ceph,
                 vxlanDevice, vxlanLocalAddress, vxlanPort, publicBridge,
                 definitionsDirectory, definitionsRemote, installerDirectory, publicAddress, libvirtTls, migrationAddress,
-                migrationTimeout, address);
+                migrationTimeout, address, shutdownGrace, definitionRefresh);
     }
 
     /**

@@ -2,7 +2,9 @@ package io.virtfleet.agent;
 
 import io.virtfleet.agent.enrollment.Enroller;
 import io.virtfleet.agent.enrollment.JoinToken;
+import io.virtfleet.agent.hypervisor.Domains;
 import io.virtfleet.agent.hypervisor.InstallerFiles;
+import io.virtfleet.agent.hypervisor.LibvirtHypervisor;
 import io.virtfleet.agent.hypervisor.Migrations;
 import io.virtfleet.agent.libvirttls.LibvirtTlsSettings;
 import io.virtfleet.agent.storage.CephSettings;
@@ -174,6 +176,17 @@ public final class AgentMain implements Callable<Integer> {
                 "slowed down by libvirt's auto-converge; 1m to 24h (default: ${DEFAULT-VALUE})."})
     Duration migrationTimeout;
 
+    @Option(names = "--shutdown-grace", paramLabel = "DURATION", defaultValue = "60s",
+            description = {"How long a guest asked to shut down (ACPI power button) is given before it is destroyed,",
+                "for stops that name no grace (virtfleet vm stop); 1s to 60s (default: ${DEFAULT-VALUE})."})
+    Duration shutdownGrace;
+
+    @Option(names = "--definition-refresh", paramLabel = "DURATION", defaultValue = "10s",
+            description = {"How long what the agent read of a domain's definition is trusted before it reads it from",
+                "libvirt again: a definition changed by hand (virsh edit) is reported as drift this late at",
+                "most; shorter costs more CPU with many domains; 1s to 10m (default: ${DEFAULT-VALUE})."})
+    Duration definitionRefresh;
+
     @Option(names = "--definitions-dir", paramLabel = "DIR", defaultValue = "/srv/common",
             description = {"This host's clone of the definitions repository, from which it defines the replicas of",
                 "other hosts' VMs; owned by virtfleet, edits in it are undone (default: ${DEFAULT-VALUE})."})
@@ -311,7 +324,9 @@ public final class AgentMain implements Callable<Integer> {
                 libvirtTls,
                 migrationAddress == null ? null : Ipv4.unicastAddress("migration-address", migrationAddress),
                 Migrations.checkTimeout("migration-timeout", migrationTimeout),
-                MetricsEndpoint.parseListen("metrics-listen", metricsListen).orElse(null));
+                MetricsEndpoint.parseListen("metrics-listen", metricsListen).orElse(null),
+                Domains.checkShutdownGrace("shutdown-grace", shutdownGrace),
+                LibvirtHypervisor.checkDefinitionRefresh("definition-refresh", definitionRefresh));
     }
 
     private static Path absolute(String field, Path path) {

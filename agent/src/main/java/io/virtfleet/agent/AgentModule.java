@@ -57,7 +57,8 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     LibvirtHypervisor hypervisor() {
-        return new LibvirtHypervisor(config.libvirtUri(), DefinitionLedger.load(config.stateDirectory()));
+        return new LibvirtHypervisor(config.libvirtUri(), DefinitionLedger.load(config.stateDirectory()),
+                config.definitionRefresh());
     }
 
     @Provides
@@ -163,7 +164,7 @@ final class AgentModule extends AbstractModule {
     @Singleton
     Domains domains(LibvirtHypervisor hypervisor, HypervisorPoller poller, InstallerFiles installer, StandDown standDown) {
         return new Domains(hypervisor, config.imagesDirectory(), installer, poller::pollSoon)
-                .withStartGate(standDown::refusesStarts);
+                .withStartGate(standDown::refusesStarts).withShutdownGrace(config.shutdownGrace());
     }
 
     /** The agent's autostart of home domains at each host boot, behind the start gate; marked in the state dir. */

@@ -201,6 +201,31 @@ class AgentMainTest {
     }
 
     @Test
+    void theShutdownGraceAndTheDefinitionRefreshDefaultComeFromTheFileAndAreBounded() throws Exception {
+        Path none = dir.resolve("none.conf");
+        AgentConfig defaults = parse(none, "--controller", "cp1:7440", "--host-name", "hv1").config();
+        assertEquals(Duration.ofSeconds(60), defaults.shutdownGrace());
+        assertEquals(Duration.ofSeconds(10), defaults.definitionRefresh());
+        Path conf = Files.writeString(dir.resolve("agent.conf"), "controller = cp1:7440\nhost-name = hv1\n"
+                + "shutdown-grace = 5s\ndefinition-refresh = 2s\n");
+        AgentConfig set = parse(conf).config();
+        assertEquals(Duration.ofSeconds(5), set.shutdownGrace());
+        assertEquals(Duration.ofSeconds(2), set.definitionRefresh());
+
+        String[][] refused = {
+            {"--shutdown-grace", "500ms", "shutdown-grace: \"500ms\" is not accepted; expected a duration from 1s to 60s"},
+            {"--shutdown-grace", "2m", "shutdown-grace: \"2m\" is not accepted; expected a duration from 1s to 60s"},
+            {"--definition-refresh", "500ms", "definition-refresh: \"500ms\" is not accepted; expected a duration from 1s to 10m"},
+            {"--definition-refresh", "11m", "definition-refresh: \"11m\" is not accepted; expected a duration from 1s to 10m"},
+        };
+        for (String[] c : refused) {
+            AgentMain main = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", c[0], c[1]);
+            InvalidInputException e = assertThrows(InvalidInputException.class, main::config, c[1]);
+            assertTrue(e.getMessage().startsWith(c[2]), e.getMessage());
+        }
+    }
+
+    @Test
     void theMigrationAddressIsTheSettingElseTheVxlanAddressElseAnIpv4Advertised() throws Exception {
         Path none = dir.resolve("none.conf");
         AgentConfig set = parse(none, "--controller", "cp1:7440", "--host-name", "hv1", "--migration-address", "10.0.0.9")

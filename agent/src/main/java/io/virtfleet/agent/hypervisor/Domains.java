@@ -80,8 +80,10 @@ public final class Domains implements AutoCloseable {
         T run(Held domain) throws LibvirtException;
     }
 
-    /** Grace for a clean shutdown when the request gives none. */
+    /** Grace for a clean shutdown when the request gives none and the agent's shutdown-grace is not set. */
     public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(60);
+    /** Shortest shutdown-grace setting. */
+    public static final Duration SHORTEST_SHUTDOWN_GRACE = Duration.ofSeconds(1);
     /** Longest grace a request may ask for. */
     public static final Duration MAX_SHUTDOWN_TIMEOUT = Duration.ofHours(1);
     /** How often a guest asked to shut down is looked at again. */
@@ -105,6 +107,7 @@ public final class Domains implements AutoCloseable {
     private final ReentrantLock[] stripes = new ReentrantLock[64];
     private final ExecutorService workers;
     private volatile java.util.function.Supplier<Optional<String>> startGate = Optional::empty;
+    private volatile Duration defaultGrace = DEFAULT_SHUTDOWN_TIMEOUT;
 
     /** Domains of a host without the installer's files: no definition may boot a kernel. */
     public Domains(LibvirtHypervisor hypervisor, Path imagesDirectory, Runnable changed) {
@@ -139,6 +142,28 @@ public final class Domains implements AutoCloseable {
      * These domains, refusing to start one (UNAVAILABLE, with the reason) whenever {@code gate} gives a reason: a host
      * standing down starts nothing. Checked under the VM's lock, right before libvirt is asked.
      */
+    /**
+     * Gives a guest asked to shut down {@code grace} (see {@link #checkShutdownGrace}) before it is destroyed, when
+     * the request names none: the agent's shutdown-grace setting.
+     */
+    public Domains withShutdownGrace(Duration grace) {
+        this.defaultGrace = checkShutdownGrace("shutdown-grace", grace);
+        return this;
+    }
+
+    /**
+     * Checks the {@code shutdown-grace} setting (named {@code field}): from {@link #SHORTEST_SHUTDOWN_GRACE} to
+     * {@link #DEFAULT_SHUTDOWN_TIMEOUT}, as the controller waits 90 s for a stop to be done.
+     */
+    public static Duration checkShutdownGrace(String field, Duration grace) {
+        if (grace == null || grace.compareTo(SHORTEST_SHUTDOWN_GRACE) < 0 || grace.compareTo(DEFAULT_SHUTDOWN_TIMEOUT) > 0) {
+            throw new InvalidInputException(field, grace == null ? null : io.virtfleet.common.units.Durations
+                    .shortText(grace), "a duration from 1s to 60s: how long a guest asked to shut down is given"
+                    + " before it is destroyed (default 60s)");
+        }
+        return grace;
+    }
+
     public Domains withStartGate(java.util.function.Supplier<Optional<String>> gate) {
         this.startGate = gate;
         return this;
@@ -377,16 +402,16 @@ public final class Domains implements AutoCloseable {
 
     /**
      * Starts or stops {@code vmName}. Stopping asks the guest to shut down (ACPI) and destroys it after
-     * {@code shutdownTimeout} (zero means {@link #DEFAULT_SHUTDOWN_TIMEOUT}).
+     * {@code shutdownTimeout} (zero means the agent's shutdown-grace, by default {@link #DEFAULT_SHUTDOWN_TIMEOUT}).
      */
     public CompletableFuture<Step> setRunning(String vmName, boolean running, Duration shutdownTimeout) {
         Names.vmName("vm_name", vmName);
         if (shutdownTimeout.isNegative() || shutdownTimeout.compareTo(MAX_SHUTDOWN_TIMEOUT) > 0) {
             throw new InvalidInputException("shutdown_timeout_ms", Long.toString(shutdownTimeout.toMillis()),
-                    "0 (meaning " + DEFAULT_SHUTDOWN_TIMEOUT.toMillis() + ") to " + MAX_SHUTDOWN_TIMEOUT.toMillis()
+                    "0 (meaning " + defaultGrace.toMillis() + ") to " + MAX_SHUTDOWN_TIMEOUT.toMillis()
                             + " milliseconds");
         }
-        Duration grace = shutdownTimeout.isZero() ? DEFAULT_SHUTDOWN_TIMEOUT : shutdownTimeout;
+        Duration grace = shutdownTimeout.isZero() ? defaultGrace : shutdownTimeout;
         return submit(vmName, () -> running ? startNow(vmName) : stopNow(vmName, grace));
     }
 

@@ -42,6 +42,23 @@ public final class LibvirtHypervisor implements AutoCloseable {
     private long connections;
 
     /** A connection whose snapshots know nothing of what virtfleet defined (tools and tests). */
+    /** How long a domain definition's fingerprint is reused, when the agent's definition-refresh is not set. */
+    public static final java.time.Duration DEFINITION_REFRESH = DefinitionFingerprints.REFRESH;
+
+    /**
+     * Checks the {@code definition-refresh} setting (named {@code field}): from 1 s (every domain's definition read
+     * from libvirt about once a second) to 10 min.
+     */
+    public static java.time.Duration checkDefinitionRefresh(String field, java.time.Duration refresh) {
+        if (refresh == null || refresh.compareTo(java.time.Duration.ofSeconds(1)) < 0
+                || refresh.compareTo(java.time.Duration.ofMinutes(10)) > 0) {
+            throw new io.virtfleet.common.validation.InvalidInputException(field, refresh == null ? null
+                    : io.virtfleet.common.units.Durations.shortText(refresh), "a duration from 1s to 10m: how long"
+                    + " what was read of a domain's definition is trusted before it is read again (default 10s)");
+        }
+        return refresh;
+    }
+
     public LibvirtHypervisor(String uri) {
         this(uri, DefinitionLedger.inMemory());
     }

@@ -77,6 +77,11 @@ class AdoptRealFleetTest {
     private static final Duration HEARTBEAT = Duration.ofMillis(250);
     private static final Duration CONVERGE = Duration.ofSeconds(90);
     private static final String SECRET_USAGE = "client.libvirt secret";
+    /**
+     * The agents' grace for a guest asked to shut down: the guests boot nothing and ignore ACPI's power button, so a
+     * stop waits all of it before the agent destroys the domain; the default minute would be waited for nothing.
+     */
+    private static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(5);
 
     @TempDir
     static Path work;
@@ -103,14 +108,14 @@ class AdoptRealFleetTest {
 
     @BeforeAll
     static void aFleetTheRunbookBuiltThenVirtfleetInstalledOnIt() throws Exception {
-        fleet = MoveFleet.start(work, UNDERLAY, HOSTS, HEARTBEAT, CONVERGE, AdoptRealFleetTest::lap, r -> {
+        fleet = MoveFleet.start(work, UNDERLAY, HOSTS, HEARTBEAT, Duration.ofSeconds(3), CONVERGE, AdoptRealFleetTest::lap, r -> {
             try {
                 runbook(r);
             } catch (Exception e) {
                 throw new IllegalStateException("the runbook's procedure failed: " + e.getMessage(), e);
             }
             return Map.of();
-        });
+        }, host -> List.of("--shutdown-grace", SHUTDOWN_GRACE.toSeconds() + "s"));
         rack = fleet.rack();
         operator = fleet.operator();
         lap("fleet ready");
@@ -409,7 +414,7 @@ class AdoptRealFleetTest {
         assertFalse(active("hv1", "web"), "and no longer on hv1");
 
         // Stopped through virtfleet alone: the guest boots nothing and ignores ACPI's power button, so the stop must
-        // go through the agent's grace and then destroy it; the request returns once that is done.
+        // go through the agent's grace (SHUTDOWN_GRACE) and then destroy it; the request returns once that is done.
         assertTrue(qemuPid("hv2", "db") > 0, "db's QEMU runs on hv2 before the stop");
         Vm stopped = operator.withDeadlineAfter(3, TimeUnit.MINUTES).setVmRunning(SetVmRunningRequest.newBuilder()
                 .setName("db").setRunning(false).build());

@@ -385,16 +385,22 @@ class MoveRealFleetTest {
     }
 
     /**
-     * Stops the VM as an operator does. The guest (the installer's kernel) ignores ACPI's power button, so it is
-     * powered off on its host first: the stop then finds it off instead of waiting out the shutdown grace.
+     * Stops the VM as an operator does. The guest boots nothing and ignores ACPI's power button, so it is powered off on
+     * its host once its record says it is wanted stopped: the stop then finds it off, or sees it go off, instead of
+     * waiting out the agent's shutdown grace (a minute). Powered off before that, it is still wanted running, and the
+     * reconciler may start it again before the stop is recorded: the stop would then wait the whole grace.
      */
-    private static void stop(String vm, String host) {
+    private static void stop(String vm, String host) throws Exception {
+        CompletableFuture<Vm> stopping = CompletableFuture.supplyAsync(() -> operator.withDeadlineAfter(3, TimeUnit.MINUTES)
+                .setVmRunning(io.virtfleet.proto.v1.SetVmRunningRequest.newBuilder().setName(vm).setRunning(false).build()));
+        await(vm + " recorded as wanted stopped", () -> stopping.isDone() || !vm(vm).getRunningWanted());
         onHost(host, vm, d -> {
-            d.destroy();
+            if (d.isActive() == 1) {
+                d.destroy();
+            }
             return true;
         });
-        operator.withDeadlineAfter(3, TimeUnit.MINUTES).setVmRunning(io.virtfleet.proto.v1.SetVmRunningRequest
-                .newBuilder().setName(vm).setRunning(false).build());
+        assertFalse(stopping.get(3, TimeUnit.MINUTES).getRunningWanted(), vm + " is wanted stopped");
     }
 
     private static Vm vm(String name) {

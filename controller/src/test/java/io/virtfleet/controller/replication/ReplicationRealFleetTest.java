@@ -97,6 +97,11 @@ class ReplicationRealFleetTest {
      */
     private static final Duration NO_RECONCILE = Duration.ofHours(1);
     private static final Duration RECONCILE = Duration.ofSeconds(2);
+    /**
+     * How long the agents trust what they read of a definition: a hand edit shows as drift this late at most. The
+     * scenarios wait for hand edits to be seen four times; the default (10 s) would be waited out each time.
+     */
+    private static final Duration DEFINITION_REFRESH = Duration.ofSeconds(1);
     /** Bound on every "converges by itself" wait. */
     private static final Duration CONVERGE = Duration.ofSeconds(60);
     private static final int VIR_DOMAIN_XML_INACTIVE = 2;
@@ -123,7 +128,7 @@ class ReplicationRealFleetTest {
         operator = FleetGrpc.newBlockingStub(admin.controller(controller.endpoint()));
         rack.startAgents(controller.endpoint(), host -> operator.withDeadlineAfter(30, TimeUnit.SECONDS)
                 .createJoinToken(CreateJoinTokenRequest.newBuilder().setHostName(host).setTtlSeconds(600).build()).getToken(),
-                HEARTBEAT);
+                HEARTBEAT, host -> List.of("--definition-refresh", DEFINITION_REFRESH.toSeconds() + "s"));
         awaitHostsReady();
         lap("fleet ready: five agents registered from their namespaces");
     }

@@ -67,6 +67,15 @@ public final class MoveFleet implements AutoCloseable {
                                   Duration unreachableAfter, Duration ready, Consumer<String> lap,
                                   java.util.function.Function<HypervisorRack, Map<String, String>> properties)
             throws IOException, InterruptedException {
+        return start(work, underlay, hosts, heartbeat, unreachableAfter, ready, lap, properties, host -> List.of());
+    }
+
+    /** As above, each host's agent started with {@code agentArgs} of it as well (e.g. {@code --shutdown-grace}). */
+    public static MoveFleet start(Path work, String underlay, List<String> hosts, Duration heartbeat,
+                                  Duration unreachableAfter, Duration ready, Consumer<String> lap,
+                                  java.util.function.Function<HypervisorRack, Map<String, String>> properties,
+                                  java.util.function.Function<String, List<String>> agentArgs)
+            throws IOException, InterruptedException {
         Path data = work.resolve("controller");
         ControllerPki.open(data, Clock.systemUTC(), Duration.ofDays(1));
         LibvirtPki fleetCa = LibvirtPki.create(data.resolve("pki"));
@@ -90,7 +99,7 @@ public final class MoveFleet implements AutoCloseable {
             FleetGrpc.FleetBlockingStub operator = fleet.operator;
             rack.startAgents(controller.endpoint(), host -> operator.withDeadlineAfter(30, TimeUnit.SECONDS)
                     .createJoinToken(CreateJoinTokenRequest.newBuilder().setHostName(host).setTtlSeconds(600).build())
-                    .getToken(), heartbeat);
+                    .getToken(), heartbeat, agentArgs);
             fleet.await(hosts.size() + " hosts ready, each with its fleet-issued libvirt certificate installed", ready,
                     () -> operator.withDeadlineAfter(5, TimeUnit.SECONDS).listHosts(ListHostsRequest.getDefaultInstance())
                             .getHostsList().stream().filter(h -> h.getState() == HostState.HOST_STATE_READY
