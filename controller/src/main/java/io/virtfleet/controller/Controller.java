@@ -113,6 +113,7 @@ public final class Controller implements AutoCloseable {
     private ManagedChannel dashboardChannel;
     private final FleetMetrics metrics;
     private MetricsEndpoint metricsEndpoint;
+    private GrpcServerMetrics grpcMetrics;
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
     private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
             EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
@@ -183,7 +184,7 @@ public final class Controller implements AutoCloseable {
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
         holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
         // Listed last, so outermost: metrics see every call with the status it ends with, refusals by the others included.
-        GrpcServerMetrics grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
+        grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
         List<ServerInterceptor> interceptors = transport.isSecure()
                 ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators), grpcMetrics)
                 : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
@@ -255,7 +256,8 @@ public final class Controller implements AutoCloseable {
         // Direct executors: a call runs on the dashboard's worker that makes it, never on a gRPC event loop.
         dashboardCalls = InProcessServerBuilder.forName(name).directExecutor()
                 .addService(ServerInterceptors.intercept(fleetEndpoint, holdGate, new StatusMapping(),
-                        Authorization.forSessions(AccessRules.controller(), logins)))
+                        Authorization.forSessions(AccessRules.controller(), logins),
+                        grpcMetrics.on("dashboard"))) // outermost, as on the port: refusals counted too
                 .build().start();
         dashboardChannel = InProcessChannelBuilder.forName(name).directExecutor().build();
         dashboard = DashboardServer.start(settings, pki.ca(), config.ownCertificateLifetime(), logins, dashboardChannel,

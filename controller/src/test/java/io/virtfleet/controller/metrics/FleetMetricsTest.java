@@ -154,7 +154,7 @@ class FleetMetricsTest {
         assertEquals(1, controller.value("virtfleet_placement_refusals_total{filter=\"memory\"}"));
         assertTrue(controller.value("virtfleet_heartbeat_handling_seconds_count") >= HOSTS.size());
         assertTrue(controller.value("virtfleet_grpc_server_handled_total{code=\"OK\","
-                + "method=\"virtfleet.v1.Registry/Heartbeat\"}") >= HOSTS.size());
+                + "method=\"virtfleet.v1.Registry/Heartbeat\",transport=\"grpc\"}") >= HOSTS.size());
         assertTrue(controller.sum("virtfleet_grpc_server_handled_total", "method=\"virtfleet.v1.Fleet/CreateVm\"") >= 2);
         assertTrue(controller.names.contains("jvm_memory_used_bytes"), "JVM metrics");
         assertEquals("exit 0", controller.promtool(work), "promtool check metrics on the controller's scrape");
@@ -168,7 +168,7 @@ class FleetMetricsTest {
 
         Scrape agent = Scrape.of(fleet.agent(home).metricsPort());
         assertEquals(1, agent.value("virtfleet_grpc_server_handled_total{code=\"PERMISSION_DENIED\","
-                + "method=\"virtfleet.v1.Agent/DescribeHost\"}"));
+                + "method=\"virtfleet.v1.Agent/DescribeHost\",transport=\"grpc\"}"));
         assertTrue(agent.value("virtfleet_agent_libvirt_poll_duration_seconds_count") >= 1);
         assertEquals(0, agent.value("virtfleet_agent_libvirt_poll_errors_total"));
         assertTrue(agent.value("virtfleet_agent_sync_duration_seconds_count{outcome=\"complete\"}") >= 1);
