@@ -172,6 +172,7 @@ public final class Controller implements AutoCloseable {
         }, name -> {
             scheduler.forget(name);
             cephClients.forget(name);
+            metrics.forgetHost(name);
         });
         // A new fleet CPU model changes every host's verdict on it: placement hears of each at once, not at its next report.
         fleetCpu.onChange(() -> registry.all().forEach(r -> scheduler.update(FleetFeed.snapshot(r, liveness,
@@ -190,7 +191,7 @@ public final class Controller implements AutoCloseable {
                 : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
         heartbeatTimer.alsoTo(metrics::heartbeat);
         metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vms::list,
-                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
+                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs, metrics::lastSyncSeconds));
         if (config.metricsListen() != null) {
             metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-controller-metrics");
         }
