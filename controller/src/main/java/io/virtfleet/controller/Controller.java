@@ -24,6 +24,7 @@ import com.google.inject.Stage;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.virtfleet.common.health.ServerHealth;
+import io.virtfleet.controller.health.StorageHealth;
 import io.virtfleet.proto.v1.BackupsGrpc;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
@@ -117,6 +118,8 @@ public final class Controller implements AutoCloseable {
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
     private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
             EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
+    /** Turns health to NOT_SERVING while a state write in the data directory fails, and back when writes succeed. */
+    private final StorageHealth storageHealth;
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
@@ -157,6 +160,7 @@ public final class Controller implements AutoCloseable {
         this.replication = replication;
         this.installs = installs;
         this.dashboardEndpoint = new DashboardEndpoint(pki.ca().certificate());
+        this.storageHealth = new StorageHealth(config.dataDirectory(), health);
     }
 
     public static Controller create(ControllerConfig config) {
@@ -229,7 +233,9 @@ public final class Controller implements AutoCloseable {
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
         // Its state is loaded (records, claims, journals) and every feature runs. A restore hold does not change this:
         // a held controller still serves reads, registrations, backups and the release itself (README, "Health checks").
-        health.serving(true);
+        // SERVING from here, unless (and while) a state write fails: a controller that cannot record what it does is
+        // not serving (README, "Health checks").
+        storageHealth.start();
         log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms; metrics {})",
                 config.listen().getHostString(), server.getPort(),
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
@@ -403,6 +409,7 @@ public final class Controller implements AutoCloseable {
     @Override
     public synchronized void close() {
         health.stopping(); // first: probes and Watch streams learn it before anything stops answering
+        storageHealth.close();
         dashboardEndpoint.serving(null);
         if (dashboard != null) {
             dashboard.close();
