@@ -54,11 +54,6 @@ public final class StorageHealth implements WriteOutcomes.Watcher, AutoCloseable
         update();
     }
 
-    /** Whether every write in the data directory succeeded lately. */
-    public synchronized boolean writable() {
-        return failing.isEmpty();
-    }
-
     @Override
     public synchronized void failed(Path file, IOException e) {
         Path dir = file.getParent();
