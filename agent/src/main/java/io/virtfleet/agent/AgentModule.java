@@ -102,7 +102,8 @@ final class AgentModule extends AbstractModule {
     @Provides
     @Singleton
     AgentMetrics agentMetrics() {
-        return new AgentMetrics(io.virtfleet.common.metrics.DaemonMetrics.registryWithJvm());
+        return new AgentMetrics(io.virtfleet.common.metrics.DaemonMetrics.registryWithJvm(), config.hostName(),
+                io.virtfleet.common.Version.current());
     }
 
     @Provides

@@ -24,6 +24,7 @@ import com.google.inject.Stage;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.virtfleet.common.health.ServerHealth;
+import io.virtfleet.controller.health.StorageHealth;
 import io.virtfleet.proto.v1.BackupsGrpc;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
@@ -113,9 +114,12 @@ public final class Controller implements AutoCloseable {
     private ManagedChannel dashboardChannel;
     private final FleetMetrics metrics;
     private MetricsEndpoint metricsEndpoint;
+    private GrpcServerMetrics grpcMetrics;
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
     private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
             EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
+    /** Turns health to NOT_SERVING while a state write in the data directory fails, and back when writes succeed. */
+    private final StorageHealth storageHealth;
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
@@ -156,6 +160,7 @@ public final class Controller implements AutoCloseable {
         this.replication = replication;
         this.installs = installs;
         this.dashboardEndpoint = new DashboardEndpoint(pki.ca().certificate());
+        this.storageHealth = new StorageHealth(config.dataDirectory(), health);
     }
 
     public static Controller create(ControllerConfig config) {
@@ -171,6 +176,7 @@ public final class Controller implements AutoCloseable {
         }, name -> {
             scheduler.forget(name);
             cephClients.forget(name);
+            metrics.forgetHost(name);
         });
         // A new fleet CPU model changes every host's verdict on it: placement hears of each at once, not at its next report.
         fleetCpu.onChange(() -> registry.all().forEach(r -> scheduler.update(FleetFeed.snapshot(r, liveness,
@@ -183,13 +189,13 @@ public final class Controller implements AutoCloseable {
         // The restore hold's gate runs after authorization: an unauthorized caller learns nothing of the hold.
         holdGate = new io.virtfleet.controller.backup.RestoreHoldGate(restoreHold.hold());
         // Listed last, so outermost: metrics see every call with the status it ends with, refusals by the others included.
-        GrpcServerMetrics grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
+        grpcMetrics = new GrpcServerMetrics(metrics.registry(), "controller");
         List<ServerInterceptor> interceptors = transport.isSecure()
                 ? List.of(holdGate, new StatusMapping(), anonymousRequests, new Authorization(AccessRules.controller(), revokedOperators), grpcMetrics)
                 : List.of(holdGate, new StatusMapping(), anonymousRequests, grpcMetrics);
         heartbeatTimer.alsoTo(metrics::heartbeat);
         metrics.registry().register(FleetCollector.of(registry, liveness, scheduler::claims, vms::list,
-                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs));
+                vmStore.repo()::headNow, vmStore.repo()::commitTimeUnixMs, metrics::lastSyncSeconds));
         if (config.metricsListen() != null) {
             metricsEndpoint = MetricsEndpoint.start(config.metricsListen(), metrics.registry(), "vf-controller-metrics");
         }
@@ -227,7 +233,9 @@ public final class Controller implements AutoCloseable {
         renewal.scheduleWithFixedDelay(this::renewOwnCertificate, checkEvery, checkEvery, TimeUnit.MILLISECONDS);
         // Its state is loaded (records, claims, journals) and every feature runs. A restore hold does not change this:
         // a held controller still serves reads, registrations, backups and the release itself (README, "Health checks").
-        health.serving(true);
+        // SERVING from here, unless (and while) a state write fails: a controller that cannot record what it does is
+        // not serving (README, "Health checks").
+        storageHealth.start();
         log.info("controller listening on {}:{} ({}; agents heartbeat every {} ms, unreachable after {} ms; metrics {})",
                 config.listen().getHostString(), server.getPort(),
                 config.plaintextForTests() ? "PLAINTEXT TEST MODE" : "mutual TLS 1.3 via " + TlsCredentials.engine(),
@@ -255,7 +263,8 @@ public final class Controller implements AutoCloseable {
         // Direct executors: a call runs on the dashboard's worker that makes it, never on a gRPC event loop.
         dashboardCalls = InProcessServerBuilder.forName(name).directExecutor()
                 .addService(ServerInterceptors.intercept(fleetEndpoint, holdGate, new StatusMapping(),
-                        Authorization.forSessions(AccessRules.controller(), logins)))
+                        Authorization.forSessions(AccessRules.controller(), logins),
+                        grpcMetrics.on("dashboard"))) // outermost, as on the port: refusals counted too
                 .build().start();
         dashboardChannel = InProcessChannelBuilder.forName(name).directExecutor().build();
         dashboard = DashboardServer.start(settings, pki.ca(), config.ownCertificateLifetime(), logins, dashboardChannel,
@@ -400,6 +409,7 @@ public final class Controller implements AutoCloseable {
     @Override
     public synchronized void close() {
         health.stopping(); // first: probes and Watch streams learn it before anything stops answering
+        storageHealth.close();
         dashboardEndpoint.serving(null);
         if (dashboard != null) {
             dashboard.close();

@@ -1,6 +1,7 @@
 package io.virtfleet.agent.metrics;
 
 import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -28,8 +29,15 @@ public final class AgentMetrics {
     private final Counter pollErrors;
     private final Histogram syncSeconds;
 
-    public AgentMetrics(PrometheusRegistry registry) {
+    /**
+     * @param host the host's name in the fleet: {@code virtfleet_agent_info} carries it, so queries can join an
+     *             agent's series (labelled by the scrape's {@code instance}) with the controller's {@code host} ones
+     */
+    public AgentMetrics(PrometheusRegistry registry, String host, String version) {
         this.registry = registry;
+        Gauge.builder().name("virtfleet_agent_info")
+                .help("1, labelled with the agent's host name in the fleet and its version")
+                .labelNames("host", "version").register(registry).labelValues(host, version).set(1);
         pollSeconds = Histogram.builder().name("virtfleet_agent_libvirt_poll_duration_seconds")
                 .help("Time a poll of libvirt (host and domains) took").unit(Unit.SECONDS).classicOnly()
                 .classicUpperBounds(POLL_BOUNDS).register(registry);

@@ -21,7 +21,8 @@ import java.util.HexFormat;
  * version. The content goes to a new temporary file in the same directory, reaches the disk (fsync), is renamed
  * over the old file, and the rename reaches the disk too (fsync of the directory). Directories it has to create
  * are made durable the same way. Secrets ({@link #writePrivate}) are owner-only before their first byte is written.
- * Every write and delete passes the process's {@link WriteGate}, so a backup sees it whole or not at all.
+ * Every write and delete passes the process's {@link WriteGate}, so a backup sees it whole or not at all, and its
+ * outcome goes to the {@link WriteOutcomes} watching its directory (a daemon's health follows them).
  */
 public final class StateFiles {
     private static final FileAttribute<?> OWNER_ONLY_FILE =
@@ -125,13 +126,51 @@ public final class StateFiles {
             if (Files.isDirectory(dir)) {
                 FileSync.current().forceDirectory(dir);
             }
+            WriteOutcomes.succeeded(file);
             return existed;
+        } catch (IOException e) {
+            WriteOutcomes.failed(file, e);
+            throw e;
         }
     }
 
     /** Forces what was appended to an open file to the disk (journals that grow by appends). */
     public static void force(FileChannel channel, Path file) throws IOException {
-        FileSync.current().force(channel, file);
+        try {
+            FileSync.current().force(channel, file);
+        } catch (IOException e) {
+            WriteOutcomes.failed(file, e);
+            throw e;
+        }
+        WriteOutcomes.succeeded(file);
+    }
+
+    /**
+     * Checks that a file can be written in {@code dir} now: creates a temporary file there (named as this class's
+     * temporaries are, which readers skip), forces it to the disk, and deletes it. How a daemon that could not write
+     * learns, without waiting for its next real write, that it can again.
+     *
+     * @throws IOException when it cannot (reported to the watchers as a failure, as a success otherwise)
+     */
+    public static void probe(Path dir) throws IOException {
+        Path tmp = dir.resolve(".probe." + HexFormat.of().toHexDigits(RANDOM.nextInt()) + ".tmp");
+        try (WriteGate.Pass pass = WriteGate.enter()) {
+            FileSync sync = FileSync.current();
+            try {
+                try (FileChannel out = FileChannel.open(tmp, java.util.Set.of(StandardOpenOption.CREATE_NEW,
+                        StandardOpenOption.WRITE), OWNER_ONLY_FILE)) {
+                    out.write(java.nio.ByteBuffer.wrap(new byte[] {'\n'}));
+                    sync.force(out, tmp);
+                }
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+            sync.forceDirectory(dir);
+        } catch (IOException e) {
+            WriteOutcomes.failed(tmp, e);
+            throw e;
+        }
+        WriteOutcomes.succeeded(tmp);
     }
 
     /** Forces an existing file written by other code (a library) to the disk, content and length. */
@@ -182,7 +221,16 @@ public final class StateFiles {
         // Through the write gate: a backup copies either the old file or the new one, never a temporary.
         try (WriteGate.Pass pass = WriteGate.enter()) {
             putInside(file, content, ownerOnly, replaceExisting, mode, group);
+        } catch (FileAlreadyExistsException e) {
+            if (replaceExisting || !file.toString().equals(e.getFile())) {
+                WriteOutcomes.failed(file, e);
+            } // else: the file is there and was not to be replaced, a refusal and no failure of the storage
+            throw e;
+        } catch (IOException e) {
+            WriteOutcomes.failed(file, e);
+            throw e;
         }
+        WriteOutcomes.succeeded(file);
     }
 
     private static void putInside(Path file, Content content, boolean ownerOnly, boolean replaceExisting,

@@ -16,8 +16,10 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The controller's event metrics: what happened, counted and timed as it happens (placements, creates, moves,
@@ -45,6 +47,7 @@ public final class FleetMetrics {
     private final Histogram fanOutSeconds;
     private final Histogram reconcileSeconds;
     private final Histogram heartbeatSeconds;
+    private final Map<String, Double> lastSyncSeconds = new ConcurrentHashMap<>();
     private volatile DriftCounts drift = new DriftCounts(new EnumMap<>(DriftKind.class), 0, false);
 
     private record DriftCounts(Map<DriftKind, Integer> byKind, int hostsBehind, boolean known) {}
@@ -72,10 +75,12 @@ public final class FleetMetrics {
                 .help("Time a lost host's recovery took, by outcome: complete (every VM done) or incomplete")
                 .unit(Unit.SECONDS).labelNames("outcome").classicOnly().classicUpperBounds(OPERATION_BOUNDS)
                 .register(registry);
+        // Fleet-wide, without a host label: a per-host histogram would be ~45 series a host, kept after the host is
+        // forgotten. The per-host view is the last sync's duration, a gauge FleetCollector shows for present hosts.
         fanOutSeconds = Histogram.builder().name("virtfleet_fanout_host_duration_seconds")
-                .help("Time each host took to sync the definitions when a change was fanned out, by host and"
-                        + " outcome (in_step, catching_up, failed)")
-                .unit(Unit.SECONDS).labelNames("host", "outcome").classicOnly().classicUpperBounds(SYNC_BOUNDS)
+                .help("Time hosts took to sync the definitions when a change was fanned out, one observation per host,"
+                        + " by outcome (in_step, catching_up, failed)")
+                .unit(Unit.SECONDS).labelNames("outcome").classicOnly().classicUpperBounds(SYNC_BOUNDS)
                 .register(registry);
         reconcileSeconds = Histogram.builder().name("virtfleet_reconcile_pass_duration_seconds")
                 .help("Time a periodic reconcile pass over every VM took").unit(Unit.SECONDS).classicOnly()
@@ -92,6 +97,9 @@ public final class FleetMetrics {
                 operations.labelValues(operation, outcome);
                 operationSeconds.labelValues(operation, outcome);
             }
+        }
+        for (FanOut.Outcome o : FanOut.Outcome.values()) {
+            fanOutSeconds.labelValues(o.name().toLowerCase(Locale.ROOT));
         }
         for (Failover.Outcome o : Failover.Outcome.values()) {
             failoverVms.labelValues(o.name().toLowerCase(Locale.ROOT));
@@ -159,11 +167,23 @@ public final class FleetMetrics {
         failoverSeconds.labelValues(complete ? "complete" : "incomplete").observe(Unit.nanosToSeconds(nanos));
     }
 
-    /** One host's part of a fan-out ended. */
+    /** One host's part of a fan-out ended: observed fleet-wide, and kept as the host's last sync. */
     public void fanOut(FanOut.HostResult r) {
         Duration took = r.took() == null ? Duration.ZERO : r.took();
-        fanOutSeconds.labelValues(r.host(), r.outcome().name().toLowerCase(Locale.ROOT))
-                .observe(Unit.nanosToSeconds(took.toNanos()));
+        double seconds = Unit.nanosToSeconds(took.toNanos());
+        fanOutSeconds.labelValues(r.outcome().name().toLowerCase(Locale.ROOT)).observe(seconds);
+        lastSyncSeconds.put(r.host(), seconds);
+    }
+
+    /** How long the host's part of the latest fan-out that reached it took, in seconds; empty before any. */
+    public OptionalDouble lastSyncSeconds(String host) {
+        Double s = lastSyncSeconds.get(host);
+        return s == null ? OptionalDouble.empty() : OptionalDouble.of(s);
+    }
+
+    /** The host was forgotten: nothing of it is kept (its gauges went with its record already). */
+    public void forgetHost(String host) {
+        lastSyncSeconds.remove(host);
     }
 
     public void reconcilePass(long nanos) {

@@ -1,6 +1,7 @@
 package io.virtfleet.controller.scheduler;
 
 import io.virtfleet.common.files.StateFiles;
+import io.virtfleet.common.files.WriteOutcomes;
 import io.virtfleet.proto.v1.StorageTier;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -166,6 +167,7 @@ public final class ClaimBook implements AutoCloseable {
                 // The records taken are lost with this write; the claims in memory still hold them, and the next
                 // sync rewrites the journal from those.
                 rewrite = true;
+                WriteOutcomes.failed(file, e); // the controller's health hears it
                 throw new UncheckedIOException("cannot record the claims in " + file + ": " + e.getMessage(), e);
             }
         }

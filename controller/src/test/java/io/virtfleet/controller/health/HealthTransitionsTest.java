@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.FleetGrpc;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -114,6 +115,75 @@ class HealthTransitionsTest {
             }
         });
         watch.cancel();
+    }
+
+    @Test
+    void controllerStopsServingWhileItCannotWriteItsStateAndServesAgainOnceItCan() throws Exception {
+        // The controller's data directory on a small file system of its own (a tmpfs: the test runs as root, so
+        // permissions would not stop a write, and a full disk is what happens in the field).
+        Path data = work.resolve("controller");
+        Path before = work.resolve("controller-before");
+        fleet.stopController();
+        Files.move(data, before);
+        Files.createDirectory(data);
+        run("mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "virtfleet-test", data.toString());
+        try {
+            run("cp", "-a", before + "/.", data.toString());
+            fleet.startController();
+            ManagedChannel controller = admin.controller(fleet.controllerEndpoint());
+            Await.until("the controller serves from its new file system", LIMIT, () -> {
+                try {
+                    return check(controller, "") == ServingStatus.SERVING;
+                } catch (StatusRuntimeException notYet) {
+                    return false; // the channel reconnects with backoff
+                }
+            });
+            Watch watch = Watch.of(controller, "");
+            Await.until("the watcher hears SERVING", LIMIT, () -> watch.heard.contains(ServingStatus.SERVING));
+
+            // The disk fills up: the next state the controller has to record (a join token) cannot be written.
+            Path filler = data.resolve(".filler");
+            fill(filler);
+            assertThrows(RuntimeException.class, () -> fleet.joinToken("hv7"), "no space left for the token");
+            assertEquals(ServingStatus.NOT_SERVING, check(controller, ""), "it cannot record what it does");
+            assertEquals(ServingStatus.NOT_SERVING, check(controller, "virtfleet.v1.Fleet"));
+            CliRun full = CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), "health");
+            assertEquals(10, full.code(), full.toString());
+
+            // Space again: the controller's probe of its storage finds it writable, without any operator's change.
+            Files.delete(filler);
+            Await.until("SERVING once writes succeed again", LIMIT, () -> check(controller, "") == ServingStatus.SERVING);
+            assertTrue(!fleet.joinToken("hv7").isEmpty(), "the token is recorded now");
+            assertEquals(List.of(ServingStatus.SERVING, ServingStatus.NOT_SERVING, ServingStatus.SERVING),
+                    dedupe(watch.heard));
+            watch.cancel();
+        } finally {
+            fleet.close(); // nothing of the controller's left open on the file system before it goes
+            fleet = null;
+            run("umount", "-l", data.toString());
+        }
+    }
+
+    /** Writes {@code file} until its file system is full. */
+    private static void fill(Path file) throws IOException {
+        byte[] chunk = new byte[1 << 20];
+        try (var out = Files.newOutputStream(file)) {
+            for (int i = 0; i < 1024; i++) {
+                out.write(chunk);
+            }
+        } catch (IOException full) {
+            assertTrue(String.valueOf(full.getMessage()).contains("space"), "not a full disk: " + full);
+            return;
+        }
+        throw new AssertionError("1 GiB written to a 64 MiB file system");
+    }
+
+    private static void run(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(1, TimeUnit.MINUTES), String.join(" ", command) + " did not finish");
+        assertEquals(0, p.exitValue(), String.join(" ", command) + " failed (this test needs root and util-linux's"
+                + " mount: run deploy/dev/install-deps.sh and the tests as root): " + out);
     }
 
     @Test

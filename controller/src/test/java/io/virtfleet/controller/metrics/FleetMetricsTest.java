@@ -9,7 +9,12 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.grpc.Context;
 import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.StreamObserver;
 import io.virtfleet.common.units.Bytes;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.SimulatedNetwork;
@@ -18,6 +23,7 @@ import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DescribeHostRequest;
 import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.ForgetHostRequest;
 import io.virtfleet.proto.v1.NetworkSpec;
 import io.virtfleet.proto.v1.StorageTier;
 import io.virtfleet.proto.v1.SyncHostsRequest;
@@ -30,6 +36,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -49,6 +56,8 @@ class FleetMetricsTest {
     private static final Duration LIMIT = Duration.ofMinutes(2);
     private static final Path DASHBOARD = Path.of("..", "deploy", "grafana", "virtfleet-fleet.json");
     private static final List<String> HOSTS = List.of("hv1", "hv2", "hv3");
+    private static final String WATCH = "method=\"grpc.health.v1.Health/Watch\"";
+    private static final String CANCELLED_WATCH = "code=\"CANCELLED\"," + WATCH + ",transport=\"grpc\"";
 
     @TempDir
     Path work;
@@ -102,12 +111,34 @@ class FleetMetricsTest {
         operator.withDeadlineAfter(2, TimeUnit.MINUTES).syncHosts(SyncHostsRequest.getDefaultInstance())
                 .forEachRemaining(p -> { });
 
+        // An operator's health Watch, ended by the operator: the server never sends it a status, yet it is counted.
+        Context.CancellableContext watching = Context.current().withCancellation();
+        CountDownLatch answered = new CountDownLatch(1);
+        watching.run(() -> HealthGrpc.newStub(admin.controller(fleet.controllerEndpoint()))
+                .watch(HealthCheckRequest.getDefaultInstance(), new StreamObserver<HealthCheckResponse>() {
+                    @Override
+                    public void onNext(HealthCheckResponse r) {
+                        answered.countDown();
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {}
+
+                    @Override
+                    public void onCompleted() {}
+                }));
+        assertTrue(answered.await(1, TimeUnit.MINUTES), "the Watch stream answered");
+        watching.cancel(null);
+
         // Series that need time: a reconcile pass (1 s here), and every host synced to the commit that made the VM.
         int controllerPort = fleet.controller().metricsPort();
         until("a reconcile pass timed, every host in step with the repository and a repair pass that saw them so",
                 LIMIT, () -> {
             Scrape s = scrape(controllerPort);
             return s.sum("virtfleet_reconcile_pass_duration_seconds_count") >= 1
+                    && Double.valueOf(1).equals(s.series.get("virtfleet_vm_domain_state{state=\"running\",vm=\"metered\"}"))
+                    && s.sum("virtfleet_grpc_server_handled_total", CANCELLED_WATCH) == 1
+                    && s.sum("virtfleet_grpc_server_handling_seconds_count", WATCH) == 1
                     && s.names.contains("virtfleet_drifts") && Double.valueOf(0).equals(s.series.get("virtfleet_hosts_behind"))
                     && HOSTS.stream().allMatch(h -> Double.valueOf(0).equals(
                             s.series.get("virtfleet_host_synced_commit_lag_seconds{host=\"" + h + "\"}")));
@@ -135,13 +166,22 @@ class FleetMetricsTest {
             double defined = controller.value("virtfleet_host_vms_defined" + host);
             double running = controller.value("virtfleet_host_vms_running" + host);
             assertTrue(defined >= 1 && running <= defined, h + ": " + running + " running of " + defined);
-            assertTrue(controller.value("virtfleet_fanout_host_duration_seconds_count{host=\"" + h
-                    + "\",outcome=\"in_step\"}") >= 1, "the sync's fan-out reached " + h);
+            double sync = controller.value("virtfleet_host_last_sync_duration_seconds" + host);
+            assertTrue(sync >= 0 && sync < 120, "the sync's fan-out reached " + h + ": " + sync);
+            assertEquals(5, controller.series.keySet().stream().filter(k -> k.startsWith("virtfleet_host_state{")
+                    && k.contains("host=\"" + h + "\"")).count(), "every state, 0 or 1 (the enum convention)");
         }
+        assertTrue(controller.value("virtfleet_fanout_host_duration_seconds_count{outcome=\"in_step\"}") >= HOSTS.size(),
+                "one observation per host, fleet-wide");
+        assertEquals(0, controller.sum("virtfleet_fanout_host_duration_seconds_count", "host="),
+                "no host label on the histogram");
         assertEquals(Bytes.GIB, controller.value("virtfleet_host_claimed_memory_bytes{host=\"" + home + "\"}"));
         assertEquals(1, controller.value("virtfleet_host_claimed_vcpus{host=\"" + home + "\"}"));
         assertEquals(1, controller.value("virtfleet_vm_info{home=\"" + home + "\",vm=\"metered\"}"));
-        assertEquals(1, controller.value("virtfleet_vm_state{state=\"ready\",vm=\"metered\"}"));
+        assertEquals(1, controller.value("virtfleet_vm_phase{phase=\"ready\",vm=\"metered\"}"));
+        assertEquals(1, controller.value("virtfleet_vm_running_wanted{vm=\"metered\"}"));
+        assertEquals(1, controller.value("virtfleet_vm_domain_state{state=\"running\",vm=\"metered\"}"),
+                "as its home host reported it");
         assertEquals(1, controller.sum("virtfleet_vm_install_phase", "vm=\"metered\""));
         assertEquals(0, controller.sum("virtfleet_vm_info", "vm=\"whale\""), "a refused VM is no VM");
 
@@ -154,9 +194,11 @@ class FleetMetricsTest {
         assertEquals(1, controller.value("virtfleet_placement_refusals_total{filter=\"memory\"}"));
         assertTrue(controller.value("virtfleet_heartbeat_handling_seconds_count") >= HOSTS.size());
         assertTrue(controller.value("virtfleet_grpc_server_handled_total{code=\"OK\","
-                + "method=\"virtfleet.v1.Registry/Heartbeat\"}") >= HOSTS.size());
+                + "method=\"virtfleet.v1.Registry/Heartbeat\",transport=\"grpc\"}") >= HOSTS.size());
         assertTrue(controller.sum("virtfleet_grpc_server_handled_total", "method=\"virtfleet.v1.Fleet/CreateVm\"") >= 2);
         assertTrue(controller.names.contains("jvm_memory_used_bytes"), "JVM metrics");
+        assertEquals(1, controller.value("virtfleet_grpc_server_handled_total{" + CANCELLED_WATCH + "}"),
+                "the Watch the operator cancelled");
         assertEquals("exit 0", controller.promtool(work), "promtool check metrics on the controller's scrape");
 
         // An operator is not the controller: the agent refuses its call, and its metrics count the refusal.
@@ -168,7 +210,7 @@ class FleetMetricsTest {
 
         Scrape agent = Scrape.of(fleet.agent(home).metricsPort());
         assertEquals(1, agent.value("virtfleet_grpc_server_handled_total{code=\"PERMISSION_DENIED\","
-                + "method=\"virtfleet.v1.Agent/DescribeHost\"}"));
+                + "method=\"virtfleet.v1.Agent/DescribeHost\",transport=\"grpc\"}"));
         assertTrue(agent.value("virtfleet_agent_libvirt_poll_duration_seconds_count") >= 1);
         assertEquals(0, agent.value("virtfleet_agent_libvirt_poll_errors_total"));
         assertTrue(agent.value("virtfleet_agent_sync_duration_seconds_count{outcome=\"complete\"}") >= 1);
@@ -176,6 +218,8 @@ class FleetMetricsTest {
         assertTrue(agent.sum("virtfleet_grpc_server_handling_seconds_count", "method=\"virtfleet.v1.Agent/") >= 1,
                 "the controller's commands to the agent");
         assertTrue(agent.names.contains("jvm_threads_current"), "JVM metrics");
+        assertEquals(1, agent.sum("virtfleet_agent_info", "host=\"" + home + "\""),
+                "the agent names its host, so its series join the controller's host ones");
         assertEquals(0, agent.sum("virtfleet_host_state"), "host gauges are the controller's, not each agent's");
         assertEquals("exit 0", agent.promtool(work), "promtool check metrics on the agent's scrape");
 
@@ -187,6 +231,16 @@ class FleetMetricsTest {
         Set<String> missing = new TreeSet<>(queried);
         missing.removeAll(served);
         assertEquals(Set.of(), missing, "metrics the dashboard queries that no endpoint serves");
+
+        // A host forgotten (its agent stopped for good): nothing the controller serves names it any more.
+        String gone = HOSTS.stream().filter(h -> !h.equals(home)).findFirst().orElseThrow();
+        assertTrue(controller.series.keySet().stream().anyMatch(k -> k.contains("host=\"" + gone + "\"")));
+        fleet.stopAgent(gone);
+        operator.withDeadlineAfter(1, TimeUnit.MINUTES).forgetHost(ForgetHostRequest.newBuilder().setName(gone).build());
+        Scrape after = Scrape.of(controllerPort);
+        List<String> left = after.series.keySet().stream().filter(k -> k.contains("host=\"" + gone + "\"")).toList();
+        assertEquals(List.of(), left, gone + " was forgotten");
+        assertEquals("exit 0", after.promtool(work), "promtool check metrics after the host is gone");
     }
 
     @Test
