@@ -25,6 +25,7 @@ import io.grpc.BindableService;
 import io.grpc.Server;
 import io.virtfleet.common.health.ServerHealth;
 import io.virtfleet.proto.v1.BackupsGrpc;
+import io.virtfleet.proto.v1.DashboardGrpc;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.RegistryGrpc;
@@ -115,7 +116,7 @@ public final class Controller implements AutoCloseable {
     private MetricsEndpoint metricsEndpoint;
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
     private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
-            EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
+            EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME, DashboardGrpc.SERVICE_NAME));
 
     @Inject
     Controller(ControllerConfig config, Transport transport, HostRegistry registry, LivenessWatch livenessWatch,
