@@ -3,8 +3,18 @@ package io.virtfleet.controller.dashboard;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.StreamObserver;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.virtfleet.common.security.FleetIdentity;
+import io.virtfleet.proto.v1.FleetGrpc;
+import io.virtfleet.proto.v1.SetVmRunningRequest;
+import io.virtfleet.proto.v1.Vm;
+import io.virtfleet.proto.v1.VmSpec;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
@@ -12,14 +22,18 @@ import java.time.Instant;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
- * The dashboard's login and its guards on posts, at the routes: a login link's page leaves the link working, its
- * button spends it from this origin only, and a post with the session's token from another origin is refused.
- * No call to the controller is made on these paths (the routes get no channel).
+ * The dashboard's login, its guards on posts and its levers, at the routes: a login link's page leaves the link
+ * working, its button spends it from this origin only, and a post with the session's token from another origin is
+ * refused; a lever's post answers while the controller still works on it, and its outcome follows.
  */
 class DashboardRoutesTest {
     private static final String HOST = "dash.example.net:7447";
@@ -101,6 +115,64 @@ class DashboardRoutesTest {
                 Map.of("token", token, "csrf", "x" + formToken), Map.of(DashboardRoutes.LOGIN_COOKIE, formToken), ORIGIN));
         assertEquals(HttpResponseStatus.FORBIDDEN, otherValue.status());
         assertEquals(ALICE, logins.operatorOf(token).orElseThrow(), "the link still works");
+    }
+
+    /**
+     * A stop whose host takes its time: the post is answered while the call is still open, and the page polls the
+     * outcome. The controller's Fleet service is stood in for by one whose SetVmRunning answers when the test says
+     * (the test driver's hosts answer at once); it is reached as the dashboard reaches the controller's, in-process
+     * with direct executors.
+     */
+    @Test
+    void aLeverIsAnsweredAtOnceAndItsOutcomeFollowsWhenTheControllerAnswers() throws Exception {
+        BlockingQueue<StreamObserver<Vm>> held = new LinkedBlockingQueue<>();
+        String name = "dashboard-routes-" + UUID.randomUUID();
+        Server server = InProcessServerBuilder.forName(name).directExecutor().addService(new FleetGrpc.FleetImplBase() {
+            @Override
+            public void setVmRunning(SetVmRunningRequest request, StreamObserver<Vm> response) {
+                if (request.getName().equals("refused")) {
+                    response.onError(Status.PERMISSION_DENIED.withDescription("not for you").asRuntimeException());
+                    return;
+                }
+                held.add(response); // answered later, from another thread, as the controller's VM workers do
+            }
+        }).build().start();
+        ManagedChannel channel = InProcessChannelBuilder.forName(name).directExecutor().build();
+        try {
+            DashboardRoutes levers = new DashboardRoutes(logins, new OperatorCalls(channel), new LoadHistory(),
+                    Duration.ofSeconds(10), Clock.systemUTC());
+            DashboardLogins.Started started = logins.redeem(logins.issue(ALICE, Instant.now().minusSeconds(60)).token()).orElseThrow();
+            Map<String, String> cookies = Map.of(DashboardRoutes.COOKIE, started.secret());
+            Map<String, String> stop = Map.of("csrf", started.session().csrfToken(), "action", "stop", "vm", "web");
+
+            DashboardResponse answer = levers.handle(request("POST", "/action", Map.of(), stop, cookies, ORIGIN));
+            assertEquals(HttpResponseStatus.OK, answer.status(), body(answer));
+            assertTrue(body(answer).contains("Stopping VM web: started; this page follows it."), body(answer));
+            StreamObserver<Vm> call = held.poll(30, TimeUnit.SECONDS);
+            assertTrue(call != null, "the stop was asked of the controller");
+            String follow = body(levers.handle(request("GET", "/fragment/outcome", Map.of("vm", "web"), Map.of(), cookies, null)));
+            assertTrue(follow.contains("Stopping VM web: started"), follow);
+
+            call.onNext(Vm.newBuilder().setSpec(VmSpec.newBuilder().setName("web")).build());
+            call.onCompleted();
+            follow = body(levers.handle(request("GET", "/fragment/outcome", Map.of("vm", "web"), Map.of(), cookies, null)));
+            assertTrue(follow.contains("VM web is stopped.") && follow.contains("alice"), follow);
+
+            // A failure that comes later is the outcome, in the controller's words.
+            levers.handle(request("POST", "/action", Map.of(), stop, cookies, ORIGIN));
+            held.poll(30, TimeUnit.SECONDS).onError(Status.UNAVAILABLE.withDescription("host hv1 does not answer").asRuntimeException());
+            follow = body(levers.handle(request("GET", "/fragment/outcome", Map.of("vm", "web"), Map.of(), cookies, null)));
+            assertTrue(follow.contains("class=\"error\"") && follow.contains("Stopping VM web failed: host hv1 does not answer"), follow);
+
+            // A refusal heard while the call is made is the post's own answer.
+            DashboardResponse refused = levers.handle(request("POST", "/action", Map.of(),
+                    Map.of("csrf", started.session().csrfToken(), "action", "stop", "vm", "refused"), cookies, ORIGIN));
+            assertEquals(HttpResponseStatus.FORBIDDEN, refused.status(), body(refused));
+            assertTrue(body(refused).contains("not for you"), body(refused));
+        } finally {
+            channel.shutdownNow();
+            server.shutdownNow();
+        }
     }
 
     @Test
