@@ -26,6 +26,7 @@ import io.grpc.Server;
 import io.virtfleet.common.health.ServerHealth;
 import io.virtfleet.controller.health.StorageHealth;
 import io.virtfleet.proto.v1.BackupsGrpc;
+import io.virtfleet.proto.v1.DashboardGrpc;
 import io.virtfleet.proto.v1.EnrollmentGrpc;
 import io.virtfleet.proto.v1.FleetGrpc;
 import io.virtfleet.proto.v1.RegistryGrpc;
@@ -117,7 +118,7 @@ public final class Controller implements AutoCloseable {
     private GrpcServerMetrics grpcMetrics;
     /** grpc.health.v1 answers for the controller: SERVING from the end of start() to the beginning of close(). */
     private final ServerHealth health = new ServerHealth(List.of(RegistryGrpc.SERVICE_NAME, FleetGrpc.SERVICE_NAME,
-            EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME));
+            EnrollmentGrpc.SERVICE_NAME, BackupsGrpc.SERVICE_NAME, DashboardGrpc.SERVICE_NAME));
     /** Turns health to NOT_SERVING while a state write in the data directory fails, and back when writes succeed. */
     private final StorageHealth storageHealth;
 

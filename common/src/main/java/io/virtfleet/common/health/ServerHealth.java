@@ -13,6 +13,7 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.virtfleet.common.security.Authorization;
 import io.virtfleet.common.security.Authorization.Rule;
 import java.util.List;
 import java.util.Map;
@@ -48,17 +49,23 @@ public final class ServerHealth {
 
     /**
      * gRPC's health service answers an unknown service name with NOT_FOUND "unknown service NAME", echoing whatever
-     * bytes the caller sent; this answers with the names the server knows instead, in plain ASCII.
+     * bytes the caller sent; this answers in plain ASCII instead. Only a caller with a certificate of the fleet (who
+     * may read the whole API by reflection anyway) is told which services the server has: an anonymous probe learns
+     * no more than whether the server serves.
      */
     private final class NamingKnownServices implements ServerInterceptor {
         @Override
         public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+            // Read here: the authorization interceptor has attached the caller to the context this runs in.
+            boolean ofTheFleet = Authorization.caller().isPresent();
             return next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
                 @Override
                 public void close(Status status, Metadata trailers) {
                     if (status.getCode() == Status.Code.NOT_FOUND) {
-                        status = Status.NOT_FOUND.withDescription("no such service here; this server answers for \"\""
-                                + " (the whole server) and " + String.join(", ", services));
+                        status = Status.NOT_FOUND.withDescription(ofTheFleet
+                                ? "no such service here; this server answers for \"\" (the whole server) and "
+                                        + String.join(", ", services)
+                                : "no such service here; \"\" is the whole server");
                     }
                     super.close(status, trailers);
                 }

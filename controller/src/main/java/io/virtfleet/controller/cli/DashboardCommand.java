@@ -18,8 +18,9 @@ import picocli.CommandLine.Spec;
 
 /** {@code virtfleet dashboard}: a one-time login link to the controller's web dashboard, as this operator. */
 @Command(name = "dashboard", description = {
-    "Print a one-time login link to the controller's web dashboard. Opening it in a browser starts a session as you,",
-    "with your role: viewers see the fleet, admins may also drain hosts and start, stop and move VMs (each such",
+    "Print a one-time login link to the controller's web dashboard. Opening it in a browser shows a \"Log in as",
+    "NAME\" button; pressing it starts a session as you (opening the link alone spends nothing), with your role:",
+    "viewers see the fleet, admins may also drain hosts and start, stop and move VMs (each such",
     "action asks for confirmation and is in the controller's audit log under your name). The link works once and",
     "for 5 minutes; the session lasts as the controller's dashboard-session-lifetime says, and ends when you are",
     "revoked. The dashboard is off unless the controller's dashboard-listen is set.",
@@ -60,7 +61,8 @@ final class DashboardCommand implements Callable<Integer> {
         }
         out.println(login.getUrl());
         out.println();
-        out.printf("Opens a session as %s (%s) for %s; the link works once, until %s.%n", login.getOperator(),
+        out.printf("Opens a \"Log in as %s\" page; its button starts a session as %s (%s) for %s. The link works once,"
+                + " until %s.%n", login.getOperator(), login.getOperator(),
                 login.getRole(), Duration.ofSeconds(login.getSessionSeconds()).toString().substring(2).toLowerCase(),
                 Instant.ofEpochMilli(login.getExpiresAtUnixMs()));
         out.println("The dashboard's certificate is issued by the fleet CA, SHA-256 fingerprint:");

@@ -16,26 +16,44 @@ import io.virtfleet.proto.v1.SetHostDrainingRequest;
 import io.virtfleet.proto.v1.SetVmRunningRequest;
 import io.virtfleet.proto.v1.Vm;
 import io.virtfleet.proto.v1.VmProgress;
+import java.time.Clock;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 /**
  * The levers an admin pulls from the dashboard: drain and undrain a host, start and stop a VM, move a VM. Each is
  * a page asking for confirmation (a GET, which changes nothing), then a POST with the session's CSRF token that
  * makes the operator's call: a viewer gets the call's refusal (403), and the audit log names the operator.
+ *
+ * <p>The call is made asynchronously and the POST answered at once: a lever may wait for a host for minutes, and the
+ * dashboard's few workers only render pages. A refusal known at once (the access rules, a bad name, the restore
+ * hold) is the POST's answer; whatever comes later (done, or failed in the controller's words) is the lever's
+ * outcome, shown on the page that follows it and on the VM's or the fleet's page.
  */
 final class Actions {
-    /** The moves started from this dashboard: each VM's latest step in words. Bounded, oldest dropped first. */
-    private final Map<String, String> moves = new LinkedHashMap<>(16, 0.75f, false) {
+    private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("HH:mm:ss 'UTC'").withZone(ZoneOffset.UTC);
+
+    /** What a lever pulled here did last, by subject ("vm web", "host hv1"). Bounded, oldest dropped first. */
+    private final Map<String, Outcome> outcomes = new LinkedHashMap<>(16, 0.75f, false) {
         @Override
-        protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
-            return size() > 100;
+        protected boolean removeEldestEntry(Map.Entry<String, Outcome> eldest) {
+            return size() > 200;
         }
     };
     private final OperatorCalls calls;
+    private final Clock clock;
 
-    Actions(OperatorCalls calls) {
+    /** A lever's latest outcome in words, whether it failed, who pulled it and when (e.g. "12:03:04 UTC"). */
+    record Outcome(String text, boolean failed, String operator, String at) {}
+
+    Actions(OperatorCalls calls, Clock clock) {
         this.calls = calls;
+        this.clock = clock;
     }
 
     /** What a lever asks for, checked by the API's validators. */
@@ -66,9 +84,38 @@ final class Actions {
             };
         }
 
+        /** While it runs, in words. */
+        String running() {
+            return switch (action) {
+                case "drain" -> "Draining host " + host;
+                case "undrain" -> "Undraining host " + host;
+                case "start" -> "Starting VM " + vm;
+                case "stop" -> "Stopping VM " + vm;
+                default -> "Moving VM " + vm;
+            };
+        }
+
+        /** Whose outcome it is: "vm web" or "host hv1". */
+        String subject() {
+            return host.isEmpty() ? subjectOfVm(vm) : subjectOfHost(host);
+        }
+
         String back() {
             return host.isEmpty() ? "/vm?name=" + url(vm) : "/";
         }
+
+        /** The fragment showing its outcome. */
+        String follow() {
+            return host.isEmpty() ? "/fragment/outcome?vm=" + url(vm) : "/fragment/outcome?host=" + url(host);
+        }
+    }
+
+    static String subjectOfVm(String vm) {
+        return "vm " + vm;
+    }
+
+    static String subjectOfHost(String host) {
+        return "host " + host;
     }
 
     String confirm(Page page, DashboardRequest r) {
@@ -100,58 +147,140 @@ final class Actions {
             return DashboardResponse.html(HttpResponseStatus.BAD_REQUEST, Pages.layout(page, "Bad input",
                     "<p class=\"error\">" + esc(e.getMessage()) + "</p>"));
         }
-        String done;
+        Pull pull = new Pull(lever.subject(), page.session().operator().name());
         switch (lever.action()) {
-            case "drain", "undrain" -> {
-                Host host = calls.as(page.secret()).setHostDraining(SetHostDrainingRequest.newBuilder()
-                        .setName(lever.host()).setDraining(lever.action().equals("drain")).build());
-                done = "Host " + host.getName() + " is " + (lever.action().equals("drain") ? "draining" : "taking new VMs again") + ".";
-            }
-            case "start", "stop" -> {
-                Vm vm = calls.asLong(page.secret()).setVmRunning(SetVmRunningRequest.newBuilder()
-                        .setName(lever.vm()).setRunning(lever.action().equals("start")).build());
-                done = "VM " + vm.getSpec().getName() + " is " + (lever.action().equals("start") ? "started" : "stopped") + ".";
-            }
-            default -> {
-                startMove(page, lever);
-                done = "Moving VM " + lever.vm() + "; its page follows the move.";
-            }
+            case "drain", "undrain" -> calls.async(page.secret())
+                    .withDeadlineAfter(OperatorCalls.DEADLINE_SECONDS, TimeUnit.SECONDS)
+                    .setHostDraining(SetHostDrainingRequest.newBuilder().setName(lever.host())
+                            .setDraining(lever.action().equals("drain")).build(), pull.answer(lever, (Host host) ->
+                            "Host " + host.getName() + " is " + (lever.action().equals("drain") ? "draining" : "taking new VMs again") + "."));
+            case "start", "stop" -> calls.async(page.secret())
+                    .withDeadlineAfter(OperatorCalls.LONG_DEADLINE_SECONDS, TimeUnit.SECONDS)
+                    .setVmRunning(SetVmRunningRequest.newBuilder().setName(lever.vm())
+                            .setRunning(lever.action().equals("start")).build(), pull.answer(lever, (Vm vm) ->
+                            "VM " + vm.getSpec().getName() + " is " + (lever.action().equals("start") ? "started" : "stopped") + "."));
+            default -> calls.async(page.secret()).moveVm(MoveVmRequest.newBuilder().setName(lever.vm()).setToHost(lever.to())
+                    .build(), pull.steps());
         }
-        return DashboardResponse.html(HttpResponseStatus.OK, Pages.layout(page, "Done", "<p id=\"done\">" + esc(done)
-                + "</p><p><a href=\"" + esc(lever.back()) + "\">Back</a></p>"));
+        Optional<Status> refused = pull.answered(lever.running() + ": started");
+        if (refused.isPresent()) {
+            return DashboardRoutes.refused(page, refused.get());
+        }
+        return DashboardResponse.html(HttpResponseStatus.OK, Pages.layout(page, lever.running(), "<p id=\"done\">"
+                + esc(lever.running() + ": started; this page follows it.") + "</p>"
+                + Pages.polled("outcome", lever.follow(), outcomeHtml(lever.subject()))
+                + "<p><a href=\"" + esc(lever.back()) + "\">Back</a></p>"));
     }
 
-    /** Starts a move, which lasts as long as the migration: its steps are kept for the VM's page. */
-    private void startMove(Page page, Lever lever) {
-        note(lever.vm(), "move requested");
-        calls.async(page.secret()).moveVm(MoveVmRequest.newBuilder().setName(lever.vm()).setToHost(lever.to()).build(),
-                new StreamObserver<>() {
-                    @Override
-                    public void onNext(VmProgress p) {
-                        note(lever.vm(), "move: " + p.getStep() + (p.getDetail().isEmpty() ? "" : ": " + p.getDetail()));
-                    }
+    /**
+     * One pull of a lever: what its call answers. A failure heard while the call is being made, on the thread making
+     * it (the in-process channel runs the access rules and the request's checks there), is kept for the POST's own
+     * answer: a refusal at once. Every other outcome, from the controller's own workers, goes to {@link #outcomes}.
+     */
+    private final class Pull {
+        private final String subject;
+        private final String operator;
+        /** The thread making the call: a failure it hears before the POST is answered is a refusal at once. */
+        private final Thread puller = Thread.currentThread();
+        private Status refusedAtOnce;
+        private boolean answered;
+        private boolean noted;
 
-                    @Override
-                    public void onError(Throwable t) {
-                        Status s = Status.fromThrowable(t);
-                        note(lever.vm(), "move failed: " + (s.getDescription() == null ? s.getCode() : s.getDescription()));
-                    }
+        Pull(String subject, String operator) {
+            this.subject = subject;
+            this.operator = operator;
+        }
 
-                    @Override
-                    public void onCompleted() {
-                        note(lever.vm(), "move done");
-                    }
-                });
+        /** An observer of a one-answer call, whose answer {@code done} puts in words. */
+        <T> StreamObserver<T> answer(Lever lever, Function<T, String> done) {
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(T value) {
+                    outcome(done.apply(value), false);
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    failed(lever.running() + " failed: ", Status.fromThrowable(t));
+                }
+
+                @Override
+                public void onCompleted() {}
+            };
+        }
+
+        /** An observer of a move, each step of which is its outcome so far. */
+        StreamObserver<VmProgress> steps() {
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(VmProgress p) {
+                    outcome("move: " + p.getStep() + (p.getDetail().isEmpty() ? "" : ": " + p.getDetail()), false);
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    failed("move failed: ", Status.fromThrowable(t));
+                }
+
+                @Override
+                public void onCompleted() {
+                    outcome("move done", false);
+                }
+            };
+        }
+
+        synchronized void outcome(String text, boolean failed) {
+            noted = true;
+            note(subject, new Outcome(text, failed, operator, TIME.format(clock.instant())));
+        }
+
+        synchronized void failed(String prefix, Status status) {
+            if (!answered && Thread.currentThread() == puller) {
+                refusedAtOnce = status;
+                return;
+            }
+            String words = status.getCode() == Status.Code.DEADLINE_EXCEEDED
+                    ? "no answer within the dashboard's deadline; the VM's or host's page shows its state now"
+                    : status.getDescription() == null ? status.getCode().toString() : status.getDescription();
+            outcome(prefix + words, true);
+        }
+
+        /** The POST is answered now: with the refusal, when the call was refused at once; else it follows the lever. */
+        synchronized Optional<Status> answered(String started) {
+            answered = true;
+            if (refusedAtOnce == null && !noted) {
+                outcome(started, false);
+            }
+            return Optional.ofNullable(refusedAtOnce);
+        }
     }
 
-    private synchronized void note(String vm, String text) {
-        moves.remove(vm);
-        moves.put(vm, text);
+    private synchronized void note(String subject, Outcome outcome) {
+        outcomes.remove(subject);
+        outcomes.put(subject, outcome);
     }
 
-    /** The latest step of a move of {@code vm} started here, "" when none. */
-    synchronized String moveProgress(String vm) {
-        return moves.getOrDefault(vm, "");
+    /** The latest outcome of a lever pulled here on {@code subject}. */
+    synchronized Optional<Outcome> outcome(String subject) {
+        return Optional.ofNullable(outcomes.get(subject));
+    }
+
+    /** The latest outcome of a lever on {@code subject} as a paragraph, "" when none. */
+    String outcomeHtml(String subject) {
+        return outcome(subject).map(o -> html(o, "id=\"lever-outcome\" class=\"" + (o.failed() ? "error" : "muted") + "\""))
+                .orElse("");
+    }
+
+    /** An outcome as a paragraph with these attributes. */
+    static String html(Outcome o, String attributes) {
+        return "<p " + attributes + "><span class=\"outcome-text\">" + esc(o.text()) + "</span> <span class=\"muted\">("
+                + esc(o.operator()) + ", " + esc(o.at()) + ")</span></p>";
+    }
+
+    /** The fragment that follows a lever: {@code ?vm=NAME} or {@code ?host=NAME}. */
+    String outcomeFragment(DashboardRequest r) {
+        return outcomeHtml(r.param("host").isEmpty() ? subjectOfVm(Names.vmName("vm", r.param("vm")))
+                : subjectOfHost(Names.hostName("host", r.param("host"))));
     }
 
     private static String hidden(String name, String value) {

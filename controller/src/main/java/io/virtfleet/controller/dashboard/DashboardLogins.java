@@ -91,6 +91,22 @@ public final class DashboardLogins implements Authorization.SessionCallers {
         return new Link(token, expires);
     }
 
+    /**
+     * The operator a link would start a session for, without spending it (the page that asks to log in): empty when
+     * it is unknown, used, expired or its operator revoked.
+     */
+    public Optional<FleetIdentity> operatorOf(String token) {
+        if (token == null || token.isEmpty() || token.length() > 100) {
+            return Optional.empty();
+        }
+        Pending pending = links.get(hash(token));
+        if (pending == null || !clock.instant().isBefore(pending.expiresAt())
+                || revoked.test(pending.operator().name(), pending.certificateIssuedAt())) {
+            return Optional.empty();
+        }
+        return Optional.of(pending.operator());
+    }
+
     /** Spends a link: the session it starts, or empty when it is unknown, used, expired or its operator revoked. */
     public Optional<Started> redeem(String token) {
         if (token == null || token.isEmpty() || token.length() > 100) {
@@ -147,7 +163,8 @@ public final class DashboardLogins implements Authorization.SessionCallers {
                 given.getBytes(StandardCharsets.UTF_8));
     }
 
-    private static String secret() {
+    /** 256 random bits, base64url. */
+    static String secret() {
         byte[] bytes = new byte[32];
         RANDOM.nextBytes(bytes);
         return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);

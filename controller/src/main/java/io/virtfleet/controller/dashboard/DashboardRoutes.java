@@ -6,10 +6,13 @@ import static io.virtfleet.controller.dashboard.Html.url;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.netty.handler.codec.http.HttpResponseStatus;
+import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.fleet.Audit;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.util.Map;
 import java.util.Optional;
@@ -21,6 +24,8 @@ import java.util.Optional;
  */
 final class DashboardRoutes {
     static final String COOKIE = "vf_session";
+    /** The login form's anti-forgery value; __Host-: set by this origin only, over HTTPS, for every path. */
+    static final String LOGIN_COOKIE = "__Host-vf_login";
 
     private final DashboardLogins logins;
     private final OperatorCalls calls;
@@ -32,16 +37,20 @@ final class DashboardRoutes {
         this.logins = logins;
         this.calls = calls;
         this.clock = clock;
-        this.actions = new Actions(calls);
-        this.pages = new Pages(calls, history, sampleEvery, actions::moveProgress);
+        this.actions = new Actions(calls, clock);
+        this.pages = new Pages(calls, history, sampleEvery, actions);
     }
 
     DashboardResponse handle(DashboardRequest r) {
         if (r.method().equals("GET") && r.path().startsWith("/static/")) {
             return asset(r.path().substring("/static/".length()));
         }
-        if (r.path().equals("/login") && r.method().equals("GET")) {
-            return login(r);
+        if (r.path().equals("/login")) {
+            return switch (r.method()) {
+                case "GET" -> loginPage(r);
+                case "POST" -> login(r);
+                default -> DashboardResponse.text(HttpResponseStatus.METHOD_NOT_ALLOWED, "GET or POST only");
+            };
         }
         String secret = r.cookies().get(COOKIE);
         Optional<DashboardLogins.Session> session = logins.session(secret);
@@ -77,6 +86,7 @@ final class DashboardRoutes {
                 case "/place" -> ok(pages.place(page, SpecForm.of(r)));
                 case "/capacity" -> ok(pages.capacity(page, SpecForm.of(r)));
                 case "/confirm" -> ok(actions.confirm(page, r));
+                case "/fragment/outcome" -> ok(actions.outcomeFragment(r));
                 default -> notFound(page);
             };
         } catch (InvalidInputException e) {
@@ -104,12 +114,39 @@ final class DashboardRoutes {
                 + esc(detail) + "</p><p><a href=\"/\">Back to the fleet</a></p>"));
     }
 
+    /**
+     * What a login link opens: a page asking to log in as the link's operator, which does not spend the link (a chat's
+     * link preview or a mail scanner fetching it leaves it working). Pressing its button posts the token back from
+     * this page, a same-site request, so the session cookie (SameSite=Strict) set by the answer is sent on the redirect
+     * that follows, however the link was opened. The form carries a random value also set as a cookie of this origin
+     * only, which another site's page cannot read or set (login CSRF: logging someone in as the attacker).
+     */
+    private DashboardResponse loginPage(DashboardRequest r) {
+        String token = r.param("token");
+        Optional<FleetIdentity> operator = logins.operatorOf(token);
+        if (operator.isEmpty()) {
+            return DashboardResponse.html(HttpResponseStatus.UNAUTHORIZED, Pages.loginRefused());
+        }
+        String formToken = DashboardLogins.secret();
+        String cookie = LOGIN_COOKIE + "=" + formToken + "; Path=/; Max-Age=" + DashboardLogins.LINK_LIFETIME.toSeconds()
+                + "; Secure; HttpOnly; SameSite=Strict";
+        return new DashboardResponse(HttpResponseStatus.OK, "text/html; charset=utf-8",
+                Pages.login(operator.get(), token, formToken).getBytes(StandardCharsets.UTF_8), Map.of("Set-Cookie", cookie));
+    }
+
+    /** The login page's button: spends the link, starts the session, and sends the browser to the fleet. */
     private DashboardResponse login(DashboardRequest r) {
-        Optional<DashboardLogins.Started> started = logins.redeem(r.param("token"));
+        String formToken = r.cookies().get(LOGIN_COOKIE);
+        if (!sameOrigin(r) || formToken == null || !DashboardLogins.same(formToken, r.field("csrf"))) {
+            return DashboardResponse.html(HttpResponseStatus.FORBIDDEN, Pages.layout(null, "Refused",
+                    "<p class=\"error\" id=\"refusal\">This login form did not come from this dashboard's login page (its"
+                            + " token or origin does not match). Open your login link again: it still works.</p>"));
+        }
+        Optional<DashboardLogins.Started> started = logins.redeem(r.field("token"));
         if (started.isEmpty()) {
             return DashboardResponse.html(HttpResponseStatus.UNAUTHORIZED, Pages.loginRefused());
         }
-        io.virtfleet.controller.fleet.Audit.recordBy(started.get().session().operator().name(),
+        Audit.recordBy(started.get().session().operator().name(),
                 "opened a dashboard session (until " + started.get().session().expiresAt() + ")");
         long maxAge = started.get().session().expiresAt().getEpochSecond() - clock.instant().getEpochSecond();
         // Secure: HTTPS only; HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it.
@@ -119,7 +156,7 @@ final class DashboardRoutes {
     }
 
     private DashboardResponse logout(String secret) {
-        logins.session(secret).ifPresent(s -> io.virtfleet.controller.fleet.Audit.recordBy(s.operator().name(),
+        logins.session(secret).ifPresent(s -> Audit.recordBy(s.operator().name(),
                 "closed their dashboard session"));
         logins.end(secret);
         return DashboardResponse.redirect("/", Map.of("Set-Cookie", COOKIE + "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"));

@@ -106,7 +106,7 @@ public final class DashboardServer implements AutoCloseable {
                                 .setMaxInitialLineLength(4096).setMaxHeaderSize(8192).setMaxChunkSize(MAX_BODY_BYTES)))
                         .addLast("aggregate", new HttpObjectAggregator(MAX_BODY_BYTES))
                         .addLast("complete", deadline.disarm)
-                        .addLast("dashboard", new DashboardHandler(routes, workers));
+                        .addLast("dashboard", new DashboardHandler(routes::handle, workers, settings.names()));
             });
             DashboardServer server = new DashboardServer(logins, workers, sampler, listener, tls, ca, settings,
                     certificateLifetime);

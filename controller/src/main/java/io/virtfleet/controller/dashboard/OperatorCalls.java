@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
 final class OperatorCalls {
     /** As the CLI's deadline: long enough for a loaded controller. */
     static final long DEADLINE_SECONDS = 10;
-    /** For levers that wait for a host (starting, stopping a VM). */
+    /** For levers that wait for a host (starting, stopping a VM), made asynchronously. */
     static final long LONG_DEADLINE_SECONDS = 120;
 
     private final ManagedChannel channel;
@@ -29,11 +29,10 @@ final class OperatorCalls {
         return stub(sessionSecret).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
     }
 
-    FleetGrpc.FleetBlockingStub asLong(String sessionSecret) {
-        return stub(sessionSecret).withDeadlineAfter(LONG_DEADLINE_SECONDS, TimeUnit.SECONDS);
-    }
-
-    /** An asynchronous stub, for a move that streams its progress for as long as it lasts. */
+    /**
+     * An asynchronous stub, for the levers: a worker starts the call and answers its page, the call runs on (a move
+     * for as long as it lasts). The caller sets the deadline.
+     */
     FleetGrpc.FleetStub async(String sessionSecret) {
         return FleetGrpc.newStub(channel).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers(sessionSecret)));
     }

@@ -5,6 +5,7 @@ import static io.virtfleet.controller.dashboard.Html.badge;
 import static io.virtfleet.controller.dashboard.Html.esc;
 import static io.virtfleet.controller.dashboard.Html.url;
 
+import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.common.units.Bytes;
 import io.virtfleet.common.validation.StorageTiers;
 import io.virtfleet.controller.dashboard.DashboardRoutes.Page;
@@ -45,15 +46,14 @@ final class Pages {
     private final LoadHistory history;
     /** What the load chart spans, in words ("10 min"). */
     private final String historySpan;
-    private final java.util.function.Function<String, String> moveProgress;
+    private final Actions actions;
 
-    /** @param moveProgress the latest step of a move started from the dashboard, by VM; "" when none */
-    Pages(OperatorCalls calls, LoadHistory history, java.time.Duration sampleEvery,
-          java.util.function.Function<String, String> moveProgress) {
+    /** @param actions the levers pulled from this dashboard, whose outcomes the VM's and the fleet's pages show */
+    Pages(OperatorCalls calls, LoadHistory history, java.time.Duration sampleEvery, Actions actions) {
         this.historySpan = describe(sampleEvery.multipliedBy(LoadHistory.SAMPLES));
         this.calls = calls;
         this.history = history;
-        this.moveProgress = moveProgress;
+        this.actions = actions;
     }
 
     private static String describe(java.time.Duration d) {
@@ -88,13 +88,25 @@ final class Pages {
     }
 
     /** A block the page's script replaces every few seconds with the fragment at {@code url}. */
-    private static String polled(String id, String url, String content) {
+    static String polled(String id, String url, String content) {
         return "<div id=\"" + esc(id) + "\" data-poll=\"" + esc(url) + "\" data-poll-ms=\"" + POLL_MS + "\">" + content + "</div>";
     }
 
     static String loggedOut() {
         return layout(null, "Log in", "<p>This dashboard needs a login link. On a machine with your virtfleet credentials, run"
                 + " <code>virtfleet dashboard</code> and open the link it prints (it works once, for a few minutes).</p>");
+    }
+
+    /** A login link's page: who it logs in as, and the button that does (see DashboardRoutes#loginPage). */
+    static String login(FleetIdentity operator, String token, String formToken) {
+        String who = operator.name() + " (" + (operator.role() == FleetIdentity.Role.ADMIN
+                ? "admin" : "viewer") + ")";
+        return layout(null, "Log in as " + operator.name(), "<p>This login link starts a dashboard session as <strong id=\"login-as\">"
+                + esc(who) + "</strong>.</p><form method=\"post\" action=\"/login\">"
+                + "<input type=\"hidden\" name=\"token\" value=\"" + esc(token) + "\">"
+                + "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(formToken) + "\">"
+                + "<button type=\"submit\" id=\"login\">Log in as " + esc(operator.name()) + "</button></form>"
+                + "<p class=\"muted\">The link works once: pressing the button spends it (opening the link did not).</p>");
     }
 
     static String loginRefused() {
@@ -144,7 +156,10 @@ final class Pages {
                     .append("</td><td>").append(total <= 0 ? "<span class=\"muted\">n/a</span>"
                             : bar((double) used / total, Bytes.human(used) + " of " + Bytes.human(total)))
                     .append("</td><td>").append(Html.share(defined == 0 ? 0 : (double) up / defined, up + " of " + defined))
-                    .append("</td><td>").append(hostAction(host)).append("</td></tr>");
+                    .append("</td><td>").append(hostAction(host))
+                    .append(actions.outcome(Actions.subjectOfHost(name)).map(o -> Actions.html(o, "class=\"lever-outcome "
+                            + (o.failed() ? "error" : "muted") + "\"")).orElse(""))
+                    .append("</td></tr>");
         }
         h.append("</tbody></table></div>");
         return h.toString();
@@ -269,10 +284,7 @@ final class Pages {
                 ? "<a class=\"button\" href=\"/confirm?action=stop" + q + "\">Stop</a>"
                 : "<a class=\"button\" href=\"/confirm?action=start" + q + "\">Start</a>");
         h.append("<a class=\"button\" href=\"/confirm?action=move" + q + "\">Move…</a></p>");
-        String progress = moveProgress.apply(name);
-        if (!progress.isEmpty()) {
-            h.append("<p class=\"muted\" id=\"move-progress\">").append(esc(progress)).append("</p>");
-        }
+        h.append(actions.outcomeHtml(Actions.subjectOfVm(name)));
         h.append("</section><section><h2>History</h2><ol class=\"history\">");
         for (VmEvent e : history.getEventsList()) {
             h.append("<li><span class=\"muted\">").append(esc(TIME.format(Instant.ofEpochMilli(e.getAtUnixMs())))).append("</span> ")

@@ -132,8 +132,15 @@ class DashboardBrowserTest {
 
     @Test
     void anAdminLogsInSeesTheHostsOpensAVmAndDrainsAHost() throws Exception {
-        browser.get(loginLink(fleet.adminCredentials()));
-        assertEquals("Fleet", browser.findElement(By.tagName("h1")).getText());
+        String link = loginLink(fleet.adminCredentials());
+        // Opening the link (a chat's preview, say) does not spend it: only the page's button does.
+        browser.get(link);
+        assertEquals("Log in as admin", browser.findElement(By.tagName("h1")).getText());
+        browser.get(link);
+        assertEquals("admin (admin)", browser.findElement(By.id("login-as")).getText());
+        navigationTiming("the login link's page");
+        click(By.id("login"));
+        assertEquals("Fleet", text(By.tagName("h1")));
         assertEquals("admin (admin)", browser.findElement(By.id("who")).getText());
         org.openqa.selenium.Cookie cookie = browser.manage().getCookieNamed(DashboardRoutes.COOKIE);
         assertTrue(cookie.isSecure() && cookie.isHttpOnly() && "Strict".equals(cookie.getSameSite()), cookie.toString());
@@ -147,7 +154,7 @@ class DashboardBrowserTest {
             String row = text(By.cssSelector("tr[data-host='" + host + "']"));
             assertTrue(row.contains("ready"), row);
         }
-        double first = navigationTiming("first page load (login link, its redirect, the fleet page)");
+        double first = navigationTiming("first page load (the login button's post, its redirect, the fleet page)");
         browser.navigate().refresh();
         browser.findElement(By.cssSelector("tr[data-host='hv1']"));
         double again = navigationTiming("the fleet page again (same connection, scripts and styles cached)");
@@ -171,24 +178,26 @@ class DashboardBrowserTest {
         click(By.linkText("Stop"));
         assertEquals("Stop VM web (a clean shutdown, then off).", text(By.id("confirm-what")));
         click(By.id("confirm"));
-        assertEquals("VM web is stopped.", text(By.id("done")));
-        assertTrue(audit.contains("operator admin: stopped VM web"), "audit log: " + audit);
+        // The page answers at once and follows the stop, which runs on in the controller.
+        assertEquals("Stopping VM web: started; this page follows it.", text(By.id("done")));
+        awaitOutcome("VM web is stopped.");
+        Await.until("the stop in the audit log", Duration.ofSeconds(10), () -> audit.contains("operator admin: stopped VM web"));
         click(By.linkText("Back"));
         assertTrue(text(By.tagName("main")).contains("admin: stop web"));
+        assertEquals("VM web is stopped.", text(By.cssSelector("#lever-outcome .outcome-text")), "the VM's page shows it too");
         click(By.linkText("Start"));
         click(By.id("confirm"));
-        assertEquals("VM web is started.", text(By.id("done")));
+        assertEquals("Starting VM web: started; this page follows it.", text(By.id("done")));
+        awaitOutcome("VM web is started.");
 
         // A move runs on after the page answered; the VM's page follows it. These test-driver hosts cannot migrate
         // (no libvirt TLS), so it ends refused, and the page says so in the controller's words.
         click(By.linkText("Back"));
         click(By.linkText("Move…"));
         click(By.id("confirm"));
-        assertEquals("Moving VM web; its page follows the move.", text(By.id("done")));
+        assertEquals("Moving VM web: started; this page follows it.", text(By.id("done")));
         click(By.linkText("Back"));
-        Await.until("the move's outcome on the VM's page", Duration.ofSeconds(60), () -> String.valueOf(((JavascriptExecutor) browser)
-                .executeScript("const p = document.getElementById('move-progress'); return p ? p.textContent : '';"))
-                .startsWith("move failed: "));
+        Await.until("the move's outcome on the VM's page", Duration.ofSeconds(60), () -> outcome().startsWith("move failed: "));
         assertEquals(home, text(By.id("home")), "a refused move leaves the VM at home");
 
         browser.get(base() + "/");
@@ -196,7 +205,8 @@ class DashboardBrowserTest {
         click(By.cssSelector("tr[data-host='" + drained + "'] a.button"));
         assertTrue(text(By.id("confirm-what")).startsWith("Drain host " + drained));
         click(By.id("confirm"));
-        assertEquals("Host " + drained + " is draining.", text(By.id("done")));
+        assertEquals("Draining host " + drained + ": started; this page follows it.", text(By.id("done")));
+        awaitOutcome("Host " + drained + " is draining.");
         assertEquals(HostState.HOST_STATE_DRAINING, fleet.controller().liveness()
                 .judge(fleet.controller().registry().get(drained).orElseThrow(), fleet.controller().registry().nanoTime()).state());
         assertTrue(audit.contains("operator admin: drained host " + drained), "audit log: " + audit);
@@ -206,7 +216,7 @@ class DashboardBrowserTest {
 
         click(By.cssSelector("tr[data-host='" + drained + "'] a.button"));
         click(By.id("confirm"));
-        assertEquals("Host " + drained + " is taking new VMs again.", text(By.id("done")));
+        awaitOutcome("Host " + drained + " is taking new VMs again.");
         assertTrue(audit.contains("operator admin: undrained host " + drained), "audit log: " + audit);
 
         browser.get(base() + "/vms?state=running&name=we");
@@ -231,7 +241,8 @@ class DashboardBrowserTest {
     void aViewerSeesTheFleetButIsRefusedADrain() throws Exception {
         String link = loginLink(viewerCredentials);
         browser.get(link);
-        assertEquals("vera (viewer)", browser.findElement(By.id("who")).getText());
+        click(By.id("login"));
+        assertEquals("vera (viewer)", text(By.id("who")));
         assertTrue(audit.stream().anyMatch(a -> a.startsWith("operator vera: opened a dashboard session")), "audit log: " + audit);
         assertEquals(3, browser.findElements(By.cssSelector("tr[data-host]")).size());
         browser.get(base() + "/confirm?action=drain&host=hv2");
@@ -252,7 +263,7 @@ class DashboardBrowserTest {
         browser.get(base() + "/");
         assertEquals("Log in", browser.findElement(By.tagName("h1")).getText());
 
-        // The link was spent by the first visit.
+        // The link was spent by the login.
         browser.manage().deleteAllCookies();
         browser.get(link);
         assertEquals("Login link not valid", browser.findElement(By.tagName("h1")).getText());
@@ -287,6 +298,25 @@ class DashboardBrowserTest {
                 return false; // replaced by a refresh, or the page a form posted to not there yet
             }
         });
+    }
+
+    /** The outcome a page following a lever shows now ("" while none). */
+    private String outcome() {
+        return String.valueOf(((JavascriptExecutor) browser).executeScript(
+                "const p = document.querySelector('#lever-outcome .outcome-text'); return p ? p.textContent : '';"));
+    }
+
+    /** Waits for the page following a lever (it polls) to show this outcome. */
+    private void awaitOutcome(String expected) throws InterruptedException {
+        String[] last = {""};
+        try {
+            Await.until("the outcome '" + expected + "'", Duration.ofSeconds(60), () -> {
+                last[0] = outcome();
+                return last[0].equals(expected);
+            });
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "; the page shows '" + last[0] + "'", e);
+        }
     }
 
     /** What an operator runs: {@code virtfleet dashboard}, whose first line is the link. */

@@ -1,6 +1,7 @@
 package io.virtfleet.controller.health;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonArray;
@@ -78,6 +79,8 @@ class HealthInteropTest {
         assertEquals("SERVING", fleetService.get("status").getAsString(), fleetService.toString());
         JsonObject unknown = controller(null, "check", "virtfleet.v1.Nothing");
         assertEquals("NOT_FOUND", unknown.get("code").getAsString(), unknown.toString());
+        // Which services the controller has is the API's shape: not told to a caller without a certificate.
+        assertFalse(unknown.get("detail").getAsString().contains("virtfleet.v1."), unknown.toString());
         // A stream held open, and the API's shape, need a certificate of the fleet.
         for (String action : List.of("watch", "list")) {
             JsonObject refused = controller(null, action, "");
@@ -89,12 +92,19 @@ class HealthInteropTest {
     void anOperatorWatchesHealthAndReadsTheControllersApiByReflection() throws Exception {
         JsonObject watch = controller(viewer, "watch", "virtfleet.v1.Registry");
         assertEquals("SERVING", watch.get("status").getAsString(), watch.toString());
+        JsonObject dashboard = controller(viewer, "check", "virtfleet.v1.Dashboard");
+        assertEquals("SERVING", dashboard.get("status").getAsString(), dashboard.toString());
+        // A fleet certificate is told the services there are.
+        JsonObject unknown = controller(viewer, "check", "virtfleet.v1.Nothing");
+        assertEquals("NOT_FOUND", unknown.get("code").getAsString(), unknown.toString());
+        String named = unknown.get("detail").getAsString();
+        assertTrue(named.contains("virtfleet.v1.Fleet") && named.contains("virtfleet.v1.Dashboard"), named);
 
         JsonObject list = controller(viewer, "list", "");
         assertEquals("OK", list.get("code").getAsString(), list.toString());
         Set<String> services = strings(list.getAsJsonArray("services"));
         assertTrue(services.containsAll(Set.of("virtfleet.v1.Fleet", "virtfleet.v1.Registry", "virtfleet.v1.Enrollment",
-                "virtfleet.v1.Backups", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection")), services::toString);
+                "virtfleet.v1.Backups", "virtfleet.v1.Dashboard", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection")), services::toString);
 
         JsonObject symbol = controller(viewer, "symbol", "virtfleet.v1.Fleet");
         assertEquals("OK", symbol.get("code").getAsString(), symbol.toString());
