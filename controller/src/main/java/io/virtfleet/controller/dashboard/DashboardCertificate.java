@@ -48,10 +48,12 @@ public final class DashboardCertificate {
     private final Clock clock;
     /** When the end of the operator's certificate was last warned about (once a day). */
     private Instant warned;
+    private volatile PrivateKey key;
 
-    private DashboardCertificate(TlsCredentials tls, CertificateAuthority authority, List<String> names,
+    private DashboardCertificate(TlsCredentials tls, PrivateKey key, CertificateAuthority authority, List<String> names,
                                  Duration lifetime, Clock clock) {
         this.tls = tls;
+        this.key = key;
         this.authority = authority;
         this.names = names;
         this.lifetime = lifetime;
@@ -73,7 +75,7 @@ public final class DashboardCertificate {
         KeyPair keys = Keys.generate();
         TlsCredentials tls = TlsCredentials.webServer(keys.getPrivate(),
                 List.of(issue(authority, keys, names, lifetime), authority.certificate()));
-        return new DashboardCertificate(tls, authority, names, lifetime, clock);
+        return new DashboardCertificate(tls, keys.getPrivate(), authority, names, lifetime, clock);
     }
 
     /**
@@ -87,6 +89,10 @@ public final class DashboardCertificate {
         List<X509Certificate> chain = readChain(certFile);
         PrivateKey key = readKey(keyFile);
         X509Certificate leaf = chain.get(0);
+        if (leaf.getBasicConstraints() >= 0) {
+            throw new InvalidInputException(CERT_SETTING, certFile.toString(), "the web server's own certificate first;"
+                    + " the first one in this file is a CA's (" + leaf.getSubjectX500Principal() + ")");
+        }
         if (!Keys.matches(key, leaf.getPublicKey())) {
             throw new InvalidInputException(KEY_SETTING, keyFile.toString(), "the private key of the certificate in "
                     + CERT_SETTING + " (" + certFile + "); this key is another one (a " + key.getAlgorithm()
@@ -101,10 +107,6 @@ public final class DashboardCertificate {
         } catch (CertificateNotYetValidException e) {
             throw new InvalidInputException(CERT_SETTING, certFile.toString(), "a certificate valid now; this one starts"
                     + " on " + leaf.getNotBefore().toInstant() + " (is this machine's clock right?)");
-        }
-        if (leaf.getBasicConstraints() >= 0) {
-            throw new InvalidInputException(CERT_SETTING, certFile.toString(), "the web server's own certificate first;"
-                    + " the first one in this file is a CA's (" + leaf.getSubjectX500Principal() + ")");
         }
         try {
             List<String> uses = leaf.getExtendedKeyUsage();
@@ -135,7 +137,7 @@ public final class DashboardCertificate {
         }
         log.info("the dashboard serves the certificate in {} ({}, valid until {}); a renewed one is served after a"
                 + " restart of the controller", CERT_SETTING, certFile, leaf.getNotAfter().toInstant());
-        return new DashboardCertificate(tls, null, names, Duration.ZERO, clock);
+        return new DashboardCertificate(tls, key, null, names, Duration.ZERO, clock);
     }
 
     private static List<X509Certificate> readChain(Path file) {
@@ -216,11 +218,17 @@ public final class DashboardCertificate {
         }
         KeyPair keys = Keys.generate();
         tls.update(keys.getPrivate(), issue(authority, keys, names, lifetime));
+        key = keys.getPrivate();
         log.info("renewed the dashboard's certificate; valid until {}", tls.notAfter());
     }
 
     TlsCredentials tls() {
         return tls;
+    }
+
+    /** The private key of {@link #certificate()} (tests: what a thief of the dashboard's key would hold). */
+    PrivateKey key() {
+        return key;
     }
 
     /** The dashboard CA operators import into their browsers; null when the operator's own certificate is served. */

@@ -149,6 +149,11 @@ public final class DashboardServer implements AutoCloseable {
         return certificate.authority();
     }
 
+    /** Where its certificate comes from (tests). */
+    DashboardCertificate certificateSource() {
+        return certificate;
+    }
+
     /** The names its certificate is for ({@code dashboard-names}). */
     public java.util.List<String> names() {
         return settings.names();
