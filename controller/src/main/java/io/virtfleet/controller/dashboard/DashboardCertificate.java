@@ -64,7 +64,9 @@ public final class DashboardCertificate {
     public static DashboardCertificate forSettings(DashboardSettings settings, Path dataDir, Duration lifetime, Clock clock)
             throws IOException {
         if (settings.ownCertificate()) {
-            return own(settings.tlsCertificate(), settings.tlsKey(), settings.names(), clock);
+            DashboardCertificate own = own(settings.tlsCertificate(), settings.tlsKey(), settings.names(), clock);
+            describeOwn(own.certificate(), settings.tlsCertificate(), settings.tlsKey(), settings.names());
+            return own;
         }
         return issued(DashboardAuthority.open(dataDir, settings.names(), lifetime, clock), settings.names(), lifetime, clock);
     }
@@ -81,7 +83,8 @@ public final class DashboardCertificate {
     /**
      * The operator's certificate (PEM, the server's first, then any intermediates) and its private key (PEM,
      * PKCS#8 or traditional, unencrypted), checked before anything is served: both readable, the key the
-     * certificate's, the certificate valid now and for server use.
+     * certificate's, the certificate valid now and for server use. Logs nothing: the controller checks the files
+     * once before it starts anything, and {@link #forSettings} again, with a word in the log, when the dashboard starts.
      *
      * @throws InvalidInputException naming the setting and the file at fault, and what it should be
      */
@@ -125,19 +128,23 @@ public final class DashboardCertificate {
             throw new InvalidInputException(CERT_SETTING, certFile.toString(), "a web server's certificate: "
                     + e.getMessage());
         }
+        return new DashboardCertificate(tls, key, null, names, Duration.ZERO, clock);
+    }
+
+    /** Says in the log what the operator's certificate serves, and what looks wrong with it without stopping it. */
+    private static void describeOwn(X509Certificate leaf, Path certFile, Path keyFile, List<String> names) {
         for (String name : names) {
             if (!WebNames.covers(leaf, name)) {
                 log.warn("{} ({}) does not name {}, one of dashboard-names: browsers opening the dashboard by it will"
                         + " refuse the certificate", CERT_SETTING, certFile, name);
             }
         }
-        if (Files.exists(keyFile) && worldReadable(keyFile)) {
+        if (worldReadable(keyFile)) {
             log.warn("{} ({}) can be read by every user of this machine; make it readable by the controller's user"
                     + " only (chmod 600)", KEY_SETTING, keyFile);
         }
         log.info("the dashboard serves the certificate in {} ({}, valid until {}); a renewed one is served after a"
                 + " restart of the controller", CERT_SETTING, certFile, leaf.getNotAfter().toInstant());
-        return new DashboardCertificate(tls, key, null, names, Duration.ZERO, clock);
     }
 
     private static List<X509Certificate> readChain(Path file) {
