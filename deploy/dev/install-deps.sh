@@ -38,6 +38,7 @@ packages=(
   lintian                                                              # packaging/lintian.sh: mvn verify checks the .debs
   systemd-container                                                    # systemd-nspawn: the .debs under a real systemd (deploy/e2e/packages-systemd.sh)
   chromium chromium-driver                                             # headless Chromium + chromedriver: the dashboard's browser tests
+  libnss3-tools                                                        # certutil: the browser tests import the dashboard CA as an operator does
 )
 command -v java >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || packages+=(maven)

@@ -35,6 +35,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.ServerInterceptors;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import io.virtfleet.common.validation.InvalidInputException;
+import io.virtfleet.controller.dashboard.DashboardCertificate;
 import io.virtfleet.controller.dashboard.DashboardEndpoint;
 import io.virtfleet.controller.dashboard.DashboardLogins;
 import io.virtfleet.controller.dashboard.DashboardServer;
@@ -160,7 +162,7 @@ public final class Controller implements AutoCloseable {
         this.vmStore = vmStore;
         this.replication = replication;
         this.installs = installs;
-        this.dashboardEndpoint = new DashboardEndpoint(pki.ca().certificate());
+        this.dashboardEndpoint = new DashboardEndpoint();
         this.storageHealth = new StorageHealth(config.dataDirectory(), health);
     }
 
@@ -250,6 +252,9 @@ public final class Controller implements AutoCloseable {
      * Starts the web dashboard (after {@link #start}): HTTPS on {@code settings.listen()}, its calls made to this
      * controller's Fleet service in-process, as the session's operator, behind the same interceptors as the gRPC port
      * (authorization by {@link AccessRules}, the restore hold's gate, status mapping). Off in plaintext test mode.
+     *
+     * @throws InvalidInputException the operator's certificate or key ({@code dashboard-tls-cert}, {@code
+     *                               dashboard-tls-key}) is unusable: nothing of the dashboard was started
      */
     public synchronized DashboardServer startDashboard(DashboardSettings settings) throws IOException {
         if (!settings.on() || config.plaintextForTests()) {
@@ -258,6 +263,9 @@ public final class Controller implements AutoCloseable {
         if (server == null || dashboard != null) {
             throw new IllegalStateException("the dashboard starts once, after the controller");
         }
+        // First, so that a bad certificate of the operator's leaves nothing started.
+        DashboardCertificate certificate = DashboardCertificate.forSettings(settings, config.dataDirectory(),
+                config.ownCertificateLifetime(), java.time.Clock.systemUTC());
         DashboardLogins logins = new DashboardLogins(java.time.Clock.systemUTC(), settings.sessionLifetime(),
                 revokedOperators::revokedSince);
         String name = "virtfleet-dashboard-" + java.util.UUID.randomUUID();
@@ -268,8 +276,8 @@ public final class Controller implements AutoCloseable {
                         grpcMetrics.on("dashboard"))) // outermost, as on the port: refusals counted too
                 .build().start();
         dashboardChannel = InProcessChannelBuilder.forName(name).directExecutor().build();
-        dashboard = DashboardServer.start(settings, pki.ca(), config.ownCertificateLifetime(), logins, dashboardChannel,
-                registry, java.time.Clock.systemUTC());
+        dashboard = DashboardServer.start(settings, certificate, logins, dashboardChannel, registry,
+                java.time.Clock.systemUTC());
         dashboardEndpoint.serving(dashboard);
         return dashboard;
     }

@@ -10,6 +10,7 @@ import io.virtfleet.common.validation.Endpoint;
 import io.virtfleet.common.validation.InvalidInputException;
 import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
+import io.virtfleet.controller.dashboard.DashboardCertificate;
 import io.virtfleet.controller.dashboard.DashboardSettings;
 import io.virtfleet.controller.definitions.DomainSettings;
 import io.virtfleet.controller.fencing.FenceSettings;
@@ -256,14 +257,27 @@ public final class ControllerMain implements Callable<Integer> {
     String metricsListen;
 
     @Option(names = "--dashboard-listen", paramLabel = "HOST:PORT|off", defaultValue = "off",
-            description = {"Where the web dashboard listens (HTTPS, certificate from the fleet CA; operators log in with a",
-                "one-time link from 'virtfleet dashboard'), e.g. 127.0.0.1:7447; off: no dashboard (default: ${DEFAULT-VALUE})."})
+            description = {"Where the web dashboard listens (HTTPS; operators log in with a one-time link from",
+                "'virtfleet dashboard'), e.g. 127.0.0.1:7447; off: no dashboard (default: ${DEFAULT-VALUE}). Its certificate is",
+                "dashboard-tls-cert if set, else one of the dashboard CA, which can vouch only for dashboard-names."})
     String dashboardListen;
 
     @Option(names = "--dashboard-names", paramLabel = "NAME", split = ",",
-            description = {"Host names and IP addresses operators open the dashboard by: written into its certificate;",
-                "login links use the first (default: the dashboard-listen host unless a wildcard, then localhost, 127.0.0.1)."})
+            description = {"Host names and IP addresses operators open the dashboard by: written into its certificate, and",
+                "the only names the dashboard CA may vouch for (a change makes a new dashboard CA, which browsers import",
+                "again); login links use the first (default: the dashboard-listen host unless a wildcard, then localhost,",
+                "127.0.0.1)."})
     List<String> dashboardNames;
+
+    @Option(names = "--dashboard-tls-cert", paramLabel = "FILE",
+            description = {"The dashboard's own certificate, PEM, intermediates after it (the site's PKI or ACME; recommended",
+                "for production), with dashboard-tls-key; read at start, so a renewed one is served after a restart",
+                "(default: none, a certificate of the dashboard CA in <data-dir>/dashboard-ca)."})
+    Path dashboardTlsCert;
+
+    @Option(names = "--dashboard-tls-key", paramLabel = "FILE",
+            description = {"The private key of dashboard-tls-cert, PEM, unencrypted, readable by the controller's user only."})
+    Path dashboardTlsKey;
 
     @Option(names = "--dashboard-session-lifetime", paramLabel = "DURATION", defaultValue = "8h",
             description = "How long a dashboard login lasts, 1m to 7d (default: ${DEFAULT-VALUE}).")
@@ -287,6 +301,11 @@ public final class ControllerMain implements Callable<Integer> {
         try {
             config = config();
             dashboard = dashboard();
+            if (dashboard.on() && dashboard.ownCertificate()) {
+                // Checked before anything starts; the dashboard reads the files again when it starts.
+                DashboardCertificate.own(dashboard.tlsCertificate(), dashboard.tlsKey(), dashboard.names(),
+                        java.time.Clock.systemUTC());
+            }
         } catch (InvalidInputException e) {
             System.err.println("virtfleet-controller: " + e.getMessage());
             return ExitCode.USAGE;
@@ -345,9 +364,19 @@ public final class ControllerMain implements Callable<Integer> {
         if (dashboardSessionLifetime.compareTo(Duration.ofMinutes(1)) < 0 || dashboardSessionLifetime.compareTo(Duration.ofDays(7)) > 0) {
             throw new InvalidInputException("dashboard-session-lifetime", dashboardSessionLifetime.toString(), "1m to 7d");
         }
+        if ((dashboardTlsCert == null) != (dashboardTlsKey == null)) {
+            String missing = dashboardTlsCert == null ? DashboardCertificate.CERT_SETTING : DashboardCertificate.KEY_SETTING;
+            String set = dashboardTlsCert == null ? DashboardCertificate.KEY_SETTING : DashboardCertificate.CERT_SETTING;
+            throw new InvalidInputException(missing, "", "a file: " + set + " is set, and the dashboard's own certificate"
+                    + " needs both " + DashboardCertificate.CERT_SETTING + " and " + DashboardCertificate.KEY_SETTING);
+        }
         if (dashboardListen.equals("off")) {
             if (dashboardNames != null && !dashboardNames.isEmpty()) {
                 throw new InvalidInputException("dashboard-names", String.join(",", dashboardNames),
+                        "no value while dashboard-listen is off");
+            }
+            if (dashboardTlsCert != null) {
+                throw new InvalidInputException(DashboardCertificate.CERT_SETTING, dashboardTlsCert.toString(),
                         "no value while dashboard-listen is off");
             }
             return DashboardSettings.off();
@@ -370,7 +399,7 @@ public final class ControllerMain implements Callable<Integer> {
             }
         }
         return new DashboardSettings(new InetSocketAddress(at.bareHost(), at.port()), names, dashboardSessionLifetime,
-                DashboardSettings.DEFAULT_SAMPLE_EVERY);
+                DashboardSettings.DEFAULT_SAMPLE_EVERY, dashboardTlsCert, dashboardTlsKey);
     }
 
     /** A name for the dashboard's certificate: a DNS name (labels) or an IP literal. */

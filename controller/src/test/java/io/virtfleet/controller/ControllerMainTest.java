@@ -181,6 +181,51 @@ class ControllerMainTest {
     }
 
     @Test
+    void theDashboardsOwnCertificateNeedsBothFilesAndABadPairStopsTheControllerBeforeItStarts(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        var own = parse("--dashboard-listen", "127.0.0.1:7447", "--dashboard-tls-cert", "/etc/virtfleet/dashboard.crt",
+                "--dashboard-tls-key", "/etc/virtfleet/dashboard.key").dashboard();
+        assertTrue(own.ownCertificate());
+        assertEquals(Path.of("/etc/virtfleet/dashboard.crt"), own.tlsCertificate());
+        assertEquals(Path.of("/etc/virtfleet/dashboard.key"), own.tlsKey());
+        assertFalse(parse("--dashboard-listen", "127.0.0.1:7447").dashboard().ownCertificate(), "the dashboard CA by default");
+        assertEquals("dashboard-tls-key", assertThrows(InvalidInputException.class, () -> parse("--dashboard-listen",
+                "127.0.0.1:7447", "--dashboard-tls-cert", "/etc/virtfleet/dashboard.crt").dashboard()).field());
+        assertEquals("dashboard-tls-cert", assertThrows(InvalidInputException.class, () -> parse("--dashboard-listen",
+                "127.0.0.1:7447", "--dashboard-tls-key", "/etc/virtfleet/dashboard.key").dashboard()).field());
+        assertEquals("dashboard-tls-cert", assertThrows(InvalidInputException.class, () -> parse(
+                "--dashboard-tls-cert", "/a.crt", "--dashboard-tls-key", "/a.key").dashboard()).field(), "with the dashboard off");
+
+        // A key that is not the certificate's: exit 2 naming the setting and the file, before the data directory is touched.
+        io.virtfleet.common.security.CertificateAuthority site = io.virtfleet.common.security.CertificateAuthority
+                .loadOrCreate(dir.resolve("site"), java.time.Clock.systemUTC());
+        Path cert = dir.resolve("dashboard.crt");
+        java.nio.file.Files.writeString(cert, io.virtfleet.common.security.Pem.of(site.issueWebServer(
+                io.virtfleet.common.security.Keys.generate().getPublic(), "dashboard", List.of("localhost"),
+                java.time.Duration.ofDays(1))));
+        Path key = dir.resolve("dashboard.key");
+        java.nio.file.Files.writeString(key, io.virtfleet.common.security.Pem.of(
+                io.virtfleet.common.security.Keys.generate().getPrivate()));
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream before = System.err;
+        System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = new CommandLine(new ControllerMain()).registerConverter(java.time.Duration.class,
+                    io.virtfleet.common.units.Durations::parse).execute("--config", dir.resolve("none.conf").toString(),
+                    "--data-dir", dir.resolve("data").toString(), "--listen", "127.0.0.1:0", "--dashboard-listen",
+                    "127.0.0.1:0", "--dashboard-tls-cert", cert.toString(), "--dashboard-tls-key", key.toString());
+        } finally {
+            System.setErr(before);
+        }
+        String said = err.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(2, code, said);
+        assertTrue(said.startsWith("virtfleet-controller: dashboard-tls-key: \"" + key + "\" is not accepted; expected the"
+                + " private key of the certificate in dashboard-tls-cert (" + cert + ")"), said);
+        assertFalse(java.nio.file.Files.exists(dir.resolve("data")), "nothing started");
+    }
+
+    @Test
     void badValuesAreRefusedNamingTheKey() {
         String[][] cases = {
             {"--placement", "random", "placement: "},

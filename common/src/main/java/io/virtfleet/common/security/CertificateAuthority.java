@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Date;
 import java.util.HexFormat;
 import java.util.List;
+import org.bouncycastle.asn1.DEROctetString;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
 import org.bouncycastle.asn1.x500.style.BCStyle;
@@ -30,8 +31,10 @@ import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
 import org.bouncycastle.asn1.x509.Extension;
 import org.bouncycastle.asn1.x509.GeneralName;
 import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.x509.GeneralSubtree;
 import org.bouncycastle.asn1.x509.KeyPurposeId;
 import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.asn1.x509.NameConstraints;
 import org.bouncycastle.cert.CertIOException;
 import org.bouncycastle.cert.X509v3CertificateBuilder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
@@ -118,6 +121,123 @@ public final class CertificateAuthority {
         } catch (GeneralSecurityException | CertIOException e) {
             throw new IOException("cannot create the fleet CA", e);
         }
+    }
+
+    /**
+     * A new CA, in memory (see {@link #save}), that may vouch only for {@code names} and the DNS names under them: for
+     * a web server's certificates (the dashboard's), so that a browser importing it as an authority trusts it for
+     * nothing else. Its certificate carries a critical name constraints extension (RFC 5280, 4.2.1.10), which browsers
+     * enforce on an imported authority: each DNS name is a permitted subtree, each IP address is permitted alone (a
+     * full-length mask). A kind of name the list lacks is shut as well, since a constraint binds only the kinds it
+     * names: without an IP address every IPv4 and IPv6 address is excluded, and without a DNS name only the reserved
+     * domain {@code invalid} (RFC 6761), which no real name is under, is permitted. Server use only.
+     *
+     * @param names DNS names (lowercase) and IP literals in canonical form, as {@link #constrainedTo} compares them
+     */
+    public static CertificateAuthority nameConstrained(String commonName, List<String> names, Duration lifetime,
+                                                       Clock clock) throws GeneralSecurityException {
+        KeyPair keys = Keys.generate();
+        X500Name name = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, commonName).build();
+        Instant now = clock.instant();
+        try {
+            X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(name, serial(),
+                    Date.from(now.minus(BACKDATE)), Date.from(now.plus(lifetime)), name, keys.getPublic())
+                    .addExtension(Extension.basicConstraints, true, new BasicConstraints(0))
+                    .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign))
+                    .addExtension(Extension.nameConstraints, true, nameConstraints(names))
+                    .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth))
+                    .addExtension(Extension.subjectKeyIdentifier, false,
+                            new JcaX509ExtensionUtils().createSubjectKeyIdentifier(keys.getPublic()));
+            return new CertificateAuthority(keys, sign(builder, keys), clock);
+        } catch (CertIOException e) {
+            throw new GeneralSecurityException("cannot build the CA " + commonName, e);
+        }
+    }
+
+    /**
+     * Whether {@code ca} is a {@link #nameConstrained} CA for exactly {@code names} (in any order): false for a CA
+     * without constraints, and for one made for other names, which would not vouch for a name added since.
+     */
+    public static boolean constrainedTo(X509Certificate ca, List<String> names) {
+        byte[] value = ca.getExtensionValue(Extension.nameConstraints.getId());
+        if (value == null) {
+            return false;
+        }
+        try {
+            NameConstraints present = NameConstraints.getInstance(JcaX509ExtensionUtils.parseExtensionValue(value));
+            return present.toASN1Primitive().equals(nameConstraints(names).toASN1Primitive());
+        } catch (IOException | IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    private static NameConstraints nameConstraints(List<String> names) {
+        java.util.SortedSet<String> dns = new java.util.TreeSet<>();
+        java.util.SortedSet<String> ips = new java.util.TreeSet<>();
+        for (String n : names) {
+            (ipLiteral(n) ? ips : dns).add(n);
+        }
+        if (dns.isEmpty() && ips.isEmpty()) {
+            throw new IllegalArgumentException("a name-constrained CA needs at least one name");
+        }
+        List<GeneralSubtree> permitted = new ArrayList<>();
+        List<GeneralSubtree> excluded = new ArrayList<>();
+        if (dns.isEmpty()) {
+            permitted.add(new GeneralSubtree(new GeneralName(GeneralName.dNSName, "invalid")));
+        }
+        for (String d : dns) {
+            permitted.add(new GeneralSubtree(new GeneralName(GeneralName.dNSName, d)));
+        }
+        if (ips.isEmpty()) {
+            // Address and mask all zero: every IPv4 address, then every IPv6 one.
+            excluded.add(new GeneralSubtree(new GeneralName(GeneralName.iPAddress, new DEROctetString(new byte[8]))));
+            excluded.add(new GeneralSubtree(new GeneralName(GeneralName.iPAddress, new DEROctetString(new byte[32]))));
+        }
+        for (String ip : ips) {
+            byte[] address = ipBytes(ip);
+            byte[] subtree = java.util.Arrays.copyOf(address, address.length * 2);
+            java.util.Arrays.fill(subtree, address.length, subtree.length, (byte) 0xff); // this address alone
+            permitted.add(new GeneralSubtree(new GeneralName(GeneralName.iPAddress, new DEROctetString(subtree))));
+        }
+        return new NameConstraints(permitted.toArray(GeneralSubtree[]::new),
+                excluded.isEmpty() ? null : excluded.toArray(GeneralSubtree[]::new));
+    }
+
+    /** The bytes of an IP literal (4 or 16); parsed, never looked up. */
+    private static byte[] ipBytes(String literal) {
+        try {
+            return java.net.InetAddress.getByName(literal).getAddress(); // digits, dots and colons only: no lookup
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException("not an IP address: " + literal, e);
+        }
+    }
+
+    /** An IP literal rather than a DNS name: digits and dots only, or any colon. */
+    private static boolean ipLiteral(String name) {
+        return name.matches("[0-9.]+|.*:.*");
+    }
+
+    /**
+     * A CA from a key and certificate kept elsewhere ({@link #save}), once they are shown to belong together.
+     *
+     * @throws GeneralSecurityException the key is not the certificate's, or the certificate is no CA's
+     */
+    public static CertificateAuthority of(PrivateKey key, X509Certificate certificate, Clock clock)
+            throws GeneralSecurityException {
+        if (certificate.getBasicConstraints() < 0) {
+            throw new GeneralSecurityException("the certificate of " + certificate.getSubjectX500Principal()
+                    + " is not a CA's");
+        }
+        if (!Keys.matches(key, certificate.getPublicKey())) {
+            throw new GeneralSecurityException("the private key is not the one of " + certificate.getSubjectX500Principal());
+        }
+        return new CertificateAuthority(new KeyPair(certificate.getPublicKey(), key), certificate, clock);
+    }
+
+    /** Writes this CA to {@code dir} as {@code ca.key} and {@code ca.crt}, both owner-only; the key first. */
+    public void save(Path dir) throws IOException {
+        StateFiles.writePrivate(dir.resolve(KEY_FILE), Pem.of(keys.getPrivate()));
+        StateFiles.writePrivate(dir.resolve(CERT_FILE), Pem.of(certificate));
     }
 
     public X509Certificate certificate() {
@@ -217,12 +337,14 @@ public final class CertificateAuthority {
         Instant now = clock.instant();
         List<GeneralName> alternatives = new ArrayList<>();
         for (String dns : names) {
-            alternatives.add(new GeneralName(dns.matches("[0-9.]+|.*:.*") ? GeneralName.iPAddress : GeneralName.dNSName, dns));
+            alternatives.add(new GeneralName(ipLiteral(dns) ? GeneralName.iPAddress : GeneralName.dNSName, dns));
         }
         X500Name subject = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, commonName).build();
+        // Never past this CA's own end: a browser would refuse the rest of its life anyway.
+        Instant notAfter = java.util.Collections.min(List.of(now.plus(lifetime), certificate.getNotAfter().toInstant()));
         try {
             X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
-                    Date.from(now.minus(BACKDATE)), Date.from(now.plus(lifetime)), subject, key)
+                    Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, key)
                     .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
                     .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature))
                     .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth))

@@ -10,6 +10,7 @@ import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
 import java.time.Instant;
+import java.util.List;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
@@ -25,29 +26,43 @@ public final class TlsCredentials {
 
     private final AdvancedTlsX509KeyManager keyManager = new AdvancedTlsX509KeyManager();
     private final X509Certificate ca;
+    /** The certificates sent after this party's own: its issuer (the fleet CA), or a web server's intermediates. */
+    private final List<X509Certificate> issuers;
     private final FleetIdentity identity;
     private volatile X509Certificate certificate;
 
     public TlsCredentials(PrivateKey key, X509Certificate certificate, X509Certificate ca) {
-        this(key, certificate, ca, FleetIdentity.of(certificate)
+        this(key, certificate, ca, List.of(ca), FleetIdentity.of(certificate)
                 .orElseThrow(() -> new IllegalArgumentException("certificate names no virtfleet identity")));
     }
 
-    private TlsCredentials(PrivateKey key, X509Certificate certificate, X509Certificate ca, FleetIdentity identity) {
+    private TlsCredentials(PrivateKey key, X509Certificate certificate, X509Certificate ca, List<X509Certificate> issuers,
+                           FleetIdentity identity) {
         this.ca = ca;
+        this.issuers = List.copyOf(issuers);
         this.identity = identity;
         update(key, certificate);
     }
 
     /**
-     * A web server's credentials (the dashboard's): a certificate that names no fleet identity (see
-     * {@link CertificateAuthority#issueWebServer}); {@link #identity()} is null.
+     * A web server's credentials (the dashboard's), for {@link #browserServerContext} only: a certificate that names
+     * no fleet identity (see {@link CertificateAuthority#issueWebServer}), sent with the certificates that follow it
+     * in {@code chain} (its issuer, or the intermediates of the site's own PKI). {@link #identity()} is null, and
+     * {@link #ca()} is the last certificate of the chain, the one browsers are to trust (null if the chain is the
+     * certificate alone).
+     *
+     * @param chain the server's certificate first, then each one's issuer
      */
-    public static TlsCredentials webServer(PrivateKey key, X509Certificate certificate, X509Certificate ca) {
-        if (FleetIdentity.of(certificate).isPresent()) {
+    public static TlsCredentials webServer(PrivateKey key, List<X509Certificate> chain) {
+        if (chain.isEmpty()) {
+            throw new IllegalArgumentException("a web server needs its certificate");
+        }
+        if (FleetIdentity.of(chain.get(0)).isPresent()) {
             throw new IllegalArgumentException("a web server's certificate must not name a fleet identity");
         }
-        return new TlsCredentials(key, certificate, ca, null);
+        List<X509Certificate> issuers = chain.subList(1, chain.size());
+        return new TlsCredentials(key, chain.get(0), issuers.isEmpty() ? null : issuers.get(issuers.size() - 1), issuers,
+                null);
     }
 
     /** Swaps in a renewed key and certificate; the identity must stay the same (none, for a web server). */
@@ -56,7 +71,10 @@ public final class TlsCredentials {
         if (!java.util.Objects.equals(identity, renewedIdentity)) {
             throw new IllegalArgumentException("renewed certificate is for " + renewedIdentity + ", not " + identity);
         }
-        keyManager.updateIdentityCredentials(new X509Certificate[] {renewed, ca}, key);
+        List<X509Certificate> chain = new java.util.ArrayList<>();
+        chain.add(renewed);
+        chain.addAll(issuers);
+        keyManager.updateIdentityCredentials(chain.toArray(X509Certificate[]::new), key);
         this.certificate = renewed;
     }
 

@@ -1,5 +1,6 @@
 package io.virtfleet.controller.backup;
 
+import io.virtfleet.controller.dashboard.DashboardAuthority;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -67,13 +68,15 @@ public final class BackupArchive {
     }
 
     /**
-     * Whether a file of the data directory stays out of backups: {@link io.virtfleet.common.files.StateFiles}'
+     * Whether a file or directory of the data directory stays out of backups: {@link io.virtfleet.common.files.StateFiles}'
      * temporaries and git's lock files, which only a writer cut short leaves (the write gate keeps any from being
-     * half made while the copy is taken).
+     * half made while the copy is taken); and the dashboard CA ({@code dashboard-ca/}), which the controller makes
+     * again when it is missing: a backup holds what cannot be made again, and one key fewer that browsers trust.
      */
     static boolean leftOut(Path relative) {
         String name = relative.getFileName().toString();
-        return (name.startsWith(".") && name.endsWith(".tmp")) || name.endsWith(".lock");
+        return (name.startsWith(".") && name.endsWith(".tmp")) || name.endsWith(".lock")
+                || relative.getName(0).toString().equals(DashboardAuthority.DIRECTORY);
     }
 
     /**
@@ -157,6 +160,9 @@ public final class BackupArchive {
                 if (Files.isSymbolicLink(p)) {
                     throw new IOException("cannot back up " + p + ": a symbolic link in the data directory; the backup"
                             + " holds only directories and regular files");
+                }
+                if (relative.getName(0).toString().equals(DashboardAuthority.DIRECTORY)) {
+                    continue; // the directory too, not only its files (see leftOut)
                 }
                 int mode = mode(p);
                 if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {

@@ -17,12 +17,7 @@ import java.security.cert.X509Certificate;
  * token and its hash), so it runs on the event loop. Answers FAILED_PRECONDITION while the dashboard is off.
  */
 public final class DashboardEndpoint extends DashboardGrpc.DashboardImplBase {
-    private final X509Certificate ca;
     private volatile DashboardServer server;
-
-    public DashboardEndpoint(X509Certificate ca) {
-        this.ca = ca;
-    }
 
     /** The dashboard links lead to from now on; null: off. */
     public void serving(DashboardServer server) {
@@ -53,15 +48,21 @@ public final class DashboardEndpoint extends DashboardGrpc.DashboardImplBase {
             return;
         }
         Audit.record("asked for a dashboard login link (valid until " + link.expiresAt() + ")");
-        response.onNext(DashboardLogin.newBuilder()
+        DashboardLogin.Builder login = DashboardLogin.newBuilder()
                 .setUrl(dashboard.baseUrl() + "/login?token=" + link.token())
                 .setExpiresAtUnixMs(link.expiresAt().toEpochMilli())
-                .setCaFingerprintSha256(CertificateAuthority.fingerprint(ca))
-                .setCaPem(Pem.of(ca))
                 .setOperator(caller.name())
                 .setRole(caller.role().name().toLowerCase())
                 .setSessionSeconds(dashboard.logins().sessionLifetime().toSeconds())
-                .build());
+                .addAllNames(dashboard.names());
+        // The dashboard CA, name-constrained to the dashboard's names; never the fleet CA, which browsers must not trust.
+        X509Certificate ca = dashboard.authority();
+        if (ca == null) {
+            login.setOwnCertificate(true);
+        } else {
+            login.setCaFingerprintSha256(CertificateAuthority.fingerprint(ca)).setCaPem(Pem.of(ca));
+        }
+        response.onNext(login.build());
         response.onCompleted();
     }
 }

@@ -8,20 +8,15 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.DefaultThreadFactory;
-import io.virtfleet.common.security.CertificateAuthority;
-import io.virtfleet.common.security.Keys;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.controller.http.BoundedListener;
 import io.virtfleet.controller.http.RequestDeadline;
 import io.virtfleet.controller.registry.HostRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.security.GeneralSecurityException;
-import java.security.KeyPair;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -32,8 +27,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The controller's web dashboard over HTTPS: a certificate of its own from the fleet CA naming the addresses operators
- * type ({@link DashboardSettings#names}), a one-thread event loop that only moves bytes, and a few workers that render
+ * The controller's web dashboard over HTTPS: a certificate of its own naming the addresses operators type
+ * ({@link DashboardSettings#names}), the operator's or one of the name-constrained dashboard CA, never the fleet CA's
+ * ({@link DashboardCertificate}), a one-thread event loop that only moves bytes, and a few workers that render
  * pages and make the operator's calls. Every call goes through {@code fleet}, an in-process channel to the
  * controller's own gRPC services behind the same authorization rules, as the session's operator. Requests,
  * headers, bodies and connections are bounded as on the git port.
@@ -52,24 +48,19 @@ public final class DashboardServer implements AutoCloseable {
     private final ThreadPoolExecutor workers;
     private final ScheduledExecutorService sampler;
     private final BoundedListener listener;
-    private final TlsCredentials tls;
-    private final CertificateAuthority ca;
+    private final DashboardCertificate certificate;
     private final DashboardSettings settings;
-    private final Duration certificateLifetime;
     private final String baseUrl;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private DashboardServer(DashboardLogins logins, ThreadPoolExecutor workers, ScheduledExecutorService sampler,
-                            BoundedListener listener, TlsCredentials tls, CertificateAuthority ca, DashboardSettings settings,
-                            Duration certificateLifetime) {
+                            BoundedListener listener, DashboardCertificate certificate, DashboardSettings settings) {
         this.logins = logins;
         this.workers = workers;
         this.sampler = sampler;
         this.listener = listener;
-        this.tls = tls;
-        this.ca = ca;
+        this.certificate = certificate;
         this.settings = settings;
-        this.certificateLifetime = certificateLifetime;
         String first = settings.names().get(0);
         this.baseUrl = "https://" + (first.contains(":") ? "[" + first + "]" : first) + ":" + listener.address().getPort();
     }
@@ -77,15 +68,13 @@ public final class DashboardServer implements AutoCloseable {
     /**
      * Starts serving on {@code settings.listen()}.
      *
-     * @param fleet an in-process channel to the controller's Fleet service, authorizing calls by session
+     * @param certificate what it shows browsers ({@link DashboardCertificate#forSettings})
+     * @param fleet       an in-process channel to the controller's Fleet service, authorizing calls by session
      */
-    public static DashboardServer start(DashboardSettings settings, CertificateAuthority ca, Duration certificateLifetime,
+    public static DashboardServer start(DashboardSettings settings, DashboardCertificate certificate,
                                         DashboardLogins logins, ManagedChannel fleet, HostRegistry registry, Clock clock)
             throws IOException {
-        KeyPair keys = Keys.generate();
-        TlsCredentials tls = TlsCredentials.webServer(keys.getPrivate(), issue(ca, keys, settings, certificateLifetime),
-                ca.certificate());
-        SslContext sslContext = tls.browserServerContext();
+        SslContext sslContext = certificate.tls().browserServerContext();
         LoadHistory history = new LoadHistory();
         ThreadPoolExecutor workers = new ThreadPoolExecutor(WORKERS, WORKERS, 30, TimeUnit.SECONDS,
                 new ArrayBlockingQueue<>(QUEUED), new DefaultThreadFactory("vf-dashboard", true));
@@ -108,8 +97,7 @@ public final class DashboardServer implements AutoCloseable {
                         .addLast("complete", deadline.disarm)
                         .addLast("dashboard", new DashboardHandler(routes::handle, workers, settings.names()));
             });
-            DashboardServer server = new DashboardServer(logins, workers, sampler, listener, tls, ca, settings,
-                    certificateLifetime);
+            DashboardServer server = new DashboardServer(logins, workers, sampler, listener, certificate, settings);
             history.sample(registry.all());
             sampler.scheduleWithFixedDelay(() -> {
                 try {
@@ -119,8 +107,8 @@ public final class DashboardServer implements AutoCloseable {
                     log.warn("dashboard: sampling the hosts' load failed; will retry", e);
                 }
             }, settings.sampleEvery().toMillis(), settings.sampleEvery().toMillis(), TimeUnit.MILLISECONDS);
-            log.info("serving the web dashboard at {} (TLS {}); operators log in with 'virtfleet dashboard'",
-                    server.baseUrl(), TlsCredentials.engine());
+            log.info("serving the web dashboard at {} (TLS {}, {}); operators log in with 'virtfleet dashboard'",
+                    server.baseUrl(), TlsCredentials.engine(), certificate.describe());
             return server;
         } catch (IOException | RuntimeException e) {
             workers.shutdownNow();
@@ -129,26 +117,10 @@ public final class DashboardServer implements AutoCloseable {
         }
     }
 
-    private static X509Certificate issue(CertificateAuthority ca, KeyPair keys, DashboardSettings settings,
-                                         Duration lifetime) throws IOException {
-        try {
-            // Server use and the dashboard's names only: never a controller identity (see issueWebServer).
-            return ca.issueWebServer(keys.getPublic(), "virtfleet dashboard", settings.names(), lifetime);
-        } catch (GeneralSecurityException e) {
-            throw new IOException("cannot issue the dashboard's certificate", e);
-        }
-    }
-
-    /** Re-issues the dashboard's certificate when a third of its life or less is left; new connections use it. */
+    /** Renews the dashboard's certificate when due (see {@link DashboardCertificate#renewIfDue}). */
     void renewIfDue() {
-        Instant renewAt = tls.notAfter().minus(certificateLifetime.dividedBy(3));
-        if (Instant.now().isBefore(renewAt)) {
-            return;
-        }
         try {
-            KeyPair keys = Keys.generate();
-            tls.update(keys.getPrivate(), issue(ca, keys, settings, certificateLifetime));
-            log.info("renewed the dashboard's certificate; valid until {}", tls.notAfter());
+            certificate.renewIfDue();
         } catch (IOException | RuntimeException e) {
             log.error("cannot renew the dashboard's certificate; will retry", e);
         }
@@ -169,7 +141,22 @@ public final class DashboardServer implements AutoCloseable {
 
     /** The certificate browsers are shown. */
     public X509Certificate certificate() {
-        return tls.certificate();
+        return certificate.certificate();
+    }
+
+    /** The dashboard CA operators import into their browsers; null when the operator's own certificate is served. */
+    public X509Certificate authority() {
+        return certificate.authority();
+    }
+
+    /** Where its certificate comes from (tests). */
+    DashboardCertificate certificateSource() {
+        return certificate;
+    }
+
+    /** The names its certificate is for ({@code dashboard-names}). */
+    public java.util.List<String> names() {
+        return settings.names();
     }
 
     @Override

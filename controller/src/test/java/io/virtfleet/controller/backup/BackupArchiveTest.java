@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.files.WriteGate;
+import io.virtfleet.controller.dashboard.DashboardAuthority;
 import io.virtfleet.controller.definitions.DefinitionsRepo;
 import io.virtfleet.controller.trust.ControllerPki;
 import java.io.IOException;
@@ -99,6 +100,28 @@ class BackupArchiveTest {
         try (Stream<Path> left = Files.list(target.getParent())) {
             assertEquals(List.of(target), left.toList(), "no staging directory left");
         }
+    }
+
+    /** The dashboard CA is made again by a controller that lacks it: no backup holds it (nor its directory). */
+    @Test
+    void theDashboardCaIsLeftOutAndMadeAnewAfterARestore() throws Exception {
+        List<String> names = List.of("localhost", "127.0.0.1");
+        io.virtfleet.common.security.CertificateAuthority before = DashboardAuthority.open(data, names, Duration.ofDays(90),
+                Clock.systemUTC());
+        Path archive = backup("b.zip");
+        try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(archive.toFile())) {
+            List<String> entries = zip.stream().map(java.util.zip.ZipEntry::getName).toList();
+            assertTrue(entries.contains("data/pki/ca.key"), entries.toString());
+            assertTrue(entries.stream().noneMatch(e -> e.contains(DashboardAuthority.DIRECTORY)), entries.toString());
+            String manifest = new String(zip.getInputStream(zip.getEntry("MANIFEST")).readAllBytes(), StandardCharsets.UTF_8);
+            assertFalse(manifest.contains(DashboardAuthority.DIRECTORY), manifest);
+        }
+        Path target = work.resolve("new-machine/controller");
+        Restore.restore(archive, target, false, null, null, CLOCK);
+        assertFalse(Files.exists(target.resolve(DashboardAuthority.DIRECTORY)));
+        io.virtfleet.common.security.CertificateAuthority after = DashboardAuthority.open(target, names, Duration.ofDays(90),
+                Clock.systemUTC());
+        assertFalse(before.fingerprint().equals(after.fingerprint()), "a new dashboard CA on the restored controller");
     }
 
     @Test

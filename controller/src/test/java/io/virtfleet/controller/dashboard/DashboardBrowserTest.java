@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.FleetIdentity;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.testkit.Await;
@@ -12,9 +13,7 @@ import io.virtfleet.proto.v1.HostState;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -42,12 +41,17 @@ import org.openqa.selenium.chrome.ChromeOptions;
  * hosts, opens the VM and drains a host (seen draining, and in the audit log under their name); a viewer is refused
  * the same drain. Screenshots go to {@code target/dashboard/}.
  *
- * <p>Chromium trusts the dashboard's certificate because it chains to the fleet CA, whose public key is given to it
- * as the one to accept (--ignore-certificate-errors-spki-list), as an operator imports the CA into their browser.
+ * <p>Chromium trusts the dashboard's certificate as an operator's browser does: the dashboard CA that
+ * {@code virtfleet dashboard --save-ca} writes is imported as an authority into the NSS database of the browser's
+ * home ({@code certutil}, Debian's libnss3-tools), nothing else is trusted or ignored, and the fleet CA is not there.
+ * A site outside {@code dashboard-names} with a certificate from that same CA is refused by Chromium for its name.
  */
 class DashboardBrowserTest {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+    private static final Path CERTUTIL = Path.of("/usr/bin/certutil");
+    /** A name outside dashboard-names, which Chromium resolves to loopback. */
+    private static final String OUTSIDE = "bank.example.com";
     private static final Path SHOTS = Path.of("target", "dashboard");
 
     @TempDir
@@ -55,6 +59,8 @@ class DashboardBrowserTest {
 
     private static EmbeddedFleet fleet;
     private static Path viewerCredentials;
+    /** The operator's home, whose NSS database holds the imported dashboard CA. */
+    private static Path home;
     private static final List<String> audit = new CopyOnWriteArrayList<>();
     /** Held here: java.util.logging keeps loggers only weakly, and a collected one would take the handler with it. */
     private static final Logger AUDIT_LOGGER = Logger.getLogger("virtfleet.audit");
@@ -82,9 +88,9 @@ class DashboardBrowserTest {
 
     @BeforeAll
     static void startFleetWithOneVm() throws Exception {
-        for (Path tool : List.of(CHROMIUM, CHROMEDRIVER)) {
-            assertTrue(Files.isExecutable(tool), tool + " is missing: the dashboard's browser tests need Debian's chromium"
-                    + " and chromium-driver packages; run deploy/dev/install-deps.sh as root");
+        for (Path tool : List.of(CHROMIUM, CHROMEDRIVER, CERTUTIL)) {
+            assertTrue(Files.isExecutable(tool), tool + " is missing: the dashboard's browser tests need Debian's chromium,"
+                    + " chromium-driver and libnss3-tools packages; run deploy/dev/install-deps.sh as root");
         }
         AUDIT_LOGGER.addHandler(AUDIT);
         // Its own level: a test run before in this JVM (the embedded demo's quiet mode) may have left the root at
@@ -99,6 +105,25 @@ class DashboardBrowserTest {
         viewerCredentials = work.resolve("viewer.pem");
         fleet.controller().pki().writeOperatorBundle("vera", FleetIdentity.Role.VIEWER, Duration.ofDays(1), viewerCredentials);
         Files.createDirectories(SHOTS);
+        importTheDashboardCa();
+    }
+
+    /** What the README asks of an operator: save the dashboard CA with the CLI, import it as an authority for websites. */
+    private static void importTheDashboardCa() throws Exception {
+        home = work.resolve("operator-home");
+        Path nssdb = home.resolve(".pki").resolve("nssdb");
+        Files.createDirectories(nssdb);
+        Path saved = home.resolve("virtfleet-dashboard-ca.crt");
+        CliRun run = CliRun.as(fleet.controllerEndpoint(), fleet.adminCredentials(), "dashboard", "--save-ca", saved.toString());
+        assertEquals(0, run.code(), run.err());
+        for (List<String> argv : List.of(
+                List.of(CERTUTIL.toString(), "-N", "-d", "sql:" + nssdb, "--empty-password"),
+                List.of(CERTUTIL.toString(), "-A", "-d", "sql:" + nssdb, "-n", "virtfleet dashboard CA", "-t", "C,,",
+                        "-i", saved.toString()))) {
+            io.virtfleet.common.process.Command.Result r = io.virtfleet.common.process.Command.of(argv)
+                    .timeout(Duration.ofSeconds(60)).run();
+            assertEquals(0, r.exitCode(), argv + ": " + r.stdout() + r.stderr());
+        }
     }
 
     @AfterAll
@@ -116,9 +141,10 @@ class DashboardBrowserTest {
         options.setBinary(CHROMIUM.toFile());
         options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1366,768", "--user-data-dir=" + Files.createTempDirectory(work, "chromium"),
-                "--ignore-certificate-errors-spki-list=" + caSpki());
+                "--host-resolver-rules=MAP " + OUTSIDE + " 127.0.0.1");
+        // HOME: Chromium reads the authorities an operator imported from $HOME/.pki/nssdb.
         ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
-                .usingAnyFreePort().withEnvironment(Map.of("SE_OFFLINE", "true")).build();
+                .usingAnyFreePort().withEnvironment(Map.of("SE_OFFLINE", "true", "HOME", home.toString())).build();
         browser = new ChromeDriver(service, options);
         browser.manage().timeouts().pageLoadTimeout(Duration.ofSeconds(60));
     }
@@ -319,13 +345,72 @@ class DashboardBrowserTest {
         }
     }
 
+    /**
+     * The dashboard CA's key could sign for any name, but Chromium, with the CA imported, takes it only for the
+     * dashboard's names (its name constraints): a site with its certificate for another name is refused, while the
+     * same kind of site for {@code localhost} loads.
+     */
+    @Test
+    void theImportedDashboardCaVouchesForTheDashboardNamesOnly() throws Exception {
+        CertificateAuthority dashboardCa = DashboardAuthority.open(work.resolve("controller"), List.of("localhost",
+                "127.0.0.1"), Duration.ofDays(1), java.time.Clock.systemUTC());
+        assertEquals(fleet.controller().dashboard().authority(), dashboardCa.certificate(), "the CA in the data directory");
+        com.sun.net.httpserver.HttpsServer inside = site(dashboardCa, "localhost");
+        com.sun.net.httpserver.HttpsServer outside = site(dashboardCa, OUTSIDE);
+        try {
+            browser.get("https://localhost:" + inside.getAddress().getPort() + "/");
+            assertEquals("a site signed by the dashboard CA", browser.getTitle(), "the same kind of site, for its name");
+
+            browser.get("https://" + OUTSIDE + ":" + outside.getAddress().getPort() + "/");
+            String page = browser.getPageSource();
+            shot("outside-names-refused");
+            assertFalse(page.contains("a site signed by the dashboard CA"), "Chromium showed it: " + page);
+            java.util.regex.Matcher error = java.util.regex.Pattern.compile("(?:NET::)?(ERR_CERT_[A-Z_]+)").matcher(page);
+            assertTrue(error.find(), "no certificate error on Chromium's page: " + page);
+            System.out.println("Chromium on " + OUTSIDE + " with a certificate of the dashboard CA: " + error.group(1));
+        } finally {
+            inside.stop(0);
+            outside.stop(0);
+        }
+    }
+
+    /** An HTTPS site on loopback whose certificate for {@code name} the dashboard CA signed. */
+    private static com.sun.net.httpserver.HttpsServer site(CertificateAuthority ca, String name) throws Exception {
+        java.security.KeyPair keys = io.virtfleet.common.security.Keys.generate();
+        java.security.cert.X509Certificate leaf = ca.issueWebServer(keys.getPublic(), "forged", List.of(name),
+                Duration.ofDays(1));
+        java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+        store.load(null, null);
+        char[] password = "test".toCharArray();
+        store.setKeyEntry("site", keys.getPrivate(), password, new java.security.cert.Certificate[] {leaf, ca.certificate()});
+        javax.net.ssl.KeyManagerFactory keyManagers = javax.net.ssl.KeyManagerFactory.getInstance("PKIX");
+        keyManagers.init(store, password);
+        javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLSv1.3");
+        context.init(keyManagers.getKeyManagers(), null, null);
+        com.sun.net.httpserver.HttpsServer server = com.sun.net.httpserver.HttpsServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        server.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(context));
+        server.createContext("/", exchange -> {
+            byte[] body = "<!doctype html><title>a site signed by the dashboard CA</title><p>inside"
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().add("Content-Type", "text/html; charset=utf-8");
+            exchange.sendResponseHeaders(200, body.length);
+            try (java.io.OutputStream out = exchange.getResponseBody()) {
+                out.write(body);
+            }
+        });
+        server.start();
+        return server;
+    }
+
     /** What an operator runs: {@code virtfleet dashboard}, whose first line is the link. */
     private static String loginLink(Path credentials) {
         CliRun run = CliRun.as(fleet.controllerEndpoint(), credentials, "dashboard");
         assertEquals(0, run.code(), run.err());
         String link = run.out().lines().findFirst().orElseThrow();
         assertTrue(link.startsWith(base() + "/login?token="), link);
-        assertTrue(run.out().contains(fleet.controller().pki().ca().fingerprint()), run.out());
+        assertTrue(run.out().contains(CertificateAuthority.fingerprint(fleet.controller().dashboard().authority())), run.out());
+        assertFalse(run.out().contains(fleet.controller().pki().ca().fingerprint()), "the fleet CA: " + run.out());
         return link;
     }
 
@@ -333,10 +418,6 @@ class DashboardBrowserTest {
         return fleet.controller().dashboard().baseUrl();
     }
 
-    private static String caSpki() throws Exception {
-        byte[] spki = fleet.controller().pki().ca().certificate().getPublicKey().getEncoded();
-        return Base64.getEncoder().encodeToString(MessageDigest.getInstance("SHA-256").digest(spki));
-    }
 
     /** Chromium's own timing of the page just loaded, printed; returns the time to its load event, in ms. */
     private double navigationTiming(String what) throws InterruptedException {
