@@ -2,8 +2,8 @@
 # Scraping the controller's Prometheus metrics at 1,000 hosts and 10,000 VMs (BENCHMARKS.md §16), two parts:
 #   1. jmh: one scrape (collect + text format, as its endpoint answers it) of a real controller holding the fleet
 #      (JMH, one thread), against the baseline measured in the same run: a registry without the fleet (JVM and
-#      event metrics only). Prints the time per scrape, the size, and the share of one core a scrape every 15 s
-#      costs, if its time is all CPU.
+#      event metrics only). Prints the time per scrape, the size, the share of one core a scrape every 15 s
+#      costs if its time is all CPU, and how much of it the VM list (VmService.list) takes.
 #   2. load: the controller's own JVM under 1,000 simulated agents heartbeating every second, in alternating
 #      phases A (scraped over HTTP every 1 s) and B (not scraped), ABAB..., each over the same number of
 #      heartbeats; prints its CPU per phase, the A/B ratio, the CPU of one scrape, and from that the share of a
@@ -58,8 +58,11 @@ fleet, base = score["scrapeFleet"], score["scrapeBaseline"]
 print(f"scrape at 1,000 hosts / 10,000 VMs: {fleet:.2f} ms ({size.group(1)} bytes, {size.group(2)} lines);"
       f" baseline {base:.2f} ms ({size.group(3)} bytes); {fleet / base:.1f}x the baseline")
 print(f"one scrape every 15 s: {fleet / 15000 * 100:.3f} % of one core (baseline {base / 15000 * 100:.4f} %)")
+if "listVms" in score:
+    print(f"of which VmService.list: {score['listVms']:.2f} ms ({score['listVms'] / fleet * 100:.0f} % of the scrape)")
 print(f"RESULT scrape hosts=1000 vms=10000 fleet_ms={fleet:.3f} baseline_ms={base:.3f}"
-      f" fleet_bytes={size.group(1).replace(',', '')} baseline_bytes={size.group(3).replace(',', '')}")
+      f" fleet_bytes={size.group(1).replace(',', '')} baseline_bytes={size.group(3).replace(',', '')}"
+      f" list_vms_ms={score.get('listVms', float('nan')):.3f}")
 print(f"RATIO scrape fleet_vs_baseline={fleet / base:.2f}")
 PY
   echo

@@ -35,7 +35,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * One scrape of the controller's metrics as its endpoint answers it (collect, then write Prometheus's text format)
  * at {@code hosts} hosts and {@code perHost} VMs per host, against the baseline of a registry without the fleet (JVM
  * and event metrics only, what any daemon of ours costs), in the same run. One thread: a scrape runs on one of the
- * endpoint's threads. Its size is printed at setup. Run: {@code deploy/bench/run-scrape-bench.sh}.
+ * endpoint's threads. Its size is printed at setup; {@code listVms} times the VM list alone, the part of the scrape
+ * that {@code VmService.list} is. Run: {@code deploy/bench/run-scrape-bench.sh}.
  *
  * <p>The fleet is a real {@link Controller} (plaintext test mode, in this JVM) started on a data directory seeded
  * with the VMs' records and claims ({@link SeededVms}), so the scrape reads what the running controller reads: the
@@ -116,5 +117,11 @@ public class ScrapeBench {
     @Benchmark
     public int scrapeBaseline() throws IOException {
         return scrape(baseline);
+    }
+
+    /** The part of a scrape that is {@code VmService.list} (what {@code virtfleet vm list} costs the controller too). */
+    @Benchmark
+    public int listVms() {
+        return controller.vms().list().size();
     }
 }
