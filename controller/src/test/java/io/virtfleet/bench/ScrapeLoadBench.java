@@ -62,7 +62,7 @@ public final class ScrapeLoadBench {
             "    [--enroll-parallelism 4]",
             "  --pairs pairs of phases A (scraper on, every --scrape-every) and B (no scraper), in the order ABAB...;",
             "  each phase measures the controller over --phase-heartbeats heartbeats after --gap unmeasured (the",
-            "  scraper starts or stops at the gap's start); the warm-up runs with the scraper on.",
+            "  scraper starts or stops at the gap's start); the warm-up scrapes every second (or --scrape-every if shorter).",
             "  One scrape's CPU = (A's CPU - B's CPU for as many heartbeats) / A's scrapes; scaled to --scale-to.");
 
     private ScrapeLoadBench() {}
@@ -172,8 +172,11 @@ public final class ScrapeLoadBench {
                         + " %,d VMs) in %.0f ms%n", first.contentType(), first.encoding(), first.sentBytes(),
                 first.textBytes(), first.lines(), first.hosts(), first.vms(), first.nanos() / 1e6);
 
-        scraper.start(every);
+        // The warm-up scrapes at least every second, so that the scrape path is compiled before the first A phase
+        // even when the phases scrape as rarely as Prometheus does.
+        scraper.start(every.compareTo(Duration.ofSeconds(1)) < 0 ? every : Duration.ofSeconds(1));
         ControllerLoadBench.settle("scrape", child, warmup, maxWarmup);
+        scraper.stop();
         List<Measured> out = new ArrayList<>();
         for (int pair = 1; pair <= pairs; pair++) {
             for (boolean scraping : new boolean[] {true, false}) {
