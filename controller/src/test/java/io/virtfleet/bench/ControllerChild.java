@@ -49,12 +49,19 @@ final class ControllerChild implements AutoCloseable {
      */
     static ControllerChild start(String mode, int port, Path dataDir, List<String> jvmFlags, String classpath,
                                  String label) throws IOException {
+        return start(mode, port, dataDir, List.of(), jvmFlags, classpath, label);
+    }
+
+    /** As above, with more of {@link ControllerProcess}'s arguments ({@code --metrics-listen}, ...). */
+    static ControllerChild start(String mode, int port, Path dataDir, List<String> moreArgs, List<String> jvmFlags,
+                                 String classpath, String label) throws IOException {
         Path log = Files.createTempFile("vf-" + label.replace('/', '-'), ".log");
         List<String> args = new ArrayList<>(List.of(mode, "--port", Integer.toString(port)));
         if (dataDir != null) {
             args.add("--data-dir");
             args.add(dataDir.toString());
         }
+        args.addAll(moreArgs);
         ChildJvm jvm = ChildJvm.start(label, jvmFlags, classpath, ControllerProcess.class.getName(), args, log, true);
         BufferedReader out = new BufferedReader(new InputStreamReader(jvm.process.getInputStream(),
                 StandardCharsets.UTF_8));
@@ -97,6 +104,16 @@ final class ControllerChild implements AutoCloseable {
                     + jvm.logTail(20));
         }
         return line;
+    }
+
+    /** The port of the controller's Prometheus endpoint; 0 when it serves none. */
+    int metricsPort() throws IOException {
+        return Integer.parseInt(command("metrics-port", "METRICS-PORT ").substring("METRICS-PORT ".length()).trim());
+    }
+
+    /** Has the controller record one in-step fan-out per registered host (see {@link ControllerProcess}); returns how many. */
+    int fanOutObserved() throws IOException {
+        return Integer.parseInt(command("fan-out-observed", "OK ").substring("OK ".length()).trim());
     }
 
     /** Forgets the heartbeat histogram. */

@@ -233,16 +233,7 @@ public final class ControllerLoadBench {
             LatencyHistogram rtt = new LatencyHistogram();
             LongAdder ok = new LongAdder();
             LongAdder errors = new LongAdder();
-            long period = interval.toNanos();
-            // Each agent heartbeats in its own slot of the interval from the moment it is registered, as a real one
-            // does: the controller's periodic passes never see registered hosts that have not heartbeaten yet.
-            for (SimulatedAgent sim : sims) {
-                ticker.scheduleAtFixedRate(() -> {
-                    if (sim.session != null) {
-                        heartbeat(sim, rtt, ok, errors);
-                    }
-                }, period * sim.index / agents, period, TimeUnit.NANOSECONDS);
-            }
+            heartbeatEvery(interval, sims, ticker, rtt, ok, errors);
             long r0 = System.nanoTime();
             registerAll(sims);
             System.out.printf(Locale.ROOT, "[%s] %d agents connected and registered in %.1f s (%d connections);"
@@ -308,7 +299,7 @@ public final class ControllerLoadBench {
      * still compiles reads several % of a core too high, and by a different amount in every run. Returns the
      * warm-up's length in seconds, negative when the compilers were still busy at {@code maxWarmup}.
      */
-    private static long settle(String mode, ControllerChild child, Duration warmup, Duration maxWarmup)
+    static long settle(String mode, ControllerChild child, Duration warmup, Duration maxWarmup)
             throws Exception {
         long start = System.nanoTime();
         child.sleepWhileAlive(warmup);
@@ -336,6 +327,23 @@ public final class ControllerLoadBench {
         }
     }
 
+    /**
+     * Has every agent heartbeat every {@code interval} on {@code ticker}, in its own slot of the interval (agent i of
+     * n at i/n of it), from the moment it is registered, as a real one does: the controller's periodic passes never
+     * see registered hosts that have not heartbeaten yet. Counts the heartbeats answered and failed, times the round trips.
+     */
+    static void heartbeatEvery(Duration interval, List<SimulatedAgent> sims, ScheduledExecutorService ticker,
+                               LatencyHistogram rtt, LongAdder ok, LongAdder errors) {
+        long period = interval.toNanos();
+        for (SimulatedAgent sim : sims) {
+            ticker.scheduleAtFixedRate(() -> {
+                if (sim.session != null) {
+                    heartbeat(sim, rtt, ok, errors);
+                }
+            }, period * sim.index / sims.size(), period, TimeUnit.NANOSECONDS);
+        }
+    }
+
     private static void heartbeat(SimulatedAgent sim, LatencyHistogram rtt, LongAdder ok, LongAdder errors) {
         long start = System.nanoTime();
         sim.heartbeat(CALL_DEADLINE.toMillis(), new StreamObserver<>() {
@@ -358,7 +366,7 @@ public final class ControllerLoadBench {
     }
 
     /** Registers every agent, 64 calls in flight at most; the first call on each channel connects it. */
-    private static void registerAll(List<SimulatedAgent> sims) throws InterruptedException {
+    static void registerAll(List<SimulatedAgent> sims) throws InterruptedException {
         Semaphore inFlight = new Semaphore(64);
         CountDownLatch done = new CountDownLatch(sims.size());
         LongAdder failed = new LongAdder();

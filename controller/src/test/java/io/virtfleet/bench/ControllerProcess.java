@@ -5,15 +5,18 @@ import io.grpc.Server;
 import io.virtfleet.common.logging.Logging;
 import io.virtfleet.common.transport.StatusMapping;
 import io.virtfleet.common.transport.Transport;
+import io.virtfleet.common.units.Durations;
 import io.virtfleet.controller.Controller;
 import io.virtfleet.controller.ControllerConfig;
 import io.virtfleet.controller.fleet.FleetEndpoint;
 import io.virtfleet.controller.registry.HeartbeatTimer;
+import io.virtfleet.controller.registry.HostRecord;
 import io.virtfleet.controller.registry.HostRegistry;
 import io.virtfleet.controller.registry.LatencyHistogram;
 import io.virtfleet.controller.registry.Liveness;
 import io.virtfleet.controller.registry.LivenessWatch;
 import io.virtfleet.controller.registry.RegistryEndpoint;
+import io.virtfleet.controller.replication.FanOut;
 import io.virtfleet.controller.trust.EnrolledHosts;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -46,14 +49,18 @@ import java.util.concurrent.Executors;
  * All time heartbeats with {@link HeartbeatTimer}. No flight recorder runs here: the controller is measured as
  * it ships. (TLS handshakes are counted on the simulated agents' side, see {@link HandshakeCounter}.)
  *
- * <p>Arguments: {@code MODE [--port N] [--data-dir DIR]}; a restarted controller gets the port and data
- * directory of the one it replaces. Prints {@code LISTENING port data-dir unix-micros} once it accepts
+ * <p>Arguments: {@code MODE [--port N] [--data-dir DIR] [--metrics-listen HOST:PORT] [--reconcile-interval D]}; a
+ * restarted controller gets the port and data directory of the one it replaces; the last two (tls and real only)
+ * serve the controller's Prometheus metrics as {@code metrics-listen} does, and space its reconciliation passes.
+ * Prints {@code LISTENING port data-dir unix-micros} once it accepts
  * connections (the data directory is {@code -} for the no-op modes), then obeys lines on stdin:
  * {@code reset} (forget the histogram, answers {@code OK}), {@code report} (answers
  * {@code REPORT count p50 p90 p99 p999 max mean hosts handshakes}, nanoseconds; -1 where not applicable, which
  * handshakes always is now), {@code stats} (answers {@code STATS gc-count gc-millis id:bytes...}: collections and
  * their time since the JVM started, then the bytes each live thread allocated since it started),
- * {@code quit} or end of input (exits).
+ * {@code metrics-port} (answers {@code METRICS-PORT n}, 0 when metrics are off), {@code fan-out-observed} (tls and
+ * real: records one in-step fan-out for every registered host, answers {@code OK hosts}), {@code quit} or end of
+ * input (exits).
  */
 public final class ControllerProcess {
     private ControllerProcess() {}
@@ -62,10 +69,18 @@ public final class ControllerProcess {
         String mode = args.length > 0 ? args[0] : "real";
         int requestedPort = 0;
         Path dataDir = null;
+        InetSocketAddress metricsListen = null;
+        Duration reconcileInterval = null;
         for (int i = 1; i + 1 < args.length; i += 2) {
             switch (args[i]) {
                 case "--port" -> requestedPort = Integer.parseInt(args[i + 1]);
                 case "--data-dir" -> dataDir = Path.of(args[i + 1]);
+                case "--metrics-listen" -> { // HOST:PORT, port 0 for any free one
+                    String at = args[i + 1];
+                    metricsListen = new InetSocketAddress(at.substring(0, at.lastIndexOf(':')),
+                            Integer.parseInt(at.substring(at.lastIndexOf(':') + 1)));
+                }
+                case "--reconcile-interval" -> reconcileInterval = Durations.parse(args[i + 1]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -74,17 +89,22 @@ public final class ControllerProcess {
         AutoCloseable running;
         int port;
         HostRegistry registry = null;
+        Controller controller = null;
         if (mode.equals("real") || mode.equals("tls")) {
             Path data = dataDir != null ? dataDir : Files.createTempDirectory("vf-bench-controller");
             ControllerConfig config = ControllerConfig.of(new InetSocketAddress("127.0.0.1", requestedPort),
-                    Duration.ofSeconds(1), Duration.ofSeconds(5), data);
-            Controller controller = Controller.create(mode.equals("tls") ? config : config.withPlaintextForTests())
-                    .start();
+                    Duration.ofSeconds(1), Duration.ofSeconds(5), data).withMetricsListen(metricsListen);
+            if (reconcileInterval != null) {
+                config = config.withProvisioning(config.provisioning().withReconcileInterval(reconcileInterval));
+            }
+            controller = Controller.create(mode.equals("tls") ? config : config.withPlaintextForTests()).start();
             dataDir = data;
             histogram = controller.heartbeatLatency();
             registry = controller.registry();
             port = controller.port();
             running = controller::close;
+        } else if (metricsListen != null || reconcileInterval != null) {
+            throw new IllegalArgumentException("--metrics-listen and --reconcile-interval need mode tls or real, found " + mode);
         } else if (mode.equals("noop") || mode.equals("noop-direct") || mode.equals("real-direct")) {
             // The same sizes as Controller and ControllerModule choose.
             int cpus = Runtime.getRuntime().availableProcessors();
@@ -146,6 +166,10 @@ public final class ControllerProcess {
                         s.maxNanos(), s.meanNanos(), hosts, -1);
             } else if (line.equals("stats")) {
                 System.out.println(stats());
+            } else if (line.equals("metrics-port")) {
+                System.out.println("METRICS-PORT " + (controller == null ? 0 : controller.metricsPort()));
+            } else if (line.equals("fan-out-observed") && controller != null) {
+                System.out.println("OK " + fanOutObserved(controller));
             } else {
                 System.out.println("ERROR unknown command " + line);
             }
@@ -153,6 +177,23 @@ public final class ControllerProcess {
         }
         running.close();
         System.exit(0);
+    }
+
+    /**
+     * Records, for every registered host, one fan-out that found it in step at the repository's head, as the
+     * controller records each host's part of a fan-out after a commit: a controller that has run for a while has the
+     * per-host fan-out series in its metrics, one started for a benchmark has not (its simulated agents answer no
+     * sync). Returns how many hosts.
+     */
+    private static int fanOutObserved(Controller controller) {
+        String head = controller.vmStore().repo().headNow();
+        int hosts = 0;
+        for (HostRecord r : controller.registry().all()) {
+            controller.metrics().fanOut(new FanOut.HostResult(r.name(), FanOut.Outcome.IN_STEP, "", head,
+                    Duration.ofMillis(40)));
+            hosts++;
+        }
+        return hosts;
     }
 
     /** The longest collection since the last {@code stats} command, in ms (GC notifications; -1 before any). */

@@ -39,15 +39,30 @@ final class SimulatedAgent {
     volatile String syncedCommit = "";
 
     SimulatedAgent(int index, RegistryGrpc.RegistryStub stub) {
+        this(index, stub, defaultDomains(index));
+    }
+
+    /** An agent whose host reports {@code domains} domains, named {@link #domainName}(index, 1..domains). */
+    SimulatedAgent(int index, RegistryGrpc.RegistryStub stub, int domains) {
         this.index = index;
         this.hostName = hostName(index);
         this.stub = stub;
-        this.report = report(index);
+        this.report = report(index, domains);
         this.agentId = new UUID(0x5eed, index).toString();
     }
 
     static String hostName(int index) {
         return String.format(Locale.ROOT, "sim-%04d", index);
+    }
+
+    /** The {@code d}-th domain (from 1) of the agent's host. */
+    static String domainName(int index, int d) {
+        return hostName(index) + "-vm" + d;
+    }
+
+    /** Domains a host reports unless told otherwise: 5 to 10. */
+    static int defaultDomains(int index) {
+        return 5 + index % 6;
     }
 
     void register(long deadlineMillis, StreamObserver<RegisterResponse> observer) {
@@ -77,6 +92,11 @@ final class SimulatedAgent {
 
     /** A report such as a mid-size hypervisor sends: host facts and 5 to 10 domains (0.9–1.6 KB). */
     static HostReport report(int index) {
+        return report(index, defaultDomains(index));
+    }
+
+    /** The same report with {@code domains} domains; the {@code d}-th (from 1) is shut off when d is a multiple of 4. */
+    static HostReport report(int index, int domains) {
         String host = hostName(index);
         HostReport.Builder b = HostReport.newBuilder()
                 .setHostName(host)
@@ -102,9 +122,8 @@ final class SimulatedAgent {
                         .setLibvirtVersion("9.0.0")
                         .setNodeCpus(12)
                         .setNodeMemoryBytes(64L << 30));
-        int domains = 5 + index % 6;
         for (int d = 1; d <= domains; d++) {
-            String name = host + "-vm" + d;
+            String name = domainName(index, d);
             long memory = (1L + d % 4) << 30;
             b.addDomains(DomainInfo.newBuilder()
                     .setName(name)
