@@ -225,10 +225,36 @@ class DashboardAuthorityTest {
                 "a first start made both CAs");
     }
 
+    /**
+     * The dashboard CA is replaced only at a start: a controller running into its last leaf lifetime is told, at
+     * ERROR, to restart, since its certificates are cut to the CA's end and then end with it.
+     */
+    @Test
+    void aDashboardCaNearItsEndIsAnErrorInTheLog() throws Exception {
+        Duration leaf = Duration.ofDays(30);
+        CertificateAuthority ending = CertificateAuthority.nameConstrained("ending", List.of("localhost"),
+                Duration.ofDays(2), Clock.systemUTC());
+        DashboardCertificate served = DashboardCertificate.issued(ending, List.of("localhost"), leaf, Clock.systemUTC());
+        List<String> said = warnings(DashboardCertificate.class, served::renewIfDue);
+        assertTrue(said.stream().anyMatch(w -> w.startsWith("the dashboard CA ends on ") && w.contains("restart the"
+                + " controller")), said.toString());
+        assertEquals(List.of(), warnings(DashboardCertificate.class, served::renewIfDue), "once a day");
+
+        CertificateAuthority lasting = CertificateAuthority.nameConstrained("lasting", List.of("localhost"),
+                Duration.ofDays(365), Clock.systemUTC());
+        DashboardCertificate fine = DashboardCertificate.issued(lasting, List.of("localhost"), leaf, Clock.systemUTC());
+        assertEquals(List.of(), warnings(DashboardCertificate.class, fine::renewIfDue));
+    }
+
     /** What DashboardAuthority logs at WARNING or above while {@code action} runs. */
     private static List<String> warnings(ThrowingAction action) throws Exception {
+        return warnings(DashboardAuthority.class, action);
+    }
+
+    /** What {@code source} logs at WARNING or above while {@code action} runs. */
+    private static List<String> warnings(Class<?> source, ThrowingAction action) throws Exception {
         List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
-        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(DashboardAuthority.class.getName());
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(source.getName());
         java.util.logging.Handler handler = new java.util.logging.Handler() {
             @Override
             public void publish(java.util.logging.LogRecord r) {
