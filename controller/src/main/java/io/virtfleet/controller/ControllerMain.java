@@ -24,11 +24,15 @@ import io.virtfleet.controller.scheduler.Policy;
 import io.virtfleet.controller.vm.Provisioning;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -304,7 +308,7 @@ public final class ControllerMain implements Callable<Integer> {
             if (dashboard.on() && dashboard.ownCertificate()) {
                 // Checked before anything starts; the dashboard reads the files again when it starts.
                 DashboardCertificate.own(dashboard.tlsCertificate(), dashboard.tlsKey(), dashboard.names(),
-                        java.time.Clock.systemUTC());
+                        Clock.systemUTC());
             }
         } catch (InvalidInputException e) {
             System.err.println("virtfleet-controller: " + e.getMessage());
@@ -315,7 +319,7 @@ public final class ControllerMain implements Callable<Integer> {
         }
         // Held until the process ends: no second controller, and no restore, on a directory this one writes.
         // Kept in a field: a lock only a local variable referenced could be released by the garbage collector.
-        java.util.Optional<DataDirectoryLock> owned = DataDirectoryLock.tryTake(dataDir);
+        Optional<DataDirectoryLock> owned = DataDirectoryLock.tryTake(dataDir);
         dataDirectoryLock = owned.orElse(null);
         if (owned.isEmpty()) {
             System.err.println("virtfleet-controller: another controller runs with the data directory " + dataDir
@@ -404,10 +408,10 @@ public final class ControllerMain implements Callable<Integer> {
 
     /** A name for the dashboard's certificate: a DNS name (labels) or an IP literal. */
     private static String dashboardName(String name) {
-        boolean dns = name.length() <= 253 && java.util.Arrays.stream(name.split("\\.", -1)).allMatch(l -> !l.isEmpty()
+        boolean dns = name.length() <= 253 && Arrays.stream(name.split("\\.", -1)).allMatch(l -> !l.isEmpty()
                 && l.length() <= 63 && l.matches("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"));
         if (dns && !name.matches("[0-9.]+")) {
-            return name.toLowerCase(java.util.Locale.ROOT);
+            return name.toLowerCase(Locale.ROOT);
         }
         try {
             return io.virtfleet.common.validation.IpLiterals.canonical("dashboard-names", name);

@@ -303,7 +303,7 @@ final class ControllerModule extends AbstractModule {
     Replication replication(VmStore store, HostRegistry registry, AgentClients agents, Liveness liveness,
                             Reconciler reconciler, @Named("vm-work") ExecutorService work, FleetMetrics metrics) {
         FanOut fanOut = new FanOut(agents, registry, liveness, config.provisioning().syncDeadline());
-        fanOut.onHostResult(metrics::fanOut);
+        fanOut.onHostResult(r -> metrics.fanOut(r, host -> registry.get(host).isPresent()));
         Replication replication = new Replication(store, registry, fanOut, new DriftCheck(store, registry, liveness,
                 (vm, home) -> {
                     Reconciler.Observed seen = reconciler.observed(vm);

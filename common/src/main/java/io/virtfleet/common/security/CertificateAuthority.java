@@ -5,6 +5,8 @@ import io.virtfleet.common.validation.Ipv4;
 import io.virtfleet.common.validation.Names;
 import java.io.IOException;
 import java.math.BigInteger;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
@@ -19,9 +21,13 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.Date;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.SortedSet;
+import java.util.TreeSet;
 import org.bouncycastle.asn1.DEROctetString;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
@@ -57,6 +63,8 @@ public final class CertificateAuthority {
     static final String KEY_FILE = "ca.key";
     private static final Duration CA_LIFETIME = Duration.ofDays(3650);
     /** Tolerates clocks a little behind the controller's. */
+    /** The fleet CA's common name: what browsers and certutil list it as. */
+    public static final String FLEET_CA_NAME = "virtfleet fleet CA";
     private static final Duration BACKDATE = Duration.ofMinutes(5);
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -105,7 +113,7 @@ public final class CertificateAuthority {
             return new CertificateAuthority(new KeyPair(certificate.getPublicKey(), privateKey), certificate, clock);
         }
         KeyPair keys = Keys.generate();
-        X500Name name = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, "virtfleet fleet CA").build();
+        X500Name name = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, FLEET_CA_NAME).build();
         Instant now = clock.instant();
         try {
             X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(name, serial(),
@@ -172,8 +180,8 @@ public final class CertificateAuthority {
     }
 
     private static NameConstraints nameConstraints(List<String> names) {
-        java.util.SortedSet<String> dns = new java.util.TreeSet<>();
-        java.util.SortedSet<String> ips = new java.util.TreeSet<>();
+        SortedSet<String> dns = new TreeSet<>();
+        SortedSet<String> ips = new TreeSet<>();
         for (String n : names) {
             (ipLiteral(n) ? ips : dns).add(n);
         }
@@ -195,8 +203,8 @@ public final class CertificateAuthority {
         }
         for (String ip : ips) {
             byte[] address = ipBytes(ip);
-            byte[] subtree = java.util.Arrays.copyOf(address, address.length * 2);
-            java.util.Arrays.fill(subtree, address.length, subtree.length, (byte) 0xff); // this address alone
+            byte[] subtree = Arrays.copyOf(address, address.length * 2);
+            Arrays.fill(subtree, address.length, subtree.length, (byte) 0xff); // this address alone
             permitted.add(new GeneralSubtree(new GeneralName(GeneralName.iPAddress, new DEROctetString(subtree))));
         }
         return new NameConstraints(permitted.toArray(GeneralSubtree[]::new),
@@ -206,8 +214,8 @@ public final class CertificateAuthority {
     /** The bytes of an IP literal (4 or 16); parsed, never looked up. */
     private static byte[] ipBytes(String literal) {
         try {
-            return java.net.InetAddress.getByName(literal).getAddress(); // digits, dots and colons only: no lookup
-        } catch (java.net.UnknownHostException e) {
+            return InetAddress.getByName(literal).getAddress(); // digits, dots and colons only: no lookup
+        } catch (UnknownHostException e) {
             throw new IllegalArgumentException("not an IP address: " + literal, e);
         }
     }
@@ -341,7 +349,7 @@ public final class CertificateAuthority {
         }
         X500Name subject = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, commonName).build();
         // Never past this CA's own end: a browser would refuse the rest of its life anyway.
-        Instant notAfter = java.util.Collections.min(List.of(now.plus(lifetime), certificate.getNotAfter().toInstant()));
+        Instant notAfter = Collections.min(List.of(now.plus(lifetime), certificate.getNotAfter().toInstant()));
         try {
             X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate, serial(),
                     Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, key)

@@ -4,13 +4,16 @@ import io.virtfleet.common.cli.ExitCode;
 import io.virtfleet.common.files.StateFiles;
 import io.virtfleet.common.security.CertificateAuthority;
 import io.virtfleet.common.security.Pem;
+import io.virtfleet.controller.dashboard.DashboardAuthority;
 import io.virtfleet.proto.v1.CreateLoginRequest;
 import io.virtfleet.proto.v1.DashboardLogin;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneOffset;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -36,6 +39,11 @@ import picocli.CommandLine.Spec;
     "its SHA-256 fingerprint is the one printed here. When dashboard-names change, the controller makes a new one",
     "(its log says so): import that one too.",
     "",
+    "Upgrading from a version whose dashboard used the fleet CA (\"virtfleet fleet CA\"): remove that one from the",
+    "browser's authorities (this command prints its SHA-256 fingerprint); it is not needed and is dangerous there.",
+    "Upgrade this CLI with the controller: an older one says the dashboard's certificate is the fleet CA's, and with",
+    "the site's own certificate its --save-ca writes an empty file.",
+    "",
     "Examples:",
     "  virtfleet dashboard",
     "  virtfleet dashboard --save-ca ~/virtfleet-dashboard-ca.crt",
@@ -54,11 +62,17 @@ final class DashboardCommand implements Callable<Integer> {
     /** The day the dashboard CA was made, or "an unknown day" if its PEM does not parse. */
     private static String madeOn(String caPem) {
         try {
-            return CertificateAuthority.issuedAt(Pem.certificates(caPem).get(0)).atZone(java.time.ZoneOffset.UTC)
+            return CertificateAuthority.issuedAt(Pem.certificates(caPem).get(0)).atZone(ZoneOffset.UTC)
                     .toLocalDate().toString();
         } catch (IOException | RuntimeException e) {
             return "an unknown day";
         }
+    }
+
+    /** The line asking to remove the fleet CA (known from this operator's credentials) from browsers. */
+    private String fleetCaWarning() {
+        X509Certificate fleetCa = OperatorBundle.load(root.credentials).ca();
+        return DashboardAuthority.fleetCaWarning(fleetCa == null ? null : CertificateAuthority.fingerprint(fleetCa)) + ".";
     }
 
     @Override
@@ -89,6 +103,7 @@ final class DashboardCommand implements Callable<Integer> {
         if (login.getOwnCertificate()) {
             out.println("The dashboard serves the site's own certificate (dashboard-tls-cert): browsers trust it through"
                     + " the site's PKI.");
+            out.println(fleetCaWarning());
             out.flush();
             return ExitCode.OK;
         }
@@ -98,6 +113,7 @@ final class DashboardCommand implements Callable<Integer> {
         out.println(saveCa != null ? "Its certificate is in " + saveCa + ": import it into the browser as an authority once."
                 : "Import it into the browser as an authority once (virtfleet dashboard --save-ca FILE writes it; see --help).");
         out.println("A browser that imported an earlier dashboard CA (before dashboard-names changed) needs this one.");
+        out.println(fleetCaWarning());
         out.flush();
         return ExitCode.OK;
     }

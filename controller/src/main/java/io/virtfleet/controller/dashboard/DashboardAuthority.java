@@ -7,15 +7,21 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.time.LocalDate;
 import java.time.ZoneOffset;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,6 +45,8 @@ public final class DashboardAuthority {
     static final String CERT_FILE = "ca.crt";
     static final String KEY_FILE = "ca.key";
     private static final Duration LIFETIME = Duration.ofDays(3650);
+    /** Where the fleet CA is in the data directory: there before the dashboard CA on a controller upgraded. */
+    private static final String FLEET_PKI = "pki";
     /** X.520's upper bound on a common name. */
     private static final int COMMON_NAME_MAX = 64;
 
@@ -58,6 +66,8 @@ public final class DashboardAuthority {
         Path key = dir.resolve(KEY_FILE);
         String replaced = null;
         if (Files.exists(cert) || Files.exists(key)) {
+            tightened(dir, PosixFilePermissions.fromString("rwx------"));
+            tightened(key, PosixFilePermissions.fromString("rw-------"));
             try {
                 X509Certificate certificate = Pem.certificate(cert);
                 PrivateKey privateKey = Pem.privateKey(Files.readString(key, StandardCharsets.US_ASCII));
@@ -86,6 +96,11 @@ public final class DashboardAuthority {
             throw new IOException("cannot make the dashboard CA", e);
         }
         ca.save(dir);
+        if (replaced == null && upgraded(dataDir)) {
+            // A data directory older than this CA: its dashboard was served under the fleet CA, which operators were
+            // then told to import. Said once, since from now on the dashboard CA is there.
+            log.warn(fleetCaWarning(fleetCaFingerprint(dataDir)));
+        }
         if (replaced == null) {
             log.info("made the dashboard CA in {} (SHA-256 {}); it can vouch only for {}. Operators import it into"
                     + " their browsers once: virtfleet dashboard --save-ca FILE", dir, ca.fingerprint(),
@@ -96,6 +111,63 @@ public final class DashboardAuthority {
                     + " one", dir, ca.fingerprint(), String.join(", ", names), replaced);
         }
         return ca;
+    }
+
+    /**
+     * The one line that asks operators to remove the fleet CA from their browsers, for an upgrade from a version whose
+     * dashboard used it: said by the controller when it first makes the dashboard CA, and by
+     * {@code virtfleet dashboard} each time.
+     *
+     * @param fingerprint the fleet CA's SHA-256, or null if unknown
+     */
+    public static String fleetCaWarning(String fingerprint) {
+        return "If you imported the fleet CA (\"" + CertificateAuthority.FLEET_CA_NAME + "\", SHA-256 "
+                + (fingerprint == null ? "in " + FLEET_PKI + "/ca.crt" : fingerprint) + ") into a browser for an earlier"
+                + " version's dashboard, remove it from the browser's authorities: the dashboard no longer needs it, and"
+                + " whoever holds its key could pose as any web site to that browser";
+    }
+
+    /**
+     * Takes group and other permissions away from {@code file} if it has any (a key copied in by hand, restored from
+     * elsewhere, chmod'ed), saying so: the key signs for the dashboard's names, so only the controller may read it.
+     */
+    private static void tightened(Path file, Set<PosixFilePermission> ownerOnly) throws IOException {
+        Set<PosixFilePermission> now;
+        try {
+            now = Files.getPosixFilePermissions(file);
+        } catch (NoSuchFileException | UnsupportedOperationException e) {
+            return;
+        }
+        if (!ownerOnly.containsAll(now)) {
+            Files.setPosixFilePermissions(file, ownerOnly);
+            log.warn("{} was {} (others than the controller's user could read the dashboard CA's key); made it {}", file,
+                    PosixFilePermissions.toString(now), PosixFilePermissions.toString(ownerOnly));
+        }
+    }
+
+    /**
+     * Whether the data directory had its fleet CA before this process started (a controller upgraded, not one on its
+     * first start, which makes both CAs in the same run).
+     */
+    private static boolean upgraded(Path dataDir) {
+        Path fleetCa = dataDir.resolve(FLEET_PKI).resolve(CERT_FILE);
+        if (!Files.exists(fleetCa)) {
+            return false;
+        }
+        Optional<Instant> started = ProcessHandle.current().info().startInstant();
+        try {
+            return started.isEmpty() || CertificateAuthority.issuedAt(Pem.certificate(fleetCa)).isBefore(started.get());
+        } catch (IOException | RuntimeException e) {
+            return true; // there but unreadable: say it rather than miss it
+        }
+    }
+
+    private static String fleetCaFingerprint(Path dataDir) {
+        try {
+            return CertificateAuthority.fingerprint(Pem.certificate(dataDir.resolve(FLEET_PKI).resolve(CERT_FILE)));
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /**

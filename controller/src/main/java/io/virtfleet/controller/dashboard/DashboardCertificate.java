@@ -6,8 +6,12 @@ import io.virtfleet.common.security.Pem;
 import io.virtfleet.common.security.TlsCredentials;
 import io.virtfleet.common.validation.InvalidInputException;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.security.GeneralSecurityException;
@@ -46,7 +50,7 @@ public final class DashboardCertificate {
     private final List<String> names;
     private final Duration lifetime;
     private final Clock clock;
-    /** When the end of the operator's certificate was last warned about (once a day). */
+    /** When the end of the operator's certificate, or of the dashboard CA, was last warned about (once a day). */
     private Instant warned;
     private volatile PrivateKey key;
 
@@ -121,6 +125,7 @@ public final class DashboardCertificate {
             throw new InvalidInputException(CERT_SETTING, certFile.toString(), "a well-formed certificate: "
                     + e.getMessage());
         }
+        checkOrder(chain, certFile);
         TlsCredentials tls;
         try {
             tls = TlsCredentials.webServer(key, chain);
@@ -129,6 +134,31 @@ public final class DashboardCertificate {
                     + e.getMessage());
         }
         return new DashboardCertificate(tls, key, null, names, Duration.ZERO, clock);
+    }
+
+    /**
+     * Each certificate of the file signed by the next one (its issuer the next one's subject, its signature the next
+     * one's key's): the order browsers build the chain in. A fullchain file out of order, or with an intermediate of
+     * another chain, would start and fail in every browser.
+     */
+    private static void checkOrder(List<X509Certificate> chain, Path certFile) {
+        for (int i = 0; i + 1 < chain.size(); i++) {
+            X509Certificate cert = chain.get(i);
+            X509Certificate next = chain.get(i + 1);
+            String where = "certificate " + (i + 1) + " of " + chain.size() + " (" + cert.getSubjectX500Principal()
+                    + ") is issued by " + cert.getIssuerX500Principal() + ", but certificate " + (i + 2) + " is ";
+            if (!cert.getIssuerX500Principal().equals(next.getSubjectX500Principal())) {
+                throw new InvalidInputException(CERT_SETTING, certFile.toString(), "the dashboard's certificate, then"
+                        + " each intermediate in order, each signed by the next; " + where + next.getSubjectX500Principal());
+            }
+            try {
+                cert.verify(next.getPublicKey());
+            } catch (GeneralSecurityException e) {
+                throw new InvalidInputException(CERT_SETTING, certFile.toString(), "the dashboard's certificate, then"
+                        + " each intermediate in order, each signed by the next; " + where + "another CA of that name,"
+                        + " whose key did not sign it (" + e.getMessage() + ")");
+            }
+        }
     }
 
     /** Says in the log what the operator's certificate serves, and what looks wrong with it without stopping it. */
@@ -176,9 +206,9 @@ public final class DashboardCertificate {
     private static String read(String setting, Path file, String what) {
         try {
             return Files.readString(file, StandardCharsets.US_ASCII);
-        } catch (java.nio.file.NoSuchFileException e) {
+        } catch (NoSuchFileException e) {
             throw new InvalidInputException(setting, file.toString(), what + "; there is no such file");
-        } catch (java.nio.file.AccessDeniedException e) {
+        } catch (AccessDeniedException e) {
             throw new InvalidInputException(setting, file.toString(), what + ", readable by the controller's user ("
                     + System.getProperty("user.name") + "); permission denied");
         } catch (IOException e) {
@@ -219,6 +249,14 @@ public final class DashboardCertificate {
                         CERT_SETTING, now.isAfter(tls.notAfter()) ? "ended" : "ends", tls.notAfter());
             }
             return;
+        }
+        Instant caEnd = authority.certificate().getNotAfter().toInstant();
+        if (now.isAfter(caEnd.minus(lifetime))
+                && (warned == null || !now.isBefore(warned.plus(Duration.ofDays(1))))) {
+            // The CA is replaced only at a start: until then its certificates are cut to its end, then end with it.
+            warned = now;
+            log.error("the dashboard CA ends on {}, within a dashboard certificate's lifetime: restart the controller to"
+                    + " make a new one (then import it into browsers: virtfleet dashboard --save-ca FILE)", caEnd);
         }
         if (now.isBefore(tls.notAfter().minus(lifetime.dividedBy(3)))) {
             return;
@@ -293,8 +331,8 @@ public final class DashboardCertificate {
             }
             try {
                 // Literals only (digits, dots, colons): parsed, never looked up.
-                return java.net.InetAddress.getByName(a).equals(java.net.InetAddress.getByName(b));
-            } catch (java.net.UnknownHostException e) {
+                return InetAddress.getByName(a).equals(InetAddress.getByName(b));
+            } catch (UnknownHostException e) {
                 return false;
             }
         }

@@ -163,6 +163,7 @@ final class DashboardHandler extends SimpleChannelInboundHandler<FullHttpRequest
             h.set("Strict-Transport-Security", HSTS);
         }
         r.headers().forEach(h::add);
+        r.cookies().forEach(cookie -> h.add(HttpHeaderNames.SET_COOKIE, cookie));
         if (keepAlive) {
             h.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
             // The listener runs on the event loop, as every other touch of the waiting requests.

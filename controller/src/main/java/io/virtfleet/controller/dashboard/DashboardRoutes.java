@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -23,7 +24,11 @@ import java.util.Optional;
  * the API's own validators before any call, and the calls are the operator's (see {@link OperatorCalls}).
  */
 final class DashboardRoutes {
-    static final String COOKIE = "vf_session";
+    /**
+     * The session; __Host-: the browser takes it only from this origin over HTTPS, for every path and with no Domain,
+     * so a site on a name under the dashboard's cannot plant its own session in the operator's browser.
+     */
+    static final String COOKIE = "__Host-vf_session";
     /** The login form's anti-forgery value; __Host-: set by this origin only, over HTTPS, for every path. */
     static final String LOGIN_COOKIE = "__Host-vf_login";
 
@@ -131,7 +136,7 @@ final class DashboardRoutes {
         String cookie = LOGIN_COOKIE + "=" + formToken + "; Path=/; Max-Age=" + DashboardLogins.LINK_LIFETIME.toSeconds()
                 + "; Secure; HttpOnly; SameSite=Strict";
         return new DashboardResponse(HttpResponseStatus.OK, "text/html; charset=utf-8",
-                Pages.login(operator.get(), token, formToken).getBytes(StandardCharsets.UTF_8), Map.of("Set-Cookie", cookie));
+                Pages.login(operator.get(), token, formToken).getBytes(StandardCharsets.UTF_8), Map.of(), List.of(cookie));
     }
 
     /** The login page's button: spends the link, starts the session, and sends the browser to the fleet. */
@@ -140,7 +145,8 @@ final class DashboardRoutes {
         if (!sameOrigin(r) || formToken == null || !DashboardLogins.same(formToken, r.field("csrf"))) {
             return DashboardResponse.html(HttpResponseStatus.FORBIDDEN, Pages.layout(null, "Refused",
                     "<p class=\"error\" id=\"refusal\">This login form did not come from this dashboard's login page (its"
-                            + " token or origin does not match). Open your login link again: it still works.</p>"));
+                            + " token or origin does not match, or a login link opened since in another tab replaced"
+                            + " this page's). Open your login link again: it still works.</p>"));
         }
         Optional<DashboardLogins.Started> started = logins.redeem(r.field("token"));
         if (started.isEmpty()) {
@@ -152,14 +158,20 @@ final class DashboardRoutes {
         // Secure: HTTPS only; HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it.
         String cookie = COOKIE + "=" + started.get().secret() + "; Path=/; Max-Age=" + maxAge
                 + "; Secure; HttpOnly; SameSite=Strict";
-        return DashboardResponse.redirect("/", Map.of("Set-Cookie", cookie));
+        // The login form's value has served: dropped now rather than left for the link's lifetime.
+        return DashboardResponse.redirect("/", List.of(cookie, expired(LOGIN_COOKIE)));
     }
 
     private DashboardResponse logout(String secret) {
         logins.session(secret).ifPresent(s -> Audit.recordBy(s.operator().name(),
                 "closed their dashboard session"));
         logins.end(secret);
-        return DashboardResponse.redirect("/", Map.of("Set-Cookie", COOKIE + "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"));
+        return DashboardResponse.redirect("/", List.of(expired(COOKIE)));
+    }
+
+    /** A Set-Cookie value that makes the browser drop cookie {@code name} at once. */
+    private static String expired(String name) {
+        return name + "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict";
     }
 
     /**

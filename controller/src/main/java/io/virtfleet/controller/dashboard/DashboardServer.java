@@ -17,6 +17,7 @@ import java.net.InetSocketAddress;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -155,7 +156,7 @@ public final class DashboardServer implements AutoCloseable {
     }
 
     /** The names its certificate is for ({@code dashboard-names}). */
-    public java.util.List<String> names() {
+    public List<String> names() {
         return settings.names();
     }
 

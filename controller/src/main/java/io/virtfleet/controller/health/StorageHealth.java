@@ -7,8 +7,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -18,18 +21,23 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The controller's health follows its data directory: SERVING once started, NOT_SERVING from a state write that
- * failed there (disk full, file system read-only, I/O error: the controller cannot record what it does) until a write
- * in that directory succeeds again. While a directory fails, a probe write is tried there every {@link #PROBE_EVERY},
- * so health comes back as soon as the storage does, without waiting for an operator's next change.
+ * failed there (disk full, file system read-only, I/O error: the controller cannot record what it does) until that
+ * file is written again. Failures are kept per file, so that a small write of another file (or of the same directory)
+ * succeeding does not hide a file that still cannot be written. While a file fails, a probe write is tried in its
+ * directory every {@link #PROBE_EVERY}, so health comes back as soon as the storage does, without waiting for an
+ * operator's next change; a probe clears only the failures that were there before it wrote.
  */
 public final class StorageHealth implements WriteOutcomes.Watcher, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(StorageHealth.class);
     static final Duration PROBE_EVERY = Duration.ofSeconds(2);
+    /** How {@link StateFiles#probe} names its temporary file: its outcome is the probe's, handled by {@link #probe}. */
+    private static final String PROBE_PREFIX = ".probe.";
 
     private final Path dataDirectory;
     private final ServerHealth health;
-    /** Directories whose last write failed. */
-    private final Set<Path> failing = new TreeSet<>();
+    /** Files whose last write failed, each with the number of its latest failure. */
+    private final Map<Path, Long> failing = new TreeMap<>();
+    private long failures;
     private final ScheduledExecutorService prober = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vf-controller-storage-probe");
         t.setDaemon(true);
@@ -56,22 +64,45 @@ public final class StorageHealth implements WriteOutcomes.Watcher, AutoCloseable
 
     @Override
     public synchronized void failed(Path file, IOException e) {
-        Path dir = file.getParent();
-        if (failing.add(dir)) {
-            log.error("cannot write {} ({}): the controller cannot record what it does; health NOT_SERVING until writes"
-                    + " in {} succeed again", file, e.toString(), dir);
+        if (isProbe(file)) {
+            return;
+        }
+        if (failing.put(file, ++failures) == null) {
+            log.error("cannot write {} ({}): the controller cannot record what it does; health NOT_SERVING until it"
+                    + " can be written again", file, e.toString());
         }
         update();
     }
 
     @Override
     public synchronized void succeeded(Path file) {
-        recovered(file.getParent());
+        if (!isProbe(file) && failing.remove(file) != null) {
+            log.info("{} is written again{}", file, failing.isEmpty() ? "" : "; still failing: " + failing.keySet());
+            update();
+        }
     }
 
-    private synchronized void recovered(Path dir) {
-        if (failing.remove(dir)) {
-            log.info("writes in {} succeed again{}", dir, failing.isEmpty() ? "" : "; still failing: " + failing);
+    /** The files whose last write failed (tests). */
+    synchronized Set<Path> failing() {
+        return Set.copyOf(failing.keySet());
+    }
+
+    private static boolean isProbe(Path file) {
+        Path name = file.getFileName();
+        return name != null && name.toString().startsWith(PROBE_PREFIX);
+    }
+
+    /** A probe wrote in {@code dir}: the failures there that it saw before writing are over. */
+    private synchronized void probed(Path dir, Map<Path, Long> before) {
+        List<Path> cleared = new ArrayList<>();
+        before.forEach((file, failure) -> {
+            if (dir.equals(file.getParent()) && failing.remove(file, failure)) {
+                cleared.add(file);
+            }
+        });
+        if (!cleared.isEmpty()) {
+            log.info("writes in {} succeed again ({} could not be written){}", dir, cleared,
+                    failing.isEmpty() ? "" : "; still failing: " + failing.keySet());
             update();
         }
     }
@@ -81,11 +112,13 @@ public final class StorageHealth implements WriteOutcomes.Watcher, AutoCloseable
     }
 
     /** On the prober's thread, no lock held across the writes. */
-    private void probe() {
-        List<Path> dirs;
+    void probe() {
+        Map<Path, Long> before;
         synchronized (this) {
-            dirs = List.copyOf(failing);
+            before = Map.copyOf(failing);
         }
+        Set<Path> dirs = new TreeSet<>();
+        before.keySet().forEach(file -> dirs.add(file.getParent()));
         for (Path dir : dirs) {
             // A directory that is gone: its nearest ancestor tells whether the file system takes writes again.
             Path at = dir;
@@ -97,7 +130,7 @@ public final class StorageHealth implements WriteOutcomes.Watcher, AutoCloseable
             }
             try {
                 StateFiles.probe(at);
-                recovered(dir);
+                probed(dir, before);
             } catch (IOException | RuntimeException stillFailing) {
                 // reported to failed() already; the next probe tries again
             }

@@ -20,6 +20,7 @@ import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Predicate;
 
 /**
  * The controller's event metrics: what happened, counted and timed as it happens (placements, creates, moves,
@@ -169,10 +170,22 @@ public final class FleetMetrics {
 
     /** One host's part of a fan-out ended: observed fleet-wide, and kept as the host's last sync. */
     public void fanOut(FanOut.HostResult r) {
+        fanOut(r, host -> true);
+    }
+
+    /**
+     * One host's part of a fan-out ended, kept as the host's last sync only while {@code known} says the registry
+     * still has it: a fan-out in flight when its host is forgotten ends after {@link #forgetHost}, and must not bring
+     * the name back. Checked after the write, so a forget on either side of it leaves nothing.
+     */
+    public void fanOut(FanOut.HostResult r, Predicate<String> known) {
         Duration took = r.took() == null ? Duration.ZERO : r.took();
         double seconds = Unit.nanosToSeconds(took.toNanos());
         fanOutSeconds.labelValues(r.outcome().name().toLowerCase(Locale.ROOT)).observe(seconds);
         lastSyncSeconds.put(r.host(), seconds);
+        if (!known.test(r.host())) {
+            lastSyncSeconds.remove(r.host());
+        }
     }
 
     /** How long the host's part of the latest fan-out that reached it took, in seconds; empty before any. */

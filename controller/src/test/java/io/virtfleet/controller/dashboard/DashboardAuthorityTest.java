@@ -1,7 +1,6 @@
 package io.virtfleet.controller.dashboard;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -89,7 +88,10 @@ class DashboardAuthorityTest {
         assertNotEquals(fleetCa, ca);
         assertTrue(CertificateAuthority.constrainedTo(ca, List.of("localhost", "127.0.0.1")), "constrained to its names");
         assertTrue(run.out().contains(CertificateAuthority.fingerprint(ca)), run.out());
-        assertFalse(run.out().contains(CertificateAuthority.fingerprint(fleetCa)), run.out());
+        // The fleet CA is named on one line only: the one asking to remove it from browsers that imported it before.
+        List<String> naming = run.out().lines().filter(l -> l.contains(CertificateAuthority.fingerprint(fleetCa))).toList();
+        assertEquals(List.of(DashboardAuthority.fleetCaWarning(CertificateAuthority.fingerprint(fleetCa)) + "."), naming,
+                run.out());
         assertTrue(run.out().contains("can vouch only for localhost, 127.0.0.1"), run.out());
 
         // Kept owner-only in the data directory, the same CA.
@@ -181,6 +183,103 @@ class DashboardAuthorityTest {
         // One that ends within a dashboard certificate's life: made anew.
         CertificateAuthority longLived = DashboardAuthority.open(data, more, Duration.ofDays(3650 + 1), clock);
         assertNotEquals(third.fingerprint(), longLived.fingerprint());
+    }
+
+    @Test
+    void aKeyOthersCouldReadIsMadeOwnerOnlyAndSaidSo() throws Exception {
+        Path data = work.resolve("loose");
+        List<String> names = List.of("controller.example.net");
+        CertificateAuthority made = DashboardAuthority.open(data, names, DAY, Clock.systemUTC());
+        Path key = data.resolve(DashboardAuthority.DIRECTORY).resolve(DashboardAuthority.KEY_FILE);
+        Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-r--r--")); // cp by root, say
+
+        List<String> warnings = warnings(() -> assertEquals(made.fingerprint(),
+                DashboardAuthority.open(data, names, DAY, Clock.systemUTC()).fingerprint(), "the same CA, kept"));
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(key)));
+        assertTrue(warnings.stream().anyMatch(w -> w.contains(key.toString()) && w.contains("rw-r--r--")), warnings.toString());
+
+        // Owner-only already: nothing to say.
+        assertEquals(List.of(), warnings(() -> DashboardAuthority.open(data, names, DAY, Clock.systemUTC())));
+    }
+
+    /**
+     * A data directory whose fleet CA is older than this run, getting its first dashboard CA, is a controller upgraded
+     * from a version whose dashboard used the fleet CA (and told operators to import it): the log asks them, once, to
+     * remove it from their browsers. A data directory made in this run (a first start) gets no such word.
+     */
+    @Test
+    void anUpgradedDataDirectoryIsToldOnceToRemoveTheFleetCaFromBrowsers() throws Exception {
+        Path data = work.resolve("upgraded");
+        CertificateAuthority fleetCa = CertificateAuthority.loadOrCreate(data.resolve("pki"),
+                Clock.offset(Clock.systemUTC(), Duration.ofDays(-30)));
+        List<String> names = List.of("controller.example.net");
+        List<String> first = warnings(() -> DashboardAuthority.open(data, names, DAY, Clock.systemUTC()));
+        String line = DashboardAuthority.fleetCaWarning(fleetCa.fingerprint());
+        assertEquals(List.of(line), first);
+        assertTrue(line.contains(fleetCa.fingerprint()) && line.contains("remove it"), line);
+        assertEquals(List.of(), warnings(() -> DashboardAuthority.open(data, names, DAY, Clock.systemUTC())), "once");
+
+        Path fresh = work.resolve("fresh");
+        CertificateAuthority.loadOrCreate(fresh.resolve("pki"), Clock.systemUTC());
+        assertEquals(List.of(), warnings(() -> DashboardAuthority.open(fresh, names, DAY, Clock.systemUTC())),
+                "a first start made both CAs");
+    }
+
+    /**
+     * The dashboard CA is replaced only at a start: a controller running into its last leaf lifetime is told, at
+     * ERROR, to restart, since its certificates are cut to the CA's end and then end with it.
+     */
+    @Test
+    void aDashboardCaNearItsEndIsAnErrorInTheLog() throws Exception {
+        Duration leaf = Duration.ofDays(30);
+        CertificateAuthority ending = CertificateAuthority.nameConstrained("ending", List.of("localhost"),
+                Duration.ofDays(2), Clock.systemUTC());
+        DashboardCertificate served = DashboardCertificate.issued(ending, List.of("localhost"), leaf, Clock.systemUTC());
+        List<String> said = warnings(DashboardCertificate.class, served::renewIfDue);
+        assertTrue(said.stream().anyMatch(w -> w.startsWith("the dashboard CA ends on ") && w.contains("restart the"
+                + " controller")), said.toString());
+        assertEquals(List.of(), warnings(DashboardCertificate.class, served::renewIfDue), "once a day");
+
+        CertificateAuthority lasting = CertificateAuthority.nameConstrained("lasting", List.of("localhost"),
+                Duration.ofDays(365), Clock.systemUTC());
+        DashboardCertificate fine = DashboardCertificate.issued(lasting, List.of("localhost"), leaf, Clock.systemUTC());
+        assertEquals(List.of(), warnings(DashboardCertificate.class, fine::renewIfDue));
+    }
+
+    /** What DashboardAuthority logs at WARNING or above while {@code action} runs. */
+    private static List<String> warnings(ThrowingAction action) throws Exception {
+        return warnings(DashboardAuthority.class, action);
+    }
+
+    /** What {@code source} logs at WARNING or above while {@code action} runs. */
+    private static List<String> warnings(Class<?> source, ThrowingAction action) throws Exception {
+        List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(source.getName());
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                if (r.getLevel().intValue() >= java.util.logging.Level.WARNING.intValue()) {
+                    seen.add(r.getMessage());
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        logger.addHandler(handler);
+        try {
+            action.run();
+        } finally {
+            logger.removeHandler(handler);
+        }
+        return List.copyOf(seen);
+    }
+
+    private interface ThrowingAction {
+        void run() throws Exception;
     }
 
     private static boolean refused(Status.Code code) {

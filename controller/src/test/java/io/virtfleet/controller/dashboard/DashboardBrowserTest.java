@@ -52,6 +52,13 @@ class DashboardBrowserTest {
     private static final Path CERTUTIL = Path.of("/usr/bin/certutil");
     /** A name outside dashboard-names, which Chromium resolves to loopback. */
     private static final String OUTSIDE = "bank.example.com";
+    /**
+     * What Chromium (Debian's) shows for a certificate its imported authority may not vouch for by its name
+     * constraints: its built-in verifier reports the violated constraint as an invalid certificate, not as
+     * ERR_CERT_NAME_CONSTRAINT_VIOLATION (which the platform verifiers it replaced used). A site of the same CA for
+     * an allowed name loads in the same test, so nothing else about the chain is wrong.
+     */
+    private static final String OUTSIDE_REFUSAL = "ERR_CERT_INVALID";
     private static final Path SHOTS = Path.of("target", "dashboard");
 
     @TempDir
@@ -170,6 +177,8 @@ class DashboardBrowserTest {
         assertEquals("admin (admin)", browser.findElement(By.id("who")).getText());
         org.openqa.selenium.Cookie cookie = browser.manage().getCookieNamed(DashboardRoutes.COOKIE);
         assertTrue(cookie.isSecure() && cookie.isHttpOnly() && "Strict".equals(cookie.getSameSite()), cookie.toString());
+        assertEquals("/", cookie.getPath());
+        assertEquals(null, browser.manage().getCookieNamed(DashboardRoutes.LOGIN_COOKIE), "the login form's cookie is dropped");
         // A post without the session's form token (what another page could make the browser send) changes nothing.
         Object status = ((JavascriptExecutor) browser).executeAsyncScript("const done = arguments[arguments.length - 1];"
                 + " fetch('/action', {method: 'POST', body: new URLSearchParams({action: 'drain', host: 'hv1'})})"
@@ -368,6 +377,7 @@ class DashboardBrowserTest {
             java.util.regex.Matcher error = java.util.regex.Pattern.compile("(?:NET::)?(ERR_CERT_[A-Z_]+)").matcher(page);
             assertTrue(error.find(), "no certificate error on Chromium's page: " + page);
             System.out.println("Chromium on " + OUTSIDE + " with a certificate of the dashboard CA: " + error.group(1));
+            assertEquals(OUTSIDE_REFUSAL, error.group(1), "Chromium's error for a name outside the CA's constraints");
         } finally {
             inside.stop(0);
             outside.stop(0);
@@ -410,7 +420,10 @@ class DashboardBrowserTest {
         String link = run.out().lines().findFirst().orElseThrow();
         assertTrue(link.startsWith(base() + "/login?token="), link);
         assertTrue(run.out().contains(CertificateAuthority.fingerprint(fleet.controller().dashboard().authority())), run.out());
-        assertFalse(run.out().contains(fleet.controller().pki().ca().fingerprint()), "the fleet CA: " + run.out());
+        // The fleet CA is named only to ask for its removal from browsers that imported it for an earlier version.
+        String fleetCa = fleet.controller().pki().ca().fingerprint();
+        assertEquals(List.of(DashboardAuthority.fleetCaWarning(fleetCa) + "."),
+                run.out().lines().filter(l -> l.contains(fleetCa)).toList(), "the fleet CA: " + run.out());
         return link;
     }
 

@@ -86,6 +86,18 @@ class DashboardOwnCertificateTest {
         assertRefused(notPem, key, DashboardCertificate.CERT_SETTING, notPem, "this file holds none");
         Path caFirst = write("ca-first.crt", Pem.of(site.certificate(), good));
         assertRefused(caFirst, key, DashboardCertificate.CERT_SETTING, caFirst, "the first one in this file is a CA's");
+        // A chain out of order or with another chain's CA: each certificate must be signed by the next one.
+        CertificateAuthority otherName = CertificateAuthority.nameConstrained("another site's CA", NAMES, DAY,
+                Clock.systemUTC());
+        Path foreignCa = write("foreign-ca.crt", Pem.of(good, otherName.certificate()));
+        assertRefused(foreignCa, key, DashboardCertificate.CERT_SETTING, foreignCa, "certificate 1 of 2 (CN="
+                + "dashboard.example.net) is issued by " + site.certificate().getSubjectX500Principal()
+                + ", but certificate 2 is CN=another site's CA");
+        CertificateAuthority sameName = CertificateAuthority.loadOrCreate(work.resolve("same-name-pki"), Clock.systemUTC());
+        assertEquals(site.certificate().getSubjectX500Principal(), sameName.certificate().getSubjectX500Principal());
+        Path impostor = write("same-name-ca.crt", Pem.of(good, sameName.certificate()));
+        assertRefused(impostor, key, DashboardCertificate.CERT_SETTING, impostor, "but certificate 2 is another CA of"
+                + " that name, whose key did not sign it");
         // Nothing was started by any of them: no dashboard, and no dashboard CA made either.
         assertNull(fleet.controller().dashboard());
         assertFalse(Files.exists(work.resolve("fleet").resolve("controller").resolve(DashboardAuthority.DIRECTORY)));

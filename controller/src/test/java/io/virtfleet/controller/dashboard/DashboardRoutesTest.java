@@ -65,9 +65,22 @@ class DashboardRoutesTest {
 
     /** The value a Set-Cookie header gives the cookie {@code name}. */
     private static String cookie(DashboardResponse r, String name) {
-        String header = r.headers().get("Set-Cookie");
-        assertTrue(header != null && header.startsWith(name + "="), "Set-Cookie: " + header);
+        String header = setCookie(r, name);
         return header.substring(name.length() + 1, header.indexOf(';'));
+    }
+
+    /** The Max-Age the session cookie of {@code r} was given. */
+    private static String cookieMaxAge(DashboardResponse r) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("Max-Age=([0-9]+)")
+                .matcher(setCookie(r, DashboardRoutes.COOKIE));
+        assertTrue(m.find(), r.cookies().toString());
+        return m.group(1);
+    }
+
+    /** The whole Set-Cookie header for the cookie {@code name}. */
+    private static String setCookie(DashboardResponse r, String name) {
+        return r.cookies().stream().filter(c -> c.startsWith(name + "=")).findFirst()
+                .orElseThrow(() -> new AssertionError("no Set-Cookie for " + name + ": " + r.cookies()));
     }
 
     @Test
@@ -80,7 +93,7 @@ class DashboardRoutesTest {
             assertTrue(body(page).contains("Log in as alice"), body(page));
         }
         String formToken = cookie(page, DashboardRoutes.LOGIN_COOKIE);
-        assertTrue(page.headers().get("Set-Cookie").contains("SameSite=Strict"), page.headers().toString());
+        assertTrue(setCookie(page, DashboardRoutes.LOGIN_COOKIE).contains("SameSite=Strict"), page.cookies().toString());
         assertEquals(formToken, field(body(page), "csrf"));
         assertEquals(token, field(body(page), "token"));
 
@@ -89,7 +102,12 @@ class DashboardRoutesTest {
         assertEquals(HttpResponseStatus.SEE_OTHER, in.status(), body(in));
         assertEquals("/", in.headers().get("Location"));
         String session = cookie(in, DashboardRoutes.COOKIE);
-        assertTrue(in.headers().get("Set-Cookie").endsWith("; Secure; HttpOnly; SameSite=Strict"), in.headers().toString());
+        assertTrue(DashboardRoutes.COOKIE.startsWith("__Host-"), "no other site under the dashboard's names may set it");
+        assertTrue(setCookie(in, DashboardRoutes.COOKIE).endsWith("; Path=/; Max-Age=" + cookieMaxAge(in)
+                + "; Secure; HttpOnly; SameSite=Strict"), in.cookies().toString());
+        // The login form's value is dropped with the answer that used it.
+        assertEquals(DashboardRoutes.LOGIN_COOKIE + "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict",
+                setCookie(in, DashboardRoutes.LOGIN_COOKIE));
         assertEquals(ALICE, logins.session(session).orElseThrow().operator());
 
         // Spent: neither its page nor its button works again.
@@ -114,6 +132,8 @@ class DashboardRoutesTest {
         DashboardResponse otherValue = routes.handle(request("POST", "/login", Map.of(),
                 Map.of("token", token, "csrf", "x" + formToken), Map.of(DashboardRoutes.LOGIN_COOKIE, formToken), ORIGIN));
         assertEquals(HttpResponseStatus.FORBIDDEN, otherValue.status());
+        // The usual way to get there: a second login link opened in another tab replaced this page's cookie.
+        assertTrue(body(otherValue).contains("a login link opened since in another tab"), body(otherValue));
         assertEquals(ALICE, logins.operatorOf(token).orElseThrow(), "the link still works");
     }
 

@@ -19,6 +19,7 @@ import io.virtfleet.common.units.Bytes;
 import io.virtfleet.controller.embedded.EmbeddedFleet;
 import io.virtfleet.controller.embedded.SimulatedNetwork;
 import io.virtfleet.controller.registry.HostRecord;
+import io.virtfleet.controller.replication.FanOut;
 import io.virtfleet.controller.testkit.Clients;
 import io.virtfleet.proto.v1.CreateVmRequest;
 import io.virtfleet.proto.v1.DescribeHostRequest;
@@ -241,6 +242,15 @@ class FleetMetricsTest {
         List<String> left = after.series.keySet().stream().filter(k -> k.contains("host=\"" + gone + "\"")).toList();
         assertEquals(List.of(), left, gone + " was forgotten");
         assertEquals("exit 0", after.promtool(work), "promtool check metrics after the host is gone");
+
+        // A fan-out that was in flight when the host was forgotten ends afterwards: its result does not bring the name back.
+        FleetMetrics metrics = fleet.controller().metrics();
+        FanOut.HostResult late = new FanOut.HostResult(gone, FanOut.Outcome.IN_STEP, "", "", Duration.ofMillis(40));
+        metrics.fanOut(late, host -> fleet.controller().registry().get(host).isPresent());
+        assertTrue(metrics.lastSyncSeconds(gone).isEmpty(), "kept for forgotten " + gone);
+        metrics.fanOut(new FanOut.HostResult(home, FanOut.Outcome.IN_STEP, "", "", Duration.ofMillis(40)),
+                host -> fleet.controller().registry().get(host).isPresent());
+        assertEquals(0.04, metrics.lastSyncSeconds(home).orElseThrow(), 1e-9, "a host the registry has is kept");
     }
 
     @Test
