@@ -139,10 +139,6 @@ public final class Domains implements AutoCloseable {
     }
 
     /**
-     * These domains, refusing to start one (UNAVAILABLE, with the reason) whenever {@code gate} gives a reason: a host
-     * standing down starts nothing. Checked under the VM's lock, right before libvirt is asked.
-     */
-    /**
      * Gives a guest asked to shut down {@code grace} (see {@link #checkShutdownGrace}) before it is destroyed, when
      * the request names none: the agent's shutdown-grace setting.
      */
@@ -164,6 +160,10 @@ public final class Domains implements AutoCloseable {
         return grace;
     }
 
+    /**
+     * These domains, refusing to start one (UNAVAILABLE, with the reason) whenever {@code gate} gives a reason: a host
+     * standing down starts nothing. Checked under the VM's lock, right before libvirt is asked.
+     */
     public Domains withStartGate(java.util.function.Supplier<Optional<String>> gate) {
         this.startGate = gate;
         return this;

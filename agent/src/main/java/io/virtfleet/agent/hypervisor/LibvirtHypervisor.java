@@ -41,7 +41,6 @@ public final class LibvirtHypervisor implements AutoCloseable {
     /** Connections opened so far: what libvirt said per connection (the host's CPU for guests) is asked again on a new one. */
     private long connections;
 
-    /** A connection whose snapshots know nothing of what virtfleet defined (tools and tests). */
     /** How long a domain definition's fingerprint is reused, when the agent's definition-refresh is not set. */
     public static final java.time.Duration DEFINITION_REFRESH = DefinitionFingerprints.REFRESH;
 
@@ -59,6 +58,7 @@ public final class LibvirtHypervisor implements AutoCloseable {
         return refresh;
     }
 
+    /** A connection whose snapshots know nothing of what virtfleet defined (tools and tests). */
     public LibvirtHypervisor(String uri) {
         this(uri, DefinitionLedger.inMemory());
     }

@@ -225,8 +225,9 @@ class RealLibvirtdDomainTest {
                 .undefineDomain(UndefineDomainRequest.newBuilder().setVmName(name).setForce(force).build());
     }
 
+    /** The domain as libvirt has it now: a fresh report, not the last poll's (which a step just done may predate). */
     private Optional<DomainInfo> describe(String name) {
-        return agentApi.describeHost(DescribeHostRequest.getDefaultInstance()).getDomainsList().stream()
+        return agentApi.describeHost(DescribeHostRequest.newBuilder().setFresh(true).build()).getDomainsList().stream()
                 .filter(d -> d.getName().equals(name)).findFirst();
     }
 
