@@ -58,6 +58,45 @@ class InstallerHookScriptsTest {
         }
     }
 
+    /**
+     * Once the kernel has both routes, each pass of the loop only reads its route table: no {@code ip} started (a
+     * process start costs tens of milliseconds in an emulated machine, each second of the whole install). Run in a
+     * network namespace of its own whose table has them (a veth end with the failover address); a {@code sleep}
+     * stub counts the passes.
+     */
+    @Test
+    void theStartUpScriptStartsNoProcessWhileBothRoutesAreThere() throws Exception {
+        Path log = dir.resolve("calls.log");
+        Path stubs = Files.createDirectories(dir.resolve("stubs"));
+        executable(stubs.resolve("ip"), "#!/bin/sh\necho \"ip $*\" >> " + log + "\nexit 0\n");
+        executable(stubs.resolve("sleep"), "#!/bin/sh\necho sleep >> " + log + "\nexec /bin/sleep 0.05\n");
+        Path cmdline = Files.writeString(dir.resolve("cmdline"), "auto=true " + GATEWAY_ARG + " --- quiet\n");
+        Path script = resource("onlink-gateway.sh");
+        Process p = new ProcessBuilder("setsid", "unshare", "-m", "-n", "--propagation", "private", "--", "sh", "-c",
+                "mount --bind \"$1\" /proc/cmdline && mount -t sysfs none /sys"
+                        + " && /bin/ip link add eth0 type veth peer name peer0 && /bin/ip link set peer0 up"
+                        + " && /bin/ip link set eth0 up && /bin/ip addr add 198.51.100.7/32 dev eth0"
+                        + " && /bin/ip route add 203.0.113.254 dev eth0 scope link"
+                        + " && /bin/ip route add default via 203.0.113.254 dev eth0"
+                        + " && PATH=\"$2:$PATH\" exec busybox sh \"$3\"",
+                "sh", cmdline.toString(), stubs.toString(), script.toString())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("out").toFile()).start();
+        try {
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the start-up script returns at once (its loop runs on)");
+            assertEquals(0, p.exitValue(), Files.readString(dir.resolve("out")));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!(Files.exists(log) && Files.readAllLines(log).stream().filter("sleep"::equals).count() >= 3)) {
+                assertTrue(System.nanoTime() < deadline, "three passes of the loop: " + (Files.exists(log)
+                        ? Files.readAllLines(log) : "none") + Files.readString(dir.resolve("out")));
+                Thread.sleep(50);
+            }
+            assertEquals(List.of(), Files.readAllLines(log).stream().filter(l -> !l.equals("sleep")).toList(),
+                    "no ip started while the routes are there");
+        } finally {
+            new ProcessBuilder("kill", "-KILL", "--", "-" + p.pid()).start().waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     void theIpWrapperAddsTheRoutesRightAfterAnAddressAndIsBusyboxsIpOtherwise() throws Exception {
         assertEquals(List.of("ip addr add 198.51.100.7/32 dev ens3", "ip route replace 203.0.113.254 dev ens3 scope link",

@@ -104,7 +104,9 @@ public final class KernelBootRig implements AutoCloseable {
         this.publicSite = publicSite;
         this.tftp = pxe ? tftpRoot(Files.createDirectories(work.resolve("tftp"))) : null;
         this.pxeLog = work.resolve("pxe-dnsmasq.log");
-        rack = HypervisorRack.start(work.resolve("rack"), UNDERLAY, List.of(HOST), what -> { });
+        // The VMs' disks are raw: no Ceph, which would take its seconds to come up and its share of the CPU the
+        // installer's emulation needs.
+        rack = HypervisorRack.withoutCeph(work.resolve("rack"), UNDERLAY, List.of(HOST), what -> { });
         try {
             if (publicSite) {
                 publicNetwork();
@@ -124,8 +126,7 @@ public final class KernelBootRig implements AutoCloseable {
                 properties.put(ControllerJvm.PXE_TFTP_ROOT, tftp.toString());
             }
             ControllerJvm.Settings settings = new ControllerJvm.Settings(work.resolve("controller"), 0, HEARTBEAT,
-                    HEARTBEAT.multipliedBy(10), NO_PASSES, properties).withListenHost(rack.controllerAddress())
-                    .withCephMonitors(List.of(rack.ceph().monitor()));
+                    HEARTBEAT.multipliedBy(10), NO_PASSES, properties).withListenHost(rack.controllerAddress());
             controllerLog = work.resolve("controller.log");
             controller = ControllerJvm.start(settings, controllerLog);
             adminCredentials = settings.dataDir().resolve("pki").resolve("admin.pem");

@@ -22,7 +22,8 @@ import org.libvirt.LibvirtException;
 /**
  * Simulated hypervisors as virtfleet meets them in a fleet: each a network namespace of its own, cabled to one
  * underlay switch (the vRack), with a real libvirtd (QEMU/TCG) and a real {@code virtfleet-agent} in its own JVM
- * inside that namespace ({@link AgentJvm}); a real single-node Ceph on the underlay for the ssd and sata tiers.
+ * inside that namespace ({@link AgentJvm}); a real single-node Ceph on the underlay for the ssd and sata tiers
+ * (none in a rack {@link #withoutCeph}).
  * The controller is the caller's (in this JVM or in its own): it must serve on {@link #controllerAddress()}.
  *
  * <p>A host can be cut off the underlay and put back ({@link #cut}, {@link #mend}): its agent then loses the
@@ -69,10 +70,13 @@ public final class HypervisorRack implements AutoCloseable {
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final Path work;
     private Underlay underlay;
+    /** Null in a rack without Ceph ({@link #withoutCeph}). */
     private CephCluster ceph;
+    private final boolean withCeph;
 
-    private HypervisorRack(Path work) {
+    private HypervisorRack(Path work, boolean withCeph) {
         this.work = work;
+        this.withCeph = withCeph;
     }
 
     /**
@@ -91,7 +95,23 @@ public final class HypervisorRack implements AutoCloseable {
      */
     public static HypervisorRack start(Path work, String prefix, List<String> names,
                                        Function<String, LibvirtListening> listening, Consumer<String> lap) throws IOException {
-        HypervisorRack rack = new HypervisorRack(work);
+        return start(work, prefix, names, listening, lap, true);
+    }
+
+    /**
+     * As {@link #start(Path, String, List, Consumer)} with no Ceph: for tests whose VMs have raw disks only, which
+     * need not wait for a cluster to come up nor share the machine's CPU with its daemons. The agents' ceph-conf
+     * names a file that does not exist (in the rack's directory): ssd and sata disks are refused, saying so.
+     */
+    public static HypervisorRack withoutCeph(Path work, String prefix, List<String> names, Consumer<String> lap)
+            throws IOException {
+        return start(work, prefix, names, host -> null, lap, false);
+    }
+
+    private static HypervisorRack start(Path work, String prefix, List<String> names,
+                                        Function<String, LibvirtListening> listening, Consumer<String> lap,
+                                        boolean withCeph) throws IOException {
+        HypervisorRack rack = new HypervisorRack(work, withCeph);
         try {
             rack.build(prefix, names, listening, lap);
         } catch (IOException | RuntimeException | Error e) {
@@ -104,6 +124,10 @@ public final class HypervisorRack implements AutoCloseable {
     private void build(String prefix, List<String> names, Function<String, LibvirtListening> listening,
                        Consumer<String> lap) throws IOException {
         underlay = new Underlay(namespaces, prefix);
+        if (!withCeph) {
+            startLibvirtds(prefix, names, listening, lap);
+            return;
+        }
         // Ceph (seconds of its daemons and command-line tools) comes up while the hosts' libvirtds start.
         CompletableFuture<CephCluster> starting = new CompletableFuture<>();
         Thread cephStarter = new Thread(() -> {
@@ -216,6 +240,12 @@ public final class HypervisorRack implements AutoCloseable {
 
     /** How agents reach Ceph: the cluster's conf and the libvirt client's keyring, on the underlay. */
     public CephSettings cephSettings() {
+        if (ceph == null) {
+            CephSettings defaults = CephSettings.defaults();
+            Path none = work.toAbsolutePath().resolve("no-ceph");
+            return new CephSettings(none.resolve("ceph.conf"), defaults.client(), none.resolve("ceph.client.libvirt.keyring"),
+                    defaults.ssdPool(), defaults.sataPool(), defaults.timeout());
+        }
         return new CephSettings(ceph.conf(), CephCluster.CLIENT, ceph.clientKeyring(), CephCluster.SSD_POOL,
                 CephCluster.SATA_POOL, Duration.ofSeconds(10));
     }
@@ -226,6 +256,9 @@ public final class HypervisorRack implements AutoCloseable {
     }
 
     public CephCluster ceph() {
+        if (ceph == null) {
+            throw new IllegalStateException("this rack was started without Ceph (HypervisorRack.withoutCeph)");
+        }
         return ceph;
     }
 
