@@ -86,6 +86,19 @@ public final class NetworkNamespaces implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        // The root namespace's ends of cables into these namespaces (an underlay's, named with the tag) are deleted
+        // first: a veth end left to die with its namespace goes only when the kernel gets round to the namespace,
+        // which a process still inside can delay, and until then the next test cannot have its addresses.
+        String links = Command.of("ip", "-o", "link", "show").timeout(TIMEOUT).run().stdout();
+        for (String line : links.split("\n")) {
+            String[] fields = line.split(":\\s*", 3);
+            if (fields.length >= 2) {
+                String device = fields[1].split("@", 2)[0].strip();
+                if (device.startsWith(tag)) {
+                    Command.of("ip", "link", "del", device).timeout(TIMEOUT).run();
+                }
+            }
+        }
         for (int i = made.size() - 1; i >= 0; i--) {
             Command.of("ip", "netns", "del", made.get(i)).timeout(TIMEOUT).run();
         }
