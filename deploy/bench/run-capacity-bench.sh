@@ -33,16 +33,19 @@ java -cp "$CP" org.openjdk.jmh.Main "$bench\.(place|placeNPlusOne|capacity|expla
 echo "== decisions and counts where the reserve binds (1,000 hosts)"
 java -cp "$CP" org.openjdk.jmh.Main "$bench\.(place|placeNPlusOne|capacity|explain)$" -p hosts=1000 -p fill=limit \
   "${jmh_time[@]}" -rf csv -rff "$out/limit.csv"
-echo "== capacity keeping the reserve (one count a shot)"
+echo "== capacity keeping the reserve (one count a shot, after 60 to warm up)"
 java -cp "$CP" org.openjdk.jmh.Main "$bench\.capacityNPlusOne$" -p hosts=1000,10000 -p fill=third \
   -rf csv -rff "$out/kept.csv"
+echo "== the same, the first count of a fresh JVM (three JVMs; the JIT has not compiled the count yet)"
+java -cp "$CP" org.openjdk.jmh.Main "$bench\.capacityNPlusOne$" -p hosts=10000 -p fill=third -wi 0 -i 1 -f 3 \
+  -rf csv -rff "$out/cold.csv"
 
 echo
 echo "== summary"
-python3 - "$out/third.csv" "$out/limit.csv" "$out/kept.csv" <<'PY'
+python3 - "$out/third.csv" "$out/limit.csv" "$out/kept.csv" "$out/cold.csv" <<'PY'
 import csv, sys
 score = {}
-for path in sys.argv[1:]:
+for path in sys.argv[1:4]:
     for row in csv.DictReader(open(path)):
         score[(row["Benchmark"].rsplit(".", 1)[1], row["Param: hosts"], row["Param: fill"])] = float(row["Score"])
 print("decisions/s without and with the reserve; capacity and place --explain (ms); capacity keeping the reserve (ms)")
@@ -65,4 +68,7 @@ for hosts, fill in (("1000", "third"), ("10000", "third"), ("1000", "limit")):
     print(f"RESULT capacity hosts={hosts} fill={fill} decisions_per_s={p:.0f} n_plus_one_decisions_per_s={r:.0f}"
           f" capacity_ms={c:.3f} explain_ms={e:.3f}" + (f" capacity_n_plus_one_ms={k:.1f}" if k is not None else ""))
     print(f"RATIO capacity hosts={hosts} fill={fill} n_plus_one_vs_place={r / p:.3f} capacity_vs_explain={c / e:.3f}")
+for row in csv.DictReader(open(sys.argv[4])):
+    print(f"first count keeping the reserve in a fresh JVM, 10,000 hosts: {float(row['Score']):.1f} ms"
+          f" (mean of 3; the JIT not warm yet, the heap's pages not yet mapped)")
 PY

@@ -54,7 +54,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * <p>Run: {@code deploy/bench/run-capacity-bench.sh}.
  */
 @State(Scope.Thread)
-@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
+// The controller's collector (deploy/systemd/virtfleet-controller.service): a young generation used over and over,
+// so a count's arrays land on memory already mapped. Under G1 without pre-touching, the first passes over a heap of
+// fresh pages cost page faults that doubled a count's time on a small VM (BENCHMARKS.md §12).
+@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+UseSerialGC"})
 @Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 5, time = 2)
 public class CapacityBench {
@@ -138,19 +141,35 @@ public class CapacityBench {
         return plain.capacity(spec, false);
     }
 
-    /** One count a shot: it plays every decision up to where the reserve stops them, seconds at 10,000 hosts. */
+    /**
+     * One count a shot (a shot is what an operator waits for; tens of milliseconds at 10,000 hosts), after enough
+     * shots for the JIT to have compiled the count: the first few take several times as long.
+     */
     @Benchmark
     @BenchmarkMode(Mode.SingleShotTime)
     @OutputTimeUnit(TimeUnit.MILLISECONDS)
-    @Warmup(iterations = 1)
-    @Measurement(iterations = 3)
+    @Warmup(iterations = 60)
+    @Measurement(iterations = 30)
     public Capacity capacityNPlusOne() {
-        // The thread's own CPU time besides the wall time: on a machine shared with other work the two part widely.
+        // The thread's own CPU time and page faults besides the wall time: on a machine shared with other work the
+        // wall time parts from the CPU time; memory touched for the first time shows as faults.
         long cpu = THREADS.getCurrentThreadCpuTime();
+        long faults = minorFaults();
         Capacity c = plain.capacity(spec, true);
-        System.out.printf(" [%d VMs keeping the reserve, %.1f ms of CPU]", c.total(),
-                (THREADS.getCurrentThreadCpuTime() - cpu) / 1e6);
+        System.out.printf(" [%d VMs keeping the reserve, %.1f ms of CPU, %d page faults]", c.total(),
+                (THREADS.getCurrentThreadCpuTime() - cpu) / 1e6, minorFaults() - faults);
         return c;
+    }
+
+    /** The calling thread's minor page faults so far (Linux), -1 where that cannot be read. */
+    private static long minorFaults() {
+        try {
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/thread-self/stat"));
+            // After the command's name in parentheses: state, ppid, pgrp, session, tty, tpgid, flags, minflt.
+            return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[7]);
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();

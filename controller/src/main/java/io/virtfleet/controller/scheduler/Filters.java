@@ -356,7 +356,8 @@ final class Filters {
         }
     }
 
+    /** A ratio or a limit: one decimal when whole, else two ({@link Decimals}, not the formatter: see there). */
     static String num(double d) {
-        return d == Math.rint(d) ? String.format(Locale.ROOT, "%.1f", d) : String.format(Locale.ROOT, "%.2f", d);
+        return Decimals.appendRatio(new StringBuilder(8), d).toString();
     }
 }

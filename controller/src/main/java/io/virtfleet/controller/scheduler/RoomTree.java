@@ -18,11 +18,18 @@ final class RoomTree {
     private static final int LOWEST_SHIFT = 27;
     private static final int SHIFTS = 10;
 
+    /** Values a node keeps: memory, vCPUs, then one per ratio. */
+    private static final int WIDTH = 2 + SHIFTS;
+    private static final int MEMORY = 0;
+    private static final int VCPUS = 1;
+    private static final int BALANCED = 2;
+
     private final int leaves;
-    private final long[] memory;
-    private final long[] vcpus;
-    /** Per ratio, per node. */
-    private final long[][] balanced = new long[SHIFTS][];
+    /**
+     * Node {@code i}'s values at {@code i * WIDTH ..}: a node and its sibling side by side, so that working out a
+     * parent reads a few neighbouring cache lines rather than one line in each of a dozen arrays.
+     */
+    private final long[] nodes;
 
     /** A tree for positions {@code 0 .. size - 1}, every one {@link #NONE}. */
     RoomTree(int size) {
@@ -31,14 +38,8 @@ final class RoomTree {
             l <<= 1;
         }
         leaves = l;
-        memory = new long[2 * l];
-        vcpus = new long[2 * l];
-        Arrays.fill(memory, NONE);
-        Arrays.fill(vcpus, NONE);
-        for (int s = 0; s < SHIFTS; s++) {
-            balanced[s] = new long[2 * l];
-            Arrays.fill(balanced[s], NONE);
-        }
+        nodes = new long[2 * l * WIDTH];
+        Arrays.fill(nodes, NONE);
     }
 
     /** {@code min(memory, vcpus × 2^shift)}, NONE for a host never chosen. */
@@ -51,52 +52,43 @@ final class RoomTree {
         return Math.min(memoryRoom, scaled);
     }
 
+    private void setLeafValues(int position, long memoryRoom, long vcpuRoom) {
+        int at = (leaves + position) * WIDTH;
+        nodes[at + MEMORY] = memoryRoom;
+        nodes[at + VCPUS] = vcpuRoom;
+        for (int s = 0; s < SHIFTS; s++) {
+            nodes[at + BALANCED + s] = balance(memoryRoom, vcpuRoom, LOWEST_SHIFT + s);
+        }
+    }
+
     /** Sets positions {@code 0 .. memory.length - 1} at once: what {@link #set} for each does, in one pass. */
     void setAll(long[] memoryRoom, long[] vcpuRoom) {
         for (int p = 0; p < memoryRoom.length; p++) {
-            int i = leaves + p;
-            memory[i] = memoryRoom[p];
-            vcpus[i] = vcpuRoom[p];
-            for (int s = 0; s < SHIFTS; s++) {
-                balanced[s][i] = balance(memoryRoom[p], vcpuRoom[p], LOWEST_SHIFT + s);
-            }
+            setLeafValues(p, memoryRoom[p], vcpuRoom[p]);
         }
         for (int i = leaves - 1; i > 0; i--) {
-            memory[i] = Math.max(memory[2 * i], memory[2 * i + 1]);
-            vcpus[i] = Math.max(vcpus[2 * i], vcpus[2 * i + 1]);
-            for (int s = 0; s < SHIFTS; s++) {
-                long[] b = balanced[s];
-                b[i] = Math.max(b[2 * i], b[2 * i + 1]);
+            int at = i * WIDTH;
+            int left = 2 * at;
+            int right = left + WIDTH;
+            for (int k = 0; k < WIDTH; k++) {
+                nodes[at + k] = Math.max(nodes[left + k], nodes[right + k]);
             }
         }
     }
 
     void set(int position, long memoryRoom, long vcpuRoom) {
-        int i = leaves + position;
-        memory[i] = memoryRoom;
-        vcpus[i] = vcpuRoom;
-        for (int s = 0; s < SHIFTS; s++) {
-            balanced[s][i] = balance(memoryRoom, vcpuRoom, LOWEST_SHIFT + s);
-        }
+        setLeafValues(position, memoryRoom, vcpuRoom);
         // Up to the first node the change leaves as it was: every node above it is a maximum of the same values.
         // A host is seldom the largest of a large subtree, so most changes stop a few levels up.
-        for (i >>= 1; i > 0; i >>= 1) {
+        for (int i = (leaves + position) >> 1; i > 0; i >>= 1) {
+            int at = i * WIDTH;
+            int left = 2 * at;
+            int right = left + WIDTH;
             boolean changed = false;
-            long m = Math.max(memory[2 * i], memory[2 * i + 1]);
-            if (memory[i] != m) {
-                memory[i] = m;
-                changed = true;
-            }
-            long v = Math.max(vcpus[2 * i], vcpus[2 * i + 1]);
-            if (vcpus[i] != v) {
-                vcpus[i] = v;
-                changed = true;
-            }
-            for (int s = 0; s < SHIFTS; s++) {
-                long[] b = balanced[s];
-                long x = Math.max(b[2 * i], b[2 * i + 1]);
-                if (b[i] != x) {
-                    b[i] = x;
+            for (int k = 0; k < WIDTH; k++) {
+                long x = Math.max(nodes[left + k], nodes[right + k]);
+                if (nodes[at + k] != x) {
+                    nodes[at + k] = x;
                     changed = true;
                 }
             }
@@ -117,14 +109,15 @@ final class RoomTree {
         int high = Math.min(SHIFTS - 1, low + 1);
         long wantLow = balance(memoryNeeded, vcpusNeeded, LOWEST_SHIFT + low);
         long wantHigh = balance(memoryNeeded, vcpusNeeded, LOWEST_SHIFT + high);
-        return first(1, 0, leaves, memoryNeeded, vcpusNeeded, from, balanced[low], wantLow, balanced[high], wantHigh);
+        return first(1, 0, leaves, memoryNeeded, vcpusNeeded, from, BALANCED + low, wantLow, BALANCED + high, wantHigh);
     }
 
     /** The search below {@code node}, which covers positions {@code [start, start + width)}. */
-    private int first(int node, int start, int width, long m, long v, int from, long[] low, long wantLow, long[] high,
+    private int first(int node, int start, int width, long m, long v, int from, int low, long wantLow, int high,
                       long wantHigh) {
-        if (start + width <= from || memory[node] < m || vcpus[node] < v || low[node] < wantLow
-                || high[node] < wantHigh) {
+        int at = node * WIDTH;
+        if (start + width <= from || nodes[at + MEMORY] < m || nodes[at + VCPUS] < v || nodes[at + low] < wantLow
+                || nodes[at + high] < wantHigh) {
             return -1;
         }
         if (width == 1) {
