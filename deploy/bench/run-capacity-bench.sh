@@ -67,7 +67,8 @@ for hosts, fill in (("1000", "third"), ("10000", "third"), ("1000", "limit")):
     print(f"{hosts:>6} {fill:>6} {p:>10,.0f} {r:>10,.0f} {r / p:>8.2f}x {c:>9.2f} {e:>8.2f} {c / e:>7.2f}x {kept}  {goal}")
     print(f"RESULT capacity hosts={hosts} fill={fill} decisions_per_s={p:.0f} n_plus_one_decisions_per_s={r:.0f}"
           f" capacity_ms={c:.3f} explain_ms={e:.3f}" + (f" capacity_n_plus_one_ms={k:.1f}" if k is not None else ""))
-    print(f"RATIO capacity hosts={hosts} fill={fill} n_plus_one_vs_place={r / p:.3f} capacity_vs_explain={c / e:.3f}")
+    print(f"RATIO capacity hosts={hosts} fill={fill} n_plus_one_vs_place={r / p:.3f} capacity_vs_explain={c / e:.3f}"
+          + (f" capacity_n_plus_one_vs_explain={k / e:.2f}" if k is not None else ""))
 for row in csv.DictReader(open(sys.argv[4])):
     print(f"first count keeping the reserve in a fresh JVM, 10,000 hosts: {float(row['Score']):.1f} ms"
           f" (mean of 3; the JIT not warm yet, the heap's pages not yet mapped)")
