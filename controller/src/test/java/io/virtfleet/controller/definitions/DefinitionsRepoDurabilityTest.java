@@ -168,6 +168,22 @@ class DefinitionsRepoDurabilityTest {
         }
     }
 
+    @Test
+    void aCommitWhoseSecondFileCannotBeWrittenLeavesNeitherFile() throws Exception {
+        try (DefinitionsRepo repo = DefinitionsRepo.open(dir.resolve("defs"))) {
+            repo.commit("create a", "", file("vms/a.json", "{}"), Set.of());
+            String before = repo.head();
+            Map<String, byte[]> writes = new java.util.LinkedHashMap<>();
+            writes.put("vms/b.json", new byte[] {1});
+            writes.put("vms/a.json/inside.json", new byte[] {1}); // under a file: its directory cannot be made
+            assertThrows(IOException.class, () -> repo.commit("bad", "eve", writes, Set.of()));
+            assertEquals(before, repo.head(), "nothing committed");
+            assertEquals(java.util.List.of("a.json"), repo.list("vms"), "the first file written is gone again");
+            repo.commit("create c", "", file("vms/c.json", "{}"), Set.of());
+            assertEquals(java.util.List.of("a.json", "c.json"), repo.list("vms"));
+        }
+    }
+
     /** Syncs file contents; every directory sync fails, as on a disk that reports an I/O error. */
     private static FileSync failingDirectorySync() {
         return new FileSync() {
