@@ -19,9 +19,15 @@ class BytesTest {
         assertEquals("15.6 GiB", Bytes.human(15 * Bytes.GIB + 6 * Bytes.GIB / 10 + Bytes.MIB));
         assertEquals("1024.0 GiB", Bytes.human(Bytes.TIB - 1));
         assertEquals("1.0 TiB", Bytes.human(Bytes.TIB));
-        // Either side of 1.05 GiB (1,127,428,915.2 bytes: no whole count is halfway between two tenths of a GiB).
+        // Either side of 1.05 GiB (1,127,428,915.2 bytes: not a whole count).
         assertEquals("1.0 GiB", Bytes.human(1_127_428_915L));
         assertEquals("1.1 GiB", Bytes.human(1_127_428_916L));
+        // Exactly halfway between two tenths (quarters of a unit are whole counts): rounded up, as %.1f rounds.
+        assertEquals("1.3 GiB", Bytes.human(5 * Bytes.GIB / 4));
+        assertEquals("1.2 GiB", Bytes.human(5 * Bytes.GIB / 4 - 1));
+        assertEquals("1.8 GiB", Bytes.human(7 * Bytes.GIB / 4));
+        assertEquals("1023.8 GiB", Bytes.human(Bytes.TIB - Bytes.GIB / 4));
+        assertEquals("2.3 TiB", Bytes.human(9 * Bytes.TIB / 4));
         assertEquals("8388608.0 TiB", Bytes.human(Long.MAX_VALUE));
     }
 
