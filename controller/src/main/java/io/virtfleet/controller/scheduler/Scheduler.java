@@ -14,8 +14,10 @@ import java.util.function.LongSupplier;
 /**
  * Places VMs on hosts: filters ({@link Filters}) say why a host cannot take a VM, the score ranks those that
  * can, and a decision claims the capacity before it returns, so concurrent creates can never overcommit a
- * host. Thread-safe: every method runs under this object's lock, which a decision holds for microseconds; the claims journal's
- * fsync comes after the lock is released (see {@link #journal}), so heartbeats never wait for the disk.
+ * host. Thread-safe: every method but {@link #update} runs under this object's lock, which a decision holds for
+ * microseconds where hosts have room (milliseconds for a create refused near the N+1 reserve's limit at thousands of
+ * hosts, or a capacity count's set-up); the claims journal's fsync comes after the lock is released (see
+ * {@link #journal}). Heartbeats wait for neither: their reports are handed in without the lock ({@link #update}).
  *
  * <p>A decision and the explanation ({@link #explain}) run the same {@link PlacementFilter} objects and the same
  * score on each host they judge; they differ only in which hosts they judge. The explanation, the reference,
@@ -51,6 +53,18 @@ public final class Scheduler {
     private final Search search = new Search();
     /** Where a fitting host's reason is written: kept, as every decision writes one. */
     private final StringBuilder reasonText = new StringBuilder();
+    /** Reports handed in and not yet applied, the latest per host (see {@link #update}). */
+    private final java.util.concurrent.ConcurrentHashMap<String, HostSnapshot> reported =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    /** Whether a pass of {@link #reporter} is scheduled and has not started yet. */
+    private final java.util.concurrent.atomic.AtomicBoolean applying = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Applies reports when no one else takes the lock: one thread at most, gone after a minute idle. */
+    private final java.util.concurrent.ThreadPoolExecutor reporter = new java.util.concurrent.ThreadPoolExecutor(0, 1,
+            1, java.util.concurrent.TimeUnit.MINUTES, new java.util.concurrent.LinkedBlockingQueue<>(), task -> {
+                Thread t = new Thread(task, "scheduler-reports");
+                t.setDaemon(true);
+                return t;
+            });
     /** See {@link #onDecision}. */
     private volatile java.util.function.Consumer<Decision> decisions = d -> {};
 
@@ -84,18 +98,47 @@ public final class Scheduler {
         return policy;
     }
 
-    /** Takes a host's latest report. A host seen for the first time is added. */
-    public synchronized void update(HostSnapshot s) {
-        hosts.update(s, claims);
+    /**
+     * Takes a host's latest report (a host seen for the first time is added) without waiting for the lock: reports
+     * arrive on the gRPC event loops, and a refused create near the N+1 reserve's limit or a capacity count's
+     * set-up holds the lock for milliseconds at 10,000 hosts. The latest report of each host waits in
+     * {@link #reported}; whoever takes the lock next applies them first, so no decision sees a host older than the
+     * last report handed in before it, and a worker takes the lock for them when nobody else does.
+     */
+    public void update(HostSnapshot s) {
+        reported.put(s.name(), s);
+        if (applying.compareAndSet(false, true)) {
+            reporter.execute(() -> {
+                applying.set(false); // a report handed in from here on schedules another pass
+                synchronized (this) {
+                    applyReported();
+                }
+            });
+        }
+    }
+
+    /** Applies the reports waiting, each host's latest; under the lock. */
+    private void applyReported() {
+        if (reported.isEmpty()) {
+            return;
+        }
+        for (String host : reported.keySet()) {
+            HostSnapshot s = reported.remove(host); // the latest; one handed in after this waits for the next pass
+            if (s != null) {
+                hosts.update(s, claims);
+            }
+        }
     }
 
     /** A state change judged by the controller (e.g. unreachable after missed heartbeats). */
     public synchronized void setState(String host, HostState state) {
+        applyReported();
         hosts.setState(host, state);
     }
 
     /** The host is no longer part of the fleet; claims on it stay until their VMs are deleted. */
     public synchronized void forget(String host) {
+        applyReported();
         hosts.forget(host);
     }
 
@@ -114,6 +157,7 @@ public final class Scheduler {
         Decision decision;
         long ticket;
         synchronized (this) {
+            applyReported();
             if (claims.get(r.vmName()) != null) {
                 throw new IllegalStateException("VM " + r.vmName() + " already holds a claim on " + claims.get(r.vmName()).host());
             }
@@ -174,6 +218,7 @@ public final class Scheduler {
         Decision decision;
         long ticket;
         synchronized (this) {
+            applyReported();
             if (claims.get(r.vmName()) != null) {
                 throw new IllegalStateException("VM " + r.vmName() + " already holds a claim on " + claims.get(r.vmName()).host());
             }
@@ -211,6 +256,7 @@ public final class Scheduler {
         long ticket;
         boolean made;
         synchronized (this) {
+            applyReported();
             claim = claims.get(r.vmName());
             made = claim == null;
             if (made) {
@@ -242,6 +288,7 @@ public final class Scheduler {
         } catch (RuntimeException e) {
             long withdrawn = 0;
             synchronized (this) {
+                applyReported();
                 if (claims.get(claim.vmName()) == claim) {
                     withdrawn = claims.remove(claim.vmName());
                     hosts.apply(claim, -1);
@@ -267,6 +314,7 @@ public final class Scheduler {
         Claim c;
         long ticket;
         synchronized (this) {
+            applyReported();
             c = claims.get(vmName);
             if (c == null) {
                 return null;
@@ -279,15 +327,18 @@ public final class Scheduler {
     }
 
     public synchronized Claim claimOf(String vmName) {
+        applyReported();
         return claims.get(vmName);
     }
 
     public synchronized List<Claim> claims() {
+        applyReported();
         return List.copyOf(claims.all());
     }
 
     /** Every known host's verdict for the request, without claiming anything. */
     public synchronized Explanation explain(Request r) {
+        applyReported();
         return explain(r, filters, null);
     }
 
@@ -296,6 +347,7 @@ public final class Scheduler {
      * its own claim counted where it is now; with the N+1 policy, the reserve judged as after the move.
      */
     public synchronized Explanation explainMove(Request r, String movingVm) {
+        applyReported();
         return explain(r, plainFilters, movingVm);
     }
 
@@ -305,6 +357,7 @@ public final class Scheduler {
      * it would leave the VM down to guard against a second loss.
      */
     public synchronized Explanation explainRecovery(Request r) {
+        applyReported();
         return explain(r, plainFilters, null);
     }
 
@@ -375,6 +428,7 @@ public final class Scheduler {
         try {
             CapacityCounter counter;
             synchronized (this) {
+                applyReported();
                 counter = new CapacityCounter(hosts, plainFilters, r, keepReserve ? claims.all() : null);
             }
             return counter.count(stop);
@@ -402,6 +456,7 @@ public final class Scheduler {
      * @throws IllegalArgumentException if the VM holds no claim or the host was never seen
      */
     public synchronized Optional<String> reserveRefusesMove(String vmName, String toHost) {
+        applyReported();
         Claim c = claims.get(vmName);
         if (c == null) {
             throw new IllegalArgumentException("VM " + vmName + " holds no claim");
@@ -420,6 +475,7 @@ public final class Scheduler {
 
     /** Promised memory, vCPUs and raw bytes on a host (for display and tests). */
     public synchronized long[] allocated(String host) {
+        applyReported();
         int i = hosts.slotOf(host);
         return i < 0 ? new long[3]
                 : new long[] {hosts.memoryAllocated[i], hosts.vcpusAllocated[i], hosts.rawAllocated[i]};
@@ -453,6 +509,7 @@ public final class Scheduler {
 
     /** Hosts judged by decisions so far, pinned ones included (for tests that the index prunes). */
     synchronized long hostsJudged() {
+        applyReported();
         return search.judged;
     }
 

@@ -44,6 +44,42 @@ class SchedulerTest {
         return scheduler(Policy.defaults(), Map.of(), hosts);
     }
 
+    /**
+     * A host's report is taken while another thread holds the scheduler's lock (as a long decision does): the
+     * heartbeat that brings it runs on a gRPC event loop and must not wait. The next decision sees it.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60) // a deadlock guard: an update that waited for the lock would never return
+    void aReportIsTakenWithoutWaitingForTheLockAndTheNextDecisionSeesIt() throws Exception {
+        Scheduler s = scheduler(Fleets.host("hv1", 16, 64 * GIB, 2 * GIB, 1.0, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+        CountDownLatch holding = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Thread holder = new Thread(() -> {
+            synchronized (s) {
+                holding.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        holder.start();
+        holding.await();
+        // Returns while the lock is held (an update that waited for the lock would deadlock here).
+        s.update(Fleets.host("hv2", 16, 64 * GIB, 60 * GIB, 1.0, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+        assertTrue(holder.isAlive(), "the lock is still held");
+        release.countDown();
+        holder.join();
+        assertEquals("hv2", s.place(vm("a", 4 * GIB, 2, SATA, 20 * GIB)).claim().host());
+        // A later report of the same host replaces an earlier one not applied yet: the latest wins.
+        synchronized (s) {
+            s.update(Fleets.host("hv2", 16, 64 * GIB, 1 * GIB, 1.0, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+            s.update(Fleets.host("hv2", 16, 64 * GIB, 50 * GIB, 1.0, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
+        }
+        assertEquals("hv2", s.place(vm("b", 4 * GIB, 2, SATA, 20 * GIB)).claim().host());
+    }
+
     @Test
     void spreadPutsEachNewVmOnTheLeastLoadedHost() {
         Scheduler s = scheduler(
