@@ -1,6 +1,7 @@
 package io.virtfleet.controller.scheduler;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
@@ -22,10 +23,10 @@ import java.util.function.BooleanSupplier;
  *
  * <p><b>With the reserve</b> the order matters, since each VM placed takes room another host's VMs might need to
  * restart. The count then plays placement's decisions one by one on a {@link CountedReserve} (the reserve's verdict,
- * worked out for VMs only ever added): each time the host with the best score for the request (ties by name, as a
- * decision), if the reserve holds with the VM there; a host the reserve refuses is set aside, as room only shrinks
- * from there (first fit is not strictly monotone, so in principle a later fill elsewhere could make it accept that
- * host again: a case the property tests, which place the counted VMs through the scheduler itself, have not met).
+ * worked out for VMs only ever added): each time the first host, by best score for the request and then by name (as a
+ * decision judges them), with which the reserve holds. A host the reserve refuses is set aside and judged again at
+ * each later decision that reaches it, as placement does: the restart plans are first fits, which are not
+ * monotone, so a VM placed elsewhere can make the reserve accept a host it refused before.
  * The score after {@code j} VMs is computed by {@link HostTable#scoreAfter}, the decision's own arithmetic, so the
  * hosts come in the order decisions take them. Most decisions cost a few additions, as long as units vouch for every
  * host; a count still asks its caller now and then whether to go on, and the {@link Scheduler} runs one at a time.
@@ -257,20 +258,151 @@ final class CapacityCounter {
                 push(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, placed[i], memory, vcpus));
             }
         }
-        // The host on top takes the decision; it stays on top with its next score and sinks to its place (one pass
-        // down the heap instead of a removal and an insertion), or leaves the heap.
-        for (long played = 0; size > 0; played++) {
+        // A decision judges the hosts in the order placement would: best score first, ties by name. The host on top
+        // of the heap, if the reserve takes the VM there, stays on top with its next score and sinks to its place
+        // (one pass down instead of a removal and an insertion). A host the reserve refuses is set aside, not
+        // dropped: first fit is not monotone, so a VM placed elsewhere can make the reserve accept it again, and
+        // placement judges it again at every decision whose best candidate ranks below it; so does the count.
+        aside = new int[8];
+        asideScore = new double[8];
+        asideJudged = new long[8];
+        asideFailing = new int[8];
+        asidePlan = new RestartPlan[8];
+        asideAltered = new boolean[8];
+        asideSize = 0;
+        long decision = 0; // decisions made: a set-aside host judged at this one is not judged again before the next
+        for (long played = 0; ; played++) {
             if (played % STOP_EVERY == 0 && stop.getAsBoolean()) {
                 throw new CancellationException("the capacity count was stopped after " + played + " decisions");
             }
+            int taken = takeAside(decision, refused);
+            if (taken >= 0) {
+                decision++;
+                counted(taken);
+                refused[taken] = null;
+                if (++placed[taken] < fits[taken]) {
+                    push(taken, HostTable.scoreAfter(weights, scoreInputs, promised, taken, placed[taken], memory, vcpus));
+                }
+                continue;
+            }
+            if (size == 0) {
+                break; // every host left was judged at this decision and refused it: no more VMs fit
+            }
             int i = heap[0];
+            double score = heapScore[0];
             if (!reserve.place(i)) {
-                refused[i] = reserve.refusal(); // room only shrinks from here: the reserve will not accept it later either
+                refused[i] = reserve.refusal();
                 removeTop();
-            } else if (++placed[i] < fits[i]) {
-                siftDown(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, placed[i], memory, vcpus));
+                if (!reserve.refusalFinal()) {
+                    setAside(i, score, decision);
+                }
             } else {
-                removeTop();
+                decision++;
+                counted(i);
+                if (++placed[i] < fits[i]) {
+                    siftDown(i, HostTable.scoreAfter(weights, scoreInputs, promised, i, placed[i], memory, vcpus));
+                } else {
+                    removeTop();
+                }
+            }
+        }
+    }
+
+    /**
+     * The hosts the reserve refused, in the order decisions judge them (their score does not change while they take
+     * no VM), with the decision each was last judged at. Few: set aside only where the reserve binds.
+     */
+    private int[] aside;
+    private double[] asideScore;
+    private long[] asideJudged;
+    /** Per set-aside host, the refusal's failing host and first fit, and whether a VM counted since may alter it. */
+    private int[] asideFailing;
+    private RestartPlan[] asidePlan;
+    private boolean[] asideAltered;
+    private int asideSize;
+
+    /**
+     * Judges again, in order, the set-aside hosts that rank above the heap's top and were not judged at this
+     * decision yet; the first the reserve accepts takes the VM (and leaves the set-aside hosts). Returns its slot,
+     * or -1.
+     */
+    private int takeAside(long decision, Reserve.Shortfall[] refused) {
+        for (int a = 0; a < asideSize; a++) {
+            int h = aside[a];
+            if (size > 0 && !before(h, asideScore[a], heap[0], heapScore[0])) {
+                return -1;
+            }
+            if (asideJudged[a] == decision || !asideAltered[a]) {
+                continue; // judged at this decision already, or no VM counted since could change its verdict
+            }
+            asideJudged[a] = decision;
+            if (reserve.place(h)) {
+                removeAside(a);
+                return h;
+            }
+            refused[h] = reserve.refusal();
+            if (reserve.refusalFinal()) {
+                removeAside(a--);
+            } else {
+                asideFailing[a] = reserve.refusalHost();
+                asidePlan[a] = reserve.refusalPlan();
+                asideAltered[a] = false;
+            }
+        }
+        return -1;
+    }
+
+    private void setAside(int slot, double score, long decision) {
+        if (asideSize == aside.length) {
+            int size = asideSize * 2;
+            aside = Arrays.copyOf(aside, size);
+            asideScore = Arrays.copyOf(asideScore, size);
+            asideJudged = Arrays.copyOf(asideJudged, size);
+            asideFailing = Arrays.copyOf(asideFailing, size);
+            asidePlan = Arrays.copyOf(asidePlan, size);
+            asideAltered = Arrays.copyOf(asideAltered, size);
+        }
+        int at = asideSize;
+        while (at > 0 && before(slot, score, aside[at - 1], asideScore[at - 1])) {
+            moveAside(at - 1, at);
+            at--;
+        }
+        aside[at] = slot;
+        asideScore[at] = score;
+        asideJudged[at] = decision;
+        asideFailing[at] = reserve.refusalHost();
+        asidePlan[at] = reserve.refusalPlan();
+        asideAltered[at] = false;
+        asideSize++;
+    }
+
+    private void removeAside(int a) {
+        for (int k = a + 1; k < asideSize; k++) {
+            moveAside(k, k - 1);
+        }
+        asideSize--;
+        asidePlan[asideSize] = null;
+    }
+
+    private void moveAside(int from, int to) {
+        aside[to] = aside[from];
+        asideScore[to] = asideScore[from];
+        asideJudged[to] = asideJudged[from];
+        asideFailing[to] = asideFailing[from];
+        asidePlan[to] = asidePlan[from];
+        asideAltered[to] = asideAltered[from];
+    }
+
+    /**
+     * A VM was counted on {@code slot}: the set-aside hosts whose refusal it may alter are judged again at the next
+     * decision that reaches them. It may only if it landed on the refusal's failing host (one more VM to restart) or
+     * on a host its failing first fit used (which could then send a VM elsewhere); on any other host it only takes
+     * room the first fit passed over or never reached (see {@link CountedReserve#refusalHost}).
+     */
+    private void counted(int slot) {
+        for (int a = 0; a < asideSize; a++) {
+            if (!asideAltered[a] && (asideFailing[a] == slot || asidePlan[a].indexOf(slot) >= 0)) {
+                asideAltered[a] = true;
             }
         }
     }

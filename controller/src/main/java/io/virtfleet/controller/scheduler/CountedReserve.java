@@ -118,6 +118,9 @@ final class CountedReserve {
     private int replacedCount;
     private long[] toJudge = new long[16];
     private Reserve.Shortfall refusal;
+    private boolean refusalFinal;
+    private int refusalHost;
+    private RestartPlan refusalPlan;
 
     /**
      * @param vm      the VM counted (its host ignored)
@@ -706,7 +709,11 @@ final class CountedReserve {
         if (failing < 0) {
             return true;
         }
-        refusal = Reserve.shortfall(names[failing], plans[failing].vms, free(failing), plans[failing].homeless());
+        long[] room = free(failing);
+        refusal = Reserve.shortfall(names[failing], plans[failing].vms, room, plans[failing].homeless());
+        refusalFinal = Reserve.shortInTotal(plans[failing].vms, room);
+        refusalHost = failing;
+        refusalPlan = plans[failing];
         // Taken back: the plans made again for it are put back as they were (those new for it are made again later).
         for (int j = 0; j < replacedCount; j++) {
             if (planned[replacedHosts[j]]) {
@@ -728,6 +735,27 @@ final class CountedReserve {
     /** Why the VM last refused by {@link #place} was: the host left without room and the numbers. */
     Reserve.Shortfall refusal() {
         return refusal;
+    }
+
+    /**
+     * Whether the last refusal holds for good as VMs are counted: the failing host's VMs need more than the free room
+     * in total, and counted VMs only take room (a first fit's shortfall is not monotone and may not last).
+     */
+    boolean refusalFinal() {
+        return refusalFinal;
+    }
+
+    /**
+     * The host whose VMs could not restart in the last refusal, and its failing first fit (the hosts it restarted
+     * VMs on before the one that found no room). A VM counted on a host that is neither that host nor one of those
+     * leaves the refusal standing: first fit then chooses the same hosts up to that VM, which finds even less room.
+     */
+    int refusalHost() {
+        return refusalHost;
+    }
+
+    RestartPlan refusalPlan() {
+        return refusalPlan;
     }
 
     /** Free room on the other ready hosts, host u lost: as {@code Reserve.free} gives it. */

@@ -857,6 +857,14 @@ final class Reserve {
         return totals(names[u], vms, free(u, ch));
     }
 
+    /**
+     * Whether these VMs need more memory or vCPUs, in all or in a tier, than the free room: a shortfall that VMs
+     * placed elsewhere can never cure (they only take room), unlike a first fit's, which is not monotone.
+     */
+    static boolean shortInTotal(Claim[] vms, long[] free) {
+        return totals("", vms, free) != null;
+    }
+
     private static Shortfall totals(String host, Claim[] vms, long[] free) {
         long memory = 0;
         long vcpus = 0;

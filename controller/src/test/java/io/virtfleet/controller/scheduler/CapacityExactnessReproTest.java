@@ -12,9 +12,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A count keeping the N+1 reserve against the creates it stands for, on a fleet that placement keeping the reserve
- * filled itself (the ten VMs below are what ten creates with {@code n-plus-one = on} placed): the count sets aside
- * for good a host the reserve refuses once, but the restart plans' first fit is not monotone, and a later create
- * elsewhere can make that host acceptable again. Placement then takes it; the count does not.
+ * filled itself (the ten VMs below are what ten creates with {@code n-plus-one = on} placed). The restart plans'
+ * first fit is not monotone: a create elsewhere makes the reserve accept again a host it refused before, and
+ * placement then takes it. A count that set such a host aside for good counted 4 here where six creates are placed.
  */
 class CapacityExactnessReproTest {
     private static final StorageTier SSD = StorageTier.STORAGE_TIER_SSD;
@@ -63,7 +63,8 @@ class CapacityExactnessReproTest {
         }
         Map<String, Long> byHost = new TreeMap<>();
         counted.hosts().stream().filter(h -> h.fits() > 0).forEach(h -> byHost.put(h.host(), h.fits()));
-        // Today: counted 4 {h2062=2, h8223=1, h9691=1}; six creates in a row are placed {h2062=1, h8223=3, h9691=2}.
+        // Six creates in a row are placed {h2062=1, h8223=3, h9691=2}; the count that set hosts aside for good said
+        // 4 {h2062=2, h8223=1, h9691=1}.
         assertEquals(placed, byHost, "capacity --n-plus-one against creates one by one: " + counted);
         assertEquals(placed.values().stream().mapToLong(Long::longValue).sum(), counted.total());
     }
