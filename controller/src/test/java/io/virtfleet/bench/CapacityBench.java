@@ -41,8 +41,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code place} and {@code placeNPlusOne}: a whole decision as {@code vm create} makes it (the winner
  *       claimed, then released so the fleet stays the same), requests cycling through 1,024 random LAN VMs;
  *       without the reserve: the baseline. Goal at 10,000 hosts: ≥ 20,000 decisions/s keeping the reserve.</li>
- *   <li>{@code capacity} and {@code capacityNPlusOne}: {@code virtfleet capacity} for an ssd VM of 8 GiB and 4
- *       vCPUs, without and with the reserve (which plays every decision, one per VM counted). Baseline:
+ *   <li>{@code capacity} and {@code capacityNPlusOne}: {@code virtfleet capacity} for an ssd VM of {@code spec}
+ *       (8 GiB and 4 vCPUs unless given), without and with the reserve (which plays the decisions, a few at once
+ *       while the reserve's units vouch, one by one after that: the smaller the VM, the more). Baseline:
  *       {@code explain}, placement's answer for every host of the same request ({@code place --explain}).
  *       Goal at 10,000 hosts: ≤ 50 ms.</li>
  * </ul>
@@ -70,11 +71,21 @@ public class CapacityBench {
     private Scheduler plain;
     private Scheduler reserve;
     private Request[] requests;
-    private final Request spec = new Request("probe", 8 * GIB, 4, StorageTier.STORAGE_TIER_SSD, 50 * GIB, null, null, null);
+    /**
+     * The VM counted by {@code capacity}, {@code capacityNPlusOne} and {@code explain}: memory in GiB, then vCPUs
+     * ({@code 8g4}: 8 GiB, 4 vCPUs; {@code 0.5g1}: 512 MiB, 1 vCPU), ssd. The decisions do not use it.
+     */
+    @Param({"8g4"})
+    String spec;
+
+    private Request probe;
     private int next;
 
     @Setup(Level.Trial)
     public void setUp() {
+        String[] parts = spec.split("g");
+        probe = new Request("probe", (long) (Double.parseDouble(parts[0]) * GIB), Integer.parseInt(parts[1]),
+                StorageTier.STORAGE_TIER_SSD, 50 * GIB, null, null, null);
         List<HostSnapshot> fleet = Fleets.random(hosts, 7);
         plain = new Scheduler(Policy.defaults(), Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
         reserve = new Scheduler(Policy.defaults().withNPlusOne(true), Map.of(), ClaimBook.inMemory(), System::currentTimeMillis);
@@ -104,7 +115,7 @@ public class CapacityBench {
             requests[i] = Fleets.randomVm("new" + i, rnd);
         }
         System.out.printf("%n%d hosts, %s: %d claims; capacity for the probe (8 GiB, 4 vCPUs, ssd): %d without the"
-                + " reserve%n", hosts, fill, plain.claims().size(), plain.capacity(spec, false).total());
+                + " reserve%n", hosts, fill, plain.claims().size(), plain.capacity(probe, false).total());
     }
 
     private static Request asRequest(Claim c) {
@@ -138,7 +149,7 @@ public class CapacityBench {
     @BenchmarkMode(Mode.AverageTime)
     @OutputTimeUnit(TimeUnit.MILLISECONDS)
     public Capacity capacity() {
-        return plain.capacity(spec, false);
+        return plain.capacity(probe, false);
     }
 
     /**
@@ -155,7 +166,8 @@ public class CapacityBench {
         // wall time parts from the CPU time; memory touched for the first time shows as faults.
         long cpu = THREADS.getCurrentThreadCpuTime();
         long faults = minorFaults();
-        Capacity c = plain.capacity(spec, true);
+        // Counted on the scheduler without the policy: a count keeping the reserve runs the same code either way.
+        Capacity c = plain.capacity(probe, true);
         System.out.printf(" [%d VMs keeping the reserve, %.1f ms of CPU, %d page faults]", c.total(),
                 (THREADS.getCurrentThreadCpuTime() - cpu) / 1e6, minorFaults() - faults);
         return c;
@@ -178,6 +190,6 @@ public class CapacityBench {
     @BenchmarkMode(Mode.AverageTime)
     @OutputTimeUnit(TimeUnit.MILLISECONDS)
     public Explanation explain() {
-        return plain.explain(spec);
+        return plain.explain(probe);
     }
 }

@@ -31,7 +31,9 @@ import picocli.CommandLine.Spec;
     "sata) could no longer all be restarted on the other ready hosts should that host be lost (first fit,",
     "largest first: a conservative estimate). Without the flag it counts as the controller's placement",
     "does (its n-plus-one setting); --no-n-plus-one counts without the reserve. Keeping the reserve, the",
-    "count plays placement's decisions one by one: seconds for a fleet of thousands of hosts.",
+    "count plays placement's decisions, many at once while the reserve has room to spare and one by one",
+    "near its limit: the smaller the VM, the more fit and the longer it takes (at 10,000 hosts about 40 ms",
+    "for 8 GiB, 0.3 s for 1 GiB, seconds for the smallest VMs).",
     "",
     "Examples:",
     "  virtfleet capacity --storage ssd --size 20G --lan 10 --memory 4G --vcpus 2",
@@ -70,7 +72,7 @@ final class CapacityCommand implements Callable<Integer> {
         }
         CapacityReport report;
         try (ControllerClient client = root.connect()) {
-            // Keeping the reserve, the controller plays every decision: seconds at thousands of hosts.
+            // Keeping the reserve, a count of small VMs can take seconds at thousands of hosts.
             report = client.fleetLong().capacity(request.build());
         }
         PrintWriter out = spec.commandLine().getOut();
