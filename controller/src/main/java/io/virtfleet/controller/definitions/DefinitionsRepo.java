@@ -66,6 +66,9 @@ public final class DefinitionsRepo implements AutoCloseable {
                 syncOnDisk(git);
                 git.reset().setMode(org.eclipse.jgit.api.ResetCommand.ResetType.HARD).call();
                 git.clean().setCleanDirectories(true).call();
+                // A commit that crashed or failed may have made object directories never synced in objects/: every
+                // directory there is taken as durable by the commits to come (see syncCommit).
+                StateFiles.forceDirectory(git.getRepository().getDirectory().toPath().resolve("objects"));
             } else {
                 StateFiles.createDirectories(dir);
                 git = Git.init().setDirectory(dir.toFile()).setInitialBranch("main").call();
@@ -248,7 +251,10 @@ public final class DefinitionsRepo implements AutoCloseable {
             // Files written but not yet in the index are not the reset's: removed too (the whole tree is walked,
             // only after a failure).
             git.clean().setCleanDirectories(true).call();
-        } catch (GitAPIException | JGitInternalException e) {
+            // The failed commit may have made object directories: later commits take every directory there as
+            // durable in objects/ (see syncCommit), so it is made so now.
+            StateFiles.forceDirectory(git.getRepository().getDirectory().toPath().resolve("objects"));
+        } catch (GitAPIException | JGitInternalException | IOException e) {
             unusable = new IOException("the definitions repository " + root + " takes no more changes: a commit failed ("
                     + failed.getMessage() + ") and its working tree could not be reset to the last commit ("
                     + e.getMessage() + "); fix the cause and restart the controller, which resets it on start", failed);

@@ -320,6 +320,8 @@ final class CapacityCounter {
     private RestartPlan[] asidePlan;
     private boolean[] asideAltered;
     private int asideSize;
+    /** Set-aside hosts judged again so far: the caller is asked now and then, as between decisions. */
+    private long judgedAside;
 
     /**
      * Judges again, in order, the set-aside hosts that rank above the heap's top and were not judged at this
@@ -336,6 +338,10 @@ final class CapacityCounter {
                 continue; // judged at this decision already, or no VM counted since could change its verdict
             }
             asideJudged[a] = decision;
+            if (++judgedAside % STOP_EVERY == 0 && stop.getAsBoolean()) {
+                throw new CancellationException("the capacity count was stopped after " + judgedAside
+                        + " hosts were judged again");
+            }
             if (reserve.place(h)) {
                 removeAside(a);
                 return h;

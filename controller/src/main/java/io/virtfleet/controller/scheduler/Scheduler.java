@@ -58,13 +58,17 @@ public final class Scheduler {
             new java.util.concurrent.ConcurrentHashMap<>();
     /** Whether a pass of {@link #reporter} is scheduled and has not started yet. */
     private final java.util.concurrent.atomic.AtomicBoolean applying = new java.util.concurrent.atomic.AtomicBoolean();
-    /** Applies reports when no one else takes the lock: one thread at most, gone after a minute idle. */
-    private final java.util.concurrent.ThreadPoolExecutor reporter = new java.util.concurrent.ThreadPoolExecutor(0, 1,
-            1, java.util.concurrent.TimeUnit.MINUTES, new java.util.concurrent.LinkedBlockingQueue<>(), task -> {
+    /**
+     * Applies reports when no one else takes the lock: one thread for every scheduler of the JVM (a controller has
+     * one; tests make thousands), gone after a minute idle.
+     */
+    private static final java.util.concurrent.ThreadPoolExecutor reporter = new java.util.concurrent.ThreadPoolExecutor(
+            0, 1, 1, java.util.concurrent.TimeUnit.MINUTES, new java.util.concurrent.LinkedBlockingQueue<>(), task -> {
                 Thread t = new Thread(task, "scheduler-reports");
                 t.setDaemon(true);
                 return t;
             });
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(Scheduler.class);
     /** See {@link #onDecision}. */
     private volatile java.util.function.Consumer<Decision> decisions = d -> {};
 
@@ -103,7 +107,11 @@ public final class Scheduler {
      * arrive on the gRPC event loops, and a refused create near the N+1 reserve's limit or a capacity count's
      * set-up holds the lock for milliseconds at 10,000 hosts. The latest report of each host waits in
      * {@link #reported}; whoever takes the lock next applies them first, so no decision sees a host older than the
-     * last report handed in before it, and a worker takes the lock for them when nobody else does.
+     * last report handed in before it, and a worker takes the lock for them when nobody else does. Reports are
+     * applied only on entry to a section under the lock, never in the middle of one: a section that calls another
+     * method of this class calls its private form, which does not apply them (a host table changing between a
+     * decision's filters and its reserve, or growing under an explanation, would give verdicts no order of events
+     * allows).
      */
     public void update(HostSnapshot s) {
         reported.put(s.name(), s);
@@ -125,7 +133,12 @@ public final class Scheduler {
         for (String host : reported.keySet()) {
             HostSnapshot s = reported.remove(host); // the latest; one handed in after this waits for the next pass
             if (s != null) {
-                hosts.update(s, claims);
+                try {
+                    hosts.update(s, claims);
+                } catch (RuntimeException e) {
+                    // Not the caller's fault, whichever section applies it: logged, and the host keeps its last state.
+                    log.error("placement could not take host {}'s report: {}", host, e.toString(), e);
+                }
             }
         }
     }
@@ -163,7 +176,7 @@ public final class Scheduler {
             }
             int best = best(r);
             if (best < 0) {
-                return new Decision(null, null, explain(r));
+                return new Decision(null, null, explain(r, filters, null));
             }
             Claim claim = Claim.of(r, hosts.names[best], clock.getAsLong());
             Verdict chosen = verdict(best);
@@ -230,7 +243,7 @@ public final class Scheduler {
             ask.set(r, plainFilters, hosts);
             Verdict v = verdict(i);
             if (v.fits() && movingVm != null) {
-                Optional<String> reserve = reserveRefusesMove(movingVm, host);
+                Optional<String> reserve = reserveRefusesMoveNow(movingVm, host);
                 if (reserve.isPresent()) {
                     v = new Verdict(host, false, "n-plus-one", reserve.get(), Double.NaN, Map.of());
                 }
@@ -375,7 +388,7 @@ public final class Scheduler {
             Verdict v = verdict(i);
             if (v.fits() && movingVm != null && claims.get(movingVm) != null
                     && !hosts.names[i].equals(claims.get(movingVm).host())) {
-                Optional<String> reserve = reserveRefusesMove(movingVm, hosts.names[i]);
+                Optional<String> reserve = reserveRefusesMoveNow(movingVm, hosts.names[i]);
                 if (reserve.isPresent()) {
                     v = new Verdict(hosts.names[i], false, "n-plus-one", reserve.get(), Double.NaN, Map.of());
                 }
@@ -457,6 +470,11 @@ public final class Scheduler {
      */
     public synchronized Optional<String> reserveRefusesMove(String vmName, String toHost) {
         applyReported();
+        return reserveRefusesMoveNow(vmName, toHost);
+    }
+
+    /** {@link #reserveRefusesMove} inside a section that applied the waiting reports on entry. */
+    private Optional<String> reserveRefusesMoveNow(String vmName, String toHost) {
         Claim c = claims.get(vmName);
         if (c == null) {
             throw new IllegalArgumentException("VM " + vmName + " holds no claim");

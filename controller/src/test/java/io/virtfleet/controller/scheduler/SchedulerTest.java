@@ -49,7 +49,8 @@ class SchedulerTest {
      * heartbeat that brings it runs on a gRPC event loop and must not wait. The next decision sees it.
      */
     @Test
-    @org.junit.jupiter.api.Timeout(60) // a deadlock guard: an update that waited for the lock would never return
+    // A deadlock guard, on its own thread: an update waiting for the lock would never return, nor heed an interrupt.
+    @org.junit.jupiter.api.Timeout(value = 60, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
     void aReportIsTakenWithoutWaitingForTheLockAndTheNextDecisionSeesIt() throws Exception {
         Scheduler s = scheduler(Fleets.host("hv1", 16, 64 * GIB, 2 * GIB, 1.0, Fleets.ALL_TIERS, 500 * GIB, 500 * GIB));
         CountDownLatch holding = new CountDownLatch(1);
