@@ -195,6 +195,10 @@ public final class DefinitionsRepo implements AutoCloseable {
         }
         for (String path : deletes) {
             resolve(path);
+            if (writes.containsKey(path)) {
+                // One index edit per path: both at once would leave the file committed but gone from the disk.
+                throw new IllegalArgumentException("a path both written and deleted in one commit: " + path);
+            }
         }
         Repository repository = git.getRepository();
         DirCache index = repository.lockDirCache();

@@ -169,6 +169,20 @@ class DefinitionsRepoDurabilityTest {
     }
 
     @Test
+    void aPathBothWrittenAndDeletedIsRefusedBeforeAnythingIsWritten() throws Exception {
+        try (DefinitionsRepo repo = DefinitionsRepo.open(dir.resolve("defs"))) {
+            repo.commit("create a", "", file("vms/a.json", "{}"), Set.of());
+            String before = repo.head();
+            IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> repo.commit("both",
+                    "eve", Map.of("vms/b.json", new byte[] {1}, "vms/a.json", new byte[] {2}), Set.of("vms/a.json")));
+            assertTrue(refused.getMessage().contains("vms/a.json"), refused.getMessage());
+            assertEquals(before, repo.head());
+            assertEquals(java.util.List.of("a.json"), repo.list("vms"));
+            assertEquals("{}", new String(repo.read("vms/a.json").orElseThrow()));
+        }
+    }
+
+    @Test
     void aCommitWhoseSecondFileCannotBeWrittenLeavesNeitherFile() throws Exception {
         try (DefinitionsRepo repo = DefinitionsRepo.open(dir.resolve("defs"))) {
             repo.commit("create a", "", file("vms/a.json", "{}"), Set.of());
