@@ -10,29 +10,13 @@ final class Decimals {
     private Decimals() {}
 
     private static final long[] SCALE = {1, 10, 100, 1_000, 10_000};
-    private static final long KIB = 1024L;
-    private static final long MIB = KIB * 1024;
-    private static final long GIB = MIB * 1024;
-    private static final long TIB = GIB * 1024;
 
-    /** Appends a byte count as {@link io.virtfleet.common.units.Bytes#human} writes it ("512 MiB", "15.6 GiB"). */
+    /**
+     * Appends a byte count as {@link io.virtfleet.common.units.Bytes#human} writes it ("512 MiB", "15.6 GiB"): that
+     * one works in whole numbers and no longer needs the formatter, so it is the one implementation.
+     */
     static StringBuilder appendBytes(StringBuilder out, long bytes) {
-        if (bytes < 0) {
-            return out.append('?');
-        }
-        if (bytes < KIB) {
-            return out.append(bytes).append(" B");
-        }
-        if (bytes < MIB) {
-            return out.append(bytes / KIB).append(" KiB");
-        }
-        if (bytes < GIB) {
-            return out.append(bytes / MIB).append(" MiB");
-        }
-        if (bytes < TIB) {
-            return append(out, bytes / (double) GIB, 1).append(" GiB");
-        }
-        return append(out, bytes / (double) TIB, 1).append(" TiB");
+        return out.append(io.virtfleet.common.units.Bytes.human(bytes));
     }
 
     /** Appends a ratio as the filters' reasons write it: one decimal when whole, else two. */
