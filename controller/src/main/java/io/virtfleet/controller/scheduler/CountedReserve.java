@@ -3,7 +3,6 @@ package io.virtfleet.controller.scheduler;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
-import java.util.Comparator;
 import java.util.List;
 import java.util.PriorityQueue;
 
@@ -106,21 +105,27 @@ final class CountedReserve {
     private int[] plannedIndex;
     private int[] plannedHosts;
     private int plannedCount;
-    private RestartPlan[] plans;
+    private Plan[] plans;
     private int[] byName;
     private int[] position;
     private RoomTree[] trees;
+    /**
+     * For the counted VM's tier (when it is Ceph-backed): per host in name order, how many counted VMs its room takes,
+     * and the room it has left once it took them; what a run of counted VMs in a first fit fills and leaves.
+     */
+    private FitCounts counts;
+    private RoomTree leftovers;
     private long[] usedMemory;
     private long[] usedVcpus;
     /** Plans replaced while judging the VM last counted (the hosts and their plans before), to put back if it is taken back. */
     private int[] replacedHosts = new int[16];
-    private RestartPlan[] replacedPlans = new RestartPlan[16];
+    private Plan[] replacedPlans = new Plan[16];
     private int replacedCount;
     private long[] toJudge = new long[16];
     private Reserve.Shortfall refusal;
     private boolean refusalFinal;
     private int refusalHost;
-    private RestartPlan refusalPlan;
+    private Plan refusalPlan;
 
     /**
      * @param vm      the VM counted (its host ignored)
@@ -129,6 +134,7 @@ final class CountedReserve {
     CountedReserve(HostTable hosts, Collection<Claim> claims, Claim vm) {
         n = hosts.n;
         names = Arrays.copyOf(hosts.names, n);
+        byName = hosts.nameOrder();
         tiers = new int[n];
         memoryRoom = new long[n];
         vcpuRoom = new long[n];
@@ -426,7 +432,7 @@ final class CountedReserve {
         planned = new boolean[n];
         plannedIndex = new int[n];
         plannedHosts = new int[16];
-        plans = new RestartPlan[n];
+        plans = new Plan[n];
         version = new int[n];
         scratch = new long[classes * 3];
         written = new int[classes * 3];
@@ -464,7 +470,10 @@ final class CountedReserve {
             Arrays.sort(entries[k]);
             later.add(new PriorityQueue<>((x, y) -> Long.compare(y[0], x[0])));
         }
-        byName();
+        position = new int[n];
+        for (int p = 0; p < n; p++) {
+            position[byName[p]] = p;
+        }
         trees = new RoomTree[] {null, new RoomTree(n), new RoomTree(n)};
         for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
             long[] memory = new long[n];
@@ -477,6 +486,28 @@ final class CountedReserve {
             }
             trees[t].setAll(memory, vcpus);
         }
+        if (vmTier != 0) {
+            long[] fitting = new long[n];
+            long[] memory = new long[n];
+            long[] vcpus = new long[n];
+            for (int p = 0; p < n; p++) {
+                int b = byName[p];
+                if ((tiers[b] & vmTier) == 0) {
+                    memory[p] = RoomTree.NONE;
+                    vcpus[p] = RoomTree.NONE;
+                    continue;
+                }
+                fitting[p] = fit(memoryRoom[b], vcpuRoom[b]);
+                memory[p] = memoryRoom[b] - fitting[p] * vm.memoryBytes();
+                vcpus[p] = vcpuRoom[b] - fitting[p] * vm.vcpus();
+            }
+            counts = new FitCounts(fitting);
+            leftovers = new RoomTree(n);
+            leftovers.setAll(memory, vcpus);
+        }
+        usedMemoryBefore = new long[n];
+        usedVcpusBefore = new long[n];
+        isStale = new boolean[n];
         usedMemory = new long[n];
         usedVcpus = new long[n];
         findUnvouched();
@@ -668,7 +699,7 @@ final class CountedReserve {
         addToClassSums(slot, -1);
         take(slot, 1);
         addToClassSums(slot, 1);
-        setLeaf(slot, memoryRoom[slot], vcpuRoom[slot]);
+        treesStale(slot);
         newlyPlannedCount = 0;
         rewrite(slot);
         findUnvouched();
@@ -679,8 +710,8 @@ final class CountedReserve {
         int judged = 0;
         for (int j = 0; j < plannedCount; j++) {
             int u = plannedHosts[j];
-            RestartPlan p = plans[u];
-            if (p == null || u == slot || !p.keepsAfterShrink(slot, memoryRoom[slot], vcpuRoom[slot])) {
+            Plan p = plans[u];
+            if (p == null || u == slot || !p.keepsWithOneMoreOn(slot)) {
                 if (judged == toJudge.length) {
                     toJudge = Arrays.copyOf(toJudge, judged * 2);
                 }
@@ -688,6 +719,9 @@ final class CountedReserve {
             } else if (!p.fits() && (failing < 0 || position[u] < position[failing])) {
                 failing = u; // failing already, and the VM leaves it so
             }
+        }
+        if (judged > 0) {
+            refreshTrees();
         }
         Arrays.sort(toJudge, 0, judged);
         for (int j = 0; j < judged; j++) {
@@ -701,7 +735,7 @@ final class CountedReserve {
             }
             replacedHosts[replacedCount] = u;
             replacedPlans[replacedCount++] = plans[u];
-            RestartPlan p = plans[u] = firstFit(u);
+            Plan p = plans[u] = firstFit(u, plans[u], slot);
             if (!p.fits()) {
                 failing = u;
             }
@@ -710,8 +744,9 @@ final class CountedReserve {
             return true;
         }
         long[] room = free(failing);
-        refusal = Reserve.shortfall(names[failing], plans[failing].vms, room, plans[failing].homeless());
-        refusalFinal = Reserve.shortInTotal(plans[failing].vms, room);
+        Claim[] vms = plans[failing].vms();
+        refusal = Reserve.shortfall(names[failing], vms, room, plans[failing].homeless());
+        refusalFinal = Reserve.shortInTotal(vms, room);
         refusalHost = failing;
         refusalPlan = plans[failing];
         // Taken back: the plans made again for it are put back as they were (those new for it are made again later).
@@ -723,7 +758,7 @@ final class CountedReserve {
         addToClassSums(slot, -1);
         take(slot, -1);
         addToClassSums(slot, 1);
-        setLeaf(slot, memoryRoom[slot], vcpuRoom[slot]);
+        treesStale(slot);
         int again = newlyPlannedCount;
         for (int j = 0; j < again; j++) {
             rewrite(newlyPlanned[j]);
@@ -754,7 +789,7 @@ final class CountedReserve {
         return refusalHost;
     }
 
-    RestartPlan refusalPlan() {
+    Plan refusalPlan() {
         return refusalPlan;
     }
 
@@ -771,75 +806,240 @@ final class CountedReserve {
             m[Reserve.SSD] + m[both], v[Reserve.SSD] + v[both], m[Reserve.SATA] + m[both], v[Reserve.SATA] + v[both]};
     }
 
-    /** Host i's Ceph-backed VMs in first-fit order, the counted ones among them. */
-    private Claim[] firstFitOrder(int i) {
-        Claim[] mine = own[i] == null ? new Claim[0] : own[i];
-        int extra = vmTier == 0 ? 0 : counted[i];
-        if (extra == 0) {
-            return mine;
-        }
-        Claim[] out = new Claim[mine.length + extra];
-        int at = countedAt[i];
-        System.arraycopy(mine, 0, out, 0, at);
-        Arrays.fill(out, at, at + extra, vm);
-        System.arraycopy(mine, at, out, at + extra, mine.length - at);
-        return out;
+    /** How many counted VMs this room takes (0 when it is below 0). */
+    private long fit(long memory, long vcpus) {
+        return memory < 0 || vcpus < 0 ? 0 : Math.min(memory / vm.memoryBytes(), vcpus / vm.vcpus());
     }
 
-    /** The first fit of host u's VMs into the other ready hosts by name, as {@code Reserve.firstFit} makes it. */
-    private RestartPlan firstFit(int u) {
-        Claim[] vms = firstFitOrder(u);
-        int[] chosen = new int[vms.length];
-        Arrays.fill(chosen, -1);
-        int[] touched = new int[vms.length];
-        int touchedCount = 0;
-        int failedAt = vms.length;
-        for (int j = 0; j < vms.length && failedAt == vms.length; ) {
-            Claim c = vms[j];
-            RoomTree tree = trees[Reserve.tier(c.storage())];
-            // A VM like the one before: the hosts before that one's had no room for it, and have none now.
-            int from = j > 0 && vms[j - 1] == c ? position[chosen[j - 1]] : 0;
-            while (true) {
-                int at = tree.first(c.memoryBytes(), c.vcpus(), from);
-                if (at < 0) {
+    private static final Claim[] NO_CLAIMS = new Claim[0];
+    /** During a first fit: what own VMs restarted on each host took there so far, and before the counted run. */
+    private long[] usedMemoryBefore;
+    private long[] usedVcpusBefore;
+    private int[] touched = new int[16];
+    private int touchedCount;
+    private final long[] partOut = new long[1];
+
+    /**
+     * The first fit of host u's VMs into the other ready hosts by name, as {@code Reserve.firstFit} makes it: its own
+     * VMs one by one through the room trees, the counted ones (all alike, side by side in first-fit order) as one run
+     * through {@link #counts}, which fills the hosts by name up to where their counts reach the run's length. The own
+     * VMs after the run find the hosts it filled by what they have left ({@link #leftovers}).
+     *
+     * <p>Nothing is written into the trees: what this fit restarts on a host is kept aside ({@link #usedMemory}),
+     * and the few hosts it touched are looked at apart. A tree then overstates their room, so a host it offers is
+     * checked; {@link #leftovers} may also understate it (a host with less room before the run can have more left
+     * after it), so the touched hosts are also tried one by one.
+     */
+    private Plan firstFit(int u, Plan previous, int landed) {
+        Claim[] mine = own[u] == null ? NO_CLAIMS : own[u];
+        int run = vmTier == 0 ? 0 : counted[u];
+        int at = run > 0 ? countedAt[u] : mine.length;
+        int all = mine.length + run;
+        touchedCount = 0;
+        int failedAt = all;
+        int runEnd = 0;
+        int partialHost = -1;
+        long partial = 0;
+        if (run > 0 && previous != null && previous.run > 0 && (landed == u || previous.keepsBeforeRun(landed))) {
+            // The own VMs before the run go where they went: see Plan#keepsBeforeRun.
+            if (touched.length < previous.hosts.length) {
+                touched = new int[previous.hosts.length];
+            }
+            for (int k = 0; k < previous.hosts.length; k++) {
+                if (previous.memoryBefore[k] != 0 || previous.vcpusBefore[k] != 0) {
+                    int b = previous.hosts[k];
+                    touched[touchedCount++] = b;
+                    usedMemory[b] = previous.memoryBefore[k];
+                    usedVcpus[b] = previous.vcpusBefore[k];
+                }
+            }
+            if (previous.failedAt < at) {
+                failedAt = previous.failedAt;
+            }
+        } else {
+            for (int j = 0; j < at; j++) {
+                if (restartOwn(mine[j], u, 0, -1, 0) < 0) {
                     failedAt = j;
                     break;
                 }
-                int b = byName[at];
-                long memory = memoryRoom[b] - usedMemory[b];
-                long vcpus = vcpuRoom[b] - usedVcpus[b];
-                if (b != u && c.memoryBytes() <= memory && c.vcpus() <= vcpus) {
-                    if (usedMemory[b] == 0 && usedVcpus[b] == 0) {
-                        touched[touchedCount++] = b;
-                    }
-                    // It and the VMs alike after it, as many as the host still takes: one search for the run.
-                    long take = c.memoryBytes() <= 0 || c.vcpus() <= 0 ? 1
-                            : Math.min(memory / c.memoryBytes(), vcpus / c.vcpus());
-                    int end = j + 1;
-                    while (end < vms.length && vms[end] == c && end - j < take) {
-                        end++;
-                    }
-                    for (int k = j; k < end; k++) {
-                        chosen[k] = b;
-                    }
-                    long memoryTaken = (end - j) * c.memoryBytes();
-                    long vcpusTaken = (long) (end - j) * c.vcpus();
-                    usedMemory[b] += memoryTaken;
-                    usedVcpus[b] += vcpusTaken;
-                    tree.set(at, memory - memoryTaken, vcpus - vcpusTaken);
-                    j = end;
-                    break;
-                }
-                from = at + 1;
             }
         }
-        for (int j = 0; j < touchedCount; j++) {
-            int b = touched[j];
+        if (failedAt == all && run > 0) {
+            for (int k = 0; k < touchedCount; k++) {
+                int b = touched[k];
+                usedMemoryBefore[b] = usedMemory[b];
+                usedVcpusBefore[b] = usedVcpus[b];
+            }
+            long fitting = counts.total() - countedLess(u, n);
+            if (fitting < run) {
+                failedAt = at + (int) fitting;
+                runEnd = n;
+            } else {
+                runEnd = runEnd(u, run);
+                partialHost = byName[runEnd];
+                partial = partOut[0];
+            }
+            for (int j = at; j < mine.length && failedAt == all; j++) {
+                if (restartOwn(mine[j], u, runEnd, partialHost, partial) < 0) {
+                    failedAt = run + j;
+                }
+            }
+        }
+        int[] hosts = Arrays.copyOf(touched, touchedCount);
+        long[] memory = new long[touchedCount];
+        long[] vcpus = new long[touchedCount];
+        long[] memoryBefore = new long[touchedCount];
+        long[] vcpusBefore = new long[touchedCount];
+        for (int k = 0; k < touchedCount; k++) {
+            int b = hosts[k];
+            memory[k] = usedMemory[b];
+            vcpus[k] = usedVcpus[b];
+            memoryBefore[k] = usedMemoryBefore[b];
+            vcpusBefore[k] = usedVcpusBefore[b];
             usedMemory[b] = 0;
             usedVcpus[b] = 0;
+            usedMemoryBefore[b] = 0;
+            usedVcpusBefore[b] = 0;
+        }
+        return new Plan(u, mine, run, failedAt, runEnd, partialHost, partial, hosts, memory, vcpus, memoryBefore,
+                vcpusBefore);
+    }
+
+    /**
+     * How many counted VMs fewer than {@link #counts} says the hosts before position {@code end} take in u's fit: u
+     * takes none, a host own VMs were restarted on takes what its room less theirs holds.
+     */
+    private long countedLess(int u, int end) {
+        long less = (tiers[u] & vmTier) != 0 && position[u] < end ? counts.get(position[u]) : 0;
+        for (int k = 0; k < touchedCount; k++) {
+            int b = touched[k];
+            if ((tiers[b] & vmTier) != 0 && position[b] < end) {
+                less += counts.get(position[b]) - fit(memoryRoom[b] - usedMemory[b], vcpuRoom[b] - usedVcpus[b]);
+            }
+        }
+        return less;
+    }
+
+    /**
+     * Where a run of {@code run} counted VMs ends in u's fit (it fits): the first position where the counts, less
+     * {@link #countedLess}, reach it; {@link #partOut} gets what the host there takes. The counts as they are reach
+     * {@code run} plus what is less before that position no later than the answer, and the same position once that
+     * sum stops changing (a handful of rounds: it changes only at hosts u's fit touched).
+     */
+    private int runEnd(int u, int run) {
+        long less = 0;
+        while (true) {
+            int end = counts.reach(run + less, partOut);
+            long lessThrough = countedLess(u, end + 1);
+            if (lessThrough == less) {
+                partOut[0] -= less - countedLess(u, end);
+                return end;
+            }
+            less = lessThrough;
+        }
+    }
+
+    /**
+     * Restarts one of host u's own VMs on the first host by name with room for it, and returns that host (-1 if none
+     * has room). A run of counted VMs placed before it (up to position {@code runEnd}, the host there taking {@code
+     * partial}; {@code runEnd} 0 when none) took the room of the hosts it filled: among them, the VM goes by what
+     * they have left.
+     */
+    private int restartOwn(Claim c, int u, int runEnd, int partialHost, long partial) {
+        long m = c.memoryBytes();
+        int v = c.vcpus();
+        int t = Reserve.tier(c.storage());
+        int from = 0;
+        if (runEnd > 0 && t == vmTier) {
+            int p = leftovers.first(m, v, 0);
+            while (p >= 0 && p < runEnd && !fitsNow(byName[p], c, u, runEnd, partialHost, partial)) {
+                p = leftovers.first(m, v, p + 1);
+            }
+            // The tree may understate what a touched host has left: those are tried apart.
+            for (int k = 0; k < touchedCount; k++) {
+                int b = touched[k];
+                if (position[b] < runEnd && (p < 0 || position[b] < p) && fitsNow(b, c, u, runEnd, partialHost, partial)) {
+                    p = position[b];
+                }
+            }
+            if (p >= 0 && p < runEnd) {
+                return take(byName[p], c);
+            }
+            if (fitsNow(partialHost, c, u, runEnd, partialHost, partial)) {
+                return take(partialHost, c);
+            }
+            from = runEnd + 1;
+        }
+        RoomTree tree = trees[t];
+        for (int p = tree.first(m, v, from); p >= 0; p = tree.first(m, v, p + 1)) {
+            if (fitsNow(byName[p], c, u, runEnd, partialHost, partial)) {
+                return take(byName[p], c);
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * What a first fit's run of counted VMs took on host b (see {@link #restartOwn}), b's room then being this less
+     * what own VMs placed before the run took there.
+     */
+    private long runTook(int b, int u, int runEnd, int partialHost, long partial, long memory, long vcpus) {
+        if (b == partialHost) {
+            return partial;
+        }
+        return position[b] >= runEnd || b == u || (tiers[b] & vmTier) == 0 ? 0 : fit(memory, vcpus);
+    }
+
+    /** Whether host b (not u) has room left for VM c in the fit in progress. */
+    private boolean fitsNow(int b, Claim c, int u, int runEnd, int partialHost, long partial) {
+        if (b == u || (tiers[b] & Reserve.tier(c.storage())) == 0) {
+            return false;
+        }
+        long took = runTook(b, u, runEnd, partialHost, partial, memoryRoom[b] - usedMemoryBefore[b],
+                vcpuRoom[b] - usedVcpusBefore[b]);
+        return c.memoryBytes() <= memoryRoom[b] - usedMemory[b] - took * vm.memoryBytes()
+                && c.vcpus() <= vcpuRoom[b] - usedVcpus[b] - took * vm.vcpus();
+    }
+
+    /** Restarts VM c on host b in the fit in progress; returns b. */
+    private int take(int b, Claim c) {
+        if (usedMemory[b] == 0 && usedVcpus[b] == 0) {
+            if (touchedCount == touched.length) {
+                touched = Arrays.copyOf(touched, touchedCount * 2);
+            }
+            touched[touchedCount++] = b;
+        }
+        usedMemory[b] += c.memoryBytes();
+        usedVcpus[b] += c.vcpus();
+        return b;
+    }
+
+    /**
+     * Hosts whose room changed since the trees last showed it. Only a first fit reads the trees, and most decisions
+     * make none (a refused one gives back what it took), so they are brought up to date before one.
+     */
+    private int[] stale = new int[16];
+    private int staleCount;
+    private boolean[] isStale;
+
+    private void treesStale(int b) {
+        if (isStale[b]) {
+            return;
+        }
+        isStale[b] = true;
+        if (staleCount == stale.length) {
+            stale = Arrays.copyOf(stale, staleCount * 2);
+        }
+        stale[staleCount++] = b;
+    }
+
+    private void refreshTrees() {
+        for (int k = 0; k < staleCount; k++) {
+            int b = stale[k];
+            isStale[b] = false;
             setLeaf(b, memoryRoom[b], vcpuRoom[b]);
         }
-        return new RestartPlan(vms, chosen, failedAt);
+        staleCount = 0;
     }
 
     private void setLeaf(int b, long memory, long vcpus) {
@@ -847,19 +1047,121 @@ final class CountedReserve {
             boolean serves = (tiers[b] & t) != 0;
             trees[t].set(position[b], serves ? memory : RoomTree.NONE, serves ? vcpus : RoomTree.NONE);
         }
+        if (vmTier != 0 && (tiers[b] & vmTier) != 0) {
+            long k = fit(memory, vcpus);
+            counts.set(position[b], k);
+            leftovers.set(position[b], memory - k * vm.memoryBytes(), vcpus - k * vm.vcpus());
+        }
     }
 
-    private void byName() {
-        Integer[] slots = new Integer[n];
-        for (int i = 0; i < n; i++) {
-            slots[i] = i;
+    /**
+     * Where the first fit restarts host u's Ceph-backed VMs should u be lost, as things were when it was made: each
+     * own VM on the host chosen for it, the counted ones as a run filling the hosts serving their tier by name before
+     * position {@link #runEnd} and taking {@link #partial} on the host there. Kept until a change could alter it: a
+     * host shrinks below what the plan restarts there ({@link #keepsWithOneMoreOn}).
+     */
+    final class Plan {
+        private final int u;
+        private final Claim[] own;
+        private final int run;
+        /** Index in first-fit order of the first VM that found no host; {@code own.length + run} when all did. */
+        private final int failedAt;
+        /** Hosts before this position (name order) are filled by the run; 0 when no run was placed, n when it failed. */
+        private final int runEnd;
+        private final int partialHost;
+        private final long partial;
+        /** The hosts own VMs were restarted on, what they took there, and what of that before the run. */
+        private final int[] hosts;
+        private final long[] memory;
+        private final long[] vcpus;
+        private final long[] memoryBefore;
+        private final long[] vcpusBefore;
+
+        Plan(int u, Claim[] own, int run, int failedAt, int runEnd, int partialHost, long partial, int[] hosts,
+             long[] memory, long[] vcpus, long[] memoryBefore, long[] vcpusBefore) {
+            this.u = u;
+            this.own = own;
+            this.run = run;
+            this.failedAt = failedAt;
+            this.runEnd = runEnd;
+            this.partialHost = partialHost;
+            this.partial = partial;
+            this.hosts = hosts;
+            this.memory = memory;
+            this.vcpus = vcpus;
+            this.memoryBefore = memoryBefore;
+            this.vcpusBefore = vcpusBefore;
         }
-        Arrays.sort(slots, Comparator.comparing(i -> names[i]));
-        byName = new int[n];
-        position = new int[n];
-        for (int p = 0; p < n; p++) {
-            byName[p] = slots[p];
-            position[slots[p]] = p;
+
+        boolean fits() {
+            return failedAt == own.length + run;
+        }
+
+        /** Host u's VMs in first-fit order, the counted ones among them. */
+        Claim[] vms() {
+            Claim[] out = new Claim[own.length + run];
+            int at = run > 0 ? countedAt[u] : own.length;
+            System.arraycopy(own, 0, out, 0, at);
+            Arrays.fill(out, at, at + run, vm);
+            System.arraycopy(own, at, out, at + run, own.length - at);
+            return out;
+        }
+
+        /** The first VM that found no host, or null. */
+        Claim homeless() {
+            if (fits()) {
+                return null;
+            }
+            int at = run > 0 ? countedAt[u] : own.length;
+            return failedAt < at ? own[failedAt] : failedAt < at + run ? vm : own[failedAt - run];
+        }
+
+        private int indexOf(int b) {
+            for (int k = 0; k < hosts.length; k++) {
+                if (hosts[k] == b) {
+                    return k;
+                }
+            }
+            return -1;
+        }
+
+        /**
+         * What the plan restarts on host b, counted VMs of its run ({@code [0]}) and memory and vCPUs of own VMs
+         * ({@code [1]}, {@code [2]}) when b's room is what it is now plus one counted VM. Exact where it matters: a
+         * host the run took counted VMs on had the room it has now plus one when a first counted VM lands there since
+         * the plan (any one landing there alters the plan, which is then made again); on a host the run took none on,
+         * the room was no less, and the count it gives is 0 all the same.
+         */
+        private long tookBeforeOneMore(int b, int k) {
+            long memory = memoryRoom[b] + vm.memoryBytes() - (k < 0 ? 0 : memoryBefore[k]);
+            long vcpus = vcpuRoom[b] + vm.vcpus() - (k < 0 ? 0 : vcpusBefore[k]);
+            return runTook(b, u, runEnd, partialHost, partial, memory, vcpus);
+        }
+
+        /**
+         * Whether the own VMs before the run still go where they went, host b having taken a counted VM since the plan
+         * was made (or host u, which changes only the run): the first fit of those VMs takes each to the first host by
+         * name with room; a host it passed over had no room and has none now, and the hosts it chose still have room
+         * for what it restarted there unless b does not. Hosts' room only shrinks while a plan is kept (a VM taken
+         * back gives back exactly what it took, and the plans it altered are put back).
+         */
+        boolean keepsBeforeRun(int b) {
+            int k = indexOf(b);
+            return k < 0 || (memoryRoom[b] >= memoryBefore[k] && vcpuRoom[b] >= vcpusBefore[k]);
+        }
+
+        /** Whether the plan still holds once a counted VM more landed on host b (not u), as it just did. */
+        boolean keepsWithOneMoreOn(int b) {
+            int k = indexOf(b);
+            long took = tookBeforeOneMore(b, k);
+            return memoryRoom[b] >= (k < 0 ? 0 : memory[k]) + took * vm.memoryBytes()
+                    && vcpuRoom[b] >= (k < 0 ? 0 : vcpus[k]) + took * vm.vcpus();
+        }
+
+        /** Whether the plan restarted VMs on host b before a counted VM landed there, as one just did. */
+        boolean usedBeforeOneMore(int b) {
+            int k = indexOf(b);
+            return k >= 0 || tookBeforeOneMore(b, k) > 0;
         }
     }
 }

@@ -2,6 +2,7 @@ package io.virtfleet.controller.scheduler;
 
 import io.virtfleet.proto.v1.HostState;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -323,6 +324,26 @@ final class HostTable {
                 && vcpuBase + hot[b + VCPUS_FREE] * hot[b + VCPU_SLOPE] <= 1 + 1e-12;
     }
 
+    /** Every slot in the order of the hosts' names; made again once a host is added (hosts come seldom). */
+    private int[] nameOrder;
+
+    /** Slots in the order of their hosts' names: the caller may keep it, not change it. */
+    int[] nameOrder() {
+        if (nameOrder == null) {
+            Integer[] slots = new Integer[n];
+            for (int i = 0; i < n; i++) {
+                slots[i] = i;
+            }
+            Arrays.sort(slots, Comparator.comparing(i -> names[i]));
+            int[] order = new int[n];
+            for (int p = 0; p < n; p++) {
+                order[p] = slots[p];
+            }
+            nameOrder = order;
+        }
+        return nameOrder;
+    }
+
     /** The slot of a host, created (unknown, unusable) if needed. */
     int slot(String host) {
         Integer existing = index.get(host);
@@ -342,6 +363,7 @@ final class HostTable {
         publicAddress[i] = "";
         cpuProblem[i] = "";
         index.put(host, i);
+        nameOrder = null;
         if (reserve != null) {
             reserve.add(i, host);
         }
