@@ -122,6 +122,8 @@ final class CountedReserve {
     private Plan[] replacedPlans = new Plan[16];
     private int replacedCount;
     private long[] toJudge = new long[16];
+    /** Counted VMs placed, less those taken back: how far a plan's {@link Plan#slack} has been used. */
+    private long landings;
     private Reserve.Shortfall refusal;
     private boolean refusalFinal;
     private int refusalHost;
@@ -399,6 +401,7 @@ final class CountedReserve {
         memoryRoom[slot] -= sign * vm.memoryBytes();
         vcpuRoom[slot] -= sign * vm.vcpus();
         counted[slot] += sign;
+        landings += sign;
         addToSums(slot, 1);
     }
 
@@ -840,6 +843,7 @@ final class CountedReserve {
         int runEnd = 0;
         int partialHost = -1;
         long partial = 0;
+        long slack = 0;
         if (run > 0 && previous != null && previous.run > 0 && (landed == u || previous.keepsBeforeRun(landed))) {
             // The own VMs before the run go where they went: see Plan#keepsBeforeRun.
             if (touched.length < previous.hosts.length) {
@@ -874,6 +878,10 @@ final class CountedReserve {
             if (fitting < run) {
                 failedAt = at + (int) fitting;
                 runEnd = n;
+            } else if (at == mine.length) {
+                // Nothing after the run: where it ends does not matter, only that it fits (see Plan#slack).
+                runEnd = -1;
+                slack = fitting - run;
             } else {
                 runEnd = runEnd(u, run);
                 partialHost = byName[runEnd];
@@ -901,8 +909,8 @@ final class CountedReserve {
             usedMemoryBefore[b] = 0;
             usedVcpusBefore[b] = 0;
         }
-        return new Plan(u, mine, run, failedAt, runEnd, partialHost, partial, hosts, memory, vcpus, memoryBefore,
-                vcpusBefore);
+        return new Plan(u, mine, run, failedAt, runEnd, partialHost, partial, slack, hosts, memory, vcpus,
+                memoryBefore, vcpusBefore);
     }
 
     /**
@@ -1066,7 +1074,10 @@ final class CountedReserve {
         private final int run;
         /** Index in first-fit order of the first VM that found no host; {@code own.length + run} when all did. */
         private final int failedAt;
-        /** Hosts before this position (name order) are filled by the run; 0 when no run was placed, n when it failed. */
+        /**
+         * Hosts before this position (name order) are filled by the run; 0 when no run was placed, n when it failed, -1
+         * when it fits and is last (where it ends then does not matter: {@link #slack}).
+         */
         private final int runEnd;
         private final int partialHost;
         private final long partial;
@@ -1076,8 +1087,16 @@ final class CountedReserve {
         private final long[] vcpus;
         private final long[] memoryBefore;
         private final long[] vcpusBefore;
+        /**
+         * With {@link #runEnd} -1 (the run is last in first-fit order and fits): how many more counted VMs the hosts
+         * would take in the run's place than it needs, and {@link #landings} when the plan was made. Each counted VM
+         * since takes at most one of those places (a host's count falls by one, or u's run grows by one), so the plan
+         * still fits for {@code slack} more, wherever they land, as long as u's own VMs go where they went.
+         */
+        private final long slack;
+        private final long landingsAt;
 
-        Plan(int u, Claim[] own, int run, int failedAt, int runEnd, int partialHost, long partial, int[] hosts,
+        Plan(int u, Claim[] own, int run, int failedAt, int runEnd, int partialHost, long partial, long slack, int[] hosts,
              long[] memory, long[] vcpus, long[] memoryBefore, long[] vcpusBefore) {
             this.u = u;
             this.own = own;
@@ -1091,6 +1110,8 @@ final class CountedReserve {
             this.vcpus = vcpus;
             this.memoryBefore = memoryBefore;
             this.vcpusBefore = vcpusBefore;
+            this.slack = slack;
+            this.landingsAt = landings;
         }
 
         boolean fits() {
@@ -1152,6 +1173,9 @@ final class CountedReserve {
 
         /** Whether the plan still holds once a counted VM more landed on host b (not u), as it just did. */
         boolean keepsWithOneMoreOn(int b) {
+            if (runEnd < 0) {
+                return landings - landingsAt <= slack && keepsBeforeRun(b);
+            }
             int k = indexOf(b);
             long took = tookBeforeOneMore(b, k);
             return memoryRoom[b] >= (k < 0 ? 0 : memory[k]) + took * vm.memoryBytes()
@@ -1161,7 +1185,7 @@ final class CountedReserve {
         /** Whether the plan restarted VMs on host b before a counted VM landed there, as one just did. */
         boolean usedBeforeOneMore(int b) {
             int k = indexOf(b);
-            return k >= 0 || tookBeforeOneMore(b, k) > 0;
+            return runEnd < 0 || k >= 0 || tookBeforeOneMore(b, k) > 0;
         }
     }
 }
