@@ -2,7 +2,6 @@ package io.virtfleet.controller.scheduler;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CancellationException;
@@ -64,9 +63,9 @@ final class CapacityCounter {
      * Reads the hosts; call it under the scheduler's lock.
      *
      * @param filters the placement filters without the reserve's
-     * @param claims  every claim, to count the reserve with; null to count without it
+     * @param keepReserve whether to count keeping the N+1 reserve
      */
-    CapacityCounter(HostTable hosts, PlacementFilter[] filters, Request r, Collection<Claim> claims) {
+    CapacityCounter(HostTable hosts, PlacementFilter[] filters, Request r, boolean keepReserve) {
         if (r.memoryBytes() <= 0 || r.vcpus() <= 0 || r.rawBytes() < 0) {
             throw new IllegalArgumentException("capacity counts VMs with memory and vCPUs: " + r);
         }
@@ -88,8 +87,8 @@ final class CapacityCounter {
         imagesTotal = new long[n];
         weights = hosts.weights;
         order = hosts.nameOrder();
-        scoreInputs = claims == null ? null : new double[n * HostTable.SCORE_INPUTS];
-        promised = claims == null ? null : new long[2 * n];
+        scoreInputs = keepReserve ? new double[n * HostTable.SCORE_INPUTS] : null;
+        promised = keepReserve ? new long[2 * n] : null;
         Ask ask = new Ask(filters.length);
         ask.set(r, filters, hosts);
         long memory = r.memoryBytes();
@@ -138,11 +137,7 @@ final class CapacityCounter {
                 hosts.scoreInputs(i, scoreInputs, promised);
             }
         }
-        if (claims == null) {
-            reserve = null;
-        } else {
-            reserve = new CountedReserve(hosts, claims, Claim.of(r, "", 0));
-        }
+        reserve = keepReserve ? new CountedReserve(hosts, Claim.of(r, "", 0)) : null;
     }
 
     /**

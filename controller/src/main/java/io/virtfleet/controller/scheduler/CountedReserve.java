@@ -2,7 +2,6 @@ package io.virtfleet.controller.scheduler;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collection;
 import java.util.List;
 import java.util.PriorityQueue;
 
@@ -130,74 +129,48 @@ final class CountedReserve {
     private Plan refusalPlan;
 
     /**
-     * @param vm      the VM counted (its host ignored)
-     * @param claims  every claim; those of hosts not in the table are ignored
+     * Reads the hosts and their Ceph-backed VMs (in first-fit order, as the host table keeps them); call it under the
+     * scheduler's lock.
+     *
+     * @param vm the VM counted (its host ignored)
      */
-    CountedReserve(HostTable hosts, Collection<Claim> claims, Claim vm) {
+    CountedReserve(HostTable hosts, Claim vm) {
         n = hosts.n;
         names = Arrays.copyOf(hosts.names, n);
         byName = hosts.nameOrder();
         tiers = new int[n];
         memoryRoom = new long[n];
         vcpuRoom = new long[n];
+        this.vm = vm;
+        vmTier = Reserve.tier(vm.storage());
+        own = new Claim[n][];
+        ownCount = new int[n];
+        start = new int[n + 1];
         for (int i = 0; i < n; i++) {
             tiers[i] = hosts.reserveTiers(i);
             memoryRoom[i] = hosts.memoryRoom(i);
             vcpuRoom[i] = hosts.vcpuRoom(i);
-        }
-        this.vm = vm;
-        vmTier = Reserve.tier(vm.storage());
-        // The Ceph-backed claims grouped by host, each read once: counted, laid out host by host (no list per host),
-        // sorted by their numbers, names only on ties.
-        Claim[] all = claims.toArray(new Claim[0]);
-        int[] slotOfClaim = new int[all.length];
-        long[] memoryOf = new long[all.length];
-        int[] vcpusOf = new int[all.length];
-        int[] perHost = new int[n];
-        long largestMemory = vmTier == 0 ? 1 : vm.memoryBytes();
-        long largestVcpus = vmTier == 0 ? 1 : vm.vcpus();
-        int total = 0;
-        for (int k = 0; k < all.length; k++) {
-            Claim c = all[k];
-            int i = Reserve.tier(c.storage()) == 0 ? -1 : hosts.slotOf(c.host());
-            slotOfClaim[k] = i;
-            if (i >= 0) {
-                perHost[i]++;
-                total++;
-                memoryOf[k] = c.memoryBytes();
-                vcpusOf[k] = c.vcpus();
-                largestMemory = Math.max(largestMemory, memoryOf[k]);
-                largestVcpus = Math.max(largestVcpus, vcpusOf[k]);
+            Claim[] sorted = hosts.cephFirstFit(i);
+            if (sorted.length > 0) {
+                own[i] = sorted;
+                ownCount[i] = sorted.length;
             }
+            start[i + 1] = start[i] + sorted.length;
         }
-        start = new int[n + 1];
-        for (int i = 0; i < n; i++) {
-            start[i + 1] = start[i] + perHost[i];
-        }
-        int[] order = new int[total];
-        int[] filled = Arrays.copyOf(start, n);
-        for (int k = 0; k < all.length; k++) {
-            if (slotOfClaim[k] >= 0) {
-                order[filled[slotOfClaim[k]]++] = k;
-            }
-        }
-        own = new Claim[n][];
-        ownCount = perHost;
+        int total = start[n];
         ownMemory = new long[total];
         ownVcpus = new int[total];
         ownTier = new int[total];
+        long largestMemory = vmTier == 0 ? 1 : vm.memoryBytes();
+        long largestVcpus = vmTier == 0 ? 1 : vm.vcpus();
         for (int i = 0; i < n; i++) {
-            if (perHost[i] == 0) {
-                continue;
-            }
-            sortFirstFit(order, start[i], start[i + 1], all, memoryOf, vcpusOf);
-            own[i] = new Claim[perHost[i]];
             for (int p = start[i]; p < start[i + 1]; p++) {
-                Claim c = all[order[p]];
-                own[i][p - start[i]] = c;
-                ownMemory[p] = memoryOf[order[p]];
-                ownVcpus[p] = vcpusOf[order[p]];
+                Claim c = own[i][p - start[i]];
+                ownMemory[p] = c.memoryBytes();
+                ownVcpus[p] = c.vcpus();
                 ownTier[p] = Reserve.tier(c.storage());
+                largestMemory = Math.max(largestMemory, ownMemory[p]);
+                largestVcpus = Math.max(largestVcpus, ownVcpus[p]);
             }
         }
         unitMemoryShift = shift(largestMemory);
@@ -239,33 +212,6 @@ final class CountedReserve {
             c = Integer.compare(b.vcpus(), a.vcpus());
         }
         return c != 0 ? c : a.vmName().compareTo(b.vmName());
-    }
-
-    /**
-     * Sorts claims {@code order[from .. to)} (one host's, a handful) into first-fit order by their memory and vCPUs,
-     * by name on ties.
-     */
-    private static void sortFirstFit(int[] order, int from, int to, Claim[] all, long[] memory, int[] vcpus) {
-        for (int j = from + 1; j < to; j++) {
-            int c = order[j];
-            int k = j - 1;
-            while (k >= from && firstFitAfter(order[k], c, all, memory, vcpus)) {
-                order[k + 1] = order[k];
-                k--;
-            }
-            order[k + 1] = c;
-        }
-    }
-
-    /** Whether claim a comes after claim b in first-fit order. */
-    private static boolean firstFitAfter(int a, int b, Claim[] all, long[] memory, int[] vcpus) {
-        if (memory[a] != memory[b]) {
-            return memory[a] < memory[b];
-        }
-        if (vcpus[a] != vcpus[b]) {
-            return vcpus[a] < vcpus[b];
-        }
-        return all[a].vmName().compareTo(all[b].vmName()) > 0;
     }
 
     /** The smallest power of two at least {@code x}, as a shift. */

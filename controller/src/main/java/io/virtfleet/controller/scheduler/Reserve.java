@@ -767,7 +767,8 @@ final class Reserve {
         return sorted(vms);
     }
 
-    private static Claim[] sorted(List<Claim> vms) {
+    /** Claims in first-fit order: the larger memory first, then the more vCPUs, then by name. */
+    static Claim[] sorted(List<Claim> vms) {
         Claim[] out = vms.toArray(new Claim[0]);
         Arrays.sort(out, Comparator.comparingLong(Claim::memoryBytes).reversed()
                 .thenComparing(Comparator.comparingInt(Claim::vcpus).reversed()).thenComparing(Claim::vmName));

@@ -442,7 +442,7 @@ public final class Scheduler {
             CapacityCounter counter;
             synchronized (this) {
                 applyReported();
-                counter = new CapacityCounter(hosts, plainFilters, r, keepReserve ? claims.all() : null);
+                counter = new CapacityCounter(hosts, plainFilters, r, keepReserve);
             }
             return counter.count(stop);
         } finally {
