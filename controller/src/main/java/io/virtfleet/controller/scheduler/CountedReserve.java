@@ -91,6 +91,11 @@ final class CountedReserve {
      */
     private long[][] entries;
     private int[] below;
+    /**
+     * Per {@code class * 3 + tier}, a K at or above which every requirement is planned already: the K of its last
+     * look, raised by requirements written since (each at most the K then). Only a K below it needs a look.
+     */
+    private long[] checkedAt;
     private List<PriorityQueue<long[]>> later;
     private int[] version;
     private long[] scratch;
@@ -407,6 +412,8 @@ final class CountedReserve {
         }
         entries = new long[classes * 3][];
         below = new int[classes * 3];
+        checkedAt = new long[classes * 3];
+        Arrays.fill(checkedAt, Long.MAX_VALUE);
         for (int k = 0; k < entries.length; k++) {
             entries[k] = new long[bucketSize[k]];
         }
@@ -591,6 +598,7 @@ final class CountedReserve {
         for (int w = 0; w < writtenCount; w++) {
             int k = written[w];
             later.get(k).add(new long[] {scratch[k], i, version[i]});
+            checkedAt[k] = Math.max(checkedAt[k], scratch[k]);
         }
     }
 
@@ -598,6 +606,10 @@ final class CountedReserve {
     private void findUnvouched() {
         for (int k = 0; k < entries.length; k++) {
             long sum = classSum[k / 3][k % 3];
+            if (sum >= checkedAt[k]) {
+                continue; // every requirement above it is planned already
+            }
+            checkedAt[k] = sum;
             long[] e = entries[k];
             while (below[k] > 0 && e[below[k] - 1] >> SLOT_BITS > sum) {
                 int i = (int) (e[--below[k]] & ((1L << SLOT_BITS) - 1));
