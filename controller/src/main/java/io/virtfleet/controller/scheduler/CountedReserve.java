@@ -27,17 +27,22 @@ import java.util.PriorityQueue;
  *       class and tier, the requirement of its last VM of that class, {@code W_j + 1 + k_u(C)}, against {@code K(C)}.
  *       A VM with many vCPUs and little memory is judged by its own class, not by the largest VM's unit, so only a
  *       handful of hosts are not vouched for where units leave thousands tight.</li>
- *   <li><i>Hosts not vouched for</i> are given a {@link RestartPlan}, kept while the VMs counted leave it as it is
+ *   <li><i>Hosts not vouched for</i> are given a {@link Plan}, kept while the VMs counted leave it as it is
  *       (a host shrinks no further than what the plan restarts there), made again otherwise. K only falls as VMs are
  *       counted, so a host's requirement once above it stays so until the host itself is given VMs (its own room
  *       falls with K): then it is judged anew, and so are the hosts planned for a VM that is taken back. A stale
  *       requirement only ever costs a plan too many, never one missing. The hosts a VM may alter are judged in name
  *       order, up to the first whose VMs cannot restart: a refusal names only that one.</li>
+ *   <li><i>A plan's counted VMs are one run.</i> They are alike and side by side in first-fit order, so first fit
+ *       fills the hosts serving their tier by name, each with as many as its room takes, up to the host where those
+ *       counts reach the run's length ({@link FitCounts}: a dozen steps at 10,000 hosts however many hosts the run
+ *       spans, where a run of small VMs near the end spans hundreds). A plan keeps where its own VMs before the run
+ *       went while a VM lands in the run (only the run moves on), and a run that comes last and fits needs no end at
+ *       all: its slack (places left over) says for how many more VMs it still fits, wherever they land.</li>
  * </ul>
- * The first fit places a run of counted VMs, all alike, from where the previous one went: the hosts before it had no
- * room for the previous one and have none for the next.
  *
- * <p>Made under the {@link Scheduler}'s lock (one pass over the hosts and claims), used without it; not thread-safe.
+ * <p>Made under the {@link Scheduler}'s lock (one pass over the hosts, their VMs in first-fit order as the host table
+ * keeps them), used without it; not thread-safe.
  */
 final class CountedReserve {
     private static final int SLOT_BITS = 24;
