@@ -195,7 +195,7 @@ final class CountedReserve {
                     ownByTier[ownTier[p]][i]++;
                 }
                 int at = 0;
-                while (at < sorted.length && firstFitCompare(sorted[at], vm) <= 0) {
+                while (at < sorted.length && Reserve.FIRST_FIT.compare(sorted[at], vm) <= 0) {
                     at++;
                 }
                 countedAt[i] = at;
@@ -213,15 +213,6 @@ final class CountedReserve {
                 largestNeed[t] = Math.max(largestNeed[t], need(i, t));
             }
         }
-    }
-
-    /** First-fit order: the larger memory first, then the more vCPUs, then by name. */
-    private static int firstFitCompare(Claim a, Claim b) {
-        int c = Long.compare(b.memoryBytes(), a.memoryBytes());
-        if (c == 0) {
-            c = Integer.compare(b.vcpus(), a.vcpus());
-        }
-        return c != 0 ? c : a.vmName().compareTo(b.vmName());
     }
 
     /** The smallest power of two at least {@code x}, as a shift. */
