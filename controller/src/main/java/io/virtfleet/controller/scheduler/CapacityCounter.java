@@ -156,8 +156,9 @@ final class CapacityCounter {
             simulate(placed, refused);
         }
         // The hosts taking the most first, ties by name: numbers sorted, the hosts taken in name order (comparing
-        // names took milliseconds of a count at 10,000 hosts). A host takes fewer than 2^39 VMs (one vCPU each at
-        // least, see HostTable#vcpuRoom); the order by records stays for what would not fit in the numbers.
+        // names took milliseconds of a count at 10,000 hosts). A host takes at most its vCPU room, below threads × 64
+        // (vcpu-overcommit's largest), so under 2^37 VMs, and a count is over fewer than 2^24 hosts (as slots are):
+        // the key holds both. The order by records stays only as a guard.
         long[] keys = new long[n];
         int[] slotAt = new int[n];
         int listedCount = 0;
@@ -425,8 +426,11 @@ final class CapacityCounter {
     /**
      * A VM was counted on {@code slot}: the set-aside hosts whose refusal it may alter are judged again at the next
      * decision that reaches them. It may only if it landed on the refusal's failing host (one more VM to restart) or
-     * on a host its failing first fit used (which could then send a VM elsewhere); on any other host it only takes
-     * room the first fit passed over or never reached (see {@link CountedReserve#refusalHost}).
+     * on a host its failing first fit used, for one of that host's own VMs or for its run of counted VMs (which could
+     * then send a VM elsewhere: a run moved on by one changes where the own VMs after it go,
+     * {@code CapacityExactnessReproTest}); on any other host it only takes room the first fit passed over or never
+     * reached (see {@link CountedReserve#refusalHost}). Asked right after each VM counted, as the plan's answers
+     * require ({@link CountedReserve.Plan}); once a host's refusal may be altered, it stays so until judged again.
      */
     private void counted(int slot) {
         for (int a = 0; a < asideSize; a++) {

@@ -131,7 +131,10 @@ final class CountedReserve {
     private Plan[] replacedPlans = new Plan[16];
     private int replacedCount;
     private long[] toJudge = new long[16];
-    /** Counted VMs placed, less those taken back: how far a plan's {@link Plan#slack} has been used. */
+    /**
+     * Counted VMs placed through {@link #take}, less those taken back: how far a plan's {@link Plan#slack} has been
+     * used ({@link #placeByUnits} leaves it: no plan exists before the count judges VMs by class).
+     */
     private long landings;
     private Reserve.Shortfall refusal;
     private boolean refusalFinal;
@@ -812,7 +815,7 @@ final class CountedReserve {
                 }
             }
             if (previous.failedAt < at) {
-                failedAt = previous.failedAt;
+                failedAt = previous.failedAt; // not seen: a plan kept between decisions fits (see placeJudged)
             }
         } else {
             for (int j = 0; j < at; j++) {
@@ -903,16 +906,16 @@ final class CountedReserve {
 
     /**
      * Restarts one of host u's own VMs on the first host by name with room for it, and returns that host (-1 if none
-     * has room). A run of counted VMs placed before it (up to position {@code runEnd}, the host there taking {@code
-     * partial}; {@code runEnd} 0 when none) took the room of the hosts it filled: among them, the VM goes by what
-     * they have left.
+     * has room). A run of counted VMs placed before it (filling the hosts before position {@code runEnd}, the host
+     * there, {@code partialHost}, taking {@code partial}; {@code partialHost} -1 when none was placed) took the room
+     * of the hosts it filled: among them, the VM goes by what they have left.
      */
     private int restartOwn(Claim c, int u, int runEnd, int partialHost, long partial) {
         long m = c.memoryBytes();
         int v = c.vcpus();
         int t = Reserve.tier(c.storage());
         int from = 0;
-        if (runEnd > 0 && t == vmTier) {
+        if (partialHost >= 0 && t == vmTier) {
             int p = leftovers.first(m, v, 0);
             while (p >= 0 && p < runEnd && !fitsNow(byName[p], c, u, runEnd, partialHost, partial)) {
                 p = leftovers.first(m, v, p + 1);
@@ -999,12 +1002,15 @@ final class CountedReserve {
         for (int k = 0; k < staleCount; k++) {
             int b = stale[k];
             isStale[b] = false;
-            setLeaf(b, memoryRoom[b], vcpuRoom[b]);
+            setLeaf(b);
         }
         staleCount = 0;
     }
 
-    private void setLeaf(int b, long memory, long vcpus) {
+    /** Sets the host's room as it is in the trees and counts. */
+    private void setLeaf(int b) {
+        long memory = memoryRoom[b];
+        long vcpus = vcpuRoom[b];
         for (int t = Reserve.SSD; t <= Reserve.SATA; t++) {
             boolean serves = (tiers[b] & t) != 0;
             trees[t].set(position[b], serves ? memory : RoomTree.NONE, serves ? vcpus : RoomTree.NONE);
@@ -1021,6 +1027,10 @@ final class CountedReserve {
      * own VM on the host chosen for it, the counted ones as a run filling the hosts serving their tier by name before
      * position {@link #runEnd} and taking {@link #partial} on the host there. Kept until a change could alter it: a
      * host shrinks below what the plan restarts there ({@link #keepsWithOneMoreOn}).
+     *
+     * <p>Its questions about a host b are asked right after a counted VM landed on b, and only of a plan no VM
+     * landing since it was made has altered ({@link #keepsWithOneMoreOn} said so each time, or it was made again):
+     * they work out what the run took on b from b's room now plus that one VM.
      */
     final class Plan {
         private final int u;
@@ -1029,8 +1039,9 @@ final class CountedReserve {
         /** Index in first-fit order of the first VM that found no host; {@code own.length + run} when all did. */
         private final int failedAt;
         /**
-         * Hosts before this position (name order) are filled by the run; 0 when no run was placed, n when it failed, -1
-         * when it fits and is last (where it ends then does not matter: {@link #slack}).
+         * Hosts before this position (name order) are filled by the run and the host there ({@link #partialHost})
+         * takes {@link #partial}; n when the run failed (every host filled), -1 when it fits and is last (where it
+         * ends then does not matter: {@link #slack}). 0 with no partial host (-1) when no run was placed.
          */
         private final int runEnd;
         private final int partialHost;
@@ -1101,11 +1112,11 @@ final class CountedReserve {
         }
 
         /**
-         * What the plan restarts on host b, counted VMs of its run ({@code [0]}) and memory and vCPUs of own VMs
-         * ({@code [1]}, {@code [2]}) when b's room is what it is now plus one counted VM. Exact where it matters: a
-         * host the run took counted VMs on had the room it has now plus one when a first counted VM lands there since
-         * the plan (any one landing there alters the plan, which is then made again); on a host the run took none on,
-         * the room was no less, and the count it gives is 0 all the same.
+         * How many counted VMs the run took on host b (not u), b's room when the plan was made being what it is now
+         * plus one counted VM ({@code k}: b's place among the hosts own VMs went to, or -1). Exact where it matters:
+         * on a host the run took counted VMs on, the first VM landing there since the plan alters it (the plan is
+         * then made again), so the room then was the room now plus that VM; on a host it took none on, the room was
+         * no less and the count it gives is 0 all the same.
          */
         private long tookBeforeOneMore(int b, int k) {
             long memory = memoryRoom[b] + vm.memoryBytes() - (k < 0 ? 0 : memoryBefore[k]);
@@ -1139,6 +1150,7 @@ final class CountedReserve {
         /** Whether the plan restarted VMs on host b before a counted VM landed there, as one just did. */
         boolean usedBeforeOneMore(int b) {
             int k = indexOf(b);
+            // A plan whose run has no end fits, and only failing plans are asked; were one asked, "used" is the safe answer.
             return runEnd < 0 || k >= 0 || tookBeforeOneMore(b, k) > 0;
         }
     }

@@ -54,6 +54,9 @@ final class FitCounts {
      * takenOut[0]} is set to what that position takes of a run of {@code r}: {@code r} less the sum before it.
      */
     int reach(long r, long[] takenOut) {
+        if (r < 1 || r > total) {
+            throw new IllegalArgumentException("a run of " + r + " where the counts sum to " + total);
+        }
         int at = 0;
         long left = r;
         for (int step = highestStep; step > 0; step >>= 1) {
