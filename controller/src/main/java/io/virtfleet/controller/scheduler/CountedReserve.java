@@ -46,6 +46,7 @@ import java.util.PriorityQueue;
  */
 final class CountedReserve {
     private static final int SLOT_BITS = 24;
+    private static final Claim[] NO_CLAIMS = new Claim[0];
     /** Requirements above this are not kept in entries: the host is planned at once (entries hold it shifted). */
     private static final long LARGEST_REQUIREMENT = 1L << 38;
 
@@ -124,8 +125,23 @@ final class CountedReserve {
      */
     private FitCounts counts;
     private RoomTree leftovers;
+    /** During a first fit: what own VMs restarted on each host took there so far, and before the counted run. */
     private long[] usedMemory;
     private long[] usedVcpus;
+    private long[] usedMemoryBefore;
+    private long[] usedVcpusBefore;
+    /** The hosts the first fit in progress restarted own VMs on. */
+    private int[] touched = new int[16];
+    private int touchedCount;
+    private final long[] partOut = new long[1];
+    /**
+     * Hosts whose room changed since the trees last showed it. Only a first fit reads the trees, and most decisions
+     * make none (a refused one gives back what it took), so they are brought up to date before one.
+     */
+    private int[] stale = new int[16];
+    private int staleCount;
+    private boolean[] isStale;
+
     /** Plans replaced while judging the VM last counted (the hosts and their plans before), to put back if it is taken back. */
     private int[] replacedHosts = new int[16];
     private Plan[] replacedPlans = new Plan[16];
@@ -771,14 +787,6 @@ final class CountedReserve {
         return memory < 0 || vcpus < 0 ? 0 : Math.min(memory / vm.memoryBytes(), vcpus / vm.vcpus());
     }
 
-    private static final Claim[] NO_CLAIMS = new Claim[0];
-    /** During a first fit: what own VMs restarted on each host took there so far, and before the counted run. */
-    private long[] usedMemoryBefore;
-    private long[] usedVcpusBefore;
-    private int[] touched = new int[16];
-    private int touchedCount;
-    private final long[] partOut = new long[1];
-
     /**
      * The first fit of host u's VMs into the other ready hosts by name, as {@code Reserve.firstFit} makes it: its own
      * VMs one by one through the room trees, the counted ones (all alike, side by side in first-fit order) as one run
@@ -978,14 +986,6 @@ final class CountedReserve {
         usedVcpus[b] += c.vcpus();
         return b;
     }
-
-    /**
-     * Hosts whose room changed since the trees last showed it. Only a first fit reads the trees, and most decisions
-     * make none (a refused one gives back what it took), so they are brought up to date before one.
-     */
-    private int[] stale = new int[16];
-    private int staleCount;
-    private boolean[] isStale;
 
     private void treesStale(int b) {
         if (isStale[b]) {
