@@ -43,9 +43,9 @@ java -cp "$CP" org.openjdk.jmh.Main "$bench\.(place|placeNPlusOne|capacity|expla
 echo "== capacity keeping the reserve (one count a shot, after 60 to warm up)"
 java -cp "$CP" org.openjdk.jmh.Main "$bench\.capacityNPlusOne$" -p hosts=1000,10000 -p fill=third -p spec=8g4 \
   "${jvm[@]}" -rf csv -rff "$out/kept.csv"
-echo "== the same for smaller VMs at 10,000 hosts (more VMs counted; 10 counts after 10)"
+echo "== the same for smaller VMs at 10,000 hosts (more VMs counted; 10 counts after 40)"
 java -cp "$CP" org.openjdk.jmh.Main "$bench\.capacityNPlusOne$" -p hosts=10000 -p fill=third \
-  -p spec=4g2,2g2,1g1,0.125g1 -wi 10 -i 10 "${jvm[@]}" -rf csv -rff "$out/specs.csv"
+  -p spec=4g2,2g2,1g1,0.125g1 -wi 40 -i 10 "${jvm[@]}" -rf csv -rff "$out/specs.csv"
 echo "== the first ten counts of a fresh JVM, 10,000 hosts, 8 GiB (two JVMs; the JIT compiles the count meanwhile)"
 java -cp "$CP" org.openjdk.jmh.Main "$bench\.capacityNPlusOne$" -p hosts=10000 -p fill=third -p spec=8g4 \
   -wi 0 -i 10 -f 2 "${jvm[@]}" > "$out/cold.log"
