@@ -32,8 +32,8 @@ import picocli.CommandLine.Spec;
     "largest first: a conservative estimate). Without the flag it counts as the controller's placement",
     "does (its n-plus-one setting); --no-n-plus-one counts without the reserve. Keeping the reserve, the",
     "count plays placement's decisions, many at once while the reserve has room to spare and one by one",
-    "near its limit: the smaller the VM, the more fit and the longer it takes (at 10,000 hosts about 40 ms",
-    "for 8 GiB, 0.3 s for 1 GiB, seconds for the smallest VMs).",
+    "near its limit: the smaller the VM, the more fit and the longer it takes (at 10,000 hosts about 20 ms",
+    "for 8 GiB, 50 ms for 1 GiB and smaller, more for the first counts after the controller starts).",
     "",
     "Examples:",
     "  virtfleet capacity --storage ssd --size 20G --lan 10 --memory 4G --vcpus 2",
@@ -72,7 +72,8 @@ final class CapacityCommand implements Callable<Integer> {
         }
         CapacityReport report;
         try (ControllerClient client = root.connect()) {
-            // Keeping the reserve, a count of small VMs can take seconds at thousands of hosts.
+            // Keeping the reserve, a count can take a fraction of a second at thousands of hosts (the first ones
+            // after a controller start, or on a slow machine): the long deadline.
             report = client.fleetLong().capacity(request.build());
         }
         PrintWriter out = spec.commandLine().getOut();

@@ -176,8 +176,9 @@ public final class VmEndpoint {
 
     /**
      * Counts on the VM executor: with the N+1 reserve the count plays placement's decisions, which at thousands of
-     * hosts takes longer than an event loop may be held (seconds for the smallest VMs). It stops when the caller hangs up (or its
-     * deadline passes); a count keeping the reserve while another runs is refused with UNAVAILABLE.
+     * hosts takes longer than an event loop may be held (tens of milliseconds at 10,000 hosts, more right after a
+     * start). It stops when the caller hangs up (or its deadline passes); a count keeping the reserve while another
+     * runs is refused with UNAVAILABLE.
      */
     public void capacity(CapacityRequest request, StreamObserver<CapacityReport> response) {
         VmSpec spec = VmSpecs.validateRequest(request.getSpec());
