@@ -634,10 +634,11 @@ final class CountedReserve {
             Requirements q = later[k];
             while (q.largestAbove(sum)) {
                 int i = q.slotOfLargest();
-                if (version[i] == q.versionOfLargest()) {
+                boolean current = version[i] == q.versionOfLargest();
+                q.removeLargest();
+                if (current) {
                     plan(i);
                 }
-                q.removeLargest();
             }
         }
     }

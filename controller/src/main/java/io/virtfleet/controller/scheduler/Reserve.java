@@ -119,6 +119,8 @@ final class Reserve {
     /** What the first fit in progress restarted on each host so far (0 elsewhere, and between fits). */
     private long[] usedMemory = new long[0];
     private long[] usedVcpus = new long[0];
+    /** The tiers' trees the first fit in progress set each host in (0 elsewhere, and between fits). */
+    private int[] usedTrees = new int[0];
     private int toPlanCount;
     private boolean[] waiting = new boolean[0];
     /** The verdicts of the last create checked (one VM, many hosts: a decision and its explanation), at {@link #version}. */
@@ -191,6 +193,7 @@ final class Reserve {
         toPlan = Arrays.copyOf(toPlan, size);
         usedMemory = Arrays.copyOf(usedMemory, size);
         usedVcpus = Arrays.copyOf(usedVcpus, size);
+        usedTrees = Arrays.copyOf(usedTrees, size);
         waiting = Arrays.copyOf(waiting, size);
         plans = Arrays.copyOf(plans, size);
         planned = Arrays.copyOf(planned, size);
@@ -443,7 +446,7 @@ final class Reserve {
         if (plans[u] != null) {
             return plans[u];
         }
-        Claim[] vms = loads[u] == null ? new Claim[0] : loads[u].sorted();
+        Claim[] vms = loads[u] == null ? NO_CLAIMS : loads[u].sorted();
         int[] chosen = new int[vms.length];
         int failedAt = firstFit(u, vms, null, chosen);
         RestartPlan p = new RestartPlan(vms, chosen, failedAt);
@@ -756,7 +759,10 @@ final class Reserve {
         return out;
     }
 
-    /** Host u's VMs once the change is made, in first-fit order: largest memory first, then vCPUs, then name. */
+    /**
+     * Host u's VMs once the change is made, in first-fit order: largest memory first, then vCPUs, then name. May be
+     * the host's own sorted array (when the change adds or takes none there): read it, never write it.
+     */
     private Claim[] vmsAfter(int u, Change ch) {
         // The host's VMs as sorted once (never changed in place), the change's VM put in or left out: near the
         // reserve's limit a refused create asks this of many hosts, and sorting each time took a tenth of it.
@@ -947,7 +953,6 @@ final class Reserve {
             setLeaf(leaving, ch.tiers(leaving), ch.memoryRoom(leaving), ch.vcpuRoom(leaving));
         }
         int[] touched = new int[vms.length];
-        int[] touchedTrees = new int[vms.length];
         int touchedCount = 0;
         int failedAt = vms.length;
         Arrays.fill(chosen, -1);
@@ -968,12 +973,7 @@ final class Reserve {
                     if (usedMemory[b] == 0 && usedVcpus[b] == 0) {
                         touched[touchedCount++] = b;
                     }
-                    for (int k = touchedCount - 1; k >= 0; k--) {
-                        if (touched[k] == b) {
-                            touchedTrees[k] |= tier(c.storage());
-                            break;
-                        }
-                    }
+                    usedTrees[b] |= tier(c.storage());
                     usedMemory[b] += c.memoryBytes();
                     usedVcpus[b] += c.vcpus();
                     chosen[j] = b;
@@ -990,10 +990,11 @@ final class Reserve {
             usedMemory[b] = 0;
             usedVcpus[b] = 0;
             for (int t = SSD; t <= SATA; t++) {
-                if ((touchedTrees[j] & t) != 0) {
+                if ((usedTrees[b] & t) != 0) {
                     room[t].set(position[b], memoryRoom[b], vcpuRoom[b]);
                 }
             }
+            usedTrees[b] = 0;
         }
         if (leaving >= 0) {
             setLeaf(leaving, memoryRoom[leaving], vcpuRoom[leaving]);

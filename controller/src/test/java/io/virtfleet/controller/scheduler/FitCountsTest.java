@@ -1,6 +1,7 @@
 package io.virtfleet.controller.scheduler;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -43,6 +44,9 @@ class FitCountsTest {
                 assertEquals(run - before, taken[0], "round " + round + ", run of " + run);
                 int p = rnd.nextInt(n);
                 assertEquals(counts[p], tree.get(p));
+                long beyond = total + 1;
+                assertThrows(IllegalArgumentException.class, () -> tree.reach(beyond, taken));
+                assertThrows(IllegalArgumentException.class, () -> tree.reach(0, taken));
             }
         }
     }
