@@ -2,7 +2,6 @@ package io.virtfleet.controller.scheduler;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
@@ -158,32 +157,23 @@ final class CapacityCounter {
         // The hosts taking the most first, ties by name: numbers sorted, the hosts taken in name order (comparing
         // names took milliseconds of a count at 10,000 hosts). A host takes at most its vCPU room, below threads × 64
         // (vcpu-overcommit's largest), so under 2^37 VMs, and a count is over fewer than 2^24 hosts (as slots are):
-        // the key holds both. The order by records stays only as a guard.
+        // the key holds both.
         long[] keys = new long[n];
         int[] slotAt = new int[n];
         int listedCount = 0;
-        boolean small = true;
         long total = 0;
         for (int p = 0; p < n; p++) {
             int i = order[p];
             if (listed[i]) {
                 total += placed[i];
-                small &= placed[i] < MOST_IN_KEY;
                 keys[listedCount] = (MOST_IN_KEY - 1 - placed[i]) << SLOT_BITS | listedCount;
                 slotAt[listedCount++] = i;
             }
         }
+        Arrays.sort(keys, 0, listedCount);
         List<Capacity.OnHost> out = new ArrayList<>(listedCount);
-        if (small) {
-            Arrays.sort(keys, 0, listedCount);
-            for (int k = 0; k < listedCount; k++) {
-                out.add(onHost(slotAt[(int) (keys[k] & ((1L << SLOT_BITS) - 1))], placed, refused));
-            }
-        } else {
-            for (int k = 0; k < listedCount; k++) {
-                out.add(onHost(slotAt[k], placed, refused));
-            }
-            out.sort(Comparator.comparingLong(Capacity.OnHost::fits).reversed().thenComparing(Capacity.OnHost::host));
+        for (int k = 0; k < listedCount; k++) {
+            out.add(onHost(slotAt[(int) (keys[k] & ((1L << SLOT_BITS) - 1))], placed, refused));
         }
         return new Capacity(total, reserve != null, out);
     }
